@@ -1,0 +1,161 @@
+// Dense fp16 baseline: sparq dense.matmul against onnxruntime-node fp32 MatMul (CPU) at LLM layer
+// shapes. `node dist/bench/dense.js --shapes 4096x4096 --m 1,16 --backend cpu --reps 50`
+import type { Tensor } from '../src/index';
+import { CliArgs } from './harness/cliArgs';
+import { decodeF16 } from './harness/halfFloat';
+import { Progress } from './harness/progress';
+import { Rng, randomF16 } from './harness/randomData';
+import { pickSample, referenceMatmul } from './harness/referenceCheck';
+import { ConfigResult, ImplResult, gbPerS, gflopPerS, speedup } from './harness/results';
+import { copiesFor } from './harness/rotation';
+import { ChartSpec } from './harness/svgChart';
+import { Table } from './harness/table';
+import { ImplSpec, Reference, measureOrt, measureSparq, poisonedOutput, skipped } from './measure';
+import { BenchEnv, OpBench, OpReport, SummaryRow } from './opReport';
+import { buildMatMulModel } from './peers/onnxModel';
+import { OrtPeer } from './peers/onnx';
+import { COMMON_USAGE, CommonOptions, benchMain, commonOptions } from './runner';
+
+/** Llama-3-8B projections, n x k: q/o (4096x4096), down (4096x14336), gate/up (14336x4096). */
+export const DENSE_SHAPES: ReadonlyArray<readonly [number, number]> = [[4096, 4096], [4096, 14336], [14336, 4096]];
+export const DENSE_M: readonly number[] = [1, 16, 64];
+const SPARQ = 'sparq dense fp16';
+const ORT = 'ORT MatMul fp32';
+const TOLERANCE = 2e-3;        // DESIGN.md: ‖Y−ref‖/‖ref‖ for fp16 outputs
+const W_SCALE = 1 / 16;        // weights uniform in ±1/16, activations in ±1: outputs stay well inside fp16
+const X_SCALE = 1;
+
+export interface DenseOptions extends CommonOptions {
+  readonly shapes: ReadonlyArray<readonly [number, number]>;
+  readonly ms: readonly number[];
+}
+
+export const DENSE_USAGE = `node dist/bench/dense.js [options]
+  --shapes NxK,...  weight shapes, n = out features (default ${DENSE_SHAPES.map(([n, k]) => `${n}x${k}`).join(',')})
+  --m 1,16,...      activation rows (default ${DENSE_M.join(',')})
+${COMMON_USAGE}
+`;
+
+function denseOptions(args: CliArgs, backend: string): DenseOptions {
+  return { ...commonOptions(args, backend), shapes: args.shapes('shapes', DENSE_SHAPES), ms: args.ints('m', DENSE_M) };
+}
+
+/** Bytes one fp16 dense call must move: W, X and Y once each. */
+export function denseBytes(m: number, n: number, k: number, bytesPerElem = 2): number {
+  return bytesPerElem * (n * k + m * k + m * n);
+}
+
+function transposeToF32(w: Uint16Array, n: number, k: number): Float32Array {
+  const f = decodeF16(w);
+  const t = new Float32Array(k * n);
+  for (let j = 0; j < n; j++) for (let i = 0; i < k; i++) t[i * n + j] = f[j * k + i];
+  return t;
+}
+
+async function runShape(env: BenchEnv, o: DenseOptions, n: number, k: number, progress: Progress): Promise<ConfigResult[]> {
+  const { sq } = env;
+  progress.note(`dense ${n}x${k}: preparing weights`);
+  const rng = new Rng(n * 31 + k);
+  const w = randomF16(n * k, W_SCALE, rng);
+  const copies = copiesFor(2 * n * k, o.rotateBytes);
+  const weights: Array<Tensor<'f16'>> = [];
+  let peer: OrtPeer | null = null;
+  const results: ConfigResult[] = [];
+  try {
+    for (let c = 0; c < copies; c++) weights.push(sq.tensor(w, [n, k], 'f16'));
+    const ortCopies = copiesFor(4 * n * k, o.rotateBytes);
+    if (env.ort !== null) {
+      progress.note(`dense ${n}x${k}: building ${ortCopies} ORT sessions`);
+      peer = await OrtPeer.create(env.ort, buildMatMulModel(transposeToF32(w, n, k), k, n), ortCopies, env.threads);
+    }
+    for (const m of o.ms) {
+      progress.step(`dense ${n}x${k} m=${m}`);
+      const x = randomF16(m * k, X_SCALE, rng);
+      const sample = pickSample(m, n);
+      const ref: Reference = { values: referenceMatmul(x, w, k, sample), sample, n };
+      const flops = 2 * m * n * k;
+      const xt = sq.tensor(x, [m, k], 'f16');
+      const out = poisonedOutput(sq, m, n);
+      const impls: ImplResult[] = [];
+      const sparqSpec: ImplSpec = { impl: SPARQ, bytes: denseBytes(m, n, k), flops, copies, tolerance: TOLERANCE };
+      impls.push(await measureSparq(sq, sparqSpec, ref, () => sq.dense.matmul(weights[0], xt, { out }),
+        (i) => { sq.dense.matmul(weights[i % copies], xt, { out }); }, o.loop));
+      const ortSpec: ImplSpec = { impl: ORT, bytes: denseBytes(m, n, k, 4), flops, copies: ortCopies, tolerance: TOLERANCE };
+      if (peer !== null) {
+        peer.setInput(decodeF16(x), [m, k]);
+        impls.push(await measureOrt(peer, ortSpec, ref, o.loop));
+      } else if (sq.backend === 'cpu') {
+        impls.push(skipped(ortSpec, 'onnxruntime-node not available or --no-peers'));
+      }
+      xt.dispose();
+      out.dispose();
+      results.push({ op: 'dense', m, n, k, backend: sq.backend, threads: env.threads, impls, floorMs: null });
+    }
+  } finally {
+    for (const t of weights) t.dispose();
+    await peer?.release();
+  }
+  return results;
+}
+
+function find(c: ConfigResult, impl: string): ImplResult | undefined {
+  return c.impls.find((r) => r.impl === impl);
+}
+
+function ms(r: ImplResult | undefined): number | string | null {
+  if (r === undefined) return null;
+  return r.stats?.median ?? r.status.toUpperCase();
+}
+
+function spread(r: ImplResult | undefined): string | null {
+  return r?.stats == null ? null : `${r.stats.p10.toPrecision(3)}–${r.stats.p90.toPrecision(3)}`;
+}
+
+function report(configs: readonly ConfigResult[]): OpReport {
+  const hasOrt = configs.some((c) => find(c, ORT) !== undefined);
+  const table: Table = {
+    title: `dense: sparq fp16 vs ${hasOrt ? 'onnxruntime-node fp32 MatMul' : '(no peer)'} — median ms, p10–p90, ` +
+      'GB/s = bytes moved / time, ratio = sparq time / ORT time',
+    headers: ['shape n x k', 'm', 'sparq ms', 'p10–p90', 'GB/s', 'GFLOP/s', ...(hasOrt ? ['ORT ms', 'ORT GB/s', 'ORT GFLOP/s', 'sparq/ORT'] : [])],
+    rows: configs.map((c) => {
+      const s = find(c, SPARQ);
+      const p = find(c, ORT);
+      const peerCells = hasOrt ? [ms(p), p === undefined ? null : gbPerS(p), p === undefined ? null : gflopPerS(p), inverse(speedup(s, p))] : [];
+      return [`${c.n}x${c.k}`, c.m, ms(s), spread(s), s === undefined ? null : gbPerS(s), s === undefined ? null : gflopPerS(s), ...peerCells];
+    }),
+  };
+  const chart: ChartSpec = hasOrt
+    ? { title: 'dense: speedup over onnxruntime-node fp32 MatMul (higher is better)', yLabel: 'ORT time / sparq time',
+        series: [SPARQ], referenceLine: 1,
+        groups: configs.map((c) => ({ label: `${c.n}x${c.k} m=${c.m}`, values: [speedup(find(c, SPARQ), find(c, ORT))] })) }
+    : { title: 'dense: sparq fp16 median time', yLabel: 'ms', series: [SPARQ],
+        groups: configs.map((c) => ({ label: `${c.n}x${c.k} m=${c.m}`, values: [find(c, SPARQ)?.stats?.median ?? null] })) };
+  const summary: SummaryRow[] = configs.map((c) => {
+    const s = find(c, SPARQ);
+    const p = find(c, ORT);
+    return { op: 'dense', shape: `${c.n}x${c.k}`, m: c.m, subject: SPARQ, subjectMs: s?.stats?.median ?? null,
+      subjectGbps: s === undefined ? null : gbPerS(s), baseline: p === undefined ? null : ORT,
+      baselineMs: p?.stats?.median ?? null, timeRatio: inverse(speedup(s, p)) };
+  });
+  return { op: 'dense', configs, tables: [table], chart, summary };
+}
+
+function inverse(v: number | null): number | null {
+  return v === null ? null : 1 / v;
+}
+
+/** The dense benchmark with options from `args`. */
+export function denseBench(env: BenchEnv, args: CliArgs): OpBench {
+  const o = denseOptions(args, env.sq.backend);
+  return {
+    op: 'dense',
+    steps: o.shapes.length * o.ms.length,
+    async run(progress: Progress): Promise<OpReport> {
+      const configs: ConfigResult[] = [];
+      for (const [n, k] of o.shapes) configs.push(...await runShape(env, o, n, k, progress));
+      return report(configs);
+    },
+  };
+}
+
+if (require.main === module) benchMain([denseBench], DENSE_USAGE);

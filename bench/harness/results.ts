@@ -1,0 +1,99 @@
+// Result records and the files under bench/results/: <op>-<timestamp>.jsonl / .md / .svg.
+import * as fs from 'fs';
+import * as path from 'path';
+import { MachineInfo, describeMachine } from './machineInfo';
+import { Stats } from './stats';
+import { ChartSpec, renderChart } from './svgChart';
+import { Table, markdownTable } from './table';
+
+/** One implementation measured on one config. */
+export interface ImplResult {
+  /** e.g. 'sparq w4a16', 'sparq dense fp16', 'ORT MatMulNBits L1'. */
+  readonly impl: string;
+  /** ok: checked and timed; wrong: failed the reference check (not timed); skipped/error: see note. */
+  readonly status: 'ok' | 'wrong' | 'skipped' | 'error';
+  readonly stats: Stats | null;
+  /** Bytes this implementation must move per call (its own storage formats). */
+  readonly bytes: number;
+  readonly flops: number;
+  readonly relErr: number | null;
+  /** Weight buffers rotated between calls. */
+  readonly copies: number;
+  /** How the time was taken: 'stream' (sparq marks) or 'wall' (hrtime around ORT's run). */
+  readonly clock: 'stream' | 'wall' | null;
+  readonly note?: string;
+}
+
+/** One config (op, shape, m) with every implementation measured on it. */
+export interface ConfigResult {
+  readonly op: string;
+  readonly m: number;
+  readonly n: number;
+  readonly k: number;
+  readonly groupSize?: number;
+  readonly backend: string;
+  readonly threads: number | null;
+  readonly impls: readonly ImplResult[];
+  /** The lower bound from bytes / measured device copy bandwidth, ms; null where not measured. */
+  readonly floorMs: number | null;
+}
+
+export function gbPerS(r: ImplResult): number | null {
+  return r.stats === null ? null : r.bytes / (r.stats.median * 1e6);
+}
+
+export function gflopPerS(r: ImplResult): number | null {
+  return r.stats === null ? null : r.flops / (r.stats.median * 1e6);
+}
+
+/** time(other) / time(subject): > 1 means the subject is faster. */
+export function speedup(subject: ImplResult | undefined, other: ImplResult | undefined): number | null {
+  if (subject?.stats == null || other?.stats == null) return null;
+  return other.stats.median / subject.stats.median;
+}
+
+export function shapeLabel(c: ConfigResult): string {
+  return `${c.n}x${c.k} m=${c.m}`;
+}
+
+/** The results folder: bench/results next to the sources (dist/bench/harness → ../../../bench/results). */
+export function resultsDir(): string {
+  const fromDist = path.resolve(__dirname, '..', '..', '..', 'bench', 'results');
+  return process.env.SPARQ_BENCH_RESULTS ?? fromDist;
+}
+
+/** A filesystem-safe timestamp, e.g. 2025-11-29T13-05-12Z. */
+export function timestamp(date = new Date()): string {
+  return date.toISOString().replace(/\.\d+Z$/, 'Z').replace(/:/g, '-');
+}
+
+export interface WrittenFiles {
+  readonly jsonl: string;
+  readonly md: string;
+  readonly svg: string | null;
+}
+
+/** Writes `<op>-<stamp>.jsonl` (a machine line, then one line per config), `.md` and `.svg`. */
+export function writeResults(op: string, stamp: string, machine: MachineInfo, command: string,
+                             configs: readonly ConfigResult[], tables: readonly Table[], chart: ChartSpec | null): WrittenFiles {
+  const dir = resultsDir();
+  fs.mkdirSync(dir, { recursive: true });
+  const base = path.join(dir, `${op}-${stamp}`);
+  const lines = [JSON.stringify({ type: 'machine', command, ...machine })];
+  for (const c of configs) {
+    lines.push(JSON.stringify({
+      type: 'config', ...c,
+      impls: c.impls.map((r) => ({ ...r, gbps: gbPerS(r), gflops: gflopPerS(r) })),
+    }));
+  }
+  fs.writeFileSync(`${base}.jsonl`, `${lines.join('\n')}\n`);
+  const md = [`## ${op}`, '', '```', describeMachine(machine), `$ ${command}`, '```', '',
+    ...tables.map(markdownTable), chart === null ? '' : `![${op}](${path.basename(base)}.svg)`, ''];
+  fs.writeFileSync(`${base}.md`, md.join('\n'));
+  let svg: string | null = null;
+  if (chart !== null && chart.groups.length > 0) {
+    svg = `${base}.svg`;
+    fs.writeFileSync(svg, renderChart(chart));
+  }
+  return { jsonl: `${base}.jsonl`, md: `${base}.md`, svg };
+}

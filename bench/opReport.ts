@@ -1,0 +1,44 @@
+// What one op's benchmark hands back to the runner, and the cross-op summary row.
+import type { Context } from '../src/index';
+import { ChartSpec } from './harness/svgChart';
+import { ConfigResult } from './harness/results';
+import { Table } from './harness/table';
+import { Progress } from './harness/progress';
+import { OrtRuntime } from './peers/onnx';
+
+/** One line of the combined summary: the subject against its main baseline on one config. */
+export interface SummaryRow {
+  readonly op: string;
+  readonly shape: string;
+  readonly m: number;
+  readonly subject: string;
+  readonly subjectMs: number | null;
+  readonly subjectGbps: number | null;
+  readonly baseline: string | null;
+  readonly baselineMs: number | null;
+  /** subject time / baseline time: < 1 means sparq is faster. */
+  readonly timeRatio: number | null;
+}
+
+export interface OpReport {
+  readonly op: string;
+  readonly configs: readonly ConfigResult[];
+  readonly tables: readonly Table[];
+  readonly chart: ChartSpec | null;
+  readonly summary: readonly SummaryRow[];
+}
+
+/** A planned benchmark: how many progress steps it has, and how to run it. */
+export interface OpBench {
+  readonly op: string;
+  readonly steps: number;
+  run(progress: Progress): Promise<OpReport>;
+}
+
+/** What every op benchmark is built from. */
+export interface BenchEnv {
+  readonly sq: Context;
+  /** onnxruntime-node where the peer applies (CPU backend, not disabled), else null. */
+  readonly ort: OrtRuntime | null;
+  readonly threads: number;
+}

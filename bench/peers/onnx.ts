@@ -1,0 +1,133 @@
+// onnxruntime-node as a benchmark peer. It is an optional dev dependency: when it cannot be loaded
+// the benchmarks print one line and carry on without the peer.
+
+/** The slice of onnxruntime-node's API the benchmarks use (typed here so it stays optional). */
+export interface OrtTensor {
+  readonly data: unknown;
+  readonly dims: readonly number[];
+}
+export interface OrtSession {
+  readonly inputNames: readonly string[];
+  readonly outputNames: readonly string[];
+  run(feeds: Record<string, OrtTensor>): Promise<Record<string, OrtTensor>>;
+  release(): Promise<void>;
+}
+interface OrtModule {
+  InferenceSession: { create(model: Uint8Array, options: Record<string, unknown>): Promise<OrtSession> };
+  Tensor: new (type: 'float32', data: Float32Array, dims: readonly number[]) => OrtTensor;
+  env: { versions?: { common?: string } };
+}
+
+function isObject(x: unknown): x is Record<string, unknown> {
+  return (typeof x === 'object' || typeof x === 'function') && x !== null;
+}
+
+function isOrtModule(x: unknown): x is OrtModule {
+  if (!isObject(x) || !isObject(x.InferenceSession) || typeof x.Tensor !== 'function') return false;
+  return typeof x.InferenceSession.create === 'function' && isObject(x.env);
+}
+
+/** A loaded onnxruntime-node: its version and a session factory with the benchmark's options. */
+export interface OrtRuntime {
+  readonly version: string;
+  /** intraOpNumThreads = `threads` (the same count sparq uses), sequential, all graph optimizations. */
+  createSession(model: Uint8Array, threads: number): Promise<OrtSession>;
+  tensor(data: Float32Array, dims: readonly number[]): OrtTensor;
+}
+
+let cached: OrtRuntime | null | undefined;
+
+/** Loads onnxruntime-node once; on failure prints one line to stderr and returns null. */
+export function loadOrt(): OrtRuntime | null {
+  if (cached !== undefined) return cached;
+  cached = null;
+  let mod: unknown;
+  try {
+    mod = require('onnxruntime-node');  // eslint-disable-line @typescript-eslint/no-require-imports
+  } catch (e) {
+    const reason = e instanceof Error ? e.message.split('\n')[0] : String(e);
+    process.stderr.write(`onnxruntime-node not available (${reason}); skipping the ORT peer\n`);
+    return cached;
+  }
+  if (!isOrtModule(mod)) {
+    process.stderr.write('onnxruntime-node loaded but its API is not the expected one; skipping the ORT peer\n');
+    return cached;
+  }
+  const ort = mod;
+  cached = {
+    version: ort.env.versions?.common ?? 'unknown',
+    createSession: (model, threads) => ort.InferenceSession.create(model, {
+      executionProviders: ['cpu'],
+      intraOpNumThreads: threads,
+      interOpNumThreads: 1,
+      executionMode: 'sequential',
+      graphOptimizationLevel: 'all',
+    }),
+    tensor: (data, dims) => new ort.Tensor('float32', data, dims),
+  };
+  return cached;
+}
+
+/** Nanosecond wall clock in ms; ORT runs synchronously inside `run`, so wall time is its time. */
+function nowMs(): number {
+  return Number(process.hrtime.bigint()) / 1e6;
+}
+
+/**
+ * One ORT model built several times over (each session owns its weights, so rotating sessions
+ * rotates weight buffers and caches cannot hold them across runs), all fed the same input.
+ */
+export class OrtPeer {
+  private next = 0;
+  private feeds: Record<string, OrtTensor> | null = null;
+
+  private constructor(private readonly ort: OrtRuntime, private readonly sessions: OrtSession[]) {}
+
+  /** Creates `copies` sessions from the same model bytes. */
+  static async create(ort: OrtRuntime, model: Uint8Array, copies: number, threads: number): Promise<OrtPeer> {
+    const sessions: OrtSession[] = [];
+    for (let i = 0; i < copies; i++) sessions.push(await ort.createSession(model, threads));
+    return new OrtPeer(ort, sessions);
+  }
+
+  get copies(): number {
+    return this.sessions.length;
+  }
+
+  /** Sets the activation fed to every later run (fp32 `[m, k]`). */
+  setInput(x: Float32Array, dims: readonly number[]): void {
+    this.feeds = { [this.sessions[0].inputNames[0]]: this.ort.tensor(x, dims) };
+  }
+
+  /** Runs the first session once and returns its output (for the reference check). */
+  async output(): Promise<Float32Array> {
+    const s = this.sessions[0];
+    const out = (await s.run(this.requireFeeds()))[s.outputNames[0]];
+    if (!(out.data instanceof Float32Array)) throw new Error('ORT peer: output is not float32');
+    return out.data;
+  }
+
+  /** Runs `count` times, rotating sessions; returns each run's wall time in ms. */
+  async timeRuns(count: number): Promise<number[]> {
+    const feeds = this.requireFeeds();
+    const samples: number[] = [];
+    for (let i = 0; i < count; i++) {
+      const s = this.sessions[this.next];
+      this.next = (this.next + 1) % this.sessions.length;
+      const t0 = nowMs();
+      await s.run(feeds);
+      samples.push(nowMs() - t0);
+    }
+    return samples;
+  }
+
+  async release(): Promise<void> {
+    for (const s of this.sessions) await s.release();
+    this.sessions.length = 0;
+  }
+
+  private requireFeeds(): Record<string, OrtTensor> {
+    if (this.feeds === null) throw new Error('ORT peer: setInput() was not called');
+    return this.feeds;
+  }
+}

@@ -1,0 +1,160 @@
+// Builds ONNX ModelProto bytes for the benchmark peers: an fp32 MatMul and a com.microsoft
+// MatMulNBits (4-bit). Field numbers are those of onnx/onnx.proto (proto2, "optional"/"repeated"):
+//   ModelProto        ir_version 1, producer_name 2, graph 7, opset_import 8
+//   OperatorSetIdProto domain 1, version 2
+//   GraphProto        node 1, name 2, initializer 5, input 11, output 12
+//   NodeProto         input 1, output 2, name 3, op_type 4, attribute 5, domain 7
+//   AttributeProto    name 1, i 3, type 20 (AttributeType INT = 2)
+//   TensorProto       dims 1, data_type 2, name 8, raw_data 9 (DataType FLOAT = 1, UINT8 = 2)
+//   ValueInfoProto    name 1, type 2;  TypeProto tensor_type 1;  TypeProto.Tensor elem_type 1, shape 2
+//   TensorShapeProto  dim 1;  TensorShapeProto.Dimension dim_value 1, dim_param 2
+import * as os from 'os';
+import { ProtoWriter } from './protobufWriter';
+
+const IR_VERSION = 8;        // understood by every onnxruntime since 1.10
+const ONNX_OPSET = 17;
+const MS_OPSET = 1;          // com.microsoft domain version that defines MatMulNBits
+const ATTR_INT = 2;
+const DTYPE_FLOAT = 1;
+const DTYPE_UINT8 = 2;
+const NIBBLES_PER_BYTE = 2;
+/** MatMulNBits' zero point when the zero_points input is absent: 2^(bits-1). */
+export const NBITS_DEFAULT_ZERO_POINT = 8;
+
+/** A dimension: a fixed size or a symbolic name (e.g. `'m'`). */
+type Dim = number | string;
+
+function tensorShape(dims: readonly Dim[]): ProtoWriter {
+  const shape = new ProtoWriter();
+  for (const d of dims) {
+    const dim = new ProtoWriter();
+    if (typeof d === 'number') dim.varint(1, d);
+    else dim.string(2, d);
+    shape.message(1, dim);
+  }
+  return shape;
+}
+
+function valueInfo(name: string, elemType: number, dims: readonly Dim[]): ProtoWriter {
+  const tensorType = new ProtoWriter().varint(1, elemType).message(2, tensorShape(dims));
+  const type = new ProtoWriter().message(1, tensorType);
+  return new ProtoWriter().string(1, name).message(2, type);
+}
+
+function initializer(name: string, elemType: number, dims: readonly number[], data: ArrayBufferView): ProtoWriter {
+  const t = new ProtoWriter();
+  for (const d of dims) t.varint(1, d);  // repeated int64, unpacked (proto2 default)
+  t.varint(2, elemType).string(8, name);
+  // raw_data must be little-endian; typed arrays use the host order.
+  t.bytes(9, new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+  return t;
+}
+
+function intAttribute(name: string, value: number): ProtoWriter {
+  return new ProtoWriter().string(1, name).varint(20, ATTR_INT).varint(3, value);
+}
+
+interface NodeSpec {
+  opType: string;
+  domain?: string;
+  inputs: readonly string[];
+  outputs: readonly string[];
+  attributes?: Readonly<Record<string, number>>;
+}
+
+function node(spec: NodeSpec): ProtoWriter {
+  const n = new ProtoWriter();
+  for (const i of spec.inputs) n.string(1, i);
+  for (const o of spec.outputs) n.string(2, o);
+  n.string(3, `${spec.opType}_0`).string(4, spec.opType);
+  for (const [key, value] of Object.entries(spec.attributes ?? {})) n.message(5, intAttribute(key, value));
+  if (spec.domain !== undefined) n.string(7, spec.domain);
+  return n;
+}
+
+function model(graph: ProtoWriter, domains: ReadonlyArray<readonly [string, number]>): Uint8Array {
+  if (os.endianness() !== 'LE') throw new Error('onnxModel: raw_data must be little-endian; this host is big-endian');
+  const m = new ProtoWriter().varint(1, IR_VERSION).string(2, 'sparq-bench');
+  m.message(7, graph);
+  for (const [domain, version] of domains) m.message(8, new ProtoWriter().string(1, domain).varint(2, version));
+  return m.finish();
+}
+
+/**
+ * Y[m, n] = X[m, k] · B[k, n], fp32, with B = Wᵀ stored as an initializer and m symbolic.
+ * @param wT fp32 `[k, n]` row-major (the transpose of the nn.Linear weight W[n, k]).
+ */
+export function buildMatMulModel(wT: Float32Array, k: number, n: number): Uint8Array {
+  if (wT.length !== k * n) throw new RangeError(`buildMatMulModel: wT must have k*n = ${k * n} elements, got ${wT.length}`);
+  const graph = new ProtoWriter()
+    .message(1, node({ opType: 'MatMul', inputs: ['X', 'B'], outputs: ['Y'] }))
+    .string(2, 'dense_matmul')
+    .message(5, initializer('B', DTYPE_FLOAT, [k, n], wT))
+    .message(11, valueInfo('X', DTYPE_FLOAT, ['m', k]))
+    .message(12, valueInfo('Y', DTYPE_FLOAT, ['m', n]));
+  return model(graph, [['', ONNX_OPSET]]);
+}
+
+/** Inputs of a 4-bit MatMulNBits model. */
+export interface MatMulNBitsSpec {
+  n: number;
+  k: number;
+  /** Rows of k per scale; MatMulNBits needs a power of two >= 16. */
+  blockSize: number;
+  /** 1 = fp32 compute, 4 = int8 activations (ORT's fastest CPU path). */
+  accuracyLevel: number;
+  /** Codes 0..15, `[n, k]` row-major. */
+  codes: Uint8Array;
+  /** fp32 scales `[n, k / blockSize]`. */
+  scales: Float32Array;
+  /** Write an explicit zero_points input (all 8) instead of relying on the default. Defaults to false. */
+  explicitZeroPoints?: boolean;
+}
+
+/** codes[n, k] → B[n, k/block, block/2], two codes per byte, the lower k index in the low nibble. */
+export function packNibbles(codes: Uint8Array): Uint8Array {
+  const packed = new Uint8Array(Math.ceil(codes.length / NIBBLES_PER_BYTE));
+  for (let i = 0; i < packed.length; i++) {
+    const lo = codes[2 * i] & 0xf;
+    const hi = 2 * i + 1 < codes.length ? codes[2 * i + 1] & 0xf : 0;
+    packed[i] = lo | (hi << 4);
+  }
+  return packed;
+}
+
+/**
+ * Y[m, n] = A[m, k] · dequant(B)ᵀ with dequant = (code − zero_point) · scale, per block of k.
+ * Attributes K, N, bits = 4, block_size, accuracy_level; opsets "" 17 and "com.microsoft" 1.
+ */
+export function buildMatMulNBitsModel(spec: MatMulNBitsSpec): Uint8Array {
+  const { n, k, blockSize } = spec;
+  if (k % blockSize !== 0) throw new RangeError(`buildMatMulNBitsModel: k = ${k} must be a multiple of blockSize = ${blockSize}`);
+  const blocks = k / blockSize;
+  if (spec.codes.length !== n * k) throw new RangeError(`buildMatMulNBitsModel: codes must have n*k = ${n * k} elements, got ${spec.codes.length}`);
+  if (spec.scales.length !== n * blocks) throw new RangeError(`buildMatMulNBitsModel: scales must have ${n * blocks} elements, got ${spec.scales.length}`);
+  const blobBytes = blockSize / NIBBLES_PER_BYTE;
+  const inputs = ['A', 'B', 'scales'];
+  const graph = new ProtoWriter();
+  const initializers = [
+    initializer('B', DTYPE_UINT8, [n, blocks, blobBytes], packNibbles(spec.codes)),
+    initializer('scales', DTYPE_FLOAT, [n, blocks], spec.scales),
+  ];
+  if (spec.explicitZeroPoints === true) {
+    const zpBytesPerRow = Math.ceil(blocks / NIBBLES_PER_BYTE);
+    const zp = new Uint8Array(n * zpBytesPerRow).fill(NBITS_DEFAULT_ZERO_POINT | (NBITS_DEFAULT_ZERO_POINT << 4));
+    initializers.push(initializer('zero_points', DTYPE_UINT8, [n, zpBytesPerRow], zp));
+    inputs.push('zero_points');
+  }
+  graph.message(1, node({
+    opType: 'MatMulNBits',
+    domain: 'com.microsoft',
+    inputs,
+    outputs: ['Y'],
+    attributes: { K: k, N: n, bits: 4, block_size: blockSize, accuracy_level: spec.accuracyLevel },
+  }));
+  graph.string(2, 'w4_matmul');
+  for (const init of initializers) graph.message(5, init);
+  graph.message(11, valueInfo('A', DTYPE_FLOAT, ['m', k]));
+  graph.message(12, valueInfo('Y', DTYPE_FLOAT, ['m', n]));
+  return model(graph, [['', ONNX_OPSET], ['com.microsoft', MS_OPSET]]);
+}

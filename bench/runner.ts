@@ -1,0 +1,105 @@
+// Shared entry point of `node dist/bench/<op>.js` and `dist/bench/all.js`: opens sparq, describes the
+// machine, runs the planned op benchmarks with one progress line, prints tables and writes files.
+import { open } from '../src/index';
+import { CliArgs } from './harness/cliArgs';
+import { describeMachine, machineInfo } from './harness/machineInfo';
+import { Progress } from './harness/progress';
+import { defaultRotateBytes } from './harness/rotation';
+import { WrittenFiles, timestamp, writeResults } from './harness/results';
+import { Table, textTable } from './harness/table';
+import { TimeLoopOptions } from './harness/timeLoop';
+import { BenchEnv, OpBench, OpReport, SummaryRow } from './opReport';
+import { loadOrt } from './peers/onnx';
+
+/** Options every op benchmark takes. */
+export interface CommonOptions {
+  readonly loop: TimeLoopOptions;
+  /** Bytes the rotated weight copies should cover. */
+  readonly rotateBytes: number;
+}
+
+const CPU_BUDGET_MS = 1000;
+const GPU_BUDGET_MS = 400;
+
+/** `--reps N` (fixed sample count), `--budget S` (seconds per implementation), `--rotate-mb MB`. */
+export function commonOptions(args: CliArgs, backend: string): CommonOptions {
+  const budgetMs = args.number('budget', (backend === 'cuda' ? GPU_BUDGET_MS : CPU_BUDGET_MS) / 1000) * 1000;
+  const rotateBytes = args.has('rotate-mb') ? args.number('rotate-mb', 1) * 2 ** 20 : defaultRotateBytes();
+  return { loop: { budgetMs, fixedReps: args.optionalInt('reps') }, rotateBytes };
+}
+
+export const COMMON_USAGE = `  --backend auto|cpu|cuda|sim  sparq backend (default auto)
+  --reps N          take exactly N timed samples per implementation (default: as many as fit the budget)
+  --budget S        seconds of timed sampling per implementation and config (default 1 on CPU, 0.4 on GPU)
+  --rotate-mb MB    weight bytes to rotate through between calls (default max(256 MiB, 2 x L3))
+  --no-peers        skip onnxruntime-node
+  --help`;
+
+function summaryTable(rows: readonly SummaryRow[]): Table {
+  return {
+    title: 'Summary (time ratio = sparq time / baseline time; < 1 means sparq is faster)',
+    headers: ['op', 'shape n x k', 'm', 'sparq', 'ms', 'GB/s', 'baseline', 'baseline ms', 'time ratio'],
+    rows: rows.map((r) => [r.op, r.shape, r.m, r.subject, r.subjectMs, r.subjectGbps, r.baseline ?? '—', r.baselineMs, r.timeRatio]),
+  };
+}
+
+type BackendName = 'auto' | 'cpu' | 'cuda' | 'sim';
+
+function isBackendName(s: string): s is BackendName {
+  return s === 'auto' || s === 'cpu' || s === 'cuda' || s === 'sim';
+}
+
+/** Makes an op benchmark once the context is open (shapes may depend on the backend). */
+export type BenchFactory = (env: BenchEnv, args: CliArgs) => OpBench;
+
+/** Runs `factories` in order; returns a process exit code. */
+export async function runBenchmarks(factories: readonly BenchFactory[], argv: readonly string[], usage: string): Promise<number> {
+  const args = new CliArgs(argv);
+  if (args.has('help')) {
+    process.stdout.write(usage);
+    return 0;
+  }
+  const backend = args.string('backend', 'auto');
+  if (!isBackendName(backend)) throw new Error(`--backend must be auto|cpu|cuda|sim, got ${backend}`);
+  const sq = await open({ backend });
+  const threads = sq.threads;
+  const ort = sq.backend === 'cpu' && !args.has('no-peers') ? loadOrt() : null;
+  const machine = machineInfo({ backend: sq.backend, cpuIsa: sq.cpuIsa, threads, device: sq.device }, ort?.version ?? null);
+  const command = ['node', ...process.argv.slice(1).map((a, i) => (i === 0 ? a.replace(/^.*?(dist\/)/, '$1') : a))].join(' ');
+  process.stdout.write(`${describeMachine(machine)}\n\n`);
+
+  const env: BenchEnv = { sq, ort, threads };
+  const benches = factories.map((f) => f(env, args));
+  const progress = new Progress(benches.reduce((acc, b) => acc + b.steps, 0));
+  const stamp = timestamp();
+  const reports: OpReport[] = [];
+  const written: WrittenFiles[] = [];
+  for (const bench of benches) {
+    const report = await bench.run(progress);
+    progress.finish();
+    reports.push(report);
+    for (const t of report.tables) process.stdout.write(`${textTable(t)}\n`);
+    written.push(writeResults(report.op, stamp, machine, command, report.configs, report.tables, report.chart));
+  }
+  await sq.synchronize();
+  if (reports.length > 1) process.stdout.write(`${textTable(summaryTable(reports.flatMap((r) => r.summary)))}\n`);
+  const wrong = reports.flatMap((r) => r.configs.flatMap((c) => c.impls.filter((i) => i.status === 'wrong' && i.impl.startsWith('sparq'))));
+  process.stdout.write('Files written:\n');
+  for (const w of written) for (const p of [w.jsonl, w.md, w.svg]) if (p !== null) process.stdout.write(`  ${p}\n`);
+  if (wrong.length > 0) {
+    process.stdout.write(`\n${wrong.length} sparq result(s) failed the reference check:\n`);
+    for (const w of wrong) process.stdout.write(`  ${w.note ?? w.impl}\n`);
+    return 1;
+  }
+  return 0;
+}
+
+/** `main` for a bench file: runs and sets the exit code; never leaves a rejected Promise behind. */
+export function benchMain(factories: readonly BenchFactory[], usage: string): void {
+  runBenchmarks(factories, process.argv.slice(2), usage).then(
+    (code) => { process.exitCode = code; },
+    (e: unknown) => {
+      process.stderr.write(`\n${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+      process.exitCode = 2;
+    });
+}

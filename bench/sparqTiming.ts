@@ -1,0 +1,41 @@
+// Stream-time measurement of sparq ops: marks are enqueued between the ops, and a sample is the
+// stream-time distance between two consecutive marks, i.e. the kernel time of one op run back to
+// back with its neighbours (no JS, N-API or Promise time in it).
+import type { Context } from '../src/index';
+import { Stats } from './harness/stats';
+import { TimeLoopOptions, timeLoop } from './harness/timeLoop';
+
+/** Below this many ops per batch the unmeasured lead-in op would cost more than it protects. */
+const LEAD_IN_MIN_BATCH = 4;
+
+export interface SparqTiming {
+  readonly stats: Stats;
+  /** Mean wall time JS spent enqueuing one op (op + mark), µs. When it approaches the median kernel
+   *  time the stream may have run dry between ops and the numbers are launch-bound. */
+  readonly enqueueMicros: number;
+}
+
+/**
+ * Times `enqueue(i)` (which must only enqueue, never await) with stream marks.
+ * A batch of c ops is enqueued as [lead-in op] m0 op m1 op m2 … mc: the lead-in keeps the stream busy
+ * while JS enqueues the rest, so the first sample does not include an idle gap.
+ */
+export async function timeSparq(sq: Context, enqueue: (i: number) => void, options: TimeLoopOptions): Promise<SparqTiming> {
+  let next = 0;
+  let enqueueNs = 0n;
+  let enqueued = 0;
+  const stats = await timeLoop(async (count) => {
+    if (count >= LEAD_IN_MIN_BATCH) enqueue(next++);
+    const t0 = process.hrtime.bigint();
+    const marks: Promise<number>[] = [sq.mark()];
+    for (let i = 0; i < count; i++) {
+      enqueue(next++);
+      marks.push(sq.mark());
+    }
+    enqueueNs += process.hrtime.bigint() - t0;
+    enqueued += count;
+    const t = await Promise.all(marks);
+    return t.slice(1).map((v, i) => v - t[i]);
+  }, options);
+  return { stats, enqueueMicros: Number(enqueueNs) / 1e3 / Math.max(1, enqueued) };
+}

@@ -1,0 +1,105 @@
+// Tables, chart and summary rows of the w4a16 benchmark.
+import { ConfigResult, ImplResult, gbPerS, speedup } from './harness/results';
+import { ChartSpec } from './harness/svgChart';
+import { Cell, Table } from './harness/table';
+import { OpReport, SummaryRow } from './opReport';
+
+export const W4A16_IMPLS = {
+  sparq: 'sparq w4a16',
+  dense: 'sparq dense fp16',
+  cublas: 'cuBLAS fp16 (sparq dense)',
+  ortL1: 'ORT MatMulNBits L1',
+  ortL4: 'ORT MatMulNBits L4',
+} as const;
+
+function find(c: ConfigResult, impl: string): ImplResult | undefined {
+  return c.impls.find((r) => r.impl === impl);
+}
+
+/** Median ms, or the status (WRONG/ERROR/SKIPPED) where there is no time. */
+function ms(r: ImplResult | undefined): Cell {
+  if (r === undefined) return null;
+  return r.stats?.median ?? r.status.toUpperCase();
+}
+
+function timeRatio(subject: ImplResult | undefined, other: ImplResult | undefined): number | null {
+  const s = speedup(subject, other);
+  return s === null ? null : 1 / s;
+}
+
+function pctOfFloor(c: ConfigResult, r: ImplResult | undefined): number | null {
+  return c.floorMs === null || r?.stats == null ? null : (100 * c.floorMs) / r.stats.median;
+}
+
+function cpuTable(configs: readonly ConfigResult[]): Table {
+  return {
+    title: `w4a16 (group ${configs[0]?.groupSize ?? 128}): median ms;` + ' ratios are sparq w4a16 time / other time (< 1: sparq w4a16 faster); ' +
+      'ORT L4 computes with int8 activations',
+    headers: ['shape n x k', 'm', 'w4a16 ms', 'p10–p90', 'GB/s', 'dense fp16 ms', 'ORT L1 ms', 'ORT L4 ms',
+      '/dense', '/ORT L1', '/ORT L4'],
+    rows: configs.map((c) => {
+      const s = find(c, W4A16_IMPLS.sparq);
+      const d = find(c, W4A16_IMPLS.dense);
+      const l1 = find(c, W4A16_IMPLS.ortL1);
+      const l4 = find(c, W4A16_IMPLS.ortL4);
+      const spread = s?.stats == null ? null : `${s.stats.p10.toPrecision(3)}–${s.stats.p90.toPrecision(3)}`;
+      return [`${c.n}x${c.k}`, c.m, ms(s), spread, s === undefined ? null : gbPerS(s), ms(d), ms(l1), ms(l4),
+        timeRatio(s, d), timeRatio(s, l1), timeRatio(s, l4)];
+    }),
+  };
+}
+
+function gpuTable(configs: readonly ConfigResult[]): Table {
+  return {
+    title: 'w4a16 on the GPU: median µs; floor = bytes / measured device copy bandwidth (— where not measured)',
+    headers: ['shape n x k', 'm', 'w4a16 µs', 'p10–p90 µs', 'GB/s', 'floor µs', '% of floor', 'cuBLAS fp16 µs', 'speedup vs cuBLAS'],
+    rows: configs.map((c) => {
+      const s = find(c, W4A16_IMPLS.sparq);
+      const b = find(c, W4A16_IMPLS.cublas);
+      const us = (r: ImplResult | undefined): Cell => (r?.stats == null ? ms(r) : r.stats.median * 1e3);
+      const spread = s?.stats == null ? null : `${(s.stats.p10 * 1e3).toPrecision(3)}–${(s.stats.p90 * 1e3).toPrecision(3)}`;
+      return [`${c.n}x${c.k}`, c.m, us(s), spread, s === undefined ? null : gbPerS(s),
+        c.floorMs === null ? null : c.floorMs * 1e3, pctOfFloor(c, s), us(b), speedup(s, b)];
+    }),
+  };
+}
+
+function chart(configs: readonly ConfigResult[], gpu: boolean): ChartSpec {
+  const label = (c: ConfigResult): string => `${c.n}x${c.k} m=${c.m}`;
+  if (gpu) {
+    const withFloor = configs.some((c) => c.floorMs !== null);
+    return {
+      title: 'w4a16: speedup over cuBLAS fp16 (higher is better)', yLabel: 'cuBLAS time / time', referenceLine: 1,
+      series: withFloor ? [W4A16_IMPLS.sparq, 'bandwidth floor'] : [W4A16_IMPLS.sparq],
+      groups: configs.map((c) => {
+        const b = find(c, W4A16_IMPLS.cublas);
+        const floor = c.floorMs === null || b?.stats == null ? null : b.stats.median / c.floorMs;
+        return { label: label(c), values: withFloor ? [speedup(find(c, W4A16_IMPLS.sparq), b), floor] : [speedup(find(c, W4A16_IMPLS.sparq), b)] };
+      }),
+    };
+  }
+  const series = [W4A16_IMPLS.sparq, W4A16_IMPLS.dense, W4A16_IMPLS.ortL4];
+  return {
+    title: 'w4a16: speedup over onnxruntime-node MatMulNBits accuracy level 1 (higher is better)',
+    yLabel: 'ORT L1 time / time', referenceLine: 1, series,
+    groups: configs.map((c) => ({ label: label(c), values: series.map((s) => speedup(find(c, s), find(c, W4A16_IMPLS.ortL1))) })),
+  };
+}
+
+/** Builds the w4a16 report; on a GPU the baseline is cuBLAS fp16, on the CPU ORT MatMulNBits level 1. */
+export function w4a16Report(configs: readonly ConfigResult[], copyBandwidth: number | null): OpReport {
+  const gpu = configs.some((c) => c.backend === 'cuda');
+  const baseline = gpu ? W4A16_IMPLS.cublas : W4A16_IMPLS.ortL1;
+  const summary: SummaryRow[] = configs.map((c) => {
+    const s = find(c, W4A16_IMPLS.sparq);
+    const b = find(c, baseline);
+    return { op: 'w4a16', shape: `${c.n}x${c.k}`, m: c.m, subject: W4A16_IMPLS.sparq, subjectMs: s?.stats?.median ?? null,
+      subjectGbps: s === undefined ? null : gbPerS(s), baseline: b === undefined ? null : baseline,
+      baselineMs: b?.stats?.median ?? null, timeRatio: timeRatio(s, b) };
+  });
+  const tables = [gpu ? gpuTable(configs) : cpuTable(configs)];
+  if (gpu && copyBandwidth === null) {
+    tables.push({ title: 'note', headers: ['floor'], rows: [['device copy bandwidth not measured yet (TODO in bench/deviceBandwidth.ts)']] });
+  }
+  return { op: 'w4a16', configs, tables, chart: chart(configs, gpu), summary };
+}

@@ -1,0 +1,129 @@
+#include "binding/args.h"
+
+#include <cmath>
+#include <limits>
+
+#include "binding/addon_data.h"
+#include "binding/errors.h"
+#include "binding/tensor.h"
+
+namespace sparq::binding {
+
+std::string ShapeToString(const Shape& shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+
+int64_t ShapeElements(const Shape& shape) {
+  int64_t n = 1;
+  for (int64_t d : shape) n *= d;
+  return n;
+}
+
+Shape ParseShape(const Napi::Value& v, const std::string& op, const std::string& argument) {
+  Napi::Env env = v.Env();
+  const std::string expected = "an array of 1 to 8 positive integers";
+  if (!v.IsArray()) ThrowArg(env, StatusCode::kArgument, op, argument, expected, DescribeValue(v));
+  Napi::Array a = v.As<Napi::Array>();
+  if (a.Length() < 1 || a.Length() > 8)
+    ThrowArg(env, StatusCode::kShape, op, argument, expected, "an array of length " + std::to_string(a.Length()));
+  Shape shape;
+  constexpr double kMaxSafeInteger = 9007199254740991.0;
+  for (uint32_t i = 0; i < a.Length(); ++i) {
+    Napi::Value d = a.Get(i);
+    if (!d.IsNumber())
+      ThrowArg(env, StatusCode::kShape, op, argument, expected, DescribeValue(d) + " at index " + std::to_string(i));
+    double x = d.As<Napi::Number>().DoubleValue();
+    if (!(x >= 1) || std::floor(x) != x || x > kMaxSafeInteger) {
+      std::string got = std::isnan(x) ? "NaN" : DescribeValue(d);
+      ThrowArg(env, StatusCode::kShape, op, argument, expected, got + " at index " + std::to_string(i));
+    }
+    shape.push_back(static_cast<int64_t>(x));
+  }
+  return shape;
+}
+
+DType ParseDType(const Napi::Value& v, const std::string& op, const std::string& argument) {
+  DType t;
+  if (!v.IsString() || !DTypeFromName(v.As<Napi::String>().Utf8Value().c_str(), &t))
+    ThrowArg(v.Env(), StatusCode::kDType, op, argument, "one of 'f16', 'bf16', 'f32', 'i8', 'u8', 'i32'",
+             DescribeValue(v));
+  return t;
+}
+
+const char* ArrayKindFor(DType dtype) {
+  switch (dtype) {
+    case DType::kF16: return "Uint16Array (fp16 bits) or Float16Array";
+    case DType::kBF16: return "Uint16Array (bf16 bits)";
+    case DType::kF32: return "Float32Array";
+    case DType::kI8: return "Int8Array";
+    case DType::kU8: return "Uint8Array";
+    case DType::kI32: return "Int32Array";
+  }
+  return "typed array";
+}
+
+static napi_typedarray_type ArrayTypeFor(DType dtype) {
+  switch (dtype) {
+    case DType::kF16: case DType::kBF16: return napi_uint16_array;
+    case DType::kF32: return napi_float32_array;
+    case DType::kI8: return napi_int8_array;
+    case DType::kU8: return napi_uint8_array;
+    case DType::kI32: return napi_int32_array;
+  }
+  return napi_uint8_array;
+}
+
+Napi::TypedArray ParseTypedArrayFor(const Napi::Value& v, DType dtype, const std::string& op,
+                                    const std::string& argument) {
+  std::string expected = std::string("a ") + ArrayKindFor(dtype) + " for dtype '" + DTypeName(dtype) + "'";
+  if (!v.IsTypedArray()) ThrowArg(v.Env(), StatusCode::kArgument, op, argument, expected, DescribeValue(v));
+  Napi::TypedArray ta = v.As<Napi::TypedArray>();
+  if (ta.TypedArrayType() != ArrayTypeFor(dtype))
+    ThrowArg(v.Env(), StatusCode::kDType, op, argument, expected, DescribeValue(v));
+  return ta;
+}
+
+TensorWrap* ParseTensor(const Napi::Value& v, ContextCore* ctx, const std::string& op, const std::string& argument,
+                        const DType* required_dtype) {
+  Napi::Env env = v.Env();
+  AddonData* data = GetAddonData(env);
+  if (!v.IsObject() || !v.As<Napi::Object>().InstanceOf(data->tensor_ctor.Value()))
+    ThrowArg(env, StatusCode::kArgument, op, argument, "a sparq Tensor", DescribeValue(v));
+  TensorWrap* t = TensorWrap::Unwrap(v.As<Napi::Object>());
+  if (t->disposed())
+    ThrowStatus(env, Status::Error(StatusCode::kDisposed, op + ": " + argument + " was disposed", argument));
+  if (t->context() != ctx)
+    ThrowArg(env, StatusCode::kArgument, op, argument, "a tensor of this context", "a tensor of another context");
+  if (required_dtype && t->dtype() != *required_dtype)
+    ThrowArg(env, StatusCode::kDType, op, argument, std::string("an ") + DTypeName(*required_dtype) + " tensor",
+             std::string("a ") + DTypeName(t->dtype()) + " tensor");
+  return t;
+}
+
+TensorWrap* ParseOptionalTensor(const Napi::Value& v, ContextCore* ctx, const std::string& op,
+                                const std::string& argument, const DType* required_dtype) {
+  if (v.IsUndefined() || v.IsNull()) return nullptr;
+  return ParseTensor(v, ctx, op, argument, required_dtype);
+}
+
+void CheckLastDim(const Napi::Env& env, const std::string& op, const std::string& argument, const Shape& shape,
+                  int64_t k) {
+  if (shape.back() == k) return;
+  std::string lead = shape.size() > 2 ? "..." : "m";
+  ThrowArg(env, StatusCode::kShape, op, argument, "[" + lead + ", " + std::to_string(k) + "]", ShapeToString(shape));
+}
+
+size_t ShapeBytes(const Napi::Env& env, const Shape& shape, DType dtype, const std::string& op) {
+  long double bytes = DTypeBytes(dtype);
+  for (int64_t d : shape) bytes *= static_cast<long double>(d);
+  if (bytes > static_cast<long double>(std::numeric_limits<int64_t>::max() / 2))
+    ThrowStatus(env, Status::Error(StatusCode::kOutOfMemory,
+                                   op + ": shape " + ShapeToString(shape) + " of " + DTypeName(dtype) +
+                                       " needs more memory than can be addressed",
+                                   "shape"));
+  return static_cast<size_t>(bytes);
+}
+
+}  // namespace sparq::binding

@@ -1,0 +1,41 @@
+// binding/args.h: the argument checks every Parse<Op>Args uses, each throwing the typed error of
+// DESIGN.md's table with "<op>: <argument> must be <expected>, got <received>".
+#pragma once
+#include <napi.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "sparq/dtype.h"
+
+namespace sparq::binding {
+
+class TensorWrap;
+class ContextCore;
+
+using Shape = std::vector<int64_t>;
+std::string ShapeToString(const Shape& shape);
+int64_t ShapeElements(const Shape& shape);
+
+// An array of 1..8 positive safe integers.
+Shape ParseShape(const Napi::Value& v, const std::string& op, const std::string& argument);
+DType ParseDType(const Napi::Value& v, const std::string& op, const std::string& argument);
+// A typed array whose kind matches dtype (f16/bf16 ← Uint16Array, f32 ← Float32Array, i8 ← Int8Array,
+// u8 ← Uint8Array, i32 ← Int32Array).
+Napi::TypedArray ParseTypedArrayFor(const Napi::Value& v, DType dtype, const std::string& op,
+                                    const std::string& argument);
+const char* ArrayKindFor(DType dtype);
+// A live tensor of `ctx`; `allowed` null means any dtype.
+TensorWrap* ParseTensor(const Napi::Value& v, ContextCore* ctx, const std::string& op, const std::string& argument,
+                        const DType* required_dtype);
+// undefined/null → nullptr, else ParseTensor.
+TensorWrap* ParseOptionalTensor(const Napi::Value& v, ContextCore* ctx, const std::string& op,
+                                const std::string& argument, const DType* required_dtype);
+// x must be [..., k]: throws SparqShapeError "<op>: x must be [m, k], got [...]" otherwise.
+void CheckLastDim(const Napi::Env& env, const std::string& op, const std::string& argument, const Shape& shape,
+                  int64_t k);
+// Bytes for shape × dtype, or SparqOutOfMemoryError if it cannot even be represented.
+size_t ShapeBytes(const Napi::Env& env, const Shape& shape, DType dtype, const std::string& op);
+
+}  // namespace sparq::binding

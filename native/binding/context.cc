@@ -1,0 +1,250 @@
+#include "binding/context.h"
+
+#include <cstring>
+
+#include "binding/addon_data.h"
+#include "binding/args.h"
+#include "binding/errors.h"
+#include "binding/tensor.h"
+
+namespace sparq::binding {
+
+Napi::Function ContextWrap::Define(Napi::Env env) {
+  return DefineClass(env, "NativeContext",
+                     {InstanceMethod("tensor", &ContextWrap::Tensor), InstanceMethod("zeros", &ContextWrap::Zeros),
+                      InstanceMethod("synchronize", &ContextWrap::Synchronize),
+                      InstanceMethod("mark", &ContextWrap::Mark), InstanceMethod("info", &ContextWrap::Info),
+                      InstanceAccessor("pending", &ContextWrap::GetPending, nullptr),
+                      InstanceAccessor("lost", &ContextWrap::GetLost, nullptr),
+                      InstanceAccessor("lastLaunch", &ContextWrap::GetLastLaunch, nullptr)});
+}
+
+ContextWrap::ContextWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ContextWrap>(info) {}
+ContextWrap::~ContextWrap() = default;
+
+void ContextWrap::Attach(Napi::Env env, std::shared_ptr<Backend> backend, std::string fallback_reason) {
+  core_ = std::make_unique<ContextCore>(env, std::move(backend), std::move(fallback_reason));
+}
+
+void ContextWrap::ShutdownForTeardown() {
+  if (core_) core_->Shutdown(true);
+}
+
+ContextWrap* ContextWrap::Parse(const Napi::Value& v, const std::string& op) {
+  AddonData* data = GetAddonData(v.Env());
+  if (!v.IsObject() || !v.As<Napi::Object>().InstanceOf(data->context_ctor.Value()))
+    ThrowArg(v.Env(), StatusCode::kArgument, op, "context", "a sparq context", DescribeValue(v));
+  ContextWrap* c = Unwrap(v.As<Napi::Object>());
+  if (!c->core_) ThrowArg(v.Env(), StatusCode::kArgument, op, "context", "an open context", "an unopened one");
+  return c;
+}
+
+// tensor(data, shape, dtype): copies host data now (the caller may reuse its array at once).
+Napi::Value ContextWrap::Tensor(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const std::string op = "tensor";
+  core_->ThrowIfLost(env);
+  DType dtype = ParseDType(info[2], op, "dtype");
+  Napi::TypedArray data = ParseTypedArrayFor(info[0], dtype, op, "data");
+  Shape shape = ParseShape(info[1], op, "shape");
+  int64_t elements = ShapeElements(shape);
+  if (static_cast<int64_t>(data.ElementLength()) != elements)
+    ThrowArg(env, StatusCode::kShape, op, "data",
+             std::to_string(elements) + " elements for shape " + ShapeToString(shape),
+             std::to_string(data.ElementLength()) + " elements");
+  size_t bytes = ShapeBytes(env, shape, dtype, op);
+  std::shared_ptr<Buffer> buffer = core_->Allocate(env, bytes);
+  const uint8_t* src = static_cast<const uint8_t*>(data.ArrayBuffer().Data()) + data.ByteOffset();
+  if (core_->backend().host_memory()) {
+    std::memcpy(buffer->ptr, src, bytes);
+  } else {
+    // Staging copy now; the upload runs on the stream.
+    auto staging = std::make_shared<std::vector<uint8_t>>(src, src + bytes);
+    std::shared_ptr<Backend> backend = core_->backend_ptr();
+    core_->Enqueue(env, [buffer, staging, backend]() -> Status {
+      Status s = backend->CopyToDevice(buffer->ptr, staging->data(), buffer->bytes);
+      if (!s.ok()) buffer->error = s;
+      return s;
+    });
+  }
+  return TensorWrap::Create(env, Value(), core_.get(), std::move(buffer), dtype, std::move(shape));
+}
+
+Napi::Value ContextWrap::Zeros(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const std::string op = "zeros";
+  core_->ThrowIfLost(env);
+  Shape shape = ParseShape(info[0], op, "shape");
+  DType dtype = ParseDType(info[1], op, "dtype");
+  size_t bytes = ShapeBytes(env, shape, dtype, op);
+  std::shared_ptr<Buffer> buffer = core_->Allocate(env, bytes);
+  std::shared_ptr<Backend> backend = core_->backend_ptr();
+  core_->Enqueue(env, [buffer, backend]() -> Status {
+    Status s = backend->Fill(buffer->ptr, buffer->bytes, 0);
+    if (!s.ok()) buffer->error = s;
+    return s;
+  });
+  return TensorWrap::Create(env, Value(), core_.get(), std::move(buffer), dtype, std::move(shape));
+}
+
+// Resolves when everything enqueued before it has finished; rejects with the first failure since
+// the previous synchronize().
+Napi::Value ContextWrap::Synchronize(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto deferred = std::make_shared<Napi::Promise::Deferred>(env);
+  std::shared_ptr<Backend> backend = core_->backend_ptr();
+  std::shared_ptr<ContextShared> shared = core_->shared_ptr();
+  std::shared_ptr<Status> first = std::make_shared<Status>();
+  core_->Enqueue(
+      env,
+      [backend, shared, first]() -> Status {
+        Status s = backend->Synchronize();
+        std::lock_guard<std::mutex> lock(shared->mu);
+        *first = shared->first_error;
+        shared->first_error = Status::Ok();
+        return s;
+      },
+      [deferred, first](Napi::Env env, const Status& status) {
+        const Status& s = status.ok() ? *first : status;
+        if (s.ok()) deferred->Resolve(env.Undefined());
+        else deferred->Reject(MakeError(env, s).Value());
+      });
+  return deferred->Promise();
+}
+
+// Resolves with the stream time (ms) at which the stream reached this point.
+Napi::Value ContextWrap::Mark(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto deferred = std::make_shared<Napi::Promise::Deferred>(env);
+  std::shared_ptr<Backend> backend = core_->backend_ptr();
+  auto ms = std::make_shared<double>(0);
+  core_->Enqueue(
+      env, [backend, ms]() -> Status { return backend->StreamTimeMs(ms.get()); },
+      [deferred, ms](Napi::Env env, const Status& status) {
+        if (status.ok()) deferred->Resolve(Napi::Number::New(env, *ms));
+        else deferred->Reject(MakeError(env, status).Value());
+      });
+  return deferred->Promise();
+}
+
+Napi::Value ContextWrap::Info(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Backend& b = core_->backend();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("backend", b.name());
+  o.Set("cpuIsa", b.cpu_isa());
+  o.Set("threads", b.threads());
+  o.Set("fallbackReason", core_->fallback_reason().empty() ? env.Null()
+                                                           : Napi::String::New(env, core_->fallback_reason()));
+  if (const DeviceInfo* d = b.device()) {
+    Napi::Object dev = Napi::Object::New(env);
+    dev.Set("name", d->name);
+    dev.Set("sm", d->sm_major * 10 + d->sm_minor);
+    dev.Set("smCount", d->sm_count);
+    dev.Set("memoryBytes", static_cast<double>(d->memory_bytes));
+    dev.Set("driverVersion", d->driver_version);
+    dev.Set("runtimeVersion", d->runtime_version);
+    o.Set("device", dev);
+  } else {
+    o.Set("device", env.Null());
+  }
+  return o;
+}
+
+Napi::Value ContextWrap::GetPending(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(core_ ? core_->shared().pending.load() : 0));
+}
+Napi::Value ContextWrap::GetLost(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), core_ && core_->shared().lost.load());
+}
+
+Napi::Value ContextWrap::GetLastLaunch(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  ContextShared& shared = core_->shared();
+  std::lock_guard<std::mutex> lock(shared.mu);
+  if (!shared.has_launch) return env.Null();
+  const LaunchInfo& l = shared.last_launch;
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("kernel", l.kernel);
+  o.Set("config", l.config);
+  Napi::Array grid = Napi::Array::New(env, 3);
+  grid.Set(0u, l.grid_x);
+  grid.Set(1u, l.grid_y);
+  grid.Set(2u, l.grid_z);
+  o.Set("grid", grid);
+  o.Set("blockThreads", l.block_threads);
+  o.Set("smemBytes", l.smem_bytes);
+  Napi::Object bytes = Napi::Object::New(env);
+  for (const auto& [name, n] : l.bytes_read) bytes.Set(name, static_cast<double>(n));
+  o.Set("bytesRead", bytes);
+  return o;
+}
+
+// ----------------------------------------------------------------------------- openContext
+namespace {
+
+class OpenWorker : public Napi::AsyncWorker {
+ public:
+  OpenWorker(Napi::Env env, std::string backend, int device, std::string addon_dir)
+      : Napi::AsyncWorker(env), deferred_(env), requested_(std::move(backend)), device_(device),
+        addon_dir_(std::move(addon_dir)) {}
+  Napi::Promise Promise() { return deferred_.Promise(); }
+
+  void Execute() override {
+    if (requested_ == "cpu") {
+      status_ = CreateCpuBackend(&backend_);
+    } else if (requested_ == "sim") {
+      status_ = CreateSimBackend(&backend_);
+    } else if (requested_ == "cuda") {
+      status_ = ProbeCudaDriver(device_);
+      if (status_.ok()) status_ = CreateCudaBackend(device_, addon_dir_, &backend_);
+    } else {  // auto: cuda when a driver, a device and the CUDA library are there, else cpu
+      Status cuda = ProbeCudaDriver(device_);
+      if (cuda.ok()) cuda = CreateCudaBackend(device_, addon_dir_, &backend_);
+      if (!cuda.ok()) {
+        fallback_reason_ = cuda.message;
+        status_ = CreateCpuBackend(&backend_);
+      }
+    }
+  }
+  void OnOK() override {
+    Napi::Env env = Env();
+    if (!status_.ok()) {
+      deferred_.Reject(MakeError(env, status_).Value());
+      return;
+    }
+    Napi::Object obj = GetAddonData(env)->context_ctor.New({});
+    ContextWrap::Unwrap(obj)->Attach(env, std::move(backend_), fallback_reason_);
+    deferred_.Resolve(obj);
+  }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  std::string requested_;
+  int device_;
+  std::string addon_dir_;
+  Status status_;
+  std::shared_ptr<Backend> backend_;
+  std::string fallback_reason_;
+};
+
+}  // namespace
+
+// openContext(backend: 'auto'|'cpu'|'sim'|'cuda', device: number) → Promise<NativeContext>
+Napi::Value OpenContext(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string backend = info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : "";
+  if (backend != "auto" && backend != "cpu" && backend != "sim" && backend != "cuda")
+    ThrowArg(env, StatusCode::kArgument, "open", "backend", "one of 'auto', 'cuda', 'cpu', 'sim'",
+             DescribeValue(info[0]));
+  double device = info[1].IsNumber() ? info[1].As<Napi::Number>().DoubleValue() : -1;
+  if (!(device >= 0 && device < 1024 && device == static_cast<int>(device)))
+    ThrowArg(env, StatusCode::kArgument, "open", "device", "a CUDA device ordinal (integer ≥ 0)",
+             DescribeValue(info[1]));
+  auto* worker = new OpenWorker(env, backend, static_cast<int>(device), GetAddonData(env)->addon_dir);
+  Napi::Promise promise = worker->Promise();
+  worker->Queue();
+  return promise;
+}
+
+}  // namespace sparq::binding

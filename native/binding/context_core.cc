@@ -1,0 +1,111 @@
+#include "binding/context_core.h"
+
+#include "binding/addon_data.h"
+#include "binding/errors.h"
+
+namespace sparq::binding {
+namespace {
+
+using Completion = std::function<void(Napi::Env)>;
+
+// Runs a posted completion on the JS thread. env is null while the environment tears down: then the
+// completion is only destroyed (its promise can no longer be observed).
+void CallCompletion(Napi::Env env, Napi::Function, Completion* fn) {
+  if (env != nullptr && *fn) (*fn)(env);
+  delete fn;
+}
+
+}  // namespace
+
+ContextCore::ContextCore(Napi::Env env, std::shared_ptr<Backend> backend, std::string fallback_reason)
+    : backend_(std::move(backend)),
+      fallback_reason_(std::move(fallback_reason)),
+      shared_(std::make_shared<ContextShared>()),
+      stream_(std::make_unique<Stream>()) {
+  Napi::Function noop = Napi::Function::New(env, [](const Napi::CallbackInfo&) {});
+  channel_ = std::make_shared<Channel>();
+  channel_->tsfn = Napi::ThreadSafeFunction::New(env, noop, "sparq.stream", 0, 1);
+  channel_->tsfn.Unref(env);  // an idle context must not keep the process alive
+  tsfn_live_ = true;
+  registry_ = GetAddonData(env)->contexts;
+  registry_->live.insert(this);
+}
+
+ContextCore::~ContextCore() {
+  registry_->live.erase(this);
+  Shutdown(false);
+}
+
+void ContextCore::Shutdown(bool join) {
+  if (!stream_) return;
+  if (join) {
+    stream_->StopAndJoin();
+    if (tsfn_live_) channel_->tsfn.Release();
+  } else if (tsfn_live_) {
+    // Queued work still completes (its promises settle), then the worker lets go of the channel.
+    Napi::ThreadSafeFunction tsfn = channel_->tsfn;
+    stream_->Enqueue([tsfn]() mutable { tsfn.Release(); });
+    stream_->DrainAndDetach();
+  }
+  tsfn_live_ = false;
+  stream_.reset();
+}
+
+std::shared_ptr<Buffer> ContextCore::Allocate(Napi::Env env, size_t bytes) {
+  auto buffer = std::make_shared<Buffer>();
+  buffer->backend = backend_;
+  buffer->bytes = bytes;
+  Status s = backend_->Allocate(bytes, &buffer->ptr);
+  if (!s.ok()) {
+    buffer->ptr = nullptr;
+    ThrowStatus(env, s);
+  }
+  return buffer;
+}
+
+void ContextCore::ThrowIfLost(Napi::Env env) {
+  if (!shared_->lost.load()) return;
+  std::lock_guard<std::mutex> lock(shared_->mu);
+  ThrowStatus(env, Status::Error(StatusCode::kDevice,
+                                 "context is lost after a device error (" + shared_->lost_status.message +
+                                     "); open a new context"));
+}
+
+void ContextCore::Enqueue(Napi::Env env, std::function<Status()> work,
+                          std::function<void(Napi::Env, const Status&)> complete) {
+  ThrowIfLost(env);
+  if (!stream_) ThrowStatus(env, Status::Error(StatusCode::kDisposed, "context is closed", "context"));
+  std::shared_ptr<ContextShared> shared = shared_;
+  shared->pending.fetch_add(1);
+  std::shared_ptr<Channel> channel = channel_;
+  if (complete) channel->Hold(env);
+  bool has_completion = static_cast<bool>(complete);
+  bool taken = stream_->Enqueue([work = std::move(work), complete = std::move(complete), shared, channel,
+                                 has_completion]() mutable {
+    Status status = work();
+    if (!status.ok()) {
+      std::lock_guard<std::mutex> lock(shared->mu);
+      // A task with its own promise reports its failure there; synchronize() reports the rest.
+      if (!has_completion && shared->first_error.ok()) shared->first_error = status;
+      if (status.code == StatusCode::kDevice && !shared->lost.load()) {
+        shared->lost_status = status;
+        shared->lost.store(true);
+      }
+    }
+    shared->pending.fetch_sub(1);
+    if (has_completion) {
+      auto* boxed = new Completion([complete = std::move(complete), status, channel](Napi::Env env) {
+        channel->Drop(env);
+        complete(env, status);
+      });
+      if (channel->tsfn.NonBlockingCall(boxed, CallCompletion) != napi_ok) delete boxed;
+    }
+  });
+  if (!taken) {
+    shared->pending.fetch_sub(1);
+    if (has_completion) channel->Drop(env);
+    ThrowStatus(env, Status::Error(StatusCode::kDisposed, "context is closed", "context"));
+  }
+}
+
+}  // namespace sparq::binding

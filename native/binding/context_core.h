@@ -1,0 +1,86 @@
+// binding/context_core.h: what a context owns below JS: its backend, its stream (one worker thread,
+// strict order), the completion channel back to the JS thread, and the bookkeeping behind
+// `pending`, `lost` and `lastLaunch`. Buffers pin the backend, so memory outlives the context object.
+#pragma once
+#include <napi.h>
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "runtime/backend.h"
+#include "runtime/stream.h"
+#include "sparq/dtype.h"
+
+namespace sparq::binding {
+
+// A block of backend memory. `error` is touched only on the stream worker: when the op that was to
+// produce this buffer failed, later ops and reads see why.
+struct Buffer {
+  std::shared_ptr<Backend> backend;
+  void* ptr = nullptr;
+  size_t bytes = 0;
+  Status error;
+  ~Buffer() {
+    if (ptr) backend->Free(ptr);
+  }
+};
+
+// State shared between the JS thread and the worker (atomics / mutex only).
+struct ContextShared {
+  std::atomic<int64_t> pending{0};
+  std::atomic<bool> lost{false};
+  std::mutex mu;  // guards lost_status, last_launch, first_error
+  Status lost_status;
+  Status first_error;  // first failure since the last synchronize()
+  LaunchInfo last_launch;
+  bool has_launch = false;
+};
+
+class ContextCore {
+ public:
+  ContextCore(Napi::Env env, std::shared_ptr<Backend> backend, std::string fallback_reason);
+  ~ContextCore();
+
+  Backend& backend() { return *backend_; }
+  const std::shared_ptr<Backend>& backend_ptr() const { return backend_; }
+  const std::string& fallback_reason() const { return fallback_reason_; }
+  ContextShared& shared() { return *shared_; }
+  const std::shared_ptr<ContextShared>& shared_ptr() const { return shared_; }
+
+  // Allocates `bytes` of backend memory on the calling (JS) thread; throws SparqOutOfMemoryError.
+  std::shared_ptr<Buffer> Allocate(Napi::Env env, size_t bytes);
+
+  // Enqueues `work` on the stream. When `complete` is given it runs on the JS thread afterwards with
+  // the work's status, and keeps the event loop alive until then. Throws SparqDeviceError when the
+  // context is lost.
+  void Enqueue(Napi::Env env, std::function<Status()> work,
+               std::function<void(Napi::Env, const Status&)> complete = nullptr);
+
+  // Stops the stream: `join` waits for the running task (environment teardown); otherwise detaches.
+  void Shutdown(bool join);
+  void ThrowIfLost(Napi::Env env);
+
+ private:
+  // The completion channel: shared with in-flight tasks so completions can be delivered (and the
+  // event loop released) even after the context object itself has been collected.
+  struct Channel {
+    Napi::ThreadSafeFunction tsfn;
+    int64_t holds = 0;  // JS thread only: completions still to be delivered
+    void Hold(Napi::Env env) { if (holds++ == 0) tsfn.Ref(env); }
+    void Drop(Napi::Env env) { if (--holds == 0) tsfn.Unref(env); }
+  };
+
+  std::shared_ptr<Backend> backend_;
+  std::string fallback_reason_;
+  std::shared_ptr<ContextShared> shared_;
+  std::unique_ptr<Stream> stream_;
+  std::shared_ptr<Channel> channel_;
+  std::shared_ptr<struct ContextRegistry> registry_;
+  bool tsfn_live_ = false;
+};
+
+}  // namespace sparq::binding

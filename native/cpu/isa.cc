@@ -1,0 +1,142 @@
+// native/cpu/isa.cc: which SIMD path this CPU (and OS) can run, and the SPARQ_CPU_ISA override.
+#include <cstring>
+#include <string>
+
+#include "sparq/cpu.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#include <immintrin.h>
+#define SPARQ_X86 1
+#endif
+
+namespace sparq::cpu {
+namespace {
+
+struct CpuFeatures {
+  bool avx2 = false, fma = false, f16c = false;
+  bool avx512f = false, avx512bw = false, avx512vl = false, avx512dq = false;
+  bool os_ymm = false;  // XCR0 has SSE+AVX state: the OS saves ymm registers on context switch
+  bool os_zmm = false;  // XCR0 also has opmask + both ZMM halves
+};
+
+#if defined(SPARQ_X86)
+// xgetbv needs the xsave target only for this one instruction; callers check OSXSAVE first.
+__attribute__((target("xsave"))) uint64_t ReadXcr0() { return _xgetbv(0); }
+#endif
+
+CpuFeatures Detect() {
+  CpuFeatures f;
+#if defined(SPARQ_X86)
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx)) return f;
+  constexpr unsigned kLeaf1EcxFma = 1u << 12, kLeaf1EcxOsxsave = 1u << 27,
+                     kLeaf1EcxAvx = 1u << 28, kLeaf1EcxF16c = 1u << 29;
+  const bool osxsave = (ecx & kLeaf1EcxOsxsave) != 0;
+  const bool avx = (ecx & kLeaf1EcxAvx) != 0;
+  f.fma = (ecx & kLeaf1EcxFma) != 0;
+  f.f16c = (ecx & kLeaf1EcxF16c) != 0;
+  if (osxsave) {
+    const uint64_t xcr0 = ReadXcr0();
+    constexpr uint64_t kXcr0Ymm = 0x6;   // SSE | AVX state
+    constexpr uint64_t kXcr0Zmm = 0xE0;  // opmask | ZMM_Hi256 | Hi16_ZMM
+    f.os_ymm = avx && (xcr0 & kXcr0Ymm) == kXcr0Ymm;
+    f.os_zmm = f.os_ymm && (xcr0 & kXcr0Zmm) == kXcr0Zmm;
+  }
+  if (__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) {
+    f.avx2 = (ebx & (1u << 5)) != 0;
+    f.avx512f = (ebx & (1u << 16)) != 0;
+    f.avx512dq = (ebx & (1u << 17)) != 0;
+    f.avx512bw = (ebx & (1u << 30)) != 0;
+    f.avx512vl = (ebx & (1u << 31)) != 0;
+  }
+#endif
+  return f;
+}
+
+const CpuFeatures& Features() {
+  static const CpuFeatures features = Detect();
+  return features;
+}
+
+// "" when `isa` can run, else the features it lacks, e.g. "AVX-512BW, OS ZMM state".
+std::string MissingFeatures(Isa isa) {
+  const CpuFeatures& f = Features();
+  std::string missing;
+  auto need = [&missing](bool have, const char* name) {
+    if (have) return;
+    if (!missing.empty()) missing += ", ";
+    missing += name;
+  };
+  switch (isa) {
+    case Isa::kScalar:
+      break;
+    case Isa::kAvx512:
+      need(f.avx512f, "AVX-512F");
+      need(f.avx512bw, "AVX-512BW");
+      need(f.avx512vl, "AVX-512VL");
+      need(f.avx512dq, "AVX-512DQ");
+      need(f.os_zmm, "OS-enabled ZMM state");
+      [[fallthrough]];  // the AVX-512 files also use FMA and F16C
+    case Isa::kAvx2:
+      need(f.avx2, "AVX2");
+      need(f.fma, "FMA");
+      need(f.f16c, "F16C");
+      need(f.os_ymm, "OS-enabled YMM state");
+      break;
+  }
+  return missing;
+}
+
+}  // namespace
+
+const char* IsaName(Isa isa) {
+  switch (isa) {
+    case Isa::kScalar: return "scalar";
+    case Isa::kAvx2: return "avx2";
+    case Isa::kAvx512: return "avx512";
+  }
+  return "scalar";
+}
+
+bool IsaSupported(Isa isa) {
+  // Dispatchers ask on every call, so answer from a table built once.
+  static const bool supported[] = {true, MissingFeatures(Isa::kAvx2).empty(),
+                                   MissingFeatures(Isa::kAvx512).empty()};
+  const int i = static_cast<int>(isa);
+  return i >= 0 && i < 3 && supported[i];
+}
+
+Isa BestSupportedIsa() {
+  if (IsaSupported(Isa::kAvx512)) return Isa::kAvx512;
+  if (IsaSupported(Isa::kAvx2)) return Isa::kAvx2;
+  return Isa::kScalar;
+}
+
+Status ResolveIsa(const char* forced, Isa* out) {
+  if (forced == nullptr || forced[0] == '\0') {
+    *out = BestSupportedIsa();
+    return Status::Ok();
+  }
+  constexpr Isa kAll[] = {Isa::kScalar, Isa::kAvx2, Isa::kAvx512};
+  for (Isa isa : kAll) {
+    if (std::strcmp(forced, IsaName(isa)) != 0) continue;
+    const std::string missing = MissingFeatures(isa);
+    if (!missing.empty()) {
+      const char* needs = isa == Isa::kAvx512 ? "AVX-512F/BW/VL/DQ" : "AVX2/FMA/F16C";
+      return Status::Error(StatusCode::kBackend,
+                           std::string("SPARQ_CPU_ISA=") + IsaName(isa) + " needs " + needs +
+                               ", which this CPU lacks (missing " + missing +
+                               "); unset SPARQ_CPU_ISA to use " + IsaName(BestSupportedIsa()),
+                           "SPARQ_CPU_ISA");
+    }
+    *out = isa;
+    return Status::Ok();
+  }
+  return Status::Error(StatusCode::kArgument,
+                       std::string("SPARQ_CPU_ISA must be one of scalar, avx2, avx512, got \"") +
+                           forced + "\"",
+                       "SPARQ_CPU_ISA");
+}
+
+}  // namespace sparq::cpu

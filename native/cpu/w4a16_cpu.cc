@@ -1,0 +1,151 @@
+// native/cpu/w4a16_cpu.cc: Y[m,n] = fp16(X[m,k] · dequant(W)ᵀ + bias) on the CPU (driver + the
+// scalar kernels). Layout and paths: w4a16_cpu.h. Threads split output columns, so every Y
+// element is computed by one thread in a fixed order: same bits run to run.
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <new>
+#include <string>
+
+#include "cpu/isa_kernels.h"
+#include "cpu/w4a16_cpu.h"
+#include "cuda/w4a16_layout.cuh"
+#include "sparq/w4a16.h"
+
+namespace sparq::cpu::w4a16 {
+namespace scalar {
+namespace {
+
+// lut[q] = fp32(fp16((q − 8)·s)): the contract's dequantised weight for each code.
+void BuildLut(uint16_t s_bits, float lut[16]) {
+  const float s = cpu::scalar::F16ToF32One(s_bits);
+  for (int q = 0; q < 16; ++q) lut[q] = cpu::scalar::F16ToF32One(cpu::scalar::F32ToF16One(float(q - 8) * s));
+}
+
+void Gemv(const Problem& p, int64_t cb_begin, int64_t cb_end) {
+  const int64_t chunks = p.k_pad / sparq::w4a16::kCpuChunkK;
+  const int64_t chunks_per_group = p.group_eff / sparq::w4a16::kCpuChunkK;
+  float lut[16];
+  for (int64_t cb = cb_begin; cb < cb_end; ++cb) {
+    for (int c = 0; c < sparq::w4a16::kCpuColBlock; ++c) {
+      const int64_t col = cb * sparq::w4a16::kCpuColBlock + c;
+      if (col >= p.n) break;
+      for (int64_t r = 0; r < p.m; ++r) {
+        const float* x = p.x + r * p.k_pad;
+        float acc = 0.0f;
+        for (int64_t ch = 0; ch < chunks; ++ch) {
+          if (ch % chunks_per_group == 0) BuildLut(p.scales[col * p.groups_pad + ch / chunks_per_group], lut);
+          const uint8_t* b = p.qw + ((cb * chunks + ch) * sparq::w4a16::kCpuColBlock + c) * 16;
+          for (int i = 0; i < 16; ++i) acc += x[ch * 32 + i] * lut[b[i] & 15];
+          for (int i = 0; i < 16; ++i) acc += x[ch * 32 + 16 + i] * lut[b[i] >> 4];
+        }
+        if (p.bias != nullptr) acc += p.bias[col];
+        p.y[r * p.n + col] = cpu::scalar::F32ToF16One(acc);
+      }
+    }
+  }
+}
+
+}  // namespace
+
+const KernelSet& Kernels() {
+  static const KernelSet set{1 << 30, &Gemv, nullptr};
+  return set;
+}
+}  // namespace scalar
+}  // namespace sparq::cpu::w4a16
+
+namespace sparq {
+namespace {
+
+using cpu::w4a16::KernelSet;
+using cpu::w4a16::Problem;
+
+constexpr size_t kAlignBytes = 64;
+struct AlignedFree {
+  void operator()(float* p) const { std::free(p); }
+};
+using AlignedFloats = std::unique_ptr<float[], AlignedFree>;
+AlignedFloats AllocFloats(int64_t count) {
+  const size_t bytes = (size_t(count) * sizeof(float) + kAlignBytes - 1) / kAlignBytes * kAlignBytes;
+  void* p = std::aligned_alloc(kAlignBytes, bytes == 0 ? kAlignBytes : bytes);
+  if (p == nullptr) throw std::bad_alloc();
+  return AlignedFloats(static_cast<float*>(p));
+}
+
+const KernelSet& KernelsFor(cpu::Isa isa) {
+  if (isa == cpu::Isa::kAvx512 && cpu::IsaSupported(cpu::Isa::kAvx512)) return cpu::w4a16::avx512::Kernels();
+  if (isa != cpu::Isa::kScalar && cpu::IsaSupported(cpu::Isa::kAvx2)) return cpu::w4a16::avx2::Kernels();
+  return cpu::w4a16::scalar::Kernels();
+}
+
+}  // namespace
+
+Status W4A16MatmulCpu(const W4A16WeightView& w, const uint16_t* x, const uint16_t* bias, uint16_t* y,
+                      int64_t m, cpu::Isa isa, cpu::ThreadPool& pool) {
+  if (w.layout != W4A16Layout::kCpu)
+    return Status::Error(StatusCode::kArgument,
+                         "w4a16.matmul: weight must be packed for the cpu backend (W4A16Layout::kCpu), got the gpu layout",
+                         "weight");
+  if (m <= 0) return Status::Ok();
+  try {
+    const KernelSet& ks = KernelsFor(isa);
+    Problem p;
+    p.qw = static_cast<const uint8_t*>(w.qweight);
+    p.scales = w.scales;
+    p.n = w.n;
+    p.n_pad = w.n_pad;
+    p.k_pad = w.k_pad;
+    p.group_eff = w.group_size_eff;
+    p.groups_pad = w.groups_pad;
+    p.m = m;
+    p.y = y;
+    AlignedFloats bias32;
+    if (bias != nullptr) {
+      bias32 = AllocFloats(w.n);
+      cpu::F16ToF32(bias, bias32.get(), size_t(w.n), isa);
+      p.bias = bias32.get();
+    }
+    const bool use_gemm = ks.gemm != nullptr && m > ks.gemv_max_m;
+    AlignedFloats x32 = AllocFloats(m * w.k_pad);
+    for (int64_t r = 0; r < m; ++r) {
+      cpu::F16ToF32(x + r * w.k, x32.get() + r * w.k_pad, size_t(w.k), isa);
+      std::fill(x32.get() + r * w.k_pad + w.k, x32.get() + (r + 1) * w.k_pad, 0.0f);
+    }
+    AlignedFloats xt;
+    const int64_t col_blocks = w.n_pad / sparq::w4a16::kCpuColBlock;
+    if (!use_gemm) {
+      p.x = x32.get();
+      pool.ParallelFor(col_blocks, [&](int64_t b, int64_t e) { ks.gemv(p, b, e); });
+      return Status::Ok();
+    }
+    // Xt[blk][kk][i] = X[blk·16 + i][kk], rows past m zero.
+    const int64_t rb = cpu::w4a16::kRowBlock, row_blocks = (m + rb - 1) / rb;
+    xt = AllocFloats(row_blocks * rb * w.k_pad);
+    pool.ParallelFor(row_blocks, [&](int64_t b0, int64_t b1) {
+      for (int64_t blk = b0; blk < b1; ++blk) {
+        float* dst = xt.get() + blk * w.k_pad * rb;
+        for (int64_t i = 0; i < rb; ++i) {
+          const int64_t r = blk * rb + i;
+          if (r < m) {
+            const float* src = x32.get() + r * w.k_pad;
+            for (int64_t kk = 0; kk < w.k_pad; ++kk) dst[kk * rb + i] = src[kk];
+          } else {
+            for (int64_t kk = 0; kk < w.k_pad; ++kk) dst[kk * rb + i] = 0.0f;
+          }
+        }
+      }
+    });
+    x32.reset();
+    p.xt = xt.get();
+    const int64_t supers = (col_blocks * sparq::w4a16::kCpuColBlock + cpu::w4a16::kColsPerSuper - 1) /
+                           cpu::w4a16::kColsPerSuper;
+    pool.ParallelFor(supers, [&](int64_t b, int64_t e) { ks.gemm(p, b, e); });
+  } catch (const std::bad_alloc&) {
+    return Status::Error(StatusCode::kOutOfMemory, "w4a16.matmul: out of host memory for the cpu scratch buffers");
+  }
+  return Status::Ok();
+}
+
+}  // namespace sparq

@@ -1,0 +1,46 @@
+// native/cpu/w4a16_cpu.h: per-ISA entry points of the W4A16 CPU matmul (driver: w4a16_cpu.cc).
+// Weights are in the kCpu layout (cuda/w4a16_layout.cuh): column blocks of 4; per block and 32 k,
+// 64 bytes = 4 columns × 16 B, byte i = code(k0+i) | code(k0+16+i) << 4. Dequantisation is exact:
+// per (column, group) a 16-entry table lut[q] = fp32(fp16((q−8)·s)) (the fp32 product is exact,
+// one RNE to fp16), then each weight is one table lookup (vpermps) — the contract's w.
+//
+//   gemv (m <= gemv_max_m): k on the SIMD lanes; each 32-k chunk of a column is looked up once
+//        and met by every X row of the pass (rows in passes of up to 4).
+//   gemm (otherwise): m on the SIMD lanes, as in dense_cpu.cc: per panel of NR columns and KC of
+//        k, the weights are looked up once into an fp32 panel (L1) and every 16-row block of
+//        Xt (X transposed, zero-padded) runs over it; C[NR][m] accumulates in fp32 across k.
+#pragma once
+#include <cstdint>
+
+namespace sparq::cpu::w4a16 {
+
+inline constexpr int kGemmKc = 256;       // panel depth in k (multiple of 32)
+inline constexpr int kRowBlock = 16;      // Xt row block (m rows per block)
+inline constexpr int kColsPerSuper = 12;  // gemm panel width in columns (3 column blocks)
+
+struct Problem {
+  const uint8_t* qw = nullptr;       // kCpu codes
+  const uint16_t* scales = nullptr;  // [n_pad][groups_pad] fp16 bits
+  int64_t n = 0, n_pad = 0, k_pad = 0, group_eff = 0, groups_pad = 0;
+  int64_t m = 0;
+  const float* x = nullptr;     // gemv: fp32 [m][k_pad], zero-padded
+  const float* xt = nullptr;    // gemm: fp32 [ceil(m/16)][k_pad][16], zero-padded
+  const float* bias = nullptr;  // fp32 [n] or null
+  uint16_t* y = nullptr;        // [m][n] fp16 bits
+};
+
+// Compute the output columns of units [u_begin, u_end) for every row: gemv units are column
+// blocks (4 columns); gemm units are panels of kColsPerSuper columns.
+using ColumnsFn = void (*)(const Problem& p, int64_t u_begin, int64_t u_end);
+
+struct KernelSet {
+  int gemv_max_m = 0;  // m <= this uses gemv
+  ColumnsFn gemv = nullptr;
+  ColumnsFn gemm = nullptr;  // null: gemv for every m
+};
+
+namespace scalar { const KernelSet& Kernels(); }
+namespace avx2 { const KernelSet& Kernels(); }
+namespace avx512 { const KernelSet& Kernels(); }
+
+}  // namespace sparq::cpu::w4a16

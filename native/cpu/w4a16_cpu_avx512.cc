@@ -1,0 +1,193 @@
+// native/cpu/w4a16_cpu_avx512.cc: AVX-512 W4A16 kernels (layout and paths: w4a16_cpu.h).
+// A 16-entry fp32 table fits one zmm, so dequantising 16 weights is one vpermps.
+#pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,fma,f16c")
+// GCC 12's AVX-512 intrinsics start from a self-initialised "undefined" vector and warn inside
+// the header once inlined; the values are fully defined.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <new>
+#include <vector>
+
+#include "cpu/w4a16_cpu.h"
+#include "cuda/w4a16_layout.cuh"
+
+namespace sparq::cpu::w4a16::avx512 {
+namespace {
+
+using sparq::w4a16::kCpuChunkK;
+using sparq::w4a16::kCpuColBlock;
+constexpr int kLanes = 16;
+
+// lut[q] = fp32(fp16((q − 8)·s)): exact product in fp32, one RNE to fp16.
+inline __m512 BuildLut(uint16_t s_bits) {
+  const __m512 q_minus_8 = _mm512_setr_ps(-8, -7, -6, -5, -4, -3, -2, -1, 0, 1, 2, 3, 4, 5, 6, 7);
+  const __m512 s = _mm512_set1_ps(_cvtsh_ss(s_bits));
+  return _mm512_cvtph_ps(_mm512_cvtps_ph(_mm512_mul_ps(q_minus_8, s), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+}
+
+// The 32 weights of one column chunk: lo = k0..k0+15 (low nibbles), hi = k0+16..k0+31.
+inline void Lookup(const uint8_t* chunk16, __m512 lut, __m512& lo, __m512& hi) {
+  const __m512i bytes = _mm512_cvtepu8_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(chunk16)));
+  lo = _mm512_permutexvar_ps(bytes, lut);  // vpermps reads only the low 4 index bits
+  hi = _mm512_permutexvar_ps(_mm512_srli_epi32(bytes, 4), lut);
+}
+
+inline void StoreOut(const Problem& p, int64_t r, int64_t col, float v) {
+  if (col >= p.n) return;
+  if (p.bias != nullptr) v += p.bias[col];
+  p.y[r * p.n + col] = static_cast<uint16_t>(_cvtss_sh(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+}
+
+// Rows [r0, r0+MR) × the 4 columns of block cb, over all of k.
+template <int MR>
+void GemvBlock(const Problem& p, int64_t cb, int64_t r0) {
+  const int64_t chunks = p.k_pad / kCpuChunkK, per_group = p.group_eff / kCpuChunkK;
+  const uint8_t* wq = p.qw + cb * chunks * kCpuColBlock * 16;
+  const uint16_t* sc = p.scales + cb * kCpuColBlock * p.groups_pad;
+  __m512 acc[MR][kCpuColBlock];
+  for (int r = 0; r < MR; ++r)
+    for (int c = 0; c < kCpuColBlock; ++c) acc[r][c] = _mm512_setzero_ps();
+  for (int64_t g = 0; g < p.groups_pad; ++g) {
+    __m512 lut[kCpuColBlock];
+    for (int c = 0; c < kCpuColBlock; ++c) lut[c] = BuildLut(sc[c * p.groups_pad + g]);
+    for (int64_t ch = g * per_group; ch < (g + 1) * per_group; ++ch) {
+      const uint8_t* b = wq + ch * kCpuColBlock * 16;
+      __builtin_prefetch(b + 8 * 64, 0, 0);  // stream: weights are read once
+      const float* xk = p.x + r0 * p.k_pad + ch * kCpuChunkK;
+#pragma GCC unroll 4
+      for (int c = 0; c < kCpuColBlock; ++c) {
+        __m512 lo, hi;
+        Lookup(b + c * 16, lut[c], lo, hi);
+#pragma GCC unroll 4
+        for (int r = 0; r < MR; ++r) {
+          acc[r][c] = _mm512_fmadd_ps(_mm512_load_ps(xk + r * p.k_pad), lo, acc[r][c]);
+          acc[r][c] = _mm512_fmadd_ps(_mm512_load_ps(xk + r * p.k_pad + kLanes), hi, acc[r][c]);
+        }
+      }
+    }
+  }
+  for (int r = 0; r < MR; ++r)
+    for (int c = 0; c < kCpuColBlock; ++c)
+      StoreOut(p, r0 + r, cb * kCpuColBlock + c, _mm512_reduce_add_ps(acc[r][c]));
+}
+
+void Gemv(const Problem& p, int64_t cb_begin, int64_t cb_end) {
+  for (int64_t cb = cb_begin; cb < cb_end; ++cb) {
+    int64_t r = 0;
+    for (; r + 4 <= p.m; r += 4) GemvBlock<4>(p, cb, r);
+    switch (p.m - r) {
+      case 3: GemvBlock<3>(p, cb, r); break;
+      case 2: GemvBlock<2>(p, cb, r); break;
+      case 1: GemvBlock<1>(p, cb, r); break;
+      default: break;
+    }
+  }
+}
+
+// ------------------------------------------------------------------------------------- gemm
+struct Scratch {
+  float* panel = nullptr;  // [kColsPerSuper][kGemmKc]
+  float* c = nullptr;      // [kColsPerSuper][m_pad]
+  std::vector<float> storage;
+  void Ensure(int64_t m_pad) {
+    const size_t need = size_t(kColsPerSuper) * (kGemmKc + m_pad) + 16;
+    if (storage.size() < need) storage.assign(need, 0.0f);
+    float* base = storage.data();
+    base += (16 - (reinterpret_cast<uintptr_t>(base) / 4) % 16) % 16;  // 64-byte aligned
+    panel = base;
+    c = base + kColsPerSuper * kGemmKc;
+  }
+};
+
+// panel[j][kk] = w(col0 + j, k0 + kk) for the NB column blocks starting at cb0.
+void DequantPanel(const Problem& p, int64_t cb0, int nb, int64_t k0, int64_t kc_len, float* panel) {
+  const int64_t chunks = p.k_pad / kCpuChunkK;
+  for (int b = 0; b < nb; ++b) {
+    const uint8_t* wq = p.qw + (cb0 + b) * chunks * kCpuColBlock * 16;
+    const uint16_t* sc = p.scales + (cb0 + b) * kCpuColBlock * p.groups_pad;
+    int64_t lut_group = -1;
+    __m512 lut[kCpuColBlock];
+    for (int64_t kk = 0; kk < kc_len; kk += kCpuChunkK) {
+      const int64_t ch = (k0 + kk) / kCpuChunkK, g = (k0 + kk) / p.group_eff;
+      if (g != lut_group) {
+        for (int c = 0; c < kCpuColBlock; ++c) lut[c] = BuildLut(sc[c * p.groups_pad + g]);
+        lut_group = g;
+      }
+      const uint8_t* bq = wq + ch * kCpuColBlock * 16;
+      for (int c = 0; c < kCpuColBlock; ++c) {
+        __m512 lo, hi;
+        Lookup(bq + c * 16, lut[c], lo, hi);
+        float* dst = panel + (b * kCpuColBlock + c) * kGemmKc + kk;
+        _mm512_store_ps(dst, lo);
+        _mm512_store_ps(dst + kLanes, hi);
+      }
+    }
+  }
+}
+
+// C[j][mb·16 + v·16 + lane] (+)= Σ_kk panel[j][kk] · Xt[mb+v][k0+kk][lane]
+template <int MV, int NR>
+void MicroKernel(const Problem& p, const float* panel, float* c, int64_t m_pad, int64_t mb, int64_t k0,
+                 int64_t kc_len) {
+  __m512 acc[MV][NR];
+  for (int v = 0; v < MV; ++v)
+    for (int j = 0; j < NR; ++j)
+      acc[v][j] = k0 > 0 ? _mm512_load_ps(c + j * m_pad + (mb + v) * kLanes) : _mm512_setzero_ps();
+  const float* xt[MV];
+  for (int v = 0; v < MV; ++v) xt[v] = p.xt + ((mb + v) * p.k_pad + k0) * kLanes;
+  for (int64_t kk = 0; kk < kc_len; ++kk) {
+    __m512 x[MV];
+#pragma GCC unroll 2
+    for (int v = 0; v < MV; ++v) x[v] = _mm512_load_ps(xt[v] + kk * kLanes);
+#pragma GCC unroll 24
+    for (int j = 0; j < NR; ++j) {
+      const __m512 w = _mm512_set1_ps(panel[j * kGemmKc + kk]);
+#pragma GCC unroll 2
+      for (int v = 0; v < MV; ++v) acc[v][j] = _mm512_fmadd_ps(x[v], w, acc[v][j]);
+    }
+  }
+  for (int v = 0; v < MV; ++v)
+    for (int j = 0; j < NR; ++j) _mm512_store_ps(c + j * m_pad + (mb + v) * kLanes, acc[v][j]);
+}
+
+template <int NR>
+void PanelAllRows(const Problem& p, const float* panel, float* c, int64_t m_pad, int64_t k0, int64_t kc_len) {
+  const int64_t mbs = m_pad / kLanes;
+  int64_t mb = 0;
+  for (; mb + 2 <= mbs; mb += 2) MicroKernel<2, NR>(p, panel, c, m_pad, mb, k0, kc_len);
+  if (mb < mbs) MicroKernel<1, NR>(p, panel, c, m_pad, mb, k0, kc_len);
+}
+
+void Gemm(const Problem& p, int64_t s_begin, int64_t s_end) {
+  static thread_local Scratch scratch;
+  const int64_t m_pad = (p.m + kLanes - 1) / kLanes * kLanes;
+  scratch.Ensure(m_pad);
+  const int64_t col_blocks = p.n_pad / kCpuColBlock;
+  constexpr int kBlocksPerSuper = kColsPerSuper / kCpuColBlock;
+  for (int64_t s = s_begin; s < s_end; ++s) {
+    const int64_t cb0 = s * kBlocksPerSuper;
+    const int nb = int(std::min<int64_t>(kBlocksPerSuper, col_blocks - cb0));
+    for (int64_t k0 = 0; k0 < p.k_pad; k0 += kGemmKc) {
+      const int64_t kc_len = std::min<int64_t>(kGemmKc, p.k_pad - k0);
+      DequantPanel(p, cb0, nb, k0, kc_len, scratch.panel);
+      if (nb == 3) PanelAllRows<12>(p, scratch.panel, scratch.c, m_pad, k0, kc_len);
+      else if (nb == 2) PanelAllRows<8>(p, scratch.panel, scratch.c, m_pad, k0, kc_len);
+      else PanelAllRows<4>(p, scratch.panel, scratch.c, m_pad, k0, kc_len);
+    }
+    for (int j = 0; j < nb * kCpuColBlock; ++j)
+      for (int64_t r = 0; r < p.m; ++r) StoreOut(p, r, cb0 * kCpuColBlock + j, scratch.c[j * m_pad + r]);
+  }
+}
+
+}  // namespace
+
+const KernelSet& Kernels() {
+  static const KernelSet set{12, &Gemv, &Gemm};
+  return set;
+}
+
+}  // namespace sparq::cpu::w4a16::avx512

@@ -1,0 +1,274 @@
+// native/cuda/kernels/w4a16.cuh: Y[m,n] = fp16(X[m,k] · dequant(Wq[n,k])ᵀ + bias), one m-slab
+// (m ≤ 64) per launch; persistent grid, striped over (n, k) tiles; fp32 accumulation throughout.
+//
+// Layout (index maps in cuda/w4a16_layout.cuh, packer formats/marlin_pack.cc):
+//   tile   128 n × 64 k of W = 4096 B of packed codes, contiguous; tiles column-major (k fastest).
+//   warps  8; warp w = 2·w_k + w_n takes k16 step w_k of every tile and n64 half w_n (8 n8 mma
+//          tiles); the 4 warps sharing w_n are reduced over k in smem when a column is done.
+//   Bq     gmem → smem [STAGES][8 chunks][32 lanes][16 B], one cp.async (evict-first) per thread;
+//          warp w reads chunk w: lane l (g = l/4, t = l%4) gets u32 j = frag_b of n8 tiles 2j,
+//          2j+1 for k = 2t, 2t+1, 2t+8, 2t+9, col g; nibble order {0,4}{1,5}{2,6}{3,7} feeds the
+//          0x6400 dequant: (q | 0x6400) as fp16 = 1024 + q, minus 1032 → q − 8 (exact);
+//          (q<<4 | 0x6400) = 1024 + 16q, ·1/16 − 72 → q − 8 (exact fma); then mul.rn by the
+//          scale = fp16((q − 8)·s), the contract's single rounding.
+//   S      gmem [n_tile][group][2][8 g][8 n8] fp16 → smem [STAGES][2 rows][256 B]; lane's 16 B =
+//          its 8 scales (chunk w_n·8 + g); row 1 only for group 32 (second group of the tile).
+//          Loaded when a tile starts a group or a stripe's column; kept in frag_s otherwise.
+//   A      gmem [m][k] fp16 → smem [STAGES][M_BLOCKS·16 rows][8 chunks of 16 B], chunk c of row r
+//          at c ^ (r % 8); rows ≥ m and k ≥ k_valid zero-filled by cp.async; ldmatrix.x4 → frag_a.
+//   C      frag_c per mma.m16n8k16: lane holds (row g, cols 2t, 2t+1) and (row g+8, same cols).
+//          Column done → s_red [M_BLOCKS·16][kRedStride] fp32 in fixed order w_k = 3,2,1,0 →
+//          the stripe's contributors, in fixed order (ColumnRank), add through an fp32 workspace
+//          guarded by a per-column flag (ld.acquire / st.release); the last writes fp16 Y + bias.
+// Pipeline: STAGES-deep cp.async ring, one commit group per tile; at tile i: wait for group i,
+// barrier (everyone is past tile i−1, whose slot is refilled next), issue tile i+STAGES−1,
+// compute tile i.
+#pragma once
+#include <cstdint>
+
+#include "../ptx_prims.cuh"
+#include "../w4a16_layout.cuh"
+
+namespace sparq::w4a16 {
+
+// ------------------------------------------------------------------------------ tile constants
+inline constexpr int kThreads = 256;
+inline constexpr int kWarps = kThreads / kWarpLanes;  // 8 = kTileK16 × kTileN64
+static_assert(kWarps == kTileK16 * kTileN64, "one warp per (k16 step, n64 half) of a tile");
+static_assert(kTileBytes == kThreads * kU128Bytes, "one 16-B cp.async per thread fills a B stage");
+inline constexpr int kWarpN8 = kBlockN / kMmaN;                     // 8 n8 mma tiles per warp
+inline constexpr int kAChunksPerRow = kTileK / kHalvesPerU128;       // 8
+inline constexpr int kScaleRows = kTileK / 32;                       // 2: group 32 → 2 groups/tile
+inline constexpr int kScaleStageBytes = kScaleRows * kScaleTileBytes;  // 512
+inline constexpr int kRedStride = kTileN + 8;                        // fp32 row stride of s_red
+inline constexpr uint32_t kNoColumn = 0xffffffffu;
+
+template <int M_BLOCKS, int STAGES>
+struct W4a16Config {
+  static constexpr int kRows = M_BLOCKS * kMmaM;
+  static constexpr int kAStageBytes = kRows * kTileK * 2;
+  static constexpr int kStageBytes = kTileBytes + kAStageBytes + kScaleStageBytes;
+  static constexpr int kRedBytes = kRows * kRedStride * 4;
+  static constexpr int kSmemBytes = STAGES * kStageBytes + kRedBytes;
+  static_assert(M_BLOCKS >= 1 && M_BLOCKS * kMmaM <= kSlabM, "one slab is at most 64 rows");
+  static_assert(STAGES >= 2 && STAGES <= 9, "cp.async.wait_group takes STAGES-2 < 8");
+};
+
+struct W4a16Params {
+  const uint8_t* qweight;   // kGpu codes
+  const uint16_t* scales;   // kGpu scales
+  const uint16_t* x;        // slab rows, stride ldx halves, 16-B aligned rows
+  const uint16_t* bias;     // [n] or null
+  uint16_t* y;              // slab rows, stride n
+  float* partials;          // [n_tiles][kSlabM][kTileN] fp32 workspace
+  uint32_t* flags;          // [n_tiles], zero at launch, zero again at exit
+  int64_t ldx, k_valid;     // k_valid: x columns to read (multiple of 8), the rest are zeros
+  int64_t n, groups_pad, group_eff;
+  int m;                    // rows in this slab
+  Stripes stripes;
+};
+
+struct alignas(16) W4Words { uint32_t x[4]; };  // one lane's 16 B of codes or scales
+
+// ------------------------------------------------------------------------------ device helpers
+SPARQ_DEVICE bool FirstOfColumn(const Stripes& s, int64_t t, int64_t t_begin) {
+  return t == t_begin || t % s.k_tiles == 0;
+}
+SPARQ_DEVICE bool LastOfColumn(const Stripes& s, int64_t t, int64_t t_end) {
+  return t + 1 == t_end || (t + 1) % s.k_tiles == 0;
+}
+SPARQ_DEVICE bool NeedsScales(const W4a16Params& p, int64_t t, int64_t t_begin) {
+  return FirstOfColumn(p.stripes, t, t_begin) || ((t % p.stripes.k_tiles) * kTileK) % p.group_eff == 0;
+}
+
+// Issue the cp.async of tile t (B, A, and the scales it needs) into one stage.
+template <int M_BLOCKS>
+SPARQ_DEVICE void LoadTile(const W4a16Params& p, int64_t t, bool scales, uint8_t* s_b, uint8_t* s_a,
+                           uint8_t* s_s, int tid, uint64_t policy) {
+  const int64_t n_tile = t / p.stripes.k_tiles, k0 = (t % p.stripes.k_tiles) * kTileK;
+  // evict-first: every code byte is read once per slab; caching it would evict X and partials
+  cp_async_cg_16_l2_hint(s_b + tid * kU128Bytes, p.qweight + t * kTileBytes + tid * kU128Bytes, kU128Bytes, policy);
+  for (int c = tid; c < M_BLOCKS * kMmaM * kAChunksPerRow; c += kThreads) {
+    const int row = c / kAChunksPerRow, chunk = c % kAChunksPerRow;
+    const int64_t col = k0 + chunk * kHalvesPerU128;
+    const bool valid = row < p.m && col < p.k_valid;
+    const uint16_t* src = valid ? p.x + row * p.ldx + col : p.x;  // src-size 0 reads nothing
+    cp_async_cg_16(s_a + ASmemChunk(row, chunk) * kU128Bytes, src, valid ? kU128Bytes : 0);
+  }
+  const int rows = p.group_eff < kTileK ? kScaleRows : 1;
+  if (scales && tid < rows * (kScaleTileBytes / kU128Bytes)) {
+    const int row = tid / (kScaleTileBytes / kU128Bytes), chunk = tid % (kScaleTileBytes / kU128Bytes);
+    const int64_t group = k0 / p.group_eff + row;
+    const uint16_t* src = p.scales + (n_tile * p.groups_pad + group) * kTileN + chunk * kHalvesPerU128;
+    cp_async_cg_16(s_s + row * kScaleTileBytes + chunk * kU128Bytes, src, kU128Bytes);
+  }
+}
+
+// Codes u32 j (n8 tiles 2j, 2j+1) → two scaled B fragments; s_pair = their scales (lo, hi).
+SPARQ_DEVICE void DequantPair(uint32_t q, uint32_t s_pair, FragB_F16& b_even, FragB_F16& b_odd) {
+  constexpr uint32_t kMagic = 0x64006400u;   // fp16 1024 | 1024
+  constexpr uint32_t kLoMask = 0x000f000fu;  // nibbles 0 and 4
+  constexpr uint32_t kHiMask = 0x00f000f0u;  // nibbles 1 and 5, ×16
+  constexpr uint32_t k1032 = 0x64086408u;    // 1024 + zero point 8
+  constexpr uint32_t kSixteenth = 0x2c002c00u;
+  constexpr uint32_t kMinus72 = 0xd480d480u;  // −(1024/16 + 8)
+  constexpr uint32_t kAndOr = (0xF0 & 0xCC) | 0xAA;  // lop3: (a & b) | c
+  const uint32_t s_even = prmt_b32(s_pair, 0u, 0x1010u), s_odd = prmt_b32(s_pair, 0u, 0x3232u);
+  const uint32_t q_hi = q >> 8;
+  b_even.x[0] = mul_rn_f16x2(sub_rn_f16x2(lop3_b32<kAndOr>(q, kLoMask, kMagic), k1032), s_even);
+  b_even.x[1] = mul_rn_f16x2(fma_rn_f16x2(lop3_b32<kAndOr>(q, kHiMask, kMagic), kSixteenth, kMinus72), s_even);
+  b_odd.x[0] = mul_rn_f16x2(sub_rn_f16x2(lop3_b32<kAndOr>(q_hi, kLoMask, kMagic), k1032), s_odd);
+  b_odd.x[1] = mul_rn_f16x2(fma_rn_f16x2(lop3_b32<kAndOr>(q_hi, kHiMask, kMagic), kSixteenth, kMinus72), s_odd);
+}
+
+// One warp's k16 step of one tile: M_BLOCKS × 8 mma.
+template <int M_BLOCKS>
+SPARQ_DEVICE void ComputeTile(const uint8_t* s_b, const uint8_t* s_a, int warp, int lane, const W4Words& frag_s,
+                              FragC_F32 (&acc)[M_BLOCKS][kWarpN8]) {
+  const int w_k = warp / kTileN64;
+  FragA_F16 frag_a[M_BLOCKS];
+#pragma unroll
+  for (int mb = 0; mb < M_BLOCKS; ++mb) {
+    const int row = mb * kMmaM + ALdmatrixRow(lane);
+    ldmatrix_m8n8_x4_b16(frag_a[mb].x, s_a + ASmemChunk(row, ALdmatrixChunk(lane, w_k)) * kU128Bytes);
+  }
+  const W4Words frag_q = *reinterpret_cast<const W4Words*>(s_b + (warp * kWarpLanes + lane) * kU128Bytes);
+#pragma unroll
+  for (int j = 0; j < kWarpN8 / 2; ++j) {
+    FragB_F16 b_even, b_odd;
+    DequantPair(frag_q.x[j], frag_s.x[j], b_even, b_odd);
+#pragma unroll
+    for (int mb = 0; mb < M_BLOCKS; ++mb) {
+      mma_m16n8k16_f32_f16_f16_f32(acc[mb][2 * j], frag_a[mb], b_even, acc[mb][2 * j]);
+      mma_m16n8k16_f32_f16_f16_f32(acc[mb][2 * j + 1], frag_a[mb], b_odd, acc[mb][2 * j + 1]);
+    }
+  }
+}
+
+// Sum the 4 k-warps' accumulators into s_red in the fixed order w_k = 3, 2, 1, 0; zero acc.
+template <int M_BLOCKS>
+SPARQ_DEVICE void ReduceWarpsToSmem(float* s_red, int warp, int lane, FragC_F32 (&acc)[M_BLOCKS][kWarpN8]) {
+  const int w_k = warp / kTileN64, w_n = warp % kTileN64;
+  for (int step = kTileK16 - 1; step >= 0; --step) {
+    if (w_k == step) {
+#pragma unroll
+      for (int mb = 0; mb < M_BLOCKS; ++mb)
+#pragma unroll
+        for (int j8 = 0; j8 < kWarpN8; ++j8)
+#pragma unroll
+          for (int i = 0; i < 4; ++i) {
+            const int row = mb * kMmaM + FragCRow(lane, i);
+            const int col = w_n * kBlockN + j8 * kMmaN + FragCCol(lane, i);
+            float* dst = s_red + row * kRedStride + col;
+            *dst = step == kTileK16 - 1 ? acc[mb][j8].x[i] : *dst + acc[mb][j8].x[i];
+            acc[mb][j8].x[i] = 0.f;
+          }
+    }
+    syncthreads();
+  }
+}
+
+// The CTA's partial of column n_tile (in s_red) joins the other contributors in fixed order;
+// the last one adds the bias and writes fp16 Y.
+SPARQ_DEVICE void ReduceColumnGlobal(const W4a16Params& p, const float* s_red, int64_t n_tile, int cta, int tid) {
+  const int rank = ColumnRank(p.stripes, n_tile, cta), count = ColumnContributors(p.stripes, n_tile);
+  uint32_t* flag = p.flags + n_tile;
+  if (rank > 0) {
+    if (tid == 0)
+      while (ld_acquire_gpu_u32(flag) != uint32_t(rank)) {
+      }
+    syncthreads();
+  }
+  float* g_part = p.partials + n_tile * kSlabM * kTileN;
+  const bool last = rank == count - 1;
+  for (int e = tid; e < p.m * kTileN; e += kThreads) {
+    const int row = e / kTileN, col = e % kTileN;
+    float v = s_red[row * kRedStride + col];
+    if (rank > 0) v += g_load(g_part + e);
+    const int64_t n_col = n_tile * kTileN + col;
+    if (!last) {
+      g_store(g_part + e, v);
+    } else if (n_col < p.n) {
+      if (p.bias != nullptr) v += cvt_f32_f16(g_load(p.bias + n_col));
+      g_store(p.y + row * p.n + n_col, cvt_rn_f16_f32(v));
+    }
+  }
+  if (count > 1) {
+    syncthreads();  // every thread's partial is written before the flag moves
+    if (tid == 0) {
+      fence_acq_rel_gpu();
+      st_release_gpu_u32(flag, last ? 0u : uint32_t(rank + 1));  // last: reset for the next launch
+    }
+  }
+}
+
+// ------------------------------------------------------------------------------ kernel
+template <int M_BLOCKS, int STAGES>
+__global__ void __launch_bounds__(kThreads, 1) w4a16_gemm_kernel(const W4a16Params p) {
+  using Cfg = W4a16Config<M_BLOCKS, STAGES>;
+  SPARQ_DYN_SMEM(uint8_t, smem);
+  uint8_t* const s_b = smem;                                 // [STAGES][kTileBytes]
+  uint8_t* const s_a = s_b + STAGES * kTileBytes;            // [STAGES][kAStageBytes]
+  uint8_t* const s_s = s_a + STAGES * Cfg::kAStageBytes;     // [STAGES][kScaleStageBytes]
+  float* const s_red = reinterpret_cast<float*>(s_s + STAGES * kScaleStageBytes);  // [kRows][kRedStride]
+
+  const int tid = int(threadIdx.x), warp = tid / kWarpLanes, lane = tid % kWarpLanes;
+  const int cta = int(blockIdx.x);
+  const int64_t t_begin = StripeBegin(p.stripes, cta), t_end = StripeEnd(p.stripes, cta);
+  const int64_t tiles = t_end - t_begin;
+  const uint64_t policy = l2_policy_evict_first();
+
+  for (int s = 0; s < STAGES - 1; ++s) {
+    if (s < tiles)
+      LoadTile<M_BLOCKS>(p, t_begin + s, NeedsScales(p, t_begin + s, t_begin), s_b + s * kTileBytes,
+                         s_a + s * Cfg::kAStageBytes, s_s + s * kScaleStageBytes, tid, policy);
+    cp_async_commit_group();
+  }
+
+  FragC_F32 acc[M_BLOCKS][kWarpN8];
+#pragma unroll
+  for (int mb = 0; mb < M_BLOCKS; ++mb)
+#pragma unroll
+    for (int j8 = 0; j8 < kWarpN8; ++j8) acc[mb][j8] = FragC_F32{{0.f, 0.f, 0.f, 0.f}};
+  W4Words frag_s{};
+
+  for (int64_t i = 0; i < tiles; ++i) {
+    cp_async_wait_group<STAGES - 2>();
+    syncthreads();
+    const int64_t next = i + STAGES - 1;
+    const int slot_next = int(next % STAGES), slot = int(i % STAGES);
+    if (next < tiles)
+      LoadTile<M_BLOCKS>(p, t_begin + next, NeedsScales(p, t_begin + next, t_begin), s_b + slot_next * kTileBytes,
+                         s_a + slot_next * Cfg::kAStageBytes, s_s + slot_next * kScaleStageBytes, tid, policy);
+    cp_async_commit_group();
+
+    const int64_t t = t_begin + i;
+    if (NeedsScales(p, t, t_begin)) {
+      const int row = (p.group_eff < kTileK && warp / kTileN64 >= kTileK16 / 2) ? 1 : 0;
+      const int chunk = (warp % kTileN64) * 8 + lane / 4;
+      frag_s = *reinterpret_cast<const W4Words*>(s_s + slot * kScaleStageBytes + row * kScaleTileBytes +
+                                                 chunk * kU128Bytes);
+    }
+    ComputeTile<M_BLOCKS>(s_b + slot * kTileBytes, s_a + slot * Cfg::kAStageBytes, warp, lane, frag_s, acc);
+
+    if (LastOfColumn(p.stripes, t, t_end)) {
+      ReduceWarpsToSmem<M_BLOCKS>(s_red, warp, lane, acc);
+      ReduceColumnGlobal(p, s_red, t / p.stripes.k_tiles, cta, tid);
+      syncthreads();  // s_red is rewritten by the next column
+    }
+  }
+  cp_async_wait_group<0>();
+}
+
+// X rows with k % 8 != 0 (or a misaligned base) are copied once into a zero-padded [m][k_pad]
+// buffer so every 16-B cp.async of A is aligned; grid-stride over elements.
+__global__ void __launch_bounds__(kThreads) w4a16_pad_x_kernel(const uint16_t* x, int64_t m, int64_t k,
+                                                              int64_t k_pad, uint16_t* x_pad) {
+  const int64_t total = m * k_pad, stride = int64_t(gridDim.x) * kThreads;
+  for (int64_t e = int64_t(blockIdx.x) * kThreads + threadIdx.x; e < total; e += stride) {
+    const int64_t r = e / k_pad, c = e % k_pad;
+    g_store(x_pad + e, c < k ? g_load(x + r * k + c) : uint16_t(0));
+  }
+}
+
+}  // namespace sparq::w4a16

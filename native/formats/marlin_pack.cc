@@ -1,0 +1,152 @@
+// native/formats/marlin_pack.cc: W4A16 codes + scales → the packed layouts the kernels read
+// (cuda/w4a16_layout.cuh has the index maps; docs/formats.md "W4A16" the picture), and back.
+#include <cstring>
+#include <string>
+
+#include "cuda/w4a16_layout.cuh"
+#include "sparq/w4a16.h"
+
+namespace sparq {
+namespace {
+
+using namespace sparq::w4a16;
+
+Status ValidatePack(const char* op, const uint8_t* codes, int64_t n, int64_t k, int group_size) {
+  if (n < 1 || k < 1)
+    return Status::Error(StatusCode::kShape, std::string(op) + ": shape must be [n >= 1, k >= 1], got [" +
+                                                 std::to_string(n) + ", " + std::to_string(k) + "]",
+                         "shape");
+  if (!W4A16GroupSizeSupported(k, group_size))
+    return Status::Error(StatusCode::kArgument,
+                         std::string(op) + ": groupSize must be 32, 64, 128 or k (" + std::to_string(k) +
+                             "), got " + std::to_string(group_size),
+                         "groupSize");
+  if (k % group_size != 0)
+    return Status::Error(StatusCode::kShape,
+                         std::string(op) + ": k must be a multiple of groupSize (" +
+                             std::to_string(group_size) + "), got " + std::to_string(k),
+                         "k");
+  for (int64_t i = 0; i < n * k; ++i) {
+    if (codes[i] > 15)
+      return Status::Error(StatusCode::kArgument,
+                           std::string(op) + ": codes must be values in 0..15, got " +
+                               std::to_string(int(codes[i])) + " at [" + std::to_string(i / k) + ", " +
+                               std::to_string(i % k) + "]",
+                           "codes");
+  }
+  return Status::Ok();
+}
+
+void SetDims(W4A16Packed* p, W4A16Layout layout, int64_t n, int64_t k, int group_size) {
+  p->layout = layout;
+  p->n = n;
+  p->k = k;
+  p->group_size = group_size;
+  p->n_pad = layout == W4A16Layout::kGpu ? GpuPadN(n) : CpuPadN(n);
+  p->k_pad = layout == W4A16Layout::kGpu ? GpuPadK(k) : CpuPadK(k);
+  p->group_size_eff = int32_t(GroupSizeEff(group_size, k, p->k_pad));
+  p->groups_pad = p->k_pad / p->group_size_eff;
+}
+
+void PackGpu(const uint8_t* codes, const uint16_t* scales, int64_t groups, W4A16Packed* p) {
+  const int64_t k_tiles = p->k_pad / kTileK;
+  std::vector<uint32_t> words(size_t(p->n_pad * p->k_pad / 8), 0u);
+  for (int64_t nn = 0; nn < p->n_pad; ++nn) {
+    for (int64_t kk = 0; kk < p->k_pad; ++kk) {
+      const uint32_t q = (nn < p->n && kk < p->k) ? codes[nn * p->k + kk] : 8u;  // pad: w = 0
+      const NibbleAt at = GpuNibble(nn, kk, k_tiles);
+      words[size_t(at.word)] |= q << at.shift;
+    }
+  }
+  p->qweight.resize(words.size() * 4);
+  std::memcpy(p->qweight.data(), words.data(), p->qweight.size());
+  std::vector<uint16_t> s(size_t(p->n_pad * p->groups_pad), 0);
+  for (int64_t nn = 0; nn < p->n; ++nn)
+    for (int64_t grp = 0; grp < groups; ++grp)
+      s[size_t(GpuScaleIndex(nn, grp, p->groups_pad))] = scales[nn * groups + grp];
+  p->scales.resize(s.size() * 2);
+  std::memcpy(p->scales.data(), s.data(), p->scales.size());
+}
+
+void PackCpu(const uint8_t* codes, const uint16_t* scales, int64_t groups, W4A16Packed* p) {
+  p->qweight.assign(size_t(p->n_pad * p->k_pad / 2), 0);
+  for (int64_t nn = 0; nn < p->n_pad; ++nn) {
+    for (int64_t kk = 0; kk < p->k_pad; ++kk) {
+      const uint8_t q = (nn < p->n && kk < p->k) ? codes[nn * p->k + kk] : 8;
+      const ByteNibble at = CpuNibble(nn, kk, p->k_pad);
+      p->qweight[size_t(at.byte)] |= uint8_t(q << at.shift);
+    }
+  }
+  std::vector<uint16_t> s(size_t(p->n_pad * p->groups_pad), 0);
+  for (int64_t nn = 0; nn < p->n; ++nn)
+    for (int64_t grp = 0; grp < groups; ++grp) s[size_t(nn * p->groups_pad + grp)] = scales[nn * groups + grp];
+  p->scales.resize(s.size() * 2);
+  std::memcpy(p->scales.data(), s.data(), p->scales.size());
+}
+
+}  // namespace
+
+W4A16WeightView W4A16Packed::view() const { return view(qweight.data(), scales.data()); }
+
+W4A16WeightView W4A16Packed::view(const void* qweight_at, const void* scales_at) const {
+  W4A16WeightView v;
+  v.qweight = qweight_at;
+  v.scales = static_cast<const uint16_t*>(scales_at);
+  v.n = n;
+  v.k = k;
+  v.n_pad = n_pad;
+  v.k_pad = k_pad;
+  v.group_size = group_size;
+  v.group_size_eff = group_size_eff;
+  v.groups_pad = groups_pad;
+  v.layout = layout;
+  return v;
+}
+
+Status W4A16Pack(const uint8_t* codes, const uint16_t* scales, int64_t n, int64_t k, int group_size,
+                 W4A16Packed* out, W4A16Layout layout) {
+  Status st = ValidatePack("w4a16.fromCodes", codes, n, k, group_size);
+  if (!st.ok()) return st;
+  W4A16Packed p;
+  SetDims(&p, layout, n, k, group_size);
+  const int64_t groups = k / group_size;
+  if (layout == W4A16Layout::kGpu) PackGpu(codes, scales, groups, &p);
+  else PackCpu(codes, scales, groups, &p);
+  *out = std::move(p);
+  return Status::Ok();
+}
+
+Status W4A16Unpack(const W4A16Packed& p, std::vector<uint8_t>* codes, std::vector<uint16_t>* scales) {
+  if (p.n < 1 || p.k < 1 || p.group_size < 1 || p.k % p.group_size != 0 ||
+      p.qweight.size() != size_t(p.n_pad * p.k_pad / 2) || p.scales.size() != size_t(p.n_pad * p.groups_pad * 2))
+    return Status::Error(StatusCode::kArgument, "w4a16.read: weight must be a packed W4A16 weight, got inconsistent dims",
+                         "weight");
+  const int64_t groups = p.k / p.group_size;
+  codes->assign(size_t(p.n * p.k), 0);
+  scales->assign(size_t(p.n * groups), 0);
+  const uint16_t* s = reinterpret_cast<const uint16_t*>(p.scales.data());
+  if (p.layout == W4A16Layout::kGpu) {
+    const int64_t k_tiles = p.k_pad / kTileK;
+    const uint32_t* words = reinterpret_cast<const uint32_t*>(p.qweight.data());
+    for (int64_t nn = 0; nn < p.n; ++nn)
+      for (int64_t kk = 0; kk < p.k; ++kk) {
+        const NibbleAt at = GpuNibble(nn, kk, k_tiles);
+        (*codes)[size_t(nn * p.k + kk)] = uint8_t((words[at.word] >> at.shift) & 15u);
+      }
+    for (int64_t nn = 0; nn < p.n; ++nn)
+      for (int64_t grp = 0; grp < groups; ++grp)
+        (*scales)[size_t(nn * groups + grp)] = s[GpuScaleIndex(nn, grp, p.groups_pad)];
+  } else {
+    for (int64_t nn = 0; nn < p.n; ++nn)
+      for (int64_t kk = 0; kk < p.k; ++kk) {
+        const ByteNibble at = CpuNibble(nn, kk, p.k_pad);
+        (*codes)[size_t(nn * p.k + kk)] = uint8_t((p.qweight[size_t(at.byte)] >> at.shift) & 15u);
+      }
+    for (int64_t nn = 0; nn < p.n; ++nn)
+      for (int64_t grp = 0; grp < groups; ++grp)
+        (*scales)[size_t(nn * groups + grp)] = s[nn * p.groups_pad + grp];
+  }
+  return Status::Ok();
+}
+
+}  // namespace sparq

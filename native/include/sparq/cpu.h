@@ -1,0 +1,45 @@
+// sparq/cpu.h: the CPU backend's kernels, thread pool and ISA dispatch (native/cpu/).
+// Every kernel takes the ISA explicitly so tests can run each path in one process.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+
+#include "sparq/ops.h"
+#include "sparq/status.h"
+
+namespace sparq::cpu {
+
+enum class Isa : int { kScalar = 0, kAvx2 = 1, kAvx512 = 2 };
+
+const char* IsaName(Isa isa);            // "scalar" | "avx2" | "avx512"
+Isa BestSupportedIsa();                  // what this CPU can run (cpuid + xgetbv)
+bool IsaSupported(Isa isa);
+// forced: "" or null → best supported; "scalar"|"avx2"|"avx512" → that one if supported, else a
+// kBackend status naming the missing CPU features; anything else → kArgument.
+Status ResolveIsa(const char* forced, Isa* out);
+
+// A fixed pool of worker threads; ParallelFor splits [0, n) into chunks run on the pool and the
+// calling thread, and returns when all are done. Not re-entrant.
+class ThreadPool {
+ public:
+  explicit ThreadPool(int threads);  // threads >= 1 (1 = run inline)
+  ~ThreadPool();
+  int size() const;
+  void ParallelFor(int64_t n, const std::function<void(int64_t begin, int64_t end)>& fn);
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+int DefaultThreadCount();  // SPARQ_THREADS if set and valid, else hardware concurrency
+
+// fp16 / bf16 <-> fp32, round-to-nearest-even, NaN kept NaN (quiet), Inf, subnormals exact.
+void F32ToF16(const float* src, uint16_t* dst, size_t n, Isa isa);
+void F16ToF32(const uint16_t* src, float* dst, size_t n, Isa isa);
+void F32ToBF16(const float* src, uint16_t* dst, size_t n, Isa isa);
+void BF16ToF32(const uint16_t* src, float* dst, size_t n, Isa isa);
+
+void DenseMatmulF16(const DenseMatmulArgs& args, Isa isa, ThreadPool& pool);
+
+}  // namespace sparq::cpu

@@ -1,0 +1,81 @@
+// sparq/cuda_abi.h: the versioned C ABI between the addon (sparq.node, no CUDA link) and the CUDA
+// library (libsparq_cuda.so, static cudart, no direct libcuda link). The addon dlopens the library
+// only after ProbeCudaDriver found a driver and a device, calls sparq_cuda_get_api(SPARQ_CUDA_ABI_VERSION)
+// and refuses a table whose abi_version or struct_bytes differ. Plain C types only across it.
+#pragma once
+#include <stddef.h>
+#include <stdint.h>
+
+#define SPARQ_CUDA_ABI_VERSION 1u
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct SparqCudaError {
+  int32_t code;        // sparq::StatusCode value (0 = ok)
+  char message[512];
+} SparqCudaError;
+
+typedef struct SparqCudaDeviceInfo {
+  char name[256];
+  int32_t sm_major, sm_minor, sm_count;
+  uint64_t memory_bytes;
+  int32_t driver_version, runtime_version;
+} SparqCudaDeviceInfo;
+
+typedef struct SparqCudaLaunchInfo {
+  char kernel[64];
+  char config[256];
+  int32_t grid[3];
+  int32_t block_threads;
+  int32_t smem_bytes;
+} SparqCudaLaunchInfo;
+
+// Mirrors sparq::DenseMatmulArgs (device pointers).
+typedef struct SparqCudaDenseArgs {
+  const uint16_t* w;
+  const uint16_t* x;
+  const uint16_t* bias;
+  uint16_t* y;
+  int64_t m, n, k;
+} SparqCudaDenseArgs;
+
+// Mirrors sparq::W4A16WeightView (device pointers) + the activation/output pointers.
+typedef struct SparqCudaW4A16Args {
+  const void* qweight;
+  const uint16_t* scales;
+  int64_t n, k, n_pad, k_pad, groups_pad;
+  int32_t group_size, group_size_eff;
+  const uint16_t* x;
+  const uint16_t* bias;
+  uint16_t* y;
+  int64_t m;
+} SparqCudaW4A16Args;
+
+typedef struct SparqCudaApi {
+  uint32_t abi_version;
+  uint32_t struct_bytes;
+  int32_t (*device_info)(int32_t device, SparqCudaDeviceInfo* out, SparqCudaError* err);
+  int32_t (*context_create)(int32_t device, void** ctx, SparqCudaError* err);
+  void (*context_destroy)(void* ctx);
+  int32_t (*alloc)(void* ctx, size_t bytes, void** ptr, SparqCudaError* err);
+  void (*free)(void* ctx, void* ptr);
+  // Host memory is pageable; both copies are complete (host side) when they return.
+  int32_t (*copy_to_device)(void* ctx, void* dst, const void* src, size_t bytes, SparqCudaError* err);
+  int32_t (*copy_to_host)(void* ctx, void* dst, const void* src, size_t bytes, SparqCudaError* err);
+  int32_t (*fill)(void* ctx, void* dst, size_t bytes, uint8_t value, SparqCudaError* err);
+  int32_t (*synchronize)(void* ctx, SparqCudaError* err);
+  // Milliseconds from the context's creation event to an event recorded now on the stream.
+  int32_t (*stream_time_ms)(void* ctx, double* ms, SparqCudaError* err);
+  int32_t (*dense_matmul)(void* ctx, const SparqCudaDenseArgs* args, SparqCudaLaunchInfo* info, SparqCudaError* err);
+  int32_t (*w4a16_matmul)(void* ctx, const SparqCudaW4A16Args* args, SparqCudaLaunchInfo* info, SparqCudaError* err);
+} SparqCudaApi;
+
+// Returns null when the library cannot serve `abi_version`.
+typedef const SparqCudaApi* (*SparqCudaGetApiFn)(uint32_t abi_version);
+__attribute__((visibility("default"))) const SparqCudaApi* sparq_cuda_get_api(uint32_t abi_version);
+
+#ifdef __cplusplus
+}
+#endif

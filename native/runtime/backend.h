@@ -1,0 +1,54 @@
+// runtime/backend.h: what every backend (cpu, sim, cuda) provides to the binding. Memory lives in
+// the backend's space (host for cpu/sim, device for cuda). Allocate may run on the JS thread (it
+// must not wait for the device); everything else runs on the context's stream worker, in order.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "sparq/ops.h"
+#include "sparq/status.h"
+
+namespace sparq {
+
+struct W4A16WeightView;  // sparq/w4a16.h
+
+struct DeviceInfo {
+  std::string name;
+  int sm_major = 0, sm_minor = 0, sm_count = 0;
+  uint64_t memory_bytes = 0;
+  int driver_version = 0, runtime_version = 0;
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual const char* name() const = 0;          // "cpu" | "sim" | "cuda"
+  virtual bool host_memory() const = 0;          // buffers are plain host memory the binding may memcpy into
+  virtual const DeviceInfo* device() const { return nullptr; }
+  virtual const char* cpu_isa() const = 0;       // ISA of the CPU kernels this context uses
+  virtual int threads() const = 0;               // CPU worker threads
+
+  virtual Status Allocate(size_t bytes, void** ptr) = 0;
+  virtual void Free(void* ptr) = 0;
+  virtual Status CopyToDevice(void* dst, const void* host_src, size_t bytes) = 0;
+  virtual Status CopyToHost(void* host_dst, const void* src, size_t bytes) = 0;  // complete on return
+  virtual Status Fill(void* dst, size_t bytes, uint8_t value) = 0;
+  virtual Status Synchronize() = 0;                                // device idle on return
+  virtual Status StreamTimeMs(double* ms) = 0;                     // time at which the stream reached this point
+
+  virtual Status DenseMatmul(const DenseMatmulArgs& args, LaunchInfo* info) = 0;
+  virtual Status W4A16Matmul(const W4A16WeightView& w, const uint16_t* x, const uint16_t* bias, uint16_t* y,
+                             int64_t m, LaunchInfo* info) = 0;
+};
+
+// Factories. Each returns a kBackend status that says what is missing and what to do.
+Status CreateCpuBackend(std::shared_ptr<Backend>* out);
+Status CreateSimBackend(std::shared_ptr<Backend>* out);
+// device: CUDA ordinal. addon_dir: folder of sparq.node, where libsparq_cuda.so is looked for.
+Status CreateCudaBackend(int device, const std::string& addon_dir, std::shared_ptr<Backend>* out);
+// Cheap probe (driver library + device count) used by backend 'auto'; never loads libsparq_cuda.so.
+Status ProbeCudaDriver(int device);
+
+}  // namespace sparq

@@ -1,0 +1,146 @@
+// runtime/cuda_loader.cc: the addon side of the cuda backend. ProbeCudaDriver dlopens the driver
+// (libcuda.so.1) itself — never linked — and asks for a device; only then is libsparq_cuda.so
+// (beside sparq.node) dlopened and its ABI table checked. Every failure says what is missing and
+// what to do, so `auto` can fall back to cpu with a one-line reason.
+#include <dlfcn.h>
+
+#include <cstring>
+#include <mutex>
+#include <string>
+
+#include "runtime/backend.h"
+#include "sparq/cuda_abi.h"
+#include "sparq/w4a16.h"
+
+namespace sparq {
+namespace {
+
+Status BackendError(const std::string& msg) { return Status::Error(StatusCode::kBackend, msg, "backend"); }
+
+Status FromCuda(const SparqCudaError& e) {
+  return Status::Error(e.code == 0 ? StatusCode::kDevice : static_cast<StatusCode>(e.code), e.message);
+}
+
+void CopyLaunch(const SparqCudaLaunchInfo& in, LaunchInfo* out) {
+  if (!out) return;
+  out->kernel = in.kernel;
+  out->config = in.config;
+  out->grid_x = in.grid[0];
+  out->grid_y = in.grid[1];
+  out->grid_z = in.grid[2];
+  out->block_threads = in.block_threads;
+  out->smem_bytes = in.smem_bytes;
+}
+
+class CudaBackend : public Backend {
+ public:
+  CudaBackend(const SparqCudaApi* api, void* ctx, DeviceInfo info) : api_(api), ctx_(ctx), info_(std::move(info)) {}
+  ~CudaBackend() override { api_->context_destroy(ctx_); }
+  const char* name() const override { return "cuda"; }
+  bool host_memory() const override { return false; }
+  const DeviceInfo* device() const override { return &info_; }
+  const char* cpu_isa() const override { return "n/a"; }
+  int threads() const override { return 1; }
+
+  Status Allocate(size_t bytes, void** ptr) override { return Call(api_->alloc, bytes, ptr); }
+  void Free(void* ptr) override { api_->free(ctx_, ptr); }
+  Status CopyToDevice(void* dst, const void* src, size_t bytes) override { return Call(api_->copy_to_device, dst, src, bytes); }
+  Status CopyToHost(void* dst, const void* src, size_t bytes) override { return Call(api_->copy_to_host, dst, src, bytes); }
+  Status Fill(void* dst, size_t bytes, uint8_t value) override { return Call(api_->fill, dst, bytes, value); }
+  Status Synchronize() override { return Call(api_->synchronize); }
+  Status StreamTimeMs(double* ms) override { return Call(api_->stream_time_ms, ms); }
+  Status DenseMatmul(const DenseMatmulArgs& a, LaunchInfo* info) override {
+    SparqCudaDenseArgs c{a.w, a.x, a.bias, a.y, a.m, a.n, a.k};
+    SparqCudaLaunchInfo li{};
+    Status s = Call(api_->dense_matmul, &c, &li);
+    if (s.ok()) CopyLaunch(li, info);
+    return s;
+  }
+  Status W4A16Matmul(const W4A16WeightView& w, const uint16_t* x, const uint16_t* bias, uint16_t* y, int64_t m,
+                     LaunchInfo* info) override {
+    SparqCudaW4A16Args c{w.qweight, w.scales, w.n, w.k, w.n_pad, w.k_pad, w.groups_pad, w.group_size,
+                         w.group_size_eff, x, bias, y, m};
+    SparqCudaLaunchInfo li{};
+    Status s = Call(api_->w4a16_matmul, &c, &li);
+    if (s.ok()) CopyLaunch(li, info);
+    return s;
+  }
+
+ private:
+  template <typename Fn, typename... Args>
+  Status Call(Fn fn, Args... args) {
+    SparqCudaError err{};
+    if (fn(ctx_, args..., &err) != 0) return FromCuda(err);
+    return Status::Ok();
+  }
+  const SparqCudaApi* api_;
+  void* ctx_;
+  DeviceInfo info_;
+};
+
+// CUDA driver API subset, resolved from libcuda.so.1 at run time.
+using CuInitFn = int (*)(unsigned);
+using CuDeviceGetCountFn = int (*)(int*);
+using CuDriverGetVersionFn = int (*)(int*);
+
+}  // namespace
+
+Status ProbeCudaDriver(int device) {
+  void* libcuda = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
+  if (!libcuda)
+    return BackendError("no NVIDIA driver: libcuda.so.1 could not be loaded; install the NVIDIA driver or use backend 'cpu'");
+  auto cu_init = reinterpret_cast<CuInitFn>(dlsym(libcuda, "cuInit"));
+  auto cu_count = reinterpret_cast<CuDeviceGetCountFn>(dlsym(libcuda, "cuDeviceGetCount"));
+  if (!cu_init || !cu_count) return BackendError("the NVIDIA driver library lacks cuInit/cuDeviceGetCount; reinstall the driver");
+  int rc = cu_init(0);
+  if (rc != 0)
+    return BackendError("the NVIDIA driver failed to initialize (cuInit error " + std::to_string(rc) +
+                        "); check nvidia-smi, or use backend 'cpu'");
+  int count = 0;
+  if (cu_count(&count) != 0 || count == 0) return BackendError("no CUDA device found; use backend 'cpu'");
+  if (device >= count)
+    return Status::Error(StatusCode::kArgument,
+                         "open: device must be < " + std::to_string(count) + " (CUDA devices present), got " +
+                             std::to_string(device),
+                         "device");
+  return Status::Ok();  // libcuda stays loaded: the CUDA runtime will use it
+}
+
+Status CreateCudaBackend(int device, const std::string& addon_dir, std::shared_ptr<Backend>* out) {
+  static std::mutex mu;
+  static const SparqCudaApi* api = nullptr;
+  std::lock_guard<std::mutex> lock(mu);
+  if (!api) {
+    std::string path = addon_dir + "/libsparq_cuda.so";
+    void* lib = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+    if (!lib)
+      return BackendError(std::string("this install has no CUDA library (") + dlerror() +
+                          "); rebuild from source with nvcc on PATH (npm run build:native) or use backend 'cpu'");
+    auto get_api = reinterpret_cast<SparqCudaGetApiFn>(dlsym(lib, "sparq_cuda_get_api"));
+    const SparqCudaApi* table = get_api ? get_api(SPARQ_CUDA_ABI_VERSION) : nullptr;
+    if (!table || table->abi_version != SPARQ_CUDA_ABI_VERSION || table->struct_bytes != sizeof(SparqCudaApi))
+      return BackendError(path + " speaks another ABI version than this addon (want " +
+                          std::to_string(SPARQ_CUDA_ABI_VERSION) + "); rebuild both together (npm run build:native)");
+    api = table;
+  }
+  SparqCudaDeviceInfo dev{};
+  SparqCudaError err{};
+  if (api->device_info(device, &dev, &err) != 0) return BackendError(err.message);
+  if (dev.sm_major < 8)
+    return BackendError("device " + std::string(dev.name) + " is sm_" + std::to_string(dev.sm_major) +
+                        std::to_string(dev.sm_minor) + "; sparq's kernels need sm_80 or newer (Ampere+)");
+  void* ctx = nullptr;
+  if (api->context_create(device, &ctx, &err) != 0) return BackendError(err.message);
+  DeviceInfo info;
+  info.name = dev.name;
+  info.sm_major = dev.sm_major;
+  info.sm_minor = dev.sm_minor;
+  info.sm_count = dev.sm_count;
+  info.memory_bytes = dev.memory_bytes;
+  info.driver_version = dev.driver_version;
+  info.runtime_version = dev.runtime_version;
+  *out = std::make_shared<CudaBackend>(api, ctx, std::move(info));
+  return Status::Ok();
+}
+
+}  // namespace sparq

@@ -1,0 +1,92 @@
+// runtime/sim_backend.cc: the sim backend: host memory, and every op runs the CUDA kernel source
+// (native/cuda/kernels/*.cuh) on the host SIMT simulator (native/sim). Never chosen by 'auto'.
+// SPARQ_SIM_SMS sets the simulated SM count (default 4); SPARQ_SIM_TIMEOUT_S the deadlock timeout.
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+
+#include "runtime/backend.h"
+#include "runtime/host_memory.h"
+#include "sparq/cpu.h"
+
+#if defined(SPARQ_HAVE_SIM)
+#include "sparq/sim.h"
+#include "sparq/w4a16.h"
+#endif
+
+namespace sparq {
+
+#if defined(SPARQ_HAVE_SIM)
+namespace {
+
+int EnvInt(const char* name, int fallback, int lo, int hi) {
+  const char* v = std::getenv(name);
+  if (!v || !*v) return fallback;
+  char* end = nullptr;
+  long x = std::strtol(v, &end, 10);
+  return (*end == 0 && x >= lo && x <= hi) ? static_cast<int>(x) : fallback;
+}
+
+class SimBackend : public Backend {
+ public:
+  SimBackend(cpu::Isa isa) : isa_(isa) {
+    options_.sm_count = EnvInt("SPARQ_SIM_SMS", 4, 1, 64);
+    options_.timeout_s = EnvInt("SPARQ_SIM_TIMEOUT_S", 10, 1, 3600);
+  }
+  const char* name() const override { return "sim"; }
+  bool host_memory() const override { return true; }
+  const char* cpu_isa() const override { return cpu::IsaName(isa_); }
+  int threads() const override { return 1; }
+
+  Status Allocate(size_t bytes, void** ptr) override { return HostAllocate(bytes, ptr); }
+  void Free(void* ptr) override { std::free(ptr); }
+  Status CopyToDevice(void* dst, const void* src, size_t bytes) override {
+    std::memcpy(dst, src, bytes);
+    return Status::Ok();
+  }
+  Status CopyToHost(void* dst, const void* src, size_t bytes) override {
+    std::memcpy(dst, src, bytes);
+    return Status::Ok();
+  }
+  Status Fill(void* dst, size_t bytes, uint8_t value) override {
+    std::memset(dst, value, bytes);
+    return Status::Ok();
+  }
+  Status Synchronize() override { return Status::Ok(); }
+  Status StreamTimeMs(double* ms) override {
+    using namespace std::chrono;
+    *ms = duration<double, std::milli>(steady_clock::now().time_since_epoch()).count();
+    return Status::Ok();
+  }
+  Status DenseMatmul(const DenseMatmulArgs& args, LaunchInfo* info) override {
+    return sim::DenseMatmul(args, options_, info);
+  }
+  Status W4A16Matmul(const W4A16WeightView& w, const uint16_t* x, const uint16_t* bias, uint16_t* y, int64_t m,
+                     LaunchInfo* info) override {
+    return sim::W4A16Matmul(w, x, bias, y, m, options_, info);
+  }
+
+ private:
+  cpu::Isa isa_;
+  sim::SimOptions options_;
+};
+
+}  // namespace
+
+Status CreateSimBackend(std::shared_ptr<Backend>* out) {
+  cpu::Isa isa;
+  Status s = cpu::ResolveIsa(std::getenv("SPARQ_CPU_ISA"), &isa);
+  if (!s.ok()) return s;
+  *out = std::make_shared<SimBackend>(isa);
+  return Status::Ok();
+}
+#else
+Status CreateSimBackend(std::shared_ptr<Backend>*) {
+  return Status::Error(StatusCode::kBackend,
+                       "open: backend 'sim' is not in this build (prebuilt and node-gyp builds are CPU only); "
+                       "build from a checkout with `npm run build:native` (cmake-js, SPARQ_SIM=ON)",
+                       "backend");
+}
+#endif
+
+}  // namespace sparq

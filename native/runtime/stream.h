@@ -1,0 +1,34 @@
+// runtime/stream.h: the context's stream on cpu/sim/cuda: one worker thread that runs enqueued
+// tasks strictly in order, so ops, copies and frees keep the order the JS code issued them in.
+// The JS thread only enqueues; it never waits on a task (StopAndJoin at environment teardown aside).
+#pragma once
+#include <functional>
+#include <memory>
+#include <thread>
+
+namespace sparq {
+
+class Stream {
+ public:
+  Stream();
+  ~Stream();  // DrainAndDetach()
+  Stream(const Stream&) = delete;
+  Stream& operator=(const Stream&) = delete;
+
+  // Runs task on the worker after every task enqueued before it. Returns false (task not taken)
+  // once the stream is closing.
+  bool Enqueue(std::function<void()> task);
+  // No new tasks; the worker finishes the queued ones and then exits on its own. Never blocks.
+  void DrainAndDetach();
+  // No new tasks; the running task finishes, the rest are dropped (closures destroyed, releasing
+  // the buffers they pinned) and the worker is joined. For environment teardown.
+  void StopAndJoin();
+
+ private:
+  struct State;
+  static void Run(std::shared_ptr<State> state);
+  std::shared_ptr<State> state_;
+  std::thread worker_;
+};
+
+}  // namespace sparq

@@ -1,0 +1,148 @@
+// native/sim/sim_internal.h: the simulator's state, shared by sim_runtime.cc (launch, CTAs,
+// barriers, failure and unwinding), sim_warp.cc (warp collectives) and sim_memory.cc (shared
+// memory, cp.async, global accesses). Nothing here is static: a launch owns its CTAs, a CTA its
+// warps and shared memory, a simulated thread its ThreadCtx.
+#pragma once
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "sim/sim_device.h"
+#include "sparq/sim.h"
+
+namespace sparq::sim {
+
+using Clock = std::chrono::steady_clock;
+
+// Thrown to unwind a simulated thread once its launch has failed; caught at the thread's top.
+struct SimAbort {};
+
+enum class Phase : int { kRunning = 0, kBarrier, kCollective, kSpin, kExited };
+
+struct GlobalBuffer {
+  std::string name;
+  uintptr_t base = 0;
+  size_t bytes = 0;
+  std::unique_ptr<std::atomic<uint64_t>> bytes_read;
+};
+
+struct CtaState;
+
+struct LaunchState {
+  std::string kernel;
+  SimOptions options;
+  std::vector<GlobalBuffer> buffers;  // fixed before Run
+
+  std::atomic<bool> aborted{false};
+  std::mutex error_m;
+  std::string error;  // the first failure: the root cause
+
+  std::mutex live_m;
+  std::vector<CtaState*> live_ctas;  // CTAs to wake when the launch aborts
+
+  dim3 grid, block;
+  size_t dyn_smem_bytes = 0;
+  const std::function<void()>* body = nullptr;
+
+  void RecordFailure(const std::string& message);  // first one wins; sets aborted, wakes all
+  void WakeAll();
+};
+
+// One pending warp collective, per member mask.
+struct CollectiveSlot {
+  uint64_t in[12];
+  uint32_t out[4];
+};
+struct Round {
+  uint32_t arrived = 0;
+  uint32_t leaving = 0;  // lanes of the finished round that have not picked up their result
+  uint64_t gen = 0;
+  int op[32];
+  int variant[32];
+  const char* prim[32];
+  CollectiveSlot slot[32];
+};
+struct WarpState {
+  std::mutex m;
+  std::condition_variable cv;
+  uint32_t exited = 0;  // lanes that returned (or never existed in a partial last warp)
+  std::map<uint32_t, Round> rounds;
+};
+
+struct SmemBlock {
+  int site = 0;
+  const char* name = "";
+  unsigned char* ptr = nullptr;
+  size_t bytes = 0;
+};
+
+struct CtaState {
+  LaunchState* launch = nullptr;
+  uint3 idx{0, 0, 0};
+  int nthreads = 0;
+
+  // bar.sync 0
+  std::mutex m;
+  std::condition_variable cv;
+  int expected = 0, arrived = 0;
+  std::atomic<uint64_t> gen{0};
+
+  std::vector<std::unique_ptr<WarpState>> warps;
+  // Per thread, for deadlock detection and dumps: the barrier generation + 1 it waits on (0 = none),
+  // its phase, and the primitive it is blocked in.
+  std::unique_ptr<std::atomic<uint64_t>[]> barrier_wait;
+  std::unique_ptr<std::atomic<int>[]> phase;
+  std::unique_ptr<std::atomic<const char*>[]> phase_prim;
+
+  // Shared memory: append-only blocks (written under smem_m, read lock-free up to nblocks).
+  static constexpr int kMaxSmemBlocks = 64;
+  std::mutex smem_m;
+  std::array<SmemBlock, kMaxSmemBlocks> smem;
+  std::atomic<int> nsmem{0};
+  unsigned char* dyn_smem = nullptr;
+  size_t dyn_smem_bytes = 0;
+
+  ~CtaState();
+};
+
+struct AsyncCopy {
+  unsigned char* dst;
+  const unsigned char* src;
+  int cp_bytes, src_bytes;
+};
+
+struct ThreadCtx {
+  LaunchState* launch = nullptr;
+  CtaState* cta = nullptr;
+  int linear = 0, warp = 0, lane = 0;
+  std::vector<AsyncCopy> open_group;
+  std::vector<std::vector<AsyncCopy>> groups;  // committed, oldest first
+  // spin-wait detection: the same address kept returning the same value since spin_start
+  const void* spin_addr = nullptr;
+  uint32_t spin_value = 0;
+  Clock::time_point spin_start{};
+};
+
+extern thread_local ThreadCtx* tls_ctx;
+
+ThreadCtx& Ctx();    // the calling simulated thread (throws std::logic_error outside a launch)
+void CheckAbort();   // throws SimAbort once the launch has failed
+Clock::time_point Deadline();
+std::string DumpCta(CtaState& cta);  // who waits where: for deadlock messages
+std::string LaneList(uint32_t mask);  // "0-15,17"
+void SetPhase(Phase p, const char* prim);
+// A thread observed `value` at `addr` while waiting for it to change: yields, and fails with a
+// deadlock message once the value has stayed the same for the timeout.
+void NoteSpin(const char* prim, const void* addr, uint32_t value);
+void ClearSpin();
+std::string DescribeAddress(const LaunchState& launch, const void* p);
+
+}  // namespace sparq::sim

@@ -1,0 +1,379 @@
+// native/sim/sim_runtime.cc: launches, CTAs, simulated threads, bar.sync, failure and unwinding.
+//
+// Model: each CUDA thread of a CTA is a std::thread. A grid runs either one CTA at a time or on
+// `sm_count` simulated SMs (worker threads that each run one resident CTA at a time, taking CTAs
+// in blockIdx order), so CTAs that wait on each other really run together. A failed check records
+// a located message on the launch, sets its abort flag and wakes every waiter; each simulated
+// thread then unwinds by throwing SimAbort (caught at the thread's top), all threads are joined,
+// and Run returns kDevice. Nothing ends the process.
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <new>
+#include <sstream>
+#include <stdexcept>
+#include <system_error>
+#include <thread>
+
+#include "sim/sim_internal.h"
+#include "sim/sim_launch.h"
+
+namespace sparq::sim {
+
+thread_local ThreadCtx* tls_ctx = nullptr;
+
+ThreadCtx& Ctx() {
+  if (!tls_ctx) throw std::logic_error("sparq sim: a device primitive was called outside a simulated launch");
+  return *tls_ctx;
+}
+
+void CheckAbort() {
+  if (tls_ctx && tls_ctx->launch->aborted.load(std::memory_order_acquire)) throw SimAbort{};
+}
+
+Clock::time_point Deadline() {
+  const double s = tls_ctx ? tls_ctx->launch->options.timeout_s : 10.0;
+  return Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(s));
+}
+
+void SetPhase(Phase p, const char* prim) {
+  ThreadCtx& t = Ctx();
+  t.cta->phase_prim[t.linear].store(prim, std::memory_order_relaxed);
+  t.cta->phase[t.linear].store(static_cast<int>(p), std::memory_order_relaxed);
+}
+
+std::string LaneList(uint32_t mask) {
+  std::string s;
+  for (int l = 0; l < 32;) {
+    if (!((mask >> l) & 1u)) { ++l; continue; }
+    int e = l;
+    while (e + 1 < 32 && ((mask >> (e + 1)) & 1u)) ++e;
+    if (!s.empty()) s += ",";
+    s += std::to_string(l);
+    if (e > l) s += "-" + std::to_string(e);
+    l = e + 1;
+  }
+  return s.empty() ? "none" : s;
+}
+
+// ---------------------------------------------------------------- failure
+void LaunchState::RecordFailure(const std::string& message) {
+  {
+    std::lock_guard<std::mutex> lk(error_m);
+    if (error.empty()) error = message;
+  }
+  aborted.store(true, std::memory_order_release);
+  WakeAll();
+}
+
+void LaunchState::WakeAll() {
+  std::lock_guard<std::mutex> lk(live_m);
+  for (CtaState* c : live_ctas) {
+    { std::lock_guard<std::mutex> l(c->m); }
+    c->cv.notify_all();
+    for (auto& w : c->warps) {
+      { std::lock_guard<std::mutex> l(w->m); }
+      w->cv.notify_all();
+    }
+  }
+}
+
+static std::string Located(const ThreadCtx& t, const char* prim, const char* what) {
+  std::ostringstream os;
+  os << "sim: kernel " << t.launch->kernel << " block (" << t.cta->idx.x << "," << t.cta->idx.y << ","
+     << t.cta->idx.z << ") thread (" << threadIdx.x << "," << threadIdx.y << "," << threadIdx.z << ") [warp "
+     << t.warp << " lane " << t.lane << "]: " << prim << ": " << what;
+  return os.str();
+}
+
+void Fail(const char* prim, const char* what) {
+  ThreadCtx& t = Ctx();
+  if (!t.launch->aborted.load(std::memory_order_acquire)) t.launch->RecordFailure(Located(t, prim, what));
+  throw SimAbort{};
+}
+
+// ---------------------------------------------------------------- deadlock dumps
+static const char* PhaseName(int p) {
+  switch (static_cast<Phase>(p)) {
+    case Phase::kRunning: return "running";
+    case Phase::kBarrier: return "at bar.sync";
+    case Phase::kCollective: return "in";
+    case Phase::kSpin: return "spinning in";
+    case Phase::kExited: return "exited";
+  }
+  return "?";
+}
+
+std::string DumpCta(CtaState& cta) {
+  std::ostringstream os;
+  {
+    std::lock_guard<std::mutex> lk(cta.m);
+    os << " | CTA (" << cta.idx.x << "," << cta.idx.y << "," << cta.idx.z << "): bar.sync " << cta.arrived << " of "
+       << cta.expected << " live threads arrived";
+  }
+  for (size_t w = 0; w < cta.warps.size(); ++w) {
+    // group lanes by (phase, primitive)
+    std::vector<std::pair<std::string, uint32_t>> groups;
+    for (int l = 0; l < 32; ++l) {
+      const int t = int(w) * 32 + l;
+      if (t >= cta.nthreads) break;
+      const int p = cta.phase[t].load(std::memory_order_relaxed);
+      const char* prim = cta.phase_prim[t].load(std::memory_order_relaxed);
+      std::string key = PhaseName(p);
+      if ((p == int(Phase::kCollective) || p == int(Phase::kSpin)) && prim) key += std::string(" ") + prim;
+      auto it = std::find_if(groups.begin(), groups.end(), [&](auto& g) { return g.first == key; });
+      if (it == groups.end()) groups.push_back({key, 1u << l});
+      else it->second |= 1u << l;
+    }
+    os << " | warp " << w << ":";
+    for (auto& g : groups) os << " lanes " << LaneList(g.second) << " " << g.first << ";";
+    WarpState& ws = *cta.warps[w];
+    std::lock_guard<std::mutex> lk(ws.m);
+    for (auto& [mask, r] : ws.rounds) {
+      if (!r.arrived) continue;
+      int first = __builtin_ctz(r.arrived);
+      os << " pending " << r.prim[first] << " mask " << std::hex << mask << std::dec << ": arrived lanes "
+         << LaneList(r.arrived) << ", missing lanes " << LaneList(mask & ~r.arrived) << ";";
+    }
+  }
+  return os.str();
+}
+
+[[noreturn]] static void FailDeadlock(const char* prim, const std::string& what) {
+  ThreadCtx& t = Ctx();
+  std::string msg = "deadlock (timeout after " + std::to_string(t.launch->options.timeout_s) + " s): " + what;
+  msg += DumpCta(*t.cta);
+  Fail(prim, msg.c_str());
+}
+
+// ---------------------------------------------------------------- bar.sync
+// Counts every non-exited thread of the CTA. A thread arriving while lanes of its own warp wait
+// in a collective that names it can never be released: reported at once, not after a timeout.
+static void CheckNotAwaitedByWarp(ThreadCtx& t) {
+  WarpState& w = *t.cta->warps[t.warp];
+  std::string problem;
+  {
+    std::lock_guard<std::mutex> lk(w.m);
+    for (auto& [mask, r] : w.rounds) {
+      if (r.arrived && ((mask >> t.lane) & 1u) && !((r.arrived >> t.lane) & 1u)) {
+        const int first = __builtin_ctz(r.arrived);
+        problem = std::string("partial-warp collective: lanes ") + LaneList(r.arrived) + " wait in " +
+                  r.prim[first] + " (mask " + LaneList(mask) + "), but lane " + std::to_string(t.lane) +
+                  " reached bar.sync instead; missing lanes " + LaneList(mask & ~r.arrived);
+        break;
+      }
+    }
+  }
+  if (!problem.empty()) {
+    const char* prim = "bar.sync";
+    Fail(prim, problem.c_str());
+  }
+}
+
+void SyncThreads() {
+  ThreadCtx& t = Ctx();
+  CheckAbort();
+  CtaState& c = *t.cta;
+  std::unique_lock<std::mutex> lk(c.m);
+  const uint64_t g = c.gen.load(std::memory_order_relaxed);
+  if (++c.arrived == c.expected) {
+    c.arrived = 0;
+    c.gen.store(g + 1, std::memory_order_seq_cst);
+    c.cv.notify_all();
+    return;
+  }
+  c.barrier_wait[t.linear].store(g + 1, std::memory_order_seq_cst);
+  SetPhase(Phase::kBarrier, "bar.sync");
+  lk.unlock();
+  CheckNotAwaitedByWarp(t);
+  lk.lock();
+  const auto deadline = Deadline();
+  bool done = c.cv.wait_until(lk, deadline, [&] {
+    return c.gen.load(std::memory_order_relaxed) != g || t.launch->aborted.load(std::memory_order_relaxed);
+  });
+  c.barrier_wait[t.linear].store(0, std::memory_order_seq_cst);
+  lk.unlock();
+  SetPhase(Phase::kRunning, nullptr);
+  CheckAbort();
+  if (!done) FailDeadlock("bar.sync", "not every live thread of the CTA reached __syncthreads (barrier in divergent code?)");
+}
+
+// ---------------------------------------------------------------- CTAs and threads
+CtaState::~CtaState() {
+  for (int i = 0; i < nsmem.load(); ++i) ::operator delete(smem[i].ptr, std::align_val_t(128));
+  if (dyn_smem) ::operator delete(dyn_smem, std::align_val_t(128));
+}
+
+static void MarkExited(ThreadCtx& t) {
+  CtaState& c = *t.cta;
+  {
+    std::lock_guard<std::mutex> lk(c.m);
+    --c.expected;
+    if (c.arrived && c.arrived == c.expected) {  // the exit completes a barrier the others wait on
+      c.arrived = 0;
+      c.gen.fetch_add(1, std::memory_order_seq_cst);
+    }
+  }
+  c.cv.notify_all();
+  SetPhase(Phase::kExited, nullptr);
+  WarpState& w = *c.warps[t.warp];
+  {
+    std::lock_guard<std::mutex> lk(w.m);
+    w.exited |= 1u << t.lane;
+  }
+  w.cv.notify_all();
+}
+
+static void ExitChecks(ThreadCtx& t) {
+  size_t pending = t.open_group.size();
+  for (auto& g : t.groups) pending += g.size();
+  if (pending) {
+    std::string what = std::to_string(pending) +
+                       " cp.async copies were never waited for (the thread exited without cp.async.wait_group)";
+    Fail("exit", what.c_str());
+  }
+}
+
+static void ThreadMain(LaunchState& L, CtaState& cta, int linear) {
+  ThreadCtx t;
+  t.launch = &L;
+  t.cta = &cta;
+  t.linear = linear;
+  t.warp = linear / 32;
+  t.lane = linear % 32;
+  tls_ctx = &t;
+  blockDim = L.block;
+  gridDim = L.grid;
+  blockIdx = cta.idx;
+  threadIdx = uint3{unsigned(linear % L.block.x), unsigned(linear / L.block.x % L.block.y),
+                    unsigned(linear / (L.block.x * L.block.y))};
+  try {
+    try {
+      (*L.body)();
+      ExitChecks(t);
+    } catch (SimAbort&) {
+    } catch (std::exception& e) {
+      std::string what = std::string("exception escaped the kernel: ") + e.what();
+      Fail("kernel", what.c_str());
+    }
+  } catch (SimAbort&) {
+  }
+  MarkExited(t);
+  tls_ctx = nullptr;
+}
+
+static void RunCta(LaunchState& L, unsigned linear_cta) {
+  const int nthreads = int(L.block.x * L.block.y * L.block.z);
+  CtaState cta;
+  cta.launch = &L;
+  cta.idx = uint3{linear_cta % L.grid.x, linear_cta / L.grid.x % L.grid.y, linear_cta / (L.grid.x * L.grid.y)};
+  cta.nthreads = cta.expected = nthreads;
+  const int nwarps = (nthreads + 31) / 32;
+  for (int w = 0; w < nwarps; ++w) {
+    cta.warps.emplace_back(new WarpState);
+    const int lanes = std::min(32, nthreads - 32 * w);
+    if (lanes < 32) cta.warps.back()->exited = ~((1u << lanes) - 1u);  // lanes a partial warp never had
+  }
+  cta.barrier_wait.reset(new std::atomic<uint64_t>[nthreads]);
+  cta.phase.reset(new std::atomic<int>[nthreads]);
+  cta.phase_prim.reset(new std::atomic<const char*>[nthreads]);
+  for (int i = 0; i < nthreads; ++i) {
+    cta.barrier_wait[i].store(0);
+    cta.phase[i].store(0);
+    cta.phase_prim[i].store(nullptr);
+  }
+  if (L.dyn_smem_bytes) {
+    cta.dyn_smem = static_cast<unsigned char*>(::operator new(L.dyn_smem_bytes, std::align_val_t(128)));
+    std::memset(cta.dyn_smem, 0xFF, L.dyn_smem_bytes);
+    cta.dyn_smem_bytes = L.dyn_smem_bytes;
+  }
+  {
+    std::lock_guard<std::mutex> lk(L.live_m);
+    L.live_ctas.push_back(&cta);
+  }
+  std::vector<std::thread> threads;
+  threads.reserve(nthreads);
+  int started = 0;
+  try {
+    for (; started < nthreads; ++started) threads.emplace_back(ThreadMain, std::ref(L), std::ref(cta), started);
+  } catch (const std::system_error& e) {
+    L.RecordFailure("sim: kernel " + L.kernel + ": could not start simulated thread " + std::to_string(started) +
+                    " of the CTA (" + e.what() + ")");
+    // threads never started still count for barriers: release the started ones through abort
+  }
+  for (auto& th : threads) th.join();
+  {
+    std::lock_guard<std::mutex> lk(L.live_m);
+    L.live_ctas.erase(std::find(L.live_ctas.begin(), L.live_ctas.end(), &cta));
+  }
+}
+
+// ---------------------------------------------------------------- Launch
+Launch::Launch(std::string kernel_name, const SimOptions& options) : state_(new LaunchState) {
+  state_->kernel = std::move(kernel_name);
+  state_->options = options;
+}
+Launch::~Launch() = default;
+
+void Launch::RegisterBuffer(const std::string& name, const void* base, size_t bytes) {
+  GlobalBuffer b;
+  b.name = name;
+  b.base = reinterpret_cast<uintptr_t>(base);
+  b.bytes = bytes;
+  b.bytes_read.reset(new std::atomic<uint64_t>(0));
+  state_->buffers.push_back(std::move(b));
+}
+
+std::vector<std::pair<std::string, uint64_t>> Launch::BytesRead() const {
+  std::vector<std::pair<std::string, uint64_t>> out;
+  for (auto& b : state_->buffers) out.emplace_back(b.name, b.bytes_read->load());
+  return out;
+}
+
+Status Launch::RunBody(dim3 grid, dim3 block, size_t dyn_smem_bytes, std::function<void()> body) {
+  LaunchState& L = *state_;
+  const uint64_t nthreads = uint64_t(block.x) * block.y * block.z;
+  const uint64_t nctas = uint64_t(grid.x) * grid.y * grid.z;
+  if (nthreads == 0 || nthreads > 1024 || nctas == 0 || grid.y > 65535 || grid.z > 65535)
+    return Status::Error(StatusCode::kDevice, "sim: kernel " + L.kernel + ": invalid launch configuration grid (" +
+                                                  std::to_string(grid.x) + "," + std::to_string(grid.y) + "," +
+                                                  std::to_string(grid.z) + ") block (" + std::to_string(block.x) +
+                                                  "," + std::to_string(block.y) + "," + std::to_string(block.z) + ")");
+  L.grid = grid;
+  L.block = block;
+  L.dyn_smem_bytes = dyn_smem_bytes;
+  L.body = &body;
+  L.aborted.store(false);
+  L.error.clear();
+
+  std::atomic<uint64_t> next_cta{0};
+  auto sm_worker = [&] {
+    for (;;) {
+      if (L.aborted.load(std::memory_order_acquire)) return;
+      const uint64_t i = next_cta.fetch_add(1);
+      if (i >= nctas) return;
+      RunCta(L, unsigned(i));
+    }
+  };
+  const int sms = L.options.concurrent_ctas ? int(std::min<uint64_t>(std::max(1, L.options.sm_count), nctas)) : 1;
+  if (sms == 1) {
+    sm_worker();
+  } else {
+    std::vector<std::thread> workers;
+    try {
+      for (int s = 0; s < sms; ++s) workers.emplace_back(sm_worker);
+    } catch (const std::system_error& e) {
+      L.RecordFailure("sim: kernel " + L.kernel + ": could not start a simulated SM (" + e.what() + ")");
+    }
+    for (auto& w : workers) w.join();
+  }
+  L.body = nullptr;
+  if (L.aborted.load()) {
+    std::lock_guard<std::mutex> lk(L.error_m);
+    return Status::Error(StatusCode::kDevice, L.error);
+  }
+  return Status::Ok();
+}
+
+}  // namespace sparq::sim

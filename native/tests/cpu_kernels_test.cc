@@ -1,0 +1,357 @@
+// native/tests/cpu_kernels_test.cc: the CPU backend's conversions, dense fp16 GEMM, thread pool
+// and ISA resolution, on every ISA this CPU runs. The references here are written independently
+// of the library (double arithmetic and table search), so a shared bug cannot hide.
+// Prints one line per check, then "N passed, M failed"; exits 0 only when M == 0.
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "sparq/cpu.h"
+
+using sparq::cpu::Isa;
+
+namespace {
+
+int g_passed = 0, g_failed = 0;
+
+void Check(bool ok, const std::string& what) {
+  std::printf("%s %s\n", ok ? "PASS" : "FAIL", what.c_str());
+  (ok ? g_passed : g_failed)++;
+}
+
+uint32_t Bits(float f) { uint32_t u; std::memcpy(&u, &f, 4); return u; }
+float FromBits(uint32_t u) { float f; std::memcpy(&f, &u, 4); return f; }
+
+std::vector<Isa> SupportedIsas() {
+  std::vector<Isa> out;
+  for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512})
+    if (sparq::cpu::IsaSupported(isa)) out.push_back(isa);
+  return out;
+}
+
+// ------------------------------------------------------------ independent reference formats
+// A binary16-like format described by its field widths; values computed in double.
+struct Format {
+  const char* name;
+  int exp_bits, mant_bits;
+  int bias() const { return (1 << (exp_bits - 1)) - 1; }
+  uint16_t exp_max() const { return static_cast<uint16_t>((1 << exp_bits) - 1); }
+};
+constexpr Format kF16{"f16", 5, 10};
+constexpr Format kBF16{"bf16", 8, 7};
+
+bool IsNanPattern(const Format& f, uint16_t h) {
+  return ((h >> f.mant_bits) & f.exp_max()) == f.exp_max() && (h & ((1u << f.mant_bits) - 1)) != 0;
+}
+
+// Exact value of a non-NaN pattern.
+double DecodeRef(const Format& f, uint16_t h) {
+  const int sign_shift = f.exp_bits + f.mant_bits;
+  const double sign = (h >> sign_shift) & 1 ? -1.0 : 1.0;
+  const int e = (h >> f.mant_bits) & f.exp_max();
+  const int mant = h & ((1 << f.mant_bits) - 1);
+  if (e == f.exp_max()) return sign * std::numeric_limits<double>::infinity();
+  if (e == 0) return sign * std::ldexp(static_cast<double>(mant), 1 - f.bias() - f.mant_bits);
+  return sign * std::ldexp(static_cast<double>(mant + (1 << f.mant_bits)), e - f.bias() - f.mant_bits);
+}
+
+// The expected fp32 bits of decoding a NaN: sign, quiet bit, payload shifted to the top.
+uint32_t DecodeNanRef(const Format& f, uint16_t h) {
+  const uint32_t sign = (h >> (f.exp_bits + f.mant_bits)) & 1u;
+  const uint32_t payload = h & ((1u << f.mant_bits) - 1u);
+  return (sign << 31) | 0x7F800000u | 0x00400000u | (payload << (23 - f.mant_bits));
+}
+
+uint16_t EncodeNanRef(const Format& f, float v) {
+  const uint32_t x = Bits(v);
+  const uint32_t sign = x >> 31;
+  const uint32_t top_payload = (x & 0x7FFFFFu) >> (23 - f.mant_bits);
+  return static_cast<uint16_t>((sign << (f.exp_bits + f.mant_bits)) | (uint32_t{f.exp_max()} << f.mant_bits) |
+                               (1u << (f.mant_bits - 1)) | top_payload);
+}
+
+// Positive finite values of a format in increasing order (index == bit pattern).
+std::vector<double> PositiveTable(const Format& f) {
+  std::vector<double> t;
+  const uint16_t inf = static_cast<uint16_t>(f.exp_max() << f.mant_bits);
+  for (uint32_t h = 0; h < inf; ++h) t.push_back(DecodeRef(f, static_cast<uint16_t>(h)));
+  return t;
+}
+
+// Round-to-nearest-even by search: the nearest entry; a tie picks the even pattern; beyond the
+// largest value, the overflow threshold is the midpoint to the next power (max + ulp/2).
+uint16_t EncodeRef(const Format& f, const std::vector<double>& table, float v) {
+  if (std::isnan(v)) return EncodeNanRef(f, v);
+  const uint16_t sign = std::signbit(v) ? static_cast<uint16_t>(1u << (f.exp_bits + f.mant_bits)) : 0;
+  const double a = std::fabs(static_cast<double>(v));
+  const uint16_t inf = static_cast<uint16_t>(f.exp_max() << f.mant_bits);
+  const double max = table.back(), ulp_top = max - table[table.size() - 2];
+  if (a >= max + ulp_top / 2) return sign | inf;  // the tie at max + ulp/2 goes to the even "Inf"
+  const size_t hi = static_cast<size_t>(std::lower_bound(table.begin(), table.end(), a) - table.begin());
+  if (hi == 0) return sign;
+  if (hi == table.size()) return static_cast<uint16_t>(sign | (table.size() - 1));
+  const size_t lo = hi - 1;
+  const double d_lo = a - table[lo], d_hi = table[hi] - a;
+  size_t pick = d_lo < d_hi ? lo : d_hi < d_lo ? hi : ((lo & 1) == 0 ? lo : hi);
+  return static_cast<uint16_t>(sign | pick);
+}
+
+using DecodeFn = void (*)(const uint16_t*, float*, size_t, Isa);
+using EncodeFn = void (*)(const float*, uint16_t*, size_t, Isa);
+
+void CheckDecodeAll(const Format& f, DecodeFn decode, Isa isa) {
+  std::vector<uint16_t> src(65536);
+  for (uint32_t i = 0; i < 65536; ++i) src[i] = static_cast<uint16_t>(i);
+  // Odd offsets and lengths reach the tails of the SIMD loops.
+  for (size_t offset : {size_t{0}, size_t{3}}) {
+    const size_t n = src.size() - offset;
+    std::vector<float> dst(n);
+    decode(src.data() + offset, dst.data(), n, isa);
+    int bad = 0;
+    uint16_t first_bad = 0;
+    for (size_t i = 0; i < n; ++i) {
+      const uint16_t h = src[offset + i];
+      const uint32_t want = IsNanPattern(f, h) ? DecodeNanRef(f, h) : Bits(static_cast<float>(DecodeRef(f, h)));
+      if (Bits(dst[i]) != want && bad++ == 0) first_bad = h;
+    }
+    char msg[160];
+    std::snprintf(msg, sizeof msg, "decode %s [%s] all 65536 patterns (offset %zu): exact%s", f.name,
+                  sparq::cpu::IsaName(isa), offset, bad ? "" : "");
+    std::string what = msg;
+    if (bad) what += " -- " + std::to_string(bad) + " wrong, first pattern 0x" + [&] {
+      char b[8]; std::snprintf(b, sizeof b, "%04x", first_bad); return std::string(b); }();
+    Check(bad == 0, what);
+  }
+}
+
+// Values whose rounding is pinned down: every representable value, its float neighbours, the
+// exact midpoints to the next value and their neighbours, both signs; then edges and NaNs.
+std::vector<float> EncodeProbes(const Format& f, const std::vector<double>& table) {
+  std::vector<float> v;
+  const float inf = std::numeric_limits<float>::infinity();
+  for (size_t i = 0; i < table.size(); ++i) {
+    const float x = static_cast<float>(table[i]);
+    v.insert(v.end(), {x, std::nextafter(x, inf), std::nextafter(x, -inf)});
+    const double next = i + 1 < table.size() ? table[i + 1] : table[i] + (table[i] - table[i - 1]);
+    const float mid = static_cast<float>((table[i] + next) / 2);  // exact: one more bit than the format
+    v.insert(v.end(), {mid, std::nextafter(mid, inf), std::nextafter(mid, -inf)});
+  }
+  v.insert(v.end(), {inf, std::numeric_limits<float>::max(), std::numeric_limits<float>::denorm_min(),
+                     std::numeric_limits<float>::min(), 1e30f, 65504.0f, 65519.99f, 65520.0f, 65536.0f,
+                     std::ldexp(1.0f, -25), std::ldexp(1.0f, -24), std::ldexp(1.5f, -25)});
+  if (f.exp_bits == 5) {  // the fp16 overflow edge, spelled out
+    v.insert(v.end(), {std::nextafter(65520.0f, 0.0f), std::nextafter(65520.0f, inf)});
+  }
+  const size_t positives = v.size();
+  for (size_t i = 0; i < positives; ++i) v.push_back(-v[i]);
+  // NaNs: quiet and signalling, payloads at the top and bottom, both signs.
+  for (uint32_t payload : {0x400000u, 0x000001u, 0x200000u, 0x7FFFFFu, 0x3FE000u, 0x001000u, 0x555555u})
+    for (uint32_t sign : {0u, 0x80000000u}) v.push_back(FromBits(sign | 0x7F800000u | payload));
+  // Random bit patterns cover everything else (fp32 subnormals, huge values).
+  std::mt19937 rng(12345);
+  for (int i = 0; i < 200000; ++i) v.push_back(FromBits(static_cast<uint32_t>(rng())));
+  return v;
+}
+
+void CheckEncode(const Format& f, EncodeFn encode, Isa isa, const std::vector<double>& table,
+                 const std::vector<float>& probes) {
+  std::vector<uint16_t> got(probes.size());
+  encode(probes.data(), got.data(), probes.size(), isa);
+  int bad = 0;
+  std::string first;
+  for (size_t i = 0; i < probes.size(); ++i) {
+    const uint16_t want = EncodeRef(f, table, probes[i]);
+    if (got[i] != want && bad++ == 0) {
+      char b[120];
+      std::snprintf(b, sizeof b, " -- first: %a (0x%08x) gave 0x%04x, want 0x%04x", probes[i], Bits(probes[i]), got[i], want);
+      first = b;
+    }
+  }
+  char msg[160];
+  std::snprintf(msg, sizeof msg, "encode %s [%s] %zu probes (values, neighbours, midpoints, edges, NaN): RNE exact",
+                f.name, sparq::cpu::IsaName(isa), probes.size());
+  Check(bad == 0, std::string(msg) + (bad ? " -- " + std::to_string(bad) + " wrong" + first : ""));
+}
+
+// ------------------------------------------------------------ dense GEMM
+struct DenseCase {
+  int64_t m, n, k;
+  bool bias;
+};
+
+uint16_t RandomF16NonZero(std::mt19937& rng, const std::vector<double>& table) {
+  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+  for (;;) {
+    const uint16_t h = EncodeRef(kF16, table, dist(rng));
+    if ((h & 0x7FFF) != 0) return h;
+  }
+}
+
+void CheckDense(const DenseCase& c, const std::vector<Isa>& isas, sparq::cpu::ThreadPool& pool,
+                const std::vector<double>& f16_table, std::mt19937& rng) {
+  std::vector<uint16_t> w(c.n * c.k), x(c.m * c.k), bias(c.n);
+  for (auto& v : w) v = RandomF16NonZero(rng, f16_table);
+  for (auto& v : x) v = RandomF16NonZero(rng, f16_table);
+  for (auto& v : bias) v = RandomF16NonZero(rng, f16_table);
+  std::vector<double> wd(w.size()), xd(x.size());
+  for (size_t i = 0; i < w.size(); ++i) wd[i] = DecodeRef(kF16, w[i]);
+  for (size_t i = 0; i < x.size(); ++i) xd[i] = DecodeRef(kF16, x[i]);
+  std::vector<double> ref(c.m * c.n);
+  double ref_norm2 = 0;
+  for (int64_t i = 0; i < c.m; ++i)
+    for (int64_t j = 0; j < c.n; ++j) {
+      double s = c.bias ? DecodeRef(kF16, bias[j]) : 0.0;
+      const double* xr = &xd[i * c.k];
+      const double* wr = &wd[j * c.k];
+      for (int64_t kk = 0; kk < c.k; ++kk) s += xr[kk] * wr[kk];
+      ref[i * c.n + j] = s;
+      ref_norm2 += s * s;
+    }
+  for (Isa isa : isas) {
+    std::vector<uint16_t> y(c.m * c.n, 0x7E00);  // NaN poison: every element must be written
+    sparq::DenseMatmulArgs args;
+    args.w = w.data();
+    args.x = x.data();
+    args.bias = c.bias ? bias.data() : nullptr;
+    args.y = y.data();
+    args.m = c.m;
+    args.n = c.n;
+    args.k = c.k;
+    sparq::cpu::DenseMatmulF16(args, isa, pool);
+    int64_t unwritten = 0;
+    double err2 = 0;
+    for (size_t i = 0; i < y.size(); ++i) {
+      if (IsNanPattern(kF16, y[i])) {
+        ++unwritten;
+        continue;
+      }
+      const double d = DecodeRef(kF16, y[i]) - ref[i];
+      err2 += d * d;
+    }
+    const double rel = ref_norm2 > 0 ? std::sqrt(err2 / ref_norm2) : std::sqrt(err2);
+    char msg[200];
+    std::snprintf(msg, sizeof msg, "dense [%s] m=%lld n=%lld k=%lld%s threads=%d: rel err %.2e <= 2e-3, all written%s",
+                  sparq::cpu::IsaName(isa), static_cast<long long>(c.m), static_cast<long long>(c.n),
+                  static_cast<long long>(c.k), c.bias ? " +bias" : "", pool.size(), rel,
+                  unwritten ? (" -- " + std::to_string(unwritten) + " unwritten").c_str() : "");
+    Check(unwritten == 0 && rel <= 2e-3, msg);
+  }
+}
+
+// The same inputs on 1 and 3 threads give the same bits (n is split, never k).
+void CheckDenseDeterministic(Isa isa, const std::vector<double>& f16_table, std::mt19937& rng) {
+  const int64_t m = 37, n = 301, k = 513;
+  std::vector<uint16_t> w(n * k), x(m * k), y1(m * n, 0x7E00), y3(m * n, 0x7E01);
+  for (auto& v : w) v = RandomF16NonZero(rng, f16_table);
+  for (auto& v : x) v = RandomF16NonZero(rng, f16_table);
+  sparq::DenseMatmulArgs args;
+  args.w = w.data();
+  args.x = x.data();
+  args.m = m;
+  args.n = n;
+  args.k = k;
+  sparq::cpu::ThreadPool one(1), three(3);
+  args.y = y1.data();
+  sparq::cpu::DenseMatmulF16(args, isa, one);
+  args.y = y3.data();
+  sparq::cpu::DenseMatmulF16(args, isa, three);
+  Check(y1 == y3, std::string("dense [") + sparq::cpu::IsaName(isa) + "] m=37 n=301 k=513: 1 and 3 threads give identical bits");
+}
+
+// ------------------------------------------------------------ thread pool and ISA
+void CheckThreadPool(int threads) {
+  sparq::cpu::ThreadPool pool(threads);
+  Check(pool.size() == threads, "thread pool(" + std::to_string(threads) + "): size() == " + std::to_string(threads));
+  for (int64_t n : {0, 1, 2, 3, 7, 1000, 100003}) {
+    std::vector<std::atomic<int>> hits(static_cast<size_t>(n));
+    for (auto& h : hits) h = 0;
+    pool.ParallelFor(n, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) hits[i]++;
+    });
+    bool once = true;
+    for (auto& h : hits) once = once && h == 1;
+    Check(once, "thread pool(" + std::to_string(threads) + ") ParallelFor n=" + std::to_string(n) + ": every index exactly once");
+  }
+  bool caught = false;
+  try {
+    pool.ParallelFor(10, [&](int64_t b, int64_t) {
+      if (b == 0) throw std::runtime_error("chunk failed");
+    });
+  } catch (const std::runtime_error& e) {
+    caught = std::string(e.what()) == "chunk failed";
+  }
+  Check(caught, "thread pool(" + std::to_string(threads) + "): an exception in a chunk reaches the caller");
+  std::atomic<int64_t> sum{0};
+  for (int rep = 0; rep < 200; ++rep)
+    pool.ParallelFor(5, [&](int64_t b, int64_t e) { sum += e - b; });
+  Check(sum == 1000, "thread pool(" + std::to_string(threads) + "): 200 back-to-back jobs after an exception all complete");
+}
+
+void CheckIsa() {
+  Isa best = sparq::cpu::BestSupportedIsa();
+  std::printf("info: best ISA %s, threads %d\n", sparq::cpu::IsaName(best), sparq::cpu::DefaultThreadCount());
+  Isa out = Isa::kScalar;
+  Check(sparq::cpu::ResolveIsa(nullptr, &out).ok() && out == best, "ResolveIsa(null): best supported");
+  Check(sparq::cpu::ResolveIsa("", &out).ok() && out == best, "ResolveIsa(\"\"): best supported");
+  Check(sparq::cpu::ResolveIsa("scalar", &out).ok() && out == Isa::kScalar, "ResolveIsa(\"scalar\"): scalar");
+  sparq::Status s = sparq::cpu::ResolveIsa("sse", &out);
+  Check(s.code == sparq::StatusCode::kArgument && s.argument == "SPARQ_CPU_ISA" &&
+            s.message == "SPARQ_CPU_ISA must be one of scalar, avx2, avx512, got \"sse\"",
+        "ResolveIsa(\"sse\"): kArgument, message " + s.message);
+  for (Isa isa : {Isa::kAvx2, Isa::kAvx512}) {
+    s = sparq::cpu::ResolveIsa(sparq::cpu::IsaName(isa), &out);
+    const bool want_ok = sparq::cpu::IsaSupported(isa);
+    Check(want_ok ? (s.ok() && out == isa) : (s.code == sparq::StatusCode::kBackend),
+          std::string("ResolveIsa(\"") + sparq::cpu::IsaName(isa) + "\"): " + (want_ok ? "ok" : "kBackend: " + s.message));
+  }
+  Check(sparq::cpu::IsaSupported(Isa::kScalar), "scalar is always supported");
+}
+
+}  // namespace
+
+int main() {
+  CheckIsa();
+  const std::vector<Isa> isas = SupportedIsas();
+  const std::vector<double> f16_table = PositiveTable(kF16), bf16_table = PositiveTable(kBF16);
+  const std::vector<float> f16_probes = EncodeProbes(kF16, f16_table), bf16_probes = EncodeProbes(kBF16, bf16_table);
+  for (Isa isa : isas) {
+    CheckDecodeAll(kF16, sparq::cpu::F16ToF32, isa);
+    CheckDecodeAll(kBF16, sparq::cpu::BF16ToF32, isa);
+    CheckEncode(kF16, sparq::cpu::F32ToF16, isa, f16_table, f16_probes);
+    CheckEncode(kBF16, sparq::cpu::F32ToBF16, isa, bf16_table, bf16_probes);
+  }
+  CheckThreadPool(1);
+  CheckThreadPool(3);
+
+  std::mt19937 rng(2024);
+  std::vector<DenseCase> cases;
+  const int64_t small[] = {1, 3, 17, 64, 129};
+  int idx = 0;
+  for (int64_t m : small)
+    for (int64_t n : small)
+      for (int64_t k : small) cases.push_back({m, n, k, (idx++ % 2) == 0});
+  for (int64_t a : {1, 1000})  // every corner of the {1, 1000} cube
+    for (int64_t b : {1, 1000})
+      for (int64_t c : {1, 1000}) cases.push_back({a, b, c, (idx++ % 2) == 0});
+  for (int64_t other : {3, 17, 129}) {  // 1000 in one dimension against the middle sizes
+    cases.push_back({1000, other, other, true});
+    cases.push_back({other, 1000, other, false});
+    cases.push_back({other, other, 1000, true});
+  }
+  for (int64_t m : {2, 4, 5, 8, 16, 32, 48, 80})  // each side of the GEMV and tile-shape switches
+    cases.push_back({m, 200, 300, (m % 2) == 0});
+  sparq::cpu::ThreadPool pool1(1), pool3(3);
+  for (size_t i = 0; i < cases.size(); ++i) CheckDense(cases[i], isas, i % 2 ? pool1 : pool3, f16_table, rng);
+  for (Isa isa : isas) CheckDenseDeterministic(isa, f16_table, rng);
+
+  std::printf("%d passed, %d failed\n", g_passed, g_failed);
+  return g_failed == 0 ? 0 : 1;
+}

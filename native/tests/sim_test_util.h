@@ -1,0 +1,52 @@
+// native/tests/sim_test_util.h: the tiny runner the standalone native tests share. One line per
+// check ("ok   <name>" / "FAIL <name>: <why>"); the last line is exactly "N passed, M failed";
+// exit status 0 iff M == 0.
+#pragma once
+#include <cmath>
+#include <cstdarg>
+#include <cstdint>
+#include <cstdio>
+#include <random>
+#include <string>
+#include <vector>
+
+namespace sparq_test {
+
+inline int& Passed() { static int n = 0; return n; }
+inline int& Failed() { static int n = 0; return n; }
+
+inline void Check(bool ok, const std::string& name, const char* fmt = "", ...) {
+  if (ok) {
+    ++Passed();
+    std::printf("ok   %s\n", name.c_str());
+  } else {
+    ++Failed();
+    char why[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    std::vsnprintf(why, sizeof why, fmt, ap);
+    va_end(ap);
+    std::printf("FAIL %s: %s\n", name.c_str(), why);
+  }
+  std::fflush(stdout);
+}
+
+inline int Summary() {
+  std::printf("%d passed, %d failed\n", Passed(), Failed());
+  return Failed() == 0 ? 0 : 1;
+}
+
+inline bool Contains(const std::string& s, const char* part) { return s.find(part) != std::string::npos; }
+
+// Relative Frobenius error; NaN anywhere (an element never written) counts as infinite.
+inline double RelFrobenius(const std::vector<double>& ref, const std::vector<float>& got) {
+  double num = 0, den = 0;
+  for (size_t i = 0; i < ref.size(); ++i) {
+    if (!std::isfinite(got[i])) return INFINITY;
+    num += (got[i] - ref[i]) * (got[i] - ref[i]);
+    den += ref[i] * ref[i];
+  }
+  return den > 0 ? std::sqrt(num / den) : std::sqrt(num);
+}
+
+}  // namespace sparq_test

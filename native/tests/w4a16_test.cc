@@ -1,0 +1,396 @@
+// native/tests/w4a16_test.cc: W4A16 quantizer, packers, CPU kernels (every ISA this CPU runs) and
+// the CUDA kernel on the SIMT simulator. References are written here independently of the library:
+// fp16 via the compiler's _Float16, the packed layouts decoded in memory order from the mma
+// fragment description, matmul in float64 on the dequantised weights.
+// Prints one line per check, then "N passed, M failed"; exits 0 only when M == 0.
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "sparq/cpu.h"
+#include "sparq/w4a16.h"
+#if defined(SPARQ_HAVE_SIM)
+#include "sparq/sim.h"
+#endif
+
+using sparq::Status;
+using sparq::StatusCode;
+using sparq::W4A16Layout;
+using sparq::W4A16Packed;
+using sparq::cpu::Isa;
+
+namespace {
+
+int g_passed = 0, g_failed = 0;
+void Check(bool ok, const std::string& what) {
+  std::printf("%s %s\n", ok ? "PASS" : "FAIL", what.c_str());
+  (ok ? g_passed : g_failed)++;
+}
+
+std::mt19937_64 g_rng(20240611);
+
+// ------------------------------------------------------------------ fp16 via _Float16 (RNE)
+uint16_t H(float f) {
+  _Float16 h = static_cast<_Float16>(f);
+  uint16_t b;
+  std::memcpy(&b, &h, 2);
+  return b;
+}
+float F(uint16_t b) {
+  _Float16 h;
+  std::memcpy(&h, &b, 2);
+  return static_cast<float>(h);
+}
+const uint16_t kNanBits = 0x7e00;
+
+std::vector<uint16_t> RandomHalves(size_t count, float lo, float hi) {
+  std::uniform_real_distribution<float> d(lo, hi);
+  std::vector<uint16_t> v(count);
+  for (auto& h : v) {
+    float f = d(g_rng);
+    if (f == 0.0f) f = 0.25f;  // never zeros
+    h = H(f);
+  }
+  return v;
+}
+
+// ------------------------------------------------------------------ independent RTN
+void RtnRef(const std::vector<uint16_t>& w, int64_t n, int64_t k, int64_t g, std::vector<uint8_t>& q,
+            std::vector<uint16_t>& s) {
+  const int64_t groups = k / g;
+  q.assign(size_t(n * k), 0);
+  s.assign(size_t(n * groups), 0);
+  for (int64_t j = 0; j < n; ++j)
+    for (int64_t gi = 0; gi < groups; ++gi) {
+      float mx = -INFINITY, mn = INFINITY;
+      for (int64_t i = 0; i < g; ++i) {
+        const float v = F(w[size_t(j * k + gi * g + i)]);
+        mx = std::fmax(mx, v);
+        mn = std::fmin(mn, v);
+      }
+      const float a = mx / 7.0f, b = -mn / 8.0f;
+      const uint16_t sb = H(std::fmax(a, b));
+      s[size_t(j * groups + gi)] = sb;
+      const float sf = F(sb);
+      for (int64_t i = 0; i < g; ++i) {
+        int code = 8;
+        if (sf != 0.0f) {
+          const float r = w[size_t(j * k + gi * g + i)] == 0 ? 0.0f : F(w[size_t(j * k + gi * g + i)]) / sf;
+          // round half to even by hand
+          const float fl = std::floor(r);
+          const float frac = r - fl;
+          float rr = fl;
+          if (frac > 0.5f || (frac == 0.5f && std::fmod(fl, 2.0f) != 0.0f)) rr = fl + 1.0f;
+          code = int(rr) + 8;
+          code = code < 0 ? 0 : (code > 15 ? 15 : code);
+        }
+        q[size_t(j * k + gi * g + i)] = uint8_t(code);
+      }
+    }
+}
+
+// ------------------------------------------------------------------ independent layout decoders
+// kGpu, walked in memory order: 4096-B tiles column-major over (n/128, k/64); inside, chunk w
+// (warp w) = k16 step w/2, n64 half w%2; lane l (g = l/4, t = l%4), u32 j, nibble p: the mma B
+// fragment element (reg = p&1, half = p>>2) of n8 tile 2j + ((p>>1)&1); B element e = 2·reg+half
+// of lane l is at (k = 2t + (e&1) + 8(e>>1), n = g) [PTX ISA m16n8k16 B fragment].
+void DecodeGpu(const W4A16Packed& pk, std::vector<uint8_t>& codes_padded) {
+  const int64_t k_tiles = pk.k_pad / 64, n_tiles = pk.n_pad / 128;
+  codes_padded.assign(size_t(pk.n_pad * pk.k_pad), 0xff);
+  const uint8_t* bytes = pk.qweight.data();
+  size_t off = 0;
+  for (int64_t nt = 0; nt < n_tiles; ++nt)
+    for (int64_t kt = 0; kt < k_tiles; ++kt)
+      for (int w = 0; w < 8; ++w)
+        for (int l = 0; l < 32; ++l)
+          for (int j = 0; j < 4; ++j) {
+            uint32_t word;
+            std::memcpy(&word, bytes + off, 4);
+            off += 4;
+            for (int p = 0; p < 8; ++p) {
+              const int reg = p & 1, half = p >> 2, tile = 2 * j + ((p >> 1) & 1);
+              const int e = 2 * reg + half, g = l / 4, t = l % 4;
+              const int kk = int(kt * 64) + (w / 2) * 16 + 2 * t + (e & 1) + 8 * (e >> 1);
+              const int64_t nn = nt * 128 + (w % 2) * 64 + tile * 8 + g;
+              codes_padded[size_t(nn * pk.k_pad + kk)] = uint8_t((word >> (4 * p)) & 15);
+            }
+          }
+}
+// kGpu scales in memory order: per (n tile, group) 2 halves × 8 g × 8 n8 tiles.
+void DecodeGpuScales(const W4A16Packed& pk, std::vector<uint16_t>& s_padded) {
+  s_padded.assign(size_t(pk.n_pad * pk.groups_pad), 0xffff);
+  const uint16_t* s = reinterpret_cast<const uint16_t*>(pk.scales.data());
+  size_t i = 0;
+  for (int64_t nt = 0; nt < pk.n_pad / 128; ++nt)
+    for (int64_t gr = 0; gr < pk.groups_pad; ++gr)
+      for (int half = 0; half < 2; ++half)
+        for (int g = 0; g < 8; ++g)
+          for (int tile = 0; tile < 8; ++tile)
+            s_padded[size_t((nt * 128 + half * 64 + tile * 8 + g) * pk.groups_pad + gr)] = s[i++];
+}
+// kCpu in memory order: column blocks of 4; per 32 k, 4 × 16 B; byte i = (k0+i) | (k0+16+i) << 4.
+void DecodeCpu(const W4A16Packed& pk, std::vector<uint8_t>& codes_padded) {
+  codes_padded.assign(size_t(pk.n_pad * pk.k_pad), 0xff);
+  size_t off = 0;
+  for (int64_t cb = 0; cb < pk.n_pad / 4; ++cb)
+    for (int64_t ch = 0; ch < pk.k_pad / 32; ++ch)
+      for (int c = 0; c < 4; ++c)
+        for (int i = 0; i < 16; ++i) {
+          const uint8_t b = pk.qweight[off++];
+          codes_padded[size_t((cb * 4 + c) * pk.k_pad + ch * 32 + i)] = b & 15;
+          codes_padded[size_t((cb * 4 + c) * pk.k_pad + ch * 32 + 16 + i)] = b >> 4;
+        }
+}
+
+std::vector<uint8_t> RandomCodes(int64_t n, int64_t k) {
+  std::uniform_int_distribution<int> d(0, 15);
+  std::vector<uint8_t> c(size_t(n * k));
+  for (auto& v : c) v = uint8_t(d(g_rng));
+  return c;
+}
+
+void CheckLayout(int64_t n, int64_t k, int g, W4A16Layout layout) {
+  const std::vector<uint8_t> codes = RandomCodes(n, k);
+  const std::vector<uint16_t> scales = RandomHalves(size_t(n * (k / g)), 0.001f, 0.1f);
+  W4A16Packed pk;
+  Status st = sparq::W4A16Pack(codes.data(), scales.data(), n, k, g, &pk, layout);
+  const char* lname = layout == W4A16Layout::kGpu ? "gpu" : "cpu";
+  const std::string tag = std::string(lname) + " n=" + std::to_string(n) + " k=" + std::to_string(k) +
+                          " g=" + std::to_string(g);
+  if (!st.ok()) { Check(false, "w4a16 pack " + tag + ": " + st.message); return; }
+  std::vector<uint8_t> dec;
+  if (layout == W4A16Layout::kGpu) DecodeGpu(pk, dec); else DecodeCpu(pk, dec);
+  bool codes_ok = true;
+  for (int64_t nn = 0; nn < pk.n_pad && codes_ok; ++nn)
+    for (int64_t kk = 0; kk < pk.k_pad; ++kk) {
+      const uint8_t want = (nn < n && kk < k) ? codes[size_t(nn * k + kk)] : 8;
+      if (dec[size_t(nn * pk.k_pad + kk)] != want) { codes_ok = false; break; }
+    }
+  Check(codes_ok, "w4a16 layout " + tag + ": every nibble where the independent decoder expects it (pad = 8)");
+  std::vector<uint16_t> sdec;
+  const int64_t groups = k / g;
+  if (layout == W4A16Layout::kGpu) {
+    DecodeGpuScales(pk, sdec);
+  } else {
+    const uint16_t* s = reinterpret_cast<const uint16_t*>(pk.scales.data());
+    sdec.assign(s, s + pk.n_pad * pk.groups_pad);
+  }
+  bool s_ok = pk.groups_pad * pk.group_size_eff == pk.k_pad;
+  for (int64_t nn = 0; nn < pk.n_pad && s_ok; ++nn)
+    for (int64_t gr = 0; gr < pk.groups_pad; ++gr) {
+      const uint16_t want = (nn < n && gr < groups) ? scales[size_t(nn * groups + gr)] : 0;
+      if (sdec[size_t(nn * pk.groups_pad + gr)] != want) { s_ok = false; break; }
+    }
+  Check(s_ok, "w4a16 layout " + tag + ": scales reordered as documented (pad = 0)");
+  std::vector<uint8_t> c2;
+  std::vector<uint16_t> s2;
+  st = sparq::W4A16Unpack(pk, &c2, &s2);
+  Check(st.ok() && c2 == codes && s2 == scales, "w4a16 unpack " + tag + ": exact inverse of pack");
+  Check(pk.bytes() == size_t(pk.n_pad * pk.k_pad / 2 + pk.n_pad * pk.groups_pad * 2),
+        "w4a16 bytes " + tag + ": qweight + scales");
+}
+
+// ------------------------------------------------------------------ float64 reference
+std::vector<double> Reference(const std::vector<uint8_t>& codes, const std::vector<uint16_t>& scales,
+                              const std::vector<uint16_t>& x, const std::vector<uint16_t>* bias, int64_t m,
+                              int64_t n, int64_t k, int64_t g) {
+  std::vector<double> w(size_t(n * k));
+  for (int64_t j = 0; j < n; ++j)
+    for (int64_t i = 0; i < k; ++i)
+      w[size_t(j * k + i)] = F(H(float(int(codes[size_t(j * k + i)]) - 8) * F(scales[size_t(j * (k / g) + i / g)])));
+  std::vector<double> y(size_t(m * n));
+  for (int64_t r = 0; r < m; ++r)
+    for (int64_t j = 0; j < n; ++j) {
+      double acc = bias ? F((*bias)[size_t(j)]) : 0.0;
+      for (int64_t i = 0; i < k; ++i) acc += double(F(x[size_t(r * k + i)])) * w[size_t(j * k + i)];
+      y[size_t(r * n + j)] = acc;
+    }
+  return y;
+}
+
+// ‖y − ref‖/‖ref‖ and whether every element was written (no NaN left from the poison).
+double RelErr(const std::vector<uint16_t>& y, const std::vector<double>& ref, bool* all_written) {
+  double num = 0, den = 0;
+  *all_written = true;
+  for (size_t i = 0; i < y.size(); ++i) {
+    const float v = F(y[i]);
+    if (std::isnan(v)) { *all_written = false; continue; }
+    num += (v - ref[i]) * (v - ref[i]);
+    den += ref[i] * ref[i];
+  }
+  return std::sqrt(num / (den > 0 ? den : 1));
+}
+
+struct Case {
+  int64_t m, n, k;
+  int g;
+  bool bias;
+};
+
+struct Inputs {
+  std::vector<uint8_t> codes;
+  std::vector<uint16_t> scales, x, bias;
+};
+Inputs MakeInputs(const Case& c) {
+  Inputs in;
+  in.codes = RandomCodes(c.n, c.k);
+  in.scales = RandomHalves(size_t(c.n * (c.k / c.g)), 0.002f, 0.05f);
+  in.x = RandomHalves(size_t(c.m * c.k), -1.0f, 1.0f);
+  if (c.bias) in.bias = RandomHalves(size_t(c.n), -0.5f, 0.5f);
+  return in;
+}
+
+std::string CaseName(const Case& c) {
+  return "m=" + std::to_string(c.m) + " n=" + std::to_string(c.n) + " k=" + std::to_string(c.k) +
+         " g=" + (c.g == c.k ? std::string("k") : std::to_string(c.g)) + (c.bias ? " bias" : "");
+}
+
+void CheckCpuMatmul(const Case& c, Isa isa, sparq::cpu::ThreadPool& pool) {
+  const Inputs in = MakeInputs(c);
+  W4A16Packed pk;
+  Status st = sparq::W4A16Pack(in.codes.data(), in.scales.data(), c.n, c.k, c.g, &pk, W4A16Layout::kCpu);
+  std::vector<uint16_t> y(size_t(c.m * c.n), kNanBits);
+  if (st.ok())
+    st = sparq::W4A16MatmulCpu(pk.view(), in.x.data(), c.bias ? in.bias.data() : nullptr, y.data(), c.m, isa, pool);
+  const std::vector<double> ref = Reference(in.codes, in.scales, in.x, c.bias ? &in.bias : nullptr, c.m, c.n, c.k, c.g);
+  bool written = false;
+  const double err = RelErr(y, ref, &written);
+  char buf[64];
+  std::snprintf(buf, sizeof buf, " (rel %.2e)", err);
+  Check(st.ok() && written && err <= 2e-3,
+        std::string("w4a16 [cpu/") + sparq::cpu::IsaName(isa) + "] " + CaseName(c) +
+            ": matches the float64 reference, every element written" + buf);
+}
+
+// Codes 15, scale 1 − 2^-11: (q−8)·s = 6.99658203125 is not an fp16; the contract's fp16 rounding
+// makes each weight 6.99609375, so Σ over k = 1024 ones is 7164 and with bias −7164 Y is exactly 0.
+// Scaling after accumulation (or keeping the product in fp32) would give 0.5 instead.
+struct Crafted {
+  int64_t m = 3, n = 8, k = 1024;
+  std::vector<uint8_t> codes;
+  std::vector<uint16_t> scales, x, bias;
+  Crafted(int g) {
+    codes.assign(size_t(n * k), 15);
+    scales.assign(size_t(n * (k / g)), 0x3bff);
+    x.assign(size_t(m * k), H(1.0f));
+    bias.assign(size_t(n), H(-7164.0f));
+  }
+};
+
+void CheckCraftedCpu(Isa isa, sparq::cpu::ThreadPool& pool, int g) {
+  Crafted cr(g);
+  W4A16Packed pk;
+  Status st = sparq::W4A16Pack(cr.codes.data(), cr.scales.data(), cr.n, cr.k, g, &pk, W4A16Layout::kCpu);
+  std::vector<uint16_t> y(size_t(cr.m * cr.n), kNanBits);
+  if (st.ok()) st = sparq::W4A16MatmulCpu(pk.view(), cr.x.data(), cr.bias.data(), y.data(), cr.m, isa, pool);
+  bool zero = st.ok();
+  for (uint16_t v : y) zero = zero && (v == 0 || v == 0x8000);
+  Check(zero && F(H(7.0f * F(0x3bff) * 1024.0f - 7164.0f)) == 0.5f,
+        std::string("w4a16 [cpu/") + sparq::cpu::IsaName(isa) + "] crafted g=" + std::to_string(g) +
+            ": (q-8)*s rounded to fp16 before the sum (Y = 0, not 0.5)");
+}
+
+void CheckRtn(int64_t n, int64_t k, int g) {
+  std::vector<uint16_t> w = RandomHalves(size_t(n * k), -2.0f, 2.0f);
+  // special groups: row 0 group 0 all zero; row 1 group 0 negative-dominant; row 2 tiny values
+  // (scale subnormal); row 3 group 0 all positive.
+  for (int64_t i = 0; i < g; ++i) {
+    w[size_t(i)] = 0;
+    if (n > 1) w[size_t(k + i)] = H(i == 3 ? -3.0f : 0.3f * float(i % 5) - 0.6f);
+    if (n > 2) w[size_t(2 * k + i)] = H(1e-6f * float(i % 7) - 2e-6f);
+    if (n > 3) w[size_t(3 * k + i)] = H(0.01f + 0.02f * float(i % 9));
+  }
+  std::vector<uint8_t> q, qr;
+  std::vector<uint16_t> s, sr;
+  Status st = sparq::W4A16QuantizeRtn(w.data(), n, k, g, &q, &s);
+  RtnRef(w, n, k, g, qr, sr);
+  Check(st.ok() && q == qr && s == sr,
+        "w4a16 quantize n=" + std::to_string(n) + " k=" + std::to_string(k) + " g=" + std::to_string(g) +
+            ": codes and scales bit-identical to the independent RTN (zero, negative-dominant, subnormal groups)");
+}
+
+void CheckErrors() {
+  std::vector<uint8_t> codes = RandomCodes(4, 64);
+  std::vector<uint16_t> scales(4 * 2, H(0.01f));
+  W4A16Packed pk;
+  codes[size_t(3 * 64 + 5)] = 17;
+  Status st = sparq::W4A16Pack(codes.data(), scales.data(), 4, 64, 32, &pk);
+  Check(st.code == StatusCode::kArgument && st.argument == "codes" &&
+            st.message == "w4a16.fromCodes: codes must be values in 0..15, got 17 at [3, 5]",
+        "w4a16 fromCodes: code 17 rejected with index and value (" + st.message + ")");
+  codes[size_t(3 * 64 + 5)] = 1;
+  st = sparq::W4A16Pack(codes.data(), scales.data(), 2, 96, 64, &pk);
+  Check(st.code == StatusCode::kShape && st.argument == "k",
+        "w4a16 fromCodes: k % groupSize != 0 is a shape error (" + st.message + ")");
+  st = sparq::W4A16Pack(codes.data(), scales.data(), 4, 64, 48, &pk);
+  Check(st.code == StatusCode::kArgument && st.argument == "groupSize",
+        "w4a16 fromCodes: groupSize 48 rejected (" + st.message + ")");
+  st = sparq::W4A16Pack(codes.data(), scales.data(), 4, 64, 16, &pk);
+  Check(st.code == StatusCode::kArgument && st.argument == "groupSize", "w4a16 fromCodes: groupSize 16 rejected");
+  std::vector<uint16_t> w(4 * 64, H(0.5f));
+  std::vector<uint16_t> s;
+  st = sparq::W4A16QuantizeRtn(w.data(), 4, 64, 256, &codes, &s);
+  Check(st.code == StatusCode::kArgument && st.argument == "groupSize",
+        "w4a16 quantize: groupSize 256 != k rejected (" + st.message + ")");
+  st = sparq::W4A16QuantizeRtn(w.data(), 2, 96, 64, &codes, &s);
+  Check(st.code == StatusCode::kShape, "w4a16 quantize: k % groupSize != 0 rejected");
+  W4A16Packed gpu;
+  std::vector<uint8_t> c8 = RandomCodes(4, 64);
+  sparq::W4A16Pack(c8.data(), scales.data(), 4, 64, 32, &gpu, W4A16Layout::kGpu);
+  sparq::cpu::ThreadPool pool(1);
+  std::vector<uint16_t> x(64, H(1.0f)), y(4);
+  st = sparq::W4A16MatmulCpu(gpu.view(), x.data(), nullptr, y.data(), 1, Isa::kScalar, pool);
+  Check(st.code == StatusCode::kArgument, "w4a16 cpu matmul: a gpu-layout weight is rejected, not misread");
+}
+
+}  // namespace
+
+void RunSimChecks();  // below, when the simulator is built
+
+int main() {
+  // ---------------------------------------------------------------- quantizer
+  for (int g : {32, 64, 128}) CheckRtn(7, 384, g);
+  CheckRtn(5, 96, 96);    // per-channel, k not a multiple of 64
+  CheckRtn(3, 4096, 4096);
+  // ---------------------------------------------------------------- layouts
+  for (W4A16Layout layout : {W4A16Layout::kGpu, W4A16Layout::kCpu}) {
+    CheckLayout(128, 64, 32, layout);
+    CheckLayout(131, 96, 32, layout);   // n tail, k tail (k_pad 128 on gpu), padded scale group
+    CheckLayout(37, 256, 128, layout);
+    CheckLayout(200, 192, 64, layout);
+    CheckLayout(9, 50, 50, layout);     // per-channel, k = 50
+    CheckLayout(260, 320, 320, layout); // per-channel, several tiles
+  }
+  CheckErrors();
+  // ---------------------------------------------------------------- cpu matmul, every ISA
+  sparq::cpu::ThreadPool pool(2);
+  std::vector<Isa> isas;
+  for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512})
+    if (sparq::cpu::IsaSupported(isa)) isas.push_back(isa);
+  std::vector<Case> cases;
+  for (int64_t m : {1, 5, 16, 33, 64, 100})
+    for (int g : {32, 64, 128, 0}) {
+      const int64_t k = g == 0 ? 200 : 3 * g + (g == 32 ? 32 : 0);
+      cases.push_back({m, m % 2 ? 37 : 131, k, g == 0 ? int(k) : g, m % 3 != 0});
+    }
+  cases.push_back({7, 1029, 96, 32, true});   // odd n, k tail
+  cases.push_back({3, 13, 1024, 128, true});
+  for (Isa isa : isas) {
+    for (const Case& c : cases) CheckCpuMatmul(c, isa, pool);
+    CheckCraftedCpu(isa, pool, 128);
+    CheckCraftedCpu(isa, pool, 1024);
+  }
+  RunSimChecks();
+  std::printf("%d passed, %d failed\n", g_passed, g_failed);
+  return g_failed == 0 ? 0 : 1;
+}
+
+#if !defined(SPARQ_HAVE_SIM)
+void RunSimChecks() { std::printf("SKIP w4a16 [sim]: built without the simulator (SPARQ_SIM=OFF)\n"); }
+#else
+void RunSimChecks() {}
+#endif

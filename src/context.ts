@@ -1,0 +1,153 @@
+import { asFp16Bits, type DType, type HostArrayOf } from './dtype';
+import { SparqArgumentError, withCallSite } from './errors';
+import { native, type NativeBinding, type NativeContext, type NativeDeviceInfo, type NativeLaunchInfo } from './native';
+import { DenseOps, type MatmulOptions } from './ops/dense';
+import { W4A16Ops, W4A16Weight } from './ops/w4a16';
+import { Tensor } from './tensor';
+
+export type BackendName = 'cuda' | 'cpu' | 'sim';
+export type BackendRequest = 'auto' | BackendName;
+
+export interface OpenOptions {
+  /**
+   * `'auto'` picks cuda when a driver, a device and the CUDA library are there, else cpu (never sim).
+   * `SPARQ_BACKEND` replaces `'auto'` only. Defaults to `'auto'`.
+   */
+  backend?: BackendRequest;
+  /** CUDA device ordinal. Defaults to `0`. */
+  device?: number;
+}
+
+export type DeviceInfo = NativeDeviceInfo;
+export type LaunchInfo = NativeLaunchInfo;
+
+/**
+ * An open backend with its stream. Every op enqueues on the stream and returns at once; reads,
+ * `synchronize()` and weight creation are Promises. One context per thread (worker_threads work).
+ */
+export class Context {
+  /** @internal */
+  readonly handle: NativeContext;
+  /** @internal */
+  readonly native: NativeBinding;
+  /** The backend in use. */
+  readonly backend: BackendName;
+  /** The CUDA device, or null on cpu/sim. */
+  readonly device: DeviceInfo | null;
+  /** Why `'auto'` chose cpu (one line), else null. */
+  readonly fallbackReason: string | null;
+  /** SIMD path of the CPU kernels: `'avx512' | 'avx2' | 'scalar'` (`SPARQ_CPU_ISA` forces one). */
+  readonly cpuIsa: string;
+  /** CPU worker threads (`SPARQ_THREADS`). */
+  readonly threads: number;
+  /** The fp16 baseline. */
+  readonly dense: DenseOps;
+  /** Marlin-style 4-bit weights × fp16 activations. */
+  readonly w4a16: W4A16Ops;
+
+  /** @internal use {@link open} */
+  constructor(handle: NativeContext, binding: NativeBinding) {
+    this.handle = handle;
+    this.native = binding;
+    const info = handle.info();
+    this.backend = info.backend;
+    this.device = info.device;
+    this.fallbackReason = info.fallbackReason;
+    this.cpuIsa = info.cpuIsa;
+    this.threads = info.threads;
+    this.dense = new DenseOps(this);
+    this.w4a16 = new W4A16Ops(this);
+  }
+
+  /** Enqueued work not yet finished. */
+  get pending(): number {
+    return this.handle.pending;
+  }
+
+  /** True after a device error (a simulator check too): the context must be reopened. */
+  get lost(): boolean {
+    return this.handle.lost;
+  }
+
+  /** What the last cuda/sim kernel launch chose (kernel, tile config, grid) and, on sim, the bytes it read per buffer. */
+  get lastLaunch(): LaunchInfo | null {
+    return this.handle.lastLaunch;
+  }
+
+  /**
+   * A tensor holding a copy of `data` (the array may be reused at once).
+   * @param data f16/bf16: Uint16Array of bits (or Float16Array for f16); f32: Float32Array; i8: Int8Array; u8: Uint8Array; i32: Int32Array.
+   * @param shape 1–8 positive integers whose product is `data.length`.
+   * @throws {SparqDTypeError} when the array type does not match the dtype.
+   * @throws {SparqShapeError} on a bad shape or a length mismatch.
+   * @throws {SparqOutOfMemoryError} when the allocation fails.
+   */
+  tensor<D extends DType>(data: HostArrayOf[D], shape: readonly number[], dtype: D): Tensor<D> {
+    return this.wrap(this.handle.tensor(dtype === 'f16' ? asFp16Bits(data) : data, shape, dtype)) as Tensor<D>;
+  }
+
+  /** A zero-filled tensor (filled on the stream). @throws {SparqOutOfMemoryError} when it cannot be allocated. */
+  zeros<D extends DType>(shape: readonly number[], dtype: D): Tensor<D> {
+    return this.wrap(this.handle.zeros(shape, dtype)) as Tensor<D>;
+  }
+
+  /** Resolves when all work enqueued so far is done; rejects with the first failure since the last call. */
+  synchronize(): Promise<void> {
+    return withCallSite(this.handle.synchronize(), new Error());
+  }
+
+  /**
+   * Resolves with the stream time in ms at which the stream reached this point (CUDA events on
+   * cuda, the worker's monotonic clock on cpu/sim): `(await t1) - (await t0)` is the kernel time of
+   * the work enqueued between two marks, without JS or N-API overhead.
+   */
+  mark(): Promise<number> {
+    return withCallSite(this.handle.mark(), new Error());
+  }
+
+  /** @internal */
+  wrap(handle: ReturnType<NativeContext['tensor']>): Tensor {
+    return new Tensor(handle, this);
+  }
+
+  /** @internal maps public objects to native handles; anything else goes through for native validation. */
+  nativeArgs(
+    op: string,
+    a: unknown,
+    b: unknown,
+    options: MatmulOptions,
+  ): { a: unknown; b: unknown; bias: unknown; out: unknown } {
+    if (options === null || typeof options !== 'object')
+      throw new SparqArgumentError(`${op}: options must be an object, got ${options === null ? 'null' : typeof options}`, {
+        argument: 'options',
+      });
+    return { a: unwrap(a), b: unwrap(b), bias: unwrap(options.bias), out: unwrap(options.out) };
+  }
+}
+
+function unwrap(v: unknown): unknown {
+  if (v instanceof Tensor || v instanceof W4A16Weight) return v.handle;
+  return v;
+}
+
+const BACKENDS: readonly BackendRequest[] = ['auto', 'cuda', 'cpu', 'sim'];
+
+/**
+ * Opens a backend. `'auto'` (default) → cuda when usable, else cpu with `fallbackReason` set.
+ * @throws {SparqBackendError} when the requested backend is not available (says what is missing and what to do).
+ * @throws {SparqArgumentError} on an unknown backend name or device.
+ */
+export async function open(options: OpenOptions = {}): Promise<Context> {
+  const site = new Error();
+  let backend: unknown = options.backend ?? 'auto';
+  if (backend === 'auto' && process.env.SPARQ_BACKEND) backend = process.env.SPARQ_BACKEND;
+  if (typeof backend !== 'string' || !BACKENDS.includes(backend as BackendRequest)) {
+    const from = options.backend === undefined ? 'SPARQ_BACKEND' : 'backend';
+    throw new SparqArgumentError(`open: ${from} must be one of 'auto', 'cuda', 'cpu', 'sim', got ${JSON.stringify(backend)}`, {
+      argument: 'backend',
+    });
+  }
+  const binding = native();
+  const handle = await withCallSite(binding.openContext(backend, options.device ?? 0), site);
+  return new Context(handle, binding);
+}

@@ -1,0 +1,71 @@
+/**
+ * sparq's typed errors (DESIGN.md's table). Every error has a stable `code` and, where it applies,
+ * the `argument` it is about; messages read `<op>: <argument> must be <expected>, got <received>`.
+ */
+
+/** Base class of every error sparq throws or rejects with. */
+export class SparqError extends Error {
+  /** Stable machine-readable code, e.g. `ERR_SPARQ_SHAPE`. */
+  readonly code: string = 'ERR_SPARQ';
+  /** The argument the error is about (`'x'`, `'shape'`, `'groupSize'` …), when there is one. */
+  argument?: string;
+  constructor(message: string, options: { argument?: string } = {}) {
+    super(message);
+    this.name = new.target.name;
+    if (options.argument !== undefined) this.argument = options.argument;
+  }
+}
+
+/** Not a typed array, bad option, tensor from another context, anything else malformed. */
+export class SparqArgumentError extends SparqError {
+  override readonly code = 'ERR_SPARQ_ARGUMENT';
+}
+/** Shapes that do not fit, e.g. `dense.matmul: x must be [m, 4096], got [8, 4095]`. */
+export class SparqShapeError extends SparqError {
+  override readonly code = 'ERR_SPARQ_SHAPE';
+}
+/** A dtype not allowed here, or an array type not matching the dtype. */
+export class SparqDTypeError extends SparqError {
+  override readonly code = 'ERR_SPARQ_DTYPE';
+}
+/** Use after `dispose()`. */
+export class SparqDisposedError extends SparqError {
+  override readonly code = 'ERR_SPARQ_DISPOSED';
+}
+/** The backend is not available; the message says what is missing and what to do. */
+export class SparqBackendError extends SparqError {
+  override readonly code = 'ERR_SPARQ_BACKEND';
+}
+/** An allocation failed; the context stays usable. */
+export class SparqOutOfMemoryError extends SparqError {
+  override readonly code = 'ERR_SPARQ_OUT_OF_MEMORY';
+}
+/** A kernel or device failure (a simulator check too); the context is then lost and must be reopened. */
+export class SparqDeviceError extends SparqError {
+  override readonly code = 'ERR_SPARQ_DEVICE';
+}
+
+/** code → class, handed to the addon so native code throws and rejects with these classes. */
+export const errorClassesByCode = {
+  ERR_SPARQ_ARGUMENT: SparqArgumentError,
+  ERR_SPARQ_SHAPE: SparqShapeError,
+  ERR_SPARQ_DTYPE: SparqDTypeError,
+  ERR_SPARQ_DISPOSED: SparqDisposedError,
+  ERR_SPARQ_BACKEND: SparqBackendError,
+  ERR_SPARQ_OUT_OF_MEMORY: SparqOutOfMemoryError,
+  ERR_SPARQ_DEVICE: SparqDeviceError,
+} as const;
+
+/**
+ * Re-anchors an async rejection's stack at the public call that queued the work (captured before
+ * the native call), so stacks point at the user's code rather than at the completion callback.
+ */
+export function withCallSite<T>(promise: Promise<T>, site: Error): Promise<T> {
+  return promise.catch((error: unknown) => {
+    if (error instanceof Error && site.stack) {
+      const frames = site.stack.split('\n').slice(1).join('\n');
+      error.stack = `${error.name}: ${error.message}\n${frames}`;
+    }
+    throw error;
+  });
+}

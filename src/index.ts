@@ -1,0 +1,20 @@
+export { open, Context } from './context';
+export type { OpenOptions, BackendName, BackendRequest, DeviceInfo, LaunchInfo } from './context';
+export { Tensor } from './tensor';
+export type { DType, HostArray, HostArrayOf } from './dtype';
+export { toF16, fromF16, toBF16, fromBF16 } from './half';
+export { W4A16Weight } from './ops/w4a16';
+export type { W4A16QuantizeOptions } from './ops/w4a16';
+export type { MatmulOptions } from './ops/dense';
+export {
+  SparqError,
+  SparqArgumentError,
+  SparqShapeError,
+  SparqDTypeError,
+  SparqDisposedError,
+  SparqBackendError,
+  SparqOutOfMemoryError,
+  SparqDeviceError,
+} from './errors';
+export { addonPath } from './native';
+export { cpuFeatures } from './cpuFeatures';

@@ -1,0 +1,116 @@
+import type { Context } from '../context';
+import { asFp16Bits } from '../dtype';
+import { SparqDisposedError, withCallSite } from '../errors';
+import type { NativeW4A16Weight } from '../native';
+import type { Tensor } from '../tensor';
+import type { MatmulOptions } from './dense';
+
+export interface W4A16QuantizeOptions {
+  /** Rows of k sharing one scale: 32, 64, 128, or `k` for per-channel. Must divide k. Defaults to `128` (or `k` when k < 128). */
+  groupSize?: number;
+}
+
+const collected = new FinalizationRegistry<NativeW4A16Weight>((handle) => handle.dispose());
+
+/**
+ * 4-bit group-quantized weights W[n, k] (codes 0..15, zero point 8, fp16 scale per group), packed
+ * in the layout of the backend that runs them. From {@link W4A16Ops.quantize} or {@link W4A16Ops.fromCodes}.
+ */
+export class W4A16Weight {
+  /** @internal */
+  readonly handle: NativeW4A16Weight;
+  /** @internal */
+  readonly owner: object;
+  /** Output features. */
+  readonly n: number;
+  /** Input features. */
+  readonly k: number;
+  /** Rows of k per scale (k for per-channel). */
+  readonly groupSize: number;
+  /** Bytes of backend memory (packed codes + scales, padding included). */
+  readonly bytes: number;
+  private disposedFlag = false;
+
+  /** @internal */
+  constructor(handle: NativeW4A16Weight, owner: object) {
+    this.handle = handle;
+    this.owner = owner;
+    const info = handle.info();
+    this.n = info.n;
+    this.k = info.k;
+    this.groupSize = info.groupSize;
+    this.bytes = info.bytes;
+    collected.register(this, handle, this);
+  }
+
+  get disposed(): boolean {
+    return this.disposedFlag;
+  }
+
+  /** Host copies of the codes `[n*k]` (Uint8Array, 0..15) and scales `[n*k/groupSize]` (fp16 bits), exactly as packed. */
+  read(): Promise<{ codes: Uint8Array; scales: Uint16Array }> {
+    const site = new Error();
+    if (this.disposedFlag) return Promise.reject(new SparqDisposedError('read: weight was disposed', { argument: 'weight' }));
+    return withCallSite(this.handle.read(), site);
+  }
+
+  dispose(): void {
+    this.disposedFlag = true;
+    collected.unregister(this);
+    this.handle.dispose();
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+}
+
+/** Marlin-style W4A16: 4-bit weights × fp16 activations. */
+export class W4A16Ops {
+  /** @internal */
+  constructor(private readonly ctx: Context) {}
+
+  /**
+   * Round-to-nearest quantization (DESIGN.md w4a16 contract); packing runs off the JS thread.
+   * @param w fp16 bits `[n*k]` (Uint16Array, or Float16Array where the runtime has it).
+   * @param shape `[n, k]`.
+   * @throws {SparqArgumentError} on an unsupported group size.
+   * @throws {SparqShapeError} when k is not a multiple of the group size or `w` has the wrong length.
+   */
+  quantize(w: Uint16Array, shape: readonly [number, number] | number[], options: W4A16QuantizeOptions = {}): Promise<W4A16Weight> {
+    const site = new Error();
+    const c = this.ctx;
+    const p = c.native.w4a16Quantize(c.handle, asFp16Bits(w), shape, options.groupSize);
+    return withCallSite(p.then((h) => new W4A16Weight(h, c)), site);
+  }
+
+  /**
+   * Weights from codes and scales of any quantizer (GPTQ, AWQ without zero points …).
+   * @param codes `[n*k]` values 0..15 (zero point 8).
+   * @param scales fp16 bits `[n * k/groupSize]`.
+   * @throws {SparqArgumentError} on codes outside 0..15 (names the first one) or a bad group size.
+   * @throws {SparqShapeError} on wrong lengths or k not a multiple of the group size.
+   */
+  fromCodes(
+    codes: Uint8Array,
+    scales: Uint16Array,
+    shape: readonly [number, number] | number[],
+    options: W4A16QuantizeOptions = {},
+  ): Promise<W4A16Weight> {
+    const site = new Error();
+    const c = this.ctx;
+    const p = c.native.w4a16FromCodes(c.handle, codes, asFp16Bits(scales), shape, options.groupSize);
+    return withCallSite(p.then((h) => new W4A16Weight(h, c)), site);
+  }
+
+  /**
+   * Y[..., n] = fp16(X · dequant(W)ᵀ + bias) with w = fp16((q − 8)·s), fp32 accumulation.
+   * @param x f16 tensor `[..., k]`.
+   * @returns f16 tensor `[..., n]` (or `options.out`).
+   */
+  matmul(weight: W4A16Weight, x: Tensor<'f16'>, options: MatmulOptions = {}): Tensor<'f16'> {
+    const c = this.ctx;
+    const h = c.nativeArgs('w4a16.matmul', weight, x, options);
+    return c.wrap(c.native.w4a16Matmul(c.handle, h.a, h.b, h.bias, h.out)) as Tensor<'f16'>;
+  }
+}
