@@ -16,6 +16,10 @@ export interface OpenOptions {
   backend?: BackendRequest;
   /** CUDA device ordinal. Defaults to `0`. */
   device?: number;
+  /** Force the CPU kernels' SIMD path: `'avx512' | 'avx2' | 'scalar'`. Defaults to `SPARQ_CPU_ISA`, else the best this CPU has. */
+  cpuIsa?: 'avx512' | 'avx2' | 'scalar';
+  /** CPU worker threads. Defaults to `SPARQ_THREADS`, else the number of cores. */
+  threads?: number;
 }
 
 export type DeviceInfo = NativeDeviceInfo;
@@ -148,6 +152,16 @@ export async function open(options: OpenOptions = {}): Promise<Context> {
     });
   }
   const binding = native();
-  const handle = await withCallSite(binding.openContext(backend, options.device ?? 0), site);
+  const env = process.env;
+  const threads = options.threads ?? (env.SPARQ_THREADS ? Number(env.SPARQ_THREADS) : undefined);
+  if (threads !== undefined && !(Number.isInteger(threads) && threads >= 1 && threads <= 1024)) {
+    const from = options.threads === undefined ? 'SPARQ_THREADS' : 'threads';
+    throw new SparqArgumentError(`open: ${from} must be an integer in 1..1024, got ${String(options.threads ?? env.SPARQ_THREADS)}`, {
+      argument: 'threads',
+    });
+  }
+  const simSms = env.SPARQ_SIM_SMS ? Number(env.SPARQ_SIM_SMS) : undefined;
+  const nativeOptions = { cpuIsa: options.cpuIsa ?? env.SPARQ_CPU_ISA ?? '', threads, simSms };
+  const handle = await withCallSite(binding.openContext(backend, options.device ?? 0, nativeOptions), site);
   return new Context(handle, binding);
 }

@@ -1,26 +1,31 @@
 import { asFp16Bits } from './dtype';
 import { native } from './native';
 
+/** SPARQ_CPU_ISA as this JS realm sees it (forces the SIMD path; '' = best). */
+function isa(): string {
+  return process.env.SPARQ_CPU_ISA ?? '';
+}
+
 function toFloat32(values: Float32Array | ArrayLike<number>): Float32Array {
   return values instanceof Float32Array ? values : Float32Array.from(values);
 }
 
 /** fp32 → fp16 bits, round-to-nearest-even (F16C where present); NaN stays NaN, overflow → ±Inf. */
 export function toF16(values: Float32Array | ArrayLike<number>): Uint16Array {
-  return native().toF16(toFloat32(values));
+  return native().toF16(toFloat32(values), isa());
 }
 
 /** fp16 bits (Uint16Array, or a Float16Array) → fp32, exact. */
 export function fromF16(bits: Uint16Array): Float32Array {
-  return native().fromF16(asFp16Bits(bits) as Uint16Array);
+  return native().fromF16(asFp16Bits(bits) as Uint16Array, isa());
 }
 
 /** fp32 → bf16 bits, round-to-nearest-even; NaN stays NaN. */
 export function toBF16(values: Float32Array | ArrayLike<number>): Uint16Array {
-  return native().toBF16(toFloat32(values));
+  return native().toBF16(toFloat32(values), isa());
 }
 
 /** bf16 bits → fp32, exact. */
 export function fromBF16(bits: Uint16Array): Float32Array {
-  return native().fromBF16(bits);
+  return native().fromBF16(bits, isa());
 }

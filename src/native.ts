@@ -71,7 +71,11 @@ export interface NativeW4A16Weight {
 }
 
 export interface NativeBinding {
-  openContext(backend: string, device: number): Promise<NativeContext>;
+  openContext(
+    backend: string,
+    device: number,
+    options: { cpuIsa?: string; threads?: number; simSms?: number },
+  ): Promise<NativeContext>;
   setErrorClasses(classes: Record<string, unknown>): void;
   denseMatmul(ctx: NativeContext, w: unknown, x: unknown, bias: unknown, out: unknown): NativeTensor;
   w4a16Quantize(ctx: NativeContext, w: unknown, shape: unknown, groupSize: unknown): Promise<NativeW4A16Weight>;
@@ -83,10 +87,11 @@ export interface NativeBinding {
     groupSize: unknown,
   ): Promise<NativeW4A16Weight>;
   w4a16Matmul(ctx: NativeContext, weight: unknown, x: unknown, bias: unknown, out: unknown): NativeTensor;
-  toF16(data: Float32Array): Uint16Array;
-  fromF16(data: Uint16Array): Float32Array;
-  toBF16(data: Float32Array): Uint16Array;
-  fromBF16(data: Uint16Array): Float32Array;
+  toF16(data: Float32Array, isa: string): Uint16Array;
+  fromF16(data: Uint16Array, isa: string): Float32Array;
+  toBF16(data: Float32Array, isa: string): Uint16Array;
+  fromBF16(data: Uint16Array, isa: string): Float32Array;
+  probeCuda(device: number): string | null;
   cpuIsa(): { best: string; supported: string[]; defaultThreads: number };
   readonly addonDir: string;
   readonly hasSim: boolean;

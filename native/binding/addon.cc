@@ -8,6 +8,7 @@
 #include "binding/context.h"
 #include "binding/errors.h"
 #include "binding/tensor.h"
+#include "runtime/backend.h"
 
 namespace sparq::binding {
 
@@ -27,6 +28,13 @@ std::string AddonDirectory() {
   std::string path = dl.dli_fname;
   size_t slash = path.rfind('/');
   return slash == std::string::npos ? "." : path.substr(0, slash);
+}
+
+// probeCuda(device) → null when a driver and the device are there, else the reason (one line).
+Napi::Value ProbeCuda(const Napi::CallbackInfo& info) {
+  int device = info[0].IsNumber() ? info[0].As<Napi::Number>().Int32Value() : 0;
+  Status s = ProbeCudaDriver(device);
+  return s.ok() ? info.Env().Null() : Napi::String::New(info.Env(), s.message);
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
@@ -54,6 +62,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("fromF16", Napi::Function::New(env, FromF16, "fromF16"));
   exports.Set("toBF16", Napi::Function::New(env, ToBF16, "toBF16"));
   exports.Set("fromBF16", Napi::Function::New(env, FromBF16, "fromBF16"));
+  exports.Set("probeCuda", Napi::Function::New(env, ProbeCuda, "probeCuda"));
   exports.Set("cpuIsa", Napi::Function::New(env, CpuIsaInfo, "cpuIsa"));
   exports.Set("addonDir", data->addon_dir);
 #if defined(SPARQ_HAVE_SIM)

@@ -185,16 +185,16 @@ namespace {
 
 class OpenWorker : public Napi::AsyncWorker {
  public:
-  OpenWorker(Napi::Env env, std::string backend, int device, std::string addon_dir)
+  OpenWorker(Napi::Env env, std::string backend, int device, BackendOptions options, std::string addon_dir)
       : Napi::AsyncWorker(env), deferred_(env), requested_(std::move(backend)), device_(device),
-        addon_dir_(std::move(addon_dir)) {}
+        options_(std::move(options)), addon_dir_(std::move(addon_dir)) {}
   Napi::Promise Promise() { return deferred_.Promise(); }
 
   void Execute() override {
     if (requested_ == "cpu") {
-      status_ = CreateCpuBackend(&backend_);
+      status_ = CreateCpuBackend(options_, &backend_);
     } else if (requested_ == "sim") {
-      status_ = CreateSimBackend(&backend_);
+      status_ = CreateSimBackend(options_, &backend_);
     } else if (requested_ == "cuda") {
       status_ = ProbeCudaDriver(device_);
       if (status_.ok()) status_ = CreateCudaBackend(device_, addon_dir_, &backend_);
@@ -203,7 +203,7 @@ class OpenWorker : public Napi::AsyncWorker {
       if (cuda.ok()) cuda = CreateCudaBackend(device_, addon_dir_, &backend_);
       if (!cuda.ok()) {
         fallback_reason_ = cuda.message;
-        status_ = CreateCpuBackend(&backend_);
+        status_ = CreateCpuBackend(options_, &backend_);
       }
     }
   }
@@ -222,6 +222,7 @@ class OpenWorker : public Napi::AsyncWorker {
   Napi::Promise::Deferred deferred_;
   std::string requested_;
   int device_;
+  BackendOptions options_;
   std::string addon_dir_;
   Status status_;
   std::shared_ptr<Backend> backend_;
@@ -230,7 +231,7 @@ class OpenWorker : public Napi::AsyncWorker {
 
 }  // namespace
 
-// openContext(backend: 'auto'|'cpu'|'sim'|'cuda', device: number) → Promise<NativeContext>
+// openContext(backend: 'auto'|'cpu'|'sim'|'cuda', device: number, {cpuIsa, threads, simSms}) → Promise<NativeContext>
 Napi::Value OpenContext(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string backend = info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : "";
@@ -241,7 +242,14 @@ Napi::Value OpenContext(const Napi::CallbackInfo& info) {
   if (!(device >= 0 && device < 1024 && device == static_cast<int>(device)))
     ThrowArg(env, StatusCode::kArgument, "open", "device", "a CUDA device ordinal (integer ≥ 0)",
              DescribeValue(info[1]));
-  auto* worker = new OpenWorker(env, backend, static_cast<int>(device), GetAddonData(env)->addon_dir);
+  BackendOptions options;
+  if (info[2].IsObject()) {
+    Napi::Object o = info[2].As<Napi::Object>();
+    if (o.Get("cpuIsa").IsString()) options.cpu_isa = o.Get("cpuIsa").As<Napi::String>().Utf8Value();
+    if (o.Get("threads").IsNumber()) options.threads = o.Get("threads").As<Napi::Number>().Int32Value();
+    if (o.Get("simSms").IsNumber()) options.sim_sms = o.Get("simSms").As<Napi::Number>().Int32Value();
+  }
+  auto* worker = new OpenWorker(env, backend, static_cast<int>(device), std::move(options), GetAddonData(env)->addon_dir);
   Napi::Promise promise = worker->Promise();
   worker->Queue();
   return promise;

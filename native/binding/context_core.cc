@@ -3,6 +3,9 @@
 #include "binding/addon_data.h"
 #include "binding/errors.h"
 
+#include <new>
+#include <stdexcept>
+
 namespace sparq::binding {
 namespace {
 
@@ -82,7 +85,14 @@ void ContextCore::Enqueue(Napi::Env env, std::function<Status()> work,
   bool has_completion = static_cast<bool>(complete);
   bool taken = stream_->Enqueue([work = std::move(work), complete = std::move(complete), shared, channel,
                                  has_completion]() mutable {
-    Status status = work();
+    Status status;
+    try {
+      status = work();
+    } catch (const std::bad_alloc&) {
+      status = Status::Error(StatusCode::kOutOfMemory, "out of host memory for a kernel's scratch space");
+    } catch (const std::exception& e) {
+      status = Status::Error(StatusCode::kDevice, std::string("kernel failed: ") + e.what());
+    }
     if (!status.ok()) {
       std::lock_guard<std::mutex> lock(shared->mu);
       // A task with its own promise reports its failure there; synchronize() reports the rest.

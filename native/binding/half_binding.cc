@@ -1,5 +1,5 @@
 // binding/half_binding.cc: toF16 / fromF16 / toBF16 / fromBF16 — synchronous, SIMD conversions
-// (ISA from SPARQ_CPU_ISA at each call, so tests can exercise every path in one process).
+// (ISA from SPARQ_CPU_ISA as JS sees it at each call, so tests can exercise every path in one process).
 #include <cstdlib>
 
 #include "binding/errors.h"
@@ -8,9 +8,12 @@
 namespace sparq::binding {
 namespace {
 
-cpu::Isa IsaForCall(Napi::Env env) {
+// The ISA comes from the caller (src/half.ts passes SPARQ_CPU_ISA as JS sees it).
+cpu::Isa IsaForCall(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string forced = info[1].IsString() ? info[1].As<Napi::String>().Utf8Value() : "";
   cpu::Isa isa;
-  Status s = cpu::ResolveIsa(std::getenv("SPARQ_CPU_ISA"), &isa);
+  Status s = cpu::ResolveIsa(forced.c_str(), &isa);
   if (!s.ok()) ThrowStatus(env, s);
   return isa;
 }
@@ -24,7 +27,7 @@ Napi::Value Convert(const Napi::CallbackInfo& info, const char* op, napi_typedar
   Napi::TypedArray ta = v.As<Napi::TypedArray>();
   if (ta.TypedArrayType() != src_type)
     ThrowArg(env, StatusCode::kDType, op, "data", std::string("a ") + src_name, DescribeValue(v));
-  cpu::Isa isa = IsaForCall(env);
+  cpu::Isa isa = IsaForCall(info);
   size_t n = ta.ElementLength();
   const Src* src = reinterpret_cast<const Src*>(static_cast<const uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset());
   Napi::TypedArrayOf<Dst> out = Napi::TypedArrayOf<Dst>::New(env, n);

@@ -43,9 +43,17 @@ class Backend {
                              int64_t m, LaunchInfo* info) = 0;
 };
 
+// What open() was asked for, resolved by the TS layer from options and SPARQ_* environment variables
+// (read there, so worker_threads and test runners with their own process.env see the same values).
+struct BackendOptions {
+  std::string cpu_isa;  // "" = best supported; "scalar" | "avx2" | "avx512"
+  int threads = 0;      // CPU worker threads; 0 = SPARQ_THREADS / hardware concurrency
+  int sim_sms = 0;      // simulated SMs; 0 = default (4)
+};
+
 // Factories. Each returns a kBackend status that says what is missing and what to do.
-Status CreateCpuBackend(std::shared_ptr<Backend>* out);
-Status CreateSimBackend(std::shared_ptr<Backend>* out);
+Status CreateCpuBackend(const BackendOptions& options, std::shared_ptr<Backend>* out);
+Status CreateSimBackend(const BackendOptions& options, std::shared_ptr<Backend>* out);
 // device: CUDA ordinal. addon_dir: folder of sparq.node, where libsparq_cuda.so is looked for.
 Status CreateCudaBackend(int device, const std::string& addon_dir, std::shared_ptr<Backend>* out);
 // Cheap probe (driver library + device count) used by backend 'auto'; never loads libsparq_cuda.so.

@@ -62,11 +62,11 @@ class CpuBackend : public Backend {
 
 }  // namespace
 
-Status CreateCpuBackend(std::shared_ptr<Backend>* out) {
+Status CreateCpuBackend(const BackendOptions& options, std::shared_ptr<Backend>* out) {
   cpu::Isa isa;
-  Status s = cpu::ResolveIsa(std::getenv("SPARQ_CPU_ISA"), &isa);
+  Status s = cpu::ResolveIsa(options.cpu_isa.c_str(), &isa);
   if (!s.ok()) return s;
-  *out = std::make_shared<CpuBackend>(isa, cpu::DefaultThreadCount());
+  *out = std::make_shared<CpuBackend>(isa, options.threads > 0 ? options.threads : cpu::DefaultThreadCount());
   return Status::Ok();
 }
 

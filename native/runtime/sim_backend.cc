@@ -29,8 +29,8 @@ int EnvInt(const char* name, int fallback, int lo, int hi) {
 
 class SimBackend : public Backend {
  public:
-  SimBackend(cpu::Isa isa) : isa_(isa) {
-    options_.sm_count = EnvInt("SPARQ_SIM_SMS", 4, 1, 64);
+  SimBackend(cpu::Isa isa, int sim_sms) : isa_(isa) {
+    options_.sm_count = sim_sms > 0 ? sim_sms : EnvInt("SPARQ_SIM_SMS", 4, 1, 64);
     options_.timeout_s = EnvInt("SPARQ_SIM_TIMEOUT_S", 10, 1, 3600);
   }
   const char* name() const override { return "sim"; }
@@ -73,15 +73,15 @@ class SimBackend : public Backend {
 
 }  // namespace
 
-Status CreateSimBackend(std::shared_ptr<Backend>* out) {
+Status CreateSimBackend(const BackendOptions& options, std::shared_ptr<Backend>* out) {
   cpu::Isa isa;
-  Status s = cpu::ResolveIsa(std::getenv("SPARQ_CPU_ISA"), &isa);
+  Status s = cpu::ResolveIsa(options.cpu_isa.c_str(), &isa);
   if (!s.ok()) return s;
-  *out = std::make_shared<SimBackend>(isa);
+  *out = std::make_shared<SimBackend>(isa, options.sim_sms);
   return Status::Ok();
 }
 #else
-Status CreateSimBackend(std::shared_ptr<Backend>*) {
+Status CreateSimBackend(const BackendOptions&, std::shared_ptr<Backend>*) {
   return Status::Error(StatusCode::kBackend,
                        "open: backend 'sim' is not in this build (prebuilt and node-gyp builds are CPU only); "
                        "build from a checkout with `npm run build:native` (cmake-js, SPARQ_SIM=ON)",

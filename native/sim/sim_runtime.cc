@@ -150,7 +150,7 @@ std::string DumpCta(CtaState& cta) {
 // ---------------------------------------------------------------- bar.sync
 // Counts every non-exited thread of the CTA. A thread arriving while lanes of its own warp wait
 // in a collective that names it can never be released: reported at once, not after a timeout.
-static void CheckNotAwaitedByWarp(ThreadCtx& t) {
+static void CheckNotAwaitedByWarp(ThreadCtx& t, uint64_t barrier_gen) {
   WarpState& w = *t.cta->warps[t.warp];
   std::string problem;
   {
@@ -165,7 +165,8 @@ static void CheckNotAwaitedByWarp(ThreadCtx& t) {
       }
     }
   }
-  if (!problem.empty()) {
+  // The barrier may have completed meanwhile and the round belong to lanes already past it.
+  if (!problem.empty() && t.cta->gen.load(std::memory_order_seq_cst) == barrier_gen) {
     const char* prim = "bar.sync";
     Fail(prim, problem.c_str());
   }
@@ -186,17 +187,17 @@ void SyncThreads() {
   c.barrier_wait[t.linear].store(g + 1, std::memory_order_seq_cst);
   SetPhase(Phase::kBarrier, "bar.sync");
   lk.unlock();
-  CheckNotAwaitedByWarp(t);
+  CheckNotAwaitedByWarp(t, g);
   lk.lock();
   const auto deadline = Deadline();
   bool done = c.cv.wait_until(lk, deadline, [&] {
     return c.gen.load(std::memory_order_relaxed) != g || t.launch->aborted.load(std::memory_order_relaxed);
   });
-  c.barrier_wait[t.linear].store(0, std::memory_order_seq_cst);
   lk.unlock();
-  SetPhase(Phase::kRunning, nullptr);
   CheckAbort();
   if (!done) FailDeadlock("bar.sync", "not every live thread of the CTA reached __syncthreads (barrier in divergent code?)");
+  c.barrier_wait[t.linear].store(0, std::memory_order_seq_cst);
+  SetPhase(Phase::kRunning, nullptr);
 }
 
 // ---------------------------------------------------------------- CTAs and threads

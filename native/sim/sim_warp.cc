@@ -148,10 +148,18 @@ static void Collective(const char* prim, int op, int variant, uint32_t mask, con
   SetPhase(Phase::kCollective, prim);
   lk.unlock();
   // Lanes named in the mask that wait at bar.sync can never arrive: report at once.
+  // (Only if this round is still pending: it may have completed since, its lanes moving on.)
   if (uint32_t at = LanesAtBarrier(*t.cta, t.warp, mask & ~me)) {
-    problem = "partial-warp collective: lanes " + LaneList(mask & ~at) + " reached " + prim + " (mask " +
-              LaneList(mask) + ") but lanes " + LaneList(at) + " wait at bar.sync instead";
-    Fail(prim, problem.c_str());
+    lk.lock();
+    const bool pending = r.gen == g;
+    const uint32_t arrived = r.arrived;
+    lk.unlock();
+    at &= ~arrived;
+    if (pending && at) {
+      problem = "partial-warp collective: lanes " + LaneList(arrived) + " reached " + prim + " (mask " +
+                LaneList(mask) + ") but lanes " + LaneList(at) + " wait at bar.sync instead";
+      Fail(prim, problem.c_str());
+    }
   }
   lk.lock();
   const bool done = w.cv.wait_until(lk, Deadline(), [&] {

@@ -29,6 +29,13 @@
 #include "../ptx_prims.cuh"
 #include "../w4a16_layout.cuh"
 
+// Full unrolling keeps acc/frag arrays in registers (no local memory); g++ (simulator) ignores it.
+#if defined(__CUDACC__)
+#define SPARQ_W4A16_UNROLL _Pragma("unroll")
+#else
+#define SPARQ_W4A16_UNROLL
+#endif
+
 namespace sparq::w4a16 {
 
 // ------------------------------------------------------------------------------ tile constants
@@ -127,17 +134,17 @@ SPARQ_DEVICE void ComputeTile(const uint8_t* s_b, const uint8_t* s_a, int warp, 
                               FragC_F32 (&acc)[M_BLOCKS][kWarpN8]) {
   const int w_k = warp / kTileN64;
   FragA_F16 frag_a[M_BLOCKS];
-#pragma unroll
+SPARQ_W4A16_UNROLL
   for (int mb = 0; mb < M_BLOCKS; ++mb) {
     const int row = mb * kMmaM + ALdmatrixRow(lane);
     ldmatrix_m8n8_x4_b16(frag_a[mb].x, s_a + ASmemChunk(row, ALdmatrixChunk(lane, w_k)) * kU128Bytes);
   }
   const W4Words frag_q = *reinterpret_cast<const W4Words*>(s_b + (warp * kWarpLanes + lane) * kU128Bytes);
-#pragma unroll
+SPARQ_W4A16_UNROLL
   for (int j = 0; j < kWarpN8 / 2; ++j) {
     FragB_F16 b_even, b_odd;
     DequantPair(frag_q.x[j], frag_s.x[j], b_even, b_odd);
-#pragma unroll
+SPARQ_W4A16_UNROLL
     for (int mb = 0; mb < M_BLOCKS; ++mb) {
       mma_m16n8k16_f32_f16_f16_f32(acc[mb][2 * j], frag_a[mb], b_even, acc[mb][2 * j]);
       mma_m16n8k16_f32_f16_f16_f32(acc[mb][2 * j + 1], frag_a[mb], b_odd, acc[mb][2 * j + 1]);
@@ -151,11 +158,11 @@ SPARQ_DEVICE void ReduceWarpsToSmem(float* s_red, int warp, int lane, FragC_F32 
   const int w_k = warp / kTileN64, w_n = warp % kTileN64;
   for (int step = kTileK16 - 1; step >= 0; --step) {
     if (w_k == step) {
-#pragma unroll
+SPARQ_W4A16_UNROLL
       for (int mb = 0; mb < M_BLOCKS; ++mb)
-#pragma unroll
+SPARQ_W4A16_UNROLL
         for (int j8 = 0; j8 < kWarpN8; ++j8)
-#pragma unroll
+SPARQ_W4A16_UNROLL
           for (int i = 0; i < 4; ++i) {
             const int row = mb * kMmaM + FragCRow(lane, i);
             const int col = w_n * kBlockN + j8 * kMmaN + FragCCol(lane, i);
@@ -226,9 +233,9 @@ __global__ void __launch_bounds__(kThreads, 1) w4a16_gemm_kernel(const W4a16Para
   }
 
   FragC_F32 acc[M_BLOCKS][kWarpN8];
-#pragma unroll
+SPARQ_W4A16_UNROLL
   for (int mb = 0; mb < M_BLOCKS; ++mb)
-#pragma unroll
+SPARQ_W4A16_UNROLL
     for (int j8 = 0; j8 < kWarpN8; ++j8) acc[mb][j8] = FragC_F32{{0.f, 0.f, 0.f, 0.f}};
   W4Words frag_s{};
 

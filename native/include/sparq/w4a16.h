@@ -78,8 +78,13 @@ namespace sim {
 struct SimOptions;  // sparq/sim.h
 // The CUDA kernel (native/cuda/kernels/w4a16.cuh) on the SIMT simulator; weight.layout must be
 // kGpu. Fills info (instance, grid, bytes read per buffer) when non-null.
+// Runs the instance the CUDA launcher picks on sm_90 (8 pipeline stages).
 Status W4A16Matmul(const W4A16WeightView& weight, const uint16_t* x, const uint16_t* bias,
                    uint16_t* y, int64_t m, const SimOptions& options, LaunchInfo* info);
+// Same with the pipeline depth forced: 4 = the sm_80/86/89 instances, 8 = sm_90 (tests run both).
+// LaunchInfo::bytes_read sums every slab's launch ("qweight", "scales", "x", "bias", ...).
+Status W4A16MatmulStages(const W4A16WeightView& weight, const uint16_t* x, const uint16_t* bias,
+                         uint16_t* y, int64_t m, int stages, const SimOptions& options, LaunchInfo* info);
 }  // namespace sim
 
 }  // namespace sparq

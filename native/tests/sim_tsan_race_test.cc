@@ -1,0 +1,42 @@
+// native/tests/sim_tsan_race_test.cc: memory-ordering bugs only ThreadSanitizer can see (x86 is
+// TSO, so the plain build computes the right numbers). With no argument it runs the correct
+// counterparts and must pass in every build. scripts/native-tests.sh runs each racy scenario in
+// the TSan build with TSAN_OPTIONS=exitcode=66 and asserts exit status 66:
+//   sim_tsan_race_test race:plain-flag            flag published with plain store/load
+//   sim_tsan_race_test race:missing-syncthreads   peer reads smem its owner's cp.async filled
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "fixtures/broken_kernels.cuh"
+#include "sim/sim_launch.h"
+#include "sim_test_util.h"
+
+using sparq_test::Check;
+using namespace sparq;
+
+static void RunFlag(bool plain) {
+  uint32_t flag = 0, data = 0, out = 0;
+  sim::Launch l(plain ? "plain_flag_kernel" : "cross_cta_flag_kernel", sim::SimOptions{});
+  Status s = plain ? l.Run(dim3(2), dim3(32), 0, &broken::plain_flag_kernel, &flag, &data, &out)
+                   : l.Run(dim3(2), dim3(32), 0, &broken::cross_cta_flag_kernel, &flag, &data, &out);
+  Check(s.ok() && out == 42u, plain ? "plain-flag kernel ran (TSan must report the race)"
+                                    : "flag published with st.release / ld.acquire: correct and race-free",
+        "out %u '%s'", out, s.message.c_str());
+}
+
+static void RunMissingSyncthreads() {
+  std::vector<uint16_t> in(broken::kThreads * 8, 0x3c00), out(in.size(), 0);
+  sim::Launch l("missing_syncthreads_kernel", sim::SimOptions{});
+  Status s = l.Run(dim3(1), dim3(broken::kThreads), 0, &broken::missing_syncthreads_kernel,
+                   static_cast<const uint16_t*>(in.data()), out.data(), static_cast<uint32_t*>(nullptr));
+  Check(s.ok(), "missing-syncthreads kernel ran unordered (TSan must report the race)", "'%s'", s.message.c_str());
+}
+
+int main(int argc, char** argv) {
+  const std::string mode = argc > 1 ? argv[1] : "";
+  if (mode == "race:plain-flag") RunFlag(true);
+  else if (mode == "race:missing-syncthreads") RunMissingSyncthreads();
+  else RunFlag(false);
+  return sparq_test::Summary();
+}

@@ -1,0 +1,80 @@
+/**
+ * dense.matmul cases shared by jest (every backend present) and the device check (cuda vs cpu).
+ * No jest here: this file also runs as dist/test/cases/dense.cases.js with plain node.
+ */
+import type { Context } from '../../src';
+import { nanPoison, randomF16, referenceMatmul, relErrorF16, rng } from '../reference';
+
+export interface DenseCase {
+  name: string;
+  m: number;
+  n: number;
+  k: number;
+  bias: boolean;
+  /** leading dims of X (their product is m); default [m] */
+  lead?: number[];
+  tolerance: number;
+}
+
+const DIMS = [1, 3, 17, 64, 129, 1000];
+
+/** The issue's odd shapes: every m, n, k in {1, 3, 17, 64, 129} plus each of them against 1000. */
+export function denseCases(backend: string): DenseCase[] {
+  const out: DenseCase[] = [];
+  const tol = 2e-3;
+  if (backend === 'sim') {
+    // Each simulated CTA is 128+ host threads: small shapes that still cover every tail and instance.
+    for (const [m, n, k] of [
+      [1, 1, 1],
+      [3, 17, 9],
+      [17, 3, 64],
+      [33, 40, 72],
+      [64, 129, 17],
+      [5, 8, 136],
+    ])
+      out.push({ name: `m=${m} n=${n} k=${k}`, m, n, k, bias: (m + n) % 2 === 0, tolerance: tol });
+    out.push({ name: 'x [2,3,16] with bias', m: 6, n: 24, k: 16, bias: true, lead: [2, 3], tolerance: tol });
+    return out;
+  }
+  const small = DIMS.slice(0, 5);
+  for (const m of small) for (const n of small) for (const k of small) out.push({ name: `m=${m} n=${n} k=${k}`, m, n, k, bias: (m + n + k) % 2 === 1, tolerance: tol });
+  for (const [m, n, k] of [
+    [1000, 3, 17],
+    [3, 1000, 129],
+    [17, 64, 1000],
+    [1, 1000, 1000],
+    [129, 64, 1000],
+    [1000, 129, 1],
+    [64, 1000, 64],
+  ])
+    out.push({ name: `m=${m} n=${n} k=${k}`, m, n, k, bias: true, tolerance: tol });
+  out.push({ name: 'x [2,3,129] with bias', m: 6, n: 17, k: 129, bias: true, lead: [2, 3], tolerance: tol });
+  return out;
+}
+
+export interface DenseCaseResult {
+  relError: number;
+  /** output bits, for comparing backends */
+  y: Uint16Array;
+}
+
+/** Runs one case on `sq`: fresh inputs from `seed`, NaN-poisoned `out`, float64 reference. */
+export async function runDenseCase(sq: Context, c: DenseCase, seed: number): Promise<DenseCaseResult> {
+  const next = rng(seed);
+  const w = randomF16(c.n * c.k, next);
+  const x = randomF16(c.m * c.k, next);
+  const bias = c.bias ? randomF16(c.n, next) : undefined;
+  const lead = c.lead ?? [c.m];
+  const tw = sq.tensor(w.bits, [c.n, c.k], 'f16');
+  const tx = sq.tensor(x.bits, [...lead, c.k], 'f16');
+  const tb = bias ? sq.tensor(bias.bits, [c.n], 'f16') : undefined;
+  const out = sq.tensor(nanPoison(c.m * c.n), [...lead, c.n], 'f16');
+  try {
+    const y = sq.dense.matmul(tw, tx, { bias: tb, out });
+    const bits = await y.read();
+    const ref = referenceMatmul(w.values, x.values, c.m, c.n, c.k, bias?.values);
+    return { relError: relErrorF16(bits, ref), y: bits };
+  } finally {
+    for (const t of [tw, tx, tb, out]) t?.dispose();
+  }
+}

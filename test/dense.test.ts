@@ -1,0 +1,39 @@
+import { open } from '../src';
+import { denseCases, runDenseCase } from './cases/dense.cases';
+import { backendMatrix, cpuIsas, describeFor, titleFor, withIsa } from './helpers/backends';
+import { f16BitsToNumber, freshSeed } from './reference';
+
+for (const p of backendMatrix()) {
+  const isas = p.backend === 'cpu' ? cpuIsas() : [''];
+  for (const isa of isas) {
+    describeFor(p)(titleFor(p, 'dense.matmul') + (isa ? ` isa=${isa}` : ''), () => {
+      const cases = denseCases(p.backend);
+      it.each(cases)('$name: matches the float64 reference within 2e-3' + (p.backend === 'cpu' ? '' : ' and the cpu result'), async (c) => {
+        const seed = freshSeed();
+        const run = async () => {
+          const sq = await open({ backend: p.backend });
+          if (isa) expect(sq.cpuIsa).toBe(isa);
+          return runDenseCase(sq, c, seed);
+        };
+        const got = isa ? await withIsa(isa, run) : await run();
+        if (!(got.relError <= c.tolerance)) throw new Error(`relError ${got.relError} > ${c.tolerance} (seed ${seed})`);
+        expect(got.relError).toBeLessThanOrEqual(c.tolerance);
+        if (p.backend !== 'cpu') {
+          const cpu = await runDenseCase(await open({ backend: 'cpu' }), c, seed);
+          // Same inputs on cpu: both within tolerance of the reference, and of each other.
+          let num = 0;
+          let den = 0;
+          for (let i = 0; i < cpu.y.length; i++) {
+            const a = f16BitsToNumber(got.y[i]);
+            const b = f16BitsToNumber(cpu.y[i]);
+            num += (a - b) ** 2;
+            den += b ** 2;
+          }
+          const vsCpu = Math.sqrt(num / (den || 1));
+          if (!(vsCpu <= c.tolerance)) throw new Error(`vs cpu ${vsCpu} > ${c.tolerance} (seed ${seed})`);
+          expect(vsCpu).toBeLessThanOrEqual(c.tolerance);
+        }
+      });
+    });
+  }
+}

@@ -1,0 +1,123 @@
+import {
+  open,
+  SparqArgumentError,
+  SparqBackendError,
+  SparqDisposedError,
+  SparqDTypeError,
+  SparqOutOfMemoryError,
+  SparqShapeError,
+  type Context,
+} from '../src';
+
+type ErrorClass = new (...args: never[]) => Error;
+
+function expectError(fn: () => unknown, cls: ErrorClass, code: string, argument: string | undefined, message?: RegExp): void {
+  let caught: unknown;
+  try {
+    fn();
+  } catch (e) {
+    caught = e;
+  }
+  expect(caught).toBeInstanceOf(cls);
+  const e = caught as Error & { code: string; argument?: string };
+  expect(e.code).toBe(code);
+  expect(e.argument).toBe(argument);
+  if (message) expect(e.message).toMatch(message);
+}
+
+/** After each bad call the context must still work: a real matmul with a known answer. */
+async function stillUsable(sq: Context): Promise<void> {
+  const w = sq.tensor(new Uint16Array([0x3c00, 0x4000]), [1, 2], 'f16'); // [1, 2]
+  const x = sq.tensor(new Uint16Array([0x4000, 0x3c00]), [1, 2], 'f16'); // [2, 1]
+  expect(Array.from(await sq.dense.matmul(w, x).read())).toEqual([0x4400]); // 4.0
+}
+
+describe('typed errors [cpu]', () => {
+  let sq: Context;
+  let w: ReturnType<Context['tensor']>;
+  beforeAll(async () => {
+    sq = await open({ backend: 'cpu' });
+    w = sq.tensor(new Uint16Array(8 * 4), [8, 4], 'f16');
+  });
+  afterEach(async () => stillUsable(sq));
+
+  const cases: [string, () => unknown, ErrorClass, string, string | undefined, RegExp?][] = [
+    ['wrong shape of x', () => sq.dense.matmul(w as never, sq.zeros([8, 3], 'f16')), SparqShapeError, 'ERR_SPARQ_SHAPE', 'x', /dense\.matmul: x must be \[m, 4\], got \[8, 3\]/],
+    ['wrong dtype of x', () => sq.dense.matmul(w as never, sq.zeros([2, 4], 'f32') as never), SparqDTypeError, 'ERR_SPARQ_DTYPE', 'x', /must be an f16 tensor, got a f32 tensor/],
+    ['not a typed array', () => sq.tensor([1, 2, 3] as never, [3], 'f32'), SparqArgumentError, 'ERR_SPARQ_ARGUMENT', 'data', /tensor: data must be a Float32Array/],
+    ['array type not matching the dtype', () => sq.tensor(new Float32Array(4) as never, [4], 'f16'), SparqDTypeError, 'ERR_SPARQ_DTYPE', 'data', /got Float32Array\(4\)/],
+    ['negative dim', () => sq.zeros([2, -3], 'f16'), SparqShapeError, 'ERR_SPARQ_SHAPE', 'shape', /got number -3 at index 1/],
+    ['fractional dim', () => sq.zeros([2.5], 'f16'), SparqShapeError, 'ERR_SPARQ_SHAPE', 'shape', /got number 2.5 at index 0/],
+    ['NaN in a shape', () => sq.zeros([NaN, 2], 'f16'), SparqShapeError, 'ERR_SPARQ_SHAPE', 'shape', /got NaN at index 0/],
+    ['zeros too large to allocate', () => sq.zeros([2 ** 26, 2 ** 24], 'f32'), SparqOutOfMemoryError, 'ERR_SPARQ_OUT_OF_MEMORY', undefined, /allocation of \d+ bytes/],
+    ['shape too large to address', () => sq.zeros([2 ** 40, 2 ** 40], 'f32'), SparqOutOfMemoryError, 'ERR_SPARQ_OUT_OF_MEMORY', 'shape'],
+    [
+      'disposed tensor',
+      () => {
+        const x = sq.zeros([2, 4], 'f16');
+        x.dispose();
+        return sq.dense.matmul(w as never, x);
+      },
+      SparqDisposedError,
+      'ERR_SPARQ_DISPOSED',
+      'x',
+      /x was disposed/,
+    ],
+    ['bias of the wrong length', () => sq.dense.matmul(w as never, sq.zeros([2, 4], 'f16'), { bias: sq.zeros([7], 'f16') }), SparqShapeError, 'ERR_SPARQ_SHAPE', 'bias', /bias must be \[8\], got \[7\]/],
+    ['length not matching the shape', () => sq.tensor(new Uint16Array(5), [2, 3], 'f16'), SparqShapeError, 'ERR_SPARQ_SHAPE', 'data', /6 elements for shape \[2, 3\], got 5 elements/],
+    ['unknown dtype', () => sq.zeros([2], 'f64' as never), SparqDTypeError, 'ERR_SPARQ_DTYPE', 'dtype', /got string "f64"/],
+    ['out of the wrong shape', () => sq.dense.matmul(w as never, sq.zeros([2, 4], 'f16'), { out: sq.zeros([2, 7], 'f16') }), SparqShapeError, 'ERR_SPARQ_SHAPE', 'out'],
+    ['w not a tensor', () => sq.dense.matmul(42 as never, sq.zeros([2, 4], 'f16')), SparqArgumentError, 'ERR_SPARQ_ARGUMENT', 'w', /w must be a sparq Tensor, got number 42/],
+    ['empty shape', () => sq.zeros([], 'f16'), SparqShapeError, 'ERR_SPARQ_SHAPE', 'shape'],
+  ];
+
+  const rows = cases.map(([name, fn, cls, code, argument, message]) => ({ name, fn, cls, code, argument, message }));
+  it.each(rows)('$name → the right class, code and argument', (c) => {
+    expectError(c.fn, c.cls, c.code, c.argument, c.message);
+  });
+
+  it('tensor from another context → SparqArgumentError naming the argument', async () => {
+    const other = await open({ backend: 'cpu' });
+    const foreign = other.zeros([2, 4], 'f16');
+    expectError(() => sq.dense.matmul(w as never, foreign), SparqArgumentError, 'ERR_SPARQ_ARGUMENT', 'x', /a tensor of another context/);
+  });
+
+  it('read() of a disposed tensor rejects with SparqDisposedError', async () => {
+    const t = sq.zeros([2], 'f16');
+    t.dispose();
+    await expect(t.read()).rejects.toBeInstanceOf(SparqDisposedError);
+  });
+
+  it('an unknown backend name → SparqArgumentError; SPARQ_BACKEND garbage is named too', async () => {
+    await expect(open({ backend: 'tpu' as never })).rejects.toMatchObject({ code: 'ERR_SPARQ_ARGUMENT', argument: 'backend' });
+    process.env.SPARQ_BACKEND = 'gpu';
+    try {
+      await expect(open()).rejects.toThrow(/SPARQ_BACKEND must be one of/);
+    } finally {
+      delete process.env.SPARQ_BACKEND;
+    }
+  });
+
+  it('SPARQ_CPU_ISA garbage → SparqArgumentError from open()', async () => {
+    process.env.SPARQ_CPU_ISA = 'sse9';
+    try {
+      await expect(open({ backend: 'cpu' })).rejects.toBeInstanceOf(SparqArgumentError);
+    } finally {
+      delete process.env.SPARQ_CPU_ISA;
+    }
+  });
+});
+
+describe('backends without a GPU', () => {
+  it("'auto' falls back to cpu with a one-line reason; 'cuda' throws SparqBackendError saying what to do", async () => {
+    const { native } = await import('../src/native');
+    const reason = native().probeCuda(0);
+    if (reason === null) return; // a driver and a device are present: covered by the cuda suites instead
+    const sq = await open();
+    expect(sq.backend).toBe('cpu');
+    expect(sq.fallbackReason).toMatch(/\S/);
+    expect(sq.fallbackReason).not.toMatch(/\n/);
+    await expect(open({ backend: 'cuda' })).rejects.toBeInstanceOf(SparqBackendError);
+    await expect(open({ backend: 'cuda' })).rejects.toThrow(/driver|device|backend 'cpu'/);
+  });
+});
