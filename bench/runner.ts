@@ -1,7 +1,7 @@
 // Shared entry point of `node dist/bench/<op>.js` and `dist/bench/all.js`: opens sparq, describes the
 // machine, runs the planned op benchmarks with one progress line, prints tables and writes files.
 import { open } from '../src/index';
-import { CliArgs } from './harness/cliArgs';
+import { CliArgs, UsageError } from './harness/cliArgs';
 import { describeMachine, machineInfo } from './harness/machineInfo';
 import { Progress } from './harness/progress';
 import { defaultRotateBytes } from './harness/rotation';
@@ -60,16 +60,18 @@ export async function runBenchmarks(factories: readonly BenchFactory[], argv: re
     return 0;
   }
   const backend = args.string('backend', 'auto');
-  if (!isBackendName(backend)) throw new Error(`--backend must be auto|cpu|cuda|sim, got ${backend}`);
+  if (!isBackendName(backend)) throw new UsageError(`--backend must be auto|cpu|cuda|sim, got ${backend}`);
   const sq = await open({ backend });
   const threads = sq.threads;
-  const ort = sq.backend === 'cpu' && !args.has('no-peers') ? loadOrt() : null;
+  const noPeers = args.has('no-peers');
+  const ort = sq.backend === 'cpu' && !noPeers ? loadOrt() : null;
   const machine = machineInfo({ backend: sq.backend, cpuIsa: sq.cpuIsa, threads, device: sq.device }, ort?.version ?? null);
   const command = ['node', ...process.argv.slice(1).map((a, i) => (i === 0 ? a.replace(/^.*?(dist\/)/, '$1') : a))].join(' ');
-  process.stdout.write(`${describeMachine(machine)}\n\n`);
-
   const env: BenchEnv = { sq, ort, threads };
   const benches = factories.map((f) => f(env, args));
+  const unknown = args.unknown();
+  if (unknown.length > 0) throw new UsageError(`unknown option(s) ${unknown.join(' ')}; see --help`);
+  process.stdout.write(`${describeMachine(machine)}\n\n`);
   const progress = new Progress(benches.reduce((acc, b) => acc + b.steps, 0));
   const stamp = timestamp();
   const reports: OpReport[] = [];
@@ -99,7 +101,8 @@ export function benchMain(factories: readonly BenchFactory[], usage: string): vo
   runBenchmarks(factories, process.argv.slice(2), usage).then(
     (code) => { process.exitCode = code; },
     (e: unknown) => {
-      process.stderr.write(`\n${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+      const text = e instanceof UsageError ? e.message : e instanceof Error ? (e.stack ?? e.message) : String(e);
+      process.stderr.write(`\n${text}\n`);
       process.exitCode = 2;
     });
 }

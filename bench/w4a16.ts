@@ -3,7 +3,7 @@
 // 1 and 4 on the CPU, and on a GPU cuBLAS fp16 (sparq dense on cuda) and the bandwidth floor.
 // `node dist/bench/w4a16.js --shapes 8192x8192 --m 1,16 --full`
 import type { Context, Tensor } from '../src/index';
-import { CliArgs } from './harness/cliArgs';
+import { CliArgs, UsageError } from './harness/cliArgs';
 import { decodeF16 } from './harness/halfFloat';
 import { Progress } from './harness/progress';
 import { Rng, dequantizeW4, randomCodes, randomF16, randomScales } from './harness/randomData';
@@ -52,10 +52,14 @@ ${COMMON_USAGE}
 function w4a16Options(args: CliArgs, backend: string): W4A16Options {
   const explicitM = args.has('m') ? args.ints('m', W4A16_M) : null;
   const trim = backend !== 'cuda' && !args.has('full');
+  const shapes = args.shapes('shapes', W4A16_SHAPES);
+  const groupSize = Math.round(args.number('group', 128));
+  const bad = shapes.filter(([, k]) => k % groupSize !== 0);
+  if (bad.length > 0) throw new UsageError(`w4a16: k must be a multiple of --group ${groupSize}; not so in ${bad.map(([n, k]) => `${n}x${k}`).join(', ')}`);
   return {
     ...commonOptions(args, backend),
-    shapes: args.shapes('shapes', W4A16_SHAPES),
-    groupSize: Math.round(args.number('group', 128)),
+    shapes,
+    groupSize,
     ms: (n, k) => explicitM ?? (trim ? CPU_TRIMMED.get(`${n}x${k}`) : undefined) ?? W4A16_M,
   };
 }
@@ -76,7 +80,6 @@ interface ShapeData {
 }
 
 function makeShape(n: number, k: number, g: number): ShapeData {
-  if (k % g !== 0) throw new Error(`w4a16: k = ${k} must be a multiple of --group ${g}`);
   const rng = new Rng(n * 131 + k);
   const codes = randomCodes(n * k, rng);
   const scales = randomScales((n * k) / g, SCALE_LO, SCALE_HI, rng);

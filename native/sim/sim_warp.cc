@@ -102,7 +102,8 @@ static void Collective(const char* prim, int op, int variant, uint32_t mask, con
   std::unique_lock<std::mutex> lk(w.m);
   std::string problem;
   if (mask & w.exited) {
-    problem = "member mask names lanes " + LaneList(mask & w.exited) + " that have exited";
+    problem = "partial-warp collective: lanes " + LaneList(mask & w.exited) + " named in the mask " + LaneList(mask) +
+              " have exited";
     lk.unlock();
     Fail(prim, problem.c_str());
   }
@@ -169,8 +170,9 @@ static void Collective(const char* prim, int op, int variant, uint32_t mask, con
   if (r.gen == g) {
     const uint32_t arrived = r.arrived;
     if (done) {
-      problem = "partial-warp collective: lanes " + LaneList(mask & w.exited) + " named in mask " + LaneList(mask) +
-                " exited while lanes " + LaneList(arrived) + " wait";
+      problem = "partial-warp collective: lanes " + LaneList(mask & w.exited) + " named in the mask " +
+                LaneList(mask) + " have exited while lanes " + LaneList(arrived) + " wait; missing lanes " +
+                LaneList(mask & ~arrived);
     } else {
       problem = "deadlock (timeout): lanes " + LaneList(arrived) + " wait in " + prim + " with mask " +
                 LaneList(mask) + ", missing lanes " + LaneList(mask & ~arrived);

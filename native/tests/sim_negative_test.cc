@@ -136,7 +136,7 @@ void MaskNamesExitedLanes() {
   std::vector<uint32_t> out(32, 0);
   sim::Launch l("mask_names_exited_lanes_kernel", Options());
   Status s = l.Run(dim3(1), dim3(32), 0, &broken::mask_names_exited_lanes_kernel, out.data());
-  ExpectDeviceError(s, "mask_names_exited_lanes_kernel", {"shfl.sync.bfly.b32", "exited", "16-31"},
+  ExpectDeviceError(s, "mask_names_exited_lanes_kernel", {"shfl.sync.bfly.b32", "named in the mask 0-31 have exited"},
                     "shuffle whose mask names exited lanes is reported");
 }
 

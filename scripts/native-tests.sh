@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# scripts/native-tests.sh: build and run the standalone C++ tests (native/tests/*_test.cc) three
+# ways — plain, ASan+UBSan, TSan — plus the TSan-only check that the deliberately racy kernels
+# ARE reported. Exits non-zero on any failure. Build trees: build-native, build-asan, build-tsan.
+#   SPARQ_JOBS=2 (parallel build jobs), SPARQ_NATIVE_MODES="plain asan tsan" (subset to run)
+set -u
+root="$(cd "$(dirname "$0")/.." && pwd)"
+jobs="${SPARQ_JOBS:-2}"
+modes="${SPARQ_NATIVE_MODES:-plain asan tsan}"
+status=0
+start=$(date +%s)
+
+note() { printf '%s\n' "$*"; }
+fail() { note "FAIL: $*"; status=1; }
+
+configure_and_build() {  # dir, extra cmake args...
+  local dir="$1"; shift
+  local log="$root/$dir/native-tests-build.log"
+  mkdir -p "$root/$dir"
+  if ! cmake -S "$root" -B "$root/$dir" -DSPARQ_ADDON=OFF -DSPARQ_CUDA=OFF -DSPARQ_NATIVE_TESTS=ON "$@" \
+      >"$log" 2>&1; then
+    tail -20 "$log"; fail "$dir: cmake configure"; return 1
+  fi
+  if ! cmake --build "$root/$dir" -j"$jobs" >>"$log" 2>&1; then
+    grep -E 'error' "$log" | head -20; fail "$dir: build"; return 1
+  fi
+  note "built $dir in $(( $(date +%s) - start )) s (log: $dir/native-tests-build.log)"
+}
+
+run_tests() {  # dir, label
+  local dir="$1" label="$2" t rc out
+  for t in "$root/$dir"/*_test; do
+    [ -x "$t" ] || continue
+    out="$(timeout 300 "$t" 2>"$t.stderr")"; rc=$?
+    printf '%-6s %-28s rc=%-3s %s\n' "$label" "$(basename "$t")" "$rc" "$(printf '%s\n' "$out" | tail -1)"
+    if [ "$rc" -ne 0 ]; then
+      printf '%s\n' "$out" | grep -E '^FAIL' | head -10
+      head -30 "$t.stderr"
+      fail "$label $(basename "$t")"
+    fi
+  done
+}
+
+expect_tsan_race() {  # scenario
+  local t="$root/build-tsan/sim_tsan_race_test" rc
+  TSAN_OPTIONS="exitcode=66 halt_on_error=0 ${TSAN_OPTIONS:-}" timeout 300 "$t" "$1" >"$t.$1.out" 2>&1; rc=$?
+  if [ "$rc" -eq 66 ] && grep -q 'WARNING: ThreadSanitizer: data race' "$t.$1.out"; then
+    note "tsan   sim_tsan_race_test $1: race reported as expected (exit 66)"
+  else
+    tail -20 "$t.$1.out"; fail "tsan sim_tsan_race_test $1: expected a ThreadSanitizer data race and exit 66, got rc=$rc"
+  fi
+}
+
+san_flags=(-DCMAKE_BUILD_TYPE=Debug "-DCMAKE_CXX_FLAGS_DEBUG=-O1 -g" "-DCMAKE_C_FLAGS_DEBUG=-O1 -g")
+for mode in $modes; do
+  case "$mode" in
+    plain)
+      configure_and_build build-native -DSPARQ_SANITIZE= && run_tests build-native plain ;;
+    asan)
+      configure_and_build build-asan -DSPARQ_SANITIZE=address,undefined "${san_flags[@]}" &&
+        ASAN_OPTIONS="detect_leaks=1 ${ASAN_OPTIONS:-}" UBSAN_OPTIONS="print_stacktrace=1 halt_on_error=1" \
+        run_tests build-asan asan ;;
+    tsan)
+      if configure_and_build build-tsan -DSPARQ_SANITIZE=thread "${san_flags[@]}"; then
+        TSAN_OPTIONS="halt_on_error=0 ${TSAN_OPTIONS:-}" run_tests build-tsan tsan
+        expect_tsan_race race:plain-flag
+        expect_tsan_race race:missing-syncthreads
+      fi ;;
+    *) fail "unknown mode '$mode'" ;;
+  esac
+done
+note "native tests: $([ $status -eq 0 ] && echo passed || echo FAILED) in $(( $(date +%s) - start )) s"
+exit $status
