@@ -65,8 +65,8 @@ async function runShape(env: BenchEnv, o: DenseOptions, n: number, k: number, pr
     for (let c = 0; c < copies; c++) weights.push(sq.tensor(w, [n, k], 'f16'));
     const ortCopies = copiesFor(4 * n * k, o.rotateBytes);
     if (env.ort !== null) {
-      progress.note(`dense ${n}x${k}: building ${ortCopies} ORT sessions`);
-      peer = await OrtPeer.create(env.ort, buildMatMulModel(transposeToF32(w, n, k), k, n), ortCopies, env.threads);
+      progress.note(`dense ${n}x${k}: building the ORT session (${ortCopies} weight copies)`);
+      peer = await OrtPeer.create(env.ort, buildMatMulModel(transposeToF32(w, n, k), k, n, ortCopies), ortCopies, env.threads);
     }
     for (const m of o.ms) {
       progress.step(`dense ${n}x${k} m=${m}`);

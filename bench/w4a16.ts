@@ -106,10 +106,10 @@ async function prepare(env: BenchEnv, o: W4A16Options, d: ShapeData, progress: P
   const scales = decodeF16(d.scales);
   for (const level of [1, 4]) {
     const impl = level === 1 ? W4A16_IMPLS.ortL1 : W4A16_IMPLS.ortL4;
-    progress.note(`${label}: building ${ortCopies} ORT MatMulNBits level ${level} sessions`);
+    progress.note(`${label}: building the ORT MatMulNBits level ${level} session (${ortCopies} weight copies)`);
     let peer: OrtPeer | null = null;
     try {
-      const model = buildMatMulNBitsModel({ n: d.n, k: d.k, blockSize: d.g, accuracyLevel: level, codes: d.codes, scales });
+      const model = buildMatMulNBitsModel({ n: d.n, k: d.k, blockSize: d.g, accuracyLevel: level, codes: d.codes, scales }, ortCopies);
       peer = await OrtPeer.create(env.ort, model, ortCopies, env.threads);
     } catch (e) {
       process.stderr.write(`\n${impl}: could not create the session (${e instanceof Error ? e.message : String(e)})\n`);

@@ -74,56 +74,57 @@ function nowMs(): number {
 }
 
 /**
- * One ORT model built several times over (each session owns its weights, so rotating sessions
- * rotates weight buffers and caches cannot hold them across runs), all fed the same input.
+ * One ORT session whose graph holds `copies` independent nodes, each with its own copy of the
+ * weights (so caches cannot hold them across nodes) and all fed the same input. A run executes the
+ * nodes back to back on one thread pool, like the layers of a model; a sample is run time / copies.
+ * (Separate sessions would each own a thread pool, and on 2 cores their spinning threads fight.)
  */
 export class OrtPeer {
-  private next = 0;
   private feeds: Record<string, OrtTensor> | null = null;
 
-  private constructor(private readonly ort: OrtRuntime, private readonly sessions: OrtSession[]) {}
+  private constructor(private readonly ort: OrtRuntime, private session: OrtSession | null, readonly copies: number) {}
 
-  /** Creates `copies` sessions from the same model bytes. */
+  /** @param model built with `copies` nodes (see onnxModel.ts). */
   static async create(ort: OrtRuntime, model: Uint8Array, copies: number, threads: number): Promise<OrtPeer> {
-    const sessions: OrtSession[] = [];
-    for (let i = 0; i < copies; i++) sessions.push(await ort.createSession(model, threads));
-    return new OrtPeer(ort, sessions);
-  }
-
-  get copies(): number {
-    return this.sessions.length;
+    return new OrtPeer(ort, await ort.createSession(model, threads), copies);
   }
 
   /** Sets the activation fed to every later run (fp32 `[m, k]`). */
   setInput(x: Float32Array, dims: readonly number[]): void {
-    this.feeds = { [this.sessions[0].inputNames[0]]: this.ort.tensor(x, dims) };
+    this.feeds = { [this.live().inputNames[0]]: this.ort.tensor(x, dims) };
   }
 
-  /** Runs the first session once and returns its output (for the reference check). */
+  /** Runs once and returns the first node's output (for the reference check). */
   async output(): Promise<Float32Array> {
-    const s = this.sessions[0];
+    const s = this.live();
     const out = (await s.run(this.requireFeeds()))[s.outputNames[0]];
     if (!(out.data instanceof Float32Array)) throw new Error('ORT peer: output is not float32');
     return out.data;
   }
 
-  /** Runs `count` times, rotating sessions; returns each run's wall time in ms. */
+  /** Runs `count` times; returns each run's wall time divided by the node count, in ms. */
   async timeRuns(count: number): Promise<number[]> {
+    const s = this.live();
     const feeds = this.requireFeeds();
     const samples: number[] = [];
     for (let i = 0; i < count; i++) {
-      const s = this.sessions[this.next];
-      this.next = (this.next + 1) % this.sessions.length;
       const t0 = nowMs();
       await s.run(feeds);
-      samples.push(nowMs() - t0);
+      samples.push((nowMs() - t0) / this.copies);
     }
     return samples;
   }
 
   async release(): Promise<void> {
-    for (const s of this.sessions) await s.release();
-    this.sessions.length = 0;
+    const s = this.session;
+    this.session = null;
+    this.feeds = null;
+    await s?.release();
+  }
+
+  private live(): OrtSession {
+    if (this.session === null) throw new Error('ORT peer: session was released');
+    return this.session;
   }
 
   private requireFeeds(): Record<string, OrtTensor> {

@@ -56,6 +56,7 @@ function intAttribute(name: string, value: number): ProtoWriter {
 
 interface NodeSpec {
   opType: string;
+  name: string;
   domain?: string;
   inputs: readonly string[];
   outputs: readonly string[];
@@ -66,7 +67,7 @@ function node(spec: NodeSpec): ProtoWriter {
   const n = new ProtoWriter();
   for (const i of spec.inputs) n.string(1, i);
   for (const o of spec.outputs) n.string(2, o);
-  n.string(3, `${spec.opType}_0`).string(4, spec.opType);
+  n.string(3, spec.name).string(4, spec.opType);
   for (const [key, value] of Object.entries(spec.attributes ?? {})) n.message(5, intAttribute(key, value));
   if (spec.domain !== undefined) n.string(7, spec.domain);
   return n;
@@ -81,17 +82,19 @@ function model(graph: ProtoWriter, domains: ReadonlyArray<readonly [string, numb
 }
 
 /**
- * Y[m, n] = X[m, k] · B[k, n], fp32, with B = Wᵀ stored as an initializer and m symbolic.
+ * `copies` independent Y_i[m, n] = X[m, k] · B_i[k, n], fp32, each B_i = Wᵀ its own initializer
+ * (so the weights live at `copies` different addresses), m symbolic. One run executes every node
+ * back to back on one thread pool, like the layers of one model.
  * @param wT fp32 `[k, n]` row-major (the transpose of the nn.Linear weight W[n, k]).
  */
-export function buildMatMulModel(wT: Float32Array, k: number, n: number): Uint8Array {
+export function buildMatMulModel(wT: Float32Array, k: number, n: number, copies = 1): Uint8Array {
   if (wT.length !== k * n) throw new RangeError(`buildMatMulModel: wT must have k*n = ${k * n} elements, got ${wT.length}`);
-  const graph = new ProtoWriter()
-    .message(1, node({ opType: 'MatMul', inputs: ['X', 'B'], outputs: ['Y'] }))
-    .string(2, 'dense_matmul')
-    .message(5, initializer('B', DTYPE_FLOAT, [k, n], wT))
-    .message(11, valueInfo('X', DTYPE_FLOAT, ['m', k]))
-    .message(12, valueInfo('Y', DTYPE_FLOAT, ['m', n]));
+  const graph = new ProtoWriter();
+  for (let i = 0; i < copies; i++) graph.message(1, node({ opType: 'MatMul', inputs: ['X', `B${i}`], outputs: [`Y${i}`], name: `MatMul_${i}` }));
+  graph.string(2, 'dense_matmul');
+  for (let i = 0; i < copies; i++) graph.message(5, initializer(`B${i}`, DTYPE_FLOAT, [k, n], wT));
+  graph.message(11, valueInfo('X', DTYPE_FLOAT, ['m', k]));
+  for (let i = 0; i < copies; i++) graph.message(12, valueInfo(`Y${i}`, DTYPE_FLOAT, ['m', n]));
   return model(graph, [['', ONNX_OPSET]]);
 }
 
@@ -123,38 +126,40 @@ export function packNibbles(codes: Uint8Array): Uint8Array {
 }
 
 /**
- * Y[m, n] = A[m, k] · dequant(B)ᵀ with dequant = (code − zero_point) · scale, per block of k.
- * Attributes K, N, bits = 4, block_size, accuracy_level; opsets "" 17 and "com.microsoft" 1.
+ * `copies` independent Y_i[m, n] = A[m, k] · dequant(B_i)ᵀ, dequant = (code − zero_point) · scale per
+ * block of k, each copy with its own initializers. Attributes K, N, bits = 4, block_size,
+ * accuracy_level; opsets "" 17 and "com.microsoft" 1.
  */
-export function buildMatMulNBitsModel(spec: MatMulNBitsSpec): Uint8Array {
+export function buildMatMulNBitsModel(spec: MatMulNBitsSpec, copies = 1): Uint8Array {
   const { n, k, blockSize } = spec;
   if (k % blockSize !== 0) throw new RangeError(`buildMatMulNBitsModel: k = ${k} must be a multiple of blockSize = ${blockSize}`);
   const blocks = k / blockSize;
   if (spec.codes.length !== n * k) throw new RangeError(`buildMatMulNBitsModel: codes must have n*k = ${n * k} elements, got ${spec.codes.length}`);
   if (spec.scales.length !== n * blocks) throw new RangeError(`buildMatMulNBitsModel: scales must have ${n * blocks} elements, got ${spec.scales.length}`);
-  const blobBytes = blockSize / NIBBLES_PER_BYTE;
-  const inputs = ['A', 'B', 'scales'];
+  const packed = packNibbles(spec.codes);
+  const zpBytesPerRow = Math.ceil(blocks / NIBBLES_PER_BYTE);
+  const zp = spec.explicitZeroPoints === true
+    ? new Uint8Array(n * zpBytesPerRow).fill(NBITS_DEFAULT_ZERO_POINT | (NBITS_DEFAULT_ZERO_POINT << 4))
+    : null;
   const graph = new ProtoWriter();
-  const initializers = [
-    initializer('B', DTYPE_UINT8, [n, blocks, blobBytes], packNibbles(spec.codes)),
-    initializer('scales', DTYPE_FLOAT, [n, blocks], spec.scales),
-  ];
-  if (spec.explicitZeroPoints === true) {
-    const zpBytesPerRow = Math.ceil(blocks / NIBBLES_PER_BYTE);
-    const zp = new Uint8Array(n * zpBytesPerRow).fill(NBITS_DEFAULT_ZERO_POINT | (NBITS_DEFAULT_ZERO_POINT << 4));
-    initializers.push(initializer('zero_points', DTYPE_UINT8, [n, zpBytesPerRow], zp));
-    inputs.push('zero_points');
+  for (let i = 0; i < copies; i++) {
+    const inputs = ['A', `B${i}`, `scales${i}`, ...(zp === null ? [] : [`zero_points${i}`])];
+    graph.message(1, node({
+      opType: 'MatMulNBits',
+      name: `MatMulNBits_${i}`,
+      domain: 'com.microsoft',
+      inputs,
+      outputs: [`Y${i}`],
+      attributes: { K: k, N: n, bits: 4, block_size: blockSize, accuracy_level: spec.accuracyLevel },
+    }));
   }
-  graph.message(1, node({
-    opType: 'MatMulNBits',
-    domain: 'com.microsoft',
-    inputs,
-    outputs: ['Y'],
-    attributes: { K: k, N: n, bits: 4, block_size: blockSize, accuracy_level: spec.accuracyLevel },
-  }));
   graph.string(2, 'w4_matmul');
-  for (const init of initializers) graph.message(5, init);
+  for (let i = 0; i < copies; i++) {
+    graph.message(5, initializer(`B${i}`, DTYPE_UINT8, [n, blocks, blockSize / NIBBLES_PER_BYTE], packed));
+    graph.message(5, initializer(`scales${i}`, DTYPE_FLOAT, [n, blocks], spec.scales));
+    if (zp !== null) graph.message(5, initializer(`zero_points${i}`, DTYPE_UINT8, [n, zpBytesPerRow], zp));
+  }
   graph.message(11, valueInfo('A', DTYPE_FLOAT, ['m', k]));
-  graph.message(12, valueInfo('Y', DTYPE_FLOAT, ['m', n]));
+  for (let i = 0; i < copies; i++) graph.message(12, valueInfo(`Y${i}`, DTYPE_FLOAT, ['m', n]));
   return model(graph, [['', ONNX_OPSET], ['com.microsoft', MS_OPSET]]);
 }

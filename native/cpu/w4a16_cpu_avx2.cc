@@ -66,19 +66,24 @@ void GemvBlock(const Problem& p, int64_t cb, int64_t r0) {
   const uint8_t* wq = p.qw + cb * chunks * kCpuColBlock * 16;
   const uint16_t* sc = p.scales + cb * kCpuColBlock * p.groups_pad;
   __m256 acc[MR][kCpuColBlock];
+#pragma GCC unroll 2
   for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 4
     for (int c = 0; c < kCpuColBlock; ++c) acc[r][c] = _mm256_setzero_ps();
   for (int64_t g = 0; g < p.groups_pad; ++g) {
     Lut lut[kCpuColBlock];
     for (int c = 0; c < kCpuColBlock; ++c) lut[c] = BuildLut(sc[c * p.groups_pad + g]);
     for (int64_t ch = g * per_group; ch < (g + 1) * per_group; ++ch) {
       const uint8_t* b = wq + ch * kCpuColBlock * 16;
-      __builtin_prefetch(b + 8 * 64, 0, 0);
+      __builtin_prefetch(b + 32 * 64, 0, 3);  // 2 KB ahead of the stream
       const float* xk = p.x + r0 * p.k_pad + ch * kCpuChunkK;
+#pragma GCC unroll 4
       for (int c = 0; c < kCpuColBlock; ++c) {
         __m256 w[4];
         Lookup(b + c * 16, lut[c], w);
+#pragma GCC unroll 2
         for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 4
           for (int q = 0; q < 4; ++q)
             acc[r][c] = _mm256_fmadd_ps(_mm256_load_ps(xk + r * p.k_pad + q * kLanes), w[q], acc[r][c]);
       }
@@ -117,7 +122,7 @@ void DequantPanel(const Problem& p, int64_t cb0, int nb, int64_t k0, int64_t kc_
     const uint8_t* wq = p.qw + (cb0 + b) * chunks * kCpuColBlock * 16;
     const uint16_t* sc = p.scales + (cb0 + b) * kCpuColBlock * p.groups_pad;
     int64_t lut_group = -1;
-    Lut lut[kCpuColBlock];
+    Lut lut[kCpuColBlock] = {};
     for (int64_t kk = 0; kk < kc_len; kk += kCpuChunkK) {
       const int64_t ch = (k0 + kk) / kCpuChunkK, g = (k0 + kk) / p.group_eff;
       if (g != lut_group) {
@@ -138,20 +143,25 @@ void DequantPanel(const Problem& p, int64_t cb0, int nb, int64_t k0, int64_t kc_
 template <int NR>
 void MicroKernel(const Problem& p, const float* panel, float* c, int64_t m_pad, int64_t mb, int64_t k0,
                  int64_t kc_len) {
-  __m256 acc[2][NR];
+  __m256 acc[2][NR];  // fully unrolled so the 2·NR accumulators stay in ymm registers
+#pragma GCC unroll 2
   for (int v = 0; v < 2; ++v)
+#pragma GCC unroll 8
     for (int j = 0; j < NR; ++j)
       acc[v][j] = k0 > 0 ? _mm256_load_ps(c + j * m_pad + mb * kRowBlock + v * kLanes) : _mm256_setzero_ps();
   const float* xt = p.xt + (mb * p.k_pad + k0) * kRowBlock;
   for (int64_t kk = 0; kk < kc_len; ++kk) {
     const __m256 x0 = _mm256_load_ps(xt + kk * kRowBlock), x1 = _mm256_load_ps(xt + kk * kRowBlock + kLanes);
+#pragma GCC unroll 8
     for (int j = 0; j < NR; ++j) {
       const __m256 w = _mm256_broadcast_ss(panel + j * kGemmKc + kk);
       acc[0][j] = _mm256_fmadd_ps(x0, w, acc[0][j]);
       acc[1][j] = _mm256_fmadd_ps(x1, w, acc[1][j]);
     }
   }
+#pragma GCC unroll 2
   for (int v = 0; v < 2; ++v)
+#pragma GCC unroll 8
     for (int j = 0; j < NR; ++j) _mm256_store_ps(c + j * m_pad + mb * kRowBlock + v * kLanes, acc[v][j]);
 }
 

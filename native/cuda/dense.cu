@@ -13,6 +13,7 @@ template <class Cfg>
 int LaunchDense(const sparq::DenseParams& p, const char* config_name, cudaStream_t stream, sparq::LaunchInfo* info) {
   const dim3 grid((p.n + Cfg::TILE_N - 1) / Cfg::TILE_N, (p.m + Cfg::TILE_M - 1) / Cfg::TILE_M);
   const dim3 block(Cfg::THREADS);
+  if (grid.y > 65535) return static_cast<int>(cudaErrorInvalidConfiguration);  // m > 65535 * TILE_M
   if (info) {
     info->kernel = "dense_tc_gemm";
     info->config = std::string(config_name) + " TILE_M=" + std::to_string(Cfg::TILE_M) +
@@ -36,7 +37,7 @@ int sparq_cuda_dense_matmul(const sparq::DenseMatmulArgs& args, cudaStream_t str
                             sparq::LaunchInfo* info) {
   (void)sm_count;
   constexpr int64_t kMaxDim = int64_t(1) << 30;  // the kernel indexes with int (offsets in size_t)
-  if (args.m > kMaxDim || args.n > kMaxDim || args.k > kMaxDim || (args.m + 15) / 16 > 65535 * 4)
+  if (args.m > kMaxDim || args.n > kMaxDim || args.k > kMaxDim)
     return static_cast<int>(cudaErrorInvalidValue);
   const sparq::DenseParams p{args.w, args.x, args.bias, args.y, int(args.m), int(args.n), int(args.k)};
   const sparq::DenseChoice c = sparq::dense_choose(p.m, p.k, p.x, p.w);

@@ -3,6 +3,7 @@
 // zero-fill, ldmatrix + mma (f16, bf16, s8) against float64/int64 references, bit tricks, half
 // math and conversions, atomics across concurrently running CTAs.
 #include <cstring>
+#include <thread>
 
 #include "cuda/ptx_prims.cuh"
 #include "sim/sim_launch.h"
@@ -300,6 +301,21 @@ static void TestAtomics() {
         sum, guarded, s.message.c_str());
 }
 
+// Two grids at once from two host threads (as all-reduce ranks will run): state is per launch.
+static void TestTwoLaunchesAtOnce() {
+  bool ok[2] = {false, false};
+  std::vector<std::thread> ranks;
+  for (int r = 0; r < 2; ++r)
+    ranks.emplace_back([r, &ok] {
+      std::vector<float> x(3 * 128, float(r + 1)), out(3, NAN);
+      sim::Launch launch("block_sum_kernel", sim::SimOptions{});
+      Status s = launch.Run(dim3(3), dim3(128), 0, &block_sum_kernel, x.data(), out.data());
+      ok[r] = s.ok() && out[0] == 128.f * (r + 1) && out[2] == 128.f * (r + 1);
+    });
+  for (auto& t : ranks) t.join();
+  Check(ok[0] && ok[1], "two grids launched concurrently from two host threads");
+}
+
 int main() {
   TestConversions();
   TestBitTricksAndHalfMath();
@@ -311,5 +327,6 @@ int main() {
   TestMmaTile<true>();
   TestMmaS8();
   TestAtomics();
+  TestTwoLaunchesAtOnce();
   return sparq_test::Summary();
 }

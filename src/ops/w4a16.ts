@@ -80,7 +80,8 @@ export class W4A16Ops {
   quantize(w: Uint16Array, shape: readonly [number, number] | number[], options: W4A16QuantizeOptions = {}): Promise<W4A16Weight> {
     const site = new Error();
     const c = this.ctx;
-    const p = c.native.w4a16Quantize(c.handle, asFp16Bits(w), shape, options.groupSize);
+    // Bad arguments reject (never throw) from a Promise-returning call.
+    const p = Promise.resolve().then(() => c.native.w4a16Quantize(c.handle, asFp16Bits(w), shape, options.groupSize));
     return withCallSite(p.then((h) => new W4A16Weight(h, c)), site);
   }
 
@@ -99,7 +100,7 @@ export class W4A16Ops {
   ): Promise<W4A16Weight> {
     const site = new Error();
     const c = this.ctx;
-    const p = c.native.w4a16FromCodes(c.handle, codes, asFp16Bits(scales), shape, options.groupSize);
+    const p = Promise.resolve().then(() => c.native.w4a16FromCodes(c.handle, codes, asFp16Bits(scales), shape, options.groupSize));
     return withCallSite(p.then((h) => new W4A16Weight(h, c)), site);
   }
 
