@@ -6,7 +6,7 @@ import { decodeF16 } from './harness/halfFloat';
 import { Progress } from './harness/progress';
 import { Rng, randomF16 } from './harness/randomData';
 import { pickSample, referenceMatmul } from './harness/referenceCheck';
-import { ConfigResult, ImplResult, gbPerS, gflopPerS, speedup } from './harness/results';
+import { ConfigResult, ImplResult, findImpl as find, gbPerS, gflopPerS, medianOrStatus as ms, speedup, spreadLabel as spread, timeRatio } from './harness/results';
 import { copiesFor } from './harness/rotation';
 import { ChartSpec } from './harness/svgChart';
 import { Table } from './harness/table';
@@ -98,19 +98,6 @@ async function runShape(env: BenchEnv, o: DenseOptions, n: number, k: number, pr
   return results;
 }
 
-function find(c: ConfigResult, impl: string): ImplResult | undefined {
-  return c.impls.find((r) => r.impl === impl);
-}
-
-function ms(r: ImplResult | undefined): number | string | null {
-  if (r === undefined) return null;
-  return r.stats?.median ?? r.status.toUpperCase();
-}
-
-function spread(r: ImplResult | undefined): string | null {
-  return r?.stats == null ? null : `${r.stats.p10.toPrecision(3)}–${r.stats.p90.toPrecision(3)}`;
-}
-
 function report(configs: readonly ConfigResult[]): OpReport {
   const hasOrt = configs.some((c) => find(c, ORT) !== undefined);
   const table: Table = {
@@ -120,7 +107,7 @@ function report(configs: readonly ConfigResult[]): OpReport {
     rows: configs.map((c) => {
       const s = find(c, SPARQ);
       const p = find(c, ORT);
-      const peerCells = hasOrt ? [ms(p), p === undefined ? null : gbPerS(p), p === undefined ? null : gflopPerS(p), inverse(speedup(s, p))] : [];
+      const peerCells = hasOrt ? [ms(p), p === undefined ? null : gbPerS(p), p === undefined ? null : gflopPerS(p), timeRatio(s, p)] : [];
       return [`${c.n}x${c.k}`, c.m, ms(s), spread(s), s === undefined ? null : gbPerS(s), s === undefined ? null : gflopPerS(s), ...peerCells];
     }),
   };
@@ -133,15 +120,11 @@ function report(configs: readonly ConfigResult[]): OpReport {
   const summary: SummaryRow[] = configs.map((c) => {
     const s = find(c, SPARQ);
     const p = find(c, ORT);
-    return { op: 'dense', shape: `${c.n}x${c.k}`, m: c.m, subject: SPARQ, subjectMs: s?.stats?.median ?? null,
+    return { op: 'dense', shape: `${c.n}x${c.k}`, m: c.m, subject: SPARQ, subjectMs: ms(s),
       subjectGbps: s === undefined ? null : gbPerS(s), baseline: p === undefined ? null : ORT,
-      baselineMs: p?.stats?.median ?? null, timeRatio: inverse(speedup(s, p)) };
+      baselineMs: ms(p), timeRatio: timeRatio(s, p) };
   });
   return { op: 'dense', configs, tables: [table], chart, summary };
-}
-
-function inverse(v: number | null): number | null {
-  return v === null ? null : 1 / v;
 }
 
 /** The dense benchmark with options from `args`. */

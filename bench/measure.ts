@@ -49,12 +49,13 @@ export async function measureSparq(sq: Context, spec: ImplSpec, ref: Reference, 
   let check: CheckResult | null = null;
   try {
     const y = decodeF16(await first().read());
+    const launch = sq.lastLaunch;
     check = compareToReference(y, ref.n, ref.values, ref.sample, spec.tolerance);
     if (!check.ok) return failed(spec, 'wrong', check, describeCheck(spec.impl, check));
     const t = await timeSparq(sq, enqueue, loop);
     const launchBound = sq.backend === 'cuda' && t.enqueueMicros >= 0.5 * t.stats.median * 1e3;
     return { impl: spec.impl, status: 'ok', stats: t.stats, bytes: spec.bytes, flops: spec.flops, relErr: check.relErr,
-      copies: spec.copies, clock: 'stream',
+      copies: spec.copies, clock: 'stream', launch,
       note: launchBound ? `possibly launch-bound: enqueue ${t.enqueueMicros.toFixed(1)} µs/op` : undefined };
   } catch (e) {
     return failed(spec, 'error', check, message(e));

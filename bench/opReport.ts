@@ -12,10 +12,11 @@ export interface SummaryRow {
   readonly shape: string;
   readonly m: number;
   readonly subject: string;
-  readonly subjectMs: number | null;
+  /** Median ms, or the status (WRONG/ERROR/SKIPPED) where there is no time. */
+  readonly subjectMs: number | string | null;
   readonly subjectGbps: number | null;
   readonly baseline: string | null;
-  readonly baselineMs: number | null;
+  readonly baselineMs: number | string | null;
   /** subject time / baseline time: < 1 means sparq is faster. */
   readonly timeRatio: number | null;
 }

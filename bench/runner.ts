@@ -1,6 +1,6 @@
 // Shared entry point of `node dist/bench/<op>.js` and `dist/bench/all.js`: opens sparq, describes the
 // machine, runs the planned op benchmarks with one progress line, prints tables and writes files.
-import { open } from '../src/index';
+import { SparqBackendError, open } from '../src/index';
 import { CliArgs, UsageError } from './harness/cliArgs';
 import { describeMachine, machineInfo } from './harness/machineInfo';
 import { Progress } from './harness/progress';
@@ -101,7 +101,9 @@ export function benchMain(factories: readonly BenchFactory[], usage: string): vo
   runBenchmarks(factories, process.argv.slice(2), usage).then(
     (code) => { process.exitCode = code; },
     (e: unknown) => {
-      const text = e instanceof UsageError ? e.message : e instanceof Error ? (e.stack ?? e.message) : String(e);
+      // A usage mistake or a missing backend is one line; anything else keeps its stack.
+      const brief = e instanceof UsageError || e instanceof SparqBackendError;
+      const text = brief ? `${e.name}: ${e.message}` : e instanceof Error ? (e.stack ?? e.message) : String(e);
       process.stderr.write(`\n${text}\n`);
       process.exitCode = 2;
     });

@@ -1,5 +1,5 @@
 // Tables, chart and summary rows of the w4a16 benchmark.
-import { ConfigResult, ImplResult, gbPerS, speedup } from './harness/results';
+import { ConfigResult, ImplResult, findImpl as find, gbPerS, medianOrStatus as ms, speedup, spreadLabel, timeRatio } from './harness/results';
 import { ChartSpec } from './harness/svgChart';
 import { Cell, Table } from './harness/table';
 import { OpReport, SummaryRow } from './opReport';
@@ -11,21 +11,6 @@ export const W4A16_IMPLS = {
   ortL1: 'ORT MatMulNBits L1',
   ortL4: 'ORT MatMulNBits L4',
 } as const;
-
-function find(c: ConfigResult, impl: string): ImplResult | undefined {
-  return c.impls.find((r) => r.impl === impl);
-}
-
-/** Median ms, or the status (WRONG/ERROR/SKIPPED) where there is no time. */
-function ms(r: ImplResult | undefined): Cell {
-  if (r === undefined) return null;
-  return r.stats?.median ?? r.status.toUpperCase();
-}
-
-function timeRatio(subject: ImplResult | undefined, other: ImplResult | undefined): number | null {
-  const s = speedup(subject, other);
-  return s === null ? null : 1 / s;
-}
 
 function pctOfFloor(c: ConfigResult, r: ImplResult | undefined): number | null {
   return c.floorMs === null || r?.stats == null ? null : (100 * c.floorMs) / r.stats.median;
@@ -42,8 +27,7 @@ function cpuTable(configs: readonly ConfigResult[]): Table {
       const d = find(c, W4A16_IMPLS.dense);
       const l1 = find(c, W4A16_IMPLS.ortL1);
       const l4 = find(c, W4A16_IMPLS.ortL4);
-      const spread = s?.stats == null ? null : `${s.stats.p10.toPrecision(3)}–${s.stats.p90.toPrecision(3)}`;
-      return [`${c.n}x${c.k}`, c.m, ms(s), spread, s === undefined ? null : gbPerS(s), ms(d), ms(l1), ms(l4),
+      return [`${c.n}x${c.k}`, c.m, ms(s), spreadLabel(s), s === undefined ? null : gbPerS(s), ms(d), ms(l1), ms(l4),
         timeRatio(s, d), timeRatio(s, l1), timeRatio(s, l4)];
     }),
   };
@@ -57,8 +41,7 @@ function gpuTable(configs: readonly ConfigResult[]): Table {
       const s = find(c, W4A16_IMPLS.sparq);
       const b = find(c, W4A16_IMPLS.cublas);
       const us = (r: ImplResult | undefined): Cell => (r?.stats == null ? ms(r) : r.stats.median * 1e3);
-      const spread = s?.stats == null ? null : `${(s.stats.p10 * 1e3).toPrecision(3)}–${(s.stats.p90 * 1e3).toPrecision(3)}`;
-      return [`${c.n}x${c.k}`, c.m, us(s), spread, s === undefined ? null : gbPerS(s),
+      return [`${c.n}x${c.k}`, c.m, us(s), spreadLabel(s, 1e3), s === undefined ? null : gbPerS(s),
         c.floorMs === null ? null : c.floorMs * 1e3, pctOfFloor(c, s), us(b), speedup(s, b)];
     }),
   };
@@ -93,9 +76,9 @@ export function w4a16Report(configs: readonly ConfigResult[], copyBandwidth: num
   const summary: SummaryRow[] = configs.map((c) => {
     const s = find(c, W4A16_IMPLS.sparq);
     const b = find(c, baseline);
-    return { op: 'w4a16', shape: `${c.n}x${c.k}`, m: c.m, subject: W4A16_IMPLS.sparq, subjectMs: s?.stats?.median ?? null,
+    return { op: 'w4a16', shape: `${c.n}x${c.k}`, m: c.m, subject: W4A16_IMPLS.sparq, subjectMs: ms(s),
       subjectGbps: s === undefined ? null : gbPerS(s), baseline: b === undefined ? null : baseline,
-      baselineMs: b?.stats?.median ?? null, timeRatio: timeRatio(s, b) };
+      baselineMs: ms(b), timeRatio: timeRatio(s, b) };
   });
   const tables = [gpu ? gpuTable(configs) : cpuTable(configs)];
   if (gpu && copyBandwidth === null) {

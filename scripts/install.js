@@ -42,14 +42,17 @@ function main() {
   const checkout = fs.existsSync(path.join(root, '.git'));
   const cmake = cmakeJs();
   if (checkout && cmake) {
-    const base = [cmake, 'compile', '--out', 'build-cmake', '--parallel', '2', '--log-level', 'warn'];
-    if (run(process.execPath, base)) return 0;
+    // configure (with explicit options, so a stale cache cannot decide) then build
+    const build = (cudaMode) =>
+      run(process.execPath, [cmake, 'configure', '--out', 'build-cmake', '--log-level', 'warn', '--CDSPARQ_SIM=ON', `--CDSPARQ_CUDA=${cudaMode}`]) &&
+      run(process.execPath, [cmake, 'build', '--out', 'build-cmake', '--parallel', '2', '--log-level', 'warn']);
+    if (build('AUTO')) return 0;
     if (strict) {
       console.error('sparq: the cmake-js build failed (strict mode: CI=true or SPARQ_STRICT=1)');
       return 1;
     }
     console.warn('sparq: WARNING: the build with CUDA failed; building the CPU addon only (backend "cuda" will be unavailable)');
-    return run(process.execPath, [...base, '--CDSPARQ_CUDA=OFF']) ? 0 : 1;
+    return build('OFF') ? 0 : 1;
   }
   if (prebuildLoads()) return 0;
   const nodeGyp = process.env.npm_config_node_gyp;

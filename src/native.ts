@@ -70,6 +70,14 @@ export interface NativeW4A16Weight {
   info(): NativeW4A16Info;
 }
 
+/** What each lane of one warp holds after ldmatrix / mma for fixed inputs (sparq/sim.h FragmentDumpData). */
+export interface NativeFragmentDump {
+  ldmatrixX4: Uint32Array;
+  ldmatrixX2Trans: Uint32Array;
+  mmaF16: Float32Array;
+  mmaS8: Int32Array;
+}
+
 export interface NativeBinding {
   openContext(
     backend: string,
@@ -92,6 +100,7 @@ export interface NativeBinding {
   toBF16(data: Float32Array, isa: string): Uint16Array;
   fromBF16(data: Uint16Array, isa: string): Float32Array;
   probeCuda(device: number): string | null;
+  fragmentDump(ctx: NativeContext): Promise<NativeFragmentDump>;
   cpuIsa(): { best: string; supported: string[]; defaultThreads: number };
   readonly addonDir: string;
   readonly hasSim: boolean;

@@ -29,29 +29,35 @@ export function decodeF16(bits: Uint16Array): Float32Array {
   return out;
 }
 
-/** fp16 bits of `v`, round-to-nearest-even (overflow → ±Inf). */
+const f32Scratch = new Float32Array(1);
+const u32Scratch = new Uint32Array(f32Scratch.buffer);
+const F32_EXP_REBIAS = (127 - 15) << 23;   // fp32 exponent bias minus fp16's, in fp32 bit position
+const F32_MIN_NORMAL_F16 = 0x38800000;     // 2^-14, the smallest normal fp16, as fp32 bits
+const F32_F16_OVERFLOW = 0x477ff000;       // 65520: from here on RNE gives Inf
+const F16_MANTISSA_SHIFT = 13;             // fp32 has 23 mantissa bits, fp16 10
+
+/**
+ * fp16 bits of `v`, round-to-nearest-even, through fp32 (exact for every fp32 input, which is all the
+ * benchmarks convert); overflow → ±Inf, NaN → quiet NaN.
+ */
 export function encodeF16(v: number): number {
-  if (Number.isNaN(v)) return 0x7e00;
-  const sign = v < 0 || Object.is(v, -0) ? 0x8000 : 0;
-  const a = Math.abs(v);
-  if (a === 0) return sign;
-  // Work in units of the smallest subnormal (2^-24) for tiny values, else of the ulp at a's binade.
-  let e = Math.floor(Math.log2(a));
-  if (2 ** e > a) e -= 1;          // guard log2 rounding
-  else if (2 ** (e + 1) <= a) e += 1;
-  const ulpExp = Math.max(e, -14) - 10;
-  const scaled = a / 2 ** ulpExp;  // exact: a power-of-two division
-  let q = Math.floor(scaled);
-  const rem = scaled - q;
-  if (rem > 0.5 || (rem === 0.5 && (q & 1) === 1)) q += 1;
-  // q counts ulps; rebuild the bit pattern (q may have carried into the next binade).
-  if (ulpExp === -24 && q < 1024) return sign | q;
-  let exp = ulpExp + 10;
-  let mant = q;
-  if (mant >= 2048) {
-    mant /= 2;
-    exp += 1;
+  f32Scratch[0] = v;
+  const bits = u32Scratch[0];
+  const sign = (bits >>> 16) & 0x8000;
+  const abs = bits & 0x7fffffff;
+  if (abs > 0x7f800000) return sign | 0x7e00;
+  if (abs >= F32_F16_OVERFLOW) return sign | 0x7c00;
+  if (abs < F32_MIN_NORMAL_F16) {
+    // Subnormal: count units of 2^-24 (exact in double), round half to even; 1024 units is 0x0400.
+    const units = Math.abs(f32Scratch[0]) * 2 ** 24;
+    let q = Math.floor(units);
+    const rem = units - q;
+    if (rem > 0.5 || (rem === 0.5 && (q & 1) === 1)) q += 1;
+    return sign | q;
   }
-  if (exp > 15) return sign | 0x7c00;
-  return sign | ((exp + 15) << 10) | (mant - 1024);
+  // Normal: rebias the exponent, then round the 13 dropped mantissa bits half-to-even; a carry out
+  // of the mantissa correctly bumps the exponent.
+  const rebased = abs - F32_EXP_REBIAS;
+  const roundBias = 0x0fff + ((rebased >>> F16_MANTISSA_SHIFT) & 1);
+  return sign | ((rebased + roundBias) >>> F16_MANTISSA_SHIFT);
 }

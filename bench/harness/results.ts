@@ -21,6 +21,8 @@ export interface ImplResult {
   readonly copies: number;
   /** How the time was taken: 'stream' (sparq marks) or 'wall' (hrtime around ORT's run). */
   readonly clock: 'stream' | 'wall' | null;
+  /** What the backend launched for it (sparq's `lastLaunch` on cuda/sim: kernel, tile config, grid). */
+  readonly launch?: unknown;
   readonly note?: string;
 }
 
@@ -50,6 +52,27 @@ export function gflopPerS(r: ImplResult): number | null {
 export function speedup(subject: ImplResult | undefined, other: ImplResult | undefined): number | null {
   if (subject?.stats == null || other?.stats == null) return null;
   return other.stats.median / subject.stats.median;
+}
+
+/** sparq time / other time: < 1 means the subject is faster. */
+export function timeRatio(subject: ImplResult | undefined, other: ImplResult | undefined): number | null {
+  const s = speedup(subject, other);
+  return s === null ? null : 1 / s;
+}
+
+export function findImpl(c: ConfigResult, impl: string): ImplResult | undefined {
+  return c.impls.find((r) => r.impl === impl);
+}
+
+/** Median ms, or the status (WRONG/ERROR/SKIPPED) where there is no time; null when absent. */
+export function medianOrStatus(r: ImplResult | undefined): number | string | null {
+  if (r === undefined) return null;
+  return r.stats?.median ?? r.status.toUpperCase();
+}
+
+/** p10–p90 in ms (times `scale`), three significant digits. */
+export function spreadLabel(r: ImplResult | undefined, scale = 1): string | null {
+  return r?.stats == null ? null : `${(r.stats.p10 * scale).toPrecision(3)}–${(r.stats.p90 * scale).toPrecision(3)}`;
 }
 
 export function shapeLabel(c: ConfigResult): string {

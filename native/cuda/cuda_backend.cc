@@ -10,6 +10,7 @@
 
 #include "cuda/cublas_loader.h"
 #include "cuda/dense.h"
+#include "cuda/fragment_dump.h"
 #include "cuda/w4a16.h"
 #include "sparq/cuda_abi.h"
 #include "sparq/status.h"
@@ -219,7 +220,7 @@ int32_t W4A16Matmul(void* p, const SparqCudaW4A16Args* a, SparqCudaLaunchInfo* i
   view.group_size = a->group_size;
   view.group_size_eff = a->group_size_eff;
   view.layout = sparq::W4A16Layout::kGpu;
-  size_t need = sparq_cuda_w4a16_workspace_bytes(view, a->m, c->sm_count);
+  size_t need = sparq_cuda_w4a16_workspace_bytes(view, a->m, a->x);
   if (need > c->workspace_bytes) {
     if (c->workspace) SPARQ_CUDA_TRY(cudaFreeAsync(c->workspace, c->stream), "cudaFreeAsync(workspace)");
     c->workspace = nullptr;
@@ -236,9 +237,20 @@ int32_t W4A16Matmul(void* p, const SparqCudaW4A16Args* a, SparqCudaLaunchInfo* i
   return 0;
 }
 
+int32_t FragmentDump(void* p, void* out, size_t out_bytes, SparqCudaError* err) {
+  if (out_bytes != sizeof(sparq::sim::FragmentDumpData))
+    return Fail(err, StatusCode::kArgument, "fragment_dump: output size mismatch (addon and library built apart)");
+  CudaContext* c = Ctx(p);
+  SPARQ_CUDA_TRY(cudaSetDevice(c->device), "cudaSetDevice");
+  SPARQ_CUDA_TRY(static_cast<cudaError_t>(
+                     sparq_cuda_fragment_dump(static_cast<sparq::sim::FragmentDumpData*>(out), c->stream)),
+                 "fragment dump kernel");
+  return 0;
+}
+
 const SparqCudaApi kApi = {
     SPARQ_CUDA_ABI_VERSION, sizeof(SparqCudaApi), DeviceInfo, ContextCreate, ContextDestroy, Alloc, Free,
-    CopyToDevice, CopyToHost, Fill, Synchronize, StreamTimeMs, DenseMatmul, W4A16Matmul,
+    CopyToDevice, CopyToHost, Fill, Synchronize, StreamTimeMs, DenseMatmul, W4A16Matmul, FragmentDump,
 };
 
 }  // namespace

@@ -13,6 +13,9 @@
 namespace sparq {
 
 struct W4A16WeightView;  // sparq/w4a16.h
+namespace sim {
+struct FragmentDumpData;  // sparq/sim.h
+}
 
 struct DeviceInfo {
   std::string name;
@@ -41,6 +44,11 @@ class Backend {
   virtual Status DenseMatmul(const DenseMatmulArgs& args, LaunchInfo* info) = 0;
   virtual Status W4A16Matmul(const W4A16WeightView& w, const uint16_t* x, const uint16_t* bias, uint16_t* y,
                              int64_t m, LaunchInfo* info) = 0;
+  // The fragment-layout dump kernel (sim and cuda only): what each lane holds after ldmatrix and mma.
+  virtual Status FragmentDump(sim::FragmentDumpData* out) {
+    (void)out;
+    return Status::Error(StatusCode::kBackend, std::string("fragmentDump: not available on backend '") + name() + "'");
+  }
 };
 
 // What open() was asked for, resolved by the TS layer from options and SPARQ_* environment variables

@@ -10,6 +10,7 @@
 
 #include "runtime/backend.h"
 #include "sparq/cuda_abi.h"
+#include "sparq/sim.h"
 #include "sparq/w4a16.h"
 
 namespace sparq {
@@ -64,6 +65,10 @@ class CudaBackend : public Backend {
     Status s = Call(api_->w4a16_matmul, &c, &li);
     if (s.ok()) CopyLaunch(li, info);
     return s;
+  }
+
+  Status FragmentDump(sim::FragmentDumpData* out) override {
+    return Call(api_->fragment_dump, static_cast<void*>(out), sizeof(sim::FragmentDumpData));
   }
 
  private:

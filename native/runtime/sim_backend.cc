@@ -65,6 +65,7 @@ class SimBackend : public Backend {
                      LaunchInfo* info) override {
     return sim::W4A16Matmul(w, x, bias, y, m, options_, info);
   }
+  Status FragmentDump(sim::FragmentDumpData* out) override { return sim::FragmentDump(out, options_); }
 
  private:
   cpu::Isa isa_;

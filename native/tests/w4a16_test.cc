@@ -73,7 +73,9 @@ void RtnRef(const std::vector<uint16_t>& w, int64_t n, int64_t k, int64_t g, std
         mn = std::fmin(mn, v);
       }
       const float a = mx / 7.0f, b = -mn / 8.0f;
-      const uint16_t sb = H(std::fmax(a, b));
+      float s32 = std::fmax(a, b);
+      if (s32 == 0.0f) s32 = 0.0f;  // contract: an all-zero group has scale +0 (fmax(0, -0) may give either)
+      const uint16_t sb = H(s32);
       s[size_t(j * groups + gi)] = sb;
       const float sf = F(sb);
       for (int64_t i = 0; i < g; ++i) {
@@ -308,9 +310,16 @@ void CheckRtn(int64_t n, int64_t k, int g) {
   std::vector<uint16_t> s, sr;
   Status st = sparq::W4A16QuantizeRtn(w.data(), n, k, g, &q, &s);
   RtnRef(w, n, k, g, qr, sr);
-  Check(st.ok() && q == qr && s == sr,
+  std::string where;
+  for (size_t i = 0; i < q.size() && i < qr.size() && where.empty(); ++i)
+    if (q[i] != qr[i])
+      where = " [first code mismatch at " + std::to_string(i) + ": " + std::to_string(q[i]) + " vs " +
+              std::to_string(qr[i]) + ", w=" + std::to_string(F(w[i])) + "]";
+  for (size_t i = 0; i < s.size() && i < sr.size() && where.empty(); ++i)
+    if (s[i] != sr[i]) where = " [first scale mismatch at " + std::to_string(i) + "]";
+  Check(st.ok() && q == qr && s == sr && where.empty(),
         "w4a16 quantize n=" + std::to_string(n) + " k=" + std::to_string(k) + " g=" + std::to_string(g) +
-            ": codes and scales bit-identical to the independent RTN (zero, negative-dominant, subnormal groups)");
+            ": codes and scales bit-identical to the independent RTN (zero, negative-dominant, subnormal groups)" + where);
 }
 
 void CheckErrors() {
