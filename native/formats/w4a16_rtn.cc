@@ -91,7 +91,8 @@ Status W4A16QuantizeRtn(const uint16_t* w_f16, int64_t n, int64_t k, int group_s
       }
       const float a = max_w / 7.0f, b = -min_w / 8.0f;
       // + 0.0f: an all-zero group (max(+0, -0)) stores the scale as +0, never -0.
-      const uint16_t s_bits = FloatToHalfBits((a > b ? a : b) + 0.0f);
+      uint16_t s_bits = FloatToHalfBits(a > b ? a : b);
+      if (s_bits == 0x8000u) s_bits = 0;  // all-zero group: +0 (max(0, −0) may pick either zero)
       (*scales)[size_t(j * groups + grp)] = s_bits;
       const float s = HalfBitsToFloat(s_bits);
       uint8_t* q = codes->data() + j * k + grp * group_size;
