@@ -90,6 +90,15 @@ export class Context {
     return this.wrap(this.handle.tensor(dtype === 'f16' ? asFp16Bits(data) : data, shape, dtype)) as Tensor<D>;
   }
 
+  /**
+   * A copy of `src` made on the backend, in stream order (device-to-device on cuda).
+   * @param options.out a tensor of the same dtype and shape to copy into.
+   * @throws {SparqShapeError} / {SparqDTypeError} when `out` does not match `src`.
+   */
+  copy<D extends DType>(src: Tensor<D>, options: { out?: Tensor<D> } = {}): Tensor<D> {
+    return this.wrap(this.native.copy(this.handle, unwrap(src), unwrap(options.out))) as Tensor<D>;
+  }
+
   /** A zero-filled tensor (filled on the stream). @throws {SparqOutOfMemoryError} when it cannot be allocated. */
   zeros<D extends DType>(shape: readonly number[], dtype: D): Tensor<D> {
     return this.wrap(this.handle.zeros(shape, dtype)) as Tensor<D>;

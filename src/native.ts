@@ -100,6 +100,7 @@ export interface NativeBinding {
   toBF16(data: Float32Array, isa: string): Uint16Array;
   fromBF16(data: Uint16Array, isa: string): Float32Array;
   probeCuda(device: number): string | null;
+  copy(ctx: NativeContext, src: unknown, out: unknown): NativeTensor;
   fragmentDump(ctx: NativeContext): Promise<NativeFragmentDump>;
   cpuIsa(): { best: string; supported: string[]; defaultThreads: number };
   readonly addonDir: string;

@@ -83,3 +83,18 @@ describe('tensors [cpu]', () => {
     expect(Array.from(await t.read())).toEqual([0x3c00, 0x4000]);
   });
 });
+
+describe('copy [cpu]', () => {
+  it('copies in stream order, into a new tensor or into out; rejects a mismatched out', async () => {
+    const sq = await open({ backend: 'cpu' });
+    const data = Int32Array.from({ length: 1000 }, (_, i) => i * 7 - 300);
+    const src = sq.tensor(data, [10, 100], 'i32');
+    const a = sq.copy(src);
+    const out = sq.zeros([10, 100], 'i32');
+    sq.copy(src, { out });
+    expect(Array.from(await a.read())).toEqual(Array.from(data));
+    expect(Array.from(await out.read())).toEqual(Array.from(data));
+    expect(() => sq.copy(src, { out: sq.zeros([10, 100], 'f32') as never })).toThrow(/copy: out must be an i32 tensor, got a f32 tensor/);
+    expect(() => sq.copy(src, { out: sq.zeros([100, 10], 'i32') })).toThrow(/copy: out must be \[10, 100\], got \[100, 10\]/);
+  });
+});

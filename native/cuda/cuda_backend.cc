@@ -145,6 +145,11 @@ int32_t Fill(void* p, void* dst, size_t bytes, uint8_t value, SparqCudaError* er
   return 0;
 }
 
+int32_t CopyOnDevice(void* p, void* dst, const void* src, size_t bytes, SparqCudaError* err) {
+  SPARQ_CUDA_TRY(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, Ctx(p)->stream), "cudaMemcpyAsync(D2D)");
+  return 0;
+}
+
 int32_t Synchronize(void* p, SparqCudaError* err) {
   SPARQ_CUDA_TRY(cudaStreamSynchronize(Ctx(p)->stream), "cudaStreamSynchronize");
   return 0;
@@ -250,7 +255,7 @@ int32_t FragmentDump(void* p, void* out, size_t out_bytes, SparqCudaError* err) 
 
 const SparqCudaApi kApi = {
     SPARQ_CUDA_ABI_VERSION, sizeof(SparqCudaApi), DeviceInfo, ContextCreate, ContextDestroy, Alloc, Free,
-    CopyToDevice, CopyToHost, Fill, Synchronize, StreamTimeMs, DenseMatmul, W4A16Matmul, FragmentDump,
+    CopyToDevice, CopyToHost, Fill, CopyOnDevice, Synchronize, StreamTimeMs, DenseMatmul, W4A16Matmul, FragmentDump,
 };
 
 }  // namespace

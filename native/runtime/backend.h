@@ -38,6 +38,7 @@ class Backend {
   virtual Status CopyToDevice(void* dst, const void* host_src, size_t bytes) = 0;
   virtual Status CopyToHost(void* host_dst, const void* src, size_t bytes) = 0;  // complete on return
   virtual Status Fill(void* dst, size_t bytes, uint8_t value) = 0;
+  virtual Status CopyOnDevice(void* dst, const void* src, size_t bytes) = 0;  // device-to-device
   virtual Status Synchronize() = 0;                                // device idle on return
   virtual Status StreamTimeMs(double* ms) = 0;                     // time at which the stream reached this point
 

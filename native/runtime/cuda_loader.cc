@@ -48,6 +48,7 @@ class CudaBackend : public Backend {
   Status CopyToDevice(void* dst, const void* src, size_t bytes) override { return Call(api_->copy_to_device, dst, src, bytes); }
   Status CopyToHost(void* dst, const void* src, size_t bytes) override { return Call(api_->copy_to_host, dst, src, bytes); }
   Status Fill(void* dst, size_t bytes, uint8_t value) override { return Call(api_->fill, dst, bytes, value); }
+  Status CopyOnDevice(void* dst, const void* src, size_t bytes) override { return Call(api_->copy_on_device, dst, src, bytes); }
   Status Synchronize() override { return Call(api_->synchronize); }
   Status StreamTimeMs(double* ms) override { return Call(api_->stream_time_ms, ms); }
   Status DenseMatmul(const DenseMatmulArgs& a, LaunchInfo* info) override {

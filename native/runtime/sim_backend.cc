@@ -52,6 +52,10 @@ class SimBackend : public Backend {
     std::memset(dst, value, bytes);
     return Status::Ok();
   }
+  Status CopyOnDevice(void* dst, const void* src, size_t bytes) override {
+    std::memcpy(dst, src, bytes);
+    return Status::Ok();
+  }
   Status Synchronize() override { return Status::Ok(); }
   Status StreamTimeMs(double* ms) override {
     using namespace std::chrono;

@@ -65,6 +65,7 @@ typedef struct SparqCudaApi {
   int32_t (*copy_to_device)(void* ctx, void* dst, const void* src, size_t bytes, SparqCudaError* err);
   int32_t (*copy_to_host)(void* ctx, void* dst, const void* src, size_t bytes, SparqCudaError* err);
   int32_t (*fill)(void* ctx, void* dst, size_t bytes, uint8_t value, SparqCudaError* err);
+  int32_t (*copy_on_device)(void* ctx, void* dst, const void* src, size_t bytes, SparqCudaError* err);
   int32_t (*synchronize)(void* ctx, SparqCudaError* err);
   // Milliseconds from the context's creation event to an event recorded now on the stream.
   int32_t (*stream_time_ms)(void* ctx, double* ms, SparqCudaError* err);
