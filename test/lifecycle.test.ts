@@ -1,0 +1,64 @@
+import { spawnSync } from 'child_process';
+import * as path from 'path';
+
+const indexJs = path.join(__dirname, '..', 'dist', 'src', 'index.js');
+
+function runNode(args: string[], code: string): { status: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [...args, '-e', code], { encoding: 'utf8', timeout: 60000 });
+  return { status: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
+}
+
+describe('lifecycle [cpu]', () => {
+  it('forgotten tensors are freed by the GC backstop (RSS returns)', () => {
+    const r = runNode(
+      ['--expose-gc'],
+      `
+      const sq0 = require(${JSON.stringify(indexJs)});
+      (async () => {
+        const sq = await sq0.open({ backend: 'cpu' });
+        global.gc();
+        const before = process.memoryUsage().rss;
+        let keep = [];
+        for (let i = 0; i < 64; i++) keep.push(sq.zeros([1 << 20], 'f32')); // 256 MiB, never disposed
+        await sq.synchronize();
+        const peak = process.memoryUsage().rss;
+        keep = null;
+        for (let i = 0; i < 10; i++) { global.gc(); await new Promise((r) => setTimeout(r, 20)); }
+        const after = process.memoryUsage().rss;
+        console.log(JSON.stringify({ grew: peak - before, left: after - before }));
+      })();`,
+    );
+    expect(r.stderr).toBe('');
+    const { grew, left } = JSON.parse(r.stdout) as { grew: number; left: number };
+    expect(grew).toBeGreaterThanOrEqual(256 * 2 ** 20);
+    expect(left).toBeLessThan(16 * 2 ** 20);
+  });
+
+  it('a context works inside a worker thread (one context per thread) and the worker exits cleanly', () => {
+    const r = runNode(
+      [],
+      `
+      const { Worker } = require('worker_threads');
+      const src = \`
+        const { parentPort } = require('worker_threads');
+        const sq0 = require(${JSON.stringify(indexJs)});
+        sq0.open({ backend: 'cpu' }).then(async (sq) => {
+          const w = sq.tensor(sq0.toF16([1, 2, 3, 4]), [2, 2], 'f16');
+          const x = sq.tensor(sq0.toF16([1, 1]), [1, 2], 'f16');
+          const y = Array.from(sq0.fromF16(await sq.dense.matmul(w, x).read()));
+          for (let i = 0; i < 3; i++) sq.dense.matmul(w, x); // left in flight at exit
+          parentPort.postMessage(y);
+        });\`;
+      const workers = [0, 1].map(() => new Worker(src, { eval: true }));
+      let done = 0;
+      for (const wk of workers) {
+        wk.on('message', (y) => console.log(JSON.stringify(y)));
+        wk.on('error', (e) => { console.error(e); process.exitCode = 1; });
+        wk.on('exit', () => { if (++done === workers.length) console.log('exited'); });
+      }`,
+    );
+    expect(r.signal).toBeNull();
+    expect(r.status).toBe(0);
+    expect(r.stdout.trim().split('\n')).toEqual(['[3,7]', '[3,7]', 'exited']);
+  });
+});
