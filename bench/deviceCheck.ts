@@ -20,7 +20,7 @@ import { addonPath, open, type BackendName, type Context } from '../src';
 import { native } from '../src/native';
 import { denseCases, runDenseCase, type DenseCase } from '../test/cases/dense.cases';
 import { runW4A16Case, w4a16Cases, type W4A16Case } from '../test/cases/w4a16.cases';
-import { f16BitsToNumber, freshSeed } from '../test/reference';
+import { freshSeed, relDiffF16 } from '../test/reference';
 
 interface Args {
   out: string;
@@ -64,16 +64,6 @@ const started = Date.now();
 const BUDGET_MS = 7.5 * 60 * 1000;
 const elapsed = (): string => `${((Date.now() - started) / 1000).toFixed(1)}s`;
 
-function relDiff(a: Uint16Array, b: Uint16Array): number {
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < a.length; i++) {
-    num += (f16BitsToNumber(a[i]) - f16BitsToNumber(b[i])) ** 2;
-    den += f16BitsToNumber(b[i]) ** 2;
-  }
-  return Math.sqrt(num / (den || 1));
-}
-
 async function runCases(dev: Context, cpu: Context, args: Args, rows: Row[]): Promise<void> {
   const caseBackend = args.small || args.backend === 'sim' ? 'sim' : 'cpu'; // sim lists are the small shapes
   const suites: { op: string; cases: (DenseCase | W4A16Case)[]; run: (sq: Context, c: never, seed: number) => Promise<{ relError: number; y: Uint16Array }> }[] = [
@@ -86,7 +76,7 @@ async function runCases(dev: Context, cpu: Context, args: Args, rows: Row[]): Pr
       try {
         const got = await s.run(dev, c as never, seed);
         const ref = await s.run(cpu, c as never, seed);
-        const vsCpu = relDiff(got.y, ref.y);
+        const vsCpu = relDiffF16(got.y, ref.y);
         const ok = got.relError <= c.tolerance && vsCpu <= c.tolerance;
         rows.push({ section: `cases ${s.op}`, name: c.name, ok, detail: `rel ${got.relError.toExponential(2)}, vs cpu ${vsCpu.toExponential(2)}, seed ${seed}${dev.lastLaunch ? `, ${dev.lastLaunch.kernel} ${dev.lastLaunch.config}` : ''}` });
       } catch (e) {

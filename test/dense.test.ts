@@ -1,7 +1,7 @@
 import { open } from '../src';
 import { denseCases, runDenseCase } from './cases/dense.cases';
 import { backendMatrix, cpuIsas, describeFor, titleFor, withIsa } from './helpers/backends';
-import { f16BitsToNumber, freshSeed } from './reference';
+import { freshSeed, relDiffF16 } from './reference';
 
 for (const p of backendMatrix()) {
   const isas = p.backend === 'cpu' ? cpuIsas() : [''];
@@ -21,15 +21,7 @@ for (const p of backendMatrix()) {
         if (p.backend !== 'cpu') {
           const cpu = await runDenseCase(await open({ backend: 'cpu' }), c, seed);
           // Same inputs on cpu: both within tolerance of the reference, and of each other.
-          let num = 0;
-          let den = 0;
-          for (let i = 0; i < cpu.y.length; i++) {
-            const a = f16BitsToNumber(got.y[i]);
-            const b = f16BitsToNumber(cpu.y[i]);
-            num += (a - b) ** 2;
-            den += b ** 2;
-          }
-          const vsCpu = Math.sqrt(num / (den || 1));
+          const vsCpu = relDiffF16(got.y, cpu.y);
           if (!(vsCpu <= c.tolerance)) throw new Error(`vs cpu ${vsCpu} > ${c.tolerance} (seed ${seed})`);
           expect(vsCpu).toBeLessThanOrEqual(c.tolerance);
         }

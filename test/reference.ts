@@ -123,3 +123,16 @@ export function relErrorF16(got: Uint16Array, ref: Float64Array): number {
 export function nanPoison(count: number): Uint16Array {
   return new Uint16Array(count).fill(0x7e00);
 }
+
+/** ‖a − b‖_F / ‖b‖_F for two fp16 outputs (how sim/cuda results are compared with cpu's). */
+export function relDiffF16(a: Uint16Array, b: Uint16Array): number {
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < b.length; i++) {
+    const x = f16BitsToNumber(a[i]);
+    const y = f16BitsToNumber(b[i]);
+    num += (x - y) ** 2;
+    den += y ** 2;
+  }
+  return Math.sqrt(num / (den || 1));
+}

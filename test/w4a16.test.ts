@@ -1,17 +1,7 @@
 import { open, SparqArgumentError, SparqShapeError } from '../src';
 import { referenceRtn, runW4A16Case, w4a16Cases } from './cases/w4a16.cases';
 import { backendMatrix, cpuIsas, describeFor, titleFor } from './helpers/backends';
-import { f16BitsToNumber, freshSeed, randomF16, rng } from './reference';
-
-function relDiff(a: Uint16Array, b: Uint16Array): number {
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < a.length; i++) {
-    num += (f16BitsToNumber(a[i]) - f16BitsToNumber(b[i])) ** 2;
-    den += f16BitsToNumber(b[i]) ** 2;
-  }
-  return Math.sqrt(num / (den || 1));
-}
+import { f16BitsToNumber, freshSeed, randomF16, relDiffF16, rng } from './reference';
 
 for (const p of backendMatrix()) {
   const isas = p.backend === 'cpu' ? cpuIsas() : [undefined];
@@ -25,7 +15,7 @@ for (const p of backendMatrix()) {
         expect(got.relError).toBeLessThanOrEqual(c.tolerance);
         if (p.backend !== 'cpu') {
           const cpu = await runW4A16Case(await open({ backend: 'cpu' }), c, seed);
-          const d = relDiff(got.y, cpu.y);
+          const d = relDiffF16(got.y, cpu.y);
           if (!(d <= c.tolerance)) throw new Error(`vs cpu ${d} > ${c.tolerance} (seed ${seed})`);
           expect(d).toBeLessThanOrEqual(c.tolerance);
         }

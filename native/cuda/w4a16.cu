@@ -5,28 +5,12 @@
 #include <algorithm>
 #include <string>
 
-#include "kernels/w4a16.cuh"
+#include "w4a16_instances.cuh"
 #include "w4a16.h"
 
 namespace {
 
 using namespace sparq::w4a16;
-
-using KernelFn = void (*)(const W4a16Params);
-struct Instance {
-  KernelFn fn;
-  int smem_bytes;
-};
-
-template <int STAGES>
-Instance PickForStages(int m_blocks) {
-  switch (m_blocks) {
-    case 1: return {&w4a16_gemm_kernel<1, STAGES>, W4a16Config<1, STAGES>::kSmemBytes};
-    case 2: return {&w4a16_gemm_kernel<2, STAGES>, W4a16Config<2, STAGES>::kSmemBytes};
-    case 3: return {&w4a16_gemm_kernel<3, STAGES>, W4a16Config<3, STAGES>::kSmemBytes};
-    default: return {&w4a16_gemm_kernel<4, STAGES>, W4a16Config<4, STAGES>::kSmemBytes};
-  }
-}
 
 bool PadX(const sparq::W4A16WeightView& w, const void* x) {
   return NeedsPaddedX(w.k, reinterpret_cast<uint64_t>(x));
@@ -77,7 +61,7 @@ int sparq_cuda_w4a16_matmul(const sparq::W4A16WeightView& w, const uint16_t* x, 
   for (int64_t slab = 0; slab < SlabCount(m); ++slab) {
     const int64_t r0 = slab * kSlabM, m_slab = std::min<int64_t>(kSlabM, m - r0);
     const int m_blocks = ChooseMBlocks(m_slab);
-    const Instance inst = stages == kStagesHopper ? PickForStages<kStagesHopper>(m_blocks)
+    const W4a16Instance inst = stages == kStagesHopper ? PickForStages<kStagesHopper>(m_blocks)
                                                   : PickForStages<kStagesAmpere>(m_blocks);
     err = cudaFuncSetAttribute(inst.fn, cudaFuncAttributeMaxDynamicSharedMemorySize, inst.smem_bytes);
     if (err != cudaSuccess) return int(err);
@@ -98,10 +82,7 @@ int sparq_cuda_w4a16_matmul(const sparq::W4A16WeightView& w, const uint16_t* x, 
     p.stripes = stripes;
     inst.fn<<<dim3(unsigned(stripes.ctas)), dim3(kThreads), size_t(inst.smem_bytes), stream>>>(p);
     if ((err = cudaGetLastError()) != cudaSuccess) return int(err);
-    const std::string cfg = "TILE_M=" + std::to_string(m_blocks * kMmaM) + " TILE_N=" + std::to_string(kTileN) +
-                            " TILE_K=" + std::to_string(kTileK) + " STAGES=" + std::to_string(stages) +
-                            " WARPS=" + std::to_string(kWarps) + " stripes=" + std::to_string(stripes.ctas) + "x" +
-                            std::to_string(stripes.per) + " tiles";
+    const std::string cfg = W4a16ConfigString(m_blocks, stages, stripes);
     if (config.find(cfg) == std::string::npos) config += (config.empty() ? "" : "; ") + cfg;
     smem_max = std::max(smem_max, inst.smem_bytes);
   }

@@ -1,8 +1,6 @@
 // runtime/cpu_backend.cc: the cpu backend: host memory, the native thread pool and SIMD kernels
 // chosen at open() (SPARQ_CPU_ISA forces one; SPARQ_THREADS sizes the pool).
-#include <chrono>
 #include <cstdlib>
-#include <cstring>
 
 #include "runtime/backend.h"
 #include "runtime/host_memory.h"
@@ -12,42 +10,13 @@
 namespace sparq {
 namespace {
 
-double SteadyNowMs() {
-  using namespace std::chrono;
-  return duration<double, std::milli>(steady_clock::now().time_since_epoch()).count();
-}
-
-class CpuBackend : public Backend {
+class CpuBackend : public HostMemoryBackend {
  public:
   CpuBackend(cpu::Isa isa, int threads) : isa_(isa), pool_(threads) {}
   const char* name() const override { return "cpu"; }
-  bool host_memory() const override { return true; }
   const char* cpu_isa() const override { return cpu::IsaName(isa_); }
   int threads() const override { return pool_.size(); }
 
-  Status Allocate(size_t bytes, void** ptr) override { return HostAllocate(bytes, ptr); }
-  void Free(void* ptr) override { std::free(ptr); }
-  Status CopyToDevice(void* dst, const void* src, size_t bytes) override {
-    std::memcpy(dst, src, bytes);
-    return Status::Ok();
-  }
-  Status CopyToHost(void* dst, const void* src, size_t bytes) override {
-    std::memcpy(dst, src, bytes);
-    return Status::Ok();
-  }
-  Status Fill(void* dst, size_t bytes, uint8_t value) override {
-    std::memset(dst, value, bytes);
-    return Status::Ok();
-  }
-  Status CopyOnDevice(void* dst, const void* src, size_t bytes) override {
-    std::memcpy(dst, src, bytes);
-    return Status::Ok();
-  }
-  Status Synchronize() override { return Status::Ok(); }
-  Status StreamTimeMs(double* ms) override {
-    *ms = SteadyNowMs();
-    return Status::Ok();
-  }
   Status DenseMatmul(const DenseMatmulArgs& args, LaunchInfo* info) override {
     cpu::DenseMatmulF16(args, isa_, pool_);
     if (info) *info = LaunchInfo{};

@@ -1,11 +1,15 @@
-// runtime/host_memory.h: 64-byte aligned host allocations for the cpu and sim backends.
+// runtime/host_memory.h: what the cpu and sim backends share: their "device" memory is plain,
+// 64-byte aligned host memory, copies are memcpy, and stream time is the worker's monotonic clock
+// (tasks run one after another on it, so a timestamp taken by a task is the stream time).
 #pragma once
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <string>
 
+#include "runtime/backend.h"
 #include "sparq/status.h"
 
 namespace sparq {
@@ -19,5 +23,31 @@ inline Status HostAllocate(size_t bytes, void** ptr) {
   *ptr = p;
   return Status::Ok();
 }
+
+class HostMemoryBackend : public Backend {
+ public:
+  bool host_memory() const override { return true; }
+  Status Allocate(size_t bytes, void** ptr) override { return HostAllocate(bytes, ptr); }
+  void Free(void* ptr) override { std::free(ptr); }
+  Status CopyToDevice(void* dst, const void* src, size_t bytes) override { return Copy(dst, src, bytes); }
+  Status CopyToHost(void* dst, const void* src, size_t bytes) override { return Copy(dst, src, bytes); }
+  Status CopyOnDevice(void* dst, const void* src, size_t bytes) override { return Copy(dst, src, bytes); }
+  Status Fill(void* dst, size_t bytes, uint8_t value) override {
+    std::memset(dst, value, bytes);
+    return Status::Ok();
+  }
+  Status Synchronize() override { return Status::Ok(); }
+  Status StreamTimeMs(double* ms) override {
+    using namespace std::chrono;
+    *ms = duration<double, std::milli>(steady_clock::now().time_since_epoch()).count();
+    return Status::Ok();
+  }
+
+ private:
+  static Status Copy(void* dst, const void* src, size_t bytes) {
+    std::memcpy(dst, src, bytes);
+    return Status::Ok();
+  }
+};
 
 }  // namespace sparq

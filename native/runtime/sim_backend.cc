@@ -1,9 +1,7 @@
 // runtime/sim_backend.cc: the sim backend: host memory, and every op runs the CUDA kernel source
 // (native/cuda/kernels/*.cuh) on the host SIMT simulator (native/sim). Never chosen by 'auto'.
 // SPARQ_SIM_SMS sets the simulated SM count (default 4); SPARQ_SIM_TIMEOUT_S the deadlock timeout.
-#include <chrono>
 #include <cstdlib>
-#include <cstring>
 
 #include "runtime/backend.h"
 #include "runtime/host_memory.h"
@@ -27,41 +25,16 @@ int EnvInt(const char* name, int fallback, int lo, int hi) {
   return (*end == 0 && x >= lo && x <= hi) ? static_cast<int>(x) : fallback;
 }
 
-class SimBackend : public Backend {
+class SimBackend : public HostMemoryBackend {
  public:
   SimBackend(cpu::Isa isa, int sim_sms) : isa_(isa) {
     options_.sm_count = sim_sms > 0 ? sim_sms : EnvInt("SPARQ_SIM_SMS", 4, 1, 64);
     options_.timeout_s = EnvInt("SPARQ_SIM_TIMEOUT_S", 10, 1, 3600);
   }
   const char* name() const override { return "sim"; }
-  bool host_memory() const override { return true; }
   const char* cpu_isa() const override { return cpu::IsaName(isa_); }
   int threads() const override { return 1; }
 
-  Status Allocate(size_t bytes, void** ptr) override { return HostAllocate(bytes, ptr); }
-  void Free(void* ptr) override { std::free(ptr); }
-  Status CopyToDevice(void* dst, const void* src, size_t bytes) override {
-    std::memcpy(dst, src, bytes);
-    return Status::Ok();
-  }
-  Status CopyToHost(void* dst, const void* src, size_t bytes) override {
-    std::memcpy(dst, src, bytes);
-    return Status::Ok();
-  }
-  Status Fill(void* dst, size_t bytes, uint8_t value) override {
-    std::memset(dst, value, bytes);
-    return Status::Ok();
-  }
-  Status CopyOnDevice(void* dst, const void* src, size_t bytes) override {
-    std::memcpy(dst, src, bytes);
-    return Status::Ok();
-  }
-  Status Synchronize() override { return Status::Ok(); }
-  Status StreamTimeMs(double* ms) override {
-    using namespace std::chrono;
-    *ms = duration<double, std::milli>(steady_clock::now().time_since_epoch()).count();
-    return Status::Ok();
-  }
   Status DenseMatmul(const DenseMatmulArgs& args, LaunchInfo* info) override {
     return sim::DenseMatmul(args, options_, info);
   }

@@ -5,39 +5,14 @@
 #include <string>
 #include <vector>
 
-#include "cuda/kernels/w4a16.cuh"
+#include "cuda/w4a16_instances.cuh"
 #include "sim/sim_launch.h"
 #include "sparq/sim.h"
 #include "sparq/w4a16.h"
 
 namespace sparq::sim {
-namespace {
 
 using namespace sparq::w4a16;
-
-using KernelFn = void (*)(const W4a16Params);
-struct Instance {
-  KernelFn fn;
-  int smem_bytes;
-};
-
-template <int STAGES>
-Instance PickForStages(int m_blocks) {
-  switch (m_blocks) {
-    case 1: return {&w4a16_gemm_kernel<1, STAGES>, W4a16Config<1, STAGES>::kSmemBytes};
-    case 2: return {&w4a16_gemm_kernel<2, STAGES>, W4a16Config<2, STAGES>::kSmemBytes};
-    case 3: return {&w4a16_gemm_kernel<3, STAGES>, W4a16Config<3, STAGES>::kSmemBytes};
-    default: return {&w4a16_gemm_kernel<4, STAGES>, W4a16Config<4, STAGES>::kSmemBytes};
-  }
-}
-
-std::string Config(int m_blocks, int stages, const Stripes& s) {
-  return "TILE_M=" + std::to_string(m_blocks * kMmaM) + " TILE_N=" + std::to_string(kTileN) +
-         " TILE_K=" + std::to_string(kTileK) + " STAGES=" + std::to_string(stages) + " WARPS=" +
-         std::to_string(kWarps) + " stripes=" + std::to_string(s.ctas) + "x" + std::to_string(s.per) + " tiles";
-}
-
-}  // namespace
 
 Status W4A16MatmulStages(const W4A16WeightView& w, const uint16_t* x, const uint16_t* bias, uint16_t* y,
                          int64_t m, int stages, const SimOptions& options, LaunchInfo* info) {
@@ -89,7 +64,7 @@ Status W4A16MatmulStages(const W4A16WeightView& w, const uint16_t* x, const uint
   for (int64_t slab = 0; slab < SlabCount(m); ++slab) {
     const int64_t r0 = slab * kSlabM, m_slab = std::min<int64_t>(kSlabM, m - r0);
     const int m_blocks = ChooseMBlocks(m_slab);
-    const Instance inst = stages == kStagesHopper ? PickForStages<kStagesHopper>(m_blocks)
+    const W4a16Instance inst = stages == kStagesHopper ? PickForStages<kStagesHopper>(m_blocks)
                                                   : PickForStages<kStagesAmpere>(m_blocks);
     W4a16Params p{};
     p.qweight = static_cast<const uint8_t*>(w.qweight);
@@ -106,7 +81,7 @@ Status W4A16MatmulStages(const W4A16WeightView& w, const uint16_t* x, const uint
     p.group_eff = w.group_size_eff;
     p.m = int(m_slab);
     p.stripes = stripes;
-    const std::string cfg = Config(m_blocks, stages, stripes);
+    const std::string cfg = W4a16ConfigString(m_blocks, stages, stripes);
     Launch launch("w4a16_gemm_kernel<" + std::to_string(m_blocks) + "," + std::to_string(stages) + ">", options);
     launch.RegisterBuffer("qweight", w.qweight, size_t(w.n_pad * w.k_pad / 2));
     launch.RegisterBuffer("scales", w.scales, size_t(w.n_pad * w.groups_pad * 2));

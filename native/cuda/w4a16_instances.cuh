@@ -1,0 +1,36 @@
+// native/cuda/w4a16_instances.cuh: the template instances of the W4A16 kernel a launcher can pick
+// and how a choice is reported — shared by the nvcc launcher (w4a16.cu) and the simulator's
+// (sim/w4a16_sim.cc), so both pick and describe exactly the same instance.
+#pragma once
+#include <string>
+
+#include "kernels/w4a16.cuh"
+
+namespace sparq::w4a16 {
+
+using W4a16KernelFn = void (*)(const W4a16Params);
+
+struct W4a16Instance {
+  W4a16KernelFn fn;
+  int smem_bytes;
+};
+
+// M_BLOCKS = m16 blocks in the slab (1..4); STAGES is chosen by the caller from the architecture.
+template <int STAGES>
+inline W4a16Instance PickForStages(int m_blocks) {
+  switch (m_blocks) {
+    case 1: return {&w4a16_gemm_kernel<1, STAGES>, W4a16Config<1, STAGES>::kSmemBytes};
+    case 2: return {&w4a16_gemm_kernel<2, STAGES>, W4a16Config<2, STAGES>::kSmemBytes};
+    case 3: return {&w4a16_gemm_kernel<3, STAGES>, W4a16Config<3, STAGES>::kSmemBytes};
+    default: return {&w4a16_gemm_kernel<4, STAGES>, W4a16Config<4, STAGES>::kSmemBytes};
+  }
+}
+
+// The LaunchInfo::config text of one slab's launch.
+inline std::string W4a16ConfigString(int m_blocks, int stages, const Stripes& s) {
+  return "TILE_M=" + std::to_string(m_blocks * kMmaM) + " TILE_N=" + std::to_string(kTileN) +
+         " TILE_K=" + std::to_string(kTileK) + " STAGES=" + std::to_string(stages) + " WARPS=" +
+         std::to_string(kWarps) + " stripes=" + std::to_string(s.ctas) + "x" + std::to_string(s.per) + " tiles";
+}
+
+}  // namespace sparq::w4a16
