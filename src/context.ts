@@ -96,7 +96,7 @@ export class Context {
    * @throws {SparqShapeError} / {SparqDTypeError} when `out` does not match `src`.
    */
   copy<D extends DType>(src: Tensor<D>, options: { out?: Tensor<D> } = {}): Tensor<D> {
-    return this.wrap(this.native.copy(this.handle, unwrap(src), unwrap(options.out))) as Tensor<D>;
+    return this.wrap(this.native.copy(this.handle, unwrap(src), unwrap(options.out)), options.out) as Tensor<D>;
   }
 
   /** A zero-filled tensor (filled on the stream). @throws {SparqOutOfMemoryError} when it cannot be allocated. */
@@ -118,8 +118,12 @@ export class Context {
     return withCallSite(this.handle.mark(), new Error());
   }
 
-  /** @internal */
-  wrap(handle: ReturnType<NativeContext['tensor']>): Tensor {
+  /**
+   * @internal The public tensor for an op's native result: `out` itself when the caller passed one
+   * (a second wrapper would be a second GC backstop that disposes the caller's tensor), else a new one.
+   */
+  wrap(handle: ReturnType<NativeContext['tensor']>, out?: Tensor): Tensor {
+    if (out !== undefined && out.handle === handle) return out;
     return new Tensor(handle, this);
   }
 

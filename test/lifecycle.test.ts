@@ -62,3 +62,26 @@ describe('lifecycle [cpu]', () => {
     expect(r.stdout.trim().split('\n')).toEqual(['[3,7]', '[3,7]', 'exited']);
   });
 });
+
+describe('out tensors [cpu]', () => {
+  it('an op given { out } returns that same tensor, and dropping the result never disposes it', () => {
+    const r = runNode(
+      ['--expose-gc'],
+      `
+      const sq0 = require(${JSON.stringify(indexJs)});
+      (async () => {
+        const sq = await sq0.open({ backend: 'cpu' });
+        const w = sq.tensor(sq0.toF16([1, 2, 3, 4]), [2, 2], 'f16');
+        const x = sq.tensor(sq0.toF16([1, 1]), [1, 2], 'f16');
+        const out = sq.zeros([1, 2], 'f16');
+        const same = sq.dense.matmul(w, x, { out }) === out;
+        for (let i = 0; i < 2000; i++) sq.dense.matmul(w, x, { out });
+        for (let i = 0; i < 5; i++) { global.gc(); await new Promise((r) => setTimeout(r, 10)); }
+        const y = Array.from(sq0.fromF16(await sq.dense.matmul(w, x, { out }).read()));
+        console.log(JSON.stringify({ same, disposed: out.disposed, y }));
+      })();`,
+    );
+    expect(r.stderr).toBe('');
+    expect(JSON.parse(r.stdout)).toEqual({ same: true, disposed: false, y: [3, 7] });
+  });
+});

@@ -27,6 +27,6 @@ export class DenseOps {
   matmul(w: Tensor<'f16'>, x: Tensor<'f16'>, options: MatmulOptions = {}): Tensor<'f16'> {
     const c = this.ctx;
     const h = c.nativeArgs('dense.matmul', w, x, options);
-    return c.wrap(c.native.denseMatmul(c.handle, h.a, h.b, h.bias, h.out)) as Tensor<'f16'>;
+    return c.wrap(c.native.denseMatmul(c.handle, h.a, h.b, h.bias, h.out), options.out) as Tensor<'f16'>;
   }
 }

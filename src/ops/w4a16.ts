@@ -112,6 +112,6 @@ export class W4A16Ops {
   matmul(weight: W4A16Weight, x: Tensor<'f16'>, options: MatmulOptions = {}): Tensor<'f16'> {
     const c = this.ctx;
     const h = c.nativeArgs('w4a16.matmul', weight, x, options);
-    return c.wrap(c.native.w4a16Matmul(c.handle, h.a, h.b, h.bias, h.out)) as Tensor<'f16'>;
+    return c.wrap(c.native.w4a16Matmul(c.handle, h.a, h.b, h.bias, h.out), options.out) as Tensor<'f16'>;
   }
 }
