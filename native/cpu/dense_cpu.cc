@@ -4,12 +4,15 @@
 //
 //   m <= gemv_max_m  direct GEMV: each thread walks its W rows once, converting fp16 on the fly
 //                    and dotting them with every X row (bandwidth bound: W is read exactly once).
-//   otherwise        m on the SIMD lanes. X is transposed to fp32 Xt[k][m_pad] once per call.
-//                    Threads own contiguous panels of NR output columns. Per panel and KC-deep
-//                    k block, NR rows of W are converted to fp32 (L1 resident) and every m block
-//                    of Xt runs over them, so each W element is converted once per m block of
-//                    up to kMaxXtBytes of Xt; C[NR][m] accumulates in fp32 across k blocks and
-//                    is rounded to fp16 once, with the bias added in fp32 first.
+//   otherwise        k on the SIMD lanes ("dot form"). X is converted to fp32 x[m][ld_x] once per
+//                    call. Threads own contiguous panels of NR output columns. Per panel and
+//                    KC-deep k block, NR rows of W are converted to fp32 (L1 resident) and every
+//                    MR-row block of x runs over them: MR+NR vector loads per MR*NR FMAs, no
+//                    broadcasts, no transposes. KC is picked so the m x KC block of x stays in
+//                    L1 across panels. Per-lane partial sums c[m][NR][lanes] carry over k blocks
+//                    in fp32; the writeback sums the lanes (one fixed tree), adds the bias in
+//                    fp32 and rounds to fp16 once. k is never split, so every thread count gives
+//                    the same bits.
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
@@ -23,12 +26,7 @@
 namespace sparq::cpu {
 namespace {
 
-constexpr size_t kAlignBytes = 64;  // one cache line = one zmm: aligned Xt rows load in one go
-// Xt bytes one panel sweep may touch: stays inside the 2 MB L2 next to the W panel and C.
-constexpr int64_t kMaxXtBytes = int64_t{1} << 20;
-// How far ahead (in k blocks) the W rows of a panel are prefetched.
-constexpr int64_t kPrefetchBlocks = 2;
-constexpr int64_t kCacheLineBytes = 64;
+constexpr size_t kAlignBytes = 64;  // one cache line = one zmm: aligned x rows load in one go
 
 struct AlignedFree {
   void operator()(float* p) const { std::free(p); }
@@ -75,76 +73,65 @@ void RunGemv(const DenseMatmulArgs& a, const DenseKernelSet& ks, const float* bi
   });
 }
 
-// Xt[kk][i] = fp32(X[i][kk]) for i < m, 0 for m <= i < m_pad; threads split k.
-void TransposeX(const DenseMatmulArgs& a, const DenseKernelSet& ks, int64_t m_pad, float* xt,
-                ThreadPool& pool) {
-  constexpr int64_t kBlockK = 64;  // a 64-deep strip of Xt rows stays in L1 while it is filled
-  const int64_t blocks = CeilDiv(a.k, kBlockK);
-  pool.ParallelFor(blocks, [&](int64_t b0, int64_t b1) {
-    float row[kBlockK];
-    for (int64_t b = b0; b < b1; ++b) {
-      const int64_t k0 = b * kBlockK, len = std::min(kBlockK, a.k - k0);
-      for (int64_t i = 0; i < a.m; ++i) {
-        ks.f16_to_f32(a.x + i * a.k + k0, row, static_cast<size_t>(len));
-        for (int64_t kk = 0; kk < len; ++kk) xt[(k0 + kk) * m_pad + i] = row[kk];
-      }
-      for (int64_t kk = 0; kk < len; ++kk)
-        std::fill(xt + (k0 + kk) * m_pad + a.m, xt + (k0 + kk) * m_pad + m_pad, 0.0f);
+// x[i][kk] = fp32(X[i][kk]) for kk < k, 0 for k <= kk < ld_x; threads split the rows.
+void ConvertX(const DenseMatmulArgs& a, const DenseKernelSet& ks, int64_t ld_x, float* x, ThreadPool& pool) {
+  pool.ParallelFor(a.m, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      ks.f16_to_f32(a.x + i * a.k, x + i * ld_x, static_cast<size_t>(a.k));
+      std::fill(x + i * ld_x + a.k, x + (i + 1) * ld_x, 0.0f);
     }
   });
 }
 
-void PrefetchWBlock(const uint16_t* w, int64_t k, int64_t j0, int64_t cols, int64_t k0) {
-  if (k0 >= k) return;
-  const int64_t bytes = std::min<int64_t>(kDenseKcElems, k - k0) * static_cast<int64_t>(sizeof(uint16_t));
-  for (int64_t r = 0; r < cols; ++r) {
-    const char* p = reinterpret_cast<const char*>(w + (j0 + r) * k + k0);
-    for (int64_t off = 0; off < bytes; off += kCacheLineBytes) __builtin_prefetch(p + off, 0, 3);
-  }
-}
-
 void RunGemm(const DenseMatmulArgs& a, const DenseKernelSet& ks, const float* bias, ThreadPool& pool) {
   const int64_t lanes = ks.lanes;
-  const int64_t m_vectors = CeilDiv(a.m, lanes);
-  const int64_t m_pad = m_vectors * lanes;
-  const DenseTile main = ks.main_tile(m_vectors);
-  const int64_t nr = main.nr;
-  const int64_t block_rows = main.mv * lanes;
+  const int64_t ld_x = CeilDiv(a.k, lanes) * lanes;
+  const DenseTile main = ks.main_tile(a.m);
+  const int mr_left = static_cast<int>(a.m % main.mr);
+  const DenseTile tail = mr_left > 0 ? ks.tail_tile(mr_left, main) : main;
+  const int64_t nr = main.nr, kc = main.kc;
+  const int64_t c_row_elems = nr * lanes;  // one row of c: NR vectors of partial sums
+  const int64_t k_blocks = CeilDiv(a.k, kc);
 
-  AlignedFloats xt = AllocFloats(a.k * m_pad);
-  TransposeX(a, ks, m_pad, xt.get(), pool);
-
-  // Rows of m per sweep over the panels: as many whole m blocks as fit kMaxXtBytes of Xt.
-  const int64_t xt_row_bytes = a.k * static_cast<int64_t>(sizeof(float));
-  const int64_t mc = std::max<int64_t>(1, kMaxXtBytes / (xt_row_bytes * block_rows)) * block_rows;
+  AlignedFloats x = AllocFloats(a.m * ld_x);
+  ConvertX(a, ks, ld_x, x.get(), pool);
 
   const int64_t panels = CeilDiv(a.n, nr);
   pool.ParallelFor(panels, [&](int64_t p0, int64_t p1) {
     AlignedFloats wp = AllocFloats(nr * kDenseWpStrideElems);
-    // Rows past n stay zero: they feed C columns that are never written back, and zeros keep
+    // Rows past n stay zero: they feed c columns that are never written back, and zeros keep
     // them from being NaN or denormal (which would be slow).
     std::memset(wp.get(), 0, sizeof(float) * static_cast<size_t>(nr * kDenseWpStrideElems));
-    AlignedFloats c = AllocFloats(nr * std::min(mc, m_pad));
-    for (int64_t m0 = 0; m0 < m_pad; m0 += mc) {
-      const int64_t mc_pad = std::min(mc, m_pad - m0);
-      const int64_t m_rows = std::min(mc_pad, a.m - m0);
-      for (int64_t p = p0; p < p1; ++p) {
-        const int64_t j0 = p * nr, cols = std::min(nr, a.n - j0);
-        for (int64_t k0 = 0; k0 < a.k; k0 += kDenseKcElems) {
-          const int64_t kc_len = std::min<int64_t>(kDenseKcElems, a.k - k0);
-          for (int64_t r = 0; r < cols; ++r)
-            ks.f16_to_f32(a.w + (j0 + r) * a.k + k0, wp.get() + r * kDenseWpStrideElems, static_cast<size_t>(kc_len));
-          PrefetchWBlock(a.w, a.k, j0, cols, k0 + kPrefetchBlocks * kDenseKcElems);
-          const float* xt_k = xt.get() + k0 * m_pad + m0;
-          for (int64_t mb = 0; mb < mc_pad; mb += block_rows) {
-            const int mv = static_cast<int>(std::min(block_rows, mc_pad - mb) / lanes);
-            const DenseTile tile = mv == main.mv ? main : ks.tail_tile(mv, main.nr);
-            tile.kernel(xt_k + mb, m_pad, wp.get(), c.get() + mb, mc_pad, kc_len, k0 > 0);
+    AlignedFloats c = AllocFloats(a.m * c_row_elems);
+    for (int64_t p = p0; p < p1; ++p) {
+      const int64_t j0 = p * nr, cols = std::min(nr, a.n - j0);
+      for (int64_t kb = 0; kb < k_blocks; ++kb) {
+        const int64_t k0 = kb * kc, kc_len = std::min(kc, a.k - k0);
+        DenseBlockArgs blk;
+        blk.ld_x = ld_x;
+        blk.wp = wp.get();
+        blk.kc_len = kc_len;
+        blk.kc_pad = CeilDiv(kc_len, lanes) * lanes;
+        blk.accumulate = kb > 0;
+        // The first m block converts the panel block on the fly; a panel cut short by n is
+        // converted here instead, so the kernels never read W rows past n (those wp rows stay zero).
+        const bool convert_in_kernel = cols == nr;
+        if (!convert_in_kernel) {
+          for (int64_t r = 0; r < cols; ++r) {
+            float* row = wp.get() + r * kDenseWpStrideElems;
+            ks.f16_to_f32(a.w + (j0 + r) * a.k + k0, row, static_cast<size_t>(kc_len));
+            std::fill(row + kc_len, row + blk.kc_pad, 0.0f);
           }
         }
-        ks.writeback(c.get(), mc_pad, m_rows, cols, bias != nullptr ? bias + j0 : nullptr,
-                     a.y + m0 * a.n + j0, a.n);
+        blk.ld_w = a.k;
+        for (int64_t i0 = 0; i0 < a.m; i0 += main.mr) {
+          blk.w = convert_in_kernel && i0 == 0 ? a.w + j0 * a.k + k0 : nullptr;
+          blk.x = x.get() + i0 * ld_x + k0;
+          blk.c = c.get() + i0 * c_row_elems;
+          (i0 + main.mr <= a.m ? main : tail).kernel(blk);
+        }
       }
+      ks.writeback(c.get(), static_cast<int>(nr), a.m, cols, bias != nullptr ? bias + j0 : nullptr, a.y + j0, a.n);
     }
   });
 }

@@ -1,7 +1,9 @@
 // native/cpu/dense_cpu_avx2.cc: AVX2+FMA micro-kernels for the dense fp16 GEMM (driver and
-// layout: dense_cpu.cc, isa_kernels.h). 16 ymm: 12 accumulators + X vectors + a broadcast.
+// layout: dense_cpu.cc, isa_kernels.h). 16 ymm: 12 accumulators + one operand set + one streamed vector.
 #pragma GCC target("avx2,fma,f16c")
 #include <immintrin.h>
+
+#include <algorithm>
 
 #include "cpu/isa_kernels.h"
 
@@ -10,42 +12,105 @@ namespace {
 
 constexpr int kLanes = 8;  // fp32 per ymm = m rows per X vector
 
-// Same contract as the AVX-512 kernel: each W value is broadcast once against MV X vectors.
-template <int MV, int NR>
-void MicroKernel(const float* xt, int64_t ld_xt, const float* wp, float* c, int64_t ld_c,
-                 int64_t kc_len, bool accumulate) {
-  __m256 acc[NR][MV];
-#pragma GCC unroll 16
-  for (int j = 0; j < NR; ++j)
-#pragma GCC unroll 4
-    for (int v = 0; v < MV; ++v)
-      acc[j][v] = accumulate ? _mm256_loadu_ps(c + j * ld_c + v * kLanes) : _mm256_setzero_ps();
-  for (int64_t kk = 0; kk < kc_len; ++kk) {
-    __m256 x[MV];
-#pragma GCC unroll 4
-    for (int v = 0; v < MV; ++v) x[v] = _mm256_load_ps(xt + kk * ld_xt + v * kLanes);
-#pragma GCC unroll 16
-    for (int j = 0; j < NR; ++j) {
-      const __m256 w = _mm256_broadcast_ss(wp + j * kDenseWpStrideElems + kk);
-#pragma GCC unroll 4
-      for (int v = 0; v < MV; ++v) acc[j][v] = _mm256_fmadd_ps(x[v], w, acc[j][v]);
+constexpr int64_t kPrefetchAheadElems = 2048;  // as in the AVX-512 kernel
+
+// 8 fp16 from src, zero past `left`.
+__m256 LoadHalf8(const uint16_t* src, int64_t left) {
+  if (left >= kLanes) return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src)));
+  alignas(16) uint16_t tmp[kLanes] = {};
+  for (int64_t l = 0; l < left; ++l) tmp[l] = src[l];
+  return _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(tmp)));
+}
+
+template <bool CONVERT>
+__m256 PanelVector(const DenseBlockArgs& b, int j, int64_t kk) {
+  float* row = b.wp + j * kDenseWpStrideElems;
+  if constexpr (CONVERT) {
+    const uint16_t* src = b.w + j * b.ld_w + kk;
+    _mm_prefetch(reinterpret_cast<const char*>(src + kPrefetchAheadElems), _MM_HINT_T0);
+    const __m256 v = LoadHalf8(src, b.kc_len - kk);
+    _mm256_store_ps(row + kk, v);
+    return v;
+  } else {
+    return _mm256_load_ps(row + kk);
+  }
+}
+
+// Same contract as the AVX-512 kernel: c[i][j] (+)= x[i][kk..kk+8) * W[j][kk..kk+8) lane-wise;
+// MR*NR accumulators + min(MR, NR) + 1 <= 16 ymm.
+template <int MR, int NR, bool CONVERT>
+void MicroKernelImpl(const DenseBlockArgs& b) {
+  const float* x = b.x;
+  const int64_t ld_x = b.ld_x;
+  float* c = b.c;
+  __m256 acc[MR][NR];
+#pragma GCC unroll 12
+  for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 12
+    for (int j = 0; j < NR; ++j)
+      acc[i][j] = b.accumulate ? _mm256_load_ps(c + (i * NR + j) * kLanes) : _mm256_setzero_ps();
+  for (int64_t kk = 0; kk < b.kc_pad; kk += kLanes) {
+    if constexpr (MR <= NR) {
+      __m256 xv[MR];
+#pragma GCC unroll 12
+      for (int i = 0; i < MR; ++i) xv[i] = _mm256_load_ps(x + i * ld_x + kk);
+#pragma GCC unroll 12
+      for (int j = 0; j < NR; ++j) {
+        const __m256 wv = PanelVector<CONVERT>(b, j, kk);
+#pragma GCC unroll 12
+        for (int i = 0; i < MR; ++i) acc[i][j] = _mm256_fmadd_ps(xv[i], wv, acc[i][j]);
+      }
+    } else {
+      __m256 wv[NR];
+#pragma GCC unroll 12
+      for (int j = 0; j < NR; ++j) wv[j] = PanelVector<CONVERT>(b, j, kk);
+#pragma GCC unroll 12
+      for (int i = 0; i < MR; ++i) {
+        const __m256 xv = _mm256_load_ps(x + i * ld_x + kk);
+#pragma GCC unroll 12
+        for (int j = 0; j < NR; ++j) acc[i][j] = _mm256_fmadd_ps(xv, wv[j], acc[i][j]);
+      }
     }
   }
-#pragma GCC unroll 16
-  for (int j = 0; j < NR; ++j)
-#pragma GCC unroll 4
-    for (int v = 0; v < MV; ++v) _mm256_storeu_ps(c + j * ld_c + v * kLanes, acc[j][v]);
+#pragma GCC unroll 12
+  for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 12
+    for (int j = 0; j < NR; ++j) _mm256_store_ps(c + (i * NR + j) * kLanes, acc[i][j]);
 }
 
-DenseTile MainTile(int64_t m_vectors) {
-  if (m_vectors <= 1) return {1, 12, MicroKernel<1, 12>};
-  return {2, 6, MicroKernel<2, 6>};
+template <int MR, int NR>
+void MicroKernel(const DenseBlockArgs& b) {
+  if (b.w != nullptr) {
+    MicroKernelImpl<MR, NR, true>(b);
+  } else {
+    MicroKernelImpl<MR, NR, false>(b);
+  }
 }
 
-DenseTile TailTile(int mv, int nr) {
-  (void)mv;
-  (void)nr;  // only the (2, 6) main tile has a tail: one vector
-  return {1, 6, MicroKernel<1, 6>};
+constexpr int kMaxAccumulators = 12;
+
+template <int NR, int MR = 1>
+DenseMicroKernelFn KernelFor(int mr) {
+  if constexpr (MR < kMaxAccumulators / NR) {
+    if (mr != MR) return KernelFor<NR, MR + 1>(mr);
+  }
+  return MicroKernel<MR, NR>;
+}
+
+DenseMicroKernelFn KernelFor(int mr, int nr) {
+  (void)nr;  // every tile is 4 columns wide
+  return KernelFor<4>(mr);
+}
+
+// 3 x 4 blocks (7 loads per 12 FMAs) and a 1..2-row tail; KC as in the AVX-512 file.
+DenseTile MainTile(int64_t m) {
+  constexpr int kNr = 4;
+  const int mr = static_cast<int>(std::min<int64_t>(m, kMaxAccumulators / kNr));
+  return {mr, kNr, kDenseKcMaxElems, KernelFor(mr, kNr)};
+}
+
+DenseTile TailTile(int mr_left, const DenseTile& main) {
+  return {mr_left, main.nr, main.kc, KernelFor(mr_left, main.nr)};
 }
 
 float HorizontalSum(__m256 v) {
@@ -108,23 +173,41 @@ void Gemv(const float* x, int m, const uint16_t* w, int64_t k, int64_t n_begin, 
   }
 }
 
-void Writeback(const float* c, int64_t ld_c, int64_t m, int64_t cols, const float* bias,
-               uint16_t* y, int64_t ld_y) {
-  const __m256i col_offsets =
-      _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(static_cast<int>(ld_c)));
-  int64_t j0 = 0;
-  for (; j0 + kLanes <= cols; j0 += kLanes) {
-    const __m256 b = bias != nullptr ? _mm256_loadu_ps(bias + j0) : _mm256_setzero_ps();
-    const float* c_cols = c + j0 * ld_c;
+// Lane j of the result = the sum of the 8 lanes of v[j]: lanes l and l+4 first, then l and l+2,
+// l and l+1 -- the same tree for every j.
+__m256 SumLanes8(const __m256 (&v)[kLanes]) {
+  __m256 s4[4], s2[2];
+#pragma GCC unroll 4
+  for (int t = 0; t < 4; ++t)  // 128-bit halves: lanes 0-3 from v[2t], 4-7 from v[2t+1]
+    s4[t] = _mm256_add_ps(_mm256_permute2f128_ps(v[2 * t], v[2 * t + 1], 0x20),
+                          _mm256_permute2f128_ps(v[2 * t], v[2 * t + 1], 0x31));
+#pragma GCC unroll 2
+  for (int t = 0; t < 2; ++t)  // 128-bit lane q: outputs 4t+q, 4t+2+q, two partials each
+    s2[t] = _mm256_add_ps(_mm256_shuffle_ps(s4[2 * t], s4[2 * t + 1], _MM_SHUFFLE(1, 0, 1, 0)),
+                          _mm256_shuffle_ps(s4[2 * t], s4[2 * t + 1], _MM_SHUFFLE(3, 2, 3, 2)));
+  // Element 4q+r holds output 2r+q.
+  const __m256 s = _mm256_add_ps(_mm256_shuffle_ps(s2[0], s2[1], _MM_SHUFFLE(2, 0, 2, 0)),
+                                 _mm256_shuffle_ps(s2[0], s2[1], _MM_SHUFFLE(3, 1, 3, 1)));
+  return _mm256_permutevar8x32_ps(s, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+}
+
+void Writeback(const float* c, int nr, int64_t m, int64_t cols, const float* bias, uint16_t* y,
+               int64_t ld_y) {
+  for (int64_t j0 = 0; j0 < cols; j0 += kLanes) {
+    const int64_t width = std::min<int64_t>(kLanes, cols - j0);
+    alignas(32) float b[kLanes] = {};
+    if (bias != nullptr)
+      for (int64_t j = 0; j < width; ++j) b[j] = bias[j0 + j];
     for (int64_t i = 0; i < m; ++i) {
-      const __m256 v = _mm256_i32gather_ps(c_cols + i, col_offsets, 4);
-      const __m128i h = _mm256_cvtps_ph(_mm256_add_ps(v, b), _MM_FROUND_TO_NEAREST_INT);
-      _mm_storeu_si128(reinterpret_cast<__m128i*>(y + i * ld_y + j0), h);
+      __m256 v[kLanes];
+      const float* row = c + (i * nr + j0) * kLanes;
+      for (int j = 0; j < kLanes; ++j) v[j] = j < width ? _mm256_load_ps(row + j * kLanes) : _mm256_setzero_ps();
+      const __m128i h = _mm256_cvtps_ph(_mm256_add_ps(SumLanes8(v), _mm256_load_ps(b)), _MM_FROUND_TO_NEAREST_INT);
+      alignas(16) uint16_t out[kLanes];
+      _mm_store_si128(reinterpret_cast<__m128i*>(out), h);
+      for (int64_t j = 0; j < width; ++j) y[i * ld_y + j0 + j] = out[j];
     }
   }
-  for (int64_t i = 0; i < m; ++i)
-    for (int64_t j = j0; j < cols; ++j)
-      y[i * ld_y + j] = scalar::F32ToF16One(c[j * ld_c + i] + (bias != nullptr ? bias[j] : 0.0f));
 }
 
 }  // namespace

@@ -1,11 +1,13 @@
 // native/cpu/dense_cpu_avx512.cc: AVX-512 micro-kernels for the dense fp16 GEMM (driver and
-// layout: dense_cpu.cc, isa_kernels.h). 32 zmm: up to 24 accumulators + X vectors + a broadcast.
+// layout: dense_cpu.cc, isa_kernels.h). 32 zmm: up to 24 accumulators + one operand set + one streamed vector.
 #pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,fma,f16c")
 // GCC 12's AVX-512 headers seed unused lanes with a self-initialized `__Y = __Y`, which
 // -W(maybe-)uninitialized reports at every inlined intrinsic; the lanes are never read.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #include <immintrin.h>
+
+#include <algorithm>
 
 #include "cpu/isa_kernels.h"
 
@@ -18,48 +20,102 @@ __mmask16 TailMask(int64_t left) {
   return left >= kLanes ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << left) - 1u);
 }
 
-// C[j][v*16 + lane] (+)= Σ_kk wp[j][kk] · xt[kk][v*16 + lane]: each W value is broadcast once and
-// meets MV X vectors; the X row for kk is MV contiguous vectors.
-template <int MV, int NR>
-void MicroKernel(const float* xt, int64_t ld_xt, const float* wp, float* c, int64_t ld_c,
-                 int64_t kc_len, bool accumulate) {
-  __m512 acc[NR][MV];
-#pragma GCC unroll 32
-  for (int j = 0; j < NR; ++j)
-#pragma GCC unroll 4
-    for (int v = 0; v < MV; ++v)
-      acc[j][v] = accumulate ? _mm512_loadu_ps(c + j * ld_c + v * kLanes) : _mm512_setzero_ps();
-  for (int64_t kk = 0; kk < kc_len; ++kk) {
-    __m512 x[MV];
-#pragma GCC unroll 4
-    for (int v = 0; v < MV; ++v) x[v] = _mm512_load_ps(xt + kk * ld_xt + v * kLanes);
-#pragma GCC unroll 32
-    for (int j = 0; j < NR; ++j) {
-      const __m512 w = _mm512_set1_ps(wp[j * kDenseWpStrideElems + kk]);
-#pragma GCC unroll 4
-      for (int v = 0; v < MV; ++v) acc[j][v] = _mm512_fmadd_ps(x[v], w, acc[j][v]);
+// How far ahead along a W row (fp16 elements) the converting kernel prefetches: four KC blocks,
+// so the rows stream from memory while the FMAs run (1024..8192 measured within noise).
+constexpr int64_t kPrefetchAheadElems = 2048;
+
+// Lane-wise W[j][kk..kk+16) of the panel: converted from fp16 (and stored to wp for the later m
+// blocks) when CONVERT, else loaded from wp.
+template <bool CONVERT>
+__m512 PanelVector(const DenseBlockArgs& b, int j, int64_t kk) {
+  float* row = b.wp + j * kDenseWpStrideElems;
+  if constexpr (CONVERT) {
+    const uint16_t* src = b.w + j * b.ld_w + kk;
+    _mm_prefetch(reinterpret_cast<const char*>(src + kPrefetchAheadElems), _MM_HINT_T0);
+    const __m512 v = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(TailMask(b.kc_len - kk), src));
+    _mm512_store_ps(row + kk, v);
+    return v;
+  } else {
+    return _mm512_load_ps(row + kk);
+  }
+}
+
+// c[i][j] (+)= x[i][kk..kk+16) * W[j][kk..kk+16) lane-wise, over kc_pad k. The smaller of the
+// two operand sets stays in registers for a step and the other is streamed one vector at a time:
+// MR*NR accumulators + min(MR, NR) + 1 <= 32 zmm.
+template <int MR, int NR, bool CONVERT>
+void MicroKernelImpl(const DenseBlockArgs& b) {
+  const float* x = b.x;
+  const int64_t ld_x = b.ld_x;
+  float* c = b.c;
+  __m512 acc[MR][NR];
+#pragma GCC unroll 12
+  for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 12
+    for (int j = 0; j < NR; ++j)
+      acc[i][j] = b.accumulate ? _mm512_load_ps(c + (i * NR + j) * kLanes) : _mm512_setzero_ps();
+  for (int64_t kk = 0; kk < b.kc_pad; kk += kLanes) {
+    if constexpr (MR <= NR) {
+      __m512 xv[MR];
+#pragma GCC unroll 12
+      for (int i = 0; i < MR; ++i) xv[i] = _mm512_load_ps(x + i * ld_x + kk);
+#pragma GCC unroll 12
+      for (int j = 0; j < NR; ++j) {
+        const __m512 wv = PanelVector<CONVERT>(b, j, kk);
+#pragma GCC unroll 12
+        for (int i = 0; i < MR; ++i) acc[i][j] = _mm512_fmadd_ps(xv[i], wv, acc[i][j]);
+      }
+    } else {
+      __m512 wv[NR];
+#pragma GCC unroll 12
+      for (int j = 0; j < NR; ++j) wv[j] = PanelVector<CONVERT>(b, j, kk);
+#pragma GCC unroll 12
+      for (int i = 0; i < MR; ++i) {
+        const __m512 xv = _mm512_load_ps(x + i * ld_x + kk);
+#pragma GCC unroll 12
+        for (int j = 0; j < NR; ++j) acc[i][j] = _mm512_fmadd_ps(xv, wv[j], acc[i][j]);
+      }
     }
   }
-#pragma GCC unroll 32
-  for (int j = 0; j < NR; ++j)
-#pragma GCC unroll 4
-    for (int v = 0; v < MV; ++v) _mm512_storeu_ps(c + j * ld_c + v * kLanes, acc[j][v]);
+#pragma GCC unroll 12
+  for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 12
+    for (int j = 0; j < NR; ++j) _mm512_store_ps(c + (i * NR + j) * kLanes, acc[i][j]);
 }
 
-// Tiles keep MV*NR <= 24 accumulators. Fewer X vectors get more columns: the broadcast count per
-// FMA stays low and each converted W panel row serves a full tile.
-DenseTile MainTile(int64_t m_vectors) {
-  if (m_vectors <= 1) return {1, 24, MicroKernel<1, 24>};
-  if (m_vectors == 2) return {2, 12, MicroKernel<2, 12>};
-  if (m_vectors == 3) return {3, 8, MicroKernel<3, 8>};
-  return {4, 6, MicroKernel<4, 6>};
+template <int MR, int NR>
+void MicroKernel(const DenseBlockArgs& b) {
+  if (b.w != nullptr) {
+    MicroKernelImpl<MR, NR, true>(b);
+  } else {
+    MicroKernelImpl<MR, NR, false>(b);
+  }
 }
 
-DenseTile TailTile(int mv, int nr) {
-  (void)nr;  // only the (4, 6) main tile has tails
-  if (mv == 1) return {1, 6, MicroKernel<1, 6>};
-  if (mv == 2) return {2, 6, MicroKernel<2, 6>};
-  return {3, 6, MicroKernel<3, 6>};
+constexpr int kMaxAccumulators = 24;
+
+// The kernel for mr rows of an NR-wide tile, mr in [1, kMaxAccumulators / NR].
+template <int NR, int MR = 1>
+DenseMicroKernelFn KernelFor(int mr) {
+  if constexpr (MR < kMaxAccumulators / NR) {
+    if (mr != MR) return KernelFor<NR, MR + 1>(mr);
+  }
+  return MicroKernel<MR, NR>;
+}
+
+DenseMicroKernelFn KernelFor(int mr, int nr) { return nr == 4 ? KernelFor<4>(mr) : KernelFor<6>(mr); }
+
+// Up to 6 rows: one block of m x 4. Otherwise 4 x 6 blocks (10 loads per 24 FMAs) and a 1..3-row
+// tail with the same panel. KC = 512: the 6-row panel block is 12 KB of L1; the x block streams
+// from L2 (4 lines per 12 FMA cycles) and c is loaded and stored once per 32 steps.
+DenseTile MainTile(int64_t m) {
+  const int nr = m <= kMaxAccumulators / 4 ? 4 : 6;
+  const int mr = static_cast<int>(std::min<int64_t>(m, nr == 4 ? kMaxAccumulators / 4 : 4));
+  return {mr, nr, kDenseKcMaxElems, KernelFor(mr, nr)};
+}
+
+DenseTile TailTile(int mr_left, const DenseTile& main) {
+  return {mr_left, main.nr, main.kc, KernelFor(mr_left, main.nr)};
 }
 
 // Rows of W at a time for M rows of X: R*M accumulators, R conversions feed R*M FMAs.
@@ -112,18 +168,40 @@ void Gemv(const float* x, int m, const uint16_t* w, int64_t k, int64_t n_begin, 
   }
 }
 
-// C is [cols][ld_c] (m contiguous); Y rows want the cols of one m contiguous: gather them.
-void Writeback(const float* c, int64_t ld_c, int64_t m, int64_t cols, const float* bias,
-               uint16_t* y, int64_t ld_y) {
-  const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+// Lane j of the result = the sum of the 16 lanes of v[j]: lanes l and l+8 first, then l and l+4,
+// l and l+2, l and l+1 -- the same tree for every j.
+__m512 SumLanes16(const __m512 (&v)[kLanes]) {
+  __m512 s8[8], s4[4], s2[2];
+#pragma GCC unroll 8
+  for (int t = 0; t < 8; ++t)  // 256-bit halves: lanes 0-7 from v[2t], 8-15 from v[2t+1]
+    s8[t] = _mm512_add_ps(_mm512_shuffle_f32x4(v[2 * t], v[2 * t + 1], 0x44),
+                          _mm512_shuffle_f32x4(v[2 * t], v[2 * t + 1], 0xEE));
+#pragma GCC unroll 4
+  for (int t = 0; t < 4; ++t)  // 128-bit lane q holds output 4t+q
+    s4[t] = _mm512_add_ps(_mm512_shuffle_f32x4(s8[2 * t], s8[2 * t + 1], 0x88),
+                          _mm512_shuffle_f32x4(s8[2 * t], s8[2 * t + 1], 0xDD));
+#pragma GCC unroll 2
+  for (int t = 0; t < 2; ++t)  // lane q: outputs 8t+q, 8t+4+q, two partials each
+    s2[t] = _mm512_add_ps(_mm512_shuffle_ps(s4[2 * t], s4[2 * t + 1], _MM_SHUFFLE(1, 0, 1, 0)),
+                          _mm512_shuffle_ps(s4[2 * t], s4[2 * t + 1], _MM_SHUFFLE(3, 2, 3, 2)));
+  // Element 4q+r holds output 4r+q.
+  const __m512 s = _mm512_add_ps(_mm512_shuffle_ps(s2[0], s2[1], _MM_SHUFFLE(2, 0, 2, 0)),
+                                 _mm512_shuffle_ps(s2[0], s2[1], _MM_SHUFFLE(3, 1, 3, 1)));
+  const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+  return _mm512_permutexvar_ps(order, s);
+}
+
+void Writeback(const float* c, int nr, int64_t m, int64_t cols, const float* bias, uint16_t* y,
+               int64_t ld_y) {
   for (int64_t j0 = 0; j0 < cols; j0 += kLanes) {
-    const __mmask16 mask = TailMask(cols - j0);
-    const __m512i col_offsets = _mm512_mullo_epi32(lane, _mm512_set1_epi32(static_cast<int>(ld_c)));
+    const int64_t width = std::min<int64_t>(kLanes, cols - j0);
+    const __mmask16 mask = TailMask(width);
     const __m512 b = bias != nullptr ? _mm512_maskz_loadu_ps(mask, bias + j0) : _mm512_setzero_ps();
-    const float* c_cols = c + j0 * ld_c;
     for (int64_t i = 0; i < m; ++i) {
-      const __m512 v = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), mask, col_offsets, c_cols + i, 4);
-      const __m256i h = _mm512_cvtps_ph(_mm512_add_ps(v, b), _MM_FROUND_TO_NEAREST_INT);
+      __m512 v[kLanes];
+      const float* row = c + (i * nr + j0) * kLanes;
+      for (int j = 0; j < kLanes; ++j) v[j] = j < width ? _mm512_load_ps(row + j * kLanes) : _mm512_setzero_ps();
+      const __m256i h = _mm512_cvtps_ph(_mm512_add_ps(SumLanes16(v), b), _MM_FROUND_TO_NEAREST_INT);
       _mm256_mask_storeu_epi16(y + i * ld_y + j0, mask, h);
     }
   }

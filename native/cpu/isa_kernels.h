@@ -8,45 +8,66 @@
 namespace sparq::cpu {
 
 // ------------------------------------------------------------------ dense fp16 GEMM layout
-// The GEMM puts m on the SIMD lanes ("m-lanes"), so W never needs a transpose:
-//   xt  fp32 [k][ld_xt]   X transposed once per call, m padded with zeros to a multiple of lanes.
-//   wp  fp32 [NR][kDenseWpStrideElems]  one W panel: NR rows of W (output columns), KC of k, converted from fp16;
-//                         rows past n are zeros. Every W element is broadcast against MV vectors of X.
-//   c   fp32 [NR][ld_c]   accumulators of one panel, C[j][i] = Y[i][j] (m contiguous).
-// A micro-kernel does C[0..NR)[0..MV*lanes) (+)= Σ_{kk<kc_len} wp[j][kk] · xt[kk][i].
-constexpr int kDenseKcElems = 256;  // KC: W panel depth; a 24-row panel is 24 KB of fp32 (fits L1)
+// The GEMM puts k on the SIMD lanes ("dot form"), so neither X nor W is ever transposed:
+//   x   fp32 [m][ld_x]    X converted once per call, ld_x = k rounded up to lanes, zero padded.
+//   wp  fp32 [NR][kDenseWpStrideElems]  one W panel: NR rows of W (output columns), one KC block
+//                         of k converted from fp16, zero padded to a multiple of lanes; rows past
+//                         n are zeros.
+//   c   fp32 [m][NR][lanes]  per-lane partial sums of one panel: lane l of c[i][j] holds
+//                         Σ_{kk ≡ l mod lanes} x[i][kk]·W[j][kk], accumulated in order over all k.
+// A micro-kernel does c[0..MR)[0..NR) (+)= x[i][kk..kk+lanes) · wp[j][kk..kk+lanes) for the
+// kc_pad (multiple of lanes) k of one block: per step MR + NR vector loads feed MR*NR FMAs.
+// The writeback sums the lanes of each c[i][j] with one fixed tree (the same for every output,
+// whatever the tile or thread), adds the bias in fp32 and rounds to fp16 once.
+constexpr int kDenseKcMaxElems = 512;  // largest KC the driver picks (see DenseTile::kc)
 // Panel row stride: one extra cache line per row, so the NR rows read at the same kk fall into
-// different L1 sets (a 1 KB stride would pile them into 4 of the 64 sets).
-constexpr int kDenseWpStrideElems = kDenseKcElems + 16;
+// different L1 sets (a 2 KB stride would pile them into few of the 64 sets).
+constexpr int kDenseWpStrideElems = kDenseKcMaxElems + 16;
 
-using DenseMicroKernelFn = void (*)(const float* xt, int64_t ld_xt, const float* wp, float* c,
-                                    int64_t ld_c, int64_t kc_len, bool accumulate);
+// One micro-kernel call: c (+)= x·wpᵀ for one MR x NR tile over one KC block of k.
+struct DenseBlockArgs {
+  const float* x = nullptr;  // x[i0][k0]
+  int64_t ld_x = 0;
+  float* wp = nullptr;       // the panel: read, or written first when w is set
+  // When set, W[j0][k0] fp16 (rows ld_w apart): the kernel converts the panel block on the fly,
+  // stores it to wp for the later m blocks, and prefetches the rows further along k.
+  const uint16_t* w = nullptr;
+  int64_t ld_w = 0;
+  int64_t kc_len = 0;        // valid k in the block; w past it reads as zero
+  int64_t kc_pad = 0;        // kc_len rounded up to lanes: the k the FMAs run over
+  float* c = nullptr;        // c[i0][0][0], rows NR*lanes floats apart
+  bool accumulate = false;   // add to c (false: the first k block overwrites it)
+};
+using DenseMicroKernelFn = void (*)(const DenseBlockArgs& b);
 // Small-m path: out[i][j - n_begin] = Σ_k x[i][k]·W[j][k] for j in [n_begin, n_end), i < m.
 // x fp32 [m][k]; w fp16 [n][k]; out fp32 [m][n_end - n_begin].
 using DenseGemvFn = void (*)(const float* x, int m, const uint16_t* w, int64_t k, int64_t n_begin,
                              int64_t n_end, float* out);
-// Y[i][j] = fp16(c[j][i] + bias[j]) for i < m, j < cols; bias fp32 [cols] or null.
-using DenseWritebackFn = void (*)(const float* c, int64_t ld_c, int64_t m, int64_t cols,
-                                  const float* bias, uint16_t* y, int64_t ld_y);
+// Y[i][j] = fp16(Σ_lanes c[i][j] + bias[j]) for i < m, j < cols <= nr; c as above with NR = nr;
+// bias fp32 [cols] or null.
+using DenseWritebackFn = void (*)(const float* c, int nr, int64_t m, int64_t cols, const float* bias,
+                                  uint16_t* y, int64_t ld_y);
 
-// One tile shape: MV vectors of X lanes by NR output columns (MV*NR accumulators in registers).
+// One tile shape: MR rows of X by NR output columns (MR*NR accumulators in registers), run over
+// KC-deep blocks of k (KC chosen with the shape so the X block stays in L1).
 struct DenseTile {
-  int mv = 1;
+  int mr = 1;
   int nr = 1;
+  int kc = kDenseKcMaxElems;  // multiple of every ISA's lanes, <= kDenseKcMaxElems
   DenseMicroKernelFn kernel = nullptr;
 };
 
 // What the driver needs from one ISA.
 struct DenseKernelSet {
-  int lanes = 1;          // fp32 lanes per vector register (m rows per vector)
+  int lanes = 1;          // fp32 lanes per vector register (k per FMA step)
   int gemv_max_m = 0;     // m <= this uses gemv
-  void (*f16_to_f32)(const uint16_t* src, float* dst, size_t n) = nullptr;  // W panel conversion
+  void (*f16_to_f32)(const uint16_t* src, float* dst, size_t n) = nullptr;  // X and W conversion
   DenseGemvFn gemv = nullptr;
   DenseWritebackFn writeback = nullptr;
-  // ChooseTiles: the main tile for a block of m and the tiles for the leftover vectors, all with
-  // the same nr so one W panel serves every m block.
-  DenseTile (*main_tile)(int64_t m_vectors) = nullptr;
-  DenseTile (*tail_tile)(int mv, int nr) = nullptr;  // mv < main.mv, same nr
+  // The main tile for the whole of m, and the tile for the mr_left < main.mr rows left over
+  // (same nr and kc, so one W panel serves every m block).
+  DenseTile (*main_tile)(int64_t m) = nullptr;
+  DenseTile (*tail_tile)(int mr_left, const DenseTile& main) = nullptr;
 };
 
 namespace scalar {

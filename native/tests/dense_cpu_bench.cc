@@ -1,6 +1,6 @@
 // native/tests/dense_cpu_bench.cc: times DenseMatmulF16 on the layer shapes the CPU targets are
 // stated for (Llama-style 4096/14336), per ISA. Not a test: never run under a time limit.
-//   dense_cpu_bench [--threads N] [--runs R] [--isa scalar,avx2,avx512]
+//   dense_cpu_bench [--threads N] [--runs R] [--isa scalar,avx2,avx512] [--m 8,16,...] [--rotate N]
 // Prints one line per (ISA, shape): median ms over R runs after warm-up (GFLOP/s and weight GB/s
 // from it), the fastest run, and (at --threads 1) the median CPU time of the calling thread, which
 // leaves out time lost to other jobs on a shared machine.
@@ -40,13 +40,23 @@ double MedianMs(std::vector<double> v) {
 int main(int argc, char** argv) {
   int threads = sparq::cpu::DefaultThreadCount();
   int runs = 15;
+  int copies = 1;  // --rotate N: cycle through N weight copies, so W comes from memory, not cache
   std::string isa_list = "avx2,avx512";
+  std::vector<Shape> shapes = {{1, 4096, 4096}, {16, 4096, 4096}, {64, 4096, 4096}, {16, 14336, 4096}, {16, 4096, 14336}};
   for (int i = 1; i + 1 < argc; i += 2) {
     if (std::strcmp(argv[i], "--threads") == 0) threads = std::atoi(argv[i + 1]);
     else if (std::strcmp(argv[i], "--runs") == 0) runs = std::atoi(argv[i + 1]);
     else if (std::strcmp(argv[i], "--isa") == 0) isa_list = argv[i + 1];
+    else if (std::strcmp(argv[i], "--rotate") == 0) copies = std::max(1, std::atoi(argv[i + 1]));
+    else if (std::strcmp(argv[i], "--m") == 0) {  // comma list of m, all on 4096 x 4096
+      shapes.clear();
+      for (const char* p = argv[i + 1]; *p != '\0';) {
+        char* end = nullptr;
+        shapes.push_back({std::strtoll(p, &end, 10), 4096, 4096});
+        p = *end == ',' ? end + 1 : end;
+      }
+    }
   }
-  const Shape shapes[] = {{1, 4096, 4096}, {16, 4096, 4096}, {64, 4096, 4096}, {16, 14336, 4096}, {16, 4096, 14336}};
   sparq::cpu::ThreadPool pool(threads);
   std::mt19937 rng(7);
   std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
@@ -59,6 +69,7 @@ int main(int argc, char** argv) {
       for (auto& v : xf) v = dist(rng);
       std::vector<uint16_t> w(wf.size()), x(xf.size()), bias(s.n), y(s.m * s.n);
       sparq::cpu::F32ToF16(wf.data(), w.data(), wf.size(), Isa::kScalar);
+      std::vector<std::vector<uint16_t>> w_copies(static_cast<size_t>(copies), w);
       sparq::cpu::F32ToF16(xf.data(), x.data(), xf.size(), Isa::kScalar);
       sparq::cpu::F32ToF16(wf.data(), bias.data(), bias.size(), Isa::kScalar);
       sparq::DenseMatmulArgs args;
@@ -72,6 +83,7 @@ int main(int argc, char** argv) {
       for (int i = 0; i < 3; ++i) sparq::cpu::DenseMatmulF16(args, isa, pool);  // warm-up
       std::vector<double> ms, cpu_ms;
       for (int i = 0; i < runs; ++i) {
+        args.w = w_copies[static_cast<size_t>(i % copies)].data();
         const double c0 = ThreadCpuMs();
         const auto t0 = std::chrono::steady_clock::now();
         sparq::cpu::DenseMatmulF16(args, isa, pool);
