@@ -1,5 +1,5 @@
 import { asFp16Bits, type DType, type HostArrayOf } from './dtype';
-import { SparqArgumentError, withCallSite } from './errors';
+import { settle, SparqArgumentError, withCallSite } from './errors';
 import { native, type NativeBinding, type NativeContext, type NativeDeviceInfo, type NativeLaunchInfo } from './native';
 import { DenseOps, type MatmulOptions } from './ops/dense';
 import { W4A16Ops, W4A16Weight } from './ops/w4a16';
@@ -106,7 +106,7 @@ export class Context {
 
   /** Resolves when all work enqueued so far is done; rejects with the first failure since the last call. */
   synchronize(): Promise<void> {
-    return withCallSite(this.handle.synchronize(), new Error());
+    return settle(() => this.handle.synchronize(), new Error());
   }
 
   /**
@@ -115,7 +115,7 @@ export class Context {
    * the work enqueued between two marks, without JS or N-API overhead.
    */
   mark(): Promise<number> {
-    return withCallSite(this.handle.mark(), new Error());
+    return settle(() => this.handle.mark(), new Error());
   }
 
   /**

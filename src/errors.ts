@@ -57,6 +57,20 @@ export const errorClassesByCode = {
 } as const;
 
 /**
+ * Runs a native call that returns a Promise so that a synchronous throw (bad argument, lost
+ * context) becomes a rejection too: a Promise-returning API never throws.
+ */
+export function settle<T>(call: () => Promise<T>, site: Error): Promise<T> {
+  let p: Promise<T>;
+  try {
+    p = call();
+  } catch (error) {
+    p = Promise.reject(error);
+  }
+  return withCallSite(p, site);
+}
+
+/**
  * Re-anchors an async rejection's stack at the public call that queued the work (captured before
  * the native call), so stacks point at the user's code rather than at the completion callback.
  */

@@ -101,6 +101,8 @@ export interface NativeBinding {
   fromBF16(data: Uint16Array, isa: string): Float32Array;
   probeCuda(device: number): string | null;
   copy(ctx: NativeContext, src: unknown, out: unknown): NativeTensor;
+  /** Test support: an op that fails on the stream with status `code` (sparq::StatusCode 1..7). */
+  injectFault(ctx: NativeContext, code: number, message: string, shape: number[]): NativeTensor;
   fragmentDump(ctx: NativeContext): Promise<NativeFragmentDump>;
   cpuIsa(): { best: string; supported: string[]; defaultThreads: number };
   readonly addonDir: string;

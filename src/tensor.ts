@@ -1,5 +1,5 @@
 import type { DType, HostArray, HostArrayOf } from './dtype';
-import { SparqDisposedError, withCallSite } from './errors';
+import { settle, SparqDisposedError } from './errors';
 import type { NativeTensor } from './native';
 
 // Backstop only: a tensor collected without dispose() still frees its memory (in stream order).
@@ -49,7 +49,7 @@ export class Tensor<D extends DType = DType> {
   read(): Promise<HostArrayOf[D]> {
     const site = new Error();
     if (this.handle.disposed) return Promise.reject(new SparqDisposedError('read: tensor was disposed', { argument: 'tensor' }));
-    return withCallSite(this.handle.read() as Promise<HostArrayOf[D]>, site);
+    return settle(() => this.handle.read() as Promise<HostArrayOf[D]>, site);
   }
 
   /** Releases this handle's memory; work already enqueued that uses it still completes. Idempotent. */

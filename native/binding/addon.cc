@@ -20,6 +20,7 @@ Napi::Value FromBF16(const Napi::CallbackInfo& info);
 Napi::Value CpuIsaInfo(const Napi::CallbackInfo& info);
 Napi::Value FragmentDump(const Napi::CallbackInfo& info);
 Napi::Value Copy(const Napi::CallbackInfo& info);
+Napi::Value InjectFault(const Napi::CallbackInfo& info);
 void RegisterW4A16(Napi::Env env, Napi::Object exports);
 
 namespace {
@@ -64,6 +65,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("fromF16", Napi::Function::New(env, FromF16, "fromF16"));
   exports.Set("toBF16", Napi::Function::New(env, ToBF16, "toBF16"));
   exports.Set("fromBF16", Napi::Function::New(env, FromBF16, "fromBF16"));
+  exports.Set("injectFault", Napi::Function::New(env, InjectFault, "injectFault"));
   exports.Set("copy", Napi::Function::New(env, Copy, "copy"));
   exports.Set("fragmentDump", Napi::Function::New(env, FragmentDump, "fragmentDump"));
   exports.Set("probeCuda", Napi::Function::New(env, ProbeCuda, "probeCuda"));

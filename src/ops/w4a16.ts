@@ -1,6 +1,6 @@
 import type { Context } from '../context';
 import { asFp16Bits } from '../dtype';
-import { SparqDisposedError, withCallSite } from '../errors';
+import { settle, SparqDisposedError, withCallSite } from '../errors';
 import type { NativeW4A16Weight } from '../native';
 import type { Tensor } from '../tensor';
 import type { MatmulOptions } from './dense';
@@ -51,7 +51,7 @@ export class W4A16Weight {
   read(): Promise<{ codes: Uint8Array; scales: Uint16Array }> {
     const site = new Error();
     if (this.disposedFlag) return Promise.reject(new SparqDisposedError('read: weight was disposed', { argument: 'weight' }));
-    return withCallSite(this.handle.read(), site);
+    return settle(() => this.handle.read(), site);
   }
 
   dispose(): void {
