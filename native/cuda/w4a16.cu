@@ -61,25 +61,10 @@ int sparq_cuda_w4a16_matmul(const sparq::W4A16WeightView& w, const uint16_t* x, 
   for (int64_t slab = 0; slab < SlabCount(m); ++slab) {
     const int64_t r0 = slab * kSlabM, m_slab = std::min<int64_t>(kSlabM, m - r0);
     const int m_blocks = ChooseMBlocks(m_slab);
-    const W4a16Instance inst = stages == kStagesHopper ? PickForStages<kStagesHopper>(m_blocks)
-                                                  : PickForStages<kStagesAmpere>(m_blocks);
+    const W4a16Instance inst = PickInstance(stages, m_blocks);
     err = cudaFuncSetAttribute(inst.fn, cudaFuncAttributeMaxDynamicSharedMemorySize, inst.smem_bytes);
     if (err != cudaSuccess) return int(err);
-    W4a16Params p{};
-    p.qweight = static_cast<const uint8_t*>(w.qweight);
-    p.scales = w.scales;
-    p.x = x_src + r0 * ldx;
-    p.bias = bias;
-    p.y = y + r0 * w.n;
-    p.partials = partials;
-    p.flags = flags;
-    p.ldx = ldx;
-    p.k_valid = k_valid;
-    p.n = w.n;
-    p.groups_pad = w.groups_pad;
-    p.group_eff = w.group_size_eff;
-    p.m = int(m_slab);
-    p.stripes = stripes;
+    const W4a16Params p = SlabParams(w, x_src, ldx, k_valid, bias, y, partials, flags, r0, m_slab, stripes);
     inst.fn<<<dim3(unsigned(stripes.ctas)), dim3(kThreads), size_t(inst.smem_bytes), stream>>>(p);
     if ((err = cudaGetLastError()) != cudaSuccess) return int(err);
     const std::string cfg = W4a16ConfigString(m_blocks, stages, stripes);

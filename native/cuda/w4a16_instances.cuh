@@ -5,6 +5,7 @@
 #include <string>
 
 #include "kernels/w4a16.cuh"
+#include "sparq/w4a16.h"
 
 namespace sparq::w4a16 {
 
@@ -24,6 +25,32 @@ inline W4a16Instance PickForStages(int m_blocks) {
     case 3: return {&w4a16_gemm_kernel<3, STAGES>, W4a16Config<3, STAGES>::kSmemBytes};
     default: return {&w4a16_gemm_kernel<4, STAGES>, W4a16Config<4, STAGES>::kSmemBytes};
   }
+}
+
+inline W4a16Instance PickInstance(int stages, int m_blocks) {
+  return stages == kStagesHopper ? PickForStages<kStagesHopper>(m_blocks) : PickForStages<kStagesAmpere>(m_blocks);
+}
+
+// The kernel parameters of one m-slab (rows [r0, r0 + m_slab)); x_src is x or its padded copy.
+inline W4a16Params SlabParams(const sparq::W4A16WeightView& w, const uint16_t* x_src, int64_t ldx, int64_t k_valid,
+                              const uint16_t* bias, uint16_t* y, float* partials, uint32_t* flags, int64_t r0,
+                              int64_t m_slab, const Stripes& stripes) {
+  W4a16Params p{};
+  p.qweight = static_cast<const uint8_t*>(w.qweight);
+  p.scales = w.scales;
+  p.x = x_src + r0 * ldx;
+  p.bias = bias;
+  p.y = y + r0 * w.n;
+  p.partials = partials;
+  p.flags = flags;
+  p.ldx = ldx;
+  p.k_valid = k_valid;
+  p.n = w.n;
+  p.groups_pad = w.groups_pad;
+  p.group_eff = w.group_size_eff;
+  p.m = int(m_slab);
+  p.stripes = stripes;
+  return p;
 }
 
 // The LaunchInfo::config text of one slab's launch.

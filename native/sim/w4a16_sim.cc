@@ -64,23 +64,8 @@ Status W4A16MatmulStages(const W4A16WeightView& w, const uint16_t* x, const uint
   for (int64_t slab = 0; slab < SlabCount(m); ++slab) {
     const int64_t r0 = slab * kSlabM, m_slab = std::min<int64_t>(kSlabM, m - r0);
     const int m_blocks = ChooseMBlocks(m_slab);
-    const W4a16Instance inst = stages == kStagesHopper ? PickForStages<kStagesHopper>(m_blocks)
-                                                  : PickForStages<kStagesAmpere>(m_blocks);
-    W4a16Params p{};
-    p.qweight = static_cast<const uint8_t*>(w.qweight);
-    p.scales = w.scales;
-    p.x = x_src + r0 * ldx;
-    p.bias = bias;
-    p.y = y + r0 * w.n;
-    p.partials = partials;
-    p.flags = flags;
-    p.ldx = ldx;
-    p.k_valid = k_valid;
-    p.n = w.n;
-    p.groups_pad = w.groups_pad;
-    p.group_eff = w.group_size_eff;
-    p.m = int(m_slab);
-    p.stripes = stripes;
+    const W4a16Instance inst = PickInstance(stages, m_blocks);
+    const W4a16Params p = SlabParams(w, x_src, ldx, k_valid, bias, y, partials, flags, r0, m_slab, stripes);
     const std::string cfg = W4a16ConfigString(m_blocks, stages, stripes);
     Launch launch("w4a16_gemm_kernel<" + std::to_string(m_blocks) + "," + std::to_string(stages) + ">", options);
     launch.RegisterBuffer("qweight", w.qweight, size_t(w.n_pad * w.k_pad / 2));
