@@ -22,7 +22,7 @@ describe('stream ordering [cpu]', () => {
   });
 
   it('interval timers keep firing while a ≥ 200 ms matmul runs', async () => {
-    const { sq, w, x } = await slowMatmul(2048);
+    const { sq, w, x } = await slowMatmul(3072); // 58 GFLOP: well over 200 ms on 2 cores
     const t0 = await sq.mark();
     let ticks = 0;
     const timer = setInterval(() => ticks++, 10);
