@@ -121,3 +121,19 @@ describe('backends without a GPU', () => {
     await expect(open({ backend: 'cuda' })).rejects.toThrow(/driver|device|backend 'cpu'/);
   });
 });
+
+describe('raw native objects never crash the process', () => {
+  it('NativeContext / NativeTensor / NativeW4A16Weight constructed directly throw typed errors', async () => {
+    const { native } = await import('../src/native');
+    const b = native() as unknown as Record<string, new () => Record<string, (...a: unknown[]) => unknown>>;
+    const ctx = new b.NativeContext();
+    expect(() => ctx.tensor(new Float32Array(1), [1], 'f32')).toThrow(SparqArgumentError);
+    expect(() => ctx.synchronize()).toThrow(/a context from open\(\)/);
+    const t = new b.NativeTensor();
+    expect(() => t.read()).toThrow(SparqDisposedError);
+    const w = new b.NativeW4A16Weight();
+    expect(() => w.read()).toThrow(SparqDisposedError);
+    const sq = await open({ backend: 'cpu' });
+    expect(() => native().denseMatmul(sq.handle, t, t, null, null)).toThrow(SparqDisposedError);
+  });
+});

@@ -30,6 +30,12 @@ void ContextWrap::ShutdownForTeardown() {
   if (core_) core_->Shutdown(true);
 }
 
+// A NativeContext constructed from JS without openContext() has no core: say so, never crash.
+ContextCore* ContextWrap::RequireCore(Napi::Env env) {
+  if (!core_) ThrowArg(env, StatusCode::kArgument, "context", "this", "a context from open()", "an unopened one");
+  return core_.get();
+}
+
 ContextWrap* ContextWrap::Parse(const Napi::Value& v, const std::string& op) {
   AddonData* data = GetAddonData(v.Env());
   if (!v.IsObject() || !v.As<Napi::Object>().InstanceOf(data->context_ctor.Value()))
@@ -42,6 +48,7 @@ ContextWrap* ContextWrap::Parse(const Napi::Value& v, const std::string& op) {
 // tensor(data, shape, dtype): copies host data now (the caller may reuse its array at once).
 Napi::Value ContextWrap::Tensor(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  RequireCore(env);
   const std::string op = "tensor";
   core_->ThrowIfLost(env);
   DType dtype = ParseDType(info[2], op, "dtype");
@@ -72,6 +79,7 @@ Napi::Value ContextWrap::Tensor(const Napi::CallbackInfo& info) {
 
 Napi::Value ContextWrap::Zeros(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  RequireCore(env);
   const std::string op = "zeros";
   core_->ThrowIfLost(env);
   Shape shape = ParseShape(info[0], op, "shape");
@@ -91,6 +99,7 @@ Napi::Value ContextWrap::Zeros(const Napi::CallbackInfo& info) {
 // the previous synchronize().
 Napi::Value ContextWrap::Synchronize(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  RequireCore(env);
   auto deferred = std::make_shared<Napi::Promise::Deferred>(env);
   std::shared_ptr<Backend> backend = core_->backend_ptr();
   std::shared_ptr<ContextShared> shared = core_->shared_ptr();
@@ -115,6 +124,7 @@ Napi::Value ContextWrap::Synchronize(const Napi::CallbackInfo& info) {
 // Resolves with the stream time (ms) at which the stream reached this point.
 Napi::Value ContextWrap::Mark(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  RequireCore(env);
   auto deferred = std::make_shared<Napi::Promise::Deferred>(env);
   std::shared_ptr<Backend> backend = core_->backend_ptr();
   auto ms = std::make_shared<double>(0);
@@ -129,6 +139,7 @@ Napi::Value ContextWrap::Mark(const Napi::CallbackInfo& info) {
 
 Napi::Value ContextWrap::Info(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  RequireCore(env);
   Backend& b = core_->backend();
   Napi::Object o = Napi::Object::New(env);
   o.Set("backend", b.name());
@@ -160,6 +171,7 @@ Napi::Value ContextWrap::GetLost(const Napi::CallbackInfo& info) {
 
 Napi::Value ContextWrap::GetLastLaunch(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  RequireCore(env);
   ContextShared& shared = core_->shared();
   std::lock_guard<std::mutex> lock(shared.mu);
   if (!shared.has_launch) return env.Null();

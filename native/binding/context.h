@@ -22,6 +22,7 @@ class ContextWrap : public Napi::ObjectWrap<ContextWrap> {
   void ShutdownForTeardown();
 
   static ContextWrap* Parse(const Napi::Value& v, const std::string& op);
+  ContextCore* RequireCore(Napi::Env env);
 
  private:
   Napi::Value Tensor(const Napi::CallbackInfo& info);
