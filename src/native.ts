@@ -25,6 +25,10 @@ export interface NativeDeviceInfo {
   memoryBytes: number;
   driverVersion: number;
   runtimeVersion: number;
+  /** Path of the cuBLAS library dense.matmul uses, or null. */
+  cublas: string | null;
+  /** When cuBLAS is not used: why (what is missing, SPARQ_CUBLAS_PATH) and that sparq's own tensor-core GEMM runs instead. */
+  cublasNote: string | null;
 }
 
 export interface NativeContextInfo {

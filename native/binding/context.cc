@@ -155,6 +155,8 @@ Napi::Value ContextWrap::Info(const Napi::CallbackInfo& info) {
     dev.Set("memoryBytes", static_cast<double>(d->memory_bytes));
     dev.Set("driverVersion", d->driver_version);
     dev.Set("runtimeVersion", d->runtime_version);
+    dev.Set("cublas", d->cublas.empty() ? env.Null() : Napi::String::New(env, d->cublas));
+    dev.Set("cublasNote", d->cublas_note.empty() ? env.Null() : Napi::String::New(env, d->cublas_note));
     o.Set("device", dev);
   } else {
     o.Set("device", env.Null());

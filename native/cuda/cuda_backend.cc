@@ -253,9 +253,15 @@ int32_t FragmentDump(void* p, void* out, size_t out_bytes, SparqCudaError* err) 
   return 0;
 }
 
+int32_t CublasStatus(void* p, char* out, size_t out_bytes) {
+  const sparq::cuda::Cublas& c = Ctx(p)->cublas;
+  std::snprintf(out, out_bytes, "%s", c.available ? c.path.c_str() : c.missing.c_str());
+  return c.available ? 1 : 0;
+}
+
 const SparqCudaApi kApi = {
     SPARQ_CUDA_ABI_VERSION, sizeof(SparqCudaApi), DeviceInfo, ContextCreate, ContextDestroy, Alloc, Free,
-    CopyToDevice, CopyToHost, Fill, CopyOnDevice, Synchronize, StreamTimeMs, DenseMatmul, W4A16Matmul, FragmentDump,
+    CopyToDevice, CopyToHost, Fill, CopyOnDevice, Synchronize, StreamTimeMs, DenseMatmul, W4A16Matmul, CublasStatus, FragmentDump,
 };
 
 }  // namespace

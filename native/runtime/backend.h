@@ -22,6 +22,8 @@ struct DeviceInfo {
   int sm_major = 0, sm_minor = 0, sm_count = 0;
   uint64_t memory_bytes = 0;
   int driver_version = 0, runtime_version = 0;
+  std::string cublas;       // path of the cuBLAS library in use, or empty
+  std::string cublas_note;  // when empty: why cuBLAS is not used and what dense.matmul runs instead
 };
 
 class Backend {

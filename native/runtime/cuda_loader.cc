@@ -145,6 +145,9 @@ Status CreateCudaBackend(int device, const std::string& addon_dir, std::shared_p
   info.memory_bytes = dev.memory_bytes;
   info.driver_version = dev.driver_version;
   info.runtime_version = dev.runtime_version;
+  char cublas[512] = {0};
+  if (api->cublas_status(ctx, cublas, sizeof(cublas)) == 1) info.cublas = cublas;
+  else info.cublas_note = cublas;
   *out = std::make_shared<CudaBackend>(api, ctx, std::move(info));
   return Status::Ok();
 }

@@ -71,6 +71,8 @@ typedef struct SparqCudaApi {
   int32_t (*stream_time_ms)(void* ctx, double* ms, SparqCudaError* err);
   int32_t (*dense_matmul)(void* ctx, const SparqCudaDenseArgs* args, SparqCudaLaunchInfo* info, SparqCudaError* err);
   int32_t (*w4a16_matmul)(void* ctx, const SparqCudaW4A16Args* args, SparqCudaLaunchInfo* info, SparqCudaError* err);
+  // 1 when cuBLAS was found (out = its path), 0 when not (out = why, and what dense.matmul uses instead).
+  int32_t (*cublas_status)(void* ctx, char* out, size_t out_bytes);
   // The fragment-layout dump (sparq::sim::FragmentDumpData, out_bytes = its size) for the device check.
   int32_t (*fragment_dump)(void* ctx, void* out, size_t out_bytes, SparqCudaError* err);
 } SparqCudaApi;
