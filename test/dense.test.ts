@@ -1,7 +1,8 @@
 import { open } from '../src';
 import { denseCases, runDenseCase } from './cases/dense.cases';
 import { backendMatrix, cpuIsas, describeFor, titleFor, withIsa } from './helpers/backends';
-import { freshSeed, relDiffF16 } from './reference';
+import { expectReferenceAndCpu } from './helpers/tolerance';
+import { freshSeed } from './reference';
 
 for (const p of backendMatrix()) {
   const isas = p.backend === 'cpu' ? cpuIsas() : [''];
@@ -16,15 +17,7 @@ for (const p of backendMatrix()) {
           return runDenseCase(sq, c, seed);
         };
         const got = isa ? await withIsa(isa, run) : await run();
-        if (!(got.relError <= c.tolerance)) throw new Error(`relError ${got.relError} > ${c.tolerance} (seed ${seed})`);
-        expect(got.relError).toBeLessThanOrEqual(c.tolerance);
-        if (p.backend !== 'cpu') {
-          const cpu = await runDenseCase(await open({ backend: 'cpu' }), c, seed);
-          // Same inputs on cpu: both within tolerance of the reference, and of each other.
-          const vsCpu = relDiffF16(got.y, cpu.y);
-          if (!(vsCpu <= c.tolerance)) throw new Error(`vs cpu ${vsCpu} > ${c.tolerance} (seed ${seed})`);
-          expect(vsCpu).toBeLessThanOrEqual(c.tolerance);
-        }
+        await expectReferenceAndCpu(p.backend, got, async () => runDenseCase(await open({ backend: 'cpu' }), c, seed), c.tolerance, seed);
       });
     });
   }

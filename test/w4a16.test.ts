@@ -1,7 +1,8 @@
 import { open, SparqArgumentError, SparqShapeError } from '../src';
 import { referenceRtn, runW4A16Case, w4a16Cases } from './cases/w4a16.cases';
 import { backendMatrix, cpuIsas, describeFor, titleFor } from './helpers/backends';
-import { f16BitsToNumber, freshSeed, randomF16, relDiffF16, rng } from './reference';
+import { expectReferenceAndCpu } from './helpers/tolerance';
+import { f16BitsToNumber, freshSeed, randomF16, rng } from './reference';
 
 for (const p of backendMatrix()) {
   const isas = p.backend === 'cpu' ? cpuIsas() : [undefined];
@@ -11,14 +12,7 @@ for (const p of backendMatrix()) {
         const seed = freshSeed();
         const sq = await open({ backend: p.backend, cpuIsa: isa as 'avx512' | undefined });
         const got = await runW4A16Case(sq, c, seed);
-        if (!(got.relError <= c.tolerance)) throw new Error(`relError ${got.relError} > ${c.tolerance} (seed ${seed})`);
-        expect(got.relError).toBeLessThanOrEqual(c.tolerance);
-        if (p.backend !== 'cpu') {
-          const cpu = await runW4A16Case(await open({ backend: 'cpu' }), c, seed);
-          const d = relDiffF16(got.y, cpu.y);
-          if (!(d <= c.tolerance)) throw new Error(`vs cpu ${d} > ${c.tolerance} (seed ${seed})`);
-          expect(d).toBeLessThanOrEqual(c.tolerance);
-        }
+        await expectReferenceAndCpu(p.backend, got, async () => runW4A16Case(await open({ backend: 'cpu' }), c, seed), c.tolerance, seed);
       });
 
       it('follows the contract w = fp16((q − 8)·s): a crafted case where that rounding decides the sum', async () => {

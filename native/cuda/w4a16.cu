@@ -38,10 +38,10 @@ int sparq_cuda_w4a16_matmul(const sparq::W4A16WeightView& w, const uint16_t* x, 
   const int stages = ChooseStages(major);
   const int64_t n_tiles = w.n_pad / kTileN, k_tiles = w.k_pad / kTileK;
   const Stripes stripes = MakeStripes(n_tiles, k_tiles, std::max(1, sm_count));
-  uint8_t* base = static_cast<uint8_t*>(workspace);
-  float* partials = reinterpret_cast<float*>(base + ws.partials_offset);
-  uint32_t* flags = reinterpret_cast<uint32_t*>(base + ws.flags_offset);
-  uint16_t* x_pad = reinterpret_cast<uint16_t*>(base + ws.x_pad_offset);
+  const W4a16WorkspaceParts parts = CarveWorkspace(ws, workspace);
+  float* partials = parts.partials;
+  uint32_t* flags = parts.flags;
+  uint16_t* x_pad = parts.x_pad;
   // Every launch leaves the flags at zero; clearing them here also recovers from a failed one.
   err = cudaMemsetAsync(flags, 0, size_t(n_tiles) * sizeof(uint32_t), stream);
   if (err != cudaSuccess) return int(err);

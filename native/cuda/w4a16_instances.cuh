@@ -53,6 +53,18 @@ inline W4a16Params SlabParams(const sparq::W4A16WeightView& w, const uint16_t* x
   return p;
 }
 
+// The workspace's parts (MakeWorkspace's offsets) inside a block at `base`.
+struct W4a16WorkspaceParts {
+  float* partials;
+  uint32_t* flags;
+  uint16_t* x_pad;
+};
+inline W4a16WorkspaceParts CarveWorkspace(const Workspace& ws, void* base) {
+  uint8_t* b = static_cast<uint8_t*>(base);
+  return {reinterpret_cast<float*>(b + ws.partials_offset), reinterpret_cast<uint32_t*>(b + ws.flags_offset),
+          reinterpret_cast<uint16_t*>(b + ws.x_pad_offset)};
+}
+
 // The LaunchInfo::config text of one slab's launch.
 inline std::string W4a16ConfigString(int m_blocks, int stages, const Stripes& s) {
   return "TILE_M=" + std::to_string(m_blocks * kMmaM) + " TILE_N=" + std::to_string(kTileN) +

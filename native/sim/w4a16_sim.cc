@@ -28,10 +28,10 @@ Status W4A16MatmulStages(const W4A16WeightView& w, const uint16_t* x, const uint
   const bool pad_x = NeedsPaddedX(w.k, reinterpret_cast<uintptr_t>(x));
   const Workspace ws = MakeWorkspace(w.n_pad, w.k_pad, m, pad_x);
   std::vector<uint64_t> workspace(size_t(ws.total_bytes / 8), 0);  // zero: flags start at 0
-  uint8_t* base = reinterpret_cast<uint8_t*>(workspace.data());
-  float* partials = reinterpret_cast<float*>(base + ws.partials_offset);
-  uint32_t* flags = reinterpret_cast<uint32_t*>(base + ws.flags_offset);
-  uint16_t* x_pad = reinterpret_cast<uint16_t*>(base + ws.x_pad_offset);
+  const W4a16WorkspaceParts parts = CarveWorkspace(ws, workspace.data());
+  float* partials = parts.partials;
+  uint32_t* flags = parts.flags;
+  uint16_t* x_pad = parts.x_pad;
   // One CTA at a time cannot wait for another: then whole columns per CTA (no cross-CTA reduction).
   const Stripes stripes = options.concurrent_ctas ? MakeStripes(n_tiles, k_tiles, options.sm_count)
                                                   : MakeStripes(n_tiles, k_tiles, int(n_tiles));
