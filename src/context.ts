@@ -1,12 +1,18 @@
-import { asFp16Bits, type DType, type HostArrayOf } from './dtype';
-import { settle, SparqArgumentError, withCallSite } from './errors';
+import { inspect } from 'util';
+
+import { asFp16Bits, type DType, type HostInputOf } from './dtype';
+import { describeValue, settle, SparqArgumentError, withCallSite } from './errors';
 import { native, type NativeBinding, type NativeContext, type NativeDeviceInfo, type NativeLaunchInfo } from './native';
 import { DenseOps, type MatmulOptions } from './ops/dense';
-import { W4A16Ops, W4A16Weight } from './ops/w4a16';
+import { W4A16Ops } from './ops/w4a16';
 import { Tensor } from './tensor';
+import { PackedWeight } from './weight';
 
 export type BackendName = 'cuda' | 'cpu' | 'sim';
 export type BackendRequest = 'auto' | BackendName;
+/** SIMD path of the CPU kernels. */
+export type CpuIsa = 'avx512' | 'avx2' | 'scalar';
+const CPU_ISAS: readonly CpuIsa[] = ['avx512', 'avx2', 'scalar'];
 
 export interface OpenOptions {
   /**
@@ -17,8 +23,12 @@ export interface OpenOptions {
   /** CUDA device ordinal. Defaults to `0`. */
   device?: number;
   /** Force the CPU kernels' SIMD path: `'avx512' | 'avx2' | 'scalar'`. Defaults to `SPARQ_CPU_ISA`, else the best this CPU has. */
-  cpuIsa?: 'avx512' | 'avx2' | 'scalar';
-  /** CPU worker threads. Defaults to `SPARQ_THREADS`, else the number of cores. */
+  cpuIsa?: CpuIsa;
+  /**
+   * CPU worker threads. Defaults to `SPARQ_THREADS`, else the number of cores. With one context
+   * per worker_thread, give each a share (`Math.floor(os.availableParallelism() / workers)`):
+   * contexts that each default to all cores fight over them.
+   */
   threads?: number;
 }
 
@@ -28,6 +38,8 @@ export type LaunchInfo = NativeLaunchInfo;
 /**
  * An open backend with its stream. Every op enqueues on the stream and returns at once; reads,
  * `synchronize()` and weight creation are Promises. One context per thread (worker_threads work).
+ * One context is one serial queue: batch requests into m > 1 rows for throughput. Close it with
+ * `await sq.close()` (or `await using sq = await open()`), which frees everything it holds.
  */
 export class Context {
   /** @internal */
@@ -44,10 +56,12 @@ export class Context {
   readonly cpuIsa: string;
   /** CPU worker threads (`SPARQ_THREADS`). */
   readonly threads: number;
+
+  // The ops, one namespace each (docs/adding-an-op.md: one line per op here).
   /** The fp16 baseline. */
-  readonly dense: DenseOps;
+  readonly dense = new DenseOps(this);
   /** Marlin-style 4-bit weights × fp16 activations. */
-  readonly w4a16: W4A16Ops;
+  readonly w4a16 = new W4A16Ops(this);
 
   /** @internal use {@link open} */
   constructor(handle: NativeContext, binding: NativeBinding) {
@@ -59,8 +73,50 @@ export class Context {
     this.fallbackReason = info.fallbackReason;
     this.cpuIsa = info.cpuIsa;
     this.threads = info.threads;
-    this.dense = new DenseOps(this);
-    this.w4a16 = new W4A16Ops(this);
+  }
+
+  /** "cpu#3": the backend and a per-process serial; errors about a closed context name it. */
+  get label(): string {
+    return this.handle.label;
+  }
+
+  /** True once `close()` was called. */
+  get closed(): boolean {
+    return this.handle.closed;
+  }
+
+  /**
+   * Closes the context: waits for the work already enqueued, frees every tensor and weight still
+   * alive, stops its threads and releases its device memory, cuBLAS handle and workspaces.
+   * Afterwards ops, tensors and weights of this context throw {@link SparqDisposedError} naming it.
+   * Idempotent; never rejects. Also `await using sq = await open()`.
+   */
+  close(): Promise<void> {
+    return this.handle.close();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  /** @internal */
+  [inspect.custom](): string {
+    return this.toString();
+  }
+
+  toString(): string {
+    return `Context(${this.label}${this.closed ? ', closed' : ''})`;
+  }
+
+  /**
+   * @internal An option of a Promise-returning op: `options` must be an object (or undefined);
+   * reading it runs getters, whose throws become this op's rejection.
+   */
+  option(options: unknown, op: string, key: string): unknown {
+    if (options === undefined) return undefined;
+    if (options === null || typeof options !== 'object')
+      throw new SparqArgumentError(`${op}: options must be an object, got ${describeValue(options)}`, { argument: 'options' });
+    return (options as Record<string, unknown>)[key];
   }
 
   /** Enqueued work not yet finished. */
@@ -80,13 +136,13 @@ export class Context {
 
   /**
    * A tensor holding a copy of `data` (the array may be reused at once).
-   * @param data f16/bf16: Uint16Array of bits (or Float16Array for f16); f32: Float32Array; i8: Int8Array; u8: Uint8Array; i32: Int32Array.
+   * @param data f16/bf16: Uint16Array of bits (or a Float16Array for f16, Node ≥ 24); f32: Float32Array; i8: Int8Array; u8: Uint8Array; i32: Int32Array.
    * @param shape 1–8 positive integers whose product is `data.length`.
    * @throws {SparqDTypeError} when the array type does not match the dtype.
    * @throws {SparqShapeError} on a bad shape or a length mismatch.
    * @throws {SparqOutOfMemoryError} when the allocation fails.
    */
-  tensor<D extends DType>(data: HostArrayOf[D], shape: readonly number[], dtype: D): Tensor<D> {
+  tensor<D extends DType>(data: HostInputOf[D], shape: readonly number[], dtype: D): Tensor<D> {
     return this.wrap(this.handle.tensor(dtype === 'f16' ? asFp16Bits(data) : data, shape, dtype)) as Tensor<D>;
   }
 
@@ -135,7 +191,7 @@ export class Context {
     options: MatmulOptions,
   ): { a: unknown; b: unknown; bias: unknown; out: unknown } {
     if (options === null || typeof options !== 'object')
-      throw new SparqArgumentError(`${op}: options must be an object, got ${options === null ? 'null' : typeof options}`, {
+      throw new SparqArgumentError(`${op}: options must be an object, got ${describeValue(options)}`, {
         argument: 'options',
       });
     return { a: unwrap(a), b: unwrap(b), bias: unwrap(options.bias), out: unwrap(options.out) };
@@ -143,7 +199,7 @@ export class Context {
 }
 
 function unwrap(v: unknown): unknown {
-  if (v instanceof Tensor || v instanceof W4A16Weight) return v.handle;
+  if (v instanceof Tensor || v instanceof PackedWeight) return v.handle;
   return v;
 }
 
@@ -156,6 +212,8 @@ const BACKENDS: readonly BackendRequest[] = ['auto', 'cuda', 'cpu', 'sim'];
  */
 export async function open(options: OpenOptions = {}): Promise<Context> {
   const site = new Error();
+  if (options === null || typeof options !== 'object')
+    throw new SparqArgumentError(`open: options must be an object, got ${describeValue(options)}`, { argument: 'options' });
   let backend: unknown = options.backend ?? 'auto';
   if (backend === 'auto' && process.env.SPARQ_BACKEND) backend = process.env.SPARQ_BACKEND;
   if (typeof backend !== 'string' || !BACKENDS.includes(backend as BackendRequest)) {
@@ -174,7 +232,16 @@ export async function open(options: OpenOptions = {}): Promise<Context> {
     });
   }
   const simSms = env.SPARQ_SIM_SMS ? Number(env.SPARQ_SIM_SMS) : undefined;
-  const nativeOptions = { cpuIsa: options.cpuIsa ?? env.SPARQ_CPU_ISA ?? '', threads, simSms };
+  // Errors about the SIMD path name what set it: the option, or else the environment variable.
+  const cpuIsaSource = options.cpuIsa !== undefined ? 'cpuIsa' : 'SPARQ_CPU_ISA';
+  const cpuIsa: unknown = options.cpuIsa ?? env.SPARQ_CPU_ISA ?? '';
+  if (cpuIsa !== '' && !CPU_ISAS.includes(cpuIsa as CpuIsa)) {
+    const from = cpuIsaSource === 'cpuIsa' ? 'open: cpuIsa' : 'open: SPARQ_CPU_ISA';
+    throw new SparqArgumentError(`${from} must be one of 'avx512', 'avx2', 'scalar', got ${describeValue(cpuIsa)}`, {
+      argument: cpuIsaSource,
+    });
+  }
+  const nativeOptions = { cpuIsa, cpuIsaSource, threads, simSms };
   const handle = await withCallSite(binding.openContext(backend, options.device ?? 0, nativeOptions), site);
   return new Context(handle, binding);
 }

@@ -1,7 +1,16 @@
 /** Element types. f16/bf16 travel as raw bits in a Uint16Array (or a Float16Array for f16, where the runtime has one). */
 export type DType = 'f16' | 'bf16' | 'f32' | 'i8' | 'u8' | 'i32';
 
-/** The host array type that carries each dtype. */
+/** Node ≥ 24's Float16Array, where the runtime has one (typed structurally: Node 20's lib has none). */
+export interface Float16ArrayLike {
+  readonly buffer: ArrayBufferLike;
+  readonly byteOffset: number;
+  readonly length: number;
+  readonly BYTES_PER_ELEMENT: 2;
+  [Symbol.toStringTag]: 'Float16Array';
+}
+
+/** The host array type that carries each dtype (what `read()` returns). */
 export interface HostArrayOf {
   f16: Uint16Array;
   bf16: Uint16Array;
@@ -11,21 +20,13 @@ export interface HostArrayOf {
   i32: Int32Array;
 }
 
+/** The host array types a tensor can be created from: as HostArrayOf, plus Float16Array for f16. */
+export interface HostInputOf extends Omit<HostArrayOf, 'f16'> {
+  f16: Uint16Array | Float16ArrayLike;
+}
+
 /** Any host array a tensor can be read into or created from. */
 export type HostArray = HostArrayOf[DType];
-
-export const DTYPES: readonly DType[] = ['f16', 'bf16', 'f32', 'i8', 'u8', 'i32'];
-
-/** Bytes per element. */
-export function dtypeBytes(dtype: DType): number {
-  return dtype === 'f16' || dtype === 'bf16' ? 2 : dtype === 'f32' || dtype === 'i32' ? 4 : 1;
-}
-
-interface Float16ArrayLike {
-  readonly buffer: ArrayBufferLike;
-  readonly byteOffset: number;
-  readonly length: number;
-}
 
 /** A Float16Array (Node ≥ 24) viewed as its raw fp16 bits; anything else is returned unchanged. */
 export function asFp16Bits(data: unknown): unknown {

@@ -83,3 +83,22 @@ export function withCallSite<T>(promise: Promise<T>, site: Error): Promise<T> {
     throw error;
   });
 }
+
+/** A short description of a value for "got …" (the same words the native checks use). */
+export function describeValue(v: unknown): string {
+  if (v === undefined) return 'undefined';
+  if (v === null) return 'null';
+  if (typeof v === 'boolean' || typeof v === 'number' || typeof v === 'bigint') return `${typeof v} ${String(v)}`;
+  if (typeof v === 'string') return `string ${JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v)}`;
+  if (typeof v === 'function') return 'function';
+  if (typeof v === 'symbol') return 'symbol';
+  if (ArrayBuffer.isView(v)) return `${v.constructor.name}(${(v as unknown as { length?: number }).length ?? v.byteLength})`;
+  if (Array.isArray(v)) return `array of length ${v.length}`;
+  if (v instanceof Promise) return 'a Promise (missing await?)';
+  try {
+    if (typeof (v as { then?: unknown }).then === 'function') return 'a thenable (missing await?)';
+  } catch {
+    // a throwing getter: still just an object
+  }
+  return 'object';
+}

@@ -1,7 +1,8 @@
 export { open, Context } from './context';
-export type { OpenOptions, BackendName, BackendRequest, DeviceInfo, LaunchInfo } from './context';
+export type { OpenOptions, BackendName, BackendRequest, CpuIsa, DeviceInfo, LaunchInfo } from './context';
 export { Tensor } from './tensor';
-export type { DType, HostArray, HostArrayOf } from './dtype';
+export type { DType, HostArray, HostArrayOf, HostInputOf, Float16ArrayLike } from './dtype';
+export { PackedWeight } from './weight';
 export { toF16, fromF16, toBF16, fromBF16 } from './half';
 export { W4A16Weight } from './ops/w4a16';
 export type { W4A16QuantizeOptions } from './ops/w4a16';

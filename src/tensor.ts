@@ -1,13 +1,32 @@
-import type { DType, HostArray, HostArrayOf } from './dtype';
-import { settle, SparqDisposedError } from './errors';
+import { inspect } from 'util';
+
+import type { DType, HostArrayOf } from './dtype';
+import { settle, SparqArgumentError } from './errors';
 import type { NativeTensor } from './native';
 
-// Backstop only: a tensor collected without dispose() still frees its memory (in stream order).
-const collected = new FinalizationRegistry<NativeTensor>((handle) => handle.dispose());
+/**
+ * @internal Makes postMessage / structuredClone of a sparq object throw a SparqArgumentError that
+ * says what to post instead (the structured-clone algorithm reads every own enumerable property;
+ * without this it fails on the native handle with an unhelpful DataCloneError).
+ */
+export function refuseStructuredClone(target: object, what: string, instead: string): void {
+  Object.defineProperty(target, '__noStructuredClone', {
+    enumerable: true,
+    get(): never {
+      throw new SparqArgumentError(
+        `postMessage: a sparq ${what} cannot be sent to another thread (its memory belongs to this thread's context); ` +
+          `post ${instead} instead and create it there from an open() of that thread`,
+        { argument: what },
+      );
+    },
+  });
+}
 
 /**
  * A block of memory on a context's backend with a dtype and a shape. Created by `sq.tensor`,
- * `sq.zeros` or an op; read with `await t.read()`; free with `t.dispose()` (or `using`).
+ * `sq.zeros` or an op; read with `await t.read()`; free with `t.dispose()` (or `using`), or all at
+ * once with the context's `close()`. A tensor that is garbage-collected without either is freed
+ * by the native finalizer (in stream order).
  */
 export class Tensor<D extends DType = DType> {
   /** @internal */
@@ -23,7 +42,7 @@ export class Tensor<D extends DType = DType> {
     this.owner = owner;
     this.shape = Object.freeze(handle.shape.slice());
     this.dtype = handle.dtype as D;
-    collected.register(this, handle, this);
+    refuseStructuredClone(this, 'tensor', 'await tensor.read()');
   }
 
   /** Bytes of backend memory held (0 after dispose). */
@@ -36,6 +55,7 @@ export class Tensor<D extends DType = DType> {
     return this.shape.reduce((a, b) => a * b, 1);
   }
 
+  /** True after `dispose()`, or after the owning context was closed. */
   get disposed(): boolean {
     return this.handle.disposed;
   }
@@ -43,18 +63,15 @@ export class Tensor<D extends DType = DType> {
   /**
    * A fresh host copy, taken after every op enqueued before this call: Uint16Array for f16/bf16
    * (raw bits), Float32Array, Int8Array, Uint8Array or Int32Array.
-   * @throws {SparqDisposedError} when the tensor was disposed.
+   * @throws {SparqDisposedError} (as a rejection) after dispose() or the context's close().
    * @returns rejects with the op's error when the op that produced this tensor failed.
    */
   read(): Promise<HostArrayOf[D]> {
-    const site = new Error();
-    if (this.handle.disposed) return Promise.reject(new SparqDisposedError('read: tensor was disposed', { argument: 'tensor' }));
-    return settle(() => this.handle.read() as Promise<HostArrayOf[D]>, site);
+    return settle(() => this.handle.read() as Promise<HostArrayOf[D]>, new Error());
   }
 
   /** Releases this handle's memory; work already enqueued that uses it still completes. Idempotent. */
   dispose(): void {
-    collected.unregister(this);
     this.handle.dispose();
   }
 
@@ -62,10 +79,17 @@ export class Tensor<D extends DType = DType> {
     this.dispose();
   }
 
+  /** @internal */
+  [inspect.custom](): string {
+    return this.toString();
+  }
+
+  /** @internal the tensor's description, not its data (read() gives that). */
+  toJSON(): { dtype: D; shape: readonly number[]; disposed: boolean } {
+    return { dtype: this.dtype, shape: this.shape, disposed: this.disposed };
+  }
+
   toString(): string {
     return `Tensor<${this.dtype}>[${this.shape.join(', ')}]${this.disposed ? ' (disposed)' : ''}`;
   }
 }
-
-/** @internal */
-export type AnyHostArray = HostArray;

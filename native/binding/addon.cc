@@ -5,14 +5,15 @@
 #include <string>
 
 #include "binding/addon_data.h"
+#include "binding/binding_registry.h"
 #include "binding/context.h"
 #include "binding/errors.h"
 #include "binding/tensor.h"
+#include "binding/weight.h"
 #include "runtime/backend.h"
 
 namespace sparq::binding {
 
-Napi::Value DenseMatmul(const Napi::CallbackInfo& info);
 Napi::Value ToF16(const Napi::CallbackInfo& info);
 Napi::Value FromF16(const Napi::CallbackInfo& info);
 Napi::Value ToBF16(const Napi::CallbackInfo& info);
@@ -21,7 +22,7 @@ Napi::Value CpuIsaInfo(const Napi::CallbackInfo& info);
 Napi::Value FragmentDump(const Napi::CallbackInfo& info);
 Napi::Value Copy(const Napi::CallbackInfo& info);
 Napi::Value InjectFault(const Napi::CallbackInfo& info);
-void RegisterW4A16(Napi::Env env, Napi::Object exports);
+
 
 namespace {
 
@@ -46,8 +47,10 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   data->addon_dir = AddonDirectory();
   Napi::Function context_ctor = ContextWrap::Define(env);
   Napi::Function tensor_ctor = TensorWrap::Define(env);
+  Napi::Function weight_ctor = WeightWrap::Define(env);
   data->context_ctor = Napi::Persistent(context_ctor);
   data->tensor_ctor = Napi::Persistent(tensor_ctor);
+  data->weight_ctor = Napi::Persistent(weight_ctor);
 
   // Environment teardown (process exit, worker exit): stop every stream before the module unloads,
   // so no worker thread runs kernel code into a dying process.
@@ -58,9 +61,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
 
   exports.Set("NativeContext", context_ctor);
   exports.Set("NativeTensor", tensor_ctor);
+  exports.Set("NativeWeight", weight_ctor);
   exports.Set("openContext", Napi::Function::New(env, OpenContext, "openContext"));
   exports.Set("setErrorClasses", Napi::Function::New(env, SetErrorClasses, "setErrorClasses"));
-  exports.Set("denseMatmul", Napi::Function::New(env, DenseMatmul, "denseMatmul"));
   exports.Set("toF16", Napi::Function::New(env, ToF16, "toF16"));
   exports.Set("fromF16", Napi::Function::New(env, FromF16, "fromF16"));
   exports.Set("toBF16", Napi::Function::New(env, ToBF16, "toBF16"));
@@ -70,13 +73,12 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("fragmentDump", Napi::Function::New(env, FragmentDump, "fragmentDump"));
   exports.Set("probeCuda", Napi::Function::New(env, ProbeCuda, "probeCuda"));
   exports.Set("cpuIsa", Napi::Function::New(env, CpuIsaInfo, "cpuIsa"));
-  exports.Set("addonDir", data->addon_dir);
 #if defined(SPARQ_HAVE_SIM)
   exports.Set("hasSim", true);
 #else
   exports.Set("hasSim", false);
 #endif
-  RegisterW4A16(env, exports);
+  RegisterAllBindings(env, exports);  // each op's binding file (SPARQ_REGISTER_BINDING)
   return exports;
 }
 

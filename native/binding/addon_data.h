@@ -21,7 +21,7 @@ struct AddonData {
   Napi::FunctionReference error_classes[8];  // indexed by StatusCode; empty → plain Error
   Napi::FunctionReference context_ctor;
   Napi::FunctionReference tensor_ctor;
-  Napi::FunctionReference w4a16_weight_ctor;
+  Napi::FunctionReference weight_ctor;  // NativeWeight: packed weights of every kind
   std::shared_ptr<ContextRegistry> contexts = std::make_shared<ContextRegistry>();
   std::string addon_dir;  // where sparq.node was loaded from (libsparq_cuda.so sits beside it)
 };

@@ -14,6 +14,9 @@ Napi::Function ContextWrap::Define(Napi::Env env) {
                      {InstanceMethod("tensor", &ContextWrap::Tensor), InstanceMethod("zeros", &ContextWrap::Zeros),
                       InstanceMethod("synchronize", &ContextWrap::Synchronize),
                       InstanceMethod("mark", &ContextWrap::Mark), InstanceMethod("info", &ContextWrap::Info),
+                      InstanceMethod("close", &ContextWrap::Close),
+                      InstanceAccessor("closed", &ContextWrap::GetClosed, nullptr),
+                      InstanceAccessor("label", &ContextWrap::GetLabel, nullptr),
                       InstanceAccessor("pending", &ContextWrap::GetPending, nullptr),
                       InstanceAccessor("lost", &ContextWrap::GetLost, nullptr),
                       InstanceAccessor("lastLaunch", &ContextWrap::GetLastLaunch, nullptr)});
@@ -31,8 +34,10 @@ void ContextWrap::ShutdownForTeardown() {
 }
 
 // A NativeContext constructed from JS without openContext() has no core: say so, never crash.
-ContextCore* ContextWrap::RequireCore(Napi::Env env) {
-  if (!core_) ThrowArg(env, StatusCode::kArgument, "context", "this", "a context from open()", "an unopened one");
+// After close(), every method but close/closed/pending/lost throws SparqDisposedError naming it.
+ContextCore* ContextWrap::RequireCore(Napi::Env env, const std::string& op) {
+  if (!core_) ThrowArg(env, StatusCode::kArgument, op, "context", "a context from open()", "an unopened one");
+  core_->ThrowIfClosed(env, op);
   return core_.get();
 }
 
@@ -41,15 +46,29 @@ ContextWrap* ContextWrap::Parse(const Napi::Value& v, const std::string& op) {
   if (!v.IsObject() || !v.As<Napi::Object>().InstanceOf(data->context_ctor.Value()))
     ThrowArg(v.Env(), StatusCode::kArgument, op, "context", "a sparq context", DescribeValue(v));
   ContextWrap* c = Unwrap(v.As<Napi::Object>());
-  if (!c->core_) ThrowArg(v.Env(), StatusCode::kArgument, op, "context", "an open context", "an unopened one");
+  c->RequireCore(v.Env(), op);
   return c;
+}
+
+Napi::Value ContextWrap::Close(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!core_) ThrowArg(env, StatusCode::kArgument, "close", "context", "a context from open()", "an unopened one");
+  return core_->Close(env, Value());
+}
+
+Napi::Value ContextWrap::GetClosed(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), core_ && core_->closed());
+}
+
+Napi::Value ContextWrap::GetLabel(const Napi::CallbackInfo& info) {
+  return core_ ? Napi::String::New(info.Env(), core_->label()) : info.Env().Null();
 }
 
 // tensor(data, shape, dtype): copies host data now (the caller may reuse its array at once).
 Napi::Value ContextWrap::Tensor(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  RequireCore(env);
   const std::string op = "tensor";
+  RequireCore(env, op);
   core_->ThrowIfLost(env);
   DType dtype = ParseDType(info[2], op, "dtype");
   Napi::TypedArray data = ParseTypedArrayFor(info[0], dtype, op, "data");
@@ -60,7 +79,7 @@ Napi::Value ContextWrap::Tensor(const Napi::CallbackInfo& info) {
              std::to_string(elements) + " elements for shape " + ShapeToString(shape),
              std::to_string(data.ElementLength()) + " elements");
   size_t bytes = ShapeBytes(env, shape, dtype, op);
-  std::shared_ptr<Buffer> buffer = core_->Allocate(env, bytes);
+  std::shared_ptr<Buffer> buffer = core_->Allocate(env, bytes, op, "data", "the tensor " + ShapeToString(shape) + " " + DTypeName(dtype));
   const uint8_t* src = static_cast<const uint8_t*>(data.ArrayBuffer().Data()) + data.ByteOffset();
   if (core_->backend().host_memory()) {
     std::memcpy(buffer->ptr, src, bytes);
@@ -79,13 +98,13 @@ Napi::Value ContextWrap::Tensor(const Napi::CallbackInfo& info) {
 
 Napi::Value ContextWrap::Zeros(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  RequireCore(env);
   const std::string op = "zeros";
+  RequireCore(env, op);
   core_->ThrowIfLost(env);
   Shape shape = ParseShape(info[0], op, "shape");
   DType dtype = ParseDType(info[1], op, "dtype");
   size_t bytes = ShapeBytes(env, shape, dtype, op);
-  std::shared_ptr<Buffer> buffer = core_->Allocate(env, bytes);
+  std::shared_ptr<Buffer> buffer = core_->Allocate(env, bytes, op, "shape", "the tensor " + ShapeToString(shape) + " " + DTypeName(dtype));
   std::shared_ptr<Backend> backend = core_->backend_ptr();
   core_->Enqueue(env, [buffer, backend]() -> Status {
     Status s = backend->Fill(buffer->ptr, buffer->bytes, 0);
@@ -99,7 +118,7 @@ Napi::Value ContextWrap::Zeros(const Napi::CallbackInfo& info) {
 // the previous synchronize().
 Napi::Value ContextWrap::Synchronize(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  RequireCore(env);
+  RequireCore(env, "synchronize");
   auto deferred = std::make_shared<Napi::Promise::Deferred>(env);
   std::shared_ptr<Backend> backend = core_->backend_ptr();
   std::shared_ptr<ContextShared> shared = core_->shared_ptr();
@@ -124,7 +143,7 @@ Napi::Value ContextWrap::Synchronize(const Napi::CallbackInfo& info) {
 // Resolves with the stream time (ms) at which the stream reached this point.
 Napi::Value ContextWrap::Mark(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  RequireCore(env);
+  RequireCore(env, "mark");
   auto deferred = std::make_shared<Napi::Promise::Deferred>(env);
   std::shared_ptr<Backend> backend = core_->backend_ptr();
   auto ms = std::make_shared<double>(0);
@@ -139,7 +158,7 @@ Napi::Value ContextWrap::Mark(const Napi::CallbackInfo& info) {
 
 Napi::Value ContextWrap::Info(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  RequireCore(env);
+  RequireCore(env, "info");
   Backend& b = core_->backend();
   Napi::Object o = Napi::Object::New(env);
   o.Set("backend", b.name());
@@ -173,7 +192,7 @@ Napi::Value ContextWrap::GetLost(const Napi::CallbackInfo& info) {
 
 Napi::Value ContextWrap::GetLastLaunch(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  RequireCore(env);
+  if (!core_) ThrowArg(env, StatusCode::kArgument, "lastLaunch", "context", "a context from open()", "an unopened one");
   ContextShared& shared = core_->shared();
   std::lock_guard<std::mutex> lock(shared.mu);
   if (!shared.has_launch) return env.Null();
@@ -260,6 +279,8 @@ Napi::Value OpenContext(const Napi::CallbackInfo& info) {
   if (info[2].IsObject()) {
     Napi::Object o = info[2].As<Napi::Object>();
     if (o.Get("cpuIsa").IsString()) options.cpu_isa = o.Get("cpuIsa").As<Napi::String>().Utf8Value();
+    if (o.Get("cpuIsaSource").IsString())
+      options.cpu_isa_source = o.Get("cpuIsaSource").As<Napi::String>().Utf8Value() == "cpuIsa" ? "cpuIsa" : "SPARQ_CPU_ISA";
     if (o.Get("threads").IsNumber()) options.threads = o.Get("threads").As<Napi::Number>().Int32Value();
     if (o.Get("simSms").IsNumber()) options.sim_sms = o.Get("simSms").As<Napi::Number>().Int32Value();
   }

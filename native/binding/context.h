@@ -22,7 +22,7 @@ class ContextWrap : public Napi::ObjectWrap<ContextWrap> {
   void ShutdownForTeardown();
 
   static ContextWrap* Parse(const Napi::Value& v, const std::string& op);
-  ContextCore* RequireCore(Napi::Env env);
+  ContextCore* RequireCore(Napi::Env env, const std::string& op);
 
  private:
   Napi::Value Tensor(const Napi::CallbackInfo& info);
@@ -33,6 +33,9 @@ class ContextWrap : public Napi::ObjectWrap<ContextWrap> {
   Napi::Value GetPending(const Napi::CallbackInfo& info);
   Napi::Value GetLost(const Napi::CallbackInfo& info);
   Napi::Value GetLastLaunch(const Napi::CallbackInfo& info);
+  Napi::Value Close(const Napi::CallbackInfo& info);
+  Napi::Value GetClosed(const Napi::CallbackInfo& info);
+  Napi::Value GetLabel(const Napi::CallbackInfo& info);
 
   std::unique_ptr<ContextCore> core_;
 };

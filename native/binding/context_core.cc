@@ -18,11 +18,17 @@ void CallCompletion(Napi::Env env, Napi::Function, Completion* fn) {
   delete fn;
 }
 
+int64_t NextSerial() {
+  static std::atomic<int64_t> serial{0};
+  return ++serial;
+}
+
 }  // namespace
 
 ContextCore::ContextCore(Napi::Env env, std::shared_ptr<Backend> backend, std::string fallback_reason)
     : backend_(std::move(backend)),
       fallback_reason_(std::move(fallback_reason)),
+      label_(std::string(backend_->name()) + "#" + std::to_string(NextSerial())),
       shared_(std::make_shared<ContextShared>()),
       stream_(std::make_unique<Stream>()) {
   Napi::Function noop = Napi::Function::New(env, [](const Napi::CallbackInfo&) {});
@@ -54,16 +60,70 @@ void ContextCore::Shutdown(bool join) {
   stream_.reset();
 }
 
-std::shared_ptr<Buffer> ContextCore::Allocate(Napi::Env env, size_t bytes) {
+std::shared_ptr<Buffer> ContextCore::Allocate(Napi::Env env, size_t bytes, const std::string& op,
+                                              const std::string& argument, const std::string& what) {
+  ThrowIfClosed(env, op);
   auto buffer = std::make_shared<Buffer>();
   buffer->backend = backend_;
   buffer->bytes = bytes;
   Status s = backend_->Allocate(bytes, &buffer->ptr);
   if (!s.ok()) {
     buffer->ptr = nullptr;
-    ThrowStatus(env, s);
+    ThrowStatus(env, Status::Error(s.code,
+                                   op + ": could not allocate " + what + " (" + std::to_string(bytes) +
+                                       " bytes) on backend '" + backend_->name() + "': " + s.message,
+                                   argument));
   }
   return buffer;
+}
+
+void ContextCore::ThrowIfClosed(Napi::Env env, const std::string& op) const {
+  if (closing_)
+    ThrowStatus(env, Status::Error(StatusCode::kDisposed, op + ": context " + label_ + " was closed", "context"));
+}
+
+Napi::Promise ContextCore::Close(Napi::Env env, Napi::Object self) {
+  auto deferred = std::make_shared<Napi::Promise::Deferred>(env);
+  if (closing_ && !stream_) {
+    deferred->Resolve(env.Undefined());  // already closed
+    return deferred->Promise();
+  }
+  close_waiters_.push_back(deferred);
+  if (closing_) return deferred->Promise();  // a close is under way: settle with it
+  closing_ = true;
+  self_while_closing_ = Napi::Persistent(self);  // FinishClose runs on this object
+  std::shared_ptr<Backend> backend = backend_;
+  channel_->Hold(env);  // the event loop stays alive until the close completes
+  std::shared_ptr<Channel> channel = channel_;
+  // The drain marker: runs after everything queued before close(); then the device is idle.
+  bool taken = stream_->Enqueue([backend, channel, this_core = this]() mutable {
+    backend->Synchronize();  // a failure here was already reported by the op that caused it
+    backend.reset();
+    auto* boxed = new Completion([channel, this_core](Napi::Env env) {
+      channel->Drop(env);
+      this_core->FinishClose(env);
+    });
+    if (channel->tsfn.NonBlockingCall(boxed, CallCompletion) != napi_ok) delete boxed;
+  });
+  if (!taken) {
+    channel_->Drop(env);
+    FinishClose(env);
+  }
+  return deferred->Promise();
+}
+
+void ContextCore::FinishClose(Napi::Env env) {
+  // Each object erases itself from the set when it lets go of its memory.
+  std::vector<ContextOwned*> alive(live_->objects.begin(), live_->objects.end());
+  for (ContextOwned* o : alive) o->ReleaseOnClose(env, label_);
+  live_->objects.clear();
+  registry_->live.erase(this);
+  Shutdown(true);  // the queue is empty: joins the idle worker, releases the completion channel
+  backend_.reset();  // with the last buffer gone, the backend (threads, handles) goes now
+  std::vector<std::shared_ptr<Napi::Promise::Deferred>> waiters;
+  waiters.swap(close_waiters_);
+  for (auto& d : waiters) d->Resolve(env.Undefined());
+  self_while_closing_.Reset();
 }
 
 void ContextCore::ThrowIfLost(Napi::Env env) {
@@ -76,8 +136,9 @@ void ContextCore::ThrowIfLost(Napi::Env env) {
 
 void ContextCore::Enqueue(Napi::Env env, std::function<Status()> work,
                           std::function<void(Napi::Env, const Status&)> complete) {
+  ThrowIfClosed(env, "enqueue");
   ThrowIfLost(env);
-  if (!stream_) ThrowStatus(env, Status::Error(StatusCode::kDisposed, "context is closed", "context"));
+  if (!stream_) ThrowStatus(env, Status::Error(StatusCode::kDisposed, "context " + label_ + " was closed", "context"));
   std::shared_ptr<ContextShared> shared = shared_;
   shared->pending.fetch_add(1);
   std::shared_ptr<Channel> channel = channel_;
@@ -114,7 +175,7 @@ void ContextCore::Enqueue(Napi::Env env, std::function<Status()> work,
   if (!taken) {
     shared->pending.fetch_sub(1);
     if (has_completion) channel->Drop(env);
-    ThrowStatus(env, Status::Error(StatusCode::kDisposed, "context is closed", "context"));
+    ThrowStatus(env, Status::Error(StatusCode::kDisposed, "context " + label_ + " was closed", "context"));
   }
 }
 

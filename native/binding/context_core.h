@@ -9,6 +9,8 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <set>
+#include <string>
 #include <vector>
 
 #include "runtime/backend.h"
@@ -40,10 +42,29 @@ struct ContextShared {
   bool has_launch = false;
 };
 
+// A JS-visible object that holds a context's memory (a tensor, a packed weight): close() frees
+// whatever is still alive through this. Implementations erase themselves from the LiveSet when
+// they release their memory (dispose, GC, close).
+class ContextOwned {
+ public:
+  virtual ~ContextOwned() = default;
+  // Frees the memory now; afterwards every use names the closed context (`label`).
+  virtual void ReleaseOnClose(Napi::Env env, const std::string& label) = 0;
+};
+// Shared by a context and its objects, so neither outlives it (finalizers run in any order).
+struct LiveSet {
+  std::set<ContextOwned*> objects;
+};
+
 class ContextCore {
  public:
   ContextCore(Napi::Env env, std::shared_ptr<Backend> backend, std::string fallback_reason);
   ~ContextCore();
+
+  // "cpu#3": the backend and a per-process serial, so errors can name a closed context.
+  const std::string& label() const { return label_; }
+  bool closed() const { return closing_; }
+  const std::shared_ptr<LiveSet>& live() const { return live_; }
 
   Backend& backend() { return *backend_; }
   const std::shared_ptr<Backend>& backend_ptr() const { return backend_; }
@@ -51,8 +72,10 @@ class ContextCore {
   ContextShared& shared() { return *shared_; }
   const std::shared_ptr<ContextShared>& shared_ptr() const { return shared_; }
 
-  // Allocates `bytes` of backend memory on the calling (JS) thread; throws SparqOutOfMemoryError.
-  std::shared_ptr<Buffer> Allocate(Napi::Env env, size_t bytes);
+  // Allocates `bytes` of backend memory on the calling (JS) thread; throws SparqOutOfMemoryError
+  // "<op>: could not allocate <what> (<bytes> bytes) ..." naming `argument`.
+  std::shared_ptr<Buffer> Allocate(Napi::Env env, size_t bytes, const std::string& op = "tensor",
+                                   const std::string& argument = "out", const std::string& what = "the output");
 
   // Enqueues `work` on the stream. When `complete` is given it runs on the JS thread afterwards with
   // the work's status, and keeps the event loop alive until then. Throws SparqDeviceError when the
@@ -63,6 +86,15 @@ class ContextCore {
   // Stops the stream: `join` waits for the running task (environment teardown); otherwise detaches.
   void Shutdown(bool join);
   void ThrowIfLost(Napi::Env env);
+  // Throws SparqDisposedError "<op>: context cpu#3 was closed" after close().
+  void ThrowIfClosed(Napi::Env env, const std::string& op) const;
+
+  // close(): no new work; when the queued work has drained (the device idle), frees every tensor
+  // and weight still alive, joins the stream's thread, and drops the backend (its thread pool,
+  // cuBLAS handle, workspaces go with the last buffer). Resolves then; a second call returns a
+  // promise for the same moment. Works on a lost context too.
+  // `self` is the context's JS object, held until the close completes.
+  Napi::Promise Close(Napi::Env env, Napi::Object self);
 
  private:
   // The completion channel: shared with in-flight tasks so completions can be delivered (and the
@@ -74,8 +106,15 @@ class ContextCore {
     void Drop(Napi::Env env) { if (--holds == 0) tsfn.Unref(env); }
   };
 
+  void FinishClose(Napi::Env env);
+
   std::shared_ptr<Backend> backend_;
   std::string fallback_reason_;
+  std::string label_;
+  bool closing_ = false;
+  Napi::ObjectReference self_while_closing_;
+  std::vector<std::shared_ptr<Napi::Promise::Deferred>> close_waiters_;
+  std::shared_ptr<LiveSet> live_ = std::make_shared<LiveSet>();
   std::shared_ptr<ContextShared> shared_;
   std::unique_ptr<Stream> stream_;
   std::shared_ptr<Channel> channel_;

@@ -29,7 +29,7 @@ Napi::Value Copy(const Napi::CallbackInfo& info) {
     out = out_t->buffer();
     out_obj = info[2].As<Napi::Object>();
   } else {
-    out = ctx->Allocate(env, in->bytes);
+    out = ctx->Allocate(env, in->bytes, op, "out", "the copy");
     out_obj = TensorWrap::Create(env, info[0].As<Napi::Object>(), ctx, out, src->dtype(), src->shape());
   }
   std::shared_ptr<Backend> backend = ctx->backend_ptr();

@@ -52,7 +52,16 @@ std::string DescribeValue(const Napi::Value& v) {
   }
   if (v.IsArray()) return "array of length " + std::to_string(v.As<Napi::Array>().Length());
   if (v.IsFunction()) return "function";
-  if (v.IsObject()) return "object";
+  if (v.IsPromise()) return "a Promise (missing await?)";
+  if (v.IsObject()) {
+    // A thenable from another Promise implementation is the same mistake.
+    try {
+      if (v.As<Napi::Object>().Get("then").IsFunction()) return "a thenable (missing await?)";
+    } catch (const Napi::Error&) {
+      // a getter that throws: describe it as an object; the caller's error is the one to report
+    }
+    return "object";
+  }
   return "value";
 }
 

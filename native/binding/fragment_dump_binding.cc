@@ -7,7 +7,7 @@
 
 #include "binding/context.h"
 #include "binding/errors.h"
-#include "sparq/sim.h"
+#include "sparq/sim_ops.h"
 
 namespace sparq::binding {
 
@@ -18,7 +18,12 @@ Napi::Value FragmentDump(const Napi::CallbackInfo& info) {
   auto data = std::make_shared<sim::FragmentDumpData>();
   std::shared_ptr<Backend> backend = ctx->backend_ptr();
   ctx->Enqueue(
-      env, [backend, data]() -> Status { return backend->FragmentDump(data.get()); },
+      env,
+      [backend, data]() -> Status {
+        FragmentDumpArgs args;
+        args.out = data.get();
+        return backend->FragmentDump(args, nullptr);
+      },
       [deferred, data](Napi::Env env, const Status& status) {
         if (!status.ok()) {
           deferred->Reject(MakeError(env, status).Value());

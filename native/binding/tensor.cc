@@ -20,13 +20,11 @@ Napi::Object TensorWrap::Create(Napi::Env env, Napi::Object ctx_object, ContextC
                                 std::shared_ptr<Buffer> buffer, DType dtype, Shape shape) {
   Napi::Object obj = GetAddonData(env)->tensor_ctor.New({});
   TensorWrap* t = Unwrap(obj);
-  t->ctx_object_ = Napi::Persistent(ctx_object);
-  t->ctx_ = ctx;
-  t->accounted_bytes_ = buffer->bytes;
+  const size_t bytes = buffer->bytes;
   t->buffer_ = std::move(buffer);
   t->dtype_ = dtype;
   t->shape_ = std::move(shape);
-  Napi::MemoryManagement::AdjustExternalMemory(env, static_cast<int64_t>(t->accounted_bytes_));
+  t->Attach(env, ctx_object, ctx, bytes);
   return obj;
 }
 
@@ -34,18 +32,10 @@ TensorWrap::TensorWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Tensor
 
 TensorWrap::~TensorWrap() { buffer_.reset(); }
 
-void TensorWrap::Finalize(Napi::Env env) { Release(env); }
-
-void TensorWrap::Release(Napi::Env env) {
-  if (!buffer_) return;
-  buffer_.reset();
-  Napi::MemoryManagement::AdjustExternalMemory(env, -static_cast<int64_t>(accounted_bytes_));
-  accounted_bytes_ = 0;
-  ctx_object_.Reset();
-}
+void TensorWrap::Finalize(Napi::Env env) { Detach(env); }
 
 Napi::Value TensorWrap::Dispose(const Napi::CallbackInfo& info) {
-  Release(info.Env());
+  Detach(info.Env());
   return info.Env().Undefined();
 }
 
@@ -62,7 +52,7 @@ static Napi::Value MakeTypedArray(Napi::Env env, DType dtype, Napi::ArrayBuffer 
 
 Napi::Value TensorWrap::Read(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (disposed()) ThrowStatus(env, Status::Error(StatusCode::kDisposed, "read: tensor was disposed", "tensor"));
+  if (disposed()) ThrowStatus(env, DisposedStatus("read", "tensor"));
   auto deferred = std::make_shared<Napi::Promise::Deferred>(env);
   // The worker copies straight into this ArrayBuffer's store; the reference keeps it alive and
   // unobserved by JS until the promise resolves.
@@ -70,10 +60,10 @@ Napi::Value TensorWrap::Read(const Napi::CallbackInfo& info) {
   auto ab_ref = std::make_shared<Napi::Reference<Napi::ArrayBuffer>>(Napi::Persistent(ab));
   void* host = ab.Data();
   std::shared_ptr<Buffer> buffer = buffer_;
-  std::shared_ptr<Backend> backend = ctx_->backend_ptr();
+  std::shared_ptr<Backend> backend = context()->backend_ptr();
   DType dtype = dtype_;
   size_t elements = static_cast<size_t>(ShapeElements(shape_));
-  ctx_->Enqueue(
+  context()->Enqueue(
       env,
       [buffer, backend, host]() -> Status {
         if (!buffer->error.ok()) return buffer->error;

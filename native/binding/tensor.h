@@ -8,10 +8,11 @@
 
 #include "binding/args.h"
 #include "binding/context_core.h"
+#include "binding/context_owned.h"
 
 namespace sparq::binding {
 
-class TensorWrap : public Napi::ObjectWrap<TensorWrap> {
+class TensorWrap : public Napi::ObjectWrap<TensorWrap>, public ContextOwnedHandle {
  public:
   static Napi::Function Define(Napi::Env env);
   // Wraps a new buffer as a NativeTensor owned by ctx (ctx_object keeps the context alive).
@@ -21,7 +22,6 @@ class TensorWrap : public Napi::ObjectWrap<TensorWrap> {
   ~TensorWrap() override;
   void Finalize(Napi::Env env) override;  // GC backstop: same as dispose()
 
-  ContextCore* context() const { return ctx_; }
   const std::shared_ptr<Buffer>& buffer() const { return buffer_; }
   DType dtype() const { return dtype_; }
   const Shape& shape() const { return shape_; }
@@ -34,14 +34,11 @@ class TensorWrap : public Napi::ObjectWrap<TensorWrap> {
   Napi::Value GetDType(const Napi::CallbackInfo& info);
   Napi::Value GetBytes(const Napi::CallbackInfo& info);
   Napi::Value GetDisposed(const Napi::CallbackInfo& info);
-  void Release(Napi::Env env);
+  void FreeMemory() override { buffer_.reset(); }
 
-  Napi::ObjectReference ctx_object_;
-  ContextCore* ctx_ = nullptr;
   std::shared_ptr<Buffer> buffer_;
   DType dtype_ = DType::kF16;
   Shape shape_;
-  size_t accounted_bytes_ = 0;
 };
 
 }  // namespace sparq::binding

@@ -1,22 +1,61 @@
-// binding/w4a16_binding.cc: w4a16.quantize / fromCodes (packing runs on the stream worker, off the
-// JS thread) and w4a16.matmul.
+// binding/w4a16_binding.cc: w4a16.quantize / fromCodes (shape checks here, at the call; quantizing,
+// the code scan and packing on the stream worker) and w4a16.matmul. The weight is a NativeWeight
+// of kind "w4a16", packed in the layout the context's backend reads (Backend::WeightLayout).
 #include <cstring>
 
-#include "binding/addon_data.h"
 #include "binding/args.h"
+#include "binding/binding_registry.h"
 #include "binding/context.h"
 #include "binding/errors.h"
+#include "binding/matmul_args.h"
 #include "binding/op_launch.h"
-#include "binding/tensor.h"
-#include "binding/w4a16_weight.h"
+#include "binding/weight.h"
+#include "sparq/w4a16.h"
 
 namespace sparq::binding {
 namespace {
 
-struct WeightSource {
-  std::vector<uint16_t> w_f16;   // quantize
-  std::vector<uint8_t> codes;    // fromCodes
-  std::vector<uint16_t> scales;  // fromCodes
+const char* const kWeightExpected = "a W4A16Weight (from w4a16.quantize or w4a16.fromCodes)";
+
+// Dims of the packed weight (its vectors stay empty: the bytes live in the backend's buffers).
+class W4A16Format : public WeightFormat {
+ public:
+  explicit W4A16Format(const W4A16Packed& packed) : dims_(packed) {
+    dims_.qweight.clear();
+    dims_.scales.clear();
+  }
+  const char* kind() const override { return "w4a16"; }
+  int64_t n() const override { return dims_.n; }
+  int64_t k() const override { return dims_.k; }
+  PackedLayout layout() const override { return dims_.layout; }
+  void Describe(Napi::Env env, Napi::Object info) const override {
+    info.Set("groupSize", dims_.group_size);
+    Napi::Array padded = Napi::Array::New(env, 2);
+    padded.Set(0u, static_cast<double>(dims_.n_pad));
+    padded.Set(1u, static_cast<double>(dims_.k_pad));
+    info.Set("paddedShape", padded);
+  }
+  // {codes: Uint8Array [n*k], scales: Uint16Array [n*k/g]} — the exact inverse of packing.
+  std::vector<WeightReadField> ReadFields() const override {
+    return {{"codes", napi_uint8_array, size_t(dims_.n * dims_.k)},
+            {"scales", napi_uint16_array, size_t(dims_.n * (dims_.k / dims_.group_size))}};
+  }
+  Status Unpack(const std::vector<std::vector<uint8_t>>& parts, const std::vector<void*>& fields) const override {
+    W4A16Packed packed = dims_;
+    packed.qweight = parts.at(0);
+    packed.scales = parts.at(1);
+    std::vector<uint8_t> codes;
+    std::vector<uint16_t> scales;
+    Status s = W4A16Unpack(packed, &codes, &scales);
+    if (!s.ok()) return s;
+    std::memcpy(fields.at(0), codes.data(), codes.size());
+    std::memcpy(fields.at(1), scales.data(), scales.size() * 2);
+    return Status::Ok();
+  }
+  W4A16WeightView View(const Buffer& qweight, const Buffer& scales) const { return dims_.view(qweight.ptr, scales.ptr); }
+
+ private:
+  W4A16Packed dims_;
 };
 
 template <typename T>
@@ -25,85 +64,67 @@ std::vector<T> CopyTypedArray(const Napi::TypedArray& ta) {
   return std::vector<T>(p, p + ta.ElementLength());
 }
 
-int ParseGroupSize(const Napi::Value& v, const std::string& op, int64_t k) {
-  if (v.IsUndefined()) return k < 128 ? static_cast<int>(k) : 128;
-  double g = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : -1;
-  if (!(g >= 1 && g == static_cast<int64_t>(g) && W4A16GroupSizeSupported(k, static_cast<int64_t>(g))))
-    ThrowArg(v.Env(), StatusCode::kArgument, op, "groupSize", "32, 64, 128 or k (" + std::to_string(k) + ")",
-             DescribeValue(v));
-  return static_cast<int>(g);
+// [n, k] and the group size (default 128, or k when k < 128), checked once by W4A16CheckShape.
+struct WeightShape {
+  int64_t n, k;
+  int group_size;
+};
+WeightShape ParseWeightShape(const Napi::Value& shape_v, const Napi::Value& group_v, const std::string& op) {
+  Napi::Env env = shape_v.Env();
+  Shape shape = ParseShape(shape_v, op, "shape");
+  if (shape.size() != 2) ThrowArg(env, StatusCode::kShape, op, "shape", "[n, k]", ShapeToString(shape));
+  WeightShape ws{shape[0], shape[1], 0};
+  const bool given = !group_v.IsUndefined();
+  if (!given) {
+    ws.group_size = W4A16DefaultGroupSize(ws.k);
+  } else {
+    const double g = group_v.IsNumber() ? group_v.As<Napi::Number>().DoubleValue() : -1;
+    if (!(g >= 1 && g <= double(kMaxIndexDim) && g == static_cast<int64_t>(g)))
+      ThrowArg(env, StatusCode::kArgument, op, "groupSize", "32, 64, 128 or k (" + std::to_string(ws.k) + ")",
+               DescribeValue(group_v));
+    ws.group_size = static_cast<int>(g);
+  }
+  Status s = W4A16CheckShape(op.c_str(), ws.n, ws.k, ws.group_size, given);
+  if (!s.ok()) ThrowStatus(env, s);
+  return ws;
 }
 
-// Shared tail of quantize/fromCodes: pack on the worker, upload, resolve with the weight.
-Napi::Value CreateWeight(const Napi::CallbackInfo& info, ContextCore* ctx, std::shared_ptr<WeightSource> src,
-                         int64_t n, int64_t k, int group_size, bool quantize) {
-  Napi::Env env = info.Env();
-  auto deferred = std::make_shared<Napi::Promise::Deferred>(env);
-  auto ctx_ref = std::make_shared<Napi::ObjectReference>(Napi::Persistent(info[0].As<Napi::Object>()));
-  std::shared_ptr<Backend> backend = ctx->backend_ptr();
-  W4A16Layout layout = std::strcmp(backend->name(), "cpu") == 0 ? W4A16Layout::kCpu : W4A16Layout::kGpu;
-  auto packed = std::make_shared<W4A16Packed>();
-  auto qbuf = std::make_shared<Buffer>(), sbuf = std::make_shared<Buffer>();
-  qbuf->backend = sbuf->backend = backend;
-  ctx->Enqueue(
-      env,
-      [src, n, k, group_size, quantize, layout, packed, qbuf, sbuf, backend]() -> Status {
-        Status s;
-        if (quantize) {
-          s = W4A16QuantizeRtn(src->w_f16.data(), n, k, group_size, &src->codes, &src->scales);
-          if (!s.ok()) return s;
-        }
-        s = W4A16Pack(src->codes.data(), src->scales.data(), n, k, group_size, packed.get(), layout);
-        if (!s.ok()) return s;
-        *src = WeightSource{};  // the unpacked copy is no longer needed
-        for (auto [buf, bytes] : {std::pair{qbuf.get(), &packed->qweight}, std::pair{sbuf.get(), &packed->scales}}) {
-          buf->bytes = bytes->size();
-          s = backend->Allocate(buf->bytes, &buf->ptr);
-          if (!s.ok()) return s;
-          s = backend->CopyToDevice(buf->ptr, bytes->data(), buf->bytes);
-          if (!s.ok()) return s;
-        }
-        return Status::Ok();
-      },
-      [deferred, ctx_ref, ctx, packed, qbuf, sbuf](Napi::Env env, const Status& status) {
-        if (!status.ok()) {
-          deferred->Reject(MakeError(env, status).Value());
-        } else {
-          deferred->Resolve(W4A16WeightWrap::Create(env, ctx_ref->Value(), ctx, *packed, qbuf, sbuf));
-        }
-        ctx_ref->Reset();
-      });
-  return deferred->Promise();
+void CheckLength(Napi::Env env, const std::string& op, const char* argument, const Napi::TypedArray& ta,
+                 int64_t want, const std::string& what) {
+  if (static_cast<int64_t>(ta.ElementLength()) != want)
+    ThrowArg(env, StatusCode::kShape, op, argument, std::to_string(want) + " elements (" + what + ")",
+             std::to_string(ta.ElementLength()) + " elements");
 }
 
-void ParseWeightShape(const Napi::Value& v, const std::string& op, int64_t* n, int64_t* k) {
-  Shape shape = ParseShape(v, op, "shape");
-  if (shape.size() != 2) ThrowArg(v.Env(), StatusCode::kShape, op, "shape", "[n, k]", ShapeToString(shape));
-  *n = shape[0];
-  *k = shape[1];
-}
-
-}  // namespace
-
-// w4a16Quantize(ctx, wF16: Uint16Array, [n, k], groupSize?) → Promise<NativeW4A16Weight>
+// w4a16Quantize(ctx, wF16: Uint16Array [n*k], [n, k], groupSize?) → Promise<NativeWeight>
 Napi::Value W4A16Quantize(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const std::string op = "w4a16.quantize";
   ContextCore* ctx = ContextWrap::Parse(info[0], op)->core();
   ctx->ThrowIfLost(env);
   Napi::TypedArray w = ParseTypedArrayFor(info[1], DType::kF16, op, "w");
-  int64_t n, k;
-  ParseWeightShape(info[2], op, &n, &k);
-  if (static_cast<int64_t>(w.ElementLength()) != n * k)
-    ThrowArg(env, StatusCode::kShape, op, "w", std::to_string(n * k) + " elements for shape [" + std::to_string(n) +
-             ", " + std::to_string(k) + "]", std::to_string(w.ElementLength()) + " elements");
-  int g = ParseGroupSize(info[3], op, k);
-  if (k % g != 0)
-    ThrowArg(env, StatusCode::kShape, op, "shape", "[n, k] with k a multiple of groupSize " + std::to_string(g),
-             "[" + std::to_string(n) + ", " + std::to_string(k) + "]");
-  auto src = std::make_shared<WeightSource>();
-  src->w_f16 = CopyTypedArray<uint16_t>(w);
-  return CreateWeight(info, ctx, src, n, k, g, true);
+  const WeightShape ws = ParseWeightShape(info[2], info[3], op);
+  CheckLength(env, op, "w", w, ws.n * ws.k, "[n, k] = " + ShapeToString({ws.n, ws.k}));
+  const PackedLayout layout = ctx->backend().WeightLayout(OpId::kW4A16Matmul);
+  auto w_f16 = std::make_shared<std::vector<uint16_t>>(CopyTypedArray<uint16_t>(w));
+  return CreateWeightAsync(env, info[0].As<Napi::Object>(), ctx, op,
+                           [w_f16, ws, layout, op](std::vector<std::vector<uint8_t>>* parts,
+                                                   std::shared_ptr<const WeightFormat>* format) -> Status {
+                             std::vector<uint8_t> codes;
+                             std::vector<uint16_t> scales;
+                             Status s = W4A16QuantizeRtn(w_f16->data(), ws.n, ws.k, ws.group_size, &codes, &scales,
+                                                         op.c_str());
+                             std::vector<uint16_t>().swap(*w_f16);
+                             W4A16Packed packed;
+                             if (s.ok())
+                               s = W4A16Pack(codes.data(), scales.data(), ws.n, ws.k, ws.group_size, &packed, layout,
+                                             op.c_str());
+                             if (!s.ok()) return s;
+                             *format = std::make_shared<W4A16Format>(packed);
+                             parts->push_back(std::move(packed.qweight));
+                             parts->push_back(std::move(packed.scales));
+                             return Status::Ok();
+                           });
 }
 
 // w4a16FromCodes(ctx, codes: Uint8Array [n*k], scales: Uint16Array [n*k/g], [n, k], groupSize?)
@@ -117,91 +138,65 @@ Napi::Value W4A16FromCodes(const Napi::CallbackInfo& info) {
     ThrowArg(env, info[2].IsTypedArray() ? StatusCode::kDType : StatusCode::kArgument, op, "scales",
              "a Uint16Array of fp16 bits", DescribeValue(info[2]));
   Napi::TypedArray scales = info[2].As<Napi::TypedArray>();
-  int64_t n, k;
-  ParseWeightShape(info[3], op, &n, &k);
-  int g = ParseGroupSize(info[4], op, k);
-  if (k % g != 0)
-    ThrowArg(env, StatusCode::kShape, op, "shape", "[n, k] with k a multiple of groupSize " + std::to_string(g),
-             "[" + std::to_string(n) + ", " + std::to_string(k) + "]");
-  if (static_cast<int64_t>(codes.ElementLength()) != n * k)
-    ThrowArg(env, StatusCode::kShape, op, "codes", std::to_string(n * k) + " codes ([n, k] = [" + std::to_string(n) +
-             ", " + std::to_string(k) + "])", std::to_string(codes.ElementLength()));
-  int64_t scale_count = n * (k / g);
-  if (static_cast<int64_t>(scales.ElementLength()) != scale_count)
-    ThrowArg(env, StatusCode::kShape, op, "scales", std::to_string(scale_count) + " scales ([n, k/groupSize] = [" +
-             std::to_string(n) + ", " + std::to_string(k / g) + "])", std::to_string(scales.ElementLength()));
-  // Codes are checked here, synchronously, so the caller gets the typed error at the call site.
-  const uint8_t* c = static_cast<const uint8_t*>(codes.ArrayBuffer().Data()) + codes.ByteOffset();
-  for (int64_t i = 0; i < n * k; ++i)
-    if (c[i] > 15)
-      ThrowArg(env, StatusCode::kArgument, op, "codes", "values in 0..15",
-               std::to_string(c[i]) + " at [" + std::to_string(i / k) + ", " + std::to_string(i % k) + "]");
-  auto src = std::make_shared<WeightSource>();
-  src->codes.assign(c, c + n * k);
-  src->scales = CopyTypedArray<uint16_t>(scales);
-  return CreateWeight(info, ctx, src, n, k, g, false);
+  const WeightShape ws = ParseWeightShape(info[3], info[4], op);
+  CheckLength(env, op, "codes", codes, ws.n * ws.k, "[n, k] = " + ShapeToString({ws.n, ws.k}));
+  CheckLength(env, op, "scales", scales, ws.n * (ws.k / ws.group_size),
+              "[n, k/groupSize] = " + ShapeToString({ws.n, ws.k / ws.group_size}));
+  const PackedLayout layout = ctx->backend().WeightLayout(OpId::kW4A16Matmul);
+  // Copied now (the caller may reuse its arrays at once); the 0..15 scan runs with the packing.
+  auto c = std::make_shared<std::vector<uint8_t>>(CopyTypedArray<uint8_t>(codes));
+  auto s = std::make_shared<std::vector<uint16_t>>(CopyTypedArray<uint16_t>(scales));
+  return CreateWeightAsync(env, info[0].As<Napi::Object>(), ctx, op,
+                           [c, s, ws, layout, op](std::vector<std::vector<uint8_t>>* parts,
+                                                  std::shared_ptr<const WeightFormat>* format) -> Status {
+                             W4A16Packed packed;
+                             Status st = W4A16Pack(c->data(), s->data(), ws.n, ws.k, ws.group_size, &packed, layout,
+                                                   op.c_str());
+                             if (!st.ok()) return st;
+                             *format = std::make_shared<W4A16Format>(packed);
+                             parts->push_back(std::move(packed.qweight));
+                             parts->push_back(std::move(packed.scales));
+                             return Status::Ok();
+                           });
 }
 
 // w4a16Matmul(ctx, weight, x, bias?, out?) → NativeTensor
 Napi::Value W4A16Matmul(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  const std::string op = "w4a16.matmul";
+  const std::string op = W4A16MatmulArgs::kOpName;
   ContextCore* ctx = ContextWrap::Parse(info[0], op)->core();
   ctx->ThrowIfLost(env);
-  AddonData* data = GetAddonData(env);
-  if (!info[1].IsObject() || !info[1].As<Napi::Object>().InstanceOf(data->w4a16_weight_ctor.Value()))
-    ThrowArg(env, StatusCode::kArgument, op, "weight", "a W4A16Weight (from w4a16.quantize or fromCodes)",
-             DescribeValue(info[1]));
-  W4A16WeightWrap* weight = W4A16WeightWrap::Unwrap(info[1].As<Napi::Object>());
-  if (weight->disposed()) ThrowStatus(env, Status::Error(StatusCode::kDisposed, op + ": weight was disposed", "weight"));
-  if (weight->context() != ctx)
-    ThrowArg(env, StatusCode::kArgument, op, "weight", "a weight of this context", "a weight of another context");
-  const DType f16 = DType::kF16;
-  TensorWrap* x = ParseTensor(info[2], ctx, op, "x", &f16);
-  TensorWrap* bias = ParseOptionalTensor(info[3], ctx, op, "bias", &f16);
-  TensorWrap* out_t = ParseOptionalTensor(info[4], ctx, op, "out", &f16);
-  const W4A16Packed& meta = weight->meta();
-  const Shape& xs = x->shape();
-  CheckLastDim(env, op, "x", xs, meta.k);
-  int64_t m = ShapeElements(xs) / meta.k;
-  Shape out_shape(xs.begin(), xs.end() - 1);
-  out_shape.push_back(meta.n);
-  if (bias && (bias->shape().size() != 1 || bias->shape()[0] != meta.n))
-    ThrowArg(env, StatusCode::kShape, op, "bias", "[" + std::to_string(meta.n) + "]", ShapeToString(bias->shape()));
-  if (out_t && out_t->shape() != out_shape)
-    ThrowArg(env, StatusCode::kShape, op, "out", ShapeToString(out_shape), ShapeToString(out_t->shape()));
-  if (out_t && (out_t == x || out_t == bias))
-    ThrowArg(env, StatusCode::kArgument, op, "out", "a tensor distinct from the inputs", "one of the inputs");
+  WeightWrap* weight = ParseWeight(info[1], ctx, op, "w4a16", kWeightExpected);
+  const auto& format = static_cast<const W4A16Format&>(weight->format());
+  constexpr MatmulLimits limits = LimitsOf<W4A16MatmulArgs>();
+  MatmulOperands a = ParseMatmulOperands(info, ctx, op, 2, format.n(), format.k(), limits);
 
-  Napi::Object out_obj;
-  std::shared_ptr<Buffer> out;
-  if (out_t) {
-    out = out_t->buffer();
-    out_obj = info[4].As<Napi::Object>();
-  } else {
-    out = ctx->Allocate(env, static_cast<size_t>(m * meta.n) * 2);
-    out_obj = TensorWrap::Create(env, info[0].As<Napi::Object>(), ctx, out, DType::kF16, out_shape);
-  }
-  std::shared_ptr<Buffer> qb = weight->qweight(), sb = weight->scales(), xb = x->buffer();
-  std::shared_ptr<Buffer> bb = bias ? bias->buffer() : nullptr;
+  std::vector<std::shared_ptr<Buffer>> parts = weight->parts();
+  std::shared_ptr<Buffer> xb = a.x->buffer(), out = a.out;
+  std::shared_ptr<Buffer> bb = a.bias ? a.bias->buffer() : nullptr;
   std::shared_ptr<Backend> backend = ctx->backend_ptr();
-  W4A16Packed dims = meta;
-  EnqueueOp(env, ctx, {qb, sb, xb, bb}, out, [backend, qb, sb, xb, bb, out, dims, m](LaunchInfo* launch) {
-    W4A16WeightView view = dims.view(qb->ptr, sb->ptr);
-    return backend->W4A16Matmul(view, static_cast<const uint16_t*>(xb->ptr),
-                                bb ? static_cast<const uint16_t*>(bb->ptr) : nullptr,
-                                static_cast<uint16_t*>(out->ptr), m, launch);
+  std::shared_ptr<const WeightFormat> keep = weight->format_ptr();
+  const int64_t m = a.m;
+  EnqueueOp(env, ctx, {parts[0], parts[1], xb, bb}, out, [backend, parts, keep, xb, bb, out, m](LaunchInfo* launch) {
+    W4A16MatmulArgs args;
+    args.weight = static_cast<const W4A16Format&>(*keep).View(*parts[0], *parts[1]);
+    args.x = static_cast<const uint16_t*>(xb->ptr);
+    args.bias = bb ? static_cast<const uint16_t*>(bb->ptr) : nullptr;
+    args.y = static_cast<uint16_t*>(out->ptr);
+    args.m = m;
+    return backend->W4A16Matmul(args, launch);
   });
-  return out_obj;
+  return a.out_object;
 }
 
+}  // namespace
+
 void RegisterW4A16(Napi::Env env, Napi::Object exports) {
-  Napi::Function ctor = W4A16WeightWrap::Define(env);
-  GetAddonData(env)->w4a16_weight_ctor = Napi::Persistent(ctor);
-  exports.Set("NativeW4A16Weight", ctor);
   exports.Set("w4a16Quantize", Napi::Function::New(env, W4A16Quantize, "w4a16Quantize"));
   exports.Set("w4a16FromCodes", Napi::Function::New(env, W4A16FromCodes, "w4a16FromCodes"));
   exports.Set("w4a16Matmul", Napi::Function::New(env, W4A16Matmul, "w4a16Matmul"));
 }
+
+SPARQ_REGISTER_BINDING(RegisterW4A16);
 
 }  // namespace sparq::binding

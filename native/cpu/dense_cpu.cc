@@ -21,7 +21,7 @@
 #include <vector>
 
 #include "cpu/isa_kernels.h"
-#include "sparq/cpu.h"
+#include "sparq/cpu_ops.h"
 
 namespace sparq::cpu {
 namespace {
@@ -155,3 +155,13 @@ void DenseMatmulF16(const DenseMatmulArgs& args, Isa isa, ThreadPool& pool) {
 }
 
 }  // namespace sparq::cpu
+
+namespace sparq::cpu_ops {
+
+Status DenseMatmul(const DenseMatmulArgs& args, const cpu::Exec& exec, LaunchInfo* info) {
+  cpu::DenseMatmulF16(args, exec.isa, *exec.pool);
+  if (info) *info = LaunchInfo{};
+  return Status::Ok();
+}
+
+}  // namespace sparq::cpu_ops

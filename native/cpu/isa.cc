@@ -113,7 +113,9 @@ Isa BestSupportedIsa() {
   return Isa::kScalar;
 }
 
-Status ResolveIsa(const char* forced, Isa* out) {
+Status ResolveIsa(const char* forced, Isa* out, const char* source) {
+  const bool is_env = std::strcmp(source, "SPARQ_CPU_ISA") == 0;
+  const std::string named = is_env ? std::string("SPARQ_CPU_ISA=") : std::string("open: cpuIsa '");
   if (forced == nullptr || forced[0] == '\0') {
     *out = BestSupportedIsa();
     return Status::Ok();
@@ -125,18 +127,19 @@ Status ResolveIsa(const char* forced, Isa* out) {
     if (!missing.empty()) {
       const char* needs = isa == Isa::kAvx512 ? "AVX-512F/BW/VL/DQ" : "AVX2/FMA/F16C";
       return Status::Error(StatusCode::kBackend,
-                           std::string("SPARQ_CPU_ISA=") + IsaName(isa) + " needs " + needs +
-                               ", which this CPU lacks (missing " + missing +
-                               "); unset SPARQ_CPU_ISA to use " + IsaName(BestSupportedIsa()),
-                           "SPARQ_CPU_ISA");
+                           named + IsaName(isa) + (is_env ? "" : "'") + " needs " + needs +
+                               ", which this CPU lacks (missing " + missing + "); " +
+                               (is_env ? "unset SPARQ_CPU_ISA" : "leave cpuIsa unset") + " to use " +
+                               IsaName(BestSupportedIsa()),
+                           source);
     }
     *out = isa;
     return Status::Ok();
   }
   return Status::Error(StatusCode::kArgument,
-                       std::string("SPARQ_CPU_ISA must be one of scalar, avx2, avx512, got \"") +
-                           forced + "\"",
-                       "SPARQ_CPU_ISA");
+                       std::string(is_env ? "SPARQ_CPU_ISA" : "open: cpuIsa") +
+                           " must be one of scalar, avx2, avx512, got \"" + forced + "\"",
+                       source);
 }
 
 }  // namespace sparq::cpu

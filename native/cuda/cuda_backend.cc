@@ -1,6 +1,7 @@
 // cuda/cuda_backend.cc: libsparq_cuda.so's side of the C ABI (sparq/cuda_abi.h). One context =
 // one device + one non-blocking stream + a cuBLAS handle when cuBLAS is found + the workspace the
-// kernels need (owned here, never by the caller). Every CUDA call is checked.
+// kernels need (owned here, never by the caller). Every CUDA call is checked. Ops arrive through
+// run_op and go to cuda_ops::<Name> (cuda/cuda_ops.h), dispatched from sparq/op_list.h.
 #include <cuda_runtime.h>
 
 #include <cstdio>
@@ -9,12 +10,11 @@
 #include <vector>
 
 #include "cuda/cublas_loader.h"
-#include "cuda/dense.h"
-#include "cuda/fragment_dump.h"
-#include "cuda/w4a16.h"
+#include "cuda/cuda_ops.h"
+#include "cuda/cuda_status.h"
 #include "sparq/cuda_abi.h"
+#include "sparq/op_list.h"
 #include "sparq/status.h"
-#include "sparq/w4a16.h"
 
 namespace {
 
@@ -23,6 +23,7 @@ using sparq::StatusCode;
 struct CudaContext {
   int device = 0;
   int sm_count = 0;
+  int sm_major = 0;
   cudaStream_t stream = nullptr;
   cudaEvent_t origin = nullptr;  // stream_time_ms counts from here
   sparq::cuda::Cublas cublas;
@@ -87,6 +88,8 @@ int32_t ContextCreate(int32_t device, void** out, SparqCudaError* err) {
   cudaError_t e;
   if ((e = cudaSetDevice(device)) != cudaSuccess) return fail(e, "cudaSetDevice");
   if ((e = cudaDeviceGetAttribute(&c->sm_count, cudaDevAttrMultiProcessorCount, device)) != cudaSuccess)
+    return fail(e, "cudaDeviceGetAttribute");
+  if ((e = cudaDeviceGetAttribute(&c->sm_major, cudaDevAttrComputeCapabilityMajor, device)) != cudaSuccess)
     return fail(e, "cudaDeviceGetAttribute");
   if ((e = cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking)) != cudaSuccess)
     return fail(e, "cudaStreamCreate");
@@ -169,89 +172,67 @@ int32_t StreamTimeMs(void* p, double* ms, SparqCudaError* err) {
   return 0;
 }
 
-// Broadcasts bias[n] into every row of y[m][n] with log2(m) device copies, so cuBLAS can add it
-// with beta = 1 inside its fp32 epilogue: fp16(acc + bias) with one rounding, as the contract says.
-int32_t BroadcastBias(CudaContext* c, const uint16_t* bias, uint16_t* y, int64_t m, int64_t n, SparqCudaError* err) {
-  const size_t row_bytes = static_cast<size_t>(n) * 2;
-  SPARQ_CUDA_TRY(cudaMemcpyAsync(y, bias, row_bytes, cudaMemcpyDeviceToDevice, c->stream), "bias broadcast");
-  for (int64_t filled = 1; filled < m;) {
-    int64_t rows = filled < m - filled ? filled : m - filled;
-    SPARQ_CUDA_TRY(cudaMemcpyAsync(y + filled * n, y, rows * row_bytes, cudaMemcpyDeviceToDevice, c->stream),
-                   "bias broadcast");
-    filled += rows;
-  }
-  return 0;
-}
-
-int32_t DenseMatmul(void* p, const SparqCudaDenseArgs* a, SparqCudaLaunchInfo* info, SparqCudaError* err) {
-  CudaContext* c = Ctx(p);
-  SPARQ_CUDA_TRY(cudaSetDevice(c->device), "cudaSetDevice");
-  if (c->cublas.available) {
-    if (a->bias && BroadcastBias(c, a->bias, a->y, a->m, a->n, err) != 0) return 1;
-    int rc = c->cublas.GemmF16(c->stream, a->w, a->x, a->y, a->m, a->n, a->k, a->bias ? 1.0f : 0.0f);
-    if (rc != 0) return Fail(err, StatusCode::kDevice, "cublasGemmEx failed with status " + std::to_string(rc));
-    if (info) {
-      std::snprintf(info->kernel, sizeof(info->kernel), "cublasGemmEx");
-      std::snprintf(info->config, sizeof(info->config), "%s", c->cublas.path.c_str());
+// A zero-filled block of at least `bytes` on the context's stream, grown (never shrunk) on demand.
+sparq::Status Workspace(CudaContext* c, size_t bytes, void** ptr) {
+  using sparq::cuda::CudaStatus;
+  if (bytes > c->workspace_bytes) {
+    if (c->workspace) {
+      sparq::Status s = CudaStatus(cudaFreeAsync(c->workspace, c->stream), "cudaFreeAsync(workspace)");
+      if (!s.ok()) return s;
     }
-    return 0;
-  }
-  sparq::DenseMatmulArgs args;
-  args.w = a->w;
-  args.x = a->x;
-  args.bias = a->bias;
-  args.y = a->y;
-  args.m = a->m;
-  args.n = a->n;
-  args.k = a->k;
-  sparq::LaunchInfo li;
-  SPARQ_CUDA_TRY(static_cast<cudaError_t>(sparq_cuda_dense_matmul(args, c->stream, c->sm_count, &li)),
-                 "dense tensor-core GEMM");
-  CopyLaunch(li, info);
-  return 0;
-}
-
-int32_t W4A16Matmul(void* p, const SparqCudaW4A16Args* a, SparqCudaLaunchInfo* info, SparqCudaError* err) {
-  CudaContext* c = Ctx(p);
-  SPARQ_CUDA_TRY(cudaSetDevice(c->device), "cudaSetDevice");
-  sparq::W4A16WeightView view;
-  view.qweight = a->qweight;
-  view.scales = a->scales;
-  view.n = a->n;
-  view.k = a->k;
-  view.n_pad = a->n_pad;
-  view.k_pad = a->k_pad;
-  view.groups_pad = a->groups_pad;
-  view.group_size = a->group_size;
-  view.group_size_eff = a->group_size_eff;
-  view.layout = sparq::W4A16Layout::kGpu;
-  size_t need = sparq_cuda_w4a16_workspace_bytes(view, a->m, a->x);
-  if (need > c->workspace_bytes) {
-    if (c->workspace) SPARQ_CUDA_TRY(cudaFreeAsync(c->workspace, c->stream), "cudaFreeAsync(workspace)");
     c->workspace = nullptr;
     c->workspace_bytes = 0;
-    SPARQ_CUDA_TRY(cudaMallocAsync(&c->workspace, need, c->stream), "cudaMallocAsync(workspace)");
-    SPARQ_CUDA_TRY(cudaMemsetAsync(c->workspace, 0, need, c->stream), "cudaMemsetAsync(workspace)");
-    c->workspace_bytes = need;
+    sparq::Status s = CudaStatus(cudaMallocAsync(&c->workspace, bytes, c->stream), "cudaMallocAsync(workspace)");
+    if (s.ok()) s = CudaStatus(cudaMemsetAsync(c->workspace, 0, bytes, c->stream), "cudaMemsetAsync(workspace)");
+    if (!s.ok()) return s;
+    c->workspace_bytes = bytes;
   }
+  *ptr = c->workspace;
+  return sparq::Status::Ok();
+}
+
+template <class Args>
+int32_t RunTyped(CudaContext* c, const void* args, size_t args_bytes,
+                 sparq::Status (*entry)(const Args&, sparq::cuda::Exec&, sparq::LaunchInfo*),
+                 SparqCudaLaunchInfo* info, SparqCudaError* err) {
+  if (args_bytes != sizeof(Args))
+    return Fail(err, StatusCode::kBackend,
+                std::string(Args::kOpName) + ": the addon and libsparq_cuda.so disagree on its argument layout; "
+                                             "rebuild both together (npm run build:native)");
+  SPARQ_CUDA_TRY(cudaSetDevice(c->device), "cudaSetDevice");
+  sparq::cuda::Exec exec;
+  exec.device = c->device;
+  exec.sm_count = c->sm_count;
+  exec.sm_major = c->sm_major;
+  exec.stream = c->stream;
+  exec.cublas = &c->cublas;
+  exec.workspace = [c](size_t bytes, void** ptr) { return Workspace(c, bytes, ptr); };
   sparq::LaunchInfo li;
-  SPARQ_CUDA_TRY(static_cast<cudaError_t>(sparq_cuda_w4a16_matmul(view, a->x, a->bias, a->y, a->m, c->workspace,
-                                                                  c->workspace_bytes, c->stream, c->sm_count, &li)),
-                 "w4a16 GEMM");
+  const sparq::Status s = entry(*static_cast<const Args*>(args), exec, &li);
+  if (!s.ok()) return Fail(err, s.code, s.message);
   CopyLaunch(li, info);
   return 0;
 }
 
-int32_t FragmentDump(void* p, void* out, size_t out_bytes, SparqCudaError* err) {
-  if (out_bytes != sizeof(sparq::sim::FragmentDumpData))
-    return Fail(err, StatusCode::kArgument, "fragment_dump: output size mismatch (addon and library built apart)");
+int32_t RunOp(void* p, int32_t op_id, const void* args, size_t args_bytes, SparqCudaLaunchInfo* info,
+              SparqCudaError* err) {
   CudaContext* c = Ctx(p);
-  SPARQ_CUDA_TRY(cudaSetDevice(c->device), "cudaSetDevice");
-  SPARQ_CUDA_TRY(static_cast<cudaError_t>(
-                     sparq_cuda_fragment_dump(static_cast<sparq::sim::FragmentDumpData*>(out), c->stream)),
-                 "fragment dump kernel");
-  return 0;
+  switch (static_cast<sparq::OpId>(op_id)) {
+#define SPARQ_CUDA_DISPATCH(Name, Args, C, S, G) \
+  SPARQ_IF(G, case sparq::OpId::k##Name: return RunTyped<sparq::Args>(c, args, args_bytes, &sparq::cuda_ops::Name, info, err);)
+    SPARQ_OPS(SPARQ_CUDA_DISPATCH)
+#undef SPARQ_CUDA_DISPATCH
+    default:
+      break;
+  }
+  return Fail(err, StatusCode::kBackend, "op " + std::to_string(op_id) + " is not in this libsparq_cuda.so");
 }
+
+const char* const kOpNames[] = {
+#define SPARQ_OP_NAME_ENTRY(Name, Args, C, S, G) sparq::Args::kOpName,
+    SPARQ_OPS(SPARQ_OP_NAME_ENTRY)
+#undef SPARQ_OP_NAME_ENTRY
+};
 
 int32_t CublasStatus(void* p, char* out, size_t out_bytes) {
   const sparq::cuda::Cublas& c = Ctx(p)->cublas;
@@ -260,8 +241,9 @@ int32_t CublasStatus(void* p, char* out, size_t out_bytes) {
 }
 
 const SparqCudaApi kApi = {
-    SPARQ_CUDA_ABI_VERSION, sizeof(SparqCudaApi), DeviceInfo, ContextCreate, ContextDestroy, Alloc, Free,
-    CopyToDevice, CopyToHost, Fill, CopyOnDevice, Synchronize, StreamTimeMs, DenseMatmul, W4A16Matmul, CublasStatus, FragmentDump,
+    SPARQ_CUDA_ABI_VERSION, sizeof(SparqCudaApi), DeviceInfo, ContextCreate, ContextDestroy, Alloc, Free, CopyToDevice,
+    CopyToHost, Fill, CopyOnDevice, Synchronize, StreamTimeMs, RunOp, CublasStatus,
+    static_cast<int32_t>(sparq::OpId::kCount), kOpNames,
 };
 
 }  // namespace

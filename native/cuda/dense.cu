@@ -1,52 +1,49 @@
-// native/cuda/dense.cu: nvcc launcher of native/cuda/kernels/dense.cuh. Chooses the instance with
-// dense_choose (shared with native/sim/dense_sim.cc), launches, and checks the launch.
+// native/cuda/dense.cu: the dense op on CUDA. cuBLAS when it was found (bias added in its fp32
+// epilogue), else sparq's tensor-core GEMM (kernels/dense.cuh) through the plan the simulator
+// runs too (dense_plan.cuh).
 #include <cuda_runtime.h>
 
 #include <string>
 
-#include "dense.h"
-#include "kernels/dense.cuh"
+#include "cuda/cuda_ops.h"
+#include "cuda/dense_plan.cuh"
+#include "cuda/nvcc_target.cuh"
 
+namespace sparq::cuda_ops {
 namespace {
 
-template <class Cfg>
-int LaunchDense(const sparq::DenseParams& p, const char* config_name, cudaStream_t stream, sparq::LaunchInfo* info) {
-  const dim3 grid((p.n + Cfg::TILE_N - 1) / Cfg::TILE_N, (p.m + Cfg::TILE_M - 1) / Cfg::TILE_M);
-  const dim3 block(Cfg::THREADS);
-  if (grid.y > 65535) return static_cast<int>(cudaErrorInvalidConfiguration);  // m > 65535 * TILE_M
-  if (info) {
-    info->kernel = "dense_tc_gemm";
-    info->config = std::string(config_name) + " TILE_M=" + std::to_string(Cfg::TILE_M) +
-                   " TILE_N=" + std::to_string(Cfg::TILE_N) + " TILE_K=" + std::to_string(Cfg::TILE_K) +
-                   " STAGES=" + std::to_string(Cfg::STAGES) + " WARPS=" + std::to_string(Cfg::WARPS) +
-                   " K_CHUNK_ELEMS=" + std::to_string(Cfg::K_CHUNK_ELEMS);
-    info->grid_x = int(grid.x);
-    info->grid_y = int(grid.y);
-    info->grid_z = 1;
-    info->block_threads = Cfg::THREADS;
-    info->smem_bytes = Cfg::SMEM_BYTES;
-    info->bytes_read.clear();  // counted by the simulator only
+// Broadcasts bias[n] into every row of y[m][n] with log2(m) device copies, so cuBLAS can add it
+// with beta = 1 inside its fp32 epilogue: fp16(acc + bias) with one rounding, as the contract says.
+Status BroadcastBias(cudaStream_t stream, const uint16_t* bias, uint16_t* y, int64_t m, int64_t n) {
+  const size_t row_bytes = static_cast<size_t>(n) * 2;
+  Status s = cuda::CudaStatus(cudaMemcpyAsync(y, bias, row_bytes, cudaMemcpyDeviceToDevice, stream), "bias broadcast");
+  for (int64_t filled = 1; s.ok() && filled < m;) {
+    const int64_t rows = filled < m - filled ? filled : m - filled;
+    s = cuda::CudaStatus(cudaMemcpyAsync(y + filled * n, y, size_t(rows) * row_bytes, cudaMemcpyDeviceToDevice, stream),
+                         "bias broadcast");
+    filled += rows;
   }
-  sparq::dense_tc_gemm_kernel<Cfg><<<grid, block, 0, stream>>>(p);
-  return static_cast<int>(cudaGetLastError());  // launch errors (bad config, no kernel image, ...)
+  return s;
 }
 
 }  // namespace
 
-int sparq_cuda_dense_matmul(const sparq::DenseMatmulArgs& args, cudaStream_t stream, int sm_count,
-                            sparq::LaunchInfo* info) {
-  (void)sm_count;
-  constexpr int64_t kMaxDim = int64_t(1) << 30;  // the kernel indexes with int (offsets in size_t)
-  if (args.m > kMaxDim || args.n > kMaxDim || args.k > kMaxDim)
-    return static_cast<int>(cudaErrorInvalidValue);
-  const sparq::DenseParams p{args.w, args.x, args.bias, args.y, int(args.m), int(args.n), int(args.k)};
-  const sparq::DenseChoice c = sparq::dense_choose(p.m, p.k, p.x, p.w);
-  if (c.small_m) {
-    if (c.k_chunk_elems == 8) return LaunchDense<sparq::DenseConfigSmallM<8>>(p, "small_m", stream, info);
-    if (c.k_chunk_elems == 2) return LaunchDense<sparq::DenseConfigSmallM<2>>(p, "small_m", stream, info);
-    return LaunchDense<sparq::DenseConfigSmallM<1>>(p, "small_m", stream, info);
+Status DenseMatmul(const DenseMatmulArgs& a, cuda::Exec& exec, LaunchInfo* info) {
+  if (exec.cublas != nullptr && exec.cublas->available) {
+    if (a.bias) {
+      Status s = BroadcastBias(exec.stream, a.bias, a.y, a.m, a.n);
+      if (!s.ok()) return s;
+    }
+    const int rc = exec.cublas->GemmF16(exec.stream, a.w, a.x, a.y, a.m, a.n, a.k, a.bias ? 1.0f : 0.0f);
+    if (rc != 0) return Status::Error(StatusCode::kDevice, "dense.matmul: cublasGemmEx failed with status " + std::to_string(rc));
+    if (info) {
+      info->kernel = "cublasGemmEx";
+      info->config = exec.cublas->path;
+    }
+    return Status::Ok();
   }
-  if (c.k_chunk_elems == 8) return LaunchDense<sparq::DenseConfigLarge<8>>(p, "large", stream, info);
-  if (c.k_chunk_elems == 2) return LaunchDense<sparq::DenseConfigLarge<2>>(p, "large", stream, info);
-  return LaunchDense<sparq::DenseConfigLarge<1>>(p, "large", stream, info);
+  cuda::NvccTarget target(exec.stream, exec.sm_count);
+  return dense_plan::Run(a, target, info);
 }
+
+}  // namespace sparq::cuda_ops

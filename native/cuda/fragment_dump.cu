@@ -3,7 +3,8 @@
 
 #include <cstring>
 
-#include "fragment_dump.h"
+#include "cuda/cuda_ops.h"
+#include "cuda/nvcc_target.cuh"
 #include "kernels/fragment_dump.cuh"
 
 namespace {
@@ -39,7 +40,9 @@ struct DeviceBuffer {
 
 }  // namespace
 
-int sparq_cuda_fragment_dump(sparq::sim::FragmentDumpData* out, cudaStream_t stream) {
+// Uploads the fixed inputs, runs the kernel on `stream`, waits, and copies the dump to host memory
+// `out`. Returns the first failing cudaError_t value (0 = ok).
+static int sparq_cuda_fragment_dump(sparq::sim::FragmentDumpData* out, cudaStream_t stream) {
   uint16_t a16[256], bk[128], a_identity[256];
   int8_t a8[512], b8[256];
   DumpInputs(a16, bk, a_identity, a8, b8);
@@ -68,3 +71,12 @@ int sparq_cuda_fragment_dump(sparq::sim::FragmentDumpData* out, cudaStream_t str
   if ((e = cudaMemcpyAsync(out, o, sizeof *out, cudaMemcpyDeviceToHost, stream)) != cudaSuccess) return int(e);
   return int(cudaStreamSynchronize(stream));
 }
+
+namespace sparq::cuda_ops {
+
+Status FragmentDump(const FragmentDumpArgs& args, cuda::Exec& exec, LaunchInfo* info) {
+  (void)info;
+  return cuda::CudaStatus(cudaError_t(sparq_cuda_fragment_dump(args.out, exec.stream)), "fragmentDump");
+}
+
+}  // namespace sparq::cuda_ops

@@ -1,10 +1,14 @@
-// native/cuda/w4a16_instances.cuh: the template instances of the W4A16 kernel a launcher can pick
-// and how a choice is reported — shared by the nvcc launcher (w4a16.cu) and the simulator's
-// (sim/w4a16_sim.cc), so both pick and describe exactly the same instance.
+// native/cuda/w4a16_plan.cuh: the launch plan of the W4A16 GEMM (kernels/w4a16.cuh), shared by the
+// nvcc launcher (cuda/w4a16.cu) and the simulator's (sim/w4a16_sim.cc) through a launch target
+// (cuda/launch_target.h): the instance a slab runs, the persistent grid's stripes, the pad-x grid
+// and the workspace carve exist only here, so both run and report exactly the same launches.
 #pragma once
+#include <algorithm>
+#include <cstring>
 #include <string>
 
-#include "kernels/w4a16.cuh"
+#include "cuda/kernels/w4a16.cuh"
+#include "cuda/launch_target.h"
 #include "sparq/w4a16.h"
 
 namespace sparq::w4a16 {
@@ -70,6 +74,94 @@ inline std::string W4a16ConfigString(int m_blocks, int stages, const Stripes& s)
   return "TILE_M=" + std::to_string(m_blocks * kMmaM) + " TILE_N=" + std::to_string(kTileN) +
          " TILE_K=" + std::to_string(kTileK) + " STAGES=" + std::to_string(stages) + " WARPS=" +
          std::to_string(kWarps) + " stripes=" + std::to_string(s.ctas) + "x" + std::to_string(s.per) + " tiles";
+}
+
+// Everything a W4A16 matmul launches, decided once from the args and the target's SMs.
+struct W4a16Plan {
+  int stages = kStagesAmpere;
+  bool pad_x = false;    // x is copied into a zero-padded [m][k_pad] buffer first (k % 8, alignment)
+  int64_t pad_ctas = 0;  // grid of the pad kernel
+  int64_t n_tiles = 0, k_tiles = 0;
+  Stripes stripes;       // the persistent grid over the (n, k) tiles
+  Workspace workspace;   // partials, flags, padded x
+};
+
+// stages: ChooseStages(sm_major). coresident: every CTA of the grid runs at once, so the stripes
+// may split a column over several CTAs (cross-CTA reduction); else one CTA per column.
+inline W4a16Plan MakePlan(const W4A16MatmulArgs& a, int stages, int sm_count, bool coresident) {
+  constexpr int64_t kPadCtasPerSm = 8;  // enough blocks in flight to saturate the copy
+  const W4A16WeightView& w = a.weight;
+  W4a16Plan plan;
+  plan.stages = stages;
+  plan.pad_x = NeedsPaddedX(w.k, reinterpret_cast<uint64_t>(a.x));
+  plan.n_tiles = w.n_pad / kTileN;
+  plan.k_tiles = w.k_pad / kTileK;
+  const int sms = std::max(1, sm_count);
+  plan.pad_ctas = std::max<int64_t>(1, std::min<int64_t>(CeilDiv(a.m * w.k_pad, kThreads), int64_t(sms) * kPadCtasPerSm));
+  plan.stripes = MakeStripes(plan.n_tiles, plan.k_tiles, coresident ? sms : int(plan.n_tiles));
+  plan.workspace = MakeWorkspace(w.n_pad, w.k_pad, a.m, plan.pad_x);
+  return plan;
+}
+
+// Y = fp16(X·dequant(W)ᵀ + bias) on `target`: the optional pad-x launch, then one launch per
+// m-slab of 64 rows. workspace: plan.workspace.total_bytes, from the target's memory.
+template <class Target>
+Status RunPlan(const W4A16MatmulArgs& a, const W4a16Plan& plan, void* workspace, Target& target, LaunchInfo* info) {
+  const W4A16WeightView& w = a.weight;
+  if (w.layout != PackedLayout::kGpu)
+    return Status::Error(StatusCode::kArgument,
+                         "w4a16.matmul: weight must be packed for the tensor-core kernels (kGpu), got the cpu layout",
+                         "weight");
+  if (a.m <= 0) return Status::Ok();
+  const W4a16WorkspaceParts parts = CarveWorkspace(plan.workspace, workspace);
+  // Every launch leaves the flags at zero; clearing them here also recovers from a failed one.
+  Status s = target.Zero(parts.flags, size_t(plan.n_tiles) * sizeof(uint32_t));
+  if (!s.ok()) return s;
+
+  const uint16_t* x_src = a.x;
+  int64_t ldx = w.k, k_valid = w.k;
+  if (plan.pad_x) {
+    s = target.Launch("w4a16_pad_x_kernel", dim3(unsigned(plan.pad_ctas)), dim3(kThreads), 0,
+                      {{"x", a.x, size_t(a.m * w.k * 2)}, {"x_pad", parts.x_pad, size_t(a.m * w.k_pad * 2)}},
+                      &w4a16_pad_x_kernel, a.x, a.m, w.k, w.k_pad, parts.x_pad);
+    if (!s.ok()) return s;
+    x_src = parts.x_pad;
+    ldx = k_valid = w.k_pad;
+  }
+
+  std::string config;
+  int smem_max = 0;
+  for (int64_t slab = 0; slab < SlabCount(a.m); ++slab) {
+    const int64_t r0 = slab * kSlabM, m_slab = std::min<int64_t>(kSlabM, a.m - r0);
+    const int m_blocks = ChooseMBlocks(m_slab);
+    const W4a16Instance inst = PickInstance(plan.stages, m_blocks);
+    const W4a16Params p = SlabParams(w, x_src, ldx, k_valid, a.bias, a.y, parts.partials, parts.flags, r0, m_slab,
+                                     plan.stripes);
+    s = target.Launch("w4a16_gemm_kernel<" + std::to_string(m_blocks) + "," + std::to_string(plan.stages) + ">",
+                      dim3(unsigned(plan.stripes.ctas)), dim3(kThreads), size_t(inst.smem_bytes),
+                      {{"qweight", w.qweight, size_t(w.n_pad * w.k_pad / 2)},
+                       {"scales", w.scales, size_t(w.n_pad * w.groups_pad * 2)},
+                       {"x", p.x, size_t(m_slab * ldx * 2)},
+                       {"bias", a.bias, size_t(w.n * 2)},
+                       {"y", p.y, size_t(m_slab * w.n * 2)},
+                       {"partials", parts.partials, size_t(plan.n_tiles * kSlabM * kTileN * 4)},
+                       {"flags", parts.flags, size_t(plan.n_tiles * 4)}},
+                      inst.fn, p);
+    if (!s.ok()) return s;
+    const std::string cfg = W4a16ConfigString(m_blocks, plan.stages, plan.stripes);
+    if (config.find(cfg) == std::string::npos) config += (config.empty() ? "" : "; ") + cfg;
+    smem_max = std::max(smem_max, inst.smem_bytes);
+  }
+  if (info != nullptr) {
+    info->kernel = "w4a16_gemm_kernel";
+    info->config = config + " slabs=" + std::to_string(SlabCount(a.m)) + (plan.pad_x ? " x_padded" : "");
+    info->grid_x = plan.stripes.ctas;
+    info->grid_y = info->grid_z = 1;
+    info->block_threads = kThreads;
+    info->smem_bytes = smem_max;
+    target.ReportBytes(info);
+  }
+  return Status::Ok();
 }
 
 }  // namespace sparq::w4a16

@@ -11,21 +11,8 @@ namespace {
 
 using namespace sparq::w4a16;
 
-Status ValidatePack(const char* op, const uint8_t* codes, int64_t n, int64_t k, int group_size) {
-  if (n < 1 || k < 1)
-    return Status::Error(StatusCode::kShape, std::string(op) + ": shape must be [n >= 1, k >= 1], got [" +
-                                                 std::to_string(n) + ", " + std::to_string(k) + "]",
-                         "shape");
-  if (!W4A16GroupSizeSupported(k, group_size))
-    return Status::Error(StatusCode::kArgument,
-                         std::string(op) + ": groupSize must be 32, 64, 128 or k (" + std::to_string(k) +
-                             "), got " + std::to_string(group_size),
-                         "groupSize");
-  if (k % group_size != 0)
-    return Status::Error(StatusCode::kShape,
-                         std::string(op) + ": k must be a multiple of groupSize (" +
-                             std::to_string(group_size) + "), got " + std::to_string(k),
-                         "k");
+// The O(n·k) scan the binding leaves to the stream worker: the first code outside 0..15, by index.
+Status CheckCodes(const char* op, const uint8_t* codes, int64_t n, int64_t k) {
   for (int64_t i = 0; i < n * k; ++i) {
     if (codes[i] > 15)
       return Status::Error(StatusCode::kArgument,
@@ -104,8 +91,9 @@ W4A16WeightView W4A16Packed::view(const void* qweight_at, const void* scales_at)
 }
 
 Status W4A16Pack(const uint8_t* codes, const uint16_t* scales, int64_t n, int64_t k, int group_size,
-                 W4A16Packed* out, W4A16Layout layout) {
-  Status st = ValidatePack("w4a16.fromCodes", codes, n, k, group_size);
+                 W4A16Packed* out, W4A16Layout layout, const char* op) {
+  Status st = W4A16CheckShape(op, n, k, group_size);
+  if (st.ok()) st = CheckCodes(op, codes, n, k);
   if (!st.ok()) return st;
   W4A16Packed p;
   SetDims(&p, layout, n, k, group_size);

@@ -7,15 +7,11 @@
 #include <memory>
 #include <string>
 
+#include "sparq/op_list.h"
 #include "sparq/ops.h"
 #include "sparq/status.h"
 
 namespace sparq {
-
-struct W4A16WeightView;  // sparq/w4a16.h
-namespace sim {
-struct FragmentDumpData;  // sparq/sim.h
-}
 
 struct DeviceInfo {
   std::string name;
@@ -44,13 +40,30 @@ class Backend {
   virtual Status Synchronize() = 0;                                // device idle on return
   virtual Status StreamTimeMs(double* ms) = 0;                     // time at which the stream reached this point
 
-  virtual Status DenseMatmul(const DenseMatmulArgs& args, LaunchInfo* info) = 0;
-  virtual Status W4A16Matmul(const W4A16WeightView& w, const uint16_t* x, const uint16_t* bias, uint16_t* y,
-                             int64_t m, LaunchInfo* info) = 0;
-  // The fragment-layout dump kernel (sim and cuda only): what each lane holds after ldmatrix and mma.
-  virtual Status FragmentDump(sim::FragmentDumpData* out) {
-    (void)out;
-    return Status::Error(StatusCode::kBackend, std::string("fragmentDump: not available on backend '") + name() + "'");
+  // Which packed layout this backend's kernels read (weights are packed for the context that
+  // runs them). cpu: kCpu; sim and cuda run the tensor-core kernels: kGpu.
+  virtual PackedLayout WeightLayout(OpId op) const {
+    (void)op;
+    return PackedLayout::kGpu;
+  }
+
+  // One entry per op of sparq/op_list.h: `virtual Status Name(const Args&, LaunchInfo*)`. The
+  // default answers that this backend does not have the op; a backend overrides the ops it has
+  // (generated from the list's CPU/SIM/CUDA columns), so an op one backend lacks needs no stub.
+#define SPARQ_BACKEND_OP_ENTRY(Name, Args, C, S, G)       \
+  virtual Status Name(const Args& args, LaunchInfo* info) { \
+    (void)args;                                             \
+    (void)info;                                             \
+    return Unsupported(Args::kOpName);                      \
+  }
+  SPARQ_OPS(SPARQ_BACKEND_OP_ENTRY)
+#undef SPARQ_BACKEND_OP_ENTRY
+
+ protected:
+  Status Unsupported(const char* op) const {
+    return Status::Error(StatusCode::kBackend,
+                         std::string(op) + ": not supported on backend '" + name() + "'",
+                         "backend");
   }
 };
 
@@ -58,6 +71,7 @@ class Backend {
 // (read there, so worker_threads and test runners with their own process.env see the same values).
 struct BackendOptions {
   std::string cpu_isa;  // "" = best supported; "scalar" | "avx2" | "avx512"
+  std::string cpu_isa_source = "SPARQ_CPU_ISA";  // or "cpuIsa": what errors about cpu_isa name
   int threads = 0;      // CPU worker threads; 0 = SPARQ_THREADS / hardware concurrency
   int sim_sms = 0;      // simulated SMs; 0 = default (4)
 };

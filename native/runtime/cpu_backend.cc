@@ -1,11 +1,11 @@
 // runtime/cpu_backend.cc: the cpu backend: host memory, the native thread pool and SIMD kernels
-// chosen at open() (SPARQ_CPU_ISA forces one; SPARQ_THREADS sizes the pool).
+// chosen at open() (SPARQ_CPU_ISA forces one; SPARQ_THREADS sizes the pool). Its op entries are
+// generated from sparq/op_list.h and call cpu_ops::<Name> (defined beside each op's kernels).
 #include <cstdlib>
 
 #include "runtime/backend.h"
 #include "runtime/host_memory.h"
-#include "sparq/cpu.h"
-#include "sparq/w4a16.h"
+#include "sparq/cpu_ops.h"
 
 namespace sparq {
 namespace {
@@ -16,17 +16,14 @@ class CpuBackend : public HostMemoryBackend {
   const char* name() const override { return "cpu"; }
   const char* cpu_isa() const override { return cpu::IsaName(isa_); }
   int threads() const override { return pool_.size(); }
+  PackedLayout WeightLayout(OpId) const override { return PackedLayout::kCpu; }
 
-  Status DenseMatmul(const DenseMatmulArgs& args, LaunchInfo* info) override {
-    cpu::DenseMatmulF16(args, isa_, pool_);
-    if (info) *info = LaunchInfo{};
-    return Status::Ok();
-  }
-  Status W4A16Matmul(const W4A16WeightView& w, const uint16_t* x, const uint16_t* bias, uint16_t* y, int64_t m,
-                     LaunchInfo* info) override {
-    if (info) *info = LaunchInfo{};
-    return W4A16MatmulCpu(w, x, bias, y, m, isa_, pool_);
-  }
+#define SPARQ_CPU_OP_ENTRY(Name, Args, C, S, G)                          \
+  SPARQ_IF(C, Status Name(const Args& args, LaunchInfo* info) override { \
+    return cpu_ops::Name(args, cpu::Exec{isa_, &pool_}, info);           \
+  })
+  SPARQ_OPS(SPARQ_CPU_OP_ENTRY)
+#undef SPARQ_CPU_OP_ENTRY
 
  private:
   cpu::Isa isa_;
@@ -37,7 +34,7 @@ class CpuBackend : public HostMemoryBackend {
 
 Status CreateCpuBackend(const BackendOptions& options, std::shared_ptr<Backend>* out) {
   cpu::Isa isa;
-  Status s = cpu::ResolveIsa(options.cpu_isa.c_str(), &isa);
+  Status s = cpu::ResolveIsa(options.cpu_isa.c_str(), &isa, options.cpu_isa_source.c_str());
   if (!s.ok()) return s;
   *out = std::make_shared<CpuBackend>(isa, options.threads > 0 ? options.threads : cpu::DefaultThreadCount());
   return Status::Ok();

@@ -10,8 +10,7 @@
 
 #include "runtime/backend.h"
 #include "sparq/cuda_abi.h"
-#include "sparq/sim.h"
-#include "sparq/w4a16.h"
+#include "sparq/op_list.h"
 
 namespace sparq {
 namespace {
@@ -51,26 +50,14 @@ class CudaBackend : public Backend {
   Status CopyOnDevice(void* dst, const void* src, size_t bytes) override { return Call(api_->copy_on_device, dst, src, bytes); }
   Status Synchronize() override { return Call(api_->synchronize); }
   Status StreamTimeMs(double* ms) override { return Call(api_->stream_time_ms, ms); }
-  Status DenseMatmul(const DenseMatmulArgs& a, LaunchInfo* info) override {
-    SparqCudaDenseArgs c{a.w, a.x, a.bias, a.y, a.m, a.n, a.k};
-    SparqCudaLaunchInfo li{};
-    Status s = Call(api_->dense_matmul, &c, &li);
-    if (s.ok()) CopyLaunch(li, info);
-    return s;
-  }
-  Status W4A16Matmul(const W4A16WeightView& w, const uint16_t* x, const uint16_t* bias, uint16_t* y, int64_t m,
-                     LaunchInfo* info) override {
-    SparqCudaW4A16Args c{w.qweight, w.scales, w.n, w.k, w.n_pad, w.k_pad, w.groups_pad, w.group_size,
-                         w.group_size_eff, x, bias, y, m};
-    SparqCudaLaunchInfo li{};
-    Status s = Call(api_->w4a16_matmul, &c, &li);
-    if (s.ok()) CopyLaunch(li, info);
-    return s;
-  }
-
-  Status FragmentDump(sim::FragmentDumpData* out) override {
-    return Call(api_->fragment_dump, static_cast<void*>(out), sizeof(sim::FragmentDumpData));
-  }
+  // Every op the library has goes through run_op with its args struct as is (layout pinned by
+  // SPARQ_ASSERT_ABI_LAYOUT); generated from sparq/op_list.h's CUDA column.
+#define SPARQ_CUDA_OP_ENTRY(Name, Args, C, S, G)                          \
+  SPARQ_IF(G, Status Name(const Args& args, LaunchInfo* info) override { \
+    return RunOp(OpId::k##Name, &args, sizeof args, info);               \
+  })
+  SPARQ_OPS(SPARQ_CUDA_OP_ENTRY)
+#undef SPARQ_CUDA_OP_ENTRY
 
  private:
   template <typename Fn, typename... Args>
@@ -79,10 +66,23 @@ class CudaBackend : public Backend {
     if (fn(ctx_, args..., &err) != 0) return FromCuda(err);
     return Status::Ok();
   }
+  Status RunOp(OpId op, const void* args, size_t bytes, LaunchInfo* info) {
+    SparqCudaLaunchInfo li{};
+    Status s = Call(api_->run_op, static_cast<int32_t>(op), args, bytes, &li);
+    if (s.ok()) CopyLaunch(li, info);
+    return s;
+  }
   const SparqCudaApi* api_;
   void* ctx_;
   DeviceInfo info_;
 };
+
+bool SameOpList(const SparqCudaApi& api) {
+  if (api.op_count != static_cast<int32_t>(OpId::kCount)) return false;
+  for (int32_t i = 0; i < api.op_count; ++i)
+    if (std::strcmp(api.op_names[i], OpName(static_cast<OpId>(i))) != 0) return false;
+  return true;
+}
 
 // CUDA driver API subset, resolved from libcuda.so.1 at run time.
 using CuInitFn = int (*)(unsigned);
@@ -127,6 +127,9 @@ Status CreateCudaBackend(int device, const std::string& addon_dir, std::shared_p
     if (!table || table->abi_version != SPARQ_CUDA_ABI_VERSION || table->struct_bytes != sizeof(SparqCudaApi))
       return BackendError(path + " speaks another ABI version than this addon (want " +
                           std::to_string(SPARQ_CUDA_ABI_VERSION) + "); rebuild both together (npm run build:native)");
+    if (!SameOpList(*table))
+      return BackendError(path + " was built with another op list than this addon; rebuild both together "
+                                 "(npm run build:native)");
     api = table;
   }
   SparqCudaDeviceInfo dev{};

@@ -1,5 +1,6 @@
 // runtime/sim_backend.cc: the sim backend: host memory, and every op runs the CUDA kernel source
 // (native/cuda/kernels/*.cuh) on the host SIMT simulator (native/sim). Never chosen by 'auto'.
+// Its op entries are generated from sparq/op_list.h and call sim::<Name> (native/sim/<op>_sim.cc).
 // SPARQ_SIM_SMS sets the simulated SM count (default 4); SPARQ_SIM_TIMEOUT_S the deadlock timeout.
 #include <cstdlib>
 
@@ -9,7 +10,6 @@
 
 #if defined(SPARQ_HAVE_SIM)
 #include "sparq/sim.h"
-#include "sparq/w4a16.h"
 #endif
 
 namespace sparq {
@@ -35,14 +35,12 @@ class SimBackend : public HostMemoryBackend {
   const char* cpu_isa() const override { return cpu::IsaName(isa_); }
   int threads() const override { return 1; }
 
-  Status DenseMatmul(const DenseMatmulArgs& args, LaunchInfo* info) override {
-    return sim::DenseMatmul(args, options_, info);
-  }
-  Status W4A16Matmul(const W4A16WeightView& w, const uint16_t* x, const uint16_t* bias, uint16_t* y, int64_t m,
-                     LaunchInfo* info) override {
-    return sim::W4A16Matmul(w, x, bias, y, m, options_, info);
-  }
-  Status FragmentDump(sim::FragmentDumpData* out) override { return sim::FragmentDump(out, options_); }
+#define SPARQ_SIM_OP_ENTRY(Name, Args, C, S, G)                          \
+  SPARQ_IF(S, Status Name(const Args& args, LaunchInfo* info) override { \
+    return sim::Name(args, options_, info);                              \
+  })
+  SPARQ_OPS(SPARQ_SIM_OP_ENTRY)
+#undef SPARQ_SIM_OP_ENTRY
 
  private:
   cpu::Isa isa_;
@@ -53,7 +51,7 @@ class SimBackend : public HostMemoryBackend {
 
 Status CreateSimBackend(const BackendOptions& options, std::shared_ptr<Backend>* out) {
   cpu::Isa isa;
-  Status s = cpu::ResolveIsa(options.cpu_isa.c_str(), &isa);
+  Status s = cpu::ResolveIsa(options.cpu_isa.c_str(), &isa, options.cpu_isa_source.c_str());
   if (!s.ok()) return s;
   *out = std::make_shared<SimBackend>(isa, options.sim_sms);
   return Status::Ok();

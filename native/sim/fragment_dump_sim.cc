@@ -23,7 +23,9 @@ void FragmentDumpInputs(uint16_t a16[16 * 16], uint16_t bk[16 * 8], uint16_t a_i
     for (int k = 0; k < 32; ++k) b8_nmajor[n * 32 + k] = int8_t((k * 8 + n) % 127);
 }
 
-Status FragmentDump(FragmentDumpData* out, const SimOptions& options) {
+Status FragmentDump(const FragmentDumpArgs& args, const SimOptions& options, LaunchInfo* info) {
+  (void)info;
+  FragmentDumpData* out = args.out;
   alignas(16) uint16_t a16[256], bk[128], a_identity[256];
   alignas(16) int8_t a8[512], b8[256];
   FragmentDumpInputs(a16, bk, a_identity, a8, b8);

@@ -149,7 +149,9 @@ void TestFragmentDump(bool concurrent) {
   sim::FragmentDumpData d;
   sim::SimOptions o;
   o.concurrent_ctas = concurrent;
-  const Status s = sim::FragmentDump(&d, o);
+  sparq::FragmentDumpArgs args;
+  args.out = &d;
+  const Status s = sim::FragmentDump(args, o, nullptr);
   auto h16 = [](int v) { return uint32_t(sim::F32ToF16(float(v))); };
   int bad = 0;
   for (int l = 0; l < 32; ++l) {

@@ -123,6 +123,17 @@ void DecodeGpu(const W4A16Packed& pk, std::vector<uint8_t>& codes_padded) {
           }
 }
 // kGpu scales in memory order: per (n tile, group) 2 halves × 8 g × 8 n8 tiles.
+// The op's args struct for a packed weight and host pointers (what the sim backend is handed).
+sparq::W4A16MatmulArgs MatmulArgs(const W4A16Packed& pk, const uint16_t* x, const uint16_t* bias, uint16_t* y, int64_t m) {
+  sparq::W4A16MatmulArgs a;
+  a.weight = pk.view();
+  a.x = x;
+  a.bias = bias;
+  a.y = y;
+  a.m = m;
+  return a;
+}
+
 void DecodeGpuScales(const W4A16Packed& pk, std::vector<uint16_t>& s_padded) {
   s_padded.assign(size_t(pk.n_pad * pk.groups_pad), 0xffff);
   const uint16_t* s = reinterpret_cast<const uint16_t*>(pk.scales.data());
@@ -333,7 +344,7 @@ void CheckErrors() {
         "w4a16 fromCodes: code 17 rejected with index and value (" + st.message + ")");
   codes[size_t(3 * 64 + 5)] = 1;
   st = sparq::W4A16Pack(codes.data(), scales.data(), 2, 96, 64, &pk);
-  Check(st.code == StatusCode::kShape && st.argument == "k",
+  Check(st.code == StatusCode::kShape && st.argument == "shape",
         "w4a16 fromCodes: k % groupSize != 0 is a shape error (" + st.message + ")");
   st = sparq::W4A16Pack(codes.data(), scales.data(), 4, 64, 48, &pk);
   Check(st.code == StatusCode::kArgument && st.argument == "groupSize",
@@ -426,7 +437,7 @@ void CheckSimCase(const SimCase& c, int stages, sparq::cpu::ThreadPool& pool) {
   opt.sm_count = c.sm_count;
   std::vector<uint16_t> y(size_t(c.m * c.n), kNanBits), y2(size_t(c.m * c.n), kNanBits), yc(size_t(c.m * c.n), kNanBits);
   sparq::LaunchInfo info, info2;
-  if (st.ok()) st = sparq::sim::W4A16MatmulStages(pk.view(), in.x.data(), in.bias.data(), y.data(), c.m, stages, opt, &info);
+  if (st.ok()) st = sparq::sim::W4A16MatmulStages(MatmulArgs(pk, in.x.data(), in.bias.data(), y.data(), c.m), stages, opt, &info);
   const std::string tag = std::string("w4a16 [sim] ") + CaseName(cc) + " stages=" + std::to_string(stages) +
                           " sms=" + std::to_string(c.sm_count) + " (" + c.what + ")";
   if (!st.ok()) { Check(false, tag + ": " + st.message); return; }
@@ -441,7 +452,7 @@ void CheckSimCase(const SimCase& c, int stages, sparq::cpu::ThreadPool& pool) {
   for (size_t i = 0; i < yc.size(); ++i) cpu_d[i] = F(yc[i]);
   const double err_cpu = RelErr(y, cpu_d, &written);
   Check(err_cpu <= 2e-3, tag + ": agrees with the cpu backend");
-  st = sparq::sim::W4A16MatmulStages(pk.view(), in.x.data(), in.bias.data(), y2.data(), c.m, stages, opt, &info2);
+  st = sparq::sim::W4A16MatmulStages(MatmulArgs(pk, in.x.data(), in.bias.data(), y2.data(), c.m), stages, opt, &info2);
   Check(st.ok() && y == y2, tag + ": same bits on a second run (fixed reduction order)");
   const uint64_t slabs = uint64_t((c.m + 63) / 64);
   Check(BytesOf(info, "qweight") == slabs * pk.qweight.size(),
@@ -456,7 +467,7 @@ void CheckSimCrafted(int g) {
   std::vector<uint16_t> y(size_t(cr.m * cr.n), kNanBits);
   sparq::sim::SimOptions opt;
   opt.sm_count = 4;
-  if (st.ok()) st = sparq::sim::W4A16Matmul(pk.view(), cr.x.data(), cr.bias.data(), y.data(), cr.m, opt, nullptr);
+  if (st.ok()) st = sparq::sim::W4A16Matmul(MatmulArgs(pk, cr.x.data(), cr.bias.data(), y.data(), cr.m), opt, nullptr);
   bool zero = st.ok();
   for (uint16_t v : y) zero = zero && (v == 0 || v == 0x8000);
   Check(zero, "w4a16 [sim] crafted g=" + std::to_string(g) + ": (q-8)*s rounded to fp16 before the sum (Y = 0, not 0.5)" +
@@ -487,7 +498,7 @@ void RunSimChecks() {
     opt.sm_count = 2;
     opt.concurrent_ctas = false;
     std::vector<uint16_t> y(5 * 256, kNanBits);
-    Status st = sparq::sim::W4A16Matmul(pk.view(), in.x.data(), in.bias.data(), y.data(), 5, opt, nullptr);
+    Status st = sparq::sim::W4A16Matmul(MatmulArgs(pk, in.x.data(), in.bias.data(), y.data(), 5), opt, nullptr);
     bool written = false;
     const double err = RelErr(y, Reference(in.codes, in.scales, in.x, &in.bias, 5, 256, 192, 64), &written);
     Check(st.ok() && written && err <= 2e-3, "w4a16 [sim] sequential CTAs: whole columns per CTA, correct");
@@ -500,7 +511,7 @@ void RunSimChecks() {
     W4A16Packed pk;
     sparq::W4A16Pack(c8.data(), s8.data(), 4, 64, 32, &pk, W4A16Layout::kCpu);
     std::vector<uint16_t> x(64, H(1.0f)), y(4);
-    Status st = sparq::sim::W4A16Matmul(pk.view(), x.data(), nullptr, y.data(), 1, sparq::sim::SimOptions{}, nullptr);
+    Status st = sparq::sim::W4A16Matmul(MatmulArgs(pk, x.data(), nullptr, y.data(), 1), sparq::sim::SimOptions{}, nullptr);
     Check(st.code == StatusCode::kArgument, "w4a16 [sim]: a cpu-layout weight is rejected, not misread");
   }
 }

@@ -1,8 +1,9 @@
 import type { Context } from '../context';
 import { asFp16Bits } from '../dtype';
-import { settle, SparqDisposedError, withCallSite } from '../errors';
-import type { NativeW4A16Weight } from '../native';
+import { withCallSite } from '../errors';
+import type { NativeWeight } from '../native';
 import type { Tensor } from '../tensor';
+import { PackedWeight } from '../weight';
 import type { MatmulOptions } from './dense';
 
 export interface W4A16QuantizeOptions {
@@ -10,58 +11,18 @@ export interface W4A16QuantizeOptions {
   groupSize?: number;
 }
 
-const collected = new FinalizationRegistry<NativeW4A16Weight>((handle) => handle.dispose());
-
 /**
  * 4-bit group-quantized weights W[n, k] (codes 0..15, zero point 8, fp16 scale per group), packed
  * in the layout of the backend that runs them. From {@link W4A16Ops.quantize} or {@link W4A16Ops.fromCodes}.
  */
-export class W4A16Weight {
-  /** @internal */
-  readonly handle: NativeW4A16Weight;
-  /** @internal */
-  readonly owner: object;
-  /** Output features. */
-  readonly n: number;
-  /** Input features. */
-  readonly k: number;
+export class W4A16Weight extends PackedWeight<{ codes: Uint8Array; scales: Uint16Array }> {
   /** Rows of k per scale (k for per-channel). */
   readonly groupSize: number;
-  /** Bytes of backend memory (packed codes + scales, padding included). */
-  readonly bytes: number;
-  private disposedFlag = false;
 
   /** @internal */
-  constructor(handle: NativeW4A16Weight, owner: object) {
-    this.handle = handle;
-    this.owner = owner;
-    const info = handle.info();
-    this.n = info.n;
-    this.k = info.k;
-    this.groupSize = info.groupSize;
-    this.bytes = info.bytes;
-    collected.register(this, handle, this);
-  }
-
-  get disposed(): boolean {
-    return this.disposedFlag;
-  }
-
-  /** Host copies of the codes `[n*k]` (Uint8Array, 0..15) and scales `[n*k/groupSize]` (fp16 bits), exactly as packed. */
-  read(): Promise<{ codes: Uint8Array; scales: Uint16Array }> {
-    const site = new Error();
-    if (this.disposedFlag) return Promise.reject(new SparqDisposedError('read: weight was disposed', { argument: 'weight' }));
-    return settle(() => this.handle.read(), site);
-  }
-
-  dispose(): void {
-    this.disposedFlag = true;
-    collected.unregister(this);
-    this.handle.dispose();
-  }
-
-  [Symbol.dispose](): void {
-    this.dispose();
+  constructor(handle: NativeWeight, owner: object) {
+    super(handle, owner);
+    this.groupSize = handle.info().groupSize as number;
   }
 }
 
@@ -71,23 +32,29 @@ export class W4A16Ops {
   constructor(private readonly ctx: Context) {}
 
   /**
-   * Round-to-nearest quantization (DESIGN.md w4a16 contract); packing runs off the JS thread.
+   * Round-to-nearest quantization (DESIGN.md w4a16 contract); quantizing and packing run off the JS thread.
    * @param w fp16 bits `[n*k]` (Uint16Array, or Float16Array where the runtime has it).
    * @param shape `[n, k]`.
-   * @throws {SparqArgumentError} on an unsupported group size.
+   * @throws {SparqArgumentError} (as a rejection, like every error here) on an unsupported group size.
    * @throws {SparqShapeError} when k is not a multiple of the group size or `w` has the wrong length.
    */
   quantize(w: Uint16Array, shape: readonly [number, number] | number[], options: W4A16QuantizeOptions = {}): Promise<W4A16Weight> {
     const site = new Error();
     const c = this.ctx;
     // Bad arguments reject (never throw) from a Promise-returning call.
-    const p = Promise.resolve().then(() => c.native.w4a16Quantize(c.handle, asFp16Bits(w), shape, options.groupSize));
-    return withCallSite(p.then((h) => new W4A16Weight(h, c)), site);
+    const p = Promise.resolve().then(() => {
+      const groupSize = c.option(options, 'w4a16.quantize', 'groupSize');
+      return c.native.w4a16Quantize(c.handle, asFp16Bits(w), shape, groupSize);
+    });
+    return withCallSite(
+      p.then((h) => new W4A16Weight(h, c)),
+      site,
+    );
   }
 
   /**
    * Weights from codes and scales of any quantizer (GPTQ, AWQ without zero points …).
-   * @param codes `[n*k]` values 0..15 (zero point 8).
+   * @param codes `[n*k]` values 0..15 (zero point 8); checked off the JS thread.
    * @param scales fp16 bits `[n * k/groupSize]`.
    * @throws {SparqArgumentError} on codes outside 0..15 (names the first one) or a bad group size.
    * @throws {SparqShapeError} on wrong lengths or k not a multiple of the group size.
@@ -100,8 +67,14 @@ export class W4A16Ops {
   ): Promise<W4A16Weight> {
     const site = new Error();
     const c = this.ctx;
-    const p = Promise.resolve().then(() => c.native.w4a16FromCodes(c.handle, codes, asFp16Bits(scales), shape, options.groupSize));
-    return withCallSite(p.then((h) => new W4A16Weight(h, c)), site);
+    const p = Promise.resolve().then(() => {
+      const groupSize = c.option(options, 'w4a16.fromCodes', 'groupSize');
+      return c.native.w4a16FromCodes(c.handle, codes, asFp16Bits(scales), shape, groupSize);
+    });
+    return withCallSite(
+      p.then((h) => new W4A16Weight(h, c)),
+      site,
+    );
   }
 
   /**

@@ -6,6 +6,7 @@
 #include <functional>
 #include <memory>
 
+#include "sparq/dense.h"
 #include "sparq/ops.h"
 #include "sparq/status.h"
 
@@ -18,7 +19,8 @@ Isa BestSupportedIsa();                  // what this CPU can run (cpuid + xgetb
 bool IsaSupported(Isa isa);
 // forced: "" or null → best supported; "scalar"|"avx2"|"avx512" → that one if supported, else a
 // kBackend status naming the missing CPU features; anything else → kArgument.
-Status ResolveIsa(const char* forced, Isa* out);
+// source names where `forced` came from in the message: "SPARQ_CPU_ISA" or "cpuIsa" (open()'s option).
+Status ResolveIsa(const char* forced, Isa* out, const char* source = "SPARQ_CPU_ISA");
 
 // A fixed pool of worker threads; ParallelFor splits [0, n) into chunks run on the pool and the
 // calling thread, and returns when all are done. Not re-entrant.

@@ -1,12 +1,14 @@
 // sparq/cuda_abi.h: the versioned C ABI between the addon (sparq.node, no CUDA link) and the CUDA
 // library (libsparq_cuda.so, static cudart, no direct libcuda link). The addon dlopens the library
 // only after ProbeCudaDriver found a driver and a device, calls sparq_cuda_get_api(SPARQ_CUDA_ABI_VERSION)
-// and refuses a table whose abi_version or struct_bytes differ. Plain C types only across it.
+// and refuses a table whose abi_version or struct_bytes differ, or whose op list (op_names) is
+// not its own. Plain C types only across it; ops go through one entry, run_op, with the op's args
+// struct (sparq/op_list.h; layouts pinned by SPARQ_ASSERT_ABI_LAYOUT) passed by pointer as is.
 #pragma once
 #include <stddef.h>
 #include <stdint.h>
 
-#define SPARQ_CUDA_ABI_VERSION 1u
+#define SPARQ_CUDA_ABI_VERSION 2u
 
 #ifdef __cplusplus
 extern "C" {
@@ -32,27 +34,6 @@ typedef struct SparqCudaLaunchInfo {
   int32_t smem_bytes;
 } SparqCudaLaunchInfo;
 
-// Mirrors sparq::DenseMatmulArgs (device pointers).
-typedef struct SparqCudaDenseArgs {
-  const uint16_t* w;
-  const uint16_t* x;
-  const uint16_t* bias;
-  uint16_t* y;
-  int64_t m, n, k;
-} SparqCudaDenseArgs;
-
-// Mirrors sparq::W4A16WeightView (device pointers) + the activation/output pointers.
-typedef struct SparqCudaW4A16Args {
-  const void* qweight;
-  const uint16_t* scales;
-  int64_t n, k, n_pad, k_pad, groups_pad;
-  int32_t group_size, group_size_eff;
-  const uint16_t* x;
-  const uint16_t* bias;
-  uint16_t* y;
-  int64_t m;
-} SparqCudaW4A16Args;
-
 typedef struct SparqCudaApi {
   uint32_t abi_version;
   uint32_t struct_bytes;
@@ -69,12 +50,15 @@ typedef struct SparqCudaApi {
   int32_t (*synchronize)(void* ctx, SparqCudaError* err);
   // Milliseconds from the context's creation event to an event recorded now on the stream.
   int32_t (*stream_time_ms)(void* ctx, double* ms, SparqCudaError* err);
-  int32_t (*dense_matmul)(void* ctx, const SparqCudaDenseArgs* args, SparqCudaLaunchInfo* info, SparqCudaError* err);
-  int32_t (*w4a16_matmul)(void* ctx, const SparqCudaW4A16Args* args, SparqCudaLaunchInfo* info, SparqCudaError* err);
+  // Runs op `op_id` (sparq::OpId) with its args struct (args_bytes = sizeof it, checked) enqueued on
+  // the context's stream. An op the library lacks answers with a kBackend error.
+  int32_t (*run_op)(void* ctx, int32_t op_id, const void* args, size_t args_bytes, SparqCudaLaunchInfo* info,
+                    SparqCudaError* err);
   // 1 when cuBLAS was found (out = its path), 0 when not (out = why, and what dense.matmul uses instead).
   int32_t (*cublas_status)(void* ctx, char* out, size_t out_bytes);
-  // The fragment-layout dump (sparq::sim::FragmentDumpData, out_bytes = its size) for the device check.
-  int32_t (*fragment_dump)(void* ctx, void* out, size_t out_bytes, SparqCudaError* err);
+  // The op list the library was built with: op_names[i] is sparq::OpId i's kOpName.
+  int32_t op_count;
+  const char* const* op_names;
 } SparqCudaApi;
 
 // Returns null when the library cannot serve `abi_version`.

@@ -7,6 +7,7 @@
 #pragma once
 #include <cstdint>
 
+#include "sparq/op_list.h"
 #include "sparq/ops.h"
 #include "sparq/status.h"
 
@@ -21,27 +22,20 @@ struct SimOptions {
   double timeout_s = 10;        // a barrier, collective or spin-wait blocked longer is a deadlock
 };
 
-// Y[m, n] = fp16(X[m, k] · W[n, k]ᵀ + bias[n]) with the tensor-core kernel of
-// native/cuda/kernels/dense.cuh. info (optional) gets the instance chosen, the grid, and the bytes
-// read per buffer ("w", "x", "bias", "y").
-Status DenseMatmul(const DenseMatmulArgs& args, const SimOptions& options, LaunchInfo* info);
+// One entry per op of sparq/op_list.h with SIM = 1, defined in native/sim/<op>_sim.cc:
+//   Status Name(const Args& args, const SimOptions& options, LaunchInfo* info);
+// info (optional) gets the instance chosen, the grid, and the bytes read per registered buffer.
+#define SPARQ_SIM_OP_DECL(Name, Args, C, S, G) \
+  SPARQ_IF(S, Status Name(const Args& args, const SimOptions& options, LaunchInfo* info);)
+SPARQ_OPS(SPARQ_SIM_OP_DECL)
+#undef SPARQ_SIM_OP_DECL
 
-// What each lane of one warp holds after known loads and mma (native/cuda/kernels/fragment_dump.cuh);
-// the device check runs the same kernel on a GPU and compares, which guards the simulator's
-// reading of the PTX ISA layouts. Inputs (fixed, exact in f16):
-//   A16[r][c] = r*16 + c          (16x16 f16, row-major)    -> ldmatrix.x4 (non-trans)
-//   Bk[k][n] = k*8 + n            (16x8 f16, k-major)       -> ldmatrix.x2.trans
-//   mma f16:  A = identity 16x16, B = Bk                    -> C[r][n] = r*8 + n
-//   mma s8:   A = identity 16x32, B[k][n] = (k*8+n) % 127   -> C[r][n] = B[r][n]
-struct FragmentDumpData {
-  uint32_t ldmatrix_x4[32][4];
-  uint32_t ldmatrix_x2_trans[32][2];
-  float mma_f16[32][4];
-  int32_t mma_s8[32][4];
-};
-// Fills the kernel inputs described above (host arrays; the same bytes for sim and GPU).
+// W4A16Matmul with the pipeline depth forced: 4 = the sm_80/86/89 instances, 8 = sm_90 (what
+// W4A16Matmul runs). Tests run both. bytes_read sums every launch ("qweight", "scales", "x", ...).
+Status W4A16MatmulStages(const W4A16MatmulArgs& args, int stages, const SimOptions& options, LaunchInfo* info);
+
+// Fills the fragment-dump kernel's inputs (sparq/sim_ops.h; the same bytes for sim and GPU).
 void FragmentDumpInputs(uint16_t a16[16 * 16], uint16_t bk[16 * 8], uint16_t a_identity[16 * 16],
                         int8_t a8_identity[16 * 32], int8_t b8_nmajor[8 * 32]);
-Status FragmentDump(FragmentDumpData* out, const SimOptions& options);
 
 }  // namespace sparq::sim

@@ -22,7 +22,7 @@
 
 namespace sparq {
 
-enum class W4A16Layout : int32_t { kGpu = 0, kCpu = 1 };
+using W4A16Layout = PackedLayout;  // kGpu | kCpu (sparq/ops.h)
 
 // Pointers + dims a kernel needs; pointers are in the backend's memory space (host for cpu/sim,
 // device for cuda). Trivially copyable: the CUDA launcher passes it to the kernel by value.
@@ -36,6 +36,25 @@ struct W4A16WeightView {
   int64_t groups_pad = 0;            // k_pad / group_size_eff
   W4A16Layout layout = W4A16Layout::kGpu;
 };
+SPARQ_ASSERT_ABI_LAYOUT(W4A16WeightView, 72);
+static_assert(offsetof(W4A16WeightView, n) == 16 && offsetof(W4A16WeightView, group_size) == 48 &&
+                  offsetof(W4A16WeightView, groups_pad) == 56 && offsetof(W4A16WeightView, layout) == 64,
+              "W4A16WeightView layout");
+
+// Y[m][n] = fp16(X[m][k] · dequant(W)ᵀ + bias[n]). weight.layout is the running backend's
+// (Backend::WeightLayout): kCpu on cpu, kGpu on sim and cuda.
+struct W4A16MatmulArgs {
+  static constexpr const char* kOpName = "w4a16.matmul";
+  static constexpr int64_t kMaxM = kMaxIndexDim, kMaxN = kMaxIndexDim, kMaxK = kMaxIndexDim;
+
+  W4A16WeightView weight;
+  const uint16_t* x = nullptr;     // [m][k] fp16 bits
+  const uint16_t* bias = nullptr;  // [n] or null
+  uint16_t* y = nullptr;           // [m][n]
+  int64_t m = 0;
+};
+SPARQ_ASSERT_ABI_LAYOUT(W4A16MatmulArgs, 104);
+static_assert(offsetof(W4A16MatmulArgs, x) == 72 && offsetof(W4A16MatmulArgs, m) == 96, "W4A16MatmulArgs layout");
 
 struct W4A16Packed {
   W4A16Layout layout = W4A16Layout::kGpu;
@@ -55,15 +74,26 @@ struct W4A16Packed {
 // True for 32, 64, 128, or group_size == k.
 bool W4A16GroupSizeSupported(int64_t k, int64_t group_size);
 
-// RTN per row j and group: s = fp16(max(max_w/7, −min_w/8)) (fp32 math), q = clamp(rne(w/s)+8, 0, 15)
-// with fp32 division; s = 0 ⇒ q = 8. codes → [n][k], scales → [n][k/g]. Errors as "w4a16.quantize: …".
-Status W4A16QuantizeRtn(const uint16_t* w_f16, int64_t n, int64_t k, int group_size,
-                        std::vector<uint8_t>* codes, std::vector<uint16_t>* scales);
+// The one check of a W4A16 weight's shape and group size, used by the binding (synchronously, for
+// quantize and fromCodes), by W4A16QuantizeRtn and by W4A16Pack; `op` names the caller in the
+// message. n, k ≥ 1 and ≤ kMaxIndexDim → else kShape "shape"; group size → kArgument "groupSize";
+// k % g → kShape "shape". group_size_given false: the message says the default was used and how to
+// pass one scale per row instead.
+Status W4A16CheckShape(const char* op, int64_t n, int64_t k, int64_t group_size, bool group_size_given = true);
 
-// Validates (codes 0..15 → kArgument "codes"; group size → kArgument "groupSize"; k % g → kShape
-// "k"; n, k ≥ 1 → kShape "shape") and packs. Errors as "w4a16.fromCodes: …".
+// The default group size for k: 128, or k when k < 128.
+int W4A16DefaultGroupSize(int64_t k);
+
+// RTN per row j and group: s = fp16(max(max_w/7, −min_w/8)) (fp32 math), q = clamp(rne(w/s)+8, 0, 15)
+// with fp32 division; s = 0 ⇒ q = 8. codes → [n][k], scales → [n][k/g]. Errors as "<op>: …".
+Status W4A16QuantizeRtn(const uint16_t* w_f16, int64_t n, int64_t k, int group_size,
+                        std::vector<uint8_t>* codes, std::vector<uint16_t>* scales,
+                        const char* op = "w4a16.quantize");
+
+// Validates (W4A16CheckShape; codes 0..15 → kArgument "codes", naming the first bad one) and packs.
+// The code scan is O(n·k): callers run it off the JS thread. Errors as "<op>: …".
 Status W4A16Pack(const uint8_t* codes, const uint16_t* scales, int64_t n, int64_t k, int group_size,
-                 W4A16Packed* out, W4A16Layout layout = W4A16Layout::kGpu);
+                 W4A16Packed* out, W4A16Layout layout = W4A16Layout::kGpu, const char* op = "w4a16.fromCodes");
 
 // Exact inverse of W4A16Pack (either layout): codes [n][k], scales [n][k/g].
 Status W4A16Unpack(const W4A16Packed& packed, std::vector<uint8_t>* codes,
@@ -73,18 +103,5 @@ Status W4A16Unpack(const W4A16Packed& packed, std::vector<uint8_t>* codes,
 // y [m][n], all fp16 bits. Every element of y is written.
 Status W4A16MatmulCpu(const W4A16WeightView& weight, const uint16_t* x, const uint16_t* bias,
                       uint16_t* y, int64_t m, cpu::Isa isa, cpu::ThreadPool& pool);
-
-namespace sim {
-struct SimOptions;  // sparq/sim.h
-// The CUDA kernel (native/cuda/kernels/w4a16.cuh) on the SIMT simulator; weight.layout must be
-// kGpu. Fills info (instance, grid, bytes read per buffer) when non-null.
-// Runs the instance the CUDA launcher picks on sm_90 (8 pipeline stages).
-Status W4A16Matmul(const W4A16WeightView& weight, const uint16_t* x, const uint16_t* bias,
-                   uint16_t* y, int64_t m, const SimOptions& options, LaunchInfo* info);
-// Same with the pipeline depth forced: 4 = the sm_80/86/89 instances, 8 = sm_90 (tests run both).
-// LaunchInfo::bytes_read sums every slab's launch ("qweight", "scales", "x", "bias", ...).
-Status W4A16MatmulStages(const W4A16WeightView& weight, const uint16_t* x, const uint16_t* bias,
-                         uint16_t* y, int64_t m, int stages, const SimOptions& options, LaunchInfo* info);
-}  // namespace sim
 
 }  // namespace sparq

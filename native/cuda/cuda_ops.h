@@ -1,0 +1,37 @@
+// native/cuda/cuda_ops.h: libsparq_cuda's op entries, one per op of sparq/op_list.h with CUDA = 1,
+// each defined in its launcher native/cuda/<op>.cu:
+//   Status cuda_ops::Name(const Args& args, cuda::Exec& exec, LaunchInfo* info);
+// cuda_backend.cc dispatches the C ABI's run_op to them (generated from the list). Pointers in
+// args are device pointers (host pointers where an args struct says so).
+#pragma once
+#include <cuda_runtime_api.h>
+
+#include <cstddef>
+#include <functional>
+
+#include "cuda/cublas_loader.h"
+#include "sparq/op_list.h"
+
+namespace sparq::cuda {
+
+// What an op runs with: the context's device, stream and cuBLAS, and its workspace.
+struct Exec {
+  int device = 0;
+  int sm_count = 0;
+  int sm_major = 0;
+  cudaStream_t stream = nullptr;
+  const Cublas* cublas = nullptr;
+  // A device block of at least `bytes`, owned by the context and shared by its ops (they run in
+  // stream order). Zero-filled when (re)allocated; an op that needs zeros on every call clears
+  // what it uses.
+  std::function<Status(size_t bytes, void** ptr)> workspace;
+};
+
+}  // namespace sparq::cuda
+
+namespace sparq::cuda_ops {
+#define SPARQ_CUDA_OP_DECL(Name, Args, C, S, G) \
+  SPARQ_IF(G, Status Name(const Args& args, cuda::Exec& exec, LaunchInfo* info);)
+SPARQ_OPS(SPARQ_CUDA_OP_DECL)
+#undef SPARQ_CUDA_OP_DECL
+}  // namespace sparq::cuda_ops

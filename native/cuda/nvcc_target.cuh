@@ -1,0 +1,45 @@
+// native/cuda/nvcc_target.cuh: the nvcc launch target of the plans (cuda/launch_target.h): kernels
+// go on the context's stream with <<<>>>; every launch and CUDA call is checked.
+#pragma once
+#include <cuda_runtime.h>
+
+#include <initializer_list>
+#include <string>
+#include <utility>
+
+#include "cuda/cuda_status.h"
+#include "cuda/launch_target.h"
+#include "sparq/ops.h"
+#include "sparq/status.h"
+
+namespace sparq::cuda {
+
+class NvccTarget {
+ public:
+  NvccTarget(cudaStream_t stream, int sm_count) : stream_(stream), sm_count_(sm_count) {}
+  int sm_count() const { return sm_count_; }
+  bool coresident_ctas() const { return true; }  // plans size persistent grids to fit (≤ 1 CTA per SM)
+
+  template <class... P, class... A>
+  Status Launch(const std::string& kernel, dim3 grid, dim3 block, size_t dyn_smem_bytes,
+                std::initializer_list<BufferNote> buffers, void (*fn)(P...), A&&... args) {
+    (void)buffers;  // the simulator's concern
+    constexpr size_t kDefaultSmemLimitBytes = 48 * 1024;  // above it a kernel must opt in
+    if (dyn_smem_bytes > kDefaultSmemLimitBytes) {
+      Status s = CudaStatus(cudaFuncSetAttribute(fn, cudaFuncAttributeMaxDynamicSharedMemorySize, int(dyn_smem_bytes)),
+                            kernel + ": cudaFuncSetAttribute");
+      if (!s.ok()) return s;
+    }
+    fn<<<grid, block, dyn_smem_bytes, stream_>>>(static_cast<P>(std::forward<A>(args))...);
+    return CudaStatus(cudaGetLastError(), kernel + ": launch");  // bad config, no kernel image, ...
+  }
+
+  Status Zero(void* dst, size_t bytes) { return CudaStatus(cudaMemsetAsync(dst, 0, bytes, stream_), "cudaMemsetAsync"); }
+  void ReportBytes(LaunchInfo* info) const { info->bytes_read.clear(); }  // counted by the simulator only
+
+ private:
+  cudaStream_t stream_;
+  int sm_count_;
+};
+
+}  // namespace sparq::cuda

@@ -1,0 +1,55 @@
+// native/sim/sim_target.h: the simulator's launch target of the plans (cuda/launch_target.h): each
+// Launch is a sim::Launch with the plan's buffers registered, so every global access is
+// bounds-checked and the bytes read per buffer are summed over the plan's launches.
+#pragma once
+#include <cstring>
+#include <initializer_list>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "cuda/launch_target.h"
+#include "sim/sim_launch.h"
+#include "sparq/sim.h"
+
+namespace sparq::sim {
+
+class SimTarget {
+ public:
+  explicit SimTarget(const SimOptions& options) : options_(options) {}
+  int sm_count() const { return options_.sm_count; }
+  // With concurrent_ctas off, CTAs run one after another: none may wait on another.
+  bool coresident_ctas() const { return options_.concurrent_ctas; }
+
+  template <class... P, class... A>
+  Status Launch(const std::string& kernel, dim3 grid, dim3 block, size_t dyn_smem_bytes,
+                std::initializer_list<BufferNote> buffers, void (*fn)(P...), A&&... args) {
+    sim::Launch launch(kernel, options_);
+    for (const BufferNote& b : buffers)
+      if (b.base != nullptr) launch.RegisterBuffer(b.name, b.base, b.bytes);
+    Status s = launch.Run(grid, block, dyn_smem_bytes, fn, std::forward<A>(args)...);
+    for (const auto& [name, bytes] : launch.BytesRead()) {
+      if (!read_.count(name)) order_.push_back(name);
+      read_[name] += bytes;
+    }
+    return s;
+  }
+
+  Status Zero(void* dst, size_t bytes) {
+    std::memset(dst, 0, bytes);
+    return Status::Ok();
+  }
+
+  void ReportBytes(LaunchInfo* info) const {
+    info->bytes_read.clear();
+    for (const auto& name : order_) info->bytes_read.emplace_back(name, read_.at(name));
+  }
+
+ private:
+  SimOptions options_;
+  std::map<std::string, uint64_t> read_;
+  std::vector<std::string> order_;
+};
+
+}  // namespace sparq::sim

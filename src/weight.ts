@@ -1,0 +1,65 @@
+import { inspect } from 'util';
+
+import { settle } from './errors';
+import type { NativeWeight } from './native';
+import { refuseStructuredClone } from './tensor';
+
+/**
+ * Packed weights of every kind (W4A16 now; sparse and int8 next) share this base: dims, bytes,
+ * `read()`, `dispose()` (also `using`). Packed in the layout of the context's backend, freed with
+ * the context on `close()`. The native wrapper's finalizer is the GC backstop.
+ */
+export abstract class PackedWeight<R = Record<string, unknown>> {
+  /** @internal */
+  readonly handle: NativeWeight;
+  /** @internal identity of the owning context */
+  readonly owner: object;
+  /** Output features. */
+  readonly n: number;
+  /** Input features. */
+  readonly k: number;
+  /** Bytes of backend memory (packed data, padding included). */
+  readonly bytes: number;
+
+  /** @internal */
+  constructor(handle: NativeWeight, owner: object) {
+    this.handle = handle;
+    this.owner = owner;
+    const info = handle.info();
+    this.n = info.n;
+    this.k = info.k;
+    this.bytes = info.bytes;
+    refuseStructuredClone(this, 'weight', 'await weight.read()');
+  }
+
+  /** True after `dispose()`, or after the owning context was closed. */
+  get disposed(): boolean {
+    return this.handle.disposed;
+  }
+
+  /**
+   * Host copies of what the weight encodes (per kind: W4A16 → codes and scales), exactly as packed.
+   * @throws {SparqDisposedError} (as a rejection) after dispose() or the context's close().
+   */
+  read(): Promise<R> {
+    return settle(() => this.handle.read() as Promise<R>, new Error());
+  }
+
+  /** Frees the backend memory (work already enqueued that uses it still completes). Idempotent. */
+  dispose(): void {
+    this.handle.dispose();
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+
+  /** @internal */
+  [inspect.custom](): string {
+    return this.toString();
+  }
+
+  toString(): string {
+    return `${this.constructor.name}[${this.n}, ${this.k}]${this.disposed ? ' (disposed)' : ` ${this.bytes} bytes`}`;
+  }
+}
