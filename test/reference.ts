@@ -3,6 +3,14 @@
  * not from the library (tests compare the library against these).
  */
 
+// Module-local aliases for what the per-element loops call: under jest's vm context every lookup
+// of a global (Math, Number, Object) costs 25-100× a local one, enough to make a 100×1001×1024
+// reference take 40 s instead of 0.4 s.
+const { abs, floor, log2, imul } = Math;
+const isFiniteNumber = Number.isFinite;
+const isNaNNumber = Number.isNaN;
+const sameValue = Object.is;
+
 /** fp16 bits → number, exact. */
 export function f16BitsToNumber(h: number): number {
   const sign = h & 0x8000 ? -1 : 1;
@@ -20,7 +28,7 @@ export function bf16BitsToNumber(b: number): number {
 }
 
 function roundHalfEven(x: number): number {
-  const f = Math.floor(x);
+  const f = floor(x);
   const d = x - f;
   if (d > 0.5) return f + 1;
   if (d < 0.5) return f;
@@ -29,12 +37,12 @@ function roundHalfEven(x: number): number {
 
 /** number → fp16 bits, round-to-nearest-even, from the definition (exact for fp32 and fp64 inputs). */
 export function numberToF16Bits(v: number): number {
-  if (Number.isNaN(v)) return 0x7e00;
-  const sign = v < 0 || Object.is(v, -0) ? 0x8000 : 0;
-  const a = Math.abs(v);
+  if (isNaNNumber(v)) return 0x7e00;
+  const sign = v < 0 || sameValue(v, -0) ? 0x8000 : 0;
+  const a = abs(v);
   if (a >= 65520) return sign | 0x7c00; // at or above the midpoint between 65504 and 2^16 → Inf
   if (a < 2 ** -14) return sign | roundHalfEven(a / 2 ** -24); // subnormal grid (may round up into the normals)
-  let e = Math.floor(Math.log2(a));
+  let e = floor(log2(a));
   if (2 ** e > a) e -= 1;
   if (2 ** (e + 1) <= a) e += 1;
   let q = roundHalfEven(a / 2 ** (e - 10)); // 1024..2048
@@ -63,8 +71,8 @@ export function rng(seed: number): () => number {
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
     let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    t = imul(t ^ (t >>> 15), t | 1);
+    t ^= t + imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
@@ -94,16 +102,198 @@ export function referenceMatmul(
   k: number,
   bias?: Float64Array,
 ): Float64Array {
-  const y = new Float64Array(m * n);
+  return referenceMatmulWithMagnitude(w, x, m, n, k, bias).values;
+}
+
+/**
+ * The float64 reference of a matmul with what each element's error bound needs: `values[i·n + j]`
+ * = Σ_k X[i,k]·W[j,k] (+ bias[j]) and `absSum[i·n + j]` = Σ_k |X[i,k]·W[j,k]| (+ |bias[j]|), over
+ * `k` products.
+ */
+export interface MatmulReference {
+  values: Float64Array;
+  absSum: Float64Array;
+  /** columns of the output (n), for reporting an element as [row, col] */
+  cols: number;
+  /** length of the reduction: the number of products summed into each element */
+  k: number;
+}
+
+/** What a shared matmul case returns: the output, its reference with bounds, and the old norm figure. */
+export interface MatmulCaseResult {
+  /** ‖y − ref‖_F / ‖ref‖_F (NaN if any element is not finite) */
+  relError: number;
+  /** output bits, for comparing backends */
+  y: Uint16Array;
+  reference: MatmulReference;
+  /** {@link elementBounds} of `reference` */
+  bound: Float64Array;
+}
+
+/** The result record of a case from its output and reference. */
+export function matmulCaseResult(y: Uint16Array, reference: MatmulReference): MatmulCaseResult {
+  return { relError: relErrorF16(y, reference.values), y, reference, bound: elementBounds(reference) };
+}
+
+/** {@link referenceMatmul} plus Σ|x·w| (+|bias|) per element, in one float64 pass. */
+export function referenceMatmulWithMagnitude(
+  w: Float64Array,
+  x: Float64Array,
+  m: number,
+  n: number,
+  k: number,
+  bias?: Float64Array,
+): MatmulReference {
+  const values = new Float64Array(m * n);
+  const absSum = new Float64Array(m * n);
   for (let i = 0; i < m; i++)
     for (let j = 0; j < n; j++) {
       let s = bias ? bias[j] : 0;
+      let a = bias ? abs(bias[j]) : 0;
       const xo = i * k;
       const wo = j * k;
-      for (let t = 0; t < k; t++) s += x[xo + t] * w[wo + t];
-      y[i * n + j] = s;
+      for (let t = 0; t < k; t++) {
+        const p = x[xo + t] * w[wo + t];
+        s += p;
+        a += abs(p);
+      }
+      values[i * n + j] = s;
+      absSum[i * n + j] = a;
     }
-  return y;
+  return { values, absSum, cols: n, k };
+}
+
+/** Spacing of the fp16 grid at |v|: 2^(e−10) for |v| in [2^e, 2^(e+1)), 2^-24 below 2^-14, 32 from 2^15 up. */
+export function ulpF16(v: number): number {
+  const a = abs(v);
+  if (!(a >= 2 ** -14)) return 2 ** -24;
+  if (a >= 2 ** 15) return 32;
+  let e = floor(log2(a));
+  if (2 ** e > a) e -= 1;
+  if (2 ** (e + 1) <= a) e += 1;
+  return 2 ** (e - 10);
+}
+
+/**
+ * c in the per-element bound |y − ref| ≤ 2·ulp_fp16(ref) + c·k·2⁻²³·Σ|x·w| (docs: DESIGN.md
+ * "Numerical contracts": fp32 accumulation in any order, one final fp16 rounding; a bias is one
+ * more term of the sum and of Σ|·|).
+ *
+ * Derivation. The products of two fp16 values are exact in fp32 (22 significant bits, exponents
+ * far inside fp32's range), so all accumulation error comes from the additions. Summing the k
+ * products (+ bias) in any order — any binary tree, split-K partials included — takes at most k
+ * additions on any path, each with relative error ≤ u, so |ŝ − s| ≤ γ_k·Σ|x·w|, γ_k = k·u/(1 − k·u)
+ * (Higham, Accuracy and Stability, §4.2).
+ * - IEEE fp32 round-to-nearest: u = 2⁻²⁴, i.e. c = ½·1/(1 − k·2⁻²⁴) ≈ 0.5.
+ * - Tensor-core mma (fp16 in, fp32 accumulate) is not IEEE: each block of b products plus the
+ *   accumulator is aligned to the block's largest exponent, truncated, summed, and normalized toward
+ *   zero (Fasi et al., "Numerical behavior of NVIDIA tensor cores", PeerJ CS 2021). Each of the
+ *   b + 1 aligned terms loses < 2⁻²³ of the block's largest term (≤ Σ|x·w|) and the normalization
+ *   < 2⁻²³ of the block's sum, so k/b blocks cost ≤ (k/b)·(b + 2)·2⁻²³·Σ|x·w| = (1 + 2/b)·k·2⁻²³·Σ|x·w|:
+ *   c ≤ 1.5 for b ≥ 4 (sm_70 and later), times γ's 1/(1 − k·2⁻²³) < 1.002 for k ≤ 2¹⁴.
+ * So c = 2: the tensor-core case with margin, 4× the IEEE case (cpu, sim).
+ * c = 2 also absorbs the final rounding's share that 2·ulp(ref) does not cover: rounding ŝ to fp16
+ * costs ≤ ½·ulp16(ŝ) ≤ ½·ulp16(|ref| + E), which is ≤ ulp16(ref) while E ≤ |ref| and ≤ 2⁻¹⁰·E when
+ * cancellation leaves |ref| < E (E the accumulation term). What the bound does not allow: fp16
+ * partial sums, a skipped or doubled product, a wrong scale, an unwritten element.
+ */
+export const ACCUMULATION_C = 2;
+
+/** The per-element bound 2·ulp_fp16(ref) + c·k·2⁻²³·Σ|x·w| for every element of `ref`. */
+export function elementBounds(ref: MatmulReference): Float64Array {
+  const bound = new Float64Array(ref.values.length);
+  const perUnit = ACCUMULATION_C * ref.k * 2 ** -23;
+  for (let i = 0; i < bound.length; i++) bound[i] = 2 * ulpF16(ref.values[i]) + perUnit * ref.absSum[i];
+  return bound;
+}
+
+/** One element outside its bound (or not finite). */
+export interface ElementMiss {
+  index: number;
+  row: number;
+  col: number;
+  got: number;
+  want: number;
+  bound: number;
+  /** |got − want| / bound; Infinity for a non-finite got */
+  ratio: number;
+}
+
+export interface ElementwiseCheck {
+  /** every element finite and within its bound */
+  ok: boolean;
+  /** max over elements of |got − want| / bound (Infinity if any element is NaN/Inf) */
+  maxRatio: number;
+  /** elements outside their bound, non-finite ones included */
+  failed: number;
+  /** elements of `got` that are NaN or ±Inf (never written: outputs are NaN-poisoned first) */
+  nonFinite: number;
+  /** the first few misses, in index order */
+  firstMisses: ElementMiss[];
+  /** ‖got − want‖_F / ‖want‖_F (NaN if any element is not finite): the old figure, kept */
+  relNorm: number;
+  count: number;
+}
+
+/**
+ * Every element of `got` (fp16 bits) against `want` within its own `bound`: |got − want| ≤ bound,
+ * and NaN/Inf is a miss wherever `want` is finite. `cols` is the output's n, for [row, col].
+ */
+export function checkElementwise(got: Uint16Array, want: Float64Array, bound: Float64Array, cols: number, report = 5): ElementwiseCheck {
+  if (got.length !== want.length || bound.length !== want.length)
+    throw new Error(`checkElementwise: ${got.length} outputs, ${want.length} reference values, ${bound.length} bounds`);
+  let maxRatio = 0;
+  let failed = 0;
+  let nonFinite = 0;
+  let num = 0;
+  let den = 0;
+  const firstMisses: ElementMiss[] = [];
+  for (let i = 0; i < want.length; i++) {
+    const g = f16BitsToNumber(got[i]);
+    const r = want[i];
+    if (!isFiniteNumber(g)) nonFinite++;
+    let miss: boolean;
+    let ratio: number;
+    if (isFiniteNumber(g) && isFiniteNumber(r)) {
+      const err = abs(g - r);
+      miss = !(err <= bound[i]);
+      ratio = err / bound[i];
+    } else {
+      miss = !(sameValue(g, r) && !isNaNNumber(r)); // only the same infinity on both sides agrees
+      ratio = miss ? Infinity : 0;
+    }
+    if (ratio > maxRatio) maxRatio = ratio;
+    if (miss) {
+      failed++;
+      if (firstMisses.length < report) firstMisses.push({ index: i, row: floor(i / cols), col: i % cols, got: g, want: r, bound: bound[i], ratio });
+    }
+    num += (g - r) ** 2;
+    den += r ** 2;
+  }
+  const relNorm = nonFinite ? NaN : Math.sqrt(num) / Math.sqrt(den || 1);
+  return { ok: failed === 0, maxRatio, failed, nonFinite, firstMisses, relNorm, count: want.length };
+}
+
+/** One line for a check: max ratio, the norm, and on failure the first misses and the seed. */
+export function describeElementwise(label: string, c: ElementwiseCheck, seed: number): string {
+  const head = `${label}: max err/bound ${c.maxRatio.toPrecision(3)}, rel norm ${c.relNorm.toExponential(2)}`;
+  if (c.ok) return head;
+  const misses = c.firstMisses.map((e) => `[${e.row}, ${e.col}] (#${e.index}) got ${e.got} ref ${e.want} err ${abs(e.got - e.want).toExponential(3)} > bound ${e.bound.toExponential(3)}`);
+  return `${head}; ${c.failed} of ${c.count} elements outside their bound (${c.nonFinite} non-finite), first: ${misses.join('; ')} (seed ${seed})`;
+}
+
+/** fp16 bits → Float64Array of their values (a backend's output used as the other side of a check). */
+export function f16ArrayToNumbers(bits: Uint16Array): Float64Array {
+  const out = new Float64Array(bits.length);
+  for (let i = 0; i < bits.length; i++) out[i] = f16BitsToNumber(bits[i]);
+  return out;
+}
+
+/** Elementwise a + b (the bound for comparing two backends: each within its own bound of the reference). */
+export function addBounds(a: Float64Array, b: Float64Array): Float64Array {
+  const out = new Float64Array(a.length);
+  for (let i = 0; i < a.length; i++) out[i] = a[i] + b[i];
+  return out;
 }
 
 /** ‖got − ref‖_F / ‖ref‖_F, with got given as fp16 bits; NaN if any element is not finite. */
@@ -112,7 +302,7 @@ export function relErrorF16(got: Uint16Array, ref: Float64Array): number {
   let den = 0;
   for (let i = 0; i < ref.length; i++) {
     const g = f16BitsToNumber(got[i]);
-    if (!Number.isFinite(g)) return NaN;
+    if (!isFiniteNumber(g)) return NaN;
     num += (g - ref[i]) ** 2;
     den += ref[i] ** 2;
   }

@@ -3,7 +3,7 @@
  * independent float64 dequant reference and RTN quantizer. No jest here.
  */
 import type { Context } from '../../src';
-import { f16BitsToNumber, nanPoison, numberToF16Bits, randomF16, referenceMatmul, relErrorF16, rng } from '../reference';
+import { f16BitsToNumber, matmulCaseResult, nanPoison, numberToF16Bits, randomF16, referenceMatmulWithMagnitude, rng, type MatmulCaseResult, type MatmulReference } from '../reference';
 
 export interface W4A16Case {
   name: string;
@@ -19,10 +19,12 @@ export interface W4A16Case {
 export function dequantize(codes: Uint8Array, scales: Uint16Array, n: number, k: number, g: number): Float64Array {
   const w = new Float64Array(n * k);
   const groups = k / g;
+  const level = new Float64Array(16); // fp16((q − 8)·s) for the 16 codes of one group's scale
   for (let j = 0; j < n; j++)
-    for (let c = 0; c < k; c++) {
-      const s = f16BitsToNumber(scales[j * groups + Math.floor(c / g)]);
-      w[j * k + c] = f16BitsToNumber(numberToF16Bits((codes[j * k + c] - 8) * s));
+    for (let gi = 0; gi < groups; gi++) {
+      const s = f16BitsToNumber(scales[j * groups + gi]);
+      for (let q = 0; q < 16; q++) level[q] = f16BitsToNumber(numberToF16Bits((q - 8) * s));
+      for (let c = gi * g; c < (gi + 1) * g; c++) w[j * k + c] = level[codes[j * k + c]];
     }
   return w;
 }
@@ -86,26 +88,46 @@ export function w4a16Cases(backend: string): W4A16Case[] {
   return out;
 }
 
-export interface W4A16CaseResult {
-  relError: number;
-  y: Uint16Array;
+export type W4A16CaseResult = MatmulCaseResult;
+
+/** A case's inputs, drawn from `seed` (the same draw every backend and the reference see). */
+export interface W4A16Inputs {
+  codes: Uint8Array;
+  scales: Uint16Array;
+  x: { bits: Uint16Array; values: Float64Array };
+  bias?: { bits: Uint16Array; values: Float64Array };
+}
+
+/** Random codes (0..15), scales in [0.001, 0.02), X in [−1, 1), bias in [−1, 1) when the case has one. */
+export function drawW4A16Inputs(c: W4A16Case, seed: number): W4A16Inputs {
+  const next = rng(seed);
+  const codes = new Uint8Array(c.n * c.k);
+  for (let i = 0; i < codes.length; i++) codes[i] = (next() * 16) | 0; // no Math.* per element (slow under jest)
+  const scales = randomF16((c.n * c.k) / c.groupSize, next, 0.001, 0.02).bits;
+  const x = randomF16(c.m * c.k, next);
+  const bias = c.bias ? randomF16(c.n, next) : undefined;
+  return { codes, scales, x, bias };
+}
+
+/** The float64 reference (with Σ|x·w| per element) on the dequantized weights. */
+export function referenceW4A16(c: W4A16Case, inputs: W4A16Inputs): MatmulReference {
+  const w = dequantize(inputs.codes, inputs.scales, c.n, c.k, c.groupSize);
+  return referenceMatmulWithMagnitude(w, inputs.x.values, c.m, c.n, c.k, inputs.bias?.values);
 }
 
 /** fromCodes with random codes/scales, NaN-poisoned `out`, reference on the dequantized weights. */
 export async function runW4A16Case(sq: Context, c: W4A16Case, seed: number): Promise<W4A16CaseResult> {
-  const next = rng(seed);
-  const codes = Uint8Array.from({ length: c.n * c.k }, () => Math.floor(next() * 16));
-  const scales = randomF16((c.n * c.k) / c.groupSize, next, 0.001, 0.02).bits;
-  const x = randomF16(c.m * c.k, next);
-  const bias = c.bias ? randomF16(c.n, next) : undefined;
+  const inputs = drawW4A16Inputs(c, seed);
+  const { codes, scales, x, bias } = inputs;
   const qw = await sq.w4a16.fromCodes(codes, scales, [c.n, c.k], { groupSize: c.groupSize });
   const tx = sq.tensor(x.bits, [c.m, c.k], 'f16');
   const tb = bias ? sq.tensor(bias.bits, [c.n], 'f16') : undefined;
   const out = sq.tensor(nanPoison(c.m * c.n), [c.m, c.n], 'f16');
   try {
-    const y = await sq.w4a16.matmul(qw, tx, { bias: tb, out }).read();
-    const ref = referenceMatmul(dequantize(codes, scales, c.n, c.k, c.groupSize), x.values, c.m, c.n, c.k, bias?.values);
-    return { relError: relErrorF16(y, ref), y };
+    sq.w4a16.matmul(qw, tx, { bias: tb, out });
+    // read the poisoned tensor itself: an element the op never wrote stays NaN and fails the check
+    const y = await out.read();
+    return matmulCaseResult(y, referenceW4A16(c, inputs));
   } finally {
     for (const t of [qw, tx, tb, out]) t?.dispose();
   }
