@@ -20,7 +20,15 @@ import { addonPath, open, type BackendName, type Context } from '../src';
 import { native } from '../src/native';
 import { denseCases, runDenseCase, type DenseCase } from '../test/cases/dense.cases';
 import { runW4A16Case, w4a16Cases, type W4A16Case } from '../test/cases/w4a16.cases';
-import { freshSeed, relDiffF16 } from '../test/reference';
+import {
+  addBounds,
+  checkElementwise,
+  describeElementwise,
+  f16ArrayToNumbers,
+  freshSeed,
+  type ElementwiseCheck,
+  type MatmulCaseResult,
+} from '../test/reference';
 
 interface Args {
   out: string;
@@ -58,6 +66,33 @@ interface Row {
   name: string;
   ok: boolean;
   detail: string;
+  /** shared cases: max per-element |err|/bound and the relative norm, against the reference and cpu */
+  figures?: { maxRatio: number; maxRatioVsCpu: number; relError: number; relVsCpu: number; seed: number };
+}
+
+const ratio = (c: ElementwiseCheck): string => (Number.isFinite(c.maxRatio) ? c.maxRatio.toFixed(3) : String(c.maxRatio));
+
+/**
+ * One shared case's verdict: every element within its bound of the float64 reference and, within
+ * the sum of both sides' bounds, of the cpu result (test/reference.ts `checkElementwise`); the
+ * relative norms (the contract's 2e-3) as the second figure.
+ */
+function caseRow(op: string, c: DenseCase | W4A16Case, dev: Context, got: MatmulCaseResult, onCpu: MatmulCaseResult, seed: number): Row {
+  const cols = got.reference.cols;
+  const vsRef = checkElementwise(got.y, got.reference.values, got.bound, cols);
+  const vsCpu = checkElementwise(got.y, f16ArrayToNumbers(onCpu.y), addBounds(got.bound, onCpu.bound), cols);
+  const ok = vsRef.ok && vsCpu.ok && got.relError <= c.tolerance && vsCpu.relNorm <= c.tolerance;
+  const launch = dev.lastLaunch ? `, ${dev.lastLaunch.kernel} ${dev.lastLaunch.config}` : '';
+  let detail = `max err/bound ${ratio(vsRef)} (ref), ${ratio(vsCpu)} (vs cpu); rel ${got.relError.toExponential(2)}, vs cpu ${vsCpu.relNorm.toExponential(2)}; seed ${seed}${launch}`;
+  if (!vsRef.ok) detail += `; ${describeElementwise('vs reference', vsRef, seed)}`;
+  if (!vsCpu.ok) detail += `; ${describeElementwise('vs cpu', vsCpu, seed)}`;
+  return {
+    section: `cases ${op}`,
+    name: c.name,
+    ok,
+    detail,
+    figures: { maxRatio: vsRef.maxRatio, maxRatioVsCpu: vsCpu.maxRatio, relError: got.relError, relVsCpu: vsCpu.relNorm, seed },
+  };
 }
 
 const started = Date.now();
@@ -66,7 +101,7 @@ const elapsed = (): string => `${((Date.now() - started) / 1000).toFixed(1)}s`;
 
 async function runCases(dev: Context, cpu: Context, args: Args, rows: Row[]): Promise<void> {
   const caseBackend = args.small || args.backend === 'sim' ? 'sim' : 'cpu'; // sim lists are the small shapes
-  const suites: { op: string; cases: (DenseCase | W4A16Case)[]; run: (sq: Context, c: never, seed: number) => Promise<{ relError: number; y: Uint16Array }> }[] = [
+  const suites: { op: string; cases: (DenseCase | W4A16Case)[]; run: (sq: Context, c: never, seed: number) => Promise<MatmulCaseResult> }[] = [
     { op: 'dense', cases: denseCases(caseBackend), run: runDenseCase as never },
     { op: 'w4a16', cases: w4a16Cases(caseBackend), run: runW4A16Case as never },
   ];
@@ -75,16 +110,18 @@ async function runCases(dev: Context, cpu: Context, args: Args, rows: Row[]): Pr
       const seed = freshSeed();
       try {
         const got = await s.run(dev, c as never, seed);
-        const ref = await s.run(cpu, c as never, seed);
-        const vsCpu = relDiffF16(got.y, ref.y);
-        const ok = got.relError <= c.tolerance && vsCpu <= c.tolerance;
-        rows.push({ section: `cases ${s.op}`, name: c.name, ok, detail: `rel ${got.relError.toExponential(2)}, vs cpu ${vsCpu.toExponential(2)}, seed ${seed}${dev.lastLaunch ? `, ${dev.lastLaunch.kernel} ${dev.lastLaunch.config}` : ''}` });
+        const onCpu = await s.run(cpu, c as never, seed);
+        rows.push(caseRow(s.op, c, dev, got, onCpu, seed));
       } catch (e) {
         rows.push({ section: `cases ${s.op}`, name: c.name, ok: false, detail: e instanceof Error ? e.message : String(e) });
         if (dev.lost) dev = await open({ backend: args.backend });
       }
     }
-    process.stderr.write(`[${elapsed()}] ${s.op}: ${rows.filter((r) => r.section === `cases ${s.op}` && r.ok).length}/${s.cases.length} ok\n`);
+    const mine = rows.filter((r) => r.section === `cases ${s.op}`);
+    const worst = (f: (r: NonNullable<Row['figures']>) => number): string => Math.max(0, ...mine.map((r) => (r.figures ? f(r.figures) : 0))).toPrecision(3);
+    process.stderr.write(
+      `[${elapsed()}] ${s.op}: ${mine.filter((r) => r.ok).length}/${s.cases.length} ok; worst max err/bound ${worst((f) => f.maxRatio)} (ref), ${worst((f) => f.maxRatioVsCpu)} (vs cpu)\n`,
+    );
   }
 }
 
