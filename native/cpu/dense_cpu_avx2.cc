@@ -1,16 +1,18 @@
 // native/cpu/dense_cpu_avx2.cc: AVX2+FMA micro-kernels for the dense fp16 GEMM (driver and
 // layout: dense_cpu.cc, isa_kernels.h). 16 ymm: 12 accumulators + one operand set + one streamed vector.
-#pragma GCC target("avx2,fma,f16c")
 #include <immintrin.h>
 
-#include <algorithm>
-
 #include "cpu/isa_kernels.h"
+
+// After every #include: only this file's own functions get the ISA (STYLE.md §11).
+#pragma GCC target("avx2,fma,f16c")
 
 namespace sparq::cpu::avx2 {
 namespace {
 
 constexpr int kLanes = 8;  // fp32 per ymm = m rows per X vector
+// Not std::min: no template from a header may be instantiated under this file's target (STYLE.md §11).
+constexpr int64_t Min(int64_t a, int64_t b) { return a < b ? a : b; }
 
 constexpr int64_t kPrefetchAheadElems = 2048;  // as in the AVX-512 kernel
 
@@ -105,7 +107,7 @@ DenseMicroKernelFn KernelFor(int mr, int nr) {
 // 3 x 4 blocks (7 loads per 12 FMAs) and a 1..2-row tail; KC as in the AVX-512 file.
 DenseTile MainTile(int64_t m) {
   constexpr int kNr = 4;
-  const int mr = static_cast<int>(std::min<int64_t>(m, kMaxAccumulators / kNr));
+  const int mr = static_cast<int>(Min(m, kMaxAccumulators / kNr));
   return {mr, kNr, kDenseKcMaxElems, KernelFor(mr, kNr)};
 }
 
@@ -194,7 +196,7 @@ __m256 SumLanes8(const __m256 (&v)[kLanes]) {
 void Writeback(const float* c, int nr, int64_t m, int64_t cols, const float* bias, uint16_t* y,
                int64_t ld_y) {
   for (int64_t j0 = 0; j0 < cols; j0 += kLanes) {
-    const int64_t width = std::min<int64_t>(kLanes, cols - j0);
+    const int64_t width = Min(kLanes, cols - j0);
     alignas(32) float b[kLanes] = {};
     if (bias != nullptr)
       for (int64_t j = 0; j < width; ++j) b[j] = bias[j0 + j];

@@ -1,20 +1,22 @@
 // native/cpu/dense_cpu_avx512.cc: AVX-512 micro-kernels for the dense fp16 GEMM (driver and
 // layout: dense_cpu.cc, isa_kernels.h). 32 zmm: up to 24 accumulators + one operand set + one streamed vector.
-#pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,fma,f16c")
 // GCC 12's AVX-512 headers seed unused lanes with a self-initialized `__Y = __Y`, which
 // -W(maybe-)uninitialized reports at every inlined intrinsic; the lanes are never read.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #include <immintrin.h>
 
-#include <algorithm>
-
 #include "cpu/isa_kernels.h"
+
+// After every #include: only this file's own functions get the ISA (STYLE.md §11).
+#pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,fma,f16c")
 
 namespace sparq::cpu::avx512 {
 namespace {
 
 constexpr int kLanes = 16;  // fp32 per zmm = m rows per X vector
+// Not std::min: no template from a header may be instantiated under this file's target (STYLE.md §11).
+constexpr int64_t Min(int64_t a, int64_t b) { return a < b ? a : b; }
 
 __mmask16 TailMask(int64_t left) {
   return left >= kLanes ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << left) - 1u);
@@ -110,7 +112,7 @@ DenseMicroKernelFn KernelFor(int mr, int nr) { return nr == 4 ? KernelFor<4>(mr)
 // from L2 (4 lines per 12 FMA cycles) and c is loaded and stored once per 32 steps.
 DenseTile MainTile(int64_t m) {
   const int nr = m <= kMaxAccumulators / 4 ? 4 : 6;
-  const int mr = static_cast<int>(std::min<int64_t>(m, nr == 4 ? kMaxAccumulators / 4 : 4));
+  const int mr = static_cast<int>(Min(m, nr == 4 ? kMaxAccumulators / 4 : 4));
   return {mr, nr, kDenseKcMaxElems, KernelFor(mr, nr)};
 }
 
@@ -194,7 +196,7 @@ __m512 SumLanes16(const __m512 (&v)[kLanes]) {
 void Writeback(const float* c, int nr, int64_t m, int64_t cols, const float* bias, uint16_t* y,
                int64_t ld_y) {
   for (int64_t j0 = 0; j0 < cols; j0 += kLanes) {
-    const int64_t width = std::min<int64_t>(kLanes, cols - j0);
+    const int64_t width = Min(kLanes, cols - j0);
     const __mmask16 mask = TailMask(width);
     const __m512 b = bias != nullptr ? _mm512_maskz_loadu_ps(mask, bias + j0) : _mm512_setzero_ps();
     for (int64_t i = 0; i < m; ++i) {

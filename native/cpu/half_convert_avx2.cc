@@ -1,9 +1,11 @@
 // native/cpu/half_convert_avx2.cc: fp16 via F16C (exact IEEE, imm 0 = round-to-nearest-even);
 // bf16 with 32-bit integer SIMD, 8 values per step; tails go through the scalar path.
-#pragma GCC target("avx2,fma,f16c")
 #include <immintrin.h>
 
 #include "cpu/isa_kernels.h"
+
+// After every #include: only this file's own functions get the ISA (STYLE.md §11).
+#pragma GCC target("avx2,fma,f16c")
 
 namespace sparq::cpu::avx2 {
 namespace {

@@ -1,6 +1,5 @@
 // native/cpu/half_convert_avx512.cc: 16 values per step; tails use masked loads and stores.
 // fp16 via vcvtps2ph/vcvtph2ps (exact IEEE, imm 0 = RNE); bf16 with 32-bit integer SIMD.
-#pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,fma,f16c")
 // GCC 12's AVX-512 headers seed unused lanes with a self-initialized `__Y = __Y`, which
 // -W(maybe-)uninitialized reports at every inlined intrinsic; the lanes are never read.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
@@ -8,6 +7,9 @@
 #include <immintrin.h>
 
 #include "cpu/isa_kernels.h"
+
+// After every #include: only this file's own functions get the ISA (STYLE.md §11).
+#pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,fma,f16c")
 
 namespace sparq::cpu::avx512 {
 namespace {

@@ -10,6 +10,7 @@
 //        k, the weights are looked up once into an fp32 panel (L1) and every 16-row block of
 //        Xt (X transposed, zero-padded) runs over it; C[NR][m] accumulates in fp32 across k.
 #pragma once
+#include <cstddef>
 #include <cstdint>
 
 namespace sparq::cpu::w4a16 {
@@ -38,6 +39,12 @@ struct KernelSet {
   ColumnsFn gemv = nullptr;
   ColumnsFn gemm = nullptr;  // null: gemv for every m
 };
+
+// The gemm path's per-thread scratch (the panel and C): at least `floats` floats, 64-byte aligned,
+// zeroed when it grows, the same buffer until the next call on this thread. Defined in
+// w4a16_scratch.cc, outside the ISA files: a std::vector there would be a weak template instance
+// compiled under that file's target (STYLE.md §11).
+float* GemmScratch(size_t floats);
 
 namespace scalar { const KernelSet& Kernels(); }
 namespace avx2 { const KernelSet& Kernels(); }

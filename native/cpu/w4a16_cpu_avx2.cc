@@ -1,13 +1,12 @@
 // native/cpu/w4a16_cpu_avx2.cc: AVX2 W4A16 kernels (layout and paths: w4a16_cpu.h).
 // A 16-entry fp32 table is two ymm (codes 0..7 and 8..15): two vpermps and a blend on bit 3.
-#pragma GCC target("avx2,fma,f16c")
 #include <immintrin.h>
-
-#include <algorithm>
-#include <vector>
 
 #include "cpu/w4a16_cpu.h"
 #include "cuda/w4a16_layout.cuh"
+
+// After every #include: only this file's own functions get the ISA (STYLE.md §11).
+#pragma GCC target("avx2,fma,f16c")
 
 namespace sparq::cpu::w4a16::avx2 {
 namespace {
@@ -15,6 +14,8 @@ namespace {
 using sparq::w4a16::kCpuChunkK;
 using sparq::w4a16::kCpuColBlock;
 constexpr int kLanes = 8;
+// Not std::min: no template from a header may be instantiated under this file's target (STYLE.md §11).
+constexpr int64_t Min(int64_t a, int64_t b) { return a < b ? a : b; }
 
 struct Lut {
   __m256 lo, hi;  // codes 0..7, 8..15
@@ -102,20 +103,6 @@ void Gemv(const Problem& p, int64_t cb_begin, int64_t cb_end) {
 }
 
 // ------------------------------------------------------------------------------------- gemm
-struct Scratch {
-  float* panel = nullptr;  // [kColsPerSuper][kGemmKc]
-  float* c = nullptr;      // [kColsPerSuper][m_pad]
-  std::vector<float> storage;
-  void Ensure(int64_t m_pad) {
-    const size_t need = size_t(kColsPerSuper) * (kGemmKc + m_pad) + 16;
-    if (storage.size() < need) storage.assign(need, 0.0f);
-    float* base = storage.data();
-    base += (16 - (reinterpret_cast<uintptr_t>(base) / 4) % 16) % 16;
-    panel = base;
-    c = base + kColsPerSuper * kGemmKc;
-  }
-};
-
 void DequantPanel(const Problem& p, int64_t cb0, int nb, int64_t k0, int64_t kc_len, float* panel) {
   const int64_t chunks = p.k_pad / kCpuChunkK;
   for (int b = 0; b < nb; ++b) {
@@ -166,24 +153,24 @@ void MicroKernel(const Problem& p, const float* panel, float* c, int64_t m_pad, 
 }
 
 void Gemm(const Problem& p, int64_t s_begin, int64_t s_end) {
-  static thread_local Scratch scratch;
   const int64_t m_pad = (p.m + kRowBlock - 1) / kRowBlock * kRowBlock;
-  scratch.Ensure(m_pad);
+  float* const panel = GemmScratch(size_t(kColsPerSuper) * (kGemmKc + m_pad));  // [kColsPerSuper][kGemmKc]
+  float* const c = panel + kColsPerSuper * kGemmKc;                              // [kColsPerSuper][m_pad]
   const int64_t col_blocks = p.n_pad / kCpuColBlock;
   constexpr int kBlocksPerSuper = kColsPerSuper / kCpuColBlock;
   for (int64_t s = s_begin; s < s_end; ++s) {
     const int64_t cb0 = s * kBlocksPerSuper;
-    const int nb = int(std::min<int64_t>(kBlocksPerSuper, col_blocks - cb0));
+    const int nb = int(Min(kBlocksPerSuper, col_blocks - cb0));
     for (int64_t k0 = 0; k0 < p.k_pad; k0 += kGemmKc) {
-      const int64_t kc_len = std::min<int64_t>(kGemmKc, p.k_pad - k0);
-      DequantPanel(p, cb0, nb, k0, kc_len, scratch.panel);
+      const int64_t kc_len = Min(kGemmKc, p.k_pad - k0);
+      DequantPanel(p, cb0, nb, k0, kc_len, panel);
       for (int b = 0; b < nb; ++b)  // 4 columns at a time: 8 accumulators of 16 ymm
         for (int64_t mb = 0; mb < m_pad / kRowBlock; ++mb)
-          MicroKernel<4>(p, scratch.panel + b * kCpuColBlock * kGemmKc, scratch.c + b * kCpuColBlock * m_pad,
+          MicroKernel<4>(p, panel + b * kCpuColBlock * kGemmKc, c + b * kCpuColBlock * m_pad,
                          m_pad, mb, k0, kc_len);
     }
     for (int j = 0; j < nb * kCpuColBlock; ++j)
-      for (int64_t r = 0; r < p.m; ++r) StoreOut(p, r, cb0 * kCpuColBlock + j, scratch.c[j * m_pad + r]);
+      for (int64_t r = 0; r < p.m; ++r) StoreOut(p, r, cb0 * kCpuColBlock + j, c[j * m_pad + r]);
   }
 }
 

@@ -1,19 +1,16 @@
 // native/cpu/w4a16_cpu_avx512.cc: AVX-512 W4A16 kernels (layout and paths: w4a16_cpu.h).
 // A 16-entry fp32 table fits one zmm, so dequantising 16 weights is one vpermps.
-#pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,fma,f16c")
 // GCC 12's AVX-512 intrinsics start from a self-initialised "undefined" vector and warn inside
 // the header once inlined; the values are fully defined.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #include <immintrin.h>
 
-#include <algorithm>
-#include <cstdlib>
-#include <new>
-#include <vector>
-
 #include "cpu/w4a16_cpu.h"
 #include "cuda/w4a16_layout.cuh"
+
+// After every #include: only this file's own functions get the ISA (STYLE.md §11).
+#pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,fma,f16c")
 
 namespace sparq::cpu::w4a16::avx512 {
 namespace {
@@ -21,6 +18,8 @@ namespace {
 using sparq::w4a16::kCpuChunkK;
 using sparq::w4a16::kCpuColBlock;
 constexpr int kLanes = 16;
+// Not std::min: no template from a header may be instantiated under this file's target (STYLE.md §11).
+constexpr int64_t Min(int64_t a, int64_t b) { return a < b ? a : b; }
 
 // lut[q] = fp32(fp16((q − 8)·s)): exact product in fp32, one RNE to fp16.
 inline __m512 BuildLut(uint16_t s_bits) {
@@ -92,20 +91,6 @@ void Gemv(const Problem& p, int64_t cb_begin, int64_t cb_end) {
 }
 
 // ------------------------------------------------------------------------------------- gemm
-struct Scratch {
-  float* panel = nullptr;  // [kColsPerSuper][kGemmKc]
-  float* c = nullptr;      // [kColsPerSuper][m_pad]
-  std::vector<float> storage;
-  void Ensure(int64_t m_pad) {
-    const size_t need = size_t(kColsPerSuper) * (kGemmKc + m_pad) + 16;
-    if (storage.size() < need) storage.assign(need, 0.0f);
-    float* base = storage.data();
-    base += (16 - (reinterpret_cast<uintptr_t>(base) / 4) % 16) % 16;  // 64-byte aligned
-    panel = base;
-    c = base + kColsPerSuper * kGemmKc;
-  }
-};
-
 // panel[j][kk] = w(col0 + j, k0 + kk) for the NB column blocks starting at cb0.
 void DequantPanel(const Problem& p, int64_t cb0, int nb, int64_t k0, int64_t kc_len, float* panel) {
   const int64_t chunks = p.k_pad / kCpuChunkK;
@@ -171,23 +156,23 @@ void PanelAllRows(const Problem& p, const float* panel, float* c, int64_t m_pad,
 }
 
 void Gemm(const Problem& p, int64_t s_begin, int64_t s_end) {
-  static thread_local Scratch scratch;
   const int64_t m_pad = (p.m + kLanes - 1) / kLanes * kLanes;
-  scratch.Ensure(m_pad);
+  float* const panel = GemmScratch(size_t(kColsPerSuper) * (kGemmKc + m_pad));  // [kColsPerSuper][kGemmKc]
+  float* const c = panel + kColsPerSuper * kGemmKc;                              // [kColsPerSuper][m_pad]
   const int64_t col_blocks = p.n_pad / kCpuColBlock;
   constexpr int kBlocksPerSuper = kColsPerSuper / kCpuColBlock;
   for (int64_t s = s_begin; s < s_end; ++s) {
     const int64_t cb0 = s * kBlocksPerSuper;
-    const int nb = int(std::min<int64_t>(kBlocksPerSuper, col_blocks - cb0));
+    const int nb = int(Min(kBlocksPerSuper, col_blocks - cb0));
     for (int64_t k0 = 0; k0 < p.k_pad; k0 += kGemmKc) {
-      const int64_t kc_len = std::min<int64_t>(kGemmKc, p.k_pad - k0);
-      DequantPanel(p, cb0, nb, k0, kc_len, scratch.panel);
-      if (nb == 3) PanelAllRows<12>(p, scratch.panel, scratch.c, m_pad, k0, kc_len);
-      else if (nb == 2) PanelAllRows<8>(p, scratch.panel, scratch.c, m_pad, k0, kc_len);
-      else PanelAllRows<4>(p, scratch.panel, scratch.c, m_pad, k0, kc_len);
+      const int64_t kc_len = Min(kGemmKc, p.k_pad - k0);
+      DequantPanel(p, cb0, nb, k0, kc_len, panel);
+      if (nb == 3) PanelAllRows<12>(p, panel, c, m_pad, k0, kc_len);
+      else if (nb == 2) PanelAllRows<8>(p, panel, c, m_pad, k0, kc_len);
+      else PanelAllRows<4>(p, panel, c, m_pad, k0, kc_len);
     }
     for (int j = 0; j < nb * kCpuColBlock; ++j)
-      for (int64_t r = 0; r < p.m; ++r) StoreOut(p, r, cb0 * kCpuColBlock + j, scratch.c[j * m_pad + r]);
+      for (int64_t r = 0; r < p.m; ++r) StoreOut(p, r, cb0 * kCpuColBlock + j, c[j * m_pad + r]);
   }
 }
 
