@@ -3,7 +3,8 @@
 //   in a checkout (a .git folder): the developers' cmake-js build (CPU addon + sim + CUDA library
 //     when nvcc works); if the CUDA part fails, a CPU-only rebuild with one clear warning
 //     (in CI, or with SPARQ_STRICT=1, that failure is an error instead);
-//   elsewhere: a prebuild that loads → done; else build the CPU addon from source with node-gyp.
+//   elsewhere: linux-x64 only (else one clear error); a prebuild that loads → done; else build the
+//     CPU addon from source with node-gyp.
 // SPARQ_SKIP_INSTALL_BUILD=1 skips everything (the loader then says what is missing).
 'use strict';
 const { spawnSync } = require('child_process');
@@ -54,7 +55,15 @@ function main() {
     console.warn('sparq: WARNING: the build with CUDA failed; building the CPU addon only (backend "cuda" will be unavailable)');
     return build('OFF') ? 0 : 1;
   }
+  if (process.platform !== 'linux' || process.arch !== 'x64') {
+    // package.json's os/cpu keep npm off such hosts unless forced; say why rather than fail in g++
+    console.error(`sparq: ${process.platform}-${process.arch} is not supported: sparq runs on linux x64 only ` +
+      '(the prebuild is linux-x64 glibc, and the CPU kernels are x86-64 SIMD code, so a source build fails too)');
+    return 1;
+  }
   if (prebuildLoads()) return 0;
+  console.warn('sparq: the prebuild in prebuilds/linux-x64 does not load here (musl libc, or glibc older than ' +
+    'the README says?); building the CPU addon from source with node-gyp (needs python3, make, g++)');
   const nodeGyp = process.env.npm_config_node_gyp;
   const ok = nodeGyp ? run(process.execPath, [nodeGyp, 'rebuild']) : run('node-gyp', ['rebuild']);
   if (!ok) console.error('sparq: building the native addon with node-gyp failed; see the output above (needs python3, make, g++)');

@@ -1,7 +1,9 @@
 /**
- * The only file that loads the addon. Search order (DESIGN.md): SPARQ_ADDON_PATH, the checkout's
- * cmake-js build (build-cmake/Release), node-gyp's build/Release, then prebuilds/<platform>-<arch>/.
- * Needs nothing at run time beyond what it finds on disk (the device check runs with no node_modules).
+ * The only file that loads the addon. Search order (DESIGN.md): SPARQ_ADDON_PATH (when set, only
+ * that file: a failure is an error, never a silent fall-back), the checkout's cmake-js build
+ * (build-cmake/Release), node-gyp's build/Release, then prebuilds/<platform>-<arch>/.
+ * Needs nothing at run time beyond what it finds on disk (the device check runs with no
+ * node_modules), so it does its own search rather than use node-gyp-build (docs/decisions.md).
  */
 import * as fs from 'fs';
 import * as path from 'path';
@@ -49,6 +51,10 @@ export interface NativeLaunchInfo {
 }
 
 export interface NativeContext {
+  /** "cpu#3": the backend and a per-process serial (errors name a closed context by it). */
+  readonly label: string;
+  readonly closed: boolean;
+  close(): Promise<void>;
   tensor(data: unknown, shape: unknown, dtype: unknown): NativeTensor;
   zeros(shape: unknown, dtype: unknown): NativeTensor;
   synchronize(): Promise<void>;
@@ -59,19 +65,23 @@ export interface NativeContext {
   readonly lastLaunch: NativeLaunchInfo | null;
 }
 
-export interface NativeW4A16Info {
+/** What every packed weight reports (binding/weight.h), plus its kind's own properties. */
+export interface NativeWeightInfo {
+  /** The op namespace the weight belongs to: 'w4a16' (sparse and int8 next). */
+  kind: string;
   n: number;
   k: number;
-  groupSize: number;
   bytes: number;
   layout: 'gpu' | 'cpu';
-  paddedShape: [number, number];
+  [property: string]: unknown;
 }
 
-export interface NativeW4A16Weight {
-  read(): Promise<{ codes: Uint8Array; scales: Uint16Array }>;
+/** NativeWeight: packed weights of every kind; read() resolves with the kind's host arrays. */
+export interface NativeWeight {
+  readonly disposed: boolean;
+  read(): Promise<Record<string, unknown>>;
   dispose(): void;
-  info(): NativeW4A16Info;
+  info(): NativeWeightInfo;
 }
 
 /** What each lane of one warp holds after ldmatrix / mma for fixed inputs (sparq/sim.h FragmentDumpData). */
@@ -86,18 +96,18 @@ export interface NativeBinding {
   openContext(
     backend: string,
     device: number,
-    options: { cpuIsa?: string; threads?: number; simSms?: number },
+    options: { cpuIsa?: unknown; cpuIsaSource?: string; threads?: number; simSms?: number },
   ): Promise<NativeContext>;
   setErrorClasses(classes: Record<string, unknown>): void;
   denseMatmul(ctx: NativeContext, w: unknown, x: unknown, bias: unknown, out: unknown): NativeTensor;
-  w4a16Quantize(ctx: NativeContext, w: unknown, shape: unknown, groupSize: unknown): Promise<NativeW4A16Weight>;
+  w4a16Quantize(ctx: NativeContext, w: unknown, shape: unknown, groupSize: unknown): Promise<NativeWeight>;
   w4a16FromCodes(
     ctx: NativeContext,
     codes: unknown,
     scales: unknown,
     shape: unknown,
     groupSize: unknown,
-  ): Promise<NativeW4A16Weight>;
+  ): Promise<NativeWeight>;
   w4a16Matmul(ctx: NativeContext, weight: unknown, x: unknown, bias: unknown, out: unknown): NativeTensor;
   toF16(data: Float32Array, isa: string): Uint16Array;
   fromF16(data: Uint16Array, isa: string): Float32Array;
@@ -109,9 +119,9 @@ export interface NativeBinding {
   injectFault(ctx: NativeContext, code: number, message: string, shape: number[]): NativeTensor;
   fragmentDump(ctx: NativeContext): Promise<NativeFragmentDump>;
   cpuIsa(): { best: string; supported: string[]; defaultThreads: number };
-  readonly addonDir: string;
   readonly hasSim: boolean;
   readonly NativeTensor: abstract new () => NativeTensor;
+  readonly NativeWeight: abstract new () => NativeWeight;
 }
 
 /** The package root: the nearest folder above this file whose package.json is named sparq. */
@@ -133,12 +143,11 @@ function packageRoot(): string {
   }
 }
 
+/** What the published tarball ships: prebuilds/linux-x64 (glibc; README "Install"). */
+const PREBUILD_HOST = { platform: 'linux', arch: 'x64', glibc: '2.34' };
+
 function candidatePaths(root: string): string[] {
-  const out: string[] = [];
-  const fromEnv = process.env.SPARQ_ADDON_PATH;
-  if (fromEnv) out.push(path.resolve(fromEnv));
-  out.push(path.join(root, 'build-cmake', 'Release', 'sparq.node'));
-  out.push(path.join(root, 'build', 'Release', 'sparq.node'));
+  const out = [path.join(root, 'build-cmake', 'Release', 'sparq.node'), path.join(root, 'build', 'Release', 'sparq.node')];
   const prebuildDir = path.join(root, 'prebuilds', `${process.platform}-${process.arch}`);
   if (fs.existsSync(prebuildDir)) {
     for (const f of fs.readdirSync(prebuildDir).sort()) if (f.endsWith('.node')) out.push(path.join(prebuildDir, f));
@@ -146,12 +155,51 @@ function candidatePaths(root: string): string[] {
   return out;
 }
 
+/** "glibc 2.36", or null on musl and other libcs (Node's report names the glibc it runs on). */
+function glibcVersion(): string | null {
+  try {
+    const report = process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined;
+    return report?.header?.glibcVersionRuntime ?? null;
+  } catch {
+    return null;
+  }
+}
+
+function versionBelow(v: string, min: string): boolean {
+  const [a, b] = [v, min].map((x) => x.split('.').map(Number));
+  for (let i = 0; i < Math.max(a.length, b.length); ++i) if ((a[i] ?? 0) !== (b[i] ?? 0)) return (a[i] ?? 0) < (b[i] ?? 0);
+  return false;
+}
+
+/** Platform, arch and libc of this host, and what to do when no addon loads. */
+function noAddonHelp(): string {
+  const glibc = process.platform === 'linux' ? glibcVersion() : null;
+  const libc = process.platform !== 'linux' ? 'n/a' : glibc ? `glibc ${glibc}` : 'not glibc (musl?)';
+  const host = `platform ${process.platform}, arch ${process.arch}, libc ${libc}, Node ${process.version}`;
+  const fromSource = 'build it from source with `npm rebuild sparq` (node-gyp; needs python3, make and g++)';
+  let what: string;
+  if (process.platform !== PREBUILD_HOST.platform || process.arch !== PREBUILD_HOST.arch)
+    what =
+      `sparq runs on linux x64 only: the published prebuild is linux-x64 (glibc >= ${PREBUILD_HOST.glibc}) and the CPU ` +
+      'kernels are x86-64 SIMD code, so it cannot be built from source here either. Use a linux x64 host ' +
+      '(e.g. a linux/amd64 container), or set SPARQ_ADDON_PATH to an addon built for this host.';
+  else if (glibc === null)
+    what =
+      `The prebuild in prebuilds/linux-x64 is built for glibc >= ${PREBUILD_HOST.glibc} and this host's libc is not glibc ` +
+      `(Alpine uses musl): ${fromSource}, or use a glibc-based image (e.g. node:20-bookworm-slim).`;
+  else if (versionBelow(glibc, PREBUILD_HOST.glibc))
+    what = `The prebuild in prebuilds/linux-x64 needs glibc >= ${PREBUILD_HOST.glibc}, this host has ${glibc}: ${fromSource}.`;
+  else what = `${fromSource[0].toUpperCase()}${fromSource.slice(1)} or, in a checkout, run \`npm run build:native\`.`;
+  return `(${host}). ${what}`;
+}
+
 function load(): { binding: NativeBinding; file: string } {
-  const root = packageRoot();
+  const fromEnv = process.env.SPARQ_ADDON_PATH;
+  const candidates = fromEnv ? [path.resolve(fromEnv)] : candidatePaths(packageRoot());
   const tried: string[] = [];
-  for (const file of candidatePaths(root)) {
+  for (const file of candidates) {
     if (!fs.existsSync(file)) {
-      if (file === process.env.SPARQ_ADDON_PATH) tried.push(`${file} (not found)`);
+      if (fromEnv) tried.push(`${file} (not found)`);
       continue;
     }
     try {
@@ -163,10 +211,14 @@ function load(): { binding: NativeBinding; file: string } {
       tried.push(`${file} (${error instanceof Error ? error.message : String(error)})`);
     }
   }
+  if (fromEnv)
+    throw new SparqBackendError(
+      `sparq: SPARQ_ADDON_PATH is set but does not load: ${tried.join('; ')}. ` +
+        'Fix the path, or unset it to search build-cmake/Release, build/Release and prebuilds/.',
+    );
   throw new SparqBackendError(
-    `sparq: no loadable native addon for ${process.platform}-${process.arch} (Node ${process.version}); ` +
-      `tried: ${tried.length ? tried.join('; ') : 'build-cmake/Release, build/Release, prebuilds/ (none present)'}. ` +
-      'Run `npm rebuild sparq` (builds from source with node-gyp) or, in a checkout, `npm run build:native`.',
+    `sparq: no loadable native addon ${noAddonHelp()} ` +
+      `Tried: ${tried.length ? tried.join('; ') : 'build-cmake/Release, build/Release, prebuilds/ (none present)'}.`,
   );
 }
 
