@@ -194,8 +194,9 @@ export function ulpF16(v: number): number {
  * So c = 2: the tensor-core case with margin, 4× the IEEE case (cpu, sim).
  * c = 2 also absorbs the final rounding's share that 2·ulp(ref) does not cover: rounding ŝ to fp16
  * costs ≤ ½·ulp16(ŝ) ≤ ½·ulp16(|ref| + E), which is ≤ ulp16(ref) while E ≤ |ref| and ≤ 2⁻¹⁰·E when
- * cancellation leaves |ref| < E (E the accumulation term). What the bound does not allow: fp16
- * partial sums, a skipped or doubled product, a wrong scale, an unwritten element.
+ * cancellation leaves |ref| < E (E the accumulation term).
+ * What it rejects (unless the terms involved are tiny): fp16 partial sums, a skipped or doubled k
+ * step, a wrong scale; always: an unwritten (NaN) element.
  */
 export const ACCUMULATION_C = 2;
 
