@@ -5,6 +5,14 @@ import { settle, SparqArgumentError } from './errors';
 import type { NativeTensor } from './native';
 
 /**
+ * @internal Defines a read-only, non-enumerable property: the native handle and the owning context
+ * stay out of structured clone's, spread's and jest's reach (see refuseStructuredClone).
+ */
+export function defineHidden(target: object, key: string, value: unknown): void {
+  Object.defineProperty(target, key, { value, enumerable: false, writable: false, configurable: false });
+}
+
+/**
  * @internal Makes postMessage / structuredClone of a sparq object throw a SparqArgumentError that
  * says what to post instead (the structured-clone algorithm reads every own enumerable property;
  * without this it fails on the native handle with an unhelpful DataCloneError).
@@ -30,16 +38,16 @@ export function refuseStructuredClone(target: object, what: string, instead: str
  */
 export class Tensor<D extends DType = DType> {
   /** @internal */
-  readonly handle: NativeTensor;
+  declare readonly handle: NativeTensor;
   /** @internal identity of the owning context */
-  readonly owner: object;
+  declare readonly owner: object;
   readonly shape: readonly number[];
   readonly dtype: D;
 
   /** @internal */
   constructor(handle: NativeTensor, owner: object) {
-    this.handle = handle;
-    this.owner = owner;
+    defineHidden(this, 'handle', handle);
+    defineHidden(this, 'owner', owner);
     this.shape = Object.freeze(handle.shape.slice());
     this.dtype = handle.dtype as D;
     refuseStructuredClone(this, 'tensor', 'await tensor.read()');

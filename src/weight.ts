@@ -2,7 +2,7 @@ import { inspect } from 'util';
 
 import { settle } from './errors';
 import type { NativeWeight } from './native';
-import { refuseStructuredClone } from './tensor';
+import { defineHidden, refuseStructuredClone } from './tensor';
 
 /**
  * Packed weights of every kind (W4A16 now; sparse and int8 next) share this base: dims, bytes,
@@ -11,9 +11,9 @@ import { refuseStructuredClone } from './tensor';
  */
 export abstract class PackedWeight<R = Record<string, unknown>> {
   /** @internal */
-  readonly handle: NativeWeight;
+  declare readonly handle: NativeWeight;
   /** @internal identity of the owning context */
-  readonly owner: object;
+  declare readonly owner: object;
   /** Output features. */
   readonly n: number;
   /** Input features. */
@@ -23,8 +23,8 @@ export abstract class PackedWeight<R = Record<string, unknown>> {
 
   /** @internal */
   constructor(handle: NativeWeight, owner: object) {
-    this.handle = handle;
-    this.owner = owner;
+    defineHidden(this, 'handle', handle);
+    defineHidden(this, 'owner', owner);
     const info = handle.info();
     this.n = info.n;
     this.k = info.k;

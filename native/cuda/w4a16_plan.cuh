@@ -93,6 +93,7 @@ inline W4a16Plan MakePlan(const W4A16MatmulArgs& a, int stages, int sm_count, bo
   const W4A16WeightView& w = a.weight;
   W4a16Plan plan;
   plan.stages = stages;
+  if (w.layout != PackedLayout::kGpu) return plan;  // RunPlan rejects it; no tile math on another layout
   plan.pad_x = NeedsPaddedX(w.k, reinterpret_cast<uint64_t>(a.x));
   plan.n_tiles = w.n_pad / kTileN;
   plan.k_tiles = w.k_pad / kTileK;

@@ -1,0 +1,154 @@
+import { open, toF16, type Context } from '../src';
+import { backendMatrix } from './helpers/backends';
+
+/**
+ * One mistake, one error, on every backend: each bad call below runs on cpu and on sim and must
+ * give the same class, code and argument on both (and the expected ones), with the context usable
+ * afterwards. The binding checks everything before a backend sees it, so the backend cannot matter.
+ */
+interface BadCall {
+  name: string;
+  call: (sq: Context, other: Context) => unknown;
+  expected: [cls: string, code: string, argument: string | undefined];
+  message?: RegExp;
+}
+
+const k = 64;
+const f16 = (n: number, v = 0.5) => toF16(new Array(n).fill(v));
+
+const CALLS: BadCall[] = [
+  { name: 'dense.matmul: w not a tensor', call: (sq) => sq.dense.matmul(7 as never, sq.zeros([1, k], 'f16')), expected: ['SparqArgumentError', 'ERR_SPARQ_ARGUMENT', 'w'] },
+  {
+    name: 'dense.matmul: w is a Promise (missing await)',
+    call: (sq) => sq.dense.matmul(Promise.resolve(1) as never, sq.zeros([1, k], 'f16')),
+    expected: ['SparqArgumentError', 'ERR_SPARQ_ARGUMENT', 'w'],
+    message: /got a Promise \(missing await\?\)/,
+  },
+  { name: 'dense.matmul: w f32', call: (sq) => sq.dense.matmul(sq.zeros([4, k], 'f32') as never, sq.zeros([1, k], 'f16')), expected: ['SparqDTypeError', 'ERR_SPARQ_DTYPE', 'w'] },
+  { name: 'dense.matmul: w 3-D', call: (sq) => sq.dense.matmul(sq.zeros([2, 4, k], 'f16'), sq.zeros([1, k], 'f16')), expected: ['SparqShapeError', 'ERR_SPARQ_SHAPE', 'w'] },
+  { name: 'dense.matmul: x last dim', call: (sq) => sq.dense.matmul(sq.zeros([4, k], 'f16'), sq.zeros([1, k + 1], 'f16')), expected: ['SparqShapeError', 'ERR_SPARQ_SHAPE', 'x'], message: /x must be \[m, 64\], got \[1, 65\]/ },
+  { name: 'dense.matmul: bias shape', call: (sq) => sq.dense.matmul(sq.zeros([4, k], 'f16'), sq.zeros([1, k], 'f16'), { bias: sq.zeros([5], 'f16') }), expected: ['SparqShapeError', 'ERR_SPARQ_SHAPE', 'bias'] },
+  { name: 'dense.matmul: out shape', call: (sq) => sq.dense.matmul(sq.zeros([4, k], 'f16'), sq.zeros([1, k], 'f16'), { out: sq.zeros([1, 5], 'f16') }), expected: ['SparqShapeError', 'ERR_SPARQ_SHAPE', 'out'] },
+  {
+    name: 'dense.matmul: out aliases w',
+    call: (sq) => {
+      const w = sq.zeros([4, 4], 'f16');
+      return sq.dense.matmul(w, sq.zeros([4, 4], 'f16'), { out: w });
+    },
+    expected: ['SparqArgumentError', 'ERR_SPARQ_ARGUMENT', 'out'],
+  },
+  { name: 'dense.matmul: x of another context', call: (sq, other) => sq.dense.matmul(sq.zeros([4, k], 'f16'), other.zeros([1, k], 'f16')), expected: ['SparqArgumentError', 'ERR_SPARQ_ARGUMENT', 'x'] },
+  {
+    name: 'dense.matmul: disposed x',
+    call: (sq) => {
+      const x = sq.zeros([1, k], 'f16');
+      x.dispose();
+      return sq.dense.matmul(sq.zeros([4, k], 'f16'), x);
+    },
+    expected: ['SparqDisposedError', 'ERR_SPARQ_DISPOSED', 'x'],
+  },
+  { name: 'dense.matmul: options null', call: (sq) => sq.dense.matmul(sq.zeros([4, k], 'f16'), sq.zeros([1, k], 'f16'), null as never), expected: ['SparqArgumentError', 'ERR_SPARQ_ARGUMENT', 'options'] },
+  { name: 'w4a16.matmul: weight is a tensor', call: (sq) => sq.w4a16.matmul(sq.zeros([4, k], 'f16') as never, sq.zeros([1, k], 'f16')), expected: ['SparqArgumentError', 'ERR_SPARQ_ARGUMENT', 'weight'] },
+  {
+    name: 'w4a16.matmul: weight is a Promise (missing await)',
+    call: (sq) => sq.w4a16.matmul(sq.w4a16.quantize(f16(4 * k), [4, k]) as never, sq.zeros([1, k], 'f16')),
+    expected: ['SparqArgumentError', 'ERR_SPARQ_ARGUMENT', 'weight'],
+    message: /weight must be a W4A16Weight .*, got a Promise \(missing await\?\)/,
+  },
+  { name: 'w4a16.quantize: groupSize 48', call: (sq) => sq.w4a16.quantize(f16(4 * 96), [4, 96], { groupSize: 48 }), expected: ['SparqArgumentError', 'ERR_SPARQ_ARGUMENT', 'groupSize'] },
+  {
+    name: 'w4a16.quantize: default groupSize on k = 1000 suggests groupSize: k',
+    call: (sq) => sq.w4a16.quantize(f16(2 * 1000), [2, 1000]),
+    expected: ['SparqShapeError', 'ERR_SPARQ_SHAPE', 'shape'],
+    message: /^w4a16\.quantize: shape must be \[n, k\] with k a multiple of groupSize 128 \(the default; pass \{ groupSize: 1000 \}/,
+  },
+  {
+    name: 'w4a16.quantize: an explicit groupSize not dividing k',
+    call: (sq) => sq.w4a16.quantize(f16(2 * 96), [2, 96], { groupSize: 64 }),
+    expected: ['SparqShapeError', 'ERR_SPARQ_SHAPE', 'shape'],
+    message: /^w4a16\.quantize: shape must be \[n, k\] with k a multiple of groupSize 64, got \[2, 96\]$/,
+  },
+  { name: 'w4a16.quantize: w Float32Array', call: (sq) => sq.w4a16.quantize(new Float32Array(4 * k) as never, [4, k]), expected: ['SparqDTypeError', 'ERR_SPARQ_DTYPE', 'w'] },
+  { name: 'w4a16.quantize: w wrong length', call: (sq) => sq.w4a16.quantize(f16(4 * k - 1), [4, k]), expected: ['SparqShapeError', 'ERR_SPARQ_SHAPE', 'w'] },
+  {
+    name: 'w4a16.quantize: n over the 2^30 index limit (no allocation needed to say so)',
+    call: (sq) => sq.w4a16.quantize(f16(64), [2 ** 30 + 1, 64]),
+    expected: ['SparqShapeError', 'ERR_SPARQ_SHAPE', 'shape'],
+    message: /n, k <= 1073741824/,
+  },
+  { name: 'w4a16.quantize: options null', call: (sq) => sq.w4a16.quantize(f16(4 * k), [4, k], null as never), expected: ['SparqArgumentError', 'ERR_SPARQ_ARGUMENT', 'options'] },
+  {
+    name: 'w4a16.fromCodes: a code of 16 (found off the JS thread), named with its index',
+    call: (sq) => {
+      const codes = new Uint8Array(4 * k).fill(3);
+      codes[2 * k + 5] = 16;
+      return sq.w4a16.fromCodes(codes, new Uint16Array(4 * 2).fill(0x3c00), [4, k], { groupSize: 32 });
+    },
+    expected: ['SparqArgumentError', 'ERR_SPARQ_ARGUMENT', 'codes'],
+    message: /^w4a16\.fromCodes: codes must be values in 0\.\.15, got 16 at \[2, 5\]$/,
+  },
+  { name: 'w4a16.fromCodes: scales wrong length', call: (sq) => sq.w4a16.fromCodes(new Uint8Array(4 * k), new Uint16Array(7), [4, k], { groupSize: 32 }), expected: ['SparqShapeError', 'ERR_SPARQ_SHAPE', 'scales'] },
+  { name: 'w4a16.fromCodes: scales Int16Array', call: (sq) => sq.w4a16.fromCodes(new Uint8Array(4 * k), new Int16Array(8) as never, [4, k], { groupSize: 32 }), expected: ['SparqDTypeError', 'ERR_SPARQ_DTYPE', 'scales'] },
+  { name: 'tensor: Float32Array for f16', call: (sq) => sq.tensor(new Float32Array(4) as never, [4], 'f16'), expected: ['SparqDTypeError', 'ERR_SPARQ_DTYPE', 'data'] },
+  { name: 'tensor: a zero dim', call: (sq) => sq.tensor(new Uint16Array(4), [4, 0], 'f16'), expected: ['SparqShapeError', 'ERR_SPARQ_SHAPE', 'shape'] },
+  { name: 'tensor: length mismatch', call: (sq) => sq.tensor(new Uint16Array(5), [4], 'f16'), expected: ['SparqShapeError', 'ERR_SPARQ_SHAPE', 'data'] },
+  { name: 'zeros: unknown dtype', call: (sq) => sq.zeros([4], 'f64' as never), expected: ['SparqDTypeError', 'ERR_SPARQ_DTYPE', 'dtype'] },
+];
+
+async function outcome(c: BadCall, sq: Context, other: Context): Promise<[string, string, string | undefined, string]> {
+  try {
+    await c.call(sq, other);
+  } catch (e) {
+    const err = e as Error & { code?: string; argument?: string };
+    return [err.constructor.name, err.code ?? '', err.argument, err.message];
+  }
+  return ['none', '', undefined, ''];
+}
+
+const backends = backendMatrix()
+  .filter((b) => b.backend !== 'cuda' && b.present)
+  .map((b) => b.backend);
+
+describe(`bad calls: one mistake, one error on ${backends.join(' and ')}`, () => {
+  it.each(CALLS)('$name', async (c) => {
+    const seen: string[] = [];
+    for (const backend of backends) {
+      const sq = await open({ backend });
+      const other = await open({ backend });
+      const [cls, code, argument, message] = await outcome(c, sq, other);
+      expect([cls, code, argument]).toEqual(c.expected);
+      if (c.message) expect(message).toMatch(c.message);
+      seen.push(`${cls}/${code}/${argument}`);
+      // the context stays usable: a real matmul with a known answer
+      const y = await sq.dense.matmul(sq.tensor(f16(2 * 8, 1), [2, 8], 'f16'), sq.tensor(f16(8, 0.5), [1, 8], 'f16')).read();
+      expect(Array.from(y)).toEqual([0x4400, 0x4400]); // 8 · 1 · 0.5 = 4
+      await Promise.all([sq.close(), other.close()]);
+    }
+    expect(new Set(seen).size).toBe(1);
+  });
+
+  it('runs on both cpu and sim in a checkout build (sim is only absent from the CPU prebuild)', () => {
+    expect(backends[0]).toBe('cpu');
+    if (process.env.SPARQ_ADDON_PATH === undefined) expect(backends).toEqual(['cpu', 'sim']);
+  });
+});
+
+describe('open() names the option that was wrong', () => {
+  it.each([
+    [{ cpuIsa: 'sse' }, undefined, 'cpuIsa', /^open: cpuIsa must be one of/],
+    [{}, 'sse', 'SPARQ_CPU_ISA', /^open: SPARQ_CPU_ISA must be one of/],
+  ])('%j with SPARQ_CPU_ISA=%s → argument %s', async (options, env, argument, message) => {
+    const prev = process.env.SPARQ_CPU_ISA;
+    if (env === undefined) delete process.env.SPARQ_CPU_ISA;
+    else process.env.SPARQ_CPU_ISA = env;
+    try {
+      const e = (await open({ backend: 'cpu', ...(options as object) }).catch((x: unknown) => x)) as Error & { argument?: string };
+      expect(e.constructor.name).toBe('SparqArgumentError');
+      expect(e.argument).toBe(argument);
+      expect(e.message).toMatch(message);
+    } finally {
+      if (prev === undefined) delete process.env.SPARQ_CPU_ISA;
+      else process.env.SPARQ_CPU_ISA = prev;
+    }
+  });
+});
