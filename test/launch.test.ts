@@ -28,7 +28,7 @@ describeFor(sim)(titleFor(sim, 'launch reports and traffic'), () => {
     const codes = Uint8Array.from({ length: n * k }, () => Math.floor(next() * 16));
     const scales = randomF16((n * k) / g, next, 0.001, 0.01).bits;
     const qw = await sq.w4a16.fromCodes(codes, scales, [n, k], { groupSize: g });
-    const [nPad, kPad] = qw.handle.info().paddedShape;
+    const [nPad, kPad] = qw.handle.info().paddedShape as [number, number];
     for (const m of [16, 100]) {
       await sq.w4a16.matmul(qw, sq.tensor(randomF16(m * k, next).bits, [m, k], 'f16')).read();
       const l = sq.lastLaunch!;

@@ -30,10 +30,6 @@ struct SimOptions {
 SPARQ_OPS(SPARQ_SIM_OP_DECL)
 #undef SPARQ_SIM_OP_DECL
 
-// W4A16Matmul with the pipeline depth forced: 4 = the sm_80/86/89 instances, 8 = sm_90 (what
-// W4A16Matmul runs). Tests run both. bytes_read sums every launch ("qweight", "scales", "x", ...).
-Status W4A16MatmulStages(const W4A16MatmulArgs& args, int stages, const SimOptions& options, LaunchInfo* info);
-
 // Fills the fragment-dump kernel's inputs (sparq/sim_ops.h; the same bytes for sim and GPU).
 void FragmentDumpInputs(uint16_t a16[16 * 16], uint16_t bk[16 * 8], uint16_t a_identity[16 * 16],
                         int8_t a8_identity[16 * 32], int8_t b8_nmajor[8 * 32]);

@@ -104,4 +104,11 @@ Status W4A16Unpack(const W4A16Packed& packed, std::vector<uint8_t>* codes,
 Status W4A16MatmulCpu(const W4A16WeightView& weight, const uint16_t* x, const uint16_t* bias,
                       uint16_t* y, int64_t m, cpu::Isa isa, cpu::ThreadPool& pool);
 
+namespace sim {
+struct SimOptions;  // sparq/sim.h
+// The sim op entry (sim::W4A16Matmul) with the pipeline depth forced: 4 = the sm_80/86/89
+// instances, 8 = sm_90 (what W4A16Matmul runs). Tests run both. bytes_read sums every launch.
+Status W4A16MatmulStages(const W4A16MatmulArgs& args, int stages, const SimOptions& options, LaunchInfo* info);
+}  // namespace sim
+
 }  // namespace sparq
