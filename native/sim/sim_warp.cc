@@ -11,48 +11,34 @@
 #include <string>
 
 #include "cuda/layouts.cuh"
+#include "sparq/half.h"
 #include "sim/sim_internal.h"
 
 namespace sparq::sim {
 
 // ---------------------------------------------------------------- number formats
-float F16ToF32(uint16_t h) {
-  const uint32_t sign = uint32_t(h & 0x8000u) << 16;
-  const uint32_t exp = (h >> 10) & 0x1f, man = h & 0x3ffu;
-  float f;
-  if (exp == 0x1f) {
-    const uint32_t bits = sign | 0x7f800000u | (man << 13) | (man ? 0x400000u : 0u);
-    std::memcpy(&f, &bits, 4);
-    return f;
-  }
-  if (exp == 0) {
-    f = std::ldexp(float(man), -24);  // zero or subnormal: exact
-    return sign ? -f : f;
-  }
-  const uint32_t bits = sign | ((exp + 112) << 23) | (man << 13);
-  std::memcpy(&f, &bits, 4);
-  return f;
-}
+// fp16 <-> fp32 is sparq/half.h's, the one the CPU path and the quantizer use.
+float F16ToF32(uint16_t h) { return F16BitsToF32(h); }
 
+uint16_t F32ToF16(float f) { return F32ToF16Bits(f); }
+
+// One rounding from f64 (f16 arithmetic is computed exactly in f64): round to odd into f32, then
+// the shared f32 -> f16 round-to-nearest-even. f32 keeps 13 significand bits more than f16 (2
+// suffice), so the two steps give the correctly rounded f16 (Boldo & Melquiond, "Emulation of FMA
+// and correctly rounded sums: proved algorithms using rounding to odd", IEEE Trans. Comput. 2008).
 uint16_t F64ToF16(double d) {
-  if (std::isnan(d)) return 0x7e00;
-  const uint16_t sign = std::signbit(d) ? 0x8000 : 0;
-  double a = std::fabs(d);
-  if (a >= 65520.0) return sign | 0x7c00;  // rounds to infinity (max finite 65504, half-ulp 16)
-  if (a < std::ldexp(1.0, -14)) {           // subnormal range: multiples of 2^-24
-    const double q = std::nearbyint(a * 16777216.0);  // round-half-even (default rounding mode)
-    return sign | uint16_t(q);                        // q == 1024 becomes the smallest normal: correct
+  if (std::isnan(d)) return 0x7e00;  // canonical NaN
+  d = std::fmax(-65536.0, std::fmin(65536.0, d));  // keeps float(d) defined; all of it rounds to Inf
+  float f = float(d);
+  if (double(f) != d) {  // inexact: of the two f32 neighbours of d, take the one with an odd last bit
+    uint32_t bits;
+    std::memcpy(&bits, &f, 4);
+    if (std::fabs(double(f)) > std::fabs(d)) --bits;  // the neighbour toward zero (sign-magnitude)
+    bits |= 1u;
+    std::memcpy(&f, &bits, 4);
   }
-  int e;
-  const double m = std::frexp(a, &e);  // a = m * 2^e, m in [0.5, 1)
-  double q = std::nearbyint(std::ldexp(m, 11));  // 11 significant bits
-  if (q == 2048.0) { q = 1024.0; ++e; }
-  const int exp = e - 1 + 15;
-  if (exp >= 31) return sign | 0x7c00;
-  return sign | uint16_t(exp << 10) | uint16_t(uint32_t(q) - 1024u);
+  return F32ToF16Bits(f);
 }
-
-uint16_t F32ToF16(float f) { return F64ToF16(double(f)); }  // f32 -> f64 is exact: one rounding
 
 float BF16ToF32(uint16_t h) {
   const uint32_t bits = uint32_t(h) << 16;
