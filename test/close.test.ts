@@ -47,6 +47,8 @@ for (const p of backendMatrix().filter((b) => b.backend !== 'cuda')) {
       const pending = y.read();
       const closing = sq.close();
       expect(sq.closed).toBe(true);
+      // a read asked for after close() began is refused at once, naming the context
+      await expectClosedError(y.read(), sq.label, /^read: tensor belongs to context .*, which was closed/);
       expect(Array.from(fromF16(await pending))).toEqual(ref);
       await closing;
       expect(y.disposed).toBe(true);

@@ -92,7 +92,8 @@ TensorWrap* ParseTensor(const Napi::Value& v, ContextCore* ctx, const std::strin
   if (!v.IsObject() || !v.As<Napi::Object>().InstanceOf(data->tensor_ctor.Value()))
     ThrowArg(env, StatusCode::kArgument, op, argument, "a sparq Tensor", DescribeValue(v));
   TensorWrap* t = TensorWrap::Unwrap(v.As<Napi::Object>());
-  if (t->disposed()) ThrowStatus(env, t->DisposedStatus(op, argument));
+  Status usable = t->CheckUsable(op, argument);
+  if (!usable.ok()) ThrowStatus(env, usable);
   if (t->context() != ctx)
     ThrowArg(env, StatusCode::kArgument, op, argument, "a tensor of this context", "a tensor of another context");
   if (required_dtype && t->dtype() != *required_dtype)

@@ -29,6 +29,14 @@ void ContextOwnedHandle::ReleaseOnClose(Napi::Env env, const std::string& label)
   Detach(env);
 }
 
+Status ContextOwnedHandle::CheckUsable(const std::string& op, const std::string& argument) const {
+  if (!attached_) return DisposedStatus(op, argument);
+  if (ctx_->closed())  // attached: the context object is held, so ctx_ is alive
+    return Status::Error(StatusCode::kDisposed,
+                         op + ": " + argument + " belongs to context " + ctx_->label() + ", which was closed", argument);
+  return Status::Ok();
+}
+
 Status ContextOwnedHandle::DisposedStatus(const std::string& op, const std::string& argument) const {
   if (!closed_label_.empty())
     return Status::Error(StatusCode::kDisposed,

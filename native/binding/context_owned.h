@@ -20,6 +20,8 @@ class ContextOwnedHandle : public ContextOwned {
   // SparqDisposedError "<op>: <argument> was disposed", or "... belongs to context cpu#3, which
   // was closed" when close() freed it.
   Status DisposedStatus(const std::string& op, const std::string& argument) const;
+  // Ok, or that SparqDisposedError — also while a close() of its context is under way.
+  Status CheckUsable(const std::string& op, const std::string& argument) const;
   void ReleaseOnClose(Napi::Env env, const std::string& label) override;
 
  protected:

@@ -52,7 +52,8 @@ static Napi::Value MakeTypedArray(Napi::Env env, DType dtype, Napi::ArrayBuffer 
 
 Napi::Value TensorWrap::Read(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (disposed()) ThrowStatus(env, DisposedStatus("read", "tensor"));
+  Status usable = CheckUsable("read", "tensor");
+  if (!usable.ok()) ThrowStatus(env, usable);
   auto deferred = std::make_shared<Napi::Promise::Deferred>(env);
   // The worker copies straight into this ArrayBuffer's store; the reference keeps it alive and
   // unobserved by JS until the promise resolves.

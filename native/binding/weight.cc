@@ -71,7 +71,8 @@ size_t ElementBytes(napi_typedarray_type type) {
 Napi::Value WeightWrap::Read(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const std::string op = std::string(format_ ? format_->kind() : "weight") + ".read";
-  if (disposed()) ThrowStatus(env, DisposedStatus(op, "weight"));
+  Status usable = CheckUsable(op, "weight");
+  if (!usable.ok()) ThrowStatus(env, usable);
   auto deferred = std::make_shared<Napi::Promise::Deferred>(env);
   const std::vector<WeightReadField> fields = format_->ReadFields();
   auto buffers = std::make_shared<std::vector<Napi::Reference<Napi::ArrayBuffer>>>();
@@ -117,7 +118,8 @@ WeightWrap* ParseWeight(const Napi::Value& v, ContextCore* ctx, const std::strin
   if (!v.IsObject() || !v.As<Napi::Object>().InstanceOf(data->weight_ctor.Value()))
     ThrowArg(env, StatusCode::kArgument, op, "weight", expected, DescribeValue(v));
   WeightWrap* w = WeightWrap::Unwrap(v.As<Napi::Object>());
-  if (w->disposed()) ThrowStatus(env, w->DisposedStatus(op, "weight"));
+  Status usable = w->CheckUsable(op, "weight");
+  if (!usable.ok()) ThrowStatus(env, usable);
   if (std::string(w->format().kind()) != kind)
     ThrowArg(env, StatusCode::kArgument, op, "weight", expected, std::string("a ") + w->format().kind() + " weight");
   if (w->context() != ctx)
