@@ -1,31 +1,51 @@
 #!/usr/bin/env bash
 # Proves the published tarball works where install scripts do not run (pnpm 10, Bun, --ignore-scripts):
-# build the CPU prebuild with prebuildify (node-gyp, offline), put libsparq_cuda.so beside it, pack,
-# install the tarball into an empty folder with --ignore-scripts, require it and run a matmul.
+# `npm run prebuild` (CPU addon by prebuildify + libsparq_cuda.so beside it), npm pack, the tarball
+# carries both, install it into an empty folder with --ignore-scripts, load the prebuild, run a
+# matmul, and check that open() with backend 'auto' falls back to cpu because this machine has no
+# NVIDIA driver — not because the CUDA library is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 npm run prebuild --silent
-dir="prebuilds/$(node -p 'process.platform + "-" + process.arch')"
-ls "$dir"/*.node >/dev/null
-if [ -f build-cmake/Release/libsparq_cuda.so ]; then cp build-cmake/Release/libsparq_cuda.so "$dir/"; fi
 tgz=$(npm pack --silent | tail -1)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 mv "$tgz" "$tmp/"
+
+echo "pack-check: $tgz, prebuilds:"
+tar tvzf "$tmp/$tgz" | awk '$NF ~ /^package\/prebuilds\// { print "  " $3, $NF }'
+listing=$(tar tzf "$tmp/$tgz")
+for f in prebuilds/linux-x64/sparq.node prebuilds/linux-x64/libsparq_cuda.so; do
+  grep -qx "package/$f" <<<"$listing" || { echo "pack-check: the tarball lacks $f" >&2; exit 1; }
+done
+
 cd "$tmp"
 npm init -y >/dev/null
 npm install --ignore-scripts --no-audit --no-fund "./$tgz" >/dev/null
-node -e '
+lib=node_modules/sparq/prebuilds/linux-x64/libsparq_cuda.so
+if ldd "$lib" | grep 'not found'; then echo "pack-check: $lib has unresolved dependencies" >&2; exit 1; fi
+env -u SPARQ_ADDON_PATH -u SPARQ_BACKEND node -e '
 const sq = require("sparq");
 const path = require("path");
+const fail = (msg) => { throw new Error(msg); };
 (async () => {
+  const loaded = sq.addonPath();
+  console.log("pack-check: loaded", path.relative(process.cwd(), loaded));
+  if (!loaded.includes(path.join("node_modules", "sparq", "prebuilds", "linux-x64"))) fail("not the prebuild: " + loaded);
+
   const ctx = await sq.open({ backend: "cpu" });
   const w = ctx.tensor(sq.toF16([1, 2, 3, 4]), [2, 2], "f16");
   const x = ctx.tensor(sq.toF16([1, 1]), [1, 2], "f16");
-  const y = Array.from(sq.fromF16(await ctx.dense.matmul(w, x).read()));
-  const loaded = sq.addonPath();
-  console.log("loaded", path.relative(process.cwd(), loaded), "y =", JSON.stringify(y));
-  if (!loaded.includes(path.join("node_modules", "sparq", "prebuilds"))) throw new Error("not the prebuild: " + loaded);
-  if (JSON.stringify(y) !== "[3,7]") throw new Error("wrong result");
+  const y = JSON.stringify(Array.from(sq.fromF16(await ctx.dense.matmul(w, x).read())));
+  console.log("pack-check: cpu matmul", y);
+  if (y !== "[3,7]") fail("wrong result " + y);
+
+  // No driver on this machine: auto must fall back to cpu for that reason, the library being there.
+  const auto = await sq.open({ backend: "auto" });
+  console.log(`pack-check: auto -> ${auto.backend}: ${auto.fallbackReason}`);
+  if (auto.backend !== "cpu") fail("auto chose " + auto.backend + " on a machine without a GPU");
+  const why = String(auto.fallbackReason);
+  if (!/NVIDIA driver/.test(why)) fail("fallbackReason does not name the missing NVIDIA driver: " + why);
+  if (/libsparq_cuda|no CUDA library/.test(why)) fail("fallbackReason says the CUDA library is missing: " + why);
 })().catch((e) => { console.error(e); process.exit(1); });'
 echo "pack-check: ok ($tgz)"
