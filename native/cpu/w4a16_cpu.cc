@@ -11,6 +11,7 @@
 #include "cpu/isa_kernels.h"
 #include "cpu/w4a16_cpu.h"
 #include "cuda/w4a16_layout.cuh"
+#include "sparq/cpu_ops.h"
 #include "sparq/w4a16.h"
 
 namespace sparq::cpu::w4a16 {
@@ -149,3 +150,12 @@ Status W4A16MatmulCpu(const W4A16WeightView& w, const uint16_t* x, const uint16_
 }
 
 }  // namespace sparq
+
+namespace sparq::cpu_ops {
+
+Status W4A16Matmul(const W4A16MatmulArgs& a, const cpu::Exec& exec, LaunchInfo* info) {
+  if (info) *info = LaunchInfo{};
+  return W4A16MatmulCpu(a.weight, a.x, a.bias, a.y, a.m, exec.isa, *exec.pool);
+}
+
+}  // namespace sparq::cpu_ops

@@ -9,27 +9,10 @@
 #include "sparq/w4a16.h"
 
 namespace sparq {
-bool W4A16GroupSizeSupported(int64_t k, int64_t group_size) {
-  return group_size == 32 || group_size == 64 || group_size == 128 || (group_size == k && k >= 1);
-}
-
 Status W4A16QuantizeRtn(const uint16_t* w_f16, int64_t n, int64_t k, int group_size,
-                        std::vector<uint8_t>* codes, std::vector<uint16_t>* scales) {
-  const char* op = "w4a16.quantize";
-  if (n < 1 || k < 1)
-    return Status::Error(StatusCode::kShape, std::string(op) + ": shape must be [n >= 1, k >= 1], got [" +
-                                                 std::to_string(n) + ", " + std::to_string(k) + "]",
-                         "shape");
-  if (!W4A16GroupSizeSupported(k, group_size))
-    return Status::Error(StatusCode::kArgument,
-                         std::string(op) + ": groupSize must be 32, 64, 128 or k (" + std::to_string(k) +
-                             "), got " + std::to_string(group_size),
-                         "groupSize");
-  if (k % group_size != 0)
-    return Status::Error(StatusCode::kShape,
-                         std::string(op) + ": k must be a multiple of groupSize (" +
-                             std::to_string(group_size) + "), got " + std::to_string(k),
-                         "k");
+                        std::vector<uint8_t>* codes, std::vector<uint16_t>* scales, const char* op) {
+  Status st = W4A16CheckShape(op, n, k, group_size);
+  if (!st.ok()) return st;
   const int64_t groups = k / group_size;
   codes->assign(size_t(n * k), 8);
   scales->assign(size_t(n * groups), 0);
