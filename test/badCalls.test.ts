@@ -1,4 +1,5 @@
 import { open, toF16, type Context } from '../src';
+import { native } from '../src/native';
 import { backendMatrix } from './helpers/backends';
 
 /**
@@ -150,5 +151,18 @@ describe('open() names the option that was wrong', () => {
       if (prev === undefined) delete process.env.SPARQ_CPU_ISA;
       else process.env.SPARQ_CPU_ISA = prev;
     }
+  });
+});
+
+describe('an op a backend lacks', () => {
+  it('fragmentDump on cpu (sim and cuda only) is a SparqBackendError saying so, from the Backend default', async () => {
+    const sq = await open({ backend: 'cpu' });
+    const e = (await native()
+      .fragmentDump(sq.handle)
+      .catch((x: unknown) => x)) as Error & { code?: string; argument?: string };
+    expect(e.constructor.name).toBe('SparqBackendError');
+    expect(e.message).toBe("fragmentDump: not supported on backend 'cpu'");
+    expect(sq.lost).toBe(false);
+    await sq.close();
   });
 });
