@@ -27,8 +27,14 @@ struct CudaContext {
   cudaStream_t stream = nullptr;
   cudaEvent_t origin = nullptr;  // stream_time_ms counts from here
   sparq::cuda::Cublas cublas;
-  void* workspace = nullptr;
-  size_t workspace_bytes = 0;
+  // Two workspace blocks per op (OpId): what an op keeps in one between launches (W4A16's zeroed
+  // arrival counters) is never overwritten by another op's, or its own other block's, scratch.
+  struct Block {
+    void* ptr = nullptr;
+    size_t bytes = 0;
+  };
+  static constexpr int kBlocksPerOp = 2;
+  Block workspaces[static_cast<int>(sparq::OpId::kCount)][kBlocksPerOp];
 };
 
 int32_t Fail(SparqCudaError* err, StatusCode code, const std::string& what) {
@@ -105,7 +111,9 @@ void ContextDestroy(void* p) {
   cudaSetDevice(c->device);
   cudaStreamSynchronize(c->stream);
   sparq::cuda::DestroyCublas(&c->cublas);
-  if (c->workspace) cudaFree(c->workspace);
+  for (auto& op_blocks : c->workspaces)
+    for (CudaContext::Block& b : op_blocks)
+      if (b.ptr) cudaFree(b.ptr);
   cudaEventDestroy(c->origin);
   cudaStreamDestroy(c->stream);
   delete c;
@@ -172,27 +180,31 @@ int32_t StreamTimeMs(void* p, double* ms, SparqCudaError* err) {
   return 0;
 }
 
-// A zero-filled block of at least `bytes` on the context's stream, grown (never shrunk) on demand.
-sparq::Status Workspace(CudaContext* c, size_t bytes, void** ptr) {
+// Block `which` of op `op`'s workspace: zero-filled, at least `bytes` on the context's stream, grown (never shrunk)
+// on demand; a new block starts zeroed.
+sparq::Status Workspace(CudaContext* c, sparq::OpId op, int which, size_t bytes, void** ptr) {
   using sparq::cuda::CudaStatus;
-  if (bytes > c->workspace_bytes) {
-    if (c->workspace) {
-      sparq::Status s = CudaStatus(cudaFreeAsync(c->workspace, c->stream), "cudaFreeAsync(workspace)");
+  if (which < 0 || which >= CudaContext::kBlocksPerOp)
+    return sparq::Status::Error(StatusCode::kArgument, "workspace block " + std::to_string(which) + " does not exist");
+  CudaContext::Block& b = c->workspaces[static_cast<int>(op)][which];
+  if (bytes > b.bytes) {
+    if (b.ptr) {
+      sparq::Status s = CudaStatus(cudaFreeAsync(b.ptr, c->stream), "cudaFreeAsync(workspace)");
       if (!s.ok()) return s;
     }
-    c->workspace = nullptr;
-    c->workspace_bytes = 0;
-    sparq::Status s = CudaStatus(cudaMallocAsync(&c->workspace, bytes, c->stream), "cudaMallocAsync(workspace)");
-    if (s.ok()) s = CudaStatus(cudaMemsetAsync(c->workspace, 0, bytes, c->stream), "cudaMemsetAsync(workspace)");
+    b.ptr = nullptr;
+    b.bytes = 0;
+    sparq::Status s = CudaStatus(cudaMallocAsync(&b.ptr, bytes, c->stream), "cudaMallocAsync(workspace)");
+    if (s.ok()) s = CudaStatus(cudaMemsetAsync(b.ptr, 0, bytes, c->stream), "cudaMemsetAsync(workspace)");
     if (!s.ok()) return s;
-    c->workspace_bytes = bytes;
+    b.bytes = bytes;
   }
-  *ptr = c->workspace;
+  *ptr = b.ptr;
   return sparq::Status::Ok();
 }
 
 template <class Args>
-int32_t RunTyped(CudaContext* c, const void* args, size_t args_bytes,
+int32_t RunTyped(CudaContext* c, sparq::OpId op, const void* args, size_t args_bytes,
                  sparq::Status (*entry)(const Args&, sparq::cuda::Exec&, sparq::LaunchInfo*),
                  SparqCudaLaunchInfo* info, SparqCudaError* err) {
   if (args_bytes != sizeof(Args))
@@ -206,7 +218,7 @@ int32_t RunTyped(CudaContext* c, const void* args, size_t args_bytes,
   exec.sm_major = c->sm_major;
   exec.stream = c->stream;
   exec.cublas = &c->cublas;
-  exec.workspace = [c](size_t bytes, void** ptr) { return Workspace(c, bytes, ptr); };
+  exec.workspace = [c, op](int which, size_t bytes, void** ptr) { return Workspace(c, op, which, bytes, ptr); };
   sparq::LaunchInfo li;
   const sparq::Status s = entry(*static_cast<const Args*>(args), exec, &li);
   if (!s.ok()) return Fail(err, s.code, s.message);
@@ -219,7 +231,8 @@ int32_t RunOp(void* p, int32_t op_id, const void* args, size_t args_bytes, Sparq
   CudaContext* c = Ctx(p);
   switch (static_cast<sparq::OpId>(op_id)) {
 #define SPARQ_CUDA_DISPATCH(Name, Args, C, S, G) \
-  SPARQ_IF(G, case sparq::OpId::k##Name: return RunTyped<sparq::Args>(c, args, args_bytes, &sparq::cuda_ops::Name, info, err);)
+  SPARQ_IF(G, case sparq::OpId::k##Name:                                                              \
+             return RunTyped<sparq::Args>(c, sparq::OpId::k##Name, args, args_bytes, &sparq::cuda_ops::Name, info, err);)
     SPARQ_OPS(SPARQ_CUDA_DISPATCH)
 #undef SPARQ_CUDA_DISPATCH
     default:

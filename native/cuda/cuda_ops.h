@@ -21,10 +21,10 @@ struct Exec {
   int sm_major = 0;
   cudaStream_t stream = nullptr;
   const Cublas* cublas = nullptr;
-  // A device block of at least `bytes`, owned by the context and shared by its ops (they run in
-  // stream order). Zero-filled when (re)allocated; an op that needs zeros on every call clears
-  // what it uses.
-  std::function<Status(size_t bytes, void** ptr)> workspace;
+  // Block `which` (0 or 1) of this op's device workspace, at least `bytes`, owned by the context
+  // (used in stream order). Zero-filled when (re)allocated and touched by no other op or block, so
+  // state an op keeps there (e.g. counters it resets itself) is there at its next launch.
+  std::function<Status(int which, size_t bytes, void** ptr)> workspace;
 };
 
 }  // namespace sparq::cuda

@@ -8,8 +8,8 @@
 //   Status Launch(const std::string& kernel, dim3 grid, dim3 block, size_t dyn_smem_bytes,
 //                 std::initializer_list<BufferNote> buffers, void (*fn)(P...), A&&... args);
 //   Status Zero(void* dst, size_t bytes);   // stream-ordered memset 0
-//   int sm_count() const;                   // SMs a persistent grid may fill
-//   bool coresident_ctas() const;           // may a CTA wait on another (all CTAs run at once)?
+//   int sm_count() const;                   // SMs a persistent grid is sized for (never assumed
+//                                           // all resident: no plan may make a CTA wait on another)
 //   void ReportBytes(LaunchInfo* info);     // sim: bytes read per buffer over every Launch; nvcc: none
 //
 // Launch failures come back as kDevice (kOutOfMemory for allocations); a plan's own argument

@@ -18,7 +18,6 @@ class NvccTarget {
  public:
   NvccTarget(cudaStream_t stream, int sm_count) : stream_(stream), sm_count_(sm_count) {}
   int sm_count() const { return sm_count_; }
-  bool coresident_ctas() const { return true; }  // plans size persistent grids to fit (≤ 1 CTA per SM)
 
   template <class... P, class... A>
   Status Launch(const std::string& kernel, dim3 grid, dim3 block, size_t dyn_smem_bytes,

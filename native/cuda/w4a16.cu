@@ -10,12 +10,13 @@ namespace sparq::cuda_ops {
 
 Status W4A16Matmul(const W4A16MatmulArgs& a, cuda::Exec& exec, LaunchInfo* info) {
   cuda::NvccTarget target(exec.stream, exec.sm_count);
-  const w4a16::W4a16Plan plan =
-      w4a16::MakePlan(a, w4a16::ChooseStages(exec.sm_major), target.sm_count(), target.coresident_ctas());
-  void* workspace = nullptr;
-  Status s = exec.workspace(size_t(plan.workspace.total_bytes), &workspace);
+  const w4a16::W4a16Plan plan = w4a16::MakePlan(a, w4a16::ChooseStages(exec.sm_major), target.sm_count());
+  void* counters = nullptr;
+  void* scratch = nullptr;
+  Status s = exec.workspace(0, size_t(plan.workspace.counters_bytes), &counters);
+  if (s.ok() && plan.workspace.scratch_bytes > 0) s = exec.workspace(1, size_t(plan.workspace.scratch_bytes), &scratch);
   if (!s.ok()) return s;
-  return w4a16::RunPlan(a, plan, workspace, target, info);
+  return w4a16::RunPlan(a, plan, counters, scratch, target, info);
 }
 
 }  // namespace sparq::cuda_ops

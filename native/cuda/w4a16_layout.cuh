@@ -146,14 +146,20 @@ SPARQ_W4A16_HD constexpr int ColumnFirstCta(const Stripes& s, int64_t n_tile) {
 SPARQ_W4A16_HD constexpr int ColumnLastCta(const Stripes& s, int64_t n_tile) {
   return int(((n_tile + 1) * s.k_tiles - 1) / s.per);
 }
-// Fixed reduction order inside a column: the last CTA (whose stripe starts there, so it finishes
-// the column first) goes first, the first CTA (which reaches the column at the end of its stripe)
-// goes last and writes Y. Same order every run → same bits.
-SPARQ_W4A16_HD constexpr int ColumnRank(const Stripes& s, int64_t n_tile, int cta) {
-  return ColumnLastCta(s, n_tile) - cta;
+// A contributor's slot in its column's partials: 0 for the CTA holding the column's first k
+// tiles, in k order after that. The column's sum adds the slots in this order whoever arrives
+// last, so the bits do not depend on which CTA finished when.
+SPARQ_W4A16_HD constexpr int ColumnSlot(const Stripes& s, int64_t n_tile, int cta) {
+  return cta - ColumnFirstCta(s, n_tile);
 }
 SPARQ_W4A16_HD constexpr int ColumnContributors(const Stripes& s, int64_t n_tile) {
   return ColumnLastCta(s, n_tile) - ColumnFirstCta(s, n_tile) + 1;
+}
+// The most contributors any column has: slots to reserve per column. A column of k_tiles tiles
+// overlaps at most ceil((k_tiles − 1) / per) + 1 stripes of `per` tiles.
+SPARQ_W4A16_HD constexpr int MaxColumnContributors(const Stripes& s) {
+  const int64_t bound = (s.k_tiles - 1 + s.per - 1) / s.per + 1;
+  return int(bound < s.ctas ? bound : s.ctas);
 }
 
 // ------------------------------------------------------------------------------ launch plan
@@ -166,18 +172,25 @@ SPARQ_W4A16_HD constexpr int64_t SlabCount(int64_t m) { return CeilDiv(m, kSlabM
 // x needs a zero-padded copy when its rows are not 16-byte aligned for cp.async.
 SPARQ_W4A16_HD constexpr bool NeedsPaddedX(int64_t k, uint64_t x_addr) { return k % 8 != 0 || x_addr % 16 != 0; }
 
-// The caller-owned workspace: fp32 partials [n_tiles][kSlabM][kTileN], flags [n_tiles] u32 (zeroed
-// before the first launch; every launch leaves them zero), then x_pad [m][k_pad] fp16 if needed.
+// The caller-owned workspace, two blocks:
+//   counters  [n_tiles] u32 arrivals per column: zero when first allocated, and every launch leaves
+//             them zero (each column's last arrival resets its own), so the block must hold
+//             nothing else — a region that once held partials would start a launch non-zero.
+//   scratch   fp32 partials [n_tiles][slots][kSlabM][kTileN] (slots = MaxColumnContributors; none
+//             when 1), then x_pad [m][k_pad] fp16 when x needs padding. No state between launches.
 struct Workspace {
-  int64_t partials_offset = 0, flags_offset = 0, x_pad_offset = 0, total_bytes = 0;
+  int64_t counters_bytes = 0;
+  int64_t partials_offset = 0, x_pad_offset = 0, scratch_bytes = 0;
+  int slots = 0;
 };
-SPARQ_W4A16_HD constexpr Workspace MakeWorkspace(int64_t n_pad, int64_t k_pad, int64_t m, bool pad_x) {
+SPARQ_W4A16_HD constexpr Workspace MakeWorkspace(int64_t n_pad, int64_t k_pad, int64_t m, bool pad_x, int slots) {
   Workspace w{};
   const int64_t n_tiles = n_pad / kTileN;
+  w.slots = slots;
+  w.counters_bytes = RoundUp(n_tiles * 4, 256);
   w.partials_offset = 0;
-  w.flags_offset = RoundUp(n_tiles * kSlabM * kTileN * 4, 256);
-  w.x_pad_offset = RoundUp(w.flags_offset + n_tiles * 4, 256);
-  w.total_bytes = w.x_pad_offset + (pad_x ? RoundUp(m * k_pad * 2, 256) : 0);
+  w.x_pad_offset = slots > 1 ? RoundUp(n_tiles * slots * kSlabM * kTileN * 4, 256) : 0;
+  w.scratch_bytes = w.x_pad_offset + (pad_x ? RoundUp(m * k_pad * 2, 256) : 0);
   return w;
 }
 

@@ -37,8 +37,8 @@ inline W4a16Instance PickInstance(int stages, int m_blocks) {
 
 // The kernel parameters of one m-slab (rows [r0, r0 + m_slab)); x_src is x or its padded copy.
 inline W4a16Params SlabParams(const sparq::W4A16WeightView& w, const uint16_t* x_src, int64_t ldx, int64_t k_valid,
-                              const uint16_t* bias, uint16_t* y, float* partials, uint32_t* flags, int64_t r0,
-                              int64_t m_slab, const Stripes& stripes) {
+                              const uint16_t* bias, uint16_t* y, float* partials, uint32_t* counters, int slots,
+                              int64_t r0, int64_t m_slab, const Stripes& stripes) {
   W4a16Params p{};
   p.qweight = static_cast<const uint8_t*>(w.qweight);
   p.scales = w.scales;
@@ -46,7 +46,8 @@ inline W4a16Params SlabParams(const sparq::W4A16WeightView& w, const uint16_t* x
   p.bias = bias;
   p.y = y + r0 * w.n;
   p.partials = partials;
-  p.flags = flags;
+  p.counters = counters;
+  p.slots = slots;
   p.ldx = ldx;
   p.k_valid = k_valid;
   p.n = w.n;
@@ -57,15 +58,15 @@ inline W4a16Params SlabParams(const sparq::W4A16WeightView& w, const uint16_t* x
   return p;
 }
 
-// The workspace's parts (MakeWorkspace's offsets) inside a block at `base`.
+// The workspace's parts (MakeWorkspace's offsets) inside its two blocks.
 struct W4a16WorkspaceParts {
   float* partials;
-  uint32_t* flags;
+  uint32_t* counters;
   uint16_t* x_pad;
 };
-inline W4a16WorkspaceParts CarveWorkspace(const Workspace& ws, void* base) {
-  uint8_t* b = static_cast<uint8_t*>(base);
-  return {reinterpret_cast<float*>(b + ws.partials_offset), reinterpret_cast<uint32_t*>(b + ws.flags_offset),
+inline W4a16WorkspaceParts CarveWorkspace(const Workspace& ws, void* counters, void* scratch) {
+  uint8_t* b = static_cast<uint8_t*>(scratch);
+  return {reinterpret_cast<float*>(b + ws.partials_offset), static_cast<uint32_t*>(counters),
           reinterpret_cast<uint16_t*>(b + ws.x_pad_offset)};
 }
 
@@ -83,12 +84,12 @@ struct W4a16Plan {
   int64_t pad_ctas = 0;  // grid of the pad kernel
   int64_t n_tiles = 0, k_tiles = 0;
   Stripes stripes;       // the persistent grid over the (n, k) tiles
-  Workspace workspace;   // partials, flags, padded x
+  Workspace workspace;   // partial slots, arrival counters, padded x
 };
 
-// stages: ChooseStages(sm_major). coresident: every CTA of the grid runs at once, so the stripes
-// may split a column over several CTAs (cross-CTA reduction); else one CTA per column.
-inline W4a16Plan MakePlan(const W4A16MatmulArgs& a, int stages, int sm_count, bool coresident) {
+// stages: ChooseStages(sm_major). The grid is one CTA per SM, striped over the tiles; no CTA waits
+// for another, so the plan is correct whatever share of the SMs the kernel actually gets.
+inline W4a16Plan MakePlan(const W4A16MatmulArgs& a, int stages, int sm_count) {
   constexpr int64_t kPadCtasPerSm = 8;  // enough blocks in flight to saturate the copy
   const W4A16WeightView& w = a.weight;
   W4a16Plan plan;
@@ -99,25 +100,25 @@ inline W4a16Plan MakePlan(const W4A16MatmulArgs& a, int stages, int sm_count, bo
   plan.k_tiles = w.k_pad / kTileK;
   const int sms = std::max(1, sm_count);
   plan.pad_ctas = std::max<int64_t>(1, std::min<int64_t>(CeilDiv(a.m * w.k_pad, kThreads), int64_t(sms) * kPadCtasPerSm));
-  plan.stripes = MakeStripes(plan.n_tiles, plan.k_tiles, coresident ? sms : int(plan.n_tiles));
-  plan.workspace = MakeWorkspace(w.n_pad, w.k_pad, a.m, plan.pad_x);
+  plan.stripes = MakeStripes(plan.n_tiles, plan.k_tiles, sms);
+  plan.workspace = MakeWorkspace(w.n_pad, w.k_pad, a.m, plan.pad_x, MaxColumnContributors(plan.stripes));
   return plan;
 }
 
 // Y = fp16(X·dequant(W)ᵀ + bias) on `target`: the optional pad-x launch, then one launch per
-// m-slab of 64 rows. workspace: plan.workspace.total_bytes, from the target's memory.
+// m-slab of 64 rows. counters: plan.workspace.counters_bytes of the target's memory, zero-filled
+// when allocated and used for nothing else; scratch: plan.workspace.scratch_bytes (any content).
 template <class Target>
-Status RunPlan(const W4A16MatmulArgs& a, const W4a16Plan& plan, void* workspace, Target& target, LaunchInfo* info) {
+Status RunPlan(const W4A16MatmulArgs& a, const W4a16Plan& plan, void* counters, void* scratch, Target& target,
+               LaunchInfo* info) {
   const W4A16WeightView& w = a.weight;
   if (w.layout != PackedLayout::kGpu)
     return Status::Error(StatusCode::kArgument,
                          "w4a16.matmul: weight must be packed for the tensor-core kernels (kGpu), got the cpu layout",
                          "weight");
   if (a.m <= 0) return Status::Ok();
-  const W4a16WorkspaceParts parts = CarveWorkspace(plan.workspace, workspace);
-  // Every launch leaves the flags at zero; clearing them here also recovers from a failed one.
-  Status s = target.Zero(parts.flags, size_t(plan.n_tiles) * sizeof(uint32_t));
-  if (!s.ok()) return s;
+  const W4a16WorkspaceParts parts = CarveWorkspace(plan.workspace, counters, scratch);
+  Status s;
 
   const uint16_t* x_src = a.x;
   int64_t ldx = w.k, k_valid = w.k;
@@ -136,8 +137,8 @@ Status RunPlan(const W4A16MatmulArgs& a, const W4a16Plan& plan, void* workspace,
     const int64_t r0 = slab * kSlabM, m_slab = std::min<int64_t>(kSlabM, a.m - r0);
     const int m_blocks = ChooseMBlocks(m_slab);
     const W4a16Instance inst = PickInstance(plan.stages, m_blocks);
-    const W4a16Params p = SlabParams(w, x_src, ldx, k_valid, a.bias, a.y, parts.partials, parts.flags, r0, m_slab,
-                                     plan.stripes);
+    const W4a16Params p = SlabParams(w, x_src, ldx, k_valid, a.bias, a.y, parts.partials, parts.counters,
+                                     plan.workspace.slots, r0, m_slab, plan.stripes);
     s = target.Launch("w4a16_gemm_kernel<" + std::to_string(m_blocks) + "," + std::to_string(plan.stages) + ">",
                       dim3(unsigned(plan.stripes.ctas)), dim3(kThreads), size_t(inst.smem_bytes),
                       {{"qweight", w.qweight, size_t(w.n_pad * w.k_pad / 2)},
@@ -145,8 +146,9 @@ Status RunPlan(const W4A16MatmulArgs& a, const W4a16Plan& plan, void* workspace,
                        {"x", p.x, size_t(m_slab * ldx * 2)},
                        {"bias", a.bias, size_t(w.n * 2)},
                        {"y", p.y, size_t(m_slab * w.n * 2)},
-                       {"partials", parts.partials, size_t(plan.n_tiles * kSlabM * kTileN * 4)},
-                       {"flags", parts.flags, size_t(plan.n_tiles * 4)}},
+                       {"partials", plan.workspace.slots > 1 ? parts.partials : nullptr,
+                        size_t(plan.n_tiles * plan.workspace.slots * kSlabM * kTileN * 4)},
+                       {"counters", parts.counters, size_t(plan.n_tiles * 4)}},
                       inst.fn, p);
     if (!s.ok()) return s;
     const std::string cfg = W4a16ConfigString(m_blocks, plan.stages, plan.stripes);

@@ -18,9 +18,9 @@ namespace sparq::sim {
 class SimTarget {
  public:
   explicit SimTarget(const SimOptions& options) : options_(options) {}
-  int sm_count() const { return options_.sm_count; }
-  // With concurrent_ctas off, CTAs run one after another: none may wait on another.
-  bool coresident_ctas() const { return options_.concurrent_ctas; }
+  // What launchers plan grids for: launcher_sms when set (a device whose SMs are partly held by
+  // other work: grids larger than what runs at once), else the simulated SMs.
+  int sm_count() const { return options_.launcher_sms > 0 ? options_.launcher_sms : options_.sm_count; }
 
   template <class... P, class... A>
   Status Launch(const std::string& kernel, dim3 grid, dim3 block, size_t dyn_smem_bytes,

@@ -15,9 +15,11 @@ Status W4A16MatmulStages(const W4A16MatmulArgs& args, int stages, const SimOptio
     return Status::Error(StatusCode::kArgument, "w4a16.matmul: stages must be 4 or 8, got " + std::to_string(stages),
                          "stages");
   SimTarget target(options);
-  const W4a16Plan plan = MakePlan(args, stages, target.sm_count(), target.coresident_ctas());
-  std::vector<uint64_t> workspace(size_t(plan.workspace.total_bytes / 8) + 1, 0);
-  return RunPlan(args, plan, workspace.data(), target, info);
+  const W4a16Plan plan = MakePlan(args, stages, target.sm_count());
+  // Fresh zeroed blocks per call: the counters start at zero as on a new device workspace.
+  std::vector<uint64_t> counters(size_t(plan.workspace.counters_bytes / 8) + 1, 0);
+  std::vector<uint64_t> scratch(size_t(plan.workspace.scratch_bytes / 8) + 1, 0);
+  return RunPlan(args, plan, counters.data(), scratch.data(), target, info);
 }
 
 Status W4A16Matmul(const W4A16MatmulArgs& args, const SimOptions& options, LaunchInfo* info) {

@@ -490,7 +490,7 @@ void RunSimChecks() {
   // every M_BLOCKS instance (1..4) at both depths, on one small shape
   for (int stages : {4, 8})
     for (int64_t m : {16, 17, 33, 49}) CheckSimCase({m, 130, 128, 64, 2, "instance sweep"}, stages, pool);
-  {  // one CTA at a time: the launcher gives whole columns per CTA (no cross-CTA wait)
+  {  // one CTA at a time: columns split over CTAs still reduce (no CTA waits for another)
     const Inputs in = MakeInputs({5, 256, 192, 64, true});
     W4A16Packed pk;
     sparq::W4A16Pack(in.codes.data(), in.scales.data(), 256, 192, 64, &pk, W4A16Layout::kGpu);
@@ -501,7 +501,28 @@ void RunSimChecks() {
     Status st = sparq::sim::W4A16Matmul(MatmulArgs(pk, in.x.data(), in.bias.data(), y.data(), 5), opt, nullptr);
     bool written = false;
     const double err = RelErr(y, Reference(in.codes, in.scales, in.x, &in.bias, 5, 256, 192, 64), &written);
-    Check(st.ok() && written && err <= 2e-3, "w4a16 [sim] sequential CTAs: whole columns per CTA, correct");
+    Check(st.ok() && written && err <= 2e-3, "w4a16 [sim] sequential CTAs: split columns reduce without waiting, correct");
+  }
+  // More CTAs than can run at once (the plan sized for 16 or 132 SMs, 2 or 3 simulated): CTAs that
+  // start late still complete their columns, because no CTA waits for another. Under the old
+  // flag chain (lower CTAs spinning on higher ones) these grids deadlocked.
+  for (const auto& [sms, planned] : {std::pair{2, 16}, std::pair{3, 132}}) {
+    const Inputs in = MakeInputs({37, 384, 1024, 128, true});
+    W4A16Packed pk;
+    sparq::W4A16Pack(in.codes.data(), in.scales.data(), 384, 1024, 128, &pk, W4A16Layout::kGpu);
+    sparq::sim::SimOptions opt;
+    opt.sm_count = sms;
+    opt.launcher_sms = planned;
+    std::vector<uint16_t> y(37 * 384, kNanBits), y2(37 * 384, kNanBits);
+    sparq::LaunchInfo info;
+    Status st = sparq::sim::W4A16Matmul(MatmulArgs(pk, in.x.data(), in.bias.data(), y.data(), 37), opt, &info);
+    if (st.ok()) st = sparq::sim::W4A16Matmul(MatmulArgs(pk, in.x.data(), in.bias.data(), y2.data(), 37), opt, nullptr);
+    bool written = false;
+    const double err = RelErr(y, Reference(in.codes, in.scales, in.x, &in.bias, 37, 384, 1024, 128), &written);
+    Check(st.ok() && written && err <= 2e-3 && y == y2 && info.grid_x > sms,
+          "w4a16 [sim] grid of " + std::to_string(info.grid_x) + " CTAs on " + std::to_string(sms) +
+              " SMs (fewer resident than the grid): correct, same bits twice (" +
+              (st.ok() ? info.config : st.message) + ")");
   }
   CheckSimCrafted(128);
   CheckSimCrafted(1024);

@@ -18,8 +18,10 @@
 //          at c ^ (r % 8); rows ≥ m and k ≥ k_valid zero-filled by cp.async; ldmatrix.x4 → frag_a.
 //   C      frag_c per mma.m16n8k16: lane holds (row g, cols 2t, 2t+1) and (row g+8, same cols).
 //          Column done → s_red [M_BLOCKS·16][kRedStride] fp32 in fixed order w_k = 3,2,1,0 →
-//          the stripe's contributors, in fixed order (ColumnRank), add through an fp32 workspace
-//          guarded by a per-column flag (ld.acquire / st.release); the last writes fp16 Y + bias.
+//          a column split over several CTAs: each writes its fp32 slot, then counts itself in
+//          (atom.acq_rel on the column's counter); whoever arrives last adds the slots in k order
+//          (ColumnSlot), the bias, writes fp16 Y and resets the counter. No CTA ever waits for
+//          another, so the grid needs no co-residency.
 // Pipeline: STAGES-deep cp.async ring, one commit group per tile; at tile i: wait for group i,
 // barrier (everyone is past tile i−1, whose slot is refilled next), issue tile i+STAGES−1,
 // compute tile i.
@@ -56,7 +58,8 @@ struct W4a16Config {
   static constexpr int kAStageBytes = kRows * kTileK * 2;
   static constexpr int kStageBytes = kTileBytes + kAStageBytes + kScaleStageBytes;
   static constexpr int kRedBytes = kRows * kRedStride * 4;
-  static constexpr int kSmemBytes = STAGES * kStageBytes + kRedBytes;
+  static constexpr int kLastFlagBytes = 16;  // the "last arrival" word broadcast to the CTA
+  static constexpr int kSmemBytes = STAGES * kStageBytes + kRedBytes + kLastFlagBytes;
   static_assert(M_BLOCKS >= 1 && M_BLOCKS * kMmaM <= kSlabM, "one slab is at most 64 rows");
   static_assert(STAGES >= 2 && STAGES <= 9, "cp.async.wait_group takes STAGES-2 < 8");
 };
@@ -67,8 +70,9 @@ struct W4a16Params {
   const uint16_t* x;        // slab rows, stride ldx halves, 16-B aligned rows
   const uint16_t* bias;     // [n] or null
   uint16_t* y;              // slab rows, stride n
-  float* partials;          // [n_tiles][kSlabM][kTileN] fp32 workspace
-  uint32_t* flags;          // [n_tiles], zero at launch, zero again at exit
+  float* partials;          // [n_tiles][slots][kSlabM][kTileN] fp32 workspace
+  uint32_t* counters;       // [n_tiles] arrivals per column; zero at launch, zero again at exit
+  int slots;                // partial slots per column (MaxColumnContributors)
   int64_t ldx, k_valid;     // k_valid: x columns to read (multiple of 8), the rest are zeros
   int64_t n, groups_pad, group_eff;
   int m;                    // rows in this slab
@@ -175,38 +179,41 @@ SPARQ_W4A16_UNROLL
   }
 }
 
-// The CTA's partial of column n_tile (in s_red) joins the other contributors in fixed order;
-// the last one adds the bias and writes fp16 Y.
-SPARQ_DEVICE void ReduceColumnGlobal(const W4a16Params& p, const float* s_red, int64_t n_tile, int cta, int tid) {
-  const int rank = ColumnRank(p.stripes, n_tile, cta), count = ColumnContributors(p.stripes, n_tile);
-  uint32_t* flag = p.flags + n_tile;
-  if (rank > 0) {
-    if (tid == 0)
-      while (ld_acquire_gpu_u32(flag) != uint32_t(rank)) {
-      }
+// The CTA's partial of column n_tile (in s_red) meets the column's other contributors without
+// waiting for any: alone, it writes Y; else it publishes its fp32 slot and counts itself in, and
+// the CTA that arrives last sums every slot in slot order (k order: the same bits whoever is last),
+// adds the bias, rounds once to fp16, writes Y and resets the counter for the next launch.
+SPARQ_DEVICE void ReduceColumnGlobal(const W4a16Params& p, const float* s_red, int64_t n_tile, int cta, int tid,
+                                     uint32_t* s_last) {
+  const int count = ColumnContributors(p.stripes, n_tile);
+  const int mine = ColumnSlot(p.stripes, n_tile, cta);
+  const float* g_slots = p.partials + n_tile * p.slots * kSlabM * kTileN;  // [slots][kSlabM][kTileN]
+  if (count > 1) {
+    float* g_mine = const_cast<float*>(g_slots) + mine * kSlabM * kTileN;
+    for (int e = tid; e < p.m * kTileN; e += kThreads) g_store(g_mine + e, s_red[(e / kTileN) * kRedStride + e % kTileN]);
+    syncthreads();  // the whole slot is written before one thread announces it
+    if (tid == 0) {
+      // The fence makes the whole CTA's slot (ordered before it by the barrier) visible at gpu
+      // scope; acq_rel on the counter then publishes it and, for the last arrival, acquires every
+      // earlier contributor's slot (the barrier below hands that on to the CTA's other threads).
+      fence_acq_rel_gpu();
+      const uint32_t before = atom_add_acq_rel_gpu_u32(p.counters + n_tile, 1u);
+      *s_last = before == uint32_t(count - 1) ? 1u : 0u;
+    }
     syncthreads();
+    if (*s_last == 0u) return;  // uniform: not the last arrival, its slot is published
   }
-  float* g_part = p.partials + n_tile * kSlabM * kTileN;
-  const bool last = rank == count - 1;
   for (int e = tid; e < p.m * kTileN; e += kThreads) {
     const int row = e / kTileN, col = e % kTileN;
-    float v = s_red[row * kRedStride + col];
-    if (rank > 0) v += g_load(g_part + e);
     const int64_t n_col = n_tile * kTileN + col;
-    if (!last) {
-      g_store(g_part + e, v);
-    } else if (n_col < p.n) {
-      if (p.bias != nullptr) v += cvt_f32_f16(g_load(p.bias + n_col));
-      g_store(p.y + row * p.n + n_col, cvt_rn_f16_f32(v));
-    }
+    if (n_col >= p.n) continue;
+    float v = 0.f;
+    for (int slot = 0; slot < count; ++slot)
+      v += slot == mine ? s_red[row * kRedStride + col] : g_load(g_slots + slot * kSlabM * kTileN + e);
+    if (p.bias != nullptr) v += cvt_f32_f16(g_load(p.bias + n_col));
+    g_store(p.y + row * p.n + n_col, cvt_rn_f16_f32(v));
   }
-  if (count > 1) {
-    syncthreads();  // every thread's partial is written before the flag moves
-    if (tid == 0) {
-      fence_acq_rel_gpu();
-      st_release_gpu_u32(flag, last ? 0u : uint32_t(rank + 1));  // last: reset for the next launch
-    }
-  }
+  if (count > 1 && tid == 0) g_store(p.counters + n_tile, 0u);  // stream order makes it visible to the next launch
 }
 
 // ------------------------------------------------------------------------------ kernel
@@ -218,6 +225,7 @@ __global__ void __launch_bounds__(kThreads, 1) w4a16_gemm_kernel(const W4a16Para
   uint8_t* const s_a = s_b + STAGES * kTileBytes;            // [STAGES][kAStageBytes]
   uint8_t* const s_s = s_a + STAGES * Cfg::kAStageBytes;     // [STAGES][kScaleStageBytes]
   float* const s_red = reinterpret_cast<float*>(s_s + STAGES * kScaleStageBytes);  // [kRows][kRedStride]
+  uint32_t* const s_last = reinterpret_cast<uint32_t*>(s_red + Cfg::kRows * kRedStride);  // one word
 
   const int tid = int(threadIdx.x), warp = tid / kWarpLanes, lane = tid % kWarpLanes;
   const int cta = int(blockIdx.x);
@@ -260,7 +268,7 @@ SPARQ_W4A16_UNROLL
 
     if (LastOfColumn(p.stripes, t, t_end)) {
       ReduceWarpsToSmem<M_BLOCKS>(s_red, warp, lane, acc);
-      ReduceColumnGlobal(p, s_red, t / p.stripes.k_tiles, cta, tid);
+      ReduceColumnGlobal(p, s_red, t / p.stripes.k_tiles, cta, tid, s_last);
       syncthreads();  // s_red is rewritten by the next column
     }
   }

@@ -19,6 +19,9 @@ struct SimOptions {
   // cross-CTA flags and locks really execute.
   int sm_count = 4;
   bool concurrent_ctas = true;  // false: one CTA at a time, in blockIdx order
+  // SMs the launchers size grids for; 0 = sm_count. Larger than sm_count: the grid has more CTAs
+  // than can run at once, as on a GPU whose SMs are partly held by other work (MPS, other streams).
+  int launcher_sms = 0;
   double timeout_s = 10;        // a barrier, collective or spin-wait blocked longer is a deadlock
 };
 
@@ -29,9 +32,5 @@ struct SimOptions {
   SPARQ_IF(S, Status Name(const Args& args, const SimOptions& options, LaunchInfo* info);)
 SPARQ_OPS(SPARQ_SIM_OP_DECL)
 #undef SPARQ_SIM_OP_DECL
-
-// Fills the fragment-dump kernel's inputs (sparq/sim_ops.h; the same bytes for sim and GPU).
-void FragmentDumpInputs(uint16_t a16[16 * 16], uint16_t bk[16 * 8], uint16_t a_identity[16 * 16],
-                        int8_t a8_identity[16 * 32], int8_t b8_nmajor[8 * 32]);
 
 }  // namespace sparq::sim
