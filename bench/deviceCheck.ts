@@ -1,34 +1,36 @@
 /**
  * The device check (docs/verification.md): on a GPU machine, with nothing but node, dist/ and the
- * built libraries, in one command under 8 minutes:
- *   1. device, driver and library info;
- *   2. every shared test case (test/cases) on cuda against cpu and the float64 reference;
- *   3. the fragment-layout dump on the GPU against the simulator's (needs the sim backend in the addon);
- *   4. compute-sanitizer memcheck and racecheck on small cases, when the tool is present;
- *   5. the benchmarks (dist/bench/all.js), when there is time left;
- * then JSON + Markdown under --out (default $OUT or bench/results) and a short table at the end.
+ * built libraries, in one command under 8 minutes, each suite in its own child process with its
+ * own time limit:
+ *   info         device, driver and library info;
+ *   cases-dense, cases-w4a16
+ *                every shared test case (test/cases) on the backend against cpu and the float64 reference;
+ *   fragments    the fragment-layout dump on the GPU against the simulator's (needs the sim backend);
+ *   sanitizer    compute-sanitizer memcheck and racecheck on the small cases, when the tool is present;
+ *   bench        the benchmarks (dist/bench/all.js) with what is left.
+ * Every row is appended to --out/device-check.jsonl as it finishes, and every child's stderr (with a
+ * "starting <suite>/<case>" line before each case) to --out/device-check.log, so a hung kernel or a
+ * SIGKILL at the device tool's limit loses nothing finished. A suite that outlives its limit is
+ * killed and gets a timeout row naming the case it was in; a child that dies gets a crash row; the
+ * other suites still run. At the end, device-check.json and device-check.md are written from the
+ * rows and a short table says what passed, what failed and what did not run and why.
  * `--backend sim` runs the same script against the simulator on a CPU machine (a dry run of the
- * script itself; the fragment dump then compares sim with the independent table in the tests).
+ * script itself; the fragment dump then compares sim with sim).
  *
- *   node dist/bench/deviceCheck.js [--out DIR] [--backend cuda|sim] [--cases-only] [--small] [--bench|--no-bench] [--no-sanitizer]
+ *   node dist/bench/deviceCheck.js [--out DIR] [--backend cuda|sim] [--cases-only] [--small]
+ *       [--bench|--no-bench] [--no-sanitizer] [--suite-timeout-s S] [--budget-s S]
+ *   node dist/bench/deviceCheck.js --suite NAME --suite-ms MS ...   (one suite: what the parent runs)
+ *
+ * Node built-ins only here and in what the parent imports (bench/harness/{childRun,deviceRows}.ts);
+ * the suites (harness/deviceSuites.ts, which loads the addon) are required in the child only.
  */
-import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 
-import { addonPath, open, type BackendName, type Context } from '../src';
-import { native } from '../src/native';
-import { denseCases, runDenseCase, type DenseCase } from '../test/cases/dense.cases';
-import { runW4A16Case, w4a16Cases, type W4A16Case } from '../test/cases/w4a16.cases';
-import {
-  addBounds,
-  checkElementwise,
-  describeElementwise,
-  f16ArrayToNumbers,
-  freshSeed,
-  type ElementwiseCheck,
-  type MatmulCaseResult,
-} from '../test/reference';
+import { findTool, killGroup, runChild, type ChildResult } from './harness/childRun';
+import { appendRow, LOG_FILE, parseStarting, readRows, ROWS_FILE, type Row } from './harness/deviceRows';
+
+type BackendName = 'cuda' | 'sim' | 'cpu';
 
 interface Args {
   out: string;
@@ -36,8 +38,21 @@ interface Args {
   casesOnly: boolean;
   small: boolean;
   bench: boolean;
+  benchGiven: boolean;
   sanitizer: boolean;
+  /** child mode: the one suite to run */
+  suite: string | null;
+  /** child mode: its time limit */
+  suiteMs: number;
+  /** a cap on every suite's limit (the budget's share is used when smaller) */
+  suiteTimeoutS: number | null;
+  budgetS: number;
 }
+
+/** The whole command's budget: the device tool's limit is 8 minutes; leave room to write the summary. */
+const DEFAULT_BUDGET_S = 7.5 * 60;
+/** Held back from the suites' shares for reading the rows and writing the summary. */
+const RESERVE_MS = 5000;
 
 function parseArgs(argv: string[]): Args {
   const a: Args = {
@@ -46,206 +61,246 @@ function parseArgs(argv: string[]): Args {
     casesOnly: false,
     small: false,
     bench: true,
+    benchGiven: false,
     sanitizer: true,
+    suite: null,
+    suiteMs: 0,
+    suiteTimeoutS: null,
+    budgetS: DEFAULT_BUDGET_S,
   };
-  let benchGiven = false;
+  const num = (flag: string, v: string | undefined): number => {
+    const n = Number(v);
+    if (!(n > 0)) throw new Error(`device-check: ${flag} wants a positive number, got ${String(v)}`);
+    return n;
+  };
   for (let i = 0; i < argv.length; i++) {
     const v = argv[i];
     if (v === '--out') a.out = argv[++i];
-    else if (v === '--bench') benchGiven = a.bench = true;
+    else if (v === '--bench') a.benchGiven = a.bench = true;
     else if (v === '--backend') a.backend = argv[++i] as BackendName;
     else if (v === '--cases-only') a.casesOnly = true;
     else if (v === '--small') a.small = true;
     else if (v === '--no-bench') a.bench = false;
     else if (v === '--no-sanitizer') a.sanitizer = false;
+    else if (v === '--suite') a.suite = argv[++i];
+    else if (v === '--suite-ms') a.suiteMs = num(v, argv[++i]);
+    else if (v === '--suite-timeout-s') a.suiteTimeoutS = num(v, argv[++i]);
+    else if (v === '--budget-s') a.budgetS = num(v, argv[++i]);
     else throw new Error(`device-check: unknown argument ${v}`);
   }
   // The simulator runs the benchmarks' 4096² layers for far longer than the 8-minute budget: a sim
   // dry run checks the script, not speed, unless --bench asks for it.
-  if (a.backend === 'sim' && !benchGiven) a.bench = false;
+  if (a.backend === 'sim' && !a.benchGiven) a.bench = false;
   return a;
 }
 
-interface Row {
-  section: string;
-  name: string;
-  ok: boolean;
-  detail: string;
-  /** shared cases: max per-element |err|/bound and the relative norm, against the reference and cpu */
-  figures?: { maxRatio: number; maxRatioVsCpu: number; relError: number; relVsCpu: number; seed: number };
-}
-
-const ratio = (c: ElementwiseCheck): string => (Number.isFinite(c.maxRatio) ? c.maxRatio.toFixed(3) : String(c.maxRatio));
-
 /**
- * One shared case's verdict: every element within its bound of the float64 reference and, within
- * the sum of both sides' bounds, of the cpu result (test/reference.ts `checkElementwise`); the
- * relative norms (the contract's 2e-3) as the second figure.
+ * The suites in order. Each gets `weight` parts of what is left of the budget among those still to
+ * run (so time a quick suite leaves goes to the later ones); one whose share is under `minMs` is not
+ * started. The weights are guesses for an H200: the cases take seconds, the sanitizer is slow, the
+ * benchmarks use whatever remains.
  */
-function caseRow(op: string, c: DenseCase | W4A16Case, dev: Context, got: MatmulCaseResult, onCpu: MatmulCaseResult, seed: number): Row {
-  const cols = got.reference.cols;
-  const vsRef = checkElementwise(got.y, got.reference.values, got.bound, cols);
-  const vsCpu = checkElementwise(got.y, f16ArrayToNumbers(onCpu.y), addBounds(got.bound, onCpu.bound), cols);
-  const ok = vsRef.ok && vsCpu.ok && got.relError <= c.tolerance && vsCpu.relNorm <= c.tolerance;
-  const launch = dev.lastLaunch ? `, ${dev.lastLaunch.kernel} ${dev.lastLaunch.config}` : '';
-  let detail = `max err/bound ${ratio(vsRef)} (ref), ${ratio(vsCpu)} (vs cpu); rel ${got.relError.toExponential(2)}, vs cpu ${vsCpu.relNorm.toExponential(2)}; seed ${seed}${launch}`;
-  if (!vsRef.ok) detail += `; ${describeElementwise('vs reference', vsRef, seed)}`;
-  if (!vsCpu.ok) detail += `; ${describeElementwise('vs cpu', vsCpu, seed)}`;
-  return {
-    section: `cases ${op}`,
-    name: c.name,
-    ok,
-    detail,
-    figures: { maxRatio: vsRef.maxRatio, maxRatioVsCpu: vsCpu.maxRatio, relError: got.relError, relVsCpu: vsCpu.relNorm, seed },
-  };
+const PLAN: { suite: string; section: string; weight: number; minMs: number }[] = [
+  { suite: 'info', section: 'info', weight: 1, minMs: 5000 },
+  { suite: 'cases-dense', section: 'cases dense', weight: 2, minMs: 10000 },
+  { suite: 'cases-w4a16', section: 'cases w4a16', weight: 3, minMs: 10000 },
+  { suite: 'fragments', section: 'fragments', weight: 1, minMs: 5000 },
+  { suite: 'sanitizer', section: 'sanitizer', weight: 4, minMs: 30000 },
+  { suite: 'bench', section: 'bench', weight: 6, minMs: 60000 },
+];
+
+/** What happened to one suite, for the final table. */
+interface SuiteOutcome {
+  suite: string;
+  outcome: 'ran' | 'timeout' | 'crash' | 'skipped';
+  limitS?: number;
+  elapsedS?: number;
+  note: string;
 }
 
 const started = Date.now();
-const BUDGET_MS = 7.5 * 60 * 1000;
 const elapsed = (): string => `${((Date.now() - started) / 1000).toFixed(1)}s`;
+const secs = (ms: number): string => `${(ms / 1000).toFixed(ms < 10000 ? 1 : 0)}s`;
 
-async function runCases(dev: Context, cpu: Context, args: Args, rows: Row[]): Promise<void> {
-  const caseBackend = args.small || args.backend === 'sim' ? 'sim' : 'cpu'; // sim lists are the small shapes
-  const suites: { op: string; cases: (DenseCase | W4A16Case)[]; run: (sq: Context, c: never, seed: number) => Promise<MatmulCaseResult> }[] = [
-    { op: 'dense', cases: denseCases(caseBackend), run: runDenseCase as never },
-    { op: 'w4a16', cases: w4a16Cases(caseBackend), run: runW4A16Case as never },
-  ];
-  for (const s of suites) {
-    for (const c of s.cases) {
-      const seed = freshSeed();
-      try {
-        const got = await s.run(dev, c as never, seed);
-        const onCpu = await s.run(cpu, c as never, seed);
-        rows.push(caseRow(s.op, c, dev, got, onCpu, seed));
-      } catch (e) {
-        rows.push({ section: `cases ${s.op}`, name: c.name, ok: false, detail: e instanceof Error ? e.message : String(e) });
-        if (dev.lost) dev = await open({ backend: args.backend });
-      }
-    }
-    const mine = rows.filter((r) => r.section === `cases ${s.op}`);
-    const worst = (f: (r: NonNullable<Row['figures']>) => number): string => Math.max(0, ...mine.map((r) => (r.figures ? f(r.figures) : 0))).toPrecision(3);
-    process.stderr.write(
-      `[${elapsed()}] ${s.op}: ${mine.filter((r) => r.ok).length}/${s.cases.length} ok; worst max err/bound ${worst((f) => f.maxRatio)} (ref), ${worst((f) => f.maxRatioVsCpu)} (vs cpu)\n`,
-    );
+/** Why a suite is not run with these options, or null. */
+function optionSkip(suite: string, a: Args, sanitizerTool: string | null): string | null {
+  if (a.casesOnly && !suite.startsWith('cases') && suite !== 'info') return '--cases-only';
+  if (suite === 'sanitizer') {
+    if (!a.sanitizer) return '--no-sanitizer';
+    if (a.backend !== 'cuda') return `compute-sanitizer checks GPU kernels; backend is ${a.backend}`;
+    if (!sanitizerTool) return 'compute-sanitizer not found (PATH, /usr/local/cuda/bin, /opt/nvidia/compute-sanitizer)';
   }
-}
-
-async function fragmentCheck(dev: Context, rows: Row[]): Promise<void> {
-  const b = native();
-  if (!b.hasSim) {
-    rows.push({ section: 'fragments', name: 'GPU vs simulator', ok: false, detail: 'this addon has no sim backend; build with SPARQ_SIM=ON' });
-    return;
-  }
-  const sim = await open({ backend: 'sim' });
-  const want = await b.fragmentDump(sim.handle);
-  const got = await b.fragmentDump(dev.handle);
-  for (const key of ['ldmatrixX4', 'ldmatrixX2Trans', 'mmaF16', 'mmaS8'] as const) {
-    const g = Array.from(got[key]);
-    const w = Array.from(want[key]);
-    const bad = g.findIndex((v, i) => v !== w[i]);
-    rows.push({ section: 'fragments', name: key, ok: bad < 0, detail: bad < 0 ? `${g.length} values equal` : `first difference at lane ${Math.floor(bad / (g.length / 32))}: gpu ${g[bad]} vs sim ${w[bad]}` });
-  }
-}
-
-function which(tool: string): string | null {
-  for (const dir of [...(process.env.PATH ?? '').split(':'), '/usr/local/cuda/bin', '/usr/local/cuda/compute-sanitizer', '/opt/nvidia/compute-sanitizer']) {
-    const p = path.join(dir, tool);
-    if (dir && fs.existsSync(p)) return p;
-  }
+  if (suite === 'bench' && !a.bench) return a.backend === 'sim' && !a.benchGiven ? 'sim dry run: the benchmarks need --bench' : '--no-bench';
   return null;
 }
 
-function sanitizer(rows: Row[]): void {
-  const tool = which('compute-sanitizer');
-  if (!tool) {
-    rows.push({ section: 'sanitizer', name: 'compute-sanitizer', ok: true, detail: 'not present on this machine: not run (no result)' });
-    return;
-  }
-  for (const kind of ['memcheck', 'racecheck']) {
-    if (Date.now() - started > BUDGET_MS * 0.6) break;
-    const r = spawnSync(tool, ['--tool', kind, '--error-exitcode', '9', process.execPath, __filename, '--cases-only', '--small', '--no-bench', '--no-sanitizer', '--out', path.join(require('os').tmpdir(), 'sparq-sanitizer')], {
-      encoding: 'utf8',
-      timeout: 150000,
-    });
-    const tail = `${r.stdout ?? ''}${r.stderr ?? ''}`.trim().split('\n').slice(-3).join(' | ');
-    rows.push({ section: 'sanitizer', name: kind, ok: r.status === 0, detail: `exit ${r.status ?? r.signal}: ${tail.slice(0, 300)}` });
-  }
+/** The child's arguments: the options the suites read, and its limit. */
+function childArgs(a: Args, suite: string, limitMs: number): string[] {
+  const args = [__filename, '--suite', suite, '--suite-ms', String(Math.round(limitMs)), '--backend', a.backend, '--out', a.out];
+  if (a.small) args.push('--small');
+  return args;
 }
 
-function benchmarks(args: Args, rows: Row[]): void {
-  const left = BUDGET_MS - (Date.now() - started);
-  if (left < 60000) {
-    rows.push({ section: 'bench', name: 'all', ok: false, detail: 'skipped: under a minute left of the 8-minute budget' });
-    return;
-  }
-  const script = path.join(__dirname, 'all.js');
-  // --budget: seconds of sampling per implementation and config, small enough to fit what is left.
-  const r = spawnSync(process.execPath, [script, '--backend', args.backend, '--budget', '0.3'], {
-    encoding: 'utf8',
-    timeout: left,
-    stdio: ['ignore', 'pipe', 'inherit'],
-    env: { ...process.env, SPARQ_BENCH_RESULTS: args.out },
-  });
-  process.stdout.write(r.stdout ?? '');
-  rows.push({ section: 'bench', name: 'all', ok: r.status === 0, detail: `exit ${r.status ?? r.signal}; tables above and under ${args.out}` });
-}
-
-function deviceInfo(dev: Context): Record<string, unknown> {
-  const smi = spawnSync('nvidia-smi', ['--query-gpu=name,driver_version,memory.total,clocks.max.sm', '--format=csv,noheader'], { encoding: 'utf8' });
-  return {
-    date: new Date().toISOString(),
-    backend: dev.backend,
-    device: dev.device,
-    nvidiaSmi: smi.status === 0 ? smi.stdout.trim() : null,
-    addon: addonPath(),
-    node: process.version,
-    hasSim: native().hasSim,
+async function orchestrate(a: Args): Promise<number> {
+  fs.mkdirSync(a.out, { recursive: true });
+  // This run's files: earlier rows in the same folder would be read back as this run's.
+  fs.writeFileSync(path.join(a.out, ROWS_FILE), '');
+  fs.writeFileSync(path.join(a.out, LOG_FILE), '');
+  const logFile = path.join(a.out, LOG_FILE);
+  const note = (text: string): void => {
+    process.stderr.write(`${text}\n`);
+    fs.appendFileSync(logFile, `${text}\n`);
   };
+  const budgetMs = a.budgetS * 1000;
+  const sanitizerTool = findTool('compute-sanitizer');
+  const outcomes: SuiteOutcome[] = [];
+  let noBackend: string | null = null;
+
+  // A SIGTERM/SIGINT (the device tool's limit, ^C) ends the running suite and still writes the summary.
+  let active: { suite: string; section: string; pid: number | null; lastCase: string | null; t0: number } | null = null;
+  let interrupted = false;
+  const onSignal = (sig: NodeJS.Signals): void => {
+    if (interrupted) return;
+    interrupted = true;
+    if (active) {
+      if (active.pid !== null) killGroup(active.pid);
+      appendRow(a.out, {
+        suite: active.suite,
+        section: active.section,
+        name: active.lastCase ?? '(before its first case)',
+        ok: false,
+        status: 'timeout',
+        detail: `INTERRUPTED: the command got ${sig} while in ${active.suite}/${active.lastCase ?? '(before its first case)'}; killed`,
+        elapsedS: (Date.now() - active.t0) / 1000,
+      });
+      outcomes.push({ suite: active.suite, outcome: 'timeout', note: `interrupted (${sig}) in ${active.lastCase ?? '(before its first case)'}` });
+    }
+    process.exit(summarize(a, outcomes, PLAN.length, null));
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+
+  const skipped = PLAN.map((p) => optionSkip(p.suite, a, sanitizerTool));
+  for (const [i, p] of PLAN.entries()) {
+    const skipRow = (why: string, ok: boolean): void => {
+      appendRow(a.out, { suite: p.suite, section: p.section, name: '(suite)', ok, status: 'skipped', detail: `not run: ${why}` });
+      outcomes.push({ suite: p.suite, outcome: 'skipped', note: `not run: ${why}` });
+    };
+    const reason = skipped[i];
+    if (reason) {
+      skipRow(reason, true);
+      continue;
+    }
+    if (noBackend) {
+      skipRow(noBackend, false);
+      continue;
+    }
+    const left = budgetMs - (Date.now() - started) - RESERVE_MS;
+    const weights = PLAN.slice(i).reduce((s, q, j) => s + (skipped[i + j] ? 0 : q.weight), 0);
+    const share = (left * p.weight) / weights;
+    if (share < p.minMs) {
+      skipRow(`${secs(Math.max(0, left))} left of the ${secs(budgetMs)} budget; its share ${secs(Math.max(0, share))} is under the ${secs(p.minMs)} it needs`, false);
+      continue;
+    }
+    const limitMs = a.suiteTimeoutS !== null ? Math.min(share, a.suiteTimeoutS * 1000) : share;
+    note(`[${elapsed()}] suite ${p.suite}: limit ${secs(limitMs)}`);
+    active = { suite: p.suite, section: p.section, pid: null, lastCase: null, t0: Date.now() };
+    const current = active;
+    const r: ChildResult = await runChild(process.execPath, childArgs(a, p.suite, limitMs), {
+      timeoutMs: limitMs,
+      onSpawn: (pid) => (current.pid = pid),
+      onLine: (l) => {
+        const s = parseStarting(l);
+        if (s) current.lastCase = s.caseName;
+        note(l);
+      },
+    });
+    active = null;
+    const where = `${p.suite}/${r.lastCase ?? '(before its first case)'}`;
+    const base = { suite: p.suite, section: p.section, name: r.lastCase ?? '(before its first case)', ok: false, elapsedS: r.elapsedMs / 1000 };
+    if (r.timedOut) {
+      appendRow(a.out, {
+        ...base,
+        status: 'timeout',
+        detail: `TIMEOUT: no end within the suite's ${secs(limitMs)} limit; killed (SIGKILL) while in ${where}. This suite's rows before this one are the cases that finished.`,
+      });
+      outcomes.push({ suite: p.suite, outcome: 'timeout', limitS: limitMs / 1000, elapsedS: r.elapsedMs / 1000, note: `TIMEOUT after ${secs(limitMs)} in ${where}` });
+    } else if (r.signal !== null || (r.code !== 0 && r.code !== 1 && r.code !== 2)) {
+      const how = r.signal ? `signal ${r.signal}` : `exit ${String(r.code)}`;
+      appendRow(a.out, { ...base, status: 'crash', detail: `CRASH: the suite's process died (${how}) while in ${where}; last stderr: ${r.tail.join(' | ').slice(-300)}` });
+      outcomes.push({ suite: p.suite, outcome: 'crash', limitS: limitMs / 1000, elapsedS: r.elapsedMs / 1000, note: `CRASH (${how}) in ${where}` });
+    } else {
+      outcomes.push({ suite: p.suite, outcome: 'ran', limitS: limitMs / 1000, elapsedS: r.elapsedMs / 1000, note: '' });
+      if (p.suite === 'info' && r.code === 2) noBackend = `backend '${a.backend}' did not open (the info row says why)`;
+    }
+  }
+  return summarize(a, outcomes, PLAN.length, noBackend);
 }
 
-async function main(): Promise<number> {
-  const args = parseArgs(process.argv.slice(2));
-  fs.mkdirSync(args.out, { recursive: true });
-  const rows: Row[] = [];
-  let dev: Context;
-  try {
-    dev = await open({ backend: args.backend });
-  } catch (e) {
-    console.error(`device-check: cannot open backend '${args.backend}': ${e instanceof Error ? e.message : String(e)}`);
-    return 2;
-  }
-  const cpu = await open({ backend: 'cpu' });
-  const info = deviceInfo(dev);
-  if (!args.casesOnly) console.log(JSON.stringify(info));
-  await runCases(dev, cpu, args, rows);
-  if (!args.casesOnly) {
-    await fragmentCheck(dev, rows);
-    if (args.sanitizer && args.backend === 'cuda') sanitizer(rows);
-    if (args.bench) benchmarks(args, rows);
-  }
-  const failed = rows.filter((r) => !r.ok);
-  const summary = { ...info, elapsedS: (Date.now() - started) / 1000, passed: rows.length - failed.length, failed: failed.length, rows };
-  fs.writeFileSync(path.join(args.out, 'device-check.json'), JSON.stringify(summary, null, 2));
+/** device-check.json and .md from the JSONL rows, and the table at the end of the output. */
+function summarize(a: Args, outcomes: SuiteOutcome[], planned: number, noBackend: string | null): number {
+  const { rows, unreadable } = readRows(a.out);
+  const info = rows.find((r) => r.info)?.info ?? { date: new Date(started).toISOString(), backend: a.backend };
+  const ran = rows.filter((r) => r.status !== 'skipped');
+  const failed = rows.filter((r) => !r.ok && r.status !== 'skipped');
+  const notRun = rows.filter((r) => r.status === 'skipped');
+  const passed = ran.length - failed.length;
+  const missing = PLAN.slice(outcomes.length, planned).map((p) => p.suite); // only after an interrupt
+  const summary = { ...info, elapsedS: (Date.now() - started) / 1000, passed, failed: failed.length, notRun: notRun.length, unreadableRows: unreadable, suites: outcomes, notReached: missing, rows };
+  fs.writeFileSync(path.join(a.out, 'device-check.json'), JSON.stringify(summary, null, 2));
+
+  const bySuite = PLAN.map((p) => {
+    const rs = rows.filter((r) => r.suite === p.suite);
+    const o = outcomes.find((x) => x.suite === p.suite);
+    return {
+      suite: p.suite,
+      passed: rs.filter((r) => r.ok && r.status !== 'skipped').length,
+      failed: rs.filter((r) => !r.ok && r.status !== 'skipped').length,
+      note: o ? o.note || `ran in ${secs((o.elapsedS ?? 0) * 1000)} (limit ${secs((o.limitS ?? 0) * 1000)})` : 'not reached (the command was interrupted)',
+    };
+  });
+  const cell = (s: string): string => s.replace(/\|/g, '/');
   const md = [
-    `# sparq device check — ${info.date as string}`,
+    `# sparq device check — ${String(info.date)}`,
     '',
-    `backend ${dev.backend}; device ${JSON.stringify(dev.device)}; nvidia-smi: ${String(info.nvidiaSmi)}`,
+    `backend ${String(info.backend)}; device ${JSON.stringify(info.device ?? null)}; nvidia-smi: ${String(info.nvidiaSmi ?? null)}`,
+    '',
+    `${passed} passed, ${failed.length} failed, ${notRun.length} not run; ${summary.elapsedS.toFixed(1)} s; rows as they finished: ${ROWS_FILE}`,
+    '',
+    '| suite | passed | failed | outcome |',
+    '|---|---|---|---|',
+    ...bySuite.map((s) => `| ${s.suite} | ${s.passed} | ${s.failed} | ${cell(s.note)} |`),
     '',
     '| section | case | ok | detail |',
     '|---|---|---|---|',
-    ...rows.map((r) => `| ${r.section} | ${r.name} | ${r.ok ? 'yes' : '**NO**'} | ${r.detail.replace(/\|/g, '/')} |`),
+    ...rows.map((r) => `| ${r.section} | ${cell(r.name)} | ${r.status === 'skipped' ? 'not run' : r.ok ? 'yes' : `**NO** (${r.status})`} | ${cell(r.detail)} |`),
     '',
   ].join('\n');
-  fs.writeFileSync(path.join(args.out, 'device-check.md'), md);
-  const sections = [...new Set(rows.map((r) => r.section))];
-  console.log('\nsection            passed  failed');
-  for (const s of sections) {
-    const rs = rows.filter((r) => r.section === s);
-    console.log(`${s.padEnd(18)} ${String(rs.filter((r) => r.ok).length).padStart(6)}  ${String(rs.filter((r) => !r.ok).length).padStart(6)}`);
-  }
+  fs.writeFileSync(path.join(a.out, 'device-check.md'), md);
+
+  console.log('\nsuite          passed  failed  outcome');
+  for (const s of bySuite) console.log(`${s.suite.padEnd(14)} ${String(s.passed).padStart(6)}  ${String(s.failed).padStart(6)}  ${s.note}`);
   for (const r of failed.slice(0, 10)) console.log(`FAILED ${r.section} ${r.name}: ${r.detail}`);
-  console.log(`${rows.length - failed.length} passed, ${failed.length} failed (${elapsed()}); results in ${args.out}`);
-  return failed.length ? 1 : 0;
+  if (unreadable) console.log(`${unreadable} unreadable row(s) in ${ROWS_FILE} (a write cut short)`);
+  console.log(`${passed} passed, ${failed.length} failed, ${notRun.length} not run (${elapsed()}); results in ${a.out}`);
+  if (noBackend) return 2;
+  return failed.length || notRun.some((r) => !r.ok) ? 1 : 0;
+}
+
+async function main(): Promise<number> {
+  const a = parseArgs(process.argv.slice(2));
+  if (a.suite === null) return orchestrate(a);
+  // Child mode: one suite. Loaded here only, so the parent never loads the addon.
+  const suites = require('./harness/deviceSuites') as typeof import('./harness/deviceSuites');
+  fs.mkdirSync(a.out, { recursive: true });
+  return suites.runSuite(a.suite, {
+    out: a.out,
+    backend: a.backend,
+    small: a.small,
+    suiteMs: a.suiteMs || a.budgetS * 1000,
+    script: __filename,
+    sanitizerTool: findTool('compute-sanitizer'),
+  });
 }
 
 main().then(

@@ -1,0 +1,74 @@
+// The device check's result rows and its JSON-lines file (docs/verification.md, "Running the device
+// check"). Every row is appended as it finishes — open, write, fsync, close — so a SIGKILL of any
+// process (a suite's child, the whole command at the device tool's limit) loses no finished row.
+// Node built-ins only: the GPU machine has node, dist/ and the built libraries, no node_modules.
+import * as fs from 'fs';
+import * as path from 'path';
+
+/** The file every row goes to, under --out. */
+export const ROWS_FILE = 'device-check.jsonl';
+/** Every child's stderr, line by line, as it arrives (the "starting" lines included). */
+export const LOG_FILE = 'device-check.log';
+
+/**
+ * pass/fail: a check that ran; timeout/crash: written by the parent for a suite's child it killed
+ * or that died (the case it was in is `name`); skipped: not run, `detail` says why.
+ */
+export type RowStatus = 'pass' | 'fail' | 'timeout' | 'crash' | 'skipped';
+
+export interface Row {
+  /** The suite (one child process) that wrote it: info, cases-dense, fragments, … */
+  suite: string;
+  section: string;
+  name: string;
+  ok: boolean;
+  status: RowStatus;
+  detail: string;
+  /** seconds since the suite's child started (timeout/crash rows: when it was killed or died) */
+  elapsedS?: number;
+  /** shared cases: max per-element |err|/bound and the relative norm, against the reference and cpu */
+  figures?: { maxRatio: number; maxRatioVsCpu: number; relError: number; relVsCpu: number; seed: number };
+  /** the info suite: device, driver, addon, node */
+  info?: Record<string, unknown>;
+}
+
+/** Appends one row and makes it durable before returning. */
+export function appendRow(outDir: string, row: Row): void {
+  appendDurably(path.join(outDir, ROWS_FILE), `${JSON.stringify(row)}\n`);
+}
+
+export function appendDurably(file: string, text: string): void {
+  const fd = fs.openSync(file, 'a');
+  try {
+    fs.writeSync(fd, text);
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** Every complete row in the file; a torn last line (a kill mid-write) is skipped and counted. */
+export function readRows(outDir: string): { rows: Row[]; unreadable: number } {
+  const file = path.join(outDir, ROWS_FILE);
+  if (!fs.existsSync(file)) return { rows: [], unreadable: 0 };
+  const rows: Row[] = [];
+  let unreadable = 0;
+  for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
+    if (!line.trim()) continue;
+    try {
+      rows.push(JSON.parse(line) as Row);
+    } catch {
+      unreadable += 1;
+    }
+  }
+  return { rows, unreadable };
+}
+
+/** The line every suite prints to stderr before each case; the parent reads the last one back. */
+export const startingLine = (suite: string, caseName: string): string => `starting ${suite}/${caseName}`;
+
+/** The case named by a "starting" line, or null when the line is something else. */
+export function parseStarting(line: string): { suite: string; caseName: string } | null {
+  const m = /^starting ([^/\s]+)\/(.*)$/.exec(line);
+  return m ? { suite: m[1], caseName: m[2] } : null;
+}

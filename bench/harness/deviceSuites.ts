@@ -1,0 +1,342 @@
+// The device check's suites, each run in its own child process (`deviceCheck.js --suite <name>`):
+// a CUDA error is sticky for the whole process and a hung kernel never returns, so one suite's fault
+// must not cost the others. Each prints "starting <suite>/<case>" to stderr before every case and
+// appends every row to the JSON-lines file as it finishes (deviceRows.ts).
+import { spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as path from 'path';
+
+import { addonPath, open, type BackendName, type Context } from '../../src';
+import { native } from '../../src/native';
+import { denseCases, runDenseCase, type DenseCase } from '../../test/cases/dense.cases';
+import { runW4A16Case, w4a16Cases, type W4A16Case } from '../../test/cases/w4a16.cases';
+import {
+  addBounds,
+  checkElementwise,
+  describeElementwise,
+  f16ArrayToNumbers,
+  freshSeed,
+  type ElementwiseCheck,
+  type MatmulCaseResult,
+} from '../../test/reference';
+import { runChild } from './childRun';
+import { appendRow, startingLine, type Row } from './deviceRows';
+
+export interface SuiteArgs {
+  out: string;
+  backend: BackendName;
+  small: boolean;
+  /** this child's time limit (the parent kills it then); suites that spawn pace themselves by it */
+  suiteMs: number;
+  /** dist/bench/deviceCheck.js, for the sanitizer's runs of the cases */
+  script: string;
+  /** compute-sanitizer's path (the sanitizer suite) */
+  sanitizerTool: string | null;
+}
+
+/** Exit codes of a suite's child; anything else (or a signal) is a crash to the parent. */
+export const SUITE_EXIT = { ok: 0, failed: 1, noBackend: 2 } as const;
+
+/** The suites a child can run, with the sections their rows use. `cases` (every op in one process) is for the sanitizer. */
+export const SUITE_SECTIONS: Record<string, string> = {
+  info: 'info',
+  'cases-dense': 'cases dense',
+  'cases-w4a16': 'cases w4a16',
+  cases: 'cases',
+  fragments: 'fragments',
+  sanitizer: 'sanitizer',
+  bench: 'bench',
+};
+
+// ---------------------------------------------------------------------------------------------
+// Test-only fault injection: SPARQ_DEVICE_CHECK_INJECT=hang:<suite>[@n][,crash:<suite>[@n]]
+// makes that suite's child hang (blocked forever, like a kernel that never finishes) or abort
+// (like a fatal native error) right after printing its n-th "starting" line (default the first).
+// It exists so test/deviceCheck.test.ts can prove the runner survives both; never set it on a
+// real run.
+// ---------------------------------------------------------------------------------------------
+interface Injection {
+  kind: 'hang' | 'crash';
+  suite: string;
+  at: number;
+}
+
+function injections(): Injection[] {
+  const spec = process.env.SPARQ_DEVICE_CHECK_INJECT;
+  if (!spec) return [];
+  return spec.split(',').map((item) => {
+    const m = /^(hang|crash):([^@\s]+)(?:@(\d+))?$/.exec(item.trim());
+    if (!m) throw new Error(`SPARQ_DEVICE_CHECK_INJECT: cannot read '${item}' (want hang:<suite>[@n] or crash:<suite>[@n])`);
+    return { kind: m[1] as Injection['kind'], suite: m[2], at: m[3] ? Number(m[3]) : 1 };
+  });
+}
+
+function injectedFault(kind: Injection['kind']): never {
+  if (kind === 'crash') process.abort();
+  // Blocks the only JS thread without burning a core (CI has two): nothing but SIGKILL/SIGTERM ends it.
+  for (;;) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0);
+}
+
+/** One suite's run in this child: its "starting" lines, its rows, its verdict. */
+class SuiteRun {
+  private readonly t0 = Date.now();
+  private started = 0;
+  private readonly inject: Injection | undefined;
+  current: string | null = null;
+  failed = 0;
+  readonly rows: Row[] = [];
+
+  constructor(
+    readonly suite: string,
+    private readonly out: string,
+  ) {
+    this.inject = injections().find((i) => i.suite === suite);
+  }
+
+  get section(): string {
+    return SUITE_SECTIONS[this.suite] ?? this.suite;
+  }
+
+  /** Announces the next case on stderr (the parent keeps the last one for a timeout's row). */
+  starting(caseName: string): void {
+    this.started += 1;
+    this.current = caseName;
+    process.stderr.write(`${startingLine(this.suite, caseName)}\n`);
+    if (this.inject && this.inject.at === this.started) injectedFault(this.inject.kind);
+  }
+
+  row(r: Omit<Row, 'suite' | 'section' | 'status' | 'elapsedS'> & { section?: string; status?: Row['status'] }): void {
+    const full: Row = {
+      suite: this.suite,
+      section: r.section ?? this.section,
+      ...r,
+      status: r.status ?? (r.ok ? 'pass' : 'fail'),
+      elapsedS: (Date.now() - this.t0) / 1000,
+    };
+    if (!full.ok) this.failed += 1;
+    this.rows.push(full);
+    appendRow(this.out, full);
+  }
+
+  elapsedMs(): number {
+    return Date.now() - this.t0;
+  }
+}
+
+const message = (e: unknown): string => (e instanceof Error ? e.message : String(e));
+
+// --- info ------------------------------------------------------------------------------------
+
+async function infoSuite(run: SuiteRun, a: SuiteArgs): Promise<number> {
+  run.starting(`open ${a.backend}`);
+  let dev: Context;
+  try {
+    dev = await open({ backend: a.backend });
+  } catch (e) {
+    run.row({ name: `open ${a.backend}`, ok: false, detail: `cannot open backend '${a.backend}': ${message(e)}` });
+    return SUITE_EXIT.noBackend;
+  }
+  run.starting('nvidia-smi');
+  const smi = spawnSync('nvidia-smi', ['--query-gpu=name,driver_version,memory.total,clocks.max.sm', '--format=csv,noheader'], { encoding: 'utf8', timeout: 20000 });
+  const info = {
+    date: new Date().toISOString(),
+    backend: dev.backend,
+    device: dev.device,
+    nvidiaSmi: smi.status === 0 ? smi.stdout.trim() : null,
+    addon: addonPath(),
+    node: process.version,
+    hasSim: native().hasSim,
+  };
+  console.log(JSON.stringify(info));
+  run.row({ name: 'device', ok: true, detail: `backend ${info.backend}; device ${JSON.stringify(info.device)}; nvidia-smi: ${String(info.nvidiaSmi)}`, info });
+  return SUITE_EXIT.ok;
+}
+
+// --- shared cases ----------------------------------------------------------------------------
+
+const ratio = (c: ElementwiseCheck): string => (Number.isFinite(c.maxRatio) ? c.maxRatio.toFixed(3) : String(c.maxRatio));
+
+/**
+ * One shared case's verdict: every element within its bound of the float64 reference and, within
+ * the sum of both sides' bounds, of the cpu result (test/reference.ts `checkElementwise`); the
+ * relative norms (the contract's 2e-3) as the second figure.
+ */
+function caseRow(run: SuiteRun, op: string, c: DenseCase | W4A16Case, dev: Context, got: MatmulCaseResult, onCpu: MatmulCaseResult, seed: number): void {
+  const cols = got.reference.cols;
+  const vsRef = checkElementwise(got.y, got.reference.values, got.bound, cols);
+  const vsCpu = checkElementwise(got.y, f16ArrayToNumbers(onCpu.y), addBounds(got.bound, onCpu.bound), cols);
+  const ok = vsRef.ok && vsCpu.ok && got.relError <= c.tolerance && vsCpu.relNorm <= c.tolerance;
+  const launch = dev.lastLaunch ? `, ${dev.lastLaunch.kernel} ${dev.lastLaunch.config}` : '';
+  let detail = `max err/bound ${ratio(vsRef)} (ref), ${ratio(vsCpu)} (vs cpu); rel ${got.relError.toExponential(2)}, vs cpu ${vsCpu.relNorm.toExponential(2)}; seed ${seed}${launch}`;
+  if (!vsRef.ok) detail += `; ${describeElementwise('vs reference', vsRef, seed)}`;
+  if (!vsCpu.ok) detail += `; ${describeElementwise('vs cpu', vsCpu, seed)}`;
+  run.row({
+    section: `cases ${op}`,
+    name: c.name,
+    ok,
+    detail,
+    figures: { maxRatio: vsRef.maxRatio, maxRatioVsCpu: vsCpu.maxRatio, relError: got.relError, relVsCpu: vsCpu.relNorm, seed },
+  });
+}
+
+type CaseRunner = (sq: Context, c: never, seed: number) => Promise<MatmulCaseResult>;
+
+async function casesSuite(run: SuiteRun, a: SuiteArgs, ops: ('dense' | 'w4a16')[]): Promise<number> {
+  const caseBackend = a.small || a.backend === 'sim' ? 'sim' : 'cpu'; // sim lists are the small shapes
+  const all: Record<'dense' | 'w4a16', { cases: (DenseCase | W4A16Case)[]; run: CaseRunner }> = {
+    dense: { cases: denseCases(caseBackend), run: runDenseCase as CaseRunner },
+    w4a16: { cases: w4a16Cases(caseBackend), run: runW4A16Case as CaseRunner },
+  };
+  let dev = await open({ backend: a.backend });
+  const cpu = await open({ backend: 'cpu' });
+  for (const op of ops) {
+    const s = all[op];
+    const before = run.rows.length;
+    for (const c of s.cases) {
+      run.starting(c.name);
+      const seed = freshSeed();
+      try {
+        const got = await s.run(dev, c as never, seed);
+        const onCpu = await s.run(cpu, c as never, seed);
+        caseRow(run, op, c, dev, got, onCpu, seed);
+      } catch (e) {
+        run.row({ section: `cases ${op}`, name: c.name, ok: false, detail: `seed ${seed}: ${message(e)}` });
+        if (dev.lost) dev = await open({ backend: a.backend });
+      }
+    }
+    const mine = run.rows.slice(before);
+    const worst = (f: (r: NonNullable<Row['figures']>) => number): string => Math.max(0, ...mine.map((r) => (r.figures ? f(r.figures) : 0))).toPrecision(3);
+    process.stderr.write(
+      `[${(run.elapsedMs() / 1000).toFixed(1)}s] ${op}: ${mine.filter((r) => r.ok).length}/${s.cases.length} ok; worst max err/bound ${worst((f) => f.maxRatio)} (ref), ${worst((f) => f.maxRatioVsCpu)} (vs cpu)\n`,
+    );
+  }
+  return run.failed ? SUITE_EXIT.failed : SUITE_EXIT.ok;
+}
+
+// --- fragment dump ---------------------------------------------------------------------------
+
+/** Lists and typed arrays compare element by element; anything else by its JSON text. */
+function compareField(key: string, got: unknown, want: unknown): { ok: boolean; detail: string } {
+  if (got === undefined || want === undefined) {
+    return { ok: false, detail: `only the ${got === undefined ? 'simulator' : 'GPU'}'s dump has this field` };
+  }
+  const listy = (v: unknown): v is ArrayLike<unknown> => Array.isArray(v) || ArrayBuffer.isView(v);
+  if (listy(got) && listy(want)) {
+    const g = Array.from(got);
+    const w = Array.from(want);
+    if (g.length !== w.length) return { ok: false, detail: `length: gpu ${g.length} vs sim ${w.length}` };
+    const bad = g.findIndex((v, i) => !Object.is(v, w[i]));
+    return {
+      ok: bad < 0,
+      detail: bad < 0 ? `${g.length} values equal` : `first difference at lane ${Math.floor(bad / (g.length / 32))}: gpu ${String(g[bad])} vs sim ${String(w[bad])}`,
+    };
+  }
+  const gs = JSON.stringify(got);
+  const ws = JSON.stringify(want);
+  return { ok: gs === ws, detail: gs === ws ? `equal (${gs.slice(0, 80)})` : `${key}: gpu ${gs.slice(0, 120)} vs sim ${ws.slice(0, 120)}` };
+}
+
+async function fragmentSuite(run: SuiteRun, a: SuiteArgs): Promise<number> {
+  const b = native();
+  if (!b.hasSim) {
+    run.row({ name: 'GPU vs simulator', ok: false, detail: 'this addon has no sim backend; build with SPARQ_SIM=ON' });
+    return SUITE_EXIT.failed;
+  }
+  run.starting('simulator dump');
+  const sim = await open({ backend: 'sim' });
+  const want = (await b.fragmentDump(sim.handle)) as unknown as Record<string, unknown>;
+  run.starting(`${a.backend} dump`);
+  const dev = await open({ backend: a.backend });
+  const got = (await b.fragmentDump(dev.handle)) as unknown as Record<string, unknown>;
+  // Every field of either dump, so fields added to the dump are compared without a change here.
+  for (const key of new Set([...Object.keys(want), ...Object.keys(got)])) {
+    run.starting(key);
+    const v = compareField(key, got[key], want[key]);
+    run.row({ name: key, ok: v.ok, detail: v.detail });
+  }
+  return run.failed ? SUITE_EXIT.failed : SUITE_EXIT.ok;
+}
+
+// --- compute-sanitizer -----------------------------------------------------------------------
+
+/** Each tool's run: the small cases (`--suite cases --small`) under it, rows under out/sanitizer-<tool>/. */
+async function sanitizerSuite(run: SuiteRun, a: SuiteArgs): Promise<number> {
+  const kinds = ['memcheck', 'racecheck'];
+  const tool = a.sanitizerTool;
+  if (!tool) {
+    run.row({ name: 'compute-sanitizer', ok: true, status: 'skipped', detail: 'not present on this machine: not run (no result)' });
+    return SUITE_EXIT.ok;
+  }
+  const deadline = Date.now() + a.suiteMs - 3000; // leave the parent's kill for a child that ignores this
+  for (const [i, kind] of kinds.entries()) {
+    const share = Math.min(150000, (deadline - Date.now()) / (kinds.length - i));
+    if (share < 10000) {
+      run.row({ name: kind, ok: false, status: 'skipped', detail: `not run: ${(share / 1000).toFixed(0)}s left of this suite's ${(a.suiteMs / 1000).toFixed(0)}s` });
+      continue;
+    }
+    run.starting(kind);
+    const dir = path.join(a.out, `sanitizer-${kind}`);
+    fs.mkdirSync(dir, { recursive: true });
+    const r = await runChild(tool, ['--tool', kind, '--error-exitcode', '9', process.execPath, a.script, '--suite', 'cases', '--small', '--backend', a.backend, '--out', dir], {
+      timeoutMs: share,
+      onLine: (l) => process.stderr.write(`  [${kind}] ${l}\n`),
+    });
+    const tail = r.tail.join(' | ').slice(-300);
+    if (r.timedOut) {
+      run.row({ name: kind, ok: false, status: 'timeout', detail: `timed out after ${(share / 1000).toFixed(0)}s in cases/${r.lastCase ?? '(before its first case)'}: ${tail}` });
+    } else {
+      run.row({ name: kind, ok: r.code === 0, detail: `exit ${r.code ?? r.signal}: ${tail}` });
+    }
+  }
+  return run.failed ? SUITE_EXIT.failed : SUITE_EXIT.ok;
+}
+
+// --- benchmarks ------------------------------------------------------------------------------
+
+async function benchSuite(run: SuiteRun, a: SuiteArgs): Promise<number> {
+  run.starting('all');
+  const limit = a.suiteMs - 3000;
+  // --budget: seconds of sampling per implementation and config, small enough to fit the limit.
+  const r = await runChild(process.execPath, [path.join(path.dirname(a.script), 'all.js'), '--backend', a.backend, '--budget', '0.3'], {
+    timeoutMs: limit,
+    env: { ...process.env, SPARQ_BENCH_RESULTS: a.out },
+    onLine: (l) => process.stderr.write(`  ${l}\n`),
+  });
+  if (r.timedOut) {
+    run.row({ name: 'all', ok: false, status: 'timeout', detail: `timed out after ${(limit / 1000).toFixed(0)}s (each op's files are written under ${a.out} when it finishes); last lines: ${r.tail.join(' | ').slice(-300)}` });
+  } else {
+    run.row({ name: 'all', ok: r.code === 0, detail: `exit ${r.code ?? r.signal}; tables above and under ${a.out}` });
+  }
+  return run.failed ? SUITE_EXIT.failed : SUITE_EXIT.ok;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/** Runs one suite in this process; returns its exit code (SUITE_EXIT). */
+export async function runSuite(suite: string, a: SuiteArgs): Promise<number> {
+  const run = new SuiteRun(suite, a.out);
+  try {
+    switch (suite) {
+      case 'info':
+        return await infoSuite(run, a);
+      case 'cases-dense':
+        return await casesSuite(run, a, ['dense']);
+      case 'cases-w4a16':
+        return await casesSuite(run, a, ['w4a16']);
+      case 'cases':
+        return await casesSuite(run, a, ['dense', 'w4a16']);
+      case 'fragments':
+        return await fragmentSuite(run, a);
+      case 'sanitizer':
+        return await sanitizerSuite(run, a);
+      case 'bench':
+        return await benchSuite(run, a);
+      default:
+        throw new Error(`device-check: unknown suite '${suite}' (one of ${Object.keys(SUITE_SECTIONS).join(', ')})`);
+    }
+  } catch (e) {
+    // A thrown error is this suite's failure, not a crash: say where, and let the parent go on.
+    run.row({ name: run.current ?? '(before its first case)', ok: false, detail: `threw: ${message(e)}` });
+    return SUITE_EXIT.failed;
+  }
+}

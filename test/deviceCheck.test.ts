@@ -1,0 +1,103 @@
+// The device check's runner (bench/deviceCheck.ts) on its sim dry run: rows land in the JSON-lines
+// file as suites finish, and a suite that hangs or dies is killed or reported with the case it was
+// in while the others still run. The faults come from the test-only SPARQ_DEVICE_CHECK_INJECT hook.
+// Runs the compiled script (npm test builds dist/ first), as the GPU machine does.
+import { spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+
+import { denseCases } from './cases/dense.cases';
+import { w4a16Cases } from './cases/w4a16.cases';
+import { backendMatrix, describeFor } from './helpers/backends';
+
+const script = path.join(__dirname, '..', 'dist', 'bench', 'deviceCheck.js');
+const sim = backendMatrix().find((p) => p.backend === 'sim')!;
+
+interface Row {
+  suite: string;
+  name: string;
+  ok: boolean;
+  status: string;
+  detail: string;
+  elapsedS?: number;
+}
+
+interface Run {
+  status: number | null;
+  wallMs: number;
+  stdout: string;
+  rows: Row[];
+  out: string;
+}
+
+function deviceCheck(extra: string[], inject?: string): Run {
+  if (!fs.existsSync(script)) throw new Error(`${script} is missing: run npm run build:ts first`);
+  const out = fs.mkdtempSync(path.join(os.tmpdir(), 'sparq-device-check-'));
+  const env = { ...process.env };
+  delete env.SPARQ_DEVICE_CHECK_INJECT;
+  if (inject) env.SPARQ_DEVICE_CHECK_INJECT = inject;
+  const t0 = Date.now();
+  // The outer limit only keeps a broken runner from stalling jest; the assertions bound it tighter.
+  const r = spawnSync(process.execPath, [script, '--backend', 'sim', '--out', out, ...extra], { encoding: 'utf8', env, timeout: 100000, killSignal: 'SIGKILL' });
+  const wallMs = Date.now() - t0;
+  const file = path.join(out, 'device-check.jsonl');
+  const rows = fs.existsSync(file) ? fs.readFileSync(file, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Row) : [];
+  return { status: r.status, wallMs, stdout: r.stdout, rows, out };
+}
+
+const of = (rows: Row[], suite: string): Row[] => rows.filter((r) => r.suite === suite);
+
+describeFor(sim)(`device check [sim dry run]${sim.present ? '' : ` (skipped: ${sim.why})`}`, () => {
+  const dense = denseCases('sim').map((c) => c.name);
+  const w4a16 = w4a16Cases('sim').map((c) => c.name);
+
+  it('normal run: a passing row per case of every suite in device-check.jsonl, the skipped suites say why, exit 0', () => {
+    const r = deviceCheck([]);
+    expect(r.status).toBe(0);
+    expect(of(r.rows, 'info')).toEqual([expect.objectContaining({ ok: true, status: 'pass' })]);
+    expect(of(r.rows, 'cases-dense').map((x) => [x.name, x.status])).toEqual(dense.map((n) => [n, 'pass']));
+    expect(of(r.rows, 'cases-w4a16').map((x) => [x.name, x.status])).toEqual(w4a16.map((n) => [n, 'pass']));
+    const frag = of(r.rows, 'fragments');
+    expect(frag.length).toBeGreaterThanOrEqual(4);
+    expect(frag.every((x) => x.status === 'pass')).toBe(true);
+    for (const s of ['sanitizer', 'bench']) expect(of(r.rows, s)).toEqual([expect.objectContaining({ status: 'skipped', detail: expect.stringMatching(/^not run: /) })]);
+    // The summary is built from the same rows.
+    const summary = JSON.parse(fs.readFileSync(path.join(r.out, 'device-check.json'), 'utf8')) as { passed: number; failed: number; notRun: number };
+    expect(summary).toMatchObject({ passed: r.rows.length - 2, failed: 0, notRun: 2 });
+    expect(fs.readFileSync(path.join(r.out, 'device-check.md'), 'utf8')).toContain('| cases-w4a16 | ' + String(w4a16.length) + ' | 0 |');
+  });
+
+  it('a hung suite is killed at its limit with a row naming its case, a crashed one gets a crash row, the others still run; exit 1 within the bound', () => {
+    const limitS = 8;
+    // cases-w4a16 hangs at its third case; fragments aborts at its second "starting" line.
+    const r = deviceCheck(['--suite-timeout-s', String(limitS)], 'hang:cases-w4a16@3,crash:fragments@2');
+    expect(r.status).toBe(1);
+    // At most every suite that ran at its full limit, plus process start-up.
+    expect(r.wallMs).toBeLessThan(4 * limitS * 1000 + 10000);
+
+    expect(of(r.rows, 'info')).toEqual([expect.objectContaining({ status: 'pass' })]);
+    expect(of(r.rows, 'cases-dense').map((x) => [x.name, x.status])).toEqual(dense.map((n) => [n, 'pass']));
+    // The two cases before the hang finished and were kept; the third is the timeout row.
+    const hung = of(r.rows, 'cases-w4a16');
+    expect(hung.map((x) => [x.name, x.status])).toEqual([
+      [w4a16[0], 'pass'],
+      [w4a16[1], 'pass'],
+      [w4a16[2], 'timeout'],
+    ]);
+    const t = hung[2];
+    expect(t.ok).toBe(false);
+    expect(t.detail).toContain(`TIMEOUT`);
+    expect(t.detail).toContain(`cases-w4a16/${w4a16[2]}`);
+    expect(t.elapsedS).toBeGreaterThanOrEqual(limitS);
+    expect(t.elapsedS).toBeLessThan(limitS + 5);
+
+    expect(of(r.rows, 'fragments')).toEqual([expect.objectContaining({ name: 'sim dump', ok: false, status: 'crash', detail: expect.stringContaining('SIGABRT') })]);
+    for (const s of ['sanitizer', 'bench']) expect(of(r.rows, s)).toEqual([expect.objectContaining({ status: 'skipped' })]);
+
+    // The final table says what did not finish and why.
+    expect(r.stdout).toContain(`TIMEOUT after ${limitS.toFixed(1)}s in cases-w4a16/${w4a16[2]}`);
+    expect(r.stdout).toContain('CRASH (signal SIGABRT) in fragments/sim dump');
+    expect(r.stdout).toMatch(/\n\d+ passed, 2 failed, 2 not run/);
+  });
+});
