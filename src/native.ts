@@ -84,12 +84,21 @@ export interface NativeWeight {
   info(): NativeWeightInfo;
 }
 
-/** What each lane of one warp holds after ldmatrix / mma for fixed inputs (sparq/sim.h FragmentDumpData). */
+/**
+ * What each lane of one warp holds after ldmatrix / mma / the W4A16 dequant for fixed inputs
+ * (sparq/sim_ops.h FragmentDumpData), lane-major, in register order.
+ */
 export interface NativeFragmentDump {
+  /** `[32][4]` f16x2: ldmatrix.x4 of a 16x16 iota. */
   ldmatrixX4: Uint32Array;
+  /** `[32][2]` f16x2: ldmatrix.x2.trans of a 16x8 k-major iota. */
   ldmatrixX2Trans: Uint32Array;
+  /** `[32][4]` fp32: mma.m16n8k16 D for a non-symmetric small-integer A. */
   mmaF16: Float32Array;
+  /** `[32][4]` s32: mma.m16n8k32 D for a non-identity s8 A. */
   mmaS8: Int32Array;
+  /** `[32][16]` f16x2: the W4A16 kernel's dequantized B fragments (n8 tile 0..7, x[0], x[1]). */
+  w4a16Dequant: Uint32Array;
 }
 
 export interface NativeBinding {

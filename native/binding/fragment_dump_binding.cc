@@ -1,6 +1,6 @@
 // binding/fragment_dump_binding.cc: fragmentDump(ctx) → Promise<{ldmatrixX4, ldmatrixX2Trans, mmaF16,
-// mmaS8}> — what each lane of one warp holds after ldmatrix and mma for fixed inputs, on sim or
-// cuda. The device check compares the GPU's dump with the simulator's (the guard against a
+// mmaS8, w4a16Dequant}> — what each lane of one warp holds after ldmatrix, mma and the W4A16
+// dequant for fixed inputs, on sim or cuda (sparq/sim_ops.h). The device check compares the GPU's dump with the simulator's (the guard against a
 // misreading of the PTX ISA fragment layouts that the simulator and the kernels would share).
 #include <cstring>
 #include <memory>
@@ -38,6 +38,7 @@ Napi::Value FragmentDump(const Napi::CallbackInfo& info) {
         o.Set("ldmatrixX2Trans", copy(Napi::Uint32Array::New(env, 32 * 2), data->ldmatrix_x2_trans));
         o.Set("mmaF16", copy(Napi::Float32Array::New(env, 32 * 4), data->mma_f16));
         o.Set("mmaS8", copy(Napi::Int32Array::New(env, 32 * 4), data->mma_s8));
+        o.Set("w4a16Dequant", copy(Napi::Uint32Array::New(env, 32 * 16), data->w4a16_dequant));
         deferred->Resolve(o);
       });
   return deferred->Promise();
