@@ -1,6 +1,7 @@
 // native/sim/w4a16_sim.cc: the W4A16 CUDA kernel (cuda/kernels/w4a16.cuh) on the SIMT simulator,
 // through the plan the nvcc launcher uses (cuda/w4a16_plan.cuh); the workspace is host memory.
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "cuda/w4a16_plan.cuh"
@@ -19,7 +20,17 @@ Status W4A16MatmulStages(const W4A16MatmulArgs& args, int stages, const SimOptio
   // Fresh zeroed blocks per call: the counters start at zero as on a new device workspace.
   std::vector<uint64_t> counters(size_t(plan.workspace.counters_bytes / 8) + 1, 0);
   std::vector<uint64_t> scratch(size_t(plan.workspace.scratch_bytes / 8) + 1, 0);
-  return RunPlan(args, plan, counters.data(), scratch.data(), target, info);
+  Status st = RunPlan(args, plan, counters.data(), scratch.data(), target, info);
+  if (!st.ok()) return st;
+  // The reduction's invariant, checked after every simulated call: each column's last arrival
+  // reset its counter, so the next launch starts from zero with no clearing.
+  const uint32_t* c = reinterpret_cast<const uint32_t*>(counters.data());
+  for (int64_t col = 0; col < plan.n_tiles; ++col)
+    if (c[col] != 0u)
+      return Status::Error(StatusCode::kDevice, "w4a16_gemm_kernel: arrival counter of column " + std::to_string(col) +
+                                                    " is " + std::to_string(c[col]) +
+                                                    " after the launch (its last arrival did not reset it)");
+  return Status::Ok();
 }
 
 Status W4A16Matmul(const W4A16MatmulArgs& args, const SimOptions& options, LaunchInfo* info) {

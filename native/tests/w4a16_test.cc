@@ -484,6 +484,9 @@ void RunSimChecks() {
       {40, 300, 256, 128, 4, "3 columns, group 128 spans tiles"},
       {64, 131, 100, 100, 2, "per-channel, k % 8 != 0: padded x copy"},
       {100, 136, 192, 64, 3, "two m-slabs (64 + 36)"},
+      // 16 tiles through one CTA: the cp.async ring wraps 4× (4 stages) / 2× (8 stages), so a
+      // stage reused before everyone is past it reads the next tile's bytes
+      {16, 128, 1024, 128, 1, "ring wraps (16 tiles on 1 SM)"},
   };
   for (int stages : {4, 8})
     for (const SimCase& c : cases) CheckSimCase(c, stages, pool);
