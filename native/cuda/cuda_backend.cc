@@ -1,7 +1,8 @@
 // cuda/cuda_backend.cc: libsparq_cuda.so's side of the C ABI (sparq/cuda_abi.h). One context =
-// one device + one non-blocking stream + a cuBLAS handle when cuBLAS is found + the workspace the
-// kernels need (owned here, never by the caller). Every CUDA call is checked. Ops arrive through
-// run_op and go to cuda_ops::<Name> (cuda/cuda_ops.h), dispatched from sparq/op_list.h.
+// one device + one non-blocking stream + a cuBLAS handle when cuBLAS is found and SPARQ_DENSE_KERNEL
+// (read here, at creation) allows it + the workspace the kernels need (owned here, never by the
+// caller). Every CUDA call is checked. Ops arrive through run_op and go to cuda_ops::<Name>
+// (cuda/cuda_ops.h), dispatched from sparq/op_list.h.
 #include <cuda_runtime.h>
 
 #include <cstdio>
@@ -24,6 +25,7 @@ struct CudaContext {
   int device = 0;
   int sm_count = 0;
   int sm_major = 0;
+  int smem_optin_bytes = 0;
   cudaStream_t stream = nullptr;
   cudaEvent_t origin = nullptr;  // stream_time_ms counts from here
   sparq::cuda::Cublas cublas;
@@ -84,6 +86,9 @@ int32_t DeviceInfo(int32_t device, SparqCudaDeviceInfo* out, SparqCudaError* err
 }
 
 int32_t ContextCreate(int32_t device, void** out, SparqCudaError* err) {
+  sparq::cuda::DenseKernel dense_kernel = sparq::cuda::DenseKernel::kAuto;
+  if (const sparq::Status s = sparq::cuda::DenseKernelFromEnv(&dense_kernel); !s.ok())
+    return Fail(err, s.code, s.message);  // before anything is created: nothing to undo
   auto* c = new CudaContext();
   c->device = device;
   auto fail = [&](cudaError_t e, const char* what) {
@@ -97,11 +102,13 @@ int32_t ContextCreate(int32_t device, void** out, SparqCudaError* err) {
     return fail(e, "cudaDeviceGetAttribute");
   if ((e = cudaDeviceGetAttribute(&c->sm_major, cudaDevAttrComputeCapabilityMajor, device)) != cudaSuccess)
     return fail(e, "cudaDeviceGetAttribute");
+  if ((e = cudaDeviceGetAttribute(&c->smem_optin_bytes, cudaDevAttrMaxSharedMemoryPerBlockOptin, device)) != cudaSuccess)
+    return fail(e, "cudaDeviceGetAttribute");
   if ((e = cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking)) != cudaSuccess)
     return fail(e, "cudaStreamCreate");
   if ((e = cudaEventCreate(&c->origin)) != cudaSuccess) return fail(e, "cudaEventCreate");
   if ((e = cudaEventRecord(c->origin, c->stream)) != cudaSuccess) return fail(e, "cudaEventRecord");
-  c->cublas = sparq::cuda::LoadCublas();
+  c->cublas = sparq::cuda::LoadCublas(dense_kernel);
   *out = c;
   return 0;
 }
@@ -216,6 +223,7 @@ int32_t RunTyped(CudaContext* c, sparq::OpId op, const void* args, size_t args_b
   exec.device = c->device;
   exec.sm_count = c->sm_count;
   exec.sm_major = c->sm_major;
+  exec.smem_optin_bytes = c->smem_optin_bytes;
   exec.stream = c->stream;
   exec.cublas = &c->cublas;
   exec.workspace = [c, op](int which, size_t bytes, void** ptr) { return Workspace(c, op, which, bytes, ptr); };
@@ -248,9 +256,11 @@ const char* const kOpNames[] = {
 };
 
 int32_t CublasStatus(void* p, char* out, size_t out_bytes) {
+  // 1: `out` is the cuBLAS library dense.matmul uses (sq.device.cublas); 0: `out` says why none is
+  // used and what dense.matmul does instead (sq.device.cublasNote), SPARQ_DENSE_KERNEL included.
   const sparq::cuda::Cublas& c = Ctx(p)->cublas;
-  std::snprintf(out, out_bytes, "%s", c.available ? c.path.c_str() : c.missing.c_str());
-  return c.available ? 1 : 0;
+  std::snprintf(out, out_bytes, "%s", c.used() ? c.path.c_str() : c.Note().c_str());
+  return c.used() ? 1 : 0;
 }
 
 const SparqCudaApi kApi = {

@@ -19,6 +19,7 @@ struct Exec {
   int device = 0;
   int sm_count = 0;
   int sm_major = 0;
+  int smem_optin_bytes = 0;  // cudaDevAttrMaxSharedMemoryPerBlockOptin
   cudaStream_t stream = nullptr;
   const Cublas* cublas = nullptr;
   // Block `which` (0 or 1) of this op's device workspace, at least `bytes`, owned by the context

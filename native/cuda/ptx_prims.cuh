@@ -561,6 +561,9 @@ SPARQ_DEVICE bool vote_sync_all_pred(uint32_t mask, bool pred) {
 }
 
 // ==== integer bit tricks =======================================================================
+// This section and the next are pure arithmetic: their asm is not `volatile`, so nvcc may hoist
+// a loop-invariant one (a scale's prmt), merge duplicates and schedule them freely. Only asm with
+// side effects or ordering (memory, barriers, collectives) stays volatile.
 // Reference semantics, also used by host tests: lop3 computes LUT[(a_bit<<2)|(b_bit<<1)|c_bit]
 // per bit; prmt picks result byte i by selector nibble i from {b, a} (bytes 0-3 = a, 4-7 = b),
 // nibble bit 3 replicating that byte's sign bit.
@@ -592,7 +595,7 @@ SPARQ_DEVICE uint32_t lop3_b32(uint32_t a, uint32_t b, uint32_t c) {
   return lop3_ref<LUT>(a, b, c);
 #elif defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
   uint32_t d;
-  asm volatile("lop3.b32 %0, %1, %2, %3, %4;\n" : "=r"(d) : "r"(a), "r"(b), "r"(c), "n"(LUT));
+  asm("lop3.b32 %0, %1, %2, %3, %4;\n" : "=r"(d) : "r"(a), "r"(b), "r"(c), "n"(LUT));
   return d;
 #else
   SPARQ_UNSUPPORTED_ARCH();
@@ -607,7 +610,7 @@ SPARQ_DEVICE uint32_t prmt_b32(uint32_t a, uint32_t b, uint32_t selector) {
   return prmt_ref(a, b, selector);
 #elif defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
   uint32_t d;
-  asm volatile("prmt.b32 %0, %1, %2, %3;\n" : "=r"(d) : "r"(a), "r"(b), "r"(selector));
+  asm("prmt.b32 %0, %1, %2, %3;\n" : "=r"(d) : "r"(a), "r"(b), "r"(selector));
   return d;
 #else
   SPARQ_UNSUPPORTED_ARCH();
@@ -641,7 +644,7 @@ inline uint32_t f16x2_map(uint32_t a, uint32_t b, uint32_t c, Op op) {
 #elif defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
 #define SPARQ_F16X2_BODY(EXPR, PTX, ...)           \
   uint32_t d;                                      \
-  asm volatile(PTX : "=r"(d) : __VA_ARGS__);       \
+  asm(PTX : "=r"(d) : __VA_ARGS__);                \
   return d;
 #else
 #define SPARQ_F16X2_BODY(EXPR, PTX, ...) \
@@ -679,7 +682,7 @@ SPARQ_DEVICE uint32_t cvt_rn_f16x2_f32(float lo, float hi) {
   return uint32_t(sim::F32ToF16(lo)) | (uint32_t(sim::F32ToF16(hi)) << 16);
 #elif defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
   uint32_t d;
-  asm volatile("cvt.rn.f16x2.f32 %0, %1, %2;\n" : "=r"(d) : "f"(hi), "f"(lo));
+  asm("cvt.rn.f16x2.f32 %0, %1, %2;\n" : "=r"(d) : "f"(hi), "f"(lo));
   return d;
 #else
   SPARQ_UNSUPPORTED_ARCH();
@@ -692,7 +695,7 @@ SPARQ_DEVICE uint32_t cvt_rn_bf16x2_f32(float lo, float hi) {
   return uint32_t(sim::F32ToBF16(lo)) | (uint32_t(sim::F32ToBF16(hi)) << 16);
 #elif defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
   uint32_t d;
-  asm volatile("cvt.rn.bf16x2.f32 %0, %1, %2;\n" : "=r"(d) : "f"(hi), "f"(lo));
+  asm("cvt.rn.bf16x2.f32 %0, %1, %2;\n" : "=r"(d) : "f"(hi), "f"(lo));
   return d;
 #else
   SPARQ_UNSUPPORTED_ARCH();
@@ -705,7 +708,7 @@ SPARQ_DEVICE uint16_t cvt_rn_f16_f32(float f) {
   return sim::F32ToF16(f);
 #elif defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
   uint16_t d;
-  asm volatile("cvt.rn.f16.f32 %0, %1;\n" : "=h"(d) : "f"(f));
+  asm("cvt.rn.f16.f32 %0, %1;\n" : "=h"(d) : "f"(f));
   return d;
 #else
   SPARQ_UNSUPPORTED_ARCH();
@@ -718,7 +721,7 @@ SPARQ_DEVICE float cvt_f32_f16(uint16_t h) {
   return sim::F16ToF32(h);
 #elif defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
   float d;
-  asm volatile("cvt.f32.f16 %0, %1;\n" : "=f"(d) : "h"(h));
+  asm("cvt.f32.f16 %0, %1;\n" : "=f"(d) : "h"(h));
   return d;
 #else
   SPARQ_UNSUPPORTED_ARCH();

@@ -10,7 +10,7 @@ namespace sparq::cuda_ops {
 
 Status W4A16Matmul(const W4A16MatmulArgs& a, cuda::Exec& exec, LaunchInfo* info) {
   cuda::NvccTarget target(exec.stream, exec.sm_count);
-  const w4a16::W4a16Plan plan = w4a16::MakePlan(a, w4a16::ChooseStages(exec.sm_major), target.sm_count());
+  const w4a16::W4a16Plan plan = w4a16::MakePlan(a, w4a16::ChooseStagesForSmem(exec.smem_optin_bytes), target.sm_count());
   void* counters = nullptr;
   void* scratch = nullptr;
   Status s = exec.workspace(0, size_t(plan.workspace.counters_bytes), &counters);

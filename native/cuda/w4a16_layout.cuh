@@ -164,8 +164,10 @@ SPARQ_W4A16_HD constexpr int MaxColumnContributors(const Stripes& s) {
 
 // ------------------------------------------------------------------------------ launch plan
 // Shared by the nvcc launcher (cuda/w4a16.cu) and the simulator's (sim/w4a16_sim.cc).
-inline constexpr int kStagesAmpere = 4;  // sm_80/86/89: 4 × (4 KB codes + A) stays under 100 KB
-inline constexpr int kStagesHopper = 8;  // sm_90: 32 KB of codes in flight per SM (HBM3e latency)
+inline constexpr int kStagesAmpere = 4;  // fits the 99 KB of sm_86/89/120: 4 × (4 KB codes + A)
+inline constexpr int kStagesHopper = 8;  // 32 KB of codes in flight per SM (HBM3e latency); needs ~134 KB
+// By SM major, for the simulator's default (it models an sm_90); the CUDA launcher chooses by the
+// device's shared-memory capacity instead (ChooseStagesForSmem, cuda/w4a16_plan.cuh).
 SPARQ_W4A16_HD constexpr int ChooseStages(int sm_major) { return sm_major >= 9 ? kStagesHopper : kStagesAmpere; }
 SPARQ_W4A16_HD constexpr int ChooseMBlocks(int64_t m_slab) { return int(CeilDiv(m_slab, kMmaM)); }
 SPARQ_W4A16_HD constexpr int64_t SlabCount(int64_t m) { return CeilDiv(m, kSlabM); }

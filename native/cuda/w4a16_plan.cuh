@@ -31,6 +31,13 @@ inline W4a16Instance PickForStages(int m_blocks) {
   }
 }
 
+// The pipeline depth for a device: the deep (Hopper) ring when its largest instance (M_BLOCKS = 4)
+// fits the device's opt-in shared memory per block, else the 4-stage one. By capacity, not by SM
+// major: sm_120 has 99 KB like sm_86/89, A100 (sm_80) has 163 KB.
+inline int ChooseStagesForSmem(int smem_optin_bytes) {
+  return W4a16Config<4, kStagesHopper>::kSmemBytes <= smem_optin_bytes ? kStagesHopper : kStagesAmpere;
+}
+
 inline W4a16Instance PickInstance(int stages, int m_blocks) {
   return stages == kStagesHopper ? PickForStages<kStagesHopper>(m_blocks) : PickForStages<kStagesAmpere>(m_blocks);
 }
@@ -87,7 +94,7 @@ struct W4a16Plan {
   Workspace workspace;   // partial slots, arrival counters, padded x
 };
 
-// stages: ChooseStages(sm_major). The grid is one CTA per SM, striped over the tiles; no CTA waits
+// stages: ChooseStagesForSmem(opt-in smem) on CUDA, ChooseStages(9) on sim. The grid is one CTA per SM, striped over the tiles; no CTA waits
 // for another, so the plan is correct whatever share of the SMs the kernel actually gets.
 inline W4a16Plan MakePlan(const W4A16MatmulArgs& a, int stages, int sm_count) {
   constexpr int64_t kPadCtasPerSm = 8;  // enough blocks in flight to saturate the copy

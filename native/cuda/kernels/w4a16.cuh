@@ -15,7 +15,8 @@
 //          its 8 scales (chunk w_n·8 + g); row 1 only for group 32 (second group of the tile).
 //          Loaded when a tile starts a group or a stripe's column; kept in frag_s otherwise.
 //   A      gmem [m][k] fp16 → smem [STAGES][M_BLOCKS·16 rows][8 chunks of 16 B], chunk c of row r
-//          at c ^ (r % 8); rows ≥ m and k ≥ k_valid zero-filled by cp.async; ldmatrix.x4 → frag_a.
+//          at c ^ (r % 8); rows ≥ m zeroed once per launch (plain stores), k ≥ k_valid zero-filled
+//          by cp.async (src-size 0); ldmatrix.x4 → frag_a.
 //   C      frag_c per mma.m16n8k16: lane holds (row g, cols 2t, 2t+1) and (row g+8, same cols).
 //          Column done → s_red [M_BLOCKS·16][kRedStride] fp32 in fixed order w_k = 3,2,1,0 →
 //          a column split over several CTAs: each writes its fp32 slot, then counts itself in
@@ -82,36 +83,67 @@ struct W4a16Params {
 struct alignas(16) W4Words { uint32_t x[4]; };  // one lane's 16 B of codes or scales
 
 // ------------------------------------------------------------------------------ device helpers
-SPARQ_DEVICE bool FirstOfColumn(const Stripes& s, int64_t t, int64_t t_begin) {
-  return t == t_begin || t % s.k_tiles == 0;
+// Where a stripe is: tile t and its (column, k tile), stepped by one per tile so the main loop
+// does no 64-bit division (one at the stripe's start). 32 bits hold the tile coordinates: n_tiles
+// ≤ 2^23 and k_tiles ≤ 2^24 under the 2^30 dim limits.
+struct TileCursor {
+  int64_t t;
+  uint32_t n_tile, k_tile;
+};
+SPARQ_DEVICE TileCursor CursorAt(const Stripes& s, int64_t t) {
+  return TileCursor{t, uint32_t(t / s.k_tiles), uint32_t(t % s.k_tiles)};
 }
-SPARQ_DEVICE bool LastOfColumn(const Stripes& s, int64_t t, int64_t t_end) {
-  return t + 1 == t_end || (t + 1) % s.k_tiles == 0;
+SPARQ_DEVICE void Advance(TileCursor& c, uint32_t k_tiles) {
+  ++c.t;
+  if (++c.k_tile == k_tiles) {
+    c.k_tile = 0;
+    ++c.n_tile;
+  }
 }
-SPARQ_DEVICE bool NeedsScales(const W4a16Params& p, int64_t t, int64_t t_begin) {
-  return FirstOfColumn(p.stripes, t, t_begin) || ((t % p.stripes.k_tiles) * kTileK) % p.group_eff == 0;
+SPARQ_DEVICE bool LastOfColumn(const TileCursor& c, uint32_t k_tiles, int64_t t_end) {
+  return c.t + 1 == t_end || c.k_tile + 1 == k_tiles;
+}
+// A tile loads scales when it starts the stripe, a column, or a group (tiles_per_group = tiles
+// sharing one scale row: 1 for groups of 32 and 64, 2 for 128, k_tiles per-channel).
+SPARQ_DEVICE bool NeedsScales(const TileCursor& c, int64_t t_begin, uint32_t tiles_per_group) {
+  return c.t == t_begin || c.k_tile % tiles_per_group == 0;
 }
 
-// Issue the cp.async of tile t (B, A, and the scales it needs) into one stage.
+// Issue the cp.async of tile c (B, A's rows < m, and the scales it needs) into one stage. A's rows
+// ≥ m were zeroed once, at the start (ZeroTailRows), and are never loaded.
 template <int M_BLOCKS>
-SPARQ_DEVICE void LoadTile(const W4a16Params& p, int64_t t, bool scales, uint8_t* s_b, uint8_t* s_a,
+SPARQ_DEVICE void LoadTile(const W4a16Params& p, const TileCursor& c, bool scales, uint8_t* s_b, uint8_t* s_a,
                            uint8_t* s_s, int tid, uint64_t policy) {
-  const int64_t n_tile = t / p.stripes.k_tiles, k0 = (t % p.stripes.k_tiles) * kTileK;
+  const int64_t k0 = int64_t(c.k_tile) * kTileK;
   // evict-first: every code byte is read once per slab; caching it would evict X and partials
-  cp_async_cg_16_l2_hint(s_b + tid * kU128Bytes, p.qweight + t * kTileBytes + tid * kU128Bytes, kU128Bytes, policy);
-  for (int c = tid; c < M_BLOCKS * kMmaM * kAChunksPerRow; c += kThreads) {
-    const int row = c / kAChunksPerRow, chunk = c % kAChunksPerRow;
+  cp_async_cg_16_l2_hint(s_b + tid * kU128Bytes, p.qweight + c.t * kTileBytes + tid * kU128Bytes, kU128Bytes, policy);
+  for (int ch = tid; ch < p.m * kAChunksPerRow; ch += kThreads) {
+    const int row = ch / kAChunksPerRow, chunk = ch % kAChunksPerRow;
     const int64_t col = k0 + chunk * kHalvesPerU128;
-    const bool valid = row < p.m && col < p.k_valid;
-    const uint16_t* src = valid ? p.x + row * p.ldx + col : p.x;  // src-size 0 reads nothing
+    const bool valid = col < p.k_valid;
+    const uint16_t* src = valid ? p.x + row * p.ldx + col : p.x;  // src-size 0 reads nothing: the k tail is zeros
     cp_async_cg_16(s_a + ASmemChunk(row, chunk) * kU128Bytes, src, valid ? kU128Bytes : 0);
   }
   const int rows = p.group_eff < kTileK ? kScaleRows : 1;
   if (scales && tid < rows * (kScaleTileBytes / kU128Bytes)) {
     const int row = tid / (kScaleTileBytes / kU128Bytes), chunk = tid % (kScaleTileBytes / kU128Bytes);
     const int64_t group = k0 / p.group_eff + row;
-    const uint16_t* src = p.scales + (n_tile * p.groups_pad + group) * kTileN + chunk * kHalvesPerU128;
+    const uint16_t* src = p.scales + (int64_t(c.n_tile) * p.groups_pad + group) * kTileN + chunk * kHalvesPerU128;
     cp_async_cg_16(s_s + row * kScaleTileBytes + chunk * kU128Bytes, src, kU128Bytes);
+  }
+}
+
+// A's rows m..M_BLOCKS·16−1 are zeros in every stage for the whole launch: written once here
+// (plain stores; the main loop's first barrier orders them before any ldmatrix) instead of a
+// zero-filling cp.async per row per tile.
+template <int M_BLOCKS, int STAGES>
+SPARQ_DEVICE void ZeroTailRows(uint8_t* s_a, int m, int tid) {
+  using Cfg = W4a16Config<M_BLOCKS, STAGES>;
+  const int tail_chunks = (Cfg::kRows - m) * kAChunksPerRow;
+  for (int i = tid; i < STAGES * tail_chunks; i += kThreads) {
+    const int stage = i / tail_chunks, ch = i % tail_chunks;
+    const int row = m + ch / kAChunksPerRow, chunk = ch % kAChunksPerRow;
+    *reinterpret_cast<W4Words*>(s_a + stage * Cfg::kAStageBytes + ASmemChunk(row, chunk) * kU128Bytes) = W4Words{};
   }
 }
 
@@ -156,6 +188,13 @@ SPARQ_W4A16_UNROLL
   }
 }
 
+// Two adjacent fp32 of s_red: one 8-byte shared access. A half warp's pairs (rows g, g+1..g+3,
+// cols 2t, 2t+1) then cover all 32 banks once with kRedStride ≡ 8 (mod 32); 4-byte stores of the
+// same elements were a 2-way conflict (rows g and g+4 share banks).
+struct alignas(8) F32x2 {
+  float x, y;
+};
+
 // Sum the 4 k-warps' accumulators into s_red in the fixed order w_k = 3, 2, 1, 0; zero acc.
 template <int M_BLOCKS>
 SPARQ_DEVICE void ReduceWarpsToSmem(float* s_red, int warp, int lane, FragC_F32 (&acc)[M_BLOCKS][kWarpN8]) {
@@ -167,12 +206,19 @@ SPARQ_W4A16_UNROLL
 SPARQ_W4A16_UNROLL
         for (int j8 = 0; j8 < kWarpN8; ++j8)
 SPARQ_W4A16_UNROLL
-          for (int i = 0; i < 4; ++i) {
-            const int row = mb * kMmaM + FragCRow(lane, i);
-            const int col = w_n * kBlockN + j8 * kMmaN + FragCCol(lane, i);
-            float* dst = s_red + row * kRedStride + col;
-            *dst = step == kTileK16 - 1 ? acc[mb][j8].x[i] : *dst + acc[mb][j8].x[i];
-            acc[mb][j8].x[i] = 0.f;
+          for (int half = 0; half < 2; ++half) {  // frag_c {0,1}: row g; {2,3}: row g + 8
+            const int row = mb * kMmaM + FragCRow(lane, 2 * half);
+            const int col = w_n * kBlockN + j8 * kMmaN + FragCCol(lane, 0);
+            F32x2* dst = reinterpret_cast<F32x2*>(s_red + row * kRedStride + col);
+            const F32x2 mine{acc[mb][j8].x[2 * half], acc[mb][j8].x[2 * half + 1]};
+            if (step == kTileK16 - 1) {
+              *dst = mine;
+            } else {
+              const F32x2 sum = *dst;
+              *dst = F32x2{sum.x + mine.x, sum.y + mine.y};
+            }
+            acc[mb][j8].x[2 * half] = 0.f;
+            acc[mb][j8].x[2 * half + 1] = 0.f;
           }
     }
     syncthreads();
@@ -231,12 +277,18 @@ __global__ void __launch_bounds__(kThreads, 1) w4a16_gemm_kernel(const W4a16Para
   const int cta = int(blockIdx.x);
   const int64_t t_begin = StripeBegin(p.stripes, cta), t_end = StripeEnd(p.stripes, cta);
   const int64_t tiles = t_end - t_begin;
+  const uint32_t k_tiles = uint32_t(p.stripes.k_tiles);
+  const uint32_t tiles_per_group = p.group_eff > kTileK ? uint32_t(p.group_eff / kTileK) : 1u;
   const uint64_t policy = l2_policy_evict_first();
 
+  ZeroTailRows<M_BLOCKS, STAGES>(s_a, p.m, tid);
+  TileCursor load = CursorAt(p.stripes, t_begin);  // the next tile to issue
   for (int s = 0; s < STAGES - 1; ++s) {
-    if (s < tiles)
-      LoadTile<M_BLOCKS>(p, t_begin + s, NeedsScales(p, t_begin + s, t_begin), s_b + s * kTileBytes,
+    if (s < tiles) {
+      LoadTile<M_BLOCKS>(p, load, NeedsScales(load, t_begin, tiles_per_group), s_b + s * kTileBytes,
                          s_a + s * Cfg::kAStageBytes, s_s + s * kScaleStageBytes, tid, policy);
+      Advance(load, k_tiles);
+    }
     cp_async_commit_group();
   }
 
@@ -247,18 +299,19 @@ SPARQ_W4A16_UNROLL
     for (int j8 = 0; j8 < kWarpN8; ++j8) acc[mb][j8] = FragC_F32{{0.f, 0.f, 0.f, 0.f}};
   W4Words frag_s{};
 
+  TileCursor cur = CursorAt(p.stripes, t_begin);  // the tile computed now
+  int slot = 0, slot_next = STAGES - 1;            // ring slots of cur and of load
   for (int64_t i = 0; i < tiles; ++i) {
     cp_async_wait_group<STAGES - 2>();
     syncthreads();
-    const int64_t next = i + STAGES - 1;
-    const int slot_next = int(next % STAGES), slot = int(i % STAGES);
-    if (next < tiles)
-      LoadTile<M_BLOCKS>(p, t_begin + next, NeedsScales(p, t_begin + next, t_begin), s_b + slot_next * kTileBytes,
+    if (load.t < t_end) {
+      LoadTile<M_BLOCKS>(p, load, NeedsScales(load, t_begin, tiles_per_group), s_b + slot_next * kTileBytes,
                          s_a + slot_next * Cfg::kAStageBytes, s_s + slot_next * kScaleStageBytes, tid, policy);
+      Advance(load, k_tiles);
+    }
     cp_async_commit_group();
 
-    const int64_t t = t_begin + i;
-    if (NeedsScales(p, t, t_begin)) {
+    if (NeedsScales(cur, t_begin, tiles_per_group)) {
       const int row = (p.group_eff < kTileK && warp / kTileN64 >= kTileK16 / 2) ? 1 : 0;
       const int chunk = (warp % kTileN64) * 8 + lane / 4;
       frag_s = *reinterpret_cast<const W4Words*>(s_s + slot * kScaleStageBytes + row * kScaleTileBytes +
@@ -266,11 +319,14 @@ SPARQ_W4A16_UNROLL
     }
     ComputeTile<M_BLOCKS>(s_b + slot * kTileBytes, s_a + slot * Cfg::kAStageBytes, warp, lane, frag_s, acc);
 
-    if (LastOfColumn(p.stripes, t, t_end)) {
+    if (LastOfColumn(cur, k_tiles, t_end)) {
       ReduceWarpsToSmem<M_BLOCKS>(s_red, warp, lane, acc);
-      ReduceColumnGlobal(p, s_red, t / p.stripes.k_tiles, cta, tid, s_last);
+      ReduceColumnGlobal(p, s_red, cur.n_tile, cta, tid, s_last);
       syncthreads();  // s_red is rewritten by the next column
     }
+    Advance(cur, k_tiles);
+    slot = slot + 1 == STAGES ? 0 : slot + 1;
+    slot_next = slot_next + 1 == STAGES ? 0 : slot_next + 1;
   }
   cp_async_wait_group<0>();
 }
