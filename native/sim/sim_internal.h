@@ -13,6 +13,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "sim/sim_device.h"
@@ -32,7 +33,18 @@ struct GlobalBuffer {
   uintptr_t base = 0;
   size_t bytes = 0;
   std::unique_ptr<std::atomic<uint64_t>> bytes_read;
+  // Bytes written in this launch, one bit per byte (bit i%64 of word i/64): ld.global.nc of any of
+  // them fails (the read-only path need not see them). Allocated with the buffer, before the
+  // launch, so that no simulated thread publishes it to another (no hidden TSan edge).
+  std::unique_ptr<std::atomic<uint64_t>[]> written;
 };
+
+// Progress anywhere in the process: a barrier or warp collective completed, a simulated thread
+// started or exited, an atomic or release store changed memory. Livelock limits (SimOptions::
+// timeout_s) count from the last progress, so a slow run (tens of thousands of simulated threads
+// on two cores) is never mistaken for a hang. Relaxed: it orders nothing (TSan sees no edge).
+extern std::atomic<uint64_t> g_progress;
+inline void NoteProgress() { g_progress.fetch_add(1, std::memory_order_relaxed); }
 
 struct CtaState;
 
@@ -65,6 +77,7 @@ struct Round {
   uint32_t arrived = 0;
   uint32_t leaving = 0;  // lanes of the finished round that have not picked up their result
   uint64_t gen = 0;
+  int leave_waiters = 0;  // lanes of the next round blocked until `leaving` drops to 0
   int op[32];
   int variant[32];
   const char* prim[32];
@@ -94,6 +107,13 @@ struct CtaState {
   std::condition_variable cv;
   int expected = 0, arrived = 0;
   std::atomic<uint64_t> gen{0};
+
+  // Threads of this CTA not blocked at bar.sync or in a warp collective (exited ones excluded).
+  // Only threads of the same CTA can release such a wait, so when a thread blocks and this drops to
+  // 0 while threads are live, the CTA is deadlocked. A thread decrements it itself when it blocks
+  // (under the lock of what it waits on); whoever releases waiters adds their number at the moment
+  // of release, so the count is exact without timeouts.
+  std::atomic<int> runnable{0};
 
   std::vector<std::unique_ptr<WarpState>> warps;
   // Per thread, for deadlock detection and dumps: the barrier generation + 1 it waits on (0 = none),
@@ -128,6 +148,8 @@ struct ThreadCtx {
   // spin-wait detection: the same address kept returning the same value since spin_start
   const void* spin_addr = nullptr;
   uint32_t spin_value = 0;
+  uint64_t spin_count = 0;     // times it saw that value
+  uint64_t spin_progress = 0;  // g_progress when spin_start was (re)set
   Clock::time_point spin_start{};
 };
 
@@ -135,12 +157,20 @@ extern thread_local ThreadCtx* tls_ctx;
 
 ThreadCtx& Ctx();    // the calling simulated thread (throws std::logic_error outside a launch)
 void CheckAbort();   // throws SimAbort once the launch has failed
-Clock::time_point Deadline();
+Clock::time_point Deadline();  // now + timeout_s
+// Waits on `cv` (holding `lk`) until done() or the launch aborts. Returns false only when nothing
+// progressed anywhere (g_progress) for timeout_s: the livelock last resort.
+bool WaitForRelease(std::condition_variable& cv, std::unique_lock<std::mutex>& lk, const std::function<bool()>& done);
+// The calling thread just blocked and was the CTA's last runnable one: every live thread of the
+// CTA is blocked and none can release another. Fails with a diagnosis and the dump.
+[[noreturn]] void FailAllBlocked(const char* prim);
+[[noreturn]] void FailNoProgress(const char* prim, const std::string& what);
 std::string DumpCta(CtaState& cta);  // who waits where: for deadlock messages
 std::string LaneList(uint32_t mask);  // "0-15,17"
 void SetPhase(Phase p, const char* prim);
 // A thread observed `value` at `addr` while waiting for it to change: yields, and fails with a
-// deadlock message once the value has stayed the same for the timeout.
+// deadlock message once the value has stayed the same for kMinSpins observations and timeout_s
+// without progress anywhere in the process.
 void NoteSpin(const char* prim, const void* addr, uint32_t value);
 void ClearSpin();
 std::string DescribeAddress(const LaunchState& launch, const void* p);

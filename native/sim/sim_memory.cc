@@ -1,10 +1,14 @@
 // native/sim/sim_memory.cc: shared memory, cp.async, global accesses, atomics and spin-waits.
 //
 // Shared memory is a fresh 0xFF-poisoned heap block per CTA and call site, exactly sized, so
-// ASan sees overflows and a read before the data arrived is NaN. cp.async only records the copy;
-// the bytes move when cp.async.wait_group retires its group, so a missing wait (or a barrier
-// placed before the wait) reads poison, and TSan sees the race. Global accesses are checked
-// against the launch's registered buffers and their bytes counted per buffer.
+// ASan sees overflows and a read before the data arrived is NaN. cp.async poisons its destination
+// when issued (a GPU may land the copy any time after issue, so the old bytes are gone: reading a
+// ring slot after issuing the next copy into it reads NaN) and moves the bytes when
+// cp.async.wait_group retires its group, so a missing wait (or a barrier placed before the wait)
+// reads poison, and TSan sees the race. Global accesses are checked against the launch's
+// registered buffers and their bytes counted per buffer; the bytes each launch writes are
+// recorded, and an ld.global.nc (read-only path) of any of them fails.
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <new>
@@ -121,11 +125,53 @@ static GlobalBuffer* CheckGlobal(const char* prim, const void* p, size_t bytes, 
   Fail(prim, what.c_str());
 }
 
-void GlobalRead(const char* prim, const void* g_ptr, size_t bytes) {
-  if (GlobalBuffer* b = CheckGlobal(prim, g_ptr, bytes, "reads")) b->bytes_read->fetch_add(bytes, std::memory_order_relaxed);
+// Marks [p, p+bytes) of `b` written in this launch.
+static void MarkWritten(GlobalBuffer& b, const void* p, size_t bytes) {
+  const size_t off = reinterpret_cast<uintptr_t>(p) - b.base;
+  for (size_t i = off; i < off + bytes; ++i)
+    b.written[i / 64].fetch_or(uint64_t{1} << (i % 64), std::memory_order_relaxed);
 }
 
-void GlobalWrite(const char* prim, const void* g_ptr, size_t bytes) { (void)CheckGlobal(prim, g_ptr, bytes, "writes"); }
+// The first byte of [p, p+bytes) written in this launch, or -1.
+static long FirstWritten(const GlobalBuffer& b, const void* p, size_t bytes) {
+  const std::atomic<uint64_t>* bits = b.written.get();
+  const size_t off = reinterpret_cast<uintptr_t>(p) - b.base;
+  for (size_t i = off; i < off + bytes; ++i)
+    if ((bits[i / 64].load(std::memory_order_relaxed) >> (i % 64)) & 1u) return long(i);
+  return -1;
+}
+
+// ld.global.nc (prims named "ld.global.nc…") is the read-only, non-coherent path: the data must not
+// be written during the kernel, or the load may return stale bytes. Bytes this launch already wrote
+// are caught (a write that comes later than the load, in host order, is not).
+static bool IsNonCoherent(const char* prim) { return std::strncmp(prim, "ld.global.nc", 12) == 0; }
+
+void GlobalRead(const char* prim, const void* g_ptr, size_t bytes) {
+  GlobalBuffer* b = CheckGlobal(prim, g_ptr, bytes, "reads");
+  if (!b) return;
+  b->bytes_read->fetch_add(bytes, std::memory_order_relaxed);
+  if (IsNonCoherent(prim)) {
+    const long w = FirstWritten(*b, g_ptr, bytes);
+    if (w >= 0) {
+      const std::string what =
+          "non-coherent (read-only path) load of " + std::to_string(bytes) + " bytes at " +
+          DescribeAddress(*Ctx().launch, g_ptr) + ", whose byte at '" + b->name + "' + " + std::to_string(w) +
+          " was written earlier in this launch: ld.global.nc may return stale data for memory the kernel writes (use "
+          "ld.global / g_load, or ld.acquire after a release)";
+      Fail(prim, what.c_str());
+    }
+  }
+}
+
+void GlobalWrite(const char* prim, const void* g_ptr, size_t bytes) {
+  if (GlobalBuffer* b = CheckGlobal(prim, g_ptr, bytes, "writes")) MarkWritten(*b, g_ptr, bytes);
+}
+
+// Atomics read and write: counted as read, marked as written.
+static void GlobalReadWrite(const char* prim, const void* g_ptr, size_t bytes) {
+  GlobalRead(prim, g_ptr, bytes);
+  if (GlobalBuffer* b = CheckGlobal(prim, g_ptr, bytes, "writes")) MarkWritten(*b, g_ptr, bytes);
+}
 
 // ---------------------------------------------------------------- cp.async
 void CpAsync(const char* prim, void* s_dst, const void* g_src, int cp_bytes, int src_bytes) {
@@ -155,6 +201,10 @@ void CpAsync(const char* prim, void* s_dst, const void* g_src, int cp_bytes, int
     }
     GlobalRead(prim, g_src, size_t(src_bytes));
   }
+  // The copy may land any time from now until its wait: the old bytes are gone (write-after-read
+  // reuse of a ring slot before everyone has read it reads NaN). The issuing thread writes them,
+  // as the copy itself will, so TSan orders it like the copy.
+  std::memset(s_dst, 0xFF, size_t(cp_bytes));
   t.open_group.push_back(AsyncCopy{static_cast<unsigned char*>(s_dst), static_cast<const unsigned char*>(g_src),
                                    cp_bytes, src_bytes});
 }
@@ -189,25 +239,49 @@ void ClearSpin() {
   t.spin_addr = nullptr;
 }
 
+// A spin-wait is given up only when it has seen the same value at least this often AND nothing
+// progressed anywhere in the process for timeout_s: a slow host (thousands of simulated threads on
+// two cores, a sanitizer) stretches both, a hang only the second.
+constexpr uint64_t kMinSpins = 1000;
+
 void NoteSpin(const char* prim, const void* addr, uint32_t value) {
   ThreadCtx& t = Ctx();
   const auto now = Clock::now();
+  const uint64_t progress = g_progress.load(std::memory_order_relaxed);
   if (t.spin_addr != addr || t.spin_value != value) {
     if (t.spin_addr) SetPhase(Phase::kRunning, nullptr);
     t.spin_addr = addr;
     t.spin_value = value;
+    t.spin_count = 0;
+    t.spin_progress = progress;
     t.spin_start = now;
     return;
   }
+  ++t.spin_count;
   SetPhase(Phase::kSpin, prim);
-  std::this_thread::yield();  // let the writer run: 2 cores carry hundreds of simulated threads
+  std::this_thread::yield();  // let the writer run: 2 cores carry thousands of simulated threads
+  if (progress != t.spin_progress) {  // something somewhere moved: the writer may still come
+    t.spin_progress = progress;
+    t.spin_start = now;
+    return;
+  }
   const double waited = std::chrono::duration<double>(now - t.spin_start).count();
-  if (waited > t.launch->options.timeout_s) {
-    std::string what = "deadlock (timeout after " + std::to_string(t.launch->options.timeout_s) +
-                       " s): spin-wait on " + DescribeAddress(*t.launch, addr) + " saw the value " +
-                       std::to_string(value) +
-                       " all along; the CTA that should change it never ran or never wrote it (with CTAs run one at "
-                       "a time, a CTA cannot wait for a later one)";
+  if (waited > t.launch->options.timeout_s && t.spin_count >= kMinSpins) {
+    const LaunchState& L = *t.launch;
+    const uint64_t resident = L.options.concurrent_ctas
+                                  ? uint64_t(L.options.max_resident_ctas > 0
+                                                 ? std::min(L.options.sm_count, L.options.max_resident_ctas)
+                                                 : L.options.sm_count)
+                                  : 1;
+    std::ostringstream os;
+    os << L.options.timeout_s;
+    std::string what = "deadlock (timeout: nothing progressed anywhere for " + os.str() + " s): spin-wait on " +
+                       DescribeAddress(L, addr) + " saw the value " + std::to_string(value) + " " +
+                       std::to_string(t.spin_count) +
+                       " times; the thread that should change it never ran or never wrote it (here at most " +
+                       std::to_string(resident) +
+                       " CTA(s) run at once, so a CTA cannot wait for one that is not resident; nor can it on a GPU "
+                       "whose SMs are busy)";
     what += DumpCta(*t.cta);
     Fail(prim, what.c_str());
   }
@@ -226,6 +300,7 @@ void StRelease(const char* prim, uint32_t* g_ptr, uint32_t value) {
   GlobalWrite(prim, g_ptr, 4);
   ClearSpin();
   __atomic_store_n(g_ptr, value, __ATOMIC_RELEASE);
+  NoteProgress();
 }
 
 // A fence is modelled as an acq_rel read-modify-write of one process-wide word: every fence
@@ -239,22 +314,31 @@ void Fence() {
 
 uint32_t AtomicU32(const char* prim, int op, uint32_t* g_ptr, uint32_t a, uint32_t b) {
   if (reinterpret_cast<uintptr_t>(g_ptr) & 3) Fail(prim, "address is not 4-byte aligned");
-  GlobalRead(prim, g_ptr, 4);
+  GlobalReadWrite(prim, g_ptr, 4);
   uint32_t old = 0;
   switch (op) {
     case 0:
       old = __atomic_fetch_add(g_ptr, a, __ATOMIC_ACQ_REL);
       ClearSpin();
+      NoteProgress();
       break;
     case 1:
       old = __atomic_exchange_n(g_ptr, a, __ATOMIC_ACQ_REL);
-      if (old == a) NoteSpin(prim, g_ptr, old);  // test-and-set lock still held
-      else ClearSpin();
+      if (old == a) {
+        NoteSpin(prim, g_ptr, old);  // test-and-set lock still held
+      } else {
+        ClearSpin();
+        NoteProgress();
+      }
       break;
     default: {
       old = a;
-      if (__atomic_compare_exchange_n(g_ptr, &old, b, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) ClearSpin();
-      else NoteSpin(prim, g_ptr, old);  // a failing CAS loop is a spin-wait too
+      if (__atomic_compare_exchange_n(g_ptr, &old, b, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+        ClearSpin();
+        NoteProgress();
+      } else {
+        NoteSpin(prim, g_ptr, old);  // a failing CAS loop is a spin-wait too
+      }
     }
   }
   return old;
@@ -262,7 +346,8 @@ uint32_t AtomicU32(const char* prim, int op, uint32_t* g_ptr, uint32_t a, uint32
 
 float AtomicAddF32(float* g_ptr, float v) {
   if (reinterpret_cast<uintptr_t>(g_ptr) & 3) Fail("atom.add.f32", "address is not 4-byte aligned");
-  GlobalRead("atom.add.f32", g_ptr, 4);
+  GlobalReadWrite("atom.add.f32", g_ptr, 4);
+  NoteProgress();
   auto* word = reinterpret_cast<uint32_t*>(g_ptr);
   uint32_t old = __atomic_load_n(word, __ATOMIC_RELAXED);
   for (;;) {

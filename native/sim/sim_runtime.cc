@@ -1,11 +1,16 @@
 // native/sim/sim_runtime.cc: launches, CTAs, simulated threads, bar.sync, failure and unwinding.
 //
 // Model: each CUDA thread of a CTA is a std::thread. A grid runs either one CTA at a time or on
-// `sm_count` simulated SMs (worker threads that each run one resident CTA at a time, taking CTAs
-// in blockIdx order), so CTAs that wait on each other really run together. A failed check records
-// a located message on the launch, sets its abort flag and wakes every waiter; each simulated
-// thread then unwinds by throwing SimAbort (caught at the thread's top), all threads are joined,
-// and Run returns kDevice. Nothing ends the process.
+// min(sm_count, max_resident_ctas) simulated SMs (worker threads that each run one resident CTA at
+// a time, taking CTAs in blockIdx order), so CTAs that wait on each other really run together; CTAs
+// beyond that wait for a free SM, as on a GPU whose SMs are busy. A failed check records a located
+// message on the launch, sets its abort flag and wakes every waiter; each simulated thread then
+// unwinds by throwing SimAbort (caught at the thread's top), all threads are joined, and Run
+// returns kDevice. Nothing ends the process.
+//
+// Deadlocks are found by lack of progress, not by the clock: each CTA counts its runnable threads
+// (CtaState::runnable); the thread whose blocking takes it to 0 reports at once. A wall-clock
+// limit (timeout_s) remains only for livelock, counted from the last progress anywhere.
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
@@ -22,6 +27,7 @@
 namespace sparq::sim {
 
 thread_local ThreadCtx* tls_ctx = nullptr;
+std::atomic<uint64_t> g_progress{0};
 
 ThreadCtx& Ctx() {
   if (!tls_ctx) throw std::logic_error("sparq sim: a device primitive was called outside a simulated launch");
@@ -35,6 +41,17 @@ void CheckAbort() {
 Clock::time_point Deadline() {
   const double s = tls_ctx ? tls_ctx->launch->options.timeout_s : 10.0;
   return Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(s));
+}
+
+bool WaitForRelease(std::condition_variable& cv, std::unique_lock<std::mutex>& lk, const std::function<bool()>& done) {
+  const LaunchState& L = *Ctx().launch;
+  uint64_t seen = g_progress.load(std::memory_order_relaxed);
+  for (;;) {
+    if (cv.wait_until(lk, Deadline(), [&] { return done() || L.aborted.load(std::memory_order_relaxed); })) return true;
+    const uint64_t now = g_progress.load(std::memory_order_relaxed);
+    if (now == seen) return false;  // nothing anywhere moved for a whole timeout_s
+    seen = now;
+  }
 }
 
 void SetPhase(Phase p, const char* prim) {
@@ -140,9 +157,60 @@ std::string DumpCta(CtaState& cta) {
   return os.str();
 }
 
-[[noreturn]] static void FailDeadlock(const char* prim, const std::string& what) {
+// What the blocked threads wait for, per pending collective: the lanes it still misses and where
+// those are (at bar.sync: a partial-warp collective; in another collective; exited).
+static std::string DiagnoseBlocked(CtaState& c) {
+  std::ostringstream os;
+  const uint64_t g = c.gen.load(std::memory_order_seq_cst);
+  for (size_t w = 0; w < c.warps.size(); ++w) {
+    WarpState& ws = *c.warps[w];
+    std::lock_guard<std::mutex> lk(ws.m);
+    for (auto& [mask, r] : ws.rounds) {
+      if (!r.arrived) continue;
+      const uint32_t missing = mask & ~r.arrived;
+      uint32_t at_bar = 0, in_coll = 0;
+      for (int l = 0; l < 32; ++l) {
+        const int t = int(w) * 32 + l;
+        if (!((missing >> l) & 1u) || t >= c.nthreads) continue;
+        if (c.barrier_wait[t].load(std::memory_order_seq_cst) == g + 1) at_bar |= 1u << l;
+        else if (c.phase[t].load(std::memory_order_relaxed) == int(Phase::kCollective)) in_coll |= 1u << l;
+      }
+      os << "; warp " << w << ": " << (at_bar ? "partial-warp collective: " : "") << "lanes " << LaneList(r.arrived)
+         << " wait in " << r.prim[__builtin_ctz(r.arrived)] << " (mask " << LaneList(mask) << "), missing lanes "
+         << LaneList(missing) << " (";
+      const char* sep = "";
+      if (at_bar) os << sep << LaneList(at_bar) << " wait at bar.sync instead", sep = "; ";
+      if (in_coll) os << sep << LaneList(in_coll) << " wait in a collective with another mask", sep = "; ";
+      if (missing & ws.exited) os << sep << LaneList(missing & ws.exited) << " exited", sep = "; ";
+      if (!*sep) os << "running";
+      os << ")";
+    }
+  }
+  const std::string s = os.str();
+  return s.empty() ? "; the waits are all at bar.sync" : s;
+}
+
+void FailAllBlocked(const char* prim) {
   ThreadCtx& t = Ctx();
-  std::string msg = "deadlock (timeout after " + std::to_string(t.launch->options.timeout_s) + " s): " + what;
+  CheckAbort();
+  std::string msg =
+      "deadlock: every live thread of the CTA is blocked (at bar.sync or in a warp collective) and none can release "
+      "another; this thread blocked last";
+  msg += DiagnoseBlocked(*t.cta);
+  msg += DumpCta(*t.cta);
+  Fail(prim, msg.c_str());
+}
+
+static std::string Seconds(double s) {
+  std::ostringstream os;
+  os << s;
+  return os.str();
+}
+
+void FailNoProgress(const char* prim, const std::string& what) {
+  ThreadCtx& t = Ctx();
+  std::string msg = "deadlock (timeout: nothing progressed anywhere for " + Seconds(t.launch->options.timeout_s) +
+                    " s): " + what;
   msg += DumpCta(*t.cta);
   Fail(prim, msg.c_str());
 }
@@ -179,23 +247,27 @@ void SyncThreads() {
   std::unique_lock<std::mutex> lk(c.m);
   const uint64_t g = c.gen.load(std::memory_order_relaxed);
   if (++c.arrived == c.expected) {
+    c.runnable.fetch_add(c.arrived - 1, std::memory_order_acq_rel);  // the waiters are released
     c.arrived = 0;
     c.gen.store(g + 1, std::memory_order_seq_cst);
     c.cv.notify_all();
+    NoteProgress();
     return;
   }
   c.barrier_wait[t.linear].store(g + 1, std::memory_order_seq_cst);
   SetPhase(Phase::kBarrier, "bar.sync");
+  const bool last_runnable = c.runnable.fetch_sub(1, std::memory_order_acq_rel) == 1;
   lk.unlock();
-  CheckNotAwaitedByWarp(t, g);
+  CheckNotAwaitedByWarp(t, g);  // the sharper diagnosis first
+  if (last_runnable) FailAllBlocked("bar.sync");
   lk.lock();
-  const auto deadline = Deadline();
-  bool done = c.cv.wait_until(lk, deadline, [&] {
-    return c.gen.load(std::memory_order_relaxed) != g || t.launch->aborted.load(std::memory_order_relaxed);
-  });
+  const bool released = WaitForRelease(c.cv, lk, [&] { return c.gen.load(std::memory_order_relaxed) != g; });
   lk.unlock();
   CheckAbort();
-  if (!done) FailDeadlock("bar.sync", "not every live thread of the CTA reached __syncthreads (barrier in divergent code?)");
+  if (!released)
+    FailNoProgress("bar.sync",
+                   "not every live thread of the CTA reached __syncthreads, and those still running made no progress "
+                   "(a wait on a flag read with plain loads?)");
   c.barrier_wait[t.linear].store(0, std::memory_order_seq_cst);
   SetPhase(Phase::kRunning, nullptr);
 }
@@ -208,13 +280,16 @@ CtaState::~CtaState() {
 
 static void MarkExited(ThreadCtx& t) {
   CtaState& c = *t.cta;
+  int live = 0;
   {
     std::lock_guard<std::mutex> lk(c.m);
     --c.expected;
     if (c.arrived && c.arrived == c.expected) {  // the exit completes a barrier the others wait on
+      c.runnable.fetch_add(c.arrived, std::memory_order_acq_rel);
       c.arrived = 0;
       c.gen.fetch_add(1, std::memory_order_seq_cst);
     }
+    live = c.expected;
   }
   c.cv.notify_all();
   SetPhase(Phase::kExited, nullptr);
@@ -222,8 +297,22 @@ static void MarkExited(ThreadCtx& t) {
   {
     std::lock_guard<std::mutex> lk(w.m);
     w.exited |= 1u << t.lane;
+    // Lanes waiting in a collective that names this lane wake up to report it (a failure).
+    for (auto& [mask, r] : w.rounds)
+      if (r.arrived && ((mask >> t.lane) & 1u)) c.runnable.fetch_add(__builtin_popcount(r.arrived));
   }
   w.cv.notify_all();
+  NoteProgress();
+  // The last runnable thread left while others are blocked: nothing can release them.
+  if (c.runnable.fetch_sub(1, std::memory_order_acq_rel) == 1 && live > 0 &&
+      !t.launch->aborted.load(std::memory_order_acquire)) {
+    std::string what =
+        "deadlock: this thread exited and every live thread left in the CTA is blocked (at bar.sync or in a warp "
+        "collective); none can release another";
+    what += DiagnoseBlocked(c);
+    what += DumpCta(c);
+    t.launch->RecordFailure(Located(t, "exit", what.c_str()));
+  }
 }
 
 static void ExitChecks(ThreadCtx& t) {
@@ -270,6 +359,7 @@ static void RunCta(LaunchState& L, unsigned linear_cta) {
   cta.launch = &L;
   cta.idx = uint3{linear_cta % L.grid.x, linear_cta / L.grid.x % L.grid.y, linear_cta / (L.grid.x * L.grid.y)};
   cta.nthreads = cta.expected = nthreads;
+  cta.runnable.store(nthreads);  // threads not started yet count as runnable
   const int nwarps = (nthreads + 31) / 32;
   for (int w = 0; w < nwarps; ++w) {
     cta.warps.emplace_back(new WarpState);
@@ -293,6 +383,7 @@ static void RunCta(LaunchState& L, unsigned linear_cta) {
     std::lock_guard<std::mutex> lk(L.live_m);
     L.live_ctas.push_back(&cta);
   }
+  NoteProgress();
   std::vector<std::thread> threads;
   threads.reserve(nthreads);
   int started = 0;
@@ -323,6 +414,8 @@ void Launch::RegisterBuffer(const std::string& name, const void* base, size_t by
   b.base = reinterpret_cast<uintptr_t>(base);
   b.bytes = bytes;
   b.bytes_read.reset(new std::atomic<uint64_t>(0));
+  b.written.reset(new std::atomic<uint64_t>[(bytes + 63) / 64]);
+  for (size_t i = 0; i < (bytes + 63) / 64; ++i) b.written[i].store(0, std::memory_order_relaxed);
   state_->buffers.push_back(std::move(b));
 }
 
@@ -347,6 +440,8 @@ Status Launch::RunBody(dim3 grid, dim3 block, size_t dyn_smem_bytes, std::functi
   L.body = &body;
   L.aborted.store(false);
   L.error.clear();
+  for (auto& b : L.buffers)  // nothing written yet in this run
+    for (size_t i = 0; i < (b.bytes + 63) / 64; ++i) b.written[i].store(0, std::memory_order_relaxed);
 
   std::atomic<uint64_t> next_cta{0};
   auto sm_worker = [&] {
@@ -357,7 +452,12 @@ Status Launch::RunBody(dim3 grid, dim3 block, size_t dyn_smem_bytes, std::functi
       RunCta(L, unsigned(i));
     }
   };
-  const int sms = L.options.concurrent_ctas ? int(std::min<uint64_t>(std::max(1, L.options.sm_count), nctas)) : 1;
+  // CTAs resident at once: one per simulated SM, at most max_resident_ctas (each CTA is blockDim
+  // host threads; 132 SMs x 256 threads would be 33k of them). The launchers still size grids for
+  // sm_count; kernels may not assume that more than one CTA is resident.
+  uint64_t resident = uint64_t(std::max(1, L.options.sm_count));
+  if (L.options.max_resident_ctas > 0) resident = std::min<uint64_t>(resident, uint64_t(L.options.max_resident_ctas));
+  const int sms = L.options.concurrent_ctas ? int(std::min<uint64_t>(resident, nctas)) : 1;
   if (sms == 1) {
     sm_worker();
   } else {

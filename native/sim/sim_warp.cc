@@ -4,8 +4,10 @@
 // A collective is a rendezvous of the lanes named in its member mask. Each lane deposits its
 // operands; the last to arrive checks that all lanes reached the same primitive and variant,
 // computes every lane's result from the PTX ISA fragment layouts (native/cuda/layouts.cuh) and
-// wakes the others. A lane named in the mask that has exited, or waits at bar.sync, or never
-// comes (timeout) is a located failure naming the primitive and the missing lanes.
+// wakes the others. A lane named in the mask that has exited or waits at bar.sync is a located
+// failure naming the primitive and the missing lanes; so is a CTA whose live threads are all
+// blocked (CtaState::runnable reaches 0), and, as a last resort, a wait during which nothing
+// progressed anywhere for timeout_s.
 #include <cmath>
 #include <cstring>
 #include <string>
@@ -93,14 +95,20 @@ static void Collective(const char* prim, int op, int variant, uint32_t mask, con
     lk.unlock();
     Fail(prim, problem.c_str());
   }
+  CtaState& c = *t.cta;
   Round& r = w.rounds[mask];
   if (r.leaving) {  // the previous round on this mask is still handing out results
     SetPhase(Phase::kCollective, prim);
-    const bool ok = w.cv.wait_until(lk, Deadline(), [&] { return r.leaving == 0 || t.launch->aborted.load(); });
+    ++r.leave_waiters;
+    if (c.runnable.fetch_sub(1, std::memory_order_acq_rel) == 1) {  // cannot happen: the leavers run
+      lk.unlock();
+      FailAllBlocked(prim);
+    }
+    const bool ok = WaitForRelease(w.cv, lk, [&] { return r.leaving == 0; });
     if (t.launch->aborted.load()) throw SimAbort{};
     if (!ok) {
       lk.unlock();
-      Fail(prim, "deadlock (timeout): lanes of the previous round never picked up their results");
+      FailNoProgress(prim, "lanes of the previous round on this mask never picked up their results");
     }
   }
   r.slot[t.lane] = in;
@@ -124,15 +132,18 @@ static void Collective(const char* prim, int op, int variant, uint32_t mask, con
     }
     r.arrived = 0;
     r.leaving = __builtin_popcount(mask) - 1;
+    c.runnable.fetch_add(r.leaving, std::memory_order_acq_rel);  // the waiting lanes are released
     ++r.gen;
     std::memcpy(out, r.slot[t.lane].out, sizeof(uint32_t) * nout);
     lk.unlock();
     w.cv.notify_all();
+    NoteProgress();
     SetPhase(Phase::kRunning, nullptr);
     return;
   }
   const uint64_t g = r.gen;
   SetPhase(Phase::kCollective, prim);
+  const bool last_runnable = c.runnable.fetch_sub(1, std::memory_order_acq_rel) == 1;
   lk.unlock();
   // Lanes named in the mask that wait at bar.sync can never arrive: report at once.
   // (Only if this round is still pending: it may have completed since, its lanes moving on.)
@@ -148,10 +159,9 @@ static void Collective(const char* prim, int op, int variant, uint32_t mask, con
       Fail(prim, problem.c_str());
     }
   }
+  if (last_runnable) FailAllBlocked(prim);
   lk.lock();
-  const bool done = w.cv.wait_until(lk, Deadline(), [&] {
-    return r.gen != g || (mask & w.exited) || t.launch->aborted.load(std::memory_order_relaxed);
-  });
+  const bool done = WaitForRelease(w.cv, lk, [&] { return r.gen != g || (mask & w.exited) != 0; });
   if (t.launch->aborted.load()) throw SimAbort{};
   if (r.gen == g) {
     const uint32_t arrived = r.arrived;
@@ -160,15 +170,20 @@ static void Collective(const char* prim, int op, int variant, uint32_t mask, con
                 LaneList(mask) + " have exited while lanes " + LaneList(arrived) + " wait; missing lanes " +
                 LaneList(mask & ~arrived);
     } else {
-      problem = "deadlock (timeout): lanes " + LaneList(arrived) + " wait in " + prim + " with mask " +
-                LaneList(mask) + ", missing lanes " + LaneList(mask & ~arrived);
+      lk.unlock();
+      FailNoProgress(prim, "lanes " + LaneList(arrived) + " wait in " + prim + " with mask " + LaneList(mask) +
+                               ", missing lanes " + LaneList(mask & ~arrived) +
+                               ", which run without progress (a wait on a flag read with plain loads?)");
     }
     lk.unlock();
-    if (!done) problem += DumpCta(*t.cta);
     Fail(prim, problem.c_str());
   }
   std::memcpy(out, r.slot[t.lane].out, sizeof(uint32_t) * nout);
   const bool last = --r.leaving == 0;
+  if (last && r.leave_waiters) {  // release the next round's lanes that waited for this one to drain
+    c.runnable.fetch_add(r.leave_waiters, std::memory_order_acq_rel);
+    r.leave_waiters = 0;
+  }
   lk.unlock();
   SetPhase(Phase::kRunning, nullptr);
   if (last) w.cv.notify_all();

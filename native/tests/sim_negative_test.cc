@@ -13,6 +13,62 @@
 #include "sim/sim_launch.h"
 #include "sim_test_util.h"
 
+
+// Broken kernels for the checks added with the progress-based deadlock detection and the
+// weak-memory checks (issue 8, items 6 and 7); the older ones live in fixtures/broken_kernels.cuh.
+namespace sparq::broken {
+
+// A 2-slot cp.async ring: tile 0 lands in slot 0 and tile 1 in slot 1; then tile 2 is issued into
+// slot 0 BEFORE slot 0 (tile 0) is read (BUG: write-after-read reuse of a ring slot). On a GPU the
+// copy may land any time after issue, so the read can see tile 0, tile 2 or a mix. With `fixed`
+// the read comes first (the correct order).
+__global__ void ring_slot_reused_kernel(const uint16_t* g_in, uint16_t* g_out, int fixed) {
+  SPARQ_SMEM(uint16_t, s_ring, 2 * kThreads * 8);
+  const int t = threadIdx.x;
+  cp_async_cg_16(&s_ring[t * 8], &g_in[t * 8], 16);                            // tile 0 -> slot 0
+  cp_async_commit_group();
+  cp_async_cg_16(&s_ring[(kThreads + t) * 8], &g_in[(kThreads + t) * 8], 16);  // tile 1 -> slot 1
+  cp_async_commit_group();
+  cp_async_wait_group<1>();  // tile 0 has landed
+  syncthreads();
+  uint16_t got[8];
+  if (fixed)
+    for (int j = 0; j < 8; ++j) got[j] = s_ring[t * 8 + j];
+  cp_async_cg_16(&s_ring[t * 8], &g_in[(2 * kThreads + t) * 8], 16);  // tile 2 -> slot 0
+  cp_async_commit_group();
+  if (!fixed)
+    for (int j = 0; j < 8; ++j) got[j] = s_ring[t * 8 + j];  // BUG: slot 0 already has a copy in flight
+  for (int j = 0; j < 8; ++j) g_store(&g_out[t * 8 + j], got[j]);
+  cp_async_wait_all();
+}
+
+// Thread 0 stores into g_buf[4..7]; after the barrier thread 1 reads those bytes through the
+// read-only path (BUG: ld.global.nc of data written during the kernel may return stale bytes).
+// Thread 2 reads g_buf[0..3], which nobody writes: legal. With `fixed` thread 1 reads g_buf[8..11].
+__global__ void nc_after_write_kernel(uint32_t* g_buf, uint32_t* g_out, int fixed) {
+  if (threadIdx.x == 0) g_store(&g_buf[5], 7u);
+  syncthreads();
+  if (threadIdx.x == 2) g_store(&g_out[0], ld_global_nc_v4_u32(&g_buf[0]).x[0]);
+  if (threadIdx.x == 1) g_store(&g_out[1], ld_global_nc_v4_u32(&g_buf[fixed ? 8 : 4]).x[1]);
+}
+
+// Lanes 0, 1, 2 of warp 0 wait in shuffles whose member masks name each other in a cycle
+// ({0,1}, {1,2}, {0,2}: 0 waits for 1, 1 for 2, 2 for 0); every other thread waits at bar.sync.
+// No check of a single collective sees it; every live thread is blocked: a deadlock, reported
+// the moment the last thread blocks (no timeout).
+__global__ void cyclic_collectives_kernel(uint32_t* g_out) {
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+  uint32_t v = uint32_t(threadIdx.x);
+  if (warp == 0 && lane < 3) {
+    const uint32_t masks[3] = {0x3u, 0x6u, 0x5u};
+    v = shfl_sync_idx_b32(masks[lane], v, lane);  // BUG: the masks do not agree
+  }
+  syncthreads();
+  g_store(&g_out[threadIdx.x], v);
+}
+
+}  // namespace sparq::broken
+
 using sparq_test::Check;
 using sparq_test::Contains;
 using namespace sparq;
@@ -198,6 +254,58 @@ void LdmatrixFromGlobal() {
                     "ldmatrix given a global pointer is reported (ptxas accepts it)");
 }
 
+void RingSlotReused() {
+  auto in = Iota16(3 * broken::kThreads * 8);
+  for (int fixed : {1, 0}) {
+    std::vector<uint16_t> out(broken::kThreads * 8, 0);
+    sim::Launch l("ring_slot_reused_kernel", Options());
+    Status s = l.Run(dim3(1), dim3(broken::kThreads), 0, &broken::ring_slot_reused_kernel,
+                     static_cast<const uint16_t*>(in.data()), out.data(), fixed);
+    int poison = 0, tile0 = 0;
+    for (size_t i = 0; i < out.size(); ++i) {
+      poison += out[i] == 0xFFFF;
+      tile0 += out[i] == in[i];
+    }
+    if (fixed)
+      Check(s.ok() && tile0 == int(out.size()), "ring slot read before the next copy into it is issued reads tile 0",
+            "%d of %zu right, '%s'", tile0, out.size(), s.message.c_str());
+    else
+      Check(s.ok() && poison == int(out.size()),
+            "ring slot read after a new cp.async into it was issued (before its wait) reads NaN poison",
+            "%d of %zu poisoned, %d still tile 0, '%s'", poison, out.size(), tile0, s.message.c_str());
+  }
+}
+
+void NcAfterWrite() {
+  for (int fixed : {1, 0}) {
+    alignas(16) uint32_t buf[16] = {};
+    uint32_t out[2] = {0, 0};
+    sim::Launch l("nc_after_write_kernel", Options());
+    l.RegisterBuffer("buf", buf, sizeof buf);
+    l.RegisterBuffer("out", out, sizeof out);
+    Status s = l.Run(dim3(1), dim3(32), 0, &broken::nc_after_write_kernel, static_cast<uint32_t*>(buf), out, fixed);
+    if (fixed)
+      Check(s.ok(), "ld.global.nc of bytes nobody writes in the launch is fine", "'%s'", s.message.c_str());
+    else
+      ExpectDeviceError(s, "nc_after_write_kernel",
+                        {"ld.global.nc.v4.u32", "'buf' + 16", "written earlier in this launch", "thread (1,0,0)"},
+                        "ld.global.nc of bytes written earlier in the launch is a located kDevice error");
+  }
+}
+
+void CyclicCollectives() {
+  std::vector<uint32_t> out(64, 0);
+  const auto t0 = std::chrono::steady_clock::now();
+  sim::Launch l("cyclic_collectives_kernel", Options(true, 60.0));  // a timeout could not fire in time
+  Status s = l.Run(dim3(1), dim3(64), 0, &broken::cyclic_collectives_kernel, out.data());
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  ExpectDeviceError(s, "cyclic_collectives_kernel",
+                    {"deadlock", "every live thread of the CTA is blocked", "shfl.sync.idx.b32", "at bar.sync"},
+                    "collectives waiting on each other in a cycle: deadlock with a dump, found without a timeout");
+  Check(secs < 20.0 && !Contains(s.message, "timeout"), "the cycle was reported as soon as the last thread blocked",
+        "%.2f s, message: %s", secs, s.message.c_str());
+}
+
 void StillWorksAfterFailures() {
   // A correct kernel right after all the failures: nothing leaked into this launch.
   uint32_t flag = 0, data = 0, out = 0;
@@ -221,6 +329,9 @@ int main() {
   DivergentCollectives();
   OutOfBoundsRead();
   LdmatrixFromGlobal();
+  RingSlotReused();
+  NcAfterWrite();
+  CyclicCollectives();
   StillWorksAfterFailures();
   return sparq_test::Summary();
 }

@@ -121,6 +121,17 @@ __global__ void atomics_kernel(uint32_t* g_counter, float* g_sum, uint32_t* g_lo
   }
 }
 
+// Counts the CTAs in flight: thread 0 counts its CTA in on entry (recording how many it saw, itself
+// included) and out at the end, after a barrier that every thread of the CTA passes.
+__global__ void residency_kernel(uint32_t* g_live, uint32_t* g_seen) {  // g_seen[64]
+  if (threadIdx.x == 0) {
+    const uint32_t live = atom_add_acq_rel_gpu_u32(g_live, 1u) + 1u;
+    atom_add_acq_rel_gpu_u32(&g_seen[live < 63 ? live : 63], 1u);
+  }
+  syncthreads();
+  if (threadIdx.x == 0) atom_add_acq_rel_gpu_u32(g_live, 0xffffffffu);
+}
+
 }  // namespace sparq
 
 using namespace sparq;
@@ -301,6 +312,23 @@ static void TestAtomics() {
         sum, guarded, s.message.c_str());
 }
 
+// 132 simulated SMs but at most 3 CTAs with threads at once: a grid of 40 CTAs never has more
+// than 3 in flight, and all 40 run.
+static void TestResidencyCap() {
+  uint32_t live = 0, seen[64] = {};
+  sim::SimOptions o;
+  o.sm_count = 132;
+  o.max_resident_ctas = 3;
+  sim::Launch launch("residency_kernel", o);
+  Status s = launch.Run(dim3(40), dim3(64), 0, &residency_kernel, &live, seen);
+  uint32_t total = 0, peak = 0;
+  for (uint32_t i = 0; i < 64; ++i)
+    if (seen[i]) total += seen[i], peak = i;
+  Check(s.ok() && total == 40 && peak >= 1 && peak <= 3 && live == 0,
+        "132 simulated SMs, max_resident_ctas 3: at most 3 of the 40 CTAs in flight at once, all run",
+        "peak %u, %u CTAs counted, '%s'", peak, total, s.message.c_str());
+}
+
 // Two grids at once from two host threads (as all-reduce ranks will run): state is per launch.
 static void TestTwoLaunchesAtOnce() {
   bool ok[2] = {false, false};
@@ -327,6 +355,7 @@ int main() {
   TestMmaTile<true>();
   TestMmaS8();
   TestAtomics();
+  TestResidencyCap();
   TestTwoLaunchesAtOnce();
   return sparq_test::Summary();
 }

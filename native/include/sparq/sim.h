@@ -15,14 +15,22 @@ namespace sparq::sim {
 
 struct SimOptions {
   // Simulated multiprocessors. The launcher sizes grids from it like a device's SM count; with
-  // concurrent_ctas, up to sm_count CTAs run at once (one per SM), so persistent grids,
-  // cross-CTA flags and locks really execute.
+  // concurrent_ctas, up to min(sm_count, max_resident_ctas) CTAs run at once (one per SM), so
+  // persistent grids, cross-CTA flags and locks really execute.
   int sm_count = 4;
   bool concurrent_ctas = true;  // false: one CTA at a time, in blockIdx order
   // SMs the launchers size grids for; 0 = sm_count. Larger than sm_count: the grid has more CTAs
   // than can run at once, as on a GPU whose SMs are partly held by other work (MPS, other streams).
   int launcher_sms = 0;
-  double timeout_s = 10;        // a barrier, collective or spin-wait blocked longer is a deadlock
+  // CTAs whose threads exist at once (each CTA is blockDim host threads): at most this many of the
+  // sm_count SMs run a CTA at a time; the others' CTAs wait for a free SM. 0 = no cap. Keeps a
+  // 132-SM plan (33k simulated threads) fast on a small host; launchers still see sm_count.
+  int max_resident_ctas = 8;
+  // Livelock limit. A deadlock (every live thread of a CTA blocked at bar.sync or in a warp
+  // collective) is reported at once, without it. A spin-wait that keeps reading the same value, or a
+  // barrier/collective whose missing threads run without ever arriving, fails once nothing has
+  // progressed anywhere in the process (no barrier, collective, thread exit or atomic) for this long.
+  double timeout_s = 10;
 };
 
 // One entry per op of sparq/op_list.h with SIM = 1, defined in native/sim/<op>_sim.cc:
