@@ -65,11 +65,14 @@ void MmaM16N8K32S8(int32_t* d, const uint32_t* a, const uint32_t* b, const int32
 void* SmemAlloc(int site, size_t bytes, const char* name);  // per CTA, 0xFF-poisoned, 128-B aligned
 void* DynSmem();                                             // the launch's dynamic smem, per CTA
 // cp.async of cp_bytes (4, 8, 16) with src_bytes (0..cp_bytes) read and the rest zero-filled;
-// the copy is deferred until the group that holds it is waited for.
+// the destination is 0xFF-poisoned at issue and the copy deferred until the group that holds it
+// is waited for (a read in between, e.g. of a ring slot being refilled, sees NaN).
 void CpAsync(const char* prim, void* s_dst, const void* g_src, int cp_bytes, int src_bytes);
 void CpAsyncCommit();
 void CpAsyncWait(int newest_groups_left);
 // Global loads: bounds-checked against the launch's registered buffers and counted per buffer.
+// A prim named "ld.global.nc…" (the read-only path) also fails if any of its bytes were written
+// earlier in the launch (GlobalWrite, release stores, atomics record them).
 void GlobalRead(const char* prim, const void* g_ptr, size_t bytes);
 void GlobalWrite(const char* prim, const void* g_ptr, size_t bytes);
 uint32_t LdAcquire(const char* prim, const uint32_t* g_ptr);  // also detects endless spin-waits
