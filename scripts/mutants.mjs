@@ -1,0 +1,524 @@
+#!/usr/bin/env node
+// scripts/mutants.mjs (`npm run mutants`): mutation testing of the CUDA kernels' GPU-less checks.
+//
+// Applies each mutant of test/mutants/catalogue.mjs, one at a time, to a temporary COPY of the tree
+// (never to this checkout), rebuilds the native tests there incrementally, runs the simulator tests
+// (native/tests/*_test.cc, fastest first, each bounded) until one fails, reverts, and records
+// killed (which test, which check / crash / timeout) or survived. Prints a table and the kill rate.
+//
+//   node scripts/mutants.mjs [--only name,kernel,...] [--seed N|date --count K] [--timeout-s S]
+//                            [--source head|worktree] [--work DIR] [--ci] [--write-docs]
+//                            [--json FILE] [--weaken name,...] [--list] [--check]
+//
+//   --only        mutant names or kernels (dense, w4a16, sim, ptx), comma-separated
+//   --seed/--count  K mutants drawn by a seeded shuffle (--seed date: today's UTC date, so CI rotates)
+//   --timeout-s   the test time one mutant may take, all tests together (default 90; raised to 2.5x
+//                 the unmutated run when the machine is slower than that); a mutant still running
+//                 then is killed and counted as killed-by-timeout
+//   --source      head (default: `git archive HEAD`) or worktree (tracked + untracked, non-ignored
+//                 files as they are on disk now)
+//   --work        copy + build directory, reused between runs (default $TMPDIR/sparq-mutants-$UID)
+//   --ci          exit 1 when a mutant survives that is not marked `equivalent` or `gpuOnly`
+//   --write-docs  rewrite the table between the mutants markers of docs/verification.md (this
+//                 checkout's; only for a run of the whole catalogue)
+//   --weaken      debug: apply a named weakening of a test (catalogue's `weakenings`) to the copy,
+//                 to show that a survivor fails the run
+//   --list        print the catalogue; --check: only verify every search string occurs once
+// Exit status: 0 ok, 1 a survivor (with --ci) or a failed baseline, 2 a stale catalogue entry
+// (search string not found exactly once) or a usage error.
+import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const catalogueFile = path.join(root, 'test/mutants/catalogue.mjs');
+// Not mutation targets: CPU-only tests and the TSan-only race test (needs a TSan build).
+const SKIP_TESTS = new Set(['cpu_kernels_test', 'sim_tsan_race_test']);
+const JOBS = process.env.SPARQ_JOBS || '2';
+// line-buffered test output, so the first FAIL line arrives (and ends the test) at once
+const HAVE_STDBUF = spawnSync('stdbuf', ['--version'], { stdio: 'ignore' }).status === 0;
+
+// ------------------------------------------------------------------------------ arguments
+function parseArgs(argv) {
+  const o = { only: null, seed: null, count: null, timeoutS: 90, source: 'head', work: null, ci: false,
+    writeDocs: false, json: null, weaken: [], list: false, check: false };
+  for (let i = 0; i < argv.length; ++i) {
+    const a = argv[i];
+    const val = () => {
+      if (i + 1 >= argv.length) usage(`${a} needs a value`);
+      return argv[++i];
+    };
+    switch (a) {
+      case '--only': o.only = val().split(',').filter(Boolean); break;
+      case '--seed': o.seed = val(); break;
+      case '--count': o.count = Number(val()); break;
+      case '--timeout-s': o.timeoutS = Number(val()); break;
+      case '--source': o.source = val(); break;
+      case '--work': o.work = path.resolve(val()); break;
+      case '--ci': o.ci = true; break;
+      case '--write-docs': o.writeDocs = true; break;
+      case '--json': o.json = path.resolve(val()); break;
+      case '--weaken': o.weaken = val().split(',').filter(Boolean); break;
+      case '--list': o.list = true; break;
+      case '--check': o.check = true; break;
+      case '-h': case '--help': usage(); break;
+      default: usage(`unknown argument ${a}`);
+    }
+  }
+  if (!['head', 'worktree'].includes(o.source)) usage('--source is head or worktree');
+  if (!(o.timeoutS > 0)) usage('--timeout-s must be > 0');
+  if (o.count !== null && !(Number.isInteger(o.count) && o.count > 0)) usage('--count must be a positive integer');
+  return o;
+}
+
+function usage(msg) {
+  const head = fs.readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1, 29)
+    .map((l) => l.replace(/^\/\/ ?/, '')).join('\n');
+  if (msg) console.error(`mutants: ${msg}\n`);
+  console.error(head);
+  process.exit(msg ? 2 : 0);
+}
+
+// ------------------------------------------------------------------------------ helpers
+const log = (...a) => console.log(...a);
+const secs = (t0) => (Date.now() - t0) / 1000;
+const count = (text, s) => (s.length === 0 ? 0 : text.split(s).length - 1);
+
+function sh(cmd, args, opts = {}) {
+  const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 1 << 28, ...opts });
+  if (r.error) throw r.error;
+  return r;
+}
+
+function mustSh(cmd, args, opts = {}) {
+  const r = sh(cmd, args, opts);
+  if (r.status !== 0) {
+    console.error(`mutants: ${cmd} ${args.join(' ')} failed (${r.status})\n${(r.stderr || '').slice(-3000)}`);
+    process.exit(1);
+  }
+  return r;
+}
+
+// mulberry32: a small seeded PRNG, so a seed always draws the same mutants.
+function rng(seed) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function seedValue(s) {
+  if (s === 'date') {
+    const d = new Date();
+    return d.getUTCFullYear() * 10000 + (d.getUTCMonth() + 1) * 100 + d.getUTCDate();
+  }
+  const n = Number(s);
+  if (!Number.isInteger(n)) usage('--seed is an integer or "date"');
+  return n;
+}
+
+// ------------------------------------------------------------------------------ catalogue
+function validate(cat) {
+  const names = new Set();
+  const problems = [];
+  for (const m of cat) {
+    for (const k of ['name', 'kernel', 'file', 'search', 'models'])
+      if (typeof m[k] !== 'string' || !m[k]) problems.push(`${m.name || '?'}: missing ${k}`);
+    if (typeof m.replace !== 'string') problems.push(`${m.name}: missing replace`);
+    if (m.search === m.replace) problems.push(`${m.name}: replace equals search`);
+    if (names.has(m.name)) problems.push(`${m.name}: duplicate name`);
+    names.add(m.name);
+  }
+  if (problems.length) {
+    console.error(`mutants: invalid catalogue ${catalogueFile}:\n  ${problems.join('\n  ')}`);
+    process.exit(2);
+  }
+}
+
+// Every entry's search string must occur exactly once in its file of `tree` (the copy).
+function staleEntries(cat, tree) {
+  const stale = [];
+  for (const m of cat) {
+    const f = path.join(tree, m.file);
+    if (!fs.existsSync(f)) { stale.push(`${m.name}: ${m.file} does not exist`); continue; }
+    const n = count(fs.readFileSync(f, 'utf8'), m.search);
+    if (n !== 1) stale.push(`${m.name}: search string occurs ${n} times in ${m.file} (must be exactly once)`);
+  }
+  return stale;
+}
+
+// ------------------------------------------------------------------------------ the copy
+function trackedFiles(source) {
+  const args = source === 'head'
+    ? ['ls-tree', '-r', '-z', '--name-only', 'HEAD']
+    : ['ls-files', '-z', '--cached', '--others', '--exclude-standard'];
+  return mustSh('git', args, { cwd: root }).stdout.split('\0').filter(Boolean);
+}
+
+// Brings `tree` to the chosen snapshot. Files whose bytes are unchanged keep their mtime (so the
+// build stays incremental); changed ones are rewritten (new mtime); files gone are removed.
+function syncTree(source, tree, work) {
+  const t0 = Date.now();
+  fs.mkdirSync(tree, { recursive: true });
+  const files = trackedFiles(source);
+  let stage = root;
+  if (source === 'head') {
+    stage = path.join(work, 'stage');
+    fs.rmSync(stage, { recursive: true, force: true });
+    fs.mkdirSync(stage, { recursive: true });
+    const archive = spawnSync('git', ['archive', '--format=tar', 'HEAD'], { cwd: root, maxBuffer: 1 << 30 });
+    if (archive.status !== 0) { console.error(`mutants: git archive failed\n${archive.stderr}`); process.exit(1); }
+    mustSh('tar', ['-x', '-C', stage], { input: archive.stdout });
+  }
+  const want = new Set(files);
+  let written = 0;
+  for (const rel of files) {
+    const src = path.join(stage, rel);
+    let st;
+    try { st = fs.lstatSync(src); } catch { continue; }  // deleted in the work tree, or a submodule
+    if (!st.isFile() && !st.isSymbolicLink()) continue;
+    const dst = path.join(tree, rel);
+    if (st.isSymbolicLink()) {
+      const target = fs.readlinkSync(src);
+      let cur = null;
+      try { cur = fs.readlinkSync(dst); } catch { /* absent */ }
+      if (cur !== target) { fs.rmSync(dst, { force: true }); fs.mkdirSync(path.dirname(dst), { recursive: true }); fs.symlinkSync(target, dst); ++written; }
+      continue;
+    }
+    const data = fs.readFileSync(src);
+    let cur = null;
+    try { cur = fs.readFileSync(dst); } catch { /* absent */ }
+    if (!cur || !cur.equals(data)) {
+      fs.mkdirSync(path.dirname(dst), { recursive: true });
+      fs.writeFileSync(dst, data, { mode: st.mode });
+      ++written;
+    }
+  }
+  // remove files of an older snapshot (never the build tree)
+  const walk = (dir, rel) => {
+    for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+      const r = rel ? `${rel}/${e.name}` : e.name;
+      if (!rel && (e.name === 'build-mut' || e.name === 'node_modules')) continue;
+      if (e.isDirectory()) walk(path.join(dir, e.name), r);
+      else if (!want.has(r)) { fs.rmSync(path.join(dir, e.name), { force: true }); ++written; }
+    }
+  };
+  walk(tree, '');
+  if (source === 'head') fs.rmSync(stage, { recursive: true, force: true });
+  log(`copy: ${source === 'head' ? 'HEAD' : 'work tree'} of ${root} -> ${tree} (${files.length} files, ${written} changed, ${secs(t0).toFixed(1)} s)`);
+}
+
+function testNames(tree) {
+  return fs.readdirSync(path.join(tree, 'native/tests'))
+    .filter((f) => f.endsWith('_test.cc'))
+    .map((f) => f.slice(0, -3))
+    .filter((n) => !SKIP_TESTS.has(n))
+    .sort();
+}
+
+function configure(tree, build) {
+  if (fs.existsSync(path.join(build, 'CMakeCache.txt'))) return;
+  const t0 = Date.now();
+  const r = sh('cmake', ['-S', tree, '-B', build, '-DSPARQ_ADDON=OFF', '-DSPARQ_CUDA=OFF', '-DSPARQ_NATIVE_TESTS=ON',
+    '-DSPARQ_SANITIZE=', '-DCMAKE_BUILD_TYPE=Release']);
+  if (r.status !== 0) {
+    console.error(`mutants: cmake configure failed\n${(r.stdout + r.stderr).slice(-3000)}`);
+    process.exit(1);
+  }
+  log(`configured ${build} in ${secs(t0).toFixed(1)} s`);
+}
+
+// Builds the test targets; returns null on success or the first compiler error lines.
+function build(buildDir, tests, logFile) {
+  const r = sh('cmake', ['--build', buildDir, `-j${JOBS}`, '--target', ...tests]);
+  fs.writeFileSync(logFile, (r.stdout || '') + (r.stderr || ''));
+  if (r.status === 0) return null;
+  const lines = ((r.stdout || '') + (r.stderr || '')).split('\n');
+  const errs = lines.filter((l) => /error[: ]/.test(l));
+  return (errs.length ? errs : lines.slice(-5)).slice(0, 3).join(' | ').slice(0, 400);
+}
+
+// Runs one test binary with a deadline. Resolves {ok, how, detail, seconds}. Stops at the first
+// FAIL line (the check's name is enough to say what killed the mutant) to keep mutants cheap.
+function runTest(bin, timeoutS, logFile) {
+  return new Promise((resolve) => {
+    const t0 = Date.now();
+    const out = fs.openSync(logFile, 'w');
+    const [cmd, args] = HAVE_STDBUF ? ['stdbuf', ['-oL', '-eL', bin]] : [bin, []];
+    const child = spawn(cmd, args, { cwd: path.dirname(bin), detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'] });
+    let firstFail = null, lastLine = '', buf = '', done = false, timedOut = false, stoppedEarly = false;
+    const killGroup = () => { try { process.kill(-child.pid, 'SIGKILL'); } catch { /* gone */ } };
+    const timer = setTimeout(() => { timedOut = true; killGroup(); }, Math.max(1, timeoutS) * 1000);
+    const onData = (d) => {
+      fs.writeSync(out, d);
+      buf += d.toString('utf8');
+      let nl;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        if (line.trim()) lastLine = line;
+        if (!firstFail && /^FAIL\b/.test(line)) {
+          firstFail = line.replace(/^FAIL:?\s*/, '');
+          stoppedEarly = true;
+          killGroup();
+        }
+      }
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', (d) => fs.writeSync(out, d));
+    child.on('close', (code, signal) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      fs.closeSync(out);
+      const seconds = secs(t0);
+      if (firstFail) return resolve({ ok: false, how: 'check', detail: firstFail, seconds, stoppedEarly });
+      if (timedOut) return resolve({ ok: false, how: 'timeout', detail: `no end within ${timeoutS.toFixed(0)} s`, seconds });
+      if (signal) return resolve({ ok: false, how: 'crash', detail: `${signal}; last line: ${lastLine}`.slice(0, 300), seconds });
+      if (code !== 0) return resolve({ ok: false, how: 'exit', detail: `exit ${code}; last line: ${lastLine}`.slice(0, 300), seconds });
+      resolve({ ok: true, seconds });
+    });
+  });
+}
+
+async function runTests(buildDir, tests, budgetS, logDir) {
+  const t0 = Date.now();
+  for (const t of tests) {
+    const left = budgetS - secs(t0);
+    if (left <= 0) return { killed: true, test: t, how: 'timeout', detail: `mutant's ${budgetS.toFixed(0)} s test budget used up before ${t}` };
+    const r = await runTest(path.join(buildDir, t), left, path.join(logDir, `${t}.log`));
+    if (!r.ok) return { killed: true, test: t, how: r.how, detail: r.detail };
+  }
+  return { killed: false };
+}
+
+// ------------------------------------------------------------------------------ docs
+const BEGIN = '<!-- mutants:begin (written by `npm run mutants -- --write-docs`) -->';
+const END = '<!-- mutants:end -->';
+
+function mdEscape(s) { return String(s).replace(/\|/g, '\\|').replace(/\n/g, ' '); }
+
+function markdown(results, summary, meta) {
+  const lines = [];
+  lines.push(`Last full run: ${meta.date}, ${meta.source} at \`${meta.commit}\`, ${meta.host}; ` +
+    `${summary.killed} of ${summary.visible} simulator-visible, non-equivalent mutants killed ` +
+    `(**${summary.rate}**), ${summary.survived} survived; ${summary.equivalent} marked equivalent, ` +
+    `${summary.gpuOnly} GPU-only; ${meta.minutes} min in all.`);
+  lines.push('');
+  lines.push('| mutant | file | result | killed by | how | s |');
+  lines.push('|---|---|---|---|---|---|');
+  for (const r of results) {
+    const how = r.how ? `${r.how}: ${r.detail}` : (r.note || '');
+    lines.push(`| \`${r.name}\` | ${path.basename(r.file)} | ${r.result} | ${r.test || ''} | ${mdEscape(how).slice(0, 160)} | ${r.seconds !== undefined ? r.seconds.toFixed(0) : ''} |`);
+  }
+  return lines.join('\n');
+}
+
+function writeDocs(md) {
+  const f = path.join(root, 'docs/verification.md');
+  const text = fs.readFileSync(f, 'utf8');
+  const a = text.indexOf(BEGIN), b = text.indexOf(END);
+  if (a < 0 || b < a) {
+    console.error(`mutants: --write-docs: markers not found in ${f}; add\n${BEGIN}\n${END}\nto its "Mutation testing" section`);
+    process.exit(2);
+  }
+  fs.writeFileSync(f, text.slice(0, a + BEGIN.length) + '\n' + md + '\n' + text.slice(b));
+  log(`wrote the table into ${path.relative(root, f)}`);
+}
+
+// ------------------------------------------------------------------------------ main
+async function main() {
+  const opt = parseArgs(process.argv.slice(2));
+  const mod = await import(pathToFileURL(catalogueFile).href);
+  const cat = mod.default;
+  const weakenings = mod.weakenings || [];
+  validate(cat);
+
+  if (opt.list) {
+    for (const m of cat)
+      log(`${m.name.padEnd(44)} ${m.kernel.padEnd(6)} ${m.file}${m.equivalent ? '  [equivalent]' : ''}${m.gpuOnly ? '  [gpu-only]' : ''}\n    ${m.models}`);
+    return 0;
+  }
+
+  const work = opt.work || path.join(os.tmpdir(), `sparq-mutants-${process.getuid ? process.getuid() : 'u'}`);
+  if (path.resolve(work).startsWith(root + path.sep) || path.resolve(work) === root) usage('--work must be outside the repository');
+  fs.mkdirSync(work, { recursive: true });
+  const lock = path.join(work, 'lock');
+  try {
+    fs.writeFileSync(lock, String(process.pid), { flag: 'wx' });
+  } catch {
+    const pid = Number(fs.readFileSync(lock, 'utf8'));
+    let alive = false;
+    try { process.kill(pid, 0); alive = true; } catch { /* stale lock */ }
+    if (alive) { console.error(`mutants: another run (pid ${pid}) uses ${work}; one at a time`); return 2; }
+    fs.writeFileSync(lock, String(process.pid));
+  }
+  const tree = path.join(work, 'tree');
+  const buildDir = path.join(tree, 'build-mut');
+  let restore = null;  // put the current mutant's file back on SIGINT/SIGTERM
+  const onSignal = (sig) => {
+    if (restore) restore();
+    fs.rmSync(lock, { force: true });
+    console.error(`mutants: ${sig}: reverted the copy, stopping`);
+    process.exit(130);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    return await run(opt, cat, weakenings, work, tree, buildDir, (f) => { restore = f; });
+  } finally {
+    fs.rmSync(lock, { force: true });
+  }
+}
+
+async function run(opt, cat, weakenings, work, tree, buildDir, setRestore) {
+  const tAll = Date.now();
+  syncTree(opt.source, tree, work);
+  const commit = mustSh('git', ['rev-parse', '--short', 'HEAD'], { cwd: root }).stdout.trim();
+
+  const stale = staleEntries(cat, tree);
+  if (stale.length) {
+    console.error(`\nmutants: STALE CATALOGUE ENTRIES (test/mutants/catalogue.mjs), the code they mutate has changed:\n  ${stale.join('\n  ')}\n` +
+      'Update each search/replace to the current code (keep the bug it models), or remove the entry with a reason.');
+    return 2;
+  }
+  if (opt.check) { log(`catalogue ok: ${cat.length} mutants, every search string occurs exactly once`); return 0; }
+
+  // the selection
+  let chosen = cat;
+  if (opt.only) {
+    const want = new Set(opt.only);
+    chosen = cat.filter((m) => want.has(m.name) || want.has(m.kernel));
+    const unknown = opt.only.filter((w) => !cat.some((m) => m.name === w || m.kernel === w));
+    if (unknown.length) usage(`--only: no mutant or kernel named ${unknown.join(', ')}`);
+  }
+  if (opt.seed !== null || opt.count !== null) {
+    const seed = seedValue(opt.seed ?? 'date');
+    const pool = chosen.filter((m) => m.run !== false);
+    const r = rng(seed);
+    for (let i = pool.length - 1; i > 0; --i) {
+      const j = Math.floor(r() * (i + 1));
+      [pool[i], pool[j]] = [pool[j], pool[i]];
+    }
+    chosen = pool.slice(0, opt.count ?? 5);
+    log(`seed ${seed}: ${chosen.length} of ${pool.length} mutants: ${chosen.map((m) => m.name).join(', ')}`);
+  }
+
+  // debug weakenings of the tests, in the copy only (the next run's sync restores them)
+  for (const w of opt.weaken) {
+    const wk = weakenings.find((x) => x.name === w);
+    if (!wk) usage(`--weaken: no weakening named ${w} (have: ${weakenings.map((x) => x.name).join(', ')})`);
+    const f = path.join(tree, wk.file);
+    const text = fs.readFileSync(f, 'utf8');
+    if (count(text, wk.search) !== 1) { console.error(`mutants: weakening ${w} is stale (${wk.file})`); return 2; }
+    fs.writeFileSync(f, text.replace(wk.search, () => wk.replace));
+    log(`WEAKENED (copy only): ${wk.name}: ${wk.what}`);
+  }
+
+  // build once, then the unmutated baseline: every test must pass, and its time sets the budget
+  const tests = testNames(tree);
+  configure(tree, buildDir);
+  const logRoot = path.join(work, 'logs');
+  fs.rmSync(logRoot, { recursive: true, force: true });
+  fs.mkdirSync(path.join(logRoot, '_baseline'), { recursive: true });
+  let t0 = Date.now();
+  const berr = build(buildDir, tests, path.join(logRoot, '_baseline', 'build.log'));
+  if (berr) { console.error(`mutants: the unmutated copy does not build: ${berr}`); return 1; }
+  log(`built ${tests.length} tests in ${secs(t0).toFixed(1)} s`);
+  const baseline = {};
+  for (const t of tests) {
+    const r = await runTest(path.join(buildDir, t), 600, path.join(logRoot, '_baseline', `${t}.log`));
+    if (!r.ok) {
+      console.error(`mutants: the UNMUTATED ${t} fails (${r.how}: ${r.detail}); nothing can be measured until it passes (log: ${path.join(logRoot, '_baseline', t + '.log')})`);
+      return 1;
+    }
+    baseline[t] = r.seconds;
+  }
+  const order = [...tests].sort((a, b) => baseline[a] - baseline[b]);  // fastest first: cheap kills
+  const baseTotal = order.reduce((s, t) => s + baseline[t], 0);
+  let budget = opt.timeoutS;
+  if (budget < 2.5 * baseTotal) {
+    budget = Math.ceil(2.5 * baseTotal);
+    log(`note: the unmutated tests take ${baseTotal.toFixed(0)} s here; per-mutant budget raised from ${opt.timeoutS} to ${budget} s`);
+  }
+  log(`baseline: ${order.map((t) => `${t} ${baseline[t].toFixed(1)}s`).join(', ')}; per-mutant test budget ${budget} s\n`);
+
+  const results = [];
+  for (const [i, m] of chosen.entries()) {
+    const tag = `[${i + 1}/${chosen.length}] ${m.name}`;
+    const res = { name: m.name, kernel: m.kernel, file: m.file, equivalent: m.equivalent, gpuOnly: m.gpuOnly };
+    if (m.run === false) {
+      Object.assign(res, { result: 'gpu-only, not run', note: m.gpuOnly });
+      results.push(res);
+      log(`${tag}: not run (gpu-only: the simulator build never compiles it)`);
+      continue;
+    }
+    const f = path.join(tree, m.file);
+    const original = fs.readFileSync(f, 'utf8');
+    const tm = Date.now();
+    const logDir = path.join(logRoot, m.name);
+    fs.mkdirSync(logDir, { recursive: true });
+    setRestore(() => fs.writeFileSync(f, original));
+    try {
+      fs.writeFileSync(f, original.replace(m.search, () => m.replace));
+      const err = build(buildDir, tests, path.join(logDir, 'build.log'));
+      let out;
+      if (err) out = { killed: true, test: 'build', how: 'compile', detail: err };
+      else out = await runTests(buildDir, order, budget, logDir);
+      res.seconds = secs(tm);
+      if (out.killed) Object.assign(res, { result: m.equivalent ? 'KILLED (marked equivalent!)' : 'killed', test: out.test, how: out.how, detail: out.detail });
+      else if (m.equivalent) Object.assign(res, { result: 'equivalent', note: m.equivalent });
+      else if (m.gpuOnly) Object.assign(res, { result: 'survived (gpu-only)', note: m.gpuOnly });
+      else Object.assign(res, { result: 'SURVIVED', note: m.models });
+    } finally {
+      fs.writeFileSync(f, original);
+      setRestore(null);
+    }
+    results.push(res);
+    log(`${tag}: ${res.result}${res.test ? ` by ${res.test} (${res.how}: ${res.detail})` : ''} [${res.seconds.toFixed(0)} s]`);
+  }
+
+  // summary
+  const ran = results.filter((r) => r.seconds !== undefined);
+  const visible = ran.filter((r) => !r.equivalent && !r.gpuOnly);
+  const killed = visible.filter((r) => r.test);
+  const survivors = visible.filter((r) => !r.test);
+  const summary = {
+    visible: visible.length, killed: killed.length, survived: survivors.length,
+    equivalent: results.filter((r) => r.equivalent).length, gpuOnly: results.filter((r) => r.gpuOnly).length,
+    rate: visible.length ? `${((100 * killed.length) / visible.length).toFixed(0)}%` : 'n/a',
+  };
+  log('\n' + ['mutant'.padEnd(44), 'result'.padEnd(22), 'killed by'.padEnd(18), 's'.padStart(4), '  how'].join(' '));
+  for (const r of results)
+    log([r.name.padEnd(44), r.result.padEnd(22), (r.test || '').padEnd(18), (r.seconds !== undefined ? r.seconds.toFixed(0) : '').padStart(4),
+      ` ${r.how ? `${r.how}: ${r.detail}` : r.note || ''}`.slice(0, 140)].join(' '));
+  log(`\nkill rate: ${summary.killed}/${summary.visible} simulator-visible, non-equivalent mutants killed (${summary.rate}); ` +
+    `${summary.survived} survived, ${summary.equivalent} marked equivalent, ${summary.gpuOnly} gpu-only; ${(secs(tAll) / 60).toFixed(1)} min`);
+  for (const r of results.filter((x) => x.result.startsWith('KILLED (marked')))
+    log(`NOTE: ${r.name} is marked equivalent but was killed (${r.test}: ${r.detail}): its reason is wrong, or a test is flaky`);
+  for (const r of survivors) log(`SURVIVOR: ${r.name} (${r.file}): ${r.note} -- a test gap: add a check that fails on it`);
+
+  const meta = {
+    date: new Date().toISOString().slice(0, 10), commit, source: opt.source === 'head' ? 'HEAD' : 'work tree',
+    host: `${os.cpus().length} cores`, minutes: (secs(tAll) / 60).toFixed(0),
+  };
+  if (opt.json) fs.writeFileSync(opt.json, JSON.stringify({ meta, summary, results }, null, 2));
+  if (opt.writeDocs) {
+    if (opt.only || opt.seed !== null || opt.count !== null || opt.weaken.length) usage('--write-docs records whole-catalogue runs only');
+    writeDocs(markdown(results, summary, meta));
+  }
+  if (opt.ci && survivors.length) {
+    log(`\nmutants --ci: FAILED: ${survivors.length} survivor(s) not marked equivalent or gpu-only`);
+    return 1;
+  }
+  return 0;
+}
+
+main().then((code) => process.exit(code ?? 0), (e) => { console.error(e); process.exit(1); });

@@ -1,0 +1,540 @@
+// test/mutants/catalogue.mjs: the mutants `npm run mutants` (scripts/mutants.mjs) applies, one at a
+// time, to a temporary copy of the tree, to measure whether the GPU-less checks (the simulator
+// tests in native/tests) catch the bugs a CUDA engineer makes. Each entry:
+//   name         unique, kebab-case
+//   kernel       dense | w4a16 | sim | ptx (the asm bodies)
+//   file         path from the repository root
+//   search       exact text; must occur EXACTLY ONCE in `file` (the runner fails loudly otherwise, so
+//                a mutant made stale by a code change is noticed and updated, never silently skipped)
+//   replace      what it becomes
+//   models       the bug it stands for
+//   equivalent   (optional) why no test can tell it from the original: same behaviour for all inputs
+//   gpuOnly      (optional) why only a GPU can show it (the g++/simulator build never compiles the
+//                changed code, or the simulator models it more strongly than hardware); not run
+//                when `run: false`, never a CI failure, not in the simulator-visible kill rate
+// A survivor that is neither is a test gap: add the test that kills it (docs/verification.md,
+// "Mutation testing"), never an `equivalent` without a real reason.
+export default [
+  // ---------------------------------------------------------------- dense (dense.cuh, dense_plan.cuh, layouts.cuh)
+  {
+    name: 'dense-main-loop-barrier-removed',
+    kernel: 'dense',
+    file: 'native/cuda/kernels/dense.cuh',
+    search: '    syncthreads();                           // everyone\'s have; slot of tile kt-1 is free\n',
+    replace: '',
+    models: 'the barrier after wait_group dropped: other threads\' copies of tile kt are not yet visible, and the slot of tile kt-1 is refilled while warps still read it',
+  },
+  {
+    name: 'dense-wait-group-stages-minus-1',
+    kernel: 'dense',
+    file: 'native/cuda/kernels/dense.cuh',
+    search: 'cp_async_wait_group<Cfg::STAGES - 2>();',
+    replace: 'cp_async_wait_group<Cfg::STAGES - 1>();',
+    models: 'wait_group off by one: tile kt may still be in flight when it is consumed',
+  },
+  {
+    name: 'dense-barrier-after-ring-refill',
+    kernel: 'dense',
+    file: 'native/cuda/kernels/dense.cuh',
+    search:
+      '    syncthreads();                           // everyone\'s have; slot of tile kt-1 is free\n' +
+      '    const int next = kt + Cfg::STAGES - 1;\n' +
+      '    if (next < k_tiles) {\n' +
+      '      const int slot = next % Cfg::STAGES;\n' +
+      '      load_stage<Cfg>(s_x + slot * Cfg::X_STAGE_HALVES, s_w + slot * Cfg::W_STAGE_HALVES, p, m0, n0,\n' +
+      '                      next * Cfg::TILE_K, tid, policy);\n' +
+      '    }\n' +
+      '    cp_async_commit_group();\n',
+    replace:
+      '    const int next = kt + Cfg::STAGES - 1;\n' +
+      '    if (next < k_tiles) {\n' +
+      '      const int slot = next % Cfg::STAGES;\n' +
+      '      load_stage<Cfg>(s_x + slot * Cfg::X_STAGE_HALVES, s_w + slot * Cfg::W_STAGE_HALVES, p, m0, n0,\n' +
+      '                      next * Cfg::TILE_K, tid, policy);\n' +
+      '    }\n' +
+      '    cp_async_commit_group();\n' +
+      '    syncthreads();\n',
+    models: 'write-after-read on the ring: the slot of tile kt-1 is refilled before every warp is past it',
+  },
+  {
+    name: 'dense-m-tail-off-by-one',
+    kernel: 'dense',
+    file: 'native/cuda/kernels/dense.cuh',
+    search: 'if (row >= p.m || col >= p.n) continue;',
+    replace: 'if (row > p.m || col >= p.n) continue;',
+    models: 'epilogue m-tail predicate off by one: row m is stored (out of bounds on the last tile)',
+  },
+  {
+    name: 'dense-n-tail-pair-store',
+    kernel: 'dense',
+    file: 'native/cuda/kernels/dense.cuh',
+    search: '          if (col + 1 < p.n) g_store(g_out + 1, cvt_rn_f16_f32(v1));',
+    replace: '          g_store(g_out + 1, cvt_rn_f16_f32(v1));',
+    models: 'odd-n tail: the second half of the last pair is stored past column n-1',
+  },
+  {
+    name: 'dense-pair-store-tail-guard',
+    kernel: 'dense',
+    file: 'native/cuda/kernels/dense.cuh',
+    search: 'if (pair_stores && col + 1 < p.n) {',
+    replace: 'if (pair_stores) {',
+    models: 'the u32 pair store without its column guard',
+    equivalent: 'pair_stores requires n even, and col = n0 + 2*tig + 8*j is even, so col < n implies col + 1 < n',
+  },
+  {
+    name: 'dense-k-tail-zero-fill-removed',
+    kernel: 'dense',
+    file: 'native/cuda/kernels/dense.cuh',
+    search: '    for (int j = 0; j < 8; ++j) s_chunk[j] = j < valid_elems ? g_load(g_src + j) : uint16_t(0);',
+    replace: '    for (int j = 0; j < 8; ++j) if (j < valid_elems) s_chunk[j] = g_load(g_src + j);',
+    models: 'k-tail (and m/n-tail) elements of the synchronous 2-byte path not zero-filled: stale smem enters the sums',
+  },
+  {
+    name: 'dense-k-tail-clamp-removed',
+    kernel: 'dense',
+    file: 'native/cuda/kernels/dense.cuh',
+    search: 'const int valid_elems = g_row ? (k - k0 < 0 ? 0 : (k - k0 > 8 ? 8 : k - k0)) : 0;',
+    replace: 'const int valid_elems = g_row ? (k - k0 > 8 ? 8 : k - k0) : 0;',
+    models: 'a chunk wholly past k gets a negative byte count instead of 0 (no zero-fill)',
+  },
+  {
+    name: 'dense-bias-pair-same-column',
+    kernel: 'dense',
+    file: 'native/cuda/kernels/dense.cuh',
+    search: 'const float v1 = acc[mt][nt].x[2 * half + 1] + s_bias[tile_col + 1];',
+    replace: 'const float v1 = acc[mt][nt].x[2 * half + 1] + s_bias[tile_col];',
+    models: 'the odd column of a C pair gets its even neighbour\'s bias',
+  },
+  {
+    name: 'dense-bias-tile-offset-missing',
+    kernel: 'dense',
+    file: 'native/cuda/kernels/dense.cuh',
+    search: 'cvt_f32_f16(g_load(p.bias + n0 + i))',
+    replace: 'cvt_f32_f16(g_load(p.bias + i))',
+    models: 'every n tile stages the first tile\'s bias (n0 forgotten)',
+  },
+  {
+    name: 'dense-frag-b-registers-swapped',
+    kernel: 'dense',
+    file: 'native/cuda/kernels/dense.cuh',
+    search: 'frag_b[2 * np] = FragB_F16{{r[0], r[1]}};',
+    replace: 'frag_b[2 * np] = FragB_F16{{r[1], r[0]}};',
+    models: 'b0b1/b2b3 of the even n8 tile swapped after the x4 ldmatrix (k 0-7 and 8-15 exchanged)',
+  },
+  {
+    name: 'dense-choose-alignment-8',
+    kernel: 'dense',
+    file: 'native/cuda/kernels/dense.cuh',
+    search: 'if (k % 8 == 0 && align % 16 == 0) c.k_chunk_elems = 8;',
+    replace: 'if (k % 8 == 0 && align % 8 == 0) c.k_chunk_elems = 8;',
+    models: 'the 16-byte cp.async path chosen for 8-byte aligned X/W',
+  },
+  {
+    name: 'dense-plan-grid-n-floor',
+    kernel: 'dense',
+    file: 'native/cuda/dense_plan.cuh',
+    search: 'grid = dim3(unsigned((a.n + Cfg::TILE_N - 1) / Cfg::TILE_N),',
+    replace: 'grid = dim3(unsigned(a.n / Cfg::TILE_N),',
+    models: 'grid.x rounded down: the n tail tile is never launched',
+  },
+  {
+    name: 'layouts-swizzle-xor-row-unscaled',
+    kernel: 'dense',
+    file: 'native/cuda/layouts.cuh',
+    search: 'return chunk ^ ((row / (8 / CHUNKS_PER_ROW)) % CHUNKS_PER_ROW);',
+    replace: 'return chunk ^ (row % CHUNKS_PER_ROW);',
+    models: 'swizzle XOR without the rows-per-128-B term: still a bijection (numbers right) but ldmatrix and cp.async hit bank conflicts for 32/64-B rows',
+  },
+  {
+    name: 'layouts-a-rows-use-b-map',
+    kernel: 'dense',
+    file: 'native/cuda/layouts.cuh',
+    search: 'SPARQ_LAYOUT_FN RowCol ldmatrix_x4_a_rows(int lane) { return RowCol{lane & 15, (lane >> 4) * 8}; }',
+    replace: 'SPARQ_LAYOUT_FN RowCol ldmatrix_x4_a_rows(int lane) { return RowCol{(lane & 7) + 8 * (lane >> 4), ((lane >> 3) & 1) * 8}; }',
+    models: 'A loaded with the n-major B row map: registers a2a3 and a4a5 exchanged',
+  },
+
+  // ---------------------------------------------------------------- w4a16 (w4a16.cuh, w4a16_layout.cuh, w4a16_plan.cuh)
+  {
+    name: 'w4a16-last-of-column-off-by-one',
+    kernel: 'w4a16',
+    file: 'native/cuda/kernels/w4a16.cuh',
+    search: 'return c.t + 1 == t_end || c.k_tile + 1 == k_tiles;',
+    replace: 'return c.t + 1 == t_end || c.k_tile + 2 == k_tiles;',
+    models: 'a column is reduced one tile early (and again at its real end)',
+  },
+  {
+    name: 'w4a16-wait-group-stages-minus-1',
+    kernel: 'w4a16',
+    file: 'native/cuda/kernels/w4a16.cuh',
+    search: '    cp_async_wait_group<STAGES - 2>();',
+    replace: '    cp_async_wait_group<STAGES - 1>();',
+    models: 'wait_group off by one: tile i may still be in flight when it is consumed',
+  },
+  {
+    name: 'w4a16-main-loop-barrier-removed',
+    kernel: 'w4a16',
+    file: 'native/cuda/kernels/w4a16.cuh',
+    search: '    cp_async_wait_group<STAGES - 2>();\n    syncthreads();\n',
+    replace: '    cp_async_wait_group<STAGES - 2>();\n',
+    models: 'no barrier between the wait and the use of tile i / the refill of tile i-1\'s slot',
+  },
+  {
+    name: 'w4a16-barrier-after-ring-refill',
+    kernel: 'w4a16',
+    file: 'native/cuda/kernels/w4a16.cuh',
+    search:
+      '    cp_async_wait_group<STAGES - 2>();\n' +
+      '    syncthreads();\n' +
+      '    if (load.t < t_end) {\n' +
+      '      LoadTile<M_BLOCKS>(p, load, NeedsScales(load, t_begin, tiles_per_group), s_b + slot_next * kTileBytes,\n' +
+      '                         s_a + slot_next * Cfg::kAStageBytes, s_s + slot_next * kScaleStageBytes, tid, policy);\n' +
+      '      Advance(load, k_tiles);\n' +
+      '    }\n' +
+      '    cp_async_commit_group();\n',
+    replace:
+      '    cp_async_wait_group<STAGES - 2>();\n' +
+      '    if (load.t < t_end) {\n' +
+      '      LoadTile<M_BLOCKS>(p, load, NeedsScales(load, t_begin, tiles_per_group), s_b + slot_next * kTileBytes,\n' +
+      '                         s_a + slot_next * Cfg::kAStageBytes, s_s + slot_next * kScaleStageBytes, tid, policy);\n' +
+      '      Advance(load, k_tiles);\n' +
+      '    }\n' +
+      '    cp_async_commit_group();\n' +
+      '    syncthreads();\n',
+    models: 'write-after-read on the ring: the slot of tile i-1 is refilled before every warp is past it',
+  },
+  {
+    name: 'w4a16-dequant-halves-swapped',
+    kernel: 'w4a16',
+    file: 'native/cuda/kernels/w4a16.cuh',
+    search: '  b_even.x[0] = mul_rn_f16x2(sub_rn_f16x2(lop3_b32<kAndOr>(q, kLoMask, kMagic), k1032), s_even);\n' +
+      '  b_even.x[1] = mul_rn_f16x2(fma_rn_f16x2(lop3_b32<kAndOr>(q, kHiMask, kMagic), kSixteenth, kMinus72), s_even);\n',
+    replace: '  b_even.x[1] = mul_rn_f16x2(sub_rn_f16x2(lop3_b32<kAndOr>(q, kLoMask, kMagic), k1032), s_even);\n' +
+      '  b_even.x[0] = mul_rn_f16x2(fma_rn_f16x2(lop3_b32<kAndOr>(q, kHiMask, kMagic), kSixteenth, kMinus72), s_even);\n',
+    models: 'the even tile\'s B registers (k 2t.. and k 2t+8..) exchanged after the dequant',
+  },
+  {
+    name: 'w4a16-scale-pair-swapped',
+    kernel: 'w4a16',
+    file: 'native/cuda/kernels/w4a16.cuh',
+    search: 'const uint32_t s_even = prmt_b32(s_pair, 0u, 0x1010u), s_odd = prmt_b32(s_pair, 0u, 0x3232u);',
+    replace: 'const uint32_t s_even = prmt_b32(s_pair, 0u, 0x3232u), s_odd = prmt_b32(s_pair, 0u, 0x1010u);',
+    models: 'prmt selectors exchanged: each n8 tile of a pair scaled by its neighbour\'s scale',
+  },
+  {
+    name: 'w4a16-scale-broadcast-selector',
+    kernel: 'w4a16',
+    file: 'native/cuda/kernels/w4a16.cuh',
+    search: 's_odd = prmt_b32(s_pair, 0u, 0x3232u);',
+    replace: 's_odd = prmt_b32(s_pair, 0u, 0x3210u);',
+    models: 'prmt selector not broadcasting: the odd tile\'s low half gets the even tile\'s scale',
+  },
+  {
+    name: 'w4a16-dequant-zero-point-7',
+    kernel: 'w4a16',
+    file: 'native/cuda/kernels/w4a16.cuh',
+    search: 'constexpr uint32_t k1032 = 0x64086408u;',
+    replace: 'constexpr uint32_t k1032 = 0x64076407u;',
+    models: 'wrong zero point on the low nibbles (q - 7 instead of q - 8)',
+  },
+  {
+    name: 'w4a16-scale-row-boundary',
+    kernel: 'w4a16',
+    file: 'native/cuda/kernels/w4a16.cuh',
+    search: 'warp / kTileN64 >= kTileK16 / 2) ? 1 : 0;',
+    replace: 'warp / kTileN64 > kTileK16 / 2) ? 1 : 0;',
+    models: 'group-32 scale row chosen with > instead of >=: k16 step 2 uses the first group\'s scales',
+  },
+  {
+    name: 'w4a16-needs-scales-first-of-stripe',
+    kernel: 'w4a16',
+    file: 'native/cuda/kernels/w4a16.cuh',
+    search: 'return c.t == t_begin || c.k_tile % tiles_per_group == 0;',
+    replace: 'return c.k_tile % tiles_per_group == 0;',
+    models: 'scales loaded only at group starts: a stripe starting inside a group computes with empty frag_s',
+  },
+  {
+    name: 'w4a16-k-step-per-warp',
+    kernel: 'w4a16',
+    file: 'native/cuda/w4a16_layout.cuh',
+    search: 'SPARQ_W4A16_HD constexpr int ALdmatrixChunk(int lane, int k16) { return 2 * k16 + lane / 16; }',
+    replace: 'SPARQ_W4A16_HD constexpr int ALdmatrixChunk(int lane, int k16) { return k16 + lane / 16; }',
+    models: 'wrong k16 step per warp: warp w_k reads A chunks k16, k16+1 instead of 2 k16, 2 k16+1',
+  },
+  {
+    name: 'w4a16-asmem-xor-row-mod-4',
+    kernel: 'w4a16',
+    file: 'native/cuda/w4a16_layout.cuh',
+    search: 'return row * (kTileK / kHalvesPerU128) + (chunk ^ (row % 8));',
+    replace: 'return row * (kTileK / kHalvesPerU128) + (chunk ^ (row % 4));',
+    models: 'A swizzle XOR row % 4: numbers right, 2-way bank conflicts on every ldmatrix',
+  },
+  {
+    name: 'w4a16-nibble-order',
+    kernel: 'w4a16',
+    file: 'native/cuda/w4a16_layout.cuh',
+    search: 'const int nib = second * 2 + upper + 4 * odd;',
+    replace: 'const int nib = second + 2 * upper + 4 * odd;',
+    models: 'packer nibble order {0,4}{2,6}{1,5}{3,7}: the kernel\'s dequant reads tile 2j+1\'s codes as tile 2j\'s upper k',
+  },
+  {
+    name: 'w4a16-a-row-guard-off-by-one',
+    kernel: 'w4a16',
+    file: 'native/cuda/kernels/w4a16.cuh',
+    search: 'for (int ch = tid; ch < p.m * kAChunksPerRow; ch += kThreads) {',
+    replace: 'for (int ch = tid; ch < (p.m + 1) * kAChunksPerRow; ch += kThreads) {',
+    models: 'A m-tail off by one: row m is loaded too (past the slab on the last rows)',
+  },
+  {
+    name: 'w4a16-a-k-tail-guard-removed',
+    kernel: 'w4a16',
+    file: 'native/cuda/kernels/w4a16.cuh',
+    search: 'const bool valid = col < p.k_valid;',
+    replace: 'const bool valid = true;',
+    models: 'A k-tail not zero-filled: columns k_valid..k_pad of X read past the row',
+  },
+  {
+    name: 'w4a16-tail-rows-not-zeroed',
+    kernel: 'w4a16',
+    file: 'native/cuda/kernels/w4a16.cuh',
+    search: 'const int tail_chunks = (Cfg::kRows - m) * kAChunksPerRow;',
+    replace: 'const int tail_chunks = (Cfg::kRows - m - 1) * kAChunksPerRow;',
+    models: 'ZeroTailRows stops one row short: the last padding row of A keeps stale (poisoned) smem',
+    equivalent: 'row r of an mma\'s C depends only on row r of A, and rows >= m of C are never stored (s_red rows >= m are summed but never read), so stale A rows >= m cannot reach Y',
+  },
+  {
+    name: 'w4a16-bias-skipped-last-n-tile',
+    kernel: 'w4a16',
+    file: 'native/cuda/kernels/w4a16.cuh',
+    search: 'if (p.bias != nullptr) v += cvt_f32_f16(g_load(p.bias + n_col));',
+    replace: 'if (p.bias != nullptr && (n_tile + 1) * kTileN <= p.n) v += cvt_f32_f16(g_load(p.bias + n_col));',
+    models: 'bias skipped on the last (partial) n tile',
+  },
+  {
+    name: 'w4a16-own-partial-dropped',
+    kernel: 'w4a16',
+    file: 'native/cuda/kernels/w4a16.cuh',
+    search: 'v += slot == mine ? s_red[row * kRedStride + col] : g_load(g_slots + slot * kSlabM * kTileN + e);',
+    replace: 'v += slot == mine ? 0.f : g_load(g_slots + slot * kSlabM * kTileN + e);',
+    models: 'the last arrival forgets its own partial (kept in smem, never written to its slot)',
+  },
+  {
+    name: 'w4a16-slot-index-off-by-one',
+    kernel: 'w4a16',
+    file: 'native/cuda/kernels/w4a16.cuh',
+    search: 'float* g_mine = const_cast<float*>(g_slots) + mine * kSlabM * kTileN;',
+    replace: 'float* g_mine = const_cast<float*>(g_slots) + (mine + 1) * kSlabM * kTileN;',
+    models: 'a contributor publishes into the next slot (the last slot spills into the next column)',
+  },
+  {
+    name: 'w4a16-slot-sum-skips-first',
+    kernel: 'w4a16',
+    file: 'native/cuda/kernels/w4a16.cuh',
+    search: 'for (int slot = 0; slot < count; ++slot)',
+    replace: 'for (int slot = 1; slot < count; ++slot)',
+    models: 'the column sum starts at slot 1: the first k stripe\'s partial is lost',
+  },
+  {
+    name: 'w4a16-column-slot-from-last-cta',
+    kernel: 'w4a16',
+    file: 'native/cuda/w4a16_layout.cuh',
+    search: '  return cta - ColumnFirstCta(s, n_tile);',
+    replace: '  return ColumnLastCta(s, n_tile) - cta;',
+    models: 'slots numbered from the last contributor: still distinct, but the sum runs in reverse k order',
+    equivalent: 'slots are a bijection onto 0..count-1 either way; the last arrival adds them in slot order, so only the fp32 summation order changes (reverse k order, still the same bits whoever arrives last): a tolerance test cannot see it, and the order is not part of the contract',
+  },
+  {
+    name: 'w4a16-counter-not-reset',
+    kernel: 'w4a16',
+    file: 'native/cuda/kernels/w4a16.cuh',
+    search: '  if (count > 1 && tid == 0) g_store(p.counters + n_tile, 0u);',
+    replace: '',
+    models: 'the last arrival leaves the column\'s counter at count: the next launch on the same workspace never reduces',
+  },
+  {
+    name: 'w4a16-last-arrival-compare',
+    kernel: 'w4a16',
+    file: 'native/cuda/kernels/w4a16.cuh',
+    search: '*s_last = before == uint32_t(count - 1) ? 1u : 0u;',
+    replace: '*s_last = before == uint32_t(count) ? 1u : 0u;',
+    models: 'atom returns the old value: comparing with count means nobody is last (Y never written)',
+  },
+  {
+    name: 'w4a16-first-arrival-sums',
+    kernel: 'w4a16',
+    file: 'native/cuda/kernels/w4a16.cuh',
+    search: '*s_last = before == uint32_t(count - 1) ? 1u : 0u;',
+    replace: '*s_last = before == 0u ? 1u : 0u;',
+    models: 'the first arrival sums: it reads slots nobody has written yet',
+  },
+  {
+    name: 'w4a16-slot-barrier-removed',
+    kernel: 'w4a16',
+    file: 'native/cuda/kernels/w4a16.cuh',
+    search: '    syncthreads();  // the whole slot is written before one thread announces it\n',
+    replace: '',
+    models: 'thread 0 counts the CTA in before the other threads have written their part of the slot',
+  },
+  {
+    name: 'w4a16-slot-fence-removed',
+    kernel: 'w4a16',
+    file: 'native/cuda/kernels/w4a16.cuh',
+    search: '      fence_acq_rel_gpu();\n',
+    replace: '',
+    models: 'no gpu-scope fence between the CTA\'s slot stores (other threads, ordered by bar.sync) and thread 0\'s acq_rel arrival',
+    gpuOnly: 'the simulator\'s bar.sync and acq_rel atomics are C++ seq_cst/acq_rel operations, whose happens-before is transitive (cumulative), so the other threads\' slot stores are published by thread 0\'s release either way; whether PTX\'s release at gpu scope is cumulative over a CTA barrier is the hardware memory model\'s question (a litmus test on a GPU)',
+  },
+  {
+    name: 'w4a16-plan-column-contributors-bound',
+    kernel: 'w4a16',
+    file: 'native/cuda/w4a16_layout.cuh',
+    search: 'const int64_t bound = (s.k_tiles - 1 + s.per - 1) / s.per + 1;',
+    replace: 'const int64_t bound = (s.k_tiles + s.per - 1) / s.per;',
+    models: 'slots per column as ceil(k_tiles / per): a column straddling one more stripe than that overflows its slots',
+  },
+  {
+    name: 'w4a16-plan-padded-x-alignment',
+    kernel: 'w4a16',
+    file: 'native/cuda/w4a16_layout.cuh',
+    search: 'return k % 8 != 0 || x_addr % 16 != 0;',
+    replace: 'return k % 8 != 0;',
+    models: 'x used in place when its base is not 16-byte aligned: misaligned 16-B cp.async',
+  },
+  {
+    name: 'w4a16-plan-stages-hopper-for-ampere',
+    kernel: 'w4a16',
+    file: 'native/cuda/w4a16_plan.cuh',
+    search: 'return stages == kStagesHopper ? PickForStages<kStagesHopper>(m_blocks) : PickForStages<kStagesAmpere>(m_blocks);',
+    replace: 'return PickForStages<kStagesHopper>(m_blocks);',
+    models: 'the 8-stage instance launched on Ampere (too much smem there)',
+    gpuOnly: 'numerically identical: only the smem size differs, which a GPU with <= 100 KB per SM rejects at launch; the simulator has no smem limit and the tests do not assert the instance',
+  },
+
+  // ---------------------------------------------------------------- the simulator's own primitives (sim_warp.cc, sim_memory.cc)
+  {
+    name: 'sim-ldmatrix-row-lane-reversed',
+    kernel: 'sim',
+    file: 'native/sim/sim_warp.cc',
+    search: 'r.slot[layout::ldmatrix_addr_lane(j, e.row)].in[0]',
+    replace: 'r.slot[layout::ldmatrix_addr_lane(j, 7 - e.row)].in[0]',
+    models: 'simulator ldmatrix lane mapping: rows of each 8x8 matrix taken from the wrong lanes',
+  },
+  {
+    name: 'sim-ldmatrix-trans-ignored',
+    kernel: 'sim',
+    file: 'native/sim/sim_warp.cc',
+    search: 'const RowCol e = layout::ldmatrix_elem(l, h, a.trans);',
+    replace: 'const RowCol e = layout::ldmatrix_elem(l, h, false);',
+    models: 'simulator ignores .trans',
+  },
+  {
+    name: 'sim-ldmatrix-halves-swapped',
+    kernel: 'sim',
+    file: 'native/sim/sim_warp.cc',
+    search: '        reg |= uint32_t(v) << (16 * h);',
+    replace: '        reg |= uint32_t(v) << (16 * (1 - h));',
+    models: 'simulator ldmatrix puts the two 16-bit elements of a register in the wrong halves',
+  },
+  {
+    name: 'sim-mma-a-registers-1-2-swapped',
+    kernel: 'sim',
+    file: 'native/sim/sim_warp.cc',
+    search: 'A[rc.row][rc.col] = cvt(uint16_t(r.slot[l].in[e >> 1] >> (16 * (e & 1))));',
+    replace: 'A[rc.row][rc.col] = cvt(uint16_t(r.slot[l].in[(e >> 1) == 1 ? 2 : (e >> 1) == 2 ? 1 : (e >> 1)] >> (16 * (e & 1))));',
+    models: 'simulator mma fragment order: a2a3 and a4a5 exchanged',
+  },
+  {
+    name: 'sim-mma-b-registers-swapped',
+    kernel: 'sim',
+    file: 'native/sim/sim_warp.cc',
+    search: 'B[rc.row][rc.col] = cvt(uint16_t(r.slot[l].in[4 + (e >> 1)] >> (16 * (e & 1))));',
+    replace: 'B[rc.row][rc.col] = cvt(uint16_t(r.slot[l].in[5 - (e >> 1)] >> (16 * (e & 1))));',
+    models: 'simulator mma: b0b1 and b2b3 exchanged',
+  },
+  {
+    name: 'sim-mma-c-pair-swapped',
+    kernel: 'sim',
+    file: 'native/sim/sim_warp.cc',
+    search: 'uint32_t cbits = uint32_t(r.slot[l].in[6 + e]);',
+    replace: 'uint32_t cbits = uint32_t(r.slot[l].in[6 + (e ^ 1)]);',
+    models: 'simulator mma: accumulator c0/c1 (and c2/c3) read crossed',
+  },
+  {
+    name: 'sim-cp-async-zero-fill-removed',
+    kernel: 'sim',
+    file: 'native/sim/sim_memory.cc',
+    search: '      std::memset(c.dst + c.src_bytes, 0, size_t(c.cp_bytes - c.src_bytes));  // zero-fill\n',
+    replace: '',
+    models: 'simulator cp.async with src-size < cp-size leaves the tail unwritten instead of zero',
+  },
+  {
+    name: 'sim-cp-async-lands-at-issue',
+    kernel: 'sim',
+    file: 'native/sim/sim_memory.cc',
+    search: '  t.open_group.push_back(AsyncCopy{static_cast<unsigned char*>(s_dst), static_cast<const unsigned char*>(g_src),\n' +
+      '                                   cp_bytes, src_bytes});\n',
+    replace: '  if (src_bytes) std::memcpy(s_dst, g_src, size_t(src_bytes));\n' +
+      '  std::memset(static_cast<unsigned char*>(s_dst) + src_bytes, 0, size_t(cp_bytes - src_bytes));\n',
+    models: 'simulator cp.async copies synchronously: a missing or early wait_group can no longer be seen',
+  },
+  {
+    name: 'sim-wait-group-keeps-one-more',
+    kernel: 'sim',
+    file: 'native/sim/sim_memory.cc',
+    search: '  while (int(t.groups.size()) > newest_groups_left) {',
+    replace: '  while (int(t.groups.size()) > newest_groups_left + 1) {',
+    models: 'simulator wait_group N leaves N+1 groups pending',
+  },
+  {
+    name: 'sim-smem-not-poisoned',
+    kernel: 'sim',
+    file: 'native/sim/sim_memory.cc',
+    search: '        std::memset(p, 0xFF, bytes);  // poison: NaN for f16/f32, -1 for integers',
+    replace: '        std::memset(p, 0, bytes);',
+    models: 'simulator shared memory starts zeroed: reads before writes look like valid zeros',
+  },
+  {
+    name: 'sim-global-bounds-start-only',
+    kernel: 'sim',
+    file: 'native/sim/sim_memory.cc',
+    search: '    if (a >= b.base && a + bytes <= b.base + b.bytes) return &b;',
+    replace: '    if (a >= b.base && a < b.base + b.bytes) return &b;',
+    models: 'simulator bounds check tests only the first byte: an access straddling the end of a buffer passes',
+  },
+
+  // ---------------------------------------------------------------- the asm bodies (ptx_prims.cuh): only a GPU can show these
+  {
+    name: 'ptx-mma-b-operands-swapped',
+    kernel: 'ptx',
+    file: 'native/cuda/ptx_prims.cuh',
+    search: '      : "r"(a.x[0]), "r"(a.x[1]), "r"(a.x[2]), "r"(a.x[3]), "r"(b.x[0]), "r"(b.x[1]), "f"(c.x[0]), "f"(c.x[1]),\n' +
+      '        "f"(c.x[2]), "f"(c.x[3]));\n#else\n  SPARQ_UNSUPPORTED_ARCH();\n#endif\n}\n\n// mma.sync.aligned.m16n8k16.row.col.f32.bf16',
+    replace: '      : "r"(a.x[0]), "r"(a.x[1]), "r"(a.x[2]), "r"(a.x[3]), "r"(b.x[1]), "r"(b.x[0]), "f"(c.x[0]), "f"(c.x[1]),\n' +
+      '        "f"(c.x[2]), "f"(c.x[3]));\n#else\n  SPARQ_UNSUPPORTED_ARCH();\n#endif\n}\n\n// mma.sync.aligned.m16n8k16.row.col.f32.bf16',
+    models: 'f16 mma asm body with b.x[0]/b.x[1] swapped',
+    gpuOnly: 'the asm body is compiled only by nvcc for __CUDA_ARCH__ >= 800; the device check\'s fragment dump (B fragments in the f16 mma) and every dense/w4a16 case on cuda catch it',
+    run: false,
+  },
+  {
+    name: 'ptx-cvt-f16x2-halves-swapped',
+    kernel: 'ptx',
+    file: 'native/cuda/ptx_prims.cuh',
+    search: '"cvt.rn.f16x2.f32 %0, %1, %2;\\n" : "=r"(d) : "f"(hi), "f"(lo));',
+    replace: '"cvt.rn.f16x2.f32 %0, %1, %2;\\n" : "=r"(d) : "f"(lo), "f"(hi));',
+    models: 'cvt.rn.f16x2.f32 operands in {lo, hi} order (the instruction puts the FIRST source in the upper half)',
+    gpuOnly: 'asm body, nvcc only; the dense shared cases with even n (pair stores) on cuda catch it',
+    run: false,
+  },
+];
+
+// Debug only (`--weaken name`): deliberately weakened tests, applied to the runner's copy (never
+// to the checkout), to show that a mutant the weakened suite misses fails `--ci`.
+export const weakenings = [
+  {
+    name: 'smem-bank-no-w4a16',
+    file: 'native/tests/smem_bank_test.cc',
+    search: '  CheckW4a16A();\n',
+    replace: '',
+    what: 'smem_bank_test no longer checks the W4A16 A-tile map (ASmemChunk); try it with --only w4a16-asmem-xor-row-mod-4',
+  },
+];
