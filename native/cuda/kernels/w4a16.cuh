@@ -112,8 +112,8 @@ SPARQ_DEVICE bool NeedsScales(const TileCursor& c, int64_t t_begin, uint32_t til
 // Issue the cp.async of tile c (B, A's rows < m, and the scales it needs) into one stage. A's rows
 // ≥ m were zeroed once, at the start (ZeroTailRows), and are never loaded.
 template <int M_BLOCKS>
-SPARQ_DEVICE void LoadTile(const W4a16Params& p, const TileCursor& c, bool scales, uint8_t* s_b, uint8_t* s_a,
-                           uint8_t* s_s, int tid, uint64_t policy) {
+SPARQ_DEVICE void LoadTile(const W4a16Params& p, const TileCursor& c, bool scales, uint32_t tiles_per_group,
+                           uint8_t* s_b, uint8_t* s_a, uint8_t* s_s, int tid, uint64_t policy) {
   const int64_t k0 = int64_t(c.k_tile) * kTileK;
   // evict-first: every code byte is read once per slab; caching it would evict X and partials
   cp_async_cg_16_l2_hint(s_b + tid * kU128Bytes, p.qweight + c.t * kTileBytes + tid * kU128Bytes, kU128Bytes, policy);
@@ -127,7 +127,10 @@ SPARQ_DEVICE void LoadTile(const W4a16Params& p, const TileCursor& c, bool scale
   const int rows = p.group_eff < kTileK ? kScaleRows : 1;
   if (scales && tid < rows * (kScaleTileBytes / kU128Bytes)) {
     const int row = tid / (kScaleTileBytes / kU128Bytes), chunk = tid % (kScaleTileBytes / kU128Bytes);
-    const int64_t group = k0 / p.group_eff + row;
+    // the tile's first group, in 32 bits: two groups per tile for groups of 32, else one per
+    // tiles_per_group tiles
+    const uint32_t group = p.group_eff < kTileK ? c.k_tile * uint32_t(kScaleRows) + uint32_t(row)
+                                                : c.k_tile / tiles_per_group;
     const uint16_t* src = p.scales + (int64_t(c.n_tile) * p.groups_pad + group) * kTileN + chunk * kHalvesPerU128;
     cp_async_cg_16(s_s + row * kScaleTileBytes + chunk * kU128Bytes, src, kU128Bytes);
   }
@@ -285,7 +288,7 @@ __global__ void __launch_bounds__(kThreads, 1) w4a16_gemm_kernel(const W4a16Para
   TileCursor load = CursorAt(p.stripes, t_begin);  // the next tile to issue
   for (int s = 0; s < STAGES - 1; ++s) {
     if (s < tiles) {
-      LoadTile<M_BLOCKS>(p, load, NeedsScales(load, t_begin, tiles_per_group), s_b + s * kTileBytes,
+      LoadTile<M_BLOCKS>(p, load, NeedsScales(load, t_begin, tiles_per_group), tiles_per_group, s_b + s * kTileBytes,
                          s_a + s * Cfg::kAStageBytes, s_s + s * kScaleStageBytes, tid, policy);
       Advance(load, k_tiles);
     }
@@ -305,7 +308,7 @@ SPARQ_W4A16_UNROLL
     cp_async_wait_group<STAGES - 2>();
     syncthreads();
     if (load.t < t_end) {
-      LoadTile<M_BLOCKS>(p, load, NeedsScales(load, t_begin, tiles_per_group), s_b + slot_next * kTileBytes,
+      LoadTile<M_BLOCKS>(p, load, NeedsScales(load, t_begin, tiles_per_group), tiles_per_group, s_b + slot_next * kTileBytes,
                          s_a + slot_next * Cfg::kAStageBytes, s_s + slot_next * kScaleStageBytes, tid, policy);
       Advance(load, k_tiles);
     }
