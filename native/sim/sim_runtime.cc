@@ -280,18 +280,6 @@ CtaState::~CtaState() {
 
 static void MarkExited(ThreadCtx& t) {
   CtaState& c = *t.cta;
-  int live = 0;
-  {
-    std::lock_guard<std::mutex> lk(c.m);
-    --c.expected;
-    if (c.arrived && c.arrived == c.expected) {  // the exit completes a barrier the others wait on
-      c.runnable.fetch_add(c.arrived, std::memory_order_acq_rel);
-      c.arrived = 0;
-      c.gen.fetch_add(1, std::memory_order_seq_cst);
-    }
-    live = c.expected;
-  }
-  c.cv.notify_all();
   SetPhase(Phase::kExited, nullptr);
   WarpState& w = *c.warps[t.warp];
   {
@@ -302,10 +290,22 @@ static void MarkExited(ThreadCtx& t) {
       if (r.arrived && ((mask >> t.lane) & 1u)) c.runnable.fetch_add(__builtin_popcount(r.arrived));
   }
   w.cv.notify_all();
+  bool deadlocked = false;
+  {
+    std::lock_guard<std::mutex> lk(c.m);
+    --c.expected;
+    if (c.arrived && c.arrived == c.expected) {  // the exit completes a barrier the others wait on
+      c.runnable.fetch_add(c.arrived, std::memory_order_acq_rel);
+      c.arrived = 0;
+      c.gen.fetch_add(1, std::memory_order_seq_cst);
+    }
+    // Exits are serialized here, so `expected` is exact when this was the last runnable thread:
+    // threads left alive are all blocked and nothing can release them.
+    deadlocked = c.runnable.fetch_sub(1, std::memory_order_acq_rel) == 1 && c.expected > 0;
+  }
+  c.cv.notify_all();
   NoteProgress();
-  // The last runnable thread left while others are blocked: nothing can release them.
-  if (c.runnable.fetch_sub(1, std::memory_order_acq_rel) == 1 && live > 0 &&
-      !t.launch->aborted.load(std::memory_order_acquire)) {
+  if (deadlocked && !t.launch->aborted.load(std::memory_order_acquire)) {
     std::string what =
         "deadlock: this thread exited and every live thread left in the CTA is blocked (at bar.sync or in a warp "
         "collective); none can release another";

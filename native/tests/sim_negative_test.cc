@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <thread>
 #include <vector>
 
 #include "fixtures/broken_kernels.cuh"
@@ -60,6 +61,23 @@ __global__ void cyclic_collectives_kernel(uint32_t* g_out) {
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
   uint32_t v = uint32_t(threadIdx.x);
   if (warp == 0 && lane < 3) {
+    const uint32_t masks[3] = {0x3u, 0x6u, 0x5u};
+    v = shfl_sync_idx_b32(masks[lane], v, lane);  // BUG: the masks do not agree
+  }
+  syncthreads();
+  g_store(&g_out[threadIdx.x], v);
+}
+
+// The same cycle, but lanes 3-31 of warp 0 return instead of reaching the barrier, lane 3 last (after
+// a pause that lets lanes 0-2 block first): its exit leaves only blocked threads in the CTA.
+__global__ void exit_leaves_blocked_kernel(uint32_t* g_out) {
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+  if (warp == 0 && lane >= 3) {
+    if (lane == 3) std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+    return;
+  }
+  uint32_t v = uint32_t(threadIdx.x);
+  if (warp == 0) {
     const uint32_t masks[3] = {0x3u, 0x6u, 0x5u};
     v = shfl_sync_idx_b32(masks[lane], v, lane);  // BUG: the masks do not agree
   }
@@ -306,6 +324,16 @@ void CyclicCollectives() {
         "%.2f s, message: %s", secs, s.message.c_str());
 }
 
+void ExitLeavesBlocked() {
+  std::vector<uint32_t> out(64, 0);
+  sim::Launch l("exit_leaves_blocked_kernel", Options(true, 60.0));
+  Status s = l.Run(dim3(1), dim3(64), 0, &broken::exit_leaves_blocked_kernel, out.data());
+  ExpectDeviceError(s, "exit_leaves_blocked_kernel",
+                    {"thread (3,0,0)", "exit: deadlock", "this thread exited and every live thread left in the CTA is "
+                     "blocked", "shfl.sync.idx.b32", "at bar.sync"},
+                    "the last runnable thread exiting while the others are blocked is a deadlock, located at the exit");
+}
+
 void StillWorksAfterFailures() {
   // A correct kernel right after all the failures: nothing leaked into this launch.
   uint32_t flag = 0, data = 0, out = 0;
@@ -332,6 +360,7 @@ int main() {
   RingSlotReused();
   NcAfterWrite();
   CyclicCollectives();
+  ExitLeavesBlocked();
   StillWorksAfterFailures();
   return sparq_test::Summary();
 }
