@@ -1,10 +1,22 @@
 #include "cuda/cublas_loader.h"
 
 #include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <glob.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <cstdlib>
+#include <cstring>
+#include <set>
 #include <vector>
+
+extern char** environ;
 
 namespace sparq::cuda {
 namespace {
@@ -20,6 +32,12 @@ constexpr int kR16F = 2;                   // cudaDataType CUDA_R_16F
 constexpr int kCompute32F = 68;            // cublasComputeType_t CUBLAS_COMPUTE_32F
 constexpr int kGemmDefault = -1;           // cublasGemmAlgo_t CUBLAS_GEMM_DEFAULT
 
+// cuda_loader.cc copies the note into a 512-byte buffer: longer notes are cut here, with a mark,
+// so the start (what runs and why) always survives.
+constexpr size_t kNoteMaxBytes = 500;
+// A python3 that hangs (a broken sitecustomize, a network home) must not hang open().
+constexpr int kPythonTimeoutMs = 3000;
+
 struct Symbols {
   void* lib = nullptr;
   std::string path;
@@ -27,61 +45,261 @@ struct Symbols {
   DestroyFn destroy = nullptr;
   SetStreamFn set_stream = nullptr;
   GemmExFn gemm_ex = nullptr;
+  std::string missing;  // when lib is null: what was tried
 };
 
-std::vector<std::string> Candidates() {
-  std::vector<std::string> out;
-  if (const char* p = std::getenv("SPARQ_CUBLAS_PATH"); p && *p) out.push_back(p);
-  out.push_back("libcublas.so.13");
-  out.push_back("libcublas.so.12");
-  out.push_back("libcublas.so");
-  const char* patterns[] = {"/usr/local/lib/python3*/dist-packages/nvidia/cublas/lib/libcublas.so.*",
-                            "/usr/lib/python3*/dist-packages/nvidia/cublas/lib/libcublas.so.*",
-                            "/usr/local/lib/python3*/site-packages/nvidia/cublas/lib/libcublas.so.*",
-                            "/root/.local/lib/python3*/site-packages/nvidia/cublas/lib/libcublas.so.*",
-                            "/opt/conda/lib/python3*/site-packages/nvidia/cublas/lib/libcublas.so.*"};
-  for (const char* pattern : patterns) {
-    glob_t g{};
-    if (glob(pattern, 0, nullptr, &g) == 0)
-      for (size_t i = 0; i < g.gl_pathc; ++i) out.push_back(g.gl_pathv[i]);
-    globfree(&g);
+// Prints one directory per line: every site-packages the interpreter would import from (a venv's
+// own, the user's, the system's). getattr: old virtualenvs' site.py lacks getsitepackages.
+constexpr const char* kPythonSiteScript =
+    "import site, sysconfig\n"
+    "dirs = list(getattr(site, 'getsitepackages', lambda: [])())\n"
+    "dirs.append(getattr(site, 'getusersitepackages', lambda: '')())\n"
+    "dirs.append(sysconfig.get_paths().get('purelib', ''))\n"
+    "print('\\n'.join(d for d in dirs if d))\n";
+
+int64_t NowMs() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return int64_t(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+}
+
+// The site-packages directories of the python3 on PATH, or none (no python3, it failed, or it
+// took longer than kPythonTimeoutMs: then it is killed). `why` says which when there are none.
+std::vector<std::string> PythonSitePackages(std::string* why) {
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0) {
+    *why = "pipe failed";
+    return {};
   }
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_adddup2(&actions, fds[1], 1);
+  posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
+  char arg0[] = "python3", arg1[] = "-c";
+  std::string script = kPythonSiteScript;
+  char* argv[] = {arg0, arg1, script.data(), nullptr};
+  pid_t pid = -1;
+  const int rc = posix_spawnp(&pid, "python3", &actions, nullptr, argv, environ);
+  posix_spawn_file_actions_destroy(&actions);
+  close(fds[1]);
+  if (rc != 0) {
+    close(fds[0]);
+    *why = "no python3 on PATH";
+    return {};
+  }
+  std::string out;
+  bool timed_out = false;
+  const int64_t deadline = NowMs() + kPythonTimeoutMs;
+  for (;;) {
+    const int64_t left = deadline - NowMs();
+    if (left <= 0) {
+      timed_out = true;
+      break;
+    }
+    pollfd p{fds[0], POLLIN, 0};
+    const int ready = poll(&p, 1, int(left));
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready <= 0) {
+      timed_out = ready == 0;
+      break;
+    }
+    char buf[1024];
+    const ssize_t got = read(fds[0], buf, sizeof buf);
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) break;  // EOF: the script finished
+    out.append(buf, size_t(got));
+  }
+  close(fds[0]);
+  if (timed_out) kill(pid, SIGKILL);
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (timed_out) {
+    *why = "python3 timed out";
+    return {};
+  }
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    *why = "python3 failed";
+    return {};
+  }
+  std::vector<std::string> dirs;
+  size_t start = 0;
+  while (start < out.size()) {
+    size_t end = out.find('\n', start);
+    if (end == std::string::npos) end = out.size();
+    if (end > start) dirs.push_back(out.substr(start, end - start));
+    start = end + 1;
+  }
+  if (dirs.empty()) *why = "python3 listed no site-packages";
+  return dirs;
+}
+
+std::vector<std::string> Glob(const std::string& pattern) {
+  std::vector<std::string> out;
+  glob_t g{};
+  if (glob(pattern.c_str(), 0, nullptr, &g) == 0)
+    for (size_t i = 0; i < g.gl_pathc; ++i) out.push_back(g.gl_pathv[i]);
+  globfree(&g);
   return out;
 }
 
-const Symbols& LoadSymbols() {
-  static Symbols s = [] {
-    Symbols r;
-    for (const std::string& path : Candidates()) {
-      void* lib = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
-      if (!lib) continue;
-      r.create = reinterpret_cast<CreateFn>(dlsym(lib, "cublasCreate_v2"));
-      r.destroy = reinterpret_cast<DestroyFn>(dlsym(lib, "cublasDestroy_v2"));
-      r.set_stream = reinterpret_cast<SetStreamFn>(dlsym(lib, "cublasSetStream_v2"));
-      r.gemm_ex = reinterpret_cast<GemmExFn>(dlsym(lib, "cublasGemmEx"));
-      if (r.create && r.destroy && r.set_stream && r.gemm_ex) {
-        r.lib = lib;
-        r.path = path;
-        return r;
+// Tries candidates in order until one has every symbol; remembers what it tried for the note.
+class Search {
+ public:
+  bool Try(const std::string& path, Symbols* r) {
+    if (!seen_.insert(path).second) return false;
+    void* lib = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+    if (!lib) {
+      // A file that exists but does not load (a missing libcublasLt, a wrong arch) is worth naming.
+      if (path.find('/') != std::string::npos && access(path.c_str(), F_OK) == 0) {
+        const char* e = dlerror();
+        failures_ += (failures_.empty() ? "" : "; ") + path + ": " + (e ? e : "dlopen failed");
       }
-      dlclose(lib);
+      return false;
     }
-    return Symbols{};
-  }();
+    r->create = reinterpret_cast<CreateFn>(dlsym(lib, "cublasCreate_v2"));
+    r->destroy = reinterpret_cast<DestroyFn>(dlsym(lib, "cublasDestroy_v2"));
+    r->set_stream = reinterpret_cast<SetStreamFn>(dlsym(lib, "cublasSetStream_v2"));
+    r->gemm_ex = reinterpret_cast<GemmExFn>(dlsym(lib, "cublasGemmEx"));
+    if (r->create && r->destroy && r->set_stream && r->gemm_ex) {
+      r->lib = lib;
+      r->path = path;
+      return true;
+    }
+    failures_ += (failures_.empty() ? "" : "; ") + path + ": lacks cublasGemmEx/cublasCreate_v2";
+    dlclose(lib);
+    return false;
+  }
+  // The wheels' layouts inside one site-packages directory (or a glob of them).
+  bool TrySitePackages(const std::string& dir, Symbols* r) {
+    for (const std::string& d : Glob(dir)) {
+      if (Try(d + "/nvidia/cu13/lib/libcublas.so.13", r)) return true;  // CUDA 13 wheels
+      for (const std::string& p : Glob(d + "/nvidia/cublas/lib/libcublas.so.*"))  // CUDA 12 wheels
+        if (Try(p, r)) return true;
+    }
+    return false;
+  }
+  void Tried(const std::string& what) { tried_ += (tried_.empty() ? "" : ", ") + what; }
+  // Loadable-but-broken files first: the note may be clipped, and they are what a user must fix.
+  std::string Note() const {
+    return (failures_.empty() ? "" : "found but not loadable: " + failures_ + "; ") + "tried " + tried_ +
+           " (wheel dirs nvidia/cu13/lib, nvidia/cublas/lib)";
+  }
+
+ private:
+  std::set<std::string> seen_;
+  std::string tried_, failures_;
+};
+
+Symbols Find() {
+  Symbols r;
+  Search s;
+  const char* env_path = std::getenv("SPARQ_CUBLAS_PATH");
+  if (env_path && *env_path) {
+    if (s.Try(env_path, &r)) return r;
+    s.Tried(std::string("SPARQ_CUBLAS_PATH=") + env_path);
+  } else {
+    s.Tried("SPARQ_CUBLAS_PATH (unset)");
+  }
+  for (const char* soname : {"libcublas.so.13", "libcublas.so.12", "libcublas.so"})
+    if (s.Try(soname, &r)) return r;
+  s.Tried("libcublas.so{.13,.12,}");
+
+  std::vector<std::string> toolkits;
+  for (const char* var : {"CUDA_HOME", "CUDA_PATH"})
+    if (const char* v = std::getenv(var); v && *v) toolkits.push_back(std::string(v) + "/lib64");
+  toolkits.push_back("/usr/local/cuda/lib64");
+  for (const std::string& dir : toolkits) {
+    for (const char* name : {"/libcublas.so.13", "/libcublas.so.12"})
+      if (s.Try(dir + name, &r)) return r;
+    s.Tried(dir);
+  }
+
+  std::string why;
+  const std::vector<std::string> py_dirs = PythonSitePackages(&why);
+  for (const std::string& dir : py_dirs)
+    if (s.TrySitePackages(dir, &r)) return r;
+  if (py_dirs.empty()) {
+    s.Tried("python3's site-packages (" + why + ")");
+  } else {
+    std::string listed;
+    std::set<std::string> listed_once;
+    for (const std::string& d : py_dirs)
+      if (listed_once.insert(d).second) listed += (listed.empty() ? "" : " ") + d;
+    s.Tried("python3's site-packages " + listed);
+  }
+
+  std::vector<std::string> prefixes = {"/usr/local/lib/python3*/dist-packages", "/usr/lib/python3*/dist-packages",
+                                       "/usr/local/lib/python3*/site-packages", "/opt/conda/lib/python3*/site-packages"};
+  if (const char* home = std::getenv("HOME"); home && *home)
+    prefixes.push_back(std::string(home) + "/.local/lib/python3*/site-packages");
+  for (const std::string& prefix : prefixes) {
+    if (s.TrySitePackages(prefix, &r)) return r;
+    s.Tried(prefix);
+  }
+  r.missing = s.Note();
+  return r;
+}
+
+const Symbols& LoadSymbols() {
+  static const Symbols s = Find();
+  return s;
+}
+
+std::string Clip(std::string s) {
+  if (s.size() > kNoteMaxBytes) s = s.substr(0, kNoteMaxBytes - 3) + "...";
   return s;
 }
 
 }  // namespace
 
-Cublas LoadCublas() {
+Status DenseKernelFromEnv(DenseKernel* out) {
+  const char* v = std::getenv("SPARQ_DENSE_KERNEL");
+  const std::string s = v ? v : "";
+  if (s.empty() || s == "auto") *out = DenseKernel::kAuto;
+  else if (s == "cublas") *out = DenseKernel::kCublas;
+  else if (s == "sparq") *out = DenseKernel::kSparq;
+  else
+    return Status::Error(StatusCode::kArgument,
+                         "SPARQ_DENSE_KERNEL must be one of auto, cublas, sparq, got '" + s + "'", "SPARQ_DENSE_KERNEL");
+  return Status::Ok();
+}
+
+const char* DenseKernelName(DenseKernel k) {
+  switch (k) {
+    case DenseKernel::kCublas: return "cublas";
+    case DenseKernel::kSparq: return "sparq";
+    default: return "auto";
+  }
+}
+
+std::string Cublas::Note() const {
+  switch (requested) {
+    case DenseKernel::kSparq:
+      return "SPARQ_DENSE_KERNEL=sparq: dense.matmul runs sparq's tensor-core GEMM (dense_tc_gemm); cuBLAS was not "
+             "searched";
+    case DenseKernel::kCublas:
+      return Clip("SPARQ_DENSE_KERNEL=cublas, so dense.matmul fails (SparqBackendError; SPARQ_CUBLAS_PATH names the "
+                  "library): " + missing);
+    default:
+      return Clip("dense.matmul runs sparq's tensor-core GEMM (dense_tc_gemm; SPARQ_CUBLAS_PATH names cuBLAS): " +
+                  missing);
+  }
+}
+
+Cublas LoadCublas(DenseKernel requested) {
   Cublas c;
+  c.requested = requested;
+  if (requested == DenseKernel::kSparq) return c;  // not even loaded: no handle, no device memory
   const Symbols& s = LoadSymbols();
   if (!s.lib) {
-    c.missing = "cuBLAS not found (set SPARQ_CUBLAS_PATH to libcublas.so, or install libcublas); using sparq's own tensor-core GEMM";
+    c.missing = "cuBLAS not found: " + s.missing;
     return c;
   }
-  if (s.create(&c.handle) != 0) {
-    c.missing = "cublasCreate failed for " + s.path + "; using sparq's own tensor-core GEMM";
+  const int rc = s.create(&c.handle);
+  if (rc != 0) {
+    c.missing = "cublasCreate failed with status " + std::to_string(rc) + " for " + s.path;
     c.handle = nullptr;
     return c;
   }
