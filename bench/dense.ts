@@ -1,5 +1,7 @@
 // Dense fp16 baseline: sparq dense.matmul against onnxruntime-node fp32 MatMul (CPU) at LLM layer
-// shapes. `node dist/bench/dense.js --shapes 4096x4096 --m 1,16 --backend cpu --reps 50`
+// shapes. On cuda the row is named after the kernel dense.matmul ran (sq.lastLaunch): cuBLAS, or
+// sparq's own GEMM (no cuBLAS, or SPARQ_DENSE_KERNEL=sparq; run both ways to compare them).
+// `node dist/bench/dense.js --shapes 4096x4096 --m 1,16 --backend cpu --reps 50`
 import type { Tensor } from '../src/index';
 import { CliArgs } from './harness/cliArgs';
 import { decodeF16 } from './harness/halfFloat';
@@ -7,6 +9,7 @@ import { Progress } from './harness/progress';
 import { Rng, randomF16 } from './harness/randomData';
 import { pickSample, referenceMatmul } from './harness/referenceCheck';
 import { ConfigResult, ImplResult, findImpl as find, gbPerS, gflopPerS, medianOrStatus as ms, speedup, spreadLabel as spread, timeRatio } from './harness/results';
+import { denseHeader, denseKernelLabel } from './harness/kernelLabel';
 import { copiesFor } from './harness/rotation';
 import { ChartSpec } from './harness/svgChart';
 import { Table } from './harness/table';
@@ -78,8 +81,10 @@ async function runShape(env: BenchEnv, o: DenseOptions, n: number, k: number, pr
       const out = poisonedOutput(sq, m, n);
       const impls: ImplResult[] = [];
       const sparqSpec: ImplSpec = { impl: SPARQ, bytes: denseBytes(m, n, k), flops, copies, tolerance: TOLERANCE };
-      impls.push(await measureSparq(sq, sparqSpec, ref, () => sq.dense.matmul(weights[0], xt, { out }),
-        (i) => { sq.dense.matmul(weights[i % copies], xt, { out }); }, o.loop));
+      const mine = await measureSparq(sq, sparqSpec, ref, () => sq.dense.matmul(weights[0], xt, { out }),
+        (i) => { sq.dense.matmul(weights[i % copies], xt, { out }); }, o.loop);
+      // cuda: cuBLAS or sparq's GEMM, whichever ran (neutral label when the call failed before launching)
+      impls.push(sq.backend === 'cuda' ? { ...mine, impl: denseKernelLabel(sq.lastLaunch) } : mine);
       const ortSpec: ImplSpec = { impl: ORT, bytes: denseBytes(m, n, k, 4), flops, copies: ortCopies, tolerance: TOLERANCE };
       if (peer !== null) {
         peer.setInput(decodeF16(x), [m, k]);
@@ -98,14 +103,20 @@ async function runShape(env: BenchEnv, o: DenseOptions, n: number, k: number, pr
   return results;
 }
 
+/** The dense.matmul row of a config: SPARQ on cpu/sim, the kernel's label on cuda. */
+function subject(c: ConfigResult): ImplResult | undefined {
+  return c.impls.find((r) => r.impl !== ORT);
+}
+
 function report(configs: readonly ConfigResult[]): OpReport {
   const hasOrt = configs.some((c) => find(c, ORT) !== undefined);
+  const name = denseHeader(configs.map(subject).filter((r): r is ImplResult => r !== undefined).map((r) => r.impl));
   const table: Table = {
-    title: `dense: sparq fp16 vs ${hasOrt ? 'onnxruntime-node fp32 MatMul' : '(no peer)'} — median ms, p10–p90, ` +
+    title: `dense: ${name} vs ${hasOrt ? 'onnxruntime-node fp32 MatMul' : '(no peer)'} — median ms, p10–p90, ` +
       'GB/s = bytes moved / time, ratio = sparq time / ORT time',
-    headers: ['shape n x k', 'm', 'sparq ms', 'p10–p90', 'GB/s', 'GFLOP/s', ...(hasOrt ? ['ORT ms', 'ORT GB/s', 'ORT GFLOP/s', 'sparq/ORT'] : [])],
+    headers: ['shape n x k', 'm', `${name} ms`, 'p10–p90', 'GB/s', 'GFLOP/s', ...(hasOrt ? ['ORT ms', 'ORT GB/s', 'ORT GFLOP/s', 'sparq/ORT'] : [])],
     rows: configs.map((c) => {
-      const s = find(c, SPARQ);
+      const s = subject(c);
       const p = find(c, ORT);
       const peerCells = hasOrt ? [ms(p), p === undefined ? null : gbPerS(p), p === undefined ? null : gflopPerS(p), timeRatio(s, p)] : [];
       return [`${c.n}x${c.k}`, c.m, ms(s), spread(s), s === undefined ? null : gbPerS(s), s === undefined ? null : gflopPerS(s), ...peerCells];
@@ -113,14 +124,14 @@ function report(configs: readonly ConfigResult[]): OpReport {
   };
   const chart: ChartSpec = hasOrt
     ? { title: 'dense: speedup over onnxruntime-node fp32 MatMul (higher is better)', yLabel: 'ORT time / sparq time',
-        series: [SPARQ], referenceLine: 1,
-        groups: configs.map((c) => ({ label: `${c.n}x${c.k} m=${c.m}`, values: [speedup(find(c, SPARQ), find(c, ORT))] })) }
-    : { title: 'dense: sparq fp16 median time', yLabel: 'ms', series: [SPARQ],
-        groups: configs.map((c) => ({ label: `${c.n}x${c.k} m=${c.m}`, values: [find(c, SPARQ)?.stats?.median ?? null] })) };
+        series: [name], referenceLine: 1,
+        groups: configs.map((c) => ({ label: `${c.n}x${c.k} m=${c.m}`, values: [speedup(subject(c), find(c, ORT))] })) }
+    : { title: `dense: ${name} median time`, yLabel: 'ms', series: [name],
+        groups: configs.map((c) => ({ label: `${c.n}x${c.k} m=${c.m}`, values: [subject(c)?.stats?.median ?? null] })) };
   const summary: SummaryRow[] = configs.map((c) => {
-    const s = find(c, SPARQ);
+    const s = subject(c);
     const p = find(c, ORT);
-    return { op: 'dense', shape: `${c.n}x${c.k}`, m: c.m, subject: SPARQ, subjectMs: ms(s),
+    return { op: 'dense', shape: `${c.n}x${c.k}`, m: c.m, subject: s?.impl ?? SPARQ, subjectMs: ms(s),
       subjectGbps: s === undefined ? null : gbPerS(s), baseline: p === undefined ? null : ORT,
       baselineMs: ms(p), timeRatio: timeRatio(s, p) };
   });

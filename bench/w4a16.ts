@@ -1,6 +1,7 @@
 // W4A16 (4-bit weights, fp16 activations) at Llama-3-8B/70B layer shapes: sparq w4a16 against
 // sparq dense fp16 on the same (dequantized) weights, onnxruntime-node MatMulNBits accuracy levels
-// 1 and 4 on the CPU, and on a GPU cuBLAS fp16 (sparq dense on cuda) and the bandwidth floor.
+// 1 and 4 on the CPU, and on a GPU sparq dense fp16 (labelled by the kernel it ran: cuBLAS, or
+// sparq's own GEMM where cuBLAS is absent or SPARQ_DENSE_KERNEL=sparq) and the bandwidth floor.
 // `node dist/bench/w4a16.js --shapes 8192x8192 --m 1,16 --full`
 import type { Context, Tensor } from '../src/index';
 import { CliArgs, UsageError } from './harness/cliArgs';
@@ -9,6 +10,7 @@ import { Progress } from './harness/progress';
 import { Rng, dequantizeW4, randomCodes, randomF16, randomScales } from './harness/randomData';
 import { pickSample, referenceMatmul } from './harness/referenceCheck';
 import { ConfigResult, ImplResult } from './harness/results';
+import { denseKernelLabel } from './harness/kernelLabel';
 import { copiesFor } from './harness/rotation';
 import { denseBytes } from './dense';
 import { measureCopyBandwidth } from './deviceBandwidth';
@@ -137,11 +139,15 @@ async function runConfig(env: BenchEnv, o: W4A16Options, d: ShapeData, s: ShapeS
     impls.push(await measureSparq(sq, quantSpec, ref, () => sq.w4a16.matmul(s.quant[0], xt, { out: outQ }),
       (i) => { sq.w4a16.matmul(s.quant[i % s.quant.length], xt, { out: outQ }); }, o.loop));
     outQ.dispose();
-    const denseSpec: ImplSpec = { impl: sq.backend === 'cuda' ? W4A16_IMPLS.cublas : W4A16_IMPLS.dense,
+    const gpu = sq.backend === 'cuda';
+    const denseSpec: ImplSpec = { impl: gpu ? W4A16_IMPLS.gpuDense : W4A16_IMPLS.dense,
       bytes: denseBytes(m, n, k), flops, copies: s.dense.length, tolerance: TOLERANCE };
     const outD = poisonedOutput(sq, m, n);
-    impls.push(await measureSparq(sq, denseSpec, ref, () => sq.dense.matmul(s.dense[0], xt, { out: outD }),
-      (i) => { sq.dense.matmul(s.dense[i % s.dense.length], xt, { out: outD }); }, o.loop));
+    const dense = await measureSparq(sq, denseSpec, ref, () => sq.dense.matmul(s.dense[0], xt, { out: outD }),
+      (i) => { sq.dense.matmul(s.dense[i % s.dense.length], xt, { out: outD }); }, o.loop);
+    // On cuda the row is named after the kernel that ran (the last launch is the dense op's, or
+    // another op's when the dense call failed before launching: then the neutral label).
+    impls.push(gpu ? { ...dense, impl: denseKernelLabel(sq.lastLaunch) } : dense);
     outD.dispose();
     const xf = decodeF16(x);
     for (const p of s.ort) {

@@ -1,13 +1,15 @@
 // Tables, chart and summary rows of the w4a16 benchmark.
 import { ConfigResult, ImplResult, findImpl as find, gbPerS, medianOrStatus as ms, speedup, spreadLabel, timeRatio } from './harness/results';
 import { ChartSpec } from './harness/svgChart';
+import { DENSE_KERNEL_LABELS, denseHeader, isDenseKernelLabel } from './harness/kernelLabel';
 import { Cell, Table } from './harness/table';
 import { OpReport, SummaryRow } from './opReport';
 
 export const W4A16_IMPLS = {
   sparq: 'sparq w4a16',
   dense: 'sparq dense fp16',
-  cublas: 'cuBLAS fp16 (sparq dense)',
+  /** Placeholder of the GPU dense row until its kernel is known (harness/kernelLabel.ts renames it). */
+  gpuDense: DENSE_KERNEL_LABELS.unknown,
   ortL1: 'ORT MatMulNBits L1',
   ortL4: 'ORT MatMulNBits L4',
 } as const;
@@ -33,13 +35,25 @@ function cpuTable(configs: readonly ConfigResult[]): Table {
   };
 }
 
+/** The GPU fp16 dense row of a config, whichever kernel it ran (its impl names that kernel). */
+function gpuDense(c: ConfigResult): ImplResult | undefined {
+  return c.impls.find((r) => isDenseKernelLabel(r.impl));
+}
+
+/** The baseline's short name for headers: "cuBLAS fp16" only where cublasGemmEx ran. */
+function gpuDenseName(configs: readonly ConfigResult[]): string {
+  return denseHeader(configs.map(gpuDense).filter((r): r is ImplResult => r !== undefined).map((r) => r.impl));
+}
+
 function gpuTable(configs: readonly ConfigResult[]): Table {
+  const base = gpuDenseName(configs);
   return {
-    title: 'w4a16 on the GPU: median µs; floor = bytes / measured device copy bandwidth (— where not measured)',
-    headers: ['shape n x k', 'm', 'w4a16 µs', 'p10–p90 µs', 'GB/s', 'floor µs', '% of floor', 'cuBLAS fp16 µs', 'speedup vs cuBLAS'],
+    title: 'w4a16 on the GPU: median µs; floor = bytes / measured device copy bandwidth (— where not measured); ' +
+      `baseline: ${base}, the dense kernel sparq.dense.matmul ran (lastLaunch)`,
+    headers: ['shape n x k', 'm', 'w4a16 µs', 'p10–p90 µs', 'GB/s', 'floor µs', '% of floor', `${base} µs`, `speedup vs ${base}`],
     rows: configs.map((c) => {
       const s = find(c, W4A16_IMPLS.sparq);
-      const b = find(c, W4A16_IMPLS.cublas);
+      const b = gpuDense(c);
       const us = (r: ImplResult | undefined): Cell => (r?.stats == null ? ms(r) : r.stats.median * 1e3);
       return [`${c.n}x${c.k}`, c.m, us(s), spreadLabel(s, 1e3), s === undefined ? null : gbPerS(s),
         c.floorMs === null ? null : c.floorMs * 1e3, pctOfFloor(c, s), us(b), speedup(s, b)];
@@ -51,11 +65,12 @@ function chart(configs: readonly ConfigResult[], gpu: boolean): ChartSpec {
   const label = (c: ConfigResult): string => `${c.n}x${c.k} m=${c.m}`;
   if (gpu) {
     const withFloor = configs.some((c) => c.floorMs !== null);
+    const base = gpuDenseName(configs);
     return {
-      title: 'w4a16: speedup over cuBLAS fp16 (higher is better)', yLabel: 'cuBLAS time / time', referenceLine: 1,
+      title: `w4a16: speedup over ${base} (higher is better)`, yLabel: `${base} time / time`, referenceLine: 1,
       series: withFloor ? [W4A16_IMPLS.sparq, 'bandwidth floor'] : [W4A16_IMPLS.sparq],
       groups: configs.map((c) => {
-        const b = find(c, W4A16_IMPLS.cublas);
+        const b = gpuDense(c);
         const floor = c.floorMs === null || b?.stats == null ? null : b.stats.median / c.floorMs;
         return { label: label(c), values: withFloor ? [speedup(find(c, W4A16_IMPLS.sparq), b), floor] : [speedup(find(c, W4A16_IMPLS.sparq), b)] };
       }),
@@ -69,15 +84,17 @@ function chart(configs: readonly ConfigResult[], gpu: boolean): ChartSpec {
   };
 }
 
-/** Builds the w4a16 report; on a GPU the baseline is cuBLAS fp16, on the CPU ORT MatMulNBits level 1. */
+/**
+ * Builds the w4a16 report; on a GPU the baseline is the fp16 dense GEMM, named after the kernel
+ * that ran (cuBLAS, or sparq's own), on the CPU ORT MatMulNBits level 1.
+ */
 export function w4a16Report(configs: readonly ConfigResult[], copyBandwidth: number | null): OpReport {
   const gpu = configs.some((c) => c.backend === 'cuda');
-  const baseline = gpu ? W4A16_IMPLS.cublas : W4A16_IMPLS.ortL1;
   const summary: SummaryRow[] = configs.map((c) => {
     const s = find(c, W4A16_IMPLS.sparq);
-    const b = find(c, baseline);
+    const b = gpu ? gpuDense(c) : find(c, W4A16_IMPLS.ortL1);
     return { op: 'w4a16', shape: `${c.n}x${c.k}`, m: c.m, subject: W4A16_IMPLS.sparq, subjectMs: ms(s),
-      subjectGbps: s === undefined ? null : gbPerS(s), baseline: b === undefined ? null : baseline,
+      subjectGbps: s === undefined ? null : gbPerS(s), baseline: b === undefined ? null : b.impl,
       baselineMs: ms(b), timeRatio: timeRatio(s, b) };
   });
   const tables = [gpu ? gpuTable(configs) : cpuTable(configs)];
