@@ -8,6 +8,7 @@
 #include <string>
 
 #include "cuda/kernels/w4a16.cuh"
+#include "cuda/kernels/w4a16_pad_x.cuh"
 #include "cuda/launch_target.h"
 #include "sparq/w4a16.h"
 

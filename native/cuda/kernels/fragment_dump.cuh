@@ -21,12 +21,7 @@
 #include "../ptx_prims.cuh"
 #include "sparq/sim_ops.h"
 
-// kernels/w4a16.cuh also defines the non-template w4a16_pad_x_kernel. Its launcher's translation
-// unit (w4a16.cu / w4a16_sim.cc) owns that symbol; the copy compiled here is renamed so the two
-// cannot collide at link time (this file only calls DequantPair).
-#define w4a16_pad_x_kernel w4a16_pad_x_kernel_unused_copy_in_fragment_dump
-#include "w4a16.cuh"
-#undef w4a16_pad_x_kernel
+#include "w4a16.cuh"  // DequantPair: the real helper the W4A16 kernel runs
 
 namespace sparq {
 

@@ -334,15 +334,4 @@ SPARQ_W4A16_UNROLL
   cp_async_wait_group<0>();
 }
 
-// X rows with k % 8 != 0 (or a misaligned base) are copied once into a zero-padded [m][k_pad]
-// buffer so every 16-B cp.async of A is aligned; grid-stride over elements.
-__global__ void __launch_bounds__(kThreads) w4a16_pad_x_kernel(const uint16_t* x, int64_t m, int64_t k,
-                                                              int64_t k_pad, uint16_t* x_pad) {
-  const int64_t total = m * k_pad, stride = int64_t(gridDim.x) * kThreads;
-  for (int64_t e = int64_t(blockIdx.x) * kThreads + threadIdx.x; e < total; e += stride) {
-    const int64_t r = e / k_pad, c = e % k_pad;
-    g_store(x_pad + e, c < k ? g_load(x + r * k + c) : uint16_t(0));
-  }
-}
-
 }  // namespace sparq::w4a16
