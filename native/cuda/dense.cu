@@ -1,6 +1,7 @@
-// native/cuda/dense.cu: the dense op on CUDA. cuBLAS when it was found (bias added in its fp32
-// epilogue), else sparq's tensor-core GEMM (kernels/dense.cuh) through the plan the simulator
-// runs too (dense_plan.cuh).
+// native/cuda/dense.cu: the dense op on CUDA. cuBLAS when the context uses it (found, and
+// SPARQ_DENSE_KERNEL is not `sparq`; bias added in its fp32 epilogue), else sparq's tensor-core
+// GEMM (kernels/dense.cuh) through the plan the simulator runs too (dense_plan.cuh), its split-K
+// workspace from the context.
 #include <cuda_runtime.h>
 
 #include <string>
@@ -29,7 +30,7 @@ Status BroadcastBias(cudaStream_t stream, const uint16_t* bias, uint16_t* y, int
 }  // namespace
 
 Status DenseMatmul(const DenseMatmulArgs& a, cuda::Exec& exec, LaunchInfo* info) {
-  if (exec.cublas != nullptr && exec.cublas->available) {
+  if (exec.cublas != nullptr && exec.cublas->used()) {
     if (a.bias) {
       Status s = BroadcastBias(exec.stream, a.bias, a.y, a.m, a.n);
       if (!s.ok()) return s;
@@ -42,8 +43,20 @@ Status DenseMatmul(const DenseMatmulArgs& a, cuda::Exec& exec, LaunchInfo* info)
     }
     return Status::Ok();
   }
+  if (exec.cublas != nullptr && exec.cublas->requested == cuda::DenseKernel::kCublas)
+    return Status::Error(StatusCode::kBackend,
+                         "dense.matmul: SPARQ_DENSE_KERNEL=cublas, but this context has no cuBLAS (sq.device.cublasNote "
+                         "says what was tried); set SPARQ_CUBLAS_PATH, or SPARQ_DENSE_KERNEL=auto to run sparq's GEMM");
   cuda::NvccTarget target(exec.stream, exec.sm_count);
-  return dense_plan::Run(a, target, info);
+  const dense_plan::DensePlan plan = dense_plan::MakePlan(a, target.sm_count());
+  void* counters = nullptr;
+  void* partials = nullptr;
+  if (plan.k_splits > 1) {
+    Status s = exec.workspace(0, size_t(plan.counters_bytes), &counters);
+    if (s.ok()) s = exec.workspace(1, size_t(plan.partials_bytes), &partials);
+    if (!s.ok()) return s;
+  }
+  return dense_plan::RunPlan(a, plan, counters, partials, target, info);
 }
 
 }  // namespace sparq::cuda_ops

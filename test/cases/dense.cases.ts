@@ -34,6 +34,14 @@ export function denseCases(backend: string): DenseCase[] {
     ])
       out.push({ name: `m=${m} n=${n} k=${k}`, m, n, k, bias: (m + n) % 2 === 0, tolerance: tol });
     out.push({ name: 'x [2,3,16] with bias', m: 6, n: 24, k: 16, bias: true, lead: [2, 3], tolerance: tol });
+    // split-K on the simulator's 4 SMs (fewer output tiles than SMs, k of several tiles): 4, 3 and
+    // 2 k splits, 16-byte, 16-byte and 2-byte copies, small_m and large instances
+    for (const [m, n, k] of [
+      [3, 40, 520],
+      [40, 20, 200],
+      [1, 70, 301],
+    ])
+      out.push({ name: `m=${m} n=${n} k=${k} (split-K)`, m, n, k, bias: true, tolerance: tol });
     return out;
   }
   const small = DIMS.slice(0, 5);
@@ -49,6 +57,12 @@ export function denseCases(backend: string): DenseCase[] {
   ])
     out.push({ name: `m=${m} n=${n} k=${k}`, m, n, k, bias: true, tolerance: tol });
   out.push({ name: 'x [2,3,129] with bias', m: 6, n: 17, k: 129, bias: true, lead: [2, 3], tolerance: tol });
+  // split-K on a GPU (the device check runs this list on cuda): a handful of output tiles, long k
+  for (const [m, n, k] of [
+    [16, 256, 2048],
+    [40, 128, 3000],
+  ])
+    out.push({ name: `m=${m} n=${n} k=${k} (split-K on a GPU)`, m, n, k, bias: true, tolerance: tol });
   return out;
 }
 

@@ -42,7 +42,7 @@ export default [
       '    if (next < k_tiles) {\n' +
       '      const int slot = next % Cfg::STAGES;\n' +
       '      load_stage<Cfg>(s_x + slot * Cfg::X_STAGE_HALVES, s_w + slot * Cfg::W_STAGE_HALVES, p, m0, n0,\n' +
-      '                      next * Cfg::TILE_K, tid, policy);\n' +
+      '                      k_base + next * Cfg::TILE_K, tid, policy);\n' +
       '    }\n' +
       '    cp_async_commit_group();\n',
     replace:
@@ -50,7 +50,7 @@ export default [
       '    if (next < k_tiles) {\n' +
       '      const int slot = next % Cfg::STAGES;\n' +
       '      load_stage<Cfg>(s_x + slot * Cfg::X_STAGE_HALVES, s_w + slot * Cfg::W_STAGE_HALVES, p, m0, n0,\n' +
-      '                      next * Cfg::TILE_K, tid, policy);\n' +
+      '                      k_base + next * Cfg::TILE_K, tid, policy);\n' +
       '    }\n' +
       '    cp_async_commit_group();\n' +
       '    syncthreads();\n',
@@ -133,8 +133,8 @@ export default [
     name: 'dense-plan-grid-n-floor',
     kernel: 'dense',
     file: 'native/cuda/dense_plan.cuh',
-    search: 'grid = dim3(unsigned((a.n + Cfg::TILE_N - 1) / Cfg::TILE_N),',
-    replace: 'grid = dim3(unsigned(a.n / Cfg::TILE_N),',
+    search: 'plan.n_tiles = (a.n + Cfg::TILE_N - 1) / Cfg::TILE_N;',
+    replace: 'plan.n_tiles = a.n / Cfg::TILE_N;',
     models: 'grid.x rounded down: the n tail tile is never launched',
   },
   {

@@ -19,14 +19,26 @@
 //      layout::ldmatrix_x4_b_nmajor_rows(lane) yields the frag_b of two n8 tiles at once.
 //   C  regs FragC_F32 per (m16, n8) tile, lane = 4*group + tig:
 //      x[0..1] -> (row group, cols 2*tig+{0,1}); x[2..3] -> (row group+8, same cols).
-//      Epilogue adds bias (staged once per CTA in smem as f32), rounds once to f16, stores pairs
-//      as one u32 when n is even, single halves otherwise, rows >= m / cols >= n skipped.
+//      Epilogue adds bias (staged in smem as f32 by the CTA that stores the tile), rounds once to
+//      f16, stores pairs as one u32 when n is even, single halves otherwise, rows >= m / cols >= n
+//      skipped.
 // Pipeline: STAGES-deep cp.async ring, one commit group per k tile. Iteration kt waits for
 //   tile kt (wait_group<STAGES-2>), then one barrier both publishes tile kt and frees the slot
 //   of tile kt-1, which the same iteration refills with tile kt+STAGES-1 before computing kt.
+// Split-K (gridDim.z = k_splits > 1, chosen by dense_choose_k_splits when the (m, n) grid would
+//   leave SMs idle): CTA z walks only k tiles dense_split_k_range(z), then stores its fp32 acc
+//   to its slot of g_partials [tile][k_splits][ACC_ELEMS][THREADS] (element j of thread t at
+//   j*THREADS + t: coalesced, and thread t of the reducing CTA reads back exactly the elements it
+//   holds, so no layout change) and counts itself in on g_counters[tile] (fence + atom.acq_rel).
+//   The CTA that arrives last adds the slots, its own included, in slot order 0..k_splits-1 (the
+//   same bits whichever CTA is last), then runs the usual epilogue (bias, one rounding) and
+//   re-zeroes the counter. No CTA ever waits for another: the grid needs no co-residency.
 // Traffic (asserted by sim_dense_test): every X byte is read once per CTA column (grid.x times),
-//   every W byte once per CTA row (grid.y times), bias once per CTA row.
+//   every W byte once per CTA row (grid.y times), bias once per CTA row; with split-K the k splits
+//   of one tile partition k, so these still hold, and each tile's k_splits slots are read once
+//   (by its last arrival).
 #pragma once
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 
@@ -56,6 +68,8 @@ struct DenseConfig {
   static constexpr int W_STAGE_HALVES = TILE_N * TILE_K;
   static constexpr int X_CHUNKS_PER_THREAD = TILE_M * CHUNKS_PER_ROW / THREADS;
   static constexpr int W_CHUNKS_PER_THREAD = TILE_N * CHUNKS_PER_ROW / THREADS;
+  static constexpr int ACC_ELEMS = MMA_M_TILES * MMA_N_TILES * 4;  // f32 accumulators per thread
+  static constexpr int TILE_PARTIAL_FLOATS = ACC_ELEMS * THREADS;    // one split's slot of one tile
   static constexpr int SMEM_BYTES = STAGES * (X_STAGE_HALVES + W_STAGE_HALVES) * 2 + TILE_N * 4;
 
   static_assert(TILE_K % 16 == 0, "mma.m16n8k16 consumes k in steps of 16");
@@ -66,6 +80,7 @@ struct DenseConfig {
   static_assert(K_CHUNK_ELEMS == 8 || K_CHUNK_ELEMS == 2 || K_CHUNK_ELEMS == 1, "copy width: 16 B, 4 B or 2 B");
   static_assert(STAGES >= 3, "at least one tile in flight while another is consumed");
   static_assert(SMEM_BYTES <= 48 * 1024, "static shared memory is limited to 48 KB");
+  static_assert(TILE_PARTIAL_FLOATS == TILE_M * TILE_N, "a slot holds exactly one f32 per element of the tile");
 };
 
 // m > 16: 4 warps in 2x2, each 32x32 of Y (2 m16 x 4 n8 mma per k16 step).
@@ -81,6 +96,9 @@ struct DenseParams {
   const uint16_t* bias;  // [n] or null
   uint16_t* y;           // [m][n]
   int m, n, k;
+  int k_splits;          // CTAs per output tile along k (gridDim.z); 1: partials/counters unused
+  float* partials;       // [grid.y * grid.x tiles][k_splits][TILE_PARTIAL_FLOATS] f32
+  uint32_t* counters;    // [tiles] arrivals; zero at launch, zero again when the launch ends
 };
 
 // Launcher's choice (shared by native/cuda/dense.cu and native/sim/dense_sim.cc so they agree).
@@ -94,6 +112,30 @@ inline DenseChoice dense_choose(int m, int k, const void* x, const void* w) {
   if (k % 8 == 0 && align % 16 == 0) c.k_chunk_elems = 8;
   else if (k % 2 == 0 && align % 4 == 0) c.k_chunk_elems = 2;
   return c;
+}
+
+// Split-K sizing: enough CTAs for kDenseSplitCtasPerSm per SM when the (m, n) grid has fewer CTAs
+// than SMs, but never a split with fewer than kDenseMinKTilesPerSplit k tiles (the partial's
+// store and re-read would outweigh its loads) nor more than kDenseMaxKSplits slots per tile (the
+// last arrival reads them all, serially per tile).
+inline constexpr int kDenseSplitCtasPerSm = 2;
+inline constexpr int kDenseMinKTilesPerSplit = 2;
+inline constexpr int kDenseMaxKSplits = 16;
+inline int dense_choose_k_splits(int64_t output_tiles, int64_t k_tiles, int sm_count) {
+  if (output_tiles <= 0 || output_tiles >= sm_count) return 1;
+  const int64_t want = (int64_t(kDenseSplitCtasPerSm) * sm_count + output_tiles - 1) / output_tiles;
+  const int64_t most = std::min<int64_t>(kDenseMaxKSplits, k_tiles / kDenseMinKTilesPerSplit);
+  return int(std::max<int64_t>(1, std::min(want, most)));
+}
+
+// The k tiles [begin, end) of split `split` of k_splits: floor(split * k_tiles / k_splits) on
+// both ends, so the splits tile [0, k_tiles) in order, each non-empty when k_splits <= k_tiles,
+// sizes differing by at most one.
+struct DenseKRange {
+  int begin, end;
+};
+SPARQ_HOST_DEVICE DenseKRange dense_split_k_range(int k_tiles, int k_splits, int split) {
+  return {int(int64_t(split) * k_tiles / k_splits), int(int64_t(split + 1) * k_tiles / k_splits)};
 }
 
 // ---- device helpers ---------------------------------------------------------------------------
@@ -206,24 +248,67 @@ SPARQ_DEVICE void store_tile(const DenseParams& p, const FragC_F32 (&acc)[Cfg::M
       }
 }
 
+// Split-K meeting point of one output tile, without waiting for anyone: this CTA publishes its
+// acc as slot `split` and counts itself in; all but the last arrival return false (their part is
+// done). The last gets true with acc = ((0 + slot 0) + slot 1) + ... in slot order, the same bits
+// whichever CTA it is, and re-zeroes the counter for the next launch.
+template <class Cfg>
+SPARQ_DEVICE bool reduce_split_k(const DenseParams& p, FragC_F32 (&acc)[Cfg::MMA_M_TILES][Cfg::MMA_N_TILES],
+                                 int tile, int split, int tid, uint32_t* s_last) {
+  float* const g_slots = p.partials + size_t(tile) * p.k_splits * Cfg::TILE_PARTIAL_FLOATS;  // [k_splits][ACC][THR]
+  float* const g_mine = g_slots + size_t(split) * Cfg::TILE_PARTIAL_FLOATS;
+  for (int mt = 0; mt < Cfg::MMA_M_TILES; ++mt)
+    for (int nt = 0; nt < Cfg::MMA_N_TILES; ++nt)
+      for (int i = 0; i < 4; ++i)
+        g_store(g_mine + ((mt * Cfg::MMA_N_TILES + nt) * 4 + i) * Cfg::THREADS + tid, acc[mt][nt].x[i]);
+  syncthreads();  // the whole slot is written before one thread announces it
+  if (tid == 0) {
+    // The fence makes the CTA's slot (ordered before it by the barrier) visible at gpu scope; the
+    // acq_rel add publishes it and, for the last arrival, acquires every earlier slot (the barrier
+    // below hands that on to the CTA's other threads).
+    fence_acq_rel_gpu();
+    const uint32_t before = atom_add_acq_rel_gpu_u32(p.counters + tile, 1u);
+    *s_last = before == uint32_t(p.k_splits - 1) ? 1u : 0u;
+  }
+  syncthreads();
+  if (*s_last == 0u) return false;  // uniform across the CTA
+  // Slot loop outermost: the element loops inside have constant trip counts and unroll, so acc
+  // stays in registers. Its own slot is re-read too (this thread wrote exactly those elements).
+  for (int mt = 0; mt < Cfg::MMA_M_TILES; ++mt)
+    for (int nt = 0; nt < Cfg::MMA_N_TILES; ++nt) acc[mt][nt] = FragC_F32{{0.f, 0.f, 0.f, 0.f}};
+  for (int s = 0; s < p.k_splits; ++s) {
+    const float* g_slot = g_slots + size_t(s) * Cfg::TILE_PARTIAL_FLOATS + tid;
+    for (int mt = 0; mt < Cfg::MMA_M_TILES; ++mt)
+      for (int nt = 0; nt < Cfg::MMA_N_TILES; ++nt)
+        for (int i = 0; i < 4; ++i)
+          acc[mt][nt].x[i] += g_load(g_slot + ((mt * Cfg::MMA_N_TILES + nt) * 4 + i) * Cfg::THREADS);
+  }
+  if (tid == 0) g_store(p.counters + tile, 0u);  // every contributor has arrived; stream order publishes it
+  return true;
+}
+
 // ---- kernel -----------------------------------------------------------------------------------
-// grid = (ceil(n / TILE_N), ceil(m / TILE_M)), block = Cfg::THREADS, no dynamic smem.
+// grid = (ceil(n / TILE_N), ceil(m / TILE_M), k_splits), block = Cfg::THREADS, no dynamic smem.
 template <class Cfg>
 __global__ void __launch_bounds__(Cfg::THREADS) dense_tc_gemm_kernel(const DenseParams p) {
   SPARQ_SMEM(uint16_t, s_x, Cfg::STAGES * Cfg::X_STAGE_HALVES);  // [STAGES][TILE_M][TILE_K], swizzled
   SPARQ_SMEM(uint16_t, s_w, Cfg::STAGES * Cfg::W_STAGE_HALVES);  // [STAGES][TILE_N][TILE_K], swizzled
   SPARQ_SMEM(float, s_bias, Cfg::TILE_N);                        // [TILE_N]
+  SPARQ_SMEM(uint32_t, s_last, 1);                               // split-K: this CTA arrived last
   const int tid = threadIdx.x, lane = tid % 32, warp = tid / 32;
   const int warp_m = warp / Cfg::WARPS_N, warp_n = warp % Cfg::WARPS_N;
   const int m0 = blockIdx.y * Cfg::TILE_M, n0 = blockIdx.x * Cfg::TILE_N;
-  const int k_tiles = (p.k + Cfg::TILE_K - 1) / Cfg::TILE_K;
+  const int split = blockIdx.z;
+  const DenseKRange kr = dense_split_k_range((p.k + Cfg::TILE_K - 1) / Cfg::TILE_K, p.k_splits, split);
+  const int k_tiles = kr.end - kr.begin;  // this CTA's; local tile i is global k tile kr.begin + i
+  const int k_base = kr.begin * Cfg::TILE_K;
   const uint64_t policy = (Cfg::STREAM_W && Cfg::K_CHUNK_ELEMS == 8) ? l2_policy_evict_first() : 0;
 
-  load_bias_tile<Cfg>(s_bias, p, n0, tid);
+  if (p.k_splits == 1) load_bias_tile<Cfg>(s_bias, p, n0, tid);  // published by the k loop's first barrier
   for (int s = 0; s < Cfg::STAGES - 1; ++s) {  // prologue: tiles 0..STAGES-2 in flight
     if (s < k_tiles)
-      load_stage<Cfg>(s_x + s * Cfg::X_STAGE_HALVES, s_w + s * Cfg::W_STAGE_HALVES, p, m0, n0, s * Cfg::TILE_K, tid,
-                      policy);
+      load_stage<Cfg>(s_x + s * Cfg::X_STAGE_HALVES, s_w + s * Cfg::W_STAGE_HALVES, p, m0, n0,
+                      k_base + s * Cfg::TILE_K, tid, policy);
     cp_async_commit_group();
   }
 
@@ -238,13 +323,18 @@ __global__ void __launch_bounds__(Cfg::THREADS) dense_tc_gemm_kernel(const Dense
     if (next < k_tiles) {
       const int slot = next % Cfg::STAGES;
       load_stage<Cfg>(s_x + slot * Cfg::X_STAGE_HALVES, s_w + slot * Cfg::W_STAGE_HALVES, p, m0, n0,
-                      next * Cfg::TILE_K, tid, policy);
+                      k_base + next * Cfg::TILE_K, tid, policy);
     }
     cp_async_commit_group();
     const int stage = kt % Cfg::STAGES;
     mma_stage<Cfg>(acc, s_x + stage * Cfg::X_STAGE_HALVES, s_w + stage * Cfg::W_STAGE_HALVES, warp_m, warp_n, lane);
   }
   cp_async_wait_all();  // only empty tail groups remain
+  if (p.k_splits > 1) {
+    if (!reduce_split_k<Cfg>(p, acc, blockIdx.y * gridDim.x + blockIdx.x, split, tid, s_last)) return;
+    load_bias_tile<Cfg>(s_bias, p, n0, tid);  // only the last arrival of a tile reads the bias
+    syncthreads();
+  }
   store_tile<Cfg>(p, acc, s_bias, m0, n0, warp_m, warp_n, lane);
 }
 
