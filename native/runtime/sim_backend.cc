@@ -1,7 +1,9 @@
 // runtime/sim_backend.cc: the sim backend: host memory, and every op runs the CUDA kernel source
 // (native/cuda/kernels/*.cuh) on the host SIMT simulator (native/sim). Never chosen by 'auto'.
 // Its op entries are generated from sparq/op_list.h and call sim::<Name> (native/sim/<op>_sim.cc).
-// SPARQ_SIM_SMS sets the simulated SM count (default 4); SPARQ_SIM_TIMEOUT_S the deadlock timeout;
+// SPARQ_SIM_SMS sets the simulated SM count (default 4; 132 models an H200 — at most a few CTAs have
+// host threads at once, SimOptions::max_resident_ctas); SPARQ_SIM_TIMEOUT_S the livelock limit
+// (deadlocks are found by counting runnable threads, at once);
 // SPARQ_SIM_LAUNCHER_SMS the SM count launchers size grids for (default: the simulated count; more
 // makes grids larger than what runs at once, as when other work holds a GPU's SMs).
 #include <cstdlib>
@@ -30,7 +32,7 @@ int EnvInt(const char* name, int fallback, int lo, int hi) {
 class SimBackend : public HostMemoryBackend {
  public:
   SimBackend(cpu::Isa isa, int sim_sms) : isa_(isa) {
-    options_.sm_count = sim_sms > 0 ? sim_sms : EnvInt("SPARQ_SIM_SMS", 4, 1, 64);
+    options_.sm_count = sim_sms > 0 ? sim_sms : EnvInt("SPARQ_SIM_SMS", 4, 1, 1024);
     options_.timeout_s = EnvInt("SPARQ_SIM_TIMEOUT_S", 10, 1, 3600);
     options_.launcher_sms = EnvInt("SPARQ_SIM_LAUNCHER_SMS", 0, 0, 1024);
   }
