@@ -206,7 +206,6 @@ export default [
       '    cp_async_commit_group();\n' +
       '    syncthreads();\n',
     models: 'write-after-read on the ring: the slot of tile i-1 is refilled before every warp is past it',
-    knownGap: 'the simulator poisoning a cp.async destination at issue (in progress) with w4a16_test\'s ring-wrap case (16 tiles on 1 SM); today the copy lands only at wait_group, which hides the write-after-read',
   },
   {
     name: 'w4a16-dequant-halves-swapped',
