@@ -17,9 +17,10 @@ Status W4A16MatmulStages(const W4A16MatmulArgs& args, int stages, const SimOptio
                          "stages");
   SimTarget target(options);
   const W4a16Plan plan = MakePlan(args, stages, target.sm_count());
-  // Fresh zeroed blocks per call: the counters start at zero as on a new device workspace.
+  // Fresh blocks per call: the counters zeroed as on a new device workspace; the scratch (partial
+  // slots, padded x) filled with NaN bits, so a slot read before its contributor wrote it poisons Y.
   std::vector<uint64_t> counters(size_t(plan.workspace.counters_bytes / 8) + 1, 0);
-  std::vector<uint64_t> scratch(size_t(plan.workspace.scratch_bytes / 8) + 1, 0);
+  std::vector<uint64_t> scratch(size_t(plan.workspace.scratch_bytes / 8) + 1, 0x7fc000007fc00000ull);
   Status st = RunPlan(args, plan, counters.data(), scratch.data(), target, info);
   if (!st.ok()) return st;
   // The reduction's invariant, checked after every simulated call: each column's last arrival

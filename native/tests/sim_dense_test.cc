@@ -222,6 +222,8 @@ int main() {
       {100, 64, 256, false, 0, "large TILE_M=64 TILE_N=64 TILE_K=32 STAGES=4 WARPS=4 K_CHUNK_ELEMS=8 split_k=4"},
       // planned for 32 SMs, 4 simulated: 16 CTAs of one tile, most of them never co-resident
       {2, 64, 2048, true, 0, "small_m TILE_M=16 TILE_N=64 TILE_K=64 STAGES=4 WARPS=4 K_CHUNK_ELEMS=8 split_k=16", 32},
+      // X 8-byte but not 16-byte aligned with k % 8 == 0: only the 4-byte path is legal
+      {17, 64, 64, true, 4, "large TILE_M=64 TILE_N=64 TILE_K=32 STAGES=4 WARPS=4 K_CHUNK_ELEMS=2"},
   };
   for (const Case& c : cases) RunCase(c, true);
   // one-CTA-at-a-time mode on a multi-CTA subset

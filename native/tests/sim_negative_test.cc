@@ -53,6 +53,12 @@ __global__ void nc_after_write_kernel(uint32_t* g_buf, uint32_t* g_out, int fixe
   if (threadIdx.x == 1) g_store(&g_out[1], ld_global_nc_v4_u32(&g_buf[fixed ? 8 : 4]).x[1]);
 }
 
+// One 16-byte read-only load that starts 8 bytes before the end of g_in (BUG: it runs 8 bytes past
+// the buffer). A bounds check that looked only at the first byte would let it through.
+__global__ void straddling_read_kernel(const uint32_t* g_in, uint32_t* g_out, int words) {
+  if (threadIdx.x == 0) g_store(&g_out[0], ld_global_nc_v4_u32(&g_in[words - 2]).x[0]);
+}
+
 // Lanes 0, 1, 2 of warp 0 wait in shuffles whose member masks name each other in a cycle
 // ({0,1}, {1,2}, {0,2}: 0 waits for 1, 1 for 2, 2 for 0); every other thread waits at bar.sync.
 // No check of a single collective sees it; every live thread is blocked: a deadlock, reported
@@ -262,6 +268,18 @@ void OutOfBoundsRead() {
                     "global read past a registered buffer is located (thread 31, buffer 'in')");
 }
 
+void StraddlingRead() {
+  // 'in' is 6 words (24 bytes) registered inside a 16-word, 16-byte aligned allocation: the load
+  // at word 4 is aligned and its last 8 bytes fall past the buffer, in memory the test owns.
+  alignas(16) uint32_t in[16] = {}, out[4] = {};
+  sim::Launch l("straddling_read_kernel", Options());
+  l.RegisterBuffer("in", in, 6 * 4);
+  l.RegisterBuffer("out", out, sizeof out);
+  Status s = l.Run(dim3(1), dim3(32), 0, &broken::straddling_read_kernel, static_cast<const uint32_t*>(in), out, 6);
+  ExpectDeviceError(s, "straddling_read_kernel", {"out-of-bounds", "'in'"},
+                    "a 16-byte load that starts inside a buffer and ends past it is out of bounds");
+}
+
 void LdmatrixFromGlobal() {
   auto in = Iota16(32 * 8);
   std::vector<uint32_t> out(32, 0);
@@ -356,6 +374,7 @@ int main() {
   MaskNamesExitedLanes();
   DivergentCollectives();
   OutOfBoundsRead();
+  StraddlingRead();
   LdmatrixFromGlobal();
   RingSlotReused();
   NcAfterWrite();

@@ -3,6 +3,7 @@
 // fp16 via the compiler's _Float16, the packed layouts decoded in memory order from the mma
 // fragment description, matmul in float64 on the dequantised weights.
 // Prints one line per check, then "N passed, M failed"; exits 0 only when M == 0.
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -487,6 +488,8 @@ void RunSimChecks() {
       // 16 tiles through one CTA: the cp.async ring wraps 4× (4 stages) / 2× (8 stages), so a
       // stage reused before everyone is past it reads the next tile's bytes
       {16, 128, 1024, 128, 1, "ring wraps (16 tiles on 1 SM)"},
+      // k % 64 != 0 with k % 8 == 0 and x aligned: no padded copy, the tile's k tail is guarded
+      {5, 128, 96, 32, 2, "unpadded k tail (k = 96: x read in place, the tail zero-filled)"},
   };
   for (int stages : {4, 8})
     for (const SimCase& c : cases) CheckSimCase(c, stages, pool);
@@ -525,6 +528,23 @@ void RunSimChecks() {
     Check(st.ok() && written && err <= 2e-3 && y == y2 && info.grid_x > sms,
           "w4a16 [sim] grid of " + std::to_string(info.grid_x) + " CTAs on " + std::to_string(sms) +
               " SMs (fewer resident than the grid): correct, same bits twice (" +
+              (st.ok() ? info.config : st.message) + ")");
+  }
+  {  // x at an 8-byte offset with k % 8 == 0: its rows cannot feed 16-byte cp.async, so the plan
+     // must copy it into the padded buffer first (the simulator rejects a misaligned cp.async)
+    const Inputs in = MakeInputs({7, 160, 128, 64, true});
+    W4A16Packed pk;
+    sparq::W4A16Pack(in.codes.data(), in.scales.data(), 160, 128, 64, &pk, W4A16Layout::kGpu);
+    std::vector<uint16_t> x_store(7 * 128 + 4);
+    std::copy(in.x.begin(), in.x.end(), x_store.begin() + 4);  // vector storage is 16-B aligned: +8 bytes
+    std::vector<uint16_t> y(7 * 160, kNanBits);
+    sparq::LaunchInfo info;
+    sparq::sim::SimOptions opt;
+    Status st = sparq::sim::W4A16Matmul(MatmulArgs(pk, x_store.data() + 4, in.bias.data(), y.data(), 7), opt, &info);
+    bool written = false;
+    const double err = RelErr(y, Reference(in.codes, in.scales, in.x, &in.bias, 7, 160, 128, 64), &written);
+    Check(st.ok() && written && err <= 2e-3 && info.config.find("x_padded") != std::string::npos,
+          "w4a16 [sim] x 8-byte aligned, k % 8 == 0: copied to the padded buffer first, correct (" +
               (st.ok() ? info.config : st.message) + ")");
   }
   CheckSimCrafted(128);
