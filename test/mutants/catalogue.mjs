@@ -131,7 +131,6 @@ export default [
     search: 'if (k % 8 == 0 && align % 16 == 0) c.k_chunk_elems = 8;',
     replace: 'if (k % 8 == 0 && align % 8 == 0) c.k_chunk_elems = 8;',
     models: 'the 16-byte cp.async path chosen for 8-byte aligned X/W',
-    knownGap: 'a sim_dense_test case with X or W 8-byte but not 16-byte aligned and k % 8 == 0 (e.g. m = 17, n = 64, k = 64, X at +8 bytes): the simulator then reports the misaligned 16-B cp.async',
   },
   {
     name: 'dense-plan-grid-n-floor',
@@ -296,7 +295,6 @@ export default [
     search: 'const bool valid = col < p.k_valid;',
     replace: 'const bool valid = true;',
     models: 'A k-tail not zero-filled: columns k_valid..k_pad of X read past the row',
-    knownGap: 'a w4a16_test sim case with an unpadded k tail (k % 64 != 0, k % 8 == 0, 16-B aligned x; e.g. m = 5, n = 128, k = 96, g = 32): the last row\'s read runs past x (the jest sim suite\'s k = 96 cases have one, but the runner does not run jest)',
   },
   {
     name: 'w4a16-tail-rows-not-zeroed',
@@ -370,7 +368,6 @@ export default [
     search: '*s_last = before == uint32_t(count - 1) ? 1u : 0u;',
     replace: '*s_last = before == 0u ? 1u : 0u;',
     models: 'the first arrival sums: it reads slots nobody has written yet',
-    knownGap: 'bytes-written accounting per buffer in the simulator and a w4a16_test assertion that y is written exactly m*n*2 bytes (each element once): arrivals that do not overlap self-heal, since every \'first\' arrival resets the counter; NaN-poisoned partials in w4a16_sim.cc instead of zeros help too',
   },
   {
     name: 'w4a16-slot-barrier-removed',
@@ -379,7 +376,6 @@ export default [
     search: '    syncthreads();  // the whole slot is written before one thread announces it\n',
     replace: '',
     models: 'thread 0 counts the CTA in before the other threads have written their part of the slot',
-    knownGap: 'most likely the TSan build of w4a16_test (scripts/native-tests.sh; the runner builds no sanitizers): threads 1..255\'s slot stores are not ordered before thread 0\'s release; deterministically, a simulator mode that delays the stores of non-zero threads',
   },
   {
     name: 'w4a16-slot-fence-removed',
@@ -405,7 +401,6 @@ export default [
     search: 'return k % 8 != 0 || x_addr % 16 != 0;',
     replace: 'return k % 8 != 0;',
     models: 'x used in place when its base is not 16-byte aligned: misaligned 16-B cp.async',
-    knownGap: 'a w4a16_test sim case with k % 8 == 0 and x at a 2- or 8-byte offset: the simulator then reports the misaligned 16-B cp.async',
   },
   {
     name: 'w4a16-plan-stages-hopper-for-ampere',
@@ -507,7 +502,6 @@ export default [
     search: '    if (a >= b.base && a + bytes <= b.base + b.bytes) return &b;',
     replace: '    if (a >= b.base && a < b.base + b.bytes) return &b;',
     models: 'simulator bounds check tests only the first byte: an access straddling the end of a buffer passes',
-    knownGap: 'a sim_negative_test kernel whose access starts inside a buffer and runs past its end (e.g. a 16-B cp.async or u32x4 load at size - 8 bytes)',
   },
 
   // ---------------------------------------------------------------- the asm bodies (ptx_prims.cuh): only a GPU can show these
