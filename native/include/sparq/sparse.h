@@ -1,0 +1,158 @@
+// sparq/sparse.h: unstructured-sparse fp16 weights × fp16 activations (DESIGN.md "sparse").
+//
+//   Y[m][n] = fp16(Σ_k X[m][k]·W[n][k] + bias[n]) over the stored entries, fp32 accumulation.
+//
+// A stored entry is any weight whose fp16 bits are not 0x0000 (so −0, subnormals and NaN are kept
+// and read() returns the exact bits it was given). Both formats tile the padded weight into 64×64
+// tiles (n_pad = ⌈n/64⌉·64 rows, k_pad = ⌈k/64⌉·64 columns; padding is zero and never stored).
+// Tiles are numbered n-slab major, t = (row / 64)·k_tiles + (col / 64), so the tiles one 64-row slab
+// needs along k are contiguous. Every backend reads the same encoded bytes (docs/formats.md "Sparse").
+//
+// kBitmap (SpInfer's idea, our layout): per tile 64 blocks of 8×8, one uint64 bitmap each, and
+//   the stored values with no index.
+//   - Block b = (w·4 + s)·4 + f of a tile covers rows 16w + 8·(f & 1) + 0..7 and columns
+//     16s + 8·(f >> 1) + 0..7 (w = 16-row group 0..3, s = k16 step 0..3, f = the mma.m16n8k16 A
+//     register a0..a3 that block feeds). Bit r·8 + c is set iff element (r, c) of the block is stored.
+//   - values: fp16 bits; a tile's values are its blocks' in block order, each block's in bit order;
+//     each tile's run is padded with 0x0000 to a multiple of 8 halves (16 bytes).
+//   - tile_offsets[t] = first value of tile t, in halves; tile_offsets[tiles] = values length.
+//   Bytes ≈ 2(1−s) + 0.125 per weight (+ 4 B per tile and ≤ 14 B padding per tile).
+//
+// kTiledCsl (Flash-LLM's): per tile, one uint32 word per stored entry: low 16 bits the fp16 value,
+//   high 16 bits the location row·64 + (col ^ ((row & 7) << 3)) in the tile — the position in a
+//   64×64 fp16 shared-memory tile of 128-byte rows whose 16-byte chunks are XOR-swizzled by row & 7
+//   (sparse::kTileSwizzle below), so a kernel scatters each value straight to its swizzled slot.
+//   - Order inside a tile: word i belongs to store wave (i / 128, i % 4) — 128-word rounds, each a
+//     16-byte load per lane of one warp (lane (i % 128) / 4, element i % 4). The encoder fills each
+//     wave from 32 distinct shared-memory banks (bank = (location / 2) % 32), fullest bank first,
+//     whenever the tile has that many non-empty banks, so the scatter is free of bank conflicts.
+//   - Each tile's words are padded to a multiple of 4 (16 bytes) with value 0x0000 at a location
+//     that holds no stored entry (such a location exists whenever padding is needed).
+//   - tile_offsets[t] = first word of tile t; tile_offsets[tiles] = words length.
+//   Bytes ≈ 4(1−s) per weight (+ 4 B per tile and ≤ 12 B padding per tile).
+//
+// max_tile_units: the largest tile's padded length (halves for kBitmap, words for kTiledCsl). Kernels
+// size their staging from it, so no density is too high (Flash-LLM drops entries below 50% sparsity).
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "sparq/cpu.h"
+#include "sparq/ops.h"
+#include "sparq/status.h"
+
+namespace sparq {
+
+enum class SparseFormat : int32_t { kBitmap = 0, kTiledCsl = 1, kAuto = 2 };
+
+namespace sparse {
+constexpr int kTileRows = 64;         // weight rows (n) per tile
+constexpr int kTileCols = 64;         // weight columns (k) per tile
+constexpr int kTileElems = kTileRows * kTileCols;
+constexpr int kBlocksPerTile = 64;    // 8×8 bitmap blocks per tile
+constexpr int kValueAlignHalves = 8;  // bitmap: each tile's values start 16-byte aligned
+constexpr int kWordAlign = 4;         // tiled-csl: each tile's words start 16-byte aligned
+constexpr int kWaveWords = 128;       // tiled-csl: one warp's round of 16-byte loads
+
+// Bitmap block b of a tile: its first row and column inside the tile.
+constexpr inline int BitmapBlockRow(int b) { return 16 * (b >> 4) + 8 * (b & 1); }
+constexpr inline int BitmapBlockCol(int b) { return 16 * ((b >> 2) & 3) + 8 * ((b >> 1) & 1); }
+// The block holding in-tile element (row, col), and that element's bit in the block.
+constexpr inline int BitmapBlockOf(int row, int col) {
+  return ((row >> 4) * 4 + (col >> 4)) * 4 + ((col >> 3) & 1) * 2 + ((row >> 3) & 1);
+}
+constexpr inline int BitmapBitOf(int row, int col) { return (row & 7) * 8 + (col & 7); }
+
+// Tiled-CSL location of in-tile element (row, col), and back.
+constexpr inline int TileSwizzledCol(int row, int col) { return col ^ ((row & 7) << 3); }
+constexpr inline uint32_t TiledCslLocation(int row, int col) { return uint32_t(row * kTileCols + TileSwizzledCol(row, col)); }
+constexpr inline int TiledCslRow(uint32_t location) { return int(location) / kTileCols; }
+constexpr inline int TiledCslCol(uint32_t location) {
+  return TileSwizzledCol(TiledCslRow(location), int(location) % kTileCols);
+}
+constexpr inline int TiledCslBank(uint32_t location) { return int(location / 2) % 32; }
+}  // namespace sparse
+
+// Pointers + dims a kernel needs, in the backend's memory space (host for cpu/sim, device for
+// cuda). Trivially copyable: the CUDA launcher passes it to kernels by value.
+struct SparseWeightView {
+  const uint64_t* bitmaps = nullptr;       // kBitmap: [tiles][64]; kTiledCsl: null
+  const void* values = nullptr;            // kBitmap: uint16 values; kTiledCsl: uint32 words (16-byte aligned)
+  const uint32_t* tile_offsets = nullptr;  // [tiles + 1], in halves (kBitmap) or words (kTiledCsl)
+  int64_t n = 0, k = 0;                    // logical weight shape W[n][k]
+  int64_t n_pad = 0, k_pad = 0;            // multiples of 64
+  int64_t nnz = 0;                         // stored entries (padding excluded)
+  int32_t max_tile_units = 0;              // largest tile's padded length, in the offsets' unit
+  SparseFormat format = SparseFormat::kBitmap;
+};
+SPARQ_ASSERT_ABI_LAYOUT(SparseWeightView, 72);
+static_assert(offsetof(SparseWeightView, n) == 24 && offsetof(SparseWeightView, nnz) == 56 &&
+                  offsetof(SparseWeightView, max_tile_units) == 64 && offsetof(SparseWeightView, format) == 68,
+              "SparseWeightView layout");
+
+struct SparseMatmulArgs {
+  static constexpr const char* kOpName = "sparse.matmul";
+  static constexpr int64_t kMaxM = kMaxIndexDim, kMaxN = kMaxIndexDim, kMaxK = kMaxIndexDim;
+
+  SparseWeightView weight;
+  const uint16_t* x = nullptr;     // [m][k] fp16 bits
+  const uint16_t* bias = nullptr;  // [n] or null
+  uint16_t* y = nullptr;           // [m][n]
+  int64_t m = 0;
+};
+SPARQ_ASSERT_ABI_LAYOUT(SparseMatmulArgs, 104);
+static_assert(offsetof(SparseMatmulArgs, x) == 72 && offsetof(SparseMatmulArgs, m) == 96, "SparseMatmulArgs layout");
+
+struct SparseEncoded {
+  SparseFormat format = SparseFormat::kBitmap;  // never kAuto
+  int64_t n = 0, k = 0, n_pad = 0, k_pad = 0;
+  int64_t nnz = 0;
+  int32_t max_tile_units = 0;
+  std::vector<uint64_t> bitmaps;       // kBitmap only
+  std::vector<uint8_t> values;         // halves (kBitmap) or words (kTiledCsl), as bytes
+  std::vector<uint32_t> tile_offsets;  // tiles + 1
+
+  int64_t tiles() const { return (n_pad / sparse::kTileRows) * (k_pad / sparse::kTileCols); }
+  size_t bytes() const { return bitmaps.size() * 8 + values.size() + tile_offsets.size() * 4; }
+  SparseWeightView view() const;  // over this struct's own host buffers (cpu and sim)
+  // The same dims over copies of the three buffers elsewhere (device memory).
+  SparseWeightView view(const void* bitmaps_at, const void* values_at, const void* offsets_at) const;
+};
+
+// "bitmap" | "tiled-csl"; "auto" for kAuto.
+const char* SparseFormatName(SparseFormat format);
+
+// The one check of a sparse weight's shape: n, k ≥ 1 and ≤ kMaxIndexDim, else kShape "shape".
+Status SparseCheckShape(const char* op, int64_t n, int64_t k);
+
+// Encoded bytes of each format for this matrix, without encoding it (what kAuto compares).
+struct SparseFormatSizes {
+  int64_t nnz = 0;
+  size_t bitmap_bytes = 0;
+  size_t tiled_csl_bytes = 0;
+};
+Status SparseMeasure(const uint16_t* w, int64_t n, int64_t k, SparseFormatSizes* out, const char* op = "sparse.encode");
+
+// Encodes w[n][k] (fp16 bits); kAuto picks the format with fewer bytes (bitmap on a tie).
+// O(n·k); callers run it off the JS thread. Errors as "<op>: …".
+Status SparseEncode(const uint16_t* w, int64_t n, int64_t k, SparseFormat format, SparseEncoded* out,
+                    const char* op = "sparse.encode");
+
+// Exact inverse: the dense w[n][k] (fp16 bits) the encoding holds. Also checks the encoding's
+// internal consistency (offsets, padding, locations) and answers kArgument if it is broken.
+Status SparseDecode(const SparseEncoded& encoded, std::vector<uint16_t>* w);
+
+// Magnitude pruning: zeroes the smallest-|w| entries so that round(sparsity·count) of them are 0
+// (bits 0x0000), per row (count = k) or over the whole matrix (count = n·k). Ties keep the lower
+// index; NaN counts as largest; entries already zero count toward the target. sparsity ∈ [0, 1].
+enum class SparsePruneScope : int32_t { kRow = 0, kGlobal = 1 };
+Status SparsePrune(const uint16_t* w, int64_t n, int64_t k, double sparsity, SparsePruneScope scope,
+                   std::vector<uint16_t>* out, const char* op = "sparse.prune");
+
+// Y[m][n] on the CPU from either format. x [m][k], bias [n] or null, y [m][n], fp16 bits; every
+// element of y is written.
+Status SparseMatmulCpu(const SparseWeightView& weight, const uint16_t* x, const uint16_t* bias, uint16_t* y,
+                       int64_t m, cpu::Isa isa, cpu::ThreadPool& pool);
+
+}  // namespace sparq
