@@ -21,11 +21,13 @@
 // kTiledCsl (Flash-LLM's): per tile, one uint32 word per stored entry: low 16 bits the fp16 value,
 //   high 16 bits the location row·64 + (col ^ ((row & 7) << 3)) in the tile — the position in a
 //   64×64 fp16 shared-memory tile of 128-byte rows whose 16-byte chunks are XOR-swizzled by row & 7
-//   (sparse::kTileSwizzle below), so a kernel scatters each value straight to its swizzled slot.
+//   (sparse::TileSwizzledCol below), so a kernel scatters each value straight to its swizzled slot.
 //   - Order inside a tile: word i belongs to store wave (i / 128, i % 4) — 128-word rounds, each a
 //     16-byte load per lane of one warp (lane (i % 128) / 4, element i % 4). The encoder fills each
-//     wave from 32 distinct shared-memory banks (bank = (location / 2) % 32), fullest bank first,
-//     whenever the tile has that many non-empty banks, so the scatter is free of bank conflicts.
+//     wave from distinct shared-memory banks (bank = (location / 2) % 32), fullest bank first, one
+//     entry per bank while enough banks are non-empty: conflict-free until the tile's bank counts
+//     run unevenly dry (measured: within 6% of the max(waves, fullest bank) bound, 2.5× fewer
+//     cycles than row-major order; native/tests/sparse_format_test.cc).
 //   - Each tile's words are padded to a multiple of 4 (16 bytes) with value 0x0000 at a location
 //     that holds no stored entry (such a location exists whenever padding is needed).
 //   - tile_offsets[t] = first word of tile t; tile_offsets[tiles] = words length.

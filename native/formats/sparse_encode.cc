@@ -1,0 +1,136 @@
+// native/formats/sparse_encode.cc: what both sparse formats share — the shape check, the byte
+// count each format would take (for `auto`), the dispatch to the format's encoder and decoder,
+// and the weight views.
+#include <string>
+
+#include "sparse_formats.h"
+
+namespace sparq {
+
+using sparse::RoundUp;
+
+const char* SparseFormatName(SparseFormat format) {
+  switch (format) {
+    case SparseFormat::kBitmap: return "bitmap";
+    case SparseFormat::kTiledCsl: return "tiled-csl";
+    case SparseFormat::kAuto: return "auto";
+  }
+  return "?";
+}
+
+Status SparseCheckShape(const char* op, int64_t n, int64_t k) {
+  if (n < 1 || k < 1 || n > kMaxIndexDim || k > kMaxIndexDim)
+    return Status::Error(StatusCode::kShape,
+                         std::string(op) + ": shape must be [n, k] with 1 <= n, k <= " + std::to_string(kMaxIndexDim) +
+                             ", got [" + std::to_string(n) + ", " + std::to_string(k) + "]",
+                         "shape");
+  return Status::Ok();
+}
+
+namespace sparse {
+
+std::vector<uint32_t> CountTileEntries(const uint16_t* w, int64_t n, int64_t k, int64_t n_pad, int64_t k_pad) {
+  const int64_t k_tiles = k_pad / kTileCols;
+  std::vector<uint32_t> counts(static_cast<size_t>((n_pad / kTileRows) * k_tiles), 0);
+  for (int64_t r = 0; r < n; ++r) {
+    uint32_t* slab = counts.data() + (r / kTileRows) * k_tiles;
+    const uint16_t* row = w + r * k;
+    for (int64_t c = 0; c < k; ++c) slab[c / kTileCols] += row[c] != 0;
+  }
+  return counts;
+}
+
+}  // namespace sparse
+
+namespace {
+
+struct Sizes {
+  int64_t nnz = 0;
+  size_t bitmap = 0, tiled_csl = 0;
+};
+
+Sizes SizesFromCounts(const std::vector<uint32_t>& counts) {
+  Sizes s;
+  const size_t offsets = (counts.size() + 1) * sizeof(uint32_t);
+  s.bitmap = counts.size() * sparse::kBlocksPerTile * sizeof(uint64_t) + offsets;
+  s.tiled_csl = offsets;
+  for (uint32_t c : counts) {
+    s.nnz += c;
+    s.bitmap += 2 * RoundUp(c, sparse::kValueAlignHalves);
+    s.tiled_csl += 4 * RoundUp(c, sparse::kWordAlign);
+  }
+  return s;
+}
+
+}  // namespace
+
+Status SparseMeasure(const uint16_t* w, int64_t n, int64_t k, SparseFormatSizes* out, const char* op) {
+  Status st = SparseCheckShape(op, n, k);
+  if (!st.ok()) return st;
+  const Sizes s = SizesFromCounts(sparse::CountTileEntries(w, n, k, RoundUp(n, sparse::kTileRows),
+                                                           RoundUp(k, sparse::kTileCols)));
+  *out = SparseFormatSizes{s.nnz, s.bitmap, s.tiled_csl};
+  return Status::Ok();
+}
+
+Status SparseEncode(const uint16_t* w, int64_t n, int64_t k, SparseFormat format, SparseEncoded* out,
+                    const char* op) {
+  Status st = SparseCheckShape(op, n, k);
+  if (!st.ok()) return st;
+  if (format != SparseFormat::kBitmap && format != SparseFormat::kTiledCsl && format != SparseFormat::kAuto)
+    return Status::Error(StatusCode::kArgument,
+                         std::string(op) + ": format must be 'auto', 'bitmap' or 'tiled-csl', got " +
+                             std::to_string(static_cast<int>(format)),
+                         "format");
+  SparseEncoded e;
+  e.n = n;
+  e.k = k;
+  e.n_pad = RoundUp(n, sparse::kTileRows);
+  e.k_pad = RoundUp(k, sparse::kTileCols);
+  const std::vector<uint32_t> counts = sparse::CountTileEntries(w, n, k, e.n_pad, e.k_pad);
+  const Sizes sizes = SizesFromCounts(counts);
+  e.nnz = sizes.nnz;
+  e.format = format != SparseFormat::kAuto ? format
+             : sizes.tiled_csl < sizes.bitmap ? SparseFormat::kTiledCsl
+                                              : SparseFormat::kBitmap;
+  st = e.format == SparseFormat::kBitmap ? sparse::EncodeBitmap(w, counts, &e) : sparse::EncodeTiledCsl(w, counts, &e);
+  if (!st.ok()) return st;
+  *out = std::move(e);
+  return Status::Ok();
+}
+
+Status SparseDecode(const SparseEncoded& e, std::vector<uint16_t>* w) {
+  const char* op = "sparse.read";
+  Status st = SparseCheckShape(op, e.n, e.k);
+  if (!st.ok()) return st;
+  const bool tiles_ok = e.n_pad == RoundUp(e.n, sparse::kTileRows) && e.k_pad == RoundUp(e.k, sparse::kTileCols) &&
+                        e.tile_offsets.size() == static_cast<size_t>(e.tiles()) + 1 && e.tile_offsets[0] == 0;
+  if (!tiles_ok)
+    return Status::Error(StatusCode::kArgument, std::string(op) + ": encoding must have one offset per tile plus one",
+                         "weight");
+  w->assign(static_cast<size_t>(e.n * e.k), 0);
+  if (e.format == SparseFormat::kBitmap) return sparse::DecodeBitmap(e, w->data());
+  if (e.format == SparseFormat::kTiledCsl) return sparse::DecodeTiledCsl(e, w->data());
+  return Status::Error(StatusCode::kArgument, std::string(op) + ": encoding has no format", "weight");
+}
+
+SparseWeightView SparseEncoded::view() const {
+  return view(bitmaps.empty() ? nullptr : bitmaps.data(), values.data(), tile_offsets.data());
+}
+
+SparseWeightView SparseEncoded::view(const void* bitmaps_at, const void* values_at, const void* offsets_at) const {
+  SparseWeightView v;
+  v.bitmaps = static_cast<const uint64_t*>(bitmaps_at);
+  v.values = values_at;
+  v.tile_offsets = static_cast<const uint32_t*>(offsets_at);
+  v.n = n;
+  v.k = k;
+  v.n_pad = n_pad;
+  v.k_pad = k_pad;
+  v.nnz = nnz;
+  v.max_tile_units = max_tile_units;
+  v.format = format;
+  return v;
+}
+
+}  // namespace sparq

@@ -1,0 +1,24 @@
+// native/formats/sparse_formats.h: the per-format halves of the sparse encoder (sparse_encode.cc
+// dispatches). Each takes the padded tile grid and fills one SparseEncoded, or checks and decodes it.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "sparq/sparse.h"
+
+namespace sparq::sparse {
+
+// Stored-entry count of every tile, in tile order (what both formats' sizes follow from).
+std::vector<uint32_t> CountTileEntries(const uint16_t* w, int64_t n, int64_t k, int64_t n_pad, int64_t k_pad);
+
+// w[n][k] → out (out's dims already set). Errors as "<op>: …".
+Status EncodeBitmap(const uint16_t* w, const std::vector<uint32_t>& counts, SparseEncoded* out);
+Status EncodeTiledCsl(const uint16_t* w, const std::vector<uint32_t>& counts, SparseEncoded* out);
+
+// Writes the stored entries into w (zero-filled [n][k]); kArgument if the encoding is inconsistent.
+Status DecodeBitmap(const SparseEncoded& e, uint16_t* w);
+Status DecodeTiledCsl(const SparseEncoded& e, uint16_t* w);
+
+constexpr int64_t RoundUp(int64_t v, int64_t to) { return (v + to - 1) / to * to; }
+
+}  // namespace sparq::sparse

@@ -1,0 +1,306 @@
+// native/tests/sparse_format_test.cc: the sparse encoder's two formats and the pruner, checked
+// against the byte layout sparq/sparse.h describes, read here independently of the encoder: bitmap
+// blocks decoded from their fragment-order rule, Tiled-CSL words from their location rule, the
+// store waves' banks counted, bytes per weight against the research brief's model, round trips
+// exact (−0, NaN and subnormals included), broken encodings refused.
+// Prints one line per check, then "N passed, M failed"; exits 0 only when M == 0.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <random>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "sparq/sparse.h"
+
+using sparq::SparseEncoded;
+using sparq::SparseFormat;
+using sparq::Status;
+using sparq::StatusCode;
+
+namespace {
+
+int g_passed = 0, g_failed = 0;
+void Check(bool ok, const std::string& what) {
+  std::printf("%s %s\n", ok ? "PASS" : "FAIL", what.c_str());
+  (ok ? g_passed : g_failed)++;
+}
+
+std::mt19937_64 g_rng(20261130);
+
+// A random fp16 matrix where each entry is stored with probability 1 − sparsity; stored entries are
+// random non-zero bit patterns (any sign, exponent, NaN, −0 included).
+std::vector<uint16_t> RandomSparse(int64_t n, int64_t k, double sparsity) {
+  std::bernoulli_distribution keep(1.0 - sparsity);
+  std::uniform_int_distribution<int> bits(1, 0xffff);
+  std::vector<uint16_t> w(static_cast<size_t>(n * k), 0);
+  for (auto& v : w)
+    if (keep(g_rng)) v = static_cast<uint16_t>(bits(g_rng));
+  return w;
+}
+
+std::string Name(SparseFormat f) { return sparq::SparseFormatName(f); }
+
+// The dense matrix an encoding holds, read from sparq/sparse.h's description alone.
+std::vector<uint16_t> ReadBack(const SparseEncoded& e) {
+  std::vector<uint16_t> w(static_cast<size_t>(e.n * e.k), 0);
+  const int64_t k_tiles = e.k_pad / 64;
+  for (int64_t t = 0; t < e.tiles(); ++t) {
+    const int64_t row0 = t / k_tiles * 64, col0 = t % k_tiles * 64;
+    const auto put = [&](int64_t r, int64_t c, uint16_t v) {
+      if (row0 + r < e.n && col0 + c < e.k) w[(row0 + r) * e.k + col0 + c] = v;
+    };
+    if (e.format == SparseFormat::kBitmap) {
+      const uint16_t* v = reinterpret_cast<const uint16_t*>(e.values.data()) + e.tile_offsets[t];
+      for (int wg = 0; wg < 4; ++wg)
+        for (int s = 0; s < 4; ++s)
+          for (int f = 0; f < 4; ++f) {  // a0..a3: (rows 0-7, k 0-7), (rows 8-15, k 0-7), (0-7, 8-15), (8-15, 8-15)
+            const uint64_t bits = e.bitmaps[t * 64 + (wg * 4 + s) * 4 + f];
+            for (int bit = 0; bit < 64; ++bit)
+              if ((bits >> bit) & 1) put(16 * wg + 8 * (f % 2) + bit / 8, 16 * s + 8 * (f / 2) + bit % 8, *v++);
+          }
+    } else {
+      const uint32_t* words = reinterpret_cast<const uint32_t*>(e.values.data());
+      for (uint32_t i = e.tile_offsets[t]; i < e.tile_offsets[t + 1]; ++i) {
+        const int loc = int(words[i] >> 16), r = loc / 64;
+        put(r, (loc % 64) ^ ((r % 8) * 8), uint16_t(words[i]));
+      }
+    }
+  }
+  return w;
+}
+
+// The shared-memory cycles a Tiled-CSL tile's scatter takes: each store wave (32 lanes) costs as
+// many cycles as the most lanes it puts in one bank. No order beats max(waves, fullest bank's
+// entries); `row_major` is the same count for the entries in plain row-major order.
+struct ScatterCycles {
+  int64_t cycles = 0, lower_bound = 0, row_major = 0;
+};
+int64_t WaveCycles(const uint32_t* words, uint32_t len) {
+  int64_t cycles = 0;
+  for (uint32_t round = 0; round * 128 < len; ++round) {
+    const uint32_t lanes = std::min<uint32_t>(128, len - round * 128) / 4;
+    for (int elem = 0; elem < 4; ++elem) {
+      int per_bank[32] = {0}, worst = 0;
+      for (uint32_t lane = 0; lane < lanes; ++lane)
+        worst = std::max(worst, ++per_bank[(words[round * 128 + lane * 4 + elem] >> 16) / 2 % 32]);
+      cycles += worst;
+    }
+  }
+  return cycles;
+}
+ScatterCycles CountScatterCycles(const SparseEncoded& e) {
+  ScatterCycles s;
+  const uint32_t* words = reinterpret_cast<const uint32_t*>(e.values.data());
+  for (int64_t t = 0; t < e.tiles(); ++t) {
+    const uint32_t begin = e.tile_offsets[t], len = e.tile_offsets[t + 1] - begin;
+    s.cycles += WaveCycles(words + begin, len);
+    int per_bank[32] = {0};
+    std::vector<uint32_t> sorted(words + begin, words + begin + len);
+    for (uint32_t w : sorted) ++per_bank[(w >> 16) / 2 % 32];
+    const int64_t waves = 4 * ((len + 127) / 128);
+    s.lower_bound += std::max<int64_t>(waves, *std::max_element(per_bank, per_bank + 32));
+    std::sort(sorted.begin(), sorted.end(), [](uint32_t a, uint32_t b) {  // row-major by (row, col)
+      const auto key = [](uint32_t w) { const int loc = int(w >> 16), r = loc / 64; return r * 64 + ((loc % 64) ^ ((r % 8) * 8)); };
+      return key(a) < key(b);
+    });
+    s.row_major += WaveCycles(sorted.data(), len);
+  }
+  return s;
+}
+
+void RoundTrip(int64_t n, int64_t k, double sparsity) {
+  const std::vector<uint16_t> w = RandomSparse(n, k, sparsity);
+  int64_t nnz = 0;
+  for (uint16_t v : w) nnz += v != 0;
+  for (SparseFormat f : {SparseFormat::kBitmap, SparseFormat::kTiledCsl}) {
+    const std::string tag = Name(f) + " " + std::to_string(n) + "x" + std::to_string(k) + " s=" + std::to_string(sparsity);
+    SparseEncoded e;
+    Status st = sparq::SparseEncode(w.data(), n, k, f, &e);
+    if (!st.ok()) {
+      Check(false, tag + ": encode: " + st.message);
+      continue;
+    }
+    Check(e.format == f && e.nnz == nnz && e.n_pad % 64 == 0 && e.k_pad % 64 == 0 && e.n_pad - n < 64 && e.k_pad - k < 64,
+          tag + ": dims and nnz");
+    Check(ReadBack(e) == w, tag + ": independent read-back equals the input");
+    std::vector<uint16_t> decoded;
+    st = sparq::SparseDecode(e, &decoded);
+    Check(st.ok() && decoded == w, tag + ": SparseDecode round trip exact");
+    bool aligned = true;
+    uint32_t longest = 0;
+    const uint32_t align = f == SparseFormat::kBitmap ? 8 : 4;
+    for (int64_t t = 0; t < e.tiles(); ++t) {
+      aligned &= e.tile_offsets[t] % align == 0;
+      longest = std::max(longest, e.tile_offsets[t + 1] - e.tile_offsets[t]);
+    }
+    Check(aligned && int32_t(longest) == e.max_tile_units, tag + ": tiles 16-byte aligned, max_tile_units is the longest");
+  }
+}
+
+// bytes per weight against the brief's model: bitmap 2(1−s) + 0.125, Tiled-CSL 4(1−s).
+void BytesModel(double sparsity) {
+  const int64_t n = 4096, k = 4096;
+  const std::vector<uint16_t> w = RandomSparse(n, k, sparsity);
+  sparq::SparseFormatSizes sizes;
+  Status st = sparq::SparseMeasure(w.data(), n, k, &sizes);
+  const double elems = double(n * k), s = 1.0 - double(sizes.nnz) / elems;
+  const double bitmap = double(sizes.bitmap_bytes) / elems, csl = double(sizes.tiled_csl_bytes) / elems;
+  const double bitmap_model = 2 * (1 - s) + 0.125, csl_model = 4 * (1 - s);
+  char line[200];
+  std::snprintf(line, sizeof line, "bytes/weight at s=%.2f: bitmap %.4f (model %.4f), tiled-csl %.4f (model %.4f)",
+                sparsity, bitmap, bitmap_model, csl, csl_model);
+  Check(st.ok() && std::fabs(bitmap / bitmap_model - 1) < 0.02 && std::fabs(csl / csl_model - 1) < 0.02, line);
+  for (SparseFormat f : {SparseFormat::kBitmap, SparseFormat::kTiledCsl, SparseFormat::kAuto}) {
+    SparseEncoded e;
+    st = sparq::SparseEncode(w.data(), n, k, f, &e);
+    const size_t want = f == SparseFormat::kBitmap     ? sizes.bitmap_bytes
+                        : f == SparseFormat::kTiledCsl ? sizes.tiled_csl_bytes
+                                                       : std::min(sizes.bitmap_bytes, sizes.tiled_csl_bytes);
+    Check(st.ok() && e.bytes() == want, Name(f) + " encoding's bytes() equal SparseMeasure's count at s=" +
+                                            std::to_string(sparsity) + " (" + std::to_string(e.bytes()) + ")");
+    if (f == SparseFormat::kTiledCsl) {
+      const ScatterCycles c = CountScatterCycles(e);
+      char what[200];
+      std::snprintf(what, sizeof what,
+                    "tiled-csl scatter at s=%.2f: %lld wave cycles, lower bound %lld, row-major order %lld (<= 1.06x bound, <= 0.5x row-major)",
+                    sparsity, (long long)c.cycles, (long long)c.lower_bound, (long long)c.row_major);
+      Check(double(c.cycles) <= 1.06 * double(c.lower_bound) && 2 * c.cycles <= c.row_major, what);
+    }
+  }
+}
+
+void DenseBlockInSparse() {
+  const int64_t n = 200, k = 300;
+  std::vector<uint16_t> w = RandomSparse(n, k, 0.95);
+  for (int r = 64; r < 128; ++r)
+    for (int c = 64; c < 128; ++c) w[r * k + c] = uint16_t(0x3c00 + r + c);  // one whole tile stored
+  for (SparseFormat f : {SparseFormat::kBitmap, SparseFormat::kTiledCsl}) {
+    SparseEncoded e;
+    Status st = sparq::SparseEncode(w.data(), n, k, f, &e);
+    std::vector<uint16_t> back;
+    Check(st.ok() && e.max_tile_units == 4096 && sparq::SparseDecode(e, &back).ok() && back == w,
+          Name(f) + ": a fully stored tile inside a 95% sparse matrix: max_tile_units 4096, round trip exact");
+  }
+}
+
+void AutoPicksSmaller() {
+  for (double s : {0.3, 0.8, 0.97, 0.999}) {
+    const std::vector<uint16_t> w = RandomSparse(256, 512, s);
+    SparseEncoded a, b, c;
+    sparq::SparseEncode(w.data(), 256, 512, SparseFormat::kAuto, &a);
+    sparq::SparseEncode(w.data(), 256, 512, SparseFormat::kBitmap, &b);
+    sparq::SparseEncode(w.data(), 256, 512, SparseFormat::kTiledCsl, &c);
+    Check(a.bytes() == std::min(b.bytes(), c.bytes()) &&
+              a.format == (c.bytes() < b.bytes() ? SparseFormat::kTiledCsl : SparseFormat::kBitmap),
+          "auto at s=" + std::to_string(s) + " picks " + Name(a.format) + " (bitmap " + std::to_string(b.bytes()) +
+              " B, tiled-csl " + std::to_string(c.bytes()) + " B)");
+  }
+}
+
+void BrokenEncodingsRefused() {
+  const std::vector<uint16_t> w = RandomSparse(70, 130, 0.6);
+  for (SparseFormat f : {SparseFormat::kBitmap, SparseFormat::kTiledCsl}) {
+    SparseEncoded good;
+    sparq::SparseEncode(w.data(), 70, 130, f, &good);
+    std::vector<uint16_t> out;
+    SparseEncoded e = good;
+    e.tile_offsets[1] += 4;
+    Check(sparq::SparseDecode(e, &out).code == StatusCode::kArgument, Name(f) + ": shifted offset refused");
+    e = good;
+    e.nnz += 1;
+    Check(sparq::SparseDecode(e, &out).code == StatusCode::kArgument, Name(f) + ": wrong nnz refused");
+    e = good;
+    if (f == SparseFormat::kBitmap) {
+      e.bitmaps.back() |= uint64_t(1) << 63;  // last tile's last block lies past n = 70 → padding
+    } else {
+      uint32_t* words = reinterpret_cast<uint32_t*>(e.values.data());
+      words[1] = (words[0] & 0xffff0000u) | 0x3c00u;  // two words at one location
+    }
+    Check(sparq::SparseDecode(e, &out).code == StatusCode::kArgument, Name(f) + ": corrupted entry refused");
+  }
+}
+
+void BadArguments() {
+  std::vector<uint16_t> w(4, 0x3c00), out;
+  SparseEncoded e;
+  Status st = sparq::SparseEncode(w.data(), 0, 4, SparseFormat::kBitmap, &e);
+  Check(st.code == StatusCode::kShape && st.argument == "shape", "encode n = 0 → kShape 'shape': " + st.message);
+  st = sparq::SparseEncode(w.data(), 2, 2, static_cast<SparseFormat>(7), &e);
+  Check(st.code == StatusCode::kArgument && st.argument == "format", "encode format 7 → kArgument 'format'");
+  for (double s : {-0.1, 1.5, std::nan("")}) {
+    st = sparq::SparsePrune(w.data(), 2, 2, s, sparq::SparsePruneScope::kRow, &out);
+    Check(st.code == StatusCode::kArgument && st.argument == "sparsity", "prune sparsity " + std::to_string(s) + " refused: " + st.message);
+  }
+}
+
+// The pruner against a sort-based reference: exactly round(s·count) zeros per row (or overall),
+// and every kept magnitude ≥ every pruned one.
+void Prune() {
+  for (auto scope : {sparq::SparsePruneScope::kRow, sparq::SparsePruneScope::kGlobal}) {
+    for (double s : {0.0, 0.5, 0.8, 1.0}) {
+      const int64_t n = 37, k = 301;
+      std::vector<uint16_t> w = RandomSparse(n, k, 0.1);
+      for (int i = 0; i < 50; ++i) w[g_rng() % w.size()] = 0x3c00;  // ties
+      std::vector<uint16_t> out;
+      Status st = sparq::SparsePrune(w.data(), n, k, s, scope, &out);
+      bool ok = st.ok();
+      const auto mag = [](uint16_t v) { return v & 0x7fff; };
+      const int64_t runs = scope == sparq::SparsePruneScope::kRow ? n : 1, len = n * k / runs;
+      for (int64_t r = 0; r < runs && ok; ++r) {
+        int64_t zeros = 0, already_zero = 0;
+        for (int64_t i = r * len; i < (r + 1) * len; ++i) already_zero += w[i] == 0;
+        int max_pruned = -1, min_kept = 0x10000;
+        for (int64_t i = r * len; i < (r + 1) * len; ++i) {
+          if (out[i] == 0) {
+            ++zeros;
+            max_pruned = std::max(max_pruned, mag(w[i]));
+          } else {
+            ok &= out[i] == w[i];
+            min_kept = std::min(min_kept, mag(w[i]));
+          }
+        }
+        ok &= zeros == std::max<int64_t>(std::llround(s * double(len)), already_zero) && max_pruned <= min_kept;
+      }
+      Check(ok, std::string(scope == sparq::SparsePruneScope::kRow ? "row" : "global") + " prune to s=" + std::to_string(s));
+    }
+  }
+  // Long rows take the histogram path; ties keep the lower index.
+  const int64_t k = 200000;
+  std::vector<uint16_t> w(k, 0x3c00), out;
+  sparq::SparsePrune(w.data(), 1, k, 0.25, sparq::SparsePruneScope::kRow, &out);
+  Check(std::all_of(out.begin(), out.begin() + 150000, [](uint16_t v) { return v == 0x3c00; }) &&
+            std::all_of(out.begin() + 150000, out.end(), [](uint16_t v) { return v == 0; }),
+        "prune of equal magnitudes keeps the lower indices (histogram path)");
+}
+
+void EncodeSpeed() {
+  const int64_t n = 14336, k = 4096;
+  const std::vector<uint16_t> w = RandomSparse(n, k, 0.5);
+  for (SparseFormat f : {SparseFormat::kBitmap, SparseFormat::kTiledCsl}) {
+    SparseEncoded e;
+    const auto t0 = std::chrono::steady_clock::now();
+    sparq::SparseEncode(w.data(), n, k, f, &e);
+    const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    std::printf("INFO encode %s 14336x4096 s=0.5: %.0f ms\n", Name(f).c_str(), ms);
+  }
+}
+
+}  // namespace
+
+int main() {
+  for (auto [n, k] : std::vector<std::pair<int64_t, int64_t>>{{1, 1}, {1, 7}, {63, 65}, {64, 64}, {129, 200}, {200, 129}})
+    for (double s : {0.0, 0.3, 0.5, 0.8, 0.99, 1.0}) RoundTrip(n, k, s);
+  for (double s : {0.5, 0.6, 0.7, 0.8, 0.9, 0.95}) BytesModel(s);
+  DenseBlockInSparse();
+  AutoPicksSmaller();
+  BrokenEncodingsRefused();
+  BadArguments();
+  Prune();
+  EncodeSpeed();
+  std::printf("%d passed, %d failed\n", g_passed, g_failed);
+  return g_failed == 0 ? 0 : 1;
+}
