@@ -618,6 +618,21 @@ SPARQ_DEVICE uint32_t prmt_b32(uint32_t a, uint32_t b, uint32_t selector) {
 #endif
 }
 
+// popc.b64 d, a (d is .u32): the number of set bits of a. sm_20+, per thread. PTX ISA "Integer
+// Arithmetic Instructions: popc". The sparse bitmap decode counts stored entries with it.
+SPARQ_DEVICE uint32_t popc_b64(uint64_t a) {
+#if defined(SPARQ_SIM)
+  return uint32_t(__builtin_popcountll(a));
+#elif defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  uint32_t d;
+  asm("popc.b64 %0, %1;\n" : "=r"(d) : "l"(a));
+  return d;
+#else
+  SPARQ_UNSUPPORTED_ARCH();
+  return 0;
+#endif
+}
+
 // ==== half-precision math and conversions ======================================================
 // Packed f16x2 values travel as uint32_t: low half = element 0. The simulator computes each
 // result exactly in double and rounds once to f16 (round-to-nearest-even), as .rn specifies.

@@ -158,3 +158,15 @@ Status SparseMatmulCpu(const SparseWeightView& weight, const uint16_t* x, const 
                        int64_t m, cpu::Isa isa, cpu::ThreadPool& pool);
 
 }  // namespace sparq
+
+namespace sparq::sim {
+struct SimOptions;  // sparq/sim.h
+// Test hook: the sim op entry (sim::SparseMatmul) with the launcher's choices forced; 0 keeps the
+// launcher's. m_tiles ∈ {1, 2, 4, 8} (never fewer than the rows need), splits ≥ 1 (capped at
+// k_tiles and 16), stages 3 or 4. bytes_read sums every launch.
+struct SparseForce {
+  int m_tiles = 0, splits = 0, stages = 0;
+};
+Status SparseMatmulForced(const SparseMatmulArgs& args, const SparseForce& force, const SimOptions& options,
+                          LaunchInfo* info);
+}  // namespace sparq::sim
