@@ -14,7 +14,7 @@ namespace sparq::cpu {
 namespace {
 
 struct CpuFeatures {
-  bool avx2 = false, fma = false, f16c = false;
+  bool avx2 = false, fma = false, f16c = false, popcnt = false;
   bool avx512f = false, avx512bw = false, avx512vl = false, avx512dq = false;
   bool os_ymm = false;  // XCR0 has SSE+AVX state: the OS saves ymm registers on context switch
   bool os_zmm = false;  // XCR0 also has opmask + both ZMM halves
@@ -30,12 +30,13 @@ CpuFeatures Detect() {
 #if defined(SPARQ_X86)
   unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
   if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx)) return f;
-  constexpr unsigned kLeaf1EcxFma = 1u << 12, kLeaf1EcxOsxsave = 1u << 27,
+  constexpr unsigned kLeaf1EcxFma = 1u << 12, kLeaf1EcxPopcnt = 1u << 23, kLeaf1EcxOsxsave = 1u << 27,
                      kLeaf1EcxAvx = 1u << 28, kLeaf1EcxF16c = 1u << 29;
   const bool osxsave = (ecx & kLeaf1EcxOsxsave) != 0;
   const bool avx = (ecx & kLeaf1EcxAvx) != 0;
   f.fma = (ecx & kLeaf1EcxFma) != 0;
   f.f16c = (ecx & kLeaf1EcxF16c) != 0;
+  f.popcnt = (ecx & kLeaf1EcxPopcnt) != 0;
   if (osxsave) {
     const uint64_t xcr0 = ReadXcr0();
     constexpr uint64_t kXcr0Ymm = 0x6;   // SSE | AVX state
@@ -77,11 +78,12 @@ std::string MissingFeatures(Isa isa) {
       need(f.avx512vl, "AVX-512VL");
       need(f.avx512dq, "AVX-512DQ");
       need(f.os_zmm, "OS-enabled ZMM state");
-      [[fallthrough]];  // the AVX-512 files also use FMA and F16C
+      [[fallthrough]];  // the AVX-512 files also use FMA, F16C and POPCNT
     case Isa::kAvx2:
       need(f.avx2, "AVX2");
       need(f.fma, "FMA");
       need(f.f16c, "F16C");
+      need(f.popcnt, "POPCNT");  // sparse_cpu_avx2.cc counts bitmap bits; every AVX2 CPU has it
       need(f.os_ymm, "OS-enabled YMM state");
       break;
   }
@@ -125,7 +127,7 @@ Status ResolveIsa(const char* forced, Isa* out, const char* source) {
     if (std::strcmp(forced, IsaName(isa)) != 0) continue;
     const std::string missing = MissingFeatures(isa);
     if (!missing.empty()) {
-      const char* needs = isa == Isa::kAvx512 ? "AVX-512F/BW/VL/DQ" : "AVX2/FMA/F16C";
+      const char* needs = isa == Isa::kAvx512 ? "AVX-512F/BW/VL/DQ" : "AVX2/FMA/F16C/POPCNT";
       return Status::Error(StatusCode::kBackend,
                            named + IsaName(isa) + (is_env ? "" : "'") + " needs " + needs +
                                ", which this CPU lacks (missing " + missing + "); " +

@@ -1,0 +1,211 @@
+// native/cpu/sparse_cpu.cc: Y[m,n] = fp16(Σ_k X[m,k]·W[n,k] + bias[n]) on the CPU from either
+// sparse format (sparq/sparse.h), fp32 accumulation (driver + the scalar kernels; layout and paths:
+// sparse_cpu.h). Threads split 64-row slabs of W (and row blocks of X when there are few slabs);
+// k is never split, so every Y element is summed by one thread in one fixed order: the same bits
+// for any thread count.
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <new>
+#include <string>
+
+#include "cpu/isa_kernels.h"
+#include "cpu/sparse_cpu.h"
+#include "sparq/cpu_ops.h"
+#include "sparq/sparse.h"
+
+namespace sparq::cpu::sparse {
+namespace scalar {
+namespace {
+
+using sparq::sparse::BitmapBlockCol;
+using sparq::sparse::BitmapBlockRow;
+
+// c[i][row][l] += x[i][kk]·dec over the tile's 64 blocks, every position (zeros included), in the
+// block order sparse_cpu.h fixes.
+void AccumulateTile(const Problem& p, int64_t kt, int64_t i_begin, int64_t i_end, const float* dec, float* c) {
+  for (int64_t i = i_begin; i < i_end; ++i) {
+    const float* x = p.x + i * p.k_pad + kt * kTileDim;
+    float* ci = c + (i - i_begin) * kSlabCFloats;
+    for (int b = 0; b < sparq::sparse::kBlocksPerTile; ++b) {
+      const float* xb = x + BitmapBlockCol(b);
+      for (int r = 0; r < 8; ++r) {
+        float* cr = ci + (BitmapBlockRow(b) + r) * kRowLanes;
+        const float* w = dec + b * kBlockElems + r * 8;
+        for (int l = 0; l < kRowLanes; ++l) cr[l] += xb[l] * w[l];
+      }
+    }
+  }
+}
+
+void BitmapSlab(const Problem& p, int64_t slab, int64_t i_begin, int64_t i_end, float* c, const Scratch& s) {
+  for (int64_t kt = 0; kt < p.k_tiles; ++kt) {
+    const int64_t t = slab * p.k_tiles + kt;
+    const uint64_t* bm = p.bitmaps + t * sparq::sparse::kBlocksPerTile;
+    const uint16_t* v = p.values + p.tile_offsets[t];
+    for (int b = 0; b < sparq::sparse::kBlocksPerTile; ++b)
+      for (int bit = 0; bit < kBlockElems; ++bit)
+        s.dec[b * kBlockElems + bit] = (bm[b] >> bit) & 1 ? cpu::scalar::F16ToF32One(*v++) : 0.0f;
+    AccumulateTile(p, kt, i_begin, i_end, s.dec, c);
+  }
+  std::memset(s.dec, 0, sizeof(float) * kDecElems);
+}
+
+void TiledCslSlab(const Problem& p, int64_t slab, int64_t i_begin, int64_t i_end, float* c, const Scratch& s) {
+  constexpr uint32_t kLocationMask = kDecElems - 1;  // a location names one of 4096 slots
+  for (int64_t kt = 0; kt < p.k_tiles; ++kt) {
+    const int64_t t = slab * p.k_tiles + kt;
+    const uint32_t* w0 = p.words + p.tile_offsets[t];
+    const uint32_t* w1 = p.words + p.tile_offsets[t + 1];
+    for (const uint32_t* w = w0; w < w1; ++w)
+      s.dec[p.csl_slot[(*w >> 16) & kLocationMask]] = cpu::scalar::F16ToF32One(uint16_t(*w));
+    AccumulateTile(p, kt, i_begin, i_end, s.dec, c);
+    for (const uint32_t* w = w0; w < w1; ++w) s.dec[p.csl_slot[(*w >> 16) & kLocationMask]] = 0.0f;
+  }
+}
+
+}  // namespace
+
+const KernelSet& Kernels() {
+  static const KernelSet set{&BitmapSlab, &TiledCslSlab};
+  return set;
+}
+}  // namespace scalar
+}  // namespace sparq::cpu::sparse
+
+namespace sparq {
+namespace {
+
+namespace cs = cpu::sparse;
+
+constexpr size_t kAlignBytes = 64;
+struct AlignedFree {
+  void operator()(void* p) const { std::free(p); }
+};
+template <typename T>
+using Aligned = std::unique_ptr<T[], AlignedFree>;
+template <typename T>
+Aligned<T> AllocAligned(int64_t count) {
+  const size_t bytes = (size_t(count) * sizeof(T) + kAlignBytes - 1) / kAlignBytes * kAlignBytes;
+  void* p = std::aligned_alloc(kAlignBytes, bytes == 0 ? kAlignBytes : bytes);
+  if (p == nullptr) throw std::bad_alloc();
+  return Aligned<T>(static_cast<T*>(p));
+}
+
+const cs::KernelSet& KernelsFor(cpu::Isa isa) {
+  if (isa == cpu::Isa::kAvx512 && cpu::IsaSupported(cpu::Isa::kAvx512)) return cs::avx512::Kernels();
+  if (isa != cpu::Isa::kScalar && cpu::IsaSupported(cpu::Isa::kAvx2)) return cs::avx2::Kernels();
+  return cs::scalar::Kernels();
+}
+
+// slot[location] = the dec index (block·64 + bit) of the in-tile element a tiled-CSL location names.
+const uint16_t* TiledCslSlots() {
+  static const struct Table {
+    uint16_t slot[cs::kDecElems];
+    Table() {
+      for (int row = 0; row < cs::kTileDim; ++row)
+        for (int col = 0; col < cs::kTileDim; ++col)
+          slot[sparse::TiledCslLocation(row, col)] =
+              uint16_t(sparse::BitmapBlockOf(row, col) * cs::kBlockElems + sparse::BitmapBitOf(row, col));
+    }
+  } table;
+  return table.slot;
+}
+
+// Rows of X per work unit: all of m unless the slabs alone cannot keep the threads busy. Capped so
+// one unit's c (rows × 2 KB) stays in L2.
+constexpr int64_t kMaxRowsPerUnit = 64;
+constexpr int64_t kMinRowsPerUnit = 4;
+int64_t RowsPerUnit(int64_t m, int64_t slabs, int threads) {
+  int64_t parts = 1;
+  if (slabs < 2 * int64_t(threads)) parts = (2 * int64_t(threads) + slabs - 1) / slabs;
+  int64_t rows = (m + parts - 1) / parts;
+  rows = std::max(rows, std::min(m, kMinRowsPerUnit));
+  return std::min(rows, kMaxRowsPerUnit);
+}
+
+// Sum of one c row's 8 lanes: one fixed tree for every output.
+float SumLanes(const float* l) { return ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7])); }
+
+}  // namespace
+
+Status SparseMatmulCpu(const SparseWeightView& w, const uint16_t* x, const uint16_t* bias, uint16_t* y,
+                       int64_t m, cpu::Isa isa, cpu::ThreadPool& pool) {
+  constexpr const char* kOp = SparseMatmulArgs::kOpName;
+  if (w.format != SparseFormat::kBitmap && w.format != SparseFormat::kTiledCsl)
+    return Status::Error(StatusCode::kArgument,
+                         std::string(kOp) + ": weight must be encoded as bitmap or tiled-csl, got format " +
+                             std::to_string(int(w.format)),
+                         "weight");
+  if (m <= 0 || w.n <= 0 || w.k <= 0) return Status::Ok();
+  try {
+    const cs::KernelSet& ks = KernelsFor(isa);
+    const int64_t slabs = w.n_pad / cs::kTileDim, k_tiles = w.k_pad / cs::kTileDim;
+    cs::Problem p;
+    p.bitmaps = w.bitmaps;
+    p.values = static_cast<const uint16_t*>(w.values);
+    p.words = static_cast<const uint32_t*>(w.values);
+    p.tile_offsets = w.tile_offsets;
+    p.k_tiles = k_tiles;
+    p.values_len = w.tile_offsets[slabs * k_tiles];
+    p.k_pad = w.k_pad;
+    p.csl_slot = TiledCslSlots();
+    const cs::SlabFn fn = w.format == SparseFormat::kBitmap ? ks.bitmap : ks.tiled_csl;
+
+    Aligned<float> x32 = AllocAligned<float>(m * w.k_pad);
+    pool.ParallelFor(m, [&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r) {
+        cpu::F16ToF32(x + r * w.k, x32.get() + r * w.k_pad, size_t(w.k), isa);
+        std::fill(x32.get() + r * w.k_pad + w.k, x32.get() + (r + 1) * w.k_pad, 0.0f);
+      }
+    });
+    p.x = x32.get();
+    Aligned<float> bias32;
+    if (bias != nullptr) {
+      bias32 = AllocAligned<float>(w.n);
+      cpu::F16ToF32(bias, bias32.get(), size_t(w.n), isa);
+    }
+
+    const int64_t rows_per_unit = RowsPerUnit(m, slabs, pool.size());
+    const int64_t row_parts = (m + rows_per_unit - 1) / rows_per_unit;
+    pool.ParallelFor(slabs * row_parts, [&](int64_t u0, int64_t u1) {
+      Aligned<float> c = AllocAligned<float>(rows_per_unit * cs::kSlabCFloats);
+      Aligned<float> dec = AllocAligned<float>(cs::kDecElems);
+      Aligned<float> values32 = AllocAligned<float>(cs::kDecElems + 16);
+      Aligned<uint16_t> halves = AllocAligned<uint16_t>(cs::kDecElems + cs::kHalvesSlack);
+      std::memset(dec.get(), 0, sizeof(float) * cs::kDecElems);
+      const cs::Scratch s{dec.get(), values32.get(), halves.get()};
+      for (int64_t u = u0; u < u1; ++u) {
+        const int64_t slab = u / row_parts;
+        const int64_t i0 = (u % row_parts) * rows_per_unit, i1 = std::min(m, i0 + rows_per_unit);
+        std::memset(c.get(), 0, sizeof(float) * size_t((i1 - i0) * cs::kSlabCFloats));
+        fn(p, slab, i0, i1, c.get(), s);
+        const int64_t j0 = slab * cs::kTileDim, rows = std::min<int64_t>(cs::kTileDim, w.n - j0);
+        for (int64_t i = i0; i < i1; ++i) {
+          const float* ci = c.get() + (i - i0) * cs::kSlabCFloats;
+          uint16_t* yi = y + i * w.n + j0;
+          for (int64_t r = 0; r < rows; ++r) {
+            float v = SumLanes(ci + r * cs::kRowLanes);
+            if (bias != nullptr) v += bias32[j0 + r];
+            yi[r] = cpu::scalar::F32ToF16One(v);
+          }
+        }
+      }
+    });
+  } catch (const std::bad_alloc&) {
+    return Status::Error(StatusCode::kOutOfMemory, std::string(kOp) + ": out of host memory for the cpu scratch buffers");
+  }
+  return Status::Ok();
+}
+
+}  // namespace sparq
+
+namespace sparq::cpu_ops {
+
+Status SparseMatmul(const SparseMatmulArgs& a, const cpu::Exec& exec, LaunchInfo* info) {
+  if (info) *info = LaunchInfo{};
+  return SparseMatmulCpu(a.weight, a.x, a.bias, a.y, a.m, exec.isa, *exec.pool);
+}
+
+}  // namespace sparq::cpu_ops

@@ -1,0 +1,68 @@
+// native/cpu/sparse_cpu.h: per-ISA entry points of the sparse CPU matmul (driver: sparse_cpu.cc).
+// Both formats are read straight from the encoded bytes (sparq/sparse.h); there is no CPU layout.
+//
+// The unit of work is one 64-row slab of W (its k_tiles tiles, in k order) against rows
+// [i_begin, i_end) of X. Per tile the weights are expanded in the bitmap's own block order:
+//   dec   fp32 [64 blocks][64]: dec[b][r·8 + c] = W(tile row BitmapBlockRow(b) + r,
+//         tile col BitmapBlockCol(b) + c), 0 where nothing is stored (the block's bit order).
+//   c     fp32 [i_end − i_begin][64 rows][8 lanes]: lane l of c[i][row] holds
+//         Σ_{kk ≡ l mod 8} x[i][kk]·W(row, kk), accumulated in k order (tile by tile, and inside a
+//         tile block column by block column), the same order whatever the ISA's vector width, the
+//         thread count or the path (direct or buffered) — so the bits depend on the ISA only.
+//   A 16-lane zmm covers two rows of c (c[i][2q..2q+1][0..8)); an 8-lane ymm one row. Either way
+//   one block row of 8 weights meets the 8 x values of its columns lane by lane, so no lane ever
+//   mixes columns of different k classes and no horizontal sum runs inside the k loop.
+// The driver zeroes c, calls the kernel, then sums each row's 8 lanes with one fixed tree, adds the
+// bias in fp32 and rounds to fp16 once.
+//
+// Paths per ISA:
+//   direct    (small m): each block is expanded into registers and met by every X row at once.
+//   buffered  (larger m): each tile is expanded into dec once (L1), then every row block of X runs
+//             over it. Tiled-CSL always scatters into dec (its words carry their own locations).
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+namespace sparq::cpu::sparse {
+
+inline constexpr int kTileDim = 64;                      // rows and columns of one tile
+inline constexpr int kBlockElems = 64;                   // 8×8 block
+inline constexpr int kBlocksPerTile = 64;
+inline constexpr int kDecElems = kTileDim * kTileDim;    // dec: one expanded tile
+inline constexpr int kRowLanes = 8;                      // lanes of one c row: k mod 8
+inline constexpr int kSlabCFloats = kTileDim * kRowLanes;  // c floats per X row per slab
+inline constexpr int kHalvesSlack = 8;                   // AVX2 reads 8 halves from any value offset
+
+struct Problem {
+  const uint64_t* bitmaps = nullptr;       // kBitmap: [tiles][64]
+  const uint16_t* values = nullptr;        // kBitmap: fp16 bits
+  const uint32_t* words = nullptr;         // kTiledCsl: value | location << 16
+  const uint32_t* tile_offsets = nullptr;  // [tiles + 1]
+  int64_t k_tiles = 0;
+  int64_t values_len = 0;                  // tile_offsets[tiles]: halves or words
+  const float* x = nullptr;                // fp32 [m][k_pad], zero past k
+  int64_t k_pad = 0;
+  const uint16_t* csl_slot = nullptr;      // [4096]: tiled-CSL location -> dec index b·64 + bit
+};
+
+// Per-thread buffers (64-byte aligned), owned by the driver.
+struct Scratch {
+  float* dec = nullptr;        // [kDecElems], all zero on entry and on return
+  float* values32 = nullptr;   // [kDecElems + 16]: one tile's values as fp32 (AVX-512 bitmap)
+  uint16_t* halves = nullptr;  // [kDecElems + kHalvesSlack]: the last tile's values, padded (AVX2)
+};
+
+// c[0 .. i_end − i_begin)[64][8] (+)= the slab's contribution, c zeroed by the caller.
+using SlabFn = void (*)(const Problem& p, int64_t slab, int64_t i_begin, int64_t i_end, float* c,
+                        const Scratch& s);
+
+struct KernelSet {
+  SlabFn bitmap = nullptr;
+  SlabFn tiled_csl = nullptr;
+};
+
+namespace scalar { const KernelSet& Kernels(); }
+namespace avx2 { const KernelSet& Kernels(); }
+namespace avx512 { const KernelSet& Kernels(); }
+
+}  // namespace sparq::cpu::sparse

@@ -1,0 +1,316 @@
+// native/tests/sparse_cpu_test.cc: the sparse matmul's CPU kernels (every ISA this CPU runs, both
+// formats) against a float64 reference computed here from the dense matrix the test drew, never
+// from the encoding: Y[i][j] = Σ_k X[i][k]·W[j][k] + bias[j], each element within its own bound.
+// The encoder (formats/) is the library's; the buffers are copied into exactly sized allocations
+// so a sanitizer sees any read past them. y is poisoned (NaN) before every run, with a guard after.
+// Prints one line per check, then "N passed, M failed"; exits 0 only when M == 0.
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "sparq/cpu.h"
+#include "sparq/sparse.h"
+
+using sparq::SparseEncoded;
+using sparq::SparseFormat;
+using sparq::SparseWeightView;
+using sparq::Status;
+using sparq::cpu::Isa;
+
+namespace {
+
+int g_passed = 0, g_failed = 0;
+void Check(bool ok, const std::string& what) {
+  std::printf("%s %s\n", ok ? "PASS" : "FAIL", what.c_str());
+  (ok ? g_passed : g_failed)++;
+}
+
+std::mt19937_64 g_rng(20261201);
+
+// ------------------------------------------------------------------ fp16 via _Float16 (RNE)
+uint16_t H(double f) {
+  _Float16 h = static_cast<_Float16>(static_cast<float>(f));
+  uint16_t b;
+  std::memcpy(&b, &h, 2);
+  return b;
+}
+double F(uint16_t b) {
+  _Float16 h;
+  std::memcpy(&h, &b, 2);
+  return static_cast<double>(h);
+}
+constexpr uint16_t kNanBits = 0x7e00;
+constexpr uint16_t kGuardBits = 0x5a5a;
+constexpr int kGuardElems = 64;
+
+std::vector<Isa> SupportedIsas() {
+  std::vector<Isa> out;
+  for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512})
+    if (sparq::cpu::IsaSupported(isa)) out.push_back(isa);
+  return out;
+}
+
+// Random non-zero fp16 in ±[lo, hi).
+uint16_t RandomNonZero(double lo, double hi) {
+  std::uniform_real_distribution<double> mag(lo, hi);
+  std::bernoulli_distribution neg(0.5);
+  uint16_t h = 0;
+  while (h == 0 || h == 0x8000) h = H(neg(g_rng) ? -mag(g_rng) : mag(g_rng));
+  return h;
+}
+std::vector<uint16_t> RandomHalves(size_t count) {
+  std::vector<uint16_t> v(count);
+  for (auto& h : v) h = RandomNonZero(0.05, 1.0);
+  return v;
+}
+
+// Exactly round(sparsity·n·k) entries are zero, at random places; the rest random non-zero.
+std::vector<uint16_t> RandomSparse(int64_t n, int64_t k, double sparsity) {
+  std::vector<uint16_t> w = RandomHalves(size_t(n * k));
+  std::vector<size_t> order(w.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::shuffle(order.begin(), order.end(), g_rng);
+  const size_t zeros = size_t(std::llround(sparsity * double(w.size())));
+  for (size_t i = 0; i < zeros; ++i) w[order[i]] = 0;
+  return w;
+}
+
+// The encoding's three buffers copied into allocations of exactly their size (values as uint32
+// words: 4-byte aligned at least, and a valid encoding's values are a whole number of words).
+struct ExactCopy {
+  std::unique_ptr<uint64_t[]> bitmaps;
+  std::unique_ptr<uint32_t[]> values;
+  std::unique_ptr<uint32_t[]> offsets;
+  SparseWeightView view;
+  explicit ExactCopy(const SparseEncoded& e) {
+    if (!e.bitmaps.empty()) {
+      bitmaps.reset(new uint64_t[e.bitmaps.size()]);
+      std::memcpy(bitmaps.get(), e.bitmaps.data(), e.bitmaps.size() * 8);
+    }
+    if (!e.values.empty()) {
+      values.reset(new uint32_t[(e.values.size() + 3) / 4]);
+      std::memcpy(values.get(), e.values.data(), e.values.size());
+    }
+    offsets.reset(new uint32_t[e.tile_offsets.size()]);
+    std::memcpy(offsets.get(), e.tile_offsets.data(), e.tile_offsets.size() * 4);
+    view = e.view(bitmaps.get(), values.get(), offsets.get());
+  }
+};
+
+struct Problem {
+  int64_t m = 0, n = 0, k = 0;
+  std::vector<uint16_t> w, x, bias;  // bias empty: none
+};
+
+// float64 reference and each element's bound: 2^-10·|ref| (the final rounding to fp16, with
+// room) + k·2^-23·Σ|x·w| (fp32 accumulation in any order) + 2^-24 (fp16's subnormal spacing).
+void Reference(const Problem& p, std::vector<double>& ref, std::vector<double>& tol) {
+  ref.assign(size_t(p.m * p.n), 0.0);
+  tol.assign(size_t(p.m * p.n), 0.0);
+  for (int64_t i = 0; i < p.m; ++i)
+    for (int64_t j = 0; j < p.n; ++j) {
+      double s = 0, a = 0;
+      for (int64_t kk = 0; kk < p.k; ++kk) {
+        const uint16_t wb = p.w[size_t(j * p.k + kk)];
+        if (wb == 0) continue;
+        const double prod = F(p.x[size_t(i * p.k + kk)]) * F(wb);
+        s += prod;
+        a += std::fabs(prod);
+      }
+      if (!p.bias.empty()) {
+        s += F(p.bias[size_t(j)]);
+        a += std::fabs(F(p.bias[size_t(j)]));
+      }
+      ref[size_t(i * p.n + j)] = s;
+      tol[size_t(i * p.n + j)] = std::ldexp(std::fabs(s), -10) + double(p.k + 1) * std::ldexp(a, -23) + std::ldexp(1.0, -24);
+    }
+}
+
+// Runs the kernel on a poisoned y; "" when every element is within its bound and the guard holds,
+// else the first problem found. y_out gets the result.
+std::string RunAndCompare(const Problem& p, const SparseWeightView& view, Isa isa, sparq::cpu::ThreadPool& pool,
+                          const std::vector<double>& ref, const std::vector<double>& tol,
+                          std::vector<uint16_t>* y_out = nullptr) {
+  std::vector<uint16_t> y(size_t(p.m * p.n) + kGuardElems, kNanBits);
+  std::fill(y.end() - kGuardElems, y.end(), kGuardBits);
+  const Status st = sparq::SparseMatmulCpu(view, p.x.data(), p.bias.empty() ? nullptr : p.bias.data(), y.data(), p.m,
+                                           isa, pool);
+  if (!st.ok()) return "status: " + st.message;
+  for (int g = 0; g < kGuardElems; ++g)
+    if (y[size_t(p.m * p.n + g)] != kGuardBits) return "wrote past y";
+  for (int64_t e = 0; e < p.m * p.n; ++e) {
+    const double got = F(y[size_t(e)]);
+    if (!(std::fabs(got - ref[size_t(e)]) <= tol[size_t(e)])) {
+      char buf[200];
+      std::snprintf(buf, sizeof buf, "y[%lld][%lld] = %.8g (bits 0x%04x), ref %.8g, tol %.3g", (long long)(e / p.n),
+                    (long long)(e % p.n), got, unsigned(y[size_t(e)]), ref[size_t(e)], tol[size_t(e)]);
+      return buf;
+    }
+  }
+  if (y_out) y_out->assign(y.begin(), y.end() - kGuardElems);
+  return "";
+}
+
+const char* FormatName(SparseFormat f) { return f == SparseFormat::kBitmap ? "bitmap" : "tiled-csl"; }
+
+std::string CaseName(Isa isa, SparseFormat f, int64_t m, int64_t n, int64_t k, double sparsity) {
+  char buf[160];
+  std::snprintf(buf, sizeof buf, "sparse.matmul [cpu %s] %s m=%lld %lldx%lld sparsity %.2f", sparq::cpu::IsaName(isa),
+                FormatName(f), (long long)m, (long long)n, (long long)k, sparsity);
+  return buf;
+}
+
+// One matrix, every m, with and without bias, on 1 and 3 threads (bit-identical between them).
+void CheckMatrix(const std::vector<uint16_t>& w, int64_t n, int64_t k, double sparsity, const std::vector<int64_t>& ms,
+                 const std::string& label, sparq::cpu::ThreadPool& pool1, sparq::cpu::ThreadPool& pool3) {
+  for (SparseFormat f : {SparseFormat::kBitmap, SparseFormat::kTiledCsl}) {
+    SparseEncoded enc;
+    const Status st = sparq::SparseEncode(w.data(), n, k, f, &enc);
+    if (!st.ok()) {
+      Check(false, std::string("encode ") + FormatName(f) + " " + label + ": " + st.message);
+      continue;
+    }
+    ExactCopy copy(enc);
+    for (int64_t m : ms) {
+      Problem p;
+      p.m = m;
+      p.n = n;
+      p.k = k;
+      p.w = w;
+      p.x = RandomHalves(size_t(m * k));
+      const std::vector<uint16_t> bias = RandomHalves(size_t(n));
+      for (Isa isa : SupportedIsas()) {
+        std::string err;
+        for (bool with_bias : {false, true}) {
+          p.bias = with_bias ? bias : std::vector<uint16_t>();
+          std::vector<double> ref, tol;
+          Reference(p, ref, tol);
+          std::vector<uint16_t> y1, y3;
+          err = RunAndCompare(p, copy.view, isa, pool1, ref, tol, &y1);
+          if (err.empty()) err = RunAndCompare(p, copy.view, isa, pool3, ref, tol, &y3);
+          if (err.empty() && y1 != y3) err = "1 and 3 threads differ";
+          if (!err.empty()) {
+            err = (with_bias ? "bias: " : "no bias: ") + err;
+            break;
+          }
+        }
+        Check(err.empty(), CaseName(isa, f, m, n, k, sparsity) + label + ": matches the float64 reference" +
+                               (err.empty() ? "" : " -- " + err));
+      }
+    }
+  }
+}
+
+// The brief's grid: sparsity × shape × m, both formats, every ISA.
+void CheckGrid(sparq::cpu::ThreadPool& pool1, sparq::cpu::ThreadPool& pool3) {
+  const int64_t shapes[][2] = {{129, 200}, {1, 1}, {67, 1000}};
+  for (double sparsity : {0.0, 0.3, 0.5, 0.8, 0.99, 1.0})
+    for (const auto& sh : shapes) {
+      const std::vector<uint16_t> w = RandomSparse(sh[0], sh[1], sparsity);
+      CheckMatrix(w, sh[0], sh[1], sparsity, {1, 2, 3, 7, 16, 33, 64}, "", pool1, pool3);
+    }
+  // many X rows over few slabs: rows split across work units, capped per unit
+  CheckMatrix(RandomSparse(64, 130, 0.6), 64, 130, 0.6, {150}, " (row split)", pool1, pool3);
+}
+
+// A fully dense 64×64 block inside a 95%-sparse matrix: aligned to the tiles, and straddling four.
+void CheckDenseBlock(sparq::cpu::ThreadPool& pool1, sparq::cpu::ThreadPool& pool3) {
+  const int64_t n = 200, k = 300;
+  for (int64_t r0 : {64, 10}) {
+    const int64_t c0 = r0 == 64 ? 128 : 30;
+    std::vector<uint16_t> w = RandomSparse(n, k, 0.95);
+    for (int64_t r = r0; r < r0 + 64; ++r)
+      for (int64_t c = c0; c < c0 + 64; ++c) w[size_t(r * k + c)] = RandomNonZero(0.05, 1.0);
+    CheckMatrix(w, n, k, 0.95, {1, 5, 16}, r0 == 64 ? " (dense tile)" : " (dense 64x64 across tiles)", pool1, pool3);
+  }
+}
+
+// Stored −0, subnormal and NaN weights are used as given: a NaN poisons only its own output row.
+void CheckSpecialValues(sparq::cpu::ThreadPool& pool1) {
+  const int64_t n = 70, k = 90, m = 3;
+  std::vector<uint16_t> w = RandomSparse(n, k, 0.7);
+  w[size_t(5 * k + 7)] = 0x8000;   // −0: stored
+  w[size_t(6 * k + 8)] = 0x0003;   // subnormal 3·2^-24
+  w[size_t(6 * k + 9)] = 0x8201;   // negative subnormal
+  w[size_t(66 * k + 80)] = kNanBits;
+  Problem p;
+  p.m = m;
+  p.n = n;
+  p.k = k;
+  p.w = w;
+  p.x = RandomHalves(size_t(m * k));
+  p.x[size_t(0 * k + 8)] = H(30000.0);  // subnormal·large x: exact in fp32, visible in y
+  for (SparseFormat f : {SparseFormat::kBitmap, SparseFormat::kTiledCsl}) {
+    SparseEncoded enc;
+    if (!sparq::SparseEncode(w.data(), n, k, f, &enc).ok()) {
+      Check(false, std::string("encode special values ") + FormatName(f));
+      continue;
+    }
+    ExactCopy copy(enc);
+    for (Isa isa : SupportedIsas()) {
+      Problem q = p;
+      q.w[size_t(66 * k + 80)] = 0;  // reference without the NaN, compared on the other rows
+      std::vector<double> ref, tol;
+      Reference(q, ref, tol);
+      std::vector<uint16_t> y(size_t(m * n), kNanBits);
+      const Status st = sparq::SparseMatmulCpu(copy.view, p.x.data(), nullptr, y.data(), m, isa, pool1);
+      bool ok = st.ok();
+      for (int64_t i = 0; i < m && ok; ++i)
+        for (int64_t j = 0; j < n && ok; ++j) {
+          const double got = F(y[size_t(i * n + j)]);
+          ok = j == 66 ? std::isnan(got) : std::fabs(got - ref[size_t(i * n + j)]) <= tol[size_t(i * n + j)];
+        }
+      Check(ok, CaseName(isa, f, m, n, k, 0.7) + " with −0, subnormal and NaN weights: each used as stored");
+    }
+  }
+}
+
+// The check above can fail: one stored value changed in a copy of the encoding must be caught.
+void CheckTheCheck(sparq::cpu::ThreadPool& pool1) {
+  const int64_t n = 65, k = 70, m = 2;
+  Problem p;
+  p.m = m;
+  p.n = n;
+  p.k = k;
+  p.w = RandomSparse(n, k, 0.5);
+  p.x = RandomHalves(size_t(m * k));
+  std::vector<double> ref, tol;
+  Reference(p, ref, tol);
+  for (SparseFormat f : {SparseFormat::kBitmap, SparseFormat::kTiledCsl}) {
+    SparseEncoded enc;
+    if (!sparq::SparseEncode(p.w.data(), n, k, f, &enc).ok()) {
+      Check(false, std::string("encode mutant ") + FormatName(f));
+      continue;
+    }
+    // the 10th stored entry of tile 0 becomes 64 (the draws are below 1 in magnitude)
+    const size_t at = f == SparseFormat::kBitmap ? 2 * 10 : 4 * 10;
+    const uint16_t big = H(64.0);
+    std::memcpy(&enc.values[at], &big, 2);
+    ExactCopy copy(enc);
+    for (Isa isa : SupportedIsas())
+      Check(!RunAndCompare(p, copy.view, isa, pool1, ref, tol).empty(),
+            std::string("sparse.matmul [cpu ") + sparq::cpu::IsaName(isa) + "] " + FormatName(f) +
+                " with one stored value changed: the reference check fails");
+  }
+}
+
+}  // namespace
+
+int main() {
+  std::printf("# ISAs on this CPU:");
+  for (Isa isa : SupportedIsas()) std::printf(" %s", sparq::cpu::IsaName(isa));
+  std::printf("\n");
+  sparq::cpu::ThreadPool pool1(1), pool3(3);
+  CheckGrid(pool1, pool3);
+  CheckDenseBlock(pool1, pool3);
+  CheckSpecialValues(pool1);
+  CheckTheCheck(pool1);
+  std::printf("%d passed, %d failed\n", g_passed, g_failed);
+  return g_failed == 0 ? 0 : 1;
+}
