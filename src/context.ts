@@ -4,6 +4,7 @@ import { asFp16Bits, type DType, type HostInputOf } from './dtype';
 import { describeValue, settle, SparqArgumentError, withCallSite } from './errors';
 import { native, type NativeBinding, type NativeContext, type NativeDeviceInfo, type NativeLaunchInfo } from './native';
 import { DenseOps, type MatmulOptions } from './ops/dense';
+import { SparseOps } from './ops/sparse';
 import { W4A16Ops } from './ops/w4a16';
 import { Tensor } from './tensor';
 import { PackedWeight } from './weight';
@@ -62,6 +63,8 @@ export class Context {
   readonly dense = new DenseOps(this);
   /** Marlin-style 4-bit weights × fp16 activations. */
   readonly w4a16 = new W4A16Ops(this);
+  /** Unstructured-sparse fp16 weights × fp16 activations. */
+  readonly sparse = new SparseOps(this);
 
   /** @internal use {@link open} */
   constructor(handle: NativeContext, binding: NativeBinding) {

@@ -6,6 +6,8 @@ export { PackedWeight } from './weight';
 export { toF16, fromF16, toBF16, fromBF16 } from './half';
 export { W4A16Weight } from './ops/w4a16';
 export type { W4A16QuantizeOptions } from './ops/w4a16';
+export { SparseWeight } from './ops/sparse';
+export type { SparseEncodeOptions, SparsePruneOptions, SparseFormatName } from './ops/sparse';
 export type { MatmulOptions } from './ops/dense';
 export {
   SparqError,

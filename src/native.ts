@@ -67,7 +67,7 @@ export interface NativeContext {
 
 /** What every packed weight reports (binding/weight.h), plus its kind's own properties. */
 export interface NativeWeightInfo {
-  /** The op namespace the weight belongs to: 'w4a16' (sparse and int8 next). */
+  /** The op namespace the weight belongs to: 'w4a16' | 'sparse' (int8 next). */
   kind: string;
   n: number;
   k: number;
@@ -118,6 +118,9 @@ export interface NativeBinding {
     groupSize: unknown,
   ): Promise<NativeWeight>;
   w4a16Matmul(ctx: NativeContext, weight: unknown, x: unknown, bias: unknown, out: unknown): NativeTensor;
+  sparseEncode(ctx: NativeContext, w: unknown, shape: unknown, format: unknown): Promise<NativeWeight>;
+  sparsePrune(ctx: NativeContext, w: unknown, shape: unknown, sparsity: unknown, scope: unknown): Promise<Uint16Array>;
+  sparseMatmul(ctx: NativeContext, weight: unknown, x: unknown, bias: unknown, out: unknown): NativeTensor;
   toF16(data: Float32Array, isa: string): Uint16Array;
   fromF16(data: Uint16Array, isa: string): Float32Array;
   toBF16(data: Float32Array, isa: string): Uint16Array;

@@ -1,0 +1,213 @@
+// binding/sparse_binding.cc: sparse.encode / prune (shape and option checks here, at the call; the
+// O(n·k) work on the stream worker) and sparse.matmul. The weight is a NativeWeight of kind
+// "sparse" with three parts — bitmaps (empty for Tiled-CSL), values/words, tile offsets — that
+// every backend reads as encoded (sparq/sparse.h).
+#include <cstring>
+
+#include "binding/args.h"
+#include "binding/binding_registry.h"
+#include "binding/context.h"
+#include "binding/errors.h"
+#include "binding/matmul_args.h"
+#include "binding/op_launch.h"
+#include "binding/weight.h"
+#include "sparq/sparse.h"
+
+namespace sparq::binding {
+namespace {
+
+const char* const kWeightExpected = "a SparseWeight (from sparse.encode)";
+
+// Dims of the encoding (its vectors stay empty: the bytes live in the backend's buffers).
+class SparseWeightFormat : public WeightFormat {
+ public:
+  SparseWeightFormat(const SparseEncoded& e, PackedLayout layout) : dims_(e), layout_(layout) {
+    dims_.bitmaps.clear();
+    dims_.values.clear();
+    dims_.tile_offsets.clear();
+  }
+  const char* kind() const override { return "sparse"; }
+  int64_t n() const override { return dims_.n; }
+  int64_t k() const override { return dims_.k; }
+  // The running backend's, for info(): the bytes are the same for every backend (sparq/sparse.h).
+  PackedLayout layout() const override { return layout_; }
+  void Describe(Napi::Env env, Napi::Object info) const override {
+    info.Set("format", SparseFormatName(dims_.format));
+    info.Set("nnz", static_cast<double>(dims_.nnz));
+    info.Set("maxTileEntries", dims_.max_tile_units);
+    Napi::Array padded = Napi::Array::New(env, 2);
+    padded.Set(0u, static_cast<double>(dims_.n_pad));
+    padded.Set(1u, static_cast<double>(dims_.k_pad));
+    info.Set("paddedShape", padded);
+  }
+  // {w: Uint16Array [n*k]}: the dense fp16 bits the encoding holds, exactly.
+  std::vector<WeightReadField> ReadFields() const override {
+    return {{"w", napi_uint16_array, size_t(dims_.n * dims_.k)}};
+  }
+  Status Unpack(const std::vector<std::vector<uint8_t>>& parts, const std::vector<void*>& fields) const override {
+    SparseEncoded e = dims_;
+    e.bitmaps.resize(parts.at(0).size() / sizeof(uint64_t));
+    if (!e.bitmaps.empty()) std::memcpy(e.bitmaps.data(), parts[0].data(), parts[0].size());
+    e.values = parts.at(1);
+    e.tile_offsets.resize(parts.at(2).size() / sizeof(uint32_t));
+    std::memcpy(e.tile_offsets.data(), parts[2].data(), parts[2].size());
+    std::vector<uint16_t> w;
+    Status s = SparseDecode(e, &w);
+    if (!s.ok()) return s;
+    std::memcpy(fields.at(0), w.data(), w.size() * 2);
+    return Status::Ok();
+  }
+  SparseWeightView View(const Buffer& bitmaps, const Buffer& values, const Buffer& offsets) const {
+    return dims_.view(dims_.format == SparseFormat::kBitmap ? bitmaps.ptr : nullptr, values.ptr, offsets.ptr);
+  }
+
+ private:
+  SparseEncoded dims_;
+  PackedLayout layout_;
+};
+
+std::shared_ptr<std::vector<uint16_t>> CopyHalves(const Napi::TypedArray& ta) {
+  const uint16_t* p =
+      reinterpret_cast<const uint16_t*>(static_cast<const uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset());
+  return std::make_shared<std::vector<uint16_t>>(p, p + ta.ElementLength());
+}
+
+// w (fp16 bits) and its [n, k], checked: the shape by SparseCheckShape, w's length against it.
+struct DenseWeightArg {
+  Napi::TypedArray w;
+  int64_t n, k;
+};
+DenseWeightArg ParseDenseWeight(const Napi::Value& w_v, const Napi::Value& shape_v, const std::string& op) {
+  Napi::Env env = w_v.Env();
+  Napi::TypedArray w = ParseTypedArrayFor(w_v, DType::kF16, op, "w");
+  Shape shape = ParseShape(shape_v, op, "shape");
+  if (shape.size() != 2) ThrowArg(env, StatusCode::kShape, op, "shape", "[n, k]", ShapeToString(shape));
+  Status s = SparseCheckShape(op.c_str(), shape[0], shape[1]);
+  if (!s.ok()) ThrowStatus(env, s);
+  if (static_cast<int64_t>(w.ElementLength()) != shape[0] * shape[1])
+    ThrowArg(env, StatusCode::kShape, op, "w", std::to_string(shape[0] * shape[1]) + " elements ([n, k] = " +
+             ShapeToString(shape) + ")", std::to_string(w.ElementLength()) + " elements");
+  return {w, shape[0], shape[1]};
+}
+
+SparseFormat ParseFormat(const Napi::Value& v, const std::string& op) {
+  if (v.IsUndefined()) return SparseFormat::kAuto;
+  const std::string s = v.IsString() ? v.As<Napi::String>().Utf8Value() : std::string();
+  if (s == "auto") return SparseFormat::kAuto;
+  if (s == "bitmap") return SparseFormat::kBitmap;
+  if (s == "tiled-csl") return SparseFormat::kTiledCsl;
+  ThrowArg(v.Env(), StatusCode::kArgument, op, "format", "'auto', 'bitmap' or 'tiled-csl'", DescribeValue(v));
+  return SparseFormat::kAuto;
+}
+
+// sparseEncode(ctx, w: Uint16Array [n*k], [n, k], format?) → Promise<NativeWeight>
+Napi::Value SparseEncodeBinding(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const std::string op = "sparse.encode";
+  ContextCore* ctx = ContextWrap::Parse(info[0], op)->core();
+  ctx->ThrowIfLost(env);
+  const DenseWeightArg a = ParseDenseWeight(info[1], info[2], op);
+  const SparseFormat format = ParseFormat(info[3], op);
+  auto w = CopyHalves(a.w);  // the caller may reuse its array at once
+  const int64_t n = a.n, k = a.k;
+  const PackedLayout layout = ctx->backend().WeightLayout(OpId::kSparseMatmul);
+  return CreateWeightAsync(env, info[0].As<Napi::Object>(), ctx, op,
+                           [w, n, k, format, layout, op](std::vector<std::vector<uint8_t>>* parts,
+                                                 std::shared_ptr<const WeightFormat>* out_format) -> Status {
+                             SparseEncoded e;
+                             Status s = SparseEncode(w->data(), n, k, format, &e, op.c_str());
+                             std::vector<uint16_t>().swap(*w);
+                             if (!s.ok()) return s;
+                             *out_format = std::make_shared<SparseWeightFormat>(e, layout);
+                             std::vector<uint8_t> bitmaps(e.bitmaps.size() * sizeof(uint64_t));
+                             if (!bitmaps.empty()) std::memcpy(bitmaps.data(), e.bitmaps.data(), bitmaps.size());
+                             std::vector<uint8_t> offsets(e.tile_offsets.size() * sizeof(uint32_t));
+                             std::memcpy(offsets.data(), e.tile_offsets.data(), offsets.size());
+                             parts->push_back(std::move(bitmaps));
+                             parts->push_back(std::move(e.values));
+                             parts->push_back(std::move(offsets));
+                             return Status::Ok();
+                           });
+}
+
+// sparsePrune(ctx, w: Uint16Array [n*k], [n, k], sparsity, scope?) → Promise<Uint16Array>
+Napi::Value SparsePruneBinding(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const std::string op = "sparse.prune";
+  ContextCore* ctx = ContextWrap::Parse(info[0], op)->core();
+  ctx->ThrowIfLost(env);
+  const DenseWeightArg a = ParseDenseWeight(info[1], info[2], op);
+  const double sparsity = info[3].IsNumber() ? info[3].As<Napi::Number>().DoubleValue() : -1;
+  if (!(sparsity >= 0.0 && sparsity <= 1.0))
+    ThrowArg(env, StatusCode::kArgument, op, "sparsity", "a number in [0, 1]", DescribeValue(info[3]));
+  SparsePruneScope scope = SparsePruneScope::kRow;
+  if (!info[4].IsUndefined()) {
+    const std::string s = info[4].IsString() ? info[4].As<Napi::String>().Utf8Value() : std::string();
+    if (s == "global") scope = SparsePruneScope::kGlobal;
+    else if (s != "row") ThrowArg(env, StatusCode::kArgument, op, "scope", "'row' or 'global'", DescribeValue(info[4]));
+  }
+  auto w = CopyHalves(a.w);
+  const int64_t n = a.n, k = a.k;
+  Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, static_cast<size_t>(n * k) * 2);
+  auto ab_ref = std::make_shared<Napi::Reference<Napi::ArrayBuffer>>(Napi::Persistent(ab));
+  uint16_t* dst = static_cast<uint16_t*>(ab.Data());
+  auto deferred = std::make_shared<Napi::Promise::Deferred>(env);
+  ctx->Enqueue(
+      env,
+      [w, n, k, sparsity, scope, dst, op]() -> Status {
+        std::vector<uint16_t> out;
+        Status s = SparsePrune(w->data(), n, k, sparsity, scope, &out, op.c_str());
+        if (s.ok()) std::memcpy(dst, out.data(), out.size() * 2);
+        return s;
+      },
+      [deferred, ab_ref, n, k](Napi::Env env, const Status& status) {
+        if (!status.ok())
+          deferred->Reject(MakeError(env, status).Value());
+        else
+          deferred->Resolve(Napi::Uint16Array::New(env, static_cast<size_t>(n * k), ab_ref->Value(), 0));
+        ab_ref->Reset();
+      });
+  return deferred->Promise();
+}
+
+// sparseMatmul(ctx, weight, x, bias?, out?) → NativeTensor
+Napi::Value SparseMatmulBinding(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const std::string op = SparseMatmulArgs::kOpName;
+  ContextCore* ctx = ContextWrap::Parse(info[0], op)->core();
+  ctx->ThrowIfLost(env);
+  WeightWrap* weight = ParseWeight(info[1], ctx, op, "sparse", kWeightExpected);
+  const auto& format = static_cast<const SparseWeightFormat&>(weight->format());
+  constexpr MatmulLimits limits = LimitsOf<SparseMatmulArgs>();
+  MatmulOperands a = ParseMatmulOperands(info, ctx, op, 2, format.n(), format.k(), limits);
+
+  std::vector<std::shared_ptr<Buffer>> parts = weight->parts();
+  std::shared_ptr<Buffer> xb = a.x->buffer(), out = a.out;
+  std::shared_ptr<Buffer> bb = a.bias ? a.bias->buffer() : nullptr;
+  std::shared_ptr<Backend> backend = ctx->backend_ptr();
+  std::shared_ptr<const WeightFormat> keep = weight->format_ptr();
+  const int64_t m = a.m;
+  EnqueueOp(env, ctx, {parts[0], parts[1], parts[2], xb, bb}, out,
+            [backend, parts, keep, xb, bb, out, m](LaunchInfo* launch) {
+              SparseMatmulArgs args;
+              args.weight = static_cast<const SparseWeightFormat&>(*keep).View(*parts[0], *parts[1], *parts[2]);
+              args.x = static_cast<const uint16_t*>(xb->ptr);
+              args.bias = bb ? static_cast<const uint16_t*>(bb->ptr) : nullptr;
+              args.y = static_cast<uint16_t*>(out->ptr);
+              args.m = m;
+              return backend->SparseMatmul(args, launch);
+            });
+  return a.out_object;
+}
+
+}  // namespace
+
+void RegisterSparse(Napi::Env env, Napi::Object exports) {
+  exports.Set("sparseEncode", Napi::Function::New(env, SparseEncodeBinding, "sparseEncode"));
+  exports.Set("sparsePrune", Napi::Function::New(env, SparsePruneBinding, "sparsePrune"));
+  exports.Set("sparseMatmul", Napi::Function::New(env, SparseMatmulBinding, "sparseMatmul"));
+}
+
+SPARQ_REGISTER_BINDING(RegisterSparse);
+
+}  // namespace sparq::binding

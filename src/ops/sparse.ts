@@ -1,0 +1,123 @@
+import type { Context } from '../context';
+import { asFp16Bits } from '../dtype';
+import { settle, withCallSite } from '../errors';
+import type { NativeWeight } from '../native';
+import type { Tensor } from '../tensor';
+import { PackedWeight } from '../weight';
+import type { MatmulOptions } from './dense';
+
+/** How a sparse weight is stored (docs/formats.md "Sparse"). */
+export type SparseFormatName = 'bitmap' | 'tiled-csl';
+
+export interface SparseEncodeOptions {
+  /**
+   * `'bitmap'`: one bit per weight in 8×8 blocks plus the stored values (≈ 2(1−s) + 0.125 bytes
+   * per weight). `'tiled-csl'`: Flash-LLM's 32-bit value+location words (≈ 4(1−s)). `'auto'`
+   * picks whichever is smaller for this matrix (bitmap below ≈ 94% sparsity). Defaults to `'auto'`.
+   */
+  format?: 'auto' | SparseFormatName;
+}
+
+export interface SparsePruneOptions {
+  /**
+   * `'row'`: each row of W (one output feature) keeps its own largest `(1 − sparsity)·k` entries.
+   * `'global'`: the largest over the whole matrix. Defaults to `'row'`.
+   */
+  scope?: 'row' | 'global';
+}
+
+/**
+ * Unstructured-sparse fp16 weights W[n, k]: every entry whose fp16 bits are not 0x0000 is stored
+ * exactly (−0 and NaN too). The same bytes on every backend. From {@link SparseOps.encode}.
+ */
+export class SparseWeight extends PackedWeight<Uint16Array> {
+  /** How it is stored. */
+  readonly format: SparseFormatName;
+  /** Stored entries. */
+  readonly nnz: number;
+  /** Fraction of W[n, k] not stored: `1 − nnz / (n·k)`. */
+  readonly sparsity: number;
+
+  /** @internal */
+  constructor(handle: NativeWeight, owner: object) {
+    super(handle, owner);
+    const info = handle.info();
+    this.format = info.format as SparseFormatName;
+    this.nnz = info.nnz as number;
+    this.sparsity = 1 - this.nnz / (this.n * this.k);
+  }
+
+  /**
+   * The dense fp16 bits `[n*k]` the weight encodes, exactly as given to `encode`.
+   * @throws {SparqDisposedError} (as a rejection) after dispose() or the context's close().
+   */
+  override read(): Promise<Uint16Array> {
+    return settle(() => this.handle.read().then((r) => r.w as Uint16Array), new Error());
+  }
+
+  override toString(): string {
+    return this.disposed
+      ? `SparseWeight[${this.n}, ${this.k}] (disposed)`
+      : `SparseWeight[${this.n}, ${this.k}] ${this.format} ${(100 * this.sparsity).toFixed(1)}% sparse, ${this.bytes} bytes`;
+  }
+}
+
+/** Flash-LLM-style unstructured-sparse fp16 weights × fp16 activations. */
+export class SparseOps {
+  /** @internal */
+  constructor(private readonly ctx: Context) {}
+
+  /**
+   * Encodes a dense fp16 weight (its non-zero bit patterns) off the JS thread.
+   * @param w fp16 bits `[n*k]` (Uint16Array, or Float16Array where the runtime has it).
+   * @param shape `[n, k]`, any n, k ≥ 1.
+   * @throws {SparqArgumentError} (as a rejection, like every error here) on an unknown format.
+   * @throws {SparqShapeError} when `w` does not hold n·k values.
+   * @throws {SparqDTypeError} when `w` is not fp16 bits.
+   */
+  encode(w: Uint16Array, shape: readonly [number, number] | number[], options: SparseEncodeOptions = {}): Promise<SparseWeight> {
+    const site = new Error();
+    const c = this.ctx;
+    const p = Promise.resolve().then(() => {
+      const format = c.option(options, 'sparse.encode', 'format');
+      return c.native.sparseEncode(c.handle, asFp16Bits(w), shape, format);
+    });
+    return withCallSite(
+      p.then((h) => new SparseWeight(h, c)),
+      site,
+    );
+  }
+
+  /**
+   * Magnitude pruning, off the JS thread: a copy of `w` with the smallest-|w| entries set to 0
+   * (bits 0x0000) so that `round(sparsity·count)` are zero per row (or over the whole matrix);
+   * ties keep the lower column, entries already zero count toward the target, NaN counts as largest.
+   * @param sparsity in [0, 1].
+   * @throws {SparqArgumentError} (as a rejection) on a sparsity outside [0, 1] or an unknown scope.
+   */
+  prune(
+    w: Uint16Array,
+    shape: readonly [number, number] | number[],
+    sparsity: number,
+    options: SparsePruneOptions = {},
+  ): Promise<Uint16Array> {
+    const site = new Error();
+    const c = this.ctx;
+    const p = Promise.resolve().then(() => {
+      const scope = c.option(options, 'sparse.prune', 'scope');
+      return c.native.sparsePrune(c.handle, asFp16Bits(w), shape, sparsity, scope);
+    });
+    return withCallSite(p, site);
+  }
+
+  /**
+   * Y[..., n] = fp16(X · Wᵀ + bias) over the stored entries, fp32 accumulation.
+   * @param x f16 tensor `[..., k]`.
+   * @returns f16 tensor `[..., n]` (or `options.out`).
+   */
+  matmul(weight: SparseWeight, x: Tensor<'f16'>, options: MatmulOptions = {}): Tensor<'f16'> {
+    const c = this.ctx;
+    const h = c.nativeArgs('sparse.matmul', weight, x, options);
+    return c.wrap(c.native.sparseMatmul(c.handle, h.a, h.b, h.bias, h.out), options.out) as Tensor<'f16'>;
+  }
+}
