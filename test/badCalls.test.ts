@@ -94,7 +94,7 @@ const CALLS: BadCall[] = [
   { name: 'sparse.encode: w wrong length', call: (sq) => sq.sparse.encode(f16(4 * k - 1), [4, k]), expected: ['SparqShapeError', 'ERR_SPARQ_SHAPE', 'w'], message: /^sparse\.encode: w must be 256 elements \(\[n, k\] = \[4, 64\]\), got 255 elements$/ },
   { name: 'sparse.encode: shape 3-D', call: (sq) => sq.sparse.encode(f16(8), [2, 2, 2] as never), expected: ['SparqShapeError', 'ERR_SPARQ_SHAPE', 'shape'] },
   { name: 'sparse.encode: format csr', call: (sq) => sq.sparse.encode(f16(4 * k), [4, k], { format: 'csr' as never }), expected: ['SparqArgumentError', 'ERR_SPARQ_ARGUMENT', 'format'], message: /format must be 'auto', 'bitmap' or 'tiled-csl', got/ },
-  { name: 'sparse.prune: sparsity 1.5', call: (sq) => sq.sparse.prune(f16(4 * k), [4, k], 1.5), expected: ['SparqArgumentError', 'ERR_SPARQ_ARGUMENT', 'sparsity'], message: /^sparse\.prune: sparsity must be a number in \[0, 1\], got 1\.5$/ },
+  { name: 'sparse.prune: sparsity 1.5', call: (sq) => sq.sparse.prune(f16(4 * k), [4, k], 1.5), expected: ['SparqArgumentError', 'ERR_SPARQ_ARGUMENT', 'sparsity'], message: /^sparse\.prune: sparsity must be a number in \[0, 1\], got number 1\.5$/ },
   { name: 'sparse.prune: sparsity NaN', call: (sq) => sq.sparse.prune(f16(4 * k), [4, k], NaN), expected: ['SparqArgumentError', 'ERR_SPARQ_ARGUMENT', 'sparsity'] },
   { name: 'sparse.prune: scope columns', call: (sq) => sq.sparse.prune(f16(4 * k), [4, k], 0.5, { scope: 'columns' as never }), expected: ['SparqArgumentError', 'ERR_SPARQ_ARGUMENT', 'scope'] },
   {
