@@ -1,4 +1,4 @@
-import { fromBF16, fromF16, toBF16, toF16 } from '../src';
+import { fromBF16, fromF16, SparqArgumentError, toBF16, toF16 } from '../src';
 import { cpuIsas, withIsa } from './helpers/backends';
 import { bf16BitsToNumber, f16BitsToNumber, f32ToBF16Bits, numberToF16Bits } from './reference';
 
@@ -105,5 +105,21 @@ describe.each(cpuIsas())('fp16/bf16 conversion [isa=%s]', (isa) => {
 describe('conversion helpers: arguments', () => {
   it('accept plain number arrays', () => {
     expect(Array.from(fromF16(toF16([1, -2, 0.5])))).toEqual([1, -2, 0.5]);
+  });
+});
+
+describe('conversions refuse what is not an array of numbers with a typed error', () => {
+  it.each([undefined, null, 7, 'abc', new DataView(new ArrayBuffer(4))])('toF16(%p) and toBF16 throw SparqArgumentError naming values', (v) => {
+    for (const f of [toF16, toBF16]) {
+      let err: unknown;
+      try {
+        f(v as never);
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(SparqArgumentError);
+      expect((err as SparqArgumentError).argument).toBe('values');
+      expect((err as Error).message).toMatch(/^to(B)?F16: values must be a Float32Array or an array of numbers, got /);
+    }
   });
 });
