@@ -178,7 +178,7 @@ Status RunPlan(const SparseMatmulArgs& a, const SparsePlan& plan, void* counters
                       {{"bitmaps", w.bitmaps, size_t(tiles * kBitmapBytes)},
                        {"values", w.values, size_t(plan.values_bytes)},
                        {"tile_offsets", w.tile_offsets, size_t((tiles + 1) * 4)},
-                       {"x", p.x, size_t(m_slab * ldx * 2)},
+                       {plan.pad_x ? "x_pad" : "x", p.x, size_t(m_slab * ldx * 2)},
                        {"bias", a.bias, size_t(w.n * 2)},
                        {"y", p.y, size_t(m_slab * w.n * 2)},
                        {"partials", p.partials, size_t(plan.n_slabs * plan.splits * SlotFloats(m_tiles) * 4)},
