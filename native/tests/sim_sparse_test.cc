@@ -398,9 +398,38 @@ void ShapesAndPaths() {
     }
 }
 
+// The op entry the sim backend calls (op_list.h): the launcher's own choices, nothing forced.
+void OpEntry() {
+  for (SparseFormat f : {SparseFormat::kBitmap, SparseFormat::kTiledCsl}) {
+    Case c;
+    c.format = f;
+    c.m = 12;
+    c.n = 100;
+    c.k = 256;
+    c.sparsity = 0.75;
+    c.name = std::string("sparse [sim] sim::SparseMatmul ") + Fmt(f) + ": the op entry matches float64";
+    Inputs in;
+    if (!MakeInputs(c, &in)) continue;
+    std::vector<uint16_t> y(size_t(c.m) * c.n, kPoison);
+    SparseMatmulArgs args;
+    args.weight = in.enc.view();
+    args.x = in.x;
+    args.bias = in.bias.data();
+    args.y = y.data();
+    args.m = c.m;
+    LaunchInfo info;
+    const Status st = sim::SparseMatmul(args, sim::SimOptions{}, &info);
+    std::string why = st.ok() ? "" : st.message;
+    Check(st.ok() && CheckElements(in, y, &why) && info.kernel == "sparse_matmul_kernel" && info.block_threads == 128 &&
+              info.smem_bytes > 0 && info.grid_x == 2,
+          c.name + " [" + info.config + "]", "%s", why.c_str());
+  }
+}
+
 }  // namespace
 
 int main() {
+  OpEntry();
   SweepSparsityAndM();
   EveryInstance();
   DenseTileInSparseMatrix();
