@@ -7,8 +7,9 @@
 //         tile col BitmapBlockCol(b) + c), 0 where nothing is stored (the block's bit order).
 //   c     fp32 [i_end − i_begin][64 rows][8 lanes]: lane l of c[i][row] holds
 //         Σ_{kk ≡ l mod 8} x[i][kk]·W(row, kk), accumulated in k order (tile by tile, and inside a
-//         tile block column by block column), the same order whatever the ISA's vector width, the
-//         thread count or the path (direct or buffered) — so the bits depend on the ISA only.
+//         tile block column by block column), one FMA chain per lane whatever the ISA's vector
+//         width, the path (direct or buffered) or how X rows are blocked — so the thread count and
+//         the split of m never change a bit.
 //   A 16-lane zmm covers two rows of c (c[i][2q..2q+1][0..8)); an 8-lane ymm one row. Either way
 //   one block row of 8 weights meets the 8 x values of its columns lane by lane, so no lane ever
 //   mixes columns of different k classes and no horizontal sum runs inside the k loop.
@@ -16,7 +17,8 @@
 // bias in fp32 and rounds to fp16 once.
 //
 // Paths per ISA:
-//   direct    (small m): each block is expanded into registers and met by every X row at once.
+//   direct    (small m: AVX-512 up to 6 rows, AVX2 1): each block is expanded into registers and
+//             met by every X row at once.
 //   buffered  (larger m): each tile is expanded into dec once (L1), then every row block of X runs
 //             over it. Tiled-CSL always scatters into dec (its words carry their own locations).
 #pragma once
