@@ -17,6 +17,8 @@ namespace {
 constexpr int kLanes = 8;
 constexpr int kHalfGroups = 8;  // 8-row halves of the tile: rows 8h..8h+7 (h = 2·group + (f & 1))
 constexpr int kRowsPerBlock = 8;
+constexpr int kQuarterRows = 4;  // block rows per buffered pass
+constexpr int kMaxMr = 3;        // X rows per buffered pass
 constexpr uint32_t kLocationMask = kDecElems - 1;
 
 // pshufb patterns: entry `mask` moves packed fp16 value e (bytes 2e, 2e+1) to the column of the
@@ -106,29 +108,49 @@ void BitmapDirect(const Problem& p, int64_t slab, int64_t i0, float* c, const Sc
 }
 
 // ----------------------------------------------------------------------- buffered (any m)
-// c += the expanded tile kt for X rows [i_begin, i_end): per 8-row half group, every X row.
-void AccumulateTile(const Problem& p, int64_t kt, int64_t i_begin, int64_t i_end, const float* dec, float* c) {
-  for (int hg = 0; hg < kHalfGroups; ++hg) {
-    for (int64_t i = i_begin; i < i_end; ++i) {
-      const float* x = p.x + i * p.k_pad + kt * kTileDim;
-      float* cr = c + (i - i_begin) * kSlabCFloats + hg * kRowsPerBlock * kRowLanes;
-      __m256 acc[kRowsPerBlock];
-#pragma GCC unroll 8
-      for (int r = 0; r < kRowsPerBlock; ++r) acc[r] = _mm256_load_ps(cr + r * kRowLanes);
+// c rows [0, MR) += one 4-row quarter of half group hg of the expanded tile dec.
+template <int MR>
+void QuarterRows(const float* x, int64_t ld_x, const float* dec, int hg, int r0, float* c) {
+  __m256 acc[MR][kQuarterRows];
+#pragma GCC unroll 3
+  for (int i = 0; i < MR; ++i)
 #pragma GCC unroll 4
-      for (int st = 0; st < 4; ++st)
+    for (int r = 0; r < kQuarterRows; ++r) acc[i][r] = _mm256_load_ps(c + i * kSlabCFloats + r * kRowLanes);
+#pragma GCC unroll 4
+  for (int st = 0; st < 4; ++st)
 #pragma GCC unroll 2
-        for (int fh = 0; fh < 2; ++fh) {
-          const float* db = dec + HalfGroupBlock(hg, st, fh) * kBlockElems;
-          const __m256 xv = _mm256_loadu_ps(x + BlockCol(st, fh));
-#pragma GCC unroll 8
-          for (int r = 0; r < kRowsPerBlock; ++r)
-            acc[r] = _mm256_fmadd_ps(_mm256_load_ps(db + r * kLanes), xv, acc[r]);
-        }
-#pragma GCC unroll 8
-      for (int r = 0; r < kRowsPerBlock; ++r) _mm256_store_ps(cr + r * kRowLanes, acc[r]);
+    for (int fh = 0; fh < 2; ++fh) {
+      const float* db = dec + HalfGroupBlock(hg, st, fh) * kBlockElems + r0 * kLanes;
+      __m256 xv[MR];
+#pragma GCC unroll 3
+      for (int i = 0; i < MR; ++i) xv[i] = _mm256_loadu_ps(x + i * ld_x + BlockCol(st, fh));
+#pragma GCC unroll 4
+      for (int r = 0; r < kQuarterRows; ++r) {
+        const __m256 w = _mm256_load_ps(db + r * kLanes);
+#pragma GCC unroll 3
+        for (int i = 0; i < MR; ++i) acc[i][r] = _mm256_fmadd_ps(w, xv[i], acc[i][r]);
+      }
     }
-  }
+#pragma GCC unroll 3
+  for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 4
+    for (int r = 0; r < kQuarterRows; ++r) _mm256_store_ps(c + i * kSlabCFloats + r * kRowLanes, acc[i][r]);
+}
+
+// c += the expanded tile kt for X rows [i_begin, i_end): per 4-row quarter of each half group,
+// X rows in blocks of up to kMaxMr (12 accumulators + 3 x + 1 weight = the 16 ymm).
+void AccumulateTile(const Problem& p, int64_t kt, int64_t i_begin, int64_t i_end, const float* dec, float* c) {
+  for (int hg = 0; hg < kHalfGroups; ++hg)
+    for (int r0 = 0; r0 < kRowsPerBlock; r0 += kQuarterRows)
+      for (int64_t i = i_begin; i < i_end; i += kMaxMr) {
+        const float* x = p.x + i * p.k_pad + kt * kTileDim;
+        float* ci = c + (i - i_begin) * kSlabCFloats + (hg * kRowsPerBlock + r0) * kRowLanes;
+        switch (i_end - i < kMaxMr ? i_end - i : kMaxMr) {
+          case 1: QuarterRows<1>(x, p.k_pad, dec, hg, r0, ci); break;
+          case 2: QuarterRows<2>(x, p.k_pad, dec, hg, r0, ci); break;
+          default: QuarterRows<kMaxMr>(x, p.k_pad, dec, hg, r0, ci); break;
+        }
+      }
 }
 
 void BitmapBuffered(const Problem& p, int64_t slab, int64_t i_begin, int64_t i_end, float* c, const Scratch& s) {
