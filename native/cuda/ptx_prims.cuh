@@ -280,13 +280,15 @@ SPARQ_DEVICE void cp_async_wait_all() { cp_async_wait_group<0>(); }
 // ==== global memory ===========================================================================
 // Plain global loads/stores, routed through here so the simulator can bounds-check them against
 // the launch's registered buffers and count the bytes read per buffer (LaunchInfo::bytes_read).
-// Natural alignment of T is required.
+// Natural alignment of T is required. The simulator's memory is as weak as a GPU's: a g_store is
+// seen by other CTAs only after a gpu-scope release of its CTA that follows it (through a bar.sync
+// when another thread releases), and a g_load of another CTA's store needs an acquire of that
+// release (docs/verification.md, "Weak global memory").
 template <class T>
 SPARQ_DEVICE T g_load(const T* g_ptr) {
 #if defined(SPARQ_SIM)
-  sim::GlobalRead("ld.global", g_ptr, sizeof(T));
   T v;
-  std::memcpy(static_cast<void*>(&v), static_cast<const void*>(g_ptr), sizeof(T));
+  sim::GlobalLoad("ld.global", static_cast<void*>(&v), static_cast<const void*>(g_ptr), sizeof(T));
   return v;
 #else
   return *g_ptr;
@@ -295,8 +297,7 @@ SPARQ_DEVICE T g_load(const T* g_ptr) {
 template <class T>
 SPARQ_DEVICE void g_store(T* g_ptr, const T& v) {
 #if defined(SPARQ_SIM)
-  sim::GlobalWrite("st.global", g_ptr, sizeof(T));
-  std::memcpy(static_cast<void*>(g_ptr), static_cast<const void*>(&v), sizeof(T));
+  sim::GlobalStore("st.global", static_cast<void*>(g_ptr), static_cast<const void*>(&v), sizeof(T));
 #else
   *g_ptr = v;
 #endif
@@ -323,11 +324,13 @@ SPARQ_DEVICE U32x4 ld_global_nc_v4_u32(const void* g_ptr) {
 }
 
 // ==== memory ordering across threads, CTAs and devices =========================================
-// ld.acquire.{gpu,sys}.global.u32 d, [addr] / st.release.{gpu,sys}.global.u32 [addr], v.
+// ld.acquire.{cta,gpu,sys}.global.u32 d, [addr] / st.release.{cta,gpu,sys}.global.u32 [addr], v.
 // sm_70+, per thread; 4-byte aligned. PTX ISA "Memory Consistency Model" and "Data Movement and
-// Conversion Instructions: ld / st". .gpu orders against every CTA on this device; .sys also
-// against peers and the host. The simulator times out a spin-wait whose flag never changes
-// (a CTA waiting for one that is not resident: deadlock on a real GPU too).
+// Conversion Instructions: ld / st". .cta orders only against threads of the same CTA (a .cta
+// release/acquire pair across CTAs synchronizes nothing: the simulator then fails the reader's
+// plain loads of the releaser's data); .gpu against every CTA on this device; .sys also against
+// peers and the host. The simulator times out a spin-wait whose flag never changes (a CTA
+// waiting for one that is not resident: deadlock on a real GPU too).
 #define SPARQ_LD_ACQUIRE(NAME, PTX)                                                                \
   SPARQ_DEVICE uint32_t NAME(const uint32_t* g_ptr) {                                              \
     SPARQ_LD_ACQUIRE_BODY(PTX)                                                                     \
@@ -344,6 +347,7 @@ SPARQ_DEVICE U32x4 ld_global_nc_v4_u32(const void* g_ptr) {
   SPARQ_UNSUPPORTED_ARCH();        \
   return 0;
 #endif
+SPARQ_LD_ACQUIRE(ld_acquire_cta_u32, "ld.acquire.cta.global.u32")
 SPARQ_LD_ACQUIRE(ld_acquire_gpu_u32, "ld.acquire.gpu.global.u32")
 SPARQ_LD_ACQUIRE(ld_acquire_sys_u32, "ld.acquire.sys.global.u32")
 #undef SPARQ_LD_ACQUIRE_BODY
@@ -359,6 +363,7 @@ SPARQ_LD_ACQUIRE(ld_acquire_sys_u32, "ld.acquire.sys.global.u32")
 #else
 #define SPARQ_ST_RELEASE_BODY(PTX) SPARQ_UNSUPPORTED_ARCH();
 #endif
+SPARQ_ST_RELEASE(st_release_cta_u32, "st.release.cta.global.u32")
 SPARQ_ST_RELEASE(st_release_gpu_u32, "st.release.gpu.global.u32")
 SPARQ_ST_RELEASE(st_release_sys_u32, "st.release.sys.global.u32")
 #undef SPARQ_ST_RELEASE_BODY
@@ -366,8 +371,9 @@ SPARQ_ST_RELEASE(st_release_sys_u32, "st.release.sys.global.u32")
 
 // fence.acq_rel.{gpu,sys}. sm_70+, per thread. PTX ISA "Parallel Synchronization and
 // Communication Instructions: membar / fence" (what __threadfence / __threadfence_system emit).
-// Prefer ld.acquire / st.release: the simulator models a fence as a synchronizing RMW on one
-// process-wide word, which over-synchronizes (it can hide a missing fence, never invent one).
+// The simulator publishes the thread's and its CTA's observed stores at a fence (the release
+// half); the acquire half is not modelled apart from the atomics and ld.acquire around it, which
+// acquire themselves (a missing fence between a relaxed read and a data read goes unnoticed).
 SPARQ_DEVICE void fence_acq_rel_gpu() {
 #if defined(SPARQ_SIM)
   sim::Fence();

@@ -75,9 +75,18 @@ void CpAsyncWait(int newest_groups_left);
 // earlier in the launch (GlobalWrite, release stores, atomics record them).
 void GlobalRead(const char* prim, const void* g_ptr, size_t bytes);
 void GlobalWrite(const char* prim, const void* g_ptr, size_t bytes);
+// A plain load / store of `bytes` (≤ 16) that also moves the data, under the weak global memory
+// model (SimOptions::weak_global_memory): the store is buffered until its CTA publishes it; the
+// load sees the thread's own stores, its CTA's after a bar.sync, and what other CTAs published,
+// and fails on another CTA's store that no release/acquire ordered before it.
+void GlobalLoad(const char* prim, void* dst, const void* g_ptr, size_t bytes);
+void GlobalStore(const char* prim, void* g_ptr, const void* src, size_t bytes);
+// The scope comes from the prim's name: ".cta." is CTA scope (it neither publishes to nor
+// synchronizes with other CTAs), anything else gpu/sys. Atomics: "acq_rel" releases and acquires,
+// "release" only releases, "relaxed" neither.
 uint32_t LdAcquire(const char* prim, const uint32_t* g_ptr);  // also detects endless spin-waits
 void StRelease(const char* prim, uint32_t* g_ptr, uint32_t value);
-void Fence();
+void Fence();  // fence.acq_rel.{gpu,sys}: publishes the thread's and its CTA's observed stores
 uint32_t AtomicU32(const char* prim, int op, uint32_t* g_ptr, uint32_t a, uint32_t b);  // op: 0 add 1 exch 2 cas
 float AtomicAddF32(float* g_ptr, float v);
 

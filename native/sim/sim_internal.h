@@ -13,6 +13,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -28,6 +29,33 @@ struct SimAbort {};
 
 enum class Phase : int { kRunning = 0, kBarrier, kCollective, kSpin, kExited };
 
+// ---- weak global memory (sim_memory.cc; SimOptions::weak_global_memory) ---------------------
+// A plain global store is buffered: first in its thread (StoreMap in ThreadCtx), visible only to
+// that thread; a bar.sync moves every arriving thread's stores into the CTA's `observed` map
+// (visible to the CTA's threads); a gpu/sys-scope release by any thread of the CTA (fence,
+// st.release, atom/red with release semantics) publishes its own and the CTA's observed stores to
+// memory, which is what other CTAs read; a CTA's exit publishes the rest. Loads read memory, then
+// the CTA's observed bytes, then the thread's own (newest wins).
+struct StoreGranule {  // 16 aligned bytes of buffered stores; mask bit i: bytes[i] is stored
+  uint16_t mask = 0;
+  unsigned char bytes[16];
+};
+using StoreMap = std::unordered_map<uintptr_t, StoreGranule>;  // key: address / 16
+
+// Publication tags: per aligned 4-byte word of a registered buffer, who published it in this launch
+// (CTA linear id + 1 in the high half, 0 = before the launch or not checkable) and at which of that
+// CTA's releases (low half; kExitSeq: at the CTA's exit). A plain load by another CTA must have
+// synchronized with that release (LaunchState::sync, ThreadCtx::known) or it fails: the store was
+// not ordered before the load, whatever the host schedule happened to show.
+inline constexpr uint32_t kExitSeq = 0xffffffffu;
+struct PublishTags {
+  std::mutex m;  // allocation only
+  std::atomic<std::atomic<uint64_t>*> words{nullptr};
+  std::unique_ptr<std::atomic<uint64_t>[]> owner;
+  uintptr_t first_word = 0;  // base / 4
+  size_t nwords = 0;
+};
+
 struct GlobalBuffer {
   std::string name;
   uintptr_t base = 0;
@@ -37,7 +65,23 @@ struct GlobalBuffer {
   // them fails (the read-only path need not see them). Allocated with the buffer, before the
   // launch, so that no simulated thread publishes it to another (no hidden TSan edge).
   std::unique_ptr<std::atomic<uint64_t>[]> written;
+  std::unique_ptr<PublishTags> tags;  // words allocated at the first publication into the buffer
 };
+
+// What a release made visible, per CTA (vector clocks indexed by CTA linear id): entry x = the
+// latest release of CTA x that happens-before. Kept per synchronizing location; a gpu-scope
+// release joins the releaser's view into `gpu`, a .cta-scope one into `by_cta[its CTA]` only, so
+// a .cta acquire in another CTA gets nothing.
+using VClock = std::vector<uint32_t>;
+struct SyncLoc {
+  VClock gpu;
+  std::vector<std::pair<uint32_t, VClock>> by_cta;
+};
+struct SyncStripe {
+  std::mutex m;
+  std::unordered_map<uintptr_t, SyncLoc> locs;
+};
+inline constexpr int kSyncStripes = 64;
 
 // Progress anywhere in the process: a barrier or warp collective completed, a simulated thread
 // started or exited, an atomic or release store changed memory. Livelock limits (SimOptions::
@@ -61,8 +105,10 @@ struct LaunchState {
   std::vector<CtaState*> live_ctas;  // CTAs to wake when the launch aborts
 
   dim3 grid, block;
+  uint32_t nctas = 0;
   size_t dyn_smem_bytes = 0;
   const std::function<void()>* body = nullptr;
+  std::unique_ptr<SyncStripe[]> sync;  // kSyncStripes, by address: clocks of release/acquire locations
 
   void RecordFailure(const std::string& message);  // first one wins; sets aborted, wakes all
   void WakeAll();
@@ -100,6 +146,7 @@ struct SmemBlock {
 struct CtaState {
   LaunchState* launch = nullptr;
   uint3 idx{0, 0, 0};
+  uint32_t linear = 0;
   int nthreads = 0;
 
   // bar.sync 0
@@ -130,6 +177,19 @@ struct CtaState {
   unsigned char* dyn_smem = nullptr;
   size_t dyn_smem_bytes = 0;
 
+  // Weak global memory. `arriving`: stores of the threads that arrived at the pending bar.sync (or
+  // exited), under m; they become `observed` when it completes. `observed`: visible to the CTA,
+  // published by its next gpu-scope release, under store_m (has_observed: non-empty).
+  StoreMap arriving;
+  std::mutex store_m;
+  StoreMap observed;
+  std::atomic<bool> has_observed{false};
+  std::atomic<uint32_t> release_seq{0};  // gpu-scope releases by this CTA's threads so far
+  // What the CTA's threads know after the last completed bar.sync (the join of every arriving
+  // thread's `known`): written only at completion, when every live thread waits there.
+  VClock known, known_pending;  // known_pending under m
+  bool known_pending_dirty = false;
+
   ~CtaState();
 };
 
@@ -151,6 +211,11 @@ struct ThreadCtx {
   uint64_t spin_count = 0;     // times it saw that value
   uint64_t spin_progress = 0;  // g_progress when spin_start was (re)set
   Clock::time_point spin_start{};
+  // Weak global memory: this thread's stores not yet seen by anyone else, and the latest release
+  // of each CTA it has synchronized with itself (acquires since its last bar.sync; empty = none).
+  StoreMap stores;
+  VClock known;
+  bool known_dirty = false;
 };
 
 extern thread_local ThreadCtx* tls_ctx;
@@ -174,5 +239,18 @@ void SetPhase(Phase p, const char* prim);
 void NoteSpin(const char* prim, const void* addr, uint32_t value);
 void ClearSpin();
 std::string DescribeAddress(const LaunchState& launch, const void* p);
+
+// Weak global memory hooks (sim_memory.cc), called with the locks named.
+bool WeakMemory(const LaunchState& launch);
+void MergeStores(StoreMap& into, StoreMap& from);  // newer `from` wins; empties `from`
+void JoinClock(VClock& into, const VClock& from);
+// bar.sync arrival (c.m held): the thread's stores and knowledge go to the pending barrier.
+void ArriveWithStores(ThreadCtx& t, CtaState& c);
+// bar.sync completion (c.m held): what arrived becomes visible to the CTA.
+void CompleteBarrierMemory(CtaState& c);
+// The calling thread's stores become visible to its CTA at once (bar.warp.sync, st.release.cta).
+void ShareStoresWithCta(ThreadCtx& t);
+// The CTA exited (all its threads joined): publish what is still buffered, tagged kExitSeq.
+void PublishAtCtaExit(LaunchState& launch, CtaState& c);
 
 }  // namespace sparq::sim

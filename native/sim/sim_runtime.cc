@@ -246,7 +246,10 @@ void SyncThreads() {
   CtaState& c = *t.cta;
   std::unique_lock<std::mutex> lk(c.m);
   const uint64_t g = c.gen.load(std::memory_order_relaxed);
+  const bool weak = WeakMemory(*t.launch);
+  if (weak) ArriveWithStores(t, c);  // its stores and acquires become the CTA's when the barrier completes
   if (++c.arrived == c.expected) {
+    if (weak) CompleteBarrierMemory(c);
     c.runnable.fetch_add(c.arrived - 1, std::memory_order_acq_rel);  // the waiters are released
     c.arrived = 0;
     c.gen.store(g + 1, std::memory_order_seq_cst);
@@ -293,8 +296,11 @@ static void MarkExited(ThreadCtx& t) {
   bool deadlocked = false;
   {
     std::lock_guard<std::mutex> lk(c.m);
+    const bool weak = WeakMemory(*t.launch);
+    if (weak) ArriveWithStores(t, c);  // observed at the next bar.sync, published at the latest at the CTA's exit
     --c.expected;
     if (c.arrived && c.arrived == c.expected) {  // the exit completes a barrier the others wait on
+      if (weak) CompleteBarrierMemory(c);
       c.runnable.fetch_add(c.arrived, std::memory_order_acq_rel);
       c.arrived = 0;
       c.gen.fetch_add(1, std::memory_order_seq_cst);
@@ -358,6 +364,7 @@ static void RunCta(LaunchState& L, unsigned linear_cta) {
   CtaState cta;
   cta.launch = &L;
   cta.idx = uint3{linear_cta % L.grid.x, linear_cta / L.grid.x % L.grid.y, linear_cta / (L.grid.x * L.grid.y)};
+  cta.linear = linear_cta;
   cta.nthreads = cta.expected = nthreads;
   cta.runnable.store(nthreads);  // threads not started yet count as runnable
   const int nwarps = (nthreads + 31) / 32;
@@ -395,6 +402,7 @@ static void RunCta(LaunchState& L, unsigned linear_cta) {
     // threads never started still count for barriers: release the started ones through abort
   }
   for (auto& th : threads) th.join();
+  PublishAtCtaExit(L, cta);  // kernel exit publishes whatever no release did
   {
     std::lock_guard<std::mutex> lk(L.live_m);
     L.live_ctas.erase(std::find(L.live_ctas.begin(), L.live_ctas.end(), &cta));
@@ -416,6 +424,9 @@ void Launch::RegisterBuffer(const std::string& name, const void* base, size_t by
   b.bytes_read.reset(new std::atomic<uint64_t>(0));
   b.written.reset(new std::atomic<uint64_t>[(bytes + 63) / 64]);
   for (size_t i = 0; i < (bytes + 63) / 64; ++i) b.written[i].store(0, std::memory_order_relaxed);
+  b.tags.reset(new PublishTags);
+  b.tags->first_word = b.base / 4;
+  b.tags->nwords = (b.base + bytes + 3) / 4 - b.base / 4;
   state_->buffers.push_back(std::move(b));
 }
 
@@ -436,12 +447,17 @@ Status Launch::RunBody(dim3 grid, dim3 block, size_t dyn_smem_bytes, std::functi
                                                   "," + std::to_string(block.y) + "," + std::to_string(block.z) + ")");
   L.grid = grid;
   L.block = block;
+  L.nctas = uint32_t(nctas);
   L.dyn_smem_bytes = dyn_smem_bytes;
   L.body = &body;
   L.aborted.store(false);
   L.error.clear();
-  for (auto& b : L.buffers)  // nothing written yet in this run
+  L.sync.reset(new SyncStripe[kSyncStripes]);  // no release or acquire yet in this run
+  for (auto& b : L.buffers) {  // nothing written or published yet in this run
     for (size_t i = 0; i < (b.bytes + 63) / 64; ++i) b.written[i].store(0, std::memory_order_relaxed);
+    if (std::atomic<uint64_t>* w = b.tags->words.load(std::memory_order_relaxed))
+      for (size_t i = 0; i < b.tags->nwords; ++i) w[i].store(0, std::memory_order_relaxed);
+  }
 
   std::atomic<uint64_t> next_cta{0};
   auto sm_worker = [&] {

@@ -193,6 +193,10 @@ static void Collective(const char* prim, int op, int variant, uint32_t mask, con
 static std::string ComputeNothing(Round&, uint32_t, const void*) { return {}; }
 
 void SyncWarp(uint32_t mask) {
+  // bar.warp.sync orders memory among the lanes it names: each lane's global stores become visible
+  // to its CTA before the rendezvous (to the whole CTA: over-, never under-synchronizing).
+  ThreadCtx& t = Ctx();
+  if (WeakMemory(*t.launch)) ShareStoresWithCta(t);
   CollectiveSlot in{};
   uint32_t out[1];
   Collective("bar.warp.sync", kOpSyncWarp, 0, mask, in, out, 0, ComputeNothing, nullptr);

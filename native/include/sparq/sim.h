@@ -31,6 +31,12 @@ struct SimOptions {
   // barrier/collective whose missing threads run without ever arriving, fails once nothing has
   // progressed anywhere in the process (no barrier, collective, thread exit or atomic) for this long.
   double timeout_s = 10;
+  // Global memory as weak as a GPU's (docs/verification.md, "Weak global memory"): a plain store is
+  // seen by its own thread at once, by its CTA after a bar.sync, and by other CTAs only once a
+  // gpu/sys-scope release (fence, st.release, atom/red .release/.acq_rel) of its CTA published it,
+  // or the CTA exited; a plain load of another CTA's store that no acquire ordered fails. false: every
+  // store lands in memory at once (the old model; only for tests that show what it missed).
+  bool weak_global_memory = true;
 };
 
 // One entry per op of sparq/op_list.h with SIM = 1, defined in native/sim/<op>_sim.cc:
