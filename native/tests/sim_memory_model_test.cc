@@ -191,23 +191,30 @@ void ExpectCorrect(int variant, const char* name) {
 
 void CtaLocal() {
   std::vector<uint32_t> buf(2 * mm::kThreads + 4, mm::kPoison), out(5 * mm::kThreads, 0);
+  buf[2 * mm::kThreads + 2] = 0;  // the .cta flag starts lowered
   sim::Launch l("cta_local_kernel", sim::SimOptions{});
   l.RegisterBuffer("buf", buf.data(), buf.size() * 4);
   l.RegisterBuffer("out", out.data(), out.size() * 4);
   const Status s = l.Run(dim3(1), dim3(mm::kThreads), 0, &mm::cta_local_kernel, buf.data(), out.data());
   int bad = 0;
+  std::string first;
+  auto expect = [&](uint32_t got, uint32_t want, const char* what, int t) {
+    if (got == want) return;
+    if (!bad++) first = std::string(what) + " of thread " + std::to_string(t) + ": " + std::to_string(got) +
+                        " instead of " + std::to_string(want);
+  };
   for (int t = 0; t < mm::kThreads; ++t) {
-    bad += out[5 * t + 0] != 7u * uint32_t(t);
-    bad += out[5 * t + 1] != 7u * uint32_t((t + 1) % mm::kThreads);
-    bad += out[5 * t + 2] != 3u * uint32_t(t ^ 1);
-    bad += out[5 * t + 3] != (t == 0 ? 5u : 0u);
-    bad += out[5 * t + 4] != (t == 32 ? 99u : 0u);
+    expect(out[5 * t + 0], 7u * uint32_t(t), "own store", t);
+    expect(out[5 * t + 1], 7u * uint32_t((t + 1) % mm::kThreads), "peer's store after bar.sync", t);
+    expect(out[5 * t + 2], 3u * uint32_t(t ^ 1), "lane's store after bar.warp.sync", t);
+    expect(out[5 * t + 3], t == 0 ? 5u : 0u, "atomic's old value", t);
+    expect(out[5 * t + 4], t == 32 ? 99u : 0u, ".cta-handed word", t);
   }
-  bad += buf[2 * mm::kThreads] != 6u;
+  expect(buf[2 * mm::kThreads], 6u, "atomic's word after the launch", 0);
   Check(s.ok() && bad == 0,
         "within a CTA: own stores forwarded, a peer's after bar.sync, a lane's after bar.warp.sync, an atomic "
         "after a plain store, a .cta release/acquire between warps",
-        "%d wrong, '%s'", bad, s.message.c_str());
+        "%d wrong (first: %s), '%s'", bad, first.c_str(), s.message.c_str());
 }
 
 }  // namespace
