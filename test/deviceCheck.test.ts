@@ -8,6 +8,7 @@ import * as os from 'os';
 import * as path from 'path';
 
 import { denseCases } from './cases/dense.cases';
+import { sparseCases } from './cases/sparse.cases';
 import { w4a16Cases } from './cases/w4a16.cases';
 import { backendMatrix, describeFor } from './helpers/backends';
 
@@ -51,6 +52,7 @@ const of = (rows: Row[], suite: string): Row[] => rows.filter((r) => r.suite ===
 describeFor(sim)(`device check [sim dry run]${sim.present ? '' : ` (skipped: ${sim.why})`}`, () => {
   const dense = denseCases('sim').map((c) => c.name);
   const w4a16 = w4a16Cases('sim').map((c) => c.name);
+  const sparse = sparseCases('sim').map((c) => c.name);
 
   it('normal run: a passing row per case of every suite in device-check.jsonl, the skipped suites say why, exit 0', () => {
     const r = deviceCheck([]);
@@ -58,6 +60,7 @@ describeFor(sim)(`device check [sim dry run]${sim.present ? '' : ` (skipped: ${s
     expect(of(r.rows, 'info')).toEqual([expect.objectContaining({ ok: true, status: 'pass' })]);
     expect(of(r.rows, 'cases-dense').map((x) => [x.name, x.status])).toEqual(dense.map((n) => [n, 'pass']));
     expect(of(r.rows, 'cases-w4a16').map((x) => [x.name, x.status])).toEqual(w4a16.map((n) => [n, 'pass']));
+    expect(of(r.rows, 'cases-sparse').map((x) => [x.name, x.status])).toEqual(sparse.map((n) => [n, 'pass']));
     const frag = of(r.rows, 'fragments');
     expect(frag.length).toBeGreaterThanOrEqual(4);
     expect(frag.every((x) => x.status === 'pass')).toBe(true);
@@ -74,7 +77,7 @@ describeFor(sim)(`device check [sim dry run]${sim.present ? '' : ` (skipped: ${s
     const r = deviceCheck(['--suite-timeout-s', String(limitS)], 'hang:cases-w4a16@3,crash:fragments@2');
     expect(r.status).toBe(1);
     // At most every suite that ran at its full limit, plus process start-up.
-    expect(r.wallMs).toBeLessThan(4 * limitS * 1000 + 10000);
+    expect(r.wallMs).toBeLessThan(5 * limitS * 1000 + 10000);
 
     expect(of(r.rows, 'info')).toEqual([expect.objectContaining({ status: 'pass' })]);
     expect(of(r.rows, 'cases-dense').map((x) => [x.name, x.status])).toEqual(dense.map((n) => [n, 'pass']));
@@ -98,6 +101,11 @@ describeFor(sim)(`device check [sim dry run]${sim.present ? '' : ` (skipped: ${s
     // The final table says what did not finish and why.
     expect(r.stdout).toContain(`TIMEOUT after ${limitS.toFixed(1)}s in cases-w4a16/${w4a16[2]}`);
     expect(r.stdout).toContain('CRASH (signal SIGABRT) in fragments/sim dump');
-    expect(r.stdout).toMatch(/\n\d+ passed, 2 failed, 2 not run/);
+    // cases-sparse runs between them and, at this short limit on a busy box, may itself run out of
+    // time: then its finished cases pass and its last row is a timeout, counted in the total.
+    const sparseRows = of(r.rows, 'cases-sparse');
+    const sparseTimedOut = sparseRows.length > 0 && sparseRows[sparseRows.length - 1].status === 'timeout';
+    expect(sparseRows.slice(0, sparseTimedOut ? -1 : undefined).every((x) => x.status === 'pass')).toBe(true);
+    expect(r.stdout).toMatch(new RegExp(`\\n\\d+ passed, ${2 + (sparseTimedOut ? 1 : 0)} failed, 2 not run`));
   });
 });

@@ -9,6 +9,7 @@ import * as path from 'path';
 import { addonPath, open, type BackendName, type Context } from '../../src';
 import { native } from '../../src/native';
 import { denseCases, runDenseCase, type DenseCase } from '../../test/cases/dense.cases';
+import { runSparseCase, sparseCases, type SparseCase } from '../../test/cases/sparse.cases';
 import { runW4A16Case, w4a16Cases, type W4A16Case } from '../../test/cases/w4a16.cases';
 import {
   addBounds,
@@ -42,6 +43,7 @@ export const SUITE_SECTIONS: Record<string, string> = {
   info: 'info',
   'cases-dense': 'cases dense',
   'cases-w4a16': 'cases w4a16',
+  'cases-sparse': 'cases sparse',
   cases: 'cases',
   fragments: 'fragments',
   sanitizer: 'sanitizer',
@@ -161,7 +163,7 @@ const ratio = (c: ElementwiseCheck): string => (Number.isFinite(c.maxRatio) ? c.
  * the sum of both sides' bounds, of the cpu result (test/reference.ts `checkElementwise`); the
  * relative norms (the contract's 2e-3) as the second figure.
  */
-function caseRow(run: SuiteRun, op: string, c: DenseCase | W4A16Case, dev: Context, got: MatmulCaseResult, onCpu: MatmulCaseResult, seed: number): void {
+function caseRow(run: SuiteRun, op: string, c: DenseCase | W4A16Case | SparseCase, dev: Context, got: MatmulCaseResult, onCpu: MatmulCaseResult, seed: number): void {
   const cols = got.reference.cols;
   const vsRef = checkElementwise(got.y, got.reference.values, got.bound, cols);
   const vsCpu = checkElementwise(got.y, f16ArrayToNumbers(onCpu.y), addBounds(got.bound, onCpu.bound), cols);
@@ -181,11 +183,14 @@ function caseRow(run: SuiteRun, op: string, c: DenseCase | W4A16Case, dev: Conte
 
 type CaseRunner = (sq: Context, c: never, seed: number) => Promise<MatmulCaseResult>;
 
-async function casesSuite(run: SuiteRun, a: SuiteArgs, ops: ('dense' | 'w4a16')[]): Promise<number> {
+type CaseOp = 'dense' | 'w4a16' | 'sparse';
+
+async function casesSuite(run: SuiteRun, a: SuiteArgs, ops: CaseOp[]): Promise<number> {
   const caseBackend = a.small || a.backend === 'sim' ? 'sim' : 'cpu'; // sim lists are the small shapes
-  const all: Record<'dense' | 'w4a16', { cases: (DenseCase | W4A16Case)[]; run: CaseRunner }> = {
+  const all: Record<CaseOp, { cases: (DenseCase | W4A16Case | SparseCase)[]; run: CaseRunner }> = {
     dense: { cases: denseCases(caseBackend), run: runDenseCase as CaseRunner },
     w4a16: { cases: w4a16Cases(caseBackend), run: runW4A16Case as CaseRunner },
+    sparse: { cases: sparseCases(caseBackend), run: runSparseCase as CaseRunner },
   };
   let dev = await open({ backend: a.backend });
   const cpu = await open({ backend: 'cpu' });
@@ -323,8 +328,10 @@ export async function runSuite(suite: string, a: SuiteArgs): Promise<number> {
         return await casesSuite(run, a, ['dense']);
       case 'cases-w4a16':
         return await casesSuite(run, a, ['w4a16']);
+      case 'cases-sparse':
+        return await casesSuite(run, a, ['sparse']);
       case 'cases':
-        return await casesSuite(run, a, ['dense', 'w4a16']);
+        return await casesSuite(run, a, ['dense', 'w4a16', 'sparse']);
       case 'fragments':
         return await fragmentSuite(run, a);
       case 'sanitizer':
