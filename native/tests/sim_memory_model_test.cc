@@ -14,6 +14,14 @@
 #include "sim/sim_launch.h"
 #include "sim_test_util.h"
 
+#if defined(__SANITIZE_THREAD__)
+#define SPARQ_TEST_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define SPARQ_TEST_TSAN 1
+#endif
+#endif
+
 namespace sparq::mm {
 
 constexpr int kThreads = 64;
@@ -153,7 +161,14 @@ constexpr int kRuns = 5;  // every run must catch it: nothing depends on the hos
 
 // A bug that may show either way, depending on when the consumer reads: before the producer CTA
 // exits (the words were never published: poison) or after (published only at its exit: unordered).
+// Under TSan these two are skipped: the consumer's load and the producer CTA's exit-time
+// publication really are unordered on the host too, which TSan reports (as it should: the plain and
+// ASan builds run them).
 void ExpectDetected(int variant, const char* name) {
+#if defined(SPARQ_TEST_TSAN)
+  std::printf("skip %s (deliberately racy on the host too; run by the plain and ASan builds)\n", name);
+  return;
+#endif
   int caught = 0;
   std::string last;
   for (int i = 0; i < kRuns; ++i) {
