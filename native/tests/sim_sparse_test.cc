@@ -421,9 +421,9 @@ void OpEntry() {
     LaunchInfo info;
     const Status st = sim::SparseMatmul(args, sim::SimOptions{}, &info);
     std::string why = st.ok() ? "" : st.message;
-    Check(st.ok() && CheckElements(in, y, &why) && info.kernel == "sparse_matmul_kernel" && info.block_threads == 128 &&
-              info.smem_bytes > 0 && info.grid_x == 2,
-          c.name + " [" + info.config + "]", "%s", why.c_str());
+    const bool ok = st.ok() && CheckElements(in, y, &why) && info.kernel == "sparse_matmul_kernel" &&
+                    info.block_threads == 128 && info.smem_bytes > 0 && info.grid_x == 2;
+    Check(ok, c.name + " [" + info.config + "]", "%s", why.c_str());
   }
 }
 
