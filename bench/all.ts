@@ -2,12 +2,16 @@
 // line, a table per op, a combined summary, and files under bench/results/.
 import { denseBench, DENSE_USAGE } from './dense';
 import { benchMain } from './runner';
+import { sparseBench, SPARSE_USAGE } from './sparse';
 import { w4a16Bench, W4A16_USAGE } from './w4a16';
 
 const USAGE = `node dist/bench/all.js [options]   (npm run bench)
-Runs dense then w4a16 with their default shapes; options are passed to both.
+Runs dense, w4a16 then sparse with their default shapes; options are passed to each
+(--shapes and --m to all three; --full to w4a16 and sparse; --group to w4a16; --sparsity and
+--formats to sparse).
 
 ${DENSE_USAGE}
-${W4A16_USAGE}`;
+${W4A16_USAGE}
+${SPARSE_USAGE}`;
 
-benchMain([denseBench, w4a16Bench], USAGE);
+benchMain([denseBench, w4a16Bench, sparseBench], USAGE);

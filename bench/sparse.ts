@@ -1,0 +1,277 @@
+// Unstructured-sparse fp16 weights (Flash-LLM style) at Llama-3-8B/70B and OPT-66B layer shapes:
+// sparq sparse.matmul in both formats (bitmap, Tiled-CSL) against sparq dense fp16 on the same dense
+// weight; on a GPU the dense row is named after the kernel it ran (cuBLAS, or sparq's own GEMM) and
+// every format gets its bandwidth floor. Weights: entries uniform on the fp16 grid, a fraction s of
+// them set to 0x0000 at random (kept entries never 0x0000).
+// `node dist/bench/sparse.js --shapes 4096x4096 --sparsity 0.5,0.8 --m 1,16 --formats bitmap`
+import type { SparseFormatName, Tensor } from '../src/index';
+import { CliArgs, UsageError } from './harness/cliArgs';
+import { Progress } from './harness/progress';
+import { Rng, randomF16 } from './harness/randomData';
+import { encodeF16 } from './harness/halfFloat';
+import { pickSample, referenceMatmul } from './harness/referenceCheck';
+import { ImplResult } from './harness/results';
+import { denseKernelLabel } from './harness/kernelLabel';
+import { copiesFor } from './harness/rotation';
+import { denseBytes } from './dense';
+import { measureCopyBandwidth } from './deviceBandwidth';
+import { ImplSpec, Reference, measureSparq, poisonedOutput } from './measure';
+import { BenchEnv, OpBench, OpReport } from './opReport';
+import { COMMON_USAGE, CommonOptions, benchMain, commonOptions } from './runner';
+import { SPARSE_FORMATS, SPARSE_IMPLS, SparseConfigResult, SparseFormatInfo, sparseImpl, sparseReport } from './sparseReport';
+
+type SparseWeight = Awaited<ReturnType<BenchEnv['sq']['sparse']['encode']>>;
+
+/**
+ * n x k: Llama-3-8B q/o 4096x4096 and gate/up 14336x4096, Llama-3-70B down 8192x28672, OPT-66B fc1
+ * 36864x9216.
+ */
+export const SPARSE_SHAPES: ReadonlyArray<readonly [number, number]> = [[4096, 4096], [14336, 4096], [8192, 28672], [36864, 9216]];
+export const SPARSE_SPARSITIES: readonly number[] = [0.5, 0.6, 0.7, 0.8, 0.9, 0.95];
+export const SPARSE_M: readonly number[] = [1, 8, 16, 32, 64];
+/** On the CPU (and sim) the default grid is trimmed so the sparse part of `npm run bench` stays ~5 minutes on 2 cores. */
+const CPU_SHAPES: ReadonlyArray<readonly [number, number]> = [[4096, 4096], [14336, 4096]];
+const CPU_SPARSITIES: readonly number[] = [0.5, 0.7, 0.8, 0.9, 0.95];
+const CPU_M: readonly number[] = [1, 16];
+const TOLERANCE = 2e-3;        // DESIGN.md: ‖Y−ref‖/‖ref‖ for fp16 outputs, as dense and w4a16
+const W_SCALE = 1 / 16;        // kept weights uniform in ±1/16, activations in ±1: outputs well inside fp16
+const X_SCALE = 1;
+const KEPT_STEPS = 2048;       // kept weights (r / 2048)·scale, r ∈ ±{1..2048}: 4096 values, 12 random bits
+
+export interface SparseOptions extends CommonOptions {
+  readonly shapes: ReadonlyArray<readonly [number, number]>;
+  readonly sparsities: readonly number[];
+  readonly ms: readonly number[];
+  readonly formats: readonly SparseFormatName[];
+}
+
+const label = (xs: readonly number[], f: (v: number) => string = String): string => xs.map(f).join(',');
+const pct = (s: number): string => `${+(100 * s).toFixed(2)}%`;
+const shapeList = (shapes: ReadonlyArray<readonly [number, number]>): string => shapes.map(([n, k]) => `${n}x${k}`).join(',');
+
+export const SPARSE_USAGE = `node dist/bench/sparse.js [options]
+  --shapes NxK,...  weight shapes, n = out features (default ${shapeList(SPARSE_SHAPES)};
+                    on the CPU ${shapeList(CPU_SHAPES)})
+  --sparsity S,...  fractions of zero weights, 0.5,0.8 or 50,80 (default ${label(SPARSE_SPARSITIES)};
+                    on the CPU ${label(CPU_SPARSITIES)})
+  --m 1,16,...      activation rows (default ${label(SPARSE_M)}; on the CPU ${label(CPU_M)})
+  --formats F,...   bitmap,tiled-csl (default both)
+  --full            the whole default grid, also on the CPU
+${COMMON_USAGE}
+`;
+
+/** `--sparsity 0.5,0.8` or `--sparsity 50,80`: fractions in [0, 1] (values above 1 are percent). */
+function parseSparsities(args: CliArgs, fallback: readonly number[]): number[] {
+  if (!args.has('sparsity')) return [...fallback];
+  const text = args.string('sparsity', '');
+  return text.split(',').map((t) => {
+    const v = Number(t.trim());
+    if (t.trim() === '' || !Number.isFinite(v) || v < 0 || v > 100) {
+      throw new UsageError(`--sparsity must be comma-separated fractions in [0, 1] (or percent up to 100), got ${JSON.stringify(text)}`);
+    }
+    return v > 1 ? v / 100 : v;
+  });
+}
+
+function parseFormats(args: CliArgs): SparseFormatName[] {
+  if (!args.has('formats')) return [...SPARSE_FORMATS];
+  const text = args.string('formats', '');
+  const out = text.split(',').map((t) => t.trim());
+  const bad = out.filter((f) => !(SPARSE_FORMATS as readonly string[]).includes(f));
+  if (bad.length > 0 || out.length === 0) throw new UsageError(`--formats must be comma-separated ${SPARSE_FORMATS.join('|')}, got ${JSON.stringify(text)}`);
+  return [...new Set(out)] as SparseFormatName[];
+}
+
+function sparseOptions(args: CliArgs, backend: string): SparseOptions {
+  const trim = backend !== 'cuda' && !args.has('full');
+  return {
+    ...commonOptions(args, backend),
+    shapes: args.shapes('shapes', trim ? CPU_SHAPES : SPARSE_SHAPES),
+    sparsities: parseSparsities(args, trim ? CPU_SPARSITIES : SPARSE_SPARSITIES),
+    ms: args.ints('m', trim ? CPU_M : SPARSE_M),
+    formats: parseFormats(args),
+  };
+}
+
+/** Bytes one sparse call must move: the encoded weight (`SparseWeight.bytes`), X and Y once each. */
+export function sparseBytes(weightBytes: number, m: number, n: number, k: number): number {
+  return weightBytes + 2 * (m * k + m * n);
+}
+
+/**
+ * fp16 bits [count]: each entry 0x0000 with probability `sparsity` (to 2^-20), else uniform on the
+ * 4096 nonzero values (r / 2048)·scale, r ∈ ±{1, …, 2048} (`scale` a power of two: every value exact).
+ */
+export function randomSparseF16(count: number, sparsity: number, scale: number, rng: Rng): Uint16Array {
+  if (!Number.isInteger(Math.log2(scale))) throw new RangeError(`randomSparseF16: scale must be a power of two, got ${scale}`);
+  const lut = new Uint16Array(2 * KEPT_STEPS);
+  for (let r = 1; r <= KEPT_STEPS; r++) {
+    lut[2 * (r - 1)] = encodeF16((r / 2048) * scale);
+    lut[2 * (r - 1) + 1] = encodeF16((-r / 2048) * scale);
+  }
+  // One u32 per entry: its low 12 bits pick the kept value, its high 20 bits decide zero or not.
+  const zeroBelow = Math.min(Math.max(sparsity, 0), 1) * 2 ** 20;
+  const out = new Uint16Array(count);
+  for (let i = 0; i < count; i++) {
+    const u = rng.u32();
+    if (u >>> 12 >= zeroBelow) out[i] = lut[u & 0xfff];
+  }
+  return out;
+}
+
+/**
+ * A failed op also fails the context's next synchronize() (its queued error): the failure is already
+ * in the row, so it is consumed here and the run goes on to the next config.
+ */
+async function consumeQueuedFailure(sq: BenchEnv['sq'], r: ImplResult): Promise<ImplResult> {
+  if (r.status !== 'ok') await sq.synchronize().catch(() => undefined);
+  return r;
+}
+
+/** The (shape, m) inputs shared by every sparsity and format of one shape. */
+interface Activation {
+  readonly m: number;
+  readonly bits: Uint16Array;
+  readonly tensor: Tensor<'f16'>;
+}
+
+/** One dense fp16 run per (shape, m), on the first sparsity's weight, reused in every sparsity's config. */
+async function measureDense(env: BenchEnv, o: SparseOptions, w: Uint16Array, n: number, k: number, s: number,
+                            xs: readonly Activation[], progress: Progress): Promise<Map<number, ImplResult>> {
+  const { sq } = env;
+  const gpu = sq.backend === 'cuda';
+  const copies = copiesFor(2 * n * k, o.rotateBytes);
+  const dense: Array<Tensor<'f16'>> = [];
+  const byM = new Map<number, ImplResult>();
+  try {
+    progress.note(`sparse ${n}x${k}: ${copies} dense fp16 weight copies for the baseline`);
+    for (let c = 0; c < copies; c++) dense.push(sq.tensor(w, [n, k], 'f16'));
+    for (const x of xs) {
+      progress.step(`sparse ${n}x${k} m=${x.m}: dense fp16 baseline`);
+      const sample = pickSample(x.m, n);
+      const ref: Reference = { values: referenceMatmul(x.bits, w, k, sample), sample, n };
+      const spec: ImplSpec = { impl: gpu ? SPARSE_IMPLS.gpuDense : SPARSE_IMPLS.dense, bytes: denseBytes(x.m, n, k),
+        flops: 2 * x.m * n * k, copies, tolerance: TOLERANCE };
+      const out = poisonedOutput(sq, x.m, n);
+      try {
+        const r = await consumeQueuedFailure(sq, await measureSparq(sq, spec, ref, () => sq.dense.matmul(dense[0], x.tensor, { out }),
+          (i) => { sq.dense.matmul(dense[i % copies], x.tensor, { out }); }, o.loop));
+        // On cuda the row is named after the kernel that ran (neutral label if none was reported).
+        const named = gpu ? { ...r, impl: denseKernelLabel(sq.lastLaunch) } : r;
+        const note = `measured once per (shape, m) on the ${pct(s)} weight; its time does not depend on sparsity`;
+        byM.set(x.m, { ...named, note: named.note === undefined ? note : `${named.note}; ${note}` });
+      } finally {
+        out.dispose();
+      }
+    }
+  } finally {
+    for (const t of dense) t.dispose();
+  }
+  return byM;
+}
+
+/** Encodes copies of one (shape, sparsity) weight in one format and times it at every m. */
+async function measureFormat(env: BenchEnv, o: SparseOptions, w: Uint16Array, n: number, k: number, s: number,
+                             format: SparseFormatName, xs: readonly Activation[], refs: ReadonlyMap<number, Reference>,
+                             progress: Progress): Promise<{ info: SparseFormatInfo | null; byM: Map<number, ImplResult> }> {
+  const { sq } = env;
+  const impl = sparseImpl(format);
+  const tag = `sparse ${n}x${k} s=${pct(s)} ${format}`;
+  const weights: SparseWeight[] = [];
+  const byM = new Map<number, ImplResult>();
+  try {
+    progress.note(`${tag}: encoding`);
+    const t0 = process.hrtime.bigint();
+    let first: SparseWeight;
+    try {
+      first = await sq.sparse.encode(w, [n, k], { format });
+    } catch (e) {
+      const note = `encode failed: ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`;
+      for (const x of xs) {
+        progress.step(`${tag} m=${x.m}`);
+        byM.set(x.m, { impl, status: 'error', stats: null, bytes: 0, flops: 2 * x.m * n * k, relErr: null, copies: 0, clock: null, note });
+      }
+      return { info: null, byM };
+    }
+    weights.push(first);
+    const encodeMs = Number(process.hrtime.bigint() - t0) / 1e6;
+    const copies = copiesFor(first.bytes, o.rotateBytes);
+    progress.note(`${tag}: encoding ${copies} weight copies (${(encodeMs / 1000).toFixed(2)} s each)`);
+    while (weights.length < copies) weights.push(await sq.sparse.encode(w, [n, k], { format }));
+    const info: SparseFormatInfo = { format: first.format, bytes: first.bytes, bytesPerWeight: first.bytes / (n * k),
+      nnz: first.nnz, sparsity: first.sparsity, encodeMs };
+    for (const x of xs) {
+      progress.step(`${tag} m=${x.m}`);
+      const ref = refs.get(x.m) as Reference;
+      const spec: ImplSpec = { impl, bytes: sparseBytes(first.bytes, x.m, n, k), flops: 2 * x.m * n * k, copies, tolerance: TOLERANCE };
+      const out = poisonedOutput(sq, x.m, n);
+      try {
+        byM.set(x.m, await consumeQueuedFailure(sq, await measureSparq(sq, spec, ref, () => sq.sparse.matmul(weights[0], x.tensor, { out }),
+          (i) => { sq.sparse.matmul(weights[i % copies], x.tensor, { out }); }, o.loop)));
+      } finally {
+        out.dispose();
+      }
+    }
+    return { info, byM };
+  } finally {
+    for (const sw of weights) sw.dispose();
+  }
+}
+
+async function runShape(env: BenchEnv, o: SparseOptions, n: number, k: number, progress: Progress,
+                        copyBandwidth: number | null): Promise<SparseConfigResult[]> {
+  const { sq } = env;
+  const rng = new Rng(n * 977 + k);
+  const xs: Activation[] = o.ms.map((m) => {
+    const bits = randomF16(m * k, X_SCALE, rng);
+    return { m, bits, tensor: sq.tensor(bits, [m, k], 'f16') };
+  });
+  const results: SparseConfigResult[] = [];
+  try {
+    let dense: Map<number, ImplResult> | null = null;
+    for (const s of o.sparsities) {
+      progress.note(`sparse ${n}x${k} s=${pct(s)}: generating the weight`);
+      const w = randomSparseF16(n * k, s, W_SCALE, new Rng(n * 131 + k + Math.round(s * 1e4) * 7919));
+      if (dense === null) dense = await measureDense(env, o, w, n, k, s, xs, progress);
+      progress.note(`sparse ${n}x${k} s=${pct(s)}: float64 reference on sampled outputs`);
+      const refs = new Map<number, Reference>();
+      for (const x of xs) {
+        const sample = pickSample(x.m, n);
+        refs.set(x.m, { values: referenceMatmul(x.bits, w, k, sample), sample, n });
+      }
+      const perFormat = [];
+      for (const f of o.formats) perFormat.push(await measureFormat(env, o, w, n, k, s, f, xs, refs, progress));
+      const formats = perFormat.map((p) => p.info).filter((i): i is SparseFormatInfo => i !== null);
+      for (const x of xs) {
+        const impls: ImplResult[] = perFormat.map((p) => p.byM.get(x.m) as ImplResult);
+        const d = dense.get(x.m);
+        if (d !== undefined) impls.push(d);
+        const sparseImpls = impls.slice(0, perFormat.length).filter((r) => r.status === 'ok');
+        const floorMs = copyBandwidth === null || sparseImpls.length === 0 ? null
+          : (Math.min(...sparseImpls.map((r) => r.bytes)) / copyBandwidth) * 1e3;
+        results.push({ op: 'sparse', m: x.m, n, k, sparsity: s, formats, copyBandwidth, backend: sq.backend,
+          threads: env.threads, impls, floorMs });
+      }
+    }
+  } finally {
+    for (const x of xs) x.tensor.dispose();
+  }
+  return results;
+}
+
+/** The sparse benchmark with options from `args`. */
+export function sparseBench(env: BenchEnv, args: CliArgs): OpBench {
+  const o = sparseOptions(args, env.sq.backend);
+  return {
+    op: 'sparse',
+    steps: o.shapes.length * o.ms.length * (1 + o.sparsities.length * o.formats.length),
+    async run(progress: Progress): Promise<OpReport> {
+      const copyBandwidth = await measureCopyBandwidth(env.sq);
+      const configs: SparseConfigResult[] = [];
+      for (const [n, k] of o.shapes) configs.push(...await runShape(env, o, n, k, progress, copyBandwidth));
+      return sparseReport(configs, o.formats, copyBandwidth);
+    },
+  };
+}
+
+if (require.main === module) benchMain([sparseBench], SPARSE_USAGE);
