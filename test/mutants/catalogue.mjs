@@ -376,7 +376,6 @@ export default [
     search: '    syncthreads();  // the whole slot is written before one thread announces it\n',
     replace: '',
     models: 'thread 0 counts the CTA in before the other threads have written their part of the slot',
-    knownGap: 'schedule-dependent: the NaN-filled slots catch it only when the last arrival reads a slot part its writer had not stored yet (killed in the 6-mutant rerun, survived the full run at 34b6f85); a deterministic kill needs the simulator to delay the stores of threads other than 0 (issue 8 item 6: seeded schedules, buffered stores) or the TSan build in the runner',
   },
   {
     name: 'w4a16-slot-fence-removed',
