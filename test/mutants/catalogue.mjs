@@ -384,7 +384,7 @@ export default [
     search: '      fence_acq_rel_gpu();\n',
     replace: '',
     models: 'no gpu-scope fence between the CTA\'s slot stores (other threads, ordered by bar.sync) and thread 0\'s acq_rel arrival',
-    gpuOnly: 'the simulator\'s bar.sync and acq_rel atomics are C++ seq_cst/acq_rel operations, whose happens-before is transitive (cumulative), so the other threads\' slot stores are published by thread 0\'s release either way; whether PTX\'s release at gpu scope is cumulative over a CTA barrier is the hardware memory model\'s question (a litmus test on a GPU)',
+    gpuOnly: 'in the weak global-memory model (as in the PTX model) the atom.acq_rel release after the bar.sync is cumulative over the stores the barrier ordered, so the fence before it is redundant and nothing the simulator can observe changes; whether a GPU needs it is a litmus test on the device',
   },
   {
     name: 'w4a16-plan-column-contributors-bound',
