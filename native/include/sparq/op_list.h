@@ -15,6 +15,7 @@
 #include <cstdint>
 
 #include "sparq/dense.h"
+#include "sparq/int8.h"
 #include "sparq/sim_ops.h"
 #include "sparq/sparse.h"
 #include "sparq/w4a16.h"
@@ -23,7 +24,8 @@
   X(DenseMatmul, DenseMatmulArgs, 1, 1, 1)           \
   X(W4A16Matmul, W4A16MatmulArgs, 1, 1, 1)           \
   X(FragmentDump, FragmentDumpArgs, 0, 1, 1)         \
-  X(SparseMatmul, SparseMatmulArgs, 1, 1, 1)
+  X(SparseMatmul, SparseMatmulArgs, 1, 1, 1)         \
+  X(Int8Matmul, Int8MatmulArgs, 0, 0, 0)
 
 // SPARQ_IF(flag, code): `code` when flag is 1, nothing when 0 (for the CPU/SIM/CUDA columns).
 #define SPARQ_IF(flag, ...) SPARQ_IF_##flag(__VA_ARGS__)
