@@ -1,0 +1,247 @@
+// native/cpu/int8_cpu.cc: LLM.int8() on the CPU (the contract: sparq/int8.h) — driver, scalar
+// kernel, and the fp32 epilogue. Kernels and their exactness: int8_cpu.h.
+//
+// The activations are quantized once (Int8QuantizeActivations: outlier columns, rowStat, CA padded
+// to k_pad). The output is cut into tiles of row_block rows of X × col_block rows of W, sized so
+// the CA block and the W block each stay in L2; threads take runs of tiles (W block outer, so
+// consecutive tiles of a thread share the W block). Each tile's int32 accumulators come from the
+// ISA kernel, then the epilogue here (baseline ISA, the int8.h helpers) writes its Y elements: every
+// Y element is computed by one thread from exact integers and fixed fp32 steps, so the bits are the
+// same run to run, for any thread count and on every ISA.
+#include <algorithm>
+#include <cstdlib>
+#include <memory>
+#include <new>
+#include <string>
+#include <vector>
+
+#include "cpu/int8_cpu.h"
+#include "sparq/cpu_ops.h"
+#include "sparq/int8.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#define SPARQ_INT8_X86 1
+#endif
+
+namespace sparq::cpu::int8 {
+
+static_assert(kColGroup == sparq::int8::kCpuRowBlock, "kernel column group = the kCpu row padding");
+static_assert(kKStep == sparq::int8::kCpuKAlign, "kernel k step = the kCpu k padding");
+
+namespace scalar {
+void Acc(const AccTile& t) {
+  for (int64_t r = 0; r < t.rows; ++r) {
+    const int8_t* a = t.ca + r * t.k_pad;
+    for (int64_t c = 0; c < t.cols; ++c) {
+      const int8_t* b = t.cb + c * t.k_pad;
+      int32_t s = 0;  // |s| ≤ 127·128·k_pad < 2³¹ (k ≤ 2¹⁷, CA ∈ [−127, 127])
+      for (int64_t kk = 0; kk < t.k_pad; ++kk) s += int32_t(a[kk]) * int32_t(b[kk]);
+      t.acc[r * t.ld_acc + c] = s;
+    }
+  }
+}
+}  // namespace scalar
+
+namespace {
+
+// AVX512_VNNI (CPUID.(EAX=7,ECX=0):ECX bit 11); the OS ZMM state is part of IsaSupported(kAvx512).
+bool CpuHasAvx512Vnni() {
+#if defined(SPARQ_INT8_X86)
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return false;
+  return (ecx & (1u << 11)) != 0;
+#else
+  return false;
+#endif
+}
+
+AccFn FnFor(Kernel k) {
+  switch (k) {
+    case Kernel::kScalar: return &scalar::Acc;
+    case Kernel::kAvx2: return &avx2::Acc;
+    case Kernel::kAvx512Bw: return &avx512::AccBw;
+    case Kernel::kAvx512Vnni: return &avx512::AccVnni;
+  }
+  return &scalar::Acc;
+}
+
+// The kernel to run for a requested one: itself when supported, else the next one down.
+Kernel Supported(Kernel k) {
+  if (k == Kernel::kAvx512Vnni && !KernelSupported(k)) k = Kernel::kAvx512Bw;
+  if (k == Kernel::kAvx512Bw && !KernelSupported(k)) k = Kernel::kAvx2;
+  if (k == Kernel::kAvx2 && !KernelSupported(k)) k = Kernel::kScalar;
+  return k;
+}
+
+constexpr int64_t kBlockBytes = 128 << 10;  // CA block and W block each (L2 is ≥ 1 MiB on AVX-512 parts)
+constexpr int64_t kMaxBlockRows = 256;      // caps the per-thread accumulator tile at 256 KiB
+constexpr size_t kAlignBytes = 64;
+
+struct AlignedFree {
+  void operator()(int8_t* p) const { std::free(p); }
+};
+using AlignedBytes = std::unique_ptr<int8_t[], AlignedFree>;
+AlignedBytes AllocBytes(int64_t count) {
+  const size_t bytes = (size_t(count) + kAlignBytes - 1) / kAlignBytes * kAlignBytes;
+  void* p = std::aligned_alloc(kAlignBytes, bytes == 0 ? kAlignBytes : bytes);
+  if (p == nullptr) throw std::bad_alloc();
+  return AlignedBytes(static_cast<int8_t*>(p));
+}
+
+// What every tile needs: the weight, the quantized activations and the outlier values.
+struct Problem {
+  const Int8WeightView* w = nullptr;
+  int64_t m = 0;
+  const int8_t* ca = nullptr;      // [m][k_pad]
+  const float* row_stat = nullptr;  // [m]
+  const int32_t* outliers = nullptr;  // O, increasing
+  int64_t n_out = 0;                // |O|
+  const float* xo = nullptr;        // [m][n_out]: fp32 of X[i][O[c]]
+  const uint16_t* bias = nullptr;   // [n] or null
+  uint16_t* y = nullptr;            // [m][n]
+};
+
+// Y for rows [r0, r0 + rows) × W rows [j0, j0 + cols) from the tile's accumulators; wo is
+// per-thread scratch of n_out floats.
+void Epilogue(const Problem& p, int64_t r0, int64_t rows, int64_t j0, int64_t cols, const int32_t* acc,
+              int64_t ld_acc, float* wo) {
+  const Int8WeightView& w = *p.w;
+  const int64_t j_end = std::min(j0 + cols, w.n);
+  for (int64_t j = j0; j < j_end; ++j) {
+    const float scb = w.scb[j];
+    const int8_t* cb = w.codes + j * w.k_pad;
+    for (int64_t c = 0; c < p.n_out; ++c) wo[c] = sparq::int8::Int8OutlierWeight(cb[p.outliers[c]], scb);
+    const bool has_bias = p.bias != nullptr;
+    const uint16_t bias_bits = has_bias ? p.bias[j] : uint16_t(0);
+    for (int64_t r = 0; r < rows; ++r) {
+      const int64_t i = r0 + r;
+      const float t = sparq::int8::Int8MainTerm(acc[r * ld_acc + (j - j0)], p.row_stat[i], scb);
+      const float* xi = p.xo + i * p.n_out;
+      float o = 0.0f;
+      for (int64_t c = 0; c < p.n_out; ++c) o = std::fma(xi[c], wo[c], o);
+      p.y[i * w.n + j] = sparq::int8::Int8Output(t, o, has_bias, bias_bits);
+    }
+  }
+}
+
+}  // namespace
+
+const char* KernelName(Kernel k) {
+  switch (k) {
+    case Kernel::kScalar: return "scalar";
+    case Kernel::kAvx2: return "avx2";
+    case Kernel::kAvx512Bw: return "avx512bw";
+    case Kernel::kAvx512Vnni: return "avx512vnni";
+  }
+  return "scalar";
+}
+
+bool KernelSupported(Kernel k) {
+  switch (k) {
+    case Kernel::kScalar: return true;
+    case Kernel::kAvx2: return IsaSupported(Isa::kAvx2);
+    case Kernel::kAvx512Bw: return IsaSupported(Isa::kAvx512);
+    case Kernel::kAvx512Vnni: {
+      static const bool vnni = IsaSupported(Isa::kAvx512) && CpuHasAvx512Vnni();
+      return vnni;
+    }
+  }
+  return false;
+}
+
+Kernel KernelFor(int isa) {
+  switch (static_cast<Isa>(isa)) {
+    case Isa::kAvx512: return Supported(Kernel::kAvx512Vnni);
+    case Isa::kAvx2: return Supported(Kernel::kAvx2);
+    case Isa::kScalar: break;
+  }
+  return Kernel::kScalar;
+}
+
+Status Int8MatmulCpu(const Int8MatmulArgs& a, Kernel kernel, ThreadPool& pool) {
+  const Int8WeightView& w = a.weight;
+  if (w.layout != Int8Layout::kCpu)
+    return Status::Error(StatusCode::kArgument,
+                         "int8.matmul: weight must be packed for the cpu backend (Int8Layout::kCpu), got the gpu layout",
+                         "weight");
+  int64_t n_pad = 0, k_pad = 0;
+  Int8PaddedDims(Int8Layout::kCpu, w.n, w.k, &n_pad, &k_pad);
+  if (w.n < 1 || w.k < 1 || w.n_pad != n_pad || w.k_pad != k_pad || w.codes == nullptr || w.scb == nullptr ||
+      w.row_sums == nullptr)
+    return Status::Error(StatusCode::kArgument,
+                         "int8.matmul: the cpu weight view is inconsistent (n=" + std::to_string(w.n) +
+                             ", k=" + std::to_string(w.k) + ", n_pad=" + std::to_string(w.n_pad) +
+                             ", k_pad=" + std::to_string(w.k_pad) + ")",
+                         "weight");
+  const int64_t m = a.m;
+  try {
+    std::vector<int32_t> own_outliers;
+    int32_t* outlier_cols = a.outlier_cols;
+    if (outlier_cols == nullptr) {
+      own_outliers.assign(size_t(w.k + 1), 0);
+      outlier_cols = own_outliers.data();
+    }
+    if (m <= 0) {
+      outlier_cols[0] = 0;
+      return Status::Ok();
+    }
+    AlignedBytes ca = AllocBytes(m * k_pad);
+    std::vector<float> row_stat(static_cast<size_t>(m));
+    Int8QuantizeActivations(a.x, m, w.k, a.threshold, ca.get(), k_pad, row_stat.data(), outlier_cols);
+    const int64_t n_out = outlier_cols[0];
+    std::vector<float> xo(static_cast<size_t>(m * n_out));
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t c = 0; c < n_out; ++c) xo[size_t(i * n_out + c)] = F16BitsToF32(a.x[i * w.k + outlier_cols[1 + c]]);
+
+    Problem p;
+    p.w = &w;
+    p.m = m;
+    p.ca = ca.get();
+    p.row_stat = row_stat.data();
+    p.outliers = outlier_cols + 1;
+    p.n_out = n_out;
+    p.xo = xo.data();
+    p.bias = a.bias;
+    p.y = a.y;
+
+    const AccFn fn = FnFor(Supported(kernel));
+    const int64_t row_block = std::clamp<int64_t>(kBlockBytes / k_pad, 1, kMaxBlockRows);
+    const int64_t col_block =
+        std::clamp<int64_t>(kBlockBytes / k_pad / kColGroup * kColGroup, kColGroup, kMaxBlockRows);
+    const int64_t row_blocks = (m + row_block - 1) / row_block;
+    const int64_t col_blocks = (n_pad + col_block - 1) / col_block;
+    pool.ParallelFor(col_blocks * row_blocks, [&](int64_t u_begin, int64_t u_end) {
+      std::vector<int32_t> acc(static_cast<size_t>(std::min(row_block, m) * col_block));
+      std::vector<float> wo(static_cast<size_t>(n_out));
+      for (int64_t u = u_begin; u < u_end; ++u) {
+        const int64_t j0 = (u / row_blocks) * col_block, r0 = (u % row_blocks) * row_block;
+        AccTile t;
+        t.ca = p.ca + r0 * k_pad;
+        t.cb = w.codes + j0 * k_pad;
+        t.row_sums = w.row_sums + j0;
+        t.k_pad = k_pad;
+        t.rows = std::min(row_block, m - r0);
+        t.cols = std::min(col_block, n_pad - j0);
+        t.acc = acc.data();
+        t.ld_acc = col_block;
+        fn(t);
+        Epilogue(p, r0, t.rows, j0, t.cols, acc.data(), col_block, wo.data());
+      }
+    });
+  } catch (const std::bad_alloc&) {
+    return Status::Error(StatusCode::kOutOfMemory, "int8.matmul: out of host memory for the cpu scratch buffers");
+  }
+  return Status::Ok();
+}
+
+}  // namespace sparq::cpu::int8
+
+namespace sparq::cpu_ops {
+
+Status Int8Matmul(const Int8MatmulArgs& a, const cpu::Exec& exec, LaunchInfo* info) {
+  if (info) *info = LaunchInfo{};
+  return cpu::int8::Int8MatmulCpu(a, cpu::int8::KernelFor(static_cast<int>(exec.isa)), *exec.pool);
+}
+
+}  // namespace sparq::cpu_ops

@@ -1,0 +1,62 @@
+// native/cpu/int8_cpu.h: per-ISA integer kernels of the LLM.int8() CPU matmul (driver, scalar
+// kernel and the fp32 epilogue: int8_cpu.cc). Integer types only, so the ISA files may include it
+// (they must not include sparq/int8.h or sparq/half.h: STYLE.md §11).
+//
+// The kernels compute the contract's exact accumulator acc[i][j] = Σ_k CA[i][k]·CB[j][k] over the
+// padded k (the padding is zero in both operands). Every path gives the same int32:
+//   scalar       int32 multiply-add.
+//   avx2         vpmovsxbw + vpmaddwd (never vpmaddubsw: its int16 pair sums saturate).
+//   avx512 (BW)  the same on zmm.
+//   avx512 VNNI  vpdpbusd is u8×s8, so the activations go in biased, CA + 128 (one xor with 0x80),
+//                and acc = Σ (CA+128)·CB − 128·row_sums[j]; mod 2³² arithmetic, exact because the
+//                true acc fits an int32 (|acc| ≤ 127·128·k, k ≤ 2¹⁷).
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+namespace sparq {
+struct Status;
+struct Int8MatmulArgs;
+namespace cpu {
+class ThreadPool;
+}
+}  // namespace sparq
+
+namespace sparq::cpu::int8 {
+
+inline constexpr int64_t kColGroup = 4;  // W rows per kernel column group (= int8::kCpuRowBlock)
+inline constexpr int64_t kKStep = 64;    // k_pad is a multiple of this (= int8::kCpuKAlign)
+
+// One tile: acc[r][c] = Σ_{kk < k_pad} ca[r][kk]·cb[c][kk] for r < rows, c < cols.
+struct AccTile {
+  const int8_t* ca = nullptr;        // CA rows, k_pad bytes apart
+  const int8_t* cb = nullptr;        // CB rows (kCpu layout), k_pad bytes apart
+  const int32_t* row_sums = nullptr;  // row_sums[c] = Σ_k cb[c][kk] (used by the VNNI kernel)
+  int64_t k_pad = 0;                 // multiple of kKStep
+  int64_t rows = 0;                  // ≥ 1
+  int64_t cols = 0;                  // multiple of kColGroup
+  int32_t* acc = nullptr;            // acc[r][c], rows ld_acc int32 apart
+  int64_t ld_acc = 0;
+};
+using AccFn = void (*)(const AccTile& t);
+
+// Which integer kernel runs; every one gives the same accumulators.
+enum class Kernel : int { kScalar = 0, kAvx2 = 1, kAvx512Bw = 2, kAvx512Vnni = 3 };
+const char* KernelName(Kernel k);  // "scalar" | "avx2" | "avx512bw" | "avx512vnni"
+bool KernelSupported(Kernel k);    // this CPU (and OS) runs it
+// The kernel cpu_ops::Int8Matmul uses for a context's ISA: avx512 → VNNI when the CPU has
+// AVX512_VNNI, else BW; an ISA the CPU lacks falls back to the next one down.
+Kernel KernelFor(int isa);  // isa: static_cast<int>(cpu::Isa)
+
+// The whole op with one named kernel (cpu_ops::Int8Matmul calls it with KernelFor(exec.isa); the
+// native test forces each kernel through it). An unsupported kernel falls back like KernelFor.
+Status Int8MatmulCpu(const Int8MatmulArgs& args, Kernel kernel, ThreadPool& pool);
+
+namespace scalar { void Acc(const AccTile& t); }
+namespace avx2 { void Acc(const AccTile& t); }
+namespace avx512 {
+void AccBw(const AccTile& t);
+void AccVnni(const AccTile& t);  // only when the CPU has AVX512_VNNI
+}  // namespace avx512
+
+}  // namespace sparq::cpu::int8
