@@ -1,0 +1,45 @@
+// native/sim/int8_sim.cc: the int8 matmul CUDA kernels (cuda/kernels/int8.cuh) on the SIMT
+// simulator, through the plan the nvcc launcher uses (cuda/int8_plan.cuh); the workspace is host
+// memory filled with 0xff bytes (NaN floats, −1 codes, all-ones flag words), so a part read before
+// the kernel meant to write it did shows in Y or in the outlier list.
+#include <cstdint>
+#include <vector>
+
+#include "cuda/int8_plan.cuh"
+#include "sim/int8_sim.h"
+#include "sim/sim_target.h"
+#include "sparq/sim.h"
+
+namespace sparq::sim {
+
+namespace {
+// The opt-in shared memory per block of the sm_90 the simulator models (H100/H200: 227 KB).
+constexpr int kSimSmemOptinBytes = 232448;
+}  // namespace
+
+Status Int8MatmulForced(const Int8MatmulArgs& args, const Int8Force& force, const SimOptions& options,
+                        LaunchInfo* info, Int8Workspace* workspace) {
+  using namespace sparq::i8;
+  SimTarget target(options);
+  Int8Overrides o;
+  o.rows_per_chunk = force.rows_per_chunk;
+  const Int8Plan plan = MakePlan(args, kSimSmemOptinBytes, o);
+  std::vector<uint64_t> block(size_t(plan.workspace.bytes / 8) + 1, ~uint64_t(0));
+  Status st = RunPlan(args, plan, block.data(), target, info);
+  if (!st.ok() || workspace == nullptr) return st;
+  const Int8WorkspaceParts parts = CarveWorkspace(plan.workspace, block.data());
+  const int64_t rows = plan.workspace.ca_rows, k_pad = args.weight.k_pad;
+  workspace->ca_rows = rows;
+  workspace->k_pad = k_pad;
+  workspace->ca.assign(size_t(rows * k_pad), 0);
+  workspace->row_stat.assign(parts.row_stat, parts.row_stat + rows);
+  for (int64_t i = 0; i < rows; ++i)
+    for (int64_t c = 0; c < k_pad; ++c) workspace->ca[size_t(i * k_pad + c)] = parts.ca[CaOffset(i, c, k_pad)];
+  return st;
+}
+
+Status Int8Matmul(const Int8MatmulArgs& args, const SimOptions& options, LaunchInfo* info) {
+  return Int8MatmulForced(args, Int8Force{}, options, info);
+}
+
+}  // namespace sparq::sim

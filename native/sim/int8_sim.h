@@ -1,0 +1,31 @@
+// native/sim/int8_sim.h: test hooks of the int8 matmul on the simulator (sim/int8_sim.cc), beside
+// the op entry sim::Int8Matmul (sparq/sim.h): the plan's choices forced, and the quantized
+// activations the CUDA kernels left in the workspace, for tests that check the codes themselves.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "sparq/int8.h"
+#include "sparq/sim.h"
+
+namespace sparq::sim {
+
+struct Int8Force {
+  int64_t rows_per_chunk = 0;  // detection rows per CTA (0: the plan's)
+};
+
+// What the kernels wrote to the workspace, copied out after the run (row-major, unpermuted):
+// ca [ca_rows][k_pad] (rows ≥ m and columns ≥ k included, so their zeros can be checked) and
+// row_stat [ca_rows].
+struct Int8Workspace {
+  int64_t ca_rows = 0, k_pad = 0;
+  std::vector<int8_t> ca;
+  std::vector<float> row_stat;
+};
+
+// sim::Int8Matmul with `force`; `workspace` (optional) receives CA and rowStat. bytes_read in info
+// sums every launch.
+Status Int8MatmulForced(const Int8MatmulArgs& args, const Int8Force& force, const SimOptions& options,
+                        LaunchInfo* info, Int8Workspace* workspace = nullptr);
+
+}  // namespace sparq::sim
