@@ -5,7 +5,8 @@
 // to k_pad). The output is cut into tiles of row_block rows of X × col_block rows of W, sized so
 // the CA block and the W block each stay in L2; threads take runs of tiles (W block outer, so
 // consecutive tiles of a thread share the W block). Each tile's int32 accumulators come from the
-// ISA kernel, then the epilogue here (baseline ISA, the int8.h helpers) writes its Y elements: every
+// ISA's Acc kernel and its outlier terms from the ISA's Outlier kernel (fma chains, lanes over
+// output columns); the rest of the epilogue (baseline ISA, the int8.h helpers) writes Y: every
 // Y element is computed by one thread from exact integers and fixed fp32 steps, so the bits are the
 // same run to run, for any thread count and on every ISA.
 #include <algorithm>
@@ -30,16 +31,40 @@ static_assert(kColGroup == sparq::int8::kCpuRowBlock, "kernel column group = the
 static_assert(kKStep == sparq::int8::kCpuKAlign, "kernel k step = the kCpu k padding");
 
 namespace scalar {
+// One row of CA against the 4 W rows of a column group per pass (the compiler vectorizes the four
+// int32 reductions; |sum| ≤ 127·128·k_pad < 2³¹ for k ≤ 2¹⁷ and CA ∈ [−127, 127]).
 void Acc(const AccTile& t) {
-  for (int64_t r = 0; r < t.rows; ++r) {
-    const int8_t* a = t.ca + r * t.k_pad;
-    for (int64_t c = 0; c < t.cols; ++c) {
-      const int8_t* b = t.cb + c * t.k_pad;
-      int32_t s = 0;  // |s| ≤ 127·128·k_pad < 2³¹ (k ≤ 2¹⁷, CA ∈ [−127, 127])
-      for (int64_t kk = 0; kk < t.k_pad; ++kk) s += int32_t(a[kk]) * int32_t(b[kk]);
-      t.acc[r * t.ld_acc + c] = s;
+  for (int64_t c0 = 0; c0 < t.cols; c0 += kColGroup) {
+    const int8_t* b0 = t.cb + c0 * t.k_pad;
+    const int8_t* b1 = b0 + t.k_pad;
+    const int8_t* b2 = b1 + t.k_pad;
+    const int8_t* b3 = b2 + t.k_pad;
+    for (int64_t r = 0; r < t.rows; ++r) {
+      const int8_t* a = t.ca + r * t.k_pad;
+      int32_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+      for (int64_t kk = 0; kk < t.k_pad; ++kk) {
+        const int32_t av = a[kk];
+        s0 += av * b0[kk];
+        s1 += av * b1[kk];
+        s2 += av * b2[kk];
+        s3 += av * b3[kk];
+      }
+      int32_t* out = t.acc + r * t.ld_acc + c0;
+      out[0] = s0;
+      out[1] = s1;
+      out[2] = s2;
+      out[3] = s3;
     }
   }
+}
+
+void Outlier(const OutlierTile& t) {
+  for (int64_t r = 0; r < t.rows; ++r)
+    for (int64_t c = 0; c < t.cols; ++c) {
+      float o = 0.0f;
+      for (int64_t q = 0; q < t.n_out; ++q) o = std::fma(t.xo[r * t.ld_xo + q], t.wo[q * t.ld_wo + c], o);
+      t.o[r * t.ld_o + c] = o;
+    }
 }
 }  // namespace scalar
 
@@ -56,14 +81,18 @@ bool CpuHasAvx512Vnni() {
 #endif
 }
 
-AccFn FnFor(Kernel k) {
+struct KernelSet {
+  AccFn acc;
+  OutlierFn outlier;
+};
+KernelSet SetFor(Kernel k) {
   switch (k) {
-    case Kernel::kScalar: return &scalar::Acc;
-    case Kernel::kAvx2: return &avx2::Acc;
-    case Kernel::kAvx512Bw: return &avx512::AccBw;
-    case Kernel::kAvx512Vnni: return &avx512::AccVnni;
+    case Kernel::kScalar: return {&scalar::Acc, &scalar::Outlier};
+    case Kernel::kAvx2: return {&avx2::Acc, &avx2::Outlier};
+    case Kernel::kAvx512Bw: return {&avx512::AccBw, &avx512::Outlier};
+    case Kernel::kAvx512Vnni: return {&avx512::AccVnni, &avx512::Outlier};
   }
-  return &scalar::Acc;
+  return {&scalar::Acc, &scalar::Outlier};
 }
 
 // The kernel to run for a requested one: itself when supported, else the next one down.
@@ -76,6 +105,7 @@ Kernel Supported(Kernel k) {
 
 constexpr int64_t kBlockBytes = 128 << 10;  // CA block and W block each (L2 is ≥ 1 MiB on AVX-512 parts)
 constexpr int64_t kMaxBlockRows = 256;      // caps the per-thread accumulator tile at 256 KiB
+constexpr int64_t kOutCols = 16;            // epilogue column chunk (one zmm of fp32 outlier terms)
 constexpr size_t kAlignBytes = 64;
 
 struct AlignedFree {
@@ -100,27 +130,55 @@ struct Problem {
   const float* xo = nullptr;        // [m][n_out]: fp32 of X[i][O[c]]
   const uint16_t* bias = nullptr;   // [n] or null
   uint16_t* y = nullptr;            // [m][n]
+  OutlierFn outlier = nullptr;
 };
 
-// Y for rows [r0, r0 + rows) × W rows [j0, j0 + cols) from the tile's accumulators; wo is
-// per-thread scratch of n_out floats.
+// A thread's epilogue scratch.
+struct Scratch {
+  std::vector<float> wo;  // [n_out][kOutCols]
+  std::vector<float> o;   // [row_block][kOutCols]
+};
+
+// Y for rows [r0, r0 + rows) × W rows [j0, j0 + cols) from the tile's accumulators, in chunks of
+// kOutCols columns: the outlier weights and terms of a chunk, then each element's main term, sum,
+// bias and fp16.
 void Epilogue(const Problem& p, int64_t r0, int64_t rows, int64_t j0, int64_t cols, const int32_t* acc,
-              int64_t ld_acc, float* wo) {
+              int64_t ld_acc, Scratch& s) {
   const Int8WeightView& w = *p.w;
-  const int64_t j_end = std::min(j0 + cols, w.n);
-  for (int64_t j = j0; j < j_end; ++j) {
-    const float scb = w.scb[j];
-    const int8_t* cb = w.codes + j * w.k_pad;
-    for (int64_t c = 0; c < p.n_out; ++c) wo[c] = sparq::int8::Int8OutlierWeight(cb[p.outliers[c]], scb);
-    const bool has_bias = p.bias != nullptr;
-    const uint16_t bias_bits = has_bias ? p.bias[j] : uint16_t(0);
+  const bool has_bias = p.bias != nullptr;
+  for (int64_t c0 = 0; c0 < cols && j0 + c0 < w.n; c0 += kOutCols) {
+    const int64_t cc = std::min(kOutCols, cols - c0);
+    if (p.n_out > 0) {
+      for (int64_t c = 0; c < cc; ++c) {
+        const int64_t j = j0 + c0 + c;
+        const int8_t* cb = w.codes + j * w.k_pad;
+        for (int64_t q = 0; q < p.n_out; ++q)
+          s.wo[size_t(q * kOutCols + c)] = sparq::int8::Int8OutlierWeight(cb[p.outliers[q]], w.scb[j]);
+      }
+      OutlierTile ot;
+      ot.xo = p.xo + r0 * p.n_out;
+      ot.ld_xo = p.n_out;
+      ot.wo = s.wo.data();
+      ot.ld_wo = kOutCols;
+      ot.n_out = p.n_out;
+      ot.rows = rows;
+      ot.cols = cc;
+      ot.o = s.o.data();
+      ot.ld_o = kOutCols;
+      p.outlier(ot);
+    }
+    const int64_t c_end = std::min(cc, w.n - j0 - c0);
     for (int64_t r = 0; r < rows; ++r) {
       const int64_t i = r0 + r;
-      const float t = sparq::int8::Int8MainTerm(acc[r * ld_acc + (j - j0)], p.row_stat[i], scb);
-      const float* xi = p.xo + i * p.n_out;
-      float o = 0.0f;
-      for (int64_t c = 0; c < p.n_out; ++c) o = std::fma(xi[c], wo[c], o);
-      p.y[i * w.n + j] = sparq::int8::Int8Output(t, o, has_bias, bias_bits);
+      const int32_t* acc_r = acc + r * ld_acc + c0;
+      const float* o_r = s.o.data() + r * kOutCols;
+      uint16_t* y = p.y + i * w.n + j0 + c0;
+      for (int64_t c = 0; c < c_end; ++c) {
+        const int64_t j = j0 + c0 + c;
+        const float t = sparq::int8::Int8MainTerm(acc_r[c], p.row_stat[i], w.scb[j]);
+        const float o = p.n_out > 0 ? o_r[c] : 0.0f;
+        y[c] = sparq::int8::Int8Output(t, o, has_bias, has_bias ? p.bias[j] : uint16_t(0));
+      }
     }
   }
 }
@@ -205,7 +263,8 @@ Status Int8MatmulCpu(const Int8MatmulArgs& a, Kernel kernel, ThreadPool& pool) {
     p.bias = a.bias;
     p.y = a.y;
 
-    const AccFn fn = FnFor(Supported(kernel));
+    const KernelSet ks = SetFor(Supported(kernel));
+    p.outlier = ks.outlier;
     const int64_t row_block = std::clamp<int64_t>(kBlockBytes / k_pad, 1, kMaxBlockRows);
     const int64_t col_block =
         std::clamp<int64_t>(kBlockBytes / k_pad / kColGroup * kColGroup, kColGroup, kMaxBlockRows);
@@ -213,7 +272,9 @@ Status Int8MatmulCpu(const Int8MatmulArgs& a, Kernel kernel, ThreadPool& pool) {
     const int64_t col_blocks = (n_pad + col_block - 1) / col_block;
     pool.ParallelFor(col_blocks * row_blocks, [&](int64_t u_begin, int64_t u_end) {
       std::vector<int32_t> acc(static_cast<size_t>(std::min(row_block, m) * col_block));
-      std::vector<float> wo(static_cast<size_t>(n_out));
+      Scratch s;
+      s.wo.resize(static_cast<size_t>(n_out * kOutCols));
+      s.o.resize(static_cast<size_t>(std::min(row_block, m) * kOutCols));
       for (int64_t u = u_begin; u < u_end; ++u) {
         const int64_t j0 = (u / row_blocks) * col_block, r0 = (u % row_blocks) * row_block;
         AccTile t;
@@ -225,8 +286,8 @@ Status Int8MatmulCpu(const Int8MatmulArgs& a, Kernel kernel, ThreadPool& pool) {
         t.cols = std::min(col_block, n_pad - j0);
         t.acc = acc.data();
         t.ld_acc = col_block;
-        fn(t);
-        Epilogue(p, r0, t.rows, j0, t.cols, acc.data(), col_block, wo.data());
+        ks.acc(t);
+        Epilogue(p, r0, t.rows, j0, t.cols, acc.data(), col_block, s);
       }
     });
   } catch (const std::bad_alloc&) {

@@ -2,8 +2,11 @@
 // kernel and the fp32 epilogue: int8_cpu.cc). Integer types only, so the ISA files may include it
 // (they must not include sparq/int8.h or sparq/half.h: STYLE.md §11).
 //
-// The kernels compute the contract's exact accumulator acc[i][j] = Σ_k CA[i][k]·CB[j][k] over the
-// padded k (the padding is zero in both operands). Every path gives the same int32:
+// Two kernels per ISA. Acc computes the contract's exact accumulator acc[i][j] = Σ_k CA[i][k]·CB[j][k]
+// over the padded k (the padding is zero in both operands); Outlier runs the outlier term's fma
+// chains with the output columns on the SIMD lanes (one IEEE fma per step, in the contract's order,
+// so the same bits as std::fma). Everything else of the epilogue (main term, bias, fp16) stays in
+// int8_cpu.cc on the int8.h helpers. Every path gives the same int32 accumulators:
 //   scalar       int32 multiply-add.
 //   avx2         vpmovsxbw + vpmaddwd (never vpmaddubsw: its int16 pair sums saturate).
 //   avx512 (BW)  the same on zmm.
@@ -40,6 +43,21 @@ struct AccTile {
 };
 using AccFn = void (*)(const AccTile& t);
 
+// The outlier term of a tile: o[r][c] = 0, then for q = 0 .. n_out−1: o[r][c] = fma(xo[r][q],
+// wo[q][c], o[r][c]) — xo the fp32 X values of the outlier columns (increasing), wo their
+// dequantized weights (CB·SCB)/127.
+struct OutlierTile {
+  const float* xo = nullptr;  // [rows][n_out], rows ld_xo apart
+  int64_t ld_xo = 0;
+  const float* wo = nullptr;  // [n_out][cols], rows ld_wo apart
+  int64_t ld_wo = 0;
+  int64_t n_out = 0;          // ≥ 1
+  int64_t rows = 0, cols = 0;  // cols ≤ ld_wo, any count
+  float* o = nullptr;         // [rows][cols], rows ld_o apart
+  int64_t ld_o = 0;
+};
+using OutlierFn = void (*)(const OutlierTile& t);
+
 // Which integer kernel runs; every one gives the same accumulators.
 enum class Kernel : int { kScalar = 0, kAvx2 = 1, kAvx512Bw = 2, kAvx512Vnni = 3 };
 const char* KernelName(Kernel k);  // "scalar" | "avx2" | "avx512bw" | "avx512vnni"
@@ -52,11 +70,18 @@ Kernel KernelFor(int isa);  // isa: static_cast<int>(cpu::Isa)
 // native test forces each kernel through it). An unsupported kernel falls back like KernelFor.
 Status Int8MatmulCpu(const Int8MatmulArgs& args, Kernel kernel, ThreadPool& pool);
 
-namespace scalar { void Acc(const AccTile& t); }
-namespace avx2 { void Acc(const AccTile& t); }
+namespace scalar {
+void Acc(const AccTile& t);
+void Outlier(const OutlierTile& t);
+}  // namespace scalar
+namespace avx2 {
+void Acc(const AccTile& t);
+void Outlier(const OutlierTile& t);  // AVX2 + FMA
+}  // namespace avx2
 namespace avx512 {
 void AccBw(const AccTile& t);
 void AccVnni(const AccTile& t);  // only when the CPU has AVX512_VNNI
+void Outlier(const OutlierTile& t);
 }  // namespace avx512
 
 }  // namespace sparq::cpu::int8

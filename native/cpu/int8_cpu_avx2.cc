@@ -1,13 +1,14 @@
 // native/cpu/int8_cpu_avx2.cc: AVX2 int8 accumulators (exactness: int8_cpu.h). 16 k per step:
 // vpmovsxbw to int16, vpmaddwd (exact int32 pair sums), vpaddd — never vpmaddubsw, whose int16 pair
 // sums saturate. Register tile: MR ≤ 2 rows of CA × 4 rows of W (8 ymm accumulators, 4 W vectors
-// and one CA vector: 13 of the 16 ymm).
+// and one CA vector: 13 of the 16 ymm). Outlier: 8 output columns per ymm (vfmadd, masked tails),
+// 4 rows' fma chains interleaved.
 #include <immintrin.h>
 
 #include "cpu/int8_cpu.h"
 
 // After every #include: only this file's own functions get the ISA (STYLE.md §11).
-#pragma GCC target("avx2")
+#pragma GCC target("avx2,fma")
 
 namespace sparq::cpu::int8::avx2 {
 namespace {
@@ -57,7 +58,32 @@ void Tile(const AccTile& t, int64_t r0, int64_t c0) {
     for (int c = 0; c < kNr; ++c) t.acc[(r0 + r) * t.ld_acc + c0 + c] = HSum(acc[r][c]);
 }
 
+template <int MR>
+void OutlierRows(const OutlierTile& t, int64_t r0, int64_t c0, __m256i mask) {
+  __m256 o[MR];
+#pragma GCC unroll 4
+  for (int r = 0; r < MR; ++r) o[r] = _mm256_setzero_ps();
+  for (int64_t q = 0; q < t.n_out; ++q) {
+    const __m256 wv = _mm256_maskload_ps(t.wo + q * t.ld_wo + c0, mask);
+#pragma GCC unroll 4
+    for (int r = 0; r < MR; ++r) o[r] = _mm256_fmadd_ps(_mm256_set1_ps(t.xo[(r0 + r) * t.ld_xo + q]), wv, o[r]);
+  }
+#pragma GCC unroll 4
+  for (int r = 0; r < MR; ++r) _mm256_maskstore_ps(t.o + (r0 + r) * t.ld_o + c0, mask, o[r]);
+}
+
 }  // namespace
+
+void Outlier(const OutlierTile& t) {
+  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  for (int64_t c0 = 0; c0 < t.cols; c0 += 8) {
+    const int64_t left = t.cols - c0;
+    const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(int(left < 8 ? left : 8)), lane);
+    int64_t r = 0;
+    for (; r + 4 <= t.rows; r += 4) OutlierRows<4>(t, r, c0, mask);
+    for (; r < t.rows; ++r) OutlierRows<1>(t, r, c0, mask);
+  }
+}
 
 void Acc(const AccTile& t) {
   for (int64_t c0 = 0; c0 < t.cols; c0 += kNr) {

@@ -3,6 +3,7 @@
 // step loads the 4 W vectors once for the MR rows.
 //   AccBw    32 k per step: vpmovsxbw to int16, vpmaddwd, vpaddd.
 //   AccVnni  64 k per step: CA ^ 0x80 = CA + 128 as u8, vpdpbusd; −128·row_sums at the end.
+//   Outlier  16 output columns per zmm, 4 rows' fma chains interleaved.
 // GCC 12's AVX-512 intrinsics start from a self-initialised "undefined" vector and warn inside
 // the header once inlined; the values are fully defined.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
@@ -73,6 +74,32 @@ void RunTiles(const AccTile& t) {
 }  // namespace
 
 void AccBw(const AccTile& t) { RunTiles<&BwTile<1>, &BwTile<2>, &BwTile<3>, &BwTile<4>>(t); }
+
+namespace {
+template <int MR>
+void OutlierRows(const OutlierTile& t, int64_t r0, int64_t c0, __mmask16 mask) {
+  __m512 o[MR];
+#pragma GCC unroll 4
+  for (int r = 0; r < MR; ++r) o[r] = _mm512_setzero_ps();
+  for (int64_t q = 0; q < t.n_out; ++q) {
+    const __m512 wv = _mm512_maskz_loadu_ps(mask, t.wo + q * t.ld_wo + c0);
+#pragma GCC unroll 4
+    for (int r = 0; r < MR; ++r) o[r] = _mm512_fmadd_ps(_mm512_set1_ps(t.xo[(r0 + r) * t.ld_xo + q]), wv, o[r]);
+  }
+#pragma GCC unroll 4
+  for (int r = 0; r < MR; ++r) _mm512_mask_storeu_ps(t.o + (r0 + r) * t.ld_o + c0, mask, o[r]);
+}
+}  // namespace
+
+void Outlier(const OutlierTile& t) {
+  for (int64_t c0 = 0; c0 < t.cols; c0 += 16) {
+    const int64_t left = t.cols - c0;
+    const __mmask16 mask = left >= 16 ? __mmask16(0xffff) : __mmask16((1u << left) - 1u);
+    int64_t r = 0;
+    for (; r + 4 <= t.rows; r += 4) OutlierRows<4>(t, r, c0, mask);
+    for (; r < t.rows; ++r) OutlierRows<1>(t, r, c0, mask);
+  }
+}
 
 // ---------------------------------------------------------------- VNNI (its own target)
 #pragma GCC push_options

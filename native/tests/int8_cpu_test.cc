@@ -2,7 +2,8 @@
 // contract (sparq/int8.h, DESIGN.md "int8") written here independently of the library: its own
 // weight quantizer, outlier detection, rowStat, CA, int64 accumulation and the fp32 steps spelled
 // out (std::fma where the contract says fma), fp16 via the compiler's _Float16, RNE by hand.
-// Checks codes, the kCpu packing, every integer kernel's accumulators and Y bits — for every kernel
+// Checks codes, the kCpu packing, every integer kernel's accumulators, every outlier-term kernel,
+// and Y bits — for every kernel
 // this CPU runs (scalar, avx2, avx512bw, avx512vnni, each forced through Int8MatmulCpu, plus the
 // context ISAs through cpu_ops::Int8Matmul) and several thread counts.
 // Prints one line per check, then "N passed, M failed"; exits 0 only when M == 0.
@@ -168,6 +169,16 @@ sparq::cpu::int8::AccFn AccOf(Kernel k) {
     case Kernel::kAvx2: return &sparq::cpu::int8::avx2::Acc;
     case Kernel::kAvx512Bw: return &sparq::cpu::int8::avx512::AccBw;
     case Kernel::kAvx512Vnni: return &sparq::cpu::int8::avx512::AccVnni;
+  }
+  return nullptr;
+}
+
+sparq::cpu::int8::OutlierFn OutlierOf(Kernel k) {
+  switch (k) {
+    case Kernel::kScalar: return &sparq::cpu::int8::scalar::Outlier;
+    case Kernel::kAvx2: return &sparq::cpu::int8::avx2::Outlier;
+    case Kernel::kAvx512Bw:
+    case Kernel::kAvx512Vnni: return &sparq::cpu::int8::avx512::Outlier;
   }
   return nullptr;
 }
@@ -491,6 +502,50 @@ void CheckExtremeAcc(Pools& pools) {
   }
 }
 
+// Every outlier kernel against the fma chain written out, on fp32 values of mixed magnitudes and
+// signs (so a missing fusion or a reordered chain changes bits), odd column counts for the tails.
+void CheckOutlierKernels() {
+  std::uniform_real_distribution<float> d(-1.0f, 1.0f);
+  for (int64_t n_out : {1, 3, 8, 70})
+    for (int64_t rows : {1, 3, 4, 7})
+      for (int64_t cols : {1, 5, 8, 13, 16}) {
+        const int64_t ld_wo = 16, ld_xo = n_out + 1, ld_o = 17;
+        std::vector<float> xo(size_t(rows * ld_xo)), wo(size_t(n_out * ld_wo));
+        for (auto& v : xo) v = d(g_rng) * std::ldexp(1.0f, int(d(g_rng) * 12));
+        for (auto& v : wo) v = d(g_rng) * std::ldexp(1.0f, int(d(g_rng) * 12));
+        std::vector<float> want(size_t(rows * ld_o), 0.0f);
+        for (int64_t r = 0; r < rows; ++r)
+          for (int64_t c = 0; c < cols; ++c) {
+            float o = 0.0f;
+            for (int64_t q = 0; q < n_out; ++q) o = std::fma(xo[size_t(r * ld_xo + q)], wo[size_t(q * ld_wo + c)], o);
+            want[size_t(r * ld_o + c)] = o;
+          }
+        for (Kernel kern : SupportedKernels()) {
+          std::vector<float> got(size_t(rows * ld_o), -7.0f);
+          sparq::cpu::int8::OutlierTile t;
+          t.xo = xo.data();
+          t.ld_xo = ld_xo;
+          t.wo = wo.data();
+          t.ld_wo = ld_wo;
+          t.n_out = n_out;
+          t.rows = rows;
+          t.cols = cols;
+          t.o = got.data();
+          t.ld_o = ld_o;
+          OutlierOf(kern)(t);
+          bool ok = true;
+          for (int64_t r = 0; r < rows; ++r)
+            for (int64_t c = 0; c < ld_o; ++c) {
+              const float e = c < cols ? want[size_t(r * ld_o + c)] : -7.0f;  // nothing written past cols
+              ok = ok && std::memcmp(&got[size_t(r * ld_o + c)], &e, 4) == 0;
+            }
+          Check(ok, std::string("int8 outlier fma chains [") + sparq::cpu::int8::KernelName(kern) +
+                        "] = std::fma reference: n_out=" + std::to_string(n_out) + " rows=" + std::to_string(rows) +
+                        " cols=" + std::to_string(cols));
+        }
+      }
+}
+
 void CheckErrors(Pools& pools) {
   std::vector<int8_t> codes(size_t(8 * 64), 1);
   std::vector<float> scb(8, 1.0f);
@@ -519,6 +574,7 @@ int main() {
   CheckGrid(pools);
   CheckSpecialCases(pools);
   CheckExtremeAcc(pools);
+  CheckOutlierKernels();
   CheckErrors(pools);
   std::printf("%d passed, %d failed\n", g_passed, g_failed);
   return g_failed == 0 ? 0 : 1;
