@@ -4,6 +4,7 @@ import { asFp16Bits, type DType, type HostInputOf } from './dtype';
 import { describeValue, settle, SparqArgumentError, withCallSite } from './errors';
 import { native, type NativeBinding, type NativeContext, type NativeDeviceInfo, type NativeLaunchInfo } from './native';
 import { DenseOps, type MatmulOptions } from './ops/dense';
+import { Int8Ops } from './ops/int8';
 import { SparseOps } from './ops/sparse';
 import { W4A16Ops } from './ops/w4a16';
 import { Tensor } from './tensor';
@@ -65,6 +66,8 @@ export class Context {
   readonly w4a16 = new W4A16Ops(this);
   /** Unstructured-sparse fp16 weights × fp16 activations. */
   readonly sparse = new SparseOps(this);
+  /** LLM.int8(): int8 weights × fp16 activations with fp16 outlier columns. */
+  readonly int8 = new Int8Ops(this);
 
   /** @internal use {@link open} */
   constructor(handle: NativeContext, binding: NativeBinding) {

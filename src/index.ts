@@ -8,6 +8,8 @@ export { W4A16Weight } from './ops/w4a16';
 export type { W4A16QuantizeOptions } from './ops/w4a16';
 export { SparseWeight } from './ops/sparse';
 export type { SparseEncodeOptions, SparsePruneOptions, SparseFormatName } from './ops/sparse';
+export { Int8Weight } from './ops/int8';
+export type { Int8MatmulOptions, Int8MatmulResult } from './ops/int8';
 export type { MatmulOptions } from './ops/dense';
 export {
   SparqError,

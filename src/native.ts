@@ -67,7 +67,7 @@ export interface NativeContext {
 
 /** What every packed weight reports (binding/weight.h), plus its kind's own properties. */
 export interface NativeWeightInfo {
-  /** The op namespace the weight belongs to: 'w4a16' | 'sparse' (int8 next). */
+  /** The op namespace the weight belongs to: 'w4a16' | 'sparse' | 'int8'. */
   kind: string;
   n: number;
   k: number;
@@ -121,6 +121,17 @@ export interface NativeBinding {
   sparseEncode(ctx: NativeContext, w: unknown, shape: unknown, format: unknown): Promise<NativeWeight>;
   sparsePrune(ctx: NativeContext, w: unknown, shape: unknown, sparsity: unknown, scope: unknown): Promise<Uint16Array>;
   sparseMatmul(ctx: NativeContext, weight: unknown, x: unknown, bias: unknown, out: unknown): NativeTensor;
+  int8Quantize(ctx: NativeContext, w: unknown, shape: unknown): Promise<NativeWeight>;
+  int8FromCodes(ctx: NativeContext, codes: unknown, scb: unknown, shape: unknown): Promise<NativeWeight>;
+  /** [y f16 [..., n], the outlier list i32 [1 + k]: count, then the columns increasing] */
+  int8Matmul(
+    ctx: NativeContext,
+    weight: unknown,
+    x: unknown,
+    bias: unknown,
+    out: unknown,
+    threshold: unknown,
+  ): [NativeTensor, NativeTensor];
   toF16(data: Float32Array, isa: string): Uint16Array;
   fromF16(data: Uint16Array, isa: string): Float32Array;
   toBF16(data: Float32Array, isa: string): Uint16Array;

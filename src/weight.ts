@@ -5,7 +5,7 @@ import type { NativeWeight } from './native';
 import { defineHidden, refuseStructuredClone } from './tensor';
 
 /**
- * Packed weights of every kind (W4A16 now; sparse and int8 next) share this base: dims, bytes,
+ * Packed weights of every kind (W4A16, sparse, int8) share this base: dims, bytes,
  * `read()`, `dispose()` (also `using`). Packed in the layout of the context's backend, freed with
  * the context on `close()`. The native wrapper's finalizer is the GC backstop.
  */

@@ -111,6 +111,46 @@ const CALLS: BadCall[] = [
   },
   { name: 'sparse.matmul: x last dim', call: async (sq) => sq.sparse.matmul(await sq.sparse.encode(f16(4 * k), [4, k]), sq.zeros([1, k + 1], 'f16')), expected: ['SparqShapeError', 'ERR_SPARQ_SHAPE', 'x'], message: /x must be \[m, 64\], got \[1, 65\]/ },
   { name: 'sparse.matmul: x f32', call: async (sq) => sq.sparse.matmul(await sq.sparse.encode(f16(4 * k), [4, k]), sq.zeros([1, k], 'f32') as never), expected: ['SparqDTypeError', 'ERR_SPARQ_DTYPE', 'x'] },
+  { name: 'int8.quantize: w Float32Array', call: (sq) => sq.int8.quantize(new Float32Array(4 * k) as never, [4, k]), expected: ['SparqDTypeError', 'ERR_SPARQ_DTYPE', 'w'] },
+  { name: 'int8.quantize: w wrong length', call: (sq) => sq.int8.quantize(f16(4 * k + 1), [4, k]), expected: ['SparqShapeError', 'ERR_SPARQ_SHAPE', 'w'], message: /^int8\.quantize: w must be 256 elements \(\[n, k\] = \[4, 64\]\), got 257 elements$/ },
+  {
+    name: 'int8.quantize: k over 2^17 (the int32 accumulator would not be exact)',
+    call: (sq) => sq.int8.quantize(f16(8), [1, 2 ** 17 + 1]),
+    expected: ['SparqShapeError', 'ERR_SPARQ_SHAPE', 'shape'],
+    message: /k <= 131072 \(the int32 accumulator is exact up to there\), got \[1, 131073\]/,
+  },
+  {
+    name: 'int8.quantize: a NaN weight (named by row and column)',
+    call: (sq) => {
+      const w = f16(4 * k);
+      w[2 * k + 5] = 0x7e00;
+      return sq.int8.quantize(w, [4, k]);
+    },
+    expected: ['SparqArgumentError', 'ERR_SPARQ_ARGUMENT', 'w'],
+    message: /^int8\.quantize: w must be finite fp16 values, got a non-finite value at index 133 \(row 2, column 5\)$/,
+  },
+  { name: 'int8.fromCodes: codes Uint8Array', call: (sq) => sq.int8.fromCodes(new Uint8Array(4 * k) as never, new Float32Array(4), [4, k]), expected: ['SparqDTypeError', 'ERR_SPARQ_DTYPE', 'codes'] },
+  { name: 'int8.fromCodes: scb wrong length', call: (sq) => sq.int8.fromCodes(new Int8Array(4 * k), new Float32Array(3), [4, k]), expected: ['SparqShapeError', 'ERR_SPARQ_SHAPE', 'scb'] },
+  {
+    name: 'int8.fromCodes: scb negative',
+    call: (sq) => sq.int8.fromCodes(new Int8Array(4 * k), Float32Array.of(1, 2, -3, 4), [4, k]),
+    expected: ['SparqArgumentError', 'ERR_SPARQ_ARGUMENT', 'scb'],
+    message: /scb must hold finite values >= 0 .*at index 2/,
+  },
+  {
+    name: 'int8.matmul: threshold -6',
+    call: async (sq) => sq.int8.matmul(await sq.int8.quantize(f16(4 * k), [4, k]), sq.zeros([1, k], 'f16'), { threshold: -6 }),
+    expected: ['SparqArgumentError', 'ERR_SPARQ_ARGUMENT', 'threshold'],
+    message: /^int8\.matmul: threshold must be a finite number >= 0 \(0 = no outlier columns\), got number -6$/,
+  },
+  { name: 'int8.matmul: threshold NaN', call: async (sq) => sq.int8.matmul(await sq.int8.quantize(f16(4 * k), [4, k]), sq.zeros([1, k], 'f16'), { threshold: NaN }), expected: ['SparqArgumentError', 'ERR_SPARQ_ARGUMENT', 'threshold'] },
+  {
+    name: 'int8.matmul: weight is a SparseWeight',
+    call: async (sq) => sq.int8.matmul((await sq.sparse.encode(f16(4 * k), [4, k])) as never, sq.zeros([1, k], 'f16')),
+    expected: ['SparqArgumentError', 'ERR_SPARQ_ARGUMENT', 'weight'],
+    message: /weight must be an Int8Weight \(from int8\.quantize or int8\.fromCodes\), got a sparse weight/,
+  },
+  { name: 'int8.matmul: x last dim', call: async (sq) => sq.int8.matmul(await sq.int8.quantize(f16(4 * k), [4, k]), sq.zeros([1, k - 1], 'f16')), expected: ['SparqShapeError', 'ERR_SPARQ_SHAPE', 'x'], message: /x must be \[m, 64\], got \[1, 63\]/ },
   { name: 'tensor: Float32Array for f16', call: (sq) => sq.tensor(new Float32Array(4) as never, [4], 'f16'), expected: ['SparqDTypeError', 'ERR_SPARQ_DTYPE', 'data'] },
   { name: 'tensor: a zero dim', call: (sq) => sq.tensor(new Uint16Array(4), [4, 0], 'f16'), expected: ['SparqShapeError', 'ERR_SPARQ_SHAPE', 'shape'] },
   { name: 'tensor: length mismatch', call: (sq) => sq.tensor(new Uint16Array(5), [4], 'f16'), expected: ['SparqShapeError', 'ERR_SPARQ_SHAPE', 'data'] },

@@ -126,4 +126,11 @@ size_t ShapeBytes(const Napi::Env& env, const Shape& shape, DType dtype, const s
   return static_cast<size_t>(bytes);
 }
 
+void CheckLength(Napi::Env env, const std::string& op, const std::string& argument, const Napi::TypedArray& ta,
+                 int64_t want, const std::string& what) {
+  if (static_cast<int64_t>(ta.ElementLength()) != want)
+    ThrowArg(env, StatusCode::kShape, op, argument, std::to_string(want) + " elements (" + what + ")",
+             std::to_string(ta.ElementLength()) + " elements");
+}
+
 }  // namespace sparq::binding

@@ -4,6 +4,7 @@
 #include <napi.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -35,6 +36,16 @@ TensorWrap* ParseOptionalTensor(const Napi::Value& v, ContextCore* ctx, const st
 // x must be [..., k]: throws SparqShapeError "<op>: x must be [m, k], got [...]" otherwise.
 void CheckLastDim(const Napi::Env& env, const std::string& op, const std::string& argument, const Shape& shape,
                   int64_t k);
+// The elements of `ta` as T (its kind was checked by the caller): a copy the stream worker can own
+// while the caller reuses its array at once.
+template <typename T>
+std::shared_ptr<std::vector<T>> CopyTypedArray(const Napi::TypedArray& ta) {
+  const T* p = reinterpret_cast<const T*>(static_cast<const uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset());
+  return std::make_shared<std::vector<T>>(p, p + ta.ElementLength());
+}
+// ta must hold `want` elements: SparqShapeError "<op>: <argument> must be <want> elements (<what>)".
+void CheckLength(Napi::Env env, const std::string& op, const std::string& argument, const Napi::TypedArray& ta,
+                 int64_t want, const std::string& what);
 // Bytes for shape × dtype, or SparqOutOfMemoryError if it cannot even be represented.
 size_t ShapeBytes(const Napi::Env& env, const Shape& shape, DType dtype, const std::string& op);
 

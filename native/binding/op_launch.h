@@ -12,23 +12,24 @@
 
 namespace sparq::binding {
 
+// outs: every buffer the op writes (each is marked with the failure, or cleared on success).
 inline void EnqueueOp(Napi::Env env, ContextCore* ctx, std::vector<std::shared_ptr<Buffer>> inputs,
-                      std::shared_ptr<Buffer> out, std::function<Status(LaunchInfo*)> run) {
+                      std::vector<std::shared_ptr<Buffer>> outs, std::function<Status(LaunchInfo*)> run) {
   std::shared_ptr<ContextShared> shared = ctx->shared_ptr();
-  ctx->Enqueue(env, [inputs = std::move(inputs), out, run = std::move(run), shared]() -> Status {
+  ctx->Enqueue(env, [inputs = std::move(inputs), outs = std::move(outs), run = std::move(run), shared]() -> Status {
+    auto mark = [&outs](const Status& s) {
+      for (const auto& out : outs) out->error = s;
+    };
     for (const auto& in : inputs) {
       if (in && !in->error.ok()) {
-        out->error = in->error;
+        mark(in->error);
         return Status::Ok();  // reported once, by the op that failed
       }
     }
     LaunchInfo info;
     Status s = run(&info);
-    if (!s.ok()) {
-      out->error = s;
-      return s;
-    }
-    out->error = Status::Ok();
+    mark(s);
+    if (!s.ok()) return s;
     if (!info.kernel.empty()) {
       std::lock_guard<std::mutex> lock(shared->mu);
       shared->last_launch = std::move(info);
@@ -36,6 +37,11 @@ inline void EnqueueOp(Napi::Env env, ContextCore* ctx, std::vector<std::shared_p
     }
     return s;
   });
+}
+
+inline void EnqueueOp(Napi::Env env, ContextCore* ctx, std::vector<std::shared_ptr<Buffer>> inputs,
+                      std::shared_ptr<Buffer> out, std::function<Status(LaunchInfo*)> run) {
+  EnqueueOp(env, ctx, std::move(inputs), std::vector<std::shared_ptr<Buffer>>{std::move(out)}, std::move(run));
 }
 
 }  // namespace sparq::binding

@@ -66,12 +66,6 @@ class SparseWeightFormat : public WeightFormat {
   PackedLayout layout_;
 };
 
-std::shared_ptr<std::vector<uint16_t>> CopyHalves(const Napi::TypedArray& ta) {
-  const uint16_t* p =
-      reinterpret_cast<const uint16_t*>(static_cast<const uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset());
-  return std::make_shared<std::vector<uint16_t>>(p, p + ta.ElementLength());
-}
-
 // w (fp16 bits) and its [n, k], checked: the shape by SparseCheckShape, w's length against it.
 struct DenseWeightArg {
   Napi::TypedArray w;
@@ -84,9 +78,7 @@ DenseWeightArg ParseDenseWeight(const Napi::Value& w_v, const Napi::Value& shape
   if (shape.size() != 2) ThrowArg(env, StatusCode::kShape, op, "shape", "[n, k]", ShapeToString(shape));
   Status s = SparseCheckShape(op.c_str(), shape[0], shape[1]);
   if (!s.ok()) ThrowStatus(env, s);
-  if (static_cast<int64_t>(w.ElementLength()) != shape[0] * shape[1])
-    ThrowArg(env, StatusCode::kShape, op, "w", std::to_string(shape[0] * shape[1]) + " elements ([n, k] = " +
-             ShapeToString(shape) + ")", std::to_string(w.ElementLength()) + " elements");
+  CheckLength(env, op, "w", w, shape[0] * shape[1], "[n, k] = " + ShapeToString(shape));
   return {w, shape[0], shape[1]};
 }
 
@@ -108,7 +100,7 @@ Napi::Value SparseEncodeBinding(const Napi::CallbackInfo& info) {
   ctx->ThrowIfLost(env);
   const DenseWeightArg a = ParseDenseWeight(info[1], info[2], op);
   const SparseFormat format = ParseFormat(info[3], op);
-  auto w = CopyHalves(a.w);  // the caller may reuse its array at once
+  auto w = CopyTypedArray<uint16_t>(a.w);  // the caller may reuse its array at once
   const int64_t n = a.n, k = a.k;
   const PackedLayout layout = ctx->backend().WeightLayout(OpId::kSparseMatmul);
   return CreateWeightAsync(env, info[0].As<Napi::Object>(), ctx, op,
@@ -146,7 +138,7 @@ Napi::Value SparsePruneBinding(const Napi::CallbackInfo& info) {
     if (s == "global") scope = SparsePruneScope::kGlobal;
     else if (s != "row") ThrowArg(env, StatusCode::kArgument, op, "scope", "'row' or 'global'", DescribeValue(info[4]));
   }
-  auto w = CopyHalves(a.w);
+  auto w = CopyTypedArray<uint16_t>(a.w);
   const int64_t n = a.n, k = a.k;
   Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, static_cast<size_t>(n * k) * 2);
   auto ab_ref = std::make_shared<Napi::Reference<Napi::ArrayBuffer>>(Napi::Persistent(ab));

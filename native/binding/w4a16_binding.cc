@@ -58,12 +58,6 @@ class W4A16Format : public WeightFormat {
   W4A16Packed dims_;
 };
 
-template <typename T>
-std::vector<T> CopyTypedArray(const Napi::TypedArray& ta) {
-  const T* p = reinterpret_cast<const T*>(static_cast<const uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset());
-  return std::vector<T>(p, p + ta.ElementLength());
-}
-
 // [n, k] and the group size (default 128, or k when k < 128), checked once by W4A16CheckShape.
 struct WeightShape {
   int64_t n, k;
@@ -89,13 +83,6 @@ WeightShape ParseWeightShape(const Napi::Value& shape_v, const Napi::Value& grou
   return ws;
 }
 
-void CheckLength(Napi::Env env, const std::string& op, const char* argument, const Napi::TypedArray& ta,
-                 int64_t want, const std::string& what) {
-  if (static_cast<int64_t>(ta.ElementLength()) != want)
-    ThrowArg(env, StatusCode::kShape, op, argument, std::to_string(want) + " elements (" + what + ")",
-             std::to_string(ta.ElementLength()) + " elements");
-}
-
 // w4a16Quantize(ctx, wF16: Uint16Array [n*k], [n, k], groupSize?) → Promise<NativeWeight>
 Napi::Value W4A16Quantize(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -106,7 +93,7 @@ Napi::Value W4A16Quantize(const Napi::CallbackInfo& info) {
   const WeightShape ws = ParseWeightShape(info[2], info[3], op);
   CheckLength(env, op, "w", w, ws.n * ws.k, "[n, k] = " + ShapeToString({ws.n, ws.k}));
   const PackedLayout layout = ctx->backend().WeightLayout(OpId::kW4A16Matmul);
-  auto w_f16 = std::make_shared<std::vector<uint16_t>>(CopyTypedArray<uint16_t>(w));
+  auto w_f16 = CopyTypedArray<uint16_t>(w);
   return CreateWeightAsync(env, info[0].As<Napi::Object>(), ctx, op,
                            [w_f16, ws, layout, op](std::vector<std::vector<uint8_t>>* parts,
                                                    std::shared_ptr<const WeightFormat>* format) -> Status {
@@ -144,8 +131,8 @@ Napi::Value W4A16FromCodes(const Napi::CallbackInfo& info) {
               "[n, k/groupSize] = " + ShapeToString({ws.n, ws.k / ws.group_size}));
   const PackedLayout layout = ctx->backend().WeightLayout(OpId::kW4A16Matmul);
   // Copied now (the caller may reuse its arrays at once); the 0..15 scan runs with the packing.
-  auto c = std::make_shared<std::vector<uint8_t>>(CopyTypedArray<uint8_t>(codes));
-  auto s = std::make_shared<std::vector<uint16_t>>(CopyTypedArray<uint16_t>(scales));
+  auto c = CopyTypedArray<uint8_t>(codes);
+  auto s = CopyTypedArray<uint16_t>(scales);
   return CreateWeightAsync(env, info[0].As<Napi::Object>(), ctx, op,
                            [c, s, ws, layout, op](std::vector<std::vector<uint8_t>>* parts,
                                                   std::shared_ptr<const WeightFormat>* format) -> Status {
