@@ -58,6 +58,7 @@ struct Case {
   float threshold = 0.f;
   bool bias = true;
   std::vector<int> planted;         // columns whose values get ×20..60 in a few rows
+  int last_row_outlier = -1;        // ≥ 0: the only |x| ≥ 6 of this column is in the last row
   std::vector<int> zero_x_rows;     // rows of X set to +0
   std::vector<int> zero_w_rows;     // rows of W set to +0 (SCB = 0)
   bool all_outliers = false;        // |x| ≥ 0.015625 everywhere, threshold 0.015625
@@ -163,6 +164,12 @@ bool MakeInputs(const Case& c, Inputs* in) {
   for (int col : c.planted)
     for (int i = int(rng() % uint32_t(std::min(3, m))); i < m; i += 1 + int(rng() % 7))  // a few rows, never the same pattern
       in->x[size_t(i) * k + col] = F32ToF16Bits(F16BitsToF32(in->x[size_t(i) * k + col]) * factor(rng));
+  if (c.last_row_outlier >= 0) {
+    for (int i = 0; i < m; ++i)  // |x| ≤ 5 above the last row, 25 ≤ |x| ≤ 75 there
+      in->x[size_t(i) * k + c.last_row_outlier] = F32ToF16Bits(F16BitsToF32(in->x[size_t(i) * k + c.last_row_outlier]) * 5.f);
+    uint16_t& v = in->x[size_t(m - 1) * k + c.last_row_outlier];
+    v = F32ToF16Bits(F16BitsToF32(v) * 10.f + (F16BitsToF32(v) < 0 ? -25.f : 25.f));
+  }
   if (c.at_threshold) {
     for (int i = 0; i < m; ++i) {  // |x| < 6 elsewhere in columns 1 and 2
       in->x[size_t(i) * k + 1] = F32ToF16Bits(F16BitsToF32(in->x[size_t(i) * k + 1]) * 5.f);
@@ -435,6 +442,25 @@ void Edges() {
   c.rerun = true;
   c.name = "int8 [sim] 21 k blocks over 8 warps, n < 8: " + Dims(c);
   cases.push_back(c);
+  // k > 8192: the compaction CTA runs two rounds of 256 words (the second placed after the first's count)
+  c = Case{};
+  c.m = 2;
+  c.n = 5;
+  c.k = 8300;
+  c.threshold = 6.f;
+  c.planted = {100, 8191, 8192, 8299};
+  c.last_row_outlier = 5000;
+  c.name = "int8 [sim] two compaction rounds: " + Dims(c);
+  cases.push_back(c);
+  // the last of two slabs' detection chunks
+  c = Case{};
+  c.m = 65;
+  c.n = 9;
+  c.k = 64;
+  c.threshold = 6.f;
+  c.last_row_outlier = 63;
+  c.name = "int8 [sim] outlier in row 64 only (second detection chunk): " + Dims(c);
+  cases.push_back(c);
   // the smallest shape
   c = Case{};
   c.m = 1;
@@ -452,7 +478,8 @@ void Edges() {
   c.n = 40;
   c.k = 260;
   c.threshold = 6.f;
-  c.planted = {31, 32, 33, 255, 259};
+  c.planted = {31, 32, 33, 255};
+  c.last_row_outlier = 259;  // found by the last chunk (row 32) only
   c.rows_per_chunk = 4;
   c.rerun = true;
   c.name = "int8 [sim] detection in 9 row chunks of 4: " + Dims(c);
@@ -467,7 +494,7 @@ void Edges() {
   c.name = "int8 [sim] threshold 0 with planted large values: no outliers: " + Dims(c);
   cases.push_back(c);
   for (const Case& e : cases)
-    if (!kTsanLight || e.k <= 499) RunCase(e);
+    if (!kTsanLight || e.k <= 499 || e.k == 8300) RunCase(e);
 }
 
 }  // namespace
