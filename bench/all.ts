@@ -1,17 +1,19 @@
 // `npm run bench`: every op at its default LLM layer shapes on the available backend, one progress
 // line, a table per op, a combined summary, and files under bench/results/.
 import { denseBench, DENSE_USAGE } from './dense';
+import { int8Bench, INT8_USAGE } from './int8';
 import { benchMain } from './runner';
 import { sparseBench, SPARSE_USAGE } from './sparse';
 import { w4a16Bench, W4A16_USAGE } from './w4a16';
 
 const USAGE = `node dist/bench/all.js [options]   (npm run bench)
-Runs dense, w4a16 then sparse with their default shapes; options are passed to each
-(--shapes and --m to all three; --full to w4a16 and sparse; --group to w4a16; --sparsity and
+Runs dense, w4a16, sparse then int8 with their default shapes; options are passed to each
+(--shapes and --m to all; --full to w4a16, sparse and int8; --group to w4a16; --sparsity and
 --formats to sparse).
 
 ${DENSE_USAGE}
 ${W4A16_USAGE}
-${SPARSE_USAGE}`;
+${SPARSE_USAGE}
+${INT8_USAGE}`;
 
-benchMain([denseBench, w4a16Bench, sparseBench], USAGE);
+benchMain([denseBench, w4a16Bench, sparseBench, int8Bench], USAGE);

@@ -5,7 +5,7 @@
 //   GraphProto        node 1, name 2, initializer 5, input 11, output 12
 //   NodeProto         input 1, output 2, name 3, op_type 4, attribute 5, domain 7
 //   AttributeProto    name 1, i 3, type 20 (AttributeType INT = 2)
-//   TensorProto       dims 1, data_type 2, name 8, raw_data 9 (DataType FLOAT = 1, UINT8 = 2)
+//   TensorProto       dims 1, data_type 2, name 8, raw_data 9 (DataType FLOAT = 1, UINT8 = 2, INT8 = 3)
 //   ValueInfoProto    name 1, type 2;  TypeProto tensor_type 1;  TypeProto.Tensor elem_type 1, shape 2
 //   TensorShapeProto  dim 1;  TensorShapeProto.Dimension dim_value 1, dim_param 2
 import * as os from 'os';
@@ -158,6 +158,44 @@ export function buildMatMulNBitsModel(spec: MatMulNBitsSpec, copies = 1): Uint8A
     graph.message(5, initializer(`B${i}`, DTYPE_UINT8, [n, blocks, blockSize / NIBBLES_PER_BYTE], packed));
     graph.message(5, initializer(`scales${i}`, DTYPE_FLOAT, [n, blocks], spec.scales));
     if (zp !== null) graph.message(5, initializer(`zero_points${i}`, DTYPE_UINT8, [n, zpBytesPerRow], zp));
+  }
+  graph.message(11, valueInfo('A', DTYPE_FLOAT, ['m', k]));
+  for (let i = 0; i < copies; i++) graph.message(12, valueInfo(`Y${i}`, DTYPE_FLOAT, ['m', n]));
+  return model(graph, [['', ONNX_OPSET], ['com.microsoft', MS_OPSET]]);
+}
+
+const DTYPE_INT8 = 3;
+
+/** Inputs of an int8 DynamicQuantizeMatMul model (com.microsoft). */
+export interface DynamicQuantizeMatMulSpec {
+  n: number;
+  k: number;
+  /** int8 codes `[n, k]` row-major (nn.Linear layout); written transposed as B[k, n]. */
+  codes: Int8Array;
+  /** fp32 per-output-column scale `[n]`: w ≈ code · scale. */
+  scales: Float32Array;
+}
+
+/**
+ * `copies` independent Y_i[m, n] = A[m, k] · dequant(B_i): com.microsoft DynamicQuantizeMatMul
+ * quantizes A to uint8 per tensor at run time, multiplies with the int8 B (symmetric, per-column
+ * b_scale, no zero point) in integers and dequantizes — ORT's own quantize/matmul/dequantize chain.
+ */
+export function buildDynamicQuantizeMatMulModel(spec: DynamicQuantizeMatMulSpec, copies = 1): Uint8Array {
+  const { n, k } = spec;
+  if (spec.codes.length !== n * k) throw new RangeError(`buildDynamicQuantizeMatMulModel: codes must have n*k = ${n * k} elements, got ${spec.codes.length}`);
+  if (spec.scales.length !== n) throw new RangeError(`buildDynamicQuantizeMatMulModel: scales must have n = ${n} elements, got ${spec.scales.length}`);
+  const bT = new Int8Array(k * n);
+  for (let j = 0; j < n; j++) for (let c = 0; c < k; c++) bT[c * n + j] = spec.codes[j * k + c];
+  const graph = new ProtoWriter();
+  for (let i = 0; i < copies; i++) {
+    graph.message(1, node({ opType: 'DynamicQuantizeMatMul', name: `DynamicQuantizeMatMul_${i}`, domain: 'com.microsoft',
+      inputs: ['A', `B${i}`, `b_scale${i}`], outputs: [`Y${i}`] }));
+  }
+  graph.string(2, 'int8_matmul');
+  for (let i = 0; i < copies; i++) {
+    graph.message(5, initializer(`B${i}`, DTYPE_INT8, [k, n], bT));
+    graph.message(5, initializer(`b_scale${i}`, DTYPE_FLOAT, [n], spec.scales));
   }
   graph.message(11, valueInfo('A', DTYPE_FLOAT, ['m', k]));
   for (let i = 0; i < copies; i++) graph.message(12, valueInfo(`Y${i}`, DTYPE_FLOAT, ['m', n]));
