@@ -3,7 +3,8 @@
 //
 // Applies each mutant of test/mutants/catalogue.mjs, one at a time, to a temporary COPY of the tree
 // (never to this checkout), rebuilds the native tests there incrementally, runs the simulator tests
-// (native/tests/*_test.cc, fastest first, each bounded) until one fails, reverts, and records
+// (native/tests/*_test.cc: the mutant's kernel's own first, then the rest, each group fastest first,
+// each test bounded) until one fails, reverts, and records
 // killed (which test, which check / crash / timeout) or survived. Prints a table and the kill rate.
 //
 //   node scripts/mutants.mjs [--only name,kernel,...] [--seed N|date --count K] [--timeout-s S]
@@ -292,6 +293,14 @@ function runTest(bin, timeoutS, logFile) {
   });
 }
 
+// The tests named after the mutant's kernel first (sim_sparse_test for a sparse mutant), each group
+// fastest first: the test that kills a kernel's mutant is nearly always its own, and running the
+// unrelated ones before it cost ~40 s per w4a16/sparse mutant (a quarter of a full run).
+function orderFor(m, order) {
+  const own = (t) => t.includes(m.kernel);
+  return [...order.filter(own), ...order.filter((t) => !own(t))];
+}
+
 async function runTests(buildDir, tests, budgetS, logDir) {
   const t0 = Date.now();
   for (const t of tests) {
@@ -484,7 +493,7 @@ async function run(opt, cat, weakenings, work, tree, buildDir, setRestore) {
       const err = build(buildDir, tests, path.join(logDir, 'build.log'));
       let out;
       if (err) out = { killed: true, test: 'build', how: 'compile', detail: err };
-      else out = await runTests(buildDir, order, budget, logDir);
+      else out = await runTests(buildDir, orderFor(m, order), budget, logDir);
       res.seconds = secs(tm);
       if (out.killed) Object.assign(res, { result: m.equivalent ? 'KILLED (marked equivalent!)' : m.knownGap ? 'killed (gap closed)' : 'killed', test: out.test, how: out.how, detail: out.detail });
       else if (m.equivalent) Object.assign(res, { result: 'equivalent', note: m.equivalent });
