@@ -225,8 +225,8 @@ Status Int8MatmulCpu(const Int8MatmulArgs& a, Kernel kernel, ThreadPool& pool) {
                          "weight");
   int64_t n_pad = 0, k_pad = 0;
   Int8PaddedDims(Int8Layout::kCpu, w.n, w.k, &n_pad, &k_pad);
-  if (w.n < 1 || w.k < 1 || w.n_pad != n_pad || w.k_pad != k_pad || w.codes == nullptr || w.scb == nullptr ||
-      w.row_sums == nullptr)
+  if (w.n < 1 || w.k < 1 || w.k > sparq::int8::kMaxK || w.n_pad != n_pad || w.k_pad != k_pad ||
+      w.codes == nullptr || w.scb == nullptr || w.row_sums == nullptr)
     return Status::Error(StatusCode::kArgument,
                          "int8.matmul: the cpu weight view is inconsistent (n=" + std::to_string(w.n) +
                              ", k=" + std::to_string(w.k) + ", n_pad=" + std::to_string(w.n_pad) +

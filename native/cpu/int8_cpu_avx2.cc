@@ -21,6 +21,7 @@ inline __m256i LoadI16(const int8_t* p) {  // 16 int8 → 16 int16
   return _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
 }
 
+// Sum of the 8 lanes mod 2³² (unsigned vector adds: no signed overflow even if partial sums wrap).
 inline int32_t HSum(__m256i v) {
   __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
   s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(1, 0, 3, 2)));

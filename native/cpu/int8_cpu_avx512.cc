@@ -26,6 +26,16 @@ inline __m512i LoadI16(const int8_t* p) {  // 32 int8 → 32 int16
   return _mm512_cvtepi8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
 }
 
+// Sum of the 16 lanes mod 2³² (not _mm512_reduce_add_epi32: GCC spells it with signed vector adds,
+// undefined — and flagged by UBSan — when the VNNI kernel's biased partial sums wrap).
+inline uint32_t ReduceAdd(__m512i v) {
+  const __m256i s = _mm256_add_epi32(_mm512_castsi512_si256(v), _mm512_extracti64x4_epi64(v, 1));
+  __m128i x = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+  x = _mm_add_epi32(x, _mm_shuffle_epi32(x, _MM_SHUFFLE(1, 0, 3, 2)));
+  x = _mm_add_epi32(x, _mm_shuffle_epi32(x, _MM_SHUFFLE(2, 3, 0, 1)));
+  return static_cast<uint32_t>(_mm_cvtsi128_si32(x));
+}
+
 template <int MR>
 void BwTile(const AccTile& t, int64_t r0, int64_t c0) {
   const int8_t* a[MR];
@@ -53,7 +63,7 @@ void BwTile(const AccTile& t, int64_t r0, int64_t c0) {
 #pragma GCC unroll 4
   for (int r = 0; r < MR; ++r)
 #pragma GCC unroll 4
-    for (int c = 0; c < kNr; ++c) t.acc[(r0 + r) * t.ld_acc + c0 + c] = _mm512_reduce_add_epi32(acc[r][c]);
+    for (int c = 0; c < kNr; ++c) t.acc[(r0 + r) * t.ld_acc + c0 + c] = static_cast<int32_t>(ReduceAdd(acc[r][c]));
 }
 
 template <void (*Tile1)(const AccTile&, int64_t, int64_t), void (*Tile2)(const AccTile&, int64_t, int64_t),
@@ -137,7 +147,7 @@ void VnniTile(const AccTile& t, int64_t r0, int64_t c0) {
     const uint32_t correction = static_cast<uint32_t>(t.row_sums[c0 + c]) << 7;
 #pragma GCC unroll 4
     for (int r = 0; r < MR; ++r) {
-      const uint32_t s = static_cast<uint32_t>(_mm512_reduce_add_epi32(acc[r][c]));
+      const uint32_t s = ReduceAdd(acc[r][c]);
       t.acc[(r0 + r) * t.ld_acc + c0 + c] = static_cast<int32_t>(s - correction);
     }
   }
