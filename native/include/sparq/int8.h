@@ -71,10 +71,14 @@ inline int8_t Int8QuantizeWeightValue(float w, float scb) {
   return static_cast<int8_t>(RneToInt(scaled / scb));
 }
 // CA[i,c] from x and rowStat[i] (row_stat = 0 ⇒ 0); callers pass 0 for outlier columns.
+// Non-finite X (not part of the contract) stays defined: a NaN quotient (∞/∞) gives 0, as the
+// GPU's cvt.rni does.
 inline int8_t Int8QuantizeActivationValue(float x, float row_stat) {
   if (row_stat == 0.0f) return 0;
   const float scaled = x * kScale;
-  return static_cast<int8_t>(RneToInt(scaled / row_stat));
+  const float q = scaled / row_stat;
+  if (!(q >= -128.0f && q <= 127.0f)) return 0;
+  return static_cast<int8_t>(RneToInt(q));
 }
 inline float Int8MainTerm(int32_t acc, float row_stat, float scb) {
   const float a = static_cast<float>(acc);
