@@ -3,7 +3,7 @@
  * built libraries, in one command under 8 minutes, each suite in its own child process with its
  * own time limit:
  *   info         device, driver and library info;
- *   cases-dense, cases-w4a16, cases-sparse
+ *   cases-dense, cases-w4a16, cases-sparse, cases-int8
  *                every shared test case (test/cases) on the backend against cpu and the float64 reference;
  *   fragments    the fragment-layout dump on the GPU against the simulator's (needs the sim backend);
  *   sanitizer    compute-sanitizer memcheck and racecheck on the small cases, when the tool is present;
@@ -105,6 +105,7 @@ const PLAN: { suite: string; section: string; weight: number; minMs: number }[] 
   { suite: 'cases-dense', section: 'cases dense', weight: 2, minMs: 10000 },
   { suite: 'cases-w4a16', section: 'cases w4a16', weight: 3, minMs: 10000 },
   { suite: 'cases-sparse', section: 'cases sparse', weight: 3, minMs: 10000 },
+  { suite: 'cases-int8', section: 'cases int8', weight: 2, minMs: 10000 },
   { suite: 'fragments', section: 'fragments', weight: 1, minMs: 5000 },
   { suite: 'sanitizer', section: 'sanitizer', weight: 4, minMs: 30000 },
   { suite: 'bench', section: 'bench', weight: 6, minMs: 60000 },

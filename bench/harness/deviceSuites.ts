@@ -9,6 +9,7 @@ import * as path from 'path';
 import { addonPath, open, type BackendName, type Context } from '../../src';
 import { native } from '../../src/native';
 import { denseCases, runDenseCase, type DenseCase } from '../../test/cases/dense.cases';
+import { int8Cases, runInt8Case, type Int8CaseResult } from '../../test/cases/int8.cases';
 import { runSparseCase, sparseCases, type SparseCase } from '../../test/cases/sparse.cases';
 import { runW4A16Case, w4a16Cases, type W4A16Case } from '../../test/cases/w4a16.cases';
 import {
@@ -44,6 +45,7 @@ export const SUITE_SECTIONS: Record<string, string> = {
   'cases-dense': 'cases dense',
   'cases-w4a16': 'cases w4a16',
   'cases-sparse': 'cases sparse',
+  'cases-int8': 'cases int8',
   cases: 'cases',
   fragments: 'fragments',
   sanitizer: 'sanitizer',
@@ -218,6 +220,50 @@ async function casesSuite(run: SuiteRun, a: SuiteArgs, ops: CaseOp[]): Promise<n
   return run.failed ? SUITE_EXIT.failed : SUITE_EXIT.ok;
 }
 
+/** Where two arrays first differ ('' when equal). */
+function firstDifference(label: string, got: ArrayLike<number>, want: ArrayLike<number>): string {
+  if (got.length !== want.length) return `${label}: length ${got.length} vs ${want.length}`;
+  for (let i = 0; i < got.length; i++) if (!Object.is(got[i], want[i])) return `${label}[${i}]: ${got[i]} vs ${want[i]}`;
+  return '';
+}
+
+/** int8 is bit-exact by contract: codes, outlier columns and Y equal the independent implementation and the cpu's. */
+function int8Mismatches(got: Int8CaseResult, onCpu: Int8CaseResult): string[] {
+  return [
+    firstDifference('codes', got.codes, got.want.codes.codes),
+    firstDifference('scb', got.scb, got.want.codes.scb),
+    firstDifference('outlierColumns', got.outliers, got.want.outliers),
+    firstDifference('y vs reference', got.y, got.want.y),
+    firstDifference('y vs cpu', got.y, onCpu.y),
+  ].filter((d) => d !== '');
+}
+
+async function int8Suite(run: SuiteRun, a: SuiteArgs): Promise<number> {
+  const caseBackend = a.small || a.backend === 'sim' ? 'sim' : 'cpu';
+  const cases = int8Cases(caseBackend);
+  let dev = await open({ backend: a.backend });
+  const cpu = await open({ backend: 'cpu' });
+  const before = run.rows.length;
+  for (const c of cases) {
+    run.starting(c.name);
+    const seed = freshSeed();
+    try {
+      const got = await runInt8Case(dev, c, seed);
+      const onCpu = await runInt8Case(cpu, c, seed);
+      const bad = int8Mismatches(got, onCpu);
+      const launch = dev.lastLaunch ? `, ${dev.lastLaunch.kernel} ${dev.lastLaunch.config}` : '';
+      run.row({ section: 'cases int8', name: c.name, ok: bad.length === 0,
+        detail: `${bad.length === 0 ? 'bit-exact' : `DIFFERS: ${bad.join('; ')}`}; ${got.outliers.length} outlier columns; seed ${seed}${launch}` });
+    } catch (e) {
+      run.row({ section: 'cases int8', name: c.name, ok: false, detail: `seed ${seed}: ${message(e)}` });
+      if (dev.lost) dev = await open({ backend: a.backend });
+    }
+  }
+  const mine = run.rows.slice(before);
+  process.stderr.write(`[${(run.elapsedMs() / 1000).toFixed(1)}s] int8: ${mine.filter((r) => r.ok).length}/${cases.length} bit-exact\n`);
+  return run.failed ? SUITE_EXIT.failed : SUITE_EXIT.ok;
+}
+
 // --- fragment dump ---------------------------------------------------------------------------
 
 /** Lists and typed arrays compare element by element; anything else by its JSON text. */
@@ -331,8 +377,13 @@ export async function runSuite(suite: string, a: SuiteArgs): Promise<number> {
         return await casesSuite(run, a, ['w4a16']);
       case 'cases-sparse':
         return await casesSuite(run, a, ['sparse']);
-      case 'cases':
-        return await casesSuite(run, a, ['dense', 'w4a16', 'sparse']);
+      case 'cases-int8':
+        return await int8Suite(run, a);
+      case 'cases': {
+        const matmuls = await casesSuite(run, a, ['dense', 'w4a16', 'sparse']);
+        const int8 = await int8Suite(run, a);
+        return matmuls !== SUITE_EXIT.ok ? matmuls : int8;
+      }
       case 'fragments':
         return await fragmentSuite(run, a);
       case 'sanitizer':
