@@ -9,11 +9,12 @@
 // as they were), CA and rowStat in the workspace (padding rows and columns zero), the bytes the
 // kernels read of the codes and of CA, and the same bits on a rerun with another CTA schedule.
 // Cases: m ∈ {1, 8, 24, 33, 64, 65, 130} (every instance, slab tails, several slabs), odd n and k
-// incl. k = 499 and k = 1300 (warps with 1, 2 and 3 k blocks), thresholds 0 and 6 with planted
-// outlier columns (×20–60), every column an outlier (count > the staging capacity of 64), 70
-// planted columns (past the capacity, mixed with the int8 part), a value exactly at the threshold
-// and one just below, zero rows of X and of W, codes from anywhere (−128 included), bias on/off,
-// detection split over many row chunks.
+// incl. k = 499 and k = 1300 (warps with 1, 2 and 3 k blocks) and k = 8300 (two compaction rounds),
+// thresholds 0 and 6 with planted outlier columns (×20–60), every column an outlier (count > the
+// staging capacity of 64), 70 planted columns (past the capacity, mixed with the int8 part), a
+// value exactly at the threshold and one just below, zero rows of X and of W, codes from anywhere
+// (−128 included), bias on/off, detection split over many row chunks with an outlier only the
+// last chunk sees, and a main term the bias cancels (the epilogue's order changes the fp16 result).
 // Fresh random fp16 inputs (never zeros, except the zero-row cases), NaN-poisoned Y and a poisoned
 // outlier list.
 #include <cmath>
@@ -64,6 +65,7 @@ struct Case {
   bool all_outliers = false;        // |x| ≥ 0.015625 everywhere, threshold 0.015625
   bool at_threshold = false;        // column 1 holds exactly 6.0 once, column 2 at most 6 − 2^-8
   bool free_codes = false;          // codes uniform in [−128, 127], scb any ≥ 0 (fromCodes)
+  bool cancel = false;              // t = 4088 exactly, bias = −4088, o small: the epilogue order shows
   int64_t rows_per_chunk = 0;       // forced detection chunk
   bool rerun = false;               // a second run, one CTA at a time on 1 SM: same bits
 };
@@ -183,7 +185,22 @@ bool MakeInputs(const Case& c, Inputs* in) {
   in->bias.resize(size_t(n));
   for (auto& v : in->bias) v = RandomNonZero(rng);
 
-  if (c.free_codes) {
+  if (c.cancel) {
+    // Every column but kCancelCol: x = 4, CB = 127, SCB = 1, so t = (16129·(k−1)·4)/16129 = 4(k−1)
+    // exactly (4088 at k = 1023, an fp16); bias = −t; column kCancelCol is an outlier (x ≥ 6) with
+    // CB = 1 or 2, so o ≈ 0.05..0.13: (t + o) + bias keeps o only to t's fp32 ulp (2^-12), several
+    // fp16 ulps of o, while (t + bias) + o keeps all of it.
+    constexpr int kCancelCol = 250;
+    for (int i = 0; i < m; ++i)
+      for (int col = 0; col < k; ++col)
+        in->x[size_t(i) * k + col] = F32ToF16Bits(col == kCancelCol ? 6.0f + 0.37f * float(i) : 4.0f);
+    in->ref.cb.assign(size_t(n) * k, int8_t(127));
+    in->ref.scb.assign(size_t(n), 1.0f);
+    for (int j = 0; j < n; ++j) {
+      in->ref.cb[size_t(j) * k + kCancelCol] = int8_t(1 + j % 2);
+      in->bias[j] = F32ToF16Bits(-4.0f * float(k - 1));
+    }
+  } else if (c.free_codes) {
     std::uniform_int_distribution<int> code(-128, 127);
     std::uniform_real_distribution<float> scale(0.f, 0.05f);
     in->ref.cb.resize(size_t(n) * k);
@@ -310,9 +327,30 @@ void CheckRun(const Case& c, const Inputs& in, const Run& r) {
         (unsigned long long)BytesOf(r.info, "ca"), (unsigned long long)want_ca);
 }
 
+// The cancel case is only worth its name if the other order gives other fp16 bits for most
+// elements (the check above then fails on a kernel that adds the bias first).
+void CheckCancelSeparates(const Case& c, const Inputs& in) {
+  const Ref& r = in.ref;
+  int differ = 0;
+  for (int i = 0; i < c.m; ++i)
+    for (int j = 0; j < c.n; ++j) {
+      int64_t acc = 0;
+      for (int col = 0; col < c.k; ++col) acc += int64_t(r.ca[size_t(i) * c.k + col]) * r.cb[size_t(j) * c.k + col];
+      const float t = ((float(int32_t(acc)) * r.stat[i]) * r.scb[j]) / 16129.0f;
+      float o = 0.f;
+      for (int col : r.cols)
+        o = std::fma(F16BitsToF32(in.x[size_t(i) * c.k + col]), (float(r.cb[size_t(j) * c.k + col]) * r.scb[j]) / 127.0f, o);
+      const float other = (t + F16BitsToF32(in.bias[j])) + o;
+      differ += F32ToF16Bits(other) != r.y[size_t(i) * c.n + j];
+    }
+  Check(2 * differ >= c.m * c.n, c.name + ": (t + bias) + o gives other bits for most elements",
+        "only %d of %d differ", differ, c.m * c.n);
+}
+
 void RunCase(const Case& c) {
   Inputs in;
   if (!MakeInputs(c, &in)) return;
+  if (c.cancel) CheckCancelSeparates(c, in);
   sim::SimOptions o;
   o.sm_count = 4;
   const Run r = RunSim(c, in, o);
@@ -460,6 +498,15 @@ void Edges() {
   c.threshold = 6.f;
   c.last_row_outlier = 63;
   c.name = "int8 [sim] outlier in row 64 only (second detection chunk): " + Dims(c);
+  cases.push_back(c);
+  // the epilogue's order made visible: t and the bias cancel, the outlier term survives
+  c = Case{};
+  c.m = 6;
+  c.n = 8;
+  c.k = 1023;
+  c.threshold = 6.f;
+  c.cancel = true;
+  c.name = "int8 [sim] t = -bias = 4088, small outlier term: (t + o) + bias, in that order: " + Dims(c);
   cases.push_back(c);
   // the smallest shape
   c = Case{};
