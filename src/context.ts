@@ -158,6 +158,7 @@ export class Context {
    * @throws {SparqShapeError} / {SparqDTypeError} when `out` does not match `src`.
    */
   copy<D extends DType>(src: Tensor<D>, options: { out?: Tensor<D> } = {}): Tensor<D> {
+    checkOptions('copy', options);
     return this.wrap(this.native.copy(this.handle, unwrap(src), unwrap(options.out)), options.out) as Tensor<D>;
   }
 
@@ -184,8 +185,8 @@ export class Context {
    * @internal The public tensor for an op's native result: `out` itself when the caller passed one
    * (a second wrapper would be a second GC backstop that disposes the caller's tensor), else a new one.
    */
-  wrap(handle: ReturnType<NativeContext['tensor']>, out?: Tensor): Tensor {
-    if (out !== undefined && out.handle === handle) return out;
+  wrap(handle: ReturnType<NativeContext['tensor']>, out?: unknown): Tensor {
+    if (out instanceof Tensor && out.handle === handle) return out;
     return new Tensor(handle, this);
   }
 
@@ -196,16 +197,23 @@ export class Context {
     b: unknown,
     options: MatmulOptions,
   ): { a: unknown; b: unknown; bias: unknown; out: unknown } {
-    if (options === null || typeof options !== 'object')
-      throw new SparqArgumentError(`${op}: options must be an object, got ${describeValue(options)}`, {
-        argument: 'options',
-      });
+    checkOptions(op, options);
     return { a: unwrap(a), b: unwrap(b), bias: unwrap(options.bias), out: unwrap(options.out) };
   }
 }
 
+/** An op's options argument must be an object (undefined takes the defaults before this). */
+function checkOptions(op: string, options: unknown): void {
+  if (options === null || typeof options !== 'object')
+    throw new SparqArgumentError(`${op}: options must be an object, got ${describeValue(options)}`, { argument: 'options' });
+}
+
+/**
+ * The native handle of a public tensor or weight; anything else (an object that only shares the
+ * prototype has no handle) goes through as it is, for the native check to name.
+ */
 function unwrap(v: unknown): unknown {
-  if (v instanceof Tensor || v instanceof PackedWeight) return v.handle;
+  if ((v instanceof Tensor || v instanceof PackedWeight) && v.handle !== undefined) return v.handle;
   return v;
 }
 
@@ -224,7 +232,8 @@ export async function open(options: OpenOptions = {}): Promise<Context> {
   if (backend === 'auto' && process.env.SPARQ_BACKEND) backend = process.env.SPARQ_BACKEND;
   if (typeof backend !== 'string' || !BACKENDS.includes(backend as BackendRequest)) {
     const from = options.backend === undefined ? 'SPARQ_BACKEND' : 'backend';
-    throw new SparqArgumentError(`open: ${from} must be one of 'auto', 'cuda', 'cpu', 'sim', got ${JSON.stringify(backend)}`, {
+    const got = typeof backend === 'string' ? JSON.stringify(backend) : describeValue(backend); // JSON.stringify throws on a BigInt
+    throw new SparqArgumentError(`open: ${from} must be one of 'auto', 'cuda', 'cpu', 'sim', got ${got}`, {
       argument: 'backend',
     });
   }

@@ -7,14 +7,26 @@ function isa(): string {
   return process.env.SPARQ_CPU_ISA ?? '';
 }
 
+/** The longest array-like accepted: a JS array's limit (a larger `length` is a mistake, and would run for minutes). */
+const MAX_ARRAY_LENGTH = 2 ** 32 - 1;
+
 /** A Float32Array of `values`; anything that is not a Float32Array, an array or an array-like of numbers is a SparqArgumentError. */
 function toFloat32(values: Float32Array | ArrayLike<number>, op: string): Float32Array {
   if (values instanceof Float32Array) return values;
-  const arrayLike =
-    values !== null && typeof values === 'object' && !(values instanceof DataView) && typeof (values as ArrayLike<number>).length === 'number';
-  if (!arrayLike)
-    throw new SparqArgumentError(`${op}: values must be a Float32Array or an array of numbers, got ${describeValue(values)}`, { argument: 'values' });
-  return Float32Array.from(values as ArrayLike<number>);
+  const expected = `${op}: values must be a Float32Array or an array of numbers`;
+  const length: unknown = values !== null && typeof values === 'object' && !(values instanceof DataView) ? (values as ArrayLike<number>).length : undefined;
+  if (typeof length !== 'number')
+    throw new SparqArgumentError(`${expected}, got ${describeValue(values)}`, { argument: 'values' });
+  if (!(Number.isInteger(length) && length >= 0 && length <= MAX_ARRAY_LENGTH))
+    throw new SparqArgumentError(`${expected}, got an array-like of length ${length}`, { argument: 'values' });
+  try {
+    return Float32Array.from(values as ArrayLike<number>);
+  } catch (error) {
+    // BigInts and Symbols do not convert to numbers; a getter's own exception passes through.
+    if (error instanceof TypeError || error instanceof RangeError)
+      throw new SparqArgumentError(`${expected}, got an element that is not a number (${error.message})`, { argument: 'values' });
+    throw error;
+  }
 }
 
 /** fp32 → fp16 bits, round-to-nearest-even (F16C where present); NaN stays NaN, overflow → ±Inf. */

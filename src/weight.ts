@@ -59,6 +59,11 @@ export abstract class PackedWeight<R = Record<string, unknown>> {
     return this.toString();
   }
 
+  /** @internal the weight's description, not its data (read() gives that); JSON.stringify uses it. */
+  toJSON(): { kind: string; n: number; k: number; bytes: number; disposed: boolean } {
+    return { kind: this.constructor.name, n: this.n, k: this.k, bytes: this.bytes, disposed: this.disposed };
+  }
+
   toString(): string {
     return `${this.constructor.name}[${this.n}, ${this.k}]${this.disposed ? ' (disposed)' : ` ${this.bytes} bytes`}`;
   }

@@ -1,4 +1,4 @@
-import { open, toF16, type Context } from '../src';
+import { open, Tensor, toBF16, toF16, type Context } from '../src';
 import { native } from '../src/native';
 import { backendMatrix } from './helpers/backends';
 
@@ -155,6 +155,35 @@ const CALLS: BadCall[] = [
   { name: 'tensor: a zero dim', call: (sq) => sq.tensor(new Uint16Array(4), [4, 0], 'f16'), expected: ['SparqShapeError', 'ERR_SPARQ_SHAPE', 'shape'] },
   { name: 'tensor: length mismatch', call: (sq) => sq.tensor(new Uint16Array(5), [4], 'f16'), expected: ['SparqShapeError', 'ERR_SPARQ_SHAPE', 'data'] },
   { name: 'zeros: unknown dtype', call: (sq) => sq.zeros([4], 'f64' as never), expected: ['SparqDTypeError', 'ERR_SPARQ_DTYPE', 'dtype'] },
+  // Found by the API fuzzer (test/fuzz): each was a plain TypeError/Error, a silent acceptance or a hang.
+  { name: 'fuzz: copy with options null (was a TypeError)', call: (sq) => sq.copy(sq.zeros([4], 'f16'), null as never), expected: ['SparqArgumentError', 'ERR_SPARQ_ARGUMENT', 'options'] },
+  { name: 'fuzz: copy with options a number (was ignored)', call: (sq) => sq.copy(sq.zeros([4], 'f16'), 5 as never), expected: ['SparqArgumentError', 'ERR_SPARQ_ARGUMENT', 'options'] },
+  {
+    name: 'fuzz: dense.matmul out an object with only Tensor.prototype (was ignored: a new tensor came back)',
+    call: (sq) => sq.dense.matmul(sq.zeros([4, k], 'f16'), sq.zeros([1, k], 'f16'), { out: Object.create(Tensor.prototype) as never }),
+    expected: ['SparqArgumentError', 'ERR_SPARQ_ARGUMENT', 'out'],
+    message: /out must be a sparq Tensor, got object/,
+  },
+  {
+    name: 'fuzz: open with a BigInt backend (was a TypeError from JSON.stringify)',
+    call: () => open({ backend: 10n as never }),
+    expected: ['SparqArgumentError', 'ERR_SPARQ_ARGUMENT', 'backend'],
+    message: /got bigint 10$/,
+  },
+  {
+    name: 'fuzz: toF16 of an array-like claiming 2^32 elements (ran for minutes, allocating 16 GiB)',
+    call: () => toF16({ length: 2 ** 32 }),
+    expected: ['SparqArgumentError', 'ERR_SPARQ_ARGUMENT', 'values'],
+    message: /got an array-like of length 4294967296$/,
+  },
+  { name: 'fuzz: toF16 of an array of BigInts (was a TypeError)', call: () => toF16([1n, 2n] as never), expected: ['SparqArgumentError', 'ERR_SPARQ_ARGUMENT', 'values'] },
+  { name: 'fuzz: toBF16 of a BigInt64Array (was a TypeError)', call: () => toBF16(new BigInt64Array(2) as never), expected: ['SparqArgumentError', 'ERR_SPARQ_ARGUMENT', 'values'] },
+  {
+    name: 'fuzz: zeros too large to allocate names shape in its message',
+    call: (sq) => sq.zeros([6, 2 ** 53 - 1], 'bf16'),
+    expected: ['SparqOutOfMemoryError', 'ERR_SPARQ_OUT_OF_MEMORY', 'shape'],
+    message: /\(\d+ bytes\) for shape on backend/,
+  },
 ];
 
 async function outcome(c: BadCall, sq: Context, other: Context): Promise<[string, string, string | undefined, string]> {

@@ -15,9 +15,11 @@ std::string ShapeToString(const Shape& shape) {
   return s + "]";
 }
 
+// Saturates at INT64_MAX: dims up to 2^53 each would overflow (UB), and wrap to a small product.
 int64_t ShapeElements(const Shape& shape) {
   int64_t n = 1;
-  for (int64_t d : shape) n *= d;
+  for (int64_t d : shape)
+    if (__builtin_mul_overflow(n, d, &n)) return std::numeric_limits<int64_t>::max();
   return n;
 }
 
@@ -83,6 +85,12 @@ Napi::TypedArray ParseTypedArrayFor(const Napi::Value& v, DType dtype, const std
   if (ta.TypedArrayType() != ArrayTypeFor(dtype))
     ThrowArg(v.Env(), StatusCode::kDType, op, argument, expected, DescribeValue(v));
   return ta;
+}
+
+const uint8_t* TypedArrayBytes(const Napi::TypedArray& ta) {
+  void* data = nullptr;
+  NAPI_THROW_IF_FAILED(ta.Env(), napi_get_typedarray_info(ta.Env(), ta, nullptr, nullptr, &data, nullptr, nullptr), nullptr);
+  return static_cast<const uint8_t*>(data);
 }
 
 TensorWrap* ParseTensor(const Napi::Value& v, ContextCore* ctx, const std::string& op, const std::string& argument,

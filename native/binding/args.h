@@ -36,12 +36,15 @@ TensorWrap* ParseOptionalTensor(const Napi::Value& v, ContextCore* ctx, const st
 // x must be [..., k]: throws SparqShapeError "<op>: x must be [m, k], got [...]" otherwise.
 void CheckLastDim(const Napi::Env& env, const std::string& op, const std::string& argument, const Shape& shape,
                   int64_t k);
+// The first byte of ta's elements (its byte offset applied), for any backing store: ta.ArrayBuffer()
+// throws a plain "Invalid argument" Error on a SharedArrayBuffer. Null for a detached array (length 0).
+const uint8_t* TypedArrayBytes(const Napi::TypedArray& ta);
 // The elements of `ta` as T (its kind was checked by the caller): a copy the stream worker can own
 // while the caller reuses its array at once.
 template <typename T>
 std::shared_ptr<std::vector<T>> CopyTypedArray(const Napi::TypedArray& ta) {
-  const T* p = reinterpret_cast<const T*>(static_cast<const uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset());
-  return std::make_shared<std::vector<T>>(p, p + ta.ElementLength());
+  const T* p = reinterpret_cast<const T*>(TypedArrayBytes(ta));
+  return p ? std::make_shared<std::vector<T>>(p, p + ta.ElementLength()) : std::make_shared<std::vector<T>>();
 }
 // ta must hold `want` elements: SparqShapeError "<op>: <argument> must be <want> elements (<what>)".
 void CheckLength(Napi::Env env, const std::string& op, const std::string& argument, const Napi::TypedArray& ta,

@@ -80,7 +80,7 @@ Napi::Value ContextWrap::Tensor(const Napi::CallbackInfo& info) {
              std::to_string(data.ElementLength()) + " elements");
   size_t bytes = ShapeBytes(env, shape, dtype, op);
   std::shared_ptr<Buffer> buffer = core_->Allocate(env, bytes, op, "data", "the tensor " + ShapeToString(shape) + " " + DTypeName(dtype));
-  const uint8_t* src = static_cast<const uint8_t*>(data.ArrayBuffer().Data()) + data.ByteOffset();
+  const uint8_t* src = TypedArrayBytes(data);
   if (core_->backend().host_memory()) {
     std::memcpy(buffer->ptr, src, bytes);
   } else {

@@ -71,7 +71,7 @@ std::shared_ptr<Buffer> ContextCore::Allocate(Napi::Env env, size_t bytes, const
     buffer->ptr = nullptr;
     ThrowStatus(env, Status::Error(s.code,
                                    op + ": could not allocate " + what + " (" + std::to_string(bytes) +
-                                       " bytes) on backend '" + backend_->name() + "': " + s.message,
+                                       " bytes) for " + argument + " on backend '" + backend_->name() + "': " + s.message,
                                    argument));
   }
   return buffer;

@@ -73,7 +73,7 @@ class ContextCore {
   const std::shared_ptr<ContextShared>& shared_ptr() const { return shared_; }
 
   // Allocates `bytes` of backend memory on the calling (JS) thread; throws SparqOutOfMemoryError
-  // "<op>: could not allocate <what> (<bytes> bytes) ..." naming `argument`.
+  // "<op>: could not allocate <what> (<bytes> bytes) for <argument> on backend ...".
   std::shared_ptr<Buffer> Allocate(Napi::Env env, size_t bytes, const std::string& op = "tensor",
                                    const std::string& argument = "out", const std::string& what = "the output");
 

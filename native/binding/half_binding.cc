@@ -2,6 +2,7 @@
 // (ISA from SPARQ_CPU_ISA as JS sees it at each call, so tests can exercise every path in one process).
 #include <cstdlib>
 
+#include "binding/args.h"
 #include "binding/errors.h"
 #include "sparq/cpu.h"
 
@@ -29,7 +30,7 @@ Napi::Value Convert(const Napi::CallbackInfo& info, const char* op, napi_typedar
     ThrowArg(env, StatusCode::kDType, op, "data", std::string("a ") + src_name, DescribeValue(v));
   cpu::Isa isa = IsaForCall(info);
   size_t n = ta.ElementLength();
-  const Src* src = reinterpret_cast<const Src*>(static_cast<const uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset());
+  const Src* src = reinterpret_cast<const Src*>(TypedArrayBytes(ta));
   Napi::TypedArrayOf<Dst> out = Napi::TypedArrayOf<Dst>::New(env, n);
   fn(src, out.Data(), n, isa);
   return out;
