@@ -392,8 +392,12 @@ void Layouts() {
   Check(perm, "int8 [sim] layout: CaOffset permutes each row's k64 blocks in place");
 }
 
+// Under ThreadSanitizer (every simulated thread a host thread, 10-20x slower) the sweep keeps
+// m = 1 and 65 (instances 1 and 4, two slabs), each (n, k) with one threshold, and the edge cases
+// skip their one-CTA-at-a-time reruns (no race can show there) and duplicates of a path: every
+// kernel, instance and outlier path still runs, for races; the plain and ASan runs cover values.
 void Sweep() {
-  const std::vector<int> ms = kTsanLight ? std::vector<int>{1, 33, 65} : std::vector<int>{1, 8, 24, 33, 64, 65};
+  const std::vector<int> ms = kTsanLight ? std::vector<int>{1, 65} : std::vector<int>{1, 8, 24, 33, 64, 65};
   struct NK {
     int n, k;
   };
@@ -402,6 +406,7 @@ void Sweep() {
   for (float t : {0.f, 6.f})
     for (int m : ms)
       for (const NK& nk : nks) {
+        if (kTsanLight && (t == 0.f) != (nk.k == nks[0].k)) continue;
         Case c;
         c.m = m;
         c.n = nk.n;
@@ -428,7 +433,7 @@ void Edges() {
   cases.push_back(c);
   // 70 planted columns: past the capacity, mixed with the int8 part; many slabs
   c = Case{};
-  c.m = kTsanLight ? 40 : 130;
+  c.m = kTsanLight ? 20 : 130;
   c.n = 19;
   c.k = 499;
   c.threshold = 6.f;
@@ -540,8 +545,14 @@ void Edges() {
   c.rerun = true;
   c.name = "int8 [sim] threshold 0 with planted large values: no outliers: " + Dims(c);
   cases.push_back(c);
-  for (const Case& e : cases)
-    if (!kTsanLight || e.k <= 499 || e.k == 8300) RunCase(e);
+  for (Case& e : cases) {
+    if (kTsanLight) {
+      if (e.k == 1300 || e.k == 1023 || (e.m == 65 && e.k == 64)) continue;  // paths the sweep runs too
+      if ((!e.zero_x_rows.empty() || e.k == 1) && e.threshold == 0.f) continue;
+      e.rerun = false;
+    }
+    RunCase(e);
+  }
 }
 
 }  // namespace
