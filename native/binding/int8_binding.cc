@@ -25,9 +25,9 @@ const char* const kWeightExpected = "an Int8Weight (from int8.quantize or int8.f
 class Int8Format : public WeightFormat {
  public:
   explicit Int8Format(const Int8Packed& packed) : dims_(packed) {
-    dims_.codes.clear();
-    dims_.scb.clear();
-    dims_.row_sums.clear();
+    ReleaseStorage(dims_.codes);
+    ReleaseStorage(dims_.scb);
+    ReleaseStorage(dims_.row_sums);
   }
   const char* kind() const override { return "int8"; }
   int64_t n() const override { return dims_.n; }

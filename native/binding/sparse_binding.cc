@@ -22,9 +22,9 @@ const char* const kWeightExpected = "a SparseWeight (from sparse.encode)";
 class SparseWeightFormat : public WeightFormat {
  public:
   SparseWeightFormat(const SparseEncoded& e, PackedLayout layout) : dims_(e), layout_(layout) {
-    dims_.bitmaps.clear();
-    dims_.values.clear();
-    dims_.tile_offsets.clear();
+    ReleaseStorage(dims_.bitmaps);
+    ReleaseStorage(dims_.values);
+    ReleaseStorage(dims_.tile_offsets);
   }
   const char* kind() const override { return "sparse"; }
   int64_t n() const override { return dims_.n; }

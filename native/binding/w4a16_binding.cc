@@ -21,8 +21,8 @@ const char* const kWeightExpected = "a W4A16Weight (from w4a16.quantize or w4a16
 class W4A16Format : public WeightFormat {
  public:
   explicit W4A16Format(const W4A16Packed& packed) : dims_(packed) {
-    dims_.qweight.clear();
-    dims_.scales.clear();
+    ReleaseStorage(dims_.qweight);
+    ReleaseStorage(dims_.scales);
   }
   const char* kind() const override { return "w4a16"; }
   int64_t n() const override { return dims_.n; }

@@ -24,6 +24,14 @@ struct WeightReadField {
   size_t elements;
 };
 
+// For a WeightFormat that copies its kind's packed struct for the dims: frees a vector's storage.
+// clear() keeps the capacity, and a format lives as long as the JS wrapper (past dispose(), until
+// a GC finalizes it), so the packed bytes' copy would stay, unseen by V8's external-memory count.
+template <typename V>
+void ReleaseStorage(V& v) {
+  V().swap(v);
+}
+
 class WeightFormat {
  public:
   virtual ~WeightFormat() = default;
