@@ -1,0 +1,217 @@
+// test/fuzz/leakCycles.ts: create/use/dispose cycles of every kind of sparq object, run as a child
+// process by test/leak.test.ts, measuring RSS and V8's external memory after a warm-up and at the end.
+//
+//   SPARQ_LEAK_MODE=dispose node dist/test/fuzz/leakCycles.js         (no --expose-gc: the real case)
+//   SPARQ_LEAK_MODE=gc node --expose-gc dist/test/fuzz/leakCycles.js  (no dispose(): the GC backstop)
+//
+// dispose: every object is disposed (contexts closed); nothing may grow. Plus "disposed but
+// reachable": N disposed weights kept referenced must hold no more than their small wrappers (the
+// memory a GC would give back is the memory V8 cannot see).
+// gc: nothing is disposed or closed; after the loop and two GCs the memory must be back.
+// SPARQ_LEAK_SCALE scales every cycle count (e.g. 0.1 for a quick look). Prints one line
+// `LEAK_SUMMARY {json}`.
+import * as fs from 'fs';
+
+import type { BackendName, Context, PackedWeight, Tensor } from '../../src';
+import { open } from '../../src';
+import { native } from '../../src/native';
+import { rng, randomF16 } from '../reference';
+
+const mode = process.env.SPARQ_LEAK_MODE === 'gc' ? 'gc' : 'dispose';
+const scale = process.env.SPARQ_LEAK_SCALE ? Number(process.env.SPARQ_LEAK_SCALE) : 1;
+const only = process.env.SPARQ_LEAK_ONLY ? new RegExp(process.env.SPARQ_LEAK_ONLY) : null;
+const dispose = mode === 'dispose';
+const next = rng(1);
+const MiB = 1 << 20;
+
+interface Row {
+  name: string;
+  backend: BackendName;
+  cycles: number;
+  /** RSS (MiB) after the warm-up, half-way, at the end, and the most seen in between. */
+  rssWarmMiB: number;
+  rssMidMiB: number;
+  rssEndMiB: number;
+  rssMaxMiB: number;
+  growthMiB: number;
+  /** V8's external memory (what sparq reports with AdjustExternalMemory, plus ArrayBuffers), MiB. */
+  externalWarmMiB: number;
+  externalEndMiB: number;
+  /** Threads of the process after the warm-up and at the end (contexts own a stream thread and a pool). */
+  threadsWarm: number;
+  threadsEnd: number;
+  /** V8's heap (JS objects, the wrappers among them) after the warm-up and at the end, MiB. */
+  heapWarmMiB: number;
+  heapEndMiB: number;
+  ms: number;
+}
+
+type Cycle = (sq: Context) => Promise<void>;
+
+function release(...objects: (Tensor | PackedWeight<unknown>)[]): void {
+  if (dispose) for (const o of objects) o.dispose();
+}
+
+/** A tensor made, read, copied and read again. */
+function tensorCycle(n: number, k: number): Cycle {
+  const data = randomF16(n * k, next).bits;
+  return async (sq) => {
+    const t = sq.tensor(data, [n, k], 'f16');
+    const c = sq.copy(t);
+    await c.read();
+    release(t, c);
+  };
+}
+
+/** A weight of `kind` made from fp16 values, one matmul with it, the output read. */
+function weightCycle(kind: 'w4a16' | 'sparse' | 'int8', n: number, k: number): Cycle {
+  const w = randomF16(n * k, next).bits;
+  const xData = randomF16(2 * k, next).bits;
+  return async (sq) => {
+    const x = sq.tensor(xData, [2, k], 'f16');
+    let q: PackedWeight<unknown>;
+    let y: Tensor;
+    if (kind === 'w4a16') {
+      const weight = await sq.w4a16.quantize(w, [n, k]);
+      q = weight;
+      y = sq.w4a16.matmul(weight, x);
+    } else if (kind === 'sparse') {
+      const weight = await sq.sparse.encode(w, [n, k]);
+      q = weight;
+      y = sq.sparse.matmul(weight, x);
+    } else {
+      const weight = await sq.int8.quantize(w, [n, k]);
+      q = weight;
+      const r = sq.int8.matmul(weight, x);
+      await r.outlierColumns;
+      y = r.y;
+    }
+    await y.read();
+    release(x, q, y);
+  };
+}
+
+/** A context opened, a tensor made on it, the context closed (or, without dispose, dropped). */
+function contextCycle(backend: BackendName): Cycle {
+  const data = randomF16(256, next).bits;
+  return async () => {
+    const c = await open({ backend, threads: 1 });
+    await c.tensor(data, [16, 16], 'f16').read();
+    if (dispose) await c.close();
+  };
+}
+
+const rssMiB = (): number => process.memoryUsage().rss / MiB;
+const externalMiB = (): number => process.memoryUsage().external / MiB;
+const heapMiB = (): number => process.memoryUsage().heapTotal / MiB;
+const threads = (): number => fs.readdirSync('/proc/self/task').length;
+
+async function collect(): Promise<void> {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (!gc) return;
+  // Twice, with turns of the event loop between: N-API finalizers may run after the GC that found them.
+  for (let i = 0; i < 3; i++) {
+    gc();
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+async function measure(name: string, backend: BackendName, cycles: number, cycle: Cycle): Promise<Row | null> {
+  if (only && !only.test(`${name} [${backend}]`)) return null;
+  cycles = Math.max(5, Math.round(cycles * scale));
+  const sq = await open({ backend });
+  const warm = Math.max(2, Math.floor(cycles / 4)); // the allocator and V8 heap reach their working size
+  const t0 = Date.now();
+  for (let i = 0; i < warm; i++) await cycle(sq);
+  await collect();
+  const rssWarm = rssMiB();
+  const externalWarm = externalMiB();
+  const heapWarm = heapMiB();
+  const threadsWarm = threads();
+  let rssMax = rssWarm;
+  let rssMid = 0;
+  for (let i = 0; i < cycles; i++) {
+    await cycle(sq);
+    if (i % 100 === 0) rssMax = Math.max(rssMax, rssMiB());
+    if (i === Math.floor(cycles / 2)) {
+      await collect();
+      rssMid = rssMiB();
+    }
+  }
+  await sq.synchronize();
+  await collect();
+  const rssEnd = rssMiB();
+  const threadsEnd = threads();
+  await sq.close();
+  const r2 = (v: number): number => Math.round(v * 100) / 100;
+  return {
+    name,
+    backend,
+    cycles,
+    rssWarmMiB: r2(rssWarm),
+    rssMidMiB: r2(rssMid),
+    rssEndMiB: r2(rssEnd),
+    rssMaxMiB: r2(Math.max(rssMax, rssEnd)),
+    growthMiB: r2(rssEnd - rssWarm),
+    externalWarmMiB: r2(externalWarm),
+    externalEndMiB: r2(externalMiB()),
+    threadsWarm,
+    threadsEnd,
+    heapWarmMiB: r2(heapWarm),
+    heapEndMiB: r2(heapMiB()),
+    ms: Date.now() - t0,
+  };
+}
+
+/**
+ * Disposed weights kept reachable: what each still holds (RSS per object, KiB). Only its wrapper
+ * may remain until a GC; before the fix a weight kept a copy of its packed bytes (~65 KiB here).
+ */
+async function heldAfterDispose(count: number): Promise<{ count: number; kibPerObject: number } | null> {
+  if (only && !only.test('disposed but reachable')) return null;
+  count = Math.max(100, Math.round(count * scale));
+  const sq = await open({ backend: 'cpu' });
+  const [n, k] = [128, 256];
+  const w = randomF16(n * k, next).bits;
+  const kept: PackedWeight<unknown>[] = [];
+  for (let i = 0; i < 50; i++) (await sq.sparse.encode(w, [n, k])).dispose();
+  const before = process.memoryUsage().rss;
+  for (let i = 0; i < count; i++) {
+    const kinds = [() => sq.sparse.encode(w, [n, k]), () => sq.w4a16.quantize(w, [n, k]), () => sq.int8.quantize(w, [n, k])];
+    const q = await kinds[i % 3]();
+    q.dispose();
+    kept.push(q);
+  }
+  await sq.synchronize();
+  const kib = (process.memoryUsage().rss - before) / count / 1024;
+  await sq.close();
+  kept.length = 0;
+  return { count, kibPerObject: Math.round(kib * 100) / 100 };
+}
+
+async function main(): Promise<void> {
+  const rows: (Row | null)[] = [];
+  const sim = native().hasSim;
+  // cpu: 10,000 cycles of each; sim (a simulated GPU runs each matmul) far fewer and tiny.
+  // Without dispose() the loops are half as long: the point there is that a GC gives it all back.
+  const cpuCycles = dispose ? 10000 : 5000;
+  rows.push(await measure('tensor', 'cpu', cpuCycles, tensorCycle(64, 64)));
+  rows.push(await measure('w4a16 weight', 'cpu', cpuCycles, weightCycle('w4a16', 64, 128)));
+  rows.push(await measure('sparse weight', 'cpu', cpuCycles, weightCycle('sparse', 64, 128)));
+  rows.push(await measure('int8 weight', 'cpu', cpuCycles, weightCycle('int8', 64, 128)));
+  rows.push(await measure('context', 'cpu', dispose ? 10000 : 3000, contextCycle('cpu')));
+  if (sim) {
+    rows.push(await measure('tensor', 'sim', 2000, tensorCycle(16, 32)));
+    rows.push(await measure('w4a16 weight', 'sim', 40, weightCycle('w4a16', 16, 32)));
+    rows.push(await measure('sparse weight', 'sim', 40, weightCycle('sparse', 16, 32)));
+    rows.push(await measure('int8 weight', 'sim', 8, weightCycle('int8', 16, 32)));
+    rows.push(await measure('context', 'sim', dispose ? 2000 : 1000, contextCycle('sim')));
+  }
+  const held = dispose ? await heldAfterDispose(1500) : null;
+  process.stdout.write(`LEAK_SUMMARY ${JSON.stringify({ mode, scale, rows: rows.filter((r) => r !== null), held })}\n`);
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`leakCycles failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+  process.exitCode = 1;
+});

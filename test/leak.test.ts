@@ -1,0 +1,89 @@
+// Memory stays flat under create/use/dispose cycles (test/fuzz/leakCycles.ts in a child process):
+// 10,000 cycles each of tensors, w4a16/sparse/int8 weights and contexts on cpu (fewer, tinier, on
+// sim), with no --expose-gc (the real case); then the same loops with no dispose() or close() at
+// all, where two GCs must give everything back. The figures are printed every run (docs/api.md
+// "What sparq promises under bad input and load" records them).
+import { spawnSync } from 'child_process';
+import * as os from 'os';
+import * as path from 'path';
+
+import { compiledScript } from './helpers/compiled';
+
+interface Row {
+  name: string;
+  backend: string;
+  cycles: number;
+  rssWarmMiB: number;
+  rssMidMiB: number;
+  rssEndMiB: number;
+  rssMaxMiB: number;
+  growthMiB: number;
+  externalWarmMiB: number;
+  externalEndMiB: number;
+  threadsWarm: number;
+  threadsEnd: number;
+  ms: number;
+}
+interface LeakSummary {
+  mode: 'dispose' | 'gc';
+  rows: Row[];
+  held: { count: number; kibPerObject: number } | null;
+}
+
+/** RSS growth allowed after the warm-up (a quarter of the cycles, not counted). Seen: ≤ 12 MiB. */
+const GROWTH_BOUND_MIB = 32;
+/** What a disposed weight may still hold while referenced (its wrappers). Seen: < 1 KiB; ~35 KiB before the fix. */
+const HELD_BOUND_KIB = 8;
+
+const script = compiledScript(path.join('test', 'fuzz', 'leakCycles'));
+
+function run(mode: 'dispose' | 'gc'): LeakSummary {
+  const args = mode === 'gc' ? ['--expose-gc', script] : [script];
+  const r = spawnSync(process.execPath, args, {
+    encoding: 'utf8',
+    cwd: os.tmpdir(),
+    env: { ...process.env, SPARQ_LEAK_MODE: mode },
+    timeout: 110000,
+    killSignal: 'SIGKILL',
+  });
+  const line = r.stdout.split('\n').find((l) => l.startsWith('LEAK_SUMMARY '));
+  if (r.status !== 0 || !line) throw new Error(`leakCycles (${mode}) exited ${r.status ?? r.signal}:\n${r.stderr.slice(-4000)}`);
+  return JSON.parse(line.slice('LEAK_SUMMARY '.length)) as LeakSummary;
+}
+
+function table(s: LeakSummary): string {
+  const lines = s.rows.map(
+    (r) =>
+      `  ${`${r.name} [${r.backend}]`.padEnd(22)} ${String(r.cycles).padStart(6)} cycles  RSS ${r.rssWarmMiB.toFixed(1)} → ${r.rssEndMiB.toFixed(1)} MiB ` +
+      `(${r.growthMiB >= 0 ? '+' : ''}${r.growthMiB.toFixed(1)}, max ${r.rssMaxMiB.toFixed(1)})  external ${r.externalWarmMiB.toFixed(1)} → ${r.externalEndMiB.toFixed(1)} MiB  ` +
+      `threads ${r.threadsWarm} → ${r.threadsEnd}  ${r.ms} ms`,
+  );
+  if (s.held) lines.push(`  disposed but reachable: ${s.held.count} weights hold ${s.held.kibPerObject} KiB each`);
+  return lines.join('\n');
+}
+
+describe('memory under create/use/dispose cycles (child process)', () => {
+  it(`with dispose() and close(), no --expose-gc: RSS grows < ${GROWTH_BOUND_MIB} MiB after warm-up; a disposed weight holds < ${HELD_BOUND_KIB} KiB; threads back`, () => {
+    const s = run('dispose');
+    console.log(`leak test, every object disposed (no --expose-gc):\n${table(s)}`);
+    for (const r of s.rows) {
+      expect([`${r.name} [${r.backend}]`, r.growthMiB < GROWTH_BOUND_MIB]).toEqual([`${r.name} [${r.backend}]`, true]);
+      expect([`${r.name} [${r.backend}] threads`, r.threadsEnd]).toEqual([`${r.name} [${r.backend}] threads`, r.threadsWarm]);
+    }
+    expect(s.rows.map((r) => `${r.name} [${r.backend}]`)).toEqual(expect.arrayContaining(['tensor [cpu]', 'w4a16 weight [cpu]', 'sparse weight [cpu]', 'int8 weight [cpu]', 'context [cpu]']));
+    expect(s.rows.find((r) => r.name === 'context' && r.backend === 'cpu')!.cycles).toBe(10000);
+    expect(s.held!.kibPerObject).toBeLessThan(HELD_BOUND_KIB);
+  });
+
+  it(`without any dispose() or close(): after a GC, RSS within ${GROWTH_BOUND_MIB} MiB of the warm-up, V8's external memory back exactly, threads back`, () => {
+    const s = run('gc');
+    console.log(`leak test, nothing disposed (the GC backstop, --expose-gc):\n${table(s)}`);
+    for (const r of s.rows) {
+      const row = `${r.name} [${r.backend}]`;
+      expect([row, r.growthMiB < GROWTH_BOUND_MIB]).toEqual([row, true]);
+      // sparq reports every buffer to V8 (AdjustExternalMemory) and takes it back in the finalizer.
+      expect([row, Math.abs(r.externalEndMiB - r.externalWarmMiB) < 1]).toEqual([row, true]);
+      expect([`${row} threads`, r.threadsEnd]).toEqual([`${row} threads`, r.threadsWarm]);
+    }
+  });
+});
