@@ -140,28 +140,42 @@ Status Int8Unpack(const Int8Packed& packed, std::vector<int8_t>* codes, std::vec
 
 void Int8QuantizeActivations(const uint16_t* x, int64_t m, int64_t k, float threshold, int8_t* ca, int64_t ldca,
                              float* row_stat, int32_t* outlier_cols) {
-  // Outlier columns: any row at or above the threshold (fp32 compare of the decoded value).
+  // Outlier columns: any row at or above the threshold (fp32 compare of the decoded value). Over
+  // the non-NaN fp16 magnitudes the decoded value grows with the bits, so the compare is one on
+  // the bits: |h| ≥ the smallest magnitude whose value reaches the threshold (NaN never does).
   std::vector<uint8_t> outlier(size_t(k), 0);
   int32_t count = 0;
   if (threshold > 0.0f) {
+    constexpr uint16_t kInfBits = 0x7c00, kAbsMask = 0x7fff;
+    uint16_t lo = 0, hi = kInfBits;  // F16BitsToF32(kInfBits) = ∞ ≥ any finite threshold
+    while (lo < hi) {
+      const uint16_t mid = uint16_t((lo + hi) / 2);
+      if (F16BitsToF32(mid) >= threshold) hi = mid;
+      else lo = uint16_t(mid + 1);
+    }
+    const uint16_t min_bits = lo;
     for (int64_t i = 0; i < m; ++i) {
       const uint16_t* row = x + i * k;
-      for (int64_t c = 0; c < k; ++c)
-        if (std::fabs(F16BitsToF32(row[c])) >= threshold) outlier[size_t(c)] = 1;
+      for (int64_t c = 0; c < k; ++c) {
+        const uint16_t a = row[c] & kAbsMask;
+        outlier[size_t(c)] |= uint8_t(a >= min_bits && a <= kInfBits);
+      }
     }
     for (int64_t c = 0; c < k; ++c)
       if (outlier[size_t(c)]) outlier_cols[1 + count++] = int32_t(c);
   }
   outlier_cols[0] = count;
+  std::vector<float> xf(static_cast<size_t>(k));  // one row, decoded once
   for (int64_t i = 0; i < m; ++i) {
     const uint16_t* row = x + i * k;
+    for (int64_t c = 0; c < k; ++c) xf[size_t(c)] = F16BitsToF32(row[c]);
     float stat = 0.0f;
     for (int64_t c = 0; c < k; ++c)
-      if (!outlier[size_t(c)]) stat = std::max(stat, std::fabs(F16BitsToF32(row[c])));
+      if (!outlier[size_t(c)]) stat = std::max(stat, std::fabs(xf[size_t(c)]));
     row_stat[i] = stat;
     int8_t* out = ca + i * ldca;
     for (int64_t c = 0; c < k; ++c)
-      out[c] = outlier[size_t(c)] ? int8_t(0) : int8::Int8QuantizeActivationValue(F16BitsToF32(row[c]), stat);
+      out[c] = outlier[size_t(c)] ? int8_t(0) : int8::Int8QuantizeActivationValue(xf[size_t(c)], stat);
     std::fill(out + k, out + ldca, int8_t(0));
   }
 }

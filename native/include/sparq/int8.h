@@ -62,8 +62,13 @@ inline int64_t GpuCodeOffset(int64_t j, int64_t c, int64_t k_pad) {
 }
 
 // ---- the contract's scalar steps (bit-exact on every host backend) ------------------------------
-// rne(v) for |v| ≤ 128, as an int (std::nearbyint under the default round-to-nearest-even mode).
-inline int RneToInt(float v) { return static_cast<int>(std::nearbyint(v)); }
+// rne(v) for |v| ≤ 128, as an int: std::nearbyint under the default round-to-nearest-even mode,
+// spelled (v + 1.5·2²³) − 1.5·2²³ — exact for |v| < 2²², ties to even because the constant is
+// even — so it compiles to two adds instead of a libm call per code.
+inline int RneToInt(float v) {
+  constexpr float kRound = 12582912.0f;  // 1.5·2²³: the sum's ulp is 1
+  return static_cast<int>((v + kRound) - kRound);
+}
 // CB[j,k] from w and SCB[j] (scb = 0 ⇒ 0).
 inline int8_t Int8QuantizeWeightValue(float w, float scb) {
   if (scb == 0.0f) return 0;
