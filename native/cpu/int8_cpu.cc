@@ -3,13 +3,14 @@
 //
 // The activations are quantized once (Int8QuantizeActivations: outlier columns, rowStat, CA padded
 // to k_pad). The output is cut into tiles of row_block rows of X × col_block rows of W, sized so
-// the CA block and the W block each stay in L2; threads take runs of tiles (W block outer, so
-// consecutive tiles of a thread share the W block). Each tile's int32 accumulators come from the
+// the CA block and the W block each stay in L2; threads claim W blocks one at a time and run
+// every row block of the one they hold (so consecutive tiles of a thread share the W block). Each tile's int32 accumulators come from the
 // ISA's Acc kernel and its outlier terms from the ISA's Outlier kernel (fma chains, lanes over
 // output columns); the rest of the epilogue (baseline ISA, the int8.h helpers) writes Y: every
 // Y element is computed by one thread from exact integers and fixed fp32 steps, so the bits are the
 // same run to run, for any thread count and on every ISA.
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <memory>
 #include <new>
@@ -270,24 +271,32 @@ Status Int8MatmulCpu(const Int8MatmulArgs& a, Kernel kernel, ThreadPool& pool) {
         std::clamp<int64_t>(kBlockBytes / k_pad / kColGroup * kColGroup, kColGroup, kMaxBlockRows);
     const int64_t row_blocks = (m + row_block - 1) / row_block;
     const int64_t col_blocks = (n_pad + col_block - 1) / col_block;
-    pool.ParallelFor(col_blocks * row_blocks, [&](int64_t u_begin, int64_t u_end) {
+    // Threads claim W blocks (each with all its row blocks) one at a time rather than a fixed half
+    // each: a worker that wakes late, or runs on a busy core, still gets a share instead of finding
+    // the caller has taken its whole chunk. Which thread computes a tile never changes its bits.
+    std::atomic<int64_t> next_col_block{0};
+    pool.ParallelFor(std::min<int64_t>(pool.size(), col_blocks), [&](int64_t, int64_t) {
       std::vector<int32_t> acc(static_cast<size_t>(std::min(row_block, m) * col_block));
       Scratch s;
       s.wo.resize(static_cast<size_t>(n_out * kOutCols));
       s.o.resize(static_cast<size_t>(std::min(row_block, m) * kOutCols));
-      for (int64_t u = u_begin; u < u_end; ++u) {
-        const int64_t j0 = (u / row_blocks) * col_block, r0 = (u % row_blocks) * row_block;
-        AccTile t;
-        t.ca = p.ca + r0 * k_pad;
-        t.cb = w.codes + j0 * k_pad;
-        t.row_sums = w.row_sums + j0;
-        t.k_pad = k_pad;
-        t.rows = std::min(row_block, m - r0);
-        t.cols = std::min(col_block, n_pad - j0);
-        t.acc = acc.data();
-        t.ld_acc = col_block;
-        ks.acc(t);
-        Epilogue(p, r0, t.rows, j0, t.cols, acc.data(), col_block, s);
+      for (;;) {
+        const int64_t cb = next_col_block.fetch_add(1, std::memory_order_relaxed);
+        if (cb >= col_blocks) break;
+        for (int64_t rb = 0; rb < row_blocks; ++rb) {
+          const int64_t j0 = cb * col_block, r0 = rb * row_block;
+          AccTile t;
+          t.ca = p.ca + r0 * k_pad;
+          t.cb = w.codes + j0 * k_pad;
+          t.row_sums = w.row_sums + j0;
+          t.k_pad = k_pad;
+          t.rows = std::min(row_block, m - r0);
+          t.cols = std::min(col_block, n_pad - j0);
+          t.acc = acc.data();
+          t.ld_acc = col_block;
+          ks.acc(t);
+          Epilogue(p, r0, t.rows, j0, t.cols, acc.data(), col_block, s);
+        }
       }
     });
   } catch (const std::bad_alloc&) {
