@@ -27,7 +27,7 @@ const PROBE_EVERY = 200;
 const PROBE_TOLERANCE = 2e-3;
 const MAX_LISTED_FAILURES = 40;
 
-interface Failure {
+export interface Failure {
   backend: string;
   call: number;
   op: string;
@@ -35,7 +35,7 @@ interface Failure {
   problem: string;
 }
 
-interface Summary {
+export interface Summary {
   seed: number;
   p: number;
   calls: Record<string, number>;
@@ -66,7 +66,11 @@ function parseCalls(spec: string | undefined): Partial<Record<BackendName, numbe
 }
 
 const seed = process.env.SPARQ_FUZZ_SEED ? Number(process.env.SPARQ_FUZZ_SEED) >>> 0 : freshSeed();
-const p = process.env.SPARQ_FUZZ_P ? Number(process.env.SPARQ_FUZZ_P) : 0.2;
+let p = process.env.SPARQ_FUZZ_P ? Number(process.env.SPARQ_FUZZ_P) : 0.2;
+/** The probability of malforming each argument (workerHammer.ts sets its own). */
+export function setMalformProbability(value: number): void {
+  p = value;
+}
 const callsPerBackend = parseCalls(process.env.SPARQ_FUZZ_CALLS);
 const opFilter = process.env.SPARQ_FUZZ_OPS ? new RegExp(process.env.SPARQ_FUZZ_OPS) : null;
 /**
@@ -76,7 +80,7 @@ const opFilter = process.env.SPARQ_FUZZ_OPS ? new RegExp(process.env.SPARQ_FUZZ_
  */
 const inject = process.env.SPARQ_FUZZ_INJECT ?? '';
 
-const summary: Summary = {
+export const summary: Summary = {
   seed,
   p,
   calls: {},
@@ -97,15 +101,18 @@ const summary: Summary = {
 /** Where the driver is, for failures that arrive out of band (unhandled rejections). */
 const where = { backend: '', call: -1, op: '', notes: [] as string[] };
 
-function fail(problem: string, at: { backend: string; call: number; op: string; notes: string[] } = where): void {
+export function fail(problem: string, at: { backend: string; call: number; op: string; notes: string[] } = where): void {
   summary.failureCount++;
   if (summary.failures.length < MAX_LISTED_FAILURES) summary.failures.push({ ...at, notes: [...at.notes], problem });
 }
 
-process.on('unhandledRejection', (reason) => fail(`unhandled rejection: ${describeError(reason)}`));
-process.on('uncaughtException', (error) => fail(`uncaught exception: ${describeError(error)}`));
+/** Out-of-band failures of this thread become failures of the run (not a silent exit). */
+export function watchProcess(): void {
+  process.on('unhandledRejection', (reason) => fail(`unhandled rejection: ${describeError(reason)}`));
+  process.on('uncaughtException', (error) => fail(`uncaught exception: ${describeError(error)}`));
+}
 
-function describeError(e: unknown): string {
+export function describeError(e: unknown): string {
   if (e instanceof Error) {
     const x = e as Error & { code?: unknown; argument?: unknown };
     return `${e.constructor.name}(code=${String(x.code)}, argument=${String(x.argument)}): ${e.message}`;
@@ -117,9 +124,9 @@ function describeError(e: unknown): string {
   }
 }
 
-class Hang extends Error {}
+export class Hang extends Error {}
 
-function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+export function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Hang(`${what} did not settle within ${ms} ms`)), ms);
@@ -243,7 +250,7 @@ async function settleResult(result: unknown, env: FuzzEnv, inputs: unknown[], ti
   }
 }
 
-async function runOne(env: FuzzEnv, op: OpDescriptor, call: number, timeoutMs: number): Promise<void> {
+export async function runOne(env: FuzzEnv, op: OpDescriptor, call: number, timeoutMs: number): Promise<void> {
   const d: Dims = op.dims ? op.dims(env) : { m: 1, n: 1, k: 1, xShape: [1] };
   const notes: string[] = [];
   const at = { backend: env.backend, call, op: op.name, notes };
@@ -325,7 +332,7 @@ async function runOne(env: FuzzEnv, op: OpDescriptor, call: number, timeoutMs: n
 }
 
 /** A valid dense matmul on the primary context against its float64 reference; the stream is clean. */
-async function probe(env: FuzzEnv, timeoutMs: number): Promise<void> {
+export async function probe(env: FuzzEnv, timeoutMs: number): Promise<void> {
   const at = { backend: env.backend, call: where.call, op: 'probe', notes: [] };
   summary.probes++;
   const [m, n, k] = [3, 8, 40];
@@ -355,7 +362,7 @@ async function probe(env: FuzzEnv, timeoutMs: number): Promise<void> {
   }
 }
 
-function weightedPicker(env: FuzzEnv): () => OpDescriptor {
+export function weightedPicker(env: FuzzEnv): () => OpDescriptor {
   const table = OPS.filter((op) => !opFilter || opFilter.test(op.name))
     .map((op) => ({ op, w: (op.weight ?? 1) * (env.backend === 'sim' ? (op.simWeight ?? 1) : 1) }))
     .filter((x) => x.w > 0);
@@ -393,6 +400,7 @@ async function runBackend(backend: BackendName, calls: number): Promise<void> {
 }
 
 async function main(): Promise<void> {
+  watchProcess();
   const backends: BackendName[] = ['cpu'];
   if (native().hasSim) backends.push('sim');
   for (const b of backends) {
@@ -403,8 +411,10 @@ async function main(): Promise<void> {
   process.exitCode = summary.failureCount > 0 ? 1 : 0;
 }
 
-main().catch((e: unknown) => {
-  fail(`driver crashed: ${describeError(e)}`);
-  process.stdout.write(`FUZZ_SUMMARY ${JSON.stringify(summary)}\n`);
-  process.exitCode = 2;
-});
+// Also a library: test/fuzz/workerHammer.ts runs the same calls in worker threads.
+if (require.main === module)
+  main().catch((e: unknown) => {
+    fail(`driver crashed: ${describeError(e)}`);
+    process.stdout.write(`FUZZ_SUMMARY ${JSON.stringify(summary)}\n`);
+    process.exitCode = 2;
+  });
