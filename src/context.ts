@@ -247,6 +247,9 @@ export async function open(options: OpenOptions = {}): Promise<Context> {
     });
   }
   const simSms = env.SPARQ_SIM_SMS ? Number(env.SPARQ_SIM_SMS) : undefined;
+  // The simulated device's memory (tests of the out-of-memory path); read here, not in native code,
+  // so it follows process.env as the caller sees it (jest gives each file its own copy).
+  const simMemoryBytes = env.SPARQ_SIM_MEMORY_BYTES ? Number(env.SPARQ_SIM_MEMORY_BYTES) : undefined;
   // Errors about the SIMD path name what set it: the option, or else the environment variable.
   const cpuIsaSource = options.cpuIsa !== undefined ? 'cpuIsa' : 'SPARQ_CPU_ISA';
   const cpuIsa: unknown = options.cpuIsa ?? env.SPARQ_CPU_ISA ?? '';
@@ -256,7 +259,7 @@ export async function open(options: OpenOptions = {}): Promise<Context> {
       argument: cpuIsaSource,
     });
   }
-  const nativeOptions = { cpuIsa, cpuIsaSource, threads, simSms };
+  const nativeOptions = { cpuIsa, cpuIsaSource, threads, simSms, simMemoryBytes };
   const handle = await withCallSite(binding.openContext(backend, options.device ?? 0, nativeOptions), site);
   return new Context(handle, binding);
 }

@@ -105,7 +105,7 @@ export interface NativeBinding {
   openContext(
     backend: string,
     device: number,
-    options: { cpuIsa?: unknown; cpuIsaSource?: string; threads?: number; simSms?: number },
+    options: { cpuIsa?: unknown; cpuIsaSource?: string; threads?: number; simSms?: number; simMemoryBytes?: number },
   ): Promise<NativeContext>;
   setErrorClasses(classes: Record<string, unknown>): void;
   denseMatmul(ctx: NativeContext, w: unknown, x: unknown, bias: unknown, out: unknown): NativeTensor;

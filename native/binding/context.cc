@@ -283,6 +283,10 @@ Napi::Value OpenContext(const Napi::CallbackInfo& info) {
       options.cpu_isa_source = o.Get("cpuIsaSource").As<Napi::String>().Utf8Value() == "cpuIsa" ? "cpuIsa" : "SPARQ_CPU_ISA";
     if (o.Get("threads").IsNumber()) options.threads = o.Get("threads").As<Napi::Number>().Int32Value();
     if (o.Get("simSms").IsNumber()) options.sim_sms = o.Get("simSms").As<Napi::Number>().Int32Value();
+    if (o.Get("simMemoryBytes").IsNumber()) {
+      const double v = o.Get("simMemoryBytes").As<Napi::Number>().DoubleValue();
+      if (v >= 1 && v <= 9007199254740991.0) options.sim_memory_bytes = static_cast<size_t>(v);
+    }
   }
   auto* worker = new OpenWorker(env, backend, static_cast<int>(device), std::move(options), GetAddonData(env)->addon_dir);
   Napi::Promise promise = worker->Promise();

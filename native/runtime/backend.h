@@ -74,6 +74,7 @@ struct BackendOptions {
   std::string cpu_isa_source = "SPARQ_CPU_ISA";  // or "cpuIsa": what errors about cpu_isa name
   int threads = 0;      // CPU worker threads; 0 = SPARQ_THREADS / hardware concurrency
   int sim_sms = 0;      // simulated SMs; 0 = default (4)
+  size_t sim_memory_bytes = 0;  // the simulated device's memory; 0 = no limit (SPARQ_SIM_MEMORY_BYTES)
 };
 
 // Factories. Each returns a kBackend status that says what is missing and what to do.

@@ -5,8 +5,14 @@
 // host threads at once, SimOptions::max_resident_ctas); SPARQ_SIM_TIMEOUT_S the livelock limit
 // (deadlocks are found by counting runnable threads, at once);
 // SPARQ_SIM_LAUNCHER_SMS the SM count launchers size grids for (default: the simulated count; more
-// makes grids larger than what runs at once, as when other work holds a GPU's SMs).
+// makes grids larger than what runs at once, as when other work holds a GPU's SMs);
+// SPARQ_SIM_MEMORY_BYTES (read by open() in src/context.ts, BackendOptions::sim_memory_bytes) the
+// simulated device's memory: an allocation that would take the live total past it fails with
+// kOutOfMemory, as cudaMalloc would (how the OOM path is tested off a GPU).
 #include <cstdlib>
+#include <mutex>
+#include <string>
+#include <unordered_map>
 
 #include "runtime/backend.h"
 #include "runtime/host_memory.h"
@@ -31,10 +37,37 @@ int EnvInt(const char* name, int fallback, int lo, int hi) {
 
 class SimBackend : public HostMemoryBackend {
  public:
-  SimBackend(cpu::Isa isa, int sim_sms) : isa_(isa) {
+  SimBackend(cpu::Isa isa, int sim_sms, size_t memory_bytes) : isa_(isa), memory_limit_(memory_bytes) {
     options_.sm_count = sim_sms > 0 ? sim_sms : EnvInt("SPARQ_SIM_SMS", 4, 1, 1024);
     options_.timeout_s = EnvInt("SPARQ_SIM_TIMEOUT_S", 10, 1, 3600);
     options_.launcher_sms = EnvInt("SPARQ_SIM_LAUNCHER_SMS", 0, 0, 1024);
+  }
+
+  Status Allocate(size_t bytes, void** ptr) override {
+    if (memory_limit_ == 0) return HostMemoryBackend::Allocate(bytes, ptr);
+    std::lock_guard<std::mutex> lock(memory_mu_);
+    if (bytes > memory_limit_ - live_bytes_)
+      return Status::Error(StatusCode::kOutOfMemory,
+                           "allocation of " + std::to_string(bytes) + " bytes of simulated device memory failed (" +
+                               std::to_string(live_bytes_) + " of SPARQ_SIM_MEMORY_BYTES=" +
+                               std::to_string(memory_limit_) + " in use)");
+    Status s = HostMemoryBackend::Allocate(bytes, ptr);
+    if (s.ok()) {
+      live_[*ptr] = bytes;
+      live_bytes_ += bytes;
+    }
+    return s;
+  }
+  void Free(void* ptr) override {
+    if (memory_limit_ != 0 && ptr != nullptr) {
+      std::lock_guard<std::mutex> lock(memory_mu_);
+      auto it = live_.find(ptr);
+      if (it != live_.end()) {
+        live_bytes_ -= it->second;
+        live_.erase(it);
+      }
+    }
+    HostMemoryBackend::Free(ptr);
   }
   const char* name() const override { return "sim"; }
   const char* cpu_isa() const override { return cpu::IsaName(isa_); }
@@ -50,6 +83,10 @@ class SimBackend : public HostMemoryBackend {
  private:
   cpu::Isa isa_;
   sim::SimOptions options_;
+  size_t memory_limit_ = 0;  // 0: no limit
+  std::mutex memory_mu_;     // Allocate runs on the JS thread, Free wherever the last owner lets go
+  std::unordered_map<void*, size_t> live_;
+  size_t live_bytes_ = 0;
 };
 
 }  // namespace
@@ -58,7 +95,7 @@ Status CreateSimBackend(const BackendOptions& options, std::shared_ptr<Backend>*
   cpu::Isa isa;
   Status s = cpu::ResolveIsa(options.cpu_isa.c_str(), &isa, options.cpu_isa_source.c_str());
   if (!s.ok()) return s;
-  *out = std::make_shared<SimBackend>(isa, options.sim_sms);
+  *out = std::make_shared<SimBackend>(isa, options.sim_sms, options.sim_memory_bytes);
   return Status::Ok();
 }
 #else
