@@ -8,22 +8,7 @@ import * as path from 'path';
 
 import { backendMatrix } from './helpers/backends';
 import { compiledScript } from './helpers/compiled';
-
-interface Summary {
-  seed: number;
-  calls: Record<string, number>;
-  totalCalls: number;
-  validCalls: number;
-  malformedCalls: number;
-  rejected: number;
-  accepted: number;
-  codes: Record<string, number>;
-  probes: number;
-  probeMaxError: number;
-  elapsedMs: Record<string, number>;
-  failureCount: number;
-  failures: { backend: string; call: number; op: string; notes: string[]; problem: string }[];
-}
+import type { Summary } from './fuzz/runFuzz';
 
 interface Run {
   status: number | null;

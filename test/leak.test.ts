@@ -8,22 +8,8 @@ import * as os from 'os';
 import * as path from 'path';
 
 import { compiledScript } from './helpers/compiled';
+import type { Row } from './fuzz/leakCycles';
 
-interface Row {
-  name: string;
-  backend: string;
-  cycles: number;
-  rssWarmMiB: number;
-  rssMidMiB: number;
-  rssEndMiB: number;
-  rssMaxMiB: number;
-  growthMiB: number;
-  externalWarmMiB: number;
-  externalEndMiB: number;
-  threadsWarm: number;
-  threadsEnd: number;
-  ms: number;
-}
 interface LeakSummary {
   mode: 'dispose' | 'gc';
   rows: Row[];

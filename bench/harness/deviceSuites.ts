@@ -9,7 +9,7 @@ import * as path from 'path';
 import { addonPath, open, type BackendName, type Context } from '../../src';
 import { native } from '../../src/native';
 import { denseCases, runDenseCase, type DenseCase } from '../../test/cases/dense.cases';
-import { int8Cases, runInt8Case, type Int8CaseResult } from '../../test/cases/int8.cases';
+import { int8Cases, int8Mismatches, runInt8Case } from '../../test/cases/int8.cases';
 import { runSparseCase, sparseCases, type SparseCase } from '../../test/cases/sparse.cases';
 import { runW4A16Case, w4a16Cases, type W4A16Case } from '../../test/cases/w4a16.cases';
 import {
@@ -218,24 +218,6 @@ async function casesSuite(run: SuiteRun, a: SuiteArgs, ops: CaseOp[]): Promise<n
     );
   }
   return run.failed ? SUITE_EXIT.failed : SUITE_EXIT.ok;
-}
-
-/** Where two arrays first differ ('' when equal). */
-function firstDifference(label: string, got: ArrayLike<number>, want: ArrayLike<number>): string {
-  if (got.length !== want.length) return `${label}: length ${got.length} vs ${want.length}`;
-  for (let i = 0; i < got.length; i++) if (!Object.is(got[i], want[i])) return `${label}[${i}]: ${got[i]} vs ${want[i]}`;
-  return '';
-}
-
-/** int8 is bit-exact by contract: codes, outlier columns and Y equal the independent implementation and the cpu's. */
-function int8Mismatches(got: Int8CaseResult, onCpu: Int8CaseResult): string[] {
-  return [
-    firstDifference('codes', got.codes, got.want.codes.codes),
-    firstDifference('scb', got.scb, got.want.codes.scb),
-    firstDifference('outlierColumns', got.outliers, got.want.outliers),
-    firstDifference('y vs reference', got.y, got.want.y),
-    firstDifference('y vs cpu', got.y, onCpu.y),
-  ].filter((d) => d !== '');
 }
 
 async function int8Suite(run: SuiteRun, a: SuiteArgs): Promise<number> {

@@ -123,3 +123,21 @@ export async function runInt8Case(sq: Context, c: Int8Case, seed: number): Promi
     for (const t of [iw, tx, tb, out]) t?.dispose();
   }
 }
+
+/** Where two arrays first differ ('' when equal). */
+export function firstDifference(label: string, got: ArrayLike<number>, want: ArrayLike<number>): string {
+  if (got.length !== want.length) return `${label}: length ${got.length} vs ${want.length}`;
+  for (let i = 0; i < got.length; i++) if (!Object.is(got[i], want[i])) return `${label}[${i}]: ${got[i]} vs ${want[i]}`;
+  return '';
+}
+
+/** int8 is bit-exact by contract: what differs from the independent implementation (and, given, from the cpu's Y). */
+export function int8Mismatches(got: Int8CaseResult, onCpu?: Int8CaseResult): string[] {
+  return [
+    firstDifference('codes', got.codes, got.want.codes.codes),
+    firstDifference('scb', got.scb, got.want.codes.scb),
+    firstDifference('outlierColumns', got.outliers, got.want.outliers),
+    firstDifference('y vs reference', got.y, got.want.y),
+    onCpu ? firstDifference('y vs cpu', got.y, onCpu.y) : '',
+  ].filter((d) => d !== '');
+}

@@ -24,7 +24,7 @@ const dispose = mode === 'dispose';
 const next = rng(1);
 const MiB = 1 << 20;
 
-interface Row {
+export interface Row {
   name: string;
   backend: BackendName;
   cycles: number;
