@@ -14,6 +14,7 @@
 #pragma once
 #include <cstdint>
 
+#include "sparq/allreduce.h"
 #include "sparq/dense.h"
 #include "sparq/int8.h"
 #include "sparq/sim_ops.h"
@@ -25,7 +26,8 @@
   X(W4A16Matmul, W4A16MatmulArgs, 1, 1, 1)           \
   X(FragmentDump, FragmentDumpArgs, 0, 1, 1)         \
   X(SparseMatmul, SparseMatmulArgs, 1, 1, 1)         \
-  X(Int8Matmul, Int8MatmulArgs, 1, 1, 1)
+  X(Int8Matmul, Int8MatmulArgs, 1, 1, 1)             \
+  X(AllreduceRmsnorm, AllreduceRmsnormArgs, 1, 0, 0)
 
 // SPARQ_IF(flag, code): `code` when flag is 1, nothing when 0 (for the CPU/SIM/CUDA columns).
 #define SPARQ_IF(flag, ...) SPARQ_IF_##flag(__VA_ARGS__)
