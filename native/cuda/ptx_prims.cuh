@@ -23,6 +23,9 @@
 #endif
 
 #if defined(SPARQ_SIM)
+#include <chrono>
+#include <cmath>
+
 #include "../sim/sim_device.h"
 #define SPARQ_DEVICE inline
 #define SPARQ_HOST_DEVICE inline
@@ -393,6 +396,41 @@ SPARQ_DEVICE void fence_acq_rel_sys() {
 #endif
 }
 
+// ==== timers and traps ==========================================================================
+// mov.u64 d, %globaltimer: a nanosecond wall clock (the same on every SM of the device). sm_70+,
+// per thread. PTX ISA "Special Registers: %globaltimer". For deadlines of bounded spin-waits only:
+// its resolution is coarse (about a microsecond) and it may jump. Simulator: the host's steady clock.
+SPARQ_DEVICE uint64_t globaltimer_ns() {
+#if defined(SPARQ_SIM)
+  return uint64_t(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                      std::chrono::steady_clock::now().time_since_epoch())
+                      .count());
+#elif defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  uint64_t t;
+  asm volatile("mov.u64 %0, %globaltimer;\n" : "=l"(t));
+  return t;
+#else
+  SPARQ_UNSUPPORTED_ARCH();
+  return 0;
+#endif
+}
+
+// trap. Any SM, per thread: aborts the kernel; the launch (and the context) then fail with
+// cudaErrorLaunchFailure. PTX ISA "Miscellaneous Instructions: trap". `reason` is for the
+// simulator, which reports it as a located kDevice failure (the GPU has no message: a device-side
+// printf would cost every kernel that calls this a stack frame, which the gates forbid).
+SPARQ_DEVICE void trap_with_reason(const char* reason) {
+#if defined(SPARQ_SIM)
+  sim::Fail("trap", reason);
+#elif defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  (void)reason;
+  asm volatile("trap;\n" ::: "memory");
+#else
+  (void)reason;
+  SPARQ_UNSUPPORTED_ARCH();
+#endif
+}
+
 // ==== atomics =================================================================================
 // atom.relaxed.gpu.global.add.f32 d, [addr], v. sm_70+, per thread; returns the old value. For
 // split-k partial sums: no ordering implied. PTX ISA "Parallel Synchronization and Communication
@@ -637,6 +675,92 @@ SPARQ_DEVICE uint32_t popc_b64(uint64_t a) {
   SPARQ_UNSUPPORTED_ARCH();
   return 0;
 #endif
+}
+
+// ==== fp64 steps ==============================================================================
+// {add,div,sqrt}.rn.f64: one IEEE double operation, round to nearest even. sm_13+, per thread.
+// PTX ISA "Floating Point Instructions: add / div / sqrt". Written out so that a contract spelled
+// in fp64 steps (sparq/allreduce.h Rstd) is never contracted or approximated; not volatile (pure).
+SPARQ_DEVICE double add_rn_f64(double a, double b) {
+#if defined(SPARQ_SIM)
+  return a + b;
+#elif defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  double d;
+  asm("add.rn.f64 %0, %1, %2;\n" : "=d"(d) : "d"(a), "d"(b));
+  return d;
+#else
+  SPARQ_UNSUPPORTED_ARCH();
+  return 0.0;
+#endif
+}
+SPARQ_DEVICE double div_rn_f64(double a, double b) {
+#if defined(SPARQ_SIM)
+  return a / b;
+#elif defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  double d;
+  asm("div.rn.f64 %0, %1, %2;\n" : "=d"(d) : "d"(a), "d"(b));
+  return d;
+#else
+  SPARQ_UNSUPPORTED_ARCH();
+  return 0.0;
+#endif
+}
+SPARQ_DEVICE double sqrt_rn_f64(double a) {
+#if defined(SPARQ_SIM)
+  return std::sqrt(a);
+#elif defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  double d;
+  asm("sqrt.rn.f64 %0, %1;\n" : "=d"(d) : "d"(a));
+  return d;
+#else
+  SPARQ_UNSUPPORTED_ARCH();
+  return 0.0;
+#endif
+}
+// mul.rn.f64 d, a, b.
+SPARQ_DEVICE double mul_rn_f64(double a, double b) {
+#if defined(SPARQ_SIM)
+  return a * b;
+#elif defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  double d;
+  asm("mul.rn.f64 %0, %1, %2;\n" : "=d"(d) : "d"(a), "d"(b));
+  return d;
+#else
+  SPARQ_UNSUPPORTED_ARCH();
+  return 0.0;
+#endif
+}
+// cvt.rn.f32.f64 d, a. Any SM, per thread.
+SPARQ_DEVICE float cvt_rn_f32_f64(double a) {
+#if defined(SPARQ_SIM)
+  return static_cast<float>(a);
+#elif defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  float d;
+  asm("cvt.rn.f32.f64 %0, %1;\n" : "=f"(d) : "d"(a));
+  return d;
+#else
+  SPARQ_UNSUPPORTED_ARCH();
+  return 0.f;
+#endif
+}
+
+// Bit casts of a double, and shfl.sync.bfly of one (two b32 shuffles of its halves; the same
+// contract as shfl_sync_bfly_b32).
+SPARQ_HOST_DEVICE uint64_t f64_as_u64(double f) {
+  uint64_t u;
+  memcpy(&u, &f, 8);
+  return u;
+}
+SPARQ_HOST_DEVICE double u64_as_f64(uint64_t u) {
+  double f;
+  memcpy(&f, &u, 8);
+  return f;
+}
+SPARQ_DEVICE double shfl_sync_bfly_f64(uint32_t mask, double v, int b) {
+  const uint64_t u = f64_as_u64(v);
+  const uint32_t lo = shfl_sync_bfly_b32(mask, uint32_t(u), b);
+  const uint32_t hi = shfl_sync_bfly_b32(mask, uint32_t(u >> 32), b);
+  return u64_as_f64(uint64_t(hi) << 32 | lo);
 }
 
 // ==== half-precision math and conversions ======================================================

@@ -1,0 +1,555 @@
+// native/tests/sim_allreduce_test.cc: group.allreduceRmsnorm's CUDA kernel (native/cuda/kernels/
+// allreduce_rmsnorm.cuh) on the simulator, through sim::AllreduceRmsnorm and the test hooks of
+// sim/allreduce_sim.h (the plan the nvcc launcher runs: every rank's CTAs in one cooperative
+// launch, the flag protocol under the weak global memory model).
+//
+// Asserted per case, for every rank: out and residual_out bit for bit equal to a plain host loop
+// over the contract's scalar steps (sparq/allreduce.h ResidualOut, Square, Rstd, NormOut), and each
+// element within its own bound of an independent float64 reference (plus the relative norm); the
+// algorithm and grid reported; the bytes read of staging and sums (what each algorithm promises).
+// Inputs: fresh random fp16 (never zeros) and integer-valued ones whose rank sums are exact; outputs
+// NaN-poisoned first. Cases: one-shot and two-shot, R ∈ {1,2,3,4,8}, tokens {1,7,64,130}, hidden
+// {8, 4104 (513 vectors: a tail past 512 threads), 8192}, in-place residual, forced CTAs per rank,
+// ≥ 200 back-to-back calls on one workspace (varying tokens, hidden, algorithm; epoch 1, 2, …), the
+// same with every rank a separate launch on its own host thread (a rank may start call i+1 while a
+// peer still runs call i: only the end barrier keeps it off the peer's staging), a workspace whose
+// flags hold an older epoch or 0xffffffff (wrap to 1) and whose staging is NaN, a rank that never
+// arrives (kDevice from the kernel's trap or from the livelock detector, never a hang), and a
+// device too small for the cooperative grid (kDevice).
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "cuda/allreduce_plan.cuh"
+#include "sim/allreduce_sim.h"
+#include "sim_test_util.h"
+#include "sparq/allreduce.h"
+#include "sparq/half.h"
+#include "sparq/sim.h"
+
+using sparq_test::Check;
+using namespace sparq;
+
+namespace {
+
+constexpr uint16_t kPoison = 0x7e00;  // fp16 NaN
+uint32_t g_seed = 20261130;
+
+#if defined(__SANITIZE_THREAD__)
+constexpr bool kTsanLight = true;
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+constexpr bool kTsanLight = true;
+#else
+constexpr bool kTsanLight = false;
+#endif
+#else
+constexpr bool kTsanLight = false;
+#endif
+
+using Algo = allreduce::Algorithm;
+
+const char* AlgoName(Algo a) { return a == Algo::kOneShot ? "one-shot" : a == Algo::kTwoShot ? "two-shot" : "auto"; }
+
+// One workspace kept from call to call, like the Group's.
+struct Workspace {
+  std::vector<uint64_t> words;
+  uint32_t epoch = 0;
+  void Fit(int ranks, int64_t tokens, int64_t hidden) {
+    const size_t need = size_t(allreduce::WorkspaceBytes(ranks, tokens, hidden) + 7) / 8;
+    if (words.size() < need) words.resize(need, 0);  // grown: new bytes zero, flags kept
+  }
+  uint32_t Next() {
+    if (++epoch == 0) epoch = 1;
+    return epoch;
+  }
+};
+
+struct Call {
+  int ranks = 2;
+  int64_t tokens = 1, hidden = 8;
+  Algo algo = Algo::kAuto;
+  bool in_place = false;
+  bool integers = false;
+  float eps = 1e-6f;
+  std::vector<std::vector<uint16_t>> x, residual, out, residual_out;
+  std::vector<uint16_t> gamma;
+  AllreduceRmsnormArgs args;
+
+  std::string Name() const {
+    return std::string(AlgoName(algo)) + " R=" + std::to_string(ranks) + " T=" + std::to_string(tokens) +
+           " H=" + std::to_string(hidden) + (in_place ? " in-place" : "") + (integers ? " integers" : "");
+  }
+};
+
+uint16_t RandomNonZero(std::mt19937& rng, float lo, float hi) {
+  std::uniform_real_distribution<float> u(lo, hi);
+  for (;;) {
+    const uint16_t h = F32ToF16Bits(u(rng));
+    if ((h & 0x7fff) != 0) return h;
+  }
+}
+uint16_t RandomInt(std::mt19937& rng, int lim) {
+  std::uniform_int_distribution<int> u(-lim, lim);
+  for (;;) {
+    const int v = u(rng);
+    if (v != 0) return F32ToF16Bits(float(v));
+  }
+}
+
+// Fresh inputs, poisoned outputs, args pointing at them and at `ws`.
+void Prepare(Call& c, Workspace& ws) {
+  std::mt19937 rng(g_seed++);
+  const size_t n = size_t(c.tokens * c.hidden);
+  c.x.assign(size_t(c.ranks), std::vector<uint16_t>(n));
+  c.residual.assign(size_t(c.ranks), std::vector<uint16_t>(n));
+  c.out.assign(size_t(c.ranks), std::vector<uint16_t>(n, kPoison));
+  c.residual_out.assign(size_t(c.ranks), std::vector<uint16_t>(c.in_place ? 0 : n, kPoison));
+  for (int r = 0; r < c.ranks; ++r)
+    for (size_t i = 0; i < n; ++i) {
+      c.x[size_t(r)][i] = c.integers ? RandomInt(rng, 64) : RandomNonZero(rng, -2.f, 2.f);
+      c.residual[size_t(r)][i] = c.integers ? RandomInt(rng, 64) : RandomNonZero(rng, -4.f, 4.f);
+    }
+  c.gamma.resize(size_t(c.hidden));
+  for (auto& g : c.gamma) g = RandomNonZero(rng, 0.25f, 2.f);
+  ws.Fit(c.ranks, c.tokens, c.hidden);
+  AllreduceRmsnormArgs& a = c.args;
+  a = AllreduceRmsnormArgs{};
+  for (int r = 0; r < c.ranks; ++r) {
+    a.x[r] = c.x[size_t(r)].data();
+    a.residual[r] = c.residual[size_t(r)].data();
+    a.out[r] = c.out[size_t(r)].data();
+    a.residual_out[r] = c.in_place ? c.residual[size_t(r)].data() : c.residual_out[size_t(r)].data();
+  }
+  a.gamma = c.gamma.data();
+  a.workspace = ws.words.data();
+  a.workspace_bytes = int64_t(ws.words.size() * 8);
+  a.tokens = c.tokens;
+  a.hidden = c.hidden;
+  a.eps = c.eps;
+  a.ranks = c.ranks;
+  a.algorithm = c.algo;
+  a.epoch = ws.Next();
+}
+
+// The contract's scalar steps in a plain loop: what every backend must produce bit for bit.
+struct Expected {
+  std::vector<std::vector<uint16_t>> out, res;
+};
+Expected HostLoop(const Call& c, const std::vector<std::vector<uint16_t>>& residual_in) {
+  Expected e;
+  const int64_t T = c.tokens, H = c.hidden;
+  e.out.assign(size_t(c.ranks), std::vector<uint16_t>(size_t(T * H)));
+  e.res = e.out;
+  for (int r = 0; r < c.ranks; ++r)
+    for (int64_t t = 0; t < T; ++t) {
+      double sumsq = 0;
+      for (int64_t j = 0; j < H; ++j) {
+        const size_t i = size_t(t * H + j);
+        float s = F16BitsToF32(c.x[0][i]);
+        for (int q = 1; q < c.ranks; ++q) s = s + F16BitsToF32(c.x[size_t(q)][i]);
+        e.res[size_t(r)][i] = allreduce::ResidualOut(s, residual_in[size_t(r)][i]);
+        sumsq += allreduce::Square(e.res[size_t(r)][i]);
+      }
+      const float rstd = allreduce::Rstd(sumsq, H, c.eps);
+      for (int64_t j = 0; j < H; ++j) {
+        const size_t i = size_t(t * H + j);
+        e.out[size_t(r)][i] = allreduce::NormOut(e.res[size_t(r)][i], rstd, c.gamma[size_t(j)]);
+      }
+    }
+  return e;
+}
+
+double Ulp16(double v) {  // fp16 spacing at |v|
+  const double a = std::fabs(v);
+  if (a < 6.103515625e-05) return 5.960464477539063e-08;
+  return std::ldexp(1.0, std::ilogb(a) - 10);
+}
+
+// Independent float64 reference, each element within its own bound; returns "" or the first miss.
+std::string CheckReference(const Call& c, const std::vector<std::vector<uint16_t>>& residual_in,
+                           const std::vector<std::vector<uint16_t>>& got_res,
+                           const std::vector<std::vector<uint16_t>>& got_out, double* frob) {
+  const int64_t T = c.tokens, H = c.hidden;
+  double num = 0, den = 0;
+  for (int r = 0; r < c.ranks; ++r)
+    for (int64_t t = 0; t < T; ++t) {
+      std::vector<double> res(static_cast<size_t>(H));
+      double sumsq = 0;
+      for (int64_t j = 0; j < H; ++j) {
+        const size_t i = size_t(t * H + j);
+        double s = 0, mag = 0;
+        for (int q = 0; q < c.ranks; ++q) {
+          s += F16BitsToF32(c.x[size_t(q)][i]);
+          mag += std::fabs(F16BitsToF32(c.x[size_t(q)][i]));
+        }
+        res[size_t(j)] = s + F16BitsToF32(residual_in[size_t(r)][i]);
+        const double got = F16BitsToF32(got_res[size_t(r)][i]);
+        const double bound = 0.5 * Ulp16(res[size_t(j)]) + c.ranks * mag * std::ldexp(1.0, -24) * 2 + 1e-12;
+        if (!(std::fabs(got - res[size_t(j)]) <= bound))
+          return "residual_out rank " + std::to_string(r) + " [" + std::to_string(t) + "," + std::to_string(j) +
+                 "] = " + std::to_string(got) + ", reference " + std::to_string(res[size_t(j)]);
+        sumsq += res[size_t(j)] * res[size_t(j)];
+      }
+      const double rstd = 1.0 / std::sqrt(sumsq / double(H) + double(c.eps));
+      for (int64_t j = 0; j < H; ++j) {
+        const size_t i = size_t(t * H + j);
+        const double ref = res[size_t(j)] * rstd * F16BitsToF32(c.gamma[size_t(j)]);
+        const double got = F16BitsToF32(got_out[size_t(r)][i]);
+        // res_out's fp16 rounding (2^-11 relative, also in rstd), the output's rounding, fp32 steps
+        const double bound = std::fabs(ref) * std::ldexp(1.0, -9) + Ulp16(ref) + 1e-7;
+        if (!(std::fabs(got - ref) <= bound))
+          return "out rank " + std::to_string(r) + " [" + std::to_string(t) + "," + std::to_string(j) +
+                 "] = " + std::to_string(got) + ", reference " + std::to_string(ref);
+        num += (got - ref) * (got - ref);
+        den += ref * ref;
+      }
+    }
+  *frob = den > 0 ? std::sqrt(num / den) : std::sqrt(num);
+  return "";
+}
+
+// "" or the first element whose bits differ.
+std::string CompareBits(const char* what, const std::vector<std::vector<uint16_t>>& want,
+                        const std::vector<std::vector<uint16_t>>& got, int64_t hidden) {
+  for (size_t r = 0; r < want.size(); ++r)
+    for (size_t i = 0; i < want[r].size(); ++i)
+      if (want[r][i] != got[r][i]) {
+        char buf[200];
+        std::snprintf(buf, sizeof buf, "%s rank %zu [%lld,%lld]: 0x%04x, want 0x%04x", what, r,
+                      (long long)(int64_t(i) / hidden), (long long)(int64_t(i) % hidden), got[r][i], want[r][i]);
+        return buf;
+      }
+  return "";
+}
+
+const std::vector<std::vector<uint16_t>>& ResOut(const Call& c) { return c.in_place ? c.residual : c.residual_out; }
+
+// Checks the results of a finished call (inputs saved before it ran: residual may be overwritten).
+void Verify(const Call& c, const std::vector<std::vector<uint16_t>>& residual_in, const std::string& name,
+            bool with_reference = true) {
+  const Expected e = HostLoop(c, residual_in);
+  std::string why = CompareBits("residual_out", e.res, ResOut(c), c.hidden);
+  if (why.empty()) why = CompareBits("out", e.out, c.out, c.hidden);
+  Check(why.empty(), name + ": out and residual_out bit for bit the host loop over the contract's steps", "%s",
+        why.c_str());
+  if (!with_reference) return;
+  double frob = 0;
+  why = CheckReference(c, residual_in, ResOut(c), c.out, &frob);
+  Check(why.empty() && frob <= 2e-3, name + ": every element within its bound of the float64 reference",
+        "%s (relative norm %.3g)", why.c_str(), frob);
+}
+
+uint64_t BytesOf(const LaunchInfo& info, const char* name) {
+  for (const auto& [n, b] : info.bytes_read)
+    if (n == name) return b;
+  return 0;
+}
+
+sim::SimOptions Options(int sm_count) {
+  sim::SimOptions o;
+  o.sm_count = sm_count;
+  return o;
+}
+
+// One call on a fresh workspace (or `ws`), checked.
+void RunCase(Call c, int sm_count, int force_ctas = 0, Workspace* shared = nullptr) {
+  Workspace own;
+  Workspace& ws = shared ? *shared : own;
+  Prepare(c, ws);
+  const auto residual_in = c.residual;
+  const std::string name = "allreduce [sim] " + c.Name() + (force_ctas ? " C=" + std::to_string(force_ctas) : "");
+  sim::AllreduceForce force;
+  force.ctas = force_ctas;
+  LaunchInfo info;
+  const Status s = sim::AllreduceRmsnormForced(c.args, force, Options(sm_count), &info);
+  Check(s.ok(), name + ": runs", "%s", s.message.c_str());
+  if (!s.ok()) return;
+  const bool two = ar::ChooseTwoShot(c.args);
+  const bool config_ok = info.config.rfind(two ? "TWO_SHOT R=" : "ONE_SHOT R=", 0) == 0 &&
+                         info.grid_y == c.ranks && info.grid_x >= 1 && info.grid_x <= c.tokens &&
+                         (force_ctas == 0 || info.grid_x == std::min<int64_t>(force_ctas, c.tokens) ||
+                          info.grid_x == force_ctas);
+  Check(config_ok, name + ": reports its algorithm and grid (C, R)", "config '%s' grid (%d,%d)", info.config.c_str(),
+        info.grid_x, info.grid_y);
+  // Traffic: one-shot reads R−1 peers' staged rows per rank; two-shot reads them once per row (by
+  // the row's owner) and every rank its R copies of the row sums.
+  const uint64_t rows = uint64_t(c.tokens * c.hidden * 2), R = uint64_t(c.ranks);
+  const uint64_t staging = BytesOf(info, "staging"), sums = BytesOf(info, "sums");
+  const bool traffic_ok = two ? staging == (R - 1) * rows && sums == R * rows * 2
+                              : staging == R * (R - 1) * rows && sums == 0;
+  Check(traffic_ok, name + ": reads staging and sums as its algorithm promises", "staging %llu, sums %llu bytes",
+        (unsigned long long)staging, (unsigned long long)sums);
+  Verify(c, residual_in, name);
+}
+
+// ------------------------------------------------------------------------------ the cases
+void Layout() {
+  bool same = true;
+  for (int R = 1; R <= allreduce::kMaxRanks; ++R)
+    for (int ph = 0; ph < allreduce::kFlagPhases; ++ph)
+      for (int d = 0; d < R; ++d)
+        for (int b = 0; b < allreduce::kMaxCtasPerRank; ++b)
+          for (int s = 0; s < R; ++s) same = same && ar::FlagSlot(R, ph, d, b, s) == allreduce::FlagIndex(R, ph, d, b, s);
+  bool in_bounds = true;
+  for (int R = 1; R <= allreduce::kMaxRanks; ++R)
+    in_bounds = in_bounds &&
+                (ar::FlagSlot(R, 2, R - 1, allreduce::kMaxCtasPerRank - 1, R - 1) + 1) * 4 <= allreduce::FlagBytes(R);
+  Check(same && in_bounds, "allreduce [sim] layout: the kernel's flag slots are sparq/allreduce.h FlagIndex, in the flags");
+  bool rows = true;
+  for (int64_t c = 1; c <= 9; ++c)
+    for (int64_t lo = 0; lo < 30; ++lo)
+      for (int64_t b = 0; b < c; ++b) {
+        const int64_t t = ar::FirstRow(lo, b, c);
+        rows = rows && t >= lo && t < lo + c && t % c == b;
+      }
+  Check(rows, "allreduce [sim] layout: FirstRow is the first row >= lo of CTA b");
+  auto two = [](int R, int64_t T, int64_t H, Algo a) {
+    AllreduceRmsnormArgs args;
+    args.ranks = R;
+    args.tokens = T;
+    args.hidden = H;
+    args.algorithm = a;
+    return ar::ChooseTwoShot(args);
+  };
+  Check(!two(2, 4096, 8192, Algo::kAuto) && !two(8, 16, 8192, Algo::kAuto) && two(8, 17, 8192, Algo::kAuto) &&
+            two(3, 32, 4104, Algo::kAuto) && !two(3, 31, 4104, Algo::kAuto) && two(1, 1, 8, Algo::kTwoShot) &&
+            !two(8, 4096, 8192, Algo::kOneShot),
+        "allreduce [sim] plan: auto is one-shot for R <= 2 or x <= 256 KiB, two-shot above; forced choices kept");
+}
+
+void Sweep() {
+  const std::vector<int> ranks = {1, 2, 3, 4, 8};
+  // hidden 8: every (R, T, algorithm); more CTAs per rank (sm_count 16)
+  for (Algo a : {Algo::kOneShot, Algo::kTwoShot})
+    for (int R : ranks)
+      for (int64_t T : {1, 7, 64, 130}) {
+        if (kTsanLight && T > 7 && R != 3) continue;
+        Call c;
+        c.ranks = R;
+        c.tokens = T;
+        c.hidden = 8;
+        c.algo = a;
+        c.in_place = (R + T) % 3 == 0;
+        RunCase(c, 16);
+      }
+  // hidden 4104 (513 vectors: 512 threads, thread 0 takes a second vector)
+  struct Big {
+    int R;
+    int64_t T;
+    Algo a;
+    bool in_place, integers;
+  };
+  // (T = 33 at R = 4: auto picks two-shot, 33·4104·2 B > kOneShotMaxBytes)
+  std::vector<Big> big = {{1, 7, Algo::kOneShot, false, false}, {2, 1, Algo::kTwoShot, false, true},
+                          {2, 20, Algo::kAuto, true, false},    {3, 7, Algo::kOneShot, false, false},
+                          {3, 7, Algo::kTwoShot, true, true},   {4, 33, Algo::kAuto, false, false},
+                          {4, 1, Algo::kOneShot, false, true},  {8, 7, Algo::kTwoShot, false, false},
+                          {8, 1, Algo::kOneShot, true, false},  {3, 130, Algo::kTwoShot, false, false}};
+  if (kTsanLight) big = {{3, 7, Algo::kTwoShot, true, true}, {2, 1, Algo::kOneShot, false, false}};
+  for (const Big& b : big) {
+    Call c;
+    c.ranks = b.R;
+    c.tokens = b.T;
+    c.hidden = 4104;
+    c.algo = b.a;
+    c.in_place = b.in_place;
+    c.integers = b.integers;
+    RunCase(c, 4);
+  }
+  if (kTsanLight) return;
+  // hidden 8192 (1024 vectors, two per thread)
+  for (const Big& b : std::vector<Big>{{2, 7, Algo::kOneShot, false, false}, {4, 3, Algo::kTwoShot, true, false},
+                                       {3, 5, Algo::kAuto, false, true}}) {
+    Call c;
+    c.ranks = b.R;
+    c.tokens = b.T;
+    c.hidden = 8192;
+    c.algo = b.a;
+    c.in_place = b.in_place;
+    c.integers = b.integers;
+    RunCase(c, 4);
+  }
+}
+
+// Forced CTAs per rank: shards that start mid-cycle of the row partition, CTAs with no rows of a
+// shard, T < R (empty shards).
+void Forced() {
+  struct F {
+    int R;
+    int64_t T, H;
+    int ctas;
+    Algo a;
+  };
+  std::vector<F> fs = {{3, 7, 16, 3, Algo::kTwoShot}, {4, 13, 8, 5, Algo::kTwoShot}, {4, 2, 24, 2, Algo::kTwoShot},
+                       {8, 3, 8, 1, Algo::kTwoShot},  {2, 9, 40, 4, Algo::kOneShot}, {3, 64, 72, 6, Algo::kTwoShot}};
+  if (kTsanLight) fs.resize(3);
+  for (const F& f : fs) {
+    Call c;
+    c.ranks = f.R;
+    c.tokens = f.T;
+    c.hidden = f.H;
+    c.algo = f.a;
+    c.integers = f.ctas % 2 == 0;
+    RunCase(c, 64, f.ctas);
+  }
+}
+
+// Many calls on one workspace: flags reused with growing epochs, sizes and algorithms varying.
+void BackToBack() {
+  Workspace ws;
+  std::mt19937 rng(g_seed++);
+  const int calls = kTsanLight ? 30 : 220;
+  int failed = 0;
+  std::string first;
+  for (int i = 0; i < calls; ++i) {
+    Call c;
+    c.ranks = 4;
+    c.tokens = 1 + int64_t(rng() % 9);
+    c.hidden = 8 * (1 + int64_t(rng() % 6));
+    c.algo = Algo(rng() % 3);
+    c.in_place = rng() % 4 == 0;
+    c.integers = rng() % 5 == 0;
+    Prepare(c, ws);
+    const auto residual_in = c.residual;
+    sim::AllreduceForce force;
+    force.ctas = 1 + int(rng() % 4);
+    const Status s = sim::AllreduceRmsnormForced(c.args, force, Options(32));
+    const Expected e = HostLoop(c, residual_in);
+    std::string why = s.ok() ? CompareBits("residual_out", e.res, ResOut(c), c.hidden) : s.message;
+    if (why.empty()) why = CompareBits("out", e.out, c.out, c.hidden);
+    if (!why.empty() && failed++ == 0) first = "call " + std::to_string(i) + " (" + c.Name() + "): " + why;
+  }
+  Check(failed == 0, "allreduce [sim] " + std::to_string(calls) +
+                         " back-to-back calls on one workspace (R=4, T, H, algorithm, CTAs varying): all bit-exact",
+        "%d failed; first: %s", failed, first.c_str());
+}
+
+// The same, each rank a separate launch on its own host thread (separate processes): rank r may
+// begin call i+1 while its peers still compute call i.
+void RankThreads() {
+  Workspace ws;
+  std::mt19937 rng(g_seed++);
+  const int n = kTsanLight ? 12 : 60;
+  std::vector<Call> calls(static_cast<size_t>(n));
+  ws.Fit(3, 12, 64);
+  for (int i = 0; i < n; ++i) {
+    Call& c = calls[size_t(i)];
+    c.ranks = 3;
+    c.tokens = 1 + int64_t(rng() % 12);
+    c.hidden = 8 * (1 + int64_t(rng() % 8));
+    c.algo = i % 2 ? Algo::kTwoShot : Algo::kOneShot;
+    c.in_place = i % 3 == 0;
+    Prepare(c, ws);
+  }
+  std::vector<std::vector<std::vector<uint16_t>>> residual_in;
+  std::vector<AllreduceRmsnormArgs> args;
+  for (auto& c : calls) {
+    residual_in.push_back(c.residual);
+    args.push_back(c.args);
+  }
+  sim::AllreduceForce force;
+  force.ctas = 2;
+  const Status s = sim::AllreduceRmsnormRankThreads(args, force, Options(16));
+  Check(s.ok(), "allreduce [sim] " + std::to_string(n) + " calls, each rank its own launches on its own thread: runs",
+        "%s", s.message.c_str());
+  int failed = 0;
+  std::string first;
+  for (int i = 0; i < n && s.ok(); ++i) {
+    const Expected e = HostLoop(calls[size_t(i)], residual_in[size_t(i)]);
+    std::string why = CompareBits("residual_out", e.res, ResOut(calls[size_t(i)]), calls[size_t(i)].hidden);
+    if (why.empty()) why = CompareBits("out", e.out, calls[size_t(i)].out, calls[size_t(i)].hidden);
+    if (!why.empty() && failed++ == 0) first = "call " + std::to_string(i) + " (" + calls[size_t(i)].Name() + "): " + why;
+  }
+  Check(s.ok() && failed == 0,
+        "allreduce [sim] ranks as separate launches, calls back to back: every call bit-exact (the end barrier holds "
+        "a fast rank off its peers' staging)",
+        "%d failed; first: %s", failed, first.c_str());
+}
+
+// A workspace used before: flags at an older epoch, or at 0xffffffff with the next epoch 1 (the
+// wrap skips 0); staging and sums NaN, so a read before the peer's copy shows.
+void StaleWorkspace() {
+  for (uint32_t old : {uint32_t(41), uint32_t(0xffffffffu)})
+    for (Algo a : {Algo::kOneShot, Algo::kTwoShot}) {
+      Call c;
+      c.ranks = 4;
+      c.tokens = 5;
+      c.hidden = 24;
+      c.algo = a;
+      Workspace ws;
+      ws.Fit(c.ranks, c.tokens, c.hidden);
+      std::memset(ws.words.data(), 0xff, ws.words.size() * 8);  // NaN staging and sums
+      const int64_t flag_words = allreduce::FlagBytes(c.ranks) / 4;
+      uint32_t* flags = reinterpret_cast<uint32_t*>(ws.words.data());
+      for (int64_t i = 0; i < flag_words; ++i) flags[i] = old;
+      ws.epoch = old;
+      Prepare(c, ws);
+      const auto residual_in = c.residual;
+      const Status s = sim::AllreduceRmsnormForced(c.args, sim::AllreduceForce{}, Options(16));
+      const std::string name = std::string("allreduce [sim] ") + AlgoName(a) + " on a workspace whose flags hold " +
+                               std::to_string(old) + ", epoch " + std::to_string(c.args.epoch);
+      Check(s.ok(), name + ": runs", "%s", s.message.c_str());
+      if (s.ok()) Verify(c, residual_in, name, false);
+    }
+}
+
+// A rank that never arrives: kDevice, located, never a hang.
+void MissingRank() {
+  for (bool deadline : {true, false}) {
+    if (kTsanLight && !deadline) continue;
+    Call c;
+    c.ranks = 3;
+    c.tokens = 4;
+    c.hidden = 16;
+    c.algo = Algo::kOneShot;
+    Workspace ws;
+    Prepare(c, ws);
+    sim::AllreduceForce force;
+    force.launch_ranks = 2;
+    force.spin_timeout_s = deadline ? 0.5 : 0;
+    sim::SimOptions o = Options(16);
+    o.timeout_s = deadline ? 30 : 1;
+    const Status s = sim::AllreduceRmsnormForced(c.args, force, o);
+    const bool ok = s.code == StatusCode::kDevice &&
+                    (deadline ? sparq_test::Contains(s.message, "trap") && sparq_test::Contains(s.message, "never arrived")
+                              : sparq_test::Contains(s.message, "deadlock"));
+    Check(ok,
+          std::string("allreduce [sim] rank 2 of 3 never launched: kDevice from ") +
+              (deadline ? "the kernel's spin deadline (trap)" : "the simulator's livelock detector"),
+          "code %d: %s", int(s.code), s.message.c_str());
+  }
+  // too small a device for the cooperative grid
+  Call c;
+  c.ranks = 8;
+  c.tokens = 2;
+  c.hidden = 8;
+  Workspace ws;
+  Prepare(c, ws);
+  const Status s = sim::AllreduceRmsnormForced(c.args, sim::AllreduceForce{}, Options(1));
+  Check(s.code == StatusCode::kDevice && sparq_test::Contains(s.message, "resident"),
+        "allreduce [sim] 8 ranks on a device holding 4 CTAs at once: kDevice, no launch", "code %d: %s", int(s.code),
+        s.message.c_str());
+  // a workspace too small
+  c.args.workspace_bytes = allreduce::WorkspaceBytes(8, 2, 8) - 1;
+  const Status w = sim::AllreduceRmsnorm(c.args, Options(16), nullptr);
+  Check(w.code == StatusCode::kArgument && w.argument == "workspace",
+        "allreduce [sim] a workspace one byte short: kArgument 'workspace'", "code %d: %s", int(w.code),
+        w.message.c_str());
+}
+
+}  // namespace
+
+int main() {
+  Layout();
+  Sweep();
+  Forced();
+  StaleWorkspace();
+  BackToBack();
+  RankThreads();
+  MissingRank();
+  return sparq_test::Summary();
+}
