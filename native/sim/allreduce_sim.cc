@@ -19,9 +19,9 @@ namespace sparq::sim {
 
 namespace {
 
-// CTAs of this kernel one simulated SM holds (512-thread CTAs on an sm_90 SM of 2048 threads): what
-// the plan may assume resident, like the occupancy query on a GPU.
-constexpr int kSimCtasPerSm = 4;
+// CTAs of this kernel one simulated SM holds (its launch bounds: 2 CTAs of 512 threads): what the
+// plan may assume resident, like the occupancy query on a GPU.
+constexpr int kSimCtasPerSm = ar::kMinCtasPerSm;
 
 // Every CTA of a launch resident at once (cudaLaunchCooperativeKernel); buffers registered.
 class CooperativeSimTarget {

@@ -531,7 +531,7 @@ void MissingRank() {
   Prepare(c, ws);
   const Status s = sim::AllreduceRmsnormForced(c.args, sim::AllreduceForce{}, Options(1));
   Check(s.code == StatusCode::kDevice && sparq_test::Contains(s.message, "resident"),
-        "allreduce [sim] 8 ranks on a device holding 4 CTAs at once: kDevice, no launch", "code %d: %s", int(s.code),
+        "allreduce [sim] 8 ranks on a one-SM device (2 CTAs resident at once): kDevice, no launch", "code %d: %s", int(s.code),
         s.message.c_str());
   // a workspace too small
   c.args.workspace_bytes = allreduce::WorkspaceBytes(8, 2, 8) - 1;

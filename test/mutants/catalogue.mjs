@@ -858,6 +858,152 @@ export default [
     replace: 'return static_cast<int32_t>(v);',
     models: 'cvt.rzi (toward zero) instead of cvt.rni (nearest even) for the codes: the simulator body of __float2int_rz',
   },
+  // ---------------------------------------------------------------- allreduce (allreduce_rmsnorm.cuh, allreduce_plan.cuh)
+  {
+    name: 'allreduce-rank-order-reversed',
+    kernel: 'allreduce',
+    file: 'native/cuda/kernels/allreduce_rmsnorm.cuh',
+    search:
+      '  for (int q = 0; q < p.ranks; ++q) {\n' +
+      '    const Vec8H xq = q == rank ? LoadNc(own.x + off)\n' +
+      '                               : g_load(reinterpret_cast<const Vec8H*>(p.staging + int64_t(q) * p.tokens * p.hidden + off));\n' +
+      'SPARQ_AR_UNROLL\n' +
+      '    for (int w = 0; w < kVecWords; ++w) {\n' +
+      '      float lo, hi;\n' +
+      '      unpack_f16x2_f32(xq.x[w], lo, hi);\n' +
+      '      s[2 * w] = q == 0 ? lo : add_rn_f32(s[2 * w], lo);\n' +
+      '      s[2 * w + 1] = q == 0 ? hi : add_rn_f32(s[2 * w + 1], hi);\n',
+    replace:
+      '  for (int q0 = 0; q0 < p.ranks; ++q0) {\n' +
+      '    const int q = p.ranks - 1 - q0;\n' +
+      '    const Vec8H xq = q == rank ? LoadNc(own.x + off)\n' +
+      '                               : g_load(reinterpret_cast<const Vec8H*>(p.staging + int64_t(q) * p.tokens * p.hidden + off));\n' +
+      'SPARQ_AR_UNROLL\n' +
+      '    for (int w = 0; w < kVecWords; ++w) {\n' +
+      '      float lo, hi;\n' +
+      '      unpack_f16x2_f32(xq.x[w], lo, hi);\n' +
+      '      s[2 * w] = q0 == 0 ? lo : add_rn_f32(s[2 * w], lo);\n' +
+      '      s[2 * w + 1] = q0 == 0 ? hi : add_rn_f32(s[2 * w + 1], hi);\n',
+    models: 'the fp32 rank sum taken in reverse rank order (R-1 .. 0): a different rounding than the contract\'s 0 .. R-1',
+  },
+  {
+    name: 'allreduce-flag-plain-store',
+    kernel: 'allreduce',
+    file: 'native/cuda/kernels/allreduce_rmsnorm.cuh',
+    search: 'st_release_sys_u32(p.flags + FlagSlot(p.ranks, phase, q, b, rank), p.epoch);',
+    replace: 'g_store(p.flags + FlagSlot(p.ranks, phase, q, b, rank), p.epoch);',
+    models: 'the arrival flag written with a plain store instead of st.release.sys: neither the staged rows nor the flag itself are published to the peers',
+  },
+  {
+    name: 'allreduce-flag-acquire-cta-scope',
+    kernel: 'allreduce',
+    file: 'native/cuda/kernels/allreduce_rmsnorm.cuh',
+    search: '  if (ld_acquire_sys_u32(g_flag) == epoch) return;',
+    replace: '  if (ld_acquire_cta_u32(g_flag) == epoch) return;',
+    models: 'a peer that already arrived is seen with a .cta-scope acquire, which synchronizes with nothing in another CTA: its staged rows are read unordered',
+  },
+  {
+    name: 'allreduce-flag-plain-load',
+    kernel: 'allreduce',
+    file: 'native/cuda/kernels/allreduce_rmsnorm.cuh',
+    search: '  while (ld_acquire_sys_u32(g_flag) != epoch)',
+    replace: '  while (g_load(g_flag) != epoch)',
+    models: 'the spin-wait reads the flag with a plain load (no acquire): the peer\'s data is not ordered before this CTA\'s reads',
+  },
+  {
+    name: 'allreduce-epoch-compare-ge',
+    kernel: 'allreduce',
+    file: 'native/cuda/kernels/allreduce_rmsnorm.cuh',
+    search:
+      '  if (ld_acquire_sys_u32(g_flag) == epoch) return;\n' +
+      '  const uint64_t start = globaltimer_ns();\n' +
+      '  while (ld_acquire_sys_u32(g_flag) != epoch)\n',
+    replace:
+      '  if (ld_acquire_sys_u32(g_flag) >= epoch) return;\n' +
+      '  const uint64_t start = globaltimer_ns();\n' +
+      '  while (ld_acquire_sys_u32(g_flag) < epoch)\n',
+    models: 'the flag compared with >= instead of ==: after the epoch wraps (0xffffffff -> 1) a stale flag passes the barrier before the peer arrived',
+  },
+  {
+    name: 'allreduce-release-before-cta-barrier',
+    kernel: 'allreduce',
+    file: 'native/cuda/kernels/allreduce_rmsnorm.cuh',
+    search: '  syncthreads();  // the CTA\'s stores (and reads) are done before thread 0 releases\n',
+    replace: '',
+    models: 'the bar.sync before the release dropped: thread 0 announces the CTA\'s staged rows before the other threads\' stores are in',
+  },
+  {
+    name: 'allreduce-end-barrier-removed',
+    kernel: 'allreduce',
+    file: 'native/cuda/kernels/allreduce_rmsnorm.cuh',
+    search: '  RankBarrier(p, kEnd, rank, tid);\n',
+    replace: '',
+    models: 'no end barrier: a rank that finishes first starts its next call and overwrites its staged rows while a peer still reads this call\'s',
+  },
+  {
+    name: 'allreduce-mid-barrier-removed',
+    kernel: 'allreduce',
+    file: 'native/cuda/kernels/allreduce_rmsnorm.cuh',
+    search: '    RankBarrier(p, kMid, rank, tid);\n',
+    replace: '',
+    models: 'two-shot without the middle barrier: a rank reads the gathered row sums before their owners wrote them',
+  },
+  {
+    name: 'allreduce-residual-after-rounding',
+    kernel: 'allreduce',
+    file: 'native/cuda/kernels/allreduce_rmsnorm.cuh',
+    search: 'const uint16_t h0 = cvt_rn_f16_f32(add_rn_f32(s[2 * w], lo)),',
+    replace: 'const uint16_t h0 = cvt_rn_f16_f32(add_rn_f32(cvt_f32_f16(cvt_rn_f16_f32(s[2 * w])), lo)),',
+    models: 'the rank sum rounded to fp16 before the residual is added (two roundings; the contract adds in fp32 and rounds once)',
+  },
+  {
+    name: 'allreduce-sumsq-fp32',
+    kernel: 'allreduce',
+    file: 'native/cuda/kernels/allreduce_rmsnorm.cuh',
+    search: '      sumsq = add_rn_f64(add_rn_f64(sumsq, SquareF16(h0)), SquareF16(h1));',
+    replace: '      sumsq = double(add_rn_f32(add_rn_f32(float(sumsq), float(SquareF16(h0))), float(SquareF16(h1))));',
+    models: 'the sum of squares accumulated in fp32 (per thread) instead of fp64: rstd moves by an ulp on long rows',
+  },
+  {
+    name: 'allreduce-gamma-multiply-order',
+    kernel: 'allreduce',
+    file: 'native/cuda/kernels/allreduce_rmsnorm.cuh',
+    search: 'mul_rn_f32(mul_rn_f32(r0, rstd), g0)',
+    replace: 'mul_rn_f32(r0, mul_rn_f32(rstd, g0))',
+    models: 'out = res * (rstd * gamma) instead of (res * rstd) * gamma: another rounding of the two fp32 products',
+  },
+  {
+    name: 'allreduce-shard-end-inclusive',
+    kernel: 'allreduce',
+    file: 'native/cuda/kernels/allreduce_rmsnorm.cuh',
+    search: 'for (int64_t t = FirstRow(lo, blockIdx.x, gridDim.x); t < hi; t += gridDim.x)',
+    replace: 'for (int64_t t = FirstRow(lo, blockIdx.x, gridDim.x); t <= hi; t += gridDim.x)',
+    models: 'two-shot shard bound off by one: a rank also reduces the first row of the next shard (and the last rank row T, past the end)',
+  },
+  {
+    name: 'allreduce-shard-start-late',
+    kernel: 'allreduce',
+    file: 'native/cuda/kernels/allreduce_rmsnorm.cuh',
+    search: 'const int64_t lo = int64_t(rank) * p.tokens / p.ranks, hi',
+    replace: 'const int64_t lo = int64_t(rank) * p.tokens / p.ranks + 1, hi',
+    models: 'two-shot shard starts one row late: the first row of every shard is never reduced, so its gathered sums are stale',
+  },
+  {
+    name: 'allreduce-block-sum-one-set',
+    kernel: 'allreduce',
+    file: 'native/cuda/kernels/allreduce_rmsnorm.cuh',
+    search: 'NormRow<TWO_SHOT>(p, own, rank, t, s_part + parity * kMaxWarps, tid);',
+    replace: 'NormRow<TWO_SHOT>(p, own, rank, t, s_part, tid);',
+    models: 'one set of warp partials for every row: a warp that runs ahead into the next row overwrites its slot while slower warps still sum this row\'s',
+  },
+  {
+    name: 'allreduce-auto-threshold-inverted',
+    kernel: 'allreduce',
+    file: 'native/cuda/allreduce_plan.cuh',
+    search: 'return a.ranks > 2 && a.tokens * a.hidden * 2 > kOneShotMaxBytes;',
+    replace: 'return a.ranks > 2 && a.tokens * a.hidden * 2 <= kOneShotMaxBytes;',
+    models: 'the auto algorithm inverted: two-shot for small messages, one-shot for large ones',
+  },
 ];
 
 // Debug only (`--weaken name`): deliberately weakened tests, applied to the runner's copy (never

@@ -15,8 +15,8 @@
 //            every rank's sums[p]; rank p reads sums[p] only.
 //   s_part   smem double [2][16]: one fp64 partial sum of squares per warp, alternating by row.
 // Phases of (rank r, CTA b):
-//   1 stage    x_r rows t ≡ b -> staging[r]; START barrier (release my flag at every peer, acquire
-//              every peer's flag at mine, bar.sync around it).
+//   1 stage    x_r rows t ≡ b -> staging[r]; START barrier (thread 0 releases my flag at every
+//              peer, thread q acquires peer q's flag at mine, bar.sync around it).
 //   2 one-shot for rows t ≡ b: s = Σ_q x_q (staging, q = 0..R−1 in order, own from x_r) ...
 //     two-shot rows t ≡ b of my shard [r·T/R, (r+1)·T/R): s as above -> sums[q][t] for every q;
 //              MID barrier; then for rows t ≡ b: s = sums[r][t] ...
@@ -50,6 +50,9 @@ constexpr int kVecWords = kVecHalves / 2;               // u32 (f16x2) per vecto
 constexpr int kWarpLanes = 32;
 constexpr int kMaxThreads = 512;                        // per CTA; fewer when H/8 is smaller
 constexpr int kMaxWarps = kMaxThreads / kWarpLanes;
+// Two 512-thread CTAs per SM (≤ 64 registers): the ranks' CTAs fit twice over. Without a minimum,
+// ptxas 13 aimed at 4 CTAs per SM (32 registers) and spilled.
+constexpr int kMinCtasPerSm = 2;
 constexpr int kMaxRanks = allreduce::kMaxRanks;
 enum FlagPhase : int { kStart = 0, kMid = 1, kEnd = 2 };
 static_assert(allreduce::kFlagPhases == 3, "start, middle, end");
@@ -121,15 +124,16 @@ SPARQ_DEVICE void WaitFlag(const uint32_t* g_flag, uint32_t epoch, uint64_t time
 }
 
 // CTA b of every rank meets here: the CTA's stores so far are published to every peer, and every
-// peer's stores before its arrival are visible to this CTA after it. Thread q < R signals peer q
-// and waits for peer q.
+// peer's stores before its arrival are visible to this CTA after it. Thread 0 signals the peers
+// (one thread: its first release carries all of the CTA's stores, and the simulator's model of
+// concurrent releases by several threads of one CTA can order their publication wrongly), thread
+// q < R waits for peer q.
 SPARQ_DEVICE void RankBarrier(const ArParams& p, int phase, int rank, int tid) {
-  syncthreads();  // the CTA's stores (and reads) are done before thread q releases
-  if (tid < p.ranks) {
-    const int b = int(blockIdx.x);
-    st_release_sys_u32(p.flags + FlagSlot(p.ranks, phase, tid, b, rank), p.epoch);
-    WaitFlag(p.flags + FlagSlot(p.ranks, phase, rank, b, tid), p.epoch, p.spin_timeout_ns);
-  }
+  const int b = int(blockIdx.x);
+  syncthreads();  // the CTA's stores (and reads) are done before thread 0 releases
+  if (tid == 0)
+    for (int q = 0; q < p.ranks; ++q) st_release_sys_u32(p.flags + FlagSlot(p.ranks, phase, q, b, rank), p.epoch);
+  if (tid < p.ranks) WaitFlag(p.flags + FlagSlot(p.ranks, phase, rank, b, tid), p.epoch, p.spin_timeout_ns);
   syncthreads();  // what thread q acquired is the CTA's
 }
 
@@ -247,7 +251,7 @@ SPARQ_AR_UNROLL
 // ------------------------------------------------------------------------------ kernel
 // grid (C, ranks launched), block a multiple of 32 up to kMaxThreads; cooperative (all CTAs resident).
 template <bool TWO_SHOT>
-__global__ void __launch_bounds__(kMaxThreads) allreduce_rmsnorm_kernel(const ArParams p) {
+__global__ void __launch_bounds__(kMaxThreads, kMinCtasPerSm) allreduce_rmsnorm_kernel(const ArParams p) {
   SPARQ_SMEM(double, s_part, 2 * kMaxWarps);  // [row parity][warp]
   const int tid = int(threadIdx.x);
   const int rank = p.first_rank + int(blockIdx.y);
