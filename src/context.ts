@@ -3,6 +3,7 @@ import { inspect } from 'util';
 import { asFp16Bits, type DType, type HostInputOf } from './dtype';
 import { describeValue, settle, SparqArgumentError, withCallSite } from './errors';
 import { native, type NativeBinding, type NativeContext, type NativeDeviceInfo, type NativeLaunchInfo } from './native';
+import { Group, type GroupOptions } from './ops/allreduce';
 import { DenseOps, type MatmulOptions } from './ops/dense';
 import { Int8Ops } from './ops/int8';
 import { SparseOps } from './ops/sparse';
@@ -165,6 +166,15 @@ export class Context {
   /** A zero-filled tensor (filled on the stream). @throws {SparqOutOfMemoryError} when it cannot be allocated. */
   zeros<D extends DType>(shape: readonly number[], dtype: D): Tensor<D> {
     return this.wrap(this.handle.zeros(shape, dtype)) as Tensor<D>;
+  }
+
+  /**
+   * Ranks on this context for {@link Group.allreduceRmsnorm}: CPU threads on cpu, virtual ranks on
+   * one device on sim and cuda. `dispose()` the group to free its workspace early.
+   * @throws {SparqArgumentError} when ranks is not an integer in [1, 8].
+   */
+  group(options: GroupOptions): Group {
+    return new Group(this, options);
   }
 
   /** Resolves when all work enqueued so far is done; rejects with the first failure since the last call. */

@@ -11,6 +11,13 @@ export type { SparseEncodeOptions, SparsePruneOptions, SparseFormatName } from '
 export { Int8Weight } from './ops/int8';
 export type { Int8MatmulOptions, Int8MatmulResult } from './ops/int8';
 export type { MatmulOptions } from './ops/dense';
+export { Group } from './ops/allreduce';
+export type {
+  AllreduceAlgorithm,
+  AllreduceRmsnormOptions,
+  AllreduceRmsnormResult,
+  GroupOptions,
+} from './ops/allreduce';
 export {
   SparqError,
   SparqArgumentError,

@@ -132,6 +132,22 @@ export interface NativeBinding {
     out: unknown,
     threshold: unknown,
   ): [NativeTensor, NativeTensor];
+  /** [out per rank, residualOut per rank] */
+  allreduceRmsnorm(
+    ctx: NativeContext,
+    ranks: number,
+    xs: unknown,
+    residuals: unknown,
+    gamma: unknown,
+    outs: unknown,
+    residualOuts: unknown,
+    workspace: unknown,
+    eps: unknown,
+    algorithm: number,
+    epoch: number,
+  ): [NativeTensor[], NativeTensor[]];
+  /** Workspace bytes the backend's kernels need for this call (0 on cpu). */
+  allreduceWorkspaceBytes(ctx: NativeContext, ranks: number, tokens: number, hidden: number): number;
   toF16(data: Float32Array, isa: string): Uint16Array;
   fromF16(data: Uint16Array, isa: string): Float32Array;
   toBF16(data: Float32Array, isa: string): Uint16Array;

@@ -1,0 +1,83 @@
+// cpu/allreduce_cpu.cc: group.allreduceRmsnorm on the cpu backend. The ranks of a Group are
+// buffers of one context, so the all-reduce is a read of every rank's row: the pool's threads take
+// token rows (a row is never split, so its norm needs no cross-thread reduction), sum the ranks in
+// fp32 in rank order once per row, then for each rank add that rank's residual, round, and normalize
+// — the contract's steps of sparq/allreduce.h, element for element. fp16 <-> fp32 conversion runs
+// through the context's SIMD path (bit-identical to the scalar one); the fp32 adds and products
+// are plain IEEE operations the compiler vectorizes without reordering (no fast-math, no FMA
+// contraction), so every ISA gives the same bits.
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "sparq/allreduce.h"
+#include "sparq/cpu.h"
+#include "sparq/cpu_ops.h"
+
+namespace sparq::cpu_ops {
+namespace {
+
+// Σ_j v[j]² in fp64. Eight independent partial sums so the loop is not one long dependency chain;
+// the squares of fp16 values are exact in fp64, so the grouping changes nothing on ordinary rows.
+double SumOfSquares(const float* v, int64_t n) {
+  double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int64_t j = 0;
+  for (; j + 8 <= n; j += 8)
+    for (int l = 0; l < 8; ++l) {
+      const double d = static_cast<double>(v[j + l]);
+      acc[l] += d * d;
+    }
+  for (; j < n; ++j) {
+    const double d = static_cast<double>(v[j]);
+    acc[0] += d * d;
+  }
+  return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+}
+
+}  // namespace
+
+Status AllreduceRmsnorm(const AllreduceRmsnormArgs& a, const cpu::Exec& exec, LaunchInfo* info) {
+  if (info) *info = LaunchInfo{};
+  const int64_t h = a.hidden, tokens = a.tokens;
+  const int ranks = a.ranks;
+  if (ranks < 1 || ranks > allreduce::kMaxRanks || h < 1 || tokens < 1 || a.gamma == nullptr)
+    return Status::Error(StatusCode::kArgument, "group.allreduceRmsnorm: inconsistent arguments (ranks=" +
+                                                    std::to_string(ranks) + ", tokens=" + std::to_string(tokens) +
+                                                    ", hidden=" + std::to_string(h) + ")",
+                         "xs");
+  const cpu::Isa isa = exec.isa;
+  try {
+    std::vector<float> gamma(static_cast<size_t>(h));
+    cpu::F16ToF32(a.gamma, gamma.data(), size_t(h), isa);
+    // Rows per task: enough work (~64k elements across the ranks) that the pool's hand-off is noise.
+    const int64_t rows_per_task = std::max<int64_t>(1, (int64_t(1) << 16) / (h * ranks));
+    const int64_t tasks = (tokens + rows_per_task - 1) / rows_per_task;
+    exec.pool->ParallelFor(tasks, [&](int64_t t0, int64_t t1) {
+      std::vector<float> sum(static_cast<size_t>(h)), tmp(static_cast<size_t>(h));
+      for (int64_t row = t0 * rows_per_task; row < std::min(tokens, t1 * rows_per_task); ++row) {
+        const size_t off = size_t(row) * size_t(h);
+        cpu::F16ToF32(a.x[0] + off, sum.data(), size_t(h), isa);
+        for (int r = 1; r < ranks; ++r) {
+          cpu::F16ToF32(a.x[r] + off, tmp.data(), size_t(h), isa);
+          for (int64_t j = 0; j < h; ++j) sum[j] = sum[j] + tmp[j];
+        }
+        for (int r = 0; r < ranks; ++r) {
+          uint16_t* res_out = a.residual_out[r] + off;
+          cpu::F16ToF32(a.residual[r] + off, tmp.data(), size_t(h), isa);
+          for (int64_t j = 0; j < h; ++j) tmp[j] = sum[j] + tmp[j];
+          cpu::F32ToF16(tmp.data(), res_out, size_t(h), isa);
+          cpu::F16ToF32(res_out, tmp.data(), size_t(h), isa);  // the norm sees the rounded values
+          const float rstd = allreduce::Rstd(SumOfSquares(tmp.data(), h), h, a.eps);
+          for (int64_t j = 0; j < h; ++j) tmp[j] = (tmp[j] * rstd) * gamma[j];
+          cpu::F32ToF16(tmp.data(), a.out[r] + off, size_t(h), isa);
+        }
+      }
+    });
+  } catch (const std::bad_alloc&) {
+    return Status::Error(StatusCode::kOutOfMemory, "group.allreduceRmsnorm: out of host memory for the row buffers",
+                         "xs");
+  }
+  return Status::Ok();
+}
+
+}  // namespace sparq::cpu_ops

@@ -1,0 +1,167 @@
+import type { Context } from '../context';
+import { describeValue, SparqArgumentError, SparqDisposedError } from '../errors';
+import { Tensor } from '../tensor';
+
+/** Which all-reduce kernel runs (sim and cuda; the cpu backend has one path). */
+export type AllreduceAlgorithm = 'auto' | 'one-shot' | 'two-shot';
+const ALGORITHMS: Record<AllreduceAlgorithm, number> = { auto: 0, 'one-shot': 1, 'two-shot': 2 };
+
+/** Options of {@link Context.group}. */
+export interface GroupOptions {
+  /** Ranks in the group, 1–8: one tensor per rank in every call. */
+  ranks: number;
+}
+
+/** Options of {@link Group.allreduceRmsnorm}. */
+export interface AllreduceRmsnormOptions {
+  /** Added to the mean of squares before the square root. Defaults to `1e-6`. In [0, 1]. */
+  eps?: number;
+  /** One f16 tensor per rank, the shape of `xs[r]`, to write the normalized rows into. */
+  out?: Tensor<'f16'>[];
+  /**
+   * One f16 tensor per rank for the updated residual stream. `residualOut[r]` may be
+   * `residuals[r]` (updated in place) when no other argument uses that tensor.
+   */
+  residualOut?: Tensor<'f16'>[];
+  /**
+   * `'one-shot'`: every rank reads every peer's rows (fewest barriers, best for few tokens);
+   * `'two-shot'`: reduce-scatter by token rows, then a gather of the sums (least traffic for many
+   * tokens). `'auto'` (default) chooses by size. Results are identical either way.
+   */
+  algorithm?: AllreduceAlgorithm;
+}
+
+/** What {@link Group.allreduceRmsnorm} returns: per rank, the normalized rows and the new residual. */
+export interface AllreduceRmsnormResult {
+  out: Tensor<'f16'>[];
+  residual: Tensor<'f16'>[];
+}
+
+/**
+ * Ranks of one context (DESIGN.md "allreduceRmsnorm"): CPU threads on the cpu backend, virtual
+ * ranks on one device on sim and cuda (all ranks' CTAs in one cooperative launch, synchronizing
+ * through flags as separate GPUs would). Holds the flag workspace its kernels keep between calls;
+ * `dispose()` frees it (also freed with the context).
+ */
+export class Group {
+  /** Ranks in the group. */
+  readonly ranks: number;
+  private workspace: Tensor<'u8'> | null = null;
+  private workspaceBytes = 0;
+  private epoch = 0;
+  private disposed = false;
+
+  /** @internal use {@link Context.group} */
+  constructor(
+    private readonly ctx: Context,
+    options: GroupOptions,
+  ) {
+    if (options === null || typeof options !== 'object')
+      throw new SparqArgumentError(`group: options must be an object with ranks, got ${describeValue(options)}`, {
+        argument: 'options',
+      });
+    const ranks: unknown = options.ranks;
+    if (typeof ranks !== 'number' || !Number.isInteger(ranks) || ranks < 1 || ranks > 8)
+      throw new SparqArgumentError(`group: ranks must be an integer in [1, 8], got ${describeValue(ranks)}`, {
+        argument: 'ranks',
+      });
+    this.ranks = ranks;
+  }
+
+  /**
+   * For every rank r and token row t: `s = Σ_p xs[p][t]` (fp32, rank order), `residual[r] =
+   * fp16(s + residuals[r][t])`, `out[r] = fp16(residual·rstd·gamma)` with `rstd = 1/sqrt(mean(residual²)
+   * + eps)` — all-reduce, residual add and RMSNorm in one pass, enqueued on the context's stream.
+   * cpu, sim and cuda agree within 1 fp16 ulp (bit for bit on ordinary data).
+   * @param xs one f16 tensor `[..., hidden]` per rank (all the same shape; hidden a multiple of 8).
+   * @param residuals one f16 tensor per rank, the shape of `xs[0]`.
+   * @param gamma f16 `[hidden]`, shared by the ranks.
+   * @returns per rank `out` and `residual` (new tensors, or `options.out` / `options.residualOut`).
+   * @throws {SparqShapeError} on shapes that differ across ranks, a bad hidden size or gamma length.
+   * @throws {SparqArgumentError} on a wrong number of tensors, a bad eps or algorithm, aliasing outputs.
+   * @throws {SparqDisposedError} after `dispose()`, or on a disposed tensor.
+   */
+  allreduceRmsnorm(
+    xs: Tensor<'f16'>[],
+    residuals: Tensor<'f16'>[],
+    gamma: Tensor<'f16'>,
+    options: AllreduceRmsnormOptions = {},
+  ): AllreduceRmsnormResult {
+    const op = 'group.allreduceRmsnorm';
+    const c = this.ctx;
+    if (options === null || typeof options !== 'object')
+      throw new SparqArgumentError(`${op}: options must be an object, got ${describeValue(options)}`, { argument: 'options' });
+    if (this.disposed)
+      throw new SparqDisposedError(`${op}: group must be a live group, got one that was disposed`, { argument: 'group' });
+    const algorithmName: unknown = options.algorithm ?? 'auto';
+    const algorithm = typeof algorithmName === 'string' ? ALGORITHMS[algorithmName as AllreduceAlgorithm] : undefined;
+    if (algorithm === undefined || !Object.hasOwn(ALGORITHMS, algorithmName as string))
+      throw new SparqArgumentError(
+        `${op}: algorithm must be 'auto' | 'one-shot' | 'two-shot', got ${describeValue(algorithmName)}`,
+        { argument: 'algorithm' },
+      );
+    const eps: unknown = options.eps ?? 1e-6;
+    const workspace = this.workspaceFor(xs);
+    const epoch = this.epoch >= 0xffffffff ? 1 : this.epoch + 1;
+    const [outs, residualOuts] = c.native.allreduceRmsnorm(
+      c.handle,
+      this.ranks,
+      unwrapList(xs),
+      unwrapList(residuals),
+      unwrapOne(gamma),
+      options.out === undefined ? undefined : unwrapList(options.out),
+      options.residualOut === undefined ? undefined : unwrapList(options.residualOut),
+      workspace === null ? undefined : workspace.handle,
+      eps,
+      algorithm,
+      epoch,
+    );
+    this.epoch = epoch;
+    return {
+      out: outs.map((h, r) => c.wrap(h, options.out?.[r]) as Tensor<'f16'>),
+      residual: residualOuts.map((h, r) => c.wrap(h, options.residualOut?.[r]) as Tensor<'f16'>),
+    };
+  }
+
+  /** Frees the group's workspace (in stream order). Idempotent. */
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    if (this.workspace !== null && !this.ctx.closed) this.workspace.dispose();
+    this.workspace = null;
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+
+  /**
+   * The flag workspace for a call on xs (sim and cuda; null on cpu). A bigger call gets a new one
+   * (zero-filled on the stream, the old one freed in stream order) and the epochs start again at 1.
+   */
+  private workspaceFor(xs: unknown): Tensor<'u8'> | null {
+    const first = Array.isArray(xs) ? (xs[0] as unknown) : undefined;
+    if (!(first instanceof Tensor) || first.disposed) return this.workspace; // the native check names the problem
+    const shape = first.shape;
+    const hidden = shape[shape.length - 1];
+    const tokens = shape.slice(0, -1).reduce((a, b) => a * b, 1);
+    const need = this.ctx.native.allreduceWorkspaceBytes(this.ctx.handle, this.ranks, tokens, hidden);
+    if (need <= this.workspaceBytes) return this.workspace;
+    const bytes = Math.max(need, Math.ceil(this.workspaceBytes * 1.5));
+    const next = this.ctx.zeros([bytes], 'u8');
+    this.workspace?.dispose();
+    this.workspace = next;
+    this.workspaceBytes = bytes;
+    this.epoch = 0;
+    return next;
+  }
+}
+
+function unwrapOne(v: unknown): unknown {
+  return v instanceof Tensor && v.handle !== undefined ? v.handle : v;
+}
+
+/** Arrays are unwrapped element by element; anything else goes to the native check as it is. */
+function unwrapList(v: unknown): unknown {
+  return Array.isArray(v) ? v.map(unwrapOne) : v;
+}

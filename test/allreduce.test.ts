@@ -1,0 +1,295 @@
+import {
+  open,
+  SparqArgumentError,
+  SparqDisposedError,
+  SparqShapeError,
+  type AllreduceAlgorithm,
+  type Context,
+  type Tensor,
+} from '../src';
+import { allreduceRmsnormContract, allreduceRmsnormRef, f32ToF16BitsForTest, type AllreduceInputs } from './allreduceReference';
+import { backendMatrix, cpuIsas, describeFor, titleFor } from './helpers/backends';
+import { f16BitsToNumber, freshSeed, nanPoison, numberToF16Bits, randomF16, rng, ulpF16 } from './reference';
+
+interface Case {
+  ranks: number;
+  tokens: number;
+  hidden: number;
+  algorithm?: AllreduceAlgorithm;
+}
+
+/**
+ * The issue's values: ranks 1,2,3,4,8 × tokens 1,7,64,1000 × hidden 8,4104,8192 — on cpu the whole
+ * cross product for tokens ≤ 64, tokens 1000 with every rank count at hidden 8 and two large cases
+ * (the full 1000-token cross is 200M reference elements, minutes of JS); sim: a cover of it.
+ */
+function casesFor(backend: string): Case[] {
+  const out: Case[] = [];
+  if (backend === 'cpu') {
+    for (const ranks of [1, 2, 3, 4, 8]) {
+      for (const tokens of [1, 7, 64]) for (const hidden of [8, 4104, 8192]) out.push({ ranks, tokens, hidden });
+      out.push({ ranks, tokens: 1000, hidden: 8 });
+    }
+    out.push({ ranks: 2, tokens: 1000, hidden: 4104 }, { ranks: 3, tokens: 1000, hidden: 8192 });
+    return out;
+  }
+  // sim runs every CUDA thread as a host thread: each rank count with each algorithm on small rows,
+  // and every size once.
+  for (const ranks of [1, 2, 3, 4, 8])
+    for (const algorithm of ['one-shot', 'two-shot'] as const) {
+      out.push({ ranks, tokens: 7, hidden: 8, algorithm });
+      out.push({ ranks, tokens: 3, hidden: 4104, algorithm });
+    }
+  out.push({ ranks: 2, tokens: 64, hidden: 8192, algorithm: 'auto' });
+  out.push({ ranks: 8, tokens: 1, hidden: 8192, algorithm: 'auto' });
+  out.push({ ranks: 3, tokens: 1000, hidden: 8, algorithm: 'two-shot' });
+  out.push({ ranks: 4, tokens: 64, hidden: 4104, algorithm: 'auto' });
+  return out;
+}
+
+function randomInputs(c: Case, next: () => number, integer = false): AllreduceInputs {
+  const n = c.tokens * c.hidden;
+  const draw = (): Uint16Array => {
+    if (!integer) return Uint16Array.from({ length: n }, () => f32ToF16BitsForTest(Math.fround(2 * next() - 1)));
+    // small integers: every sum and residual add is exact in fp32 and fp16
+    return Uint16Array.from({ length: n }, () => numberToF16Bits(Math.floor(next() * 17) - 8));
+  };
+  const xs = Array.from({ length: c.ranks }, draw);
+  const residuals = Array.from({ length: c.ranks }, draw);
+  const gamma = randomF16(c.hidden, next, 0.5, 1.5).bits;
+  return { xs, residuals, gamma, tokens: c.tokens, hidden: c.hidden, eps: 1e-6 };
+}
+
+interface RunResult {
+  out: Uint16Array[];
+  residual: Uint16Array[];
+}
+
+/** Runs one call with NaN-poisoned outputs (every element must be written) and reads the results. */
+async function run(sq: Context, inp: AllreduceInputs, algorithm?: AllreduceAlgorithm, inPlace = false): Promise<RunResult> {
+  const shape = [inp.tokens, inp.hidden];
+  const g = sq.group({ ranks: inp.xs.length });
+  const tensors: Tensor[] = [];
+  const t = (bits: Uint16Array): Tensor<'f16'> => {
+    const v = sq.tensor(bits, shape, 'f16');
+    tensors.push(v);
+    return v;
+  };
+  try {
+    const xs = inp.xs.map(t);
+    const residuals = inp.residuals.map(t);
+    const gamma = sq.tensor(inp.gamma, [inp.hidden], 'f16');
+    tensors.push(gamma);
+    const poison = nanPoison(inp.tokens * inp.hidden);
+    const out = inp.xs.map(() => t(poison));
+    const residualOut = inPlace ? residuals : inp.xs.map(() => t(poison));
+    const r = g.allreduceRmsnorm(xs, residuals, gamma, { eps: inp.eps, out, residualOut, algorithm });
+    expect(r.out).toEqual(out);
+    expect(r.residual).toEqual(residualOut);
+    return {
+      out: await Promise.all(r.out.map((o) => o.read())),
+      residual: await Promise.all(r.residual.map((o) => o.read())),
+    };
+  } finally {
+    g.dispose();
+    for (const v of tensors) v.dispose();
+  }
+}
+
+function firstMismatch(got: Uint16Array[], want: Uint16Array[]): string | null {
+  for (let r = 0; r < want.length; r++)
+    for (let i = 0; i < want[r].length; i++)
+      if (got[r][i] !== want[r][i])
+        return `rank ${r} element ${i}: got 0x${got[r][i].toString(16)} (${f16BitsToNumber(got[r][i])}), want 0x${want[r][i].toString(16)} (${f16BitsToNumber(want[r][i])})`;
+  return null;
+}
+
+/** Against float64: residual within 1 fp16 ulp, out within 2 ulps per element and ‖out−ref‖/‖ref‖ ≤ 2e-3. */
+function checkAgainstFloat64(got: RunResult, inp: AllreduceInputs): string[] {
+  const ref = allreduceRmsnormRef(inp);
+  const problems: string[] = [];
+  for (let r = 0; r < inp.xs.length; r++) {
+    let num = 0;
+    let den = 0;
+    for (let i = 0; i < ref.out[r].length; i++) {
+      const res = f16BitsToNumber(got.residual[r][i]);
+      if (!(Math.abs(res - ref.residual[r][i]) <= ulpF16(ref.residual[r][i]))) {
+        problems.push(`rank ${r} residual[${i}] = ${res}, float64 ${ref.residual[r][i]}`);
+        break;
+      }
+      const o = f16BitsToNumber(got.out[r][i]);
+      if (!(Math.abs(o - ref.out[r][i]) <= 2 * ulpF16(ref.out[r][i]))) {
+        problems.push(`rank ${r} out[${i}] = ${o}, float64 ${ref.out[r][i]}`);
+        break;
+      }
+      num += (o - ref.out[r][i]) ** 2;
+      den += ref.out[r][i] ** 2;
+    }
+    if (!(Math.sqrt(num / den) <= 2e-3)) problems.push(`rank ${r}: ‖out−ref‖/‖ref‖ = ${Math.sqrt(num / den)}`);
+  }
+  return problems;
+}
+
+for (const p of backendMatrix()) {
+  const isas = p.backend === 'cpu' ? cpuIsas() : [undefined];
+  for (const isa of isas) {
+    const best = isa === undefined || isa === isas[isas.length - 1]; // cpuIsas() lists the best last
+    describeFor(p)(titleFor(p, 'group.allreduceRmsnorm') + (isa ? ` isa=${isa}` : ''), () => {
+      let sq: Context;
+      beforeAll(async () => {
+        sq = await open({ backend: p.backend, cpuIsa: isa as 'avx512' | undefined });
+      });
+      afterAll(async () => {
+        await sq.close();
+      });
+
+      // every ISA runs the whole matrix's small rows; the best one all of it
+      const cases = casesFor(p.backend).filter((c) => best || c.tokens * c.hidden <= 7 * 8192);
+      it.each(cases)(
+        'ranks=$ranks tokens=$tokens hidden=$hidden $algorithm: the contract bit for bit, float64 within tolerance',
+        async (c) => {
+          const seed = freshSeed();
+          const inp = randomInputs(c, rng(seed));
+          const got = await run(sq, inp, c.algorithm);
+          const want = allreduceRmsnormContract(inp);
+          expect({ seed, out: firstMismatch(got.out, want.out), residual: firstMismatch(got.residual, want.residual) }).toEqual({
+            seed,
+            out: null,
+            residual: null,
+          });
+          expect({ seed, problems: checkAgainstFloat64(got, inp) }).toEqual({ seed, problems: [] });
+        },
+      );
+
+      it.each(['one-shot', 'two-shot'] as const)('integer-valued inputs: the all-reduce sums are exact (%s)', async (algorithm) => {
+        const seed = freshSeed();
+        const c = { ranks: 3, tokens: 5, hidden: 24 };
+        const inp = randomInputs(c, rng(seed), true);
+        const got = await run(sq, inp, algorithm);
+        for (let r = 0; r < c.ranks; r++)
+          for (let i = 0; i < c.tokens * c.hidden; i++) {
+            let s = f16BitsToNumber(inp.residuals[r][i]);
+            for (const x of inp.xs) s += f16BitsToNumber(x[i]);
+            if (f16BitsToNumber(got.residual[r][i]) !== s) throw new Error(`seed ${seed}: rank ${r} [${i}] ${f16BitsToNumber(got.residual[r][i])} != ${s}`);
+          }
+      });
+
+      it('updates the residual in place when residualOut is residuals', async () => {
+        const seed = freshSeed();
+        const inp = randomInputs({ ranks: 4, tokens: 9, hidden: 64 }, rng(seed));
+        const got = await run(sq, inp, undefined, true);
+        const want = allreduceRmsnormContract(inp);
+        expect({ seed, out: firstMismatch(got.out, want.out), residual: firstMismatch(got.residual, want.residual) }).toEqual({
+          seed,
+          out: null,
+          residual: null,
+        });
+      });
+
+      if (best)
+        it('200 back-to-back calls of varying sizes on one group (flags reused call after call)', async () => {
+          const seed = freshSeed();
+          const next = rng(seed);
+          const g = sq.group({ ranks: 3 });
+          const checks: { inp: AllreduceInputs; out: Promise<Uint16Array>; res: Promise<Uint16Array> }[] = [];
+          const live: Tensor[] = [];
+          for (let call = 0; call < 200; call++) {
+            const c = { ranks: 3, tokens: 1 + Math.floor(next() * 9), hidden: 8 * (1 + Math.floor(next() * 6)) };
+            const inp = randomInputs(c, next);
+            const shape = [c.tokens, c.hidden];
+            const xs = inp.xs.map((b) => sq.tensor(b, shape, 'f16'));
+            const residuals = inp.residuals.map((b) => sq.tensor(b, shape, 'f16'));
+            const gamma = sq.tensor(inp.gamma, [c.hidden], 'f16');
+            const algorithm = (['auto', 'one-shot', 'two-shot'] as const)[call % 3];
+            const r = g.allreduceRmsnorm(xs, residuals, gamma, { eps: inp.eps, algorithm });
+            live.push(...xs, ...residuals, gamma, ...r.out, ...r.residual);
+            // rank 2's results are read back (a sample: every rank computes the same way)
+            checks.push({ inp, out: r.out[2].read(), res: r.residual[2].read() });
+          }
+          let bad = 0;
+          let first = '';
+          for (const [i, ch] of checks.entries()) {
+            const want = allreduceRmsnormContract(ch.inp);
+            const m = firstMismatch([await ch.out, await ch.res], [want.out[2], want.residual[2]]);
+            if (m !== null) {
+              bad++;
+              first ||= `call ${i}: ${m}`;
+            }
+          }
+          g.dispose();
+          for (const v of live) v.dispose();
+          expect({ seed, bad, first }).toEqual({ seed, bad: 0, first: '' });
+        });
+
+      if (best)
+        it('bad arguments give typed errors naming the argument; the group stays usable', async () => {
+          const g = sq.group({ ranks: 2 });
+          const t = (shape: number[]): Tensor<'f16'> => sq.tensor(new Uint16Array(shape.reduce((a, b) => a * b)).fill(0x3c00), shape, 'f16');
+          const x = [t([3, 16]), t([3, 16])];
+          const res = [t([3, 16]), t([3, 16])];
+          const gamma = t([16]);
+          const expectThrow = (fn: () => unknown, cls: new (...a: never[]) => Error, argument: string, text: RegExp): void => {
+            let caught: unknown;
+            try {
+              fn();
+            } catch (e) {
+              caught = e;
+            }
+            expect(caught).toBeInstanceOf(cls);
+            expect((caught as { argument?: string }).argument).toBe(argument);
+            expect((caught as Error).message).toMatch(text);
+          };
+          expectThrow(() => g.allreduceRmsnorm([x[0]], res, gamma), SparqArgumentError, 'xs', /xs must be an array of 2/);
+          expectThrow(() => g.allreduceRmsnorm([x[0], t([3, 24])], res, gamma), SparqShapeError, 'xs[1]', /\[3, 16\]/);
+          expectThrow(() => g.allreduceRmsnorm(x, [res[0], t([4, 16])], gamma), SparqShapeError, 'residuals[1]', /got \[4, 16\]/);
+          expectThrow(() => g.allreduceRmsnorm(x, res, t([8])), SparqShapeError, 'gamma', /gamma must be \[16\]/);
+          expectThrow(() => g.allreduceRmsnorm([t([3, 12]), t([3, 12])], res, gamma), SparqShapeError, 'xs[0]', /multiple of 8/);
+          expectThrow(() => g.allreduceRmsnorm(x, res, gamma, { eps: -1 }), SparqArgumentError, 'eps', /eps must be/);
+          expectThrow(() => g.allreduceRmsnorm(x, res, gamma, { eps: NaN }), SparqArgumentError, 'eps', /eps must be/);
+          expectThrow(
+            () => g.allreduceRmsnorm(x, res, gamma, { algorithm: 'three-shot' as AllreduceAlgorithm }),
+            SparqArgumentError,
+            'algorithm',
+            /one-shot/,
+          );
+          expectThrow(() => g.allreduceRmsnorm(x, res, gamma, { out: [x[0], t([3, 16])] }), SparqArgumentError, 'out[0]', /distinct/);
+          expectThrow(() => g.allreduceRmsnorm(x, [res[0], res[0]], gamma, { residualOut: [res[0], t([3, 16])] }), SparqArgumentError, 'residualOut[0]', /distinct/);
+          expectThrow(() => g.allreduceRmsnorm(x, res, gamma, { out: [t([3, 16]), t([3, 8])] }), SparqShapeError, 'out[1]', /\[3, 16\]/);
+          expectThrow(() => sq.group({ ranks: 9 }), SparqArgumentError, 'ranks', /\[1, 8\]/);
+          expectThrow(() => sq.group({ ranks: 1.5 }), SparqArgumentError, 'ranks', /integer/);
+          const other = await open({ backend: p.backend });
+          try {
+            const foreign = other.tensor(new Uint16Array(48).fill(0x3c00), [3, 16], 'f16');
+            expectThrow(() => g.allreduceRmsnorm([x[0], foreign], res, gamma), SparqArgumentError, 'xs[1]', /context/);
+          } finally {
+            await other.close();
+          }
+          // still usable: 1 + 1 (+ residual 1) = 3 everywhere; out = 3·rstd·1 = 1 (within eps)
+          const r = g.allreduceRmsnorm(x, res, gamma, { eps: 0 });
+          expect(Array.from(await r.residual[1].read()).every((b) => b === numberToF16Bits(3))).toBe(true);
+          expect(Array.from(await r.out[0].read()).every((b) => b === numberToF16Bits(1))).toBe(true);
+          g.dispose();
+          expectThrow(() => g.allreduceRmsnorm(x, res, gamma), SparqDisposedError, 'group', /disposed/);
+        });
+    });
+  }
+}
+
+describe('the allreduce contract implementation the tests trust', () => {
+  it('its fast fp32 → fp16 rounding equals the exact general one (normals, subnormals, ties, overflow)', () => {
+    const seed = freshSeed();
+    const next = rng(seed);
+    const values: number[] = [0, -0, 65504, 65519.996, 65520, 2 ** -24, 2 ** -25, 3 * 2 ** -26, 2 ** -14, 1 + 2 ** -11, 1 + 3 * 2 ** -11];
+    for (let i = 0; i < 200000; i++) {
+      const e = Math.floor(next() * 60) - 40; // 2^-40 .. 2^20
+      values.push(Math.fround((next() < 0.5 ? -1 : 1) * (1 + next()) * 2 ** e));
+    }
+    let bad = '';
+    for (const v of values)
+      if (f32ToF16BitsForTest(v) !== numberToF16Bits(v)) {
+        bad = `${v}: ${f32ToF16BitsForTest(v)} vs ${numberToF16Bits(v)}`;
+        break;
+      }
+    expect({ seed, bad }).toEqual({ seed, bad: '' });
+  });
+});
