@@ -4,6 +4,7 @@ import { asFp16Bits, type DType, type HostInputOf } from './dtype';
 import { describeValue, settle, SparqArgumentError, withCallSite } from './errors';
 import { native, type NativeBinding, type NativeContext, type NativeDeviceInfo, type NativeLaunchInfo } from './native';
 import { Group, type GroupOptions } from './ops/allreduce';
+import { joinComm, type Comm, type CommOptions } from './ops/comm';
 import { DenseOps, type MatmulOptions } from './ops/dense';
 import { Int8Ops } from './ops/int8';
 import { SparseOps } from './ops/sparse';
@@ -175,6 +176,17 @@ export class Context {
    */
   group(options: GroupOptions): Group {
     return new Group(this, options);
+  }
+
+  /**
+   * Joins the comm `id` (from `sparq.comm.create()`) as `rank` of `size`: ranks in other
+   * worker_threads or processes, each with its own context (cpu backend). Resolves once every rank
+   * has joined. Rejects with {@link SparqTimeoutError} naming the ranks that did not join within
+   * `timeoutMs`, {@link SparqArgumentError} on a bad id, rank, size or a rank joined twice, and
+   * {@link SparqBackendError} on sim and cuda (use {@link Context.group} there).
+   */
+  comm(options: CommOptions): Promise<Comm> {
+    return joinComm(this, options);
   }
 
   /** Resolves when all work enqueued so far is done; rejects with the first failure since the last call. */

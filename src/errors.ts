@@ -45,6 +45,14 @@ export class SparqDeviceError extends SparqError {
   override readonly code = 'ERR_SPARQ_DEVICE';
 }
 
+/**
+ * A rank of a comm did not arrive in time (or its process exited, or it closed the comm): the
+ * message names it. The context stays usable; the comm is broken and must be created again.
+ */
+export class SparqTimeoutError extends SparqError {
+  override readonly code = 'ERR_SPARQ_TIMEOUT';
+}
+
 /** code → class, handed to the addon so native code throws and rejects with these classes. */
 export const errorClassesByCode = {
   ERR_SPARQ_ARGUMENT: SparqArgumentError,
@@ -54,6 +62,7 @@ export const errorClassesByCode = {
   ERR_SPARQ_BACKEND: SparqBackendError,
   ERR_SPARQ_OUT_OF_MEMORY: SparqOutOfMemoryError,
   ERR_SPARQ_DEVICE: SparqDeviceError,
+  ERR_SPARQ_TIMEOUT: SparqTimeoutError,
 } as const;
 
 /**

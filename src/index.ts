@@ -12,6 +12,8 @@ export { Int8Weight } from './ops/int8';
 export type { Int8MatmulOptions, Int8MatmulResult } from './ops/int8';
 export type { MatmulOptions } from './ops/dense';
 export { Group } from './ops/allreduce';
+export { comm, Comm } from './ops/comm';
+export type { CommCreateOptions, CommOptions, CommAllreduceRmsnormOptions } from './ops/comm';
 export type {
   AllreduceAlgorithm,
   AllreduceRmsnormOptions,
@@ -27,6 +29,7 @@ export {
   SparqBackendError,
   SparqOutOfMemoryError,
   SparqDeviceError,
+  SparqTimeoutError,
 } from './errors';
 export { addonPath } from './native';
 export { cpuFeatures } from './cpuFeatures';

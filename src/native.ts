@@ -146,6 +146,21 @@ export interface NativeBinding {
     algorithm: number,
     epoch: number,
   ): [NativeTensor[], NativeTensor[]];
+  commCreate(maxBytes: unknown): Uint8Array;
+  commJoin(ctx: NativeContext, id: unknown, rank: unknown, size: unknown, timeoutMs: unknown): Promise<unknown>;
+  commClose(comm: unknown): void;
+  commBroken(comm: unknown): string;
+  /** [out, residualOut] */
+  commAllreduceRmsnorm(
+    ctx: NativeContext,
+    comm: unknown,
+    x: unknown,
+    residual: unknown,
+    gamma: unknown,
+    out: unknown,
+    residualOut: unknown,
+    eps: unknown,
+  ): [NativeTensor, NativeTensor];
   /** Workspace bytes the backend's kernels need for this call (0 on cpu). */
   allreduceWorkspaceBytes(ctx: NativeContext, ranks: number, tokens: number, hidden: number): number;
   toF16(data: Float32Array, isa: string): Uint16Array;

@@ -18,7 +18,7 @@ struct ContextRegistry {
 };
 
 struct AddonData {
-  Napi::FunctionReference error_classes[8];  // indexed by StatusCode; empty → plain Error
+  Napi::FunctionReference error_classes[9];  // indexed by StatusCode; empty → plain Error
   Napi::FunctionReference context_ctor;
   Napi::FunctionReference tensor_ctor;
   Napi::FunctionReference weight_ctor;  // NativeWeight: packed weights of every kind

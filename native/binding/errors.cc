@@ -10,7 +10,7 @@ Napi::Error MakeError(Napi::Env env, const Status& status) {
   AddonData* data = GetAddonData(env);
   int index = static_cast<int>(status.code);
   Napi::Object error;
-  if (data && index > 0 && index < 8 && !data->error_classes[index].IsEmpty()) {
+  if (data && index > 0 && index < 9 && !data->error_classes[index].IsEmpty()) {
     error = data->error_classes[index].New({Napi::String::New(env, status.message)});
   } else {
     error = Napi::Error::New(env, status.message).Value();
@@ -69,7 +69,7 @@ Napi::Value SetErrorClasses(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   AddonData* data = GetAddonData(env);
   Napi::Object classes = info[0].As<Napi::Object>();
-  for (int i = 1; i < 8; ++i) {
+  for (int i = 1; i < 9; ++i) {
     Napi::Value ctor = classes.Get(StatusCodeName(static_cast<StatusCode>(i)));
     if (ctor.IsFunction()) data->error_classes[i] = Napi::Persistent(ctor.As<Napi::Function>());
   }

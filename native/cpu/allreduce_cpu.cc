@@ -10,11 +10,13 @@
 #include <cstring>
 #include <vector>
 
+#include "cpu/allreduce_cpu.h"
+
 #include "sparq/allreduce.h"
 #include "sparq/cpu.h"
 #include "sparq/cpu_ops.h"
 
-namespace sparq::cpu_ops {
+namespace sparq::cpu {
 namespace {
 
 // Σ_j v[j]² in fp64. Eight independent partial sums so the loop is not one long dependency chain;
@@ -36,12 +38,12 @@ double SumOfSquares(const float* v, int64_t n) {
 
 }  // namespace
 
-Status AllreduceRmsnorm(const AllreduceRmsnormArgs& a, const cpu::Exec& exec, LaunchInfo* info) {
-  if (info) *info = LaunchInfo{};
+Status AllreduceRmsnormRows(const AllreduceRows& a, const Exec& exec) {
   const int64_t h = a.hidden, tokens = a.tokens;
-  const int ranks = a.ranks;
-  if (ranks < 1 || ranks > allreduce::kMaxRanks || h < 1 || tokens < 1 || a.gamma == nullptr)
-    return Status::Error(StatusCode::kArgument, "group.allreduceRmsnorm: inconsistent arguments (ranks=" +
+  const int ranks = a.x_ranks;
+  if (ranks < 1 || ranks > allreduce::kMaxRanks || a.out_ranks < 1 || a.out_ranks > allreduce::kMaxRanks || h < 1 ||
+      tokens < 1 || a.gamma == nullptr)
+    return Status::Error(StatusCode::kArgument, std::string(a.op) + ": inconsistent arguments (ranks=" +
                                                     std::to_string(ranks) + ", tokens=" + std::to_string(tokens) +
                                                     ", hidden=" + std::to_string(h) + ")",
                          "xs");
@@ -61,7 +63,7 @@ Status AllreduceRmsnorm(const AllreduceRmsnormArgs& a, const cpu::Exec& exec, La
           cpu::F16ToF32(a.x[r] + off, tmp.data(), size_t(h), isa);
           for (int64_t j = 0; j < h; ++j) sum[j] = sum[j] + tmp[j];
         }
-        for (int r = 0; r < ranks; ++r) {
+        for (int r = 0; r < a.out_ranks; ++r) {
           uint16_t* res_out = a.residual_out[r] + off;
           cpu::F16ToF32(a.residual[r] + off, tmp.data(), size_t(h), isa);
           for (int64_t j = 0; j < h; ++j) tmp[j] = sum[j] + tmp[j];
@@ -74,10 +76,30 @@ Status AllreduceRmsnorm(const AllreduceRmsnormArgs& a, const cpu::Exec& exec, La
       }
     });
   } catch (const std::bad_alloc&) {
-    return Status::Error(StatusCode::kOutOfMemory, "group.allreduceRmsnorm: out of host memory for the row buffers",
-                         "xs");
+    return Status::Error(StatusCode::kOutOfMemory, std::string(a.op) + ": out of host memory for the row buffers", "xs");
   }
   return Status::Ok();
+}
+
+}  // namespace sparq::cpu
+
+namespace sparq::cpu_ops {
+
+Status AllreduceRmsnorm(const AllreduceRmsnormArgs& a, const cpu::Exec& exec, LaunchInfo* info) {
+  if (info) *info = LaunchInfo{};
+  cpu::AllreduceRows rows;
+  rows.op = AllreduceRmsnormArgs::kOpName;
+  rows.x = a.x;
+  rows.x_ranks = a.ranks;
+  rows.residual = a.residual;
+  rows.out = a.out;
+  rows.residual_out = a.residual_out;
+  rows.out_ranks = a.ranks;
+  rows.gamma = a.gamma;
+  rows.tokens = a.tokens;
+  rows.hidden = a.hidden;
+  rows.eps = a.eps;
+  return cpu::AllreduceRmsnormRows(rows, exec);
 }
 
 }  // namespace sparq::cpu_ops

@@ -15,6 +15,7 @@
 #include <cstdint>
 
 #include "sparq/allreduce.h"
+#include "sparq/comm.h"
 #include "sparq/dense.h"
 #include "sparq/int8.h"
 #include "sparq/sim_ops.h"
@@ -27,7 +28,8 @@
   X(FragmentDump, FragmentDumpArgs, 0, 1, 1)         \
   X(SparseMatmul, SparseMatmulArgs, 1, 1, 1)         \
   X(Int8Matmul, Int8MatmulArgs, 1, 1, 1)             \
-  X(AllreduceRmsnorm, AllreduceRmsnormArgs, 1, 1, 1)
+  X(AllreduceRmsnorm, AllreduceRmsnormArgs, 1, 1, 1)     \
+  X(CommAllreduceRmsnorm, CommAllreduceRmsnormArgs, 1, 0, 0)
 
 // SPARQ_IF(flag, code): `code` when flag is 1, nothing when 0 (for the CPU/SIM/CUDA columns).
 #define SPARQ_IF(flag, ...) SPARQ_IF_##flag(__VA_ARGS__)

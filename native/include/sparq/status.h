@@ -16,6 +16,7 @@ enum class StatusCode : int {
   kBackend = 5,      // SparqBackendError
   kOutOfMemory = 6,  // SparqOutOfMemoryError
   kDevice = 7,       // SparqDeviceError (context becomes lost)
+  kTimeout = 8,      // SparqTimeoutError (a peer rank did not arrive; the context stays usable)
 };
 
 struct Status {
@@ -45,6 +46,7 @@ inline const char* StatusCodeName(StatusCode c) {
     case StatusCode::kBackend: return "ERR_SPARQ_BACKEND";
     case StatusCode::kOutOfMemory: return "ERR_SPARQ_OUT_OF_MEMORY";
     case StatusCode::kDevice: return "ERR_SPARQ_DEVICE";
+    case StatusCode::kTimeout: return "ERR_SPARQ_TIMEOUT";
   }
   return "ERR_SPARQ_DEVICE";
 }

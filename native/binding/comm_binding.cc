@@ -1,0 +1,178 @@
+// binding/comm_binding.cc: sparq.comm.create() and sq.comm({ id, rank, size }) — ranks in other
+// worker_threads or processes (runtime/shm_comm.h) — and comm.allreduceRmsnorm on them.
+#include <cmath>
+
+#include "binding/args.h"
+#include "binding/binding_registry.h"
+#include "binding/context.h"
+#include "binding/errors.h"
+#include "binding/op_launch.h"
+#include "binding/tensor.h"
+#include "runtime/shm_comm.h"
+#include "sparq/comm.h"
+
+namespace sparq::binding {
+namespace {
+
+constexpr napi_type_tag kCommTag = {0x73717063'6f6d6d31ULL, 0x5e1f0a2b'9c3d4e71ULL};
+using CommPtr = std::shared_ptr<comm::ShmComm>;
+
+std::shared_ptr<comm::ShmComm> ParseComm(Napi::Env env, const Napi::Value& v, const std::string& op) {
+  if (!v.IsExternal() || !v.As<Napi::Object>().CheckTypeTag(&kCommTag))
+    ThrowArg(env, StatusCode::kArgument, op, "comm", "a comm from sq.comm()", DescribeValue(v));
+  return *v.As<Napi::External<CommPtr>>().Data();
+}
+
+int64_t IntArg(Napi::Env env, const Napi::Value& v, const std::string& op, const std::string& name, int64_t lo, int64_t hi,
+               const std::string& expected) {
+  const double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : std::nan("");
+  if (!(d >= double(lo) && d <= double(hi) && std::floor(d) == d)) ThrowArg(env, StatusCode::kArgument, op, name, expected, DescribeValue(v));
+  return int64_t(d);
+}
+
+// commCreate(slotBytes) → Uint8Array id
+Napi::Value CommCreate(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const int64_t slot = IntArg(env, info[0], "comm.create", "maxBytes", 1, int64_t(1) << 40,
+                              "an integer number of bytes in [1, 2^40] (the largest x a rank may pass)");
+  std::vector<uint8_t> id = comm::NewId(uint64_t(slot));
+  Napi::Uint8Array out = Napi::Uint8Array::New(env, id.size());
+  std::memcpy(out.Data(), id.data(), id.size());
+  return out;
+}
+
+// commJoin(ctx, id, rank, size, timeoutMs) → Promise<comm handle>
+Napi::Value CommJoin(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const std::string op = "comm";
+  ContextCore* ctx = ContextWrap::Parse(info[0], op)->core();
+  ctx->ThrowIfLost(env);
+  if (std::string(ctx->backend().name()) != "cpu")
+    ThrowArg(env, StatusCode::kBackend, op, "backend",
+             "'cpu' (ranks in other workers or processes meet in shared memory; on sim and cuda use sq.group())",
+             "'" + std::string(ctx->backend().name()) + "'");
+  if (!info[1].IsTypedArray() || info[1].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array ||
+      info[1].As<Napi::TypedArray>().ElementLength() != comm::kIdBytes)
+    ThrowArg(env, StatusCode::kArgument, op, "id", "the Uint8Array(32) sparq.comm.create() returned", DescribeValue(info[1]));
+  Napi::TypedArray ta = info[1].As<Napi::TypedArray>();
+  const uint8_t* idp = TypedArrayBytes(ta);
+  std::vector<uint8_t> id(idp, idp + comm::kIdBytes);
+  const int size = int(IntArg(env, info[3], op, "size", 1, comm::kMaxRanks, "an integer in [1, 8]"));
+  const int rank = int(IntArg(env, info[2], op, "rank", 0, size - 1, "an integer in [0, size - 1] = [0, " + std::to_string(size - 1) + "]"));
+  const int64_t timeout_ms = IntArg(env, info[4], op, "timeoutMs", 1, int64_t(1) << 31, "an integer number of ms >= 1");
+
+  auto deferred = std::make_shared<Napi::Promise::Deferred>(env);
+  auto joined = std::make_shared<CommPtr>();
+  ctx->Enqueue(
+      env, [id, rank, size, timeout_ms, joined]() { return comm::ShmComm::Join(id, rank, size, timeout_ms, joined.get()); },
+      [deferred, joined](Napi::Env env, const Status& status) {
+        if (!status.ok()) {
+          deferred->Reject(MakeError(env, status).Value());
+          return;
+        }
+        auto handle = Napi::External<CommPtr>::New(env, new CommPtr(*joined), [](Napi::Env, CommPtr* p) { delete p; });
+        handle.TypeTag(&kCommTag);
+        deferred->Resolve(handle);
+      });
+  return deferred->Promise();
+}
+
+// commClose(comm): this rank leaves; peers still waiting on it fail at once.
+Napi::Value CommClose(const Napi::CallbackInfo& info) {
+  ParseComm(info.Env(), info[0], "comm.close")->Close();
+  return info.Env().Undefined();
+}
+
+// commBroken(comm) → string ('' while usable)
+Napi::Value CommBroken(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), ParseComm(info.Env(), info[0], "comm")->BrokenReason());
+}
+
+// commAllreduceRmsnorm(ctx, comm, x, residual, gamma, out?, residualOut?, eps) → [out, residualOut]
+Napi::Value CommAllreduceRmsnorm(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const std::string op = CommAllreduceRmsnormArgs::kOpName;
+  ContextCore* ctx = ContextWrap::Parse(info[0], op)->core();
+  ctx->ThrowIfLost(env);
+  std::shared_ptr<comm::ShmComm> comm = ParseComm(env, info[1], op);
+  const std::string broken = comm->BrokenReason();
+  if (!broken.empty())
+    ThrowArg(env, StatusCode::kTimeout, op, "comm", "a usable comm", "one that is broken (" + broken + ")");
+  const DType f16 = DType::kF16;
+  TensorWrap* x = ParseTensor(info[2], ctx, op, "x", &f16);
+  TensorWrap* residual = ParseTensor(info[3], ctx, op, "residual", &f16);
+  TensorWrap* gamma = ParseTensor(info[4], ctx, op, "gamma", &f16);
+  TensorWrap* out = ParseOptionalTensor(info[5], ctx, op, "out", &f16);
+  TensorWrap* res_out = ParseOptionalTensor(info[6], ctx, op, "residualOut", &f16);
+  const Shape shape = x->shape();
+  const int64_t hidden = shape.back();
+  if (hidden < allreduce::kHiddenAlign || hidden % allreduce::kHiddenAlign != 0 || hidden > allreduce::kMaxHidden)
+    ThrowArg(env, StatusCode::kShape, op, "x",
+             "[tokens, hidden] with hidden a multiple of 8 in [8, " + std::to_string(allreduce::kMaxHidden) + "]",
+             ShapeToString(shape));
+  const int64_t tokens = ShapeElements(shape) / hidden;
+  const size_t bytes = size_t(tokens) * size_t(hidden) * 2;
+  if (bytes > comm->slot_bytes())
+    ThrowArg(env, StatusCode::kArgument, op, "x",
+             "at most " + std::to_string(comm->slot_bytes()) + " bytes (the comm's maxBytes from sparq.comm.create())",
+             ShapeToString(shape) + " f16 (" + std::to_string(bytes) + " bytes)");
+  if (residual->shape() != shape) ThrowArg(env, StatusCode::kShape, op, "residual", ShapeToString(shape), ShapeToString(residual->shape()));
+  if (gamma->shape() != Shape{hidden})
+    ThrowArg(env, StatusCode::kShape, op, "gamma", "[" + std::to_string(hidden) + "]", ShapeToString(gamma->shape()));
+  for (auto [t, name] : {std::pair{out, "out"}, std::pair{res_out, "residualOut"}})
+    if (t && t->shape() != shape) ThrowArg(env, StatusCode::kShape, op, name, ShapeToString(shape), ShapeToString(t->shape()));
+  if (out && (out == x || out == residual || out == gamma || out == res_out))
+    ThrowArg(env, StatusCode::kArgument, op, "out", "a tensor distinct from the inputs and residualOut", "one of them");
+  if (res_out && (res_out == x || res_out == gamma || (res_out == residual && (residual == x || residual == gamma))))
+    ThrowArg(env, StatusCode::kArgument, op, "residualOut", "a tensor distinct from x and gamma (it may be residual)", "one of them");
+  const double eps = info[7].IsNumber() ? info[7].As<Napi::Number>().DoubleValue() : -1.0;
+  if (!(eps >= 0.0 && eps <= 1.0)) ThrowArg(env, StatusCode::kArgument, op, "eps", "a number in [0, 1]", DescribeValue(info[7]));
+
+  Napi::Object ctx_object = info[0].As<Napi::Object>();
+  auto output = [&](TensorWrap* given, const Napi::Value& v, const char* name, std::shared_ptr<Buffer>* buf) -> Napi::Value {
+    if (given) {
+      *buf = given->buffer();
+      return v;
+    }
+    *buf = ctx->Allocate(env, bytes, op, name, "an output " + ShapeToString(shape) + " f16");
+    return TensorWrap::Create(env, ctx_object, ctx, *buf, DType::kF16, shape);
+  };
+  std::shared_ptr<Buffer> ob, rb;
+  Napi::Value out_object = output(out, info[5], "out", &ob);
+  Napi::Value res_object = output(res_out, info[6], "residualOut", &rb);
+  std::shared_ptr<Buffer> xb = x->buffer(), resb = residual->buffer(), gb = gamma->buffer();
+  std::shared_ptr<Backend> backend = ctx->backend_ptr();
+  const float eps_f = float(eps);
+  EnqueueOp(env, ctx, {xb, resb, gb}, std::vector<std::shared_ptr<Buffer>>{ob, rb},
+            [backend, comm, xb, resb, gb, ob, rb, tokens, hidden, eps_f](LaunchInfo* launch) {
+              CommAllreduceRmsnormArgs args;
+              args.comm = comm.get();
+              args.x = static_cast<const uint16_t*>(xb->ptr);
+              args.residual = static_cast<const uint16_t*>(resb->ptr);
+              args.gamma = static_cast<const uint16_t*>(gb->ptr);
+              args.out = static_cast<uint16_t*>(ob->ptr);
+              args.residual_out = static_cast<uint16_t*>(rb->ptr);
+              args.tokens = tokens;
+              args.hidden = hidden;
+              args.eps = eps_f;
+              return backend->CommAllreduceRmsnorm(args, launch);
+            });
+  Napi::Array result = Napi::Array::New(env, 2);
+  result.Set(0u, out_object);
+  result.Set(1u, res_object);
+  return result;
+}
+
+}  // namespace
+
+void RegisterComm(Napi::Env env, Napi::Object exports) {
+  exports.Set("commCreate", Napi::Function::New(env, CommCreate, "commCreate"));
+  exports.Set("commJoin", Napi::Function::New(env, CommJoin, "commJoin"));
+  exports.Set("commClose", Napi::Function::New(env, CommClose, "commClose"));
+  exports.Set("commBroken", Napi::Function::New(env, CommBroken, "commBroken"));
+  exports.Set("commAllreduceRmsnorm", Napi::Function::New(env, CommAllreduceRmsnorm, "commAllreduceRmsnorm"));
+}
+
+SPARQ_REGISTER_BINDING(RegisterComm);
+
+}  // namespace sparq::binding

@@ -1,0 +1,261 @@
+#include "runtime/shm_comm.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <random>
+#include <thread>
+
+namespace sparq::comm {
+
+// The segment: this header (one page), then one slot of slot_bytes per rank.
+struct RankState {
+  std::atomic<uint64_t> arrive;   // calls whose input is in my slot
+  std::atomic<uint64_t> depart;   // calls whose slots I have finished reading
+  std::atomic<int64_t> pid;       // my process (0 = not joined)
+  std::atomic<int64_t> tokens, hidden;  // the shape of my current call
+  std::atomic<uint32_t> joined;
+  uint8_t pad[64 - 44];
+};
+static_assert(sizeof(RankState) == 64, "one cache line per rank");
+
+struct ShmComm::Segment {
+  std::atomic<uint32_t> init;     // 0 fresh (ftruncate zero-fills), 1 being initialized, 2 ready
+  uint32_t magic;
+  int32_t size;
+  uint32_t reserved;
+  uint64_t slot_bytes;
+  std::atomic<uint32_t> broken;   // 0 usable, 1 reason being written, 2 broken (reason valid)
+  char reason[508];
+  RankState ranks[kMaxRanks];
+};
+static_assert(std::atomic<uint64_t>::is_always_lock_free && std::atomic<uint32_t>::is_always_lock_free,
+              "atomics in shared memory must be lock-free (address-free across processes)");
+
+namespace {
+
+constexpr uint32_t kMagic = 0x31435153;  // "SQC1"
+constexpr size_t kHeaderBytes = 4096;
+
+using Clock = std::chrono::steady_clock;
+
+std::string Hex(const uint8_t* p, size_t n) {
+  static const char* digits = "0123456789abcdef";
+  std::string s;
+  for (size_t i = 0; i < n; ++i) {
+    s += digits[p[i] >> 4];
+    s += digits[p[i] & 15];
+  }
+  return s;
+}
+
+bool ProcessGone(int64_t pid) { return pid > 0 && ::kill(pid_t(pid), 0) != 0 && errno == ESRCH; }
+
+// Bounded backoff: spin briefly (peers usually arrive within microseconds), then sleep in growing steps.
+void Backoff(int iteration) {
+  if (iteration < 256) return;
+  if (iteration < 512) {
+    std::this_thread::yield();
+    return;
+  }
+  std::this_thread::sleep_for(std::chrono::microseconds(iteration < 2048 ? 20 : 200));
+}
+
+}  // namespace
+
+std::vector<uint8_t> NewId(uint64_t slot_bytes) {
+  std::vector<uint8_t> id(kIdBytes, 0);
+  std::memcpy(id.data(), "SQC1", 4);
+  std::random_device rd;
+  for (int i = 0; i < 16; i += 4) {
+    const uint32_t v = rd();
+    std::memcpy(id.data() + 4 + i, &v, 4);
+  }
+  for (int i = 0; i < 8; ++i) id[20 + i] = uint8_t(slot_bytes >> (8 * i));
+  return id;
+}
+
+Status ShmComm::Join(const std::vector<uint8_t>& id, int rank, int size, int64_t timeout_ms,
+                     std::shared_ptr<ShmComm>* out) {
+  const char* op = "comm";
+  uint64_t slot_bytes = 0;
+  for (int i = 0; i < 8; ++i) slot_bytes |= uint64_t(id.size() == kIdBytes ? id[20 + i] : 0) << (8 * i);
+  if (id.size() != kIdBytes || std::memcmp(id.data(), "SQC1", 4) != 0 || slot_bytes == 0 || slot_bytes > (uint64_t(1) << 40))
+    return Status::Error(StatusCode::kArgument, std::string(op) + ": id must be the bytes sparq.comm.create() returned, got " +
+                                                    std::to_string(id.size()) + " bytes that are not",
+                         "id");
+  std::shared_ptr<ShmComm> c(new ShmComm());
+  c->rank_ = rank;
+  c->size_ = size;
+  c->slot_bytes_ = slot_bytes;
+  c->timeout_ms_ = timeout_ms;
+  c->name_ = "/sparq-" + Hex(id.data() + 4, 16);
+  const int fd = ::shm_open(c->name_.c_str(), O_CREAT | O_RDWR, 0600);
+  if (fd < 0)
+    return Status::Error(StatusCode::kBackend, std::string(op) + ": could not open the shared-memory segment " + c->name_ +
+                                                   " (" + std::strerror(errno) + "); is /dev/shm mounted and writable?");
+  const size_t total = kHeaderBytes + size_t(size) * size_t(slot_bytes);
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || (size_t(st.st_size) < total && ::ftruncate(fd, off_t(total)) != 0)) {
+    const int e = errno;
+    ::close(fd);
+    return Status::Error(StatusCode::kOutOfMemory, std::string(op) + ": could not size the shared-memory segment to " +
+                                                       std::to_string(total) + " bytes (" + std::strerror(e) + ")");
+  }
+  void* p = ::mmap(nullptr, total, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  ::close(fd);
+  if (p == MAP_FAILED)
+    return Status::Error(StatusCode::kOutOfMemory, std::string(op) + ": could not map the shared-memory segment (" +
+                                                       std::strerror(errno) + ")");
+  c->seg_ = static_cast<Segment*>(p);
+  c->mapped_bytes_ = total;
+  Segment& s = *c->seg_;
+
+  // The first rank to get here writes the group's size; the others check theirs against it.
+  uint32_t fresh = 0;
+  if (s.init.compare_exchange_strong(fresh, 1, std::memory_order_acq_rel)) {
+    s.magic = kMagic;
+    s.size = size;
+    s.slot_bytes = slot_bytes;
+    s.init.store(2, std::memory_order_release);
+  }
+  const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
+  for (int i = 0; s.init.load(std::memory_order_acquire) != 2; ++i) {
+    if (Clock::now() > deadline)
+      return Status::Error(StatusCode::kTimeout, std::string(op) + ": the segment was never initialized");
+    Backoff(i);
+  }
+  if (s.magic != kMagic || s.size != size)
+    return Status::Error(StatusCode::kArgument, std::string(op) + ": size must be " + std::to_string(s.size) +
+                                                    " (what the first rank to join said), got " + std::to_string(size),
+                         "size");
+  RankState& me = s.ranks[rank];
+  uint32_t not_joined = 0;
+  if (!me.joined.compare_exchange_strong(not_joined, 1, std::memory_order_acq_rel))
+    return Status::Error(StatusCode::kArgument, std::string(op) + ": rank must be one no other member has joined as, got " +
+                                                    std::to_string(rank) + " twice",
+                         "rank");
+  me.pid.store(int64_t(::getpid()), std::memory_order_release);
+
+  Status w = c->WaitAll(true, 0, "join");  // arrive counters are 0; joined flags decide here
+  if (!w.ok()) {
+    ::shm_unlink(c->name_.c_str());  // nobody else should meet in it now
+    return w;
+  }
+  if (rank == 0) ::shm_unlink(c->name_.c_str());  // everyone has it mapped: the name is no longer needed
+  *out = std::move(c);
+  return Status::Ok();
+}
+
+ShmComm::~ShmComm() {
+  static_assert(sizeof(Segment) <= 4096, "the header fits its page");
+  Close();
+  if (seg_) ::munmap(seg_, mapped_bytes_);
+}
+
+void ShmComm::Close() {
+  if (seg_ == nullptr) return;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    if (!local_broken_.empty()) return;
+    local_broken_ = "rank " + std::to_string(rank_) + " closed the comm";
+  }
+  (void)Break("rank " + std::to_string(rank_) + " closed the comm");
+}
+
+std::string ShmComm::BrokenReason() const {
+  std::lock_guard<std::mutex> lk(mu_);
+  if (!local_broken_.empty()) return local_broken_;
+  if (seg_ && seg_->broken.load(std::memory_order_acquire) == 2) return std::string(seg_->reason);
+  return "";
+}
+
+Status ShmComm::Break(const std::string& reason) {
+  uint32_t zero = 0;
+  if (seg_->broken.compare_exchange_strong(zero, 1, std::memory_order_acq_rel)) {
+    std::strncpy(seg_->reason, reason.c_str(), sizeof(seg_->reason) - 1);
+    seg_->broken.store(2, std::memory_order_release);
+  }
+  return Status::Error(StatusCode::kTimeout, "comm.allreduceRmsnorm: " + reason);
+}
+
+Status ShmComm::WaitAll(bool arrive, uint64_t target, const char* what) {
+  const auto start = Clock::now();
+  const auto deadline = start + std::chrono::milliseconds(timeout_ms_);
+  const bool joining = std::strcmp(what, "join") == 0;
+  auto reached = [&](const RankState& r) {
+    if (joining) return r.joined.load(std::memory_order_acquire) == 1;
+    return (arrive ? r.arrive : r.depart).load(std::memory_order_acquire) >= target;
+  };
+  for (int i = 0;; ++i) {
+    bool all = true;
+    for (int p = 0; p < size_ && all; ++p) all = reached(seg_->ranks[p]);
+    if (all) return Status::Ok();
+    if (seg_->broken.load(std::memory_order_acquire) == 2)
+      return Status::Error(StatusCode::kTimeout, "comm.allreduceRmsnorm: the comm is broken: " + std::string(seg_->reason));
+    if ((i & 255) == 255) {
+      std::string missing, gone;
+      for (int p = 0; p < size_; ++p) {
+        if (reached(seg_->ranks[p])) continue;
+        const int64_t pid = seg_->ranks[p].pid.load(std::memory_order_acquire);
+        if (pid != int64_t(::getpid()) && ProcessGone(pid))
+          gone += (gone.empty() ? "" : ", ") + std::to_string(p) + " (pid " + std::to_string(pid) + ")";
+        missing += (missing.empty() ? "" : ", ") + std::to_string(p);
+      }
+      const std::string call = joining ? "the join" : "call " + std::to_string(target);
+      if (!gone.empty()) return Break("rank " + gone + " exited before " + call);
+      if (Clock::now() > deadline)
+        return Break("rank " + missing + " did not " + (joining ? "join" : arrive ? "arrive at " : "finish ") +
+                     (joining ? "" : call) + " within " + std::to_string(timeout_ms_) + " ms (waited on rank " +
+                     std::to_string(rank_) + ")");
+    }
+    Backoff(i);
+  }
+}
+
+Status ShmComm::Arrive(const void* input, size_t bytes, int64_t tokens, int64_t hidden, std::vector<const void*>* slots) {
+  const std::string broken = BrokenReason();
+  if (!broken.empty())
+    return Status::Error(StatusCode::kTimeout, "comm.allreduceRmsnorm: comm must be usable, got one that is broken (" + broken + ")",
+                         "comm");
+  if (bytes > slot_bytes_)
+    return Status::Error(StatusCode::kArgument, "comm.allreduceRmsnorm: x must be at most " + std::to_string(slot_bytes_) +
+                                                    " bytes (the comm's slotBytes), got " + std::to_string(bytes),
+                         "x");
+  const uint64_t call = ++calls_;
+  uint8_t* base = reinterpret_cast<uint8_t*>(seg_) + kHeaderBytes;
+  std::memcpy(base + size_t(rank_) * slot_bytes_, input, bytes);
+  RankState& me = seg_->ranks[rank_];
+  me.tokens.store(tokens, std::memory_order_relaxed);
+  me.hidden.store(hidden, std::memory_order_relaxed);
+  me.arrive.store(call, std::memory_order_release);
+  Status s = WaitAll(true, call, "arrive");
+  if (!s.ok()) return s;
+  for (int p = 0; p < size_; ++p) {
+    const RankState& r = seg_->ranks[p];
+    if (r.tokens.load(std::memory_order_relaxed) != tokens || r.hidden.load(std::memory_order_relaxed) != hidden) {
+      (void)Depart();  // keep the counters in step: the next call can still run
+      return Status::Error(StatusCode::kShape, "comm.allreduceRmsnorm: x must be [" + std::to_string(r.tokens.load()) + ", " +
+                                                   std::to_string(r.hidden.load()) + "] (the shape rank " + std::to_string(p) +
+                                                   " passed), got [" + std::to_string(tokens) + ", " +
+                                                   std::to_string(hidden) + "] on rank " + std::to_string(rank_),
+                           "x");
+    }
+  }
+  slots->clear();
+  for (int p = 0; p < size_; ++p) slots->push_back(base + size_t(p) * slot_bytes_);
+  return Status::Ok();
+}
+
+Status ShmComm::Depart() {
+  seg_->ranks[rank_].depart.store(calls_, std::memory_order_release);
+  return WaitAll(false, calls_, "depart");
+}
+
+}  // namespace sparq::comm

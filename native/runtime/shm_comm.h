@@ -1,0 +1,86 @@
+// runtime/shm_comm.h: ranks in separate worker_threads or processes of one machine, meeting in a
+// POSIX shared-memory segment (the cpu backend's comm; DESIGN.md `sq.comm`). The segment's name
+// comes from the id `sparq.comm.create()` made (random, so two groups never meet by accident);
+// every rank maps it, copies its input into its own slot, and synchronizes through per-rank
+// counters: `arrive` (my slot holds call e's input) and `depart` (I have read every slot of call
+// e, so it may be overwritten). Counters only grow, so nothing is ever reset between calls.
+//
+// Every wait is bounded: a rank that does not arrive within the comm's timeout (or whose process
+// has exited) makes the waiting ranks fail with kTimeout naming it, and marks the segment broken,
+// so every other rank fails at once too instead of waiting out its own timeout. A broken comm
+// stays broken (each rank's next call fails with the recorded reason).
+#pragma once
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "sparq/status.h"
+
+namespace sparq::comm {
+
+inline constexpr int kMaxRanks = 8;
+inline constexpr size_t kIdBytes = 32;
+inline constexpr uint64_t kDefaultSlotBytes = uint64_t(64) << 20;  // per rank: 64 MiB of input
+
+// A new id: "SQC1", 16 random bytes (the segment's name), the slot size (little-endian u64), 4 zero bytes.
+std::vector<uint8_t> NewId(uint64_t slot_bytes);
+
+class ShmComm {
+ public:
+  // Maps (creating if first) the segment of `id` as `rank` of `size` and waits until every rank has
+  // joined (bounded by timeout_ms: kTimeout naming the ranks that did not). kArgument on a malformed
+  // id, a rank already joined, or a size that differs from the first rank's.
+  static Status Join(const std::vector<uint8_t>& id, int rank, int size, int64_t timeout_ms,
+                     std::shared_ptr<ShmComm>* out);
+  ~ShmComm();
+  ShmComm(const ShmComm&) = delete;
+  ShmComm& operator=(const ShmComm&) = delete;
+
+  int rank() const { return rank_; }
+  int size() const { return size_; }
+  uint64_t slot_bytes() const { return slot_bytes_; }
+  // Why the comm is unusable ("" while it is usable): a timeout here or on a peer, or close().
+  std::string BrokenReason() const;
+
+  // One collective step, called by every rank with the same tokens × hidden: copies `bytes` of
+  // `input` into this rank's slot, waits until every rank's slot holds this call's input, then
+  // runs `read(slots)` (every rank's input, by rank), then waits until every rank has read. The
+  // call number is this rank's count of Exchange calls. kShape when the ranks' shapes differ.
+  template <class Read>
+  Status Exchange(const void* input, size_t bytes, int64_t tokens, int64_t hidden, Read&& read) {
+    std::vector<const void*> slots;
+    Status s = Arrive(input, bytes, tokens, hidden, &slots);
+    if (!s.ok()) return s;
+    Status r = read(slots);
+    Status d = Depart();
+    return r.ok() ? d : r;
+  }
+
+  // This rank leaves: peers waiting on it fail at once ("rank r closed the comm").
+  void Close();
+
+ private:
+  struct Segment;
+  ShmComm() = default;
+  Status Arrive(const void* input, size_t bytes, int64_t tokens, int64_t hidden, std::vector<const void*>* slots);
+  Status Depart();
+  // Waits until every rank's counter (arrive or depart) reaches `target`; bounded.
+  Status WaitAll(bool arrive, uint64_t target, const char* what);
+  Status Break(const std::string& reason);
+
+  Segment* seg_ = nullptr;
+  size_t mapped_bytes_ = 0;
+  int rank_ = 0, size_ = 0;
+  uint64_t slot_bytes_ = 0;
+  int64_t timeout_ms_ = 0;
+  uint64_t calls_ = 0;
+  std::string name_;
+  mutable std::mutex mu_;
+  std::string local_broken_;
+};
+
+}  // namespace sparq::comm

@@ -1,0 +1,131 @@
+import type { Context } from '../context';
+import { describeValue, SparqArgumentError, withCallSite } from '../errors';
+import { native } from '../native';
+import { Tensor } from '../tensor';
+
+/** Options of {@link comm.create}. */
+export interface CommCreateOptions {
+  /** The largest `x` (bytes: tokens × hidden × 2) any rank will pass. Defaults to 64 MiB. */
+  maxBytes?: number;
+}
+
+/**
+ * Ranks in other worker_threads or processes of this machine: `sparq.comm.create()` makes an id
+ * (32 bytes) that the application hands to every rank by its own means (postMessage, argv, an
+ * environment variable); each rank then joins with `await sq.comm({ id, rank, size })`.
+ */
+export const comm = {
+  /** A new comm id. @throws {SparqArgumentError} on a bad maxBytes. */
+  create(options: CommCreateOptions = {}): Uint8Array {
+    if (options === null || typeof options !== 'object')
+      throw new SparqArgumentError(`comm.create: options must be an object, got ${describeValue(options)}`, { argument: 'options' });
+    return native().commCreate(options.maxBytes ?? 64 * 2 ** 20);
+  },
+};
+
+/** Options of {@link Context.comm}. */
+export interface CommOptions {
+  /** The id from `sparq.comm.create()`, the same on every rank. */
+  id: Uint8Array;
+  /** This rank, 0 … size − 1: the order the all-reduce sums in. */
+  rank: number;
+  /** Ranks in the comm, 1–8. */
+  size: number;
+  /**
+   * How long a rank waits for the others (to join, to arrive at a call, to finish reading) before
+   * failing with {@link SparqTimeoutError} naming the missing ranks. Defaults to 60000.
+   */
+  timeoutMs?: number;
+}
+
+/** Options of {@link Comm.allreduceRmsnorm}. */
+export interface CommAllreduceRmsnormOptions {
+  /** Defaults to `1e-6`. In [0, 1]. */
+  eps?: number;
+  /** f16 tensor, the shape of `x`, for the normalized rows. */
+  out?: Tensor<'f16'>;
+  /** f16 tensor, the shape of `x`, for the new residual; may be `residual` (in place). */
+  residualOut?: Tensor<'f16'>;
+}
+
+/**
+ * This rank's membership of a comm (cpu backend: ranks meet in POSIX shared memory). Every rank
+ * must make the same calls in the same order with the same shapes. A rank that does not arrive
+ * within `timeoutMs`, exits, or closes the comm makes the others fail with
+ * {@link SparqTimeoutError} naming it; the comm is then broken for good (`broken` says why).
+ */
+export class Comm {
+  /** @internal */
+  constructor(
+    private readonly ctx: Context,
+    /** @internal */ readonly handle: unknown,
+    readonly rank: number,
+    readonly size: number,
+  ) {}
+
+  /**
+   * The all-reduce of every rank's `x` (fp32, rank order), this rank's residual add and RMSNorm:
+   * the contract of {@link Group.allreduceRmsnorm}, so a comm and a group of the same inputs give
+   * the same bits. Enqueued on this rank's context; the wait for the peers runs off the JS thread.
+   * @returns `{ out, residual }` for this rank (rejections arrive through their `read()`).
+   * @throws {SparqTimeoutError} when the comm is already broken.
+   * @throws {SparqShapeError} / {@link SparqArgumentError} on bad tensors (checked before enqueueing;
+   * shapes that differ across ranks fail every rank's call with SparqShapeError).
+   */
+  allreduceRmsnorm(
+    x: Tensor<'f16'>,
+    residual: Tensor<'f16'>,
+    gamma: Tensor<'f16'>,
+    options: CommAllreduceRmsnormOptions = {},
+  ): { out: Tensor<'f16'>; residual: Tensor<'f16'> } {
+    const c = this.ctx;
+    if (options === null || typeof options !== 'object')
+      throw new SparqArgumentError(`comm.allreduceRmsnorm: options must be an object, got ${describeValue(options)}`, {
+        argument: 'options',
+      });
+    const [o, r] = c.native.commAllreduceRmsnorm(
+      c.handle,
+      this.handle,
+      unwrap(x),
+      unwrap(residual),
+      unwrap(gamma),
+      unwrap(options.out),
+      unwrap(options.residualOut),
+      options.eps ?? 1e-6,
+    );
+    return { out: c.wrap(o, options.out) as Tensor<'f16'>, residual: c.wrap(r, options.residualOut) as Tensor<'f16'> };
+  }
+
+  /** Why the comm is unusable (a timeout, an exited or closed rank), or null while it is usable. */
+  get broken(): string | null {
+    return this.ctx.native.commBroken(this.handle) || null;
+  }
+
+  /** Leaves the comm: ranks still waiting on this one fail at once. Idempotent. */
+  close(): void {
+    this.ctx.native.commClose(this.handle);
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
+/** @internal Context.comm */
+export function joinComm(ctx: Context, options: CommOptions): Promise<Comm> {
+  const site = new Error();
+  const p = Promise.resolve().then(async () => {
+    if (options === null || typeof options !== 'object')
+      throw new SparqArgumentError(`comm: options must be an object with id, rank and size, got ${describeValue(options)}`, {
+        argument: 'options',
+      });
+    const { id, rank, size } = options;
+    const handle = await ctx.native.commJoin(ctx.handle, id, rank, size, options.timeoutMs ?? 60000);
+    return new Comm(ctx, handle, rank, size);
+  });
+  return withCallSite(p, site);
+}
+
+function unwrap(v: unknown): unknown {
+  return v instanceof Tensor && v.handle !== undefined ? v.handle : v;
+}

@@ -1,0 +1,167 @@
+import { fork } from 'child_process';
+import * as path from 'path';
+import { Worker } from 'worker_threads';
+
+import { comm, open, SparqArgumentError, SparqBackendError, SparqTimeoutError } from '../src';
+import { native } from '../src/native';
+import { allreduceRmsnormContract } from './allreduceReference';
+import { callGamma, rankInputs, type CommCall, type RankJob, type RankReport } from './comm/commInputs';
+import { compiledScript } from './helpers/compiled';
+import { freshSeed } from './reference';
+
+const script = compiledScript(path.join('test', 'comm', 'commRank'));
+const hex = (id: Uint8Array): string => Buffer.from(id).toString('hex');
+
+type Launch = 'worker' | 'process';
+
+/** Runs one rank per job and collects every report until each rank has ended. */
+function runRanks(jobs: RankJob[], launch: Launch | Launch[]): Promise<RankReport[]> {
+  return new Promise((resolve, reject) => {
+    const reports: RankReport[] = [];
+    let ended = 0;
+    const done = (): void => {
+      if (++ended === jobs.length) resolve(reports);
+    };
+    jobs.forEach((job, i) => {
+      const how = Array.isArray(launch) ? launch[i] : launch;
+      if (how === 'worker') {
+        const w = new Worker(script, { workerData: job });
+        w.on('message', (m: RankReport) => reports.push(m));
+        w.on('error', reject);
+        w.on('exit', done);
+      } else {
+        const c = fork(script, [JSON.stringify(job)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+        c.on('message', (m) => reports.push(m as RankReport));
+        c.on('error', reject);
+        c.on('exit', done);
+      }
+    });
+  });
+}
+
+function bits(b64: string | undefined): Uint16Array {
+  const buf = Buffer.from(b64 ?? '', 'base64');
+  return new Uint16Array(buf.buffer, buf.byteOffset, buf.byteLength / 2);
+}
+
+/** Every rank's result of every call against the contract, bit for bit. */
+function expectContract(reports: RankReport[], seed: number, size: number, calls: CommCall[]): void {
+  const errors = reports.filter((r) => r.error);
+  expect({ seed, errors }).toEqual({ seed, errors: [] });
+  for (const [i, call] of calls.entries()) {
+    const inputs = Array.from({ length: size }, (_, r) => rankInputs(seed, i, r, call));
+    const want = allreduceRmsnormContract({
+      xs: inputs.map((v) => v.x),
+      residuals: inputs.map((v) => v.residual),
+      gamma: callGamma(seed, i, call),
+      tokens: call.tokens,
+      hidden: call.hidden,
+      eps: 1e-6,
+    });
+    for (let r = 0; r < size; r++) {
+      const got = reports.find((m) => m.rank === r && m.call === i);
+      expect(got).toBeDefined();
+      const same = (a: Uint16Array, b: Uint16Array): boolean => a.length === b.length && a.every((v, j) => v === b[j]);
+      expect({ seed, call: i, rank: r, out: same(bits(got?.out), want.out[r]), residual: same(bits(got?.residual), want.residual[r]) }).toEqual({
+        seed,
+        call: i,
+        rank: r,
+        out: true,
+        residual: true,
+      });
+    }
+  }
+}
+
+describe('comm.allreduceRmsnorm [cpu]: ranks in other workers and processes', () => {
+  const calls: CommCall[] = [
+    { tokens: 7, hidden: 24 },
+    { tokens: 1, hidden: 8 },
+    { tokens: 64, hidden: 4104 },
+    { tokens: 3, hidden: 8192 },
+  ];
+
+  it('3 worker_threads ranks: every rank gets the contract bits of every call', async () => {
+    const seed = freshSeed();
+    const id = hex(comm.create());
+    const jobs = [0, 1, 2].map((rank) => ({ id, rank, size: 3, seed, calls, timeoutMs: 30000 }));
+    expectContract(await runRanks(jobs, 'worker'), seed, 3, calls);
+  });
+
+  it('2 child processes and 2 worker_threads in one comm (POSIX shared memory across processes)', async () => {
+    const seed = freshSeed();
+    const id = hex(comm.create({ maxBytes: 2 ** 20 }));
+    const jobs = [0, 1, 2, 3].map((rank) => ({ id, rank, size: 4, seed, calls, timeoutMs: 30000 }));
+    expectContract(await runRanks(jobs, ['process', 'worker', 'process', 'worker']), seed, 4, calls);
+  });
+
+  it('a rank that never joins: the others reject with SparqTimeoutError naming it', async () => {
+    const id = hex(comm.create());
+    const jobs = [0, 1].map((rank) => ({ id, rank, size: 3, seed: 1, calls, timeoutMs: 1500 }));
+    const reports = await runRanks(jobs, 'worker');
+    for (const r of reports) {
+      expect(r.joined).toBe(false);
+      expect(r.error?.name).toBe('SparqTimeoutError');
+      expect(r.error?.code).toBe('ERR_SPARQ_TIMEOUT');
+      expect(r.error?.message).toMatch(/rank 2 did not join within 1500 ms/);
+    }
+  });
+
+  it('a rank that joins but never calls: the call fails on the others naming it, and the comm stays broken', async () => {
+    const id = hex(comm.create());
+    const jobs: RankJob[] = [0, 1, 2].map((rank) => ({ id, rank, size: 3, seed: 2, calls, timeoutMs: 1500, after: rank === 1 ? 'never-call' : undefined }));
+    const reports = await runRanks(jobs, 'worker');
+    for (const rank of [0, 2]) {
+      const r = reports.find((m) => m.rank === rank && m.call === 0);
+      expect(r?.error?.name).toBe('SparqTimeoutError');
+      // the rank that timed out names rank 1; the other may instead see the comm broken by it
+      expect(r?.error?.message).toMatch(/rank 1 did not arrive at call 1 within 1500 ms/);
+      expect(r?.broken).toMatch(/rank 1 did not arrive/);
+      expect(r?.nextCallError?.name).toBe('SparqTimeoutError');
+      expect(r?.nextCallError?.message).toMatch(/comm must be a usable comm, got one that is broken/);
+    }
+  });
+
+  it('a rank whose process exits: the others fail at once naming its pid, not after the timeout', async () => {
+    const id = hex(comm.create());
+    const jobs: RankJob[] = [0, 1].map((rank) => ({ id, rank, size: 2, seed: 3, calls, timeoutMs: 60000, after: rank === 1 ? 'exit' : undefined }));
+    const t0 = Date.now();
+    const reports = await runRanks(jobs, 'process');
+    const r = reports.find((m) => m.rank === 0 && m.call === 0);
+    expect(r?.error?.name).toBe('SparqTimeoutError');
+    expect(r?.error?.message).toMatch(/rank 1 \(pid \d+\) exited before call 1/);
+    expect(Date.now() - t0).toBeLessThan(30000); // far below the 60 s timeout: a correctness bound, not a speed claim
+  });
+
+  it('bad arguments give typed errors; sim and cuda say to use sq.group()', async () => {
+    const sq = await open({ backend: 'cpu' });
+    try {
+      await expect(sq.comm({ id: new Uint8Array(5), rank: 0, size: 2 })).rejects.toMatchObject({ argument: 'id' });
+      await expect(sq.comm({ id: comm.create(), rank: 2, size: 2 })).rejects.toBeInstanceOf(SparqArgumentError);
+      await expect(sq.comm({ id: comm.create(), rank: 0, size: 9 })).rejects.toMatchObject({ argument: 'size' });
+      expect(() => comm.create({ maxBytes: -1 })).toThrow(SparqArgumentError);
+      // one process, one rank: size 1 works on its own and is the plain fused residual + norm
+      const c = await sq.comm({ id: comm.create(), rank: 0, size: 1, timeoutMs: 1000 });
+      const x = sq.tensor(new Uint16Array(16).fill(0x3c00), [2, 8], 'f16');
+      const g = sq.tensor(new Uint16Array(8).fill(0x3c00), [8], 'f16');
+      const r = c.allreduceRmsnorm(x, x, g, { eps: 0 });
+      expect(Array.from(await r.residual.read())).toEqual(new Array(16).fill(0x4000)); // 1 + 1
+      expect(Array.from(await r.out.read())).toEqual(new Array(16).fill(0x3c00)); // 2 / rms(2) = 1
+      expect(() => c.allreduceRmsnorm(x, x, g, { out: x })).toThrow(SparqArgumentError);
+      expect(() => c.allreduceRmsnorm(sq.tensor(new Uint16Array(12), [1, 12], 'f16'), x, g)).toThrow(/multiple of 8/);
+      c.close();
+      expect(c.broken).toMatch(/rank 0 closed the comm/);
+      expect(() => c.allreduceRmsnorm(x, x, g)).toThrow(SparqTimeoutError);
+    } finally {
+      await sq.close();
+    }
+    if (native().hasSim) {
+      const sim = await open({ backend: 'sim' });
+      try {
+        await expect(sim.comm({ id: comm.create(), rank: 0, size: 1 })).rejects.toBeInstanceOf(SparqBackendError);
+      } finally {
+        await sim.close();
+      }
+    }
+  });
+});

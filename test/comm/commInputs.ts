@@ -1,0 +1,52 @@
+/** The inputs every rank of a comm test draws for itself (and the test draws again to check them). */
+import { numberToF16Bits, rng } from '../reference';
+
+export interface CommCall {
+  tokens: number;
+  hidden: number;
+}
+
+export interface RankInputs {
+  x: Uint16Array;
+  residual: Uint16Array;
+}
+
+function draw(next: () => number, n: number, lo: number, hi: number): Uint16Array {
+  return Uint16Array.from({ length: n }, () => numberToF16Bits(lo + (hi - lo) * next()));
+}
+
+/** Rank r's x and residual for call `call` of a run with `seed`. */
+export function rankInputs(seed: number, call: number, rank: number, c: CommCall): RankInputs {
+  const next = rng((seed ^ (call * 7919) ^ (rank * 104729)) >>> 0);
+  const n = c.tokens * c.hidden;
+  return { x: draw(next, n, -1, 1), residual: draw(next, n, -1, 1) };
+}
+
+/** gamma of call `call` (the same on every rank). */
+export function callGamma(seed: number, call: number, c: CommCall): Uint16Array {
+  return draw(rng((seed + call * 31) >>> 0), c.hidden, 0.5, 1.5);
+}
+
+export interface RankJob {
+  /** comm id, hex */
+  id: string;
+  rank: number;
+  size: number;
+  seed: number;
+  calls: CommCall[];
+  timeoutMs: number;
+  /** join, then stop: 'never-call' waits without calling; 'exit' ends the process/thread. */
+  after?: 'never-call' | 'exit';
+}
+
+export interface RankReport {
+  rank: number;
+  joined?: boolean;
+  call?: number;
+  out?: string; // base64 of the fp16 bits
+  residual?: string;
+  error?: { name: string; code: string; message: string; argument?: string };
+  /** after a failed call: comm.broken, and what the next call threw */
+  broken?: string | null;
+  nextCallError?: { name: string; message: string };
+}

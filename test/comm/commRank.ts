@@ -1,0 +1,71 @@
+/**
+ * One rank of a comm test, as a worker_thread (workerData) or a child process (argv[2] = JSON):
+ * opens a cpu context, joins the comm, runs each call on inputs it draws itself (test/comm/
+ * commInputs.ts) and reports every result or error to the parent.
+ */
+import { isMainThread, parentPort, workerData } from 'worker_threads';
+
+import { open, type SparqError } from '../../src';
+import { callGamma, rankInputs, type RankJob, type RankReport } from './commInputs';
+
+const job: RankJob = isMainThread ? (JSON.parse(process.argv[2]) as RankJob) : (workerData as RankJob);
+
+function report(r: RankReport): void {
+  if (parentPort) parentPort.postMessage(r);
+  else process.send?.(r);
+}
+
+function errorOf(e: unknown): RankReport['error'] {
+  const s = e as SparqError;
+  return { name: s.name, code: s.code, message: s.message, argument: s.argument };
+}
+
+const b64 = (a: Uint16Array): string => Buffer.from(a.buffer, a.byteOffset, a.byteLength).toString('base64');
+
+async function main(): Promise<void> {
+  const sq = await open({ backend: 'cpu', threads: 1 });
+  try {
+    let c;
+    try {
+      c = await sq.comm({ id: Uint8Array.from(Buffer.from(job.id, 'hex')), rank: job.rank, size: job.size, timeoutMs: job.timeoutMs });
+    } catch (e) {
+      report({ rank: job.rank, joined: false, error: errorOf(e) });
+      return;
+    }
+    report({ rank: job.rank, joined: true });
+    if (job.after === 'exit') process.exit(0);
+    if (job.after === 'never-call') {
+      await new Promise((r) => setTimeout(r, job.timeoutMs * 3));
+      c.close();
+      return;
+    }
+    for (const [i, call] of job.calls.entries()) {
+      const inp = rankInputs(job.seed, i, job.rank, call);
+      const shape = [call.tokens, call.hidden];
+      const x = sq.tensor(inp.x, shape, 'f16');
+      const residual = sq.tensor(inp.residual, shape, 'f16');
+      const gamma = sq.tensor(callGamma(job.seed, i, call), [call.hidden], 'f16');
+      const r = c.allreduceRmsnorm(x, residual, gamma, { eps: 1e-6 });
+      try {
+        const [out, res] = await Promise.all([r.out.read(), r.residual.read()]);
+        report({ rank: job.rank, call: i, out: b64(out), residual: b64(res) });
+      } catch (e) {
+        let nextCallError: RankReport['nextCallError'];
+        try {
+          c.allreduceRmsnorm(x, residual, gamma);
+        } catch (e2) {
+          nextCallError = { name: (e2 as Error).name, message: (e2 as Error).message };
+        }
+        report({ rank: job.rank, call: i, error: errorOf(e), broken: c.broken, nextCallError });
+        return;
+      }
+    }
+    c.close();
+  } finally {
+    await sq.close();
+  }
+}
+
+main().catch((e) => {
+  report({ rank: job.rank, error: errorOf(e) });
+});
