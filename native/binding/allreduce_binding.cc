@@ -111,6 +111,9 @@ Napi::Value AllreduceRmsnorm(const Napi::CallbackInfo& info) {
   if (!(eps >= 0.0 && eps <= 1.0))
     ThrowArg(env, StatusCode::kArgument, kOp, "eps", "a number in [0, 1]", DescribeValue(info[8]));
   const int algorithm = info[9].As<Napi::Number>().Int32Value();
+  if (algorithm == int(allreduce::Algorithm::kUnfused) && std::string(ctx->backend().name()) != "cpu")
+    ThrowArg(env, StatusCode::kArgument, kOp, "algorithm", "'auto' | 'one-shot' | 'two-shot' ('unfused' is a cpu benchmark baseline)",
+             "'unfused'");
   const uint32_t epoch = info[10].As<Napi::Number>().Uint32Value();
 
   const int64_t need = WorkspaceBytesFor(ctx, ranks, tokens, hidden);

@@ -81,6 +81,54 @@ Status AllreduceRmsnormRows(const AllreduceRows& a, const Exec& exec) {
   return Status::Ok();
 }
 
+Status AllreduceThenRmsnorm(const AllreduceRows& a, const Exec& exec) {
+  const int64_t h = a.hidden, tokens = a.tokens;
+  const int ranks = a.x_ranks;
+  const cpu::Isa isa = exec.isa;
+  const size_t plane = size_t(tokens) * size_t(h);
+  try {
+    // The all-reduce's output buffers, kept by the stream's thread from call to call (a stack
+    // without fusion keeps them too), so the timing holds no page faults.
+    thread_local std::vector<uint16_t> reduced;
+    if (reduced.size() < plane * size_t(a.out_ranks)) reduced.resize(plane * size_t(a.out_ranks));
+    std::vector<float> gamma(static_cast<size_t>(h));
+    cpu::F16ToF32(a.gamma, gamma.data(), size_t(h), isa);
+    const int64_t rows_per_task = std::max<int64_t>(1, (int64_t(1) << 16) / (h * ranks));
+    const int64_t tasks = (tokens + rows_per_task - 1) / rows_per_task;
+    uint16_t* red = reduced.data();
+    exec.pool->ParallelFor(tasks, [&](int64_t t0, int64_t t1) {  // kernel 1: the all-reduce
+      std::vector<float> sum(static_cast<size_t>(h)), tmp(static_cast<size_t>(h));
+      for (int64_t row = t0 * rows_per_task; row < std::min(tokens, t1 * rows_per_task); ++row) {
+        const size_t off = size_t(row) * size_t(h);
+        cpu::F16ToF32(a.x[0] + off, sum.data(), size_t(h), isa);
+        for (int r = 1; r < ranks; ++r) {
+          cpu::F16ToF32(a.x[r] + off, tmp.data(), size_t(h), isa);
+          for (int64_t j = 0; j < h; ++j) sum[j] = sum[j] + tmp[j];
+        }
+        for (int r = 0; r < a.out_ranks; ++r) cpu::F32ToF16(sum.data(), red + size_t(r) * plane + off, size_t(h), isa);
+      }
+    });
+    exec.pool->ParallelFor(tasks, [&](int64_t t0, int64_t t1) {  // kernel 2: residual add + RMSNorm per rank
+      std::vector<float> s(static_cast<size_t>(h)), tmp(static_cast<size_t>(h));
+      for (int r = 0; r < a.out_ranks; ++r)
+        for (int64_t row = t0 * rows_per_task; row < std::min(tokens, t1 * rows_per_task); ++row) {
+          const size_t off = size_t(row) * size_t(h);
+          cpu::F16ToF32(red + size_t(r) * plane + off, s.data(), size_t(h), isa);
+          cpu::F16ToF32(a.residual[r] + off, tmp.data(), size_t(h), isa);
+          for (int64_t j = 0; j < h; ++j) tmp[j] = s[j] + tmp[j];
+          cpu::F32ToF16(tmp.data(), a.residual_out[r] + off, size_t(h), isa);
+          cpu::F16ToF32(a.residual_out[r] + off, tmp.data(), size_t(h), isa);
+          const float rstd = allreduce::Rstd(SumOfSquares(tmp.data(), h), h, a.eps);
+          for (int64_t j = 0; j < h; ++j) tmp[j] = (tmp[j] * rstd) * gamma[j];
+          cpu::F32ToF16(tmp.data(), a.out[r] + off, size_t(h), isa);
+        }
+    });
+  } catch (const std::bad_alloc&) {
+    return Status::Error(StatusCode::kOutOfMemory, std::string(a.op) + ": out of host memory for the all-reduce buffers", "xs");
+  }
+  return Status::Ok();
+}
+
 }  // namespace sparq::cpu
 
 namespace sparq::cpu_ops {
@@ -99,6 +147,7 @@ Status AllreduceRmsnorm(const AllreduceRmsnormArgs& a, const cpu::Exec& exec, La
   rows.tokens = a.tokens;
   rows.hidden = a.hidden;
   rows.eps = a.eps;
+  if (a.algorithm == allreduce::Algorithm::kUnfused) return cpu::AllreduceThenRmsnorm(rows, exec);
   return cpu::AllreduceRmsnormRows(rows, exec);
 }
 

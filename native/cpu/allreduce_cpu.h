@@ -23,5 +23,8 @@ struct AllreduceRows {
 
 // sparq/allreduce.h's contract for out_ranks outputs from x_ranks inputs, rows across the pool.
 Status AllreduceRmsnormRows(const AllreduceRows& rows, const Exec& exec);
+// Algorithm::kUnfused: the all-reduce (fp16(s) to a buffer per output rank), then RMSNorm as a
+// second pass — the benchmark's baseline (out_ranks == x_ranks).
+Status AllreduceThenRmsnorm(const AllreduceRows& rows, const Exec& exec);
 
 }  // namespace sparq::cpu

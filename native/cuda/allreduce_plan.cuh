@@ -49,6 +49,7 @@ inline bool ChooseTwoShot(const AllreduceRmsnormArgs& a) {
     case allreduce::Algorithm::kOneShot: return false;
     case allreduce::Algorithm::kTwoShot: return true;
     case allreduce::Algorithm::kAuto: break;
+    case allreduce::Algorithm::kUnfused: break;  // cpu only: the binding refuses it on sim and cuda
   }
   return a.ranks > 2 && a.tokens * a.hidden * 2 > kOneShotMaxBytes;
 }

@@ -3,8 +3,8 @@ import { describeValue, SparqArgumentError, SparqDisposedError } from '../errors
 import { Tensor } from '../tensor';
 
 /** Which all-reduce kernel runs (sim and cuda; the cpu backend has one path). */
-export type AllreduceAlgorithm = 'auto' | 'one-shot' | 'two-shot';
-const ALGORITHMS: Record<AllreduceAlgorithm, number> = { auto: 0, 'one-shot': 1, 'two-shot': 2 };
+export type AllreduceAlgorithm = 'auto' | 'one-shot' | 'two-shot' | 'unfused';
+const ALGORITHMS: Record<AllreduceAlgorithm, number> = { auto: 0, 'one-shot': 1, 'two-shot': 2, unfused: 3 };
 
 /** Options of {@link Context.group}. */
 export interface GroupOptions {
@@ -27,6 +27,9 @@ export interface AllreduceRmsnormOptions {
    * `'one-shot'`: every rank reads every peer's rows (fewest barriers, best for few tokens);
    * `'two-shot'`: reduce-scatter by token rows, then a gather of the sums (least traffic for many
    * tokens). `'auto'` (default) chooses by size. Results are identical either way.
+   * `'unfused'` (cpu only) is the benchmarks' baseline, not the fused contract: a plain all-reduce
+   * delivering fp16 sums, then a separate residual-add + RMSNorm pass (its residual rounds twice,
+   * so it may differ from the fused result by 1 ulp).
    */
   algorithm?: AllreduceAlgorithm;
 }
@@ -97,7 +100,7 @@ export class Group {
     const algorithm = typeof algorithmName === 'string' ? ALGORITHMS[algorithmName as AllreduceAlgorithm] : undefined;
     if (algorithm === undefined || !Object.hasOwn(ALGORITHMS, algorithmName as string))
       throw new SparqArgumentError(
-        `${op}: algorithm must be 'auto' | 'one-shot' | 'two-shot', got ${describeValue(algorithmName)}`,
+        `${op}: algorithm must be 'auto' | 'one-shot' | 'two-shot' | 'unfused', got ${describeValue(algorithmName)}`,
         { argument: 'algorithm' },
       );
     const eps: unknown = options.eps ?? 1e-6;

@@ -41,7 +41,10 @@ inline constexpr int kFlagPhases = 3;            // start, middle (two-shot), en
 // Which kernel the launcher runs. One-shot: every rank reads every peer's rows (one barrier + the
 // exit barrier; moves R× the rows per rank). Two-shot: reduce-scatter by token rows, gather of the
 // fp32 sums, then every rank adds its residual and normalizes all rows (one more barrier; moves ~2×).
-enum class Algorithm : int32_t { kAuto = 0, kOneShot = 1, kTwoShot = 2 };
+// kUnfused (cpu only, a benchmark baseline, not the fused contract): a plain all-reduce that
+// delivers fp16(s) to every rank, then a separate residual-add + RMSNorm pass over it, as a stack
+// without the fusion runs it (its residual is fp16(fp16(s) + residual): within 1 ulp of the contract).
+enum class Algorithm : int32_t { kAuto = 0, kOneShot = 1, kTwoShot = 2, kUnfused = 3 };
 
 // ---- the contract's scalar steps -----------------------------------------------------------------
 inline float ResidualSum(float s, uint16_t residual_bits) { return s + F16BitsToF32(residual_bits); }
