@@ -25,7 +25,7 @@ int64_t WorkspaceBytesFor(const ContextCore* ctx, int ranks, int64_t tokens, int
 std::vector<TensorWrap*> ParseTensorList(Napi::Env env, const Napi::Value& v, ContextCore* ctx, const std::string& name,
                                          int ranks, bool optional) {
   std::vector<TensorWrap*> list;
-  if (optional && (v.IsUndefined() || v.IsNull())) return list;
+  if (optional && v.IsUndefined()) return list;
   if (!v.IsArray())
     ThrowArg(env, StatusCode::kArgument, kOp, name, "an array of " + std::to_string(ranks) + " f16 tensors (one per rank)",
              DescribeValue(v));

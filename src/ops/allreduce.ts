@@ -96,14 +96,14 @@ export class Group {
       throw new SparqArgumentError(`${op}: options must be an object, got ${describeValue(options)}`, { argument: 'options' });
     if (this.disposed)
       throw new SparqDisposedError(`${op}: group must be a live group, got one that was disposed`, { argument: 'group' });
-    const algorithmName: unknown = options.algorithm ?? 'auto';
+    const algorithmName: unknown = options.algorithm === undefined ? 'auto' : options.algorithm;
     const algorithm = typeof algorithmName === 'string' ? ALGORITHMS[algorithmName as AllreduceAlgorithm] : undefined;
     if (algorithm === undefined || !Object.hasOwn(ALGORITHMS, algorithmName as string))
       throw new SparqArgumentError(
         `${op}: algorithm must be 'auto' | 'one-shot' | 'two-shot' | 'unfused', got ${describeValue(algorithmName)}`,
         { argument: 'algorithm' },
       );
-    const eps: unknown = options.eps ?? 1e-6;
+    const eps: unknown = options.eps === undefined ? 1e-6 : options.eps; // null is refused natively
     const workspace = this.workspaceFor(xs);
     const epoch = this.epoch >= 0xffffffff ? 1 : this.epoch + 1;
     const [outs, residualOuts] = c.native.allreduceRmsnorm(
@@ -144,7 +144,7 @@ export class Group {
    */
   private workspaceFor(xs: unknown): Tensor<'u8'> | null {
     const first = Array.isArray(xs) ? (xs[0] as unknown) : undefined;
-    if (!(first instanceof Tensor) || first.disposed) return this.workspace; // the native check names the problem
+    if (!(first instanceof Tensor) || first.handle === undefined || first.disposed) return this.workspace; // the native check names the problem
     const shape = first.shape;
     const hidden = shape[shape.length - 1];
     const tokens = shape.slice(0, -1).reduce((a, b) => a * b, 1);

@@ -19,7 +19,7 @@ export const comm = {
   create(options: CommCreateOptions = {}): Uint8Array {
     if (options === null || typeof options !== 'object')
       throw new SparqArgumentError(`comm.create: options must be an object, got ${describeValue(options)}`, { argument: 'options' });
-    return native().commCreate(options.maxBytes ?? 64 * 2 ** 20);
+    return native().commCreate(options.maxBytes === undefined ? 64 * 2 ** 20 : options.maxBytes);
   },
 };
 
@@ -91,7 +91,7 @@ export class Comm {
       unwrap(gamma),
       unwrap(options.out),
       unwrap(options.residualOut),
-      options.eps ?? 1e-6,
+      options.eps === undefined ? 1e-6 : options.eps,
     );
     return { out: c.wrap(o, options.out) as Tensor<'f16'>, residual: c.wrap(r, options.residualOut) as Tensor<'f16'> };
   }
@@ -120,7 +120,7 @@ export function joinComm(ctx: Context, options: CommOptions): Promise<Comm> {
         argument: 'options',
       });
     const { id, rank, size } = options;
-    const handle = await ctx.native.commJoin(ctx.handle, id, rank, size, options.timeoutMs ?? 60000);
+    const handle = await ctx.native.commJoin(ctx.handle, id, rank, size, options.timeoutMs === undefined ? 60000 : options.timeoutMs);
     return new Comm(ctx, handle, rank, size);
   });
   return withCallSite(p, site);

@@ -3,7 +3,7 @@
 // needs only its descriptor here (docs/adding-an-op.md).
 import { inspect } from 'util';
 
-import { addonPath, cpuFeatures, fromBF16, fromF16, open, toBF16, toF16 } from '../../src';
+import { addonPath, comm, cpuFeatures, fromBF16, fromF16, open, toBF16, toF16 } from '../../src';
 import type { Context, DType, PackedWeight as PackedWeightOf, Tensor } from '../../src';
 
 type PackedWeight = PackedWeightOf<unknown>;
@@ -458,6 +458,112 @@ export const OPS: OpDescriptor[] = [
     0.15,
   ),
 ];
+
+// ---- allreduceRmsnorm (dims: n = ranks, m = tokens, k = hidden)
+function groupDims(env: FuzzEnv): Dims {
+  const ranks = env.r.pick([1, 2, 3]);
+  const m = env.r.pick(env.backend === 'sim' ? [1, 2] : [1, 3, 5]);
+  const k = env.r.pick([8, 16, 24]);
+  return { m, n: ranks, k, xShape: [m, k] };
+}
+
+/** One f16 tensor per rank; malformed: not an array, the wrong count, one bad element, one of another shape. */
+function tensorList(name: string, omit?: number): Arg {
+  const list = (env: FuzzEnv, d: Dims, tag: string, shape = d.xShape): unknown[] =>
+    Array.from({ length: d.n }, (_, r) => env.tensor(`${tag}${r}`, 'f16', shape));
+  return {
+    name,
+    valid: (env, d) => list(env, d, name),
+    bad: (env, d) => [
+      ...(omit === undefined ? junk() : optional(junk())),
+      { note: 'one rank short', make: (e) => list(e, d, name).slice(1), mustThrow: true },
+      { note: 'one rank too many', make: (e) => [...list(e, d, name), e.tensor(`${name}x`, 'f16', d.xShape)], mustThrow: true },
+      ...badTensor('f16', d.xShape).map((b) => ({
+        note: `an element ${b.note}`,
+        make: (e: FuzzEnv, dd: Dims, args: unknown[]) => Object.assign(list(e, d, name), { [d.n - 1]: b.make(e, dd, args) }),
+        mustThrow: true,
+      })),
+      { note: 'an element of another shape', make: (e) => Object.assign(list(e, d, name), { [d.n - 1]: e.tensor(`${name}s`, 'f16', [d.m, d.k + 8]) }), mustThrow: true },
+      { note: 'hidden not a multiple of 8', make: (e) => list(e, d, `${name}h`, [d.m, d.k + 4]), mustThrow: true },
+    ],
+    omit,
+  };
+}
+
+const groupOps: OpDescriptor[] = [
+  {
+    name: 'group.allreduceRmsnorm',
+    dims: groupDims,
+    simWeight: 0.3,
+    args: [
+      {
+        name: 'ranks',
+        valid: (_env, d) => ({ ranks: d.n }),
+        bad: () => [...junk(), ...[0, 9, 1.5, NaN, -1, 2 ** 31].map((v) => ({ note: `ranks ${v}`, make: () => ({ ranks: v }), mustThrow: true }))],
+      },
+      tensorList('xs'),
+      tensorList('residuals'),
+      {
+        name: 'gamma',
+        valid: (env, d) => env.tensor('gamma', 'f16', [d.k]),
+        bad: (_env, d) => [...badTensor('f16', [d.k]), { note: 'gamma [k + 8]', make: (env) => env.tensor('gamma', 'f16', [d.k + 8]), mustThrow: true }],
+      },
+      options([
+        { name: 'eps', valid: (env) => env.r.pick([0, 1e-6, 1e-5, 1]), bad: () => optional(badNumber([-1e-9, 2, NaN, Infinity])), omit: 0.5 },
+        {
+          name: 'algorithm',
+          valid: (env) => env.r.pick(['auto', 'one-shot', 'two-shot']),
+          bad: () => optional([...junk(), ...['three-shot', 'AUTO'].map((v) => ({ note: `'${v}'`, make: () => v, mustThrow: true }))]),
+          omit: 0.5,
+        },
+        { ...tensorList('out', 0.7), valid: (env, d) => Array.from({ length: d.n }, (_, r) => env.tensor(`out${r}`, 'f16', d.xShape)) },
+      ]),
+    ],
+    // the group is made per call: its constructor's argument is the first one fuzzed
+    call: (sq, a) => {
+      const g = (sq as Context).group(a[0] as never);
+      try {
+        return Reflect.apply(g.allreduceRmsnorm, g, a.slice(1));
+      } finally {
+        g.dispose();
+      }
+    },
+  },
+  {
+    name: 'comm.create',
+    receiver: null,
+    weight: 0.3,
+    args: [options([{ name: 'maxBytes', valid: (env) => env.r.pick([1, 4096, 2 ** 20]), bad: () => optional(badNumber([0, -1, 0.5, 2 ** 41, NaN])), omit: 0.5 }])],
+    call: (_r, a) => Reflect.apply(comm.create, comm, a),
+  },
+  {
+    // a one-rank comm joins at once (no peers to wait for); its id, rank and size are fuzzed
+    name: 'comm',
+    weight: 0.3,
+    simWeight: 0,
+    args: [
+      {
+        name: 'options',
+        valid: () => ({ id: comm.create(), rank: 0, size: 1, timeoutMs: 200 }),
+        bad: () => [
+          ...junk(),
+          { note: 'id of 5 bytes', make: () => ({ id: new Uint8Array(5), rank: 0, size: 1 }), mustThrow: true },
+          { note: 'id not from create', make: () => ({ id: new Uint8Array(32), rank: 0, size: 1 }), mustThrow: true },
+          { note: 'rank 1 of 1', make: () => ({ id: comm.create(), rank: 1, size: 1 }), mustThrow: true },
+          { note: 'size 9', make: () => ({ id: comm.create(), rank: 0, size: 9 }), mustThrow: true },
+          { note: 'timeoutMs 0', make: () => ({ id: comm.create(), rank: 0, size: 1, timeoutMs: 0 }), mustThrow: true },
+        ],
+      },
+    ],
+    call: async (sq, a) => {
+      const c = await Reflect.apply((sq as Context).comm, sq, a);
+      c.close();
+      return c;
+    },
+  },
+];
+
+OPS.push(...groupOps);
 
 /** The descriptors that take a context as `this` get the default receiver. */
 for (const op of OPS) if (op.receiver === undefined) op.receiver = contextReceiver(op.name !== 'close');
