@@ -5,6 +5,9 @@
  *   info         device, driver and library info;
  *   cases-dense, cases-w4a16, cases-sparse, cases-int8
  *                every shared test case (test/cases) on the backend against cpu and the float64 reference;
+ *   cases-allreduce
+ *                group.allreduceRmsnorm (virtual ranks 2/4/8 on the one device) with every algorithm
+ *                against the contract's bits (1 ulp) and the float64 reference, then timed on cuda;
  *   fragments    the fragment-layout dump on the GPU against the simulator's (needs the sim backend);
  *   sanitizer    compute-sanitizer memcheck and racecheck on the small cases, when the tool is present;
  *   bench        the benchmarks (dist/bench/all.js) with what is left.
@@ -106,6 +109,7 @@ const PLAN: { suite: string; section: string; weight: number; minMs: number }[] 
   { suite: 'cases-w4a16', section: 'cases w4a16', weight: 3, minMs: 10000 },
   { suite: 'cases-sparse', section: 'cases sparse', weight: 3, minMs: 10000 },
   { suite: 'cases-int8', section: 'cases int8', weight: 2, minMs: 10000 },
+  { suite: 'cases-allreduce', section: 'cases allreduceRmsnorm', weight: 2, minMs: 10000 },
   { suite: 'fragments', section: 'fragments', weight: 1, minMs: 5000 },
   { suite: 'sanitizer', section: 'sanitizer', weight: 4, minMs: 30000 },
   { suite: 'bench', section: 'bench', weight: 6, minMs: 60000 },

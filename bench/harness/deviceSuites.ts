@@ -6,7 +6,7 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 
-import { addonPath, open, type BackendName, type Context } from '../../src';
+import { addonPath, open, type BackendName, type Context, type Tensor } from '../../src';
 import { native } from '../../src/native';
 import { denseCases, runDenseCase, type DenseCase } from '../../test/cases/dense.cases';
 import { int8Cases, int8Mismatches, runInt8Case } from '../../test/cases/int8.cases';
@@ -18,9 +18,14 @@ import {
   describeElementwise,
   f16ArrayToNumbers,
   freshSeed,
+  nanPoison,
+  randomF16,
+  relErrorF16,
+  rng,
   type ElementwiseCheck,
   type MatmulCaseResult,
 } from '../../test/reference';
+import { timeSparq } from '../sparqTiming';
 import { runChild } from './childRun';
 import { appendRow, startingLine, type Row } from './deviceRows';
 
@@ -46,6 +51,7 @@ export const SUITE_SECTIONS: Record<string, string> = {
   'cases-w4a16': 'cases w4a16',
   'cases-sparse': 'cases sparse',
   'cases-int8': 'cases int8',
+  'cases-allreduce': 'cases allreduceRmsnorm',
   cases: 'cases',
   fragments: 'fragments',
   sanitizer: 'sanitizer',
@@ -246,6 +252,141 @@ async function int8Suite(run: SuiteRun, a: SuiteArgs): Promise<number> {
   return run.failed ? SUITE_EXIT.failed : SUITE_EXIT.ok;
 }
 
+// --- allreduceRmsnorm ------------------------------------------------------------------------
+
+/**
+ * [ranks, tokens, hidden] on the GPU (virtual ranks: one context's group, all ranks' CTAs in one
+ * launch): decode (1 token), a ragged row count with a hidden off the 512 grid (19 × 4104), and a
+ * 64-token slab at 8192. The float64 reference and the JS contract stay a few seconds per case.
+ */
+const ALLREDUCE_CASES: ReadonlyArray<readonly [number, number, number]> = [2, 4, 8].flatMap((r) => [
+  [r, 1, 4096] as const,
+  [r, 19, 4104] as const,
+  [r, 64, 8192] as const,
+]);
+/** The simulator (sim dry run, --small): every CUDA thread is a host thread, so tiny rows. */
+const ALLREDUCE_SMALL_CASES: ReadonlyArray<readonly [number, number, number]> = [
+  [2, 3, 64],
+  [8, 2, 72],
+];
+const ALLREDUCE_ALGORITHMS = ['auto', 'one-shot', 'two-shot'] as const;
+const ALLREDUCE_EPS = 1e-6;
+/** DESIGN.md: cpu and cuda within 1 fp16 ulp of each other (the contract), ‖out−ref‖/‖ref‖ ≤ 2e-3. */
+const ALLREDUCE_MAX_ULP = 1;
+const ALLREDUCE_TOLERANCE = 2e-3;
+const ALLREDUCE_TIMED_REPS = 50;
+
+/** Distance in fp16 ulps between two bit patterns (adjacent finite values are 1 apart); a NaN is infinitely far. */
+function f16UlpDistance(a: number, b: number): number {
+  const isNaN16 = (h: number): boolean => (h & 0x7c00) === 0x7c00 && (h & 0x03ff) !== 0;
+  if (isNaN16(a) || isNaN16(b)) return Infinity;
+  const key = (h: number): number => (h & 0x8000 ? -(h & 0x7fff) : h);
+  return Math.abs(key(a) - key(b));
+}
+
+/** Elements that differ from the contract's bits, and the largest distance in ulps. */
+function ulpMismatch(got: Uint16Array, want: Uint16Array): { differ: number; maxUlp: number } {
+  let differ = 0;
+  let maxUlp = 0;
+  for (let i = 0; i < want.length; i++) {
+    if (got[i] === want[i]) continue;
+    differ += 1;
+    maxUlp = Math.max(maxUlp, f16UlpDistance(got[i], want[i]));
+  }
+  return { differ, maxUlp };
+}
+
+/**
+ * group.allreduceRmsnorm on the backend, every algorithm, each rank's out and residual against the
+ * contract's bits (test/allreduceReference.ts, written from DESIGN.md) within 1 ulp and against the
+ * float64 reference within 2e-3, outputs NaN-poisoned first. On cuda each passing algorithm is then
+ * timed back to back (stream marks, same buffers; the benchmark has the rotated, floor-relative
+ * figures): no unfused baseline exists on the GPU, so the row gives the fused time alone.
+ */
+async function allreduceSuite(run: SuiteRun, a: SuiteArgs): Promise<number> {
+  // Required here, not at the top: a missing reference file costs this suite only.
+  const reference = require('../../test/allreduceReference') as typeof import('../../test/allreduceReference');
+  const cases = a.small || a.backend === 'sim' ? ALLREDUCE_SMALL_CASES : ALLREDUCE_CASES;
+  let dev = await open({ backend: a.backend });
+  const before = run.rows.length;
+  for (const [ranks, tokens, hidden] of cases) {
+    const name = `R=${ranks} T=${tokens} H=${hidden}`;
+    run.starting(`${name} (inputs and references)`);
+    const seed = freshSeed();
+    const next = rng(seed);
+    const n = tokens * hidden;
+    const inputs = {
+      xs: Array.from({ length: ranks }, () => randomF16(n, next).bits),
+      residuals: Array.from({ length: ranks }, () => randomF16(n, next).bits),
+      gamma: randomF16(hidden, next, 0.5, 1.5).bits,
+      tokens,
+      hidden,
+      eps: ALLREDUCE_EPS,
+    };
+    const want = reference.allreduceRmsnormContract(inputs);
+    const ref = reference.allreduceRmsnormRef(inputs);
+    const tensors: Tensor<'f16'>[] = [];
+    const keep = <T extends Tensor<'f16'>>(t: T): T => (tensors.push(t), t);
+    const group = dev.group({ ranks });
+    try {
+      const xs = inputs.xs.map((x) => keep(dev.tensor(x, [tokens, hidden], 'f16')));
+      const residuals = inputs.residuals.map((x) => keep(dev.tensor(x, [tokens, hidden], 'f16')));
+      const gamma = keep(dev.tensor(inputs.gamma, [hidden], 'f16'));
+      for (const algorithm of ALLREDUCE_ALGORITHMS) {
+        const caseName = `${name} ${algorithm}`;
+        run.starting(caseName);
+        try {
+          const out = inputs.xs.map(() => keep(dev.tensor(nanPoison(n), [tokens, hidden], 'f16')));
+          const residualOut = inputs.xs.map(() => keep(dev.tensor(nanPoison(n), [tokens, hidden], 'f16')));
+          const call = (): void => {
+            group.allreduceRmsnorm(xs, residuals, gamma, { eps: ALLREDUCE_EPS, algorithm, out, residualOut });
+          };
+          call();
+          let differ = 0;
+          let maxUlp = 0;
+          let rel = 0;
+          for (let r = 0; r < ranks; r++) {
+            for (const [got, bits, f64] of [
+              [out[r], want.out[r], ref.out[r]],
+              [residualOut[r], want.residual[r], ref.residual[r]],
+            ] as const) {
+              const y = (await got.read()) as Uint16Array;
+              const m = ulpMismatch(y, bits);
+              differ += m.differ;
+              maxUlp = Math.max(maxUlp, m.maxUlp);
+              const e = relErrorF16(y, f64);
+              rel = Number.isNaN(e) ? Infinity : Math.max(rel, e);
+            }
+          }
+          const launch = dev.lastLaunch; // set when the op ran: read after its outputs
+          const ok = maxUlp <= ALLREDUCE_MAX_ULP && rel <= ALLREDUCE_TOLERANCE;
+          const ran = launch ? `; ${launch.kernel} ${launch.config}` : '';
+          let detail = `${differ === 0 ? 'bit-exact with the contract' : `${differ} of ${2 * ranks * n} elements differ from the contract, max ${maxUlp} ulp`}; ` +
+            `rel vs float64 ${rel.toExponential(2)}; seed ${seed}${ran}`;
+          if (ok && a.backend === 'cuda') {
+            const t = await timeSparq(dev, call, { budgetMs: 200, fixedReps: ALLREDUCE_TIMED_REPS });
+            detail += `; fused ${(t.stats.median * 1e3).toFixed(1)} µs median (p10–p90 ${(t.stats.p10 * 1e3).toFixed(1)}–${(t.stats.p90 * 1e3).toFixed(1)}) ` +
+              `over ${t.stats.reps} back-to-back calls on the same buffers (no unfused baseline on the GPU)`;
+          }
+          run.row({ section: 'cases allreduceRmsnorm', name: caseName, ok, detail });
+        } catch (e) {
+          run.row({ section: 'cases allreduceRmsnorm', name: caseName, ok: false, detail: `seed ${seed}: ${message(e)}` });
+          if (dev.lost) break;
+        }
+      }
+    } finally {
+      if (!dev.lost) {
+        for (const t of tensors) t.dispose();
+        group.dispose();
+      }
+    }
+    if (dev.lost) dev = await open({ backend: a.backend });
+  }
+  const mine = run.rows.slice(before);
+  process.stderr.write(`[${(run.elapsedMs() / 1000).toFixed(1)}s] allreduceRmsnorm: ${mine.filter((r) => r.ok).length}/${cases.length * ALLREDUCE_ALGORITHMS.length} within ${ALLREDUCE_MAX_ULP} ulp of the contract\n`);
+  return run.failed ? SUITE_EXIT.failed : SUITE_EXIT.ok;
+}
+
 // --- fragment dump ---------------------------------------------------------------------------
 
 /** Lists and typed arrays compare element by element; anything else by its JSON text. */
@@ -361,6 +502,8 @@ export async function runSuite(suite: string, a: SuiteArgs): Promise<number> {
         return await casesSuite(run, a, ['sparse']);
       case 'cases-int8':
         return await int8Suite(run, a);
+      case 'cases-allreduce':
+        return await allreduceSuite(run, a);
       case 'cases': {
         const matmuls = await casesSuite(run, a, ['dense', 'w4a16', 'sparse']);
         const int8 = await int8Suite(run, a);
