@@ -326,6 +326,42 @@ SPARQ_DEVICE U32x4 ld_global_nc_v4_u32(const void* g_ptr) {
   return r;
 }
 
+// ld.global.v4.u32 d, [addr] / st.global.v4.u32 [addr], v. Any SM, per thread: one 16-byte
+// coherent (weak) global access, for data that other CTAs write or read in the same kernel (so not
+// .nc); 16-byte aligned. PTX ISA "Data Movement and Conversion Instructions: ld / st". g_load /
+// g_store of a 16-byte struct may be split into four 4-byte accesses; these never are. Volatile
+// with a memory clobber, so nvcc keeps them on their side of the acquires and releases around them.
+SPARQ_DEVICE U32x4 ld_global_v4_u32(const void* g_ptr) {
+  U32x4 r;
+#if defined(SPARQ_SIM)
+  if (reinterpret_cast<uintptr_t>(g_ptr) & 15) sim::Fail("ld.global.v4.u32", "address is not 16-byte aligned");
+  sim::GlobalLoad("ld.global.v4.u32", static_cast<void*>(r.x), g_ptr, 16);
+#elif defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  asm volatile("ld.global.v4.u32 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r.x[0]), "=r"(r.x[1]), "=r"(r.x[2]), "=r"(r.x[3])
+               : "l"(gmem_addr(g_ptr))
+               : "memory");
+#else
+  SPARQ_UNSUPPORTED_ARCH();
+  r = U32x4{};
+#endif
+  return r;
+}
+SPARQ_DEVICE void st_global_v4_u32(void* g_ptr, const U32x4& v) {
+#if defined(SPARQ_SIM)
+  if (reinterpret_cast<uintptr_t>(g_ptr) & 15) sim::Fail("st.global.v4.u32", "address is not 16-byte aligned");
+  sim::GlobalStore("st.global.v4.u32", g_ptr, static_cast<const void*>(v.x), 16);
+#elif defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  asm volatile("st.global.v4.u32 [%0], {%1,%2,%3,%4};\n" ::"l"(gmem_addr(g_ptr)), "r"(v.x[0]), "r"(v.x[1]),
+               "r"(v.x[2]), "r"(v.x[3])
+               : "memory");
+#else
+  (void)g_ptr;
+  (void)v;
+  SPARQ_UNSUPPORTED_ARCH();
+#endif
+}
+
 // ==== memory ordering across threads, CTAs and devices =========================================
 // ld.acquire.{cta,gpu,sys}.global.u32 d, [addr] / st.release.{cta,gpu,sys}.global.u32 [addr], v.
 // sm_70+, per thread; 4-byte aligned. PTX ISA "Memory Consistency Model" and "Data Movement and

@@ -865,8 +865,8 @@ export default [
     file: 'native/cuda/kernels/allreduce_rmsnorm.cuh',
     search:
       '  for (int q = 0; q < p.ranks; ++q) {\n' +
-      '    const Vec8H xq = q == rank ? LoadNc(own.x + off)\n' +
-      '                               : g_load(reinterpret_cast<const Vec8H*>(p.staging + int64_t(q) * p.tokens * p.hidden + off));\n' +
+      '    const U32x4 xq = q == rank ? ld_global_nc_v4_u32(own.x + off)\n' +
+      '                               : ld_global_v4_u32(p.staging + int64_t(q) * p.tokens * p.hidden + off);\n' +
       'SPARQ_AR_UNROLL\n' +
       '    for (int w = 0; w < kVecWords; ++w) {\n' +
       '      float lo, hi;\n' +
@@ -876,8 +876,8 @@ export default [
     replace:
       '  for (int q0 = 0; q0 < p.ranks; ++q0) {\n' +
       '    const int q = p.ranks - 1 - q0;\n' +
-      '    const Vec8H xq = q == rank ? LoadNc(own.x + off)\n' +
-      '                               : g_load(reinterpret_cast<const Vec8H*>(p.staging + int64_t(q) * p.tokens * p.hidden + off));\n' +
+      '    const U32x4 xq = q == rank ? ld_global_nc_v4_u32(own.x + off)\n' +
+      '                               : ld_global_v4_u32(p.staging + int64_t(q) * p.tokens * p.hidden + off);\n' +
       'SPARQ_AR_UNROLL\n' +
       '    for (int w = 0; w < kVecWords; ++w) {\n' +
       '      float lo, hi;\n' +

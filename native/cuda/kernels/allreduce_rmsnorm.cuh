@@ -59,9 +59,8 @@ static_assert(allreduce::kFlagPhases == 3, "start, middle, end");
 static_assert(allreduce::kHiddenAlign == kVecHalves, "a row is whole vectors");
 static_assert(kMaxRanks <= kWarpLanes, "the flag threads are lanes of warp 0");
 
-struct alignas(16) Vec8H {  // 8 fp16: element 2i in the low half of x[i]
-  uint32_t x[kVecWords];
-};
+// A vector of 8 fp16 travels as U32x4 (ptx_prims.cuh): element 2i in the low half of x[i].
+static_assert(sizeof(U32x4) == kVecWords * 4, "one vector = 4 f16x2 words");
 struct alignas(16) Vec4F {
   float x[4];
 };
@@ -109,10 +108,6 @@ SPARQ_AR_UNROLL
   return o;
 }
 
-SPARQ_DEVICE Vec8H LoadNc(const uint16_t* g_ptr) {
-  const U32x4 v = ld_global_nc_v4_u32(g_ptr);
-  return Vec8H{{v.x[0], v.x[1], v.x[2], v.x[3]}};
-}
 
 // Spin until the flag holds `epoch`; past the deadline, trap (a peer that never arrives).
 SPARQ_DEVICE void WaitFlag(const uint32_t* g_flag, uint32_t epoch, uint64_t timeout_ns) {
@@ -143,7 +138,7 @@ SPARQ_DEVICE void StageRows(const ArParams& p, const OwnRank& own, int rank, int
   for (int64_t t = blockIdx.x; t < p.tokens; t += gridDim.x)
     for (int64_t v = tid; v < vecs; v += blockDim.x) {
       const int64_t off = t * p.hidden + v * kVecHalves;
-      g_store(reinterpret_cast<Vec8H*>(p.staging + int64_t(rank) * p.tokens * p.hidden + off), LoadNc(own.x + off));
+      st_global_v4_u32(p.staging + int64_t(rank) * p.tokens * p.hidden + off, ld_global_nc_v4_u32(own.x + off));
     }
 }
 
@@ -152,8 +147,8 @@ SPARQ_DEVICE void SumRanks(const ArParams& p, const OwnRank& own, int rank, int6
                            float (&s)[kVecHalves]) {
   const int64_t off = t * p.hidden + v * kVecHalves;
   for (int q = 0; q < p.ranks; ++q) {
-    const Vec8H xq = q == rank ? LoadNc(own.x + off)
-                               : g_load(reinterpret_cast<const Vec8H*>(p.staging + int64_t(q) * p.tokens * p.hidden + off));
+    const U32x4 xq = q == rank ? ld_global_nc_v4_u32(own.x + off)
+                               : ld_global_v4_u32(p.staging + int64_t(q) * p.tokens * p.hidden + off);
 SPARQ_AR_UNROLL
     for (int w = 0; w < kVecWords; ++w) {
       float lo, hi;
@@ -217,8 +212,8 @@ SPARQ_AR_UNROLL
     } else {
       SumRanks(p, own, rank, t, v, s);
     }
-    const Vec8H res = g_load(reinterpret_cast<const Vec8H*>(own.residual + off));
-    Vec8H ro;
+    const U32x4 res = ld_global_v4_u32(own.residual + off);
+    U32x4 ro;
 SPARQ_AR_UNROLL
     for (int w = 0; w < kVecWords; ++w) {
       float lo, hi;
@@ -227,16 +222,16 @@ SPARQ_AR_UNROLL
       ro.x[w] = uint32_t(h0) | uint32_t(h1) << 16;
       sumsq = add_rn_f64(add_rn_f64(sumsq, SquareF16(h0)), SquareF16(h1));
     }
-    g_store(reinterpret_cast<Vec8H*>(own.residual_out + off), ro);
+    st_global_v4_u32(own.residual_out + off, ro);
   }
   const double total = BlockSumF64(sumsq, s_part, tid / kWarpLanes, tid % kWarpLanes);
   const double mean = div_rn_f64(total, double(p.hidden));
   const float rstd = cvt_rn_f32_f64(div_rn_f64(1.0, sqrt_rn_f64(add_rn_f64(mean, double(p.eps)))));
   for (int64_t v = tid; v < vecs; v += blockDim.x) {
     const int64_t off = t * p.hidden + v * kVecHalves;
-    const Vec8H ro = g_load(reinterpret_cast<const Vec8H*>(own.residual_out + off));
-    const Vec8H g = LoadNc(p.gamma + v * kVecHalves);
-    Vec8H o;
+    const U32x4 ro = ld_global_v4_u32(own.residual_out + off);
+    const U32x4 g = ld_global_nc_v4_u32(p.gamma + v * kVecHalves);
+    U32x4 o;
 SPARQ_AR_UNROLL
     for (int w = 0; w < kVecWords; ++w) {
       float r0, r1, g0, g1;
@@ -244,7 +239,7 @@ SPARQ_AR_UNROLL
       unpack_f16x2_f32(g.x[w], g0, g1);
       o.x[w] = cvt_rn_f16x2_f32(mul_rn_f32(mul_rn_f32(r0, rstd), g0), mul_rn_f32(mul_rn_f32(r1, rstd), g1));
     }
-    g_store(reinterpret_cast<Vec8H*>(own.out + off), o);
+    st_global_v4_u32(own.out + off, o);
   }
 }
 
