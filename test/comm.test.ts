@@ -2,7 +2,7 @@ import { fork } from 'child_process';
 import * as path from 'path';
 import { Worker } from 'worker_threads';
 
-import { comm, open, SparqArgumentError, SparqBackendError, SparqTimeoutError } from '../src';
+import { comm, open, SparqArgumentError, SparqBackendError, SparqDisposedError, SparqTimeoutError } from '../src';
 import { native } from '../src/native';
 import { allreduceRmsnormContract } from './allreduceReference';
 import { callGamma, rankInputs, type CommCall, type RankJob, type RankReport } from './comm/commInputs';
@@ -131,6 +131,60 @@ describe('comm.allreduceRmsnorm [cpu]: ranks in other workers and processes', ()
     expect(r?.error?.name).toBe('SparqTimeoutError');
     expect(r?.error?.message).toMatch(/rank 1 \(pid \d+\) exited before call 1/);
     expect(Date.now() - t0).toBeLessThan(30000); // far below the 60 s timeout: a correctness bound, not a speed claim
+  });
+
+  // issue 12 item 5: waits that only a peer can end never hold up close() or process exit
+  it('close() returns at once while a join waits for a rank that never comes (and an op is queued behind it)', async () => {
+    const sq = await open({ backend: 'cpu' });
+    const joining = sq.comm({ id: comm.create(), rank: 0, size: 2, timeoutMs: 60000 });
+    joining.catch(() => undefined);
+    const w = sq.tensor(new Uint16Array(64).fill(0x3c00), [8, 8], 'f16');
+    sq.dense.matmul(w, w); // queued behind the join
+    const t0 = Date.now();
+    await sq.close();
+    const ms = Date.now() - t0;
+    await expect(joining).rejects.toBeInstanceOf(SparqTimeoutError);
+    await expect(joining).rejects.toThrow(/rank 0 closed the comm \(its context was closed\)/);
+    expect(ms).toBeLessThan(10000); // not the 60 s timeout (a bound on correctness, not a speed claim)
+  });
+
+  it('close() returns at once while a call waits for a peer that never calls; the peer is told', async () => {
+    const id = comm.create();
+    // the peer joins, then idles for 3 × its 1 s timeout and leaves
+    const peer = runRanks([{ id: hex(id), rank: 1, size: 2, seed: 4, calls, timeoutMs: 1000, after: 'never-call' }], 'worker');
+    const sq = await open({ backend: 'cpu' });
+    const c = await sq.comm({ id, rank: 0, size: 2, timeoutMs: 60000 });
+    const x = sq.tensor(new Uint16Array(16).fill(0x3c00), [2, 8], 'f16');
+    const g = sq.tensor(new Uint16Array(8).fill(0x3c00), [8], 'f16');
+    const r = c.allreduceRmsnorm(x, x, g);
+    const t0 = Date.now();
+    await sq.close();
+    expect(Date.now() - t0).toBeLessThan(10000);
+    expect(c.broken).toMatch(/rank 0 closed the comm/);
+    await expect(r.out.read()).rejects.toBeInstanceOf(SparqDisposedError); // the context is closed
+    expect((await peer).filter((m) => m.error)).toEqual([]);
+  });
+
+  it('process.exit with a comm call in flight ends the process promptly, exit code 0, no crash', async () => {
+    const id = hex(comm.create());
+    const t0 = Date.now();
+    const exits: (number | null)[] = [];
+    await new Promise<void>((resolve, reject) => {
+      const c = fork(script, [JSON.stringify({ id, rank: 0, size: 2, seed: 5, calls, timeoutMs: 60000, after: 'exit-in-flight' })], {
+        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      });
+      const peer = fork(script, [JSON.stringify({ id, rank: 1, size: 2, seed: 5, calls, timeoutMs: 2000, after: 'never-call' })], {
+        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      });
+      c.on('error', reject);
+      c.on('exit', (code, signal) => {
+        exits.push(code, signal === null ? null : -1);
+        peer.kill();
+        resolve();
+      });
+    });
+    expect(exits).toEqual([0, null]);
+    expect(Date.now() - t0).toBeLessThan(30000); // the call's own timeout is 60 s
   });
 
   it('bad arguments give typed errors; sim and cuda say to use sq.group()', async () => {

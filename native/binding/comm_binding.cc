@@ -63,8 +63,14 @@ Napi::Value CommJoin(const Napi::CallbackInfo& info) {
 
   auto deferred = std::make_shared<Napi::Promise::Deferred>(env);
   auto joined = std::make_shared<CommPtr>();
+  // close() or teardown of this context ends the join's and every later call's waits at once
+  auto cancel = std::make_shared<std::atomic<bool>>(false);
+  ctx->AddInterrupt([cancel] { cancel->store(true); });
   ctx->Enqueue(
-      env, [id, rank, size, timeout_ms, joined]() { return comm::ShmComm::Join(id, rank, size, timeout_ms, joined.get()); },
+      env,
+      [id, rank, size, timeout_ms, cancel, joined]() {
+        return comm::ShmComm::Join(id, rank, size, timeout_ms, cancel, joined.get());
+      },
       [deferred, joined](Napi::Env env, const Status& status) {
         if (!status.ok()) {
           deferred->Reject(MakeError(env, status).Value());

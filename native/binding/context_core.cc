@@ -45,9 +45,16 @@ ContextCore::~ContextCore() {
   Shutdown(false);
 }
 
+void ContextCore::RunInterrupts() {
+  std::vector<std::function<void()>> run;
+  run.swap(interrupts_);
+  for (auto& f : run) f();
+}
+
 void ContextCore::Shutdown(bool join) {
   if (!stream_) return;
   if (join) {
+    RunInterrupts();
     stream_->StopAndJoin();
     if (tsfn_live_) channel_->tsfn.Release();
   } else if (tsfn_live_) {
@@ -91,6 +98,7 @@ Napi::Promise ContextCore::Close(Napi::Env env, Napi::Object self) {
   close_waiters_.push_back(deferred);
   if (closing_) return deferred->Promise();  // a close is under way: settle with it
   closing_ = true;
+  RunInterrupts();  // a comm op waiting for a peer fails now instead of holding the drain for its timeout
   self_while_closing_ = Napi::Persistent(self);  // FinishClose runs on this object
   std::shared_ptr<Backend> backend = backend_;
   channel_->Hold(env);  // the event loop stays alive until the close completes

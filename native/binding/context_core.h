@@ -84,7 +84,11 @@ class ContextCore {
                std::function<void(Napi::Env, const Status&)> complete = nullptr);
 
   // Stops the stream: `join` waits for the running task (environment teardown); otherwise detaches.
+  // `join` first runs the interrupts, so the running task is never a wait on a peer.
   void Shutdown(bool join);
+  // A way to end a wait that only another party could end (a comm rendezvous: a peer that never
+  // comes). Run at close() and at teardown, so neither waits out a comm's timeout. JS thread only.
+  void AddInterrupt(std::function<void()> interrupt) { interrupts_.push_back(std::move(interrupt)); }
   void ThrowIfLost(Napi::Env env);
   // Throws SparqDisposedError "<op>: context cpu#3 was closed" after close().
   void ThrowIfClosed(Napi::Env env, const std::string& op) const;
@@ -114,6 +118,8 @@ class ContextCore {
   bool closing_ = false;
   Napi::ObjectReference self_while_closing_;
   std::vector<std::shared_ptr<Napi::Promise::Deferred>> close_waiters_;
+  std::vector<std::function<void()>> interrupts_;
+  void RunInterrupts();
   std::shared_ptr<LiveSet> live_ = std::make_shared<LiveSet>();
   std::shared_ptr<ContextShared> shared_;
   std::unique_ptr<Stream> stream_;

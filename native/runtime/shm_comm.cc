@@ -82,7 +82,7 @@ std::vector<uint8_t> NewId(uint64_t slot_bytes) {
 }
 
 Status ShmComm::Join(const std::vector<uint8_t>& id, int rank, int size, int64_t timeout_ms,
-                     std::shared_ptr<ShmComm>* out) {
+                     std::shared_ptr<std::atomic<bool>> cancel, std::shared_ptr<ShmComm>* out) {
   const char* op = "comm";
   uint64_t slot_bytes = 0;
   for (int i = 0; i < 8; ++i) slot_bytes |= uint64_t(id.size() == kIdBytes ? id[20 + i] : 0) << (8 * i);
@@ -95,6 +95,7 @@ Status ShmComm::Join(const std::vector<uint8_t>& id, int rank, int size, int64_t
   c->size_ = size;
   c->slot_bytes_ = slot_bytes;
   c->timeout_ms_ = timeout_ms;
+  c->cancel_ = cancel ? std::move(cancel) : std::make_shared<std::atomic<bool>>(false);
   c->name_ = "/sparq-" + Hex(id.data() + 4, 16);
   const int fd = ::shm_open(c->name_.c_str(), O_CREAT | O_RDWR, 0600);
   if (fd < 0)
@@ -199,6 +200,8 @@ Status ShmComm::WaitAll(bool arrive, uint64_t target, const char* what) {
     if (all) return Status::Ok();
     if (seg_->broken.load(std::memory_order_acquire) == 2)
       return Status::Error(StatusCode::kTimeout, "comm.allreduceRmsnorm: the comm is broken: " + std::string(seg_->reason));
+    if (cancel_->load(std::memory_order_relaxed))
+      return Break("rank " + std::to_string(rank_) + " closed the comm (its context was closed)");
     if ((i & 255) == 255) {
       std::string missing, gone;
       for (int p = 0; p < size_; ++p) {
@@ -220,6 +223,7 @@ Status ShmComm::WaitAll(bool arrive, uint64_t target, const char* what) {
 }
 
 Status ShmComm::Arrive(const void* input, size_t bytes, int64_t tokens, int64_t hidden, std::vector<const void*>* slots) {
+  if (cancel_->load(std::memory_order_relaxed)) Close();
   const std::string broken = BrokenReason();
   if (!broken.empty())
     return Status::Error(StatusCode::kTimeout, "comm.allreduceRmsnorm: comm must be usable, got one that is broken (" + broken + ")",

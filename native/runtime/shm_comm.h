@@ -33,9 +33,11 @@ class ShmComm {
  public:
   // Maps (creating if first) the segment of `id` as `rank` of `size` and waits until every rank has
   // joined (bounded by timeout_ms: kTimeout naming the ranks that did not). kArgument on a malformed
-  // id, a rank already joined, or a size that differs from the first rank's.
+  // id, a rank already joined, or a size that differs from the first rank's. Setting *cancel (from
+  // any thread: the context is closing) ends this rank's waits now, here and in every later call,
+  // and breaks the comm for the others.
   static Status Join(const std::vector<uint8_t>& id, int rank, int size, int64_t timeout_ms,
-                     std::shared_ptr<ShmComm>* out);
+                     std::shared_ptr<std::atomic<bool>> cancel, std::shared_ptr<ShmComm>* out);
   ~ShmComm();
   ShmComm(const ShmComm&) = delete;
   ShmComm& operator=(const ShmComm&) = delete;
@@ -79,6 +81,7 @@ class ShmComm {
   int64_t timeout_ms_ = 0;
   uint64_t calls_ = 0;
   std::string name_;
+  std::shared_ptr<std::atomic<bool>> cancel_;
   mutable std::mutex mu_;
   std::string local_broken_;
 };

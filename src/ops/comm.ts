@@ -114,15 +114,20 @@ export class Comm {
 /** @internal Context.comm */
 export function joinComm(ctx: Context, options: CommOptions): Promise<Comm> {
   const site = new Error();
-  const p = Promise.resolve().then(async () => {
+  // The join is enqueued now, in call order (a close() right after it interrupts it); a throw
+  // becomes the rejection.
+  let p: Promise<Comm>;
+  try {
     if (options === null || typeof options !== 'object')
       throw new SparqArgumentError(`comm: options must be an object with id, rank and size, got ${describeValue(options)}`, {
         argument: 'options',
       });
     const { id, rank, size } = options;
-    const handle = await ctx.native.commJoin(ctx.handle, id, rank, size, options.timeoutMs === undefined ? 60000 : options.timeoutMs);
-    return new Comm(ctx, handle, rank, size);
-  });
+    const joined = ctx.native.commJoin(ctx.handle, id, rank, size, options.timeoutMs === undefined ? 60000 : options.timeoutMs);
+    p = joined.then((handle) => new Comm(ctx, handle, rank, size));
+  } catch (e) {
+    p = Promise.reject(e);
+  }
   return withCallSite(p, site);
 }
 

@@ -35,8 +35,11 @@ export interface RankJob {
   seed: number;
   calls: CommCall[];
   timeoutMs: number;
-  /** join, then stop: 'never-call' waits without calling; 'exit' ends the process/thread. */
-  after?: 'never-call' | 'exit';
+  /**
+   * join, then: 'never-call' waits without calling; 'exit' ends the process at once; 'exit-in-flight'
+   * makes the first call (which waits for a peer that never calls) and ends the process meanwhile.
+   */
+  after?: 'never-call' | 'exit' | 'exit-in-flight';
 }
 
 export interface RankReport {

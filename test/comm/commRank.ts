@@ -39,6 +39,14 @@ async function main(): Promise<void> {
       c.close();
       return;
     }
+    if (job.after === 'exit-in-flight') {
+      const call = job.calls[0];
+      const t = (n: number): Uint16Array => new Uint16Array(n).fill(0x3c00);
+      c.allreduceRmsnorm(sq.tensor(t(call.tokens * call.hidden), [call.tokens, call.hidden], 'f16'), sq.tensor(t(call.tokens * call.hidden), [call.tokens, call.hidden], 'f16'), sq.tensor(t(call.hidden), [call.hidden], 'f16'));
+      setTimeout(() => process.exit(0), 300);
+      await new Promise((r) => setTimeout(r, job.timeoutMs * 3));
+      return;
+    }
     for (const [i, call] of job.calls.entries()) {
       const inp = rankInputs(job.seed, i, job.rank, call);
       const shape = [call.tokens, call.hidden];
