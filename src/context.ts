@@ -127,6 +127,15 @@ export class Context {
     return (options as Record<string, unknown>)[key];
   }
 
+  /**
+   * Backend allocations alive now (tensors, weight parts, workspaces; cpu and sim count them, cuda
+   * says -1; 0 once closed). For leak checks: it returns to its level once what was made is disposed
+   * and the stream has run the frees (`await sq.synchronize()`).
+   */
+  get liveAllocations(): number {
+    return this.handle.liveAllocations;
+  }
+
   /** Enqueued work not yet finished. */
   get pending(): number {
     return this.handle.pending;

@@ -61,6 +61,7 @@ export interface NativeContext {
   mark(): Promise<number>;
   info(): NativeContextInfo;
   readonly pending: number;
+  readonly liveAllocations: number;
   readonly lost: boolean;
   readonly lastLaunch: NativeLaunchInfo | null;
 }

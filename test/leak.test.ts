@@ -7,6 +7,8 @@ import { spawnSync } from 'child_process';
 import * as os from 'os';
 import * as path from 'path';
 
+import { open } from '../src';
+import { native } from '../src/native';
 import { compiledScript } from './helpers/compiled';
 import type { Row } from './fuzz/leakCycles';
 
@@ -42,7 +44,7 @@ function table(s: LeakSummary): string {
     (r) =>
       `  ${`${r.name} [${r.backend}]`.padEnd(22)} ${String(r.cycles).padStart(6)} cycles  RSS ${r.rssWarmMiB.toFixed(1)} → ${r.rssEndMiB.toFixed(1)} MiB ` +
       `(${r.growthMiB >= 0 ? '+' : ''}${r.growthMiB.toFixed(1)}, max ${r.rssMaxMiB.toFixed(1)})  external ${r.externalWarmMiB.toFixed(1)} → ${r.externalEndMiB.toFixed(1)} MiB  ` +
-      `threads ${r.threadsWarm} → ${r.threadsEnd}  ${r.ms} ms`,
+      `threads ${r.threadsWarm} → ${r.threadsEnd}  live allocations ${r.allocsWarm} → ${r.allocsEnd}  ${r.ms} ms`,
   );
   if (s.held) lines.push(`  disposed but reachable: ${s.held.count} weights hold ${s.held.kibPerObject} KiB each`);
   return lines.join('\n');
@@ -55,6 +57,8 @@ describe('memory under create/use/dispose cycles (child process)', () => {
     for (const r of s.rows) {
       expect([`${r.name} [${r.backend}]`, r.growthMiB < GROWTH_BOUND_MIB]).toEqual([`${r.name} [${r.backend}]`, true]);
       expect([`${r.name} [${r.backend}] threads`, r.threadsEnd]).toEqual([`${r.name} [${r.backend}] threads`, r.threadsWarm]);
+      // every allocation a cycle made was freed (the context rows count the long-lived measuring context only)
+      expect([`${r.name} [${r.backend}] live allocations`, r.allocsEnd]).toEqual([`${r.name} [${r.backend}] live allocations`, r.allocsWarm]);
     }
     expect(s.rows.map((r) => `${r.name} [${r.backend}]`)).toEqual(expect.arrayContaining(['tensor [cpu]', 'w4a16 weight [cpu]', 'sparse weight [cpu]', 'int8 weight [cpu]', 'context [cpu]']));
     expect(s.rows.find((r) => r.name === 'context' && r.backend === 'cpu')!.cycles).toBe(10000);
@@ -72,4 +76,24 @@ describe('memory under create/use/dispose cycles (child process)', () => {
       expect([`${row} threads`, r.threadsEnd]).toEqual([`${row} threads`, r.threadsWarm]);
     }
   });
+});
+
+describe('liveAllocations (what the leak rows compare)', () => {
+  for (const backend of ['cpu', ...(native().hasSim ? ['sim'] : [])] as const)
+    it(`[${backend}] counts tensors and weight parts while alive and drops back once they are disposed`, async () => {
+      const sq = await open({ backend });
+      try {
+        const base = sq.liveAllocations;
+        const ts = [1, 2, 3].map(() => sq.tensor(new Uint16Array(64).fill(0x3c00), [8, 8], 'f16'));
+        const w = await sq.int8.quantize(new Uint16Array(8 * 64).fill(0x3c00), [8, 64]);
+        expect(sq.liveAllocations).toBeGreaterThanOrEqual(base + 3 + 1);
+        for (const t of ts) t.dispose();
+        w.dispose();
+        await sq.synchronize();
+        expect(sq.liveAllocations).toBe(base);
+      } finally {
+        await sq.close();
+      }
+      expect(sq.liveAllocations).toBe(0);
+    });
 });

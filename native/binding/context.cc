@@ -18,6 +18,7 @@ Napi::Function ContextWrap::Define(Napi::Env env) {
                       InstanceAccessor("closed", &ContextWrap::GetClosed, nullptr),
                       InstanceAccessor("label", &ContextWrap::GetLabel, nullptr),
                       InstanceAccessor("pending", &ContextWrap::GetPending, nullptr),
+                      InstanceAccessor("liveAllocations", &ContextWrap::GetLiveAllocations, nullptr),
                       InstanceAccessor("lost", &ContextWrap::GetLost, nullptr),
                       InstanceAccessor("lastLaunch", &ContextWrap::GetLastLaunch, nullptr)});
 }
@@ -181,6 +182,11 @@ Napi::Value ContextWrap::Info(const Napi::CallbackInfo& info) {
     o.Set("device", env.Null());
   }
   return o;
+}
+
+Napi::Value ContextWrap::GetLiveAllocations(const Napi::CallbackInfo& info) {
+  const bool open = core_ && !core_->closed();
+  return Napi::Number::New(info.Env(), open ? static_cast<double>(core_->backend().LiveAllocations()) : 0.0);
 }
 
 Napi::Value ContextWrap::GetPending(const Napi::CallbackInfo& info) {

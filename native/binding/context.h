@@ -31,6 +31,7 @@ class ContextWrap : public Napi::ObjectWrap<ContextWrap> {
   Napi::Value Mark(const Napi::CallbackInfo& info);
   Napi::Value Info(const Napi::CallbackInfo& info);
   Napi::Value GetPending(const Napi::CallbackInfo& info);
+  Napi::Value GetLiveAllocations(const Napi::CallbackInfo& info);
   Napi::Value GetLost(const Napi::CallbackInfo& info);
   Napi::Value GetLastLaunch(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);

@@ -38,6 +38,8 @@ class Backend {
   virtual Status Fill(void* dst, size_t bytes, uint8_t value) = 0;
   virtual Status CopyOnDevice(void* dst, const void* src, size_t bytes) = 0;  // device-to-device
   virtual Status Synchronize() = 0;                                // device idle on return
+  // Allocations alive now (Allocate minus Free), for leak tests; -1 where not counted (cuda).
+  virtual int64_t LiveAllocations() const { return -1; }
   virtual Status StreamTimeMs(double* ms) = 0;                     // time at which the stream reached this point
 
   // Which packed layout this backend's kernels read (weights are packed for the context that

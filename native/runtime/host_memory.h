@@ -2,6 +2,7 @@
 // 64-byte aligned host memory, copies are memcpy, and stream time is the worker's monotonic clock
 // (tasks run one after another on it, so a timestamp taken by a task is the stream time).
 #pragma once
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -27,8 +28,16 @@ inline Status HostAllocate(size_t bytes, void** ptr) {
 class HostMemoryBackend : public Backend {
  public:
   bool host_memory() const override { return true; }
-  Status Allocate(size_t bytes, void** ptr) override { return HostAllocate(bytes, ptr); }
-  void Free(void* ptr) override { std::free(ptr); }
+  Status Allocate(size_t bytes, void** ptr) override {
+    Status s = HostAllocate(bytes, ptr);
+    if (s.ok()) live_.fetch_add(1, std::memory_order_relaxed);
+    return s;
+  }
+  void Free(void* ptr) override {
+    if (ptr) live_.fetch_sub(1, std::memory_order_relaxed);
+    std::free(ptr);
+  }
+  int64_t LiveAllocations() const override { return live_.load(std::memory_order_relaxed); }
   Status CopyToDevice(void* dst, const void* src, size_t bytes) override { return Copy(dst, src, bytes); }
   Status CopyToHost(void* dst, const void* src, size_t bytes) override { return Copy(dst, src, bytes); }
   Status CopyOnDevice(void* dst, const void* src, size_t bytes) override { return Copy(dst, src, bytes); }
@@ -44,6 +53,7 @@ class HostMemoryBackend : public Backend {
   }
 
  private:
+  std::atomic<int64_t> live_{0};  // Allocate runs on the JS thread, Free wherever the last owner lets go
   static Status Copy(void* dst, const void* src, size_t bytes) {
     std::memcpy(dst, src, bytes);
     return Status::Ok();

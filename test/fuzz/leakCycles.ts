@@ -43,6 +43,9 @@ export interface Row {
   /** V8's heap (JS objects, the wrappers among them) after the warm-up and at the end, MiB. */
   heapWarmMiB: number;
   heapEndMiB: number;
+  /** The backend's live allocations after the warm-up and at the end (synchronized first). */
+  allocsWarm: number;
+  allocsEnd: number;
   ms: number;
 }
 
@@ -123,7 +126,10 @@ async function measure(name: string, backend: BackendName, cycles: number, cycle
   const warm = Math.max(2, Math.floor(cycles / 4)); // the allocator and V8 heap reach their working size
   const t0 = Date.now();
   for (let i = 0; i < warm; i++) await cycle(sq);
+  await sq.synchronize();
   await collect();
+  await sq.synchronize(); // frees a GC queued run on the stream
+  const allocsWarm = sq.liveAllocations;
   const rssWarm = rssMiB();
   const externalWarm = externalMiB();
   const heapWarm = heapMiB();
@@ -140,6 +146,8 @@ async function measure(name: string, backend: BackendName, cycles: number, cycle
   }
   await sq.synchronize();
   await collect();
+  await sq.synchronize();
+  const allocsEnd = sq.liveAllocations;
   const rssEnd = rssMiB();
   const threadsEnd = threads();
   await sq.close();
@@ -159,6 +167,8 @@ async function measure(name: string, backend: BackendName, cycles: number, cycle
     threadsEnd,
     heapWarmMiB: r2(heapWarm),
     heapEndMiB: r2(heapMiB()),
+    allocsWarm,
+    allocsEnd,
     ms: Date.now() - t0,
   };
 }
