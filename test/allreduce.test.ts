@@ -9,6 +9,7 @@ import {
 } from '../src';
 import { allreduceRmsnormContract, allreduceRmsnormRef, f32ToF16BitsForTest, type AllreduceInputs } from './allreduceReference';
 import { backendMatrix, cpuIsas, describeFor, titleFor } from './helpers/backends';
+import { expectError } from './helpers/expectError';
 import { f16BitsToNumber, freshSeed, nanPoison, numberToF16Bits, randomF16, rng, ulpF16 } from './reference';
 
 interface Case {
@@ -252,17 +253,13 @@ for (const p of backendMatrix()) {
           const x = [t([3, 16]), t([3, 16])];
           const res = [t([3, 16]), t([3, 16])];
           const gamma = t([16]);
-          const expectThrow = (fn: () => unknown, cls: new (...a: never[]) => Error, argument: string, text: RegExp): void => {
-            let caught: unknown;
-            try {
-              fn();
-            } catch (e) {
-              caught = e;
-            }
-            expect(caught).toBeInstanceOf(cls);
-            expect((caught as { argument?: string }).argument).toBe(argument);
-            expect((caught as Error).message).toMatch(text);
-          };
+          const codes = new Map<unknown, string>([
+            [SparqArgumentError, 'ERR_SPARQ_ARGUMENT'],
+            [SparqShapeError, 'ERR_SPARQ_SHAPE'],
+            [SparqDisposedError, 'ERR_SPARQ_DISPOSED'],
+          ]);
+          const expectThrow = (fn: () => unknown, cls: new (...a: never[]) => Error, argument: string, text: RegExp): void =>
+            expectError(fn, cls, codes.get(cls) ?? '?', argument, text);
           expectThrow(() => g.allreduceRmsnorm([x[0]], res, gamma), SparqArgumentError, 'xs', /xs must be an array of 2/);
           expectThrow(() => g.allreduceRmsnorm([x[0], t([3, 24])], res, gamma), SparqShapeError, 'xs[1]', /\[3, 16\]/);
           expectThrow(() => g.allreduceRmsnorm(x, [res[0], t([4, 16])], gamma), SparqShapeError, 'residuals[1]', /got \[4, 16\]/);

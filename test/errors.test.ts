@@ -9,22 +9,7 @@ import {
   type Context,
 } from '../src';
 import { native } from '../src/native';
-
-type ErrorClass = new (...args: never[]) => Error;
-
-function expectError(fn: () => unknown, cls: ErrorClass, code: string, argument: string | undefined, message?: RegExp): void {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (e) {
-    caught = e;
-  }
-  expect(caught).toBeInstanceOf(cls);
-  const e = caught as Error & { code: string; argument?: string };
-  expect(e.code).toBe(code);
-  expect(e.argument).toBe(argument);
-  if (message) expect(e.message).toMatch(message);
-}
+import { expectError } from './helpers/expectError';
 
 /** After each bad call the context must still work: a real matmul with a known answer. */
 async function stillUsable(sq: Context): Promise<void> {

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <set>
 
+#include "binding/allreduce_args.h"
 #include "binding/binding_registry.h"
 #include "binding/context.h"
 #include "binding/errors.h"
@@ -64,11 +65,7 @@ Napi::Value AllreduceRmsnorm(const Napi::CallbackInfo& info) {
   std::vector<TensorWrap*> res_outs = ParseTensorList(env, info[6], ctx, "residualOut", ranks, true);
 
   const Shape shape = xs[0]->shape();
-  const int64_t hidden = shape.back();
-  if (hidden < allreduce::kHiddenAlign || hidden % allreduce::kHiddenAlign != 0 || hidden > allreduce::kMaxHidden)
-    ThrowArg(env, StatusCode::kShape, kOp, "xs[0]",
-             "[tokens, hidden] with hidden a multiple of 8 in [8, " + std::to_string(allreduce::kMaxHidden) + "]",
-             ShapeToString(shape));
+  const int64_t hidden = AllreduceHidden(env, kOp, "xs[0]", shape);
   const int64_t tokens = ShapeElements(shape) / hidden;
   if (tokens > AllreduceRmsnormArgs::kMaxM)
     ThrowArg(env, StatusCode::kShape, kOp, "xs[0]",
@@ -107,9 +104,7 @@ Napi::Value AllreduceRmsnorm(const Napi::CallbackInfo& info) {
   for (size_t r = 0; r < res_outs.size(); ++r)
     check_out(res_outs[r], "residualOut[" + std::to_string(r) + "]", residuals[r]->buffer().get());
 
-  const double eps = info[8].IsNumber() ? info[8].As<Napi::Number>().DoubleValue() : -1.0;
-  if (!(eps >= 0.0 && eps <= 1.0))
-    ThrowArg(env, StatusCode::kArgument, kOp, "eps", "a number in [0, 1]", DescribeValue(info[8]));
+  const float eps_f = AllreduceEps(env, kOp, info[8]);
   const int algorithm = info[9].As<Napi::Number>().Int32Value();
   if (algorithm == int(allreduce::Algorithm::kUnfused) && std::string(ctx->backend().name()) != "cpu")
     ThrowArg(env, StatusCode::kArgument, kOp, "algorithm", "'auto' | 'one-shot' | 'two-shot' ('unfused' is a cpu benchmark baseline)",
@@ -159,7 +154,6 @@ Napi::Value AllreduceRmsnorm(const Napi::CallbackInfo& info) {
   std::vector<std::shared_ptr<Buffer>> keep = in_buffers;
   keep.insert(keep.end(), all_outs.begin(), all_outs.end());
   if (workspace) keep.push_back(workspace);
-  const float eps_f = static_cast<float>(eps);
   EnqueueOp(env, ctx, in_buffers, all_outs,
             [backend, keep, ranks, tokens, hidden, eps_f, algorithm, epoch, workspace](LaunchInfo* launch) {
               AllreduceRmsnormArgs args;
@@ -180,10 +174,7 @@ Napi::Value AllreduceRmsnorm(const Napi::CallbackInfo& info) {
               args.epoch = epoch;
               return backend->AllreduceRmsnorm(args, launch);
             });
-  Napi::Array result = Napi::Array::New(env, 2);
-  result.Set(0u, out_objects);
-  result.Set(1u, res_objects);
-  return result;
+  return AllreduceResult(env, out_objects, res_objects);
 }
 
 }  // namespace

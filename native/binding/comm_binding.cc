@@ -2,6 +2,7 @@
 // worker_threads or processes (runtime/shm_comm.h) — and comm.allreduceRmsnorm on them.
 #include <cmath>
 
+#include "binding/allreduce_args.h"
 #include "binding/args.h"
 #include "binding/binding_registry.h"
 #include "binding/context.h"
@@ -111,11 +112,7 @@ Napi::Value CommAllreduceRmsnorm(const Napi::CallbackInfo& info) {
   TensorWrap* out = ParseOptionalTensor(info[5], ctx, op, "out", &f16);
   TensorWrap* res_out = ParseOptionalTensor(info[6], ctx, op, "residualOut", &f16);
   const Shape shape = x->shape();
-  const int64_t hidden = shape.back();
-  if (hidden < allreduce::kHiddenAlign || hidden % allreduce::kHiddenAlign != 0 || hidden > allreduce::kMaxHidden)
-    ThrowArg(env, StatusCode::kShape, op, "x",
-             "[tokens, hidden] with hidden a multiple of 8 in [8, " + std::to_string(allreduce::kMaxHidden) + "]",
-             ShapeToString(shape));
+  const int64_t hidden = AllreduceHidden(env, op, "x", shape);
   const int64_t tokens = ShapeElements(shape) / hidden;
   const size_t bytes = size_t(tokens) * size_t(hidden) * 2;
   if (bytes > comm->slot_bytes())
@@ -131,8 +128,7 @@ Napi::Value CommAllreduceRmsnorm(const Napi::CallbackInfo& info) {
     ThrowArg(env, StatusCode::kArgument, op, "out", "a tensor distinct from the inputs and residualOut", "one of them");
   if (res_out && (res_out == x || res_out == gamma || (res_out == residual && (residual == x || residual == gamma))))
     ThrowArg(env, StatusCode::kArgument, op, "residualOut", "a tensor distinct from x and gamma (it may be residual)", "one of them");
-  const double eps = info[7].IsNumber() ? info[7].As<Napi::Number>().DoubleValue() : -1.0;
-  if (!(eps >= 0.0 && eps <= 1.0)) ThrowArg(env, StatusCode::kArgument, op, "eps", "a number in [0, 1]", DescribeValue(info[7]));
+  const float eps_f = AllreduceEps(env, op, info[7]);
 
   Napi::Object ctx_object = info[0].As<Napi::Object>();
   auto output = [&](TensorWrap* given, const Napi::Value& v, const char* name, std::shared_ptr<Buffer>* buf) -> Napi::Value {
@@ -148,7 +144,6 @@ Napi::Value CommAllreduceRmsnorm(const Napi::CallbackInfo& info) {
   Napi::Value res_object = output(res_out, info[6], "residualOut", &rb);
   std::shared_ptr<Buffer> xb = x->buffer(), resb = residual->buffer(), gb = gamma->buffer();
   std::shared_ptr<Backend> backend = ctx->backend_ptr();
-  const float eps_f = float(eps);
   EnqueueOp(env, ctx, {xb, resb, gb}, std::vector<std::shared_ptr<Buffer>>{ob, rb},
             [backend, comm, xb, resb, gb, ob, rb, tokens, hidden, eps_f](LaunchInfo* launch) {
               CommAllreduceRmsnormArgs args;
@@ -163,10 +158,7 @@ Napi::Value CommAllreduceRmsnorm(const Napi::CallbackInfo& info) {
               args.eps = eps_f;
               return backend->CommAllreduceRmsnorm(args, launch);
             });
-  Napi::Array result = Napi::Array::New(env, 2);
-  result.Set(0u, out_object);
-  result.Set(1u, res_object);
-  return result;
+  return AllreduceResult(env, out_object, res_object);
 }
 
 }  // namespace

@@ -36,6 +36,27 @@ double SumOfSquares(const float* v, int64_t n) {
   return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
 }
 
+// sum[j] = x_0[j] + … + x_{ranks−1}[j] (fp32, rank order) for one row at element offset `off`.
+void RankSumRow(const uint16_t* const* x, int ranks, size_t off, int64_t h, Isa isa, float* sum, float* tmp) {
+  F16ToF32(x[0] + off, sum, size_t(h), isa);
+  for (int r = 1; r < ranks; ++r) {
+    F16ToF32(x[r] + off, tmp, size_t(h), isa);
+    for (int64_t j = 0; j < h; ++j) sum[j] = sum[j] + tmp[j];
+  }
+}
+
+// One rank's row from its all-reduced row s: res_out = fp16(s + residual), out = its RMSNorm.
+void ResidualNormRow(const float* s, const uint16_t* residual, const float* gamma, int64_t h, float eps, Isa isa,
+                     uint16_t* res_out, uint16_t* out, float* tmp) {
+  F16ToF32(residual, tmp, size_t(h), isa);  // read before res_out is written: they may be one buffer
+  for (int64_t j = 0; j < h; ++j) tmp[j] = s[j] + tmp[j];
+  F32ToF16(tmp, res_out, size_t(h), isa);
+  F16ToF32(res_out, tmp, size_t(h), isa);  // the norm sees the rounded values
+  const float rstd = allreduce::Rstd(SumOfSquares(tmp, h), h, eps);
+  for (int64_t j = 0; j < h; ++j) tmp[j] = (tmp[j] * rstd) * gamma[j];
+  F32ToF16(tmp, out, size_t(h), isa);
+}
+
 }  // namespace
 
 Status AllreduceRmsnormRows(const AllreduceRows& a, const Exec& exec) {
@@ -58,21 +79,10 @@ Status AllreduceRmsnormRows(const AllreduceRows& a, const Exec& exec) {
       std::vector<float> sum(static_cast<size_t>(h)), tmp(static_cast<size_t>(h));
       for (int64_t row = t0 * rows_per_task; row < std::min(tokens, t1 * rows_per_task); ++row) {
         const size_t off = size_t(row) * size_t(h);
-        cpu::F16ToF32(a.x[0] + off, sum.data(), size_t(h), isa);
-        for (int r = 1; r < ranks; ++r) {
-          cpu::F16ToF32(a.x[r] + off, tmp.data(), size_t(h), isa);
-          for (int64_t j = 0; j < h; ++j) sum[j] = sum[j] + tmp[j];
-        }
-        for (int r = 0; r < a.out_ranks; ++r) {
-          uint16_t* res_out = a.residual_out[r] + off;
-          cpu::F16ToF32(a.residual[r] + off, tmp.data(), size_t(h), isa);
-          for (int64_t j = 0; j < h; ++j) tmp[j] = sum[j] + tmp[j];
-          cpu::F32ToF16(tmp.data(), res_out, size_t(h), isa);
-          cpu::F16ToF32(res_out, tmp.data(), size_t(h), isa);  // the norm sees the rounded values
-          const float rstd = allreduce::Rstd(SumOfSquares(tmp.data(), h), h, a.eps);
-          for (int64_t j = 0; j < h; ++j) tmp[j] = (tmp[j] * rstd) * gamma[j];
-          cpu::F32ToF16(tmp.data(), a.out[r] + off, size_t(h), isa);
-        }
+        RankSumRow(a.x, ranks, off, h, isa, sum.data(), tmp.data());
+        for (int r = 0; r < a.out_ranks; ++r)
+          ResidualNormRow(sum.data(), a.residual[r] + off, gamma.data(), h, a.eps, isa, a.residual_out[r] + off,
+                          a.out[r] + off, tmp.data());
       }
     });
   } catch (const std::bad_alloc&) {
@@ -100,11 +110,7 @@ Status AllreduceThenRmsnorm(const AllreduceRows& a, const Exec& exec) {
       std::vector<float> sum(static_cast<size_t>(h)), tmp(static_cast<size_t>(h));
       for (int64_t row = t0 * rows_per_task; row < std::min(tokens, t1 * rows_per_task); ++row) {
         const size_t off = size_t(row) * size_t(h);
-        cpu::F16ToF32(a.x[0] + off, sum.data(), size_t(h), isa);
-        for (int r = 1; r < ranks; ++r) {
-          cpu::F16ToF32(a.x[r] + off, tmp.data(), size_t(h), isa);
-          for (int64_t j = 0; j < h; ++j) sum[j] = sum[j] + tmp[j];
-        }
+        RankSumRow(a.x, ranks, off, h, isa, sum.data(), tmp.data());
         for (int r = 0; r < a.out_ranks; ++r) cpu::F32ToF16(sum.data(), red + size_t(r) * plane + off, size_t(h), isa);
       }
     });
@@ -113,14 +119,9 @@ Status AllreduceThenRmsnorm(const AllreduceRows& a, const Exec& exec) {
       for (int r = 0; r < a.out_ranks; ++r)
         for (int64_t row = t0 * rows_per_task; row < std::min(tokens, t1 * rows_per_task); ++row) {
           const size_t off = size_t(row) * size_t(h);
-          cpu::F16ToF32(red + size_t(r) * plane + off, s.data(), size_t(h), isa);
-          cpu::F16ToF32(a.residual[r] + off, tmp.data(), size_t(h), isa);
-          for (int64_t j = 0; j < h; ++j) tmp[j] = s[j] + tmp[j];
-          cpu::F32ToF16(tmp.data(), a.residual_out[r] + off, size_t(h), isa);
-          cpu::F16ToF32(a.residual_out[r] + off, tmp.data(), size_t(h), isa);
-          const float rstd = allreduce::Rstd(SumOfSquares(tmp.data(), h), h, a.eps);
-          for (int64_t j = 0; j < h; ++j) tmp[j] = (tmp[j] * rstd) * gamma[j];
-          cpu::F32ToF16(tmp.data(), a.out[r] + off, size_t(h), isa);
+          F16ToF32(red + size_t(r) * plane + off, s.data(), size_t(h), isa);
+          ResidualNormRow(s.data(), a.residual[r] + off, gamma.data(), h, a.eps, isa, a.residual_out[r] + off,
+                          a.out[r] + off, tmp.data());
         }
     });
   } catch (const std::bad_alloc&) {
