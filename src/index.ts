@@ -13,6 +13,8 @@ export type { Int8MatmulOptions, Int8MatmulResult } from './ops/int8';
 export type { MatmulOptions } from './ops/dense';
 export { Group } from './ops/allreduce';
 export { comm, Comm } from './ops/comm';
+export { nccl } from './nccl';
+export type { NcclInfo } from './nccl';
 export type { CommCreateOptions, CommOptions, CommAllreduceRmsnormOptions } from './ops/comm';
 export type {
   AllreduceAlgorithm,

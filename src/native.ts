@@ -147,6 +147,8 @@ export interface NativeBinding {
     algorithm: number,
     epoch: number,
   ): [NativeTensor[], NativeTensor[]];
+  /** The NCCL sparq would use (src/nccl.ts runs it in a child process). */
+  ncclProbe(): { path: string; version: number };
   commCreate(maxBytes: unknown): Uint8Array;
   commJoin(ctx: NativeContext, id: unknown, rank: unknown, size: unknown, timeoutMs: unknown): Promise<unknown>;
   commClose(comm: unknown): void;
