@@ -108,7 +108,6 @@ SPARQ_AR_UNROLL
   return o;
 }
 
-
 // Spin until the flag holds `epoch`; past the deadline, trap (a peer that never arrives).
 SPARQ_DEVICE void WaitFlag(const uint32_t* g_flag, uint32_t epoch, uint64_t timeout_ns) {
   if (ld_acquire_sys_u32(g_flag) == epoch) return;
