@@ -330,10 +330,14 @@ static void PublishGranules(LaunchState& L, StoreMap& m, uint64_t tag) {
 // everything its CTA observed (cumulativity through bar.sync) reach memory, tagged with it.
 static uint32_t PublishRelease(ThreadCtx& t) {
   CtaState& c = *t.cta;
-  const uint32_t seq = c.release_seq.fetch_add(1, std::memory_order_acq_rel) + 1;
-  if (!c.has_observed.load(std::memory_order_acquire) && t.stores.empty()) return seq;
-  const uint64_t tag = MakeTag(c, seq);
+  if (!c.has_observed.load(std::memory_order_acquire) && t.stores.empty())
+    return c.release_seq.fetch_add(1, std::memory_order_acq_rel) + 1;
+  // The number is taken under the lock: two threads of a CTA releasing at once must publish the
+  // CTA's stores under the release that comes first in number, or a peer that acquired release #1
+  // would find them tagged #2 and be failed for an unordered read (found by allreduce's barriers).
   std::lock_guard<std::mutex> lk(c.store_m);
+  const uint32_t seq = c.release_seq.fetch_add(1, std::memory_order_acq_rel) + 1;
+  const uint64_t tag = MakeTag(c, seq);
   PublishGranules(*t.launch, c.observed, tag);
   c.has_observed.store(false, std::memory_order_release);
   PublishGranules(*t.launch, t.stores, tag);
