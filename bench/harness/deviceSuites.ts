@@ -6,7 +6,7 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 
-import { addonPath, open, type BackendName, type Context, type Tensor } from '../../src';
+import { addonPath, open, SparqOutOfMemoryError, type BackendName, type Context, type Tensor } from '../../src';
 import { native } from '../../src/native';
 import { denseCases, runDenseCase, type DenseCase } from '../../test/cases/dense.cases';
 import { int8Cases, int8Mismatches, runInt8Case } from '../../test/cases/int8.cases';
@@ -159,7 +159,35 @@ async function infoSuite(run: SuiteRun, a: SuiteArgs): Promise<number> {
   };
   console.log(JSON.stringify(info));
   run.row({ name: 'device', ok: true, detail: `backend ${info.backend}; device ${JSON.stringify(info.device)}; nvidia-smi: ${String(info.nvidiaSmi)}`, info });
+  if (dev.device) await outOfMemoryRow(run, dev, dev.device.memoryBytes);
+  await dev.close();
   return SUITE_EXIT.ok;
+}
+
+/**
+ * Issue 12 item 4 on the device: an allocation 1 GiB past the device's memory fails with
+ * SparqOutOfMemoryError and the context still computes (1·1 + 2·2 = 5). cpu and sim have it in
+ * test/outOfMemory.test.ts; on them this would ask the host for that much.
+ */
+async function outOfMemoryRow(run: SuiteRun, dev: Context, memoryBytes: number): Promise<void> {
+  run.starting('out of memory');
+  let thrown: unknown = null;
+  try {
+    dev.zeros([memoryBytes + 2 ** 30], 'u8').dispose();
+  } catch (e) {
+    thrown = e;
+  }
+  const w = dev.tensor(new Uint16Array([0x3c00, 0x4000]), [1, 2], 'f16');
+  const y = dev.dense.matmul(w, w);
+  const bits = (await y.read())[0];
+  w.dispose();
+  y.dispose();
+  const ok = thrown instanceof SparqOutOfMemoryError && bits === 0x4500;
+  run.row({
+    name: 'out of memory',
+    ok,
+    detail: `zeros of ${memoryBytes + 2 ** 30} bytes: ${thrown === null ? 'no error' : message(thrown)}; then a matmul gave 0x${bits.toString(16)} (want 0x4500)`,
+  });
 }
 
 // --- shared cases ----------------------------------------------------------------------------
