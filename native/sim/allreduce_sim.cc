@@ -5,7 +5,6 @@
 // protocol really executes, under the weak global memory model, across ranks.
 #include <algorithm>
 #include <cstdint>
-#include <map>
 #include <string>
 #include <thread>
 #include <vector>
@@ -13,6 +12,7 @@
 #include "cuda/allreduce_plan.cuh"
 #include "sim/allreduce_sim.h"
 #include "sim/sim_launch.h"
+#include "sim/sim_target.h"
 #include "sparq/sim.h"
 
 namespace sparq::sim {
@@ -23,40 +23,21 @@ namespace {
 // plan may assume resident, like the occupancy query on a GPU.
 constexpr int kSimCtasPerSm = ar::kMinCtasPerSm;
 
-// Every CTA of a launch resident at once (cudaLaunchCooperativeKernel); buffers registered.
+// The plan's target (cuda/allreduce_plan.cuh: Launch takes the buffer list as a vector and is
+// always cooperative): SimTarget's cooperative launch under that name.
 class CooperativeSimTarget {
  public:
-  explicit CooperativeSimTarget(const SimOptions& options) : options_(options) {}
-  int sm_count() const { return options_.launcher_sms > 0 ? options_.launcher_sms : options_.sm_count; }
-
+  explicit CooperativeSimTarget(const SimOptions& options) : target_(options) {}
+  int sm_count() const { return target_.sm_count(); }
   template <class P>
   Status Launch(const std::string& kernel, dim3 grid, dim3 block, const std::vector<BufferNote>& buffers,
                 void (*fn)(P), const P& params) {
-    const int ctas = int(grid.x * grid.y * grid.z);
-    SimOptions o = options_;
-    o.concurrent_ctas = true;
-    o.sm_count = std::max(o.sm_count, ctas);
-    if (o.max_resident_ctas > 0) o.max_resident_ctas = std::max(o.max_resident_ctas, ctas);
-    sim::Launch launch(kernel, o);
-    for (const BufferNote& b : buffers)
-      if (b.base != nullptr) launch.RegisterBuffer(b.name, b.base, b.bytes);
-    Status s = launch.Run(grid, block, 0, fn, params);
-    for (const auto& [name, bytes] : launch.BytesRead()) {
-      if (!read_.count(name)) order_.push_back(name);
-      read_[name] += bytes;
-    }
-    return s;
+    return target_.LaunchCooperative(kernel, grid, block, buffers, fn, params);
   }
-
-  void ReportBytes(LaunchInfo* info) const {
-    info->bytes_read.clear();
-    for (const auto& name : order_) info->bytes_read.emplace_back(name, read_.at(name));
-  }
+  void ReportBytes(LaunchInfo* info) const { target_.ReportBytes(info); }
 
  private:
-  SimOptions options_;
-  std::map<std::string, uint64_t> read_;
-  std::vector<std::string> order_;
+  SimTarget target_;
 };
 
 Status Plan(const AllreduceRmsnormArgs& args, const AllreduceForce& force, const CooperativeSimTarget& target,

@@ -2,6 +2,7 @@
 // Launch is a sim::Launch with the plan's buffers registered, so every global access is
 // bounds-checked and the bytes read per buffer are summed over the plan's launches.
 #pragma once
+#include <algorithm>
 #include <cstring>
 #include <initializer_list>
 #include <map>
@@ -25,15 +26,21 @@ class SimTarget {
   template <class... P, class... A>
   Status Launch(const std::string& kernel, dim3 grid, dim3 block, size_t dyn_smem_bytes,
                 std::initializer_list<BufferNote> buffers, void (*fn)(P...), A&&... args) {
-    sim::Launch launch(kernel, options_);
-    for (const BufferNote& b : buffers)
-      if (b.base != nullptr) launch.RegisterBuffer(b.name, b.base, b.bytes);
-    Status s = launch.Run(grid, block, dyn_smem_bytes, fn, std::forward<A>(args)...);
-    for (const auto& [name, bytes] : launch.BytesRead()) {
-      if (!read_.count(name)) order_.push_back(name);
-      read_[name] += bytes;
-    }
-    return s;
+    return Run(options_, kernel, grid, block, dyn_smem_bytes, buffers.begin(), buffers.end(), fn,
+               std::forward<A>(args)...);
+  }
+
+  // cudaLaunchCooperativeKernel: every CTA of the grid resident at once (this launch's simulated
+  // SMs and resident CTAs raised to the grid), so CTAs may wait on each other's flags.
+  template <class P>
+  Status LaunchCooperative(const std::string& kernel, dim3 grid, dim3 block, const std::vector<BufferNote>& buffers,
+                           void (*fn)(P), const P& params) {
+    const int ctas = int(grid.x * grid.y * grid.z);
+    SimOptions o = options_;
+    o.concurrent_ctas = true;
+    o.sm_count = std::max(o.sm_count, ctas);
+    if (o.max_resident_ctas > 0) o.max_resident_ctas = std::max(o.max_resident_ctas, ctas);
+    return Run(o, kernel, grid, block, 0, buffers.data(), buffers.data() + buffers.size(), fn, params);
   }
 
   Status Zero(void* dst, size_t bytes) {
@@ -47,6 +54,20 @@ class SimTarget {
   }
 
  private:
+  template <class... P, class... A>
+  Status Run(const SimOptions& options, const std::string& kernel, dim3 grid, dim3 block, size_t dyn_smem_bytes,
+             const BufferNote* first, const BufferNote* last, void (*fn)(P...), A&&... args) {
+    sim::Launch launch(kernel, options);
+    for (const BufferNote* b = first; b != last; ++b)
+      if (b->base != nullptr) launch.RegisterBuffer(b->name, b->base, b->bytes);
+    Status s = launch.Run(grid, block, dyn_smem_bytes, fn, std::forward<A>(args)...);
+    for (const auto& [name, bytes] : launch.BytesRead()) {
+      if (!read_.count(name)) order_.push_back(name);
+      read_[name] += bytes;
+    }
+    return s;
+  }
+
   SimOptions options_;
   std::map<std::string, uint64_t> read_;
   std::vector<std::string> order_;
