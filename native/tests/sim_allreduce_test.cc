@@ -40,17 +40,7 @@ namespace {
 constexpr uint16_t kPoison = 0x7e00;  // fp16 NaN
 uint32_t g_seed = 20261130;
 
-#if defined(__SANITIZE_THREAD__)
-constexpr bool kTsanLight = true;
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-constexpr bool kTsanLight = true;
-#else
-constexpr bool kTsanLight = false;
-#endif
-#else
-constexpr bool kTsanLight = false;
-#endif
+using sparq_test::kTsanLight;
 
 using Algo = allreduce::Algorithm;
 

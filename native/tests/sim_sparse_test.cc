@@ -204,17 +204,7 @@ const char* Fmt(SparseFormat f) { return f == SparseFormat::kBitmap ? "bitmap" :
 // Under ThreadSanitizer (10-20x slower) the sweeps keep every format, sparsity, instance and split
 // path but fewer m values and splits: the plain and ASan runs cover the whole grid for values,
 // this run is there for races, which the same code paths at fewer sizes show as well.
-#if defined(__SANITIZE_THREAD__)
-constexpr bool kTsanLight = true;
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-constexpr bool kTsanLight = true;
-#else
-constexpr bool kTsanLight = false;
-#endif
-#else
-constexpr bool kTsanLight = false;
-#endif
+using sparq_test::kTsanLight;
 
 void SweepSparsityAndM() {
   const std::vector<double> sparsities =
