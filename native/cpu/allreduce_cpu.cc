@@ -1,60 +1,107 @@
 // cpu/allreduce_cpu.cc: group.allreduceRmsnorm on the cpu backend. The ranks of a Group are
 // buffers of one context, so the all-reduce is a read of every rank's row: the pool's threads take
-// token rows (a row is never split, so its norm needs no cross-thread reduction), sum the ranks in
-// fp32 in rank order once per row, then for each rank add that rank's residual, round, and normalize
-// — the contract's steps of sparq/allreduce.h, element for element. fp16 <-> fp32 conversion runs
-// through the context's SIMD path (bit-identical to the scalar one); the fp32 adds and products
-// are plain IEEE operations the compiler vectorizes without reordering (no fast-math, no FMA
-// contraction), so every ISA gives the same bits.
+// token rows (a row is never split, so its norm needs no cross-thread reduction). Each row runs the
+// ISA's two row kernels per output rank (allreduce_cpu_kernels.h): pass 1 sums the ranks' x in fp32
+// in rank order (once per row: the first output rank stores the sums, the others read them back),
+// adds the rank's residual, rounds res_out, keeps fp32(res_out) and its fp64 sum of squares; the
+// driver takes rstd = allreduce::Rstd of that sum; pass 2 writes out. Both passes read and write
+// the caller's rows once and keep everything else (the sums, fp32 res, fp32 gamma) in per-thread
+// scratch of a few rows' size, resident in L1/L2. The scalar kernels below are the contract's
+// helpers element by element; the AVX2 and AVX-512 ones give the same bits (see the kernels header).
 #include <algorithm>
-#include <cstring>
 #include <vector>
 
 #include "cpu/allreduce_cpu.h"
+#include "cpu/allreduce_cpu_kernels.h"
 
 #include "sparq/allreduce.h"
 #include "sparq/cpu.h"
 #include "sparq/cpu_ops.h"
 
 namespace sparq::cpu {
+namespace allreduce_rows::scalar {
 namespace {
 
-// Σ_j v[j]² in fp64. Eight independent partial sums so the loop is not one long dependency chain;
-// the squares of fp16 values are exact in fp64, so the grouping changes nothing on ordinary rows.
-double SumOfSquares(const float* v, int64_t n) {
+float SumRanks(const uint16_t* const* x, int x_ranks, int64_t j) {
+  float s = F16BitsToF32(x[0][j]);
+  for (int r = 1; r < x_ranks; ++r) s = s + F16BitsToF32(x[r][j]);
+  return s;
+}
+
+// Eight independent partial sums so the loop is not one long dependency chain (the grouping is
+// free: see the kernels header).
+double ResidualSquares(const ResidualRow& a) {
   double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-  int64_t j = 0;
-  for (; j + 8 <= n; j += 8)
-    for (int l = 0; l < 8; ++l) {
-      const double d = static_cast<double>(v[j + l]);
-      acc[l] += d * d;
+  for (int64_t j = 0; j < a.hidden; ++j) {
+    float s;
+    if (a.x_ranks > 0) {
+      s = SumRanks(a.x, a.x_ranks, j);
+      if (a.s_out != nullptr) a.s_out[j] = s;
+    } else {
+      s = a.s[j];
     }
-  for (; j < n; ++j) {
-    const double d = static_cast<double>(v[j]);
-    acc[0] += d * d;
+    const uint16_t rounded = allreduce::ResidualOut(s, a.residual[j]);  // reads residual[j] first
+    a.residual_out[j] = rounded;
+    a.res[j] = F16BitsToF32(rounded);
+    acc[j % 8] += allreduce::Square(rounded);
   }
   return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
 }
 
-// sum[j] = x_0[j] + … + x_{ranks−1}[j] (fp32, rank order) for one row at element offset `off`.
-void RankSumRow(const uint16_t* const* x, int ranks, size_t off, int64_t h, Isa isa, float* sum, float* tmp) {
-  F16ToF32(x[0] + off, sum, size_t(h), isa);
-  for (int r = 1; r < ranks; ++r) {
-    F16ToF32(x[r] + off, tmp, size_t(h), isa);
-    for (int64_t j = 0; j < h; ++j) sum[j] = sum[j] + tmp[j];
+void NormRow(const float* res, float rstd, const float* gamma, uint16_t* out, int64_t n) {
+  for (int64_t j = 0; j < n; ++j) out[j] = F32ToF16Bits((res[j] * rstd) * gamma[j]);
+}
+
+void RankSumF16(const uint16_t* const* x, int x_ranks, uint16_t* const* dst, int dsts, int64_t n) {
+  for (int64_t j = 0; j < n; ++j) {
+    const uint16_t h = F32ToF16Bits(SumRanks(x, x_ranks, j));
+    for (int d = 0; d < dsts; ++d) dst[d][j] = h;
   }
 }
 
-// One rank's row from its all-reduced row s: res_out = fp16(s + residual), out = its RMSNorm.
-void ResidualNormRow(const float* s, const uint16_t* residual, const float* gamma, int64_t h, float eps, Isa isa,
-                     uint16_t* res_out, uint16_t* out, float* tmp) {
-  F16ToF32(residual, tmp, size_t(h), isa);  // read before res_out is written: they may be one buffer
-  for (int64_t j = 0; j < h; ++j) tmp[j] = s[j] + tmp[j];
-  F32ToF16(tmp, res_out, size_t(h), isa);
-  F16ToF32(res_out, tmp, size_t(h), isa);  // the norm sees the rounded values
-  const float rstd = allreduce::Rstd(SumOfSquares(tmp, h), h, eps);
-  for (int64_t j = 0; j < h; ++j) tmp[j] = (tmp[j] * rstd) * gamma[j];
-  F32ToF16(tmp, out, size_t(h), isa);
+}  // namespace
+
+const KernelSet& Kernels() {
+  static const KernelSet set = {"scalar", ResidualSquares, NormRow, RankSumF16};
+  return set;
+}
+
+}  // namespace allreduce_rows::scalar
+
+namespace {
+
+using allreduce_rows::KernelSet;
+using allreduce_rows::ResidualRow;
+
+// An ISA the CPU lacks falls back to the next one down (as the fp16 conversions do).
+const KernelSet& KernelsFor(Isa isa) {
+  if (isa == Isa::kAvx512 && IsaSupported(Isa::kAvx512)) return allreduce_rows::avx512::Kernels();
+  if (isa != Isa::kScalar && IsaSupported(Isa::kAvx2)) return allreduce_rows::avx2::Kernels();
+  return allreduce_rows::scalar::Kernels();
+}
+
+// This thread's scratch: s and res rows, fp32 [hidden] each. Kept from call to call (the pool's
+// threads live as long as the context), so a call allocates nothing after the first of its size.
+struct RowScratch {
+  float* s;
+  float* res;
+};
+RowScratch ThreadScratch(int64_t h) {
+  thread_local std::vector<float> buf;
+  if (buf.size() < 2 * size_t(h)) buf.resize(2 * size_t(h));
+  return {buf.data(), buf.data() + h};
+}
+
+// Rows per pool task: enough work (~64k elements across the ranks) that the pool's hand-off is noise.
+int64_t RowsPerTask(int64_t h, int ranks) { return std::max<int64_t>(1, (int64_t(1) << 16) / (h * ranks)); }
+
+// Passes 1 and 2 of one output rank's row; rr has the row's x (or s) and scratch set.
+void ResidualNormRow(const KernelSet& k, ResidualRow& rr, const uint16_t* residual, uint16_t* residual_out,
+                     uint16_t* out, const float* gamma, float eps) {
+  rr.residual = residual;
+  rr.residual_out = residual_out;
+  const double sumsq = k.residual_squares(rr);
+  k.norm_row(rr.res, allreduce::Rstd(sumsq, rr.hidden, eps), gamma, out, rr.hidden);
 }
 
 }  // namespace
@@ -68,21 +115,29 @@ Status AllreduceRmsnormRows(const AllreduceRows& a, const Exec& exec) {
                                                     std::to_string(ranks) + ", tokens=" + std::to_string(tokens) +
                                                     ", hidden=" + std::to_string(h) + ")",
                          "xs");
-  const cpu::Isa isa = exec.isa;
+  const KernelSet& k = KernelsFor(exec.isa);
   try {
     std::vector<float> gamma(static_cast<size_t>(h));
-    cpu::F16ToF32(a.gamma, gamma.data(), size_t(h), isa);
-    // Rows per task: enough work (~64k elements across the ranks) that the pool's hand-off is noise.
-    const int64_t rows_per_task = std::max<int64_t>(1, (int64_t(1) << 16) / (h * ranks));
+    cpu::F16ToF32(a.gamma, gamma.data(), size_t(h), exec.isa);
+    const int64_t rows_per_task = RowsPerTask(h, ranks);
     const int64_t tasks = (tokens + rows_per_task - 1) / rows_per_task;
     exec.pool->ParallelFor(tasks, [&](int64_t t0, int64_t t1) {
-      std::vector<float> sum(static_cast<size_t>(h)), tmp(static_cast<size_t>(h));
+      const RowScratch scratch = ThreadScratch(h);
+      const uint16_t* x[allreduce::kMaxRanks] = {};
       for (int64_t row = t0 * rows_per_task; row < std::min(tokens, t1 * rows_per_task); ++row) {
         const size_t off = size_t(row) * size_t(h);
-        RankSumRow(a.x, ranks, off, h, isa, sum.data(), tmp.data());
-        for (int r = 0; r < a.out_ranks; ++r)
-          ResidualNormRow(sum.data(), a.residual[r] + off, gamma.data(), h, a.eps, isa, a.residual_out[r] + off,
-                          a.out[r] + off, tmp.data());
+        for (int r = 0; r < ranks; ++r) x[r] = a.x[r] + off;
+        ResidualRow rr;
+        rr.x = x;
+        rr.x_ranks = ranks;
+        rr.s = scratch.s;
+        rr.s_out = a.out_ranks > 1 ? scratch.s : nullptr;  // only read back by a second output rank
+        rr.res = scratch.res;
+        rr.hidden = h;
+        for (int r = 0; r < a.out_ranks; ++r) {
+          ResidualNormRow(k, rr, a.residual[r] + off, a.residual_out[r] + off, a.out[r] + off, gamma.data(), a.eps);
+          rr.x_ranks = 0;  // the next ranks reuse the row's sums
+        }
       }
     });
   } catch (const std::bad_alloc&) {
@@ -91,10 +146,15 @@ Status AllreduceRmsnormRows(const AllreduceRows& a, const Exec& exec) {
   return Status::Ok();
 }
 
+// The baseline is as fair as the fused path: the same ISA kernels, the same thread split. Kernel 1
+// is a plain all-reduce (the rank sum rounded to fp16, written to one plane per output rank);
+// kernel 2 is a residual-add + RMSNorm reading that plane as its only input. What it costs on top of
+// the fused rows is exactly what fusion removes: the R sum planes written and read back, and a
+// second pass over the pool.
 Status AllreduceThenRmsnorm(const AllreduceRows& a, const Exec& exec) {
   const int64_t h = a.hidden, tokens = a.tokens;
   const int ranks = a.x_ranks;
-  const cpu::Isa isa = exec.isa;
+  const KernelSet& k = KernelsFor(exec.isa);
   const size_t plane = size_t(tokens) * size_t(h);
   try {
     // The all-reduce's output buffers, kept by the stream's thread from call to call (a stack
@@ -102,26 +162,32 @@ Status AllreduceThenRmsnorm(const AllreduceRows& a, const Exec& exec) {
     thread_local std::vector<uint16_t> reduced;
     if (reduced.size() < plane * size_t(a.out_ranks)) reduced.resize(plane * size_t(a.out_ranks));
     std::vector<float> gamma(static_cast<size_t>(h));
-    cpu::F16ToF32(a.gamma, gamma.data(), size_t(h), isa);
-    const int64_t rows_per_task = std::max<int64_t>(1, (int64_t(1) << 16) / (h * ranks));
+    cpu::F16ToF32(a.gamma, gamma.data(), size_t(h), exec.isa);
+    const int64_t rows_per_task = RowsPerTask(h, ranks);
     const int64_t tasks = (tokens + rows_per_task - 1) / rows_per_task;
     uint16_t* red = reduced.data();
     exec.pool->ParallelFor(tasks, [&](int64_t t0, int64_t t1) {  // kernel 1: the all-reduce
-      std::vector<float> sum(static_cast<size_t>(h)), tmp(static_cast<size_t>(h));
+      const uint16_t* x[allreduce::kMaxRanks] = {};
+      uint16_t* dst[allreduce::kMaxRanks] = {};
       for (int64_t row = t0 * rows_per_task; row < std::min(tokens, t1 * rows_per_task); ++row) {
         const size_t off = size_t(row) * size_t(h);
-        RankSumRow(a.x, ranks, off, h, isa, sum.data(), tmp.data());
-        for (int r = 0; r < a.out_ranks; ++r) cpu::F32ToF16(sum.data(), red + size_t(r) * plane + off, size_t(h), isa);
+        for (int r = 0; r < ranks; ++r) x[r] = a.x[r] + off;
+        for (int r = 0; r < a.out_ranks; ++r) dst[r] = red + size_t(r) * plane + off;
+        k.rank_sum_f16(x, ranks, dst, a.out_ranks, h);
       }
     });
     exec.pool->ParallelFor(tasks, [&](int64_t t0, int64_t t1) {  // kernel 2: residual add + RMSNorm per rank
-      std::vector<float> s(static_cast<size_t>(h)), tmp(static_cast<size_t>(h));
+      const RowScratch scratch = ThreadScratch(h);
       for (int r = 0; r < a.out_ranks; ++r)
         for (int64_t row = t0 * rows_per_task; row < std::min(tokens, t1 * rows_per_task); ++row) {
           const size_t off = size_t(row) * size_t(h);
-          F16ToF32(red + size_t(r) * plane + off, s.data(), size_t(h), isa);
-          ResidualNormRow(s.data(), a.residual[r] + off, gamma.data(), h, a.eps, isa, a.residual_out[r] + off,
-                          a.out[r] + off, tmp.data());
+          const uint16_t* reduced_row = red + size_t(r) * plane + off;
+          ResidualRow rr;
+          rr.x = &reduced_row;
+          rr.x_ranks = 1;
+          rr.res = scratch.res;
+          rr.hidden = h;
+          ResidualNormRow(k, rr, a.residual[r] + off, a.residual_out[r] + off, a.out[r] + off, gamma.data(), a.eps);
         }
     });
   } catch (const std::bad_alloc&) {

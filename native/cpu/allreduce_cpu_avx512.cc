@@ -1,0 +1,100 @@
+// native/cpu/allreduce_cpu_avx512.cc: the allreduceRmsnorm row kernels on zmm (passes and exactness:
+// allreduce_cpu_kernels.h). 16 elements per vector, two vectors per loop step so the four fp64
+// sum-of-squares chains (two per vector: its low and high 8 squares) overlap; the tail of a row is
+// one masked vector (zero-masked loads: its dead lanes add 0 to the sums and are never stored).
+// GCC 12's AVX-512 headers seed unused lanes with a self-initialized `__Y = __Y`, which
+// -W(maybe-)uninitialized reports at every inlined intrinsic; the lanes are never read.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#include <immintrin.h>
+
+#include "cpu/allreduce_cpu_kernels.h"
+
+// After every #include: only this file's own functions get the ISA (STYLE.md §11).
+#pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,fma,f16c")
+
+namespace sparq::cpu::allreduce_rows::avx512 {
+namespace {
+
+constexpr int64_t kLanes = 16;  // fp32 per zmm
+constexpr __mmask16 kAll = 0xFFFF;
+
+__mmask16 TailMask(int64_t left) {
+  return left >= kLanes ? kAll : static_cast<__mmask16>((1u << left) - 1u);
+}
+
+__m512 LoadF16(const uint16_t* p, __mmask16 m) { return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, p)); }
+
+// x_0 + … + x_{R−1} at element j, fp32, rank order.
+__m512 SumRanks(const uint16_t* const* x, int x_ranks, int64_t j, __mmask16 m) {
+  __m512 s = LoadF16(x[0] + j, m);
+  for (int r = 1; r < x_ranks; ++r) s = _mm512_add_ps(s, LoadF16(x[r] + j, m));
+  return s;
+}
+
+// Pass 1 on the vector at element j; adds its 16 squares into acc_lo (lanes 0–7) and acc_hi.
+inline void ResidualVector(const ResidualRow& a, int64_t j, __mmask16 m, __m512d& acc_lo, __m512d& acc_hi) {
+  __m512 s;
+  if (a.x_ranks > 0) {
+    s = SumRanks(a.x, a.x_ranks, j, m);
+    if (a.s_out != nullptr) _mm512_mask_storeu_ps(a.s_out + j, m, s);
+  } else {
+    s = _mm512_maskz_loadu_ps(m, a.s + j);
+  }
+  // residual is read before residual_out is written: they may be one buffer
+  const __m256i rounded = _mm512_cvtps_ph(_mm512_add_ps(s, LoadF16(a.residual + j, m)), _MM_FROUND_TO_NEAREST_INT);
+  _mm256_mask_storeu_epi16(a.residual_out + j, m, rounded);
+  const __m512 res = _mm512_cvtph_ps(rounded);
+  _mm512_mask_storeu_ps(a.res + j, m, res);
+  const __m512d lo = _mm512_cvtps_pd(_mm512_castps512_ps256(res));
+  const __m512d hi = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(res), 1)));
+  acc_lo = _mm512_fmadd_pd(lo, lo, acc_lo);  // lo·lo is exact in fp64: the fma rounds only the add
+  acc_hi = _mm512_fmadd_pd(hi, hi, acc_hi);
+}
+
+double ResidualSquares(const ResidualRow& a) {
+  const int64_t n = a.hidden;
+  __m512d acc0 = _mm512_setzero_pd(), acc1 = _mm512_setzero_pd();
+  __m512d acc2 = _mm512_setzero_pd(), acc3 = _mm512_setzero_pd();
+  int64_t j = 0;
+  for (; j + 2 * kLanes <= n; j += 2 * kLanes) {
+    ResidualVector(a, j, kAll, acc0, acc1);
+    ResidualVector(a, j + kLanes, kAll, acc2, acc3);
+  }
+  for (; j < n; j += kLanes) ResidualVector(a, j, TailMask(n - j), acc0, acc1);
+  return _mm512_reduce_add_pd(_mm512_add_pd(_mm512_add_pd(acc0, acc1), _mm512_add_pd(acc2, acc3)));
+}
+
+// (res · rstd) · gamma: two fp32 products in that order, then one rounding to fp16.
+inline void NormVector(const float* res, __m512 rstd, const float* gamma, uint16_t* out, int64_t j, __mmask16 m) {
+  const __m512 a = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, res + j), rstd);
+  const __m512 y = _mm512_mul_ps(a, _mm512_maskz_loadu_ps(m, gamma + j));
+  _mm256_mask_storeu_epi16(out + j, m, _mm512_cvtps_ph(y, _MM_FROUND_TO_NEAREST_INT));
+}
+
+void NormRow(const float* res, float rstd, const float* gamma, uint16_t* out, int64_t n) {
+  const __m512 r = _mm512_set1_ps(rstd);
+  int64_t j = 0;
+  for (; j + 2 * kLanes <= n; j += 2 * kLanes) {
+    NormVector(res, r, gamma, out, j, kAll);
+    NormVector(res, r, gamma, out, j + kLanes, kAll);
+  }
+  for (; j < n; j += kLanes) NormVector(res, r, gamma, out, j, TailMask(n - j));
+}
+
+void RankSumF16(const uint16_t* const* x, int x_ranks, uint16_t* const* dst, int dsts, int64_t n) {
+  for (int64_t j = 0; j < n; j += kLanes) {
+    const __mmask16 m = TailMask(n - j);
+    const __m256i h = _mm512_cvtps_ph(SumRanks(x, x_ranks, j, m), _MM_FROUND_TO_NEAREST_INT);
+    for (int d = 0; d < dsts; ++d) _mm256_mask_storeu_epi16(dst[d] + j, m, h);
+  }
+}
+
+}  // namespace
+
+const KernelSet& Kernels() {
+  static const KernelSet set = {"avx512", ResidualSquares, NormRow, RankSumF16};
+  return set;
+}
+
+}  // namespace sparq::cpu::allreduce_rows::avx512
