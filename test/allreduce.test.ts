@@ -175,6 +175,40 @@ for (const p of backendMatrix()) {
           }
       });
 
+      it.each([8, 40, 264])(
+        'hidden=%i, rows of subnormals, ±0, near-max values (res_out overflows to ±inf, out 0 or NaN): the contract bit for bit',
+        async (hidden) => {
+          const seed = freshSeed();
+          const next = rng(seed);
+          const c = { ranks: 3, tokens: 6, hidden };
+          const inp = randomInputs(c, next);
+          const sign = (): number => (next() < 0.5 ? 0x8000 : 0);
+          // row kind t % 3: subnormals and zeros only; fp16 values near 65504 (their sums overflow fp16);
+          // a mix of every class with ordinary values
+          const draw = (t: number): number => {
+            const kind = t % 3 === 2 ? Math.floor(next() * 4) : t % 3;
+            if (kind === 0) return sign() | (next() < 0.2 ? 0 : 1 + Math.floor(next() * 0x3ff));
+            if (kind === 1) return (0x7a00 + Math.floor(next() * 0x1ff)) | (next() < 0.2 ? 0x8000 : 0);
+            return f32ToF16BitsForTest(Math.fround(2 * next() - 1));
+          };
+          for (const plane of [...inp.xs, ...inp.residuals])
+            for (let t = 0; t < c.tokens; t++) for (let j = 0; j < hidden; j++) plane[t * hidden + j] = draw(t);
+          const got = await run(sq, inp);
+          const want = allreduceRmsnormContract(inp);
+          // NaN's bits are not the contract's (x86 and JS make different NaNs): NaN must meet NaN
+          const isNan = (b: number): boolean => (b & 0x7c00) === 0x7c00 && (b & 0x3ff) !== 0;
+          const canon = (planes: Uint16Array[]): Uint16Array[] => planes.map((p) => p.map((b) => (isNan(b) ? 0x7e00 : b)));
+          expect({ seed, out: firstMismatch(canon(got.out), canon(want.out)), residual: firstMismatch(got.residual, want.residual) }).toEqual({
+            seed,
+            out: null,
+            residual: null,
+          });
+          // the rows really reach those classes
+          const res = want.residual.flatMap((p) => Array.from(p));
+          expect(res.some((b) => (b & 0x7fff) === 0x7c00) && res.some((b) => (b & 0x7c00) === 0 && (b & 0x3ff) !== 0)).toBe(true);
+        },
+      );
+
       it('updates the residual in place when residualOut is residuals', async () => {
         const seed = freshSeed();
         const inp = randomInputs({ ranks: 4, tokens: 9, hidden: 64 }, rng(seed));
