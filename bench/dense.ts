@@ -2,7 +2,7 @@
 // shapes. On cuda the row is named after the kernel dense.matmul ran (sq.lastLaunch): cuBLAS, or
 // sparq's own GEMM (no cuBLAS, or SPARQ_DENSE_KERNEL=sparq; run both ways to compare them).
 // `node dist/bench/dense.js --shapes 4096x4096 --m 1,16 --backend cpu --reps 50`
-import type { Tensor } from '../src/index';
+import type { Context, Tensor } from '../src/index';
 import { CliArgs } from './harness/cliArgs';
 import { decodeF16 } from './harness/halfFloat';
 import { Progress } from './harness/progress';
@@ -13,6 +13,7 @@ import { denseHeader, denseKernelLabel } from './harness/kernelLabel';
 import { copiesFor } from './harness/rotation';
 import { ChartSpec } from './harness/svgChart';
 import { Table } from './harness/table';
+import { ThreadRun, floorMsOf, pctOfFloor, scalingCell, threadRun } from './harness/threadScaling';
 import { ImplSpec, Reference, measureOrt, measureSparq, poisonedOutput, skipped } from './measure';
 import { BenchEnv, OpBench, OpReport, SummaryRow } from './opReport';
 import { buildMatMulModel } from './peers/onnxModel';
@@ -55,6 +56,20 @@ function transposeToF32(w: Uint16Array, n: number, k: number): Float32Array {
   return t;
 }
 
+/** The sparq dense row of one config on `sq` (the main context or a --threads one). */
+async function measureDense(sq: Context, spec: ImplSpec, ref: Reference, weights: ReadonlyArray<Tensor<'f16'>>,
+                            x: Uint16Array, m: number, n: number, k: number, o: DenseOptions): Promise<ImplResult> {
+  const xt = sq.tensor(x, [m, k], 'f16');
+  const out = poisonedOutput(sq, m, n);
+  try {
+    return await measureSparq(sq, spec, ref, () => sq.dense.matmul(weights[0], xt, { out }),
+      (i) => { sq.dense.matmul(weights[i % weights.length], xt, { out }); }, o.loop);
+  } finally {
+    xt.dispose();
+    out.dispose();
+  }
+}
+
 async function runShape(env: BenchEnv, o: DenseOptions, n: number, k: number, progress: Progress): Promise<ConfigResult[]> {
   const { sq } = env;
   progress.note(`dense ${n}x${k}: preparing weights`);
@@ -62,10 +77,13 @@ async function runShape(env: BenchEnv, o: DenseOptions, n: number, k: number, pr
   const w = randomF16(n * k, W_SCALE, rng);
   const copies = copiesFor(2 * n * k, o.rotateBytes);
   const weights: Array<Tensor<'f16'>> = [];
+  // The same weights on each --threads context, for the rows at env.scalingM.
+  const scaled = o.ms.some((m) => env.scalingM.includes(m)) ? env.scaling.map((ctx) => ({ ctx, weights: [] as Array<Tensor<'f16'>> })) : [];
   let peer: OrtPeer | null = null;
   const results: ConfigResult[] = [];
   try {
     for (let c = 0; c < copies; c++) weights.push(sq.tensor(w, [n, k], 'f16'));
+    for (const s of scaled) for (let c = 0; c < copies; c++) s.weights.push(s.ctx.sq.tensor(w, [n, k], 'f16'));
     const ortCopies = copiesFor(4 * n * k, o.rotateBytes);
     if (env.ort !== null) {
       progress.note(`dense ${n}x${k}: building the ORT session (${ortCopies} weight copies)`);
@@ -77,14 +95,18 @@ async function runShape(env: BenchEnv, o: DenseOptions, n: number, k: number, pr
       const sample = pickSample(m, n);
       const ref: Reference = { values: referenceMatmul(x, w, k, sample), sample, n };
       const flops = 2 * m * n * k;
-      const xt = sq.tensor(x, [m, k], 'f16');
-      const out = poisonedOutput(sq, m, n);
       const impls: ImplResult[] = [];
       const sparqSpec: ImplSpec = { impl: SPARQ, bytes: denseBytes(m, n, k), flops, copies, tolerance: TOLERANCE };
-      const mine = await measureSparq(sq, sparqSpec, ref, () => sq.dense.matmul(weights[0], xt, { out }),
-        (i) => { sq.dense.matmul(weights[i % copies], xt, { out }); }, o.loop);
+      const mine = await measureDense(sq, sparqSpec, ref, weights, x, m, n, k, o);
       // cuda: cuBLAS or sparq's GEMM, whichever ran (neutral label when the call failed before launching)
       impls.push(sq.backend === 'cuda' ? { ...mine, impl: denseKernelLabel(sq.lastLaunch) } : mine);
+      const threadRuns: ThreadRun[] = [];
+      if (env.cpuFloor !== null && env.scalingM.includes(m)) {
+        threadRuns.push(threadRun(env.threads, mine, env.cpuFloor));
+        for (const s of scaled) {
+          threadRuns.push(threadRun(s.ctx.threads, await measureDense(s.ctx.sq, sparqSpec, ref, s.weights, x, m, n, k, o), s.ctx.floor));
+        }
+      }
       const ortSpec: ImplSpec = { impl: ORT, bytes: denseBytes(m, n, k, 4), flops, copies: ortCopies, tolerance: TOLERANCE };
       if (peer !== null) {
         peer.setInput(decodeF16(x), [m, k]);
@@ -92,12 +114,14 @@ async function runShape(env: BenchEnv, o: DenseOptions, n: number, k: number, pr
       } else if (sq.backend === 'cpu') {
         impls.push(skipped(ortSpec, 'onnxruntime-node not available or --no-peers'));
       }
-      xt.dispose();
-      out.dispose();
-      results.push({ op: 'dense', m, n, k, backend: sq.backend, threads: env.threads, impls, floorMs: null });
+      const floorBandwidth = env.cpuFloor?.bytesPerS ?? null;
+      results.push({ op: 'dense', m, n, k, backend: sq.backend, threads: env.threads, impls,
+        floorMs: floorMsOf(denseBytes(m, n, k), floorBandwidth), floorBandwidth,
+        threadRuns: threadRuns.length > 0 ? threadRuns : undefined });
     }
   } finally {
     for (const t of weights) t.dispose();
+    for (const s of scaled) for (const t of s.weights) t.dispose();
     await peer?.release();
   }
   return results;
@@ -110,16 +134,21 @@ function subject(c: ConfigResult): ImplResult | undefined {
 
 function report(configs: readonly ConfigResult[]): OpReport {
   const hasOrt = configs.some((c) => find(c, ORT) !== undefined);
+  const withFloor = configs.some((c) => c.backend === 'cpu' && c.floorMs !== null);
   const name = denseHeader(configs.map(subject).filter((r): r is ImplResult => r !== undefined).map((r) => r.impl));
   const table: Table = {
     title: `dense: ${name} vs ${hasOrt ? 'onnxruntime-node fp32 MatMul' : '(no peer)'} — median ms, p10–p90, ` +
-      'GB/s = bytes moved / time, ratio = sparq time / ORT time',
-    headers: ['shape n x k', 'm', `${name} ms`, 'p10–p90', 'GB/s', 'GFLOP/s', ...(hasOrt ? ['ORT ms', 'ORT GB/s', 'ORT GFLOP/s', 'sparq/ORT'] : [])],
+      'GB/s = bytes moved / time, ratio = sparq time / ORT time' +
+      (withFloor ? '; floor = (2nk + X + Y bytes) / the DRAM read bandwidth of the same pool; by threads: pool size, ms, % of its floor' : ''),
+    headers: ['shape n x k', 'm', `${name} ms`, 'p10–p90', 'GB/s', 'GFLOP/s', ...(withFloor ? ['floor ms', '% of floor', 'by threads'] : []),
+      ...(hasOrt ? ['ORT ms', 'ORT GB/s', 'ORT GFLOP/s', 'sparq/ORT'] : [])],
     rows: configs.map((c) => {
       const s = subject(c);
       const p = find(c, ORT);
       const peerCells = hasOrt ? [ms(p), p === undefined ? null : gbPerS(p), p === undefined ? null : gflopPerS(p), timeRatio(s, p)] : [];
-      return [`${c.n}x${c.k}`, c.m, ms(s), spread(s), s === undefined ? null : gbPerS(s), s === undefined ? null : gflopPerS(s), ...peerCells];
+      const floorCells = withFloor ? [c.floorMs, pctOfFloor(c.floorMs, s), scalingCell(c.threadRuns, SPARQ)] : [];
+      return [`${c.n}x${c.k}`, c.m, ms(s), spread(s), s === undefined ? null : gbPerS(s), s === undefined ? null : gflopPerS(s),
+        ...floorCells, ...peerCells];
     }),
   };
   const chart: ChartSpec = hasOrt

@@ -5,6 +5,8 @@ import { ConfigResult } from './harness/results';
 import { Table } from './harness/table';
 import { Progress } from './harness/progress';
 import { OrtRuntime } from './peers/onnx';
+import { CpuFloor } from './harness/cpuFloor';
+import { ScalingContext } from './harness/threadScaling';
 
 /** One line of the combined summary: the subject against its main baseline on one config. */
 export interface SummaryRow {
@@ -42,4 +44,9 @@ export interface BenchEnv {
   /** onnxruntime-node where the peer applies (CPU backend, not disabled), else null. */
   readonly ort: OrtRuntime | null;
   readonly threads: number;
+  /** The DRAM read bandwidth of `sq`'s pool, measured at the start of the run; null off the cpu. */
+  readonly cpuFloor: CpuFloor | null;
+  /** cpu: contexts with the other pool sizes of `--threads`; the sparq rows at `scalingM` run on each. */
+  readonly scaling: readonly ScalingContext[];
+  readonly scalingM: readonly number[];
 }

@@ -1,12 +1,14 @@
 // Shared entry point of `node dist/bench/<op>.js` and `dist/bench/all.js`: opens sparq, describes the
 // machine, runs the planned op benchmarks with one progress line, prints tables and writes files.
-import { SparqBackendError, open } from '../src/index';
+import { Context, SparqBackendError, open } from '../src/index';
 import { CliArgs, UsageError } from './harness/cliArgs';
+import { CpuFloor, describeFloor, measureCpuFloor } from './harness/cpuFloor';
 import { describeMachine, machineInfo } from './harness/machineInfo';
 import { Progress } from './harness/progress';
 import { defaultRotateBytes } from './harness/rotation';
 import { WrittenFiles, timestamp, writeResults } from './harness/results';
 import { Table, textTable } from './harness/table';
+import { ScalingContext } from './harness/threadScaling';
 import { TimeLoopOptions } from './harness/timeLoop';
 import { BenchEnv, OpBench, OpReport, SummaryRow } from './opReport';
 import { loadOrt } from './peers/onnx';
@@ -33,6 +35,9 @@ export const COMMON_USAGE = `  --backend auto|cpu|cuda|sim  sparq backend (defau
   --budget S        seconds of timed sampling per implementation and config (default 0.5 on CPU, 0.4 on GPU)
   --rotate-mb MB    weight bytes to rotate through between calls (default max(256 MiB, 2 x L3))
   --no-peers        skip onnxruntime-node
+  --threads T,...   cpu: pool sizes the sparq rows at --threads-m also run at, each on its own context
+                    with its own floor (default 1 and the context's own, SPARQ_THREADS or the cores)
+  --threads-m M,... cpu: the m of those rows (default 1)
   --help`;
 
 function summaryTable(rows: readonly SummaryRow[]): Table {
@@ -67,11 +72,29 @@ export async function runBenchmarks(factories: readonly BenchFactory[], argv: re
   const ort = sq.backend === 'cpu' && !noPeers ? loadOrt() : null;
   const machine = machineInfo({ backend: sq.backend, cpuIsa: sq.cpuIsa, threads, device: sq.device }, ort?.version ?? null);
   const command = ['node', ...process.argv.slice(1).map((a, i) => (i === 0 ? a.replace(/^.*?(dist\/)/, '$1') : a))].join(' ');
-  const env: BenchEnv = { sq, ort, threads };
+  const cpu = sq.backend === 'cpu';
+  const threadCounts = [...new Set(args.ints('threads', cpu ? [1, threads] : []))].sort((a, b) => a - b);
+  const scalingM = args.ints('threads-m', [1]);
+  const extra: Context[] = [];
+  const scaling: ScalingContext[] = [];
+  const cpuFloor: CpuFloor | null = await measureCpuFloor(sq);
+  for (const t of cpu ? threadCounts.filter((c) => c !== threads) : []) {
+    const other = await open({ backend: 'cpu', threads: t });
+    extra.push(other);
+    scaling.push({ threads: t, sq: other, floor: await measureCpuFloor(other) });
+  }
+  const floors = [cpuFloor, ...scaling.map((s) => s.floor)].filter((f): f is CpuFloor => f !== null)
+    .sort((a, b) => a.threads - b.threads);
+  if (floors.length > 0) machine.cpuFloors = floors;
+  const env: BenchEnv = { sq, ort, threads, cpuFloor, scaling, scalingM };
   const benches = factories.map((f) => f(env, args));
   const unknown = args.unknown();
   if (unknown.length > 0) throw new UsageError(`unknown option(s) ${unknown.join(' ')}; see --help`);
-  process.stdout.write(`${describeMachine(machine)}\n\n`);
+  process.stdout.write(`${describeMachine(machine)}\n`);
+  if (cpuFloor !== null) {
+    process.stdout.write(`CPU floor: DRAM read ${floors.map(describeFloor).join(', ')}; ${cpuFloor.source}\n`);
+  }
+  process.stdout.write('\n');
   const progress = new Progress(benches.reduce((acc, b) => acc + b.steps, 0));
   const stamp = timestamp();
   const reports: OpReport[] = [];
@@ -84,6 +107,7 @@ export async function runBenchmarks(factories: readonly BenchFactory[], argv: re
     written.push(writeResults(report.op, stamp, machine, command, report.configs, report.tables, report.chart));
   }
   await sq.synchronize();
+  for (const c of extra) await c.close();
   if (reports.length > 1) process.stdout.write(`${textTable(summaryTable(reports.flatMap((r) => r.summary)))}\n`);
   const wrong = reports.flatMap((r) => r.configs.flatMap((c) => c.impls.filter((i) => i.status === 'wrong' && i.impl.startsWith('sparq'))));
   process.stdout.write('Files written:\n');

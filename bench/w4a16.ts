@@ -10,6 +10,7 @@ import { Progress } from './harness/progress';
 import { Rng, dequantizeW4, randomCodes, randomF16, randomScales } from './harness/randomData';
 import { pickSample, referenceMatmul } from './harness/referenceCheck';
 import { ConfigResult, ImplResult } from './harness/results';
+import { ScalingContext, ThreadRun, floorMsOf, threadRun } from './harness/threadScaling';
 import { denseKernelLabel } from './harness/kernelLabel';
 import { copiesFor } from './harness/rotation';
 import { denseBytes } from './dense';
@@ -96,16 +97,30 @@ interface ShapeState {
   quant: W4A16Weight[];
   dense: Array<Tensor<'f16'>>;
   ort: Array<{ impl: string; peer: OrtPeer | null; tolerance: number }>;
+  /** The same weights on each --threads context (cpu, shapes with an m in env.scalingM). */
+  scaled: Array<{ ctx: ScalingContext; quant: W4A16Weight[]; dense: Array<Tensor<'f16'>> }>;
+}
+
+async function uploadWeights(sq: Context, d: ShapeData, o: W4A16Options, into: { quant: W4A16Weight[]; dense: Array<Tensor<'f16'>> }): Promise<void> {
+  const quantCopies = copiesFor(w4a16Bytes(0, d.n, d.k, d.g), o.rotateBytes);
+  for (let c = 0; c < quantCopies; c++) into.quant.push(await sq.w4a16.fromCodes(d.codes, d.scales, [d.n, d.k], { groupSize: d.g }));
+  const denseCopies = copiesFor(2 * d.n * d.k, o.rotateBytes);
+  for (let c = 0; c < denseCopies; c++) into.dense.push(sq.tensor(d.wq, [d.n, d.k], 'f16'));
 }
 
 async function prepare(env: BenchEnv, o: W4A16Options, d: ShapeData, progress: Progress, state: ShapeState): Promise<void> {
   const { sq } = env;
   const label = `w4a16 ${d.n}x${d.k}`;
-  const quantCopies = copiesFor(w4a16Bytes(0, d.n, d.k, d.g), o.rotateBytes);
-  progress.note(`${label}: packing ${quantCopies} w4a16 weight copies`);
-  for (let c = 0; c < quantCopies; c++) state.quant.push(await sq.w4a16.fromCodes(d.codes, d.scales, [d.n, d.k], { groupSize: d.g }));
-  const denseCopies = copiesFor(2 * d.n * d.k, o.rotateBytes);
-  for (let c = 0; c < denseCopies; c++) state.dense.push(sq.tensor(d.wq, [d.n, d.k], 'f16'));
+  progress.note(`${label}: packing ${copiesFor(w4a16Bytes(0, d.n, d.k, d.g), o.rotateBytes)} w4a16 weight copies`);
+  await uploadWeights(sq, d, o, state);
+  if (o.ms(d.n, d.k).some((m) => env.scalingM.includes(m))) {
+    for (const ctx of env.scaling) {
+      progress.note(`${label}: the weights again on the ${ctx.threads}-thread context`);
+      const s = { ctx, quant: [], dense: [] };
+      state.scaled.push(s);
+      await uploadWeights(ctx.sq, d, o, s);
+    }
+  }
   if (env.ort === null) return;
   const ortCopies = copiesFor(w4a16Bytes(0, d.n, d.k, d.g, 4, 4), o.rotateBytes);
   const scales = decodeF16(d.scales);
@@ -123,6 +138,33 @@ async function prepare(env: BenchEnv, o: W4A16Options, d: ShapeData, progress: P
   }
 }
 
+/** The sparq w4a16 and dense rows of one config on `sq` (the main context or a --threads one). */
+async function measureSparqPair(sq: Context, o: W4A16Options, d: ShapeData, w: { quant: W4A16Weight[]; dense: Array<Tensor<'f16'>> },
+                                x: Uint16Array, m: number, ref: Reference): Promise<[ImplResult, ImplResult]> {
+  const { n, k, g } = d;
+  const flops = 2 * m * n * k;
+  const xt = sq.tensor(x, [m, k], 'f16');
+  try {
+    const quantSpec: ImplSpec = { impl: W4A16_IMPLS.sparq, bytes: w4a16Bytes(m, n, k, g), flops, copies: w.quant.length, tolerance: TOLERANCE };
+    const outQ = poisonedOutput(sq, m, n);
+    const quant = await measureSparq(sq, quantSpec, ref, () => sq.w4a16.matmul(w.quant[0], xt, { out: outQ }),
+      (i) => { sq.w4a16.matmul(w.quant[i % w.quant.length], xt, { out: outQ }); }, o.loop);
+    outQ.dispose();
+    const gpu = sq.backend === 'cuda';
+    const denseSpec: ImplSpec = { impl: gpu ? W4A16_IMPLS.gpuDense : W4A16_IMPLS.dense,
+      bytes: denseBytes(m, n, k), flops, copies: w.dense.length, tolerance: TOLERANCE };
+    const outD = poisonedOutput(sq, m, n);
+    const dense = await measureSparq(sq, denseSpec, ref, () => sq.dense.matmul(w.dense[0], xt, { out: outD }),
+      (i) => { sq.dense.matmul(w.dense[i % w.dense.length], xt, { out: outD }); }, o.loop);
+    outD.dispose();
+    // On cuda the row is named after the kernel that ran (the last launch is the dense op's, or
+    // another op's when the dense call failed before launching: then the neutral label).
+    return [quant, gpu ? { ...dense, impl: denseKernelLabel(sq.lastLaunch) } : dense];
+  } finally {
+    xt.dispose();
+  }
+}
+
 async function runConfig(env: BenchEnv, o: W4A16Options, d: ShapeData, s: ShapeState, m: number,
                          rng: Rng, copyBandwidth: number | null): Promise<ConfigResult> {
   const { sq } = env;
@@ -131,51 +173,43 @@ async function runConfig(env: BenchEnv, o: W4A16Options, d: ShapeData, s: ShapeS
   const sample = pickSample(m, n);
   const ref: Reference = { values: referenceMatmul(x, d.wq, k, sample), sample, n };
   const flops = 2 * m * n * k;
-  const xt = sq.tensor(x, [m, k], 'f16');
   const impls: ImplResult[] = [];
-  try {
-    const quantSpec: ImplSpec = { impl: W4A16_IMPLS.sparq, bytes: w4a16Bytes(m, n, k, g), flops, copies: s.quant.length, tolerance: TOLERANCE };
-    const outQ = poisonedOutput(sq, m, n);
-    impls.push(await measureSparq(sq, quantSpec, ref, () => sq.w4a16.matmul(s.quant[0], xt, { out: outQ }),
-      (i) => { sq.w4a16.matmul(s.quant[i % s.quant.length], xt, { out: outQ }); }, o.loop));
-    outQ.dispose();
-    const gpu = sq.backend === 'cuda';
-    const denseSpec: ImplSpec = { impl: gpu ? W4A16_IMPLS.gpuDense : W4A16_IMPLS.dense,
-      bytes: denseBytes(m, n, k), flops, copies: s.dense.length, tolerance: TOLERANCE };
-    const outD = poisonedOutput(sq, m, n);
-    const dense = await measureSparq(sq, denseSpec, ref, () => sq.dense.matmul(s.dense[0], xt, { out: outD }),
-      (i) => { sq.dense.matmul(s.dense[i % s.dense.length], xt, { out: outD }); }, o.loop);
-    // On cuda the row is named after the kernel that ran (the last launch is the dense op's, or
-    // another op's when the dense call failed before launching: then the neutral label).
-    impls.push(gpu ? { ...dense, impl: denseKernelLabel(sq.lastLaunch) } : dense);
-    outD.dispose();
-    const xf = decodeF16(x);
-    for (const p of s.ort) {
-      const spec: ImplSpec = { impl: p.impl, bytes: w4a16Bytes(m, n, k, g, 4, 4), flops,
-        copies: p.peer?.copies ?? 0, tolerance: p.tolerance };
-      if (p.peer === null) {
-        impls.push(skipped(spec, 'session creation failed'));
-        continue;
-      }
-      p.peer.setInput(xf, [m, k]);
-      impls.push(await measureOrt(p.peer, spec, ref, o.loop));
+  const threadRuns: ThreadRun[] = [];
+  const [quant, dense] = await measureSparqPair(sq, o, d, s, x, m, ref);
+  impls.push(quant, dense);
+  if (env.cpuFloor !== null && env.scalingM.includes(m)) {
+    threadRuns.push(threadRun(env.threads, quant, env.cpuFloor), threadRun(env.threads, dense, env.cpuFloor));
+    for (const t of s.scaled) {
+      const pair = await measureSparqPair(t.ctx.sq, o, d, t, x, m, ref);
+      threadRuns.push(...pair.map((r) => threadRun(t.ctx.threads, r, t.ctx.floor)));
     }
-    if (s.ort.length === 0 && sq.backend === 'cpu') {
-      impls.push(skipped({ impl: W4A16_IMPLS.ortL1, bytes: w4a16Bytes(m, n, k, g, 4, 4), flops, copies: 0, tolerance: TOLERANCE },
-        'onnxruntime-node not available or --no-peers'));
-    }
-  } finally {
-    xt.dispose();
   }
-  const floorMs = copyBandwidth === null ? null : (w4a16Bytes(m, n, k, g) / copyBandwidth) * 1e3;
-  return { op: 'w4a16', m, n, k, groupSize: g, backend: sq.backend, threads: env.threads, impls, floorMs };
+  const xf = decodeF16(x);
+  for (const p of s.ort) {
+    const spec: ImplSpec = { impl: p.impl, bytes: w4a16Bytes(m, n, k, g, 4, 4), flops,
+      copies: p.peer?.copies ?? 0, tolerance: p.tolerance };
+    if (p.peer === null) {
+      impls.push(skipped(spec, 'session creation failed'));
+      continue;
+    }
+    p.peer.setInput(xf, [m, k]);
+    impls.push(await measureOrt(p.peer, spec, ref, o.loop));
+  }
+  if (s.ort.length === 0 && sq.backend === 'cpu') {
+    impls.push(skipped({ impl: W4A16_IMPLS.ortL1, bytes: w4a16Bytes(m, n, k, g, 4, 4), flops, copies: 0, tolerance: TOLERANCE },
+      'onnxruntime-node not available or --no-peers'));
+  }
+  const floorBandwidth = copyBandwidth ?? env.cpuFloor?.bytesPerS ?? null;
+  const floorMs = floorMsOf(w4a16Bytes(m, n, k, g), floorBandwidth);
+  return { op: 'w4a16', m, n, k, groupSize: g, backend: sq.backend, threads: env.threads, impls, floorMs,
+    floorBandwidth: env.cpuFloor?.bytesPerS ?? null, threadRuns: threadRuns.length > 0 ? threadRuns : undefined };
 }
 
 async function runShape(env: BenchEnv, o: W4A16Options, n: number, k: number, progress: Progress,
                         copyBandwidth: number | null): Promise<ConfigResult[]> {
   progress.note(`w4a16 ${n}x${k}: generating codes and scales`);
   const d = makeShape(n, k, o.groupSize);
-  const state: ShapeState = { quant: [], dense: [], ort: [] };
+  const state: ShapeState = { quant: [], dense: [], ort: [], scaled: [] };
   const results: ConfigResult[] = [];
   const rng = new Rng(n + 7 * k);
   try {
@@ -187,6 +221,10 @@ async function runShape(env: BenchEnv, o: W4A16Options, n: number, k: number, pr
   } finally {
     for (const w of state.quant) w.dispose();
     for (const t of state.dense) t.dispose();
+    for (const sc of state.scaled) {
+      for (const w of sc.quant) w.dispose();
+      for (const t of sc.dense) t.dispose();
+    }
     for (const p of state.ort) await p.peer?.release();
   }
   return results;

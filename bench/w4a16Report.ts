@@ -3,6 +3,7 @@ import { ConfigResult, ImplResult, findImpl as find, gbPerS, medianOrStatus as m
 import { ChartSpec } from './harness/svgChart';
 import { DENSE_KERNEL_LABELS, denseHeader, isDenseKernelLabel } from './harness/kernelLabel';
 import { Cell, Table } from './harness/table';
+import { floorMsOf, pctOfFloor as pctOf, scalingCell } from './harness/threadScaling';
 import { OpReport, SummaryRow } from './opReport';
 
 export const W4A16_IMPLS = {
@@ -15,21 +16,24 @@ export const W4A16_IMPLS = {
 } as const;
 
 function pctOfFloor(c: ConfigResult, r: ImplResult | undefined): number | null {
-  return c.floorMs === null || r?.stats == null ? null : (100 * c.floorMs) / r.stats.median;
+  return pctOf(c.floorMs, r);
 }
 
 function cpuTable(configs: readonly ConfigResult[]): Table {
   return {
     title: `w4a16 (group ${configs[0]?.groupSize ?? 128}): median ms;` + ' ratios are sparq w4a16 time / other time (< 1: sparq w4a16 faster); ' +
-      'ORT L4 computes with int8 activations',
-    headers: ['shape n x k', 'm', 'w4a16 ms', 'p10–p90', 'GB/s', 'dense fp16 ms', 'ORT L1 ms', 'ORT L4 ms',
-      '/dense', '/ORT L1', '/ORT L4'],
+      'ORT L4 computes with int8 activations; floor = bytes (codes + scales + X + Y; dense: 2nk + X + Y) / the DRAM read ' +
+      'bandwidth of the same pool; by threads: the sparq w4a16 row on pools of those sizes (ms, % of that pool\'s floor)',
+    headers: ['shape n x k', 'm', 'w4a16 ms', 'p10–p90', 'GB/s', 'floor ms', '% of floor', 'by threads', 'dense fp16 ms',
+      'dense % of floor', 'ORT L1 ms', 'ORT L4 ms', '/dense', '/ORT L1', '/ORT L4'],
     rows: configs.map((c) => {
       const s = find(c, W4A16_IMPLS.sparq);
       const d = find(c, W4A16_IMPLS.dense);
       const l1 = find(c, W4A16_IMPLS.ortL1);
       const l4 = find(c, W4A16_IMPLS.ortL4);
-      return [`${c.n}x${c.k}`, c.m, ms(s), spreadLabel(s), s === undefined ? null : gbPerS(s), ms(d), ms(l1), ms(l4),
+      const denseFloor = d === undefined ? null : floorMsOf(d.bytes, c.floorBandwidth);
+      return [`${c.n}x${c.k}`, c.m, ms(s), spreadLabel(s), s === undefined ? null : gbPerS(s), c.floorMs, pctOfFloor(c, s),
+        scalingCell(c.threadRuns, W4A16_IMPLS.sparq), ms(d), pctOf(denseFloor, d), ms(l1), ms(l4),
         timeRatio(s, d), timeRatio(s, l1), timeRatio(s, l4)];
     }),
   };

@@ -172,6 +172,8 @@ export interface NativeBinding {
   fromBF16(data: Uint16Array, isa: string): Float32Array;
   probeCuda(device: number): string | null;
   copy(ctx: NativeContext, src: unknown, out: unknown): NativeTensor;
+  /** Bench support (the CPU floor): reads all of src once on the cpu pool; resolves with its u64 sum. */
+  readProbe(ctx: NativeContext, src: unknown): Promise<number>;
   /** Test support: an op that fails on the stream with status `code` (sparq::StatusCode 1..7). */
   injectFault(ctx: NativeContext, code: number, message: string, shape: number[]): NativeTensor;
   fragmentDump(ctx: NativeContext): Promise<NativeFragmentDump>;

@@ -2,6 +2,7 @@
 import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
+import type { CpuFloor } from './cpuFloor';
 
 /** sparq's view of the machine (from the open Context). */
 export interface SparqInfo {
@@ -24,6 +25,8 @@ export interface MachineInfo {
   gitDirty: boolean | null;
   sparq: SparqInfo | null;
   ort: string | null;
+  /** cpu: the DRAM read bandwidth of each pool size the run used (harness/cpuFloor.ts). */
+  cpuFloors?: CpuFloor[];
 }
 
 /** SIMD features that matter for the CPU kernels and for onnxruntime's MLAS. */

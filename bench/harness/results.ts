@@ -5,6 +5,7 @@ import { MachineInfo, describeMachine } from './machineInfo';
 import { Stats } from './stats';
 import { ChartSpec, renderChart } from './svgChart';
 import { Table, markdownTable } from './table';
+import type { ThreadRun } from './threadScaling';
 
 /** One implementation measured on one config. */
 export interface ImplResult {
@@ -36,8 +37,13 @@ export interface ConfigResult {
   readonly backend: string;
   readonly threads: number | null;
   readonly impls: readonly ImplResult[];
-  /** The lower bound from bytes / measured device copy bandwidth, ms; null where not measured. */
+  /** The lower bound from bytes / measured device copy bandwidth, ms; null where not measured.
+   *  On the cpu: the sparq row's bytes / the DRAM read bandwidth of the same pool (harness/cpuFloor.ts). */
   readonly floorMs: number | null;
+  /** cpu: the floor's measured read bandwidth, bytes/s, on this config's pool. */
+  readonly floorBandwidth?: number | null;
+  /** cpu: the sparq rows at every pool size of `--threads` (this config's own included). */
+  readonly threadRuns?: readonly ThreadRun[];
 }
 
 export function gbPerS(r: ImplResult): number | null {

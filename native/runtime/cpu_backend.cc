@@ -17,6 +17,10 @@ class CpuBackend : public HostMemoryBackend {
   const char* cpu_isa() const override { return cpu::IsaName(isa_); }
   int threads() const override { return pool_.size(); }
   PackedLayout WeightLayout(OpId) const override { return PackedLayout::kCpu; }
+  Status ReadProbe(const void* src, size_t bytes, uint64_t* sum) override {
+    *sum = cpu::ReadProbe(src, bytes, pool_);
+    return Status::Ok();
+  }
 
 #define SPARQ_CPU_OP_ENTRY(Name, Args, C, S, G)                          \
   SPARQ_IF(C, Status Name(const Args& args, LaunchInfo* info) override { \

@@ -44,4 +44,8 @@ void BF16ToF32(const uint16_t* src, float* dst, size_t n, Isa isa);
 
 void DenseMatmulF16(const DenseMatmulArgs& args, Isa isa, ThreadPool& pool);
 
+// The benchmarks' CPU floor (read_probe.cc): reads [src, src + bytes) once on the pool, one
+// contiguous slice per thread, and returns the u64 sum of its words (so no load is elided).
+uint64_t ReadProbe(const void* src, size_t bytes, ThreadPool& pool);
+
 }  // namespace sparq::cpu
