@@ -1,8 +1,8 @@
 // native/cpu/int8_cpu.cc: LLM.int8() on the CPU (the contract: sparq/int8.h) — driver, scalar
 // kernel, and the fp32 epilogue. Kernels and their exactness: int8_cpu.h.
 //
-// The activations are quantized once (Int8QuantizeActivations: outlier columns, rowStat, CA padded
-// to k_pad). The output is cut into tiles of row_block rows of X × col_block rows of W, sized so
+// The activations are quantized once (Int8OutlierColumns, then the rows spread over the pool with
+// the ISA's QuantRow: rowStat, CA padded to k_pad). The output is cut into tiles of row_block rows of X × col_block rows of W, sized so
 // the CA block and the W block each stay in L2; threads claim W blocks one at a time and run
 // every row block of the one they hold (so consecutive tiles of a thread share the W block). Each tile's int32 accumulators come from the
 // ISA's Acc kernel and its outlier terms from the ISA's Outlier kernel (fma chains, lanes over
@@ -30,6 +30,8 @@ namespace sparq::cpu::int8 {
 
 static_assert(kColGroup == sparq::int8::kCpuRowBlock, "kernel column group = the kCpu row padding");
 static_assert(kKStep == sparq::int8::kCpuKAlign, "kernel k step = the kCpu k padding");
+static_assert(kCodeScale == sparq::int8::kScale && kCodeScale2 == sparq::int8::kScale2,
+              "the ISA epilogues' constants are the contract's");
 
 namespace scalar {
 // One row of CA against the 4 W rows of a column group per pass (the compiler vectorizes the four
@@ -59,6 +61,18 @@ void Acc(const AccTile& t) {
   }
 }
 
+float QuantRow(const uint16_t* x, const uint8_t* is_outlier, int64_t k, int64_t k_pad, int8_t* ca) {
+  return Int8QuantizeActivationRow(x, is_outlier, k, ca, k_pad);
+}
+
+void Epilogue(const EpilogueRow& e) {
+  for (int64_t c = 0; c < e.cols; ++c) {
+    const float t = sparq::int8::Int8MainTerm(e.acc[c], e.row_stat, e.scb[c]);
+    const float o = e.o != nullptr ? e.o[c] : 0.0f;
+    e.y[c] = sparq::int8::Int8Output(t, o, e.bias != nullptr, e.bias != nullptr ? e.bias[c] : uint16_t(0));
+  }
+}
+
 void Outlier(const OutlierTile& t) {
   for (int64_t r = 0; r < t.rows; ++r)
     for (int64_t c = 0; c < t.cols; ++c) {
@@ -85,15 +99,17 @@ bool CpuHasAvx512Vnni() {
 struct KernelSet {
   AccFn acc;
   OutlierFn outlier;
+  QuantRowFn quant_row;
+  EpilogueFn epilogue;
 };
 KernelSet SetFor(Kernel k) {
   switch (k) {
-    case Kernel::kScalar: return {&scalar::Acc, &scalar::Outlier};
-    case Kernel::kAvx2: return {&avx2::Acc, &avx2::Outlier};
-    case Kernel::kAvx512Bw: return {&avx512::AccBw, &avx512::Outlier};
-    case Kernel::kAvx512Vnni: return {&avx512::AccVnni, &avx512::Outlier};
+    case Kernel::kScalar: return {&scalar::Acc, &scalar::Outlier, &scalar::QuantRow, &scalar::Epilogue};
+    case Kernel::kAvx2: return {&avx2::Acc, &avx2::Outlier, &avx2::QuantRow, &avx2::Epilogue};
+    case Kernel::kAvx512Bw: return {&avx512::AccBw, &avx512::Outlier, &avx512::QuantRow, &avx512::Epilogue};
+    case Kernel::kAvx512Vnni: return {&avx512::AccVnni, &avx512::Outlier, &avx512::QuantRow, &avx512::Epilogue};
   }
-  return {&scalar::Acc, &scalar::Outlier};
+  return {&scalar::Acc, &scalar::Outlier, &scalar::QuantRow, &scalar::Epilogue};
 }
 
 // The kernel to run for a requested one: itself when supported, else the next one down.
@@ -106,7 +122,7 @@ Kernel Supported(Kernel k) {
 
 constexpr int64_t kBlockBytes = 128 << 10;  // CA block and W block each (L2 is ≥ 1 MiB on AVX-512 parts)
 constexpr int64_t kMaxBlockRows = 256;      // caps the per-thread accumulator tile at 256 KiB
-constexpr int64_t kOutCols = 16;            // epilogue column chunk (one zmm of fp32 outlier terms)
+constexpr int64_t kOutCols = 64;            // epilogue column chunk (the outlier terms of 4 zmm)
 constexpr size_t kAlignBytes = 64;
 
 struct AlignedFree {
@@ -125,6 +141,7 @@ struct Problem {
   const Int8WeightView* w = nullptr;
   int64_t m = 0;
   const int8_t* ca = nullptr;      // [m][k_pad]
+  const uint8_t* ca_biased = nullptr;  // [m][k_pad], CA + 128: the VNNI kernel's only
   const float* row_stat = nullptr;  // [m]
   const int32_t* outliers = nullptr;  // O, increasing
   int64_t n_out = 0;                // |O|
@@ -132,6 +149,7 @@ struct Problem {
   const uint16_t* bias = nullptr;   // [n] or null
   uint16_t* y = nullptr;            // [m][n]
   OutlierFn outlier = nullptr;
+  EpilogueFn epilogue = nullptr;
 };
 
 // A thread's epilogue scratch.
@@ -141,14 +159,14 @@ struct Scratch {
 };
 
 // Y for rows [r0, r0 + rows) × W rows [j0, j0 + cols) from the tile's accumulators, in chunks of
-// kOutCols columns: the outlier weights and terms of a chunk, then each element's main term, sum,
-// bias and fp16.
+// kOutCols columns (the whole tile row at once without outliers): the outlier weights and terms of
+// a chunk, then per row the ISA's epilogue (main term, sum, bias, fp16).
 void Epilogue(const Problem& p, int64_t r0, int64_t rows, int64_t j0, int64_t cols, const int32_t* acc,
               int64_t ld_acc, Scratch& s) {
   const Int8WeightView& w = *p.w;
-  const bool has_bias = p.bias != nullptr;
-  for (int64_t c0 = 0; c0 < cols && j0 + c0 < w.n; c0 += kOutCols) {
-    const int64_t cc = std::min(kOutCols, cols - c0);
+  const int64_t chunk = p.n_out > 0 ? kOutCols : cols;
+  for (int64_t c0 = 0; c0 < cols && j0 + c0 < w.n; c0 += chunk) {
+    const int64_t cc = std::min(chunk, cols - c0);
     if (p.n_out > 0) {
       for (int64_t c = 0; c < cc; ++c) {
         const int64_t j = j0 + c0 + c;
@@ -168,18 +186,17 @@ void Epilogue(const Problem& p, int64_t r0, int64_t rows, int64_t j0, int64_t co
       ot.ld_o = kOutCols;
       p.outlier(ot);
     }
-    const int64_t c_end = std::min(cc, w.n - j0 - c0);
+    EpilogueRow e;
+    e.scb = w.scb + j0 + c0;
+    e.bias = p.bias != nullptr ? p.bias + j0 + c0 : nullptr;
+    e.cols = std::min(cc, w.n - j0 - c0);
     for (int64_t r = 0; r < rows; ++r) {
       const int64_t i = r0 + r;
-      const int32_t* acc_r = acc + r * ld_acc + c0;
-      const float* o_r = s.o.data() + r * kOutCols;
-      uint16_t* y = p.y + i * w.n + j0 + c0;
-      for (int64_t c = 0; c < c_end; ++c) {
-        const int64_t j = j0 + c0 + c;
-        const float t = sparq::int8::Int8MainTerm(acc_r[c], p.row_stat[i], w.scb[j]);
-        const float o = p.n_out > 0 ? o_r[c] : 0.0f;
-        y[c] = sparq::int8::Int8Output(t, o, has_bias, has_bias ? p.bias[j] : uint16_t(0));
-      }
+      e.acc = acc + r * ld_acc + c0;
+      e.row_stat = p.row_stat[i];
+      e.o = p.n_out > 0 ? s.o.data() + r * kOutCols : nullptr;
+      e.y = p.y + i * w.n + j0 + c0;
+      p.epilogue(e);
     }
   }
 }
@@ -245,10 +262,27 @@ Status Int8MatmulCpu(const Int8MatmulArgs& a, Kernel kernel, ThreadPool& pool) {
       outlier_cols[0] = 0;
       return Status::Ok();
     }
+    const KernelSet ks = SetFor(Supported(kernel));
     AlignedBytes ca = AllocBytes(m * k_pad);
     std::vector<float> row_stat(static_cast<size_t>(m));
-    Int8QuantizeActivations(a.x, m, w.k, a.threshold, ca.get(), k_pad, row_stat.data(), outlier_cols);
-    const int64_t n_out = outlier_cols[0];
+    std::vector<uint8_t> is_outlier(static_cast<size_t>(w.k));
+    const int64_t n_out = Int8OutlierColumns(a.x, m, w.k, a.threshold, is_outlier.data(), outlier_cols);
+    // Rows quantize independently once O is known: spread them over the pool (at m = 64 one thread
+    // doing them all took longer than the matmul's integer work).
+    // The VNNI kernel multiplies u8 by s8, so it reads the activations biased, CA + 128 (int8_cpu.h),
+    // made here once rather than per weight block.
+    const bool biased = Supported(kernel) == Kernel::kAvx512Vnni;
+    AlignedBytes ca_biased = AllocBytes(biased ? m * k_pad : 0);
+    pool.ParallelFor(m, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) {
+        int8_t* row = ca.get() + i * k_pad;
+        row_stat[size_t(i)] = ks.quant_row(a.x + i * w.k, is_outlier.data(), w.k, k_pad, row);
+        if (biased) {
+          uint8_t* to = reinterpret_cast<uint8_t*>(ca_biased.get()) + i * k_pad;
+          for (int64_t c = 0; c < k_pad; ++c) to[c] = uint8_t(uint8_t(row[c]) ^ 0x80u);
+        }
+      }
+    });
     std::vector<float> xo(static_cast<size_t>(m * n_out));
     for (int64_t i = 0; i < m; ++i)
       for (int64_t c = 0; c < n_out; ++c) xo[size_t(i * n_out + c)] = F16BitsToF32(a.x[i * w.k + outlier_cols[1 + c]]);
@@ -257,6 +291,7 @@ Status Int8MatmulCpu(const Int8MatmulArgs& a, Kernel kernel, ThreadPool& pool) {
     p.w = &w;
     p.m = m;
     p.ca = ca.get();
+    p.ca_biased = biased ? reinterpret_cast<const uint8_t*>(ca_biased.get()) : nullptr;
     p.row_stat = row_stat.data();
     p.outliers = outlier_cols + 1;
     p.n_out = n_out;
@@ -264,8 +299,8 @@ Status Int8MatmulCpu(const Int8MatmulArgs& a, Kernel kernel, ThreadPool& pool) {
     p.bias = a.bias;
     p.y = a.y;
 
-    const KernelSet ks = SetFor(Supported(kernel));
     p.outlier = ks.outlier;
+    p.epilogue = ks.epilogue;
     const int64_t row_block = std::clamp<int64_t>(kBlockBytes / k_pad, 1, kMaxBlockRows);
     const int64_t col_block =
         std::clamp<int64_t>(kBlockBytes / k_pad / kColGroup * kColGroup, kColGroup, kMaxBlockRows);
@@ -287,6 +322,7 @@ Status Int8MatmulCpu(const Int8MatmulArgs& a, Kernel kernel, ThreadPool& pool) {
           const int64_t j0 = cb * col_block, r0 = rb * row_block;
           AccTile t;
           t.ca = p.ca + r0 * k_pad;
+          t.ca_biased = p.ca_biased != nullptr ? p.ca_biased + r0 * k_pad : nullptr;
           t.cb = w.codes + j0 * k_pad;
           t.row_sums = w.row_sums + j0;
           t.k_pad = k_pad;

@@ -33,6 +33,7 @@ inline constexpr int64_t kKStep = 64;    // k_pad is a multiple of this (= int8:
 // One tile: acc[r][c] = Σ_{kk < k_pad} ca[r][kk]·cb[c][kk] for r < rows, c < cols.
 struct AccTile {
   const int8_t* ca = nullptr;        // CA rows, k_pad bytes apart
+  const uint8_t* ca_biased = nullptr;  // CA + 128 as u8, same layout (the VNNI kernel's operand)
   const int8_t* cb = nullptr;        // CB rows (kCpu layout), k_pad bytes apart
   const int32_t* row_sums = nullptr;  // row_sums[c] = Σ_k cb[c][kk] (used by the VNNI kernel)
   int64_t k_pad = 0;                 // multiple of kKStep
@@ -58,6 +59,29 @@ struct OutlierTile {
 };
 using OutlierFn = void (*)(const OutlierTile& t);
 
+// The contract's fp32 steps around the integer kernels (sparq/int8.h spells them once, for the
+// scalar path; the ISA files repeat them lane-wise with the same IEEE operations in the same order,
+// no FMA, and the native test holds every kernel's Y to the reference bit for bit).
+inline constexpr float kCodeScale = 127.0f;     // = sparq::int8::kScale
+inline constexpr float kCodeScale2 = 16129.0f;  // = sparq::int8::kScale2
+
+// One row of activations given the outlier columns (is_outlier[c] = 1): ca[c] = the code of x[c]
+// (0 at outlier columns and in [k, k_pad)); returns rowStat = max |x[c]| over the other columns.
+using QuantRowFn = float (*)(const uint16_t* x, const uint8_t* is_outlier, int64_t k, int64_t k_pad, int8_t* ca);
+
+// One row segment of Y: y[c] = fp16((((fp32(acc[c]) · row_stat) · scb[c]) / 127² + o[c]) + bias[c])
+// for c < cols; o null adds +0.0f (as the scalar path does), bias null adds nothing.
+struct EpilogueRow {
+  const int32_t* acc = nullptr;
+  float row_stat = 0.0f;
+  const float* scb = nullptr;
+  const float* o = nullptr;
+  const uint16_t* bias = nullptr;  // fp16 bits or null
+  uint16_t* y = nullptr;
+  int64_t cols = 0;
+};
+using EpilogueFn = void (*)(const EpilogueRow& e);
+
 // Which integer kernel runs; every one gives the same accumulators.
 enum class Kernel : int { kScalar = 0, kAvx2 = 1, kAvx512Bw = 2, kAvx512Vnni = 3 };
 const char* KernelName(Kernel k);  // "scalar" | "avx2" | "avx512bw" | "avx512vnni"
@@ -73,15 +97,21 @@ Status Int8MatmulCpu(const Int8MatmulArgs& args, Kernel kernel, ThreadPool& pool
 namespace scalar {
 void Acc(const AccTile& t);
 void Outlier(const OutlierTile& t);
+float QuantRow(const uint16_t* x, const uint8_t* is_outlier, int64_t k, int64_t k_pad, int8_t* ca);
+void Epilogue(const EpilogueRow& e);
 }  // namespace scalar
 namespace avx2 {
 void Acc(const AccTile& t);
 void Outlier(const OutlierTile& t);  // AVX2 + FMA
+float QuantRow(const uint16_t* x, const uint8_t* is_outlier, int64_t k, int64_t k_pad, int8_t* ca);  // + F16C
+void Epilogue(const EpilogueRow& e);  // + F16C
 }  // namespace avx2
 namespace avx512 {
 void AccBw(const AccTile& t);
 void AccVnni(const AccTile& t);  // only when the CPU has AVX512_VNNI
 void Outlier(const OutlierTile& t);
+float QuantRow(const uint16_t* x, const uint8_t* is_outlier, int64_t k, int64_t k_pad, int8_t* ca);
+void Epilogue(const EpilogueRow& e);
 }  // namespace avx512
 
 }  // namespace sparq::cpu::int8

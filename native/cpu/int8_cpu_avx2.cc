@@ -2,13 +2,15 @@
 // vpmovsxbw to int16, vpmaddwd (exact int32 pair sums), vpaddd — never vpmaddubsw, whose int16 pair
 // sums saturate. Register tile: MR ≤ 2 rows of CA × 4 rows of W (8 ymm accumulators, 4 W vectors
 // and one CA vector: 13 of the 16 ymm). Outlier: 8 output columns per ymm (vfmadd, masked tails),
-// 4 rows' fma chains interleaved.
+// 4 rows' fma chains interleaved. QuantRow / Epilogue: the contract's fp32 steps on 8 lanes (see
+// int8_cpu_avx512.cc for why each instruction gives the scalar step's bits); the last < 8 elements
+// go through a zero-padded copy so every element takes the same instructions.
 #include <immintrin.h>
 
 #include "cpu/int8_cpu.h"
 
 // After every #include: only this file's own functions get the ISA (STYLE.md §11).
-#pragma GCC target("avx2,fma")
+#pragma GCC target("avx2,fma,f16c")
 
 namespace sparq::cpu::int8::avx2 {
 namespace {
@@ -83,6 +85,90 @@ void Outlier(const OutlierTile& t) {
     int64_t r = 0;
     for (; r + 4 <= t.rows; r += 4) OutlierRows<4>(t, r, c0, mask);
     for (; r < t.rows; ++r) OutlierRows<1>(t, r, c0, mask);
+  }
+}
+
+namespace {
+// |x| of 8 fp16 as fp32, 0 where skip[] ≠ 0.
+inline __m256 KeptAbs(const uint16_t* x, const uint8_t* skip) {
+  const __m256 v = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x)));
+  const __m256i outl = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(skip)));
+  const __m256 keep = _mm256_castsi256_ps(_mm256_cmpeq_epi32(outl, _mm256_setzero_si256()));
+  return _mm256_and_ps(_mm256_and_ps(v, _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff))), keep);
+}
+
+// The codes of 8 values (skip[] ≠ 0 → 0) into out[0..8).
+inline void Codes8(const uint16_t* x, const uint8_t* skip, __m256 stat, bool zero, int8_t* out) {
+  const __m256 xf = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x)));
+  const __m256 q = _mm256_div_ps(_mm256_mul_ps(xf, _mm256_set1_ps(kCodeScale)), stat);
+  const __m256i outl = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(skip)));
+  __m256 ok = _mm256_and_ps(_mm256_cmp_ps(q, _mm256_set1_ps(-128.0f), _CMP_GE_OQ),
+                            _mm256_cmp_ps(q, _mm256_set1_ps(127.0f), _CMP_LE_OQ));  // NaN: neither
+  ok = _mm256_and_ps(ok, _mm256_castsi256_ps(_mm256_cmpeq_epi32(outl, _mm256_setzero_si256())));
+  if (zero) ok = _mm256_setzero_ps();
+  const __m256i ci = _mm256_and_si256(_mm256_cvtps_epi32(q), _mm256_castps_si256(ok));
+  const __m128i w16 = _mm_packs_epi32(_mm256_castsi256_si128(ci), _mm256_extracti128_si256(ci, 1));
+  _mm_storel_epi64(reinterpret_cast<__m128i*>(out), _mm_packs_epi16(w16, w16));
+}
+}  // namespace
+
+float QuantRow(const uint16_t* x, const uint8_t* is_outlier, int64_t k, int64_t k_pad, int8_t* ca) {
+  const int64_t body = k / 8 * 8;
+  alignas(16) uint16_t tail_x[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  alignas(16) uint8_t tail_skip[8] = {1, 1, 1, 1, 1, 1, 1, 1};  // lanes past k: not in the max, code 0
+  for (int64_t c = body; c < k; ++c) {
+    tail_x[c - body] = x[c];
+    tail_skip[c - body] = is_outlier[c];
+  }
+  // vmaxps(a, b) returns b when a is NaN: a NaN |x| leaves the running max, as std::max does.
+  __m256 run = _mm256_setzero_ps();
+  for (int64_t c = 0; c < body; c += 8) run = _mm256_max_ps(KeptAbs(x + c, is_outlier + c), run);
+  if (body < k) run = _mm256_max_ps(KeptAbs(tail_x, tail_skip), run);
+  alignas(32) float lanes[8];
+  _mm256_store_ps(lanes, run);
+  float stat = 0.0f;  // no NaN in run: any order gives the same max
+  for (float v : lanes) stat = v > stat ? v : stat;
+  const __m256 vstat = _mm256_set1_ps(stat);
+  for (int64_t c = 0; c < body; c += 8) Codes8(x + c, is_outlier + c, vstat, stat == 0.0f, ca + c);
+  if (body < k) {
+    alignas(8) int8_t codes[8];
+    Codes8(tail_x, tail_skip, vstat, stat == 0.0f, codes);
+    for (int64_t c = body; c < k; ++c) ca[c] = codes[c - body];
+  }
+  for (int64_t c = k; c < k_pad; ++c) ca[c] = 0;
+  return stat;
+}
+
+namespace {
+inline __m128i Output8(const int32_t* acc, __m256 stat, const float* scb, const float* o, const uint16_t* bias) {
+  const __m256 a = _mm256_cvtepi32_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(acc)));
+  __m256 v = _mm256_div_ps(_mm256_mul_ps(_mm256_mul_ps(a, stat), _mm256_loadu_ps(scb)), _mm256_set1_ps(kCodeScale2));
+  v = _mm256_add_ps(v, o != nullptr ? _mm256_loadu_ps(o) : _mm256_setzero_ps());
+  if (bias != nullptr) v = _mm256_add_ps(v, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(bias))));
+  return _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT);
+}
+}  // namespace
+
+void Epilogue(const EpilogueRow& e) {
+  const __m256 stat = _mm256_set1_ps(e.row_stat);
+  const int64_t body = e.cols / 8 * 8;
+  for (int64_t c = 0; c < body; c += 8)
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(e.y + c),
+                     Output8(e.acc + c, stat, e.scb + c, e.o != nullptr ? e.o + c : nullptr,
+                             e.bias != nullptr ? e.bias + c : nullptr));
+  if (body < e.cols) {
+    alignas(32) int32_t acc[8] = {};
+    alignas(32) float scb[8] = {}, o[8] = {};
+    alignas(16) uint16_t bias[8] = {}, y[8];
+    for (int64_t c = body; c < e.cols; ++c) {
+      acc[c - body] = e.acc[c];
+      scb[c - body] = e.scb[c];
+      if (e.o != nullptr) o[c - body] = e.o[c];
+      if (e.bias != nullptr) bias[c - body] = e.bias[c];
+    }
+    _mm_store_si128(reinterpret_cast<__m128i*>(y),
+                    Output8(acc, stat, scb, e.o != nullptr ? o : nullptr, e.bias != nullptr ? bias : nullptr));
+    for (int64_t c = body; c < e.cols; ++c) e.y[c] = y[c - body];
   }
 }
 

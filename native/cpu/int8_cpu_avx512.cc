@@ -2,10 +2,10 @@
 // Register tile: MR rows of CA × 4 rows of W, 4·MR zmm accumulators; each step loads the 4 W
 // vectors once for the MR rows.
 //   AccBw    32 k per step over the whole k_pad: vpmovsxbw to int16, vpmaddwd, vpaddd.
-//   AccVnni  64 k per step: per chunk of ≤ 32 CA rows and k block of ≤ 32 KiB / rows bytes, the
-//            block is copied once as CA ^ 0x80 = CA + 128 (u8) into an L1 buffer, then each 4×4
-//            register tile runs vpdpbusd over it and folds its 16 zmm into acc; acc starts at
-//            −128·row_sums.
+//   AccVnni  64 k per step: per chunk of ≤ 32 CA rows and k block of ≤ 32 KiB / rows bytes of the
+//            biased activations CA ^ 0x80 = CA + 128 (u8, made once per call by the driver), each
+//            4×4 register tile runs vpdpbusd over the block and folds its 16 zmm into acc; acc
+//            starts at −128·row_sums.
 //   Outlier  16 output columns per zmm, 4 rows' fma chains interleaved.
 // GCC 12's AVX-512 intrinsics start from a self-initialised "undefined" vector and warn inside
 // the header once inlined; the values are fully defined.
@@ -17,6 +17,10 @@
 
 // After every #include: only this file's own functions get the ISA (STYLE.md §11).
 #pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq")
+
+#ifndef SPARQ_INT8_PF_HINT
+#define SPARQ_INT8_PF_HINT _MM_HINT_T0
+#endif
 
 namespace sparq::cpu::int8::avx512 {
 namespace {
@@ -114,16 +118,55 @@ void Outlier(const OutlierTile& t) {
   }
 }
 
+// ---------------------------------------------------------------- the fp32 steps, 16 lanes
+// The contract's activation and output steps (sparq/int8.h) with one IEEE operation per scalar
+// one: vcvtph2ps is exact, vdivps correctly rounded, vcvtps2dq rounds to nearest even under the
+// default MXCSR (= RneToInt for |q| ≤ 128), vcvtps2ph with imm 0 is round-to-nearest-even.
+float QuantRow(const uint16_t* x, const uint8_t* is_outlier, int64_t k, int64_t k_pad, int8_t* ca) {
+  // rowStat: vmaxps(a, b) returns b when a is NaN, so a NaN |x| leaves the running max (std::max).
+  __m512 run = _mm512_setzero_ps();
+  for (int64_t c = 0; c < k; c += 16) {
+    const __mmask16 in = k - c >= 16 ? __mmask16(0xffff) : __mmask16((1u << (k - c)) - 1u);
+    const __mmask16 keep = _mm_mask_cmpeq_epi8_mask(in, _mm_maskz_loadu_epi8(in, is_outlier + c), _mm_setzero_si128());
+    const __m512 ax = _mm512_abs_ps(_mm512_cvtph_ps(_mm256_maskz_loadu_epi16(keep, x + c)));
+    run = _mm512_max_ps(ax, run);
+  }
+  const float stat = _mm512_reduce_max_ps(run);  // no NaN in run: any order gives the same max
+  const __m512 vstat = _mm512_set1_ps(stat), scale = _mm512_set1_ps(kCodeScale);
+  const __m512 lo = _mm512_set1_ps(-128.0f), hi = _mm512_set1_ps(127.0f);
+  for (int64_t c = 0; c < k_pad; c += 16) {
+    const __mmask16 in = k - c >= 16 ? __mmask16(0xffff) : k > c ? __mmask16((1u << (k - c)) - 1u) : __mmask16(0);
+    __mmask16 ok = _mm_mask_cmpeq_epi8_mask(in, _mm_maskz_loadu_epi8(in, is_outlier + c), _mm_setzero_si128());
+    if (stat == 0.0f) ok = 0;
+    const __m512 q = _mm512_div_ps(_mm512_mul_ps(_mm512_cvtph_ps(_mm256_maskz_loadu_epi16(in, x + c)), scale), vstat);
+    ok &= _mm512_cmp_ps_mask(q, lo, _CMP_GE_OQ) & _mm512_cmp_ps_mask(q, hi, _CMP_LE_OQ);  // NaN: neither
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(ca + c), _mm512_cvtepi32_epi8(_mm512_maskz_cvtps_epi32(ok, q)));
+  }
+  return stat;
+}
+
+void Epilogue(const EpilogueRow& e) {
+  const __m512 stat = _mm512_set1_ps(e.row_stat), scale2 = _mm512_set1_ps(kCodeScale2);
+  for (int64_t c = 0; c < e.cols; c += 16) {
+    const __mmask16 in = e.cols - c >= 16 ? __mmask16(0xffff) : __mmask16((1u << (e.cols - c)) - 1u);
+    const __m512 a = _mm512_cvtepi32_ps(_mm512_maskz_loadu_epi32(in, e.acc + c));
+    __m512 v = _mm512_div_ps(_mm512_mul_ps(_mm512_mul_ps(a, stat), _mm512_maskz_loadu_ps(in, e.scb + c)), scale2);
+    v = _mm512_add_ps(v, e.o != nullptr ? _mm512_maskz_loadu_ps(in, e.o + c) : _mm512_setzero_ps());
+    if (e.bias != nullptr) v = _mm512_add_ps(v, _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(in, e.bias + c)));
+    _mm256_mask_storeu_epi16(e.y + c, in, _mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT));
+  }
+}
+
 // ---------------------------------------------------------------- VNNI (its own target)
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")
 namespace {
 
-// Rows of CA per chunk and the L1 copy of a chunk's k block: rows × kc ≤ kVnniBufBytes biased
-// bytes (CA + 128), so the block every 4×4 register tile of the chunk re-reads sits in L1d (48 KiB
-// on Sapphire Rapids) next to the 4 W rows it streams.
+// Rows of CA per chunk and bytes of k per block: a chunk's k block (≤ 32 KiB of biased CA, rows
+// k_pad apart) stays in L1d (48 KiB on Sapphire Rapids) while every 4×4 register tile re-reads it
+// next to the 4 W rows it streams.
 constexpr int64_t kVnniRowChunk = 32;
-constexpr int64_t kVnniBufBytes = 32 << 10;
+constexpr int64_t kVnniChunkBytes = 32 << 10;
 
 // Per 128-bit lane, the partial sums of c0..c3 over that lane: [Σc0, Σc1, Σc2, Σc3] (mod 2³²).
 inline __m512i LaneSums4(__m512i c0, __m512i c1, __m512i c2, __m512i c3) {
@@ -142,21 +185,29 @@ inline __m512i SumLanes4(__m512i v0, __m512i v1, __m512i v2, __m512i v3) {
 // s[4r + c] = the lane-wise sums of row r × W row c. Kept out of line and spilling its
 // accumulators to s once: inlined into its caller (with the reduction after the loop), GCC 12
 // splits their live ranges and emits two zmm moves per vpdpbusd, a third of the speed.
+// With pf set, each k step also prefetches the same bytes of the next 4 W rows (pf = b + 4·ldb, the
+// next column group): the rows are 4 KiB apart at k = 4096, so each group starts 4 fresh pages and
+// the hardware prefetchers, which stop at page ends, would leave the first lines of each to
+// demand misses. Only the first row tile of a group passes it; the others find the rows in cache.
 template <int MR>
 __attribute__((noinline)) void VnniMicro(const uint8_t* a, int64_t lda, const int8_t* b, int64_t ldb, int64_t kc,
-                                         __m512i* s) {
+                                         const int8_t* pf, __m512i* s) {
   __m512i acc[MR][kNr];
 #pragma GCC unroll 4
   for (int r = 0; r < MR; ++r)
 #pragma GCC unroll 4
     for (int c = 0; c < kNr; ++c) acc[r][c] = _mm512_setzero_si512();
   for (int64_t kk = 0; kk < kc; kk += 64) {
+    if (pf != nullptr) {
+#pragma GCC unroll 4
+      for (int c = 0; c < kNr; ++c) _mm_prefetch(reinterpret_cast<const char*>(pf + c * ldb + kk), SPARQ_INT8_PF_HINT);
+    }
     __m512i bv[kNr];
 #pragma GCC unroll 4
     for (int c = 0; c < kNr; ++c) bv[c] = _mm512_loadu_si512(b + c * ldb + kk);
 #pragma GCC unroll 4
     for (int r = 0; r < MR; ++r) {
-      const __m512i av = _mm512_load_si512(a + r * lda + kk);
+      const __m512i av = _mm512_loadu_si512(a + r * lda + kk);
 #pragma GCC unroll 4
       for (int c = 0; c < kNr; ++c) acc[r][c] = _mm512_dpbusd_epi32(acc[r][c], av, bv[c]);
     }
@@ -170,10 +221,10 @@ __attribute__((noinline)) void VnniMicro(const uint8_t* a, int64_t lda, const in
 // VnniMicro, then its 4·MR sums added (mod 2³²) to acc[r][0..3]: the 16 zmm fold into one with 45
 // shuffles/adds instead of 16 separate horizontal sums.
 template <int MR>
-void VnniBlock(const uint8_t* a, int64_t lda, const int8_t* b, int64_t ldb, int64_t kc, int32_t* acc,
-               int64_t ld_acc) {
+void VnniBlock(const uint8_t* a, int64_t lda, const int8_t* b, int64_t ldb, int64_t kc, const int8_t* pf,
+               int32_t* acc, int64_t ld_acc) {
   __m512i s[4 * kNr];
-  VnniMicro<MR>(a, lda, b, ldb, kc, s);
+  VnniMicro<MR>(a, lda, b, ldb, kc, pf, s);
   __m512i v[4];
 #pragma GCC unroll 4
   for (int r = 0; r < 4; ++r)
@@ -189,36 +240,32 @@ void VnniBlock(const uint8_t* a, int64_t lda, const int8_t* b, int64_t ldb, int6
 
 }  // namespace
 
-// Chunks of ≤ kVnniRowChunk CA rows; per chunk, k blocks of kc bytes: the block's CA rows biased
-// into an L1 buffer once, then every (4 W rows) × (4 CA rows) register tile over it.
+// Chunks of ≤ kVnniRowChunk CA rows; per chunk, k blocks of kc bytes: every (4 W rows) × (4 CA
+// rows) register tile over the block of the biased activations the driver made once per call.
 void AccVnni(const AccTile& t) {
-  alignas(64) uint8_t buf[kVnniBufBytes];
-  const __m512i bias = _mm512_set1_epi8(static_cast<char>(0x80));
   // acc starts at −128·row_sums (mod 2³²); the blocks add Σ (CA+128)·CB.
   for (int64_t r = 0; r < t.rows; ++r)
     for (int64_t c = 0; c < t.cols; ++c)
       t.acc[r * t.ld_acc + c] = static_cast<int32_t>(0u - (static_cast<uint32_t>(t.row_sums[c]) << 7));
+  const int64_t lda = t.k_pad;
   for (int64_t r0 = 0; r0 < t.rows; r0 += kVnniRowChunk) {
     const int64_t rows = t.rows - r0 < kVnniRowChunk ? t.rows - r0 : kVnniRowChunk;
-    int64_t kc = kVnniBufBytes / rows / 64 * 64;
+    int64_t kc = kVnniChunkBytes / rows / 64 * 64;
     if (kc > t.k_pad) kc = t.k_pad;
     for (int64_t k0 = 0; k0 < t.k_pad; k0 += kc) {
       const int64_t kb = t.k_pad - k0 < kc ? t.k_pad - k0 : kc;
-      for (int64_t r = 0; r < rows; ++r) {
-        const int8_t* src = t.ca + (r0 + r) * t.k_pad + k0;
-        uint8_t* dst = buf + r * kb;
-        for (int64_t kk = 0; kk < kb; kk += 64)
-          _mm512_store_si512(dst + kk, _mm512_xor_si512(_mm512_loadu_si512(src + kk), bias));  // CA + 128 as u8
-      }
+      const uint8_t* a0 = t.ca_biased + r0 * lda + k0;
       for (int64_t c0 = 0; c0 < t.cols; c0 += kNr) {
         const int8_t* b = t.cb + c0 * t.k_pad + k0;
         int32_t* acc = t.acc + r0 * t.ld_acc + c0;
+        const int8_t* pf = r0 == 0 ? b + kNr * t.k_pad : nullptr;  // the first row chunk streams W in
         int64_t r = 0;
-        for (; r + kMr <= rows; r += kMr) VnniBlock<4>(buf + r * kb, kb, b, t.k_pad, kb, acc + r * t.ld_acc, t.ld_acc);
+        for (; r + kMr <= rows; r += kMr, pf = nullptr)
+          VnniBlock<4>(a0 + r * lda, lda, b, t.k_pad, kb, pf, acc + r * t.ld_acc, t.ld_acc);
         switch (rows - r) {
-          case 3: VnniBlock<3>(buf + r * kb, kb, b, t.k_pad, kb, acc + r * t.ld_acc, t.ld_acc); break;
-          case 2: VnniBlock<2>(buf + r * kb, kb, b, t.k_pad, kb, acc + r * t.ld_acc, t.ld_acc); break;
-          case 1: VnniBlock<1>(buf + r * kb, kb, b, t.k_pad, kb, acc + r * t.ld_acc, t.ld_acc); break;
+          case 3: VnniBlock<3>(a0 + r * lda, lda, b, t.k_pad, kb, pf, acc + r * t.ld_acc, t.ld_acc); break;
+          case 2: VnniBlock<2>(a0 + r * lda, lda, b, t.k_pad, kb, pf, acc + r * t.ld_acc, t.ld_acc); break;
+          case 1: VnniBlock<1>(a0 + r * lda, lda, b, t.k_pad, kb, pf, acc + r * t.ld_acc, t.ld_acc); break;
           default: break;
         }
       }

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "sparq/int8.h"
 
@@ -138,12 +139,12 @@ Status Int8Unpack(const Int8Packed& packed, std::vector<int8_t>* codes, std::vec
   return Status::Ok();
 }
 
-void Int8QuantizeActivations(const uint16_t* x, int64_t m, int64_t k, float threshold, int8_t* ca, int64_t ldca,
-                             float* row_stat, int32_t* outlier_cols) {
+int32_t Int8OutlierColumns(const uint16_t* x, int64_t m, int64_t k, float threshold, uint8_t* is_outlier,
+                           int32_t* outlier_cols) {
   // Outlier columns: any row at or above the threshold (fp32 compare of the decoded value). Over
   // the non-NaN fp16 magnitudes the decoded value grows with the bits, so the compare is one on
   // the bits: |h| ≥ the smallest magnitude whose value reaches the threshold (NaN never does).
-  std::vector<uint8_t> outlier(size_t(k), 0);
+  std::fill(is_outlier, is_outlier + k, uint8_t(0));
   int32_t count = 0;
   if (threshold > 0.0f) {
     constexpr uint16_t kInfBits = 0x7c00, kAbsMask = 0x7fff;
@@ -158,26 +159,32 @@ void Int8QuantizeActivations(const uint16_t* x, int64_t m, int64_t k, float thre
       const uint16_t* row = x + i * k;
       for (int64_t c = 0; c < k; ++c) {
         const uint16_t a = row[c] & kAbsMask;
-        outlier[size_t(c)] |= uint8_t(a >= min_bits && a <= kInfBits);
+        is_outlier[c] |= uint8_t(a >= min_bits && a <= kInfBits);
       }
     }
     for (int64_t c = 0; c < k; ++c)
-      if (outlier[size_t(c)]) outlier_cols[1 + count++] = int32_t(c);
+      if (is_outlier[c]) outlier_cols[1 + count++] = int32_t(c);
   }
   outlier_cols[0] = count;
-  std::vector<float> xf(static_cast<size_t>(k));  // one row, decoded once
-  for (int64_t i = 0; i < m; ++i) {
-    const uint16_t* row = x + i * k;
-    for (int64_t c = 0; c < k; ++c) xf[size_t(c)] = F16BitsToF32(row[c]);
-    float stat = 0.0f;
-    for (int64_t c = 0; c < k; ++c)
-      if (!outlier[size_t(c)]) stat = std::max(stat, std::fabs(xf[size_t(c)]));
-    row_stat[i] = stat;
-    int8_t* out = ca + i * ldca;
-    for (int64_t c = 0; c < k; ++c)
-      out[c] = outlier[size_t(c)] ? int8_t(0) : int8::Int8QuantizeActivationValue(xf[size_t(c)], stat);
-    std::fill(out + k, out + ldca, int8_t(0));
-  }
+  return count;
+}
+
+float Int8QuantizeActivationRow(const uint16_t* x, const uint8_t* is_outlier, int64_t k, int8_t* ca, int64_t ldca) {
+  float stat = 0.0f;
+  for (int64_t c = 0; c < k; ++c)
+    if (!is_outlier[c]) stat = std::max(stat, std::fabs(F16BitsToF32(x[c])));
+  for (int64_t c = 0; c < k; ++c)
+    ca[c] = is_outlier[c] ? int8_t(0) : int8::Int8QuantizeActivationValue(F16BitsToF32(x[c]), stat);
+  std::fill(ca + k, ca + ldca, int8_t(0));
+  return stat;
+}
+
+void Int8QuantizeActivations(const uint16_t* x, int64_t m, int64_t k, float threshold, int8_t* ca, int64_t ldca,
+                             float* row_stat, int32_t* outlier_cols) {
+  std::vector<uint8_t> is_outlier(size_t(k), 0);
+  Int8OutlierColumns(x, m, k, threshold, is_outlier.data(), outlier_cols);
+  for (int64_t i = 0; i < m; ++i)
+    row_stat[i] = Int8QuantizeActivationRow(x + i * k, is_outlier.data(), k, ca + i * ldca, ldca);
 }
 
 }  // namespace sparq

@@ -2,8 +2,8 @@
 // no CMake target). Build by hand against a build tree's core library, e.g.
 //   g++ -O2 -std=c++17 -ffp-contract=off -Inative/include -Inative native/tests/int8_cpu_bench.cc \
 //       build-h-cpu/libsparq_core.a -lpthread -o /tmp/int8_cpu_bench
-//   int8_cpu_bench [kernel] [reps]   kernel: scalar|avx2|avx512bw|avx512vnni|all (default all);
-//                                    reps default 9
+//   int8_cpu_bench [kernel] [reps] [m,...]   kernel: scalar|avx2|avx512bw|avx512vnni|all (default
+//                                            all); reps default 9; m default 1,16,64
 // n = k = 4096 at m ∈ {1, 16, 64}, threshold 6 with 4 planted outlier columns. Weights rotate over
 // copies so the caches do not hold them between reps. Reports the median wall ms, the median CPU ms
 // of the calling thread (with SPARQ_THREADS=1 that is the whole work, and unlike wall time it does
@@ -28,6 +28,13 @@ using sparq::cpu::int8::Kernel;
 int main(int argc, char** argv) {
   const std::string which = argc > 1 ? argv[1] : "all";
   const int reps = argc > 2 ? std::atoi(argv[2]) : 9;
+  std::vector<int64_t> ms_list;
+  for (const char* p = argc > 3 ? argv[3] : "1,16,64"; *p != 0;) {
+    char* end = nullptr;
+    ms_list.push_back(std::strtoll(p, &end, 10));
+    p = *end == ',' ? end + 1 : end;
+    if (end == p && *p != 0) return 2;
+  }
   sparq::cpu::ThreadPool pool(sparq::cpu::DefaultThreadCount());
   std::printf("# int8 cpu bench: threads=%d reps=%d (median), threshold 6, 4 outlier columns\n", pool.size(), reps);
   std::printf("| kernel | n x k | m | wall ms | min wall ms | cpu ms | GOP/s | weight GB/s |\n|---|---|---|---|---|---|---|---|\n");
@@ -49,7 +56,7 @@ int main(int argc, char** argv) {
       std::printf("| %s | (not on this CPU) |\n", sparq::cpu::int8::KernelName(kern));
       continue;
     }
-    for (int64_t m : {1, 16, 64}) {
+    for (int64_t m : ms_list) {
       std::vector<uint16_t> x(size_t(m * k));
       for (auto& h : x) h = sparq::F32ToF16Bits(u(rng) * 2.0f);
       for (int64_t c : {7, 100, 2000, 4000}) x[size_t(c)] = sparq::F32ToF16Bits(40.0f);

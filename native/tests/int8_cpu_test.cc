@@ -39,6 +39,13 @@ void Check(bool ok, const std::string& what) {
   (ok ? g_passed : g_failed)++;
 }
 
+// CA + 128 as u8: the VNNI kernel's activation operand (int8_cpu.h), made by the driver in the op.
+std::vector<uint8_t> Biased(const std::vector<int8_t>& ca) {
+  std::vector<uint8_t> out(ca.size());
+  for (size_t i = 0; i < ca.size(); ++i) out[i] = uint8_t(uint8_t(ca[i]) ^ 0x80u);
+  return out;
+}
+
 std::mt19937_64 g_rng(20241130);
 
 // ------------------------------------------------------------------ fp16 via _Float16 (RNE)
@@ -267,8 +274,10 @@ void RunCase(const Case& c, Pools& pools) {
   for (int64_t i = 0; i < c.m; ++i) std::copy_n(&ref.ca[size_t(i * c.k)], c.k, &ca_pad[size_t(i * pk.k_pad)]);
   for (Kernel kern : SupportedKernels()) {
     std::vector<int32_t> acc(size_t(c.m * pk.n_pad), int32_t(0x5a5a5a5a));
+    const std::vector<uint8_t> ca_biased = Biased(ca_pad);
     sparq::cpu::int8::AccTile t;
     t.ca = ca_pad.data();
+    t.ca_biased = ca_biased.data();
     t.cb = pk.codes.data();
     t.row_sums = pk.row_sums.data();
     t.k_pad = pk.k_pad;
@@ -457,8 +466,10 @@ void CheckExtremeAcc(Pools& pools) {
       for (int64_t c = 0; c < k; ++c) want[size_t(j)] += int64_t(ca[size_t(c)]) * codes[size_t(j * k + c)];
     for (Kernel kern : SupportedKernels()) {
       std::vector<int32_t> acc(size_t(n), 0);
+      const std::vector<uint8_t> ca_biased = Biased(ca);
       sparq::cpu::int8::AccTile t;
       t.ca = ca.data();
+      t.ca_biased = ca_biased.data();
       t.cb = pk.codes.data();
       t.row_sums = pk.row_sums.data();
       t.k_pad = pk.k_pad;

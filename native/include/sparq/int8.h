@@ -175,7 +175,15 @@ Status Int8Unpack(const Int8Packed& packed, std::vector<int8_t>* codes, std::vec
 
 // The contract's activation step on the host (the cpu backend's; the CUDA kernels do their own):
 // O into outlier_cols ([1 + k]), rowStat [m], CA [m][ldca] (columns k..ldca−1 set to 0).
+// Int8OutlierColumns + Int8QuantizeActivationRow for every row.
 void Int8QuantizeActivations(const uint16_t* x, int64_t m, int64_t k, float threshold, int8_t* ca, int64_t ldca,
                              float* row_stat, int32_t* outlier_cols);
+// Its two steps. O for X [m][k]: is_outlier [k] (1 = outlier column), outlier_cols [1 + k] as
+// above; returns |O|.
+int32_t Int8OutlierColumns(const uint16_t* x, int64_t m, int64_t k, float threshold, uint8_t* is_outlier,
+                           int32_t* outlier_cols);
+// One row x [k] given O: CA [ldca] (0 at outlier columns and past k); returns the row's rowStat
+// (max |x| over the other columns; a NaN is passed over, as std::max keeps the running value).
+float Int8QuantizeActivationRow(const uint16_t* x, const uint8_t* is_outlier, int64_t k, int8_t* ca, int64_t ldca);
 
 }  // namespace sparq
