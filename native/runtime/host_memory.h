@@ -10,17 +10,27 @@
 #include <cstring>
 #include <string>
 
+#include <sys/mman.h>
+
 #include "runtime/backend.h"
 #include "sparq/status.h"
 
 namespace sparq {
 
+// Buffers of 4 MiB and more (weights, activations of a batch) start on a 2 MiB boundary and are
+// offered to transparent huge pages (MADV_HUGEPAGE: honoured where THP is "always" or "madvise",
+// ignored where it is "never"). The cpu kernels stream weights once per call: with 4 KiB pages
+// every 4 KiB of a weight is a TLB miss, and measured on the CI box (2026-11-30, one thread
+// streaming 1 GiB) the read rate went from ~8 to ~12.5 GB/s with huge pages.
 inline Status HostAllocate(size_t bytes, void** ptr) {
   constexpr size_t kAlignBytes = 64;  // one cache line / one zmm load
+  constexpr size_t kHugeBytes = size_t(2) << 20;
+  const bool huge = bytes >= 2 * kHugeBytes;
   void* p = nullptr;
-  if (posix_memalign(&p, kAlignBytes, bytes == 0 ? kAlignBytes : bytes) != 0 || p == nullptr)
+  if (posix_memalign(&p, huge ? kHugeBytes : kAlignBytes, bytes == 0 ? kAlignBytes : bytes) != 0 || p == nullptr)
     return Status::Error(StatusCode::kOutOfMemory,
                          "allocation of " + std::to_string(bytes) + " bytes of host memory failed");
+  if (huge) madvise(p, bytes / kHugeBytes * kHugeBytes, MADV_HUGEPAGE);  // advice only: failure changes nothing
   *ptr = p;
   return Status::Ok();
 }
