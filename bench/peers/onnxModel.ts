@@ -82,9 +82,27 @@ function model(graph: ProtoWriter, domains: ReadonlyArray<readonly [string, numb
 }
 
 /**
+ * The bytes of copy `copy` of a weight initializer: `base` itself for copy 0 (the copy whose output
+ * the benches check), else a copy whose first byte differs. onnxruntime shares initializers with
+ * identical contents (measured 2026-11-30: 32 identical int8 4096×4096 copies ran at 0.63 ms per
+ * node on one thread, 32 distinct ones at 1.24 ms), so identical copies would all be read from
+ * the one cached weight and the rotation that keeps sparq's weights out of the caches would not
+ * apply to the peer. Changing one byte changes one weight of copies 1.. (their outputs are not
+ * checked) and makes every copy its own memory.
+ */
+export function distinctCopy<T extends Float32Array | Uint8Array | Int8Array>(base: T, copy: number): T {
+  if (copy === 0) return base;
+  const out = base.slice() as T;
+  const bytes = new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
+  bytes[0] ^= (copy % 255) + 1; // never 0: copies 1..255 all differ from copy 0 and from each other
+  return out;
+}
+
+/**
  * `copies` independent Y_i[m, n] = X[m, k] · B_i[k, n], fp32, each B_i = Wᵀ its own initializer
- * (so the weights live at `copies` different addresses), m symbolic. One run executes every node
- * back to back on one thread pool, like the layers of one model.
+ * with its own bytes (distinctCopy), so the weights live at `copies` different addresses; m
+ * symbolic. One run executes every node back to back on one thread pool, like the layers of one
+ * model.
  * @param wT fp32 `[k, n]` row-major (the transpose of the nn.Linear weight W[n, k]).
  */
 export function buildMatMulModel(wT: Float32Array, k: number, n: number, copies = 1): Uint8Array {
@@ -92,7 +110,7 @@ export function buildMatMulModel(wT: Float32Array, k: number, n: number, copies 
   const graph = new ProtoWriter();
   for (let i = 0; i < copies; i++) graph.message(1, node({ opType: 'MatMul', inputs: ['X', `B${i}`], outputs: [`Y${i}`], name: `MatMul_${i}` }));
   graph.string(2, 'dense_matmul');
-  for (let i = 0; i < copies; i++) graph.message(5, initializer(`B${i}`, DTYPE_FLOAT, [k, n], wT));
+  for (let i = 0; i < copies; i++) graph.message(5, initializer(`B${i}`, DTYPE_FLOAT, [k, n], distinctCopy(wT, i)));
   graph.message(11, valueInfo('X', DTYPE_FLOAT, ['m', k]));
   for (let i = 0; i < copies; i++) graph.message(12, valueInfo(`Y${i}`, DTYPE_FLOAT, ['m', n]));
   return model(graph, [['', ONNX_OPSET]]);
@@ -155,7 +173,7 @@ export function buildMatMulNBitsModel(spec: MatMulNBitsSpec, copies = 1): Uint8A
   }
   graph.string(2, 'w4_matmul');
   for (let i = 0; i < copies; i++) {
-    graph.message(5, initializer(`B${i}`, DTYPE_UINT8, [n, blocks, blockSize / NIBBLES_PER_BYTE], packed));
+    graph.message(5, initializer(`B${i}`, DTYPE_UINT8, [n, blocks, blockSize / NIBBLES_PER_BYTE], distinctCopy(packed, i)));
     graph.message(5, initializer(`scales${i}`, DTYPE_FLOAT, [n, blocks], spec.scales));
     if (zp !== null) graph.message(5, initializer(`zero_points${i}`, DTYPE_UINT8, [n, zpBytesPerRow], zp));
   }
@@ -194,7 +212,7 @@ export function buildDynamicQuantizeMatMulModel(spec: DynamicQuantizeMatMulSpec,
   }
   graph.string(2, 'int8_matmul');
   for (let i = 0; i < copies; i++) {
-    graph.message(5, initializer(`B${i}`, DTYPE_INT8, [k, n], bT));
+    graph.message(5, initializer(`B${i}`, DTYPE_INT8, [k, n], distinctCopy(bT, i)));
     graph.message(5, initializer(`b_scale${i}`, DTYPE_FLOAT, [n], spec.scales));
   }
   graph.message(11, valueInfo('A', DTYPE_FLOAT, ['m', k]));
