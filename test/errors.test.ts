@@ -9,7 +9,7 @@ import {
   type Context,
 } from '../src';
 import { native } from '../src/native';
-import { expectError } from './helpers/expectError';
+import { ErrorClass, expectError } from './helpers/expectError';
 
 /** After each bad call the context must still work: a real matmul with a known answer. */
 async function stillUsable(sq: Context): Promise<void> {

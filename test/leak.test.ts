@@ -79,7 +79,7 @@ describe('memory under create/use/dispose cycles (child process)', () => {
 });
 
 describe('liveAllocations (what the leak rows compare)', () => {
-  for (const backend of ['cpu', ...(native().hasSim ? ['sim'] : [])] as const)
+  for (const backend of ['cpu', ...(native().hasSim ? ['sim' as const] : [])] as const)
     it(`[${backend}] counts tensors and weight parts while alive and drops back once they are disposed`, async () => {
       const sq = await open({ backend });
       try {

@@ -1,4 +1,4 @@
-type ErrorClass = new (...args: never[]) => Error;
+export type ErrorClass = new (...args: never[]) => Error;
 
 /** fn() throws synchronously an instance of cls with this `code` and `argument` (and a message matching `message`). */
 export function expectError(fn: () => unknown, cls: ErrorClass, code: string, argument: string | undefined, message?: RegExp): void {
