@@ -75,8 +75,25 @@ AlignedFloats AllocFloats(int64_t count) {
   return AlignedFloats(static_cast<float*>(p));
 }
 
+// AVX512-FP16 only changes how the gemv builds its tables (same bits); SPARQ_W4A16_NO_FP16=1 keeps
+// the plain AVX-512 kernels, so tests on an FP16 machine reach both.
+bool UseAvx512Fp16() {
+  static const bool use = __builtin_cpu_supports("avx512fp16") && std::getenv("SPARQ_W4A16_NO_FP16") == nullptr;
+  return use;
+}
+
+const KernelSet& Avx512Fp16Kernels() {
+  static const KernelSet set = [] {
+    KernelSet s = cpu::w4a16::avx512::Kernels();
+    s.gemv = &cpu::w4a16::avx512fp16::DecodeGemv;
+    return s;
+  }();
+  return set;
+}
+
 const KernelSet& KernelsFor(cpu::Isa isa) {
-  if (isa == cpu::Isa::kAvx512 && cpu::IsaSupported(cpu::Isa::kAvx512)) return cpu::w4a16::avx512::Kernels();
+  if (isa == cpu::Isa::kAvx512 && cpu::IsaSupported(cpu::Isa::kAvx512))
+    return UseAvx512Fp16() ? Avx512Fp16Kernels() : cpu::w4a16::avx512::Kernels();
   if (isa != cpu::Isa::kScalar && cpu::IsaSupported(cpu::Isa::kAvx2)) return cpu::w4a16::avx2::Kernels();
   return cpu::w4a16::scalar::Kernels();
 }
@@ -117,6 +134,21 @@ Status W4A16MatmulCpu(const W4A16WeightView& w, const uint16_t* x, const uint16_
     AlignedFloats xt;
     const int64_t col_blocks = w.n_pad / sparq::w4a16::kCpuColBlock;
     if (!use_gemm) {
+      if (ks.gemv_x_lane_order) {
+        // Within each 32-k chunk: lane j of each half holds k = GemvLaneOrder(j) of that half.
+        constexpr int kHalf = sparq::w4a16::kCpuChunkK / 2;
+        float chunk[sparq::w4a16::kCpuChunkK];
+        for (int64_t r = 0; r < m; ++r) {
+          for (int64_t k0 = 0; k0 < w.k_pad; k0 += sparq::w4a16::kCpuChunkK) {
+            float* xs = x32.get() + r * w.k_pad + k0;
+            std::memcpy(chunk, xs, sizeof chunk);
+            for (int j = 0; j < kHalf; ++j) {
+              xs[j] = chunk[cpu::w4a16::GemvLaneOrder(j)];
+              xs[kHalf + j] = chunk[kHalf + cpu::w4a16::GemvLaneOrder(j)];
+            }
+          }
+        }
+      }
       p.x = x32.get();
       pool.ParallelFor(col_blocks, [&](int64_t b, int64_t e) { ks.gemv(p, b, e); });
       return Status::Ok();

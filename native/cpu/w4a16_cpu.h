@@ -38,7 +38,14 @@ struct KernelSet {
   int gemv_max_m = 0;  // m <= this uses gemv
   ColumnsFn gemv = nullptr;
   ColumnsFn gemm = nullptr;  // null: gemv for every m
+  // The gemv reads X in lane order (GemvLaneOrder): the driver permutes each 32-k chunk of X.
+  bool gemv_x_lane_order = false;
 };
+
+// The k that lane j (0..15) of each 16-float half of a 32-k chunk holds in lane order: the AVX-512
+// gemv broadcasts a column's 16 code bytes to the four 128-bit lanes and shifts lane L by 8·L, so
+// dword j ends up with byte 4·(j % 4) + j / 4 in its low bits (w4a16_cpu_avx512.cc).
+constexpr int GemvLaneOrder(int j) { return 4 * (j % 4) + j / 4; }
 
 // The gemm path's per-thread scratch (the panel and C): at least `floats` floats, 64-byte aligned,
 // zeroed when it grows, the same buffer until the next call on this thread. Defined in
@@ -49,5 +56,8 @@ float* GemmScratch(size_t floats);
 namespace scalar { const KernelSet& Kernels(); }
 namespace avx2 { const KernelSet& Kernels(); }
 namespace avx512 { const KernelSet& Kernels(); }
+// The avx512 gemv with its tables built in fp16 math (AVX512-FP16 CPUs); the driver pairs it with
+// avx512's gemm. Same bits as avx512's gemv.
+namespace avx512fp16 { void DecodeGemv(const Problem& p, int64_t cb_begin, int64_t cb_end); }
 
 }  // namespace sparq::cpu::w4a16

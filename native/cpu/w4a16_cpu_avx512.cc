@@ -41,54 +41,13 @@ inline void StoreOut(const Problem& p, int64_t r, int64_t col, float v) {
   p.y[r * p.n + col] = static_cast<uint16_t>(_cvtss_sh(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
 }
 
-// Rows [r0, r0+MR) × the 4 columns of block cb, over all of k.
-template <int MR>
-void GemvBlock(const Problem& p, int64_t cb, int64_t r0) {
-  const int64_t chunks = p.k_pad / kCpuChunkK, per_group = p.group_eff / kCpuChunkK;
-  const uint8_t* wq = p.qw + cb * chunks * kCpuColBlock * 16;
-  const uint16_t* sc = p.scales + cb * kCpuColBlock * p.groups_pad;
-  __m512 acc[MR][kCpuColBlock];
+// The 4 tables of one column block for group g (scales of its columns are groups_pad apart).
+inline void BuildGroupLuts(const uint16_t* sc, int64_t groups_pad, int64_t g, __m512 lut[kCpuColBlock]) {
 #pragma GCC unroll 4
-  for (int r = 0; r < MR; ++r)
-#pragma GCC unroll 4
-    for (int c = 0; c < kCpuColBlock; ++c) acc[r][c] = _mm512_setzero_ps();
-  for (int64_t g = 0; g < p.groups_pad; ++g) {
-    __m512 lut[kCpuColBlock];
-#pragma GCC unroll 4
-    for (int c = 0; c < kCpuColBlock; ++c) lut[c] = BuildLut(sc[c * p.groups_pad + g]);
-    for (int64_t ch = g * per_group; ch < (g + 1) * per_group; ++ch) {
-      const uint8_t* b = wq + ch * kCpuColBlock * 16;
-      __builtin_prefetch(b + 32 * 64, 0, 3);  // 2 KB ahead: one line per ~10 cycles vs ~300 cycles of DRAM latency
-      const float* xk = p.x + r0 * p.k_pad + ch * kCpuChunkK;
-#pragma GCC unroll 4
-      for (int c = 0; c < kCpuColBlock; ++c) {
-        __m512 lo, hi;
-        Lookup(b + c * 16, lut[c], lo, hi);
-#pragma GCC unroll 4
-        for (int r = 0; r < MR; ++r) {
-          acc[r][c] = _mm512_fmadd_ps(_mm512_load_ps(xk + r * p.k_pad), lo, acc[r][c]);
-          acc[r][c] = _mm512_fmadd_ps(_mm512_load_ps(xk + r * p.k_pad + kLanes), hi, acc[r][c]);
-        }
-      }
-    }
-  }
-  for (int r = 0; r < MR; ++r)
-    for (int c = 0; c < kCpuColBlock; ++c)
-      StoreOut(p, r0 + r, cb * kCpuColBlock + c, _mm512_reduce_add_ps(acc[r][c]));
+  for (int c = 0; c < kCpuColBlock; ++c) lut[c] = BuildLut(sc[c * groups_pad + g]);
 }
 
-void Gemv(const Problem& p, int64_t cb_begin, int64_t cb_end) {
-  for (int64_t cb = cb_begin; cb < cb_end; ++cb) {
-    int64_t r = 0;
-    for (; r + 4 <= p.m; r += 4) GemvBlock<4>(p, cb, r);
-    switch (p.m - r) {
-      case 3: GemvBlock<3>(p, cb, r); break;
-      case 2: GemvBlock<2>(p, cb, r); break;
-      case 1: GemvBlock<1>(p, cb, r); break;
-      default: break;
-    }
-  }
-}
+#include "cpu/w4a16_gemv_avx512.inc"
 
 // ------------------------------------------------------------------------------------- gemm
 // panel[j][kk] = w(col0 + j, k0 + kk) for the NB column blocks starting at cb0.
@@ -179,7 +138,7 @@ void Gemm(const Problem& p, int64_t s_begin, int64_t s_end) {
 }  // namespace
 
 const KernelSet& Kernels() {
-  static const KernelSet set{12, &Gemv, &Gemm};
+  static const KernelSet set{12, &Gemv, &Gemm, true};
   return set;
 }
 
