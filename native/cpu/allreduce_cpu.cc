@@ -48,11 +48,12 @@ double ResidualSquares(const ResidualRow& a) {
   return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
 }
 
-void NormRow(const float* res, float rstd, const float* gamma, uint16_t* out, int64_t n) {
+void NormRow(const float* res, float rstd, const float* gamma, uint16_t* out, int64_t n, int64_t /*prefetch_elems*/) {
   for (int64_t j = 0; j < n; ++j) out[j] = F32ToF16Bits((res[j] * rstd) * gamma[j]);
 }
 
-void RankSumF16(const uint16_t* const* x, int x_ranks, uint16_t* const* dst, int dsts, int64_t n) {
+void RankSumF16(const uint16_t* const* x, int x_ranks, uint16_t* const* dst, int dsts, int64_t n,
+                int64_t /*prefetch_elems*/) {
   for (int64_t j = 0; j < n; ++j) {
     const uint16_t h = F32ToF16Bits(SumRanks(x, x_ranks, j));
     for (int d = 0; d < dsts; ++d) dst[d][j] = h;
@@ -101,7 +102,7 @@ void ResidualNormRow(const KernelSet& k, ResidualRow& rr, const uint16_t* residu
   rr.residual = residual;
   rr.residual_out = residual_out;
   const double sumsq = k.residual_squares(rr);
-  k.norm_row(rr.res, allreduce::Rstd(sumsq, rr.hidden, eps), gamma, out, rr.hidden);
+  k.norm_row(rr.res, allreduce::Rstd(sumsq, rr.hidden, eps), gamma, out, rr.hidden, rr.prefetch_elems);
 }
 
 }  // namespace
@@ -124,10 +125,12 @@ Status AllreduceRmsnormRows(const AllreduceRows& a, const Exec& exec) {
     exec.pool->ParallelFor(tasks, [&](int64_t t0, int64_t t1) {
       const RowScratch scratch = ThreadScratch(h);
       const uint16_t* x[allreduce::kMaxRanks] = {};
-      for (int64_t row = t0 * rows_per_task; row < std::min(tokens, t1 * rows_per_task); ++row) {
+      const int64_t row_end = std::min(tokens, t1 * rows_per_task);
+      for (int64_t row = t0 * rows_per_task; row < row_end; ++row) {
         const size_t off = size_t(row) * size_t(h);
         for (int r = 0; r < ranks; ++r) x[r] = a.x[r] + off;
         ResidualRow rr;
+        rr.prefetch_elems = row + 1 < row_end ? h : 0;  // the next row of every plane
         rr.x = x;
         rr.x_ranks = ranks;
         rr.s = scratch.s;
@@ -169,17 +172,19 @@ Status AllreduceThenRmsnorm(const AllreduceRows& a, const Exec& exec) {
     exec.pool->ParallelFor(tasks, [&](int64_t t0, int64_t t1) {  // kernel 1: the all-reduce
       const uint16_t* x[allreduce::kMaxRanks] = {};
       uint16_t* dst[allreduce::kMaxRanks] = {};
-      for (int64_t row = t0 * rows_per_task; row < std::min(tokens, t1 * rows_per_task); ++row) {
+      const int64_t row_end = std::min(tokens, t1 * rows_per_task);
+      for (int64_t row = t0 * rows_per_task; row < row_end; ++row) {
         const size_t off = size_t(row) * size_t(h);
         for (int r = 0; r < ranks; ++r) x[r] = a.x[r] + off;
         for (int r = 0; r < a.out_ranks; ++r) dst[r] = red + size_t(r) * plane + off;
-        k.rank_sum_f16(x, ranks, dst, a.out_ranks, h);
+        k.rank_sum_f16(x, ranks, dst, a.out_ranks, h, row + 1 < row_end ? h : 0);
       }
     });
     exec.pool->ParallelFor(tasks, [&](int64_t t0, int64_t t1) {  // kernel 2: residual add + RMSNorm per rank
       const RowScratch scratch = ThreadScratch(h);
+      const int64_t row_end = std::min(tokens, t1 * rows_per_task);
       for (int r = 0; r < a.out_ranks; ++r)
-        for (int64_t row = t0 * rows_per_task; row < std::min(tokens, t1 * rows_per_task); ++row) {
+        for (int64_t row = t0 * rows_per_task; row < row_end; ++row) {
           const size_t off = size_t(row) * size_t(h);
           const uint16_t* reduced_row = red + size_t(r) * plane + off;
           ResidualRow rr;
@@ -187,6 +192,7 @@ Status AllreduceThenRmsnorm(const AllreduceRows& a, const Exec& exec) {
           rr.x_ranks = 1;
           rr.res = scratch.res;
           rr.hidden = h;
+          rr.prefetch_elems = row + 1 < row_end ? h : 0;
           ResidualNormRow(k, rr, a.residual[r] + off, a.residual_out[r] + off, a.out[r] + off, gamma.data(), a.eps);
         }
     });

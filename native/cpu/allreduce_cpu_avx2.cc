@@ -16,6 +16,9 @@ namespace {
 
 constexpr int64_t kLanes = 8;  // fp32 per ymm
 
+// One cache line into L2 (prefetcht1): a whole row ahead would crowd L1.
+void PrefetchLine(const void* p) { _mm_prefetch(static_cast<const char*>(p), _MM_HINT_T1); }
+
 __m256 LoadF16(const uint16_t* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
 void StoreF16(uint16_t* p, __m128i h) { _mm_storeu_si128(reinterpret_cast<__m128i*>(p), h); }
 
@@ -68,6 +71,18 @@ double ResidualSquares(const ResidualRow& a) {
   __m256d acc0 = _mm256_setzero_pd(), acc1 = _mm256_setzero_pd();
   __m256d acc2 = _mm256_setzero_pd(), acc3 = _mm256_setzero_pd();
   int64_t j = 0;
+  for (; j + 4 * kLanes <= n; j += 4 * kLanes) {  // 4 vectors of fp16 = one cache line per plane
+    if (a.prefetch_elems > 0) {
+      const int64_t ahead = j + a.prefetch_elems;
+      PrefetchLine(a.residual + ahead);
+      if (a.residual_out != a.residual) PrefetchLine(a.residual_out + ahead);
+      for (int r = 0; r < a.x_ranks; ++r) PrefetchLine(a.x[r] + ahead);
+    }
+    ResidualVector(a, j, acc0, acc1);
+    ResidualVector(a, j + kLanes, acc2, acc3);
+    ResidualVector(a, j + 2 * kLanes, acc0, acc1);
+    ResidualVector(a, j + 3 * kLanes, acc2, acc3);
+  }
   for (; j + 2 * kLanes <= n; j += 2 * kLanes) {
     ResidualVector(a, j, acc0, acc1);
     ResidualVector(a, j + kLanes, acc2, acc3);
@@ -90,20 +105,25 @@ inline void NormVector(const float* res, __m256 rstd, const float* gamma, uint16
   StoreF16(out + j, _mm256_cvtps_ph(y, _MM_FROUND_TO_NEAREST_INT));
 }
 
-void NormRow(const float* res, float rstd, const float* gamma, uint16_t* out, int64_t n) {
+void NormRow(const float* res, float rstd, const float* gamma, uint16_t* out, int64_t n, int64_t prefetch_elems) {
   const __m256 r = _mm256_set1_ps(rstd);
   int64_t j = 0;
-  for (; j + 2 * kLanes <= n; j += 2 * kLanes) {
-    NormVector(res, r, gamma, out, j);
-    NormVector(res, r, gamma, out, j + kLanes);
+  for (; j + 4 * kLanes <= n; j += 4 * kLanes) {  // 4 vectors of fp16 = one cache line of out
+    if (prefetch_elems > 0) PrefetchLine(out + j + prefetch_elems);
+    for (int64_t v = 0; v < 4; ++v) NormVector(res, r, gamma, out, j + v * kLanes);
   }
   for (; j + kLanes <= n; j += kLanes) NormVector(res, r, gamma, out, j);
   for (; j < n; ++j) out[j] = cpu::scalar::F32ToF16One((res[j] * rstd) * gamma[j]);
 }
 
-void RankSumF16(const uint16_t* const* x, int x_ranks, uint16_t* const* dst, int dsts, int64_t n) {
+void RankSumF16(const uint16_t* const* x, int x_ranks, uint16_t* const* dst, int dsts, int64_t n,
+                int64_t prefetch_elems) {
   int64_t j = 0;
   for (; j + kLanes <= n; j += kLanes) {
+    if (prefetch_elems > 0 && j % (4 * kLanes) == 0) {  // once per cache line of fp16
+      for (int r = 0; r < x_ranks; ++r) PrefetchLine(x[r] + j + prefetch_elems);
+      for (int d = 0; d < dsts; ++d) PrefetchLine(dst[d] + j + prefetch_elems);
+    }
     const __m128i h = _mm256_cvtps_ph(SumRanks(x, x_ranks, j), _MM_FROUND_TO_NEAREST_INT);
     for (int d = 0; d < dsts; ++d) StoreF16(dst[d] + j, h);
   }

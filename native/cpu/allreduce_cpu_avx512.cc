@@ -23,6 +23,9 @@ __mmask16 TailMask(int64_t left) {
   return left >= kLanes ? kAll : static_cast<__mmask16>((1u << left) - 1u);
 }
 
+// One cache line into L2 (prefetcht1): a whole row ahead would crowd L1.
+void PrefetchLine(const void* p) { _mm_prefetch(static_cast<const char*>(p), _MM_HINT_T1); }
+
 __m512 LoadF16(const uint16_t* p, __mmask16 m) { return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, p)); }
 
 // x_0 + … + x_{R−1} at element j, fp32, rank order.
@@ -57,7 +60,13 @@ double ResidualSquares(const ResidualRow& a) {
   __m512d acc0 = _mm512_setzero_pd(), acc1 = _mm512_setzero_pd();
   __m512d acc2 = _mm512_setzero_pd(), acc3 = _mm512_setzero_pd();
   int64_t j = 0;
-  for (; j + 2 * kLanes <= n; j += 2 * kLanes) {
+  for (; j + 2 * kLanes <= n; j += 2 * kLanes) {  // 2 vectors of fp16 = one cache line per plane
+    if (a.prefetch_elems > 0) {
+      const int64_t ahead = j + a.prefetch_elems;
+      PrefetchLine(a.residual + ahead);
+      if (a.residual_out != a.residual) PrefetchLine(a.residual_out + ahead);
+      for (int r = 0; r < a.x_ranks; ++r) PrefetchLine(a.x[r] + ahead);
+    }
     ResidualVector(a, j, kAll, acc0, acc1);
     ResidualVector(a, j + kLanes, kAll, acc2, acc3);
   }
@@ -72,18 +81,24 @@ inline void NormVector(const float* res, __m512 rstd, const float* gamma, uint16
   _mm256_mask_storeu_epi16(out + j, m, _mm512_cvtps_ph(y, _MM_FROUND_TO_NEAREST_INT));
 }
 
-void NormRow(const float* res, float rstd, const float* gamma, uint16_t* out, int64_t n) {
+void NormRow(const float* res, float rstd, const float* gamma, uint16_t* out, int64_t n, int64_t prefetch_elems) {
   const __m512 r = _mm512_set1_ps(rstd);
   int64_t j = 0;
   for (; j + 2 * kLanes <= n; j += 2 * kLanes) {
+    if (prefetch_elems > 0) PrefetchLine(out + j + prefetch_elems);
     NormVector(res, r, gamma, out, j, kAll);
     NormVector(res, r, gamma, out, j + kLanes, kAll);
   }
   for (; j < n; j += kLanes) NormVector(res, r, gamma, out, j, TailMask(n - j));
 }
 
-void RankSumF16(const uint16_t* const* x, int x_ranks, uint16_t* const* dst, int dsts, int64_t n) {
+void RankSumF16(const uint16_t* const* x, int x_ranks, uint16_t* const* dst, int dsts, int64_t n,
+                int64_t prefetch_elems) {
   for (int64_t j = 0; j < n; j += kLanes) {
+    if (prefetch_elems > 0 && j % (2 * kLanes) == 0) {  // once per cache line of fp16
+      for (int r = 0; r < x_ranks; ++r) PrefetchLine(x[r] + j + prefetch_elems);
+      for (int d = 0; d < dsts; ++d) PrefetchLine(dst[d] + j + prefetch_elems);
+    }
     const __mmask16 m = TailMask(n - j);
     const __m256i h = _mm512_cvtps_ph(SumRanks(x, x_ranks, j, m), _MM_FROUND_TO_NEAREST_INT);
     for (int d = 0; d < dsts; ++d) _mm256_mask_storeu_epi16(dst[d] + j, m, h);

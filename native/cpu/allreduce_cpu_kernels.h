@@ -31,14 +31,21 @@ struct ResidualRow {
   uint16_t* residual_out = nullptr;    // [hidden] fp16; may equal residual (each vector is read first)
   float* res = nullptr;                // [hidden] fp32: fp32(residual_out), for NormRow
   int64_t hidden = 0;
+  // When > 0, every plane the pass reads or writes (x, residual, residual_out) is prefetched into
+  // L2 this many elements ahead: the driver passes hidden when the thread's next row follows, since
+  // the 2 + R planes a row touches are short streams the hardware prefetchers keep losing.
+  int64_t prefetch_elems = 0;
 };
 using ResidualSquaresFn = double (*)(const ResidualRow& r);
 
-// Pass 2: out[j] = fp16((res[j] · rstd) · gamma[j]); gamma fp32 [hidden].
-using NormRowFn = void (*)(const float* res, float rstd, const float* gamma, uint16_t* out, int64_t hidden);
+// Pass 2: out[j] = fp16((res[j] · rstd) · gamma[j]); gamma fp32 [hidden]; out prefetched as above.
+using NormRowFn = void (*)(const float* res, float rstd, const float* gamma, uint16_t* out, int64_t hidden,
+                           int64_t prefetch_elems);
 
-// The unfused baseline's all-reduce: dst_d[j] = fp16(x_0[j] + … + x_{R−1}[j]) for d < dsts.
-using RankSumF16Fn = void (*)(const uint16_t* const* x, int x_ranks, uint16_t* const* dst, int dsts, int64_t hidden);
+// The unfused baseline's all-reduce: dst_d[j] = fp16(x_0[j] + … + x_{R−1}[j]) for d < dsts; x and
+// dst prefetched as above.
+using RankSumF16Fn = void (*)(const uint16_t* const* x, int x_ranks, uint16_t* const* dst, int dsts, int64_t hidden,
+                              int64_t prefetch_elems);
 
 struct KernelSet {
   const char* name = "";
