@@ -53,7 +53,7 @@ export async function measureCpuFloor(sq: Context): Promise<CpuFloor | null> {
     const gib = (bytes / 2 ** 30).toFixed(2);
     return {
       bytesPerS: bytes / (median(ms) / 1000), threads: sq.threads, bufferBytes: bytes, samples: SAMPLES,
-      source: `read probe: ${sq.threads} pool thread(s) each summing a contiguous slice of a ${gib} GiB buffer ` +
+      source: `read probe: ${sq.threads} pool thread(s) each reading a contiguous slice (8 interleaved streams, prefetch) of a ${gib} GiB buffer ` +
         `(${l3 === null ? 'L3 size unknown' : `L3 ${(l3 / 2 ** 20).toFixed(0)} MiB`}), median of ${SAMPLES}`,
     };
   } finally {
