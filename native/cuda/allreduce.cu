@@ -11,31 +11,9 @@
 #include "cuda/allreduce_plan.cuh"
 #include "cuda/cuda_ops.h"
 #include "cuda/cuda_status.h"
+#include "cuda/nvcc_target.cuh"
 
 namespace sparq::cuda_ops {
-namespace {
-
-class CooperativeTarget {
- public:
-  explicit CooperativeTarget(cudaStream_t stream) : stream_(stream) {}
-
-  template <class P>
-  Status Launch(const std::string& kernel, dim3 grid, dim3 block, const std::vector<BufferNote>& buffers,
-                void (*fn)(P), const P& params) {
-    (void)buffers;  // the simulator's concern
-    P copy = params;
-    void* kernel_args[] = {&copy};
-    return cuda::CudaStatus(
-        cudaLaunchCooperativeKernel(reinterpret_cast<const void*>(fn), grid, block, kernel_args, 0, stream_),
-        kernel + ": cooperative launch");
-  }
-  void ReportBytes(LaunchInfo* info) const { info->bytes_read.clear(); }  // counted by the simulator only
-
- private:
-  cudaStream_t stream_;
-};
-
-}  // namespace
 
 Status AllreduceRmsnorm(const AllreduceRmsnormArgs& a, cuda::Exec& exec, LaunchInfo* info) {
   const char* op = AllreduceRmsnormArgs::kOpName;
@@ -57,7 +35,7 @@ Status AllreduceRmsnorm(const AllreduceRmsnormArgs& a, cuda::Exec& exec, LaunchI
   force.spin_timeout_ns = ar::kGpuSpinTimeoutNs;
   s = ar::MakePlan(a, exec.sm_count, per_sm * exec.sm_count, force, &plan);
   if (!s.ok()) return s;
-  CooperativeTarget target(exec.stream);
+  cuda::NvccTarget target(exec.stream, exec.sm_count);
   return ar::RunPlan(a, plan, target, info, 0, a.ranks);
 }
 

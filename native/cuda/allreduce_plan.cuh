@@ -161,8 +161,7 @@ Status RunPlan(const AllreduceRmsnormArgs& a, const ArPlan& plan, Target& target
   const ArParams p = MakeParams(a, plan, first_rank);
   const dim3 grid(unsigned(plan.ctas), unsigned(count)), block(unsigned(plan.threads));
   const std::string name = plan.two_shot ? "allreduce_rmsnorm_kernel<TWO_SHOT>" : "allreduce_rmsnorm_kernel<ONE_SHOT>";
-  Status s = target.Launch(name, grid, block, Buffers(a, first_rank, count),
-                           PickKernel(plan.two_shot), p);
+  Status s = target.LaunchCooperative(name, grid, block, Buffers(a, first_rank, count), PickKernel(plan.two_shot), p);
   if (!s.ok()) return s;
   if (info != nullptr) {
     info->kernel = name;

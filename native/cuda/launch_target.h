@@ -7,9 +7,15 @@
 //   template <class... P, class... A>
 //   Status Launch(const std::string& kernel, dim3 grid, dim3 block, size_t dyn_smem_bytes,
 //                 std::initializer_list<BufferNote> buffers, void (*fn)(P...), A&&... args);
+//   template <class P>                      // cudaLaunchCooperativeKernel: the whole grid resident
+//   Status LaunchCooperative(const std::string& kernel, dim3 grid, dim3 block,
+//                            const std::vector<BufferNote>& buffers, void (*fn)(P), const P& params);
+//                                           // at once, the one place CTAs may wait on each other
+//                                           // (allreduce's flags); the plan sizes the grid by occupancy
 //   Status Zero(void* dst, size_t bytes);   // stream-ordered memset 0
 //   int sm_count() const;                   // SMs a persistent grid is sized for (never assumed
-//                                           // all resident: no plan may make a CTA wait on another)
+//                                           // all resident outside LaunchCooperative: no other plan
+//                                           // may make a CTA wait on another)
 //   void ReportBytes(LaunchInfo* info);     // sim: bytes read per buffer over every Launch; nvcc: none
 //
 // Launch failures come back as kDevice (kOutOfMemory for allocations); a plan's own argument

@@ -6,6 +6,7 @@
 #include <initializer_list>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "cuda/cuda_status.h"
 #include "cuda/launch_target.h"
@@ -31,6 +32,19 @@ class NvccTarget {
     }
     fn<<<grid, block, dyn_smem_bytes, stream_>>>(static_cast<P>(std::forward<A>(args))...);
     return CudaStatus(cudaGetLastError(), kernel + ": launch");  // bad config, no kernel image, ...
+  }
+
+  // cudaLaunchCooperativeKernel: every CTA of the grid resident at once, so CTAs may wait on each
+  // other's flags (the caller has checked cudaDevAttrCooperativeLaunch and sized the grid by the
+  // occupancy query: a grid that cannot be resident fails the launch instead of hanging).
+  template <class P>
+  Status LaunchCooperative(const std::string& kernel, dim3 grid, dim3 block, const std::vector<BufferNote>& buffers,
+                           void (*fn)(P), const P& params) {
+    (void)buffers;  // the simulator's concern
+    P copy = params;
+    void* kernel_args[] = {&copy};
+    return CudaStatus(cudaLaunchCooperativeKernel(reinterpret_cast<const void*>(fn), grid, block, kernel_args, 0, stream_),
+                      kernel + ": cooperative launch");
   }
 
   Status Zero(void* dst, size_t bytes) { return CudaStatus(cudaMemsetAsync(dst, 0, bytes, stream_), "cudaMemsetAsync"); }

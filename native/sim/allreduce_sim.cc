@@ -23,24 +23,7 @@ namespace {
 // plan may assume resident, like the occupancy query on a GPU.
 constexpr int kSimCtasPerSm = ar::kMinCtasPerSm;
 
-// The plan's target (cuda/allreduce_plan.cuh: Launch takes the buffer list as a vector and is
-// always cooperative): SimTarget's cooperative launch under that name.
-class CooperativeSimTarget {
- public:
-  explicit CooperativeSimTarget(const SimOptions& options) : target_(options) {}
-  int sm_count() const { return target_.sm_count(); }
-  template <class P>
-  Status Launch(const std::string& kernel, dim3 grid, dim3 block, const std::vector<BufferNote>& buffers,
-                void (*fn)(P), const P& params) {
-    return target_.LaunchCooperative(kernel, grid, block, buffers, fn, params);
-  }
-  void ReportBytes(LaunchInfo* info) const { target_.ReportBytes(info); }
-
- private:
-  SimTarget target_;
-};
-
-Status Plan(const AllreduceRmsnormArgs& args, const AllreduceForce& force, const CooperativeSimTarget& target,
+Status Plan(const AllreduceRmsnormArgs& args, const AllreduceForce& force, const SimTarget& target,
             ar::ArPlan* plan) {
   ar::ArOverrides o;
   o.ctas = force.ctas;
@@ -53,7 +36,7 @@ Status Plan(const AllreduceRmsnormArgs& args, const AllreduceForce& force, const
 
 Status AllreduceRmsnormForced(const AllreduceRmsnormArgs& args, const AllreduceForce& force,
                               const SimOptions& options, LaunchInfo* info) {
-  CooperativeSimTarget target(options);
+  SimTarget target(options);
   ar::ArPlan plan;
   Status s = Plan(args, force, target, &plan);
   if (!s.ok()) return s;
@@ -73,7 +56,7 @@ Status AllreduceRmsnormRankThreads(const std::vector<AllreduceRmsnormArgs>& call
   for (size_t i = 0; i < calls.size(); ++i) {
     if (calls[i].ranks != ranks)
       return Status::Error(StatusCode::kArgument, "allreduce (sim rank threads): every call needs the same ranks");
-    CooperativeSimTarget target(options);
+    SimTarget target(options);
     Status s = Plan(calls[i], force, target, &plans[i]);
     if (!s.ok()) return s;
   }
@@ -83,7 +66,7 @@ Status AllreduceRmsnormRankThreads(const std::vector<AllreduceRmsnormArgs>& call
   for (int r = 0; r < count; ++r)
     threads.emplace_back([&, r] {
       for (size_t i = 0; i < calls.size(); ++i) {
-        CooperativeSimTarget target(options);
+        SimTarget target(options);
         status[size_t(r)] = ar::RunPlan(calls[i], plans[i], target, nullptr, r, 1);
         if (!status[size_t(r)].ok()) return;
       }
