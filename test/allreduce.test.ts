@@ -2,6 +2,7 @@ import {
   open,
   SparqArgumentError,
   SparqDisposedError,
+  SparqDTypeError,
   SparqShapeError,
   type AllreduceAlgorithm,
   type Context,
@@ -312,6 +313,14 @@ for (const p of backendMatrix()) {
           expectThrow(() => g.allreduceRmsnorm(x, res, gamma, { out: [t([3, 16]), t([3, 8])] }), SparqShapeError, 'out[1]', /\[3, 16\]/);
           expectThrow(() => sq.group({ ranks: 9 }), SparqArgumentError, 'ranks', /\[1, 8\]/);
           expectThrow(() => sq.group({ ranks: 1.5 }), SparqArgumentError, 'ranks', /integer/);
+          // every check of a tensor in a list, each naming the element (the binding's fast path
+          // falls back to the full check for the message)
+          const spent = t([3, 16]);
+          spent.dispose();
+          expectThrow(() => g.allreduceRmsnorm([x[0], spent], res, gamma), SparqDisposedError, 'xs[1]', /disposed/);
+          expectError(() => g.allreduceRmsnorm(x, [res[0], sq.zeros([3, 16], 'f32') as never], gamma), SparqDTypeError,
+            'ERR_SPARQ_DTYPE', 'residuals[1]', /f16/);
+          expectThrow(() => g.allreduceRmsnorm(x, res, gamma, { out: [t([3, 16]), {} as never] }), SparqArgumentError, 'out[1]', /Tensor/);
           const other = await open({ backend: p.backend });
           try {
             const foreign = other.tensor(new Uint16Array(48).fill(0x3c00), [3, 16], 'f16');

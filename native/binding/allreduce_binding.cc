@@ -1,8 +1,10 @@
 // binding/allreduce_binding.cc: group.allreduceRmsnorm over the ranks of one context (the Group
 // API: virtual ranks / CPU threads), and the size of the workspace its sim/cuda kernels keep.
+#include <algorithm>
 #include <cmath>
-#include <set>
+#include <string>
 
+#include "binding/addon_data.h"
 #include "binding/allreduce_args.h"
 #include "binding/binding_registry.h"
 #include "binding/context.h"
@@ -23,7 +25,10 @@ int64_t WorkspaceBytesFor(const ContextCore* ctx, int ranks, int64_t tokens, int
 }
 
 // A JS array of exactly `ranks` f16 tensors of ctx; `name` is the argument ("xs", "residuals", ...).
-std::vector<TensorWrap*> ParseTensorList(Napi::Env env, const Napi::Value& v, ContextCore* ctx, const std::string& name,
+// A decode step passes 2..8 ranks × 4 lists of tiny tensors, so the JS thread's cost per tensor is
+// the op's cost: the checks run first without building an argument name, and only a tensor that
+// fails one goes through ParseTensor again, for the error that names it ("xs[3]").
+std::vector<TensorWrap*> ParseTensorList(Napi::Env env, const Napi::Value& v, ContextCore* ctx, const char* name,
                                          int ranks, bool optional) {
   std::vector<TensorWrap*> list;
   if (optional && v.IsUndefined()) return list;
@@ -31,12 +36,22 @@ std::vector<TensorWrap*> ParseTensorList(Napi::Env env, const Napi::Value& v, Co
     ThrowArg(env, StatusCode::kArgument, kOp, name, "an array of " + std::to_string(ranks) + " f16 tensors (one per rank)",
              DescribeValue(v));
   Napi::Array a = v.As<Napi::Array>();
-  if (int64_t(a.Length()) != ranks)
+  const uint32_t length = a.Length();
+  if (int64_t(length) != ranks)
     ThrowArg(env, StatusCode::kArgument, kOp, name, "an array of " + std::to_string(ranks) + " f16 tensors (one per rank)",
-             "an array of " + std::to_string(a.Length()));
+             "an array of " + std::to_string(length));
   const DType f16 = DType::kF16;
-  for (uint32_t r = 0; r < a.Length(); ++r)
-    list.push_back(ParseTensor(a.Get(r), ctx, kOp, name + "[" + std::to_string(r) + "]", &f16));
+  const Napi::Function& tensor_ctor = GetAddonData(env)->tensor_ctor.Value();
+  list.reserve(length);
+  for (uint32_t r = 0; r < length; ++r) {
+    const Napi::Value item = a.Get(r);
+    TensorWrap* t = nullptr;
+    if (item.IsObject() && item.As<Napi::Object>().InstanceOf(tensor_ctor)) {
+      t = TensorWrap::Unwrap(item.As<Napi::Object>());
+      if (!t->Usable() || t->context() != ctx || t->dtype() != f16) t = nullptr;
+    }
+    list.push_back(t != nullptr ? t : ParseTensor(item, ctx, kOp, std::string(name) + "[" + std::to_string(r) + "]", &f16));
+  }
   return list;
 }
 
@@ -85,24 +100,24 @@ Napi::Value AllreduceRmsnorm(const Napi::CallbackInfo& info) {
 
   // Outputs: distinct from each other and from every input, except residualOut[r] === residuals[r].
   // (in place only where that residual is used once: a rank reading another rank's residual must not
-  // see it half updated.)
-  std::multiset<const Buffer*> inputs;
-  for (TensorWrap* t : xs) inputs.insert(t->buffer().get());
-  for (TensorWrap* t : residuals) inputs.insert(t->buffer().get());
-  inputs.insert(gamma->buffer().get());
-  std::set<const Buffer*> written;
-  auto check_out = [&](TensorWrap* t, const std::string& name, const Buffer* allowed) {
+  // see it half updated.) At most 17 inputs and 16 outputs: plain vectors, no per-call tree nodes.
+  std::vector<const Buffer*> inputs, written;
+  inputs.reserve(2 * xs.size() + 1);
+  written.reserve(outs.size() + res_outs.size());
+  for (TensorWrap* t : xs) inputs.push_back(t->buffer().get());
+  for (TensorWrap* t : residuals) inputs.push_back(t->buffer().get());
+  inputs.push_back(gamma->buffer().get());
+  auto check_out = [&](TensorWrap* t, const char* name, size_t r, const Buffer* allowed) {
     const Buffer* b = t->buffer().get();
-    const size_t uses = inputs.count(b);
-    if ((uses > 0 && !(b == allowed && uses == 1)) || written.count(b))
-      ThrowArg(env, StatusCode::kArgument, kOp, name,
+    const auto uses = std::count(inputs.begin(), inputs.end(), b);
+    if ((uses > 0 && !(b == allowed && uses == 1)) || std::find(written.begin(), written.end(), b) != written.end())
+      ThrowArg(env, StatusCode::kArgument, kOp, std::string(name) + "[" + std::to_string(r) + "]",
                "a tensor distinct from the inputs and the other outputs (only residualOut[r] may be residuals[r], when no other argument uses it)",
                "a tensor used elsewhere in this call");
-    written.insert(b);
+    written.push_back(b);
   };
-  for (size_t r = 0; r < outs.size(); ++r) check_out(outs[r], "out[" + std::to_string(r) + "]", nullptr);
-  for (size_t r = 0; r < res_outs.size(); ++r)
-    check_out(res_outs[r], "residualOut[" + std::to_string(r) + "]", residuals[r]->buffer().get());
+  for (size_t r = 0; r < outs.size(); ++r) check_out(outs[r], "out", r, nullptr);
+  for (size_t r = 0; r < res_outs.size(); ++r) check_out(res_outs[r], "residualOut", r, residuals[r]->buffer().get());
 
   const float eps_f = AllreduceEps(env, kOp, info[8]);
   const int algorithm = info[9].As<Napi::Number>().Int32Value();
@@ -121,59 +136,57 @@ Napi::Value AllreduceRmsnorm(const Napi::CallbackInfo& info) {
     workspace = ws->buffer();
   }
 
-  // Outputs not given are allocated here (same shape as xs[0]).
+  // Outputs not given are allocated here (same shape as xs[0]); given ones go back as the caller's
+  // own array.
   Napi::Object ctx_object = info[0].As<Napi::Object>();
   const size_t bytes = size_t(tokens) * size_t(hidden) * 2;
   auto make_outputs = [&](const std::vector<TensorWrap*>& given, const Napi::Value& given_array, const char* name,
-                          std::vector<std::shared_ptr<Buffer>>* buffers) {
+                          std::vector<std::shared_ptr<Buffer>>* buffers) -> Napi::Value {
+    if (!given.empty()) {
+      for (TensorWrap* t : given) buffers->push_back(t->buffer());
+      return given_array;
+    }
     Napi::Array objects = Napi::Array::New(env, size_t(ranks));
     for (int r = 0; r < ranks; ++r) {
-      if (!given.empty()) {
-        buffers->push_back(given[r]->buffer());
-        objects.Set(uint32_t(r), given_array.As<Napi::Array>().Get(uint32_t(r)));
-      } else {
-        std::shared_ptr<Buffer> b = ctx->Allocate(env, bytes, kOp, std::string(name) + "[" + std::to_string(r) + "]",
-                                                  "an output " + ShapeToString(shape) + " f16");
-        buffers->push_back(b);
-        objects.Set(uint32_t(r), TensorWrap::Create(env, ctx_object, ctx, b, DType::kF16, shape));
-      }
+      std::shared_ptr<Buffer> b = ctx->Allocate(env, bytes, kOp, std::string(name) + "[" + std::to_string(r) + "]",
+                                                "an output " + ShapeToString(shape) + " f16");
+      buffers->push_back(b);
+      objects.Set(uint32_t(r), TensorWrap::Create(env, ctx_object, ctx, b, DType::kF16, shape));
     }
     return objects;
   };
-  std::vector<std::shared_ptr<Buffer>> out_buffers, res_buffers;
-  Napi::Array out_objects = make_outputs(outs, info[5], "out", &out_buffers);
-  Napi::Array res_objects = make_outputs(res_outs, info[6], "residualOut", &res_buffers);
+  std::vector<std::shared_ptr<Buffer>> all_outs;
+  all_outs.reserve(size_t(2 * ranks));
+  Napi::Value out_objects = make_outputs(outs, info[5], "out", &all_outs);
+  Napi::Value res_objects = make_outputs(res_outs, info[6], "residualOut", &all_outs);
 
+  // The kernel's arguments are plain pointers: the buffers stay alive in EnqueueOp's lists (the
+  // workspace among the inputs) until the op has run.
+  AllreduceRmsnormArgs args;
   std::vector<std::shared_ptr<Buffer>> in_buffers;
-  for (TensorWrap* t : xs) in_buffers.push_back(t->buffer());
-  for (TensorWrap* t : residuals) in_buffers.push_back(t->buffer());
+  in_buffers.reserve(2 * xs.size() + 2);
+  for (int r = 0; r < ranks; ++r) {
+    args.x[r] = static_cast<const uint16_t*>(xs[size_t(r)]->buffer()->ptr);
+    args.residual[r] = static_cast<const uint16_t*>(residuals[size_t(r)]->buffer()->ptr);
+    args.out[r] = static_cast<uint16_t*>(all_outs[size_t(r)]->ptr);
+    args.residual_out[r] = static_cast<uint16_t*>(all_outs[size_t(ranks + r)]->ptr);
+    in_buffers.push_back(xs[size_t(r)]->buffer());
+    in_buffers.push_back(residuals[size_t(r)]->buffer());
+  }
+  args.gamma = static_cast<const uint16_t*>(gamma->buffer()->ptr);
   in_buffers.push_back(gamma->buffer());
-  std::vector<std::shared_ptr<Buffer>> all_outs = out_buffers;
-  all_outs.insert(all_outs.end(), res_buffers.begin(), res_buffers.end());
+  if (workspace) in_buffers.push_back(workspace);
+  args.workspace = workspace ? workspace->ptr : nullptr;
+  args.workspace_bytes = workspace ? int64_t(workspace->bytes) : 0;
+  args.tokens = tokens;
+  args.hidden = hidden;
+  args.eps = eps_f;
+  args.ranks = ranks;
+  args.algorithm = static_cast<allreduce::Algorithm>(algorithm);
+  args.epoch = epoch;
   std::shared_ptr<Backend> backend = ctx->backend_ptr();
-  std::vector<std::shared_ptr<Buffer>> keep = in_buffers;
-  keep.insert(keep.end(), all_outs.begin(), all_outs.end());
-  if (workspace) keep.push_back(workspace);
-  EnqueueOp(env, ctx, in_buffers, all_outs,
-            [backend, keep, ranks, tokens, hidden, eps_f, algorithm, epoch, workspace](LaunchInfo* launch) {
-              AllreduceRmsnormArgs args;
-              for (int r = 0; r < ranks; ++r) {
-                args.x[r] = static_cast<const uint16_t*>(keep[size_t(r)]->ptr);
-                args.residual[r] = static_cast<const uint16_t*>(keep[size_t(ranks + r)]->ptr);
-                args.out[r] = static_cast<uint16_t*>(keep[size_t(2 * ranks + 1 + r)]->ptr);
-                args.residual_out[r] = static_cast<uint16_t*>(keep[size_t(3 * ranks + 1 + r)]->ptr);
-              }
-              args.gamma = static_cast<const uint16_t*>(keep[size_t(2 * ranks)]->ptr);
-              args.workspace = workspace ? workspace->ptr : nullptr;
-              args.workspace_bytes = workspace ? int64_t(workspace->bytes) : 0;
-              args.tokens = tokens;
-              args.hidden = hidden;
-              args.eps = eps_f;
-              args.ranks = ranks;
-              args.algorithm = static_cast<allreduce::Algorithm>(algorithm);
-              args.epoch = epoch;
-              return backend->AllreduceRmsnorm(args, launch);
-            });
+  EnqueueOp(env, ctx, std::move(in_buffers), std::move(all_outs),
+            [backend = std::move(backend), args](LaunchInfo* launch) { return backend->AllreduceRmsnorm(args, launch); });
   return AllreduceResult(env, out_objects, res_objects);
 }
 

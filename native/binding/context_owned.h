@@ -22,6 +22,8 @@ class ContextOwnedHandle : public ContextOwned {
   Status DisposedStatus(const std::string& op, const std::string& argument) const;
   // Ok, or that SparqDisposedError — also while a close() of its context is under way.
   Status CheckUsable(const std::string& op, const std::string& argument) const;
+  // CheckUsable without the status (for hot argument paths that only build the error on failure).
+  bool Usable() const { return attached_ && !ctx_->closed(); }
   void ReleaseOnClose(Napi::Env env, const std::string& label) override;
 
  protected:

@@ -52,6 +52,8 @@ export class Group {
   private workspace: Tensor<'u8'> | null = null;
   private workspaceBytes = 0;
   private epoch = 0;
+  /** The last call's size and the workspace bytes it needs (a decode loop repeats one size). */
+  private needFor: { tokens: number; hidden: number; bytes: number } | null = null;
   private disposed = false;
 
   /** @internal use {@link Context.group} */
@@ -148,7 +150,12 @@ export class Group {
     const shape = first.shape;
     const hidden = shape[shape.length - 1];
     const tokens = shape.slice(0, -1).reduce((a, b) => a * b, 1);
-    const need = this.ctx.native.allreduceWorkspaceBytes(this.ctx.handle, this.ranks, tokens, hidden);
+    let need: number;
+    if (this.needFor !== null && this.needFor.tokens === tokens && this.needFor.hidden === hidden) need = this.needFor.bytes;
+    else {
+      need = this.ctx.native.allreduceWorkspaceBytes(this.ctx.handle, this.ranks, tokens, hidden);
+      this.needFor = { tokens, hidden, bytes: need };
+    }
     if (need <= this.workspaceBytes) return this.workspace;
     const bytes = Math.max(need, Math.ceil(this.workspaceBytes * 1.5));
     const next = this.ctx.zeros([bytes], 'u8');
