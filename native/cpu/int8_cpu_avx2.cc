@@ -31,8 +31,11 @@ inline int32_t HSum(__m256i v) {
   return _mm_cvtsi128_si32(s);
 }
 
+// With prefetch set, every 64 bytes of k also prefetch the same bytes of the next 4 W rows (the
+// next column group, 4·k_pad bytes on): see int8_cpu_avx512.cc's VnniMicro for why. Only the first
+// row tile of a group does; the others find the rows in cache.
 template <int MR>
-void Tile(const AccTile& t, int64_t r0, int64_t c0) {
+void Tile(const AccTile& t, int64_t r0, int64_t c0, bool prefetch) {
   const int8_t* a[MR];
   const int8_t* b[kNr];
 #pragma GCC unroll 2
@@ -45,6 +48,10 @@ void Tile(const AccTile& t, int64_t r0, int64_t c0) {
 #pragma GCC unroll 4
     for (int c = 0; c < kNr; ++c) acc[r][c] = _mm256_setzero_si256();
   for (int64_t kk = 0; kk < t.k_pad; kk += 16) {
+    if (prefetch && kk % 64 == 0) {
+#pragma GCC unroll 4
+      for (int c = 0; c < kNr; ++c) _mm_prefetch(reinterpret_cast<const char*>(b[c] + kNr * t.k_pad + kk), _MM_HINT_T0);
+    }
     __m256i bv[kNr];
 #pragma GCC unroll 4
     for (int c = 0; c < kNr; ++c) bv[c] = LoadI16(b[c] + kk);
@@ -175,8 +182,8 @@ void Epilogue(const EpilogueRow& e) {
 void Acc(const AccTile& t) {
   for (int64_t c0 = 0; c0 < t.cols; c0 += kNr) {
     int64_t r0 = 0;
-    for (; r0 + kMr <= t.rows; r0 += kMr) Tile<kMr>(t, r0, c0);
-    if (r0 < t.rows) Tile<1>(t, r0, c0);
+    for (; r0 + kMr <= t.rows; r0 += kMr) Tile<kMr>(t, r0, c0, r0 == 0);
+    if (r0 < t.rows) Tile<1>(t, r0, c0, r0 == 0);
   }
 }
 
