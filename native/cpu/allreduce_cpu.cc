@@ -48,7 +48,8 @@ double ResidualSquares(const ResidualRow& a) {
   return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
 }
 
-void NormRow(const float* res, float rstd, const float* gamma, uint16_t* out, int64_t n, int64_t /*prefetch_elems*/) {
+void NormRow(const float* res, float rstd, const float* gamma, uint16_t* out, int64_t n, int64_t /*prefetch_elems*/,
+             bool /*stream_out*/) {
   for (int64_t j = 0; j < n; ++j) out[j] = F32ToF16Bits((res[j] * rstd) * gamma[j]);
 }
 
@@ -93,6 +94,15 @@ RowScratch ThreadScratch(int64_t h) {
   return {buf.data(), buf.data() + h};
 }
 
+// A call whose outputs (out and residual_out of every rank) pass this size writes them with
+// non-temporal stores: they would not stay cached for the next op anyway, and ordinary stores first
+// read every output line (read-for-ownership): 6 bytes moved for the 4 a row needs per element.
+// Below it (decode and small prefill steps: R=8 T=16 H=8192 writes 4 MiB) the outputs stay cached.
+constexpr size_t kStreamOutputBytes = size_t(32) << 20;
+bool StreamOutputs(const AllreduceRows& a) {
+  return size_t(2) * size_t(a.out_ranks) * size_t(a.tokens) * size_t(a.hidden) * sizeof(uint16_t) >= kStreamOutputBytes;
+}
+
 // Rows per pool task: enough work (~64k elements across the ranks) that the pool's hand-off is noise.
 int64_t RowsPerTask(int64_t h, int ranks) { return std::max<int64_t>(1, (int64_t(1) << 16) / (h * ranks)); }
 
@@ -102,7 +112,7 @@ void ResidualNormRow(const KernelSet& k, ResidualRow& rr, const uint16_t* residu
   rr.residual = residual;
   rr.residual_out = residual_out;
   const double sumsq = k.residual_squares(rr);
-  k.norm_row(rr.res, allreduce::Rstd(sumsq, rr.hidden, eps), gamma, out, rr.hidden, rr.prefetch_elems);
+  k.norm_row(rr.res, allreduce::Rstd(sumsq, rr.hidden, eps), gamma, out, rr.hidden, rr.prefetch_elems, rr.stream_out);
 }
 
 }  // namespace
@@ -122,6 +132,7 @@ Status AllreduceRmsnormRows(const AllreduceRows& a, const Exec& exec) {
     cpu::F16ToF32(a.gamma, gamma.data(), size_t(h), exec.isa);
     const int64_t rows_per_task = RowsPerTask(h, ranks);
     const int64_t tasks = (tokens + rows_per_task - 1) / rows_per_task;
+    const bool stream = StreamOutputs(a);
     exec.pool->ParallelFor(tasks, [&](int64_t t0, int64_t t1) {
       const RowScratch scratch = ThreadScratch(h);
       const uint16_t* x[allreduce::kMaxRanks] = {};
@@ -131,6 +142,7 @@ Status AllreduceRmsnormRows(const AllreduceRows& a, const Exec& exec) {
         for (int r = 0; r < ranks; ++r) x[r] = a.x[r] + off;
         ResidualRow rr;
         rr.prefetch_elems = row + 1 < row_end ? h : 0;  // the next row of every plane
+        rr.stream_out = stream;
         rr.x = x;
         rr.x_ranks = ranks;
         rr.s = scratch.s;
@@ -169,6 +181,7 @@ Status AllreduceThenRmsnorm(const AllreduceRows& a, const Exec& exec) {
     const int64_t rows_per_task = RowsPerTask(h, ranks);
     const int64_t tasks = (tokens + rows_per_task - 1) / rows_per_task;
     uint16_t* red = reduced.data();
+    const bool stream = StreamOutputs(a);
     exec.pool->ParallelFor(tasks, [&](int64_t t0, int64_t t1) {  // kernel 1: the all-reduce
       const uint16_t* x[allreduce::kMaxRanks] = {};
       uint16_t* dst[allreduce::kMaxRanks] = {};
@@ -193,6 +206,7 @@ Status AllreduceThenRmsnorm(const AllreduceRows& a, const Exec& exec) {
           rr.res = scratch.res;
           rr.hidden = h;
           rr.prefetch_elems = row + 1 < row_end ? h : 0;
+          rr.stream_out = stream;  // the same outputs as the fused op's, written the same way
           ResidualNormRow(k, rr, a.residual[r] + off, a.residual_out[r] + off, a.out[r] + off, gamma.data(), a.eps);
         }
     });

@@ -21,6 +21,13 @@ void PrefetchLine(const void* p) { _mm_prefetch(static_cast<const char*>(p), _MM
 
 __m256 LoadF16(const uint16_t* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
 void StoreF16(uint16_t* p, __m128i h) { _mm_storeu_si128(reinterpret_cast<__m128i*>(p), h); }
+// A non-temporal store when asked and p is 16-byte aligned (rows of the op always are).
+void StoreF16(uint16_t* p, __m128i h, bool stream) {
+  if (stream && (reinterpret_cast<uintptr_t>(p) & 15) == 0)
+    _mm_stream_si128(reinterpret_cast<__m128i*>(p), h);
+  else
+    StoreF16(p, h);
+}
 
 // x_0 + … + x_{R−1} at element j, fp32, rank order.
 __m256 SumRanks(const uint16_t* const* x, int x_ranks, int64_t j) {
@@ -40,7 +47,7 @@ inline void ResidualVector(const ResidualRow& a, int64_t j, __m256d& acc_lo, __m
   }
   // residual is read before residual_out is written: they may be one buffer
   const __m128i rounded = _mm256_cvtps_ph(_mm256_add_ps(s, LoadF16(a.residual + j)), _MM_FROUND_TO_NEAREST_INT);
-  StoreF16(a.residual_out + j, rounded);
+  StoreF16(a.residual_out + j, rounded, a.stream_out);
   const __m256 res = _mm256_cvtph_ps(rounded);
   _mm256_storeu_ps(a.res + j, res);
   const __m256d lo = _mm256_cvtps_pd(_mm256_castps256_ps128(res));
@@ -75,7 +82,7 @@ double ResidualSquares(const ResidualRow& a) {
     if (a.prefetch_elems > 0) {
       const int64_t ahead = j + a.prefetch_elems;
       PrefetchLine(a.residual + ahead);
-      if (a.residual_out != a.residual) PrefetchLine(a.residual_out + ahead);
+      if (a.residual_out != a.residual && !a.stream_out) PrefetchLine(a.residual_out + ahead);
       for (int r = 0; r < a.x_ranks; ++r) PrefetchLine(a.x[r] + ahead);
     }
     ResidualVector(a, j, acc0, acc1);
@@ -95,25 +102,28 @@ double ResidualSquares(const ResidualRow& a) {
   const __m128d pair = _mm_add_pd(_mm256_castpd256_pd128(acc), _mm256_extractf128_pd(acc, 1));
   double sum = _mm_cvtsd_f64(_mm_add_sd(pair, _mm_unpackhi_pd(pair, pair)));
   for (; j < n; ++j) sum += ResidualElement(a, j);
+  if (a.stream_out) _mm_sfence();  // the non-temporal stores are ordered before the pool's hand-off
   return sum;
 }
 
 // (res · rstd) · gamma: two fp32 products in that order, then one rounding to fp16.
-inline void NormVector(const float* res, __m256 rstd, const float* gamma, uint16_t* out, int64_t j) {
+inline void NormVector(const float* res, __m256 rstd, const float* gamma, uint16_t* out, int64_t j, bool stream) {
   const __m256 a = _mm256_mul_ps(_mm256_loadu_ps(res + j), rstd);
   const __m256 y = _mm256_mul_ps(a, _mm256_loadu_ps(gamma + j));
-  StoreF16(out + j, _mm256_cvtps_ph(y, _MM_FROUND_TO_NEAREST_INT));
+  StoreF16(out + j, _mm256_cvtps_ph(y, _MM_FROUND_TO_NEAREST_INT), stream);
 }
 
-void NormRow(const float* res, float rstd, const float* gamma, uint16_t* out, int64_t n, int64_t prefetch_elems) {
+void NormRow(const float* res, float rstd, const float* gamma, uint16_t* out, int64_t n, int64_t prefetch_elems,
+             bool stream) {
   const __m256 r = _mm256_set1_ps(rstd);
   int64_t j = 0;
   for (; j + 4 * kLanes <= n; j += 4 * kLanes) {  // 4 vectors of fp16 = one cache line of out
-    if (prefetch_elems > 0) PrefetchLine(out + j + prefetch_elems);
-    for (int64_t v = 0; v < 4; ++v) NormVector(res, r, gamma, out, j + v * kLanes);
+    if (prefetch_elems > 0 && !stream) PrefetchLine(out + j + prefetch_elems);
+    for (int64_t v = 0; v < 4; ++v) NormVector(res, r, gamma, out, j + v * kLanes, stream);
   }
-  for (; j + kLanes <= n; j += kLanes) NormVector(res, r, gamma, out, j);
+  for (; j + kLanes <= n; j += kLanes) NormVector(res, r, gamma, out, j, stream);
   for (; j < n; ++j) out[j] = cpu::scalar::F32ToF16One((res[j] * rstd) * gamma[j]);
+  if (stream) _mm_sfence();
 }
 
 void RankSumF16(const uint16_t* const* x, int x_ranks, uint16_t* const* dst, int dsts, int64_t n,

@@ -26,6 +26,15 @@ __mmask16 TailMask(int64_t left) {
 // One cache line into L2 (prefetcht1): a whole row ahead would crowd L1.
 void PrefetchLine(const void* p) { _mm_prefetch(static_cast<const char*>(p), _MM_HINT_T1); }
 
+// 16 fp16 to p: a non-temporal store when asked and the vector is whole and 32-byte aligned (rows
+// start 16-byte aligned; a row that is not 32-byte aligned just keeps ordinary stores).
+void StoreF16(uint16_t* p, __m256i h, __mmask16 m, bool stream) {
+  if (stream && m == kAll && (reinterpret_cast<uintptr_t>(p) & 31) == 0)
+    _mm256_stream_si256(reinterpret_cast<__m256i*>(p), h);
+  else
+    _mm256_mask_storeu_epi16(p, m, h);
+}
+
 __m512 LoadF16(const uint16_t* p, __mmask16 m) { return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, p)); }
 
 // x_0 + … + x_{R−1} at element j, fp32, rank order.
@@ -46,7 +55,7 @@ inline void ResidualVector(const ResidualRow& a, int64_t j, __mmask16 m, __m512d
   }
   // residual is read before residual_out is written: they may be one buffer
   const __m256i rounded = _mm512_cvtps_ph(_mm512_add_ps(s, LoadF16(a.residual + j, m)), _MM_FROUND_TO_NEAREST_INT);
-  _mm256_mask_storeu_epi16(a.residual_out + j, m, rounded);
+  StoreF16(a.residual_out + j, rounded, m, a.stream_out);
   const __m512 res = _mm512_cvtph_ps(rounded);
   _mm512_mask_storeu_ps(a.res + j, m, res);
   const __m512d lo = _mm512_cvtps_pd(_mm512_castps512_ps256(res));
@@ -64,32 +73,36 @@ double ResidualSquares(const ResidualRow& a) {
     if (a.prefetch_elems > 0) {
       const int64_t ahead = j + a.prefetch_elems;
       PrefetchLine(a.residual + ahead);
-      if (a.residual_out != a.residual) PrefetchLine(a.residual_out + ahead);
+      if (a.residual_out != a.residual && !a.stream_out) PrefetchLine(a.residual_out + ahead);
       for (int r = 0; r < a.x_ranks; ++r) PrefetchLine(a.x[r] + ahead);
     }
     ResidualVector(a, j, kAll, acc0, acc1);
     ResidualVector(a, j + kLanes, kAll, acc2, acc3);
   }
   for (; j < n; j += kLanes) ResidualVector(a, j, TailMask(n - j), acc0, acc1);
+  if (a.stream_out) _mm_sfence();  // the non-temporal stores are ordered before the pool's hand-off
   return _mm512_reduce_add_pd(_mm512_add_pd(_mm512_add_pd(acc0, acc1), _mm512_add_pd(acc2, acc3)));
 }
 
 // (res · rstd) · gamma: two fp32 products in that order, then one rounding to fp16.
-inline void NormVector(const float* res, __m512 rstd, const float* gamma, uint16_t* out, int64_t j, __mmask16 m) {
+inline void NormVector(const float* res, __m512 rstd, const float* gamma, uint16_t* out, int64_t j, __mmask16 m,
+                       bool stream) {
   const __m512 a = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, res + j), rstd);
   const __m512 y = _mm512_mul_ps(a, _mm512_maskz_loadu_ps(m, gamma + j));
-  _mm256_mask_storeu_epi16(out + j, m, _mm512_cvtps_ph(y, _MM_FROUND_TO_NEAREST_INT));
+  StoreF16(out + j, _mm512_cvtps_ph(y, _MM_FROUND_TO_NEAREST_INT), m, stream);
 }
 
-void NormRow(const float* res, float rstd, const float* gamma, uint16_t* out, int64_t n, int64_t prefetch_elems) {
+void NormRow(const float* res, float rstd, const float* gamma, uint16_t* out, int64_t n, int64_t prefetch_elems,
+             bool stream) {
   const __m512 r = _mm512_set1_ps(rstd);
   int64_t j = 0;
   for (; j + 2 * kLanes <= n; j += 2 * kLanes) {
-    if (prefetch_elems > 0) PrefetchLine(out + j + prefetch_elems);
-    NormVector(res, r, gamma, out, j, kAll);
-    NormVector(res, r, gamma, out, j + kLanes, kAll);
+    if (prefetch_elems > 0 && !stream) PrefetchLine(out + j + prefetch_elems);
+    NormVector(res, r, gamma, out, j, kAll, stream);
+    NormVector(res, r, gamma, out, j + kLanes, kAll, stream);
   }
-  for (; j < n; j += kLanes) NormVector(res, r, gamma, out, j, TailMask(n - j));
+  for (; j < n; j += kLanes) NormVector(res, r, gamma, out, j, TailMask(n - j), stream);
+  if (stream) _mm_sfence();
 }
 
 void RankSumF16(const uint16_t* const* x, int x_ranks, uint16_t* const* dst, int dsts, int64_t n,

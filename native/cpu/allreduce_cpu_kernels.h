@@ -35,12 +35,16 @@ struct ResidualRow {
   // L2 this many elements ahead: the driver passes hidden when the thread's next row follows, since
   // the 2 + R planes a row touches are short streams the hardware prefetchers keep losing.
   int64_t prefetch_elems = 0;
+  // Write residual_out with non-temporal stores where a vector is aligned for them (outputs larger
+  // than the caches: no read-for-ownership of lines that are overwritten whole; see the driver).
+  bool stream_out = false;
 };
 using ResidualSquaresFn = double (*)(const ResidualRow& r);
 
-// Pass 2: out[j] = fp16((res[j] · rstd) · gamma[j]); gamma fp32 [hidden]; out prefetched as above.
+// Pass 2: out[j] = fp16((res[j] · rstd) · gamma[j]); gamma fp32 [hidden]; out prefetched, or
+// written with non-temporal stores, as residual_out in pass 1.
 using NormRowFn = void (*)(const float* res, float rstd, const float* gamma, uint16_t* out, int64_t hidden,
-                           int64_t prefetch_elems);
+                           int64_t prefetch_elems, bool stream_out);
 
 // The unfused baseline's all-reduce: dst_d[j] = fp16(x_0[j] + … + x_{R−1}[j]) for d < dsts; x and
 // dst prefetched as above.
