@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "cpu/w4a16_cpu.h"
+#include "cuda/w4a16_layout.cuh"
 #include "sparq/cpu.h"
 #include "sparq/w4a16.h"
 #include "sim_test_util.h"
@@ -370,6 +372,56 @@ void CheckErrors() {
   Check(st.code == StatusCode::kArgument, "w4a16 cpu matmul: a gpu-layout weight is rejected, not misread");
 }
 
+// The AVX512-FP16 gemv (tables by vmulph) against the plain AVX-512 one (fp32 product, then
+// vcvtps2ph): the same contract w, the same order, so the same bits — on scales of both signs,
+// subnormal, and large enough that (q − 8)·s overflows fp16. Called directly: the driver picks
+// one of the two per process.
+void CheckFp16TablesSameBits() {
+  if (!sparq::cpu::IsaSupported(Isa::kAvx512) || !__builtin_cpu_supports("avx512fp16")) {
+    std::printf("SKIP w4a16 [cpu/avx512fp16]: this CPU has no AVX512-FP16\n");
+    return;
+  }
+  namespace cw = sparq::cpu::w4a16;
+  for (int64_t m : {1, 2, 3, 5}) {
+    for (int g : {32, 128}) {
+      const int64_t n = m % 2 ? 37 : 24, k = 4 * g;
+      std::vector<uint8_t> codes = RandomCodes(n, k);
+      std::vector<uint16_t> scales(size_t(n * (k / g)));
+      for (size_t i = 0; i < scales.size(); ++i) {
+        const uint16_t sign = uint16_t(g_rng() & 0x8000), mant = uint16_t(g_rng() & 0x3ff);
+        const uint16_t exp = i % 5 == 0 ? 0 : i % 7 == 0 ? 30 : uint16_t(8 + g_rng() % 10);  // subnormal, huge, ordinary
+        scales[i] = uint16_t(sign | exp << 10 | mant);
+      }
+      W4A16Packed pk;
+      Status st = sparq::W4A16Pack(codes.data(), scales.data(), n, k, g, &pk, W4A16Layout::kCpu);
+      const sparq::W4A16WeightView v = pk.view();
+      // 64-byte aligned, as the driver's X (the gemv uses aligned loads)
+      std::vector<float> x_store(size_t(m * v.k_pad) + 16);
+      float* x = x_store.data() + (16 - (reinterpret_cast<uintptr_t>(x_store.data()) / sizeof(float)) % 16) % 16;
+      for (int64_t i = 0; i < m * v.k_pad; ++i) x[i] = F(H(std::uniform_real_distribution<float>(-1, 1)(g_rng)));
+      std::vector<uint16_t> y_plain(size_t(m * n), kNanBits), y_fp16(size_t(m * n), kNanBits);
+      cw::Problem p;
+      p.qw = static_cast<const uint8_t*>(v.qweight);
+      p.scales = v.scales;
+      p.n = v.n;
+      p.n_pad = v.n_pad;
+      p.k_pad = v.k_pad;
+      p.group_eff = v.group_size_eff;
+      p.groups_pad = v.groups_pad;
+      p.m = m;
+      p.x = x;
+      const int64_t blocks = v.n_pad / sparq::w4a16::kCpuColBlock;
+      p.y = y_plain.data();
+      cw::avx512::Kernels().gemv(p, 0, blocks);
+      p.y = y_fp16.data();
+      cw::avx512fp16::DecodeGemv(p, 0, blocks);
+      Check(st.ok() && std::memcmp(y_plain.data(), y_fp16.data(), y_plain.size() * 2) == 0,
+            "w4a16 [cpu/avx512fp16] m=" + std::to_string(m) + " g=" + std::to_string(g) +
+                ": vmulph tables give the plain AVX-512 gemv's bits (signed, subnormal, overflowing scales)");
+    }
+  }
+}
+
 }  // namespace
 
 void RunSimChecks();  // below, when the simulator is built
@@ -412,6 +464,7 @@ int main() {
     CheckCraftedCpu(isa, pool, 128);
     CheckCraftedCpu(isa, pool, 1024);
   }
+  CheckFp16TablesSameBits();
   RunSimChecks();
   std::printf("%d passed, %d failed\n", g_passed, g_failed);
   return g_failed == 0 ? 0 : 1;
