@@ -5,9 +5,11 @@
 // in rank order (once per row: the first output rank stores the sums, the others read them back),
 // adds the rank's residual, rounds res_out, keeps fp32(res_out) and its fp64 sum of squares; the
 // driver takes rstd = allreduce::Rstd of that sum; pass 2 writes out. Both passes read and write
-// the caller's rows once and keep everything else (the sums, fp32 res, fp32 gamma) in per-thread
-// scratch of a few rows' size, resident in L1/L2. The scalar kernels below are the contract's
-// helpers element by element; the AVX2 and AVX-512 ones give the same bits (see the kernels header).
+// the caller's rows once; everything else (the sums and fp32 res in per-thread scratch rows, gamma
+// converted to fp32 once per call) stays resident in L1/L2. Each plane is prefetched a row ahead,
+// and a call with large outputs writes them with non-temporal stores (StreamOutputs). The scalar
+// kernels below are the contract's helpers element by element; the AVX2 and AVX-512 ones give the
+// same bits (see the kernels header).
 #include <algorithm>
 #include <vector>
 
