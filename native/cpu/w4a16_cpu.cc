@@ -78,14 +78,15 @@ AlignedFloats AllocFloats(int64_t count) {
 // AVX512-FP16 only changes how the gemv builds its tables (same bits); SPARQ_W4A16_NO_FP16=1 keeps
 // the plain AVX-512 kernels, so tests on an FP16 machine reach both.
 bool UseAvx512Fp16() {
-  static const bool use = __builtin_cpu_supports("avx512fp16") && std::getenv("SPARQ_W4A16_NO_FP16") == nullptr;
+  static const bool use = cpu::w4a16::avx512fp16::DecodeGemv() != nullptr && __builtin_cpu_supports("avx512fp16") &&
+                          std::getenv("SPARQ_W4A16_NO_FP16") == nullptr;
   return use;
 }
 
 const KernelSet& Avx512Fp16Kernels() {
   static const KernelSet set = [] {
     KernelSet s = cpu::w4a16::avx512::Kernels();
-    s.gemv = &cpu::w4a16::avx512fp16::DecodeGemv;
+    s.gemv = cpu::w4a16::avx512fp16::DecodeGemv();
     return s;
   }();
   return set;

@@ -56,8 +56,8 @@ float* GemmScratch(size_t floats);
 namespace scalar { const KernelSet& Kernels(); }
 namespace avx2 { const KernelSet& Kernels(); }
 namespace avx512 { const KernelSet& Kernels(); }
-// The avx512 gemv with its tables built in fp16 math (AVX512-FP16 CPUs); the driver pairs it with
-// avx512's gemm. Same bits as avx512's gemv.
-namespace avx512fp16 { void DecodeGemv(const Problem& p, int64_t cb_begin, int64_t cb_end); }
+// The avx512 gemv with its tables built in fp16 math (AVX512-FP16 CPUs), or null when the compiler
+// had no AVX512-FP16; the driver pairs it with avx512's gemm. Same bits as avx512's gemv.
+namespace avx512fp16 { ColumnsFn DecodeGemv(); }
 
 }  // namespace sparq::cpu::w4a16

@@ -13,10 +13,21 @@
 #include "cpu/w4a16_cpu.h"
 #include "cuda/w4a16_layout.cuh"
 
+// AVX512-FP16 needs GCC 12 or Clang 14; an older compiler (a user building without a prebuild)
+// gets a null DecodeGemv() and the plain AVX-512 tables.
+#if (defined(__clang__) && __clang_major__ >= 14) || (!defined(__clang__) && defined(__GNUC__) && __GNUC__ >= 12)
+#define SPARQ_W4A16_FP16_TABLES 1
+#else
+#define SPARQ_W4A16_FP16_TABLES 0
+#endif
+
+#if SPARQ_W4A16_FP16_TABLES
 // After every #include: only this file's own functions get the ISA (STYLE.md §11).
 #pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,avx512fp16,fma,f16c")
+#endif
 
 namespace sparq::cpu::w4a16::avx512fp16 {
+#if SPARQ_W4A16_FP16_TABLES
 namespace {
 
 using sparq::w4a16::kCpuChunkK;
@@ -59,6 +70,9 @@ inline void BuildGroupLuts(const uint16_t* sc, int64_t groups_pad, int64_t g, __
 
 }  // namespace
 
-void DecodeGemv(const Problem& p, int64_t cb_begin, int64_t cb_end) { Gemv(p, cb_begin, cb_end); }
+ColumnsFn DecodeGemv() { return &Gemv; }
+#else
+ColumnsFn DecodeGemv() { return nullptr; }
+#endif
 
 }  // namespace sparq::cpu::w4a16::avx512fp16

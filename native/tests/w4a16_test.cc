@@ -377,8 +377,9 @@ void CheckErrors() {
 // subnormal, and large enough that (q − 8)·s overflows fp16. Called directly: the driver picks
 // one of the two per process.
 void CheckFp16TablesSameBits() {
-  if (!sparq::cpu::IsaSupported(Isa::kAvx512) || !__builtin_cpu_supports("avx512fp16")) {
-    std::printf("SKIP w4a16 [cpu/avx512fp16]: this CPU has no AVX512-FP16\n");
+  if (!sparq::cpu::IsaSupported(Isa::kAvx512) || !__builtin_cpu_supports("avx512fp16") ||
+      sparq::cpu::w4a16::avx512fp16::DecodeGemv() == nullptr) {
+    std::printf("SKIP w4a16 [cpu/avx512fp16]: this CPU or compiler has no AVX512-FP16\n");
     return;
   }
   namespace cw = sparq::cpu::w4a16;
@@ -414,7 +415,7 @@ void CheckFp16TablesSameBits() {
       p.y = y_plain.data();
       cw::avx512::Kernels().gemv(p, 0, blocks);
       p.y = y_fp16.data();
-      cw::avx512fp16::DecodeGemv(p, 0, blocks);
+      cw::avx512fp16::DecodeGemv()(p, 0, blocks);
       Check(st.ok() && std::memcmp(y_plain.data(), y_fp16.data(), y_plain.size() * 2) == 0,
             "w4a16 [cpu/avx512fp16] m=" + std::to_string(m) + " g=" + std::to_string(g) +
                 ": vmulph tables give the plain AVX-512 gemv's bits (signed, subnormal, overflowing scales)");
