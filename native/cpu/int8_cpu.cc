@@ -262,7 +262,8 @@ Status Int8MatmulCpu(const Int8MatmulArgs& a, Kernel kernel, ThreadPool& pool) {
       outlier_cols[0] = 0;
       return Status::Ok();
     }
-    const KernelSet ks = SetFor(Supported(kernel));
+    const Kernel runs = Supported(kernel);
+    const KernelSet ks = SetFor(runs);
     AlignedBytes ca = AllocBytes(m * k_pad);
     std::vector<float> row_stat(static_cast<size_t>(m));
     std::vector<uint8_t> is_outlier(static_cast<size_t>(w.k));
@@ -271,7 +272,7 @@ Status Int8MatmulCpu(const Int8MatmulArgs& a, Kernel kernel, ThreadPool& pool) {
     // doing them all took longer than the matmul's integer work).
     // The VNNI kernel multiplies u8 by s8, so it reads the activations biased, CA + 128 (int8_cpu.h),
     // made here once rather than per weight block.
-    const bool biased = Supported(kernel) == Kernel::kAvx512Vnni;
+    const bool biased = runs == Kernel::kAvx512Vnni;
     AlignedBytes ca_biased = AllocBytes(biased ? m * k_pad : 0);
     pool.ParallelFor(m, [&](int64_t begin, int64_t end) {
       for (int64_t i = begin; i < end; ++i) {
