@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <new>
 #include <string>
@@ -142,6 +143,7 @@ struct Problem {
   int64_t m = 0;
   const int8_t* ca = nullptr;      // [m][k_pad]
   const uint8_t* ca_biased = nullptr;  // [m][k_pad], CA + 128: the VNNI kernel's only
+  const uint8_t* ca_panel = nullptr;   // the same in panels (AccTile::ca_panel) for m ≥ kPanelMinRows
   const float* row_stat = nullptr;  // [m]
   const int32_t* outliers = nullptr;  // O, increasing
   int64_t n_out = 0;                // |O|
@@ -274,6 +276,14 @@ Status Int8MatmulCpu(const Int8MatmulArgs& a, Kernel kernel, ThreadPool& pool) {
     // made here once rather than per weight block.
     const bool biased = runs == Kernel::kAvx512Vnni;
     AlignedBytes ca_biased = AllocBytes(biased ? m * k_pad : 0);
+    // With enough rows the VNNI kernel's big tiles take the panel form (int8_cpu.h AccTile::ca_panel):
+    // the biased rows again, 16 to a panel, interleaved by 4 bytes; pad rows hold code 0 (0x80).
+    const bool panels = biased && m >= kPanelMinRows;
+    const int64_t m_panel = (m + kPanelRows - 1) / kPanelRows * kPanelRows;
+    AlignedBytes ca_panel = AllocBytes(panels ? m_panel * k_pad : 0);
+    if (panels && m_panel > m)
+      std::fill_n(reinterpret_cast<uint8_t*>(ca_panel.get()) + (m_panel - kPanelRows) * k_pad, kPanelRows * k_pad,
+                  uint8_t(0x80));
     pool.ParallelFor(m, [&](int64_t begin, int64_t end) {
       for (int64_t i = begin; i < end; ++i) {
         int8_t* row = ca.get() + i * k_pad;
@@ -281,6 +291,11 @@ Status Int8MatmulCpu(const Int8MatmulArgs& a, Kernel kernel, ThreadPool& pool) {
         if (biased) {
           uint8_t* to = reinterpret_cast<uint8_t*>(ca_biased.get()) + i * k_pad;
           for (int64_t c = 0; c < k_pad; ++c) to[c] = uint8_t(uint8_t(row[c]) ^ 0x80u);
+          if (panels) {
+            uint8_t* pan = reinterpret_cast<uint8_t*>(ca_panel.get()) + (i / kPanelRows) * kPanelRows * k_pad +
+                           (i % kPanelRows) * 4;
+            for (int64_t g = 0; g < k_pad; g += 4) std::memcpy(pan + g * kPanelRows, to + g, 4);
+          }
         }
       }
     });
@@ -293,6 +308,7 @@ Status Int8MatmulCpu(const Int8MatmulArgs& a, Kernel kernel, ThreadPool& pool) {
     p.m = m;
     p.ca = ca.get();
     p.ca_biased = biased ? reinterpret_cast<const uint8_t*>(ca_biased.get()) : nullptr;
+    p.ca_panel = panels ? reinterpret_cast<const uint8_t*>(ca_panel.get()) : nullptr;
     p.row_stat = row_stat.data();
     p.outliers = outlier_cols + 1;
     p.n_out = n_out;
@@ -302,7 +318,10 @@ Status Int8MatmulCpu(const Int8MatmulArgs& a, Kernel kernel, ThreadPool& pool) {
 
     p.outlier = ks.outlier;
     p.epilogue = ks.epilogue;
-    const int64_t row_block = std::clamp<int64_t>(kBlockBytes / k_pad, 1, kMaxBlockRows);
+    // Row blocks start on panel boundaries when there are panels.
+    const int64_t row_block = panels ? std::clamp<int64_t>(kBlockBytes / k_pad / kPanelRows * kPanelRows, kPanelRows,
+                                                           kMaxBlockRows)
+                                     : std::clamp<int64_t>(kBlockBytes / k_pad, 1, kMaxBlockRows);
     const int64_t col_block =
         std::clamp<int64_t>(kBlockBytes / k_pad / kColGroup * kColGroup, kColGroup, kMaxBlockRows);
     const int64_t row_blocks = (m + row_block - 1) / row_block;
@@ -324,6 +343,7 @@ Status Int8MatmulCpu(const Int8MatmulArgs& a, Kernel kernel, ThreadPool& pool) {
           AccTile t;
           t.ca = p.ca + r0 * k_pad;
           t.ca_biased = p.ca_biased != nullptr ? p.ca_biased + r0 * k_pad : nullptr;
+          t.ca_panel = p.ca_panel != nullptr ? p.ca_panel + r0 * k_pad : nullptr;  // r0: a multiple of 16
           t.cb = w.codes + j0 * k_pad;
           t.row_sums = w.row_sums + j0;
           t.k_pad = k_pad;

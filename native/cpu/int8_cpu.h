@@ -12,7 +12,9 @@
 //   avx512 (BW)  the same on zmm.
 //   avx512 VNNI  vpdpbusd is u8×s8, so the activations go in biased, CA + 128 (one xor with 0x80),
 //                and acc = Σ (CA+128)·CB − 128·row_sums[j]; mod 2³² arithmetic, exact because the
-//                true acc fits an int32 (|acc| ≤ 127·128·k, k ≤ 2¹⁷).
+//                true acc fits an int32 (|acc| ≤ 127·128·k, k ≤ 2¹⁷). Small tiles take the dot form
+//                (lanes over k, horizontal sums per tile); tiles of ≥ kPanelMinRows rows take the
+//                panel form (lanes over 16 CA rows, W broadcast 4 bytes at a time: no horizontal sums).
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -29,11 +31,19 @@ namespace sparq::cpu::int8 {
 
 inline constexpr int64_t kColGroup = 4;  // W rows per kernel column group (= int8::kCpuRowBlock)
 inline constexpr int64_t kKStep = 64;    // k_pad is a multiple of this (= int8::kCpuKAlign)
+inline constexpr int64_t kPanelRows = 16;  // CA rows per VNNI activation panel (one zmm of int32 lanes)
+// Tiles with at least this many rows run the VNNI panel kernel when the driver made the panels.
+inline constexpr int64_t kPanelMinRows = 16;
 
 // One tile: acc[r][c] = Σ_{kk < k_pad} ca[r][kk]·cb[c][kk] for r < rows, c < cols.
 struct AccTile {
   const int8_t* ca = nullptr;        // CA rows, k_pad bytes apart
   const uint8_t* ca_biased = nullptr;  // CA + 128 as u8, same layout (the VNNI kernel's operand)
+  // The same biased rows as panels of kPanelRows (the VNNI panel kernel's operand, or null): panel
+  // p holds rows 16p .. 16p + 15 of the tile interleaved by 4 bytes of k, byte b of k group g of
+  // row 16p + l at ca_panel[p·16·k_pad + 64g + 4l + b]; rows past `rows` up to the next multiple of
+  // 16 are padding (their lanes are computed and dropped).
+  const uint8_t* ca_panel = nullptr;
   const int8_t* cb = nullptr;        // CB rows (kCpu layout), k_pad bytes apart
   const int32_t* row_sums = nullptr;  // row_sums[c] = Σ_k cb[c][kk] (used by the VNNI kernel)
   int64_t k_pad = 0;                 // multiple of kKStep

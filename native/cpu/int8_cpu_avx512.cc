@@ -6,6 +6,7 @@
 //            biased activations CA ^ 0x80 = CA + 128 (u8, made once per call by the driver), each
 //            4×4 register tile runs vpdpbusd over the block and folds its 16 zmm into acc; acc
 //            starts at −128·row_sums.
+//            Tiles of ≥ kPanelMinRows rows take the panel form instead (AccVnniPanel, below).
 //   Outlier  16 output columns per zmm, 4 rows' fma chains interleaved.
 // GCC 12's AVX-512 intrinsics start from a self-initialised "undefined" vector and warn inside
 // the header once inlined; the values are fully defined.
@@ -238,11 +239,89 @@ void VnniBlock(const uint8_t* a, int64_t lda, const int8_t* b, int64_t ldb, int6
   }
 }
 
+// ---- panel form: lanes over 16 CA rows (rows of the tile ≥ kPanelMinRows)
+// MZ panels (16·MZ CA rows) × NR W rows over the whole k_pad: per 4 bytes of k, MZ panel loads, NR
+// broadcasts of 4 W bytes and MZ·NR vpdpbusd; the sums land lane = row, so writing them out is a
+// transposed store per W row, once per tile, and no horizontal sum is ever taken. Every W row
+// streams 4 bytes per step, so each 64-byte step of k prefetches the line kPanelPfBytes ahead.
+constexpr int64_t kPanelPfBytes = 256;
+constexpr int kPanelNr = 12;  // W rows per micro tile (2 × 12 accumulators + 2 panels + 1 broadcast)
+
+template <int MZ, int NR>
+__attribute__((noinline)) void PanelMicro(const uint8_t* xp, int64_t panel_stride, const int8_t* b, int64_t ldb,
+                                          int64_t k_pad, __m512i* s) {
+  __m512i acc[MZ][NR];
+#pragma GCC unroll 12
+  for (int c = 0; c < NR; ++c)
+#pragma GCC unroll 2
+    for (int z = 0; z < MZ; ++z) acc[z][c] = _mm512_setzero_si512();
+  for (int64_t k0 = 0; k0 < k_pad; k0 += 64) {
+#pragma GCC unroll 12
+    for (int c = 0; c < NR; ++c)
+      _mm_prefetch(reinterpret_cast<const char*>(b + c * ldb + k0 + kPanelPfBytes), SPARQ_INT8_PF_HINT);
+    const uint8_t* x = xp + k0 * kPanelRows;
+#pragma GCC unroll 4
+    for (int64_t g = 0; g < 16; ++g) {
+      __m512i xv[MZ];
+#pragma GCC unroll 2
+      for (int z = 0; z < MZ; ++z) xv[z] = _mm512_loadu_si512(x + z * panel_stride + g * 64);
+#pragma GCC unroll 12
+      for (int c = 0; c < NR; ++c) {
+        int32_t w4;
+        __builtin_memcpy(&w4, b + c * ldb + k0 + 4 * g, 4);
+        const __m512i wv = _mm512_set1_epi32(w4);
+#pragma GCC unroll 2
+        for (int z = 0; z < MZ; ++z) acc[z][c] = _mm512_dpbusd_epi32(acc[z][c], xv[z], wv);
+      }
+    }
+  }
+#pragma GCC unroll 12
+  for (int c = 0; c < NR; ++c)
+#pragma GCC unroll 2
+    for (int z = 0; z < MZ; ++z) s[c * MZ + z] = acc[z][c];
+}
+
+// One micro tile's sums into acc (rows r0.., W rows c0..): acc[r][c] = lane − 128·row_sums[c].
+template <int MZ, int NR>
+void PanelBlock(const AccTile& t, int64_t r0, int64_t c0) {
+  __m512i s[MZ * NR];
+  PanelMicro<MZ, NR>(t.ca_panel + (r0 / kPanelRows) * kPanelRows * t.k_pad, kPanelRows * t.k_pad,
+                     t.cb + c0 * t.k_pad, t.k_pad, t.k_pad, s);
+  const int64_t rows = t.rows - r0 < MZ * kPanelRows ? t.rows - r0 : MZ * kPanelRows;
+  for (int c = 0; c < NR; ++c) {
+    const __m512i corr = _mm512_set1_epi32(static_cast<int32_t>(0u - (static_cast<uint32_t>(t.row_sums[c0 + c]) << 7)));
+    alignas(64) int32_t lanes[MZ * kPanelRows];
+#pragma GCC unroll 2
+    for (int z = 0; z < MZ; ++z) _mm512_store_si512(lanes + z * kPanelRows, _mm512_add_epi32(s[c * MZ + z], corr));
+    for (int64_t r = 0; r < rows; ++r) t.acc[(r0 + r) * t.ld_acc + c0 + c] = lanes[r];
+  }
+}
+
+// Column groups of kPanelNr W rows (then 8 or 4 for the rest: cols is a multiple of kColGroup),
+// row pairs of panels (then one).
+template <int MZ>
+void PanelRows(const AccTile& t, int64_t r0) {
+  int64_t c0 = 0;
+  for (; c0 + kPanelNr <= t.cols; c0 += kPanelNr) PanelBlock<MZ, kPanelNr>(t, r0, c0);
+  switch (t.cols - c0) {
+    case 8: PanelBlock<MZ, 8>(t, r0, c0); break;
+    case 4: PanelBlock<MZ, 4>(t, r0, c0); break;
+    default: break;
+  }
+}
+
+void AccVnniPanel(const AccTile& t) {
+  int64_t r0 = 0;
+  for (; r0 + kPanelRows < t.rows; r0 += 2 * kPanelRows) PanelRows<2>(t, r0);
+  if (r0 < t.rows) PanelRows<1>(t, r0);
+}
+
 }  // namespace
 
 // Chunks of ≤ kVnniRowChunk CA rows; per chunk, k blocks of kc bytes: every (4 W rows) × (4 CA
 // rows) register tile over the block of the biased activations the driver made once per call.
 void AccVnni(const AccTile& t) {
+  if (t.ca_panel != nullptr && t.rows >= kPanelMinRows) return AccVnniPanel(t);
   // acc starts at −128·row_sums (mod 2³²); the blocks add Σ (CA+128)·CB.
   for (int64_t r = 0; r < t.rows; ++r)
     for (int64_t c = 0; c < t.cols; ++c)

@@ -382,7 +382,9 @@ void ZeroWRow(Case& c, int64_t j) {
 
 void CheckGrid(Pools& pools) {
   struct Shape { int64_t n, k; };
-  const Shape shapes[] = {{1, 1}, {5, 499}, {67, 130}, {13, 64}, {36, 257}};
+  // {10, 2100}: k_pad 2112 cuts m into row blocks of 48 (the VNNI panel form's 2 + 1 panels), so
+  // m = 64 and 100 also run a 16-row panel tile and a 4-row dot-form tile after it.
+  const Shape shapes[] = {{1, 1}, {5, 499}, {67, 130}, {13, 64}, {36, 257}, {10, 2100}};
   int variant = 0;
   for (int64_t m : {1, 8, 33, 64, 100})
     for (const Shape& s : shapes) {
