@@ -363,8 +363,9 @@ Status Int8MatmulCpu(const Int8MatmulArgs& a, Kernel kernel, ThreadPool& pool) {
     p.outlier = ks.outlier;
     p.epilogue = ks.epilogue;
     // Row blocks start on panel boundaries when there are panels.
-    const int64_t row_block = panels ? std::clamp<int64_t>(kBlockBytes / k_pad / kPanelRows * kPanelRows, kPanelRows,
-                                                           kMaxBlockRows)
+    constexpr int64_t kPanelBlock = kPanelMz * kPanelRows;
+    const int64_t row_block = panels ? std::clamp<int64_t>(kBlockBytes / k_pad / kPanelBlock * kPanelBlock, kPanelBlock,
+                                                           kMaxBlockRows / kPanelBlock * kPanelBlock)
                                      : std::clamp<int64_t>(kBlockBytes / k_pad, 1, kMaxBlockRows);
     const int64_t col_block =
         std::clamp<int64_t>(kBlockBytes / k_pad / kColGroup * kColGroup, kColGroup, kMaxBlockRows);

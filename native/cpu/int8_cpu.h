@@ -34,6 +34,10 @@ inline constexpr int64_t kKStep = 64;    // k_pad is a multiple of this (= int8:
 inline constexpr int64_t kPanelRows = 16;  // CA rows per VNNI activation panel (one zmm of int32 lanes)
 // Tiles with at least this many rows run the VNNI panel kernel when the driver made the panels.
 inline constexpr int64_t kPanelMinRows = 16;
+// Panels per VNNI micro tile (16·kPanelMz CA rows); the driver's row blocks are multiples of it.
+// 3 and 4 (24 accumulators as 3 × 8 or 4 × 6) were measured 1.5× and 3× slower: GCC 12 compiles
+// their micro tiles with zmm copies around every vpdpbusd and no unrolling.
+inline constexpr int64_t kPanelMz = 2;
 
 // One tile: acc[r][c] = Σ_{kk < k_pad} ca[r][kk]·cb[c][kk] for r < rows, c < cols.
 struct AccTile {

@@ -245,7 +245,6 @@ void VnniBlock(const uint8_t* a, int64_t lda, const int8_t* b, int64_t ldb, int6
 // transposed store per W row, once per tile, and no horizontal sum is ever taken. Every W row
 // streams 4 bytes per step, so each 64-byte step of k prefetches the line kPanelPfBytes ahead.
 constexpr int64_t kPanelPfBytes = 256;
-constexpr int kPanelNr = 12;  // W rows per micro tile (2 × 12 accumulators + 2 panels + 1 broadcast)
 
 template <int MZ, int NR>
 __attribute__((noinline)) void PanelMicro(const uint8_t* xp, int64_t panel_stride, const int8_t* b, int64_t ldb,
@@ -297,23 +296,32 @@ void PanelBlock(const AccTile& t, int64_t r0, int64_t c0) {
   }
 }
 
-// Column groups of kPanelNr W rows (then 8 or 4 for the rest: cols is a multiple of kColGroup),
-// row pairs of panels (then one).
+// W rows per micro tile for MZ panels: MZ·NR accumulators ≤ 24, leaving zmm for the panels and a
+// broadcast.
+template <int MZ>
+constexpr int PanelNr() { return MZ == 1 ? 12 : 24 / MZ; }
+
+// Column groups of PanelNr W rows, then of 8 and 4 (cols is a multiple of kColGroup).
 template <int MZ>
 void PanelRows(const AccTile& t, int64_t r0) {
+  constexpr int kNrMain = PanelNr<MZ>();
+  static_assert(kNrMain % kColGroup == 0, "the rest of cols after the main groups is a multiple of 4");
   int64_t c0 = 0;
-  for (; c0 + kPanelNr <= t.cols; c0 += kPanelNr) PanelBlock<MZ, kPanelNr>(t, r0, c0);
-  switch (t.cols - c0) {
-    case 8: PanelBlock<MZ, 8>(t, r0, c0); break;
-    case 4: PanelBlock<MZ, 4>(t, r0, c0); break;
-    default: break;
+  for (; c0 + kNrMain <= t.cols; c0 += kNrMain) PanelBlock<MZ, kNrMain>(t, r0, c0);
+  if (c0 + 8 <= t.cols) {
+    PanelBlock<MZ, 8>(t, r0, c0);
+    c0 += 8;
   }
+  for (; c0 < t.cols; c0 += 4) PanelBlock<MZ, 4>(t, r0, c0);
 }
 
+// Pairs of panels (kPanelMz), then one.
 void AccVnniPanel(const AccTile& t) {
+  static_assert(kPanelMz == 2, "AccVnniPanel runs pairs of panels");
+  const int64_t rows_pad = (t.rows + kPanelRows - 1) / kPanelRows * kPanelRows;
   int64_t r0 = 0;
-  for (; r0 + kPanelRows < t.rows; r0 += 2 * kPanelRows) PanelRows<2>(t, r0);
-  if (r0 < t.rows) PanelRows<1>(t, r0);
+  for (; r0 + 2 * kPanelRows <= rows_pad; r0 += 2 * kPanelRows) PanelRows<2>(t, r0);
+  if (r0 < rows_pad) PanelRows<1>(t, r0);
 }
 
 }  // namespace
