@@ -123,6 +123,7 @@ Kernel Supported(Kernel k) {
 
 constexpr int64_t kBlockBytes = 128 << 10;  // CA block and W block each (L2 is ≥ 1 MiB on AVX-512 parts)
 constexpr int64_t kMaxBlockRows = 256;      // caps the per-thread accumulator tile at 256 KiB
+constexpr int64_t kPanelRowBlock = 128;     // rows per tile with panels (a multiple of 32)
 constexpr int64_t kOutCols = 64;            // epilogue column chunk (the outlier terms of 4 zmm)
 constexpr size_t kAlignBytes = 64;
 
@@ -362,13 +363,15 @@ Status Int8MatmulCpu(const Int8MatmulArgs& a, Kernel kernel, ThreadPool& pool) {
 
     p.outlier = ks.outlier;
     p.epilogue = ks.epilogue;
-    // Row blocks start on panel boundaries when there are panels.
-    constexpr int64_t kPanelBlock = kPanelMz * kPanelRows;
-    const int64_t row_block = panels ? std::clamp<int64_t>(kBlockBytes / k_pad / kPanelBlock * kPanelBlock, kPanelBlock,
-                                                           kMaxBlockRows / kPanelBlock * kPanelBlock)
+    // With panels the tiles are up to kPanelRowBlock rows (on panel-pair boundaries) × kPanelColBlock
+    // W rows for any k: the panel kernel blocks k itself. Otherwise the CA block and the W block are
+    // each about kBlockBytes.
+    constexpr int64_t kPanelPair = kPanelMz * kPanelRows;
+    const int64_t row_block = panels ? std::min(kPanelRowBlock, (m + kPanelPair - 1) / kPanelPair * kPanelPair)
                                      : std::clamp<int64_t>(kBlockBytes / k_pad, 1, kMaxBlockRows);
-    const int64_t col_block =
-        std::clamp<int64_t>(kBlockBytes / k_pad / kColGroup * kColGroup, kColGroup, kMaxBlockRows);
+    const int64_t col_block = panels ? kPanelColBlock
+                                     : std::clamp<int64_t>(kBlockBytes / k_pad / kColGroup * kColGroup, kColGroup,
+                                                           kMaxBlockRows);
     const int64_t row_blocks = (m + row_block - 1) / row_block;
     const int64_t col_blocks = (n_pad + col_block - 1) / col_block;
     // Threads claim W blocks (each with all its row blocks) one at a time rather than a fixed half
@@ -377,6 +380,7 @@ Status Int8MatmulCpu(const Int8MatmulArgs& a, Kernel kernel, ThreadPool& pool) {
     std::atomic<int64_t> next_col_block{0};
     pool.ParallelFor(std::min<int64_t>(pool.size(), col_blocks), [&](int64_t, int64_t) {
       std::vector<int32_t> acc(static_cast<size_t>(std::min(row_block, m) * col_block));
+      std::vector<int32_t> acc_t(panels ? static_cast<size_t>(row_block * col_block) : 0);  // row_block: ×16
       Scratch s;
       s.wo.resize(static_cast<size_t>(n_out * kOutCols));
       s.o.resize(static_cast<size_t>(std::min(row_block, m) * kOutCols));
@@ -396,6 +400,7 @@ Status Int8MatmulCpu(const Int8MatmulArgs& a, Kernel kernel, ThreadPool& pool) {
           t.cols = std::min(col_block, n_pad - j0);
           t.acc = acc.data();
           t.ld_acc = col_block;
+          t.acc_t = panels ? acc_t.data() : nullptr;
           ks.acc(t);
           Epilogue(p, r0, t.rows, j0, t.cols, acc.data(), col_block, s);
         }

@@ -34,6 +34,9 @@ inline constexpr int64_t kKStep = 64;    // k_pad is a multiple of this (= int8:
 inline constexpr int64_t kPanelRows = 16;  // CA rows per VNNI activation panel (one zmm of int32 lanes)
 // Tiles with at least this many rows run the VNNI panel kernel when the driver made the panels.
 inline constexpr int64_t kPanelMinRows = 16;
+// With panels, the driver's tiles span this many W rows whatever k is (the panel kernel blocks k
+// itself; tying the tile to 128 KiB of W left 4 rows per tile at k = 28672).
+inline constexpr int64_t kPanelColBlock = 48;
 // Panels per VNNI micro tile (16·kPanelMz CA rows); the driver's row blocks are multiples of it.
 // 3 and 4 (24 accumulators as 3 × 8 or 4 × 6) were measured 1.5× and 3× slower: GCC 12 compiles
 // their micro tiles with zmm copies around every vpdpbusd and no unrolling.
@@ -48,6 +51,9 @@ struct AccTile {
   // row 16p + l at ca_panel[p·16·k_pad + 64g + 4l + b]; rows past `rows` up to the next multiple of
   // 16 are padding (their lanes are computed and dropped).
   const uint8_t* ca_panel = nullptr;
+  // The panel kernel's scratch, with ca_panel: cols × (rows rounded up to 16) int32, the sums
+  // transposed (acc_t[c][r]) while k blocks add into them.
+  int32_t* acc_t = nullptr;
   const int8_t* cb = nullptr;        // CB rows (kCpu layout), k_pad bytes apart
   const int32_t* row_sums = nullptr;  // row_sums[c] = Σ_k cb[c][kk] (used by the VNNI kernel)
   int64_t k_pad = 0;                 // multiple of kKStep

@@ -240,21 +240,22 @@ void VnniBlock(const uint8_t* a, int64_t lda, const int8_t* b, int64_t ldb, int6
 }
 
 // ---- panel form: lanes over 16 CA rows (rows of the tile ≥ kPanelMinRows)
-// MZ panels (16·MZ CA rows) × NR W rows over the whole k_pad: per 4 bytes of k, MZ panel loads, NR
-// broadcasts of 4 W bytes and MZ·NR vpdpbusd; the sums land lane = row, so writing them out is a
-// transposed store per W row, once per tile, and no horizontal sum is ever taken. Every W row
-// streams 4 bytes per step, so each 64-byte step of k prefetches the line kPanelPfBytes ahead.
+// MZ panels (16·MZ CA rows) × NR W rows over one k block: per 4 bytes of k, MZ panel loads, NR
+// broadcasts of 4 W bytes and MZ·NR vpdpbusd. The sums land lane = row, so they add into the
+// tile's transposed accumulators (acc_t[c][r]) a vector at a time and no horizontal sum is ever
+// taken. Every W row streams 4 bytes per step, so each 64-byte step of k prefetches the line
+// kPanelPfBytes ahead.
 constexpr int64_t kPanelPfBytes = 256;
 
 template <int MZ, int NR>
 __attribute__((noinline)) void PanelMicro(const uint8_t* xp, int64_t panel_stride, const int8_t* b, int64_t ldb,
-                                          int64_t k_pad, __m512i* s) {
+                                          int64_t kc, __m512i* s) {
   __m512i acc[MZ][NR];
 #pragma GCC unroll 12
   for (int c = 0; c < NR; ++c)
 #pragma GCC unroll 2
     for (int z = 0; z < MZ; ++z) acc[z][c] = _mm512_setzero_si512();
-  for (int64_t k0 = 0; k0 < k_pad; k0 += 64) {
+  for (int64_t k0 = 0; k0 < kc; k0 += 64) {
 #pragma GCC unroll 12
     for (int c = 0; c < NR; ++c)
       _mm_prefetch(reinterpret_cast<const char*>(b + c * ldb + k0 + kPanelPfBytes), SPARQ_INT8_PF_HINT);
@@ -280,20 +281,21 @@ __attribute__((noinline)) void PanelMicro(const uint8_t* xp, int64_t panel_strid
     for (int z = 0; z < MZ; ++z) s[c * MZ + z] = acc[z][c];
 }
 
-// One micro tile's sums into acc (rows r0.., W rows c0..): acc[r][c] = lane − 128·row_sums[c].
+// One micro tile over the k block [k0, k0 + kc): its sums stored (first block) or added (mod 2³²)
+// into acc_t[c][r] (rows_pad apart).
 template <int MZ, int NR>
-void PanelBlock(const AccTile& t, int64_t r0, int64_t c0) {
+void PanelBlock(const AccTile& t, int64_t r0, int64_t c0, int64_t k0, int64_t kc, int64_t rows_pad) {
   __m512i s[MZ * NR];
-  PanelMicro<MZ, NR>(t.ca_panel + (r0 / kPanelRows) * kPanelRows * t.k_pad, kPanelRows * t.k_pad,
-                     t.cb + c0 * t.k_pad, t.k_pad, t.k_pad, s);
-  const int64_t rows = t.rows - r0 < MZ * kPanelRows ? t.rows - r0 : MZ * kPanelRows;
-  for (int c = 0; c < NR; ++c) {
-    const __m512i corr = _mm512_set1_epi32(static_cast<int32_t>(0u - (static_cast<uint32_t>(t.row_sums[c0 + c]) << 7)));
-    alignas(64) int32_t lanes[MZ * kPanelRows];
+  PanelMicro<MZ, NR>(t.ca_panel + r0 * t.k_pad + k0 * kPanelRows, kPanelRows * t.k_pad, t.cb + c0 * t.k_pad + k0,
+                     t.k_pad, kc, s);
+#pragma GCC unroll 12
+  for (int c = 0; c < NR; ++c)
 #pragma GCC unroll 2
-    for (int z = 0; z < MZ; ++z) _mm512_store_si512(lanes + z * kPanelRows, _mm512_add_epi32(s[c * MZ + z], corr));
-    for (int64_t r = 0; r < rows; ++r) t.acc[(r0 + r) * t.ld_acc + c0 + c] = lanes[r];
-  }
+    for (int z = 0; z < MZ; ++z) {
+      int32_t* to = t.acc_t + (c0 + c) * rows_pad + r0 + z * kPanelRows;
+      const __m512i v = k0 == 0 ? s[c * MZ + z] : _mm512_add_epi32(_mm512_loadu_si512(to), s[c * MZ + z]);
+      _mm512_storeu_si512(to, v);
+    }
 }
 
 // W rows per micro tile for MZ panels: MZ·NR accumulators ≤ 24, leaving zmm for the panels and a
@@ -303,25 +305,38 @@ constexpr int PanelNr() { return MZ == 1 ? 12 : 24 / MZ; }
 
 // Column groups of PanelNr W rows, then of 8 and 4 (cols is a multiple of kColGroup).
 template <int MZ>
-void PanelRows(const AccTile& t, int64_t r0) {
+void PanelRows(const AccTile& t, int64_t r0, int64_t k0, int64_t kc, int64_t rows_pad) {
   constexpr int kNrMain = PanelNr<MZ>();
   static_assert(kNrMain % kColGroup == 0, "the rest of cols after the main groups is a multiple of 4");
   int64_t c0 = 0;
-  for (; c0 + kNrMain <= t.cols; c0 += kNrMain) PanelBlock<MZ, kNrMain>(t, r0, c0);
+  for (; c0 + kNrMain <= t.cols; c0 += kNrMain) PanelBlock<MZ, kNrMain>(t, r0, c0, k0, kc, rows_pad);
   if (c0 + 8 <= t.cols) {
-    PanelBlock<MZ, 8>(t, r0, c0);
+    PanelBlock<MZ, 8>(t, r0, c0, k0, kc, rows_pad);
     c0 += 8;
   }
-  for (; c0 < t.cols; c0 += 4) PanelBlock<MZ, 4>(t, r0, c0);
+  for (; c0 < t.cols; c0 += 4) PanelBlock<MZ, 4>(t, r0, c0, k0, kc, rows_pad);
 }
 
-// Pairs of panels (kPanelMz), then one.
+// k blocks of kPanelKBytes (a pair of panels' block, 2·16·1 KiB = 32 KiB, stays in L1 while the
+// tile's W rows stream past it); per block, pairs of panels (kPanelMz) then one. Then acc from the
+// transposed sums, less 128·row_sums.
+constexpr int64_t kPanelKBytes = 1024;
 void AccVnniPanel(const AccTile& t) {
   static_assert(kPanelMz == 2, "AccVnniPanel runs pairs of panels");
+  static_assert(kPanelKBytes % kKStep == 0, "k blocks end on k steps");
   const int64_t rows_pad = (t.rows + kPanelRows - 1) / kPanelRows * kPanelRows;
-  int64_t r0 = 0;
-  for (; r0 + 2 * kPanelRows <= rows_pad; r0 += 2 * kPanelRows) PanelRows<2>(t, r0);
-  if (r0 < rows_pad) PanelRows<1>(t, r0);
+  for (int64_t k0 = 0; k0 < t.k_pad; k0 += kPanelKBytes) {
+    const int64_t kc = t.k_pad - k0 < kPanelKBytes ? t.k_pad - k0 : kPanelKBytes;
+    int64_t r0 = 0;
+    for (; r0 + 2 * kPanelRows <= rows_pad; r0 += 2 * kPanelRows) PanelRows<2>(t, r0, k0, kc, rows_pad);
+    if (r0 < rows_pad) PanelRows<1>(t, r0, k0, kc, rows_pad);
+  }
+  for (int64_t c = 0; c < t.cols; ++c) {
+    const uint32_t corr = static_cast<uint32_t>(t.row_sums[c]) << 7;
+    const int32_t* from = t.acc_t + c * rows_pad;
+    for (int64_t r = 0; r < t.rows; ++r)
+      t.acc[r * t.ld_acc + c] = static_cast<int32_t>(static_cast<uint32_t>(from[r]) - corr);
+  }
 }
 
 }  // namespace

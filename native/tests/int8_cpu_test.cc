@@ -382,8 +382,7 @@ void ZeroWRow(Case& c, int64_t j) {
 
 void CheckGrid(Pools& pools) {
   struct Shape { int64_t n, k; };
-  // {10, 2100}: k_pad 2112 cuts m into row blocks of 48 (the VNNI panel form's 2 + 1 panels), so
-  // m = 64 and 100 also run a 16-row panel tile and a 4-row dot-form tile after it.
+  // {10, 2100}: k_pad 2112 is two full k blocks of the VNNI panel kernel and a 64-byte one.
   const Shape shapes[] = {{1, 1}, {5, 499}, {67, 130}, {13, 64}, {36, 257}, {10, 2100}};
   int variant = 0;
   for (int64_t m : {1, 8, 33, 64, 100})
@@ -396,6 +395,16 @@ void CheckGrid(Pools& pools) {
       if (s.n > 2) ZeroWRow(c, s.n - 2);
       RunCase(c, pools);
     }
+  // m = 133: a 128-row tile of panels (4 pairs) and a 5-row dot-form tile after it; n_pad 52 is one
+  // 48-row W tile and a 4-row one; k_pad 1152 a full panel k block and a partial one.
+  RunCase(RandomCase("random", 133, 50, 1100, 0.0f, true), pools);
+  {
+    Case c = RandomCase("planted", 133, 50, 1100, 6.0f, false);
+    c.must_out = PlantOutlierColumns(c, 3);
+    ZeroXRow(c, 130);
+    ZeroWRow(c, 49);
+    RunCase(c, pools);
+  }
 }
 
 void CheckSpecialCases(Pools& pools) {
