@@ -363,15 +363,18 @@ Status Int8MatmulCpu(const Int8MatmulArgs& a, Kernel kernel, ThreadPool& pool) {
 
     p.outlier = ks.outlier;
     p.epilogue = ks.epilogue;
-    // With panels the tiles are up to kPanelRowBlock rows (on panel-pair boundaries) × kPanelColBlock
-    // W rows for any k: the panel kernel blocks k itself. Otherwise the CA block and the W block are
-    // each about kBlockBytes.
+    // The CA block and the W block are each about kBlockBytes (row blocks on panel-pair boundaries
+    // with panels), except with panels past kPanelWholeKMax: up to kPanelRowBlock rows ×
+    // kPanelColBlock W rows for any k, the panel kernel blocking k itself (int8_cpu.h).
     constexpr int64_t kPanelPair = kPanelMz * kPanelRows;
-    const int64_t row_block = panels ? std::min(kPanelRowBlock, (m + kPanelPair - 1) / kPanelPair * kPanelPair)
-                                     : std::clamp<int64_t>(kBlockBytes / k_pad, 1, kMaxBlockRows);
-    const int64_t col_block = panels ? kPanelColBlock
-                                     : std::clamp<int64_t>(kBlockBytes / k_pad / kColGroup * kColGroup, kColGroup,
-                                                           kMaxBlockRows);
+    const bool k_blocked = panels && k_pad > kPanelWholeKMax;
+    int64_t row_block = std::clamp<int64_t>(kBlockBytes / k_pad, 1, kMaxBlockRows);
+    int64_t col_block = std::clamp<int64_t>(kBlockBytes / k_pad / kColGroup * kColGroup, kColGroup, kMaxBlockRows);
+    if (panels) row_block = std::max(kPanelPair, row_block / kPanelPair * kPanelPair);
+    if (k_blocked) {
+      row_block = std::min(kPanelRowBlock, (m + kPanelPair - 1) / kPanelPair * kPanelPair);
+      col_block = kPanelColBlock;
+    }
     const int64_t row_blocks = (m + row_block - 1) / row_block;
     const int64_t col_blocks = (n_pad + col_block - 1) / col_block;
     // Threads claim W blocks (each with all its row blocks) one at a time rather than a fixed half

@@ -34,8 +34,14 @@ inline constexpr int64_t kKStep = 64;    // k_pad is a multiple of this (= int8:
 inline constexpr int64_t kPanelRows = 16;  // CA rows per VNNI activation panel (one zmm of int32 lanes)
 // Tiles with at least this many rows run the VNNI panel kernel when the driver made the panels.
 inline constexpr int64_t kPanelMinRows = 16;
-// With panels, the driver's tiles span this many W rows whatever k is (the panel kernel blocks k
-// itself; tying the tile to 128 KiB of W left 4 rows per tile at k = 28672).
+// Up to this k_pad the panel kernel runs each micro tile over the whole k, in the dot form's tiles
+// (~128 KiB of CA and of W). Past it, it blocks k in kPanelKBytes and the driver's tiles span
+// kPanelColBlock W rows whatever k is (tying them to 128 KiB of W left 4 rows per tile at
+// k = 28672, every panel pair re-read from L2 per 4 rows). The k-blocked form measured level with
+// the whole-k one at k = 4096 in the native bench (weights in L3) but 10–20% slower at m = 64 and
+// 128 in node with the weights streamed from DRAM, so both stay.
+inline constexpr int64_t kPanelWholeKMax = 4096;
+inline constexpr int64_t kPanelKBytes = 1024;
 inline constexpr int64_t kPanelColBlock = 48;
 // Panels per VNNI micro tile (16·kPanelMz CA rows); the driver's row blocks are multiples of it.
 // 3 and 4 (24 accumulators as 3 × 8 or 4 × 6) were measured 1.5× and 3× slower: GCC 12 compiles

@@ -317,16 +317,16 @@ void PanelRows(const AccTile& t, int64_t r0, int64_t k0, int64_t kc, int64_t row
   for (; c0 < t.cols; c0 += 4) PanelBlock<MZ, 4>(t, r0, c0, k0, kc, rows_pad);
 }
 
-// k blocks of kPanelKBytes (a pair of panels' block, 2·16·1 KiB = 32 KiB, stays in L1 while the
-// tile's W rows stream past it); per block, pairs of panels (kPanelMz) then one. Then acc from the
-// transposed sums, less 128·row_sums.
-constexpr int64_t kPanelKBytes = 1024;
+// The whole k, or past kPanelWholeKMax k blocks of kPanelKBytes (a pair of panels' block,
+// 2·16·1 KiB = 32 KiB, stays in L1 while the tile's W rows stream past it); per block, pairs of
+// panels (kPanelMz) then one. Then acc from the transposed sums, less 128·row_sums.
 void AccVnniPanel(const AccTile& t) {
   static_assert(kPanelMz == 2, "AccVnniPanel runs pairs of panels");
   static_assert(kPanelKBytes % kKStep == 0, "k blocks end on k steps");
   const int64_t rows_pad = (t.rows + kPanelRows - 1) / kPanelRows * kPanelRows;
-  for (int64_t k0 = 0; k0 < t.k_pad; k0 += kPanelKBytes) {
-    const int64_t kc = t.k_pad - k0 < kPanelKBytes ? t.k_pad - k0 : kPanelKBytes;
+  const int64_t k_block = t.k_pad <= kPanelWholeKMax ? t.k_pad : kPanelKBytes;
+  for (int64_t k0 = 0; k0 < t.k_pad; k0 += k_block) {
+    const int64_t kc = t.k_pad - k0 < k_block ? t.k_pad - k0 : k_block;
     int64_t r0 = 0;
     for (; r0 + 2 * kPanelRows <= rows_pad; r0 += 2 * kPanelRows) PanelRows<2>(t, r0, k0, kc, rows_pad);
     if (r0 < rows_pad) PanelRows<1>(t, r0, k0, kc, rows_pad);

@@ -382,7 +382,8 @@ void ZeroWRow(Case& c, int64_t j) {
 
 void CheckGrid(Pools& pools) {
   struct Shape { int64_t n, k; };
-  // {10, 2100}: k_pad 2112 is two full k blocks of the VNNI panel kernel and a 64-byte one.
+  // {10, 2100}: k_pad 2112 cuts m into row blocks of 32 (one VNNI panel pair, whole k), so m = 33,
+  // 64 and 100 also run several panel tiles and a dot-form tile of the rows left over.
   const Shape shapes[] = {{1, 1}, {5, 499}, {67, 130}, {13, 64}, {36, 257}, {10, 2100}};
   int variant = 0;
   for (int64_t m : {1, 8, 33, 64, 100})
@@ -395,11 +396,13 @@ void CheckGrid(Pools& pools) {
       if (s.n > 2) ZeroWRow(c, s.n - 2);
       RunCase(c, pools);
     }
-  // m = 133: a 128-row tile of panels (4 pairs) and a 5-row dot-form tile after it; n_pad 52 is one
-  // 48-row W tile and a 4-row one; k_pad 1152 a full panel k block and a partial one.
-  RunCase(RandomCase("random", 133, 50, 1100, 0.0f, true), pools);
+  // The VNNI panel kernel's k-blocked form (k_pad 4224 > kPanelWholeKMax: four 1 KiB k blocks and
+  // a 128-byte one) in its tiles: m = 133 is a 128-row tile of panels (4 pairs) and a 5-row
+  // dot-form tile after it; n_pad 52 one 48-row W tile and a 4-row one. (The grid runs the whole-k
+  // form: pairs, a single panel, pad lanes.)
+  RunCase(RandomCase("random", 133, 50, 4200, 0.0f, true), pools);
   {
-    Case c = RandomCase("planted", 133, 50, 1100, 6.0f, false);
+    Case c = RandomCase("planted", 133, 50, 4200, 6.0f, false);
     c.must_out = PlantOutlierColumns(c, 3);
     ZeroXRow(c, 130);
     ZeroWRow(c, 49);
