@@ -383,7 +383,7 @@ Status Int8MatmulCpu(const Int8MatmulArgs& a, Kernel kernel, ThreadPool& pool) {
     std::atomic<int64_t> next_col_block{0};
     pool.ParallelFor(std::min<int64_t>(pool.size(), col_blocks), [&](int64_t, int64_t) {
       std::vector<int32_t> acc(static_cast<size_t>(std::min(row_block, m) * col_block));
-      std::vector<int32_t> acc_t(panels ? static_cast<size_t>(row_block * col_block) : 0);  // row_block: ×16
+      std::vector<int32_t> acc_t(panels ? static_cast<size_t>(row_block * col_block) : 0);  // row_block: a multiple of 32
       Scratch s;
       s.wo.resize(static_cast<size_t>(n_out * kOutCols));
       s.o.resize(static_cast<size_t>(std::min(row_block, m) * kOutCols));

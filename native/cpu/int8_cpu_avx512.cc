@@ -298,18 +298,15 @@ void PanelBlock(const AccTile& t, int64_t r0, int64_t c0, int64_t k0, int64_t kc
     }
 }
 
-// W rows per micro tile for MZ panels: MZ·NR accumulators ≤ 24, leaving zmm for the panels and a
-// broadcast.
-template <int MZ>
-constexpr int PanelNr() { return MZ == 1 ? 12 : 24 / MZ; }
+// W rows per micro tile: 2 panels × 12 = 24 accumulators, leaving zmm for the panels and a broadcast.
+constexpr int kPanelNr = 12;
 
-// Column groups of PanelNr W rows, then of 8 and 4 (cols is a multiple of kColGroup).
+// Column groups of kPanelNr W rows, then of 8 and 4 (cols is a multiple of kColGroup).
 template <int MZ>
 void PanelRows(const AccTile& t, int64_t r0, int64_t k0, int64_t kc, int64_t rows_pad) {
-  constexpr int kNrMain = PanelNr<MZ>();
-  static_assert(kNrMain % kColGroup == 0, "the rest of cols after the main groups is a multiple of 4");
+  static_assert(kPanelNr % kColGroup == 0, "the rest of cols after the main groups is a multiple of 4");
   int64_t c0 = 0;
-  for (; c0 + kNrMain <= t.cols; c0 += kNrMain) PanelBlock<MZ, kNrMain>(t, r0, c0, k0, kc, rows_pad);
+  for (; c0 + kPanelNr <= t.cols; c0 += kPanelNr) PanelBlock<MZ, kPanelNr>(t, r0, c0, k0, kc, rows_pad);
   if (c0 + 8 <= t.cols) {
     PanelBlock<MZ, 8>(t, r0, c0, k0, kc, rows_pad);
     c0 += 8;
