@@ -1,5 +1,6 @@
 // native/tests/w4a16_cpu_bench.cc: W4A16 CPU matmul timings (not a test: no pass/fail).
-//   w4a16_cpu_bench [isa] [reps]   isa: scalar|avx2|avx512 (default: best); reps default 9
+//   w4a16_cpu_bench [isa] [reps] [exact|int8]   isa: scalar|avx2|avx512 (default: best); reps
+//   default 9; int8: the `{ accuracy: 'int8' }` function (W4A16MatmulInt8Cpu) instead of the exact one
 // Shapes n×k ∈ {4096×4096, 4096×14336, 14336×4096} at m ∈ {1, 4, 16, 64, 128}, group 128.
 // Weights rotate over several copies so L2/L3 do not hold them between reps. Reports the median
 // ms, GFLOP/s (2·m·n·k) and GB/s (packed weights + scales + X + Y).
@@ -20,9 +21,11 @@ int main(int argc, char** argv) {
     if (!st.ok()) { std::fprintf(stderr, "%s\n", st.message.c_str()); return 2; }
   }
   const int reps = argc > 2 ? std::atoi(argv[2]) : 9;
+  const bool int8 = argc > 3 && std::strcmp(argv[3], "int8") == 0;
+  const auto matmul = int8 ? &sparq::W4A16MatmulInt8Cpu : &sparq::W4A16MatmulCpu;
   sparq::cpu::ThreadPool pool(sparq::cpu::DefaultThreadCount());
-  std::printf("# w4a16 cpu bench: isa=%s threads=%d group=128 reps=%d (median)\n", sparq::cpu::IsaName(isa),
-              pool.size(), reps);
+  std::printf("# w4a16 cpu bench: %s, isa=%s threads=%d group=128 reps=%d (median)\n",
+              int8 ? "int8 activations" : "exact", sparq::cpu::IsaName(isa), pool.size(), reps);
   std::printf("| n x k | m | ms | GFLOP/s | GB/s |\n|---|---|---|---|---|\n");
   std::mt19937 rng(7);
   const int64_t shapes[][2] = {{4096, 4096}, {4096, 14336}, {14336, 4096}};
@@ -41,7 +44,7 @@ int main(int argc, char** argv) {
       for (int r = 0; r < reps + 2; ++r) {
         const auto& p = w[size_t(r) % w.size()];
         const auto t0 = std::chrono::steady_clock::now();
-        sparq::W4A16MatmulCpu(p.view(), x.data(), nullptr, y.data(), m, isa, pool);
+        matmul(p.view(), x.data(), nullptr, y.data(), m, isa, pool);
         const auto t1 = std::chrono::steady_clock::now();
         if (r >= 2) ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
       }

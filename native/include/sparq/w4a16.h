@@ -56,6 +56,14 @@ struct W4A16MatmulArgs {
 SPARQ_ASSERT_ABI_LAYOUT(W4A16MatmulArgs, 104);
 static_assert(offsetof(W4A16MatmulArgs, x) == 72 && offsetof(W4A16MatmulArgs, m) == 96, "W4A16MatmulArgs layout");
 
+// w4a16.matmul(w, x, { accuracy: 'int8' }): the same operands, a different function — X quantized
+// to int8 per row and weight group, integer dot products (cpu/w4a16_int8_cpu.h states it step by
+// step; docs/formats.md). Opt-in only; the cpu backend runs it, the others answer kBackend.
+struct W4A16MatmulInt8Args : W4A16MatmulArgs {
+  static constexpr const char* kOpName = "w4a16.matmul (accuracy 'int8')";
+};
+SPARQ_ASSERT_ABI_LAYOUT(W4A16MatmulInt8Args, 104);
+
 struct W4A16Packed {
   W4A16Layout layout = W4A16Layout::kGpu;
   int64_t n = 0, k = 0;
@@ -103,6 +111,10 @@ Status W4A16Unpack(const W4A16Packed& packed, std::vector<uint8_t>* codes,
 // y [m][n], all fp16 bits. Every element of y is written.
 Status W4A16MatmulCpu(const W4A16WeightView& weight, const uint16_t* x, const uint16_t* bias,
                       uint16_t* y, int64_t m, cpu::Isa isa, cpu::ThreadPool& pool);
+
+// The int8-activation function of W4A16MatmulInt8Args on the CPU, same operands and rules.
+Status W4A16MatmulInt8Cpu(const W4A16WeightView& weight, const uint16_t* x, const uint16_t* bias,
+                          uint16_t* y, int64_t m, cpu::Isa isa, cpu::ThreadPool& pool);
 
 namespace sim {
 struct SimOptions;  // sparq/sim.h

@@ -1,0 +1,55 @@
+// native/cpu/w4a16_int8_cpu.h: W4A16 with int8 activations, `{ accuracy: 'int8' }` (driver and the
+// scalar kernel: w4a16_int8_cpu.cc). A different function from w4a16.matmul's exact contract — the
+// one onnxruntime's MatMulNBits computes at accuracy level 4 — stated in docs/formats.md
+// ("w4a16 int8 activations"):
+//   per row r and weight group g:  a = max |x[r][k]| over the group (fp32 of the fp16 inputs)
+//     a = 0 → xs = 0, xq = 0;  a not finite → xs = NaN, xq = 0 (the row's outputs become NaN);
+//     else inv = fp32(127 / a), xs = fp32(a / 127), xq[k] = round-half-even(fp32(x·inv)) ∈ [−127, 127]
+//   d = Σ_{k in g} (q − 8)·xq          exact integer (formed as Σ q·xq − 8·Σ xq)
+//   acc ← fma(fp32(fp32(d)·xs), fp32(s[n][g]), acc)   g ascending from acc = 0
+//   y = fp16(acc + bias)
+// Every step is exact or one IEEE rounding, so every kernel gives the same bits.
+//
+// The kernels read the exact path's kCpu weights in place (w4a16_cpu.h: per column block of 4 and
+// 32 k, 64 bytes; byte i of a column's 16 = code(k0+i) | code(k0+16+i) << 4). A unit of work is a
+// quad: kQuadBlocks column blocks = 16 output columns. The codes (0..15) are the unsigned operand of
+// the byte dot products and X's codes the signed one, so neither is biased.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+namespace sparq::cpu::w4a16_int8 {
+
+inline constexpr int64_t kQuadBlocks = 4;  // column blocks per unit of work
+inline constexpr int64_t kQuadCols = 16;   // output columns per unit (kQuadBlocks × 4)
+
+struct Problem {
+  const uint8_t* qw = nullptr;       // kCpu codes
+  const uint16_t* scales = nullptr;  // [n_pad][groups_pad] fp16 bits
+  int64_t n = 0, n_pad = 0, k_pad = 0, group_eff = 0, groups_pad = 0;
+  int64_t m = 0;
+  const int8_t* xq = nullptr;      // [m][k_pad] activation codes, zero past k
+  const float* xs = nullptr;       // [m][groups_pad] activation scales
+  const int32_t* xsum8 = nullptr;  // [m][groups_pad] 8 · Σ xq over the group
+  float* acc = nullptr;            // [m][n_pad] out: acc before bias, columns < n_pad
+};
+
+// acc for every row and the columns of quads [q_begin, q_end); the last quad of the weight may
+// hold fewer than kQuadBlocks column blocks (n_pad / 4 of them in all).
+using QuadsFn = void (*)(const Problem& p, int64_t q_begin, int64_t q_end);
+
+// Per-thread scratch of at least `floats` floats, 64-byte aligned (the kernels' transposed scale
+// tables). The exact path's gemm scratch (w4a16_scratch.cc): the two never run in one call.
+float* Scratch(size_t floats);
+
+namespace scalar { void Quads(const Problem& p, int64_t q_begin, int64_t q_end); }
+namespace avx2 { void Quads(const Problem& p, int64_t q_begin, int64_t q_end); }
+// AVX512 VNNI (vpdpbusd).
+namespace avx512vnni { void Quads(const Problem& p, int64_t q_begin, int64_t q_end); }
+
+// The kernel the driver runs for `isa` (static_cast<int>(cpu::Isa)) on this CPU, and its name:
+// "avx512vnni", "avx2" or "scalar". An AVX-512 CPU without VNNI runs the avx2 kernel.
+QuadsFn QuadsFor(int isa);
+const char* KernelNameFor(int isa);
+
+}  // namespace sparq::cpu::w4a16_int8

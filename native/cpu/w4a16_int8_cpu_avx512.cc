@@ -1,0 +1,146 @@
+// native/cpu/w4a16_int8_cpu_avx512.cc: the AVX-512 VNNI kernel of W4A16 with int8 activations
+// (function and layout: w4a16_int8_cpu.h).
+//
+// One 64-byte load is a column block's 32 k (4 columns × 16 bytes, one column per 128-bit lane).
+// Masking and shifting the nibbles gives the codes of k0..k0+15 (low) and k0+16..k0+31 (high) as
+// u8, and X's 16 codes of each half broadcast to the four 128-bit lanes are the s8 operand: one
+// vpdpbusd per half leaves, in dword j of lane c, Σ q·xq over k0+4j..k0+4j+3 of column c. A quad's
+// 4 blocks are 4 accumulators per X row; at each group end one unpack tree sums their dwords into
+// one vector of the quad's 16 columns (lane 4c + j = column 4j + c of the quad), which takes the
+// group's fp32 step. Per 16 columns × 32 k × row: 2 vpdpbusd; the nibble split (3 ops) is shared
+// by the rows of a pass.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#include <immintrin.h>
+
+#include "cpu/w4a16_int8_cpu.h"
+#include "cuda/w4a16_layout.cuh"
+
+// After every #include: only this file's own functions get the ISA (STYLE.md §11).
+#pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,f16c,fma")
+
+namespace sparq::cpu::w4a16_int8::avx512vnni {
+namespace {
+
+using sparq::w4a16::kCpuChunkK;
+using sparq::w4a16::kCpuColBlock;
+constexpr int64_t kChunkBytes = kCpuChunkK / 2 * kCpuColBlock;  // 64: one block's 32 k
+// Per weight stream (one per block of the quad): ~300 ns of DRAM latency at ~4 GB/s per stream.
+constexpr int64_t kPrefetchBytes = 2048;
+constexpr int kMaxRows = 3;  // X rows per pass (see QuadAllRows)
+
+// Column offset within the quad of lane L after Reduce4 (and the lane holding column offset L:
+// a 4 × 4 transpose is its own inverse).
+constexpr int LaneColumn(int lane) { return 4 * (lane % 4) + lane / 4; }
+
+// Lane 4c + j of the result = the sum of the 4 dwords of lane c of acc[j].
+inline __m512i Reduce4(__m512i a, __m512i b, __m512i c, __m512i d) {
+  const __m512i ab = _mm512_add_epi32(_mm512_unpacklo_epi32(a, b), _mm512_unpackhi_epi32(a, b));
+  const __m512i cd = _mm512_add_epi32(_mm512_unpacklo_epi32(c, d), _mm512_unpackhi_epi32(c, d));
+  return _mm512_add_epi32(_mm512_unpacklo_epi64(ab, cd), _mm512_unpackhi_epi64(ab, cd));
+}
+
+// tbl[g][L] = fp32 scale of the quad's column LaneColumn(L) in group g (0 for absent blocks).
+void BuildScaleTable(const Problem& p, int64_t col0, int nb, float* tbl) {
+  for (int lane = 0; lane < kQuadCols; ++lane) {
+    const int64_t off = LaneColumn(lane);
+    if (off >= nb * kCpuColBlock) {
+      for (int64_t g = 0; g < p.groups_pad; ++g) tbl[g * kQuadCols + lane] = 0.0f;
+      continue;
+    }
+    const uint16_t* s = p.scales + (col0 + off) * p.groups_pad;
+    for (int64_t g = 0; g < p.groups_pad; ++g) tbl[g * kQuadCols + lane] = _cvtsh_ss(s[g]);
+  }
+}
+
+// Rows [r0, r0 + R) × the quad's NB column blocks from cb0, over all of k.
+template <int R, int NB>
+void QuadRows(const Problem& p, int64_t cb0, int64_t r0, const float* tbl) {
+  const int64_t chunks = p.k_pad / kCpuChunkK, per_group = p.group_eff / kCpuChunkK;
+  const int64_t block_bytes = chunks * kChunkBytes;
+  const uint8_t* wq = p.qw + cb0 * block_bytes;
+  const __m512i nibble = _mm512_set1_epi8(0x0F);
+  const bool prefetch = r0 == 0;  // later passes find the quad in L1/L2
+  __m512 sum[R];
+#pragma GCC unroll 4
+  for (int r = 0; r < R; ++r) sum[r] = _mm512_setzero_ps();
+  for (int64_t g = 0; g < p.groups_pad; ++g) {
+    __m512i acc[R][kQuadBlocks];
+#pragma GCC unroll 4
+    for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+      for (int b = 0; b < kQuadBlocks; ++b) acc[r][b] = _mm512_setzero_si512();
+    for (int64_t ch = g * per_group; ch < (g + 1) * per_group; ++ch) {
+      __m512i xlo[R], xhi[R];
+#pragma GCC unroll 4
+      for (int r = 0; r < R; ++r) {
+        const int8_t* x = p.xq + (r0 + r) * p.k_pad + ch * kCpuChunkK;
+        xlo[r] = _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x)));
+        xhi[r] = _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x + 16)));
+      }
+#pragma GCC unroll 4
+      for (int b = 0; b < NB; ++b) {
+        const uint8_t* w = wq + b * block_bytes + ch * kChunkBytes;
+        if (prefetch) _mm_prefetch(reinterpret_cast<const char*>(w + kPrefetchBytes), _MM_HINT_T0);
+        const __m512i v = _mm512_loadu_si512(w);  // the weight buffer is only 16-byte aligned
+        const __m512i lo = _mm512_and_si512(v, nibble);
+        const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), nibble);
+#pragma GCC unroll 4
+        for (int r = 0; r < R; ++r) {
+          acc[r][b] = _mm512_dpbusd_epi32(acc[r][b], lo, xlo[r]);
+          acc[r][b] = _mm512_dpbusd_epi32(acc[r][b], hi, xhi[r]);
+        }
+      }
+    }
+    const __m512 s = _mm512_load_ps(tbl + g * kQuadCols);
+#pragma GCC unroll 4
+    for (int r = 0; r < R; ++r) {
+      const int64_t rg = (r0 + r) * p.groups_pad + g;
+      const __m512i d = _mm512_sub_epi32(Reduce4(acc[r][0], acc[r][1], acc[r][2], acc[r][3]),
+                                         _mm512_set1_epi32(p.xsum8[rg]));
+      const __m512 t = _mm512_mul_ps(_mm512_cvtepi32_ps(d), _mm512_set1_ps(p.xs[rg]));
+      sum[r] = _mm512_fmadd_ps(t, s, sum[r]);
+    }
+  }
+  const __m512i to_columns = _mm512_setr_epi32(LaneColumn(0), LaneColumn(1), LaneColumn(2), LaneColumn(3),
+                                               LaneColumn(4), LaneColumn(5), LaneColumn(6), LaneColumn(7),
+                                               LaneColumn(8), LaneColumn(9), LaneColumn(10), LaneColumn(11),
+                                               LaneColumn(12), LaneColumn(13), LaneColumn(14), LaneColumn(15));
+  const __mmask16 cols = static_cast<__mmask16>((1u << (NB * kCpuColBlock)) - 1);
+#pragma GCC unroll 4
+  for (int r = 0; r < R; ++r)
+    _mm512_mask_storeu_ps(p.acc + (r0 + r) * p.n_pad + cb0 * kCpuColBlock, cols,
+                          _mm512_permutexvar_ps(to_columns, sum[r]));
+}
+
+template <int NB>
+void QuadAllRows(const Problem& p, int64_t cb0, const float* tbl) {
+  int64_t r = 0;
+  for (; r + kMaxRows <= p.m; r += kMaxRows) QuadRows<kMaxRows, NB>(p, cb0, r, tbl);
+  switch (p.m - r) {
+    case 2: QuadRows<2, NB>(p, cb0, r, tbl); break;
+    case 1: QuadRows<1, NB>(p, cb0, r, tbl); break;
+    default: break;
+  }
+}
+
+}  // namespace
+
+void Quads(const Problem& p, int64_t q_begin, int64_t q_end) {
+  const int64_t col_blocks = p.n_pad / kCpuColBlock;
+  float* tbl = Scratch(size_t(p.groups_pad * kQuadCols));
+  for (int64_t q = q_begin; q < q_end; ++q) {
+    const int64_t cb0 = q * kQuadBlocks;
+    const int nb = int(col_blocks - cb0 < kQuadBlocks ? col_blocks - cb0 : kQuadBlocks);
+    BuildScaleTable(p, cb0 * kCpuColBlock, nb, tbl);
+    switch (nb) {
+      case 4: QuadAllRows<4>(p, cb0, tbl); break;
+      case 3: QuadAllRows<3>(p, cb0, tbl); break;
+      case 2: QuadAllRows<2>(p, cb0, tbl); break;
+      case 1: QuadAllRows<1>(p, cb0, tbl); break;
+      default: break;
+    }
+  }
+}
+
+}  // namespace sparq::cpu::w4a16_int8::avx512vnni
