@@ -5,7 +5,7 @@ export type { DType, HostArray, HostArrayOf, HostInputOf, Float16ArrayLike } fro
 export { PackedWeight } from './weight';
 export { toF16, fromF16, toBF16, fromBF16 } from './half';
 export { W4A16Weight } from './ops/w4a16';
-export type { W4A16QuantizeOptions } from './ops/w4a16';
+export type { W4A16QuantizeOptions, W4A16MatmulOptions } from './ops/w4a16';
 export { SparseWeight } from './ops/sparse';
 export type { SparseEncodeOptions, SparsePruneOptions, SparseFormatName } from './ops/sparse';
 export { Int8Weight } from './ops/int8';

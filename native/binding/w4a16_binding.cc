@@ -147,12 +147,25 @@ Napi::Value W4A16FromCodes(const Napi::CallbackInfo& info) {
                            });
 }
 
-// w4a16Matmul(ctx, weight, x, bias?, out?) → NativeTensor
+// accuracy: undefined | 'exact' → the contract's exact function; 'int8' → int8 activations
+// (W4A16MatmulInt8Args), refused at the call on a backend without it.
+bool ParseInt8Accuracy(const Napi::Value& v, ContextCore* ctx, const std::string& op) {
+  Napi::Env env = v.Env();
+  if (v.IsUndefined()) return false;
+  const std::string s = v.IsString() ? v.As<Napi::String>().Utf8Value() : std::string();
+  if (s != "exact" && s != "int8") ThrowArg(env, StatusCode::kArgument, op, "accuracy", "'exact' or 'int8'", DescribeValue(v));
+  if (s == "int8" && !ctx->backend().Has(OpId::kW4A16MatmulInt8))
+    ThrowStatus(env, ctx->backend().UnsupportedStatus(OpId::kW4A16MatmulInt8));
+  return s == "int8";
+}
+
+// w4a16Matmul(ctx, weight, x, bias?, out?, accuracy?) → NativeTensor
 Napi::Value W4A16Matmul(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const std::string op = W4A16MatmulArgs::kOpName;
   ContextCore* ctx = ContextWrap::Parse(info[0], op)->core();
   ctx->ThrowIfLost(env);
+  const bool int8_accuracy = ParseInt8Accuracy(info[5], ctx, op);
   WeightWrap* weight = ParseWeight(info[1], ctx, op, "w4a16", kWeightExpected);
   const auto& format = static_cast<const W4A16Format&>(weight->format());
   constexpr MatmulLimits limits = LimitsOf<W4A16MatmulArgs>();
@@ -164,14 +177,15 @@ Napi::Value W4A16Matmul(const Napi::CallbackInfo& info) {
   std::shared_ptr<Backend> backend = ctx->backend_ptr();
   std::shared_ptr<const WeightFormat> keep = weight->format_ptr();
   const int64_t m = a.m;
-  EnqueueOp(env, ctx, {parts[0], parts[1], xb, bb}, out, [backend, parts, keep, xb, bb, out, m](LaunchInfo* launch) {
-    W4A16MatmulArgs args;
+  EnqueueOp(env, ctx, {parts[0], parts[1], xb, bb}, out,
+            [backend, parts, keep, xb, bb, out, m, int8_accuracy](LaunchInfo* launch) {
+    W4A16MatmulInt8Args args;  // the exact op's args plus a name: one struct fills both
     args.weight = static_cast<const W4A16Format&>(*keep).View(*parts[0], *parts[1]);
     args.x = static_cast<const uint16_t*>(xb->ptr);
     args.bias = bb ? static_cast<const uint16_t*>(bb->ptr) : nullptr;
     args.y = static_cast<uint16_t*>(out->ptr);
     args.m = m;
-    return backend->W4A16Matmul(args, launch);
+    return int8_accuracy ? backend->W4A16MatmulInt8(args, launch) : backend->W4A16Matmul(args, launch);
   });
   return a.out_object;
 }

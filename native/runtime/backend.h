@@ -60,6 +60,22 @@ class Backend {
   // One entry per op of sparq/op_list.h: `virtual Status Name(const Args&, LaunchInfo*)`. The
   // default answers that this backend does not have the op; a backend overrides the ops it has
   // (generated from the list's CPU/SIM/CUDA columns), so an op one backend lacks needs no stub.
+  // Whether this backend runs `op` (the op list's column for it), for bindings that refuse an op
+  // at the call rather than from the stream.
+  bool Has(OpId op) const {
+    const std::string backend = name();
+    switch (op) {
+#define SPARQ_BACKEND_HAS(Name, Args, C, S, G) \
+  case OpId::k##Name: return backend == "cpu" ? (C) == 1 : backend == "sim" ? (S) == 1 : (G) == 1;
+      SPARQ_OPS(SPARQ_BACKEND_HAS)
+#undef SPARQ_BACKEND_HAS
+      case OpId::kCount: break;
+    }
+    return false;
+  }
+  // The status a backend without `op` answers.
+  Status UnsupportedStatus(OpId op) const { return Unsupported(OpName(op)); }
+
 #define SPARQ_BACKEND_OP_ENTRY(Name, Args, C, S, G)       \
   virtual Status Name(const Args& args, LaunchInfo* info) { \
     (void)args;                                             \

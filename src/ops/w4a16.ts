@@ -11,6 +11,18 @@ export interface W4A16QuantizeOptions {
   groupSize?: number;
 }
 
+export interface W4A16MatmulOptions extends MatmulOptions {
+  /**
+   * `'exact'` (default): the contract's function, w = fp16((q − 8)·s) times the fp16 X, fp32
+   * accumulation. `'int8'`: a different, faster function, opt-in only — X quantized to int8 per
+   * row and weight group (absmax / 127), integer dot products with the codes, one fp32 step per
+   * group (what onnxruntime's MatMulNBits computes at accuracy level 4; docs/formats.md states it
+   * step by step and docs/benchmarks.md its measured error). cpu backend only: elsewhere it throws
+   * a SparqBackendError rather than silently running the exact path.
+   */
+  accuracy?: 'exact' | 'int8';
+}
+
 /**
  * 4-bit group-quantized weights W[n, k] (codes 0..15, zero point 8, fp16 scale per group), packed
  * in the layout of the backend that runs them. From {@link W4A16Ops.quantize} or {@link W4A16Ops.fromCodes}.
@@ -78,13 +90,17 @@ export class W4A16Ops {
   }
 
   /**
-   * Y[..., n] = fp16(X · dequant(W)ᵀ + bias) with w = fp16((q − 8)·s), fp32 accumulation.
+   * Y[..., n] = fp16(X · dequant(W)ᵀ + bias) with w = fp16((q − 8)·s), fp32 accumulation — or,
+   * with `{ accuracy: 'int8' }`, the int8-activation function (see {@link W4A16MatmulOptions.accuracy}).
    * @param x f16 tensor `[..., k]`.
    * @returns f16 tensor `[..., n]` (or `options.out`).
+   * @throws {SparqArgumentError} when `accuracy` is not `'exact'` or `'int8'`.
+   * @throws {SparqBackendError} for `accuracy: 'int8'` on a backend other than cpu.
    */
-  matmul(weight: W4A16Weight, x: Tensor<'f16'>, options: MatmulOptions = {}): Tensor<'f16'> {
+  matmul(weight: W4A16Weight, x: Tensor<'f16'>, options: W4A16MatmulOptions = {}): Tensor<'f16'> {
     const c = this.ctx;
     const h = c.nativeArgs('w4a16.matmul', weight, x, options);
-    return c.wrap(c.native.w4a16Matmul(c.handle, h.a, h.b, h.bias, h.out), options.out) as Tensor<'f16'>;
+    const accuracy = c.option(options, 'w4a16.matmul', 'accuracy');
+    return c.wrap(c.native.w4a16Matmul(c.handle, h.a, h.b, h.bias, h.out, accuracy), options.out) as Tensor<'f16'>;
   }
 }
