@@ -165,6 +165,23 @@ async function measureSparqPair(sq: Context, o: W4A16Options, d: ShapeData, w: {
   }
 }
 
+/** sparq's opt-in `{ accuracy: 'int8' }` row (cpu only): a different function, checked at level 4's tolerance. */
+async function measureSparqInt8(sq: Context, o: W4A16Options, d: ShapeData, w: { quant: W4A16Weight[] },
+                                x: Uint16Array, m: number, ref: Reference): Promise<ImplResult> {
+  const { n, k, g } = d;
+  const spec: ImplSpec = { impl: W4A16_IMPLS.sparqInt8, bytes: w4a16Bytes(m, n, k, g), flops: 2 * m * n * k,
+    copies: w.quant.length, tolerance: ORT_L4_TOLERANCE };
+  const xt = sq.tensor(x, [m, k], 'f16');
+  const out = poisonedOutput(sq, m, n);
+  try {
+    return await measureSparq(sq, spec, ref, () => sq.w4a16.matmul(w.quant[0], xt, { out, accuracy: 'int8' }),
+      (i) => { sq.w4a16.matmul(w.quant[i % w.quant.length], xt, { out, accuracy: 'int8' }); }, o.loop);
+  } finally {
+    out.dispose();
+    xt.dispose();
+  }
+}
+
 async function runConfig(env: BenchEnv, o: W4A16Options, d: ShapeData, s: ShapeState, m: number,
                          rng: Rng, copyBandwidth: number | null): Promise<ConfigResult> {
   const { sq } = env;
@@ -177,6 +194,7 @@ async function runConfig(env: BenchEnv, o: W4A16Options, d: ShapeData, s: ShapeS
   const threadRuns: ThreadRun[] = [];
   const [quant, dense] = await measureSparqPair(sq, o, d, s, x, m, ref);
   impls.push(quant, dense);
+  if (sq.backend === 'cpu') impls.push(await measureSparqInt8(sq, o, d, s, x, m, ref));
   if (env.cpuFloor !== null && env.scalingM.includes(m)) {
     threadRuns.push(threadRun(env.threads, quant, env.cpuFloor), threadRun(env.threads, dense, env.cpuFloor));
     for (const t of s.scaled) {

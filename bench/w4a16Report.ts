@@ -8,6 +8,8 @@ import { OpReport, SummaryRow } from './opReport';
 
 export const W4A16_IMPLS = {
   sparq: 'sparq w4a16',
+  /** `{ accuracy: 'int8' }`: int8 activations, the function ORT level 4 computes (opt-in, cpu). */
+  sparqInt8: 'sparq w4a16 int8',
   dense: 'sparq dense fp16',
   /** Placeholder of the GPU dense row until its kernel is known (harness/kernelLabel.ts renames it). */
   gpuDense: DENSE_KERNEL_LABELS.unknown,
@@ -22,7 +24,8 @@ function pctOfFloor(c: ConfigResult, r: ImplResult | undefined): number | null {
 function cpuTable(configs: readonly ConfigResult[]): Table {
   return {
     title: `w4a16 (group ${configs[0]?.groupSize ?? 128}): median ms;` + ' ratios are sparq w4a16 time / other time (< 1: sparq w4a16 faster); ' +
-      'ORT L4 computes with int8 activations; floor = bytes (codes + scales + X + Y; dense: 2nk + X + Y) / the DRAM read ' +
+      'ORT L4 and sparq\'s opt-in { accuracy: \'int8\' } (the int8 columns; int8 /ORT L4 is its time / L4\'s) compute ' +
+      'with int8 activations, a different function (rel err: ‖y − float64‖ / ‖float64‖ on the sampled outputs); floor = bytes (codes + scales + X + Y; dense: 2nk + X + Y) / the DRAM read ' +
       'bandwidth of the same pool; by threads: the sparq w4a16 row on pools of those sizes (ms, % of that pool\'s floor)',
     headers: ['shape n x k', 'm', 'w4a16 ms', 'p10–p90', 'GB/s', 'floor ms', '% of floor', 'by threads', 'dense fp16 ms',
       'dense % of floor', 'ORT L1 ms', 'ORT L4 ms', '/dense', '/ORT L1', '/ORT L4'],
@@ -31,10 +34,12 @@ function cpuTable(configs: readonly ConfigResult[]): Table {
       const d = find(c, W4A16_IMPLS.dense);
       const l1 = find(c, W4A16_IMPLS.ortL1);
       const l4 = find(c, W4A16_IMPLS.ortL4);
+      const i8 = find(c, W4A16_IMPLS.sparqInt8);
       const denseFloor = d === undefined ? null : floorMsOf(d.bytes, c.floorBandwidth);
       return [`${c.n}x${c.k}`, c.m, ms(s), spreadLabel(s), s === undefined ? null : gbPerS(s), c.floorMs, pctOfFloor(c, s),
         scalingCell(c.threadRuns, W4A16_IMPLS.sparq), ms(d), pctOf(denseFloor, d), ms(l1), ms(l4),
-        timeRatio(s, d), timeRatio(s, l1), timeRatio(s, l4)];
+        timeRatio(s, d), timeRatio(s, l1), timeRatio(s, l4), ms(i8), i8?.relErr ?? null, l4?.relErr ?? null,
+        timeRatio(i8, l4)];
     }),
   };
 }
@@ -80,7 +85,7 @@ function chart(configs: readonly ConfigResult[], gpu: boolean): ChartSpec {
       }),
     };
   }
-  const series = [W4A16_IMPLS.sparq, W4A16_IMPLS.dense, W4A16_IMPLS.ortL4];
+  const series = [W4A16_IMPLS.sparq, W4A16_IMPLS.dense, W4A16_IMPLS.sparqInt8, W4A16_IMPLS.ortL4];
   return {
     title: 'w4a16: speedup over onnxruntime-node MatMulNBits accuracy level 1 (higher is better)',
     yLabel: 'ORT L1 time / time', referenceLine: 1, series,

@@ -10,6 +10,10 @@
 #include <memory>
 #include <new>
 
+#if defined(__x86_64__)
+#include <xmmintrin.h>
+#endif
+
 #include "cpu/int8_cpu.h"
 #include "cpu/isa_kernels.h"
 #include "cpu/w4a16_cpu.h"
@@ -88,6 +92,16 @@ const char* KernelNameFor(int isa) {
 
 namespace {
 
+// Round half to even (the default rounding mode, which nothing in the library changes). On x86 one
+// cvtss2si (SSE, in the baseline ISA): std::nearbyint is a libm call per element there.
+inline int32_t RoundHalfEven(float v) {
+#if defined(__x86_64__)
+  return _mm_cvtss_si32(_mm_set_ss(v));
+#else
+  return int32_t(std::nearbyint(v));
+#endif
+}
+
 // One row of X (fp32, k values) to the codes, scales and 8·sums of its groups. Plain C++ for every
 // ISA: each step is exact or one IEEE rounding (division, product, round-half-even under the
 // default rounding mode), so there is one answer, and it is m·k work against the kernels' m·n·k.
@@ -111,7 +125,7 @@ void QuantizeRow(const float* x, int64_t k, int64_t k_pad, int64_t group, int64_
       xs[g] = a / 127.0f;
       for (int64_t i = k0; i < k1; ++i) {
         // |x·inv| ≤ 127 up to one rounding, which rounds to 127 at most.
-        const int32_t q = int32_t(std::nearbyint(x[i] * inv));
+        const int32_t q = RoundHalfEven(x[i] * inv);
         xq[i] = static_cast<int8_t>(q);
         sum += q;
       }
@@ -164,11 +178,12 @@ Status W4A16MatmulInt8Cpu(const W4A16WeightView& w, const uint16_t* x, const uin
     auto xs = AllocAligned<float>(m * w.groups_pad);
     auto xsum8 = AllocAligned<int32_t>(m * w.groups_pad);
     auto acc = AllocAligned<float>(m * w.n_pad);
+    auto x32 = AllocAligned<float>(m * w.k);  // allocated here: nothing on the pool's threads may throw
     pool.ParallelFor(m, [&](int64_t r0, int64_t r1) {
-      auto row = AllocAligned<float>(w.k);
       for (int64_t r = r0; r < r1; ++r) {
-        cpu::F16ToF32(x + r * w.k, row.get(), size_t(w.k), isa);
-        wi::QuantizeRow(row.get(), w.k, w.k_pad, w.group_size_eff, w.groups_pad, xq.get() + r * w.k_pad,
+        float* row = x32.get() + r * w.k;
+        cpu::F16ToF32(x + r * w.k, row, size_t(w.k), isa);
+        wi::QuantizeRow(row, w.k, w.k_pad, w.group_size_eff, w.groups_pad, xq.get() + r * w.k_pad,
                         xs.get() + r * w.groups_pad, xsum8.get() + r * w.groups_pad);
       }
     });
@@ -177,19 +192,21 @@ Status W4A16MatmulInt8Cpu(const W4A16WeightView& w, const uint16_t* x, const uin
     p.xsum8 = xsum8.get();
     p.acc = acc.get();
     const wi::QuadsFn quads_fn = wi::QuadsFor(static_cast<int>(isa));
-    const int64_t quads = (w.n_pad / sparq::w4a16::kCpuColBlock + wi::kQuadBlocks - 1) / wi::kQuadBlocks;
-    pool.ParallelFor(quads, [&](int64_t b, int64_t e) { quads_fn(p, b, e); });
     std::unique_ptr<float[], AlignedFree> bias32;
     if (bias != nullptr) {
       bias32 = AllocAligned<float>(w.n);
       cpu::F16ToF32(bias, bias32.get(), size_t(w.n), isa);
     }
-    pool.ParallelFor(m, [&](int64_t r0, int64_t r1) {
-      for (int64_t r = r0; r < r1; ++r) {
+    // Each task also finishes its own columns (bias, fp16): no third pass over the pool.
+    const int64_t quads = (w.n_pad / sparq::w4a16::kCpuColBlock + wi::kQuadBlocks - 1) / wi::kQuadBlocks;
+    pool.ParallelFor(quads, [&](int64_t b, int64_t e) {
+      quads_fn(p, b, e);
+      const int64_t c0 = b * wi::kQuadCols, c1 = std::min(w.n, e * wi::kQuadCols);
+      for (int64_t r = 0; r < m && c0 < c1; ++r) {
         float* row = acc.get() + r * w.n_pad;
         if (bias32)
-          for (int64_t j = 0; j < w.n; ++j) row[j] += bias32[j];
-        cpu::F32ToF16(row, y + r * w.n, size_t(w.n), isa);
+          for (int64_t j = c0; j < c1; ++j) row[j] += bias32[j];
+        cpu::F32ToF16(row + c0, y + r * w.n + c0, size_t(c1 - c0), isa);
       }
     });
   } catch (const std::bad_alloc&) {

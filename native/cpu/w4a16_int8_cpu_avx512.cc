@@ -53,14 +53,29 @@ void BuildScaleTable(const Problem& p, int64_t col0, int nb, float* tbl) {
   }
 }
 
-// Rows [r0, r0 + R) × the quad's NB column blocks from cb0, over all of k.
+// The quad's codes split into u8 once, for m > kMaxRows (several passes over the quad): per chunk
+// and block, 64 bytes of low-nibble codes then 64 of high, in the order QuadRows reads them. The
+// passes then load operands instead of redoing the 3-op split each time.
+void SplitQuad(const Problem& p, int64_t cb0, int nb, uint8_t* split) {
+  const int64_t chunks = p.k_pad / kCpuChunkK, block_bytes = chunks * kChunkBytes;
+  const __m512i nibble = _mm512_set1_epi8(0x0F);
+  for (int64_t ch = 0; ch < chunks; ++ch)
+    for (int b = 0; b < nb; ++b) {
+      const __m512i v = _mm512_loadu_si512(p.qw + (cb0 + b) * block_bytes + ch * kChunkBytes);
+      uint8_t* dst = split + (ch * nb + b) * 2 * kChunkBytes;
+      _mm512_store_si512(dst, _mm512_and_si512(v, nibble));
+      _mm512_store_si512(dst + kChunkBytes, _mm512_and_si512(_mm512_srli_epi16(v, 4), nibble));
+    }
+}
+
+// Rows [r0, r0 + R) × the quad's NB column blocks from cb0, over all of k; the codes from the
+// packed weight (split == null: the first and only pass streams it from DRAM) or from SplitQuad's.
 template <int R, int NB>
-void QuadRows(const Problem& p, int64_t cb0, int64_t r0, const float* tbl) {
+void QuadRows(const Problem& p, int64_t cb0, int64_t r0, const float* tbl, const uint8_t* split) {
   const int64_t chunks = p.k_pad / kCpuChunkK, per_group = p.group_eff / kCpuChunkK;
   const int64_t block_bytes = chunks * kChunkBytes;
   const uint8_t* wq = p.qw + cb0 * block_bytes;
   const __m512i nibble = _mm512_set1_epi8(0x0F);
-  const bool prefetch = r0 == 0;  // later passes find the quad in L1/L2
   __m512 sum[R];
 #pragma GCC unroll 4
   for (int r = 0; r < R; ++r) sum[r] = _mm512_setzero_ps();
@@ -80,11 +95,18 @@ void QuadRows(const Problem& p, int64_t cb0, int64_t r0, const float* tbl) {
       }
 #pragma GCC unroll 4
       for (int b = 0; b < NB; ++b) {
-        const uint8_t* w = wq + b * block_bytes + ch * kChunkBytes;
-        if (prefetch) _mm_prefetch(reinterpret_cast<const char*>(w + kPrefetchBytes), _MM_HINT_T0);
-        const __m512i v = _mm512_loadu_si512(w);  // the weight buffer is only 16-byte aligned
-        const __m512i lo = _mm512_and_si512(v, nibble);
-        const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), nibble);
+        __m512i lo, hi;
+        if (split != nullptr) {
+          const uint8_t* sp = split + (ch * NB + b) * 2 * kChunkBytes;
+          lo = _mm512_load_si512(sp);
+          hi = _mm512_load_si512(sp + kChunkBytes);
+        } else {
+          const uint8_t* w = wq + b * block_bytes + ch * kChunkBytes;
+          _mm_prefetch(reinterpret_cast<const char*>(w + kPrefetchBytes), _MM_HINT_T0);
+          const __m512i v = _mm512_loadu_si512(w);  // the weight buffer is only 16-byte aligned
+          lo = _mm512_and_si512(v, nibble);
+          hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), nibble);
+        }
 #pragma GCC unroll 4
         for (int r = 0; r < R; ++r) {
           acc[r][b] = _mm512_dpbusd_epi32(acc[r][b], lo, xlo[r]);
@@ -114,12 +136,17 @@ void QuadRows(const Problem& p, int64_t cb0, int64_t r0, const float* tbl) {
 }
 
 template <int NB>
-void QuadAllRows(const Problem& p, int64_t cb0, const float* tbl) {
+void QuadAllRows(const Problem& p, int64_t cb0, const float* tbl, uint8_t* split_buf) {
+  const uint8_t* split = nullptr;
+  if (p.m > kMaxRows) {
+    SplitQuad(p, cb0, NB, split_buf);
+    split = split_buf;
+  }
   int64_t r = 0;
-  for (; r + kMaxRows <= p.m; r += kMaxRows) QuadRows<kMaxRows, NB>(p, cb0, r, tbl);
+  for (; r + kMaxRows <= p.m; r += kMaxRows) QuadRows<kMaxRows, NB>(p, cb0, r, tbl, split);
   switch (p.m - r) {
-    case 2: QuadRows<2, NB>(p, cb0, r, tbl); break;
-    case 1: QuadRows<1, NB>(p, cb0, r, tbl); break;
+    case 2: QuadRows<2, NB>(p, cb0, r, tbl, split); break;
+    case 1: QuadRows<1, NB>(p, cb0, r, tbl, split); break;
     default: break;
   }
 }
@@ -128,16 +155,20 @@ void QuadAllRows(const Problem& p, int64_t cb0, const float* tbl) {
 
 void Quads(const Problem& p, int64_t q_begin, int64_t q_end) {
   const int64_t col_blocks = p.n_pad / kCpuColBlock;
-  float* tbl = Scratch(size_t(p.groups_pad * kQuadCols));
+  // The scale table, then (m > kMaxRows) the split codes: 2 · 64 bytes per chunk and block.
+  const int64_t tbl_floats = p.groups_pad * kQuadCols;
+  const int64_t split_bytes = p.m > kMaxRows ? p.k_pad / kCpuChunkK * kQuadBlocks * 2 * kChunkBytes : 0;
+  float* tbl = Scratch(size_t(tbl_floats + split_bytes / int64_t(sizeof(float))));
+  uint8_t* split = reinterpret_cast<uint8_t*>(tbl + tbl_floats);  // 64-byte aligned: tbl_floats % 16 == 0
   for (int64_t q = q_begin; q < q_end; ++q) {
     const int64_t cb0 = q * kQuadBlocks;
     const int nb = int(col_blocks - cb0 < kQuadBlocks ? col_blocks - cb0 : kQuadBlocks);
     BuildScaleTable(p, cb0 * kCpuColBlock, nb, tbl);
     switch (nb) {
-      case 4: QuadAllRows<4>(p, cb0, tbl); break;
-      case 3: QuadAllRows<3>(p, cb0, tbl); break;
-      case 2: QuadAllRows<2>(p, cb0, tbl); break;
-      case 1: QuadAllRows<1>(p, cb0, tbl); break;
+      case 4: QuadAllRows<4>(p, cb0, tbl, split); break;
+      case 3: QuadAllRows<3>(p, cb0, tbl, split); break;
+      case 2: QuadAllRows<2>(p, cb0, tbl, split); break;
+      case 1: QuadAllRows<1>(p, cb0, tbl, split); break;
       default: break;
     }
   }
