@@ -7,8 +7,11 @@
 // vpdpbusd per half leaves, in dword j of lane c, Σ q·xq over k0+4j..k0+4j+3 of column c. A quad's
 // 4 blocks are 4 accumulators per X row; at each group end one unpack tree sums their dwords into
 // one vector of the quad's 16 columns (lane 4c + j = column 4j + c of the quad), which takes the
-// group's fp32 step. Per 16 columns × 32 k × row: 2 vpdpbusd; the nibble split (3 ops) is shared
-// by the rows of a pass.
+// group's fp32 step. Per 16 columns × 32 k × row: 2 vpdpbusd. Up to 4 rows take one pass over the
+// packed weight (streamed from DRAM once, the nibble split's 3 ops shared by the pass's rows); more
+// rows first split the quad's codes into u8 in a per-thread buffer (L2) and run passes of 3 rows
+// over it, loading operands. GCC 12 keeps a 3-row pass in registers; the 4-row pass spills some
+// accumulators, which the streamed case hides behind DRAM but the split case measured slower.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #include <immintrin.h>
@@ -27,7 +30,10 @@ using sparq::w4a16::kCpuColBlock;
 constexpr int64_t kChunkBytes = kCpuChunkK / 2 * kCpuColBlock;  // 64: one block's 32 k
 // Per weight stream (one per block of the quad): ~300 ns of DRAM latency at ~4 GB/s per stream.
 constexpr int64_t kPrefetchBytes = 2048;
-constexpr int kMaxRows = 3;  // X rows per pass (see QuadAllRows)
+// X rows per pass over split codes, and the most rows one pass over the packed weight takes (m up
+// to it streams the weight once, no split).
+constexpr int kMaxRows = 3;
+constexpr int kMaxRowsStreamed = 4;
 
 // Column offset within the quad of lane L after Reduce4 (and the lane holding column offset L:
 // a 4 × 4 transpose is its own inverse).
@@ -40,20 +46,25 @@ inline __m512i Reduce4(__m512i a, __m512i b, __m512i c, __m512i d) {
   return _mm512_add_epi32(_mm512_unpacklo_epi64(ab, cd), _mm512_unpackhi_epi64(ab, cd));
 }
 
-// tbl[g][L] = fp32 scale of the quad's column LaneColumn(L) in group g (0 for absent blocks).
+// tbl[g][L] = fp32 scale of the quad's column LaneColumn(L) in group g (0 for absent blocks). Per
+// column, 16 groups at a time: one load, one vcvtph2ps and a scatter down the table's column.
 void BuildScaleTable(const Problem& p, int64_t col0, int nb, float* tbl) {
+  const __m512i down = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                          _mm512_set1_epi32(kQuadCols));
   for (int lane = 0; lane < kQuadCols; ++lane) {
     const int64_t off = LaneColumn(lane);
-    if (off >= nb * kCpuColBlock) {
-      for (int64_t g = 0; g < p.groups_pad; ++g) tbl[g * kQuadCols + lane] = 0.0f;
-      continue;
-    }
+    const bool present = off < nb * kCpuColBlock;
     const uint16_t* s = p.scales + (col0 + off) * p.groups_pad;
-    for (int64_t g = 0; g < p.groups_pad; ++g) tbl[g * kQuadCols + lane] = _cvtsh_ss(s[g]);
+    for (int64_t g = 0; g < p.groups_pad; g += 16) {
+      const int64_t left = p.groups_pad - g;
+      const __mmask16 mask = left >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << left) - 1);
+      const __m512 v = present ? _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(mask, s + g)) : _mm512_setzero_ps();
+      _mm512_mask_i32scatter_ps(tbl + g * kQuadCols + lane, mask, down, v, 4);
+    }
   }
 }
 
-// The quad's codes split into u8 once, for m > kMaxRows (several passes over the quad): per chunk
+// The quad's codes split into u8 once, for m > kMaxRowsStreamed (several passes over the quad): per chunk
 // and block, 64 bytes of low-nibble codes then 64 of high, in the order QuadRows reads them. The
 // passes then load operands instead of redoing the 3-op split each time.
 void SplitQuad(const Problem& p, int64_t cb0, int nb, uint8_t* split) {
@@ -70,7 +81,7 @@ void SplitQuad(const Problem& p, int64_t cb0, int nb, uint8_t* split) {
 
 // Rows [r0, r0 + R) × the quad's NB column blocks from cb0, over all of k; the codes from the
 // packed weight (split == null: the first and only pass streams it from DRAM) or from SplitQuad's.
-template <int R, int NB>
+template <int R, int NB, bool kSplit>
 void QuadRows(const Problem& p, int64_t cb0, int64_t r0, const float* tbl, const uint8_t* split) {
   const int64_t chunks = p.k_pad / kCpuChunkK, per_group = p.group_eff / kCpuChunkK;
   const int64_t block_bytes = chunks * kChunkBytes;
@@ -96,7 +107,7 @@ void QuadRows(const Problem& p, int64_t cb0, int64_t r0, const float* tbl, const
 #pragma GCC unroll 4
       for (int b = 0; b < NB; ++b) {
         __m512i lo, hi;
-        if (split != nullptr) {
+        if (kSplit) {
           const uint8_t* sp = split + (ch * NB + b) * 2 * kChunkBytes;
           lo = _mm512_load_si512(sp);
           hi = _mm512_load_si512(sp + kChunkBytes);
@@ -136,17 +147,24 @@ void QuadRows(const Problem& p, int64_t cb0, int64_t r0, const float* tbl, const
 }
 
 template <int NB>
-void QuadAllRows(const Problem& p, int64_t cb0, const float* tbl, uint8_t* split_buf) {
-  const uint8_t* split = nullptr;
-  if (p.m > kMaxRows) {
-    SplitQuad(p, cb0, NB, split_buf);
-    split = split_buf;
-  }
+void QuadAllRows(const Problem& p, int64_t cb0, const float* tbl, uint8_t* split) {
   int64_t r = 0;
-  for (; r + kMaxRows <= p.m; r += kMaxRows) QuadRows<kMaxRows, NB>(p, cb0, r, tbl, split);
+  if (p.m <= kMaxRowsStreamed) {
+    switch (p.m) {
+      case 4: QuadRows<4, NB, false>(p, cb0, 0, tbl, nullptr); break;
+      case 3: QuadRows<3, NB, false>(p, cb0, 0, tbl, nullptr); break;
+      case 2: QuadRows<2, NB, false>(p, cb0, 0, tbl, nullptr); break;
+      case 1: QuadRows<1, NB, false>(p, cb0, 0, tbl, nullptr); break;
+      default: break;
+    }
+    return;
+  }
+  SplitQuad(p, cb0, NB, split);
+  for (; r + kMaxRows <= p.m; r += kMaxRows) QuadRows<kMaxRows, NB, true>(p, cb0, r, tbl, split);
   switch (p.m - r) {
-    case 2: QuadRows<2, NB>(p, cb0, r, tbl, split); break;
-    case 1: QuadRows<1, NB>(p, cb0, r, tbl, split); break;
+    case 3: QuadRows<3, NB, true>(p, cb0, r, tbl, split); break;
+    case 2: QuadRows<2, NB, true>(p, cb0, r, tbl, split); break;
+    case 1: QuadRows<1, NB, true>(p, cb0, r, tbl, split); break;
     default: break;
   }
 }
@@ -155,9 +173,9 @@ void QuadAllRows(const Problem& p, int64_t cb0, const float* tbl, uint8_t* split
 
 void Quads(const Problem& p, int64_t q_begin, int64_t q_end) {
   const int64_t col_blocks = p.n_pad / kCpuColBlock;
-  // The scale table, then (m > kMaxRows) the split codes: 2 · 64 bytes per chunk and block.
+  // The scale table, then (m > kMaxRowsStreamed) the split codes: 2 · 64 bytes per chunk and block.
   const int64_t tbl_floats = p.groups_pad * kQuadCols;
-  const int64_t split_bytes = p.m > kMaxRows ? p.k_pad / kCpuChunkK * kQuadBlocks * 2 * kChunkBytes : 0;
+  const int64_t split_bytes = p.m > kMaxRowsStreamed ? p.k_pad / kCpuChunkK * kQuadBlocks * 2 * kChunkBytes : 0;
   float* tbl = Scratch(size_t(tbl_floats + split_bytes / int64_t(sizeof(float))));
   uint8_t* split = reinterpret_cast<uint8_t*>(tbl + tbl_floats);  // 64-byte aligned: tbl_floats % 16 == 0
   for (int64_t q = q_begin; q < q_end; ++q) {
