@@ -28,7 +28,8 @@ function cpuTable(configs: readonly ConfigResult[]): Table {
       'with int8 activations, a different function (rel err: ‖y − float64‖ / ‖float64‖ on the sampled outputs); floor = bytes (codes + scales + X + Y; dense: 2nk + X + Y) / the DRAM read ' +
       'bandwidth of the same pool; by threads: the sparq w4a16 row on pools of those sizes (ms, % of that pool\'s floor)',
     headers: ['shape n x k', 'm', 'w4a16 ms', 'p10–p90', 'GB/s', 'floor ms', '% of floor', 'by threads', 'dense fp16 ms',
-      'dense % of floor', 'ORT L1 ms', 'ORT L4 ms', '/dense', '/ORT L1', '/ORT L4'],
+      'dense % of floor', 'ORT L1 ms', 'ORT L4 ms', '/dense', '/ORT L1', '/ORT L4', 'int8 ms', 'int8 rel err',
+      'ORT L4 rel err', 'int8 /ORT L4'],
     rows: configs.map((c) => {
       const s = find(c, W4A16_IMPLS.sparq);
       const d = find(c, W4A16_IMPLS.dense);

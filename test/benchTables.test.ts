@@ -1,0 +1,27 @@
+// test/benchTables.test.ts: the benchmark reports' tables have one cell per header in every row
+// (a column added to the rows but not the headers shifts every later header in the printed table;
+// it happened to the w4a16 int8 columns). Synthetic configs, no timing.
+import type { ConfigResult, ImplResult } from '../bench/harness/results';
+import { int8Report } from '../bench/int8Report';
+import { W4A16_IMPLS, w4a16Report } from '../bench/w4a16Report';
+
+function impl(name: string, median: number): ImplResult {
+  return { impl: name, status: 'ok', stats: { median, p10: median * 0.9, p90: median * 1.1, min: median * 0.8, mean: median, reps: 9 },
+    bytes: 1e6, flops: 1e9, relErr: 1e-3, copies: 2, clock: 'stream' };
+}
+
+function config(op: string, backend: string, impls: ImplResult[]): ConfigResult {
+  return { op, m: 16, n: 4096, k: 4096, groupSize: 128, backend, threads: 2, impls, floorMs: 0.4, floorBandwidth: 25e9 };
+}
+
+describe('bench report tables', () => {
+  const cases: Array<[string, ConfigResult[]]> = [
+    ['w4a16 cpu', [config('w4a16', 'cpu', Object.values(W4A16_IMPLS).map((n, i) => impl(n, 1 + i)))]],
+    ['w4a16 cuda', [config('w4a16', 'cuda', [impl(W4A16_IMPLS.sparq, 0.1), impl('cuBLAS fp16', 0.2)])]],
+    ['int8 cpu', [config('int8', 'cpu', [impl('sparq int8', 1), impl('sparq dense fp16', 2)])]],
+  ];
+  test.each(cases)('%s: every row has one cell per header', (_name, configs) => {
+    const report = configs[0].op === 'w4a16' ? w4a16Report(configs, null) : int8Report(configs, null);
+    for (const t of report.tables) for (const row of t.rows) expect({ title: t.title, cells: row.length }).toEqual({ title: t.title, cells: t.headers.length });
+  });
+});
