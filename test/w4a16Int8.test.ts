@@ -147,6 +147,18 @@ describe('w4a16.matmul { accuracy: int8 } [cpu]', () => {
     expect((await sq.w4a16.matmul(w, x, { accuracy: 'int8' }).read()).length).toBe(t.n);
     await sq.close();
   });
+
+  it('a per-channel group too long for its int32 sums is refused at the call, naming accuracy', async () => {
+    const k = 2 ** 20 + 32;
+    const sq = await open({ backend: 'cpu' });
+    const w = await sq.w4a16.fromCodes(new Uint8Array(k).fill(9), Uint16Array.of(numberToF16Bits(0.01)), [1, k], { groupSize: k });
+    const x = sq.tensor(new Uint16Array(k).fill(numberToF16Bits(1)), [1, k], 'f16');
+    expect(() => sq.w4a16.matmul(w, x, { accuracy: 'int8' })).toThrow(
+      expect.objectContaining({ name: SparqArgumentError.name, argument: 'accuracy' }),
+    );
+    expect(f16BitsToNumber((await sq.w4a16.matmul(w, x).read())[0])).toBeCloseTo(0.01 * k, -2);
+    await sq.close();
+  });
 });
 
 for (const p of backendMatrix().filter((b) => b.backend !== 'cpu')) {

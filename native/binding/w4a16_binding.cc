@@ -53,6 +53,7 @@ class W4A16Format : public WeightFormat {
     return Status::Ok();
   }
   W4A16WeightView View(const Buffer& qweight, const Buffer& scales) const { return dims_.view(qweight.ptr, scales.ptr); }
+  int64_t group_size_eff() const { return dims_.group_size_eff; }
 
  private:
   W4A16Packed dims_;
@@ -168,6 +169,11 @@ Napi::Value W4A16Matmul(const Napi::CallbackInfo& info) {
   const bool int8_accuracy = ParseInt8Accuracy(info[5], ctx, op);
   WeightWrap* weight = ParseWeight(info[1], ctx, op, "w4a16", kWeightExpected);
   const auto& format = static_cast<const W4A16Format&>(weight->format());
+  if (int8_accuracy && format.group_size_eff() > W4A16MatmulInt8Args::kMaxGroupK)
+    ThrowArg(env, StatusCode::kArgument, op, "accuracy",
+             "'exact' for a per-channel weight with k > " + std::to_string(W4A16MatmulInt8Args::kMaxGroupK) +
+                 " ('int8' sums a group in int32)",
+             "'int8'");
   constexpr MatmulLimits limits = LimitsOf<W4A16MatmulArgs>();
   MatmulOperands a = ParseMatmulOperands(info, ctx, op, 2, format.n(), format.k(), limits);
 

@@ -9,6 +9,7 @@
 #include <limits>
 #include <memory>
 #include <new>
+#include <string>
 
 #if defined(__x86_64__)
 #include <xmmintrin.h>
@@ -40,15 +41,15 @@ void Quads(const Problem& p, int64_t q_begin, int64_t q_end) {
         const int8_t* xq = p.xq + r * p.k_pad;
         float acc = 0.0f;
         for (int64_t g = 0; g < p.groups_pad; ++g) {
-          int32_t dot = 0;  // Σ q·xq: the kernels' integer, wrapping alike past int32 (it never does)
+          uint32_t dot = 0;  // Σ q·xq, < 2^31 for groups up to kMaxGroupK (the driver's limit)
           for (int64_t ch = g * per_group; ch < (g + 1) * per_group; ++ch) {
             const uint8_t* b = p.qw + ((cb * chunks + ch) * kCpuColBlock + c) * 16;
             for (int i = 0; i < 16; ++i) {
-              dot += int32_t(b[i] & 15) * xq[ch * kCpuChunkK + i];
-              dot += int32_t(b[i] >> 4) * xq[ch * kCpuChunkK + 16 + i];
+              dot += uint32_t(int32_t(b[i] & 15) * xq[ch * kCpuChunkK + i]);
+              dot += uint32_t(int32_t(b[i] >> 4) * xq[ch * kCpuChunkK + 16 + i]);
             }
           }
-          const int32_t d = dot - p.xsum8[r * p.groups_pad + g];
+          const int32_t d = int32_t(dot - uint32_t(p.xsum8[r * p.groups_pad + g]));
           const float t = float(d) * p.xs[r * p.groups_pad + g];
           acc = std::fma(t, cpu::scalar::F16ToF32One(p.scales[col * p.groups_pad + g]), acc);
         }
@@ -163,6 +164,13 @@ Status W4A16MatmulInt8Cpu(const W4A16WeightView& w, const uint16_t* x, const uin
     return Status::Error(StatusCode::kArgument,
                          "w4a16.matmul: weight must be packed for the cpu backend (W4A16Layout::kCpu), got the gpu layout",
                          "weight");
+  static_assert(wi::kMaxGroupK == W4A16MatmulInt8Args::kMaxGroupK, "one limit");
+  if (w.group_size_eff > wi::kMaxGroupK)
+    return Status::Error(StatusCode::kArgument,
+                         "w4a16.matmul: accuracy 'int8' takes groups of at most " + std::to_string(wi::kMaxGroupK) +
+                             " k (its int32 sums), got a per-channel group of " + std::to_string(w.group_size_eff) +
+                             "; use the exact path (no accuracy option)",
+                         "accuracy");
   if (m <= 0) return Status::Ok();
   try {
     wi::Problem p;

@@ -22,6 +22,9 @@ namespace sparq::cpu::w4a16_int8 {
 
 inline constexpr int64_t kQuadBlocks = 4;  // column blocks per unit of work
 inline constexpr int64_t kQuadCols = 16;   // output columns per unit (kQuadBlocks × 4)
+// The largest group (in padded k) the int32 sums hold (= W4A16MatmulInt8Args::kMaxGroupK; this
+// header stays free of sparq/w4a16.h for the ISA files).
+inline constexpr int64_t kMaxGroupK = int64_t(1) << 20;
 
 struct Problem {
   const uint8_t* qw = nullptr;       // kCpu codes

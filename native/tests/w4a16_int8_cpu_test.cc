@@ -258,6 +258,16 @@ void CheckContextEntry(ThreadPool& pool) {
   st = sparq::W4A16Pack(in.codes.data(), in.scales.data(), c.n, c.k, 32, &gpu, W4A16Layout::kGpu);
   if (st.ok()) st = sparq::W4A16MatmulInt8Cpu(gpu.view(), in.x.data(), nullptr, y.data(), c.m, Isa::kScalar, pool);
   Check(!st.ok() && st.code == sparq::StatusCode::kArgument, "the gpu layout is refused (kArgument)");
+  // A per-channel group past kMaxGroupK (int32 sums) is refused, naming accuracy, before any work.
+  const int64_t big_k = sparq::cpu::w4a16_int8::kMaxGroupK + 32;
+  std::vector<uint8_t> codes(size_t(big_k), 9);
+  std::vector<uint16_t> scale(1, H(0.01f));
+  W4A16Packed big;
+  st = sparq::W4A16Pack(codes.data(), scale.data(), 1, big_k, int(big_k), &big, W4A16Layout::kCpu);
+  std::vector<uint16_t> xb(size_t(big_k), H(1.0f)), yb(1, kNanBits);
+  if (st.ok()) st = sparq::W4A16MatmulInt8Cpu(big.view(), xb.data(), nullptr, yb.data(), 1, Isa::kScalar, pool);
+  Check(!st.ok() && st.code == sparq::StatusCode::kArgument && st.argument == "accuracy",
+        "a per-channel group of " + std::to_string(big_k) + " k is refused (kArgument, accuracy): " + st.message);
 }
 
 }  // namespace
