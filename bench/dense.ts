@@ -2,6 +2,7 @@
 // shapes. On cuda the row is named after the kernel dense.matmul ran (sq.lastLaunch): cuBLAS, or
 // sparq's own GEMM (no cuBLAS, or SPARQ_DENSE_KERNEL=sparq; run both ways to compare them).
 // `node dist/bench/dense.js --shapes 4096x4096 --m 1,16 --backend cpu --reps 50`
+import { pctOfPeak } from './harness/cpuPeak';
 import type { Context, Tensor } from '../src/index';
 import { CliArgs } from './harness/cliArgs';
 import { decodeF16 } from './harness/halfFloat';
@@ -116,7 +117,7 @@ async function runShape(env: BenchEnv, o: DenseOptions, n: number, k: number, pr
       }
       const floorBandwidth = env.cpuFloor?.bytesPerS ?? null;
       results.push({ op: 'dense', m, n, k, backend: sq.backend, threads: env.threads, impls,
-        floorMs: floorMsOf(denseBytes(m, n, k), floorBandwidth), floorBandwidth,
+        floorMs: floorMsOf(denseBytes(m, n, k), floorBandwidth), floorBandwidth, fmaPeak: env.cpuPeak?.flopsPerS ?? null,
         threadRuns: threadRuns.length > 0 ? threadRuns : undefined });
     }
   } finally {
@@ -139,14 +140,16 @@ function report(configs: readonly ConfigResult[]): OpReport {
   const table: Table = {
     title: `dense: ${name} vs ${hasOrt ? 'onnxruntime-node fp32 MatMul' : '(no peer)'} — median ms, p10–p90, ` +
       'GB/s = bytes moved / time, ratio = sparq time / ORT time' +
-      (withFloor ? '; floor = (2nk + X + Y bytes) / the DRAM read bandwidth of the same pool; by threads: pool size, ms, % of its floor' : ''),
-    headers: ['shape n x k', 'm', `${name} ms`, 'p10–p90', 'GB/s', 'GFLOP/s', ...(withFloor ? ['floor ms', '% of floor', 'by threads'] : []),
+      (withFloor ? '; floor = (2nk + X + Y bytes) / the DRAM read bandwidth of the same pool; % of FMA peak = 2mnk / time / ' +
+        'the fp32 FMA peak measured in the same run; by threads: pool size, ms, % of its floor' : ''),
+    headers: ['shape n x k', 'm', `${name} ms`, 'p10–p90', 'GB/s', 'GFLOP/s', ...(withFloor ? ['floor ms', '% of floor', '% of FMA peak', 'by threads'] : []),
       ...(hasOrt ? ['ORT ms', 'ORT GB/s', 'ORT GFLOP/s', 'sparq/ORT'] : [])],
     rows: configs.map((c) => {
       const s = subject(c);
       const p = find(c, ORT);
       const peerCells = hasOrt ? [ms(p), p === undefined ? null : gbPerS(p), p === undefined ? null : gflopPerS(p), timeRatio(s, p)] : [];
-      const floorCells = withFloor ? [c.floorMs, pctOfFloor(c.floorMs, s), scalingCell(c.threadRuns, SPARQ)] : [];
+      const peak = s === undefined ? null : pctOfPeak(s.flops, s.stats?.median, c.fmaPeak);
+      const floorCells = withFloor ? [c.floorMs, pctOfFloor(c.floorMs, s), peak, scalingCell(c.threadRuns, SPARQ)] : [];
       return [`${c.n}x${c.k}`, c.m, ms(s), spread(s), s === undefined ? null : gbPerS(s), s === undefined ? null : gflopPerS(s),
         ...floorCells, ...peerCells];
     }),

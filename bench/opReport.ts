@@ -6,6 +6,7 @@ import { Table } from './harness/table';
 import { Progress } from './harness/progress';
 import { OrtRuntime } from './peers/onnx';
 import { CpuFloor } from './harness/cpuFloor';
+import { CpuPeak } from './harness/cpuPeak';
 import { ScalingContext } from './harness/threadScaling';
 
 /** One line of the combined summary: the subject against its main baseline on one config. */
@@ -46,6 +47,8 @@ export interface BenchEnv {
   readonly threads: number;
   /** The DRAM read bandwidth of `sq`'s pool, measured at the start of the run; null off the cpu. */
   readonly cpuFloor: CpuFloor | null;
+  /** The fp32 FMA peak of `sq`'s pool, measured at the start of the run; null off the cpu and on scalar. */
+  readonly cpuPeak: CpuPeak | null;
   /** cpu: contexts with the other pool sizes of `--threads`; the sparq rows at `scalingM` run on each. */
   readonly scaling: readonly ScalingContext[];
   readonly scalingM: readonly number[];

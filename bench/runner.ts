@@ -3,6 +3,7 @@
 import { Context, SparqBackendError, open } from '../src/index';
 import { CliArgs, UsageError } from './harness/cliArgs';
 import { CpuFloor, describeFloor, measureCpuFloor } from './harness/cpuFloor';
+import { CpuPeak, describePeak, measureCpuPeak } from './harness/cpuPeak';
 import { describeMachine, machineInfo } from './harness/machineInfo';
 import { Progress } from './harness/progress';
 import { defaultRotateBytes } from './harness/rotation';
@@ -78,6 +79,7 @@ export async function runBenchmarks(factories: readonly BenchFactory[], argv: re
   const extra: Context[] = [];
   const scaling: ScalingContext[] = [];
   const cpuFloor: CpuFloor | null = await measureCpuFloor(sq);
+  const cpuPeak: CpuPeak | null = await measureCpuPeak(sq);
   for (const t of cpu ? threadCounts.filter((c) => c !== threads) : []) {
     const other = await open({ backend: 'cpu', threads: t });
     extra.push(other);
@@ -86,7 +88,8 @@ export async function runBenchmarks(factories: readonly BenchFactory[], argv: re
   const floors = [cpuFloor, ...scaling.map((s) => s.floor)].filter((f): f is CpuFloor => f !== null)
     .sort((a, b) => a.threads - b.threads);
   if (floors.length > 0) machine.cpuFloors = floors;
-  const env: BenchEnv = { sq, ort, threads, cpuFloor, scaling, scalingM };
+  if (cpuPeak !== null) machine.cpuPeak = cpuPeak;
+  const env: BenchEnv = { sq, ort, threads, cpuFloor, cpuPeak, scaling, scalingM };
   const benches = factories.map((f) => f(env, args));
   const unknown = args.unknown();
   if (unknown.length > 0) throw new UsageError(`unknown option(s) ${unknown.join(' ')}; see --help`);
@@ -94,6 +97,7 @@ export async function runBenchmarks(factories: readonly BenchFactory[], argv: re
   if (cpuFloor !== null) {
     process.stdout.write(`CPU floor: DRAM read ${floors.map(describeFloor).join(', ')}; ${cpuFloor.source}\n`);
   }
+  if (cpuPeak !== null) process.stdout.write(`CPU peak: ${describePeak(cpuPeak)}; ${cpuPeak.source}\n`);
   process.stdout.write('\n');
   const progress = new Progress(benches.reduce((acc, b) => acc + b.steps, 0));
   const stamp = timestamp();

@@ -220,7 +220,7 @@ async function runConfig(env: BenchEnv, o: W4A16Options, d: ShapeData, s: ShapeS
   const floorBandwidth = copyBandwidth ?? env.cpuFloor?.bytesPerS ?? null;
   const floorMs = floorMsOf(w4a16Bytes(m, n, k, g), floorBandwidth);
   return { op: 'w4a16', m, n, k, groupSize: g, backend: sq.backend, threads: env.threads, impls, floorMs,
-    floorBandwidth: env.cpuFloor?.bytesPerS ?? null, threadRuns: threadRuns.length > 0 ? threadRuns : undefined };
+    floorBandwidth: env.cpuFloor?.bytesPerS ?? null, fmaPeak: env.cpuPeak?.flopsPerS ?? null, threadRuns: threadRuns.length > 0 ? threadRuns : undefined };
 }
 
 async function runShape(env: BenchEnv, o: W4A16Options, n: number, k: number, progress: Progress,

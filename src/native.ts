@@ -174,6 +174,8 @@ export interface NativeBinding {
   copy(ctx: NativeContext, src: unknown, out: unknown): NativeTensor;
   /** Bench support (the CPU floor): reads all of src once on the cpu pool; resolves with its u64 sum. */
   readProbe(ctx: NativeContext, src: unknown): Promise<number>;
+  /** Bench support (the CPU compute peak): fp32 FMA chains on every cpu pool thread; flops per thread per iteration (0: no probe for this ISA). */
+  fmaProbe(ctx: NativeContext, iterations: number): Promise<{ flopsPerIteration: number; checksum: number }>;
   /** Test support: an op that fails on the stream with status `code` (sparq::StatusCode 1..7). */
   injectFault(ctx: NativeContext, code: number, message: string, shape: number[]): NativeTensor;
   fragmentDump(ctx: NativeContext): Promise<NativeFragmentDump>;

@@ -3,6 +3,7 @@ import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import type { CpuFloor } from './cpuFloor';
+import type { CpuPeak } from './cpuPeak';
 
 /** sparq's view of the machine (from the open Context). */
 export interface SparqInfo {
@@ -27,6 +28,8 @@ export interface MachineInfo {
   ort: string | null;
   /** cpu: the DRAM read bandwidth of each pool size the run used (harness/cpuFloor.ts). */
   cpuFloors?: CpuFloor[];
+  /** cpu: the fp32 FMA peak of the run's main pool (harness/cpuPeak.ts). */
+  cpuPeak?: CpuPeak;
 }
 
 /** SIMD features that matter for the CPU kernels and for onnxruntime's MLAS. */

@@ -42,6 +42,8 @@ export interface ConfigResult {
   readonly floorMs: number | null;
   /** cpu: the floor's measured read bandwidth, bytes/s, on this config's pool. */
   readonly floorBandwidth?: number | null;
+  /** cpu: the measured fp32 FMA peak of this config's pool, flops/s (harness/cpuPeak.ts). */
+  readonly fmaPeak?: number | null;
   /** cpu: the sparq rows at every pool size of `--threads` (this config's own included). */
   readonly threadRuns?: readonly ThreadRun[];
 }

@@ -50,6 +50,16 @@ class Backend {
     return Unsupported("readProbe");
   }
 
+  // Bench support (the CPU compute peak): every op thread runs `iterations` of
+  // *flops_per_iteration fp32 FMA flops in registers; *checksum keeps them from being elided.
+  // Only the cpu backend has it (*flops_per_iteration 0 on the scalar ISA: no probe).
+  virtual Status FmaProbe(int64_t iterations, double* flops_per_iteration, double* checksum) {
+    (void)iterations;
+    (void)flops_per_iteration;
+    (void)checksum;
+    return Unsupported("fmaProbe");
+  }
+
   // Which packed layout this backend's kernels read (weights are packed for the context that
   // runs them). cpu: kCpu; sim and cuda run the tensor-core kernels: kGpu.
   virtual PackedLayout WeightLayout(OpId op) const {

@@ -21,6 +21,11 @@ class CpuBackend : public HostMemoryBackend {
     *sum = cpu::ReadProbe(src, bytes, pool_);
     return Status::Ok();
   }
+  Status FmaProbe(int64_t iterations, double* flops_per_iteration, double* checksum) override {
+    *flops_per_iteration = cpu::FmaProbeFlopsPerIteration(isa_);
+    *checksum = cpu::FmaProbe(iterations, isa_, pool_);
+    return Status::Ok();
+  }
 
 #define SPARQ_CPU_OP_ENTRY(Name, Args, C, S, G)                          \
   SPARQ_IF(C, Status Name(const Args& args, LaunchInfo* info) override { \

@@ -47,5 +47,10 @@ void DenseMatmulF16(const DenseMatmulArgs& args, Isa isa, ThreadPool& pool);
 // The benchmarks' CPU floor (read_probe.cc): reads [src, src + bytes) once on the pool, one
 // contiguous slice per thread, and returns the u64 sum of its words (so no load is elided).
 uint64_t ReadProbe(const void* src, size_t bytes, ThreadPool& pool);
+// Bench support (the CPU compute peak, fma_probe.cc): each pool thread runs `iterations` of
+// FmaProbeFlopsPerIteration(isa) fp32 flops as independent FMA chains; returns their checksum.
+// Scalar has no probe: 0 flops per iteration, nothing run.
+double FmaProbe(int64_t iterations, Isa isa, ThreadPool& pool);
+double FmaProbeFlopsPerIteration(Isa isa);
 
 }  // namespace sparq::cpu

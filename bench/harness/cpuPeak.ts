@@ -1,0 +1,52 @@
+// The CPU compute peak of a layer's prefill rows: fp32 FMA flops per second that the context's
+// thread pool reaches with its ISA, measured in the same run (issue 13 item 3: the prefill kernels'
+// bar is a share of it). The probe is native (native/cpu/fma_probe.cc): every pool thread runs
+// independent FMA chains in registers, timed between two sq.mark()s.
+import type { Context } from '../../src/index';
+import { native } from '../../src/native';
+import { median } from './stats';
+
+export interface CpuPeak {
+  /** fp32 flops per second (median of the samples), all pool threads together. */
+  readonly flopsPerS: number;
+  readonly threads: number;
+  readonly isa: string;
+  readonly samples: number;
+  /** One line: how it was measured. */
+  readonly source: string;
+}
+
+const ITERATIONS = 2e7; // ~50 ms a sample at AVX-512 rates: far above the marks' resolution
+const SAMPLES = 5;
+
+/** The FMA peak of `sq`'s pool, or null off the cpu backend and on the scalar ISA (no probe). */
+export async function measureCpuPeak(sq: Context): Promise<CpuPeak | null> {
+  if (sq.backend !== 'cpu') return null;
+  const b = native();
+  const warm = await b.fmaProbe(sq.handle, ITERATIONS / 10); // pool wake-up, clocks up
+  if (warm.flopsPerIteration === 0) return null;
+  const ms: number[] = [];
+  for (let i = 0; i < SAMPLES; i++) {
+    const t0 = sq.mark();
+    const r = b.fmaProbe(sq.handle, ITERATIONS);
+    const t1 = sq.mark();
+    await r;
+    ms.push((await t1) - (await t0));
+  }
+  const flops = sq.threads * ITERATIONS * warm.flopsPerIteration;
+  return {
+    flopsPerS: flops / (median(ms) / 1000), threads: sq.threads, isa: sq.cpuIsa, samples: SAMPLES,
+    source: `FMA probe: ${sq.threads} pool thread(s) each running independent ${sq.cpuIsa} fp32 FMA chains in registers, median of ${SAMPLES}`,
+  };
+}
+
+/** "391 GFLOP/s fp32 FMA (avx512, 2 threads)". */
+export function describePeak(p: CpuPeak): string {
+  return `${(p.flopsPerS / 1e9).toFixed(0)} GFLOP/s fp32 FMA (${p.isa}, ${p.threads} thread${p.threads === 1 ? '' : 's'})`;
+}
+
+/** The share of the peak a row's flops / median time reach, %; null without both. */
+export function pctOfPeak(flops: number, medianMs: number | null | undefined, peakFlopsPerS: number | null | undefined): number | null {
+  if (medianMs == null || peakFlopsPerS == null || peakFlopsPerS <= 0) return null;
+  return (100 * flops) / (medianMs / 1000) / peakFlopsPerS;
+}
