@@ -6,6 +6,7 @@
 #include <cstdarg>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <random>
 #include <string>
 #include <vector>
@@ -49,6 +50,20 @@ inline void Check(bool ok, const std::string& name, const char* fmt = "", ...) {
 inline int Summary() {
   std::printf("%d passed, %d failed\n", Passed(), Failed());
   return Failed() == 0 ? 0 : 1;
+}
+
+// fp16 through the compiler's _Float16 (RNE both ways): an implementation independent of the
+// library's half.h for references.
+inline uint16_t ToF16Bits(float f) {
+  const _Float16 h = static_cast<_Float16>(f);
+  uint16_t b;
+  std::memcpy(&b, &h, 2);
+  return b;
+}
+inline float FromF16Bits(uint16_t b) {
+  _Float16 h;
+  std::memcpy(&h, &b, 2);
+  return static_cast<float>(h);
 }
 
 inline bool Contains(const std::string& s, const char* part) { return s.find(part) != std::string::npos; }

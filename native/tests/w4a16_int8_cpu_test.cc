@@ -6,7 +6,7 @@
 // context entry (cpu_ops). A second check bounds the error against the float64 product on the
 // unquantized activations by the quantization's own error bound, so a function that is
 // consistently wrong in both the library and the reference still fails.
-// Prints one line per check, then "N passed, M failed"; exits 0 only when M == 0.
+// One line per check, then "N passed, M failed" (tests/sim_test_util.h); exit 0 only when M == 0.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -21,6 +21,7 @@
 #include "sparq/cpu.h"
 #include "sparq/cpu_ops.h"
 #include "sparq/w4a16.h"
+#include "sim_test_util.h"
 
 using sparq::Status;
 using sparq::W4A16Layout;
@@ -30,25 +31,11 @@ using sparq::cpu::ThreadPool;
 
 namespace {
 
-int g_passed = 0, g_failed = 0;
-void Check(bool ok, const std::string& what) {
-  std::printf("%s %s\n", ok ? "PASS" : "FAIL", what.c_str());
-  (ok ? g_passed : g_failed)++;
-}
-
+using sparq_test::Check;
 std::mt19937_64 g_rng(20261130);
 
-uint16_t H(float f) {
-  _Float16 h = static_cast<_Float16>(f);
-  uint16_t b;
-  std::memcpy(&b, &h, 2);
-  return b;
-}
-float F(uint16_t b) {
-  _Float16 h;
-  std::memcpy(&h, &b, 2);
-  return static_cast<float>(h);
-}
+uint16_t H(float f) { return sparq_test::ToF16Bits(f); }
+float F(uint16_t b) { return sparq_test::FromF16Bits(b); }
 constexpr uint16_t kNanBits = 0x7e00;
 
 // Round half to even of |v| ≤ 128, by hand.
@@ -293,6 +280,5 @@ int main() {
   };
   for (const Case& c : cases) RunCase(c, pool1, pool3);
   CheckContextEntry(pool1);
-  std::printf("%d passed, %d failed\n", g_passed, g_failed);
-  return g_failed == 0 ? 0 : 1;
+  return sparq_test::Summary();
 }
