@@ -5,7 +5,8 @@
 // products go through vpmaddubsw (u8 codes × s8 X → int16 pair sums) and vpmaddwd by 1 (→ int32
 // sums of 4), which is exact here: codes are ≤ 15 and |xq| ≤ 127, so a pair sum is at most 3810 and
 // the low- plus high-nibble sums 7620, far from int16 saturation (the pitfall of vpmaddubsw on
-// general u8 × s8 data). A quad runs as two halves of 2 blocks (8 columns = one ymm of sums).
+// general u8 × s8 data). A quad runs as two halves of 2 blocks (8 columns = one ymm of sums); with
+// more than 4 rows a half's codes are split into u8 once and the 2-row passes load them.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #include <immintrin.h>
@@ -25,6 +26,10 @@ constexpr int64_t kChunkBytes = kCpuChunkK / 2 * kCpuColBlock;  // 64: one block
 constexpr int64_t kHalfBlocks = 2;
 constexpr int kHalfCols = 8;
 constexpr int kMaxRows = 2;  // 2 rows × 4 accumulators + the operands fill the 16 ymm
+// Up to this many rows the passes re-read the packed half (from L1/L2 after the first) and split
+// the nibbles each time; more rows split the codes once (measured: the split's stores cost more
+// than they save at 2 passes, m = 4: 1.1 → 1.4 ms at 4096²; at m = 128 it saves 14%).
+constexpr int kMaxRowsUnsplit = 4;
 constexpr int64_t kPrefetchBytes = 2048;
 
 // After Reduce4, lane 4h + j holds: j = 0 → block 0 column h, 1 → block 0 column 2 + h,
@@ -54,14 +59,29 @@ void BuildScaleTable(const Problem& p, int64_t col0, int nb, float* tbl) {
 
 // Rows [r0, r0 + R) × the NB (1 or 2) column blocks from cb0, over all of k; `tbl` is the half's
 // 8 columns of each group's row of the quad's table.
-template <int R, int NB>
-void HalfRows(const Problem& p, int64_t cb0, int64_t r0, const float* tbl) {
+// The half's codes split into u8 once when several passes share them (m > kMaxRowsUnsplit): per chunk,
+// block and ymm, 32 bytes of low-nibble codes then 32 of high, in the order HalfRows reads them.
+void SplitHalf(const Problem& p, int64_t cb0, int nb, uint8_t* split) {
+  const int64_t chunks = p.k_pad / kCpuChunkK, block_bytes = chunks * kChunkBytes;
+  const __m256i nibble = _mm256_set1_epi8(0x0F);
+  for (int64_t ch = 0; ch < chunks; ++ch)
+    for (int b = 0; b < nb; ++b)
+      for (int h = 0; h < 2; ++h) {
+        const __m256i v = _mm256_loadu_si256(
+            reinterpret_cast<const __m256i*>(p.qw + (cb0 + b) * block_bytes + ch * kChunkBytes + 32 * h));
+        uint8_t* dst = split + ((ch * nb + b) * 2 + h) * 64;
+        _mm256_store_si256(reinterpret_cast<__m256i*>(dst), _mm256_and_si256(v, nibble));
+        _mm256_store_si256(reinterpret_cast<__m256i*>(dst + 32), _mm256_and_si256(_mm256_srli_epi16(v, 4), nibble));
+      }
+}
+
+template <int R, int NB, bool kSplit>
+void HalfRows(const Problem& p, int64_t cb0, int64_t r0, const float* tbl, const uint8_t* split) {
   const int64_t chunks = p.k_pad / kCpuChunkK, per_group = p.group_eff / kCpuChunkK;
   const int64_t block_bytes = chunks * kChunkBytes;
   const uint8_t* wq = p.qw + cb0 * block_bytes;
   const __m256i nibble = _mm256_set1_epi8(0x0F);
   const __m256i ones = _mm256_set1_epi16(1);
-  const bool prefetch = r0 == 0;
   __m256 sum[R];
   for (int r = 0; r < R; ++r) sum[r] = _mm256_setzero_ps();
   for (int64_t g = 0; g < p.groups_pad; ++g) {
@@ -77,11 +97,18 @@ void HalfRows(const Problem& p, int64_t cb0, int64_t r0, const float* tbl) {
       }
       for (int b = 0; b < NB; ++b) {
         const uint8_t* w = wq + b * block_bytes + ch * kChunkBytes;
-        if (prefetch) _mm_prefetch(reinterpret_cast<const char*>(w + kPrefetchBytes), _MM_HINT_T0);
+        if (!kSplit) _mm_prefetch(reinterpret_cast<const char*>(w + kPrefetchBytes), _MM_HINT_T0);
         for (int h = 0; h < 2; ++h) {
-          const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + 32 * h));
-          const __m256i lo = _mm256_and_si256(v, nibble);
-          const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), nibble);
+          __m256i lo, hi;
+          if (kSplit) {
+            const uint8_t* sp = split + ((ch * NB + b) * 2 + h) * 64;
+            lo = _mm256_load_si256(reinterpret_cast<const __m256i*>(sp));
+            hi = _mm256_load_si256(reinterpret_cast<const __m256i*>(sp + 32));
+          } else {
+            const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + 32 * h));
+            lo = _mm256_and_si256(v, nibble);
+            hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), nibble);
+          }
           for (int r = 0; r < R; ++r) {
             const __m256i pairs = _mm256_add_epi16(_mm256_maddubs_epi16(lo, xlo[r]), _mm256_maddubs_epi16(hi, xhi[r]));
             acc[r][2 * b + h] = _mm256_add_epi32(acc[r][2 * b + h], _mm256_madd_epi16(pairs, ones));
@@ -109,17 +136,27 @@ void HalfRows(const Problem& p, int64_t cb0, int64_t r0, const float* tbl) {
 }
 
 template <int NB>
-void HalfAllRows(const Problem& p, int64_t cb0, const float* tbl) {
+void HalfAllRows(const Problem& p, int64_t cb0, const float* tbl, uint8_t* split) {
   int64_t r = 0;
-  for (; r + kMaxRows <= p.m; r += kMaxRows) HalfRows<kMaxRows, NB>(p, cb0, r, tbl);
-  if (r < p.m) HalfRows<1, NB>(p, cb0, r, tbl);
+  if (p.m <= kMaxRowsUnsplit) {
+    for (; r + kMaxRows <= p.m; r += kMaxRows) HalfRows<kMaxRows, NB, false>(p, cb0, r, tbl, nullptr);
+    if (r < p.m) HalfRows<1, NB, false>(p, cb0, r, tbl, nullptr);
+    return;
+  }
+  SplitHalf(p, cb0, NB, split);
+  for (; r + kMaxRows <= p.m; r += kMaxRows) HalfRows<kMaxRows, NB, true>(p, cb0, r, tbl, split);
+  if (r < p.m) HalfRows<1, NB, true>(p, cb0, r, tbl, split);
 }
 
 }  // namespace
 
 void Quads(const Problem& p, int64_t q_begin, int64_t q_end) {
   const int64_t col_blocks = p.n_pad / kCpuColBlock;
-  float* tbl = Scratch(size_t(p.groups_pad * kQuadCols));
+  // The scale table, then (m > kMaxRowsUnsplit) one half's split codes: 2 · 64 bytes per chunk and block.
+  const int64_t tbl_floats = p.groups_pad * kQuadCols;
+  const int64_t split_bytes = p.m > kMaxRowsUnsplit ? p.k_pad / kCpuChunkK * kHalfBlocks * 2 * kChunkBytes : 0;
+  float* tbl = Scratch(size_t(tbl_floats + split_bytes / int64_t(sizeof(float))));
+  uint8_t* split = reinterpret_cast<uint8_t*>(tbl + tbl_floats);  // 64-byte aligned: tbl_floats % 16 == 0
   for (int64_t q = q_begin; q < q_end; ++q) {
     const int64_t cb0 = q * kQuadBlocks;
     const int nb = int(col_blocks - cb0 < kQuadBlocks ? col_blocks - cb0 : kQuadBlocks);
@@ -127,8 +164,8 @@ void Quads(const Problem& p, int64_t q_begin, int64_t q_end) {
     for (int64_t half = 0; half * kHalfBlocks < nb; ++half) {
       const int64_t hb = half * kHalfBlocks;
       const float* half_tbl = tbl + half * kHalfCols;
-      if (nb - hb >= 2) HalfAllRows<2>(p, cb0 + hb, half_tbl);
-      else HalfAllRows<1>(p, cb0 + hb, half_tbl);
+      if (nb - hb >= 2) HalfAllRows<2>(p, cb0 + hb, half_tbl, split);
+      else HalfAllRows<1>(p, cb0 + hb, half_tbl, split);
     }
   }
 }
