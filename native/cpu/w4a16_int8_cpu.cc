@@ -12,6 +12,7 @@
 #include <string>
 
 #if defined(__x86_64__)
+#include <cpuid.h>
 #include <xmmintrin.h>
 #endif
 
@@ -63,11 +64,25 @@ void Quads(const Problem& p, int64_t q_begin, int64_t q_end) {
 
 namespace {
 
-enum class Kernel { kScalar, kAvx2, kAvx512Vnni };
+enum class Kernel { kScalar, kAvx2, kAvxVnni, kAvx512Vnni };
+
+// AVX-VNNI: CPUID.(EAX=7,ECX=1):EAX bit 4 (VEX-encoded vpdpbusd on ymm; the OS state is AVX2's).
+bool CpuHasAvxVnni() {
+#if defined(__x86_64__)
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  if (!__get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx)) return false;
+  return (eax & (1u << 4)) != 0;
+#else
+  return false;
+#endif
+}
 
 Kernel KernelFor(Isa isa) {
   if (isa == Isa::kAvx512 && cpu::int8::KernelSupported(cpu::int8::Kernel::kAvx512Vnni)) return Kernel::kAvx512Vnni;
-  if (isa != Isa::kScalar && IsaSupported(Isa::kAvx2)) return Kernel::kAvx2;
+  if (isa != Isa::kScalar && IsaSupported(Isa::kAvx2)) {
+    static const bool avx_vnni = CpuHasAvxVnni();
+    return avx_vnni && std::getenv("SPARQ_W4A16_NO_AVXVNNI") == nullptr ? Kernel::kAvxVnni : Kernel::kAvx2;
+  }
   return Kernel::kScalar;
 }
 
@@ -76,6 +91,7 @@ Kernel KernelFor(Isa isa) {
 QuadsFn QuadsFor(int isa) {
   switch (KernelFor(static_cast<Isa>(isa))) {
     case Kernel::kAvx512Vnni: return &avx512vnni::Quads;
+    case Kernel::kAvxVnni: return &avxvnni::Quads;
     case Kernel::kAvx2: return &avx2::Quads;
     case Kernel::kScalar: break;
   }
@@ -85,6 +101,7 @@ QuadsFn QuadsFor(int isa) {
 const char* KernelNameFor(int isa) {
   switch (KernelFor(static_cast<Isa>(isa))) {
     case Kernel::kAvx512Vnni: return "avx512vnni";
+    case Kernel::kAvxVnni: return "avxvnni";
     case Kernel::kAvx2: return "avx2";
     case Kernel::kScalar: break;
   }

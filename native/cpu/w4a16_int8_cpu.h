@@ -47,11 +47,15 @@ float* Scratch(size_t floats);
 
 namespace scalar { void Quads(const Problem& p, int64_t q_begin, int64_t q_end); }
 namespace avx2 { void Quads(const Problem& p, int64_t q_begin, int64_t q_end); }
+// AVX-VNNI (256-bit vpdpbusd, CPUID.(7,1):EAX[4]).
+namespace avxvnni { void Quads(const Problem& p, int64_t q_begin, int64_t q_end); }
 // AVX512 VNNI (vpdpbusd).
 namespace avx512vnni { void Quads(const Problem& p, int64_t q_begin, int64_t q_end); }
 
 // The kernel the driver runs for `isa` (static_cast<int>(cpu::Isa)) on this CPU, and its name:
-// "avx512vnni", "avx2" or "scalar". An AVX-512 CPU without VNNI runs the avx2 kernel.
+// "avx512vnni", "avxvnni", "avx2" or "scalar". An AVX-512 CPU without VNNI runs the 256-bit
+// kernels; those take AVX-VNNI where the CPU has it unless SPARQ_W4A16_NO_AVXVNNI is set (read at
+// every call, so tests reach both).
 QuadsFn QuadsFor(int isa);
 const char* KernelNameFor(int isa);
 

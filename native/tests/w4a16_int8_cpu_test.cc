@@ -11,6 +11,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <random>
@@ -156,6 +157,27 @@ double Exact64(const Case& c, int64_t g, const Inputs& in, int64_t r, int64_t j)
   return s;
 }
 
+// Every kernel this CPU runs: one per ISA, and on an AVX-VNNI CPU the avx2 ISA twice (AVX-VNNI,
+// then the vpmaddubsw kernel with SPARQ_W4A16_NO_AVXVNNI set).
+struct KernelChoice {
+  Isa isa;
+  bool no_avx_vnni;
+};
+void SetNoAvxVnni(bool on) {
+  if (on) setenv("SPARQ_W4A16_NO_AVXVNNI", "1", 1);
+  else unsetenv("SPARQ_W4A16_NO_AVXVNNI");
+}
+std::vector<KernelChoice> Kernels() {
+  std::vector<KernelChoice> out = {{Isa::kScalar, false}};
+  if (sparq::cpu::IsaSupported(Isa::kAvx2)) {
+    out.push_back({Isa::kAvx2, false});
+    SetNoAvxVnni(false);
+    if (std::string(sparq::cpu::w4a16_int8::KernelNameFor(int(Isa::kAvx2))) == "avxvnni") out.push_back({Isa::kAvx2, true});
+  }
+  if (sparq::cpu::IsaSupported(Isa::kAvx512)) out.push_back({Isa::kAvx512, false});
+  return out;
+}
+
 std::string Name(const Case& c) {
   return "n=" + std::to_string(c.n) + " k=" + std::to_string(c.k) + " g=" + (c.g ? std::to_string(c.g) : "k") +
          " m=" + std::to_string(c.m) + (c.bias ? " bias" : "") + (c.special[0] ? std::string(" ") + c.special : "");
@@ -174,11 +196,10 @@ void RunCase(const Case& c, ThreadPool& pool1, ThreadPool& pool3) {
   Check(st.ok(), Name(c) + ": pack (" + st.message + ")");
   if (!st.ok()) return;
   const RefOut ref = Reference(c, g, in);
-  std::vector<Isa> isas = {Isa::kScalar};
-  if (sparq::cpu::IsaSupported(Isa::kAvx2)) isas.push_back(Isa::kAvx2);
-  if (sparq::cpu::IsaSupported(Isa::kAvx512)) isas.push_back(Isa::kAvx512);
-  for (Isa isa : isas)
+  for (const KernelChoice& kc : Kernels())
     for (ThreadPool* pool : {&pool1, &pool3}) {
+      const Isa isa = kc.isa;
+      SetNoAvxVnni(kc.no_avx_vnni);
       std::vector<uint16_t> y(size_t(c.m * c.n), kNanBits);  // poisoned
       st = sparq::W4A16MatmulInt8Cpu(pk.view(), in.x.data(), c.bias ? in.bias.data() : nullptr, y.data(), c.m, isa,
                                      *pool);
@@ -198,6 +219,7 @@ void RunCase(const Case& c, ThreadPool& pool1, ThreadPool& pool3) {
       }
       Check(st.ok() && bad == 0, what);
     }
+  SetNoAvxVnni(false);
   // Accuracy: within the quantization bound (+ fp32 accumulation and the fp16 store) of the float64
   // product. Rows with a non-finite input are NaN by the function and skipped here.
   const std::string sp = c.special;
@@ -260,10 +282,12 @@ void CheckContextEntry(ThreadPool& pool) {
 }  // namespace
 
 int main() {
-  std::printf("# w4a16 int8-activation kernels on this CPU: scalar");
-  if (sparq::cpu::IsaSupported(Isa::kAvx2)) std::printf(" %s", sparq::cpu::w4a16_int8::KernelNameFor(int(Isa::kAvx2)));
-  if (sparq::cpu::IsaSupported(Isa::kAvx512))
-    std::printf(" %s", sparq::cpu::w4a16_int8::KernelNameFor(int(Isa::kAvx512)));
+  std::printf("# w4a16 int8-activation kernels on this CPU:");
+  for (const KernelChoice& kc : Kernels()) {
+    SetNoAvxVnni(kc.no_avx_vnni);
+    std::printf(" %s", sparq::cpu::w4a16_int8::KernelNameFor(int(kc.isa)));
+  }
+  SetNoAvxVnni(false);
   std::printf("\n");
   ThreadPool pool1(1), pool3(3);
   const Case cases[] = {
