@@ -20,25 +20,13 @@
 #include <new>
 #include <vector>
 
+#include "cpu/aligned_array.h"
 #include "cpu/isa_kernels.h"
 #include "sparq/cpu_ops.h"
 
 namespace sparq::cpu {
 namespace {
 
-constexpr size_t kAlignBytes = 64;  // one cache line = one zmm: aligned x rows load in one go
-
-struct AlignedFree {
-  void operator()(float* p) const { std::free(p); }
-};
-using AlignedFloats = std::unique_ptr<float[], AlignedFree>;
-
-AlignedFloats AllocFloats(int64_t count) {
-  const size_t bytes = (static_cast<size_t>(count) * sizeof(float) + kAlignBytes - 1) / kAlignBytes * kAlignBytes;
-  void* p = std::aligned_alloc(kAlignBytes, bytes == 0 ? kAlignBytes : bytes);
-  if (p == nullptr) throw std::bad_alloc();
-  return AlignedFloats(static_cast<float*>(p));
-}
 
 const DenseKernelSet& KernelsFor(Isa isa) {
   if (isa == Isa::kAvx512 && IsaSupported(Isa::kAvx512)) return avx512::DenseKernels();
@@ -51,7 +39,7 @@ int64_t CeilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 void RunGemv(const DenseMatmulArgs& a, const DenseKernelSet& ks, const float* bias, Isa isa,
              ThreadPool& pool) {
   const int m = static_cast<int>(a.m);
-  AlignedFloats x = AllocFloats(a.m * a.k);
+  AlignedArray<float> x = AllocAligned<float>(a.m * a.k);
   ks.f16_to_f32(a.x, x.get(), static_cast<size_t>(a.m * a.k));
   // Chunks of whole cache lines of Y per thread keep threads from sharing output lines.
   constexpr int64_t kRowsPerChunk = 32;
@@ -62,7 +50,7 @@ void RunGemv(const DenseMatmulArgs& a, const DenseKernelSet& ks, const float* bi
     const int64_t n_end = std::min(a.n, chunks * t1 / parts * kRowsPerChunk);
     const int64_t cols = n_end - n_begin;
     if (cols <= 0) return;
-    AlignedFloats out = AllocFloats(a.m * cols);
+    AlignedArray<float> out = AllocAligned<float>(a.m * cols);
     ks.gemv(x.get(), m, a.w, a.k, n_begin, n_end, out.get());
     for (int i = 0; i < m; ++i) {
       float* row = out.get() + i * cols;
@@ -93,16 +81,16 @@ void RunGemm(const DenseMatmulArgs& a, const DenseKernelSet& ks, const float* bi
   const int64_t c_row_elems = nr * lanes;  // one row of c: NR vectors of partial sums
   const int64_t k_blocks = CeilDiv(a.k, kc);
 
-  AlignedFloats x = AllocFloats(a.m * ld_x);
+  AlignedArray<float> x = AllocAligned<float>(a.m * ld_x);
   ConvertX(a, ks, ld_x, x.get(), pool);
 
   const int64_t panels = CeilDiv(a.n, nr);
   pool.ParallelFor(panels, [&](int64_t p0, int64_t p1) {
-    AlignedFloats wp = AllocFloats(nr * kDenseWpStrideElems);
+    AlignedArray<float> wp = AllocAligned<float>(nr * kDenseWpStrideElems);
     // Rows past n stay zero: they feed c columns that are never written back, and zeros keep
     // them from being NaN or denormal (which would be slow).
     std::memset(wp.get(), 0, sizeof(float) * static_cast<size_t>(nr * kDenseWpStrideElems));
-    AlignedFloats c = AllocFloats(a.m * c_row_elems);
+    AlignedArray<float> c = AllocAligned<float>(a.m * c_row_elems);
     for (int64_t p = p0; p < p1; ++p) {
       const int64_t j0 = p * nr, cols = std::min(nr, a.n - j0);
       for (int64_t kb = 0; kb < k_blocks; ++kb) {

@@ -18,14 +18,10 @@
 #include <string>
 #include <vector>
 
+#include "cpu/aligned_array.h"
 #include "cpu/int8_cpu.h"
 #include "sparq/cpu_ops.h"
 #include "sparq/int8.h"
-
-#if defined(__x86_64__) || defined(__i386__)
-#include <cpuid.h>
-#define SPARQ_INT8_X86 1
-#endif
 
 namespace sparq::cpu::int8 {
 
@@ -86,16 +82,6 @@ void Outlier(const OutlierTile& t) {
 
 namespace {
 
-// AVX512_VNNI (CPUID.(EAX=7,ECX=0):ECX bit 11); the OS ZMM state is part of IsaSupported(kAvx512).
-bool CpuHasAvx512Vnni() {
-#if defined(SPARQ_INT8_X86)
-  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
-  if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return false;
-  return (ecx & (1u << 11)) != 0;
-#else
-  return false;
-#endif
-}
 
 struct KernelSet {
   AccFn acc;
@@ -125,18 +111,6 @@ constexpr int64_t kBlockBytes = 128 << 10;  // CA block and W block each (L2 is 
 constexpr int64_t kMaxBlockRows = 256;      // caps the per-thread accumulator tile at 256 KiB
 constexpr int64_t kPanelRowBlock = 128;     // rows per tile with panels (a multiple of 32)
 constexpr int64_t kOutCols = 64;            // epilogue column chunk (the outlier terms of 4 zmm)
-constexpr size_t kAlignBytes = 64;
-
-struct AlignedFree {
-  void operator()(int8_t* p) const { std::free(p); }
-};
-using AlignedBytes = std::unique_ptr<int8_t[], AlignedFree>;
-AlignedBytes AllocBytes(int64_t count) {
-  const size_t bytes = (size_t(count) + kAlignBytes - 1) / kAlignBytes * kAlignBytes;
-  void* p = std::aligned_alloc(kAlignBytes, bytes == 0 ? kAlignBytes : bytes);
-  if (p == nullptr) throw std::bad_alloc();
-  return AlignedBytes(static_cast<int8_t*>(p));
-}
 
 // The quantized activations of a call (CA, and for VNNI its biased rows and panels) in one buffer
 // that the calling thread keeps between calls when it is at most kActivationCacheBytes: a fresh
@@ -148,18 +122,18 @@ class ActivationBuffer {
  public:
   explicit ActivationBuffer(int64_t bytes) {
     struct Cache {
-      AlignedBytes buf;
+      AlignedArray<int8_t> buf;
       int64_t bytes = 0;
     };
     thread_local Cache cache;
     if (size_t(bytes) > kActivationCacheBytes) {
-      own_ = AllocBytes(bytes);
+      own_ = AllocAligned<int8_t>(bytes);
       data_ = own_.get();
       return;
     }
     if (cache.bytes < bytes) {
       cache.buf.reset();
-      cache.buf = AllocBytes(bytes);
+      cache.buf = AllocAligned<int8_t>(bytes);
       cache.bytes = bytes;
     }
     data_ = cache.buf.get();
@@ -167,7 +141,7 @@ class ActivationBuffer {
   int8_t* data() const { return data_; }
 
  private:
-  AlignedBytes own_;
+  AlignedArray<int8_t> own_;
   int8_t* data_ = nullptr;
 };
 
@@ -255,8 +229,7 @@ bool KernelSupported(Kernel k) {
     case Kernel::kAvx2: return IsaSupported(Isa::kAvx2);
     case Kernel::kAvx512Bw: return IsaSupported(Isa::kAvx512);
     case Kernel::kAvx512Vnni: {
-      static const bool vnni = IsaSupported(Isa::kAvx512) && CpuHasAvx512Vnni();
-      return vnni;
+      return HasAvx512Vnni();
     }
   }
   return false;

@@ -18,6 +18,8 @@ struct CpuFeatures {
   bool avx512f = false, avx512bw = false, avx512vl = false, avx512dq = false;
   bool os_ymm = false;  // XCR0 has SSE+AVX state: the OS saves ymm registers on context switch
   bool os_zmm = false;  // XCR0 also has opmask + both ZMM halves
+  bool avx512vnni = false;  // CPUID.(7,0):ECX[11], EVEX vpdpbusd
+  bool avx_vnni = false;    // CPUID.(7,1):EAX[4], VEX (256-bit) vpdpbusd
 };
 
 #if defined(SPARQ_X86)
@@ -50,7 +52,9 @@ CpuFeatures Detect() {
     f.avx512dq = (ebx & (1u << 17)) != 0;
     f.avx512bw = (ebx & (1u << 30)) != 0;
     f.avx512vl = (ebx & (1u << 31)) != 0;
+    f.avx512vnni = (ecx & (1u << 11)) != 0;
   }
+  if (__get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx)) f.avx_vnni = (eax & (1u << 4)) != 0;
 #endif
   return f;
 }
@@ -99,6 +103,16 @@ const char* IsaName(Isa isa) {
     case Isa::kAvx512: return "avx512";
   }
   return "scalar";
+}
+
+bool HasAvx512Vnni() {
+  static const bool has = Features().avx512vnni && IsaSupported(Isa::kAvx512);
+  return has;
+}
+
+bool HasAvxVnni() {
+  static const bool has = Features().avx_vnni && IsaSupported(Isa::kAvx2);
+  return has;
 }
 
 bool IsaSupported(Isa isa) {

@@ -10,6 +10,7 @@
 #include <new>
 #include <string>
 
+#include "cpu/aligned_array.h"
 #include "cpu/isa_kernels.h"
 #include "cpu/sparse_cpu.h"
 #include "sparq/cpu_ops.h"
@@ -79,19 +80,6 @@ namespace {
 
 namespace cs = cpu::sparse;
 
-constexpr size_t kAlignBytes = 64;
-struct AlignedFree {
-  void operator()(void* p) const { std::free(p); }
-};
-template <typename T>
-using Aligned = std::unique_ptr<T[], AlignedFree>;
-template <typename T>
-Aligned<T> AllocAligned(int64_t count) {
-  const size_t bytes = (size_t(count) * sizeof(T) + kAlignBytes - 1) / kAlignBytes * kAlignBytes;
-  void* p = std::aligned_alloc(kAlignBytes, bytes == 0 ? kAlignBytes : bytes);
-  if (p == nullptr) throw std::bad_alloc();
-  return Aligned<T>(static_cast<T*>(p));
-}
 
 const cs::KernelSet& KernelsFor(cpu::Isa isa) {
   if (isa == cpu::Isa::kAvx512 && cpu::IsaSupported(cpu::Isa::kAvx512)) return cs::avx512::Kernels();
@@ -153,7 +141,7 @@ Status SparseMatmulCpu(const SparseWeightView& w, const uint16_t* x, const uint1
     p.csl_slot = TiledCslSlots();
     const cs::SlabFn fn = w.format == SparseFormat::kBitmap ? ks.bitmap : ks.tiled_csl;
 
-    Aligned<float> x32 = AllocAligned<float>(m * w.k_pad);
+    cpu::AlignedArray<float> x32 = cpu::AllocAligned<float>(m * w.k_pad);
     pool.ParallelFor(m, [&](int64_t r0, int64_t r1) {
       for (int64_t r = r0; r < r1; ++r) {
         cpu::F16ToF32(x + r * w.k, x32.get() + r * w.k_pad, size_t(w.k), isa);
@@ -161,19 +149,19 @@ Status SparseMatmulCpu(const SparseWeightView& w, const uint16_t* x, const uint1
       }
     });
     p.x = x32.get();
-    Aligned<float> bias32;
+    cpu::AlignedArray<float> bias32;
     if (bias != nullptr) {
-      bias32 = AllocAligned<float>(w.n);
+      bias32 = cpu::AllocAligned<float>(w.n);
       cpu::F16ToF32(bias, bias32.get(), size_t(w.n), isa);
     }
 
     const int64_t rows_per_unit = RowsPerUnit(m, slabs, pool.size());
     const int64_t row_parts = (m + rows_per_unit - 1) / rows_per_unit;
     pool.ParallelFor(slabs * row_parts, [&](int64_t u0, int64_t u1) {
-      Aligned<float> c = AllocAligned<float>(rows_per_unit * cs::kSlabCFloats);
-      Aligned<float> dec = AllocAligned<float>(cs::kDecElems);
-      Aligned<float> values32 = AllocAligned<float>(cs::kDecElems + 16);
-      Aligned<uint16_t> halves = AllocAligned<uint16_t>(cs::kDecElems + cs::kHalvesSlack);
+      cpu::AlignedArray<float> c = cpu::AllocAligned<float>(rows_per_unit * cs::kSlabCFloats);
+      cpu::AlignedArray<float> dec = cpu::AllocAligned<float>(cs::kDecElems);
+      cpu::AlignedArray<float> values32 = cpu::AllocAligned<float>(cs::kDecElems + 16);
+      cpu::AlignedArray<uint16_t> halves = cpu::AllocAligned<uint16_t>(cs::kDecElems + cs::kHalvesSlack);
       std::memset(dec.get(), 0, sizeof(float) * cs::kDecElems);
       const cs::Scratch s{dec.get(), values32.get(), halves.get()};
       for (int64_t u = u0; u < u1; ++u) {

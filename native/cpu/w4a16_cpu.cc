@@ -8,6 +8,7 @@
 #include <new>
 #include <string>
 
+#include "cpu/aligned_array.h"
 #include "cpu/isa_kernels.h"
 #include "cpu/w4a16_cpu.h"
 #include "cuda/w4a16_layout.cuh"
@@ -63,17 +64,6 @@ namespace {
 using cpu::w4a16::KernelSet;
 using cpu::w4a16::Problem;
 
-constexpr size_t kAlignBytes = 64;
-struct AlignedFree {
-  void operator()(float* p) const { std::free(p); }
-};
-using AlignedFloats = std::unique_ptr<float[], AlignedFree>;
-AlignedFloats AllocFloats(int64_t count) {
-  const size_t bytes = (size_t(count) * sizeof(float) + kAlignBytes - 1) / kAlignBytes * kAlignBytes;
-  void* p = std::aligned_alloc(kAlignBytes, bytes == 0 ? kAlignBytes : bytes);
-  if (p == nullptr) throw std::bad_alloc();
-  return AlignedFloats(static_cast<float*>(p));
-}
 
 // AVX512-FP16 only changes how the gemv builds its tables (same bits); SPARQ_W4A16_NO_FP16=1 keeps
 // the plain AVX-512 kernels, so tests on an FP16 machine reach both.
@@ -120,19 +110,19 @@ Status W4A16MatmulCpu(const W4A16WeightView& w, const uint16_t* x, const uint16_
     p.groups_pad = w.groups_pad;
     p.m = m;
     p.y = y;
-    AlignedFloats bias32;
+    cpu::AlignedArray<float> bias32;
     if (bias != nullptr) {
-      bias32 = AllocFloats(w.n);
+      bias32 = cpu::AllocAligned<float>(w.n);
       cpu::F16ToF32(bias, bias32.get(), size_t(w.n), isa);
       p.bias = bias32.get();
     }
     const bool use_gemm = ks.gemm != nullptr && m > ks.gemv_max_m;
-    AlignedFloats x32 = AllocFloats(m * w.k_pad);
+    cpu::AlignedArray<float> x32 = cpu::AllocAligned<float>(m * w.k_pad);
     for (int64_t r = 0; r < m; ++r) {
       cpu::F16ToF32(x + r * w.k, x32.get() + r * w.k_pad, size_t(w.k), isa);
       std::fill(x32.get() + r * w.k_pad + w.k, x32.get() + (r + 1) * w.k_pad, 0.0f);
     }
-    AlignedFloats xt;
+    cpu::AlignedArray<float> xt;
     const int64_t col_blocks = w.n_pad / sparq::w4a16::kCpuColBlock;
     if (!use_gemm) {
       if (ks.gemv_x_lane_order) {
@@ -156,7 +146,7 @@ Status W4A16MatmulCpu(const W4A16WeightView& w, const uint16_t* x, const uint16_
     }
     // Xt[blk][kk][i] = X[blk·16 + i][kk], rows past m zero.
     const int64_t rb = cpu::w4a16::kRowBlock, row_blocks = (m + rb - 1) / rb;
-    xt = AllocFloats(row_blocks * rb * w.k_pad);
+    xt = cpu::AllocAligned<float>(row_blocks * rb * w.k_pad);
     pool.ParallelFor(row_blocks, [&](int64_t b0, int64_t b1) {
       for (int64_t blk = b0; blk < b1; ++blk) {
         float* dst = xt.get() + blk * w.k_pad * rb;

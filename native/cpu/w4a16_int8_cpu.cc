@@ -12,11 +12,10 @@
 #include <string>
 
 #if defined(__x86_64__)
-#include <cpuid.h>
 #include <xmmintrin.h>
 #endif
 
-#include "cpu/int8_cpu.h"
+#include "cpu/aligned_array.h"
 #include "cpu/isa_kernels.h"
 #include "cpu/w4a16_cpu.h"
 #include "cpu/w4a16_int8_cpu.h"
@@ -66,23 +65,10 @@ namespace {
 
 enum class Kernel { kScalar, kAvx2, kAvxVnni, kAvx512Vnni };
 
-// AVX-VNNI: CPUID.(EAX=7,ECX=1):EAX bit 4 (VEX-encoded vpdpbusd on ymm; the OS state is AVX2's).
-bool CpuHasAvxVnni() {
-#if defined(__x86_64__)
-  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
-  if (!__get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx)) return false;
-  return (eax & (1u << 4)) != 0;
-#else
-  return false;
-#endif
-}
-
 Kernel KernelFor(Isa isa) {
-  if (isa == Isa::kAvx512 && cpu::int8::KernelSupported(cpu::int8::Kernel::kAvx512Vnni)) return Kernel::kAvx512Vnni;
-  if (isa != Isa::kScalar && IsaSupported(Isa::kAvx2)) {
-    static const bool avx_vnni = CpuHasAvxVnni();
-    return avx_vnni && std::getenv("SPARQ_W4A16_NO_AVXVNNI") == nullptr ? Kernel::kAvxVnni : Kernel::kAvx2;
-  }
+  if (isa == Isa::kAvx512 && HasAvx512Vnni()) return Kernel::kAvx512Vnni;
+  if (isa != Isa::kScalar && IsaSupported(Isa::kAvx2))
+    return HasAvxVnni() && std::getenv("SPARQ_W4A16_NO_AVXVNNI") == nullptr ? Kernel::kAvxVnni : Kernel::kAvx2;
   return Kernel::kScalar;
 }
 
@@ -158,21 +144,6 @@ void QuantizeRow(const float* x, int64_t k, int64_t k_pad, int64_t group, int64_
 }  // namespace sparq::cpu::w4a16_int8
 
 namespace sparq {
-namespace {
-
-constexpr size_t kAlignBytes = 64;
-struct AlignedFree {
-  void operator()(void* p) const { std::free(p); }
-};
-template <typename T>
-std::unique_ptr<T[], AlignedFree> AllocAligned(int64_t count) {
-  const size_t bytes = (size_t(count) * sizeof(T) + kAlignBytes - 1) / kAlignBytes * kAlignBytes;
-  void* p = std::aligned_alloc(kAlignBytes, bytes == 0 ? kAlignBytes : bytes);
-  if (p == nullptr) throw std::bad_alloc();
-  return std::unique_ptr<T[], AlignedFree>(static_cast<T*>(p));
-}
-
-}  // namespace
 
 Status W4A16MatmulInt8Cpu(const W4A16WeightView& w, const uint16_t* x, const uint16_t* bias, uint16_t* y, int64_t m,
                           cpu::Isa isa, cpu::ThreadPool& pool) {
@@ -199,11 +170,11 @@ Status W4A16MatmulInt8Cpu(const W4A16WeightView& w, const uint16_t* x, const uin
     p.group_eff = w.group_size_eff;
     p.groups_pad = w.groups_pad;
     p.m = m;
-    auto xq = AllocAligned<int8_t>(m * w.k_pad);
-    auto xs = AllocAligned<float>(m * w.groups_pad);
-    auto xsum8 = AllocAligned<int32_t>(m * w.groups_pad);
-    auto acc = AllocAligned<float>(m * w.n_pad);
-    auto x32 = AllocAligned<float>(m * w.k);  // allocated here: nothing on the pool's threads may throw
+    auto xq = cpu::AllocAligned<int8_t>(m * w.k_pad);
+    auto xs = cpu::AllocAligned<float>(m * w.groups_pad);
+    auto xsum8 = cpu::AllocAligned<int32_t>(m * w.groups_pad);
+    auto acc = cpu::AllocAligned<float>(m * w.n_pad);
+    auto x32 = cpu::AllocAligned<float>(m * w.k);  // allocated here: nothing on the pool's threads may throw
     pool.ParallelFor(m, [&](int64_t r0, int64_t r1) {
       for (int64_t r = r0; r < r1; ++r) {
         float* row = x32.get() + r * w.k;
@@ -217,9 +188,9 @@ Status W4A16MatmulInt8Cpu(const W4A16WeightView& w, const uint16_t* x, const uin
     p.xsum8 = xsum8.get();
     p.acc = acc.get();
     const wi::QuadsFn quads_fn = wi::QuadsFor(static_cast<int>(isa));
-    std::unique_ptr<float[], AlignedFree> bias32;
+    cpu::AlignedArray<float> bias32;
     if (bias != nullptr) {
-      bias32 = AllocAligned<float>(w.n);
+      bias32 = cpu::AllocAligned<float>(w.n);
       cpu::F16ToF32(bias, bias32.get(), size_t(w.n), isa);
     }
     // Each task also finishes its own columns (bias, fp16): no third pass over the pool.

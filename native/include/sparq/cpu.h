@@ -17,6 +17,10 @@ enum class Isa : int { kScalar = 0, kAvx2 = 1, kAvx512 = 2 };
 const char* IsaName(Isa isa);            // "scalar" | "avx2" | "avx512"
 Isa BestSupportedIsa();                  // what this CPU can run (cpuid + xgetbv)
 bool IsaSupported(Isa isa);
+// VNNI byte dot products beyond the three ISAs, each with that ISA's OS state: AVX512_VNNI (zmm,
+// with kAvx512) and AVX-VNNI (ymm, with kAvx2). The int8 kernels pick their inner loop by them.
+bool HasAvx512Vnni();
+bool HasAvxVnni();
 // forced: "" or null → best supported; "scalar"|"avx2"|"avx512" → that one if supported, else a
 // kBackend status naming the missing CPU features; anything else → kArgument.
 // source names where `forced` came from in the message: "SPARQ_CPU_ISA" or "cpuIsa" (open()'s option).
