@@ -20,6 +20,8 @@ struct CpuFeatures {
   bool os_zmm = false;  // XCR0 also has opmask + both ZMM halves
   bool avx512vnni = false;  // CPUID.(7,0):ECX[11], EVEX vpdpbusd
   bool avx_vnni = false;    // CPUID.(7,1):EAX[4], VEX (256-bit) vpdpbusd
+  bool avx512vbmi2 = false;  // CPUID.(7,0):ECX[6], vpexpandw / vpcompressw
+  bool amd = false;          // vendor "AuthenticAMD" (kernels tuned per vendor ask)
 };
 
 #if defined(SPARQ_X86)
@@ -31,6 +33,13 @@ CpuFeatures Detect() {
   CpuFeatures f;
 #if defined(SPARQ_X86)
   unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  if (__get_cpuid(0, &eax, &ebx, &ecx, &edx)) {
+    char vendor[13] = {};
+    std::memcpy(vendor, &ebx, 4);
+    std::memcpy(vendor + 4, &edx, 4);
+    std::memcpy(vendor + 8, &ecx, 4);
+    f.amd = std::strcmp(vendor, "AuthenticAMD") == 0;
+  }
   if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx)) return f;
   constexpr unsigned kLeaf1EcxFma = 1u << 12, kLeaf1EcxPopcnt = 1u << 23, kLeaf1EcxOsxsave = 1u << 27,
                      kLeaf1EcxAvx = 1u << 28, kLeaf1EcxF16c = 1u << 29;
@@ -53,6 +62,7 @@ CpuFeatures Detect() {
     f.avx512bw = (ebx & (1u << 30)) != 0;
     f.avx512vl = (ebx & (1u << 31)) != 0;
     f.avx512vnni = (ecx & (1u << 11)) != 0;
+    f.avx512vbmi2 = (ecx & (1u << 6)) != 0;
   }
   if (__get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx)) f.avx_vnni = (eax & (1u << 4)) != 0;
 #endif
@@ -114,6 +124,13 @@ bool HasAvxVnni() {
   static const bool has = Features().avx_vnni && IsaSupported(Isa::kAvx2);
   return has;
 }
+
+bool HasAvx512Vbmi2() {
+  static const bool has = Features().avx512vbmi2 && IsaSupported(Isa::kAvx512);
+  return has;
+}
+
+bool IsAmdCpu() { return Features().amd; }
 
 bool IsaSupported(Isa isa) {
   // Dispatchers ask on every call, so answer from a table built once.

@@ -81,8 +81,26 @@ namespace {
 namespace cs = cpu::sparse;
 
 
+// The AVX-512 bitmap kernel expands blocks from fp32 (vexpandps) or, where the CPU has VBMI2, from
+// fp16 (vpexpandw): the same bits. Unset, SPARQ_SPARSE_EXPAND picks the fp16 expand on AMD, where
+// it was measured faster, and the fp32 one elsewhere; "word" or "float" forces one (read at every
+// call, so tests reach both; "word" without VBMI2 stays on fp32).
+bool UseWordExpand() {
+  if (!cpu::HasAvx512Vbmi2()) return false;
+  const char* env = std::getenv("SPARQ_SPARSE_EXPAND");
+  if (env != nullptr && std::strcmp(env, "word") == 0) return true;
+  if (env != nullptr && std::strcmp(env, "float") == 0) return false;
+  return cpu::IsAmdCpu();
+}
+
+const cs::KernelSet& Avx512WordExpandKernels() {
+  static const cs::KernelSet set{cs::avx512vbmi2::BitmapSlabFn(), cs::avx512::Kernels().tiled_csl};
+  return set;
+}
+
 const cs::KernelSet& KernelsFor(cpu::Isa isa) {
-  if (isa == cpu::Isa::kAvx512 && cpu::IsaSupported(cpu::Isa::kAvx512)) return cs::avx512::Kernels();
+  if (isa == cpu::Isa::kAvx512 && cpu::IsaSupported(cpu::Isa::kAvx512))
+    return UseWordExpand() ? Avx512WordExpandKernels() : cs::avx512::Kernels();
   if (isa != cpu::Isa::kScalar && cpu::IsaSupported(cpu::Isa::kAvx2)) return cs::avx2::Kernels();
   return cs::scalar::Kernels();
 }

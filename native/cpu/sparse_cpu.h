@@ -66,5 +66,7 @@ struct KernelSet {
 namespace scalar { const KernelSet& Kernels(); }
 namespace avx2 { const KernelSet& Kernels(); }
 namespace avx512 { const KernelSet& Kernels(); }
+// The bitmap kernel of avx512 with VBMI2 fp16 expands (same bits; CPUs with AVX512_VBMI2 only).
+namespace avx512vbmi2 { SlabFn BitmapSlabFn(); }
 
 }  // namespace sparq::cpu::sparse

@@ -6,6 +6,7 @@
 // Prints one line per check, then "N passed, M failed"; exits 0 only when M == 0.
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -49,10 +50,32 @@ constexpr uint16_t kNanBits = 0x7e00;
 constexpr uint16_t kGuardBits = 0x5a5a;
 constexpr int kGuardElems = 64;
 
-std::vector<Isa> SupportedIsas() {
-  std::vector<Isa> out;
-  for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512})
-    if (sparq::cpu::IsaSupported(isa)) out.push_back(isa);
+// One kernel to run: an ISA, and on AVX-512 which expand (SPARQ_SPARSE_EXPAND, read at every call):
+// "float" (vexpandps) and, where the CPU has VBMI2, "word" (vpexpandw) too.
+struct Kernel {
+  Isa isa;
+  const char* expand;  // null: leave SPARQ_SPARSE_EXPAND unset
+  Isa Use() const {
+    if (expand != nullptr) setenv("SPARQ_SPARSE_EXPAND", expand, 1);
+    else unsetenv("SPARQ_SPARSE_EXPAND");
+    return isa;
+  }
+  std::string Name() const {
+    return std::string(sparq::cpu::IsaName(isa)) + (expand != nullptr && std::strcmp(expand, "word") == 0 ? " vbmi2" : "");
+  }
+};
+
+std::vector<Kernel> SupportedKernels() {
+  std::vector<Kernel> out;
+  for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512}) {
+    if (!sparq::cpu::IsaSupported(isa)) continue;
+    if (isa != Isa::kAvx512) {
+      out.push_back({isa, nullptr});
+      continue;
+    }
+    out.push_back({isa, "float"});
+    if (sparq::cpu::HasAvx512Vbmi2()) out.push_back({isa, "word"});
+  }
   return out;
 }
 
@@ -159,9 +182,9 @@ std::string RunAndCompare(const Problem& p, const SparseWeightView& view, Isa is
 
 const char* FormatName(SparseFormat f) { return f == SparseFormat::kBitmap ? "bitmap" : "tiled-csl"; }
 
-std::string CaseName(Isa isa, SparseFormat f, int64_t m, int64_t n, int64_t k, double sparsity) {
+std::string CaseName(const Kernel& kern, SparseFormat f, int64_t m, int64_t n, int64_t k, double sparsity) {
   char buf[160];
-  std::snprintf(buf, sizeof buf, "sparse.matmul [cpu %s] %s m=%lld %lldx%lld sparsity %.2f", sparq::cpu::IsaName(isa),
+  std::snprintf(buf, sizeof buf, "sparse.matmul [cpu %s] %s m=%lld %lldx%lld sparsity %.2f", kern.Name().c_str(),
                 FormatName(f), (long long)m, (long long)n, (long long)k, sparsity);
   return buf;
 }
@@ -185,7 +208,9 @@ void CheckMatrix(const std::vector<uint16_t>& w, int64_t n, int64_t k, double sp
       p.w = w;
       p.x = RandomHalves(size_t(m * k));
       const std::vector<uint16_t> bias = RandomHalves(size_t(n));
-      for (Isa isa : SupportedIsas()) {
+      std::vector<uint16_t> y_avx512;  // the first AVX-512 kernel's bits: every expand gives the same
+      for (const Kernel& kern : SupportedKernels()) {
+        const Isa isa = kern.Use();
         std::string err;
         for (bool with_bias : {false, true}) {
           p.bias = with_bias ? bias : std::vector<uint16_t>();
@@ -195,12 +220,16 @@ void CheckMatrix(const std::vector<uint16_t>& w, int64_t n, int64_t k, double sp
           err = RunAndCompare(p, copy.view, isa, pool1, ref, tol, &y1);
           if (err.empty()) err = RunAndCompare(p, copy.view, isa, pool3, ref, tol, &y3);
           if (err.empty() && y1 != y3) err = "1 and 3 threads differ";
+          if (err.empty() && isa == Isa::kAvx512 && with_bias) {
+            if (y_avx512.empty()) y_avx512 = y1;
+            else if (y1 != y_avx512) err = "differs in bits from the vexpandps kernel";
+          }
           if (!err.empty()) {
             err = (with_bias ? "bias: " : "no bias: ") + err;
             break;
           }
         }
-        Check(err.empty(), CaseName(isa, f, m, n, k, sparsity) + label + ": matches the float64 reference" +
+        Check(err.empty(), CaseName(kern, f, m, n, k, sparsity) + label + ": matches the float64 reference" +
                                (err.empty() ? "" : " -- " + err));
       }
     }
@@ -253,7 +282,8 @@ void CheckSpecialValues(sparq::cpu::ThreadPool& pool1) {
       continue;
     }
     ExactCopy copy(enc);
-    for (Isa isa : SupportedIsas()) {
+    for (const Kernel& kern : SupportedKernels()) {
+      const Isa isa = kern.Use();
       Problem q = p;
       q.w[size_t(66 * k + 80)] = 0;  // reference without the NaN, compared on the other rows
       std::vector<double> ref, tol;
@@ -266,7 +296,7 @@ void CheckSpecialValues(sparq::cpu::ThreadPool& pool1) {
           const double got = F(y[size_t(i * n + j)]);
           ok = j == 66 ? std::isnan(got) : std::fabs(got - ref[size_t(i * n + j)]) <= tol[size_t(i * n + j)];
         }
-      Check(ok, CaseName(isa, f, m, n, k, 0.7) + " with −0, subnormal and NaN weights: each used as stored");
+      Check(ok, CaseName(kern, f, m, n, k, 0.7) + " with −0, subnormal and NaN weights: each used as stored");
     }
   }
 }
@@ -293,9 +323,9 @@ void CheckTheCheck(sparq::cpu::ThreadPool& pool1) {
     const uint16_t big = H(64.0);
     std::memcpy(&enc.values[at], &big, 2);
     ExactCopy copy(enc);
-    for (Isa isa : SupportedIsas())
-      Check(!RunAndCompare(p, copy.view, isa, pool1, ref, tol).empty(),
-            std::string("sparse.matmul [cpu ") + sparq::cpu::IsaName(isa) + "] " + FormatName(f) +
+    for (const Kernel& kern : SupportedKernels())
+      Check(!RunAndCompare(p, copy.view, kern.Use(), pool1, ref, tol).empty(),
+            "sparse.matmul [cpu " + kern.Name() + "] " + FormatName(f) +
                 " with one stored value changed: the reference check fails");
   }
 }
@@ -304,7 +334,7 @@ void CheckTheCheck(sparq::cpu::ThreadPool& pool1) {
 
 int main() {
   std::printf("# ISAs on this CPU:");
-  for (Isa isa : SupportedIsas()) std::printf(" %s", sparq::cpu::IsaName(isa));
+  for (const Kernel& kern : SupportedKernels()) std::printf(" %s", kern.Name().c_str());
   std::printf("\n");
   sparq::cpu::ThreadPool pool1(1), pool3(3);
   CheckGrid(pool1, pool3);

@@ -21,6 +21,11 @@ bool IsaSupported(Isa isa);
 // with kAvx512) and AVX-VNNI (ymm, with kAvx2). The int8 kernels pick their inner loop by them.
 bool HasAvx512Vnni();
 bool HasAvxVnni();
+// AVX512_VBMI2 (16-bit expand/compress) with kAvx512's features; the sparse kernels use it.
+bool HasAvx512Vbmi2();
+// The CPU's vendor is AMD: where the faster of two exact kernels differs by vendor (measured; see
+// docs/kernels.md), the dispatch asks this.
+bool IsAmdCpu();
 // forced: "" or null → best supported; "scalar"|"avx2"|"avx512" → that one if supported, else a
 // kBackend status naming the missing CPU features; anything else → kArgument.
 // source names where `forced` came from in the message: "SPARQ_CPU_ISA" or "cpuIsa" (open()'s option).
