@@ -82,15 +82,17 @@ namespace cs = cpu::sparse;
 
 
 // The AVX-512 bitmap kernel expands blocks from fp32 (vexpandps) or, where the CPU has VBMI2, from
-// fp16 (vpexpandw): the same bits. Unset, SPARQ_SPARSE_EXPAND picks the fp16 expand on AMD, where
-// it was measured faster, and the fp32 one elsewhere; "word" or "float" forces one (read at every
-// call, so tests reach both; "word" without VBMI2 stays on fp32).
-bool UseWordExpand() {
+// fp16 (vpexpandw): the same bits. SPARQ_SPARSE_EXPAND=word|float forces one (read at every call,
+// so tests reach both; "word" without VBMI2 stays on fp32). Unset, the fp16 expand runs on AMD when
+// a work unit has few enough X rows for the direct path, where it was measured faster; with more
+// rows each tile is expanded once for all of them and it was measured 0–16% slower
+// (docs/kernels.md).
+bool UseWordExpand(int64_t rows_per_unit) {
   if (!cpu::HasAvx512Vbmi2()) return false;
   const char* env = std::getenv("SPARQ_SPARSE_EXPAND");
   if (env != nullptr && std::strcmp(env, "word") == 0) return true;
   if (env != nullptr && std::strcmp(env, "float") == 0) return false;
-  return cpu::IsAmdCpu();
+  return cpu::IsAmdCpu() && rows_per_unit <= cs::kAvx512DirectMaxRows;
 }
 
 const cs::KernelSet& Avx512WordExpandKernels() {
@@ -98,9 +100,9 @@ const cs::KernelSet& Avx512WordExpandKernels() {
   return set;
 }
 
-const cs::KernelSet& KernelsFor(cpu::Isa isa) {
+const cs::KernelSet& KernelsFor(cpu::Isa isa, int64_t rows_per_unit) {
   if (isa == cpu::Isa::kAvx512 && cpu::IsaSupported(cpu::Isa::kAvx512))
-    return UseWordExpand() ? Avx512WordExpandKernels() : cs::avx512::Kernels();
+    return UseWordExpand(rows_per_unit) ? Avx512WordExpandKernels() : cs::avx512::Kernels();
   if (isa != cpu::Isa::kScalar && cpu::IsaSupported(cpu::Isa::kAvx2)) return cs::avx2::Kernels();
   return cs::scalar::Kernels();
 }
@@ -146,7 +148,6 @@ Status SparseMatmulCpu(const SparseWeightView& w, const uint16_t* x, const uint1
                          "weight");
   if (m <= 0 || w.n <= 0 || w.k <= 0) return Status::Ok();
   try {
-    const cs::KernelSet& ks = KernelsFor(isa);
     const int64_t slabs = w.n_pad / cs::kTileDim, k_tiles = w.k_pad / cs::kTileDim;
     cs::Problem p;
     p.bitmaps = w.bitmaps;
@@ -157,7 +158,6 @@ Status SparseMatmulCpu(const SparseWeightView& w, const uint16_t* x, const uint1
     p.values_len = w.tile_offsets[slabs * k_tiles];
     p.k_pad = w.k_pad;
     p.csl_slot = TiledCslSlots();
-    const cs::SlabFn fn = w.format == SparseFormat::kBitmap ? ks.bitmap : ks.tiled_csl;
 
     cpu::AlignedArray<float> x32 = cpu::AllocAligned<float>(m * w.k_pad);
     pool.ParallelFor(m, [&](int64_t r0, int64_t r1) {
@@ -175,6 +175,8 @@ Status SparseMatmulCpu(const SparseWeightView& w, const uint16_t* x, const uint1
 
     const int64_t rows_per_unit = RowsPerUnit(m, slabs, pool.size());
     const int64_t row_parts = (m + rows_per_unit - 1) / rows_per_unit;
+    const cs::KernelSet& ks = KernelsFor(isa, rows_per_unit);
+    const cs::SlabFn fn = w.format == SparseFormat::kBitmap ? ks.bitmap : ks.tiled_csl;
     pool.ParallelFor(slabs * row_parts, [&](int64_t u0, int64_t u1) {
       cpu::AlignedArray<float> c = cpu::AllocAligned<float>(rows_per_unit * cs::kSlabCFloats);
       cpu::AlignedArray<float> dec = cpu::AllocAligned<float>(cs::kDecElems);
