@@ -21,7 +21,7 @@ struct CpuFeatures {
   bool avx512vnni = false;  // CPUID.(7,0):ECX[11], EVEX vpdpbusd
   bool avx_vnni = false;    // CPUID.(7,1):EAX[4], VEX (256-bit) vpdpbusd
   bool avx512vbmi2 = false;  // CPUID.(7,0):ECX[6], vpexpandw / vpcompressw
-  bool amd = false;          // vendor "AuthenticAMD" (kernels tuned per vendor ask)
+  bool amd = false;          // vendor "AuthenticAMD": where two exact kernels rank by vendor
 };
 
 #if defined(SPARQ_X86)

@@ -80,7 +80,6 @@ namespace {
 
 namespace cs = cpu::sparse;
 
-
 // The AVX-512 bitmap kernel expands blocks from fp32 (vexpandps) or, where the CPU has VBMI2, from
 // fp16 (vpexpandw): the same bits. SPARQ_SPARSE_EXPAND=word|float forces one (read at every call,
 // so tests reach both; "word" without VBMI2 stays on fp32). Unset, the fp16 expand runs on AMD when

@@ -33,8 +33,8 @@ inline constexpr int kBlocksPerTile = 64;
 inline constexpr int kDecElems = kTileDim * kTileDim;    // dec: one expanded tile
 inline constexpr int kRowLanes = 8;                      // lanes of one c row: k mod 8
 inline constexpr int kSlabCFloats = kTileDim * kRowLanes;  // c floats per X row per slab
-inline constexpr int kHalvesSlack = 8;
-inline constexpr int kAvx512DirectMaxRows = 6;           // AVX-512 direct path: up to this many X rows                   // AVX2 reads 8 halves from any value offset
+inline constexpr int kHalvesSlack = 8;                   // AVX2 reads 8 halves from any value offset
+inline constexpr int kAvx512DirectMaxRows = 6;           // AVX-512 direct path: up to this many X rows
 
 struct Problem {
   const uint64_t* bitmaps = nullptr;       // kBitmap: [tiles][64]

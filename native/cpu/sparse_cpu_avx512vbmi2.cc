@@ -3,7 +3,8 @@
 // expanded by two vpexpandw (32 halves each) straight from the encoded values and widened by four
 // vcvtph2ps, where the plain AVX-512 kernel converts the tile to fp32 and runs four vexpandps.
 // Same products, same order, same bits; which is faster depends on the core (docs/kernels.md):
-// the driver picks this one on AMD, where it was measured faster.
+// the driver picks this one on AMD for the direct path (≤ 6 X rows per unit), where it was
+// measured faster.
 // GCC 12's AVX-512 intrinsics start from a self-initialised "undefined" vector and warn inside
 // the header once inlined; the values are fully defined.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
