@@ -291,9 +291,8 @@ Status Int8MatmulCpu(const Int8MatmulArgs& a, Kernel kernel, ThreadPool& pool) {
     int8_t* const ca = act.data();
     uint8_t* const ca_biased = biased ? reinterpret_cast<uint8_t*>(ca + m * k_pad) : nullptr;
     uint8_t* const ca_panel = panels ? ca_biased + m * k_pad : nullptr;
-    // Pool tasks are single rows, or with panels the 16 rows of one panel: quantized, biased, then
-    // interleaved into the panel a 64-byte line at a time (writing each row's 4-byte words straight
-    // into the panel touched a new line per word and ran slower than the quantization).
+    // Pool tasks are single rows, or with panels the 16 rows of one panel: quantized, then biased
+    // and transposed into the panel by avx512::MakePanel.
     const int64_t unit = panels ? kPanelRows : 1;
     pool.ParallelFor((m + unit - 1) / unit, [&](int64_t begin, int64_t end) {
       for (int64_t u = begin; u < end; ++u) {
@@ -301,20 +300,13 @@ Status Int8MatmulCpu(const Int8MatmulArgs& a, Kernel kernel, ThreadPool& pool) {
         for (int64_t i = i0; i < i1; ++i) {
           int8_t* row = ca + i * k_pad;
           row_stat[size_t(i)] = ks.quant_row(a.x + i * w.k, is_outlier.data(), w.k, k_pad, row);
-          if (biased) {
+          if (biased && !panels) {
             uint8_t* to = ca_biased + i * k_pad;
             for (int64_t c = 0; c < k_pad; ++c) to[c] = uint8_t(uint8_t(row[c]) ^ 0x80u);
           }
         }
-        if (panels) {
-          constexpr uint32_t kZeroCodes = 0x80808080u;  // four biased zero codes: the pad rows
-          uint8_t* pan = ca_panel + i0 * k_pad;
-          for (int64_t kk = 0; kk < k_pad; kk += 4, pan += 4 * kPanelRows)
-            for (int64_t l = 0; l < kPanelRows; ++l) {
-              if (i0 + l < i1) std::memcpy(pan + 4 * l, ca_biased + (i0 + l) * k_pad + kk, 4);
-              else std::memcpy(pan + 4 * l, &kZeroCodes, 4);
-            }
-        }
+        if (panels)
+          avx512::MakePanel(ca + i0 * k_pad, i1 - i0, k_pad, ca_biased + i0 * k_pad, ca_panel + i0 * k_pad);
       }
     });
     std::vector<float> xo(static_cast<size_t>(m * n_out));

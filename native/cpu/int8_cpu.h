@@ -135,6 +135,10 @@ void Epilogue(const EpilogueRow& e);  // + F16C
 namespace avx512 {
 void AccBw(const AccTile& t);
 void AccVnni(const AccTile& t);  // only when the CPU has AVX512_VNNI
+// The VNNI kernel's operands for one panel: rows (1..16) of CA, k_pad apart, written biased (CA ^
+// 0x80 = CA + 128 as u8) to `biased` (same layout) and as the panel AccTile::ca_panel describes,
+// 16·k_pad bytes at `panel`; rows past `rows` get the biased zero code 0x80.
+void MakePanel(const int8_t* ca, int64_t rows, int64_t k_pad, uint8_t* biased, uint8_t* panel);
 void Outlier(const OutlierTile& t);
 float QuantRow(const uint16_t* x, const uint8_t* is_outlier, int64_t k, int64_t k_pad, int8_t* ca);
 void Epilogue(const EpilogueRow& e);
