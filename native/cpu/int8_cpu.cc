@@ -346,6 +346,8 @@ Status Int8MatmulCpu(const Int8MatmulArgs& a, Kernel kernel, ThreadPool& pool) {
     // each: a worker that wakes late, or runs on a busy core, still gets a share instead of finding
     // the caller has taken its whole chunk. Which thread computes a tile never changes its bits.
     std::atomic<int64_t> next_col_block{0};
+    const int ways = L1dWays();
+    const int pair_w_rows = ways == 0 || ways >= 12 ? 12 : 8;
     pool.ParallelFor(std::min<int64_t>(pool.size(), col_blocks), [&](int64_t, int64_t) {
       std::vector<int32_t> acc(static_cast<size_t>(std::min(row_block, m) * col_block));
       std::vector<int32_t> acc_t(panels ? static_cast<size_t>(row_block * col_block) : 0);  // row_block: a multiple of 32
@@ -369,6 +371,7 @@ Status Int8MatmulCpu(const Int8MatmulArgs& a, Kernel kernel, ThreadPool& pool) {
           t.acc = acc.data();
           t.ld_acc = col_block;
           t.acc_t = panels ? acc_t.data() : nullptr;
+          t.panel_pair_w_rows = pair_w_rows;
           ks.acc(t);
           Epilogue(p, r0, t.rows, j0, t.cols, acc.data(), col_block, s);
         }

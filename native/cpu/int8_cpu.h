@@ -60,6 +60,9 @@ struct AccTile {
   // The panel kernel's scratch, with ca_panel: cols × (rows rounded up to 16) int32, the sums
   // transposed (acc_t[c][r]) while k blocks add into them.
   int32_t* acc_t = nullptr;
+  // W rows per micro tile over a pair of panels: 12, or 8 where the L1d has fewer than 12 ways
+  // (the driver asks cpu::L1dWays(); why: int8_cpu_avx512.cc, PanelRows).
+  int panel_pair_w_rows = 12;
   const int8_t* cb = nullptr;        // CB rows (kCpu layout), k_pad bytes apart
   const int32_t* row_sums = nullptr;  // row_sums[c] = Σ_k cb[c][kk] (used by the VNNI kernel)
   int64_t k_pad = 0;                 // multiple of kKStep

@@ -350,23 +350,24 @@ void PanelBlock(const AccTile& t, int64_t r0, int64_t c0, int64_t k0, int64_t kc
     }
 }
 
-// W rows per micro tile. Pairs of panels: 2 × 12 = 24 accumulators, leaving zmm for the panels and
-// a broadcast. One panel: 8, not 12. The W rows of a micro tile are k_pad apart, and at k_pad =
-// 4096 (or any multiple) every one of their lines falls in the same L1 set; Zen 4's L1d has 8 ways
-// (Sapphire Rapids' 12), so 12 rows and the panel line evict each other before a line's 16 uses.
-// A pair of panels hides the refetches behind twice the work per broadcast; one panel did not
-// (in-cache micro tile at k = 4096: 61% of the vpdpbusd peak with 12 rows, 89% with 8).
+// W rows per micro tile. The W rows of a micro tile are k_pad apart, and at k_pad = 4096 (or any
+// multiple) all their lines fall in one L1 set, where they and the panel lines evict each other
+// before a line's 16 uses once the rows outnumber the ways. In-cache micro tiles at k = 4096 on
+// Zen 4 (8-way L1d), % of the vpdpbusd peak: <1, 12> 61%, <1, 8> 89%, <2, 12> 88%, <2, 8> 92%; in
+// the op (one core, m = 64 and 128) pairs ran 2–3% faster with 8 rows. So: one panel, 8 rows; a
+// pair, 12 rows (24 accumulators, leaving zmm for the panels and a broadcast) where the L1d has 12
+// ways or more (Sapphire Rapids, tuned there), else 8.
 constexpr int kPanelNrPair = 12;
+constexpr int kPanelNrPairNarrow = 8;
 constexpr int kPanelNrSingle = 8;
 
-// Column groups of the micro tile's W rows, then of 8 and 4 (cols is a multiple of kColGroup).
-template <int MZ>
+// Column groups of NR W rows, then of 8 and 4 (cols is a multiple of kColGroup).
+template <int MZ, int NR>
 void PanelRows(const AccTile& t, int64_t r0, int64_t k0, int64_t kc, int64_t rows_pad) {
-  constexpr int NR = MZ == 2 ? kPanelNrPair : kPanelNrSingle;
   static_assert(NR % kColGroup == 0, "the rest of cols after the main groups is a multiple of 4");
   int64_t c0 = 0;
   for (; c0 + NR <= t.cols; c0 += NR) PanelBlock<MZ, NR>(t, r0, c0, k0, kc, rows_pad);
-  if (c0 + 8 <= t.cols) {
+  if (NR > 8 && c0 + 8 <= t.cols) {
     PanelBlock<MZ, 8>(t, r0, c0, k0, kc, rows_pad);
     c0 += 8;
   }
@@ -384,8 +385,11 @@ void AccVnniPanel(const AccTile& t) {
   for (int64_t k0 = 0; k0 < t.k_pad; k0 += k_block) {
     const int64_t kc = t.k_pad - k0 < k_block ? t.k_pad - k0 : k_block;
     int64_t r0 = 0;
-    for (; r0 + 2 * kPanelRows <= rows_pad; r0 += 2 * kPanelRows) PanelRows<2>(t, r0, k0, kc, rows_pad);
-    if (r0 < rows_pad) PanelRows<1>(t, r0, k0, kc, rows_pad);
+    for (; r0 + 2 * kPanelRows <= rows_pad; r0 += 2 * kPanelRows) {
+      if (t.panel_pair_w_rows == kPanelNrPair) PanelRows<2, kPanelNrPair>(t, r0, k0, kc, rows_pad);
+      else PanelRows<2, kPanelNrPairNarrow>(t, r0, k0, kc, rows_pad);
+    }
+    if (r0 < rows_pad) PanelRows<1, kPanelNrSingle>(t, r0, k0, kc, rows_pad);
   }
   for (int64_t c = 0; c < t.cols; ++c) {
     const uint32_t corr = static_cast<uint32_t>(t.row_sums[c]) << 7;

@@ -2,6 +2,8 @@
 #include <cstring>
 #include <string>
 
+#include <unistd.h>
+
 #include "sparq/cpu.h"
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -131,6 +133,14 @@ bool HasAvx512Vbmi2() {
 }
 
 bool IsAmdCpu() { return Features().amd; }
+
+int L1dWays() {
+  static const int ways = [] {
+    const long v = sysconf(_SC_LEVEL1_DCACHE_ASSOC);
+    return v > 0 && v < 1024 ? static_cast<int>(v) : 0;
+  }();
+  return ways;
+}
 
 bool IsaSupported(Isa isa) {
   // Dispatchers ask on every call, so answer from a table built once.

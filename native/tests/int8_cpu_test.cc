@@ -527,6 +527,61 @@ void CheckExtremeAcc(Pools& pools) {
   }
 }
 
+// The VNNI panel form at the tile level, for both micro tile widths of a panel pair (the driver
+// picks one by the L1d's ways, so the op-level cases run only this machine's): panels made by
+// MakePanel from random CA (codes −127..127, −128 never occurs), rows that are not a multiple of
+// 16 or 32 (pad lanes, a single panel after the pairs), column counts with 8- and 4-row tails,
+// whole k and k blocks; acc against the int64 sums, poisoned first.
+void CheckPanelTiles() {
+  if (!sparq::cpu::int8::KernelSupported(Kernel::kAvx512Vnni)) return;
+  std::uniform_int_distribution<int> code(-127, 127);
+  for (int64_t k_pad : {int64_t(256), int64_t(4096), int64_t(4224)})
+    for (int64_t rows : {16, 45, 64})
+      for (int64_t cols : {4, 28, 44}) {
+        const int64_t rows_pad = (rows + 15) / 16 * 16;
+        std::vector<int8_t> ca(size_t(rows * k_pad)), cb(size_t(cols * k_pad));
+        for (auto& v : ca) v = int8_t(code(g_rng));
+        for (auto& v : cb) v = int8_t(code(g_rng));
+        std::vector<int32_t> row_sums(size_t(cols), 0);
+        for (int64_t j = 0; j < cols; ++j)
+          for (int64_t c = 0; c < k_pad; ++c) row_sums[size_t(j)] += cb[size_t(j * k_pad + c)];
+        std::vector<uint8_t> biased(size_t(rows * k_pad)), panel(size_t(rows_pad * k_pad));
+        for (int64_t r0 = 0; r0 < rows; r0 += 16)
+          sparq::cpu::int8::avx512::MakePanel(ca.data() + r0 * k_pad, std::min<int64_t>(16, rows - r0), k_pad,
+                                              biased.data() + r0 * k_pad, panel.data() + r0 * k_pad);
+        bool biased_ok = true;
+        for (size_t i = 0; i < ca.size(); ++i) biased_ok = biased_ok && biased[i] == uint8_t(uint8_t(ca[i]) ^ 0x80u);
+        Check(biased_ok, "int8 MakePanel writes CA ^ 0x80: k_pad=" + std::to_string(k_pad) + " rows=" + std::to_string(rows));
+        for (int w_rows : {12, 8}) {
+          std::vector<int32_t> acc(size_t(rows * cols), int32_t(0x7eadbeef)), acc_t(size_t(rows_pad * cols), -1);
+          sparq::cpu::int8::AccTile t;
+          t.ca = ca.data();
+          t.ca_biased = biased.data();
+          t.ca_panel = panel.data();
+          t.acc_t = acc_t.data();
+          t.panel_pair_w_rows = w_rows;
+          t.cb = cb.data();
+          t.row_sums = row_sums.data();
+          t.k_pad = k_pad;
+          t.rows = rows;
+          t.cols = cols;
+          t.acc = acc.data();
+          t.ld_acc = cols;
+          sparq::cpu::int8::avx512::AccVnni(t);
+          int64_t bad = 0;
+          for (int64_t r = 0; r < rows; ++r)
+            for (int64_t j = 0; j < cols; ++j) {
+              int64_t want = 0;
+              for (int64_t c = 0; c < k_pad; ++c) want += int64_t(ca[size_t(r * k_pad + c)]) * cb[size_t(j * k_pad + c)];
+              bad += int64_t(acc[size_t(r * cols + j)]) != want;
+            }
+          Check(bad == 0, "int8 acc [avx512vnni panels, " + std::to_string(w_rows) + " W rows per pair tile] = int64 sums: k_pad=" +
+                              std::to_string(k_pad) + " rows=" + std::to_string(rows) + " cols=" + std::to_string(cols) +
+                              " (" + std::to_string(bad) + " differ)");
+        }
+      }
+}
+
 // Every outlier kernel against the fma chain written out, on fp32 values of mixed magnitudes and
 // signs (so a missing fusion or a reordered chain changes bits), odd column counts for the tails.
 void CheckOutlierKernels() {
@@ -600,6 +655,7 @@ int main() {
   CheckSpecialCases(pools);
   CheckExtremeAcc(pools);
   CheckOutlierKernels();
+  CheckPanelTiles();
   CheckErrors(pools);
   std::printf("%d passed, %d failed\n", g_passed, g_failed);
   return g_failed == 0 ? 0 : 1;

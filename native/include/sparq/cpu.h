@@ -26,6 +26,9 @@ bool HasAvx512Vbmi2();
 // The CPU's vendor is AMD: where the faster of two exact kernels differs by vendor (measured; see
 // docs/kernels.md), the dispatch asks this.
 bool IsAmdCpu();
+// Ways of the L1 data cache (sysconf), 0 when the system does not say. Kernels that stream several
+// rows a power-of-two stride apart (all in one L1 set) size their tiles by it.
+int L1dWays();
 // forced: "" or null → best supported; "scalar"|"avx2"|"avx512" → that one if supported, else a
 // kBackend status naming the missing CPU features; anything else → kArgument.
 // source names where `forced` came from in the message: "SPARQ_CPU_ISA" or "cpuIsa" (open()'s option).
