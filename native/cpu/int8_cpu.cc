@@ -109,7 +109,7 @@ Kernel Supported(Kernel k) {
 
 constexpr int64_t kBlockBytes = 128 << 10;  // CA block and W block each (L2 is ≥ 1 MiB on AVX-512 parts)
 constexpr int64_t kMaxBlockRows = 256;      // caps the per-thread accumulator tile at 256 KiB
-constexpr int64_t kPanelRowBlock = 128;     // rows per tile with panels (a multiple of 32)
+constexpr int64_t kPanelRowBlock = 128;     // rows per tile with panels (a multiple of 16·kPanelMz)
 constexpr int64_t kOutCols = 64;            // epilogue column chunk (the outlier terms of 4 zmm)
 
 // The quantized activations of a call (CA, and for VNNI its biased rows and panels) in one buffer
@@ -328,16 +328,16 @@ Status Int8MatmulCpu(const Int8MatmulArgs& a, Kernel kernel, ThreadPool& pool) {
 
     p.outlier = ks.outlier;
     p.epilogue = ks.epilogue;
-    // The CA block and the W block are each about kBlockBytes (row blocks on panel-pair boundaries
+    // The CA block and the W block are each about kBlockBytes (row blocks on panel-group boundaries
     // with panels), except with panels past kPanelWholeKMax: up to kPanelRowBlock rows ×
     // kPanelColBlock W rows for any k, the panel kernel blocking k itself (int8_cpu.h).
-    constexpr int64_t kPanelPair = kPanelMz * kPanelRows;
+    constexpr int64_t kPanelGroupRows = kPanelMz * kPanelRows;
     const bool k_blocked = panels && k_pad > kPanelWholeKMax;
     int64_t row_block = std::clamp<int64_t>(kBlockBytes / k_pad, 1, kMaxBlockRows);
     int64_t col_block = std::clamp<int64_t>(kBlockBytes / k_pad / kColGroup * kColGroup, kColGroup, kMaxBlockRows);
-    if (panels) row_block = std::max(kPanelPair, row_block / kPanelPair * kPanelPair);
+    if (panels) row_block = std::max(kPanelGroupRows, row_block / kPanelGroupRows * kPanelGroupRows);
     if (k_blocked) {
-      row_block = std::min(kPanelRowBlock, (m + kPanelPair - 1) / kPanelPair * kPanelPair);
+      row_block = std::min(kPanelRowBlock, (m + kPanelGroupRows - 1) / kPanelGroupRows * kPanelGroupRows);
       col_block = kPanelColBlock;
     }
     const int64_t row_blocks = (m + row_block - 1) / row_block;
@@ -350,7 +350,7 @@ Status Int8MatmulCpu(const Int8MatmulArgs& a, Kernel kernel, ThreadPool& pool) {
     const int pair_w_rows = ways == 0 || ways >= 12 ? 12 : 8;
     pool.ParallelFor(std::min<int64_t>(pool.size(), col_blocks), [&](int64_t, int64_t) {
       std::vector<int32_t> acc(static_cast<size_t>(std::min(row_block, m) * col_block));
-      std::vector<int32_t> acc_t(panels ? static_cast<size_t>(row_block * col_block) : 0);  // row_block: a multiple of 32
+      std::vector<int32_t> acc_t(panels ? static_cast<size_t>(row_block * col_block) : 0);  // row_block: a multiple of 16·kPanelMz
       Scratch s;
       s.wo.resize(static_cast<size_t>(n_out * kOutCols));
       s.o.resize(static_cast<size_t>(std::min(row_block, m) * kOutCols));

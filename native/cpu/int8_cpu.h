@@ -43,10 +43,9 @@ inline constexpr int64_t kPanelMinRows = 16;
 inline constexpr int64_t kPanelWholeKMax = 4096;
 inline constexpr int64_t kPanelKBytes = 1024;
 inline constexpr int64_t kPanelColBlock = 48;
-// Panels per VNNI micro tile (16·kPanelMz CA rows); the driver's row blocks are multiples of it.
-// 3 and 4 (24 accumulators as 3 × 8 or 4 × 6) were measured 1.5× and 3× slower: GCC 12 compiles
-// their micro tiles with zmm copies around every vpdpbusd and no unrolling.
-inline constexpr int64_t kPanelMz = 2;
+// Panels per VNNI micro tile (16·kPanelMz CA rows, up to 3 fewer at a tile's end); the driver's
+// row blocks are multiples of 16·kPanelMz.
+inline constexpr int64_t kPanelMz = 4;
 
 // One tile: acc[r][c] = Σ_{kk < k_pad} ca[r][kk]·cb[c][kk] for r < rows, c < cols.
 struct AccTile {

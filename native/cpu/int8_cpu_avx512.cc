@@ -302,7 +302,7 @@ __attribute__((noinline)) void PanelMicro(const uint8_t* xp, int64_t panel_strid
   __m512i acc[MZ][NR];
 #pragma GCC unroll 12
   for (int c = 0; c < NR; ++c)
-#pragma GCC unroll 2
+#pragma GCC unroll 4
     for (int z = 0; z < MZ; ++z) acc[z][c] = _mm512_setzero_si512();
   const uintptr_t next_tile = reinterpret_cast<uintptr_t>(b) + uintptr_t(NR * ldb);
   for (int64_t k0 = 0; k0 < kc; k0 += 64) {
@@ -315,21 +315,21 @@ __attribute__((noinline)) void PanelMicro(const uint8_t* xp, int64_t panel_strid
 #pragma GCC unroll 4
     for (int64_t g = 0; g < 16; ++g) {
       __m512i xv[MZ];
-#pragma GCC unroll 2
+#pragma GCC unroll 4
       for (int z = 0; z < MZ; ++z) xv[z] = _mm512_loadu_si512(x + z * panel_stride + g * 64);
 #pragma GCC unroll 12
       for (int c = 0; c < NR; ++c) {
         int32_t w4;
         __builtin_memcpy(&w4, b + c * ldb + k0 + 4 * g, 4);
         const __m512i wv = _mm512_set1_epi32(w4);
-#pragma GCC unroll 2
+#pragma GCC unroll 4
         for (int z = 0; z < MZ; ++z) acc[z][c] = _mm512_dpbusd_epi32(acc[z][c], xv[z], wv);
       }
     }
   }
 #pragma GCC unroll 12
   for (int c = 0; c < NR; ++c)
-#pragma GCC unroll 2
+#pragma GCC unroll 4
     for (int z = 0; z < MZ; ++z) s[c * MZ + z] = acc[z][c];
 }
 
@@ -342,7 +342,7 @@ void PanelBlock(const AccTile& t, int64_t r0, int64_t c0, int64_t k0, int64_t kc
                      t.k_pad, kc, s);
 #pragma GCC unroll 12
   for (int c = 0; c < NR; ++c)
-#pragma GCC unroll 2
+#pragma GCC unroll 4
     for (int z = 0; z < MZ; ++z) {
       int32_t* to = t.acc_t + (c0 + c) * rows_pad + r0 + z * kPanelRows;
       const __m512i v = k0 == 0 ? s[c * MZ + z] : _mm512_add_epi32(_mm512_loadu_si512(to), s[c * MZ + z]);
@@ -350,46 +350,65 @@ void PanelBlock(const AccTile& t, int64_t r0, int64_t c0, int64_t k0, int64_t kc
     }
 }
 
-// W rows per micro tile. The W rows of a micro tile are k_pad apart, and at k_pad = 4096 (or any
+// Micro tile shapes. The W rows of a micro tile are k_pad apart, and at k_pad = 4096 (or any
 // multiple) all their lines fall in one L1 set, where they and the panel lines evict each other
-// before a line's 16 uses once the rows outnumber the ways. In-cache micro tiles at k = 4096 on
-// Zen 4 (8-way L1d), % of the vpdpbusd peak: <1, 12> 61%, <1, 8> 89%, <2, 12> 88%, <2, 8> 92%; in
-// the op (one core, m = 64 and 128) pairs ran 2–3% faster with 8 rows. So: one panel, 8 rows; a
-// pair, 12 rows (24 accumulators, leaving zmm for the panels and a broadcast) where the L1d has 12
-// ways or more (Sapphire Rapids, tuned there), else 8.
+// before a line's 16 uses once they outnumber the ways; the more panels share each broadcast, the
+// more work hides each refetch. In-cache micro tiles at k = 4096 on Zen 4 (8-way L1d), % of the
+// vpdpbusd peak: <1, 12> 61%, <1, 8> 89%, <2, 12> 88%, <2, 8> 90–92%, <3, 8> 98%, <4, 6> 98%.
+// So the tile's rows go 4 panels at a time (24 accumulators: 4 panel loads and 6 broadcasts per
+// 24 vpdpbusd), and what is left in 3, 2 or 1: a pair takes 12 W rows where the L1d has 12 ways
+// or more (Sapphire Rapids, where <2, 12> was tuned), else 8 (AccTile::panel_pair_w_rows).
+// (Three or four panels once measured 1.5× and 3× slower: their loops over panels were unrolled
+// by 2, so GCC kept the accumulator arrays in memory. Every loop over panels unrolls by 4.)
+constexpr int kPanelNrQuad = 6;
+constexpr int kPanelNrTriple = 8;
 constexpr int kPanelNrPair = 12;
 constexpr int kPanelNrPairNarrow = 8;
 constexpr int kPanelNrSingle = 8;
 
-// Column groups of NR W rows, then of 8 and 4 (cols is a multiple of kColGroup).
+// Column groups of NR W rows (in twos when NR is not a multiple of 4, so what is left stays one),
+// then of 8 where 8·MZ accumulators fit, then of 4 (cols is a multiple of kColGroup).
 template <int MZ, int NR>
 void PanelRows(const AccTile& t, int64_t r0, int64_t k0, int64_t kc, int64_t rows_pad) {
-  static_assert(NR % kColGroup == 0, "the rest of cols after the main groups is a multiple of 4");
+  static_assert(MZ * NR <= 24 && (NR % kColGroup == 0 || (2 * NR) % kColGroup == 0), "micro tile shape");
   int64_t c0 = 0;
-  for (; c0 + NR <= t.cols; c0 += NR) PanelBlock<MZ, NR>(t, r0, c0, k0, kc, rows_pad);
-  if (NR > 8 && c0 + 8 <= t.cols) {
-    PanelBlock<MZ, 8>(t, r0, c0, k0, kc, rows_pad);
-    c0 += 8;
+  if constexpr (NR % kColGroup == 0) {
+    for (; c0 + NR <= t.cols; c0 += NR) PanelBlock<MZ, NR>(t, r0, c0, k0, kc, rows_pad);
+  } else {
+    for (; c0 + 2 * NR <= t.cols; c0 += 2 * NR) {
+      PanelBlock<MZ, NR>(t, r0, c0, k0, kc, rows_pad);
+      PanelBlock<MZ, NR>(t, r0, c0 + NR, k0, kc, rows_pad);
+    }
+  }
+  if constexpr (NR > 8 && MZ * 8 <= 24) {
+    if (c0 + 8 <= t.cols) {
+      PanelBlock<MZ, 8>(t, r0, c0, k0, kc, rows_pad);
+      c0 += 8;
+    }
   }
   for (; c0 < t.cols; c0 += 4) PanelBlock<MZ, 4>(t, r0, c0, k0, kc, rows_pad);
 }
 
-// The whole k, or past kPanelWholeKMax k blocks of kPanelKBytes (a pair of panels' block,
-// 2·16·1 KiB = 32 KiB, stays in L1 while the tile's W rows stream past it); per block, pairs of
-// panels (kPanelMz) then one. Then acc from the transposed sums, less 128·row_sums.
+// The whole k, or past kPanelWholeKMax k blocks of kPanelKBytes; per block, groups of kPanelMz
+// panels, then the 3, 2 or 1 left. Then acc from the transposed sums, less 128·row_sums.
 void AccVnniPanel(const AccTile& t) {
-  static_assert(kPanelMz == 2, "AccVnniPanel runs pairs of panels");
+  static_assert(kPanelMz == 4, "AccVnniPanel runs groups of 4 panels");
   static_assert(kPanelKBytes % kKStep == 0, "k blocks end on k steps");
   const int64_t rows_pad = (t.rows + kPanelRows - 1) / kPanelRows * kPanelRows;
   const int64_t k_block = t.k_pad <= kPanelWholeKMax ? t.k_pad : kPanelKBytes;
   for (int64_t k0 = 0; k0 < t.k_pad; k0 += k_block) {
     const int64_t kc = t.k_pad - k0 < k_block ? t.k_pad - k0 : k_block;
     int64_t r0 = 0;
-    for (; r0 + 2 * kPanelRows <= rows_pad; r0 += 2 * kPanelRows) {
-      if (t.panel_pair_w_rows == kPanelNrPair) PanelRows<2, kPanelNrPair>(t, r0, k0, kc, rows_pad);
-      else PanelRows<2, kPanelNrPairNarrow>(t, r0, k0, kc, rows_pad);
+    for (; r0 + 4 * kPanelRows <= rows_pad; r0 += 4 * kPanelRows) PanelRows<4, kPanelNrQuad>(t, r0, k0, kc, rows_pad);
+    switch ((rows_pad - r0) / kPanelRows) {
+      case 3: PanelRows<3, kPanelNrTriple>(t, r0, k0, kc, rows_pad); break;
+      case 2:
+        if (t.panel_pair_w_rows == kPanelNrPair) PanelRows<2, kPanelNrPair>(t, r0, k0, kc, rows_pad);
+        else PanelRows<2, kPanelNrPairNarrow>(t, r0, k0, kc, rows_pad);
+        break;
+      case 1: PanelRows<1, kPanelNrSingle>(t, r0, k0, kc, rows_pad); break;
+      default: break;
     }
-    if (r0 < rows_pad) PanelRows<1, kPanelNrSingle>(t, r0, k0, kc, rows_pad);
   }
   for (int64_t c = 0; c < t.cols; ++c) {
     const uint32_t corr = static_cast<uint32_t>(t.row_sums[c]) << 7;

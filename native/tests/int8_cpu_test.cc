@@ -527,16 +527,16 @@ void CheckExtremeAcc(Pools& pools) {
   }
 }
 
-// The VNNI panel form at the tile level, for both micro tile widths of a panel pair (the driver
-// picks one by the L1d's ways, so the op-level cases run only this machine's): panels made by
-// MakePanel from random CA (codes −127..127, −128 never occurs), rows that are not a multiple of
-// 16 or 32 (pad lanes, a single panel after the pairs), column counts with 8- and 4-row tails,
-// whole k and k blocks; acc against the int64 sums, poisoned first.
+// The VNNI panel form at the tile level: groups of 4 panels and the 3, 2 or 1 left (rows 16, 32,
+// 45 → 48 with pad lanes, 64, 100 → 64 + 48, 160 → 2 × 64 + 32), a pair's micro tiles at both
+// widths (the driver picks one by the L1d's ways, so the op-level cases run only this machine's),
+// column counts with 8- and 4-row tails, whole k and k blocks. Panels made by MakePanel from random
+// CA (codes −127..127); acc against the int64 sums, poisoned first.
 void CheckPanelTiles() {
   if (!sparq::cpu::int8::KernelSupported(Kernel::kAvx512Vnni)) return;
   std::uniform_int_distribution<int> code(-127, 127);
   for (int64_t k_pad : {int64_t(256), int64_t(4096), int64_t(4224)})
-    for (int64_t rows : {16, 45, 64})
+    for (int64_t rows : {16, 32, 45, 64, 100, 160})
       for (int64_t cols : {4, 28, 44}) {
         const int64_t rows_pad = (rows + 15) / 16 * 16;
         std::vector<int8_t> ca(size_t(rows * k_pad)), cb(size_t(cols * k_pad));
