@@ -13,6 +13,8 @@
 //                    in fp32; the writeback sums the lanes (one fixed tree), adds the bias in
 //                    fp32 and rounds to fp16 once. k is never split, so every thread count gives
 //                    the same bits.
+//   m >= rows_gemm_min_m, where the ISA has it (AVX-512): rows on the lanes, W4A16's gemm
+//                    micro-kernel over W converted to fp32 panels (isa_kernels.h).
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
@@ -124,6 +126,39 @@ void RunGemm(const DenseMatmulArgs& a, const DenseKernelSet& ks, const float* bi
   });
 }
 
+// The rows-on-lanes prefill (isa_kernels.h): X transposed to xt once per call, threads own
+// contiguous runs of kDenseRowsCols-column panels.
+void RunRowsGemm(const DenseMatmulArgs& a, const DenseKernelSet& ks, const float* bias, ThreadPool& pool) {
+  constexpr int64_t kRowBlock = 16;
+  const int64_t row_blocks = CeilDiv(a.m, kRowBlock), m_pad = row_blocks * kRowBlock;
+  AlignedArray<float> xt = AllocAligned<float>(m_pad * a.k);
+  pool.ParallelFor(row_blocks, [&](int64_t b0, int64_t b1) {
+    std::vector<float> row(static_cast<size_t>(a.k));
+    for (int64_t blk = b0; blk < b1; ++blk) {
+      float* dst = xt.get() + blk * a.k * kRowBlock;
+      for (int64_t i = 0; i < kRowBlock; ++i) {
+        const int64_t r = blk * kRowBlock + i;
+        if (r < a.m) ks.f16_to_f32(a.x + r * a.k, row.data(), row.size());
+        else std::fill(row.begin(), row.end(), 0.0f);
+        for (int64_t kk = 0; kk < a.k; ++kk) dst[kk * kRowBlock + i] = row[size_t(kk)];
+      }
+    }
+  });
+  DenseRowsArgs ra;
+  ra.xt = xt.get();
+  ra.m = a.m;
+  ra.m_pad = m_pad;
+  ra.w = a.w;
+  ra.n = a.n;
+  ra.k = a.k;
+  ra.bias = bias;
+  ra.y = a.y;
+  pool.ParallelFor(CeilDiv(a.n, kDenseRowsCols), [&](int64_t s0, int64_t s1) {
+    AlignedArray<float> scratch = AllocAligned<float>(kDenseRowsCols * (kDenseRowsKc + m_pad));
+    ks.rows_gemm(ra, scratch.get(), scratch.get() + kDenseRowsCols * kDenseRowsKc, s0, s1);
+  });
+}
+
 }  // namespace
 
 void DenseMatmulF16(const DenseMatmulArgs& args, Isa isa, ThreadPool& pool) {
@@ -137,6 +172,8 @@ void DenseMatmulF16(const DenseMatmulArgs& args, Isa isa, ThreadPool& pool) {
   const float* bias_f32 = args.bias != nullptr ? bias.data() : nullptr;
   if (args.m <= ks.gemv_max_m) {
     RunGemv(args, ks, bias_f32, isa, pool);
+  } else if (ks.rows_gemm != nullptr && args.m >= ks.rows_gemm_min_m) {
+    RunRowsGemm(args, ks, bias_f32, pool);
   } else {
     RunGemm(args, ks, bias_f32, pool);
   }

@@ -209,6 +209,47 @@ void Writeback(const float* c, int nr, int64_t m, int64_t cols, const float* bia
   }
 }
 
+// ------------------------------------------------------------------ rows-on-lanes prefill
+constexpr int kPanelKc = kDenseRowsKc;
+#include "cpu/panel_gemm_avx512.inc"
+
+// How far ahead the panel fill prefetches each W row: the next k block, so the rows arrive while
+// this block's FMAs run over every row block of X.
+constexpr int64_t kRowsPrefetchElems = kDenseRowsKc;
+
+void RowsGemm(const DenseRowsArgs& a, float* panel, float* c, int64_t super_begin, int64_t super_end) {
+  for (int64_t s = super_begin; s < super_end; ++s) {
+    const int64_t j0 = s * kDenseRowsCols, cols = Min(kDenseRowsCols, a.n - j0);
+    for (int64_t k0 = 0; k0 < a.k; k0 += kDenseRowsKc) {
+      const int64_t kc_len = Min(kDenseRowsKc, a.k - k0);
+      for (int j = 0; j < kDenseRowsCols; ++j) {
+        float* row = panel + j * kDenseRowsKc;
+        if (j >= cols) {  // past n: zeros, never stored
+          for (int64_t kk = 0; kk < kc_len; kk += kLanes) _mm512_store_ps(row + kk, _mm512_setzero_ps());
+          continue;
+        }
+        const uint16_t* src = a.w + (j0 + j) * a.k + k0;
+        // The last k block prefetches the next panel's first block, which starts 12 rows on (an
+        // integer address: past the last panel it points beyond W, harmless for a prefetch).
+        const uintptr_t pf = reinterpret_cast<uintptr_t>(src) +
+                             2 * uintptr_t(k0 + kDenseRowsKc < a.k ? kRowsPrefetchElems : kDenseRowsCols * a.k - k0);
+        for (int64_t kk = 0; kk < kc_len; kk += kLanes) {
+          if (kk % 32 == 0) _mm_prefetch(reinterpret_cast<const char*>(pf + 2 * uintptr_t(kk)), _MM_HINT_T0);
+          _mm512_store_ps(row + kk, _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(TailMask(kc_len - kk), src + kk)));
+        }
+      }
+      PanelAllRows<kDenseRowsCols>(a.xt, a.k, panel, c, a.m_pad, k0, kc_len);
+    }
+    // Row by row, so each row's cols outputs go out as one short run (column by column, every
+    // store was a new line of Y).
+    for (int64_t i = 0; i < a.m; ++i)
+      for (int64_t j = 0; j < cols; ++j) {
+        const float v = a.bias != nullptr ? c[j * a.m_pad + i] + a.bias[j0 + j] : c[j * a.m_pad + i];
+        a.y[i * a.n + j0 + j] = static_cast<uint16_t>(_cvtss_sh(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+      }
+  }
+}
+
 }  // namespace
 
 const DenseKernelSet& DenseKernels() {
@@ -221,6 +262,8 @@ const DenseKernelSet& DenseKernels() {
     s.writeback = Writeback;
     s.main_tile = MainTile;
     s.tail_tile = TailTile;
+    s.rows_gemm = RowsGemm;
+    s.rows_gemm_min_m = 16;
     return s;
   }();
   return set;

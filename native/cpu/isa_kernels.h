@@ -57,6 +57,31 @@ struct DenseTile {
   DenseMicroKernelFn kernel = nullptr;
 };
 
+// ------------------------------------------------------------------ dense rows-on-lanes prefill
+// Where an ISA has it (AVX-512), m >= rows_gemm_min_m runs the broadcast form instead, W4A16's gemm
+// micro-kernel (panel_gemm_avx512.inc) with W converted rather than looked up:
+//   xt     fp32 [m_pad / 16][k][16]: xt[blk][kk][i] = fp32(X[16·blk + i][kk]), rows past m zero
+//   panel  fp32 [kDenseRowsCols][kDenseRowsKc]: kDenseRowsCols W rows, one k block, converted
+//   c      fp32 [kDenseRowsCols][m_pad]
+// Each output is one fp32 FMA chain in k order (the dot form sums 16 lane chains in a tree: a
+// different rounding, both within the contract). The dot form's X block streams from L3 for every
+// panel once m·k·4 bytes pass L2 (2 MiB at m = 128, k = 4096); here X crosses L2 once per panel
+// of 12 columns too, but as 2 zmm per 24 FMAs against the dot form's 4 per 24.
+inline constexpr int kDenseRowsCols = 12;
+inline constexpr int kDenseRowsKc = 256;
+struct DenseRowsArgs {
+  const float* xt = nullptr;
+  int64_t m = 0, m_pad = 0;
+  const uint16_t* w = nullptr;  // fp16 [n][k]
+  int64_t n = 0, k = 0;
+  const float* bias = nullptr;  // fp32 [n] or null
+  uint16_t* y = nullptr;        // fp16 [m][n]
+};
+// The panels [super_begin, super_end) of kDenseRowsCols output columns; panel and c are the calling
+// thread's scratch (kDenseRowsCols·kDenseRowsKc and kDenseRowsCols·m_pad floats, 64-byte aligned).
+using DenseRowsGemmFn = void (*)(const DenseRowsArgs& a, float* panel, float* c, int64_t super_begin,
+                                 int64_t super_end);
+
 // What the driver needs from one ISA.
 struct DenseKernelSet {
   int lanes = 1;          // fp32 lanes per vector register (k per FMA step)
@@ -68,6 +93,8 @@ struct DenseKernelSet {
   // (same nr and kc, so one W panel serves every m block).
   DenseTile (*main_tile)(int64_t m) = nullptr;
   DenseTile (*tail_tile)(int mr_left, const DenseTile& main) = nullptr;
+  DenseRowsGemmFn rows_gemm = nullptr;  // null: the dot form serves every m past gemv_max_m
+  int rows_gemm_min_m = 0;
 };
 
 namespace scalar {

@@ -76,43 +76,8 @@ void DequantPanel(const Problem& p, int64_t cb0, int nb, int64_t k0, int64_t kc_
   }
 }
 
-// C[j][mb·16 + v·16 + lane] (+)= Σ_kk panel[j][kk] · Xt[mb+v][k0+kk][lane]
-template <int MV, int NR>
-void MicroKernel(const Problem& p, const float* panel, float* c, int64_t m_pad, int64_t mb, int64_t k0,
-                 int64_t kc_len) {
-  __m512 acc[MV][NR];  // fully unrolled below so GCC keeps all MV·NR in zmm registers
-  const bool accumulate = k0 > 0;
-#pragma GCC unroll 2
-  for (int v = 0; v < MV; ++v)
-#pragma GCC unroll 24
-    for (int j = 0; j < NR; ++j)
-      acc[v][j] = accumulate ? _mm512_load_ps(c + j * m_pad + (mb + v) * kLanes) : _mm512_setzero_ps();
-  const float* xt = p.xt + (mb * p.k_pad + k0) * kLanes;
-  const int64_t xt_block = p.k_pad * kLanes;  // floats between consecutive 16-row blocks
-  for (int64_t kk = 0; kk < kc_len; ++kk) {
-    __m512 x[MV];
-#pragma GCC unroll 2
-    for (int v = 0; v < MV; ++v) x[v] = _mm512_load_ps(xt + v * xt_block + kk * kLanes);
-#pragma GCC unroll 24
-    for (int j = 0; j < NR; ++j) {
-      const __m512 w = _mm512_set1_ps(panel[j * kGemmKc + kk]);
-#pragma GCC unroll 2
-      for (int v = 0; v < MV; ++v) acc[v][j] = _mm512_fmadd_ps(x[v], w, acc[v][j]);
-    }
-  }
-#pragma GCC unroll 2
-  for (int v = 0; v < MV; ++v)
-#pragma GCC unroll 24
-    for (int j = 0; j < NR; ++j) _mm512_store_ps(c + j * m_pad + (mb + v) * kLanes, acc[v][j]);
-}
-
-template <int NR>
-void PanelAllRows(const Problem& p, const float* panel, float* c, int64_t m_pad, int64_t k0, int64_t kc_len) {
-  const int64_t mbs = m_pad / kLanes;
-  int64_t mb = 0;
-  for (; mb + 2 <= mbs; mb += 2) MicroKernel<2, NR>(p, panel, c, m_pad, mb, k0, kc_len);
-  if (mb < mbs) MicroKernel<1, NR>(p, panel, c, m_pad, mb, k0, kc_len);
-}
+constexpr int kPanelKc = kGemmKc;
+#include "cpu/panel_gemm_avx512.inc"
 
 void Gemm(const Problem& p, int64_t s_begin, int64_t s_end) {
   const int64_t m_pad = (p.m + kLanes - 1) / kLanes * kLanes;
@@ -126,9 +91,9 @@ void Gemm(const Problem& p, int64_t s_begin, int64_t s_end) {
     for (int64_t k0 = 0; k0 < p.k_pad; k0 += kGemmKc) {
       const int64_t kc_len = Min(kGemmKc, p.k_pad - k0);
       DequantPanel(p, cb0, nb, k0, kc_len, panel);
-      if (nb == 3) PanelAllRows<12>(p, panel, c, m_pad, k0, kc_len);
-      else if (nb == 2) PanelAllRows<8>(p, panel, c, m_pad, k0, kc_len);
-      else PanelAllRows<4>(p, panel, c, m_pad, k0, kc_len);
+      if (nb == 3) PanelAllRows<12>(p.xt, p.k_pad, panel, c, m_pad, k0, kc_len);
+      else if (nb == 2) PanelAllRows<8>(p.xt, p.k_pad, panel, c, m_pad, k0, kc_len);
+      else PanelAllRows<4>(p.xt, p.k_pad, panel, c, m_pad, k0, kc_len);
     }
     for (int j = 0; j < nb * kCpuColBlock; ++j)
       for (int64_t r = 0; r < p.m; ++r) StoreOut(p, r, cb0 * kCpuColBlock + j, c[j * m_pad + r]);
