@@ -13,8 +13,8 @@
 //                    in fp32; the writeback sums the lanes (one fixed tree), adds the bias in
 //                    fp32 and rounds to fp16 once. k is never split, so every thread count gives
 //                    the same bits.
-//   m >= rows_gemm_min_m, where the ISA has it (AVX-512): rows on the lanes, W4A16's gemm
-//                    micro-kernel over W converted to fp32 panels (isa_kernels.h).
+//   m >= rows_gemm_min_m, where the ISA has it (AVX-512, AVX2): rows on the lanes, broadcasts of
+//                    W converted to fp32 panels (isa_kernels.h).
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>

@@ -58,8 +58,8 @@ struct DenseTile {
 };
 
 // ------------------------------------------------------------------ dense rows-on-lanes prefill
-// Where an ISA has it (AVX-512), m >= rows_gemm_min_m runs the broadcast form instead, W4A16's gemm
-// micro-kernel (panel_gemm_avx512.inc) with W converted rather than looked up:
+// Where an ISA has it (AVX-512: W4A16's gemm micro-kernel, panel_gemm_avx512.inc, with W converted
+// rather than looked up; AVX2: the same form on ymm), m >= rows_gemm_min_m runs the broadcast form:
 //   xt     fp32 [m_pad / 16][k][16]: xt[blk][kk][i] = fp32(X[16·blk + i][kk]), rows past m zero
 //   panel  fp32 [kDenseRowsCols][kDenseRowsKc]: kDenseRowsCols W rows, one k block, converted
 //   c      fp32 [kDenseRowsCols][m_pad]
