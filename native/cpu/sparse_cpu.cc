@@ -106,6 +106,34 @@ const cs::KernelSet& KernelsFor(cpu::Isa isa, int64_t rows_per_unit) {
   return cs::scalar::Kernels();
 }
 
+// The skip kernel (sparse_cpu.h, avx512skip) for the bitmap format on AVX-512, when X is finite.
+// SPARQ_SPARSE_SKIP=on|off forces it on or off (read at every call, so tests reach both; "on" still
+// needs AVX-512, the bitmap format and a finite X). Unset, it runs where it was measured faster
+// than the expanding kernels' buffered path (docs/kernels.md, 4096², Zen 4, 2 threads): its cost
+// follows the stored weights (~5 cycles each per 16 X rows: an accumulator load and store per
+// weight) where theirs follows all weights, so it needs few stored weights: at 16 or more X rows
+// per unit from 70% sparsity, at 7–15 rows from 85%; never on the direct path (≤ 6 rows).
+constexpr double kSkipMaxDensity16Rows = 0.30;
+constexpr double kSkipMaxDensityFewRows = 0.15;
+bool UseSkip(cpu::Isa isa, SparseFormat format, int64_t rows_per_unit, double density, const float* x,
+             int64_t count) {
+  if (isa != cpu::Isa::kAvx512 || !cpu::IsaSupported(cpu::Isa::kAvx512) || format != SparseFormat::kBitmap)
+    return false;
+  const char* env = std::getenv("SPARQ_SPARSE_SKIP");
+  const bool forced_on = env != nullptr && std::strcmp(env, "on") == 0;
+  if (env != nullptr && std::strcmp(env, "off") == 0) return false;
+  if (!forced_on) {
+    if (rows_per_unit <= cs::kAvx512DirectMaxRows) return false;
+    if (density > (rows_per_unit >= 16 ? kSkipMaxDensity16Rows : kSkipMaxDensityFewRows)) return false;
+  }
+  for (int64_t i = 0; i < count; ++i) {  // Inf or NaN: exponent bits all set
+    uint32_t bits;
+    std::memcpy(&bits, x + i, 4);
+    if ((bits & 0x7f800000u) == 0x7f800000u) return false;
+  }
+  return true;
+}
+
 // slot[location] = the dec index (block·64 + bit) of the in-tile element a tiled-CSL location names.
 const uint16_t* TiledCslSlots() {
   static const struct Table {
@@ -172,17 +200,40 @@ Status SparseMatmulCpu(const SparseWeightView& w, const uint16_t* x, const uint1
       cpu::F16ToF32(bias, bias32.get(), size_t(w.n), isa);
     }
 
-    const int64_t rows_per_unit = RowsPerUnit(m, slabs, pool.size());
+    int64_t rows_per_unit = RowsPerUnit(m, slabs, pool.size());
+    const double density = double(p.values_len) / double(w.n_pad * w.k_pad);
+    const bool skip = UseSkip(isa, w.format, rows_per_unit, density, x32.get(), m * w.k_pad);
+    cpu::AlignedArray<float> xt;
+    if (skip) {
+      // Units start on xt's 16-row blocks.
+      rows_per_unit = std::min(m, (rows_per_unit + 15) / 16 * 16);
+      const int64_t blocks = (m + 15) / 16;
+      xt = cpu::AllocAligned<float>(blocks * 16 * w.k_pad);
+      pool.ParallelFor(blocks, [&](int64_t b0, int64_t b1) {
+        for (int64_t blk = b0; blk < b1; ++blk) {
+          float* dst = xt.get() + blk * w.k_pad * 16;
+          for (int64_t i = 0; i < 16; ++i) {
+            const int64_t r = blk * 16 + i;
+            const float* src = r < m ? x32.get() + r * w.k_pad : nullptr;
+            for (int64_t kk = 0; kk < w.k_pad; ++kk) dst[kk * 16 + i] = src != nullptr ? src[kk] : 0.0f;
+          }
+        }
+      });
+      p.xt = xt.get();
+    }
     const int64_t row_parts = (m + rows_per_unit - 1) / rows_per_unit;
     const cs::KernelSet& ks = KernelsFor(isa, rows_per_unit);
-    const cs::SlabFn fn = w.format == SparseFormat::kBitmap ? ks.bitmap : ks.tiled_csl;
+    const cs::SlabFn fn =
+        w.format == SparseFormat::kBitmap ? (skip ? cs::avx512skip::BitmapSlabFn() : ks.bitmap) : ks.tiled_csl;
     pool.ParallelFor(slabs * row_parts, [&](int64_t u0, int64_t u1) {
       cpu::AlignedArray<float> c = cpu::AllocAligned<float>(rows_per_unit * cs::kSlabCFloats);
       cpu::AlignedArray<float> dec = cpu::AllocAligned<float>(cs::kDecElems);
       cpu::AlignedArray<float> values32 = cpu::AllocAligned<float>(cs::kDecElems + 16);
       cpu::AlignedArray<uint16_t> halves = cpu::AllocAligned<uint16_t>(cs::kDecElems + cs::kHalvesSlack);
+      cpu::AlignedArray<float> rows_acc;
+      if (skip) rows_acc = cpu::AllocAligned<float>(cs::kTileDim * cs::kRowLanes * 16);
       std::memset(dec.get(), 0, sizeof(float) * cs::kDecElems);
-      const cs::Scratch s{dec.get(), values32.get(), halves.get()};
+      const cs::Scratch s{dec.get(), values32.get(), halves.get(), rows_acc.get()};
       for (int64_t u = u0; u < u1; ++u) {
         const int64_t slab = u / row_parts;
         const int64_t i0 = (u % row_parts) * rows_per_unit, i1 = std::min(m, i0 + rows_per_unit);

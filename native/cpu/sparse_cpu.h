@@ -44,6 +44,9 @@ struct Problem {
   int64_t k_tiles = 0;
   int64_t values_len = 0;                  // tile_offsets[tiles]: halves or words
   const float* x = nullptr;                // fp32 [m][k_pad], zero past k
+  // The skip kernel's X (null for the others): fp32 [ceil(m/16)][k_pad][16], xt[blk][kk][i] =
+  // x[16·blk + i][kk], zero past m.
+  const float* xt = nullptr;
   int64_t k_pad = 0;
   const uint16_t* csl_slot = nullptr;      // [4096]: tiled-CSL location -> dec index b·64 + bit
 };
@@ -53,6 +56,7 @@ struct Scratch {
   float* dec = nullptr;        // [kDecElems], all zero on entry and on return
   float* values32 = nullptr;   // [kDecElems + 16]: one tile's values as fp32 (AVX-512 bitmap)
   uint16_t* halves = nullptr;  // [kDecElems + kHalvesSlack]: the last tile's values, padded (AVX2)
+  float* rows_acc = nullptr;   // [kTileDim][kRowLanes][16]: the skip kernel's accumulators (or null)
 };
 
 // c[0 .. i_end − i_begin)[64][8] (+)= the slab's contribution, c zeroed by the caller.
@@ -69,5 +73,11 @@ namespace avx2 { const KernelSet& Kernels(); }
 namespace avx512 { const KernelSet& Kernels(); }
 // The bitmap kernel of avx512 with VBMI2 fp16 expands (same bits; CPUs with AVX512_VBMI2 only).
 namespace avx512vbmi2 { SlabFn BitmapSlabFn(); }
+// The AVX-512 bitmap kernel that skips the zeros (sparse_cpu_avx512_skip.cc): X rows on the lanes,
+// one FMA per stored weight per 16 rows, in the same per-lane order as the others, so the same
+// bits for finite X (the driver keeps X with an Inf or NaN on the expanding kernels: there a zero
+// weight's 0·Inf makes NaN, which a skipped weight cannot). Needs Problem::xt and
+// Scratch::rows_acc.
+namespace avx512skip { SlabFn BitmapSlabFn(); }
 
 }  // namespace sparq::cpu::sparse

@@ -51,17 +51,21 @@ constexpr uint16_t kGuardBits = 0x5a5a;
 constexpr int kGuardElems = 64;
 
 // One kernel to run: an ISA, and on AVX-512 which expand (SPARQ_SPARSE_EXPAND, read at every call):
-// "float" (vexpandps) and, where the CPU has VBMI2, "word" (vpexpandw) too.
+// "float" (vexpandps) and, where the CPU has VBMI2, "word" (vpexpandw) too; and the skip kernel
+// (SPARQ_SPARSE_SKIP=on, bitmap only: tiled-CSL runs "float" there).
 struct Kernel {
   Isa isa;
   const char* expand;  // null: leave SPARQ_SPARSE_EXPAND unset
+  bool skip = false;
   Isa Use() const {
     if (expand != nullptr) setenv("SPARQ_SPARSE_EXPAND", expand, 1);
     else unsetenv("SPARQ_SPARSE_EXPAND");
+    setenv("SPARQ_SPARSE_SKIP", skip ? "on" : "off", 1);
     return isa;
   }
   std::string Name() const {
-    return std::string(sparq::cpu::IsaName(isa)) + (expand != nullptr && std::strcmp(expand, "word") == 0 ? " vbmi2" : "");
+    return std::string(sparq::cpu::IsaName(isa)) + (expand != nullptr && std::strcmp(expand, "word") == 0 ? " vbmi2" : "") +
+           (skip ? " skip" : "");
   }
 };
 
@@ -75,6 +79,7 @@ std::vector<Kernel> SupportedKernels() {
     }
     out.push_back({isa, "float"});
     if (sparq::cpu::HasAvx512Vbmi2()) out.push_back({isa, "word"});
+    out.push_back({isa, "float", true});
   }
   return out;
 }
@@ -224,6 +229,15 @@ void CheckMatrix(const std::vector<uint16_t>& w, int64_t n, int64_t k, double sp
             if (y_avx512.empty()) y_avx512 = y1;
             else if (y1 != y_avx512) err = "differs in bits from the vexpandps kernel";
           }
+          // The skip kernel's claim (finite X: the same bits as the expanding kernels) on every
+          // config, without bias too.
+          if (err.empty() && kern.skip && !with_bias) {
+            setenv("SPARQ_SPARSE_SKIP", "off", 1);
+            std::vector<uint16_t> y_float;
+            err = RunAndCompare(p, copy.view, isa, pool3, ref, tol, &y_float);
+            setenv("SPARQ_SPARSE_SKIP", "on", 1);
+            if (err.empty() && y_float != y1) err = "skip kernel differs in bits from the vexpandps kernel";
+          }
           if (!err.empty()) {
             err = (with_bias ? "bias: " : "no bias: ") + err;
             break;
@@ -301,6 +315,34 @@ void CheckSpecialValues(sparq::cpu::ThreadPool& pool1) {
   }
 }
 
+// An Inf or NaN in X keeps the skip kernel out (there 0·Inf = NaN on the expanding kernels, which
+// a skipped zero cannot give): with SPARQ_SPARSE_SKIP=on the bits still equal the vexpandps
+// kernel's, NaN rows included.
+void CheckSkipNonFinite(sparq::cpu::ThreadPool& pool1) {
+  if (!sparq::cpu::IsaSupported(Isa::kAvx512)) return;
+  const int64_t n = 70, k = 90, m = 20;
+  const std::vector<uint16_t> w = RandomSparse(n, k, 0.7);
+  std::vector<uint16_t> x = RandomHalves(size_t(m * k));
+  x[size_t(3 * k + 10)] = 0x7c00;   // +Inf
+  x[size_t(17 * k + 40)] = 0xfe00;  // NaN
+  SparseEncoded enc;
+  if (!sparq::SparseEncode(w.data(), n, k, SparseFormat::kBitmap, &enc).ok()) {
+    Check(false, "encode non-finite X case");
+    return;
+  }
+  ExactCopy copy(enc);
+  std::vector<uint16_t> y_skip(size_t(m * n), kNanBits), y_float(size_t(m * n), 0x1234);
+  unsetenv("SPARQ_SPARSE_EXPAND");
+  setenv("SPARQ_SPARSE_SKIP", "on", 1);
+  const Status s1 = sparq::SparseMatmulCpu(copy.view, x.data(), nullptr, y_skip.data(), m, Isa::kAvx512, pool1);
+  setenv("SPARQ_SPARSE_SKIP", "off", 1);
+  const Status s2 = sparq::SparseMatmulCpu(copy.view, x.data(), nullptr, y_float.data(), m, Isa::kAvx512, pool1);
+  bool nan_rows = true;
+  for (int64_t j = 0; j < n; ++j) nan_rows = nan_rows && !std::isfinite(F(y_float[size_t(3 * n + j)]));
+  Check(s1.ok() && s2.ok() && y_skip == y_float && nan_rows,
+        "sparse.matmul [cpu avx512] SPARQ_SPARSE_SKIP=on with Inf/NaN in X: the expanding kernel's bits (row 3 all Inf or NaN)");
+}
+
 // The check above can fail: one stored value changed in a copy of the encoding must be caught.
 void CheckTheCheck(sparq::cpu::ThreadPool& pool1) {
   const int64_t n = 65, k = 70, m = 2;
@@ -340,6 +382,7 @@ int main() {
   CheckGrid(pool1, pool3);
   CheckDenseBlock(pool1, pool3);
   CheckSpecialValues(pool1);
+  CheckSkipNonFinite(pool1);
   CheckTheCheck(pool1);
   std::printf("%d passed, %d failed\n", g_passed, g_failed);
   return g_failed == 0 ? 0 : 1;
