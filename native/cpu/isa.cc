@@ -135,11 +135,15 @@ bool HasAvx512Vbmi2() {
 bool IsAmdCpu() { return Features().amd; }
 
 int L1dWays() {
+#if defined(_SC_LEVEL1_DCACHE_ASSOC)  // glibc; other C libraries do not say
   static const int ways = [] {
     const long v = sysconf(_SC_LEVEL1_DCACHE_ASSOC);
     return v > 0 && v < 1024 ? static_cast<int>(v) : 0;
   }();
   return ways;
+#else
+  return 0;
+#endif
 }
 
 bool IsaSupported(Isa isa) {
