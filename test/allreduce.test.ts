@@ -106,13 +106,29 @@ function firstMismatch(got: Uint16Array[], want: Uint16Array[]): string | null {
   return null;
 }
 
-/** Against float64: residual within 1 fp16 ulp, out within 2 ulps per element and ‖out−ref‖/‖ref‖ ≤ 2e-3. */
+/**
+ * Against float64: residual within 1 fp16 ulp; out within 2 ulps per element of the float64 norm of
+ * the residual the op returned (the fp32 sum may round the fp16 residual the other way than float64
+ * does, and a 1-ulp residual moved out by up to ~2 ulps on its own: seen once in CI at rank 2 of
+ * 4, 7×8192, out −0.0032845 against −0.0032884); and ‖out−ref‖/‖ref‖ ≤ 2e-3 against the pure
+ * float64 reference.
+ */
 function checkAgainstFloat64(got: RunResult, inp: AllreduceInputs): string[] {
   const ref = allreduceRmsnormRef(inp);
   const problems: string[] = [];
   for (let r = 0; r < inp.xs.length; r++) {
     let num = 0;
     let den = 0;
+    const normOfGot = new Float64Array(ref.out[r].length);
+    for (let t = 0; t < inp.tokens; t++) {
+      let ss = 0;
+      for (let j = 0; j < inp.hidden; j++) ss += f16BitsToNumber(got.residual[r][t * inp.hidden + j]) ** 2;
+      const rstd = 1 / Math.sqrt(ss / inp.hidden + inp.eps);
+      for (let j = 0; j < inp.hidden; j++) {
+        const i = t * inp.hidden + j;
+        normOfGot[i] = f16BitsToNumber(got.residual[r][i]) * rstd * f16BitsToNumber(inp.gamma[j]);
+      }
+    }
     for (let i = 0; i < ref.out[r].length; i++) {
       const res = f16BitsToNumber(got.residual[r][i]);
       if (!(Math.abs(res - ref.residual[r][i]) <= ulpF16(ref.residual[r][i]))) {
@@ -120,8 +136,8 @@ function checkAgainstFloat64(got: RunResult, inp: AllreduceInputs): string[] {
         break;
       }
       const o = f16BitsToNumber(got.out[r][i]);
-      if (!(Math.abs(o - ref.out[r][i]) <= 2 * ulpF16(ref.out[r][i]))) {
-        problems.push(`rank ${r} out[${i}] = ${o}, float64 ${ref.out[r][i]}`);
+      if (!(Math.abs(o - normOfGot[i]) <= 2 * ulpF16(normOfGot[i]))) {
+        problems.push(`rank ${r} out[${i}] = ${o}, float64 norm of the returned residual ${normOfGot[i]}, of the float64 sum ${ref.out[r][i]}`);
         break;
       }
       num += (o - ref.out[r][i]) ** 2;
