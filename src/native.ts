@@ -119,7 +119,7 @@ export interface NativeBinding {
     groupSize: unknown,
   ): Promise<NativeWeight>;
   w4a16Matmul(ctx: NativeContext, weight: unknown, x: unknown, bias: unknown, out: unknown, accuracy: unknown): NativeTensor;
-  sparseEncode(ctx: NativeContext, w: unknown, shape: unknown, format: unknown): Promise<NativeWeight>;
+  sparseEncode(ctx: NativeContext, w: unknown, shape: unknown, format: unknown, rowLists: unknown): Promise<NativeWeight>;
   sparsePrune(ctx: NativeContext, w: unknown, shape: unknown, sparsity: unknown, scope: unknown): Promise<Uint16Array>;
   sparseMatmul(ctx: NativeContext, weight: unknown, x: unknown, bias: unknown, out: unknown): NativeTensor;
   int8Quantize(ctx: NativeContext, w: unknown, shape: unknown): Promise<NativeWeight>;

@@ -1,4 +1,4 @@
-import { open, SparqDisposedError, SparqShapeError, type Context } from '../src';
+import { open, SparqArgumentError, SparqDisposedError, SparqShapeError, type Context } from '../src';
 import { runSparseCase, sparseCases } from './cases/sparse.cases';
 import { backendMatrix, cpuIsas, describeFor, titleFor } from './helpers/backends';
 import { expectReferenceAndCpu } from './helpers/tolerance';
@@ -56,11 +56,36 @@ describe('sparse weights [cpu]', () => {
     const csl = await sq.sparse.encode(w, [n, k], { format: 'tiled-csl' });
     const auto = await sq.sparse.encode(w, [n, k]);
     const real = bitmap.sparsity;
-    expect(Math.abs(bitmap.bytes / (n * k) / (2 * (1 - real) + 0.125) - 1)).toBeLessThan(0.02);
-    expect(Math.abs(csl.bytes / (n * k) / (4 * (1 - real)) - 1)).toBeLessThan(0.02);
-    expect(auto.bytes).toBe(Math.min(bitmap.bytes, csl.bytes));
-    expect(auto.format).toBe(csl.bytes < bitmap.bytes ? 'tiled-csl' : 'bitmap');
-    for (const x of [bitmap, csl, auto]) x.dispose();
+    expect(Math.abs(bitmap.formatBytes / (n * k) / (2 * (1 - real) + 0.125) - 1)).toBeLessThan(0.02);
+    expect(Math.abs(csl.formatBytes / (n * k) / (4 * (1 - real)) - 1)).toBeLessThan(0.02);
+    expect(auto.formatBytes).toBe(Math.min(bitmap.formatBytes, csl.formatBytes));
+    expect(auto.format).toBe(csl.formatBytes < bitmap.formatBytes ? 'tiled-csl' : 'bitmap');
+    for (const x of [bitmap, csl, auto]) {
+      expect(x.bytes).toBe(x.formatBytes + x.rowListBytes);
+      x.dispose();
+    }
+  });
+
+  it('row lists: on by default on cpu (4 bytes a slot, at least one slot per stored weight), off with rowLists: false, and the same bits either way', async () => {
+    const next = rng(freshSeed());
+    const [n, k, m] = [200, 1500, 20];
+    const w = sparseWeight(n, k, 0.6, next);
+    const withLists = await sq.sparse.encode(w, [n, k]);
+    const without = await sq.sparse.encode(w, [n, k], { rowLists: false });
+    expect(without.rowListBytes).toBe(0);
+    expect(without.bytes).toBe(without.formatBytes);
+    expect(withLists.formatBytes).toBe(without.formatBytes);
+    // slots ≥ nnz, 4 bytes each (padding well under half at 60%), an 8-byte offset per (row of the
+    // padded 256, chunk of ≥ 256 columns) and the header
+    expect(withLists.rowListBytes).toBeGreaterThanOrEqual(4 * withLists.nnz);
+    expect(withLists.rowListBytes).toBeLessThan(4 * 1.5 * withLists.nnz + 8 * 256 * Math.ceil(1536 / 256) + 4096);
+    const x = sq.tensor(randomF16(m * k, next).bits, [m, k], 'f16');
+    const a = await sq.sparse.matmul(withLists, x).read();
+    const b = await sq.sparse.matmul(without, x).read();
+    expect(Buffer.from(a.buffer).equals(Buffer.from(b.buffer))).toBe(true);
+    await expect(sq.sparse.encode(w, [n, k], { rowLists: 1 as unknown as boolean })).rejects.toThrow(SparqArgumentError);
+    await expect(sq.sparse.encode(w, [n, k], { rowLists: 1 as unknown as boolean })).rejects.toThrow(/rowLists/);
+    for (const t of [withLists, without, x]) t.dispose();
   });
 
   it('auto takes tiled-csl only where it is smaller: bitmap at 80%, tiled-csl at 99%', async () => {

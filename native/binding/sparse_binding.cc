@@ -1,7 +1,8 @@
 // binding/sparse_binding.cc: sparse.encode / prune (shape and option checks here, at the call; the
 // O(n·k) work on the stream worker) and sparse.matmul. The weight is a NativeWeight of kind
 // "sparse" with three parts — bitmaps (empty for Tiled-CSL), values/words, tile offsets — that
-// every backend reads as encoded (sparq/sparse.h).
+// every backend reads as encoded (sparq/sparse.h), and on the cpu backend a fourth unless the
+// caller said rowLists: false: the row lists of the same weights (sparq/sparse.h "row lists").
 #include <cstring>
 
 #include "binding/args.h"
@@ -21,10 +22,12 @@ const char* const kWeightExpected = "a SparseWeight (from sparse.encode)";
 // Dims of the encoding (its vectors stay empty: the bytes live in the backend's buffers).
 class SparseWeightFormat : public WeightFormat {
  public:
-  SparseWeightFormat(const SparseEncoded& e, PackedLayout layout) : dims_(e), layout_(layout) {
+  SparseWeightFormat(const SparseEncoded& e, PackedLayout layout)
+      : dims_(e), layout_(layout), format_bytes_(e.bytes()), row_list_bytes_(e.cpu_rows.size()) {
     ReleaseStorage(dims_.bitmaps);
     ReleaseStorage(dims_.values);
     ReleaseStorage(dims_.tile_offsets);
+    ReleaseStorage(dims_.cpu_rows);
   }
   const char* kind() const override { return "sparse"; }
   int64_t n() const override { return dims_.n; }
@@ -35,6 +38,8 @@ class SparseWeightFormat : public WeightFormat {
     info.Set("format", SparseFormatName(dims_.format));
     info.Set("nnz", static_cast<double>(dims_.nnz));
     info.Set("maxTileEntries", dims_.max_tile_units);
+    info.Set("formatBytes", static_cast<double>(format_bytes_));
+    info.Set("rowListBytes", static_cast<double>(row_list_bytes_));
     Napi::Array padded = Napi::Array::New(env, 2);
     padded.Set(0u, static_cast<double>(dims_.n_pad));
     padded.Set(1u, static_cast<double>(dims_.k_pad));
@@ -57,13 +62,16 @@ class SparseWeightFormat : public WeightFormat {
     std::memcpy(fields.at(0), w.data(), w.size() * 2);
     return Status::Ok();
   }
-  SparseWeightView View(const Buffer& bitmaps, const Buffer& values, const Buffer& offsets) const {
-    return dims_.view(dims_.format == SparseFormat::kBitmap ? bitmaps.ptr : nullptr, values.ptr, offsets.ptr);
+  // parts: bitmaps, values, offsets and, where built, the row lists.
+  SparseWeightView View(const std::vector<std::shared_ptr<Buffer>>& parts) const {
+    return dims_.view(dims_.format == SparseFormat::kBitmap ? parts.at(0)->ptr : nullptr, parts.at(1)->ptr,
+                      parts.at(2)->ptr, parts.size() > 3 ? parts[3]->ptr : nullptr);
   }
 
  private:
   SparseEncoded dims_;
   PackedLayout layout_;
+  size_t format_bytes_, row_list_bytes_;
 };
 
 // w (fp16 bits) and its [n, k], checked: the shape by SparseCheckShape, w's length against it.
@@ -92,7 +100,7 @@ SparseFormat ParseFormat(const Napi::Value& v, const std::string& op) {
   return SparseFormat::kAuto;
 }
 
-// sparseEncode(ctx, w: Uint16Array [n*k], [n, k], format?) → Promise<NativeWeight>
+// sparseEncode(ctx, w: Uint16Array [n*k], [n, k], format?, rowLists?) → Promise<NativeWeight>
 Napi::Value SparseEncodeBinding(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const std::string op = "sparse.encode";
@@ -100,14 +108,19 @@ Napi::Value SparseEncodeBinding(const Napi::CallbackInfo& info) {
   ctx->ThrowIfLost(env);
   const DenseWeightArg a = ParseDenseWeight(info[1], info[2], op);
   const SparseFormat format = ParseFormat(info[3], op);
+  if (!info[4].IsUndefined() && !info[4].IsBoolean())
+    ThrowArg(env, StatusCode::kArgument, op, "rowLists", "a boolean", DescribeValue(info[4]));
   auto w = CopyTypedArray<uint16_t>(a.w);  // the caller may reuse its array at once
   const int64_t n = a.n, k = a.k;
   const PackedLayout layout = ctx->backend().WeightLayout(OpId::kSparseMatmul);
+  // Only the cpu backend's kernels read row lists (sim and cuda run the tensor-core kernels).
+  const bool row_lists = layout == PackedLayout::kCpu && (info[4].IsUndefined() || info[4].As<Napi::Boolean>().Value());
   return CreateWeightAsync(env, info[0].As<Napi::Object>(), ctx, op,
-                           [w, n, k, format, layout, op](std::vector<std::vector<uint8_t>>* parts,
+                           [w, n, k, format, layout, row_lists, op](std::vector<std::vector<uint8_t>>* parts,
                                                  std::shared_ptr<const WeightFormat>* out_format) -> Status {
                              SparseEncoded e;
                              Status s = SparseEncode(w->data(), n, k, format, &e, op.c_str());
+                             if (s.ok() && row_lists) s = SparseBuildCpuRows(w->data(), n, k, &e.cpu_rows, op.c_str());
                              std::vector<uint16_t>().swap(*w);
                              if (!s.ok()) return s;
                              *out_format = std::make_shared<SparseWeightFormat>(e, layout);
@@ -118,6 +131,7 @@ Napi::Value SparseEncodeBinding(const Napi::CallbackInfo& info) {
                              parts->push_back(std::move(bitmaps));
                              parts->push_back(std::move(e.values));
                              parts->push_back(std::move(offsets));
+                             if (row_lists) parts->push_back(std::move(e.cpu_rows));
                              return Status::Ok();
                            });
 }
@@ -182,7 +196,7 @@ Napi::Value SparseMatmulBinding(const Napi::CallbackInfo& info) {
   EnqueueOp(env, ctx, {parts[0], parts[1], parts[2], xb, bb}, out,
             [backend, parts, keep, xb, bb, out, m](LaunchInfo* launch) {
               SparseMatmulArgs args;
-              args.weight = static_cast<const SparseWeightFormat&>(*keep).View(*parts[0], *parts[1], *parts[2]);
+              args.weight = static_cast<const SparseWeightFormat&>(*keep).View(parts);
               args.x = static_cast<const uint16_t*>(xb->ptr);
               args.bias = bb ? static_cast<const uint16_t*>(bb->ptr) : nullptr;
               args.y = static_cast<uint16_t*>(out->ptr);

@@ -106,32 +106,43 @@ const cs::KernelSet& KernelsFor(cpu::Isa isa, int64_t rows_per_unit) {
   return cs::scalar::Kernels();
 }
 
-// The skip kernel (sparse_cpu.h, avx512skip) for the bitmap format on AVX-512, when X is finite.
-// SPARQ_SPARSE_SKIP=on|off forces it on or off (read at every call, so tests reach both; "on" still
-// needs AVX-512, the bitmap format and a finite X). Unset, it runs where it was measured faster
-// than the expanding kernels' buffered path (docs/kernels.md, 4096², Zen 4, 2 threads): its cost
-// follows the stored weights (~5 cycles each per 16 X rows: an accumulator load and store per
-// weight) where theirs follows all weights, so it needs few stored weights: at 16 or more X rows
-// per unit from 70% sparsity, at 7–15 rows from 85%; never on the direct path (≤ 6 rows).
+// The zero-skipping kernels (sparse_cpu.h): avx512rows over the weight's cpu row lists (either
+// format), avx512skip over the bitmap format; both AVX-512, both only for a finite X.
+// SPARQ_SPARSE_SKIP=off|on|rows|bitmap forces (read at every call, so tests reach each): off =
+// the expanding kernels; on = rows where the weight has lists, else bitmap skip; rows / bitmap =
+// that kernel where it can run, else the expanding ones. Unset, the rows kernel runs from
+// kRowsMinRows X rows per unit at any density (measured faster than dense and the expanding
+// kernels there, docs/kernels.md), and without lists the bitmap skip kernel where it was measured
+// faster than the buffered path (4096², Zen 4, 2 threads): its cost follows the stored weights (~5
+// cycles each per 16 X rows: an accumulator load and store per weight) where theirs follows all
+// weights, so it needs few stored weights: at 16 or more X rows per unit from 70% sparsity, at 7–15
+// rows from 85%; never on the direct path (≤ 6 rows).
+enum class Skip { kNone, kBitmap, kRows };
+constexpr int64_t kRowsMinRows = 7;
 constexpr double kSkipMaxDensity16Rows = 0.32;  // 70% sparse masks land on either side of 0.30
 constexpr double kSkipMaxDensityFewRows = 0.15;
-bool UseSkip(cpu::Isa isa, SparseFormat format, int64_t rows_per_unit, double density, const float* x,
-             int64_t count) {
-  if (isa != cpu::Isa::kAvx512 || !cpu::IsaSupported(cpu::Isa::kAvx512) || format != SparseFormat::kBitmap)
-    return false;
+Skip ChooseSkip(cpu::Isa isa, const SparseWeightView& w, int64_t rows_per_unit, double density, const float* x,
+                int64_t count) {
+  if (isa != cpu::Isa::kAvx512 || !cpu::IsaSupported(cpu::Isa::kAvx512)) return Skip::kNone;
+  const bool has_rows = w.cpu_rows != nullptr, bitmap = w.format == SparseFormat::kBitmap;
   const char* env = std::getenv("SPARQ_SPARSE_SKIP");
-  const bool forced_on = env != nullptr && std::strcmp(env, "on") == 0;
-  if (env != nullptr && std::strcmp(env, "off") == 0) return false;
-  if (!forced_on) {
-    if (rows_per_unit <= cs::kAvx512DirectMaxRows) return false;
-    if (density > (rows_per_unit >= 16 ? kSkipMaxDensity16Rows : kSkipMaxDensityFewRows)) return false;
-  }
+  const std::string forced = env != nullptr ? env : "";
+  Skip want = Skip::kNone;
+  if (forced == "off") return Skip::kNone;
+  if (forced == "on") want = has_rows ? Skip::kRows : bitmap ? Skip::kBitmap : Skip::kNone;
+  else if (forced == "rows") want = has_rows ? Skip::kRows : Skip::kNone;
+  else if (forced == "bitmap") want = bitmap ? Skip::kBitmap : Skip::kNone;
+  else if (has_rows && rows_per_unit >= kRowsMinRows) want = Skip::kRows;
+  else if (bitmap && rows_per_unit > cs::kAvx512DirectMaxRows &&
+           density <= (rows_per_unit >= 16 ? kSkipMaxDensity16Rows : kSkipMaxDensityFewRows))
+    want = Skip::kBitmap;
+  if (want == Skip::kNone) return want;
   for (int64_t i = 0; i < count; ++i) {  // Inf or NaN: exponent bits all set
     uint32_t bits;
     std::memcpy(&bits, x + i, 4);
-    if ((bits & 0x7f800000u) == 0x7f800000u) return false;
+    if ((bits & 0x7f800000u) == 0x7f800000u) return Skip::kNone;
   }
-  return true;
+  return want;
 }
 
 // slot[location] = the dec index (block·64 + bit) of the in-tile element a tiled-CSL location names.
@@ -202,9 +213,10 @@ Status SparseMatmulCpu(const SparseWeightView& w, const uint16_t* x, const uint1
 
     int64_t rows_per_unit = RowsPerUnit(m, slabs, pool.size());
     const double density = double(p.values_len) / double(w.n_pad * w.k_pad);
-    const bool skip = UseSkip(isa, w.format, rows_per_unit, density, x32.get(), m * w.k_pad);
+    const Skip skip = ChooseSkip(isa, w, rows_per_unit, density, x32.get(), m * w.k_pad);
+    if (skip == Skip::kRows) p.rows = sparse::CpuRowsAt(w.cpu_rows);
     cpu::AlignedArray<float> xt;
-    if (skip) {
+    if (skip != Skip::kNone) {
       // Units start on xt's 16-row blocks.
       rows_per_unit = std::min(m, (rows_per_unit + 15) / 16 * 16);
       const int64_t blocks = (m + 15) / 16;
@@ -223,15 +235,20 @@ Status SparseMatmulCpu(const SparseWeightView& w, const uint16_t* x, const uint1
     }
     const int64_t row_parts = (m + rows_per_unit - 1) / rows_per_unit;
     const cs::KernelSet& ks = KernelsFor(isa, rows_per_unit);
-    const cs::SlabFn fn =
-        w.format == SparseFormat::kBitmap ? (skip ? cs::avx512skip::BitmapSlabFn() : ks.bitmap) : ks.tiled_csl;
+    const cs::SlabFn fn = skip == Skip::kRows     ? cs::avx512rows::RowsSlabFn(rows_per_unit)
+                          : skip == Skip::kBitmap ? cs::avx512skip::BitmapSlabFn()
+                          : w.format == SparseFormat::kBitmap ? ks.bitmap
+                                                              : ks.tiled_csl;
+    const int64_t acc_floats = skip == Skip::kRows     ? (rows_per_unit + 15) / 16 * cs::kTileDim * cs::kRowLanes * 16
+                               : skip == Skip::kBitmap ? cs::kTileDim * cs::kRowLanes * 16
+                                                       : 0;
     pool.ParallelFor(slabs * row_parts, [&](int64_t u0, int64_t u1) {
       cpu::AlignedArray<float> c = cpu::AllocAligned<float>(rows_per_unit * cs::kSlabCFloats);
       cpu::AlignedArray<float> dec = cpu::AllocAligned<float>(cs::kDecElems);
       cpu::AlignedArray<float> values32 = cpu::AllocAligned<float>(cs::kDecElems + 16);
       cpu::AlignedArray<uint16_t> halves = cpu::AllocAligned<uint16_t>(cs::kDecElems + cs::kHalvesSlack);
       cpu::AlignedArray<float> rows_acc;
-      if (skip) rows_acc = cpu::AllocAligned<float>(cs::kTileDim * cs::kRowLanes * 16);
+      if (acc_floats > 0) rows_acc = cpu::AllocAligned<float>(acc_floats);
       std::memset(dec.get(), 0, sizeof(float) * cs::kDecElems);
       const cs::Scratch s{dec.get(), values32.get(), halves.get(), rows_acc.get()};
       for (int64_t u = u0; u < u1; ++u) {

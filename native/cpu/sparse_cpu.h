@@ -25,6 +25,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "sparq/sparse.h"
+
 namespace sparq::cpu::sparse {
 
 inline constexpr int kTileDim = 64;                      // rows and columns of one tile
@@ -47,6 +49,8 @@ struct Problem {
   // The skip kernel's X (null for the others): fp32 [ceil(m/16)][k_pad][16], xt[blk][kk][i] =
   // x[16·blk + i][kk], zero past m.
   const float* xt = nullptr;
+  // The weight's cpu row lists (header null when it has none): read only by the rows kernel.
+  sparq::sparse::CpuRows rows;
   int64_t k_pad = 0;
   const uint16_t* csl_slot = nullptr;      // [4096]: tiled-CSL location -> dec index b·64 + bit
 };
@@ -56,7 +60,8 @@ struct Scratch {
   float* dec = nullptr;        // [kDecElems], all zero on entry and on return
   float* values32 = nullptr;   // [kDecElems + 16]: one tile's values as fp32 (AVX-512 bitmap)
   uint16_t* halves = nullptr;  // [kDecElems + kHalvesSlack]: the last tile's values, padded (AVX2)
-  float* rows_acc = nullptr;   // [kTileDim][kRowLanes][16]: the skip kernel's accumulators (or null)
+  float* rows_acc = nullptr;   // the skip kernels' accumulators (or null): [kTileDim][kRowLanes][16]
+                               // (bitmap skip), [⌈rows/16⌉][kTileDim][kRowLanes][16] (rows kernel)
 };
 
 // c[0 .. i_end − i_begin)[64][8] (+)= the slab's contribution, c zeroed by the caller.
@@ -79,5 +84,9 @@ namespace avx512vbmi2 { SlabFn BitmapSlabFn(); }
 // weight's 0·Inf makes NaN, which a skipped weight cannot). Needs Problem::xt and
 // Scratch::rows_acc.
 namespace avx512skip { SlabFn BitmapSlabFn(); }
+// The AVX-512 kernel over the weight's cpu row lists (sparse_cpu_avx512_rows.cc), either format:
+// the skip kernel's idea with its accumulators in registers. Same bits, same conditions (finite X,
+// Problem::xt), and Problem::rows. ymm up to 8 X rows per unit, zmm above.
+namespace avx512rows { SlabFn RowsSlabFn(int64_t rows_per_unit); }
 
 }  // namespace sparq::cpu::sparse

@@ -115,11 +115,14 @@ Status SparseDecode(const SparseEncoded& e, std::vector<uint16_t>* w) {
 }
 
 SparseWeightView SparseEncoded::view() const {
-  return view(bitmaps.empty() ? nullptr : bitmaps.data(), values.data(), tile_offsets.data());
+  return view(bitmaps.empty() ? nullptr : bitmaps.data(), values.data(), tile_offsets.data(),
+              cpu_rows.empty() ? nullptr : cpu_rows.data());
 }
 
-SparseWeightView SparseEncoded::view(const void* bitmaps_at, const void* values_at, const void* offsets_at) const {
+SparseWeightView SparseEncoded::view(const void* bitmaps_at, const void* values_at, const void* offsets_at,
+                                     const void* cpu_rows_at) const {
   SparseWeightView v;
+  v.cpu_rows = cpu_rows_at;
   v.bitmaps = static_cast<const uint64_t*>(bitmaps_at);
   v.values = values_at;
   v.tile_offsets = static_cast<const uint32_t*>(offsets_at);

@@ -1,7 +1,9 @@
 // native/tests/sparse_cpu_bench.cc: sparse.matmul CPU timings against our dense fp16 CPU matmul
 // timed in the same run (not a test: no pass/fail).
-//   sparse_cpu_bench [isa] [reps] [threads]   isa: scalar|avx2|avx512 (default: best); reps 9
-// Shapes n×k ∈ {4096×4096, 14336×4096}, random masks at sparsity 50/70/80/90/95%, both formats,
+//   sparse_cpu_bench [isa] [reps] [threads] [sparsities]   isa: scalar|avx2|avx512 (default: best);
+//   reps 9; sparsities a comma list (default 0.5,0.7,0.8,0.9,0.95)
+// Shapes n×k ∈ {4096×4096, 14336×4096}, random masks at those sparsities, both formats (with the
+// cpu row lists the cpu backend builds; SPARQ_SPARSE_SKIP picks the kernels as in the library),
 // m ∈ {1, 8, 16, 32, 64}. Every weight buffer (dense and sparse) rotates over copies totalling
 // ≥ 640 MB, so the L3 (260 MB on the CI VM's host) does not hold them between reps. Reports the
 // median ms, the dense median for the same (shape, m), their ratio (> 1: sparse faster), encoded
@@ -78,6 +80,12 @@ int main(int argc, char** argv) {
   const int reps = argc > 2 ? std::max(1, std::atoi(argv[2])) : 9;
   const int threads = argc > 3 ? std::max(1, std::atoi(argv[3])) : sparq::cpu::DefaultThreadCount();
   sparq::cpu::ThreadPool pool(threads);
+  std::vector<double> sparsities;
+  for (const char* c = argc > 4 ? argv[4] : "0.5,0.7,0.8,0.9,0.95"; *c != 0;) {
+    char* end = nullptr;
+    sparsities.push_back(std::strtod(c, &end));
+    c = *end == ',' ? end + 1 : end;
+  }
   std::printf("# sparse cpu bench: isa=%s threads=%d reps=%d (median after %d warm-up), weights rotated over >= %.0f MB\n",
               sparq::cpu::IsaName(isa), pool.size(), reps, kWarmup, kRotateBytes / 1048576.0);
   std::printf("| n x k | sparsity | format | m | ms | dense ms | dense/sparse | W MB | W GB/s | check |\n");
@@ -118,7 +126,7 @@ int main(int argc, char** argv) {
         });
       }
     }
-    for (double sparsity : {0.5, 0.7, 0.8, 0.9, 0.95}) {
+    for (double sparsity : sparsities) {
       std::vector<uint16_t> wp = w;
       std::bernoulli_distribution drop(sparsity);
       for (auto& h : wp)
@@ -137,14 +145,15 @@ int main(int argc, char** argv) {
       }
       for (sparq::SparseFormat f : {sparq::SparseFormat::kBitmap, sparq::SparseFormat::kTiledCsl}) {
         sparq::SparseEncoded enc;
-        const sparq::Status st = sparq::SparseEncode(wp.data(), n, k, f, &enc);
+        sparq::Status st = sparq::SparseEncode(wp.data(), n, k, f, &enc);
+        if (st.ok()) st = sparq::SparseBuildCpuRows(wp.data(), n, k, &enc.cpu_rows);
         if (!st.ok()) {
           std::fprintf(stderr, "%s\n", st.message.c_str());
           return 1;
         }
         sparq::SparseMatmulCpu(enc.view(), x.data(), nullptr, y_sparse.data(), 8, isa, pool);
         const double rel = RelNorm(y_sparse, y_dense);
-        const int copies = CopiesFor(double(enc.bytes()));
+        const int copies = CopiesFor(double(enc.bytes() + enc.cpu_rows.size()));
         std::vector<sparq::SparseEncoded> ec(size_t(copies), enc);
         for (int mi = 0; mi < 5; ++mi) {
           std::vector<uint16_t> y(size_t(ms[mi] * n));

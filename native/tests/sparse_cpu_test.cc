@@ -51,21 +51,23 @@ constexpr uint16_t kGuardBits = 0x5a5a;
 constexpr int kGuardElems = 64;
 
 // One kernel to run: an ISA, and on AVX-512 which expand (SPARQ_SPARSE_EXPAND, read at every call):
-// "float" (vexpandps) and, where the CPU has VBMI2, "word" (vpexpandw) too; and the skip kernel
-// (SPARQ_SPARSE_SKIP=on, bitmap only: tiled-CSL runs "float" there).
+// "float" (vexpandps) and, where the CPU has VBMI2, "word" (vpexpandw) too; and the two skip kernels
+// (SPARQ_SPARSE_SKIP): "bitmap" (bitmap only: tiled-CSL runs "float" there) and "rows" (the row
+// lists every view here carries, either format).
 struct Kernel {
   Isa isa;
-  const char* expand;  // null: leave SPARQ_SPARSE_EXPAND unset
-  bool skip = false;
+  const char* expand;        // null: leave SPARQ_SPARSE_EXPAND unset
+  const char* skip = "off";  // SPARQ_SPARSE_SKIP
+  bool skips() const { return std::strcmp(skip, "off") != 0; }
   Isa Use() const {
     if (expand != nullptr) setenv("SPARQ_SPARSE_EXPAND", expand, 1);
     else unsetenv("SPARQ_SPARSE_EXPAND");
-    setenv("SPARQ_SPARSE_SKIP", skip ? "on" : "off", 1);
+    setenv("SPARQ_SPARSE_SKIP", skip, 1);
     return isa;
   }
   std::string Name() const {
     return std::string(sparq::cpu::IsaName(isa)) + (expand != nullptr && std::strcmp(expand, "word") == 0 ? " vbmi2" : "") +
-           (skip ? " skip" : "");
+           (skips() ? std::string(" skip ") + skip : "");
   }
 };
 
@@ -79,7 +81,8 @@ std::vector<Kernel> SupportedKernels() {
     }
     out.push_back({isa, "float"});
     if (sparq::cpu::HasAvx512Vbmi2()) out.push_back({isa, "word"});
-    out.push_back({isa, "float", true});
+    out.push_back({isa, "float", "bitmap"});
+    out.push_back({isa, "float", "rows"});
   }
   return out;
 }
@@ -109,14 +112,20 @@ std::vector<uint16_t> RandomSparse(int64_t n, int64_t k, double sparsity) {
   return w;
 }
 
-// The encoding's three buffers copied into allocations of exactly their size (values as uint32
-// words: 4-byte aligned at least, and a valid encoding's values are a whole number of words).
+// The encoding's three buffers and its row lists copied into allocations of exactly their size
+// (values as uint32 words: 4-byte aligned at least, and a valid encoding's values are a whole
+// number of words; the lists are a whole number of 8-byte words by their layout).
 struct ExactCopy {
   std::unique_ptr<uint64_t[]> bitmaps;
   std::unique_ptr<uint32_t[]> values;
   std::unique_ptr<uint32_t[]> offsets;
+  std::unique_ptr<uint64_t[]> rows;
   SparseWeightView view;
   explicit ExactCopy(const SparseEncoded& e) {
+    if (!e.cpu_rows.empty()) {
+      rows.reset(new uint64_t[(e.cpu_rows.size() + 7) / 8]);
+      std::memcpy(rows.get(), e.cpu_rows.data(), e.cpu_rows.size());
+    }
     if (!e.bitmaps.empty()) {
       bitmaps.reset(new uint64_t[e.bitmaps.size()]);
       std::memcpy(bitmaps.get(), e.bitmaps.data(), e.bitmaps.size() * 8);
@@ -127,7 +136,7 @@ struct ExactCopy {
     }
     offsets.reset(new uint32_t[e.tile_offsets.size()]);
     std::memcpy(offsets.get(), e.tile_offsets.data(), e.tile_offsets.size() * 4);
-    view = e.view(bitmaps.get(), values.get(), offsets.get());
+    view = e.view(bitmaps.get(), values.get(), offsets.get(), rows.get());
   }
 };
 
@@ -199,7 +208,8 @@ void CheckMatrix(const std::vector<uint16_t>& w, int64_t n, int64_t k, double sp
                  const std::string& label, sparq::cpu::ThreadPool& pool1, sparq::cpu::ThreadPool& pool3) {
   for (SparseFormat f : {SparseFormat::kBitmap, SparseFormat::kTiledCsl}) {
     SparseEncoded enc;
-    const Status st = sparq::SparseEncode(w.data(), n, k, f, &enc);
+    Status st = sparq::SparseEncode(w.data(), n, k, f, &enc);
+    if (st.ok()) st = sparq::SparseBuildCpuRows(w.data(), n, k, &enc.cpu_rows);
     if (!st.ok()) {
       Check(false, std::string("encode ") + FormatName(f) + " " + label + ": " + st.message);
       continue;
@@ -229,13 +239,13 @@ void CheckMatrix(const std::vector<uint16_t>& w, int64_t n, int64_t k, double sp
             if (y_avx512.empty()) y_avx512 = y1;
             else if (y1 != y_avx512) err = "differs in bits from the vexpandps kernel";
           }
-          // The skip kernel's claim (finite X: the same bits as the expanding kernels) on every
+          // The skip kernels' claim (finite X: the same bits as the expanding kernels) on every
           // config, without bias too.
-          if (err.empty() && kern.skip && !with_bias) {
+          if (err.empty() && kern.skips() && !with_bias) {
             setenv("SPARQ_SPARSE_SKIP", "off", 1);
             std::vector<uint16_t> y_float;
             err = RunAndCompare(p, copy.view, isa, pool3, ref, tol, &y_float);
-            setenv("SPARQ_SPARSE_SKIP", "on", 1);
+            setenv("SPARQ_SPARSE_SKIP", kern.skip, 1);
             if (err.empty() && y_float != y1) err = "skip kernel differs in bits from the vexpandps kernel";
           }
           if (!err.empty()) {
@@ -291,7 +301,7 @@ void CheckSpecialValues(sparq::cpu::ThreadPool& pool1) {
   p.x[size_t(0 * k + 8)] = H(30000.0);  // subnormal·large x: exact in fp32, visible in y
   for (SparseFormat f : {SparseFormat::kBitmap, SparseFormat::kTiledCsl}) {
     SparseEncoded enc;
-    if (!sparq::SparseEncode(w.data(), n, k, f, &enc).ok()) {
+    if (!sparq::SparseEncode(w.data(), n, k, f, &enc).ok() || !sparq::SparseBuildCpuRows(w.data(), n, k, &enc.cpu_rows).ok()) {
       Check(false, std::string("encode special values ") + FormatName(f));
       continue;
     }
@@ -326,21 +336,26 @@ void CheckSkipNonFinite(sparq::cpu::ThreadPool& pool1) {
   x[size_t(3 * k + 10)] = 0x7c00;   // +Inf
   x[size_t(17 * k + 40)] = 0xfe00;  // NaN
   SparseEncoded enc;
-  if (!sparq::SparseEncode(w.data(), n, k, SparseFormat::kBitmap, &enc).ok()) {
+  if (!sparq::SparseEncode(w.data(), n, k, SparseFormat::kBitmap, &enc).ok() ||
+      !sparq::SparseBuildCpuRows(w.data(), n, k, &enc.cpu_rows).ok()) {
     Check(false, "encode non-finite X case");
     return;
   }
   ExactCopy copy(enc);
-  std::vector<uint16_t> y_skip(size_t(m * n), kNanBits), y_float(size_t(m * n), 0x1234);
   unsetenv("SPARQ_SPARSE_EXPAND");
-  setenv("SPARQ_SPARSE_SKIP", "on", 1);
-  const Status s1 = sparq::SparseMatmulCpu(copy.view, x.data(), nullptr, y_skip.data(), m, Isa::kAvx512, pool1);
+  std::vector<uint16_t> y_float(size_t(m * n), 0x1234);
   setenv("SPARQ_SPARSE_SKIP", "off", 1);
   const Status s2 = sparq::SparseMatmulCpu(copy.view, x.data(), nullptr, y_float.data(), m, Isa::kAvx512, pool1);
   bool nan_rows = true;
   for (int64_t j = 0; j < n; ++j) nan_rows = nan_rows && !std::isfinite(F(y_float[size_t(3 * n + j)]));
-  Check(s1.ok() && s2.ok() && y_skip == y_float && nan_rows,
-        "sparse.matmul [cpu avx512] SPARQ_SPARSE_SKIP=on with Inf/NaN in X: the expanding kernel's bits (row 3 all Inf or NaN)");
+  for (const char* skip : {"bitmap", "rows"}) {
+    std::vector<uint16_t> y_skip(size_t(m * n), kNanBits);
+    setenv("SPARQ_SPARSE_SKIP", skip, 1);
+    const Status s1 = sparq::SparseMatmulCpu(copy.view, x.data(), nullptr, y_skip.data(), m, Isa::kAvx512, pool1);
+    Check(s1.ok() && s2.ok() && y_skip == y_float && nan_rows,
+          std::string("sparse.matmul [cpu avx512] SPARQ_SPARSE_SKIP=") + skip +
+              " with Inf/NaN in X: the expanding kernel's bits (row 3 all Inf or NaN)");
+  }
 }
 
 // The check above can fail: one stored value changed in a copy of the encoding must be caught.
@@ -356,14 +371,19 @@ void CheckTheCheck(sparq::cpu::ThreadPool& pool1) {
   Reference(p, ref, tol);
   for (SparseFormat f : {SparseFormat::kBitmap, SparseFormat::kTiledCsl}) {
     SparseEncoded enc;
-    if (!sparq::SparseEncode(p.w.data(), n, k, f, &enc).ok()) {
+    if (!sparq::SparseEncode(p.w.data(), n, k, f, &enc).ok() ||
+        !sparq::SparseBuildCpuRows(p.w.data(), n, k, &enc.cpu_rows).ok()) {
       Check(false, std::string("encode mutant ") + FormatName(f));
       continue;
     }
-    // the 10th stored entry of tile 0 becomes 64 (the draws are below 1 in magnitude)
+    // the 10th stored entry of tile 0 becomes 64 (the draws are below 1 in magnitude), and so
+    // does the 10th slot of the row lists
     const size_t at = f == SparseFormat::kBitmap ? 2 * 10 : 4 * 10;
     const uint16_t big = H(64.0);
     std::memcpy(&enc.values[at], &big, 2);
+    const sparq::sparse::CpuRows lists = sparq::sparse::CpuRowsAt(enc.cpu_rows.data());
+    const size_t slot_at = size_t(reinterpret_cast<const uint8_t*>(lists.values + 10) - enc.cpu_rows.data());
+    std::memcpy(&enc.cpu_rows[slot_at], &big, 2);
     ExactCopy copy(enc);
     for (const Kernel& kern : SupportedKernels())
       Check(!RunAndCompare(p, copy.view, kern.Use(), pool1, ref, tol).empty(),

@@ -16,6 +16,14 @@ export interface SparseEncodeOptions {
    * picks whichever is smaller for this matrix (bitmap below ≈ 94% sparsity). Defaults to `'auto'`.
    */
   format?: 'auto' | SparseFormatName;
+  /**
+   * cpu backend only (ignored on sim and cuda): also keep the stored weights as per-row lists, the
+   * layout the CPU prefill kernel reads (from 7 rows of X, on AVX-512; docs/formats.md "CPU row
+   * lists"). They cost about 4 bytes per stored weight plus padding ({@link SparseWeight.rowListBytes})
+   * on top of the format's bytes; without them matmuls with many rows run the format's own kernels,
+   * which are slower below ~90% sparsity (docs/benchmarks.md). Defaults to `true`.
+   */
+  rowLists?: boolean;
 }
 
 export interface SparsePruneOptions {
@@ -37,6 +45,10 @@ export class SparseWeight extends PackedWeight<Uint16Array> {
   readonly nnz: number;
   /** Fraction of W[n, k] not stored: `1 − nnz / (n·k)`. */
   readonly sparsity: number;
+  /** Bytes of the format's encoding alone (what `'auto'` compares; the same on every backend). */
+  readonly formatBytes: number;
+  /** Bytes of the cpu row lists ({@link SparseEncodeOptions.rowLists}); 0 when there are none. `bytes` counts both. */
+  readonly rowListBytes: number;
 
   /** @internal */
   constructor(handle: NativeWeight, owner: object) {
@@ -45,6 +57,8 @@ export class SparseWeight extends PackedWeight<Uint16Array> {
     this.format = info.format as SparseFormatName;
     this.nnz = info.nnz as number;
     this.sparsity = 1 - this.nnz / (this.n * this.k);
+    this.formatBytes = info.formatBytes as number;
+    this.rowListBytes = info.rowListBytes as number;
   }
 
   /**
@@ -71,7 +85,8 @@ export class SparseOps {
    * Encodes a dense fp16 weight (its non-zero bit patterns) off the JS thread.
    * @param w fp16 bits `[n*k]` (Uint16Array, or Float16Array where the runtime has it).
    * @param shape `[n, k]`, any n, k ≥ 1.
-   * @throws {SparqArgumentError} (as a rejection, like every error here) on an unknown format.
+   * @throws {SparqArgumentError} (as a rejection, like every error here) on an unknown format or a
+   *   `rowLists` that is not a boolean.
    * @throws {SparqShapeError} when `w` does not hold n·k values.
    * @throws {SparqDTypeError} when `w` is not fp16 bits.
    */
@@ -80,7 +95,8 @@ export class SparseOps {
     const c = this.ctx;
     const p = Promise.resolve().then(() => {
       const format = c.option(options, 'sparse.encode', 'format');
-      return c.native.sparseEncode(c.handle, asFp16Bits(w), shape, format);
+      const rowLists = c.option(options, 'sparse.encode', 'rowLists');
+      return c.native.sparseEncode(c.handle, asFp16Bits(w), shape, format, rowLists);
     });
     return withCallSite(
       p.then((h) => new SparseWeight(h, c)),

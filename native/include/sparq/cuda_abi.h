@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SPARQ_CUDA_ABI_VERSION 2u
+#define SPARQ_CUDA_ABI_VERSION 3u
 
 #ifdef __cplusplus
 extern "C" {

@@ -87,10 +87,14 @@ struct SparseWeightView {
   int64_t nnz = 0;                         // stored entries (padding excluded)
   int32_t max_tile_units = 0;              // largest tile's padded length, in the offsets' unit
   SparseFormat format = SparseFormat::kBitmap;
+  // The cpu backend's row lists of the same weight (sparse::CpuRows below), or null: never on
+  // sim or cuda, and absent on cpu when the weight was encoded without them.
+  const void* cpu_rows = nullptr;
 };
-SPARQ_ASSERT_ABI_LAYOUT(SparseWeightView, 72);
+SPARQ_ASSERT_ABI_LAYOUT(SparseWeightView, 80);
 static_assert(offsetof(SparseWeightView, n) == 24 && offsetof(SparseWeightView, nnz) == 56 &&
-                  offsetof(SparseWeightView, max_tile_units) == 64 && offsetof(SparseWeightView, format) == 68,
+                  offsetof(SparseWeightView, max_tile_units) == 64 && offsetof(SparseWeightView, format) == 68 &&
+                  offsetof(SparseWeightView, cpu_rows) == 72,
               "SparseWeightView layout");
 
 struct SparseMatmulArgs {
@@ -103,8 +107,8 @@ struct SparseMatmulArgs {
   uint16_t* y = nullptr;           // [m][n]
   int64_t m = 0;
 };
-SPARQ_ASSERT_ABI_LAYOUT(SparseMatmulArgs, 104);
-static_assert(offsetof(SparseMatmulArgs, x) == 72 && offsetof(SparseMatmulArgs, m) == 96, "SparseMatmulArgs layout");
+SPARQ_ASSERT_ABI_LAYOUT(SparseMatmulArgs, 112);
+static_assert(offsetof(SparseMatmulArgs, x) == 80 && offsetof(SparseMatmulArgs, m) == 104, "SparseMatmulArgs layout");
 
 struct SparseEncoded {
   SparseFormat format = SparseFormat::kBitmap;  // never kAuto
@@ -114,13 +118,56 @@ struct SparseEncoded {
   std::vector<uint64_t> bitmaps;       // kBitmap only
   std::vector<uint8_t> values;         // halves (kBitmap) or words (kTiledCsl), as bytes
   std::vector<uint32_t> tile_offsets;  // tiles + 1
+  std::vector<uint8_t> cpu_rows;       // SparseBuildCpuRows's bytes, or empty (not a part of the format)
 
   int64_t tiles() const { return (n_pad / sparse::kTileRows) * (k_pad / sparse::kTileCols); }
   size_t bytes() const { return bitmaps.size() * 8 + values.size() + tile_offsets.size() * 4; }
-  SparseWeightView view() const;  // over this struct's own host buffers (cpu and sim)
-  // The same dims over copies of the three buffers elsewhere (device memory).
-  SparseWeightView view(const void* bitmaps_at, const void* values_at, const void* offsets_at) const;
+  SparseWeightView view() const;  // over this struct's own host buffers (cpu and sim), cpu_rows too
+  // The same dims over copies of the three buffers elsewhere (device memory), and the row lists at
+  // cpu_rows_at (host memory, cpu backend only) or none.
+  SparseWeightView view(const void* bitmaps_at, const void* values_at, const void* offsets_at,
+                        const void* cpu_rows_at = nullptr) const;
 };
+
+// The cpu backend's row lists (docs/formats.md "CPU row lists"): the same stored weights, listed
+// per weight row so that a kernel with X rows on the lanes spends one FMA per stored weight with
+// its accumulators in registers (native/cpu/sparse_cpu_avx512_rows.cc). Not a format: built from the
+// dense weight next to either format when the context runs on the cpu backend, and read by nothing
+// else. For weight row r (of n_pad) and k chunk q (chunk_k columns from q·chunk_k), the stored
+// weights with k ≡ c (mod 8) form class c's list in increasing k; the 8 lists are interleaved in
+// groups of 8 slots (slot c of group g = entry g of class c) and padded with zero weights to the
+// longest list's length, rounded up to an even number of groups. A slot is the byte offset of its
+// column in an X slice of 16 floats per column ((k − q·chunk_k)·64, uint16) and its fp16 bits; a
+// padding slot is (c·64, 0x0000). Memory: 4 bytes per slot + 8 per (row, chunk).
+namespace sparse {
+constexpr int kRowsChunkK = 512;  // columns per chunk: a 16-row X slice of 64 KiB
+constexpr int kRowsClasses = 8;    // k mod 8: the accumulation lanes every sparse CPU kernel keeps
+constexpr uint32_t kCpuRowsMagic = 0x53525731u;
+struct CpuRowsHeader {
+  uint32_t magic = kCpuRowsMagic;
+  uint32_t chunk_k = kRowsChunkK;
+  int64_t rows = 0;    // n_pad
+  int64_t chunks = 0;  // ⌈k_pad / chunk_k⌉
+  int64_t groups = 0;  // all (row, chunk) lists together
+};
+// Where the arrays of a row-list buffer start (each 64-byte aligned after the header).
+struct CpuRows {
+  const CpuRowsHeader* header = nullptr;
+  const int64_t* group_offsets = nullptr;  // [rows·chunks + 1]: first group of list CpuRowsListIndex
+  const uint16_t* x_offsets = nullptr;     // [groups·8]
+  const uint16_t* values = nullptr;        // [groups·8] fp16 bits
+};
+CpuRows CpuRowsAt(const void* bytes);
+// Lists are stored in the order a kernel walks them: by 64-row slab, then chunk, then row.
+constexpr int64_t CpuRowsListIndex(const CpuRowsHeader& h, int64_t row, int64_t chunk) {
+  return ((row / kTileRows) * h.chunks + chunk) * kTileRows + row % kTileRows;
+}
+}  // namespace sparse
+
+// Builds the row lists of w[n][k] (fp16 bits; stored = bits not 0x0000, as in both formats).
+// O(n·k); callers run it off the JS thread. Errors as "<op>: …" (kOutOfMemory).
+Status SparseBuildCpuRows(const uint16_t* w, int64_t n, int64_t k, std::vector<uint8_t>* out,
+                          const char* op = "sparse.encode");
 
 // "bitmap" | "tiled-csl"; "auto" for kAuto.
 const char* SparseFormatName(SparseFormat format);
