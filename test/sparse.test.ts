@@ -66,10 +66,17 @@ describe('sparse weights [cpu]', () => {
     }
   });
 
-  it('row lists: on by default on cpu (4 bytes a slot, at least one slot per stored weight), off with rowLists: false, and the same bits either way', async () => {
+  it('row lists: on by default with the avx512 kernels (4 bytes a slot, at least one slot per stored weight), never with avx2 or rowLists: false, and the same bits either way', async () => {
     const next = rng(freshSeed());
     const [n, k, m] = [200, 1500, 20];
     const w = sparseWeight(n, k, 0.6, next);
+    const avx2 = await open({ backend: 'cpu', cpuIsa: 'avx2' }).catch(() => null); // null: no AVX2 here
+    if (avx2) {
+      const noKernel = await avx2.sparse.encode(w, [n, k], { rowLists: true });
+      expect(noKernel.rowListBytes).toBe(0);
+      await avx2.close();
+    }
+    if (sq.cpuIsa !== 'avx512') return; // the lists and their kernel exist only there
     const withLists = await sq.sparse.encode(w, [n, k]);
     const without = await sq.sparse.encode(w, [n, k], { rowLists: false });
     expect(without.rowListBytes).toBe(0);

@@ -113,8 +113,10 @@ Napi::Value SparseEncodeBinding(const Napi::CallbackInfo& info) {
   auto w = CopyTypedArray<uint16_t>(a.w);  // the caller may reuse its array at once
   const int64_t n = a.n, k = a.k;
   const PackedLayout layout = ctx->backend().WeightLayout(OpId::kSparseMatmul);
-  // Only the cpu backend's kernels read row lists (sim and cuda run the tensor-core kernels).
-  const bool row_lists = layout == PackedLayout::kCpu && (info[4].IsUndefined() || info[4].As<Napi::Boolean>().Value());
+  // Only the cpu backend's AVX-512 kernels read row lists (sim and cuda run the tensor-core
+  // kernels; AVX2 and scalar have no rows kernel yet): elsewhere they would be dead bytes.
+  const bool row_lists = layout == PackedLayout::kCpu && std::strcmp(ctx->backend().cpu_isa(), "avx512") == 0 &&
+                         (info[4].IsUndefined() || info[4].As<Napi::Boolean>().Value());
   return CreateWeightAsync(env, info[0].As<Napi::Object>(), ctx, op,
                            [w, n, k, format, layout, row_lists, op](std::vector<std::vector<uint8_t>>* parts,
                                                  std::shared_ptr<const WeightFormat>* out_format) -> Status {

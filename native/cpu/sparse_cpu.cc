@@ -111,14 +111,17 @@ const cs::KernelSet& KernelsFor(cpu::Isa isa, int64_t rows_per_unit) {
 // SPARQ_SPARSE_SKIP=off|on|rows|bitmap forces (read at every call, so tests reach each): off =
 // the expanding kernels; on = rows where the weight has lists, else bitmap skip; rows / bitmap =
 // that kernel where it can run, else the expanding ones. Unset, the rows kernel runs from
-// kRowsMinRows X rows per unit at any density (measured faster than dense and the expanding
-// kernels there, docs/kernels.md), and without lists the bitmap skip kernel where it was measured
+// kRowsMinRows X rows per unit up to kRowsMaxDensity stored (4096², Zen 4, one thread: at 40%
+// sparsity level with the expanding kernels, at 50% 0.8–0.95× their time, at 80% 0.5×; at 0–30%
+// slower, as a slot costs about twice an expanded weight; docs/kernels.md), and without lists the
+// bitmap skip kernel where it was measured
 // faster than the buffered path (4096², Zen 4, 2 threads): its cost follows the stored weights (~5
 // cycles each per 16 X rows: an accumulator load and store per weight) where theirs follows all
 // weights, so it needs few stored weights: at 16 or more X rows per unit from 70% sparsity, at 7–15
 // rows from 85%; never on the direct path (≤ 6 rows).
 enum class Skip { kNone, kBitmap, kRows };
 constexpr int64_t kRowsMinRows = 7;
+constexpr double kRowsMaxDensity = 0.55;
 constexpr double kSkipMaxDensity16Rows = 0.32;  // 70% sparse masks land on either side of 0.30
 constexpr double kSkipMaxDensityFewRows = 0.15;
 Skip ChooseSkip(cpu::Isa isa, const SparseWeightView& w, int64_t rows_per_unit, double density, const float* x,
@@ -132,7 +135,7 @@ Skip ChooseSkip(cpu::Isa isa, const SparseWeightView& w, int64_t rows_per_unit, 
   if (forced == "on") want = has_rows ? Skip::kRows : bitmap ? Skip::kBitmap : Skip::kNone;
   else if (forced == "rows") want = has_rows ? Skip::kRows : Skip::kNone;
   else if (forced == "bitmap") want = bitmap ? Skip::kBitmap : Skip::kNone;
-  else if (has_rows && rows_per_unit >= kRowsMinRows) want = Skip::kRows;
+  else if (has_rows && rows_per_unit >= kRowsMinRows && density <= kRowsMaxDensity) want = Skip::kRows;
   else if (bitmap && rows_per_unit > cs::kAvx512DirectMaxRows &&
            density <= (rows_per_unit >= 16 ? kSkipMaxDensity16Rows : kSkipMaxDensityFewRows))
     want = Skip::kBitmap;

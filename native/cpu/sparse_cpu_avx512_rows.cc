@@ -54,29 +54,32 @@ void PrefetchList(const sparq::sparse::CpuRows& r, const int64_t* offsets, int64
   }
 }
 
-// One (row, chunk) list of `groups` groups into acc[8][16] (the first kW lanes), x = the chunk's
-// xt slice (byte offsets from the list), w32 its values as fp32.
-template <int kW>
-void RowChunk(const char* x, const uint16_t* x_offsets, const float* w32, int64_t groups, float* acc);
-
-template <>
-void RowChunk<16>(const char* x, const uint16_t* x_offsets, const float* w32, int64_t groups, float* acc) {
-  __m512 a[kRowsClasses];
-  for (int c = 0; c < kRowsClasses; ++c) a[c] = _mm512_load_ps(acc + c * kLanes);
+// One (row, chunk) list of `groups` groups into the accumulators of kBlocks X blocks (acc[b] =
+// acc + b·kBlockAccFloats, [8][16]), x = the chunk's slice of the first block's xt (byte offsets
+// from the list; the next block's slice x_stride bytes on), w32 the list's values as fp32. Two
+// blocks share each slot's offset and weight loads: 16 accumulators, still all in registers.
+template <int kBlocks>
+void RowChunk(const char* x, int64_t x_stride, const uint16_t* x_offsets, const float* w32, int64_t groups, float* acc) {
+  __m512 a[kBlocks][kRowsClasses];
+  for (int b = 0; b < kBlocks; ++b)
+    for (int c = 0; c < kRowsClasses; ++c) a[b][c] = _mm512_load_ps(acc + b * kBlockAccFloats + c * kLanes);
   for (int64_t g = 0; g < groups; ++g) {
-    uint64_t xo[2];
-    std::memcpy(xo, x_offsets + g * kRowsClasses, 16);
+    const uint16_t* xo = x_offsets + g * kRowsClasses;
     const float* w = w32 + g * kRowsClasses;
 #pragma GCC unroll 8
-    for (int c = 0; c < kRowsClasses; ++c)
-      a[c] = _mm512_fmadd_ps(_mm512_load_ps(reinterpret_cast<const float*>(x + ((xo[c / 4] >> (16 * (c % 4))) & 0xffff))),
-                             _mm512_set1_ps(w[c]), a[c]);
+    for (int c = 0; c < kRowsClasses; ++c) {
+      const __m512 wc = _mm512_set1_ps(w[c]);
+#pragma GCC unroll 2
+      for (int b = 0; b < kBlocks; ++b)
+        a[b][c] = _mm512_fmadd_ps(_mm512_load_ps(reinterpret_cast<const float*>(x + b * x_stride + xo[c])), wc, a[b][c]);
+    }
   }
-  for (int c = 0; c < kRowsClasses; ++c) _mm512_store_ps(acc + c * kLanes, a[c]);
+  for (int b = 0; b < kBlocks; ++b)
+    for (int c = 0; c < kRowsClasses; ++c) _mm512_store_ps(acc + b * kBlockAccFloats + c * kLanes, a[b][c]);
 }
 
-template <>
-void RowChunk<8>(const char* x, const uint16_t* x_offsets, const float* w32, int64_t groups, float* acc) {
+// The same for up to 8 X rows: the first 8 lanes of one block, on ymm.
+void RowChunkYmm(const char* x, const uint16_t* x_offsets, const float* w32, int64_t groups, float* acc) {
   __m256 a[kRowsClasses];
   for (int c = 0; c < kRowsClasses; ++c) a[c] = _mm256_load_ps(acc + c * kLanes);
   for (int64_t g = 0; g < groups; ++g) {
@@ -89,19 +92,20 @@ void RowChunk<8>(const char* x, const uint16_t* x_offsets, const float* w32, int
   for (int c = 0; c < kRowsClasses; ++c) _mm256_store_ps(acc + c * kLanes, a[c]);
 }
 
-template <int kW>
+template <bool kYmm>
 void RowsSlab(const Problem& p, int64_t slab, int64_t i_begin, int64_t i_end, float* c, const Scratch& s) {
   const sparq::sparse::CpuRows& r = p.rows;
   const int64_t chunks = r.header->chunks, chunk_k = r.header->chunk_k;
   // i_begin is a multiple of 16 whenever the driver picks this kernel: xt block i_begin / 16 holds it.
   const int64_t blocks = (i_end - i_begin + kLanes - 1) / kLanes, blk0 = i_begin / kLanes;
+  const int64_t x_stride = p.k_pad * kLanes * int64_t(sizeof(float));  // from one xt block to the next
   float* acc = s.rows_acc;
   std::memset(acc, 0, sizeof(float) * size_t(blocks * kBlockAccFloats));
   const int64_t first_list = sparq::sparse::CpuRowsListIndex(*r.header, slab * kTileDim, 0);
   const int64_t* offsets = r.group_offsets + first_list;
   const int64_t lists_left = r.header->rows * chunks - first_list;  // lists from this slab's first on
   for (int64_t q = 0; q < chunks; ++q)
-    for (int64_t b = 0; b < blocks; ++b) {
+    for (int64_t b = 0; b < blocks; b += 2) {
       const char* x = reinterpret_cast<const char*>(p.xt + ((blk0 + b) * p.k_pad + q * chunk_k) * kLanes);
       for (int row = 0; row < kTileDim; ++row) {
         const int64_t list = q * kTileDim + row;
@@ -109,7 +113,11 @@ void RowsSlab(const Problem& p, int64_t slab, int64_t i_begin, int64_t i_end, fl
         PrefetchList(r, offsets + list + kPrefetchLists, lists_left - list - kPrefetchLists);
         if (g0 == g1) continue;
         ListValuesF32(r.values + g0 * kRowsClasses, g1 - g0, s.values32);
-        RowChunk<kW>(x, r.x_offsets + g0 * kRowsClasses, s.values32, g1 - g0, acc + b * kBlockAccFloats + row * kRowAccFloats);
+        const uint16_t* xo = r.x_offsets + g0 * kRowsClasses;
+        float* acc_row = acc + b * kBlockAccFloats + row * kRowAccFloats;
+        if (kYmm) RowChunkYmm(x, xo, s.values32, g1 - g0, acc_row);
+        else if (b + 1 < blocks) RowChunk<2>(x, x_stride, xo, s.values32, g1 - g0, acc_row);
+        else RowChunk<1>(x, x_stride, xo, s.values32, g1 - g0, acc_row);
       }
     }
   for (int64_t i = i_begin; i < i_end; ++i) {
@@ -123,6 +131,6 @@ void RowsSlab(const Problem& p, int64_t slab, int64_t i_begin, int64_t i_end, fl
 
 }  // namespace
 
-SlabFn RowsSlabFn(int64_t rows_per_unit) { return rows_per_unit <= 8 ? &RowsSlab<8> : &RowsSlab<16>; }
+SlabFn RowsSlabFn(int64_t rows_per_unit) { return rows_per_unit <= 8 ? &RowsSlab<true> : &RowsSlab<false>; }
 
 }  // namespace sparq::cpu::sparse::avx512rows

@@ -17,11 +17,12 @@ export interface SparseEncodeOptions {
    */
   format?: 'auto' | SparseFormatName;
   /**
-   * cpu backend only (ignored on sim and cuda): also keep the stored weights as per-row lists, the
-   * layout the CPU prefill kernel reads (from 7 rows of X, on AVX-512; docs/formats.md "CPU row
-   * lists"). They cost about 4 bytes per stored weight plus padding ({@link SparseWeight.rowListBytes})
-   * on top of the format's bytes; without them matmuls with many rows run the format's own kernels,
-   * which are slower below ~90% sparsity (docs/benchmarks.md). Defaults to `true`.
+   * Also keep the stored weights as per-row lists, the layout the CPU prefill kernel reads (from 7
+   * rows of X at ≥ 45% sparsity; docs/formats.md "CPU row lists"). Built only where that kernel
+   * runs — the cpu backend with its avx512 kernels — and ignored elsewhere (sim, cuda, avx2, scalar).
+   * They cost about 4 bytes per stored weight plus padding ({@link SparseWeight.rowListBytes}) on
+   * top of the format's bytes; without them such matmuls run the format's own kernels, which are
+   * slower there (docs/benchmarks.md). Defaults to `true`.
    */
   rowLists?: boolean;
 }
