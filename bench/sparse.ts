@@ -93,7 +93,11 @@ function sparseOptions(args: CliArgs, backend: string): SparseOptions {
   };
 }
 
-/** Bytes one sparse call must move: the encoded weight (`SparseWeight.bytes`), X and Y once each. */
+/**
+ * Bytes one sparse call must move: the encoded weight (`SparseWeight.formatBytes`), X and Y once
+ * each. (From 7 rows of X the cpu rows kernel reads the row lists instead; its floor is not the
+ * point there: it is compute-bound.)
+ */
 export function sparseBytes(weightBytes: number, m: number, n: number, k: number): number {
   return weightBytes + 2 * (m * k + m * n);
 }
@@ -198,12 +202,12 @@ async function measureFormat(env: BenchEnv, o: SparseOptions, w: Uint16Array, n:
     const copies = copiesFor(first.bytes, o.rotateBytes);
     progress.note(`${tag}: encoding ${copies} weight copies (${(encodeMs / 1000).toFixed(2)} s each)`);
     while (weights.length < copies) weights.push(await sq.sparse.encode(w, [n, k], { format }));
-    const info: SparseFormatInfo = { format: first.format, bytes: first.bytes, bytesPerWeight: first.bytes / (n * k),
-      nnz: first.nnz, sparsity: first.sparsity, encodeMs };
+    const info: SparseFormatInfo = { format: first.format, bytes: first.formatBytes, bytesPerWeight: first.formatBytes / (n * k),
+      rowListBytes: first.rowListBytes, nnz: first.nnz, sparsity: first.sparsity, encodeMs };
     for (const x of xs) {
       progress.step(`${tag} m=${x.m}`);
       const ref = refs.get(x.m) as Reference;
-      const spec: ImplSpec = { impl, bytes: sparseBytes(first.bytes, x.m, n, k), flops: 2 * x.m * n * k, copies, tolerance: TOLERANCE };
+      const spec: ImplSpec = { impl, bytes: sparseBytes(first.formatBytes, x.m, n, k), flops: 2 * x.m * n * k, copies, tolerance: TOLERANCE };
       const out = poisonedOutput(sq, x.m, n);
       try {
         byM.set(x.m, await consumeQueuedFailure(sq, await measureSparq(sq, spec, ref, () => sq.sparse.matmul(weights[0], x.tensor, { out }),

@@ -24,10 +24,12 @@ export function sparseImpl(format: SparseFormatName): string {
 /** What `sq.sparse.encode` made of one (shape, sparsity) weight in one format. */
 export interface SparseFormatInfo {
   readonly format: SparseFormatName;
-  /** `SparseWeight.bytes`: backend memory of the encoded weight. */
+  /** `SparseWeight.formatBytes`: the encoded weight (the row lists not counted). */
   readonly bytes: number;
   /** bytes / (n·k); dense fp16 is 2. */
   readonly bytesPerWeight: number;
+  /** `SparseWeight.rowListBytes`: the cpu row lists kept beside it (0 where none). */
+  readonly rowListBytes: number;
   readonly nnz: number;
   /** Measured: 1 − nnz / (n·k). */
   readonly sparsity: number;
