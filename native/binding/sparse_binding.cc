@@ -1,8 +1,9 @@
 // binding/sparse_binding.cc: sparse.encode / prune (shape and option checks here, at the call; the
 // O(n·k) work on the stream worker) and sparse.matmul. The weight is a NativeWeight of kind
 // "sparse" with three parts — bitmaps (empty for Tiled-CSL), values/words, tile offsets — that
-// every backend reads as encoded (sparq/sparse.h), and on the cpu backend a fourth unless the
-// caller said rowLists: false: the row lists of the same weights (sparq/sparse.h "row lists").
+// every backend reads as encoded (sparq/sparse.h), and on the cpu backend with the avx512 or avx2
+// kernels a fourth unless the caller said rowLists: false: the row lists of the same weights
+// (sparq/sparse.h "row lists").
 #include <cstring>
 
 #include "binding/args.h"
@@ -113,9 +114,10 @@ Napi::Value SparseEncodeBinding(const Napi::CallbackInfo& info) {
   auto w = CopyTypedArray<uint16_t>(a.w);  // the caller may reuse its array at once
   const int64_t n = a.n, k = a.k;
   const PackedLayout layout = ctx->backend().WeightLayout(OpId::kSparseMatmul);
-  // Only the cpu backend's AVX-512 kernels read row lists (sim and cuda run the tensor-core
-  // kernels; AVX2 and scalar have no rows kernel yet): elsewhere they would be dead bytes.
-  const bool row_lists = layout == PackedLayout::kCpu && std::strcmp(ctx->backend().cpu_isa(), "avx512") == 0 &&
+  // Only the cpu backend's AVX-512 and AVX2 kernels read row lists (sim and cuda run the
+  // tensor-core kernels; scalar has no rows kernel): elsewhere they would be dead bytes.
+  const char* isa = ctx->backend().cpu_isa();
+  const bool row_lists = layout == PackedLayout::kCpu && (std::strcmp(isa, "avx512") == 0 || std::strcmp(isa, "avx2") == 0) &&
                          (info[4].IsUndefined() || info[4].As<Napi::Boolean>().Value());
   return CreateWeightAsync(env, info[0].As<Napi::Object>(), ctx, op,
                            [w, n, k, format, layout, row_lists, op](std::vector<std::vector<uint8_t>>* parts,

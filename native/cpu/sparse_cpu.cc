@@ -106,14 +106,15 @@ const cs::KernelSet& KernelsFor(cpu::Isa isa, int64_t rows_per_unit) {
   return cs::scalar::Kernels();
 }
 
-// The zero-skipping kernels (sparse_cpu.h): avx512rows over the weight's cpu row lists (either
-// format), avx512skip over the bitmap format; both AVX-512, both only for a finite X.
+// The zero-skipping kernels (sparse_cpu.h): avx512rows / avx2rows over the weight's cpu row lists
+// (either format), avx512skip over the bitmap format (AVX-512 only); all only for a finite X.
 // SPARQ_SPARSE_SKIP=off|on|rows|bitmap forces (read at every call, so tests reach each): off =
 // the expanding kernels; on = rows where the weight has lists, else bitmap skip; rows / bitmap =
 // that kernel where it can run, else the expanding ones. Unset, the rows kernel runs from
-// kRowsMinRows X rows per unit up to kRowsMaxDensity stored (4096², Zen 4, one thread: at 40%
-// sparsity level with the expanding kernels, at 50% 0.8–0.95× their time, at 80% 0.5×; at 0–30%
-// slower, as a slot costs about twice an expanded weight; docs/kernels.md), and without lists the
+// kRowsMinRows X rows per unit up to kRowsMaxDensity* stored (4096², Zen 4, one thread, AVX-512:
+// at 40% sparsity level with the expanding kernels, at 50% 0.8–0.95× their time, at 80% 0.5×; at
+// 0–30% slower, as a slot costs about twice an expanded weight; AVX2: level at 50–60%, faster from
+// 60% at m ≤ 16 and from 70% at m = 64; docs/kernels.md), and without lists the
 // bitmap skip kernel where it was measured
 // faster than the buffered path (4096², Zen 4, 2 threads): its cost follows the stored weights (~5
 // cycles each per 16 X rows: an accumulator load and store per weight) where theirs follows all
@@ -121,13 +122,16 @@ const cs::KernelSet& KernelsFor(cpu::Isa isa, int64_t rows_per_unit) {
 // rows from 85%; never on the direct path (≤ 6 rows).
 enum class Skip { kNone, kBitmap, kRows };
 constexpr int64_t kRowsMinRows = 7;
-constexpr double kRowsMaxDensity = 0.55;
+constexpr double kRowsMaxDensityAvx512 = 0.55;
+constexpr double kRowsMaxDensityAvx2 = 0.35;
 constexpr double kSkipMaxDensity16Rows = 0.32;  // 70% sparse masks land on either side of 0.30
 constexpr double kSkipMaxDensityFewRows = 0.15;
 Skip ChooseSkip(cpu::Isa isa, const SparseWeightView& w, int64_t rows_per_unit, double density, const float* x,
                 int64_t count) {
-  if (isa != cpu::Isa::kAvx512 || !cpu::IsaSupported(cpu::Isa::kAvx512)) return Skip::kNone;
-  const bool has_rows = w.cpu_rows != nullptr, bitmap = w.format == SparseFormat::kBitmap;
+  const bool avx512 = isa == cpu::Isa::kAvx512 && cpu::IsaSupported(cpu::Isa::kAvx512);
+  const bool avx2 = !avx512 && isa == cpu::Isa::kAvx2 && cpu::IsaSupported(cpu::Isa::kAvx2);
+  if (!avx512 && !avx2) return Skip::kNone;
+  const bool has_rows = w.cpu_rows != nullptr, bitmap = avx512 && w.format == SparseFormat::kBitmap;
   const char* env = std::getenv("SPARQ_SPARSE_SKIP");
   const std::string forced = env != nullptr ? env : "";
   Skip want = Skip::kNone;
@@ -135,7 +139,8 @@ Skip ChooseSkip(cpu::Isa isa, const SparseWeightView& w, int64_t rows_per_unit, 
   if (forced == "on") want = has_rows ? Skip::kRows : bitmap ? Skip::kBitmap : Skip::kNone;
   else if (forced == "rows") want = has_rows ? Skip::kRows : Skip::kNone;
   else if (forced == "bitmap") want = bitmap ? Skip::kBitmap : Skip::kNone;
-  else if (has_rows && rows_per_unit >= kRowsMinRows && density <= kRowsMaxDensity) want = Skip::kRows;
+  else if (has_rows && rows_per_unit >= kRowsMinRows && density <= (avx512 ? kRowsMaxDensityAvx512 : kRowsMaxDensityAvx2))
+    want = Skip::kRows;
   else if (bitmap && rows_per_unit > cs::kAvx512DirectMaxRows &&
            density <= (rows_per_unit >= 16 ? kSkipMaxDensity16Rows : kSkipMaxDensityFewRows))
     want = Skip::kBitmap;
@@ -238,11 +243,11 @@ Status SparseMatmulCpu(const SparseWeightView& w, const uint16_t* x, const uint1
     }
     const int64_t row_parts = (m + rows_per_unit - 1) / rows_per_unit;
     const cs::KernelSet& ks = KernelsFor(isa, rows_per_unit);
-    const cs::SlabFn fn = skip == Skip::kRows     ? cs::avx512rows::RowsSlabFn(rows_per_unit)
+    const cs::SlabFn fn = skip == Skip::kRows     ? (isa == cpu::Isa::kAvx512 ? cs::avx512rows::RowsSlabFn() : cs::avx2rows::RowsSlabFn())
                           : skip == Skip::kBitmap ? cs::avx512skip::BitmapSlabFn()
                           : w.format == SparseFormat::kBitmap ? ks.bitmap
                                                               : ks.tiled_csl;
-    const int64_t acc_floats = skip == Skip::kRows     ? (rows_per_unit + 15) / 16 * cs::kTileDim * cs::kRowLanes * 16
+    const int64_t acc_floats = skip == Skip::kRows     ? (rows_per_unit + 15) / 16 * cs::kRowsAccBlockFloats
                                : skip == Skip::kBitmap ? cs::kTileDim * cs::kRowLanes * 16
                                                        : 0;
     pool.ParallelFor(slabs * row_parts, [&](int64_t u0, int64_t u1) {

@@ -37,6 +37,7 @@ inline constexpr int kRowLanes = 8;                      // lanes of one c row: 
 inline constexpr int kSlabCFloats = kTileDim * kRowLanes;  // c floats per X row per slab
 inline constexpr int kHalvesSlack = 8;                   // AVX2 reads 8 halves from any value offset
 inline constexpr int kAvx512DirectMaxRows = 6;           // AVX-512 direct path: up to this many X rows
+inline constexpr int kRowsAccBlockFloats = kTileDim * kRowLanes * 16;  // rows kernel: one 16-row X block's accumulators
 
 struct Problem {
   const uint64_t* bitmaps = nullptr;       // kBitmap: [tiles][64]
@@ -87,6 +88,8 @@ namespace avx512skip { SlabFn BitmapSlabFn(); }
 // The AVX-512 kernel over the weight's cpu row lists (sparse_cpu_avx512_rows.cc), either format:
 // the skip kernel's idea with its accumulators in registers. Same bits, same conditions (finite X,
 // Problem::xt), and Problem::rows. ymm up to 8 X rows per unit, zmm above.
-namespace avx512rows { SlabFn RowsSlabFn(int64_t rows_per_unit); }
+namespace avx512rows { SlabFn RowsSlabFn(); }
+// The same on AVX2 (sparse_cpu_avx2_rows.cc): ymm, 8 X rows per pass.
+namespace avx2rows { SlabFn RowsSlabFn(); }
 
 }  // namespace sparq::cpu::sparse

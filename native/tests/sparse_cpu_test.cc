@@ -77,6 +77,7 @@ std::vector<Kernel> SupportedKernels() {
     if (!sparq::cpu::IsaSupported(isa)) continue;
     if (isa != Isa::kAvx512) {
       out.push_back({isa, nullptr});
+      if (isa == Isa::kAvx2) out.push_back({isa, nullptr, "rows"});
       continue;
     }
     out.push_back({isa, "float"});
@@ -329,7 +330,6 @@ void CheckSpecialValues(sparq::cpu::ThreadPool& pool1) {
 // a skipped zero cannot give): with SPARQ_SPARSE_SKIP=on the bits still equal the vexpandps
 // kernel's, NaN rows included.
 void CheckSkipNonFinite(sparq::cpu::ThreadPool& pool1) {
-  if (!sparq::cpu::IsaSupported(Isa::kAvx512)) return;
   const int64_t n = 70, k = 90, m = 20;
   const std::vector<uint16_t> w = RandomSparse(n, k, 0.7);
   std::vector<uint16_t> x = RandomHalves(size_t(m * k));
@@ -343,17 +343,21 @@ void CheckSkipNonFinite(sparq::cpu::ThreadPool& pool1) {
   }
   ExactCopy copy(enc);
   unsetenv("SPARQ_SPARSE_EXPAND");
-  std::vector<uint16_t> y_float(size_t(m * n), 0x1234);
-  setenv("SPARQ_SPARSE_SKIP", "off", 1);
-  const Status s2 = sparq::SparseMatmulCpu(copy.view, x.data(), nullptr, y_float.data(), m, Isa::kAvx512, pool1);
-  bool nan_rows = true;
-  for (int64_t j = 0; j < n; ++j) nan_rows = nan_rows && !std::isfinite(F(y_float[size_t(3 * n + j)]));
-  for (const char* skip : {"bitmap", "rows"}) {
-    std::vector<uint16_t> y_skip(size_t(m * n), kNanBits);
-    setenv("SPARQ_SPARSE_SKIP", skip, 1);
-    const Status s1 = sparq::SparseMatmulCpu(copy.view, x.data(), nullptr, y_skip.data(), m, Isa::kAvx512, pool1);
+  const struct {
+    Isa isa;
+    const char* skip;
+  } kernels[] = {{Isa::kAvx512, "bitmap"}, {Isa::kAvx512, "rows"}, {Isa::kAvx2, "rows"}};
+  for (const auto& kern : kernels) {
+    if (!sparq::cpu::IsaSupported(kern.isa)) continue;
+    std::vector<uint16_t> y_float(size_t(m * n), 0x1234), y_skip(size_t(m * n), kNanBits);
+    setenv("SPARQ_SPARSE_SKIP", "off", 1);
+    const Status s2 = sparq::SparseMatmulCpu(copy.view, x.data(), nullptr, y_float.data(), m, kern.isa, pool1);
+    bool nan_rows = true;
+    for (int64_t j = 0; j < n; ++j) nan_rows = nan_rows && !std::isfinite(F(y_float[size_t(3 * n + j)]));
+    setenv("SPARQ_SPARSE_SKIP", kern.skip, 1);
+    const Status s1 = sparq::SparseMatmulCpu(copy.view, x.data(), nullptr, y_skip.data(), m, kern.isa, pool1);
     Check(s1.ok() && s2.ok() && y_skip == y_float && nan_rows,
-          std::string("sparse.matmul [cpu avx512] SPARQ_SPARSE_SKIP=") + skip +
+          std::string("sparse.matmul [cpu ") + sparq::cpu::IsaName(kern.isa) + "] SPARQ_SPARSE_SKIP=" + kern.skip +
               " with Inf/NaN in X: the expanding kernel's bits (row 3 all Inf or NaN)");
   }
 }

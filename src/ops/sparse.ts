@@ -18,8 +18,9 @@ export interface SparseEncodeOptions {
   format?: 'auto' | SparseFormatName;
   /**
    * Also keep the stored weights as per-row lists, the layout the CPU prefill kernel reads (from 7
-   * rows of X at ≥ 45% sparsity; docs/formats.md "CPU row lists"). Built only where that kernel
-   * runs — the cpu backend with its avx512 kernels — and ignored elsewhere (sim, cuda, avx2, scalar).
+   * rows of X at ≥ 45% sparsity with the avx512 kernels, ≥ 65% with avx2; docs/formats.md "CPU row
+   * lists"). Built only where that kernel runs — the cpu backend with its avx512 or avx2 kernels —
+   * and ignored elsewhere (sim, cuda, scalar).
    * They cost about 4 bytes per stored weight plus padding ({@link SparseWeight.rowListBytes}) on
    * top of the format's bytes; without them such matmuls run the format's own kernels, which are
    * slower there (docs/benchmarks.md). Defaults to `true`.

@@ -1,0 +1,61 @@
+// native/cpu/sparse_cpu_avx2_rows.cc: the AVX2 kernel over the cpu row lists (sparq/sparse.h "row
+// lists"; contract: sparse_cpu.h; the AVX-512 one and why it keeps the same bits:
+// sparse_cpu_avx512_rows.cc). One ymm holds 8 X rows of a column, so a 16-row block is two passes
+// over each list, each with the row's 8 class accumulators in registers (8 of the 16 ymm). The
+// walk over a slab is shared (sparse_rows_body.inc).
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "cpu/sparse_cpu.h"
+#include "sparq/sparse.h"
+
+// After every #include: only this file's own functions get the ISA (STYLE.md §11).
+#pragma GCC target("avx2,fma,f16c")
+
+namespace sparq::cpu::sparse::avx2rows {
+namespace {
+
+using sparq::sparse::kRowsClasses;
+constexpr int kLanes = 8;       // X rows per ymm
+constexpr int kBlockLanes = 16;  // X rows per xt block (and per accumulator row)
+
+// A list's values as fp32 in w32, so the FMAs below take their weight as a broadcast load.
+void ListValuesF32(const uint16_t* values, int64_t groups, float* w32) {
+  for (int64_t g = 0; g < groups; ++g)
+    _mm256_store_ps(w32 + g * kRowsClasses,
+                    _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(values + g * kRowsClasses))));
+}
+
+// One list into 8 lanes of one block: x and acc already offset to those lanes.
+void RowChunkYmm(const char* x, const uint16_t* x_offsets, const float* w32, int64_t groups, float* acc) {
+  __m256 a[kRowsClasses];
+  for (int c = 0; c < kRowsClasses; ++c) a[c] = _mm256_load_ps(acc + c * kBlockLanes);
+  for (int64_t g = 0; g < groups; ++g) {
+    const uint16_t* xo = x_offsets + g * kRowsClasses;
+    const float* w = w32 + g * kRowsClasses;
+#pragma GCC unroll 8
+    for (int c = 0; c < kRowsClasses; ++c)
+      a[c] = _mm256_fmadd_ps(_mm256_load_ps(reinterpret_cast<const float*>(x + xo[c])), _mm256_broadcast_ss(w + c), a[c]);
+  }
+  for (int c = 0; c < kRowsClasses; ++c) _mm256_store_ps(acc + c * kBlockLanes, a[c]);
+}
+
+void RowChunks(const char* x, int64_t x_stride, const uint16_t* xo, const float* w32, int64_t groups, float* acc,
+               int blocks, int last_lanes) {
+  constexpr int64_t kHalfBytes = kLanes * sizeof(float);
+  for (int b = 0; b < blocks; ++b) {
+    const int lanes = b + 1 == blocks ? last_lanes : kBlockLanes;
+    for (int half = 0; half * kLanes < lanes; ++half)
+      RowChunkYmm(x + b * x_stride + half * kHalfBytes, xo, w32, groups, acc + b * kRowsAccBlockFloats + half * kLanes);
+  }
+}
+
+#include "cpu/sparse_rows_body.inc"
+
+}  // namespace
+
+SlabFn RowsSlabFn() { return &RowsSlab; }
+
+}  // namespace sparq::cpu::sparse::avx2rows
