@@ -1,7 +1,8 @@
-// test/benchProbes.test.ts: the cpu backend's bench-only fmaProbe (src/native.ts, not the public
-// API; the compute peak of bench/harness/cpuPeak.ts) reports the flops it ran per thread and
-// iteration for each ISA; bad arguments are typed errors, other backends refuse it. Timing is the
-// bench's business, never asserted here.
+// test/benchProbes.test.ts: the cpu backend's bench-only probes (src/native.ts, not the public
+// API). fmaProbe (the compute peak of bench/harness/cpuPeak.ts) reports the flops it ran per thread
+// and iteration for each ISA; readProbe (the floor of bench/harness/cpuFloor.ts) returns the sum of
+// every word it read, whatever the pool size and however the buffer ends; bad arguments are typed
+// errors, other backends refuse both. Timing is the bench's business, never asserted here.
 import { open, SparqArgumentError, SparqBackendError } from '../src';
 import { native } from '../src/native';
 import { backendMatrix, cpuIsas, describeFor, titleFor } from './helpers/backends';
@@ -17,6 +18,24 @@ describe('bench probes [cpu]', () => {
       expect(() => native().fmaProbe(sq.handle, bad as number)).toThrow(expect.objectContaining({ name: SparqArgumentError.name, argument: 'iterations' }));
     await sq.close();
   });
+
+  // Byte i is (i / 8) % 251 where i % 8 == 0, else 0: every u64 word and every tail byte adds its
+  // low byte, so the sum is exact in a double. 1000 lines + 37 bytes: a partial last line, and
+  // 3 threads split the lines unevenly.
+  it.each([1, 2, 3])('readProbe on %i thread(s) returns the sum of every word, a partial last line included', async (threads) => {
+    const bytes = 1000 * 64 + 37;
+    const data = new Uint8Array(bytes);
+    let want = 0;
+    for (let i = 0; i < bytes; i += 8) {
+      data[i] = (i / 8) % 251;
+      want += data[i];
+    }
+    const sq = await open({ backend: 'cpu', threads });
+    const src = sq.tensor(data, [bytes], 'u8');
+    expect(await native().readProbe(sq.handle, src.handle)).toBe(want);
+    src.dispose();
+    await sq.close();
+  });
 });
 
 for (const p of backendMatrix().filter((b) => b.backend !== 'cpu')) {
@@ -24,6 +43,13 @@ for (const p of backendMatrix().filter((b) => b.backend !== 'cpu')) {
     it('fmaProbe rejects with a SparqBackendError', async () => {
       const sq = await open({ backend: p.backend });
       await expect(native().fmaProbe(sq.handle, 10)).rejects.toThrow(SparqBackendError);
+      await sq.close();
+    });
+    it('readProbe rejects with a SparqBackendError', async () => {
+      const sq = await open({ backend: p.backend });
+      const src = sq.zeros([64], 'u8');
+      await expect(native().readProbe(sq.handle, src.handle)).rejects.toThrow(SparqBackendError);
+      src.dispose();
       await sq.close();
     });
   });

@@ -1,10 +1,16 @@
 // native/cpu/read_probe.cc: the benchmarks' CPU floor — a streaming read of a buffer far larger
-// than L3 on the context's own thread pool, each thread summing one contiguous slice (as 8
-// interleaved streams with software prefetch, see kStreams), so bytes /
-// time is the DRAM read bandwidth those threads can draw (bench/harness/cpuFloor.ts times it
-// between two stream marks). Built for the baseline ISA: two 16-byte loads a cycle per core are
-// several times what DRAM delivers, so wider loads would not move the figure, and an ISA file
-// is one more place for a weak symbol (STYLE.md §11).
+// than L3 on the context's own thread pool, each thread summing one contiguous slice front to back
+// as one sequential stream, so bytes / time is the DRAM read bandwidth those threads can draw
+// (bench/harness/cpuFloor.ts times it between two stream marks).
+// Why one plain stream: it is what read fastest, and a floor a kernel beats is no floor. Measured
+// on the CI box (AMD EPYC Zen 4, 2 cores, 2026-12-01, 1 GiB on huge pages): this probe draws
+// 29-32 GB/s on 1 thread and 31-35 on 2; the 8 streams an eighth of the slice apart with a
+// software prefetch 1 KiB ahead that it used before drew 13-14 and 27-29, and the dense m = 1
+// gemv ran at up to 1.9x that. In a standalone loop on 1 thread, 8 streams 8-28 KiB apart (the
+// gemv's rows) drew ~25, and a software prefetch (T0 or NTA, 256 B-1 KiB ahead) gained nothing.
+// Built for the baseline ISA: 32-byte loads read no faster than 16-byte ones and 64-byte loads
+// ~10% slower, since a core's loads far outrun DRAM, and an ISA file would be one more place for
+// a weak symbol (STYLE.md §11).
 #include <cstdint>
 #include <cstring>
 #include <vector>
@@ -15,33 +21,25 @@ namespace sparq::cpu {
 namespace {
 
 constexpr size_t kLineBytes = 64;
-// Each thread reads its slice as kStreams equal parts, one line of each in turn, with a software
-// prefetch kPrefetchBytes ahead in each: one sequential stream per core draws about half of what
-// the memory system gives a core on this class of machine (the kernels stream several rows or
-// blocks at once), and the floor is what the threads can draw, not what one naive loop does.
-constexpr size_t kStreams = 8;
-constexpr size_t kPrefetchBytes = 1024;
 typedef uint64_t U64x2 __attribute__((vector_size(16)));
+constexpr size_t kVectorsPerLine = kLineBytes / sizeof(U64x2);
 
-// Sum of the slice as u64 words, four independent vector sums so the adds never wait on each
-// other; the caller returns it, so no load can be dropped.
+// Sum of the slice as u64 words, one accumulator per 16-byte part of a line so the adds never wait
+// on each other; the caller returns it, so no load can be dropped.
 uint64_t SumSlice(const uint8_t* p, size_t bytes) {
-  U64x2 acc[4] = {};
-  const size_t lines_per_stream = bytes / kLineBytes / kStreams;
-  for (size_t i = 0; i < lines_per_stream; ++i) {
-    for (size_t s = 0; s < kStreams; ++s) {
-      const uint8_t* line = p + (s * lines_per_stream + i) * kLineBytes;
-      __builtin_prefetch(line + kPrefetchBytes, 0, 3);
-      for (int v = 0; v < 4; ++v) {
-        U64x2 x;
-        std::memcpy(&x, line + v * sizeof(U64x2), sizeof(U64x2));
-        acc[v] += x;
-      }
+  U64x2 acc[kVectorsPerLine] = {};
+  const size_t lines = bytes / kLineBytes;
+  for (size_t i = 0; i < lines; ++i) {
+    const uint8_t* line = p + i * kLineBytes;
+    for (size_t v = 0; v < kVectorsPerLine; ++v) {
+      U64x2 x;
+      std::memcpy(&x, line + v * sizeof(U64x2), sizeof(U64x2));
+      acc[v] += x;
     }
   }
   uint64_t sum = 0;
-  for (int v = 0; v < 4; ++v) sum += acc[v][0] + acc[v][1];
-  for (size_t i = lines_per_stream * kStreams * kLineBytes; i < bytes; ++i) sum += p[i];
+  for (size_t v = 0; v < kVectorsPerLine; ++v) sum += acc[v][0] + acc[v][1];
+  for (size_t i = lines * kLineBytes; i < bytes; ++i) sum += p[i];
   return sum;
 }
 
