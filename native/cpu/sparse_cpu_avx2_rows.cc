@@ -18,7 +18,7 @@ namespace sparq::cpu::sparse::avx2rows {
 namespace {
 
 using sparq::sparse::kRowsClasses;
-constexpr int kLanes = 8;       // X rows per ymm
+constexpr int kLanes = 8;        // X rows per ymm
 constexpr int kBlockLanes = 16;  // X rows per xt block (and per accumulator row)
 
 // A list's values as fp32 in w32, so the FMAs below take their weight as a broadcast load.
@@ -28,19 +28,10 @@ void ListValuesF32(const uint16_t* values, int64_t groups, float* w32) {
                     _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(values + g * kRowsClasses))));
 }
 
-// One list into 8 lanes of one block: x and acc already offset to those lanes.
-void RowChunkYmm(const char* x, const uint16_t* x_offsets, const float* w32, int64_t groups, float* acc) {
-  __m256 a[kRowsClasses];
-  for (int c = 0; c < kRowsClasses; ++c) a[c] = _mm256_load_ps(acc + c * kBlockLanes);
-  for (int64_t g = 0; g < groups; ++g) {
-    const uint16_t* xo = x_offsets + g * kRowsClasses;
-    const float* w = w32 + g * kRowsClasses;
-#pragma GCC unroll 8
-    for (int c = 0; c < kRowsClasses; ++c)
-      a[c] = _mm256_fmadd_ps(_mm256_load_ps(reinterpret_cast<const float*>(x + xo[c])), _mm256_broadcast_ss(w + c), a[c]);
-  }
-  for (int c = 0; c < kRowsClasses; ++c) _mm256_store_ps(acc + c * kBlockLanes, a[c]);
-}
+void RowChunks(const char* x, int64_t x_stride, const uint16_t* xo, const float* w32, int64_t groups, float* acc,
+               int blocks, int last_lanes);
+
+#include "cpu/sparse_rows_body.inc"
 
 void RowChunks(const char* x, int64_t x_stride, const uint16_t* xo, const float* w32, int64_t groups, float* acc,
                int blocks, int last_lanes) {
@@ -51,8 +42,6 @@ void RowChunks(const char* x, int64_t x_stride, const uint16_t* xo, const float*
       RowChunkYmm(x + b * x_stride + half * kHalfBytes, xo, w32, groups, acc + b * kRowsAccBlockFloats + half * kLanes);
   }
 }
-
-#include "cpu/sparse_rows_body.inc"
 
 }  // namespace
 

@@ -41,25 +41,12 @@ void ListValuesF32(const uint16_t* values, int64_t groups, float* w32) {
                     _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(values + g * kRowsClasses))));
 }
 
+void RowChunks(const char* x, int64_t x_stride, const uint16_t* xo, const float* w32, int64_t groups, float* acc,
+               int blocks, int last_lanes);
+
+#include "cpu/sparse_rows_body.inc"
+
 // One list into kBlocks zmm blocks (16 accumulators for two: all in registers).
-template <int kBlocks>
-void RowChunkZmm(const char* x, int64_t x_stride, const uint16_t* x_offsets, const float* w32, int64_t groups,
-                 float* acc);
-
-// One list into the first 8 lanes of one block, on ymm.
-void RowChunkYmm(const char* x, const uint16_t* x_offsets, const float* w32, int64_t groups, float* acc) {
-  __m256 a[kRowsClasses];
-  for (int c = 0; c < kRowsClasses; ++c) a[c] = _mm256_load_ps(acc + c * kLanes);
-  for (int64_t g = 0; g < groups; ++g) {
-    const uint16_t* xo = x_offsets + g * kRowsClasses;
-    const float* w = w32 + g * kRowsClasses;
-#pragma GCC unroll 8
-    for (int c = 0; c < kRowsClasses; ++c)
-      a[c] = _mm256_fmadd_ps(_mm256_load_ps(reinterpret_cast<const float*>(x + xo[c])), _mm256_set1_ps(w[c]), a[c]);
-  }
-  for (int c = 0; c < kRowsClasses; ++c) _mm256_store_ps(acc + c * kLanes, a[c]);
-}
-
 template <int kBlocks>
 void RowChunkZmm(const char* x, int64_t x_stride, const uint16_t* x_offsets, const float* w32, int64_t groups,
                  float* acc) {
@@ -87,8 +74,6 @@ void RowChunks(const char* x, int64_t x_stride, const uint16_t* xo, const float*
   else if (last_lanes <= 8) RowChunkYmm(x, xo, w32, groups, acc);
   else RowChunkZmm<1>(x, x_stride, xo, w32, groups, acc);
 }
-
-#include "cpu/sparse_rows_body.inc"
 
 }  // namespace
 
