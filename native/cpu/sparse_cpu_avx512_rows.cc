@@ -54,7 +54,7 @@ void RowChunkZmm(const char* x, int64_t x_stride, const uint16_t* x_offsets, con
   for (int b = 0; b < kBlocks; ++b)
     for (int c = 0; c < kRowsClasses; ++c) a[b][c] = _mm512_load_ps(acc + b * kRowsAccBlockFloats + c * kLanes);
   for (int64_t g = 0; g < groups; ++g) {
-    const uint16_t* xo = x_offsets + g * kRowsClasses;
+    const GroupOffsets xo(x_offsets + g * kRowsClasses);
     const float* w = w32 + g * kRowsClasses;
 #pragma GCC unroll 8
     for (int c = 0; c < kRowsClasses; ++c) {

@@ -681,6 +681,40 @@ export default [
     replace: "return m_slab <= 9 ? 1 : m_slab <= 16 ? 2 : m_slab <= 32 ? 4 : 8;",
     models: "instance choice off by one: 9 rows run on the 8-row instance",
   },
+  // The CPU row lists (formats/sparse_cpu_rows.cc) and the AVX-512 one-row tile (sparse_avx512_body.inc):
+  // CPU code, caught by sparse_format_test's layout rule and sparse_cpu_test's same-bits checks.
+  {
+    name: 'sparse-rows-padding-wrong-class',
+    kernel: 'sparse',
+    file: 'native/formats/sparse_cpu_rows.cc',
+    search: 'x_offsets[g * kRowsClasses + c] = uint16_t(c * 64);',
+    replace: 'x_offsets[g * kRowsClasses + c] = uint16_t(0);',
+    models: 'row lists: padding slots point at column 0 instead of a column of their own k mod 8 class (harmless for finite X, a NaN source for an X with Inf in column 0; the layout rule says class)',
+  },
+  {
+    name: 'sparse-rows-groups-not-even',
+    kernel: 'sparse',
+    file: 'native/formats/sparse_cpu_rows.cc',
+    search: 'return (longest + 1) / 2 * 2;',
+    replace: 'return longest;',
+    models: 'row lists: a list of an odd group count, where the kernels convert two groups (16 halves) at a time',
+  },
+  {
+    name: 'sparse-rows-offset-half-scale',
+    kernel: 'sparse',
+    file: 'native/formats/sparse_cpu_rows.cc',
+    search: 'x_offsets[g * kRowsClasses + c] = uint16_t((kk - k0) * 64);',
+    replace: 'x_offsets[g * kRowsClasses + c] = uint16_t((kk - k0) * 32);',
+    models: "row lists: a slot's X byte offset computed with the wrong row stride (the xt slice holds 16 fp32 per column)",
+  },
+  {
+    name: 'sparse-cpu-one-row-x-column-half',
+    kernel: 'sparse',
+    file: 'native/cpu/sparse_avx512_body.inc',
+    search: 'const __m512 xb = xv[2 * (j >> 2) + ((j >> 1) & 1)];',
+    replace: 'const __m512 xb = xv[2 * (j >> 2) + (j & 1)];',
+    models: "AVX-512 one-row tile: a block met by the x values of the other column half (block j's column half is bit 1 of j, its half group bit 0)",
+  },
   // ---------------------------------------------------------------- int8 (kernels/int8.cuh, int8_layout.cuh, fp32_rn.cuh)
   {
     name: 'int8-detect-compare-strict',
