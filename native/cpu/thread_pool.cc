@@ -1,6 +1,14 @@
 // native/cpu/thread_pool.cc: persistent worker threads for ParallelFor. The caller thread takes
 // chunks too, so a pool of size T runs T-1 workers.
+//
+// Workers (and the caller, waiting for them) spin for a bounded time before they sleep on a
+// condition variable. A decode-size matmul is 0.3–1 ms, and waking a sleeping thread on the CI VM
+// took long enough that the worker started its half late and the caller slept at the end: two
+// threads ran a 4096² sparse m = 1 call only ~1.6× faster than one (docs/benchmarks.md). Back-to-back
+// calls (a model's layers) now find the worker still spinning. The spin is bounded (kSpinNs), so an
+// idle pool costs nothing after it.
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdlib>
 #include <exception>
@@ -11,6 +19,28 @@
 #include "sparq/cpu.h"
 
 namespace sparq::cpu {
+namespace {
+
+constexpr int64_t kSpinNs = 200000;  // 0.2 ms: longer than the gap between two calls from JS
+
+inline void CpuRelax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+
+// Spins until ready() or kSpinNs pass; true when ready.
+template <typename Ready>
+bool SpinUntil(Ready&& ready) {
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int i = 1;; ++i) {
+    if (ready()) return true;
+    CpuRelax();
+    if (i % 64 == 0 && std::chrono::steady_clock::now() - t0 > std::chrono::nanoseconds(kSpinNs)) return ready();
+  }
+}
+
+}  // namespace
 
 struct ThreadPool::Impl {
   int size = 1;
@@ -22,6 +52,10 @@ struct ThreadPool::Impl {
   uint64_t job_id = 0;           // bumped per ParallelFor; a worker runs each job once
   bool stop = false;
   int busy_workers = 0;
+  // Copies of job_id / stop and busy_workers that the spins read without the mutex (written under it).
+  std::atomic<uint64_t> job_posted{0};
+  std::atomic<bool> stopping{false};
+  std::atomic<int> busy{0};
 
   // The current job; valid while busy_workers > 0 or the caller is inside ParallelFor.
   const std::function<void(int64_t, int64_t)>* fn = nullptr;
@@ -49,6 +83,7 @@ struct ThreadPool::Impl {
   void WorkerLoop() {
     uint64_t seen = 0;
     for (;;) {
+      SpinUntil([&] { return stopping.load(std::memory_order_acquire) || job_posted.load(std::memory_order_acquire) != seen; });
       {
         std::unique_lock<std::mutex> lock(mu);
         wake.wait(lock, [&] { return stop || job_id != seen; });
@@ -57,6 +92,7 @@ struct ThreadPool::Impl {
       }
       RunChunks();
       std::lock_guard<std::mutex> lock(mu);
+      busy.store(busy_workers - 1, std::memory_order_release);
       if (--busy_workers == 0) done.notify_one();
     }
   }
@@ -72,6 +108,7 @@ ThreadPool::~ThreadPool() {
   {
     std::lock_guard<std::mutex> lock(impl_->mu);
     impl_->stop = true;
+    impl_->stopping.store(true, std::memory_order_release);
   }
   impl_->wake.notify_all();
   for (std::thread& t : impl_->workers) t.join();
@@ -94,10 +131,13 @@ void ThreadPool::ParallelFor(int64_t n, const std::function<void(int64_t, int64_
     p.next_chunk.store(0, std::memory_order_relaxed);
     p.error = nullptr;
     p.busy_workers = static_cast<int>(p.workers.size());
+    p.busy.store(p.busy_workers, std::memory_order_relaxed);
     ++p.job_id;
+    p.job_posted.store(p.job_id, std::memory_order_release);
   }
   p.wake.notify_all();
   p.RunChunks();
+  SpinUntil([&] { return p.busy.load(std::memory_order_acquire) == 0; });
   std::exception_ptr error;
   {
     std::unique_lock<std::mutex> lock(p.mu);
