@@ -114,12 +114,11 @@ const cs::KernelSet& KernelsFor(cpu::Isa isa, int64_t rows_per_unit) {
 // kRowsMinRows X rows per unit up to kRowsMaxDensity* stored (4096², Zen 4, one thread, AVX-512:
 // at 40% sparsity level with the expanding kernels, at 50% 0.8–0.95× their time, at 80% 0.5×; at
 // 0–30% slower, as a slot costs about twice an expanded weight; AVX2: level at 50–60%, faster from
-// 60% at m ≤ 16 and from 70% at m = 64; docs/kernels.md), and without lists the
-// bitmap skip kernel where it was measured
-// faster than the buffered path (4096², Zen 4, 2 threads): its cost follows the stored weights (~5
-// cycles each per 16 X rows: an accumulator load and store per weight) where theirs follows all
-// weights, so it needs few stored weights: at 16 or more X rows per unit from 70% sparsity, at 7–15
-// rows from 85%; never on the direct path (≤ 6 rows).
+// 60% at m ≤ 16 and from 70% at m = 64; docs/kernels.md), and without lists the bitmap skip
+// kernel where it was measured faster than the buffered path (4096², Zen 4, 2 threads): its cost
+// follows the stored weights (~5 cycles each per 16 X rows: an accumulator load and store per
+// weight) where theirs follows all weights, so it needs few stored weights: at 16 or more X rows
+// per unit from 70% sparsity, at 7–15 rows from 85%; never on the direct path (≤ 6 rows).
 enum class Skip { kNone, kBitmap, kRows };
 constexpr int64_t kRowsMinRows = 7;
 constexpr double kRowsMaxDensityAvx512 = 0.55;
