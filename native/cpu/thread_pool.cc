@@ -2,12 +2,12 @@
 // chunks too, so a pool of size T runs T-1 workers.
 //
 // Workers (and the caller, waiting for them) spin for a bounded time before they sleep on a
-// condition variable. A decode-size matmul is 0.3–1 ms, and waking a sleeping thread on the CI VM
-// took long enough that the worker started its half late and the caller slept at the end: two
-// threads ran a 4096² sparse m = 1 call only ~1.6× faster than one (docs/benchmarks.md). Back-to-back
-// calls (a model's layers) now find the worker still spinning. The spin is bounded (kSpinNs), so an
-// idle pool costs nothing after it, and after its first 20 µs it yields the core between looks
-// (SpinUntil), so an oversubscribed pool stays level with sleeping.
+// condition variable. A decode-size matmul is 0.3–1 ms, and waking a sleeping thread on the CI
+// VM took long enough that the worker started its half late and the caller slept at the end:
+// two threads ran a 4096² sparse m = 1 call only 1.5–1.8× faster than one (docs/decisions.md).
+// Back-to-back calls (a model's layers) now find the worker still spinning. The spin is bounded
+// (kSpinNs), so an idle pool costs nothing after it, and after its first 20 µs it yields the core
+// between looks (SpinUntil), so an oversubscribed pool stays level with sleeping.
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
