@@ -60,13 +60,11 @@ struct ThreadPool::Impl {
   std::mutex mu;
   std::condition_variable wake;  // workers wait here for a new job (or stop)
   std::condition_variable done;  // the caller waits here for busy_workers == 0
-  uint64_t job_id = 0;           // bumped per ParallelFor; a worker runs each job once
-  bool stop = false;
-  int busy_workers = 0;
-  // Copies of job_id / stop and busy_workers that the spins read without the mutex (written under it).
-  std::atomic<uint64_t> job_posted{0};
-  std::atomic<bool> stopping{false};
-  std::atomic<int> busy{0};
+  // Written under mu (the condition variables' predicates read them under it); atomic because
+  // the spins (SpinUntil) read them without it.
+  std::atomic<uint64_t> job_id{0};    // bumped per ParallelFor; a worker runs each job once
+  std::atomic<bool> stop{false};
+  std::atomic<int> busy_workers{0};   // workers still inside the current job
 
   // The current job; valid while busy_workers > 0 or the caller is inside ParallelFor.
   const std::function<void(int64_t, int64_t)>* fn = nullptr;
@@ -94,17 +92,17 @@ struct ThreadPool::Impl {
   void WorkerLoop() {
     uint64_t seen = 0;
     for (;;) {
-      SpinUntil([&] { return stopping.load(std::memory_order_acquire) || job_posted.load(std::memory_order_acquire) != seen; });
+      SpinUntil([&] { return stop.load(std::memory_order_acquire) || job_id.load(std::memory_order_acquire) != seen; });
       {
         std::unique_lock<std::mutex> lock(mu);
-        wake.wait(lock, [&] { return stop || job_id != seen; });
-        if (stop) return;
-        seen = job_id;
+        wake.wait(lock, [&] { return stop.load(std::memory_order_relaxed) || job_id.load(std::memory_order_relaxed) != seen; });
+        if (stop.load(std::memory_order_relaxed)) return;
+        seen = job_id.load(std::memory_order_relaxed);
       }
       RunChunks();
       std::lock_guard<std::mutex> lock(mu);
-      busy.store(busy_workers - 1, std::memory_order_release);
-      if (--busy_workers == 0) done.notify_one();
+      // acq_rel: the caller's acquire of 0 then sees every worker's chunk results (an RMW chain).
+      if (busy_workers.fetch_sub(1, std::memory_order_acq_rel) == 1) done.notify_one();
     }
   }
 };
@@ -118,8 +116,7 @@ ThreadPool::ThreadPool(int threads) : impl_(std::make_unique<Impl>()) {
 ThreadPool::~ThreadPool() {
   {
     std::lock_guard<std::mutex> lock(impl_->mu);
-    impl_->stop = true;
-    impl_->stopping.store(true, std::memory_order_release);
+    impl_->stop.store(true, std::memory_order_release);
   }
   impl_->wake.notify_all();
   for (std::thread& t : impl_->workers) t.join();
@@ -141,18 +138,16 @@ void ThreadPool::ParallelFor(int64_t n, const std::function<void(int64_t, int64_
     p.chunks = n < p.size ? n : p.size;
     p.next_chunk.store(0, std::memory_order_relaxed);
     p.error = nullptr;
-    p.busy_workers = static_cast<int>(p.workers.size());
-    p.busy.store(p.busy_workers, std::memory_order_relaxed);
-    ++p.job_id;
-    p.job_posted.store(p.job_id, std::memory_order_release);
+    p.busy_workers.store(static_cast<int>(p.workers.size()), std::memory_order_relaxed);
+    p.job_id.fetch_add(1, std::memory_order_release);
   }
   p.wake.notify_all();
   p.RunChunks();
-  SpinUntil([&] { return p.busy.load(std::memory_order_acquire) == 0; });
+  SpinUntil([&] { return p.busy_workers.load(std::memory_order_acquire) == 0; });
   std::exception_ptr error;
   {
     std::unique_lock<std::mutex> lock(p.mu);
-    p.done.wait(lock, [&] { return p.busy_workers == 0; });
+    p.done.wait(lock, [&] { return p.busy_workers.load(std::memory_order_relaxed) == 0; });
     p.fn = nullptr;
     error = p.error;
     p.error = nullptr;

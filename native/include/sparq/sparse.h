@@ -140,7 +140,7 @@ struct SparseEncoded {
 // column in an X slice of 16 floats per column ((k − q·chunk_k)·64, uint16) and its fp16 bits; a
 // padding slot is (c·64, 0x0000). Memory: 4 bytes per slot + 8 per (row, chunk).
 namespace sparse {
-constexpr int kRowsChunkK = 512;  // columns per chunk: a 16-row X slice of 64 KiB
+constexpr int kRowsChunkK = 512;  // columns per chunk: a 16-row X slice of 32 KiB (offsets < 2^15)
 constexpr int kRowsClasses = 8;    // k mod 8: the accumulation lanes every sparse CPU kernel keeps
 constexpr uint32_t kCpuRowsMagic = 0x53525731u;
 struct CpuRowsHeader {
