@@ -34,6 +34,19 @@
 #define SPARQ_HOST_DEVICE __host__ __device__ __forceinline__
 #endif
 
+// SPARQ_SITE / SPARQ_SITE_ONLY end the parameter list of each .aligned collective: on the
+// simulator two defaulted parameters that GCC fills with the caller's file and line
+// (__builtin_FILE/__builtin_LINE in a default argument take the call site), so the simulator can
+// tell a warp that reached one collective from two places (sim::Site); nothing under nvcc.
+#if defined(SPARQ_SIM)
+#define SPARQ_SITE , const char* sparq_site_file = __builtin_FILE(), int sparq_site_line = __builtin_LINE()
+#define SPARQ_SITE_ONLY const char* sparq_site_file = __builtin_FILE(), int sparq_site_line = __builtin_LINE()
+#define SPARQ_SITE_ARG ::sparq::sim::Site{sparq_site_file, sparq_site_line}
+#else
+#define SPARQ_SITE
+#define SPARQ_SITE_ONLY
+#endif
+
 #if defined(__CUDA_ARCH__)
 #define SPARQ_UNSUPPORTED_ARCH() __trap()  // built for an arch without this instruction
 #else
@@ -87,9 +100,9 @@ SPARQ_DEVICE size_t gmem_addr(const void* g_ptr) { return __cvta_generic_to_glob
 // lanes, converged). PTX ISA "Matrix Multiply-Accumulate Instruction: mma"; layouts: "Matrix
 // Fragments for mma.m16n8k16 with floating point type". d may alias c.
 SPARQ_DEVICE void mma_m16n8k16_f32_f16_f16_f32(FragC_F32& d, const FragA_F16& a, const FragB_F16& b,
-                                               const FragC_F32& c) {
+                                               const FragC_F32& c SPARQ_SITE) {
 #if defined(SPARQ_SIM)
-  sim::MmaM16N8K16(sim::MmaKind::kF16, d.x, a.x, b.x, c.x);
+  sim::MmaM16N8K16(sim::MmaKind::kF16, d.x, a.x, b.x, c.x, SPARQ_SITE_ARG);
 #elif defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
   asm volatile(
       "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
@@ -105,9 +118,9 @@ SPARQ_DEVICE void mma_m16n8k16_f32_f16_f16_f32(FragC_F32& d, const FragA_F16& a,
 // mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 d, a, b, c. sm_80+, warp-collective.
 // PTX ISA "Matrix Multiply-Accumulate Instruction: mma"; same fragment layout as f16.
 SPARQ_DEVICE void mma_m16n8k16_f32_bf16_bf16_f32(FragC_F32& d, const FragA_BF16& a, const FragB_BF16& b,
-                                                 const FragC_F32& c) {
+                                                 const FragC_F32& c SPARQ_SITE) {
 #if defined(SPARQ_SIM)
-  sim::MmaM16N8K16(sim::MmaKind::kBF16, d.x, a.x, b.x, c.x);
+  sim::MmaM16N8K16(sim::MmaKind::kBF16, d.x, a.x, b.x, c.x, SPARQ_SITE_ARG);
 #elif defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
   asm volatile(
       "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
@@ -124,9 +137,9 @@ SPARQ_DEVICE void mma_m16n8k16_f32_bf16_bf16_f32(FragC_F32& d, const FragA_BF16&
 // int32 accumulation (no .satfinite). PTX ISA "Matrix Multiply-Accumulate Instruction: mma";
 // layouts: "Matrix Fragments for mma.m16n8k32".
 SPARQ_DEVICE void mma_m16n8k32_s32_s8_s8_s32(FragC_S32& d, const FragA_S8& a, const FragB_S8& b,
-                                             const FragC_S32& c) {
+                                             const FragC_S32& c SPARQ_SITE) {
 #if defined(SPARQ_SIM)
-  sim::MmaM16N8K32S8(d.x, a.x, b.x, c.x);
+  sim::MmaM16N8K32S8(d.x, a.x, b.x, c.x, SPARQ_SITE_ARG);
 #elif defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
   asm volatile(
       "mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
@@ -147,44 +160,44 @@ SPARQ_DEVICE void mma_m16n8k32_s32_s8_s8_s32(FragC_S32& d, const FragA_S8& a, co
 // as a 32-bit shared-window address (cvta), never a generic pointer (ptxas would not notice).
 // Which lane receives which element: layout::ldmatrix_elem.
 #if defined(SPARQ_SIM)
-#define SPARQ_LDMATRIX_BODY(NUM, TRANS, ASM) sim::Ldmatrix(NUM, TRANS, s_row, d);
+#define SPARQ_LDMATRIX_BODY(NUM, TRANS, ASM) sim::Ldmatrix(NUM, TRANS, s_row, d, SPARQ_SITE_ARG);
 #elif defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
 #define SPARQ_LDMATRIX_BODY(NUM, TRANS, ASM) ASM
 #else
 #define SPARQ_LDMATRIX_BODY(NUM, TRANS, ASM) SPARQ_UNSUPPORTED_ARCH();
 #endif
 
-SPARQ_DEVICE void ldmatrix_m8n8_x1_b16(uint32_t (&d)[1], const void* s_row) {
+SPARQ_DEVICE void ldmatrix_m8n8_x1_b16(uint32_t (&d)[1], const void* s_row SPARQ_SITE) {
   SPARQ_LDMATRIX_BODY(1, false,
                       asm volatile("ldmatrix.sync.aligned.m8n8.x1.shared.b16 {%0}, [%1];\n"
                                    : "=r"(d[0])
                                    : "r"(smem_u32addr(s_row)));)
 }
-SPARQ_DEVICE void ldmatrix_m8n8_x1_trans_b16(uint32_t (&d)[1], const void* s_row) {
+SPARQ_DEVICE void ldmatrix_m8n8_x1_trans_b16(uint32_t (&d)[1], const void* s_row SPARQ_SITE) {
   SPARQ_LDMATRIX_BODY(1, true,
                       asm volatile("ldmatrix.sync.aligned.m8n8.x1.trans.shared.b16 {%0}, [%1];\n"
                                    : "=r"(d[0])
                                    : "r"(smem_u32addr(s_row)));)
 }
-SPARQ_DEVICE void ldmatrix_m8n8_x2_b16(uint32_t (&d)[2], const void* s_row) {
+SPARQ_DEVICE void ldmatrix_m8n8_x2_b16(uint32_t (&d)[2], const void* s_row SPARQ_SITE) {
   SPARQ_LDMATRIX_BODY(2, false,
                       asm volatile("ldmatrix.sync.aligned.m8n8.x2.shared.b16 {%0,%1}, [%2];\n"
                                    : "=r"(d[0]), "=r"(d[1])
                                    : "r"(smem_u32addr(s_row)));)
 }
-SPARQ_DEVICE void ldmatrix_m8n8_x2_trans_b16(uint32_t (&d)[2], const void* s_row) {
+SPARQ_DEVICE void ldmatrix_m8n8_x2_trans_b16(uint32_t (&d)[2], const void* s_row SPARQ_SITE) {
   SPARQ_LDMATRIX_BODY(2, true,
                       asm volatile("ldmatrix.sync.aligned.m8n8.x2.trans.shared.b16 {%0,%1}, [%2];\n"
                                    : "=r"(d[0]), "=r"(d[1])
                                    : "r"(smem_u32addr(s_row)));)
 }
-SPARQ_DEVICE void ldmatrix_m8n8_x4_b16(uint32_t (&d)[4], const void* s_row) {
+SPARQ_DEVICE void ldmatrix_m8n8_x4_b16(uint32_t (&d)[4], const void* s_row SPARQ_SITE) {
   SPARQ_LDMATRIX_BODY(4, false,
                       asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
                                    : "=r"(d[0]), "=r"(d[1]), "=r"(d[2]), "=r"(d[3])
                                    : "r"(smem_u32addr(s_row)));)
 }
-SPARQ_DEVICE void ldmatrix_m8n8_x4_trans_b16(uint32_t (&d)[4], const void* s_row) {
+SPARQ_DEVICE void ldmatrix_m8n8_x4_trans_b16(uint32_t (&d)[4], const void* s_row SPARQ_SITE) {
   SPARQ_LDMATRIX_BODY(4, true,
                       asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
                                    : "=r"(d[0]), "=r"(d[1]), "=r"(d[2]), "=r"(d[3])
@@ -541,9 +554,9 @@ SPARQ_DEVICE void red_release_gpu_add_u32(uint32_t* g_ptr, uint32_t v) {
 // ==== barriers ================================================================================
 // bar.sync 0 (__syncthreads). Any SM, CTA-collective: every non-exited thread of the CTA must
 // arrive. PTX ISA "Parallel Synchronization and Communication Instructions: bar / barrier".
-SPARQ_DEVICE void syncthreads() {
+SPARQ_DEVICE void syncthreads(SPARQ_SITE_ONLY) {
 #if defined(SPARQ_SIM)
-  sim::SyncThreads();
+  sim::SyncThreads(SPARQ_SITE_ARG);
 #elif defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
   __syncthreads();
 #else

@@ -6,6 +6,7 @@
 // (deadlocks are found by counting runnable threads, at once);
 // SPARQ_SIM_LAUNCHER_SMS the SM count launchers size grids for (default: the simulated count; more
 // makes grids larger than what runs at once, as when other work holds a GPU's SMs);
+// SPARQ_SIM_SEED a schedule-fuzzing seed (decimal, 0 = off; SimOptions::schedule_seed);
 // SPARQ_SIM_MEMORY_BYTES (read by open() in src/context.ts, BackendOptions::sim_memory_bytes) the
 // simulated device's memory: an allocation that would take the live total past it fails with
 // kOutOfMemory, as cudaMalloc would (how the OOM path is tested off a GPU).
@@ -41,6 +42,11 @@ class SimBackend : public HostMemoryBackend {
     options_.sm_count = sim_sms > 0 ? sim_sms : EnvInt("SPARQ_SIM_SMS", 4, 1, 1024);
     options_.timeout_s = EnvInt("SPARQ_SIM_TIMEOUT_S", 10, 1, 3600);
     options_.launcher_sms = EnvInt("SPARQ_SIM_LAUNCHER_SMS", 0, 0, 1024);
+    if (const char* seed = std::getenv("SPARQ_SIM_SEED"); seed != nullptr && *seed != '\0') {
+      char* end = nullptr;
+      const unsigned long long v = std::strtoull(seed, &end, 10);
+      if (*end == '\0') options_.schedule_seed = v;
+    }
   }
 
   Status Allocate(size_t bytes, void** ptr) override {

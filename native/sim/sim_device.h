@@ -43,6 +43,15 @@ constexpr int warpSize = 32;
 
 namespace sparq::sim {
 
+// Where a kernel called an .aligned collective (bar.sync, mma.sync.aligned, ldmatrix.sync.aligned):
+// the file and line of the ptx_prims.cuh call, taken by SPARQ_SITE's default arguments. A warp (or,
+// for bar.sync, a CTA) that reaches one collective from two places fails: on a GPU those are two
+// instructions, and an .aligned one must be executed by all its threads at the same instruction.
+struct Site {
+  const char* file = nullptr;  // null: not recorded
+  int line = 0;
+};
+
 enum class ShflMode : int { kBfly = 0, kDown = 1, kUp = 2, kIdx = 3 };
 enum class VoteMode : int { kBallot = 0, kAny = 1, kAll = 2 };
 enum class MmaKind : int { kF16 = 0, kBF16 = 1 };
@@ -51,15 +60,15 @@ enum class MmaKind : int { kF16 = 0, kBF16 = 1 };
 // Records a located failure on the current launch, wakes every simulated thread and unwinds the
 // calling one. `prim` is the PTX-level name ("mma.sync.m16n8k16", "cp.async", ...).
 [[noreturn]] void Fail(const char* prim, const char* what);
-void SyncThreads();  // bar.sync 0 for all non-exited threads of the CTA
+void SyncThreads(Site site = {});  // bar.sync 0 for all non-exited threads of the CTA
 
 // ---- warp collectives (sim_warp.cc) -----------------------------------------------------------
 void SyncWarp(uint32_t mask);
 uint32_t Shfl(ShflMode mode, uint32_t mask, uint32_t value, int b);
 uint32_t Vote(VoteMode mode, uint32_t mask, bool pred);
-void Ldmatrix(int num_matrices, bool trans, const void* s_row, uint32_t* d);
-void MmaM16N8K16(MmaKind kind, float* d, const uint32_t* a, const uint32_t* b, const float* c);
-void MmaM16N8K32S8(int32_t* d, const uint32_t* a, const uint32_t* b, const int32_t* c);
+void Ldmatrix(int num_matrices, bool trans, const void* s_row, uint32_t* d, Site site = {});
+void MmaM16N8K16(MmaKind kind, float* d, const uint32_t* a, const uint32_t* b, const float* c, Site site = {});
+void MmaM16N8K32S8(int32_t* d, const uint32_t* a, const uint32_t* b, const int32_t* c, Site site = {});
 
 // ---- memory (sim_memory.cc) -------------------------------------------------------------------
 void* SmemAlloc(int site, size_t bytes, const char* name);  // per CTA, 0xFF-poisoned, 128-B aligned

@@ -127,6 +127,7 @@ struct Round {
   int op[32];
   int variant[32];
   const char* prim[32];
+  Site site[32];  // where each lane called it (.aligned collectives only)
   CollectiveSlot slot[32];
 };
 struct WarpState {
@@ -154,6 +155,16 @@ struct CtaState {
   std::condition_variable cv;
   int expected = 0, arrived = 0;
   std::atomic<uint64_t> gen{0};
+  // Where the pending bar.sync's first arrival called it (bar_site_thread: that thread, -1 none):
+  // every arrival of one barrier must come from the same bar instruction (sim::Site).
+  Site bar_site;
+  int bar_site_thread = -1;
+  // Set once every simulated thread of the CTA was created (or creating one failed): with schedule
+  // fuzzing each thread waits for it before its random start delay, so the delays, not the order
+  // of creation (~10 µs apart, in threadIdx order), decide who runs first.
+  std::mutex start_m;
+  std::condition_variable start_cv;
+  bool all_started = false;  // under start_m
 
   // Threads of this CTA not blocked at bar.sync or in a warp collective (exited ones excluded).
   // Only threads of the same CTA can release such a wait, so when a thread blocks and this drops to
@@ -216,12 +227,18 @@ struct ThreadCtx {
   StoreMap stores;
   VClock known;
   bool known_dirty = false;
+  // Schedule fuzzing (SimOptions::schedule_seed): this thread's generator state, 0 = off.
+  uint64_t fuzz = 0;
 };
 
 extern thread_local ThreadCtx* tls_ctx;
 
 ThreadCtx& Ctx();    // the calling simulated thread (throws std::logic_error outside a launch)
-void CheckAbort();   // throws SimAbort once the launch has failed
+// Throws SimAbort once the launch has failed. Every primitive calls it on entry, so it is also the
+// schedule-fuzzing yield point (SimOptions::schedule_seed).
+void CheckAbort();
+// The schedule-fuzzing generator (splitmix64): the next value of `state`.
+uint64_t FuzzNext(uint64_t& state);
 Clock::time_point Deadline();  // now + timeout_s
 // Waits on `cv` (holding `lk`) until done() or the launch aborts. Returns false only when nothing
 // progressed anywhere (g_progress) for timeout_s: the livelock last resort.

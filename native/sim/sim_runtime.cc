@@ -2,11 +2,11 @@
 //
 // Model: each CUDA thread of a CTA is a std::thread. A grid runs either one CTA at a time or on
 // min(sm_count, max_resident_ctas) simulated SMs (worker threads that each run one resident CTA at
-// a time, taking CTAs in blockIdx order), so CTAs that wait on each other really run together; CTAs
-// beyond that wait for a free SM, as on a GPU whose SMs are busy. A failed check records a located
-// message on the launch, sets its abort flag and wakes every waiter; each simulated thread then
-// unwinds by throwing SimAbort (caught at the thread's top), all threads are joined, and Run
-// returns kDevice. Nothing ends the process.
+// a time, taking CTAs in blockIdx order, or in a seeded random order under schedule fuzzing), so
+// CTAs that wait on each other really run together; CTAs beyond that wait for a free SM, as on a
+// GPU whose SMs are busy. A failed check records a located message on the launch, sets its abort
+// flag and wakes every waiter; each simulated thread then unwinds by throwing SimAbort (caught at
+// the thread's top), all threads are joined, and Run returns kDevice. Nothing ends the process.
 //
 // Deadlocks are found by lack of progress, not by the clock: each CTA counts its runnable threads
 // (CtaState::runnable); the thread whose blocking takes it to 0 reports at once. A wall-clock
@@ -34,8 +34,26 @@ ThreadCtx& Ctx() {
   return *tls_ctx;
 }
 
+uint64_t FuzzNext(uint64_t& state) {
+  uint64_t z = (state += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+// A seeded yield point: 1 in 32 a yield, 1 in 1024 a sleep of 20–300 µs (long enough for other
+// threads or CTAs to overtake). Rare enough that a fuzzed W4A16 test case stays a few seconds: a
+// warp collective waits for its slowest lane, so every sleep holds up the lane's whole warp.
+static void FuzzYield(ThreadCtx& t) {
+  const uint64_t r = FuzzNext(t.fuzz);
+  if ((r & 31) == 0) std::this_thread::yield();
+  else if ((r & 1023) == 1) std::this_thread::sleep_for(std::chrono::microseconds(20 + (r >> 32) % 281));
+}
+
 void CheckAbort() {
-  if (tls_ctx && tls_ctx->launch->aborted.load(std::memory_order_acquire)) throw SimAbort{};
+  if (!tls_ctx) return;
+  if (tls_ctx->launch->aborted.load(std::memory_order_acquire)) throw SimAbort{};
+  if (tls_ctx->fuzz != 0) FuzzYield(*tls_ctx);
 }
 
 Clock::time_point Deadline() {
@@ -78,7 +96,12 @@ std::string LaneList(uint32_t mask) {
 void LaunchState::RecordFailure(const std::string& message) {
   {
     std::lock_guard<std::mutex> lk(error_m);
-    if (error.empty()) error = message;
+    if (error.empty()) {
+      error = message;
+      if (options.schedule_seed != 0)
+        error += " [schedule seed " + std::to_string(options.schedule_seed) + ": SPARQ_SIM_SEED=" +
+                 std::to_string(options.schedule_seed) + " repeats this CTA order and these yields]";
+    }
   }
   aborted.store(true, std::memory_order_release);
   WakeAll();
@@ -240,18 +263,34 @@ static void CheckNotAwaitedByWarp(ThreadCtx& t, uint64_t barrier_gen) {
   }
 }
 
-void SyncThreads() {
+void SyncThreads(Site site) {
   ThreadCtx& t = Ctx();
   CheckAbort();
   CtaState& c = *t.cta;
   std::unique_lock<std::mutex> lk(c.m);
   const uint64_t g = c.gen.load(std::memory_order_relaxed);
+  if (site.file != nullptr) {
+    if (c.bar_site_thread < 0) {
+      c.bar_site = site;
+      c.bar_site_thread = t.linear;
+    } else if (c.bar_site.line != site.line || std::strcmp(c.bar_site.file, site.file) != 0) {
+      const std::string what = "threads reached one barrier from different places: thread " +
+                               std::to_string(c.bar_site_thread) + " at " + c.bar_site.file + ":" +
+                               std::to_string(c.bar_site.line) + ", thread " + std::to_string(t.linear) + " at " +
+                               site.file + ":" + std::to_string(site.line) +
+                               " (bar.sync is .aligned: on a GPU every thread of the CTA must execute the same "
+                               "barrier instruction; a __syncthreads in each branch of a divergent if is undefined)";
+      lk.unlock();
+      Fail("bar.sync", what.c_str());
+    }
+  }
   const bool weak = WeakMemory(*t.launch);
   if (weak) ArriveWithStores(t, c);  // its stores and acquires become the CTA's when the barrier completes
   if (++c.arrived == c.expected) {
     if (weak) CompleteBarrierMemory(c);
     c.runnable.fetch_add(c.arrived - 1, std::memory_order_acq_rel);  // the waiters are released
     c.arrived = 0;
+    c.bar_site_thread = -1;
     c.gen.store(g + 1, std::memory_order_seq_cst);
     c.cv.notify_all();
     NoteProgress();
@@ -303,6 +342,7 @@ static void MarkExited(ThreadCtx& t) {
       if (weak) CompleteBarrierMemory(c);
       c.runnable.fetch_add(c.arrived, std::memory_order_acq_rel);
       c.arrived = 0;
+      c.bar_site_thread = -1;
       c.gen.fetch_add(1, std::memory_order_seq_cst);
     }
     // Exits are serialized here, so `expected` is exact when this was the last runnable thread:
@@ -344,6 +384,18 @@ static void ThreadMain(LaunchState& L, CtaState& cta, int linear) {
   blockIdx = cta.idx;
   threadIdx = uint3{unsigned(linear % L.block.x), unsigned(linear / L.block.x % L.block.y),
                     unsigned(linear / (L.block.x * L.block.y))};
+  if (L.options.schedule_seed != 0) {
+    // One stream per (seed, CTA, thread); never 0, which means off. The start delay reorders the
+    // CTA's threads (otherwise they start in threadIdx order, ~10 µs apart).
+    uint64_t seed =
+        L.options.schedule_seed ^ (uint64_t(cta.linear) << 32) ^ uint64_t(linear) * 0x2545f4914f6cdd1dull;
+    t.fuzz = FuzzNext(seed) | 1u;
+    {  // blocked, not polling: 256 pollers on 2 cores starved the thread creating them (10x slower)
+      std::unique_lock<std::mutex> lk(cta.start_m);
+      cta.start_cv.wait(lk, [&] { return cta.all_started; });
+    }
+    std::this_thread::sleep_for(std::chrono::microseconds(FuzzNext(t.fuzz) % 1001));
+  }
   try {
     try {
       (*L.body)();
@@ -401,6 +453,11 @@ static void RunCta(LaunchState& L, unsigned linear_cta) {
                     " of the CTA (" + e.what() + ")");
     // threads never started still count for barriers: release the started ones through abort
   }
+  {
+    std::lock_guard<std::mutex> lk(cta.start_m);
+    cta.all_started = true;
+  }
+  cta.start_cv.notify_all();
   for (auto& th : threads) th.join();
   PublishAtCtaExit(L, cta);  // kernel exit publishes whatever no release did
   {
@@ -459,13 +516,22 @@ Status Launch::RunBody(dim3 grid, dim3 block, size_t dyn_smem_bytes, std::functi
       for (size_t i = 0; i < b.tags->nwords; ++i) w[i].store(0, std::memory_order_relaxed);
   }
 
+  // Dispatch order: blockIdx order, or with schedule fuzzing a seeded permutation (Fisher-Yates),
+  // as a GPU promises no order between CTAs.
+  std::vector<uint32_t> order;
+  if (L.options.schedule_seed != 0) {
+    order.resize(size_t(nctas));
+    for (uint32_t i = 0; i < uint32_t(nctas); ++i) order[i] = i;
+    uint64_t state = L.options.schedule_seed;
+    for (size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[FuzzNext(state) % i]);
+  }
   std::atomic<uint64_t> next_cta{0};
   auto sm_worker = [&] {
     for (;;) {
       if (L.aborted.load(std::memory_order_acquire)) return;
       const uint64_t i = next_cta.fetch_add(1);
       if (i >= nctas) return;
-      RunCta(L, unsigned(i));
+      RunCta(L, order.empty() ? unsigned(i) : order[size_t(i)]);
     }
   };
   // CTAs resident at once: one per simulated SM, at most max_resident_ctas (each CTA is blockDim

@@ -8,9 +8,12 @@
 // failure naming the primitive and the missing lanes; so is a CTA whose live threads are all
 // blocked (CtaState::runnable reaches 0), and, as a last resort, a wait during which nothing
 // progressed anywhere for timeout_s.
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "cuda/layouts.cuh"
 #include "sparq/half.h"
@@ -77,8 +80,30 @@ static uint32_t LanesAtBarrier(CtaState& c, int warp, uint32_t lanes) {
   return at;
 }
 
+// Two lanes of one round at different call sites (sim::Site; only .aligned collectives record
+// one): the lanes grouped by site, or "" when they all came from one place.
+static std::string DivergentSites(const Round& r, uint32_t mask) {
+  std::vector<std::pair<Site, uint32_t>> sites;
+  for (int l = 0; l < 32; ++l) {
+    if (!((mask >> l) & 1u) || r.site[l].file == nullptr) continue;
+    auto same = [&](const std::pair<Site, uint32_t>& e) {
+      return e.first.line == r.site[l].line && std::strcmp(e.first.file, r.site[l].file) == 0;
+    };
+    auto it = std::find_if(sites.begin(), sites.end(), same);
+    if (it == sites.end()) sites.push_back({r.site[l], 1u << l});
+    else it->second |= 1u << l;
+  }
+  if (sites.size() < 2) return {};
+  std::string what = "an .aligned collective reached from different places: ";
+  for (size_t i = 0; i < sites.size(); ++i) {
+    what += (i ? "; " : "") + std::string("lanes ") + LaneList(sites[i].second) + " at " + sites[i].first.file + ":" +
+            std::to_string(sites[i].first.line);
+  }
+  return what + " (on a GPU these are different instructions: the warp must execute one of them converged)";
+}
+
 static void Collective(const char* prim, int op, int variant, uint32_t mask, const CollectiveSlot& in,
-                       uint32_t* out, int nout, ComputeFn compute, const void* arg) {
+                       uint32_t* out, int nout, ComputeFn compute, const void* arg, Site site = {}) {
   ThreadCtx& t = Ctx();
   CheckAbort();
   const uint32_t me = 1u << t.lane;
@@ -115,6 +140,7 @@ static void Collective(const char* prim, int op, int variant, uint32_t mask, con
   r.op[t.lane] = op;
   r.variant[t.lane] = variant;
   r.prim[t.lane] = prim;
+  r.site[t.lane] = site;
   r.arrived |= me;
   if (r.arrived == mask) {
     for (int l = 0; l < 32; ++l) {
@@ -125,6 +151,7 @@ static void Collective(const char* prim, int op, int variant, uint32_t mask, con
         break;
       }
     }
+    if (problem.empty()) problem = DivergentSites(r, mask);
     if (problem.empty()) problem = compute(r, mask, arg);
     if (!problem.empty()) {
       lk.unlock();
@@ -281,7 +308,7 @@ static std::string ComputeLdmatrix(Round& r, uint32_t, const void* arg) {
 
 bool SmemContains(CtaState& c, const void* p, size_t bytes);  // sim_memory.cc
 
-void Ldmatrix(int num, bool trans, const void* s_row, uint32_t* d) {
+void Ldmatrix(int num, bool trans, const void* s_row, uint32_t* d, Site site) {
   static const char* names[2][3] = {
       {"ldmatrix.sync.aligned.m8n8.x1.shared.b16", "ldmatrix.sync.aligned.m8n8.x2.shared.b16",
        "ldmatrix.sync.aligned.m8n8.x4.shared.b16"},
@@ -303,7 +330,7 @@ void Ldmatrix(int num, bool trans, const void* s_row, uint32_t* d) {
   CollectiveSlot in{};
   in.in[0] = reinterpret_cast<uintptr_t>(s_row);
   const LdmatrixArg arg{num, trans};
-  Collective(prim, kOpLdmatrix, num * 2 + (trans ? 1 : 0), 0xffffffffu, in, d, num, ComputeLdmatrix, &arg);
+  Collective(prim, kOpLdmatrix, num * 2 + (trans ? 1 : 0), 0xffffffffu, in, d, num, ComputeLdmatrix, &arg, site);
 }
 
 // ---------------------------------------------------------------- mma.sync
@@ -336,7 +363,7 @@ static std::string ComputeMmaM16N8K16(Round& r, uint32_t, const void* arg) {
   return {};
 }
 
-void MmaM16N8K16(MmaKind kind, float* d, const uint32_t* a, const uint32_t* b, const float* c) {
+void MmaM16N8K16(MmaKind kind, float* d, const uint32_t* a, const uint32_t* b, const float* c, Site site) {
   CollectiveSlot in{};
   for (int i = 0; i < 4; ++i) in.in[i] = a[i];
   for (int i = 0; i < 2; ++i) in.in[4 + i] = b[i];
@@ -348,7 +375,8 @@ void MmaM16N8K16(MmaKind kind, float* d, const uint32_t* a, const uint32_t* b, c
   uint32_t out[4];
   const char* prim = kind == MmaKind::kF16 ? "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32"
                                            : "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32";
-  Collective(prim, kOpMma, kind == MmaKind::kF16 ? 16816 : 16817, 0xffffffffu, in, out, 4, ComputeMmaM16N8K16, &kind);
+  Collective(prim, kOpMma, kind == MmaKind::kF16 ? 16816 : 16817, 0xffffffffu, in, out, 4, ComputeMmaM16N8K16, &kind,
+             site);
   std::memcpy(d, out, 16);
 }
 
@@ -375,14 +403,14 @@ static std::string ComputeMmaM16N8K32S8(Round& r, uint32_t, const void*) {
   return {};
 }
 
-void MmaM16N8K32S8(int32_t* d, const uint32_t* a, const uint32_t* b, const int32_t* c) {
+void MmaM16N8K32S8(int32_t* d, const uint32_t* a, const uint32_t* b, const int32_t* c, Site site) {
   CollectiveSlot in{};
   for (int i = 0; i < 4; ++i) in.in[i] = a[i];
   for (int i = 0; i < 2; ++i) in.in[4 + i] = b[i];
   for (int i = 0; i < 4; ++i) in.in[6 + i] = uint32_t(c[i]);
   uint32_t out[4];
   Collective("mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32", kOpMma, 16832, 0xffffffffu, in, out, 4,
-             ComputeMmaM16N8K32S8, nullptr);
+             ComputeMmaM16N8K32S8, nullptr, site);
   std::memcpy(d, out, 16);
 }
 

@@ -503,6 +503,30 @@ export default [
     replace: '    if (a >= b.base && a < b.base + b.bytes) return &b;',
     models: 'simulator bounds check tests only the first byte: an access straddling the end of a buffer passes',
   },
+  {
+    name: 'sim-aligned-collective-sites-ignored',
+    kernel: 'sim',
+    file: 'native/sim/sim_warp.cc',
+    search: '    if (problem.empty()) problem = DivergentSites(r, mask);\n',
+    replace: '',
+    models: 'simulator warp collectives ignore where each lane called them: an ldmatrix or mma in both arms of a branch on the lane passes, as it did before the call-site check',
+  },
+  {
+    name: 'sim-barrier-sites-ignored',
+    kernel: 'sim',
+    file: 'native/sim/sim_runtime.cc',
+    search: '    } else if (c.bar_site.line != site.line || std::strcmp(c.bar_site.file, site.file) != 0) {',
+    replace: '    } else if (false) {',
+    models: 'simulator bar.sync ignores where each thread called it: a __syncthreads in each arm of a divergent if passes',
+  },
+  {
+    name: 'sim-fuzz-dispatch-in-blockidx-order',
+    kernel: 'sim',
+    file: 'native/sim/sim_runtime.cc',
+    search: '    for (size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[FuzzNext(state) % i]);\n',
+    replace: '',
+    models: 'schedule fuzzing keeps blockIdx dispatch order: a kernel whose CTAs wait on lower-index CTAs passes under every seed',
+  },
 
   // ---------------------------------------------------------------- the asm bodies (ptx_prims.cuh): only a GPU can show these
   {

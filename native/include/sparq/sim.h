@@ -37,6 +37,13 @@ struct SimOptions {
   // or the CTA exited; a plain load of another CTA's store that no acquire ordered fails. false: every
   // store lands in memory at once (the old model; only for tests that show what it missed).
   bool weak_global_memory = true;
+  // Seeded schedule fuzzing (0 = off; SPARQ_SIM_SEED sets it for the sim backend). The CTAs are
+  // dispatched in a seeded random order instead of blockIdx order, every simulated thread starts
+  // after a seeded random delay (0–1 ms), and every primitive is a seeded yield point (a yield, now
+  // and then a sleep of up to 0.3 ms). A failure message names the seed. The CTA order and each
+  // thread's decisions repeat exactly for a seed; what the host's threads then do in between does
+  // not, so a seed that failed once is a strong hint, not a replay.
+  uint64_t schedule_seed = 0;
 };
 
 // One entry per op of sparq/op_list.h with SIM = 1, defined in native/sim/<op>_sim.cc:
