@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <random>
 #include <string>
 #include <vector>
@@ -18,14 +19,6 @@
 #include "sparq/dense.h"
 #include "sparq/half.h"
 #include "sparq/w4a16.h"
-
-#if defined(__SANITIZE_THREAD__)
-#define SPARQ_TEST_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define SPARQ_TEST_TSAN 1
-#endif
-#endif
 
 namespace sparq::sched {
 
@@ -204,11 +197,10 @@ int RunRace(uint64_t seed, bool with_barrier, Status* status) {
 }
 
 void StartOrder() {
-#if defined(SPARQ_TEST_TSAN)
-  std::printf("skip the shared-memory race (a real race on the host too, which TSan reports; the plain and ASan "
-              "builds run it)\n");
-  return;
-#endif
+  if (sparq_test::kTsanLight) {  // a real race on the host too, which TSan reports
+    std::printf("skip the shared-memory race under TSan (the plain and ASan builds run it)\n");
+    return;
+  }
   Status s;
   int unfuzzed_ok = 0;
   for (int i = 0; i < 4; ++i) unfuzzed_ok += RunRace(0, false, &s);
@@ -270,17 +262,56 @@ std::vector<uint16_t> RandomHalfs(size_t count, uint32_t seed, float scale) {
   return v;
 }
 
+// The float64 product and, per element, sum |x·w| (the scale of fp32 accumulation error).
+struct Reference {
+  std::vector<double> y, mag;
+};
+Reference MakeReference(int64_t m, int64_t n, int64_t k, const std::function<double(int64_t, int64_t, int64_t)>& xw) {
+  Reference ref{std::vector<double>(size_t(m * n)), std::vector<double>(size_t(m * n))};
+  for (int64_t r = 0; r < m; ++r)
+    for (int64_t j = 0; j < n; ++j) {
+      double acc = 0, a = 0;
+      for (int64_t i = 0; i < k; ++i) {
+        const double p = xw(r, j, i);
+        acc += p;
+        a += std::fabs(p);
+      }
+      ref.y[size_t(r * n + j)] = acc;
+      ref.mag[size_t(r * n + j)] = a;
+    }
+  return ref;
+}
+
 // |y - ref| <= 2e-3 * (sum |x||w| + |ref|) per element: fp32 accumulation and one fp16 rounding.
-bool CloseToReference(const std::vector<uint16_t>& y, const std::vector<double>& ref, const std::vector<double>& mag,
-                      std::string* why) {
+bool CloseToReference(const std::vector<uint16_t>& y, const Reference& ref, std::string* why) {
   for (size_t i = 0; i < y.size(); ++i) {
     const double got = F16BitsToF32(y[i]);
-    if (!(std::fabs(got - ref[i]) <= 2e-3 * (mag[i] + std::fabs(ref[i])))) {
-      *why = "element " + std::to_string(i) + ": " + std::to_string(got) + " vs " + std::to_string(ref[i]);
+    if (!(std::fabs(got - ref.y[i]) <= 2e-3 * (ref.mag[i] + std::fabs(ref.y[i])))) {
+      *why = "element " + std::to_string(i) + ": " + std::to_string(got) + " vs " + std::to_string(ref.y[i]);
       return false;
     }
   }
   return true;
+}
+
+// run(seed, y) unfuzzed (seed 0) and under 3 seeds (1 under TSan), y NaN-poisoned each time: within
+// the reference's tolerance every time, and the same bits as the unfuzzed run.
+void UnderSeeds(const std::string& name, const Reference& ref,
+                const std::function<Status(uint64_t, std::vector<uint16_t>&)>& run) {
+  std::vector<uint16_t> first;
+  const int seeds = sparq_test::kTsanLight ? 2 : 4;
+  for (uint64_t seed = 0; seed < uint64_t(seeds); ++seed) {
+    std::vector<uint16_t> y(ref.y.size(), 0x7e00);
+    const auto t0 = std::chrono::steady_clock::now();
+    const Status s = run(seed, y);
+    std::printf("     %s seed %llu: %.1f s\n", name.c_str(), (unsigned long long)seed,
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    std::string why;
+    Check(s.ok() && CloseToReference(y, ref, &why), name + ", seed " + std::to_string(seed) + ": float64 reference",
+          "'%s' %s", s.message.c_str(), why.c_str());
+    if (seed == 0) first = y;
+    else Check(y == first, name + ", seed " + std::to_string(seed) + ": the same bits as unfuzzed");
+  }
 }
 
 void W4A16UnderSeeds() {
@@ -294,68 +325,35 @@ void W4A16UnderSeeds() {
   if (s.ok()) s = W4A16Pack(codes.data(), scales.data(), n, k, g, &pk, W4A16Layout::kGpu);
   Check(s.ok(), "w4a16: quantize and pack 256x512", "'%s'", s.message.c_str());
   if (!s.ok()) return;
-  std::vector<double> ref(size_t(m * n)), mag(size_t(m * n));
-  for (int64_t r = 0; r < m; ++r)
-    for (int64_t j = 0; j < n; ++j) {
-      double acc = 0, a = 0;
-      for (int64_t i = 0; i < k; ++i) {
-        const double wq = double(F16BitsToF32(F32ToF16Bits(
-            float(int(codes[size_t(j * k + i)]) - 8) * F16BitsToF32(scales[size_t(j * (k / g) + i / g)]))));
-        const double xv = F16BitsToF32(x[size_t(r * k + i)]);
-        acc += xv * wq;
-        a += std::fabs(xv * wq);
-      }
-      ref[size_t(r * n + j)] = acc;
-      mag[size_t(r * n + j)] = a;
-    }
-  std::vector<uint16_t> first;
-  const int seeds = sparq_test::kTsanLight ? 2 : 4;
-  for (uint64_t seed = 0; seed < uint64_t(seeds); ++seed) {
+  const Reference ref = MakeReference(m, n, k, [&](int64_t r, int64_t j, int64_t i) {
+    const float scale = F16BitsToF32(scales[size_t(j * (k / g) + i / g)]);
+    const double wq = F16BitsToF32(F32ToF16Bits(float(int(codes[size_t(j * k + i)]) - 8) * scale));
+    return double(F16BitsToF32(x[size_t(r * k + i)])) * wq;
+  });
+  UnderSeeds("w4a16 sim m=3 256x512, grid for 16 SMs on 4", ref, [&](uint64_t seed, std::vector<uint16_t>& y) {
     sim::SimOptions o;
     o.sm_count = 4;
     o.launcher_sms = 16;  // a grid planned for 16 SMs on 4: more CTAs than run at once
     o.schedule_seed = seed;
-    std::vector<uint16_t> y(size_t(m * n), 0x7e00);  // NaN poison
     W4A16MatmulArgs a;
     a.weight = pk.view();
     a.x = x.data();
     a.y = y.data();
     a.m = m;
-    const auto t0 = std::chrono::steady_clock::now();
-    s = sim::W4A16Matmul(a, o, nullptr);
-    std::printf("     w4a16 seed %llu: %.1f s\n", (unsigned long long)seed,
-                std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-    std::string why;
-    const bool ok = s.ok() && CloseToReference(y, ref, mag, &why);
-    Check(ok, "w4a16 sim m=3 256x512, grid for 16 SMs on 4, seed " + std::to_string(seed) + ": float64 reference",
-          "'%s' %s", s.message.c_str(), why.c_str());
-    if (seed == 0) first = y;
-    else Check(y == first, "w4a16 seed " + std::to_string(seed) + ": the same bits as unfuzzed");
-  }
+    return sim::W4A16Matmul(a, o, nullptr);
+  });
 }
 
 void DenseUnderSeeds() {
   const int64_t n = 192, k = 320, m = 5;
   const std::vector<uint16_t> w = RandomHalfs(size_t(n * k), 21, 0.5f), x = RandomHalfs(size_t(m * k), 22, 1.0f);
-  std::vector<double> ref(size_t(m * n)), mag(size_t(m * n));
-  for (int64_t r = 0; r < m; ++r)
-    for (int64_t j = 0; j < n; ++j) {
-      double acc = 0, a = 0;
-      for (int64_t i = 0; i < k; ++i) {
-        const double p = double(F16BitsToF32(x[size_t(r * k + i)])) * F16BitsToF32(w[size_t(j * k + i)]);
-        acc += p;
-        a += std::fabs(p);
-      }
-      ref[size_t(r * n + j)] = acc;
-      mag[size_t(r * n + j)] = a;
-    }
-  std::vector<uint16_t> first;
-  const int seeds = sparq_test::kTsanLight ? 2 : 4;
-  for (uint64_t seed = 0; seed < uint64_t(seeds); ++seed) {
+  const Reference ref = MakeReference(m, n, k, [&](int64_t r, int64_t j, int64_t i) {
+    return double(F16BitsToF32(x[size_t(r * k + i)])) * F16BitsToF32(w[size_t(j * k + i)]);
+  });
+  UnderSeeds("dense sim m=5 192x320 (split-K)", ref, [&](uint64_t seed, std::vector<uint16_t>& y) {
     sim::SimOptions o;
     o.sm_count = 4;
     o.schedule_seed = seed;
-    std::vector<uint16_t> y(size_t(m * n), 0x7e00);
     DenseMatmulArgs a;
     a.w = w.data();
     a.x = x.data();
@@ -363,14 +361,8 @@ void DenseUnderSeeds() {
     a.m = m;
     a.n = n;
     a.k = k;
-    const Status s = sim::DenseMatmul(a, o, nullptr);
-    std::string why;
-    const bool ok = s.ok() && CloseToReference(y, ref, mag, &why);
-    Check(ok, "dense sim m=5 192x320 (split-K), seed " + std::to_string(seed) + ": float64 reference", "'%s' %s",
-          s.message.c_str(), why.c_str());
-    if (seed == 0) first = y;
-    else Check(y == first, "dense seed " + std::to_string(seed) + ": the same bits as unfuzzed");
-  }
+    return sim::DenseMatmul(a, o, nullptr);
+  });
 }
 
 void Timed(const char* name, void (*section)()) {
