@@ -12,6 +12,7 @@
 
 #include "cpu/aligned_array.h"
 #include "cpu/isa_kernels.h"
+#include "cpu/row_blocks.h"
 #include "cpu/sparse_cpu.h"
 #include "sparq/cpu_ops.h"
 #include "sparq/sparse.h"
@@ -226,18 +227,8 @@ Status SparseMatmulCpu(const SparseWeightView& w, const uint16_t* x, const uint1
     if (skip != Skip::kNone) {
       // Units start on xt's 16-row blocks.
       rows_per_unit = std::min(m, (rows_per_unit + 15) / 16 * 16);
-      const int64_t blocks = (m + 15) / 16;
-      xt = cpu::AllocAligned<float>(blocks * 16 * w.k_pad);
-      pool.ParallelFor(blocks, [&](int64_t b0, int64_t b1) {
-        for (int64_t blk = b0; blk < b1; ++blk) {
-          float* dst = xt.get() + blk * w.k_pad * 16;
-          for (int64_t i = 0; i < 16; ++i) {
-            const int64_t r = blk * 16 + i;
-            const float* src = r < m ? x32.get() + r * w.k_pad : nullptr;
-            for (int64_t kk = 0; kk < w.k_pad; ++kk) dst[kk * 16 + i] = src != nullptr ? src[kk] : 0.0f;
-          }
-        }
-      });
+      xt = cpu::AllocAligned<float>((m + 15) / 16 * 16 * w.k_pad);
+      cpu::TransposeToRowBlocks(x32.get(), m, w.k_pad, xt.get(), pool);
       p.xt = xt.get();
     }
     const int64_t row_parts = (m + rows_per_unit - 1) / rows_per_unit;

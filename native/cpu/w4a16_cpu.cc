@@ -10,6 +10,7 @@
 
 #include "cpu/aligned_array.h"
 #include "cpu/isa_kernels.h"
+#include "cpu/row_blocks.h"
 #include "cpu/w4a16_cpu.h"
 #include "cuda/w4a16_layout.cuh"
 #include "sparq/cpu_ops.h"
@@ -144,23 +145,9 @@ Status W4A16MatmulCpu(const W4A16WeightView& w, const uint16_t* x, const uint16_
       pool.ParallelFor(col_blocks, [&](int64_t b, int64_t e) { ks.gemv(p, b, e); });
       return Status::Ok();
     }
-    // Xt[blk][kk][i] = X[blk·16 + i][kk], rows past m zero.
-    const int64_t rb = cpu::w4a16::kRowBlock, row_blocks = (m + rb - 1) / rb;
-    xt = cpu::AllocAligned<float>(row_blocks * rb * w.k_pad);
-    pool.ParallelFor(row_blocks, [&](int64_t b0, int64_t b1) {
-      for (int64_t blk = b0; blk < b1; ++blk) {
-        float* dst = xt.get() + blk * w.k_pad * rb;
-        for (int64_t i = 0; i < rb; ++i) {
-          const int64_t r = blk * rb + i;
-          if (r < m) {
-            const float* src = x32.get() + r * w.k_pad;
-            for (int64_t kk = 0; kk < w.k_pad; ++kk) dst[kk * rb + i] = src[kk];
-          } else {
-            for (int64_t kk = 0; kk < w.k_pad; ++kk) dst[kk * rb + i] = 0.0f;
-          }
-        }
-      }
-    });
+    static_assert(cpu::w4a16::kRowBlock == cpu::kRowBlockRows, "the gemm reads row_blocks.h's xt");
+    xt = cpu::AllocAligned<float>((m + cpu::kRowBlockRows - 1) / cpu::kRowBlockRows * cpu::kRowBlockRows * w.k_pad);
+    cpu::TransposeToRowBlocks(x32.get(), m, w.k_pad, xt.get(), pool);
     x32.reset();
     p.xt = xt.get();
     const int64_t supers = (col_blocks * sparq::w4a16::kCpuColBlock + cpu::w4a16::kColsPerSuper - 1) /

@@ -1,0 +1,20 @@
+// native/cpu/row_blocks.cc: see row_blocks.h. Plain C++: m·k copies against the kernels' m·n·k work.
+#include "cpu/row_blocks.h"
+
+namespace sparq::cpu {
+
+void TransposeToRowBlocks(const float* x, int64_t m, int64_t k, float* xt, ThreadPool& pool) {
+  const int64_t blocks = (m + kRowBlockRows - 1) / kRowBlockRows;
+  pool.ParallelFor(blocks, [&](int64_t b0, int64_t b1) {
+    for (int64_t blk = b0; blk < b1; ++blk) {
+      float* dst = xt + blk * k * kRowBlockRows;
+      for (int64_t i = 0; i < kRowBlockRows; ++i) {
+        const int64_t r = blk * kRowBlockRows + i;
+        const float* src = r < m ? x + r * k : nullptr;
+        for (int64_t kk = 0; kk < k; ++kk) dst[kk * kRowBlockRows + i] = src != nullptr ? src[kk] : 0.0f;
+      }
+    }
+  });
+}
+
+}  // namespace sparq::cpu

@@ -1,0 +1,17 @@
+// native/cpu/row_blocks.h: X transposed into blocks of 16 rows, one row per SIMD lane: the operand
+// of the CPU kernels that put X rows on the lanes (the W4A16 gemm, the sparse zero-skipping
+// kernels). Dense builds its own from fp16 on the fly (dense_cpu.cc), not from an fp32 copy.
+#pragma once
+#include <cstdint>
+
+#include "sparq/cpu.h"
+
+namespace sparq::cpu {
+
+inline constexpr int64_t kRowBlockRows = 16;
+
+// xt[b][kk][i] = x[16·b + i][kk] for kk < k (x rows k floats apart); rows ≥ m are zeros. xt holds
+// ceil(m / 16) · 16 · k floats. Blocks are split over the pool.
+void TransposeToRowBlocks(const float* x, int64_t m, int64_t k, float* xt, ThreadPool& pool);
+
+}  // namespace sparq::cpu
