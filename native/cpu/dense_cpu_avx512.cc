@@ -42,68 +42,13 @@ __m512 PanelVector(const DenseBlockArgs& b, int j, int64_t kk) {
   }
 }
 
-// c[i][j] (+)= x[i][kk..kk+16) * W[j][kk..kk+16) lane-wise, over kc_pad k. The smaller of the
-// two operand sets stays in registers for a step and the other is streamed one vector at a time:
-// MR*NR accumulators + min(MR, NR) + 1 <= 32 zmm.
-template <int MR, int NR, bool CONVERT>
-void MicroKernelImpl(const DenseBlockArgs& b) {
-  const float* x = b.x;
-  const int64_t ld_x = b.ld_x;
-  float* c = b.c;
-  __m512 acc[MR][NR];
-#pragma GCC unroll 12
-  for (int i = 0; i < MR; ++i)
-#pragma GCC unroll 12
-    for (int j = 0; j < NR; ++j)
-      acc[i][j] = b.accumulate ? _mm512_load_ps(c + (i * NR + j) * kLanes) : _mm512_setzero_ps();
-  for (int64_t kk = 0; kk < b.kc_pad; kk += kLanes) {
-    if constexpr (MR <= NR) {
-      __m512 xv[MR];
-#pragma GCC unroll 12
-      for (int i = 0; i < MR; ++i) xv[i] = _mm512_load_ps(x + i * ld_x + kk);
-#pragma GCC unroll 12
-      for (int j = 0; j < NR; ++j) {
-        const __m512 wv = PanelVector<CONVERT>(b, j, kk);
-#pragma GCC unroll 12
-        for (int i = 0; i < MR; ++i) acc[i][j] = _mm512_fmadd_ps(xv[i], wv, acc[i][j]);
-      }
-    } else {
-      __m512 wv[NR];
-#pragma GCC unroll 12
-      for (int j = 0; j < NR; ++j) wv[j] = PanelVector<CONVERT>(b, j, kk);
-#pragma GCC unroll 12
-      for (int i = 0; i < MR; ++i) {
-        const __m512 xv = _mm512_load_ps(x + i * ld_x + kk);
-#pragma GCC unroll 12
-        for (int j = 0; j < NR; ++j) acc[i][j] = _mm512_fmadd_ps(xv, wv[j], acc[i][j]);
-      }
-    }
-  }
-#pragma GCC unroll 12
-  for (int i = 0; i < MR; ++i)
-#pragma GCC unroll 12
-    for (int j = 0; j < NR; ++j) _mm512_store_ps(c + (i * NR + j) * kLanes, acc[i][j]);
-}
-
-template <int MR, int NR>
-void MicroKernel(const DenseBlockArgs& b) {
-  if (b.w != nullptr) {
-    MicroKernelImpl<MR, NR, true>(b);
-  } else {
-    MicroKernelImpl<MR, NR, false>(b);
-  }
-}
-
-constexpr int kMaxAccumulators = 24;
-
-// The kernel for mr rows of an NR-wide tile, mr in [1, kMaxAccumulators / NR].
-template <int NR, int MR = 1>
-DenseMicroKernelFn KernelFor(int mr) {
-  if constexpr (MR < kMaxAccumulators / NR) {
-    if (mr != MR) return KernelFor<NR, MR + 1>(mr);
-  }
-  return MicroKernel<MR, NR>;
-}
+using Vec = __m512;
+inline Vec VLoad(const float* p) { return _mm512_load_ps(p); }
+inline void VStore(float* p, Vec v) { _mm512_store_ps(p, v); }
+inline Vec VZero() { return _mm512_setzero_ps(); }
+inline Vec VFma(Vec a, Vec b, Vec c) { return _mm512_fmadd_ps(a, b, c); }
+constexpr int kMaxAccumulators = 24;  // of 32 zmm
+#include "cpu/dense_micro_body.inc"
 
 DenseMicroKernelFn KernelFor(int mr, int nr) { return nr == 4 ? KernelFor<4>(mr) : KernelFor<6>(mr); }
 
