@@ -59,6 +59,7 @@ describeFor(sim)(titleFor(sim, 'out of device memory (SPARQ_SIM_MEMORY_BYTES = 1
       await sq.synchronize(); // the free is stream-ordered
       const b = sq.zeros([512, 1024], 'f16'); // fits now
       b.dispose();
+      await sq.synchronize(); // b's 1 MiB is free only once the stream has run its free
       await stillWorks(sq);
     });
   });
