@@ -3,8 +3,10 @@
 
 namespace sparq::cpu {
 
-void TransposeToRowBlocks(const float* x, int64_t m, int64_t k, float* xt, ThreadPool& pool) {
+AlignedArray<float> TransposeToRowBlocks(const float* x, int64_t m, int64_t k, ThreadPool& pool) {
   const int64_t blocks = (m + kRowBlockRows - 1) / kRowBlockRows;
+  AlignedArray<float> out = AllocAligned<float>(blocks * kRowBlockRows * k);
+  float* const xt = out.get();
   pool.ParallelFor(blocks, [&](int64_t b0, int64_t b1) {
     for (int64_t blk = b0; blk < b1; ++blk) {
       float* dst = xt + blk * k * kRowBlockRows;
@@ -15,6 +17,7 @@ void TransposeToRowBlocks(const float* x, int64_t m, int64_t k, float* xt, Threa
       }
     }
   });
+  return out;
 }
 
 }  // namespace sparq::cpu

@@ -4,14 +4,16 @@
 #pragma once
 #include <cstdint>
 
+#include "cpu/aligned_array.h"
 #include "sparq/cpu.h"
 
 namespace sparq::cpu {
 
 inline constexpr int64_t kRowBlockRows = 16;
 
-// xt[b][kk][i] = x[16·b + i][kk] for kk < k (x rows k floats apart); rows ≥ m are zeros. xt holds
-// ceil(m / 16) · 16 · k floats. Blocks are split over the pool.
-void TransposeToRowBlocks(const float* x, int64_t m, int64_t k, float* xt, ThreadPool& pool);
+// xt[b][kk][i] = x[16·b + i][kk] for kk < k (x rows k floats apart); rows ≥ m are zeros; xt is
+// ceil(m / 16) · 16 · k floats, 64-byte aligned. Blocks are split over the pool. Throws
+// std::bad_alloc (on the calling thread) when xt cannot be allocated.
+AlignedArray<float> TransposeToRowBlocks(const float* x, int64_t m, int64_t k, ThreadPool& pool);
 
 }  // namespace sparq::cpu

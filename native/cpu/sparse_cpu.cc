@@ -226,9 +226,8 @@ Status SparseMatmulCpu(const SparseWeightView& w, const uint16_t* x, const uint1
     cpu::AlignedArray<float> xt;
     if (skip != Skip::kNone) {
       // Units start on xt's 16-row blocks.
-      rows_per_unit = std::min(m, (rows_per_unit + 15) / 16 * 16);
-      xt = cpu::AllocAligned<float>((m + 15) / 16 * 16 * w.k_pad);
-      cpu::TransposeToRowBlocks(x32.get(), m, w.k_pad, xt.get(), pool);
+      rows_per_unit = std::min(m, (rows_per_unit + cpu::kRowBlockRows - 1) / cpu::kRowBlockRows * cpu::kRowBlockRows);
+      xt = cpu::TransposeToRowBlocks(x32.get(), m, w.k_pad, pool);
       p.xt = xt.get();
     }
     const int64_t row_parts = (m + rows_per_unit - 1) / rows_per_unit;

@@ -51,6 +51,7 @@ struct Site {
   const char* file = nullptr;  // null: not recorded
   int line = 0;
 };
+bool SameSite(const Site& a, const Site& b);  // same line of the same file (sim_warp.cc)
 
 enum class ShflMode : int { kBfly = 0, kDown = 1, kUp = 2, kIdx = 3 };
 enum class VoteMode : int { kBallot = 0, kAny = 1, kAll = 2 };

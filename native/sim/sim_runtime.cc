@@ -273,7 +273,7 @@ void SyncThreads(Site site) {
     if (c.bar_site_thread < 0) {
       c.bar_site = site;
       c.bar_site_thread = t.linear;
-    } else if (c.bar_site.line != site.line || std::strcmp(c.bar_site.file, site.file) != 0) {
+    } else if (!SameSite(c.bar_site, site)) {
       const std::string what = "threads reached one barrier from different places: thread " +
                                std::to_string(c.bar_site_thread) + " at " + c.bar_site.file + ":" +
                                std::to_string(c.bar_site.line) + ", thread " + std::to_string(t.linear) + " at " +

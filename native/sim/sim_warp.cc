@@ -80,20 +80,26 @@ static uint32_t LanesAtBarrier(CtaState& c, int warp, uint32_t lanes) {
   return at;
 }
 
+bool SameSite(const Site& a, const Site& b) {
+  return a.line == b.line && (a.file == b.file || std::strcmp(a.file, b.file) == 0);
+}
+
 // Two lanes of one round at different call sites (sim::Site; only .aligned collectives record
-// one): the lanes grouped by site, or "" when they all came from one place.
+// one): the lanes grouped by site, or "" when they all came from one place (the common case,
+// checked first without allocating: every completed mma and ldmatrix round passes here).
 static std::string DivergentSites(const Round& r, uint32_t mask) {
+  const Site& first = r.site[__builtin_ctz(mask)];
+  if (first.file == nullptr) return {};
+  bool diverged = false;
+  for (int l = 0; l < 32 && !diverged; ++l) diverged = ((mask >> l) & 1u) && !SameSite(r.site[l], first);
+  if (!diverged) return {};
   std::vector<std::pair<Site, uint32_t>> sites;
   for (int l = 0; l < 32; ++l) {
-    if (!((mask >> l) & 1u) || r.site[l].file == nullptr) continue;
-    auto same = [&](const std::pair<Site, uint32_t>& e) {
-      return e.first.line == r.site[l].line && std::strcmp(e.first.file, r.site[l].file) == 0;
-    };
-    auto it = std::find_if(sites.begin(), sites.end(), same);
+    if (!((mask >> l) & 1u)) continue;
+    auto it = std::find_if(sites.begin(), sites.end(), [&](const auto& e) { return SameSite(e.first, r.site[l]); });
     if (it == sites.end()) sites.push_back({r.site[l], 1u << l});
     else it->second |= 1u << l;
   }
-  if (sites.size() < 2) return {};
   std::string what = "an .aligned collective reached from different places: ";
   for (size_t i = 0; i < sites.size(); ++i) {
     what += (i ? "; " : "") + std::string("lanes ") + LaneList(sites[i].second) + " at " + sites[i].first.file + ":" +

@@ -515,7 +515,7 @@ export default [
     name: 'sim-barrier-sites-ignored',
     kernel: 'sim',
     file: 'native/sim/sim_runtime.cc',
-    search: '    } else if (c.bar_site.line != site.line || std::strcmp(c.bar_site.file, site.file) != 0) {',
+    search: '    } else if (!SameSite(c.bar_site, site)) {',
     replace: '    } else if (false) {',
     models: 'simulator bar.sync ignores where each thread called it: a __syncthreads in each arm of a divergent if passes',
   },
