@@ -22,24 +22,18 @@ constexpr int kLanes = 8;        // X rows per ymm
 constexpr int kBlockLanes = 16;  // X rows per xt block (and per accumulator row)
 
 // A list's values as fp32 in w32, so the FMAs below take their weight as a broadcast load.
-void ListValuesF32(const uint16_t* values, int64_t groups, float* w32) {
-  for (int64_t g = 0; g < groups; ++g)
-    _mm256_store_ps(w32 + g * kRowsClasses,
-                    _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(values + g * kRowsClasses))));
-}
-
-void RowChunks(const char* x, int64_t x_stride, const uint16_t* xo, const float* w32, int64_t groups, float* acc,
-               int blocks, int last_lanes);
+void RowChunks(const char* x, int64_t x_stride, const uint16_t* xo, const uint16_t* values, int64_t groups,
+               float* acc, int blocks, int last_lanes);
 
 #include "cpu/sparse_rows_body.inc"
 
-void RowChunks(const char* x, int64_t x_stride, const uint16_t* xo, const float* w32, int64_t groups, float* acc,
-               int blocks, int last_lanes) {
+void RowChunks(const char* x, int64_t x_stride, const uint16_t* xo, const uint16_t* values, int64_t groups,
+               float* acc, int blocks, int last_lanes) {
   constexpr int64_t kHalfBytes = kLanes * sizeof(float);
   for (int b = 0; b < blocks; ++b) {
     const int lanes = b + 1 == blocks ? last_lanes : kBlockLanes;
     for (int half = 0; half * kLanes < lanes; ++half)
-      RowChunkYmm(x + b * x_stride + half * kHalfBytes, xo, w32, groups, acc + b * kRowsAccBlockFloats + half * kLanes);
+      RowChunkYmm(x + b * x_stride + half * kHalfBytes, xo, values, groups, acc + b * kRowsAccBlockFloats + half * kLanes);
   }
 }
 

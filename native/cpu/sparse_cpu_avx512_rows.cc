@@ -32,33 +32,25 @@ namespace {
 using sparq::sparse::kRowsClasses;
 constexpr int kLanes = 16;  // X rows per zmm
 
-// A list's values as fp32 in w32 (2·8·k groups): a pass of its own, so the FMAs below take their
-// weight as a broadcast from memory (a load; GCC turns a broadcast of a converted register into
-// one shuffle per slot, which costs FMA issue slots).
-void ListValuesF32(const uint16_t* values, int64_t groups, float* w32) {
-  for (int64_t g = 0; g < groups; g += 2)
-    _mm512_store_ps(w32 + g * kRowsClasses,
-                    _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(values + g * kRowsClasses))));
-}
-
-void RowChunks(const char* x, int64_t x_stride, const uint16_t* xo, const float* w32, int64_t groups, float* acc,
-               int blocks, int last_lanes);
+void RowChunks(const char* x, int64_t x_stride, const uint16_t* xo, const uint16_t* values, int64_t groups,
+               float* acc, int blocks, int last_lanes);
 
 #include "cpu/sparse_rows_body.inc"
 
 // One list into kBlocks zmm blocks (16 accumulators for two: all in registers).
 template <int kBlocks>
-void RowChunkZmm(const char* x, int64_t x_stride, const uint16_t* x_offsets, const float* w32, int64_t groups,
+void RowChunkZmm(const char* x, int64_t x_stride, const uint16_t* x_offsets, const uint16_t* values, int64_t groups,
                  float* acc) {
   __m512 a[kBlocks][kRowsClasses];
   for (int b = 0; b < kBlocks; ++b)
     for (int c = 0; c < kRowsClasses; ++c) a[b][c] = _mm512_load_ps(acc + b * kRowsAccBlockFloats + c * kLanes);
   for (int64_t g = 0; g < groups; ++g) {
+    PrefetchListsAhead(values + g * kRowsClasses, x_offsets + g * kRowsClasses);
     const GroupOffsets xo(x_offsets + g * kRowsClasses);
-    const float* w = w32 + g * kRowsClasses;
+    const __m512 w = _mm512_castps256_ps512(GroupWeights(values + g * kRowsClasses));
 #pragma GCC unroll 8
     for (int c = 0; c < kRowsClasses; ++c) {
-      const __m512 wc = _mm512_set1_ps(w[c]);
+      const __m512 wc = _mm512_permutexvar_ps(_mm512_set1_epi32(c), w);
 #pragma GCC unroll 2
       for (int b = 0; b < kBlocks; ++b)
         a[b][c] = _mm512_fmadd_ps(_mm512_load_ps(reinterpret_cast<const float*>(x + b * x_stride + xo[c])), wc, a[b][c]);
@@ -68,11 +60,11 @@ void RowChunkZmm(const char* x, int64_t x_stride, const uint16_t* x_offsets, con
     for (int c = 0; c < kRowsClasses; ++c) _mm512_store_ps(acc + b * kRowsAccBlockFloats + c * kLanes, a[b][c]);
 }
 
-void RowChunks(const char* x, int64_t x_stride, const uint16_t* xo, const float* w32, int64_t groups, float* acc,
-               int blocks, int last_lanes) {
-  if (blocks == 2) RowChunkZmm<2>(x, x_stride, xo, w32, groups, acc);
-  else if (last_lanes <= 8) RowChunkYmm(x, xo, w32, groups, acc);
-  else RowChunkZmm<1>(x, x_stride, xo, w32, groups, acc);
+void RowChunks(const char* x, int64_t x_stride, const uint16_t* xo, const uint16_t* values, int64_t groups,
+               float* acc, int blocks, int last_lanes) {
+  if (blocks == 2) RowChunkZmm<2>(x, x_stride, xo, values, groups, acc);
+  else if (last_lanes <= 8) RowChunkYmm(x, xo, values, groups, acc);
+  else RowChunkZmm<1>(x, x_stride, xo, values, groups, acc);
 }
 
 }  // namespace
