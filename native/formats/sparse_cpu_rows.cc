@@ -30,13 +30,11 @@ Offsets OffsetsOf(const CpuRowsHeader& h) {
   return o;
 }
 
-// Groups of the (row, chunk) list: its longest class, rounded up to even (kernels convert the
-// values of two groups, 16 halves, at a time).
+// Groups of the (row, chunk) list: its longest class.
 int64_t GroupsOf(const uint16_t* w_row, int64_t k0, int64_t k1) {
   int64_t count[kRowsClasses] = {};
   for (int64_t kk = k0; kk < k1; ++kk) count[kk % kRowsClasses] += w_row[kk] != 0;
-  const int64_t longest = *std::max_element(count, count + kRowsClasses);
-  return (longest + 1) / 2 * 2;
+  return *std::max_element(count, count + kRowsClasses);
 }
 
 }  // namespace

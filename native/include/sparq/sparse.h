@@ -136,7 +136,7 @@ struct SparseEncoded {
 // else. For weight row r (of n_pad) and k chunk q (chunk_k columns from q·chunk_k), the stored
 // weights with k ≡ c (mod 8) form class c's list in increasing k; the 8 lists are interleaved in
 // groups of 8 slots (slot c of group g = entry g of class c) and padded with zero weights to the
-// longest list's length, rounded up to an even number of groups. A slot is the byte offset of its
+// longest list's length. A slot is the byte offset of its
 // column in an X slice of 16 floats per column ((k − q·chunk_k)·64, uint16) and its fp16 bits; a
 // padding slot is (c·64, 0x0000). Memory: 4 bytes per slot + 8 per (row, chunk).
 namespace sparse {
