@@ -1,7 +1,6 @@
-// native/tests/int8_cpu_bench.cc: int8 (LLM.int8()) CPU matmul timings (not a test: no pass/fail,
-// no CMake target). Build by hand against a build tree's core library, e.g.
-//   g++ -O2 -std=c++17 -ffp-contract=off -Inative/include -Inative native/tests/int8_cpu_bench.cc \
-//       build-h-cpu/libsparq_core.a -lpthread -o /tmp/int8_cpu_bench
+// native/tests/int8_cpu_bench.cc: int8 (LLM.int8()) CPU matmul timings (not a test: no pass/fail).
+// Built only when named, in a tree configured with -DSPARQ_NATIVE_TESTS=ON:
+//   cmake --build <build> --target int8_cpu_bench
 //   int8_cpu_bench [kernel] [reps] [m,...]   kernel: scalar|avx2|avx512bw|avx512vnni|all (default
 //                                            all); reps default 9; m default 1,16,64
 // n = k = 4096 at m ∈ {1, 16, 64}, threshold 6 with 4 planted outlier columns. Weights rotate over

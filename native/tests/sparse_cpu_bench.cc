@@ -9,9 +9,8 @@
 // median ms, the dense median for the same (shape, m), their ratio (> 1: sparse faster), encoded
 // bytes and the weight GB/s. Each (shape, sparsity, format) is checked once against the dense
 // result on the same pruned weights (relative norm), so a fast wrong kernel shows.
-// Built by hand (CMake builds only *_test.cc):
-//   g++ -O2 -std=c++17 -Inative/include -Inative native/tests/sparse_cpu_bench.cc
-//       <build>/libsparq_core.a -lpthread -ldl -o sparse_cpu_bench   (one line)
+// Built only when named, in a tree configured with -DSPARQ_NATIVE_TESTS=ON:
+//   cmake --build <build> --target sparse_cpu_bench
 #include <algorithm>
 #include <chrono>
 #include <cmath>
