@@ -112,18 +112,23 @@ const cs::KernelSet& KernelsFor(cpu::Isa isa, int64_t rows_per_unit) {
 // SPARQ_SPARSE_SKIP=off|on|rows|bitmap forces (read at every call, so tests reach each): off =
 // the expanding kernels; on = rows where the weight has lists, else bitmap skip; rows / bitmap =
 // that kernel where it can run, else the expanding ones. Unset, the rows kernel runs from
-// kRowsMinRows X rows per unit up to kRowsMaxDensity* stored (4096², Zen 4, one thread, AVX-512:
-// at 40% sparsity level with the expanding kernels, at 50% 0.8–0.95× their time, at 80% 0.5×; at
-// 0–30% slower, as a slot costs about twice an expanded weight; AVX2: level at 50–60%, faster from
-// 60% at m ≤ 16 and from 70% at m = 64; docs/kernels.md), and without lists the bitmap skip
+// kRowsMinRows X rows per unit up to RowsMaxDensity stored, and without lists the bitmap skip
 // kernel where it was measured faster than the buffered path (4096², Zen 4, 2 threads): its cost
 // follows the stored weights (~5 cycles each per 16 X rows: an accumulator load and store per
 // weight) where theirs follows all weights, so it needs few stored weights: at 16 or more X rows
 // per unit from 70% sparsity, at 7–15 rows from 85%; never on the direct path (≤ 6 rows).
 enum class Skip { kNone, kBitmap, kRows };
 constexpr int64_t kRowsMinRows = 7;
-constexpr double kRowsMaxDensityAvx512 = 0.55;
-constexpr double kRowsMaxDensityAvx2 = 0.35;
+// Where the rows kernel beats the expanding ones (4096², Zen 4, one thread, the two alternated in
+// one process, 2026-12-01 after the permute change; docs/kernels.md). Up to 16 X rows a unit (one
+// xt block): AVX-512 faster from 30% sparsity (0.72–0.93×; at 20% level, m = 8: 0.97×), AVX2
+// from 40% (0.78–0.87×). More rows: AVX-512 from 40% (30%, m = 64: 1.10×; 40%:
+// 0.94×), AVX2 from 60% (50%, m = 64: 1.17×; 60%: 0.74–0.78×).
+double RowsMaxDensity(bool avx512, int64_t rows_per_unit) {
+  const bool one_block = rows_per_unit <= 16;
+  if (avx512) return one_block ? 0.70 : 0.60;
+  return one_block ? 0.60 : 0.40;
+}
 constexpr double kSkipMaxDensity16Rows = 0.32;  // 70% sparse masks land on either side of 0.30
 constexpr double kSkipMaxDensityFewRows = 0.15;
 Skip ChooseSkip(cpu::Isa isa, const SparseWeightView& w, int64_t rows_per_unit, double density, const float* x,
@@ -139,7 +144,7 @@ Skip ChooseSkip(cpu::Isa isa, const SparseWeightView& w, int64_t rows_per_unit, 
   if (forced == "on") want = has_rows ? Skip::kRows : bitmap ? Skip::kBitmap : Skip::kNone;
   else if (forced == "rows") want = has_rows ? Skip::kRows : Skip::kNone;
   else if (forced == "bitmap") want = bitmap ? Skip::kBitmap : Skip::kNone;
-  else if (has_rows && rows_per_unit >= kRowsMinRows && density <= (avx512 ? kRowsMaxDensityAvx512 : kRowsMaxDensityAvx2))
+  else if (has_rows && rows_per_unit >= kRowsMinRows && density <= RowsMaxDensity(avx512, rows_per_unit))
     want = Skip::kRows;
   else if (bitmap && rows_per_unit > cs::kAvx512DirectMaxRows &&
            density <= (rows_per_unit >= 16 ? kSkipMaxDensity16Rows : kSkipMaxDensityFewRows))
