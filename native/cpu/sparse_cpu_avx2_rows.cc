@@ -21,7 +21,6 @@ using sparq::sparse::kRowsClasses;
 constexpr int kLanes = 8;        // X rows per ymm
 constexpr int kBlockLanes = 16;  // X rows per xt block (and per accumulator row)
 
-// A list's values as fp32 in w32, so the FMAs below take their weight as a broadcast load.
 void RowChunks(const char* x, int64_t x_stride, const uint16_t* xo, const uint16_t* values, int64_t groups,
                float* acc, int blocks, int last_lanes);
 
