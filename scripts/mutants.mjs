@@ -308,11 +308,11 @@ function orderFor(m, order) {
 async function runTests(buildDir, tests, budgetS, logDir, baseline) {
   const t0 = Date.now();
   for (const t of tests) {
-    const own = 2 * (baseline[t] || 0) + 10;
-    const allow = Math.max(budgetS - secs(t0), own);
+    const unmutated = baseline[t] || 0;
+    const allow = Math.max(budgetS - secs(t0), 2 * unmutated + 10);
     const r = await runTest(path.join(buildDir, t), allow, path.join(logDir, `${t}.log`));
     if (!r.ok) {
-      const detail = r.how === 'timeout' ? `${r.detail} (unmutated: ${(baseline[t] || 0).toFixed(1)} s)` : r.detail;
+      const detail = r.how === 'timeout' ? `${r.detail} (unmutated: ${unmutated.toFixed(1)} s)` : r.detail;
       return { killed: true, test: t, how: r.how, detail };
     }
   }

@@ -125,7 +125,7 @@ constexpr int64_t kRowsMinRows = 7;
 // from 40% (0.78–0.87×). More rows: AVX-512 from 40% (30%, m = 64: 1.10×; 40%:
 // 0.94×), AVX2 from 60% (50%, m = 64: 1.17×; 60%: 0.74–0.78×).
 double RowsMaxDensity(bool avx512, int64_t rows_per_unit) {
-  const bool one_block = rows_per_unit <= 16;
+  const bool one_block = rows_per_unit <= cpu::kRowBlockRows;
   if (avx512) return one_block ? 0.70 : 0.60;
   return one_block ? 0.60 : 0.40;
 }

@@ -294,7 +294,8 @@ void EncodeSpeed() {
 }  // namespace
 
 // The cpu row lists read by the rule sparq/sparse.h states, independently of the builder: header,
-// offsets in slab → chunk → row order, group counts equal to the longest class list, each class's entries in increasing k with their fp16 bits, padding (c·64, 0x0000) only after
+// offsets in slab → chunk → row order, group counts equal to the longest class list, each class's
+// entries in increasing k with their fp16 bits, padding (c·64, 0x0000) only after
 // the last entry, every stored weight listed exactly once, the byte size as laid out.
 void RowLists(int64_t n, int64_t k, double sparsity) {
   namespace sp = sparq::sparse;
