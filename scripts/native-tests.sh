@@ -3,12 +3,17 @@
 # ways — plain, ASan+UBSan, TSan — plus the TSan-only check that the deliberately racy kernels
 # ARE reported. Exits non-zero on any failure. Build trees: build-native, build-asan, build-tsan.
 #   SPARQ_JOBS=2 (parallel build jobs), SPARQ_NATIVE_MODES="plain asan tsan" (subset to run)
+#   SPARQ_SANITIZER_SHARD="i/n" | all: the share of each test's case grid the ASan and TSan runs
+#   take (native/tests/test_shard.h); default d/3 with d = day of the UTC year mod 3, so three
+#   consecutive days sanitize every case. The plain run always takes every case.
 set -u
 root="$(cd "$(dirname "$0")/.." && pwd)"
 jobs="${SPARQ_JOBS:-2}"
 modes="${SPARQ_NATIVE_MODES:-plain asan tsan}"
 status=0
 start=$(date +%s)
+sanitizer_shard="${SPARQ_SANITIZER_SHARD:-$(( 10#$(date -u +%j) % 3 ))/3}"
+[ "$sanitizer_shard" = all ] && sanitizer_shard=""
 
 note() { printf '%s\n' "$*"; }
 fail() { note "FAIL: $*"; status=1; }
@@ -55,6 +60,7 @@ expect_tsan_race() {  # scenario
   fi
 }
 
+[ -n "$sanitizer_shard" ] && note "sanitizer runs: case shard $sanitizer_shard (SPARQ_SANITIZER_SHARD=all for every case)"
 san_flags=(-DCMAKE_BUILD_TYPE=Debug "-DCMAKE_CXX_FLAGS_DEBUG=-O1 -g" "-DCMAKE_C_FLAGS_DEBUG=-O1 -g")
 for mode in $modes; do
   case "$mode" in
@@ -62,12 +68,13 @@ for mode in $modes; do
       configure_and_build build-native -DSPARQ_SANITIZE= && run_tests build-native plain ;;
     asan)
       configure_and_build build-asan -DSPARQ_SANITIZE=address,undefined "${san_flags[@]}" &&
-        ASAN_OPTIONS="detect_leaks=1 ${ASAN_OPTIONS:-}" UBSAN_OPTIONS="print_stacktrace=1 halt_on_error=1" \
+        SPARQ_TEST_SHARD="$sanitizer_shard" ASAN_OPTIONS="detect_leaks=1 ${ASAN_OPTIONS:-}" UBSAN_OPTIONS="print_stacktrace=1 halt_on_error=1" \
         run_tests build-asan asan ;;
     tsan)
       if configure_and_build build-tsan -DSPARQ_SANITIZE=thread "${san_flags[@]}"; then
         # sparse_format_test encodes on one thread (83 s under TSan for no race it could show)
-        TSAN_OPTIONS="halt_on_error=0 ${TSAN_OPTIONS:-}" run_tests build-tsan tsan "sparse_format_test"
+        SPARQ_TEST_SHARD="$sanitizer_shard" TSAN_OPTIONS="halt_on_error=0 ${TSAN_OPTIONS:-}" \
+          run_tests build-tsan tsan "sparse_format_test"
         expect_tsan_race race:plain-flag
         expect_tsan_race race:missing-syncthreads
       fi ;;

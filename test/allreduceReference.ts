@@ -8,8 +8,9 @@ import { f16BitsToNumber, numberToF16Bits } from './reference';
 
 const { fround, sqrt } = Math; // module-local: global lookups are slow under jest's vm context
 
-// fp16 bits → value for all 65536 patterns (from the exact decoder), so the loops below index a table.
-const F16_VALUE = Float64Array.from({ length: 65536 }, (_, h) => f16BitsToNumber(h));
+// fp16 bits → value for all 65536 patterns (from the exact decoder), so the loops below (and the
+// tests' per-element checks) index a table.
+export const F16_VALUE = Float64Array.from({ length: 65536 }, (_, h) => f16BitsToNumber(h));
 
 // fp32 value → fp16 bits, round-to-nearest-even, on the fp32 bit pattern (exact for fp32 inputs,
 // which is all the contract rounds): ~20× faster than the general numberToF16Bits.

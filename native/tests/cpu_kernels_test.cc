@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "sparq/cpu.h"
+#include "test_shard.h"
 
 using sparq::cpu::Isa;
 
@@ -197,6 +198,7 @@ uint16_t RandomF16NonZero(std::mt19937& rng, const std::vector<double>& table) {
 
 void CheckDense(const DenseCase& c, const std::vector<Isa>& isas, sparq::cpu::ThreadPool& pool,
                 const std::vector<double>& f16_table, std::mt19937& rng) {
+  if (!sparq_test::TakeCase()) return;
   std::vector<uint16_t> w(c.n * c.k), x(c.m * c.k), bias(c.n);
   for (auto& v : w) v = RandomF16NonZero(rng, f16_table);
   for (auto& v : x) v = RandomF16NonZero(rng, f16_table);
@@ -352,6 +354,7 @@ int main() {
   for (size_t i = 0; i < cases.size(); ++i) CheckDense(cases[i], isas, i % 2 ? pool1 : pool3, f16_table, rng);
   for (Isa isa : isas) CheckDenseDeterministic(isa, f16_table, rng);
 
+  sparq_test::PrintShard();
   std::printf("%d passed, %d failed\n", g_passed, g_failed);
   return g_failed == 0 ? 0 : 1;
 }

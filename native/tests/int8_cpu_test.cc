@@ -21,6 +21,7 @@
 #include "sparq/cpu.h"
 #include "sparq/cpu_ops.h"
 #include "sparq/int8.h"
+#include "test_shard.h"
 
 using sparq::Int8Layout;
 using sparq::Int8MatmulArgs;
@@ -232,6 +233,7 @@ bool OutliersMatch(const std::vector<int32_t>& cols, const RefResult& ref) {
 }
 
 void RunCase(const Case& c, Pools& pools) {
+  if (!sparq_test::TakeCase()) return;
   const std::string where = Where(c);
   // Weights: library quantizer vs the reference, then the kCpu packing.
   std::vector<int8_t> codes;
@@ -657,6 +659,7 @@ int main() {
   CheckOutlierKernels();
   CheckPanelTiles();
   CheckErrors(pools);
+  sparq_test::PrintShard();
   std::printf("%d passed, %d failed\n", g_passed, g_failed);
   return g_failed == 0 ? 0 : 1;
 }

@@ -339,7 +339,7 @@ void Sweep() {
         c.algo = a;
         c.in_place = (R + T) % 3 == 0;
         c.wide = (R + T) % 3 == 1;
-        RunCase(c, 16);
+        if (sparq_test::TakeCase()) RunCase(c, 16);
       }
   // hidden 4104 (513 vectors: 512 threads, thread 0 takes a second vector)
   struct Big {
@@ -364,7 +364,7 @@ void Sweep() {
     c.in_place = b.in_place;
     c.integers = b.integers;
     c.wide = !b.integers && b.R >= 3;
-    RunCase(c, 4);
+    if (sparq_test::TakeCase()) RunCase(c, 4);
   }
   if (kTsanLight) return;
   // hidden 8192 (1024 vectors, two per thread)
@@ -377,7 +377,7 @@ void Sweep() {
     c.algo = b.a;
     c.in_place = b.in_place;
     c.integers = b.integers;
-    RunCase(c, 4);
+    if (sparq_test::TakeCase()) RunCase(c, 4);
   }
 }
 
@@ -401,7 +401,7 @@ void Forced() {
     c.algo = f.a;
     c.integers = f.ctas % 2 == 0;
     c.wide = !c.integers;
-    RunCase(c, 64, f.ctas);
+    if (sparq_test::TakeCase()) RunCase(c, 64, f.ctas);
   }
 }
 
@@ -409,7 +409,7 @@ void Forced() {
 void BackToBack() {
   Workspace ws;
   std::mt19937 rng(g_seed++);
-  const int calls = kTsanLight ? 30 : 220;
+  const int calls = sparq_test::ShardLength(kTsanLight ? 30 : 220);
   int failed = 0;
   std::string first;
   for (int i = 0; i < calls; ++i) {
@@ -441,7 +441,7 @@ void BackToBack() {
 void RankThreads() {
   Workspace ws;
   std::mt19937 rng(g_seed++);
-  const int n = kTsanLight ? 12 : 60;
+  const int n = sparq_test::ShardLength(kTsanLight ? 12 : 60);
   std::vector<Call> calls(static_cast<size_t>(n));
   ws.Fit(3, 12, 64);
   for (int i = 0; i < n; ++i) {

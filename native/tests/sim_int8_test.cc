@@ -338,6 +338,7 @@ void CheckCancelSeparates(const Case& c, const Inputs& in) {
 }
 
 void RunCase(const Case& c) {
+  if (!sparq_test::TakeCase()) return;
   Inputs in;
   if (!MakeInputs(c, &in)) return;
   if (c.cancel) CheckCancelSeparates(c, in);

@@ -226,7 +226,7 @@ void SweepSparsityAndM() {
                  (c.bias ? " bias" : "") + ": per element vs float64, bytes once per slab";
         ++idx;
         Inputs in;
-        if (MakeInputs(c, &in)) RunCase(in);
+        if (sparq_test::TakeCase() && MakeInputs(c, &in)) RunCase(in);
       }
 }
 
@@ -255,7 +255,7 @@ void EveryInstance() {
           c.want_config = keep.back().c_str();
           c.name = std::string("sparse [sim] instance ") + want + " m=" + std::to_string(m) + ": chosen and correct";
           Inputs in;
-          if (MakeInputs(c, &in)) RunCase(in);
+          if (sparq_test::TakeCase() && MakeInputs(c, &in)) RunCase(in);
         }
 }
 
@@ -278,7 +278,7 @@ void DenseTileInSparseMatrix() {
         c.name = std::string("sparse [sim] ") + Fmt(f) + " dense tile in 95% sparse, stages=" + std::to_string(stages) +
                  " m=" + std::to_string(m) + ": every entry counted";
         Inputs in;
-        if (!MakeInputs(c, &in)) continue;
+        if (!sparq_test::TakeCase() || !MakeInputs(c, &in)) continue;
         const bool full = in.enc.max_tile_units == (f == SparseFormat::kBitmap ? 4096 : 4096);
         Check(full, c.name + ": max_tile_units is a full tile", "max_tile_units = %d", in.enc.max_tile_units);
         RunCase(in);
@@ -323,7 +323,7 @@ void ForcedSplits() {
       base.sm_count = 3;
       base.name = std::string("sparse [sim] ") + Fmt(f) + " m=" + std::to_string(m) + " n=61 k=1000";
       Inputs in;
-      if (!MakeInputs(base, &in)) continue;
+      if (!sparq_test::TakeCase() || !MakeInputs(base, &in)) continue;
       LaunchInfo info1;
       in.c.force.splits = 1;
       in.c.name = base.name + " split_k=1: per element vs float64";
@@ -376,7 +376,7 @@ void FewSms() {
       c.name = std::string("sparse [sim] ") + Fmt(f) + " 1 slab, grid for 32 SMs on 2" +
                (concurrent ? "" : " (one CTA at a time)") + ": launcher's split, counters reset";
       Inputs in;
-      if (MakeInputs(c, &in)) RunCase(in);
+      if (sparq_test::TakeCase() && MakeInputs(c, &in)) RunCase(in);
     }
 }
 
@@ -404,7 +404,7 @@ void ShapesAndPaths() {
       c.name = std::string("sparse [sim] ") + Fmt(f) + " m=" + std::to_string(s.m) + " n=" + std::to_string(s.n) +
                " k=" + std::to_string(s.k) + ", " + s.what;
       Inputs in;
-      if (MakeInputs(c, &in)) RunCase(in);
+      if (sparq_test::TakeCase() && MakeInputs(c, &in)) RunCase(in);
     }
 }
 

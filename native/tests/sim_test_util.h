@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "test_shard.h"
+
 namespace sparq_test {
 
 // Under ThreadSanitizer (10-20x slower) tests run a reduced set: the plain and ASan runs cover the
@@ -48,6 +50,7 @@ inline void Check(bool ok, const std::string& name, const char* fmt = "", ...) {
 }
 
 inline int Summary() {
+  PrintShard();
   std::printf("%d passed, %d failed\n", Passed(), Failed());
   return Failed() == 0 ? 0 : 1;
 }

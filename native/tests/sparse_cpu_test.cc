@@ -17,6 +17,7 @@
 
 #include "sparq/cpu.h"
 #include "sparq/sparse.h"
+#include "test_shard.h"
 
 using sparq::SparseEncoded;
 using sparq::SparseFormat;
@@ -207,6 +208,7 @@ std::string CaseName(const Kernel& kern, SparseFormat f, int64_t m, int64_t n, i
 // One matrix, every m, with and without bias, on 1 and 3 threads (bit-identical between them).
 void CheckMatrix(const std::vector<uint16_t>& w, int64_t n, int64_t k, double sparsity, const std::vector<int64_t>& ms,
                  const std::string& label, sparq::cpu::ThreadPool& pool1, sparq::cpu::ThreadPool& pool3) {
+  if (!sparq_test::TakeCase()) return;
   for (SparseFormat f : {SparseFormat::kBitmap, SparseFormat::kTiledCsl}) {
     SparseEncoded enc;
     Status st = sparq::SparseEncode(w.data(), n, k, f, &enc);
@@ -408,6 +410,7 @@ int main() {
   CheckSpecialValues(pool1);
   CheckSkipNonFinite(pool1);
   CheckTheCheck(pool1);
+  sparq_test::PrintShard();
   std::printf("%d passed, %d failed\n", g_passed, g_failed);
   return g_failed == 0 ? 0 : 1;
 }

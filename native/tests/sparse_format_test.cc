@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "sparq/sparse.h"
+#include "test_shard.h"
 
 using sparq::SparseEncoded;
 using sparq::SparseFormat;
@@ -113,6 +114,7 @@ ScatterCycles CountScatterCycles(const SparseEncoded& e) {
 }
 
 void RoundTrip(int64_t n, int64_t k, double sparsity) {
+  if (!sparq_test::TakeCase()) return;
   const std::vector<uint16_t> w = RandomSparse(n, k, sparsity);
   int64_t nnz = 0;
   for (uint16_t v : w) nnz += v != 0;
@@ -298,6 +300,7 @@ void EncodeSpeed() {
 // entries in increasing k with their fp16 bits, padding (c·64, 0x0000) only after
 // the last entry, every stored weight listed exactly once, the byte size as laid out.
 void RowLists(int64_t n, int64_t k, double sparsity) {
+  if (!sparq_test::TakeCase()) return;
   namespace sp = sparq::sparse;
   const std::vector<uint16_t> w = RandomSparse(n, k, sparsity);
   std::vector<uint8_t> bytes;
@@ -361,6 +364,7 @@ int main() {
   BadArguments();
   Prune();
   EncodeSpeed();
+  sparq_test::PrintShard();
   std::printf("%d passed, %d failed\n", g_passed, g_failed);
   return g_failed == 0 ? 0 : 1;
 }

@@ -268,6 +268,7 @@ std::string CaseName(const Case& c) {
 }
 
 void CheckCpuMatmul(const Case& c, Isa isa, sparq::cpu::ThreadPool& pool) {
+  if (!sparq_test::TakeCase()) return;
   const Inputs in = MakeInputs(c);
   W4A16Packed pk;
   Status st = sparq::W4A16Pack(in.codes.data(), in.scales.data(), c.n, c.k, c.g, &pk, W4A16Layout::kCpu);
@@ -467,6 +468,7 @@ int main() {
   }
   CheckFp16TablesSameBits();
   RunSimChecks();
+  sparq_test::PrintShard();
   std::printf("%d passed, %d failed\n", g_passed, g_failed);
   return g_failed == 0 ? 0 : 1;
 }
@@ -490,6 +492,7 @@ struct SimCase {
 };
 
 void CheckSimCase(const SimCase& c, int stages, sparq::cpu::ThreadPool& pool) {
+  if (!sparq_test::TakeCase()) return;
   const Case cc{c.m, c.n, c.k, c.g, true};
   const Inputs in = MakeInputs(cc);
   W4A16Packed pk, pk_cpu;
