@@ -3,17 +3,17 @@
 
 namespace sparq::cpu {
 
-AlignedArray<float> TransposeToRowBlocks(const float* x, int64_t m, int64_t k, ThreadPool& pool) {
-  const int64_t blocks = (m + kRowBlockRows - 1) / kRowBlockRows;
-  AlignedArray<float> out = AllocAligned<float>(blocks * kRowBlockRows * k);
+AlignedArray<float> TransposeToRowBlocks(const float* x, int64_t m, int64_t k, ThreadPool& pool, int64_t block_rows) {
+  const int64_t blocks = (m + block_rows - 1) / block_rows;
+  AlignedArray<float> out = AllocAligned<float>(blocks * block_rows * k);
   float* const xt = out.get();
   pool.ParallelFor(blocks, [&](int64_t b0, int64_t b1) {
     for (int64_t blk = b0; blk < b1; ++blk) {
-      float* dst = xt + blk * k * kRowBlockRows;
-      for (int64_t i = 0; i < kRowBlockRows; ++i) {
-        const int64_t r = blk * kRowBlockRows + i;
+      float* dst = xt + blk * k * block_rows;
+      for (int64_t i = 0; i < block_rows; ++i) {
+        const int64_t r = blk * block_rows + i;
         const float* src = r < m ? x + r * k : nullptr;
-        for (int64_t kk = 0; kk < k; ++kk) dst[kk * kRowBlockRows + i] = src != nullptr ? src[kk] : 0.0f;
+        for (int64_t kk = 0; kk < k; ++kk) dst[kk * block_rows + i] = src != nullptr ? src[kk] : 0.0f;
       }
     }
   });

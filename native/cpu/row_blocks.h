@@ -11,9 +11,11 @@ namespace sparq::cpu {
 
 inline constexpr int64_t kRowBlockRows = 16;
 
-// xt[b][kk][i] = x[16·b + i][kk] for kk < k (x rows k floats apart); rows ≥ m are zeros; xt is
-// ceil(m / 16) · 16 · k floats, 64-byte aligned. Blocks are split over the pool. Throws
+// xt[b][kk][i] = x[R·b + i][kk] for kk < k (x rows k floats apart), R = block_rows (16, or 8 for
+// a kernel whose X has at most 8 rows: half the bytes per column); rows ≥ m are zeros; xt is
+// ceil(m / R) · R · k floats, 64-byte aligned. Blocks are split over the pool. Throws
 // std::bad_alloc (on the calling thread) when xt cannot be allocated.
-AlignedArray<float> TransposeToRowBlocks(const float* x, int64_t m, int64_t k, ThreadPool& pool);
+AlignedArray<float> TransposeToRowBlocks(const float* x, int64_t m, int64_t k, ThreadPool& pool,
+                                         int64_t block_rows = kRowBlockRows);
 
 }  // namespace sparq::cpu

@@ -111,23 +111,31 @@ const cs::KernelSet& KernelsFor(cpu::Isa isa, int64_t rows_per_unit) {
 // (either format), avx512skip over the bitmap format (AVX-512 only); all only for a finite X.
 // SPARQ_SPARSE_SKIP=off|on|rows|bitmap forces (read at every call, so tests reach each): off =
 // the expanding kernels; on = rows where the weight has lists, else bitmap skip; rows / bitmap =
-// that kernel where it can run, else the expanding ones. Unset, the rows kernel runs from
-// kRowsMinRows X rows per unit up to RowsMaxDensity stored, and without lists the bitmap skip
+// that kernel where it can run, else the expanding ones. Unset, the rows kernel runs up to
+// RowsMaxDensity stored (which depends on the X rows per unit), and without lists the bitmap skip
 // kernel where it was measured faster than the buffered path (4096², Zen 4, 2 threads): its cost
 // follows the stored weights (~5 cycles each per 16 X rows: an accumulator load and store per
 // weight) where theirs follows all weights, so it needs few stored weights: at 16 or more X rows
 // per unit from 70% sparsity, at 7–15 rows from 85%; never on the direct path (≤ 6 rows).
 enum class Skip { kNone, kBitmap, kRows };
-constexpr int64_t kRowsMinRows = 7;
+// Up to this many X rows the rows kernel reads X from 8-float columns (Problem::xt_lanes).
+constexpr int64_t kRowsNarrowXRows = 8;
 // Where the rows kernel beats the expanding ones (4096², Zen 4, one thread, the two alternated in
-// one process, 2026-12-01 after the permute change; docs/kernels.md). Up to 16 X rows a unit (one
-// xt block): AVX-512 faster from 30% sparsity (0.72–0.93×; at 20% level, m = 8: 0.97×), AVX2
-// from 40% (0.78–0.87×). More rows: AVX-512 from 40% (30%, m = 64: 1.10×; 40%:
-// 0.94×), AVX2 from 60% (50%, m = 64: 1.17×; 60%: 0.74–0.78×).
+// one process; docs/kernels.md); a negative value: never. 7–16 X rows a unit (2026-12-01, after the
+// permute change): AVX-512 faster from 30% sparsity (0.72–0.93×; at 20% level, m = 8: 0.97×), AVX2
+// from 40% (0.78–0.87×). More rows: AVX-512 from 40% (30%, m = 64: 1.10×; 40%: 0.94×), AVX2 from
+// 60% (50%, m = 64: 1.17×; 60%: 0.74–0.78×). 3–6 rows (2026-12-02, 8-float xt columns), AVX-512:
+// m = 6 from 60% (0.89×; 50%: 0.93–1.00×), m = 5 from 70% (0.94×; 60%: 1.01×), m = 3–4 at 90%
+// (0.63–0.80×; 70%: 1.2–1.4×); AVX2: m = 4–6 from 30% (0.85–0.93×), m = 3 from 50% (0.93×; 40%:
+// 1.03×). 1–2 rows: the direct path is 2× faster at 50%.
 double RowsMaxDensity(bool avx512, int64_t rows_per_unit) {
   const bool one_block = rows_per_unit <= cpu::kRowBlockRows;
-  if (avx512) return one_block ? 0.70 : 0.60;
-  return one_block ? 0.60 : 0.40;
+  if (rows_per_unit >= 7) {
+    if (avx512) return one_block ? 0.70 : 0.60;
+    return one_block ? 0.60 : 0.40;
+  }
+  if (avx512) return rows_per_unit == 6 ? 0.40 : rows_per_unit == 5 ? 0.30 : rows_per_unit >= 3 ? 0.10 : -1.0;
+  return rows_per_unit >= 4 ? 0.60 : rows_per_unit == 3 ? 0.50 : -1.0;
 }
 constexpr double kSkipMaxDensity16Rows = 0.32;  // 70% sparse masks land on either side of 0.30
 constexpr double kSkipMaxDensityFewRows = 0.15;
@@ -144,7 +152,7 @@ Skip ChooseSkip(cpu::Isa isa, const SparseWeightView& w, int64_t rows_per_unit, 
   if (forced == "on") want = has_rows ? Skip::kRows : bitmap ? Skip::kBitmap : Skip::kNone;
   else if (forced == "rows") want = has_rows ? Skip::kRows : Skip::kNone;
   else if (forced == "bitmap") want = bitmap ? Skip::kBitmap : Skip::kNone;
-  else if (has_rows && rows_per_unit >= kRowsMinRows && density <= RowsMaxDensity(avx512, rows_per_unit))
+  else if (has_rows && density <= RowsMaxDensity(avx512, rows_per_unit))
     want = Skip::kRows;
   else if (bitmap && rows_per_unit > cs::kAvx512DirectMaxRows &&
            density <= (rows_per_unit >= 16 ? kSkipMaxDensity16Rows : kSkipMaxDensityFewRows))
@@ -232,7 +240,8 @@ Status SparseMatmulCpu(const SparseWeightView& w, const uint16_t* x, const uint1
     if (skip != Skip::kNone) {
       // Units start on xt's 16-row blocks.
       rows_per_unit = std::min(m, (rows_per_unit + cpu::kRowBlockRows - 1) / cpu::kRowBlockRows * cpu::kRowBlockRows);
-      xt = cpu::TransposeToRowBlocks(x32.get(), m, w.k_pad, pool);
+      p.xt_lanes = skip == Skip::kRows && m <= kRowsNarrowXRows ? kRowsNarrowXRows : cpu::kRowBlockRows;
+      xt = cpu::TransposeToRowBlocks(x32.get(), m, w.k_pad, pool, p.xt_lanes);
       p.xt = xt.get();
     }
     const int64_t row_parts = (m + rows_per_unit - 1) / rows_per_unit;

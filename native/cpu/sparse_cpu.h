@@ -47,9 +47,11 @@ struct Problem {
   int64_t k_tiles = 0;
   int64_t values_len = 0;                  // tile_offsets[tiles]: halves or words
   const float* x = nullptr;                // fp32 [m][k_pad], zero past k
-  // The skip kernel's X (null for the others): fp32 [ceil(m/16)][k_pad][16], xt[blk][kk][i] =
-  // x[16·blk + i][kk], zero past m.
+  // The skip kernels' X (null for the others): fp32 [ceil(m/L)][k_pad][L], xt[blk][kk][i] =
+  // x[L·blk + i][kk], zero past m, L = xt_lanes: 16, or 8 for the rows kernel at m <= 8 (a chunk's X
+  // slice is then 16 KiB, not 32: it stays in L1 next to the lists streaming past).
   const float* xt = nullptr;
+  int64_t xt_lanes = 16;
   // The weight's cpu row lists (header null when it has none): read only by the rows kernel.
   sparq::sparse::CpuRows rows;
   int64_t k_pad = 0;

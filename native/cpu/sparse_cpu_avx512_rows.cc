@@ -33,7 +33,7 @@ using sparq::sparse::kRowsClasses;
 constexpr int kLanes = 16;  // X rows per zmm
 
 void RowChunks(const char* x, int64_t x_stride, const uint16_t* xo, const uint16_t* values, int64_t groups,
-               float* acc, int blocks, int last_lanes);
+               float* acc, int blocks, int last_lanes, bool narrow);
 
 #include "cpu/sparse_rows_body.inc"
 
@@ -46,7 +46,7 @@ void RowChunkZmm(const char* x, int64_t x_stride, const uint16_t* x_offsets, con
     for (int c = 0; c < kRowsClasses; ++c) a[b][c] = _mm512_load_ps(acc + b * kRowsAccBlockFloats + c * kLanes);
   for (int64_t g = 0; g < groups; ++g) {
     PrefetchListsAhead(values + g * kRowsClasses, x_offsets + g * kRowsClasses);
-    const GroupOffsets xo(x_offsets + g * kRowsClasses);
+    const GroupOffsets xo(x_offsets + g * kRowsClasses, 0);
     const __m512 w = _mm512_castps256_ps512(GroupWeights(values + g * kRowsClasses));
 #pragma GCC unroll 8
     for (int c = 0; c < kRowsClasses; ++c) {
@@ -61,9 +61,10 @@ void RowChunkZmm(const char* x, int64_t x_stride, const uint16_t* x_offsets, con
 }
 
 void RowChunks(const char* x, int64_t x_stride, const uint16_t* xo, const uint16_t* values, int64_t groups,
-               float* acc, int blocks, int last_lanes) {
-  if (blocks == 2) RowChunkZmm<2>(x, x_stride, xo, values, groups, acc);
-  else if (last_lanes <= 8) RowChunkYmm(x, xo, values, groups, acc);
+               float* acc, int blocks, int last_lanes, bool narrow) {
+  if (narrow) RowChunkYmm<1>(x, xo, values, groups, acc);  // (one block of <= 8 rows)
+  else if (blocks == 2) RowChunkZmm<2>(x, x_stride, xo, values, groups, acc);
+  else if (last_lanes <= 8) RowChunkYmm<0>(x, xo, values, groups, acc);
   else RowChunkZmm<1>(x, x_stride, xo, values, groups, acc);
 }
 

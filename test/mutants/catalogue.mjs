@@ -732,6 +732,22 @@ export default [
     models: "AVX-512 rows kernel: a slot multiplies its X column by the weight of its neighbour slot in the group's converted ymm",
   },
   {
+    name: 'sparse-rows-narrow-offsets-unshifted',
+    kernel: 'sparse',
+    file: 'native/cpu/sparse_cpu_avx512_rows.cc',
+    search: 'if (narrow) RowChunkYmm<1>(x, xo, values, groups, acc);',
+    replace: 'if (narrow) RowChunkYmm<0>(x, xo, values, groups, acc);',
+    models: 'AVX-512 rows kernel at m <= 8 (8-float xt columns): the 16-float column offsets used unhalved, so each slot reads the X column twice as far along',
+  },
+  {
+    name: 'sparse-rows-narrow-xt-wide-stride',
+    kernel: 'sparse',
+    file: 'native/cpu/sparse_rows_body.inc',
+    search: 'const char* x = reinterpret_cast<const char*>(p.xt + ((blk0 + b) * p.k_pad + q * chunk_k) * xt_lanes);',
+    replace: 'const char* x = reinterpret_cast<const char*>(p.xt + ((blk0 + b) * p.k_pad + q * chunk_k) * kXLanes);',
+    models: 'rows kernel (both ISAs) at m <= 8: the chunk slice of an 8-float-column xt located as if its columns were 16 floats (every chunk after the first reads the wrong columns)',
+  },
+  {
     name: 'sparse-rows-offset-half-scale',
     kernel: 'sparse',
     file: 'native/formats/sparse_cpu_rows.cc',
