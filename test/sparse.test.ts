@@ -66,7 +66,7 @@ describe('sparse weights [cpu]', () => {
     }
   });
 
-  it('row lists: on by default with the avx512 and avx2 kernels (4 bytes a slot, at least one slot per stored weight), never with scalar or rowLists: false, and the same bits either way', async () => {
+  it('row lists: on by default with the avx512 and avx2 kernels (3 bytes a slot, at least one slot per stored weight), never with scalar or rowLists: false, and the same bits either way', async () => {
     const next = rng(freshSeed());
     const [n, k, m] = [200, 1500, 20];
     const w = sparseWeight(n, k, 0.7, next);
@@ -80,10 +80,10 @@ describe('sparse weights [cpu]', () => {
     expect(without.rowListBytes).toBe(0);
     expect(without.bytes).toBe(without.formatBytes);
     expect(withLists.formatBytes).toBe(without.formatBytes);
-    // slots ≥ nnz, 4 bytes each (padding well under half at 70%), an 8-byte offset per (row of the
-    // padded 256, chunk of ≥ 256 columns) and the header
-    expect(withLists.rowListBytes).toBeGreaterThanOrEqual(4 * withLists.nnz);
-    expect(withLists.rowListBytes).toBeLessThan(4 * 1.5 * withLists.nnz + 8 * 256 * Math.ceil(1536 / 256) + 4096);
+    // slots ≥ nnz, 3 bytes each (a 1-byte column index, 2-byte value; padding well under half at
+    // 70%), an 8-byte offset per (row of the padded 256, chunk of ≥ 256 columns) and the header
+    expect(withLists.rowListBytes).toBeGreaterThanOrEqual(3 * withLists.nnz);
+    expect(withLists.rowListBytes).toBeLessThan(3 * 1.5 * withLists.nnz + 8 * 256 * Math.ceil(1536 / 256) + 4096);
     const x = sq.tensor(randomF16(m * k, next).bits, [m, k], 'f16');
     const a = await sq.sparse.matmul(withLists, x).read();
     const b = await sq.sparse.matmul(without, x).read();

@@ -21,12 +21,12 @@ using sparq::sparse::kRowsClasses;
 constexpr int kLanes = 8;        // X rows per ymm
 constexpr int kBlockLanes = 16;  // X rows per xt block (and per accumulator row)
 
-void RowChunks(const char* x, int64_t x_stride, const uint16_t* xo, const uint16_t* values, int64_t groups,
+void RowChunks(const char* x, int64_t x_stride, const uint8_t* xo, const uint16_t* values, int64_t groups,
                float* acc, int blocks, int last_lanes, bool narrow);
 
 #include "cpu/sparse_rows_body.inc"
 
-void RowChunks(const char* x, int64_t x_stride, const uint16_t* xo, const uint16_t* values, int64_t groups,
+void RowChunks(const char* x, int64_t x_stride, const uint8_t* xo, const uint16_t* values, int64_t groups,
                float* acc, int blocks, int last_lanes, bool narrow) {
   if (narrow) return RowChunkYmm<1>(x, xo, values, groups, acc);  // (one block of <= 8 rows)
   constexpr int64_t kHalfBytes = kLanes * sizeof(float);

@@ -32,21 +32,21 @@ namespace {
 using sparq::sparse::kRowsClasses;
 constexpr int kLanes = 16;  // X rows per zmm
 
-void RowChunks(const char* x, int64_t x_stride, const uint16_t* xo, const uint16_t* values, int64_t groups,
+void RowChunks(const char* x, int64_t x_stride, const uint8_t* xo, const uint16_t* values, int64_t groups,
                float* acc, int blocks, int last_lanes, bool narrow);
 
 #include "cpu/sparse_rows_body.inc"
 
 // One list into kBlocks zmm blocks (16 accumulators for two: all in registers).
 template <int kBlocks>
-void RowChunkZmm(const char* x, int64_t x_stride, const uint16_t* x_offsets, const uint16_t* values, int64_t groups,
+void RowChunkZmm(const char* x, int64_t x_stride, const uint8_t* x_cols, const uint16_t* values, int64_t groups,
                  float* acc) {
   __m512 a[kBlocks][kRowsClasses];
   for (int b = 0; b < kBlocks; ++b)
     for (int c = 0; c < kRowsClasses; ++c) a[b][c] = _mm512_load_ps(acc + b * kRowsAccBlockFloats + c * kLanes);
   for (int64_t g = 0; g < groups; ++g) {
-    PrefetchListsAhead(values + g * kRowsClasses, x_offsets + g * kRowsClasses);
-    const GroupOffsets xo(x_offsets + g * kRowsClasses, 0);
+    PrefetchListsAhead(values + g * kRowsClasses, x_cols + g * kRowsClasses);
+    const GroupOffsets<0> xo(x_cols + g * kRowsClasses);
     const __m512 w = _mm512_castps256_ps512(GroupWeights(values + g * kRowsClasses));
 #pragma GCC unroll 8
     for (int c = 0; c < kRowsClasses; ++c) {
@@ -60,7 +60,7 @@ void RowChunkZmm(const char* x, int64_t x_stride, const uint16_t* x_offsets, con
     for (int c = 0; c < kRowsClasses; ++c) _mm512_store_ps(acc + b * kRowsAccBlockFloats + c * kLanes, a[b][c]);
 }
 
-void RowChunks(const char* x, int64_t x_stride, const uint16_t* xo, const uint16_t* values, int64_t groups,
+void RowChunks(const char* x, int64_t x_stride, const uint8_t* xo, const uint16_t* values, int64_t groups,
                float* acc, int blocks, int last_lanes, bool narrow) {
   if (narrow) RowChunkYmm<1>(x, xo, values, groups, acc);  // (one block of <= 8 rows)
   else if (blocks == 2) RowChunkZmm<2>(x, x_stride, xo, values, groups, acc);

@@ -19,13 +19,13 @@ constexpr size_t kArrayAlign = 64;
 constexpr size_t AlignUp(size_t v) { return (v + kArrayAlign - 1) / kArrayAlign * kArrayAlign; }
 
 struct Offsets {
-  size_t group_offsets, x_offsets, values, total;
+  size_t group_offsets, x_cols, values, total;
 };
 Offsets OffsetsOf(const CpuRowsHeader& h) {
   Offsets o;
   o.group_offsets = AlignUp(sizeof(CpuRowsHeader));
-  o.x_offsets = AlignUp(o.group_offsets + sizeof(int64_t) * size_t(h.rows * h.chunks + 1));
-  o.values = AlignUp(o.x_offsets + sizeof(uint16_t) * size_t(h.groups) * kRowsClasses);
+  o.x_cols = AlignUp(o.group_offsets + sizeof(int64_t) * size_t(h.rows * h.chunks + 1));
+  o.values = AlignUp(o.x_cols + sizeof(uint8_t) * size_t(h.groups) * kRowsClasses);
   o.total = o.values + sizeof(uint16_t) * size_t(h.groups) * kRowsClasses;
   return o;
 }
@@ -45,7 +45,7 @@ CpuRows CpuRowsAt(const void* bytes) {
   const Offsets o = OffsetsOf(*r.header);
   const auto* base = static_cast<const uint8_t*>(bytes);
   r.group_offsets = reinterpret_cast<const int64_t*>(base + o.group_offsets);
-  r.x_offsets = reinterpret_cast<const uint16_t*>(base + o.x_offsets);
+  r.x_cols = base + o.x_cols;
   r.values = reinterpret_cast<const uint16_t*>(base + o.values);
   return r;
 }
@@ -74,21 +74,21 @@ Status SparseBuildCpuRows(const uint16_t* w, int64_t n, int64_t k, std::vector<u
     uint8_t* base = out->data();
     std::memcpy(base, &h, sizeof(h));
     std::memcpy(base + o.group_offsets, group_offsets.data(), group_offsets.size() * sizeof(int64_t));
-    auto* x_offsets = reinterpret_cast<uint16_t*>(base + o.x_offsets);
+    uint8_t* x_cols = base + o.x_cols;
     auto* values = reinterpret_cast<uint16_t*>(base + o.values);
     for (int64_t r = 0; r < h.rows; ++r)
       for (int64_t q = 0; q < h.chunks; ++q) {
-        const int64_t at = CpuRowsListIndex(h, r, q), g0 = group_offsets[size_t(at)], g1 = group_offsets[size_t(at) + 1];
+        const int64_t at = CpuRowsListIndex(h, r, q), g0 = group_offsets[size_t(at)];
         const int64_t k0 = q * kRowsChunkK, k1 = std::min(k, k0 + kRowsChunkK);
         for (int c = 0; c < kRowsClasses; ++c) {
           int64_t g = g0;
           for (int64_t kk = k0 + c; r < n && kk < k1; kk += kRowsClasses) {
             if (w[r * k + kk] == 0) continue;
-            x_offsets[g * kRowsClasses + c] = uint16_t((kk - k0) * 64);
+            x_cols[g * kRowsClasses + c] = uint8_t((kk - k0) / kRowsClasses);
             values[g * kRowsClasses + c] = w[r * k + kk];
             ++g;
           }
-          for (; g < g1; ++g) x_offsets[g * kRowsClasses + c] = uint16_t(c * 64);  // value stays 0x0000
+          // padding: column c (j = 0, as out->assign left it), value 0x0000
         }
       }
   } catch (const std::bad_alloc&) {

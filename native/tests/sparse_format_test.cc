@@ -329,14 +329,15 @@ void RowLists(int64_t n, int64_t k, double sparsity) {
           int64_t entries = 0, last_k = -1;
           bool padding = false;
           for (int64_t g = g0; ok && g < g1; ++g) {
-            const uint16_t xo = r.x_offsets[g * 8 + c], v = r.values[g * 8 + c];
-            if (v == 0) {  // padding: (c·64, 0), and nothing stored after it
-              ok = xo == c * 64;
+            const uint8_t j = r.x_cols[g * 8 + c];
+            const uint16_t v = r.values[g * 8 + c];
+            if (v == 0) {  // padding: (0, 0), and nothing stored after it
+              ok = j == 0;
               padding = true;
               continue;
             }
-            const int64_t kk = q * chunk + xo / 64;
-            ok = !padding && xo % 64 == 0 && kk % 8 == c && kk > last_k && kk < k && row < n && rebuilt[size_t(row * k + kk)] == 0;
+            const int64_t kk = q * chunk + 8 * int64_t(j) + c;
+            ok = !padding && j < chunk / 8 && kk > last_k && kk < k && row < n && rebuilt[size_t(row * k + kk)] == 0;
             if (ok) rebuilt[size_t(row * k + kk)] = v;
             last_k = kk;
             ++entries;
@@ -348,7 +349,7 @@ void RowLists(int64_t n, int64_t k, double sparsity) {
   ok = ok && rebuilt == w;
   const size_t header = 64, offsets = (size_t(n_pad * chunks + 1) * 8 + 63) / 64 * 64;
   const size_t slots = size_t(r.group_offsets[n_pad * chunks]) * 8;
-  ok = ok && bytes.size() == header + offsets + (slots * 2 + 63) / 64 * 64 + slots * 2;
+  ok = ok && bytes.size() == header + offsets + (slots + 63) / 64 * 64 + slots * 2;
   Check(ok, std::string(name) + ": laid out as sparq/sparse.h states, every stored weight listed once");
 }
 

@@ -708,12 +708,12 @@ export default [
   // The CPU row lists (formats/sparse_cpu_rows.cc) and the AVX-512 one-row tile (sparse_avx512_body.inc):
   // CPU code, caught by sparse_format_test's layout rule and sparse_cpu_test's same-bits checks.
   {
-    name: 'sparse-rows-padding-wrong-class',
+    name: 'sparse-rows-col-index-rounds-up',
     kernel: 'sparse',
     file: 'native/formats/sparse_cpu_rows.cc',
-    search: 'x_offsets[g * kRowsClasses + c] = uint16_t(c * 64);',
-    replace: 'x_offsets[g * kRowsClasses + c] = uint16_t(0);',
-    models: 'row lists: padding slots point at column 0 instead of a column of their own k mod 8 class (harmless for finite X, a NaN source for an X with Inf in column 0; the layout rule says class)',
+    search: 'x_cols[g * kRowsClasses + c] = uint8_t((kk - k0) / kRowsClasses);',
+    replace: 'x_cols[g * kRowsClasses + c] = uint8_t((kk - k0 + 1) / kRowsClasses);',
+    models: "row lists: a slot's 1-byte column index rounded up, so class 7's weights meet the X column 8 further on (the layout rule says 8·j + c)",
   },
   {
     name: 'sparse-rows-groups-miss-last-class',
@@ -737,7 +737,7 @@ export default [
     file: 'native/cpu/sparse_cpu_avx512_rows.cc',
     search: 'if (narrow) RowChunkYmm<1>(x, xo, values, groups, acc);',
     replace: 'if (narrow) RowChunkYmm<0>(x, xo, values, groups, acc);',
-    models: 'AVX-512 rows kernel at m <= 8 (8-float xt columns): the 16-float column offsets used unhalved, so each slot reads the X column twice as far along',
+    models: 'AVX-512 rows kernel at m <= 8 (8-float xt columns): offsets computed for 16-float columns, so each slot reads the X column twice as far along',
   },
   {
     name: 'sparse-rows-narrow-xt-wide-stride',
@@ -748,12 +748,12 @@ export default [
     models: 'rows kernel (both ISAs) at m <= 8: the chunk slice of an 8-float-column xt located as if its columns were 16 floats (every chunk after the first reads the wrong columns)',
   },
   {
-    name: 'sparse-rows-offset-half-scale',
+    name: 'sparse-rows-col-index-stride-halved',
     kernel: 'sparse',
-    file: 'native/formats/sparse_cpu_rows.cc',
-    search: 'x_offsets[g * kRowsClasses + c] = uint16_t((kk - k0) * 64);',
-    replace: 'x_offsets[g * kRowsClasses + c] = uint16_t((kk - k0) * 32);',
-    models: "row lists: a slot's X byte offset computed with the wrong row stride (the xt slice holds 16 fp32 per column)",
+    file: 'native/cpu/sparse_rows_body.inc',
+    search: 'kColBytes = 64u >> kNarrow, kJShift = 9 - kNarrow;',
+    replace: 'kColBytes = 64u >> kNarrow, kJShift = 8 - kNarrow;',
+    models: "rows kernel (both ISAs): a slot's column index turned into an X byte offset with half the stride (8 columns of 16 or 8 floats per index step)",
   },
   {
     name: 'sparse-cpu-one-row-x-column-half',

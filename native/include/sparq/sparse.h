@@ -136,13 +136,14 @@ struct SparseEncoded {
 // else. For weight row r (of n_pad) and k chunk q (chunk_k columns from q·chunk_k), the stored
 // weights with k ≡ c (mod 8) form class c's list in increasing k; the 8 lists are interleaved in
 // groups of 8 slots (slot c of group g = entry g of class c) and padded with zero weights to the
-// longest list's length. A slot is the byte offset of its
-// column in an X slice of 16 floats per column ((k − q·chunk_k)·64, uint16) and its fp16 bits; a
-// padding slot is (c·64, 0x0000). Memory: 4 bytes per slot + 8 per (row, chunk).
+// longest list's length. A slot is its column's index within its class in the chunk, one byte
+// (j = (k − q·chunk_k) / 8: the column is 8·j + c, c the slot's index in its group), and its fp16
+// bits; a padding slot is (0, 0x0000). Memory: 3 bytes per slot + 8 per (row, chunk): at 50%
+// sparsity ~1.8 bytes per weight, under dense fp16's 2 (2-byte offsets made it 2.37).
 namespace sparse {
-constexpr int kRowsChunkK = 512;  // columns per chunk: a 16-row X slice of 32 KiB (offsets < 2^15)
+constexpr int kRowsChunkK = 512;  // columns per chunk: a 16-row X slice of 32 KiB (j < 64)
 constexpr int kRowsClasses = 8;    // k mod 8: the accumulation lanes every sparse CPU kernel keeps
-constexpr uint32_t kCpuRowsMagic = 0x53525731u;
+constexpr uint32_t kCpuRowsMagic = 0x53525732u;  // "SRW2": 1-byte column indices
 struct CpuRowsHeader {
   uint32_t magic = kCpuRowsMagic;
   uint32_t chunk_k = kRowsChunkK;
@@ -154,7 +155,7 @@ struct CpuRowsHeader {
 struct CpuRows {
   const CpuRowsHeader* header = nullptr;
   const int64_t* group_offsets = nullptr;  // [rows·chunks + 1]: first group of list CpuRowsListIndex
-  const uint16_t* x_offsets = nullptr;     // [groups·8]
+  const uint8_t* x_cols = nullptr;         // [groups·8]: j, the column 8·j + slot index in the chunk
   const uint16_t* values = nullptr;        // [groups·8] fp16 bits
 };
 CpuRows CpuRowsAt(const void* bytes);
