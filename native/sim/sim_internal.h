@@ -108,6 +108,7 @@ struct LaunchState {
   uint32_t nctas = 0;
   size_t dyn_smem_bytes = 0;
   const std::function<void()>* body = nullptr;
+  bool fibers = false;  // this run's simulated threads are fibers (SimOptions::fibers, where available)
   std::unique_ptr<SyncStripe[]> sync;  // kSyncStripes, by address: clocks of release/acquire locations
 
   void RecordFailure(const std::string& message);  // first one wins; sets aborted, wakes all
@@ -229,6 +230,8 @@ struct ThreadCtx {
   bool known_dirty = false;
   // Schedule fuzzing (SimOptions::schedule_seed): this thread's generator state, 0 = off.
   uint64_t fuzz = 0;
+  // As a fiber: primitives entered since it last handed over (CheckAbort preempts at kPreemptCalls).
+  uint32_t calls_since_yield = 0;
 };
 
 extern thread_local ThreadCtx* tls_ctx;

@@ -26,6 +26,7 @@
 #include <string>
 #include <thread>
 
+#include "sim/sim_fiber.h"
 #include "sim/sim_internal.h"
 
 namespace sparq::sim {
@@ -627,7 +628,9 @@ void NoteSpin(const char* prim, const void* addr, uint32_t value) {
   }
   ++t.spin_count;
   SetPhase(Phase::kSpin, prim);
-  std::this_thread::yield();  // let the writer run: 2 cores carry thousands of simulated threads
+  // let the writer run: 2 cores carry thousands of simulated threads
+  if (InFiber()) FiberYield(YieldKind::kPolled);
+  else std::this_thread::yield();
   if (progress != t.spin_progress) {  // something somewhere moved: the writer may still come
     t.spin_progress = progress;
     t.spin_start = now;

@@ -1,6 +1,7 @@
 // native/sim/sim_runtime.cc: launches, CTAs, simulated threads, bar.sync, failure and unwinding.
 //
-// Model: each CUDA thread of a CTA is a std::thread. A grid runs either one CTA at a time or on
+// Model: each CUDA thread of a CTA is a fiber on its simulated SM's host thread (sim_fiber.h), or
+// with SimOptions::fibers off (or SPARQ_SIM_THREADS=1) a std::thread. A grid runs either one CTA at a time or on
 // min(sm_count, max_resident_ctas) simulated SMs (worker threads that each run one resident CTA at
 // a time, taking CTAs in blockIdx order, or in a seeded random order under schedule fuzzing), so
 // CTAs that wait on each other really run together; CTAs beyond that wait for a free SM, as on a
@@ -13,6 +14,7 @@
 // limit (timeout_s) remains only for livelock, counted from the last progress anywhere.
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <new>
@@ -21,6 +23,7 @@
 #include <system_error>
 #include <thread>
 
+#include "sim/sim_fiber.h"
 #include "sim/sim_internal.h"
 #include "sim/sim_launch.h"
 
@@ -44,16 +47,31 @@ uint64_t FuzzNext(uint64_t& state) {
 // A seeded yield point: 1 in 32 a yield, 1 in 1024 a sleep of 20–300 µs (long enough for other
 // threads or CTAs to overtake). Rare enough that a fuzzed W4A16 test case stays a few seconds: a
 // warp collective waits for its slowest lane, so every sleep holds up the lane's whole warp.
+// As a fiber: a hand-over, and for the sleep 1–8 of them (each lets every other fiber of the CTA
+// run once; the scheduler also visits them in a seeded order).
 static void FuzzYield(ThreadCtx& t) {
   const uint64_t r = FuzzNext(t.fuzz);
-  if ((r & 31) == 0) std::this_thread::yield();
-  else if ((r & 1023) == 1) std::this_thread::sleep_for(std::chrono::microseconds(20 + (r >> 32) % 281));
+  const bool fiber = InFiber();
+  if ((r & 31) == 0) {
+    if (fiber) FiberYield(YieldKind::kRan);
+    else std::this_thread::yield();
+  } else if ((r & 1023) == 1) {
+    if (fiber)
+      for (uint64_t i = 0; i <= (r >> 32) % 8; ++i) FiberYield(YieldKind::kRan);
+    else std::this_thread::sleep_for(std::chrono::microseconds(20 + (r >> 32) % 281));
+  }
 }
+
+// A fiber hands over only where it waits, so one that never waits (a loop of plain loads on a flag:
+// a kernel bug) would hold its SM's host thread for good; after this many primitives it yields,
+// as a warp scheduler would switch warps, and the others' waits can time out and report it.
+constexpr uint32_t kPreemptCalls = 4096;
 
 void CheckAbort() {
   if (!tls_ctx) return;
   if (tls_ctx->launch->aborted.load(std::memory_order_acquire)) throw SimAbort{};
   if (tls_ctx->fuzz != 0) FuzzYield(*tls_ctx);
+  if (++tls_ctx->calls_since_yield >= kPreemptCalls && InFiber()) FiberYield(YieldKind::kRan);
 }
 
 Clock::time_point Deadline() {
@@ -64,6 +82,22 @@ Clock::time_point Deadline() {
 bool WaitForRelease(std::condition_variable& cv, std::unique_lock<std::mutex>& lk, const std::function<bool()>& done) {
   const LaunchState& L = *Ctx().launch;
   uint64_t seen = g_progress.load(std::memory_order_relaxed);
+  if (InFiber()) {  // no host thread to block: the CTA's other fibers get it until done() holds
+    auto deadline = Deadline();
+    YieldKind kind = YieldKind::kBlocked;
+    for (;;) {
+      if (done() || L.aborted.load(std::memory_order_relaxed)) return true;
+      lk.unlock();  // never hand over holding a lock: the next fiber runs on this same host thread
+      FiberYield(kind);
+      kind = YieldKind::kPolled;
+      lk.lock();
+      if (Clock::now() < deadline) continue;
+      const uint64_t now = g_progress.load(std::memory_order_relaxed);
+      if (now == seen) return done() || L.aborted.load(std::memory_order_relaxed);
+      seen = now;
+      deadline = Deadline();
+    }
+  }
   for (;;) {
     if (cv.wait_until(lk, Deadline(), [&] { return done() || L.aborted.load(std::memory_order_relaxed); })) return true;
     const uint64_t now = g_progress.load(std::memory_order_relaxed);
@@ -371,8 +405,15 @@ static void ExitChecks(ThreadCtx& t) {
   }
 }
 
-static void ThreadMain(LaunchState& L, CtaState& cta, int linear) {
+static uint3 ThreadIndex(const dim3& block, int linear) {
+  return uint3{unsigned(linear % block.x), unsigned(linear / block.x % block.y), unsigned(linear / (block.x * block.y))};
+}
+
+// fiber_ctx: as a fiber, where to leave the address of its ThreadCtx for the scheduler's resume hook
+// (which restores tls_ctx and threadIdx on each switch); nullptr as a host thread.
+static void ThreadMain(LaunchState& L, CtaState& cta, int linear, ThreadCtx** fiber_ctx) {
   ThreadCtx t;
+  if (fiber_ctx) *fiber_ctx = &t;
   t.launch = &L;
   t.cta = &cta;
   t.linear = linear;
@@ -382,14 +423,16 @@ static void ThreadMain(LaunchState& L, CtaState& cta, int linear) {
   blockDim = L.block;
   gridDim = L.grid;
   blockIdx = cta.idx;
-  threadIdx = uint3{unsigned(linear % L.block.x), unsigned(linear / L.block.x % L.block.y),
-                    unsigned(linear / (L.block.x * L.block.y))};
+  threadIdx = ThreadIndex(L.block, linear);
   if (L.options.schedule_seed != 0) {
     // One stream per (seed, CTA, thread); never 0, which means off. The start delay reorders the
-    // CTA's threads (otherwise they start in threadIdx order, ~10 µs apart).
+    // CTA's threads (otherwise they start in threadIdx order, ~10 µs apart); fibers need none, the
+    // scheduler visits them in a seeded order.
     uint64_t seed =
         L.options.schedule_seed ^ (uint64_t(cta.linear) << 32) ^ uint64_t(linear) * 0x2545f4914f6cdd1dull;
     t.fuzz = FuzzNext(seed) | 1u;
+  }
+  if (L.options.schedule_seed != 0 && !fiber_ctx) {
     {  // blocked, not polling: 256 pollers on 2 cores starved the thread creating them (10x slower)
       std::unique_lock<std::mutex> lk(cta.start_m);
       cta.start_cv.wait(lk, [&] { return cta.all_started; });
@@ -443,22 +486,42 @@ static void RunCta(LaunchState& L, unsigned linear_cta) {
     L.live_ctas.push_back(&cta);
   }
   NoteProgress();
-  std::vector<std::thread> threads;
-  threads.reserve(nthreads);
-  int started = 0;
-  try {
-    for (; started < nthreads; ++started) threads.emplace_back(ThreadMain, std::ref(L), std::ref(cta), started);
-  } catch (const std::system_error& e) {
-    L.RecordFailure("sim: kernel " + L.kernel + ": could not start simulated thread " + std::to_string(started) +
-                    " of the CTA (" + e.what() + ")");
-    // threads never started still count for barriers: release the started ones through abort
+  if (L.fibers) {
+    std::vector<ThreadCtx*> ctxs(size_t(nthreads), nullptr);
+    const uint64_t shuffle =
+        L.options.schedule_seed != 0 ? L.options.schedule_seed ^ (uint64_t(linear_cta) * 0x9e3779b97f4a7c15ull) : 0;
+    try {
+      RunFibers(
+          nthreads, [&](int i) { ThreadMain(L, cta, i, &ctxs[size_t(i)]); },
+          [&](int i) {
+            tls_ctx = ctxs[size_t(i)];
+            threadIdx = ThreadIndex(L.block, i);
+            if (tls_ctx) tls_ctx->calls_since_yield = 0;
+          },
+          shuffle | (shuffle != 0 ? 1u : 0u));
+    } catch (const std::system_error& e) {  // before any fiber ran: no simulated thread of it exists
+      L.RecordFailure("sim: kernel " + L.kernel + ": could not map the fiber stacks of a CTA (" + e.what() + ")");
+    }
+    tls_ctx = nullptr;
+  } else {
+    std::vector<std::thread> threads;
+    threads.reserve(nthreads);
+    int started = 0;
+    try {
+      for (; started < nthreads; ++started)
+        threads.emplace_back(ThreadMain, std::ref(L), std::ref(cta), started, nullptr);
+    } catch (const std::system_error& e) {
+      L.RecordFailure("sim: kernel " + L.kernel + ": could not start simulated thread " + std::to_string(started) +
+                      " of the CTA (" + e.what() + ")");
+      // threads never started still count for barriers: release the started ones through abort
+    }
+    {
+      std::lock_guard<std::mutex> lk(cta.start_m);
+      cta.all_started = true;
+    }
+    cta.start_cv.notify_all();
+    for (auto& th : threads) th.join();
   }
-  {
-    std::lock_guard<std::mutex> lk(cta.start_m);
-    cta.all_started = true;
-  }
-  cta.start_cv.notify_all();
-  for (auto& th : threads) th.join();
   PublishAtCtaExit(L, cta);  // kernel exit publishes whatever no release did
   {
     std::lock_guard<std::mutex> lk(L.live_m);
@@ -467,6 +530,16 @@ static void RunCta(LaunchState& L, unsigned linear_cta) {
 }
 
 // ---------------------------------------------------------------- Launch
+// SPARQ_SIM_THREADS=1: every launch runs host threads, whatever SimOptions::fibers says (to run the
+// native tests, or a jest suite, on the thread model).
+static bool ThreadsForced() {
+  static const bool forced = [] {
+    const char* v = std::getenv("SPARQ_SIM_THREADS");
+    return v != nullptr && std::strcmp(v, "1") == 0;
+  }();
+  return forced;
+}
+
 Launch::Launch(std::string kernel_name, const SimOptions& options) : state_(new LaunchState) {
   state_->kernel = std::move(kernel_name);
   state_->options = options;
@@ -507,6 +580,7 @@ Status Launch::RunBody(dim3 grid, dim3 block, size_t dyn_smem_bytes, std::functi
   L.nctas = uint32_t(nctas);
   L.dyn_smem_bytes = dyn_smem_bytes;
   L.body = &body;
+  L.fibers = L.options.fibers && FibersAvailable() && !ThreadsForced();
   L.aborted.store(false);
   L.error.clear();
   L.sync.reset(new SyncStripe[kSyncStripes]);  // no release or acquire yet in this run
@@ -542,6 +616,7 @@ Status Launch::RunBody(dim3 grid, dim3 block, size_t dyn_smem_bytes, std::functi
   const int sms = L.options.concurrent_ctas ? int(std::min<uint64_t>(resident, nctas)) : 1;
   if (sms == 1) {
     sm_worker();
+    ReleaseFiberStacks();  // this is the caller's thread: it may never run a launch again
   } else {
     std::vector<std::thread> workers;
     try {

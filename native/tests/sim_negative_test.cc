@@ -76,10 +76,15 @@ __global__ void cyclic_collectives_kernel(uint32_t* g_out) {
 
 // The same cycle, but lanes 3-31 of warp 0 return instead of reaching the barrier, lane 3 last (after
 // a pause that lets lanes 0-2 block first): its exit leaves only blocked threads in the CTA.
-__global__ void exit_leaves_blocked_kernel(uint32_t* g_out) {
+// Lane 3 must be the last to run: as fibers, its spin on g_idle (never written) hands the host
+// thread to every other simulated thread first; as host threads, the sleep lets them all block.
+__global__ void exit_leaves_blocked_kernel(uint32_t* g_out, const uint32_t* g_idle) {
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
   if (warp == 0 && lane >= 3) {
-    if (lane == 3) std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+    if (lane == 3) {
+      for (int i = 0; i < 4; ++i) (void)ld_acquire_gpu_u32(g_idle);
+      std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+    }
     return;
   }
   uint32_t v = uint32_t(threadIdx.x);
@@ -344,8 +349,9 @@ void CyclicCollectives() {
 
 void ExitLeavesBlocked() {
   std::vector<uint32_t> out(64, 0);
+  uint32_t idle = 0;
   sim::Launch l("exit_leaves_blocked_kernel", Options(true, 60.0));
-  Status s = l.Run(dim3(1), dim3(64), 0, &broken::exit_leaves_blocked_kernel, out.data());
+  Status s = l.Run(dim3(1), dim3(64), 0, &broken::exit_leaves_blocked_kernel, out.data(), &idle);
   ExpectDeviceError(s, "exit_leaves_blocked_kernel",
                     {"thread (3,0,0)", "exit: deadlock", "this thread exited and every live thread left in the CTA is "
                      "blocked", "shfl.sync.idx.b32", "at bar.sync"},

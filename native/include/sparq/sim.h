@@ -1,7 +1,8 @@
 // sparq/sim.h: the sim backend's ops. Each runs the CUDA kernel source (native/cuda/kernels/*.cuh)
-// on the host SIMT simulator (native/sim): every CUDA thread is a host thread, warp collectives
-// are computed from the PTX ISA fragment layouts, shared memory is per CTA and NaN-poisoned,
-// cp.async is deferred to its wait. Pointers are host pointers. A failed simulator check (partial
+// on the host SIMT simulator (native/sim): every CUDA thread is a fiber on its simulated SM's host
+// thread (or a host thread of its own: SimOptions::fibers), warp collectives are computed from
+// the PTX ISA fragment layouts, shared memory is per CTA and NaN-poisoned, cp.async is deferred
+// to its wait. Pointers are host pointers. A failed simulator check (partial
 // warp at an mma, misaligned cp.async, deadlock, ...) unwinds every simulated thread and comes
 // back as StatusCode::kDevice with a located message; it never ends the process.
 #pragma once
@@ -44,6 +45,11 @@ struct SimOptions {
   // thread's decisions repeat exactly for a seed; what the host's threads then do in between does
   // not, so a seed that failed once is a strong hint, not a replay.
   uint64_t schedule_seed = 0;
+  // A CTA's simulated threads as fibers on its SM's host thread (native/sim/sim_fiber.h), handing
+  // over only where one waits or yields; false: one host thread per simulated thread (the original
+  // model, kept for targets without the fiber switch — only x86-64 has it — and as a cross-check).
+  // SPARQ_SIM_THREADS=1 in the environment forces false for every launch.
+  bool fibers = true;
 };
 
 // One entry per op of sparq/op_list.h with SIM = 1, defined in native/sim/<op>_sim.cc:

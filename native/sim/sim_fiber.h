@@ -1,0 +1,51 @@
+// native/sim/sim_fiber.h: a CTA's simulated threads as fibers on one host thread.
+//
+// Why: as host threads, every bar.sync and warp collective of a simulated CTA is a futex wake-up
+// storm (strace of sim_dense_test: 2.6 M futex calls in 13 s, 99% of its syscall time; 17 s of
+// system time against 4 s of user time), and the sanitizers multiply it. As fibers, a CTA's
+// threads run one at a time on the host thread of its simulated SM and hand over only where a
+// simulated thread waits (bar.sync, a warp collective, a spin-wait) or yields (schedule fuzzing,
+// preemption): a switch is a few register saves, with no kernel call.
+//
+// The scheduler is the host thread itself: RunFibers switches to each live fiber in turn (in a
+// seeded random order per pass when fuzzing) and a fiber switches back to it, saying why
+// (FiberYield). A pass in which no fiber got anywhere (every one re-polled a wait or spun) yields
+// the host thread, so that other simulated SMs (other host threads) run: only they can release it.
+//
+// Sanitizers: each fiber is a TSan fiber, switched to without a happens-before edge (no_sync), so
+// two simulated threads that race are reported as they were as host threads; ASan is told of every
+// stack switch. Fibers exist where the context switch below is written (x86-64 System V);
+// elsewhere FibersAvailable() is false and the simulator runs threads (SimOptions::fibers).
+#pragma once
+#include <cstdint>
+#include <functional>
+
+namespace sparq::sim {
+
+// Why a fiber hands control back to its scheduler.
+enum class YieldKind : int {
+  kRan,     // it ran and will go on (a fuzzing or preemption yield): others may move now
+  kBlocked,  // it ran up to a wait whose condition is false
+  kPolled,   // it re-checked a wait (or re-read a spin-wait's value) and nothing had changed
+};
+
+bool FibersAvailable();  // this build has the context switch (x86-64)
+bool InFiber();          // the caller runs on a fiber of RunFibers
+
+// Runs entry(i) for i in [0, n) each on a fiber of the calling host thread, until all returned.
+// resume(i) runs on fiber i each time it is switched to, before its code continues (it restores
+// the thread_locals a simulated thread sees). shuffle_seed != 0: each pass visits the fibers in a
+// seeded random order (schedule fuzzing); 0: in index order. Not reentrant (no fibers in fibers).
+// Throws std::system_error when the stacks cannot be mapped (before any fiber ran).
+void RunFibers(int n, const std::function<void(int)>& entry, const std::function<void(int)>& resume,
+               uint64_t shuffle_seed);
+
+// From a fiber: back to the scheduler; returns when the scheduler next picks this fiber.
+void FiberYield(YieldKind kind);
+
+// Unmaps the calling host thread's fiber stacks, which RunFibers keeps for its next call (a
+// simulated SM runs many CTAs). For threads that outlive the launch (the caller's own thread when
+// CTAs run one at a time); an SM worker's stacks go with the thread.
+void ReleaseFiberStacks();
+
+}  // namespace sparq::sim
