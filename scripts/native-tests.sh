@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # scripts/native-tests.sh: build and run the standalone C++ tests (native/tests/*_test.cc) three
 # ways — plain, ASan+UBSan, TSan — plus the TSan-only check that the deliberately racy kernels
-# ARE reported. Exits non-zero on any failure. Build trees: build-native, build-asan, build-tsan.
+# ARE reported, and (plain) the simulator's tests again on host threads instead of fibers. Exits non-zero on any failure. Build trees: build-native, build-asan, build-tsan.
 #   SPARQ_JOBS=2 (parallel build jobs), SPARQ_NATIVE_MODES="plain asan tsan" (subset to run)
 #   SPARQ_SANITIZER_SHARD="i/n" | all: the share of each test's case grid the ASan and TSan runs
 #   take (native/tests/test_shard.h); default d/3 with d = day of the UTC year mod 3, so three
@@ -32,16 +32,17 @@ configure_and_build() {  # dir, extra cmake args...
   note "built $dir in $(( $(date +%s) - start )) s (log: $dir/native-tests-build.log)"
 }
 
-run_tests() {  # dir, label, [names to leave out, space separated]
-  local dir="$1" label="$2" skip=" ${3:-} " t rc out
+run_tests() {  # dir, label, [names to leave out, space separated], [the only names to run]
+  local dir="$1" label="$2" skip=" ${3:-} " only=" ${4:-} " t rc out
   for t in "$root/$dir"/*_test; do
     [ -x "$t" ] || continue
+    [ "$only" = "  " ] || [[ "$only" == *" $(basename "$t") "* ]] || continue
     if [[ "$skip" == *" $(basename "$t") "* ]]; then
-      printf '%-6s %-28s skipped (single-threaded: nothing for this sanitizer to see)\n' "$label" "$(basename "$t")"
+      printf '%-7s %-28s skipped (single-threaded: nothing for this sanitizer to see)\n' "$label" "$(basename "$t")"
       continue
     fi
     out="$(timeout 300 "$t" 2>"$t.stderr")"; rc=$?
-    printf '%-6s %-28s rc=%-3s %s\n' "$label" "$(basename "$t")" "$rc" "$(printf '%s\n' "$out" | tail -1)"
+    printf '%-7s %-28s rc=%-3s %s\n' "$label" "$(basename "$t")" "$rc" "$(printf '%s\n' "$out" | tail -1)"
     if [ "$rc" -ne 0 ]; then
       printf '%s\n' "$out" | grep -E '^FAIL' | head -10
       head -30 "$t.stderr"
@@ -65,7 +66,13 @@ san_flags=(-DCMAKE_BUILD_TYPE=Debug "-DCMAKE_CXX_FLAGS_DEBUG=-O1 -g" "-DCMAKE_C_
 for mode in $modes; do
   case "$mode" in
     plain)
-      configure_and_build build-native -DSPARQ_SANITIZE= && run_tests build-native plain ;;
+      if configure_and_build build-native -DSPARQ_SANITIZE=; then
+        run_tests build-native plain
+        # The simulator's other thread model (a host thread per simulated thread, SimOptions::fibers
+        # off): its failure detection, memory model, fuzzing and one real kernel, as a cross-check.
+        SPARQ_SIM_THREADS=1 run_tests build-native threads "" \
+          "sim_negative_test sim_runtime_test sim_memory_model_test sim_schedule_test sim_dense_test"
+      fi ;;
     asan)
       configure_and_build build-asan -DSPARQ_SANITIZE=address,undefined "${san_flags[@]}" &&
         SPARQ_TEST_SHARD="$sanitizer_shard" ASAN_OPTIONS="detect_leaks=1 ${ASAN_OPTIONS:-}" UBSAN_OPTIONS="print_stacktrace=1 halt_on_error=1" \

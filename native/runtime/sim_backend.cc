@@ -7,6 +7,8 @@
 // SPARQ_SIM_LAUNCHER_SMS the SM count launchers size grids for (default: the simulated count; more
 // makes grids larger than what runs at once, as when other work holds a GPU's SMs);
 // SPARQ_SIM_SEED a schedule-fuzzing seed (decimal, 0 = off; SimOptions::schedule_seed);
+// (SPARQ_SIM_THREADS=1, host threads instead of fibers, is read by the simulator itself, for every
+// launch in the process: sim_runtime.cc)
 // SPARQ_SIM_MEMORY_BYTES (read by open() in src/context.ts, BackendOptions::sim_memory_bytes) the
 // simulated device's memory: an allocation that would take the live total past it fails with
 // kOutOfMemory, as cudaMalloc would (how the OOM path is tested off a GPU).

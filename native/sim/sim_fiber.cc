@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <cstring>
 #include <exception>
+#include <mutex>
 #include <stdexcept>
 #include <system_error>
 #include <thread>
@@ -122,6 +123,9 @@ class StackBlock {
     void* p = mmap(nullptr, slot * size_t(n), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (p == MAP_FAILED) return false;
     base_ = static_cast<unsigned char*>(p);
+#if defined(SPARQ_FIBER_ASAN)
+    ASAN_UNPOISON_MEMORY_REGION(base_, slot * size_t(n));  // someone else's stale shadow, likewise
+#endif
     count_ = n;
     for (int i = 0; i < n; ++i)
       if (mprotect(base_ + slot * size_t(i), PageBytes(), PROT_NONE) != 0) {
@@ -137,6 +141,11 @@ class StackBlock {
   // True once after Reserve mapped anew: stacks never used, their (sanitizer) shadow clean.
   bool TakeFresh() { return std::exchange(fresh_, false); }
   void Release() {
+#if defined(SPARQ_FIBER_ASAN)
+    // The stacks' frames leave poisoned redzones in ASan's shadow, which munmap does not clear: the
+    // next mapping at these addresses (our own, or anyone's) would inherit them.
+    if (base_) ASAN_UNPOISON_MEMORY_REGION(base_, (kStackBytes + PageBytes()) * size_t(count_));
+#endif
     if (base_) munmap(base_, (kStackBytes + PageBytes()) * size_t(count_));
     base_ = nullptr;
     count_ = 0;
@@ -148,6 +157,43 @@ class StackBlock {
 
 thread_local StackBlock tls_stacks;
 
+#if defined(SPARQ_FIBER_TSAN)
+// TSan's per-fiber state, kept for the process and reused by later CTAs' fibers (on any host
+// thread): creating and destroying one per simulated thread was most of a TSan run's time (memset
+// and page faults in the runtime; sim_dense_test 40 s, 24 s with a pool per host thread, which
+// dies with the launch's SM threads). A reused fiber is switched to with a happens-before edge the
+// first time in its new CTA (as a new std::thread is ordered after its creator) and keeps what its
+// previous simulated thread knew — more than a new thread would, so a race between a CTA and an
+// earlier one on another SM can go unreported under TSan; the weak-memory model's publication
+// tags, which do not depend on TSan, still fail such a read.
+class TsanFiberPool {
+ public:
+  ~TsanFiberPool() {
+    for (void* f : free_) __tsan_destroy_fiber(f);
+  }
+  void* Take() {
+    {
+      std::lock_guard<std::mutex> lk(m_);
+      if (!free_.empty()) {
+        void* f = free_.back();
+        free_.pop_back();
+        return f;
+      }
+    }
+    return __tsan_create_fiber(0);
+  }
+  void Give(void* f) {
+    std::lock_guard<std::mutex> lk(m_);
+    free_.push_back(f);
+  }
+
+ private:
+  std::mutex m_;
+  std::vector<void*> free_;
+};
+TsanFiberPool g_tsan_fibers;
+#endif
+
 struct Fiber {
   void* sp = nullptr;  // saved stack pointer while switched out
   unsigned char* lowest = nullptr;
@@ -155,6 +201,7 @@ struct Fiber {
   YieldKind last = YieldKind::kRan;
 #if defined(SPARQ_FIBER_TSAN)
   void* tsan = nullptr;
+  bool entered = false;  // switched to at least once in this RunFibers
 #endif
 };
 
@@ -175,11 +222,18 @@ struct Scheduler {
 
 thread_local Scheduler* tls_sched = nullptr;
 
-[[noreturn]] void FiberMain() noexcept {
+[[noreturn]] SPARQ_SIM_NO_TSAN void FiberMain() noexcept {
   Scheduler& s = *tls_sched;
   const int me = s.current;
 #if defined(SPARQ_FIBER_ASAN)
   __sanitizer_finish_switch_fiber(nullptr, &s.host_bottom, &s.host_size);
+#endif
+#if defined(SPARQ_FIBER_TSAN)
+  // Back at once: the first pass of the scheduler enters every fiber (with an edge from the host,
+  // SwitchToFiber) before any runs kernel code. Entering lazily, a fiber entered after a sibling had
+  // finished would inherit that sibling's history through the host (FiberMain's last switch has an
+  // edge), and TSan would miss every race between them.
+  FiberYield(YieldKind::kRan);
 #endif
   (*s.resume)(me);
   (*s.entry)(me);  // noexcept here: an escaping exception terminates, as it would on a std::thread
@@ -201,7 +255,7 @@ thread_local Scheduler* tls_sched = nullptr;
 // address (FiberMain never returns), FiberMain as the address `ret` goes to, six zeroed
 // callee-saved registers, then MXCSR and the x87 control word. After the `ret` the stack pointer is
 // 8 mod 16, as at any function's entry.
-void* NewFiberStack(unsigned char* lowest) {
+SPARQ_SIM_NO_TSAN void* NewFiberStack(unsigned char* lowest) {
   auto* top = reinterpret_cast<uint64_t*>(
       (reinterpret_cast<uintptr_t>(lowest) + kStackBytes) & ~uintptr_t(15));
   uint64_t* sp = top;
@@ -214,7 +268,7 @@ void* NewFiberStack(unsigned char* lowest) {
   return sp;
 }
 
-void SwitchToFiber(Scheduler& s, int i) {
+SPARQ_SIM_NO_TSAN void SwitchToFiber(Scheduler& s, int i) {
   Fiber& f = s.fibers[size_t(i)];
   s.current = i;
 #if defined(SPARQ_FIBER_ASAN)
@@ -222,7 +276,9 @@ void SwitchToFiber(Scheduler& s, int i) {
   __sanitizer_start_switch_fiber(&fake, f.lowest, kStackBytes);
 #endif
 #if defined(SPARQ_FIBER_TSAN)
-  __tsan_switch_to_fiber(f.tsan, __tsan_switch_to_fiber_no_sync);
+  // The first entry has an edge from the host (as a thread's creation): see TsanFiberPool, FiberMain.
+  __tsan_switch_to_fiber(f.tsan, f.entered ? __tsan_switch_to_fiber_no_sync : 0);
+  f.entered = true;
 #endif
   sparq_sim_fiber_switch(&s.host_sp, f.sp);
 #if defined(SPARQ_FIBER_ASAN)
@@ -234,12 +290,13 @@ void SwitchToFiber(Scheduler& s, int i) {
 }  // namespace
 
 bool FibersAvailable() { return true; }
-bool InFiber() { return tls_sched != nullptr && tls_sched->current >= 0; }
-void ReleaseFiberStacks() {
-  if (tls_sched == nullptr) tls_stacks.Release();
+SPARQ_SIM_NO_TSAN bool InFiber() { return tls_sched != nullptr && tls_sched->current >= 0; }
+SPARQ_SIM_NO_TSAN void ReleaseFiberStacks() {
+  if (tls_sched != nullptr) return;
+  tls_stacks.Release();
 }
 
-void FiberYield(YieldKind kind) {
+SPARQ_SIM_NO_TSAN void FiberYield(YieldKind kind) {
   Scheduler& s = *tls_sched;
   const int me = s.current;
   Fiber& f = s.fibers[size_t(me)];
@@ -258,8 +315,8 @@ void FiberYield(YieldKind kind) {
   (*s.resume)(me);
 }
 
-void RunFibers(int n, const std::function<void(int)>& entry, const std::function<void(int)>& resume,
-               uint64_t shuffle_seed) {
+SPARQ_SIM_NO_TSAN void RunFibers(int n, const std::function<void(int)>& entry,
+                                 const std::function<void(int)>& resume, uint64_t shuffle_seed) {
   if (tls_sched != nullptr) throw std::logic_error("sparq sim: RunFibers called from a fiber");
   if (n <= 0) return;
   if (!tls_stacks.Reserve(n)) throw std::system_error(errno, std::generic_category(), "mapping fiber stacks");
@@ -283,7 +340,7 @@ void RunFibers(int n, const std::function<void(int)>& entry, const std::function
 #endif
     f.sp = NewFiberStack(f.lowest);
 #if defined(SPARQ_FIBER_TSAN)
-    f.tsan = __tsan_create_fiber(0);
+    f.tsan = g_tsan_fibers.Take();
 #endif
   }
   tls_sched = &s;
@@ -305,7 +362,7 @@ void RunFibers(int n, const std::function<void(int)>& entry, const std::function
       Fiber& f = s.fibers[size_t(i)];
       if (f.done) {
 #if defined(SPARQ_FIBER_TSAN)
-        __tsan_destroy_fiber(f.tsan);
+        g_tsan_fibers.Give(f.tsan);
         f.tsan = nullptr;
 #endif
         moved = true;

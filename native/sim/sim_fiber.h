@@ -20,6 +20,23 @@
 #include <cstdint>
 #include <functional>
 
+// Functions whose memory accesses TSan must not see (never inlined into ones it sees). Here: the
+// hand-over between a fiber and its scheduler, and the writes of the host thread's thread_locals
+// (tls_ctx, threadIdx, ...) that every fiber of the host thread makes on being switched to.
+// Fibers switch without a happens-before edge (so that simulated threads' races stay visible), so
+// TSan would otherwise report this bookkeeping, which the switches themselves order, as races.
+// (Also the cp.async poison in sim_memory.cc.)
+#if defined(__SANITIZE_THREAD__)
+#define SPARQ_SIM_NO_TSAN __attribute__((noinline, no_sanitize_thread))
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define SPARQ_SIM_NO_TSAN __attribute__((noinline, no_sanitize_thread))
+#endif
+#endif
+#ifndef SPARQ_SIM_NO_TSAN
+#define SPARQ_SIM_NO_TSAN
+#endif
+
 namespace sparq::sim {
 
 // Why a fiber hands control back to its scheduler.
@@ -30,22 +47,22 @@ enum class YieldKind : int {
 };
 
 bool FibersAvailable();  // this build has the context switch (x86-64)
-bool InFiber();          // the caller runs on a fiber of RunFibers
+SPARQ_SIM_NO_TSAN bool InFiber();  // the caller runs on a fiber of RunFibers
 
 // Runs entry(i) for i in [0, n) each on a fiber of the calling host thread, until all returned.
 // resume(i) runs on fiber i each time it is switched to, before its code continues (it restores
 // the thread_locals a simulated thread sees). shuffle_seed != 0: each pass visits the fibers in a
 // seeded random order (schedule fuzzing); 0: in index order. Not reentrant (no fibers in fibers).
 // Throws std::system_error when the stacks cannot be mapped (before any fiber ran).
-void RunFibers(int n, const std::function<void(int)>& entry, const std::function<void(int)>& resume,
-               uint64_t shuffle_seed);
+SPARQ_SIM_NO_TSAN void RunFibers(int n, const std::function<void(int)>& entry,
+                                 const std::function<void(int)>& resume, uint64_t shuffle_seed);
 
 // From a fiber: back to the scheduler; returns when the scheduler next picks this fiber.
-void FiberYield(YieldKind kind);
+SPARQ_SIM_NO_TSAN void FiberYield(YieldKind kind);
 
 // Unmaps the calling host thread's fiber stacks, which RunFibers keeps for its next call (a
 // simulated SM runs many CTAs). For threads that outlive the launch (the caller's own thread when
 // CTAs run one at a time); an SM worker's stacks go with the thread.
-void ReleaseFiberStacks();
+SPARQ_SIM_NO_TSAN void ReleaseFiberStacks();
 
 }  // namespace sparq::sim

@@ -526,16 +526,6 @@ static void GlobalReadWrite(const char* prim, const void* g_ptr, size_t bytes) {
 // wait, and TSan already sees the simulated landing, the memcpy at the wait, race with any
 // unordered access; flagging the issue as well would make the deliberately ordered negative
 // kernels (fixtures/broken_kernels.cuh) race. Plain and ASan builds read the poison.
-#if defined(__SANITIZE_THREAD__)
-#define SPARQ_SIM_NO_TSAN __attribute__((noinline, no_sanitize_thread))
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define SPARQ_SIM_NO_TSAN __attribute__((noinline, no_sanitize_thread))
-#endif
-#endif
-#ifndef SPARQ_SIM_NO_TSAN
-#define SPARQ_SIM_NO_TSAN
-#endif
 SPARQ_SIM_NO_TSAN static void PoisonAtIssue(unsigned char* p, int bytes) {
   volatile unsigned char* v = p;
   for (int i = 0; i < bytes; ++i) v[i] = 0xFF;

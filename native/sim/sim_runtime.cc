@@ -409,6 +409,20 @@ static uint3 ThreadIndex(const dim3& block, int linear) {
   return uint3{unsigned(linear % block.x), unsigned(linear / block.x % block.y), unsigned(linear / (block.x * block.y))};
 }
 
+// The simulated thread the host thread runs now, in its thread_locals (tls_ctx, threadIdx; the CTA's
+// blockIdx and dimensions with `launch`). Outside TSan's view: as fibers, every fiber of the host
+// thread writes them on each switch (sim_fiber.h, SPARQ_SIM_NO_TSAN); kernels only read them.
+SPARQ_SIM_NO_TSAN static void SetCurrentThread(ThreadCtx* ctx, int linear, const LaunchState* launch = nullptr,
+                                               const CtaState* cta = nullptr) {
+  tls_ctx = ctx;
+  if (launch) {
+    blockDim = launch->block;
+    gridDim = launch->grid;
+    blockIdx = cta->idx;
+  }
+  if (ctx) threadIdx = ThreadIndex(ctx->launch->block, linear);
+}
+
 // fiber_ctx: as a fiber, where to leave the address of its ThreadCtx for the scheduler's resume hook
 // (which restores tls_ctx and threadIdx on each switch); nullptr as a host thread.
 static void ThreadMain(LaunchState& L, CtaState& cta, int linear, ThreadCtx** fiber_ctx) {
@@ -419,11 +433,7 @@ static void ThreadMain(LaunchState& L, CtaState& cta, int linear, ThreadCtx** fi
   t.linear = linear;
   t.warp = linear / 32;
   t.lane = linear % 32;
-  tls_ctx = &t;
-  blockDim = L.block;
-  gridDim = L.grid;
-  blockIdx = cta.idx;
-  threadIdx = ThreadIndex(L.block, linear);
+  SetCurrentThread(&t, linear, &L, &cta);
   if (L.options.schedule_seed != 0) {
     // One stream per (seed, CTA, thread); never 0, which means off. The start delay reorders the
     // CTA's threads (otherwise they start in threadIdx order, ~10 µs apart); fibers need none, the
@@ -451,7 +461,7 @@ static void ThreadMain(LaunchState& L, CtaState& cta, int linear, ThreadCtx** fi
   } catch (SimAbort&) {
   }
   MarkExited(t);
-  tls_ctx = nullptr;
+  SetCurrentThread(nullptr, linear);
 }
 
 static void RunCta(LaunchState& L, unsigned linear_cta) {
@@ -494,15 +504,14 @@ static void RunCta(LaunchState& L, unsigned linear_cta) {
       RunFibers(
           nthreads, [&](int i) { ThreadMain(L, cta, i, &ctxs[size_t(i)]); },
           [&](int i) {
-            tls_ctx = ctxs[size_t(i)];
-            threadIdx = ThreadIndex(L.block, i);
-            if (tls_ctx) tls_ctx->calls_since_yield = 0;
+            SetCurrentThread(ctxs[size_t(i)], i);
+            if (ThreadCtx* t = ctxs[size_t(i)]) t->calls_since_yield = 0;
           },
           shuffle | (shuffle != 0 ? 1u : 0u));
     } catch (const std::system_error& e) {  // before any fiber ran: no simulated thread of it exists
       L.RecordFailure("sim: kernel " + L.kernel + ": could not map the fiber stacks of a CTA (" + e.what() + ")");
     }
-    tls_ctx = nullptr;
+    SetCurrentThread(nullptr, 0);
   } else {
     std::vector<std::thread> threads;
     threads.reserve(nthreads);

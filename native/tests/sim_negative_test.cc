@@ -76,6 +76,19 @@ __global__ void cyclic_collectives_kernel(uint32_t* g_out) {
 
 // The same cycle, but lanes 3-31 of warp 0 return instead of reaching the barrier, lane 3 last (after
 // a pause that lets lanes 0-2 block first): its exit leaves only blocked threads in the CTA.
+// Thread 0 waits for a flag with plain loads (no acquire: the simulator cannot tell it spins);
+// thread 32 would raise it only after a barrier thread 0 never reaches. As fibers, thread 0 never
+// waits, so only preemption lets the others run to the barrier and time out there.
+__global__ void plain_load_spin_kernel(uint32_t* g_flag) {
+  if (threadIdx.x == 0) {
+    while (g_load(g_flag) == 0u) {
+    }
+    return;
+  }
+  syncthreads();
+  if (threadIdx.x == 32) g_store(g_flag, 1u);
+}
+
 // Lane 3 must be the last to run: as fibers, its spin on g_idle (never written) hands the host
 // thread to every other simulated thread first; as host threads, the sleep lets them all block.
 __global__ void exit_leaves_blocked_kernel(uint32_t* g_out, const uint32_t* g_idle) {
@@ -358,6 +371,17 @@ void ExitLeavesBlocked() {
                     "the last runnable thread exiting while the others are blocked is a deadlock, located at the exit");
 }
 
+void PlainLoadSpin() {
+  uint32_t flag = 0;
+  const auto t0 = std::chrono::steady_clock::now();
+  sim::Launch l("plain_load_spin_kernel", Options(true, 0.5));
+  Status s = l.Run(dim3(1), dim3(64), 0, &broken::plain_load_spin_kernel, &flag);
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  ExpectDeviceError(s, "plain_load_spin_kernel", {"deadlock (timeout", "bar.sync", "plain loads?"},
+                    "a spin on plain loads holds no barrier hostage: the waiters time out and say why");
+  Check(secs < 20.0, "the plain-load spin was stopped (its thread unwound)", "%.2f s", secs);
+}
+
 void StillWorksAfterFailures() {
   // A correct kernel right after all the failures: nothing leaked into this launch.
   uint32_t flag = 0, data = 0, out = 0;
@@ -386,6 +410,7 @@ int main() {
   NcAfterWrite();
   CyclicCollectives();
   ExitLeavesBlocked();
+  PlainLoadSpin();
   StillWorksAfterFailures();
   return sparq_test::Summary();
 }

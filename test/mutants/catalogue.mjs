@@ -527,6 +527,30 @@ export default [
     replace: '',
     models: 'schedule fuzzing keeps blockIdx dispatch order: a kernel whose CTAs wait on lower-index CTAs passes under every seed',
   },
+  {
+    name: 'sim-fiber-order-unshuffled',
+    kernel: 'sim',
+    file: 'native/sim/sim_fiber.cc',
+    search: '      for (size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[next() % i]);\n',
+    replace: '',
+    models: 'schedule fuzzing leaves a CTA\'s fibers in threadIdx order: a reader in a later warp never runs ahead of an unsynchronized writer',
+  },
+  {
+    name: 'sim-fiber-no-preemption',
+    kernel: 'sim',
+    file: 'native/sim/sim_runtime.cc',
+    search: '  if (++tls_ctx->calls_since_yield >= kPreemptCalls && InFiber()) FiberYield(YieldKind::kRan);\n',
+    replace: '',
+    models: 'a fiber hands over only where it waits: a kernel spinning on plain loads holds its SM\'s host thread forever instead of failing',
+  },
+  {
+    name: 'sim-fiber-wait-returns-at-once',
+    kernel: 'sim',
+    file: 'native/sim/sim_runtime.cc',
+    search: '      if (done() || L.aborted.load(std::memory_order_relaxed)) return true;\n      lk.unlock();  // never hand over',
+    replace: '      return true;\n      lk.unlock();  // never hand over',
+    models: 'a fiber\'s bar.sync / collective wait returns before it is released: threads run past barriers and read results not yet computed',
+  },
 
   // ---------------------------------------------------------------- the asm bodies (ptx_prims.cuh): only a GPU can show these
   {
