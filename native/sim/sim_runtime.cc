@@ -1,13 +1,14 @@
 // native/sim/sim_runtime.cc: launches, CTAs, simulated threads, bar.sync, failure and unwinding.
 //
 // Model: each CUDA thread of a CTA is a fiber on its simulated SM's host thread (sim_fiber.h), or
-// with SimOptions::fibers off (or SPARQ_SIM_THREADS=1) a std::thread. A grid runs either one CTA at a time or on
-// min(sm_count, max_resident_ctas) simulated SMs (worker threads that each run one resident CTA at
-// a time, taking CTAs in blockIdx order, or in a seeded random order under schedule fuzzing), so
-// CTAs that wait on each other really run together; CTAs beyond that wait for a free SM, as on a
-// GPU whose SMs are busy. A failed check records a located message on the launch, sets its abort
-// flag and wakes every waiter; each simulated thread then unwinds by throwing SimAbort (caught at
-// the thread's top), all threads are joined, and Run returns kDevice. Nothing ends the process.
+// with SimOptions::fibers off (or SPARQ_SIM_THREADS=1) a std::thread. A grid runs either one CTA
+// at a time or on min(sm_count, max_resident_ctas) simulated SMs (worker threads that each run one
+// resident CTA at a time, taking CTAs in blockIdx order, or in a seeded random order under schedule
+// fuzzing), so CTAs that wait on each other really run together; CTAs beyond that wait for a free
+// SM, as on a GPU whose SMs are busy. A failed check records a located message on the launch, sets
+// its abort flag and wakes every waiter; each simulated thread then unwinds by throwing SimAbort
+// (caught at the thread's top), all threads end (fibers return, host threads are joined), and Run
+// returns kDevice. Nothing ends the process.
 //
 // Deadlocks are found by lack of progress, not by the clock: each CTA counts its runnable threads
 // (CtaState::runnable); the thread whose blocking takes it to 0 reports at once. A wall-clock
@@ -498,8 +499,10 @@ static void RunCta(LaunchState& L, unsigned linear_cta) {
   NoteProgress();
   if (L.fibers) {
     std::vector<ThreadCtx*> ctxs(size_t(nthreads), nullptr);
+    // Fuzzing: the order the scheduler visits this CTA's fibers in, per (seed, CTA); never 0 (off).
     const uint64_t shuffle =
-        L.options.schedule_seed != 0 ? L.options.schedule_seed ^ (uint64_t(linear_cta) * 0x9e3779b97f4a7c15ull) : 0;
+        L.options.schedule_seed != 0 ? (L.options.schedule_seed ^ (uint64_t(linear_cta) * 0x9e3779b97f4a7c15ull)) | 1u
+                                     : 0;
     try {
       RunFibers(
           nthreads, [&](int i) { ThreadMain(L, cta, i, &ctxs[size_t(i)]); },
@@ -507,7 +510,7 @@ static void RunCta(LaunchState& L, unsigned linear_cta) {
             SetCurrentThread(ctxs[size_t(i)], i);
             if (ThreadCtx* t = ctxs[size_t(i)]) t->calls_since_yield = 0;
           },
-          shuffle | (shuffle != 0 ? 1u : 0u));
+          shuffle);
     } catch (const std::system_error& e) {  // before any fiber ran: no simulated thread of it exists
       L.RecordFailure("sim: kernel " + L.kernel + ": could not map the fiber stacks of a CTA (" + e.what() + ")");
     }
