@@ -315,10 +315,11 @@ SPARQ_SIM_NO_TSAN void FiberYield(YieldKind kind) {
   (*s.resume)(me);
 }
 
-SPARQ_SIM_NO_TSAN void RunFibers(int n, const std::function<void(int)>& entry,
+SPARQ_SIM_NO_TSAN void RunFibers(int n, int group, const std::function<void(int)>& entry,
                                  const std::function<void(int)>& resume, uint64_t shuffle_seed) {
   if (tls_sched != nullptr) throw std::logic_error("sparq sim: RunFibers called from a fiber");
   if (n <= 0) return;
+  if (group <= 0) group = n;
   if (!tls_stacks.Reserve(n)) throw std::system_error(errno, std::generic_category(), "mapping fiber stacks");
   const bool fresh = tls_stacks.TakeFresh();
   Scheduler s;
@@ -344,8 +345,11 @@ SPARQ_SIM_NO_TSAN void RunFibers(int n, const std::function<void(int)>& entry,
 #endif
   }
   tls_sched = &s;
-  std::vector<int> order(static_cast<size_t>(n));
-  for (int i = 0; i < n; ++i) order[size_t(i)] = i;
+  // Groups (warps) in index order, or shuffled per pass; within a pass a group runs until it is
+  // stuck (see the header), its lanes in index order or shuffled.
+  const int ngroups = (n + group - 1) / group;
+  std::vector<int> groups(static_cast<size_t>(ngroups)), lanes(static_cast<size_t>(group));
+  for (int g = 0; g < ngroups; ++g) groups[size_t(g)] = g;
   uint64_t rng = shuffle_seed;
   auto next = [&rng] {  // splitmix64
     uint64_t z = (rng += 0x9e3779b97f4a7c15ull);
@@ -353,25 +357,43 @@ SPARQ_SIM_NO_TSAN void RunFibers(int n, const std::function<void(int)>& entry,
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
     return z ^ (z >> 31);
   };
-  while (!order.empty()) {
-    if (shuffle_seed != 0)
-      for (size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[next() % i]);
-    bool moved = false;
-    for (int i : order) {
-      SwitchToFiber(s, i);
-      Fiber& f = s.fibers[size_t(i)];
-      if (f.done) {
+  auto shuffle = [&](std::vector<int>& v, size_t count) {
+    for (size_t i = count; i > 1; --i) std::swap(v[i - 1], v[next() % i]);
+  };
+  // A group that keeps releasing itself (a loop of warp collectives) still hands the host thread
+  // to the others after this many rounds.
+  constexpr int kMaxRounds = 1024;
+  int live = n;
+  while (live > 0) {
+    if (shuffle_seed != 0) shuffle(groups, groups.size());
+    bool moved = false;  // anything in this pass ran
+    for (int g : groups) {
+      const int lo = g * group, count = std::min(group, n - lo);
+      for (int l = 0; l < count; ++l) lanes[size_t(l)] = lo + l;
+      if (shuffle_seed != 0) shuffle(lanes, size_t(count));
+      for (int round = 0; round < kMaxRounds; ++round) {
+        bool advanced = false;  // a lane reached a wait or finished: others of the group may now go on
+        for (int l = 0; l < count; ++l) {
+          const int i = lanes[size_t(l)];
+          Fiber& f = s.fibers[size_t(i)];
+          if (f.done) continue;
+          SwitchToFiber(s, i);
+          if (f.done) {
 #if defined(SPARQ_FIBER_TSAN)
-        g_tsan_fibers.Give(f.tsan);
-        f.tsan = nullptr;
+            g_tsan_fibers.Give(f.tsan);
+            f.tsan = nullptr;
 #endif
-        moved = true;
-      } else if (f.last != YieldKind::kPolled) {
-        moved = true;
+            --live;
+            advanced = moved = true;
+          } else if (f.last == YieldKind::kBlocked) {
+            advanced = moved = true;
+          } else if (f.last == YieldKind::kRan) {
+            moved = true;  // preempted or a fuzzing yield: its turn in this pass is over
+          }
+        }
+        if (!advanced) break;
       }
     }
-    order.erase(std::remove_if(order.begin(), order.end(), [&](int i) { return s.fibers[size_t(i)].done; }),
-                order.end());
     // Every live fiber only re-checked a wait: what releases them runs on another host thread (a
     // CTA on another simulated SM) or nowhere (a livelock, which the waits time out on).
     if (!moved) std::this_thread::yield();
@@ -385,7 +407,7 @@ bool FibersAvailable() { return false; }
 bool InFiber() { return false; }
 void ReleaseFiberStacks() {}
 void FiberYield(YieldKind) { throw std::logic_error("sparq sim: fibers are not available on this target"); }
-void RunFibers(int, const std::function<void(int)>&, const std::function<void(int)>&, uint64_t) {
+void RunFibers(int, int, const std::function<void(int)>&, const std::function<void(int)>&, uint64_t) {
   throw std::logic_error("sparq sim: fibers are not available on this target");
 }
 

@@ -505,7 +505,7 @@ static void RunCta(LaunchState& L, unsigned linear_cta) {
                                      : 0;
     try {
       RunFibers(
-          nthreads, [&](int i) { ThreadMain(L, cta, i, &ctxs[size_t(i)]); },
+          nthreads, 32, [&](int i) { ThreadMain(L, cta, i, &ctxs[size_t(i)]); },
           [&](int i) {
             SetCurrentThread(ctxs[size_t(i)], i);
             if (ThreadCtx* t = ctxs[size_t(i)]) t->calls_since_yield = 0;

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -87,6 +88,30 @@ __global__ void plain_load_spin_kernel(uint32_t* g_flag) {
   }
   syncthreads();
   if (threadIdx.x == 32) g_store(g_flag, 1u);
+}
+
+// A two-slot ring shared by two warps, each thread reading the other warp's chunk. The barrier
+// must sit between the wait and the refill of the other slot (it was read in the previous
+// iteration); with `fixed` = 0 it comes after the refill, so a warp that runs ahead refills a slot
+// the other warp has yet to read (the bug of the dense/w4a16 "barrier-after-ring-refill" mutants).
+constexpr int kRingThreads = 64, kRingWords = kRingThreads * 4;
+__global__ void ring_refill_kernel(const uint32_t* g_in, uint32_t* g_out, int tiles, int fixed) {
+  SPARQ_SMEM(uint32_t, s_ring, 2 * kRingWords);
+  const int t = threadIdx.x, peer = (t + 32) % kRingThreads;
+  uint32_t acc = 0;
+  cp_async_cg_16(&s_ring[t * 4], &g_in[t * 4], 16);
+  cp_async_commit_group();
+  for (int kt = 0; kt < tiles; ++kt) {
+    cp_async_wait_all();
+    if (fixed) syncthreads();
+    if (kt + 1 < tiles)
+      cp_async_cg_16(&s_ring[((kt + 1) % 2) * kRingWords + t * 4], &g_in[(kt + 1) * kRingWords + t * 4], 16);
+    cp_async_commit_group();
+    if (!fixed) syncthreads();
+    for (int j = 0; j < 4; ++j) acc += s_ring[(kt % 2) * kRingWords + peer * 4 + j];
+  }
+  cp_async_wait_all();
+  g_store(&g_out[t], acc);
 }
 
 // Lane 3 must be the last to run: as fibers, its spin on g_idle (never written) hands the host
@@ -382,6 +407,32 @@ void PlainLoadSpin() {
   Check(secs < 20.0, "the plain-load spin was stopped (its thread unwound)", "%.2f s", secs);
 }
 
+void RingRefilledEarly() {
+  constexpr int kTiles = 6;
+  std::vector<uint32_t> in(size_t(kTiles) * broken::kRingWords);
+  for (size_t i = 0; i < in.size(); ++i) in[i] = uint32_t(i * 2654435761u) >> 8;
+  std::vector<uint32_t> expect(broken::kRingThreads, 0);
+  for (int t = 0; t < broken::kRingThreads; ++t)
+    for (int kt = 0; kt < kTiles; ++kt)
+      for (int j = 0; j < 4; ++j) expect[size_t(t)] += in[size_t(kt) * broken::kRingWords + ((t + 32) % 64) * 4 + j];
+  const bool threads = std::getenv("SPARQ_SIM_THREADS") && std::string(std::getenv("SPARQ_SIM_THREADS")) == "1";
+  for (int fixed : {1, 0}) {
+    std::vector<uint32_t> out(broken::kRingThreads, 0);
+    sim::Launch l("ring_refill_kernel", Options());
+    Status s = l.Run(dim3(1), dim3(broken::kRingThreads), 0, &broken::ring_refill_kernel,
+                     static_cast<const uint32_t*>(in.data()), out.data(), kTiles, fixed);
+    const bool right = s.ok() && out == expect;
+    if (fixed) {
+      Check(right, "a ring refilled after the barrier: every sum right", "'%s'", s.message.c_str());
+    } else if (threads) {  // host threads: whether a warp runs ahead is up to the OS scheduler
+      std::printf("     ring refilled before the barrier, host threads: %s\n", right ? "not seen this run" : "seen");
+    } else {
+      Check(!right, "a ring refilled before the barrier: the warp that runs ahead poisons a slot the other still reads",
+            "every sum right, '%s'", s.message.c_str());
+    }
+  }
+}
+
 void StillWorksAfterFailures() {
   // A correct kernel right after all the failures: nothing leaked into this launch.
   uint32_t flag = 0, data = 0, out = 0;
@@ -411,6 +462,7 @@ int main() {
   CyclicCollectives();
   ExitLeavesBlocked();
   PlainLoadSpin();
+  RingRefilledEarly();
   StillWorksAfterFailures();
   return sparq_test::Summary();
 }
