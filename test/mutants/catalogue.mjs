@@ -542,6 +542,7 @@ export default [
     search: '        if (!advanced) break;\n',
     replace: '        break;\n',
     models: 'the fiber scheduler gives each fiber one turn per pass instead of running a warp until it is stuck: the warps advance in lockstep, and a barrier missing between warps no longer shows',
+    knownGap: 'what it weakens shows only in other mutants: with it, dense-barrier-after-ring-refill and w4a16-barrier-after-ring-refill survive (measured 2026-12-02 under the equivalent one-turn-per-fiber scheduler; the warp-greedy one kills both). sim_negative_test\'s ring kernel is caught either way (the lane completing a barrier runs on ahead); a negative kernel whose ring bug needs a warp several collectives ahead would kill it',
   },
   {
     name: 'sim-fiber-no-preemption',
