@@ -5,6 +5,7 @@
 // each time (and warns that it may give false positives); a switch here is a save of the six
 // callee-saved registers and the FP control words, then a stack-pointer swap.
 #include "sim/sim_fiber.h"
+#include "sim/sim_internal.h"  // FuzzNext
 
 #include <algorithm>
 #include <cerrno>
@@ -351,12 +352,7 @@ SPARQ_SIM_NO_TSAN void RunFibers(int n, int group, const std::function<void(int)
   std::vector<int> groups(static_cast<size_t>(ngroups)), lanes(static_cast<size_t>(group));
   for (int g = 0; g < ngroups; ++g) groups[size_t(g)] = g;
   uint64_t rng = shuffle_seed;
-  auto next = [&rng] {  // splitmix64
-    uint64_t z = (rng += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-  };
+  auto next = [&rng] { return FuzzNext(rng); };  // the fuzzing generator of sim_runtime.cc
   auto shuffle = [&](std::vector<int>& v, size_t count) {
     for (size_t i = count; i > 1; --i) std::swap(v[i - 1], v[next() % i]);
   };
