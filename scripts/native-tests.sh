@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # scripts/native-tests.sh: build and run the standalone C++ tests (native/tests/*_test.cc) three
 # ways — plain, ASan+UBSan, TSan — plus the TSan-only check that the deliberately racy kernels
-# ARE reported, and (plain) the simulator's tests again on host threads instead of fibers. Exits non-zero on any failure. Build trees: build-native, build-asan, build-tsan.
+# ARE reported, and (plain) five simulator tests again on host threads instead of fibers. Exits
+# non-zero on any failure. Build trees: build-native, build-asan, build-tsan.
 #   SPARQ_JOBS=2 (parallel build jobs), SPARQ_NATIVE_MODES="plain asan tsan" (subset to run)
 #   SPARQ_SANITIZER_SHARD="i/n" | all: the share of each test's case grid the ASan and TSan runs
 #   take (native/tests/test_shard.h); default d/3 with d = day of the UTC year mod 3, so three
