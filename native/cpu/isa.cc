@@ -22,6 +22,7 @@ struct CpuFeatures {
   bool os_zmm = false;  // XCR0 also has opmask + both ZMM halves
   bool avx512vnni = false;  // CPUID.(7,0):ECX[11], EVEX vpdpbusd
   bool avx_vnni = false;    // CPUID.(7,1):EAX[4], VEX (256-bit) vpdpbusd
+  bool avx512vbmi = false;   // CPUID.(7,0):ECX[1], vpermb
   bool avx512vbmi2 = false;  // CPUID.(7,0):ECX[6], vpexpandw / vpcompressw
   bool amd = false;          // vendor "AuthenticAMD": where two exact kernels rank by vendor
 };
@@ -64,6 +65,7 @@ CpuFeatures Detect() {
     f.avx512bw = (ebx & (1u << 30)) != 0;
     f.avx512vl = (ebx & (1u << 31)) != 0;
     f.avx512vnni = (ecx & (1u << 11)) != 0;
+    f.avx512vbmi = (ecx & (1u << 1)) != 0;
     f.avx512vbmi2 = (ecx & (1u << 6)) != 0;
   }
   if (__get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx)) f.avx_vnni = (eax & (1u << 4)) != 0;
@@ -124,6 +126,11 @@ bool HasAvx512Vnni() {
 
 bool HasAvxVnni() {
   static const bool has = Features().avx_vnni && IsaSupported(Isa::kAvx2);
+  return has;
+}
+
+bool HasAvx512Vbmi() {
+  static const bool has = Features().avx512vbmi && IsaSupported(Isa::kAvx512);
   return has;
 }
 

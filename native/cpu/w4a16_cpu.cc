@@ -66,26 +66,49 @@ using cpu::w4a16::KernelSet;
 using cpu::w4a16::Problem;
 
 
-// AVX512-FP16 only changes how the gemv builds its tables (same bits); SPARQ_W4A16_NO_FP16=1 keeps
-// the plain AVX-512 kernels, so tests on an FP16 machine reach both.
-bool UseAvx512Fp16() {
-  static const bool use = cpu::w4a16::avx512fp16::DecodeGemv() != nullptr && __builtin_cpu_supports("avx512fp16") &&
-                          std::getenv("SPARQ_W4A16_NO_FP16") == nullptr;
-  return use;
+// The avx512 gemv comes in three builds with the same bits (w4a16_cpu.h): plain, with its codes
+// spread by vpermb (AVX512_VBMI: one vector op fewer per 32 weights, and its tables from
+// ScaleFractionLuts()), and with its tables built by vmulph (AVX512-FP16). The VBMI one is taken
+// wherever the CPU has VBMI: its per-group table is one vmulps, cheaper than the FP16 build (every
+// CPU with AVX512-FP16 so far also has VBMI; that pairing was not measured, no such CPU here).
+// SPARQ_W4A16_GEMV=plain|vbmi|fp16 forces one where the CPU has it (read at every call, so tests
+// reach all three); anything else, or unset, takes the best.
+enum class DecodeGemv { kPlain, kVbmi, kFp16 };
+
+bool HasFp16Gemv() {
+  static const bool has = cpu::w4a16::avx512fp16::DecodeGemv() != nullptr && __builtin_cpu_supports("avx512fp16");
+  return has;
 }
 
-const KernelSet& Avx512Fp16Kernels() {
-  static const KernelSet set = [] {
+DecodeGemv ChooseDecodeGemv() {
+  const char* env = std::getenv("SPARQ_W4A16_GEMV");
+  if (env != nullptr && std::strcmp(env, "plain") == 0) return DecodeGemv::kPlain;
+  if (env != nullptr && std::strcmp(env, "fp16") == 0 && HasFp16Gemv()) return DecodeGemv::kFp16;
+  if (cpu::HasAvx512Vbmi()) return DecodeGemv::kVbmi;
+  return HasFp16Gemv() ? DecodeGemv::kFp16 : DecodeGemv::kPlain;
+}
+
+const KernelSet& Avx512KernelsWithGemv(DecodeGemv which) {
+  static const KernelSet vbmi = [] {
+    KernelSet s = cpu::w4a16::avx512::Kernels();
+    s.gemv = cpu::w4a16::avx512vbmi::DecodeGemv();
+    return s;
+  }();
+  static const KernelSet fp16 = [] {
     KernelSet s = cpu::w4a16::avx512::Kernels();
     s.gemv = cpu::w4a16::avx512fp16::DecodeGemv();
     return s;
   }();
-  return set;
+  switch (which) {
+    case DecodeGemv::kVbmi: return vbmi;
+    case DecodeGemv::kFp16: return fp16;
+    default: return cpu::w4a16::avx512::Kernels();
+  }
 }
 
 const KernelSet& KernelsFor(cpu::Isa isa) {
   if (isa == cpu::Isa::kAvx512 && cpu::IsaSupported(cpu::Isa::kAvx512))
-    return UseAvx512Fp16() ? Avx512Fp16Kernels() : cpu::w4a16::avx512::Kernels();
+    return Avx512KernelsWithGemv(ChooseDecodeGemv());
   if (isa != cpu::Isa::kScalar && cpu::IsaSupported(cpu::Isa::kAvx2)) return cpu::w4a16::avx2::Kernels();
   return cpu::w4a16::scalar::Kernels();
 }
@@ -111,6 +134,7 @@ Status W4A16MatmulCpu(const W4A16WeightView& w, const uint16_t* x, const uint16_
     p.groups_pad = w.groups_pad;
     p.m = m;
     p.y = y;
+    p.fraction_luts = cpu::w4a16::ScaleFractionLuts();
     cpu::AlignedArray<float> bias32;
     if (bias != nullptr) {
       bias32 = cpu::AllocAligned<float>(w.n);

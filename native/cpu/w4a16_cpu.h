@@ -2,7 +2,8 @@
 // Weights are in the kCpu layout (cuda/w4a16_layout.cuh): column blocks of 4; per block and 32 k,
 // 64 bytes = 4 columns × 16 B, byte i = code(k0+i) | code(k0+16+i) << 4. Dequantisation is exact:
 // per (column, group) a 16-entry table lut[q] = fp32(fp16((q−8)·s)) (the fp32 product is exact,
-// one RNE to fp16), then each weight is one table lookup (vpermps) — the contract's w.
+// one RNE to fp16), then each weight is one table lookup (vpermps) — the contract's w. The AVX-512
+// kernels take that table from ScaleFractionLuts() times a power of two wherever it is exact.
 //
 //   gemv (m <= gemv_max_m): k on the SIMD lanes; each 32-k chunk of a column is looked up once
 //        and met by every X row of the pass (rows in passes of up to 4).
@@ -19,6 +20,8 @@ inline constexpr int kGemmKc = 256;       // panel depth in k (multiple of 32)
 inline constexpr int kRowBlock = 16;      // Xt row block (m rows per block)
 inline constexpr int kColsPerSuper = 12;  // gemm panel width in columns (3 column blocks)
 
+inline constexpr int kScaleFractions = 1024;  // fp16 fraction patterns (10 bits)
+
 struct Problem {
   const uint8_t* qw = nullptr;       // kCpu codes
   const uint16_t* scales = nullptr;  // [n_pad][groups_pad] fp16 bits
@@ -28,7 +31,14 @@ struct Problem {
   const float* xt = nullptr;    // gemm: fp32 [ceil(m/16)][k_pad][16], zero-padded
   const float* bias = nullptr;  // fp32 [n] or null
   uint16_t* y = nullptr;        // [m][n] fp16 bits
+  const float* fraction_luts = nullptr;  // ScaleFractionLuts() (the driver sets it)
 };
+
+// [kScaleFractions][16] fp32, 64-byte aligned rows: row f, entry q = fp32(fp16((q − 8)·(1 + f/1024))).
+// For a scale with fp16 exponent field e in [1, 26] (no zero, no subnormal, 8·|s| < 32768 so no
+// product leaves fp16's normal range), fp16((q − 8)·s) = row (s & 0x3ff) · ±2^(e − 15) exactly
+// (w4a16_fraction_luts.cc says why). Built on first call (64 KiB); throws std::bad_alloc.
+const float* ScaleFractionLuts();
 
 // Compute the output columns of units [u_begin, u_end) for every row: gemv units are column
 // blocks (4 columns); gemm units are panels of kColsPerSuper columns.
@@ -55,7 +65,15 @@ float* GemmScratch(size_t floats);
 
 namespace scalar { const KernelSet& Kernels(); }
 namespace avx2 { const KernelSet& Kernels(); }
-namespace avx512 { const KernelSet& Kernels(); }
+namespace avx512 {
+const KernelSet& Kernels();
+// Tests: the 4 dequantisation tables (4 × 16 fp32, column-major by scale) the AVX-512 kernels
+// build for scales[0..3] (one group, as the gemv and the gemm panels do).
+void GroupTablesForTest(const float* fraction_luts, const uint16_t scales[4], float* out);
+}
+// The avx512 gemv with each column's codes spread by one vpermb (AVX512_VBMI) instead of a
+// broadcast and a variable shift; X in the same lane order, so the same bits as avx512's gemv.
+namespace avx512vbmi { ColumnsFn DecodeGemv(); }
 // The avx512 gemv with its tables built in fp16 math (AVX512-FP16 CPUs), or null when the compiler
 // had no AVX512-FP16; the driver pairs it with avx512's gemm. Same bits as avx512's gemv.
 namespace avx512fp16 { ColumnsFn DecodeGemv(); }

@@ -21,12 +21,7 @@ constexpr int kLanes = 16;
 // Not std::min: no template from a header may be instantiated under this file's target (STYLE.md §11).
 constexpr int64_t Min(int64_t a, int64_t b) { return a < b ? a : b; }
 
-// lut[q] = fp32(fp16((q − 8)·s)): exact product in fp32, one RNE to fp16.
-inline __m512 BuildLut(uint16_t s_bits) {
-  const __m512 q_minus_8 = _mm512_setr_ps(-8, -7, -6, -5, -4, -3, -2, -1, 0, 1, 2, 3, 4, 5, 6, 7);
-  const __m512 s = _mm512_set1_ps(_cvtsh_ss(s_bits));
-  return _mm512_cvtph_ps(_mm512_cvtps_ph(_mm512_mul_ps(q_minus_8, s), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
-}
+#include "cpu/w4a16_luts_avx512.inc"
 
 // The 32 weights of one column chunk: lo = k0..k0+15 (low nibbles), hi = k0+16..k0+31.
 inline void Lookup(const uint8_t* chunk16, __m512 lut, __m512& lo, __m512& hi) {
@@ -35,18 +30,7 @@ inline void Lookup(const uint8_t* chunk16, __m512 lut, __m512& lo, __m512& hi) {
   hi = _mm512_permutexvar_ps(_mm512_srli_epi32(bytes, 4), lut);
 }
 
-inline void StoreOut(const Problem& p, int64_t r, int64_t col, float v) {
-  if (col >= p.n) return;
-  if (p.bias != nullptr) v += p.bias[col];
-  p.y[r * p.n + col] = static_cast<uint16_t>(_cvtss_sh(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
-}
-
-// The 4 tables of one column block for group g (scales of its columns are groups_pad apart).
-inline void BuildGroupLuts(const uint16_t* sc, int64_t groups_pad, int64_t g, __m512 lut[kCpuColBlock]) {
-#pragma GCC unroll 4
-  for (int c = 0; c < kCpuColBlock; ++c) lut[c] = BuildLut(sc[c * groups_pad + g]);
-}
-
+#define SPARQ_W4A16_GEMV_VPERMB 0
 #include "cpu/w4a16_gemv_avx512.inc"
 
 // ------------------------------------------------------------------------------------- gemm
@@ -61,7 +45,7 @@ void DequantPanel(const Problem& p, int64_t cb0, int nb, int64_t k0, int64_t kc_
     for (int64_t kk = 0; kk < kc_len; kk += kCpuChunkK) {
       const int64_t ch = (k0 + kk) / kCpuChunkK, g = (k0 + kk) / p.group_eff;
       if (g != lut_group) {
-        for (int c = 0; c < kCpuColBlock; ++c) lut[c] = BuildLut(sc[c * p.groups_pad + g]);
+        BuildGroupLuts(p.fraction_luts, sc, p.groups_pad, g, lut);
         lut_group = g;
       }
       const uint8_t* bq = wq + ch * kCpuColBlock * 16;
@@ -105,6 +89,12 @@ void Gemm(const Problem& p, int64_t s_begin, int64_t s_end) {
 const KernelSet& Kernels() {
   static const KernelSet set{12, &Gemv, &Gemm, true};
   return set;
+}
+
+void GroupTablesForTest(const float* fraction_luts, const uint16_t scales[kCpuColBlock], float* out) {
+  __m512 lut[kCpuColBlock];
+  BuildGroupLuts(fraction_luts, scales, 1, 0, lut);
+  for (int c = 0; c < kCpuColBlock; ++c) _mm512_storeu_ps(out + c * kLanes, lut[c]);
 }
 
 }  // namespace sparq::cpu::w4a16::avx512

@@ -51,7 +51,8 @@ inline void StoreOut(const Problem& p, int64_t r, int64_t col, float v) {
 }
 
 // The 4 tables of one column block for group g: lut[c][q] = fp32(fp16((q − 8)·s_c)).
-inline void BuildGroupLuts(const uint16_t* sc, int64_t groups_pad, int64_t g, __m512 lut[kCpuColBlock]) {
+inline void BuildGroupLuts(const float* /*fraction_luts*/, const uint16_t* sc, int64_t groups_pad, int64_t g,
+                           __m512 lut[kCpuColBlock]) {
   const uint64_t s4 = uint64_t(sc[g]) | uint64_t(sc[groups_pad + g]) << 16 |
                       uint64_t(sc[2 * groups_pad + g]) << 32 | uint64_t(sc[3 * groups_pad + g]) << 48;
   const __m512i s_words = _mm512_castsi128_si512(_mm_cvtsi64_si128(static_cast<long long>(s4)));
@@ -66,6 +67,7 @@ inline void BuildGroupLuts(const uint16_t* sc, int64_t groups_pad, int64_t g, __
   lut[3] = _mm512_cvtph_ps(_mm512_extracti64x4_epi64(t23, 1));
 }
 
+#define SPARQ_W4A16_GEMV_VPERMB 0
 #include "cpu/w4a16_gemv_avx512.inc"
 
 }  // namespace

@@ -373,17 +373,58 @@ void CheckErrors() {
   Check(st.code == StatusCode::kArgument, "w4a16 cpu matmul: a gpu-layout weight is rejected, not misread");
 }
 
-// The AVX512-FP16 gemv (tables by vmulph) against the plain AVX-512 one (fp32 product, then
-// vcvtps2ph): the same contract w, the same order, so the same bits — on scales of both signs,
-// subnormal, and large enough that (q − 8)·s overflows fp16. Called directly: the driver picks
-// one of the two per process.
-void CheckFp16TablesSameBits() {
-  if (!sparq::cpu::IsaSupported(Isa::kAvx512) || !__builtin_cpu_supports("avx512fp16") ||
-      sparq::cpu::w4a16::avx512fp16::DecodeGemv() == nullptr) {
-    std::printf("SKIP w4a16 [cpu/avx512fp16]: this CPU or compiler has no AVX512-FP16\n");
+// The AVX-512 dequantisation tables as the kernels build them (avx512::GroupTablesForTest: the
+// scale's fraction row of ScaleFractionLuts() times ±2^(e − 15), or the direct product and RNE for
+// zero, subnormal, huge, inf and NaN scales) against fp16((q − 8)·s) computed here with _Float16,
+// for every one of the 65 536 scale patterns: bit for bit (NaN: both NaN).
+void CheckTablesEveryScale() {
+  if (!sparq::cpu::IsaSupported(Isa::kAvx512)) {
+    std::printf("SKIP w4a16 [cpu/avx512] tables: this CPU has no AVX-512\n");
+    return;
+  }
+  const float* fraction_luts = sparq::cpu::w4a16::ScaleFractionLuts();
+  int64_t bad = 0, first_bad = -1;
+  float tables[4 * 16];
+  for (uint32_t s0 = 0; s0 < 65536; s0 += 4) {
+    const uint16_t s4[4] = {uint16_t(s0), uint16_t(s0 + 1), uint16_t(s0 + 2), uint16_t(s0 + 3)};
+    sparq::cpu::w4a16::avx512::GroupTablesForTest(fraction_luts, s4, tables);
+    for (int c = 0; c < 4; ++c) {
+      for (int q = 0; q < 16; ++q) {
+        const float want = F(H(float(q - 8) * F(s4[c])));  // the product is exact in fp32
+        const float got = tables[c * 16 + q];
+        const bool same = std::isnan(want) ? std::isnan(got) : std::memcmp(&want, &got, sizeof got) == 0;
+        if (!same && bad++ == 0) first_bad = int64_t(s4[c]) * 16 + q;
+      }
+    }
+  }
+  Check(bad == 0, "w4a16 [cpu/avx512] tables: fp16((q − 8)·s) bit for bit for all 65536 scale patterns x 16 codes" +
+                      (bad ? " (" + std::to_string(bad) + " wrong, first scale 0x" + std::to_string(first_bad / 16) +
+                                 " code " + std::to_string(first_bad % 16) + ")"
+                           : std::string()));
+}
+
+// Every build of the AVX-512 gemv this CPU runs — plain (broadcast + shift), VBMI (vpermb) and
+// AVX512-FP16 (tables by vmulph) — gives the plain one's bits: the same contract w, the same lanes
+// and order. Scales of both signs, subnormal, zero, at both ends of the table's exponent range
+// (fields 1 and 26) and past it (27, where 8·s can overflow fp16, and 30). Called directly: the
+// driver picks one per call (SPARQ_W4A16_GEMV).
+void CheckDecodeGemvsSameBits() {
+  if (!sparq::cpu::IsaSupported(Isa::kAvx512)) {
+    std::printf("SKIP w4a16 [cpu/avx512] gemv builds: this CPU has no AVX-512\n");
     return;
   }
   namespace cw = sparq::cpu::w4a16;
+  struct Build {
+    const char* name;
+    cw::ColumnsFn gemv;
+  };
+  std::vector<Build> builds;
+  if (sparq::cpu::HasAvx512Vbmi()) builds.push_back({"avx512vbmi (vpermb)", cw::avx512vbmi::DecodeGemv()});
+  else std::printf("SKIP w4a16 [cpu/avx512vbmi]: this CPU has no AVX512_VBMI\n");
+  if (__builtin_cpu_supports("avx512fp16") && cw::avx512fp16::DecodeGemv() != nullptr)
+    builds.push_back({"avx512fp16 (vmulph tables)", cw::avx512fp16::DecodeGemv()});
+  else std::printf("SKIP w4a16 [cpu/avx512fp16]: this CPU or compiler has no AVX512-FP16\n");
+  const uint16_t kExponents[] = {0, 1, 26, 27, 30};
   for (int64_t m : {1, 2, 3, 5}) {
     for (int g : {32, 128}) {
       const int64_t n = m % 2 ? 37 : 24, k = 4 * g;
@@ -391,8 +432,8 @@ void CheckFp16TablesSameBits() {
       std::vector<uint16_t> scales(size_t(n * (k / g)));
       for (size_t i = 0; i < scales.size(); ++i) {
         const uint16_t sign = uint16_t(g_rng() & 0x8000), mant = uint16_t(g_rng() & 0x3ff);
-        const uint16_t exp = i % 5 == 0 ? 0 : i % 7 == 0 ? 30 : uint16_t(8 + g_rng() % 10);  // subnormal, huge, ordinary
-        scales[i] = uint16_t(sign | exp << 10 | mant);
+        const uint16_t exp = i % 3 == 0 ? kExponents[(i / 3) % 5] : uint16_t(8 + g_rng() % 10);
+        scales[i] = uint16_t(sign | exp << 10 | (i % 31 == 0 ? 0 : mant));  // some ±0 and powers of two
       }
       W4A16Packed pk;
       Status st = sparq::W4A16Pack(codes.data(), scales.data(), n, k, g, &pk, W4A16Layout::kCpu);
@@ -401,7 +442,6 @@ void CheckFp16TablesSameBits() {
       std::vector<float> x_store(size_t(m * v.k_pad) + 16);
       float* x = x_store.data() + (16 - (reinterpret_cast<uintptr_t>(x_store.data()) / sizeof(float)) % 16) % 16;
       for (int64_t i = 0; i < m * v.k_pad; ++i) x[i] = F(H(std::uniform_real_distribution<float>(-1, 1)(g_rng)));
-      std::vector<uint16_t> y_plain(size_t(m * n), kNanBits), y_fp16(size_t(m * n), kNanBits);
       cw::Problem p;
       p.qw = static_cast<const uint8_t*>(v.qweight);
       p.scales = v.scales;
@@ -412,14 +452,19 @@ void CheckFp16TablesSameBits() {
       p.groups_pad = v.groups_pad;
       p.m = m;
       p.x = x;
+      p.fraction_luts = cw::ScaleFractionLuts();
       const int64_t blocks = v.n_pad / sparq::w4a16::kCpuColBlock;
+      std::vector<uint16_t> y_plain(size_t(m * n), kNanBits);
       p.y = y_plain.data();
       cw::avx512::Kernels().gemv(p, 0, blocks);
-      p.y = y_fp16.data();
-      cw::avx512fp16::DecodeGemv()(p, 0, blocks);
-      Check(st.ok() && std::memcmp(y_plain.data(), y_fp16.data(), y_plain.size() * 2) == 0,
-            "w4a16 [cpu/avx512fp16] m=" + std::to_string(m) + " g=" + std::to_string(g) +
-                ": vmulph tables give the plain AVX-512 gemv's bits (signed, subnormal, overflowing scales)");
+      for (const Build& b : builds) {
+        std::vector<uint16_t> y(size_t(m * n), kNanBits);
+        p.y = y.data();
+        b.gemv(p, 0, blocks);
+        Check(st.ok() && std::memcmp(y_plain.data(), y.data(), y.size() * 2) == 0,
+              std::string("w4a16 [cpu/") + b.name + "] m=" + std::to_string(m) + " g=" + std::to_string(g) +
+                  ": the plain AVX-512 gemv's bits (signed, zero, subnormal, edge and overflowing scales)");
+      }
     }
   }
 }
@@ -466,7 +511,8 @@ int main() {
     CheckCraftedCpu(isa, pool, 128);
     CheckCraftedCpu(isa, pool, 1024);
   }
-  CheckFp16TablesSameBits();
+  CheckTablesEveryScale();
+  CheckDecodeGemvsSameBits();
   RunSimChecks();
   sparq_test::PrintShard();
   std::printf("%d passed, %d failed\n", g_passed, g_failed);

@@ -21,6 +21,8 @@ bool IsaSupported(Isa isa);
 // with kAvx512) and AVX-VNNI (ymm, with kAvx2). The int8 kernels pick their inner loop by them.
 bool HasAvx512Vnni();
 bool HasAvxVnni();
+// AVX512_VBMI (vpermb) with kAvx512's features; the w4a16 decode path uses it.
+bool HasAvx512Vbmi();
 // AVX512_VBMI2 (16-bit expand/compress) with kAvx512's features; the sparse kernels use it.
 bool HasAvx512Vbmi2();
 // The CPU's vendor is AMD: where the faster of two exact kernels differs by vendor (measured; see

@@ -1,0 +1,34 @@
+// native/cpu/w4a16_fraction_luts.cc: the per-fraction dequantisation tables of the CPU W4A16
+// kernels (w4a16_cpu.h, ScaleFractionLuts). Compiled for the baseline ISA: the ISA files may
+// define no static data with a dynamic initialiser (it would run under their #pragma GCC target).
+//
+// Why a table: for a scale s = ±2^E·(1 + f/1024) with a normal exponent, fp16((q − 8)·s) =
+// ±2^E · fp16((q − 8)·(1 + f/1024)) as long as every product stays in fp16's normal range — RNE
+// to 11 significant bits does not depend on the binade, and multiplying by 2^E is exact in fp32.
+// So the contract's 16 dequantised values of a (column, group) are row f of this table times one
+// power of two: one vmulps instead of a conversion to fp32, a multiply and two fp16 round trips.
+#include <cstdint>
+#include <cstdlib>
+#include <new>
+
+#include "cpu/isa_kernels.h"
+#include "cpu/w4a16_cpu.h"
+
+namespace sparq::cpu::w4a16 {
+
+const float* ScaleFractionLuts() {
+  static const float* const luts = [] {
+    constexpr size_t kBytes = size_t(kScaleFractions) * 16 * sizeof(float);
+    auto* t = static_cast<float*>(std::aligned_alloc(64, kBytes));  // one 64-byte line per row
+    if (t == nullptr) throw std::bad_alloc();
+    constexpr uint16_t kExponentOfOne = 15 << 10;  // fp16 bits of 1.0 without the fraction
+    for (int f = 0; f < kScaleFractions; ++f) {
+      const float s = cpu::scalar::F16ToF32One(uint16_t(kExponentOfOne | f));
+      for (int q = 0; q < 16; ++q) t[f * 16 + q] = cpu::scalar::F16ToF32One(cpu::scalar::F32ToF16One(float(q - 8) * s));
+    }
+    return t;  // process lifetime, like the other kernel constants
+  }();
+  return luts;
+}
+
+}  // namespace sparq::cpu::w4a16
