@@ -35,8 +35,9 @@ struct Problem {
 };
 
 // [kScaleFractions][16] fp32, 64-byte aligned rows: row f, entry q = fp32(fp16((q − 8)·(1 + f/1024))).
-// For a scale with fp16 exponent field e in [1, 26] (no zero, no subnormal, 8·|s| < 32768 so no
-// product leaves fp16's normal range), fp16((q − 8)·s) = row (s & 0x3ff) · ±2^(e − 15) exactly
+// For a scale with fp16 exponent field e in [1, 27] (not zero or subnormal; at e = 27, |s| < 8192,
+// the largest product 8·|s| is exact and below 65536 and the others round to at most 65504, so
+// none leaves fp16's finite range), fp16((q − 8)·s) = row (s & 0x3ff) · ±2^(e − 15) exactly
 // (w4a16_fraction_luts.cc says why). Built on first call (64 KiB); throws std::bad_alloc.
 const float* ScaleFractionLuts();
 

@@ -411,6 +411,39 @@ export default [
     models: 'the 8-stage instance launched on Ampere (too much smem there)',
     gpuOnly: 'numerically identical: only the smem size differs, which a GPU with <= 100 KB per SM rejects at launch; the simulator has no smem limit and the tests do not assert the instance',
   },
+  // w4a16 CPU decode path (w4a16_luts_avx512.inc, w4a16_gemv_avx512.inc, w4a16_fraction_luts.cc)
+  {
+    name: 'w4a16-cpu-table-exponent-range-past-27',
+    kernel: 'w4a16',
+    file: 'native/cpu/w4a16_luts_avx512.inc',
+    search: 'e - 1u >= 27u',
+    replace: 'e - 1u >= 28u',
+    models: 'AVX-512 tables: the fraction table used for exponent field 28, where 8·s reaches 65536 (the contract says ±inf, the table a finite ±2^16·m)',
+  },
+  {
+    name: 'w4a16-cpu-table-sign-dropped',
+    kernel: 'w4a16',
+    file: 'native/cpu/w4a16_luts_avx512.inc',
+    search: 'uint32_t(s_bits & 0x8000u) << 16 | ',
+    replace: '',
+    models: 'AVX-512 tables: the scale sign not carried into the power of two, so a negative scale dequantises as its magnitude',
+  },
+  {
+    name: 'w4a16-cpu-vpermb-natural-lane-order',
+    kernel: 'w4a16',
+    file: 'native/cpu/w4a16_gemv_avx512.inc',
+    search: 'uint8_t(16 * c + 4 * (j % 4) + j / 4)',
+    replace: 'uint8_t(16 * c + j)',
+    models: 'VBMI gemv: codes placed in natural k order while X is in GemvLaneOrder, so weights meet the wrong activations',
+  },
+  {
+    name: 'w4a16-cpu-fraction-table-unrounded',
+    kernel: 'w4a16',
+    file: 'native/cpu/w4a16_fraction_luts.cc',
+    search: 'cpu::scalar::F16ToF32One(cpu::scalar::F32ToF16One(float(q - 8) * s))',
+    replace: 'float(q - 8) * s',
+    models: 'the per-fraction table without the RNE to fp16: (q − 8)·s exact in fp32 instead of the contract w = fp16((q − 8)·s)',
+  },
 
   // ---------------------------------------------------------------- the simulator's own primitives (sim_warp.cc, sim_memory.cc)
   {
