@@ -397,7 +397,7 @@ void CheckTablesEveryScale() {
       }
     }
   }
-  char first[64] = "";
+  char first[128] = "";
   if (bad) std::snprintf(first, sizeof first, " (%lld wrong, first scale 0x%04llx code %lld)", static_cast<long long>(bad),
                          static_cast<long long>(first_bad / 16), static_cast<long long>(first_bad % 16));
   Check(bad == 0, std::string("w4a16 [cpu/avx512] tables: fp16((q − 8)·s) bit for bit for all 65536 scale patterns x 16 codes") + first);
