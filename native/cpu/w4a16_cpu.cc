@@ -135,6 +135,7 @@ Status W4A16MatmulCpu(const W4A16WeightView& w, const uint16_t* x, const uint16_
     p.m = m;
     p.y = y;
     p.fraction_luts = cpu::w4a16::ScaleFractionLuts();
+    p.sign_exponent_adds = cpu::w4a16::ScaleSignExponentAdds();
     cpu::AlignedArray<float> bias32;
     if (bias != nullptr) {
       bias32 = cpu::AllocAligned<float>(w.n);

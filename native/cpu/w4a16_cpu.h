@@ -20,7 +20,8 @@ inline constexpr int kGemmKc = 256;       // panel depth in k (multiple of 32)
 inline constexpr int kRowBlock = 16;      // Xt row block (m rows per block)
 inline constexpr int kColsPerSuper = 12;  // gemm panel width in columns (3 column blocks)
 
-inline constexpr int kScaleFractions = 1024;  // fp16 fraction patterns (10 bits)
+inline constexpr int kScaleFractions = 1024;   // fp16 fraction patterns (10 bits)
+inline constexpr int kScaleSignExponents = 64;  // fp16 sign + exponent patterns (6 bits)
 
 struct Problem {
   const uint8_t* qw = nullptr;       // kCpu codes
@@ -31,7 +32,8 @@ struct Problem {
   const float* xt = nullptr;    // gemm: fp32 [ceil(m/16)][k_pad][16], zero-padded
   const float* bias = nullptr;  // fp32 [n] or null
   uint16_t* y = nullptr;        // [m][n] fp16 bits
-  const float* fraction_luts = nullptr;  // ScaleFractionLuts() (the driver sets it)
+  const float* fraction_luts = nullptr;         // ScaleFractionLuts() (the driver sets both)
+  const uint32_t* sign_exponent_adds = nullptr;  // ScaleSignExponentAdds()
 };
 
 // [kScaleFractions][16] fp32, 64-byte aligned rows: row f, entry q = fp32(fp16((q − 8)·(1 + f/1024))).
@@ -40,6 +42,10 @@ struct Problem {
 // none leaves fp16's finite range), fp16((q − 8)·s) = row (s & 0x3ff) · ±2^(e − 15) exactly
 // (w4a16_fraction_luts.cc says why). Built on first call (64 KiB); throws std::bad_alloc.
 const float* ScaleFractionLuts();
+// [kScaleSignExponents][16] uint32, 64-byte aligned rows: row (s_bits >> 10), added to the fp32 bits
+// of a ScaleFractionLuts() row (mod 2^32), multiplies it by ±2^(e − 15) for exponent fields 1..27:
+// entry q = the sign bit + (e − 15) << 23, and the sign bit alone for q = 8 (the zero). 4 KiB.
+const uint32_t* ScaleSignExponentAdds();
 
 // Compute the output columns of units [u_begin, u_end) for every row: gemv units are column
 // blocks (4 columns); gemm units are panels of kColsPerSuper columns.
@@ -68,9 +74,9 @@ namespace scalar { const KernelSet& Kernels(); }
 namespace avx2 { const KernelSet& Kernels(); }
 namespace avx512 {
 const KernelSet& Kernels();
-// Tests: the 4 dequantisation tables (4 × 16 fp32, column-major by scale) the AVX-512 kernels
-// build for scales[0..3] (one group, as the gemv and the gemm panels do).
-void GroupTablesForTest(const float* fraction_luts, const uint16_t scales[4], float* out);
+// Tests: the 4 dequantisation tables (4 × 16 fp32, 16 per scale) the AVX-512 kernels build for
+// scales[0..3] (one group, as the gemv and the gemm panels do).
+void GroupTablesForTest(const uint16_t scales[4], float* out);
 }
 // The avx512 gemv with each column's codes spread by one vpermb (AVX512_VBMI) instead of a
 // broadcast and a variable shift; X in the same lane order, so the same bits as avx512's gemv.

@@ -45,7 +45,7 @@ void DequantPanel(const Problem& p, int64_t cb0, int nb, int64_t k0, int64_t kc_
     for (int64_t kk = 0; kk < kc_len; kk += kCpuChunkK) {
       const int64_t ch = (k0 + kk) / kCpuChunkK, g = (k0 + kk) / p.group_eff;
       if (g != lut_group) {
-        BuildGroupLuts(p.fraction_luts, sc, p.groups_pad, g, lut);
+        BuildGroupLuts(p, sc, g, lut);
         lut_group = g;
       }
       const uint8_t* bq = wq + ch * kCpuColBlock * 16;
@@ -91,9 +91,13 @@ const KernelSet& Kernels() {
   return set;
 }
 
-void GroupTablesForTest(const float* fraction_luts, const uint16_t scales[kCpuColBlock], float* out) {
+void GroupTablesForTest(const uint16_t scales[kCpuColBlock], float* out) {
+  Problem p;
+  p.groups_pad = 1;
+  p.fraction_luts = ScaleFractionLuts();
+  p.sign_exponent_adds = ScaleSignExponentAdds();
   __m512 lut[kCpuColBlock];
-  BuildGroupLuts(fraction_luts, scales, 1, 0, lut);
+  BuildGroupLuts(p, scales, 0, lut);
   for (int c = 0; c < kCpuColBlock; ++c) _mm512_storeu_ps(out + c * kLanes, lut[c]);
 }
 

@@ -51,8 +51,8 @@ inline void StoreOut(const Problem& p, int64_t r, int64_t col, float v) {
 }
 
 // The 4 tables of one column block for group g: lut[c][q] = fp32(fp16((q − 8)·s_c)).
-inline void BuildGroupLuts(const float* /*fraction_luts*/, const uint16_t* sc, int64_t groups_pad, int64_t g,
-                           __m512 lut[kCpuColBlock]) {
+inline void BuildGroupLuts(const Problem& p, const uint16_t* sc, int64_t g, __m512 lut[kCpuColBlock]) {
+  const int64_t groups_pad = p.groups_pad;
   const uint64_t s4 = uint64_t(sc[g]) | uint64_t(sc[groups_pad + g]) << 16 |
                       uint64_t(sc[2 * groups_pad + g]) << 32 | uint64_t(sc[3 * groups_pad + g]) << 48;
   const __m512i s_words = _mm512_castsi128_si512(_mm_cvtsi64_si128(static_cast<long long>(s4)));

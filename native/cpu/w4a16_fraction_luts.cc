@@ -6,7 +6,8 @@
 // ±2^E · fp16((q − 8)·(1 + f/1024)) as long as every product stays in fp16's normal range — RNE
 // to 11 significant bits does not depend on the binade, and multiplying by 2^E is exact in fp32.
 // So the contract's 16 dequantised values of a (column, group) are row f of this table times one
-// power of two: one vmulps instead of a conversion to fp32, a multiply and two fp16 round trips.
+// power of two. The power of two is applied as an integer add to the fp32 bits (ScaleSignExponentAdds):
+// one vpaddd instead of a conversion to fp32, a multiply and two fp16 round trips.
 #include <cstdint>
 #include <cstdlib>
 #include <new>
@@ -29,6 +30,22 @@ const float* ScaleFractionLuts() {
     return t;  // process lifetime, like the other kernel constants
   }();
   return luts;
+}
+
+const uint32_t* ScaleSignExponentAdds() {
+  static const uint32_t* const adds = [] {
+    constexpr size_t kBytes = size_t(kScaleSignExponents) * 16 * sizeof(uint32_t);
+    auto* t = static_cast<uint32_t*>(std::aligned_alloc(64, kBytes));
+    if (t == nullptr) throw std::bad_alloc();
+    for (int se = 0; se < kScaleSignExponents; ++se) {
+      const uint32_t sign = se & 32 ? 0x80000000u : 0u;  // + 2^31 mod 2^32 flips the sign bit
+      const int32_t e = se & 31;
+      for (int q = 0; q < 16; ++q)
+        t[se * 16 + q] = sign + (q == 8 ? 0u : uint32_t(e - 15) << 23);  // the zero entry keeps its zero exponent
+    }
+    return t;
+  }();
+  return adds;
 }
 
 }  // namespace sparq::cpu::w4a16

@@ -382,12 +382,11 @@ void CheckTablesEveryScale() {
     std::printf("SKIP w4a16 [cpu/avx512] tables: this CPU has no AVX-512\n");
     return;
   }
-  const float* fraction_luts = sparq::cpu::w4a16::ScaleFractionLuts();
   int64_t bad = 0, first_bad = -1;
   float tables[4 * 16];
   for (uint32_t s0 = 0; s0 < 65536; s0 += 4) {
     const uint16_t s4[4] = {uint16_t(s0), uint16_t(s0 + 1), uint16_t(s0 + 2), uint16_t(s0 + 3)};
-    sparq::cpu::w4a16::avx512::GroupTablesForTest(fraction_luts, s4, tables);
+    sparq::cpu::w4a16::avx512::GroupTablesForTest(s4, tables);
     for (int c = 0; c < 4; ++c) {
       for (int q = 0; q < 16; ++q) {
         const float want = F(H(float(q - 8) * F(s4[c])));  // the product is exact in fp32
@@ -453,6 +452,7 @@ void CheckDecodeGemvsSameBits() {
       p.m = m;
       p.x = x;
       p.fraction_luts = cw::ScaleFractionLuts();
+      p.sign_exponent_adds = cw::ScaleSignExponentAdds();
       const int64_t blocks = v.n_pad / sparq::w4a16::kCpuColBlock;
       std::vector<uint16_t> y_plain(size_t(m * n), kNanBits);
       p.y = y_plain.data();

@@ -423,10 +423,18 @@ export default [
   {
     name: 'w4a16-cpu-table-sign-dropped',
     kernel: 'w4a16',
-    file: 'native/cpu/w4a16_luts_avx512.inc',
-    search: 'uint32_t(s_bits & 0x8000u) << 16 | ',
-    replace: '',
-    models: 'AVX-512 tables: the scale sign not carried into the power of two, so a negative scale dequantises as its magnitude',
+    file: 'native/cpu/w4a16_fraction_luts.cc',
+    search: 'se & 32 ? 0x80000000u : 0u',
+    replace: '0u',
+    models: 'AVX-512 tables: the scale sign not carried into the sign/exponent add, so a negative scale dequantises as its magnitude',
+  },
+  {
+    name: 'w4a16-cpu-table-zero-entry-scaled',
+    kernel: 'w4a16',
+    file: 'native/cpu/w4a16_fraction_luts.cc',
+    search: 'sign + (q == 8 ? 0u : uint32_t(e - 15) << 23)',
+    replace: 'sign + (uint32_t(e - 15) << 23)',
+    models: 'AVX-512 tables: the exponent add applied to the zero entry too (code 8), which turns +0 into a tiny or huge nonzero weight',
   },
   {
     name: 'w4a16-cpu-vpermb-natural-lane-order',
