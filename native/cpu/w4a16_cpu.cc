@@ -68,7 +68,7 @@ using cpu::w4a16::Problem;
 
 // The avx512 gemv comes in three builds with the same bits (w4a16_cpu.h): plain, with its codes
 // spread by vpermb (AVX512_VBMI: one vector op fewer per 32 weights, and its tables from
-// ScaleFractionLuts()), and with its tables built by vmulph (AVX512-FP16). The VBMI one is taken
+// ScaleTables), and with its tables built by vmulph (AVX512-FP16). The VBMI one is taken
 // wherever the CPU has VBMI: its per-group table is one vmulps, cheaper than the FP16 build (every
 // CPU with AVX512-FP16 so far also has VBMI; that pairing was not measured, no such CPU here).
 // SPARQ_W4A16_GEMV=plain|vbmi|fp16 forces one where the CPU has it (read at every call, so tests
@@ -134,8 +134,7 @@ Status W4A16MatmulCpu(const W4A16WeightView& w, const uint16_t* x, const uint16_
     p.groups_pad = w.groups_pad;
     p.m = m;
     p.y = y;
-    p.fraction_luts = cpu::w4a16::ScaleFractionLuts();
-    p.sign_exponent_adds = cpu::w4a16::ScaleSignExponentAdds();
+    p.tables = &cpu::w4a16::GetScaleTables();
     cpu::AlignedArray<float> bias32;
     if (bias != nullptr) {
       bias32 = cpu::AllocAligned<float>(w.n);

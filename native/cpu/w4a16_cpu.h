@@ -3,7 +3,7 @@
 // 64 bytes = 4 columns × 16 B, byte i = code(k0+i) | code(k0+16+i) << 4. Dequantisation is exact:
 // per (column, group) a 16-entry table lut[q] = fp32(fp16((q−8)·s)) (the fp32 product is exact,
 // one RNE to fp16), then each weight is one table lookup (vpermps) — the contract's w. The AVX-512
-// kernels take that table from ScaleFractionLuts() times a power of two wherever it is exact.
+// kernels take that table from ScaleTables wherever that is exact.
 //
 //   gemv (m <= gemv_max_m): k on the SIMD lanes; each 32-k chunk of a column is looked up once
 //        and met by every X row of the pass (rows in passes of up to 4).
@@ -23,6 +23,21 @@ inline constexpr int kColsPerSuper = 12;  // gemm panel width in columns (3 colu
 inline constexpr int kScaleFractions = 1024;   // fp16 fraction patterns (10 bits)
 inline constexpr int kScaleSignExponents = 64;  // fp16 sign + exponent patterns (6 bits)
 
+// The dequantisation tables (w4a16_scale_tables.cc says why they are exact). For a scale with
+// exponent field e = (s >> 10) & 31 in [1, 27], fp16((q − 8)·s) for q = 0..15 is, bit for bit:
+//   fp32: row (s & 0x3ff) of `fraction` plus, as uint32 mod 2^32, row (s >> 10) of `sign_exponent`;
+//   fp16: low bytes = bytes 0..15 of row (s & 0x3ff) of `fraction_f16`, high bytes = its bytes
+//         16..31 plus, as bytes mod 256, row (s >> 10) of `sign_exponent_f16`.
+// Zero, subnormal and larger scales (e = 0 or ≥ 28) are built from s directly. 64-byte rows.
+struct ScaleTables {
+  const float* fraction = nullptr;             // [kScaleFractions][16]: fp32(fp16((q − 8)·(1 + f/1024)))
+  const uint8_t* fraction_f16 = nullptr;       // [kScaleFractions][32]: those as fp16, low | high bytes
+  const uint32_t* sign_exponent = nullptr;     // [kScaleSignExponents][16]: sign bit + (e − 15) << 23
+  const uint8_t* sign_exponent_f16 = nullptr;  // [kScaleSignExponents][16]: 0x80·sign + 4·(e − 15)
+};
+// Built on first call (~102 KiB); throws std::bad_alloc.
+const ScaleTables& GetScaleTables();
+
 struct Problem {
   const uint8_t* qw = nullptr;       // kCpu codes
   const uint16_t* scales = nullptr;  // [n_pad][groups_pad] fp16 bits
@@ -32,20 +47,9 @@ struct Problem {
   const float* xt = nullptr;    // gemm: fp32 [ceil(m/16)][k_pad][16], zero-padded
   const float* bias = nullptr;  // fp32 [n] or null
   uint16_t* y = nullptr;        // [m][n] fp16 bits
-  const float* fraction_luts = nullptr;         // ScaleFractionLuts() (the driver sets both)
-  const uint32_t* sign_exponent_adds = nullptr;  // ScaleSignExponentAdds()
+  const ScaleTables* tables = nullptr;  // GetScaleTables() (the driver sets it)
 };
 
-// [kScaleFractions][16] fp32, 64-byte aligned rows: row f, entry q = fp32(fp16((q − 8)·(1 + f/1024))).
-// For a scale with fp16 exponent field e in [1, 27] (not zero or subnormal; at e = 27, |s| < 8192,
-// the largest product 8·|s| is exact and below 65536 and the others round to at most 65504, so
-// none leaves fp16's finite range), fp16((q − 8)·s) = row (s & 0x3ff) · ±2^(e − 15) exactly
-// (w4a16_fraction_luts.cc says why). Built on first call (64 KiB); throws std::bad_alloc.
-const float* ScaleFractionLuts();
-// [kScaleSignExponents][16] uint32, 64-byte aligned rows: row (s_bits >> 10), added to the fp32 bits
-// of a ScaleFractionLuts() row (mod 2^32), multiplies it by ±2^(e − 15) for exponent fields 1..27:
-// entry q = the sign bit + (e − 15) << 23, and the sign bit alone for q = 8 (the zero). 4 KiB.
-const uint32_t* ScaleSignExponentAdds();
 
 // Compute the output columns of units [u_begin, u_end) for every row: gemv units are column
 // blocks (4 columns); gemm units are panels of kColsPerSuper columns.
@@ -71,7 +75,11 @@ constexpr int GemvLaneOrder(int j) { return 4 * (j % 4) + j / 4; }
 float* GemmScratch(size_t floats);
 
 namespace scalar { const KernelSet& Kernels(); }
-namespace avx2 { const KernelSet& Kernels(); }
+namespace avx2 {
+const KernelSet& Kernels();
+// Tests: the fp16 bits of the 4 tables (16 per scale) the AVX2 kernels build for scales[0..3].
+void GroupTablesForTest(const uint16_t scales[4], uint16_t* out);
+}
 namespace avx512 {
 const KernelSet& Kernels();
 // Tests: the 4 dequantisation tables (4 × 16 fp32, 16 per scale) the AVX-512 kernels build for

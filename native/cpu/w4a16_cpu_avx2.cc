@@ -35,6 +35,17 @@ inline Lut BuildLut(uint16_t s_bits) {
   return {_mm256_broadcastsi128_si256(_mm_unpacklo_epi64(a, b)), _mm256_broadcastsi128_si256(_mm_unpackhi_epi64(a, b))};
 }
 
+// The same table as BuildLut, the same bits, from ScaleTables (w4a16_cpu.h) where that is exact:
+// the fraction row's fp16 bytes, the sign and exponent added to the high bytes (one vpaddb).
+inline Lut LutOf(const Problem& p, uint16_t s_bits) {
+  const uint32_t e = (s_bits >> 10) & 31u;
+  if (__builtin_expect(e - 1u >= 27u, 0)) return BuildLut(s_bits);
+  const uint8_t* row = p.tables->fraction_f16 + (s_bits & 0x3ffu) * 32;
+  const __m128i hi = _mm_add_epi8(_mm_load_si128(reinterpret_cast<const __m128i*>(row + 16)),
+                                  _mm_load_si128(reinterpret_cast<const __m128i*>(p.tables->sign_exponent_f16 + (s_bits >> 10) * 16)));
+  return {_mm256_broadcastsi128_si256(_mm_load_si128(reinterpret_cast<const __m128i*>(row))), _mm256_broadcastsi128_si256(hi)};
+}
+
 // The 32 weights of one column chunk as 4 ymm: k0..7, k8..15, k16..23, k24..31. The 16 code bytes
 // go to both 128-bit lanes (a load); lane 0 keeps the low nibbles (k0..15), lane 1 the high ones
 // (k16..31); two vpshufb look up the fp16 bytes, two unpacks pair them, four vcvtph2ps widen.
@@ -66,6 +77,10 @@ inline float HorizontalSum(__m256 v) {
   return _mm_cvtss_f32(s);
 }
 
+// One weight stream per thread (one block per pass, blocks contiguous), prefetched 8 KB ahead as
+// in the AVX-512 gemv (w4a16_gemv_avx512.inc says why).
+constexpr int64_t kPrefetchBytes = 8192;
+
 template <int MR>
 void GemvBlock(const Problem& p, int64_t cb, int64_t r0) {
   const int64_t chunks = p.k_pad / kCpuChunkK, per_group = p.group_eff / kCpuChunkK;
@@ -78,10 +93,10 @@ void GemvBlock(const Problem& p, int64_t cb, int64_t r0) {
     for (int c = 0; c < kCpuColBlock; ++c) acc[r][c] = _mm256_setzero_ps();
   for (int64_t g = 0; g < p.groups_pad; ++g) {
     Lut lut[kCpuColBlock];
-    for (int c = 0; c < kCpuColBlock; ++c) lut[c] = BuildLut(sc[c * p.groups_pad + g]);
+    for (int c = 0; c < kCpuColBlock; ++c) lut[c] = LutOf(p, sc[c * p.groups_pad + g]);
     for (int64_t ch = g * per_group; ch < (g + 1) * per_group; ++ch) {
       const uint8_t* b = wq + ch * kCpuColBlock * 16;
-      __builtin_prefetch(b + 32 * 64, 0, 3);  // 2 KB ahead of the stream
+      __builtin_prefetch(b + kPrefetchBytes, 0, 3);
       const float* xk = p.x + r0 * p.k_pad + ch * kCpuChunkK;
 #pragma GCC unroll 4
       for (int c = 0; c < kCpuColBlock; ++c) {
@@ -118,7 +133,7 @@ void DequantPanel(const Problem& p, int64_t cb0, int nb, int64_t k0, int64_t kc_
     for (int64_t kk = 0; kk < kc_len; kk += kCpuChunkK) {
       const int64_t ch = (k0 + kk) / kCpuChunkK, g = (k0 + kk) / p.group_eff;
       if (g != lut_group) {
-        for (int c = 0; c < kCpuColBlock; ++c) lut[c] = BuildLut(sc[c * p.groups_pad + g]);
+        for (int c = 0; c < kCpuColBlock; ++c) lut[c] = LutOf(p, sc[c * p.groups_pad + g]);
         lut_group = g;
       }
       for (int c = 0; c < kCpuColBlock; ++c) {
@@ -184,6 +199,18 @@ void Gemm(const Problem& p, int64_t s_begin, int64_t s_end) {
 const KernelSet& Kernels() {
   static const KernelSet set{8, &Gemv, &Gemm};
   return set;
+}
+
+void GroupTablesForTest(const uint16_t scales[kCpuColBlock], uint16_t* out) {
+  Problem p;
+  p.tables = &GetScaleTables();
+  for (int c = 0; c < kCpuColBlock; ++c) {
+    const Lut t = LutOf(p, scales[c]);
+    alignas(32) uint8_t lo[32], hi[32];
+    _mm256_store_si256(reinterpret_cast<__m256i*>(lo), t.lo);
+    _mm256_store_si256(reinterpret_cast<__m256i*>(hi), t.hi);
+    for (int q = 0; q < 16; ++q) out[c * 16 + q] = uint16_t(lo[q] | hi[q] << 8);
+  }
 }
 
 }  // namespace sparq::cpu::w4a16::avx2

@@ -94,8 +94,7 @@ const KernelSet& Kernels() {
 void GroupTablesForTest(const uint16_t scales[kCpuColBlock], float* out) {
   Problem p;
   p.groups_pad = 1;
-  p.fraction_luts = ScaleFractionLuts();
-  p.sign_exponent_adds = ScaleSignExponentAdds();
+  p.tables = &GetScaleTables();
   __m512 lut[kCpuColBlock];
   BuildGroupLuts(p, scales, 0, lut);
   for (int c = 0; c < kCpuColBlock; ++c) _mm512_storeu_ps(out + c * kLanes, lut[c]);

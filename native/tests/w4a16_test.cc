@@ -373,33 +373,38 @@ void CheckErrors() {
   Check(st.code == StatusCode::kArgument, "w4a16 cpu matmul: a gpu-layout weight is rejected, not misread");
 }
 
-// The AVX-512 dequantisation tables as the kernels build them (avx512::GroupTablesForTest: the
-// scale's fraction row of ScaleFractionLuts() times ±2^(e − 15), or the direct product and RNE for
+// The AVX-512 and AVX2 dequantisation tables as the kernels build them (GroupTablesForTest: the
+// scale's fraction row of ScaleTables with ±2^(e − 15) added to its bits, or the direct product and RNE for
 // zero, subnormal, huge, inf and NaN scales) against fp16((q − 8)·s) computed here with _Float16,
 // for every one of the 65 536 scale patterns: bit for bit (NaN: both NaN).
 void CheckTablesEveryScale() {
-  if (!sparq::cpu::IsaSupported(Isa::kAvx512)) {
-    std::printf("SKIP w4a16 [cpu/avx512] tables: this CPU has no AVX-512\n");
-    return;
-  }
-  int64_t bad = 0, first_bad = -1;
-  float tables[4 * 16];
-  for (uint32_t s0 = 0; s0 < 65536; s0 += 4) {
-    const uint16_t s4[4] = {uint16_t(s0), uint16_t(s0 + 1), uint16_t(s0 + 2), uint16_t(s0 + 3)};
-    sparq::cpu::w4a16::avx512::GroupTablesForTest(s4, tables);
-    for (int c = 0; c < 4; ++c) {
-      for (int q = 0; q < 16; ++q) {
-        const float want = F(H(float(q - 8) * F(s4[c])));  // the product is exact in fp32
-        const float got = tables[c * 16 + q];
-        const bool same = std::isnan(want) ? std::isnan(got) : std::memcmp(&want, &got, sizeof got) == 0;
-        if (!same && bad++ == 0) first_bad = int64_t(s4[c]) * 16 + q;
+  for (Isa isa : {Isa::kAvx2, Isa::kAvx512}) {
+    if (!sparq::cpu::IsaSupported(isa)) {
+      std::printf("SKIP w4a16 [cpu/%s] tables: this CPU lacks it\n", sparq::cpu::IsaName(isa));
+      continue;
+    }
+    int64_t bad = 0, first_bad = -1;
+    float tables[4 * 16];
+    uint16_t tables_f16[4 * 16];
+    for (uint32_t s0 = 0; s0 < 65536; s0 += 4) {
+      const uint16_t s4[4] = {uint16_t(s0), uint16_t(s0 + 1), uint16_t(s0 + 2), uint16_t(s0 + 3)};
+      if (isa == Isa::kAvx512) sparq::cpu::w4a16::avx512::GroupTablesForTest(s4, tables);
+      else sparq::cpu::w4a16::avx2::GroupTablesForTest(s4, tables_f16);
+      for (int c = 0; c < 4; ++c) {
+        for (int q = 0; q < 16; ++q) {
+          const float want = F(H(float(q - 8) * F(s4[c])));  // the product is exact in fp32
+          const float got = isa == Isa::kAvx512 ? tables[c * 16 + q] : F(tables_f16[c * 16 + q]);
+          const bool same = std::isnan(want) ? std::isnan(got) : std::memcmp(&want, &got, sizeof got) == 0;
+          if (!same && bad++ == 0) first_bad = int64_t(s4[c]) * 16 + q;
+        }
       }
     }
+    char first[128] = "";
+    if (bad) std::snprintf(first, sizeof first, " (%lld wrong, first scale 0x%04llx code %lld)", static_cast<long long>(bad),
+                           static_cast<long long>(first_bad / 16), static_cast<long long>(first_bad % 16));
+    Check(bad == 0, std::string("w4a16 [cpu/") + sparq::cpu::IsaName(isa) +
+                        "] tables: fp16((q − 8)·s) bit for bit for all 65536 scale patterns x 16 codes" + first);
   }
-  char first[128] = "";
-  if (bad) std::snprintf(first, sizeof first, " (%lld wrong, first scale 0x%04llx code %lld)", static_cast<long long>(bad),
-                         static_cast<long long>(first_bad / 16), static_cast<long long>(first_bad % 16));
-  Check(bad == 0, std::string("w4a16 [cpu/avx512] tables: fp16((q − 8)·s) bit for bit for all 65536 scale patterns x 16 codes") + first);
 }
 
 // Every build of the AVX-512 gemv this CPU runs — plain (broadcast + shift), VBMI (vpermb) and
@@ -451,8 +456,7 @@ void CheckDecodeGemvsSameBits() {
       p.groups_pad = v.groups_pad;
       p.m = m;
       p.x = x;
-      p.fraction_luts = cw::ScaleFractionLuts();
-      p.sign_exponent_adds = cw::ScaleSignExponentAdds();
+      p.tables = &cw::GetScaleTables();
       const int64_t blocks = v.n_pad / sparq::w4a16::kCpuColBlock;
       std::vector<uint16_t> y_plain(size_t(m * n), kNanBits);
       p.y = y_plain.data();

@@ -411,7 +411,7 @@ export default [
     models: 'the 8-stage instance launched on Ampere (too much smem there)',
     gpuOnly: 'numerically identical: only the smem size differs, which a GPU with <= 100 KB per SM rejects at launch; the simulator has no smem limit and the tests do not assert the instance',
   },
-  // w4a16 CPU decode path (w4a16_luts_avx512.inc, w4a16_gemv_avx512.inc, w4a16_fraction_luts.cc)
+  // w4a16 CPU decode path (w4a16_luts_avx512.inc, w4a16_gemv_avx512.inc, w4a16_scale_tables.cc)
   {
     name: 'w4a16-cpu-table-exponent-range-past-27',
     kernel: 'w4a16',
@@ -423,17 +423,17 @@ export default [
   {
     name: 'w4a16-cpu-table-sign-dropped',
     kernel: 'w4a16',
-    file: 'native/cpu/w4a16_fraction_luts.cc',
-    search: 'se & 32 ? 0x80000000u : 0u',
-    replace: '0u',
+    file: 'native/cpu/w4a16_scale_tables.cc',
+    search: 'sign_exponent[se * 16 + q] = (negative ? 0x80000000u : 0u) + ',
+    replace: 'sign_exponent[se * 16 + q] = ',
     models: 'AVX-512 tables: the scale sign not carried into the sign/exponent add, so a negative scale dequantises as its magnitude',
   },
   {
     name: 'w4a16-cpu-table-zero-entry-scaled',
     kernel: 'w4a16',
-    file: 'native/cpu/w4a16_fraction_luts.cc',
-    search: 'sign + (q == 8 ? 0u : uint32_t(e - 15) << 23)',
-    replace: 'sign + (uint32_t(e - 15) << 23)',
+    file: 'native/cpu/w4a16_scale_tables.cc',
+    search: '(zero ? 0u : uint32_t(e - 15) << 23)',
+    replace: '(uint32_t(e - 15) << 23)',
     models: 'AVX-512 tables: the exponent add applied to the zero entry too (code 8), which turns +0 into a tiny or huge nonzero weight',
   },
   {
@@ -447,9 +447,9 @@ export default [
   {
     name: 'w4a16-cpu-fraction-table-unrounded',
     kernel: 'w4a16',
-    file: 'native/cpu/w4a16_fraction_luts.cc',
-    search: 'cpu::scalar::F16ToF32One(cpu::scalar::F32ToF16One(float(q - 8) * s))',
-    replace: 'float(q - 8) * s',
+    file: 'native/cpu/w4a16_scale_tables.cc',
+    search: 'fraction[f * 16 + q] = cpu::scalar::F16ToF32One(w);',
+    replace: 'fraction[f * 16 + q] = float(q - 8) * s;',
     models: 'the per-fraction table without the RNE to fp16: (q − 8)·s exact in fp32 instead of the contract w = fp16((q − 8)·s)',
   },
 
