@@ -437,6 +437,14 @@ export default [
     models: 'AVX-512 tables: the exponent add applied to the zero entry too (code 8), which turns +0 into a tiny or huge nonzero weight',
   },
   {
+    name: 'w4a16-cpu-f16-table-exponent-bit-position',
+    kernel: 'w4a16',
+    file: 'native/cpu/w4a16_scale_tables.cc',
+    search: '(zero ? 0 : (e - 15) * 4)',
+    replace: '(zero ? 0 : (e - 15) * 2)',
+    models: "AVX2 tables: the exponent added one bit too low in fp16's high byte (the field starts at bit 2 of it, bit 10 of the half)",
+  },
+  {
     name: 'w4a16-cpu-vpermb-natural-lane-order',
     kernel: 'w4a16',
     file: 'native/cpu/w4a16_gemv_avx512.inc',
