@@ -189,8 +189,10 @@ void Gemm(const Problem& p, int64_t s_begin, int64_t s_end) {
           MicroKernel<4>(p, panel + b * kCpuColBlock * kGemmKc, c + b * kCpuColBlock * m_pad,
                          m_pad, mb, k0, kc_len);
     }
-    for (int j = 0; j < nb * kCpuColBlock; ++j)
-      for (int64_t r = 0; r < p.m; ++r) StoreOut(p, r, cb0 * kCpuColBlock + j, c[j * m_pad + r]);
+    // Row by row, so each row's outputs go out as one short run: column by column, every store
+    // was a new line of Y, and at m = 128 that loop was ~13% of the call (perf, Zen 5).
+    for (int64_t r = 0; r < p.m; ++r)
+      for (int j = 0; j < nb * kCpuColBlock; ++j) StoreOut(p, r, cb0 * kCpuColBlock + j, c[j * m_pad + r]);
   }
 }
 
