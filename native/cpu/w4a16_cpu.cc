@@ -66,11 +66,12 @@ using cpu::w4a16::KernelSet;
 using cpu::w4a16::Problem;
 
 
-// The avx512 gemv comes in three builds with the same bits (w4a16_cpu.h): plain, with its codes
-// spread by vpermb (AVX512_VBMI: one vector op fewer per 32 weights, and its tables from
-// ScaleTables), and with its tables built by vmulph (AVX512-FP16). The VBMI one is taken
-// wherever the CPU has VBMI: its per-group table is one vmulps, cheaper than the FP16 build (every
-// CPU with AVX512-FP16 so far also has VBMI; that pairing was not measured, no such CPU here).
+// The avx512 gemv comes in three builds with the same bits (w4a16_cpu.h): plain (codes by a
+// broadcast and a variable shift, tables from ScaleTables), VBMI (codes by one vpermb: one vector op
+// fewer per 32 weights; the same tables) and FP16 (the plain codes, tables built by vmulph). The
+// VBMI one is taken wherever the CPU has VBMI: its table is a load and a vpaddd where FP16's costs
+// ~15 uops per 4 columns (every CPU with AVX512-FP16 so far also has VBMI; that pairing was not
+// measured, no such CPU here).
 // SPARQ_W4A16_GEMV=plain|vbmi|fp16 forces one where the CPU has it (read at every call, so tests
 // reach all three); anything else, or unset, takes the best.
 enum class DecodeGemv { kPlain, kVbmi, kFp16 };
