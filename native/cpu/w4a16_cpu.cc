@@ -72,8 +72,9 @@ using cpu::w4a16::Problem;
 // VBMI one is taken wherever the CPU has VBMI: its table is a load and a vpaddd where FP16's costs
 // ~15 uops per 4 columns (every CPU with AVX512-FP16 so far also has VBMI; that pairing was not
 // measured, no such CPU here).
-// SPARQ_W4A16_GEMV=plain|vbmi|fp16 forces one where the CPU has it (read at every call, so tests
-// reach all three); anything else, or unset, takes the best.
+// SPARQ_W4A16_GEMV=plain|vbmi|fp16 forces one where the CPU has it (read at every call, like
+// SPARQ_SPARSE_EXPAND, so one process can time them side by side; w4a16_test calls each build
+// directly); anything else, or unset, takes the best.
 enum class DecodeGemv { kPlain, kVbmi, kFp16 };
 
 bool HasFp16Gemv() {

@@ -22,9 +22,12 @@ inline constexpr int kColsPerSuper = 12;  // gemm panel width in columns (3 colu
 
 inline constexpr int kScaleFractions = 1024;   // fp16 fraction patterns (10 bits)
 inline constexpr int kScaleSignExponents = 64;  // fp16 sign + exponent patterns (6 bits)
+// Exponent fields 1..kTableExponentFields take their tables from ScaleTables (below); a scale with
+// field e uses them iff e − 1 < kTableExponentFields, as unsigned (so field 0 does not).
+inline constexpr uint32_t kTableExponentFields = 27;
 
 // The dequantisation tables (w4a16_scale_tables.cc says why they are exact). For a scale with
-// exponent field e = (s >> 10) & 31 in [1, 27], fp16((q − 8)·s) for q = 0..15 is, bit for bit:
+// exponent field e = (s >> 10) & 31 in [1, kTableExponentFields], fp16((q − 8)·s), q = 0..15, is:
 //   fp32: row (s & 0x3ff) of `fraction` plus, as uint32 mod 2^32, row (s >> 10) of `sign_exponent`;
 //   fp16: low bytes = bytes 0..15 of row (s & 0x3ff) of `fraction_f16`, high bytes = its bytes
 //         16..31 plus, as bytes mod 256, row (s >> 10) of `sign_exponent_f16`.

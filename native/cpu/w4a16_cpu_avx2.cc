@@ -39,7 +39,7 @@ inline Lut BuildLut(uint16_t s_bits) {
 // the fraction row's fp16 bytes, the sign and exponent added to the high bytes (one vpaddb).
 inline Lut LutOf(const Problem& p, uint16_t s_bits) {
   const uint32_t e = (s_bits >> 10) & 31u;
-  if (__builtin_expect(e - 1u >= 27u, 0)) return BuildLut(s_bits);
+  if (__builtin_expect(e - 1u >= kTableExponentFields, 0)) return BuildLut(s_bits);
   const uint8_t* row = p.tables->fraction_f16 + (s_bits & 0x3ffu) * 32;
   const __m128i hi = _mm_add_epi8(_mm_load_si128(reinterpret_cast<const __m128i*>(row + 16)),
                                   _mm_load_si128(reinterpret_cast<const __m128i*>(p.tables->sign_exponent_f16 + (s_bits >> 10) * 16)));

@@ -415,10 +415,10 @@ export default [
   {
     name: 'w4a16-cpu-table-exponent-range-past-27',
     kernel: 'w4a16',
-    file: 'native/cpu/w4a16_luts_avx512.inc',
-    search: 'e - 1u >= 27u',
-    replace: 'e - 1u >= 28u',
-    models: 'AVX-512 tables: the fraction table used for exponent field 28, where 8·s reaches 65536 (the contract says ±inf, the table a finite ±2^16·m)',
+    file: 'native/cpu/w4a16_cpu.h',
+    search: 'inline constexpr uint32_t kTableExponentFields = 27;',
+    replace: 'inline constexpr uint32_t kTableExponentFields = 28;',
+    models: 'AVX-512 and AVX2 tables: the fraction table used for exponent field 28, where 8·s reaches 65536 (the contract says ±inf, the table a finite ±2^16·m)',
   },
   {
     name: 'w4a16-cpu-table-sign-dropped',
