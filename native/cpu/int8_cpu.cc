@@ -112,39 +112,6 @@ constexpr int64_t kMaxBlockRows = 256;      // caps the per-thread accumulator t
 constexpr int64_t kPanelRowBlock = 128;     // rows per tile with panels (a multiple of 16·kPanelMz)
 constexpr int64_t kOutCols = 64;            // epilogue column chunk (the outlier terms of 4 zmm)
 
-// The quantized activations of a call (CA, and for VNNI its biased rows and panels) in one buffer
-// that the calling thread keeps between calls when it is at most kActivationCacheBytes: a fresh
-// buffer per call meant fresh pages, and at m = 128, k = 4096 the page faults on 1.5 MiB took
-// longer than quantizing (measured 2026-11-30: 0.8–1.3 ms of a 6.4 ms call). Larger requests
-// (long prefills) get their own buffer; their faults are small next to their integer work.
-constexpr size_t kActivationCacheBytes = size_t(16) << 20;
-class ActivationBuffer {
- public:
-  explicit ActivationBuffer(int64_t bytes) {
-    struct Cache {
-      AlignedArray<int8_t> buf;
-      int64_t bytes = 0;
-    };
-    thread_local Cache cache;
-    if (size_t(bytes) > kActivationCacheBytes) {
-      own_ = AllocAligned<int8_t>(bytes);
-      data_ = own_.get();
-      return;
-    }
-    if (cache.bytes < bytes) {
-      cache.buf.reset();
-      cache.buf = AllocAligned<int8_t>(bytes);
-      cache.bytes = bytes;
-    }
-    data_ = cache.buf.get();
-  }
-  int8_t* data() const { return data_; }
-
- private:
-  AlignedArray<int8_t> own_;
-  int8_t* data_ = nullptr;
-};
-
 // What every tile needs: the weight, the quantized activations and the outlier values.
 struct Problem {
   const Int8WeightView* w = nullptr;
@@ -287,8 +254,10 @@ Status Int8MatmulCpu(const Int8MatmulArgs& a, Kernel kernel, ThreadPool& pool) {
     const int64_t m_panel = (m + kPanelRows - 1) / kPanelRows * kPanelRows;
     // One buffer: CA | CA + 128 (VNNI) | panels (VNNI, m ≥ 16); k_pad is a multiple of 64, so each
     // part starts on a cache line.
-    ActivationBuffer act(m * k_pad + (biased ? m * k_pad : 0) + (panels ? m_panel * k_pad : 0));
-    int8_t* const ca = act.data();
+    // (AllocAligned's per-thread block cache keeps it mapped between calls: fresh pages per call
+    // took longer than quantizing at m = 128, k = 4096, 0.8–1.3 ms of a 6.4 ms call on 2026-11-30.)
+    const AlignedArray<int8_t> act = AllocAligned<int8_t>(m * k_pad + (biased ? m * k_pad : 0) + (panels ? m_panel * k_pad : 0));
+    int8_t* const ca = act.get();
     uint8_t* const ca_biased = biased ? reinterpret_cast<uint8_t*>(ca + m * k_pad) : nullptr;
     uint8_t* const ca_panel = panels ? ca_biased + m * k_pad : nullptr;
     // Pool tasks are single rows, or with panels the 16 rows of one panel: quantized, then biased

@@ -72,7 +72,9 @@ void SplitQuad(const Problem& p, int64_t cb0, int nb, uint8_t* split) {
   const __m512i nibble = _mm512_set1_epi8(0x0F);
   for (int64_t ch = 0; ch < chunks; ++ch)
     for (int b = 0; b < nb; ++b) {
-      const __m512i v = _mm512_loadu_si512(p.qw + (cb0 + b) * block_bytes + ch * kChunkBytes);
+      const uint8_t* w = p.qw + (cb0 + b) * block_bytes + ch * kChunkBytes;
+      _mm_prefetch(reinterpret_cast<const char*>(w + kPrefetchBytes), _MM_HINT_T0);
+      const __m512i v = _mm512_loadu_si512(w);
       uint8_t* dst = split + (ch * nb + b) * 2 * kChunkBytes;
       _mm512_store_si512(dst, _mm512_and_si512(v, nibble));
       _mm512_store_si512(dst + kChunkBytes, _mm512_and_si512(_mm512_srli_epi16(v, 4), nibble));
@@ -82,7 +84,8 @@ void SplitQuad(const Problem& p, int64_t cb0, int nb, uint8_t* split) {
 // Rows [r0, r0 + R) × the quad's NB column blocks from cb0, over all of k; the codes from the
 // packed weight (split == null: the first and only pass streams it from DRAM) or from SplitQuad's.
 template <int R, int NB, bool kSplit>
-void QuadRows(const Problem& p, int64_t cb0, int64_t r0, const float* tbl, const uint8_t* split) {
+void QuadRows(const Problem& p, int64_t cb0, int64_t r0, const float* tbl, const uint8_t* split,
+              const uint8_t* next = nullptr) {
   const int64_t chunks = p.k_pad / kCpuChunkK, per_group = p.group_eff / kCpuChunkK;
   const int64_t block_bytes = chunks * kChunkBytes;
   const uint8_t* wq = p.qw + cb0 * block_bytes;
@@ -108,6 +111,7 @@ void QuadRows(const Problem& p, int64_t cb0, int64_t r0, const float* tbl, const
       for (int b = 0; b < NB; ++b) {
         __m512i lo, hi;
         if (kSplit) {
+          if (next != nullptr) _mm_prefetch(reinterpret_cast<const char*>(next + b * block_bytes + ch * kChunkBytes), _MM_HINT_T1);
           const uint8_t* sp = split + (ch * NB + b) * 2 * kChunkBytes;
           lo = _mm512_load_si512(sp);
           hi = _mm512_load_si512(sp + kChunkBytes);
@@ -146,8 +150,12 @@ void QuadRows(const Problem& p, int64_t cb0, int64_t r0, const float* tbl, const
                           _mm512_permutexvar_ps(to_columns, sum[r]));
 }
 
+// `next`: the codes of the thread's next quad (null for its last). The first split pass fetches
+// them into L2 as it goes, so SplitQuad of the next quad does not wait on DRAM with nothing else
+// in flight: without it the split and the passes took turns, DRAM idle during the passes (perf:
+// at m = 8 over half the kernel's time was SplitQuad's loads).
 template <int NB>
-void QuadAllRows(const Problem& p, int64_t cb0, const float* tbl, uint8_t* split) {
+void QuadAllRows(const Problem& p, int64_t cb0, const float* tbl, uint8_t* split, const uint8_t* next) {
   int64_t r = 0;
   if (p.m <= kMaxRowsStreamed) {
     switch (p.m) {
@@ -160,7 +168,8 @@ void QuadAllRows(const Problem& p, int64_t cb0, const float* tbl, uint8_t* split
     return;
   }
   SplitQuad(p, cb0, NB, split);
-  for (; r + kMaxRows <= p.m; r += kMaxRows) QuadRows<kMaxRows, NB, true>(p, cb0, r, tbl, split);
+  for (; r + kMaxRows <= p.m; r += kMaxRows)
+    QuadRows<kMaxRows, NB, true>(p, cb0, r, tbl, split, r == 0 ? next : nullptr);
   switch (p.m - r) {
     case 3: QuadRows<3, NB, true>(p, cb0, r, tbl, split); break;
     case 2: QuadRows<2, NB, true>(p, cb0, r, tbl, split); break;
@@ -182,11 +191,12 @@ void Quads(const Problem& p, int64_t q_begin, int64_t q_end) {
     const int64_t cb0 = q * kQuadBlocks;
     const int nb = int(col_blocks - cb0 < kQuadBlocks ? col_blocks - cb0 : kQuadBlocks);
     BuildScaleTable(p, cb0 * kCpuColBlock, nb, tbl);
+    const uint8_t* next = q + 1 < q_end ? p.qw + (cb0 + kQuadBlocks) * (p.k_pad / kCpuChunkK * kChunkBytes) : nullptr;
     switch (nb) {
-      case 4: QuadAllRows<4>(p, cb0, tbl, split); break;
-      case 3: QuadAllRows<3>(p, cb0, tbl, split); break;
-      case 2: QuadAllRows<2>(p, cb0, tbl, split); break;
-      case 1: QuadAllRows<1>(p, cb0, tbl, split); break;
+      case 4: QuadAllRows<4>(p, cb0, tbl, split, next); break;
+      case 3: QuadAllRows<3>(p, cb0, tbl, split, next); break;
+      case 2: QuadAllRows<2>(p, cb0, tbl, split, next); break;
+      case 1: QuadAllRows<1>(p, cb0, tbl, split, next); break;
       default: break;
     }
   }

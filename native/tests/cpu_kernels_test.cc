@@ -12,8 +12,10 @@
 #include <random>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "cpu/aligned_array.h"
 #include "sparq/cpu.h"
 #include "test_shard.h"
 
@@ -319,7 +321,56 @@ void CheckIsa() {
 
 }  // namespace
 
+// The drivers' per-call buffers (aligned_array.h, block_cache.cc): aligned, reused for the same
+// size, a tiny request does not pin a large block, bounded per thread, freed at thread exit, and
+// a request past any size gives std::bad_alloc.
+void CheckBlockCache() {
+  using sparq::cpu::AllocAligned;
+  using sparq::cpu::ThisThreadBlockCache;
+  std::thread([] {  // a fresh thread: its cache starts empty and is gone with it
+    void* first = nullptr;
+    {
+      auto a = AllocAligned<float>(100000);
+      first = a.get();
+      Check(reinterpret_cast<uintptr_t>(a.get()) % 64 == 0, "block cache: 64-byte aligned");
+      std::memset(a.get(), 0x5A, 100000 * sizeof(float));  // writable to its end (ASan checks)
+    }
+    Check(ThisThreadBlockCache().blocks == 1 && ThisThreadBlockCache().bytes >= 400000,
+          "block cache: a freed block is kept");
+    {
+      auto b = AllocAligned<float>(99000);  // within 2x: the same block again
+      Check(b.get() == first, "block cache: a request of about the same size reuses it");
+      Check(ThisThreadBlockCache().blocks == 0, "block cache: a block in use is not in the cache");
+      auto c = AllocAligned<uint8_t>(1000);
+      Check(c.get() != first, "block cache: two live blocks differ");
+    }
+    {
+      auto tiny = AllocAligned<uint8_t>(64);  // cached now: the ~400 KB and ~1 KB blocks, both > 2x
+      Check(tiny.get() != first, "block cache: a tiny request does not pin the large block");
+    }
+    std::vector<sparq::cpu::AlignedArray<uint8_t>> many;
+    for (int i = 0; i < 12; ++i) many.push_back(AllocAligned<uint8_t>(int64_t(3) << 20));  // 36 MiB live
+    many.clear();
+    const auto held = ThisThreadBlockCache();
+    Check(held.blocks <= 8 && held.bytes <= (size_t(16) << 20),
+          "block cache: bounded (" + std::to_string(held.blocks) + " blocks, " + std::to_string(held.bytes) + " bytes)");
+    { auto big = AllocAligned<uint8_t>(int64_t(40) << 20); big[0] = 1; }
+    Check(ThisThreadBlockCache().bytes <= (size_t(16) << 20), "block cache: a block over the bound is not kept");
+    bool threw = false;
+    try {
+      auto huge = AllocAligned<uint8_t>(std::numeric_limits<int64_t>::max());
+    } catch (const std::bad_alloc&) {
+      threw = true;
+    }
+    Check(threw, "block cache: an impossible size throws std::bad_alloc");
+    auto poisoned = AllocAligned<float>(1000);
+    poisoned[0] = 1.0f;  // still usable after a failed request
+    Check(poisoned[0] == 1.0f, "block cache: usable after std::bad_alloc");
+  }).join();
+}
+
 int main() {
+  CheckBlockCache();
   CheckIsa();
   const std::vector<Isa> isas = SupportedIsas();
   const std::vector<double> f16_table = PositiveTable(kF16), bf16_table = PositiveTable(kBF16);
