@@ -24,9 +24,11 @@ struct AlignedFree {
 template <typename T>
 using AlignedArray = std::unique_ptr<T[], AlignedFree>;
 
-// `count` elements (uninitialised); throws std::bad_alloc.
+// `count` elements (uninitialised); throws std::bad_alloc (also for a negative count or one whose
+// byte size overflows).
 template <typename T>
 AlignedArray<T> AllocAligned(int64_t count) {
+  if (count < 0 || uint64_t(count) > SIZE_MAX / sizeof(T)) throw std::bad_alloc();
   return AlignedArray<T>(static_cast<T*>(AcquireAlignedBlock(size_t(count) * sizeof(T))));
 }
 

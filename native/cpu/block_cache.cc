@@ -16,6 +16,17 @@
 
 #include "cpu/aligned_array.h"
 
+// Under ASan a cached block is poisoned while it waits and a reused one is unpoisoned only for the
+// bytes asked for, so a use after release or a read past the request is still reported.
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#define SPARQ_POISON(p, n) ASAN_POISON_MEMORY_REGION(p, n)
+#define SPARQ_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION(p, n)
+#else
+#define SPARQ_POISON(p, n) ((void)(p), (void)(n))
+#define SPARQ_UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
 namespace sparq::cpu {
 namespace {
 
@@ -23,6 +34,14 @@ constexpr int kMaxBlocks = 8;
 constexpr size_t kMaxBytes = size_t(16) << 20;
 // Each block starts with one cache line holding its capacity; the caller's pointer follows it.
 constexpr size_t kHeaderBytes = kCacheLineBytes;
+
+// A block that may be poisoned (it sat in a cache): unpoisoned first, as ASan's free expects.
+void FreeBlock(void* b) {
+  size_t cap;
+  std::memcpy(&cap, b, sizeof cap);
+  SPARQ_UNPOISON(static_cast<char*>(b) + kHeaderBytes, cap - kHeaderBytes);
+  std::free(b);
+}
 
 size_t CapacityOf(void* base) {
   size_t cap;
@@ -43,7 +62,7 @@ struct BlockCache {
   BlockCache(const BlockCache&) = delete;
   BlockCache& operator=(const BlockCache&) = delete;
   ~BlockCache() {
-    for (int i = 0; i < count; ++i) std::free(base[i]);
+    for (int i = 0; i < count; ++i) FreeBlock(base[i]);
     t_cache_destroyed = true;
   }
 
@@ -62,14 +81,15 @@ struct BlockCache {
   void Put(void* b) {
     const size_t cap = CapacityOf(b);
     if (cap > kMaxBytes) {
-      std::free(b);
+      FreeBlock(b);
       return;
     }
     while (count > 0 && (count == kMaxBlocks || bytes + cap > kMaxBytes)) {
       void* oldest = base[0];
       Remove(0);
-      std::free(oldest);
+      FreeBlock(oldest);
     }
+    SPARQ_POISON(static_cast<char*>(b) + kHeaderBytes, cap - kHeaderBytes);
     base[count++] = b;
     bytes += cap;
   }
@@ -102,14 +122,17 @@ void* AcquireAlignedBlock(size_t bytes) {
     if (b == nullptr) throw std::bad_alloc();
     std::memcpy(b, &cap, sizeof cap);
   }
-  return static_cast<char*>(b) + kHeaderBytes;
+  char* p = static_cast<char*>(b) + kHeaderBytes;
+  SPARQ_UNPOISON(p, bytes);
+  SPARQ_POISON(p + bytes, cap - kHeaderBytes - bytes);
+  return p;
 }
 
 void ReleaseAlignedBlock(void* p) noexcept {
   if (p == nullptr) return;
   void* b = static_cast<char*>(p) - kHeaderBytes;
   if (BlockCache* cache = ThisThread()) cache->Put(b);
-  else std::free(b);
+  else FreeBlock(b);
 }
 
 BlockCacheStats ThisThreadBlockCache() {

@@ -356,13 +356,22 @@ void CheckBlockCache() {
           "block cache: bounded (" + std::to_string(held.blocks) + " blocks, " + std::to_string(held.bytes) + " bytes)");
     { auto big = AllocAligned<uint8_t>(int64_t(40) << 20); big[0] = 1; }
     Check(ThisThreadBlockCache().bytes <= (size_t(16) << 20), "block cache: a block over the bound is not kept");
-    bool threw = false;
-    try {
-      auto huge = AllocAligned<uint8_t>(std::numeric_limits<int64_t>::max());
-    } catch (const std::bad_alloc&) {
-      threw = true;
+    // Sizes refused before any allocator sees them (ASan aborts on a merely huge one).
+    int threw = 0;
+    for (int64_t count : {std::numeric_limits<int64_t>::max(), int64_t(-1)}) {
+      try {
+        auto huge = AllocAligned<float>(count);
+      } catch (const std::bad_alloc&) {
+        ++threw;
+      }
     }
-    Check(threw, "block cache: an impossible size throws std::bad_alloc");
+    try {
+      void* p = sparq::cpu::AcquireAlignedBlock(SIZE_MAX - 8);
+      sparq::cpu::ReleaseAlignedBlock(p);
+    } catch (const std::bad_alloc&) {
+      ++threw;
+    }
+    Check(threw == 3, "block cache: an overflowing or negative size throws std::bad_alloc");
     auto poisoned = AllocAligned<float>(1000);
     poisoned[0] = 1.0f;  // still usable after a failed request
     Check(poisoned[0] == 1.0f, "block cache: usable after std::bad_alloc");
