@@ -8,10 +8,14 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
+#include <new>
 #include <string>
+#include <unordered_set>
 
 #include <sys/mman.h>
 
+#include "cpu/aligned_array.h"
 #include "runtime/backend.h"
 #include "sparq/status.h"
 
@@ -22,30 +26,48 @@ namespace sparq {
 // ignored where it is "never"). The cpu kernels stream weights once per call: with 4 KiB pages
 // every 4 KiB of a weight is a TLB miss, and measured on the CI box (2026-11-30, one thread
 // streaming 1 GiB) the read rate went from ~8 to ~12.5 GB/s with huge pages.
-inline Status HostAllocate(size_t bytes, void** ptr) {
-  constexpr size_t kAlignBytes = 64;  // one cache line / one zmm load
-  constexpr size_t kHugeBytes = size_t(2) << 20;
-  const bool huge = bytes >= 2 * kHugeBytes;
-  void* p = nullptr;
-  if (posix_memalign(&p, huge ? kHugeBytes : kAlignBytes, bytes == 0 ? kAlignBytes : bytes) != 0 || p == nullptr)
-    return Status::Error(StatusCode::kOutOfMemory,
-                         "allocation of " + std::to_string(bytes) + " bytes of host memory failed");
-  if (huge) madvise(p, bytes / kHugeBytes * kHugeBytes, MADV_HUGEPAGE);  // advice only: failure changes nothing
-  *ptr = p;
-  return Status::Ok();
-}
-
+// Smaller ones (an op's output, a per-call activation) come from the CPU backend's per-thread block
+// cache (cpu/aligned_array.h): an output allocated fresh each call faulted its pages in each call
+// (32 faults for a [16, 4096] fp16 output, ~10 µs each on the CI VM). A freed one goes to the cache
+// of the thread that frees it (docs/decisions.md "CPU per-call buffers").
 class HostMemoryBackend : public Backend {
  public:
   bool host_memory() const override { return true; }
   Status Allocate(size_t bytes, void** ptr) override {
-    Status s = HostAllocate(bytes, ptr);
-    if (s.ok()) live_.fetch_add(1, std::memory_order_relaxed);
-    return s;
+    constexpr size_t kHugeBytes = size_t(2) << 20;
+    void* p = nullptr;
+    if (bytes >= 2 * kHugeBytes) {
+      if (posix_memalign(&p, kHugeBytes, bytes) != 0 || p == nullptr) return OutOfMemory(bytes);
+      madvise(p, bytes / kHugeBytes * kHugeBytes, MADV_HUGEPAGE);  // advice only: failure changes nothing
+      std::lock_guard<std::mutex> lock(huge_mu_);
+      try {
+        huge_.insert(p);
+      } catch (const std::bad_alloc&) {
+        std::free(p);
+        return OutOfMemory(bytes);
+      }
+    } else {
+      try {
+        p = cpu::AcquireAlignedBlock(bytes);  // 64-byte aligned: one cache line / one zmm load
+      } catch (const std::bad_alloc&) {
+        return OutOfMemory(bytes);
+      }
+    }
+    live_.fetch_add(1, std::memory_order_relaxed);
+    *ptr = p;
+    return Status::Ok();
   }
   void Free(void* ptr) override {
-    if (ptr) live_.fetch_sub(1, std::memory_order_relaxed);
-    std::free(ptr);
+    if (ptr == nullptr) return;
+    live_.fetch_sub(1, std::memory_order_relaxed);
+    {
+      std::lock_guard<std::mutex> lock(huge_mu_);
+      if (huge_.erase(ptr) != 0) {
+        std::free(ptr);
+        return;
+      }
+    }
+    cpu::ReleaseAlignedBlock(ptr);
   }
   int64_t LiveAllocations() const override { return live_.load(std::memory_order_relaxed); }
   Status CopyToDevice(void* dst, const void* src, size_t bytes) override { return Copy(dst, src, bytes); }
@@ -64,6 +86,11 @@ class HostMemoryBackend : public Backend {
 
  private:
   std::atomic<int64_t> live_{0};  // Allocate runs on the JS thread, Free wherever the last owner lets go
+  std::mutex huge_mu_;
+  std::unordered_set<void*> huge_;  // the posix_memalign'd (huge-page) blocks; the rest are block-cache blocks
+  static Status OutOfMemory(size_t bytes) {
+    return Status::Error(StatusCode::kOutOfMemory, "allocation of " + std::to_string(bytes) + " bytes of host memory failed");
+  }
   static Status Copy(void* dst, const void* src, size_t bytes) {
     std::memcpy(dst, src, bytes);
     return Status::Ok();
