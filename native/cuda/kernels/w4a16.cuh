@@ -23,9 +23,12 @@
 //          (atom.acq_rel on the column's counter); whoever arrives last adds the slots in k order
 //          (ColumnSlot), the bias, writes fp16 Y and resets the counter. No CTA ever waits for
 //          another, so the grid needs no co-residency.
-// Pipeline: STAGES-deep cp.async ring, one commit group per tile; at tile i: wait for group i,
-// barrier (everyone is past tile i−1, whose slot is refilled next), issue tile i+STAGES−1,
-// compute tile i.
+// Pipeline: a ring of STAGES tile slots, filled by cp.async in commit groups ("stages") of
+// TilesPerStage(STAGES) consecutive tiles of the stripe: 2 where the ring has 8 slots (8 KB of
+// codes per stage, two 16-B cp.async of codes per thread, one wait and one barrier per 8 KB), 1 at
+// 4 slots (pairs there would leave only one 8 KB stage in flight). At the first tile i of a
+// stage: wait for its group, barrier (everyone is past the previous stage, whose slots are
+// refilled next), issue the stage STAGES/TilesPerStage − 1 ahead; then compute the stage's tiles.
 #pragma once
 #include <cstdint>
 
@@ -53,6 +56,9 @@ inline constexpr int kScaleStageBytes = kScaleRows * kScaleTileBytes;  // 512
 inline constexpr int kRedStride = kTileN + 8;                        // fp32 row stride of s_red
 inline constexpr uint32_t kNoColumn = 0xffffffffu;
 
+// Tiles per cp.async commit group for a ring of `stages` tile slots (see Pipeline above).
+SPARQ_W4A16_HD constexpr int TilesPerStage(int stages) { return stages >= 8 ? 2 : 1; }
+
 template <int M_BLOCKS, int STAGES>
 struct W4a16Config {
   static constexpr int kRows = M_BLOCKS * kMmaM;
@@ -62,7 +68,10 @@ struct W4a16Config {
   static constexpr int kLastFlagBytes = 16;  // the "last arrival" word broadcast to the CTA
   static constexpr int kSmemBytes = STAGES * kStageBytes + kRedBytes + kLastFlagBytes;
   static_assert(M_BLOCKS >= 1 && M_BLOCKS * kMmaM <= kSlabM, "one slab is at most 64 rows");
-  static_assert(STAGES >= 2 && STAGES <= 9, "cp.async.wait_group takes STAGES-2 < 8");
+  static constexpr int kTilesPerStage = TilesPerStage(STAGES);
+  static constexpr int kGroups = STAGES / kTilesPerStage;  // commit groups the ring holds
+  static_assert(STAGES % kTilesPerStage == 0, "whole stages in the ring");
+  static_assert(kGroups >= 2 && kGroups <= 9, "cp.async.wait_group takes kGroups-2 < 8");
 };
 
 struct W4a16Params {
@@ -284,15 +293,16 @@ __global__ void __launch_bounds__(kThreads, 1) w4a16_gemm_kernel(const W4a16Para
   const uint32_t tiles_per_group = p.group_eff > kTileK ? uint32_t(p.group_eff / kTileK) : 1u;
   const uint64_t policy = l2_policy_evict_first();
 
+  constexpr int kPer = Cfg::kTilesPerStage;
   ZeroTailRows<M_BLOCKS, STAGES>(s_a, p.m, tid);
   TileCursor load = CursorAt(p.stripes, t_begin);  // the next tile to issue
-  for (int s = 0; s < STAGES - 1; ++s) {
-    if (s < tiles) {
+  for (int s = 0; s < (Cfg::kGroups - 1) * kPer; ++s) {
+    if (load.t < t_end) {
       LoadTile<M_BLOCKS>(p, load, NeedsScales(load, t_begin, tiles_per_group), tiles_per_group, s_b + s * kTileBytes,
                          s_a + s * Cfg::kAStageBytes, s_s + s * kScaleStageBytes, tid, policy);
       Advance(load, k_tiles);
     }
-    cp_async_commit_group();
+    if (s % kPer == kPer - 1) cp_async_commit_group();
   }
 
   FragC_F32 acc[M_BLOCKS][kWarpN8];
@@ -302,17 +312,23 @@ SPARQ_W4A16_UNROLL
     for (int j8 = 0; j8 < kWarpN8; ++j8) acc[mb][j8] = FragC_F32{{0.f, 0.f, 0.f, 0.f}};
   W4Words frag_s{};
 
-  TileCursor cur = CursorAt(p.stripes, t_begin);  // the tile computed now
-  int slot = 0, slot_next = STAGES - 1;            // ring slots of cur and of load
+  TileCursor cur = CursorAt(p.stripes, t_begin);      // the tile computed now
+  int slot = 0, slot_next = STAGES - kPer;             // ring slots of cur and of load
   for (int64_t i = 0; i < tiles; ++i) {
-    cp_async_wait_group<STAGES - 2>();
-    syncthreads();
-    if (load.t < t_end) {
-      LoadTile<M_BLOCKS>(p, load, NeedsScales(load, t_begin, tiles_per_group), tiles_per_group, s_b + slot_next * kTileBytes,
-                         s_a + slot_next * Cfg::kAStageBytes, s_s + slot_next * kScaleStageBytes, tid, policy);
-      Advance(load, k_tiles);
+    if (i % kPer == 0) {  // the first tile of a stage: its group has landed once all but the newest kGroups-2 have
+      cp_async_wait_group<Cfg::kGroups - 2>();
+      syncthreads();
+      for (int h = 0; h < kPer; ++h) {
+        if (load.t < t_end) {
+          LoadTile<M_BLOCKS>(p, load, NeedsScales(load, t_begin, tiles_per_group), tiles_per_group,
+                             s_b + slot_next * kTileBytes, s_a + slot_next * Cfg::kAStageBytes,
+                             s_s + slot_next * kScaleStageBytes, tid, policy);
+          Advance(load, k_tiles);
+        }
+        slot_next = slot_next + 1 == STAGES ? 0 : slot_next + 1;
+      }
+      cp_async_commit_group();
     }
-    cp_async_commit_group();
 
     if (NeedsScales(cur, t_begin, tiles_per_group)) {
       const int row = (p.group_eff < kTileK && warp / kTileN64 >= kTileK16 / 2) ? 1 : 0;
@@ -329,7 +345,6 @@ SPARQ_W4A16_UNROLL
     }
     Advance(cur, k_tiles);
     slot = slot + 1 == STAGES ? 0 : slot + 1;
-    slot_next = slot_next + 1 == STAGES ? 0 : slot_next + 1;
   }
   cp_async_wait_group<0>();
 }
