@@ -170,41 +170,57 @@ export default [
     name: 'w4a16-wait-group-stages-minus-1',
     kernel: 'w4a16',
     file: 'native/cuda/kernels/w4a16.cuh',
-    search: '    cp_async_wait_group<STAGES - 2>();',
-    replace: '    cp_async_wait_group<STAGES - 1>();',
-    models: 'wait_group off by one: tile i may still be in flight when it is consumed',
+    search: '      cp_async_wait_group<Cfg::kGroups - 2>();',
+    replace: '      cp_async_wait_group<Cfg::kGroups - 1>();',
+    models: 'wait_group off by one: the stage of tile i may still be in flight when it is consumed',
   },
   {
     name: 'w4a16-main-loop-barrier-removed',
     kernel: 'w4a16',
     file: 'native/cuda/kernels/w4a16.cuh',
-    search: '    cp_async_wait_group<STAGES - 2>();\n    syncthreads();\n',
-    replace: '    cp_async_wait_group<STAGES - 2>();\n',
-    models: 'no barrier between the wait and the use of tile i / the refill of tile i-1\'s slot',
+    search: '      cp_async_wait_group<Cfg::kGroups - 2>();\n      syncthreads();\n',
+    replace: '      cp_async_wait_group<Cfg::kGroups - 2>();\n',
+    models: 'no barrier between the wait and the use of a stage / the refill of the previous stage\'s slots',
   },
   {
     name: 'w4a16-barrier-after-ring-refill',
     kernel: 'w4a16',
     file: 'native/cuda/kernels/w4a16.cuh',
     search:
-      '    cp_async_wait_group<STAGES - 2>();\n' +
-      '    syncthreads();\n' +
-      '    if (load.t < t_end) {\n' +
-      '      LoadTile<M_BLOCKS>(p, load, NeedsScales(load, t_begin, tiles_per_group), tiles_per_group, s_b + slot_next * kTileBytes,\n' +
-      '                         s_a + slot_next * Cfg::kAStageBytes, s_s + slot_next * kScaleStageBytes, tid, policy);\n' +
-      '      Advance(load, k_tiles);\n' +
-      '    }\n' +
-      '    cp_async_commit_group();\n',
+      '      cp_async_wait_group<Cfg::kGroups - 2>();\n' +
+      '      syncthreads();\n' +
+      '      for (int h = 0; h < kPer; ++h) {\n' +
+      '        if (load.t < t_end) {\n' +
+      '          LoadTile<M_BLOCKS>(p, load, NeedsScales(load, t_begin, tiles_per_group), tiles_per_group,\n' +
+      '                             s_b + slot_next * kTileBytes, s_a + slot_next * Cfg::kAStageBytes,\n' +
+      '                             s_s + slot_next * kScaleStageBytes, tid, policy);\n' +
+      '          Advance(load, k_tiles);\n' +
+      '        }\n' +
+      '        slot_next = slot_next + 1 == STAGES ? 0 : slot_next + 1;\n' +
+      '      }\n' +
+      '      cp_async_commit_group();\n',
     replace:
-      '    cp_async_wait_group<STAGES - 2>();\n' +
-      '    if (load.t < t_end) {\n' +
-      '      LoadTile<M_BLOCKS>(p, load, NeedsScales(load, t_begin, tiles_per_group), tiles_per_group, s_b + slot_next * kTileBytes,\n' +
-      '                         s_a + slot_next * Cfg::kAStageBytes, s_s + slot_next * kScaleStageBytes, tid, policy);\n' +
-      '      Advance(load, k_tiles);\n' +
-      '    }\n' +
-      '    cp_async_commit_group();\n' +
-      '    syncthreads();\n',
-    models: 'write-after-read on the ring: the slot of tile i-1 is refilled before every warp is past it',
+      '      cp_async_wait_group<Cfg::kGroups - 2>();\n' +
+      '      for (int h = 0; h < kPer; ++h) {\n' +
+      '        if (load.t < t_end) {\n' +
+      '          LoadTile<M_BLOCKS>(p, load, NeedsScales(load, t_begin, tiles_per_group), tiles_per_group,\n' +
+      '                             s_b + slot_next * kTileBytes, s_a + slot_next * Cfg::kAStageBytes,\n' +
+      '                             s_s + slot_next * kScaleStageBytes, tid, policy);\n' +
+      '          Advance(load, k_tiles);\n' +
+      '        }\n' +
+      '        slot_next = slot_next + 1 == STAGES ? 0 : slot_next + 1;\n' +
+      '      }\n' +
+      '      cp_async_commit_group();\n' +
+      '      syncthreads();\n',
+    models: 'write-after-read on the ring: the previous stage\'s slots are refilled before every warp is past them (the barrier moved after the refill)',
+  },
+  {
+    name: 'w4a16-stage-refill-slot-skew',
+    kernel: 'w4a16',
+    file: 'native/cuda/kernels/w4a16.cuh',
+    search: '  int slot = 0, slot_next = STAGES - kPer;',
+    replace: '  int slot = 0, slot_next = STAGES - 1;',
+    models: 'with two tiles per stage, the refill starts one slot late and overwrites the tile being computed (the 8-slot ring; at 4 slots it is the same code)',
   },
   {
     name: 'w4a16-dequant-halves-swapped',
