@@ -25,6 +25,7 @@ struct CpuFeatures {
   bool avx512vbmi = false;   // CPUID.(7,0):ECX[1], vpermb
   bool avx512vbmi2 = false;  // CPUID.(7,0):ECX[6], vpexpandw / vpcompressw
   bool amd = false;          // vendor "AuthenticAMD": where two exact kernels rank by vendor
+  int family = 0;            // CPUID.1 display family (base, plus extended where base is 0xF)
 };
 
 #if defined(SPARQ_X86)
@@ -44,6 +45,8 @@ CpuFeatures Detect() {
     f.amd = std::strcmp(vendor, "AuthenticAMD") == 0;
   }
   if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx)) return f;
+  const int base_family = int((eax >> 8) & 0xF);
+  f.family = base_family == 0xF ? base_family + int((eax >> 20) & 0xFF) : base_family;
   constexpr unsigned kLeaf1EcxFma = 1u << 12, kLeaf1EcxPopcnt = 1u << 23, kLeaf1EcxOsxsave = 1u << 27,
                      kLeaf1EcxAvx = 1u << 28, kLeaf1EcxF16c = 1u << 29;
   const bool osxsave = (ecx & kLeaf1EcxOsxsave) != 0;
@@ -140,6 +143,8 @@ bool HasAvx512Vbmi2() {
 }
 
 bool IsAmdCpu() { return Features().amd; }
+
+int CpuFamily() { return Features().family; }
 
 int L1dWays() {
 #if defined(_SC_LEVEL1_DCACHE_ASSOC)  // glibc; other C libraries do not say

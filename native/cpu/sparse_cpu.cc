@@ -83,16 +83,18 @@ namespace cs = cpu::sparse;
 
 // The AVX-512 bitmap kernel expands blocks from fp32 (vexpandps) or, where the CPU has VBMI2, from
 // fp16 (vpexpandw): the same bits. SPARQ_SPARSE_EXPAND=word|float forces one (read at every call,
-// so tests reach both; "word" without VBMI2 stays on fp32). Unset, the fp16 expand runs on AMD when
-// a work unit has few enough X rows for the direct path, where it was measured faster; with more
-// rows each tile is expanded once for all of them and it was measured 0–16% slower
-// (docs/kernels.md).
+// so tests reach both; "word" without VBMI2 stays on fp32). Unset, the fp16 expand runs on AMD
+// family 19h (Zen 4; with VBMI2 no Zen 3 gets here) when a work unit has few enough X rows for the
+// direct path, where it was measured faster; with more rows each tile is expanded once for all of
+// them and it was measured 0–16% slower. On Zen 5 (family 1Ah) it was slower at every row count
+// measured: 1.9× at m = 1, 50% (docs/kernels.md).
 bool UseWordExpand(int64_t rows_per_unit) {
   if (!cpu::HasAvx512Vbmi2()) return false;
   const char* env = std::getenv("SPARQ_SPARSE_EXPAND");
   if (env != nullptr && std::strcmp(env, "word") == 0) return true;
   if (env != nullptr && std::strcmp(env, "float") == 0) return false;
-  return cpu::IsAmdCpu() && rows_per_unit <= cs::kAvx512DirectMaxRows;
+  constexpr int kAmdZen4Family = 0x19;
+  return cpu::IsAmdCpu() && cpu::CpuFamily() == kAmdZen4Family && rows_per_unit <= cs::kAvx512DirectMaxRows;
 }
 
 const cs::KernelSet& Avx512WordExpandKernels() {

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <random>
@@ -317,6 +318,17 @@ void CheckIsa() {
           std::string("ResolveIsa(\"") + sparq::cpu::IsaName(isa) + "\"): " + (want_ok ? "ok" : "kBackend: " + s.message));
   }
   Check(sparq::cpu::IsaSupported(Isa::kScalar), "scalar is always supported");
+  // CpuFamily (a sparse dispatch rule keys on it) against the kernel's own decoding of CPUID.
+  if (FILE* f = std::fopen("/proc/cpuinfo", "r")) {
+    char line[256];
+    int family = -1;
+    while (family < 0 && std::fgets(line, sizeof line, f) != nullptr)
+      if (std::strncmp(line, "cpu family", 10) == 0) family = std::atoi(std::strchr(line, ':') + 1);
+    std::fclose(f);
+    if (family >= 0)
+      Check(sparq::cpu::CpuFamily() == family, "CpuFamily() " + std::to_string(sparq::cpu::CpuFamily()) +
+                                                   " equals /proc/cpuinfo's cpu family " + std::to_string(family));
+  }
 }
 
 }  // namespace

@@ -28,6 +28,9 @@ bool HasAvx512Vbmi2();
 // The CPU's vendor is AMD: where the faster of two exact kernels differs by vendor (measured; see
 // docs/kernels.md), the dispatch asks this.
 bool IsAmdCpu();
+// CPUID's display family (AMD: 0x19 Zen 3/4, 0x1A Zen 5; Intel: 6), 0 where unknown. For the same
+// kind of measured dispatch, where one vendor's generations differ.
+int CpuFamily();
 // Ways of the L1 data cache (sysconf), 0 when the system does not say. Kernels that stream several
 // rows a power-of-two stride apart (all in one L1 set) size their tiles by it.
 int L1dWays();
