@@ -47,18 +47,16 @@ constexpr size_t kMaxBytes = size_t(16) << 20;
 // Each block starts with one cache line holding its capacity; the caller's pointer follows it.
 constexpr size_t kHeaderBytes = kCacheLineBytes;
 
-// A block that may be poisoned (it sat in a cache): unpoisoned first, as ASan's free expects.
-void FreeBlock(void* b) {
-  size_t cap;
-  std::memcpy(&cap, b, sizeof cap);
-  SPARQ_UNPOISON(static_cast<char*>(b) + kHeaderBytes, cap - kHeaderBytes);
-  std::free(b);
-}
-
 size_t CapacityOf(void* base) {
   size_t cap;
   std::memcpy(&cap, base, sizeof cap);
   return cap;
+}
+
+// A block that may be poisoned (it sat in a cache): unpoisoned first, as ASan's free expects.
+void FreeBlock(void* b) {
+  SPARQ_UNPOISON(static_cast<char*>(b) + kHeaderBytes, CapacityOf(b) - kHeaderBytes);
+  std::free(b);
 }
 
 // Set by ~BlockCache. Trivially destructible, so a thread-exit destructor that runs after the
@@ -80,9 +78,13 @@ struct BlockCache {
 
   void* Take(size_t cap_needed) {
     int best = -1;
+    size_t best_cap = 0;
     for (int i = 0; i < count; ++i) {
       const size_t cap = CapacityOf(base[i]);
-      if (cap >= cap_needed && cap / 2 <= cap_needed && (best < 0 || cap < CapacityOf(base[best]))) best = i;
+      if (cap >= cap_needed && cap / 2 <= cap_needed && (best < 0 || cap < best_cap)) {
+        best = i;
+        best_cap = cap;
+      }
     }
     if (best < 0) return nullptr;
     void* b = base[best];
