@@ -341,6 +341,7 @@ void CheckBlockCache() {
   using sparq::cpu::ThisThreadBlockCache;
   std::thread([] {  // a fresh thread: its cache starts empty and is gone with it
     void* first = nullptr;
+    void* small_block = nullptr;
     {
       auto a = AllocAligned<float>(100000);
       first = a.get();
@@ -354,11 +355,13 @@ void CheckBlockCache() {
       Check(b.get() == first, "block cache: a request of about the same size reuses it");
       Check(ThisThreadBlockCache().blocks == 0, "block cache: a block in use is not in the cache");
       auto c = AllocAligned<uint8_t>(1000);
+      small_block = c.get();
       Check(c.get() != first, "block cache: two live blocks differ");
     }
     {
       auto tiny = AllocAligned<uint8_t>(64);  // cached now: the ~400 KB and ~1 KB blocks, both > 2x
-      Check(tiny.get() != first, "block cache: a tiny request does not pin the large block");
+      Check(tiny.get() != first && tiny.get() != small_block,
+            "block cache: a tiny request takes neither cached block (both are over twice its size)");
     }
     std::vector<sparq::cpu::AlignedArray<uint8_t>> many;
     for (int i = 0; i < 12; ++i) many.push_back(AllocAligned<uint8_t>(int64_t(3) << 20));  // 36 MiB live
