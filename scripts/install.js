@@ -65,7 +65,9 @@ function main() {
   console.warn('sparq: the prebuild in prebuilds/linux-x64 does not load here (musl libc, or glibc older than ' +
     'the README says?); building the CPU addon from source with node-gyp (needs python3, make, g++)');
   const nodeGyp = process.env.npm_config_node_gyp;
-  const ok = nodeGyp ? run(process.execPath, [nodeGyp, 'rebuild']) : run('node-gyp', ['rebuild']);
+  // make on every core (node-gyp's default is one job), unless the user set JOBS
+  const jobs = ['--jobs', process.env.JOBS || 'max'];
+  const ok = nodeGyp ? run(process.execPath, [nodeGyp, 'rebuild', ...jobs]) : run('node-gyp', ['rebuild', ...jobs]);
   if (!ok) console.error('sparq: building the native addon with node-gyp failed; see the output above (needs python3, make, g++)');
   return ok ? 0 : 1;
 }

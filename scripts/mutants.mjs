@@ -27,6 +27,9 @@
 //                 to show that a survivor fails the run
 //   --skip-baseline  do not run the unmutated tests first (CI: scripts/native-tests.sh just ran
 //                 them); the budget is then --timeout-s as given, the order from the last baseline
+//   --baseline-from FILE  with --skip-baseline: the unmutated seconds per test, measured elsewhere
+//                 in this run ({"name": seconds}; scripts/native-tests.sh writes
+//                 build-native/test-seconds.json from its plain run)
 //   --list        print the catalogue; --check: only verify every search string occurs once
 // Exit status: 0 ok, 1 a survivor (with --ci) or a failed baseline, 2 a stale catalogue entry
 // (search string not found exactly once) or a usage error.
@@ -47,7 +50,8 @@ const HAVE_STDBUF = spawnSync('stdbuf', ['--version'], { stdio: 'ignore' }).stat
 // ------------------------------------------------------------------------------ arguments
 function parseArgs(argv) {
   const o = { only: null, seed: null, count: null, timeoutS: 90, source: 'head', work: null, ci: false,
-    writeDocs: false, json: null, weaken: [], list: false, check: false, skipBaseline: false };
+    writeDocs: false, json: null, weaken: [], list: false, check: false, skipBaseline: false,
+    baselineFrom: null };
   for (let i = 0; i < argv.length; ++i) {
     const a = argv[i];
     const val = () => {
@@ -68,12 +72,14 @@ function parseArgs(argv) {
       case '--list': o.list = true; break;
       case '--check': o.check = true; break;
       case '--skip-baseline': o.skipBaseline = true; break;
+      case '--baseline-from': o.baselineFrom = path.resolve(val()); break;
       case '-h': case '--help': usage(); break;
       default: usage(`unknown argument ${a}`);
     }
   }
   if (!['head', 'worktree'].includes(o.source)) usage('--source is head or worktree');
   if (!(o.timeoutS > 0)) usage('--timeout-s must be > 0');
+  if (o.baselineFrom && !o.skipBaseline) usage('--baseline-from goes with --skip-baseline');
   if (o.count !== null && !(Number.isInteger(o.count) && o.count > 0)) usage('--count must be a positive integer');
   return o;
 }
@@ -304,12 +310,17 @@ function orderFor(m, order) {
 // The budget bounds a mutant's tests together, but each test still gets at least twice its
 // unmutated time (+10 s): a timeout then means that test itself ran far past its normal length (a
 // hang), not that a loaded machine made the tests before it slow. (A CI run with a benchmark on
-// the other core once "killed" a mutant in sim_sparse_test with 5 s of budget left.)
-async function runTests(buildDir, tests, budgetS, logDir, baseline) {
+// the other core once "killed" a mutant in sim_sparse_test with 5 s of budget left.) Where the
+// unmutated times were measured in this run (measured), a test still running at 4x its own time
+// + 30 s is a hang too: a mutant that hangs the first test then costs that, not the whole budget
+// (sim_negative_test, ~3 s: 42 s instead of ~140).
+const HANG_FACTOR = 4, HANG_MARGIN_S = 30;
+async function runTests(buildDir, tests, budgetS, logDir, baseline, measured) {
   const t0 = Date.now();
   for (const t of tests) {
     const unmutated = baseline[t] || 0;
-    const allow = Math.max(budgetS - secs(t0), 2 * unmutated + 10);
+    const hang = measured ? HANG_FACTOR * unmutated + HANG_MARGIN_S : Infinity;
+    const allow = Math.max(Math.min(budgetS - secs(t0), hang), 2 * unmutated + 10);
     const r = await runTest(path.join(buildDir, t), allow, path.join(logDir, `${t}.log`));
     if (!r.ok) {
       const detail = r.how === 'timeout' ? `${r.detail} (unmutated: ${unmutated.toFixed(1)} s)` : r.detail;
@@ -454,7 +465,16 @@ async function run(opt, cat, weakenings, work, tree, buildDir, setRestore) {
   log(`built ${tests.length} tests in ${secs(t0).toFixed(1)} s`);
   const baselineFile = path.join(work, 'baseline.json');
   let baseline = {};
-  if (opt.skipBaseline) {
+  let measured = !opt.skipBaseline;
+  if (opt.skipBaseline && opt.baselineFrom) {
+    try { baseline = JSON.parse(fs.readFileSync(opt.baselineFrom, 'utf8')); } catch (e) {
+      console.error(`mutants: --baseline-from ${opt.baselineFrom}: ${e.message}`);
+      return 1;
+    }
+    const missing = tests.filter((t) => !(Number(baseline[t]) >= 0));
+    if (missing.length) { console.error(`mutants: --baseline-from ${opt.baselineFrom} has no time for ${missing.join(', ')}`); return 1; }
+    measured = true;
+  } else if (opt.skipBaseline) {
     try { baseline = JSON.parse(fs.readFileSync(baselineFile, 'utf8')); } catch { /* first run here */ }
     for (const t of tests) if (!(t in baseline)) baseline[t] = /w4a16_test|dense_test|scale_test/.test(t) ? 60 : 5;
   } else {
@@ -472,12 +492,13 @@ async function run(opt, cat, weakenings, work, tree, buildDir, setRestore) {
   const baseTotal = order.reduce((s, t) => s + baseline[t], 0);
   let budget = opt.timeoutS;
   if (opt.skipBaseline) {
-    log(`baseline skipped (--skip-baseline); test order ${order.join(', ')}`);
+    log(`baseline skipped (--skip-baseline${measured ? `; times from ${path.relative(process.cwd(), opt.baselineFrom)}` : ''}); test order ${order.join(', ')}`);
   } else if (budget < 2.5 * baseTotal) {
     budget = Math.ceil(2.5 * baseTotal);
     log(`note: the unmutated tests take ${baseTotal.toFixed(0)} s here; per-mutant budget raised from ${opt.timeoutS} to ${budget} s`);
   }
-  log(`${opt.skipBaseline ? 'order' : 'baseline'}: ${order.map((t) => `${t} ${baseline[t].toFixed(1)}s`).join(', ')}; per-mutant test budget ${budget} s\n`);
+  log(`${opt.skipBaseline && !measured ? 'order' : 'baseline'}: ${order.map((t) => `${t} ${baseline[t].toFixed(1)}s`).join(', ')}; per-mutant test budget ${budget} s` +
+    `${measured ? `; a test past ${HANG_FACTOR}x its time + ${HANG_MARGIN_S} s is a hang` : ''}\n`);
 
   const results = [];
   for (const [i, m] of chosen.entries()) {
@@ -500,7 +521,7 @@ async function run(opt, cat, weakenings, work, tree, buildDir, setRestore) {
       const err = build(buildDir, tests, path.join(logDir, 'build.log'));
       let out;
       if (err) out = { killed: true, test: 'build', how: 'compile', detail: err };
-      else out = await runTests(buildDir, orderFor(m, order), budget, logDir, baseline);
+      else out = await runTests(buildDir, orderFor(m, order), budget, logDir, baseline, measured);
       res.seconds = secs(tm);
       if (out.killed) Object.assign(res, { result: m.equivalent ? 'KILLED (marked equivalent!)' : m.knownGap ? 'killed (gap closed)' : 'killed', test: out.test, how: out.how, detail: out.detail });
       else if (m.equivalent) Object.assign(res, { result: 'equivalent', note: m.equivalent });

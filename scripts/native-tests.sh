@@ -21,7 +21,8 @@ fail() { note "FAIL: $*"; status=1; }
 
 configure_and_build() {  # dir, extra cmake args...
   local dir="$1"; shift
-  local log="$root/$dir/native-tests-build.log"
+  local log="$root/$dir/native-tests-build.log" b0
+  b0=$(date +%s)
   mkdir -p "$root/$dir"
   if ! cmake -S "$root" -B "$root/$dir" -DSPARQ_ADDON=OFF -DSPARQ_CUDA=OFF -DSPARQ_NATIVE_TESTS=ON "$@" \
       >"$log" 2>&1; then
@@ -30,11 +31,11 @@ configure_and_build() {  # dir, extra cmake args...
   if ! cmake --build "$root/$dir" -j"$jobs" >>"$log" 2>&1; then
     grep -E 'error' "$log" | head -20; fail "$dir: build"; return 1
   fi
-  note "built $dir in $(( $(date +%s) - start )) s (log: $dir/native-tests-build.log)"
+  note "built $dir in $(( $(date +%s) - b0 )) s, $(( $(date +%s) - start )) s into the native tests (log: $dir/native-tests-build.log)"
 }
 
 run_tests() {  # dir, label, [names to leave out, space separated], [the only names to run]
-  local dir="$1" label="$2" skip=" ${3:-} " only=" ${4:-} " t rc out
+  local dir="$1" label="$2" skip=" ${3:-} " only=" ${4:-} " t t0 ms rc out
   for t in "$root/$dir"/*_test; do
     [ -x "$t" ] || continue
     [ "$only" = "  " ] || [[ "$only" == *" $(basename "$t") "* ]] || continue
@@ -42,8 +43,11 @@ run_tests() {  # dir, label, [names to leave out, space separated], [the only na
       printf '%-7s %-28s skipped (single-threaded: nothing for this sanitizer to see)\n' "$label" "$(basename "$t")"
       continue
     fi
+    t0=$(date +%s%N)
     out="$(timeout 300 "$t" 2>"$t.stderr")"; rc=$?
-    printf '%-7s %-28s rc=%-3s %s\n' "$label" "$(basename "$t")" "$rc" "$(printf '%s\n' "$out" | tail -1)"
+    ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+    printf '%-7s %-28s rc=%-3s %5.1fs  %s\n' "$label" "$(basename "$t")" "$rc" "$(( ms / 100 ))e-1" "$(printf '%s\n' "$out" | tail -1)"
+    [ -n "${SECONDS_JSON:-}" ] && printf '%s"%s": %d.%03d' "$([ -s "$SECONDS_JSON" ] && echo ', ')" "$(basename "$t")" $(( ms / 1000 )) $(( ms % 1000 )) >>"$SECONDS_JSON"
     if [ "$rc" -ne 0 ]; then
       printf '%s\n' "$out" | grep -E '^FAIL' | head -10
       head -30 "$t.stderr"
@@ -68,7 +72,10 @@ for mode in $modes; do
   case "$mode" in
     plain)
       if configure_and_build build-native -DSPARQ_SANITIZE=; then
-        run_tests build-native plain
+        # each test's seconds, for the mutant step's hang limit (scripts/mutants.mjs --baseline-from)
+        : >"$root/build-native/test-seconds.part"
+        SECONDS_JSON="$root/build-native/test-seconds.part" run_tests build-native plain
+        { echo "{"; cat "$root/build-native/test-seconds.part"; echo; echo "}"; } >"$root/build-native/test-seconds.json"
         # The simulator's other thread model (a host thread per simulated thread, SimOptions::fibers
         # off): its failure detection, memory model, fuzzing and one real kernel, as a cross-check.
         SPARQ_SIM_THREADS=1 run_tests build-native threads "" \

@@ -118,7 +118,9 @@ function cpuOnly(why, failInStrict = false) {
 function main() {
   fs.rmSync(path.join(outDir, cudaLibName), { force: true });  // never ship a stale library
   const prebuildify = require.resolve('prebuildify/bin.js', { paths: [root] });
-  if (!run(process.execPath, [prebuildify, '--napi', '--strip', '--name', 'sparq'])) return 1;
+  // node-gyp runs make one job at a time unless JOBS says otherwise: every core (CI: half the time)
+  const gypEnv = { ...process.env, JOBS: process.env.JOBS || 'max' };
+  if (!run(process.execPath, [prebuildify, '--napi', '--strip', '--name', 'sparq'], gypEnv)) return 1;
   if (!fs.existsSync(path.join(outDir, 'sparq.node'))) {
     say(`prebuildify did not write ${path.relative(root, outDir)}/sparq.node`);
     return 1;

@@ -16,7 +16,7 @@ export interface NativeTensor {
   readonly dtype: DType;
   readonly bytes: number;
   readonly disposed: boolean;
-  read(): Promise<HostArray>;
+  read(out?: HostArray): Promise<HostArray>;
   dispose(): void;
 }
 

@@ -1,6 +1,6 @@
 import { inspect } from 'util';
 
-import type { DType, HostArrayOf } from './dtype';
+import { asFp16Bits, type DType, type HostArray, type HostArrayOf, type HostInputOf } from './dtype';
 import { settle, SparqArgumentError } from './errors';
 import type { NativeTensor } from './native';
 
@@ -71,11 +71,23 @@ export class Tensor<D extends DType = DType> {
   /**
    * A fresh host copy, taken after every op enqueued before this call: Uint16Array for f16/bf16
    * (raw bits), Float32Array, Int8Array, Uint8Array or Int32Array.
+   *
+   * `read(out)` copies into `out` instead and resolves with it: the same array type as `read()`
+   * gives (a Float16Array too for f16), exactly `size` elements. A loop that reads every step then
+   * allocates nothing. `out` is written only when the read completes, on this thread, just before
+   * the promise resolves; if it was detached (transferred) or resized meanwhile, the promise rejects
+   * with a SparqArgumentError and nothing is written.
+   * @throws {SparqArgumentError | SparqDTypeError | SparqShapeError} (as a rejection, nothing
+   *   enqueued) for an `out` of the wrong type or length.
    * @throws {SparqDisposedError} (as a rejection) after dispose() or the context's close().
    * @returns rejects with the op's error when the op that produced this tensor failed.
    */
-  read(): Promise<HostArrayOf[D]> {
-    return settle(() => this.handle.read() as Promise<HostArrayOf[D]>, new Error());
+  read(): Promise<HostArrayOf[D]>;
+  read<O extends HostInputOf[D]>(out: O): Promise<O>;
+  read(out?: HostInputOf[D]): Promise<HostArrayOf[D] | HostInputOf[D]> {
+    if (out === undefined) return settle(() => this.handle.read() as Promise<HostArrayOf[D]>, new Error());
+    const bits = this.dtype === 'f16' ? asFp16Bits(out) : out;
+    return settle(() => this.handle.read(bits as HostArray).then(() => out), new Error());
   }
 
   /** Releases this handle's memory; work already enqueued that uses it still completes. Idempotent. */

@@ -1,4 +1,5 @@
-import { open, type DType, type HostArrayOf } from '../src';
+import { open, toF16, type DType, type HostArrayOf } from '../src';
+import { backendMatrix, describeFor, titleFor } from './helpers/backends';
 import { freshSeed, rng } from './reference';
 
 function sample(dtype: DType, count: number, next: () => number): HostArrayOf[DType] {
@@ -109,3 +110,81 @@ describe('copy [cpu]', () => {
     expect(() => sq.copy(src, { out: sq.zeros([100, 10], 'i32') })).toThrow(/copy: out must be \[10, 100\], got \[100, 10\]/);
   });
 });
+
+// read(out): the worker stages the copy and the completion writes out on the JS thread, so out is
+// never written while JS runs and a detached or shrunk out is caught, not written through.
+for (const p of backendMatrix()) {
+  describeFor(p)(titleFor(p, 'tensor.read(out)'), () => {
+    const dtypes: DType[] = ['f16', 'bf16', 'f32', 'i8', 'u8', 'i32'];
+    const poison = (a: HostArrayOf[DType]): void => {
+      if (a instanceof Float32Array) a.fill(NaN);
+      else a.fill(0x5a);
+    };
+
+    it.each(dtypes)('%s: fills out (poisoned first), resolves with out itself, equals read()', async (dtype) => {
+      const sq = await open({ backend: p.backend });
+      const next = rng(freshSeed());
+      const data = sample(dtype, 4 * 37, next);
+      const t = sq.tensor(data, [4, 37], dtype);
+      const Ctor = data.constructor as new (n: number) => HostArrayOf[DType];
+      const out = new Ctor(4 * 37);
+      poison(out);
+      const got = await t.read(out);
+      expect(got).toBe(out);
+      expect(Array.from(out)).toEqual(Array.from(data));
+      expect(Array.from(out)).toEqual(Array.from(await t.read()));
+      await sq.close();
+    });
+
+    it('a view at an offset gets the data in its window only; an op result reads the same as read()', async () => {
+      const sq = await open({ backend: p.backend });
+      const next = rng(freshSeed());
+      const n = 24, k = 40, m = 3;
+      const w = sq.tensor(toF16(Float32Array.from({ length: n * k }, () => next() - 0.5)), [n, k], 'f16');
+      const x = sq.tensor(toF16(Float32Array.from({ length: m * k }, () => next() - 0.5)), [m, k], 'f16');
+      const y = sq.dense.matmul(w, x);
+      const backing = new Uint16Array(m * n + 10).fill(0xbeef);
+      const view = backing.subarray(4, 4 + m * n);
+      await y.read(view); // queued right behind the matmul
+      expect(Array.from(view)).toEqual(Array.from(await y.read()));
+      expect(Array.from(backing.subarray(0, 4))).toEqual([0xbeef, 0xbeef, 0xbeef, 0xbeef]);
+      expect(Array.from(backing.subarray(4 + m * n))).toEqual(new Array(6).fill(0xbeef));
+      await sq.close();
+    });
+
+    it('a wrong out rejects with a typed error naming out; nothing is written; the context stays usable', async () => {
+      const sq = await open({ backend: p.backend });
+      const t = sq.tensor(new Float32Array([1, 2, 3, 4, 5, 6]), [2, 3], 'f32');
+      const short = new Float32Array(5).fill(7);
+      await expect(t.read(short)).rejects.toMatchObject({ name: 'SparqShapeError', argument: 'out' });
+      expect(Array.from(short)).toEqual([7, 7, 7, 7, 7]);
+      const wrongType = new Int32Array(6);
+      await expect(t.read(wrongType as unknown as Float32Array)).rejects.toMatchObject({ name: 'SparqDTypeError', argument: 'out' });
+      await expect(t.read([1, 2, 3, 4, 5, 6] as unknown as Float32Array)).rejects.toMatchObject({ name: 'SparqArgumentError', argument: 'out' });
+      await expect(t.read(null as unknown as Float32Array)).rejects.toMatchObject({ name: 'SparqArgumentError', argument: 'out' });
+      expect(Array.from(await t.read(new Float32Array(6)))).toEqual([1, 2, 3, 4, 5, 6]);
+      t.dispose();
+      const after = new Float32Array(6).fill(9);
+      await expect(t.read(after)).rejects.toMatchObject({ name: 'SparqDisposedError' });
+      expect(Array.from(after)).toEqual([9, 9, 9, 9, 9, 9]);
+      await sq.close();
+    });
+
+    it('an out detached (transferred) or shrunk before the read completes rejects, and is not written', async () => {
+      const sq = await open({ backend: p.backend });
+      const t = sq.tensor(new Float32Array([1, 2, 3, 4, 5, 6]), [6], 'f32');
+      const buffer = new ArrayBuffer(24);
+      const pending = t.read(new Float32Array(buffer));
+      const moved = structuredClone(buffer, { transfer: [buffer] });
+      await expect(pending).rejects.toMatchObject({ name: 'SparqArgumentError', argument: 'out' });
+      expect(Array.from(new Float32Array(moved))).toEqual([0, 0, 0, 0, 0, 0]);
+      const resizable = new (ArrayBuffer as unknown as new (n: number, o: { maxByteLength: number }) => ArrayBuffer & { resize(n: number): void })(24, { maxByteLength: 48 });
+      const shrinking = t.read(new Float32Array(resizable));
+      resizable.resize(16);
+      await expect(shrinking).rejects.toThrow(/detached or resized/);
+      expect(Array.from(new Float32Array(resizable))).toEqual([0, 0, 0, 0]);
+      expect(Array.from(await t.read())).toEqual([1, 2, 3, 4, 5, 6]);
+      await sq.close();
+    });
+  });
+}

@@ -29,6 +29,7 @@ class TensorWrap : public Napi::ObjectWrap<TensorWrap>, public ContextOwnedHandl
 
  private:
   Napi::Value Read(const Napi::CallbackInfo& info);
+  Napi::Value ReadInto(const Napi::Value& out);
   Napi::Value Dispose(const Napi::CallbackInfo& info);
   Napi::Value GetShape(const Napi::CallbackInfo& info);
   Napi::Value GetDType(const Napi::CallbackInfo& info);
