@@ -94,6 +94,7 @@ const char* KernelNameFor(int isa) {
   return "scalar";
 }
 
+namespace scalar {
 namespace {
 
 // Round half to even (the default rounding mode, which nothing in the library changes). On x86 one
@@ -106,9 +107,10 @@ inline int32_t RoundHalfEven(float v) {
 #endif
 }
 
-// One row of X (fp32, k values) to the codes, scales and 8·sums of its groups. Plain C++ for every
-// ISA: each step is exact or one IEEE rounding (division, product, round-half-even under the
-// default rounding mode), so there is one answer, and it is m·k work against the kernels' m·n·k.
+}  // namespace
+
+// Each step is exact or one IEEE rounding (division, product, round-half-even under the default
+// rounding mode), so there is one answer; the AVX-512 form gives the same.
 void QuantizeRow(const float* x, int64_t k, int64_t k_pad, int64_t group, int64_t groups, int8_t* xq, float* xs,
                  int32_t* xsum8) {
   for (int64_t g = 0; g < groups; ++g) {
@@ -139,7 +141,11 @@ void QuantizeRow(const float* x, int64_t k, int64_t k_pad, int64_t group, int64_
   std::memset(xq + k, 0, size_t(k_pad - k));
 }
 
-}  // namespace
+}  // namespace scalar
+
+QuantizeRowFn QuantizeRowFor(int isa) {
+  return KernelFor(static_cast<Isa>(isa)) == Kernel::kAvx512Vnni ? &avx512vnni::QuantizeRow : &scalar::QuantizeRow;
+}
 
 }  // namespace sparq::cpu::w4a16_int8
 
@@ -175,11 +181,12 @@ Status W4A16MatmulInt8Cpu(const W4A16WeightView& w, const uint16_t* x, const uin
     auto xsum8 = cpu::AllocAligned<int32_t>(m * w.groups_pad);
     auto acc = cpu::AllocAligned<float>(m * w.n_pad);
     auto x32 = cpu::AllocAligned<float>(m * w.k);  // allocated here: nothing on the pool's threads may throw
+    const wi::QuantizeRowFn quantize_row = wi::QuantizeRowFor(static_cast<int>(isa));
     pool.ParallelFor(m, [&](int64_t r0, int64_t r1) {
       for (int64_t r = r0; r < r1; ++r) {
         float* row = x32.get() + r * w.k;
         cpu::F16ToF32(x + r * w.k, row, size_t(w.k), isa);
-        wi::QuantizeRow(row, w.k, w.k_pad, w.group_size_eff, w.groups_pad, xq.get() + r * w.k_pad,
+        quantize_row(row, w.k, w.k_pad, w.group_size_eff, w.groups_pad, xq.get() + r * w.k_pad,
                         xs.get() + r * w.groups_pad, xsum8.get() + r * w.groups_pad);
       }
     });

@@ -52,6 +52,24 @@ namespace avxvnni { void Quads(const Problem& p, int64_t q_begin, int64_t q_end)
 // AVX512 VNNI (vpdpbusd).
 namespace avx512vnni { void Quads(const Problem& p, int64_t q_begin, int64_t q_end); }
 
+// One row of X (fp32, k values) to its codes xq[k_pad] (zero past k), scales xs[groups] and
+// 8·Σ xq per group (the function above). The scalar form (w4a16_int8_cpu.cc) and an AVX-512 one
+// with the same bits: its vmulps and vcvtps2dq (round half even, the default mode) are the
+// scalar's mulss and cvtss2si, lane by lane, and the max and integer sum are exact in any order.
+using QuantizeRowFn = void (*)(const float* x, int64_t k, int64_t k_pad, int64_t group, int64_t groups, int8_t* xq,
+                               float* xs, int32_t* xsum8);
+namespace scalar {
+void QuantizeRow(const float* x, int64_t k, int64_t k_pad, int64_t group, int64_t groups, int8_t* xq, float* xs,
+                 int32_t* xsum8);
+}
+namespace avx512vnni {
+void QuantizeRow(const float* x, int64_t k, int64_t k_pad, int64_t group, int64_t groups, int8_t* xq, float* xs,
+                 int32_t* xsum8);
+}
+// The quantizer the driver runs with the kernel QuadsFor(isa) picks (the AVX-512 one beside the
+// avx512vnni kernel, else the scalar one).
+QuantizeRowFn QuantizeRowFor(int isa);
+
 // The kernel the driver runs for `isa` (static_cast<int>(cpu::Isa)) on this CPU, and its name:
 // "avx512vnni", "avxvnni", "avx2" or "scalar". An AVX-512 CPU without VNNI runs the 256-bit
 // kernels; those take AVX-VNNI where the CPU has it unless SPARQ_W4A16_NO_AVXVNNI is set (read at

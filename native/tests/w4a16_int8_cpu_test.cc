@@ -299,6 +299,8 @@ int main() {
       {20, 100, 0, 2, true, ""},         // per-channel, k padded to 128
       {19, 1000, 0, 3, false, "outliers"},  // per-channel over a long k
       {300, 1024, 128, 17, true, "outliers"},
+      {24, 1280, 64, 1, false, ""},       // 20 groups: the scale table's second 16-group block, a tail of 4
+      {40, 2112, 64, 6, true, ""},        // 33 groups, quads of 4, 4 and 2 blocks, the split path
       {48, 128, 64, 4, true, "inf"},
       {16, 64, 32, 3, false, "nan"},
   };

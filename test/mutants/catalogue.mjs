@@ -477,6 +477,30 @@ export default [
     models: 'the per-fraction table without the RNE to fp16: (q − 8)·s exact in fp32 instead of the contract w = fp16((q − 8)·s)',
   },
 
+  {
+    name: 'w4a16-int8-quantize-truncates',
+    kernel: 'w4a16',
+    file: 'native/cpu/w4a16_int8_cpu_avx512.cc',
+    search: '_mm512_cvtps_epi32(_mm512_mul_ps(_mm512_maskz_loadu_ps(lanes, x + i), vinv))',
+    replace: '_mm512_cvttps_epi32(_mm512_mul_ps(_mm512_maskz_loadu_ps(lanes, x + i), vinv))',
+    models: 'the AVX-512 activation quantizer rounds toward zero (vcvttps2dq) where the contract and the scalar form round half to even',
+  },
+  {
+    name: 'w4a16-int8-quantize-nan-passes',
+    kernel: 'w4a16',
+    file: 'native/cpu/w4a16_int8_cpu_avx512.cc',
+    search: 'v, largest, _CMP_NLE_UQ)',
+    replace: 'v, largest, _CMP_GT_OQ)',
+    models: 'the AVX-512 quantizer\'s finite check is ordered: a NaN activation is not caught, its group is quantized instead of making the row NaN',
+  },
+  {
+    name: 'w4a16-int8-scale-transpose-high-groups',
+    kernel: 'w4a16',
+    file: 'native/cpu/w4a16_int8_cpu_avx512.cc',
+    search: '    r[e + 12] = _mm512_shuffle_f32x4(v1, w1, 0xDD);',
+    replace: '    r[e + 12] = _mm512_shuffle_f32x4(v1, w1, 0x88);',
+    models: 'the scale table\'s 16 × 16 transpose takes the wrong 128-bit lanes for groups 12..15 of each block of 16: only weights with more than 12 groups see it',
+  },
   // ---------------------------------------------------------------- the simulator's own primitives (sim_warp.cc, sim_memory.cc)
   {
     name: 'sim-ldmatrix-row-lane-reversed',
