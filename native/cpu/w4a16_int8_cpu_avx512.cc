@@ -7,11 +7,11 @@
 // vpdpbusd per half leaves, in dword j of lane c, Σ q·xq over k0+4j..k0+4j+3 of column c. A quad's
 // 4 blocks are 4 accumulators per X row; at each group end one unpack tree sums their dwords into
 // one vector of the quad's 16 columns (lane 4c + j = column 4j + c of the quad), which takes the
-// group's fp32 step. Per 16 columns × 32 k × row: 2 vpdpbusd. Up to 4 rows take one pass over the
-// packed weight (streamed from DRAM once, the nibble split's 3 ops shared by the pass's rows); more
-// rows first split the quad's codes into u8 in a per-thread buffer (L2) and run passes of 3 rows
-// over it, loading operands. GCC 12 keeps a 3-row pass in registers; the 4-row pass spills some
-// accumulators, which the streamed case hides behind DRAM but the split case measured slower.
+// group's fp32 step. Per 16 columns × 32 k × row: 2 vpdpbusd. Rows go in passes of 4 over the
+// quad, each streaming the packed weight and splitting its nibbles (3 ops per 64 bytes, shared by
+// the pass's rows); the first pass reads it from DRAM, the others from L2. (Until 2026-12-02 more
+// than 4 rows first split the quad's codes into a u8 buffer and ran 3-row passes over it; with the
+// prefetch handover below the streamed passes were 12–30% faster at every m from 5 to 128.)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #include <immintrin.h>
@@ -45,10 +45,9 @@ template <int NB>
 inline int64_t PrefetchOffset(int64_t ch, int64_t block_bytes) {
   return ch * kChunkBytes + kPrefetchBytes < block_bytes ? kPrefetchBytes : kPrefetchBytes + (NB - 1) * block_bytes;
 }
-// X rows per pass over split codes, and the most rows one pass over the packed weight takes (m up
-// to it streams the weight once, no split).
-constexpr int kMaxRows = 3;
-constexpr int kMaxRowsStreamed = 4;
+// X rows per pass over the quad: 4 × 4 int32 accumulators, of which GCC 12 spills a few; the
+// measurement above was of these passes, spills and all.
+constexpr int kRowsPerPass = 4;
 
 // Column offset within the quad of lane L after Reduce4 (and the lane holding column offset L:
 // a 4 × 4 transpose is its own inverse).
@@ -113,28 +112,10 @@ void BuildScaleTable(const Problem& p, int64_t col0, int nb, float* tbl) {
   }
 }
 
-// The quad's codes split into u8 once, for m > kMaxRowsStreamed (several passes over the quad): per chunk
-// and block, 64 bytes of low-nibble codes then 64 of high, in the order QuadRows reads them. The
-// passes then load operands instead of redoing the 3-op split each time.
-void SplitQuad(const Problem& p, int64_t cb0, int nb, uint8_t* split) {
-  const int64_t chunks = p.k_pad / kCpuChunkK, block_bytes = chunks * kChunkBytes;
-  const __m512i nibble = _mm512_set1_epi8(0x0F);
-  for (int64_t ch = 0; ch < chunks; ++ch)
-    for (int b = 0; b < nb; ++b) {
-      const uint8_t* w = p.qw + (cb0 + b) * block_bytes + ch * kChunkBytes;
-      _mm_prefetch(reinterpret_cast<const char*>(w + kPrefetchBytes), _MM_HINT_T0);
-      const __m512i v = _mm512_loadu_si512(w);
-      uint8_t* dst = split + (ch * nb + b) * 2 * kChunkBytes;
-      _mm512_store_si512(dst, _mm512_and_si512(v, nibble));
-      _mm512_store_si512(dst + kChunkBytes, _mm512_and_si512(_mm512_srli_epi16(v, 4), nibble));
-    }
-}
-
-// Rows [r0, r0 + R) × the quad's NB column blocks from cb0, over all of k; the codes from the
-// packed weight (split == null: the first and only pass streams it from DRAM) or from SplitQuad's.
-template <int R, int NB, bool kSplit>
-void QuadRows(const Problem& p, int64_t cb0, int64_t r0, const float* tbl, const uint8_t* split,
-              const uint8_t* next = nullptr) {
+// Rows [r0, r0 + R) × the quad's NB column blocks from cb0, over all of k, streaming the packed
+// codes.
+template <int R, int NB>
+void QuadRows(const Problem& p, int64_t cb0, int64_t r0, const float* tbl) {
   const int64_t chunks = p.k_pad / kCpuChunkK, per_group = p.group_eff / kCpuChunkK;
   const int64_t block_bytes = chunks * kChunkBytes;
   const uint8_t* wq = p.qw + cb0 * block_bytes;
@@ -158,19 +139,11 @@ void QuadRows(const Problem& p, int64_t cb0, int64_t r0, const float* tbl, const
       }
 #pragma GCC unroll 4
       for (int b = 0; b < NB; ++b) {
-        __m512i lo, hi;
-        if (kSplit) {
-          if (next != nullptr) _mm_prefetch(reinterpret_cast<const char*>(next + b * block_bytes + ch * kChunkBytes), _MM_HINT_T1);
-          const uint8_t* sp = split + (ch * NB + b) * 2 * kChunkBytes;
-          lo = _mm512_load_si512(sp);
-          hi = _mm512_load_si512(sp + kChunkBytes);
-        } else {
-          const uint8_t* w = wq + b * block_bytes + ch * kChunkBytes;
-          _mm_prefetch(reinterpret_cast<const char*>(w + PrefetchOffset<NB>(ch, block_bytes)), _MM_HINT_T0);
-          const __m512i v = _mm512_loadu_si512(w);  // the weight buffer is only 16-byte aligned
-          lo = _mm512_and_si512(v, nibble);
-          hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), nibble);
-        }
+        const uint8_t* w = wq + b * block_bytes + ch * kChunkBytes;
+        _mm_prefetch(reinterpret_cast<const char*>(w + PrefetchOffset<NB>(ch, block_bytes)), _MM_HINT_T0);
+        const __m512i v = _mm512_loadu_si512(w);  // the weight buffer is only 16-byte aligned
+        const __m512i lo = _mm512_and_si512(v, nibble);
+        const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), nibble);
 #pragma GCC unroll 4
         for (int r = 0; r < R; ++r) {
           acc[r][b] = _mm512_dpbusd_epi32(acc[r][b], lo, xlo[r]);
@@ -199,30 +172,15 @@ void QuadRows(const Problem& p, int64_t cb0, int64_t r0, const float* tbl, const
                           _mm512_permutexvar_ps(to_columns, sum[r]));
 }
 
-// `next`: the codes of the thread's next quad (null for its last). The first split pass fetches
-// them into L2 as it goes, so SplitQuad of the next quad does not wait on DRAM with nothing else
-// in flight: without it the split and the passes took turns, DRAM idle during the passes (perf:
-// at m = 8 over half the kernel's time was SplitQuad's loads).
+// Every row of X against the quad, in passes of up to 4 rows.
 template <int NB>
-void QuadAllRows(const Problem& p, int64_t cb0, const float* tbl, uint8_t* split, const uint8_t* next) {
+void QuadAllRows(const Problem& p, int64_t cb0, const float* tbl) {
   int64_t r = 0;
-  if (p.m <= kMaxRowsStreamed) {
-    switch (p.m) {
-      case 4: QuadRows<4, NB, false>(p, cb0, 0, tbl, nullptr); break;
-      case 3: QuadRows<3, NB, false>(p, cb0, 0, tbl, nullptr); break;
-      case 2: QuadRows<2, NB, false>(p, cb0, 0, tbl, nullptr); break;
-      case 1: QuadRows<1, NB, false>(p, cb0, 0, tbl, nullptr); break;
-      default: break;
-    }
-    return;
-  }
-  SplitQuad(p, cb0, NB, split);
-  for (; r + kMaxRows <= p.m; r += kMaxRows)
-    QuadRows<kMaxRows, NB, true>(p, cb0, r, tbl, split, r == 0 ? next : nullptr);
+  for (; r + kRowsPerPass <= p.m; r += kRowsPerPass) QuadRows<kRowsPerPass, NB>(p, cb0, r, tbl);
   switch (p.m - r) {
-    case 3: QuadRows<3, NB, true>(p, cb0, r, tbl, split); break;
-    case 2: QuadRows<2, NB, true>(p, cb0, r, tbl, split); break;
-    case 1: QuadRows<1, NB, true>(p, cb0, r, tbl, split); break;
+    case 3: QuadRows<3, NB>(p, cb0, r, tbl); break;
+    case 2: QuadRows<2, NB>(p, cb0, r, tbl); break;
+    case 1: QuadRows<1, NB>(p, cb0, r, tbl); break;
     default: break;
   }
 }
@@ -270,21 +228,18 @@ void QuantizeRow(const float* x, int64_t k, int64_t k_pad, int64_t group, int64_
 
 void Quads(const Problem& p, int64_t q_begin, int64_t q_end) {
   const int64_t col_blocks = p.n_pad / kCpuColBlock;
-  // The scale table, then (m > kMaxRowsStreamed) the split codes: 2 · 64 bytes per chunk and block.
+  // The quad's scale table.
   const int64_t tbl_floats = p.groups_pad * kQuadCols;
-  const int64_t split_bytes = p.m > kMaxRowsStreamed ? p.k_pad / kCpuChunkK * kQuadBlocks * 2 * kChunkBytes : 0;
-  float* tbl = Scratch(size_t(tbl_floats + split_bytes / int64_t(sizeof(float))));
-  uint8_t* split = reinterpret_cast<uint8_t*>(tbl + tbl_floats);  // 64-byte aligned: tbl_floats % 16 == 0
+  float* tbl = Scratch(size_t(tbl_floats));
   for (int64_t q = q_begin; q < q_end; ++q) {
     const int64_t cb0 = q * kQuadBlocks;
     const int nb = int(col_blocks - cb0 < kQuadBlocks ? col_blocks - cb0 : kQuadBlocks);
     BuildScaleTable(p, cb0 * kCpuColBlock, nb, tbl);
-    const uint8_t* next = q + 1 < q_end ? p.qw + (cb0 + kQuadBlocks) * (p.k_pad / kCpuChunkK * kChunkBytes) : nullptr;
     switch (nb) {
-      case 4: QuadAllRows<4>(p, cb0, tbl, split, next); break;
-      case 3: QuadAllRows<3>(p, cb0, tbl, split, next); break;
-      case 2: QuadAllRows<2>(p, cb0, tbl, split, next); break;
-      case 1: QuadAllRows<1>(p, cb0, tbl, split, next); break;
+      case 4: QuadAllRows<4>(p, cb0, tbl); break;
+      case 3: QuadAllRows<3>(p, cb0, tbl); break;
+      case 2: QuadAllRows<2>(p, cb0, tbl); break;
+      case 1: QuadAllRows<1>(p, cb0, tbl); break;
       default: break;
     }
   }
