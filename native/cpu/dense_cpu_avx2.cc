@@ -74,6 +74,14 @@ constexpr int GemvRows() {
   return M == 1 ? 6 : M == 2 ? 4 : 3;
 }
 
+// The gemv's prefetch along each W row and its handover to the next group of rows: as in
+// dense_cpu_avx512.cc (measured there; the same loop shape).
+constexpr int64_t kGemvPrefetchElems = 1024;
+inline int64_t GemvPrefetchOffset(int64_t k0, int64_t k, int rows) {
+  const int64_t ahead = k0 + kGemvPrefetchElems;
+  return ahead < k ? ahead : ahead - k + rows * k;
+}
+
 // R rows of W against M rows of X over whole k; the k tail (< 8) is finished in scalar.
 template <int M, int R>
 void GemvRowsKernel(const float* x, const uint16_t* w, int64_t k, float* out, int64_t ld_out) {
@@ -87,6 +95,11 @@ void GemvRowsKernel(const float* x, const uint16_t* w, int64_t k, float* out, in
     __m256 xv[M];
 #pragma GCC unroll 4
     for (int i = 0; i < M; ++i) xv[i] = _mm256_loadu_ps(x + i * k + k0);
+    if ((k0 & 31) == 0) {  // once per 64-byte line of each row
+      const int64_t off = GemvPrefetchOffset(k0, k, R);
+#pragma GCC unroll 8
+      for (int r = 0; r < R; ++r) _mm_prefetch(reinterpret_cast<const char*>(w + r * k + off), _MM_HINT_T0);
+    }
 #pragma GCC unroll 8
     for (int r = 0; r < R; ++r) {
       const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w + r * k + k0));
