@@ -125,13 +125,34 @@ void GemvM(const float* x, const uint16_t* w, int64_t k, int64_t n_begin, int64_
   for (; j < cols; ++j) GemvRowsKernel<M, 1>(x, w + (n_begin + j) * k, k, out + j, cols);
 }
 
+// m = 4 + M2 rows of X: each group of R rows of W meets X rows 0–3, then (from L1/L2) rows
+// 4..m−1. Each (W row, X row) is the same FMA chain as at any other m, so the same bits.
+template <int M2>
+void GemvTwoPasses(const float* x, const uint16_t* w, int64_t k, int64_t n_begin, int64_t n_end, float* out) {
+  constexpr int R = GemvRows<4>();
+  const int64_t cols = n_end - n_begin;
+  int64_t j = 0;
+  for (; j + R <= cols; j += R) {
+    GemvRowsKernel<4, R>(x, w + (n_begin + j) * k, k, out + j, cols);
+    GemvRowsKernel<M2, R>(x + 4 * k, w + (n_begin + j) * k, k, out + 4 * cols + j, cols);
+  }
+  for (; j < cols; ++j) {
+    GemvRowsKernel<4, 1>(x, w + (n_begin + j) * k, k, out + j, cols);
+    GemvRowsKernel<M2, 1>(x + 4 * k, w + (n_begin + j) * k, k, out + 4 * cols + j, cols);
+  }
+}
+
 void Gemv(const float* x, int m, const uint16_t* w, int64_t k, int64_t n_begin, int64_t n_end,
           float* out) {
   switch (m) {
     case 1: return GemvM<1>(x, w, k, n_begin, n_end, out);
     case 2: return GemvM<2>(x, w, k, n_begin, n_end, out);
     case 3: return GemvM<3>(x, w, k, n_begin, n_end, out);
-    default: return GemvM<4>(x, w, k, n_begin, n_end, out);
+    case 4: return GemvM<4>(x, w, k, n_begin, n_end, out);
+    case 5: return GemvTwoPasses<1>(x, w, k, n_begin, n_end, out);
+    case 6: return GemvTwoPasses<2>(x, w, k, n_begin, n_end, out);
+    case 7: return GemvTwoPasses<3>(x, w, k, n_begin, n_end, out);
+    default: return GemvTwoPasses<4>(x, w, k, n_begin, n_end, out);
   }
 }
 
@@ -226,7 +247,10 @@ const DenseKernelSet& DenseKernels() {
   static const DenseKernelSet set = [] {
     DenseKernelSet s;
     s.lanes = kLanes;
-    s.gemv_max_m = 4;
+    // 5–8 rows: two passes per group of W rows (GemvTwoPasses), 15–30% faster than the dot-form
+    // GEMM there (2026-12-02, Zen 5, 2 threads, builds alternated: m = 8 on 4096² 1.57 → 1.21 ms,
+    // on 14336×4096 6.62 → 4.59)
+    s.gemv_max_m = 8;
     s.f16_to_f32 = F16ToF32;
     s.gemv = Gemv;
     s.writeback = Writeback;
