@@ -126,12 +126,32 @@ void GemvM(const float* x, const uint16_t* w, int64_t k, int64_t n_begin, int64_
   for (; j < cols; ++j) GemvRowsKernel<M, 1>(x, w + (n_begin + j) * k, k, out + j, cols);
 }
 
+// m = 3 + M2 rows of X: each group of R rows of W meets X rows 0–2, then (from L1/L2) rows
+// 3..m−1; every (W row, X row) pair is the same FMA chain as at any other m.
+template <int M2>
+void GemvTwoPasses(const float* x, const uint16_t* w, int64_t k, int64_t n_begin, int64_t n_end, float* out) {
+  constexpr int R = GemvRows<3>();
+  const int64_t cols = n_end - n_begin;
+  int64_t j = 0;
+  for (; j + R <= cols; j += R) {
+    GemvRowsKernel<3, R>(x, w + (n_begin + j) * k, k, out + j, cols);
+    GemvRowsKernel<M2, R>(x + 3 * k, w + (n_begin + j) * k, k, out + 3 * cols + j, cols);
+  }
+  for (; j < cols; ++j) {
+    GemvRowsKernel<3, 1>(x, w + (n_begin + j) * k, k, out + j, cols);
+    GemvRowsKernel<M2, 1>(x + 3 * k, w + (n_begin + j) * k, k, out + 3 * cols + j, cols);
+  }
+}
+
 void Gemv(const float* x, int m, const uint16_t* w, int64_t k, int64_t n_begin, int64_t n_end,
           float* out) {
   switch (m) {
     case 1: return GemvM<1>(x, w, k, n_begin, n_end, out);
     case 2: return GemvM<2>(x, w, k, n_begin, n_end, out);
-    default: return GemvM<3>(x, w, k, n_begin, n_end, out);
+    case 3: return GemvM<3>(x, w, k, n_begin, n_end, out);
+    case 4: return GemvTwoPasses<1>(x, w, k, n_begin, n_end, out);
+    case 5: return GemvTwoPasses<2>(x, w, k, n_begin, n_end, out);
+    default: return GemvTwoPasses<3>(x, w, k, n_begin, n_end, out);
   }
 }
 
@@ -248,7 +268,10 @@ const DenseKernelSet& DenseKernels() {
   static const DenseKernelSet set = [] {
     DenseKernelSet s;
     s.lanes = kLanes;
-    s.gemv_max_m = 3;
+    // 4–6 rows: two passes per group of W rows (GemvTwoPasses), 1.7–1.9× faster than the dot-form
+    // GEMM there (2026-12-02, Zen 5 with the avx2 ISA forced, 2 threads, builds alternated: m = 4
+    // on 4096² 2.60 → 1.39 ms, m = 6 on 14336×4096 10.2 → 5.55)
+    s.gemv_max_m = 6;
     s.f16_to_f32 = F16ToF32;
     s.gemv = Gemv;
     s.writeback = Writeback;
