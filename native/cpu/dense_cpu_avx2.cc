@@ -117,31 +117,8 @@ void GemvRowsKernel(const float* x, const uint16_t* w, int64_t k, float* out, in
   }
 }
 
-template <int M>
-void GemvM(const float* x, const uint16_t* w, int64_t k, int64_t n_begin, int64_t n_end, float* out) {
-  constexpr int R = GemvRows<M>();
-  const int64_t cols = n_end - n_begin;
-  int64_t j = 0;
-  for (; j + R <= cols; j += R) GemvRowsKernel<M, R>(x, w + (n_begin + j) * k, k, out + j, cols);
-  for (; j < cols; ++j) GemvRowsKernel<M, 1>(x, w + (n_begin + j) * k, k, out + j, cols);
-}
-
-// m = 3 + M2 rows of X: each group of R rows of W meets X rows 0–2, then (from L1/L2) rows
-// 3..m−1; every (W row, X row) pair is the same FMA chain as at any other m.
-template <int M2>
-void GemvTwoPasses(const float* x, const uint16_t* w, int64_t k, int64_t n_begin, int64_t n_end, float* out) {
-  constexpr int R = GemvRows<3>();
-  const int64_t cols = n_end - n_begin;
-  int64_t j = 0;
-  for (; j + R <= cols; j += R) {
-    GemvRowsKernel<3, R>(x, w + (n_begin + j) * k, k, out + j, cols);
-    GemvRowsKernel<M2, R>(x + 3 * k, w + (n_begin + j) * k, k, out + 3 * cols + j, cols);
-  }
-  for (; j < cols; ++j) {
-    GemvRowsKernel<3, 1>(x, w + (n_begin + j) * k, k, out + j, cols);
-    GemvRowsKernel<M2, 1>(x + 3 * k, w + (n_begin + j) * k, k, out + 3 * cols + j, cols);
-  }
-}
+constexpr int kGemvFirstPassRows = 3;
+#include "cpu/dense_gemv_passes.inc"
 
 void Gemv(const float* x, int m, const uint16_t* w, int64_t k, int64_t n_begin, int64_t n_end,
           float* out) {

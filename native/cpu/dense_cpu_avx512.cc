@@ -116,31 +116,8 @@ void GemvRowsKernel(const float* x, const uint16_t* w, int64_t k, float* out, in
     for (int i = 0; i < M; ++i) out[i * ld_out + r] = _mm512_reduce_add_ps(acc[r][i]);
 }
 
-template <int M>
-void GemvM(const float* x, const uint16_t* w, int64_t k, int64_t n_begin, int64_t n_end, float* out) {
-  constexpr int R = GemvRows<M>();
-  const int64_t cols = n_end - n_begin;
-  int64_t j = 0;
-  for (; j + R <= cols; j += R) GemvRowsKernel<M, R>(x, w + (n_begin + j) * k, k, out + j, cols);
-  for (; j < cols; ++j) GemvRowsKernel<M, 1>(x, w + (n_begin + j) * k, k, out + j, cols);
-}
-
-// m = 4 + M2 rows of X: each group of R rows of W meets X rows 0–3, then (from L1/L2) rows
-// 4..m−1. Each (W row, X row) is the same FMA chain as at any other m, so the same bits.
-template <int M2>
-void GemvTwoPasses(const float* x, const uint16_t* w, int64_t k, int64_t n_begin, int64_t n_end, float* out) {
-  constexpr int R = GemvRows<4>();
-  const int64_t cols = n_end - n_begin;
-  int64_t j = 0;
-  for (; j + R <= cols; j += R) {
-    GemvRowsKernel<4, R>(x, w + (n_begin + j) * k, k, out + j, cols);
-    GemvRowsKernel<M2, R>(x + 4 * k, w + (n_begin + j) * k, k, out + 4 * cols + j, cols);
-  }
-  for (; j < cols; ++j) {
-    GemvRowsKernel<4, 1>(x, w + (n_begin + j) * k, k, out + j, cols);
-    GemvRowsKernel<M2, 1>(x + 4 * k, w + (n_begin + j) * k, k, out + 4 * cols + j, cols);
-  }
-}
+constexpr int kGemvFirstPassRows = 4;
+#include "cpu/dense_gemv_passes.inc"
 
 void Gemv(const float* x, int m, const uint16_t* w, int64_t k, int64_t n_begin, int64_t n_end,
           float* out) {
