@@ -98,7 +98,7 @@ Napi::Value TensorWrap::ReadInto(const Napi::Value& out_value) {
              std::to_string(out.ElementLength()) + " elements");
   std::shared_ptr<uint8_t[]> staging;
   try {
-    staging.reset(new uint8_t[bytes > 0 ? bytes : 1]);  // uninitialized: the worker's copy writes it all
+    staging.reset(new uint8_t[bytes]);  // uninitialized: the worker's copy writes it all (shapes are positive)
   } catch (const std::bad_alloc&) {
     ThrowStatus(env, Status::Error(StatusCode::kOutOfMemory,
                                    std::string(kOp) + ": out of host memory for a " + std::to_string(bytes) +
@@ -130,7 +130,7 @@ Napi::Value TensorWrap::ReadInto(const Napi::Value& out_value) {
                                                         "out")).Value());
           return;
         }
-        if (bytes > 0) std::memcpy(const_cast<uint8_t*>(TypedArrayBytes(target)), staging.get(), bytes);
+        std::memcpy(const_cast<uint8_t*>(TypedArrayBytes(target)), staging.get(), bytes);
         deferred->Resolve(target);
       });
   return deferred->Promise();

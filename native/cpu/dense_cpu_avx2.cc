@@ -74,13 +74,8 @@ constexpr int GemvRows() {
   return M == 1 ? 6 : M == 2 ? 4 : 3;
 }
 
-// The gemv's prefetch along each W row and its handover to the next group of rows: as in
-// dense_cpu_avx512.cc (measured there; the same loop shape).
-constexpr int64_t kGemvPrefetchElems = 1024;
-inline int64_t GemvPrefetchOffset(int64_t k0, int64_t k, int rows) {
-  const int64_t ahead = k0 + kGemvPrefetchElems;
-  return ahead < k ? ahead : ahead - k + rows * k;
-}
+constexpr int kGemvFirstPassRows = 3;
+#include "cpu/dense_gemv_passes.inc"
 
 // R rows of W against M rows of X over whole k; the k tail (< 8) is finished in scalar.
 template <int M, int R>
@@ -116,9 +111,6 @@ void GemvRowsKernel(const float* x, const uint16_t* w, int64_t k, float* out, in
     }
   }
 }
-
-constexpr int kGemvFirstPassRows = 3;
-#include "cpu/dense_gemv_passes.inc"
 
 void Gemv(const float* x, int m, const uint16_t* w, int64_t k, int64_t n_begin, int64_t n_end,
           float* out) {

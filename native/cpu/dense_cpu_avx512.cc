@@ -74,17 +74,8 @@ constexpr int GemvRows() {
   return M == 2 ? 6 : 4;
 }
 
-// How far ahead along each W row the gemv prefetches (fp16 elements: 2 KiB), once per 64-byte
-// line; near a row's end the same distance into the row R on, the same row of the next group of R
-// rows, where the next call starts. The hardware prefetchers alone left each group of R streams to
-// start cold: software prefetch with the handover, builds alternated (2026-12-02, Zen 5, 2 threads,
-// 4096² / 14336×4096 / 4096×14336): m = 1 18–34% faster, m = 2 and 4 27–37% (512 and 2048
-// elements ahead were slower than 1024). Past W's last row it points beyond W, which a prefetch may.
-constexpr int64_t kGemvPrefetchElems = 1024;
-inline int64_t GemvPrefetchOffset(int64_t k0, int64_t k, int rows) {
-  const int64_t ahead = k0 + kGemvPrefetchElems;
-  return ahead < k ? ahead : ahead - k + rows * k;
-}
+constexpr int kGemvFirstPassRows = 4;
+#include "cpu/dense_gemv_passes.inc"
 
 template <int M, int R>
 void GemvRowsKernel(const float* x, const uint16_t* w, int64_t k, float* out, int64_t ld_out) {
@@ -115,9 +106,6 @@ void GemvRowsKernel(const float* x, const uint16_t* w, int64_t k, float* out, in
 #pragma GCC unroll 4
     for (int i = 0; i < M; ++i) out[i * ld_out + r] = _mm512_reduce_add_ps(acc[r][i]);
 }
-
-constexpr int kGemvFirstPassRows = 4;
-#include "cpu/dense_gemv_passes.inc"
 
 void Gemv(const float* x, int m, const uint16_t* w, int64_t k, int64_t n_begin, int64_t n_end,
           float* out) {
