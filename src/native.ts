@@ -172,8 +172,12 @@ export interface NativeBinding {
   fromBF16(data: Uint16Array, isa: string): Float32Array;
   probeCuda(device: number): string | null;
   copy(ctx: NativeContext, src: unknown, out: unknown): NativeTensor;
-  /** Bench support (the CPU floor): reads all of src once on the cpu pool; resolves with its u64 sum. */
-  readProbe(ctx: NativeContext, src: unknown): Promise<number>;
+  /**
+   * Bench support (the CPU floor): reads all of src once on the cpu pool, each thread its slice in
+   * `streams` runs (1-64, default 1) with a software prefetch `prefetchBytes` ahead (0-65536, default
+   * 0); resolves with its u64 sum.
+   */
+  readProbe(ctx: NativeContext, src: unknown, streams?: number, prefetchBytes?: number): Promise<number>;
   /** Bench support (the CPU compute peak): fp32 FMA chains on every cpu pool thread; flops per thread per iteration (0: no probe for this ISA). */
   fmaProbe(ctx: NativeContext, iterations: number): Promise<{ flopsPerIteration: number; checksum: number }>;
   /** Test support: an op that fails on the stream with status `code` (sparq::StatusCode 1..7). */

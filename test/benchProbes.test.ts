@@ -33,6 +33,22 @@ describe('bench probes [cpu]', () => {
     const sq = await open({ backend: 'cpu', threads });
     const src = sq.tensor(data, [bytes], 'u8');
     expect(await native().readProbe(sq.handle, src.handle)).toBe(want);
+    // Every read shape the bench tries; runs that leave lines over (3 threads: 333 lines a slice,
+    // 7 runs leave 4, 64 runs leave 13); a prefetch 64 KiB ahead, past the buffer's end.
+    for (const [streams, prefetchBytes] of [[1, 0], [4, 1024], [8, 1024], [7, 64], [64, 65536]])
+      expect(await native().readProbe(sq.handle, src.handle, streams, prefetchBytes)).toBe(want);
+    src.dispose();
+    await sq.close();
+  });
+
+  it('readProbe refuses a streams or prefetchBytes outside its range with a SparqArgumentError naming it', async () => {
+    const sq = await open({ backend: 'cpu', threads: 2 });
+    const src = sq.zeros([4096], 'u8');
+    for (const bad of [0, 65, 1.5, -1, 'four', null])
+      expect(() => native().readProbe(sq.handle, src.handle, bad as number)).toThrow(expect.objectContaining({ name: SparqArgumentError.name, argument: 'streams' }));
+    for (const bad of [-1, 65537, 0.5, 'ahead'])
+      expect(() => native().readProbe(sq.handle, src.handle, 2, bad as number)).toThrow(expect.objectContaining({ name: SparqArgumentError.name, argument: 'prefetchBytes' }));
+    expect(await native().readProbe(sq.handle, src.handle, 2, 128)).toBe(0); // still usable
     src.dispose();
     await sq.close();
   });

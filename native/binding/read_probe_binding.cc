@@ -1,11 +1,13 @@
 // binding/read_probe_binding.cc: the cpu backend's bench probes. fmaProbe(ctx, iterations) — the
 // CPU compute peak: every op thread runs `iterations` of independent fp32 FMA chains in registers;
 // resolves with {flopsPerIteration (per thread; 0 on the scalar ISA: no probe), checksum}, timed
-// by the bench between two sq.mark()s (bench/harness/cpuPeak.ts). readProbe(ctx, src) — bench support, the CPU floor: reads the
-// whole of tensor src once on the context's thread pool, in stream order, and resolves with the
-// sum of its u64 words (a number; the sum only keeps the loads from being elided). The bench times
+// by the bench between two sq.mark()s (bench/harness/cpuPeak.ts). readProbe(ctx, src, streams = 1, prefetchBytes = 0) — bench support, the CPU floor: reads
+// the whole of tensor src once on the context's thread pool, in stream order, each thread its slice
+// in `streams` runs with a software prefetch prefetchBytes ahead (sparq/cpu.h ReadProbeShape), and
+// resolves with the sum of its u64 words (a number; the sum only keeps the loads from being elided). The bench times
 // it between two sq.mark()s (bench/harness/cpuFloor.ts). Reached only through src/native.ts, not
 // the public API; backends other than cpu reject it with SparqBackendError.
+#include <string>
 #include <utility>
 
 #include "binding/args.h"
@@ -13,9 +15,22 @@
 #include "binding/context.h"
 #include "binding/errors.h"
 #include "binding/tensor.h"
+#include "sparq/cpu.h"
 
 namespace sparq::binding {
 namespace {
+
+// info[index] as an integer in [lo, hi], `fallback` when absent (undefined).
+int ProbeInt(const Napi::CallbackInfo& info, size_t index, const std::string& op, const char* argument, int lo, int hi,
+             int fallback) {
+  const Napi::Value v = info[index];
+  if (v.IsUndefined()) return fallback;
+  const double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : -1.0;
+  if (!(d >= lo && d <= hi && d == static_cast<double>(static_cast<int>(d))))
+    ThrowArg(info.Env(), StatusCode::kArgument, op, argument,
+             "an integer from " + std::to_string(lo) + " to " + std::to_string(hi), DescribeValue(v));
+  return static_cast<int>(d);
+}
 
 Napi::Value ReadProbe(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -23,11 +38,16 @@ Napi::Value ReadProbe(const Napi::CallbackInfo& info) {
   ContextCore* ctx = ContextWrap::Parse(info[0], op)->core();
   ctx->ThrowIfLost(env);
   std::shared_ptr<Buffer> src = ParseTensor(info[1], ctx, op, "src", nullptr)->buffer();
+  const int streams = ProbeInt(info, 2, op, "streams", 1, cpu::ReadProbeShape::kMaxStreams, 1);
+  const int prefetch_bytes = ProbeInt(info, 3, op, "prefetchBytes", 0, cpu::ReadProbeShape::kMaxPrefetchBytes, 0);
   auto deferred = std::make_shared<Napi::Promise::Deferred>(env);
   auto sum = std::make_shared<uint64_t>(0);
   std::shared_ptr<Backend> backend = ctx->backend_ptr();
   ctx->Enqueue(
-      env, [backend, src, sum]() -> Status { return backend->ReadProbe(src->ptr, src->bytes, sum.get()); },
+      env,
+      [backend, src, streams, prefetch_bytes, sum]() -> Status {
+        return backend->ReadProbe(src->ptr, src->bytes, streams, prefetch_bytes, sum.get());
+      },
       [deferred, sum](Napi::Env env, const Status& status) {
         if (status.ok()) deferred->Resolve(Napi::Number::New(env, static_cast<double>(*sum)));
         else deferred->Reject(MakeError(env, status).Value());

@@ -41,11 +41,14 @@ class Backend {
   // Allocations alive now (Allocate minus Free), for leak tests; -1 where not counted (cuda).
   virtual int64_t LiveAllocations() const { return -1; }
   virtual Status StreamTimeMs(double* ms) = 0;                     // time at which the stream reached this point
-  // Bench support (the CPU floor): read `bytes` at `src` once with the op threads; *sum = the u64
-  // sum of its words. Only the cpu backend has it.
-  virtual Status ReadProbe(const void* src, size_t bytes, uint64_t* sum) {
+  // Bench support (the CPU floor): read `bytes` at `src` once with the op threads, each thread its
+  // slice in `streams` runs with a prefetch `prefetch_bytes` ahead (sparq/cpu.h ReadProbeShape);
+  // *sum = the u64 sum of its words. Only the cpu backend has it.
+  virtual Status ReadProbe(const void* src, size_t bytes, int streams, int prefetch_bytes, uint64_t* sum) {
     (void)src;
     (void)bytes;
+    (void)streams;
+    (void)prefetch_bytes;
     (void)sum;
     return Unsupported("readProbe");
   }

@@ -17,8 +17,8 @@ class CpuBackend : public HostMemoryBackend {
   const char* cpu_isa() const override { return cpu::IsaName(isa_); }
   int threads() const override { return pool_.size(); }
   PackedLayout WeightLayout(OpId) const override { return PackedLayout::kCpu; }
-  Status ReadProbe(const void* src, size_t bytes, uint64_t* sum) override {
-    *sum = cpu::ReadProbe(src, bytes, pool_);
+  Status ReadProbe(const void* src, size_t bytes, int streams, int prefetch_bytes, uint64_t* sum) override {
+    *sum = cpu::ReadProbe(src, bytes, cpu::ReadProbeShape{streams, prefetch_bytes}, pool_);
     return Status::Ok();
   }
   Status FmaProbe(int64_t iterations, double* flops_per_iteration, double* checksum) override {

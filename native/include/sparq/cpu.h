@@ -62,8 +62,16 @@ void BF16ToF32(const uint16_t* src, float* dst, size_t n, Isa isa);
 void DenseMatmulF16(const DenseMatmulArgs& args, Isa isa, ThreadPool& pool);
 
 // The benchmarks' CPU floor (read_probe.cc): reads [src, src + bytes) once on the pool, one
-// contiguous slice per thread, and returns the u64 sum of its words (so no load is elided).
-uint64_t ReadProbe(const void* src, size_t bytes, ThreadPool& pool);
+// contiguous slice per thread, and returns the u64 sum of its words (so no load is elided). How a
+// thread reads its slice: `streams` equal runs read a line of each in turn, each line read asking
+// for the one prefetch_bytes further on (0: no software prefetch).
+struct ReadProbeShape {
+  static constexpr int kMaxStreams = 64;
+  static constexpr int kMaxPrefetchBytes = 1 << 16;
+  int streams = 1;         // 1 .. kMaxStreams
+  int prefetch_bytes = 0;  // 0 .. kMaxPrefetchBytes
+};
+uint64_t ReadProbe(const void* src, size_t bytes, const ReadProbeShape& shape, ThreadPool& pool);
 // Bench support (the CPU compute peak, fma_probe.cc): each pool thread runs `iterations` of
 // FmaProbeFlopsPerIteration(isa) fp32 flops as independent FMA chains; returns their checksum.
 // Scalar has no probe: 0 flops per iteration, nothing run.
