@@ -25,6 +25,7 @@ struct CpuFeatures {
   bool avx512vbmi = false;   // CPUID.(7,0):ECX[1], vpermb
   bool avx512vbmi2 = false;  // CPUID.(7,0):ECX[6], vpexpandw / vpcompressw
   bool amd = false;          // vendor "AuthenticAMD": where two exact kernels rank by vendor
+  bool intel = false;        // vendor "GenuineIntel"
   int family = 0;            // CPUID.1 display family (base, plus extended where base is 0xF)
 };
 
@@ -43,6 +44,7 @@ CpuFeatures Detect() {
     std::memcpy(vendor + 4, &edx, 4);
     std::memcpy(vendor + 8, &ecx, 4);
     f.amd = std::strcmp(vendor, "AuthenticAMD") == 0;
+    f.intel = std::strcmp(vendor, "GenuineIntel") == 0;
   }
   if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx)) return f;
   const int base_family = int((eax >> 8) & 0xF);
@@ -143,6 +145,8 @@ bool HasAvx512Vbmi2() {
 }
 
 bool IsAmdCpu() { return Features().amd; }
+
+bool IsIntelCpu() { return Features().intel; }
 
 int CpuFamily() { return Features().family; }
 

@@ -83,17 +83,19 @@ namespace cs = cpu::sparse;
 
 // The AVX-512 bitmap kernel expands blocks from fp32 (vexpandps) or, where the CPU has VBMI2, from
 // fp16 (vpexpandw): the same bits. SPARQ_SPARSE_EXPAND=word|float forces one (read at every call,
-// so tests reach both; "word" without VBMI2 stays on fp32). Unset, the fp16 expand runs on AMD
-// family 19h (Zen 4; with VBMI2 no Zen 3 gets here) when a work unit has few enough X rows for the
-// direct path, where it was measured faster; with more rows each tile is expanded once for all of
-// them and it was measured 0–16% slower. On Zen 5 (family 1Ah) it was slower at every row count
-// measured: 1.9× at m = 1, 50% (docs/kernels.md).
+// so tests reach both; "word" without VBMI2 stays on fp32). Unset, the fp16 expand runs where it
+// was measured faster (docs/kernels.md): on AMD family 19h (Zen 4; with VBMI2 no Zen 3 gets here)
+// when a work unit has few enough X rows for the direct path (with more rows each tile is expanded
+// once for all of them and it was 0–16% slower); on Intel for one X row (11–20% faster at m = 1
+// on a Sapphire Rapids-class Xeon, level at 2–4 rows). On Zen 5 (family 1Ah) it was slower at
+// every row count measured: 1.9× at m = 1, 50%.
 bool UseWordExpand(int64_t rows_per_unit) {
   if (!cpu::HasAvx512Vbmi2()) return false;
   const char* env = std::getenv("SPARQ_SPARSE_EXPAND");
   if (env != nullptr && std::strcmp(env, "word") == 0) return true;
   if (env != nullptr && std::strcmp(env, "float") == 0) return false;
   constexpr int kAmdZen4Family = 0x19;
+  if (cpu::IsIntelCpu()) return rows_per_unit == 1;
   return cpu::IsAmdCpu() && cpu::CpuFamily() == kAmdZen4Family && rows_per_unit <= cs::kAvx512DirectMaxRows;
 }
 

@@ -318,16 +318,28 @@ void CheckIsa() {
           std::string("ResolveIsa(\"") + sparq::cpu::IsaName(isa) + "\"): " + (want_ok ? "ok" : "kBackend: " + s.message));
   }
   Check(sparq::cpu::IsaSupported(Isa::kScalar), "scalar is always supported");
-  // CpuFamily (a sparse dispatch rule keys on it) against the kernel's own decoding of CPUID.
+  // CpuFamily and the vendor (sparse dispatch rules key on them) against the kernel's own decoding
+  // of CPUID in /proc/cpuinfo.
   if (FILE* f = std::fopen("/proc/cpuinfo", "r")) {
     char line[256];
     int family = -1;
-    while (family < 0 && std::fgets(line, sizeof line, f) != nullptr)
+    std::string vendor;
+    while ((family < 0 || vendor.empty()) && std::fgets(line, sizeof line, f) != nullptr) {
       if (std::strncmp(line, "cpu family", 10) == 0) family = std::atoi(std::strchr(line, ':') + 1);
+      if (std::strncmp(line, "vendor_id", 9) == 0) {
+        vendor = std::strchr(line, ':') + 1;
+        vendor.erase(0, vendor.find_first_not_of(" \t"));
+        vendor.erase(vendor.find_last_not_of(" \t\n") + 1);
+      }
+    }
     std::fclose(f);
     if (family >= 0)
       Check(sparq::cpu::CpuFamily() == family, "CpuFamily() " + std::to_string(sparq::cpu::CpuFamily()) +
                                                    " equals /proc/cpuinfo's cpu family " + std::to_string(family));
+    if (!vendor.empty()) {
+      Check(sparq::cpu::IsAmdCpu() == (vendor == "AuthenticAMD"), "IsAmdCpu() agrees with vendor_id " + vendor);
+      Check(sparq::cpu::IsIntelCpu() == (vendor == "GenuineIntel"), "IsIntelCpu() agrees with vendor_id " + vendor);
+    }
   }
 }
 

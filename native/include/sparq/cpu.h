@@ -28,6 +28,8 @@ bool HasAvx512Vbmi2();
 // The CPU's vendor is AMD: where the faster of two exact kernels differs by vendor (measured; see
 // docs/kernels.md), the dispatch asks this.
 bool IsAmdCpu();
+// The CPU's vendor is Intel ("GenuineIntel"), for the same kind of measured dispatch.
+bool IsIntelCpu();
 // CPUID's display family (AMD: 0x19 Zen 3/4, 0x1A Zen 5; Intel: 6), 0 where unknown. For the same
 // kind of measured dispatch, where one vendor's generations differ.
 int CpuFamily();
