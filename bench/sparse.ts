@@ -139,7 +139,11 @@ interface Activation {
   readonly tensor: Tensor<'f16'>;
 }
 
-/** One dense fp16 run per (shape, m), on the first sparsity's weight, reused in every sparsity's config. */
+/**
+ * The dense fp16 baseline of one (shape, sparsity) config at every m, timed right after that
+ * config's sparse rows: its time depends only on (shape, m), but a host whose speed drifts over
+ * minutes (seen on the CI boxes) would skew a ratio against a baseline timed once per shape.
+ */
 async function measureDense(env: BenchEnv, o: SparseOptions, w: Uint16Array, n: number, k: number, s: number,
                             xs: readonly Activation[], progress: Progress): Promise<Map<number, ImplResult>> {
   const { sq } = env;
@@ -151,7 +155,7 @@ async function measureDense(env: BenchEnv, o: SparseOptions, w: Uint16Array, n: 
     progress.note(`sparse ${n}x${k}: ${copies} dense fp16 weight copies for the baseline`);
     for (let c = 0; c < copies; c++) dense.push(sq.tensor(w, [n, k], 'f16'));
     for (const x of xs) {
-      progress.step(`sparse ${n}x${k} m=${x.m}: dense fp16 baseline`);
+      progress.step(`sparse ${n}x${k} s=${pct(s)} m=${x.m}: dense fp16 baseline`);
       const sample = pickSample(x.m, n);
       const ref: Reference = { values: referenceMatmul(x.bits, w, k, sample), sample, n };
       const spec: ImplSpec = { impl: gpu ? SPARSE_IMPLS.gpuDense : SPARSE_IMPLS.dense, bytes: denseBytes(x.m, n, k),
@@ -162,7 +166,7 @@ async function measureDense(env: BenchEnv, o: SparseOptions, w: Uint16Array, n: 
           (i) => { sq.dense.matmul(dense[i % copies], x.tensor, { out }); }, o.loop));
         // On cuda the row is named after the kernel that ran (neutral label if none was reported).
         const named = gpu ? { ...r, impl: denseKernelLabel(sq.lastLaunch) } : r;
-        const note = `measured once per (shape, m) on the ${pct(s)} weight; its time does not depend on sparsity`;
+        const note = `measured on the ${pct(s)} weight right after its sparse rows (dense time does not depend on sparsity)`;
         byM.set(x.m, { ...named, note: named.note === undefined ? note : `${named.note}; ${note}` });
       } finally {
         out.dispose();
@@ -232,11 +236,9 @@ async function runShape(env: BenchEnv, o: SparseOptions, n: number, k: number, p
   });
   const results: SparseConfigResult[] = [];
   try {
-    let dense: Map<number, ImplResult> | null = null;
     for (const s of o.sparsities) {
       progress.note(`sparse ${n}x${k} s=${pct(s)}: generating the weight`);
       const w = randomSparseF16(n * k, s, W_SCALE, new Rng(n * 131 + k + Math.round(s * 1e4) * 7919));
-      if (dense === null) dense = await measureDense(env, o, w, n, k, s, xs, progress);
       progress.note(`sparse ${n}x${k} s=${pct(s)}: float64 reference on sampled outputs`);
       const refs = new Map<number, Reference>();
       for (const x of xs) {
@@ -245,6 +247,7 @@ async function runShape(env: BenchEnv, o: SparseOptions, n: number, k: number, p
       }
       const perFormat = [];
       for (const f of o.formats) perFormat.push(await measureFormat(env, o, w, n, k, s, f, xs, refs, progress));
+      const dense = await measureDense(env, o, w, n, k, s, xs, progress);
       const formats = perFormat.map((p) => p.info).filter((i): i is SparseFormatInfo => i !== null);
       for (const x of xs) {
         const impls: ImplResult[] = perFormat.map((p) => p.byM.get(x.m) as ImplResult);
@@ -268,7 +271,7 @@ export function sparseBench(env: BenchEnv, args: CliArgs): OpBench {
   const o = sparseOptions(args, env.sq.backend);
   return {
     op: 'sparse',
-    steps: o.shapes.length * o.ms.length * (1 + o.sparsities.length * o.formats.length),
+    steps: o.shapes.length * o.ms.length * o.sparsities.length * (1 + o.formats.length),
     async run(progress: Progress): Promise<OpReport> {
       const copyBandwidth = await measureCopyBandwidth(env.sq);
       const configs: SparseConfigResult[] = [];
