@@ -145,7 +145,8 @@ interface Activation {
  * minutes (seen on the CI boxes) would skew a ratio against a baseline timed once per shape.
  */
 async function measureDense(env: BenchEnv, o: SparseOptions, w: Uint16Array, n: number, k: number, s: number,
-                            xs: readonly Activation[], progress: Progress): Promise<Map<number, ImplResult>> {
+                            xs: readonly Activation[], refs: ReadonlyMap<number, Reference>,
+                            progress: Progress): Promise<Map<number, ImplResult>> {
   const { sq } = env;
   const gpu = sq.backend === 'cuda';
   const copies = copiesFor(2 * n * k, o.rotateBytes);
@@ -156,8 +157,7 @@ async function measureDense(env: BenchEnv, o: SparseOptions, w: Uint16Array, n: 
     for (let c = 0; c < copies; c++) dense.push(sq.tensor(w, [n, k], 'f16'));
     for (const x of xs) {
       progress.step(`sparse ${n}x${k} s=${pct(s)} m=${x.m}: dense fp16 baseline`);
-      const sample = pickSample(x.m, n);
-      const ref: Reference = { values: referenceMatmul(x.bits, w, k, sample), sample, n };
+      const ref = refs.get(x.m) as Reference; // the sparse rows' reference: the same dense weight
       const spec: ImplSpec = { impl: gpu ? SPARSE_IMPLS.gpuDense : SPARSE_IMPLS.dense, bytes: denseBytes(x.m, n, k),
         flops: 2 * x.m * n * k, copies, tolerance: TOLERANCE };
       const out = poisonedOutput(sq, x.m, n);
@@ -247,7 +247,7 @@ async function runShape(env: BenchEnv, o: SparseOptions, n: number, k: number, p
       }
       const perFormat = [];
       for (const f of o.formats) perFormat.push(await measureFormat(env, o, w, n, k, s, f, xs, refs, progress));
-      const dense = await measureDense(env, o, w, n, k, s, xs, progress);
+      const dense = await measureDense(env, o, w, n, k, s, xs, refs, progress);
       const formats = perFormat.map((p) => p.info).filter((i): i is SparseFormatInfo => i !== null);
       for (const x of xs) {
         const impls: ImplResult[] = perFormat.map((p) => p.byM.get(x.m) as ImplResult);

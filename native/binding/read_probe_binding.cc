@@ -20,16 +20,22 @@
 namespace sparq::binding {
 namespace {
 
-// info[index] as an integer in [lo, hi], `fallback` when absent (undefined).
-int ProbeInt(const Napi::CallbackInfo& info, size_t index, const std::string& op, const char* argument, int lo, int hi,
-             int fallback) {
-  const Napi::Value v = info[index];
-  if (v.IsUndefined()) return fallback;
+// v as an integer in [lo, hi], else a typed error naming `argument` and `expected` (both probes'
+// counts: readProbe's optional shape, fmaProbe's iterations).
+int64_t ParseProbeInteger(Napi::Env env, const Napi::Value& v, const std::string& op, const char* argument, double lo,
+                          double hi, const std::string& expected) {
   const double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : -1.0;
-  if (!(d >= lo && d <= hi && d == static_cast<double>(static_cast<int>(d))))
-    ThrowArg(info.Env(), StatusCode::kArgument, op, argument,
-             "an integer from " + std::to_string(lo) + " to " + std::to_string(hi), DescribeValue(v));
-  return static_cast<int>(d);
+  if (!(d >= lo && d <= hi && d == static_cast<double>(static_cast<int64_t>(d))))
+    ThrowArg(env, StatusCode::kArgument, op, argument, expected, DescribeValue(v));
+  return static_cast<int64_t>(d);
+}
+
+// readProbe's optional shape arguments: `fallback` when absent (undefined).
+int ParseProbeShapeArg(const Napi::CallbackInfo& info, size_t index, const std::string& op, const char* argument, int lo,
+                       int hi, int fallback) {
+  if (info[index].IsUndefined()) return fallback;
+  return static_cast<int>(ParseProbeInteger(info.Env(), info[index], op, argument, lo, hi,
+                                            "an integer from " + std::to_string(lo) + " to " + std::to_string(hi)));
 }
 
 Napi::Value ReadProbe(const Napi::CallbackInfo& info) {
@@ -38,8 +44,8 @@ Napi::Value ReadProbe(const Napi::CallbackInfo& info) {
   ContextCore* ctx = ContextWrap::Parse(info[0], op)->core();
   ctx->ThrowIfLost(env);
   std::shared_ptr<Buffer> src = ParseTensor(info[1], ctx, op, "src", nullptr)->buffer();
-  const int streams = ProbeInt(info, 2, op, "streams", 1, cpu::ReadProbeShape::kMaxStreams, 1);
-  const int prefetch_bytes = ProbeInt(info, 3, op, "prefetchBytes", 0, cpu::ReadProbeShape::kMaxPrefetchBytes, 0);
+  const int streams = ParseProbeShapeArg(info, 2, op, "streams", 1, cpu::ReadProbeShape::kMaxStreams, 1);
+  const int prefetch_bytes = ParseProbeShapeArg(info, 3, op, "prefetchBytes", 0, cpu::ReadProbeShape::kMaxPrefetchBytes, 0);
   auto deferred = std::make_shared<Napi::Promise::Deferred>(env);
   auto sum = std::make_shared<uint64_t>(0);
   std::shared_ptr<Backend> backend = ctx->backend_ptr();
@@ -60,13 +66,10 @@ Napi::Value FmaProbe(const Napi::CallbackInfo& info) {
   const std::string op = "fmaProbe";
   ContextCore* ctx = ContextWrap::Parse(info[0], op)->core();
   ctx->ThrowIfLost(env);
-  const double iterations = info[1].IsNumber() ? info[1].As<Napi::Number>().DoubleValue() : -1;
-  if (!(iterations >= 1 && iterations <= 1e12 && iterations == static_cast<double>(static_cast<int64_t>(iterations))))
-    ThrowArg(env, StatusCode::kArgument, op, "iterations", "an integer from 1 to 1e12", DescribeValue(info[1]));
+  const int64_t count = ParseProbeInteger(env, info[1], op, "iterations", 1, 1e12, "an integer from 1 to 1e12");
   auto deferred = std::make_shared<Napi::Promise::Deferred>(env);
   auto result = std::make_shared<std::pair<double, double>>(0.0, 0.0);
   std::shared_ptr<Backend> backend = ctx->backend_ptr();
-  const auto count = static_cast<int64_t>(iterations);
   ctx->Enqueue(
       env, [backend, result, count]() -> Status { return backend->FmaProbe(count, &result->first, &result->second); },
       [deferred, result](Napi::Env env, const Status& status) {
