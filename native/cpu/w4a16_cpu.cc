@@ -67,11 +67,13 @@ using cpu::w4a16::Problem;
 
 
 // The avx512 gemv comes in three builds with the same bits (w4a16_cpu.h): plain (codes by a
-// broadcast and a variable shift, tables from ScaleTables), VBMI (codes by one vpermb: one vector op
-// fewer per 32 weights; the same tables) and FP16 (the plain codes, tables built by vmulph). The
-// VBMI one is taken wherever the CPU has VBMI: its table is a load and a vpaddd where FP16's costs
-// ~15 uops per 4 columns (every CPU with AVX512-FP16 so far also has VBMI; that pairing was not
-// measured, no such CPU here).
+// broadcast and a variable shift, tables from ScaleTables), VBMI (codes by one vpermb; the same
+// tables) and FP16 (the plain codes, tables built by vmulph). FP16 is taken wherever the CPU has
+// it, then VBMI. On paper a ScaleTables table (a scale load, an address, a row load, a vpaddd per
+// column) is cheaper than FP16's ~15 vector uops per 4 columns, but on the 2026-12-03 Intel Xeon
+// (Sapphire Rapids flags: both VBMI and FP16) the FP16 build was 13–45% faster at m = 1–8, with
+// varied scales and with one fixed scale alike, alternated call by call (docs/kernels.md). CPUs
+// with VBMI and no FP16 (AMD Zen 4/5, Ice Lake) keep VBMI, measured there before.
 // SPARQ_W4A16_GEMV=plain|vbmi|fp16 forces one where the CPU has it (read at every call, like
 // SPARQ_SPARSE_EXPAND, so one process can time them side by side; w4a16_test calls each build
 // directly); anything else, or unset, takes the best.
@@ -85,9 +87,9 @@ bool HasFp16Gemv() {
 DecodeGemv ChooseDecodeGemv() {
   const char* env = std::getenv("SPARQ_W4A16_GEMV");
   if (env != nullptr && std::strcmp(env, "plain") == 0) return DecodeGemv::kPlain;
-  if (env != nullptr && std::strcmp(env, "fp16") == 0 && HasFp16Gemv()) return DecodeGemv::kFp16;
-  if (cpu::HasAvx512Vbmi()) return DecodeGemv::kVbmi;
-  return HasFp16Gemv() ? DecodeGemv::kFp16 : DecodeGemv::kPlain;
+  if (env != nullptr && std::strcmp(env, "vbmi") == 0 && cpu::HasAvx512Vbmi()) return DecodeGemv::kVbmi;
+  if (HasFp16Gemv()) return DecodeGemv::kFp16;
+  return cpu::HasAvx512Vbmi() ? DecodeGemv::kVbmi : DecodeGemv::kPlain;
 }
 
 const KernelSet& Avx512KernelsWithGemv(DecodeGemv which) {
