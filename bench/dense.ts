@@ -3,7 +3,7 @@
 // sparq's own GEMM (no cuBLAS, or SPARQ_DENSE_KERNEL=sparq; run both ways to compare them).
 // `node dist/bench/dense.js --shapes 4096x4096 --m 1,16 --backend cpu --reps 50`
 import { pctOfPeak } from './harness/cpuPeak';
-import type { Context, Tensor } from '../src/index';
+import type { Context, LaunchInfo, Tensor } from '../src/index';
 import { CliArgs } from './harness/cliArgs';
 import { decodeF16 } from './harness/halfFloat';
 import { Progress } from './harness/progress';
@@ -15,7 +15,7 @@ import { copiesFor } from './harness/rotation';
 import { ChartSpec } from './harness/svgChart';
 import { Table } from './harness/table';
 import { ThreadRun, floorMsOf, pctOfFloor, scalingCell, threadRun } from './harness/threadScaling';
-import { ImplSpec, Reference, measureOrt, measureSparq, poisonedOutput, skipped } from './measure';
+import { Contender, ImplSpec, Reference, measureTogether, ortContender, poisonedOutput, skipped, sparqContender } from './measure';
 import { BenchEnv, OpBench, OpReport, SummaryRow } from './opReport';
 import { buildMatMulModel } from './peers/onnxModel';
 import { OrtPeer } from './peers/onnx';
@@ -57,18 +57,15 @@ function transposeToF32(w: Uint16Array, n: number, k: number): Float32Array {
   return t;
 }
 
-/** The sparq dense row of one config on `sq` (the main context or a --threads one). */
-async function measureDense(sq: Context, spec: ImplSpec, ref: Reference, weights: ReadonlyArray<Tensor<'f16'>>,
-                            x: Uint16Array, m: number, n: number, k: number, o: DenseOptions): Promise<ImplResult> {
+/** The sparq dense contender of one config on `sq` (the main context or a --threads one); its tensors go to `owned`. */
+function denseContender(sq: Context, spec: ImplSpec, ref: Reference, weights: ReadonlyArray<Tensor<'f16'>>,
+                        x: Uint16Array, m: number, n: number, k: number, owned: Array<Tensor<'f16'>>): Contender {
   const xt = sq.tensor(x, [m, k], 'f16');
+  owned.push(xt);
   const out = poisonedOutput(sq, m, n);
-  try {
-    return await measureSparq(sq, spec, ref, () => sq.dense.matmul(weights[0], xt, { out }),
-      (i) => { sq.dense.matmul(weights[i % weights.length], xt, { out }); }, o.loop);
-  } finally {
-    xt.dispose();
-    out.dispose();
-  }
+  owned.push(out);
+  return sparqContender(sq, spec, ref, () => sq.dense.matmul(weights[0], xt, { out }),
+    (i) => { sq.dense.matmul(weights[i % weights.length], xt, { out }); });
 }
 
 async function runShape(env: BenchEnv, o: DenseOptions, n: number, k: number, progress: Progress): Promise<ConfigResult[]> {
@@ -98,20 +95,32 @@ async function runShape(env: BenchEnv, o: DenseOptions, n: number, k: number, pr
       const flops = 2 * m * n * k;
       const impls: ImplResult[] = [];
       const sparqSpec: ImplSpec = { impl: SPARQ, bytes: denseBytes(m, n, k), flops, copies, tolerance: TOLERANCE };
-      const mine = await measureDense(sq, sparqSpec, ref, weights, x, m, n, k, o);
+      const ortSpec: ImplSpec = { impl: ORT, bytes: denseBytes(m, n, k, 4), flops, copies: ortCopies, tolerance: TOLERANCE };
+      // One interleaved measurement: sparq, sparq at the other --threads counts, ORT.
+      const scaledHere = env.cpuFloor !== null && env.scalingM.includes(m) ? scaled : [];
+      const owned: Array<Tensor<'f16'>> = [];
+      let rows: ImplResult[];
+      try {
+        const contenders = [denseContender(sq, sparqSpec, ref, weights, x, m, n, k, owned),
+          ...scaledHere.map((s) => denseContender(s.ctx.sq, sparqSpec, ref, s.weights, x, m, n, k, owned))];
+        if (peer !== null) {
+          peer.setInput(decodeF16(x), [m, k]);
+          contenders.push(ortContender(peer, ortSpec, ref));
+        }
+        rows = await measureTogether(contenders, o.loop);
+      } finally {
+        for (const t of owned) t.dispose();
+      }
+      const mine = rows[0];
       // cuda: cuBLAS or sparq's GEMM, whichever ran (neutral label when the call failed before launching)
-      impls.push(sq.backend === 'cuda' ? { ...mine, impl: denseKernelLabel(sq.lastLaunch) } : mine);
+      impls.push(sq.backend === 'cuda' ? { ...mine, impl: denseKernelLabel(mine.launch as LaunchInfo | null | undefined) } : mine);
       const threadRuns: ThreadRun[] = [];
       if (env.cpuFloor !== null && env.scalingM.includes(m)) {
         threadRuns.push(threadRun(env.threads, mine, env.cpuFloor));
-        for (const s of scaled) {
-          threadRuns.push(threadRun(s.ctx.threads, await measureDense(s.ctx.sq, sparqSpec, ref, s.weights, x, m, n, k, o), s.ctx.floor));
-        }
+        scaledHere.forEach((s, i) => threadRuns.push(threadRun(s.ctx.threads, rows[1 + i], s.ctx.floor)));
       }
-      const ortSpec: ImplSpec = { impl: ORT, bytes: denseBytes(m, n, k, 4), flops, copies: ortCopies, tolerance: TOLERANCE };
       if (peer !== null) {
-        peer.setInput(decodeF16(x), [m, k]);
-        impls.push(await measureOrt(peer, ortSpec, ref, o.loop));
+        impls.push(rows[rows.length - 1]);
       } else if (sq.backend === 'cpu') {
         impls.push(skipped(ortSpec, 'onnxruntime-node not available or --no-peers'));
       }

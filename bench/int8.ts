@@ -6,7 +6,7 @@
 // Every row is checked against the float64 result on the UNQUANTIZED weights before it is timed;
 // the accuracy table reports those errors (the point of LLM.int8()'s outlier columns).
 // `node dist/bench/int8.js --shapes 4096x4096 --m 1,16`
-import type { Context, Tensor } from '../src/index';
+import type { Context, LaunchInfo, Tensor } from '../src/index';
 import { CliArgs } from './harness/cliArgs';
 import { decodeF16, encodeF16 } from './harness/halfFloat';
 import { Progress } from './harness/progress';
@@ -17,7 +17,7 @@ import { denseKernelLabel } from './harness/kernelLabel';
 import { copiesFor } from './harness/rotation';
 import { denseBytes } from './dense';
 import { measureCopyBandwidth } from './deviceBandwidth';
-import { ImplSpec, Reference, measureOrt, measureSparq, poisonedOutput, skipped } from './measure';
+import { Contender, ImplSpec, Reference, measureTogether, ortContender, poisonedOutput, skipped, sparqContender } from './measure';
 import { BenchEnv, OpBench, OpReport } from './opReport';
 import { OrtPeer } from './peers/onnx';
 import { buildDynamicQuantizeMatMulModel } from './peers/onnxModel';
@@ -125,36 +125,42 @@ async function runConfig(env: BenchEnv, o: Int8Options, d: ShapeData, s: ShapeSt
   const sample = pickSample(m, n);
   const ref: Reference = { values: referenceMatmul(x, d.w, k, sample), sample, n };
   const flops = 2 * m * n * k;
-  const xt = sq.tensor(x, [m, k], 'f16');
-  const impls: ImplResult[] = [];
+  const gpu = sq.backend === 'cuda';
+  const ortSpec: ImplSpec = { impl: INT8_IMPLS.ort, bytes: int8Bytes(m, n, k, 4), flops, copies: s.ort?.copies ?? 0,
+    tolerance: NO_OUTLIER_TOLERANCE };
+  // One interleaved measurement: sparq at both thresholds, sparq dense, ORT.
+  const owned: Array<Tensor<'f16'>> = [];
+  let rows: ImplResult[];
   try {
+    const xt = sq.tensor(x, [m, k], 'f16');
+    owned.push(xt);
+    const contenders: Contender[] = [];
     for (const threshold of [THRESHOLD, 0]) {
       const spec: ImplSpec = { impl: threshold === 0 ? INT8_IMPLS.sparqT0 : INT8_IMPLS.sparqT6, bytes: int8Bytes(m, n, k), flops,
         copies: s.int8.length, tolerance: threshold === 0 ? NO_OUTLIER_TOLERANCE : INT8_TOLERANCE };
       const out = poisonedOutput(sq, m, n);
-      impls.push(await measureSparq(sq, spec, ref, () => sq.int8.matmul(s.int8[0], xt, { out, threshold }).y,
-        (i) => { sq.int8.matmul(s.int8[i % s.int8.length], xt, { out, threshold }); }, o.loop));
-      out.dispose();
+      owned.push(out);
+      contenders.push(sparqContender(sq, spec, ref, () => sq.int8.matmul(s.int8[0], xt, { out, threshold }).y,
+        (i) => { sq.int8.matmul(s.int8[i % s.int8.length], xt, { out, threshold }); }));
     }
-    const gpu = sq.backend === 'cuda';
     const denseSpec: ImplSpec = { impl: gpu ? INT8_IMPLS.gpuDense : INT8_IMPLS.dense, bytes: denseBytes(m, n, k), flops,
       copies: s.dense.length, tolerance: DENSE_TOLERANCE };
     const outD = poisonedOutput(sq, m, n);
-    const dense = await measureSparq(sq, denseSpec, ref, () => sq.dense.matmul(s.dense[0], xt, { out: outD }),
-      (i) => { sq.dense.matmul(s.dense[i % s.dense.length], xt, { out: outD }); }, o.loop);
-    impls.push(gpu ? { ...dense, impl: denseKernelLabel(sq.lastLaunch) } : dense);
-    outD.dispose();
-    const ortSpec: ImplSpec = { impl: INT8_IMPLS.ort, bytes: int8Bytes(m, n, k, 4), flops, copies: s.ort?.copies ?? 0,
-      tolerance: NO_OUTLIER_TOLERANCE };
+    owned.push(outD);
+    contenders.push(sparqContender(sq, denseSpec, ref, () => sq.dense.matmul(s.dense[0], xt, { out: outD }),
+      (i) => { sq.dense.matmul(s.dense[i % s.dense.length], xt, { out: outD }); }));
     if (s.ort !== null) {
       s.ort.setInput(decodeF16(x), [m, k]);
-      impls.push(await measureOrt(s.ort, ortSpec, ref, o.loop));
-    } else if (!gpu) {
-      impls.push(skipped(ortSpec, s.ortTried ? 'session creation failed' : 'onnxruntime-node not available or --no-peers'));
+      contenders.push(ortContender(s.ort, ortSpec, ref));
     }
+    rows = await measureTogether(contenders, o.loop);
   } finally {
-    xt.dispose();
+    for (const t of owned) t.dispose();
   }
+  const dense = rows[2];
+  const impls: ImplResult[] = [rows[0], rows[1], gpu ? { ...dense, impl: denseKernelLabel(dense.launch as LaunchInfo | null | undefined) } : dense];
+  if (s.ort !== null) impls.push(rows[3]);
+  else if (!gpu) impls.push(skipped(ortSpec, s.ortTried ? 'session creation failed' : 'onnxruntime-node not available or --no-peers'));
   const floorMs = copyBandwidth === null ? null : (int8Bytes(m, n, k) / copyBandwidth) * 1e3;
   return { op: 'int8', m, n, k, backend: sq.backend, threads: env.threads, impls, floorMs };
 }

@@ -1,11 +1,13 @@
-// Check-then-time for one implementation on one config: a wrong result is reported, never timed.
-import type { Context, Tensor } from '../src/index';
+// Check-then-time for the implementations of one config: a wrong result is reported, never timed;
+// the checked ones are timed side by side (measureTogether).
+import type { Context, LaunchInfo, Tensor } from '../src/index';
 import { decodeF16 } from './harness/halfFloat';
 import { CheckResult, Sample, compareToReference, describeCheck } from './harness/referenceCheck';
 import { ImplResult } from './harness/results';
-import { TimeLoopOptions, timeLoop } from './harness/timeLoop';
+import { Stats } from './harness/stats';
+import { SampleBatch, TimeLoopOptions, timeInterleaved } from './harness/timeLoop';
 import { OrtPeer } from './peers/onnx';
-import { timeSparq } from './sparqTiming';
+import { sparqSampler } from './sparqTiming';
 
 /** What is being measured and what it costs per call. */
 export interface ImplSpec {
@@ -41,39 +43,100 @@ function failed(spec: ImplSpec, status: 'wrong' | 'error', check: CheckResult | 
 }
 
 /**
- * Runs `first()` once (into a poisoned output) and checks it, then times `enqueue` with stream marks.
- * @param first enqueues one op on weight copy 0 and returns its output tensor.
+ * One implementation of a config, ready to be checked once and then timed beside the others of
+ * the same config (measureTogether).
  */
-export async function measureSparq(sq: Context, spec: ImplSpec, ref: Reference, first: () => Tensor<'f16'>,
-                                   enqueue: (i: number) => void, loop: TimeLoopOptions): Promise<ImplResult> {
-  let check: CheckResult | null = null;
-  try {
-    const y = decodeF16(await first().read());
-    const launch = sq.lastLaunch;
-    check = compareToReference(y, ref.n, ref.values, ref.sample, spec.tolerance);
-    if (!check.ok) return failed(spec, 'wrong', check, describeCheck(spec.impl, check));
-    const t = await timeSparq(sq, enqueue, loop);
-    const launchBound = sq.backend === 'cuda' && t.enqueueMicros >= 0.5 * t.stats.median * 1e3;
-    return { impl: spec.impl, status: 'ok', stats: t.stats, bytes: spec.bytes, flops: spec.flops, relErr: check.relErr,
-      copies: spec.copies, clock: 'stream', launch,
-      note: launchBound ? `possibly launch-bound: enqueue ${t.enqueueMicros.toFixed(1)} µs/op` : undefined };
-  } catch (e) {
-    return failed(spec, 'error', check, message(e));
-  }
+export interface Contender {
+  readonly spec: ImplSpec;
+  /** Runs the implementation once and compares its output with the reference. */
+  check(): Promise<CheckResult>;
+  /** Timed repetitions, after a passing check. */
+  readonly batch: SampleBatch;
+  /** The row of a checked and timed contender. */
+  row(stats: Stats, check: CheckResult): ImplResult;
+  /** What the backend launched for the checked call (sparq ops), for every row, failed ones too. */
+  launch?(): unknown;
 }
 
-/** Checks the peer's output once, then times `session.run` with the wall clock. */
-export async function measureOrt(peer: OrtPeer, spec: ImplSpec, ref: Reference, loop: TimeLoopOptions): Promise<ImplResult> {
-  let check: CheckResult | null = null;
-  try {
-    check = compareToReference(await peer.output(), ref.n, ref.values, ref.sample, spec.tolerance);
-    if (!check.ok) return failed(spec, 'wrong', check, describeCheck(spec.impl, check));
-    const stats = await timeLoop((c) => peer.timeRuns(c), loop);
-    return { impl: spec.impl, status: 'ok', stats, bytes: spec.bytes, flops: spec.flops, relErr: check.relErr,
-      copies: spec.copies, clock: 'wall' };
-  } catch (e) {
-    return failed(spec, 'error', check, message(e));
+/**
+ * Checks every contender (a wrong or failing one is reported, never timed), then times the rest
+ * side by side, batch by batch (timeInterleaved): on a host whose speed drifts, every row of the
+ * config then saw the same spells. Rows come back in the contenders' order.
+ */
+export async function measureTogether(contenders: readonly Contender[], loop: TimeLoopOptions): Promise<ImplResult[]> {
+  const rows: Array<ImplResult | null> = [];
+  const checked: Array<{ at: number; contender: Contender; check: CheckResult }> = [];
+  for (const contender of contenders) {
+    let check: CheckResult;
+    try {
+      check = await contender.check();
+    } catch (e) {
+      rows.push({ ...failed(contender.spec, 'error', null, message(e)), launch: contender.launch?.() });
+      continue;
+    }
+    if (!check.ok) {
+      rows.push({ ...failed(contender.spec, 'wrong', check, describeCheck(contender.spec.impl, check)), launch: contender.launch?.() });
+      continue;
+    }
+    checked.push({ at: rows.length, contender, check });
+    rows.push(null);
   }
+  const timed = await timeInterleaved(checked.map((c) => c.contender.batch), loop);
+  checked.forEach(({ at, contender, check }, i) => {
+    const t = timed[i];
+    rows[at] = t instanceof Error ? { ...failed(contender.spec, 'error', check, message(t)), launch: contender.launch?.() } : contender.row(t, check);
+  });
+  return rows.map((r) => r as ImplResult);
+}
+
+/**
+ * A sparq op: `first()` runs it once (into a poisoned output) for the check, `enqueue` is timed
+ * with stream marks.
+ * @param first enqueues one op on weight copy 0 and returns its output tensor.
+ */
+export function sparqContender(sq: Context, spec: ImplSpec, ref: Reference, first: () => Tensor<'f16'>,
+                               enqueue: (i: number) => void): Contender {
+  const sampler = sparqSampler(sq, enqueue);
+  let launch: LaunchInfo | null = null;
+  return {
+    spec,
+    batch: sampler.batch,
+    launch: () => launch,
+    async check() {
+      const y = decodeF16(await first().read());
+      launch = sq.lastLaunch;
+      return compareToReference(y, ref.n, ref.values, ref.sample, spec.tolerance);
+    },
+    row(stats, check) {
+      const enqueueMicros = sampler.enqueueMicros();
+      const launchBound = sq.backend === 'cuda' && enqueueMicros >= 0.5 * stats.median * 1e3;
+      return { impl: spec.impl, status: 'ok', stats, bytes: spec.bytes, flops: spec.flops, relErr: check.relErr,
+        copies: spec.copies, clock: 'stream', launch,
+        note: launchBound ? `possibly launch-bound: enqueue ${enqueueMicros.toFixed(1)} µs/op` : undefined };
+    },
+  };
+}
+
+/** An onnxruntime session (its input already set): checked once, timed with the wall clock around `run`. */
+export function ortContender(peer: OrtPeer, spec: ImplSpec, ref: Reference): Contender {
+  return {
+    spec,
+    batch: (count) => peer.timeRuns(count),
+    async check() {
+      return compareToReference(await peer.output(), ref.n, ref.values, ref.sample, spec.tolerance);
+    },
+    row(stats, check) {
+      return { impl: spec.impl, status: 'ok', stats, bytes: spec.bytes, flops: spec.flops, relErr: check.relErr,
+        copies: spec.copies, clock: 'wall' };
+    },
+  };
+}
+
+/** One sparq op measured alone (sparqContender). */
+export async function measureSparq(sq: Context, spec: ImplSpec, ref: Reference, first: () => Tensor<'f16'>,
+                                   enqueue: (i: number) => void, loop: TimeLoopOptions): Promise<ImplResult> {
+  const [row] = await measureTogether([sparqContender(sq, spec, ref, first, enqueue)], loop);
+  return row;
 }
 
 /** A placeholder row for an implementation that does not apply or could not be set up. */

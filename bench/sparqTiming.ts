@@ -3,7 +3,7 @@
 // back with its neighbours (no JS, N-API or Promise time in it).
 import type { Context } from '../src/index';
 import { Stats } from './harness/stats';
-import { TimeLoopOptions, timeLoop } from './harness/timeLoop';
+import { SampleBatch, TimeLoopOptions, timeLoop } from './harness/timeLoop';
 
 /** Below this many ops per batch the unmeasured lead-in op would cost more than it protects. */
 const LEAD_IN_MIN_BATCH = 4;
@@ -15,27 +15,43 @@ export interface SparqTiming {
   readonly enqueueMicros: number;
 }
 
+/** A SampleBatch over sparq ops, and what enqueuing them cost so far. */
+export interface SparqSampler {
+  readonly batch: SampleBatch;
+  /** Mean wall time JS spent enqueuing one op (op + mark) over the batches run so far, µs. */
+  enqueueMicros(): number;
+}
+
 /**
- * Times `enqueue(i)` (which must only enqueue, never await) with stream marks.
+ * Samples `enqueue(i)` (which must only enqueue, never await) with stream marks.
  * A batch of c ops is enqueued as [lead-in op] m0 op m1 op m2 … mc: the lead-in keeps the stream busy
  * while JS enqueues the rest, so the first sample does not include an idle gap.
  */
-export async function timeSparq(sq: Context, enqueue: (i: number) => void, options: TimeLoopOptions): Promise<SparqTiming> {
+export function sparqSampler(sq: Context, enqueue: (i: number) => void): SparqSampler {
   let next = 0;
   let enqueueNs = 0n;
   let enqueued = 0;
-  const stats = await timeLoop(async (count) => {
-    if (count >= LEAD_IN_MIN_BATCH) enqueue(next++);
-    const t0 = process.hrtime.bigint();
-    const marks: Promise<number>[] = [sq.mark()];
-    for (let i = 0; i < count; i++) {
-      enqueue(next++);
-      marks.push(sq.mark());
-    }
-    enqueueNs += process.hrtime.bigint() - t0;
-    enqueued += count;
-    const t = await Promise.all(marks);
-    return t.slice(1).map((v, i) => v - t[i]);
-  }, options);
-  return { stats, enqueueMicros: Number(enqueueNs) / 1e3 / Math.max(1, enqueued) };
+  return {
+    batch: async (count) => {
+      if (count >= LEAD_IN_MIN_BATCH) enqueue(next++);
+      const t0 = process.hrtime.bigint();
+      const marks: Promise<number>[] = [sq.mark()];
+      for (let i = 0; i < count; i++) {
+        enqueue(next++);
+        marks.push(sq.mark());
+      }
+      enqueueNs += process.hrtime.bigint() - t0;
+      enqueued += count;
+      const t = await Promise.all(marks);
+      return t.slice(1).map((v, i) => v - t[i]);
+    },
+    enqueueMicros: () => Number(enqueueNs) / 1e3 / Math.max(1, enqueued),
+  };
+}
+
+/** Times `enqueue(i)` alone (sparqSampler under timeLoop). */
+export async function timeSparq(sq: Context, enqueue: (i: number) => void, options: TimeLoopOptions): Promise<SparqTiming> {
+  const sampler = sparqSampler(sq, enqueue);
+  const stats = await timeLoop(sampler.batch, options);
+  return { stats, enqueueMicros: sampler.enqueueMicros() };
 }

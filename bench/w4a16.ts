@@ -3,7 +3,7 @@
 // 1 and 4 on the CPU, and on a GPU sparq dense fp16 (labelled by the kernel it ran: cuBLAS, or
 // sparq's own GEMM where cuBLAS is absent or SPARQ_DENSE_KERNEL=sparq) and the bandwidth floor.
 // `node dist/bench/w4a16.js --shapes 8192x8192 --m 1,16 --full`
-import type { Context, Tensor } from '../src/index';
+import type { Context, LaunchInfo, Tensor } from '../src/index';
 import { CliArgs, UsageError } from './harness/cliArgs';
 import { decodeF16 } from './harness/halfFloat';
 import { Progress } from './harness/progress';
@@ -15,7 +15,7 @@ import { denseKernelLabel } from './harness/kernelLabel';
 import { copiesFor } from './harness/rotation';
 import { denseBytes } from './dense';
 import { measureCopyBandwidth } from './deviceBandwidth';
-import { ImplSpec, Reference, measureOrt, measureSparq, poisonedOutput, skipped } from './measure';
+import { Contender, ImplSpec, Reference, measureTogether, ortContender, poisonedOutput, skipped, sparqContender } from './measure';
 import { BenchEnv, OpBench, OpReport } from './opReport';
 import { OrtPeer } from './peers/onnx';
 import { buildMatMulNBitsModel } from './peers/onnxModel';
@@ -138,48 +138,44 @@ async function prepare(env: BenchEnv, o: W4A16Options, d: ShapeData, progress: P
   }
 }
 
-/** The sparq w4a16 and dense rows of one config on `sq` (the main context or a --threads one). */
-async function measureSparqPair(sq: Context, o: W4A16Options, d: ShapeData, w: { quant: W4A16Weight[]; dense: Array<Tensor<'f16'>> },
-                                x: Uint16Array, m: number, ref: Reference): Promise<[ImplResult, ImplResult]> {
+/** The sparq w4a16 and dense contenders of one config on `sq` (the main context or a --threads one); tensors go to `owned`. */
+function pairContenders(sq: Context, d: ShapeData, w: { quant: W4A16Weight[]; dense: Array<Tensor<'f16'>> },
+                        x: Uint16Array, m: number, ref: Reference, owned: Array<Tensor<'f16'>>): [Contender, Contender] {
   const { n, k, g } = d;
   const flops = 2 * m * n * k;
   const xt = sq.tensor(x, [m, k], 'f16');
-  try {
-    const quantSpec: ImplSpec = { impl: W4A16_IMPLS.sparq, bytes: w4a16Bytes(m, n, k, g), flops, copies: w.quant.length, tolerance: TOLERANCE };
-    const outQ = poisonedOutput(sq, m, n);
-    const quant = await measureSparq(sq, quantSpec, ref, () => sq.w4a16.matmul(w.quant[0], xt, { out: outQ }),
-      (i) => { sq.w4a16.matmul(w.quant[i % w.quant.length], xt, { out: outQ }); }, o.loop);
-    outQ.dispose();
-    const gpu = sq.backend === 'cuda';
-    const denseSpec: ImplSpec = { impl: gpu ? W4A16_IMPLS.gpuDense : W4A16_IMPLS.dense,
-      bytes: denseBytes(m, n, k), flops, copies: w.dense.length, tolerance: TOLERANCE };
-    const outD = poisonedOutput(sq, m, n);
-    const dense = await measureSparq(sq, denseSpec, ref, () => sq.dense.matmul(w.dense[0], xt, { out: outD }),
-      (i) => { sq.dense.matmul(w.dense[i % w.dense.length], xt, { out: outD }); }, o.loop);
-    outD.dispose();
-    // On cuda the row is named after the kernel that ran (the last launch is the dense op's, or
-    // another op's when the dense call failed before launching: then the neutral label).
-    return [quant, gpu ? { ...dense, impl: denseKernelLabel(sq.lastLaunch) } : dense];
-  } finally {
-    xt.dispose();
-  }
+  owned.push(xt);
+  const quantSpec: ImplSpec = { impl: W4A16_IMPLS.sparq, bytes: w4a16Bytes(m, n, k, g), flops, copies: w.quant.length, tolerance: TOLERANCE };
+  const outQ = poisonedOutput(sq, m, n);
+  owned.push(outQ);
+  const quant = sparqContender(sq, quantSpec, ref, () => sq.w4a16.matmul(w.quant[0], xt, { out: outQ }),
+    (i) => { sq.w4a16.matmul(w.quant[i % w.quant.length], xt, { out: outQ }); });
+  const denseSpec: ImplSpec = { impl: sq.backend === 'cuda' ? W4A16_IMPLS.gpuDense : W4A16_IMPLS.dense,
+    bytes: denseBytes(m, n, k), flops, copies: w.dense.length, tolerance: TOLERANCE };
+  const outD = poisonedOutput(sq, m, n);
+  owned.push(outD);
+  const dense = sparqContender(sq, denseSpec, ref, () => sq.dense.matmul(w.dense[0], xt, { out: outD }),
+    (i) => { sq.dense.matmul(w.dense[i % w.dense.length], xt, { out: outD }); });
+  return [quant, dense];
 }
 
-/** sparq's opt-in `{ accuracy: 'int8' }` row (cpu only): a different function, checked at level 4's tolerance. */
-async function measureSparqInt8(sq: Context, o: W4A16Options, d: ShapeData, w: { quant: W4A16Weight[] },
-                                x: Uint16Array, m: number, ref: Reference): Promise<ImplResult> {
+/** On cuda the dense row is named after the kernel that ran (neutral when the call failed before launching). */
+function labelDense(sq: Context, row: ImplResult): ImplResult {
+  return sq.backend === 'cuda' ? { ...row, impl: denseKernelLabel(row.launch as LaunchInfo | null | undefined) } : row;
+}
+
+/** sparq's opt-in `{ accuracy: 'int8' }` contender (cpu only): a different function, checked at level 4's tolerance. */
+function int8Contender(sq: Context, d: ShapeData, w: { quant: W4A16Weight[] }, x: Uint16Array, m: number, ref: Reference,
+                       owned: Array<Tensor<'f16'>>): Contender {
   const { n, k, g } = d;
   const spec: ImplSpec = { impl: W4A16_IMPLS.sparqInt8, bytes: w4a16Bytes(m, n, k, g), flops: 2 * m * n * k,
     copies: w.quant.length, tolerance: ORT_L4_TOLERANCE };
   const xt = sq.tensor(x, [m, k], 'f16');
+  owned.push(xt);
   const out = poisonedOutput(sq, m, n);
-  try {
-    return await measureSparq(sq, spec, ref, () => sq.w4a16.matmul(w.quant[0], xt, { out, accuracy: 'int8' }),
-      (i) => { sq.w4a16.matmul(w.quant[i % w.quant.length], xt, { out, accuracy: 'int8' }); }, o.loop);
-  } finally {
-    out.dispose();
-    xt.dispose();
-  }
+  owned.push(out);
+  return sparqContender(sq, spec, ref, () => sq.w4a16.matmul(w.quant[0], xt, { out, accuracy: 'int8' }),
+    (i) => { sq.w4a16.matmul(w.quant[i % w.quant.length], xt, { out, accuracy: 'int8' }); });
 }
 
 async function runConfig(env: BenchEnv, o: W4A16Options, d: ShapeData, s: ShapeState, m: number,
@@ -190,28 +186,47 @@ async function runConfig(env: BenchEnv, o: W4A16Options, d: ShapeData, s: ShapeS
   const sample = pickSample(m, n);
   const ref: Reference = { values: referenceMatmul(x, d.wq, k, sample), sample, n };
   const flops = 2 * m * n * k;
-  const impls: ImplResult[] = [];
+  const scaledHere = env.cpuFloor !== null && env.scalingM.includes(m) ? s.scaled : [];
+  const ortHere = s.ort.filter((p) => p.peer !== null);
+  // One interleaved measurement: sparq w4a16 + dense (+ int8 on cpu), the same pair at the other
+  // --threads counts, the ORT sessions.
+  const owned: Array<Tensor<'f16'>> = [];
+  let rows: ImplResult[];
+  try {
+    const contenders: Contender[] = [...pairContenders(sq, d, s, x, m, ref, owned)];
+    if (sq.backend === 'cpu') contenders.push(int8Contender(sq, d, s, x, m, ref, owned));
+    for (const t of scaledHere) contenders.push(...pairContenders(t.ctx.sq, d, t, x, m, ref, owned));
+    const xf = decodeF16(x);
+    for (const p of ortHere) {
+      const peer = p.peer as OrtPeer;
+      peer.setInput(xf, [m, k]);
+      contenders.push(ortContender(peer, { impl: p.impl, bytes: w4a16Bytes(m, n, k, g, 4, 4), flops, copies: peer.copies,
+        tolerance: p.tolerance }, ref));
+    }
+    rows = await measureTogether(contenders, o.loop);
+  } finally {
+    for (const t of owned) t.dispose();
+  }
+  let at = 0;
+  const quant = rows[at++];
+  const dense = labelDense(sq, rows[at++]);
+  const impls: ImplResult[] = [quant, dense];
+  if (sq.backend === 'cpu') impls.push(rows[at++]);
   const threadRuns: ThreadRun[] = [];
-  const [quant, dense] = await measureSparqPair(sq, o, d, s, x, m, ref);
-  impls.push(quant, dense);
-  if (sq.backend === 'cpu') impls.push(await measureSparqInt8(sq, o, d, s, x, m, ref));
   if (env.cpuFloor !== null && env.scalingM.includes(m)) {
     threadRuns.push(threadRun(env.threads, quant, env.cpuFloor), threadRun(env.threads, dense, env.cpuFloor));
-    for (const t of s.scaled) {
-      const pair = await measureSparqPair(t.ctx.sq, o, d, t, x, m, ref);
+    for (const t of scaledHere) {
+      const pair = [rows[at++], labelDense(t.ctx.sq, rows[at++])];
       threadRuns.push(...pair.map((r) => threadRun(t.ctx.threads, r, t.ctx.floor)));
     }
   }
-  const xf = decodeF16(x);
   for (const p of s.ort) {
-    const spec: ImplSpec = { impl: p.impl, bytes: w4a16Bytes(m, n, k, g, 4, 4), flops,
-      copies: p.peer?.copies ?? 0, tolerance: p.tolerance };
-    if (p.peer === null) {
-      impls.push(skipped(spec, 'session creation failed'));
+    if (p.peer !== null) {
+      impls.push(rows[at++]);
       continue;
     }
-    p.peer.setInput(xf, [m, k]);
-    impls.push(await measureOrt(p.peer, spec, ref, o.loop));
+    impls.push(skipped({ impl: p.impl, bytes: w4a16Bytes(m, n, k, g, 4, 4), flops, copies: 0, tolerance: p.tolerance },
+      'session creation failed'));
   }
   if (s.ort.length === 0 && sq.backend === 'cpu') {
     impls.push(skipped({ impl: W4A16_IMPLS.ortL1, bytes: w4a16Bytes(m, n, k, g, 4, 4), flops, copies: 0, tolerance: TOLERANCE },

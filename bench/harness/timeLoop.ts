@@ -1,5 +1,6 @@
 // The run loop shared by every measured implementation: warm up, then sample until the wall-time
-// budget is spent (or a fixed count is reached), in batches sized from the running estimate.
+// budget is spent (or a fixed count is reached), in batches sized from the running estimate; the
+// implementations of one config take turns batch by batch (timeInterleaved).
 import { Stats, median, summarize } from './stats';
 
 /** Runs `count` timed repetitions and returns one duration (ms) per repetition. */
@@ -34,28 +35,78 @@ function batchSize(estimateMs: number, remaining: number): number {
 
 /** Warms up, then samples `run` within the budget; returns the summary of the timed samples. */
 export async function timeLoop(run: SampleBatch, options: TimeLoopOptions): Promise<Stats> {
+  const [only] = await timeInterleaved([run], options);
+  if (only instanceof Error) throw only;
+  return only;
+}
+
+/** One contender's progress through the loop. */
+interface Lane {
+  readonly run: SampleBatch;
+  estimate: number;
+  warmReps: number;
+  warmMs: number;
+  readonly samples: number[];
+  timedMs: number;
+  error: Error | null;
+}
+
+function isWarm(lane: Lane, options: TimeLoopOptions, warmupReps: number): boolean {
+  return lane.warmReps >= warmupReps && lane.warmMs >= options.budgetMs * WARMUP_FRACTION;
+}
+
+function isDone(lane: Lane, options: TimeLoopOptions, minReps: number, maxReps: number): boolean {
+  if (lane.samples.length >= (options.fixedReps ?? maxReps)) return true;
+  return options.fixedReps === undefined && lane.samples.length >= minReps && lane.timedMs >= options.budgetMs;
+}
+
+/** Runs one batch of `lane`; a throw ends that lane (its result is the error), never the others. */
+async function runBatch(lane: Lane, count: number): Promise<{ samples: number[]; spentMs: number } | null> {
+  const t0 = wallMs();
+  try {
+    const samples = await lane.run(count);
+    if (samples.length === 0) throw new Error(`a batch of ${count} returned no samples`);
+    lane.estimate = median(samples);
+    return { samples, spentMs: wallMs() - t0 };
+  } catch (e) {
+    lane.error = e instanceof Error ? e : new Error(String(e));
+    return null;
+  }
+}
+
+/**
+ * Several implementations of one config sampled side by side: each gets the budget it would get
+ * alone (warm-up, then at least minReps and budgetMs of its own batches, or fixedReps), but the
+ * batches take turns, one per contender per round, so a slow spell of the host (the CI VMs' speed
+ * swings ±2× within minutes) falls on all of them instead of on whichever ran then. Returns each
+ * contender's summary, or the error its batch threw (the others go on).
+ */
+export async function timeInterleaved(runs: readonly SampleBatch[], options: TimeLoopOptions): Promise<Array<Stats | Error>> {
   const minReps = options.minReps ?? 5;
   const maxReps = options.maxReps ?? 500;
   const warmupReps = options.warmupReps ?? 2;
+  const lanes: Lane[] = runs.map((run) => ({ run, estimate: Infinity, warmReps: 0, warmMs: 0, samples: [], timedMs: 0, error: null }));
+  const live = (l: Lane): boolean => l.error === null;
 
-  const warmStart = wallMs();
-  let estimate = Infinity;
-  for (let done = 0; done < warmupReps || wallMs() - warmStart < options.budgetMs * WARMUP_FRACTION;) {
-    const batch = await run(done < warmupReps ? 1 : batchSize(estimate, MAX_BATCH));
-    estimate = median(batch);
-    done += batch.length;
+  for (let round = lanes.filter((l) => live(l) && !isWarm(l, options, warmupReps)); round.length > 0;
+    round = lanes.filter((l) => live(l) && !isWarm(l, options, warmupReps))) {
+    for (const lane of round) {
+      const batch = await runBatch(lane, lane.warmReps < warmupReps ? 1 : batchSize(lane.estimate, MAX_BATCH));
+      if (batch === null) continue;
+      lane.warmReps += batch.samples.length;
+      lane.warmMs += batch.spentMs;
+    }
   }
 
-  const samples: number[] = [];
-  const start = wallMs();
-  for (;;) {
-    const target = options.fixedReps ?? maxReps;
-    const remaining = target - samples.length;
-    if (remaining <= 0) break;
-    if (options.fixedReps === undefined && samples.length >= minReps && wallMs() - start >= options.budgetMs) break;
-    const batch = await run(batchSize(estimate, remaining));
-    samples.push(...batch);
-    estimate = median(batch);
+  for (let round = lanes.filter((l) => live(l) && !isDone(l, options, minReps, maxReps)); round.length > 0;
+    round = lanes.filter((l) => live(l) && !isDone(l, options, minReps, maxReps))) {
+    for (const lane of round) {
+      const remaining = (options.fixedReps ?? maxReps) - lane.samples.length;
+      const batch = await runBatch(lane, batchSize(lane.estimate, remaining));
+      if (batch === null) continue;
+      lane.samples.push(...batch.samples);
+      lane.timedMs += batch.spentMs;
+    }
   }
-  return summarize(samples);
+  return lanes.map((l) => l.error ?? summarize(l.samples));
 }

@@ -1,0 +1,113 @@
+// test/benchTimeLoop.test.ts: the bench's sampling loop (bench/harness/timeLoop.ts) and its
+// check-then-time driver (bench/measure.ts measureTogether) with fake implementations: the
+// implementations of one config take turns batch by batch, each gets its own sample count, a
+// throwing or empty one ends alone, a wrong or failing check is never timed, rows keep their order.
+// No duration is asserted: the fakes return made-up samples.
+import { timeInterleaved, timeLoop } from '../bench/harness/timeLoop';
+import { Contender, ImplSpec, measureTogether } from '../bench/measure';
+import type { CheckResult } from '../bench/harness/referenceCheck';
+
+/** A fake batch runner that logs its id per call and returns `count` samples of `value`. */
+function fake(id: string, value: number, log: string[], failOnCall?: number) {
+  let calls = 0;
+  return async (count: number): Promise<number[]> => {
+    calls += 1;
+    log.push(id);
+    if (calls === failOnCall) throw new Error(`${id} broke on call ${calls}`);
+    return Array.from({ length: count }, (_, i) => value + (i % 3));
+  };
+}
+
+describe('timeInterleaved', () => {
+  it('alternates the contenders batch by batch and gives each exactly fixedReps samples', async () => {
+    const log: string[] = [];
+    const out = await timeInterleaved([fake('a', 10, log), fake('b', 10.001, log), fake('c', 10.002, log)],
+      { budgetMs: 0, fixedReps: 40, warmupReps: 2 });
+    for (const [i, r] of out.entries()) {
+      if (r instanceof Error) throw r;
+      expect(r.reps).toBe(40);
+      expect(r.min).toBe(10 + i / 1000);
+      expect(r.median).toBeGreaterThanOrEqual(10);
+      expect(r.median).toBeLessThanOrEqual(12.01);
+    }
+    // The lanes' estimates agree (~11 "ms" a sample → 18 samples a batch), so each round runs a, b,
+    // c in that order: no lane runs twice before the others had their turn.
+    expect(log.length % 3).toBe(0);
+    for (let i = 0; i < log.length; i += 3) expect(log.slice(i, i + 3)).toEqual(['a', 'b', 'c']);
+    expect(log.length).toBeGreaterThan(6);
+  });
+
+  it('ends a throwing contender alone; the others finish', async () => {
+    const log: string[] = [];
+    // One warm-up call, then a batch of 40 (200 / 5) and one of the last 20: b's third call is its second timed batch.
+    const out = await timeInterleaved([fake('a', 5, log), fake('b', 5, log, 3), fake('c', 5, log)],
+      { budgetMs: 0, fixedReps: 60, warmupReps: 1 });
+    expect(out[1]).toBeInstanceOf(Error);
+    expect((out[1] as Error).message).toBe('b broke on call 3');
+    expect(log.filter((id) => id === 'b')).toHaveLength(3);
+    for (const i of [0, 2]) expect((out[i] as { reps: number }).reps).toBe(60);
+  });
+
+  it('a batch that returns no samples is an error, not an endless loop', async () => {
+    const out = await timeInterleaved([async () => [], fake('a', 1, [])], { budgetMs: 0, fixedReps: 5 });
+    expect(out[0]).toBeInstanceOf(Error);
+    expect((out[0] as Error).message).toMatch(/returned no samples/);
+    expect((out[1] as { reps: number }).reps).toBe(5);
+  });
+
+  it('with a budget, every contender reaches minReps', async () => {
+    const sleepy = (v: number) => async (count: number) => {
+      await new Promise((r) => setTimeout(r, 1));
+      return Array<number>(count).fill(v);
+    };
+    const out = await timeInterleaved([sleepy(50), sleepy(400)], { budgetMs: 5, minReps: 7, warmupReps: 1 });
+    for (const r of out) expect((r as { reps: number }).reps).toBeGreaterThanOrEqual(7);
+  });
+
+  it('timeLoop is the one-contender case and rethrows its error', async () => {
+    expect((await timeLoop(fake('a', 3, []), { budgetMs: 0, fixedReps: 9 })).reps).toBe(9);
+    await expect(timeLoop(fake('a', 3, [], 2), { budgetMs: 0, fixedReps: 9, warmupReps: 1 })).rejects.toThrow('a broke on call 2');
+  });
+});
+
+describe('measureTogether', () => {
+  const spec = (impl: string): ImplSpec => ({ impl, bytes: 100, flops: 200, copies: 1, tolerance: 1e-3 });
+  const verdict = (ok: boolean): CheckResult => ({ ok, relErr: ok ? 1e-4 : 0.5, tolerance: 1e-3, nonFinite: 0, compared: 10 });
+  function contender(impl: string, log: string[], check: () => Promise<CheckResult>): Contender {
+    return {
+      spec: spec(impl),
+      check,
+      batch: fake(impl, 2, log),
+      row: (stats, c) => ({ impl, status: 'ok', stats, bytes: 100, flops: 200, relErr: c.relErr, copies: 1, clock: 'wall' }),
+      launch: () => ({ kernel: `${impl}-kernel` }),
+    };
+  }
+
+  it('times only the contenders whose check passed, side by side, and keeps the rows in order', async () => {
+    const log: string[] = [];
+    const rows = await measureTogether([
+      contender('good1', log, async () => verdict(true)),
+      contender('wrong', log, async () => verdict(false)),
+      contender('throws', log, async () => { throw new TypeError('no such op'); }),
+      contender('good2', log, async () => verdict(true)),
+    ], { budgetMs: 0, fixedReps: 12, warmupReps: 1 });
+    expect(rows.map((r) => [r.impl, r.status])).toEqual([['good1', 'ok'], ['wrong', 'wrong'], ['throws', 'error'], ['good2', 'ok']]);
+    expect(log).not.toContain('wrong');
+    expect(log).not.toContain('throws');
+    expect(log.slice(0, 2)).toEqual(['good1', 'good2']);
+    expect(rows[0].stats?.reps).toBe(12);
+    expect(rows[3].stats?.reps).toBe(12);
+    expect(rows[1].stats).toBeNull();
+    expect(rows[1].relErr).toBe(0.5);
+    expect(rows[1].launch).toEqual({ kernel: 'wrong-kernel' });
+    expect(rows[2].note).toBe('TypeError: no such op');
+  });
+
+  it('a contender whose timing throws becomes an error row carrying its check', async () => {
+    const broken: Contender = { ...contender('late', [], async () => verdict(true)), batch: fake('late', 2, [], 2) };
+    const [row] = await measureTogether([broken], { budgetMs: 0, fixedReps: 12, warmupReps: 1 });
+    expect(row.status).toBe('error');
+    expect(row.relErr).toBe(1e-4);
+    expect(row.note).toBe('Error: late broke on call 2');
+  });
+});
