@@ -15,6 +15,8 @@
 //                    the same bits.
 //   m >= rows_gemm_min_m, where the ISA has it (AVX-512, AVX2): rows on the lanes, broadcasts of
 //                    W converted to fp32 panels (isa_kernels.h).
+//   past gemv_max_m on AVX-512 with SPARQ_DENSE_AMX=1, where the CPU has AMX-BF16 (Sapphire Rapids
+//                    and later): every fp16 split into two bf16 exactly, tiles (dense_cpu_amx.cc).
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
@@ -159,6 +161,95 @@ void RunRowsGemm(const DenseMatmulArgs& a, const DenseKernelSet& ks, const float
   });
 }
 
+// X rows per AMX chunk budget: X's part of one k chunk (m_blocks · kc_blocks · 2 KiB) is kept to
+// 512 KiB so it stays in L2 while every n pair of the thread runs over it.
+constexpr int64_t kAmxChunkXBytes = 1024 * 1024;
+
+// SPARQ_DENSE_AMX=1 (or on) runs the prefill on AMX-BF16 where HasAmxBf16(); unset or anything
+// else keeps the AVX-512 one. Opt-in: on the one AMX CPU measured (the 2026-12-03 Intel Xeon) it
+// ran level with AVX-512, not faster (docs/decisions.md). Read at every call, so one process can
+// time both.
+bool UseAmx() {
+  const char* env = std::getenv("SPARQ_DENSE_AMX");
+  if (env == nullptr || (std::strcmp(env, "1") != 0 && std::strcmp(env, "on") != 0)) return false;
+  return amx::Built() && HasAmxBf16();
+}
+
+// Every path but AMX's, by m (the dispatch of DenseMatmulF16 without AMX).
+void RunWithoutAmx(const DenseMatmulArgs& a, const DenseKernelSet& ks, const float* bias, Isa isa, ThreadPool& pool) {
+  if (a.m <= ks.gemv_max_m) RunGemv(a, ks, bias, isa, pool);
+  else if (ks.rows_gemm != nullptr && a.m >= ks.rows_gemm_min_m) RunRowsGemm(a, ks, bias, pool);
+  else RunGemm(a, ks, bias, pool);
+}
+
+bool IsInfOrNanF16(uint16_t h) { return (h & 0x7C00) == 0x7C00; }
+
+// The outputs an inf or NaN input touches, recomputed by the AVX-512 path (whose fp32 products
+// follow IEEE as they are): the AMX split pairs an infinity with the other operand's lo part, and
+// inf·0 is NaN where the product is an infinity (dense_cpu_amx.cc). A row of X with one: that
+// output row; a row of W: that output column, every row. Inputs without them cost one scan of X.
+void RecomputeInfNan(const DenseMatmulArgs& a, const DenseKernelSet& ks, const float* bias, Isa isa, ThreadPool& pool,
+                     const uint8_t* w_special) {
+  for (int64_t i = 0; i < a.m; ++i) {
+    const uint16_t* row = a.x + i * a.k;
+    if (std::none_of(row, row + a.k, IsInfOrNanF16)) continue;
+    DenseMatmulArgs one = a;
+    one.x = row;
+    one.y = a.y + i * a.n;
+    one.m = 1;
+    RunWithoutAmx(one, ks, bias, isa, pool);
+  }
+  std::vector<int64_t> cols;
+  for (int64_t j = 0; j < a.n; ++j)
+    if (w_special[j] != 0) cols.push_back(j);
+  if (cols.empty()) return;
+  const int64_t nc = static_cast<int64_t>(cols.size());
+  std::vector<uint16_t> w(static_cast<size_t>(nc * a.k)), y(static_cast<size_t>(a.m * nc));
+  std::vector<float> b(bias != nullptr ? cols.size() : 0);
+  for (int64_t c = 0; c < nc; ++c) {
+    std::copy(a.w + cols[c] * a.k, a.w + (cols[c] + 1) * a.k, w.begin() + c * a.k);
+    if (bias != nullptr) b[size_t(c)] = bias[cols[c]];
+  }
+  DenseMatmulArgs sub = a;
+  sub.w = w.data();
+  sub.n = nc;
+  sub.y = y.data();
+  RunWithoutAmx(sub, ks, bias != nullptr ? b.data() : nullptr, isa, pool);
+  for (int64_t i = 0; i < a.m; ++i)
+    for (int64_t c = 0; c < nc; ++c) a.y[i * a.n + cols[c]] = y[size_t(i * nc + c)];
+}
+
+// The AMX-BF16 prefill (isa_kernels.h): X packed once (threads split k blocks), then threads own
+// contiguous pairs of 16-column n blocks.
+void RunAmxGemm(const DenseMatmulArgs& a, const DenseKernelSet& ks, const float* bias, ThreadPool& pool) {
+  constexpr int64_t kTileWords = kAmxTile * kAmxTile;
+  DenseAmxArgs args;
+  args.m = a.m;
+  args.m_blocks = CeilDiv(a.m, kAmxTile);
+  args.w = a.w;
+  args.n = a.n;
+  args.k = a.k;
+  args.k_blocks = CeilDiv(a.k, kAmxTile);
+  args.kc_blocks = std::min(args.k_blocks, std::max<int64_t>(4, kAmxChunkXBytes / (args.m_blocks * 2 * kTileWords * 4)));
+  args.bias = bias;
+  args.y = a.y;
+  std::vector<uint8_t> w_special(static_cast<size_t>(a.n), 0);
+  args.w_special = w_special.data();
+  AlignedArray<uint32_t> xp = AllocAligned<uint32_t>(args.k_blocks * args.m_blocks * 2 * kTileWords);
+  pool.ParallelFor(args.k_blocks, [&](int64_t b0, int64_t b1) {
+    amx::PackX(a.x, a.m, a.k, args.m_blocks, xp.get(), b0, b1);
+  });
+  args.xp = xp.get();
+  const bool chunked = args.kc_blocks < args.k_blocks;
+  pool.ParallelFor(CeilDiv(a.n, 2 * kAmxTile), [&](int64_t p0, int64_t p1) {
+    AlignedArray<uint32_t> panel = AllocAligned<uint32_t>(2 * args.kc_blocks * kTileWords);
+    AlignedArray<float> cacc = AllocAligned<float>(chunked ? (p1 - p0) * args.m_blocks * 2 * kTileWords : 0);
+    amx::Gemm(args, panel.get(), cacc.get(), p0, p1);
+  });
+  xp.reset();
+  RecomputeInfNan(a, ks, bias, Isa::kAvx512, pool, w_special.data());
+}
+
 }  // namespace
 
 void DenseMatmulF16(const DenseMatmulArgs& args, Isa isa, ThreadPool& pool) {
@@ -170,13 +261,8 @@ void DenseMatmulF16(const DenseMatmulArgs& args, Isa isa, ThreadPool& pool) {
     ks.f16_to_f32(args.bias, bias.data(), bias.size());
   }
   const float* bias_f32 = args.bias != nullptr ? bias.data() : nullptr;
-  if (args.m <= ks.gemv_max_m) {
-    RunGemv(args, ks, bias_f32, isa, pool);
-  } else if (ks.rows_gemm != nullptr && args.m >= ks.rows_gemm_min_m) {
-    RunRowsGemm(args, ks, bias_f32, pool);
-  } else {
-    RunGemm(args, ks, bias_f32, pool);
-  }
+  if (args.m > ks.gemv_max_m && isa == Isa::kAvx512 && UseAmx()) RunAmxGemm(args, ks, bias_f32, pool);
+  else RunWithoutAmx(args, ks, bias_f32, isa, pool);
 }
 
 }  // namespace sparq::cpu

@@ -3,6 +3,9 @@
 #include <string>
 
 #include <unistd.h>
+#if defined(__linux__)
+#include <sys/syscall.h>
+#endif
 
 #include "sparq/cpu.h"
 
@@ -26,6 +29,8 @@ struct CpuFeatures {
   bool avx512vbmi2 = false;  // CPUID.(7,0):ECX[6], vpexpandw / vpcompressw
   bool amd = false;          // vendor "AuthenticAMD": where two exact kernels rank by vendor
   bool intel = false;        // vendor "GenuineIntel"
+  bool amx_bf16 = false;     // CPUID.(7,0):EDX[24] AMX-TILE and EDX[22] AMX-BF16
+  bool os_amx = false;       // XCR0 has XTILECFG and XTILEDATA: the OS can save tile state
   int family = 0;            // CPUID.1 display family (base, plus extended where base is 0xF)
 };
 
@@ -62,6 +67,8 @@ CpuFeatures Detect() {
     constexpr uint64_t kXcr0Zmm = 0xE0;  // opmask | ZMM_Hi256 | Hi16_ZMM
     f.os_ymm = avx && (xcr0 & kXcr0Ymm) == kXcr0Ymm;
     f.os_zmm = f.os_ymm && (xcr0 & kXcr0Zmm) == kXcr0Zmm;
+    constexpr uint64_t kXcr0Tiles = 0x60000;  // XTILECFG | XTILEDATA
+    f.os_amx = (xcr0 & kXcr0Tiles) == kXcr0Tiles;
   }
   if (__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) {
     f.avx2 = (ebx & (1u << 5)) != 0;
@@ -72,6 +79,7 @@ CpuFeatures Detect() {
     f.avx512vnni = (ecx & (1u << 11)) != 0;
     f.avx512vbmi = (ecx & (1u << 1)) != 0;
     f.avx512vbmi2 = (ecx & (1u << 6)) != 0;
+    f.amx_bf16 = (edx & (1u << 24)) != 0 && (edx & (1u << 22)) != 0;
   }
   if (__get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx)) f.avx_vnni = (eax & (1u << 4)) != 0;
 #endif
@@ -141,6 +149,22 @@ bool HasAvx512Vbmi() {
 
 bool HasAvx512Vbmi2() {
   static const bool has = Features().avx512vbmi2 && IsaSupported(Isa::kAvx512);
+  return has;
+}
+
+// Linux also keeps tile data off for a process until it asks (arch_prctl ARCH_REQ_XCOMP_PERM,
+// XFEATURE_XTILEDATA; a tile instruction before that is a SIGILL). Asked once, here.
+bool HasAmxBf16() {
+  static const bool has = [] {
+    const CpuFeatures& f = Features();
+    if (!f.amx_bf16 || !f.os_amx || !IsaSupported(Isa::kAvx512)) return false;
+#if defined(SPARQ_X86) && defined(__linux__)
+    constexpr long kArchReqXcompPerm = 0x1023, kXfeatureXtiledata = 18;
+    return syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) == 0;
+#else
+    return false;
+#endif
+  }();
   return has;
 }
 

@@ -82,6 +82,36 @@ struct DenseRowsArgs {
 using DenseRowsGemmFn = void (*)(const DenseRowsArgs& a, float* panel, float* c, int64_t super_begin,
                                  int64_t super_end);
 
+// ------------------------------------------------------------------ dense AMX-BF16 prefill
+// Where HasAmxBf16() (dense_cpu_amx.cc says why this is exact): C tiles are 16 W rows × 16 X rows,
+// fp32; A tiles 16 W rows × 16 k as (w_hi, w_lo) bf16 pairs; B tiles 16 k × 16 X rows as
+// (x_hi, x_hi) or (x_lo, x_lo) pairs. All operands are zero-padded to whole tiles.
+//   xp     u32 [k_blocks][m_blocks][2][16 k][16 m]: X packed once per call (B_hi, then B_lo)
+//   panel  u32 [2][kc_blocks][16 n][16 k] per thread: the A tiles of one pair of n blocks, one k chunk
+//   cacc   fp32 [pairs][m_blocks][2][16 n][16 m] per thread: C between k chunks (when k_blocks > kc_blocks)
+// Each thread owns contiguous pairs of n blocks (32 outputs columns); k is never split across
+// threads, so every thread count gives the same bits.
+inline constexpr int kAmxTile = 16;
+struct DenseAmxArgs {
+  const uint32_t* xp = nullptr;
+  int64_t m = 0, m_blocks = 0;
+  const uint16_t* w = nullptr;  // fp16 [n][k]
+  int64_t n = 0, k = 0, k_blocks = 0;
+  int64_t kc_blocks = 0;        // k blocks per chunk: X's chunk (m_blocks·kc_blocks·2 KiB) stays in L2
+  const float* bias = nullptr;  // fp32 [n] or null
+  uint16_t* y = nullptr;        // fp16 [m][n]
+  uint8_t* w_special = nullptr;  // [n], zeroed by the caller: Gemm sets 1 for W rows with an inf or NaN
+};
+namespace amx {
+// Whether this build has the kernels (the compiler knew AMX); the CPU is HasAmxBf16()'s question.
+bool Built();
+// X (fp16 [m][k]) → xp, k blocks [kb_begin, kb_end).
+void PackX(const uint16_t* x, int64_t m, int64_t k, int64_t m_blocks, uint32_t* xp, int64_t kb_begin, int64_t kb_end);
+// Y for the n-block pairs [p_begin, p_end), every k chunk and m; panel (2·kc_blocks·256 words) and
+// cacc ((p_end − p_begin)·m_blocks·512 floats; unused with one k chunk) are the thread's scratch.
+void Gemm(const DenseAmxArgs& a, uint32_t* panel, float* cacc, int64_t p_begin, int64_t p_end);
+}  // namespace amx
+
 // What the driver needs from one ISA.
 struct DenseKernelSet {
   int lanes = 1;          // fp32 lanes per vector register (k per FMA step)

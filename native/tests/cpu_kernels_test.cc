@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "cpu/aligned_array.h"
+#include "cpu/isa_kernels.h"
 #include "sparq/cpu.h"
 #include "test_shard.h"
 
@@ -199,7 +200,29 @@ uint16_t RandomF16NonZero(std::mt19937& rng, const std::vector<double>& table) {
   }
 }
 
-void CheckDense(const DenseCase& c, const std::vector<Isa>& isas, sparq::cpu::ThreadPool& pool,
+bool AmxRuns() { return sparq::cpu::HasAmxBf16() && sparq::cpu::amx::Built(); }
+
+// The dense paths to test: every supported ISA, and AVX-512 twice where the CPU has AMX-BF16
+// (the AVX-512 prefill, and the opt-in AMX one: SPARQ_DENSE_AMX=1).
+struct DenseMode {
+  Isa isa;
+  bool amx;
+  std::string name;
+  // Sets SPARQ_DENSE_AMX for this mode (read by the driver at every call).
+  void Select() const { setenv("SPARQ_DENSE_AMX", amx ? "1" : "0", 1); }
+};
+
+std::vector<DenseMode> DenseModes(const std::vector<Isa>& isas) {
+  std::vector<DenseMode> modes;
+  for (Isa isa : isas) {
+    modes.push_back({isa, false, sparq::cpu::IsaName(isa)});
+    if (isa == Isa::kAvx512 && AmxRuns()) modes.push_back({isa, true, "avx512+amx"});
+  }
+  if (!AmxRuns()) std::printf("SKIP dense [avx512+amx]: this CPU, OS or compiler has no AMX-BF16\n");
+  return modes;
+}
+
+void CheckDense(const DenseCase& c, const std::vector<DenseMode>& modes, sparq::cpu::ThreadPool& pool,
                 const std::vector<double>& f16_table, std::mt19937& rng) {
   if (!sparq_test::TakeCase()) return;
   std::vector<uint16_t> w(c.n * c.k), x(c.m * c.k), bias(c.n);
@@ -220,7 +243,8 @@ void CheckDense(const DenseCase& c, const std::vector<Isa>& isas, sparq::cpu::Th
       ref[i * c.n + j] = s;
       ref_norm2 += s * s;
     }
-  for (Isa isa : isas) {
+  for (const DenseMode& mode : modes) {
+    mode.Select();
     std::vector<uint16_t> y(c.m * c.n, 0x7E00);  // NaN poison: every element must be written
     sparq::DenseMatmulArgs args;
     args.w = w.data();
@@ -230,7 +254,7 @@ void CheckDense(const DenseCase& c, const std::vector<Isa>& isas, sparq::cpu::Th
     args.m = c.m;
     args.n = c.n;
     args.k = c.k;
-    sparq::cpu::DenseMatmulF16(args, isa, pool);
+    sparq::cpu::DenseMatmulF16(args, mode.isa, pool);
     int64_t unwritten = 0;
     double err2 = 0;
     for (size_t i = 0; i < y.size(); ++i) {
@@ -244,31 +268,132 @@ void CheckDense(const DenseCase& c, const std::vector<Isa>& isas, sparq::cpu::Th
     const double rel = ref_norm2 > 0 ? std::sqrt(err2 / ref_norm2) : std::sqrt(err2);
     char msg[200];
     std::snprintf(msg, sizeof msg, "dense [%s] m=%lld n=%lld k=%lld%s threads=%d: rel err %.2e <= 2e-3, all written%s",
-                  sparq::cpu::IsaName(isa), static_cast<long long>(c.m), static_cast<long long>(c.n),
+                  mode.name.c_str(), static_cast<long long>(c.m), static_cast<long long>(c.n),
                   static_cast<long long>(c.k), c.bias ? " +bias" : "", pool.size(), rel,
                   unwritten ? (" -- " + std::to_string(unwritten) + " unwritten").c_str() : "");
     Check(unwritten == 0 && rel <= 2e-3, msg);
   }
 }
 
-// The same inputs on 1 and 3 threads give the same bits (n is split, never k).
-void CheckDenseDeterministic(Isa isa, const std::vector<double>& f16_table, std::mt19937& rng) {
-  const int64_t m = 37, n = 301, k = 513;
-  std::vector<uint16_t> w(n * k), x(m * k), y1(m * n, 0x7E00), y3(m * n, 0x7E01);
-  for (auto& v : w) v = RandomF16NonZero(rng, f16_table);
-  for (auto& v : x) v = RandomF16NonZero(rng, f16_table);
+// Random nonzero fp16 W [n][k] and X [m][k], and args over them (y and bias are the caller's).
+struct DenseProblem {
+  std::vector<uint16_t> w, x;
   sparq::DenseMatmulArgs args;
-  args.w = w.data();
-  args.x = x.data();
-  args.m = m;
-  args.n = n;
-  args.k = k;
+  DenseProblem(int64_t m, int64_t n, int64_t k, const std::vector<double>& f16_table, std::mt19937& rng)
+      : w(size_t(n * k)), x(size_t(m * k)) {
+    for (auto& v : w) v = RandomF16NonZero(rng, f16_table);
+    for (auto& v : x) v = RandomF16NonZero(rng, f16_table);
+    args.w = w.data();
+    args.x = x.data();
+    args.m = m;
+    args.n = n;
+    args.k = k;
+  }
+};
+
+// The same inputs on 1 and 3 threads give the same bits (n is split, never k).
+void CheckDenseDeterministic(const DenseMode& mode, const std::vector<double>& f16_table, std::mt19937& rng) {
+  mode.Select();
+  const int64_t m = 37, n = 301;
+  DenseProblem prob(m, n, 513, f16_table, rng);
+  sparq::DenseMatmulArgs& args = prob.args;
+  std::vector<uint16_t> y1(m * n, 0x7E00), y3(m * n, 0x7E01);
   sparq::cpu::ThreadPool one(1), three(3);
   args.y = y1.data();
-  sparq::cpu::DenseMatmulF16(args, isa, one);
+  sparq::cpu::DenseMatmulF16(args, mode.isa, one);
   args.y = y3.data();
-  sparq::cpu::DenseMatmulF16(args, isa, three);
-  Check(y1 == y3, std::string("dense [") + sparq::cpu::IsaName(isa) + "] m=37 n=301 k=513: 1 and 3 threads give identical bits");
+  sparq::cpu::DenseMatmulF16(args, mode.isa, three);
+  Check(y1 == y3, "dense [" + mode.name + "] m=37 n=301 k=513: 1 and 3 threads give identical bits");
+}
+
+// fp16 ulp at |v| (subnormals: 2^-24).
+double UlpF16(double v) {
+  const double a = std::fabs(v);
+  if (a < std::ldexp(1.0, -14)) return std::ldexp(1.0, -24);
+  return std::ldexp(1.0, std::ilogb(a) - 10);
+}
+
+// Each output against the float64 result: within half an fp16 ulp (the one rounding) plus the
+// rounding of fp32 sums over k exact products (4·sqrt(k)·2^-24·Σ|x·w|, a statistical bound a fp32
+// accumulation meets with margin). Where an input is ±inf or NaN the float64 sum says what the
+// output is: NaN stays NaN, ±inf that inf. This is what "exact products, fp32 accumulation" means;
+// the 2e-3 relative check above would let through a kernel that rounded W or X to bf16 (2^-9).
+void CheckDenseExactness(const DenseMode& mode, int64_t m, const std::vector<double>& f16_table, std::mt19937& rng) {
+  mode.Select();
+  const int64_t n = 45, k = 300;
+  DenseProblem prob(m, n, k, f16_table, rng);
+  std::vector<uint16_t>& w = prob.w;
+  std::vector<uint16_t>& x = prob.x;
+  std::vector<uint16_t> bias(n);
+  for (auto& v : bias) v = RandomF16NonZero(rng, f16_table);
+  // Special values: x row 3 has +inf at k = 7; W row 5 a NaN whose payload is only in its lowest bit
+  // (0x7C01: dropping fp32's low 16 bits would make it an infinity); W row 11 has −inf at k = 2
+  // and X's last row a 0 there (inf·0 = NaN); a few subnormals and a −0.
+  x[3 * k + 7] = 0x7C00;
+  w[5 * k + 9] = 0x7C01;
+  w[11 * k + 2] = 0xFC00;
+  x[(m - 1) * k + 2] = 0x0000;
+  x[1 * k + 4] = 0x0001;
+  w[2 * k + 4] = 0x03FF;
+  x[(m - 2) * k + 5] = 0x8000;
+  int64_t bad = 0;
+  std::string first;
+  std::vector<uint16_t> y(m * n, 0x7E00);
+  sparq::DenseMatmulArgs& args = prob.args;
+  args.bias = bias.data();
+  args.y = y.data();
+  sparq::cpu::ThreadPool pool(2);
+  sparq::cpu::DenseMatmulF16(args, mode.isa, pool);
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = 0; j < n; ++j) {
+      double s = DecodeRef(kF16, bias[j]), mag = std::fabs(s);
+      for (int64_t kk = 0; kk < k; ++kk) {
+        const double xv = IsNanPattern(kF16, x[i * k + kk]) ? NAN : DecodeRef(kF16, x[i * k + kk]);
+        const double wv = IsNanPattern(kF16, w[j * k + kk]) ? NAN : DecodeRef(kF16, w[j * k + kk]);
+        s += xv * wv;
+        mag += std::fabs(xv * wv);
+      }
+      const uint16_t got = y[i * n + j];
+      bool ok;
+      if (std::isnan(s)) {
+        ok = IsNanPattern(kF16, got);
+      } else if (std::isinf(s)) {
+        ok = !IsNanPattern(kF16, got) && DecodeRef(kF16, got) == s;
+      } else {
+        const double g = IsNanPattern(kF16, got) ? NAN : DecodeRef(kF16, got);
+        ok = std::fabs(g - s) <= 0.5 * UlpF16(std::max(std::fabs(s), std::fabs(g))) + 4 * std::sqrt(double(k)) * std::ldexp(mag, -24);
+      }
+      if (!ok && bad++ == 0) {
+        char b[160];
+        std::snprintf(b, sizeof b, " (first: y[%lld][%lld] = 0x%04x, float64 %.9g)", static_cast<long long>(i),
+                      static_cast<long long>(j), got, s);
+        first = b;
+      }
+    }
+  Check(bad == 0, "dense [" + mode.name + "] m=" + std::to_string(m) + " n=45 k=300 with inf, NaN, 0, -0, subnormal inputs: each output within "
+                  "half an fp16 ulp + fp32 sum rounding of float64, NaN and inf where float64 has them" +
+                  (bad ? " -- " + std::to_string(bad) + " wrong" + first : ""));
+}
+
+// The AMX path is what ran: its sums are grouped differently from the AVX-512 path's, so on a large
+// enough case some bits differ (both within the contract, checked above).
+void CheckAmxRan(const std::vector<double>& f16_table, std::mt19937& rng) {
+  if (!AmxRuns()) return;
+  const int64_t m = 33, n = 64;
+  DenseProblem prob(m, n, 1000, f16_table, rng);
+  sparq::DenseMatmulArgs& args = prob.args;
+  std::vector<uint16_t> y_amx(m * n, 0x7E00), y_avx(m * n, 0x7E01);
+  sparq::cpu::ThreadPool pool(2);
+  setenv("SPARQ_DENSE_AMX", "1", 1);
+  args.y = y_amx.data();
+  sparq::cpu::DenseMatmulF16(args, Isa::kAvx512, pool);
+  setenv("SPARQ_DENSE_AMX", "0", 1);
+  args.y = y_avx.data();
+  sparq::cpu::DenseMatmulF16(args, Isa::kAvx512, pool);
+  int64_t differ = 0;
+  for (size_t i = 0; i < y_amx.size(); ++i) differ += y_amx[i] != y_avx[i];
+  Check(differ > 0, "dense [avx512+amx] m=33 n=64 k=1000: SPARQ_DENSE_AMX switches the path (" + std::to_string(differ) +
+                        " of " + std::to_string(y_amx.size()) + " outputs round differently from the AVX-512 path's)");
 }
 
 // ------------------------------------------------------------ thread pool and ISA
@@ -440,8 +565,14 @@ int main() {
   for (int64_t m : {6, 7, 9})  // the two-pass GEMV's second passes (AVX-512: m <= 8), the first m past it
     cases.push_back({m, 203, 301, (m % 2) == 0});
   sparq::cpu::ThreadPool pool1(1), pool3(3);
-  for (size_t i = 0; i < cases.size(); ++i) CheckDense(cases[i], isas, i % 2 ? pool1 : pool3, f16_table, rng);
-  for (Isa isa : isas) CheckDenseDeterministic(isa, f16_table, rng);
+  const std::vector<DenseMode> modes = DenseModes(isas);
+  for (size_t i = 0; i < cases.size(); ++i) CheckDense(cases[i], modes, i % 2 ? pool1 : pool3, f16_table, rng);
+  for (const DenseMode& mode : modes) {
+    CheckDenseDeterministic(mode, f16_table, rng);
+    for (int64_t m : {5, 21}) CheckDenseExactness(mode, m, f16_table, rng);  // the GEMV; the prefill
+  }
+  CheckAmxRan(f16_table, rng);
+  unsetenv("SPARQ_DENSE_AMX");
 
   sparq_test::PrintShard();
   std::printf("%d passed, %d failed\n", g_passed, g_failed);

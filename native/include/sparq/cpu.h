@@ -25,6 +25,9 @@ bool HasAvxVnni();
 bool HasAvx512Vbmi();
 // AVX512_VBMI2 (16-bit expand/compress) with kAvx512's features; the sparse kernels use it.
 bool HasAvx512Vbmi2();
+// AMX-TILE + AMX-BF16 with kAvx512's features, tile state saved by the OS, and (Linux) this
+// process granted tile data; the dense prefill uses it (dense_cpu_amx.cc).
+bool HasAmxBf16();
 // The CPU's vendor is AMD: where the faster of two exact kernels differs by vendor (measured; see
 // docs/kernels.md), the dispatch asks this.
 bool IsAmdCpu();
