@@ -56,6 +56,9 @@ export interface Contender {
   row(stats: Stats, check: CheckResult): ImplResult;
   /** What the backend launched for the checked call (sparq ops), for every row, failed ones too. */
   launch?(): unknown;
+  /** After this contender failed (check or batch): clear what the failure left behind (a sparq
+   *  context's queued error, which would otherwise fail the next contender's marks). */
+  recover?(): Promise<void>;
 }
 
 /**
@@ -71,6 +74,7 @@ export async function measureTogether(contenders: readonly Contender[], loop: Ti
     try {
       check = await contender.check();
     } catch (e) {
+      await contender.recover?.();
       rows.push({ ...failed(contender.spec, 'error', null, message(e)), launch: contender.launch?.() });
       continue;
     }
@@ -81,7 +85,15 @@ export async function measureTogether(contenders: readonly Contender[], loop: Ti
     checked.push({ at: rows.length, contender, check });
     rows.push(null);
   }
-  const timed = await timeInterleaved(checked.map((c) => c.contender.batch), loop);
+  const recovering = (c: Contender): SampleBatch => async (count) => {
+    try {
+      return await c.batch(count);
+    } catch (e) {
+      await c.recover?.();
+      throw e;
+    }
+  };
+  const timed = await timeInterleaved(checked.map((c) => recovering(c.contender)), loop);
   checked.forEach(({ at, contender, check }, i) => {
     const t = timed[i];
     rows[at] = t instanceof Error ? { ...failed(contender.spec, 'error', check, message(t)), launch: contender.launch?.() } : contender.row(t, check);
@@ -102,6 +114,7 @@ export function sparqContender(sq: Context, spec: ImplSpec, ref: Reference, firs
     spec,
     batch: sampler.batch,
     launch: () => launch,
+    recover: () => sq.synchronize().then(() => undefined, () => undefined),
     async check() {
       const y = decodeF16(await first().read());
       launch = sq.lastLaunch;

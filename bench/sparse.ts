@@ -4,7 +4,7 @@
 // every format gets its bandwidth floor. Weights: entries uniform on the fp16 grid, a fraction s of
 // them set to 0x0000 at random (kept entries never 0x0000).
 // `node dist/bench/sparse.js --shapes 4096x4096 --sparsity 0.5,0.8 --m 1,16 --formats bitmap`
-import type { SparseFormatName, Tensor } from '../src/index';
+import type { LaunchInfo, SparseFormatName, Tensor } from '../src/index';
 import { CliArgs, UsageError } from './harness/cliArgs';
 import { Progress } from './harness/progress';
 import { Rng, randomF16 } from './harness/randomData';
@@ -15,7 +15,7 @@ import { denseKernelLabel } from './harness/kernelLabel';
 import { copiesFor } from './harness/rotation';
 import { denseBytes } from './dense';
 import { measureCopyBandwidth } from './deviceBandwidth';
-import { ImplSpec, Reference, measureSparq, poisonedOutput } from './measure';
+import { Contender, Reference, measureTogether, poisonedOutput, sparqContender } from './measure';
 import { BenchEnv, OpBench, OpReport } from './opReport';
 import { COMMON_USAGE, CommonOptions, benchMain, commonOptions } from './runner';
 import { SPARSE_FORMATS, SPARSE_IMPLS, SparseConfigResult, SparseFormatInfo, sparseImpl, sparseReport } from './sparseReport';
@@ -123,15 +123,6 @@ export function randomSparseF16(count: number, sparsity: number, scale: number, 
   return out;
 }
 
-/**
- * A failed op also fails the context's next synchronize() (its queued error): the failure is already
- * in the row, so it is consumed here and the run goes on to the next config.
- */
-async function consumeQueuedFailure(sq: BenchEnv['sq'], r: ImplResult): Promise<ImplResult> {
-  if (r.status !== 'ok') await sq.synchronize().catch(() => undefined);
-  return r;
-}
-
 /** The (shape, m) inputs shared by every sparsity and format of one shape. */
 interface Activation {
   readonly m: number;
@@ -139,90 +130,84 @@ interface Activation {
   readonly tensor: Tensor<'f16'>;
 }
 
-/**
- * The dense fp16 baseline of one (shape, sparsity) config at every m, timed right after that
- * config's sparse rows: its time depends only on (shape, m), but a host whose speed drifts over
- * minutes (seen on the CI boxes) would skew a ratio against a baseline timed once per shape.
- */
-async function measureDense(env: BenchEnv, o: SparseOptions, w: Uint16Array, n: number, k: number, s: number,
-                            xs: readonly Activation[], refs: ReadonlyMap<number, Reference>,
-                            progress: Progress): Promise<Map<number, ImplResult>> {
-  const { sq } = env;
-  const gpu = sq.backend === 'cuda';
-  const copies = copiesFor(2 * n * k, o.rotateBytes);
-  const dense: Array<Tensor<'f16'>> = [];
-  const byM = new Map<number, ImplResult>();
-  try {
-    progress.note(`sparse ${n}x${k}: ${copies} dense fp16 weight copies for the baseline`);
-    for (let c = 0; c < copies; c++) dense.push(sq.tensor(w, [n, k], 'f16'));
-    for (const x of xs) {
-      progress.step(`sparse ${n}x${k} s=${pct(s)} m=${x.m}: dense fp16 baseline`);
-      const ref = refs.get(x.m) as Reference; // the sparse rows' reference: the same dense weight
-      const spec: ImplSpec = { impl: gpu ? SPARSE_IMPLS.gpuDense : SPARSE_IMPLS.dense, bytes: denseBytes(x.m, n, k),
-        flops: 2 * x.m * n * k, copies, tolerance: TOLERANCE };
-      const out = poisonedOutput(sq, x.m, n);
-      try {
-        const r = await consumeQueuedFailure(sq, await measureSparq(sq, spec, ref, () => sq.dense.matmul(dense[0], x.tensor, { out }),
-          (i) => { sq.dense.matmul(dense[i % copies], x.tensor, { out }); }, o.loop));
-        // On cuda the row is named after the kernel that ran (neutral label if none was reported).
-        const named = gpu ? { ...r, impl: denseKernelLabel(sq.lastLaunch) } : r;
-        const note = `measured on the ${pct(s)} weight right after its sparse rows (dense time does not depend on sparsity)`;
-        byM.set(x.m, { ...named, note: named.note === undefined ? note : `${named.note}; ${note}` });
-      } finally {
-        out.dispose();
-      }
-    }
-  } finally {
-    for (const t of dense) t.dispose();
-  }
-  return byM;
+/** One format's copies of a (shape, sparsity) weight, or why encoding failed. */
+interface EncodedFormat {
+  readonly impl: string;
+  readonly info: SparseFormatInfo | null;
+  readonly weights: SparseWeight[];
+  readonly error?: string;
 }
 
-/** Encodes copies of one (shape, sparsity) weight in one format and times it at every m. */
-async function measureFormat(env: BenchEnv, o: SparseOptions, w: Uint16Array, n: number, k: number, s: number,
-                             format: SparseFormatName, xs: readonly Activation[], refs: ReadonlyMap<number, Reference>,
-                             progress: Progress): Promise<{ info: SparseFormatInfo | null; byM: Map<number, ImplResult> }> {
+/** Encodes the rotated copies of one (shape, sparsity) weight in one format. */
+async function encodeFormat(env: BenchEnv, o: SparseOptions, w: Uint16Array, n: number, k: number, s: number,
+                            format: SparseFormatName, progress: Progress): Promise<EncodedFormat> {
   const { sq } = env;
   const impl = sparseImpl(format);
   const tag = `sparse ${n}x${k} s=${pct(s)} ${format}`;
   const weights: SparseWeight[] = [];
-  const byM = new Map<number, ImplResult>();
+  progress.note(`${tag}: encoding`);
+  const t0 = process.hrtime.bigint();
   try {
-    progress.note(`${tag}: encoding`);
-    const t0 = process.hrtime.bigint();
-    let first: SparseWeight;
-    try {
-      first = await sq.sparse.encode(w, [n, k], { format });
-    } catch (e) {
-      const note = `encode failed: ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`;
-      for (const x of xs) {
-        progress.step(`${tag} m=${x.m}`);
-        byM.set(x.m, { impl, status: 'error', stats: null, bytes: 0, flops: 2 * x.m * n * k, relErr: null, copies: 0, clock: null, note });
-      }
-      return { info: null, byM };
-    }
-    weights.push(first);
-    const encodeMs = Number(process.hrtime.bigint() - t0) / 1e6;
-    const copies = copiesFor(first.bytes, o.rotateBytes);
-    progress.note(`${tag}: encoding ${copies} weight copies (${(encodeMs / 1000).toFixed(2)} s each)`);
+    weights.push(await sq.sparse.encode(w, [n, k], { format }));
+  } catch (e) {
+    return { impl, info: null, weights, error: `encode failed: ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}` };
+  }
+  const first = weights[0];
+  const encodeMs = Number(process.hrtime.bigint() - t0) / 1e6;
+  const copies = copiesFor(first.bytes, o.rotateBytes);
+  progress.note(`${tag}: encoding ${copies} weight copies (${(encodeMs / 1000).toFixed(2)} s each)`);
+  try {
     while (weights.length < copies) weights.push(await sq.sparse.encode(w, [n, k], { format }));
-    const info: SparseFormatInfo = { format: first.format, bytes: first.formatBytes, bytesPerWeight: first.formatBytes / (n * k),
-      rowListBytes: first.rowListBytes, nnz: first.nnz, sparsity: first.sparsity, encodeMs };
-    for (const x of xs) {
-      progress.step(`${tag} m=${x.m}`);
-      const ref = refs.get(x.m) as Reference;
-      const spec: ImplSpec = { impl, bytes: sparseBytes(first.formatBytes, x.m, n, k), flops: 2 * x.m * n * k, copies, tolerance: TOLERANCE };
-      const out = poisonedOutput(sq, x.m, n);
-      try {
-        byM.set(x.m, await consumeQueuedFailure(sq, await measureSparq(sq, spec, ref, () => sq.sparse.matmul(weights[0], x.tensor, { out }),
-          (i) => { sq.sparse.matmul(weights[i % copies], x.tensor, { out }); }, o.loop)));
-      } finally {
-        out.dispose();
-      }
-    }
-    return { info, byM };
-  } finally {
+  } catch (e) {
     for (const sw of weights) sw.dispose();
+    throw e;
+  }
+  const info: SparseFormatInfo = { format: first.format, bytes: first.formatBytes, bytesPerWeight: first.formatBytes / (n * k),
+    rowListBytes: first.rowListBytes, nnz: first.nnz, sparsity: first.sparsity, encodeMs };
+  return { impl, info, weights };
+}
+
+/**
+ * Every row of one (shape, sparsity, m) config — each format that encoded, and the dense fp16
+ * baseline on the same weight — checked, then timed side by side (measureTogether). The dense time
+ * does not depend on sparsity, but timing it beside the sparse rows keeps their ratio honest on a
+ * host whose speed drifts.
+ */
+async function measureConfig(env: BenchEnv, o: SparseOptions, n: number, k: number, s: number, encoded: readonly EncodedFormat[],
+                             dense: ReadonlyArray<Tensor<'f16'>>, x: Activation, ref: Reference): Promise<ImplResult[]> {
+  const { sq } = env;
+  const gpu = sq.backend === 'cuda';
+  const flops = 2 * x.m * n * k;
+  const owned: Array<Tensor<'f16'>> = [];
+  const contenders: Contender[] = [];
+  try {
+    for (const f of encoded) {
+      if (f.info === null) continue;
+      const weights = f.weights;
+      const out = poisonedOutput(sq, x.m, n);
+      owned.push(out);
+      contenders.push(sparqContender(sq, { impl: f.impl, bytes: sparseBytes(f.info.bytes, x.m, n, k), flops, copies: weights.length,
+        tolerance: TOLERANCE }, ref, () => sq.sparse.matmul(weights[0], x.tensor, { out }),
+      (i) => { sq.sparse.matmul(weights[i % weights.length], x.tensor, { out }); }));
+    }
+    const out = poisonedOutput(sq, x.m, n);
+    owned.push(out);
+    contenders.push(sparqContender(sq, { impl: gpu ? SPARSE_IMPLS.gpuDense : SPARSE_IMPLS.dense, bytes: denseBytes(x.m, n, k), flops,
+      copies: dense.length, tolerance: TOLERANCE }, ref, () => sq.dense.matmul(dense[0], x.tensor, { out }),
+    (i) => { sq.dense.matmul(dense[i % dense.length], x.tensor, { out }); }));
+    const rows = await measureTogether(contenders, o.loop);
+    let at = 0;
+    const impls = encoded.map((f): ImplResult => f.info === null
+      ? { impl: f.impl, status: 'error', stats: null, bytes: 0, flops, relErr: null, copies: 0, clock: null, note: f.error }
+      : rows[at++]);
+    const d = rows[at];
+    // On cuda the row is named after the kernel that ran (neutral label if none was reported).
+    const named = gpu ? { ...d, impl: denseKernelLabel(d.launch as LaunchInfo | null | undefined) } : d;
+    const note = `measured on the ${pct(s)} weight, side by side with its sparse rows (dense time does not depend on sparsity)`;
+    impls.push({ ...named, note: named.note === undefined ? note : `${named.note}; ${note}` });
+    return impls;
+  } finally {
+    for (const t of owned) t.dispose();
   }
 }
 
@@ -245,19 +230,26 @@ async function runShape(env: BenchEnv, o: SparseOptions, n: number, k: number, p
         const sample = pickSample(x.m, n);
         refs.set(x.m, { values: referenceMatmul(x.bits, w, k, sample), sample, n });
       }
-      const perFormat = [];
-      for (const f of o.formats) perFormat.push(await measureFormat(env, o, w, n, k, s, f, xs, refs, progress));
-      const dense = await measureDense(env, o, w, n, k, s, xs, refs, progress);
-      const formats = perFormat.map((p) => p.info).filter((i): i is SparseFormatInfo => i !== null);
-      for (const x of xs) {
-        const impls: ImplResult[] = perFormat.map((p) => p.byM.get(x.m) as ImplResult);
-        const d = dense.get(x.m);
-        if (d !== undefined) impls.push(d);
-        const sparseImpls = impls.slice(0, perFormat.length).filter((r) => r.status === 'ok');
-        const floorMs = copyBandwidth === null || sparseImpls.length === 0 ? null
-          : (Math.min(...sparseImpls.map((r) => r.bytes)) / copyBandwidth) * 1e3;
-        results.push({ op: 'sparse', m: x.m, n, k, sparsity: s, formats, copyBandwidth, backend: sq.backend,
-          threads: env.threads, impls, floorMs });
+      const encoded: EncodedFormat[] = [];
+      const dense: Array<Tensor<'f16'>> = [];
+      try {
+        for (const f of o.formats) encoded.push(await encodeFormat(env, o, w, n, k, s, f, progress));
+        const denseCopies = copiesFor(2 * n * k, o.rotateBytes);
+        progress.note(`sparse ${n}x${k}: ${denseCopies} dense fp16 weight copies for the baseline`);
+        for (let c = 0; c < denseCopies; c++) dense.push(sq.tensor(w, [n, k], 'f16'));
+        const formats = encoded.map((p) => p.info).filter((i): i is SparseFormatInfo => i !== null);
+        for (const x of xs) {
+          progress.step(`sparse ${n}x${k} s=${pct(s)} m=${x.m}`);
+          const impls = await measureConfig(env, o, n, k, s, encoded, dense, x, refs.get(x.m) as Reference);
+          const sparseImpls = impls.slice(0, encoded.length).filter((r) => r.status === 'ok');
+          const floorMs = copyBandwidth === null || sparseImpls.length === 0 ? null
+            : (Math.min(...sparseImpls.map((r) => r.bytes)) / copyBandwidth) * 1e3;
+          results.push({ op: 'sparse', m: x.m, n, k, sparsity: s, formats, copyBandwidth, backend: sq.backend,
+            threads: env.threads, impls, floorMs });
+        }
+      } finally {
+        for (const f of encoded) for (const sw of f.weights) sw.dispose();
+        for (const t of dense) t.dispose();
       }
     }
   } finally {
@@ -271,7 +263,7 @@ export function sparseBench(env: BenchEnv, args: CliArgs): OpBench {
   const o = sparseOptions(args, env.sq.backend);
   return {
     op: 'sparse',
-    steps: o.shapes.length * o.ms.length * o.sparsities.length * (1 + o.formats.length),
+    steps: o.shapes.length * o.ms.length * o.sparsities.length,
     async run(progress: Progress): Promise<OpReport> {
       const copyBandwidth = await measureCopyBandwidth(env.sq);
       const configs: SparseConfigResult[] = [];

@@ -84,7 +84,7 @@ function cpuTable(configs: readonly SparseConfigResult[], formats: readonly Spar
   return {
     title: 'sparse (random unstructured fp16 weights): median ms; B/w = encoded bytes per weight (dense fp16: 2); ' +
       'GB/s = (encoded W + X + Y bytes) / time; /dense = sparse time / dense fp16 time (< 1: sparse faster); ' +
-      'the dense fp16 baseline is timed in every row, right after its sparse rows',
+      'the dense fp16 baseline is timed in every row, side by side with its sparse rows',
     headers: ['shape n x k', 'sparsity', 'm',
       ...formats.flatMap((f) => [`${f} B/w`, `${f} ms`, `${f} p10–p90`, `${f} GB/s`, `${f} /dense`]), 'dense fp16 ms'],
     rows: configs.map((c) => {
@@ -103,7 +103,7 @@ function gpuTable(configs: readonly SparseConfigResult[], formats: readonly Spar
   return {
     title: 'sparse on the GPU: median µs; B/w = encoded bytes per weight (dense fp16: 2); floor = (encoded W + X + Y bytes) / ' +
       `measured device copy bandwidth (— where not measured); speedup = ${base} time / sparse time; baseline: ${base}, ` +
-      'the dense kernel sparq.dense.matmul ran (lastLaunch), timed in every row right after its sparse rows',
+      'the dense kernel sparq.dense.matmul ran (lastLaunch), timed in every row side by side with its sparse rows',
     headers: ['shape n x k', 'sparsity', 'm',
       ...formats.flatMap((f) => [`${f} B/w`, `${f} µs`, `${f} GB/s`, `${f} % of floor`, `${f} speedup`]), `${base} µs`],
     rows: configs.map((c) => {

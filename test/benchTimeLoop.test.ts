@@ -103,11 +103,28 @@ describe('measureTogether', () => {
     expect(rows[2].note).toBe('TypeError: no such op');
   });
 
-  it('a contender whose timing throws becomes an error row carrying its check', async () => {
-    const broken: Contender = { ...contender('late', [], async () => verdict(true)), batch: fake('late', 2, [], 2) };
-    const [row] = await measureTogether([broken], { budgetMs: 0, fixedReps: 12, warmupReps: 1 });
+  it('a contender whose timing throws becomes an error row carrying its check, and recovers before the others go on', async () => {
+    const log: string[] = [];
+    const recovered: string[] = [];
+    const broken: Contender = { ...contender('late', log, async () => verdict(true)), batch: fake('late', 2, log, 2),
+      recover: async () => { recovered.push(`after ${log.length} calls`); } };
+    const [row, other] = await measureTogether([broken, contender('fine', log, async () => verdict(true))],
+      { budgetMs: 0, fixedReps: 12, warmupReps: 1 });
     expect(row.status).toBe('error');
     expect(row.relErr).toBe(1e-4);
     expect(row.note).toBe('Error: late broke on call 2');
+    // late's second call (its first timed batch) threw: recovered at once, before fine's next turn.
+    expect(recovered).toEqual(['after 3 calls']);
+    expect(other.status).toBe('ok');
+  });
+
+  it('a check that throws is recovered from; a wrong one needs no recovery', async () => {
+    const recovered: string[] = [];
+    const rows = await measureTogether([
+      { ...contender('throws', [], async () => { throw new Error('queued'); }), recover: async () => { recovered.push('throws'); } },
+      { ...contender('wrong', [], async () => verdict(false)), recover: async () => { recovered.push('wrong'); } },
+    ], { budgetMs: 0, fixedReps: 3 });
+    expect(rows.map((r) => r.status)).toEqual(['error', 'wrong']);
+    expect(recovered).toEqual(['throws']);
   });
 });
