@@ -100,6 +100,7 @@ async function runShape(env: BenchEnv, o: DenseOptions, n: number, k: number, pr
       const scaledHere = env.cpuFloor !== null && env.scalingM.includes(m) ? scaled : [];
       const owned: Array<Tensor<'f16'>> = [];
       let rows: ImplResult[];
+      let floor = env.cpuFloor;
       try {
         const contenders = [denseContender(sq, sparqSpec, ref, weights, x, m, n, k, owned),
           ...scaledHere.map((s) => denseContender(s.ctx.sq, sparqSpec, ref, s.weights, x, m, n, k, owned))];
@@ -107,7 +108,9 @@ async function runShape(env: BenchEnv, o: DenseOptions, n: number, k: number, pr
           peer.setInput(decodeF16(x), [m, k]);
           contenders.push(ortContender(peer, ortSpec, ref));
         }
-        rows = await measureTogether(contenders, o.loop);
+        const measured = await measureTogether(contenders, o.loop, env.floorProbe === null ? [] : [env.floorProbe.batch]);
+        rows = measured.rows;
+        floor = env.floorProbe?.refreshedFloor(measured.alongside[0]) ?? floor;
       } finally {
         for (const t of owned) t.dispose();
       }
@@ -115,8 +118,8 @@ async function runShape(env: BenchEnv, o: DenseOptions, n: number, k: number, pr
       // cuda: cuBLAS or sparq's GEMM, whichever ran (neutral label when the call failed before launching)
       impls.push(sq.backend === 'cuda' ? { ...mine, impl: denseKernelLabel(mine.launch as LaunchInfo | null | undefined) } : mine);
       const threadRuns: ThreadRun[] = [];
-      if (env.cpuFloor !== null && env.scalingM.includes(m)) {
-        threadRuns.push(threadRun(env.threads, mine, env.cpuFloor));
+      if (floor !== null && env.scalingM.includes(m)) {
+        threadRuns.push(threadRun(env.threads, mine, floor));
         scaledHere.forEach((s, i) => threadRuns.push(threadRun(s.ctx.threads, rows[1 + i], s.ctx.floor)));
       }
       if (peer !== null) {
@@ -124,7 +127,7 @@ async function runShape(env: BenchEnv, o: DenseOptions, n: number, k: number, pr
       } else if (sq.backend === 'cpu') {
         impls.push(skipped(ortSpec, 'onnxruntime-node not available or --no-peers'));
       }
-      const floorBandwidth = env.cpuFloor?.bytesPerS ?? null;
+      const floorBandwidth = floor?.bytesPerS ?? null;
       results.push({ op: 'dense', m, n, k, backend: sq.backend, threads: env.threads, impls,
         floorMs: floorMsOf(denseBytes(m, n, k), floorBandwidth), floorBandwidth, fmaPeak: env.cpuPeak?.flopsPerS ?? null,
         threadRuns: threadRuns.length > 0 ? threadRuns : undefined });
@@ -149,7 +152,8 @@ function report(configs: readonly ConfigResult[]): OpReport {
   const table: Table = {
     title: `dense: ${name} vs ${hasOrt ? 'onnxruntime-node fp32 MatMul' : '(no peer)'} — median ms, p10–p90, ` +
       'GB/s = bytes moved / time, ratio = sparq time / ORT time' +
-      (withFloor ? '; floor = (2nk + X + Y bytes) / the DRAM read bandwidth of the same pool; % of FMA peak = 2mnk / time / ' +
+      (withFloor ? '; floor = (2nk + X + Y bytes) / the DRAM read bandwidth of the same pool (the fastest read at the start of the run or beside ' +
+        'this row\'s own samples); % of FMA peak = 2mnk / time / ' +
         'the fp32 FMA peak measured in the same run; by threads: pool size, ms, % of its floor' : ''),
     headers: ['shape n x k', 'm', `${name} ms`, 'p10–p90', 'GB/s', 'GFLOP/s', ...(withFloor ? ['floor ms', '% of floor', '% of FMA peak', 'by threads'] : []),
       ...(hasOrt ? ['ORT ms', 'ORT GB/s', 'ORT GFLOP/s', 'sparq/ORT'] : [])],

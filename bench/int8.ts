@@ -153,7 +153,7 @@ async function runConfig(env: BenchEnv, o: Int8Options, d: ShapeData, s: ShapeSt
       s.ort.setInput(decodeF16(x), [m, k]);
       contenders.push(ortContender(s.ort, ortSpec, ref));
     }
-    rows = await measureTogether(contenders, o.loop);
+    rows = (await measureTogether(contenders, o.loop)).rows;
   } finally {
     for (const t of owned) t.dispose();
   }

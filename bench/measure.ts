@@ -61,12 +61,20 @@ export interface Contender {
   recover?(): Promise<void>;
 }
 
+/** measureTogether's result: the rows in the contenders' order, and the `alongside` samplers' summaries. */
+export interface Measured {
+  readonly rows: ImplResult[];
+  readonly alongside: Array<Stats | Error>;
+}
+
 /**
  * Checks every contender (a wrong or failing one is reported, never timed), then times the rest
  * side by side, batch by batch (timeInterleaved): on a host whose speed drifts, every row of the
- * config then saw the same spells. Rows come back in the contenders' order.
+ * config then saw the same spells. `alongside` samplers (the CPU floor's read) take their turns in
+ * the same rounds.
  */
-export async function measureTogether(contenders: readonly Contender[], loop: TimeLoopOptions): Promise<ImplResult[]> {
+export async function measureTogether(contenders: readonly Contender[], loop: TimeLoopOptions,
+                                      alongside: readonly SampleBatch[] = []): Promise<Measured> {
   const rows: Array<ImplResult | null> = [];
   const checked: Array<{ at: number; contender: Contender; check: CheckResult }> = [];
   for (const contender of contenders) {
@@ -93,12 +101,12 @@ export async function measureTogether(contenders: readonly Contender[], loop: Ti
       throw e;
     }
   };
-  const timed = await timeInterleaved(checked.map((c) => recovering(c.contender)), loop);
+  const timed = await timeInterleaved([...checked.map((c) => recovering(c.contender)), ...alongside], loop);
   checked.forEach(({ at, contender, check }, i) => {
     const t = timed[i];
     rows[at] = t instanceof Error ? { ...failed(contender.spec, 'error', check, message(t)), launch: contender.launch?.() } : contender.row(t, check);
   });
-  return rows.map((r) => r as ImplResult);
+  return { rows: rows.map((r) => r as ImplResult), alongside: timed.slice(checked.length) };
 }
 
 /**
@@ -148,8 +156,8 @@ export function ortContender(peer: OrtPeer, spec: ImplSpec, ref: Reference): Con
 /** One sparq op measured alone (sparqContender). */
 export async function measureSparq(sq: Context, spec: ImplSpec, ref: Reference, first: () => Tensor<'f16'>,
                                    enqueue: (i: number) => void, loop: TimeLoopOptions): Promise<ImplResult> {
-  const [row] = await measureTogether([sparqContender(sq, spec, ref, first, enqueue)], loop);
-  return row;
+  const { rows } = await measureTogether([sparqContender(sq, spec, ref, first, enqueue)], loop);
+  return rows[0];
 }
 
 /** A placeholder row for an implementation that does not apply or could not be set up. */

@@ -5,7 +5,7 @@ import { ConfigResult } from './harness/results';
 import { Table } from './harness/table';
 import { Progress } from './harness/progress';
 import { OrtRuntime } from './peers/onnx';
-import { CpuFloor } from './harness/cpuFloor';
+import { CpuFloor, FloorProbe } from './harness/cpuFloor';
 import { CpuPeak } from './harness/cpuPeak';
 import { ScalingContext } from './harness/threadScaling';
 
@@ -47,6 +47,8 @@ export interface BenchEnv {
   readonly threads: number;
   /** The DRAM read bandwidth of `sq`'s pool, measured at the start of the run; null off the cpu. */
   readonly cpuFloor: CpuFloor | null;
+  /** cpu: the floor's read kept for the run, sampled again beside each dense and w4a16 config. */
+  readonly floorProbe: FloorProbe | null;
   /** The fp32 FMA peak of `sq`'s pool, measured at the start of the run; null off the cpu and on scalar. */
   readonly cpuPeak: CpuPeak | null;
   /** cpu: contexts with the other pool sizes of `--threads`; the sparq rows at `scalingM` run on each. */

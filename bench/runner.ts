@@ -2,7 +2,7 @@
 // machine, runs the planned op benchmarks with one progress line, prints tables and writes files.
 import { Context, SparqBackendError, open } from '../src/index';
 import { CliArgs, UsageError } from './harness/cliArgs';
-import { CpuFloor, describeFloor, measureCpuFloor } from './harness/cpuFloor';
+import { CpuFloor, FloorProbe, describeFloor, measureCpuFloor } from './harness/cpuFloor';
 import { CpuPeak, describePeak, measureCpuPeak } from './harness/cpuPeak';
 import { describeMachine, machineInfo } from './harness/machineInfo';
 import { Progress } from './harness/progress';
@@ -89,7 +89,8 @@ export async function runBenchmarks(factories: readonly BenchFactory[], argv: re
     .sort((a, b) => a.threads - b.threads);
   if (floors.length > 0) machine.cpuFloors = floors;
   if (cpuPeak !== null) machine.cpuPeak = cpuPeak;
-  const env: BenchEnv = { sq, ort, threads, cpuFloor, cpuPeak, scaling, scalingM };
+  const floorProbe = FloorProbe.open(sq, cpuFloor);
+  const env: BenchEnv = { sq, ort, threads, cpuFloor, floorProbe, scaling, cpuPeak, scalingM };
   const benches = factories.map((f) => f(env, args));
   const unknown = args.unknown();
   if (unknown.length > 0) throw new UsageError(`unknown option(s) ${unknown.join(' ')}; see --help`);
@@ -110,6 +111,7 @@ export async function runBenchmarks(factories: readonly BenchFactory[], argv: re
     for (const t of report.tables) process.stdout.write(`${textTable(t)}\n`);
     written.push(writeResults(report.op, stamp, machine, command, report.configs, report.tables, report.chart));
   }
+  floorProbe?.dispose();
   await sq.synchronize();
   for (const c of extra) await c.close();
   if (reports.length > 1) process.stdout.write(`${textTable(summaryTable(reports.flatMap((r) => r.summary)))}\n`);

@@ -195,7 +195,7 @@ async function measureConfig(env: BenchEnv, o: SparseOptions, n: number, k: numb
     contenders.push(sparqContender(sq, { impl: gpu ? SPARSE_IMPLS.gpuDense : SPARSE_IMPLS.dense, bytes: denseBytes(x.m, n, k), flops,
       copies: dense.length, tolerance: TOLERANCE }, ref, () => sq.dense.matmul(dense[0], x.tensor, { out }),
     (i) => { sq.dense.matmul(dense[i % dense.length], x.tensor, { out }); }));
-    const rows = await measureTogether(contenders, o.loop);
+    const { rows } = await measureTogether(contenders, o.loop);
     let at = 0;
     const impls = encoded.map((f): ImplResult => f.info === null
       ? { impl: f.impl, status: 'error', stats: null, bytes: 0, flops, relErr: null, copies: 0, clock: null, note: f.error }

@@ -192,6 +192,7 @@ async function runConfig(env: BenchEnv, o: W4A16Options, d: ShapeData, s: ShapeS
   // --threads counts, the ORT sessions.
   const owned: Array<Tensor<'f16'>> = [];
   let rows: ImplResult[];
+  let floor = env.cpuFloor;
   try {
     const contenders: Contender[] = [...pairContenders(sq, d, s, x, m, ref, owned)];
     if (sq.backend === 'cpu') contenders.push(int8Contender(sq, d, s, x, m, ref, owned));
@@ -203,7 +204,9 @@ async function runConfig(env: BenchEnv, o: W4A16Options, d: ShapeData, s: ShapeS
       contenders.push(ortContender(peer, { impl: p.impl, bytes: w4a16Bytes(m, n, k, g, 4, 4), flops, copies: peer.copies,
         tolerance: p.tolerance }, ref));
     }
-    rows = await measureTogether(contenders, o.loop);
+    const measured = await measureTogether(contenders, o.loop, env.floorProbe === null ? [] : [env.floorProbe.batch]);
+    rows = measured.rows;
+    floor = env.floorProbe?.refreshedFloor(measured.alongside[0]) ?? floor;
   } finally {
     for (const t of owned) t.dispose();
   }
@@ -213,8 +216,8 @@ async function runConfig(env: BenchEnv, o: W4A16Options, d: ShapeData, s: ShapeS
   const impls: ImplResult[] = [quant, dense];
   if (sq.backend === 'cpu') impls.push(rows[at++]);
   const threadRuns: ThreadRun[] = [];
-  if (env.cpuFloor !== null && env.scalingM.includes(m)) {
-    threadRuns.push(threadRun(env.threads, quant, env.cpuFloor), threadRun(env.threads, dense, env.cpuFloor));
+  if (floor !== null && env.scalingM.includes(m)) {
+    threadRuns.push(threadRun(env.threads, quant, floor), threadRun(env.threads, dense, floor));
     for (const t of scaledHere) {
       const pair = [rows[at++], labelDense(t.ctx.sq, rows[at++])];
       threadRuns.push(...pair.map((r) => threadRun(t.ctx.threads, r, t.ctx.floor)));
@@ -232,10 +235,10 @@ async function runConfig(env: BenchEnv, o: W4A16Options, d: ShapeData, s: ShapeS
     impls.push(skipped({ impl: W4A16_IMPLS.ortL1, bytes: w4a16Bytes(m, n, k, g, 4, 4), flops, copies: 0, tolerance: TOLERANCE },
       'onnxruntime-node not available or --no-peers'));
   }
-  const floorBandwidth = copyBandwidth ?? env.cpuFloor?.bytesPerS ?? null;
+  const floorBandwidth = copyBandwidth ?? floor?.bytesPerS ?? null;
   const floorMs = floorMsOf(w4a16Bytes(m, n, k, g), floorBandwidth);
   return { op: 'w4a16', m, n, k, groupSize: g, backend: sq.backend, threads: env.threads, impls, floorMs,
-    floorBandwidth: env.cpuFloor?.bytesPerS ?? null, fmaPeak: env.cpuPeak?.flopsPerS ?? null, threadRuns: threadRuns.length > 0 ? threadRuns : undefined };
+    floorBandwidth: floor?.bytesPerS ?? null, fmaPeak: env.cpuPeak?.flopsPerS ?? null, threadRuns: threadRuns.length > 0 ? threadRuns : undefined };
 }
 
 async function runShape(env: BenchEnv, o: W4A16Options, n: number, k: number, progress: Progress,

@@ -6,6 +6,7 @@
 import { open, SparqArgumentError, SparqBackendError } from '../src';
 import { native } from '../src/native';
 import { backendMatrix, cpuIsas, describeFor, titleFor } from './helpers/backends';
+import { CpuFloor, FloorProbe } from '../bench/harness/cpuFloor';
 
 describe('bench probes [cpu]', () => {
   it.each(cpuIsas())('fmaProbe on %s: flops per thread-iteration of its vector width (0 on scalar), finite checksum', async (isa) => {
@@ -50,6 +51,27 @@ describe('bench probes [cpu]', () => {
       expect(() => native().readProbe(sq.handle, src.handle, 2, bad as number)).toThrow(expect.objectContaining({ name: SparqArgumentError.name, argument: 'prefetchBytes' }));
     expect(await native().readProbe(sq.handle, src.handle, 2, 128)).toBe(0); // still usable
     src.dispose();
+    await sq.close();
+  });
+
+  // The bench's floor kept for the run (bench/harness/cpuFloor.ts): its batch is one stream-time
+  // sample per read, and a config's floor only ever rises to a faster read than the start's.
+  it('FloorProbe samples its read and raises the floor only to a faster read', async () => {
+    const sq = await open({ backend: 'cpu', threads: 2 });
+    const start: CpuFloor = { bytesPerS: 10e9, threads: 2, bufferBytes: 4 * 2 ** 20, samples: 3,
+      shape: { streams: 4, prefetchBytes: 1024 }, source: 'test' };
+    const probe = FloorProbe.open(sq, start) as FloorProbe;
+    const samples = await probe.batch(3);
+    expect(samples).toHaveLength(3);
+    for (const ms of samples) expect(ms).toBeGreaterThan(0);
+    const stats = (minMs: number) => ({ median: 2 * minMs, p10: minMs, p90: 3 * minMs, min: minMs, mean: 2 * minMs, reps: 5 });
+    const msAt = (gbPerS: number) => (start.bufferBytes / (gbPerS * 1e9)) * 1e3;
+    expect(probe.refreshedFloor(stats(msAt(20))).bytesPerS).toBeCloseTo(20e9, -6);
+    expect(probe.refreshedFloor(stats(msAt(5)))).toBe(start);
+    expect(probe.refreshedFloor(new Error('probe failed'))).toBe(start);
+    expect(probe.refreshedFloor(undefined)).toBe(start);
+    probe.dispose();
+    expect(FloorProbe.open(sq, null)).toBeNull();
     await sq.close();
   });
 });

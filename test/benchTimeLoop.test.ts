@@ -85,7 +85,7 @@ describe('measureTogether', () => {
 
   it('times only the contenders whose check passed, side by side, and keeps the rows in order', async () => {
     const log: string[] = [];
-    const rows = await measureTogether([
+    const { rows } = await measureTogether([
       contender('good1', log, async () => verdict(true)),
       contender('wrong', log, async () => verdict(false)),
       contender('throws', log, async () => { throw new TypeError('no such op'); }),
@@ -108,7 +108,7 @@ describe('measureTogether', () => {
     const recovered: string[] = [];
     const broken: Contender = { ...contender('late', log, async () => verdict(true)), batch: fake('late', 2, log, 2),
       recover: async () => { recovered.push(`after ${log.length} calls`); } };
-    const [row, other] = await measureTogether([broken, contender('fine', log, async () => verdict(true))],
+    const { rows: [row, other] } = await measureTogether([broken, contender('fine', log, async () => verdict(true))],
       { budgetMs: 0, fixedReps: 12, warmupReps: 1 });
     expect(row.status).toBe('error');
     expect(row.relErr).toBe(1e-4);
@@ -120,7 +120,7 @@ describe('measureTogether', () => {
 
   it('a check that throws is recovered from; a wrong one needs no recovery', async () => {
     const recovered: string[] = [];
-    const rows = await measureTogether([
+    const { rows } = await measureTogether([
       { ...contender('throws', [], async () => { throw new Error('queued'); }), recover: async () => { recovered.push('throws'); } },
       { ...contender('wrong', [], async () => verdict(false)), recover: async () => { recovered.push('wrong'); } },
     ], { budgetMs: 0, fixedReps: 3 });

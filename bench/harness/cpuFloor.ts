@@ -9,7 +9,9 @@
 // taken, a neighbour on the memory) or a way of reading this CPU does not favour, and a floor a
 // kernel's median can beat is no floor.
 import * as os from 'os';
-import type { Context } from '../../src/index';
+import type { Context, Tensor } from '../../src/index';
+import { Stats } from './stats';
+import { SampleBatch } from './timeLoop';
 import { native } from '../../src/native';
 import { l3CacheBytes } from './machineInfo';
 
@@ -89,6 +91,47 @@ export async function measureCpuFloor(sq: Context): Promise<CpuFloor | null> {
     };
   } finally {
     buffer.dispose();
+  }
+}
+
+/**
+ * The floor's read, kept for the run, so each config can sample it again side by side with its rows
+ * (bench/measure.ts measureTogether's `alongside`): a floor taken once at the start can fall in a
+ * slow spell of the host and make every later row look closer to it than it is. A config's floor
+ * is the fastest read seen, at the start or in its own rounds (refreshedFloor).
+ */
+export class FloorProbe {
+  private constructor(private readonly sq: Context, private readonly buffer: Tensor<'u8'>, readonly floor: CpuFloor) {}
+
+  /** Null off the cpu backend or without a start floor. */
+  static open(sq: Context, floor: CpuFloor | null): FloorProbe | null {
+    if (sq.backend !== 'cpu' || floor === null) return null;
+    return new FloorProbe(sq, sq.zeros([floor.bufferBytes / ROW_BYTES, ROW_BYTES], 'u8'), floor);
+  }
+
+  /** `count` reads of the whole buffer in the floor's read shape, ms each (stream time). */
+  readonly batch: SampleBatch = async (count) => {
+    const b = native();
+    const marks: Array<Promise<number>> = [this.sq.mark()];
+    const sums: Array<Promise<number>> = [];
+    for (let i = 0; i < count; i++) {
+      sums.push(b.readProbe(this.sq.handle, this.buffer.handle, this.floor.shape.streams, this.floor.shape.prefetchBytes));
+      marks.push(this.sq.mark());
+    }
+    await Promise.all(sums);
+    const t = await Promise.all(marks);
+    return t.slice(1).map((v, i) => v - t[i]);
+  };
+
+  /** The start floor, raised to the fastest of `sampled` where that read faster. */
+  refreshedFloor(sampled: Stats | Error | undefined): CpuFloor {
+    if (sampled === undefined || sampled instanceof Error || !(sampled.min > 0)) return this.floor;
+    const bytesPerS = this.floor.bufferBytes / (sampled.min / 1000);
+    return bytesPerS > this.floor.bytesPerS ? { ...this.floor, bytesPerS } : this.floor;
+  }
+
+  dispose(): void {
+    this.buffer.dispose();
   }
 }
 
