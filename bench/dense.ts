@@ -12,6 +12,7 @@ import { pickSample, referenceMatmul } from './harness/referenceCheck';
 import { ConfigResult, ImplResult, findImpl as find, gbPerS, gflopPerS, medianOrStatus as ms, speedup, spreadLabel as spread, timeRatio } from './harness/results';
 import { denseHeader, denseKernelLabel } from './harness/kernelLabel';
 import { copiesFor } from './harness/rotation';
+import { floorsAlongside } from './harness/cpuFloor';
 import { ChartSpec } from './harness/svgChart';
 import { Table } from './harness/table';
 import { ThreadRun, floorMsOf, pctOfFloor, scalingCell, threadRun } from './harness/threadScaling';
@@ -101,6 +102,7 @@ async function runShape(env: BenchEnv, o: DenseOptions, n: number, k: number, pr
       const owned: Array<Tensor<'f16'>> = [];
       let rows: ImplResult[];
       let floor = env.cpuFloor;
+      let scaledFloors = scaledHere.map((t) => t.ctx.floor);
       try {
         const contenders = [denseContender(sq, sparqSpec, ref, weights, x, m, n, k, owned),
           ...scaledHere.map((s) => denseContender(s.ctx.sq, sparqSpec, ref, s.weights, x, m, n, k, owned))];
@@ -108,9 +110,11 @@ async function runShape(env: BenchEnv, o: DenseOptions, n: number, k: number, pr
           peer.setInput(decodeF16(x), [m, k]);
           contenders.push(ortContender(peer, ortSpec, ref));
         }
-        const measured = await measureTogether(contenders, o.loop, env.floorProbe === null ? [] : [env.floorProbe.batch]);
+        const pools = floorsAlongside([{ floor: env.cpuFloor, probe: env.floorProbe },
+          ...scaledHere.map((t) => ({ floor: t.ctx.floor, probe: t.ctx.floorProbe }))]);
+        const measured = await measureTogether(contenders, o.loop, pools.batches);
         rows = measured.rows;
-        floor = env.floorProbe?.refreshedFloor(measured.alongside[0]) ?? floor;
+        [floor, ...scaledFloors] = pools.floors(measured.alongside);
       } finally {
         for (const t of owned) t.dispose();
       }
@@ -120,7 +124,7 @@ async function runShape(env: BenchEnv, o: DenseOptions, n: number, k: number, pr
       const threadRuns: ThreadRun[] = [];
       if (floor !== null && env.scalingM.includes(m)) {
         threadRuns.push(threadRun(env.threads, mine, floor));
-        scaledHere.forEach((s, i) => threadRuns.push(threadRun(s.ctx.threads, rows[1 + i], s.ctx.floor)));
+        scaledHere.forEach((s, i) => threadRuns.push(threadRun(s.ctx.threads, rows[1 + i], scaledFloors[i])));
       }
       if (peer !== null) {
         impls.push(rows[rows.length - 1]);

@@ -83,7 +83,8 @@ export async function runBenchmarks(factories: readonly BenchFactory[], argv: re
   for (const t of cpu ? threadCounts.filter((c) => c !== threads) : []) {
     const other = await open({ backend: 'cpu', threads: t });
     extra.push(other);
-    scaling.push({ threads: t, sq: other, floor: await measureCpuFloor(other) });
+    const floor = await measureCpuFloor(other);
+    scaling.push({ threads: t, sq: other, floor, floorProbe: FloorProbe.open(other, floor) });
   }
   const floors = [cpuFloor, ...scaling.map((s) => s.floor)].filter((f): f is CpuFloor => f !== null)
     .sort((a, b) => a.threads - b.threads);
@@ -112,6 +113,7 @@ export async function runBenchmarks(factories: readonly BenchFactory[], argv: re
     written.push(writeResults(report.op, stamp, machine, command, report.configs, report.tables, report.chart));
   }
   floorProbe?.dispose();
+  for (const s of scaling) s.floorProbe?.dispose();
   await sq.synchronize();
   for (const c of extra) await c.close();
   if (reports.length > 1) process.stdout.write(`${textTable(summaryTable(reports.flatMap((r) => r.summary)))}\n`);

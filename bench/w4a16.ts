@@ -13,6 +13,7 @@ import { ConfigResult, ImplResult } from './harness/results';
 import { ScalingContext, ThreadRun, floorMsOf, threadRun } from './harness/threadScaling';
 import { denseKernelLabel } from './harness/kernelLabel';
 import { copiesFor } from './harness/rotation';
+import { floorsAlongside } from './harness/cpuFloor';
 import { denseBytes } from './dense';
 import { measureCopyBandwidth } from './deviceBandwidth';
 import { Contender, ImplSpec, Reference, measureTogether, ortContender, poisonedOutput, skipped, sparqContender } from './measure';
@@ -193,6 +194,7 @@ async function runConfig(env: BenchEnv, o: W4A16Options, d: ShapeData, s: ShapeS
   const owned: Array<Tensor<'f16'>> = [];
   let rows: ImplResult[];
   let floor = env.cpuFloor;
+  let scaledFloors = scaledHere.map((t) => t.ctx.floor);
   try {
     const contenders: Contender[] = [...pairContenders(sq, d, s, x, m, ref, owned)];
     if (sq.backend === 'cpu') contenders.push(int8Contender(sq, d, s, x, m, ref, owned));
@@ -204,9 +206,11 @@ async function runConfig(env: BenchEnv, o: W4A16Options, d: ShapeData, s: ShapeS
       contenders.push(ortContender(peer, { impl: p.impl, bytes: w4a16Bytes(m, n, k, g, 4, 4), flops, copies: peer.copies,
         tolerance: p.tolerance }, ref));
     }
-    const measured = await measureTogether(contenders, o.loop, env.floorProbe === null ? [] : [env.floorProbe.batch]);
+    const pools = floorsAlongside([{ floor: env.cpuFloor, probe: env.floorProbe },
+      ...scaledHere.map((t) => ({ floor: t.ctx.floor, probe: t.ctx.floorProbe }))]);
+    const measured = await measureTogether(contenders, o.loop, pools.batches);
     rows = measured.rows;
-    floor = env.floorProbe?.refreshedFloor(measured.alongside[0]) ?? floor;
+    [floor, ...scaledFloors] = pools.floors(measured.alongside);
   } finally {
     for (const t of owned) t.dispose();
   }
@@ -218,10 +222,10 @@ async function runConfig(env: BenchEnv, o: W4A16Options, d: ShapeData, s: ShapeS
   const threadRuns: ThreadRun[] = [];
   if (floor !== null && env.scalingM.includes(m)) {
     threadRuns.push(threadRun(env.threads, quant, floor), threadRun(env.threads, dense, floor));
-    for (const t of scaledHere) {
+    scaledHere.forEach((t, i) => {
       const pair = [rows[at++], labelDense(t.ctx.sq, rows[at++])];
-      threadRuns.push(...pair.map((r) => threadRun(t.ctx.threads, r, t.ctx.floor)));
-    }
+      threadRuns.push(...pair.map((r) => threadRun(t.ctx.threads, r, scaledFloors[i])));
+    });
   }
   for (const p of s.ort) {
     if (p.peer !== null) {

@@ -6,7 +6,7 @@
 import { open, SparqArgumentError, SparqBackendError } from '../src';
 import { native } from '../src/native';
 import { backendMatrix, cpuIsas, describeFor, titleFor } from './helpers/backends';
-import { CpuFloor, FloorProbe } from '../bench/harness/cpuFloor';
+import { CpuFloor, FloorProbe, floorsAlongside } from '../bench/harness/cpuFloor';
 
 describe('bench probes [cpu]', () => {
   it.each(cpuIsas())('fmaProbe on %s: flops per thread-iteration of its vector width (0 on scalar), finite checksum', async (isa) => {
@@ -72,6 +72,19 @@ describe('bench probes [cpu]', () => {
     expect(probe.refreshedFloor(undefined)).toBe(start);
     probe.dispose();
     expect(FloorProbe.open(sq, null)).toBeNull();
+
+    // Several pools beside one config: only pools with a probe sample, each gets its own result back.
+    const one = FloorProbe.open(sq, { ...start, threads: 1 }) as FloorProbe;
+    const two = FloorProbe.open(sq, start) as FloorProbe;
+    const noProbe: CpuFloor = { ...start, threads: 3, bytesPerS: 7e9 };
+    const pools = floorsAlongside([{ floor: start, probe: two }, { floor: noProbe, probe: null }, { floor: start, probe: one }]);
+    expect(pools.batches).toEqual([two.batch, one.batch]);
+    const [f2, f3, f1] = pools.floors([stats(msAt(30)), stats(msAt(1))]);
+    expect(f2?.bytesPerS).toBeCloseTo(30e9, -6);
+    expect(f3).toBe(noProbe);
+    expect(f1).toEqual({ ...start, threads: 1 });
+    one.dispose();
+    two.dispose();
     await sq.close();
   });
 });

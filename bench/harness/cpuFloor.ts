@@ -135,6 +135,30 @@ export class FloorProbe {
   }
 }
 
+/** One pool's start floor and its kept read (null where there is none). */
+export interface PoolFloor {
+  readonly floor: CpuFloor | null;
+  readonly probe: FloorProbe | null;
+}
+
+/**
+ * Floor sampling beside one config's rows for several pools (the main context and the --threads
+ * ones): `batches` go to measureTogether's `alongside`; `floors(sampled)` then gives each pool's
+ * floor in `pools` order (a pool without a probe keeps its start floor).
+ */
+export function floorsAlongside(pools: readonly PoolFloor[]): {
+  batches: SampleBatch[];
+  floors(sampled: ReadonlyArray<Stats | Error>): Array<CpuFloor | null>;
+} {
+  return {
+    batches: pools.flatMap((p) => (p.probe === null ? [] : [p.probe.batch])),
+    floors(sampled) {
+      let i = 0;
+      return pools.map((p) => (p.probe === null ? p.floor : p.probe.refreshedFloor(sampled[i++])));
+    },
+  };
+}
+
 /** "30.6 GB/s (2 threads, 1 stream)". */
 export function describeFloor(f: CpuFloor): string {
   return `${(f.bytesPerS / 1e9).toFixed(1)} GB/s (${f.threads} thread${f.threads === 1 ? '' : 's'}, ${describeShape(f.shape)})`;

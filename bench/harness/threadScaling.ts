@@ -2,14 +2,15 @@
 // contexts with other pool sizes (`--threads 1,2`), each with its own floor measured on that pool,
 // so the JSON says how time and % of floor move with threads.
 import type { Context } from '../../src/index';
-import { CpuFloor } from './cpuFloor';
+import { CpuFloor, FloorProbe } from './cpuFloor';
 import { ImplResult } from './results';
 
-/** A context with another pool size, and the floor its pool draws. */
+/** A context with another pool size, the floor its pool drew at the start, and that read kept for the run. */
 export interface ScalingContext {
   readonly threads: number;
   readonly sq: Context;
   readonly floor: CpuFloor | null;
+  readonly floorProbe: FloorProbe | null;
 }
 
 /** One sparq row at one pool size. */
