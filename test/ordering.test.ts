@@ -46,23 +46,29 @@ describe('stream ordering [cpu]', () => {
     // The rate can still rise a little with size: 1.1x on the size (1.33x the time), whole 256s,
     // capped at 4096 (3 × 32 MiB of f16); past the cap the matmul is repeated on the stream.
     const size = Math.min(4096, Math.max(calSize, Math.ceil((Math.cbrt((targetMs * flopsPerMs) / 2) * 1.1) / 256) * 256));
-    const reps = Math.max(1, Math.ceil((targetMs * 1.33 * flopsPerMs) / (2 * size ** 3)));
+    let reps = Math.max(1, Math.ceil((targetMs * 1.33 * flopsPerMs) / (2 * size ** 3)));
     const { sq, w, x } = await slowMatmul(size);
-    const t0 = await sq.mark();
-    let ticks = 0;
-    const timer = setInterval(() => ticks++, 10);
-    const started = Date.now();
-    let y = sq.dense.matmul(w, x);
-    for (let i = 1; i < reps; i++) y = sq.dense.matmul(w, x, { out: y });
-    const returnedAfter = Date.now() - started;
-    await y.read();
-    const t1 = await sq.mark();
-    clearInterval(timer);
+    // A calibration taken in a slow spell of a shared host can undershoot: a run that came in under
+    // 200 ms proves nothing, so it is run again with more reps (at most 4 tries), never passed.
+    let detail = { size, reps, calSize, calMs, streamMs: 0, returnedAfter: 0, ticks: 0, tries: 0 };
+    for (let tries = 1; tries <= 4 && detail.streamMs < 200; tries++) {
+      const t0 = await sq.mark();
+      let ticks = 0;
+      const timer = setInterval(() => ticks++, 10);
+      const started = Date.now();
+      let y = sq.dense.matmul(w, x);
+      for (let i = 1; i < reps; i++) y = sq.dense.matmul(w, x, { out: y });
+      const returnedAfter = Date.now() - started;
+      await y.read();
+      const t1 = await sq.mark();
+      clearInterval(timer);
+      detail = { size, reps, calSize, calMs, streamMs: t1 - t0, returnedAfter, ticks, tries };
+      reps = Math.ceil(reps * Math.max(2, (1.5 * targetMs) / Math.max(t1 - t0, 1)));
+    }
     await sq.close();
-    const detail = { size, reps, calSize, calMs, streamMs: t1 - t0, returnedAfter, ticks };
-    expect({ ...detail, tookAtLeast200ms: t1 - t0 >= 200 }).toMatchObject({ tookAtLeast200ms: true }); // really ran ≥ 200 ms on the stream
-    expect({ ...detail, enqueueUnder50ms: returnedAfter < 50 }).toMatchObject({ enqueueUnder50ms: true }); // enqueue only
-    expect({ ...detail, fiveTicks: ticks >= 5 }).toMatchObject({ fiveTicks: true });
+    expect({ ...detail, tookAtLeast200ms: detail.streamMs >= 200 }).toMatchObject({ tookAtLeast200ms: true }); // really ran ≥ 200 ms on the stream
+    expect({ ...detail, enqueueUnder50ms: detail.returnedAfter < 50 }).toMatchObject({ enqueueUnder50ms: true }); // enqueue only
+    expect({ ...detail, fiveTicks: detail.ticks >= 5 }).toMatchObject({ fiveTicks: true });
   });
 
   it('ops run in enqueue order: a later op sees an earlier op’s output', async () => {
