@@ -12,11 +12,10 @@ import { pickSample, referenceMatmul } from './harness/referenceCheck';
 import { ConfigResult, ImplResult, findImpl as find, gbPerS, gflopPerS, medianOrStatus as ms, speedup, spreadLabel as spread, timeRatio } from './harness/results';
 import { denseHeader, denseKernelLabel } from './harness/kernelLabel';
 import { copiesFor } from './harness/rotation';
-import { floorsAlongside } from './harness/cpuFloor';
 import { ChartSpec } from './harness/svgChart';
 import { Table } from './harness/table';
 import { ThreadRun, floorMsOf, pctOfFloor, scalingCell, threadRun } from './harness/threadScaling';
-import { Contender, ImplSpec, Reference, measureTogether, ortContender, poisonedOutput, skipped, sparqContender } from './measure';
+import { Contender, ImplSpec, Reference, measureWithFloors, ortContender, poisonedOutput, skipped, sparqContender } from './measure';
 import { BenchEnv, OpBench, OpReport, SummaryRow } from './opReport';
 import { buildMatMulModel } from './peers/onnxModel';
 import { OrtPeer } from './peers/onnx';
@@ -110,11 +109,10 @@ async function runShape(env: BenchEnv, o: DenseOptions, n: number, k: number, pr
           peer.setInput(decodeF16(x), [m, k]);
           contenders.push(ortContender(peer, ortSpec, ref));
         }
-        const pools = floorsAlongside([{ floor: env.cpuFloor, probe: env.floorProbe },
-          ...scaledHere.map((t) => ({ floor: t.ctx.floor, probe: t.ctx.floorProbe }))]);
-        const measured = await measureTogether(contenders, o.loop, pools.batches);
+        const measured = await measureWithFloors(contenders, o.loop,
+          [{ floor: env.cpuFloor, floorProbe: env.floorProbe }, ...scaledHere.map((t) => t.ctx)]);
         rows = measured.rows;
-        [floor, ...scaledFloors] = pools.floors(measured.alongside);
+        [floor, ...scaledFloors] = measured.floors;
       } finally {
         for (const t of owned) t.dispose();
       }

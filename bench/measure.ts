@@ -4,6 +4,7 @@ import type { Context, LaunchInfo, Tensor } from '../src/index';
 import { decodeF16 } from './harness/halfFloat';
 import { CheckResult, Sample, compareToReference, describeCheck } from './harness/referenceCheck';
 import { ImplResult } from './harness/results';
+import { CpuFloor, PoolFloor, floorsAlongside } from './harness/cpuFloor';
 import { Stats } from './harness/stats';
 import { SampleBatch, TimeLoopOptions, timeInterleaved } from './harness/timeLoop';
 import { OrtPeer } from './peers/onnx';
@@ -107,6 +108,17 @@ export async function measureTogether(contenders: readonly Contender[], loop: Ti
     rows[at] = t instanceof Error ? { ...failed(contender.spec, 'error', check, message(t)), launch: contender.launch?.() } : contender.row(t, check);
   });
   return { rows: rows.map((r) => r as ImplResult), alongside: timed.slice(checked.length) };
+}
+
+/**
+ * measureTogether with the CPU floor of every pool in `pools` (the main context first, then the
+ * --threads ones) sampled in the same rounds; `floors` in `pools` order (harness/cpuFloor.ts).
+ */
+export async function measureWithFloors(contenders: readonly Contender[], loop: TimeLoopOptions,
+                                        pools: readonly PoolFloor[]): Promise<{ rows: ImplResult[]; floors: Array<CpuFloor | null> }> {
+  const sampled = floorsAlongside(pools);
+  const measured = await measureTogether(contenders, loop, sampled.batches);
+  return { rows: measured.rows, floors: sampled.floors(measured.alongside) };
 }
 
 /**

@@ -13,10 +13,9 @@ import { ConfigResult, ImplResult } from './harness/results';
 import { ScalingContext, ThreadRun, floorMsOf, threadRun } from './harness/threadScaling';
 import { denseKernelLabel } from './harness/kernelLabel';
 import { copiesFor } from './harness/rotation';
-import { floorsAlongside } from './harness/cpuFloor';
 import { denseBytes } from './dense';
 import { measureCopyBandwidth } from './deviceBandwidth';
-import { Contender, ImplSpec, Reference, measureTogether, ortContender, poisonedOutput, skipped, sparqContender } from './measure';
+import { Contender, ImplSpec, Reference, measureWithFloors, ortContender, poisonedOutput, skipped, sparqContender } from './measure';
 import { BenchEnv, OpBench, OpReport } from './opReport';
 import { OrtPeer } from './peers/onnx';
 import { buildMatMulNBitsModel } from './peers/onnxModel';
@@ -206,11 +205,10 @@ async function runConfig(env: BenchEnv, o: W4A16Options, d: ShapeData, s: ShapeS
       contenders.push(ortContender(peer, { impl: p.impl, bytes: w4a16Bytes(m, n, k, g, 4, 4), flops, copies: peer.copies,
         tolerance: p.tolerance }, ref));
     }
-    const pools = floorsAlongside([{ floor: env.cpuFloor, probe: env.floorProbe },
-      ...scaledHere.map((t) => ({ floor: t.ctx.floor, probe: t.ctx.floorProbe }))]);
-    const measured = await measureTogether(contenders, o.loop, pools.batches);
+    const measured = await measureWithFloors(contenders, o.loop,
+      [{ floor: env.cpuFloor, floorProbe: env.floorProbe }, ...scaledHere.map((t) => t.ctx)]);
     rows = measured.rows;
-    [floor, ...scaledFloors] = pools.floors(measured.alongside);
+    [floor, ...scaledFloors] = measured.floors;
   } finally {
     for (const t of owned) t.dispose();
   }

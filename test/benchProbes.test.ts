@@ -77,7 +77,7 @@ describe('bench probes [cpu]', () => {
     const one = FloorProbe.open(sq, { ...start, threads: 1 }) as FloorProbe;
     const two = FloorProbe.open(sq, start) as FloorProbe;
     const noProbe: CpuFloor = { ...start, threads: 3, bytesPerS: 7e9 };
-    const pools = floorsAlongside([{ floor: start, probe: two }, { floor: noProbe, probe: null }, { floor: start, probe: one }]);
+    const pools = floorsAlongside([{ floor: start, floorProbe: two }, { floor: noProbe, floorProbe: null }, { floor: start, floorProbe: one }]);
     expect(pools.batches).toEqual([two.batch, one.batch]);
     const [f2, f3, f1] = pools.floors([stats(msAt(30)), stats(msAt(1))]);
     expect(f2?.bytesPerS).toBeCloseTo(30e9, -6);

@@ -138,7 +138,7 @@ export class FloorProbe {
 /** One pool's start floor and its kept read (null where there is none). */
 export interface PoolFloor {
   readonly floor: CpuFloor | null;
-  readonly probe: FloorProbe | null;
+  readonly floorProbe: FloorProbe | null;
 }
 
 /**
@@ -151,10 +151,10 @@ export function floorsAlongside(pools: readonly PoolFloor[]): {
   floors(sampled: ReadonlyArray<Stats | Error>): Array<CpuFloor | null>;
 } {
   return {
-    batches: pools.flatMap((p) => (p.probe === null ? [] : [p.probe.batch])),
+    batches: pools.flatMap((p) => (p.floorProbe === null ? [] : [p.floorProbe.batch])),
     floors(sampled) {
       let i = 0;
-      return pools.map((p) => (p.probe === null ? p.floor : p.probe.refreshedFloor(sampled[i++])));
+      return pools.map((p) => (p.floorProbe === null ? p.floor : p.floorProbe.refreshedFloor(sampled[i++])));
     },
   };
 }
