@@ -67,21 +67,19 @@ __mmask16 TailMask(int64_t left) {
 }
 
 // 16 fp16 → 16 words, each the bf16 pair (hi, lo) of one value: hi in the low half (the even
-// element TDPBF16PS pairs first), lo in the high half, hi + lo == the value exactly. An infinity
-// or NaN keeps lo = 0 (inf − inf would make a NaN of an infinity) and a NaN stays a NaN in hi
-// (its payload may sit only in the 3 bits hi drops). `special` gets the lanes that were inf or NaN:
-// an infinity still meets a zero lo part of the other operand (inf·0 = NaN where the product is
-// inf), so the driver recomputes what such inputs touch (dense_cpu.cc).
+// element TDPBF16PS pairs first), lo in the high half, hi + lo == the value exactly. `special` gets
+// the lanes that were inf or NaN: their pairs are not exact (inf − inf makes lo a NaN, a NaN whose
+// payload sits in the 3 bits hi drops reads as an inf), and an infinity would meet the other
+// operand's zero lo part anyway (inf·0 = NaN where the product is inf), so the driver recomputes
+// whatever such inputs touch (dense_cpu.cc, RecomputeInfNan) and these lanes' values never reach Y.
 __m512i SplitPairs(__m512 v, __mmask16& special) {
   const __m512i bits = _mm512_castps_si512(v);
   const __m512i top = _mm512_set1_epi32(static_cast<int>(0xFFFF0000u));
   const __m512 hi = _mm512_castsi512_ps(_mm512_and_si512(bits, top));
   const __m512i lo = _mm512_and_si512(_mm512_castps_si512(_mm512_sub_ps(v, hi)), top);
-  __m512i pairs = _mm512_or_si512(_mm512_srli_epi32(bits, 16), lo);
-  constexpr int kNanOrInf = 0x01 | 0x08 | 0x10 | 0x80, kNan = 0x01 | 0x80;  // vfpclassps categories
+  constexpr int kNanOrInf = 0x01 | 0x08 | 0x10 | 0x80;  // vfpclassps categories: QNaN, ±inf, SNaN
   special = _mm512_fpclass_ps_mask(v, kNanOrInf);
-  pairs = _mm512_mask_srli_epi32(pairs, special, bits, 16);
-  return _mm512_mask_or_epi32(pairs, _mm512_fpclass_ps_mask(v, kNan), pairs, _mm512_set1_epi32(0x40));
+  return _mm512_or_si512(_mm512_srli_epi32(bits, 16), lo);
 }
 
 // 16 fp16 at src (the first `left` of them; zeros after) as fp32.
