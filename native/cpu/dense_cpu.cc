@@ -26,6 +26,7 @@
 
 #include "cpu/aligned_array.h"
 #include "cpu/isa_kernels.h"
+#include "cpu/row_blocks.h"
 #include "sparq/cpu_ops.h"
 
 namespace sparq::cpu {
@@ -131,21 +132,26 @@ void RunGemm(const DenseMatmulArgs& a, const DenseKernelSet& ks, const float* bi
 // The rows-on-lanes prefill (isa_kernels.h): X transposed to xt once per call, threads own
 // contiguous runs of kDenseRowsCols-column panels.
 void RunRowsGemm(const DenseMatmulArgs& a, const DenseKernelSet& ks, const float* bias, ThreadPool& pool) {
-  constexpr int64_t kRowBlock = 16;
+  constexpr int64_t kRowBlock = kRowBlockRows;
   const int64_t row_blocks = CeilDiv(a.m, kRowBlock), m_pad = row_blocks * kRowBlock;
-  AlignedArray<float> xt = AllocAligned<float>(m_pad * a.k);
-  pool.ParallelFor(row_blocks, [&](int64_t b0, int64_t b1) {
-    std::vector<float> row(static_cast<size_t>(a.k));
-    for (int64_t blk = b0; blk < b1; ++blk) {
-      float* dst = xt.get() + blk * a.k * kRowBlock;
-      for (int64_t i = 0; i < kRowBlock; ++i) {
-        const int64_t r = blk * kRowBlock + i;
-        if (r < a.m) ks.f16_to_f32(a.x + r * a.k, row.data(), row.size());
-        else std::fill(row.begin(), row.end(), 0.0f);
-        for (int64_t kk = 0; kk < a.k; ++kk) dst[kk * kRowBlock + i] = row[size_t(kk)];
+  AlignedArray<float> xt;
+  if (ks.rows_quads) {
+    xt = QuadRowBlocksF16(a.x, a.m, a.k, ks.f16_to_f32, pool);
+  } else {
+    xt = AllocAligned<float>(m_pad * a.k);
+    pool.ParallelFor(row_blocks, [&](int64_t b0, int64_t b1) {
+      std::vector<float> row(static_cast<size_t>(a.k));
+      for (int64_t blk = b0; blk < b1; ++blk) {
+        float* dst = xt.get() + blk * a.k * kRowBlock;
+        for (int64_t i = 0; i < kRowBlock; ++i) {
+          const int64_t r = blk * kRowBlock + i;
+          if (r < a.m) ks.f16_to_f32(a.x + r * a.k, row.data(), row.size());
+          else std::fill(row.begin(), row.end(), 0.0f);
+          for (int64_t kk = 0; kk < a.k; ++kk) dst[kk * kRowBlock + i] = row[size_t(kk)];
+        }
       }
-    }
-  });
+    });
+  }
   DenseRowsArgs ra;
   ra.xt = xt.get();
   ra.m = a.m;
@@ -155,8 +161,9 @@ void RunRowsGemm(const DenseMatmulArgs& a, const DenseKernelSet& ks, const float
   ra.k = a.k;
   ra.bias = bias;
   ra.y = a.y;
+  const int64_t c_floats = kDenseRowsCols * m_pad * (ks.rows_quads ? 4 * DenseRowsChunkSupers(m_pad) : 1);
   pool.ParallelFor(CeilDiv(a.n, kDenseRowsCols), [&](int64_t s0, int64_t s1) {
-    AlignedArray<float> scratch = AllocAligned<float>(kDenseRowsCols * (kDenseRowsKc + m_pad));
+    AlignedArray<float> scratch = AllocAligned<float>(kDenseRowsCols * kDenseRowsKc + c_floats);
     ks.rows_gemm(ra, scratch.get(), scratch.get() + kDenseRowsCols * kDenseRowsKc, s0, s1);
   });
 }

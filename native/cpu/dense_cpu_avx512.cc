@@ -161,48 +161,74 @@ void Writeback(const float* c, int nr, int64_t m, int64_t cols, const float* bia
 }
 
 // ------------------------------------------------------------------ rows-on-lanes prefill
+// The k-quad form (panel_gemm_avx512.inc, isa_kernels.h): a.xt is X's quad blocks and c holds 4
+// partial sums per output, for `chunk` panels at a time.
 constexpr int kPanelKc = kDenseRowsKc;
 #include "cpu/panel_gemm_avx512.inc"
 
-// How far ahead the panel fill prefetches each W row, into L2: 8 k blocks. One block ahead into
-// L1 left the fill waiting on W at m = 16 (a quarter of the op); 1024 to 4096 elements into L2
-// measured alike (one Zen 4 core, 4096²: m = 16 6.7 → 6.0 ms, m = 64 22.7 → 21.0, m = 128
-// 42.5 → 41.4).
-constexpr int64_t kRowsPrefetchElems = 8 * kDenseRowsKc;
+// Columns [j0, j0 + cols) of W, k block [k0, k0 + kc_len), to the fp32 panel; rows past n and k
+// past the block are zeros (the kernel's k quads and the panel's last vector read them).
+void FillPanel(const DenseRowsArgs& a, float* panel, int64_t j0, int64_t cols, int64_t k0, int64_t kc_len) {
+  for (int j = 0; j < kDenseRowsCols; ++j) {
+    float* row = panel + j * kDenseRowsKc;
+    if (j >= cols) {
+      for (int64_t kk = 0; kk < kc_len; kk += kLanes) _mm512_store_ps(row + kk, _mm512_setzero_ps());
+      continue;
+    }
+    const uint16_t* src = a.w + (j0 + j) * a.k + k0;
+    for (int64_t kk = 0; kk < kc_len; kk += kLanes)
+      _mm512_store_ps(row + kk, _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(TailMask(kc_len - kk), src + kk)));
+  }
+}
 
+// Panels in chunks (DenseRowsChunkSupers): k block outermost within a chunk, so X's k block (m·1
+// KiB) is read from L2 by every panel of the chunk before the next block, and each panel's C
+// (4 floats per output) waits in L2 between blocks. Before (2026-12-03), every panel ran all of k
+// and X's whole quad-block array passed through L2 once per panel: past m = 64 it no longer fit
+// beside the W stream. The next panel's W rows are prefetched into L1 from inside the kernel,
+// one line per k quad (QuadKernel), so the fill finds them there; the fill's loads had stalled
+// on W with a burst of prefetches 8 blocks ahead instead. Measured on the 2026-12-03 Intel Xeon
+// (2 threads, alternated in one process, min of 20 calls, ms), one-row-per-lane kernel panel by
+// panel → this: 4096² m = 16 8.05 → 6.59, m = 64 18.9 → 14.5, m = 128 34.7 → 28.1; 14336×4096
+// m = 16 20.2 → 16.2, m = 64 66.3 → 47.3; m = 256 level.
 void RowsGemm(const DenseRowsArgs& a, float* panel, float* c, int64_t super_begin, int64_t super_end) {
-  for (int64_t s = super_begin; s < super_end; ++s) {
-    const int64_t j0 = s * kDenseRowsCols, cols = Min(kDenseRowsCols, a.n - j0);
+  const int64_t quads = (a.k + 3) / 4;
+  const int64_t chunk = DenseRowsChunkSupers(a.m_pad);
+  const int64_t c_panel = int64_t(kDenseRowsCols) * a.m_pad * 4;  // floats of c per panel
+  for (int64_t s_begin = super_begin; s_begin < super_end; s_begin += chunk) {
+    const int64_t s_end = Min(super_end, s_begin + chunk);
     for (int64_t k0 = 0; k0 < a.k; k0 += kDenseRowsKc) {
       const int64_t kc_len = Min(kDenseRowsKc, a.k - k0);
-      for (int j = 0; j < kDenseRowsCols; ++j) {
-        float* row = panel + j * kDenseRowsKc;
-        if (j >= cols) {  // past n: zeros, never stored
-          for (int64_t kk = 0; kk < kc_len; kk += kLanes) _mm512_store_ps(row + kk, _mm512_setzero_ps());
-          continue;
+      for (int64_t s = s_begin; s < s_end; ++s) {
+        const int64_t j0 = s * kDenseRowsCols;
+        FillPanel(a, panel, j0, Min(kDenseRowsCols, a.n - j0), k0, kc_len);
+        // Where the next fill reads: the chunk's next panel, else its first panel one block on,
+        // else the next chunk's first panel (an integer address: past W's end it is never read).
+        int64_t next_row = s_begin * kDenseRowsCols, next_k = k0 + kDenseRowsKc;
+        if (s + 1 < s_end) {
+          next_row = (s + 1) * kDenseRowsCols;
+          next_k = k0;
+        } else if (next_k >= a.k) {
+          next_row = s_end * kDenseRowsCols;
+          next_k = 0;
         }
-        const uint16_t* src = a.w + (j0 + j) * a.k + k0;
-        // Each row's stream runs kRowsPrefetchElems ahead; past the row's end it continues in the
-        // same row of the next panel, 12 rows on (an integer address: past the last panel it points
-        // beyond W, harmless for a prefetch).
-        const int64_t ahead = k0 + kRowsPrefetchElems;
-        const uintptr_t pf = reinterpret_cast<uintptr_t>(a.w) +
-                             2 * uintptr_t(ahead < a.k ? (j0 + j) * a.k + ahead
-                                                       : (j0 + kDenseRowsCols + j) * a.k + (ahead - a.k));
-        for (int64_t kk = 0; kk < kc_len; kk += kLanes) {
-          if (kk % 32 == 0) _mm_prefetch(reinterpret_cast<const char*>(pf + 2 * uintptr_t(kk)), _MM_HINT_T1);
-          _mm512_store_ps(row + kk, _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(TailMask(kc_len - kk), src + kk)));
-        }
+        const uintptr_t pf = reinterpret_cast<uintptr_t>(a.w) + 2 * uintptr_t(next_row * a.k + next_k);
+        QuadPanelAllRows<kDenseRowsCols>(a.xt, quads, panel, c + (s - s_begin) * c_panel, a.m_pad, k0, kc_len, pf,
+                                         2 * a.k);
       }
-      PanelAllRows<kDenseRowsCols>(a.xt, a.k, panel, c, a.m_pad, k0, kc_len);
     }
-    // Row by row, so each row's cols outputs go out as one short run (column by column, every
-    // store was a new line of Y).
-    for (int64_t i = 0; i < a.m; ++i)
-      for (int64_t j = 0; j < cols; ++j) {
-        const float v = a.bias != nullptr ? c[j * a.m_pad + i] + a.bias[j0 + j] : c[j * a.m_pad + i];
-        a.y[i * a.n + j0 + j] = static_cast<uint16_t>(_cvtss_sh(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
-      }
+    // Row by row, so each row's outputs of a panel go out as one short run.
+    for (int64_t s = s_begin; s < s_end; ++s) {
+      const int64_t j0 = s * kDenseRowsCols, cols = Min(kDenseRowsCols, a.n - j0);
+      const float* cs = c + (s - s_begin) * c_panel;
+      for (int64_t i = 0; i < a.m; ++i)
+        for (int64_t j = 0; j < cols; ++j) {
+          const float* q = cs + (j * a.m_pad + i) * 4;
+          const float sum = (q[0] + q[1]) + (q[2] + q[3]);
+          const float v = a.bias != nullptr ? sum + a.bias[j0 + j] : sum;
+          a.y[i * a.n + j0 + j] = static_cast<uint16_t>(_cvtss_sh(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+        }
+    }
   }
 }
 
@@ -223,6 +249,7 @@ const DenseKernelSet& DenseKernels() {
     s.tail_tile = TailTile;
     s.rows_gemm = RowsGemm;
     s.rows_gemm_min_m = 16;
+    s.rows_quads = true;
     return s;
   }();
   return set;

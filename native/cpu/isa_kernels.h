@@ -67,8 +67,23 @@ struct DenseTile {
 // different rounding, both within the contract). The dot form's X block streams from L3 for every
 // panel once m·k·4 bytes pass L2 (2 MiB at m = 128, k = 4096); here X crosses L2 once per panel
 // of 12 columns too, but as 2 zmm per 24 FMAs against the dot form's 4 per 24.
+// AVX-512 runs the k-quad form of it instead (panel_gemm_avx512.inc "k-quad form",
+// DenseKernelSet::rows_quads): each zmm of X holds 4 rows × 4 consecutive k, so one 128-bit
+// broadcast of the panel (4 k of one column) feeds 4 FMAs for 16 rows — a 16-row block needs no
+// second block beside it to reuse its broadcasts, which held m = 16 near half the FMA peak:
+//   xt     fp32 [m_pad / 16][k4 / 4][16][4]: xt[blk][kq][i][q] = fp32(X[16·blk + i][4·kq + q]),
+//          k4 = k rounded up to 4, zero past m and k
+//   c      fp32 [kDenseRowsCols][m_pad][4] per panel of a chunk (DenseRowsChunkSupers): 4 partial
+//          sums per output (k mod 4), added (c0 + c1) + (c2 + c3) by the writeback
 inline constexpr int kDenseRowsCols = 12;
 inline constexpr int kDenseRowsKc = 256;
+// Panels of the k-quad form run a chunk at a time, k block outermost (dense_cpu_avx512.cc
+// RowsGemm): as many as keep the chunk's C within 256 KiB of L2 (16 at m ≤ 80, 10 at m = 128, 1
+// past m = 672); 8–16 measured alike at m = 64 and 128, 2 and 4 slower at m = 128.
+inline int64_t DenseRowsChunkSupers(int64_t m_pad) {
+  const int64_t fit = (256 * 1024) / (int64_t(kDenseRowsCols) * m_pad * 4 * int64_t(sizeof(float)));
+  return fit < 1 ? 1 : (fit > 16 ? 16 : fit);
+}
 struct DenseRowsArgs {
   const float* xt = nullptr;
   int64_t m = 0, m_pad = 0;
@@ -78,7 +93,8 @@ struct DenseRowsArgs {
   uint16_t* y = nullptr;        // fp16 [m][n]
 };
 // The panels [super_begin, super_end) of kDenseRowsCols output columns; panel and c are the calling
-// thread's scratch (kDenseRowsCols·kDenseRowsKc and kDenseRowsCols·m_pad floats, 64-byte aligned).
+// thread's scratch (kDenseRowsCols·kDenseRowsKc floats, and kDenseRowsCols·m_pad floats — in the
+// k-quad form 4·DenseRowsChunkSupers(m_pad) times that —, 64-byte aligned).
 using DenseRowsGemmFn = void (*)(const DenseRowsArgs& a, float* panel, float* c, int64_t super_begin,
                                  int64_t super_end);
 
@@ -125,6 +141,7 @@ struct DenseKernelSet {
   DenseTile (*tail_tile)(int mr_left, const DenseTile& main) = nullptr;
   DenseRowsGemmFn rows_gemm = nullptr;  // null: the dot form serves every m past gemv_max_m
   int rows_gemm_min_m = 0;
+  bool rows_quads = false;  // rows_gemm reads the k-quad xt and c (4 floats per output) layout
 };
 
 namespace scalar {

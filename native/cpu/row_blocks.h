@@ -1,6 +1,6 @@
 // native/cpu/row_blocks.h: X transposed into blocks of 16 rows, one row per SIMD lane: the operand
 // of the CPU kernels that put X rows on the lanes (the W4A16 gemm, the sparse zero-skipping
-// kernels). Dense builds its own from fp16 on the fly (dense_cpu.cc), not from an fp32 copy.
+// kernels); and the k-quad blocks of the AVX-512 dense prefill (4 rows × 4 k per zmm).
 #pragma once
 #include <cstdint>
 
@@ -17,5 +17,12 @@ inline constexpr int64_t kRowBlockRows = 16;
 // std::bad_alloc (on the calling thread) when xt cannot be allocated.
 AlignedArray<float> TransposeToRowBlocks(const float* x, int64_t m, int64_t k, ThreadPool& pool,
                                          int64_t block_rows = kRowBlockRows);
+
+// The k-quad form (isa_kernels.h "dense rows-on-lanes prefill"): xq[b][kq][i][q] =
+// fp32(x[16·b + i][4·kq + q]) from fp16 rows k apart, each converted by to_f32 (n values); rows
+// ≥ m and k ≥ the row's end are zeros; ceil(m / 16) · ceil(k / 4) · 64 floats, 64-byte aligned.
+// Blocks are split over the pool. Throws std::bad_alloc (on the calling thread).
+AlignedArray<float> QuadRowBlocksF16(const uint16_t* x, int64_t m, int64_t k,
+                                     void (*to_f32)(const uint16_t* src, float* dst, size_t n), ThreadPool& pool);
 
 }  // namespace sparq::cpu
