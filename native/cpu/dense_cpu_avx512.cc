@@ -181,7 +181,7 @@ void FillPanel(const DenseRowsArgs& a, float* panel, int64_t j0, int64_t cols, i
   }
 }
 
-// Panels in chunks (DenseRowsChunkSupers): k block outermost within a chunk, so X's k block (m·1
+// Panels in chunks (QuadChunkPanels, isa_kernels.h): k block outermost within a chunk, so X's k block (m·1
 // KiB) is read from L2 by every panel of the chunk before the next block, and each panel's C
 // (4 floats per output) waits in L2 between blocks. Before (2026-12-03), every panel ran all of k
 // and X's whole quad-block array passed through L2 once per panel: past m = 64 it no longer fit
@@ -193,7 +193,7 @@ void FillPanel(const DenseRowsArgs& a, float* panel, int64_t j0, int64_t cols, i
 // m = 16 20.2 → 16.2, m = 64 66.3 → 47.3; m = 256 level.
 void RowsGemm(const DenseRowsArgs& a, float* panel, float* c, int64_t super_begin, int64_t super_end) {
   const int64_t quads = (a.k + 3) / 4;
-  const int64_t chunk = DenseRowsChunkSupers(a.m_pad);
+  const int64_t chunk = QuadChunkPanels(a.m_pad, kDenseRowsCols);
   const int64_t c_panel = int64_t(kDenseRowsCols) * a.m_pad * 4;  // floats of c per panel
   for (int64_t s_begin = super_begin; s_begin < super_end; s_begin += chunk) {
     const int64_t s_end = Min(super_end, s_begin + chunk);
@@ -214,7 +214,7 @@ void RowsGemm(const DenseRowsArgs& a, float* panel, float* c, int64_t super_begi
         }
         const uintptr_t pf = reinterpret_cast<uintptr_t>(a.w) + 2 * uintptr_t(next_row * a.k + next_k);
         QuadPanelAllRows<kDenseRowsCols>(a.xt, quads, panel, c + (s - s_begin) * c_panel, a.m_pad, k0, kc_len, pf,
-                                         2 * a.k);
+                                         2 * a.k, kDenseRowsCols);
       }
     }
     // Row by row, so each row's outputs of a panel go out as one short run.

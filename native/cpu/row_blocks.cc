@@ -24,24 +24,39 @@ AlignedArray<float> TransposeToRowBlocks(const float* x, int64_t m, int64_t k, T
   return out;
 }
 
-AlignedArray<float> QuadRowBlocksF16(const uint16_t* x, int64_t m, int64_t k,
-                                     void (*to_f32)(const uint16_t* src, float* dst, size_t n), ThreadPool& pool) {
+namespace {
+
+// The quad blocks of m rows of k values; row(r, dst) writes row r < m as k4 floats (zeros past k).
+template <class Row>
+AlignedArray<float> QuadRowBlocksOf(int64_t m, int64_t k, ThreadPool& pool, const Row& row) {
   const int64_t blocks = (m + kRowBlockRows - 1) / kRowBlockRows, quads = (k + 3) / 4;
   AlignedArray<float> out = AllocAligned<float>(blocks * quads * kRowBlockRows * 4);
   float* const xq = out.get();
   pool.ParallelFor(blocks, [&](int64_t b0, int64_t b1) {
-    std::vector<float> row(static_cast<size_t>(quads * 4));
+    std::vector<float> values(static_cast<size_t>(quads * 4));
     for (int64_t blk = b0; blk < b1; ++blk) {
       float* dst = xq + blk * quads * kRowBlockRows * 4;
       for (int64_t i = 0; i < kRowBlockRows; ++i) {
         const int64_t r = blk * kRowBlockRows + i;
-        std::fill(row.begin(), row.end(), 0.0f);
-        if (r < m) to_f32(x + r * k, row.data(), static_cast<size_t>(k));
-        for (int64_t kq = 0; kq < quads; ++kq) std::memcpy(dst + (kq * kRowBlockRows + i) * 4, row.data() + kq * 4, 4 * sizeof(float));
+        std::fill(values.begin(), values.end(), 0.0f);
+        if (r < m) row(r, values.data());
+        for (int64_t kq = 0; kq < quads; ++kq)
+          std::memcpy(dst + (kq * kRowBlockRows + i) * 4, values.data() + kq * 4, 4 * sizeof(float));
       }
     }
   });
   return out;
+}
+
+}  // namespace
+
+AlignedArray<float> QuadRowBlocksF16(const uint16_t* x, int64_t m, int64_t k,
+                                     void (*to_f32)(const uint16_t* src, float* dst, size_t n), ThreadPool& pool) {
+  return QuadRowBlocksOf(m, k, pool, [&](int64_t r, float* dst) { to_f32(x + r * k, dst, static_cast<size_t>(k)); });
+}
+
+AlignedArray<float> QuadRowBlocks(const float* x, int64_t m, int64_t k, ThreadPool& pool) {
+  return QuadRowBlocksOf(m, k, pool, [&](int64_t r, float* dst) { std::memcpy(dst, x + r * k, size_t(k) * sizeof(float)); });
 }
 
 }  // namespace sparq::cpu

@@ -1,6 +1,6 @@
 // native/cpu/row_blocks.h: X transposed into blocks of 16 rows, one row per SIMD lane: the operand
 // of the CPU kernels that put X rows on the lanes (the W4A16 gemm, the sparse zero-skipping
-// kernels); and the k-quad blocks of the AVX-512 dense prefill (4 rows × 4 k per zmm).
+// kernels); and the k-quad blocks of the AVX-512 prefills (4 rows × 4 k per zmm).
 #pragma once
 #include <cstdint>
 
@@ -24,5 +24,7 @@ AlignedArray<float> TransposeToRowBlocks(const float* x, int64_t m, int64_t k, T
 // Blocks are split over the pool. Throws std::bad_alloc (on the calling thread).
 AlignedArray<float> QuadRowBlocksF16(const uint16_t* x, int64_t m, int64_t k,
                                      void (*to_f32)(const uint16_t* src, float* dst, size_t n), ThreadPool& pool);
+// The same from fp32 rows k apart (W4A16's gemm).
+AlignedArray<float> QuadRowBlocks(const float* x, int64_t m, int64_t k, ThreadPool& pool);
 
 }  // namespace sparq::cpu

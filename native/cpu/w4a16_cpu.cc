@@ -174,7 +174,8 @@ Status W4A16MatmulCpu(const W4A16WeightView& w, const uint16_t* x, const uint16_
       return Status::Ok();
     }
     static_assert(cpu::w4a16::kRowBlock == cpu::kRowBlockRows, "the gemm reads row_blocks.h's xt");
-    xt = cpu::TransposeToRowBlocks(x32.get(), m, w.k_pad, pool);
+    xt = ks.gemm_xt_quads ? cpu::QuadRowBlocks(x32.get(), m, w.k_pad, pool)
+                          : cpu::TransposeToRowBlocks(x32.get(), m, w.k_pad, pool);
     x32.reset();
     p.xt = xt.get();
     const int64_t supers = (col_blocks * sparq::w4a16::kCpuColBlock + cpu::w4a16::kColsPerSuper - 1) /
