@@ -129,8 +129,8 @@ void RunGemm(const DenseMatmulArgs& a, const DenseKernelSet& ks, const float* bi
   });
 }
 
-// The rows-on-lanes prefill (isa_kernels.h): X transposed to xt once per call, threads own
-// contiguous runs of kDenseRowsCols-column panels.
+// The rows-on-lanes prefill (isa_kernels.h): X transposed to xt (or to k-quad blocks) once per
+// call, threads own contiguous runs of kDenseRowsCols-column panels.
 void RunRowsGemm(const DenseMatmulArgs& a, const DenseKernelSet& ks, const float* bias, ThreadPool& pool) {
   constexpr int64_t kRowBlock = kRowBlockRows;
   const int64_t row_blocks = CeilDiv(a.m, kRowBlock), m_pad = row_blocks * kRowBlock;

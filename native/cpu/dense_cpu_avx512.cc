@@ -181,9 +181,9 @@ void FillPanel(const DenseRowsArgs& a, float* panel, int64_t j0, int64_t cols, i
   }
 }
 
-// Panels in chunks (QuadChunkPanels, isa_kernels.h): k block outermost within a chunk, so X's k block (m·1
-// KiB) is read from L2 by every panel of the chunk before the next block, and each panel's C
-// (4 floats per output) waits in L2 between blocks. Before (2026-12-03), every panel ran all of k
+// Panels in chunks (QuadChunkPanels, isa_kernels.h), the k block outermost within a chunk: X's k
+// block (m KiB) is read from L2 by every panel of the chunk before the next block, and each
+// panel's C (4 floats per output) waits in L2 between blocks. Before (2026-12-03), every panel ran all of k
 // and X's whole quad-block array passed through L2 once per panel: past m = 64 it no longer fit
 // beside the W stream. The next panel's W rows are prefetched into L1 from inside the kernel,
 // one line per k quad (QuadKernel), so the fill finds them there; the fill's loads had stalled

@@ -58,8 +58,8 @@ struct DenseTile {
 };
 
 // ------------------------------------------------------------------ dense rows-on-lanes prefill
-// Where an ISA has it (AVX-512: W4A16's gemm micro-kernel, panel_gemm_avx512.inc, with W converted
-// rather than looked up; AVX2: the same form on ymm), m >= rows_gemm_min_m runs the broadcast form:
+// Where an ISA has it (AVX2; AVX-512 in the k-quad form below), m >= rows_gemm_min_m runs the
+// broadcast form:
 //   xt     fp32 [m_pad / 16][k][16]: xt[blk][kk][i] = fp32(X[16·blk + i][kk]), rows past m zero
 //   panel  fp32 [kDenseRowsCols][kDenseRowsKc]: kDenseRowsCols W rows, one k block, converted
 //   c      fp32 [kDenseRowsCols][m_pad]
@@ -67,8 +67,8 @@ struct DenseTile {
 // different rounding, both within the contract). The dot form's X block streams from L3 for every
 // panel once m·k·4 bytes pass L2 (2 MiB at m = 128, k = 4096); here X crosses L2 once per panel
 // of 12 columns too, but as 2 zmm per 24 FMAs against the dot form's 4 per 24.
-// AVX-512 runs the k-quad form of it instead (panel_gemm_avx512.inc "k-quad form",
-// DenseKernelSet::rows_quads): each zmm of X holds 4 rows × 4 consecutive k, so one 128-bit
+// AVX-512 runs the k-quad form of it instead (panel_gemm_avx512.inc, shared with W4A16's gemm,
+// whose panels are looked up rather than converted; DenseKernelSet::rows_quads): each zmm of X holds 4 rows × 4 consecutive k, so one 128-bit
 // broadcast of the panel (4 k of one column) feeds 4 FMAs for 16 rows — a 16-row block needs no
 // second block beside it to reuse its broadcasts, which held m = 16 near half the FMA peak:
 //   xt     fp32 [m_pad / 16][k4 / 4][16][4]: xt[blk][kq][i][q] = fp32(X[16·blk + i][4·kq + q]),
