@@ -202,17 +202,8 @@ void RowsGemm(const DenseRowsArgs& a, float* panel, float* c, int64_t super_begi
       for (int64_t s = s_begin; s < s_end; ++s) {
         const int64_t j0 = s * kDenseRowsCols;
         FillPanel(a, panel, j0, Min(kDenseRowsCols, a.n - j0), k0, kc_len);
-        // Where the next fill reads: the chunk's next panel, else its first panel one block on,
-        // else the next chunk's first panel (an integer address: past W's end it is never read).
-        int64_t next_row = s_begin * kDenseRowsCols, next_k = k0 + kDenseRowsKc;
-        if (s + 1 < s_end) {
-          next_row = (s + 1) * kDenseRowsCols;
-          next_k = k0;
-        } else if (next_k >= a.k) {
-          next_row = s_end * kDenseRowsCols;
-          next_k = 0;
-        }
-        const uintptr_t pf = reinterpret_cast<uintptr_t>(a.w) + 2 * uintptr_t(next_row * a.k + next_k);
+        const PanelAt next = NextFill(s, k0, s_begin, s_end, a.k);  // past W's end: only prefetched
+        const uintptr_t pf = reinterpret_cast<uintptr_t>(a.w) + 2 * uintptr_t(next.panel * kDenseRowsCols * a.k + next.k0);
         QuadPanelAllRows<kDenseRowsCols>(a.xt, quads, panel, c + (s - s_begin) * c_panel, a.m_pad, k0, kc_len, pf,
                                          2 * a.k, kDenseRowsCols);
       }

@@ -89,17 +89,8 @@ void Gemm(const Problem& p, int64_t s_begin, int64_t s_end) {
         DequantPanel(p, cb0, nb, k0, kc_len, panel);
         for (int j = nb * kCpuColBlock; j < kColsPerSuper; ++j)
           for (int64_t kk = 0; kk < kc_len; kk += kLanes) _mm512_store_ps(panel + j * kGemmKc + kk, _mm512_setzero_ps());
-        // The next fill's column blocks: the chunk's next panel, else its first one a block on,
-        // else the next chunk's first (an integer address: past the codes it is never read).
-        int64_t next_cb = c_begin * kBlocksPerSuper, next_k = k0 + kGemmKc;
-        if (s + 1 < c_end) {
-          next_cb = (s + 1) * kBlocksPerSuper;
-          next_k = k0;
-        } else if (next_k >= p.k_pad) {
-          next_cb = c_end * kBlocksPerSuper;
-          next_k = 0;
-        }
-        const uintptr_t pf = reinterpret_cast<uintptr_t>(p.qw) + uintptr_t(next_cb * block_bytes + next_k / 2);
+        const PanelAt next = NextFill(s, k0, c_begin, c_end, p.k_pad);  // past the codes: only prefetched
+        const uintptr_t pf = reinterpret_cast<uintptr_t>(p.qw) + uintptr_t(next.panel * kBlocksPerSuper * block_bytes + next.k0 / 2);
         QuadPanelAllRows<kColsPerSuper>(p.xt, quads, panel, c + (s - c_begin) * c_panel, m_pad, k0, kc_len, pf,
                                         block_bytes, kBlocksPerSuper);
       }
