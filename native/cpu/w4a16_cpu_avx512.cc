@@ -90,7 +90,9 @@ void Gemm(const Problem& p, int64_t s_begin, int64_t s_end) {
         for (int j = nb * kCpuColBlock; j < kColsPerSuper; ++j)
           for (int64_t kk = 0; kk < kc_len; kk += kLanes) _mm512_store_ps(panel + j * kGemmKc + kk, _mm512_setzero_ps());
         const PanelAt next = NextFill(s, k0, c_begin, c_end, p.k_pad);  // past the codes: only prefetched
-        const uintptr_t pf = reinterpret_cast<uintptr_t>(p.qw) + uintptr_t(next.panel * kBlocksPerSuper * block_bytes + next.k0 / 2);
+        const int64_t chunk_bytes = kCpuColBlock * 16;  // a block's codes per kCpuChunkK of k
+        const uintptr_t pf = reinterpret_cast<uintptr_t>(p.qw) +
+                             uintptr_t(next.panel * kBlocksPerSuper * block_bytes + next.k0 / kCpuChunkK * chunk_bytes);
         QuadPanelAllRows<kColsPerSuper>(p.xt, quads, panel, c + (s - c_begin) * c_panel, m_pad, k0, kc_len, pf,
                                         block_bytes, kBlocksPerSuper);
       }
