@@ -161,7 +161,8 @@ void RunRowsGemm(const DenseMatmulArgs& a, const DenseKernelSet& ks, const float
   ra.k = a.k;
   ra.bias = bias;
   ra.y = a.y;
-  const int64_t c_floats = kDenseRowsCols * m_pad * (ks.rows_quads ? 4 * QuadChunkPanels(m_pad, kDenseRowsCols) : 1);
+  const int64_t c_per_output = ks.rows_quads ? 4 : 1;
+  const int64_t c_floats = kDenseRowsCols * m_pad * c_per_output * PanelChunk(m_pad, kDenseRowsCols, c_per_output);
   pool.ParallelFor(CeilDiv(a.n, kDenseRowsCols), [&](int64_t s0, int64_t s1) {
     AlignedArray<float> scratch = AllocAligned<float>(kDenseRowsCols * kDenseRowsKc + c_floats);
     ks.rows_gemm(ra, scratch.get(), scratch.get() + kDenseRowsCols * kDenseRowsKc, s0, s1);

@@ -162,15 +162,18 @@ void Writeback(const float* c, int nr, int64_t m, int64_t cols, const float* bia
 }
 
 // ------------------------------------------------------------------ rows-on-lanes prefill
-// The AVX-512 RowsGemm's form (isa_kernels.h) on ymm: a 16-row block of xt is two ymm per k, and
-// the 12-column panel runs as two halves of 6 columns, so 2 × 6 = 12 accumulators, 2 X vectors and
-// a broadcast fit the 16 ymm. Per k: 2 loads and 6 broadcasts per 12 FMAs.
+// dense_rows_body.inc's panel loop (chunks of panels, the k block outermost, the next panel's W
+// rows prefetched from inside the kernel) with the one-row-per-lane form on ymm: a 16-row block of xt is two ymm per k, and the 12-column panel runs as two halves
+// of 6 columns, so 2 × 6 = 12 accumulators, 2 X vectors and a broadcast fit the 16 ymm. Per k: 2
+// loads and 6 broadcasts per 12 FMAs. (The k-quad form on ymm would hold 2 rows × 4 k: 8 rows
+// and 3 columns per 12 accumulators.)
 constexpr int kRowsHalfCols = kDenseRowsCols / 2;
-constexpr int64_t kRowsPrefetchElems = 8 * kDenseRowsKc;  // as the AVX-512 fill: 8 k blocks, into L2
 
 // c[c0 + j][16·mb + lane] (+)= Σ_kk panel[c0 + j][kk] · xt[mb][k0 + kk][lane], j < 6, lane < 16.
+// pf_rows > 0: every 4th k prefetches one line into L1, 8 lines from each of pf_rows W rows
+// (pf_stride bytes apart from pf): the next panel's fill then reads from L1.
 void RowsMicro(const float* xt_base, int64_t xt_k, const float* panel, int c0, float* c, int64_t m_pad, int64_t mb,
-               int64_t k0, int64_t kc_len) {
+               int64_t k0, int64_t kc_len, uintptr_t pf, int64_t pf_stride, int pf_rows) {
   __m256 acc[2][kRowsHalfCols];
   float* cb = c + c0 * m_pad + mb * 16;
 #pragma GCC unroll 6
@@ -181,6 +184,8 @@ void RowsMicro(const float* xt_base, int64_t xt_k, const float* panel, int c0, f
   const float* xt = xt_base + (mb * xt_k + k0) * 16;
   const float* pn = panel + c0 * kDenseRowsKc;
   for (int64_t kk = 0; kk < kc_len; ++kk) {
+    if (const int64_t t = kk / 4; kk % 4 == 0 && t < pf_rows * 8)
+      _mm_prefetch(reinterpret_cast<const char*>(pf + uintptr_t((t >> 3) * pf_stride + (t & 7) * 64)), _MM_HINT_T0);
     const __m256 x0 = _mm256_load_ps(xt + kk * 16), x1 = _mm256_load_ps(xt + kk * 16 + kLanes);
 #pragma GCC unroll 6
     for (int j = 0; j < kRowsHalfCols; ++j) {
@@ -196,40 +201,16 @@ void RowsMicro(const float* xt_base, int64_t xt_k, const float* panel, int c0, f
   }
 }
 
-void RowsGemm(const DenseRowsArgs& a, float* panel, float* c, int64_t super_begin, int64_t super_end) {
-  for (int64_t s = super_begin; s < super_end; ++s) {
-    const int64_t j0 = s * kDenseRowsCols, cols = Min(kDenseRowsCols, a.n - j0);
-    for (int64_t k0 = 0; k0 < a.k; k0 += kDenseRowsKc) {
-      const int64_t kc_len = Min(kDenseRowsKc, a.k - k0);
-      for (int j = 0; j < kDenseRowsCols; ++j) {
-        float* row = panel + j * kDenseRowsKc;
-        if (j >= cols) {  // past n: zeros, never stored
-          for (int64_t kk = 0; kk < kc_len; kk += kLanes) _mm256_store_ps(row + kk, _mm256_setzero_ps());
-          continue;
-        }
-        const uint16_t* src = a.w + (j0 + j) * a.k + k0;
-        // As the AVX-512 fill: each row's stream runs ahead into L2 and on into the next panel's
-        // same row (an integer address, harmless past W's end).
-        const int64_t ahead = k0 + kRowsPrefetchElems;
-        const uintptr_t pf = reinterpret_cast<uintptr_t>(a.w) +
-                             2 * uintptr_t(ahead < a.k ? (j0 + j) * a.k + ahead
-                                                       : (j0 + kDenseRowsCols + j) * a.k + (ahead - a.k));
-        for (int64_t kk = 0; kk < kc_len; kk += kLanes) {
-          if (kk % 32 == 0) _mm_prefetch(reinterpret_cast<const char*>(pf + 2 * uintptr_t(kk)), _MM_HINT_T1);
-          _mm256_store_ps(row + kk, LoadHalf8(src + kk, kc_len - kk));
-        }
-      }
-      for (int64_t mb = 0; mb < a.m_pad / 16; ++mb)
-        for (int c0 = 0; c0 < kDenseRowsCols; c0 += kRowsHalfCols) RowsMicro(a.xt, a.k, panel, c0, c, a.m_pad, mb, k0, kc_len);
-    }
-    // Row by row: each row's outputs go out as one short run.
-    for (int64_t i = 0; i < a.m; ++i)
-      for (int64_t j = 0; j < cols; ++j) {
-        const float v = a.bias != nullptr ? c[j * a.m_pad + i] + a.bias[j0 + j] : c[j * a.m_pad + i];
-        a.y[i * a.n + j0 + j] = static_cast<uint16_t>(_cvtss_sh(v, _MM_FROUND_TO_NEAREST_INT));
-      }
-  }
+inline Vec VLoadHalf(const uint16_t* src, int64_t left) { return LoadHalf8(src, left); }
+constexpr int64_t kRowsCPerOutput = 1;
+inline float OutputSum(const float* q) { return q[0]; }
+void RunPanel(const DenseRowsArgs& a, const float* panel, float* c, int64_t k0, int64_t kc_len, uintptr_t pf) {
+  for (int64_t mb = 0; mb < a.m_pad / 16; ++mb)
+    for (int c0 = 0; c0 < kDenseRowsCols; c0 += kRowsHalfCols)
+      RowsMicro(a.xt, a.k, panel, c0, c, a.m_pad, mb, k0, kc_len, pf + uintptr_t(c0 * 2 * a.k), 2 * a.k,
+                mb == 0 ? kRowsHalfCols : 0);
 }
+#include "cpu/dense_rows_body.inc"
 
 }  // namespace
 

@@ -162,66 +162,22 @@ void Writeback(const float* c, int nr, int64_t m, int64_t cols, const float* bia
 
 // ------------------------------------------------------------------ rows-on-lanes prefill
 // The k-quad form (panel_gemm_avx512.inc, isa_kernels.h): a.xt is X's quad blocks and c holds 4
-// partial sums per output, for `chunk` panels at a time.
+// partial sums per output; the panel loop is dense_rows_body.inc's. Measured on the 2026-12-03
+// Intel Xeon (2 threads, alternated in one process, min of 20 calls, ms), one-row-per-lane
+// kernel panel by panel → this: 4096² m = 16 8.05 → 6.59, m = 64 18.9 → 14.5, m = 128 34.7 →
+// 28.1; 14336×4096 m = 16 20.2 → 16.2, m = 64 66.3 → 47.3; m = 256 level.
 constexpr int kPanelKc = kDenseRowsKc;
 #include "cpu/panel_gemm_avx512.inc"
 
-// Columns [j0, j0 + cols) of W, k block [k0, k0 + kc_len), to the fp32 panel; rows past n and k
-// past the block are zeros (the kernel's k quads and the panel's last vector read them).
-void FillPanel(const DenseRowsArgs& a, float* panel, int64_t j0, int64_t cols, int64_t k0, int64_t kc_len) {
-  for (int j = 0; j < kDenseRowsCols; ++j) {
-    float* row = panel + j * kDenseRowsKc;
-    if (j >= cols) {
-      for (int64_t kk = 0; kk < kc_len; kk += kLanes) _mm512_store_ps(row + kk, _mm512_setzero_ps());
-      continue;
-    }
-    const uint16_t* src = a.w + (j0 + j) * a.k + k0;
-    for (int64_t kk = 0; kk < kc_len; kk += kLanes)
-      _mm512_store_ps(row + kk, _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(TailMask(kc_len - kk), src + kk)));
-  }
+inline Vec VLoadHalf(const uint16_t* src, int64_t left) {
+  return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(TailMask(left), src));
 }
-
-// Panels in chunks (QuadChunkPanels, isa_kernels.h), the k block outermost within a chunk: X's k
-// block (m KiB) is read from L2 by every panel of the chunk before the next block, and each
-// panel's C (4 floats per output) waits in L2 between blocks. Before (2026-12-03), every panel ran all of k
-// and X's whole quad-block array passed through L2 once per panel: past m = 64 it no longer fit
-// beside the W stream. The next panel's W rows are prefetched into L1 from inside the kernel,
-// one line per k quad (QuadKernel), so the fill finds them there; the fill's loads had stalled
-// on W with a burst of prefetches 8 blocks ahead instead. Measured on the 2026-12-03 Intel Xeon
-// (2 threads, alternated in one process, min of 20 calls, ms), one-row-per-lane kernel panel by
-// panel → this: 4096² m = 16 8.05 → 6.59, m = 64 18.9 → 14.5, m = 128 34.7 → 28.1; 14336×4096
-// m = 16 20.2 → 16.2, m = 64 66.3 → 47.3; m = 256 level.
-void RowsGemm(const DenseRowsArgs& a, float* panel, float* c, int64_t super_begin, int64_t super_end) {
-  const int64_t quads = (a.k + 3) / 4;
-  const int64_t chunk = QuadChunkPanels(a.m_pad, kDenseRowsCols);
-  const int64_t c_panel = int64_t(kDenseRowsCols) * a.m_pad * 4;  // floats of c per panel
-  for (int64_t s_begin = super_begin; s_begin < super_end; s_begin += chunk) {
-    const int64_t s_end = Min(super_end, s_begin + chunk);
-    for (int64_t k0 = 0; k0 < a.k; k0 += kDenseRowsKc) {
-      const int64_t kc_len = Min(kDenseRowsKc, a.k - k0);
-      for (int64_t s = s_begin; s < s_end; ++s) {
-        const int64_t j0 = s * kDenseRowsCols;
-        FillPanel(a, panel, j0, Min(kDenseRowsCols, a.n - j0), k0, kc_len);
-        const PanelAt next = NextFill(s, k0, s_begin, s_end, a.k);  // past W's end: only prefetched
-        const uintptr_t pf = reinterpret_cast<uintptr_t>(a.w) + 2 * uintptr_t(next.panel * kDenseRowsCols * a.k + next.k0);
-        QuadPanelAllRows<kDenseRowsCols>(a.xt, quads, panel, c + (s - s_begin) * c_panel, a.m_pad, k0, kc_len, pf,
-                                         2 * a.k, kDenseRowsCols);
-      }
-    }
-    // Row by row, so each row's outputs of a panel go out as one short run.
-    for (int64_t s = s_begin; s < s_end; ++s) {
-      const int64_t j0 = s * kDenseRowsCols, cols = Min(kDenseRowsCols, a.n - j0);
-      const float* cs = c + (s - s_begin) * c_panel;
-      for (int64_t i = 0; i < a.m; ++i)
-        for (int64_t j = 0; j < cols; ++j) {
-          const float* q = cs + (j * a.m_pad + i) * 4;
-          const float sum = (q[0] + q[1]) + (q[2] + q[3]);
-          const float v = a.bias != nullptr ? sum + a.bias[j0 + j] : sum;
-          a.y[i * a.n + j0 + j] = static_cast<uint16_t>(_cvtss_sh(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
-        }
-    }
-  }
+constexpr int64_t kRowsCPerOutput = 4;
+inline float OutputSum(const float* q) { return (q[0] + q[1]) + (q[2] + q[3]); }
+void RunPanel(const DenseRowsArgs& a, const float* panel, float* c, int64_t k0, int64_t kc_len, uintptr_t pf) {
+  QuadPanelAllRows<kDenseRowsCols>(a.xt, (a.k + 3) / 4, panel, c, a.m_pad, k0, kc_len, pf, 2 * a.k, kDenseRowsCols);
 }
+#include "cpu/dense_rows_body.inc"
 
 }  // namespace
 

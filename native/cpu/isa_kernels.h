@@ -73,17 +73,29 @@ struct DenseTile {
 // second block beside it to reuse its broadcasts, which held m = 16 near half the FMA peak:
 //   xt     fp32 [m_pad / 16][k4 / 4][16][4]: xt[blk][kq][i][q] = fp32(X[16·blk + i][4·kq + q]),
 //          k4 = k rounded up to 4, zero past m and k
-//   c      fp32 [kDenseRowsCols][m_pad][4] per panel of a chunk (QuadChunkPanels): 4 partial
+//   c      fp32 [kDenseRowsCols][m_pad][4] per panel of a chunk (PanelChunk): 4 partial
 //          sums per output (k mod 4), added (c0 + c1) + (c2 + c3) by the writeback
 inline constexpr int kDenseRowsCols = 12;
 inline constexpr int kDenseRowsKc = 256;
-// Panels of the k-quad form (dense's and W4A16's AVX-512 prefill) run a chunk at a time, k block
-// outermost (dense_cpu_avx512.cc RowsGemm): as many panels of `columns` columns as keep the
-// chunk's C (4 floats per output) within 256 KiB of L2 — for 12 columns, 16 at m ≤ 80, 10 at
-// m = 128, 1 past m = 672; 8–16 measured alike at m = 64 and 128, 2 and 4 slower at m = 128.
-inline int64_t QuadChunkPanels(int64_t m_pad, int64_t columns) {
-  const int64_t fit = (256 * 1024) / (columns * m_pad * 4 * int64_t(sizeof(float)));
+// The prefills' panels (dense's rows forms, W4A16's AVX-512 gemm) run a chunk at a time, the k
+// block outermost within it (dense_cpu_avx512.cc RowsGemm says why): as many panels of `columns`
+// columns as keep the chunk's C (c_per_output floats per output) within 256 KiB of L2, at most
+// 16 — for the k-quad form's 12 columns, 16 up to m = 80, 10 at m = 128, 1 past m = 672; 8–16
+// measured alike at m = 64 and 128, 2 and 4 slower at m = 128.
+inline int64_t PanelChunk(int64_t m_pad, int64_t columns, int64_t c_per_output) {
+  const int64_t fit = (256 * 1024) / (columns * m_pad * c_per_output * int64_t(sizeof(float)));
   return fit < 1 ? 1 : (fit > 16 ? 16 : fit);
+}
+// In that order, the panel and k block the fill after (panel, k0) reads: the chunk's next panel,
+// else its first one a block (kc) on, else the next chunk's first at k = 0 (past the last panel:
+// an address the kernels only prefetch).
+struct PanelAt {
+  int64_t panel, k0;
+};
+inline PanelAt NextFill(int64_t panel, int64_t k0, int64_t chunk_begin, int64_t chunk_end, int64_t k, int64_t kc) {
+  if (panel + 1 < chunk_end) return {panel + 1, k0};
+  if (k0 + kc < k) return {chunk_begin, k0 + kc};
+  return {chunk_end, 0};
 }
 struct DenseRowsArgs {
   const float* xt = nullptr;
@@ -95,7 +107,8 @@ struct DenseRowsArgs {
 };
 // The panels [super_begin, super_end) of kDenseRowsCols output columns; panel and c are the calling
 // thread's scratch (kDenseRowsCols·kDenseRowsKc floats, and kDenseRowsCols·m_pad floats — in the
-// k-quad form 4·QuadChunkPanels(m_pad, kDenseRowsCols) times that —, 64-byte aligned).
+// chunked forms PanelChunk(m_pad, kDenseRowsCols, c floats per output) times that, 4 floats per
+// output in the k-quad form —, 64-byte aligned).
 using DenseRowsGemmFn = void (*)(const DenseRowsArgs& a, float* panel, float* c, int64_t super_begin,
                                  int64_t super_end);
 

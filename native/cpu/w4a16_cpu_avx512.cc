@@ -72,7 +72,7 @@ constexpr int kPanelKc = kGemmKc;
 void Gemm(const Problem& p, int64_t s_begin, int64_t s_end) {
   static_assert(kGemmKc == 256 && kColsPerSuper % kQuadColumns == 0, "the k-quad form's panel");
   const int64_t m_pad = (p.m + kLanes - 1) / kLanes * kLanes, quads = p.k_pad / 4;
-  const int64_t chunk = QuadChunkPanels(m_pad, kColsPerSuper);
+  const int64_t chunk = PanelChunk(m_pad, kColsPerSuper, 4);
   const int64_t c_panel = kColsPerSuper * m_pad * 4;                                 // floats of C per panel
   float* const panel = GemmScratch(size_t(kColsPerSuper * kGemmKc + chunk * c_panel));  // [kColsPerSuper][kGemmKc]
   float* const c = panel + kColsPerSuper * kGemmKc;                                  // [chunk][kColsPerSuper][m_pad][4]
@@ -89,7 +89,7 @@ void Gemm(const Problem& p, int64_t s_begin, int64_t s_end) {
         DequantPanel(p, cb0, nb, k0, kc_len, panel);
         for (int j = nb * kCpuColBlock; j < kColsPerSuper; ++j)
           for (int64_t kk = 0; kk < kc_len; kk += kLanes) _mm512_store_ps(panel + j * kGemmKc + kk, _mm512_setzero_ps());
-        const PanelAt next = NextFill(s, k0, c_begin, c_end, p.k_pad);  // past the codes: only prefetched
+        const PanelAt next = NextFill(s, k0, c_begin, c_end, p.k_pad, kGemmKc);  // past the codes: only prefetched
         const int64_t chunk_bytes = kCpuColBlock * 16;  // a block's codes per kCpuChunkK of k
         const uintptr_t pf = reinterpret_cast<uintptr_t>(p.qw) +
                              uintptr_t(next.panel * kBlocksPerSuper * block_bytes + next.k0 / kCpuChunkK * chunk_bytes);

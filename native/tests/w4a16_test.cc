@@ -510,7 +510,7 @@ int main() {
   }
   cases.push_back({7, 1029, 96, 32, true});   // odd n, k tail
   cases.push_back({3, 13, 1024, 128, true});
-  // The AVX-512 gemm's chunks of panels (QuadChunkPanels: 16 at m = 40, 8 at m = 150): several
+  // The AVX-512 gemm's chunks of panels (PanelChunk: 16 at m = 40, 8 at m = 150): several
   // chunks per thread, k blocks with a tail, a last panel of 2 (then 1) column blocks.
   if (!kTsanLight) {
     cases.push_back({40, 1003, 640, 128, true});
