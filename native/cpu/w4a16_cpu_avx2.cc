@@ -2,6 +2,7 @@
 // Tables are fp16 bytes looked up with vpshufb (16 entries fit one 128-bit lane), then widened.
 #include <immintrin.h>
 
+#include "cpu/isa_kernels.h"
 #include "cpu/w4a16_cpu.h"
 #include "cuda/w4a16_layout.cuh"
 
@@ -146,10 +147,11 @@ void DequantPanel(const Problem& p, int64_t cb0, int nb, int64_t k0, int64_t kc_
   }
 }
 
-// 16 rows (2 ymm) × NR columns; Xt rows are 16 floats (kRowBlock).
+// 16 rows (2 ymm) × NR columns; Xt rows are 16 floats (kRowBlock). pf_lines > 0: every 32nd k
+// prefetches one line into L1 from pf on (the next fill's codes).
 template <int NR>
 void MicroKernel(const Problem& p, const float* panel, float* c, int64_t m_pad, int64_t mb, int64_t k0,
-                 int64_t kc_len) {
+                 int64_t kc_len, uintptr_t pf, int pf_lines) {
   __m256 acc[2][NR];  // fully unrolled so the 2·NR accumulators stay in ymm registers
 #pragma GCC unroll 2
   for (int v = 0; v < 2; ++v)
@@ -158,6 +160,7 @@ void MicroKernel(const Problem& p, const float* panel, float* c, int64_t m_pad, 
       acc[v][j] = k0 > 0 ? _mm256_load_ps(c + j * m_pad + mb * kRowBlock + v * kLanes) : _mm256_setzero_ps();
   const float* xt = p.xt + (mb * p.k_pad + k0) * kRowBlock;
   for (int64_t kk = 0; kk < kc_len; ++kk) {
+    if (kk % 32 == 0 && kk / 32 < pf_lines) _mm_prefetch(reinterpret_cast<const char*>(pf + uintptr_t(kk / 32 * 64)), _MM_HINT_T0);
     const __m256 x0 = _mm256_load_ps(xt + kk * kRowBlock), x1 = _mm256_load_ps(xt + kk * kRowBlock + kLanes);
 #pragma GCC unroll 8
     for (int j = 0; j < NR; ++j) {
@@ -172,29 +175,18 @@ void MicroKernel(const Problem& p, const float* panel, float* c, int64_t m_pad, 
     for (int j = 0; j < NR; ++j) _mm256_store_ps(c + j * m_pad + mb * kRowBlock + v * kLanes, acc[v][j]);
 }
 
-void Gemm(const Problem& p, int64_t s_begin, int64_t s_end) {
-  const int64_t m_pad = (p.m + kRowBlock - 1) / kRowBlock * kRowBlock;
-  float* const panel = GemmScratch(size_t(kColsPerSuper) * (kGemmKc + m_pad));  // [kColsPerSuper][kGemmKc]
-  float* const c = panel + kColsPerSuper * kGemmKc;                              // [kColsPerSuper][m_pad]
-  const int64_t col_blocks = p.n_pad / kCpuColBlock;
-  constexpr int kBlocksPerSuper = kColsPerSuper / kCpuColBlock;
-  for (int64_t s = s_begin; s < s_end; ++s) {
-    const int64_t cb0 = s * kBlocksPerSuper;
-    const int nb = int(Min(kBlocksPerSuper, col_blocks - cb0));
-    for (int64_t k0 = 0; k0 < p.k_pad; k0 += kGemmKc) {
-      const int64_t kc_len = Min(kGemmKc, p.k_pad - k0);
-      DequantPanel(p, cb0, nb, k0, kc_len, panel);
-      for (int b = 0; b < nb; ++b)  // 4 columns at a time: 8 accumulators of 16 ymm
-        for (int64_t mb = 0; mb < m_pad / kRowBlock; ++mb)
-          MicroKernel<4>(p, panel + b * kCpuColBlock * kGemmKc, c + b * kCpuColBlock * m_pad,
-                         m_pad, mb, k0, kc_len);
-    }
-    // Row by row, so each row's outputs go out as one short run: column by column, every store
-    // was a new line of Y, and at m = 128 that loop was ~13% of the call (perf, Zen 5).
-    for (int64_t r = 0; r < p.m; ++r)
-      for (int j = 0; j < nb * kCpuColBlock; ++j) StoreOut(p, r, cb0 * kCpuColBlock + j, c[j * m_pad + r]);
-  }
+// One column block (4 columns: 8 accumulators of 16 ymm) at a time; the first row block's call
+// for block b prefetches the next fill's block b (8 lines: its codes for one k block).
+constexpr int64_t kGemmCPerOutput = 1;
+inline float OutputSum(const float* q) { return q[0]; }
+void RunPanel(const Problem& p, float* panel, float* c, int64_t m_pad, int nb, int64_t k0, int64_t kc_len, uintptr_t pf,
+              int64_t pf_stride) {
+  for (int b = 0; b < nb; ++b)
+    for (int64_t mb = 0; mb < m_pad / kRowBlock; ++mb)
+      MicroKernel<kCpuColBlock>(p, panel + b * kCpuColBlock * kGemmKc, c + b * kCpuColBlock * m_pad, m_pad, mb, k0, kc_len,
+                                pf + uintptr_t(b * pf_stride), mb == 0 ? 8 : 0);
 }
+#include "cpu/w4a16_gemm_body.inc"
 
 }  // namespace
 

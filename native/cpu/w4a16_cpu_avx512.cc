@@ -64,53 +64,20 @@ void DequantPanel(const Problem& p, int64_t cb0, int nb, int64_t k0, int64_t kc_
 constexpr int kPanelKc = kGemmKc;
 #include "cpu/panel_gemm_avx512.inc"
 
-// Dense's k-quad prefill (dense_cpu_avx512.cc RowsGemm says why and what it measured) over
-// looked-up panels: p.xt is X's quad blocks, panels run in chunks with the k block outermost, C
-// holds 4 partial sums per output, and the next panel's column blocks (512 code bytes each per
-// 256-k block) are prefetched from inside the kernel. A panel cut short by n has zero rows past
-// its blocks.
-void Gemm(const Problem& p, int64_t s_begin, int64_t s_end) {
-  static_assert(kGemmKc == 256 && kColsPerSuper % kQuadColumns == 0, "the k-quad form's panel");
-  const int64_t m_pad = (p.m + kLanes - 1) / kLanes * kLanes, quads = p.k_pad / 4;
-  const int64_t chunk = PanelChunk(m_pad, kColsPerSuper, 4);
-  const int64_t c_panel = kColsPerSuper * m_pad * 4;                                 // floats of C per panel
-  float* const panel = GemmScratch(size_t(kColsPerSuper * kGemmKc + chunk * c_panel));  // [kColsPerSuper][kGemmKc]
-  float* const c = panel + kColsPerSuper * kGemmKc;                                  // [chunk][kColsPerSuper][m_pad][4]
-  const int64_t col_blocks = p.n_pad / kCpuColBlock;
-  constexpr int kBlocksPerSuper = kColsPerSuper / kCpuColBlock;
-  const int64_t block_bytes = p.k_pad / kCpuChunkK * kCpuColBlock * 16;
-  for (int64_t c_begin = s_begin; c_begin < s_end; c_begin += chunk) {
-    const int64_t c_end = Min(s_end, c_begin + chunk);
-    for (int64_t k0 = 0; k0 < p.k_pad; k0 += kGemmKc) {
-      const int64_t kc_len = Min(kGemmKc, p.k_pad - k0);
-      for (int64_t s = c_begin; s < c_end; ++s) {
-        const int64_t cb0 = s * kBlocksPerSuper;
-        const int nb = int(Min(kBlocksPerSuper, col_blocks - cb0));
-        DequantPanel(p, cb0, nb, k0, kc_len, panel);
-        for (int j = nb * kCpuColBlock; j < kColsPerSuper; ++j)
-          for (int64_t kk = 0; kk < kc_len; kk += kLanes) _mm512_store_ps(panel + j * kGemmKc + kk, _mm512_setzero_ps());
-        const PanelAt next = NextFill(s, k0, c_begin, c_end, p.k_pad, kGemmKc);  // past the codes: only prefetched
-        const int64_t chunk_bytes = kCpuColBlock * 16;  // a block's codes per kCpuChunkK of k
-        const uintptr_t pf = reinterpret_cast<uintptr_t>(p.qw) +
-                             uintptr_t(next.panel * kBlocksPerSuper * block_bytes + next.k0 / kCpuChunkK * chunk_bytes);
-        QuadPanelAllRows<kColsPerSuper>(p.xt, quads, panel, c + (s - c_begin) * c_panel, m_pad, k0, kc_len, pf,
-                                        block_bytes, kBlocksPerSuper);
-      }
-    }
-    // Row by row, so each row's outputs go out as one short run: column by column, every store
-    // was a new line of Y, and at m = 128 that loop was ~13% of the call (perf, Zen 5).
-    for (int64_t s = c_begin; s < c_end; ++s) {
-      const int64_t cb0 = s * kBlocksPerSuper;
-      const int cols = int(Min(kBlocksPerSuper, col_blocks - cb0)) * kCpuColBlock;
-      const float* cs = c + (s - c_begin) * c_panel;
-      for (int64_t r = 0; r < p.m; ++r)
-        for (int j = 0; j < cols; ++j) {
-          const float* q = cs + (j * m_pad + r) * 4;
-          StoreOut(p, r, cb0 * kCpuColBlock + j, (q[0] + q[1]) + (q[2] + q[3]));
-        }
-    }
-  }
+// Dense's k-quad prefill (docs/kernels.md "Dense") over looked-up panels: p.xt is X's quad
+// blocks, C holds 4 partial sums per output; the panel loop is w4a16_gemm_body.inc's. A panel cut
+// short by n gets zero rows past its blocks (the kernel always runs all 12 columns).
+static_assert(kGemmKc == kPanelKc && kColsPerSuper % kQuadColumns == 0, "the k-quad form's panel");
+constexpr int64_t kGemmCPerOutput = 4;
+inline float OutputSum(const float* q) { return (q[0] + q[1]) + (q[2] + q[3]); }
+void RunPanel(const Problem& p, float* panel, float* c, int64_t m_pad, int nb, int64_t k0, int64_t kc_len, uintptr_t pf,
+              int64_t pf_stride) {
+  for (int j = nb * kCpuColBlock; j < kColsPerSuper; ++j)
+    for (int64_t kk = 0; kk < kc_len; kk += kLanes) _mm512_store_ps(panel + j * kGemmKc + kk, _mm512_setzero_ps());
+  QuadPanelAllRows<kColsPerSuper>(p.xt, p.k_pad / 4, panel, c, m_pad, k0, kc_len, pf, pf_stride,
+                                  kColsPerSuper / kCpuColBlock);
 }
+#include "cpu/w4a16_gemm_body.inc"
 
 }  // namespace
 
