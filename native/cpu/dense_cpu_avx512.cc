@@ -195,7 +195,11 @@ const DenseKernelSet& DenseKernels() {
     s.main_tile = MainTile;
     s.tail_tile = TailTile;
     s.rows_gemm = RowsGemm;
-    s.rows_gemm_min_m = 16;
+    // The k-quad form from m = 13 (was 16, for the one-row-per-lane form): alternated with the dot
+    // form on the 2026-12-03 Intel Xeon (2 threads, median ms), 4096² m = 9 3.37 dot / 4.30 quad,
+    // m = 12 4.07 / 4.31, m = 13 4.32 / 4.26, m = 14 3.91 / 3.58, m = 15 5.23 / 4.40; 14336×4096
+    // m = 13 14.6 / 13.6, m = 14 13.1 / 11.5. (AVX2's dot form still wins up to m = 15 there.)
+    s.rows_gemm_min_m = 13;
     s.rows_quads = true;
     return s;
   }();

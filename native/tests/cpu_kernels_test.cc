@@ -560,7 +560,7 @@ int main() {
     cases.push_back({other, 1000, other, false});
     cases.push_back({other, other, 1000, true});
   }
-  for (int64_t m : {2, 4, 5, 8, 16, 32, 48, 80})  // each side of the GEMV and tile-shape switches
+  for (int64_t m : {2, 4, 5, 8, 12, 13, 16, 32, 48, 80})  // each side of the GEMV and tile-shape switches
     cases.push_back({m, 200, 300, (m % 2) == 0});
   for (int64_t m : {6, 7, 9})  // the two-pass GEMV's second passes (AVX-512: m <= 8), the first m past it
     cases.push_back({m, 203, 301, (m % 2) == 0});
