@@ -68,9 +68,10 @@ struct DenseTile {
 // panel once m·k·4 bytes pass L2 (2 MiB at m = 128, k = 4096); here X crosses L2 once per panel
 // of 12 columns too, but as 2 zmm per 24 FMAs against the dot form's 4 per 24.
 // AVX-512 runs the k-quad form of it instead (panel_gemm_avx512.inc, shared with W4A16's gemm,
-// whose panels are looked up rather than converted; DenseKernelSet::rows_quads): each zmm of X holds 4 rows × 4 consecutive k, so one 128-bit
-// broadcast of the panel (4 k of one column) feeds 4 FMAs for 16 rows — a 16-row block needs no
-// second block beside it to reuse its broadcasts, which held m = 16 near half the FMA peak:
+// whose panels are looked up rather than converted; DenseKernelSet::rows_quads): each zmm of X
+// holds 4 rows × 4 consecutive k, so one 128-bit broadcast of the panel (4 k of one column) feeds
+// 4 FMAs for 16 rows — a 16-row block needs no second block beside it to reuse its broadcasts,
+// which held m = 16 near half the FMA peak:
 //   xt     fp32 [m_pad / 16][k4 / 4][16][4]: xt[blk][kq][i][q] = fp32(X[16·blk + i][4·kq + q]),
 //          k4 = k rounded up to 4, zero past m and k
 //   c      fp32 [kDenseRowsCols][m_pad][4] per panel of a chunk (PanelChunk): 4 partial
@@ -78,10 +79,11 @@ struct DenseTile {
 inline constexpr int kDenseRowsCols = 12;
 inline constexpr int kDenseRowsKc = 256;
 // The prefills' panels (dense's rows forms, W4A16's AVX-512 gemm) run a chunk at a time, the k
-// block outermost within it (dense_cpu_avx512.cc RowsGemm says why): as many panels of `columns`
+// block outermost within it (dense_rows_body.inc says why): as many panels of `columns`
 // columns as keep the chunk's C (c_per_output floats per output) within 256 KiB of L2, at most
 // 16 — for the k-quad form's 12 columns, 16 up to m = 80, 10 at m = 128, 1 past m = 672; 8–16
-// measured alike at m = 64 and 128, 2 and 4 slower at m = 128.
+// measured alike at m = 64 and 128, 2 and 4 slower at m = 128 (AVX2's one float per output:
+// 16 up to m = 336).
 inline int64_t PanelChunk(int64_t m_pad, int64_t columns, int64_t c_per_output) {
   const int64_t fit = (256 * 1024) / (columns * m_pad * c_per_output * int64_t(sizeof(float)));
   return fit < 1 ? 1 : (fit > 16 ? 16 : fit);
