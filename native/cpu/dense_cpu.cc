@@ -134,24 +134,8 @@ void RunGemm(const DenseMatmulArgs& a, const DenseKernelSet& ks, const float* bi
 void RunRowsGemm(const DenseMatmulArgs& a, const DenseKernelSet& ks, const float* bias, ThreadPool& pool) {
   constexpr int64_t kRowBlock = kRowBlockRows;
   const int64_t row_blocks = CeilDiv(a.m, kRowBlock), m_pad = row_blocks * kRowBlock;
-  AlignedArray<float> xt;
-  if (ks.rows_quads) {
-    xt = QuadRowBlocksF16(a.x, a.m, a.k, ks.f16_to_f32, pool);
-  } else {
-    xt = AllocAligned<float>(m_pad * a.k);
-    pool.ParallelFor(row_blocks, [&](int64_t b0, int64_t b1) {
-      std::vector<float> row(static_cast<size_t>(a.k));
-      for (int64_t blk = b0; blk < b1; ++blk) {
-        float* dst = xt.get() + blk * a.k * kRowBlock;
-        for (int64_t i = 0; i < kRowBlock; ++i) {
-          const int64_t r = blk * kRowBlock + i;
-          if (r < a.m) ks.f16_to_f32(a.x + r * a.k, row.data(), row.size());
-          else std::fill(row.begin(), row.end(), 0.0f);
-          for (int64_t kk = 0; kk < a.k; ++kk) dst[kk * kRowBlock + i] = row[size_t(kk)];
-        }
-      }
-    });
-  }
+  AlignedArray<float> xt = ks.rows_quads ? QuadRowBlocksF16(a.x, a.m, a.k, ks.f16_to_f32, pool)
+                                         : RowBlocksF16(a.x, a.m, a.k, ks.f16_to_f32, pool);
   DenseRowsArgs ra;
   ra.xt = xt.get();
   ra.m = a.m;
@@ -161,7 +145,7 @@ void RunRowsGemm(const DenseMatmulArgs& a, const DenseKernelSet& ks, const float
   ra.k = a.k;
   ra.bias = bias;
   ra.y = a.y;
-  const int64_t c_per_output = ks.rows_quads ? 4 : 1;
+  const int64_t c_per_output = ks.rows_quads ? kQuadCPerOutput : 1;
   const int64_t c_floats = kDenseRowsCols * m_pad * c_per_output * PanelChunk(m_pad, kDenseRowsCols, c_per_output);
   pool.ParallelFor(CeilDiv(a.n, kDenseRowsCols), [&](int64_t s0, int64_t s1) {
     AlignedArray<float> scratch = AllocAligned<float>(kDenseRowsCols * kDenseRowsKc + c_floats);

@@ -172,8 +172,8 @@ constexpr int kPanelKc = kDenseRowsKc;
 inline Vec VLoadHalf(const uint16_t* src, int64_t left) {
   return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(TailMask(left), src));
 }
-constexpr int64_t kRowsCPerOutput = 4;
-inline float OutputSum(const float* q) { return (q[0] + q[1]) + (q[2] + q[3]); }
+constexpr int64_t kRowsCPerOutput = kQuadCPerOutput;
+inline float OutputSum(const float* q) { return QuadOutputSum(q); }
 void RunPanel(const DenseRowsArgs& a, const float* panel, float* c, int64_t k0, int64_t kc_len, uintptr_t pf) {
   QuadPanelAllRows<kDenseRowsCols>(a.xt, (a.k + 3) / 4, panel, c, a.m_pad, k0, kc_len, pf, 2 * a.k, kDenseRowsCols);
 }

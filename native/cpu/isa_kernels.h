@@ -78,6 +78,7 @@ struct DenseTile {
 //          sums per output (k mod 4), added (c0 + c1) + (c2 + c3) by the writeback
 inline constexpr int kDenseRowsCols = 12;
 inline constexpr int kDenseRowsKc = 256;
+inline constexpr int kQuadCPerOutput = 4;  // floats of C per output in the k-quad form (k mod 4)
 // The prefills' panels (dense's rows forms, W4A16's AVX-512 gemm) run a chunk at a time, the k
 // block outermost within it (dense_rows_body.inc says why): as many panels of `columns`
 // columns as keep the chunk's C (c_per_output floats per output) within 256 KiB of L2, at most

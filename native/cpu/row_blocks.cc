@@ -6,57 +6,62 @@
 #include <vector>
 
 namespace sparq::cpu {
+namespace {
 
-AlignedArray<float> TransposeToRowBlocks(const float* x, int64_t m, int64_t k, ThreadPool& pool, int64_t block_rows) {
-  const int64_t blocks = (m + block_rows - 1) / block_rows;
-  AlignedArray<float> out = AllocAligned<float>(blocks * block_rows * k);
+// Blocks of R rows of X with G consecutive k per row in a group: out[b][kg][i][g] =
+// X[R·b + i][G·kg + g], kg < ceil(k / G). row(r, dst) writes row r < m's k values; the rest of a
+// row's last group and rows ≥ m are zeros. G is a template argument so each copy is a fixed move.
+template <int G, class Row>
+AlignedArray<float> RowBlocksOf(int64_t m, int64_t k, int64_t block_rows, ThreadPool& pool, const Row& row) {
+  const int64_t blocks = (m + block_rows - 1) / block_rows, groups = (k + G - 1) / G;
+  AlignedArray<float> out = AllocAligned<float>(blocks * groups * block_rows * G);
   float* const xt = out.get();
   pool.ParallelFor(blocks, [&](int64_t b0, int64_t b1) {
+    std::vector<float> values(static_cast<size_t>(groups * G));
     for (int64_t blk = b0; blk < b1; ++blk) {
-      float* dst = xt + blk * k * block_rows;
+      float* dst = xt + blk * groups * block_rows * G;
       for (int64_t i = 0; i < block_rows; ++i) {
         const int64_t r = blk * block_rows + i;
-        const float* src = r < m ? x + r * k : nullptr;
-        for (int64_t kk = 0; kk < k; ++kk) dst[kk * block_rows + i] = src != nullptr ? src[kk] : 0.0f;
+        if (r < m) {
+          row(r, values.data());
+          std::fill(values.begin() + k, values.end(), 0.0f);
+        } else {
+          std::fill(values.begin(), values.end(), 0.0f);
+        }
+        for (int64_t kg = 0; kg < groups; ++kg)
+          std::memcpy(dst + (kg * block_rows + i) * G, values.data() + kg * G, G * sizeof(float));
       }
     }
   });
   return out;
 }
 
-namespace {
-
-// The quad blocks of m rows of k values; row(r, dst) writes row r < m as k4 floats (zeros past k).
-template <class Row>
-AlignedArray<float> QuadRowBlocksOf(int64_t m, int64_t k, ThreadPool& pool, const Row& row) {
-  const int64_t blocks = (m + kRowBlockRows - 1) / kRowBlockRows, quads = (k + 3) / 4;
-  AlignedArray<float> out = AllocAligned<float>(blocks * quads * kRowBlockRows * 4);
-  float* const xq = out.get();
-  pool.ParallelFor(blocks, [&](int64_t b0, int64_t b1) {
-    std::vector<float> values(static_cast<size_t>(quads * 4));
-    for (int64_t blk = b0; blk < b1; ++blk) {
-      float* dst = xq + blk * quads * kRowBlockRows * 4;
-      for (int64_t i = 0; i < kRowBlockRows; ++i) {
-        const int64_t r = blk * kRowBlockRows + i;
-        std::fill(values.begin(), values.end(), 0.0f);
-        if (r < m) row(r, values.data());
-        for (int64_t kq = 0; kq < quads; ++kq)
-          std::memcpy(dst + (kq * kRowBlockRows + i) * 4, values.data() + kq * 4, 4 * sizeof(float));
-      }
-    }
-  });
-  return out;
+// A row of fp32 X, k apart / of fp16 X, converted.
+auto F32Rows(const float* x, int64_t k) {
+  return [=](int64_t r, float* dst) { std::memcpy(dst, x + r * k, size_t(k) * sizeof(float)); };
+}
+auto F16Rows(const uint16_t* x, int64_t k, void (*to_f32)(const uint16_t* src, float* dst, size_t n)) {
+  return [=](int64_t r, float* dst) { to_f32(x + r * k, dst, static_cast<size_t>(k)); };
 }
 
 }  // namespace
 
+AlignedArray<float> TransposeToRowBlocks(const float* x, int64_t m, int64_t k, ThreadPool& pool, int64_t block_rows) {
+  return RowBlocksOf<1>(m, k, block_rows, pool, F32Rows(x, k));
+}
+
+AlignedArray<float> RowBlocksF16(const uint16_t* x, int64_t m, int64_t k,
+                                 void (*to_f32)(const uint16_t* src, float* dst, size_t n), ThreadPool& pool) {
+  return RowBlocksOf<1>(m, k, kRowBlockRows, pool, F16Rows(x, k, to_f32));
+}
+
 AlignedArray<float> QuadRowBlocksF16(const uint16_t* x, int64_t m, int64_t k,
                                      void (*to_f32)(const uint16_t* src, float* dst, size_t n), ThreadPool& pool) {
-  return QuadRowBlocksOf(m, k, pool, [&](int64_t r, float* dst) { to_f32(x + r * k, dst, static_cast<size_t>(k)); });
+  return RowBlocksOf<4>(m, k, kRowBlockRows, pool, F16Rows(x, k, to_f32));
 }
 
 AlignedArray<float> QuadRowBlocks(const float* x, int64_t m, int64_t k, ThreadPool& pool) {
-  return QuadRowBlocksOf(m, k, pool, [&](int64_t r, float* dst) { std::memcpy(dst, x + r * k, size_t(k) * sizeof(float)); });
+  return RowBlocksOf<4>(m, k, kRowBlockRows, pool, F32Rows(x, k));
 }
 
 }  // namespace sparq::cpu

@@ -1,6 +1,6 @@
 // native/cpu/row_blocks.h: X transposed into blocks of 16 rows, one row per SIMD lane: the operand
 // of the CPU kernels that put X rows on the lanes (the W4A16 gemm, the sparse zero-skipping
-// kernels); and the k-quad blocks of the AVX-512 prefills (4 rows × 4 k per zmm).
+// kernels, dense's AVX2 prefill); and the k-quad blocks of the AVX-512 prefills (4 rows × 4 k per zmm).
 #pragma once
 #include <cstdint>
 
@@ -17,6 +17,11 @@ inline constexpr int64_t kRowBlockRows = 16;
 // std::bad_alloc (on the calling thread) when xt cannot be allocated.
 AlignedArray<float> TransposeToRowBlocks(const float* x, int64_t m, int64_t k, ThreadPool& pool,
                                          int64_t block_rows = kRowBlockRows);
+
+// The same, R = 16, from fp16 rows k apart, each converted by to_f32 (n values): the AVX2 dense
+// prefill's operand.
+AlignedArray<float> RowBlocksF16(const uint16_t* x, int64_t m, int64_t k,
+                                 void (*to_f32)(const uint16_t* src, float* dst, size_t n), ThreadPool& pool);
 
 // The k-quad form (isa_kernels.h "dense rows-on-lanes prefill"): xq[b][kq][i][q] =
 // fp32(x[16·b + i][4·kq + q]) from fp16 rows k apart, each converted by to_f32 (n values); rows

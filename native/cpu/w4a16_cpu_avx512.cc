@@ -68,8 +68,8 @@ constexpr int kPanelKc = kGemmKc;
 // blocks, C holds 4 partial sums per output; the panel loop is w4a16_gemm_body.inc's. A panel cut
 // short by n gets zero rows past its blocks (the kernel always runs all 12 columns).
 static_assert(kGemmKc == kPanelKc && kColsPerSuper % kQuadColumns == 0, "the k-quad form's panel");
-constexpr int64_t kGemmCPerOutput = 4;
-inline float OutputSum(const float* q) { return (q[0] + q[1]) + (q[2] + q[3]); }
+constexpr int64_t kGemmCPerOutput = kQuadCPerOutput;
+inline float OutputSum(const float* q) { return QuadOutputSum(q); }
 void RunPanel(const Problem& p, float* panel, float* c, int64_t m_pad, int nb, int64_t k0, int64_t kc_len, uintptr_t pf,
               int64_t pf_stride) {
   for (int j = nb * kCpuColBlock; j < kColsPerSuper; ++j)
