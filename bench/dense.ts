@@ -102,6 +102,7 @@ async function runShape(env: BenchEnv, o: DenseOptions, n: number, k: number, pr
       let rows: ImplResult[];
       let floor = env.cpuFloor;
       let scaledFloors = scaledHere.map((t) => t.ctx.floor);
+      let peak = env.cpuPeak;
       try {
         const contenders = [denseContender(sq, sparqSpec, ref, weights, x, m, n, k, owned),
           ...scaledHere.map((s) => denseContender(s.ctx.sq, sparqSpec, ref, s.weights, x, m, n, k, owned))];
@@ -110,9 +111,10 @@ async function runShape(env: BenchEnv, o: DenseOptions, n: number, k: number, pr
           contenders.push(ortContender(peer, ortSpec, ref));
         }
         const measured = await measureWithFloors(contenders, o.loop,
-          [{ floor: env.cpuFloor, floorProbe: env.floorProbe }, ...scaledHere.map((t) => t.ctx)]);
+          [{ floor: env.cpuFloor, floorProbe: env.floorProbe }, ...scaledHere.map((t) => t.ctx)], env.peakProbe);
         rows = measured.rows;
         [floor, ...scaledFloors] = measured.floors;
+        peak = measured.peak ?? peak;
       } finally {
         for (const t of owned) t.dispose();
       }
@@ -131,7 +133,7 @@ async function runShape(env: BenchEnv, o: DenseOptions, n: number, k: number, pr
       }
       const floorBandwidth = floor?.bytesPerS ?? null;
       results.push({ op: 'dense', m, n, k, backend: sq.backend, threads: env.threads, impls,
-        floorMs: floorMsOf(denseBytes(m, n, k), floorBandwidth), floorBandwidth, fmaPeak: env.cpuPeak?.flopsPerS ?? null,
+        floorMs: floorMsOf(denseBytes(m, n, k), floorBandwidth), floorBandwidth, fmaPeak: peak?.flopsPerS ?? null,
         threadRuns: threadRuns.length > 0 ? threadRuns : undefined });
     }
   } finally {
@@ -156,7 +158,7 @@ function report(configs: readonly ConfigResult[]): OpReport {
       'GB/s = bytes moved / time, ratio = sparq time / ORT time' +
       (withFloor ? '; floor = (2nk + X + Y bytes) / the DRAM read bandwidth of the same pool (the fastest read at the start of the run or beside ' +
         'this row\'s own samples); % of FMA peak = 2mnk / time / ' +
-        'the fp32 FMA peak measured in the same run; by threads: pool size, ms, % of its floor' : ''),
+        'the fp32 FMA peak of the same pool (the fastest FMA probe at the start of the run or beside this row\'s own samples); by threads: pool size, ms, % of its floor' : ''),
     headers: ['shape n x k', 'm', `${name} ms`, 'p10–p90', 'GB/s', 'GFLOP/s', ...(withFloor ? ['floor ms', '% of floor', '% of FMA peak', 'by threads'] : []),
       ...(hasOrt ? ['ORT ms', 'ORT GB/s', 'ORT GFLOP/s', 'sparq/ORT'] : [])],
     rows: configs.map((c) => {

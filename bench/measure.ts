@@ -5,6 +5,7 @@ import { decodeF16 } from './harness/halfFloat';
 import { CheckResult, Sample, compareToReference, describeCheck } from './harness/referenceCheck';
 import { ImplResult } from './harness/results';
 import { CpuFloor, PoolFloor, floorsAlongside } from './harness/cpuFloor';
+import { CpuPeak, PeakProbe } from './harness/cpuPeak';
 import { Stats } from './harness/stats';
 import { SampleBatch, TimeLoopOptions, timeInterleaved } from './harness/timeLoop';
 import { OrtPeer } from './peers/onnx';
@@ -113,12 +114,18 @@ export async function measureTogether(contenders: readonly Contender[], loop: Ti
 /**
  * measureTogether with the CPU floor of every pool in `pools` (the main context first, then the
  * --threads ones) sampled in the same rounds; `floors` in `pools` order (harness/cpuFloor.ts).
+ * With `peakProbe` the main pool's FMA peak is sampled in those rounds too: `peak` is its start
+ * peak raised to the fastest probe run beside these rows (harness/cpuPeak.ts); null without one.
  */
 export async function measureWithFloors(contenders: readonly Contender[], loop: TimeLoopOptions,
-                                        pools: readonly PoolFloor[]): Promise<{ rows: ImplResult[]; floors: Array<CpuFloor | null> }> {
+                                        pools: readonly PoolFloor[], peakProbe: PeakProbe | null = null):
+  Promise<{ rows: ImplResult[]; floors: Array<CpuFloor | null>; peak: CpuPeak | null }> {
   const sampled = floorsAlongside(pools);
-  const measured = await measureTogether(contenders, loop, sampled.batches);
-  return { rows: measured.rows, floors: sampled.floors(measured.alongside) };
+  const alongside = peakProbe === null ? sampled.batches : [...sampled.batches, peakProbe.batch];
+  const measured = await measureTogether(contenders, loop, alongside);
+  const floorsSampled = measured.alongside.slice(0, sampled.batches.length);
+  const peak = peakProbe === null ? null : peakProbe.refreshedPeak(measured.alongside[sampled.batches.length]);
+  return { rows: measured.rows, floors: sampled.floors(floorsSampled), peak };
 }
 
 /**

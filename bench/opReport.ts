@@ -6,7 +6,7 @@ import { Table } from './harness/table';
 import { Progress } from './harness/progress';
 import { OrtRuntime } from './peers/onnx';
 import { CpuFloor, FloorProbe } from './harness/cpuFloor';
-import { CpuPeak } from './harness/cpuPeak';
+import { CpuPeak, PeakProbe } from './harness/cpuPeak';
 import { ScalingContext } from './harness/threadScaling';
 
 /** One line of the combined summary: the subject against its main baseline on one config. */
@@ -51,6 +51,8 @@ export interface BenchEnv {
   readonly floorProbe: FloorProbe | null;
   /** The fp32 FMA peak of `sq`'s pool, measured at the start of the run; null off the cpu and on scalar. */
   readonly cpuPeak: CpuPeak | null;
+  /** cpu: the FMA probe kept for the run, sampled again beside each dense and w4a16 config. */
+  readonly peakProbe: PeakProbe | null;
   /** cpu: contexts with the other pool sizes of `--threads`; the sparq rows at `scalingM` run on each. */
   readonly scaling: readonly ScalingContext[];
   readonly scalingM: readonly number[];

@@ -3,7 +3,7 @@
 import { Context, SparqBackendError, open } from '../src/index';
 import { CliArgs, UsageError } from './harness/cliArgs';
 import { CpuFloor, FloorProbe, describeFloor, measureCpuFloor } from './harness/cpuFloor';
-import { CpuPeak, describePeak, measureCpuPeak } from './harness/cpuPeak';
+import { CpuPeak, PeakProbe, describePeak, measureCpuPeak } from './harness/cpuPeak';
 import { describeMachine, machineInfo } from './harness/machineInfo';
 import { Progress } from './harness/progress';
 import { defaultRotateBytes } from './harness/rotation';
@@ -91,7 +91,8 @@ export async function runBenchmarks(factories: readonly BenchFactory[], argv: re
   if (floors.length > 0) machine.cpuFloors = floors;
   if (cpuPeak !== null) machine.cpuPeak = cpuPeak;
   const floorProbe = FloorProbe.open(sq, cpuFloor);
-  const env: BenchEnv = { sq, ort, threads, cpuFloor, floorProbe, scaling, cpuPeak, scalingM };
+  const peakProbe = PeakProbe.open(sq, cpuPeak);
+  const env: BenchEnv = { sq, ort, threads, cpuFloor, floorProbe, scaling, cpuPeak, peakProbe, scalingM };
   const benches = factories.map((f) => f(env, args));
   const unknown = args.unknown();
   if (unknown.length > 0) throw new UsageError(`unknown option(s) ${unknown.join(' ')}; see --help`);

@@ -194,6 +194,7 @@ async function runConfig(env: BenchEnv, o: W4A16Options, d: ShapeData, s: ShapeS
   let rows: ImplResult[];
   let floor = env.cpuFloor;
   let scaledFloors = scaledHere.map((t) => t.ctx.floor);
+  let peak = env.cpuPeak;
   try {
     const contenders: Contender[] = [...pairContenders(sq, d, s, x, m, ref, owned)];
     if (sq.backend === 'cpu') contenders.push(int8Contender(sq, d, s, x, m, ref, owned));
@@ -206,9 +207,10 @@ async function runConfig(env: BenchEnv, o: W4A16Options, d: ShapeData, s: ShapeS
         tolerance: p.tolerance }, ref));
     }
     const measured = await measureWithFloors(contenders, o.loop,
-      [{ floor: env.cpuFloor, floorProbe: env.floorProbe }, ...scaledHere.map((t) => t.ctx)]);
+      [{ floor: env.cpuFloor, floorProbe: env.floorProbe }, ...scaledHere.map((t) => t.ctx)], env.peakProbe);
     rows = measured.rows;
     [floor, ...scaledFloors] = measured.floors;
+    peak = measured.peak ?? peak;
   } finally {
     for (const t of owned) t.dispose();
   }
@@ -240,7 +242,7 @@ async function runConfig(env: BenchEnv, o: W4A16Options, d: ShapeData, s: ShapeS
   const floorBandwidth = copyBandwidth ?? floor?.bytesPerS ?? null;
   const floorMs = floorMsOf(w4a16Bytes(m, n, k, g), floorBandwidth);
   return { op: 'w4a16', m, n, k, groupSize: g, backend: sq.backend, threads: env.threads, impls, floorMs,
-    floorBandwidth: floor?.bytesPerS ?? null, fmaPeak: env.cpuPeak?.flopsPerS ?? null, threadRuns: threadRuns.length > 0 ? threadRuns : undefined };
+    floorBandwidth: floor?.bytesPerS ?? null, fmaPeak: peak?.flopsPerS ?? null, threadRuns: threadRuns.length > 0 ? threadRuns : undefined };
 }
 
 async function runShape(env: BenchEnv, o: W4A16Options, n: number, k: number, progress: Progress,

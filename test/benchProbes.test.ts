@@ -7,6 +7,7 @@ import { open, SparqArgumentError, SparqBackendError } from '../src';
 import { native } from '../src/native';
 import { backendMatrix, cpuIsas, describeFor, titleFor } from './helpers/backends';
 import { CpuFloor, FloorProbe, floorsAlongside } from '../bench/harness/cpuFloor';
+import { CpuPeak, PeakProbe, measureCpuPeak } from '../bench/harness/cpuPeak';
 
 describe('bench probes [cpu]', () => {
   it.each(cpuIsas())('fmaProbe on %s: flops per thread-iteration of its vector width (0 on scalar), finite checksum', async (isa) => {
@@ -85,6 +86,36 @@ describe('bench probes [cpu]', () => {
     expect(f1).toEqual({ ...start, threads: 1 });
     one.dispose();
     two.dispose();
+    await sq.close();
+  });
+
+  // The bench's FMA probe kept for the run (bench/harness/cpuPeak.ts): its batch is one stream-time
+  // sample per probe run, and a config's peak only ever rises to a faster run than the start's.
+  it('PeakProbe samples the FMA probe and raises the peak only to a faster run', async () => {
+    if (!cpuIsas().includes('avx2')) {  // a CPU without AVX2: no probe, so no peak to keep
+      const scalar = await open({ backend: 'cpu', cpuIsa: 'scalar', threads: 2 });
+      expect(await measureCpuPeak(scalar)).toBeNull();
+      await scalar.close();
+      return;
+    }
+    const sq = await open({ backend: 'cpu', cpuIsa: 'avx2', threads: 2 });
+    const measured = (await measureCpuPeak(sq)) as CpuPeak;
+    expect(measured.flopsPerIteration).toBe(192);
+    expect(measured.flopsPerS).toBeGreaterThan(0);
+    const start: CpuPeak = { ...measured, flopsPerS: 100e9 };
+    const probe = PeakProbe.open(sq, start) as PeakProbe;
+    const samples = await probe.batch(3);
+    expect(samples).toHaveLength(3);
+    for (const ms of samples) expect(ms).toBeGreaterThan(0);
+    const stats = (minMs: number) => ({ median: 2 * minMs, p10: minMs, p90: 3 * minMs, min: minMs, mean: 2 * minMs, reps: 5 });
+    // A run of the probe is 2 threads × 4e6 iterations × 192 flops.
+    const msAt = (gflops: number) => ((2 * 4e6 * 192) / (gflops * 1e9)) * 1e3;
+    expect(probe.refreshedPeak(stats(msAt(200))).flopsPerS).toBeCloseTo(200e9, -6);
+    expect(probe.refreshedPeak(stats(msAt(50)))).toBe(start);
+    expect(probe.refreshedPeak(new Error('probe failed'))).toBe(start);
+    expect(probe.refreshedPeak(undefined)).toBe(start);
+    expect(PeakProbe.open(sq, null)).toBeNull();
+    expect(PeakProbe.open(sq, { ...start, flopsPerIteration: 0 })).toBeNull();
     await sq.close();
   });
 });

@@ -4,7 +4,8 @@
 // independent FMA chains in registers, timed between two sq.mark()s.
 import type { Context } from '../../src/index';
 import { native } from '../../src/native';
-import { median } from './stats';
+import { Stats, median } from './stats';
+import type { SampleBatch } from './timeLoop';
 
 export interface CpuPeak {
   /** fp32 flops per second (median of the samples), all pool threads together. */
@@ -12,6 +13,8 @@ export interface CpuPeak {
   readonly threads: number;
   readonly isa: string;
   readonly samples: number;
+  /** fp32 flops one pool thread runs per probe iteration (512 on AVX-512, 192 on AVX2). */
+  readonly flopsPerIteration: number;
   /** One line: how it was measured. */
   readonly source: string;
 }
@@ -36,8 +39,49 @@ export async function measureCpuPeak(sq: Context): Promise<CpuPeak | null> {
   const flops = sq.threads * ITERATIONS * warm.flopsPerIteration;
   return {
     flopsPerS: flops / (median(ms) / 1000), threads: sq.threads, isa: sq.cpuIsa, samples: SAMPLES,
+    flopsPerIteration: warm.flopsPerIteration,
     source: `FMA probe: ${sq.threads} pool thread(s) each running independent ${sq.cpuIsa} fp32 FMA chains in registers, median of ${SAMPLES}`,
   };
+}
+
+// A sample beside a config's rows: ~10 ms at AVX-512 rates, so a 200 ms round holds ~20 of them.
+const ALONGSIDE_ITERATIONS = 4e6;
+
+/**
+ * The FMA probe kept for the run, sampled again beside each config's rows (bench/measure.ts
+ * measureWithFloors), like the floor's read (cpuFloor.ts FloorProbe): on a host whose speed swings
+ * ±2× within minutes, a peak taken once at the start made "% of FMA peak" mostly a measure of that
+ * start moment. A config's peak is the fastest the probe ran, at the start or in its own rounds, so
+ * a row's share of it can only be understated, never flattered by a slow spell.
+ */
+export class PeakProbe {
+  private constructor(private readonly sq: Context, readonly peak: CpuPeak) {}
+
+  /** Null off the cpu backend or without a start peak (scalar). */
+  static open(sq: Context, peak: CpuPeak | null): PeakProbe | null {
+    return sq.backend === 'cpu' && peak !== null && peak.flopsPerIteration > 0 ? new PeakProbe(sq, peak) : null;
+  }
+
+  /** `count` probe runs of ALONGSIDE_ITERATIONS, ms each (stream time). */
+  readonly batch: SampleBatch = async (count) => {
+    const b = native();
+    const marks: Array<Promise<number>> = [this.sq.mark()];
+    const runs: Array<Promise<unknown>> = [];
+    for (let i = 0; i < count; i++) {
+      runs.push(b.fmaProbe(this.sq.handle, ALONGSIDE_ITERATIONS));
+      marks.push(this.sq.mark());
+    }
+    await Promise.all(runs);
+    const t = await Promise.all(marks);
+    return t.slice(1).map((v, i) => v - t[i]);
+  };
+
+  /** The start peak, raised to the fastest of `sampled` where the probe ran faster. */
+  refreshedPeak(sampled: Stats | Error | undefined): CpuPeak {
+    if (sampled === undefined || sampled instanceof Error || !(sampled.min > 0)) return this.peak;
+    const flopsPerS = (this.peak.threads * ALONGSIDE_ITERATIONS * this.peak.flopsPerIteration) / (sampled.min / 1000);
+    return flopsPerS > this.peak.flopsPerS ? { ...this.peak, flopsPerS } : this.peak;
+  }
 }
 
 /** "391 GFLOP/s fp32 FMA (avx512, 2 threads)". */
