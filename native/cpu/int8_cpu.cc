@@ -95,12 +95,14 @@ KernelSet SetFor(Kernel k) {
     case Kernel::kAvx2: return {&avx2::Acc, &avx2::Outlier, &avx2::QuantRow, &avx2::Epilogue};
     case Kernel::kAvx512Bw: return {&avx512::AccBw, &avx512::Outlier, &avx512::QuantRow, &avx512::Epilogue};
     case Kernel::kAvx512Vnni: return {&avx512::AccVnni, &avx512::Outlier, &avx512::QuantRow, &avx512::Epilogue};
+    case Kernel::kAmx: return {&amx::Acc, &avx512::Outlier, &avx512::QuantRow, &avx512::Epilogue};
   }
   return {&scalar::Acc, &scalar::Outlier, &scalar::QuantRow, &scalar::Epilogue};
 }
 
 // The kernel to run for a requested one: itself when supported, else the next one down.
 Kernel Supported(Kernel k) {
+  if (k == Kernel::kAmx && !KernelSupported(k)) k = Kernel::kAvx512Vnni;
   if (k == Kernel::kAvx512Vnni && !KernelSupported(k)) k = Kernel::kAvx512Bw;
   if (k == Kernel::kAvx512Bw && !KernelSupported(k)) k = Kernel::kAvx2;
   if (k == Kernel::kAvx2 && !KernelSupported(k)) k = Kernel::kScalar;
@@ -186,6 +188,7 @@ const char* KernelName(Kernel k) {
     case Kernel::kAvx2: return "avx2";
     case Kernel::kAvx512Bw: return "avx512bw";
     case Kernel::kAvx512Vnni: return "avx512vnni";
+    case Kernel::kAmx: return "amx";
   }
   return "scalar";
 }
@@ -198,13 +201,19 @@ bool KernelSupported(Kernel k) {
     case Kernel::kAvx512Vnni: {
       return HasAvx512Vnni();
     }
+    case Kernel::kAmx: return HasAvx512Vnni() && HasAmxInt8() && amx::Built();
   }
   return false;
 }
 
 Kernel KernelFor(int isa) {
   switch (static_cast<Isa>(isa)) {
-    case Isa::kAvx512: return Supported(Kernel::kAvx512Vnni);
+    case Isa::kAvx512: {
+      // AMX where the CPU has it: the same accumulators, 0.59–0.83× the VNNI kernel's time at
+      // m = 16–256 (docs/kernels.md). SPARQ_INT8_AMX=0 keeps VNNI (read at every call).
+      const char* env = std::getenv("SPARQ_INT8_AMX");
+      return Supported(env != nullptr && std::strcmp(env, "0") == 0 ? Kernel::kAvx512Vnni : Kernel::kAmx);
+    }
     case Isa::kAvx2: return Supported(Kernel::kAvx2);
     case Isa::kScalar: break;
   }
@@ -247,7 +256,7 @@ Status Int8MatmulCpu(const Int8MatmulArgs& a, Kernel kernel, ThreadPool& pool) {
     // doing them all took longer than the matmul's integer work).
     // The VNNI kernel multiplies u8 by s8, so it reads the activations biased, CA + 128 (int8_cpu.h),
     // made here once rather than per weight block.
-    const bool biased = runs == Kernel::kAvx512Vnni;
+    const bool biased = runs == Kernel::kAvx512Vnni || runs == Kernel::kAmx;
     // With enough rows the VNNI kernel's big tiles take the panel form (int8_cpu.h AccTile::ca_panel):
     // the biased rows again, 16 to a panel, interleaved by 4 bytes; pad rows hold code 0 (0x80).
     const bool panels = biased && m >= kPanelMinRows;

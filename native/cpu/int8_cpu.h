@@ -15,6 +15,9 @@
 //                true acc fits an int32 (|acc| ≤ 127·128·k, k ≤ 2¹⁷). Small tiles take the dot form
 //                (lanes over k, horizontal sums per tile); tiles of ≥ kPanelMinRows rows take the
 //                panel form (lanes over 16 CA rows, W broadcast 4 bytes at a time: no horizontal sums).
+//   amx          the VNNI kernel, except that its panel tiles run on AMX-INT8 (TDPBSUD: W signed
+//                × the same biased panels unsigned, the same correction; int8_cpu_amx.cc), W rows
+//                in blocks of 16 (the VNNI panel kernel takes a tile's last cols % 16).
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -111,11 +114,12 @@ struct EpilogueRow {
 using EpilogueFn = void (*)(const EpilogueRow& e);
 
 // Which integer kernel runs; every one gives the same accumulators.
-enum class Kernel : int { kScalar = 0, kAvx2 = 1, kAvx512Bw = 2, kAvx512Vnni = 3 };
-const char* KernelName(Kernel k);  // "scalar" | "avx2" | "avx512bw" | "avx512vnni"
+enum class Kernel : int { kScalar = 0, kAvx2 = 1, kAvx512Bw = 2, kAvx512Vnni = 3, kAmx = 4 };
+const char* KernelName(Kernel k);  // "scalar" | "avx2" | "avx512bw" | "avx512vnni" | "amx"
 bool KernelSupported(Kernel k);    // this CPU (and OS) runs it
-// The kernel cpu_ops::Int8Matmul uses for a context's ISA: avx512 → VNNI when the CPU has
-// AVX512_VNNI, else BW; an ISA the CPU lacks falls back to the next one down.
+// The kernel cpu_ops::Int8Matmul uses for a context's ISA: avx512 → AMX when the CPU has
+// AMX-INT8 (unless SPARQ_INT8_AMX=0), else VNNI when it has AVX512_VNNI, else BW; an ISA the CPU
+// lacks falls back to the next one down.
 Kernel KernelFor(int isa);  // isa: static_cast<int>(cpu::Isa)
 
 // The whole op with one named kernel (cpu_ops::Int8Matmul calls it with KernelFor(exec.isa); the
@@ -145,5 +149,12 @@ void Outlier(const OutlierTile& t);
 float QuantRow(const uint16_t* x, const uint8_t* is_outlier, int64_t k, int64_t k_pad, int8_t* ca);
 void Epilogue(const EpilogueRow& e);
 }  // namespace avx512
+namespace amx {
+bool Built();  // this build has the AMX kernel (the compiler knew AMX); the CPU: HasAmxInt8()
+// AccPanels on tiles with panels and ≥ kPanelMinRows rows, else avx512::AccVnni.
+void Acc(const AccTile& t);
+// Needs t.ca_panel, t.acc_t and t.rows ≥ 1: whole 16-row W blocks on tiles, the rest on VNNI.
+void AccPanels(const AccTile& t);
+}  // namespace amx
 
 }  // namespace sparq::cpu::int8

@@ -30,6 +30,7 @@ struct CpuFeatures {
   bool amd = false;          // vendor "AuthenticAMD": where two exact kernels rank by vendor
   bool intel = false;        // vendor "GenuineIntel"
   bool amx_bf16 = false;     // CPUID.(7,0):EDX[24] AMX-TILE and EDX[22] AMX-BF16
+  bool amx_int8 = false;     // CPUID.(7,0):EDX[24] AMX-TILE and EDX[25] AMX-INT8
   bool os_amx = false;       // XCR0 has XTILECFG and XTILEDATA: the OS can save tile state
   int family = 0;            // CPUID.1 display family (base, plus extended where base is 0xF)
 };
@@ -80,6 +81,7 @@ CpuFeatures Detect() {
     f.avx512vbmi = (ecx & (1u << 1)) != 0;
     f.avx512vbmi2 = (ecx & (1u << 6)) != 0;
     f.amx_bf16 = (edx & (1u << 24)) != 0 && (edx & (1u << 22)) != 0;
+    f.amx_int8 = (edx & (1u << 24)) != 0 && (edx & (1u << 25)) != 0;
   }
   if (__get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx)) f.avx_vnni = (eax & (1u << 4)) != 0;
 #endif
@@ -153,11 +155,13 @@ bool HasAvx512Vbmi2() {
 }
 
 // Linux also keeps tile data off for a process until it asks (arch_prctl ARCH_REQ_XCOMP_PERM,
-// XFEATURE_XTILEDATA; a tile instruction before that is a SIGILL). Asked once, here.
-bool HasAmxBf16() {
-  static const bool has = [] {
+// XFEATURE_XTILEDATA; a tile instruction before that is a SIGILL). Asked once, here, for every
+// AMX kernel: tiles with their OS state and this process's permission.
+namespace {
+bool TileDataGranted() {
+  static const bool granted = [] {
     const CpuFeatures& f = Features();
-    if (!f.amx_bf16 || !f.os_amx || !IsaSupported(Isa::kAvx512)) return false;
+    if (!(f.amx_bf16 || f.amx_int8) || !f.os_amx || !IsaSupported(Isa::kAvx512)) return false;
 #if defined(SPARQ_X86) && defined(__linux__)
     constexpr long kArchReqXcompPerm = 0x1023, kXfeatureXtiledata = 18;
     return syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) == 0;
@@ -165,6 +169,17 @@ bool HasAmxBf16() {
     return false;
 #endif
   }();
+  return granted;
+}
+}  // namespace
+
+bool HasAmxBf16() {
+  static const bool has = Features().amx_bf16 && TileDataGranted();
+  return has;
+}
+
+bool HasAmxInt8() {
+  static const bool has = Features().amx_int8 && TileDataGranted();
   return has;
 }
 

@@ -1,7 +1,7 @@
 // native/tests/int8_cpu_bench.cc: int8 (LLM.int8()) CPU matmul timings (not a test: no pass/fail).
 // Built only when named, in a tree configured with -DSPARQ_NATIVE_TESTS=ON:
 //   cmake --build <build> --target int8_cpu_bench
-//   int8_cpu_bench [kernel] [reps] [m,...]   kernel: scalar|avx2|avx512bw|avx512vnni|all (default
+//   int8_cpu_bench [kernel] [reps] [m,...]   kernel: scalar|avx2|avx512bw|avx512vnni|amx|all (default
 //                                            all); reps default 9; m default 1,16,64
 // n = k = 4096 at m ∈ {1, 16, 64}, threshold 6 with 4 planted outlier columns. Weights rotate over
 // copies so the caches do not hold them between reps. Reports the median wall ms, the median CPU ms
@@ -49,7 +49,7 @@ int main(int argc, char** argv) {
   std::vector<sparq::Int8Packed> packs(kCopies);
   for (auto& p : packs)
     if (!sparq::Int8Pack(codes.data(), scb.data(), n, k, sparq::Int8Layout::kCpu, &p).ok()) return 1;
-  for (Kernel kern : {Kernel::kScalar, Kernel::kAvx2, Kernel::kAvx512Bw, Kernel::kAvx512Vnni}) {
+  for (Kernel kern : {Kernel::kScalar, Kernel::kAvx2, Kernel::kAvx512Bw, Kernel::kAvx512Vnni, Kernel::kAmx}) {
     if (which != "all" && which != sparq::cpu::int8::KernelName(kern)) continue;
     if (!sparq::cpu::int8::KernelSupported(kern)) {
       std::printf("| %s | (not on this CPU) |\n", sparq::cpu::int8::KernelName(kern));

@@ -161,7 +161,7 @@ RefResult MatmulRef(const std::vector<uint16_t>& x, int64_t m, int64_t k, float 
 // ------------------------------------------------------------------ kernels and pools
 std::vector<Kernel> SupportedKernels() {
   std::vector<Kernel> out;
-  for (Kernel k : {Kernel::kScalar, Kernel::kAvx2, Kernel::kAvx512Bw, Kernel::kAvx512Vnni})
+  for (Kernel k : {Kernel::kScalar, Kernel::kAvx2, Kernel::kAvx512Bw, Kernel::kAvx512Vnni, Kernel::kAmx})
     if (sparq::cpu::int8::KernelSupported(k)) out.push_back(k);
   return out;
 }
@@ -177,6 +177,7 @@ sparq::cpu::int8::AccFn AccOf(Kernel k) {
     case Kernel::kAvx2: return &sparq::cpu::int8::avx2::Acc;
     case Kernel::kAvx512Bw: return &sparq::cpu::int8::avx512::AccBw;
     case Kernel::kAvx512Vnni: return &sparq::cpu::int8::avx512::AccVnni;
+    case Kernel::kAmx: return &sparq::cpu::int8::amx::Acc;
   }
   return nullptr;
 }
@@ -186,7 +187,8 @@ sparq::cpu::int8::OutlierFn OutlierOf(Kernel k) {
     case Kernel::kScalar: return &sparq::cpu::int8::scalar::Outlier;
     case Kernel::kAvx2: return &sparq::cpu::int8::avx2::Outlier;
     case Kernel::kAvx512Bw:
-    case Kernel::kAvx512Vnni: return &sparq::cpu::int8::avx512::Outlier;
+    case Kernel::kAvx512Vnni:
+    case Kernel::kAmx: return &sparq::cpu::int8::avx512::Outlier;
   }
   return nullptr;
 }
@@ -529,17 +531,22 @@ void CheckExtremeAcc(Pools& pools) {
   }
 }
 
-// The VNNI panel form at the tile level: groups of 4 panels and the 3, 2 or 1 left (rows 16, 32,
-// 45 → 48 with pad lanes, 64, 100 → 64 + 48, 160 → 2 × 64 + 32), a pair's micro tiles at both
-// widths (the driver picks one by the L1d's ways, so the op-level cases run only this machine's),
-// column counts with 8- and 4-row tails, whole k and k blocks. Panels made by MakePanel from random
-// CA (codes −127..127); acc against the int64 sums, poisoned first.
+// The panel form at the tile level, VNNI and (where the CPU has AMX-INT8) AMX: groups of 4 panels
+// and the 3, 2 or 1 left (rows 16, 32, 45 → 48 with pad lanes, 64, 100 → 64 + 48, 160 → 2 × 64 +
+// 32), a VNNI pair's micro tiles at both widths (the driver picks one by the L1d's ways, so the
+// op-level cases run only this machine's), column counts with 8- and 4-row tails, whole k and k
+// blocks; AMX also on whole 16-row W blocks in pairs and alone (48, 80) and with a VNNI remainder
+// (28, 44). Panels made by MakePanel from random CA (codes −127..127); acc against the int64 sums,
+// poisoned first.
 void CheckPanelTiles() {
   if (!sparq::cpu::int8::KernelSupported(Kernel::kAvx512Vnni)) return;
+  const bool amx = sparq::cpu::int8::KernelSupported(Kernel::kAmx);
   std::uniform_int_distribution<int> code(-127, 127);
   for (int64_t k_pad : {int64_t(256), int64_t(4096), int64_t(4224)})
     for (int64_t rows : {16, 32, 45, 64, 100, 160})
-      for (int64_t cols : {4, 28, 44}) {
+      for (int64_t cols : {4, 28, 44, 48, 80}) {
+        const bool vnni_case = cols <= 44;
+        if (!vnni_case && !amx) continue;
         const int64_t rows_pad = (rows + 15) / 16 * 16;
         std::vector<int8_t> ca(size_t(rows * k_pad)), cb(size_t(cols * k_pad));
         for (auto& v : ca) v = int8_t(code(g_rng));
@@ -554,14 +561,23 @@ void CheckPanelTiles() {
         bool biased_ok = true;
         for (size_t i = 0; i < ca.size(); ++i) biased_ok = biased_ok && biased[i] == uint8_t(uint8_t(ca[i]) ^ 0x80u);
         Check(biased_ok, "int8 MakePanel writes CA ^ 0x80: k_pad=" + std::to_string(k_pad) + " rows=" + std::to_string(rows));
-        for (int w_rows : {12, 8}) {
+        std::vector<int64_t> want(size_t(rows * cols), 0);
+        for (int64_t r = 0; r < rows; ++r)
+          for (int64_t j = 0; j < cols; ++j)
+            for (int64_t c = 0; c < k_pad; ++c)
+              want[size_t(r * cols + j)] += int64_t(ca[size_t(r * k_pad + c)]) * cb[size_t(j * k_pad + c)];
+        // -1: AMX (AccPanels), else the VNNI pair width.
+        std::vector<int> variants;
+        if (vnni_case) variants = {12, 8};
+        if (amx) variants.push_back(-1);
+        for (int w_rows : variants) {
           std::vector<int32_t> acc(size_t(rows * cols), int32_t(0x7eadbeef)), acc_t(size_t(rows_pad * cols), -1);
           sparq::cpu::int8::AccTile t;
           t.ca = ca.data();
           t.ca_biased = biased.data();
           t.ca_panel = panel.data();
           t.acc_t = acc_t.data();
-          t.panel_pair_w_rows = w_rows;
+          t.panel_pair_w_rows = w_rows > 0 ? w_rows : 12;
           t.cb = cb.data();
           t.row_sums = row_sums.data();
           t.k_pad = k_pad;
@@ -569,17 +585,13 @@ void CheckPanelTiles() {
           t.cols = cols;
           t.acc = acc.data();
           t.ld_acc = cols;
-          sparq::cpu::int8::avx512::AccVnni(t);
+          if (w_rows > 0) sparq::cpu::int8::avx512::AccVnni(t);
+          else sparq::cpu::int8::amx::AccPanels(t);
           int64_t bad = 0;
-          for (int64_t r = 0; r < rows; ++r)
-            for (int64_t j = 0; j < cols; ++j) {
-              int64_t want = 0;
-              for (int64_t c = 0; c < k_pad; ++c) want += int64_t(ca[size_t(r * k_pad + c)]) * cb[size_t(j * k_pad + c)];
-              bad += int64_t(acc[size_t(r * cols + j)]) != want;
-            }
-          Check(bad == 0, "int8 acc [avx512vnni panels, " + std::to_string(w_rows) + " W rows per pair tile] = int64 sums: k_pad=" +
-                              std::to_string(k_pad) + " rows=" + std::to_string(rows) + " cols=" + std::to_string(cols) +
-                              " (" + std::to_string(bad) + " differ)");
+          for (size_t i = 0; i < want.size(); ++i) bad += int64_t(acc[i]) != want[i];
+          const std::string form = w_rows > 0 ? "avx512vnni panels, " + std::to_string(w_rows) + " W rows per pair tile" : "amx panels";
+          Check(bad == 0, "int8 acc [" + form + "] = int64 sums: k_pad=" + std::to_string(k_pad) + " rows=" +
+                              std::to_string(rows) + " cols=" + std::to_string(cols) + " (" + std::to_string(bad) + " differ)");
         }
       }
 }

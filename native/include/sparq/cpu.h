@@ -28,6 +28,9 @@ bool HasAvx512Vbmi2();
 // AMX-TILE + AMX-BF16 with kAvx512's features, tile state saved by the OS, and (Linux) this
 // process granted tile data; the dense prefill uses it (dense_cpu_amx.cc).
 bool HasAmxBf16();
+// AMX-TILE + AMX-INT8 under the same conditions; the int8 matmul's panel tiles use it
+// (int8_cpu_amx.cc).
+bool HasAmxInt8();
 // The CPU's vendor is AMD: where the faster of two exact kernels differs by vendor (measured; see
 // docs/kernels.md), the dispatch asks this.
 bool IsAmdCpu();
