@@ -8,6 +8,7 @@ import {
   type Context,
   type Tensor,
 } from '../src';
+import { EPOCH_LAST } from '../src/ops/allreduce';
 import { allreduceRmsnormContract, allreduceRmsnormRef, F16_VALUE, f32ToF16BitsForTest, type AllreduceInputs } from './allreduceReference';
 import { backendMatrix, cpuIsas, describeFor, titleFor } from './helpers/backends';
 import { expectError } from './helpers/expectError';
@@ -294,6 +295,44 @@ for (const p of backendMatrix()) {
           g.dispose();
           for (const v of live) v.dispose();
           expect({ seed, bad, first }).toEqual({ seed, bad: 0, first: '' });
+        });
+
+      if (best)
+        // The kernels wait for flags to equal the call's epoch and never clear them: a u32 epoch that
+        // started again at 1 over old flags would find a slot last passed by call 1 (here the two-shot
+        // MID flags) already "arrived". The call after the last epoch takes a fresh, zeroed workspace.
+        it('past the last u32 epoch the epochs start again at 1 on a fresh, zeroed workspace; every call the contract', async () => {
+          const seed = freshSeed();
+          const next = rng(seed);
+          const g = sq.group({ ranks: 3 });
+          const internals = g as unknown as { epoch: number; workspace: Tensor | null };
+          const call = async (algorithm: AllreduceAlgorithm): Promise<void> => {
+            const c = { ranks: 3, tokens: 4, hidden: 32 };
+            const inp = randomInputs(c, next);
+            const shape = [c.tokens, c.hidden];
+            const xs = inp.xs.map((b) => sq.tensor(b, shape, 'f16'));
+            const residuals = inp.residuals.map((b) => sq.tensor(b, shape, 'f16'));
+            const gamma = sq.tensor(inp.gamma, [c.hidden], 'f16');
+            const r = g.allreduceRmsnorm(xs, residuals, gamma, { eps: inp.eps, algorithm });
+            const got = { out: await Promise.all(r.out.map((o) => o.read())), residual: await Promise.all(r.residual.map((o) => o.read())) };
+            const want = allreduceRmsnormContract(inp);
+            for (const v of [...xs, ...residuals, gamma, ...r.out, ...r.residual]) v.dispose();
+            expect({ seed, algorithm, out: firstMismatch(got.out, want.out), residual: firstMismatch(got.residual, want.residual) })
+              .toEqual({ seed, algorithm, out: null, residual: null });
+          };
+          await call('two-shot'); // epoch 1: every phase's flags written
+          expect(internals.epoch).toBe(1);
+          internals.epoch = EPOCH_LAST - 1;
+          await call('one-shot'); // the last epoch
+          expect(internals.epoch).toBe(EPOCH_LAST);
+          const before = internals.workspace;
+          await call('two-shot'); // epoch 1 again, over flags that must not hold call 1's
+          expect(internals.epoch).toBe(1);
+          if (p.backend === 'cpu') expect(internals.workspace).toBeNull();
+          else expect(internals.workspace).not.toBe(before);
+          await call('auto');
+          expect(internals.epoch).toBe(2);
+          g.dispose();
         });
 
       if (best)

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "cuda/cuda_status.h"
+#include "cuda/dynamic_smem.h"
 #include "cuda/launch_target.h"
 #include "sparq/ops.h"
 #include "sparq/status.h"
@@ -26,8 +27,7 @@ class NvccTarget {
     (void)buffers;  // the simulator's concern
     constexpr size_t kDefaultSmemLimitBytes = 48 * 1024;  // above it a kernel must opt in
     if (dyn_smem_bytes > kDefaultSmemLimitBytes) {
-      Status s = CudaStatus(cudaFuncSetAttribute(fn, cudaFuncAttributeMaxDynamicSharedMemorySize, int(dyn_smem_bytes)),
-                            kernel + ": cudaFuncSetAttribute");
+      Status s = RaiseDynamicSmemLimit(reinterpret_cast<const void*>(fn), dyn_smem_bytes, kernel);
       if (!s.ok()) return s;
     }
     fn<<<grid, block, dyn_smem_bytes, stream_>>>(static_cast<P>(std::forward<A>(args))...);

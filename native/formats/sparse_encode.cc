@@ -1,6 +1,7 @@
 // native/formats/sparse_encode.cc: what both sparse formats share — the shape check, the byte
 // count each format would take (for `auto`), the dispatch to the format's encoder and decoder,
 // and the weight views.
+#include <cstdint>
 #include <string>
 
 #include "sparse_formats.h"
@@ -42,11 +43,25 @@ std::vector<uint32_t> CountTileEntries(const uint16_t* w, int64_t n, int64_t k, 
 
 }  // namespace sparse
 
+// Tile offsets are 32-bit in both formats (sparq/sparse.h): past 2³² − 1 padded values (~8 GiB of
+// bitmap halves, ~16 GiB of tiled-CSL words) they would wrap, and every kernel would then read the
+// wrong values, the GPU's past its buffers.
+Status sparse::CheckEncodedUnits(const char* op, SparseFormat format, int64_t n, int64_t k, int64_t nnz, int64_t units) {
+  if (units <= int64_t(UINT32_MAX)) return Status::Ok();
+  return Status::Error(StatusCode::kShape,
+                       std::string(op) + ": a " + SparseFormatName(format) + " weight of " + std::to_string(n) + "x" +
+                           std::to_string(k) + " with " + std::to_string(nnz) + " nonzeros needs " + std::to_string(units) +
+                           " stored values, past the format's 32-bit tile offsets (at most " + std::to_string(UINT32_MAX) +
+                           "); split the weight into smaller matrices",
+                       "shape");
+}
+
 namespace {
 
 struct Sizes {
   int64_t nnz = 0;
   size_t bitmap = 0, tiled_csl = 0;
+  int64_t bitmap_units = 0, tiled_csl_units = 0;  // padded values: halves, words
 };
 
 Sizes SizesFromCounts(const std::vector<uint32_t>& counts) {
@@ -56,9 +71,11 @@ Sizes SizesFromCounts(const std::vector<uint32_t>& counts) {
   s.tiled_csl = offsets;
   for (uint32_t c : counts) {
     s.nnz += c;
-    s.bitmap += 2 * RoundUp(c, sparse::kValueAlignHalves);
-    s.tiled_csl += 4 * RoundUp(c, sparse::kWordAlign);
+    s.bitmap_units += RoundUp(c, sparse::kValueAlignHalves);
+    s.tiled_csl_units += RoundUp(c, sparse::kWordAlign);
   }
+  s.bitmap += 2 * size_t(s.bitmap_units);
+  s.tiled_csl += 4 * size_t(s.tiled_csl_units);
   return s;
 }
 
@@ -93,6 +110,9 @@ Status SparseEncode(const uint16_t* w, int64_t n, int64_t k, SparseFormat format
   e.format = format != SparseFormat::kAuto ? format
              : sizes.tiled_csl < sizes.bitmap ? SparseFormat::kTiledCsl
                                               : SparseFormat::kBitmap;
+  st = sparse::CheckEncodedUnits(op, e.format, n, k, e.nnz,
+                                 e.format == SparseFormat::kBitmap ? sizes.bitmap_units : sizes.tiled_csl_units);
+  if (!st.ok()) return st;
   st = e.format == SparseFormat::kBitmap ? sparse::EncodeBitmap(w, counts, &e) : sparse::EncodeTiledCsl(w, counts, &e);
   if (!st.ok()) return st;
   *out = std::move(e);

@@ -21,4 +21,8 @@ Status DecodeTiledCsl(const SparseEncoded& e, uint16_t* w);
 
 constexpr int64_t RoundUp(int64_t v, int64_t to) { return (v + to - 1) / to * to; }
 
+// kShape "shape" when `units` padded values (halves for kBitmap, words for kTiledCsl) pass what the
+// formats' 32-bit tile offsets can address (2³² − 1), else Ok. Errors as "<op>: …".
+Status CheckEncodedUnits(const char* op, SparseFormat format, int64_t n, int64_t k, int64_t nnz, int64_t units);
+
 }  // namespace sparq::sparse

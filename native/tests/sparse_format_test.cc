@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "formats/sparse_formats.h"
 #include "sparq/sparse.h"
 #include "test_shard.h"
 
@@ -353,6 +354,20 @@ void RowLists(int64_t n, int64_t k, double sparsity) {
   Check(ok, std::string(name) + ": laid out as sparq/sparse.h states, every stored weight listed once");
 }
 
+// The 32-bit tile offsets' limit: a weight past it is refused (kShape "shape") instead of wrapping.
+// Reaching it for real takes > 8 GiB of values, so the check is called with the counts such a weight has.
+void OffsetLimit() {
+  const int64_t limit = int64_t(UINT32_MAX);
+  for (auto f : {sparq::SparseFormat::kBitmap, sparq::SparseFormat::kTiledCsl}) {
+    Check(sparq::sparse::CheckEncodedUnits("sparse.encode", f, 65536, 131072, limit, limit).ok(),
+          std::string("offset limit: ") + sparq::SparseFormatName(f) + " at 2^32 - 1 values is accepted");
+    const sparq::Status st = sparq::sparse::CheckEncodedUnits("sparse.encode", f, 65536, 131072, limit + 1, limit + 8);
+    Check(!st.ok() && st.code == sparq::StatusCode::kShape && st.argument == "shape" &&
+              st.message.find("sparse.encode: ") == 0 && st.message.find("32-bit tile offsets") != std::string::npos,
+          std::string("offset limit: ") + sparq::SparseFormatName(f) + " past 2^32 - 1 values is kShape: " + st.message);
+  }
+}
+
 int main() {
   for (auto [n, k] : std::vector<std::pair<int64_t, int64_t>>{{1, 1}, {1, 7}, {63, 65}, {64, 64}, {129, 200}, {200, 129}})
     for (double s : {0.0, 0.3, 0.5, 0.8, 0.99, 1.0}) RoundTrip(n, k, s);
@@ -363,6 +378,7 @@ int main() {
   AutoPicksSmaller();
   BrokenEncodingsRefused();
   BadArguments();
+  OffsetLimit();
   Prune();
   EncodeSpeed();
   sparq_test::PrintShard();

@@ -4,6 +4,9 @@ import { Tensor } from '../tensor';
 
 /** Which all-reduce kernel runs (sim and cuda; the cpu backend has one path). */
 export type AllreduceAlgorithm = 'auto' | 'one-shot' | 'two-shot' | 'unfused';
+/** The last flag epoch before a group takes a fresh workspace (epochs are u32, 0 never used). */
+export const EPOCH_LAST = 0xffffffff;
+
 const ALGORITHMS: Record<AllreduceAlgorithm, number> = { auto: 0, 'one-shot': 1, 'two-shot': 2, unfused: 3 };
 
 /** Options of {@link Context.group}. */
@@ -107,7 +110,8 @@ export class Group {
       );
     const eps: unknown = options.eps === undefined ? 1e-6 : options.eps; // null is refused natively
     const workspace = this.workspaceFor(xs);
-    const epoch = this.epoch >= 0xffffffff ? 1 : this.epoch + 1;
+    // workspaceFor restarted the epochs where flags could hold old ones; without flags (cpu) they wrap.
+    const epoch = this.epoch >= EPOCH_LAST ? 1 : this.epoch + 1;
     const [outs, residualOuts] = c.native.allreduceRmsnorm(
       c.handle,
       this.ranks,
@@ -141,8 +145,9 @@ export class Group {
   }
 
   /**
-   * The flag workspace for a call on xs (sim and cuda; null on cpu). A bigger call gets a new one
-   * (zero-filled on the stream, the old one freed in stream order) and the epochs start again at 1.
+   * The flag workspace for a call on xs (sim and cuda; null on cpu). A bigger call, or the call after
+   * epoch EPOCH_LAST, gets a new one (zero-filled on the stream, the old one freed in stream order)
+   * and the epochs start again at 1.
    */
   private workspaceFor(xs: unknown): Tensor<'u8'> | null {
     const first = Array.isArray(xs) ? (xs[0] as unknown) : undefined;
@@ -156,8 +161,12 @@ export class Group {
       need = this.ctx.native.allreduceWorkspaceBytes(this.ctx.handle, this.ranks, tokens, hidden);
       this.needFor = { tokens, hidden, bytes: need };
     }
-    if (need <= this.workspaceBytes) return this.workspace;
-    const bytes = Math.max(need, Math.ceil(this.workspaceBytes * 1.5));
+    // The kernels wait for a flag to EQUAL the call's epoch, and flags are never cleared: past 2³² − 1
+    // calls the epochs would start again at 1 over flags still holding old ones (a slot last passed
+    // by call 1, e.g. a two-shot MID flag, would read as arrived). So the call after the last epoch
+    // gets a fresh, zeroed workspace of the same size (at 10⁴ calls a second, every ~5 days).
+    if (need <= this.workspaceBytes && (need === 0 || this.epoch < EPOCH_LAST)) return this.workspace;
+    const bytes = need <= this.workspaceBytes ? this.workspaceBytes : Math.max(need, Math.ceil(this.workspaceBytes * 1.5));
     const next = this.ctx.zeros([bytes], 'u8');
     this.workspace?.dispose();
     this.workspace = next;
