@@ -159,7 +159,8 @@ SPARQ_I8_UNROLL
     }
     out.x[sh] = word;
   }
-  g_store(reinterpret_cast<U32x4*>(p.ca + row * p.k_pad + b * kBlockK + q * kLaneBytes), out);
+  // st.global.v4 (U32x4 is only 4-byte aligned, so a plain store of it compiles to four 4-byte ones).
+  st_global_v4_u32(p.ca + row * p.k_pad + b * kBlockK + q * kLaneBytes, out);
 }
 
 // This lane's A and B of one k64 block.
