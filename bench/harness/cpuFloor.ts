@@ -10,6 +10,7 @@
 // kernel's median can beat is no floor.
 import * as os from 'os';
 import type { Context, Tensor } from '../../src/index';
+import { markedRuns } from './markedRuns';
 import { Stats } from './stats';
 import { SampleBatch } from './timeLoop';
 import { native } from '../../src/native';
@@ -110,18 +111,9 @@ export class FloorProbe {
   }
 
   /** `count` reads of the whole buffer in the floor's read shape, ms each (stream time). */
-  readonly batch: SampleBatch = async (count) => {
-    const b = native();
-    const marks: Array<Promise<number>> = [this.sq.mark()];
-    const sums: Array<Promise<number>> = [];
-    for (let i = 0; i < count; i++) {
-      sums.push(b.readProbe(this.sq.handle, this.buffer.handle, this.floor.shape.streams, this.floor.shape.prefetchBytes));
-      marks.push(this.sq.mark());
-    }
-    await Promise.all(sums);
-    const t = await Promise.all(marks);
-    return t.slice(1).map((v, i) => v - t[i]);
-  };
+  readonly batch: SampleBatch = (count) =>
+    markedRuns(this.sq, count, () =>
+      native().readProbe(this.sq.handle, this.buffer.handle, this.floor.shape.streams, this.floor.shape.prefetchBytes));
 
   /** The start floor, raised to the fastest of `sampled` where that read faster. */
   refreshedFloor(sampled: Stats | Error | undefined): CpuFloor {

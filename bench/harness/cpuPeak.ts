@@ -4,6 +4,7 @@
 // independent FMA chains in registers, timed between two sq.mark()s.
 import type { Context } from '../../src/index';
 import { native } from '../../src/native';
+import { markedRuns } from './markedRuns';
 import { Stats, median } from './stats';
 import type { SampleBatch } from './timeLoop';
 
@@ -63,18 +64,7 @@ export class PeakProbe {
   }
 
   /** `count` probe runs of ALONGSIDE_ITERATIONS, ms each (stream time). */
-  readonly batch: SampleBatch = async (count) => {
-    const b = native();
-    const marks: Array<Promise<number>> = [this.sq.mark()];
-    const runs: Array<Promise<unknown>> = [];
-    for (let i = 0; i < count; i++) {
-      runs.push(b.fmaProbe(this.sq.handle, ALONGSIDE_ITERATIONS));
-      marks.push(this.sq.mark());
-    }
-    await Promise.all(runs);
-    const t = await Promise.all(marks);
-    return t.slice(1).map((v, i) => v - t[i]);
-  };
+  readonly batch: SampleBatch = (count) => markedRuns(this.sq, count, () => native().fmaProbe(this.sq.handle, ALONGSIDE_ITERATIONS));
 
   /** The start peak, raised to the fastest of `sampled` where the probe ran faster. */
   refreshedPeak(sampled: Stats | Error | undefined): CpuPeak {

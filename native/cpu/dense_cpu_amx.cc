@@ -44,23 +44,7 @@ constexpr int64_t Min(int64_t a, int64_t b) { return a < b ? a : b; }
 // must be a literal): tmm0 = C(n block 0, m block 0), tmm1 = C(1, 0), tmm2 = C(0, 1), tmm3 = C(1, 1),
 // tmm4 / tmm5 = A of n blocks 0 / 1, tmm6 / tmm7 = B_hi / B_lo of the current m block.
 
-struct alignas(64) TileConfig {
-  uint8_t palette = 1;
-  uint8_t start_row = 0;
-  uint8_t reserved[14] = {};
-  uint16_t colsb[16] = {};
-  uint8_t rows[16] = {};
-};
-
-// Every tile 16 rows × 64 bytes: tails are zero-padded in the packed operands, not cut from tiles.
-void ConfigureTiles() {
-  TileConfig cfg;
-  for (int t = 0; t < 8; ++t) {
-    cfg.rows[t] = kT;
-    cfg.colsb[t] = 64;
-  }
-  _tile_loadconfig(&cfg);
-}
+#include "cpu/amx_tiles.inc"
 
 __mmask16 TailMask(int64_t left) {
   return left >= kT ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << left) - 1u);

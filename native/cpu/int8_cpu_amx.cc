@@ -39,22 +39,7 @@ namespace {
 constexpr int kT = 16;          // rows of every tile: W rows, CA rows (one panel), k groups
 constexpr int kTileBytes = 64;  // bytes of every tile row
 
-struct alignas(64) TileConfig {
-  uint8_t palette = 1;
-  uint8_t start_row = 0;
-  uint8_t reserved[14] = {};
-  uint16_t colsb[16] = {};
-  uint8_t rows[16] = {};
-};
-
-void ConfigureTiles() {
-  TileConfig cfg;
-  for (int t = 0; t < 8; ++t) {
-    cfg.rows[t] = kT;
-    cfg.colsb[t] = kTileBytes;
-  }
-  _tile_loadconfig(&cfg);
-}
+#include "cpu/amx_tiles.inc"
 
 // C of WB W blocks (16 rows each from w, k_pad apart) × PB panels (from xp, 16·k_pad apart) over
 // the whole k, stored to acc_t[w row][CA row] (rows_pad int32 apart). GCC's tile intrinsics paste
