@@ -531,6 +531,56 @@ void CheckExtremeAcc(Pools& pools) {
   }
 }
 
+// The panel kernels at the extreme too: 16 CA rows (one panel) × 16 W rows (one whole AMX W block)
+// at k = 2^17, CA ±127 by row and W rows of −128, 127, alternating and ramps. The biased sums reach
+// 128·255·2^17 ≈ 4.3e9 (past int32): right only if TDPBSUD / vpdpbusd wrap and the correction
+// unwraps them.
+void CheckExtremePanels() {
+  if (!sparq::cpu::int8::KernelSupported(Kernel::kAvx512Vnni)) return;
+  const int64_t k = sparq::int8::kMaxK, rows = 16, cols = 16;
+  std::vector<int8_t> ca(size_t(rows * k)), cb(size_t(cols * k));
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < k; ++c) ca[size_t(r * k + c)] = int8_t(r % 2 ? -127 : 127);
+  for (int64_t j = 0; j < cols; ++j)
+    for (int64_t c = 0; c < k; ++c) {
+      const int pattern = int(j % 4);
+      cb[size_t(j * k + c)] = pattern == 0 ? int8_t(-128) : pattern == 1 ? int8_t(127) : pattern == 2 ? int8_t(c % 2 ? -128 : 127)
+                                                                                                     : int8_t(c % 256 - 128);
+    }
+  std::vector<int32_t> row_sums(size_t(cols), 0);
+  for (int64_t j = 0; j < cols; ++j)
+    for (int64_t c = 0; c < k; ++c) row_sums[size_t(j)] += cb[size_t(j * k + c)];
+  std::vector<uint8_t> biased(size_t(rows * k)), panel(size_t(rows * k));
+  sparq::cpu::int8::avx512::MakePanel(ca.data(), rows, k, biased.data(), panel.data());
+  std::vector<int64_t> want(size_t(rows * cols), 0);
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t j = 0; j < cols; ++j)
+      for (int64_t c = 0; c < k; ++c) want[size_t(r * cols + j)] += int64_t(ca[size_t(r * k + c)]) * cb[size_t(j * k + c)];
+  const bool amx = sparq::cpu::int8::KernelSupported(Kernel::kAmx);
+  for (int form = 0; form < (amx ? 2 : 1); ++form) {
+    std::vector<int32_t> acc(size_t(rows * cols), int32_t(0x7eadbeef)), acc_t(size_t(rows * cols), -1);
+    sparq::cpu::int8::AccTile t;
+    t.ca = ca.data();
+    t.ca_biased = biased.data();
+    t.ca_panel = panel.data();
+    t.acc_t = acc_t.data();
+    t.cb = cb.data();
+    t.row_sums = row_sums.data();
+    t.k_pad = k;
+    t.rows = rows;
+    t.cols = cols;
+    t.acc = acc.data();
+    t.ld_acc = cols;
+    if (form == 0) sparq::cpu::int8::avx512::AccVnni(t);
+    else sparq::cpu::int8::amx::AccPanels(t);
+    int64_t bad = 0;
+    for (size_t i = 0; i < want.size(); ++i) bad += int64_t(acc[i]) != want[i];
+    Check(bad == 0, std::string("int8 acc [") + (form == 0 ? "avx512vnni" : "amx") + " panels] extreme at k = 2^17: " +
+                        std::to_string(bad) + " of 256 differ (acc[0] = " + std::to_string(acc[0]) + ", want " +
+                        std::to_string(want[0]) + ")");
+  }
+}
+
 // The panel form at the tile level, VNNI and (where the CPU has AMX-INT8) AMX: groups of 4 panels
 // and the 3, 2 or 1 left (rows 16, 32, 45 → 48 with pad lanes, 64, 100 → 64 + 48, 160 → 2 × 64 +
 // 32), a VNNI pair's micro tiles at both widths (the driver picks one by the L1d's ways, so the
@@ -668,6 +718,7 @@ int main() {
   CheckGrid(pools);
   CheckSpecialCases(pools);
   CheckExtremeAcc(pools);
+  CheckExtremePanels();
   CheckOutlierKernels();
   CheckPanelTiles();
   CheckErrors(pools);
