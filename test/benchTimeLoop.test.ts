@@ -4,7 +4,10 @@
 // throwing or empty one ends alone, a wrong or failing check is never timed, rows keep their order.
 // No duration is asserted: the fakes return made-up samples.
 import { timeInterleaved, timeLoop } from '../bench/harness/timeLoop';
-import { Contender, ImplSpec, measureTogether } from '../bench/measure';
+import { Contender, ImplSpec, measureTogether, measureWithFloors } from '../bench/measure';
+import type { CpuFloor, FloorProbe } from '../bench/harness/cpuFloor';
+import type { CpuPeak, PeakProbe } from '../bench/harness/cpuPeak';
+import type { Stats } from '../bench/harness/stats';
 import type { CheckResult } from '../bench/harness/referenceCheck';
 
 /** A fake batch runner that logs its id per call and returns `count` samples of `value`. */
@@ -126,5 +129,37 @@ describe('measureTogether', () => {
     ], { budgetMs: 0, fixedReps: 3 });
     expect(rows.map((r) => r.status)).toEqual(['error', 'wrong']);
     expect(recovered).toEqual(['throws']);
+  });
+
+  it('measureWithFloors gives each pool its own floor samples and the FMA probe its own', async () => {
+    const log: string[] = [];
+    const seen: Record<string, number> = {};
+    const floor = (threads: number): CpuFloor =>
+      ({ bytesPerS: 1, threads, bufferBytes: 1, samples: 1, shape: { streams: 1, prefetchBytes: 0 }, source: 't' });
+    // Structural fakes: a probe's batch returns samples of its own value; its refresh records the min it got.
+    const floorProbe = (id: string, value: number): FloorProbe => ({
+      batch: fake(id, value, log),
+      refreshedFloor: (st: Stats | Error | undefined) => {
+        seen[id] = st instanceof Error || st === undefined ? -1 : st.min;
+        return floor(value);
+      },
+    }) as unknown as FloorProbe;
+    const peak: CpuPeak = { flopsPerS: 1, threads: 2, isa: 'avx512', samples: 1, flopsPerIteration: 512, source: 't' };
+    const peakProbe = {
+      batch: fake('peak', 70, log),
+      refreshedPeak: (st: Stats | Error | undefined) => {
+        seen.peak = st instanceof Error || st === undefined ? -1 : st.min;
+        return { ...peak, flopsPerS: 2 };
+      },
+    } as unknown as PeakProbe;
+    const out = await measureWithFloors([contender('sparq', log, async () => verdict(true))], { budgetMs: 0, fixedReps: 6, warmupReps: 1 },
+      [{ floor: floor(2), floorProbe: floorProbe('floor2', 20) }, { floor: floor(3), floorProbe: null }, { floor: floor(1), floorProbe: floorProbe('floor1', 10) }],
+      peakProbe);
+    expect(seen).toEqual({ floor2: 20, floor1: 10, peak: 70 });
+    expect(out.floors.map((f) => f?.threads)).toEqual([20, 3, 10]);
+    expect(out.peak?.flopsPerS).toBe(2);
+    expect(out.rows[0].stats?.min).toBe(2);
+    const without = await measureWithFloors([contender('sparq', [], async () => verdict(true))], { budgetMs: 0, fixedReps: 3, warmupReps: 1 }, []);
+    expect(without.peak).toBeNull();
   });
 });

@@ -36,10 +36,15 @@ Status RaiseDynamicSmemLimit(const void* fn, size_t bytes, const std::string& ke
   s = CudaStatus(cudaFuncGetAttributes(&attr, fn), kernel + ": cudaFuncGetAttributes");
   if (!s.ok()) return s;
   const size_t most = size_t(optin) > attr.sharedSizeBytes ? size_t(optin) - attr.sharedSizeBytes : 0;
-  const size_t value = bytes > most ? bytes : most;  // past `most` the runtime says what is wrong
-  s = CudaStatus(cudaFuncSetAttribute(fn, cudaFuncAttributeMaxDynamicSharedMemorySize, int(value)),
-                 kernel + ": cudaFuncSetAttribute(MaxDynamicSharedMemorySize, " + std::to_string(value) + ")");
-  if (s.ok()) limit = value;
+  // The plans size their launches within the opt-in limit; one past it is refused here, as a
+  // backend limit, rather than by the runtime's kDevice (which would mark the context lost).
+  if (bytes > most)
+    return Status::Error(StatusCode::kBackend, kernel + ": needs " + std::to_string(bytes) +
+                                                   " bytes of dynamic shared memory, this device allows " +
+                                                   std::to_string(most) + " for it");
+  s = CudaStatus(cudaFuncSetAttribute(fn, cudaFuncAttributeMaxDynamicSharedMemorySize, int(most)),
+                 kernel + ": cudaFuncSetAttribute(MaxDynamicSharedMemorySize, " + std::to_string(most) + ")");
+  if (s.ok()) limit = most;
   return s;
 }
 

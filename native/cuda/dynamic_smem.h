@@ -11,7 +11,7 @@ namespace sparq::cuda {
 // Makes `fn` (a __global__ function) launchable with `bytes` of dynamic shared memory on the
 // current device. The first call for a (function, device) raises the limit to the most that
 // function can take there (the device's opt-in limit less its static shared memory); later calls
-// only check. Thread-safe. A size past that limit gets the runtime's own error for it.
+// only check. Thread-safe. A size past that limit is kBackend (the context stays usable).
 Status RaiseDynamicSmemLimit(const void* fn, size_t bytes, const std::string& kernel);
 
 }  // namespace sparq::cuda

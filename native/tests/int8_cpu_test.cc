@@ -621,7 +621,10 @@ void CheckPanelTiles() {
         if (vnni_case) variants = {12, 8};
         if (amx) variants.push_back(-1);
         for (int w_rows : variants) {
-          std::vector<int32_t> acc(size_t(rows * cols), int32_t(0x7eadbeef)), acc_t(size_t(rows_pad * cols), -1);
+          // kGuard words past each buffer: the AMX tile stores are inline asm, invisible to ASan.
+          constexpr int64_t kGuard = 64;
+          std::vector<int32_t> acc(size_t(rows * cols + kGuard), int32_t(0x7eadbeef)),
+              acc_t(size_t(rows_pad * cols + kGuard), -1);
           sparq::cpu::int8::AccTile t;
           t.ca = ca.data();
           t.ca_biased = biased.data();
@@ -639,6 +642,8 @@ void CheckPanelTiles() {
           else sparq::cpu::int8::amx::AccPanels(t);
           int64_t bad = 0;
           for (size_t i = 0; i < want.size(); ++i) bad += int64_t(acc[i]) != want[i];
+          for (int64_t g = 0; g < kGuard; ++g)
+            bad += acc[size_t(rows * cols + g)] != int32_t(0x7eadbeef) || acc_t[size_t(rows_pad * cols + g)] != -1;
           const std::string form = w_rows > 0 ? "avx512vnni panels, " + std::to_string(w_rows) + " W rows per pair tile" : "amx panels";
           Check(bad == 0, "int8 acc [" + form + "] = int64 sums: k_pad=" + std::to_string(k_pad) + " rows=" +
                               std::to_string(rows) + " cols=" + std::to_string(cols) + " (" + std::to_string(bad) + " differ)");

@@ -355,7 +355,8 @@ void RowLists(int64_t n, int64_t k, double sparsity) {
 }
 
 // The 32-bit tile offsets' limit: a weight past it is refused (kShape "shape") instead of wrapping.
-// Reaching it for real takes > 8 GiB of values, so the check is called with the counts such a weight has.
+// Reaching it for real takes > 8 GiB of values, so the check is called with the counts such a weight has;
+// that SparseEncode calls it with the chosen format's padded count is read in the code, not tested.
 void OffsetLimit() {
   const int64_t limit = int64_t(UINT32_MAX);
   for (auto f : {sparq::SparseFormat::kBitmap, sparq::SparseFormat::kTiledCsl}) {
