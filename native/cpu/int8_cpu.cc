@@ -259,7 +259,7 @@ Status Int8MatmulCpu(const Int8MatmulArgs& a, Kernel kernel, ThreadPool& pool) {
     const bool biased = runs == Kernel::kAvx512Vnni || runs == Kernel::kAmx;
     // With enough rows the VNNI kernel's big tiles take the panel form (int8_cpu.h AccTile::ca_panel):
     // the biased rows again, 16 to a panel, interleaved by 4 bytes; pad rows hold code 0 (0x80).
-    const bool panels = biased && m >= kPanelMinRows;
+    const bool panels = biased && m >= (runs == Kernel::kAmx ? kAmxMinRows : kPanelMinRows);
     const int64_t m_panel = (m + kPanelRows - 1) / kPanelRows * kPanelRows;
     // One buffer: CA | CA + 128 (VNNI) | panels (VNNI, m ≥ 16); k_pad is a multiple of 64, so each
     // part starts on a cache line.

@@ -37,6 +37,9 @@ inline constexpr int64_t kKStep = 64;    // k_pad is a multiple of this (= int8:
 inline constexpr int64_t kPanelRows = 16;  // CA rows per VNNI activation panel (one zmm of int32 lanes)
 // Tiles with at least this many rows run the VNNI panel kernel when the driver made the panels.
 inline constexpr int64_t kPanelMinRows = 16;
+// The AMX kernel takes tiles from this many rows (one panel, the rest of its 16 lanes padding): at
+// 6–14 rows it ran 0.67–0.90× the VNNI dot form's time, at 4 rows 1.06–1.17× (docs/kernels.md).
+inline constexpr int64_t kAmxMinRows = 6;
 // Up to this k_pad the panel kernel runs each micro tile over the whole k, in the dot form's tiles
 // (~128 KiB of CA and of W). Past it, it blocks k in kPanelKBytes and the driver's tiles span
 // kPanelColBlock W rows whatever k is (tying them to 128 KiB of W left 4 rows per tile at
@@ -151,7 +154,7 @@ void Epilogue(const EpilogueRow& e);
 }  // namespace avx512
 namespace amx {
 bool Built();  // this build has the AMX kernel (the compiler knew AMX); the CPU: HasAmxInt8()
-// AccPanels on tiles with panels and ≥ kPanelMinRows rows, else avx512::AccVnni.
+// AccPanels on tiles with panels and ≥ kAmxMinRows rows, else avx512::AccVnni.
 void Acc(const AccTile& t);
 // Needs t.ca_panel, t.acc_t and t.rows ≥ 1: whole 16-row W blocks on tiles, the rest on VNNI.
 void AccPanels(const AccTile& t);

@@ -114,7 +114,7 @@ void AccPanels(const AccTile& t) { avx512::AccVnni(t); }
 #endif
 
 void Acc(const AccTile& t) {
-  if (Built() && t.ca_panel != nullptr && t.rows >= kPanelMinRows) return AccPanels(t);
+  if (Built() && t.ca_panel != nullptr && t.rows >= kAmxMinRows) return AccPanels(t);
   avx512::AccVnni(t);
 }
 

@@ -593,7 +593,7 @@ void CheckPanelTiles() {
   const bool amx = sparq::cpu::int8::KernelSupported(Kernel::kAmx);
   std::uniform_int_distribution<int> code(-127, 127);
   for (int64_t k_pad : {int64_t(256), int64_t(4096), int64_t(4224)})
-    for (int64_t rows : {16, 32, 45, 64, 100, 160})
+    for (int64_t rows : {6, 12, 16, 32, 45, 64, 100, 160})
       for (int64_t cols : {4, 28, 44, 48, 80}) {
         const bool vnni_case = cols <= 44;
         if (!vnni_case && !amx) continue;
