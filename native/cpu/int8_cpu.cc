@@ -257,8 +257,9 @@ Status Int8MatmulCpu(const Int8MatmulArgs& a, Kernel kernel, ThreadPool& pool) {
     // The VNNI kernel multiplies u8 by s8, so it reads the activations biased, CA + 128 (int8_cpu.h),
     // made here once rather than per weight block.
     const bool biased = runs == Kernel::kAvx512Vnni || runs == Kernel::kAmx;
-    // With enough rows the VNNI kernel's big tiles take the panel form (int8_cpu.h AccTile::ca_panel):
-    // the biased rows again, 16 to a panel, interleaved by 4 bytes; pad rows hold code 0 (0x80).
+    // With enough rows the VNNI kernel's big tiles take the panel form (int8_cpu.h AccTile::ca_panel),
+    // and the AMX kernel's tiles of ≥ kAmxMinRows rows: the biased rows again, 16 to a panel,
+    // interleaved by 4 bytes; pad rows hold code 0 (0x80).
     const bool panels = biased && m >= (runs == Kernel::kAmx ? kAmxMinRows : kPanelMinRows);
     const int64_t m_panel = (m + kPanelRows - 1) / kPanelRows * kPanelRows;
     // One buffer: CA | CA + 128 (VNNI) | panels (VNNI, m ≥ 16); k_pad is a multiple of 64, so each

@@ -15,9 +15,9 @@
 //                true acc fits an int32 (|acc| ≤ 127·128·k, k ≤ 2¹⁷). Small tiles take the dot form
 //                (lanes over k, horizontal sums per tile); tiles of ≥ kPanelMinRows rows take the
 //                panel form (lanes over 16 CA rows, W broadcast 4 bytes at a time: no horizontal sums).
-//   amx          the VNNI kernel, except that its panel tiles run on AMX-INT8 (TDPBSUD: W signed
-//                × the same biased panels unsigned, the same correction; int8_cpu_amx.cc), W rows
-//                in blocks of 16 (the VNNI panel kernel takes a tile's last cols % 16).
+//   amx          the VNNI kernel, except that tiles of ≥ kAmxMinRows rows run on AMX-INT8
+//                (TDPBSUD: W signed × the same biased panels unsigned, the same correction;
+//                int8_cpu_amx.cc), W rows in blocks of 16 (VNNI takes a tile's last cols % 16).
 #pragma once
 #include <cstddef>
 #include <cstdint>
