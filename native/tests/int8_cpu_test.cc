@@ -531,6 +531,68 @@ void CheckExtremeAcc(Pools& pools) {
   }
 }
 
+// A panel-kernel case: CA [rows][k_pad] and CB [cols][k_pad] with the driver's operands made from
+// them (row sums, CA + 128, panels by MakePanel per 16 rows) and the int64 sums to meet.
+struct PanelCase {
+  int64_t rows = 0, cols = 0, k_pad = 0, rows_pad = 0;
+  std::vector<int8_t> ca, cb;
+  std::vector<int32_t> row_sums;
+  std::vector<uint8_t> biased, panel;
+  std::vector<int64_t> want;  // [rows][cols]
+};
+PanelCase MakePanelCase(std::vector<int8_t> ca, std::vector<int8_t> cb, int64_t rows, int64_t cols, int64_t k_pad) {
+  PanelCase c;
+  c.rows = rows;
+  c.cols = cols;
+  c.k_pad = k_pad;
+  c.rows_pad = (rows + 15) / 16 * 16;
+  c.ca = std::move(ca);
+  c.cb = std::move(cb);
+  c.row_sums.assign(size_t(cols), 0);
+  for (int64_t j = 0; j < cols; ++j)
+    for (int64_t k = 0; k < k_pad; ++k) c.row_sums[size_t(j)] += c.cb[size_t(j * k_pad + k)];
+  c.biased.resize(size_t(rows * k_pad));
+  c.panel.resize(size_t(c.rows_pad * k_pad));
+  for (int64_t r0 = 0; r0 < rows; r0 += 16)
+    sparq::cpu::int8::avx512::MakePanel(c.ca.data() + r0 * k_pad, std::min<int64_t>(16, rows - r0), k_pad,
+                                        c.biased.data() + r0 * k_pad, c.panel.data() + r0 * k_pad);
+  c.want.assign(size_t(rows * cols), 0);
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t j = 0; j < cols; ++j)
+      for (int64_t k = 0; k < k_pad; ++k)
+        c.want[size_t(r * cols + j)] += int64_t(c.ca[size_t(r * k_pad + k)]) * c.cb[size_t(j * k_pad + k)];
+  return c;
+}
+
+// One panel kernel on the case — w_rows > 0: AccVnni with that pair width; 0: amx::AccPanels — into
+// poisoned acc and acc_t with kGuard words past each (AMX tile stores are inline asm, invisible to
+// ASan); returns how many sums differ plus how many guard words were written.
+int64_t RunPanelCase(const PanelCase& c, int w_rows) {
+  constexpr int64_t kGuard = 64;
+  std::vector<int32_t> acc(size_t(c.rows * c.cols + kGuard), int32_t(0x7eadbeef)),
+      acc_t(size_t(c.rows_pad * c.cols + kGuard), -1);
+  sparq::cpu::int8::AccTile t;
+  t.ca = c.ca.data();
+  t.ca_biased = c.biased.data();
+  t.ca_panel = c.panel.data();
+  t.acc_t = acc_t.data();
+  t.panel_pair_w_rows = w_rows > 0 ? w_rows : 12;
+  t.cb = c.cb.data();
+  t.row_sums = c.row_sums.data();
+  t.k_pad = c.k_pad;
+  t.rows = c.rows;
+  t.cols = c.cols;
+  t.acc = acc.data();
+  t.ld_acc = c.cols;
+  if (w_rows > 0) sparq::cpu::int8::avx512::AccVnni(t);
+  else sparq::cpu::int8::amx::AccPanels(t);
+  int64_t bad = 0;
+  for (size_t i = 0; i < c.want.size(); ++i) bad += int64_t(acc[i]) != c.want[i];
+  for (int64_t g = 0; g < kGuard; ++g)
+    bad += acc[size_t(c.rows * c.cols + g)] != int32_t(0x7eadbeef) || acc_t[size_t(c.rows_pad * c.cols + g)] != -1;
+  return bad;
+}
+
 // The panel kernels at the extreme too: 16 CA rows (one panel) × 16 W rows (one whole AMX W block)
 // at k = 2^17, CA ±127 by row and W rows of −128, 127, alternating and ramps. The biased sums reach
 // 128·255·2^17 ≈ 4.3e9 (past int32): right only if TDPBSUD / vpdpbusd wrap and the correction
@@ -547,37 +609,12 @@ void CheckExtremePanels() {
       cb[size_t(j * k + c)] = pattern == 0 ? int8_t(-128) : pattern == 1 ? int8_t(127) : pattern == 2 ? int8_t(c % 2 ? -128 : 127)
                                                                                                      : int8_t(c % 256 - 128);
     }
-  std::vector<int32_t> row_sums(size_t(cols), 0);
-  for (int64_t j = 0; j < cols; ++j)
-    for (int64_t c = 0; c < k; ++c) row_sums[size_t(j)] += cb[size_t(j * k + c)];
-  std::vector<uint8_t> biased(size_t(rows * k)), panel(size_t(rows * k));
-  sparq::cpu::int8::avx512::MakePanel(ca.data(), rows, k, biased.data(), panel.data());
-  std::vector<int64_t> want(size_t(rows * cols), 0);
-  for (int64_t r = 0; r < rows; ++r)
-    for (int64_t j = 0; j < cols; ++j)
-      for (int64_t c = 0; c < k; ++c) want[size_t(r * cols + j)] += int64_t(ca[size_t(r * k + c)]) * cb[size_t(j * k + c)];
+  const PanelCase pc = MakePanelCase(std::move(ca), std::move(cb), rows, cols, k);
   const bool amx = sparq::cpu::int8::KernelSupported(Kernel::kAmx);
-  for (int form = 0; form < (amx ? 2 : 1); ++form) {
-    std::vector<int32_t> acc(size_t(rows * cols), int32_t(0x7eadbeef)), acc_t(size_t(rows * cols), -1);
-    sparq::cpu::int8::AccTile t;
-    t.ca = ca.data();
-    t.ca_biased = biased.data();
-    t.ca_panel = panel.data();
-    t.acc_t = acc_t.data();
-    t.cb = cb.data();
-    t.row_sums = row_sums.data();
-    t.k_pad = k;
-    t.rows = rows;
-    t.cols = cols;
-    t.acc = acc.data();
-    t.ld_acc = cols;
-    if (form == 0) sparq::cpu::int8::avx512::AccVnni(t);
-    else sparq::cpu::int8::amx::AccPanels(t);
-    int64_t bad = 0;
-    for (size_t i = 0; i < want.size(); ++i) bad += int64_t(acc[i]) != want[i];
-    Check(bad == 0, std::string("int8 acc [") + (form == 0 ? "avx512vnni" : "amx") + " panels] extreme at k = 2^17: " +
-                        std::to_string(bad) + " of 256 differ (acc[0] = " + std::to_string(acc[0]) + ", want " +
-                        std::to_string(want[0]) + ")");
+  for (int w_rows : amx ? std::vector<int>{12, 0} : std::vector<int>{12}) {
+    const int64_t bad = RunPanelCase(pc, w_rows);
+    Check(bad == 0, std::string("int8 acc [") + (w_rows > 0 ? "avx512vnni" : "amx") + " panels] extreme at k = 2^17: " +
+                        std::to_string(bad) + " of 256 differ");
   }
 }
 
@@ -585,9 +622,9 @@ void CheckExtremePanels() {
 // and the 3, 2 or 1 left (rows 16, 32, 45 → 48 with pad lanes, 64, 100 → 64 + 48, 160 → 2 × 64 +
 // 32), a VNNI pair's micro tiles at both widths (the driver picks one by the L1d's ways, so the
 // op-level cases run only this machine's), column counts with 8- and 4-row tails, whole k and k
-// blocks; AMX also on whole 16-row W blocks in pairs and alone (48, 80) and with a VNNI remainder
-// (28, 44). Panels made by MakePanel from random CA (codes −127..127); acc against the int64 sums,
-// poisoned first.
+// blocks; AMX also on whole 16-row W blocks in pairs and alone (48, 80), with a VNNI remainder
+// (28, 44), and on tiles of 6 and 12 rows (one padded panel; VNNI takes its dot form there).
+// Random CA (codes −127..127); acc against the int64 sums, poisoned first.
 void CheckPanelTiles() {
   if (!sparq::cpu::int8::KernelSupported(Kernel::kAvx512Vnni)) return;
   const bool amx = sparq::cpu::int8::KernelSupported(Kernel::kAmx);
@@ -597,53 +634,18 @@ void CheckPanelTiles() {
       for (int64_t cols : {4, 28, 44, 48, 80}) {
         const bool vnni_case = cols <= 44;
         if (!vnni_case && !amx) continue;
-        const int64_t rows_pad = (rows + 15) / 16 * 16;
         std::vector<int8_t> ca(size_t(rows * k_pad)), cb(size_t(cols * k_pad));
         for (auto& v : ca) v = int8_t(code(g_rng));
         for (auto& v : cb) v = int8_t(code(g_rng));
-        std::vector<int32_t> row_sums(size_t(cols), 0);
-        for (int64_t j = 0; j < cols; ++j)
-          for (int64_t c = 0; c < k_pad; ++c) row_sums[size_t(j)] += cb[size_t(j * k_pad + c)];
-        std::vector<uint8_t> biased(size_t(rows * k_pad)), panel(size_t(rows_pad * k_pad));
-        for (int64_t r0 = 0; r0 < rows; r0 += 16)
-          sparq::cpu::int8::avx512::MakePanel(ca.data() + r0 * k_pad, std::min<int64_t>(16, rows - r0), k_pad,
-                                              biased.data() + r0 * k_pad, panel.data() + r0 * k_pad);
+        const PanelCase pc = MakePanelCase(std::move(ca), std::move(cb), rows, cols, k_pad);
         bool biased_ok = true;
-        for (size_t i = 0; i < ca.size(); ++i) biased_ok = biased_ok && biased[i] == uint8_t(uint8_t(ca[i]) ^ 0x80u);
+        for (size_t i = 0; i < pc.ca.size(); ++i) biased_ok = biased_ok && pc.biased[i] == uint8_t(uint8_t(pc.ca[i]) ^ 0x80u);
         Check(biased_ok, "int8 MakePanel writes CA ^ 0x80: k_pad=" + std::to_string(k_pad) + " rows=" + std::to_string(rows));
-        std::vector<int64_t> want(size_t(rows * cols), 0);
-        for (int64_t r = 0; r < rows; ++r)
-          for (int64_t j = 0; j < cols; ++j)
-            for (int64_t c = 0; c < k_pad; ++c)
-              want[size_t(r * cols + j)] += int64_t(ca[size_t(r * k_pad + c)]) * cb[size_t(j * k_pad + c)];
-        // -1: AMX (AccPanels), else the VNNI pair width.
-        std::vector<int> variants;
+        std::vector<int> variants;  // VNNI pair widths; 0: AMX
         if (vnni_case) variants = {12, 8};
-        if (amx) variants.push_back(-1);
+        if (amx) variants.push_back(0);
         for (int w_rows : variants) {
-          // kGuard words past each buffer: the AMX tile stores are inline asm, invisible to ASan.
-          constexpr int64_t kGuard = 64;
-          std::vector<int32_t> acc(size_t(rows * cols + kGuard), int32_t(0x7eadbeef)),
-              acc_t(size_t(rows_pad * cols + kGuard), -1);
-          sparq::cpu::int8::AccTile t;
-          t.ca = ca.data();
-          t.ca_biased = biased.data();
-          t.ca_panel = panel.data();
-          t.acc_t = acc_t.data();
-          t.panel_pair_w_rows = w_rows > 0 ? w_rows : 12;
-          t.cb = cb.data();
-          t.row_sums = row_sums.data();
-          t.k_pad = k_pad;
-          t.rows = rows;
-          t.cols = cols;
-          t.acc = acc.data();
-          t.ld_acc = cols;
-          if (w_rows > 0) sparq::cpu::int8::avx512::AccVnni(t);
-          else sparq::cpu::int8::amx::AccPanels(t);
-          int64_t bad = 0;
-          for (size_t i = 0; i < want.size(); ++i) bad += int64_t(acc[i]) != want[i];
-          for (int64_t g = 0; g < kGuard; ++g)
-            bad += acc[size_t(rows * cols + g)] != int32_t(0x7eadbeef) || acc_t[size_t(rows_pad * cols + g)] != -1;
+          const int64_t bad = RunPanelCase(pc, w_rows);
           const std::string form = w_rows > 0 ? "avx512vnni panels, " + std::to_string(w_rows) + " W rows per pair tile" : "amx panels";
           Check(bad == 0, "int8 acc [" + form + "] = int64 sums: k_pad=" + std::to_string(k_pad) + " rows=" +
                               std::to_string(rows) + " cols=" + std::to_string(cols) + " (" + std::to_string(bad) + " differ)");
