@@ -182,6 +182,15 @@ void Epilogue(const Problem& p, int64_t r0, int64_t rows, int64_t j0, int64_t co
 
 }  // namespace
 
+void AccFromPanelSums(const AccTile& t, int64_t cols, int64_t rows_pad) {
+  for (int64_t c = 0; c < cols; ++c) {
+    const uint32_t corr = static_cast<uint32_t>(t.row_sums[c]) << 7;
+    const int32_t* from = t.acc_t + c * rows_pad;
+    for (int64_t r = 0; r < t.rows; ++r)
+      t.acc[r * t.ld_acc + c] = static_cast<int32_t>(static_cast<uint32_t>(from[r]) - corr);
+  }
+}
+
 const char* KernelName(Kernel k) {
   switch (k) {
     case Kernel::kScalar: return "scalar";

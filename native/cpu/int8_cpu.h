@@ -129,6 +129,11 @@ Kernel KernelFor(int isa);  // isa: static_cast<int>(cpu::Isa)
 // native test forces each kernel through it). An unsupported kernel falls back like KernelFor.
 Status Int8MatmulCpu(const Int8MatmulArgs& args, Kernel kernel, ThreadPool& pool);
 
+// How both panel kernels end: acc[r][c] for c < cols from the transposed sums acc_t[c][r]
+// (rows_pad int32 apart) of Σ CB·(CA + 128), less 128·row_sums[c], mod 2³² (int8_cpu.cc; plain
+// scalar code, so the ISA files call it rather than each compiling a copy).
+void AccFromPanelSums(const AccTile& t, int64_t cols, int64_t rows_pad);
+
 namespace scalar {
 void Acc(const AccTile& t);
 void Outlier(const OutlierTile& t);

@@ -100,13 +100,7 @@ void AccPanels(const AccTile& t) {
   for (; c + 2 * kT <= cols; c += 2 * kT) Panels<2>(t, t.cb + c * t.k_pad, t.acc_t + c * rows_pad, panels, rows_pad);
   if (c < cols) Panels<1>(t, t.cb + c * t.k_pad, t.acc_t + c * rows_pad, panels, rows_pad);
   _tile_release();
-  // acc from the transposed sums, less 128·row_sums (mod 2³²), as the VNNI panel kernel ends.
-  for (int64_t j = 0; j < cols; ++j) {
-    const uint32_t corr = static_cast<uint32_t>(t.row_sums[j]) << 7;
-    const int32_t* from = t.acc_t + j * rows_pad;
-    for (int64_t r = 0; r < t.rows; ++r)
-      t.acc[r * t.ld_acc + j] = static_cast<int32_t>(static_cast<uint32_t>(from[r]) - corr);
-  }
+  AccFromPanelSums(t, cols, rows_pad);  // as the VNNI panel kernel ends
 }
 #else
 bool Built() { return false; }

@@ -410,12 +410,7 @@ void AccVnniPanel(const AccTile& t) {
       default: break;
     }
   }
-  for (int64_t c = 0; c < t.cols; ++c) {
-    const uint32_t corr = static_cast<uint32_t>(t.row_sums[c]) << 7;
-    const int32_t* from = t.acc_t + c * rows_pad;
-    for (int64_t r = 0; r < t.rows; ++r)
-      t.acc[r * t.ld_acc + c] = static_cast<int32_t>(static_cast<uint32_t>(from[r]) - corr);
-  }
+  AccFromPanelSums(t, t.cols, rows_pad);
 }
 
 }  // namespace
