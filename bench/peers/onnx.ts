@@ -1,6 +1,8 @@
 // onnxruntime-node as a benchmark peer. It is an optional dev dependency: when it cannot be loaded
 // the benchmarks print one line and carry on without the peer.
 
+import { waitForIdle } from '../harness/quiesce';
+
 /** The slice of onnxruntime-node's API the benchmarks use (typed here so it stays optional). */
 export interface OrtTensor {
   readonly data: unknown;
@@ -98,6 +100,7 @@ export class OrtPeer {
   async output(): Promise<Float32Array> {
     const s = this.live();
     const out = (await s.run(this.requireFeeds()))[s.outputNames[0]];
+    await waitForIdle();
     if (!(out.data instanceof Float32Array)) throw new Error('ORT peer: output is not float32');
     return out.data;
   }
@@ -112,6 +115,7 @@ export class OrtPeer {
       await s.run(feeds);
       samples.push((nowMs() - t0) / this.copies);
     }
+    await waitForIdle();  // ORT's workers spin after a run; the next contender must not run beside them
     return samples;
   }
 
