@@ -2,7 +2,7 @@
 // shapes. On cuda the row is named after the kernel dense.matmul ran (sq.lastLaunch): cuBLAS, or
 // sparq's own GEMM (no cuBLAS, or SPARQ_DENSE_KERNEL=sparq; run both ways to compare them).
 // `node dist/bench/dense.js --shapes 4096x4096 --m 1,16 --backend cpu --reps 50`
-import { pctOfPeak } from './harness/cpuPeak';
+import { HOST_DRIFT_HEADER, HOST_DRIFT_NOTE, driftPct, pctOfPeak } from './harness/cpuPeak';
 import type { Context, LaunchInfo, Tensor } from '../src/index';
 import { CliArgs } from './harness/cliArgs';
 import { decodeF16 } from './harness/halfFloat';
@@ -103,6 +103,7 @@ async function runShape(env: BenchEnv, o: DenseOptions, n: number, k: number, pr
       let floor = env.cpuFloor;
       let scaledFloors = scaledHere.map((t) => t.ctx.floor);
       let peak = env.cpuPeak;
+      let hostDrift: number | null = null;
       try {
         const contenders = [denseContender(sq, sparqSpec, ref, weights, x, m, n, k, owned),
           ...scaledHere.map((s) => denseContender(s.ctx.sq, sparqSpec, ref, s.weights, x, m, n, k, owned))];
@@ -115,6 +116,7 @@ async function runShape(env: BenchEnv, o: DenseOptions, n: number, k: number, pr
         rows = measured.rows;
         [floor, ...scaledFloors] = measured.floors;
         peak = measured.peak ?? peak;
+        hostDrift = measured.hostDrift;
       } finally {
         for (const t of owned) t.dispose();
       }
@@ -134,7 +136,7 @@ async function runShape(env: BenchEnv, o: DenseOptions, n: number, k: number, pr
       const floorBandwidth = floor?.bytesPerS ?? null;
       results.push({ op: 'dense', m, n, k, backend: sq.backend, threads: env.threads, impls,
         floorMs: floorMsOf(denseBytes(m, n, k), floorBandwidth), floorBandwidth, fmaPeak: peak?.flopsPerS ?? null,
-        threadRuns: threadRuns.length > 0 ? threadRuns : undefined });
+        hostDrift, threadRuns: threadRuns.length > 0 ? threadRuns : undefined });
     }
   } finally {
     for (const t of weights) t.dispose();
@@ -158,15 +160,16 @@ function report(configs: readonly ConfigResult[]): OpReport {
       'GB/s = bytes moved / time, ratio = sparq time / ORT time' +
       (withFloor ? '; floor = (2nk + X + Y bytes) / the DRAM read bandwidth of the same pool (the fastest read at the start of the run or beside ' +
         'this row\'s own samples); % of FMA peak = 2mnk / time / ' +
-        'the fp32 FMA peak of the same pool (the fastest FMA probe at the start of the run or beside this row\'s own samples); by threads: pool size, ms, % of its floor' : ''),
-    headers: ['shape n x k', 'm', `${name} ms`, 'p10–p90', 'GB/s', 'GFLOP/s', ...(withFloor ? ['floor ms', '% of floor', '% of FMA peak', 'by threads'] : []),
+        'the fp32 FMA peak of the same pool (the fastest FMA probe at the start of the run or beside this row\'s own samples); ' +
+        `${HOST_DRIFT_NOTE}; by threads: pool size, ms, % of its floor` : ''),
+    headers: ['shape n x k', 'm', `${name} ms`, 'p10–p90', 'GB/s', 'GFLOP/s', ...(withFloor ? ['floor ms', '% of floor', '% of FMA peak', HOST_DRIFT_HEADER, 'by threads'] : []),
       ...(hasOrt ? ['ORT ms', 'ORT GB/s', 'ORT GFLOP/s', 'sparq/ORT'] : [])],
     rows: configs.map((c) => {
       const s = subject(c);
       const p = find(c, ORT);
       const peerCells = hasOrt ? [ms(p), p === undefined ? null : gbPerS(p), p === undefined ? null : gflopPerS(p), timeRatio(s, p)] : [];
       const peak = s === undefined ? null : pctOfPeak(s.flops, s.stats?.median, c.fmaPeak);
-      const floorCells = withFloor ? [c.floorMs, pctOfFloor(c.floorMs, s), peak, scalingCell(c.threadRuns, SPARQ)] : [];
+      const floorCells = withFloor ? [c.floorMs, pctOfFloor(c.floorMs, s), peak, driftPct(c.hostDrift), scalingCell(c.threadRuns, SPARQ)] : [];
       return [`${c.n}x${c.k}`, c.m, ms(s), spread(s), s === undefined ? null : gbPerS(s), s === undefined ? null : gflopPerS(s),
         ...floorCells, ...peerCells];
     }),

@@ -5,7 +5,7 @@ import { decodeF16 } from './harness/halfFloat';
 import { CheckResult, Sample, compareToReference, describeCheck } from './harness/referenceCheck';
 import { ImplResult } from './harness/results';
 import { CpuFloor, PoolFloor, floorsAlongside } from './harness/cpuFloor';
-import { CpuPeak, PeakProbe } from './harness/cpuPeak';
+import { CpuPeak, PeakProbe, probeDrift } from './harness/cpuPeak';
 import { Stats } from './harness/stats';
 import { SampleBatch, TimeLoopOptions, timeInterleaved } from './harness/timeLoop';
 import { OrtPeer } from './peers/onnx';
@@ -115,17 +115,19 @@ export async function measureTogether(contenders: readonly Contender[], loop: Ti
  * measureTogether with the CPU floor of every pool in `pools` (the main context first, then the
  * --threads ones) sampled in the same rounds; `floors` in `pools` order (harness/cpuFloor.ts).
  * With `peakProbe` the main pool's FMA peak is sampled in those rounds too: `peak` is its start
- * peak raised to the fastest probe run beside these rows (harness/cpuPeak.ts); null without one.
+ * peak raised to the fastest probe run beside these rows, `hostDrift` the spread of those runs
+ * (harness/cpuPeak.ts probeDrift); both null without one.
  */
 export async function measureWithFloors(contenders: readonly Contender[], loop: TimeLoopOptions,
                                         pools: readonly PoolFloor[], peakProbe: PeakProbe | null = null):
-  Promise<{ rows: ImplResult[]; floors: Array<CpuFloor | null>; peak: CpuPeak | null }> {
+  Promise<{ rows: ImplResult[]; floors: Array<CpuFloor | null>; peak: CpuPeak | null; hostDrift: number | null }> {
   const sampled = floorsAlongside(pools);
   const alongside = peakProbe === null ? sampled.batches : [...sampled.batches, peakProbe.batch];
   const measured = await measureTogether(contenders, loop, alongside);
   const floorsSampled = measured.alongside.slice(0, sampled.batches.length);
-  const peak = peakProbe === null ? null : peakProbe.refreshedPeak(measured.alongside[sampled.batches.length]);
-  return { rows: measured.rows, floors: sampled.floors(floorsSampled), peak };
+  const peakRuns = peakProbe === null ? undefined : measured.alongside[sampled.batches.length];
+  const peak = peakProbe === null ? null : peakProbe.refreshedPeak(peakRuns);
+  return { rows: measured.rows, floors: sampled.floors(floorsSampled), peak, hostDrift: probeDrift(peakRuns) };
 }
 
 /**

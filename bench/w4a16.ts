@@ -195,6 +195,7 @@ async function runConfig(env: BenchEnv, o: W4A16Options, d: ShapeData, s: ShapeS
   let floor = env.cpuFloor;
   let scaledFloors = scaledHere.map((t) => t.ctx.floor);
   let peak = env.cpuPeak;
+  let hostDrift: number | null = null;
   try {
     const contenders: Contender[] = [...pairContenders(sq, d, s, x, m, ref, owned)];
     if (sq.backend === 'cpu') contenders.push(int8Contender(sq, d, s, x, m, ref, owned));
@@ -211,6 +212,7 @@ async function runConfig(env: BenchEnv, o: W4A16Options, d: ShapeData, s: ShapeS
     rows = measured.rows;
     [floor, ...scaledFloors] = measured.floors;
     peak = measured.peak ?? peak;
+    hostDrift = measured.hostDrift;
   } finally {
     for (const t of owned) t.dispose();
   }
@@ -242,7 +244,7 @@ async function runConfig(env: BenchEnv, o: W4A16Options, d: ShapeData, s: ShapeS
   const floorBandwidth = copyBandwidth ?? floor?.bytesPerS ?? null;
   const floorMs = floorMsOf(w4a16Bytes(m, n, k, g), floorBandwidth);
   return { op: 'w4a16', m, n, k, groupSize: g, backend: sq.backend, threads: env.threads, impls, floorMs,
-    floorBandwidth: floor?.bytesPerS ?? null, fmaPeak: peak?.flopsPerS ?? null, threadRuns: threadRuns.length > 0 ? threadRuns : undefined };
+    floorBandwidth: floor?.bytesPerS ?? null, fmaPeak: peak?.flopsPerS ?? null, hostDrift, threadRuns: threadRuns.length > 0 ? threadRuns : undefined };
 }
 
 async function runShape(env: BenchEnv, o: W4A16Options, n: number, k: number, progress: Progress,

@@ -4,7 +4,7 @@ import { ChartSpec } from './harness/svgChart';
 import { DENSE_KERNEL_LABELS, denseHeader, isDenseKernelLabel } from './harness/kernelLabel';
 import { Cell, Table } from './harness/table';
 import { floorMsOf, pctOfFloor as pctOf, scalingCell } from './harness/threadScaling';
-import { pctOfPeak } from './harness/cpuPeak';
+import { HOST_DRIFT_HEADER, HOST_DRIFT_NOTE, driftPct, pctOfPeak } from './harness/cpuPeak';
 import { OpReport, SummaryRow } from './opReport';
 
 export const W4A16_IMPLS = {
@@ -27,8 +27,9 @@ function cpuTable(configs: readonly ConfigResult[]): Table {
     title: `w4a16 (group ${configs[0]?.groupSize ?? 128}): median ms;` + ' ratios are sparq w4a16 time / other time (< 1: sparq w4a16 faster); ' +
       'ORT L4 and sparq\'s opt-in { accuracy: \'int8\' } (the int8 columns; int8 /ORT L4 is its time / L4\'s) compute ' +
       'with int8 activations, a different function (rel err: ‖y − float64‖ / ‖float64‖ on the sampled outputs); floor = bytes (codes + scales + X + Y; dense: 2nk + X + Y) / the DRAM read ' +
-      'bandwidth of the same pool (the fastest read at the start of the run or beside this row\'s own samples); % of FMA peak = 2mnk / time / the fp32 FMA peak of the same pool (the fastest FMA probe at the start of the run or beside this row\'s own samples; the prefill bar); by threads: the sparq w4a16 row on pools of those sizes (ms, % of that pool\'s floor)',
-    headers: ['shape n x k', 'm', 'w4a16 ms', 'p10–p90', 'GB/s', 'floor ms', '% of floor', '% of FMA peak', 'by threads', 'dense fp16 ms',
+      'bandwidth of the same pool (the fastest read at the start of the run or beside this row\'s own samples); % of FMA peak = 2mnk / time / the fp32 FMA peak of the same pool (the fastest FMA probe at the start of the run or beside this row\'s own samples; the prefill bar); ' +
+      `${HOST_DRIFT_NOTE}; by threads: the sparq w4a16 row on pools of those sizes (ms, % of that pool's floor)`,
+    headers: ['shape n x k', 'm', 'w4a16 ms', 'p10–p90', 'GB/s', 'floor ms', '% of floor', '% of FMA peak', HOST_DRIFT_HEADER, 'by threads', 'dense fp16 ms',
       'dense % of floor', 'ORT L1 ms', 'ORT L4 ms', '/dense', '/ORT L1', '/ORT L4', 'int8 ms', 'int8 rel err',
       'ORT L4 rel err', 'int8 /ORT L4'],
     rows: configs.map((c) => {
@@ -39,7 +40,7 @@ function cpuTable(configs: readonly ConfigResult[]): Table {
       const i8 = find(c, W4A16_IMPLS.sparqInt8);
       const denseFloor = d === undefined ? null : floorMsOf(d.bytes, c.floorBandwidth);
       return [`${c.n}x${c.k}`, c.m, ms(s), spreadLabel(s), s === undefined ? null : gbPerS(s), c.floorMs, pctOfFloor(c, s),
-        s === undefined ? null : pctOfPeak(s.flops, s.stats?.median, c.fmaPeak), scalingCell(c.threadRuns, W4A16_IMPLS.sparq), ms(d), pctOf(denseFloor, d), ms(l1), ms(l4),
+        s === undefined ? null : pctOfPeak(s.flops, s.stats?.median, c.fmaPeak), driftPct(c.hostDrift), scalingCell(c.threadRuns, W4A16_IMPLS.sparq), ms(d), pctOf(denseFloor, d), ms(l1), ms(l4),
         timeRatio(s, d), timeRatio(s, l1), timeRatio(s, l4), ms(i8), i8?.relErr ?? null, l4?.relErr ?? null,
         timeRatio(i8, l4)];
     }),

@@ -6,7 +6,9 @@
 import { timeInterleaved, timeLoop } from '../bench/harness/timeLoop';
 import { Contender, ImplSpec, measureTogether, measureWithFloors } from '../bench/measure';
 import type { CpuFloor, FloorProbe } from '../bench/harness/cpuFloor';
+import { probeDrift } from '../bench/harness/cpuPeak';
 import type { CpuPeak, PeakProbe } from '../bench/harness/cpuPeak';
+import { summarize } from '../bench/harness/stats';
 import type { Stats } from '../bench/harness/stats';
 import type { CheckResult } from '../bench/harness/referenceCheck';
 
@@ -145,10 +147,12 @@ describe('measureTogether', () => {
       },
     }) as unknown as FloorProbe;
     const peak: CpuPeak = { flopsPerS: 1, threads: 2, isa: 'avx512', samples: 1, flopsPerIteration: 512, source: 't' };
+    let peakRuns: Stats | null = null;
     const peakProbe = {
       batch: fake('peak', 70, log),
       refreshedPeak: (st: Stats | Error | undefined) => {
         seen.peak = st instanceof Error || st === undefined ? -1 : st.min;
+        peakRuns = st instanceof Error || st === undefined ? null : st;
         return { ...peak, flopsPerS: 2 };
       },
     } as unknown as PeakProbe;
@@ -158,8 +162,25 @@ describe('measureTogether', () => {
     expect(seen).toEqual({ floor2: 20, floor1: 10, peak: 70 });
     expect(out.floors.map((f) => f?.threads)).toEqual([20, 3, 10]);
     expect(out.peak?.flopsPerS).toBe(2);
+    // the host drift is the spread of those same probe runs (the fake's runs take 70–72 ms)
+    const runs = peakRuns as Stats | null;
+    expect(runs?.reps).toBe(6);
+    expect(out.hostDrift).toBeGreaterThan(0);
+    expect(out.hostDrift).toBeCloseTo((runs?.p90 ?? NaN) / (runs?.p10 ?? NaN) - 1, 12);
     expect(out.rows[0].stats?.min).toBe(2);
     const without = await measureWithFloors([contender('sparq', [], async () => verdict(true))], { budgetMs: 0, fixedReps: 3, warmupReps: 1 }, []);
     expect(without.peak).toBeNull();
+    expect(without.hostDrift).toBeNull();
+  });
+});
+
+describe('probeDrift (the host drift column)', () => {
+  it('is p90/p10 − 1 of the probe runs, and null with too few runs or none', () => {
+    expect(probeDrift(summarize([10, 10, 10, 10, 10]))).toBe(0);
+    // sorted 10..19: p10 at rank 0.9 → 10.9, p90 at rank 8.1 → 18.1
+    expect(probeDrift(summarize([19, 10, 11, 12, 13, 14, 15, 16, 17, 18]))).toBeCloseTo(18.1 / 10.9 - 1, 12);
+    expect(probeDrift(summarize([10, 20, 30, 40]))).toBeNull();
+    expect(probeDrift(new Error('probe failed'))).toBeNull();
+    expect(probeDrift(undefined)).toBeNull();
   });
 });

@@ -74,6 +74,31 @@ export class PeakProbe {
   }
 }
 
+/** Fewer probe runs than this beside a config say nothing about its spell. */
+const MIN_DRIFT_RUNS = 5;
+
+/**
+ * How much the host's speed moved while a config's rows were measured: p90 / p10 − 1 of the FMA
+ * probe's run times in that config's own rounds (PeakProbe.batch), as a fraction; null with fewer
+ * than MIN_DRIFT_RUNS runs or none. The probe does the same work every run, so on an idle machine
+ * its times agree within a few percent; on the CI VMs, whose neighbours take a core's time in spells,
+ * they spread 20–100%, and a row measured then is a measure of that spell.
+ */
+export function probeDrift(sampled: Stats | Error | undefined): number | null {
+  if (sampled === undefined || sampled instanceof Error || sampled.reps < MIN_DRIFT_RUNS || !(sampled.p10 > 0)) return null;
+  return sampled.p90 / sampled.p10 - 1;
+}
+
+/** The CPU tables' column of probeDrift, and its line in their titles. */
+export const HOST_DRIFT_HEADER = 'host drift %';
+export const HOST_DRIFT_NOTE = 'host drift % = p90/p10 − 1 of the FMA probe\'s run times beside this row\'s own samples (the same work each ' +
+  'run: a few % on an idle machine; past ~10% the row was measured while the host\'s speed moved)';
+
+/** probeDrift as a percentage cell. */
+export function driftPct(drift: number | null | undefined): number | null {
+  return drift == null ? null : 100 * drift;
+}
+
 /** "391 GFLOP/s fp32 FMA (avx512, 2 threads)". */
 export function describePeak(p: CpuPeak): string {
   return `${(p.flopsPerS / 1e9).toFixed(0)} GFLOP/s fp32 FMA (${p.isa}, ${p.threads} thread${p.threads === 1 ? '' : 's'})`;

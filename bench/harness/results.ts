@@ -44,6 +44,9 @@ export interface ConfigResult {
   readonly floorBandwidth?: number | null;
   /** cpu: the measured fp32 FMA peak of this config's pool, flops/s (harness/cpuPeak.ts). */
   readonly fmaPeak?: number | null;
+  /** cpu: p90 / p10 − 1 of the FMA probe's runs beside this config's rows (harness/cpuPeak.ts
+   *  probeDrift): how much the host's speed moved while they were measured; null where not sampled. */
+  readonly hostDrift?: number | null;
   /** cpu: the sparq rows at every pool size of `--threads` (this config's own included). */
   readonly threadRuns?: readonly ThreadRun[];
 }
