@@ -17,7 +17,7 @@ import { denseKernelLabel } from './harness/kernelLabel';
 import { copiesFor } from './harness/rotation';
 import { denseBytes } from './dense';
 import { measureCopyBandwidth } from './deviceBandwidth';
-import { Contender, ImplSpec, Reference, measureTogether, ortContender, poisonedOutput, skipped, sparqContender } from './measure';
+import { Contender, ImplSpec, Reference, measureWithFloors, ortContender, poisonedOutput, skipped, sparqContender } from './measure';
 import { BenchEnv, OpBench, OpReport } from './opReport';
 import { OrtPeer } from './peers/onnx';
 import { buildDynamicQuantizeMatMulModel } from './peers/onnxModel';
@@ -131,6 +131,7 @@ async function runConfig(env: BenchEnv, o: Int8Options, d: ShapeData, s: ShapeSt
   // One interleaved measurement: sparq at both thresholds, sparq dense, ORT.
   const owned: Array<Tensor<'f16'>> = [];
   let rows: ImplResult[];
+  let hostDrift: number | null = null;
   try {
     const xt = sq.tensor(x, [m, k], 'f16');
     owned.push(xt);
@@ -153,7 +154,10 @@ async function runConfig(env: BenchEnv, o: Int8Options, d: ShapeData, s: ShapeSt
       s.ort.setInput(decodeF16(x), [m, k]);
       contenders.push(ortContender(s.ort, ortSpec, ref));
     }
-    rows = (await measureTogether(contenders, o.loop)).rows;
+    // No floor here; the FMA probe takes its turns only to say how steady the host was (hostDrift).
+    const measured = await measureWithFloors(contenders, o.loop, [], env.peakProbe);
+    rows = measured.rows;
+    hostDrift = measured.hostDrift;
   } finally {
     for (const t of owned) t.dispose();
   }
@@ -162,7 +166,7 @@ async function runConfig(env: BenchEnv, o: Int8Options, d: ShapeData, s: ShapeSt
   if (s.ort !== null) impls.push(rows[3]);
   else if (!gpu) impls.push(skipped(ortSpec, s.ortTried ? 'session creation failed' : 'onnxruntime-node not available or --no-peers'));
   const floorMs = copyBandwidth === null ? null : (int8Bytes(m, n, k) / copyBandwidth) * 1e3;
-  return { op: 'int8', m, n, k, backend: sq.backend, threads: env.threads, impls, floorMs };
+  return { op: 'int8', m, n, k, backend: sq.backend, threads: env.threads, impls, floorMs, hostDrift };
 }
 
 async function runShape(env: BenchEnv, o: Int8Options, n: number, k: number, progress: Progress,

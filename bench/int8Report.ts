@@ -4,6 +4,7 @@ import { ChartSpec } from './harness/svgChart';
 import { DENSE_KERNEL_LABELS, denseHeader, isDenseKernelLabel } from './harness/kernelLabel';
 import { Cell, Table } from './harness/table';
 import { OpReport, SummaryRow } from './opReport';
+import { HOST_DRIFT_HEADER, HOST_DRIFT_NOTE, driftPct } from './harness/cpuPeak';
 
 export const INT8_IMPLS = {
   sparqT6: 'sparq int8 t=6',
@@ -24,14 +25,14 @@ const relErr = (r: ImplResult | undefined): Cell => (r?.relErr == null ? null : 
 function cpuTable(configs: readonly ConfigResult[]): Table {
   return {
     title: 'int8 (activations with 0.1% outlier columns ×20–60): median ms; ratios are sparq int8 t=6 time / other time ' +
-      '(< 1: sparq faster); ORT DynamicQuantizeMatMul runs the same int8 codes with per-tensor uint8 activations',
-    headers: ['shape n x k', 'm', 'int8 t=6 ms', 'p10–p90', 'GB/s', 'int8 t=0 ms', 'dense fp16 ms', 'ORT ms', '/dense', '/ORT'],
+      `(< 1: sparq faster); ORT DynamicQuantizeMatMul runs the same int8 codes with per-tensor uint8 activations; ${HOST_DRIFT_NOTE}`,
+    headers: ['shape n x k', 'm', 'int8 t=6 ms', 'p10–p90', 'GB/s', 'int8 t=0 ms', 'dense fp16 ms', 'ORT ms', '/dense', '/ORT', HOST_DRIFT_HEADER],
     rows: configs.map((c) => {
       const s = find(c, INT8_IMPLS.sparqT6);
       const d = denseRow(c);
       const o = find(c, INT8_IMPLS.ort);
       return [`${c.n}x${c.k}`, c.m, ms(s), spreadLabel(s), s === undefined ? null : gbPerS(s), ms(find(c, INT8_IMPLS.sparqT0)),
-        ms(d), ms(o), timeRatio(s, d), timeRatio(s, o)];
+        ms(d), ms(o), timeRatio(s, d), timeRatio(s, o), driftPct(c.hostDrift)];
     }),
   };
 }
