@@ -57,6 +57,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   std::shared_ptr<ContextRegistry> registry = data->contexts;
   env.AddCleanupHook([registry]() {
     for (ContextCore* ctx : registry->live) ctx->Shutdown(true);
+    registry->StopDraining();
   });
 
   exports.Set("NativeContext", context_ctor);

@@ -53,15 +53,22 @@ void ContextCore::RunInterrupts() {
 
 void ContextCore::Shutdown(bool join) {
   if (!stream_) return;
-  if (join) {
+  if (join || registry_->torn_down) {
     RunInterrupts();
     stream_->StopAndJoin();
     if (tsfn_live_) channel_->tsfn.Release();
   } else if (tsfn_live_) {
     // Queued work still completes (its promises settle), then the worker lets go of the channel.
+    // The stream goes to the registry, not detached: environment teardown joins it (addon_data.h).
     Napi::ThreadSafeFunction tsfn = channel_->tsfn;
-    stream_->Enqueue([tsfn]() mutable { tsfn.Release(); });
-    stream_->DrainAndDetach();
+    auto released = std::make_shared<std::atomic<bool>>(false);
+    stream_->Enqueue([tsfn, released]() mutable {
+      tsfn.Release();
+      released->store(true, std::memory_order_release);
+    });
+    stream_->Drain();
+    registry_->ReapExited();
+    registry_->draining.push_back({std::move(stream_), tsfn, released});
   }
   tsfn_live_ = false;
   stream_.reset();

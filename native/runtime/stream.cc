@@ -12,6 +12,7 @@ struct Stream::State {
   std::deque<std::function<void()>> tasks;
   bool closing = false;   // no new tasks
   bool dropping = false;  // exit without running what is queued
+  bool exited = false;    // Run has returned
 };
 
 Stream::Stream() : state_(std::make_shared<State>()) { worker_ = std::thread(Run, state_); }
@@ -29,12 +30,21 @@ bool Stream::Enqueue(std::function<void()> task) {
 }
 
 void Stream::DrainAndDetach() {
+  Drain();
+  if (worker_.joinable()) worker_.detach();
+}
+
+void Stream::Drain() {
   {
     std::lock_guard<std::mutex> lock(state_->mu);
     state_->closing = true;
   }
   state_->cv.notify_all();
-  if (worker_.joinable()) worker_.detach();
+}
+
+bool Stream::Exited() const {
+  std::lock_guard<std::mutex> lock(state_->mu);
+  return state_->exited;
 }
 
 void Stream::StopAndJoin() {
@@ -56,7 +66,10 @@ void Stream::Run(std::shared_ptr<State> state) {
     {
       std::unique_lock<std::mutex> lock(state->mu);
       state->cv.wait(lock, [&] { return state->closing || !state->tasks.empty(); });
-      if (state->dropping || state->tasks.empty()) return;  // closing with nothing left to drain
+      if (state->dropping || state->tasks.empty()) {  // closing with nothing left to drain
+        state->exited = true;
+        return;
+      }
       task = std::move(state->tasks.front());
       state->tasks.pop_front();
     }

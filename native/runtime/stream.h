@@ -20,6 +20,11 @@ class Stream {
   bool Enqueue(std::function<void()> task);
   // No new tasks; the worker finishes the queued ones and then exits on its own. Never blocks.
   void DrainAndDetach();
+  // The same without letting go of the worker: it stays joinable (StopAndJoin) by whoever keeps
+  // this Stream, e.g. environment teardown, which must not leave a worker running. Never blocks.
+  void Drain();
+  // True once the worker has returned (a drained queue, or stopped); joining it then is immediate.
+  bool Exited() const;
   // No new tasks; the running task finishes, the rest are dropped (closures destroyed, releasing
   // the buffers they pinned) and the worker is joined. For environment teardown.
   void StopAndJoin();

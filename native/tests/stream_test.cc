@@ -1,0 +1,88 @@
+// native/tests/stream_test.cc: the context stream (native/runtime/stream.h) — tasks run in the order
+// they were enqueued; Drain() lets the worker finish the queue and exit while staying joinable
+// (Exited(), then StopAndJoin() returns at once), which is what environment teardown relies on to
+// leave no worker of a collected context running (binding/addon_data.h); StopAndJoin() lets the
+// running task finish and drops the rest; a closing stream takes no new task.
+#include <atomic>
+#include <chrono>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "runtime/stream.h"
+#include "sim_test_util.h"
+
+using sparq_test::Check;
+
+namespace {
+
+// Polls `done` for up to 10 s (a loaded CI box can keep the worker off its core for a while).
+template <typename Fn>
+bool WaitFor(Fn done) {
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > until) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return true;
+}
+
+void DrainRunsEverythingInOrderThenExits() {
+  sparq::Stream stream;
+  std::mutex mu;
+  std::vector<int> order;
+  std::atomic<bool> gate{false};
+  // The first task holds the worker until the rest are queued, so Drain() meets a full queue.
+  stream.Enqueue([&] { WaitFor([&] { return gate.load(); }); });
+  for (int i = 0; i < 100; ++i)
+    stream.Enqueue([&, i] {
+      std::lock_guard<std::mutex> lock(mu);
+      order.push_back(i);
+    });
+  stream.Drain();
+  Check(!stream.Enqueue([] {}), "drain: a draining stream takes no new task");
+  Check(!stream.Exited(), "drain: the worker has not exited while a task runs");
+  gate = true;
+  Check(WaitFor([&] { return stream.Exited(); }), "drain: the worker exits once the queue is empty");
+  stream.StopAndJoin();  // the worker is done: joins at once
+  bool in_order = order.size() == 100;
+  for (int i = 0; in_order && i < 100; ++i) in_order = order[i] == i;
+  Check(in_order, "drain: every queued task ran, in enqueue order", "%zu ran", order.size());
+}
+
+void StopAndJoinDropsTheQueue() {
+  sparq::Stream stream;
+  std::atomic<bool> running{false}, gate{false};
+  std::atomic<int> ran{0};
+  stream.Enqueue([&] {
+    running = true;
+    WaitFor([&] { return gate.load(); });
+    ++ran;
+  });
+  for (int i = 0; i < 10; ++i) stream.Enqueue([&] { ++ran; });
+  WaitFor([&] { return running.load(); });
+  std::thread opener([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    gate = true;
+  });
+  stream.StopAndJoin();  // waits for the running task, drops the 10 behind it
+  opener.join();
+  Check(ran.load() == 1, "stop: the running task finishes, the queued ones are dropped", "%d ran", ran.load());
+  Check(stream.Exited(), "stop: the worker has exited after StopAndJoin");
+}
+
+void IdleStreamDrainsAtOnce() {
+  sparq::Stream stream;
+  stream.Drain();
+  Check(WaitFor([&] { return stream.Exited(); }), "idle drain: an empty stream's worker exits");
+  stream.StopAndJoin();
+}
+
+}  // namespace
+
+int main() {
+  DrainRunsEverythingInOrderThenExits();
+  StopAndJoinDropsTheQueue();
+  IdleStreamDrainsAtOnce();
+  return sparq_test::Summary();
+}
