@@ -4,7 +4,6 @@
 #pragma once
 #include <napi.h>
 
-#include <atomic>
 #include <memory>
 #include <set>
 #include <string>
@@ -17,11 +16,18 @@ namespace sparq::binding {
 class ContextCore;
 
 // The stream of a context that was garbage-collected without close(): its worker still runs what
-// was queued, completions included, then releases the completion channel (`released`).
+// was queued, completions included, then exits. The JS thread joins it and only then releases the
+// completion channel (Finish), so no worker ever touches the channel after its release.
 struct DrainingStream {
   std::unique_ptr<Stream> stream;
   Napi::ThreadSafeFunction tsfn;
-  std::shared_ptr<std::atomic<bool>> released;
+
+  // JS thread. The running task finishes, any left are dropped; completions already posted are
+  // still delivered (a release lets the channel drain its queue before it closes).
+  void Finish() {
+    stream->StopAndJoin();
+    tsfn.Release();
+  }
 };
 
 // Live contexts of one environment, and the draining streams of collected ones; shared by the
@@ -41,18 +47,14 @@ struct ContextRegistry {
         ++i;
         continue;
       }
-      draining[i].stream->StopAndJoin();  // returns at once: the worker is done
+      draining[i].Finish();  // joins at once: the worker is done
       draining[i] = std::move(draining.back());
       draining.pop_back();
     }
   }
-  // Environment teardown (JS thread): the running task of each draining stream finishes, the
-  // rest are dropped, and a channel its worker did not get to release is released here.
+  // Environment teardown (JS thread): every draining stream is finished, exited or not.
   void StopDraining() {
-    for (DrainingStream& d : draining) {
-      d.stream->StopAndJoin();
-      if (!d.released->load(std::memory_order_acquire)) d.tsfn.Release();
-    }
+    for (DrainingStream& d : draining) d.Finish();
     draining.clear();
     torn_down = true;
   }

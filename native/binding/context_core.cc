@@ -58,17 +58,11 @@ void ContextCore::Shutdown(bool join) {
     stream_->StopAndJoin();
     if (tsfn_live_) channel_->tsfn.Release();
   } else if (tsfn_live_) {
-    // Queued work still completes (its promises settle), then the worker lets go of the channel.
-    // The stream goes to the registry, not detached: environment teardown joins it (addon_data.h).
-    Napi::ThreadSafeFunction tsfn = channel_->tsfn;
-    auto released = std::make_shared<std::atomic<bool>>(false);
-    stream_->Enqueue([tsfn, released]() mutable {
-      tsfn.Release();
-      released->store(true, std::memory_order_release);
-    });
+    // Queued work still completes (its promises settle). The stream goes to the registry, not
+    // detached: the JS thread joins it and releases the channel (addon_data.h DrainingStream).
     stream_->Drain();
     registry_->ReapExited();
-    registry_->draining.push_back({std::move(stream_), tsfn, released});
+    registry_->draining.push_back({std::move(stream_), channel_->tsfn});
   }
   tsfn_live_ = false;
   stream_.reset();

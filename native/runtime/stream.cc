@@ -17,7 +17,10 @@ struct Stream::State {
 
 Stream::Stream() : state_(std::make_shared<State>()) { worker_ = std::thread(Run, state_); }
 
-Stream::~Stream() { DrainAndDetach(); }
+Stream::~Stream() {
+  Drain();
+  if (worker_.joinable()) worker_.detach();
+}
 
 bool Stream::Enqueue(std::function<void()> task) {
   {
@@ -27,11 +30,6 @@ bool Stream::Enqueue(std::function<void()> task) {
   }
   state_->cv.notify_one();
   return true;
-}
-
-void Stream::DrainAndDetach() {
-  Drain();
-  if (worker_.joinable()) worker_.detach();
 }
 
 void Stream::Drain() {

@@ -11,17 +11,16 @@ namespace sparq {
 class Stream {
  public:
   Stream();
-  ~Stream();  // DrainAndDetach()
+  ~Stream();  // Drain(), and the worker, if still joinable, is let go to finish on its own
   Stream(const Stream&) = delete;
   Stream& operator=(const Stream&) = delete;
 
   // Runs task on the worker after every task enqueued before it. Returns false (task not taken)
   // once the stream is closing.
   bool Enqueue(std::function<void()> task);
-  // No new tasks; the worker finishes the queued ones and then exits on its own. Never blocks.
-  void DrainAndDetach();
-  // The same without letting go of the worker: it stays joinable (StopAndJoin) by whoever keeps
-  // this Stream, e.g. environment teardown, which must not leave a worker running. Never blocks.
+  // No new tasks; the worker finishes the queued ones and then exits. It stays joinable
+  // (StopAndJoin) by whoever keeps this Stream — environment teardown must not leave a worker
+  // running (binding/addon_data.h). Never blocks.
   void Drain();
   // True once the worker has returned (a drained queue, or stopped); joining it then is immediate.
   bool Exited() const;
