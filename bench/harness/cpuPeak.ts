@@ -80,9 +80,9 @@ const MIN_DRIFT_RUNS = 5;
 /**
  * How much the host's speed moved while a config's rows were measured: p90 / p10 − 1 of the FMA
  * probe's run times in that config's own rounds (PeakProbe.batch), as a fraction; null with fewer
- * than MIN_DRIFT_RUNS runs or none. The probe does the same work every run, so on an idle machine
- * its times agree within a few percent; on the CI VMs, whose neighbours take a core's time in spells,
- * they spread 20–100%, and a row measured then is a measure of that spell.
+ * than MIN_DRIFT_RUNS runs or none. The probe does the same work every run, so the spread is the
+ * host's: on the 2-core CI VM 9–13% in a calm spell, 35–200% in noisy ones (2026-12-03,
+ * docs/benchmarks.md), and a row measured then is a measure of that spell.
  */
 export function probeDrift(sampled: Stats | Error | undefined): number | null {
   if (sampled === undefined || sampled instanceof Error || sampled.reps < MIN_DRIFT_RUNS || !(sampled.p10 > 0)) return null;
@@ -92,7 +92,7 @@ export function probeDrift(sampled: Stats | Error | undefined): number | null {
 /** The CPU tables' column of probeDrift, and its line in their titles. */
 export const HOST_DRIFT_HEADER = 'host drift %';
 export const HOST_DRIFT_NOTE = 'host drift % = p90/p10 − 1 of the FMA probe\'s run times beside this row\'s own samples (the same work each ' +
-  'run: a few % on an idle machine; past ~10% the row was measured while the host\'s speed moved)';
+  'run; 9–13% in a calm spell of the CI VM: far past that, the row was measured while the host\'s speed moved)';
 
 /** probeDrift as a percentage cell. */
 export function driftPct(drift: number | null | undefined): number | null {
