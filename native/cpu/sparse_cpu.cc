@@ -3,6 +3,8 @@
 // sparse_cpu.h). Threads split 64-row slabs of W (and row blocks of X when there are few slabs);
 // k is never split, so every Y element is summed by one thread in one fixed order: the same bits
 // for any thread count.
+#include <xmmintrin.h>
+
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
@@ -74,6 +76,17 @@ const KernelSet& Kernels() {
   return set;
 }
 }  // namespace scalar
+
+void PrefetchBitmapTile(const Problem& p, int64_t t) {
+  if (t >= p.tiles) return;
+  constexpr int kLine = 64;
+  const char* bitmaps = reinterpret_cast<const char*>(p.bitmaps + t * kBlocksPerTile);
+  for (int b = 0; b < kBlocksPerTile * int(sizeof(uint64_t)); b += kLine) _mm_prefetch(bitmaps + b, _MM_HINT_T0);
+  const char* v0 = reinterpret_cast<const char*>(p.values + p.tile_offsets[t]);
+  const char* v1 = reinterpret_cast<const char*>(p.values + p.tile_offsets[t + 1]);
+  for (const char* a = v0; a < v1; a += kLine) _mm_prefetch(a, _MM_HINT_T0);
+}
+
 }  // namespace sparq::cpu::sparse
 
 namespace sparq {
@@ -84,19 +97,26 @@ namespace cs = cpu::sparse;
 // The AVX-512 bitmap kernel expands blocks from fp32 (vexpandps) or, where the CPU has VBMI2, from
 // fp16 (vpexpandw): the same bits. SPARQ_SPARSE_EXPAND=word|float forces one (read at every call,
 // so tests reach both; "word" without VBMI2 stays on fp32). Unset, the fp16 expand runs where it
-// was measured faster (docs/kernels.md): on AMD family 19h (Zen 4; with VBMI2 no Zen 3 gets here)
-// when a work unit has few enough X rows for the direct path (with more rows each tile is expanded
-// once for all of them and it was 0–16% slower); on Intel for one X row (11–20% faster at m = 1
-// on a Sapphire Rapids-class Xeon, level at 2–4 rows). On Zen 5 (family 1Ah) it was slower at
-// every row count measured: 1.9× at m = 1, 50%.
+// was measured faster (docs/kernels.md), for the direct path's row counts per work unit:
+//   AMD family 19h (Zen 4; with VBMI2 no Zen 3 gets here): up to 6 rows (with more, each tile is
+//     expanded once for all of them and it was 0–16% slower);
+//   AMD family 1Ah (Zen 5): up to 4 rows (2026-12-03, 4096², 2 threads, with the tile prefetch:
+//     m = 1 0.43 against 0.53 ms at 80%, 0.50 against 0.66 at 50%; m = 2–4 4–25% faster; m = 6
+//     level). Before the tile prefetch it was the slower one (1.9× at m = 1, 50%): its memory-form
+//     expands waited on DRAM;
+//   Intel: one row (11–20% faster at m = 1 on a Sapphire Rapids-class Xeon, level at 2–4 rows;
+//     measured before the tile prefetch, which helps the fp16 expand most: not re-measured).
 bool UseWordExpand(int64_t rows_per_unit) {
   if (!cpu::HasAvx512Vbmi2()) return false;
   const char* env = std::getenv("SPARQ_SPARSE_EXPAND");
   if (env != nullptr && std::strcmp(env, "word") == 0) return true;
   if (env != nullptr && std::strcmp(env, "float") == 0) return false;
-  constexpr int kAmdZen4Family = 0x19;
+  constexpr int kAmdZen4Family = 0x19, kAmdZen5Family = 0x1A;
+  constexpr int64_t kZen5WordMaxRows = 4;
   if (cpu::IsIntelCpu()) return rows_per_unit == 1;
-  return cpu::IsAmdCpu() && cpu::CpuFamily() == kAmdZen4Family && rows_per_unit <= cs::kAvx512DirectMaxRows;
+  if (!cpu::IsAmdCpu()) return false;
+  if (cpu::CpuFamily() == kAmdZen4Family) return rows_per_unit <= cs::kAvx512DirectMaxRows;
+  return cpu::CpuFamily() == kAmdZen5Family && rows_per_unit <= kZen5WordMaxRows;
 }
 
 const cs::KernelSet& Avx512WordExpandKernels() {
@@ -218,6 +238,7 @@ Status SparseMatmulCpu(const SparseWeightView& w, const uint16_t* x, const uint1
     p.words = static_cast<const uint32_t*>(w.values);
     p.tile_offsets = w.tile_offsets;
     p.k_tiles = k_tiles;
+    p.tiles = slabs * k_tiles;
     p.values_len = w.tile_offsets[slabs * k_tiles];
     p.k_pad = w.k_pad;
     p.csl_slot = TiledCslSlots();
