@@ -15,7 +15,7 @@ import { denseKernelLabel } from './harness/kernelLabel';
 import { copiesFor } from './harness/rotation';
 import { denseBytes } from './dense';
 import { measureCopyBandwidth } from './deviceBandwidth';
-import { Contender, Reference, measureTogether, poisonedOutput, sparqContender } from './measure';
+import { Contender, Reference, measureWithFloors, poisonedOutput, sparqContender } from './measure';
 import { BenchEnv, OpBench, OpReport } from './opReport';
 import { COMMON_USAGE, CommonOptions, benchMain, commonOptions } from './runner';
 import { SPARSE_FORMATS, SPARSE_IMPLS, SparseConfigResult, SparseFormatInfo, sparseImpl, sparseReport } from './sparseReport';
@@ -169,12 +169,14 @@ async function encodeFormat(env: BenchEnv, o: SparseOptions, w: Uint16Array, n: 
 
 /**
  * Every row of one (shape, sparsity, m) config — each format that encoded, and the dense fp16
- * baseline on the same weight — checked, then timed side by side (measureTogether). The dense time
+ * baseline on the same weight — checked, then timed side by side (measureWithFloors, with the FMA
+ * probe's turns beside them on the CPU for the host drift). The dense time
  * does not depend on sparsity, but timing it beside the sparse rows keeps their ratio honest on a
  * host whose speed drifts.
  */
 async function measureConfig(env: BenchEnv, o: SparseOptions, n: number, k: number, s: number, encoded: readonly EncodedFormat[],
-                             dense: ReadonlyArray<Tensor<'f16'>>, x: Activation, ref: Reference): Promise<ImplResult[]> {
+                             dense: ReadonlyArray<Tensor<'f16'>>, x: Activation, ref: Reference):
+  Promise<{ impls: ImplResult[]; hostDrift: number | null }> {
   const { sq } = env;
   const gpu = sq.backend === 'cuda';
   const flops = 2 * x.m * n * k;
@@ -195,7 +197,8 @@ async function measureConfig(env: BenchEnv, o: SparseOptions, n: number, k: numb
     contenders.push(sparqContender(sq, { impl: gpu ? SPARSE_IMPLS.gpuDense : SPARSE_IMPLS.dense, bytes: denseBytes(x.m, n, k), flops,
       copies: dense.length, tolerance: TOLERANCE }, ref, () => sq.dense.matmul(dense[0], x.tensor, { out }),
     (i) => { sq.dense.matmul(dense[i % dense.length], x.tensor, { out }); }));
-    const { rows } = await measureTogether(contenders, o.loop);
+    // No floor here; the FMA probe takes its turns only to say how steady the host was (hostDrift).
+    const { rows, hostDrift } = await measureWithFloors(contenders, o.loop, [], env.peakProbe);
     let at = 0;
     const impls = encoded.map((f): ImplResult => f.info === null
       ? { impl: f.impl, status: 'error', stats: null, bytes: 0, flops, relErr: null, copies: 0, clock: null, note: f.error }
@@ -205,7 +208,7 @@ async function measureConfig(env: BenchEnv, o: SparseOptions, n: number, k: numb
     const named = gpu ? { ...d, impl: denseKernelLabel(d.launch as LaunchInfo | null | undefined) } : d;
     const note = `measured on the ${pct(s)} weight, side by side with its sparse rows (dense time does not depend on sparsity)`;
     impls.push({ ...named, note: named.note === undefined ? note : `${named.note}; ${note}` });
-    return impls;
+    return { impls, hostDrift };
   } finally {
     for (const t of owned) t.dispose();
   }
@@ -240,12 +243,12 @@ async function runShape(env: BenchEnv, o: SparseOptions, n: number, k: number, p
         const formats = encoded.map((p) => p.info).filter((i): i is SparseFormatInfo => i !== null);
         for (const x of xs) {
           progress.step(`sparse ${n}x${k} s=${pct(s)} m=${x.m}`);
-          const impls = await measureConfig(env, o, n, k, s, encoded, dense, x, refs.get(x.m) as Reference);
+          const { impls, hostDrift } = await measureConfig(env, o, n, k, s, encoded, dense, x, refs.get(x.m) as Reference);
           const sparseImpls = impls.slice(0, encoded.length).filter((r) => r.status === 'ok');
           const floorMs = copyBandwidth === null || sparseImpls.length === 0 ? null
             : (Math.min(...sparseImpls.map((r) => r.bytes)) / copyBandwidth) * 1e3;
           results.push({ op: 'sparse', m: x.m, n, k, sparsity: s, formats, copyBandwidth, backend: sq.backend,
-            threads: env.threads, impls, floorMs });
+            threads: env.threads, impls, floorMs, hostDrift });
         }
       } finally {
         for (const f of encoded) for (const sw of f.weights) sw.dispose();

@@ -1,6 +1,7 @@
 // Tables, chart, goal rows and summary rows of the sparse benchmark.
 import type { SparseFormatName } from '../src/index';
 import { ConfigResult, ImplResult, findImpl as find, gbPerS, medianOrStatus as ms, speedup, spreadLabel, timeRatio } from './harness/results';
+import { HOST_DRIFT_HEADER, HOST_DRIFT_NOTE, driftPct } from './harness/cpuPeak';
 import { ChartSpec } from './harness/svgChart';
 import { DENSE_KERNEL_LABELS, denseHeader, isDenseKernelLabel } from './harness/kernelLabel';
 import { Cell, Table } from './harness/table';
@@ -84,15 +85,15 @@ function cpuTable(configs: readonly SparseConfigResult[], formats: readonly Spar
   return {
     title: 'sparse (random unstructured fp16 weights): median ms; B/w = encoded bytes per weight (dense fp16: 2); ' +
       'GB/s = (encoded W + X + Y bytes) / time; /dense = sparse time / dense fp16 time (< 1: sparse faster); ' +
-      'the dense fp16 baseline is timed in every row, side by side with its sparse rows',
+      `the dense fp16 baseline is timed in every row, side by side with its sparse rows; ${HOST_DRIFT_NOTE}`,
     headers: ['shape n x k', 'sparsity', 'm',
-      ...formats.flatMap((f) => [`${f} B/w`, `${f} ms`, `${f} p10–p90`, `${f} GB/s`, `${f} /dense`]), 'dense fp16 ms'],
+      ...formats.flatMap((f) => [`${f} B/w`, `${f} ms`, `${f} p10–p90`, `${f} GB/s`, `${f} /dense`]), 'dense fp16 ms', HOST_DRIFT_HEADER],
     rows: configs.map((c) => {
       const d = denseRow(c);
       return [`${c.n}x${c.k}`, pct(c.sparsity), c.m, ...formats.flatMap((f): Cell[] => {
         const r = find(c, sparseImpl(f));
         return [formatInfo(c, f)?.bytesPerWeight ?? null, ms(r), spreadLabel(r), r === undefined ? null : gbPerS(r), timeRatio(r, d)];
-      }), ms(d)];
+      }), ms(d), driftPct(c.hostDrift)];
     }),
   };
 }
