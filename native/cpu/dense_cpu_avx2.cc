@@ -202,6 +202,7 @@ void RowsMicro(const float* xt_base, int64_t xt_k, const float* panel, int c0, f
 }
 
 inline Vec VLoadHalf(const uint16_t* src, int64_t left) { return LoadHalf8(src, left); }
+inline Vec VLoadHalfFull(const uint16_t* src) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src))); }
 constexpr int64_t kRowsCPerOutput = 1;
 inline float OutputSum(const float* q) { return q[0]; }
 void RunPanel(const DenseRowsArgs& a, const float* panel, float* c, int64_t k0, int64_t kc_len, uintptr_t pf) {

@@ -172,6 +172,7 @@ constexpr int kPanelKc = kDenseRowsKc;
 inline Vec VLoadHalf(const uint16_t* src, int64_t left) {
   return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(TailMask(left), src));
 }
+inline Vec VLoadHalfFull(const uint16_t* src) { return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(src))); }
 constexpr int64_t kRowsCPerOutput = kQuadCPerOutput;
 inline float OutputSum(const float* q) { return QuadOutputSum(q); }
 void RunPanel(const DenseRowsArgs& a, const float* panel, float* c, int64_t k0, int64_t kc_len, uintptr_t pf) {
