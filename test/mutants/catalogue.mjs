@@ -827,7 +827,7 @@ export default [
     replace: "return m_slab <= 9 ? 1 : m_slab <= 16 ? 2 : m_slab <= 32 ? 4 : 8;",
     models: "instance choice off by one: 9 rows run on the 8-row instance",
   },
-  // The CPU row lists (formats/sparse_cpu_rows.cc) and the AVX-512 one-row tile (sparse_avx512_body.inc):
+  // The CPU row lists (formats/sparse_cpu_rows.cc) and the AVX-512 quarter walk (sparse_avx512_body.inc):
   // CPU code, caught by sparse_format_test's layout rule and sparse_cpu_test's same-bits checks.
   {
     name: 'sparse-rows-col-index-rounds-up',
@@ -878,12 +878,20 @@ export default [
     models: "rows kernel (both ISAs): a slot's column index turned into an X byte offset with half the stride (8 columns of 16 or 8 floats per index step)",
   },
   {
-    name: 'sparse-cpu-one-row-x-column-half',
+    name: 'sparse-cpu-quarter-x-column-half',
     kernel: 'sparse',
     file: 'native/cpu/sparse_avx512_body.inc',
-    search: 'const __m512 xb = xv[2 * (j >> 2) + ((j >> 1) & 1)];',
-    replace: 'const __m512 xb = xv[2 * (j >> 2) + (j & 1)];',
-    models: "AVX-512 one-row tile: a block met by the x values of the other column half (block j's column half is bit 1 of j, its half group bit 0)",
+    search: 'const int col8 = 2 * (j >> 2) + ((j >> 1) & 1);',
+    replace: 'const int col8 = 2 * (j >> 2) + (j & 1);',
+    models: "AVX-512 quarter walk (1-3 X rows): a block met by the x values of the other column half (block j's column half is bit 1 of j, its half group bit 0)",
+  },
+  {
+    name: 'sparse-cpu-quarter-x-row-stride',
+    kernel: 'sparse',
+    file: 'native/cpu/sparse_avx512_body.inc',
+    search: 'const __m512 xb = MR == 1 ? xv[col8] : BlockX(x + i * ld_x + 8 * col8);',
+    replace: 'const __m512 xb = MR == 1 ? xv[col8] : BlockX(x + 8 * col8);',
+    models: 'AVX-512 quarter walk at 2-3 X rows: every row meets the first row\'s x values (the row stride dropped)',
   },
   // ---------------------------------------------------------------- int8 (kernels/int8.cuh, int8_layout.cuh, fp32_rn.cuh)
   {
