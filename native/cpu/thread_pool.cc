@@ -15,40 +15,24 @@
 #include <exception>
 #include <mutex>
 #include <thread>
+#include <utility>
 #include <vector>
 
+#include "runtime/spin_wait.h"
 #include "sparq/cpu.h"
 
 namespace sparq::cpu {
 namespace {
 
 constexpr int64_t kSpinNs = 200000;  // 0.2 ms: longer than the gap between two calls from JS
+constexpr int64_t kPauseOnlyNs = 20000;  // then yield between looks (runtime/spin_wait.h)
 
-inline void CpuRelax() {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#endif
-}
-
-// Spins until ready() or kSpinNs pass; true when ready. Past the first kPauseOnlyNs it yields the
-// core between looks, so a pool with more threads than free cores (SPARQ_THREADS=8 on 2 cores,
-// several contexts at once) does not starve the threads doing the work: with pause alone that
-// case ran 2× slower than sleeping (4096² sparse m = 1: 1.38 against 0.66–1.03 ms).
-constexpr int64_t kPauseOnlyNs = 20000;
+// Pausing (not yielding) for the first 20 µs is what lets the worker pick up the next call's half
+// at once: yielding from the start made 28 back-to-back 2048² W4A16 m = 1 calls 1.5× slower
+// (70 → 110 µs a call, 2 threads, Zen 5, 2026-12-03), the worker's half starting late.
 template <typename Ready>
 bool SpinUntil(Ready&& ready) {
-  const auto t0 = std::chrono::steady_clock::now();
-  bool yielding = false;
-  for (int i = 1;; ++i) {
-    if (ready()) return true;
-    if (yielding) std::this_thread::yield();
-    else CpuRelax();
-    if (i % 64 == 0 || yielding) {
-      const auto spent = std::chrono::steady_clock::now() - t0;
-      if (spent > std::chrono::nanoseconds(kSpinNs)) return ready();
-      yielding = spent > std::chrono::nanoseconds(kPauseOnlyNs);
-    }
-  }
+  return sparq::SpinUntil(std::forward<Ready>(ready), kSpinNs, kPauseOnlyNs);
 }
 
 }  // namespace

@@ -2,10 +2,12 @@
 // they were enqueued; Drain() lets the worker finish the queue and exit while staying joinable
 // (Exited(), then StopAndJoin() returns at once), which is what environment teardown relies on to
 // leave no worker of a collected context running (binding/addon_data.h); StopAndJoin() lets the
-// running task finish and drops the rest; a closing stream takes no new task.
+// running task finish and drops the rest; a closing stream takes no new task; a task enqueued
+// while the worker spins after its last task, or sleeps past that, or just between the two, runs.
 #include <atomic>
 #include <chrono>
 #include <mutex>
+#include <random>
 #include <thread>
 #include <vector>
 
@@ -71,6 +73,39 @@ void StopAndJoinDropsTheQueue() {
   Check(stream.Exited(), "stop: the worker has exited after StopAndJoin");
 }
 
+// The worker spins ~100 µs for the next task, then sleeps; Enqueue notifies only a sleeping worker.
+// Gaps around that window (0–400 µs, seeded) put enqueues before, inside and after the worker's
+// switch from spinning to sleeping: a lost wake-up leaves a task unrun and the wait times out.
+void TasksRunAcrossTheSpinAndSleepHandoff() {
+  sparq::Stream stream;
+  std::atomic<int> ran{0};
+  std::atomic<bool> in_order{true};
+  std::mt19937 rng(20261203);
+  std::uniform_int_distribution<int> gap_us(0, 400);
+  constexpr int kTasks = 3000;
+  for (int i = 0; i < kTasks; ++i) {
+    stream.Enqueue([&, i] {
+      if (ran.load() != i) in_order = false;
+      ++ran;
+    });
+    if (i % 7 == 0) {
+      // Wait for the worker to catch up first, so the next enqueue meets it spinning or asleep.
+      WaitFor([&] { return ran.load() == i + 1; });
+      std::this_thread::sleep_for(std::chrono::microseconds(gap_us(rng)));
+    }
+  }
+  Check(WaitFor([&] { return ran.load() == kTasks; }), "handoff: every task enqueued around the spin window ran",
+        "%d of %d ran", ran.load(), kTasks);
+  Check(in_order.load(), "handoff: in enqueue order");
+  // Long idle (the worker certainly asleep), then one task.
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  stream.Enqueue([&] { ++ran; });
+  Check(WaitFor([&] { return ran.load() == kTasks + 1; }), "handoff: a task enqueued to a sleeping worker runs");
+  stream.Drain();
+  Check(WaitFor([&] { return stream.Exited(); }), "handoff: the worker exits on drain");
+  stream.StopAndJoin();
+}
+
 void IdleStreamDrainsAtOnce() {
   sparq::Stream stream;
   stream.Drain();
@@ -84,5 +119,6 @@ int main() {
   DrainRunsEverythingInOrderThenExits();
   StopAndJoinDropsTheQueue();
   IdleStreamDrainsAtOnce();
+  TasksRunAcrossTheSpinAndSleepHandoff();
   return sparq_test::Summary();
 }

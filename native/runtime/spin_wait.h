@@ -1,0 +1,39 @@
+// runtime/spin_wait.h: a bounded spin before a thread sleeps, shared by the CPU pool's workers
+// (cpu/thread_pool.cc) and the context's stream worker (runtime/stream.cc). Waking a sleeping
+// thread costs the waker a futex call and the sleeper a wake-up that took tens of µs on the CI VM;
+// back-to-back work (a model's layers, one op after another from JS) finds a spinning thread
+// instead. The spin is bounded, so an idle thread costs nothing after it.
+#pragma once
+#include <chrono>
+#include <cstdint>
+#include <thread>
+
+namespace sparq {
+
+inline void CpuRelax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+
+// Spins until ready() or spin_ns pass; true when ready. Past the first pause_only_ns it yields the
+// core between looks, so more spinning threads than free cores (SPARQ_THREADS=8 on 2 cores,
+// several contexts at once) do not starve the threads doing the work: with pause alone the pool
+// ran such a case 2× slower than sleeping (4096² sparse m = 1: 1.38 against 0.66–1.03 ms).
+template <typename Ready>
+bool SpinUntil(Ready&& ready, int64_t spin_ns, int64_t pause_only_ns) {
+  const auto t0 = std::chrono::steady_clock::now();
+  bool yielding = pause_only_ns <= 0;
+  for (int i = 1;; ++i) {
+    if (ready()) return true;
+    if (yielding) std::this_thread::yield();
+    else CpuRelax();
+    if (i % 64 == 0 || yielding) {
+      const auto spent = std::chrono::steady_clock::now() - t0;
+      if (spent > std::chrono::nanoseconds(spin_ns)) return ready();
+      yielding = spent > std::chrono::nanoseconds(pause_only_ns);
+    }
+  }
+}
+
+}  // namespace sparq
