@@ -18,16 +18,29 @@ export function defineHidden(target: object, key: string, value: unknown): void 
  * without this it fails on the native handle with an unhelpful DataCloneError).
  */
 export function refuseStructuredClone(target: object, what: string, instead: string): void {
-  Object.defineProperty(target, '__noStructuredClone', {
-    enumerable: true,
-    get(): never {
-      throw new SparqArgumentError(
-        `postMessage: a sparq ${what} cannot be sent to another thread (its memory belongs to this thread's context); ` +
-          `post ${instead} instead and create it there from an open() of that thread`,
-        { argument: what },
-      );
-    },
-  });
+  Object.defineProperty(target, '__noStructuredClone', noCloneDescriptor(what, instead));
+}
+
+// One accessor per kind of object, shared by its instances: a tensor is made per op, and a fresh
+// closure and descriptor for each cost time on every call (below).
+const noCloneDescriptors = new Map<string, PropertyDescriptor>();
+function noCloneDescriptor(what: string, instead: string): PropertyDescriptor {
+  const key = `${what}\0${instead}`;
+  let d = noCloneDescriptors.get(key);
+  if (d === undefined) {
+    d = Object.freeze({
+      enumerable: true,
+      get(): never {
+        throw new SparqArgumentError(
+          `postMessage: a sparq ${what} cannot be sent to another thread (its memory belongs to this thread's context); ` +
+            `post ${instead} instead and create it there from an open() of that thread`,
+          { argument: what },
+        );
+      },
+    });
+    noCloneDescriptors.set(key, d);
+  }
+  return d;
 }
 
 /**
@@ -37,20 +50,32 @@ export function refuseStructuredClone(target: object, what: string, instead: str
  * by the native finalizer (in stream order).
  */
 export class Tensor<D extends DType = DType> {
-  /** @internal */
-  declare readonly handle: NativeTensor;
-  /** @internal identity of the owning context */
-  declare readonly owner: object;
+  // Private fields read through prototype getters: out of structured clone's, spread's and jest's
+  // reach like defineHidden's properties, and cheap to set. Every op makes a tensor: with three
+  // Object.defineProperty calls (and a closure) per tensor its construction took ~1 µs of the
+  // ~7 µs JS spent enqueuing an op, this form ~0.15 µs (node 20, Zen 5, 2026-12-03).
+  readonly #handle: NativeTensor;
+  readonly #owner: object;
   readonly shape: readonly number[];
   readonly dtype: D;
 
   /** @internal */
   constructor(handle: NativeTensor, owner: object) {
-    defineHidden(this, 'handle', handle);
-    defineHidden(this, 'owner', owner);
+    this.#handle = handle;
+    this.#owner = owner;
     this.shape = Object.freeze(handle.shape.slice());
     this.dtype = handle.dtype as D;
     refuseStructuredClone(this, 'tensor', 'await tensor.read()');
+  }
+
+  /** @internal the native tensor; undefined on an object that only has Tensor's prototype */
+  get handle(): NativeTensor {
+    return #handle in this ? this.#handle : (undefined as unknown as NativeTensor);
+  }
+
+  /** @internal identity of the owning context */
+  get owner(): object {
+    return #owner in this ? this.#owner : (undefined as unknown as object);
   }
 
   /** Bytes of backend memory held (0 after dispose). */
