@@ -95,6 +95,39 @@ describe('lifecycle [cpu]', () => {
   });
 });
 
+describe('thread names [cpu]', () => {
+  // A profile or `top -H` of a Node service tells sparq's threads from V8's and libuv's by name.
+  (process.platform === 'linux' ? it : it.skip)('the stream worker is sparq-stream, pool workers sparq-cpu, until close()', () => {
+    const r = runNode(
+      [],
+      `
+      const fs = require('fs');
+      const sq0 = require(${JSON.stringify(indexJs)});
+      const names = () => fs.readdirSync('/proc/self/task').map((t) => {
+        try { return fs.readFileSync('/proc/self/task/' + t + '/comm', 'utf8').trim(); } catch { return ''; }
+      });
+      const count = (list, n) => list.filter((x) => x === n).length;
+      (async () => {
+        const before = names();
+        const sq = await sq0.open({ backend: 'cpu', threads: 3 });
+        const x = sq.tensor(new Uint16Array(64).fill(0x3c00), [4, 16], 'f16');
+        const w = sq.tensor(new Uint16Array(64 * 16).fill(0x3c00), [64, 16], 'f16');
+        await sq.dense.matmul(w, x).read();
+        const open = names();
+        await sq.close();
+        const closed = names();
+        console.log(JSON.stringify({
+          before: [count(before, 'sparq-stream'), count(before, 'sparq-cpu')],
+          open: [count(open, 'sparq-stream'), count(open, 'sparq-cpu')],
+          closed: [count(closed, 'sparq-stream'), count(closed, 'sparq-cpu')],
+        }));
+      })();`,
+    );
+    expect(r.stderr).toBe('');
+    expect(JSON.parse(r.stdout)).toEqual({ before: [0, 0], open: [1, 2], closed: [0, 0] });
+  });
+});
+
 describe('out tensors [cpu]', () => {
   it('an op given { out } returns that same tensor, and dropping the result never disposes it', () => {
     const r = runNode(

@@ -18,14 +18,14 @@
 #include <utility>
 #include <vector>
 
-#include "runtime/spin_wait.h"
+#include "runtime/worker_thread.h"
 #include "sparq/cpu.h"
 
 namespace sparq::cpu {
 namespace {
 
 constexpr int64_t kSpinNs = 200000;  // 0.2 ms: longer than the gap between two calls from JS
-constexpr int64_t kPauseOnlyNs = 20000;  // then yield between looks (runtime/spin_wait.h)
+constexpr int64_t kPauseOnlyNs = 20000;  // then yield between looks (runtime/worker_thread.h)
 
 // Pausing (not yielding) for the first 20 µs is what lets the worker pick up the next call's half
 // at once: yielding from the start made 28 back-to-back 2048² W4A16 m = 1 calls 1.5× slower
@@ -74,6 +74,7 @@ struct ThreadPool::Impl {
   }
 
   void WorkerLoop() {
+    NameThisThread("sparq-cpu");
     uint64_t seen = 0;
     for (;;) {
       SpinUntil([&] { return stop.load(std::memory_order_acquire) || job_id.load(std::memory_order_acquire) != seen; });

@@ -5,7 +5,7 @@
 #include <deque>
 #include <mutex>
 
-#include "runtime/spin_wait.h"
+#include "runtime/worker_thread.h"
 
 namespace sparq {
 namespace {
@@ -85,6 +85,7 @@ void Stream::StopAndJoin() {
 }
 
 void Stream::Run(std::shared_ptr<State> state) {
+  NameThisThread("sparq-stream");
   for (;;) {
     std::function<void()> task;
     SpinUntil([&] { return state->has_work.load(std::memory_order_acquire); }, kStreamSpinNs, kStreamPauseOnlyNs);

@@ -1,12 +1,18 @@
-// runtime/spin_wait.h: a bounded spin before a thread sleeps, shared by the CPU pool's workers
-// (cpu/thread_pool.cc) and the context's stream worker (runtime/stream.cc). Waking a sleeping
-// thread costs the waker a futex call and the sleeper a wake-up that took tens of µs on the CI VM;
-// back-to-back work (a model's layers, one op after another from JS) finds a spinning thread
-// instead. The spin is bounded, so an idle thread costs nothing after it.
+// runtime/worker_thread.h: what sparq's own threads share — the CPU pool's workers
+// (cpu/thread_pool.cc) and the context's stream worker (runtime/stream.cc).
+//
+// A bounded spin before a thread sleeps: waking a sleeping thread costs the waker a futex call and
+// the sleeper a wake-up that took tens of µs on the CI VM; back-to-back work (a model's layers, one
+// op after another from JS) finds a spinning thread instead. The spin is bounded, so an idle thread
+// costs nothing after it.
 #pragma once
 #include <chrono>
 #include <cstdint>
 #include <thread>
+
+#if defined(__linux__)
+#include <pthread.h>
+#endif
 
 namespace sparq {
 
@@ -34,6 +40,16 @@ bool SpinUntil(Ready&& ready, int64_t spin_ns, int64_t pause_only_ns) {
       yielding = spent > std::chrono::nanoseconds(pause_only_ns);
     }
   }
+}
+
+// Names the calling thread (Linux: what `top -H`, `perf` and gdb show; at most 15 characters), so
+// a profile of a Node process tells sparq's stream and pool threads from V8's and libuv's.
+inline void NameThisThread(const char* name) {
+#if defined(__linux__)
+  pthread_setname_np(pthread_self(), name);
+#else
+  (void)name;
+#endif
 }
 
 }  // namespace sparq
