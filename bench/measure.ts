@@ -132,12 +132,13 @@ export async function measureWithFloors(contenders: readonly Contender[], loop: 
 
 /**
  * A sparq op: `first()` runs it once (into a poisoned output) for the check, `enqueue` is timed
- * with stream marks.
+ * with stream marks, one sample per `spec.copies` ops (one per weight copy), like onnxruntime's
+ * sample of one run over that many nodes.
  * @param first enqueues one op on weight copy 0 and returns its output tensor.
  */
 export function sparqContender(sq: Context, spec: ImplSpec, ref: Reference, first: () => Tensor<'f16'>,
                                enqueue: (i: number) => void): Contender {
-  const sampler = sparqSampler(sq, enqueue);
+  const sampler = sparqSampler(sq, enqueue, spec.copies);
   let launch: LaunchInfo | null = null;
   return {
     spec,

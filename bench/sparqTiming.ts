@@ -1,6 +1,10 @@
-// Stream-time measurement of sparq ops: marks are enqueued between the ops, and a sample is the
-// stream-time distance between two consecutive marks, i.e. the kernel time of one op run back to
-// back with its neighbours (no JS, N-API or Promise time in it).
+// Stream-time measurement of sparq ops: marks are enqueued between groups of ops, and a sample is
+// the stream-time distance between two consecutive marks divided by the ops between them, i.e. the
+// kernel time of an op run back to back with its neighbours (no JS, N-API or Promise time in it).
+// A mark is not free on the cpu backend: its promise wakes the JS thread, which then competes with
+// the pool for the cores — one op per mark measured a 4096² W4A16 m = 1 op 7–16% slower than eight
+// per mark (2 threads, Zen 5, 2026-12-03). The matmul benches group an op per weight copy, as
+// onnxruntime's sample is one run of that many nodes (docs/benchmarks.md "What is measured").
 import type { Context } from '../src/index';
 import { Stats } from './harness/stats';
 import { SampleBatch, TimeLoopOptions, timeLoop } from './harness/timeLoop';
@@ -24,26 +28,29 @@ export interface SparqSampler {
 
 /**
  * Samples `enqueue(i)` (which must only enqueue, never await) with stream marks.
- * A batch of c ops is enqueued as [lead-in op] m0 op m1 op m2 … mc: the lead-in keeps the stream busy
- * while JS enqueues the rest, so the first sample does not include an idle gap.
+ * A batch of c samples of g ops each is enqueued as [lead-in op] m0 (g ops) m1 (g ops) m2 … mc: the
+ * lead-in keeps the stream busy while JS enqueues the rest, so the first sample does not include an
+ * idle gap; each sample is the time between two marks / g.
+ * @param opsPerSample g (≥ 1): the matmul benches pass their weight-copy count.
  */
-export function sparqSampler(sq: Context, enqueue: (i: number) => void): SparqSampler {
+export function sparqSampler(sq: Context, enqueue: (i: number) => void, opsPerSample = 1): SparqSampler {
+  const group = Math.max(1, Math.floor(opsPerSample));
   let next = 0;
   let enqueueNs = 0n;
   let enqueued = 0;
   return {
     batch: async (count) => {
-      if (count >= LEAD_IN_MIN_BATCH) enqueue(next++);
+      if (count * group >= LEAD_IN_MIN_BATCH) enqueue(next++);
       const t0 = process.hrtime.bigint();
       const marks: Promise<number>[] = [sq.mark()];
       for (let i = 0; i < count; i++) {
-        enqueue(next++);
+        for (let j = 0; j < group; j++) enqueue(next++);
         marks.push(sq.mark());
       }
       enqueueNs += process.hrtime.bigint() - t0;
-      enqueued += count;
+      enqueued += count * group;
       const t = await Promise.all(marks);
-      return t.slice(1).map((v, i) => v - t[i]);
+      return t.slice(1).map((v, i) => (v - t[i]) / group);
     },
     enqueueMicros: () => Number(enqueueNs) / 1e3 / Math.max(1, enqueued),
   };
