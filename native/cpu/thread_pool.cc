@@ -9,7 +9,6 @@
 // (kSpinNs), so an idle pool costs nothing after it, and after its first 20 µs it yields the core
 // between looks (SpinUntil), so an oversubscribed pool stays level with sleeping.
 #include <atomic>
-#include <chrono>
 #include <condition_variable>
 #include <cstdlib>
 #include <exception>
