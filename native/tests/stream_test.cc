@@ -89,8 +89,9 @@ void TasksRunAcrossTheSpinAndSleepHandoff() {
       ++ran;
     });
     if (i % 7 == 0) {
-      // Wait for the worker to catch up first, so the next enqueue meets it spinning or asleep.
-      WaitFor([&] { return ran.load() == i + 1; });
+      // Wait for the worker to catch up first, so the next enqueue meets it spinning or asleep. A
+      // task left unrun (a lost wake-up) ends the loop: the check below then reports it at once.
+      if (!WaitFor([&] { return ran.load() == i + 1; })) break;
       std::this_thread::sleep_for(std::chrono::microseconds(gap_us(rng)));
     }
   }
