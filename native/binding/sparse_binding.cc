@@ -3,7 +3,8 @@
 // "sparse" with three parts — bitmaps (empty for Tiled-CSL), values/words, tile offsets — that
 // every backend reads as encoded (sparq/sparse.h), and on the cpu backend with the avx512 or avx2
 // kernels a fourth unless the caller said rowLists: false: the row lists of the same weights
-// (sparq/sparse.h "row lists").
+// (sparq/sparse.h "row lists"), with their lanes where the kernels are avx512 and few enough
+// weights are stored.
 #include <cstring>
 
 #include "binding/args.h"
@@ -119,12 +120,14 @@ Napi::Value SparseEncodeBinding(const Napi::CallbackInfo& info) {
   const char* isa = ctx->backend().cpu_isa();
   const bool row_lists = layout == PackedLayout::kCpu && (std::strcmp(isa, "avx512") == 0 || std::strcmp(isa, "avx2") == 0) &&
                          (info[4].IsUndefined() || info[4].As<Napi::Boolean>().Value());
+  // The lanes (m = 1, sparse enough weights) only for the AVX-512 kernel that reads them.
+  const CpuLanes lanes = std::strcmp(isa, "avx512") == 0 ? CpuLanes::kAuto : CpuLanes::kNone;
   return CreateWeightAsync(env, info[0].As<Napi::Object>(), ctx, op,
-                           [w, n, k, format, layout, row_lists, op](std::vector<std::vector<uint8_t>>* parts,
+                           [w, n, k, format, layout, row_lists, lanes, op](std::vector<std::vector<uint8_t>>* parts,
                                                  std::shared_ptr<const WeightFormat>* out_format) -> Status {
                              SparseEncoded e;
                              Status s = SparseEncode(w->data(), n, k, format, &e, op.c_str());
-                             if (s.ok() && row_lists) s = SparseBuildCpuRows(w->data(), n, k, &e.cpu_rows, op.c_str());
+                             if (s.ok() && row_lists) s = SparseBuildCpuRows(w->data(), n, k, &e.cpu_rows, op.c_str(), lanes);
                              std::vector<uint16_t>().swap(*w);
                              if (!s.ok()) return s;
                              *out_format = std::make_shared<SparseWeightFormat>(e, layout);

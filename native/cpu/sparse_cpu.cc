@@ -132,16 +132,18 @@ const cs::KernelSet& KernelsFor(cpu::Isa isa, int64_t rows_per_unit) {
 }
 
 // The zero-skipping kernels (sparse_cpu.h): avx512rows / avx2rows over the weight's cpu row lists
-// (either format), avx512skip over the bitmap format (AVX-512 only); all only for a finite X.
-// SPARQ_SPARSE_SKIP=off|on|rows|bitmap forces (read at every call, so tests reach each): off =
-// the expanding kernels; on = rows where the weight has lists, else bitmap skip; rows / bitmap =
-// that kernel where it can run, else the expanding ones. Unset, the rows kernel runs up to
+// (either format), avx512lanes over their lanes, avx512skip over the bitmap format (AVX-512 only);
+// all only for a finite X. SPARQ_SPARSE_SKIP=off|on|rows|lanes|bitmap forces (read at every call,
+// so tests reach each): off = the expanding kernels; on = rows where the weight has lists, else
+// bitmap skip; rows / lanes / bitmap = that kernel where it can run (any m), else the expanding
+// ones. Unset, the lanes kernel runs at m = 1 wherever the weight has lanes (they are built only
+// for weights sparse enough, sparq/sparse.h kLanesMaxDensity); otherwise the rows kernel runs up to
 // RowsMaxDensity stored (which depends on the X rows per unit), and without lists the bitmap skip
 // kernel where it was measured faster than the buffered path (4096², Zen 4, 2 threads): its cost
 // follows the stored weights (~5 cycles each per 16 X rows: an accumulator load and store per
 // weight) where theirs follows all weights, so it needs few stored weights: at 16 or more X rows
 // per unit from 70% sparsity, at 7–15 rows from 85%; never on the direct path (≤ 6 rows).
-enum class Skip { kNone, kBitmap, kRows };
+enum class Skip { kNone, kBitmap, kRows, kLanes };
 // Up to this many X rows the rows kernel reads X from 8-float columns (Problem::xt_lanes).
 constexpr int64_t kRowsNarrowXRows = 8;
 // Where the rows kernel beats the expanding ones (4096², Zen 4, one thread, the two alternated in
@@ -169,6 +171,7 @@ Skip ChooseSkip(cpu::Isa isa, const SparseWeightView& w, int64_t rows_per_unit, 
   const bool avx2 = !avx512 && isa == cpu::Isa::kAvx2 && cpu::IsaSupported(cpu::Isa::kAvx2);
   if (!avx512 && !avx2) return Skip::kNone;
   const bool has_rows = w.cpu_rows != nullptr, bitmap = avx512 && w.format == SparseFormat::kBitmap;
+  const bool lanes = avx512 && has_rows && sparse::CpuRowsAt(w.cpu_rows).header->lane_chunks > 0;
   const char* env = std::getenv("SPARQ_SPARSE_SKIP");
   const std::string forced = env != nullptr ? env : "";
   Skip want = Skip::kNone;
@@ -176,6 +179,9 @@ Skip ChooseSkip(cpu::Isa isa, const SparseWeightView& w, int64_t rows_per_unit, 
   if (forced == "on") want = has_rows ? Skip::kRows : bitmap ? Skip::kBitmap : Skip::kNone;
   else if (forced == "rows") want = has_rows ? Skip::kRows : Skip::kNone;
   else if (forced == "bitmap") want = bitmap ? Skip::kBitmap : Skip::kNone;
+  else if (forced == "lanes") want = lanes ? Skip::kLanes : Skip::kNone;
+  else if (lanes && rows_per_unit == 1)
+    want = Skip::kLanes;
   else if (has_rows && density <= RowsMaxDensity(avx512, rows_per_unit))
     want = Skip::kRows;
   else if (bitmap && rows_per_unit > cs::kAvx512DirectMaxRows &&
@@ -214,6 +220,22 @@ int64_t RowsPerUnit(int64_t m, int64_t slabs, int threads) {
   int64_t rows = (m + parts - 1) / parts;
   rows = std::max(rows, std::min(m, kMinRowsPerUnit));
   return std::min(rows, kMaxRowsPerUnit);
+}
+
+// The lanes kernel's X tables (Problem::x_lanes) from x [m][k] fp16 bits.
+cpu::AlignedArray<uint16_t> LanesX(const uint16_t* x, int64_t m, int64_t k, int64_t lane_chunks) {
+  using sparse::kLanesChunkK;
+  constexpr int64_t kClassCols = kLanesChunkK / sparse::kRowsClasses;
+  const int64_t row_halves = lane_chunks * kLanesChunkK;
+  cpu::AlignedArray<uint16_t> t = cpu::AllocAligned<uint16_t>(m * row_halves);
+  std::memset(t.get(), 0, sizeof(uint16_t) * size_t(m * row_halves));
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t kk = 0; kk < k; ++kk) {
+      const int64_t q = kk / kLanesChunkK, in = kk % kLanesChunkK;
+      t[i * row_halves + q * kLanesChunkK + (in % sparse::kRowsClasses) * kClassCols + in / sparse::kRowsClasses] =
+          x[i * k + kk];
+    }
+  return t;
 }
 
 // Sum of one c row's 8 lanes: one fixed tree for every output.
@@ -260,9 +282,13 @@ Status SparseMatmulCpu(const SparseWeightView& w, const uint16_t* x, const uint1
     int64_t rows_per_unit = RowsPerUnit(m, slabs, pool.size());
     const double density = double(p.values_len) / double(w.n_pad * w.k_pad);
     const Skip skip = ChooseSkip(isa, w, rows_per_unit, density, x32.get(), m * w.k_pad);
-    if (skip == Skip::kRows) p.rows = sparse::CpuRowsAt(w.cpu_rows);
+    if (skip == Skip::kRows || skip == Skip::kLanes) p.rows = sparse::CpuRowsAt(w.cpu_rows);
     cpu::AlignedArray<float> xt;
-    if (skip != Skip::kNone) {
+    cpu::AlignedArray<uint16_t> x_lanes;
+    if (skip == Skip::kLanes) {
+      x_lanes = LanesX(x, m, w.k, p.rows.header->lane_chunks);
+      p.x_lanes = x_lanes.get();
+    } else if (skip != Skip::kNone) {
       // Units start on xt's 16-row blocks.
       rows_per_unit = std::min(m, (rows_per_unit + cpu::kRowBlockRows - 1) / cpu::kRowBlockRows * cpu::kRowBlockRows);
       p.xt_lanes = skip == Skip::kRows && m <= kRowsNarrowXRows ? kRowsNarrowXRows : cpu::kRowBlockRows;
@@ -272,10 +298,12 @@ Status SparseMatmulCpu(const SparseWeightView& w, const uint16_t* x, const uint1
     const int64_t row_parts = (m + rows_per_unit - 1) / rows_per_unit;
     const cs::KernelSet& ks = KernelsFor(isa, rows_per_unit);
     const cs::SlabFn fn = skip == Skip::kRows     ? (isa == cpu::Isa::kAvx512 ? cs::avx512rows::RowsSlabFn() : cs::avx2rows::RowsSlabFn())
+                          : skip == Skip::kLanes  ? cs::avx512lanes::LanesSlabFn()
                           : skip == Skip::kBitmap ? cs::avx512skip::BitmapSlabFn()
                           : w.format == SparseFormat::kBitmap ? ks.bitmap
                                                               : ks.tiled_csl;
     const int64_t acc_floats = skip == Skip::kRows     ? (rows_per_unit + 15) / 16 * cs::kRowsAccBlockFloats
+                               : skip == Skip::kLanes  ? rows_per_unit * cs::kRowLanes * sparse::kLanesRows
                                : skip == Skip::kBitmap ? cs::kTileDim * cs::kRowLanes * 16
                                                        : 0;
     pool.ParallelFor(slabs * row_parts, [&](int64_t u0, int64_t u1) {

@@ -54,8 +54,12 @@ struct Problem {
   // slice is then 16 KiB, not 32: it stays in L1 next to the lists streaming past).
   const float* xt = nullptr;
   int64_t xt_lanes = 16;
-  // The weight's cpu row lists (header null when it has none): read only by the rows kernel.
+  // The weight's cpu row lists (header null when it has none): read only by the rows kernel, and
+  // their lanes by the lanes kernel.
   sparq::sparse::CpuRows rows;
+  // The lanes kernel's X (null for the others): fp16 bits [m][lane_chunks][8][256], 64-byte
+  // aligned, x_lanes[i][q][c][j] = x[i][q·kLanesChunkK + 8·j + c], zero past k.
+  const uint16_t* x_lanes = nullptr;
   int64_t k_pad = 0;
   const uint16_t* csl_slot = nullptr;      // [4096]: tiled-CSL location -> dec index b·64 + bit
 };
@@ -66,7 +70,8 @@ struct Scratch {
   float* values32 = nullptr;   // [kDecElems + 16]: one tile's values as fp32 (AVX-512 bitmap)
   uint16_t* halves = nullptr;  // [kDecElems + kHalvesSlack]: the last tile's values, padded (AVX2)
   float* rows_acc = nullptr;   // the skip kernels' accumulators (or null): [kTileDim][kRowLanes][16]
-                               // (bitmap skip), [⌈rows/16⌉][kTileDim][kRowLanes][16] (rows kernel)
+                               // (bitmap skip), [⌈rows/16⌉][kTileDim][kRowLanes][16] (rows kernel),
+                               // [rows][kRowLanes][32] (lanes kernel)
 };
 
 // Bitmap tile t's 64 bitmaps and its values into L1 (nothing past the last tile). The AVX-512
@@ -104,5 +109,9 @@ namespace avx512skip { SlabFn BitmapSlabFn(); }
 namespace avx512rows { SlabFn RowsSlabFn(); }
 // The same on AVX2 (sparse_cpu_avx2_rows.cc): ymm, 8 X rows per pass.
 namespace avx2rows { SlabFn RowsSlabFn(); }
+// The AVX-512 kernel over the weight's cpu lanes (sparse_cpu_avx512_lanes.cc): 32 weight rows on
+// fp16 lanes, their x values permuted from the chunk's class; for m = 1. Same bits, same conditions
+// (finite X), and Problem::rows with lanes, Problem::x_lanes, Scratch::rows_acc.
+namespace avx512lanes { SlabFn LanesSlabFn(); }
 
 }  // namespace sparq::cpu::sparse

@@ -1,8 +1,9 @@
-// native/formats/sparse_cpu_rows.cc: the cpu backend's row lists of a sparse weight (layout:
-// sparq/sparse.h "row lists", docs/formats.md "CPU row lists"). Two passes over w: the longest class
-// list of every (row, chunk) fixes the offsets, then each list is written in increasing k and its
-// tail padded with (c·64, 0x0000) slots, which a kernel multiplies like any weight: for a finite X
-// a zero weight adds ±0 to an accumulator that started at +0 and so changes no bit.
+// native/formats/sparse_cpu_rows.cc: the cpu backend's row lists and lanes of a sparse weight
+// (layout: sparq/sparse.h "row lists" and "lanes", docs/formats.md "CPU row lists", "CPU lanes").
+// Two passes over w for each: the longest class list of every (row, chunk) — of every (row group,
+// chunk, class) for the lanes — fixes the offsets, then each list is written in increasing k and
+// its tail padded with (index 0, 0x0000) slots, which a kernel multiplies like any weight: for a
+// finite X a zero weight adds ±0 to an accumulator that started at +0 and so changes no bit.
 #include <algorithm>
 #include <cstring>
 #include <new>
@@ -19,7 +20,9 @@ constexpr size_t kArrayAlign = 64;
 constexpr size_t AlignUp(size_t v) { return (v + kArrayAlign - 1) / kArrayAlign * kArrayAlign; }
 
 struct Offsets {
-  size_t group_offsets, x_cols, values, total;
+  size_t group_offsets, x_cols, values;
+  size_t lane_first, lane_counts, lane_cols, lane_values;  // meaningful when h.lane_chunks > 0
+  size_t total;
 };
 Offsets OffsetsOf(const CpuRowsHeader& h) {
   Offsets o;
@@ -27,7 +30,75 @@ Offsets OffsetsOf(const CpuRowsHeader& h) {
   o.x_cols = AlignUp(o.group_offsets + sizeof(int64_t) * size_t(h.rows * h.chunks + 1));
   o.values = AlignUp(o.x_cols + sizeof(uint8_t) * size_t(h.groups) * kRowsClasses);
   o.total = o.values + sizeof(uint16_t) * size_t(h.groups) * kRowsClasses;
+  if (h.lane_chunks == 0) {
+    o.lane_first = o.lane_counts = o.lane_cols = o.lane_values = 0;
+    return o;
+  }
+  const size_t row_groups = size_t(h.rows / kLanesRows), slots = size_t(h.lane_steps) * kLanesRows;
+  o.lane_first = AlignUp(o.total);
+  o.lane_counts = AlignUp(o.lane_first + sizeof(int64_t) * (row_groups + 1));
+  o.lane_cols = AlignUp(o.lane_counts + sizeof(uint16_t) * row_groups * size_t(h.lane_chunks) * kRowsClasses);
+  o.lane_values = AlignUp(o.lane_cols + sizeof(uint8_t) * slots);
+  o.total = o.lane_values + sizeof(uint16_t) * slots;
   return o;
+}
+
+// Class c's stored weights of row w_row among columns [k0, k1).
+int64_t ClassCount(const uint16_t* w_row, int64_t k0, int64_t k1, int c) {
+  int64_t count = 0;
+  for (int64_t kk = k0 + c; kk < k1; kk += kRowsClasses) count += w_row[kk] != 0;
+  return count;
+}
+
+// Steps of every lane run ([row group][chunk][class]: its longest row) and their total.
+int64_t CountLaneSteps(const uint16_t* w, int64_t n, int64_t k, const CpuRowsHeader& h, std::vector<uint16_t>* counts) {
+  const int64_t row_groups = h.rows / kLanesRows;
+  counts->assign(size_t(row_groups * h.lane_chunks * kRowsClasses), 0);
+  int64_t steps = 0;
+  for (int64_t g = 0; g < row_groups; ++g)
+    for (int64_t q = 0; q < h.lane_chunks; ++q) {
+      const int64_t k0 = q * kLanesChunkK, k1 = std::min(k, k0 + kLanesChunkK);
+      for (int c = 0; c < kRowsClasses; ++c) {
+        int64_t longest = 0;
+        for (int64_t r = g * kLanesRows; r < std::min(n, (g + 1) * kLanesRows); ++r)
+          longest = std::max(longest, ClassCount(w + r * k, k0, k1, c));
+        (*counts)[size_t((g * h.lane_chunks + q) * kRowsClasses + c)] = uint16_t(longest);
+        steps += longest;
+      }
+    }
+  return steps;
+}
+
+// The lanes' arrays into a buffer laid out by OffsetsOf (zeroed: padding lanes stay (0, 0x0000)).
+void WriteLanes(const uint16_t* w, int64_t n, int64_t k, const CpuRowsHeader& h, const std::vector<uint16_t>& counts,
+                uint8_t* base) {
+  const Offsets o = OffsetsOf(h);
+  const int64_t row_groups = h.rows / kLanesRows;
+  auto* first = reinterpret_cast<int64_t*>(base + o.lane_first);
+  std::memcpy(base + o.lane_counts, counts.data(), counts.size() * sizeof(uint16_t));
+  uint8_t* cols = base + o.lane_cols;
+  auto* values = reinterpret_cast<uint16_t*>(base + o.lane_values);
+  int64_t step = 0;
+  for (int64_t g = 0; g < row_groups; ++g) {
+    first[g] = step;
+    for (int64_t q = 0; q < h.lane_chunks; ++q) {
+      const int64_t k0 = q * kLanesChunkK, k1 = std::min(k, k0 + kLanesChunkK);
+      for (int c = 0; c < kRowsClasses; ++c) {
+        for (int64_t r = g * kLanesRows; r < std::min(n, (g + 1) * kLanesRows); ++r) {
+          int64_t s = step;
+          for (int64_t kk = k0 + c; kk < k1; kk += kRowsClasses) {
+            if (w[r * k + kk] == 0) continue;
+            const size_t slot = size_t(s * kLanesRows + r % kLanesRows);
+            cols[slot] = uint8_t((kk - k0) / kRowsClasses);
+            values[slot] = w[r * k + kk];
+            ++s;
+          }
+        }
+        step += counts[size_t((g * h.lane_chunks + q) * kRowsClasses + c)];
+      }
+    }
+  }
+  first[row_groups] = step;
 }
 
 // Groups of the (row, chunk) list: its longest class.
@@ -47,12 +118,19 @@ CpuRows CpuRowsAt(const void* bytes) {
   r.group_offsets = reinterpret_cast<const int64_t*>(base + o.group_offsets);
   r.x_cols = base + o.x_cols;
   r.values = reinterpret_cast<const uint16_t*>(base + o.values);
+  if (r.header->lane_chunks > 0) {
+    r.lane_first = reinterpret_cast<const int64_t*>(base + o.lane_first);
+    r.lane_counts = reinterpret_cast<const uint16_t*>(base + o.lane_counts);
+    r.lane_cols = base + o.lane_cols;
+    r.lane_values = reinterpret_cast<const uint16_t*>(base + o.lane_values);
+  }
   return r;
 }
 
 }  // namespace sparse
 
-Status SparseBuildCpuRows(const uint16_t* w, int64_t n, int64_t k, std::vector<uint8_t>* out, const char* op) {
+Status SparseBuildCpuRows(const uint16_t* w, int64_t n, int64_t k, std::vector<uint8_t>* out, const char* op,
+                          CpuLanes lanes) {
   using namespace sparse;
   Status s = SparseCheckShape(op, n, k);
   if (!s.ok()) return s;
@@ -68,6 +146,15 @@ Status SparseBuildCpuRows(const uint16_t* w, int64_t n, int64_t k, std::vector<u
             GroupsOf(w + r * k, q * kRowsChunkK, std::min(k, (q + 1) * kRowsChunkK));
     for (size_t i = 1; i < group_offsets.size(); ++i) group_offsets[i] += group_offsets[i - 1];
     h.groups = group_offsets.back();
+
+    std::vector<uint16_t> lane_counts;
+    int64_t stored = 0;
+    if (lanes == CpuLanes::kAuto)
+      for (int64_t i = 0; i < n * k; ++i) stored += w[i] != 0;
+    if (lanes == CpuLanes::kAlways || (lanes == CpuLanes::kAuto && double(stored) <= kLanesMaxDensity * double(n * k))) {
+      h.lane_chunks = (k_pad + kLanesChunkK - 1) / kLanesChunkK;
+      h.lane_steps = CountLaneSteps(w, n, k, h, &lane_counts);
+    }
 
     const Offsets o = OffsetsOf(h);
     out->assign(o.total, 0);
@@ -91,6 +178,7 @@ Status SparseBuildCpuRows(const uint16_t* w, int64_t n, int64_t k, std::vector<u
           // padding: column c (j = 0, as out->assign left it), value 0x0000
         }
       }
+    if (h.lane_chunks > 0) WriteLanes(w, n, k, h, lane_counts, base);
   } catch (const std::bad_alloc&) {
     return Status::Error(StatusCode::kOutOfMemory, std::string(op) + ": out of host memory for the cpu row lists");
   }

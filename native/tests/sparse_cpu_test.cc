@@ -19,6 +19,7 @@
 #include "sparq/sparse.h"
 #include "test_shard.h"
 
+using sparq::CpuLanes;
 using sparq::SparseEncoded;
 using sparq::SparseFormat;
 using sparq::SparseWeightView;
@@ -48,13 +49,15 @@ double F(uint16_t b) {
   return static_cast<double>(h);
 }
 constexpr uint16_t kNanBits = 0x7e00;
+constexpr const char* kOp = "sparse.encode";
 constexpr uint16_t kGuardBits = 0x5a5a;
 constexpr int kGuardElems = 64;
 
 // One kernel to run: an ISA, and on AVX-512 which expand (SPARQ_SPARSE_EXPAND, read at every call):
 // "float" (vexpandps) and, where the CPU has VBMI2, "word" (vpexpandw) too; and the two skip kernels
-// (SPARQ_SPARSE_SKIP): "bitmap" (bitmap only: tiled-CSL runs "float" there) and "rows" (the row
-// lists every view here carries, either format).
+// (SPARQ_SPARSE_SKIP): "bitmap" (bitmap only: tiled-CSL runs "float" there), "rows" (the row
+// lists every view here carries, either format) and "lanes" (their lanes, built here at every
+// sparsity with CpuLanes::kAlways).
 struct Kernel {
   Isa isa;
   const char* expand;        // null: leave SPARQ_SPARSE_EXPAND unset
@@ -85,6 +88,7 @@ std::vector<Kernel> SupportedKernels() {
     if (sparq::cpu::HasAvx512Vbmi2()) out.push_back({isa, "word"});
     out.push_back({isa, "float", "bitmap"});
     out.push_back({isa, "float", "rows"});
+    out.push_back({isa, "float", "lanes"});
   }
   return out;
 }
@@ -212,7 +216,7 @@ void CheckMatrix(const std::vector<uint16_t>& w, int64_t n, int64_t k, double sp
   for (SparseFormat f : {SparseFormat::kBitmap, SparseFormat::kTiledCsl}) {
     SparseEncoded enc;
     Status st = sparq::SparseEncode(w.data(), n, k, f, &enc);
-    if (st.ok()) st = sparq::SparseBuildCpuRows(w.data(), n, k, &enc.cpu_rows);
+    if (st.ok()) st = sparq::SparseBuildCpuRows(w.data(), n, k, &enc.cpu_rows, kOp, CpuLanes::kAlways);
     if (!st.ok()) {
       Check(false, std::string("encode ") + FormatName(f) + " " + label + ": " + st.message);
       continue;
@@ -304,7 +308,8 @@ void CheckSpecialValues(sparq::cpu::ThreadPool& pool1) {
   p.x[size_t(0 * k + 8)] = H(30000.0);  // subnormal·large x: exact in fp32, visible in y
   for (SparseFormat f : {SparseFormat::kBitmap, SparseFormat::kTiledCsl}) {
     SparseEncoded enc;
-    if (!sparq::SparseEncode(w.data(), n, k, f, &enc).ok() || !sparq::SparseBuildCpuRows(w.data(), n, k, &enc.cpu_rows).ok()) {
+    if (!sparq::SparseEncode(w.data(), n, k, f, &enc).ok() ||
+        !sparq::SparseBuildCpuRows(w.data(), n, k, &enc.cpu_rows, kOp, CpuLanes::kAlways).ok()) {
       Check(false, std::string("encode special values ") + FormatName(f));
       continue;
     }
@@ -339,7 +344,7 @@ void CheckSkipNonFinite(sparq::cpu::ThreadPool& pool1) {
   x[size_t(17 * k + 40)] = 0xfe00;  // NaN
   SparseEncoded enc;
   if (!sparq::SparseEncode(w.data(), n, k, SparseFormat::kBitmap, &enc).ok() ||
-      !sparq::SparseBuildCpuRows(w.data(), n, k, &enc.cpu_rows).ok()) {
+      !sparq::SparseBuildCpuRows(w.data(), n, k, &enc.cpu_rows, kOp, CpuLanes::kAlways).ok()) {
     Check(false, "encode non-finite X case");
     return;
   }
@@ -348,7 +353,7 @@ void CheckSkipNonFinite(sparq::cpu::ThreadPool& pool1) {
   const struct {
     Isa isa;
     const char* skip;
-  } kernels[] = {{Isa::kAvx512, "bitmap"}, {Isa::kAvx512, "rows"}, {Isa::kAvx2, "rows"}};
+  } kernels[] = {{Isa::kAvx512, "bitmap"}, {Isa::kAvx512, "rows"}, {Isa::kAvx512, "lanes"}, {Isa::kAvx2, "rows"}};
   for (const auto& kern : kernels) {
     if (!sparq::cpu::IsaSupported(kern.isa)) continue;
     std::vector<uint16_t> y_float(size_t(m * n), 0x1234), y_skip(size_t(m * n), kNanBits);
@@ -378,7 +383,7 @@ void CheckTheCheck(sparq::cpu::ThreadPool& pool1) {
   for (SparseFormat f : {SparseFormat::kBitmap, SparseFormat::kTiledCsl}) {
     SparseEncoded enc;
     if (!sparq::SparseEncode(p.w.data(), n, k, f, &enc).ok() ||
-        !sparq::SparseBuildCpuRows(p.w.data(), n, k, &enc.cpu_rows).ok()) {
+        !sparq::SparseBuildCpuRows(p.w.data(), n, k, &enc.cpu_rows, kOp, CpuLanes::kAlways).ok()) {
       Check(false, std::string("encode mutant ") + FormatName(f));
       continue;
     }
@@ -390,12 +395,69 @@ void CheckTheCheck(sparq::cpu::ThreadPool& pool1) {
     const sparq::sparse::CpuRows lists = sparq::sparse::CpuRowsAt(enc.cpu_rows.data());
     const size_t slot_at = size_t(reinterpret_cast<const uint8_t*>(lists.values + 10) - enc.cpu_rows.data());
     std::memcpy(&enc.cpu_rows[slot_at], &big, 2);
+    // and the first stored weight of the lanes
+    uint16_t* lane_value = const_cast<uint16_t*>(lists.lane_values);
+    while (*lane_value == 0) ++lane_value;
+    std::memcpy(lane_value, &big, 2);
     ExactCopy copy(enc);
     for (const Kernel& kern : SupportedKernels())
       Check(!RunAndCompare(p, copy.view, kern.Use(), pool1, ref, tol).empty(),
             "sparse.matmul [cpu " + kern.Name() + "] " + FormatName(f) +
                 " with one stored value changed: the reference check fails");
   }
+}
+
+// The lanes kernel reads the lanes: one stored weight changed in them alone is caught with
+// SPARQ_SPARSE_SKIP=lanes (at m = 1 and unforced too, where the driver takes them by default) and
+// not seen by the expanding kernels.
+void CheckLanesAreRead(sparq::cpu::ThreadPool& pool1) {
+  if (!sparq::cpu::IsaSupported(Isa::kAvx512)) return;
+  const int64_t n = 70, k = 2100;
+  for (int64_t m : {1, 3}) {
+    Problem p;
+    p.m = m;
+    p.n = n;
+    p.k = k;
+    p.w = RandomSparse(n, k, 0.8);
+    p.x = RandomHalves(size_t(m * k));
+    std::vector<double> ref, tol;
+    Reference(p, ref, tol);
+    SparseEncoded enc;
+    if (!sparq::SparseEncode(p.w.data(), n, k, SparseFormat::kBitmap, &enc).ok() ||
+        !sparq::SparseBuildCpuRows(p.w.data(), n, k, &enc.cpu_rows, kOp, CpuLanes::kAuto).ok()) {
+      Check(false, "encode lanes mutant");
+      return;
+    }
+    const sparq::sparse::CpuRows lists = sparq::sparse::CpuRowsAt(enc.cpu_rows.data());
+    Check(lists.header->lane_chunks == 2, "80%-sparse weight: CpuLanes::kAuto builds the lanes (2 chunks for k = 2100)");
+    if (lists.lane_values == nullptr) return;
+    uint16_t* lane_value = const_cast<uint16_t*>(lists.lane_values) + 7 * sparq::sparse::kLanesRows;
+    while (*lane_value == 0) ++lane_value;
+    const uint16_t big = H(64.0);
+    std::memcpy(lane_value, &big, 2);
+    ExactCopy copy(enc);
+    setenv("SPARQ_SPARSE_SKIP", "lanes", 1);
+    const bool forced = !RunAndCompare(p, copy.view, Isa::kAvx512, pool1, ref, tol).empty();
+    unsetenv("SPARQ_SPARSE_SKIP");
+    const bool unforced = !RunAndCompare(p, copy.view, Isa::kAvx512, pool1, ref, tol).empty();
+    setenv("SPARQ_SPARSE_SKIP", "off", 1);
+    const bool expanding = RunAndCompare(p, copy.view, Isa::kAvx512, pool1, ref, tol).empty();
+    Check(forced && unforced == (m == 1) && expanding,
+          "sparse.matmul [cpu avx512] m=" + std::to_string(m) +
+              " with one lane weight changed: caught by the lanes kernel (forced; unforced at m = 1 only), unseen by "
+              "the expanding kernel");
+  }
+}
+
+// Without the lanes (CpuLanes::kAuto on a weight that is not sparse enough) nothing changes: the
+// buffer has none and every path still runs.
+void CheckNoLanesBelowDensity() {
+  const std::vector<uint16_t> w = RandomSparse(64, 300, 0.5);
+  std::vector<uint8_t> bytes;
+  const Status st = sparq::SparseBuildCpuRows(w.data(), 64, 300, &bytes);
+  Check(st.ok() && sparq::sparse::CpuRowsAt(bytes.data()).header->lane_chunks == 0 &&
+            sparq::sparse::CpuRowsAt(bytes.data()).lane_values == nullptr,
+        "50%-sparse weight: CpuLanes::kAuto builds no lanes");
 }
 
 }  // namespace
@@ -410,6 +472,8 @@ int main() {
   CheckSpecialValues(pool1);
   CheckSkipNonFinite(pool1);
   CheckTheCheck(pool1);
+  CheckLanesAreRead(pool1);
+  CheckNoLanesBelowDensity();
   sparq_test::PrintShard();
   std::printf("%d passed, %d failed\n", g_passed, g_failed);
   return g_failed == 0 ? 0 : 1;

@@ -143,20 +143,44 @@ struct SparseEncoded {
 namespace sparse {
 constexpr int kRowsChunkK = 512;  // columns per chunk: a 16-row X slice of 32 KiB (j < 64)
 constexpr int kRowsClasses = 8;    // k mod 8: the accumulation lanes every sparse CPU kernel keeps
-constexpr uint32_t kCpuRowsMagic = 0x53525732u;  // "SRW2": 1-byte column indices
+constexpr uint32_t kCpuRowsMagic = 0x53525733u;  // "SRW3": 1-byte column indices, lanes after the lists
 struct CpuRowsHeader {
   uint32_t magic = kCpuRowsMagic;
   uint32_t chunk_k = kRowsChunkK;
   int64_t rows = 0;    // n_pad
   int64_t chunks = 0;  // ⌈k_pad / chunk_k⌉
   int64_t groups = 0;  // all (row, chunk) lists together
+  // The lanes (below), after the lists; lane_chunks 0: none.
+  int64_t lane_chunks = 0;  // ⌈k_pad / kLanesChunkK⌉
+  int64_t lane_steps = 0;   // all (row group, chunk, class) runs together
 };
+// The cpu backend's lanes: the same stored weights once more, laid out for one X row (m = 1), where
+// the row lists' one FMA per stored weight for 1 of 16 lanes wastes the vector
+// (native/cpu/sparse_cpu_avx512_lanes.cc, docs/formats.md "CPU lanes"). 32 weight rows sit on the
+// 32 fp16 lanes of a vector: for row group g (rows 32g..32g+31 of n_pad), chunk q (kLanesChunkK
+// columns) and class c (k ≡ c mod 8) there is a run of steps; step s holds in lane r the s-th stored
+// weight of row 32g + r among the chunk's class-c columns, in increasing k, and its column's index
+// within the class (j = (k − q·kLanesChunkK) / 8 < 256: one byte), so that a kernel fetches the 32
+// x values of a step with permutes from the chunk's 256 class-c values. A run has as many steps as
+// its longest row; the other rows' lanes are padded with (0, 0x0000), a zero weight at the class's
+// first column, which adds ±0 and changes no bit. Runs are stored by group, then chunk, then class.
+constexpr int kLanesRows = 32;        // weight rows per vector of fp16 lanes
+constexpr int kLanesChunkK = 2048;    // columns per chunk: 256 per class, the reach of a byte
+// Built (SparseBuildCpuRows, CpuLanes::kAuto) where at most this fraction of the weights is
+// stored: at m = 1 the lanes kernel was measured faster than the bitmap kernel from ~65% sparsity
+// (docs/kernels.md "The lanes kernel"); below that the lanes would be dead bytes.
+constexpr double kLanesMaxDensity = 0.35;
 // Where the arrays of a row-list buffer start (each 64-byte aligned after the header).
 struct CpuRows {
   const CpuRowsHeader* header = nullptr;
   const int64_t* group_offsets = nullptr;  // [rows·chunks + 1]: first group of list CpuRowsListIndex
   const uint8_t* x_cols = nullptr;         // [groups·8]: j, the column 8·j + slot index in the chunk
   const uint16_t* values = nullptr;        // [groups·8] fp16 bits
+  // The lanes (null when header->lane_chunks is 0).
+  const int64_t* lane_first = nullptr;     // [rows / 32 + 1]: the first step of each row group
+  const uint16_t* lane_counts = nullptr;   // [rows / 32][lane_chunks][8]: steps of each run
+  const uint8_t* lane_cols = nullptr;      // [lane_steps][32]: j of each lane
+  const uint16_t* lane_values = nullptr;   // [lane_steps][32]: fp16 bits of each lane
 };
 CpuRows CpuRowsAt(const void* bytes);
 // Lists are stored in the order a kernel walks them: by 64-row slab, then chunk, then row.
@@ -165,10 +189,14 @@ constexpr int64_t CpuRowsListIndex(const CpuRowsHeader& h, int64_t row, int64_t 
 }
 }  // namespace sparse
 
-// Builds the row lists of w[n][k] (fp16 bits; stored = bits not 0x0000, as in both formats).
-// O(n·k); callers run it off the JS thread. Errors as "<op>: …" (kOutOfMemory).
+// Whether SparseBuildCpuRows adds the lanes: never, where few enough weights are stored
+// (sparse::kLanesMaxDensity), or always (tests: every kernel on every sparsity).
+enum class CpuLanes : int32_t { kNone = 0, kAuto = 1, kAlways = 2 };
+
+// Builds the row lists of w[n][k] (fp16 bits; stored = bits not 0x0000, as in both formats) and,
+// as `lanes` says, the lanes. O(n·k); callers run it off the JS thread. Errors as "<op>: …" (kOutOfMemory).
 Status SparseBuildCpuRows(const uint16_t* w, int64_t n, int64_t k, std::vector<uint8_t>* out,
-                          const char* op = "sparse.encode");
+                          const char* op = "sparse.encode", CpuLanes lanes = CpuLanes::kAuto);
 
 // "bitmap" | "tiled-csl"; "auto" for kAuto.
 const char* SparseFormatName(SparseFormat format);

@@ -1,0 +1,122 @@
+// native/cpu/sparse_cpu_avx512_lanes.cc: the AVX-512 kernel over the cpu lanes (sparq/sparse.h
+// "lanes"; contract: sparse_cpu.h), for one or a few X rows. 32 weight rows sit on the 32 fp16
+// lanes of a zmm; a step of a run is 32 stored weights (one per row, all of one class k mod 8) and
+// their column indices, and the 32 x values they meet come from the chunk's 256 class-c x values
+// held in 8 zmm by four vpermt2w and three blends. Every step is two FMAs of 16 useful lanes
+// (padding aside), where the bitmap kernels expand and multiply all 64 weights of every 8×8 block
+// and the rows kernel spends a 16-lane FMA per stored weight on 1 X row: at m = 1 this one is
+// bound by the bytes it reads, the others by their instructions (docs/kernels.md "The lanes kernel").
+//
+// Accumulators: lane r of acc[c] holds row 32g + r's class-c sum, each class summed in increasing k
+// from +0 (chunk by chunk, a run's steps in k order), so the same bits as the expanding kernels for
+// finite X: a padding lane adds 0·x = ±0 (sparse_cpu_avx512_skip.cc gives the argument). The driver
+// keeps X with an Inf or NaN off this kernel.
+//
+// The lanes are read with unaligned loads: the buffer's steps are 64-byte aligned when the buffer
+// is, which the addon's weight memory is but a caller's std::vector need not be.
+//
+// Loop order: row group, chunk, class, X row. A run is read from memory by the first X row and
+// from L1 by the others (a run is at most 256 steps of 96 bytes); the X rows' accumulators wait in
+// Scratch::rows_acc between runs.
+// GCC 12's intrinsic headers trip -Wmaybe-uninitialized on their own _mm*_undefined_* (as in the
+// other AVX-512 files).
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "cpu/sparse_cpu.h"
+#include "sparq/sparse.h"
+
+// After every #include: only this file's own functions get the ISA (STYLE.md §11).
+#pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,fma,f16c")
+
+namespace sparq::cpu::sparse::avx512lanes {
+namespace {
+
+using sparq::sparse::kLanesChunkK;
+using sparq::sparse::kLanesRows;
+using sparq::sparse::kRowsClasses;
+constexpr int kClassCols = kLanesChunkK / kRowsClasses;  // 256 x values per (chunk, class)
+constexpr int kTableRegs = kClassCols / 32;              // 8 zmm of fp16
+constexpr int kHalfLanes = 16;                           // fp32 lanes of one accumulator
+
+// The runs stream from DRAM as one sequence per thread, but in short runs (~1–20 KiB) the hardware
+// prefetchers restart on: each step asks for the line kPrefetchAhead bytes further on in the
+// values and half as far in the column indices (which are half as long). Measured in the
+// prototype (4096², 80%, m = 1, 2 threads, Zen 5): 2 KiB ahead.
+constexpr uintptr_t kPrefetchAhead = 2048;
+void PrefetchAhead(const uint16_t* values, const uint8_t* cols) {
+  _mm_prefetch(reinterpret_cast<const char*>(reinterpret_cast<uintptr_t>(values) + kPrefetchAhead), _MM_HINT_T0);
+  _mm_prefetch(reinterpret_cast<const char*>(reinterpret_cast<uintptr_t>(cols) + kPrefetchAhead / 2), _MM_HINT_T0);
+}
+
+// The 32 x values (fp16) of the lanes' column indices j (0..255, one per 16-bit lane) from the 256
+// of the table: vpermt2w reaches 64, so four of them and a choice by bits 6 and 7 of j.
+__m512i GatherX(const __m512i (&t)[kTableRegs], __m512i j) {
+  const __mmask32 b6 = _mm512_test_epi16_mask(j, _mm512_set1_epi16(64));
+  const __mmask32 b7 = _mm512_test_epi16_mask(j, _mm512_set1_epi16(128));
+  const __m512i lo = _mm512_mask_blend_epi16(b6, _mm512_permutex2var_epi16(t[0], j, t[1]),
+                                             _mm512_permutex2var_epi16(t[2], j, t[3]));
+  const __m512i hi = _mm512_mask_blend_epi16(b6, _mm512_permutex2var_epi16(t[4], j, t[5]),
+                                             _mm512_permutex2var_epi16(t[6], j, t[7]));
+  return _mm512_mask_blend_epi16(b7, lo, hi);
+}
+
+// One run of `steps` steps for one X row: acc[0..32) (+)= Σ_steps w·x, lanes 0–15 and 16–31 apart.
+void RunSteps(const uint16_t* table, const uint16_t* values, const uint8_t* cols, int steps, bool prefetch,
+              float* acc) {
+  __m512i t[kTableRegs];
+  for (int i = 0; i < kTableRegs; ++i) t[i] = _mm512_load_si512(table + 32 * i);
+  __m512 a0 = _mm512_load_ps(acc), a1 = _mm512_load_ps(acc + kHalfLanes);
+  for (int s = 0; s < steps; ++s, values += kLanesRows, cols += kLanesRows) {
+    if (prefetch) PrefetchAhead(values, cols);
+    const __m512i j = _mm512_cvtepu8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(cols)));
+    const __m512i x = GatherX(t, j);
+    const __m512i w = _mm512_loadu_si512(values);
+    a0 = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm512_castsi512_si256(w)), _mm512_cvtph_ps(_mm512_castsi512_si256(x)), a0);
+    a1 = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm512_extracti64x4_epi64(w, 1)),
+                         _mm512_cvtph_ps(_mm512_extracti64x4_epi64(x, 1)), a1);
+  }
+  _mm512_store_ps(acc, a0);
+  _mm512_store_ps(acc + kHalfLanes, a1);
+}
+
+void LanesSlab(const Problem& p, int64_t slab, int64_t i_begin, int64_t i_end, float* c, const Scratch& s) {
+  const sparq::sparse::CpuRows& r = p.rows;
+  const int64_t chunks = r.header->lane_chunks, rows = i_end - i_begin;
+  const int64_t table_row = chunks * kLanesChunkK;  // halves of one X row's tables
+  constexpr int64_t kGroupsPerSlab = kTileDim / kLanesRows;
+  constexpr int64_t kRowAccFloats = kRowsClasses * kLanesRows;  // one X row's accumulators: [8][32]
+  float* acc = s.rows_acc;
+  for (int64_t gs = 0; gs < kGroupsPerSlab; ++gs) {
+    const int64_t g = slab * kGroupsPerSlab + gs;
+    std::memset(acc, 0, sizeof(float) * size_t(rows * kRowAccFloats));
+    const uint16_t* counts = r.lane_counts + g * chunks * kRowsClasses;
+    const uint16_t* values = r.lane_values + r.lane_first[g] * kLanesRows;
+    const uint8_t* cols = r.lane_cols + r.lane_first[g] * kLanesRows;
+    for (int64_t q = 0; q < chunks; ++q)
+      for (int cl = 0; cl < kRowsClasses; ++cl) {
+        const int steps = counts[q * kRowsClasses + cl];
+        if (steps == 0) continue;
+        for (int64_t i = 0; i < rows; ++i)
+          RunSteps(p.x_lanes + (i_begin + i) * table_row + (q * kRowsClasses + cl) * kClassCols, values, cols, steps,
+                   i == 0, acc + i * kRowAccFloats + cl * kLanesRows);
+        values += int64_t(steps) * kLanesRows;
+        cols += int64_t(steps) * kLanesRows;
+      }
+    for (int64_t i = 0; i < rows; ++i)
+      for (int lane = 0; lane < kLanesRows; ++lane) {
+        float* ci = c + i * kSlabCFloats + (gs * kLanesRows + lane) * kRowLanes;
+        for (int cl = 0; cl < kRowsClasses; ++cl) ci[cl] += acc[i * kRowAccFloats + cl * kLanesRows + lane];
+      }
+  }
+}
+
+}  // namespace
+
+SlabFn LanesSlabFn() { return &LanesSlab; }
+
+}  // namespace sparq::cpu::sparse::avx512lanes
