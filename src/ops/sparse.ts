@@ -21,9 +21,11 @@ export interface SparseEncodeOptions {
    * rows of X at ≥ 45% sparsity with the avx512 kernels, ≥ 65% with avx2; docs/formats.md "CPU row
    * lists"). Built only where that kernel runs — the cpu backend with its avx512 or avx2 kernels —
    * and ignored elsewhere (sim, cuda, scalar).
-   * They cost about 4 bytes per stored weight plus padding ({@link SparseWeight.rowListBytes}) on
-   * top of the format's bytes; without them such matmuls run the format's own kernels, which are
-   * slower there (docs/benchmarks.md). Defaults to `true`.
+   * With the avx512 kernels and ≥ 65% sparsity they also hold the lanes, which the one-row
+   * (m = 1) kernel reads (docs/formats.md "CPU lanes").
+   * They cost about 3 bytes per stored weight plus padding, and the lanes as much again
+   * ({@link SparseWeight.rowListBytes}), on top of the format's bytes; without them such matmuls
+   * run the format's own kernels, which are slower there (docs/benchmarks.md). Defaults to `true`.
    */
   rowLists?: boolean;
 }
@@ -49,7 +51,7 @@ export class SparseWeight extends PackedWeight<Uint16Array> {
   readonly sparsity: number;
   /** Bytes of the format's encoding alone (what `'auto'` compares; the same on every backend). */
   readonly formatBytes: number;
-  /** Bytes of the cpu row lists ({@link SparseEncodeOptions.rowLists}); 0 when there are none. `bytes` counts both. */
+  /** Bytes of the cpu row lists and lanes ({@link SparseEncodeOptions.rowLists}); 0 when there are none. `bytes` counts both. */
   readonly rowListBytes: number;
 
   /** @internal */
