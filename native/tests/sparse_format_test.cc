@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <random>
 #include <set>
 #include <string>
@@ -305,7 +306,7 @@ void RowLists(int64_t n, int64_t k, double sparsity) {
   namespace sp = sparq::sparse;
   const std::vector<uint16_t> w = RandomSparse(n, k, sparsity);
   std::vector<uint8_t> bytes;
-  const Status st = sparq::SparseBuildCpuRows(w.data(), n, k, &bytes);
+  const Status st = sparq::SparseBuildCpuRows(w.data(), n, k, &bytes, "sparse.encode", sparq::CpuLanes::kNone);
   char name[120];
   std::snprintf(name, sizeof name, "row lists %lldx%lld sparsity %.2f", (long long)n, (long long)k, sparsity);
   if (!st.ok()) {
@@ -351,7 +352,75 @@ void RowLists(int64_t n, int64_t k, double sparsity) {
   const size_t header = 64, offsets = (size_t(n_pad * chunks + 1) * 8 + 63) / 64 * 64;
   const size_t slots = size_t(r.group_offsets[n_pad * chunks]) * 8;
   ok = ok && bytes.size() == header + offsets + (slots + 63) / 64 * 64 + slots * 2;
+  ok = ok && r.header->lane_chunks == 0 && r.lane_values == nullptr;
   Check(ok, std::string(name) + ": laid out as sparq/sparse.h states, every stored weight listed once");
+}
+
+size_t Align64(size_t v) { return (v + 63) / 64 * 64; }
+
+// The lanes read by the rule sparq/sparse.h states, independently of the builder: after lists
+// built the same way (their bytes unchanged), runs by row group → chunk → class with the step
+// counts and first steps given, each lane's entries in increasing k with their fp16 bits, padding
+// (0, 0x0000) only after a lane's last entry, a run as long as its longest lane, every stored
+// weight in exactly one lane slot, the byte size as laid out.
+void RowLanes(int64_t n, int64_t k, double sparsity) {
+  if (!sparq_test::TakeCase()) return;
+  namespace sp = sparq::sparse;
+  const std::vector<uint16_t> w = RandomSparse(n, k, sparsity);
+  std::vector<uint8_t> lists, bytes;
+  Status st = sparq::SparseBuildCpuRows(w.data(), n, k, &lists, "sparse.encode", sparq::CpuLanes::kNone);
+  if (st.ok()) st = sparq::SparseBuildCpuRows(w.data(), n, k, &bytes, "sparse.encode", sparq::CpuLanes::kAlways);
+  char name[120];
+  std::snprintf(name, sizeof name, "lanes %lldx%lld sparsity %.2f", (long long)n, (long long)k, sparsity);
+  if (!st.ok()) {
+    Check(false, std::string(name) + ": " + st.message);
+    return;
+  }
+  const sp::CpuRows r = sp::CpuRowsAt(bytes.data());
+  const int64_t n_pad = (n + 63) / 64 * 64, k_pad = (k + 63) / 64 * 64;
+  const int64_t chunk = sp::kLanesChunkK, chunks = (k_pad + chunk - 1) / chunk, groups = n_pad / sp::kLanesRows;
+  const size_t lists_size = sizeof(sp::CpuRowsHeader);  // the header differs only in the lane fields
+  bool ok = bytes.size() > lists.size() && r.header->lane_chunks == chunks && r.lane_first != nullptr &&
+            std::memcmp(bytes.data() + lists_size, lists.data() + lists_size, lists.size() - lists_size) == 0 &&
+            r.lane_first[0] == 0;
+  std::vector<uint16_t> rebuilt(size_t(n * k), 0);
+  for (int64_t g = 0; ok && g < groups; ++g) {
+    int64_t step = r.lane_first[g];
+    for (int64_t q = 0; ok && q < chunks; ++q)
+      for (int c = 0; ok && c < 8; ++c) {
+        const int64_t steps = r.lane_counts[(g * chunks + q) * 8 + c];
+        int64_t longest = 0;
+        for (int lane = 0; ok && lane < sp::kLanesRows; ++lane) {
+          const int64_t row = g * sp::kLanesRows + lane;
+          int64_t entries = 0, last_k = -1;
+          bool padding = false;
+          for (int64_t s = step; ok && s < step + steps; ++s) {
+            const uint8_t j = r.lane_cols[s * sp::kLanesRows + lane];
+            const uint16_t v = r.lane_values[s * sp::kLanesRows + lane];
+            if (v == 0) {
+              ok = j == 0;
+              padding = true;
+              continue;
+            }
+            const int64_t kk = q * chunk + 8 * int64_t(j) + c;
+            ok = !padding && kk > last_k && kk < k && row < n && rebuilt[size_t(row * k + kk)] == 0;
+            if (ok) rebuilt[size_t(row * k + kk)] = v;
+            last_k = kk;
+            ++entries;
+          }
+          longest = std::max(longest, entries);
+        }
+        ok = ok && steps == longest;
+        step += steps;
+      }
+    ok = ok && r.lane_first[g + 1] == step;
+  }
+  ok = ok && rebuilt == w;
+  const size_t steps = size_t(r.header->lane_steps);
+  const size_t first = Align64(lists.size()), counts = Align64(first + size_t(groups + 1) * 8);
+  const size_t cols = Align64(counts + size_t(groups * chunks * 8) * 2), values = Align64(cols + steps * 32);
+  ok = ok && steps == size_t(r.lane_first[groups]) && bytes.size() == values + steps * 32 * 2;
+  Check(ok, std::string(name) + ": laid out as sparq/sparse.h states, every stored weight in one lane slot");
 }
 
 // The 32-bit tile offsets' limit: a weight past it is refused (kShape "shape") instead of wrapping.
@@ -373,7 +442,10 @@ int main() {
   for (auto [n, k] : std::vector<std::pair<int64_t, int64_t>>{{1, 1}, {1, 7}, {63, 65}, {64, 64}, {129, 200}, {200, 129}})
     for (double s : {0.0, 0.3, 0.5, 0.8, 0.99, 1.0}) RoundTrip(n, k, s);
   for (auto [n, k] : std::vector<std::pair<int64_t, int64_t>>{{1, 1}, {65, 1100}, {130, 2049}})
-    for (double s : {0.0, 0.5, 0.9, 1.0}) RowLists(n, k, s);
+    for (double s : {0.0, 0.5, 0.9, 1.0}) {
+      RowLists(n, k, s);
+      RowLanes(n, k, s);
+    }
   for (double s : {0.5, 0.6, 0.7, 0.8, 0.9, 0.95}) BytesModel(s);
   DenseBlockInSparse();
   AutoPicksSmaller();
