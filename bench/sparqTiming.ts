@@ -56,9 +56,10 @@ export function sparqSampler(sq: Context, enqueue: (i: number) => void, opsPerSa
   };
 }
 
-/** Times `enqueue(i)` alone (sparqSampler under timeLoop). */
-export async function timeSparq(sq: Context, enqueue: (i: number) => void, options: TimeLoopOptions): Promise<SparqTiming> {
-  const sampler = sparqSampler(sq, enqueue);
+/** Times `enqueue(i)` alone (sparqSampler under timeLoop), `opsPerSample` ops between marks. */
+export async function timeSparq(sq: Context, enqueue: (i: number) => void, options: TimeLoopOptions,
+                                opsPerSample = 1): Promise<SparqTiming> {
+  const sampler = sparqSampler(sq, enqueue, opsPerSample);
   const stats = await timeLoop(sampler.batch, options);
   return { stats, enqueueMicros: sampler.enqueueMicros() };
 }
