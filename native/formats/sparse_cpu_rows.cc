@@ -43,29 +43,25 @@ Offsets OffsetsOf(const CpuRowsHeader& h) {
   return o;
 }
 
-// Class c's stored weights of row w_row among columns [k0, k1).
-int64_t ClassCount(const uint16_t* w_row, int64_t k0, int64_t k1, int c) {
-  int64_t count = 0;
-  for (int64_t kk = k0 + c; kk < k1; kk += kRowsClasses) count += w_row[kk] != 0;
-  return count;
+// Stored weights of each class (k mod 8) of row w_row among columns [k0, k1), one pass.
+void ClassCounts(const uint16_t* w_row, int64_t k0, int64_t k1, int64_t (&count)[kRowsClasses]) {
+  std::fill(count, count + kRowsClasses, 0);
+  for (int64_t kk = k0; kk < k1; ++kk) count[kk % kRowsClasses] += w_row[kk] != 0;
 }
 
 // Steps of every lane run ([row group][chunk][class]: its longest row) and their total.
 int64_t CountLaneSteps(const uint16_t* w, int64_t n, int64_t k, const CpuRowsHeader& h, std::vector<uint16_t>* counts) {
   const int64_t row_groups = h.rows / kLanesRows;
   counts->assign(size_t(row_groups * h.lane_chunks * kRowsClasses), 0);
-  int64_t steps = 0;
-  for (int64_t g = 0; g < row_groups; ++g)
+  for (int64_t r = 0; r < n; ++r)
     for (int64_t q = 0; q < h.lane_chunks; ++q) {
-      const int64_t k0 = q * kLanesChunkK, k1 = std::min(k, k0 + kLanesChunkK);
-      for (int c = 0; c < kRowsClasses; ++c) {
-        int64_t longest = 0;
-        for (int64_t r = g * kLanesRows; r < std::min(n, (g + 1) * kLanesRows); ++r)
-          longest = std::max(longest, ClassCount(w + r * k, k0, k1, c));
-        (*counts)[size_t((g * h.lane_chunks + q) * kRowsClasses + c)] = uint16_t(longest);
-        steps += longest;
-      }
+      int64_t count[kRowsClasses];
+      ClassCounts(w + r * k, q * kLanesChunkK, std::min(k, (q + 1) * kLanesChunkK), count);
+      uint16_t* run = counts->data() + ((r / kLanesRows) * h.lane_chunks + q) * kRowsClasses;
+      for (int c = 0; c < kRowsClasses; ++c) run[c] = std::max(run[c], uint16_t(count[c]));
     }
+  int64_t steps = 0;
+  for (uint16_t s : *counts) steps += s;
   return steps;
 }
 
@@ -103,8 +99,8 @@ void WriteLanes(const uint16_t* w, int64_t n, int64_t k, const CpuRowsHeader& h,
 
 // Groups of the (row, chunk) list: its longest class.
 int64_t GroupsOf(const uint16_t* w_row, int64_t k0, int64_t k1) {
-  int64_t count[kRowsClasses] = {};
-  for (int64_t kk = k0; kk < k1; ++kk) count[kk % kRowsClasses] += w_row[kk] != 0;
+  int64_t count[kRowsClasses];
+  ClassCounts(w_row, k0, k1, count);
   return *std::max_element(count, count + kRowsClasses);
 }
 
