@@ -82,11 +82,12 @@ describe('sparse weights [cpu]', () => {
     expect(withLists.formatBytes).toBe(without.formatBytes);
     // slots ≥ nnz, 3 bytes each (a 1-byte column index, 2-byte value; padding well under half at
     // 70%), an 8-byte offset per (row of the padded 256, chunk of ≥ 256 columns) and the header;
-    // with the avx512 kernels at 70% the lanes too: as many slots again and more (their padding
-    // follows the longest of 32 rows), 16 bytes of counts per (32 rows, chunk) and 8 per 32 rows
+    // with the avx512 kernels at 70% the lanes too where the core prefers them (AMD Zen 5): as many
+    // slots again and more (their padding follows the longest of 32 rows), 16 bytes of counts per
+    // (32 rows, chunk) and 8 per 32 rows
     const copies = sq.cpuIsa === 'avx512' ? 2 : 1;
     const overhead = 8 * 256 * Math.ceil(1536 / 256) + 4096 + (copies - 1) * (16 * 8 + 8 * 9 + 256);
-    expect(withLists.rowListBytes).toBeGreaterThanOrEqual(3 * copies * withLists.nnz);
+    expect(withLists.rowListBytes).toBeGreaterThanOrEqual(3 * withLists.nnz);
     expect(withLists.rowListBytes).toBeLessThan(3 * 1.5 * copies * withLists.nnz + overhead);
     // m = 20 runs the rows kernel, m = 1 the lanes (avx512) — and without lists the format's own
     for (const rows of [m, 1]) {

@@ -120,8 +120,9 @@ Napi::Value SparseEncodeBinding(const Napi::CallbackInfo& info) {
   const char* isa = ctx->backend().cpu_isa();
   const bool row_lists = layout == PackedLayout::kCpu && (std::strcmp(isa, "avx512") == 0 || std::strcmp(isa, "avx2") == 0) &&
                          (info[4].IsUndefined() || info[4].As<Napi::Boolean>().Value());
-  // The lanes (m = 1, sparse enough weights) only for the AVX-512 kernel that reads them.
-  const CpuLanes lanes = std::strcmp(isa, "avx512") == 0 ? CpuLanes::kAuto : CpuLanes::kNone;
+  // The lanes (m = 1, sparse enough weights) only for the AVX-512 kernel that reads them, on a core
+  // where it was measured to pay (sparq/sparse.h LanesPreferred).
+  const CpuLanes lanes = std::strcmp(isa, "avx512") == 0 && sparse::LanesPreferred() ? CpuLanes::kAuto : CpuLanes::kNone;
   return CreateWeightAsync(env, info[0].As<Napi::Object>(), ctx, op,
                            [w, n, k, format, layout, row_lists, lanes, op](std::vector<std::vector<uint8_t>>* parts,
                                                  std::shared_ptr<const WeightFormat>* out_format) -> Status {

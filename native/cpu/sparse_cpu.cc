@@ -136,8 +136,9 @@ const cs::KernelSet& KernelsFor(cpu::Isa isa, int64_t rows_per_unit) {
 // all only for a finite X. SPARQ_SPARSE_SKIP=off|on|rows|lanes|bitmap forces (read at every call,
 // so tests reach each): off = the expanding kernels; on = rows where the weight has lists, else
 // bitmap skip; rows / lanes / bitmap = that kernel where it can run (any m), else the expanding
-// ones. Unset, the lanes kernel runs at m = 1 wherever the weight has lanes (they are built only
-// for weights sparse enough, sparq/sparse.h kLanesMaxDensity); otherwise the rows kernel runs up to
+// ones. Unset, the lanes kernel runs at m = 1 where the weight has lanes and the core is one it
+// was measured faster on (sparq/sparse.h LanesPreferred; the lanes are built only for weights
+// sparse enough, kLanesMaxDensity); otherwise the rows kernel runs up to
 // RowsMaxDensity stored (which depends on the X rows per unit), and without lists the bitmap skip
 // kernel where it was measured faster than the buffered path (4096², Zen 4, 2 threads): its cost
 // follows the stored weights (~5 cycles each per 16 X rows: an accumulator load and store per
@@ -180,7 +181,7 @@ Skip ChooseSkip(cpu::Isa isa, const SparseWeightView& w, int64_t rows_per_unit, 
   else if (forced == "rows") want = has_rows ? Skip::kRows : Skip::kNone;
   else if (forced == "bitmap") want = bitmap ? Skip::kBitmap : Skip::kNone;
   else if (forced == "lanes") want = lanes ? Skip::kLanes : Skip::kNone;
-  else if (lanes && rows_per_unit == 1)
+  else if (lanes && rows_per_unit == 1 && sparse::LanesPreferred())
     want = Skip::kLanes;
   else if (has_rows && density <= RowsMaxDensity(avx512, rows_per_unit))
     want = Skip::kRows;
@@ -338,6 +339,19 @@ Status SparseMatmulCpu(const SparseWeightView& w, const uint16_t* x, const uint1
   return Status::Ok();
 }
 
+namespace sparse {
+
+// Measured on Zen 5 only (2026-12-04): there 2.2–2.8× dense fp16 at 80%, m = 1, where the bitmap
+// kernel was 1.2–1.5×. Each step is four vpermt2w, which other cores run at other rates (several
+// uops each on Intel's port 5, and the bitmap kernel's expands compete for that port already).
+bool LanesPreferred() {
+  constexpr int kAmdZen5Family = 0x1A;
+  static const bool preferred =
+      cpu::IsaSupported(cpu::Isa::kAvx512) && cpu::IsAmdCpu() && cpu::CpuFamily() == kAmdZen5Family;
+  return preferred;
+}
+
+}  // namespace sparse
 }  // namespace sparq
 
 namespace sparq::cpu_ops {

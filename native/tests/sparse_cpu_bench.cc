@@ -145,7 +145,11 @@ int main(int argc, char** argv) {
       for (sparq::SparseFormat f : {sparq::SparseFormat::kBitmap, sparq::SparseFormat::kTiledCsl}) {
         sparq::SparseEncoded enc;
         sparq::Status st = sparq::SparseEncode(wp.data(), n, k, f, &enc);
-        if (st.ok()) st = sparq::SparseBuildCpuRows(wp.data(), n, k, &enc.cpu_rows);
+        if (st.ok())
+          st = sparq::SparseBuildCpuRows(wp.data(), n, k, &enc.cpu_rows, "sparse.encode",
+                                         isa == sparq::cpu::Isa::kAvx512 && sparq::sparse::LanesPreferred()
+                                             ? sparq::CpuLanes::kAuto
+                                             : sparq::CpuLanes::kNone);
         if (!st.ok()) {
           std::fprintf(stderr, "%s\n", st.message.c_str());
           return 1;

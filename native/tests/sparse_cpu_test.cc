@@ -275,6 +275,9 @@ void CheckGrid(sparq::cpu::ThreadPool& pool1, sparq::cpu::ThreadPool& pool3) {
       const std::vector<uint16_t> w = RandomSparse(sh[0], sh[1], sparsity);
       CheckMatrix(w, sh[0], sh[1], sparsity, {1, 2, 3, 7, 16, 33, 64}, "", pool1, pool3);
     }
+  // k past one and two lane chunks (2048 columns): column indices j ≥ 128 and runs across chunks
+  CheckMatrix(RandomSparse(33, 2049, 0.5), 33, 2049, 0.5, {1, 2}, " (k past a lane chunk)", pool1, pool3);
+  CheckMatrix(RandomSparse(67, 4200, 0.8), 67, 4200, 0.8, {1, 3}, " (k past two lane chunks)", pool1, pool3);
   // many X rows over few slabs: rows split across work units, capped per unit
   CheckMatrix(RandomSparse(64, 130, 0.6), 64, 130, 0.6, {150}, " (row split)", pool1, pool3);
 }
@@ -397,8 +400,9 @@ void CheckTheCheck(sparq::cpu::ThreadPool& pool1) {
     std::memcpy(&enc.cpu_rows[slot_at], &big, 2);
     // and the first stored weight of the lanes
     uint16_t* lane_value = const_cast<uint16_t*>(lists.lane_values);
-    while (*lane_value == 0) ++lane_value;
-    std::memcpy(lane_value, &big, 2);
+    uint16_t* const lanes_end = lane_value + lists.header->lane_steps * sparq::sparse::kLanesRows;
+    while (lane_value < lanes_end && *lane_value == 0) ++lane_value;
+    if (lane_value < lanes_end) std::memcpy(lane_value, &big, 2);
     ExactCopy copy(enc);
     for (const Kernel& kern : SupportedKernels())
       Check(!RunAndCompare(p, copy.view, kern.Use(), pool1, ref, tol).empty(),
@@ -432,7 +436,12 @@ void CheckLanesAreRead(sparq::cpu::ThreadPool& pool1) {
     Check(lists.header->lane_chunks == 2, "80%-sparse weight: CpuLanes::kAuto builds the lanes (2 chunks for k = 2100)");
     if (lists.lane_values == nullptr) return;
     uint16_t* lane_value = const_cast<uint16_t*>(lists.lane_values) + 7 * sparq::sparse::kLanesRows;
-    while (*lane_value == 0) ++lane_value;
+    uint16_t* const lanes_end = const_cast<uint16_t*>(lists.lane_values) + lists.header->lane_steps * sparq::sparse::kLanesRows;
+    while (lane_value < lanes_end && *lane_value == 0) ++lane_value;
+    if (lane_value == lanes_end) {
+      Check(false, "lanes mutant: no stored lane after step 7");
+      return;
+    }
     const uint16_t big = H(64.0);
     std::memcpy(lane_value, &big, 2);
     ExactCopy copy(enc);
@@ -442,22 +451,28 @@ void CheckLanesAreRead(sparq::cpu::ThreadPool& pool1) {
     const bool unforced = !RunAndCompare(p, copy.view, Isa::kAvx512, pool1, ref, tol).empty();
     setenv("SPARQ_SPARSE_SKIP", "off", 1);
     const bool expanding = RunAndCompare(p, copy.view, Isa::kAvx512, pool1, ref, tol).empty();
-    Check(forced && unforced == (m == 1) && expanding,
+    const bool by_default = m == 1 && sparq::sparse::LanesPreferred();
+    Check(forced && unforced == by_default && expanding,
           "sparse.matmul [cpu avx512] m=" + std::to_string(m) +
-              " with one lane weight changed: caught by the lanes kernel (forced; unforced at m = 1 only), unseen by "
-              "the expanding kernel");
+              " with one lane weight changed: caught by the lanes kernel (forced; unforced at m = 1 on a core where "
+              "LanesPreferred()), unseen by the expanding kernel");
   }
 }
 
-// Without the lanes (CpuLanes::kAuto on a weight that is not sparse enough) nothing changes: the
-// buffer has none and every path still runs.
-void CheckNoLanesBelowDensity() {
-  const std::vector<uint16_t> w = RandomSparse(64, 300, 0.5);
-  std::vector<uint8_t> bytes;
-  const Status st = sparq::SparseBuildCpuRows(w.data(), 64, 300, &bytes);
-  Check(st.ok() && sparq::sparse::CpuRowsAt(bytes.data()).header->lane_chunks == 0 &&
-            sparq::sparse::CpuRowsAt(bytes.data()).lane_values == nullptr,
-        "50%-sparse weight: CpuLanes::kAuto builds no lanes");
+// CpuLanes::kAuto builds no lanes for a weight that is not sparse enough, nor for one whose rows
+// are so uneven that the lanes would be mostly padding (one dense row in every 32).
+void CheckNoLanesWhereTheyDoNotPay() {
+  const auto no_lanes = [](const std::vector<uint16_t>& w, int64_t n, int64_t k) {
+    std::vector<uint8_t> bytes;
+    const Status st = sparq::SparseBuildCpuRows(w.data(), n, k, &bytes);
+    return st.ok() && sparq::sparse::CpuRowsAt(bytes.data()).header->lane_chunks == 0 &&
+           sparq::sparse::CpuRowsAt(bytes.data()).lane_values == nullptr;
+  };
+  Check(no_lanes(RandomSparse(64, 300, 0.5), 64, 300), "50%-sparse weight: CpuLanes::kAuto builds no lanes");
+  std::vector<uint16_t> uneven = RandomSparse(128, 1024, 0.99);
+  for (int64_t r = 0; r < 128; r += 32)
+    for (int64_t c = 0; c < 1024; ++c) uneven[size_t(r * 1024 + c)] = RandomNonZero(0.05, 1.0);
+  Check(no_lanes(uneven, 128, 1024), "one dense row in every 32, ~96% sparse: CpuLanes::kAuto builds no lanes");
 }
 
 }  // namespace
@@ -473,7 +488,7 @@ int main() {
   CheckSkipNonFinite(pool1);
   CheckTheCheck(pool1);
   CheckLanesAreRead(pool1);
-  CheckNoLanesBelowDensity();
+  CheckNoLanesWhereTheyDoNotPay();
   sparq_test::PrintShard();
   std::printf("%d passed, %d failed\n", g_passed, g_failed);
   return g_failed == 0 ? 0 : 1;

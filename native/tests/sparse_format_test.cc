@@ -420,6 +420,13 @@ void RowLanes(int64_t n, int64_t k, double sparsity) {
   const size_t first = Align64(lists.size()), counts = Align64(first + size_t(groups + 1) * 8);
   const size_t cols = Align64(counts + size_t(groups * chunks * 8) * 2), values = Align64(cols + steps * 32);
   ok = ok && steps == size_t(r.lane_first[groups]) && bytes.size() == values + steps * 32 * 2;
+  // the arrays where this test's own arithmetic puts them, and the lists' header fields unchanged
+  const auto at = [&](const void* a) { return size_t(static_cast<const uint8_t*>(a) - bytes.data()); };
+  ok = ok && at(r.lane_first) == first && at(r.lane_counts) == counts && at(r.lane_cols) == cols &&
+       at(r.lane_values) == values;
+  const sp::CpuRows l = sp::CpuRowsAt(lists.data());
+  ok = ok && r.header->magic == l.header->magic && r.header->chunk_k == l.header->chunk_k &&
+       r.header->rows == l.header->rows && r.header->chunks == l.header->chunks && r.header->groups == l.header->groups;
   Check(ok, std::string(name) + ": laid out as sparq/sparse.h states, every stored weight in one lane slot");
 }
 

@@ -170,6 +170,13 @@ constexpr int kLanesChunkK = 2048;    // columns per chunk: 256 per class, the r
 // stored: at m = 1 the lanes kernel was measured faster than the bitmap kernel from ~65% sparsity
 // (docs/kernels.md "The lanes kernel"); below that the lanes would be dead bytes.
 constexpr double kLanesMaxDensity = 0.35;
+// ... and where their slots (stored + padding) are at most this many per stored weight (random
+// masks: 1.2–1.3; one dense row in every 32 of a 97%-sparse weight: ~10).
+constexpr double kLanesMaxSlotsPerStored = 2.0;
+// Whether this CPU's sparse.encode builds the lanes (CpuLanes::kAuto) and sparse.matmul takes them
+// at m = 1 unforced: AVX-512 and a core they were measured faster on (AMD Zen 5; docs/kernels.md
+// "The lanes kernel"). Elsewhere SPARQ_SPARSE_SKIP=lanes still runs them on a weight that has them.
+bool LanesPreferred();
 // Where the arrays of a row-list buffer start (each 64-byte aligned after the header).
 struct CpuRows {
   const CpuRowsHeader* header = nullptr;
