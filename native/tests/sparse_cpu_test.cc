@@ -151,6 +151,17 @@ struct Problem {
   std::vector<uint16_t> w, x, bias;  // bias empty: none
 };
 
+// A random weight of the given sparsity and a random X.
+Problem RandomProblem(int64_t m, int64_t n, int64_t k, double sparsity) {
+  Problem p;
+  p.m = m;
+  p.n = n;
+  p.k = k;
+  p.w = RandomSparse(n, k, sparsity);
+  p.x = RandomHalves(size_t(m * k));
+  return p;
+}
+
 // float64 reference and each element's bound: 2^-10·|ref| (the final rounding to fp16, with
 // room) + k·2^-23·Σ|x·w| (fp32 accumulation in any order) + 2^-24 (fp16's subnormal spacing).
 void Reference(const Problem& p, std::vector<double>& ref, std::vector<double>& tol) {
@@ -375,12 +386,7 @@ void CheckSkipNonFinite(sparq::cpu::ThreadPool& pool1) {
 // The check above can fail: one stored value changed in a copy of the encoding must be caught.
 void CheckTheCheck(sparq::cpu::ThreadPool& pool1) {
   const int64_t n = 65, k = 70, m = 2;
-  Problem p;
-  p.m = m;
-  p.n = n;
-  p.k = k;
-  p.w = RandomSparse(n, k, 0.5);
-  p.x = RandomHalves(size_t(m * k));
+  const Problem p = RandomProblem(m, n, k, 0.5);
   std::vector<double> ref, tol;
   Reference(p, ref, tol);
   for (SparseFormat f : {SparseFormat::kBitmap, SparseFormat::kTiledCsl}) {
@@ -418,12 +424,7 @@ void CheckLanesAreRead(sparq::cpu::ThreadPool& pool1) {
   if (!sparq::cpu::IsaSupported(Isa::kAvx512)) return;
   const int64_t n = 70, k = 2100;
   for (int64_t m : {1, 3}) {
-    Problem p;
-    p.m = m;
-    p.n = n;
-    p.k = k;
-    p.w = RandomSparse(n, k, 0.8);
-    p.x = RandomHalves(size_t(m * k));
+    const Problem p = RandomProblem(m, n, k, 0.8);
     std::vector<double> ref, tol;
     Reference(p, ref, tol);
     SparseEncoded enc;
