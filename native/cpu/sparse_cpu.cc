@@ -136,8 +136,8 @@ const cs::KernelSet& KernelsFor(cpu::Isa isa, int64_t rows_per_unit) {
 // all only for a finite X. SPARQ_SPARSE_SKIP=off|on|rows|lanes|bitmap forces (read at every call,
 // so tests reach each): off = the expanding kernels; on = rows where the weight has lists, else
 // bitmap skip; rows / lanes / bitmap = that kernel where it can run (any m), else the expanding
-// ones. Unset, the lanes kernel runs at m = 1 where the weight has lanes and the core is one it
-// was measured faster on (sparq/sparse.h LanesPreferred; the lanes are built only for weights
+// ones. Unset, the lanes kernel runs at up to 6 X rows per unit (8 from 88% sparsity) where the
+// weight has lanes and the core is one it was measured faster on (sparq/sparse.h LanesPreferred; the lanes are built only for weights
 // sparse enough, kLanesMaxDensity); otherwise the rows kernel runs up to
 // RowsMaxDensity stored (which depends on the X rows per unit), and without lists the bitmap skip
 // kernel where it was measured faster than the buffered path (4096², Zen 4, 2 threads): its cost
@@ -145,6 +145,13 @@ const cs::KernelSet& KernelsFor(cpu::Isa isa, int64_t rows_per_unit) {
 // weight) where theirs follows all weights, so it needs few stored weights: at 16 or more X rows
 // per unit from 70% sparsity, at 7–15 rows from 85%; never on the direct path (≤ 6 rows).
 enum class Skip { kNone, kBitmap, kRows, kLanes };
+// The lanes kernel's rows per work unit (weights with lanes: ≥ 65% sparse), where it beat the
+// driver's other choice (4096², 2 threads, Zen 5, alternated in one process, 2026-12-04): 2–6 rows
+// from 70% (m = 4 at 80%: 0.50 against 0.95 ms), at 65% level or better up to 6; 7–8 rows only from
+// 90% (m = 8 at 80%: 1.02 against 0.96, at 90% 0.59 against 0.67).
+constexpr int64_t kLanesMaxRows = 6;
+constexpr int64_t kLanesWideMaxRows = 8;
+constexpr double kLanesWideMaxDensity = 0.12;
 // Up to this many X rows the rows kernel reads X from 8-float columns (Problem::xt_lanes).
 constexpr int64_t kRowsNarrowXRows = 8;
 // Where the rows kernel beats the expanding ones (4096², Zen 4, one thread, the two alternated in
@@ -181,7 +188,8 @@ Skip ChooseSkip(cpu::Isa isa, const SparseWeightView& w, int64_t rows_per_unit, 
   else if (forced == "rows") want = has_rows ? Skip::kRows : Skip::kNone;
   else if (forced == "bitmap") want = bitmap ? Skip::kBitmap : Skip::kNone;
   else if (forced == "lanes") want = lanes ? Skip::kLanes : Skip::kNone;
-  else if (lanes && rows_per_unit == 1 && sparse::LanesPreferred())
+  else if (lanes && sparse::LanesPreferred() &&
+           rows_per_unit <= (density <= kLanesWideMaxDensity ? kLanesWideMaxRows : kLanesMaxRows))
     want = Skip::kLanes;
   else if (has_rows && density <= RowsMaxDensity(avx512, rows_per_unit))
     want = Skip::kRows;

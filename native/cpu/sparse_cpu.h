@@ -110,7 +110,7 @@ namespace avx512rows { SlabFn RowsSlabFn(); }
 // The same on AVX2 (sparse_cpu_avx2_rows.cc): ymm, 8 X rows per pass.
 namespace avx2rows { SlabFn RowsSlabFn(); }
 // The AVX-512 kernel over the weight's cpu lanes (sparse_cpu_avx512_lanes.cc): 32 weight rows on
-// fp16 lanes, their x values permuted from the chunk's class; for m = 1. Same bits, same conditions
+// fp16 lanes, their x values permuted from the chunk's class; for 1–8 X rows. Same bits, same conditions
 // (finite X), and Problem::rows with lanes, Problem::x_lanes, Scratch::rows_acc.
 namespace avx512lanes { SlabFn LanesSlabFn(); }
 

@@ -1,8 +1,8 @@
 // native/cpu/sparse_cpu_avx512_lanes.cc: the AVX-512 kernel over the cpu lanes (sparq/sparse.h
-// "lanes"; contract: sparse_cpu.h), for one or a few X rows. 32 weight rows sit on the 32 fp16
-// lanes of a zmm; a step of a run is 32 stored weights (one per row, all of one class k mod 8) and
-// their column indices, and the 32 x values they meet come from the chunk's 256 class-c x values
-// held in 8 zmm by four vpermt2w and three blends. Every step is two FMAs of 16 useful lanes
+// "lanes"; contract: sparse_cpu.h), for one or a few X rows (the driver: up to 6, 8 when very
+// sparse). 32 weight rows sit on the 32 fp16 lanes of a zmm; a step of a run is 32 stored weights
+// (one per row, all of one class k mod 8) and their column indices, and the 32 x values they meet
+// come from the chunk's 256 class-c x values (8 zmm) by four vpermt2w and three blends. Every step is two FMAs of 16 useful lanes
 // (padding aside), where the bitmap kernels expand and multiply all 64 weights of every 8×8 block
 // and the rows kernel spends a 16-lane FMA per stored weight on 1 X row: at m = 1 this one is
 // bound by the bytes it reads, the others by their instructions (docs/kernels.md "The lanes kernel").
@@ -15,9 +15,9 @@
 // The lanes are read with unaligned loads: the buffer's steps are 64-byte aligned when the buffer
 // is, which the addon's weight memory is but a caller's std::vector need not be.
 //
-// Loop order: row group, chunk, class, X row. A run is read from memory by the first X row and
-// from L1 by the others (a run is at most 256 steps of 96 bytes); the X rows' accumulators wait in
-// Scratch::rows_acc between runs.
+// Loop order: row group, chunk, class, pass of up to kRowsPerPass X rows. A run is read from memory
+// by the first pass and from L1 by the others (a run is at most 256 steps of 96 bytes); the X
+// rows' accumulators wait in Scratch::rows_acc between runs.
 // GCC 12's intrinsic headers trip -Wmaybe-uninitialized on their own _mm*_undefined_* (as in the
 // other AVX-512 files).
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
@@ -42,6 +42,8 @@ using sparq::sparse::kRowsClasses;
 constexpr int kClassCols = kLanesChunkK / kRowsClasses;  // 256 x values per (chunk, class)
 constexpr int kTableRegs = kClassCols / 32;              // 8 zmm of fp16
 constexpr int kHalfLanes = 16;                           // fp32 lanes of one accumulator
+// X rows per pass over a run (m ≥ 2): 4 and 6 measured level (m = 5–8, 70–80%; docs/kernels.md).
+constexpr int64_t kRowsPerPass = 4;
 
 // The runs stream from DRAM as one sequence per thread, but in short runs (~1–20 KiB) the hardware
 // prefetchers restart on: each step asks for the line kPrefetchAhead bytes further on in the
@@ -65,14 +67,14 @@ __m512i GatherX(const __m512i (&t)[kTableRegs], __m512i j) {
   return _mm512_mask_blend_epi16(b7, lo, hi);
 }
 
-// One run of `steps` steps for one X row: acc[0..32) (+)= Σ_steps w·x, lanes 0–15 and 16–31 apart.
-void RunSteps(const uint16_t* table, const uint16_t* values, const uint8_t* cols, int steps, bool prefetch,
-              float* acc) {
+// One run of `steps` steps for one X row (m = 1), its tables in registers: acc[0..32) (+)= Σ_steps
+// w·x, lanes 0–15 and 16–31 apart.
+void RunSteps(const uint16_t* table, const uint16_t* values, const uint8_t* cols, int steps, float* acc) {
   __m512i t[kTableRegs];
   for (int i = 0; i < kTableRegs; ++i) t[i] = _mm512_load_si512(table + 32 * i);
   __m512 a0 = _mm512_load_ps(acc), a1 = _mm512_load_ps(acc + kHalfLanes);
   for (int s = 0; s < steps; ++s, values += kLanesRows, cols += kLanesRows) {
-    if (prefetch) PrefetchAhead(values, cols);
+    PrefetchAhead(values, cols);
     const __m512i j = _mm512_cvtepu8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(cols)));
     const __m512i x = GatherX(t, j);
     const __m512i w = _mm512_loadu_si512(values);
@@ -82,6 +84,49 @@ void RunSteps(const uint16_t* table, const uint16_t* values, const uint8_t* cols
   }
   _mm512_store_ps(acc, a0);
   _mm512_store_ps(acc + kHalfLanes, a1);
+}
+
+// The same gather with the tables read from L1 (memory operands), for several X rows per step.
+__m512i GatherXFrom(const uint16_t* t, __m512i j, __mmask32 b6, __mmask32 b7) {
+  const auto at = [t](int i) { return _mm512_load_si512(t + 32 * i); };
+  const __m512i lo = _mm512_mask_blend_epi16(b6, _mm512_permutex2var_epi16(at(0), j, at(1)),
+                                             _mm512_permutex2var_epi16(at(2), j, at(3)));
+  const __m512i hi = _mm512_mask_blend_epi16(b6, _mm512_permutex2var_epi16(at(4), j, at(5)),
+                                             _mm512_permutex2var_epi16(at(6), j, at(7)));
+  return _mm512_mask_blend_epi16(b7, lo, hi);
+}
+
+// One run for kRows X rows at once (m ≥ 2): a step's column indices, masks and weights are taken
+// once and met by every row's gathered x, its tables read from L1 (8·kRows zmm do not fit the
+// registers); row i's table at table + i·table_stride halves, its accumulators at
+// acc + i·acc_stride floats. Against one row at a time over the run (each re-reading it from L1),
+// 4096², 2 threads, Zen 5, alternated: m = 4 at 80% 0.90 → 0.55 ms, m = 2 0.42 → 0.29.
+template <int kRows>
+void RunStepsRows(const uint16_t* table, int64_t table_stride, const uint16_t* values, const uint8_t* cols,
+                  int steps, float* acc, int64_t acc_stride) {
+  __m512 a0[kRows], a1[kRows];
+  for (int i = 0; i < kRows; ++i) {
+    a0[i] = _mm512_load_ps(acc + i * acc_stride);
+    a1[i] = _mm512_load_ps(acc + i * acc_stride + kHalfLanes);
+  }
+  for (int s = 0; s < steps; ++s, values += kLanesRows, cols += kLanesRows) {
+    PrefetchAhead(values, cols);
+    const __m512i j = _mm512_cvtepu8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(cols)));
+    const __mmask32 b6 = _mm512_test_epi16_mask(j, _mm512_set1_epi16(64));
+    const __mmask32 b7 = _mm512_test_epi16_mask(j, _mm512_set1_epi16(128));
+    const __m512 w0 = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(values)));
+    const __m512 w1 = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(values + kHalfLanes)));
+#pragma GCC unroll 8
+    for (int i = 0; i < kRows; ++i) {
+      const __m512i x = GatherXFrom(table + i * table_stride, j, b6, b7);
+      a0[i] = _mm512_fmadd_ps(w0, _mm512_cvtph_ps(_mm512_castsi512_si256(x)), a0[i]);
+      a1[i] = _mm512_fmadd_ps(w1, _mm512_cvtph_ps(_mm512_extracti64x4_epi64(x, 1)), a1[i]);
+    }
+  }
+  for (int i = 0; i < kRows; ++i) {
+    _mm512_store_ps(acc + i * acc_stride, a0[i]);
+    _mm512_store_ps(acc + i * acc_stride + kHalfLanes, a1[i]);
+  }
 }
 
 void LanesSlab(const Problem& p, int64_t slab, int64_t i_begin, int64_t i_end, float* c, const Scratch& s) {
@@ -101,9 +146,21 @@ void LanesSlab(const Problem& p, int64_t slab, int64_t i_begin, int64_t i_end, f
       for (int cl = 0; cl < kRowsClasses; ++cl) {
         const int steps = counts[q * kRowsClasses + cl];
         if (steps == 0) continue;
-        for (int64_t i = 0; i < rows; ++i)
-          RunSteps(p.x_lanes + (i_begin + i) * table_row + (q * kRowsClasses + cl) * kClassCols, values, cols, steps,
-                   i == 0, acc + i * kRowAccFloats + cl * kLanesRows);
+        const uint16_t* table = p.x_lanes + i_begin * table_row + (q * kRowsClasses + cl) * kClassCols;
+        float* run_acc = acc + cl * kLanesRows;
+        if (rows == 1) {
+          RunSteps(table, values, cols, steps, run_acc);
+        } else {
+          for (int64_t i = 0; i < rows; i += kRowsPerPass) {
+            const int64_t n = std::min<int64_t>(kRowsPerPass, rows - i);
+            const uint16_t* t = table + i * table_row;
+            float* a = run_acc + i * kRowAccFloats;
+            if (n == 4) RunStepsRows<4>(t, table_row, values, cols, steps, a, kRowAccFloats);
+            else if (n == 3) RunStepsRows<3>(t, table_row, values, cols, steps, a, kRowAccFloats);
+            else if (n == 2) RunStepsRows<2>(t, table_row, values, cols, steps, a, kRowAccFloats);
+            else RunStepsRows<1>(t, table_row, values, cols, steps, a, kRowAccFloats);
+          }
+        }
         values += int64_t(steps) * kLanesRows;
         cols += int64_t(steps) * kLanesRows;
       }

@@ -154,8 +154,8 @@ struct CpuRowsHeader {
   int64_t lane_chunks = 0;  // ⌈k_pad / kLanesChunkK⌉
   int64_t lane_steps = 0;   // all (row group, chunk, class) runs together
 };
-// The cpu backend's lanes: the same stored weights once more, laid out for one X row (m = 1), where
-// the row lists' one FMA per stored weight for 1 of 16 lanes wastes the vector
+// The cpu backend's lanes: the same stored weights once more, laid out for a few X rows (decode),
+// where the row lists' one FMA per stored weight for 1–6 of 16 lanes wastes the vector
 // (native/cpu/sparse_cpu_avx512_lanes.cc, docs/formats.md "CPU lanes"). 32 weight rows sit on the
 // 32 fp16 lanes of a vector: for row group g (rows 32g..32g+31 of n_pad), chunk q (kLanesChunkK
 // columns) and class c (k ≡ c mod 8) there is a run of steps; step s holds in lane r the s-th stored
@@ -174,7 +174,7 @@ constexpr double kLanesMaxDensity = 0.35;
 // masks: 1.2–1.3; one dense row in every 32 of a 97%-sparse weight: ~10).
 constexpr double kLanesMaxSlotsPerStored = 2.0;
 // Whether this CPU's sparse.encode builds the lanes (CpuLanes::kAuto) and sparse.matmul takes them
-// at m = 1 unforced: AVX-512 and a core they were measured faster on (AMD Zen 5; docs/kernels.md
+// unforced (up to 6 X rows per work unit, 8 when ≥ 88% sparse): AVX-512 and a core they were measured faster on (AMD Zen 5; docs/kernels.md
 // "The lanes kernel"). Elsewhere SPARQ_SPARSE_SKIP=lanes still runs them on a weight that has them.
 bool LanesPreferred();
 // Where the arrays of a row-list buffer start (each 64-byte aligned after the header).
