@@ -22,7 +22,7 @@ export interface SparseEncodeOptions {
    * lists"). Built only where that kernel runs — the cpu backend with its avx512 or avx2 kernels —
    * and ignored elsewhere (sim, cuda, scalar).
    * With the avx512 kernels on AMD Zen 5 and ≥ 65% sparsity they also hold the lanes, which the
-   * one-row (m = 1) kernel reads (docs/formats.md "CPU lanes").
+   * decode kernel reads (1–6 rows of X; docs/formats.md "CPU lanes").
    * They cost about 3 bytes per stored weight plus padding, and the lanes as much again
    * ({@link SparseWeight.rowListBytes}), on top of the format's bytes; without them such matmuls
    * run the format's own kernels, which are slower there (docs/benchmarks.md). Defaults to `true`.
