@@ -145,10 +145,11 @@ const cs::KernelSet& KernelsFor(cpu::Isa isa, int64_t rows_per_unit) {
 // weight) where theirs follows all weights, so it needs few stored weights: at 16 or more X rows
 // per unit from 70% sparsity, at 7–15 rows from 85%; never on the direct path (≤ 6 rows).
 enum class Skip { kNone, kBitmap, kRows, kLanes };
-// The lanes kernel's rows per work unit (weights with lanes: ≥ 65% sparse), where it beat the
-// driver's other choice (4096², 2 threads, Zen 5, alternated in one process, 2026-12-04): 2–6 rows
-// from 70% (m = 4 at 80%: 0.50 against 0.95 ms), at 65% level or better up to 6; 7–8 rows only from
-// 90% (m = 8 at 80%: 1.02 against 0.96, at 90% 0.59 against 0.67).
+// The lanes kernel's rows per work unit (weights with lanes: ≥ 68% sparse), where it beat the
+// driver's other choices (4096², 2 threads, Zen 5, alternated in one process on cold weight copies,
+// 2026-12-04; docs/kernels.md): 1–6 rows from 70% (m = 4 at 80%: 0.63 against 1.25 ms; level at
+// m = 3, 70%); 7–8 rows only where very sparse (m = 8 at 80%: 1.09 against the rows kernel's 0.90;
+// at 90% 0.59 against 0.67 in a warmer loop).
 constexpr int64_t kLanesMaxRows = 6;
 constexpr int64_t kLanesWideMaxRows = 8;
 constexpr double kLanesWideMaxDensity = 0.12;

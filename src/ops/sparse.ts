@@ -21,7 +21,7 @@ export interface SparseEncodeOptions {
    * rows of X at ≥ 45% sparsity with the avx512 kernels, ≥ 65% with avx2; docs/formats.md "CPU row
    * lists"). Built only where that kernel runs — the cpu backend with its avx512 or avx2 kernels —
    * and ignored elsewhere (sim, cuda, scalar).
-   * With the avx512 kernels on AMD Zen 5 and ≥ 65% sparsity they also hold the lanes, which the
+   * With the avx512 kernels on AMD Zen 5 and ≥ 68% sparsity they also hold the lanes, which the
    * decode kernel reads (1–6 rows of X; docs/formats.md "CPU lanes").
    * They cost about 3 bytes per stored weight plus padding, and the lanes as much again
    * ({@link SparseWeight.rowListBytes}), on top of the format's bytes; without them such matmuls

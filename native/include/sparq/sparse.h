@@ -167,9 +167,10 @@ struct CpuRowsHeader {
 constexpr int kLanesRows = 32;        // weight rows per vector of fp16 lanes
 constexpr int kLanesChunkK = 2048;    // columns per chunk: 256 per class, the reach of a byte
 // Built (SparseBuildCpuRows, CpuLanes::kAuto) where at most this fraction of the weights is
-// stored: at m = 1 the lanes kernel was measured faster than the bitmap kernel from ~65% sparsity
-// (docs/kernels.md "The lanes kernel"); below that the lanes would be dead bytes.
-constexpr double kLanesMaxDensity = 0.35;
+// stored: the lanes kernel was measured faster than the driver's other choices from 70% sparsity
+// at 1–6 X rows, mixed at 65% (faster at m = 1 and 4, 5–15% slower at 2, 3 and 6; docs/kernels.md
+// "The lanes kernel"); below that the lanes would be dead bytes.
+constexpr double kLanesMaxDensity = 0.32;
 // ... and where their slots (stored + padding) are at most this many per stored weight (random
 // masks: 1.2–1.3; one dense row in every 32 of a 97%-sparse weight: ~10).
 constexpr double kLanesMaxSlotsPerStored = 2.0;
