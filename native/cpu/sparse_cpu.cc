@@ -137,8 +137,9 @@ const cs::KernelSet& KernelsFor(cpu::Isa isa, int64_t rows_per_unit) {
 // so tests reach each): off = the expanding kernels; on = rows where the weight has lists, else
 // bitmap skip; rows / lanes / bitmap = that kernel where it can run (any m), else the expanding
 // ones. Unset, the lanes kernel runs at up to 6 X rows per unit (8 from 88% sparsity) where the
-// weight has lanes and the core is one it was measured faster on (sparq/sparse.h LanesPreferred; the lanes are built only for weights
-// sparse enough, kLanesMaxDensity); otherwise the rows kernel runs up to
+// weight has lanes and the core is one it was measured faster on (sparq/sparse.h LanesPreferred;
+// the lanes are built only for weights sparse enough, kLanesMaxDensity); otherwise the rows kernel
+// runs up to
 // RowsMaxDensity stored (which depends on the X rows per unit), and without lists the bitmap skip
 // kernel where it was measured faster than the buffered path (4096², Zen 4, 2 threads): its cost
 // follows the stored weights (~5 cycles each per 16 X rows: an accumulator load and store per

@@ -55,28 +55,38 @@ void PrefetchAhead(const uint16_t* values, const uint8_t* cols) {
   _mm_prefetch(reinterpret_cast<const char*>(reinterpret_cast<uintptr_t>(cols) + kPrefetchAhead / 2), _MM_HINT_T0);
 }
 
+// Bits 6 and 7 of each lane's column index j: which quarter of the 256 table values it reads.
+struct QuarterMasks {
+  __mmask32 b6, b7;
+  explicit QuarterMasks(__m512i j)
+      : b6(_mm512_test_epi16_mask(j, _mm512_set1_epi16(64))), b7(_mm512_test_epi16_mask(j, _mm512_set1_epi16(128))) {}
+};
+
 // The 32 x values (fp16) of the lanes' column indices j (0..255, one per 16-bit lane) from the 256
-// of the table: vpermt2w reaches 64, so four of them and a choice by bits 6 and 7 of j.
-__m512i GatherX(const __m512i (&t)[kTableRegs], __m512i j) {
-  const __mmask32 b6 = _mm512_test_epi16_mask(j, _mm512_set1_epi16(64));
-  const __mmask32 b7 = _mm512_test_epi16_mask(j, _mm512_set1_epi16(128));
-  const __m512i lo = _mm512_mask_blend_epi16(b6, _mm512_permutex2var_epi16(t[0], j, t[1]),
+// of the table: vpermt2w reaches 64, so four of them and a choice by bits 6 and 7 of j. `t` holds
+// the table in registers (m = 1) or loads it from L1 (m ≥ 2: the loads fold into the permutes).
+__m512i GatherX(const __m512i (&t)[kTableRegs], __m512i j, QuarterMasks q) {
+  const __m512i lo = _mm512_mask_blend_epi16(q.b6, _mm512_permutex2var_epi16(t[0], j, t[1]),
                                              _mm512_permutex2var_epi16(t[2], j, t[3]));
-  const __m512i hi = _mm512_mask_blend_epi16(b6, _mm512_permutex2var_epi16(t[4], j, t[5]),
+  const __m512i hi = _mm512_mask_blend_epi16(q.b6, _mm512_permutex2var_epi16(t[4], j, t[5]),
                                              _mm512_permutex2var_epi16(t[6], j, t[7]));
-  return _mm512_mask_blend_epi16(b7, lo, hi);
+  return _mm512_mask_blend_epi16(q.b7, lo, hi);
+}
+
+void LoadTable(const uint16_t* table, __m512i (&t)[kTableRegs]) {
+  for (int i = 0; i < kTableRegs; ++i) t[i] = _mm512_load_si512(table + 32 * i);
 }
 
 // One run of `steps` steps for one X row (m = 1), its tables in registers: acc[0..32) (+)= Σ_steps
 // w·x, lanes 0–15 and 16–31 apart.
 void RunSteps(const uint16_t* table, const uint16_t* values, const uint8_t* cols, int steps, float* acc) {
   __m512i t[kTableRegs];
-  for (int i = 0; i < kTableRegs; ++i) t[i] = _mm512_load_si512(table + 32 * i);
+  LoadTable(table, t);
   __m512 a0 = _mm512_load_ps(acc), a1 = _mm512_load_ps(acc + kHalfLanes);
   for (int s = 0; s < steps; ++s, values += kLanesRows, cols += kLanesRows) {
     PrefetchAhead(values, cols);
     const __m512i j = _mm512_cvtepu8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(cols)));
-    const __m512i x = GatherX(t, j);
+    const __m512i x = GatherX(t, j, QuarterMasks(j));
     const __m512i w = _mm512_loadu_si512(values);
     a0 = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm512_castsi512_si256(w)), _mm512_cvtph_ps(_mm512_castsi512_si256(x)), a0);
     a1 = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm512_extracti64x4_epi64(w, 1)),
@@ -84,16 +94,6 @@ void RunSteps(const uint16_t* table, const uint16_t* values, const uint8_t* cols
   }
   _mm512_store_ps(acc, a0);
   _mm512_store_ps(acc + kHalfLanes, a1);
-}
-
-// The same gather with the tables read from L1 (memory operands), for several X rows per step.
-__m512i GatherXFrom(const uint16_t* t, __m512i j, __mmask32 b6, __mmask32 b7) {
-  const auto at = [t](int i) { return _mm512_load_si512(t + 32 * i); };
-  const __m512i lo = _mm512_mask_blend_epi16(b6, _mm512_permutex2var_epi16(at(0), j, at(1)),
-                                             _mm512_permutex2var_epi16(at(2), j, at(3)));
-  const __m512i hi = _mm512_mask_blend_epi16(b6, _mm512_permutex2var_epi16(at(4), j, at(5)),
-                                             _mm512_permutex2var_epi16(at(6), j, at(7)));
-  return _mm512_mask_blend_epi16(b7, lo, hi);
 }
 
 // One run for kRows X rows at once (m ≥ 2): a step's column indices, masks and weights are taken
@@ -112,13 +112,14 @@ void RunStepsRows(const uint16_t* table, int64_t table_stride, const uint16_t* v
   for (int s = 0; s < steps; ++s, values += kLanesRows, cols += kLanesRows) {
     PrefetchAhead(values, cols);
     const __m512i j = _mm512_cvtepu8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(cols)));
-    const __mmask32 b6 = _mm512_test_epi16_mask(j, _mm512_set1_epi16(64));
-    const __mmask32 b7 = _mm512_test_epi16_mask(j, _mm512_set1_epi16(128));
+    const QuarterMasks quarters(j);
     const __m512 w0 = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(values)));
     const __m512 w1 = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(values + kHalfLanes)));
 #pragma GCC unroll 8
     for (int i = 0; i < kRows; ++i) {
-      const __m512i x = GatherXFrom(table + i * table_stride, j, b6, b7);
+      __m512i t[kTableRegs];
+      LoadTable(table + i * table_stride, t);
+      const __m512i x = GatherX(t, j, quarters);
       a0[i] = _mm512_fmadd_ps(w0, _mm512_cvtph_ps(_mm512_castsi512_si256(x)), a0[i]);
       a1[i] = _mm512_fmadd_ps(w1, _mm512_cvtph_ps(_mm512_extracti64x4_epi64(x, 1)), a1[i]);
     }
