@@ -120,7 +120,7 @@ Napi::Value SparseEncodeBinding(const Napi::CallbackInfo& info) {
   const char* isa = ctx->backend().cpu_isa();
   const bool row_lists = layout == PackedLayout::kCpu && (std::strcmp(isa, "avx512") == 0 || std::strcmp(isa, "avx2") == 0) &&
                          (info[4].IsUndefined() || info[4].As<Napi::Boolean>().Value());
-  // The lanes (m = 1, sparse enough weights) only for the AVX-512 kernel that reads them, on a core
+  // The lanes (decode sizes, sparse enough weights) only for the AVX-512 kernel that reads them, on a core
   // where it was measured to pay (sparq/sparse.h LanesPreferred).
   const CpuLanes lanes = std::strcmp(isa, "avx512") == 0 && sparse::LanesPreferred() ? CpuLanes::kAuto : CpuLanes::kNone;
   return CreateWeightAsync(env, info[0].As<Napi::Object>(), ctx, op,

@@ -175,8 +175,9 @@ constexpr double kLanesMaxDensity = 0.32;
 // masks: 1.2–1.3; one dense row in every 32 of a 97%-sparse weight: ~10).
 constexpr double kLanesMaxSlotsPerStored = 2.0;
 // Whether this CPU's sparse.encode builds the lanes (CpuLanes::kAuto) and sparse.matmul takes them
-// unforced (up to 6 X rows per work unit, 8 when ≥ 88% sparse): AVX-512 and a core they were measured faster on (AMD Zen 5; docs/kernels.md
-// "The lanes kernel"). Elsewhere SPARQ_SPARSE_SKIP=lanes still runs them on a weight that has them.
+// unforced (up to 6 X rows per work unit, 8 when ≥ 88% sparse): AVX-512 and a core they were
+// measured faster on (AMD Zen 5; docs/kernels.md "The lanes kernel"). Elsewhere
+// SPARQ_SPARSE_SKIP=lanes still runs them on a weight that has them.
 bool LanesPreferred();
 // Where the arrays of a row-list buffer start (each 64-byte aligned after the header).
 struct CpuRows {
@@ -202,7 +203,8 @@ constexpr int64_t CpuRowsListIndex(const CpuRowsHeader& h, int64_t row, int64_t 
 enum class CpuLanes : int32_t { kNone = 0, kAuto = 1, kAlways = 2 };
 
 // Builds the row lists of w[n][k] (fp16 bits; stored = bits not 0x0000, as in both formats) and,
-// as `lanes` says, the lanes. O(n·k); callers run it off the JS thread. Errors as "<op>: …" (kOutOfMemory).
+// as `lanes` says, the lanes. O(n·k); callers run it off the JS thread. Errors as "<op>: …"
+// (kOutOfMemory).
 Status SparseBuildCpuRows(const uint16_t* w, int64_t n, int64_t k, std::vector<uint8_t>* out,
                           const char* op = "sparse.encode", CpuLanes lanes = CpuLanes::kAuto);
 
