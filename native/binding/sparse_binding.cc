@@ -3,8 +3,8 @@
 // "sparse" with three parts — bitmaps (empty for Tiled-CSL), values/words, tile offsets — that
 // every backend reads as encoded (sparq/sparse.h), and on the cpu backend with the avx512 or avx2
 // kernels a fourth unless the caller said rowLists: false: the row lists of the same weights
-// (sparq/sparse.h "row lists"), with their lanes where the kernels are avx512 and few enough
-// weights are stored.
+// (sparq/sparse.h "row lists"), or instead their lanes where the kernels are avx512 on a core that
+// takes them and at least 30% of the weights are zero (sparq/sparse.h "lanes").
 #include <cstring>
 
 #include "binding/args.h"
@@ -120,8 +120,8 @@ Napi::Value SparseEncodeBinding(const Napi::CallbackInfo& info) {
   const char* isa = ctx->backend().cpu_isa();
   const bool row_lists = layout == PackedLayout::kCpu && (std::strcmp(isa, "avx512") == 0 || std::strcmp(isa, "avx2") == 0) &&
                          (info[4].IsUndefined() || info[4].As<Napi::Boolean>().Value());
-  // The lanes (decode sizes, sparse enough weights) only for the AVX-512 kernel that reads them, on a core
-  // where it was measured to pay (sparq/sparse.h LanesPreferred).
+  // The lanes (instead of the lists, for sparse enough weights) only for the AVX-512 kernels that read
+  // them, on a core where the lanes kernel was measured to pay (sparq/sparse.h LanesPreferred).
   const CpuLanes lanes = std::strcmp(isa, "avx512") == 0 && sparse::LanesPreferred() ? CpuLanes::kAuto : CpuLanes::kNone;
   return CreateWeightAsync(env, info[0].As<Napi::Object>(), ctx, op,
                            [w, n, k, format, layout, row_lists, lanes, op](std::vector<std::vector<uint8_t>>* parts,

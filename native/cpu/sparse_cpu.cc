@@ -87,6 +87,16 @@ void PrefetchBitmapTile(const Problem& p, int64_t t) {
   for (const char* a = v0; a < v1; a += kLine) _mm_prefetch(a, _MM_HINT_T0);
 }
 
+void AddRowsAcc(const float* acc, int64_t rows, float* c) {
+  constexpr int64_t kXLanes = 16, kRowAccFloats = int64_t(kRowLanes) * kXLanes;
+  for (int64_t i = 0; i < rows; ++i) {
+    const float* a = acc + (i / kXLanes) * kRowsAccBlockFloats + i % kXLanes;
+    float* ci = c + i * kSlabCFloats;
+    for (int row = 0; row < kTileDim; ++row)
+      for (int l = 0; l < kRowLanes; ++l) ci[row * kRowLanes + l] += a[row * kRowAccFloats + l * kXLanes];
+  }
+}
+
 }  // namespace sparq::cpu::sparse
 
 namespace sparq {
@@ -131,26 +141,29 @@ const cs::KernelSet& KernelsFor(cpu::Isa isa, int64_t rows_per_unit) {
   return cs::scalar::Kernels();
 }
 
-// The zero-skipping kernels (sparse_cpu.h): avx512rows / avx2rows over the weight's cpu row lists
-// (either format), avx512lanes over their lanes, avx512skip over the bitmap format (AVX-512 only);
-// all only for a finite X. SPARQ_SPARSE_SKIP=off|on|rows|lanes|bitmap forces (read at every call,
-// so tests reach each): off = the expanding kernels; on = rows where the weight has lists, else
-// bitmap skip; rows / lanes / bitmap = that kernel where it can run (any m), else the expanding
-// ones. Unset, the lanes kernel runs at up to 6 X rows per unit (8 from 88% sparsity) where the
-// weight has lanes and the core is one it was measured faster on (sparq/sparse.h LanesPreferred;
-// the lanes are built only for weights sparse enough, kLanesMaxDensity); otherwise the rows kernel
-// runs up to
-// RowsMaxDensity stored (which depends on the X rows per unit), and without lists the bitmap skip
-// kernel where it was measured faster than the buffered path (4096², Zen 4, 2 threads): its cost
-// follows the stored weights (~5 cycles each per 16 X rows: an accumulator load and store per
-// weight) where theirs follows all weights, so it needs few stored weights: at 16 or more X rows
-// per unit from 70% sparsity, at 7–15 rows from 85%; never on the direct path (≤ 6 rows).
-enum class Skip { kNone, kBitmap, kRows, kLanes };
+// The zero-skipping kernels (sparse_cpu.h): the rows kernel, over the weight's cpu lanes
+// (avx512lanerows) where it has them, else over its row lists (avx512rows / avx2rows; either
+// format); avx512lanes over the lanes; avx512skip over the bitmap format (AVX-512 only); all only
+// for a finite X. SPARQ_SPARSE_SKIP=off|on|rows|lists|lanes|bitmap forces (read at every call, so
+// tests reach each): off = the expanding kernels; on = the rows kernel where the weight has lanes
+// or lists, else bitmap skip; rows / lists / lanes / bitmap = that kernel where it can run (any m;
+// `lists` the rows kernel over the lists even where there are lanes), else the expanding ones.
+// Unset, the lanes kernel runs at up to 6 X rows per unit (8 from 88% sparsity) on weights with
+// lanes at least 68% sparse, on a core it was measured faster on (sparq/sparse.h LanesPreferred);
+// otherwise the rows kernel runs up to RowsMaxDensity stored (which depends on the X rows per
+// unit), and without lanes or lists the bitmap skip kernel where it was measured faster than the
+// buffered path (4096², Zen 4, 2 threads): its cost follows the stored weights (~5 cycles each per
+// 16 X rows: an accumulator load and store per weight) where theirs follows all weights, so it
+// needs few stored weights: at 16 or more X rows per unit from 70% sparsity, at 7–15 rows from
+// 85%; never on the direct path (≤ 6 rows).
+// kLaneRows and kListRows: the rows kernel over the lanes or over the lists.
+enum class Skip { kNone, kBitmap, kLaneRows, kListRows, kLanes };
 // The lanes kernel's rows per work unit (weights with lanes: ≥ 68% sparse), where it beat the
 // driver's other choices (4096², 2 threads, Zen 5, alternated in one process on cold weight copies,
 // 2026-12-04; docs/kernels.md): 1–6 rows from 70% (m = 4 at 80%: 0.63 against 1.25 ms; level at
 // m = 3, 70%); 7–8 rows only where very sparse (m = 8 at 80%: 1.09 against the rows kernel's 0.90;
 // at 90% 0.59 against 0.67 in a warmer loop).
+constexpr double kLanesDecodeMaxDensity = 0.32;  // from 68% sparse (65% was mixed, 60% level, 50% slower)
 constexpr int64_t kLanesMaxRows = 6;
 constexpr int64_t kLanesWideMaxRows = 8;
 constexpr double kLanesWideMaxDensity = 0.12;
@@ -180,21 +193,25 @@ Skip ChooseSkip(cpu::Isa isa, const SparseWeightView& w, int64_t rows_per_unit, 
   const bool avx512 = isa == cpu::Isa::kAvx512 && cpu::IsaSupported(cpu::Isa::kAvx512);
   const bool avx2 = !avx512 && isa == cpu::Isa::kAvx2 && cpu::IsaSupported(cpu::Isa::kAvx2);
   if (!avx512 && !avx2) return Skip::kNone;
-  const bool has_rows = w.cpu_rows != nullptr, bitmap = avx512 && w.format == SparseFormat::kBitmap;
-  const bool lanes = avx512 && has_rows && sparse::CpuRowsAt(w.cpu_rows).header->lane_chunks > 0;
+  const bool bitmap = avx512 && w.format == SparseFormat::kBitmap;
+  const sparse::CpuRows r = w.cpu_rows != nullptr ? sparse::CpuRowsAt(w.cpu_rows) : sparse::CpuRows{};
+  const bool lists = r.header != nullptr && r.has_lists(), lanes = avx512 && r.header != nullptr && r.has_lanes();
+  // The rows kernel reads the lanes where the weight has them (AVX-512 only), else the lists.
+  const Skip rows = lanes ? Skip::kLaneRows : lists ? Skip::kListRows : Skip::kNone;
   const char* env = std::getenv("SPARQ_SPARSE_SKIP");
   const std::string forced = env != nullptr ? env : "";
   Skip want = Skip::kNone;
   if (forced == "off") return Skip::kNone;
-  if (forced == "on") want = has_rows ? Skip::kRows : bitmap ? Skip::kBitmap : Skip::kNone;
-  else if (forced == "rows") want = has_rows ? Skip::kRows : Skip::kNone;
+  if (forced == "on") want = rows != Skip::kNone ? rows : bitmap ? Skip::kBitmap : Skip::kNone;
+  else if (forced == "rows") want = rows;
+  else if (forced == "lists") want = lists ? Skip::kListRows : Skip::kNone;
   else if (forced == "bitmap") want = bitmap ? Skip::kBitmap : Skip::kNone;
   else if (forced == "lanes") want = lanes ? Skip::kLanes : Skip::kNone;
-  else if (lanes && sparse::LanesPreferred() &&
+  else if (lanes && sparse::LanesPreferred() && density <= kLanesDecodeMaxDensity &&
            rows_per_unit <= (density <= kLanesWideMaxDensity ? kLanesWideMaxRows : kLanesMaxRows))
     want = Skip::kLanes;
-  else if (has_rows && density <= RowsMaxDensity(avx512, rows_per_unit))
-    want = Skip::kRows;
+  else if (rows != Skip::kNone && density <= RowsMaxDensity(avx512, rows_per_unit))
+    want = rows;
   else if (bitmap && rows_per_unit > cs::kAvx512DirectMaxRows &&
            density <= (rows_per_unit >= 16 ? kSkipMaxDensity16Rows : kSkipMaxDensityFewRows))
     want = Skip::kBitmap;
@@ -293,7 +310,7 @@ Status SparseMatmulCpu(const SparseWeightView& w, const uint16_t* x, const uint1
     int64_t rows_per_unit = RowsPerUnit(m, slabs, pool.size());
     const double density = double(p.values_len) / double(w.n_pad * w.k_pad);
     const Skip skip = ChooseSkip(isa, w, rows_per_unit, density, x32.get(), m * w.k_pad);
-    if (skip == Skip::kRows || skip == Skip::kLanes) p.rows = sparse::CpuRowsAt(w.cpu_rows);
+    if (skip == Skip::kLaneRows || skip == Skip::kListRows || skip == Skip::kLanes) p.rows = sparse::CpuRowsAt(w.cpu_rows);
     cpu::AlignedArray<float> xt;
     cpu::AlignedArray<uint16_t> x_lanes;
     if (skip == Skip::kLanes) {
@@ -302,18 +319,19 @@ Status SparseMatmulCpu(const SparseWeightView& w, const uint16_t* x, const uint1
     } else if (skip != Skip::kNone) {
       // Units start on xt's 16-row blocks.
       rows_per_unit = std::min(m, (rows_per_unit + cpu::kRowBlockRows - 1) / cpu::kRowBlockRows * cpu::kRowBlockRows);
-      p.xt_lanes = skip == Skip::kRows && m <= kRowsNarrowXRows ? kRowsNarrowXRows : cpu::kRowBlockRows;
+      p.xt_lanes = skip != Skip::kBitmap && m <= kRowsNarrowXRows ? kRowsNarrowXRows : cpu::kRowBlockRows;
       xt = cpu::TransposeToRowBlocks(x32.get(), m, w.k_pad, pool, p.xt_lanes);
       p.xt = xt.get();
     }
     const int64_t row_parts = (m + rows_per_unit - 1) / rows_per_unit;
     const cs::KernelSet& ks = KernelsFor(isa, rows_per_unit);
-    const cs::SlabFn fn = skip == Skip::kRows     ? (isa == cpu::Isa::kAvx512 ? cs::avx512rows::RowsSlabFn() : cs::avx2rows::RowsSlabFn())
+    const cs::SlabFn fn = skip == Skip::kLaneRows     ? cs::avx512lanerows::LaneRowsSlabFn()
+                          : skip == Skip::kListRows  ? (isa == cpu::Isa::kAvx512 ? cs::avx512rows::RowsSlabFn() : cs::avx2rows::RowsSlabFn())
                           : skip == Skip::kLanes  ? cs::avx512lanes::LanesSlabFn()
                           : skip == Skip::kBitmap ? cs::avx512skip::BitmapSlabFn()
                           : w.format == SparseFormat::kBitmap ? ks.bitmap
                                                               : ks.tiled_csl;
-    const int64_t acc_floats = skip == Skip::kRows     ? (rows_per_unit + 15) / 16 * cs::kRowsAccBlockFloats
+    const int64_t acc_floats = skip == Skip::kLaneRows || skip == Skip::kListRows ? (rows_per_unit + 15) / 16 * cs::kRowsAccBlockFloats
                                : skip == Skip::kLanes  ? rows_per_unit * cs::kRowLanes * sparse::kLanesRows
                                : skip == Skip::kBitmap ? cs::kTileDim * cs::kRowLanes * 16
                                                        : 0;

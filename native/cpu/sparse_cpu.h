@@ -83,6 +83,10 @@ struct Scratch {
 inline constexpr int64_t kPrefetchTilesAhead = 1;
 void PrefetchBitmapTile(const Problem& p, int64_t t);
 
+// c[i][row][l] += acc[i / 16][row][l][i % 16] for the unit's `rows` X rows: the rows kernels'
+// accumulators (X rows on the lanes, Scratch::rows_acc) into c's layout. Plain code.
+void AddRowsAcc(const float* acc, int64_t rows, float* c);
+
 // c[0 .. i_end − i_begin)[64][8] (+)= the slab's contribution, c zeroed by the caller.
 using SlabFn = void (*)(const Problem& p, int64_t slab, int64_t i_begin, int64_t i_end, float* c,
                         const Scratch& s);
@@ -109,6 +113,10 @@ namespace avx512skip { SlabFn BitmapSlabFn(); }
 namespace avx512rows { SlabFn RowsSlabFn(); }
 // The same on AVX2 (sparse_cpu_avx2_rows.cc): ymm, 8 X rows per pass.
 namespace avx2rows { SlabFn RowsSlabFn(); }
+// The rows kernel over the weight's cpu lanes instead of its lists (sparse_cpu_avx512_lane_rows.cc):
+// the same FMAs, fewer padding slots, so a weight with lanes needs no lists. Same bits, same
+// conditions (finite X, Problem::xt, Scratch::rows_acc as the rows kernel's), Problem::rows with lanes.
+namespace avx512lanerows { SlabFn LaneRowsSlabFn(); }
 // The AVX-512 kernel over the weight's cpu lanes (sparse_cpu_avx512_lanes.cc): 32 weight rows on
 // fp16 lanes, their x values permuted from the chunk's class; for 1–8 X rows. Same bits, same conditions
 // (finite X), and Problem::rows with lanes, Problem::x_lanes, Scratch::rows_acc.

@@ -97,11 +97,10 @@ void WriteLanes(const uint16_t* w, int64_t n, int64_t k, const CpuRowsHeader& h,
   first[row_groups] = step;
 }
 
-// Groups of the (row, chunk) list: its longest class; `stored` += its stored weights.
-int64_t GroupsOf(const uint16_t* w_row, int64_t k0, int64_t k1, int64_t* stored) {
+// Groups of the (row, chunk) list: its longest class.
+int64_t GroupsOf(const uint16_t* w_row, int64_t k0, int64_t k1) {
   int64_t count[kRowsClasses];
   ClassCounts(w_row, k0, k1, count);
-  for (int64_t c : count) *stored += c;
   return *std::max_element(count, count + kRowsClasses);
 }
 
@@ -134,28 +133,29 @@ Status SparseBuildCpuRows(const uint16_t* w, int64_t n, int64_t k, std::vector<u
   CpuRowsHeader h;
   h.rows = RoundUp(n, kTileRows);
   const int64_t k_pad = RoundUp(k, kTileCols);
-  h.chunks = (k_pad + kRowsChunkK - 1) / kRowsChunkK;
   try {
-    std::vector<int64_t> group_offsets(size_t(h.rows * h.chunks + 1), 0);
     int64_t stored = 0;
-    for (int64_t r = 0; r < n; ++r)
-      for (int64_t q = 0; q < h.chunks; ++q)
-        group_offsets[size_t(CpuRowsListIndex(h, r, q)) + 1] =
-            GroupsOf(w + r * k, q * kRowsChunkK, std::min(k, (q + 1) * kRowsChunkK), &stored);
-    for (size_t i = 1; i < group_offsets.size(); ++i) group_offsets[i] += group_offsets[i - 1];
-    h.groups = group_offsets.back();
-
+    for (int64_t i = 0; i < n * k; ++i) stored += w[i] != 0;
     std::vector<uint16_t> lane_counts;
     if (lanes == CpuLanes::kAlways || (lanes == CpuLanes::kAuto && double(stored) <= kLanesMaxDensity * double(n * k))) {
       h.lane_chunks = (k_pad + kLanesChunkK - 1) / kLanesChunkK;
       h.lane_steps = CountLaneSteps(w, n, k, h, &lane_counts);
       // Rows far from even (a dense row among sparse ones, global pruning) make every run as long
-      // as its densest row: then the lanes are mostly padding, and not built.
+      // as its densest row: then the lanes are mostly padding, and the lists are built instead.
       if (lanes == CpuLanes::kAuto && double(h.lane_steps) * kLanesRows > kLanesMaxSlotsPerStored * double(stored)) {
         h.lane_chunks = h.lane_steps = 0;
         lane_counts.clear();
       }
     }
+    // With kAuto the lanes replace the lists: every kernel that reads lists has a twin over the lanes.
+    if (lanes != CpuLanes::kAuto || h.lane_chunks == 0) h.chunks = (k_pad + kRowsChunkK - 1) / kRowsChunkK;
+    std::vector<int64_t> group_offsets(size_t(h.rows * h.chunks + 1), 0);
+    for (int64_t r = 0; r < n; ++r)
+      for (int64_t q = 0; q < h.chunks; ++q)
+        group_offsets[size_t(CpuRowsListIndex(h, r, q)) + 1] =
+            GroupsOf(w + r * k, q * kRowsChunkK, std::min(k, (q + 1) * kRowsChunkK));
+    for (size_t i = 1; i < group_offsets.size(); ++i) group_offsets[i] += group_offsets[i - 1];
+    h.groups = group_offsets.back();
 
     const Offsets o = OffsetsOf(h);
     out->assign(o.total, 0);

@@ -55,9 +55,9 @@ constexpr int kGuardElems = 64;
 
 // One kernel to run: an ISA, and on AVX-512 which expand (SPARQ_SPARSE_EXPAND, read at every call):
 // "float" (vexpandps) and, where the CPU has VBMI2, "word" (vpexpandw) too; and the two skip kernels
-// (SPARQ_SPARSE_SKIP): "bitmap" (bitmap only: tiled-CSL runs "float" there), "rows" (the row
-// lists every view here carries, either format) and "lanes" (their lanes, built here at every
-// sparsity with CpuLanes::kAlways).
+// (SPARQ_SPARSE_SKIP): "bitmap" (bitmap only: tiled-CSL runs "float" there), "rows" (the rows
+// kernel over the lanes every view here carries, built at every sparsity with CpuLanes::kAlways),
+// "lists" (the rows kernel over the row lists the views carry too) and "lanes" (the lanes kernel).
 struct Kernel {
   Isa isa;
   const char* expand;        // null: leave SPARQ_SPARSE_EXPAND unset
@@ -88,6 +88,7 @@ std::vector<Kernel> SupportedKernels() {
     if (sparq::cpu::HasAvx512Vbmi2()) out.push_back({isa, "word"});
     out.push_back({isa, "float", "bitmap"});
     out.push_back({isa, "float", "rows"});
+    out.push_back({isa, "float", "lists"});
     out.push_back({isa, "float", "lanes"});
   }
   return out;
@@ -288,7 +289,7 @@ void CheckGrid(sparq::cpu::ThreadPool& pool1, sparq::cpu::ThreadPool& pool3) {
     }
   // k past one and two lane chunks (2048 columns): column indices j ≥ 128 and runs across chunks
   CheckMatrix(RandomSparse(33, 2049, 0.5), 33, 2049, 0.5, {1, 2}, " (k past a lane chunk)", pool1, pool3);
-  CheckMatrix(RandomSparse(67, 4200, 0.8), 67, 4200, 0.8, {1, 3}, " (k past two lane chunks)", pool1, pool3);
+  CheckMatrix(RandomSparse(67, 4200, 0.8), 67, 4200, 0.8, {1, 3, 17}, " (k past two lane chunks)", pool1, pool3);
   // many X rows over few slabs: rows split across work units, capped per unit
   CheckMatrix(RandomSparse(64, 130, 0.6), 64, 130, 0.6, {150}, " (row split)", pool1, pool3);
 }
@@ -367,7 +368,8 @@ void CheckSkipNonFinite(sparq::cpu::ThreadPool& pool1) {
   const struct {
     Isa isa;
     const char* skip;
-  } kernels[] = {{Isa::kAvx512, "bitmap"}, {Isa::kAvx512, "rows"}, {Isa::kAvx512, "lanes"}, {Isa::kAvx2, "rows"}};
+  } kernels[] = {{Isa::kAvx512, "bitmap"}, {Isa::kAvx512, "rows"}, {Isa::kAvx512, "lists"}, {Isa::kAvx512, "lanes"},
+                 {Isa::kAvx2, "rows"}};
   for (const auto& kern : kernels) {
     if (!sparq::cpu::IsaSupported(kern.isa)) continue;
     std::vector<uint16_t> y_float(size_t(m * n), 0x1234), y_skip(size_t(m * n), kNanBits);
@@ -460,20 +462,56 @@ void CheckLanesAreRead(sparq::cpu::ThreadPool& pool1) {
   }
 }
 
-// CpuLanes::kAuto builds no lanes for a weight that is not sparse enough, nor for one whose rows
-// are so uneven that the lanes would be mostly padding (one dense row in every 32).
-void CheckNoLanesWhereTheyDoNotPay() {
-  const auto no_lanes = [](const std::vector<uint16_t>& w, int64_t n, int64_t k) {
+// CpuLanes::kAuto builds the lanes instead of the lists where enough weights are zero, and the
+// lists instead of the lanes for a weight that is not sparse enough or whose rows are so uneven
+// that the lanes would be mostly padding (one dense row in every 32).
+void CheckLanesOrLists() {
+  const auto built = [](const std::vector<uint16_t>& w, int64_t n, int64_t k, bool want_lanes) {
     std::vector<uint8_t> bytes;
     const Status st = sparq::SparseBuildCpuRows(w.data(), n, k, &bytes);
-    return st.ok() && sparq::sparse::CpuRowsAt(bytes.data()).header->lane_chunks == 0 &&
-           sparq::sparse::CpuRowsAt(bytes.data()).lane_values == nullptr;
+    if (!st.ok()) return false;
+    const sparq::sparse::CpuRows r = sparq::sparse::CpuRowsAt(bytes.data());
+    return r.has_lanes() == want_lanes && r.has_lists() == !want_lanes && (!want_lanes || r.header->groups == 0) &&
+           (r.lane_values != nullptr) == want_lanes;
   };
-  Check(no_lanes(RandomSparse(64, 300, 0.5), 64, 300), "50%-sparse weight: CpuLanes::kAuto builds no lanes");
+  Check(built(RandomSparse(64, 300, 0.2), 64, 300, false), "20%-sparse weight: CpuLanes::kAuto builds the lists, no lanes");
+  Check(built(RandomSparse(64, 300, 0.5), 64, 300, true), "50%-sparse weight: CpuLanes::kAuto builds the lanes, no lists");
   std::vector<uint16_t> uneven = RandomSparse(128, 1024, 0.99);
   for (int64_t r = 0; r < 128; r += 32)
     for (int64_t c = 0; c < 1024; ++c) uneven[size_t(r * 1024 + c)] = RandomNonZero(0.05, 1.0);
-  Check(no_lanes(uneven, 128, 1024), "one dense row in every 32, ~96% sparse: CpuLanes::kAuto builds no lanes");
+  Check(built(uneven, 128, 1024, false), "one dense row in every 32, ~96% sparse: CpuLanes::kAuto builds the lists, no lanes");
+}
+
+// A weight with lanes and no lists (what sparse.encode builds on a Zen 5 cpu context): every
+// SPARQ_SPARSE_SKIP choice meets the reference, `lists` falling back to the expanding kernels; the
+// rows kernel over the lanes at 8 (ymm), 16 and 40 (zmm, three X blocks, row units of 16) rows.
+void CheckLanesOnlyWeight(sparq::cpu::ThreadPool& pool1, sparq::cpu::ThreadPool& pool3) {
+  if (!sparq::cpu::IsaSupported(Isa::kAvx512)) return;
+  const int64_t n = 97, k = 2300;
+  for (double sparsity : {0.5, 0.8})
+    for (int64_t m : {1, 8, 16, 40}) {
+      const Problem p = RandomProblem(m, n, k, sparsity);
+      std::vector<double> ref, tol;
+      Reference(p, ref, tol);
+      SparseEncoded enc;
+      if (!sparq::SparseEncode(p.w.data(), n, k, SparseFormat::kBitmap, &enc).ok() ||
+          !sparq::SparseBuildCpuRows(p.w.data(), n, k, &enc.cpu_rows, kOp, CpuLanes::kAuto).ok() ||
+          sparq::sparse::CpuRowsAt(enc.cpu_rows.data()).has_lists()) {
+        Check(false, "encode a lanes-only weight");
+        return;
+      }
+      ExactCopy copy(enc);
+      for (const char* skip : {"", "off", "on", "rows", "lists", "lanes", "bitmap"}) {
+        if (*skip != 0) setenv("SPARQ_SPARSE_SKIP", skip, 1);
+        else unsetenv("SPARQ_SPARSE_SKIP");
+        std::string err = RunAndCompare(p, copy.view, Isa::kAvx512, pool1, ref, tol);
+        if (err.empty()) err = RunAndCompare(p, copy.view, Isa::kAvx512, pool3, ref, tol);
+        Check(err.empty(), "sparse.matmul [cpu avx512] lanes-only weight m=" + std::to_string(m) + " " +
+                               std::to_string(n) + "x" + std::to_string(k) + " sparsity " + std::to_string(sparsity) +
+                               " SPARQ_SPARSE_SKIP=" + (*skip != 0 ? skip : "(unset)") + ": matches the float64 reference" +
+                               (err.empty() ? "" : " -- " + err));
+      }
+    }
 }
 
 }  // namespace
@@ -489,7 +527,8 @@ int main() {
   CheckSkipNonFinite(pool1);
   CheckTheCheck(pool1);
   CheckLanesAreRead(pool1);
-  CheckNoLanesWhereTheyDoNotPay();
+  CheckLanesOrLists();
+  CheckLanesOnlyWeight(pool1, pool3);
   sparq_test::PrintShard();
   std::printf("%d passed, %d failed\n", g_passed, g_failed);
   return g_failed == 0 ? 0 : 1;

@@ -430,6 +430,49 @@ void RowLanes(int64_t n, int64_t k, double sparsity) {
   Check(ok, std::string(name) + ": laid out as sparq/sparse.h states, every stored weight in one lane slot");
 }
 
+// What sparse.encode builds on a Zen 5 cpu context (CpuLanes::kAuto): where at most 70% of the
+// weights are stored and the lanes hold at most 2 slots per stored weight (this test counts both
+// itself), the lanes alone — no lists (chunks and groups 0, one group offset) and lane arrays equal
+// to those CpuLanes::kAlways builds, at the offsets this test computes; elsewhere the lists alone.
+void LanesInsteadOfLists(int64_t n, int64_t k, double sparsity) {
+  if (!sparq_test::TakeCase()) return;
+  namespace sp = sparq::sparse;
+  const std::vector<uint16_t> w = RandomSparse(n, k, sparsity);
+  std::vector<uint8_t> both, bytes;
+  Status st = sparq::SparseBuildCpuRows(w.data(), n, k, &both, "sparse.encode", sparq::CpuLanes::kAlways);
+  if (st.ok()) st = sparq::SparseBuildCpuRows(w.data(), n, k, &bytes, "sparse.encode", sparq::CpuLanes::kAuto);
+  char name[120];
+  std::snprintf(name, sizeof name, "kAuto %lldx%lld sparsity %.2f", (long long)n, (long long)k, sparsity);
+  if (!st.ok()) {
+    Check(false, std::string(name) + ": " + st.message);
+    return;
+  }
+  int64_t stored = 0;
+  for (uint16_t v : w) stored += v != 0;
+  const sp::CpuRows b = sp::CpuRowsAt(both.data()), r = sp::CpuRowsAt(bytes.data());
+  const int64_t slots = b.header->lane_steps * sp::kLanesRows;
+  const bool want_lanes = double(stored) <= 0.70 * double(n * k) && double(slots) <= 2.0 * double(stored);
+  bool ok = r.header->magic == sp::kCpuRowsMagic && r.header->rows == b.header->rows;
+  if (want_lanes) {
+    const int64_t groups = r.header->rows / sp::kLanesRows, chunks = b.header->lane_chunks;
+    const size_t first = Align64(Align64(sizeof(sp::CpuRowsHeader)) + 8), counts = Align64(first + size_t(groups + 1) * 8);
+    const size_t cols = Align64(counts + size_t(groups * chunks * 8) * 2), values = Align64(cols + size_t(slots));
+    const auto at = [&](const void* a) { return size_t(static_cast<const uint8_t*>(a) - bytes.data()); };
+    ok = ok && r.header->chunks == 0 && r.header->groups == 0 && r.group_offsets[0] == 0 && !r.has_lists() &&
+         r.header->lane_chunks == chunks && r.header->lane_steps == b.header->lane_steps &&
+         bytes.size() == values + size_t(slots) * 2 && at(r.lane_first) == first && at(r.lane_counts) == counts &&
+         at(r.lane_cols) == cols && at(r.lane_values) == values &&
+         std::memcmp(r.lane_first, b.lane_first, size_t(groups + 1) * 8) == 0 &&
+         std::memcmp(r.lane_counts, b.lane_counts, size_t(groups * chunks * 8) * 2) == 0 &&
+         std::memcmp(r.lane_cols, b.lane_cols, size_t(slots)) == 0 &&
+         std::memcmp(r.lane_values, b.lane_values, size_t(slots) * 2) == 0;
+  } else {
+    ok = ok && r.header->lane_chunks == 0 && r.lane_values == nullptr && r.header->chunks == b.header->chunks &&
+         r.header->groups == b.header->groups;
+  }
+  Check(ok, std::string(name) + (want_lanes ? ": the lanes alone, as kAlways builds them" : ": the lists alone"));
+}
+
 // The 32-bit tile offsets' limit: a weight past it is refused (kShape "shape") instead of wrapping.
 // Reaching it for real takes > 8 GiB of values, so the check is called with the counts such a weight has;
 // that SparseEncode calls it with the chosen format's padded count is read in the code, not tested.
@@ -452,6 +495,7 @@ int main() {
     for (double s : {0.0, 0.5, 0.9, 1.0}) {
       RowLists(n, k, s);
       RowLanes(n, k, s);
+      LanesInsteadOfLists(n, k, s);
     }
   for (double s : {0.5, 0.6, 0.7, 0.8, 0.9, 0.95}) BytesModel(s);
   DenseBlockInSparse();

@@ -21,10 +21,11 @@ export interface SparseEncodeOptions {
    * rows of X at ≥ 45% sparsity with the avx512 kernels, ≥ 65% with avx2; docs/formats.md "CPU row
    * lists"). Built only where that kernel runs — the cpu backend with its avx512 or avx2 kernels —
    * and ignored elsewhere (sim, cuda, scalar).
-   * With the avx512 kernels on AMD Zen 5 and ≥ 68% sparsity they also hold the lanes, which the
-   * decode kernel reads (1–6 rows of X; docs/formats.md "CPU lanes").
-   * They cost about 3 bytes per stored weight plus padding, and the lanes as much again
-   * ({@link SparseWeight.rowListBytes}), on top of the format's bytes; without them such matmuls
+   * With the avx512 kernels on AMD Zen 5 and ≥ 30% sparsity the same weights are kept as lanes
+   * instead, which both the prefill kernel and the decode kernel (1–6 rows of X from 68% sparsity)
+   * read (docs/formats.md "CPU lanes").
+   * Either costs about 3 bytes per stored weight plus padding ({@link SparseWeight.rowListBytes}:
+   * 0.76 bytes a weight at 80% sparsity), on top of the format's bytes; without them such matmuls
    * run the format's own kernels, which are slower there (docs/benchmarks.md). Defaults to `true`.
    */
   rowLists?: boolean;
@@ -51,7 +52,7 @@ export class SparseWeight extends PackedWeight<Uint16Array> {
   readonly sparsity: number;
   /** Bytes of the format's encoding alone (what `'auto'` compares; the same on every backend). */
   readonly formatBytes: number;
-  /** Bytes of the cpu row lists and lanes ({@link SparseEncodeOptions.rowLists}); 0 when there are none. `bytes` counts both. */
+  /** Bytes of the cpu row lists or lanes ({@link SparseEncodeOptions.rowLists}); 0 when there are none. `bytes` counts them. */
   readonly rowListBytes: number;
 
   /** @internal */

@@ -132,8 +132,8 @@ struct SparseEncoded {
 // The cpu backend's row lists (docs/formats.md "CPU row lists"): the same stored weights, listed
 // per weight row so that a kernel with X rows on the lanes spends one FMA per stored weight with
 // its accumulators in registers (native/cpu/sparse_cpu_avx512_rows.cc). Not a format: built from the
-// dense weight next to either format when the context runs on the cpu backend, and read by nothing
-// else. For weight row r (of n_pad) and k chunk q (chunk_k columns from q·chunk_k), the stored
+// dense weight next to either format when the context runs on the cpu backend (unless the lanes
+// below replace them), and read by nothing else. For weight row r (of n_pad) and k chunk q (chunk_k columns from q·chunk_k), the stored
 // weights with k ≡ c (mod 8) form class c's list in increasing k; the 8 lists are interleaved in
 // groups of 8 slots (slot c of group g = entry g of class c) and padded with zero weights to the
 // longest list's length. A slot is its column's index within its class in the chunk, one byte
@@ -143,20 +143,21 @@ struct SparseEncoded {
 namespace sparse {
 constexpr int kRowsChunkK = 512;  // columns per chunk: a 16-row X slice of 32 KiB (j < 64)
 constexpr int kRowsClasses = 8;    // k mod 8: the accumulation lanes every sparse CPU kernel keeps
-constexpr uint32_t kCpuRowsMagic = 0x53525733u;  // "SRW3": 1-byte column indices, lanes after the lists
+constexpr uint32_t kCpuRowsMagic = 0x53525734u;  // "SRW4": lists (or none: chunks 0), then lanes (or none)
 struct CpuRowsHeader {
   uint32_t magic = kCpuRowsMagic;
   uint32_t chunk_k = kRowsChunkK;
   int64_t rows = 0;    // n_pad
-  int64_t chunks = 0;  // ⌈k_pad / chunk_k⌉
+  int64_t chunks = 0;  // ⌈k_pad / chunk_k⌉; 0: no lists (the lanes replace them)
   int64_t groups = 0;  // all (row, chunk) lists together
   // The lanes (below), after the lists; lane_chunks 0: none.
   int64_t lane_chunks = 0;  // ⌈k_pad / kLanesChunkK⌉
   int64_t lane_steps = 0;   // all (row group, chunk, class) runs together
 };
-// The cpu backend's lanes: the same stored weights once more, laid out for a few X rows (decode),
-// where the row lists' one FMA per stored weight for 1–6 of 16 lanes wastes the vector
-// (native/cpu/sparse_cpu_avx512_lanes.cc, docs/formats.md "CPU lanes"). 32 weight rows sit on the
+// The cpu backend's lanes: the same stored weights laid out for a few X rows (decode), where the
+// row lists' one FMA per stored weight for 1–6 of 16 lanes wastes the vector
+// (native/cpu/sparse_cpu_avx512_lanes.cc, docs/formats.md "CPU lanes"); the rows kernel reads them
+// too (sparse_cpu_avx512_lane_rows.cc), so where they are built the lists are not. 32 weight rows sit on the
 // 32 fp16 lanes of a vector: for row group g (rows 32g..32g+31 of n_pad), chunk q (kLanesChunkK
 // columns) and class c (k ≡ c mod 8) there is a run of steps; step s holds in lane r the s-th stored
 // weight of row 32g + r among the chunk's class-c columns, in increasing k, and its column's index
@@ -166,23 +167,26 @@ struct CpuRowsHeader {
 // first column, which adds ±0 and changes no bit. Runs are stored by group, then chunk, then class.
 constexpr int kLanesRows = 32;        // weight rows per vector of fp16 lanes
 constexpr int kLanesChunkK = 2048;    // columns per chunk: 256 per class, the reach of a byte
-// Built (SparseBuildCpuRows, CpuLanes::kAuto) where at most this fraction of the weights is
-// stored: the lanes kernel was measured faster than the driver's other choices from 70% sparsity
-// at 1–6 X rows, mixed at 65% (faster at m = 1 and 4, 5–15% slower at 2, 3 and 6; docs/kernels.md
-// "The lanes kernel"); below that the lanes would be dead bytes.
-constexpr double kLanesMaxDensity = 0.32;
+// Built instead of the lists (SparseBuildCpuRows, CpuLanes::kAuto) where at most this fraction of
+// the weights is stored: where any rows kernel runs on AVX-512 (sparq's driver, RowsMaxDensity).
+// The rows kernel over the lanes measured level with the one over the lists (4096², m = 8–64,
+// 50–90% sparse, docs/kernels.md "The rows kernel over the lanes") and the lanes are the smaller
+// (fewer padding slots: 1.70 against 1.78 bytes a weight at 50%, 0.76 against 0.84 at 80%).
+constexpr double kLanesMaxDensity = 0.70;
 // ... and where their slots (stored + padding) are at most this many per stored weight (random
 // masks: 1.2–1.3; one dense row in every 32 of a 97%-sparse weight: ~10).
 constexpr double kLanesMaxSlotsPerStored = 2.0;
-// Whether this CPU's sparse.encode builds the lanes (CpuLanes::kAuto) and sparse.matmul takes them
-// unforced (up to 6 X rows per work unit, 8 when ≥ 88% sparse): AVX-512 and a core they were
-// measured faster on (AMD Zen 5; docs/kernels.md "The lanes kernel"). Elsewhere
-// SPARQ_SPARSE_SKIP=lanes still runs them on a weight that has them.
+// Whether this CPU's sparse.encode builds the lanes (CpuLanes::kAuto) and sparse.matmul takes the
+// lanes kernel unforced (≥ 68% sparse, up to 6 X rows per work unit, 8 when ≥ 88% sparse): AVX-512
+// and a core it was measured faster on (AMD Zen 5; docs/kernels.md "The lanes kernel"). Elsewhere
+// SPARQ_SPARSE_SKIP=lanes still runs it on a weight that has them.
 bool LanesPreferred();
 // Where the arrays of a row-list buffer start (each 64-byte aligned after the header).
 struct CpuRows {
   const CpuRowsHeader* header = nullptr;
   const int64_t* group_offsets = nullptr;  // [rows·chunks + 1]: first group of list CpuRowsListIndex
+  bool has_lists() const { return header->chunks > 0; }
+  bool has_lanes() const { return header->lane_chunks > 0; }
   const uint8_t* x_cols = nullptr;         // [groups·8]: j, the column 8·j + slot index in the chunk
   const uint16_t* values = nullptr;        // [groups·8] fp16 bits
   // The lanes (null when header->lane_chunks is 0).
@@ -198,12 +202,13 @@ constexpr int64_t CpuRowsListIndex(const CpuRowsHeader& h, int64_t row, int64_t 
 }
 }  // namespace sparse
 
-// Whether SparseBuildCpuRows adds the lanes: never, where few enough weights are stored
-// (sparse::kLanesMaxDensity), or always (tests: every kernel on every sparsity).
+// What SparseBuildCpuRows builds: kNone the lists alone; kAuto the lanes instead of the lists where
+// few enough weights are stored (sparse::kLanesMaxDensity) and the lanes are not mostly padding
+// (kLanesMaxSlotsPerStored), else the lists; kAlways both (tests: every kernel on every sparsity).
 enum class CpuLanes : int32_t { kNone = 0, kAuto = 1, kAlways = 2 };
 
-// Builds the row lists of w[n][k] (fp16 bits; stored = bits not 0x0000, as in both formats) and,
-// as `lanes` says, the lanes. O(n·k); callers run it off the JS thread. Errors as "<op>: …"
+// Builds the row lists and/or the lanes of w[n][k] (fp16 bits; stored = bits not 0x0000, as in both
+// formats), as `lanes` says. O(n·k); callers run it off the JS thread. Errors as "<op>: …"
 // (kOutOfMemory).
 Status SparseBuildCpuRows(const uint16_t* w, int64_t n, int64_t k, std::vector<uint8_t>* out,
                           const char* op = "sparse.encode", CpuLanes lanes = CpuLanes::kAuto);

@@ -1,0 +1,145 @@
+// native/cpu/sparse_cpu_avx512_lane_rows.cc: the rows kernel's idea (X rows on the vector lanes,
+// one FMA per stored weight, sparse_cpu_avx512_rows.cc) read from the cpu *lanes* (sparq/sparse.h
+// "lanes") instead of the row lists (contract: sparse_cpu.h). The lanes hold the same stored
+// weights with less padding (each (32-row group, 2048-column chunk, class) run is padded to its
+// longest row, where a list pads each (row, 512-column chunk) to its longest class), so a weight
+// that carries lanes needs no row lists at all (docs/formats.md "CPU lanes").
+//
+// One run is one class c of 32 weight rows: a pass takes 16 of its lanes (weight rows) and one
+// 16-row block of X (or 8 rows on ymm, Problem::xt_lanes 8), the 16 accumulators in registers; per
+// step each lane's weight is permuted out of the step's 16 converted weights and meets its X column
+// (xt, column q·2048 + 8·j + c) in one FMA. Each (weight row, class) is still summed in increasing
+// k from +0, a padding lane adds 0·x = ±0: the same bits as every other sparse CPU kernel for a
+// finite X (sparse_cpu_avx512_skip.cc gives the argument; the driver keeps Inf/NaN X off it).
+//
+// Loop order: chunk, class, row group, X block, half of the lanes. A class's X columns of a chunk
+// are 256 lines (16 KiB on zmm, 8 on ymm) that every pass over that class reuses from L1; a run is
+// read from memory by its first pass and from L1/L2 by the others (≤ 256 steps of 96 bytes).
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "cpu/sparse_cpu.h"
+#include "sparq/sparse.h"
+
+// After every #include: only this file's own functions get the ISA (STYLE.md §11).
+#pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,fma,f16c")
+
+namespace sparq::cpu::sparse::avx512lanerows {
+namespace {
+
+using sparq::sparse::kLanesChunkK;
+using sparq::sparse::kLanesRows;
+using sparq::sparse::kRowsClasses;
+constexpr int kPassLanes = 16;                           // weight rows (lanes of a step) per pass
+constexpr int kXLanes = 16;                              // X rows per xt block
+constexpr int kRowAccFloats = kRowsClasses * kXLanes;    // one weight row's accumulators in rows_acc
+constexpr int64_t kGroupsPerSlab = kTileDim / kLanesRows;
+
+// The runs stream from memory in ~1–20 KiB pieces the hardware prefetchers restart on (as in the
+// lanes kernel): each step asks for the values 2 KiB ahead and the column bytes half as far.
+constexpr uintptr_t kPrefetchAhead = 2048;
+void PrefetchAhead(const uint16_t* values, const uint8_t* cols) {
+  _mm_prefetch(reinterpret_cast<const char*>(reinterpret_cast<uintptr_t>(values) + kPrefetchAhead), _MM_HINT_T0);
+  _mm_prefetch(reinterpret_cast<const char*>(reinterpret_cast<uintptr_t>(cols) + kPrefetchAhead / 2), _MM_HINT_T0);
+}
+
+// Byte offsets into the class's xt slice of 8 lanes' columns (j bytes), from one 8-byte load:
+// column 8·j apart for consecutive j, so lane r reads x + (j_r << kShift).
+template <int kShift>
+struct LaneOffsets {
+  uint64_t packed;
+  explicit LaneOffsets(const uint8_t* cols) { std::memcpy(&packed, cols, sizeof(packed)); }
+  uint32_t operator[](int r) const { return (uint32_t(packed >> (8 * r)) & 0xFFu) << kShift; }
+};
+
+// 16 lanes of a run against one 16-row X block (zmm). x: the block's xt at column q·2048 + c;
+// values/cols: the run's first step at this pass's first lane; acc: lane 0's class-c accumulators
+// (lane r at + r·kRowAccFloats).
+void PassZmm(const char* x, const uint16_t* values, const uint8_t* cols, int steps, float* acc) {
+  constexpr int kShift = 9;  // 8 columns of 64 bytes per j
+  __m512 a[kPassLanes];
+  for (int r = 0; r < kPassLanes; ++r) a[r] = _mm512_load_ps(acc + r * kRowAccFloats);
+  for (int s = 0; s < steps; ++s, values += kLanesRows, cols += kLanesRows) {
+    PrefetchAhead(values, cols);
+    const __m512 w = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(values)));
+    const LaneOffsets<kShift> lo(cols), hi(cols + 8);
+#pragma GCC unroll 8
+    for (int r = 0; r < 8; ++r)
+      a[r] = _mm512_fmadd_ps(_mm512_load_ps(reinterpret_cast<const float*>(x + lo[r])),
+                             _mm512_permutexvar_ps(_mm512_set1_epi32(r), w), a[r]);
+#pragma GCC unroll 8
+    for (int r = 0; r < 8; ++r)
+      a[8 + r] = _mm512_fmadd_ps(_mm512_load_ps(reinterpret_cast<const float*>(x + hi[r])),
+                                 _mm512_permutexvar_ps(_mm512_set1_epi32(8 + r), w), a[8 + r]);
+  }
+  for (int r = 0; r < kPassLanes; ++r) _mm512_store_ps(acc + r * kRowAccFloats, a[r]);
+}
+
+// The same for up to 8 X rows on ymm (xt of 8 floats a column, Problem::xt_lanes 8): each half of
+// the 16 weights converted on its own so that a lane's weight is an in-lane 8-float permute.
+void PassYmm(const char* x, const uint16_t* values, const uint8_t* cols, int steps, float* acc) {
+  constexpr int kShift = 8;  // 8 columns of 32 bytes per j
+  __m256 a[kPassLanes];
+  for (int r = 0; r < kPassLanes; ++r) a[r] = _mm256_load_ps(acc + r * kRowAccFloats);
+  for (int s = 0; s < steps; ++s, values += kLanesRows, cols += kLanesRows) {
+    PrefetchAhead(values, cols);
+    const __m256 w0 = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(values)));
+    const __m256 w1 = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(values + 8)));
+    const LaneOffsets<kShift> lo(cols), hi(cols + 8);
+#pragma GCC unroll 8
+    for (int r = 0; r < 8; ++r)
+      a[r] = _mm256_fmadd_ps(_mm256_load_ps(reinterpret_cast<const float*>(x + lo[r])),
+                             _mm256_permutevar8x32_ps(w0, _mm256_set1_epi32(r)), a[r]);
+#pragma GCC unroll 8
+    for (int r = 0; r < 8; ++r)
+      a[8 + r] = _mm256_fmadd_ps(_mm256_load_ps(reinterpret_cast<const float*>(x + hi[r])),
+                                 _mm256_permutevar8x32_ps(w1, _mm256_set1_epi32(r)), a[8 + r]);
+  }
+  for (int r = 0; r < kPassLanes; ++r) _mm256_store_ps(acc + r * kRowAccFloats, a[r]);
+}
+
+void LaneRowsSlab(const Problem& p, int64_t slab, int64_t i_begin, int64_t i_end, float* c, const Scratch& s) {
+  const sparq::sparse::CpuRows& r = p.rows;
+  const int64_t chunks = r.header->lane_chunks, rows = i_end - i_begin;
+  // As for the rows kernel, i_begin is a multiple of 16 (one xt block), or 0 with 8-float columns.
+  const int64_t xt_lanes = p.xt_lanes;
+  const bool narrow = xt_lanes != kXLanes;
+  const int64_t blocks = (rows + kXLanes - 1) / kXLanes, blk0 = i_begin / kXLanes;
+  float* acc = s.rows_acc;
+  std::memset(acc, 0, sizeof(float) * size_t(blocks * kRowsAccBlockFloats));
+  // Each row group's runs are stored chunk by chunk, class by class: the walk keeps one cursor per group.
+  int64_t step[kGroupsPerSlab];
+  for (int64_t gs = 0; gs < kGroupsPerSlab; ++gs) step[gs] = r.lane_first[slab * kGroupsPerSlab + gs];
+  for (int64_t q = 0; q < chunks; ++q)
+    for (int cl = 0; cl < kRowsClasses; ++cl)
+      for (int64_t gs = 0; gs < kGroupsPerSlab; ++gs) {
+        const int64_t g = slab * kGroupsPerSlab + gs;
+        const int steps = r.lane_counts[(g * chunks + q) * kRowsClasses + cl];
+        if (steps == 0) continue;
+        const uint16_t* values = r.lane_values + step[gs] * kLanesRows;
+        const uint8_t* cols = r.lane_cols + step[gs] * kLanesRows;
+        for (int64_t b = 0; b < blocks; ++b) {
+          const char* x = reinterpret_cast<const char*>(
+              p.xt + ((blk0 + b) * p.k_pad + q * kLanesChunkK + cl) * xt_lanes);
+          for (int h = 0; h < kLanesRows / kPassLanes; ++h) {
+            const int64_t row0 = gs * kLanesRows + h * kPassLanes;
+            float* a = acc + b * kRowsAccBlockFloats + row0 * kRowAccFloats + cl * kXLanes;
+            const int lane0 = h * kPassLanes;
+            if (narrow) PassYmm(x, values + lane0, cols + lane0, steps, a);
+            else PassZmm(x, values + lane0, cols + lane0, steps, a);
+          }
+        }
+        step[gs] += steps;
+      }
+  AddRowsAcc(acc, rows, c);
+}
+
+}  // namespace
+
+SlabFn LaneRowsSlabFn() { return &LaneRowsSlab; }
+
+}  // namespace sparq::cpu::sparse::avx512lanerows
