@@ -250,20 +250,24 @@ int64_t RowsPerUnit(int64_t m, int64_t slabs, int threads) {
   return std::min(rows, kMaxRowsPerUnit);
 }
 
-// The lanes kernel's X tables (Problem::x_lanes) from x [m][k] fp16 bits.
-cpu::AlignedArray<uint16_t> LanesX(const uint16_t* x, int64_t m, int64_t k, int64_t lane_chunks) {
+// The lanes kernel's X tables (Problem::x_lanes) from x [m][k] fp16 bits: its columns in
+// class-major order per lanes chunk, [m][cols], column q·2048 + c·256 + j = x column q·2048 + 8·j + c,
+// zero past k (cols = lane_chunks·2048).
+cpu::AlignedArray<uint16_t> LanesX(const uint16_t* x, int64_t m, int64_t k, int64_t cols, cpu::ThreadPool& pool) {
   using sparse::kLanesChunkK;
   constexpr int64_t kClassCols = kLanesChunkK / sparse::kRowsClasses;
-  const int64_t row_halves = lane_chunks * kLanesChunkK;
-  cpu::AlignedArray<uint16_t> t = cpu::AllocAligned<uint16_t>(m * row_halves);
-  std::memset(t.get(), 0, sizeof(uint16_t) * size_t(m * row_halves));
-  for (int64_t i = 0; i < m; ++i)
-    for (int64_t kk = 0; kk < k; ++kk) {
-      const int64_t q = kk / kLanesChunkK, in = kk % kLanesChunkK;
-      t[i * row_halves + q * kLanesChunkK + (in % sparse::kRowsClasses) * kClassCols + in / sparse::kRowsClasses] =
-          x[i * k + kk];
+  cpu::AlignedArray<uint16_t> out = cpu::AllocAligned<uint16_t>(m * cols);
+  pool.ParallelFor(m, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      uint16_t* o = out.get() + r * cols;
+      std::fill(o, o + cols, uint16_t(0));
+      for (int64_t kk = 0; kk < k; ++kk) {
+        const int64_t q = kk / kLanesChunkK, in = kk % kLanesChunkK;
+        o[q * kLanesChunkK + (in % sparse::kRowsClasses) * kClassCols + in / sparse::kRowsClasses] = x[r * k + kk];
+      }
     }
-  return t;
+  });
+  return out;
 }
 
 // Sum of one c row's 8 lanes: one fixed tree for every output.
@@ -314,7 +318,7 @@ Status SparseMatmulCpu(const SparseWeightView& w, const uint16_t* x, const uint1
     cpu::AlignedArray<float> xt;
     cpu::AlignedArray<uint16_t> x_lanes;
     if (skip == Skip::kLanes) {
-      x_lanes = LanesX(x, m, w.k, p.rows.header->lane_chunks);
+      x_lanes = LanesX(x, m, w.k, p.rows.header->lane_chunks * sparse::kLanesChunkK, pool);
       p.x_lanes = x_lanes.get();
     } else if (skip != Skip::kNone) {
       // Units start on xt's 16-row blocks.

@@ -474,8 +474,8 @@ void CheckLanesOrLists() {
     return r.has_lanes() == want_lanes && r.has_lists() == !want_lanes && (!want_lanes || r.header->groups == 0) &&
            (r.lane_values != nullptr) == want_lanes;
   };
-  Check(built(RandomSparse(64, 300, 0.2), 64, 300, false), "20%-sparse weight: CpuLanes::kAuto builds the lists, no lanes");
-  Check(built(RandomSparse(64, 300, 0.5), 64, 300, true), "50%-sparse weight: CpuLanes::kAuto builds the lanes, no lists");
+  Check(built(RandomSparse(64, 300, 0.5), 64, 300, false), "50%-sparse weight: CpuLanes::kAuto builds the lists, no lanes");
+  Check(built(RandomSparse(64, 300, 0.75), 64, 300, true), "75%-sparse weight: CpuLanes::kAuto builds the lanes, no lists");
   std::vector<uint16_t> uneven = RandomSparse(128, 1024, 0.99);
   for (int64_t r = 0; r < 128; r += 32)
     for (int64_t c = 0; c < 1024; ++c) uneven[size_t(r * 1024 + c)] = RandomNonZero(0.05, 1.0);
@@ -488,7 +488,7 @@ void CheckLanesOrLists() {
 void CheckLanesOnlyWeight(sparq::cpu::ThreadPool& pool1, sparq::cpu::ThreadPool& pool3) {
   if (!sparq::cpu::IsaSupported(Isa::kAvx512)) return;
   const int64_t n = 97, k = 2300;
-  for (double sparsity : {0.5, 0.8})
+  for (double sparsity : {0.7, 0.9})
     for (int64_t m : {1, 8, 16, 40}) {
       const Problem p = RandomProblem(m, n, k, sparsity);
       std::vector<double> ref, tol;

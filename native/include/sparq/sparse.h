@@ -168,16 +168,16 @@ struct CpuRowsHeader {
 constexpr int kLanesRows = 32;        // weight rows per vector of fp16 lanes
 constexpr int kLanesChunkK = 2048;    // columns per chunk: 256 per class, the reach of a byte
 // Built instead of the lists (SparseBuildCpuRows, CpuLanes::kAuto) where at most this fraction of
-// the weights is stored: where any rows kernel runs on AVX-512 (sparq's driver, RowsMaxDensity).
-// The rows kernel over the lanes measured level with the one over the lists (4096², m = 8–64,
-// 50–90% sparse, docs/kernels.md "The rows kernel over the lanes") and the lanes are the smaller
-// (fewer padding slots: 1.70 against 1.78 bytes a weight at 50%, 0.76 against 0.84 at 80%).
-constexpr double kLanesMaxDensity = 0.70;
+// the weights is stored: from there the lanes kernel is the faster one at 1–6 X rows (70% and up;
+// 65% mixed), and the rows kernel over the lanes measured level with the one over the lists at
+// 70–80% (4096², m = 8–32; docs/kernels.md "The rows kernel over the lanes"), but 7–14% slower
+// at 50–60% sparse, m = 3–16: there the lists stay.
+constexpr double kLanesMaxDensity = 0.32;
 // ... and where their slots (stored + padding) are at most this many per stored weight (random
 // masks: 1.2–1.3; one dense row in every 32 of a 97%-sparse weight: ~10).
 constexpr double kLanesMaxSlotsPerStored = 2.0;
-// Whether this CPU's sparse.encode builds the lanes (CpuLanes::kAuto) and sparse.matmul takes the
-// lanes kernel unforced (≥ 68% sparse, up to 6 X rows per work unit, 8 when ≥ 88% sparse): AVX-512
+// Whether this CPU's sparse.encode builds the lanes (CpuLanes::kAuto, ≥ 68% sparse) and sparse.matmul
+// takes the lanes kernel unforced (up to 6 X rows per work unit, 8 when ≥ 88% sparse): AVX-512
 // and a core it was measured faster on (AMD Zen 5; docs/kernels.md "The lanes kernel"). Elsewhere
 // SPARQ_SPARSE_SKIP=lanes still runs it on a weight that has them.
 bool LanesPreferred();
