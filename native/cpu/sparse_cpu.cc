@@ -196,8 +196,11 @@ Skip ChooseSkip(cpu::Isa isa, const SparseWeightView& w, int64_t rows_per_unit, 
   const bool bitmap = avx512 && w.format == SparseFormat::kBitmap;
   const sparse::CpuRows r = w.cpu_rows != nullptr ? sparse::CpuRowsAt(w.cpu_rows) : sparse::CpuRows{};
   const bool lists = r.header != nullptr && r.has_lists(), lanes = avx512 && r.header != nullptr && r.has_lanes();
-  // The rows kernel reads the lanes where the weight has them (AVX-512 only), else the lists.
+  // The rows kernel reads the lanes where the weight has them (AVX-512 only), else the lists; unforced,
+  // a weight with both (tests build them) takes the lists where sparse.encode would have built only
+  // them (sparq/sparse.h kLanesMaxDensity: there the lists one was the faster).
   const Skip rows = lanes ? Skip::kLaneRows : lists ? Skip::kListRows : Skip::kNone;
+  const Skip rows_unforced = lists && (!lanes || density > sparse::kLanesMaxDensity) ? Skip::kListRows : rows;
   const char* env = std::getenv("SPARQ_SPARSE_SKIP");
   const std::string forced = env != nullptr ? env : "";
   Skip want = Skip::kNone;
@@ -211,7 +214,7 @@ Skip ChooseSkip(cpu::Isa isa, const SparseWeightView& w, int64_t rows_per_unit, 
            rows_per_unit <= (density <= kLanesWideMaxDensity ? kLanesWideMaxRows : kLanesMaxRows))
     want = Skip::kLanes;
   else if (rows != Skip::kNone && density <= RowsMaxDensity(avx512, rows_per_unit))
-    want = rows;
+    want = rows_unforced;
   else if (bitmap && rows_per_unit > cs::kAvx512DirectMaxRows &&
            density <= (rows_per_unit >= 16 ? kSkipMaxDensity16Rows : kSkipMaxDensityFewRows))
     want = Skip::kBitmap;
