@@ -186,6 +186,18 @@ double RowsMaxDensity(bool avx512, int64_t rows_per_unit) {
   if (avx512) return rows_per_unit == 6 ? 0.40 : rows_per_unit == 5 ? 0.30 : rows_per_unit >= 3 ? 0.10 : -1.0;
   return rows_per_unit >= 4 ? 0.60 : rows_per_unit == 3 ? 0.50 : -1.0;
 }
+// Tiled-CSL's own CPU kernel scatters every word of a tile into an fp32 tile and back (~2 cycles a
+// word each way, whatever m) before a dense pass over the tile, so against it the rows kernel wins
+// far wider than against the bitmap kernels: 4096², AVX-512, 2 threads, Zen 5 (2026-12-04,
+// `bench/sparse.js --formats tiled-csl`, SPARQ_SPARSE_SKIP=off → rows), ms: 10% sparse m = 1 / 16 /
+// 64 6.87 → 1.95, 11.5 → 2.54, 14.7 → 18.3; 30% 5.31 → 1.69, 6.81 → 2.18, 12.7 → 11.5; 50% m = 1 /
+// 4 / 16 3.76 → 1.34, 4.19 → 1.37, 5.59 → 1.81; 60% 3.07 → 1.16, 3.50 → 1.76, 5.12 → 2.37. AVX2
+// (SPARQ_CPU_ISA=avx2, same box): 10% m = 1 / 16 / 64 7.34 → 2.06, 11.9 → 4.53, 18.7 → 26.9; 50%
+// 4.03 → 1.41, 8.43 → 2.88, 15.7 → 12.5 (30% not measured there: ≤ 50% stored past 16 rows).
+bool TiledCslTakesRows(bool avx512, int64_t rows_per_unit, double density) {
+  const double wide_max_density = avx512 ? 0.70 : 0.50;
+  return rows_per_unit <= cpu::kRowBlockRows || density <= wide_max_density;
+}
 constexpr double kSkipMaxDensity16Rows = 0.32;  // 70% sparse masks land on either side of 0.30
 constexpr double kSkipMaxDensityFewRows = 0.15;
 Skip ChooseSkip(cpu::Isa isa, const SparseWeightView& w, int64_t rows_per_unit, double density, const float* x,
@@ -213,7 +225,8 @@ Skip ChooseSkip(cpu::Isa isa, const SparseWeightView& w, int64_t rows_per_unit, 
   else if (lanes && sparse::LanesPreferred() && density <= kLanesDecodeMaxDensity &&
            rows_per_unit <= (density <= kLanesWideMaxDensity ? kLanesWideMaxRows : kLanesMaxRows))
     want = Skip::kLanes;
-  else if (rows != Skip::kNone && density <= RowsMaxDensity(avx512, rows_per_unit))
+  else if (rows != Skip::kNone && (density <= RowsMaxDensity(avx512, rows_per_unit) ||
+                                    (w.format == SparseFormat::kTiledCsl && TiledCslTakesRows(avx512, rows_per_unit, density))))
     want = rows_unforced;
   else if (bitmap && rows_per_unit > cs::kAvx512DirectMaxRows &&
            density <= (rows_per_unit >= 16 ? kSkipMaxDensity16Rows : kSkipMaxDensityFewRows))
