@@ -29,7 +29,7 @@ export interface SparseFormatInfo {
   readonly bytes: number;
   /** bytes / (n·k); dense fp16 is 2. */
   readonly bytesPerWeight: number;
-  /** `SparseWeight.rowListBytes`: the cpu row lists kept beside it (0 where none). */
+  /** `SparseWeight.rowListBytes`: the cpu row lists or lanes kept beside it (0 where none). */
   readonly rowListBytes: number;
   readonly nnz: number;
   /** Measured: 1 − nnz / (n·k). */
@@ -84,15 +84,18 @@ function pctOfFloor(c: SparseConfigResult, r: ImplResult | undefined): number | 
 function cpuTable(configs: readonly SparseConfigResult[], formats: readonly SparseFormatName[]): Table {
   return {
     title: 'sparse (random unstructured fp16 weights): median ms; B/w = encoded bytes per weight (dense fp16: 2); ' +
+      'held B/w = what the weight holds on this context: the encoding plus the cpu row lists or lanes (SparseWeight.bytes); ' +
       'GB/s = (encoded W + X + Y bytes) / time; /dense = sparse time / dense fp16 time (< 1: sparse faster); ' +
       `the dense fp16 baseline is timed in every row, side by side with its sparse rows; ${HOST_DRIFT_NOTE}`,
     headers: ['shape n x k', 'sparsity', 'm',
-      ...formats.flatMap((f) => [`${f} B/w`, `${f} ms`, `${f} p10–p90`, `${f} GB/s`, `${f} /dense`]), 'dense fp16 ms', HOST_DRIFT_HEADER],
+      ...formats.flatMap((f) => [`${f} B/w`, `${f} held B/w`, `${f} ms`, `${f} p10–p90`, `${f} GB/s`, `${f} /dense`]), 'dense fp16 ms', HOST_DRIFT_HEADER],
     rows: configs.map((c) => {
       const d = denseRow(c);
       return [`${c.n}x${c.k}`, pct(c.sparsity), c.m, ...formats.flatMap((f): Cell[] => {
         const r = find(c, sparseImpl(f));
-        return [formatInfo(c, f)?.bytesPerWeight ?? null, ms(r), spreadLabel(r), r === undefined ? null : gbPerS(r), timeRatio(r, d)];
+        const info = formatInfo(c, f);
+        const held = info === undefined ? null : (info.bytes + info.rowListBytes) / (c.n * c.k);
+        return [info?.bytesPerWeight ?? null, held, ms(r), spreadLabel(r), r === undefined ? null : gbPerS(r), timeRatio(r, d)];
       }), ms(d), driftPct(c.hostDrift)];
     }),
   };
