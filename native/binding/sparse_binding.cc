@@ -4,7 +4,7 @@
 // every backend reads as encoded (sparq/sparse.h), and on the cpu backend with the avx512 or avx2
 // kernels a fourth unless the caller said rowLists: false: the row lists of the same weights
 // (sparq/sparse.h "row lists"), or instead their lanes where the kernels are avx512 on a core that
-// takes them and at least 30% of the weights are zero (sparq/sparse.h "lanes").
+// takes them and at least 68% of the weights are zero (sparq/sparse.h "lanes").
 #include <cstring>
 
 #include "binding/args.h"

@@ -151,11 +151,11 @@ const cs::KernelSet& KernelsFor(cpu::Isa isa, int64_t rows_per_unit) {
 // Unset, the lanes kernel runs at up to 6 X rows per unit (8 from 88% sparsity) on weights with
 // lanes at least 68% sparse, on a core it was measured faster on (sparq/sparse.h LanesPreferred);
 // otherwise the rows kernel runs up to RowsMaxDensity stored (which depends on the X rows per
-// unit), and without lanes or lists the bitmap skip kernel where it was measured faster than the
-// buffered path (4096², Zen 4, 2 threads): its cost follows the stored weights (~5 cycles each per
-// 16 X rows: an accumulator load and store per weight) where theirs follows all weights, so it
-// needs few stored weights: at 16 or more X rows per unit from 70% sparsity, at 7–15 rows from
-// 85%; never on the direct path (≤ 6 rows).
+// unit; tiled-CSL weights far wider, TiledCslTakesRows), and without lanes or lists the bitmap skip
+// kernel where it was measured faster than the buffered path (4096², Zen 4, 2 threads): its cost
+// follows the stored weights (~5 cycles each per 16 X rows: an accumulator load and store per
+// weight) where theirs follows all weights, so it needs few stored weights: at 16 or more X rows
+// per unit from 70% sparsity, at 7–15 rows from 85%; never on the direct path (≤ 6 rows).
 // kLaneRows and kListRows: the rows kernel over the lanes or over the lists.
 enum class Skip { kNone, kBitmap, kLaneRows, kListRows, kLanes };
 // The lanes kernel's rows per work unit (weights with lanes: ≥ 68% sparse), where it beat the

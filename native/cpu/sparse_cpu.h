@@ -54,8 +54,9 @@ struct Problem {
   // slice is then 16 KiB, not 32: it stays in L1 next to the lists streaming past).
   const float* xt = nullptr;
   int64_t xt_lanes = 16;
-  // The weight's cpu row lists (header null when it has none): read only by the rows kernel, and
-  // their lanes by the lanes kernel.
+  // The weight's cpu row lists and/or lanes (header null when it has neither; has_lists(),
+  // has_lanes()): the lists read by the rows kernel over them, the lanes by the lanes kernel and the
+  // rows kernel over the lanes.
   sparq::sparse::CpuRows rows;
   // The lanes kernel's X (null for the others): fp16 bits [m][lane_chunks][8][256], 64-byte
   // aligned, x_lanes[i][q][c][j] = x[i][q·kLanesChunkK + 8·j + c], zero past k.

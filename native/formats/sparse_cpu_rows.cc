@@ -1,7 +1,8 @@
 // native/formats/sparse_cpu_rows.cc: the cpu backend's row lists and lanes of a sparse weight
 // (layout: sparq/sparse.h "row lists" and "lanes", docs/formats.md "CPU row lists", "CPU lanes").
-// Two passes over w for each: the longest class list of every (row, chunk) — of every (row group,
-// chunk, class) for the lanes — fixes the offsets, then each list is written in increasing k and
+// A pass counts the stored weights (whether kAuto builds the lanes instead of the lists), then two
+// passes over w for each layout built: the longest class list of every (row, chunk) — of every (row
+// group, chunk, class) for the lanes — fixes the offsets, then each list is written in increasing k and
 // its tail padded with (index 0, 0x0000) slots, which a kernel multiplies like any weight: for a
 // finite X a zero weight adds ±0 to an accumulator that started at +0 and so changes no bit.
 #include <algorithm>

@@ -483,8 +483,9 @@ void CheckLanesOrLists() {
 }
 
 // A weight with lanes and no lists (what sparse.encode builds on a Zen 5 cpu context): every
-// SPARQ_SPARSE_SKIP choice meets the reference, `lists` falling back to the expanding kernels; the
-// rows kernel over the lanes at 8 (ymm), 16 and 40 (zmm, three X blocks, row units of 16) rows.
+// SPARQ_SPARSE_SKIP choice meets the reference and gives the expanding kernels' bits (`off`, run
+// first), `lists` falling back to them; the rows kernel over the lanes at 8 (ymm), 16 and 40 (zmm,
+// three X blocks, row units of 16) rows.
 void CheckLanesOnlyWeight(sparq::cpu::ThreadPool& pool1, sparq::cpu::ThreadPool& pool3) {
   if (!sparq::cpu::IsaSupported(Isa::kAvx512)) return;
   const int64_t n = 97, k = 2300;
@@ -498,20 +499,26 @@ void CheckLanesOnlyWeight(sparq::cpu::ThreadPool& pool1, sparq::cpu::ThreadPool&
           !sparq::SparseBuildCpuRows(p.w.data(), n, k, &enc.cpu_rows, kOp, CpuLanes::kAuto).ok() ||
           sparq::sparse::CpuRowsAt(enc.cpu_rows.data()).has_lists()) {
         Check(false, "encode a lanes-only weight");
+        unsetenv("SPARQ_SPARSE_SKIP");
         return;
       }
       ExactCopy copy(enc);
-      for (const char* skip : {"", "off", "on", "rows", "lists", "lanes", "bitmap"}) {
+      std::vector<uint16_t> y_off;
+      for (const char* skip : {"off", "", "on", "rows", "lists", "lanes", "bitmap"}) {
         if (*skip != 0) setenv("SPARQ_SPARSE_SKIP", skip, 1);
         else unsetenv("SPARQ_SPARSE_SKIP");
-        std::string err = RunAndCompare(p, copy.view, Isa::kAvx512, pool1, ref, tol);
-        if (err.empty()) err = RunAndCompare(p, copy.view, Isa::kAvx512, pool3, ref, tol);
+        std::vector<uint16_t> y1, y3;
+        std::string err = RunAndCompare(p, copy.view, Isa::kAvx512, pool1, ref, tol, &y1);
+        if (err.empty()) err = RunAndCompare(p, copy.view, Isa::kAvx512, pool3, ref, tol, &y3);
+        if (y_off.empty()) y_off = y1;
+        if (err.empty() && (y1 != y_off || y3 != y_off)) err = "bits differ from SPARQ_SPARSE_SKIP=off";
         Check(err.empty(), "sparse.matmul [cpu avx512] lanes-only weight m=" + std::to_string(m) + " " +
                                std::to_string(n) + "x" + std::to_string(k) + " sparsity " + std::to_string(sparsity) +
                                " SPARQ_SPARSE_SKIP=" + (*skip != 0 ? skip : "(unset)") + ": matches the float64 reference" +
                                (err.empty() ? "" : " -- " + err));
       }
     }
+  unsetenv("SPARQ_SPARSE_SKIP");
 }
 
 }  // namespace

@@ -21,7 +21,7 @@ export interface SparseEncodeOptions {
    * rows of X at ≥ 45% sparsity with the avx512 kernels, ≥ 65% with avx2; docs/formats.md "CPU row
    * lists"). Built only where that kernel runs — the cpu backend with its avx512 or avx2 kernels —
    * and ignored elsewhere (sim, cuda, scalar).
-   * With the avx512 kernels on AMD Zen 5 and ≥ 30% sparsity the same weights are kept as lanes
+   * With the avx512 kernels on AMD Zen 5 and ≥ 68% sparsity the same weights are kept as lanes
    * instead, which both the prefill kernel and the decode kernel (1–6 rows of X from 68% sparsity)
    * read (docs/formats.md "CPU lanes").
    * Either costs about 3 bytes per stored weight plus padding ({@link SparseWeight.rowListBytes}:
