@@ -38,13 +38,7 @@ constexpr int kXLanes = 16;                              // X rows per xt block
 constexpr int kRowAccFloats = kRowsClasses * kXLanes;    // one weight row's accumulators in rows_acc
 constexpr int64_t kGroupsPerSlab = kTileDim / kLanesRows;
 
-// The runs stream from memory in ~1–20 KiB pieces the hardware prefetchers restart on (as in the
-// lanes kernel): each step asks for the values 2 KiB ahead and the column bytes half as far.
-constexpr uintptr_t kPrefetchAhead = 2048;
-void PrefetchAhead(const uint16_t* values, const uint8_t* cols) {
-  _mm_prefetch(reinterpret_cast<const char*>(reinterpret_cast<uintptr_t>(values) + kPrefetchAhead), _MM_HINT_T0);
-  _mm_prefetch(reinterpret_cast<const char*>(reinterpret_cast<uintptr_t>(cols) + kPrefetchAhead / 2), _MM_HINT_T0);
-}
+#include "cpu/sparse_lanes_prefetch.inc"
 
 // Byte offsets into the class's xt slice of 8 lanes' columns (j bytes), from one 8-byte load:
 // column 8·j apart for consecutive j, so lane r reads x + (j_r << kShift).

@@ -45,15 +45,7 @@ constexpr int kHalfLanes = 16;                           // fp32 lanes of one ac
 // X rows per pass over a run (m ≥ 2): 4 and 6 measured level (m = 5–8, 70–80%; docs/kernels.md).
 constexpr int64_t kRowsPerPass = 4;
 
-// The runs stream from DRAM as one sequence per thread, but in short runs (~1–20 KiB) the hardware
-// prefetchers restart on: each step asks for the line kPrefetchAhead bytes further on in the
-// values and half as far in the column indices (which are half as long). Measured in the
-// prototype (4096², 80%, m = 1, 2 threads, Zen 5): 2 KiB ahead.
-constexpr uintptr_t kPrefetchAhead = 2048;
-void PrefetchAhead(const uint16_t* values, const uint8_t* cols) {
-  _mm_prefetch(reinterpret_cast<const char*>(reinterpret_cast<uintptr_t>(values) + kPrefetchAhead), _MM_HINT_T0);
-  _mm_prefetch(reinterpret_cast<const char*>(reinterpret_cast<uintptr_t>(cols) + kPrefetchAhead / 2), _MM_HINT_T0);
-}
+#include "cpu/sparse_lanes_prefetch.inc"
 
 // Bits 6 and 7 of each lane's column index j: which quarter of the 256 table values it reads.
 struct QuarterMasks {

@@ -148,7 +148,8 @@ Status SparseBuildCpuRows(const uint16_t* w, int64_t n, int64_t k, std::vector<u
         lane_counts.clear();
       }
     }
-    // With kAuto the lanes replace the lists: every kernel that reads lists has a twin over the lanes.
+    // With kAuto the lanes replace the lists: the AVX-512 rows kernel has a twin over the lanes (kAuto
+    // is asked for only where the AVX-512 kernels run, sparq/sparse.h LanesPreferred).
     if (lanes != CpuLanes::kAuto || h.lane_chunks == 0) h.chunks = (k_pad + kRowsChunkK - 1) / kRowsChunkK;
     std::vector<int64_t> group_offsets(size_t(h.rows * h.chunks + 1), 0);
     for (int64_t r = 0; r < n; ++r)
