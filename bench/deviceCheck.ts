@@ -27,6 +27,7 @@
  * Node built-ins only here and in what the parent imports (bench/harness/{childRun,deviceRows}.ts);
  * the suites (harness/deviceSuites.ts, which loads the addon) are required in the child only.
  */
+import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 
@@ -54,6 +55,9 @@ interface Args {
 
 /** The whole command's budget: the device tool's limit is 8 minutes; leave room to write the summary. */
 const DEFAULT_BUDGET_S = 7.5 * 60;
+/** What the extra files are packed into (bundleExtras). */
+const BUNDLE_FILE = 'device-check-extras.tar.gz';
+
 /** Held back from the suites' shares for reading the rows and writing the summary. */
 const RESERVE_MS = 5000;
 
@@ -106,6 +110,7 @@ function parseArgs(argv: string[]): Args {
 const PLAN: { suite: string; section: string; weight: number; minMs: number }[] = [
   { suite: 'info', section: 'info', weight: 1, minMs: 5000 },
   { suite: 'cases-dense', section: 'cases dense', weight: 2, minMs: 10000 },
+  { suite: 'cases-dense-sparq', section: 'cases dense (sparq GEMM)', weight: 2, minMs: 10000 },
   { suite: 'cases-w4a16', section: 'cases w4a16', weight: 3, minMs: 10000 },
   { suite: 'cases-sparse', section: 'cases sparse', weight: 3, minMs: 10000 },
   { suite: 'cases-int8', section: 'cases int8', weight: 2, minMs: 10000 },
@@ -283,14 +288,31 @@ function summarize(a: Args, outcomes: SuiteOutcome[], planned: number, noBackend
     '',
   ].join('\n');
   fs.writeFileSync(path.join(a.out, 'device-check.md'), md);
+  const bundled = bundleExtras(a.out);
 
   console.log('\nsuite          passed  failed  outcome');
   for (const s of bySuite) console.log(`${s.suite.padEnd(14)} ${String(s.passed).padStart(6)}  ${String(s.failed).padStart(6)}  ${s.note}`);
   for (const r of failed.slice(0, 10)) console.log(`FAILED ${r.section} ${r.name}: ${r.detail}`);
   if (unreadable) console.log(`${unreadable} unreadable row(s) in ${ROWS_FILE} (a write cut short)`);
   console.log(`${passed} passed, ${failed.length} failed, ${notRun.length} not run (${elapsed()}); results in ${a.out}`);
+  if (bundled) console.log(bundled);
   if (noBackend) return 2;
   return failed.length || notRun.some((r) => !r.ok) ? 1 : 0;
+}
+
+/**
+ * The device tool brings back at most 8 files: everything but the check's own files (the bench
+ * tables, the sanitizer logs, a suite's extra files) goes into one ${BUNDLE_FILE}. Returns a line
+ * saying what was packed, or null when there was nothing to pack or no tar (then the files stay).
+ */
+function bundleExtras(out: string): string | null {
+  const keep = new Set([ROWS_FILE, LOG_FILE, 'device-check.json', 'device-check.md', BUNDLE_FILE]);
+  const extras = fs.readdirSync(out).filter((f) => !keep.has(f));
+  if (extras.length === 0) return null;
+  const r = spawnSync('tar', ['-czf', BUNDLE_FILE, ...extras], { cwd: out, encoding: 'utf8', timeout: 60000 });
+  if (r.status !== 0) return `could not pack ${extras.length} extra file(s) into ${BUNDLE_FILE} (${(r.stderr || r.error?.message || '').trim()}); left as they are`;
+  for (const f of extras) fs.rmSync(path.join(out, f), { recursive: true, force: true });
+  return `${extras.length} extra file(s) and folder(s) packed into ${BUNDLE_FILE} (tar -xzf to read)`;
 }
 
 async function main(): Promise<number> {

@@ -48,6 +48,7 @@ export const SUITE_EXIT = { ok: 0, failed: 1, noBackend: 2 } as const;
 export const SUITE_SECTIONS: Record<string, string> = {
   info: 'info',
   'cases-dense': 'cases dense',
+  'cases-dense-sparq': 'cases dense (sparq GEMM)',
   'cases-w4a16': 'cases w4a16',
   'cases-sparse': 'cases sparse',
   'cases-int8': 'cases int8',
@@ -479,11 +480,14 @@ async function sanitizerSuite(run: SuiteRun, a: SuiteArgs): Promise<number> {
     run.starting(kind);
     const dir = path.join(a.out, `sanitizer-${kind}`);
     fs.mkdirSync(dir, { recursive: true });
-    const r = await runChild(tool, ['--tool', kind, '--error-exitcode', '9', process.execPath, a.script, '--suite', 'cases', '--small', '--backend', a.backend, '--out', dir], {
+    // The tool's own report goes to a file (the first errors name the kernel, the PC and the source
+    // line); its gist goes into the row, so it survives even if the file does not come back.
+    const logFile = path.join(dir, 'sanitizer.txt');
+    const r = await runChild(tool, ['--tool', kind, '--error-exitcode', '9', '--print-limit', '20', '--log-file', logFile, process.execPath, a.script, '--suite', 'cases', '--small', '--backend', a.backend, '--out', dir], {
       timeoutMs: share,
       onLine: (l) => process.stderr.write(`  [${kind}] ${l}\n`),
     });
-    const tail = r.tail.join(' | ').slice(-300);
+    const tail = `${r.tail.join(' | ').slice(-300)}${sanitizerGist(logFile)}`;
     if (r.timedOut) {
       run.row({ name: kind, ok: false, status: 'timeout', detail: `timed out after ${(share / 1000).toFixed(0)}s in cases/${r.lastCase ?? '(before its first case)'}: ${tail}` });
     } else {
@@ -493,22 +497,55 @@ async function sanitizerSuite(run: SuiteRun, a: SuiteArgs): Promise<number> {
   return run.failed ? SUITE_EXIT.failed : SUITE_EXIT.ok;
 }
 
+/** The first report lines of a compute-sanitizer log (host frames left out), or ''. */
+function sanitizerGist(logFile: string): string {
+  let text: string;
+  try {
+    text = fs.readFileSync(logFile, 'utf8');
+  } catch {
+    return '';
+  }
+  const lines = text.split('\n').filter((l) => l.trim() && !l.includes('Host Frame') && !/^=+\s*$/.test(l.trim()));
+  return lines.length ? ` || ${lines.slice(0, 12).join(' | ').slice(0, 1500)}` : '';
+}
+
 // --- benchmarks ------------------------------------------------------------------------------
 
+/**
+ * Each op's benchmark in its own child, so a fault in one (a lost context is sticky) costs only that
+ * op; dense twice, through cuBLAS and through sparq's own GEMM. Each gets an equal share of what is
+ * left; --budget is the seconds of sampling per implementation and config, small enough to fit.
+ */
+const BENCH_OPS: { name: string; script: string; args: string[]; env?: Record<string, string> }[] = [
+  { name: 'dense', script: 'dense.js', args: [] },
+  { name: 'dense (sparq GEMM)', script: 'dense.js', args: [], env: { SPARQ_DENSE_KERNEL: 'sparq' } },
+  { name: 'w4a16', script: 'w4a16.js', args: [] },
+  // three sparsities only: its 6 sparsities x 4 shapes x 5 m grid alone would outlast the limit
+  { name: 'sparse', script: 'sparse.js', args: ['--sparsity', '0.5,0.8,0.95'] },
+  { name: 'int8', script: 'int8.js', args: [] },
+  { name: 'allreduceRmsnorm', script: 'allreduce.js', args: [] },
+];
+
 async function benchSuite(run: SuiteRun, a: SuiteArgs): Promise<number> {
-  run.starting('all');
-  const limit = a.suiteMs - 3000;
-  // --budget: seconds of sampling per implementation and config, small enough to fit the limit;
-  // sparse at three sparsities only (its 6 × 4 shapes × 5 m grid alone would outlast the limit).
-  const r = await runChild(process.execPath, [path.join(path.dirname(a.script), 'all.js'), '--backend', a.backend, '--budget', '0.3', '--sparsity', '0.5,0.8,0.95'], {
-    timeoutMs: limit,
-    env: { ...process.env, SPARQ_BENCH_RESULTS: a.out },
-    onLine: (l) => process.stderr.write(`  ${l}\n`),
-  });
-  if (r.timedOut) {
-    run.row({ name: 'all', ok: false, status: 'timeout', detail: `timed out after ${(limit / 1000).toFixed(0)}s (each op's files are written under ${a.out} when it finishes); last lines: ${r.tail.join(' | ').slice(-300)}` });
-  } else {
-    run.row({ name: 'all', ok: r.code === 0, detail: `exit ${r.code ?? r.signal}; tables above and under ${a.out}` });
+  const deadline = Date.now() + a.suiteMs - 3000;
+  for (const [i, op] of BENCH_OPS.entries()) {
+    const share = (deadline - Date.now()) / (BENCH_OPS.length - i);
+    if (share < 15000) {
+      run.row({ name: op.name, ok: false, status: 'skipped', detail: `not run: ${(share / 1000).toFixed(0)}s left for it` });
+      continue;
+    }
+    run.starting(op.name);
+    const r = await runChild(process.execPath, [path.join(path.dirname(a.script), op.script), '--backend', a.backend, '--budget', '0.3', ...op.args], {
+      timeoutMs: share,
+      env: { ...process.env, ...op.env, SPARQ_BENCH_RESULTS: a.out },
+      onLine: (l) => process.stderr.write(`  ${l}\n`),
+    });
+    const last = r.tail.join(' | ').slice(-300);
+    if (r.timedOut) {
+      run.row({ name: op.name, ok: false, status: 'timeout', detail: `timed out after ${(share / 1000).toFixed(0)}s (its files are written as each shape finishes); last lines: ${last}` });
+    } else {
+      run.row({ name: op.name, ok: r.code === 0, detail: `exit ${r.code ?? r.signal}; tables in the log and under the results${r.code === 0 ? '' : `; last lines: ${last}`}` });
+    }
   }
   return run.failed ? SUITE_EXIT.failed : SUITE_EXIT.ok;
 }
@@ -523,6 +560,11 @@ export async function runSuite(suite: string, a: SuiteArgs): Promise<number> {
       case 'info':
         return await infoSuite(run, a);
       case 'cases-dense':
+        return await casesSuite(run, a, ['dense']);
+      case 'cases-dense-sparq':
+        // Read when the context opens (native getenv: Node's process.env writes reach it): the
+        // same cases through sparq's own tensor-core GEMM, which cuBLAS hides in cases-dense.
+        process.env.SPARQ_DENSE_KERNEL = 'sparq';
         return await casesSuite(run, a, ['dense']);
       case 'cases-w4a16':
         return await casesSuite(run, a, ['w4a16']);

@@ -25,12 +25,18 @@ namespace {
 using CreateFn = int (*)(void**);
 using DestroyFn = int (*)(void*);
 using SetStreamFn = int (*)(void*, cudaStream_t);
+using SetMathModeFn = int (*)(void*, int);
 using GemmExFn = int (*)(void*, int, int, int, int, int, const void*, const void*, int, int, const void*, int, int,
                          const void*, void*, int, int, int, int);
 constexpr int kOpN = 0, kOpT = 1;          // cublasOperation_t
 constexpr int kR16F = 2;                   // cudaDataType CUDA_R_16F
 constexpr int kCompute32F = 68;            // cublasComputeType_t CUBLAS_COMPUTE_32F
 constexpr int kGemmDefault = -1;           // cublasGemmAlgo_t CUBLAS_GEMM_DEFAULT
+// cublasMath_t CUBLAS_DEFAULT_MATH | CUBLAS_MATH_DISALLOW_REDUCED_PRECISION_REDUCTION. By default
+// cuBLAS may reduce split-K partials in the output type (fp16) even with CUBLAS_COMPUTE_32F: the
+// first H200 run (2026-12-04) had m=129 n=64 k=64 and m=64 n=1000 k=64 up to 1.57x outside the
+// contract's bound. The flag keeps every reduction in fp32, as the contract says.
+constexpr int kMathNoReducedPrecisionReduction = 16;
 
 // cuda_loader.cc copies the note into a 512-byte buffer: longer notes are cut here, with a mark,
 // so the start (what runs and why) always survives.
@@ -44,6 +50,7 @@ struct Symbols {
   CreateFn create = nullptr;
   DestroyFn destroy = nullptr;
   SetStreamFn set_stream = nullptr;
+  SetMathModeFn set_math_mode = nullptr;
   GemmExFn gemm_ex = nullptr;
   std::string missing;  // when lib is null: what was tried
 };
@@ -161,13 +168,14 @@ class Search {
     r->create = reinterpret_cast<CreateFn>(dlsym(lib, "cublasCreate_v2"));
     r->destroy = reinterpret_cast<DestroyFn>(dlsym(lib, "cublasDestroy_v2"));
     r->set_stream = reinterpret_cast<SetStreamFn>(dlsym(lib, "cublasSetStream_v2"));
+    r->set_math_mode = reinterpret_cast<SetMathModeFn>(dlsym(lib, "cublasSetMathMode"));
     r->gemm_ex = reinterpret_cast<GemmExFn>(dlsym(lib, "cublasGemmEx"));
-    if (r->create && r->destroy && r->set_stream && r->gemm_ex) {
+    if (r->create && r->destroy && r->set_stream && r->set_math_mode && r->gemm_ex) {
       r->lib = lib;
       r->path = path;
       return true;
     }
-    failures_ += (failures_.empty() ? "" : "; ") + path + ": lacks cublasGemmEx/cublasCreate_v2";
+    failures_ += (failures_.empty() ? "" : "; ") + path + ": lacks cublasGemmEx/cublasCreate_v2/cublasSetMathMode";
     dlclose(lib);
     return false;
   }
@@ -301,6 +309,15 @@ Cublas LoadCublas(DenseKernel requested) {
   if (rc != 0) {
     c.missing = "cublasCreate failed with status " + std::to_string(rc) + " for " + s.path;
     c.handle = nullptr;
+    return c;
+  }
+  const int mode_rc = s.set_math_mode(c.handle, kMathNoReducedPrecisionReduction);
+  if (mode_rc != 0) {
+    // Without the flag cuBLAS would break the fp32-reduction contract: run sparq's GEMM instead.
+    s.destroy(c.handle);
+    c.handle = nullptr;
+    c.missing = "cublasSetMathMode(DISALLOW_REDUCED_PRECISION_REDUCTION) failed with status " + std::to_string(mode_rc) +
+                " for " + s.path;
     return c;
   }
   c.available = true;

@@ -234,37 +234,6 @@ SPARQ_CP_ASYNC(cp_async_cg_16, 16, "cp.async.cg.shared.global")  // L2 only (byp
 #undef SPARQ_CP_ASYNC_BODY
 #undef SPARQ_CP_ASYNC
 
-// createpolicy.fractional.L2::evict_first.b64 policy, 1.0. sm_80+, per thread. PTX ISA "Data
-// Movement and Conversion Instructions: createpolicy". For weights streamed once per GEMM:
-// evict-first keeps them from pushing activation tiles out of L2.
-SPARQ_DEVICE uint64_t l2_policy_evict_first() {
-#if defined(SPARQ_SIM)
-  return 0;  // cache hints do not change results
-#elif defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-  uint64_t policy;
-  asm volatile("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;\n" : "=l"(policy));
-  return policy;
-#else
-  SPARQ_UNSUPPORTED_ARCH();
-  return 0;
-#endif
-}
-
-// cp.async.cg.shared.global.L2::cache_hint [dst], [src], 16, src-size, policy. sm_80+, per
-// thread; as cp_async_cg_16 with an L2 policy from l2_policy_evict_first(). 16-byte aligned.
-SPARQ_DEVICE void cp_async_cg_16_l2_hint(void* s_dst, const void* g_src, int src_bytes, uint64_t policy) {
-#if defined(SPARQ_SIM)
-  (void)policy;
-  sim::CpAsync("cp_async_cg_16_l2_hint", s_dst, g_src, 16, src_bytes);
-#elif defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-  asm volatile("cp.async.cg.shared.global.L2::cache_hint [%0], [%1], 16, %2, %3;\n" ::"r"(smem_u32addr(s_dst)),
-               "l"(gmem_addr(g_src)), "r"(src_bytes), "l"(policy)
-               : "memory");
-#else
-  SPARQ_UNSUPPORTED_ARCH();
-#endif
-}
-
 // cp.async.commit_group. sm_80+, per thread: closes the group of this thread's cp.async issued
 // since the previous commit (an empty group is fine). PTX ISA "cp.async.commit_group".
 SPARQ_DEVICE void cp_async_commit_group() {

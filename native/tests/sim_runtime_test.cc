@@ -50,7 +50,7 @@ __global__ void cp_async_kernel(const uint8_t* g_src, uint8_t* g_dst) {  // 64 b
   if (lane == 1) cp_async_ca_8(&s_buf[16], &g_src[16], 5);   // 5 bytes read, 3 zero-filled
   if (lane == 2) cp_async_ca_4(&s_buf[24], &g_src[24], 0);   // predicated off: 4 zeros
   if (lane == 3) cp_async_ca_16(&s_buf[32], &g_src[32], 16);
-  if (lane == 4) cp_async_cg_16_l2_hint(&s_buf[48], &g_src[48], 12, l2_policy_evict_first());
+  if (lane == 4) cp_async_cg_16(&s_buf[48], &g_src[48], 12);  // 12 bytes read, 4 zero-filled
   if (lane == 5) s_buf[28] = 7;  // plain shared stores still work
   cp_async_commit_group();
   cp_async_wait_group<0>();

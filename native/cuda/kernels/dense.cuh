@@ -48,13 +48,11 @@
 namespace sparq {
 
 // ---- tile constants ---------------------------------------------------------------------------
-template <int TILE_M_, int TILE_N_, int TILE_K_, int STAGES_, int WARPS_M_, int WARPS_N_, int K_CHUNK_ELEMS_,
-          bool STREAM_W_>
+template <int TILE_M_, int TILE_N_, int TILE_K_, int STAGES_, int WARPS_M_, int WARPS_N_, int K_CHUNK_ELEMS_>
 struct DenseConfig {
   static constexpr int TILE_M = TILE_M_, TILE_N = TILE_N_, TILE_K = TILE_K_, STAGES = STAGES_;
   static constexpr int WARPS_M = WARPS_M_, WARPS_N = WARPS_N_;
   static constexpr int K_CHUNK_ELEMS = K_CHUNK_ELEMS_;  // halves per gmem->smem copy: 8, 2 or 1
-  static constexpr bool STREAM_W = STREAM_W_;           // W read once per GEMM: L2 evict-first
   static constexpr int WARPS = WARPS_M * WARPS_N;
   static constexpr int THREADS = WARPS * 32;
   static constexpr int WARP_M = TILE_M / WARPS_M;  // rows of Y per warp
@@ -85,10 +83,10 @@ struct DenseConfig {
 
 // m > 16: 4 warps in 2x2, each 32x32 of Y (2 m16 x 4 n8 mma per k16 step).
 template <int K_CHUNK_ELEMS>
-using DenseConfigLarge = DenseConfig<64, 64, 32, 4, 2, 2, K_CHUNK_ELEMS, false>;
+using DenseConfigLarge = DenseConfig<64, 64, 32, 4, 2, 2, K_CHUNK_ELEMS>;
 // m <= 16 (decode): one m16 row of tiles, 4 warps side by side along n; W streams through once.
 template <int K_CHUNK_ELEMS>
-using DenseConfigSmallM = DenseConfig<16, 64, 64, 4, 1, 4, K_CHUNK_ELEMS, true>;
+using DenseConfigSmallM = DenseConfig<16, 64, 64, 4, 1, 4, K_CHUNK_ELEMS>;
 
 struct DenseParams {
   const uint16_t* w;     // [n][k] f16 bits
@@ -142,13 +140,11 @@ SPARQ_HOST_DEVICE DenseKRange dense_split_k_range(int k_tiles, int k_splits, int
 // One 16-byte smem chunk (8 halves of one tile row) from gmem row `g_row` (null: row out of range)
 // starting at column k0 of a k-long row; columns >= k become zeros.
 template <class Cfg, bool IS_W>
-SPARQ_DEVICE void load_chunk(uint16_t* s_chunk, const uint16_t* g_row, int k0, int k, const uint16_t* g_any,
-                             uint64_t policy) {
+SPARQ_DEVICE void load_chunk(uint16_t* s_chunk, const uint16_t* g_row, int k0, int k, const uint16_t* g_any) {
   const int valid_elems = g_row ? (k - k0 < 0 ? 0 : (k - k0 > 8 ? 8 : k - k0)) : 0;
   const uint16_t* g_src = valid_elems > 0 ? g_row + k0 : g_any;  // any valid pointer when nothing is read
   if constexpr (Cfg::K_CHUNK_ELEMS == 8) {
-    if constexpr (IS_W && Cfg::STREAM_W) cp_async_cg_16_l2_hint(s_chunk, g_src, valid_elems * 2, policy);
-    else cp_async_cg_16(s_chunk, g_src, valid_elems * 2);
+    cp_async_cg_16(s_chunk, g_src, valid_elems * 2);
   } else if constexpr (Cfg::K_CHUNK_ELEMS == 2) {
     for (int j = 0; j < 4; ++j) {
       const bool in = 2 * j < valid_elems;
@@ -161,19 +157,18 @@ SPARQ_DEVICE void load_chunk(uint16_t* s_chunk, const uint16_t* g_row, int k0, i
 
 // Issues the copies of k tile `k0` into one stage of s_x / s_w (this thread's chunks).
 template <class Cfg>
-SPARQ_DEVICE void load_stage(uint16_t* s_x, uint16_t* s_w, const DenseParams& p, int m0, int n0, int k0, int tid,
-                             uint64_t policy) {
+SPARQ_DEVICE void load_stage(uint16_t* s_x, uint16_t* s_w, const DenseParams& p, int m0, int n0, int k0, int tid) {
   for (int i = 0; i < Cfg::X_CHUNKS_PER_THREAD; ++i) {
     const int chunk = tid + i * Cfg::THREADS, row = chunk / Cfg::CHUNKS_PER_ROW, kc = chunk % Cfg::CHUNKS_PER_ROW;
     const uint16_t* g_row = m0 + row < p.m ? p.x + size_t(m0 + row) * p.k : nullptr;
     uint16_t* s_chunk = s_x + layout::swizzled_offset_halves<Cfg::CHUNKS_PER_ROW>(row, kc * Cfg::HALVES_PER_CHUNK);
-    load_chunk<Cfg, false>(s_chunk, g_row, k0 + kc * Cfg::HALVES_PER_CHUNK, p.k, p.x, policy);
+    load_chunk<Cfg, false>(s_chunk, g_row, k0 + kc * Cfg::HALVES_PER_CHUNK, p.k, p.x);
   }
   for (int i = 0; i < Cfg::W_CHUNKS_PER_THREAD; ++i) {
     const int chunk = tid + i * Cfg::THREADS, row = chunk / Cfg::CHUNKS_PER_ROW, kc = chunk % Cfg::CHUNKS_PER_ROW;
     const uint16_t* g_row = n0 + row < p.n ? p.w + size_t(n0 + row) * p.k : nullptr;
     uint16_t* s_chunk = s_w + layout::swizzled_offset_halves<Cfg::CHUNKS_PER_ROW>(row, kc * Cfg::HALVES_PER_CHUNK);
-    load_chunk<Cfg, true>(s_chunk, g_row, k0 + kc * Cfg::HALVES_PER_CHUNK, p.k, p.w, policy);
+    load_chunk<Cfg, true>(s_chunk, g_row, k0 + kc * Cfg::HALVES_PER_CHUNK, p.k, p.w);
   }
 }
 
@@ -302,13 +297,12 @@ __global__ void __launch_bounds__(Cfg::THREADS) dense_tc_gemm_kernel(const Dense
   const DenseKRange kr = dense_split_k_range((p.k + Cfg::TILE_K - 1) / Cfg::TILE_K, p.k_splits, split);
   const int k_tiles = kr.end - kr.begin;  // this CTA's; local tile i is global k tile kr.begin + i
   const int k_base = kr.begin * Cfg::TILE_K;
-  const uint64_t policy = (Cfg::STREAM_W && Cfg::K_CHUNK_ELEMS == 8) ? l2_policy_evict_first() : 0;
 
   if (p.k_splits == 1) load_bias_tile<Cfg>(s_bias, p, n0, tid);  // published by the k loop's first barrier
   for (int s = 0; s < Cfg::STAGES - 1; ++s) {  // prologue: tiles 0..STAGES-2 in flight
     if (s < k_tiles)
       load_stage<Cfg>(s_x + s * Cfg::X_STAGE_HALVES, s_w + s * Cfg::W_STAGE_HALVES, p, m0, n0,
-                      k_base + s * Cfg::TILE_K, tid, policy);
+                      k_base + s * Cfg::TILE_K, tid);
     cp_async_commit_group();
   }
 
@@ -323,7 +317,7 @@ __global__ void __launch_bounds__(Cfg::THREADS) dense_tc_gemm_kernel(const Dense
     if (next < k_tiles) {
       const int slot = next % Cfg::STAGES;
       load_stage<Cfg>(s_x + slot * Cfg::X_STAGE_HALVES, s_w + slot * Cfg::W_STAGE_HALVES, p, m0, n0,
-                      k_base + next * Cfg::TILE_K, tid, policy);
+                      k_base + next * Cfg::TILE_K, tid);
     }
     cp_async_commit_group();
     const int stage = kt % Cfg::STAGES;

@@ -8,7 +8,7 @@
 //          both formats. 4 warps; warp w owns weight rows 16w..16w+15 of every tile.
 //   mma    A = W (16 rows n × 16 k), B = Xᵀ (16 k × 8 m: mma "n8" = 8 rows of x), D = Yᵀ.
 //          Lane l (g = l/4, t = l%4) holds D (n = 16w + g (+8), m = 8·mt + 2t, 2t+1).
-//   W      gmem → smem stage by cp.async (evict-first), predicated on the tile's length from
+//   W      gmem → smem stage by cp.async, predicated on the tile's length from
 //          tile_offsets (thread 0 reads each offset once, ahead of the tile, into s_off):
 //          kBitmap: 512 B of bitmaps + the values (units halves); decoded straight into frag_a:
 //            lane l owns bits 2l, 2l+1 of each 8×8 block (its a-register halves); value offset =
@@ -85,7 +85,7 @@ SPARQ_DEVICE void FetchOffsets(const SparseParams& p, int64_t t, int64_t j, uint
 // Issue tile t (local j) into a stage: x rows < m of k tile k0.., then the weight bytes.
 template <int FORMAT, int M_TILES>
 SPARQ_DEVICE void IssueTile(const SparseParams& p, uint8_t* s_stage, int64_t t, int64_t k0, const TileOff& off,
-                            int tid, uint64_t policy) {
+                            int tid) {
   for (int ch = tid; ch < p.m * kXChunksPerRow; ch += kThreads) {
     const int row = ch / kXChunksPerRow, chunk = ch % kXChunksPerRow;
     const int64_t col = k0 + chunk * kHalvesPerU128;
@@ -97,8 +97,8 @@ SPARQ_DEVICE void IssueTile(const SparseParams& p, uint8_t* s_stage, int64_t t, 
   const uint8_t* g_w;
   int chunks;
   if (FORMAT == kFormatBitmap) {
-    if (tid < kBitmapBytes / kU128Bytes)  // evict-first: encoded weights are read once per slab
-      cp_async_cg_16_l2_hint(s_w + tid * kU128Bytes, p.bitmaps + t * kBlocksPerTile + tid * 2, kU128Bytes, policy);
+    if (tid < kBitmapBytes / kU128Bytes)
+      cp_async_cg_16(s_w + tid * kU128Bytes, p.bitmaps + t * kBlocksPerTile + tid * 2, kU128Bytes);
     s_w += kBitmapBytes;
     g_w = p.values + int64_t(off.start) * 2;
     chunks = int(off.units / kHalvesPerU128);
@@ -107,7 +107,7 @@ SPARQ_DEVICE void IssueTile(const SparseParams& p, uint8_t* s_stage, int64_t t, 
     chunks = int(off.units / 4);
   }
   for (int c = tid; c < chunks; c += kThreads)  // only the tile's own bytes: nothing past its length
-    cp_async_cg_16_l2_hint(s_w + c * kU128Bytes, g_w + c * kU128Bytes, kU128Bytes, policy);
+    cp_async_cg_16(s_w + c * kU128Bytes, g_w + c * kU128Bytes, kU128Bytes);
 }
 
 // x rows m..M_TILES·8−1 are zeros in every stage for the whole launch (plain stores, ordered before
@@ -290,7 +290,6 @@ __global__ void __launch_bounds__(kThreads) sparse_matmul_kernel(const SparsePar
   const int split = int(blockIdx.y);
   const KRange kr = SplitRange(p.k_tiles, p.splits, split);
   const int64_t tiles = kr.end - kr.begin, t0 = slab * p.k_tiles + kr.begin;  // local tile j = global t0 + j
-  const uint64_t policy = l2_policy_evict_first();
 
   ZeroXTail<M_TILES>(s_stages, p, tid);
   if (FORMAT == kFormatTiledCsl) ZeroDense(s_dense, tid);  // tile 0's buffer
@@ -302,8 +301,7 @@ __global__ void __launch_bounds__(kThreads) sparse_matmul_kernel(const SparsePar
   syncthreads();
   for (int s = 0; s < p.stages - 1; ++s) {
     if (s < tiles)
-      IssueTile<FORMAT, M_TILES>(p, s_stages + s * p.stage_bytes, t0 + s, (kr.begin + s) * kTileK, s_off[s], tid,
-                                 policy);
+      IssueTile<FORMAT, M_TILES>(p, s_stages + s * p.stage_bytes, t0 + s, (kr.begin + s) * kTileK, s_off[s], tid);
     cp_async_commit_group();
   }
 
@@ -318,7 +316,7 @@ SPARQ_SPMM_UNROLL
     const int64_t j = i + p.stages - 1;
     if (j < tiles)
       IssueTile<FORMAT, M_TILES>(p, s_stages + slot_next * p.stage_bytes, t0 + j, (kr.begin + j) * kTileK,
-                                 s_off[j % kOffsetRing], tid, policy);
+                                 s_off[j % kOffsetRing], tid);
     cp_async_commit_group();
     if (tid == 0 && j + 1 < tiles) FetchOffsets(p, t0 + j + 1, j + 1, prev_end, s_off);  // published by the next barrier
 

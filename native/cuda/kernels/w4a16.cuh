@@ -5,7 +5,7 @@
 //   tile   128 n × 64 k of W = 4096 B of packed codes, contiguous; tiles column-major (k fastest).
 //   warps  8; warp w = 2·w_k + w_n takes k16 step w_k of every tile and n64 half w_n (8 n8 mma
 //          tiles); the 4 warps sharing w_n are reduced over k in smem when a column is done.
-//   Bq     gmem → smem [STAGES][8 chunks][32 lanes][16 B], one cp.async (evict-first) per thread;
+//   Bq     gmem → smem [STAGES][8 chunks][32 lanes][16 B], one cp.async per thread;
 //          warp w reads chunk w: lane l (g = l/4, t = l%4) gets u32 j = frag_b of n8 tiles 2j,
 //          2j+1 for k = 2t, 2t+1, 2t+8, 2t+9, col g; nibble order {0,4}{1,5}{2,6}{3,7} feeds the
 //          0x6400 dequant: (q | 0x6400) as fp16 = 1024 + q, minus 1032 → q − 8 (exact);
@@ -122,10 +122,9 @@ SPARQ_DEVICE bool NeedsScales(const TileCursor& c, int64_t t_begin, uint32_t til
 // ≥ m were zeroed once, at the start (ZeroTailRows), and are never loaded.
 template <int M_BLOCKS>
 SPARQ_DEVICE void LoadTile(const W4a16Params& p, const TileCursor& c, bool scales, uint32_t tiles_per_group,
-                           uint8_t* s_b, uint8_t* s_a, uint8_t* s_s, int tid, uint64_t policy) {
+                           uint8_t* s_b, uint8_t* s_a, uint8_t* s_s, int tid) {
   const int64_t k0 = int64_t(c.k_tile) * kTileK;
-  // evict-first: every code byte is read once per slab; caching it would evict X and partials
-  cp_async_cg_16_l2_hint(s_b + tid * kU128Bytes, p.qweight + c.t * kTileBytes + tid * kU128Bytes, kU128Bytes, policy);
+  cp_async_cg_16(s_b + tid * kU128Bytes, p.qweight + c.t * kTileBytes + tid * kU128Bytes, kU128Bytes);
   for (int ch = tid; ch < p.m * kAChunksPerRow; ch += kThreads) {
     const int row = ch / kAChunksPerRow, chunk = ch % kAChunksPerRow;
     const int64_t col = k0 + chunk * kHalvesPerU128;
@@ -291,7 +290,6 @@ __global__ void __launch_bounds__(kThreads, 1) w4a16_gemm_kernel(const W4a16Para
   const int64_t tiles = t_end - t_begin;
   const uint32_t k_tiles = uint32_t(p.stripes.k_tiles);
   const uint32_t tiles_per_group = p.group_eff > kTileK ? uint32_t(p.group_eff / kTileK) : 1u;
-  const uint64_t policy = l2_policy_evict_first();
 
   constexpr int kPer = Cfg::kTilesPerStage;
   ZeroTailRows<M_BLOCKS, STAGES>(s_a, p.m, tid);
@@ -299,7 +297,7 @@ __global__ void __launch_bounds__(kThreads, 1) w4a16_gemm_kernel(const W4a16Para
   for (int s = 0; s < (Cfg::kGroups - 1) * kPer; ++s) {
     if (load.t < t_end) {
       LoadTile<M_BLOCKS>(p, load, NeedsScales(load, t_begin, tiles_per_group), tiles_per_group, s_b + s * kTileBytes,
-                         s_a + s * Cfg::kAStageBytes, s_s + s * kScaleStageBytes, tid, policy);
+                         s_a + s * Cfg::kAStageBytes, s_s + s * kScaleStageBytes, tid);
       Advance(load, k_tiles);
     }
     if (s % kPer == kPer - 1) cp_async_commit_group();
@@ -322,7 +320,7 @@ SPARQ_W4A16_UNROLL
         if (load.t < t_end) {
           LoadTile<M_BLOCKS>(p, load, NeedsScales(load, t_begin, tiles_per_group), tiles_per_group,
                              s_b + slot_next * kTileBytes, s_a + slot_next * Cfg::kAStageBytes,
-                             s_s + slot_next * kScaleStageBytes, tid, policy);
+                             s_s + slot_next * kScaleStageBytes, tid);
           Advance(load, k_tiles);
         }
         slot_next = slot_next + 1 == STAGES ? 0 : slot_next + 1;
