@@ -3,14 +3,18 @@
  * built libraries, in one command under 8 minutes, each suite in its own child process with its
  * own time limit:
  *   info         device, driver and library info;
- *   cases-dense, cases-w4a16, cases-sparse, cases-int8
+ *   sass         cuobjdump's SASS of libsparq_cuda.so: instructions per kernel, and uniform registers
+ *                read but never written (harness/sassCheck.ts), before any kernel runs;
+ *   cases-dense, cases-dense-sparq (SPARQ_DENSE_KERNEL=sparq), cases-w4a16, cases-sparse, cases-int8
  *                every shared test case (test/cases) on the backend against cpu and the float64 reference;
  *   cases-allreduce
  *                group.allreduceRmsnorm (virtual ranks 2/4/8 on the one device) with every algorithm
  *                against the contract's bits (1 ulp) and the float64 reference, then timed on cuda;
  *   fragments    the fragment-layout dump on the GPU against the simulator's (needs the sim backend);
  *   sanitizer    compute-sanitizer memcheck and racecheck on the small cases, when the tool is present;
- *   bench        the benchmarks (dist/bench/all.js) with what is left.
+ *   bench        each op's benchmark (dist/bench/<op>.js) in its own child, with what is left.
+ * Everything but the check's own four files is packed into device-check-extras.tar.gz at the end
+ * (the device tool brings back at most 8 files).
  * Every row is appended to --out/device-check.jsonl as it finishes, and every child's stderr (with a
  * "starting <suite>/<case>" line before each case) to --out/device-check.log, so a hung kernel or a
  * SIGKILL at the device tool's limit loses nothing finished. A suite that outlives its limit is
@@ -109,6 +113,7 @@ function parseArgs(argv: string[]): Args {
  */
 const PLAN: { suite: string; section: string; weight: number; minMs: number }[] = [
   { suite: 'info', section: 'info', weight: 1, minMs: 5000 },
+  { suite: 'sass', section: 'sass', weight: 1, minMs: 5000 },
   { suite: 'cases-dense', section: 'cases dense', weight: 2, minMs: 10000 },
   { suite: 'cases-dense-sparq', section: 'cases dense (sparq GEMM)', weight: 2, minMs: 10000 },
   { suite: 'cases-w4a16', section: 'cases w4a16', weight: 3, minMs: 10000 },
@@ -136,6 +141,7 @@ const secs = (ms: number): string => `${(ms / 1000).toFixed(ms < 10000 ? 1 : 0)}
 /** Why a suite is not run with these options, or null. */
 function optionSkip(suite: string, a: Args, sanitizerTool: string | null): string | null {
   if (a.casesOnly && !suite.startsWith('cases') && suite !== 'info') return '--cases-only';
+  if (suite === 'sass' && a.backend !== 'cuda') return `the SASS of the CUDA library is read on cuda runs; backend is ${a.backend}`;
   if (suite === 'sanitizer') {
     if (!a.sanitizer) return '--no-sanitizer';
     if (a.backend !== 'cuda') return `compute-sanitizer checks GPU kernels; backend is ${a.backend}`;

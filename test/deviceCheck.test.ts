@@ -67,10 +67,10 @@ describeFor(sim)(`device check [sim dry run]${sim.present ? '' : ` (skipped: ${s
     const frag = of(r.rows, 'fragments');
     expect(frag.length).toBeGreaterThanOrEqual(4);
     expect(frag.every((x) => x.status === 'pass')).toBe(true);
-    for (const s of ['sanitizer', 'bench']) expect(of(r.rows, s)).toEqual([expect.objectContaining({ status: 'skipped', detail: expect.stringMatching(/^not run: /) })]);
+    for (const s of ['sass', 'sanitizer', 'bench']) expect(of(r.rows, s)).toEqual([expect.objectContaining({ status: 'skipped', detail: expect.stringMatching(/^not run: /) })]);
     // The summary is built from the same rows.
     const summary = JSON.parse(fs.readFileSync(path.join(r.out, 'device-check.json'), 'utf8')) as { passed: number; failed: number; notRun: number };
-    expect(summary).toMatchObject({ passed: r.rows.length - 2, failed: 0, notRun: 2 });
+    expect(summary).toMatchObject({ passed: r.rows.length - 3, failed: 0, notRun: 3 });
     expect(fs.readFileSync(path.join(r.out, 'device-check.md'), 'utf8')).toContain('| cases-w4a16 | ' + String(w4a16.length) + ' | 0 |');
   });
 
@@ -99,7 +99,7 @@ describeFor(sim)(`device check [sim dry run]${sim.present ? '' : ` (skipped: ${s
     expect(t.elapsedS).toBeLessThan(limitS + 5);
 
     expect(of(r.rows, 'fragments')).toEqual([expect.objectContaining({ name: 'sim dump', ok: false, status: 'crash', detail: expect.stringContaining('SIGABRT') })]);
-    for (const s of ['sanitizer', 'bench']) expect(of(r.rows, s)).toEqual([expect.objectContaining({ status: 'skipped' })]);
+    for (const s of ['sass', 'sanitizer', 'bench']) expect(of(r.rows, s)).toEqual([expect.objectContaining({ status: 'skipped' })]);
 
     // The final table says what did not finish and why.
     expect(r.stdout).toContain(`TIMEOUT after ${limitS.toFixed(1)}s in cases-w4a16/${w4a16[2]}`);
@@ -114,6 +114,6 @@ describeFor(sim)(`device check [sim dry run]${sim.present ? '' : ` (skipped: ${s
       if (timedOut) timeouts++;
       expect(rows.slice(0, timedOut ? -1 : undefined).every((x) => x.status === 'pass')).toBe(true);
     }
-    expect(r.stdout).toMatch(new RegExp(`\\n\\d+ passed, ${2 + timeouts} failed, 2 not run`));
+    expect(r.stdout).toMatch(new RegExp(`\\n\\d+ passed, ${2 + timeouts} failed, 3 not run`));
   });
 });

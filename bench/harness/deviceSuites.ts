@@ -26,8 +26,9 @@ import {
   type MatmulCaseResult,
 } from '../../test/reference';
 import { timeSparq } from '../sparqTiming';
-import { runChild } from './childRun';
+import { findTool, runChild } from './childRun';
 import { appendRow, startingLine, type Row } from './deviceRows';
+import { checkSass } from './sassCheck';
 
 export interface SuiteArgs {
   out: string;
@@ -47,6 +48,7 @@ export const SUITE_EXIT = { ok: 0, failed: 1, noBackend: 2 } as const;
 /** The suites a child can run, with the sections their rows use. `cases` (every op in one process) is for the sanitizer. */
 export const SUITE_SECTIONS: Record<string, string> = {
   info: 'info',
+  sass: 'sass',
   'cases-dense': 'cases dense',
   'cases-dense-sparq': 'cases dense (sparq GEMM)',
   'cases-w4a16': 'cases w4a16',
@@ -189,6 +191,38 @@ async function outOfMemoryRow(run: SuiteRun, dev: Context, memoryBytes: number):
     ok,
     detail: `zeros of ${memoryBytes + 2 ** 30} bytes: ${thrown === null ? 'no error' : message(thrown)}; then a matmul gave 0x${bits.toString(16)} (want 0x4500)`,
   });
+}
+
+// --- SASS of the shipped library --------------------------------------------------------------
+
+/**
+ * cuobjdump's SASS of the libsparq_cuda.so beside the addon (the one the cases run), before any
+ * kernel runs: instructions per kernel instance, and a failing row per function that reads a
+ * uniform register nothing writes (sassCheck.ts: how the first H200 run's fault looked). The
+ * listing goes to the results (bundled), for reading at no device time.
+ */
+async function sassSuite(run: SuiteRun, a: SuiteArgs): Promise<number> {
+  const tool = findTool('cuobjdump');
+  const lib = path.join(path.dirname(addonPath()), 'libsparq_cuda.so');
+  if (!tool || !fs.existsSync(lib)) {
+    run.row({ name: 'cuobjdump', ok: true, status: 'skipped', detail: `not run: ${tool ? `no ${lib}` : 'cuobjdump not found (PATH, /usr/local/cuda/bin)'}` });
+    return SUITE_EXIT.ok;
+  }
+  run.starting('cuobjdump -sass');
+  const r = spawnSync(tool, ['-sass', lib], { encoding: 'utf8', maxBuffer: 512 * 1024 * 1024, timeout: Math.max(5000, a.suiteMs - 5000) });
+  if (r.status !== 0) {
+    run.row({ name: 'cuobjdump -sass', ok: false, detail: `exit ${r.status ?? r.signal}: ${(r.stderr || r.error?.message || '').slice(0, 300)}` });
+    return SUITE_EXIT.failed;
+  }
+  fs.writeFileSync(path.join(a.out, 'libsparq_cuda.sass'), r.stdout);
+  const fns = checkSass(r.stdout);
+  for (const f of fns.filter((x) => x.undefinedUniformReads.length > 0)) {
+    const reads = f.undefinedUniformReads.map((u) => `${u.register} at /*${u.pc}*/ ${u.text}`).join('; ');
+    run.row({ name: f.name, ok: false, detail: `reads uniform registers no instruction of the function writes: ${reads}` });
+  }
+  const counts = fns.map((f) => `${f.name} ${f.instructions}`).join('; ');
+  run.row({ name: 'instructions per function', ok: true, detail: `${fns.length} functions in ${path.basename(lib)}: ${counts}` });
+  return run.failed ? SUITE_EXIT.failed : SUITE_EXIT.ok;
 }
 
 // --- shared cases ----------------------------------------------------------------------------
@@ -559,6 +593,8 @@ export async function runSuite(suite: string, a: SuiteArgs): Promise<number> {
     switch (suite) {
       case 'info':
         return await infoSuite(run, a);
+      case 'sass':
+        return await sassSuite(run, a);
       case 'cases-dense':
         return await casesSuite(run, a, ['dense']);
       case 'cases-dense-sparq':

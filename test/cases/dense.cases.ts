@@ -54,6 +54,9 @@ export function denseCases(backend: string): DenseCase[] {
     [129, 64, 1000],
     [1000, 129, 1],
     [64, 1000, 64],
+    // k ≡ 2 and 6 (mod 8): the 4-byte cp.async path, which no other cuda shape reaches
+    [17, 64, 66],
+    [40, 24, 70],
   ])
     out.push({ name: `m=${m} n=${n} k=${k}`, m, n, k, bias: true, tolerance: tol });
   out.push({ name: 'x [2,3,129] with bias', m: 6, n: 17, k: 129, bias: true, lead: [2, 3], tolerance: tol });
