@@ -18,11 +18,12 @@ export const DENSE_KERNEL_SHORT: Readonly<Record<string, string>> = {
 
 /**
  * The label of a GPU dense fp16 run whose launch record is `launch` (read right after the call):
- * 'cublasGemmEx' → cuBLAS, 'dense_tc_gemm' → sparq's GEMM; anything else (no launch, or another
+ * 'cublasGemmEx' (also '… + dense_bias_epilogue_kernel', with a bias) → cuBLAS, 'dense_tc_gemm' →
+ * sparq's GEMM; anything else (no launch, or another
  * op's) → the neutral `unknown` label, never a guess.
  */
 export function denseKernelLabel(launch: { kernel: string } | null | undefined): string {
-  if (launch?.kernel === 'cublasGemmEx') return DENSE_KERNEL_LABELS.cublasGemmEx;
+  if (launch?.kernel.startsWith('cublasGemmEx')) return DENSE_KERNEL_LABELS.cublasGemmEx;
   if (launch?.kernel === 'dense_tc_gemm') return DENSE_KERNEL_LABELS.dense_tc_gemm;
   return DENSE_KERNEL_LABELS.unknown;
 }

@@ -30,6 +30,7 @@ using GemmExFn = int (*)(void*, int, int, int, int, int, const void*, const void
                          const void*, void*, int, int, int, int);
 constexpr int kOpN = 0, kOpT = 1;          // cublasOperation_t
 constexpr int kR16F = 2;                   // cudaDataType CUDA_R_16F
+constexpr int kR32F = 0;                   // cudaDataType CUDA_R_32F
 constexpr int kCompute32F = 68;            // cublasComputeType_t CUBLAS_COMPUTE_32F
 constexpr int kGemmDefault = -1;           // cublasGemmAlgo_t CUBLAS_GEMM_DEFAULT
 // cublasMath_t CUBLAS_DEFAULT_MATH | CUBLAS_MATH_DISALLOW_REDUCED_PRECISION_REDUCTION. By default
@@ -331,17 +332,17 @@ void DestroyCublas(Cublas* c) {
   c->available = false;
 }
 
-int Cublas::GemmF16(cudaStream_t stream, const void* w, const void* x, void* y, long m, long n, long k,
-                    float beta) const {
+int Cublas::Gemm(cudaStream_t stream, const void* w, const void* x, void* y, long m, long n, long k,
+                 bool f32_out) const {
   const Symbols& s = LoadSymbols();
   int rc = s.set_stream(handle, stream);
   if (rc != 0) return rc;
-  const float alpha = 1.0f;
+  const float alpha = 1.0f, beta = 0.0f;
   // Row-major Y[m][n] is column-major Yᵀ (n×m, ld n) = op(W)·X with W column-major k×n (ld k)
   // transposed and X column-major k×m (ld k).
   return s.gemm_ex(handle, kOpT, kOpN, static_cast<int>(n), static_cast<int>(m), static_cast<int>(k), &alpha, w,
-                   kR16F, static_cast<int>(k), x, kR16F, static_cast<int>(k), &beta, y, kR16F, static_cast<int>(n),
-                   kCompute32F, kGemmDefault);
+                   kR16F, static_cast<int>(k), x, kR16F, static_cast<int>(k), &beta, y, f32_out ? kR32F : kR16F,
+                   static_cast<int>(n), kCompute32F, kGemmDefault);
 }
 
 }  // namespace sparq::cuda

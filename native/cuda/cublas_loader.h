@@ -32,8 +32,9 @@ struct Cublas {
   bool used() const { return available && requested != DenseKernel::kSparq; }
   // What cublas_status reports (sq.device.cublasNote) when cuBLAS is not used: why, and what runs.
   std::string Note() const;
-  // Y[m,n] = X[m,k]·W[n,k]ᵀ (+ beta·Y), fp16 in/out, fp32 compute. Returns a cublasStatus_t.
-  int GemmF16(cudaStream_t stream, const void* w, const void* x, void* y, long m, long n, long k, float beta) const;
+  // Y[m,n] = X[m,k]·W[n,k]ᵀ, fp16 in, fp32 compute; Y fp16 (rounded once) or, with f32_out, the
+  // fp32 accumulators (for a bias added before the one rounding). Returns a cublasStatus_t.
+  int Gemm(cudaStream_t stream, const void* w, const void* x, void* y, long m, long n, long k, bool f32_out) const;
 };
 
 // Loads cuBLAS once per process (unless `requested` is kSparq) and creates a handle for the

@@ -1,44 +1,38 @@
 // native/cuda/dense.cu: the dense op on CUDA. cuBLAS when the context uses it (found, and
-// SPARQ_DENSE_KERNEL is not `sparq`; bias added in its fp32 epilogue), else sparq's tensor-core
-// GEMM (kernels/dense.cuh) through the plan the simulator runs too (dense_plan.cuh), its split-K
-// workspace from the context.
+// SPARQ_DENSE_KERNEL is not `sparq`; a bias is added to its fp32 output by our own epilogue
+// kernel), else sparq's tensor-core GEMM (kernels/dense.cuh) through the plan the simulator runs
+// too (dense_plan.cuh), its split-K workspace from the context.
 #include <cuda_runtime.h>
 
 #include <string>
 
 #include "cuda/cuda_ops.h"
 #include "cuda/dense_plan.cuh"
+#include "cuda/kernels/dense_bias_epilogue.cuh"
 #include "cuda/nvcc_target.cuh"
 
 namespace sparq::cuda_ops {
-namespace {
-
-// Broadcasts bias[n] into every row of y[m][n] with log2(m) device copies, so cuBLAS can add it
-// with beta = 1 inside its fp32 epilogue: fp16(acc + bias) with one rounding, as the contract says.
-Status BroadcastBias(cudaStream_t stream, const uint16_t* bias, uint16_t* y, int64_t m, int64_t n) {
-  const size_t row_bytes = static_cast<size_t>(n) * 2;
-  Status s = cuda::CudaStatus(cudaMemcpyAsync(y, bias, row_bytes, cudaMemcpyDeviceToDevice, stream), "bias broadcast");
-  for (int64_t filled = 1; s.ok() && filled < m;) {
-    const int64_t rows = filled < m - filled ? filled : m - filled;
-    s = cuda::CudaStatus(cudaMemcpyAsync(y + filled * n, y, size_t(rows) * row_bytes, cudaMemcpyDeviceToDevice, stream),
-                         "bias broadcast");
-    filled += rows;
-  }
-  return s;
-}
-
-}  // namespace
 
 Status DenseMatmul(const DenseMatmulArgs& a, cuda::Exec& exec, LaunchInfo* info) {
   if (exec.cublas != nullptr && exec.cublas->used()) {
+    // With a bias: cuBLAS's fp32 accumulators into the workspace, then bias + one rounding here
+    // (kernels/dense_bias_epilogue.cuh says why cuBLAS's own beta = 1 path is not used).
+    float* acc = nullptr;
     if (a.bias) {
-      Status s = BroadcastBias(exec.stream, a.bias, a.y, a.m, a.n);
+      Status s = exec.workspace(1, size_t(a.m) * size_t(a.n) * sizeof(float), reinterpret_cast<void**>(&acc));
       if (!s.ok()) return s;
     }
-    const int rc = exec.cublas->GemmF16(exec.stream, a.w, a.x, a.y, a.m, a.n, a.k, a.bias ? 1.0f : 0.0f);
+    const int rc = exec.cublas->Gemm(exec.stream, a.w, a.x, a.bias ? static_cast<void*>(acc) : a.y, a.m, a.n, a.k, a.bias != nullptr);
     if (rc != 0) return Status::Error(StatusCode::kDevice, "dense.matmul: cublasGemmEx failed with status " + std::to_string(rc));
+    if (a.bias) {
+      cuda::NvccTarget target(exec.stream, exec.sm_count);
+      Status s = target.Launch("dense_bias_epilogue_kernel", dim3(BiasEpilogueCtas(a.m * a.n, exec.sm_count)),
+                               dim3(kBiasEpilogueThreads), 0, {}, &dense_bias_epilogue_kernel,
+                               static_cast<const float*>(acc), a.bias, a.m, a.n, a.y);
+      if (!s.ok()) return s;
+    }
     if (info) {
-      info->kernel = "cublasGemmEx";
+      info->kernel = a.bias ? "cublasGemmEx + dense_bias_epilogue_kernel" : "cublasGemmEx";
       info->config = exec.cublas->path;
     }
     return Status::Ok();
