@@ -1,9 +1,9 @@
 // native/cuda/kernels/dense_bias_epilogue.cuh: the second step of dense.matmul with a bias when
 // cuBLAS computes the product. cuBLAS writes the fp32 accumulators (Ctype CUDA_R_32F); this adds
 // the bias in fp32 and rounds once to fp16, as the contract says. Letting cuBLAS add the bias
-// itself (beta = 1 over a broadcast fp16 bias) rounded twice on the H200: every case with a bias
-// at k = 64 sat at 0.5–1.6 of the per-element bound, with errors the size of an fp16 rounding of
-// the accumulator (docs/verification.md "GPU results"). A non-template __global__: only
+// itself (beta = 1 over a broadcast fp16 bias) rounded twice on the H200 for some shapes: every
+// case past 0.25 of its per-element bound had a bias (k = 64: up to 1.57), with errors the size of
+// an fp16 rounding of the accumulator (docs/verification.md "GPU results"). A non-template __global__: only
 // cuda/dense.cu (and the simulator test) include this header.
 #pragma once
 #include <cstdint>
