@@ -250,16 +250,76 @@ async function orchestrate(a: Args): Promise<number> {
       outcomes.push({ suite: p.suite, outcome: 'ran', limitS: limitMs / 1000, elapsedS: r.elapsedMs / 1000, note: '' });
       if (p.suite === 'info' && r.code === 2) noBackend = `backend '${a.backend}' did not open (the info row says why)`;
     }
+    // On cuda; on sim only for the test of this path (an injected fault, a stand-in tool on PATH).
+    const diagnosable = a.backend === 'cuda' || /(^|,)fault:/.test(process.env.SPARQ_DEVICE_CHECK_INJECT ?? '');
+    if (p.suite.startsWith('cases') && diagnosable && sanitizerTool) {
+      const left = budgetMs - (Date.now() - started) - RESERVE_MS;
+      await diagnoseDeviceFault(a, p, sanitizerTool, Math.min(DIAGNOSIS_MAX_MS, left / 5), note);
+    }
   }
   return summarize(a, outcomes, PLAN.length, noBackend);
+}
+
+/** The most a fault's memcheck rerun may take, and the least worth starting. */
+const DIAGNOSIS_MAX_MS = 90000;
+const DIAGNOSIS_MIN_MS = 20000;
+/** A row that says the GPU faulted (the context is lost from then on), not a wrong number. */
+const DEVICE_FAULT = /cudaError\w+|context is lost/;
+
+/**
+ * When a cases suite's rows show a device fault, reruns that suite under `compute-sanitizer --tool
+ * memcheck` (its rows in their own folder, bundled at the end) and writes an `info` row with the
+ * report's first lines: the faulting kernel, its PC and source line. On the first H200 run that
+ * took a second device call (scripts/device-diag.sh); now the first call brings it back.
+ */
+async function diagnoseDeviceFault(
+  a: Args,
+  p: { suite: string; section: string },
+  tool: string,
+  limitMs: number,
+  note: (text: string) => void,
+): Promise<void> {
+  const fault = readRows(a.out).rows.find((r) => r.suite === p.suite && !r.ok && DEVICE_FAULT.test(r.detail));
+  if (!fault) return;
+  const base = { suite: p.suite, section: p.section, name: `memcheck of ${fault.name}`, ok: false, status: 'info' as const };
+  if (limitMs < DIAGNOSIS_MIN_MS) {
+    appendRow(a.out, { ...base, detail: `device fault (${fault.detail.slice(0, 160)}); no memcheck rerun: ${secs(Math.max(0, limitMs))} left for it` });
+    return;
+  }
+  const dir = path.join(a.out, `memcheck-${p.suite}`);
+  fs.mkdirSync(dir, { recursive: true });
+  const logFile = path.join(dir, 'sanitizer.txt');
+  note(`[${elapsed()}] ${p.suite} faulted on the device: rerunning it under compute-sanitizer memcheck (limit ${secs(limitMs)})`);
+  const t0 = Date.now();
+  const r = await runChild(tool, ['--tool', 'memcheck', '--print-limit', '10', '--log-file', logFile, process.execPath, __filename, '--suite', p.suite, '--suite-ms', String(Math.round(limitMs - 3000)), '--backend', a.backend, '--out', dir], {
+    timeoutMs: limitMs,
+    onLine: (l) => note(`  [memcheck] ${l}`),
+  });
+  let report = '';
+  try {
+    report = fs
+      .readFileSync(logFile, 'utf8')
+      .split('\n')
+      .filter((l) => l.trim() && !l.includes('Host Frame') && !/^=+\s*$/.test(l.trim()))
+      .slice(0, 12)
+      .join(' | ');
+  } catch {
+    report = '(no report file)';
+  }
+  appendRow(a.out, {
+    ...base,
+    elapsedS: (Date.now() - t0) / 1000,
+    detail: `${r.timedOut ? `memcheck rerun timed out after ${secs(limitMs)}` : `memcheck rerun exit ${r.code ?? r.signal}`}: ${report.slice(0, 2000)}`,
+  });
 }
 
 /** device-check.json and .md from the JSONL rows, and the table at the end of the output. */
 function summarize(a: Args, outcomes: SuiteOutcome[], planned: number, noBackend: string | null): number {
   const { rows, unreadable } = readRows(a.out);
   const info = rows.find((r) => r.info)?.info ?? { date: new Date(started).toISOString(), backend: a.backend };
-  const ran = rows.filter((r) => r.status !== 'skipped');
-  const failed = rows.filter((r) => !r.ok && r.status !== 'skipped');
+  const counted = (r: Row): boolean => r.status !== 'skipped' && r.status !== 'info';
+  const ran = rows.filter(counted);
+  const failed = ran.filter((r) => !r.ok);
   const notRun = rows.filter((r) => r.status === 'skipped');
   const passed = ran.length - failed.length;
   const missing = PLAN.slice(outcomes.length, planned).map((p) => p.suite); // only after an interrupt
@@ -271,8 +331,8 @@ function summarize(a: Args, outcomes: SuiteOutcome[], planned: number, noBackend
     const o = outcomes.find((x) => x.suite === p.suite);
     return {
       suite: p.suite,
-      passed: rs.filter((r) => r.ok && r.status !== 'skipped').length,
-      failed: rs.filter((r) => !r.ok && r.status !== 'skipped').length,
+      passed: rs.filter((r) => r.ok && counted(r)).length,
+      failed: rs.filter((r) => !r.ok && counted(r)).length,
       note: o ? o.note || `ran in ${secs((o.elapsedS ?? 0) * 1000)} (limit ${secs((o.limitS ?? 0) * 1000)})` : 'not reached (the command was interrupted)',
     };
   });
@@ -290,7 +350,7 @@ function summarize(a: Args, outcomes: SuiteOutcome[], planned: number, noBackend
     '',
     '| section | case | ok | detail |',
     '|---|---|---|---|',
-    ...rows.map((r) => `| ${r.section} | ${cell(r.name)} | ${r.status === 'skipped' ? 'not run' : r.ok ? 'yes' : `**NO** (${r.status})`} | ${cell(r.detail)} |`),
+    ...rows.map((r) => `| ${r.section} | ${cell(r.name)} | ${r.status === 'skipped' ? 'not run' : r.status === 'info' ? 'info' : r.ok ? 'yes' : `**NO** (${r.status})`} | ${cell(r.detail)} |`),
     '',
   ].join('\n');
   fs.writeFileSync(path.join(a.out, 'device-check.md'), md);

@@ -33,12 +33,13 @@ interface Run {
   out: string;
 }
 
-function deviceCheck(extra: string[], inject?: string): Run {
+function deviceCheck(extra: string[], inject?: string, pathPrefix?: string): Run {
   if (!fs.existsSync(script)) throw new Error(`${script} is missing: run npm run build:ts first`);
   const out = fs.mkdtempSync(path.join(os.tmpdir(), 'sparq-device-check-'));
   const env = { ...process.env };
   delete env.SPARQ_DEVICE_CHECK_INJECT;
   if (inject) env.SPARQ_DEVICE_CHECK_INJECT = inject;
+  if (pathPrefix) env.PATH = `${pathPrefix}:${env.PATH ?? ''}`;
   const t0 = Date.now();
   // The outer limit only keeps a broken runner from stalling jest; the assertions bound it tighter.
   const r = spawnSync(process.execPath, [script, '--backend', 'sim', '--out', out, ...extra], { encoding: 'utf8', env, timeout: 100000, killSignal: 'SIGKILL' });
@@ -115,5 +116,36 @@ describeFor(sim)(`device check [sim dry run]${sim.present ? '' : ` (skipped: ${s
       expect(rows.slice(0, timedOut ? -1 : undefined).every((x) => x.status === 'pass')).toBe(true);
     }
     expect(r.stdout).toMatch(new RegExp(`\\n\\d+ passed, ${2 + timeouts} failed, 3 not run`));
+  });
+
+  it('a suite that faults on the device is rerun under memcheck: an info row with the report, not counted', () => {
+    // A stand-in compute-sanitizer: writes a report like memcheck's to --log-file, then runs the rest.
+    const bin = fs.mkdtempSync(path.join(os.tmpdir(), 'sparq-fake-sanitizer-'));
+    const tool = path.join(bin, 'compute-sanitizer');
+    fs.writeFileSync(
+      tool,
+      [
+        '#!/usr/bin/env bash',
+        'while [ $# -gt 0 ]; do case "$1" in --log-file) log="$2"; shift 2;; --*) shift 2;; *) break;; esac; done',
+        'printf "========= COMPUTE-SANITIZER\\n========= Illegal instruction\\n=========     at fake_kernel()+0x1860 in fake.cuh:128\\n=========         Host Frame: nothing\\n" > "$log"',
+        'exec "$@"',
+      ].join('\n'),
+      { mode: 0o755 },
+    );
+    const r = deviceCheck(['--no-sanitizer', '--suite-timeout-s', '30'], 'fault:cases-int8@2', bin);
+    expect(r.status).toBe(1);
+    const rows = of(r.rows, 'cases-int8');
+    expect(rows.map((x) => [x.name, x.status])).toEqual([
+      [int8[0], 'pass'],
+      [int8[1], 'fail'],
+      [`memcheck of ${int8[1]}`, 'info'],
+    ]);
+    expect(rows[2].detail).toContain('at fake_kernel()+0x1860 in fake.cuh:128');
+    expect(rows[2].detail).not.toContain('Host Frame');
+    // Counted: the faulted case only; the info row is neither passed nor failed.
+    expect(r.stdout).toMatch(/\n\d+ passed, 1 failed, 3 not run/);
+    // The rerun's own rows and report are packed with the extras, not mixed into the main rows.
+    expect(fs.existsSync(path.join(r.out, 'device-check-extras.tar.gz'))).toBe(true);
+    expect(fs.existsSync(path.join(r.out, 'memcheck-cases-int8'))).toBe(false);
   });
 });

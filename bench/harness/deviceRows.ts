@@ -12,9 +12,11 @@ export const LOG_FILE = 'device-check.log';
 
 /**
  * pass/fail: a check that ran; timeout/crash: written by the parent for a suite's child it killed
- * or that died (the case it was in is `name`); skipped: not run, `detail` says why.
+ * or that died (the case it was in is `name`); skipped: not run, `detail` says why; info: what the
+ * parent found out about a failure (compute-sanitizer's report of a device fault), counted neither
+ * as passed nor as failed.
  */
-export type RowStatus = 'pass' | 'fail' | 'timeout' | 'crash' | 'skipped';
+export type RowStatus = 'pass' | 'fail' | 'timeout' | 'crash' | 'skipped' | 'info';
 
 export interface Row {
   /** The suite (one child process) that wrote it: info, cases-dense, fragments, … */

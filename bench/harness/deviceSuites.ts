@@ -64,12 +64,14 @@ export const SUITE_SECTIONS: Record<string, string> = {
 // ---------------------------------------------------------------------------------------------
 // Test-only fault injection: SPARQ_DEVICE_CHECK_INJECT=hang:<suite>[@n][,crash:<suite>[@n]]
 // makes that suite's child hang (blocked forever, like a kernel that never finishes) or abort
-// (like a fatal native error) right after printing its n-th "starting" line (default the first).
+// (like a fatal native error) right after printing its n-th "starting" line (default the first);
+// fault:<suite>[@n] writes a failing row worded like a device fault and ends the suite (the
+// parent's memcheck rerun of a faulted suite is tested with it).
 // It exists so test/deviceCheck.test.ts can prove the runner survives both; never set it on a
 // real run.
 // ---------------------------------------------------------------------------------------------
 interface Injection {
-  kind: 'hang' | 'crash';
+  kind: 'hang' | 'crash' | 'fault';
   suite: string;
   at: number;
 }
@@ -78,13 +80,21 @@ function injections(): Injection[] {
   const spec = process.env.SPARQ_DEVICE_CHECK_INJECT;
   if (!spec) return [];
   return spec.split(',').map((item) => {
-    const m = /^(hang|crash):([^@\s]+)(?:@(\d+))?$/.exec(item.trim());
-    if (!m) throw new Error(`SPARQ_DEVICE_CHECK_INJECT: cannot read '${item}' (want hang:<suite>[@n] or crash:<suite>[@n])`);
+    const m = /^(hang|crash|fault):([^@\s]+)(?:@(\d+))?$/.exec(item.trim());
+    if (!m) throw new Error(`SPARQ_DEVICE_CHECK_INJECT: cannot read '${item}' (want hang|crash|fault:<suite>[@n])`);
     return { kind: m[1] as Injection['kind'], suite: m[2], at: m[3] ? Number(m[3]) : 1 };
   });
 }
 
-function injectedFault(kind: Injection['kind']): never {
+/** What an injected `fault` row says: the words a real device fault's row has (cudaError…). */
+export const INJECTED_FAULT_DETAIL = 'cudaErrorIllegalInstruction (injected by SPARQ_DEVICE_CHECK_INJECT; the context is lost)';
+
+function injectedFault(kind: Injection['kind'], run: SuiteRun): never {
+  if (kind === 'fault') {
+    // Like a kernel that faulted: this case's row says so and the suite ends (its context is lost).
+    run.row({ name: run.current ?? '(before its first case)', ok: false, detail: INJECTED_FAULT_DETAIL });
+    process.exit(SUITE_EXIT.failed);
+  }
   if (kind === 'crash') process.abort();
   // Blocks the only JS thread without burning a core (CI has two): nothing but SIGKILL/SIGTERM ends it.
   for (;;) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0);
@@ -115,7 +125,7 @@ class SuiteRun {
     this.started += 1;
     this.current = caseName;
     process.stderr.write(`${startingLine(this.suite, caseName)}\n`);
-    if (this.inject && this.inject.at === this.started) injectedFault(this.inject.kind);
+    if (this.inject && this.inject.at === this.started) injectedFault(this.inject.kind, this);
   }
 
   row(r: Omit<Row, 'suite' | 'section' | 'status' | 'elapsedS'> & { section?: string; status?: Row['status'] }): void {
