@@ -45,7 +45,7 @@ export default [
       '    if (next < k_tiles) {\n' +
       '      const int slot = next % Cfg::STAGES;\n' +
       '      load_stage<Cfg>(s_x + slot * Cfg::X_STAGE_HALVES, s_w + slot * Cfg::W_STAGE_HALVES, p, m0, n0,\n' +
-      '                      k_base + next * Cfg::TILE_K, tid, policy);\n' +
+      '                      k_base + next * Cfg::TILE_K, tid);\n' +
       '    }\n' +
       '    cp_async_commit_group();\n',
     replace:
@@ -53,11 +53,27 @@ export default [
       '    if (next < k_tiles) {\n' +
       '      const int slot = next % Cfg::STAGES;\n' +
       '      load_stage<Cfg>(s_x + slot * Cfg::X_STAGE_HALVES, s_w + slot * Cfg::W_STAGE_HALVES, p, m0, n0,\n' +
-      '                      k_base + next * Cfg::TILE_K, tid, policy);\n' +
+      '                      k_base + next * Cfg::TILE_K, tid);\n' +
       '    }\n' +
       '    cp_async_commit_group();\n' +
       '    syncthreads();\n',
     models: 'write-after-read on the ring: the slot of tile kt-1 is refilled before every warp is past it',
+  },
+  {
+    name: 'dense-bias-epilogue-bias-by-row',
+    kernel: 'dense',
+    file: 'native/cuda/kernels/dense_bias_epilogue.cuh',
+    search: 'g_load(bias + e % n)',
+    replace: 'g_load(bias + (e / n) % n)',
+    models: 'the cuBLAS bias epilogue indexes the bias by row instead of by column',
+  },
+  {
+    name: 'dense-bias-epilogue-rounds-twice',
+    kernel: 'dense',
+    file: 'native/cuda/kernels/dense_bias_epilogue.cuh',
+    search: 'cvt_rn_f16_f32(g_load(acc + e) + cvt_f32_f16(g_load(bias + e % n)))',
+    replace: 'cvt_rn_f16_f32(cvt_f32_f16(cvt_rn_f16_f32(g_load(acc + e))) + cvt_f32_f16(g_load(bias + e % n)))',
+    models: 'the accumulator rounded to fp16 before the bias is added: the double rounding cuBLAS\'s beta = 1 path showed on the H200',
   },
   {
     name: 'dense-m-tail-off-by-one',
@@ -193,7 +209,7 @@ export default [
       '        if (load.t < t_end) {\n' +
       '          LoadTile<M_BLOCKS>(p, load, NeedsScales(load, t_begin, tiles_per_group), tiles_per_group,\n' +
       '                             s_b + slot_next * kTileBytes, s_a + slot_next * Cfg::kAStageBytes,\n' +
-      '                             s_s + slot_next * kScaleStageBytes, tid, policy);\n' +
+      '                             s_s + slot_next * kScaleStageBytes, tid);\n' +
       '          Advance(load, k_tiles);\n' +
       '        }\n' +
       '        slot_next = slot_next + 1 == STAGES ? 0 : slot_next + 1;\n' +
@@ -205,7 +221,7 @@ export default [
       '        if (load.t < t_end) {\n' +
       '          LoadTile<M_BLOCKS>(p, load, NeedsScales(load, t_begin, tiles_per_group), tiles_per_group,\n' +
       '                             s_b + slot_next * kTileBytes, s_a + slot_next * Cfg::kAStageBytes,\n' +
-      '                             s_s + slot_next * kScaleStageBytes, tid, policy);\n' +
+      '                             s_s + slot_next * kScaleStageBytes, tid);\n' +
       '          Advance(load, k_tiles);\n' +
       '        }\n' +
       '        slot_next = slot_next + 1 == STAGES ? 0 : slot_next + 1;\n' +
