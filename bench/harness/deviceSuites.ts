@@ -6,7 +6,7 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 
-import { addonPath, open, SparqOutOfMemoryError, type BackendName, type Context, type Tensor } from '../../src';
+import { addonPath, nccl, open, SparqOutOfMemoryError, type BackendName, type Context, type Tensor } from '../../src';
 import { native } from '../../src/native';
 import { denseCases, runDenseCase, type DenseCase } from '../../test/cases/dense.cases';
 import { int8Cases, int8Mismatches, runInt8Case } from '../../test/cases/int8.cases';
@@ -174,6 +174,17 @@ async function infoSuite(run: SuiteRun, a: SuiteArgs): Promise<number> {
   run.row({ name: 'device', ok: true, detail: `backend ${info.backend}; device ${JSON.stringify(info.device)}; nvidia-smi: ${String(info.nvidiaSmi)}`, info });
   if (dev.device) await outOfMemoryRow(run, dev, dev.device.memoryBytes);
   await dev.close();
+  if (a.backend === 'cuda') {
+    // What sparq.nccl.probe finds on this machine (the H200 image has python's nvidia-nccl-cu13):
+    // a fact for the NCCL transport, not a check of sparq, so its absence is not a failure.
+    run.starting('nccl probe');
+    try {
+      const found = await nccl.probe();
+      run.row({ name: 'nccl probe', ok: true, detail: `found ${found.path}, version ${found.version}` });
+    } catch (e) {
+      run.row({ name: 'nccl probe', ok: true, status: 'info', detail: `not found: ${message(e)}` });
+    }
+  }
   return SUITE_EXIT.ok;
 }
 
