@@ -26,7 +26,7 @@ catch (e) { console.log(JSON.stringify({ error: e.message })); }
 export const nccl = {
   /**
    * Finds NCCL: `SPARQ_NCCL_PATH` (only it, when set), else `libnccl.so.2` on the loader's path,
-   * else the python `nvidia-nccl` wheels' `nvidia/nccl/lib/libnccl.so.2`.
+   * else the python `nvidia-nccl-cu12`/`-cu13` wheels' `nvidia/nccl/lib` or `nvidia/cu13/lib/libnccl.so.2`.
    * @throws {SparqBackendError} (as a rejection) naming every candidate and why it was passed over,
    * or that loading one crashed the probe process.
    */

@@ -10,26 +10,28 @@ namespace {
 
 using GetVersionFn = int (*)(int*);  // ncclResult_t ncclGetVersion(int*); 0 = ncclSuccess
 
+// The python wheels' copies: nvidia-nccl-cu12 puts it in nvidia/nccl/lib, the CUDA 13 wheels'
+// consolidated layout in nvidia/cu13/lib (the H200 image has nvidia-nccl-cu13), under each
+// site-packages / dist-packages a python install may use.
 std::vector<std::string> WheelCandidates() {
-  std::vector<std::string> out;
-  std::vector<std::string> patterns = {
-      "/usr/lib/python3*/site-packages/nvidia/nccl/lib/libnccl.so.2",
-      "/usr/lib/python3/dist-packages/nvidia/nccl/lib/libnccl.so.2",
-      "/usr/local/lib/python3*/site-packages/nvidia/nccl/lib/libnccl.so.2",
-      "/usr/local/lib/python3*/dist-packages/nvidia/nccl/lib/libnccl.so.2",
+  std::vector<std::string> sites = {
+      "/usr/lib/python3*/site-packages",
+      "/usr/lib/python3/dist-packages",
+      "/usr/local/lib/python3*/site-packages",
+      "/usr/local/lib/python3*/dist-packages",
   };
-  if (const char* home = std::getenv("HOME"))
-    patterns.push_back(std::string(home) + "/.local/lib/python3*/site-packages/nvidia/nccl/lib/libnccl.so.2");
-  if (const char* venv = std::getenv("VIRTUAL_ENV"))
-    patterns.push_back(std::string(venv) + "/lib/python3*/site-packages/nvidia/nccl/lib/libnccl.so.2");
-  if (const char* conda = std::getenv("CONDA_PREFIX"))
-    patterns.push_back(std::string(conda) + "/lib/python3*/site-packages/nvidia/nccl/lib/libnccl.so.2");
-  for (const std::string& p : patterns) {
-    glob_t g{};
-    if (glob(p.c_str(), 0, nullptr, &g) == 0)
-      for (size_t i = 0; i < g.gl_pathc; ++i) out.push_back(g.gl_pathv[i]);
-    globfree(&g);
-  }
+  if (const char* home = std::getenv("HOME")) sites.push_back(std::string(home) + "/.local/lib/python3*/site-packages");
+  if (const char* venv = std::getenv("VIRTUAL_ENV")) sites.push_back(std::string(venv) + "/lib/python3*/site-packages");
+  if (const char* conda = std::getenv("CONDA_PREFIX")) sites.push_back(std::string(conda) + "/lib/python3*/site-packages");
+  std::vector<std::string> out;
+  for (const std::string& site : sites)
+    for (const char* lib_dir : {"/nvidia/nccl/lib/libnccl.so.2", "/nvidia/cu13/lib/libnccl.so.2"}) {
+      const std::string p = site + lib_dir;
+      glob_t g{};
+      if (glob(p.c_str(), 0, nullptr, &g) == 0)
+        for (size_t i = 0; i < g.gl_pathc; ++i) out.push_back(g.gl_pathv[i]);
+      globfree(&g);
+    }
   return out;
 }
 
@@ -79,7 +81,7 @@ Status Probe(ProbeResult* out) {
   for (const std::string& t : out->tried) list += (list.empty() ? "" : "; ") + t;
   return Status::Error(StatusCode::kBackend,
                        std::string("nccl: no usable NCCL library (tried ") + list +
-                           "). Install NCCL >= 2.18 (the libnccl2 package, or pip install nvidia-nccl-cu12), or set "
+                           "). Install NCCL >= 2.18 (the libnccl2 package, or pip install nvidia-nccl-cu12 or nvidia-nccl-cu13), or set "
                            "SPARQ_NCCL_PATH to its libnccl.so.2" +
                            (forced && *forced ? " (SPARQ_NCCL_PATH is set: only it was tried)" : ""));
 }
