@@ -207,10 +207,9 @@ export default [
       '      syncthreads();\n' +
       '      for (int h = 0; h < kPer; ++h) {\n' +
       '        if (load.t < t_end) {\n' +
-      '          LoadTile<M_BLOCKS>(p, load, NeedsScales(load, t_begin, tiles_per_group), tiles_per_group,\n' +
-      '                             s_b + slot_next * kTileBytes, s_a + slot_next * Cfg::kAStageBytes,\n' +
-      '                             s_s + slot_next * kScaleStageBytes, tid);\n' +
-      '          Advance(load, k_tiles);\n' +
+      '          LoadTile<M_BLOCKS>(p, load, NeedsScales(load, t_begin), s_b + slot_next * kTileBytes,\n' +
+      '                             s_a + slot_next * Cfg::kAStageBytes, s_s + slot_next * kScaleStageBytes, tid);\n' +
+      '          Advance(load, k_tiles, tiles_per_group);\n' +
       '        }\n' +
       '        slot_next = slot_next + 1 == STAGES ? 0 : slot_next + 1;\n' +
       '      }\n' +
@@ -219,10 +218,9 @@ export default [
       '      cp_async_wait_group<Cfg::kGroups - 2>();\n' +
       '      for (int h = 0; h < kPer; ++h) {\n' +
       '        if (load.t < t_end) {\n' +
-      '          LoadTile<M_BLOCKS>(p, load, NeedsScales(load, t_begin, tiles_per_group), tiles_per_group,\n' +
-      '                             s_b + slot_next * kTileBytes, s_a + slot_next * Cfg::kAStageBytes,\n' +
-      '                             s_s + slot_next * kScaleStageBytes, tid);\n' +
-      '          Advance(load, k_tiles);\n' +
+      '          LoadTile<M_BLOCKS>(p, load, NeedsScales(load, t_begin), s_b + slot_next * kTileBytes,\n' +
+      '                             s_a + slot_next * Cfg::kAStageBytes, s_s + slot_next * kScaleStageBytes, tid);\n' +
+      '          Advance(load, k_tiles, tiles_per_group);\n' +
       '        }\n' +
       '        slot_next = slot_next + 1 == STAGES ? 0 : slot_next + 1;\n' +
       '      }\n' +
@@ -281,11 +279,19 @@ export default [
     models: 'group-32 scale row chosen with > instead of >=: k16 step 2 uses the first group\'s scales',
   },
   {
+    name: 'w4a16-cursor-group-not-stepped',
+    kernel: 'w4a16',
+    file: 'native/cuda/kernels/w4a16.cuh',
+    search: '    c.in_group = 0;\n    ++c.group;\n',
+    replace: '    c.in_group = 0;\n',
+    models: 'the cursor\'s scale group is not stepped at a group\'s end: every tile of a column past its first group reads the first group\'s scales',
+  },
+  {
     name: 'w4a16-needs-scales-first-of-stripe',
     kernel: 'w4a16',
     file: 'native/cuda/kernels/w4a16.cuh',
-    search: 'return c.t == t_begin || c.k_tile % tiles_per_group == 0;',
-    replace: 'return c.k_tile % tiles_per_group == 0;',
+    search: 'return c.t == t_begin || c.in_group == 0;',
+    replace: 'return c.in_group == 0;',
     models: 'scales loaded only at group starts: a stripe starting inside a group computes with empty frag_s',
   },
   {

@@ -92,37 +92,42 @@ struct W4a16Params {
 struct alignas(16) W4Words { uint32_t x[4]; };  // one lane's 16 B of codes or scales
 
 // ------------------------------------------------------------------------------ device helpers
-// Where a stripe is: tile t and its (column, k tile), stepped by one per tile so the main loop
-// does no 64-bit division (one at the stripe's start). 32 bits hold the tile coordinates: n_tiles
-// ≤ 2^23 and k_tiles ≤ 2^24 under the 2^30 dim limits.
+// Where a stripe is: tile t, its (column, k tile), and the k tile's scale group and place in that
+// group, all stepped by one per tile so the main loop does no division at all (the divisions are
+// at the stripe's start). 32 bits hold the tile coordinates: n_tiles ≤ 2^23 and k_tiles ≤ 2^24
+// under the 2^30 dim limits. tiles_per_group = tiles sharing one scale row: 1 for groups of 32 and
+// 64, 2 for 128, k_tiles per-channel; `group` is used only when groups span whole tiles.
 struct TileCursor {
   int64_t t;
   uint32_t n_tile, k_tile;
+  uint32_t group, in_group;
 };
-SPARQ_DEVICE TileCursor CursorAt(const Stripes& s, int64_t t) {
-  return TileCursor{t, uint32_t(t / s.k_tiles), uint32_t(t % s.k_tiles)};
+SPARQ_DEVICE TileCursor CursorAt(const Stripes& s, int64_t t, uint32_t tiles_per_group) {
+  const uint32_t k_tile = uint32_t(t % s.k_tiles);
+  return TileCursor{t, uint32_t(t / s.k_tiles), k_tile, k_tile / tiles_per_group, k_tile % tiles_per_group};
 }
-SPARQ_DEVICE void Advance(TileCursor& c, uint32_t k_tiles) {
+SPARQ_DEVICE void Advance(TileCursor& c, uint32_t k_tiles, uint32_t tiles_per_group) {
   ++c.t;
+  if (++c.in_group == tiles_per_group) {
+    c.in_group = 0;
+    ++c.group;
+  }
   if (++c.k_tile == k_tiles) {
-    c.k_tile = 0;
+    c.k_tile = c.group = c.in_group = 0;
     ++c.n_tile;
   }
 }
 SPARQ_DEVICE bool LastOfColumn(const TileCursor& c, uint32_t k_tiles, int64_t t_end) {
   return c.t + 1 == t_end || c.k_tile + 1 == k_tiles;
 }
-// A tile loads scales when it starts the stripe, a column, or a group (tiles_per_group = tiles
-// sharing one scale row: 1 for groups of 32 and 64, 2 for 128, k_tiles per-channel).
-SPARQ_DEVICE bool NeedsScales(const TileCursor& c, int64_t t_begin, uint32_t tiles_per_group) {
-  return c.t == t_begin || c.k_tile % tiles_per_group == 0;
-}
+// A tile loads scales when it starts the stripe, a column, or a group.
+SPARQ_DEVICE bool NeedsScales(const TileCursor& c, int64_t t_begin) { return c.t == t_begin || c.in_group == 0; }
 
 // Issue the cp.async of tile c (B, A's rows < m, and the scales it needs) into one stage. A's rows
 // ≥ m were zeroed once, at the start (ZeroTailRows), and are never loaded.
 template <int M_BLOCKS>
-SPARQ_DEVICE void LoadTile(const W4a16Params& p, const TileCursor& c, bool scales, uint32_t tiles_per_group,
-                           uint8_t* s_b, uint8_t* s_a, uint8_t* s_s, int tid) {
+SPARQ_DEVICE void LoadTile(const W4a16Params& p, const TileCursor& c, bool scales, uint8_t* s_b, uint8_t* s_a,
+                           uint8_t* s_s, int tid) {
   const int64_t k0 = int64_t(c.k_tile) * kTileK;
   cp_async_cg_16(s_b + tid * kU128Bytes, p.qweight + c.t * kTileBytes + tid * kU128Bytes, kU128Bytes);
   for (int ch = tid; ch < p.m * kAChunksPerRow; ch += kThreads) {
@@ -135,10 +140,8 @@ SPARQ_DEVICE void LoadTile(const W4a16Params& p, const TileCursor& c, bool scale
   const int rows = p.group_eff < kTileK ? kScaleRows : 1;
   if (scales && tid < rows * (kScaleTileBytes / kU128Bytes)) {
     const int row = tid / (kScaleTileBytes / kU128Bytes), chunk = tid % (kScaleTileBytes / kU128Bytes);
-    // the tile's first group, in 32 bits: two groups per tile for groups of 32, else one per
-    // tiles_per_group tiles
-    const uint32_t group = p.group_eff < kTileK ? c.k_tile * uint32_t(kScaleRows) + uint32_t(row)
-                                                : c.k_tile / tiles_per_group;
+    // the tile's first group, in 32 bits: two groups per tile for groups of 32, else the cursor's
+    const uint32_t group = p.group_eff < kTileK ? c.k_tile * uint32_t(kScaleRows) + uint32_t(row) : c.group;
     const uint16_t* src = p.scales + (int64_t(c.n_tile) * p.groups_pad + group) * kTileN + chunk * kHalvesPerU128;
     cp_async_cg_16(s_s + row * kScaleTileBytes + chunk * kU128Bytes, src, kU128Bytes);
   }
@@ -293,12 +296,12 @@ __global__ void __launch_bounds__(kThreads, 1) w4a16_gemm_kernel(const W4a16Para
 
   constexpr int kPer = Cfg::kTilesPerStage;
   ZeroTailRows<M_BLOCKS, STAGES>(s_a, p.m, tid);
-  TileCursor load = CursorAt(p.stripes, t_begin);  // the next tile to issue
+  TileCursor load = CursorAt(p.stripes, t_begin, tiles_per_group);  // the next tile to issue
   for (int s = 0; s < (Cfg::kGroups - 1) * kPer; ++s) {
     if (load.t < t_end) {
-      LoadTile<M_BLOCKS>(p, load, NeedsScales(load, t_begin, tiles_per_group), tiles_per_group, s_b + s * kTileBytes,
-                         s_a + s * Cfg::kAStageBytes, s_s + s * kScaleStageBytes, tid);
-      Advance(load, k_tiles);
+      LoadTile<M_BLOCKS>(p, load, NeedsScales(load, t_begin), s_b + s * kTileBytes, s_a + s * Cfg::kAStageBytes,
+                         s_s + s * kScaleStageBytes, tid);
+      Advance(load, k_tiles, tiles_per_group);
     }
     if (s % kPer == kPer - 1) cp_async_commit_group();
   }
@@ -310,7 +313,7 @@ SPARQ_W4A16_UNROLL
     for (int j8 = 0; j8 < kWarpN8; ++j8) acc[mb][j8] = FragC_F32{{0.f, 0.f, 0.f, 0.f}};
   W4Words frag_s{};
 
-  TileCursor cur = CursorAt(p.stripes, t_begin);      // the tile computed now
+  TileCursor cur = CursorAt(p.stripes, t_begin, tiles_per_group);  // the tile computed now
   int slot = 0, slot_next = STAGES - kPer;             // ring slots of cur and of load
   for (int64_t i = 0; i < tiles; ++i) {
     if (i % kPer == 0) {  // the first tile of a stage: its group has landed once all but the newest kGroups-2 have
@@ -318,17 +321,16 @@ SPARQ_W4A16_UNROLL
       syncthreads();
       for (int h = 0; h < kPer; ++h) {
         if (load.t < t_end) {
-          LoadTile<M_BLOCKS>(p, load, NeedsScales(load, t_begin, tiles_per_group), tiles_per_group,
-                             s_b + slot_next * kTileBytes, s_a + slot_next * Cfg::kAStageBytes,
-                             s_s + slot_next * kScaleStageBytes, tid);
-          Advance(load, k_tiles);
+          LoadTile<M_BLOCKS>(p, load, NeedsScales(load, t_begin), s_b + slot_next * kTileBytes,
+                             s_a + slot_next * Cfg::kAStageBytes, s_s + slot_next * kScaleStageBytes, tid);
+          Advance(load, k_tiles, tiles_per_group);
         }
         slot_next = slot_next + 1 == STAGES ? 0 : slot_next + 1;
       }
       cp_async_commit_group();
     }
 
-    if (NeedsScales(cur, t_begin, tiles_per_group)) {
+    if (NeedsScales(cur, t_begin)) {
       const int row = (p.group_eff < kTileK && warp / kTileN64 >= kTileK16 / 2) ? 1 : 0;
       const int chunk = (warp % kTileN64) * 8 + lane / 4;
       frag_s = *reinterpret_cast<const W4Words*>(s_s + slot * kScaleStageBytes + row * kScaleTileBytes +
@@ -341,7 +343,7 @@ SPARQ_W4A16_UNROLL
       ReduceColumnGlobal(p, s_red, cur.n_tile, cta, tid, s_last);
       syncthreads();  // s_red is rewritten by the next column
     }
-    Advance(cur, k_tiles);
+    Advance(cur, k_tiles, tiles_per_group);
     slot = slot + 1 == STAGES ? 0 : slot + 1;
   }
   cp_async_wait_group<0>();
