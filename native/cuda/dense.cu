@@ -4,6 +4,7 @@
 // too (dense_plan.cuh), its split-K workspace from the context.
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <string>
 
 #include "cuda/cuda_ops.h"
@@ -13,30 +14,49 @@
 
 namespace sparq::cuda_ops {
 
-Status DenseMatmul(const DenseMatmulArgs& a, cuda::Exec& exec, LaunchInfo* info) {
-  if (exec.cublas != nullptr && exec.cublas->used()) {
-    // With a bias: cuBLAS's fp32 accumulators into the workspace, then bias + one rounding here
-    // (kernels/dense_bias_epilogue.cuh says why cuBLAS's own beta = 1 path is not used).
+namespace {
+
+// The fp32 workspace of the cuBLAS-with-bias path holds at most this many accumulators: a prefill
+// with a bias runs in row chunks of it (one GEMM + one epilogue each), so m·n never sizes it.
+constexpr int64_t kBiasChunkFloats = int64_t(8) << 20;  // 32 MB
+
+// cuBLAS, then (with a bias) our epilogue: cuBLAS's fp32 accumulators into the workspace, bias +
+// one rounding in dense_bias_epilogue_kernel (that header says why cuBLAS's own beta = 1 path is not
+// used).
+Status CublasDense(const DenseMatmulArgs& a, cuda::Exec& exec, LaunchInfo* info) {
+  auto gemm = [&](const uint16_t* x, void* y, int64_t rows, bool f32_out) -> Status {
+    const int rc = exec.cublas->Gemm(exec.stream, a.w, x, y, rows, a.n, a.k, f32_out);
+    return rc == 0 ? Status::Ok()
+                   : Status::Error(StatusCode::kDevice, "dense.matmul: cublasGemmEx failed with status " + std::to_string(rc));
+  };
+  Status s = Status::Ok();
+  if (!a.bias) {
+    s = gemm(a.x, a.y, a.m, false);
+  } else {
+    const int64_t chunk_rows = std::max<int64_t>(1, std::min<int64_t>(a.m, kBiasChunkFloats / std::max<int64_t>(1, a.n)));
     float* acc = nullptr;
-    if (a.bias) {
-      Status s = exec.workspace(1, size_t(a.m) * size_t(a.n) * sizeof(float), reinterpret_cast<void**>(&acc));
-      if (!s.ok()) return s;
+    s = exec.workspace(1, size_t(chunk_rows) * size_t(a.n) * sizeof(float), reinterpret_cast<void**>(&acc));
+    cuda::NvccTarget target(exec.stream, exec.sm_count);
+    for (int64_t r0 = 0; s.ok() && r0 < a.m; r0 += chunk_rows) {
+      const int64_t rows = std::min(chunk_rows, a.m - r0);
+      s = gemm(a.x + r0 * a.k, acc, rows, true);
+      if (s.ok())
+        s = target.Launch("dense_bias_epilogue_kernel", dim3(BiasEpilogueCtas(rows * a.n, exec.sm_count)),
+                          dim3(kBiasEpilogueThreads), 0, {}, &dense_bias_epilogue_kernel, static_cast<const float*>(acc),
+                          a.bias, rows, int64_t(a.n), a.y + r0 * a.n);
     }
-    const int rc = exec.cublas->Gemm(exec.stream, a.w, a.x, a.bias ? static_cast<void*>(acc) : a.y, a.m, a.n, a.k, a.bias != nullptr);
-    if (rc != 0) return Status::Error(StatusCode::kDevice, "dense.matmul: cublasGemmEx failed with status " + std::to_string(rc));
-    if (a.bias) {
-      cuda::NvccTarget target(exec.stream, exec.sm_count);
-      Status s = target.Launch("dense_bias_epilogue_kernel", dim3(BiasEpilogueCtas(a.m * a.n, exec.sm_count)),
-                               dim3(kBiasEpilogueThreads), 0, {}, &dense_bias_epilogue_kernel,
-                               static_cast<const float*>(acc), a.bias, a.m, a.n, a.y);
-      if (!s.ok()) return s;
-    }
-    if (info) {
-      info->kernel = a.bias ? "cublasGemmEx + dense_bias_epilogue_kernel" : "cublasGemmEx";
-      info->config = exec.cublas->path;
-    }
-    return Status::Ok();
   }
+  if (s.ok() && info) {
+    info->kernel = a.bias ? "cublasGemmEx + dense_bias_epilogue_kernel" : "cublasGemmEx";
+    info->config = exec.cublas->path;
+  }
+  return s;
+}
+
+}  // namespace
+
+Status DenseMatmul(const DenseMatmulArgs& a, cuda::Exec& exec, LaunchInfo* info) {
+  if (exec.cublas != nullptr && exec.cublas->used()) return CublasDense(a, exec, info);
   if (exec.cublas != nullptr && exec.cublas->requested == cuda::DenseKernel::kCublas)
     return Status::Error(StatusCode::kBackend,
                          "dense.matmul: SPARQ_DENSE_KERNEL=cublas, but this context has no cuBLAS (sq.device.cublasNote "
