@@ -278,7 +278,8 @@ type CaseRunner = (sq: Context, c: never, seed: number) => Promise<MatmulCaseRes
 type CaseOp = 'dense' | 'w4a16' | 'sparse';
 
 async function casesSuite(run: SuiteRun, a: SuiteArgs, ops: CaseOp[]): Promise<number> {
-  const caseBackend = a.small || a.backend === 'sim' ? 'sim' : 'cpu'; // sim lists are the small shapes
+  // sim lists are the small shapes; otherwise the backend's own (cuda adds cases only it needs)
+  const caseBackend = a.small || a.backend === 'sim' ? 'sim' : a.backend;
   const all: Record<CaseOp, { cases: (DenseCase | W4A16Case | SparseCase)[]; run: CaseRunner }> = {
     dense: { cases: denseCases(caseBackend), run: runDenseCase as CaseRunner },
     w4a16: { cases: w4a16Cases(caseBackend), run: runW4A16Case as CaseRunner },

@@ -66,6 +66,11 @@ export function denseCases(backend: string): DenseCase[] {
     [40, 128, 3000],
   ])
     out.push({ name: `m=${m} n=${n} k=${k} (split-K on a GPU)`, m, n, k, bias: true, tolerance: tol });
+  // 8.4 M outputs with a bias: cuBLAS's path runs in two row chunks of ≤ 8 M fp32 accumulators
+  // (cuda/dense.cu kBiasChunkFloats), the second of 3 rows. cuda only: elsewhere nothing chunks,
+  // and its 8.4 M-element check costs ~4 s per cpu variant.
+  if (backend === 'cuda')
+    out.push({ name: 'm=2100 n=4000 k=16 (bias in row chunks on cuBLAS)', m: 2100, n: 4000, k: 16, bias: true, tolerance: tol });
   return out;
 }
 
