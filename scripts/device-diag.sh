@@ -6,7 +6,9 @@
 #   bash scripts/device-diag.sh [suite ...]     (default: cases-w4a16 cases-sparse)
 # Steps: the toolkit's tools; `compute-sanitizer --tool memcheck` on each suite (full log: the
 # faulting kernel, its PC and the SASS line); cuobjdump's SASS of libsparq_cuda.so; each suite plain
-# with CUDA_LAUNCH_BLOCKING=1; cases-dense both ways (cuBLAS, and SPARQ_DENSE_KERNEL=sparq).
+# with CUDA_LAUNCH_BLOCKING=1; cases-dense both ways (cuBLAS, and SPARQ_DENSE_KERNEL=sparq); all of
+# it packed into device-diag.tar.gz (the tool returns at most 8 files). The device check itself now
+# reruns a faulted suite under memcheck in the same call: use this only for what it does not do.
 set -uo pipefail
 : "${OUT:?set OUT to the folder that comes back}"
 addon="${SPARQ_ADDON_PATH:-build-device/Release/sparq.node}"
@@ -47,3 +49,7 @@ if command -v cuobjdump > /dev/null; then
   echo "sass: $(wc -l < "$OUT/libsparq_cuda.sass") lines"
   xz -9 "$OUT/libsparq_cuda.sass" 2>/dev/null || gzip -9 "$OUT/libsparq_cuda.sass"
 fi
+
+# The device tool brings back at most 8 files: everything but tools.txt goes into one tarball.
+cd "$OUT" && extras=$(ls -A | grep -v -x -e tools.txt -e device-diag.tar.gz) && [ -n "$extras" ] &&
+  tar -czf device-diag.tar.gz $extras && rm -rf $extras && echo "packed into device-diag.tar.gz: $(echo $extras | tr '\n' ' ')"
