@@ -176,9 +176,11 @@ async function orchestrate(a: Args): Promise<number> {
   // A SIGTERM/SIGINT (the device tool's limit, ^C) ends the running suite and still writes the summary.
   let active: { suite: string; section: string; pid: number | null; lastCase: string | null; t0: number } | null = null;
   let interrupted = false;
+  let diagnosisPid: number | null = null; // a memcheck rerun's process group, killed with the rest
   const onSignal = (sig: NodeJS.Signals): void => {
     if (interrupted) return;
     interrupted = true;
+    if (diagnosisPid !== null) killGroup(diagnosisPid);
     if (active) {
       if (active.pid !== null) killGroup(active.pid);
       appendRow(a.out, {
@@ -254,7 +256,8 @@ async function orchestrate(a: Args): Promise<number> {
     const diagnosable = a.backend === 'cuda' || /(^|,)fault:/.test(process.env.SPARQ_DEVICE_CHECK_INJECT ?? '');
     if (p.suite.startsWith('cases') && diagnosable && sanitizerTool) {
       const left = budgetMs - (Date.now() - started) - RESERVE_MS;
-      await diagnoseDeviceFault(a, p, sanitizerTool, Math.min(DIAGNOSIS_MAX_MS, left / 5), note);
+      await diagnoseDeviceFault(a, p, sanitizerTool, Math.min(DIAGNOSIS_MAX_MS, left / 5), note, (pid) => (diagnosisPid = pid));
+      diagnosisPid = null;
     }
   }
   return summarize(a, outcomes, PLAN.length, noBackend);
@@ -278,6 +281,7 @@ async function diagnoseDeviceFault(
   tool: string,
   limitMs: number,
   note: (text: string) => void,
+  onSpawn: (pid: number) => void,
 ): Promise<void> {
   const fault = readRows(a.out).rows.find((r) => r.suite === p.suite && !r.ok && DEVICE_FAULT.test(r.detail));
   if (!fault) return;
@@ -293,6 +297,7 @@ async function diagnoseDeviceFault(
   const t0 = Date.now();
   const r = await runChild(tool, ['--tool', 'memcheck', '--print-limit', '10', '--log-file', logFile, process.execPath, __filename, '--suite', p.suite, '--suite-ms', String(Math.round(limitMs - 3000)), '--backend', a.backend, '--out', dir], {
     timeoutMs: limitMs,
+    onSpawn,
     onLine: (l) => note(`  [memcheck] ${l}`),
   });
   let report = '';
