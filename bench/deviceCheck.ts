@@ -61,6 +61,8 @@ interface Args {
 const DEFAULT_BUDGET_S = 7.5 * 60;
 /** What the extra files are packed into (bundleExtras). */
 const BUNDLE_FILE = 'device-check-extras.tar.gz';
+/** The --out folder's entries before this run (orchestrate): bundleExtras leaves them alone. */
+let preexisting = new Set<string>();
 
 /** Held back from the suites' shares for reading the rows and writing the summary. */
 const RESERVE_MS = 5000;
@@ -152,14 +154,16 @@ function optionSkip(suite: string, a: Args, sanitizerTool: string | null): strin
 }
 
 /** The child's arguments: the options the suites read, and its limit. */
-function childArgs(a: Args, suite: string, limitMs: number): string[] {
-  const args = [__filename, '--suite', suite, '--suite-ms', String(Math.round(limitMs)), '--backend', a.backend, '--out', a.out];
+function childArgs(a: Args, suite: string, limitMs: number, out = a.out): string[] {
+  const args = [__filename, '--suite', suite, '--suite-ms', String(Math.round(limitMs)), '--backend', a.backend, '--out', out];
   if (a.small) args.push('--small');
   return args;
 }
 
 async function orchestrate(a: Args): Promise<number> {
   fs.mkdirSync(a.out, { recursive: true });
+  // What was there before this run (another run's or the benchmarks' results): never bundled.
+  preexisting = new Set(fs.readdirSync(a.out));
   // This run's files: earlier rows in the same folder would be read back as this run's.
   fs.writeFileSync(path.join(a.out, ROWS_FILE), '');
   fs.writeFileSync(path.join(a.out, LOG_FILE), '');
@@ -254,7 +258,7 @@ async function orchestrate(a: Args): Promise<number> {
     }
     // On cuda; on sim only for the test of this path (an injected fault, a stand-in tool on PATH).
     const diagnosable = a.backend === 'cuda' || /(^|,)fault:/.test(process.env.SPARQ_DEVICE_CHECK_INJECT ?? '');
-    if (p.suite.startsWith('cases') && diagnosable && sanitizerTool) {
+    if (p.suite.startsWith('cases') && diagnosable && a.sanitizer && sanitizerTool) {
       const left = budgetMs - (Date.now() - started) - RESERVE_MS;
       await diagnoseDeviceFault(a, p, sanitizerTool, Math.min(DIAGNOSIS_MAX_MS, left / 5), note, (pid) => (diagnosisPid = pid));
       diagnosisPid = null;
@@ -295,7 +299,7 @@ async function diagnoseDeviceFault(
   const logFile = path.join(dir, 'sanitizer.txt');
   note(`[${elapsed()}] ${p.suite} faulted on the device: rerunning it under compute-sanitizer memcheck (limit ${secs(limitMs)})`);
   const t0 = Date.now();
-  const r = await runChild(tool, ['--tool', 'memcheck', '--print-limit', '10', '--log-file', logFile, process.execPath, __filename, '--suite', p.suite, '--suite-ms', String(Math.round(limitMs - 3000)), '--backend', a.backend, '--out', dir], {
+  const r = await runChild(tool, ['--tool', 'memcheck', '--print-limit', '10', '--log-file', logFile, process.execPath, ...childArgs(a, p.suite, limitMs - 3000, dir)], {
     timeoutMs: limitMs,
     onSpawn,
     onLine: (l) => note(`  [memcheck] ${l}`),
@@ -372,13 +376,14 @@ function summarize(a: Args, outcomes: SuiteOutcome[], planned: number, noBackend
 }
 
 /**
- * The device tool brings back at most 8 files: everything but the check's own files (the bench
- * tables, the sanitizer logs, a suite's extra files) goes into one ${BUNDLE_FILE}. Returns a line
- * saying what was packed, or null when there was nothing to pack or no tar (then the files stay).
+ * The device tool brings back at most 8 files: everything else this run wrote (the bench tables, the
+ * sanitizer logs, a suite's extra files; not what the folder held before) goes into one
+ * ${BUNDLE_FILE}. Returns a line saying what was packed, or null when there was nothing to pack or
+ * no tar (then the files stay).
  */
 function bundleExtras(out: string): string | null {
   const keep = new Set([ROWS_FILE, LOG_FILE, 'device-check.json', 'device-check.md', BUNDLE_FILE]);
-  const extras = fs.readdirSync(out).filter((f) => !keep.has(f));
+  const extras = fs.readdirSync(out).filter((f) => !keep.has(f) && !preexisting.has(f));
   if (extras.length === 0) return null;
   const r = spawnSync('tar', ['-czf', BUNDLE_FILE, ...extras], { cwd: out, encoding: 'utf8', timeout: 60000 });
   if (r.status !== 0) return `could not pack ${extras.length} extra file(s) into ${BUNDLE_FILE} (${(r.stderr || r.error?.message || '').trim()}); left as they are`;

@@ -47,12 +47,30 @@ function walk(dir) {
   return out;
 }
 
-// Removes // and /* */ comments and string literals so prose ("no `asm` here") never trips a scan.
-export function stripComments(src) {
-  return src
-    .replace(/\/\*[\s\S]*?\*\//g, ' ')
-    .replace(/"(?:[^"\\\n]|\\.)*"/g, '""')
-    .replace(/\/\/[^\n]*/g, ' ');
+// Blanks // and /* */ comments (and, unless keepStrings, string literals) in one pass, keeping every
+// newline so reported line numbers stay right; a `/*` inside a // comment or a string starts nothing.
+export function stripComments(src, { keepStrings = false } = {}) {
+  let out = '';
+  for (let i = 0; i < src.length; ) {
+    const two = src.slice(i, i + 2);
+    if (two === '//') {
+      while (i < src.length && src[i] !== '\n') (out += ' '), i++;
+    } else if (two === '/*') {
+      const end = src.indexOf('*/', i + 2);
+      const stop = end < 0 ? src.length : end + 2;
+      out += src.slice(i, stop).replace(/[^\n]/g, ' ');
+      i = stop;
+    } else if (src[i] === '"') {
+      let j = i + 1;
+      while (j < src.length && src[j] !== '"' && src[j] !== '\n') j += src[j] === '\\' ? 2 : 1;
+      const lit = src.slice(i, Math.min(j + 1, src.length));
+      out += keepStrings ? lit : '""' + ' '.repeat(Math.max(0, lit.length - 2));
+      i += lit.length;
+    } else {
+      out += src[i++];
+    }
+  }
+  return out;
 }
 
 // Returns [{file, line, what}] for forbidden constructs in one file.
@@ -66,7 +84,7 @@ export function scanSource(relPath, src) {
   // cp.async with a createpolicy operand faulted with cudaErrorIllegalInstruction; the SASS gave
   // those LDGSTS a memory descriptor desc[UR1] whose registers nothing wrote (docs/verification.md).
   if (isPrims) {
-    src.replace(/\/\*[\s\S]*?\*\//g, ' ').replace(/\/\/[^\n]*/g, ' ').split('\n').forEach((line, i) => {
+    stripComments(src, { keepStrings: true }).split('\n').forEach((line, i) => {
       if (/L2::cache_hint|createpolicy/.test(line))
         problems.push({ file: relPath, line: i + 1, what: 'L2::cache_hint/createpolicy in PTX (faulted on an H200: docs/verification.md)' });
     });
@@ -240,6 +258,12 @@ async function selfTest() {
     'scan rejects L2::cache_hint in ptx_prims.cuh');
   check(scanSource('native/cuda/ptx_prims.cuh', '// createpolicy is banned (a comment may say so)\nint a;').length === 0,
     'the cache-hint scan ignores comments');
+  check(JSON.stringify(scanSource('native/cuda/kernels/x.cuh', '/* one\ntwo */\nint a;\n__shared__ float s[4];').map((p) => p.line)) === '[4]',
+    'a multi-line comment keeps the line numbers after it');
+  check(scanSource('native/cuda/kernels/x.cuh', '// see kernels/*.cuh\n__shared__ float s[4];\n// */').length === 1,
+    'a /* inside a // comment hides nothing');
+  check(scanSource('native/cuda/kernels/x.cuh', 'const char* s = "/* not a comment";\n__shared__ float t[4];').length === 1,
+    'a /* inside a string hides nothing');
   check(scanSource('native/cuda/kernels/x.cuh', '__shared__ float s[32];').length === 1,
     'scan rejects raw __shared__ in a kernel header');
   check(scanSource('native/cuda/kernels/x.cuh', '// no asm, no __shared__ here\n/* asm */ int a;').length === 0,

@@ -33,9 +33,10 @@ interface Run {
   out: string;
 }
 
-function deviceCheck(extra: string[], inject?: string, pathPrefix?: string): Run {
+function deviceCheck(extra: string[], inject?: string, pathPrefix?: string, earlier?: string): Run {
   if (!fs.existsSync(script)) throw new Error(`${script} is missing: run npm run build:ts first`);
   const out = fs.mkdtempSync(path.join(os.tmpdir(), 'sparq-device-check-'));
+  if (earlier) fs.writeFileSync(path.join(out, earlier), 'written before the run\n');
   const env = { ...process.env };
   delete env.SPARQ_DEVICE_CHECK_INJECT;
   if (inject) env.SPARQ_DEVICE_CHECK_INJECT = inject;
@@ -132,7 +133,7 @@ describeFor(sim)(`device check [sim dry run]${sim.present ? '' : ` (skipped: ${s
       ].join('\n'),
       { mode: 0o755 },
     );
-    const r = deviceCheck(['--no-sanitizer', '--suite-timeout-s', '30'], 'fault:cases-int8@2', bin);
+    const r = deviceCheck(['--suite-timeout-s', '30'], 'fault:cases-int8@2', bin, 'dense-earlier.jsonl');
     expect(r.status).toBe(1);
     const rows = of(r.rows, 'cases-int8');
     expect(rows.map((x) => [x.name, x.status])).toEqual([
@@ -147,5 +148,7 @@ describeFor(sim)(`device check [sim dry run]${sim.present ? '' : ` (skipped: ${s
     // The rerun's own rows and report are packed with the extras, not mixed into the main rows.
     expect(fs.existsSync(path.join(r.out, 'device-check-extras.tar.gz'))).toBe(true);
     expect(fs.existsSync(path.join(r.out, 'memcheck-cases-int8'))).toBe(false);
+    // What the folder held before the run (another run's, the benchmarks') is left where it was.
+    expect(fs.readFileSync(path.join(r.out, 'dense-earlier.jsonl'), 'utf8')).toBe('written before the run\n');
   });
 });

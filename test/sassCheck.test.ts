@@ -54,4 +54,21 @@ describe('sassCheck (cuobjdump -sass of the shipped library)', () => {
     const odd = checkSass(['Function : k', '        /*0000*/   ULDC UR4, c[0x0][0x0] ;', '        /*0010*/   LDG.E R2, desc[UR4][R4.64+UR5] ;'].join('\n'));
     expect(odd[0].undefinedUniformReads.map((r) => r.register)).toEqual(['UR5']);
   });
+
+  test('a branch reads its uniform register, ELECT writes its second operand, and several architectures name each copy', () => {
+    const fns = checkSass(
+      [
+        'arch = sm_80',
+        'Function : k',
+        '        /*0000*/   BRA.DIV UR4, 0x100 ;',
+        'arch = sm_90a',
+        'Function : k',
+        '        /*0000*/   ELECT P0, UR6, PT ;',
+        '        /*0010*/   UMOV UR7, UR6 ;',
+      ].join('\n'),
+    );
+    expect(fns.map((f) => f.name)).toEqual(['k [sm_80]', 'k [sm_90a]']);
+    expect(fns[0].undefinedUniformReads.map((r) => r.register)).toEqual(['UR4']);
+    expect(fns[1].undefinedUniformReads).toEqual([]);
+  });
 });

@@ -10,7 +10,7 @@
 
 /** One function of a SASS listing. */
 export interface SassFunction {
-  /** mangled name, as cuobjdump prints it after "Function :" */
+  /** mangled name, as cuobjdump prints it after "Function :" (+ " [sm_XX]" when the listing has several architectures) */
   name: string;
   /** instruction count (the listing's numbered lines) */
   instructions: number;
@@ -19,6 +19,13 @@ export interface SassFunction {
 }
 
 const FUNCTION_LINE = /Function : (\S+)/;
+// cuobjdump prints "arch = sm_90a" before each architecture's code: a library built for several
+// has every kernel once per architecture, and the names say which.
+const ARCH_LINE = /\barch = (sm_\w+)/;
+// Opcodes whose first operand, even a bare URn, is read: branches, barriers, warp sync.
+const SOURCE_FIRST = /^(BRA|BRX|JMP|JMX|CALL|RET|WARPSYNC|BAR|BSSY|BSYNC|NANOSLEEP)\b/;
+// ELECT P, URd, mask: the uniform register it writes is the second operand.
+const WRITES_SECOND = /^ELECT\b/;
 // "        /*1860*/                   LDGSTS.E.BYPASS.128 [R23+UR0], desc[UR1][R18.64] ;"
 const INSTRUCTION_LINE = /^\s*\/\*([0-9a-f]{4,})\*\/\s+(.*?)\s*;/;
 const GUARD = /^@!?U?P(?:T|\d+)\s+/;
@@ -35,10 +42,14 @@ function destinationWidth(opcode: string): number {
 /** Splits a listing into functions with their instructions' text (guard predicate removed). */
 function functionsOf(sass: string): { name: string; body: { pc: string; text: string }[] }[] {
   const out: { name: string; body: { pc: string; text: string }[] }[] = [];
+  const archs = new Set([...sass.matchAll(new RegExp(ARCH_LINE.source, 'g'))].map((m) => m[1]));
+  let arch: string | null = null;
   for (const line of sass.split('\n')) {
+    const a = ARCH_LINE.exec(line);
+    if (a) arch = a[1];
     const f = FUNCTION_LINE.exec(line);
     if (f) {
-      out.push({ name: f[1], body: [] });
+      out.push({ name: archs.size > 1 && arch ? `${f[1]} [${arch}]` : f[1], body: [] });
       continue;
     }
     const ins = INSTRUCTION_LINE.exec(line);
@@ -56,13 +67,15 @@ export function checkSass(sass: string): SassFunction[] {
       const space = text.search(/\s/);
       const opcode = space < 0 ? text : text.slice(0, space);
       const operands = space < 0 ? [] : text.slice(space + 1).split(',').map((o) => o.trim());
-      // A bare URn first operand is the destination (stores and branches start with a bracket or a
-      // label); everything after it, and any URn inside brackets, is read.
-      const dest = operands.length > 0 ? UNIFORM_REG.exec(operands[0]) : null;
+      // A bare URn first operand is the destination (stores start with a bracket; branches and
+      // barriers read theirs: SOURCE_FIRST; ELECT writes its second); everything else is read.
+      const at = WRITES_SECOND.test(opcode) ? 1 : SOURCE_FIRST.test(opcode) ? -1 : 0;
+      const dest = at >= 0 && operands.length > at ? UNIFORM_REG.exec(operands[at]) : null;
       if (dest) for (let i = 0; i < destinationWidth(opcode); i++) written.add(Number(dest[1]) + i);
-      for (const operand of dest ? operands.slice(1) : operands) {
+      operands.forEach((operand, i) => {
+        if (dest && i === at) return;
         for (const m of operand.matchAll(/\bUR(\d+)\b/g)) reads.push({ pc, register: Number(m[1]), text });
-      }
+      });
     }
     const undefinedUniformReads = reads
       .filter((r) => !written.has(r.register))

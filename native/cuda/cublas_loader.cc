@@ -34,9 +34,9 @@ constexpr int kR32F = 0;                   // cudaDataType CUDA_R_32F
 constexpr int kCompute32F = 68;            // cublasComputeType_t CUBLAS_COMPUTE_32F
 constexpr int kGemmDefault = -1;           // cublasGemmAlgo_t CUBLAS_GEMM_DEFAULT
 // cublasMath_t CUBLAS_DEFAULT_MATH | CUBLAS_MATH_DISALLOW_REDUCED_PRECISION_REDUCTION. By default
-// cuBLAS may reduce split-K partials in the output type (fp16) even with CUBLAS_COMPUTE_32F: the
-// first H200 run (2026-12-04) had m=129 n=64 k=64 and m=64 n=1000 k=64 up to 1.57x outside the
-// contract's bound. The flag keeps every reduction in fp32, as the contract says.
+// cuBLAS may reduce split-K partials in the output type (fp16) even with CUBLAS_COMPUTE_32F, which
+// the contract (fp32 accumulation, one rounding) forbids: a safeguard, not what fixed the first
+// H200 run's misses (those came from adding the bias with beta = 1: cuda/dense.cu).
 constexpr int kMathNoReducedPrecisionReduction = 16;
 
 // cuda_loader.cc copies the note into a 512-byte buffer: longer notes are cut here, with a mark,

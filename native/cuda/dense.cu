@@ -16,8 +16,9 @@ namespace sparq::cuda_ops {
 
 namespace {
 
-// The fp32 workspace of the cuBLAS-with-bias path holds at most this many accumulators: a prefill
-// with a bias runs in row chunks of it (one GEMM + one epilogue each), so m·n never sizes it.
+// The fp32 workspace of the cuBLAS-with-bias path holds this many accumulators (or one row, when a
+// row is longer): a prefill with a bias runs in row chunks of it (one GEMM + one epilogue each), so
+// m never sizes it.
 constexpr int64_t kBiasChunkFloats = int64_t(8) << 20;  // 32 MB
 
 // cuBLAS, then (with a bias) our epilogue: cuBLAS's fp32 accumulators into the workspace, bias +

@@ -10,9 +10,10 @@ namespace {
 
 using GetVersionFn = int (*)(int*);  // ncclResult_t ncclGetVersion(int*); 0 = ncclSuccess
 
-// The python wheels' copies: nvidia-nccl-cu12 puts it in nvidia/nccl/lib, the CUDA 13 wheels'
-// consolidated layout in nvidia/cu13/lib (the H200 image has nvidia-nccl-cu13), under each
-// site-packages / dist-packages a python install may use.
+// The python wheels' copies under each site-packages / dist-packages a python install may use:
+// nvidia-nccl-cu12 (and, as far as we know, -cu13: the H200 image has it) in nvidia/nccl/lib;
+// nvidia/cu13/lib, where the CUDA 13 toolkit wheels put their libraries, is looked at too in case
+// a build of NCCL follows them.
 std::vector<std::string> WheelCandidates() {
   std::vector<std::string> sites = {
       "/usr/lib/python3*/site-packages",
