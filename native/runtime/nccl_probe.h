@@ -18,7 +18,8 @@ struct ProbeResult {
 };
 
 // Candidates in order: $SPARQ_NCCL_PATH (only it, when set), libnccl.so.2 (the loader's search
-// path), then the python wheels' nvidia/nccl/lib/libnccl.so.2 in the usual site-packages folders.
+// path), then the python wheels' nvidia/nccl/lib (or nvidia/cu13/lib)/libnccl.so.2 in the usual
+// site-packages folders (nccl_probe_test finds a stand-in in both).
 // kBackend naming every candidate and why, when none loads with version >= kMinVersion.
 Status Probe(ProbeResult* out);
 
