@@ -35,7 +35,7 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 
-import { findTool, killGroup, runChild, type ChildResult } from './harness/childRun';
+import { findTool, killGroup, runChild, sanitizerReport, type ChildResult } from './harness/childRun';
 import { appendRow, LOG_FILE, parseStarting, readRows, ROWS_FILE, type Row } from './harness/deviceRows';
 
 type BackendName = 'cuda' | 'sim' | 'cpu';
@@ -304,17 +304,7 @@ async function diagnoseDeviceFault(
     onSpawn,
     onLine: (l) => note(`  [memcheck] ${l}`),
   });
-  let report = '';
-  try {
-    report = fs
-      .readFileSync(logFile, 'utf8')
-      .split('\n')
-      .filter((l) => l.trim() && !l.includes('Host Frame') && !/^=+\s*$/.test(l.trim()))
-      .slice(0, 12)
-      .join(' | ');
-  } catch {
-    report = '(no report file)';
-  }
+  const report = sanitizerReport(logFile) ?? '(no report file)';
   appendRow(a.out, {
     ...base,
     elapsedS: (Date.now() - t0) / 1000,

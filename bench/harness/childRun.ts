@@ -120,3 +120,22 @@ export function findTool(tool: string): string | null {
   }
   return null;
 }
+
+/**
+ * The first lines of a compute-sanitizer report (`--log-file`), host frames and bare `=====` lines
+ * left out, joined with " | "; null when the file cannot be read. The faulting kernel, its PC and
+ * source line come first in such a report.
+ */
+export function sanitizerReport(logFile: string, maxLines = 12): string | null {
+  let text: string;
+  try {
+    text = fs.readFileSync(logFile, 'utf8');
+  } catch {
+    return null;
+  }
+  return text
+    .split('\n')
+    .filter((l) => l.trim() && !l.includes('Host Frame') && !/^=+\s*$/.test(l.trim()))
+    .slice(0, maxLines)
+    .join(' | ');
+}

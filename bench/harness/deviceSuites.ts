@@ -26,7 +26,7 @@ import {
   type MatmulCaseResult,
 } from '../../test/reference';
 import { timeSparq } from '../sparqTiming';
-import { findTool, runChild } from './childRun';
+import { findTool, runChild, sanitizerReport } from './childRun';
 import { appendRow, startingLine, type Row } from './deviceRows';
 import { checkSass } from './sassCheck';
 
@@ -87,7 +87,7 @@ function injections(): Injection[] {
 }
 
 /** What an injected `fault` row says: the words a real device fault's row has (cudaError…). */
-export const INJECTED_FAULT_DETAIL = 'cudaErrorIllegalInstruction (injected by SPARQ_DEVICE_CHECK_INJECT; the context is lost)';
+const INJECTED_FAULT_DETAIL = 'cudaErrorIllegalInstruction (injected by SPARQ_DEVICE_CHECK_INJECT; the context is lost)';
 
 function injectedFault(kind: Injection['kind'], run: SuiteRun): never {
   if (kind === 'fault') {
@@ -543,7 +543,8 @@ async function sanitizerSuite(run: SuiteRun, a: SuiteArgs): Promise<number> {
       timeoutMs: share,
       onLine: (l) => process.stderr.write(`  [${kind}] ${l}\n`),
     });
-    const tail = `${r.tail.join(' | ').slice(-300)}${sanitizerGist(logFile)}`;
+    const report = sanitizerReport(logFile);
+    const tail = `${r.tail.join(' | ').slice(-300)}${report ? ` || ${report.slice(0, 1500)}` : ''}`;
     if (r.timedOut) {
       run.row({ name: kind, ok: false, status: 'timeout', detail: `timed out after ${(share / 1000).toFixed(0)}s in cases/${r.lastCase ?? '(before its first case)'}: ${tail}` });
     } else {
@@ -553,27 +554,15 @@ async function sanitizerSuite(run: SuiteRun, a: SuiteArgs): Promise<number> {
   return run.failed ? SUITE_EXIT.failed : SUITE_EXIT.ok;
 }
 
-/** The first report lines of a compute-sanitizer log (host frames left out), or ''. */
-function sanitizerGist(logFile: string): string {
-  let text: string;
-  try {
-    text = fs.readFileSync(logFile, 'utf8');
-  } catch {
-    return '';
-  }
-  const lines = text.split('\n').filter((l) => l.trim() && !l.includes('Host Frame') && !/^=+\s*$/.test(l.trim()));
-  return lines.length ? ` || ${lines.slice(0, 12).join(' | ').slice(0, 1500)}` : '';
-}
-
 // --- benchmarks ------------------------------------------------------------------------------
 
 /**
  * Each op's benchmark in its own child, so a fault in one (a lost context is sticky) costs only that
- * op; dense twice, through cuBLAS and through sparq's own GEMM. Each gets an equal share of what is
- * left; --budget is the seconds of sampling per implementation and config, small enough to fit.
+ * op; dense twice, through cuBLAS and through sparq's own GEMM. Ordered by what no GPU run has
+ * measured yet (cuBLAS dense was measured on 2026-12-04). Each gets an equal share of what is left
+ * (a share an op leaves goes to the later ones); --budget is the seconds of sampling per
+ * implementation and config, small enough to fit.
  */
-// Ordered by what no GPU run has measured yet (the ops with targets against Marlin, Flash-LLM and
-// fp16 first; cuBLAS dense was measured on 2026-12-04); a share an op leaves goes to the later ones.
 const BENCH_OPS: { name: string; script: string; args: string[]; env?: Record<string, string> }[] = [
   { name: 'w4a16', script: 'w4a16.js', args: [] },
   // three sparsities only: its 6 sparsities x 4 shapes x 5 m grid alone would outlast the limit

@@ -4,11 +4,10 @@
 // too old, naming it. A machine whose loader already finds a real libnccl.so.2 takes that first
 // (as it should): then the wheel checks are reported as not applicable, not passed.
 #include <dlfcn.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <string>
 
 #include "runtime/nccl_probe.h"
@@ -19,10 +18,11 @@ using sparq_test::Check;
 namespace {
 
 std::string MakeWheel(const std::string& root, const char* layout) {
-  std::string dir = root + "/lib/python3.12/site-packages/" + layout;
-  std::string cmd = "mkdir -p '" + dir + "' && cp '" FAKE_NCCL_LIB "' '" + dir + "/libnccl.so.2'";
-  if (std::system(cmd.c_str()) != 0) return "";
-  return dir + "/libnccl.so.2";
+  const std::filesystem::path dir = std::filesystem::path(root) / "lib/python3.12/site-packages" / layout;
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (!ec) std::filesystem::copy_file(FAKE_NCCL_LIB, dir / "libnccl.so.2", ec);
+  return ec ? "" : (dir / "libnccl.so.2").string();
 }
 
 bool SystemNcclPresent() {
@@ -56,7 +56,8 @@ void RunLayout(const char* layout) {
   Check(!s.ok() && s.code == sparq::StatusCode::kBackend && named,
         std::string("an NCCL older than 2.18 in ") + layout + " is passed over, by name and why",
         "status ok=%d code %d: '%s'", s.ok(), int(s.code), s.message.c_str());
-  std::system(("rm -rf '" + root + "'").c_str());
+  std::error_code ec;
+  std::filesystem::remove_all(root, ec);
 }
 
 }  // namespace
