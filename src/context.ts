@@ -189,10 +189,10 @@ export class Context {
 
   /**
    * Joins the comm `id` (from `sparq.comm.create()`) as `rank` of `size`: ranks in other
-   * worker_threads or processes, each with its own context (cpu backend). Resolves once every rank
-   * has joined. Rejects with {@link SparqTimeoutError} naming the ranks that did not join within
-   * `timeoutMs`, {@link SparqArgumentError} on a bad id, rank, size or a rank joined twice, and
-   * {@link SparqBackendError} on sim and cuda (use {@link Context.group} there).
+   * worker_threads or processes, each with its own context (cpu or sim backend; a comm may mix
+   * them). Resolves once every rank has joined. Rejects with {@link SparqTimeoutError} naming the
+   * ranks that did not join within `timeoutMs`, {@link SparqArgumentError} on a bad id, rank, size
+   * or a rank joined twice, and {@link SparqBackendError} on cuda (use {@link Context.group} there).
    */
   comm(options: CommOptions): Promise<Comm> {
     return joinComm(this, options);

@@ -2,7 +2,7 @@ import { fork } from 'child_process';
 import * as path from 'path';
 import { Worker } from 'worker_threads';
 
-import { comm, open, SparqArgumentError, SparqBackendError, SparqDisposedError, SparqTimeoutError } from '../src';
+import { comm, open, SparqArgumentError, SparqDisposedError, SparqTimeoutError } from '../src';
 import { native } from '../src/native';
 import { allreduceRmsnormContract } from './allreduceReference';
 import { callGamma, rankInputs, type CommCall, type RankJob, type RankReport } from './comm/commInputs';
@@ -187,7 +187,7 @@ describe('comm.allreduceRmsnorm [cpu]: ranks in other workers and processes', ()
     expect(Date.now() - t0).toBeLessThan(30000); // the call's own timeout is 60 s
   });
 
-  it('bad arguments give typed errors; sim and cuda say to use sq.group()', async () => {
+  it('bad arguments give typed errors', async () => {
     const sq = await open({ backend: 'cpu' });
     try {
       await expect(sq.comm({ id: new Uint8Array(5), rank: 0, size: 2 })).rejects.toMatchObject({ argument: 'id' });
@@ -209,13 +209,64 @@ describe('comm.allreduceRmsnorm [cpu]: ranks in other workers and processes', ()
     } finally {
       await sq.close();
     }
-    if (native().hasSim) {
-      const sim = await open({ backend: 'sim' });
-      try {
-        await expect(sim.comm({ id: comm.create(), rank: 0, size: 1 })).rejects.toBeInstanceOf(SparqBackendError);
-      } finally {
-        await sim.close();
-      }
+  });
+});
+
+// The sim backend's comm: the same shared-memory transport, then the CUDA kernel
+// allreduce_gathered_rmsnorm_kernel on the simulator (native/sim/comm_sim.cc).
+const describeSim = native().hasSim ? describe : describe.skip;
+describeSim('comm.allreduceRmsnorm [sim]: the CUDA comm kernel on the simulator', () => {
+  const calls: CommCall[] = [
+    { tokens: 7, hidden: 24 },
+    { tokens: 1, hidden: 8 },
+    { tokens: 19, hidden: 4104 },
+    { tokens: 3, hidden: 8192 },
+  ];
+
+  it('3 sim ranks (2 worker_threads, 1 child process): contract bits, each peer row read once from staging', async () => {
+    const seed = freshSeed();
+    const id = hex(comm.create({ maxBytes: 2 ** 20 }));
+    const jobs = [0, 1, 2].map((rank) => ({ id, rank, size: 3, seed, calls, timeoutMs: 60000, backend: 'sim' as const }));
+    const reports = await runRanks(jobs, ['worker', 'process', 'worker']);
+    expectContract(reports, seed, 3, calls);
+    for (const r of reports.filter((m) => m.call !== undefined)) {
+      const call = calls[r.call as number];
+      const rowBytes = call.tokens * call.hidden * 2;
+      expect({ rank: r.rank, call: r.call, kernel: r.kernel, staging: r.bytesRead?.staging, x: r.bytesRead?.x }).toEqual({
+        rank: r.rank,
+        call: r.call,
+        kernel: 'allreduce_gathered_rmsnorm_kernel',
+        staging: 2 * rowBytes, // the 2 peers' rows, once each; this rank's own x comes from x itself
+        x: rowBytes,
+      });
+    }
+  });
+
+  it('cpu and sim ranks share one comm and get the same bits', async () => {
+    const seed = freshSeed();
+    const id = hex(comm.create({ maxBytes: 2 ** 20 }));
+    const backends = ['sim', 'cpu', 'sim', 'cpu'] as const;
+    const jobs = backends.map((backend, rank) => ({ id, rank, size: 4, seed, calls, timeoutMs: 60000, backend }));
+    expectContract(await runRanks(jobs, ['worker', 'worker', 'process', 'process']), seed, 4, calls);
+  });
+
+  it('a sim rank whose peer never joins rejects with SparqTimeoutError naming it; size 1 is the fused residual + norm', async () => {
+    const id = hex(comm.create());
+    const jobs = [0].map((rank) => ({ id, rank, size: 2, seed: 1, calls, timeoutMs: 1500, backend: 'sim' as const }));
+    const reports = await runRanks(jobs, 'worker');
+    expect(reports).toEqual([{ rank: 0, joined: false, error: expect.objectContaining({ name: 'SparqTimeoutError', message: expect.stringMatching(/rank 1/) }) }]);
+    const sim = await open({ backend: 'sim' });
+    try {
+      const c = await sim.comm({ id: comm.create(), rank: 0, size: 1, timeoutMs: 1000 });
+      const x = sim.tensor(new Uint16Array(16).fill(0x3c00), [2, 8], 'f16');
+      const g = sim.tensor(new Uint16Array(8).fill(0x3c00), [8], 'f16');
+      const r = c.allreduceRmsnorm(x, x, g, { eps: 0 });
+      expect(Array.from(await r.residual.read())).toEqual(new Array(16).fill(0x4000)); // 1 + 1
+      expect(Array.from(await r.out.read())).toEqual(new Array(16).fill(0x3c00)); // 2 / rms(2) = 1
+      expect(sim.lastLaunch?.kernel).toBe('allreduce_gathered_rmsnorm_kernel');
+      c.close();
+    } finally {
+      await sim.close();
     }
   });
 });

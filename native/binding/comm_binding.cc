@@ -1,5 +1,5 @@
 // binding/comm_binding.cc: sparq.comm.create() and sq.comm({ id, rank, size }) — ranks in other
-// worker_threads or processes (runtime/shm_comm.h) — and comm.allreduceRmsnorm on them.
+// worker_threads or processes (runtime/shm_comm.h) — and comm.allreduceRmsnorm on them (cpu and sim).
 #include <cmath>
 
 #include "binding/allreduce_args.h"
@@ -48,9 +48,11 @@ Napi::Value CommJoin(const Napi::CallbackInfo& info) {
   const std::string op = "comm";
   ContextCore* ctx = ContextWrap::Parse(info[0], op)->core();
   ctx->ThrowIfLost(env);
-  if (std::string(ctx->backend().name()) != "cpu")
+  // The ranks meet in POSIX shared memory: the cpu backend's host buffers, and the sim backend's
+  // (its simulated device memory is host memory). cuda has no comm yet (docs/api.md).
+  if (!ctx->backend().Has(OpId::kCommAllreduceRmsnorm))
     ThrowArg(env, StatusCode::kBackend, op, "backend",
-             "'cpu' (ranks in other workers or processes meet in shared memory; on sim and cuda use sq.group())",
+             "'cpu' or 'sim' (ranks in other workers or processes meet in shared memory; on cuda use sq.group())",
              "'" + std::string(ctx->backend().name()) + "'");
   if (!info[1].IsTypedArray() || info[1].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array ||
       info[1].As<Napi::TypedArray>().ElementLength() != comm::kIdBytes)

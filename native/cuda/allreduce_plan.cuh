@@ -176,4 +176,25 @@ Status RunPlan(const AllreduceRmsnormArgs& a, const ArPlan& plan, Target& target
   return Status::Ok();
 }
 
+// ---- sq.comm (the kernel and its launch: kernels/allreduce_gathered.cuh, cuda/comm_plan.cuh) ------
+// What allreduce_gathered_rmsnorm_kernel needs: this rank's tensors and a staging [ranks][tokens]
+// [hidden] fp16 that the comm's transport has filled with every rank's x (its own included).
+struct GatheredCall {
+  const uint16_t* x = nullptr;  // this rank's (also staging[rank])
+  const uint16_t* residual = nullptr;
+  const uint16_t* gamma = nullptr;
+  uint16_t* out = nullptr;
+  uint16_t* residual_out = nullptr;  // may be residual
+  const uint16_t* staging = nullptr;
+  int64_t tokens = 0, hidden = 0;
+  float eps = 0.0f;
+  int rank = 0, ranks = 0;
+};
+
+// CTAs of the gathered kernel: a row each, up to what the device holds at once (no waits, so more
+// would only queue).
+inline int GatheredCtas(int64_t tokens, int sm_count) {
+  return int(std::min<int64_t>(tokens, int64_t(std::max(1, sm_count)) * kMinCtasPerSm));
+}
+
 }  // namespace sparq::ar

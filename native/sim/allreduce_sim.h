@@ -1,10 +1,11 @@
 // native/sim/allreduce_sim.h: test hooks of group.allreduceRmsnorm on the simulator
 // (sim/allreduce_sim.cc), beside the op entry sim::AllreduceRmsnorm (sparq/sim.h): the plan's
 // choices forced, a rank that never arrives, and ranks run as separate launches on their own host
-// threads, as separate processes would run them.
+// threads, as separate processes would run them; and sq.comm's kernel on a staging filled by hand.
 #pragma once
 #include <vector>
 
+#include "cuda/allreduce_plan.cuh"
 #include "sparq/allreduce.h"
 #include "sparq/sim.h"
 
@@ -27,5 +28,9 @@ Status AllreduceRmsnormForced(const AllreduceRmsnormArgs& args, const AllreduceF
 // the first failure (a rank that fails stops; its peers then fail at their spin-waits).
 Status AllreduceRmsnormRankThreads(const std::vector<AllreduceRmsnormArgs>& calls, const AllreduceForce& force,
                                    const SimOptions& options);
+
+// comm.allreduceRmsnorm's kernel alone (sim/comm_sim.cc) on a staging the caller filled as the
+// comm's transport would: what sim::CommAllreduceRmsnorm runs once the ranks have exchanged x.
+Status CommGatheredRmsnorm(const ar::GatheredCall& call, const SimOptions& options, LaunchInfo* info = nullptr);
 
 }  // namespace sparq::sim

@@ -552,6 +552,75 @@ void MissingRank() {
 
 }  // namespace
 
+// sq.comm's kernel (sim::CommGatheredRmsnorm): each rank alone, on a staging filled by hand as the
+// comm's transport would, against the same host loop and reference as the group. sm_count 1 or 2
+// makes rows wrap round the CTAs (both row parities of s_part); wide x makes the rank order show.
+void Gathered() {
+  struct G {
+    int R;
+    int64_t T, H;
+    int sms;
+    bool in_place, integers, wide;
+  };
+  std::vector<G> cases = {{1, 3, 8, 4, false, false, false},  {2, 7, 24, 1, true, false, true},
+                          {3, 64, 8, 2, false, false, true},  {8, 5, 8, 4, false, true, false},
+                          {3, 9, 4104, 2, false, false, true}, {4, 2, 8192, 4, true, false, false}};
+  if (kTsanLight) cases = {{3, 9, 24, 2, false, false, true}};
+  for (const G& g : cases) {
+    if (!sparq_test::TakeCase()) continue;
+    Call c;
+    c.ranks = g.R;
+    c.tokens = g.T;
+    c.hidden = g.H;
+    c.in_place = g.in_place;
+    c.integers = g.integers;
+    c.wide = g.wide;
+    Workspace ws;
+    Prepare(c, ws);
+    const auto residual_in = c.residual;
+    const size_t n = size_t(g.T * g.H);
+    std::vector<uint16_t> staging(size_t(g.R) * n);
+    for (int q = 0; q < g.R; ++q) std::copy(c.x[size_t(q)].begin(), c.x[size_t(q)].end(), staging.begin() + q * n);
+    const std::string name = "comm kernel [sim] R=" + std::to_string(g.R) + " T=" + std::to_string(g.T) +
+                             " H=" + std::to_string(g.H) + " SMs=" + std::to_string(g.sms) +
+                             (g.in_place ? " in-place" : "") + (g.integers ? " integers" : "") + (g.wide ? " wide" : "");
+    bool ran = true, traffic_ok = true, grid_ok = true;
+    for (int r = 0; r < g.R && ran; ++r) {
+      ar::GatheredCall call;
+      call.x = c.x[size_t(r)].data();
+      call.residual = c.residual[size_t(r)].data();
+      call.gamma = c.gamma.data();
+      call.out = c.out[size_t(r)].data();
+      call.residual_out = g.in_place ? c.residual[size_t(r)].data() : c.residual_out[size_t(r)].data();
+      call.staging = staging.data();
+      call.tokens = g.T;
+      call.hidden = g.H;
+      call.eps = c.eps;
+      call.rank = r;
+      call.ranks = g.R;
+      LaunchInfo info;
+      const Status s = sim::CommGatheredRmsnorm(call, Options(g.sms), &info);
+      Check(s.ok(), name + " rank " + std::to_string(r) + ": runs", "%s", s.message.c_str());
+      ran = s.ok();
+      // the R−1 peers' rows once each from staging; this rank's own from x
+      traffic_ok = traffic_ok && BytesOf(info, "staging") == uint64_t(g.R - 1) * n * 2 && BytesOf(info, "x") == n * 2;
+      grid_ok = grid_ok && info.grid_x == int(std::min<int64_t>(g.T, int64_t(g.sms) * ar::kMinCtasPerSm)) &&
+                info.grid_y == 1 && info.kernel == "allreduce_gathered_rmsnorm_kernel";
+    }
+    if (!ran) continue;
+    Check(traffic_ok, name + ": reads each peer's rows once from staging, its own from x");
+    Check(grid_ok, name + ": one rank, a CTA per row up to 2 per SM");
+    Verify(c, residual_in, name);
+  }
+  // a staging the transport did not deliver is an argument error, not a launch
+  ar::GatheredCall bad;
+  bad.tokens = 1;
+  bad.hidden = 8;
+  bad.ranks = 2;
+  const Status s = sim::CommGatheredRmsnorm(bad, Options(1));
+  Check(s.code == StatusCode::kArgument, "comm kernel [sim]: a null staging is kArgument", "%s", s.message.c_str());
+}
+
 int main() {
   Layout();
   Sweep();
@@ -560,5 +629,6 @@ int main() {
   BackToBack();
   RankThreads();
   MissingRank();
+  Gathered();
   return sparq_test::Summary();
 }

@@ -49,7 +49,8 @@ export interface CommAllreduceRmsnormOptions {
 }
 
 /**
- * This rank's membership of a comm (cpu backend: ranks meet in POSIX shared memory). Every rank
+ * This rank's membership of a comm (cpu and sim backends: ranks meet in POSIX shared memory; on
+ * sim each rank then runs the CUDA comm kernel on the simulator; cuda has no comm yet). Every rank
  * must make the same calls in the same order with the same shapes. A rank that does not arrive
  * within `timeoutMs`, exits, or closes the comm makes the others fail with
  * {@link SparqTimeoutError} naming it; the comm is then broken for good (`broken` says why).

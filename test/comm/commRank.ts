@@ -1,6 +1,6 @@
 /**
  * One rank of a comm test, as a worker_thread (workerData) or a child process (argv[2] = JSON):
- * opens a cpu context, joins the comm, runs each call on inputs it draws itself (test/comm/
+ * opens a cpu (or sim) context, joins the comm, runs each call on inputs it draws itself (test/comm/
  * commInputs.ts) and reports every result or error to the parent.
  */
 import { isMainThread, parentPort, workerData } from 'worker_threads';
@@ -23,7 +23,7 @@ function errorOf(e: unknown): RankReport['error'] {
 const b64 = (a: Uint16Array): string => Buffer.from(a.buffer, a.byteOffset, a.byteLength).toString('base64');
 
 async function main(): Promise<void> {
-  const sq = await open({ backend: 'cpu', threads: 1 });
+  const sq = await open(job.backend === 'sim' ? { backend: 'sim' } : { backend: 'cpu', threads: 1 });
   try {
     let c;
     try {
@@ -53,10 +53,15 @@ async function main(): Promise<void> {
       const x = sq.tensor(inp.x, shape, 'f16');
       const residual = sq.tensor(inp.residual, shape, 'f16');
       const gamma = sq.tensor(callGamma(job.seed, i, call), [call.hidden], 'f16');
-      const r = c.allreduceRmsnorm(x, residual, gamma, { eps: 1e-6 });
+      // outputs poisoned (fp16 NaN) before the call, so a row the kernel skips cannot pass
+      const poison = (): Uint16Array => new Uint16Array(call.tokens * call.hidden).fill(0x7e00);
+      const out0 = sq.tensor(poison(), shape, 'f16');
+      const res0 = sq.tensor(poison(), shape, 'f16');
+      const r = c.allreduceRmsnorm(x, residual, gamma, { eps: 1e-6, out: out0, residualOut: res0 });
       try {
         const [out, res] = await Promise.all([r.out.read(), r.residual.read()]);
-        report({ rank: job.rank, call: i, out: b64(out), residual: b64(res) });
+        const launch = sq.lastLaunch;
+        report({ rank: job.rank, call: i, out: b64(out), residual: b64(res), kernel: launch?.kernel, bytesRead: launch?.bytesRead });
       } catch (e) {
         let nextCallError: RankReport['nextCallError'];
         try {

@@ -1092,7 +1092,7 @@ export default [
     replace: 'return static_cast<int32_t>(v);',
     models: 'cvt.rzi (toward zero) instead of cvt.rni (nearest even) for the codes: the simulator body of __float2int_rz',
   },
-  // ---------------------------------------------------------------- allreduce (allreduce_rmsnorm.cuh, allreduce_plan.cuh)
+  // ---------------------------------------------------------------- allreduce (allreduce_rmsnorm.cuh, allreduce_plan.cuh, comm: allreduce_gathered.cuh, comm_plan.cuh)
   {
     name: 'allreduce-rank-order-reversed',
     kernel: 'allreduce',
@@ -1237,6 +1237,31 @@ export default [
     search: 'return a.ranks > 2 && a.tokens * a.hidden * 2 > kOneShotMaxBytes;',
     replace: 'return a.ranks > 2 && a.tokens * a.hidden * 2 <= kOneShotMaxBytes;',
     models: 'the auto algorithm inverted: two-shot for small messages, one-shot for large ones',
+  },
+  // sq.comm's kernel (kernels/allreduce_gathered.cuh, cuda/comm_plan.cuh): sim_allreduce_test's Gathered()
+  {
+    name: 'comm-gathered-own-x-from-slot-0',
+    kernel: 'allreduce',
+    file: 'native/cuda/comm_plan.cuh',
+    search: 'p.x[c.rank] = c.x;',
+    replace: 'p.x[c.rank] = c.staging;',
+    models: 'the rank\'s own x taken from the first staging slot (rank 0\'s) instead of its own: every rank but 0 sums rank 0 twice',
+  },
+  {
+    name: 'comm-gathered-block-sum-one-set',
+    kernel: 'allreduce',
+    file: 'native/cuda/kernels/allreduce_gathered.cuh',
+    search: 'NormRow<false>(p, own, rank, t, s_part + parity * kMaxWarps, tid);',
+    replace: 'NormRow<false>(p, own, rank, t, s_part, tid);',
+    models: 'the comm kernel with one set of warp partials for every row: a warp running ahead into the next row overwrites a slot still being summed',
+  },
+  {
+    name: 'comm-gathered-grid-one-row-per-cta-assumed',
+    kernel: 'allreduce',
+    file: 'native/cuda/kernels/allreduce_gathered.cuh',
+    search: 'for (int64_t t = blockIdx.x; t < p.tokens; t += gridDim.x, parity ^= 1)',
+    replace: 'for (int64_t t = blockIdx.x; t < p.tokens && t == blockIdx.x; t += gridDim.x, parity ^= 1)',
+    models: 'a CTA normalizes only its first row, as if the grid always had one CTA per token: rows past 2 per SM keep their poison',
   },
 ];
 

@@ -24,6 +24,8 @@
 //              order); rstd; pass 2 rereads residual_out_r -> out_r = fp16((res·rstd)·gamma).
 //   3 END barrier: no rank's next call overwrites staging or sums while a peer still reads them
 //              (between launches on one stream the stream orders this too; separate processes need it).
+// allreduce_gathered_rmsnorm_kernel (sq.comm, allreduce_gathered.cuh): phase 2 one-shot alone, on a staging
+// its transport filled.
 // Flags are compared for EQUALITY with the call's epoch (1, 2, …, never 0), never reset: a stale
 // flag from any earlier call never matches (until 2^32 − 1 calls later). A spin that passes its
 // deadline (spin_timeout_ns from %globaltimer; 0 = none: the simulator's livelock detector bounds

@@ -1,0 +1,57 @@
+// native/cuda/comm_plan.cuh: the launch plan of comm.allreduceRmsnorm's kernel (kernels/
+// allreduce_gathered.cuh): one rank of ranks that live apart, after the comm's transport has
+// gathered every rank's x. Shared by the simulator (sim/comm_sim.cc) and, once a cuda comm exists,
+// the nvcc launcher; the block size is the group kernel's (allreduce_plan.cuh BlockThreads).
+#pragma once
+#include <algorithm>
+#include <cstdint>
+#include <string>
+
+#include "cuda/allreduce_plan.cuh"
+#include "cuda/kernels/allreduce_gathered.cuh"
+
+namespace sparq::ar {
+
+template <class Target>
+Status RunGathered(const GatheredCall& c, Target& target, LaunchInfo* info) {
+  const char* op = "comm.allreduceRmsnorm";
+  if (c.ranks < 1 || c.ranks > kMaxRanks || c.rank < 0 || c.rank >= c.ranks || c.tokens < 1 ||
+      c.hidden < kVecHalves || c.hidden % kVecHalves != 0 || c.staging == nullptr)
+    return Status::Error(StatusCode::kArgument, std::string(op) + ": rank, ranks, tokens, hidden or staging out of range");
+  ArParams p{};
+  p.x[c.rank] = c.x;
+  p.residual[c.rank] = c.residual;
+  p.out[c.rank] = c.out;
+  p.residual_out[c.rank] = c.residual_out;
+  p.gamma = c.gamma;
+  p.staging = const_cast<uint16_t*>(c.staging);  // read only by this kernel
+  p.tokens = c.tokens;
+  p.hidden = c.hidden;
+  p.eps = c.eps;
+  p.ranks = c.ranks;
+  p.first_rank = c.rank;
+  const int ctas = GatheredCtas(c.tokens, target.sm_count()), threads = BlockThreads(c.hidden);
+  const size_t rows = size_t(c.tokens * c.hidden * 2);
+  const std::string name = "allreduce_gathered_rmsnorm_kernel";
+  Status s = target.Launch(name, dim3(unsigned(ctas)), dim3(unsigned(threads)), 0,
+                           {BufferNote{"x", c.x, rows}, BufferNote{"residual", c.residual, rows},
+                            BufferNote{"residual_out", c.residual_out == c.residual ? nullptr : c.residual_out, rows},
+                            BufferNote{"out", c.out, rows}, BufferNote{"gamma", c.gamma, size_t(c.hidden * 2)},
+                            BufferNote{"staging", c.staging, rows * size_t(c.ranks)}},
+                           &allreduce_gathered_rmsnorm_kernel, p);
+  if (!s.ok()) return s;
+  if (info != nullptr) {
+    info->kernel = name;
+    info->config = "GATHERED R=" + std::to_string(c.ranks) + " C=" + std::to_string(ctas) +
+                   " THREADS=" + std::to_string(threads);
+    info->grid_x = ctas;
+    info->grid_y = 1;
+    info->grid_z = 1;
+    info->block_threads = threads;
+    info->smem_bytes = int(2 * kMaxWarps * sizeof(double));
+    target.ReportBytes(info);
+  }
+  return Status::Ok();
+}
+
+}  // namespace sparq::ar
