@@ -2,7 +2,7 @@ import { fork } from 'child_process';
 import * as path from 'path';
 import { Worker } from 'worker_threads';
 
-import { comm, open, SparqArgumentError, SparqDisposedError, SparqTimeoutError } from '../src';
+import { comm, open, SparqArgumentError, SparqDisposedError, SparqTimeoutError, type Comm, type Context, type Tensor } from '../src';
 import { native } from '../src/native';
 import { allreduceRmsnormContract } from './allreduceReference';
 import { callGamma, rankInputs, type CommCall, type RankJob, type RankReport } from './comm/commInputs';
@@ -71,6 +71,20 @@ function expectContract(reports: RankReport[], seed: number, size: number, calls
       });
     }
   }
+}
+
+/**
+ * One process, one rank: a comm of size 1 works on its own and is the plain fused residual + norm
+ * (x = residual = 1 everywhere: residual 1 + 1 = 2, out 2 / rms(2) = 1). Returns the open comm.
+ */
+async function expectOneRankComm(sq: Context): Promise<{ c: Comm; x: Tensor<'f16'>; g: Tensor<'f16'> }> {
+  const c = await sq.comm({ id: comm.create(), rank: 0, size: 1, timeoutMs: 1000 });
+  const x = sq.tensor(new Uint16Array(16).fill(0x3c00), [2, 8], 'f16');
+  const g = sq.tensor(new Uint16Array(8).fill(0x3c00), [8], 'f16');
+  const r = c.allreduceRmsnorm(x, x, g, { eps: 0 });
+  expect(Array.from(await r.residual.read())).toEqual(new Array(16).fill(0x4000));
+  expect(Array.from(await r.out.read())).toEqual(new Array(16).fill(0x3c00));
+  return { c, x, g };
 }
 
 describe('comm.allreduceRmsnorm [cpu]: ranks in other workers and processes', () => {
@@ -194,13 +208,7 @@ describe('comm.allreduceRmsnorm [cpu]: ranks in other workers and processes', ()
       await expect(sq.comm({ id: comm.create(), rank: 2, size: 2 })).rejects.toBeInstanceOf(SparqArgumentError);
       await expect(sq.comm({ id: comm.create(), rank: 0, size: 9 })).rejects.toMatchObject({ argument: 'size' });
       expect(() => comm.create({ maxBytes: -1 })).toThrow(SparqArgumentError);
-      // one process, one rank: size 1 works on its own and is the plain fused residual + norm
-      const c = await sq.comm({ id: comm.create(), rank: 0, size: 1, timeoutMs: 1000 });
-      const x = sq.tensor(new Uint16Array(16).fill(0x3c00), [2, 8], 'f16');
-      const g = sq.tensor(new Uint16Array(8).fill(0x3c00), [8], 'f16');
-      const r = c.allreduceRmsnorm(x, x, g, { eps: 0 });
-      expect(Array.from(await r.residual.read())).toEqual(new Array(16).fill(0x4000)); // 1 + 1
-      expect(Array.from(await r.out.read())).toEqual(new Array(16).fill(0x3c00)); // 2 / rms(2) = 1
+      const { c, x, g } = await expectOneRankComm(sq);
       expect(() => c.allreduceRmsnorm(x, x, g, { out: x })).toThrow(SparqArgumentError);
       expect(() => c.allreduceRmsnorm(sq.tensor(new Uint16Array(12), [1, 12], 'f16'), x, g)).toThrow(/multiple of 8/);
       c.close();
@@ -257,12 +265,7 @@ describeSim('comm.allreduceRmsnorm [sim]: the CUDA comm kernel on the simulator'
     expect(reports).toEqual([{ rank: 0, joined: false, error: expect.objectContaining({ name: 'SparqTimeoutError', message: expect.stringMatching(/rank 1/) }) }]);
     const sim = await open({ backend: 'sim' });
     try {
-      const c = await sim.comm({ id: comm.create(), rank: 0, size: 1, timeoutMs: 1000 });
-      const x = sim.tensor(new Uint16Array(16).fill(0x3c00), [2, 8], 'f16');
-      const g = sim.tensor(new Uint16Array(8).fill(0x3c00), [8], 'f16');
-      const r = c.allreduceRmsnorm(x, x, g, { eps: 0 });
-      expect(Array.from(await r.residual.read())).toEqual(new Array(16).fill(0x4000)); // 1 + 1
-      expect(Array.from(await r.out.read())).toEqual(new Array(16).fill(0x3c00)); // 2 / rms(2) = 1
+      const { c } = await expectOneRankComm(sim);
       expect(sim.lastLaunch?.kernel).toBe('allreduce_gathered_rmsnorm_kernel');
       c.close();
     } finally {
