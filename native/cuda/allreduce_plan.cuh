@@ -153,6 +153,22 @@ inline std::vector<BufferNote> Buffers(const AllreduceRmsnormArgs& a, int first_
   return b;
 }
 
+// What a launch of either allreduce kernel reports (grid (ctas, ranks launched); both kernels' only
+// shared memory is the two sets of fp64 warp partials).
+template <class Target>
+void ReportLaunch(const Target& target, const std::string& name, const std::string& config, int ctas, int grid_y,
+                  int threads, LaunchInfo* info) {
+  if (info == nullptr) return;
+  info->kernel = name;
+  info->config = config;
+  info->grid_x = ctas;
+  info->grid_y = grid_y;
+  info->grid_z = 1;
+  info->block_threads = threads;
+  info->smem_bytes = int(2 * kMaxWarps * sizeof(double));
+  target.ReportBytes(info);
+}
+
 // Ranks first_rank..first_rank+count-1 of the call on `target` (all of them: 0, ranks), one
 // cooperative launch.
 template <class Target>
@@ -163,16 +179,7 @@ Status RunPlan(const AllreduceRmsnormArgs& a, const ArPlan& plan, Target& target
   const std::string name = plan.two_shot ? "allreduce_rmsnorm_kernel<TWO_SHOT>" : "allreduce_rmsnorm_kernel<ONE_SHOT>";
   Status s = target.LaunchCooperative(name, grid, block, Buffers(a, first_rank, count), PickKernel(plan.two_shot), p);
   if (!s.ok()) return s;
-  if (info != nullptr) {
-    info->kernel = name;
-    info->config = ConfigString(plan);
-    info->grid_x = plan.ctas;
-    info->grid_y = count;
-    info->grid_z = 1;
-    info->block_threads = plan.threads;
-    info->smem_bytes = int(2 * kMaxWarps * sizeof(double));
-    target.ReportBytes(info);
-  }
+  ReportLaunch(target, name, ConfigString(plan), plan.ctas, count, plan.threads, info);
   return Status::Ok();
 }
 

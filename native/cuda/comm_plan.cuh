@@ -9,8 +9,26 @@
 
 #include "cuda/allreduce_plan.cuh"
 #include "cuda/kernels/allreduce_gathered.cuh"
+#include "sparq/comm.h"
 
 namespace sparq::ar {
+
+// The kernel's call for comm op `a`, once the transport has filled `staging` for rank `rank` of `ranks`.
+inline GatheredCall GatheredFrom(const CommAllreduceRmsnormArgs& a, const uint16_t* staging, int rank, int ranks) {
+  GatheredCall c;
+  c.x = a.x;
+  c.residual = a.residual;
+  c.gamma = a.gamma;
+  c.out = a.out;
+  c.residual_out = a.residual_out;
+  c.staging = staging;
+  c.tokens = a.tokens;
+  c.hidden = a.hidden;
+  c.eps = a.eps;
+  c.rank = rank;
+  c.ranks = ranks;
+  return c;
+}
 
 template <class Target>
 Status RunGathered(const GatheredCall& c, Target& target, LaunchInfo* info) {
@@ -40,17 +58,8 @@ Status RunGathered(const GatheredCall& c, Target& target, LaunchInfo* info) {
                             BufferNote{"staging", c.staging, rows * size_t(c.ranks)}},
                            &allreduce_gathered_rmsnorm_kernel, p);
   if (!s.ok()) return s;
-  if (info != nullptr) {
-    info->kernel = name;
-    info->config = "GATHERED R=" + std::to_string(c.ranks) + " C=" + std::to_string(ctas) +
-                   " THREADS=" + std::to_string(threads);
-    info->grid_x = ctas;
-    info->grid_y = 1;
-    info->grid_z = 1;
-    info->block_threads = threads;
-    info->smem_bytes = int(2 * kMaxWarps * sizeof(double));
-    target.ReportBytes(info);
-  }
+  ReportLaunch(target, name, "GATHERED R=" + std::to_string(c.ranks) + " C=" + std::to_string(ctas) +
+               " THREADS=" + std::to_string(threads), ctas, 1, threads, info);
   return Status::Ok();
 }
 

@@ -28,19 +28,7 @@ Status CommAllreduceRmsnorm(const CommAllreduceRmsnormArgs& a, const SimOptions&
     return Status::Ok();
   });
   if (!s.ok()) return s;
-  ar::GatheredCall c;
-  c.x = a.x;
-  c.residual = a.residual;
-  c.gamma = a.gamma;
-  c.out = a.out;
-  c.residual_out = a.residual_out;
-  c.staging = staging.data();
-  c.tokens = a.tokens;
-  c.hidden = a.hidden;
-  c.eps = a.eps;
-  c.rank = comm->rank();
-  c.ranks = comm->size();
-  return CommGatheredRmsnorm(c, options, info);
+  return CommGatheredRmsnorm(ar::GatheredFrom(a, staging.data(), comm->rank(), comm->size()), options, info);
 }
 
 Status CommGatheredRmsnorm(const ar::GatheredCall& call, const SimOptions& options, LaunchInfo* info) {

@@ -586,12 +586,12 @@ void Gathered() {
                              (g.in_place ? " in-place" : "") + (g.integers ? " integers" : "") + (g.wide ? " wide" : "");
     bool ran = true, traffic_ok = true, grid_ok = true;
     for (int r = 0; r < g.R && ran; ++r) {
-      ar::GatheredCall call;
-      call.x = c.x[size_t(r)].data();
-      call.residual = c.residual[size_t(r)].data();
-      call.gamma = c.gamma.data();
-      call.out = c.out[size_t(r)].data();
-      call.residual_out = g.in_place ? c.residual[size_t(r)].data() : c.residual_out[size_t(r)].data();
+      ar::GatheredCall call;  // rank r's part of the group call Prepare made
+      call.x = c.args.x[r];
+      call.residual = c.args.residual[r];
+      call.gamma = c.args.gamma;
+      call.out = c.args.out[r];
+      call.residual_out = c.args.residual_out[r];
       call.staging = staging.data();
       call.tokens = g.T;
       call.hidden = g.H;
