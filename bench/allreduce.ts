@@ -39,7 +39,7 @@ import { copiesFor } from './harness/rotation';
 import { median } from './harness/stats';
 import { TimeLoopOptions } from './harness/timeLoop';
 import { measureCopyBandwidth } from './deviceBandwidth';
-import { BenchEnv, OpBench, OpReport } from './opReport';
+import { BenchEnv, ConfigSink, OpBench, OpReport } from './opReport';
 import { COMMON_USAGE, CommonOptions, benchMain, commonOptions } from './runner';
 import { timeSparq } from './sparqTiming';
 import { ALLREDUCE_IMPLS, AllreduceConfigResult, allreduceReport, type RunConditions } from './allreduceReport';
@@ -331,14 +331,18 @@ export function allreduceBench(env: BenchEnv, args: CliArgs): OpBench {
   return {
     op: 'allreduceRmsnorm',
     steps: o.ranks.length * o.tokens.length * o.hidden.length,
-    async run(progress: Progress): Promise<OpReport> {
+    async run(progress: Progress, finished: ConfigSink): Promise<OpReport> {
       const loadBefore = os.loadavg();
       progress.note('allreduceRmsnorm: measuring the copy bandwidth for the floor');
       const { bandwidth, source } = await measureFloorBandwidth(env.sq, o.rotateBytes);
       const configs: AllreduceConfigResult[] = [];
       for (const hidden of o.hidden) {
         for (const ranks of o.ranks) {
-          for (const tokens of o.tokens) configs.push(await runConfig(env, o, ranks, tokens, hidden, progress, bandwidth));
+          for (const tokens of o.tokens) {
+            const config = await runConfig(env, o, ranks, tokens, hidden, progress, bandwidth);
+            configs.push(config);
+            finished([config]);
+          }
         }
       }
       const conditions: RunConditions = { loadBefore, loadAfter: os.loadavg(), cores: os.cpus().length,

@@ -16,7 +16,7 @@ import { ChartSpec } from './harness/svgChart';
 import { Table } from './harness/table';
 import { ThreadRun, floorMsOf, pctOfFloor, scalingCell, threadRun } from './harness/threadScaling';
 import { Contender, ImplSpec, Reference, measureWithFloors, ortContender, poisonedOutput, skipped, sparqContender } from './measure';
-import { BenchEnv, OpBench, OpReport, SummaryRow } from './opReport';
+import { BenchEnv, ConfigSink, OpBench, OpReport, SummaryRow } from './opReport';
 import { buildMatMulModel } from './peers/onnxModel';
 import { OrtPeer } from './peers/onnx';
 import { COMMON_USAGE, CommonOptions, benchMain, commonOptions } from './runner';
@@ -196,9 +196,13 @@ export function denseBench(env: BenchEnv, args: CliArgs): OpBench {
   return {
     op: 'dense',
     steps: o.shapes.length * o.ms.length,
-    async run(progress: Progress): Promise<OpReport> {
+    async run(progress: Progress, finished: ConfigSink): Promise<OpReport> {
       const configs: ConfigResult[] = [];
-      for (const [n, k] of o.shapes) configs.push(...await runShape(env, o, n, k, progress));
+      for (const [n, k] of o.shapes) {
+        const shape = await runShape(env, o, n, k, progress);
+        configs.push(...shape);
+        finished(shape);
+      }
       return report(configs);
     },
   };

@@ -18,7 +18,7 @@ import { copiesFor } from './harness/rotation';
 import { denseBytes } from './dense';
 import { measureCopyBandwidth } from './deviceBandwidth';
 import { Contender, ImplSpec, Reference, measureWithFloors, ortContender, poisonedOutput, skipped, sparqContender } from './measure';
-import { BenchEnv, OpBench, OpReport } from './opReport';
+import { BenchEnv, ConfigSink, OpBench, OpReport } from './opReport';
 import { OrtPeer } from './peers/onnx';
 import { buildDynamicQuantizeMatMulModel } from './peers/onnxModel';
 import { COMMON_USAGE, CommonOptions, benchMain, commonOptions } from './runner';
@@ -196,10 +196,14 @@ export function int8Bench(env: BenchEnv, args: CliArgs): OpBench {
   return {
     op: 'int8',
     steps: o.shapes.length * o.ms.length,
-    async run(progress: Progress): Promise<OpReport> {
+    async run(progress: Progress, finished: ConfigSink): Promise<OpReport> {
       const copyBandwidth = await measureCopyBandwidth(env.sq);
       const configs: ConfigResult[] = [];
-      for (const [n, k] of o.shapes) configs.push(...await runShape(env, o, n, k, progress, copyBandwidth));
+      for (const [n, k] of o.shapes) {
+        const shape = await runShape(env, o, n, k, progress, copyBandwidth);
+        configs.push(...shape);
+        finished(shape);
+      }
       return int8Report(configs, copyBandwidth);
     },
   };

@@ -32,11 +32,15 @@ export interface OpReport {
   readonly summary: readonly SummaryRow[];
 }
 
+/** Receives configs as they finish (the runner appends them to the op's JSON-lines file). */
+export type ConfigSink = (configs: readonly ConfigResult[]) => void;
+
 /** A planned benchmark: how many progress steps it has, and how to run it. */
 export interface OpBench {
   readonly op: string;
   readonly steps: number;
-  run(progress: Progress): Promise<OpReport>;
+  /** `finished` gets each batch of configs as it completes, so a run cut short still leaves them. */
+  run(progress: Progress, finished: ConfigSink): Promise<OpReport>;
 }
 
 /** What every op benchmark is built from. */

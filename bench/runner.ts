@@ -7,7 +7,7 @@ import { CpuPeak, PeakProbe, describePeak, measureCpuPeak } from './harness/cpuP
 import { describeMachine, machineInfo } from './harness/machineInfo';
 import { Progress } from './harness/progress';
 import { defaultRotateBytes } from './harness/rotation';
-import { WrittenFiles, timestamp, writeResults } from './harness/results';
+import { WrittenFiles, configAppender, timestamp, writeResults } from './harness/results';
 import { Table, textTable } from './harness/table';
 import { ScalingContext } from './harness/threadScaling';
 import { TimeLoopOptions } from './harness/timeLoop';
@@ -107,7 +107,7 @@ export async function runBenchmarks(factories: readonly BenchFactory[], argv: re
   const reports: OpReport[] = [];
   const written: WrittenFiles[] = [];
   for (const bench of benches) {
-    const report = await bench.run(progress);
+    const report = await bench.run(progress, configAppender(bench.op, stamp, machine, command));
     progress.finish();
     reports.push(report);
     for (const t of report.tables) process.stdout.write(`${textTable(t)}\n`);

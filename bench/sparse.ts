@@ -16,7 +16,7 @@ import { copiesFor } from './harness/rotation';
 import { denseBytes } from './dense';
 import { measureCopyBandwidth } from './deviceBandwidth';
 import { Contender, Reference, measureWithFloors, poisonedOutput, sparqContender } from './measure';
-import { BenchEnv, OpBench, OpReport } from './opReport';
+import { BenchEnv, ConfigSink, OpBench, OpReport } from './opReport';
 import { COMMON_USAGE, CommonOptions, benchMain, commonOptions } from './runner';
 import { SPARSE_FORMATS, SPARSE_IMPLS, SparseConfigResult, SparseFormatInfo, sparseImpl, sparseReport } from './sparseReport';
 
@@ -267,10 +267,14 @@ export function sparseBench(env: BenchEnv, args: CliArgs): OpBench {
   return {
     op: 'sparse',
     steps: o.shapes.length * o.ms.length * o.sparsities.length,
-    async run(progress: Progress): Promise<OpReport> {
+    async run(progress: Progress, finished: ConfigSink): Promise<OpReport> {
       const copyBandwidth = await measureCopyBandwidth(env.sq);
       const configs: SparseConfigResult[] = [];
-      for (const [n, k] of o.shapes) configs.push(...await runShape(env, o, n, k, progress, copyBandwidth));
+      for (const [n, k] of o.shapes) {
+        const shape = await runShape(env, o, n, k, progress, copyBandwidth);
+        configs.push(...shape);
+        finished(shape);
+      }
       return sparseReport(configs, o.formats, copyBandwidth);
     },
   };

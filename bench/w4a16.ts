@@ -16,7 +16,7 @@ import { copiesFor } from './harness/rotation';
 import { denseBytes } from './dense';
 import { measureCopyBandwidth } from './deviceBandwidth';
 import { Contender, ImplSpec, Reference, measureWithFloors, ortContender, poisonedOutput, skipped, sparqContender } from './measure';
-import { BenchEnv, OpBench, OpReport } from './opReport';
+import { BenchEnv, ConfigSink, OpBench, OpReport } from './opReport';
 import { OrtPeer } from './peers/onnx';
 import { buildMatMulNBitsModel } from './peers/onnxModel';
 import { COMMON_USAGE, CommonOptions, benchMain, commonOptions } from './runner';
@@ -278,10 +278,14 @@ export function w4a16Bench(env: BenchEnv, args: CliArgs): OpBench {
   return {
     op: 'w4a16',
     steps: o.shapes.reduce((acc, [n, k]) => acc + o.ms(n, k).length, 0),
-    async run(progress: Progress): Promise<OpReport> {
+    async run(progress: Progress, finished: ConfigSink): Promise<OpReport> {
       const copyBandwidth = await measureCopyBandwidth(env.sq);
       const configs: ConfigResult[] = [];
-      for (const [n, k] of o.shapes) configs.push(...await runShape(env, o, n, k, progress, copyBandwidth));
+      for (const [n, k] of o.shapes) {
+        const shape = await runShape(env, o, n, k, progress, copyBandwidth);
+        configs.push(...shape);
+        finished(shape);
+      }
       return w4a16Report(configs, copyBandwidth);
     },
   };

@@ -107,19 +107,40 @@ export interface WrittenFiles {
   readonly svg: string | null;
 }
 
+function resultsBase(op: string, stamp: string): string {
+  const dir = resultsDir();
+  fs.mkdirSync(dir, { recursive: true });
+  return path.join(dir, `${op}-${stamp}`);
+}
+
+function machineLine(machine: MachineInfo, command: string): string {
+  return JSON.stringify({ type: 'machine', command, ...machine });
+}
+
+function configLine(c: ConfigResult): string {
+  return JSON.stringify({ type: 'config', ...c, impls: c.impls.map((r) => ({ ...r, gbps: gbPerS(r), gflops: gflopPerS(r) })) });
+}
+
+/**
+ * Appends configs to `<op>-<stamp>.jsonl` as they finish (the machine line first), so a run killed
+ * by a time limit (the device check's) still leaves every config it measured; writeResults later
+ * rewrites the file whole.
+ */
+export function configAppender(op: string, stamp: string, machine: MachineInfo, command: string): (configs: readonly ConfigResult[]) => void {
+  let started = false;
+  return (configs) => {
+    const file = `${resultsBase(op, stamp)}.jsonl`;
+    if (!started) fs.writeFileSync(file, `${machineLine(machine, command)}\n`);
+    started = true;
+    fs.appendFileSync(file, configs.map((c) => `${configLine(c)}\n`).join(''));
+  };
+}
+
 /** Writes `<op>-<stamp>.jsonl` (a machine line, then one line per config), `.md` and `.svg`. */
 export function writeResults(op: string, stamp: string, machine: MachineInfo, command: string,
                              configs: readonly ConfigResult[], tables: readonly Table[], chart: ChartSpec | null): WrittenFiles {
-  const dir = resultsDir();
-  fs.mkdirSync(dir, { recursive: true });
-  const base = path.join(dir, `${op}-${stamp}`);
-  const lines = [JSON.stringify({ type: 'machine', command, ...machine })];
-  for (const c of configs) {
-    lines.push(JSON.stringify({
-      type: 'config', ...c,
-      impls: c.impls.map((r) => ({ ...r, gbps: gbPerS(r), gflops: gflopPerS(r) })),
-    }));
-  }
+  const base = resultsBase(op, stamp);
+  const lines = [machineLine(machine, command), ...configs.map(configLine)];
   fs.writeFileSync(`${base}.jsonl`, `${lines.join('\n')}\n`);
   const md = [`## ${op}`, '', '```', describeMachine(machine), `$ ${command}`, '```', '',
     ...tables.map(markdownTable), chart === null ? '' : `![${op}](${path.basename(base)}.svg)`, ''];
