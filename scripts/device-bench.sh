@@ -1,24 +1,33 @@
 #!/usr/bin/env bash
-# The bench-only device call: each op's benchmark under its own `timeout`, tables and files into
-# $OUT, for a session whose first call (bench/deviceCheck) ran the cases but ran out of bench time.
-# Run on the device machine from the repository root, after device-prep.sh's carry, as:
-#   bash scripts/device-bench.sh   (node unpacked to /tmp/nodebin as device-prep.sh prints)
+# The bench-only device call: each op's benchmark under its own `timeout`, for a session whose first
+# call (bench/deviceCheck) ran the cases but not the full benchmark grids, plus the W4A16 variants a
+# GPU has to choose between (W as the mma's A operand or not, one or two CTAs per SM).
+# Run on the device machine from the repository root, with device-prep.sh's carry, as:
+#   bash scripts/device-bench.sh            (at most 6.8 minutes; give the call timeout_s 420)
+# Everything lands in $OUT/device-bench.tar.gz (re-packed after each op, so a killed call keeps what
+# finished) and $OUT/summary.txt: the device tool brings back at most 8 files.
 set -u
 mkdir -p /tmp/nodebin
 python3 -c "import lzma,shutil;shutil.copyfileobj(lzma.open('.devkit/node.xz'),open('/tmp/nodebin/node','wb'))"
 chmod +x /tmp/nodebin/node
-# The device tool brings back at most 8 files: results go to a folder packed into one archive at the end.
 res=/tmp/device-bench; rm -rf "$res"; mkdir -p "$res"
 export PATH=/tmp/nodebin:$PATH SPARQ_ADDON_PATH=build-device/Release/sparq.node SPARQ_BENCH_RESULTS="$res"
-one() { # name limit_s script args...
+one() { # name limit_s [VAR=value ...] script [args ...]
   local name=$1 limit=$2; shift 2
-  echo "starting $name (limit ${limit}s)"
+  local envs=()
+  while [[ $# -gt 0 && $1 == *=* ]]; do envs+=("$1"); shift; done
+  local script=$1; shift
+  echo "starting $name (limit ${limit}s) ${envs[*]}"
   local t0=$SECONDS
-  timeout -k 5 "$limit" node "dist/bench/$@" --backend cuda --budget 0.25 > "$res/$name.txt" 2>&1
+  timeout -k 5 "$limit" env "${envs[@]}" node "dist/bench/$script" --backend cuda --budget 0.25 "$@" > "$res/$name.txt" 2>&1
   echo "$name: exit $? in $((SECONDS - t0))s" | tee -a "$OUT/summary.txt"
-  tar -czf "$OUT/device-bench.tar.gz" -C "$res" .   # after each op: a kill of the call keeps the rest
+  tar -czf "$OUT/device-bench.tar.gz" -C "$res" .
 }
+small_m='1,4,8,16'
+# the W4A16 forms first (the device check's w4a16 rows are the default: W_AS_A, one CTA per SM)
+one w4a16-plain-form 45 SPARQ_W4A16_W_AS_A=0 w4a16.js --m "$small_m"
+one w4a16-2-ctas 45 SPARQ_W4A16_CTAS_PER_SM=2 w4a16.js --m "$small_m"
+one w4a16-plain-2-ctas 45 SPARQ_W4A16_W_AS_A=0 SPARQ_W4A16_CTAS_PER_SM=2 w4a16.js --m "$small_m"
+one sparse 110 sparse.js --shapes 14336x4096 --sparsity 0.5,0.8,0.95 --m 1,8,16,64
 one w4a16 100 w4a16.js
-one sparse 110 sparse.js --shapes 4096x4096,14336x4096 --sparsity 0.5,0.8,0.95 --m 1,8,16,64
-one int8 100 int8.js
-one allreduce 60 allreduce.js --ranks 2,8 --hidden 4096
+one int8 60 int8.js --m 1,16,64

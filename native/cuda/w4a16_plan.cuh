@@ -4,6 +4,7 @@
 // and the workspace carve exist only here, so both run and report exactly the same launches.
 #pragma once
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 
@@ -21,9 +22,11 @@ struct W4a16Instance {
   int smem_bytes;
 };
 
-// M_BLOCKS = m16 blocks in the slab (1..4); STAGES is chosen by the caller from the architecture.
+// M_BLOCKS = m16 blocks in the slab (1..4); STAGES is chosen by the caller from the architecture;
+// w_as_a: the slab's ≤ 8 tokens are the mma's B operand (kernels/w4a16.cuh, W_AS_A).
 template <int STAGES>
-inline W4a16Instance PickForStages(int m_blocks) {
+inline W4a16Instance PickForStages(int m_blocks, bool w_as_a) {
+  if (w_as_a) return {&w4a16_gemm_kernel<1, STAGES, true>, W4a16Config<1, STAGES>::kSmemBytes};
   switch (m_blocks) {
     case 1: return {&w4a16_gemm_kernel<1, STAGES>, W4a16Config<1, STAGES>::kSmemBytes};
     case 2: return {&w4a16_gemm_kernel<2, STAGES>, W4a16Config<2, STAGES>::kSmemBytes};
@@ -39,8 +42,17 @@ inline int ChooseStagesForSmem(int smem_optin_bytes) {
   return W4a16Config<4, kStagesHopper>::kSmemBytes <= smem_optin_bytes ? kStagesHopper : kStagesAmpere;
 }
 
-inline W4a16Instance PickInstance(int stages, int m_blocks) {
-  return stages == kStagesHopper ? PickForStages<kStagesHopper>(m_blocks) : PickForStages<kStagesAmpere>(m_blocks);
+inline W4a16Instance PickInstance(int stages, int m_blocks, bool w_as_a) {
+  return stages == kStagesHopper ? PickForStages<kStagesHopper>(m_blocks, w_as_a)
+                                 : PickForStages<kStagesAmpere>(m_blocks, w_as_a);
+}
+
+// Slabs of at most 8 tokens run with W as the mma's A operand (half the mma of the plain form).
+// SPARQ_W4A16_W_AS_A=0 turns it off, so a GPU session can time both forms in one build.
+inline bool UseWAsA(int64_t m_slab) {
+  if (m_slab > kWAsAMaxRows) return false;
+  const char* env = std::getenv("SPARQ_W4A16_W_AS_A");
+  return env == nullptr || std::strcmp(env, "0") != 0;
 }
 
 // The kernel parameters of one m-slab (rows [r0, r0 + m_slab)); x_src is x or its padded copy.
@@ -79,10 +91,10 @@ inline W4a16WorkspaceParts CarveWorkspace(const Workspace& ws, void* counters, v
 }
 
 // The LaunchInfo::config text of one slab's launch.
-inline std::string W4a16ConfigString(int m_blocks, int stages, const Stripes& s) {
-  return "TILE_M=" + std::to_string(m_blocks * kMmaM) + " TILE_N=" + std::to_string(kTileN) +
+inline std::string W4a16ConfigString(int m_blocks, bool w_as_a, int stages, const Stripes& s) {
+  return "TILE_M=" + std::to_string(w_as_a ? kWAsAMaxRows : m_blocks * kMmaM) + " TILE_N=" + std::to_string(kTileN) +
          " TILE_K=" + std::to_string(kTileK) + " STAGES=" + std::to_string(stages) + " WARPS=" +
-         std::to_string(kWarps) + " stripes=" + std::to_string(s.ctas) + "x" + std::to_string(s.per) + " tiles";
+         std::to_string(kWarps) + (w_as_a ? " W_AS_A" : "") + " stripes=" + std::to_string(s.ctas) + "x" + std::to_string(s.per) + " tiles";
 }
 
 // Everything a W4A16 matmul launches, decided once from the args and the target's SMs.
@@ -95,7 +107,16 @@ struct W4a16Plan {
   Workspace workspace;   // partial slots, arrival counters, padded x
 };
 
-// stages: ChooseStagesForSmem(opt-in smem) on CUDA, ChooseStages(9) on sim. The grid is one CTA per SM, striped over the tiles; no CTA waits
+// CTAs of the persistent grid per SM: 1, or SPARQ_W4A16_CTAS_PER_SM (1..4) for a GPU session that
+// times whether two resident CTAs (16 warps, twice the bytes in flight) beat one; the kernel is
+// correct for any grid (no CTA waits for another), and its registers and smem fit two on sm_90.
+inline int CtasPerSm() {
+  const char* env = std::getenv("SPARQ_W4A16_CTAS_PER_SM");
+  const int v = env == nullptr ? 1 : std::atoi(env);
+  return v >= 1 && v <= 4 ? v : 1;
+}
+
+// stages: ChooseStagesForSmem(opt-in smem) on CUDA, ChooseStages(9) on sim. The grid is CtasPerSm() CTAs per SM (one by default), striped over the tiles; no CTA waits
 // for another, so the plan is correct whatever share of the SMs the kernel actually gets.
 inline W4a16Plan MakePlan(const W4A16MatmulArgs& a, int stages, int sm_count) {
   constexpr int64_t kPadCtasPerSm = 8;  // enough blocks in flight to saturate the copy
@@ -108,7 +129,7 @@ inline W4a16Plan MakePlan(const W4A16MatmulArgs& a, int stages, int sm_count) {
   plan.k_tiles = w.k_pad / kTileK;
   const int sms = std::max(1, sm_count);
   plan.pad_ctas = std::max<int64_t>(1, std::min<int64_t>(CeilDiv(a.m * w.k_pad, kThreads), int64_t(sms) * kPadCtasPerSm));
-  plan.stripes = MakeStripes(plan.n_tiles, plan.k_tiles, sms);
+  plan.stripes = MakeStripes(plan.n_tiles, plan.k_tiles, sms * CtasPerSm());
   plan.workspace = MakeWorkspace(w.n_pad, w.k_pad, a.m, plan.pad_x, MaxColumnContributors(plan.stripes));
   return plan;
 }
@@ -144,10 +165,12 @@ Status RunPlan(const W4A16MatmulArgs& a, const W4a16Plan& plan, void* counters, 
   for (int64_t slab = 0; slab < SlabCount(a.m); ++slab) {
     const int64_t r0 = slab * kSlabM, m_slab = std::min<int64_t>(kSlabM, a.m - r0);
     const int m_blocks = ChooseMBlocks(m_slab);
-    const W4a16Instance inst = PickInstance(plan.stages, m_blocks);
+    const bool w_as_a = UseWAsA(m_slab);
+    const W4a16Instance inst = PickInstance(plan.stages, m_blocks, w_as_a);
     const W4a16Params p = SlabParams(w, x_src, ldx, k_valid, a.bias, a.y, parts.partials, parts.counters,
                                      plan.workspace.slots, r0, m_slab, plan.stripes);
-    s = target.Launch("w4a16_gemm_kernel<" + std::to_string(m_blocks) + "," + std::to_string(plan.stages) + ">",
+    s = target.Launch("w4a16_gemm_kernel<" + std::to_string(m_blocks) + "," + std::to_string(plan.stages) +
+                          (w_as_a ? ",W_AS_A>" : ">"),
                       dim3(unsigned(plan.stripes.ctas)), dim3(kThreads), size_t(inst.smem_bytes),
                       {{"qweight", w.qweight, size_t(w.n_pad * w.k_pad / 2)},
                        {"scales", w.scales, size_t(w.n_pad * w.groups_pad * 2)},
@@ -159,7 +182,7 @@ Status RunPlan(const W4A16MatmulArgs& a, const W4a16Plan& plan, void* counters, 
                        {"counters", parts.counters, size_t(plan.n_tiles * 4)}},
                       inst.fn, p);
     if (!s.ok()) return s;
-    const std::string cfg = W4a16ConfigString(m_blocks, plan.stages, plan.stripes);
+    const std::string cfg = W4a16ConfigString(m_blocks, w_as_a, plan.stages, plan.stripes);
     if (config.find(cfg) == std::string::npos) config += (config.empty() ? "" : "; ") + cfg;
     smem_max = std::max(smem_max, inst.smem_bytes);
   }

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <random>
 #include <string>
@@ -568,6 +569,10 @@ void CheckSimCase(const SimCase& c, int stages, sparq::cpu::ThreadPool& pool) {
   char buf[96];
   std::snprintf(buf, sizeof buf, " (rel %.2e; %s)", err, info.config.c_str());
   Check(written && err <= 2e-3, tag + ": matches the float64 reference, every element written" + buf);
+  const char* w_as_a_env = std::getenv("SPARQ_W4A16_W_AS_A");
+  const bool want_w_as_a = c.m <= 8 && (w_as_a_env == nullptr || std::string(w_as_a_env) != "0");
+  Check((info.config.find("W_AS_A") != std::string::npos) == want_w_as_a,
+        tag + (want_w_as_a ? ": ran with W as the mma's A operand" : ": ran the plain form (X as the A operand)"));
   sparq::W4A16MatmulCpu(pk_cpu.view(), in.x.data(), in.bias.data(), yc.data(), c.m, sparq::cpu::BestSupportedIsa(), pool);
   std::vector<double> cpu_d(yc.size());
   for (size_t i = 0; i < yc.size(); ++i) cpu_d[i] = F(yc[i]);
@@ -619,6 +624,29 @@ void RunSimChecks() {
   // every M_BLOCKS instance (1..4) at both depths, on one small shape
   for (int stages : depths)
     for (int64_t m : {16, 17, 33, 49}) CheckSimCase({m, 130, 128, 64, 2, "instance sweep"}, stages, pool);
+  // W as the mma's A operand (slabs of m ≤ 8): token counts 1..8 through the transposed
+  // accumulators with split columns, group 32 (2 scale rows a tile), groups spanning tiles,
+  // per-channel with a padded x, an n tail and a wrapping ring; then the same cases in the plain
+  // form (SPARQ_W4A16_W_AS_A=0), which stays selectable so a GPU session can time both.
+  const SimCase w_as_a[] = {
+      {1, 136, 384, 128, 3, "W_AS_A: split columns, group 128 spans tiles"},
+      {2, 64, 640, 32, 4, "W_AS_A: one column, 4 contributors, group 32"},
+      {3, 131, 100, 100, 2, "W_AS_A: per-channel, k % 8 != 0: padded x"},
+      {7, 200, 320, 64, 3, "W_AS_A: n tail, k tail inside a stripe"},
+      {8, 128, 1024, 128, 1, "W_AS_A: ring wraps (16 tiles on 1 SM)"},
+  };
+  for (int stages : depths) {
+    for (const SimCase& c : w_as_a) CheckSimCase(c, stages, pool);
+    setenv("SPARQ_W4A16_W_AS_A", "0", 1);
+    for (const SimCase& c : w_as_a) CheckSimCase({c.m, c.n, c.k, c.g, c.sm_count, "plain form forced"}, stages, pool);
+    unsetenv("SPARQ_W4A16_W_AS_A");
+  }
+  // Two CTAs per SM (SPARQ_W4A16_CTAS_PER_SM=2, a GPU session's timing knob): twice the stripes,
+  // more contributors per column, both forms.
+  setenv("SPARQ_W4A16_CTAS_PER_SM", "2", 1);
+  for (const SimCase& c : {SimCase{1, 200, 320, 64, 3, "2 CTAs per SM"}, SimCase{20, 64, 640, 32, 4, "2 CTAs per SM"}})
+    CheckSimCase(c, depths.back(), pool);
+  unsetenv("SPARQ_W4A16_CTAS_PER_SM");
   {  // one CTA at a time: columns split over CTAs still reduce (no CTA waits for another)
     const Inputs in = MakeInputs({5, 256, 192, 64, true});
     W4A16Packed pk;

@@ -444,8 +444,8 @@ export default [
     name: 'w4a16-plan-stages-hopper-for-ampere',
     kernel: 'w4a16',
     file: 'native/cuda/w4a16_plan.cuh',
-    search: 'return stages == kStagesHopper ? PickForStages<kStagesHopper>(m_blocks) : PickForStages<kStagesAmpere>(m_blocks);',
-    replace: 'return PickForStages<kStagesHopper>(m_blocks);',
+    search: 'return stages == kStagesHopper ? PickForStages<kStagesHopper>(m_blocks, w_as_a)\n                                 : PickForStages<kStagesAmpere>(m_blocks, w_as_a);',
+    replace: 'return PickForStages<kStagesHopper>(m_blocks, w_as_a);',
     models: 'the 8-stage instance launched on Ampere (too much smem there)',
     gpuOnly: 'numerically identical: only the smem size differs, which a GPU with <= 100 KB per SM rejects at launch; the simulator has no smem limit and the tests do not assert the instance',
   },
@@ -522,6 +522,31 @@ export default [
     search: '    r[e + 12] = _mm512_shuffle_f32x4(v1, w1, 0xDD);',
     replace: '    r[e + 12] = _mm512_shuffle_f32x4(v1, w1, 0x88);',
     models: 'the scale table\'s 16 × 16 transpose takes the wrong 128-bit lanes for groups 12..15 of each block of 16: only weights with more than 12 groups see it',
+  },
+  // W as the mma's A operand (slabs of m ≤ 8): w4a16_test's W_AS_A sim cases
+  {
+    name: 'w4a16-w-as-a-rows-interleaved',
+    kernel: 'w4a16',
+    file: 'native/cuda/kernels/w4a16.cuh',
+    search: 'const FragA_F16 w_rows{{b_even.x[0], b_odd.x[0], b_even.x[1], b_odd.x[1]}};',
+    replace: 'const FragA_F16 w_rows{{b_even.x[0], b_even.x[1], b_odd.x[0], b_odd.x[1]}};',
+    models: 'the dequantized B fragments put into A in their own order: rows 8-15 take k 8-15 of rows 0-7 (the a1/a2 swap of the A fragment)',
+  },
+  {
+    name: 'w4a16-w-as-a-x-from-rows-8-15',
+    kernel: 'w4a16',
+    file: 'native/cuda/kernels/w4a16.cuh',
+    search: 'const FragB_F16 x_cols{{frag_a[0].x[0], frag_a[0].x[2]}};',
+    replace: 'const FragB_F16 x_cols{{frag_a[0].x[0], frag_a[0].x[1]}};',
+    models: 'X\'s B fragment built from ldmatrix regs 0 and 1 (tokens 8-15 at k 0-7, the zero rows) instead of 0 and 2 (k 8-15): half of k dropped',
+  },
+  {
+    name: 'w4a16-w-as-a-red-not-transposed',
+    kernel: 'w4a16',
+    file: 'native/cuda/kernels/w4a16.cuh',
+    search: 'SPARQ_DEVICE int WAsARedRow(int lane, int i) { return FragCCol(lane, i); }',
+    replace: 'SPARQ_DEVICE int WAsARedRow(int lane, int i) { return FragCRow(lane, i) % kMmaN; }',
+    models: 'the n16 × token8 accumulators written into s_red in the mma\'s own row order, not transposed: tokens and n mixed',
   },
   // ---------------------------------------------------------------- the simulator's own primitives (sim_warp.cc, sim_memory.cc)
   {

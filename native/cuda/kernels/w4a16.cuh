@@ -18,6 +18,14 @@
 //          at c ^ (r % 8); rows ≥ m zeroed once per launch (plain stores), k ≥ k_valid zero-filled
 //          by cp.async (src-size 0); ldmatrix.x4 → frag_a.
 //   C      frag_c per mma.m16n8k16: lane holds (row g, cols 2t, 2t+1) and (row g+8, same cols).
+//   W_AS_A (slabs of m ≤ 8): the weights are the mma's A operand and X its B, D = W·Xᵀ is 16 n ×
+//          8 tokens, so one mma covers 16 n instead of 8 and a tile needs half the mma (4 per warp,
+//          not 8): at m ≤ 8 the 16-row A of the plain form is at least half zeros, and on the H200
+//          the tensor pipe, not HBM, bounded the m = 1 tile (docs/kernels.md "W4A16 on the H200").
+//          The registers are the same: the dequantized B fragments of n8 tiles 2j, 2j+1 are, in
+//          the order {even.x0, odd.x0, even.x1, odd.x1}, the A fragment of n rows 16j..16j+15,
+//          and X's B fragment (tokens 0-7) is regs {0, 2} of the same ldmatrix.x4. D's lane holds
+//          (n 16j+g, tokens 2t, 2t+1) and (n 16j+8+g, same tokens): transposed into s_red.
 //          Column done → s_red [M_BLOCKS·16][kRedStride] fp32 in fixed order w_k = 3,2,1,0 →
 //          a column split over several CTAs: each writes its fp32 slot, then counts itself in
 //          (atom.acq_rel on the column's counter); whoever arrives last adds the slots in k order
@@ -55,6 +63,11 @@ inline constexpr int kScaleRows = kTileK / 32;                       // 2: group
 inline constexpr int kScaleStageBytes = kScaleRows * kScaleTileBytes;  // 512
 inline constexpr int kRedStride = kTileN + 8;                        // fp32 row stride of s_red
 inline constexpr uint32_t kNoColumn = 0xffffffffu;
+inline constexpr int kWAsAMaxRows = kMmaN;  // the W_AS_A form's token columns: slabs of m ≤ 8
+
+// Accumulator tiles per warp: 8 n8 tiles, or 4 n16 × token8 tiles when W is the A operand.
+template <bool W_AS_A>
+inline constexpr int kAccTiles = W_AS_A ? kWarpN8 / 2 : kWarpN8;
 
 // Tiles per cp.async commit group for a ring of `stages` tile slots (see Pipeline above).
 SPARQ_W4A16_HD constexpr int TilesPerStage(int stages) { return stages >= 8 ? 2 : 1; }
@@ -178,10 +191,10 @@ SPARQ_DEVICE void DequantPair(uint32_t q, uint32_t s_pair, FragB_F16& b_even, Fr
   b_odd.x[1] = mul_rn_f16x2(fma_rn_f16x2(lop3_b32<kAndOr>(q_hi, kHiMask, kMagic), kSixteenth, kMinus72), s_odd);
 }
 
-// One warp's k16 step of one tile: M_BLOCKS × 8 mma.
-template <int M_BLOCKS>
+// One warp's k16 step of one tile: M_BLOCKS × 8 mma, or 4 with W as the A operand.
+template <int M_BLOCKS, bool W_AS_A>
 SPARQ_DEVICE void ComputeTile(const uint8_t* s_b, const uint8_t* s_a, int warp, int lane, const W4Words& frag_s,
-                              FragC_F32 (&acc)[M_BLOCKS][kWarpN8]) {
+                              FragC_F32 (&acc)[M_BLOCKS][kAccTiles<W_AS_A>]) {
   const int w_k = warp / kTileN64;
   FragA_F16 frag_a[M_BLOCKS];
 SPARQ_W4A16_UNROLL
@@ -190,14 +203,26 @@ SPARQ_W4A16_UNROLL
     ldmatrix_m8n8_x4_b16(frag_a[mb].x, s_a + ASmemChunk(row, ALdmatrixChunk(lane, w_k)) * kU128Bytes);
   }
   const W4Words frag_q = *reinterpret_cast<const W4Words*>(s_b + (warp * kWarpLanes + lane) * kU128Bytes);
+  if constexpr (W_AS_A) {
+    static_assert(M_BLOCKS == 1, "W as the A operand takes one slab of at most 8 tokens");
+    const FragB_F16 x_cols{{frag_a[0].x[0], frag_a[0].x[2]}};  // tokens 0-7, k 0-7 and k 8-15
 SPARQ_W4A16_UNROLL
-  for (int j = 0; j < kWarpN8 / 2; ++j) {
-    FragB_F16 b_even, b_odd;
-    DequantPair(frag_q.x[j], frag_s.x[j], b_even, b_odd);
+    for (int j = 0; j < kWarpN8 / 2; ++j) {
+      FragB_F16 b_even, b_odd;
+      DequantPair(frag_q.x[j], frag_s.x[j], b_even, b_odd);
+      const FragA_F16 w_rows{{b_even.x[0], b_odd.x[0], b_even.x[1], b_odd.x[1]}};
+      mma_m16n8k16_f32_f16_f16_f32(acc[0][j], w_rows, x_cols, acc[0][j]);
+    }
+  } else {
 SPARQ_W4A16_UNROLL
-    for (int mb = 0; mb < M_BLOCKS; ++mb) {
-      mma_m16n8k16_f32_f16_f16_f32(acc[mb][2 * j], frag_a[mb], b_even, acc[mb][2 * j]);
-      mma_m16n8k16_f32_f16_f16_f32(acc[mb][2 * j + 1], frag_a[mb], b_odd, acc[mb][2 * j + 1]);
+    for (int j = 0; j < kWarpN8 / 2; ++j) {
+      FragB_F16 b_even, b_odd;
+      DequantPair(frag_q.x[j], frag_s.x[j], b_even, b_odd);
+SPARQ_W4A16_UNROLL
+      for (int mb = 0; mb < M_BLOCKS; ++mb) {
+        mma_m16n8k16_f32_f16_f16_f32(acc[mb][2 * j], frag_a[mb], b_even, acc[mb][2 * j]);
+        mma_m16n8k16_f32_f16_f16_f32(acc[mb][2 * j + 1], frag_a[mb], b_odd, acc[mb][2 * j + 1]);
+      }
     }
   }
 }
@@ -209,31 +234,48 @@ struct alignas(8) F32x2 {
   float x, y;
 };
 
+// W as the A operand: element i of acc tile j is D(n 16j + g (+8), token 2t (+1)), i.e. s_red
+// ([token row][n col]) at the transpose of the mma's C layout.
+SPARQ_DEVICE int WAsARedRow(int lane, int i) { return FragCCol(lane, i); }
+SPARQ_DEVICE int WAsARedCol(int w_n, int j, int lane, int i) { return w_n * kBlockN + j * 2 * kMmaN + FragCRow(lane, i); }
+
 // Sum the 4 k-warps' accumulators into s_red in the fixed order w_k = 3, 2, 1, 0; zero acc.
-template <int M_BLOCKS>
-SPARQ_DEVICE void ReduceWarpsToSmem(float* s_red, int warp, int lane, FragC_F32 (&acc)[M_BLOCKS][kWarpN8]) {
+template <int M_BLOCKS, bool W_AS_A>
+SPARQ_DEVICE void ReduceWarpsToSmem(float* s_red, int warp, int lane, FragC_F32 (&acc)[M_BLOCKS][kAccTiles<W_AS_A>]) {
   const int w_k = warp / kTileN64, w_n = warp % kTileN64;
   for (int step = kTileK16 - 1; step >= 0; --step) {
     if (w_k == step) {
+      if constexpr (W_AS_A) {
+        // D's pairs run along tokens, which are s_red's rows: 4-byte accesses, one row pair each.
 SPARQ_W4A16_UNROLL
-      for (int mb = 0; mb < M_BLOCKS; ++mb)
+        for (int j = 0; j < kAccTiles<W_AS_A>; ++j)
 SPARQ_W4A16_UNROLL
-        for (int j8 = 0; j8 < kWarpN8; ++j8)
-SPARQ_W4A16_UNROLL
-          for (int half = 0; half < 2; ++half) {  // frag_c {0,1}: row g; {2,3}: row g + 8
-            const int row = mb * kMmaM + FragCRow(lane, 2 * half);
-            const int col = w_n * kBlockN + j8 * kMmaN + FragCCol(lane, 0);
-            F32x2* dst = reinterpret_cast<F32x2*>(s_red + row * kRedStride + col);
-            const F32x2 mine{acc[mb][j8].x[2 * half], acc[mb][j8].x[2 * half + 1]};
-            if (step == kTileK16 - 1) {
-              *dst = mine;
-            } else {
-              const F32x2 sum = *dst;
-              *dst = F32x2{sum.x + mine.x, sum.y + mine.y};
-            }
-            acc[mb][j8].x[2 * half] = 0.f;
-            acc[mb][j8].x[2 * half + 1] = 0.f;
+          for (int i = 0; i < 4; ++i) {
+            float* dst = s_red + WAsARedRow(lane, i) * kRedStride + WAsARedCol(w_n, j, lane, i);
+            *dst = step == kTileK16 - 1 ? acc[0][j].x[i] : *dst + acc[0][j].x[i];
+            acc[0][j].x[i] = 0.f;
           }
+      } else {
+SPARQ_W4A16_UNROLL
+        for (int mb = 0; mb < M_BLOCKS; ++mb)
+SPARQ_W4A16_UNROLL
+          for (int j8 = 0; j8 < kWarpN8; ++j8)
+SPARQ_W4A16_UNROLL
+            for (int half = 0; half < 2; ++half) {  // frag_c {0,1}: row g; {2,3}: row g + 8
+              const int row = mb * kMmaM + FragCRow(lane, 2 * half);
+              const int col = w_n * kBlockN + j8 * kMmaN + FragCCol(lane, 0);
+              F32x2* dst = reinterpret_cast<F32x2*>(s_red + row * kRedStride + col);
+              const F32x2 mine{acc[mb][j8].x[2 * half], acc[mb][j8].x[2 * half + 1]};
+              if (step == kTileK16 - 1) {
+                *dst = mine;
+              } else {
+                const F32x2 sum = *dst;
+                *dst = F32x2{sum.x + mine.x, sum.y + mine.y};
+              }
+              acc[mb][j8].x[2 * half] = 0.f;
+              acc[mb][j8].x[2 * half + 1] = 0.f;
+            }
+      }
     }
     syncthreads();
   }
@@ -277,7 +319,7 @@ SPARQ_DEVICE void ReduceColumnGlobal(const W4a16Params& p, const float* s_red, i
 }
 
 // ------------------------------------------------------------------------------ kernel
-template <int M_BLOCKS, int STAGES>
+template <int M_BLOCKS, int STAGES, bool W_AS_A = false>
 __global__ void __launch_bounds__(kThreads, 1) w4a16_gemm_kernel(const W4a16Params p) {
   using Cfg = W4a16Config<M_BLOCKS, STAGES>;
   SPARQ_DYN_SMEM(uint8_t, smem);
@@ -306,11 +348,11 @@ __global__ void __launch_bounds__(kThreads, 1) w4a16_gemm_kernel(const W4a16Para
     if (s % kPer == kPer - 1) cp_async_commit_group();
   }
 
-  FragC_F32 acc[M_BLOCKS][kWarpN8];
+  FragC_F32 acc[M_BLOCKS][kAccTiles<W_AS_A>];
 SPARQ_W4A16_UNROLL
   for (int mb = 0; mb < M_BLOCKS; ++mb)
 SPARQ_W4A16_UNROLL
-    for (int j8 = 0; j8 < kWarpN8; ++j8) acc[mb][j8] = FragC_F32{{0.f, 0.f, 0.f, 0.f}};
+    for (int j = 0; j < kAccTiles<W_AS_A>; ++j) acc[mb][j] = FragC_F32{{0.f, 0.f, 0.f, 0.f}};
   W4Words frag_s{};
 
   TileCursor cur = CursorAt(p.stripes, t_begin, tiles_per_group);  // the tile computed now
@@ -336,10 +378,10 @@ SPARQ_W4A16_UNROLL
       frag_s = *reinterpret_cast<const W4Words*>(s_s + slot * kScaleStageBytes + row * kScaleTileBytes +
                                                  chunk * kU128Bytes);
     }
-    ComputeTile<M_BLOCKS>(s_b + slot * kTileBytes, s_a + slot * Cfg::kAStageBytes, warp, lane, frag_s, acc);
+    ComputeTile<M_BLOCKS, W_AS_A>(s_b + slot * kTileBytes, s_a + slot * Cfg::kAStageBytes, warp, lane, frag_s, acc);
 
     if (LastOfColumn(cur, k_tiles, t_end)) {
-      ReduceWarpsToSmem<M_BLOCKS>(s_red, warp, lane, acc);
+      ReduceWarpsToSmem<M_BLOCKS, W_AS_A>(s_red, warp, lane, acc);
       ReduceColumnGlobal(p, s_red, cur.n_tile, cta, tid, s_last);
       syncthreads();  // s_red is rewritten by the next column
     }
