@@ -27,14 +27,14 @@ const GPU_BUDGET_MS = 400;
 /** `--reps N` (fixed sample count), `--budget S` (seconds per implementation), `--rotate-mb MB`. */
 export function commonOptions(args: CliArgs, backend: string): CommonOptions {
   const budgetMs = args.number('budget', (backend === 'cuda' ? GPU_BUDGET_MS : CPU_BUDGET_MS) / 1000) * 1000;
-  const rotateBytes = args.has('rotate-mb') ? args.number('rotate-mb', 1) * 2 ** 20 : defaultRotateBytes();
+  const rotateBytes = args.has('rotate-mb') ? args.number('rotate-mb', 1) * 2 ** 20 : defaultRotateBytes(backend);
   return { loop: { budgetMs, fixedReps: args.optionalInt('reps') }, rotateBytes };
 }
 
 export const COMMON_USAGE = `  --backend auto|cpu|cuda|sim  sparq backend (default auto)
   --reps N          take exactly N timed samples per implementation (default: as many as fit the budget)
   --budget S        seconds of timed sampling per implementation and config (default 0.5 on CPU, 0.4 on GPU)
-  --rotate-mb MB    weight bytes to rotate through between calls (default max(256 MiB, 2 x L3))
+  --rotate-mb MB    weight bytes to rotate through between calls (default 256 MiB on a GPU, max(256 MiB, 2 x L3) on the CPU)
   --no-peers        skip onnxruntime-node
   --threads T,...   cpu: pool sizes the sparq rows at --threads-m also run at, each on its own context
                     with its own floor (default 1 and the context's own, SPARQ_THREADS or the cores)
