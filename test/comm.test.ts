@@ -1,76 +1,22 @@
 import { fork } from 'child_process';
 import * as path from 'path';
-import { Worker } from 'worker_threads';
 
 import { comm, open, SparqArgumentError, SparqDisposedError, SparqTimeoutError, type Comm, type Context, type Tensor } from '../src';
 import { native } from '../src/native';
-import { allreduceRmsnormContract } from './allreduceReference';
-import { callGamma, rankInputs, type CommCall, type RankJob, type RankReport } from './comm/commInputs';
+import { type CommCall, type RankJob, type RankReport } from './comm/commInputs';
+import { contractDiffs, runRanks as runCommRanks, type Launch } from './comm/commRun';
 import { compiledScript } from './helpers/compiled';
 import { freshSeed } from './reference';
 
 const script = compiledScript(path.join('test', 'comm', 'commRank'));
 const hex = (id: Uint8Array): string => Buffer.from(id).toString('hex');
 
-type Launch = 'worker' | 'process';
-
 /** Runs one rank per job and collects every report until each rank has ended. */
-function runRanks(jobs: RankJob[], launch: Launch | Launch[]): Promise<RankReport[]> {
-  return new Promise((resolve, reject) => {
-    const reports: RankReport[] = [];
-    let ended = 0;
-    const done = (): void => {
-      if (++ended === jobs.length) resolve(reports);
-    };
-    jobs.forEach((job, i) => {
-      const how = Array.isArray(launch) ? launch[i] : launch;
-      if (how === 'worker') {
-        const w = new Worker(script, { workerData: job });
-        w.on('message', (m: RankReport) => reports.push(m));
-        w.on('error', reject);
-        w.on('exit', done);
-      } else {
-        const c = fork(script, [JSON.stringify(job)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-        c.on('message', (m) => reports.push(m as RankReport));
-        c.on('error', reject);
-        c.on('exit', done);
-      }
-    });
-  });
-}
-
-function bits(b64: string | undefined): Uint16Array {
-  const buf = Buffer.from(b64 ?? '', 'base64');
-  return new Uint16Array(buf.buffer, buf.byteOffset, buf.byteLength / 2);
-}
+const runRanks = (jobs: RankJob[], launch: Launch | Launch[]): Promise<RankReport[]> => runCommRanks(script, jobs, launch);
 
 /** Every rank's result of every call against the contract, bit for bit. */
 function expectContract(reports: RankReport[], seed: number, size: number, calls: CommCall[]): void {
-  const errors = reports.filter((r) => r.error);
-  expect({ seed, errors }).toEqual({ seed, errors: [] });
-  for (const [i, call] of calls.entries()) {
-    const inputs = Array.from({ length: size }, (_, r) => rankInputs(seed, i, r, call));
-    const want = allreduceRmsnormContract({
-      xs: inputs.map((v) => v.x),
-      residuals: inputs.map((v) => v.residual),
-      gamma: callGamma(seed, i, call),
-      tokens: call.tokens,
-      hidden: call.hidden,
-      eps: 1e-6,
-    });
-    for (let r = 0; r < size; r++) {
-      const got = reports.find((m) => m.rank === r && m.call === i);
-      expect(got).toBeDefined();
-      const same = (a: Uint16Array, b: Uint16Array): boolean => a.length === b.length && a.every((v, j) => v === b[j]);
-      expect({ seed, call: i, rank: r, out: same(bits(got?.out), want.out[r]), residual: same(bits(got?.residual), want.residual[r]) }).toEqual({
-        seed,
-        call: i,
-        rank: r,
-        out: true,
-        residual: true,
-      });
-    }
-  }
+  expect({ seed, diffs: contractDiffs(reports, seed, size, calls) }).toEqual({ seed, diffs: [] });
 }
 
 /**

@@ -6,7 +6,7 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 
-import { addonPath, nccl, open, SparqOutOfMemoryError, type BackendName, type Context, type Tensor } from '../../src';
+import { addonPath, comm, nccl, open, SparqOutOfMemoryError, type BackendName, type Context, type Tensor } from '../../src';
 import { native } from '../../src/native';
 import { denseCases, runDenseCase, type DenseCase } from '../../test/cases/dense.cases';
 import { int8Cases, int8Mismatches, runInt8Case } from '../../test/cases/int8.cases';
@@ -469,7 +469,35 @@ async function allreduceSuite(run: SuiteRun, a: SuiteArgs): Promise<number> {
   }
   const mine = run.rows.slice(before);
   process.stderr.write(`[${(run.elapsedMs() / 1000).toFixed(1)}s] allreduceRmsnorm: ${mine.filter((r) => r.ok).length}/${cases.length * ALLREDUCE_ALGORITHMS.length} within ${ALLREDUCE_MAX_ULP} ulp of the contract\n`);
+  await commCase(run, a);
   return run.failed ? SUITE_EXIT.failed : SUITE_EXIT.ok;
+}
+
+/**
+ * sq.comm on this backend: three ranks of one comm — one of this backend in a worker_thread, one in
+ * a child process (each its own context on the same device), one cpu rank in a worker — every call's
+ * out and residual bit-exact with the contract on every rank (test/comm/commRun.ts, as in jest).
+ */
+async function commCase(run: SuiteRun, a: SuiteArgs): Promise<void> {
+  const { runRanks, contractDiffs } = require('../../test/comm/commRun') as typeof import('../../test/comm/commRun');
+  const device = a.backend === 'cuda' ? 'cuda' : 'sim';
+  const calls = a.small || device === 'sim' ? [{ tokens: 1, hidden: 64 }, { tokens: 7, hidden: 264 }]
+    : [{ tokens: 1, hidden: 4096 }, { tokens: 19, hidden: 4104 }, { tokens: 64, hidden: 8192 }];
+  const name = `comm R=3: ${device} worker + ${device} process + cpu worker, ${calls.map((c) => `T=${c.tokens} H=${c.hidden}`).join(', ')}`;
+  run.starting(name);
+  try {
+    const id = Buffer.from(comm.create({ maxBytes: Math.max(...calls.map((c) => c.tokens * c.hidden * 2)) })).toString('hex');
+    const seed = freshSeed();
+    const script = path.join(__dirname, '..', '..', 'test', 'comm', 'commRank.js');
+    const job = (rank: number, backend: 'cpu' | 'sim' | 'cuda') => ({ id, rank, size: 3, seed, calls, timeoutMs: 30000, backend });
+    const reports = await runRanks(script, [job(0, device), job(1, device), job(2, 'cpu')], ['worker', 'process', 'worker']);
+    const diffs = contractDiffs(reports, seed, 3, calls);
+    const kernels = [...new Set(reports.filter((r) => r.rank !== 2 && r.kernel).map((r) => r.kernel))].join(', ');
+    run.row({ section: 'cases allreduceRmsnorm', name, ok: diffs.length === 0,
+      detail: `${diffs.length === 0 ? 'every rank bit-exact with the contract' : diffs.slice(0, 6).join('; ')}; seed ${seed}; ${device} ranks ran ${kernels || 'no kernel'}` });
+  } catch (e) {
+    run.row({ section: 'cases allreduceRmsnorm', name, ok: false, detail: message(e) });
+  }
 }
 
 // --- fragment dump ---------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 // binding/comm_binding.cc: sparq.comm.create() and sq.comm({ id, rank, size }) — ranks in other
-// worker_threads or processes (runtime/shm_comm.h) — and comm.allreduceRmsnorm on them (cpu and sim).
+// worker_threads or processes (runtime/shm_comm.h) — and comm.allreduceRmsnorm on them (cpu itself;
+// cuda and sim through the host transport, runtime/comm_host.h).
 #include <cmath>
 
 #include "binding/allreduce_args.h"
@@ -9,6 +10,7 @@
 #include "binding/errors.h"
 #include "binding/op_launch.h"
 #include "binding/tensor.h"
+#include "runtime/comm_host.h"
 #include "runtime/shm_comm.h"
 #include "sparq/comm.h"
 
@@ -23,6 +25,9 @@ std::shared_ptr<comm::ShmComm> ParseComm(Napi::Env env, const Napi::Value& v, co
     ThrowArg(env, StatusCode::kArgument, op, "comm", "a comm from sq.comm()", DescribeValue(v));
   return *v.As<Napi::External<CommPtr>>().Data();
 }
+
+// cpu runs the comm op itself; a backend with the gathered kernel runs it behind the host transport.
+bool CommRunsOn(const Backend& b) { return b.Has(OpId::kCommAllreduceRmsnorm) || b.Has(OpId::kAllreduceGathered); }
 
 int64_t IntArg(Napi::Env env, const Napi::Value& v, const std::string& op, const std::string& name, int64_t lo, int64_t hi,
                const std::string& expected) {
@@ -48,11 +53,10 @@ Napi::Value CommJoin(const Napi::CallbackInfo& info) {
   const std::string op = "comm";
   ContextCore* ctx = ContextWrap::Parse(info[0], op)->core();
   ctx->ThrowIfLost(env);
-  // The ranks meet in POSIX shared memory: the cpu backend's host buffers, and the sim backend's
-  // (its simulated device memory is host memory). cuda has no comm yet (docs/api.md).
-  if (!ctx->backend().Has(OpId::kCommAllreduceRmsnorm))
-    ThrowArg(env, StatusCode::kBackend, op, "backend",
-             "'cpu' or 'sim' (ranks in other workers or processes meet in shared memory; on cuda use sq.group())",
+  // The ranks meet in POSIX shared memory: the cpu backend reduces there itself; a device backend
+  // (cuda, sim) exchanges its rows there and runs the comm kernel (runtime/comm_host.h).
+  if (!CommRunsOn(ctx->backend()))
+    ThrowArg(env, StatusCode::kBackend, op, "backend", "'cpu', 'cuda' or 'sim'",
              "'" + std::string(ctx->backend().name()) + "'");
   if (!info[1].IsTypedArray() || info[1].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array ||
       info[1].As<Napi::TypedArray>().ElementLength() != comm::kIdBytes)
@@ -158,7 +162,8 @@ Napi::Value CommAllreduceRmsnorm(const Napi::CallbackInfo& info) {
               args.tokens = tokens;
               args.hidden = hidden;
               args.eps = eps_f;
-              return backend->CommAllreduceRmsnorm(args, launch);
+              return backend->Has(OpId::kCommAllreduceRmsnorm) ? backend->CommAllreduceRmsnorm(args, launch)
+                                                                : comm::AllreduceThroughHost(*backend, args, launch);
             });
   return AllreduceResult(env, out_object, res_object);
 }

@@ -1,7 +1,7 @@
 // native/cuda/comm_plan.cuh: the launch plan of comm.allreduceRmsnorm's kernel (kernels/
 // allreduce_gathered.cuh): one rank of ranks that live apart, after the comm's transport has
-// gathered every rank's x. Shared by the simulator (sim/comm_sim.cc) and, once a cuda comm exists,
-// the nvcc launcher; the block size is the group kernel's (allreduce_plan.cuh BlockThreads).
+// gathered every rank's x. Shared by the simulator (sim/comm_sim.cc) and the nvcc launcher
+// (cuda/comm.cu); the block size is the group kernel's (allreduce_plan.cuh BlockThreads).
 #pragma once
 #include <algorithm>
 #include <cstdint>
@@ -13,8 +13,9 @@
 
 namespace sparq::ar {
 
-// The kernel's call for comm op `a`, once the transport has filled `staging` for rank `rank` of `ranks`.
-inline GatheredCall GatheredFrom(const CommAllreduceRmsnormArgs& a, const uint16_t* staging, int rank, int ranks) {
+// The kernel's call for the gathered op (sparq/comm.h), with `staging` where the backend put the
+// host staging's copy (the simulator: the host buffer itself).
+inline GatheredCall GatheredFrom(const AllreduceGatheredArgs& a, const uint16_t* staging) {
   GatheredCall c;
   c.x = a.x;
   c.residual = a.residual;
@@ -25,8 +26,8 @@ inline GatheredCall GatheredFrom(const CommAllreduceRmsnormArgs& a, const uint16
   c.tokens = a.tokens;
   c.hidden = a.hidden;
   c.eps = a.eps;
-  c.rank = rank;
-  c.ranks = ranks;
+  c.rank = a.rank;
+  c.ranks = a.ranks;
   return c;
 }
 

@@ -30,7 +30,7 @@ Status AllreduceRmsnormRankThreads(const std::vector<AllreduceRmsnormArgs>& call
                                    const SimOptions& options);
 
 // comm.allreduceRmsnorm's kernel alone (sim/comm_sim.cc) on a staging the caller filled as the
-// comm's transport would: what sim::CommAllreduceRmsnorm runs once the ranks have exchanged x.
+// comm's transport would: what sim::AllreduceGathered runs once the ranks have exchanged x.
 Status CommGatheredRmsnorm(const ar::GatheredCall& call, const SimOptions& options, LaunchInfo* info = nullptr);
 
 }  // namespace sparq::sim

@@ -23,9 +23,13 @@
 #include <cstring>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "cuda/allreduce_plan.cuh"
+#include "runtime/backend.h"
+#include "runtime/comm_host.h"
+#include "runtime/shm_comm.h"
 #include "sim/allreduce_sim.h"
 #include "sim_test_util.h"
 #include "sparq/allreduce.h"
@@ -621,6 +625,77 @@ void Gathered() {
   Check(s.code == StatusCode::kArgument, "comm kernel [sim]: a null staging is kArgument", "%s", s.message.c_str());
 }
 
+// comm.allreduceRmsnorm through the host transport (runtime/comm_host.h), as a cuda or sim rank runs
+// it: each rank a thread with its own sim backend, joined to one shared-memory comm, x brought to the
+// host, the rows exchanged, the gathered kernel run — every rank's out and residual checked as the
+// group's are. Two calls back to back on the same comm (the exchange's counters move on).
+void HostTransport() {
+  struct H {
+    int R;
+    int64_t T, H;
+    int sms;
+    bool in_place, wide;
+  };
+  std::vector<H> cases = {{3, 7, 24, 2, false, true}, {2, 9, 4104, 4, true, false}};
+  if (kTsanLight) cases = {{3, 5, 24, 2, false, true}};
+  for (const H& h : cases) {
+    if (!sparq_test::TakeCase()) continue;
+    const std::string name = "comm host transport [sim] R=" + std::to_string(h.R) + " T=" + std::to_string(h.T) +
+                             " H=" + std::to_string(h.H) + (h.in_place ? " in-place" : "") + (h.wide ? " wide" : "");
+    const std::vector<uint8_t> id = comm::NewId(uint64_t(h.T * h.H * 2));
+    std::vector<std::shared_ptr<comm::ShmComm>> comms(size_t(h.R));  // joined by the first call, kept for the second
+    for (int call = 0; call < 2; ++call) {
+      Call c;
+      c.ranks = h.R;
+      c.tokens = h.T;
+      c.hidden = h.H;
+      c.in_place = h.in_place;
+      c.wide = h.wide;
+      Workspace ws;
+      Prepare(c, ws);
+      const auto residual_in = c.residual;
+      std::vector<Status> status(size_t(h.R));
+      std::vector<LaunchInfo> infos(size_t(h.R));
+      std::vector<std::thread> ranks;
+      for (int r = 0; r < h.R; ++r)
+        ranks.emplace_back([&, r] {
+          std::shared_ptr<Backend> backend;
+          BackendOptions o;
+          o.sim_sms = h.sms;
+          Status s = CreateSimBackend(o, &backend);
+          if (s.ok() && call == 0)
+            s = comm::ShmComm::Join(id, r, h.R, 10000, std::make_shared<std::atomic<bool>>(false), &comms[size_t(r)]);
+          if (s.ok()) {
+            CommAllreduceRmsnormArgs a;
+            a.comm = comms[size_t(r)].get();
+            a.x = c.args.x[r];
+            a.residual = c.args.residual[r];
+            a.gamma = c.args.gamma;
+            a.out = c.args.out[r];
+            a.residual_out = c.args.residual_out[r];
+            a.tokens = h.T;
+            a.hidden = h.H;
+            a.eps = c.eps;
+            s = comm::AllreduceThroughHost(*backend, a, &infos[size_t(r)]);
+          }
+          status[size_t(r)] = s;
+        });
+      for (auto& t : ranks) t.join();
+      bool ok = true;
+      for (int r = 0; r < h.R; ++r) {
+        Check(status[size_t(r)].ok(), name + " call " + std::to_string(call) + " rank " + std::to_string(r) + ": runs",
+              "%s", status[size_t(r)].message.c_str());
+        ok = ok && status[size_t(r)].ok();
+      }
+      if (!ok) break;
+      bool kernels = true;
+      for (const LaunchInfo& i : infos) kernels = kernels && i.kernel == "allreduce_gathered_rmsnorm_kernel";
+      Check(kernels, name + " call " + std::to_string(call) + ": every rank ran the gathered kernel");
+      Verify(c, residual_in, name + " call " + std::to_string(call));
+    }
+  }
+}
+
 int main() {
   Layout();
   Sweep();
@@ -630,5 +705,6 @@ int main() {
   RankThreads();
   MissingRank();
   Gathered();
+  HostTransport();
   return sparq_test::Summary();
 }

@@ -49,8 +49,9 @@ export interface CommAllreduceRmsnormOptions {
 }
 
 /**
- * This rank's membership of a comm (cpu and sim backends: ranks meet in POSIX shared memory; on
- * sim each rank then runs the CUDA comm kernel on the simulator; cuda has no comm yet). Every rank
+ * This rank's membership of a comm. Ranks meet in POSIX shared memory: on cpu they reduce there;
+ * on cuda and sim each rank's rows go through it and the rank then runs the CUDA comm kernel on its
+ * device (the simulator on sim). Every backend gives the contract's bits. Every rank
  * must make the same calls in the same order with the same shapes. A rank that does not arrive
  * within `timeoutMs`, exits, or closes the comm makes the others fail with
  * {@link SparqTimeoutError} naming it; the comm is then broken for good (`broken` says why).

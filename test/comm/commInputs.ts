@@ -35,8 +35,8 @@ export interface RankJob {
   seed: number;
   calls: CommCall[];
   timeoutMs: number;
-  /** The rank's context; 'cpu' when absent. cpu and sim ranks may share one comm (same bits). */
-  backend?: 'cpu' | 'sim';
+  /** The rank's context; 'cpu' when absent. Ranks of any backends may share one comm (same bits). */
+  backend?: 'cpu' | 'sim' | 'cuda';
   /**
    * join, then: 'never-call' waits without calling; 'exit' ends the process at once; 'exit-in-flight'
    * makes the first call (which waits for a peer that never calls) and ends the process meanwhile.
@@ -50,7 +50,7 @@ export interface RankReport {
   call?: number;
   out?: string; // base64 of the fp16 bits
   residual?: string;
-  /** the kernel the call ran, on sim (context.lastLaunch after the call's read) */
+  /** the kernel the call ran, on sim and cuda (context.lastLaunch after the call's read) */
   kernel?: string;
   /** bytes the kernel read per buffer, on sim */
   bytesRead?: Record<string, number>;

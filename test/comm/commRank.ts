@@ -1,6 +1,6 @@
 /**
  * One rank of a comm test, as a worker_thread (workerData) or a child process (argv[2] = JSON):
- * opens a cpu (or sim) context, joins the comm, runs each call on inputs it draws itself (test/comm/
+ * opens a cpu (or sim, or cuda) context, joins the comm, runs each call on inputs it draws itself (test/comm/
  * commInputs.ts) and reports every result or error to the parent.
  */
 import { isMainThread, parentPort, workerData } from 'worker_threads';
@@ -23,7 +23,7 @@ function errorOf(e: unknown): RankReport['error'] {
 const b64 = (a: Uint16Array): string => Buffer.from(a.buffer, a.byteOffset, a.byteLength).toString('base64');
 
 async function main(): Promise<void> {
-  const sq = await open(job.backend === 'sim' ? { backend: 'sim' } : { backend: 'cpu', threads: 1 });
+  const sq = await open(job.backend === 'sim' || job.backend === 'cuda' ? { backend: job.backend } : { backend: 'cpu', threads: 1 });
   try {
     let c;
     try {

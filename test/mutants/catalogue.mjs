@@ -1272,6 +1272,23 @@ export default [
     replace: 'p.x[c.rank] = c.staging;',
     models: 'the rank\'s own x taken from the first staging slot (rank 0\'s) instead of its own: every rank but 0 sums rank 0 twice',
   },
+  // the host transport of cuda and sim comms (runtime/comm_host.cc): sim_allreduce_test's HostTransport()
+  {
+    name: 'comm-host-every-slot-from-rank-0',
+    kernel: 'allreduce',
+    file: 'native/runtime/comm_host.cc',
+    search: 'std::memcpy(staging.data() + q * elements, slots[q], bytes);',
+    replace: 'std::memcpy(staging.data() + q * elements, slots[0], bytes);',
+    models: 'the transport fills every staging slot from rank 0\'s: each rank sums rank 0 R times',
+  },
+  {
+    name: 'comm-host-rank-from-args-default',
+    kernel: 'allreduce',
+    file: 'native/runtime/comm_host.cc',
+    search: '  g.rank = c->rank();\n',
+    replace: '',
+    models: 'the gathered call without this rank\'s index: every rank writes as rank 0 and reads its own x for slot 0',
+  },
   {
     name: 'comm-gathered-block-sum-one-set',
     kernel: 'allreduce',

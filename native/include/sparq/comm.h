@@ -14,7 +14,7 @@ namespace sparq {
 struct CommAllreduceRmsnormArgs {
   static constexpr const char* kOpName = "comm.allreduceRmsnorm";
   static constexpr int64_t kMaxM = kMaxIndexDim, kMaxN = allreduce::kMaxHidden, kMaxK = kMaxIndexDim;
-  void* comm = nullptr;               // the backend's comm object (cpu: comm::ShmComm*)
+  void* comm = nullptr;               // the comm object (comm::ShmComm*)
   const uint16_t* x = nullptr;        // [tokens][hidden], this rank's partial
   const uint16_t* residual = nullptr;
   const uint16_t* gamma = nullptr;    // [hidden]
@@ -27,5 +27,29 @@ struct CommAllreduceRmsnormArgs {
 SPARQ_ASSERT_ABI_LAYOUT(CommAllreduceRmsnormArgs, 72);
 static_assert(offsetof(CommAllreduceRmsnormArgs, tokens) == 48 && offsetof(CommAllreduceRmsnormArgs, eps) == 64,
               "CommAllreduceRmsnormArgs layout");
+
+// The comm's kernel for backends whose comm goes through host memory (runtime/comm_host.h: cuda,
+// sim): every rank's x, gathered by the transport into `staging`, a HOST buffer [ranks][tokens]
+// [hidden] fp16 (the backend copies it to the device in stream order before the kernel; it may be
+// freed once the op returns), then this rank's sum in rank order, residual add and RMSNorm —
+// the contract of sparq/allreduce.h. The other pointers are the backend's memory.
+struct AllreduceGatheredArgs {
+  static constexpr const char* kOpName = "comm.allreduceRmsnorm";
+  static constexpr int64_t kMaxM = kMaxIndexDim, kMaxN = allreduce::kMaxHidden, kMaxK = kMaxIndexDim;
+  const uint16_t* staging = nullptr;  // host: [ranks][tokens][hidden], slot `rank` = this rank's x
+  const uint16_t* x = nullptr;
+  const uint16_t* residual = nullptr;
+  const uint16_t* gamma = nullptr;
+  uint16_t* out = nullptr;
+  uint16_t* residual_out = nullptr;   // may be residual (in place)
+  int64_t tokens = 0, hidden = 0;
+  float eps = 0.0f;
+  int32_t rank = 0, ranks = 0;
+  int32_t reserved = 0;
+};
+SPARQ_ASSERT_ABI_LAYOUT(AllreduceGatheredArgs, 80);
+static_assert(offsetof(AllreduceGatheredArgs, tokens) == 48 && offsetof(AllreduceGatheredArgs, eps) == 64 &&
+                  offsetof(AllreduceGatheredArgs, ranks) == 72,
+              "AllreduceGatheredArgs layout");
 
 }  // namespace sparq

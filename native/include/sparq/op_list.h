@@ -29,8 +29,9 @@
   X(SparseMatmul, SparseMatmulArgs, 1, 1, 1)         \
   X(Int8Matmul, Int8MatmulArgs, 1, 1, 1)             \
   X(AllreduceRmsnorm, AllreduceRmsnormArgs, 1, 1, 1)     \
-  X(CommAllreduceRmsnorm, CommAllreduceRmsnormArgs, 1, 1, 0)   \
-  X(W4A16MatmulInt8, W4A16MatmulInt8Args, 1, 0, 0)
+  X(CommAllreduceRmsnorm, CommAllreduceRmsnormArgs, 1, 0, 0)   \
+  X(W4A16MatmulInt8, W4A16MatmulInt8Args, 1, 0, 0)   \
+  X(AllreduceGathered, AllreduceGatheredArgs, 0, 1, 1)
 
 // SPARQ_IF(flag, code): `code` when flag is 1, nothing when 0 (for the CPU/SIM/CUDA columns).
 #define SPARQ_IF(flag, ...) SPARQ_IF_##flag(__VA_ARGS__)

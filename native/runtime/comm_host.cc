@@ -1,0 +1,41 @@
+// runtime/comm_host.cc: see comm_host.h.
+#include "runtime/comm_host.h"
+
+#include <cstring>
+#include <vector>
+
+#include "runtime/shm_comm.h"
+
+namespace sparq::comm {
+
+Status AllreduceThroughHost(Backend& backend, const CommAllreduceRmsnormArgs& a, LaunchInfo* info) {
+  auto* c = static_cast<ShmComm*>(a.comm);
+  const size_t elements = size_t(a.tokens) * size_t(a.hidden);
+  const size_t bytes = elements * 2;
+  std::vector<uint16_t> x(elements);
+  Status s = backend.CopyToHost(x.data(), a.x, bytes);  // complete on return: the stream has run up to here
+  if (!s.ok()) return s;
+  std::vector<uint16_t> staging;
+  // Copy the slots out while they are held, then let the peers go on before the kernel runs.
+  s = c->Exchange(x.data(), bytes, a.tokens, a.hidden, [&](const std::vector<const void*>& slots) {
+    staging.resize(slots.size() * elements);
+    for (size_t q = 0; q < slots.size(); ++q) std::memcpy(staging.data() + q * elements, slots[q], bytes);
+    return Status::Ok();
+  });
+  if (!s.ok()) return s;
+  AllreduceGatheredArgs g;
+  g.staging = staging.data();
+  g.x = a.x;
+  g.residual = a.residual;
+  g.gamma = a.gamma;
+  g.out = a.out;
+  g.residual_out = a.residual_out;
+  g.tokens = a.tokens;
+  g.hidden = a.hidden;
+  g.eps = a.eps;
+  g.rank = c->rank();
+  g.ranks = c->size();
+  return backend.AllreduceGathered(g, info);
+}
+
+}  // namespace sparq::comm
