@@ -89,8 +89,9 @@ SPARQ_I8_HD constexpr int64_t CaRows(int64_t m) {
 SPARQ_I8_HD constexpr int SlotInts(int m_tiles) { return kGemmWarps * m_tiles * kNTiles * 4 * kWarpLanes; }
 SPARQ_I8_HD constexpr int OutlierWeightFloats() { return kOutlierCap * kCtaCols; }
 SPARQ_I8_HD constexpr int OutlierXFloats(int m_tiles) { return m_tiles * kMmaM * kXoStride; }
+inline constexpr int kGemmFlagBytes = 16;  // split k's "arrived last" word, first (keeps the rest 16-B aligned)
 SPARQ_I8_HD constexpr int GemmSmemBytes(int m_tiles, bool outliers) {
-  return SlotInts(m_tiles) * 4 + (outliers ? (OutlierWeightFloats() + OutlierXFloats(m_tiles)) * 4 : 0);
+  return kGemmFlagBytes + SlotInts(m_tiles) * 4 + (outliers ? (OutlierWeightFloats() + OutlierXFloats(m_tiles)) * 4 : 0);
 }
 
 // ------------------------------------------------------------------------------ detection chunks

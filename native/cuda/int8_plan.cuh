@@ -22,10 +22,28 @@ static_assert(WeightCodeOffset(9, 0, 128) == 2 * 512 + 1 * 64 && WeightCodeOffse
 static_assert(CaOffset(2, 21, 128) == 2 * 128 + 16 + 4 + 1, "CA rows are permuted like a lane's 16 B");
 static_assert(GemmSmemBytes(kMaxMTiles, true) <= 99 * 1024, "fits sm_86/sm_89's opt-in shared memory per block");
 
-// What a test may force (0 = the plan's choice): rows per detection chunk.
+// What a test may force (0 = the plan's choice): rows per detection chunk, k splits of every GEMM
+// launch (capped at the k blocks).
 struct Int8Overrides {
   int64_t rows_per_chunk = 0;
+  int splits = 0;
 };
+
+// Split k when a GEMM launch has fewer CTAs than kSplitCtasPerSm per SM (n = 4096 gives 128 CTAs of
+// 32 columns: one per SM of an H200, each streaming its whole k with one block in flight per warp),
+// into as many splits as reach that, keeping ≥ 2 k64 blocks per warp per split (its loads run one
+// block ahead of its mma). Any split gives the same bits (int32 totals).
+inline constexpr int64_t kSplitCtasPerSm = 3;
+inline int ChooseSplits(int64_t ctas, int64_t k_blocks, int sm_count, int forced) {
+  const int64_t most = std::max<int64_t>(1, forced > 0 ? k_blocks : k_blocks / (2 * kGemmWarps));
+  if (forced > 0) return int(std::min<int64_t>(forced, most));
+  const int64_t target = kSplitCtasPerSm * std::max(1, sm_count);
+  return ctas >= target ? 1 : int(std::min<int64_t>(CeilDiv(target, ctas), most));
+}
+// Split k's second workspace block, zero between launches (each launch resets what it used):
+// int32 totals [ctas][SlotInts(kMaxMTiles) / kGemmWarps], then arrival counters [ctas].
+SPARQ_I8_HD constexpr int64_t SplitTotalsInts() { return SlotInts(kMaxMTiles) / kGemmWarps; }
+SPARQ_I8_HD constexpr int64_t SplitArrivalsOffset(int64_t ctas) { return RoundUp(ctas * SplitTotalsInts() * 4, 256); }
 
 struct Int8Plan {
   int64_t m = 0, n = 0, k = 0, k_pad = 0, n_tiles = 0, k_blocks = 0, n_ctas = 0;
@@ -33,10 +51,19 @@ struct Int8Plan {
   int tail_m_tiles = 0;
   bool detect = false;  // threshold > 0: detect + compact launches
   int smem_optin_bytes = 0;
+  int sm_count = 1;
+  int forced_splits = 0;
   Workspace workspace;
+  int64_t split_ctas = 0, split_bytes = 0;  // split k: CTAs of the largest splitting launch, its block's bytes
 };
 
-inline Int8Plan MakePlan(const Int8MatmulArgs& a, int smem_optin_bytes, const Int8Overrides& force = Int8Overrides{}) {
+// Splits of a GEMM launch over `slabs` row slabs.
+inline int LaunchSplits(const Int8Plan& plan, int64_t slabs) {
+  return ChooseSplits(plan.n_ctas * slabs, plan.k_blocks, plan.sm_count, plan.forced_splits);
+}
+
+inline Int8Plan MakePlan(const Int8MatmulArgs& a, int smem_optin_bytes, int sm_count,
+                         const Int8Overrides& force = Int8Overrides{}) {
   const Int8WeightView& w = a.weight;
   Int8Plan plan;
   plan.m = a.m;
@@ -54,6 +81,11 @@ inline Int8Plan MakePlan(const Int8MatmulArgs& a, int smem_optin_bytes, const In
   plan.detect = a.threshold > 0.0f;
   const int64_t rows_per_chunk = force.rows_per_chunk > 0 ? force.rows_per_chunk : DetectRowsPerChunk(a.m);
   plan.workspace = MakeWorkspace(a.m, w.k, w.k_pad, plan.detect, rows_per_chunk);
+  plan.sm_count = std::max(1, sm_count);
+  plan.forced_splits = force.splits;
+  for (int64_t slabs : {std::min<int64_t>(kMaxGridY, plan.full_slabs), int64_t(plan.tail_rows > 0 ? 1 : 0)})
+    if (slabs > 0 && LaunchSplits(plan, slabs) > 1) plan.split_ctas = std::max(plan.split_ctas, plan.n_ctas * slabs);
+  if (plan.split_ctas > 0) plan.split_bytes = SplitArrivalsOffset(plan.split_ctas) + RoundUp(plan.split_ctas * 4, 256);
   return plan;
 }
 
@@ -87,9 +119,11 @@ inline std::string GemmConfigString(int m_tiles, bool outliers) {
 
 // Y = the contract of sparq/int8.h on `target`: [detect, compact,] quantize, then one GEMM launch
 // per run of at most kMaxGridY full slabs and one for the last, partial slab. `workspace`:
-// plan.workspace.bytes of the target's memory, any content (every byte read is written first).
+// plan.workspace.bytes of the target's memory, any content (every byte read is written first);
+// `split`: plan.split_bytes, zero when allocated and zero again after every launch (null when 0).
 template <class Target>
-Status RunPlan(const Int8MatmulArgs& a, const Int8Plan& plan, void* workspace, Target& target, LaunchInfo* info) {
+Status RunPlan(const Int8MatmulArgs& a, const Int8Plan& plan, void* workspace, void* split, Target& target,
+               LaunchInfo* info) {
   const Int8WeightView& w = a.weight;
   if (w.layout != Int8Layout::kGpu)
     return Status::Error(StatusCode::kArgument, "int8.matmul: weight must be packed for the GPU (kGpu layout)", "weight");
@@ -144,7 +178,7 @@ Status RunPlan(const Int8MatmulArgs& a, const Int8Plan& plan, void* workspace, T
   gp.k_blocks = plan.k_blocks;
   gp.stage_cap = plan.detect ? kOutlierCap : 0;
   std::string config;
-  int smem_max = 0;
+  int smem_max = 0, splits_max = 1;
   // (first slab, slabs, instance) of each GEMM launch
   auto gemm = [&](int64_t slab0, int64_t slabs, int m_tiles) -> Status {
     const int smem = GemmSmemBytes(m_tiles, plan.detect);
@@ -154,8 +188,17 @@ Status RunPlan(const Int8MatmulArgs& a, const Int8Plan& plan, void* workspace, T
                                " bytes of shared memory per block, more than this device has",
                            "weight");
     gp.slab0 = slab0;
+    gp.splits = LaunchSplits(plan, slabs);
+    gp.blocks_per_split = CeilDiv(plan.k_blocks, int64_t(gp.splits));
+    gp.splits = int(CeilDiv(plan.k_blocks, gp.blocks_per_split));  // no empty split
+    const int64_t ctas = plan.n_ctas * slabs;
+    if (gp.splits > 1 && (split == nullptr || ctas > plan.split_ctas))
+      return Status::Error(StatusCode::kArgument, "int8.matmul: the split-k block is missing or too small", "workspace");
+    uint8_t* const sb = static_cast<uint8_t*>(split);
+    gp.totals = gp.splits > 1 ? reinterpret_cast<int32_t*>(sb) : nullptr;
+    gp.arrivals = gp.splits > 1 ? reinterpret_cast<uint32_t*>(sb + SplitArrivalsOffset(plan.split_ctas)) : nullptr;
     const std::string cfg = GemmConfigString(m_tiles, plan.detect);
-    Status st = target.Launch("int8_gemm_kernel<" + cfg + ">", dim3(unsigned(plan.n_ctas), unsigned(slabs)),
+    Status st = target.Launch("int8_gemm_kernel<" + cfg + ">", dim3(unsigned(plan.n_ctas), unsigned(slabs), unsigned(gp.splits)),
                               dim3(kGemmThreads), size_t(smem),
                               {{"codes", w.codes, size_t(plan.n_tiles * plan.k_blocks * kBlockBytes)},
                                {"scb", w.scb, size_t(plan.n_tiles * kMmaN * 4)},
@@ -164,10 +207,14 @@ Status RunPlan(const Int8MatmulArgs& a, const Int8Plan& plan, void* workspace, T
                                {"x", a.x, x_bytes},
                                {"bias", a.bias, size_t(w.n * 2)},
                                {"outlier_cols", a.outlier_cols, cols_bytes},
-                               {"y", a.y, size_t(a.m * w.n * 2)}},
+                               {"y", a.y, size_t(a.m * w.n * 2)},
+                               {"totals", gp.totals, size_t(gp.splits > 1 ? ctas * SplitTotalsInts() * 4 : 0)},
+                               {"arrivals", gp.arrivals, size_t(gp.splits > 1 ? ctas * 4 : 0)}},
                               PickGemm(m_tiles), gp);
-    if (config.find(cfg) == std::string::npos) config += (config.empty() ? "" : "; ") + cfg;
+    const std::string shown = cfg + (gp.splits > 1 ? " split_k=" + std::to_string(gp.splits) : "");
+    if (config.find(shown) == std::string::npos) config += (config.empty() ? "" : "; ") + shown;
     smem_max = std::max(smem_max, smem);
+    splits_max = std::max(splits_max, gp.splits);
     return st;
   };
   for (int64_t slab0 = 0; slab0 < plan.full_slabs; slab0 += kMaxGridY) {
@@ -185,7 +232,7 @@ Status RunPlan(const Int8MatmulArgs& a, const Int8Plan& plan, void* workspace, T
                    (plan.detect ? " outliers=detect row_chunks=" + std::to_string(ws.row_chunks) : " outliers=none");
     info->grid_x = int(plan.n_ctas);
     info->grid_y = int(std::max<int64_t>(1, std::min<int64_t>(kMaxGridY, plan.full_slabs)));
-    info->grid_z = 1;
+    info->grid_z = splits_max;
     info->block_threads = kGemmThreads;
     info->smem_bytes = smem_max;
     target.ReportBytes(info);

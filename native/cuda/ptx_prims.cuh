@@ -520,6 +520,19 @@ SPARQ_DEVICE void red_release_gpu_add_u32(uint32_t* g_ptr, uint32_t v) {
 #endif
 }
 
+// red.relaxed.gpu.global.add.u32 [addr], v. sm_70+, per thread: an increment with no ordering (split-k
+// int32 partial sums: integer adds give the same total in any order; a release after them, e.g. a
+// fence then an acq_rel counter, publishes them). PTX ISA "... Instructions: red".
+SPARQ_DEVICE void red_relaxed_gpu_add_u32(uint32_t* g_ptr, uint32_t v) {
+#if defined(SPARQ_SIM)
+  (void)sim::AtomicU32("red.relaxed.gpu.global.add.u32", 0, g_ptr, v, 0);
+#elif defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  asm volatile("red.relaxed.gpu.global.add.u32 [%0], %1;\n" ::"l"(gmem_addr(g_ptr)), "r"(v) : "memory");
+#else
+  SPARQ_UNSUPPORTED_ARCH();
+#endif
+}
+
 // ==== barriers ================================================================================
 // bar.sync 0 (__syncthreads). Any SM, CTA-collective: every non-exited thread of the CTA must
 // arrive. PTX ISA "Parallel Synchronization and Communication Instructions: bar / barrier".

@@ -23,10 +23,19 @@ Status Int8MatmulForced(const Int8MatmulArgs& args, const Int8Force& force, cons
   SimTarget target(options);
   Int8Overrides o;
   o.rows_per_chunk = force.rows_per_chunk;
-  const Int8Plan plan = MakePlan(args, kSimSmemOptinBytes, o);
+  o.splits = force.splits;
+  const Int8Plan plan = MakePlan(args, kSimSmemOptinBytes, target.sm_count(), o);
   std::vector<uint64_t> block(size_t(plan.workspace.bytes / 8) + 1, ~uint64_t(0));
-  Status st = RunPlan(args, plan, block.data(), target, info);
-  if (!st.ok() || workspace == nullptr) return st;
+  // Split k's block zeroed as a new device workspace is; after the call it must be zero again
+  // (each tile's last arrival reset its totals and counter), so the next launch needs no clearing.
+  std::vector<uint64_t> split(size_t(plan.split_bytes / 8) + 1, 0);
+  Status st = RunPlan(args, plan, block.data(), plan.split_bytes > 0 ? split.data() : nullptr, target, info);
+  if (!st.ok()) return st;
+  for (size_t i = 0; i < split.size(); ++i)
+    if (split[i] != 0u)
+      return Status::Error(StatusCode::kDevice, "int8_gemm_kernel: split-k word " + std::to_string(i) +
+                                                    " is not zero after the launch (a tile's last arrival did not reset it)");
+  if (workspace == nullptr) return st;
   const Int8WorkspaceParts parts = CarveWorkspace(plan.workspace, block.data());
   const int64_t rows = plan.workspace.ca_rows, k_pad = args.weight.k_pad;
   workspace->ca_rows = rows;

@@ -12,6 +12,7 @@ namespace sparq::sim {
 
 struct Int8Force {
   int64_t rows_per_chunk = 0;  // detection rows per CTA (0: the plan's)
+  int splits = 0;              // k splits of every GEMM launch (0: the plan's, from the SM count)
 };
 
 // What the kernels wrote to the workspace, copied out after the run (row-major, unpermuted):

@@ -57,6 +57,7 @@ struct Case {
   bool free_codes = false;          // codes uniform in [−128, 127], scb any ≥ 0 (fromCodes)
   bool cancel = false;              // t = 4088 exactly, bias = −4088, o small: the epilogue order shows
   int64_t rows_per_chunk = 0;       // forced detection chunk
+  int splits = 0;                   // forced k splits of every GEMM launch (0: the plan's)
   bool rerun = false;               // a second run, one CTA at a time on 1 SM: same bits
 };
 
@@ -236,6 +237,7 @@ Run RunSim(const Case& c, const Inputs& in, const sim::SimOptions& o) {
   a.threshold = c.threshold;
   sim::Int8Force force;
   force.rows_per_chunk = c.rows_per_chunk;
+  force.splits = c.splits;
   r.status = sim::Int8MatmulForced(a, force, o, &r.info, &r.ws);
   return r;
 }
@@ -548,9 +550,38 @@ void Edges() {
 
 }  // namespace
 
+// Split k (the int32 totals of several CTAs per tile, the last arrival's epilogue): forced splits
+// that divide k evenly, unevenly (the last split short) and one per k block, with and without
+// outliers (staged by the last arrival only), one and two slabs, a partial tail slab; the sim
+// checks after every call that the totals and counters are zero again. Bits must be the contract's
+// as for one CTA per tile — int adds in any order — and a rerun one CTA at a time gives them too.
+void SplitK() {
+  struct S {
+    int m, n, k, splits;
+    float t;
+  };
+  std::vector<S> cases = {{1, 40, 1024, 2, 0.f},  {5, 72, 640, 3, 6.f},   {33, 13, 499, 8, 6.f},
+                          {65, 9, 384, 6, 0.f},   {130, 40, 256, 4, 6.f}, {1, 4096 / 32, 512, 8, 0.f}};
+  if (kTsanLight) cases = {{5, 72, 640, 3, 6.f}};
+  for (const S& v : cases) {
+    Case c;
+    c.m = v.m;
+    c.n = v.n;
+    c.k = v.k;
+    c.threshold = v.t;
+    c.splits = v.splits;
+    c.bias = v.m % 2 == 1;
+    c.planted = {1, v.k / 2, v.k - 1};
+    c.rerun = !kTsanLight;
+    c.name = "int8 [sim] split k=" + std::to_string(v.splits) + " " + Dims(c);
+    RunCase(c);
+  }
+}
+
 int main() {
   Layouts();
   Sweep();
   Edges();
+  SplitK();
   return sparq_test::Summary();
 }

@@ -35,6 +35,9 @@ export function int8Cases(backend: string): Int8Case[] {
   out.push({ name: 'm=5 n=9 k=1 threshold=6 +bias', m: 5, n: 9, k: 1, threshold: 6, bias: true, zeroRows: false });
   out.push({ name: 'm=3 n=1 k=37 threshold=all', m: 3, n: 1, k: 37, threshold: 'all', bias: false, zeroRows: false });
   out.push({ name: 'm=65 n=24 k=200 threshold=6 +bias', m: 65, n: 24, k: 200, threshold: 6, bias: true, zeroRows: false });
+  // few CTAs over a long k: the GEMM splits k (int32 totals, the last arrival's epilogue) on a GPU
+  // and on the simulator alike (int8_plan.cuh ChooseSplits)
+  out.push({ name: 'm=3 n=100 k=4096 threshold=6 +bias (split k)', m: 3, n: 100, k: 4096, threshold: 6, bias: true, zeroRows: false });
   return out;
 }
 

@@ -1117,6 +1117,39 @@ export default [
     replace: 'return static_cast<int32_t>(v);',
     models: 'cvt.rzi (toward zero) instead of cvt.rni (nearest even) for the codes: the simulator body of __float2int_rz',
   },
+  // split k (kernels/int8.cuh ArriveWithTotals, int8_plan.cuh): sim_int8_test's SplitK()
+  {
+    name: 'int8-splitk-last-arrival-off-by-one',
+    kernel: 'int8',
+    file: 'native/cuda/kernels/int8.cuh',
+    search: '*s_last = atom_add_acq_rel_gpu_u32(g_arrivals, 1u) == uint32_t(p.splits - 1) ? 1u : 0u;',
+    replace: '*s_last = atom_add_acq_rel_gpu_u32(g_arrivals, 1u) == uint32_t(p.splits - 2) ? 1u : 0u;',
+    models: 'the next-to-last arrival takes the totals as complete: one split\'s sums missing from Y, and nobody resets the tile',
+  },
+  {
+    name: 'int8-splitk-totals-not-zeroed',
+    kernel: 'int8',
+    file: 'native/cuda/kernels/int8.cuh',
+    search: '      g_store(g_tot + flat, int32_t(0));  // every position, the padding\'s too: the next launch adds from 0\n',
+    replace: '',
+    models: 'the epilogue leaves the totals behind: the next launch adds on top of this one\'s sums',
+  },
+  {
+    name: 'int8-splitk-counter-not-reset',
+    kernel: 'int8',
+    file: 'native/cuda/kernels/int8.cuh',
+    search: '  if (tid == 0) g_store(p.arrivals + tile_cta, 0u);  // stream order makes it visible to the next launch\n',
+    replace: '',
+    models: 'the arrival counter left at `splits`: in the next launch no CTA sees itself last and Y is never written',
+  },
+  {
+    name: 'int8-splitk-split-end-unclamped',
+    kernel: 'int8',
+    file: 'native/cuda/kernels/int8.cuh',
+    search: 'const int64_t b1 = b0 + p.blocks_per_split < p.k_blocks ? b0 + p.blocks_per_split : p.k_blocks;',
+    replace: 'const int64_t b1 = b0 + p.blocks_per_split;',
+    models: 'the last split runs past the weight\'s k blocks when the splits do not divide them (reads the next tile\'s codes)',
+  },
   // ---------------------------------------------------------------- allreduce (allreduce_rmsnorm.cuh, allreduce_plan.cuh, comm: allreduce_gathered.cuh, comm_plan.cuh)
   {
     name: 'allreduce-rank-order-reversed',

@@ -10,7 +10,8 @@
 //   int8_quantize_x_kernel  grid (ca_rows), CTA = one row i: rowStat = max |x| over non-outlier
 //                           columns (fp32), CA[i][c] = rne((x·127)/rowStat), 0 for outlier columns,
 //                           columns ≥ k and rows ≥ m. Threshold 0: also outlier_cols[0] = 0.
-//   int8_gemm_kernel<M_TILES>  grid (⌈n/32⌉, slabs): CTA = 4 n8 tiles × one slab of M_TILES·16 rows.
+//   int8_gemm_kernel<M_TILES>  grid (⌈n/32⌉, slabs, splits): CTA = 4 n8 tiles × one slab of M_TILES·16
+//                           rows × one split of the k64 blocks (splits = 1 unless the grid is small).
 //
 // GEMM layout (index maps in cuda/int8_layout.cuh):
 //   B  codes in gmem, per (n8 tile t, k64 block b) 512 B; lane l = 4g + q holds 16 B = the words
@@ -23,7 +24,12 @@
 //      the fragments of its next block are loaded before the mma of the current one.
 //   C  FragC_S32 acc[M_TILES][4] (layout::mma_m16n8_c) → smem slots in fragment order, one barrier;
 //      thread tid then owns fragment positions tid, tid+256, …: sums the 8 warps' ints (exact and
-//      order-free, so the split of k costs no determinism) and runs the epilogue of that element:
+//      order-free, so the split of k costs no determinism) and runs the epilogue of that element.
+//      Split k (splits > 1): each CTA adds its sums into the launch's int32 totals (red.relaxed; int
+//      adds give one total in any order), then counts itself in (fence + atom.acq_rel); the CTA that
+//      arrives last runs the epilogue on the totals, sets them back to 0 and resets the counter —
+//      the same bits as one CTA over all of k, and no CTA waits for another.
+//      The epilogue:
 //      t = ((fp32(acc)·rowStat)·SCB)/16129; o = fma over the outlier list in order; (t+o)+bias → fp16.
 //   O  outlier columns 0..min(count, 64)−1 are staged before the main loop (their dequantized
 //      weights [64][32 cols] and x values [rows][65], fp32); columns past 64 are read from global
@@ -80,6 +86,10 @@ struct GemmParams {
   int64_t m, n, k, k_pad, n_tiles, k_blocks;
   int64_t slab0;                // the slab of blockIdx.y = 0
   int stage_cap;                // kOutlierCap with a threshold (the smem holds the staging), else 0
+  int splits;                   // gridDim.z: CTAs sharing one tile's k blocks
+  int64_t blocks_per_split;     // k64 blocks of split z: [z·per, min(k_blocks, (z+1)·per))
+  int32_t* totals;              // splits > 1: [gridDim.y][gridDim.x][SlotInts/kGemmWarps], 0 between launches
+  uint32_t* arrivals;           // splits > 1: [gridDim.y][gridDim.x], 0 between launches
 };
 
 // ------------------------------------------------------------------------------ device helpers
@@ -200,19 +210,20 @@ SPARQ_I8_UNROLL
     }
 }
 
-// This warp's share of k: blocks warp, warp + 8, …, the next block's loads ahead of this one's mma.
+// This warp's share of the CTA's blocks [b0, b1): b0 + warp, b0 + warp + 8, …, the next block's
+// loads ahead of this one's mma.
 template <int M_TILES>
-SPARQ_DEVICE void MainLoop(const GemmParams& p, int64_t tile0, int64_t row0, int warp, int lane,
+SPARQ_DEVICE void MainLoop(const GemmParams& p, int64_t tile0, int64_t row0, int64_t b0, int64_t b1, int warp, int lane,
                            FragC_S32 (&acc)[M_TILES][kNTiles]) {
   const int g = layout::lane_group(lane), q = layout::lane_tig(lane);
   const int8_t* g_a = p.ca + (row0 + g) * p.k_pad + q * kLaneBytes;
   const int8_t* g_b = p.codes + tile0 * p.k_blocks * kBlockBytes + lane * kLaneBytes;
   const int live_tiles = p.n_tiles - tile0 < kNTiles ? int(p.n_tiles - tile0) : kNTiles;
   GemmFrags<M_TILES> cur{}, next{};
-  int64_t blk = warp;
-  if (blk < p.k_blocks) LoadFrags<M_TILES>(p, g_a, g_b, live_tiles, blk, cur);
-  for (; blk < p.k_blocks; blk += kGemmWarps) {
-    if (blk + kGemmWarps < p.k_blocks) LoadFrags<M_TILES>(p, g_a, g_b, live_tiles, blk + kGemmWarps, next);
+  int64_t blk = b0 + warp;
+  if (blk < b1) LoadFrags<M_TILES>(p, g_a, g_b, live_tiles, blk, cur);
+  for (; blk < b1; blk += kGemmWarps) {
+    if (blk + kGemmWarps < b1) LoadFrags<M_TILES>(p, g_a, g_b, live_tiles, blk + kGemmWarps, next);
     MmaBlock<M_TILES>(cur, acc);
     cur = next;
   }
@@ -262,21 +273,55 @@ SPARQ_DEVICE float OutlierTerm(const GemmParams& p, const float* s_wo, const flo
   return o;
 }
 
-// Thread tid's fragment positions: the 8 warps' partial sums, then the contract's epilogue.
+// The 8 warps' partial sums of fragment position `flat` (exact: int adds).
 template <int M_TILES>
-SPARQ_DEVICE void Epilogue(const GemmParams& p, const int32_t* s_slots, const float* s_wo, const float* s_xo, int count,
-                           int staged, int64_t tile0, int64_t row0, int tid) {
+SPARQ_DEVICE int32_t CtaSum(const int32_t* s_slots, int flat) {
+  constexpr int kFrags = M_TILES * kNTiles * 4;
+  int32_t acc = 0;
+SPARQ_I8_UNROLL
+  for (int w = 0; w < kGemmWarps; ++w) acc += s_slots[w * kFrags * kWarpLanes + flat];
+  return acc;
+}
+
+// Split k: this CTA's sums into the tile's totals, then the arrival count. True for the CTA that
+// arrives last (every split's sums are in the totals and visible to it), which runs the epilogue.
+template <int M_TILES>
+SPARQ_DEVICE bool ArriveWithTotals(const GemmParams& p, const int32_t* s_slots, int32_t* g_tot, uint32_t* g_arrivals,
+                                   uint32_t* s_last, int tid) {
+  constexpr int kFrags = M_TILES * kNTiles * 4;
+  for (int flat = tid; flat < kFrags * kWarpLanes; flat += kGemmThreads)
+    red_relaxed_gpu_add_u32(reinterpret_cast<uint32_t*>(g_tot + flat), uint32_t(CtaSum<M_TILES>(s_slots, flat)));
+  syncthreads();  // every thread's adds are done before one thread announces them
+  if (tid == 0) {
+    // The fence releases the CTA's adds (ordered before it by the barrier) at gpu scope; acq_rel
+    // on the counter publishes them and, for the last arrival, acquires every earlier split's.
+    fence_acq_rel_gpu();
+    *s_last = atom_add_acq_rel_gpu_u32(g_arrivals, 1u) == uint32_t(p.splits - 1) ? 1u : 0u;
+  }
+  syncthreads();
+  return *s_last != 0u;
+}
+
+// Thread tid's fragment positions: the tile's int32 sums (the 8 warps' partials, or with split k
+// the totals, which it then zeroes for the next launch), then the contract's epilogue.
+template <int M_TILES>
+SPARQ_DEVICE void Epilogue(const GemmParams& p, const int32_t* s_slots, int32_t* g_tot, const float* s_wo,
+                           const float* s_xo, int count, int staged, int64_t tile0, int64_t row0, int tid) {
   constexpr int kFrags = M_TILES * kNTiles * 4;
   for (int flat = tid; flat < kFrags * kWarpLanes; flat += kGemmThreads) {
+    int32_t acc;
+    if (g_tot != nullptr) {
+      acc = g_load(g_tot + flat);
+      g_store(g_tot + flat, int32_t(0));  // every position, the padding's too: the next launch adds from 0
+    } else {
+      acc = CtaSum<M_TILES>(s_slots, flat);
+    }
     const int f = flat / kWarpLanes, lane = flat % kWarpLanes;
     const int mt = f / (kNTiles * 4), nt = (f / 4) % kNTiles, e = f % 4;
     const RowCol rc = layout::mma_m16n8_c(lane, e);
     const int r = mt * kMmaM + rc.row, col = nt * kMmaN + rc.col;
     const int64_t row = row0 + r, j = tile0 * kMmaN + col;
     if (row >= p.m || j >= p.n) continue;
-    int32_t acc = 0;
-SPARQ_I8_UNROLL
-    for (int w = 0; w < kGemmWarps; ++w) acc += s_slots[w * kFrags * kWarpLanes + flat];
     const float scb = g_load(p.scb + j);
     const float t = div_rn_f32(mul_rn_f32(mul_rn_f32(cvt_rn_f32_s32(acc), g_load(p.row_stat + row)), scb), kScale2);
     const float o = OutlierTerm(p, s_wo, s_xo, count, staged, r, col, row, j, scb);
@@ -341,10 +386,12 @@ __global__ void __launch_bounds__(kQuantThreads) int8_quantize_x_kernel(const Qu
     QuantizeGroup(p, row, real, stat, group);
 }
 
-// grid (⌈n_tiles / 4⌉, slabs of this launch), block kGemmThreads, dynamic smem GemmSmemBytes.
+// grid (⌈n_tiles / 4⌉, slabs of this launch, splits), block kGemmThreads, dynamic smem GemmSmemBytes.
 template <int M_TILES>
 __global__ void __launch_bounds__(kGemmThreads) int8_gemm_kernel(const GemmParams p) {
-  SPARQ_DYN_SMEM(uint8_t, smem);
+  SPARQ_DYN_SMEM(uint8_t, smem_base);
+  uint32_t* const s_last = reinterpret_cast<uint32_t*>(smem_base);          // split k: "arrived last"
+  uint8_t* const smem = smem_base + kGemmFlagBytes;
   int32_t* const s_slots = reinterpret_cast<int32_t*>(smem);                 // [warps][frags][lanes]
   float* const s_wo = reinterpret_cast<float*>(smem + SlotInts(M_TILES) * 4);  // [kOutlierCap][kCtaCols]
   float* const s_xo = s_wo + OutlierWeightFloats();                           // [M_TILES·16][kXoStride]
@@ -354,17 +401,30 @@ __global__ void __launch_bounds__(kGemmThreads) int8_gemm_kernel(const GemmParam
   const int64_t row0 = (p.slab0 + int64_t(blockIdx.y)) * kSlabM;
   const int count = g_load(p.outlier_cols);
   const int staged = count < p.stage_cap ? count : p.stage_cap;
-  StageOutliers<M_TILES>(p, s_wo, s_xo, staged, tile0, row0, tid);
+  // Split k: only the last arrival runs the epilogue, so only it stages the outliers (after).
+  if (p.splits <= 1) StageOutliers<M_TILES>(p, s_wo, s_xo, staged, tile0, row0, tid);
 
   FragC_S32 acc[M_TILES][kNTiles];
 SPARQ_I8_UNROLL
   for (int mt = 0; mt < M_TILES; ++mt)
 SPARQ_I8_UNROLL
     for (int nt = 0; nt < kNTiles; ++nt) acc[mt][nt] = FragC_S32{{0, 0, 0, 0}};
-  MainLoop<M_TILES>(p, tile0, row0, warp, lane, acc);
+  const int64_t b0 = int64_t(blockIdx.z) * p.blocks_per_split;
+  const int64_t b1 = b0 + p.blocks_per_split < p.k_blocks ? b0 + p.blocks_per_split : p.k_blocks;
+  MainLoop<M_TILES>(p, tile0, row0, b0, b1, warp, lane, acc);
   StoreSlots<M_TILES>(s_slots, acc, warp, lane);
   syncthreads();  // every warp's partials and the staged outliers are in smem
-  Epilogue<M_TILES>(p, s_slots, s_wo, s_xo, count, staged, tile0, row0, tid);
+  if (p.splits <= 1) {
+    Epilogue<M_TILES>(p, s_slots, nullptr, s_wo, s_xo, count, staged, tile0, row0, tid);
+    return;
+  }
+  const int64_t tile_cta = int64_t(blockIdx.y) * gridDim.x + blockIdx.x;
+  int32_t* const g_tot = p.totals + tile_cta * (SlotInts(M_TILES) / kGemmWarps);
+  if (!ArriveWithTotals<M_TILES>(p, s_slots, g_tot, p.arrivals + tile_cta, s_last, tid)) return;  // uniform
+  StageOutliers<M_TILES>(p, s_wo, s_xo, staged, tile0, row0, tid);
+  syncthreads();
+  Epilogue<M_TILES>(p, s_slots, g_tot, s_wo, s_xo, count, staged, tile0, row0, tid);
+  if (tid == 0) g_store(p.arrivals + tile_cta, 0u);  // stream order makes it visible to the next launch
 }
 
 }  // namespace sparq::i8
