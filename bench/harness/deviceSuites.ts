@@ -490,7 +490,7 @@ async function commCase(run: SuiteRun, a: SuiteArgs): Promise<void> {
     const seed = freshSeed();
     const script = path.join(__dirname, '..', '..', 'test', 'comm', 'commRank.js');
     const job = (rank: number, backend: 'cpu' | 'sim' | 'cuda') => ({ id, rank, size: 3, seed, calls, timeoutMs: 30000, backend });
-    const reports = await runRanks(script, [job(0, device), job(1, device), job(2, 'cpu')], ['worker', 'process', 'worker']);
+    const reports = await runRanks(script, [job(0, device), job(1, device), job(2, 'cpu')], ['worker', 'process', 'worker'], 90000);
     const diffs = contractDiffs(reports, seed, 3, calls);
     const kernels = [...new Set(reports.filter((r) => r.rank !== 2 && r.kernel).map((r) => r.kernel))].join(', ');
     run.row({ section: 'cases allreduceRmsnorm', name, ok: diffs.length === 0,

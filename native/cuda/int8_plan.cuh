@@ -83,7 +83,12 @@ inline Int8Plan MakePlan(const Int8MatmulArgs& a, int smem_optin_bytes, int sm_c
   plan.workspace = MakeWorkspace(a.m, w.k, w.k_pad, plan.detect, rows_per_chunk);
   plan.sm_count = std::max(1, sm_count);
   plan.forced_splits = force.splits;
-  for (int64_t slabs : {std::min<int64_t>(kMaxGridY, plan.full_slabs), int64_t(plan.tail_rows > 0 ? 1 : 0)})
+  // The slab counts of RunPlan's GEMM launches: runs of kMaxGridY full slabs, the leftover run,
+  // the partial tail slab.
+  const int64_t slab_counts[] = {std::min<int64_t>(kMaxGridY, plan.full_slabs),
+                                 plan.full_slabs > kMaxGridY ? plan.full_slabs % kMaxGridY : 0,
+                                 plan.tail_rows > 0 ? 1 : 0};
+  for (int64_t slabs : slab_counts)
     if (slabs > 0 && LaunchSplits(plan, slabs) > 1) plan.split_ctas = std::max(plan.split_ctas, plan.n_ctas * slabs);
   if (plan.split_ctas > 0) plan.split_bytes = SplitArrivalsOffset(plan.split_ctas) + RoundUp(plan.split_ctas * 4, 256);
   return plan;

@@ -4,13 +4,13 @@
 // and the workspace carve exist only here, so both run and report exactly the same launches.
 #pragma once
 #include <algorithm>
-#include <cstdlib>
 #include <cstring>
 #include <string>
 
 #include "cuda/kernels/w4a16.cuh"
 #include "cuda/kernels/w4a16_pad_x.cuh"
 #include "cuda/launch_target.h"
+#include "cuda/w4a16_knobs.h"
 #include "sparq/w4a16.h"
 
 namespace sparq::w4a16 {
@@ -47,13 +47,6 @@ inline W4a16Instance PickInstance(int stages, int m_blocks, bool w_as_a) {
                                  : PickForStages<kStagesAmpere>(m_blocks, w_as_a);
 }
 
-// Slabs of at most 8 tokens run with W as the mma's A operand (half the mma of the plain form).
-// SPARQ_W4A16_W_AS_A=0 turns it off, so a GPU session can time both forms in one build.
-inline bool UseWAsA(int64_t m_slab) {
-  if (m_slab > kWAsAMaxRows) return false;
-  const char* env = std::getenv("SPARQ_W4A16_W_AS_A");
-  return env == nullptr || std::strcmp(env, "0") != 0;
-}
 
 // The kernel parameters of one m-slab (rows [r0, r0 + m_slab)); x_src is x or its padded copy.
 inline W4a16Params SlabParams(const sparq::W4A16WeightView& w, const uint16_t* x_src, int64_t ldx, int64_t k_valid,
@@ -104,19 +97,11 @@ struct W4a16Plan {
   int64_t pad_ctas = 0;  // grid of the pad kernel
   int64_t n_tiles = 0, k_tiles = 0;
   Stripes stripes;       // the persistent grid over the (n, k) tiles
+  bool w_as_a = true;    // slabs of m ≤ 8 with W as the mma's A operand (TimingKnobs)
   Workspace workspace;   // partial slots, arrival counters, padded x
 };
 
-// CTAs of the persistent grid per SM: 1, or SPARQ_W4A16_CTAS_PER_SM (1..4) for a GPU session that
-// times whether two resident CTAs (16 warps, twice the bytes in flight) beat one; the kernel is
-// correct for any grid (no CTA waits for another), and its registers and smem fit two on sm_90.
-inline int CtasPerSm() {
-  const char* env = std::getenv("SPARQ_W4A16_CTAS_PER_SM");
-  const int v = env == nullptr ? 1 : std::atoi(env);
-  return v >= 1 && v <= 4 ? v : 1;
-}
-
-// stages: ChooseStagesForSmem(opt-in smem) on CUDA, ChooseStages(9) on sim. The grid is CtasPerSm() CTAs per SM (one by default), striped over the tiles; no CTA waits
+// stages: ChooseStagesForSmem(opt-in smem) on CUDA, ChooseStages(9) on sim. The grid is TimingKnobs().ctas_per_sm CTAs per SM (one by default), striped over the tiles; no CTA waits
 // for another, so the plan is correct whatever share of the SMs the kernel actually gets.
 inline W4a16Plan MakePlan(const W4A16MatmulArgs& a, int stages, int sm_count) {
   constexpr int64_t kPadCtasPerSm = 8;  // enough blocks in flight to saturate the copy
@@ -129,7 +114,8 @@ inline W4a16Plan MakePlan(const W4A16MatmulArgs& a, int stages, int sm_count) {
   plan.k_tiles = w.k_pad / kTileK;
   const int sms = std::max(1, sm_count);
   plan.pad_ctas = std::max<int64_t>(1, std::min<int64_t>(CeilDiv(a.m * w.k_pad, kThreads), int64_t(sms) * kPadCtasPerSm));
-  plan.stripes = MakeStripes(plan.n_tiles, plan.k_tiles, sms * CtasPerSm());
+  plan.w_as_a = TimingKnobs().w_as_a;
+  plan.stripes = MakeStripes(plan.n_tiles, plan.k_tiles, sms * TimingKnobs().ctas_per_sm);
   plan.workspace = MakeWorkspace(w.n_pad, w.k_pad, a.m, plan.pad_x, MaxColumnContributors(plan.stripes));
   return plan;
 }
@@ -165,7 +151,7 @@ Status RunPlan(const W4A16MatmulArgs& a, const W4a16Plan& plan, void* counters, 
   for (int64_t slab = 0; slab < SlabCount(a.m); ++slab) {
     const int64_t r0 = slab * kSlabM, m_slab = std::min<int64_t>(kSlabM, a.m - r0);
     const int m_blocks = ChooseMBlocks(m_slab);
-    const bool w_as_a = UseWAsA(m_slab);
+    const bool w_as_a = plan.w_as_a && m_slab <= kWAsAMaxRows;  // W as the mma's A operand
     const W4a16Instance inst = PickInstance(plan.stages, m_blocks, w_as_a);
     const W4a16Params p = SlabParams(w, x_src, ldx, k_valid, a.bias, a.y, parts.partials, parts.counters,
                                      plan.workspace.slots, r0, m_slab, plan.stripes);

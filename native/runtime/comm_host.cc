@@ -2,6 +2,8 @@
 #include "runtime/comm_host.h"
 
 #include <cstring>
+#include <new>
+#include <string>
 #include <vector>
 
 #include "runtime/shm_comm.h"
@@ -12,13 +14,26 @@ Status AllreduceThroughHost(Backend& backend, const CommAllreduceRmsnormArgs& a,
   auto* c = static_cast<ShmComm*>(a.comm);
   const size_t elements = size_t(a.tokens) * size_t(a.hidden);
   const size_t bytes = elements * 2;
-  std::vector<uint16_t> x(elements);
+  // Everything that can fail here does so before this rank arrives: then the comm is abandoned, so
+  // the peers fail at once (not at their timeout) and never pair this call with a later one. Inside
+  // the exchange nothing may throw: a rank that arrived and never departs holds its peers.
+  std::vector<uint16_t> x, staging;
+  try {
+    x.resize(elements);
+    staging.resize(size_t(c->size()) * elements);
+  } catch (const std::bad_alloc&) {
+    const std::string why = "rank " + std::to_string(c->rank()) + " could not allocate its host buffers";
+    c->Abandon(why);
+    return Status::Error(StatusCode::kOutOfMemory, "comm.allreduceRmsnorm: " + why + " (" +
+                                                       std::to_string((c->size() + 1) * bytes) + " bytes)");
+  }
   Status s = backend.CopyToHost(x.data(), a.x, bytes);  // complete on return: the stream has run up to here
-  if (!s.ok()) return s;
-  std::vector<uint16_t> staging;
+  if (!s.ok()) {
+    c->Abandon("rank " + std::to_string(c->rank()) + " could not read its x from the device: " + s.message);
+    return s;
+  }
   // Copy the slots out while they are held, then let the peers go on before the kernel runs.
   s = c->Exchange(x.data(), bytes, a.tokens, a.hidden, [&](const std::vector<const void*>& slots) {
-    staging.resize(slots.size() * elements);
     for (size_t q = 0; q < slots.size(); ++q) std::memcpy(staging.data() + q * elements, slots[q], bytes);
     return Status::Ok();
   });

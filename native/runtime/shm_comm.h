@@ -65,6 +65,12 @@ class ShmComm {
   // This rank leaves: peers waiting on it fail at once ("rank r closed the comm").
   void Close();
 
+  // This rank cannot take part in its next call (it failed before arriving, e.g. out of memory):
+  // the comm is broken for every rank with `reason`, so the peers fail now instead of at their
+  // timeout, and no later call can pair this rank's inputs with the peers' earlier ones.
+  // Returns the kTimeout status the peers see.
+  Status Abandon(const std::string& reason) { return Break(reason); }
+
  private:
   struct Segment;
   ShmComm() = default;

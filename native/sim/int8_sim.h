@@ -3,6 +3,7 @@
 // activations the CUDA kernels left in the workspace, for tests that check the codes themselves.
 #pragma once
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "sparq/int8.h"
@@ -28,5 +29,9 @@ struct Int8Workspace {
 // sums every launch.
 Status Int8MatmulForced(const Int8MatmulArgs& args, const Int8Force& force, const SimOptions& options,
                         LaunchInfo* info, Int8Workspace* workspace = nullptr);
+
+// The plan's split-k block against every GEMM launch RunPlan makes for an m × n × k call on
+// `sm_count` SMs: true when each launch that splits fits it; else false and *why. Plans only.
+bool Int8SplitBlockCoversLaunches(int64_t m, int64_t n, int64_t k, int sm_count, std::string* why);
 
 }  // namespace sparq::sim

@@ -18,6 +18,7 @@
 // arrives (kDevice from the kernel's trap or from the livelock detector, never a hang), and a
 // device too small for the cooperative grid (kDevice).
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -696,6 +697,86 @@ void HostTransport() {
   }
 }
 
+// A rank whose transport fails before it arrives (here: its x cannot be read from the device)
+// abandons the comm: the peers fail at once with the reason, well inside their timeout, and the
+// comm stays broken for every rank.
+class CopyFails : public Backend {
+ public:
+  explicit CopyFails(std::shared_ptr<Backend> inner) : inner_(std::move(inner)) {}
+  const char* name() const override { return inner_->name(); }
+  bool host_memory() const override { return true; }
+  const char* cpu_isa() const override { return inner_->cpu_isa(); }
+  int threads() const override { return 1; }
+  Status Allocate(size_t bytes, void** ptr) override { return inner_->Allocate(bytes, ptr); }
+  void Free(void* ptr) override { inner_->Free(ptr); }
+  Status CopyToDevice(void* d, const void* s, size_t n) override { return inner_->CopyToDevice(d, s, n); }
+  Status CopyToHost(void*, const void*, size_t) override {
+    return Status::Error(StatusCode::kDevice, "injected: the copy to the host failed");
+  }
+  Status Fill(void* d, size_t n, uint8_t v) override { return inner_->Fill(d, n, v); }
+  Status CopyOnDevice(void* d, const void* s, size_t n) override { return inner_->CopyOnDevice(d, s, n); }
+  Status Synchronize() override { return Status::Ok(); }
+  Status StreamTimeMs(double* ms) override { return inner_->StreamTimeMs(ms); }
+
+ private:
+  std::shared_ptr<Backend> inner_;
+};
+
+void HostTransportAbandon() {
+  if (!sparq_test::TakeCase()) return;
+  constexpr int R = 3;
+  constexpr int64_t kTimeoutMs = 20000;
+  Call c;
+  c.ranks = R;
+  c.tokens = 2;
+  c.hidden = 16;
+  Workspace ws;
+  Prepare(c, ws);
+  const std::vector<uint8_t> id = comm::NewId(uint64_t(c.tokens * c.hidden * 2));
+  std::vector<Status> status(R);
+  std::vector<double> seconds(R, 0);
+  // Every rank's comm outlives the calls (a real rank keeps it): the failing one must not count on
+  // its teardown to release the peers.
+  std::vector<std::shared_ptr<comm::ShmComm>> comms(R);
+  std::vector<std::thread> ranks;
+  for (int r = 0; r < R; ++r)
+    ranks.emplace_back([&, r] {
+      std::shared_ptr<Backend> backend;
+      Status s = CreateSimBackend(BackendOptions{}, &backend);
+      if (s.ok() && r == 1) backend = std::make_shared<CopyFails>(backend);
+      std::shared_ptr<comm::ShmComm>& comm = comms[size_t(r)];
+      if (s.ok()) s = comm::ShmComm::Join(id, r, R, kTimeoutMs, std::make_shared<std::atomic<bool>>(false), &comm);
+      const auto t0 = std::chrono::steady_clock::now();
+      if (s.ok()) {
+        CommAllreduceRmsnormArgs a;
+        a.comm = comm.get();
+        a.x = c.args.x[r];
+        a.residual = c.args.residual[r];
+        a.gamma = c.args.gamma;
+        a.out = c.args.out[r];
+        a.residual_out = c.args.residual_out[r];
+        a.tokens = c.tokens;
+        a.hidden = c.hidden;
+        a.eps = c.eps;
+        s = comm::AllreduceThroughHost(*backend, a, nullptr);
+        if (r == 0 && !s.ok()) {
+          const Status again = comm::AllreduceThroughHost(*backend, a, nullptr);
+          if (again.code != StatusCode::kTimeout) s = Status::Error(StatusCode::kArgument, "second call: " + again.message);
+        }
+      }
+      seconds[size_t(r)] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      status[size_t(r)] = s;
+    });
+  for (auto& t : ranks) t.join();
+  Check(status[1].code == StatusCode::kDevice, "comm host transport [sim]: the failing rank gets its own error", "%s",
+        status[1].message.c_str());
+  for (int r : {0, 2})
+    Check(status[size_t(r)].code == StatusCode::kTimeout && sparq_test::Contains(status[size_t(r)].message, "rank 1") &&
+              seconds[size_t(r)] < kTimeoutMs / 4000.0,
+          "comm host transport [sim]: peer " + std::to_string(r) + " fails at once naming rank 1, and stays failed", "%s (%.2f s)",
+          status[size_t(r)].message.c_str(), seconds[size_t(r)]);
+}
+
 int main() {
   Layout();
   Sweep();
@@ -706,5 +787,6 @@ int main() {
   MissingRank();
   Gathered();
   HostTransport();
+  HostTransportAbandon();
   return sparq_test::Summary();
 }

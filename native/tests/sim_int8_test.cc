@@ -578,8 +578,25 @@ void SplitK() {
   }
 }
 
+// The split-k block is sized from the same GEMM launches RunPlan makes: runs of kMaxGridY full
+// slabs, the leftover run and the tail slab (a leftover run that splits while the first does not
+// once made a legal m fail with "split-k block missing"). Plans only: no launch.
+void SplitPlanSizing() {
+  struct P {
+    int64_t m, n, k;
+  };
+  bool ok = true;
+  std::string why;
+  for (const P& v : {P{64 * (i8::kMaxGridY + 2), 128, 4096}, P{64 * (i8::kMaxGridY + 2) + 5, 128, 4096},
+                     P{1, 4096, 4096}, P{70, 128, 2048}, P{64 * 3, 8192, 8192}})
+    ok = ok && sim::Int8SplitBlockCoversLaunches(v.m, v.n, v.k, 132, &why);
+  Check(ok, "int8 plan: the split-k block covers every splitting GEMM launch (132 SMs, up to kMaxGridY + 2 slabs)", "%s",
+        why.c_str());
+}
+
 int main() {
   Layouts();
+  SplitPlanSizing();
   Sweep();
   Edges();
   SplitK();

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "cpu/w4a16_cpu.h"
+#include "cuda/w4a16_knobs.h"
 #include "cuda/w4a16_layout.cuh"
 #include "sparq/cpu.h"
 #include "sparq/w4a16.h"
@@ -569,8 +570,7 @@ void CheckSimCase(const SimCase& c, int stages, sparq::cpu::ThreadPool& pool) {
   char buf[96];
   std::snprintf(buf, sizeof buf, " (rel %.2e; %s)", err, info.config.c_str());
   Check(written && err <= 2e-3, tag + ": matches the float64 reference, every element written" + buf);
-  const char* w_as_a_env = std::getenv("SPARQ_W4A16_W_AS_A");
-  const bool want_w_as_a = c.m <= 8 && (w_as_a_env == nullptr || std::string(w_as_a_env) != "0");
+  const bool want_w_as_a = c.m <= 8 && sparq::w4a16::TimingKnobs().w_as_a;
   Check((info.config.find("W_AS_A") != std::string::npos) == want_w_as_a,
         tag + (want_w_as_a ? ": ran with W as the mma's A operand" : ": ran the plain form (X as the A operand)"));
   sparq::W4A16MatmulCpu(pk_cpu.view(), in.x.data(), in.bias.data(), yc.data(), c.m, sparq::cpu::BestSupportedIsa(), pool);
@@ -637,16 +637,16 @@ void RunSimChecks() {
   };
   for (int stages : depths) {
     for (const SimCase& c : w_as_a) CheckSimCase(c, stages, pool);
-    setenv("SPARQ_W4A16_W_AS_A", "0", 1);
+    sparq::w4a16::TimingKnobs().w_as_a = false;
     for (const SimCase& c : w_as_a) CheckSimCase({c.m, c.n, c.k, c.g, c.sm_count, "plain form forced"}, stages, pool);
-    unsetenv("SPARQ_W4A16_W_AS_A");
+    sparq::w4a16::TimingKnobs().w_as_a = true;
   }
   // Two CTAs per SM (SPARQ_W4A16_CTAS_PER_SM=2, a GPU session's timing knob): twice the stripes,
   // more contributors per column, both forms.
-  setenv("SPARQ_W4A16_CTAS_PER_SM", "2", 1);
+  sparq::w4a16::TimingKnobs().ctas_per_sm = 2;
   for (const SimCase& c : {SimCase{1, 200, 320, 64, 3, "2 CTAs per SM"}, SimCase{20, 64, 640, 32, 4, "2 CTAs per SM"}})
     CheckSimCase(c, depths.back(), pool);
-  unsetenv("SPARQ_W4A16_CTAS_PER_SM");
+  sparq::w4a16::TimingKnobs().ctas_per_sm = 1;
   {  // one CTA at a time: columns split over CTAs still reduce (no CTA waits for another)
     const Inputs in = MakeInputs({5, 256, 192, 64, true});
     W4A16Packed pk;

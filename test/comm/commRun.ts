@@ -11,28 +11,47 @@ import { callGamma, rankInputs, type CommCall, type RankJob, type RankReport } f
 
 export type Launch = 'worker' | 'process';
 
-/** Runs one rank per job with `script` and collects every report until each rank has ended. */
-export function runRanks(script: string, jobs: RankJob[], launch: Launch | Launch[]): Promise<RankReport[]> {
+/**
+ * Runs one rank per job with `script` and collects every report until each rank has ended. With
+ * `deadlineMs`, ranks still running then are terminated (workers) or killed (processes) and the
+ * promise rejects naming them: a rank stuck outside the comm's bounded waits (e.g. opening its
+ * context) cannot hang the caller.
+ */
+export function runRanks(script: string, jobs: RankJob[], launch: Launch | Launch[], deadlineMs?: number): Promise<RankReport[]> {
   return new Promise((resolve, reject) => {
     const reports: RankReport[] = [];
-    let ended = 0;
-    const done = (): void => {
-      if (++ended === jobs.length) resolve(reports);
+    const running = new Map<number, () => void>();  // rank → how to stop it
+    let timer: NodeJS.Timeout | undefined;
+    const done = (rank: number): void => {
+      running.delete(rank);
+      if (running.size === 0) {
+        if (timer) clearTimeout(timer);
+        resolve(reports);
+      }
     };
     jobs.forEach((job, i) => {
       const how = Array.isArray(launch) ? launch[i] : launch;
       if (how === 'worker') {
         const w = new Worker(script, { workerData: job });
+        running.set(job.rank, () => void w.terminate());
         w.on('message', (m: RankReport) => reports.push(m));
         w.on('error', reject);
-        w.on('exit', done);
+        w.on('exit', () => done(job.rank));
       } else {
         const c = fork(script, [JSON.stringify(job)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+        running.set(job.rank, () => void c.kill('SIGKILL'));
         c.on('message', (m) => reports.push(m as RankReport));
         c.on('error', reject);
-        c.on('exit', done);
+        c.on('exit', () => done(job.rank));
       }
     });
+    if (deadlineMs !== undefined) {
+      timer = setTimeout(() => {
+        const stuck = [...running.keys()];
+        for (const stop of running.values()) stop();
+        reject(new Error(`ranks ${stuck.join(', ')} still running after ${deadlineMs} ms; stopped`));
+      }, deadlineMs);
+    }
   });
 }
 

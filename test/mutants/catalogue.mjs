@@ -1323,6 +1323,14 @@ export default [
     models: 'the gathered call without this rank\'s index: every rank writes as rank 0 and reads its own x for slot 0',
   },
   {
+    name: 'comm-host-no-abandon-on-copy-failure',
+    kernel: 'allreduce',
+    file: 'native/runtime/comm_host.cc',
+    search: '    c->Abandon("rank " + std::to_string(c->rank()) + " could not read its x from the device: " + s.message);\n',
+    replace: '',
+    models: 'a rank that fails before arriving just returns: its peers wait out their whole timeout, and a retry would pair its inputs with their earlier call',
+  },
+  {
     name: 'comm-gathered-block-sum-one-set',
     kernel: 'allreduce',
     file: 'native/cuda/kernels/allreduce_gathered.cuh',

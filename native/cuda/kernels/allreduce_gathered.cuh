@@ -1,9 +1,9 @@
 // native/cuda/kernels/allreduce_gathered.cuh: sq.comm's kernel, for ranks that live apart (separate
-// workers or processes): the comm's transport has already put every rank's x in staging[q] (on sim,
-// ranks meeting in shared memory: their slots copied in), so this rank only sums in rank order, adds
+// workers or processes): the comm's transport (runtime/comm_host.cc) has already put every rank's x
+// in staging[q], so this rank only sums in rank order, adds
 // its residual and normalizes — allreduce_rmsnorm.cuh's one-shot rows (NormRow) without its staging
 // pass and barriers, hence the same bits as a group. A non-template __global__, so it lives in its
-// own header, included by one translation unit per build (sim/comm_sim.cc).
+// own header, included by one translation unit per build (sim/comm_sim.cc, or cuda/comm.cu).
 #pragma once
 #include "allreduce_rmsnorm.cuh"
 

@@ -319,8 +319,9 @@ SPARQ_DEVICE void ReduceColumnGlobal(const W4a16Params& p, const float* s_red, i
 }
 
 // ------------------------------------------------------------------------------ kernel
+// M_BLOCKS = 1: at most 128 registers, so two CTAs fit an SM (SPARQ_W4A16_CTAS_PER_SM=2).
 template <int M_BLOCKS, int STAGES, bool W_AS_A = false>
-__global__ void __launch_bounds__(kThreads, 1) w4a16_gemm_kernel(const W4a16Params p) {
+__global__ void __launch_bounds__(kThreads, M_BLOCKS == 1 ? 2 : 1) w4a16_gemm_kernel(const W4a16Params p) {
   using Cfg = W4a16Config<M_BLOCKS, STAGES>;
   SPARQ_DYN_SMEM(uint8_t, smem);
   uint8_t* const s_b = smem;                                 // [STAGES][kTileBytes]
