@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "cuda/int8_layout.cuh"
 #include "cuda/kernels/int8.cuh"
@@ -62,6 +63,29 @@ inline int LaunchSplits(const Int8Plan& plan, int64_t slabs) {
   return ChooseSplits(plan.n_ctas * slabs, plan.k_blocks, plan.sm_count, plan.forced_splits);
 }
 
+// One GEMM launch: rows slabs [slab0, slab0 + slabs), the instance, and its k split (no empty split).
+struct GemmLaunch {
+  int64_t slab0 = 0, slabs = 0;
+  int m_tiles = 0;
+  int splits = 1;
+  int64_t blocks_per_split = 0;
+};
+// The GEMM launches of a plan, in order: runs of at most kMaxGridY full slabs, then the partial
+// slab. The one list MakePlan sizes the split-k block from and RunPlan launches.
+inline std::vector<GemmLaunch> GemmLaunches(const Int8Plan& plan) {
+  std::vector<GemmLaunch> out;
+  auto add = [&](int64_t slab0, int64_t slabs, int m_tiles) {
+    GemmLaunch g{slab0, slabs, m_tiles, LaunchSplits(plan, slabs), 0};
+    g.blocks_per_split = CeilDiv(plan.k_blocks, int64_t(g.splits));
+    g.splits = int(CeilDiv(plan.k_blocks, g.blocks_per_split));
+    out.push_back(g);
+  };
+  for (int64_t slab0 = 0; slab0 < plan.full_slabs; slab0 += kMaxGridY)
+    add(slab0, std::min<int64_t>(kMaxGridY, plan.full_slabs - slab0), kMaxMTiles);
+  if (plan.tail_rows > 0) add(plan.full_slabs, 1, plan.tail_m_tiles);
+  return out;
+}
+
 inline Int8Plan MakePlan(const Int8MatmulArgs& a, int smem_optin_bytes, int sm_count,
                          const Int8Overrides& force = Int8Overrides{}) {
   const Int8WeightView& w = a.weight;
@@ -83,13 +107,8 @@ inline Int8Plan MakePlan(const Int8MatmulArgs& a, int smem_optin_bytes, int sm_c
   plan.workspace = MakeWorkspace(a.m, w.k, w.k_pad, plan.detect, rows_per_chunk);
   plan.sm_count = std::max(1, sm_count);
   plan.forced_splits = force.splits;
-  // The slab counts of RunPlan's GEMM launches: runs of kMaxGridY full slabs, the leftover run,
-  // the partial tail slab.
-  const int64_t slab_counts[] = {std::min<int64_t>(kMaxGridY, plan.full_slabs),
-                                 plan.full_slabs > kMaxGridY ? plan.full_slabs % kMaxGridY : 0,
-                                 plan.tail_rows > 0 ? 1 : 0};
-  for (int64_t slabs : slab_counts)
-    if (slabs > 0 && LaunchSplits(plan, slabs) > 1) plan.split_ctas = std::max(plan.split_ctas, plan.n_ctas * slabs);
+  for (const GemmLaunch& g : GemmLaunches(plan))
+    if (g.splits > 1) plan.split_ctas = std::max(plan.split_ctas, plan.n_ctas * g.slabs);
   if (plan.split_ctas > 0) plan.split_bytes = SplitArrivalsOffset(plan.split_ctas) + RoundUp(plan.split_ctas * 4, 256);
   return plan;
 }
@@ -122,8 +141,8 @@ inline std::string GemmConfigString(int m_tiles, bool outliers) {
          " WARPS=" + std::to_string(kGemmWarps) + (outliers ? " OUTLIER_CAP=" + std::to_string(kOutlierCap) : "");
 }
 
-// Y = the contract of sparq/int8.h on `target`: [detect, compact,] quantize, then one GEMM launch
-// per run of at most kMaxGridY full slabs and one for the last, partial slab. `workspace`:
+// Y = the contract of sparq/int8.h on `target`: [detect, compact,] quantize, then the GEMM launches
+// of GemmLaunches. `workspace`:
 // plan.workspace.bytes of the target's memory, any content (every byte read is written first);
 // `split`: plan.split_bytes, zero when allocated and zero again after every launch (null when 0).
 template <class Target>
@@ -184,18 +203,18 @@ Status RunPlan(const Int8MatmulArgs& a, const Int8Plan& plan, void* workspace, v
   gp.stage_cap = plan.detect ? kOutlierCap : 0;
   std::string config;
   int smem_max = 0, splits_max = 1;
-  // (first slab, slabs, instance) of each GEMM launch
-  auto gemm = [&](int64_t slab0, int64_t slabs, int m_tiles) -> Status {
+  auto gemm = [&](const GemmLaunch& g) -> Status {
+    const int64_t slabs = g.slabs;
+    const int m_tiles = g.m_tiles;
     const int smem = GemmSmemBytes(m_tiles, plan.detect);
     if (smem > plan.smem_optin_bytes)
       return Status::Error(StatusCode::kShape,
                            "int8.matmul: needs " + std::to_string(smem) +
                                " bytes of shared memory per block, more than this device has",
                            "weight");
-    gp.slab0 = slab0;
-    gp.splits = LaunchSplits(plan, slabs);
-    gp.blocks_per_split = CeilDiv(plan.k_blocks, int64_t(gp.splits));
-    gp.splits = int(CeilDiv(plan.k_blocks, gp.blocks_per_split));  // no empty split
+    gp.slab0 = g.slab0;
+    gp.splits = g.splits;
+    gp.blocks_per_split = g.blocks_per_split;
     const int64_t ctas = plan.n_ctas * slabs;
     if (gp.splits > 1 && (split == nullptr || ctas > plan.split_ctas))
       return Status::Error(StatusCode::kArgument, "int8.matmul: the split-k block is missing or too small", "workspace");
@@ -222,12 +241,8 @@ Status RunPlan(const Int8MatmulArgs& a, const Int8Plan& plan, void* workspace, v
     splits_max = std::max(splits_max, gp.splits);
     return st;
   };
-  for (int64_t slab0 = 0; slab0 < plan.full_slabs; slab0 += kMaxGridY) {
-    s = gemm(slab0, std::min<int64_t>(kMaxGridY, plan.full_slabs - slab0), kMaxMTiles);
-    if (!s.ok()) return s;
-  }
-  if (plan.tail_rows > 0) {
-    s = gemm(plan.full_slabs, 1, plan.tail_m_tiles);
+  for (const GemmLaunch& g : GemmLaunches(plan)) {
+    s = gemm(g);
     if (!s.ok()) return s;
   }
 

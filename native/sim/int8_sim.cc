@@ -2,7 +2,6 @@
 // simulator, through the plan the nvcc launcher uses (cuda/int8_plan.cuh); the workspace is host
 // memory filled with 0xff bytes (NaN floats, −1 codes, all-ones flag words), so a part read before
 // the kernel meant to write it did shows in Y or in the outlier list.
-#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -58,13 +57,9 @@ bool Int8SplitBlockCoversLaunches(int64_t m, int64_t n, int64_t k, int sm_count,
   a.weight.k_pad = CeilDiv(k, kBlockK) * kBlockK;
   a.m = m;
   const Int8Plan plan = MakePlan(a, kSimSmemOptinBytes, sm_count);
-  std::vector<int64_t> launches;  // RunPlan's GEMM launches, in its order
-  for (int64_t slab0 = 0; slab0 < plan.full_slabs; slab0 += kMaxGridY)
-    launches.push_back(std::min<int64_t>(kMaxGridY, plan.full_slabs - slab0));
-  if (plan.tail_rows > 0) launches.push_back(1);
-  for (int64_t slabs : launches)
-    if (LaunchSplits(plan, slabs) > 1 && plan.n_ctas * slabs > plan.split_ctas) {
-      *why = "m=" + std::to_string(m) + ": a launch of " + std::to_string(slabs) + " slabs splits k but the block holds " +
+  for (const GemmLaunch& g : GemmLaunches(plan))
+    if (g.splits > 1 && plan.n_ctas * g.slabs > plan.split_ctas) {
+      *why = "m=" + std::to_string(m) + ": a launch of " + std::to_string(g.slabs) + " slabs splits k but the block holds " +
              std::to_string(plan.split_ctas) + " CTAs";
       return false;
     }

@@ -626,6 +626,21 @@ void Gathered() {
   Check(s.code == StatusCode::kArgument, "comm kernel [sim]: a null staging is kArgument", "%s", s.message.c_str());
 }
 
+// Rank r's comm call on the group call Prepare made for `c`.
+CommAllreduceRmsnormArgs RankCommArgs(const Call& c, int r, comm::ShmComm* comm) {
+  CommAllreduceRmsnormArgs a;
+  a.comm = comm;
+  a.x = c.args.x[r];
+  a.residual = c.args.residual[r];
+  a.gamma = c.args.gamma;
+  a.out = c.args.out[r];
+  a.residual_out = c.args.residual_out[r];
+  a.tokens = c.tokens;
+  a.hidden = c.hidden;
+  a.eps = c.eps;
+  return a;
+}
+
 // comm.allreduceRmsnorm through the host transport (runtime/comm_host.h), as a cuda or sim rank runs
 // it: each rank a thread with its own sim backend, joined to one shared-memory comm, x brought to the
 // host, the rows exchanged, the gathered kernel run — every rank's out and residual checked as the
@@ -667,17 +682,7 @@ void HostTransport() {
           if (s.ok() && call == 0)
             s = comm::ShmComm::Join(id, r, h.R, 10000, std::make_shared<std::atomic<bool>>(false), &comms[size_t(r)]);
           if (s.ok()) {
-            CommAllreduceRmsnormArgs a;
-            a.comm = comms[size_t(r)].get();
-            a.x = c.args.x[r];
-            a.residual = c.args.residual[r];
-            a.gamma = c.args.gamma;
-            a.out = c.args.out[r];
-            a.residual_out = c.args.residual_out[r];
-            a.tokens = h.T;
-            a.hidden = h.H;
-            a.eps = c.eps;
-            s = comm::AllreduceThroughHost(*backend, a, &infos[size_t(r)]);
+            s = comm::AllreduceThroughHost(*backend, RankCommArgs(c, r, comms[size_t(r)].get()), &infos[size_t(r)]);
           }
           status[size_t(r)] = s;
         });
@@ -748,16 +753,7 @@ void HostTransportAbandon() {
       if (s.ok()) s = comm::ShmComm::Join(id, r, R, kTimeoutMs, std::make_shared<std::atomic<bool>>(false), &comm);
       const auto t0 = std::chrono::steady_clock::now();
       if (s.ok()) {
-        CommAllreduceRmsnormArgs a;
-        a.comm = comm.get();
-        a.x = c.args.x[r];
-        a.residual = c.args.residual[r];
-        a.gamma = c.args.gamma;
-        a.out = c.args.out[r];
-        a.residual_out = c.args.residual_out[r];
-        a.tokens = c.tokens;
-        a.hidden = c.hidden;
-        a.eps = c.eps;
+        const CommAllreduceRmsnormArgs a = RankCommArgs(c, r, comm.get());
         s = comm::AllreduceThroughHost(*backend, a, nullptr);
         if (r == 0 && !s.ok()) {
           const Status again = comm::AllreduceThroughHost(*backend, a, nullptr);
