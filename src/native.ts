@@ -153,6 +153,7 @@ export interface NativeBinding {
   commJoin(ctx: NativeContext, id: unknown, rank: unknown, size: unknown, timeoutMs: unknown): Promise<unknown>;
   commClose(comm: unknown): void;
   commBroken(comm: unknown): string;
+  commTransport(comm: unknown): 'host' | 'device';
   /** [out, residualOut] */
   commAllreduceRmsnorm(
     ctx: NativeContext,

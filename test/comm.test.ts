@@ -155,6 +155,7 @@ describe('comm.allreduceRmsnorm [cpu]: ranks in other workers and processes', ()
       await expect(sq.comm({ id: comm.create(), rank: 0, size: 9 })).rejects.toMatchObject({ argument: 'size' });
       expect(() => comm.create({ maxBytes: -1 })).toThrow(SparqArgumentError);
       const { c, x, g } = await expectOneRankComm(sq);
+      expect(c.transport).toBe('host');
       expect(() => c.allreduceRmsnorm(x, x, g, { out: x })).toThrow(SparqArgumentError);
       expect(() => c.allreduceRmsnorm(sq.tensor(new Uint16Array(12), [1, 12], 'f16'), x, g)).toThrow(/multiple of 8/);
       c.close();
@@ -177,11 +178,30 @@ describeSim('comm.allreduceRmsnorm [sim]: the CUDA comm kernel on the simulator'
     { tokens: 3, hidden: 8192 },
   ];
 
-  it('3 sim ranks (2 worker_threads, 1 child process): contract bits, each peer row read once from staging', async () => {
+  // Every rank's view of how rows moved, from its join report.
+  const transports = (reports: RankReport[]): Array<string | undefined> =>
+    reports.filter((r) => r.joined).sort((a, b) => a.rank - b.rank).map((r) => r.transport);
+
+  it('3 sim ranks in worker_threads of one process: rows device to device (the peers\' slots), contract bits', async () => {
+    const seed = freshSeed();
+    const id = hex(comm.create({ maxBytes: 2 ** 20 }));
+    const jobs = [0, 1, 2].map((rank) => ({ id, rank, size: 3, seed, calls, timeoutMs: 60000, backend: 'sim' as const }));
+    const reports = await runRanks(jobs, 'worker');
+    expect(transports(reports)).toEqual(['device', 'device', 'device']);
+    expectContract(reports, seed, 3, calls);
+    for (const r of reports.filter((m) => m.call !== undefined)) {
+      const rowBytes = calls[r.call as number].tokens * calls[r.call as number].hidden * 2;
+      expect({ rank: r.rank, call: r.call, staging: r.bytesRead?.staging }).toEqual({ rank: r.rank, call: r.call, staging: 2 * rowBytes });
+    }
+  });
+
+  it('3 sim ranks (2 worker_threads, 1 child process): rows through host memory, contract bits, each peer row read once from staging', async () => {
     const seed = freshSeed();
     const id = hex(comm.create({ maxBytes: 2 ** 20 }));
     const jobs = [0, 1, 2].map((rank) => ({ id, rank, size: 3, seed, calls, timeoutMs: 60000, backend: 'sim' as const }));
     const reports = await runRanks(jobs, ['worker', 'process', 'worker']);
+    // a sim slot is host memory of its own process: the child's cannot be read in place, so all three agree on host
+    expect(transports(reports)).toEqual(['host', 'host', 'host']);
     expectContract(reports, seed, 3, calls);
     for (const r of reports.filter((m) => m.call !== undefined)) {
       const call = calls[r.call as number];
@@ -201,7 +221,9 @@ describeSim('comm.allreduceRmsnorm [sim]: the CUDA comm kernel on the simulator'
     const id = hex(comm.create({ maxBytes: 2 ** 20 }));
     const backends = ['sim', 'cpu', 'sim', 'cpu'] as const;
     const jobs = backends.map((backend, rank) => ({ id, rank, size: 4, seed, calls, timeoutMs: 60000, backend }));
-    expectContract(await runRanks(jobs, ['worker', 'worker', 'process', 'process']), seed, 4, calls);
+    const reports = await runRanks(jobs, ['worker', 'worker', 'process', 'process']);
+    expect(transports(reports)).toEqual(['host', 'host', 'host', 'host']);
+    expectContract(reports, seed, 4, calls);
   });
 
   it('a sim rank whose peer never joins rejects with SparqTimeoutError naming it; size 1 is the fused residual + norm', async () => {
@@ -213,6 +235,7 @@ describeSim('comm.allreduceRmsnorm [sim]: the CUDA comm kernel on the simulator'
     try {
       const { c } = await expectOneRankComm(sim);
       expect(sim.lastLaunch?.kernel).toBe('allreduce_gathered_rmsnorm_kernel');
+      expect(c.transport).toBe('device');
       c.close();
     } finally {
       await sim.close();

@@ -10,6 +10,7 @@
 #include "binding/errors.h"
 #include "binding/op_launch.h"
 #include "binding/tensor.h"
+#include "runtime/comm_device.h"
 #include "runtime/comm_host.h"
 #include "runtime/shm_comm.h"
 #include "sparq/comm.h"
@@ -18,15 +19,23 @@ namespace sparq::binding {
 namespace {
 
 constexpr napi_type_tag kCommTag = {0x73717063'6f6d6d31ULL, 0x5e1f0a2b'9c3d4e71ULL};
-using CommPtr = std::shared_ptr<comm::ShmComm>;
+// What a comm handle holds: the shared-memory comm, and the device transport when every rank
+// agreed on one at join (runtime/comm_device.h; null: rows go through host memory, or the cpu
+// backend reduces in shared memory itself).
+struct CommState {
+  std::shared_ptr<comm::ShmComm> shm;
+  std::shared_ptr<comm::DeviceTransport> device;
+};
+using CommPtr = std::shared_ptr<CommState>;
 
-std::shared_ptr<comm::ShmComm> ParseComm(Napi::Env env, const Napi::Value& v, const std::string& op) {
+CommPtr ParseComm(Napi::Env env, const Napi::Value& v, const std::string& op) {
   if (!v.IsExternal() || !v.As<Napi::Object>().CheckTypeTag(&kCommTag))
     ThrowArg(env, StatusCode::kArgument, op, "comm", "a comm from sq.comm()", DescribeValue(v));
   return *v.As<Napi::External<CommPtr>>().Data();
 }
 
-// cpu runs the comm op itself; a backend with the gathered kernel runs it behind the host transport.
+// cpu runs the comm op itself; a backend with the gathered kernel runs it behind a transport
+// (device to device where every rank can, else through host memory).
 bool CommRunsOn(const Backend& b) { return b.Has(OpId::kCommAllreduceRmsnorm) || b.Has(OpId::kAllreduceGathered); }
 
 int64_t IntArg(Napi::Env env, const Napi::Value& v, const std::string& op, const std::string& name, int64_t lo, int64_t hi,
@@ -69,21 +78,25 @@ Napi::Value CommJoin(const Napi::CallbackInfo& info) {
   const int64_t timeout_ms = IntArg(env, info[4], op, "timeoutMs", 1, int64_t(1) << 31, "an integer number of ms >= 1");
 
   auto deferred = std::make_shared<Napi::Promise::Deferred>(env);
-  auto joined = std::make_shared<CommPtr>();
+  auto joined = std::make_shared<CommState>();
+  std::shared_ptr<Backend> backend = ctx->backend_ptr();
   // close() or teardown of this context ends the join's and every later call's waits at once
   auto cancel = std::make_shared<std::atomic<bool>>(false);
   ctx->AddInterrupt([cancel] { cancel->store(true); });
   ctx->Enqueue(
       env,
-      [id, rank, size, timeout_ms, cancel, joined]() {
-        return comm::ShmComm::Join(id, rank, size, timeout_ms, cancel, joined.get());
+      [id, rank, size, timeout_ms, cancel, joined, backend]() {
+        Status s = comm::ShmComm::Join(id, rank, size, timeout_ms, cancel, &joined->shm);
+        // Every rank, whatever its backend, takes part in choosing how rows move (cpu ranks say no).
+        if (s.ok()) s = comm::DeviceTransport::Agree(backend, *joined->shm, &joined->device);
+        return s;
       },
       [deferred, joined](Napi::Env env, const Status& status) {
         if (!status.ok()) {
           deferred->Reject(MakeError(env, status).Value());
           return;
         }
-        auto handle = Napi::External<CommPtr>::New(env, new CommPtr(*joined), [](Napi::Env, CommPtr* p) { delete p; });
+        auto handle = Napi::External<CommPtr>::New(env, new CommPtr(joined), [](Napi::Env, CommPtr* p) { delete p; });
         handle.TypeTag(&kCommTag);
         deferred->Resolve(handle);
       });
@@ -92,13 +105,21 @@ Napi::Value CommJoin(const Napi::CallbackInfo& info) {
 
 // commClose(comm): this rank leaves; peers still waiting on it fail at once.
 Napi::Value CommClose(const Napi::CallbackInfo& info) {
-  ParseComm(info.Env(), info[0], "comm.close")->Close();
+  ParseComm(info.Env(), info[0], "comm.close")->shm->Close();
   return info.Env().Undefined();
 }
 
 // commBroken(comm) → string ('' while usable)
 Napi::Value CommBroken(const Napi::CallbackInfo& info) {
-  return Napi::String::New(info.Env(), ParseComm(info.Env(), info[0], "comm")->BrokenReason());
+  return Napi::String::New(info.Env(), ParseComm(info.Env(), info[0], "comm")->shm->BrokenReason());
+}
+
+// commTransport(comm) → 'host' (rows through the comm's shared memory: every cpu comm, and device
+// ranks whose peers cannot all be read device to device) | 'device' (runtime/comm_device.h)
+Napi::Value CommTransport(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  CommPtr c = ParseComm(env, info[0], "comm");
+  return Napi::String::New(env, c->device ? "device" : "host");
 }
 
 // commAllreduceRmsnorm(ctx, comm, x, residual, gamma, out?, residualOut?, eps) → [out, residualOut]
@@ -107,7 +128,9 @@ Napi::Value CommAllreduceRmsnorm(const Napi::CallbackInfo& info) {
   const std::string op = CommAllreduceRmsnormArgs::kOpName;
   ContextCore* ctx = ContextWrap::Parse(info[0], op)->core();
   ctx->ThrowIfLost(env);
-  std::shared_ptr<comm::ShmComm> comm = ParseComm(env, info[1], op);
+  CommPtr state = ParseComm(env, info[1], op);
+  std::shared_ptr<comm::ShmComm> comm = state->shm;
+  std::shared_ptr<comm::DeviceTransport> device = state->device;
   const std::string broken = comm->BrokenReason();
   if (!broken.empty())
     ThrowArg(env, StatusCode::kTimeout, op, "comm", "a usable comm", "one that is broken (" + broken + ")");
@@ -151,7 +174,7 @@ Napi::Value CommAllreduceRmsnorm(const Napi::CallbackInfo& info) {
   std::shared_ptr<Buffer> xb = x->buffer(), resb = residual->buffer(), gb = gamma->buffer();
   std::shared_ptr<Backend> backend = ctx->backend_ptr();
   EnqueueOp(env, ctx, {xb, resb, gb}, std::vector<std::shared_ptr<Buffer>>{ob, rb},
-            [backend, comm, xb, resb, gb, ob, rb, tokens, hidden, eps_f](LaunchInfo* launch) {
+            [backend, comm, device, xb, resb, gb, ob, rb, tokens, hidden, eps_f](LaunchInfo* launch) {
               CommAllreduceRmsnormArgs args;
               args.comm = comm.get();
               args.x = static_cast<const uint16_t*>(xb->ptr);
@@ -162,8 +185,8 @@ Napi::Value CommAllreduceRmsnorm(const Napi::CallbackInfo& info) {
               args.tokens = tokens;
               args.hidden = hidden;
               args.eps = eps_f;
-              return backend->Has(OpId::kCommAllreduceRmsnorm) ? backend->CommAllreduceRmsnorm(args, launch)
-                                                                : comm::AllreduceThroughHost(*backend, args, launch);
+              if (backend->Has(OpId::kCommAllreduceRmsnorm)) return backend->CommAllreduceRmsnorm(args, launch);
+              return device ? device->Allreduce(args, launch) : comm::AllreduceThroughHost(*backend, args, launch);
             });
   return AllreduceResult(env, out_object, res_object);
 }
@@ -175,6 +198,7 @@ void RegisterComm(Napi::Env env, Napi::Object exports) {
   exports.Set("commJoin", Napi::Function::New(env, CommJoin, "commJoin"));
   exports.Set("commClose", Napi::Function::New(env, CommClose, "commClose"));
   exports.Set("commBroken", Napi::Function::New(env, CommBroken, "commBroken"));
+  exports.Set("commTransport", Napi::Function::New(env, CommTransport, "commTransport"));
   exports.Set("commAllreduceRmsnorm", Napi::Function::New(env, CommAllreduceRmsnorm, "commAllreduceRmsnorm"));
 }
 

@@ -263,10 +263,46 @@ int32_t CublasStatus(void* p, char* out, size_t out_bytes) {
   return c.used() ? 1 : 0;
 }
 
+// The comm's device transport (sparq/cuda_abi.h peer_slot_*).
+static_assert(sizeof(cudaIpcMemHandle_t) == 64, "the PeerSlot handle holds a cudaIpcMemHandle_t");
+
+int32_t PeerSlotAlloc(void* p, size_t bytes, void** ptr, uint8_t* ipc_handle, SparqCudaError* err) {
+  CudaContext* c = Ctx(p);
+  SPARQ_CUDA_TRY(cudaSetDevice(c->device), "cudaSetDevice");
+  SPARQ_CUDA_TRY(cudaMalloc(ptr, bytes), "cudaMalloc(comm slot)");
+  cudaIpcMemHandle_t h;
+  const cudaError_t e = cudaIpcGetMemHandle(&h, *ptr);
+  if (e != cudaSuccess) {
+    cudaFree(*ptr);
+    *ptr = nullptr;
+    return Check(e, "cudaIpcGetMemHandle(comm slot)", err);
+  }
+  std::memcpy(ipc_handle, &h, sizeof h);
+  return 0;
+}
+
+void PeerSlotFree(void* p, void* ptr) {
+  cudaSetDevice(Ctx(p)->device);
+  cudaFree(ptr);
+}
+
+int32_t PeerSlotOpen(void* p, const uint8_t* ipc_handle, void** ptr, SparqCudaError* err) {
+  SPARQ_CUDA_TRY(cudaSetDevice(Ctx(p)->device), "cudaSetDevice");
+  cudaIpcMemHandle_t h;
+  std::memcpy(&h, ipc_handle, sizeof h);
+  SPARQ_CUDA_TRY(cudaIpcOpenMemHandle(ptr, h, cudaIpcMemLazyEnablePeerAccess), "cudaIpcOpenMemHandle(peer comm slot)");
+  return 0;
+}
+
+void PeerSlotClose(void* p, void* ptr) {
+  cudaSetDevice(Ctx(p)->device);
+  cudaIpcCloseMemHandle(ptr);
+}
+
 const SparqCudaApi kApi = {
     SPARQ_CUDA_ABI_VERSION, sizeof(SparqCudaApi), DeviceInfo, ContextCreate, ContextDestroy, Alloc, Free, CopyToDevice,
     CopyToHost, Fill, CopyOnDevice, Synchronize, StreamTimeMs, RunOp, CublasStatus,
-    static_cast<int32_t>(sparq::OpId::kCount), kOpNames,
+    static_cast<int32_t>(sparq::OpId::kCount), kOpNames, PeerSlotAlloc, PeerSlotFree, PeerSlotOpen, PeerSlotClose,
 };
 
 }  // namespace

@@ -13,6 +13,21 @@
 
 namespace sparq {
 
+// A device buffer other ranks of a comm may read (runtime/comm_device.h): what this rank publishes
+// in the comm's shared memory. kind says which backend made it; a peer opens it only with the same
+// kind. cuda: `handle` is a cudaIpcMemHandle_t (64 bytes), `ptr` the address in the owner's
+// process (used as is by a peer in the same process, where an IPC handle cannot be opened); sim:
+// `ptr` alone, valid in the owner's process only.
+struct PeerSlot {
+  static constexpr uint32_t kNone = 0, kSim = 1, kCuda = 2;
+  uint32_t kind = kNone;
+  int32_t device = 0;   // cuda: the owner's device ordinal
+  int64_t pid = 0;      // the owner's process
+  uint64_t ptr = 0;
+  uint64_t bytes = 0;
+  uint8_t handle[64] = {};
+};
+
 struct DeviceInfo {
   std::string name;
   int sm_major = 0, sm_minor = 0, sm_count = 0;
@@ -61,6 +76,26 @@ class Backend {
     (void)flops_per_iteration;
     (void)checksum;
     return Unsupported("fmaProbe");
+  }
+
+  // The comm's device transport (runtime/comm_device.h): a slot of `bytes` this rank's peers can
+  // read, and a peer's slot opened for reading (ClosePeerSlot undoes OpenPeerSlot; FreePeerSlot
+  // frees this rank's). A backend without peer memory (cpu) answers kBackend and the comm goes
+  // through host memory.
+  virtual Status AllocatePeerSlot(size_t bytes, PeerSlot* slot) {
+    (void)bytes;
+    (void)slot;
+    return Unsupported("comm (peer slots)");
+  }
+  virtual void FreePeerSlot(const PeerSlot& slot) { (void)slot; }
+  virtual Status OpenPeerSlot(const PeerSlot& peer, const void** ptr) {
+    (void)peer;
+    (void)ptr;
+    return Unsupported("comm (peer slots)");
+  }
+  virtual void ClosePeerSlot(const PeerSlot& peer, const void* ptr) {
+    (void)peer;
+    (void)ptr;
   }
 
   // Which packed layout this backend's kernels read (weights are packed for the context that

@@ -3,6 +3,7 @@
 // (beside sparq.node) dlopened and its ABI table checked. Every failure says what is missing and
 // what to do, so `auto` can fall back to cpu with a one-line reason.
 #include <dlfcn.h>
+#include <unistd.h>
 
 #include <cstring>
 #include <mutex>
@@ -34,7 +35,8 @@ void CopyLaunch(const SparqCudaLaunchInfo& in, LaunchInfo* out) {
 
 class CudaBackend : public Backend {
  public:
-  CudaBackend(const SparqCudaApi* api, void* ctx, DeviceInfo info) : api_(api), ctx_(ctx), info_(std::move(info)) {}
+  CudaBackend(const SparqCudaApi* api, void* ctx, int device, DeviceInfo info)
+      : api_(api), ctx_(ctx), device_(device), info_(std::move(info)) {}
   ~CudaBackend() override { api_->context_destroy(ctx_); }
   const char* name() const override { return "cuda"; }
   bool host_memory() const override { return false; }
@@ -50,6 +52,38 @@ class CudaBackend : public Backend {
   Status CopyOnDevice(void* dst, const void* src, size_t bytes) override { return Call(api_->copy_on_device, dst, src, bytes); }
   Status Synchronize() override { return Call(api_->synchronize); }
   Status StreamTimeMs(double* ms) override { return Call(api_->stream_time_ms, ms); }
+
+  // Peer slots (the comm's device transport): IPC-exported device memory. A peer in this process
+  // uses the owner's address as is (any device: copies go through UVA) — cudaIpcOpenMemHandle
+  // refuses a handle from its own process; a peer in another process maps the IPC handle.
+  Status AllocatePeerSlot(size_t bytes, PeerSlot* slot) override {
+    *slot = PeerSlot{};
+    void* p = nullptr;
+    Status s = Call(api_->peer_slot_alloc, bytes, &p, slot->handle);
+    if (!s.ok()) return s;
+    slot->kind = PeerSlot::kCuda;
+    slot->device = device_;
+    slot->pid = int64_t(::getpid());
+    slot->ptr = reinterpret_cast<uintptr_t>(p);
+    slot->bytes = bytes;
+    return Status::Ok();
+  }
+  void FreePeerSlot(const PeerSlot& slot) override { api_->peer_slot_free(ctx_, reinterpret_cast<void*>(uintptr_t(slot.ptr))); }
+  Status OpenPeerSlot(const PeerSlot& peer, const void** ptr) override {
+    if (peer.kind != PeerSlot::kCuda)
+      return Status::Error(StatusCode::kBackend, "comm: a cuda rank reads only the slots of cuda ranks");
+    if (peer.pid == int64_t(::getpid())) {
+      *ptr = reinterpret_cast<const void*>(uintptr_t(peer.ptr));
+      return Status::Ok();
+    }
+    void* p = nullptr;
+    Status s = Call(api_->peer_slot_open, static_cast<const uint8_t*>(peer.handle), &p);
+    if (s.ok()) *ptr = p;
+    return s;
+  }
+  void ClosePeerSlot(const PeerSlot& peer, const void* ptr) override {
+    if (peer.pid != int64_t(::getpid())) api_->peer_slot_close(ctx_, const_cast<void*>(ptr));
+  }
   // Every op the library has goes through run_op with its args struct as is (layout pinned by
   // SPARQ_ASSERT_ABI_LAYOUT); generated from sparq/op_list.h's CUDA column.
 #define SPARQ_CUDA_OP_ENTRY(Name, Args, C, S, G)                          \
@@ -74,6 +108,7 @@ class CudaBackend : public Backend {
   }
   const SparqCudaApi* api_;
   void* ctx_;
+  int device_;
   DeviceInfo info_;
 };
 
@@ -151,7 +186,7 @@ Status CreateCudaBackend(int device, const std::string& addon_dir, std::shared_p
   char cublas[512] = {0};
   if (api->cublas_status(ctx, cublas, sizeof(cublas)) == 1) info.cublas = cublas;
   else info.cublas_note = cublas;
-  *out = std::make_shared<CudaBackend>(api, ctx, std::move(info));
+  *out = std::make_shared<CudaBackend>(api, ctx, device, std::move(info));
   return Status::Ok();
 }
 

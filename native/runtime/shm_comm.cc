@@ -21,7 +21,11 @@ struct RankState {
   std::atomic<int64_t> pid;       // my process (0 = not joined)
   std::atomic<int64_t> tokens, hidden;  // the shape of my current call
   std::atomic<uint32_t> joined;
-  uint8_t pad[64 - 44];
+  uint32_t reserved;
+  // Vote v (1-based) of this rank: bit 31 + v of `votes` is its answer, the low 32 bits how many
+  // votes it has cast. Answers accumulate, so they stay readable after later votes.
+  std::atomic<uint64_t> votes;
+  uint8_t pad[64 - 56];
 };
 static_assert(sizeof(RankState) == 64, "one cache line per rank");
 
@@ -34,6 +38,7 @@ struct ShmComm::Segment {
   std::atomic<uint32_t> broken;   // 0 usable, 1 reason being written, 2 broken (reason valid)
   char reason[508];
   RankState ranks[kMaxRanks];
+  uint8_t records[kMaxRanks][ShmComm::kRecordBytes];  // Publish
 };
 static_assert(std::atomic<uint64_t>::is_always_lock_free && std::atomic<uint32_t>::is_always_lock_free,
               "atomics in shared memory must be lock-free (address-free across processes)");
@@ -144,7 +149,7 @@ Status ShmComm::Join(const std::vector<uint8_t>& id, int rank, int size, int64_t
                          "rank");
   me.pid.store(int64_t(::getpid()), std::memory_order_release);
 
-  Status w = c->WaitAll(true, 0, "join");  // arrive counters are 0; joined flags decide here
+  Status w = c->WaitAll(Wait::kJoin, 0);
   if (!w.ok()) {
     ::shm_unlink(c->name_.c_str());  // nobody else should meet in it now
     return w;
@@ -186,13 +191,17 @@ Status ShmComm::Break(const std::string& reason) {
   return Status::Error(StatusCode::kTimeout, "comm.allreduceRmsnorm: " + reason);
 }
 
-Status ShmComm::WaitAll(bool arrive, uint64_t target, const char* what) {
+Status ShmComm::WaitAll(Wait what, uint64_t target) {
   const auto start = Clock::now();
   const auto deadline = start + std::chrono::milliseconds(timeout_ms_);
-  const bool joining = std::strcmp(what, "join") == 0;
   auto reached = [&](const RankState& r) {
-    if (joining) return r.joined.load(std::memory_order_acquire) == 1;
-    return (arrive ? r.arrive : r.depart).load(std::memory_order_acquire) >= target;
+    switch (what) {
+      case Wait::kJoin: return r.joined.load(std::memory_order_acquire) == 1;
+      case Wait::kArrive: return r.arrive.load(std::memory_order_acquire) >= target;
+      case Wait::kDepart: return r.depart.load(std::memory_order_acquire) >= target;
+      case Wait::kVote: return (r.votes.load(std::memory_order_acquire) & 0xffffffffu) >= target;
+    }
+    return false;
   };
   for (int i = 0;; ++i) {
     bool all = true;
@@ -211,15 +220,44 @@ Status ShmComm::WaitAll(bool arrive, uint64_t target, const char* what) {
           gone += (gone.empty() ? "" : ", ") + std::to_string(p) + " (pid " + std::to_string(pid) + ")";
         missing += (missing.empty() ? "" : ", ") + std::to_string(p);
       }
-      const std::string call = joining ? "the join" : "call " + std::to_string(target);
+      const std::string call = what == Wait::kJoin   ? "the join"
+                               : what == Wait::kVote ? "the join's transport agreement"
+                                                     : "call " + std::to_string(target);
       if (!gone.empty()) return Break("rank " + gone + " exited before " + call);
-      if (Clock::now() > deadline)
-        return Break("rank " + missing + " did not " + (joining ? "join" : arrive ? "arrive at " : "finish ") +
-                     (joining ? "" : call) + " within " + std::to_string(timeout_ms_) + " ms (waited on rank " +
-                     std::to_string(rank_) + ")");
+      if (Clock::now() > deadline) {
+        const std::string verb = what == Wait::kJoin     ? "join"
+                                 : what == Wait::kVote   ? "finish joining (" + call + ")"
+                                 : what == Wait::kArrive ? "arrive at " + call
+                                                         : "finish " + call;
+        return Break("rank " + missing + " did not " + verb + " within " + std::to_string(timeout_ms_) +
+                     " ms (waited on rank " + std::to_string(rank_) + ")");
+      }
     }
     Backoff(i);
   }
+}
+
+void ShmComm::Publish(const void* record, size_t bytes) {
+  std::memset(seg_->records[rank_], 0, kRecordBytes);
+  std::memcpy(seg_->records[rank_], record, bytes < kRecordBytes ? bytes : kRecordBytes);
+}
+
+const void* ShmComm::Published(int rank) const { return seg_->records[rank]; }
+
+Status ShmComm::Vote(bool yes, bool* all_yes) {
+  *all_yes = false;
+  if (votes_ >= uint64_t(kMaxVotes))
+    return Status::Error(StatusCode::kBackend, "comm: more than " + std::to_string(kMaxVotes) + " votes on one comm");
+  const uint64_t v = ++votes_;
+  RankState& me = seg_->ranks[rank_];
+  const uint64_t answers = (me.votes.load(std::memory_order_relaxed) >> 32) | (yes ? uint64_t(1) << (v - 1) : 0);
+  me.votes.store(answers << 32 | v, std::memory_order_release);
+  Status s = WaitAll(Wait::kVote, v);
+  if (!s.ok()) return s;
+  bool all = true;
+  for (int p = 0; p < size_; ++p) all = all && ((seg_->ranks[p].votes.load(std::memory_order_acquire) >> (31 + v)) & 1) != 0;
+  *all_yes = all;
+  return Status::Ok();
 }
 
 Status ShmComm::Arrive(const void* input, size_t bytes, int64_t tokens, int64_t hidden, std::vector<const void*>* slots) {
@@ -234,12 +272,12 @@ Status ShmComm::Arrive(const void* input, size_t bytes, int64_t tokens, int64_t 
                          "x");
   const uint64_t call = ++calls_;
   uint8_t* base = reinterpret_cast<uint8_t*>(seg_) + kHeaderBytes;
-  std::memcpy(base + size_t(rank_) * slot_bytes_, input, bytes);
+  if (input != nullptr) std::memcpy(base + size_t(rank_) * slot_bytes_, input, bytes);
   RankState& me = seg_->ranks[rank_];
   me.tokens.store(tokens, std::memory_order_relaxed);
   me.hidden.store(hidden, std::memory_order_relaxed);
   me.arrive.store(call, std::memory_order_release);
-  Status s = WaitAll(true, call, "arrive");
+  Status s = WaitAll(Wait::kArrive, call);
   if (!s.ok()) return s;
   for (int p = 0; p < size_; ++p) {
     const RankState& r = seg_->ranks[p];
@@ -259,7 +297,7 @@ Status ShmComm::Arrive(const void* input, size_t bytes, int64_t tokens, int64_t 
 
 Status ShmComm::Depart() {
   seg_->ranks[rank_].depart.store(calls_, std::memory_order_release);
-  return WaitAll(false, calls_, "depart");
+  return WaitAll(Wait::kDepart, calls_);
 }
 
 }  // namespace sparq::comm

@@ -52,6 +52,8 @@ class ShmComm {
   // `input` into this rank's slot, waits until every rank's slot holds this call's input, then
   // runs `read(slots)` (every rank's input, by rank), then waits until every rank has read. The
   // call number is this rank's count of Exchange calls. kShape when the ranks' shapes differ.
+  // With input null (and bytes 0) nothing is copied: the ranks only meet (the device transport
+  // moves the rows itself and ignores `slots`).
   template <class Read>
   Status Exchange(const void* input, size_t bytes, int64_t tokens, int64_t hidden, Read&& read) {
     std::vector<const void*> slots;
@@ -61,6 +63,19 @@ class ShmComm {
     Status d = Depart();
     return r.ok() ? d : r;
   }
+
+  // A bounded barrier on which every rank says yes or no (the device transport's agreement at
+  // join, runtime/comm_device.h): *all_yes = every rank said yes. Every rank must call Vote the
+  // same number of times; a rank's answers stay readable after it votes again, so a fast rank
+  // cannot overwrite an answer a slow one has yet to read. At most kMaxVotes per comm.
+  static constexpr int kMaxVotes = 32;
+  Status Vote(bool yes, bool* all_yes);
+
+  // A record of up to kRecordBytes this rank shows its peers (the device transport's slot); write
+  // it before a Vote, read the peers' after it (the vote orders them).
+  static constexpr size_t kRecordBytes = 128;
+  void Publish(const void* record, size_t bytes);
+  const void* Published(int rank) const;
 
   // This rank leaves: peers waiting on it fail at once ("rank r closed the comm").
   void Close();
@@ -74,10 +89,11 @@ class ShmComm {
  private:
   struct Segment;
   ShmComm() = default;
+  enum class Wait { kJoin, kArrive, kDepart, kVote };
   Status Arrive(const void* input, size_t bytes, int64_t tokens, int64_t hidden, std::vector<const void*>* slots);
   Status Depart();
-  // Waits until every rank's counter (arrive or depart) reaches `target`; bounded.
-  Status WaitAll(bool arrive, uint64_t target, const char* what);
+  // Waits until every rank has joined, or its counter (arrive, depart, vote) reaches `target`; bounded.
+  Status WaitAll(Wait what, uint64_t target);
   Status Break(const std::string& reason);
 
   Segment* seg_ = nullptr;
@@ -86,6 +102,7 @@ class ShmComm {
   uint64_t slot_bytes_ = 0;
   int64_t timeout_ms_ = 0;
   uint64_t calls_ = 0;
+  uint64_t votes_ = 0;
   std::string name_;
   std::shared_ptr<std::atomic<bool>> cancel_;
   mutable std::mutex mu_;

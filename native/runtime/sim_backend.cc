@@ -12,6 +12,8 @@
 // SPARQ_SIM_MEMORY_BYTES (read by open() in src/context.ts, BackendOptions::sim_memory_bytes) the
 // simulated device's memory: an allocation that would take the live total past it fails with
 // kOutOfMemory, as cudaMalloc would (how the OOM path is tested off a GPU).
+#include <unistd.h>
+
 #include <cstdlib>
 #include <mutex>
 #include <string>
@@ -76,6 +78,27 @@ class SimBackend : public HostMemoryBackend {
       }
     }
     HostMemoryBackend::Free(ptr);
+  }
+  // Peer slots (the comm's device transport): simulated device memory is host memory, so a peer
+  // in the same process reads the owner's slot in place — the path cuda ranks of one process take
+  // (runtime/comm_device.h). Ranks in other processes cannot: they vote for the host transport.
+  Status AllocatePeerSlot(size_t bytes, PeerSlot* slot) override {
+    void* p = nullptr;
+    Status s = Allocate(bytes, &p);
+    if (!s.ok()) return s;
+    *slot = PeerSlot{};
+    slot->kind = PeerSlot::kSim;
+    slot->pid = int64_t(::getpid());
+    slot->ptr = reinterpret_cast<uintptr_t>(p);
+    slot->bytes = bytes;
+    return Status::Ok();
+  }
+  void FreePeerSlot(const PeerSlot& slot) override { Free(reinterpret_cast<void*>(uintptr_t(slot.ptr))); }
+  Status OpenPeerSlot(const PeerSlot& peer, const void** ptr) override {
+    if (peer.kind != PeerSlot::kSim || peer.pid != int64_t(::getpid()))
+      return Status::Error(StatusCode::kBackend, "comm: a sim rank reads only the slots of sim ranks in its own process");
+    *ptr = reinterpret_cast<const void*>(uintptr_t(peer.ptr));
+    return Status::Ok();
   }
   const char* name() const override { return "sim"; }
   const char* cpu_isa() const override { return cpu::IsaName(isa_); }

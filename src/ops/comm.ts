@@ -50,8 +50,9 @@ export interface CommAllreduceRmsnormOptions {
 
 /**
  * This rank's membership of a comm. Ranks meet in POSIX shared memory: on cpu they reduce there;
- * on cuda and sim each rank's rows go through it and the rank then runs the CUDA comm kernel on its
- * device (the simulator on sim). Every backend gives the contract's bits. Every rank
+ * on cuda and sim each rank then runs the CUDA comm kernel on its device (the simulator on sim),
+ * with the peers' rows read device to device where every rank can (see {@link Comm.transport}),
+ * else brought through the shared memory. Every backend and transport gives the contract's bits. Every rank
  * must make the same calls in the same order with the same shapes. A rank that does not arrive
  * within `timeoutMs`, exits, or closes the comm makes the others fail with
  * {@link SparqTimeoutError} naming it; the comm is then broken for good (`broken` says why).
@@ -96,6 +97,17 @@ export class Comm {
       options.eps === undefined ? 1e-6 : options.eps,
     );
     return { out: c.wrap(o, options.out) as Tensor<'f16'>, residual: c.wrap(r, options.residualOut) as Tensor<'f16'> };
+  }
+
+  /**
+   * How rows move between the ranks, agreed by all of them at join: `'device'` — each rank's x sits
+   * in a device slot its peers read directly (cuda: CUDA IPC across processes, the address itself
+   * within one; sim: ranks of one process); `'host'` — through the comm's shared memory (cpu ranks,
+   * and any comm with a cpu rank or device ranks that cannot all read each other). The same on
+   * every rank of a comm; the bits do not depend on it.
+   */
+  get transport(): 'host' | 'device' {
+    return this.ctx.native.commTransport(this.handle);
   }
 
   /** Why the comm is unusable (a timeout, an exited or closed rank), or null while it is usable. */

@@ -47,6 +47,8 @@ export interface RankJob {
 export interface RankReport {
   rank: number;
   joined?: boolean;
+  /** after the join: how this rank's comm moves rows (Comm.transport) */
+  transport?: 'host' | 'device';
   call?: number;
   out?: string; // base64 of the fp16 bits
   residual?: string;

@@ -32,7 +32,7 @@ async function main(): Promise<void> {
       report({ rank: job.rank, joined: false, error: errorOf(e) });
       return;
     }
-    report({ rank: job.rank, joined: true });
+    report({ rank: job.rank, joined: true, transport: c.transport });
     if (job.after === 'exit') process.exit(0);
     if (job.after === 'never-call') {
       await new Promise((r) => setTimeout(r, job.timeoutMs * 3));

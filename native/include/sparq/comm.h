@@ -28,15 +28,22 @@ SPARQ_ASSERT_ABI_LAYOUT(CommAllreduceRmsnormArgs, 72);
 static_assert(offsetof(CommAllreduceRmsnormArgs, tokens) == 48 && offsetof(CommAllreduceRmsnormArgs, eps) == 64,
               "CommAllreduceRmsnormArgs layout");
 
-// The comm's kernel for backends whose comm goes through host memory (runtime/comm_host.h: cuda,
-// sim): every rank's x, gathered by the transport into `staging`, a HOST buffer [ranks][tokens]
-// [hidden] fp16 (the backend copies it to the device in stream order before the kernel; it may be
-// freed once the op returns), then this rank's sum in rank order, residual add and RMSNorm —
-// the contract of sparq/allreduce.h. The other pointers are the backend's memory.
+// The comm's kernel for backends whose comm kernel runs on a device (cuda, sim), after the comm's
+// transport has gathered every rank's x, in one of two forms:
+// - through host memory (runtime/comm_host.h): `staging`, a HOST buffer [ranks][tokens][hidden]
+//   fp16 that the backend copies to the device in stream order before the kernel (it may be freed
+//   once the op returns);
+// - device to device (runtime/comm_device.h): `staging` null and `peers[q]` (q ≠ rank) rank q's x
+//   in its comm slot, readable from this rank's device (the same device, a peer device, or an IPC
+//   mapping); the backend copies them into its workspace in stream order. The peers' slots must
+//   stay unchanged until this op's work has finished (the transport synchronizes before it lets
+//   the peers go on).
+// Then this rank's sum in rank order, residual add and RMSNorm — the contract of
+// sparq/allreduce.h. The other pointers are the backend's memory.
 struct AllreduceGatheredArgs {
   static constexpr const char* kOpName = "comm.allreduceRmsnorm";
   static constexpr int64_t kMaxM = kMaxIndexDim, kMaxN = allreduce::kMaxHidden, kMaxK = kMaxIndexDim;
-  const uint16_t* staging = nullptr;  // host: [ranks][tokens][hidden], slot `rank` = this rank's x
+  const uint16_t* staging = nullptr;  // host: [ranks][tokens][hidden], slot `rank` = this rank's x; or null
   const uint16_t* x = nullptr;
   const uint16_t* residual = nullptr;
   const uint16_t* gamma = nullptr;
@@ -46,10 +53,11 @@ struct AllreduceGatheredArgs {
   float eps = 0.0f;
   int32_t rank = 0, ranks = 0;
   int32_t reserved = 0;
+  const uint16_t* peers[allreduce::kMaxRanks] = {};  // device: rank q's x (when staging is null)
 };
-SPARQ_ASSERT_ABI_LAYOUT(AllreduceGatheredArgs, 80);
+SPARQ_ASSERT_ABI_LAYOUT(AllreduceGatheredArgs, 144);
 static_assert(offsetof(AllreduceGatheredArgs, tokens) == 48 && offsetof(AllreduceGatheredArgs, eps) == 64 &&
-                  offsetof(AllreduceGatheredArgs, ranks) == 72,
+                  offsetof(AllreduceGatheredArgs, ranks) == 72 && offsetof(AllreduceGatheredArgs, peers) == 80,
               "AllreduceGatheredArgs layout");
 
 }  // namespace sparq

@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SPARQ_CUDA_ABI_VERSION 3u
+#define SPARQ_CUDA_ABI_VERSION 4u
 
 #ifdef __cplusplus
 extern "C" {
@@ -59,6 +59,14 @@ typedef struct SparqCudaApi {
   // The op list the library was built with: op_names[i] is sparq::OpId i's kOpName.
   int32_t op_count;
   const char* const* op_names;
+  // The comm's device transport (runtime/comm_device.h). peer_slot_alloc: `bytes` of plain
+  // cudaMalloc memory (IPC cannot export stream-ordered pool memory) and its cudaIpcMemHandle_t
+  // (64 bytes into ipc_handle); peer_slot_open maps a slot another process exported
+  // (cudaIpcOpenMemHandle, peer access enabled lazily); the frees undo them.
+  int32_t (*peer_slot_alloc)(void* ctx, size_t bytes, void** ptr, uint8_t* ipc_handle, SparqCudaError* err);
+  void (*peer_slot_free)(void* ctx, void* ptr);
+  int32_t (*peer_slot_open)(void* ctx, const uint8_t* ipc_handle, void** ptr, SparqCudaError* err);
+  void (*peer_slot_close)(void* ctx, void* ptr);
 } SparqCudaApi;
 
 // Returns null when the library cannot serve `abi_version`.

@@ -1,0 +1,93 @@
+// runtime/comm_device.cc: see comm_device.h.
+#include "runtime/comm_device.h"
+
+#include <cstring>
+#include <string>
+
+namespace sparq::comm {
+
+static_assert(sizeof(PeerSlot) <= ShmComm::kRecordBytes, "a PeerSlot fits the comm's per-rank record");
+
+Status DeviceTransport::Agree(std::shared_ptr<Backend> backend, ShmComm& comm, std::shared_ptr<DeviceTransport>* out) {
+  out->reset();
+  std::shared_ptr<DeviceTransport> t(new DeviceTransport());
+  t->backend_ = std::move(backend);
+  t->rank_ = comm.rank();
+  // A backend without peer memory (cpu), or a device without room for the slot, votes no; the
+  // comm still works, through host memory.
+  const bool have = t->backend_->AllocatePeerSlot(comm.slot_bytes(), &t->mine_).ok();
+  if (!have) t->mine_ = PeerSlot{};
+  comm.Publish(&t->mine_, sizeof t->mine_);
+  bool all = false;
+  Status s = comm.Vote(have, &all);
+  if (!s.ok() || !all) {
+    t->Release();
+    return s;
+  }
+  t->peers_.assign(size_t(comm.size()), PeerSlot{});
+  t->opened_.assign(size_t(comm.size()), nullptr);
+  bool opened = true;
+  for (int p = 0; p < comm.size() && opened; ++p) {
+    if (p == t->rank_) continue;
+    std::memcpy(&t->peers_[size_t(p)], comm.Published(p), sizeof(PeerSlot));
+    const void* ptr = nullptr;
+    opened = t->backend_->OpenPeerSlot(t->peers_[size_t(p)], &ptr).ok();
+    if (opened) t->opened_[size_t(p)] = ptr;
+  }
+  s = comm.Vote(opened, &all);
+  if (!s.ok() || !all) {
+    t->Release();
+    return s;
+  }
+  *out = std::move(t);
+  return Status::Ok();
+}
+
+DeviceTransport::~DeviceTransport() { Release(); }
+
+void DeviceTransport::Release() {
+  for (size_t p = 0; p < opened_.size(); ++p)
+    if (opened_[p] != nullptr) backend_->ClosePeerSlot(peers_[p], opened_[p]);
+  opened_.clear();
+  if (mine_.kind != PeerSlot::kNone) backend_->FreePeerSlot(mine_);
+  mine_ = PeerSlot{};
+}
+
+Status DeviceTransport::Allreduce(const CommAllreduceRmsnormArgs& a, LaunchInfo* info) {
+  auto* c = static_cast<ShmComm*>(a.comm);
+  const size_t bytes = size_t(a.tokens) * size_t(a.hidden) * 2;
+  // x into this rank's slot, finished before the peers are told it is there. Like the host
+  // transport, a failure before arriving abandons the comm so the peers fail now, not at their timeout.
+  Status s = bytes <= mine_.bytes ? Status::Ok()
+                                  : Status::Error(StatusCode::kArgument, std::string(a.kOpName) + ": x must be at most " +
+                                                                             std::to_string(mine_.bytes) + " bytes, got " +
+                                                                             std::to_string(bytes), "x");
+  if (s.ok()) s = backend_->CopyOnDevice(reinterpret_cast<void*>(uintptr_t(mine_.ptr)), a.x, bytes);
+  if (s.ok()) s = backend_->Synchronize();
+  if (!s.ok()) {
+    c->Abandon("rank " + std::to_string(rank_) + " could not put its x in its comm slot: " + s.message);
+    return s;
+  }
+  AllreduceGatheredArgs g;
+  g.staging = nullptr;
+  g.x = a.x;
+  g.residual = a.residual;
+  g.gamma = a.gamma;
+  g.out = a.out;
+  g.residual_out = a.residual_out;
+  g.tokens = a.tokens;
+  g.hidden = a.hidden;
+  g.eps = a.eps;
+  g.rank = rank_;
+  g.ranks = c->size();
+  for (size_t q = 0; q < opened_.size(); ++q) g.peers[q] = static_cast<const uint16_t*>(opened_[q]);
+  // The peers' slots hold this call's rows while every rank is between arriving and departing:
+  // the op's copies out of them (and its kernel) finish before this rank departs.
+  return c->Exchange(nullptr, 0, a.tokens, a.hidden, [&](const std::vector<const void*>&) {
+    Status r = backend_->AllreduceGathered(g, info);
+    Status y = backend_->Synchronize();
+    return r.ok() ? y : r;
+  });
+}
+
+}  // namespace sparq::comm

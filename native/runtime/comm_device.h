@@ -1,0 +1,46 @@
+// runtime/comm_device.h: comm.allreduceRmsnorm's device-to-device transport (cuda, sim). At join
+// every rank puts a slot of the comm's slotBytes in its device memory and shows it to its peers
+// (backend PeerSlot: a CUDA IPC handle across processes, the address itself within one); per call
+// each rank copies its x into its slot, the ranks meet in the comm's shared memory (counters only,
+// no rows), and each runs AllreduceGathered with the peers' slots, which the backend copies into
+// its workspace on the device before the comm kernel. No row crosses host memory.
+//
+// The ranks agree on it at join, by two votes in the comm (ShmComm::Vote): "I have a slot", then
+// "I opened every peer's slot". Any no — a cpu rank, a sim rank in another process, a device out
+// of memory, an IPC handle the driver will not map — and every rank takes the host transport
+// (runtime/comm_host.h) instead, so every rank of a comm moves its rows the same way.
+#pragma once
+#include <memory>
+#include <vector>
+
+#include "runtime/backend.h"
+#include "runtime/shm_comm.h"
+#include "sparq/comm.h"
+
+namespace sparq::comm {
+
+class DeviceTransport {
+ public:
+  // Every rank runs this once, right after ShmComm::Join, on its context's stream worker. *out is
+  // the transport when every rank can use it, else null (then: the host transport). Fails only
+  // when the comm does (a peer that never votes: kTimeout, the comm broken).
+  static Status Agree(std::shared_ptr<Backend> backend, ShmComm& comm, std::shared_ptr<DeviceTransport>* out);
+  ~DeviceTransport();
+  DeviceTransport(const DeviceTransport&) = delete;
+  DeviceTransport& operator=(const DeviceTransport&) = delete;
+
+  // a.comm is the ShmComm this transport agreed on. On the stream worker; bounded by the comm's timeout.
+  Status Allreduce(const CommAllreduceRmsnormArgs& a, LaunchInfo* info);
+
+ private:
+  DeviceTransport() = default;
+  void Release();  // closes the opened peer slots, frees this rank's
+
+  std::shared_ptr<Backend> backend_;
+  int rank_ = 0;
+  PeerSlot mine_;
+  std::vector<PeerSlot> peers_;         // by rank (this rank's entry unused)
+  std::vector<const void*> opened_;     // by rank: the peer slot as this rank's device reads it
+};
+
+}  // namespace sparq::comm
