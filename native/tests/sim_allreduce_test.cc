@@ -29,6 +29,7 @@
 
 #include "cuda/allreduce_plan.cuh"
 #include "runtime/backend.h"
+#include "runtime/comm_device.h"
 #include "runtime/comm_host.h"
 #include "runtime/shm_comm.h"
 #include "sim/allreduce_sim.h"
@@ -641,11 +642,13 @@ CommAllreduceRmsnormArgs RankCommArgs(const Call& c, int r, comm::ShmComm* comm)
   return a;
 }
 
-// comm.allreduceRmsnorm through the host transport (runtime/comm_host.h), as a cuda or sim rank runs
-// it: each rank a thread with its own sim backend, joined to one shared-memory comm, x brought to the
-// host, the rows exchanged, the gathered kernel run — every rank's out and residual checked as the
-// group's are. Two calls back to back on the same comm (the exchange's counters move on).
-void HostTransport() {
+// comm.allreduceRmsnorm through a transport as a cuda or sim rank runs it: each rank a thread with
+// its own sim backend, joined to one shared-memory comm; the host transport (runtime/comm_host.h:
+// x brought to the host, the rows exchanged there) or the device transport (runtime/comm_device.h:
+// x into the rank's slot, the peers' slots read in place — sim ranks of one process agree on it),
+// then the gathered kernel — every rank's out and residual checked as the group's are. Two calls
+// back to back on the same comm (the exchange's counters move on, the slots are reused).
+void Transports(bool device) {
   struct H {
     int R;
     int64_t T, H;
@@ -653,13 +656,18 @@ void HostTransport() {
     bool in_place, wide;
   };
   std::vector<H> cases = {{3, 7, 24, 2, false, true}, {2, 9, 4104, 4, true, false}};
+  if (device) cases.push_back({4, 3, 64, 1, false, false});
   if (kTsanLight) cases = {{3, 5, 24, 2, false, true}};
+  const std::string transport = device ? "device" : "host";
   for (const H& h : cases) {
     if (!sparq_test::TakeCase()) continue;
-    const std::string name = "comm host transport [sim] R=" + std::to_string(h.R) + " T=" + std::to_string(h.T) +
+    const std::string name = "comm " + transport + " transport [sim] R=" + std::to_string(h.R) + " T=" + std::to_string(h.T) +
                              " H=" + std::to_string(h.H) + (h.in_place ? " in-place" : "") + (h.wide ? " wide" : "");
     const std::vector<uint8_t> id = comm::NewId(uint64_t(h.T * h.H * 2));
-    std::vector<std::shared_ptr<comm::ShmComm>> comms(size_t(h.R));  // joined by the first call, kept for the second
+    // joined by the first call, kept for the second
+    std::vector<std::shared_ptr<comm::ShmComm>> comms(size_t(h.R));
+    std::vector<std::shared_ptr<Backend>> backends(size_t(h.R));
+    std::vector<std::shared_ptr<comm::DeviceTransport>> transports(size_t(h.R));
     for (int call = 0; call < 2; ++call) {
       Call c;
       c.ranks = h.R;
@@ -675,15 +683,22 @@ void HostTransport() {
       std::vector<std::thread> ranks;
       for (int r = 0; r < h.R; ++r)
         ranks.emplace_back([&, r] {
-          std::shared_ptr<Backend> backend;
-          BackendOptions o;
-          o.sim_sms = h.sms;
-          Status s = CreateSimBackend(o, &backend);
-          if (s.ok() && call == 0)
-            s = comm::ShmComm::Join(id, r, h.R, 10000, std::make_shared<std::atomic<bool>>(false), &comms[size_t(r)]);
-          if (s.ok()) {
-            s = comm::AllreduceThroughHost(*backend, RankCommArgs(c, r, comms[size_t(r)].get()), &infos[size_t(r)]);
+          std::shared_ptr<Backend>& backend = backends[size_t(r)];
+          Status s;
+          if (call == 0) {
+            BackendOptions o;
+            o.sim_sms = h.sms;
+            s = CreateSimBackend(o, &backend);
+            if (s.ok())
+              s = comm::ShmComm::Join(id, r, h.R, 10000, std::make_shared<std::atomic<bool>>(false), &comms[size_t(r)]);
+            if (s.ok() && device) s = comm::DeviceTransport::Agree(backend, *comms[size_t(r)], &transports[size_t(r)]);
+            if (s.ok() && device && !transports[size_t(r)])
+              s = Status::Error(StatusCode::kBackend, "the ranks did not agree on the device transport");
           }
+          const CommAllreduceRmsnormArgs a = RankCommArgs(c, r, comms[size_t(r)].get());
+          if (s.ok())
+            s = device ? transports[size_t(r)]->Allreduce(a, &infos[size_t(r)])
+                       : comm::AllreduceThroughHost(*backend, a, &infos[size_t(r)]);
           status[size_t(r)] = s;
         });
       for (auto& t : ranks) t.join();
@@ -694,41 +709,76 @@ void HostTransport() {
         ok = ok && status[size_t(r)].ok();
       }
       if (!ok) break;
-      bool kernels = true;
-      for (const LaunchInfo& i : infos) kernels = kernels && i.kernel == "allreduce_gathered_rmsnorm_kernel";
+      bool kernels = true, traffic = true;
+      const uint64_t rows = uint64_t(h.T * h.H * 2);
+      for (const LaunchInfo& i : infos) {
+        kernels = kernels && i.kernel == "allreduce_gathered_rmsnorm_kernel";
+        traffic = traffic && BytesOf(i, "staging") == uint64_t(h.R - 1) * rows && BytesOf(i, "x") == rows;
+      }
       Check(kernels, name + " call " + std::to_string(call) + ": every rank ran the gathered kernel");
+      Check(traffic, name + " call " + std::to_string(call) + ": each peer's rows read once from staging, its own from x");
       Verify(c, residual_in, name + " call " + std::to_string(call));
+    }
+    // what the transports hold (each rank's slot) goes back to its backend with them
+    for (int r = 0; r < h.R && device; ++r) {
+      if (!backends[size_t(r)]) continue;
+      const int64_t live = backends[size_t(r)]->LiveAllocations();
+      transports[size_t(r)].reset();
+      Check(backends[size_t(r)]->LiveAllocations() == live - 1, name + " rank " + std::to_string(r) + ": the slot is freed",
+            "%lld -> %lld", (long long)live, (long long)backends[size_t(r)]->LiveAllocations());
     }
   }
 }
 
-// A rank whose transport fails before it arrives (here: its x cannot be read from the device)
-// abandons the comm: the peers fail at once with the reason, well inside their timeout, and the
-// comm stays broken for every rank.
-class CopyFails : public Backend {
+// A sim backend with faults injected (which ones: the flags), for the transports' failure paths.
+class Faulty : public Backend {
  public:
-  explicit CopyFails(std::shared_ptr<Backend> inner) : inner_(std::move(inner)) {}
+  enum Fault : unsigned { kCopyToHost = 1, kCopyOnDevice = 2, kOpenPeer = 4, kPeerSlots = 8 };
+  Faulty(std::shared_ptr<Backend> inner, unsigned faults) : inner_(std::move(inner)), faults_(faults) {}
   const char* name() const override { return inner_->name(); }
   bool host_memory() const override { return true; }
   const char* cpu_isa() const override { return inner_->cpu_isa(); }
   int threads() const override { return 1; }
   Status Allocate(size_t bytes, void** ptr) override { return inner_->Allocate(bytes, ptr); }
   void Free(void* ptr) override { inner_->Free(ptr); }
+  int64_t LiveAllocations() const override { return inner_->LiveAllocations(); }
   Status CopyToDevice(void* d, const void* s, size_t n) override { return inner_->CopyToDevice(d, s, n); }
-  Status CopyToHost(void*, const void*, size_t) override {
-    return Status::Error(StatusCode::kDevice, "injected: the copy to the host failed");
+  Status CopyToHost(void* d, const void* s, size_t n) override {
+    if (faults_ & kCopyToHost) return Status::Error(StatusCode::kDevice, "injected: the copy to the host failed");
+    return inner_->CopyToHost(d, s, n);
   }
   Status Fill(void* d, size_t n, uint8_t v) override { return inner_->Fill(d, n, v); }
-  Status CopyOnDevice(void* d, const void* s, size_t n) override { return inner_->CopyOnDevice(d, s, n); }
+  Status CopyOnDevice(void* d, const void* s, size_t n) override {
+    if (faults_ & kCopyOnDevice) return Status::Error(StatusCode::kDevice, "injected: the copy on the device failed");
+    return inner_->CopyOnDevice(d, s, n);
+  }
   Status Synchronize() override { return Status::Ok(); }
   Status StreamTimeMs(double* ms) override { return inner_->StreamTimeMs(ms); }
+  Status AllocatePeerSlot(size_t bytes, PeerSlot* slot) override {
+    if (faults_ & kPeerSlots) return Status::Error(StatusCode::kOutOfMemory, "injected: no room for the slot");
+    return inner_->AllocatePeerSlot(bytes, slot);
+  }
+  void FreePeerSlot(const PeerSlot& slot) override { inner_->FreePeerSlot(slot); }
+  Status OpenPeerSlot(const PeerSlot& peer, const void** ptr) override {
+    if (faults_ & kOpenPeer) return Status::Error(StatusCode::kDevice, "injected: the peer's slot would not map");
+    return inner_->OpenPeerSlot(peer, ptr);
+  }
+  void ClosePeerSlot(const PeerSlot& peer, const void* ptr) override { inner_->ClosePeerSlot(peer, ptr); }
+  Status AllreduceGathered(const AllreduceGatheredArgs& a, LaunchInfo* info) override {
+    return inner_->AllreduceGathered(a, info);
+  }
 
  private:
   std::shared_ptr<Backend> inner_;
+  unsigned faults_;
 };
 
-void HostTransportAbandon() {
+// A rank whose transport fails before it arrives (host: its x cannot be read from the device;
+// device: it cannot be put in its slot) abandons the comm: the peers fail at once with the reason,
+// well inside their timeout, and the comm stays broken for every rank.
+void TransportAbandon(bool device) {
   if (!sparq_test::TakeCase()) return;
+  const std::string transport = device ? "device" : "host";
   constexpr int R = 3;
   constexpr int64_t kTimeoutMs = 20000;
   Call c;
@@ -740,23 +790,31 @@ void HostTransportAbandon() {
   const std::vector<uint8_t> id = comm::NewId(uint64_t(c.tokens * c.hidden * 2));
   std::vector<Status> status(R);
   std::vector<double> seconds(R, 0);
+  std::vector<bool> agreed(R, false);
   // Every rank's comm outlives the calls (a real rank keeps it): the failing one must not count on
   // its teardown to release the peers.
   std::vector<std::shared_ptr<comm::ShmComm>> comms(R);
+  std::vector<std::shared_ptr<comm::DeviceTransport>> transports(R);
   std::vector<std::thread> ranks;
   for (int r = 0; r < R; ++r)
     ranks.emplace_back([&, r] {
       std::shared_ptr<Backend> backend;
       Status s = CreateSimBackend(BackendOptions{}, &backend);
-      if (s.ok() && r == 1) backend = std::make_shared<CopyFails>(backend);
+      if (s.ok() && r == 1) backend = std::make_shared<Faulty>(backend, device ? Faulty::kCopyOnDevice : Faulty::kCopyToHost);
       std::shared_ptr<comm::ShmComm>& comm = comms[size_t(r)];
       if (s.ok()) s = comm::ShmComm::Join(id, r, R, kTimeoutMs, std::make_shared<std::atomic<bool>>(false), &comm);
+      if (s.ok() && device) s = comm::DeviceTransport::Agree(backend, *comm, &transports[size_t(r)]);
+      agreed[size_t(r)] = transports[size_t(r)] != nullptr;
+      auto run = [&](const CommAllreduceRmsnormArgs& a) {
+        return device && transports[size_t(r)] ? transports[size_t(r)]->Allreduce(a, nullptr)
+                                               : comm::AllreduceThroughHost(*backend, a, nullptr);
+      };
       const auto t0 = std::chrono::steady_clock::now();
       if (s.ok()) {
         const CommAllreduceRmsnormArgs a = RankCommArgs(c, r, comm.get());
-        s = comm::AllreduceThroughHost(*backend, a, nullptr);
+        s = run(a);
         if (r == 0 && !s.ok()) {
-          const Status again = comm::AllreduceThroughHost(*backend, a, nullptr);
+          const Status again = run(a);
           if (again.code != StatusCode::kTimeout) s = Status::Error(StatusCode::kArgument, "second call: " + again.message);
         }
       }
@@ -764,13 +822,72 @@ void HostTransportAbandon() {
       status[size_t(r)] = s;
     });
   for (auto& t : ranks) t.join();
-  Check(status[1].code == StatusCode::kDevice, "comm host transport [sim]: the failing rank gets its own error", "%s",
-        status[1].message.c_str());
+  const std::string name = "comm " + transport + " transport [sim]";
+  if (device) Check(agreed[0] && agreed[1] && agreed[2], name + ": the ranks agreed on the device transport");
+  Check(status[1].code == StatusCode::kDevice, name + ": the failing rank gets its own error", "%s", status[1].message.c_str());
   for (int r : {0, 2})
     Check(status[size_t(r)].code == StatusCode::kTimeout && sparq_test::Contains(status[size_t(r)].message, "rank 1") &&
               seconds[size_t(r)] < kTimeoutMs / 4000.0,
-          "comm host transport [sim]: peer " + std::to_string(r) + " fails at once naming rank 1, and stays failed", "%s (%.2f s)",
+          name + ": peer " + std::to_string(r) + " fails at once naming rank 1, and stays failed", "%s (%.2f s)",
           status[size_t(r)].message.c_str(), seconds[size_t(r)]);
+}
+
+// The ranks choose the device transport only together: a rank without a slot (a cpu rank, a full
+// device) or one that cannot open a peer's makes every rank take the host transport, each rank's
+// own slot and opened peers released again; and the comm then runs through host memory.
+void TransportVotes() {
+  struct V {
+    const char* what;
+    int odd_rank;
+    unsigned faults;  // on odd_rank; 0 = a cpu backend there
+  };
+  for (const V& v : {V{"a cpu rank", 2, 0}, V{"a rank without room for its slot", 0, Faulty::kPeerSlots},
+                     V{"a rank that cannot open a peer's slot", 1, Faulty::kOpenPeer}}) {
+    if (!sparq_test::TakeCase()) continue;
+    constexpr int R = 3;
+    const std::string name = std::string("comm transport votes [sim]: ") + v.what;
+    Call c;
+    c.ranks = R;
+    c.tokens = 3;
+    c.hidden = 40;
+    Workspace ws;
+    Prepare(c, ws);
+    const auto residual_in = c.residual;
+    const std::vector<uint8_t> id = comm::NewId(uint64_t(c.tokens * c.hidden * 2));
+    std::vector<Status> status(R);
+    std::vector<int> agreed(R, -1);
+    std::vector<int64_t> live_before(R, 0), live_after(R, 0);
+    std::vector<std::thread> ranks;
+    for (int r = 0; r < R; ++r)
+      ranks.emplace_back([&, r] {
+        std::shared_ptr<Backend> backend;
+        Status s = r == v.odd_rank && v.faults == 0 ? CreateCpuBackend(BackendOptions{}, &backend)
+                                                     : CreateSimBackend(BackendOptions{}, &backend);
+        if (s.ok() && r == v.odd_rank && v.faults != 0) backend = std::make_shared<Faulty>(backend, v.faults);
+        std::shared_ptr<comm::ShmComm> comm;
+        std::shared_ptr<comm::DeviceTransport> t;
+        if (s.ok()) s = comm::ShmComm::Join(id, r, R, 10000, std::make_shared<std::atomic<bool>>(false), &comm);
+        live_before[size_t(r)] = backend ? backend->LiveAllocations() : 0;
+        if (s.ok()) s = comm::DeviceTransport::Agree(backend, *comm, &t);
+        live_after[size_t(r)] = backend ? backend->LiveAllocations() : 0;
+        agreed[size_t(r)] = t ? 1 : 0;
+        const CommAllreduceRmsnormArgs a = RankCommArgs(c, r, comm.get());
+        if (s.ok())
+          s = backend->Has(OpId::kCommAllreduceRmsnorm) ? backend->CommAllreduceRmsnorm(a, nullptr)
+                                                        : comm::AllreduceThroughHost(*backend, a, nullptr);
+        status[size_t(r)] = s;
+      });
+    for (auto& t : ranks) t.join();
+    bool ok = true;
+    for (int r = 0; r < R; ++r) {
+      Check(status[size_t(r)].ok(), name + ": rank " + std::to_string(r) + " runs", "%s", status[size_t(r)].message.c_str());
+      ok = ok && status[size_t(r)].ok();
+    }
+    Check(agreed == std::vector<int>(R, 0), name + ": every rank takes the host transport", "%d %d %d", agreed[0], agreed[1],
+          agreed[2]);
+    Check(live_after == live_before, name + ": no rank keeps a slot");
+    if (ok) Verify(c, residual_in, name);
+  }
 }
 
 int main() {
@@ -782,7 +899,10 @@ int main() {
   RankThreads();
   MissingRank();
   Gathered();
-  HostTransport();
-  HostTransportAbandon();
+  Transports(false);
+  Transports(true);
+  TransportAbandon(false);
+  TransportAbandon(true);
+  TransportVotes();
   return sparq_test::Summary();
 }
