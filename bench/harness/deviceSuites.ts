@@ -474,29 +474,44 @@ async function allreduceSuite(run: SuiteRun, a: SuiteArgs): Promise<number> {
 }
 
 /**
- * sq.comm on this backend: three ranks of one comm — one of this backend in a worker_thread, one in
- * a child process (each its own context on the same device), one cpu rank in a worker — every call's
- * out and residual bit-exact with the contract on every rank (test/comm/commRun.ts, as in jest).
+ * sq.comm on this backend, three ranks of one comm in two layouts, every call's out and residual
+ * bit-exact with the contract on every rank (test/comm/commRun.ts, as in jest), and the transport
+ * the ranks agreed on (Comm.transport):
+ * - two ranks of this backend in worker_threads and one in a child process: on cuda the device
+ *   transport (the workers read each other's slot in place, the process through CUDA IPC); on sim
+ *   the host one (a sim slot is readable only in its own process);
+ * - one of this backend in a worker, one in a child process, one cpu rank in a worker: the host
+ *   transport (a cpu rank has no slot).
  */
 async function commCase(run: SuiteRun, a: SuiteArgs): Promise<void> {
   const { runRanks, contractDiffs } = require('../../test/comm/commRun') as typeof import('../../test/comm/commRun');
   const device = a.backend === 'cuda' ? 'cuda' : 'sim';
   const calls = a.small || device === 'sim' ? [{ tokens: 1, hidden: 64 }, { tokens: 7, hidden: 264 }]
     : [{ tokens: 1, hidden: 4096 }, { tokens: 19, hidden: 4104 }, { tokens: 64, hidden: 8192 }];
-  const name = `comm R=3: ${device} worker + ${device} process + cpu worker, ${calls.map((c) => `T=${c.tokens} H=${c.hidden}`).join(', ')}`;
-  run.starting(name);
-  try {
-    const id = Buffer.from(comm.create({ maxBytes: Math.max(...calls.map((c) => c.tokens * c.hidden * 2)) })).toString('hex');
-    const seed = freshSeed();
-    const script = path.join(__dirname, '..', '..', 'test', 'comm', 'commRank.js');
-    const job = (rank: number, backend: 'cpu' | 'sim' | 'cuda') => ({ id, rank, size: 3, seed, calls, timeoutMs: 30000, backend });
-    const reports = await runRanks(script, [job(0, device), job(1, device), job(2, 'cpu')], ['worker', 'process', 'worker'], 90000);
-    const diffs = contractDiffs(reports, seed, 3, calls);
-    const kernels = [...new Set(reports.filter((r) => r.rank !== 2 && r.kernel).map((r) => r.kernel))].join(', ');
-    run.row({ section: 'cases allreduceRmsnorm', name, ok: diffs.length === 0,
-      detail: `${diffs.length === 0 ? 'every rank bit-exact with the contract' : diffs.slice(0, 6).join('; ')}; seed ${seed}; ${device} ranks ran ${kernels || 'no kernel'}` });
-  } catch (e) {
-    run.row({ section: 'cases allreduceRmsnorm', name, ok: false, detail: message(e) });
+  const layouts = [
+    { backends: [device, device, device] as const, where: ['worker', 'worker', 'process'] as const, transport: device === 'cuda' ? 'device' : 'host' },
+    { backends: [device, device, 'cpu'] as const, where: ['worker', 'process', 'worker'] as const, transport: 'host' },
+  ];
+  for (const l of layouts) {
+    const name = `comm R=3: ${l.backends.map((b, i) => `${b} ${l.where[i]}`).join(' + ')} (${l.transport} transport), ` +
+      calls.map((c) => `T=${c.tokens} H=${c.hidden}`).join(', ');
+    run.starting(name);
+    try {
+      const id = Buffer.from(comm.create({ maxBytes: Math.max(...calls.map((c) => c.tokens * c.hidden * 2)) })).toString('hex');
+      const seed = freshSeed();
+      const script = path.join(__dirname, '..', '..', 'test', 'comm', 'commRank.js');
+      const jobs = l.backends.map((backend, rank) => ({ id, rank, size: 3, seed, calls, timeoutMs: 30000, backend }));
+      const reports = await runRanks(script, jobs, [...l.where], 90000);
+      const diffs = contractDiffs(reports, seed, 3, calls);
+      const transports = reports.filter((r) => r.joined).sort((x, y) => x.rank - y.rank).map((r) => r.transport ?? '?');
+      const transportOk = transports.length === 3 && transports.every((t) => t === l.transport);
+      const kernels = [...new Set(reports.filter((r) => l.backends[r.rank] !== 'cpu' && r.kernel).map((r) => r.kernel))].join(', ');
+      run.row({ section: 'cases allreduceRmsnorm', name, ok: diffs.length === 0 && transportOk,
+        detail: `${diffs.length === 0 ? 'every rank bit-exact with the contract' : diffs.slice(0, 6).join('; ')}; ` +
+          `transport by rank ${transports.join('/')}${transportOk ? '' : ` (expected ${l.transport})`}; seed ${seed}; ${device} ranks ran ${kernels || 'no kernel'}` });
+    } catch (e) {
+      run.row({ section: 'cases allreduceRmsnorm', name, ok: false, detail: message(e) });
+    }
   }
 }
 

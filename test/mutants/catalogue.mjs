@@ -1305,7 +1305,7 @@ export default [
     replace: 'p.x[c.rank] = c.staging;',
     models: 'the rank\'s own x taken from the first staging slot (rank 0\'s) instead of its own: every rank but 0 sums rank 0 twice',
   },
-  // the host transport of cuda and sim comms (runtime/comm_host.cc): sim_allreduce_test's HostTransport()
+  // the host transport of cuda and sim comms (runtime/comm_host.cc): sim_allreduce_test's Transports(false), TransportAbandon(false)
   {
     name: 'comm-host-every-slot-from-rank-0',
     kernel: 'allreduce',
@@ -1329,6 +1329,50 @@ export default [
     search: '    c->Abandon("rank " + std::to_string(c->rank()) + " could not read its x from the device: " + s.message);\n',
     replace: '',
     models: 'a rank that fails before arriving just returns: its peers wait out their whole timeout, and a retry would pair its inputs with their earlier call',
+  },
+  // the device transport of cuda and sim comms (runtime/comm_device.cc, the votes in shm_comm.cc):
+  // sim_allreduce_test's Transports(true), TransportAbandon(true), TransportVotes()
+  {
+    name: 'comm-device-x-not-in-slot',
+    kernel: 'allreduce',
+    file: 'native/runtime/comm_device.cc',
+    search: '  if (s.ok()) s = backend_->CopyOnDevice(reinterpret_cast<void*>(uintptr_t(mine_.ptr)), a.x, bytes);\n',
+    replace: '',
+    models: 'the rank never puts its x in its slot: the peers sum whatever the slot held (the last call\'s x, or nothing)',
+  },
+  {
+    name: 'comm-device-no-abandon-on-copy-failure',
+    kernel: 'allreduce',
+    file: 'native/runtime/comm_device.cc',
+    search: '    c->Abandon("rank " + std::to_string(rank_) + " could not put its x in its comm slot: " + s.message);\n',
+    replace: '',
+    models: 'a rank that fails before arriving just returns: its peers wait out their whole timeout',
+  },
+  {
+    name: 'comm-device-depart-before-the-copies-finish',
+    kernel: 'allreduce',
+    file: 'native/runtime/comm_device.cc',
+    search: '    Status y = backend_->Synchronize();\n    return r.ok() ? y : r;',
+    replace: '    return r;',
+    models: 'the rank departs once the copies out of the peers\' slots are enqueued, not done: a fast peer overwrites its slot with its next x while this rank\'s stream still reads it',
+    gpuOnly: 'the sim backend runs an op to completion before it returns (Synchronize is a no-op there), so departing early changes nothing it can observe; on a GPU, back-to-back comm calls of different inputs (the device check\'s comm layouts) can catch it',
+    run: false,
+  },
+  {
+    name: 'comm-vote-reads-the-next-answer',
+    kernel: 'allreduce',
+    file: 'native/runtime/shm_comm.cc',
+    search: '>> (31 + v)) & 1',
+    replace: '>> (32 + v)) & 1',
+    models: 'a vote read one bit off (the answer to a vote not yet cast): the ranks never agree on the device transport',
+  },
+  {
+    name: 'comm-device-vote-ignores-open-failure',
+    kernel: 'allreduce',
+    file: 'native/runtime/comm_device.cc',
+    search: '  s = comm.Vote(opened, &all);',
+    replace: '  s = comm.Vote(true, &all);',
+    models: 'a rank that could not open a peer\'s slot still votes yes: the others take the device transport, it takes the host one, and their calls no longer pair',
   },
   {
     name: 'comm-gathered-block-sum-one-set',
