@@ -151,7 +151,7 @@ export interface NativeBinding {
   ncclProbe(): { path: string; version: number };
   commCreate(maxBytes: unknown): Uint8Array;
   commJoin(ctx: NativeContext, id: unknown, rank: unknown, size: unknown, timeoutMs: unknown): Promise<unknown>;
-  commClose(comm: unknown): void;
+  commClose(comm: unknown, ctx: NativeContext): void;
   commBroken(comm: unknown): string;
   commTransport(comm: unknown): 'host' | 'device';
   /** [out, residualOut] */

@@ -226,6 +226,31 @@ describeSim('comm.allreduceRmsnorm [sim]: the CUDA comm kernel on the simulator'
     expectContract(reports, seed, 4, calls);
   });
 
+  it('a device-transport rank holds its slot until close() (freed on the stream); closing the context with the comm open is clean', async () => {
+    const sim = await open({ backend: 'sim' });
+    try {
+      const before = sim.liveAllocations;
+      const c = await sim.comm({ id: comm.create({ maxBytes: 4096 }), rank: 0, size: 1, timeoutMs: 1000 });
+      expect(c.transport).toBe('device');
+      expect(sim.liveAllocations).toBe(before + 1); // the slot
+      c.close();
+      await sim.synchronize();
+      expect(sim.liveAllocations).toBe(before);
+      expect(c.transport).toBe('device'); // what the ranks agreed on; the comm itself is closed
+      expect(() => c.allreduceRmsnorm(sim.tensor(new Uint16Array(8), [1, 8], 'f16'), sim.tensor(new Uint16Array(8), [1, 8], 'f16'), sim.tensor(new Uint16Array(8), [8], 'f16'))).toThrow(SparqTimeoutError);
+      c.close(); // idempotent
+    } finally {
+      await sim.close();
+    }
+    // the context's close hands an open comm's slot to its stream (sim_allreduce_test counts that the
+    // transport frees it); here: the close completes, and the comm's close() after it does not throw
+    const other = await open({ backend: 'sim' });
+    const c2 = await other.comm({ id: comm.create({ maxBytes: 4096 }), rank: 0, size: 1, timeoutMs: 1000 });
+    expect(other.liveAllocations).toBe(1);
+    await other.close();
+    c2.close();
+  });
+
   it('a sim rank whose peer never joins rejects with SparqTimeoutError naming it; size 1 is the fused residual + norm', async () => {
     const id = hex(comm.create());
     const jobs = [0].map((rank) => ({ id, rank, size: 2, seed: 1, calls, timeoutMs: 1500, backend: 'sim' as const }));

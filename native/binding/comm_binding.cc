@@ -2,7 +2,9 @@
 // worker_threads or processes (runtime/shm_comm.h) — and comm.allreduceRmsnorm on them (cpu itself;
 // cuda and sim through the host transport, runtime/comm_host.h).
 #include <cmath>
+#include <mutex>
 
+#include "binding/addon_data.h"
 #include "binding/allreduce_args.h"
 #include "binding/args.h"
 #include "binding/binding_registry.h"
@@ -21,10 +23,35 @@ namespace {
 constexpr napi_type_tag kCommTag = {0x73717063'6f6d6d31ULL, 0x5e1f0a2b'9c3d4e71ULL};
 // What a comm handle holds: the shared-memory comm, and the device transport when every rank
 // agreed on one at join (runtime/comm_device.h; null: rows go through host memory, or the cpu
-// backend reduces in shared memory itself).
+// backend reduces in shared memory itself). The transport holds this rank's device slot: close()
+// and the context's close hand it to the stream to free (after the calls queued before), so the
+// slot goes when the comm does, not when the handle is collected.
 struct CommState {
-  std::shared_ptr<comm::ShmComm> shm;
-  std::shared_ptr<comm::DeviceTransport> device;
+  std::shared_ptr<comm::ShmComm> shm;  // set once, by the join, before the handle exists
+
+  void Install(std::shared_ptr<comm::DeviceTransport> t) {
+    std::lock_guard<std::mutex> lk(mu_);
+    uses_device_ = t != nullptr;
+    if (!released_) device_ = std::move(t);
+  }
+  std::shared_ptr<comm::DeviceTransport> Device() {
+    std::lock_guard<std::mutex> lk(mu_);
+    return device_;
+  }
+  std::shared_ptr<comm::DeviceTransport> Take() {
+    std::lock_guard<std::mutex> lk(mu_);
+    released_ = true;
+    return std::move(device_);
+  }
+  bool UsesDevice() {
+    std::lock_guard<std::mutex> lk(mu_);
+    return uses_device_;
+  }
+
+ private:
+  std::mutex mu_;  // the join installs on the stream worker; close and calls read on the JS thread
+  std::shared_ptr<comm::DeviceTransport> device_;
+  bool uses_device_ = false, released_ = false;
 };
 using CommPtr = std::shared_ptr<CommState>;
 
@@ -78,17 +105,22 @@ Napi::Value CommJoin(const Napi::CallbackInfo& info) {
   const int64_t timeout_ms = IntArg(env, info[4], op, "timeoutMs", 1, int64_t(1) << 31, "an integer number of ms >= 1");
 
   auto deferred = std::make_shared<Napi::Promise::Deferred>(env);
-  auto joined = std::make_shared<CommState>();
   std::shared_ptr<Backend> backend = ctx->backend_ptr();
   // close() or teardown of this context ends the join's and every later call's waits at once
   auto cancel = std::make_shared<std::atomic<bool>>(false);
-  ctx->AddInterrupt([cancel] { cancel->store(true); });
+  auto joined = std::make_shared<CommState>();
+  ctx->AddInterrupt([cancel, ctx, weak = std::weak_ptr<CommState>(joined)] {
+    cancel->store(true);
+    if (auto state = weak.lock()) ctx->ReleaseOnStream(state->Take());
+  });
   ctx->Enqueue(
       env,
       [id, rank, size, timeout_ms, cancel, joined, backend]() {
         Status s = comm::ShmComm::Join(id, rank, size, timeout_ms, cancel, &joined->shm);
         // Every rank, whatever its backend, takes part in choosing how rows move (cpu ranks say no).
-        if (s.ok()) s = comm::DeviceTransport::Agree(backend, *joined->shm, &joined->device);
+        std::shared_ptr<comm::DeviceTransport> device;
+        if (s.ok()) s = comm::DeviceTransport::Agree(backend, *joined->shm, &device);
+        if (s.ok()) joined->Install(std::move(device));
         return s;
       },
       [deferred, joined](Napi::Env env, const Status& status) {
@@ -103,10 +135,19 @@ Napi::Value CommJoin(const Napi::CallbackInfo& info) {
   return deferred->Promise();
 }
 
-// commClose(comm): this rank leaves; peers still waiting on it fail at once.
+// commClose(comm, ctx): this rank leaves; peers still waiting on it fail at once. Its device slot
+// goes back on ctx's stream (after the calls queued so far); a closed context already released it.
 Napi::Value CommClose(const Napi::CallbackInfo& info) {
-  ParseComm(info.Env(), info[0], "comm.close")->shm->Close();
-  return info.Env().Undefined();
+  Napi::Env env = info.Env();
+  CommPtr c = ParseComm(env, info[0], "comm.close");
+  c->shm->Close();
+  std::shared_ptr<comm::DeviceTransport> device = c->Take();
+  AddonData* data = GetAddonData(env);
+  if (device && info[1].IsObject() && info[1].As<Napi::Object>().InstanceOf(data->context_ctor.Value())) {
+    ContextCore* core = ContextWrap::Unwrap(info[1].As<Napi::Object>())->core();
+    if (core != nullptr && !core->closed()) core->ReleaseOnStream(std::move(device));
+  }
+  return env.Undefined();
 }
 
 // commBroken(comm) → string ('' while usable)
@@ -119,7 +160,7 @@ Napi::Value CommBroken(const Napi::CallbackInfo& info) {
 Napi::Value CommTransport(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   CommPtr c = ParseComm(env, info[0], "comm");
-  return Napi::String::New(env, c->device ? "device" : "host");
+  return Napi::String::New(env, c->UsesDevice() ? "device" : "host");
 }
 
 // commAllreduceRmsnorm(ctx, comm, x, residual, gamma, out?, residualOut?, eps) → [out, residualOut]
@@ -130,10 +171,14 @@ Napi::Value CommAllreduceRmsnorm(const Napi::CallbackInfo& info) {
   ctx->ThrowIfLost(env);
   CommPtr state = ParseComm(env, info[1], op);
   std::shared_ptr<comm::ShmComm> comm = state->shm;
-  std::shared_ptr<comm::DeviceTransport> device = state->device;
+  std::shared_ptr<comm::DeviceTransport> device = state->Device();
   const std::string broken = comm->BrokenReason();
   if (!broken.empty())
     ThrowArg(env, StatusCode::kTimeout, op, "comm", "a usable comm", "one that is broken (" + broken + ")");
+  // A released transport is a closed comm (close() breaks it first, so this is only belt and braces):
+  // never fall back to the host transport while the peers move rows device to device.
+  if (state->UsesDevice() && !device)
+    ThrowArg(env, StatusCode::kTimeout, op, "comm", "a usable comm", "one that was closed");
   const DType f16 = DType::kF16;
   TensorWrap* x = ParseTensor(info[2], ctx, op, "x", &f16);
   TensorWrap* residual = ParseTensor(info[3], ctx, op, "residual", &f16);

@@ -45,6 +45,12 @@ ContextCore::~ContextCore() {
   Shutdown(false);
 }
 
+void ContextCore::ReleaseOnStream(std::shared_ptr<void> keep) {
+  if (!keep || !stream_) return;
+  // The task owns the only reference this function had; refused, it is destroyed inside Enqueue.
+  stream_->Enqueue([held = std::move(keep)]() mutable { held.reset(); });
+}
+
 void ContextCore::RunInterrupts() {
   std::vector<std::function<void()>> run;
   run.swap(interrupts_);

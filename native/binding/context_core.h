@@ -89,6 +89,9 @@ class ContextCore {
   // A way to end a wait that only another party could end (a comm rendezvous: a peer that never
   // comes). Run at close() and at teardown, so neither waits out a comm's timeout. JS thread only.
   void AddInterrupt(std::function<void()> interrupt) { interrupts_.push_back(std::move(interrupt)); }
+  // Drops `keep` on the stream, after the work queued so far (a comm's device slot, whose free on
+  // cuda waits for the device: never on the JS thread). Where the stream is gone or closing, here.
+  void ReleaseOnStream(std::shared_ptr<void> keep);
   void ThrowIfLost(Napi::Env env);
   // Throws SparqDisposedError "<op>: context cpu#3 was closed" after close().
   void ThrowIfClosed(Napi::Env env, const std::string& op) const;

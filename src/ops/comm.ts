@@ -115,9 +115,13 @@ export class Comm {
     return this.ctx.native.commBroken(this.handle) || null;
   }
 
-  /** Leaves the comm: ranks still waiting on this one fail at once. Idempotent. */
+  /**
+   * Leaves the comm: ranks still waiting on this one fail at once. On the device transport this
+   * rank's slot (`maxBytes` of device memory) is freed on the context's stream after the calls
+   * queued before. Idempotent; closing the context does the same.
+   */
   close(): void {
-    this.ctx.native.commClose(this.handle);
+    this.ctx.native.commClose(this.handle, this.ctx.handle);
   }
 
   [Symbol.dispose](): void {
