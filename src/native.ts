@@ -150,7 +150,7 @@ export interface NativeBinding {
   /** The NCCL sparq would use (src/nccl.ts runs it in a child process). */
   ncclProbe(): { path: string; version: number };
   commCreate(maxBytes: unknown): Uint8Array;
-  commJoin(ctx: NativeContext, id: unknown, rank: unknown, size: unknown, timeoutMs: unknown): Promise<unknown>;
+  commJoin(ctx: NativeContext, id: unknown, rank: unknown, size: unknown, timeoutMs: unknown, transport: unknown): Promise<unknown>;
   commClose(comm: unknown, ctx: NativeContext): void;
   commBroken(comm: unknown): string;
   commTransport(comm: unknown): 'host' | 'device';

@@ -153,6 +153,7 @@ describe('comm.allreduceRmsnorm [cpu]: ranks in other workers and processes', ()
       await expect(sq.comm({ id: new Uint8Array(5), rank: 0, size: 2 })).rejects.toMatchObject({ argument: 'id' });
       await expect(sq.comm({ id: comm.create(), rank: 2, size: 2 })).rejects.toBeInstanceOf(SparqArgumentError);
       await expect(sq.comm({ id: comm.create(), rank: 0, size: 9 })).rejects.toMatchObject({ argument: 'size' });
+      await expect(sq.comm({ id: comm.create(), rank: 0, size: 1, transport: 'nccl' as 'host' })).rejects.toMatchObject({ argument: 'transport' });
       expect(() => comm.create({ maxBytes: -1 })).toThrow(SparqArgumentError);
       const { c, x, g } = await expectOneRankComm(sq);
       expect(c.transport).toBe('host');
@@ -189,6 +190,12 @@ describeSim('comm.allreduceRmsnorm [sim]: the CUDA comm kernel on the simulator'
     const reports = await runRanks(jobs, 'worker');
     expect(transports(reports)).toEqual(['device', 'device', 'device']);
     expectContract(reports, seed, 3, calls);
+    // one rank asking for the host transport sends every rank there, with the same bits
+    const id2 = hex(comm.create({ maxBytes: 2 ** 20 }));
+    const hostJobs = jobs.map((j) => ({ ...j, id: id2, transport: j.rank === 1 ? ('host' as const) : ('auto' as const) }));
+    const viaHost = await runRanks(hostJobs, 'worker');
+    expect(transports(viaHost)).toEqual(['host', 'host', 'host']);
+    expectContract(viaHost, seed, 3, calls);
     for (const r of reports.filter((m) => m.call !== undefined)) {
       const rowBytes = calls[r.call as number].tokens * calls[r.call as number].hidden * 2;
       expect({ rank: r.rank, call: r.call, staging: r.bytesRead?.staging }).toEqual({ rank: r.rank, call: r.call, staging: 2 * rowBytes });

@@ -83,7 +83,7 @@ Napi::Value CommCreate(const Napi::CallbackInfo& info) {
   return out;
 }
 
-// commJoin(ctx, id, rank, size, timeoutMs) → Promise<comm handle>
+// commJoin(ctx, id, rank, size, timeoutMs, transport) → Promise<comm handle>
 Napi::Value CommJoin(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const std::string op = "comm";
@@ -103,6 +103,10 @@ Napi::Value CommJoin(const Napi::CallbackInfo& info) {
   const int size = int(IntArg(env, info[3], op, "size", 1, comm::kMaxRanks, "an integer in [1, 8]"));
   const int rank = int(IntArg(env, info[2], op, "rank", 0, size - 1, "an integer in [0, size - 1] = [0, " + std::to_string(size - 1) + "]"));
   const int64_t timeout_ms = IntArg(env, info[4], op, "timeoutMs", 1, int64_t(1) << 31, "an integer number of ms >= 1");
+  const std::string transport = info[5].IsString() ? info[5].As<Napi::String>().Utf8Value() : "";
+  if (transport != "auto" && transport != "host")
+    ThrowArg(env, StatusCode::kArgument, op, "transport", "'auto' or 'host'", DescribeValue(info[5]));
+  const bool allow_device = transport == "auto";
 
   auto deferred = std::make_shared<Napi::Promise::Deferred>(env);
   std::shared_ptr<Backend> backend = ctx->backend_ptr();
@@ -115,11 +119,11 @@ Napi::Value CommJoin(const Napi::CallbackInfo& info) {
   });
   ctx->Enqueue(
       env,
-      [id, rank, size, timeout_ms, cancel, joined, backend]() {
+      [id, rank, size, timeout_ms, cancel, joined, backend, allow_device]() {
         Status s = comm::ShmComm::Join(id, rank, size, timeout_ms, cancel, &joined->shm);
         // Every rank, whatever its backend, takes part in choosing how rows move (cpu ranks say no).
         std::shared_ptr<comm::DeviceTransport> device;
-        if (s.ok()) s = comm::DeviceTransport::Agree(backend, *joined->shm, &device);
+        if (s.ok()) s = comm::DeviceTransport::Agree(backend, *joined->shm, allow_device, &device);
         if (s.ok()) joined->Install(std::move(device));
         return s;
       },

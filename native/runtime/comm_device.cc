@@ -8,14 +8,15 @@ namespace sparq::comm {
 
 static_assert(sizeof(PeerSlot) <= ShmComm::kRecordBytes, "a PeerSlot fits the comm's per-rank record");
 
-Status DeviceTransport::Agree(std::shared_ptr<Backend> backend, ShmComm& comm, std::shared_ptr<DeviceTransport>* out) {
+Status DeviceTransport::Agree(std::shared_ptr<Backend> backend, ShmComm& comm, bool allow,
+                              std::shared_ptr<DeviceTransport>* out) {
   out->reset();
   std::shared_ptr<DeviceTransport> t(new DeviceTransport());
   t->backend_ = std::move(backend);
   t->rank_ = comm.rank();
   // A backend without peer memory (cpu), or a device without room for the slot, votes no; the
   // comm still works, through host memory.
-  const bool have = t->backend_->AllocatePeerSlot(comm.slot_bytes(), &t->mine_).ok();
+  const bool have = allow && t->backend_->AllocatePeerSlot(comm.slot_bytes(), &t->mine_).ok();
   if (!have) t->mine_ = PeerSlot{};
   comm.Publish(&t->mine_, sizeof t->mine_);
   bool all = false;

@@ -24,7 +24,9 @@ class DeviceTransport {
   // Every rank runs this once, right after ShmComm::Join, on its context's stream worker. *out is
   // the transport when every rank can use it, else null (then: the host transport). Fails only
   // when the comm does (a peer that never votes: kTimeout, the comm broken).
-  static Status Agree(std::shared_ptr<Backend> backend, ShmComm& comm, std::shared_ptr<DeviceTransport>* out);
+  // allow = false: this rank votes no (the user asked for the host transport), so every rank
+  // takes the host transport.
+  static Status Agree(std::shared_ptr<Backend> backend, ShmComm& comm, bool allow, std::shared_ptr<DeviceTransport>* out);
   ~DeviceTransport();
   DeviceTransport(const DeviceTransport&) = delete;
   DeviceTransport& operator=(const DeviceTransport&) = delete;

@@ -691,7 +691,7 @@ void Transports(bool device) {
             s = CreateSimBackend(o, &backend);
             if (s.ok())
               s = comm::ShmComm::Join(id, r, h.R, 10000, std::make_shared<std::atomic<bool>>(false), &comms[size_t(r)]);
-            if (s.ok() && device) s = comm::DeviceTransport::Agree(backend, *comms[size_t(r)], &transports[size_t(r)]);
+            if (s.ok() && device) s = comm::DeviceTransport::Agree(backend, *comms[size_t(r)], true, &transports[size_t(r)]);
             if (s.ok() && device && !transports[size_t(r)])
               s = Status::Error(StatusCode::kBackend, "the ranks did not agree on the device transport");
           }
@@ -803,7 +803,7 @@ void TransportAbandon(bool device) {
       if (s.ok() && r == 1) backend = std::make_shared<Faulty>(backend, device ? Faulty::kCopyOnDevice : Faulty::kCopyToHost);
       std::shared_ptr<comm::ShmComm>& comm = comms[size_t(r)];
       if (s.ok()) s = comm::ShmComm::Join(id, r, R, kTimeoutMs, std::make_shared<std::atomic<bool>>(false), &comm);
-      if (s.ok() && device) s = comm::DeviceTransport::Agree(backend, *comm, &transports[size_t(r)]);
+      if (s.ok() && device) s = comm::DeviceTransport::Agree(backend, *comm, true, &transports[size_t(r)]);
       agreed[size_t(r)] = transports[size_t(r)] != nullptr;
       auto run = [&](const CommAllreduceRmsnormArgs& a) {
         return device && transports[size_t(r)] ? transports[size_t(r)]->Allreduce(a, nullptr)
@@ -833,16 +833,19 @@ void TransportAbandon(bool device) {
 }
 
 // The ranks choose the device transport only together: a rank without a slot (a cpu rank, a full
-// device) or one that cannot open a peer's makes every rank take the host transport, each rank's
-// own slot and opened peers released again; and the comm then runs through host memory.
+// device, one whose user asked for the host transport) or one that cannot open a peer's makes
+// every rank take the host transport, each rank's own slot and opened peers released again; and
+// the comm then runs through host memory.
 void TransportVotes() {
   struct V {
     const char* what;
     int odd_rank;
     unsigned faults;  // on odd_rank; 0 = a cpu backend there
   };
+  constexpr unsigned kAskedForHost = 1u << 16;
   for (const V& v : {V{"a cpu rank", 2, 0}, V{"a rank without room for its slot", 0, Faulty::kPeerSlots},
-                     V{"a rank that cannot open a peer's slot", 1, Faulty::kOpenPeer}}) {
+                     V{"a rank that cannot open a peer's slot", 1, Faulty::kOpenPeer},
+                     V{"a rank that asked for the host transport", 1, kAskedForHost}}) {
     if (!sparq_test::TakeCase()) continue;
     constexpr int R = 3;
     const std::string name = std::string("comm transport votes [sim]: ") + v.what;
@@ -863,12 +866,13 @@ void TransportVotes() {
         std::shared_ptr<Backend> backend;
         Status s = r == v.odd_rank && v.faults == 0 ? CreateCpuBackend(BackendOptions{}, &backend)
                                                      : CreateSimBackend(BackendOptions{}, &backend);
-        if (s.ok() && r == v.odd_rank && v.faults != 0) backend = std::make_shared<Faulty>(backend, v.faults);
+        if (s.ok() && r == v.odd_rank && v.faults != 0 && v.faults != kAskedForHost)
+          backend = std::make_shared<Faulty>(backend, v.faults);
         std::shared_ptr<comm::ShmComm> comm;
         std::shared_ptr<comm::DeviceTransport> t;
         if (s.ok()) s = comm::ShmComm::Join(id, r, R, 10000, std::make_shared<std::atomic<bool>>(false), &comm);
         live_before[size_t(r)] = backend ? backend->LiveAllocations() : 0;
-        if (s.ok()) s = comm::DeviceTransport::Agree(backend, *comm, &t);
+        if (s.ok()) s = comm::DeviceTransport::Agree(backend, *comm, !(r == v.odd_rank && v.faults == kAskedForHost), &t);
         live_after[size_t(r)] = backend ? backend->LiveAllocations() : 0;
         agreed[size_t(r)] = t ? 1 : 0;
         const CommAllreduceRmsnormArgs a = RankCommArgs(c, r, comm.get());

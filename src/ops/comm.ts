@@ -36,6 +36,12 @@ export interface CommOptions {
    * failing with {@link SparqTimeoutError} naming the missing ranks. Defaults to 60000.
    */
   timeoutMs?: number;
+  /**
+   * `'auto'` (default): device to device where every rank can (see {@link Comm.transport});
+   * `'host'`: this rank asks for the host transport, and since the ranks agree together, every
+   * rank of the comm then takes it (to compare the two, or to keep `maxBytes` of device memory free).
+   */
+  transport?: 'auto' | 'host';
 }
 
 /** Options of {@link Comm.allreduceRmsnorm}. */
@@ -141,7 +147,8 @@ export function joinComm(ctx: Context, options: CommOptions): Promise<Comm> {
         argument: 'options',
       });
     const { id, rank, size } = options;
-    const joined = ctx.native.commJoin(ctx.handle, id, rank, size, options.timeoutMs === undefined ? 60000 : options.timeoutMs);
+    const joined = ctx.native.commJoin(ctx.handle, id, rank, size, options.timeoutMs === undefined ? 60000 : options.timeoutMs,
+      options.transport === undefined ? 'auto' : options.transport);
     p = joined.then((handle) => new Comm(ctx, handle, rank, size));
   } catch (e) {
     p = Promise.reject(e);

@@ -42,6 +42,8 @@ export interface RankJob {
    * makes the first call (which waits for a peer that never calls) and ends the process meanwhile.
    */
   after?: 'never-call' | 'exit' | 'exit-in-flight';
+  /** CommOptions.transport of this rank (default 'auto') */
+  transport?: 'auto' | 'host';
 }
 
 export interface RankReport {
