@@ -480,27 +480,32 @@ async function allreduceSuite(run: SuiteRun, a: SuiteArgs): Promise<number> {
  * - two ranks of this backend in worker_threads and one in a child process: on cuda the device
  *   transport (the workers read each other's slot in place, the process through CUDA IPC); on sim
  *   the host one (a sim slot is readable only in its own process);
+ * - the same three asking for the host transport (CommOptions.transport), to compare;
  * - one of this backend in a worker, one in a child process, one cpu rank in a worker: the host
  *   transport (a cpu rank has no slot).
+ * The first two then time 50 calls of the last shape (call + synchronize, on rank 0: µs in the
+ * row's detail; on sim 3 calls, only to run the code).
  */
 async function commCase(run: SuiteRun, a: SuiteArgs): Promise<void> {
   const { runRanks, contractDiffs } = require('../../test/comm/commRun') as typeof import('../../test/comm/commRun');
   const device = a.backend === 'cuda' ? 'cuda' : 'sim';
   const calls = a.small || device === 'sim' ? [{ tokens: 1, hidden: 64 }, { tokens: 7, hidden: 264 }]
     : [{ tokens: 1, hidden: 4096 }, { tokens: 19, hidden: 4104 }, { tokens: 64, hidden: 8192 }];
+  const timeCalls = device === 'cuda' ? 50 : 3;
   const layouts = [
-    { backends: [device, device, device] as const, where: ['worker', 'worker', 'process'] as const, transport: device === 'cuda' ? 'device' : 'host' },
-    { backends: [device, device, 'cpu'] as const, where: ['worker', 'process', 'worker'] as const, transport: 'host' },
+    { backends: [device, device, device] as const, where: ['worker', 'worker', 'process'] as const, transport: device === 'cuda' ? 'device' : 'host', ask: 'auto' as const, timeCalls },
+    { backends: [device, device, device] as const, where: ['worker', 'worker', 'process'] as const, transport: 'host', ask: 'host' as const, timeCalls },
+    { backends: [device, device, 'cpu'] as const, where: ['worker', 'process', 'worker'] as const, transport: 'host', ask: 'auto' as const, timeCalls: 0 },
   ];
   for (const l of layouts) {
-    const name = `comm R=3: ${l.backends.map((b, i) => `${b} ${l.where[i]}`).join(' + ')} (${l.transport} transport), ` +
+    const name = `comm R=3: ${l.backends.map((b, i) => `${b} ${l.where[i]}`).join(' + ')} (${l.transport} transport${l.ask === 'host' ? ', asked for' : ''}), ` +
       calls.map((c) => `T=${c.tokens} H=${c.hidden}`).join(', ');
     run.starting(name);
     try {
       const id = Buffer.from(comm.create({ maxBytes: Math.max(...calls.map((c) => c.tokens * c.hidden * 2)) })).toString('hex');
       const seed = freshSeed();
       const script = path.join(__dirname, '..', '..', 'test', 'comm', 'commRank.js');
-      const jobs = l.backends.map((backend, rank) => ({ id, rank, size: 3, seed, calls, timeoutMs: 30000, backend }));
+      const jobs = l.backends.map((backend, rank) => ({ id, rank, size: 3, seed, calls, timeoutMs: 30000, backend, transport: l.ask, timeCalls: l.timeCalls }));
       const reports = await runRanks(script, jobs, [...l.where], 90000);
       const diffs = contractDiffs(reports, seed, 3, calls);
       const transports = reports.filter((r) => r.joined).sort((x, y) => x.rank - y.rank).map((r) => r.transport ?? '?');
@@ -508,11 +513,18 @@ async function commCase(run: SuiteRun, a: SuiteArgs): Promise<void> {
       const kernels = [...new Set(reports.filter((r) => l.backends[r.rank] !== 'cpu' && r.kernel).map((r) => r.kernel))].join(', ');
       run.row({ section: 'cases allreduceRmsnorm', name, ok: diffs.length === 0 && transportOk,
         detail: `${diffs.length === 0 ? 'every rank bit-exact with the contract' : diffs.slice(0, 6).join('; ')}; ` +
-          `transport by rank ${transports.join('/')}${transportOk ? '' : ` (expected ${l.transport})`}; seed ${seed}; ${device} ranks ran ${kernels || 'no kernel'}` });
+          `transport by rank ${transports.join('/')}${transportOk ? '' : ` (expected ${l.transport})`}; seed ${seed}; ${device} ranks ran ${kernels || 'no kernel'}` +
+          timingText(reports.find((r) => r.rank === 0 && r.timing)?.timing, calls[calls.length - 1]) });
     } catch (e) {
       run.row({ section: 'cases allreduceRmsnorm', name, ok: false, detail: message(e) });
     }
   }
+}
+
+/** The comm's timed calls on rank 0, for a row's detail (the µs include the synchronize). */
+function timingText(t: { n: number; medianUs: number; p10Us: number; p90Us: number } | undefined, call: { tokens: number; hidden: number }): string {
+  if (!t) return '';
+  return `; rank 0, ${t.n} calls of T=${call.tokens} H=${call.hidden} + synchronize: median ${t.medianUs.toFixed(1)} µs (p10–p90 ${t.p10Us.toFixed(1)}–${t.p90Us.toFixed(1)})`;
 }
 
 // --- fragment dump ---------------------------------------------------------------------------

@@ -44,6 +44,12 @@ export interface RankJob {
   after?: 'never-call' | 'exit' | 'exit-in-flight';
   /** CommOptions.transport of this rank (default 'auto') */
   transport?: 'auto' | 'host';
+  /**
+   * After the checked calls: this many more calls of the last call's shape, each followed by
+   * `synchronize()`, timed on the rank (5 untimed first); reported as `timing`. Every rank of a
+   * comm must be given the same count.
+   */
+  timeCalls?: number;
 }
 
 export interface RankReport {
@@ -59,6 +65,8 @@ export interface RankReport {
   /** bytes the kernel read per buffer, on sim */
   bytesRead?: Record<string, number>;
   error?: { name: string; code: string; message: string; argument?: string };
+  /** the timed calls (RankJob.timeCalls): µs per call + synchronize, on this rank */
+  timing?: { n: number; medianUs: number; p10Us: number; p90Us: number };
   /** after a failed call: comm.broken, and what the next call threw */
   broken?: string | null;
   nextCallError?: { name: string; message: string };

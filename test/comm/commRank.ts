@@ -47,6 +47,7 @@ async function main(): Promise<void> {
       await new Promise((r) => setTimeout(r, job.timeoutMs * 3));
       return;
     }
+    let last: (() => void) | undefined; // the last checked call again, on its own tensors
     for (const [i, call] of job.calls.entries()) {
       const inp = rankInputs(job.seed, i, job.rank, call);
       const shape = [call.tokens, call.hidden];
@@ -58,6 +59,7 @@ async function main(): Promise<void> {
       const out0 = sq.tensor(poison(), shape, 'f16');
       const res0 = sq.tensor(poison(), shape, 'f16');
       const r = c.allreduceRmsnorm(x, residual, gamma, { eps: 1e-6, out: out0, residualOut: res0 });
+      last = () => void c.allreduceRmsnorm(x, residual, gamma, { eps: 1e-6, out: out0, residualOut: res0 });
       try {
         const [out, res] = await Promise.all([r.out.read(), r.residual.read()]);
         const launch = sq.lastLaunch;
@@ -72,6 +74,18 @@ async function main(): Promise<void> {
         report({ rank: job.rank, call: i, error: errorOf(e), broken: c.broken, nextCallError });
         return;
       }
+    }
+    if (job.timeCalls && last) {
+      const us: number[] = [];
+      for (let i = -5; i < job.timeCalls; i++) {
+        const t0 = performance.now();
+        last();
+        await sq.synchronize();
+        if (i >= 0) us.push((performance.now() - t0) * 1000);
+      }
+      us.sort((a, b) => a - b);
+      const at = (q: number): number => us[Math.min(us.length - 1, Math.floor(q * us.length))];
+      report({ rank: job.rank, timing: { n: us.length, medianUs: at(0.5), p10Us: at(0.1), p90Us: at(0.9) } });
     }
     c.close();
   } finally {
