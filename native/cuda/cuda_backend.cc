@@ -299,10 +299,28 @@ void PeerSlotClose(void* p, void* ptr) {
   cudaIpcCloseMemHandle(ptr);
 }
 
+int32_t NcclStream(void* p, void** stream, SparqCudaError* err) {
+  SPARQ_CUDA_TRY(cudaSetDevice(Ctx(p)->device), "cudaSetDevice");
+  *stream = Ctx(p)->stream;
+  return 0;
+}
+
+int32_t StreamIdle(void* p, int32_t* idle, SparqCudaError* err) {
+  const cudaError_t e = cudaStreamQuery(Ctx(p)->stream);
+  if (e == cudaErrorNotReady) {
+    *idle = 0;
+    return 0;
+  }
+  SPARQ_CUDA_TRY(e, "cudaStreamQuery");
+  *idle = 1;
+  return 0;
+}
+
 const SparqCudaApi kApi = {
     SPARQ_CUDA_ABI_VERSION, sizeof(SparqCudaApi), DeviceInfo, ContextCreate, ContextDestroy, Alloc, Free, CopyToDevice,
     CopyToHost, Fill, CopyOnDevice, Synchronize, StreamTimeMs, RunOp, CublasStatus,
     static_cast<int32_t>(sparq::OpId::kCount), kOpNames, PeerSlotAlloc, PeerSlotFree, PeerSlotOpen, PeerSlotClose,
+    NcclStream, StreamIdle,
 };
 
 }  // namespace

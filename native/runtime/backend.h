@@ -98,6 +98,21 @@ class Backend {
     (void)ptr;
   }
 
+  // The comm's NCCL transport (runtime/comm_nccl.h). NcclFlavor: which NCCL this backend's memory
+  // may go to — "cuda" (the real library: device pointers, its stream) or "sim" (only the test
+  // double, which copies host memory) — or null (cpu: none). NcclStream: the stream NCCL work is
+  // enqueued on, with this backend's device made current on the calling thread (sim: null).
+  // StreamIdle: whether everything enqueued so far has finished (never waits).
+  virtual const char* NcclFlavor() const { return nullptr; }
+  virtual Status NcclStream(void** stream) {
+    (void)stream;
+    return Unsupported("comm (NCCL)");
+  }
+  virtual Status StreamIdle(bool* idle) {
+    *idle = true;
+    return Status::Ok();
+  }
+
   // Which packed layout this backend's kernels read (weights are packed for the context that
   // runs them). cpu: kCpu; sim and cuda run the tensor-core kernels: kGpu.
   virtual PackedLayout WeightLayout(OpId op) const {

@@ -81,6 +81,14 @@ class CudaBackend : public Backend {
     if (s.ok()) *ptr = p;
     return s;
   }
+  const char* NcclFlavor() const override { return "cuda"; }
+  Status NcclStream(void** stream) override { return Call(api_->nccl_stream, stream); }
+  Status StreamIdle(bool* idle) override {
+    int32_t done = 0;
+    Status s = Call(api_->stream_idle, &done);
+    *idle = done != 0;
+    return s;
+  }
   void ClosePeerSlot(const PeerSlot& peer, const void* ptr) override {
     if (peer.pid != int64_t(::getpid())) api_->peer_slot_close(ctx_, const_cast<void*>(ptr));
   }

@@ -100,6 +100,13 @@ class SimBackend : public HostMemoryBackend {
     *ptr = reinterpret_cast<const void*>(uintptr_t(peer.ptr));
     return Status::Ok();
   }
+  // NCCL (runtime/comm_nccl.h): only the test double, which copies host memory; ops run to the end
+  // before they return, so there is no stream to name and it is always idle.
+  const char* NcclFlavor() const override { return "sim"; }
+  Status NcclStream(void** stream) override {
+    *stream = nullptr;
+    return Status::Ok();
+  }
   const char* name() const override { return "sim"; }
   const char* cpu_isa() const override { return cpu::IsaName(isa_); }
   int threads() const override { return 1; }

@@ -31,6 +31,7 @@
 #include "runtime/backend.h"
 #include "runtime/comm_device.h"
 #include "runtime/comm_host.h"
+#include "runtime/comm_nccl.h"
 #include "runtime/shm_comm.h"
 #include "sim/allreduce_sim.h"
 #include "sim_test_util.h"
@@ -648,7 +649,12 @@ CommAllreduceRmsnormArgs RankCommArgs(const Call& c, int r, comm::ShmComm* comm)
 // x into the rank's slot, the peers' slots read in place — sim ranks of one process agree on it),
 // then the gathered kernel — every rank's out and residual checked as the group's are. Two calls
 // back to back on the same comm (the exchange's counters move on, the slots are reused).
-void Transports(bool device) {
+enum class Via { kHost, kDevice, kNccl };
+
+const char* ViaName(Via v) { return v == Via::kHost ? "host" : v == Via::kDevice ? "device" : "nccl"; }
+
+void Transports(Via via) {
+  const bool device = via == Via::kDevice, nccl = via == Via::kNccl;
   struct H {
     int R;
     int64_t T, H;
@@ -656,16 +662,22 @@ void Transports(bool device) {
     bool in_place, wide;
   };
   std::vector<H> cases = {{3, 7, 24, 2, false, true}, {2, 9, 4104, 4, true, false}};
-  if (device) cases.push_back({4, 3, 64, 1, false, false});
+  if (via != Via::kHost) cases.push_back({4, 3, 64, 1, false, false});
   if (kTsanLight) cases = {{3, 5, 24, 2, false, true}};
-  const std::string transport = device ? "device" : "host";
+  const std::string transport = ViaName(via);
   for (const H& h : cases) {
     if (!sparq_test::TakeCase()) continue;
     const std::string name = "comm " + transport + " transport [sim] R=" + std::to_string(h.R) + " T=" + std::to_string(h.T) +
                              " H=" + std::to_string(h.H) + (h.in_place ? " in-place" : "") + (h.wide ? " wide" : "");
-    const std::vector<uint8_t> id = comm::NewId(uint64_t(h.T * h.H * 2));
+    std::vector<uint8_t> id = comm::NewId(uint64_t(h.T * h.H * 2));
+    if (nccl) {
+      const Status made = comm::NewNcclId(uint64_t(h.T * h.H * 2), &id);
+      Check(made.ok(), name + ": an NCCL id from the double", "%s", made.message.c_str());
+      if (!made.ok()) continue;
+    }
     // joined by the first call, kept for the second
     std::vector<std::shared_ptr<comm::ShmComm>> comms(size_t(h.R));
+    std::vector<std::shared_ptr<comm::NcclComm>> nccls(size_t(h.R));
     std::vector<std::shared_ptr<Backend>> backends(size_t(h.R));
     std::vector<std::shared_ptr<comm::DeviceTransport>> transports(size_t(h.R));
     for (int call = 0; call < 2; ++call) {
@@ -689,7 +701,9 @@ void Transports(bool device) {
             BackendOptions o;
             o.sim_sms = h.sms;
             s = CreateSimBackend(o, &backend);
-            if (s.ok())
+            if (s.ok() && nccl)
+              s = comm::NcclComm::Join(backend, id, r, h.R, 10000, std::make_shared<std::atomic<bool>>(false), &nccls[size_t(r)]);
+            else if (s.ok())
               s = comm::ShmComm::Join(id, r, h.R, 10000, std::make_shared<std::atomic<bool>>(false), &comms[size_t(r)]);
             if (s.ok() && device) s = comm::DeviceTransport::Agree(backend, *comms[size_t(r)], true, &transports[size_t(r)]);
             if (s.ok() && device && !transports[size_t(r)])
@@ -697,8 +711,9 @@ void Transports(bool device) {
           }
           const CommAllreduceRmsnormArgs a = RankCommArgs(c, r, comms[size_t(r)].get());
           if (s.ok())
-            s = device ? transports[size_t(r)]->Allreduce(a, &infos[size_t(r)])
-                       : comm::AllreduceThroughHost(*backend, a, &infos[size_t(r)]);
+            s = nccl     ? nccls[size_t(r)]->Allreduce(a, &infos[size_t(r)])
+                : device ? transports[size_t(r)]->Allreduce(a, &infos[size_t(r)])
+                         : comm::AllreduceThroughHost(*backend, a, &infos[size_t(r)]);
           status[size_t(r)] = s;
         });
       for (auto& t : ranks) t.join();
@@ -719,12 +734,14 @@ void Transports(bool device) {
       Check(traffic, name + " call " + std::to_string(call) + ": each peer's rows read once from staging, its own from x");
       Verify(c, residual_in, name + " call " + std::to_string(call));
     }
-    // what the transports hold (each rank's slot) goes back to its backend with them
-    for (int r = 0; r < h.R && device; ++r) {
-      if (!backends[size_t(r)]) continue;
+    // what the transports hold (each rank's slot, or NCCL staging) goes back to its backend with them
+    for (int r = 0; r < h.R && via != Via::kHost; ++r) {
+      if (!backends[size_t(r)] || (device ? !transports[size_t(r)] : !nccls[size_t(r)])) continue;
       const int64_t live = backends[size_t(r)]->LiveAllocations();
       transports[size_t(r)].reset();
-      Check(backends[size_t(r)]->LiveAllocations() == live - 1, name + " rank " + std::to_string(r) + ": the slot is freed",
+      nccls[size_t(r)].reset();
+      Check(backends[size_t(r)]->LiveAllocations() == live - 1,
+            name + " rank " + std::to_string(r) + ": what the transport holds (slot or staging) is freed with it",
             "%lld -> %lld", (long long)live, (long long)backends[size_t(r)]->LiveAllocations());
     }
   }
@@ -894,7 +911,84 @@ void TransportVotes() {
   }
 }
 
+// The NCCL transport's bounds, on the test double: a rank that never joins makes the others' join
+// fail with kTimeout within their timeout (not hang); a rank that joins and never calls makes the
+// others' call fail the same way and breaks their comms for good; a cpu rank is refused with
+// kBackend (an NCCL comm needs device memory).
+void NcclFailures() {
+  if (!sparq_test::TakeCase()) return;
+  constexpr int64_t kTimeoutMs = 1500;
+  std::vector<uint8_t> id;
+  Status s = comm::NewNcclId(4096, &id);
+  Check(s.ok(), "comm nccl transport [sim]: an id", "%s", s.message.c_str());
+  if (!s.ok()) return;
+  {  // 2 of 3 ranks join
+    std::vector<Status> status(2);
+    std::vector<double> seconds(2, 0);
+    std::vector<std::thread> ranks;
+    for (int r = 0; r < 2; ++r)
+      ranks.emplace_back([&, r] {
+        std::shared_ptr<Backend> backend;
+        std::shared_ptr<comm::NcclComm> c;
+        const auto t0 = std::chrono::steady_clock::now();
+        Status st = CreateSimBackend(BackendOptions{}, &backend);
+        if (st.ok()) st = comm::NcclComm::Join(backend, id, r, 3, kTimeoutMs, nullptr, &c);
+        seconds[size_t(r)] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        status[size_t(r)] = st;
+      });
+    for (auto& t : ranks) t.join();
+    for (int r = 0; r < 2; ++r)
+      Check(status[size_t(r)].code == StatusCode::kTimeout && sparq_test::Contains(status[size_t(r)].message, "did not come up") &&
+                seconds[size_t(r)] < 3 * kTimeoutMs / 1000.0,
+            "comm nccl transport [sim]: rank " + std::to_string(r) + "'s join fails with kTimeout when a rank never joins",
+            "%s (%.2f s)", status[size_t(r)].message.c_str(), seconds[size_t(r)]);
+  }
+  {  // 3 ranks join; rank 2 never calls
+    Status made = comm::NewNcclId(4096, &id);
+    Call c;
+    c.ranks = 3;
+    c.tokens = 2;
+    c.hidden = 16;
+    Workspace ws;
+    Prepare(c, ws);
+    std::vector<Status> status(3), again(3);
+    std::vector<std::string> broken(3);
+    std::vector<std::thread> ranks;
+    for (int r = 0; r < 3; ++r)
+      ranks.emplace_back([&, r] {
+        std::shared_ptr<Backend> backend;
+        std::shared_ptr<comm::NcclComm> nc;
+        Status st = made.ok() ? CreateSimBackend(BackendOptions{}, &backend) : made;
+        if (st.ok()) st = comm::NcclComm::Join(backend, id, r, 3, kTimeoutMs, nullptr, &nc);
+        if (st.ok() && r < 2) {
+          const CommAllreduceRmsnormArgs a = RankCommArgs(c, r, nullptr);
+          st = nc->Allreduce(a, nullptr);
+          broken[size_t(r)] = nc->BrokenReason();
+          again[size_t(r)] = nc->Allreduce(a, nullptr);
+        }
+        status[size_t(r)] = st;
+      });
+    for (auto& t : ranks) t.join();
+    Check(status[2].ok(), "comm nccl transport [sim]: the rank that never calls joined", "%s", status[2].message.c_str());
+    for (int r = 0; r < 2; ++r)
+      Check(status[size_t(r)].code == StatusCode::kTimeout && sparq_test::Contains(status[size_t(r)].message, "call 1") &&
+                !broken[size_t(r)].empty() && again[size_t(r)].code == StatusCode::kTimeout,
+            "comm nccl transport [sim]: rank " + std::to_string(r) + "'s call fails with kTimeout, and the comm stays broken",
+            "%s / %s / %s", status[size_t(r)].message.c_str(), broken[size_t(r)].c_str(), again[size_t(r)].message.c_str());
+  }
+  {  // a cpu rank
+    std::shared_ptr<Backend> cpu;
+    std::shared_ptr<comm::NcclComm> nc;
+    Status st = CreateCpuBackend(BackendOptions{}, &cpu);
+    if (st.ok()) st = comm::NcclComm::Join(cpu, id, 0, 1, kTimeoutMs, nullptr, &nc);
+    Check(st.code == StatusCode::kBackend && sparq_test::Contains(st.message, "cuda rank"),
+          "comm nccl transport: a cpu rank is refused with kBackend", "%s", st.message.c_str());
+  }
+}
+
 int main() {
+  // The NCCL transport's tests load sparq's NCCL test double (fixtures/nccl_double.cc), never a real NCCL.
+  setenv("SPARQ_NCCL_PATH", NCCL_DOUBLE_LIB, 1);
   Layout();
   Sweep();
   Forced();
@@ -903,8 +997,10 @@ int main() {
   RankThreads();
   MissingRank();
   Gathered();
-  Transports(false);
-  Transports(true);
+  Transports(Via::kHost);
+  Transports(Via::kDevice);
+  Transports(Via::kNccl);
+  NcclFailures();
   TransportAbandon(false);
   TransportAbandon(true);
   TransportVotes();

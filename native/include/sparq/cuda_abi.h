@@ -67,6 +67,11 @@ typedef struct SparqCudaApi {
   void (*peer_slot_free)(void* ctx, void* ptr);
   int32_t (*peer_slot_open)(void* ctx, const uint8_t* ipc_handle, void** ptr, SparqCudaError* err);
   void (*peer_slot_close)(void* ctx, void* ptr);
+  // The comm's NCCL transport (runtime/comm_nccl.h): the context's cudaStream_t, with its device
+  // made current on the calling thread (NCCL calls use the current device); and whether the stream
+  // has finished everything enqueued (cudaStreamQuery: *idle 1 done, 0 not yet; never waits).
+  int32_t (*nccl_stream)(void* ctx, void** stream, SparqCudaError* err);
+  int32_t (*stream_idle)(void* ctx, int32_t* idle, SparqCudaError* err);
 } SparqCudaApi;
 
 // Returns null when the library cannot serve `abi_version`.

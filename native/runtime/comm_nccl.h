@@ -1,0 +1,78 @@
+// runtime/comm_nccl.h: comm.allreduceRmsnorm through NCCL — the transport for ranks that share no
+// machine (and no shared memory), on cuda. Per call: ncclAllGather of every rank's x into a
+// staging on this rank's device, then the backend's AllreduceGathered (the comm kernel: rank-order
+// sum, residual, RMSNorm — the bits of every other transport). An all-gather, not ncclAllReduce:
+// NCCL sums in an order of its own (ring, tree, NVLS), which would break the contract's rank order.
+//
+// Every wait is bounded by the comm's timeout: the comm is non-blocking (config.blocking = 0), its
+// init and every call polled (ncclCommGetAsyncError, the stream's idle state) against a deadline;
+// past it, or on close, ncclCommAbort — a rank that never comes makes the others fail with
+// SparqTimeoutError, never a hang; the comm is then broken for good.
+//
+// The id: "SQN1", maxBytes (u64, little-endian), then ncclGetUniqueId's 128 bytes. The process that
+// made it hosts NCCL's bootstrap root: it must live until every rank has joined.
+#pragma once
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "runtime/backend.h"
+#include "runtime/nccl_api.h"
+#include "sparq/comm.h"
+
+namespace sparq::comm {
+
+inline constexpr size_t kNcclIdBytes = 4 + 8 + nccl::kUniqueIdBytes;
+
+bool IsNcclId(const uint8_t* id, size_t bytes);
+// Loads NCCL (runtime/nccl_api.h) and asks it for a unique id. kBackend when NCCL is missing.
+Status NewNcclId(uint64_t max_bytes, std::vector<uint8_t>* id);
+
+class NcclComm {
+ public:
+  // On the context's stream worker. kBackend: no NCCL, or one this backend cannot hand its memory
+  // to (cpu; sim with the real library; cuda with the test double); kTimeout: the comm did not
+  // come up within timeout_ms (a rank that never joined) or *cancel was set.
+  static Status Join(std::shared_ptr<Backend> backend, const std::vector<uint8_t>& id, int rank, int size,
+                     int64_t timeout_ms, std::shared_ptr<std::atomic<bool>> cancel, std::shared_ptr<NcclComm>* out);
+  ~NcclComm();  // aborts the NCCL comm (never waits on peers) and frees the staging
+  NcclComm(const NcclComm&) = delete;
+  NcclComm& operator=(const NcclComm&) = delete;
+
+  int rank() const { return rank_; }
+  int size() const { return size_; }
+  uint64_t slot_bytes() const { return slot_bytes_; }
+  std::string BrokenReason() const;
+  // Any thread: this rank leaves. A call waiting now fails at once (and aborts the NCCL comm);
+  // peers' calls fail at their timeout (NCCL has no way to tell them sooner).
+  void Close();
+
+  // a.comm is this object. On the stream worker; bounded by the timeout.
+  Status Allreduce(const CommAllreduceRmsnormArgs& a, LaunchInfo* info);
+
+ private:
+  NcclComm() = default;
+  // Polls `done` until it says so, the comm errs, it is closed, or the deadline passes (then the
+  // comm is aborted and broken with `what`).
+  template <class Poll>
+  Status Wait(const std::string& what, Poll&& done);
+  Status Break(StatusCode code, const std::string& reason);
+
+  const nccl::Api* api_ = nullptr;
+  std::shared_ptr<Backend> backend_;
+  std::shared_ptr<std::atomic<bool>> cancel_;
+  void* comm_ = nullptr;  // ncclComm_t; null once aborted
+  int rank_ = 0, size_ = 0;
+  uint64_t slot_bytes_ = 0;
+  int64_t timeout_ms_ = 0;
+  uint64_t calls_ = 0;
+  void* staging_ = nullptr;  // backend memory: [size][T·H] fp16, grown on demand
+  size_t staging_bytes_ = 0;
+  mutable std::mutex mu_;    // broken_
+  std::string broken_;
+};
+
+}  // namespace sparq::comm
