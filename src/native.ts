@@ -150,10 +150,11 @@ export interface NativeBinding {
   /** The NCCL sparq would use (src/nccl.ts runs it in a child process). */
   ncclProbe(): { path: string; version: number };
   commCreate(maxBytes: unknown): Uint8Array;
-  commJoin(ctx: NativeContext, id: unknown, rank: unknown, size: unknown, timeoutMs: unknown, transport: unknown): Promise<unknown>;
+  commCreateNccl(maxBytes: unknown, ncclPath: string): Promise<Uint8Array>;
+  commJoin(ctx: NativeContext, id: unknown, rank: unknown, size: unknown, timeoutMs: unknown, transport: unknown, ncclPath: string): Promise<unknown>;
   commClose(comm: unknown, ctx: NativeContext): void;
   commBroken(comm: unknown): string;
-  commTransport(comm: unknown): 'host' | 'device';
+  commTransport(comm: unknown): 'host' | 'device' | 'nccl';
   /** [out, residualOut] */
   commAllreduceRmsnorm(
     ctx: NativeContext,

@@ -2,7 +2,7 @@ import { fork } from 'child_process';
 import * as path from 'path';
 
 import { comm, open, SparqArgumentError, SparqDisposedError, SparqTimeoutError, type Comm, type Context, type Tensor } from '../src';
-import { native } from '../src/native';
+import { addonPath, native } from '../src/native';
 import { type CommCall, type RankJob, type RankReport } from './comm/commInputs';
 import { contractDiffs, runRanks as runCommRanks, type Launch } from './comm/commRun';
 import { compiledScript } from './helpers/compiled';
@@ -231,6 +231,36 @@ describeSim('comm.allreduceRmsnorm [sim]: the CUDA comm kernel on the simulator'
     const reports = await runRanks(jobs, ['worker', 'worker', 'process', 'process']);
     expect(transports(reports)).toEqual(['host', 'host', 'host', 'host']);
     expectContract(reports, seed, 4, calls);
+  });
+
+  // The NCCL transport (native/runtime/comm_nccl.cc) on sim ranks, through sparq's NCCL test double
+  // (native/tests/fixtures/nccl_double.cc, built beside sparq.node; worker_threads only: the double
+  // keeps its groups in one process). The real library runs in the device check on cuda.
+  it('an NCCL comm (sparq.comm.createNccl, the test double): 3 sim ranks in workers, contract bits; a cpu rank is refused', async () => {
+    const saved = process.env.SPARQ_NCCL_PATH;
+    process.env.SPARQ_NCCL_PATH = path.join(path.dirname(addonPath()), 'libnccl_double.so');
+    try {
+      const raw = await comm.createNccl({ maxBytes: 2 ** 20 });
+      expect(raw.length).toBe(140);
+      const seed = freshSeed();
+      const id = hex(raw);
+      const jobs = [0, 1, 2].map((rank) => ({ id, rank, size: 3, seed, calls, timeoutMs: 60000, backend: 'sim' as const }));
+      const reports = await runRanks(jobs, 'worker');
+      expect(transports(reports)).toEqual(['nccl', 'nccl', 'nccl']);
+      expectContract(reports, seed, 3, calls);
+      const cpu = await open({ backend: 'cpu' });
+      try {
+        await expect(cpu.comm({ id: await comm.createNccl(), rank: 0, size: 1, timeoutMs: 1000 })).rejects.toMatchObject({
+          name: 'SparqBackendError',
+          message: expect.stringMatching(/needs a cuda rank/),
+        });
+      } finally {
+        await cpu.close();
+      }
+    } finally {
+      if (saved === undefined) delete process.env.SPARQ_NCCL_PATH;
+      else process.env.SPARQ_NCCL_PATH = saved;
+    }
   });
 
   it('a device-transport rank holds its slot until close() (freed on the stream); closing the context with the comm open is clean', async () => {

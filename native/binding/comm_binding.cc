@@ -14,6 +14,7 @@
 #include "binding/tensor.h"
 #include "runtime/comm_device.h"
 #include "runtime/comm_host.h"
+#include "runtime/comm_nccl.h"
 #include "runtime/shm_comm.h"
 #include "sparq/comm.h"
 
@@ -21,37 +22,76 @@ namespace sparq::binding {
 namespace {
 
 constexpr napi_type_tag kCommTag = {0x73717063'6f6d6d31ULL, 0x5e1f0a2b'9c3d4e71ULL};
-// What a comm handle holds: the shared-memory comm, and the device transport when every rank
-// agreed on one at join (runtime/comm_device.h; null: rows go through host memory, or the cpu
-// backend reduces in shared memory itself). The transport holds this rank's device slot: close()
-// and the context's close hand it to the stream to free (after the calls queued before), so the
-// slot goes when the comm does, not when the handle is collected.
+// What a comm handle holds. A shared-memory comm (sparq.comm.create()): the ShmComm, and the
+// device transport when every rank agreed on one at join (runtime/comm_device.h; null: rows go
+// through host memory, or the cpu backend reduces in shared memory itself). An NCCL comm
+// (sparq.comm.createNccl()): the NcclComm (runtime/comm_nccl.h). The transport and the NcclComm
+// hold device memory (and an NCCL comm): close() and the context's close hand them to the stream
+// to free (after the calls queued before), so they go when the comm does, not when the handle is
+// collected.
 struct CommState {
-  std::shared_ptr<comm::ShmComm> shm;  // set once, by the join, before the handle exists
-
-  void Install(std::shared_ptr<comm::DeviceTransport> t) {
+  // By the join, on the stream worker (a close may be running on the JS thread meanwhile).
+  void Install(std::shared_ptr<comm::ShmComm> s, std::shared_ptr<comm::DeviceTransport> t, std::shared_ptr<comm::NcclComm> n) {
     std::lock_guard<std::mutex> lk(mu_);
-    uses_device_ = t != nullptr;
-    if (!released_) device_ = std::move(t);
+    shm = std::move(s);
+    transport_ = n ? "nccl" : t ? "device" : "host";
+    slot_bytes_ = n ? n->slot_bytes() : shm ? shm->slot_bytes() : 0;
+    if (released_) {
+      if (n) n->Close();
+      return;  // dropped here, on the stream worker
+    }
+    device_ = std::move(t);
+    nccl_ = std::move(n);
   }
   std::shared_ptr<comm::DeviceTransport> Device() {
     std::lock_guard<std::mutex> lk(mu_);
     return device_;
   }
-  std::shared_ptr<comm::DeviceTransport> Take() {
+  std::shared_ptr<comm::NcclComm> Nccl() {
+    std::lock_guard<std::mutex> lk(mu_);
+    return nccl_;
+  }
+  // This rank leaves: the comm is closed for its peers, and what it holds is handed back (to be
+  // dropped on the stream).
+  std::shared_ptr<void> CloseAndTake() {
     std::lock_guard<std::mutex> lk(mu_);
     released_ = true;
-    return std::move(device_);
+    if (shm) shm->Close();
+    if (nccl_) {
+      nccl_->Close();
+      closed_reason_ = nccl_->BrokenReason();
+    }
+    auto held = std::make_shared<std::pair<std::shared_ptr<comm::DeviceTransport>, std::shared_ptr<comm::NcclComm>>>(
+        std::move(device_), std::move(nccl_));
+    return held;
   }
-  bool UsesDevice() {
+  std::string BrokenReason() {
     std::lock_guard<std::mutex> lk(mu_);
-    return uses_device_;
+    if (shm) return shm->BrokenReason();
+    if (nccl_) return nccl_->BrokenReason();
+    return closed_reason_.empty() && released_ ? "the comm was closed" : closed_reason_;
+  }
+  std::string Transport() {
+    std::lock_guard<std::mutex> lk(mu_);
+    return transport_;
+  }
+  uint64_t SlotBytes() {
+    std::lock_guard<std::mutex> lk(mu_);
+    return slot_bytes_;
+  }
+  std::shared_ptr<comm::ShmComm> Shm() {
+    std::lock_guard<std::mutex> lk(mu_);
+    return shm;
   }
 
  private:
+  std::shared_ptr<comm::ShmComm> shm;  // shared-memory comms
   std::mutex mu_;  // the join installs on the stream worker; close and calls read on the JS thread
   std::shared_ptr<comm::DeviceTransport> device_;
-  bool uses_device_ = false, released_ = false;
+  std::shared_ptr<comm::NcclComm> nccl_;
+  std::string transport_ = "host", closed_reason_;
+  uint64_t slot_bytes_ = 0;
+  bool released_ = false;
 };
 using CommPtr = std::shared_ptr<CommState>;
 
@@ -83,7 +123,47 @@ Napi::Value CommCreate(const Napi::CallbackInfo& info) {
   return out;
 }
 
-// commJoin(ctx, id, rank, size, timeoutMs, transport) → Promise<comm handle>
+// commCreateNccl(maxBytes, ncclPath) → Promise<Uint8Array(140)>: loads NCCL and asks it for a unique id, off
+// the JS thread (src/ops/comm.ts probes NCCL in a child process first).
+class NcclIdWorker : public Napi::AsyncWorker {
+ public:
+  NcclIdWorker(Napi::Env env, uint64_t max_bytes, std::string nccl_path)
+      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), max_bytes_(max_bytes),
+        nccl_path_(std::move(nccl_path)) {}
+  Napi::Promise Promise() { return deferred_.Promise(); }
+  void Execute() override { status_ = comm::NewNcclId(max_bytes_, nccl_path_, &id_); }
+  void OnOK() override {
+    Napi::Env env = Env();
+    if (!status_.ok()) {
+      deferred_.Reject(MakeError(env, status_).Value());
+      return;
+    }
+    Napi::Uint8Array out = Napi::Uint8Array::New(env, id_.size());
+    std::memcpy(out.Data(), id_.data(), id_.size());
+    deferred_.Resolve(out);
+  }
+  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  uint64_t max_bytes_;
+  std::string nccl_path_;
+  Status status_;
+  std::vector<uint8_t> id_;
+};
+
+Napi::Value CommCreateNccl(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const int64_t slot = IntArg(env, info[0], "comm.createNccl", "maxBytes", 1, int64_t(1) << 40,
+                              "an integer number of bytes in [1, 2^40] (the largest x a rank may pass)");
+  const std::string nccl_path = info[1].IsString() ? info[1].As<Napi::String>().Utf8Value() : "";
+  auto* worker = new NcclIdWorker(env, uint64_t(slot), nccl_path);
+  Napi::Promise p = worker->Promise();
+  worker->Queue();
+  return p;
+}
+
+// commJoin(ctx, id, rank, size, timeoutMs, transport, ncclPath) → Promise<comm handle>
 Napi::Value CommJoin(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const std::string op = "comm";
@@ -94,12 +174,15 @@ Napi::Value CommJoin(const Napi::CallbackInfo& info) {
   if (!CommRunsOn(ctx->backend()))
     ThrowArg(env, StatusCode::kBackend, op, "backend", "'cpu', 'cuda' or 'sim'",
              "'" + std::string(ctx->backend().name()) + "'");
+  const size_t id_bytes = info[1].IsTypedArray() ? info[1].As<Napi::TypedArray>().ElementLength() : 0;
   if (!info[1].IsTypedArray() || info[1].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array ||
-      info[1].As<Napi::TypedArray>().ElementLength() != comm::kIdBytes)
-    ThrowArg(env, StatusCode::kArgument, op, "id", "the Uint8Array(32) sparq.comm.create() returned", DescribeValue(info[1]));
+      (id_bytes != comm::kIdBytes && id_bytes != comm::kNcclIdBytes))
+    ThrowArg(env, StatusCode::kArgument, op, "id",
+             "the Uint8Array(32) sparq.comm.create() returned or the Uint8Array(140) of sparq.comm.createNccl()",
+             DescribeValue(info[1]));
   Napi::TypedArray ta = info[1].As<Napi::TypedArray>();
   const uint8_t* idp = TypedArrayBytes(ta);
-  std::vector<uint8_t> id(idp, idp + comm::kIdBytes);
+  std::vector<uint8_t> id(idp, idp + id_bytes);
   const int size = int(IntArg(env, info[3], op, "size", 1, comm::kMaxRanks, "an integer in [1, 8]"));
   const int rank = int(IntArg(env, info[2], op, "rank", 0, size - 1, "an integer in [0, size - 1] = [0, " + std::to_string(size - 1) + "]"));
   const int64_t timeout_ms = IntArg(env, info[4], op, "timeoutMs", 1, int64_t(1) << 31, "an integer number of ms >= 1");
@@ -107,6 +190,7 @@ Napi::Value CommJoin(const Napi::CallbackInfo& info) {
   if (transport != "auto" && transport != "host")
     ThrowArg(env, StatusCode::kArgument, op, "transport", "'auto' or 'host'", DescribeValue(info[5]));
   const bool allow_device = transport == "auto";
+  const std::string nccl_path = info[6].IsString() ? info[6].As<Napi::String>().Utf8Value() : "";
 
   auto deferred = std::make_shared<Napi::Promise::Deferred>(env);
   std::shared_ptr<Backend> backend = ctx->backend_ptr();
@@ -115,16 +199,23 @@ Napi::Value CommJoin(const Napi::CallbackInfo& info) {
   auto joined = std::make_shared<CommState>();
   ctx->AddInterrupt([cancel, ctx, weak = std::weak_ptr<CommState>(joined)] {
     cancel->store(true);
-    if (auto state = weak.lock()) ctx->ReleaseOnStream(state->Take());
+    if (auto state = weak.lock()) ctx->ReleaseOnStream(state->CloseAndTake());
   });
   ctx->Enqueue(
       env,
-      [id, rank, size, timeout_ms, cancel, joined, backend, allow_device]() {
-        Status s = comm::ShmComm::Join(id, rank, size, timeout_ms, cancel, &joined->shm);
+      [id, rank, size, timeout_ms, cancel, joined, backend, allow_device, nccl_path]() {
+        if (comm::IsNcclId(id.data(), id.size())) {
+          std::shared_ptr<comm::NcclComm> nccl;
+          Status s = comm::NcclComm::Join(backend, id, rank, size, timeout_ms, cancel, nccl_path, &nccl);
+          if (s.ok()) joined->Install(nullptr, nullptr, std::move(nccl));
+          return s;
+        }
+        std::shared_ptr<comm::ShmComm> shm;
+        Status s = comm::ShmComm::Join(id, rank, size, timeout_ms, cancel, &shm);
         // Every rank, whatever its backend, takes part in choosing how rows move (cpu ranks say no).
         std::shared_ptr<comm::DeviceTransport> device;
-        if (s.ok()) s = comm::DeviceTransport::Agree(backend, *joined->shm, allow_device, &device);
-        if (s.ok()) joined->Install(std::move(device));
+        if (s.ok()) s = comm::DeviceTransport::Agree(backend, *shm, allow_device, &device);
+        if (s.ok()) joined->Install(std::move(shm), std::move(device), nullptr);
         return s;
       },
       [deferred, joined](Napi::Env env, const Status& status) {
@@ -139,32 +230,33 @@ Napi::Value CommJoin(const Napi::CallbackInfo& info) {
   return deferred->Promise();
 }
 
-// commClose(comm, ctx): this rank leaves; peers still waiting on it fail at once. Its device slot
-// goes back on ctx's stream (after the calls queued so far); a closed context already released it.
+// commClose(comm, ctx): this rank leaves; peers still waiting on it fail at once (an NCCL comm's:
+// at their timeout). What it holds on the device goes back on ctx's stream, after the calls
+// queued so far; a closed context already released it.
 Napi::Value CommClose(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   CommPtr c = ParseComm(env, info[0], "comm.close");
-  c->shm->Close();
-  std::shared_ptr<comm::DeviceTransport> device = c->Take();
+  std::shared_ptr<void> held = c->CloseAndTake();
   AddonData* data = GetAddonData(env);
-  if (device && info[1].IsObject() && info[1].As<Napi::Object>().InstanceOf(data->context_ctor.Value())) {
+  if (info[1].IsObject() && info[1].As<Napi::Object>().InstanceOf(data->context_ctor.Value())) {
     ContextCore* core = ContextWrap::Unwrap(info[1].As<Napi::Object>())->core();
-    if (core != nullptr && !core->closed()) core->ReleaseOnStream(std::move(device));
+    if (core != nullptr && !core->closed()) core->ReleaseOnStream(std::move(held));
   }
   return env.Undefined();
 }
 
 // commBroken(comm) → string ('' while usable)
 Napi::Value CommBroken(const Napi::CallbackInfo& info) {
-  return Napi::String::New(info.Env(), ParseComm(info.Env(), info[0], "comm")->shm->BrokenReason());
+  return Napi::String::New(info.Env(), ParseComm(info.Env(), info[0], "comm")->BrokenReason());
 }
 
 // commTransport(comm) → 'host' (rows through the comm's shared memory: every cpu comm, and device
-// ranks whose peers cannot all be read device to device) | 'device' (runtime/comm_device.h)
+// ranks whose peers cannot all be read device to device) | 'device' (runtime/comm_device.h) |
+// 'nccl' (runtime/comm_nccl.h)
 Napi::Value CommTransport(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   CommPtr c = ParseComm(env, info[0], "comm");
-  return Napi::String::New(env, c->UsesDevice() ? "device" : "host");
+  return Napi::String::New(env, c->Transport());
 }
 
 // commAllreduceRmsnorm(ctx, comm, x, residual, gamma, out?, residualOut?, eps) → [out, residualOut]
@@ -174,14 +266,16 @@ Napi::Value CommAllreduceRmsnorm(const Napi::CallbackInfo& info) {
   ContextCore* ctx = ContextWrap::Parse(info[0], op)->core();
   ctx->ThrowIfLost(env);
   CommPtr state = ParseComm(env, info[1], op);
-  std::shared_ptr<comm::ShmComm> comm = state->shm;
+  std::shared_ptr<comm::ShmComm> comm = state->Shm();
   std::shared_ptr<comm::DeviceTransport> device = state->Device();
-  const std::string broken = comm->BrokenReason();
+  std::shared_ptr<comm::NcclComm> nccl = state->Nccl();
+  const std::string broken = state->BrokenReason();
   if (!broken.empty())
     ThrowArg(env, StatusCode::kTimeout, op, "comm", "a usable comm", "one that is broken (" + broken + ")");
   // A released transport is a closed comm (close() breaks it first, so this is only belt and braces):
-  // never fall back to the host transport while the peers move rows device to device.
-  if (state->UsesDevice() && !device)
+  // never fall back to the host transport while the peers move rows another way.
+  const std::string transport = state->Transport();
+  if ((transport == "device" && !device) || (transport == "nccl" && !nccl))
     ThrowArg(env, StatusCode::kTimeout, op, "comm", "a usable comm", "one that was closed");
   const DType f16 = DType::kF16;
   TensorWrap* x = ParseTensor(info[2], ctx, op, "x", &f16);
@@ -193,9 +287,9 @@ Napi::Value CommAllreduceRmsnorm(const Napi::CallbackInfo& info) {
   const int64_t hidden = AllreduceHidden(env, op, "x", shape);
   const int64_t tokens = ShapeElements(shape) / hidden;
   const size_t bytes = size_t(tokens) * size_t(hidden) * 2;
-  if (bytes > comm->slot_bytes())
+  if (bytes > state->SlotBytes())
     ThrowArg(env, StatusCode::kArgument, op, "x",
-             "at most " + std::to_string(comm->slot_bytes()) + " bytes (the comm's maxBytes from sparq.comm.create())",
+             "at most " + std::to_string(state->SlotBytes()) + " bytes (the comm's maxBytes from sparq.comm.create())",
              ShapeToString(shape) + " f16 (" + std::to_string(bytes) + " bytes)");
   if (residual->shape() != shape) ThrowArg(env, StatusCode::kShape, op, "residual", ShapeToString(shape), ShapeToString(residual->shape()));
   if (gamma->shape() != Shape{hidden})
@@ -223,9 +317,9 @@ Napi::Value CommAllreduceRmsnorm(const Napi::CallbackInfo& info) {
   std::shared_ptr<Buffer> xb = x->buffer(), resb = residual->buffer(), gb = gamma->buffer();
   std::shared_ptr<Backend> backend = ctx->backend_ptr();
   EnqueueOp(env, ctx, {xb, resb, gb}, std::vector<std::shared_ptr<Buffer>>{ob, rb},
-            [backend, comm, device, xb, resb, gb, ob, rb, tokens, hidden, eps_f](LaunchInfo* launch) {
+            [backend, comm, device, nccl, xb, resb, gb, ob, rb, tokens, hidden, eps_f](LaunchInfo* launch) {
               CommAllreduceRmsnormArgs args;
-              args.comm = comm.get();
+              args.comm = comm ? static_cast<void*>(comm.get()) : static_cast<void*>(nccl.get());
               args.x = static_cast<const uint16_t*>(xb->ptr);
               args.residual = static_cast<const uint16_t*>(resb->ptr);
               args.gamma = static_cast<const uint16_t*>(gb->ptr);
@@ -234,6 +328,7 @@ Napi::Value CommAllreduceRmsnorm(const Napi::CallbackInfo& info) {
               args.tokens = tokens;
               args.hidden = hidden;
               args.eps = eps_f;
+              if (nccl) return nccl->Allreduce(args, launch);
               if (backend->Has(OpId::kCommAllreduceRmsnorm)) return backend->CommAllreduceRmsnorm(args, launch);
               return device ? device->Allreduce(args, launch) : comm::AllreduceThroughHost(*backend, args, launch);
             });
@@ -245,6 +340,7 @@ Napi::Value CommAllreduceRmsnorm(const Napi::CallbackInfo& info) {
 void RegisterComm(Napi::Env env, Napi::Object exports) {
   exports.Set("commCreate", Napi::Function::New(env, CommCreate, "commCreate"));
   exports.Set("commJoin", Napi::Function::New(env, CommJoin, "commJoin"));
+  exports.Set("commCreateNccl", Napi::Function::New(env, CommCreateNccl, "commCreateNccl"));
   exports.Set("commClose", Napi::Function::New(env, CommClose, "commClose"));
   exports.Set("commBroken", Napi::Function::New(env, CommBroken, "commBroken"));
   exports.Set("commTransport", Napi::Function::New(env, CommTransport, "commTransport"));

@@ -26,9 +26,9 @@ void Backoff(int iteration) {
 
 bool IsNcclId(const uint8_t* id, size_t bytes) { return bytes == kNcclIdBytes && std::memcmp(id, kMagic, 4) == 0; }
 
-Status NewNcclId(uint64_t max_bytes, std::vector<uint8_t>* id) {
+Status NewNcclId(uint64_t max_bytes, const std::string& nccl_path, std::vector<uint8_t>* id) {
   const nccl::Api* api = nullptr;
-  Status s = nccl::Load(&api);
+  Status s = nccl::Load(nccl_path, &api);
   if (!s.ok()) return s;
   nccl::UniqueId uid{};
   const nccl::Result r = api->get_unique_id(&uid);
@@ -42,7 +42,8 @@ Status NewNcclId(uint64_t max_bytes, std::vector<uint8_t>* id) {
 }
 
 Status NcclComm::Join(std::shared_ptr<Backend> backend, const std::vector<uint8_t>& id, int rank, int size,
-                      int64_t timeout_ms, std::shared_ptr<std::atomic<bool>> cancel, std::shared_ptr<NcclComm>* out) {
+                      int64_t timeout_ms, std::shared_ptr<std::atomic<bool>> cancel, const std::string& nccl_path,
+                      std::shared_ptr<NcclComm>* out) {
   const std::string op = "comm";
   if (!IsNcclId(id.data(), id.size()))
     return Status::Error(StatusCode::kArgument, op + ": id must be the bytes sparq.comm.createNccl() returned", "id");
@@ -52,7 +53,7 @@ Status NcclComm::Join(std::shared_ptr<Backend> backend, const std::vector<uint8_
                                                    std::string(backend->name()) + "' (cpu ranks use sparq.comm.create())",
                          "backend");
   const nccl::Api* api = nullptr;
-  Status s = nccl::Load(&api);
+  Status s = nccl::Load(nccl_path, &api);
   if (!s.ok()) return s;
   const bool sim = std::strcmp(flavor, "sim") == 0;
   if (sim != api->fake)

@@ -29,7 +29,8 @@ inline constexpr size_t kNcclIdBytes = 4 + 8 + nccl::kUniqueIdBytes;
 
 bool IsNcclId(const uint8_t* id, size_t bytes);
 // Loads NCCL (runtime/nccl_api.h) and asks it for a unique id. kBackend when NCCL is missing.
-Status NewNcclId(uint64_t max_bytes, std::vector<uint8_t>* id);
+// nccl_path: SPARQ_NCCL_PATH as the JS caller sees it ("" = unset).
+Status NewNcclId(uint64_t max_bytes, const std::string& nccl_path, std::vector<uint8_t>* id);
 
 class NcclComm {
  public:
@@ -37,7 +38,8 @@ class NcclComm {
   // to (cpu; sim with the real library; cuda with the test double); kTimeout: the comm did not
   // come up within timeout_ms (a rank that never joined) or *cancel was set.
   static Status Join(std::shared_ptr<Backend> backend, const std::vector<uint8_t>& id, int rank, int size,
-                     int64_t timeout_ms, std::shared_ptr<std::atomic<bool>> cancel, std::shared_ptr<NcclComm>* out);
+                     int64_t timeout_ms, std::shared_ptr<std::atomic<bool>> cancel, const std::string& nccl_path,
+                     std::shared_ptr<NcclComm>* out);
   ~NcclComm();  // aborts the NCCL comm (never waits on peers) and frees the staging
   NcclComm(const NcclComm&) = delete;
   NcclComm& operator=(const NcclComm&) = delete;

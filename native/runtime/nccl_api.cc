@@ -17,17 +17,20 @@ std::string Api::Describe(Result r, void* comm) const {
   return s;
 }
 
-Status Load(const Api** out) {
+Status Load(const std::string& forced, const Api** out) {
   static std::mutex mu;
   static Api api;
   static bool loaded = false;
   std::lock_guard<std::mutex> lk(mu);
   if (loaded) {
+    if (!forced.empty() && forced != api.path)
+      return Status::Error(StatusCode::kBackend, "nccl: this process already uses " + api.path + ", not SPARQ_NCCL_PATH=" + forced +
+                                                     " (one NCCL per process)");
     *out = &api;
     return Status::Ok();
   }
   ProbeResult probe;
-  Status s = Probe(&probe);
+  Status s = Probe(&probe, forced.empty() ? nullptr : forced.c_str());
   if (!s.ok()) return s;
   void* lib = dlopen(probe.path.c_str(), RTLD_NOW | RTLD_LOCAL);  // the probe's handle, counted again
   if (!lib) return Status::Error(StatusCode::kBackend, "nccl: " + probe.path + " no longer loads");

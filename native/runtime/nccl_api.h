@@ -53,8 +53,9 @@ struct Api {
   std::string Describe(Result r, void* comm) const;
 };
 
-// Probe (runtime/nccl_probe.h), then every symbol above; the same Api for the process's lifetime.
-// kBackend naming what is missing.
-Status Load(const Api** out);
+// Probe (runtime/nccl_probe.h; `forced` as there), then every symbol above; the same Api for the
+// process's lifetime. kBackend naming what is missing, or when NCCL is already loaded from another
+// path than a non-empty `forced`.
+Status Load(const std::string& forced, const Api** out);
 
 }  // namespace sparq::nccl

@@ -64,9 +64,9 @@ std::string TryOne(const std::string& path, ProbeResult* out) {
 
 }  // namespace
 
-Status Probe(ProbeResult* out) {
+Status Probe(ProbeResult* out, const char* forced) {
   std::vector<std::string> candidates;
-  const char* forced = std::getenv("SPARQ_NCCL_PATH");
+  if (forced == nullptr) forced = std::getenv("SPARQ_NCCL_PATH");
   if (forced && *forced) {
     candidates.push_back(forced);
   } else {

@@ -21,6 +21,8 @@ struct ProbeResult {
 // path), then the python wheels' nvidia/nccl/lib (or nvidia/cu13/lib)/libnccl.so.2 in the usual
 // site-packages folders (nccl_probe_test finds a stand-in in both).
 // kBackend naming every candidate and why, when none loads with version >= kMinVersion.
-Status Probe(ProbeResult* out);
+// `forced`: SPARQ_NCCL_PATH as the caller's JS environment has it (src/ops/comm.ts passes it: a
+// test runner's or worker's process.env need not be this process's environ); null: getenv.
+Status Probe(ProbeResult* out, const char* forced = nullptr);
 
 }  // namespace sparq::nccl

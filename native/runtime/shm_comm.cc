@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <map>
 #include <random>
 #include <thread>
 
@@ -72,6 +73,64 @@ void Backoff(int iteration) {
   std::this_thread::sleep_for(std::chrono::microseconds(iteration < 2048 ? 20 : 200));
 }
 
+// One mapping of a segment per process, shared by every rank of this process (refcounted): ranks
+// that are threads see the counters and slots at one address, as ThreadSanitizer must to follow
+// their release/acquire pairs (two mappings of one page are two objects to it), and a process
+// with several ranks maps the slots once.
+struct Mapping {
+  void* base = nullptr;
+  size_t bytes = 0;
+  int refs = 0;
+};
+std::mutex g_mappings_mu;
+std::map<std::string, Mapping>& Mappings() {
+  static auto* m = new std::map<std::string, Mapping>();  // never destroyed: ranks may outlive statics
+  return *m;
+}
+
+Status MapSegment(const std::string& name, size_t total, void** out) {
+  const char* op = "comm";
+  std::lock_guard<std::mutex> lk(g_mappings_mu);
+  auto it = Mappings().find(name);
+  if (it != Mappings().end()) {
+    if (it->second.bytes < total)  // a rank with a larger size than the first; Join's size check names it
+      return Status::Error(StatusCode::kArgument, std::string(op) + ": size must match the other ranks' (the segment is " +
+                                                      std::to_string(it->second.bytes) + " bytes, this rank needs " +
+                                                      std::to_string(total) + ")",
+                           "size");
+    ++it->second.refs;
+    *out = it->second.base;
+    return Status::Ok();
+  }
+  const int fd = ::shm_open(name.c_str(), O_CREAT | O_RDWR, 0600);
+  if (fd < 0)
+    return Status::Error(StatusCode::kBackend, std::string(op) + ": could not open the shared-memory segment " + name +
+                                                   " (" + std::strerror(errno) + "); is /dev/shm mounted and writable?");
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || (size_t(st.st_size) < total && ::ftruncate(fd, off_t(total)) != 0)) {
+    const int e = errno;
+    ::close(fd);
+    return Status::Error(StatusCode::kOutOfMemory, std::string(op) + ": could not size the shared-memory segment to " +
+                                                       std::to_string(total) + " bytes (" + std::strerror(e) + ")");
+  }
+  void* p = ::mmap(nullptr, total, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  ::close(fd);
+  if (p == MAP_FAILED)
+    return Status::Error(StatusCode::kOutOfMemory, std::string(op) + ": could not map the shared-memory segment (" +
+                                                       std::strerror(errno) + ")");
+  Mappings()[name] = Mapping{p, total, 1};
+  *out = p;
+  return Status::Ok();
+}
+
+void UnmapSegment(const std::string& name) {
+  std::lock_guard<std::mutex> lk(g_mappings_mu);
+  auto it = Mappings().find(name);
+  if (it == Mappings().end() || --it->second.refs > 0) return;
+  ::munmap(it->second.base, it->second.bytes);
+  Mappings().erase(it);
+}
+
 }  // namespace
 
 std::vector<uint8_t> NewId(uint64_t slot_bytes) {
@@ -102,23 +161,10 @@ Status ShmComm::Join(const std::vector<uint8_t>& id, int rank, int size, int64_t
   c->timeout_ms_ = timeout_ms;
   c->cancel_ = cancel ? std::move(cancel) : std::make_shared<std::atomic<bool>>(false);
   c->name_ = "/sparq-" + Hex(id.data() + 4, 16);
-  const int fd = ::shm_open(c->name_.c_str(), O_CREAT | O_RDWR, 0600);
-  if (fd < 0)
-    return Status::Error(StatusCode::kBackend, std::string(op) + ": could not open the shared-memory segment " + c->name_ +
-                                                   " (" + std::strerror(errno) + "); is /dev/shm mounted and writable?");
   const size_t total = kHeaderBytes + size_t(size) * size_t(slot_bytes);
-  struct stat st {};
-  if (::fstat(fd, &st) != 0 || (size_t(st.st_size) < total && ::ftruncate(fd, off_t(total)) != 0)) {
-    const int e = errno;
-    ::close(fd);
-    return Status::Error(StatusCode::kOutOfMemory, std::string(op) + ": could not size the shared-memory segment to " +
-                                                       std::to_string(total) + " bytes (" + std::strerror(e) + ")");
-  }
-  void* p = ::mmap(nullptr, total, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-  ::close(fd);
-  if (p == MAP_FAILED)
-    return Status::Error(StatusCode::kOutOfMemory, std::string(op) + ": could not map the shared-memory segment (" +
-                                                       std::strerror(errno) + ")");
+  void* p = nullptr;
+  Status mapped = MapSegment(c->name_, total, &p);
+  if (!mapped.ok()) return mapped;
   c->seg_ = static_cast<Segment*>(p);
   c->mapped_bytes_ = total;
   Segment& s = *c->seg_;
@@ -162,7 +208,7 @@ Status ShmComm::Join(const std::vector<uint8_t>& id, int rank, int size, int64_t
 ShmComm::~ShmComm() {
   static_assert(sizeof(Segment) <= 4096, "the header fits its page");
   Close();
-  if (seg_) ::munmap(seg_, mapped_bytes_);
+  if (seg_) UnmapSegment(name_);
 }
 
 void ShmComm::Close() {

@@ -671,7 +671,7 @@ void Transports(Via via) {
                              " H=" + std::to_string(h.H) + (h.in_place ? " in-place" : "") + (h.wide ? " wide" : "");
     std::vector<uint8_t> id = comm::NewId(uint64_t(h.T * h.H * 2));
     if (nccl) {
-      const Status made = comm::NewNcclId(uint64_t(h.T * h.H * 2), &id);
+      const Status made = comm::NewNcclId(uint64_t(h.T * h.H * 2), "", &id);
       Check(made.ok(), name + ": an NCCL id from the double", "%s", made.message.c_str());
       if (!made.ok()) continue;
     }
@@ -702,7 +702,7 @@ void Transports(Via via) {
             o.sim_sms = h.sms;
             s = CreateSimBackend(o, &backend);
             if (s.ok() && nccl)
-              s = comm::NcclComm::Join(backend, id, r, h.R, 10000, std::make_shared<std::atomic<bool>>(false), &nccls[size_t(r)]);
+              s = comm::NcclComm::Join(backend, id, r, h.R, 10000, std::make_shared<std::atomic<bool>>(false), "", &nccls[size_t(r)]);
             else if (s.ok())
               s = comm::ShmComm::Join(id, r, h.R, 10000, std::make_shared<std::atomic<bool>>(false), &comms[size_t(r)]);
             if (s.ok() && device) s = comm::DeviceTransport::Agree(backend, *comms[size_t(r)], true, &transports[size_t(r)]);
@@ -807,7 +807,7 @@ void TransportAbandon(bool device) {
   const std::vector<uint8_t> id = comm::NewId(uint64_t(c.tokens * c.hidden * 2));
   std::vector<Status> status(R);
   std::vector<double> seconds(R, 0);
-  std::vector<bool> agreed(R, false);
+  std::vector<char> agreed(R, 0);  // not vector<bool>: ranks write their own entries concurrently
   // Every rank's comm outlives the calls (a real rank keeps it): the failing one must not count on
   // its teardown to release the peers.
   std::vector<std::shared_ptr<comm::ShmComm>> comms(R);
@@ -919,7 +919,7 @@ void NcclFailures() {
   if (!sparq_test::TakeCase()) return;
   constexpr int64_t kTimeoutMs = 1500;
   std::vector<uint8_t> id;
-  Status s = comm::NewNcclId(4096, &id);
+  Status s = comm::NewNcclId(4096, "", &id);
   Check(s.ok(), "comm nccl transport [sim]: an id", "%s", s.message.c_str());
   if (!s.ok()) return;
   {  // 2 of 3 ranks join
@@ -932,7 +932,7 @@ void NcclFailures() {
         std::shared_ptr<comm::NcclComm> c;
         const auto t0 = std::chrono::steady_clock::now();
         Status st = CreateSimBackend(BackendOptions{}, &backend);
-        if (st.ok()) st = comm::NcclComm::Join(backend, id, r, 3, kTimeoutMs, nullptr, &c);
+        if (st.ok()) st = comm::NcclComm::Join(backend, id, r, 3, kTimeoutMs, nullptr, "", &c);
         seconds[size_t(r)] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         status[size_t(r)] = st;
       });
@@ -944,7 +944,7 @@ void NcclFailures() {
             "%s (%.2f s)", status[size_t(r)].message.c_str(), seconds[size_t(r)]);
   }
   {  // 3 ranks join; rank 2 never calls
-    Status made = comm::NewNcclId(4096, &id);
+    Status made = comm::NewNcclId(4096, "", &id);
     Call c;
     c.ranks = 3;
     c.tokens = 2;
@@ -959,7 +959,7 @@ void NcclFailures() {
         std::shared_ptr<Backend> backend;
         std::shared_ptr<comm::NcclComm> nc;
         Status st = made.ok() ? CreateSimBackend(BackendOptions{}, &backend) : made;
-        if (st.ok()) st = comm::NcclComm::Join(backend, id, r, 3, kTimeoutMs, nullptr, &nc);
+        if (st.ok()) st = comm::NcclComm::Join(backend, id, r, 3, kTimeoutMs, nullptr, "", &nc);
         if (st.ok() && r < 2) {
           const CommAllreduceRmsnormArgs a = RankCommArgs(c, r, nullptr);
           st = nc->Allreduce(a, nullptr);
@@ -980,7 +980,7 @@ void NcclFailures() {
     std::shared_ptr<Backend> cpu;
     std::shared_ptr<comm::NcclComm> nc;
     Status st = CreateCpuBackend(BackendOptions{}, &cpu);
-    if (st.ok()) st = comm::NcclComm::Join(cpu, id, 0, 1, kTimeoutMs, nullptr, &nc);
+    if (st.ok()) st = comm::NcclComm::Join(cpu, id, 0, 1, kTimeoutMs, nullptr, "", &nc);
     Check(st.code == StatusCode::kBackend && sparq_test::Contains(st.message, "cuda rank"),
           "comm nccl transport: a cpu rank is refused with kBackend", "%s", st.message.c_str());
   }

@@ -1,6 +1,7 @@
 import type { Context } from '../context';
 import { describeValue, SparqArgumentError, withCallSite } from '../errors';
 import { native } from '../native';
+import { nccl } from '../nccl';
 import { Tensor } from '../tensor';
 
 /** Options of {@link comm.create}. */
@@ -20,6 +21,24 @@ export const comm = {
     if (options === null || typeof options !== 'object')
       throw new SparqArgumentError(`comm.create: options must be an object, got ${describeValue(options)}`, { argument: 'options' });
     return native().commCreate(options.maxBytes === undefined ? 64 * 2 ** 20 : options.maxBytes);
+  },
+
+  /**
+   * A new id for a comm whose ranks meet through NCCL — ranks that share no machine (or no shared
+   * memory): cuda ranks only. NCCL is found as {@link nccl.probe} finds it, loaded first in a child
+   * process (a broken library cannot take this one down), then here, off the JS thread, to make
+   * the id (140 bytes: NCCL's unique id and maxBytes). This process hosts NCCL's rendezvous for the
+   * id: keep it running until every rank has joined. Pass the id to every rank by your own means;
+   * they join with `sq.comm({ id, rank, size })` as for any comm. Every rank must pass the same
+   * shapes in the same order (NCCL cannot check them; a mismatch fails or hangs until `timeoutMs`).
+   * @throws {SparqBackendError} (as a rejection) when NCCL is missing, too old or broken.
+   */
+  async createNccl(options: CommCreateOptions = {}): Promise<Uint8Array> {
+    if (options === null || typeof options !== 'object')
+      throw new SparqArgumentError(`comm.createNccl: options must be an object, got ${describeValue(options)}`, { argument: 'options' });
+    const maxBytes = options.maxBytes === undefined ? 64 * 2 ** 20 : options.maxBytes;
+    await nccl.probe();
+    return native().commCreateNccl(maxBytes, process.env.SPARQ_NCCL_PATH ?? '');
   },
 };
 
@@ -109,10 +128,11 @@ export class Comm {
    * How rows move between the ranks, agreed by all of them at join: `'device'` — each rank's x sits
    * in a device slot its peers read directly (cuda: CUDA IPC across processes, the address itself
    * within one; sim: ranks of one process); `'host'` — through the comm's shared memory (cpu ranks,
-   * and any comm with a cpu rank or device ranks that cannot all read each other). The same on
+   * and any comm with a cpu rank or device ranks that cannot all read each other); `'nccl'` — a
+   * comm from {@link comm.createNccl}: `ncclAllGather` into a staging on the device. The same on
    * every rank of a comm; the bits do not depend on it.
    */
-  get transport(): 'host' | 'device' {
+  get transport(): 'host' | 'device' | 'nccl' {
     return this.ctx.native.commTransport(this.handle);
   }
 
@@ -148,7 +168,7 @@ export function joinComm(ctx: Context, options: CommOptions): Promise<Comm> {
       });
     const { id, rank, size } = options;
     const joined = ctx.native.commJoin(ctx.handle, id, rank, size, options.timeoutMs === undefined ? 60000 : options.timeoutMs,
-      options.transport === undefined ? 'auto' : options.transport);
+      options.transport === undefined ? 'auto' : options.transport, process.env.SPARQ_NCCL_PATH ?? '');
     p = joined.then((handle) => new Comm(ctx, handle, rank, size));
   } catch (e) {
     p = Promise.reject(e);

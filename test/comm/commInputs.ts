@@ -56,7 +56,7 @@ export interface RankReport {
   rank: number;
   joined?: boolean;
   /** after the join: how this rank's comm moves rows (Comm.transport) */
-  transport?: 'host' | 'device';
+  transport?: 'host' | 'device' | 'nccl';
   call?: number;
   out?: string; // base64 of the fp16 bits
   residual?: string;
