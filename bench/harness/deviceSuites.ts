@@ -492,29 +492,42 @@ async function commCase(run: SuiteRun, a: SuiteArgs): Promise<void> {
   const calls = a.small || device === 'sim' ? [{ tokens: 1, hidden: 64 }, { tokens: 7, hidden: 264 }]
     : [{ tokens: 1, hidden: 4096 }, { tokens: 19, hidden: 4104 }, { tokens: 64, hidden: 8192 }];
   const timeCalls = device === 'cuda' ? 50 : 3;
-  const layouts = [
-    { backends: [device, device, device] as const, where: ['worker', 'worker', 'process'] as const, transport: device === 'cuda' ? 'device' : 'host', ask: 'auto' as const, timeCalls },
-    { backends: [device, device, device] as const, where: ['worker', 'worker', 'process'] as const, transport: 'host', ask: 'host' as const, timeCalls },
-    { backends: [device, device, 'cpu'] as const, where: ['worker', 'process', 'worker'] as const, transport: 'host', ask: 'auto' as const, timeCalls: 0 },
+  type Where = 'worker' | 'process';
+  const layouts: Array<{ backends: ReadonlyArray<'cpu' | 'sim' | 'cuda'>; where: readonly Where[]; transport: string; ask: 'auto' | 'host'; timeCalls: number }> = [
+    { backends: [device, device, device], where: ['worker', 'worker', 'process'], transport: device === 'cuda' ? 'device' : 'host', ask: 'auto', timeCalls },
+    { backends: [device, device, device], where: ['worker', 'worker', 'process'], transport: 'host', ask: 'host', timeCalls },
+    { backends: [device, device, 'cpu'], where: ['worker', 'process', 'worker'], transport: 'host', ask: 'auto', timeCalls: 0 },
+    // NCCL (issue 11): one rank — a second needs a second GPU (NCCL refuses two ranks on one). On
+    // sim, sparq's NCCL test double beside sparq.node stands in, so the dry run covers the plumbing.
+    { backends: [device], where: ['worker'], transport: 'nccl', ask: 'auto', timeCalls },
   ];
+  const maxBytes = Math.max(...calls.map((c) => c.tokens * c.hidden * 2));
   for (const l of layouts) {
-    const name = `comm R=3: ${l.backends.map((b, i) => `${b} ${l.where[i]}`).join(' + ')} (${l.transport} transport${l.ask === 'host' ? ', asked for' : ''}), ` +
+    const size = l.backends.length;
+    const name = `comm R=${size}: ${l.backends.map((b, i) => `${b} ${l.where[i]}`).join(' + ')} (${l.transport} transport${l.ask === 'host' ? ', asked for' : ''}), ` +
       calls.map((c) => `T=${c.tokens} H=${c.hidden}`).join(', ');
     run.starting(name);
     try {
-      const id = Buffer.from(comm.create({ maxBytes: Math.max(...calls.map((c) => c.tokens * c.hidden * 2)) })).toString('hex');
+      let via = '';
+      if (l.transport === 'nccl') {
+        if (device === 'sim' && !process.env.SPARQ_NCCL_PATH) process.env.SPARQ_NCCL_PATH = path.join(path.dirname(addonPath()), 'libnccl_double.so');
+        const found = await nccl.probe();
+        via = `; NCCL ${found.version} from ${found.path}`;
+      }
+      const raw = l.transport === 'nccl' ? await comm.createNccl({ maxBytes }) : comm.create({ maxBytes });
+      const id = Buffer.from(raw).toString('hex');
       const seed = freshSeed();
       const script = path.join(__dirname, '..', '..', 'test', 'comm', 'commRank.js');
-      const jobs = l.backends.map((backend, rank) => ({ id, rank, size: 3, seed, calls, timeoutMs: 30000, backend, transport: l.ask, timeCalls: l.timeCalls }));
+      const jobs = l.backends.map((backend, rank) => ({ id, rank, size, seed, calls, timeoutMs: 30000, backend, transport: l.ask, timeCalls: l.timeCalls }));
       const reports = await runRanks(script, jobs, [...l.where], 90000);
-      const diffs = contractDiffs(reports, seed, 3, calls);
+      const diffs = contractDiffs(reports, seed, size, calls);
       const transports = reports.filter((r) => r.joined).sort((x, y) => x.rank - y.rank).map((r) => r.transport ?? '?');
-      const transportOk = transports.length === 3 && transports.every((t) => t === l.transport);
+      const transportOk = transports.length === size && transports.every((t) => t === l.transport);
       const kernels = [...new Set(reports.filter((r) => l.backends[r.rank] !== 'cpu' && r.kernel).map((r) => r.kernel))].join(', ');
       run.row({ section: 'cases allreduceRmsnorm', name, ok: diffs.length === 0 && transportOk,
         detail: `${diffs.length === 0 ? 'every rank bit-exact with the contract' : diffs.slice(0, 6).join('; ')}; ` +
           `transport by rank ${transports.join('/')}${transportOk ? '' : ` (expected ${l.transport})`}; seed ${seed}; ${device} ranks ran ${kernels || 'no kernel'}` +
-          timingText(reports.find((r) => r.rank === 0 && r.timing)?.timing, calls[calls.length - 1]) });
+          timingText(reports.find((r) => r.rank === 0 && r.timing)?.timing, calls[calls.length - 1]) + via });
     } catch (e) {
       run.row({ section: 'cases allreduceRmsnorm', name, ok: false, detail: message(e) });
     }
