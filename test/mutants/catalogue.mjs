@@ -1374,6 +1374,40 @@ export default [
     replace: '  s = comm.Vote(true, &all);',
     models: 'a rank that could not open a peer\'s slot still votes yes: the others take the device transport, it takes the host one, and their calls no longer pair',
   },
+  // the NCCL transport (runtime/comm_nccl.cc) against the NCCL test double: sim_allreduce_test's
+  // Transports(Via::kNccl), NcclFailures()
+  {
+    name: 'comm-nccl-blocking-init',
+    kernel: 'allreduce',
+    file: 'native/runtime/comm_nccl.cc',
+    search: '  config.blocking = 0;  // every wait is ours to bound\n',
+    replace: '',
+    models: 'the NCCL comm left blocking: ncclCommInitRankConfig waits for every rank with no deadline, so a rank that never joins hangs the others',
+  },
+  {
+    name: 'comm-nccl-no-deadline',
+    kernel: 'allreduce',
+    file: 'native/runtime/comm_nccl.cc',
+    search: '    if ((i & 63) == 63 && Clock::now() > deadline)',
+    replace: '    if (false && Clock::now() > deadline)',
+    models: 'the NCCL waits unbounded: a rank that never joins or never calls hangs its peers for ever',
+  },
+  {
+    name: 'comm-nccl-kernel-before-gather-enqueued',
+    kernel: 'allreduce',
+    file: 'native/runtime/comm_nccl.cc',
+    search: '    *done = e == nccl::kSuccess;\n    return Status::Ok();\n  });\n  if (!s.ok()) return s;\n  AllreduceGatheredArgs g;',
+    replace: '    *done = true;\n    return Status::Ok();\n  });\n  if (!s.ok()) return s;\n  AllreduceGatheredArgs g;',
+    models: 'the comm kernel launched while a non-blocking ncclAllGather is still in progress (ncclInProgress taken for done): the staging is read before the peers\' rows are in it',
+  },
+  {
+    name: 'comm-nccl-every-peer-from-rank-0',
+    kernel: 'allreduce',
+    file: 'native/runtime/comm_nccl.cc',
+    search: 'static_cast<uint8_t*>(staging_) + size_t(q) * bytes);',
+    replace: 'static_cast<uint8_t*>(staging_));',
+    models: 'every peer\'s rows taken from the all-gather\'s first part (rank 0\'s)',
+  },
   {
     name: 'comm-gathered-block-sum-one-set',
     kernel: 'allreduce',
