@@ -147,6 +147,27 @@ describe('comm.allreduceRmsnorm [cpu]: ranks in other workers and processes', ()
     expect(Date.now() - t0).toBeLessThan(30000); // the call's own timeout is 60 s
   });
 
+  it('a rank whose input failed earlier skips the call and leaves the comm: its peer fails at once, not at its timeout', async () => {
+    const [a, b] = await Promise.all([open({ backend: 'cpu', threads: 1 }), open({ backend: 'cpu', threads: 1 })]);
+    try {
+      const id = comm.create({ maxBytes: 4096 });
+      const [ca, cb] = await Promise.all([a.comm({ id, rank: 0, size: 2, timeoutMs: 20000 }), b.comm({ id, rank: 1, size: 2, timeoutMs: 20000 })]);
+      const ones = (sq: Context, shape: number[]): Tensor<'f16'> => sq.tensor(new Uint16Array(shape.reduce((x, y) => x * y)).fill(0x3c00), shape, 'f16');
+      const poisoned = a.wrap(native().injectFault(a.handle, 6, 'injected: the op that made x failed', [2, 8])) as Tensor<'f16'>;
+      const t0 = Date.now();
+      const ra = ca.allreduceRmsnorm(poisoned, ones(a, [2, 8]), ones(a, [8]));
+      const rb = cb.allreduceRmsnorm(ones(b, [2, 8]), ones(b, [2, 8]), ones(b, [8]));
+      await expect(ra.out.read()).rejects.toMatchObject({ message: expect.stringMatching(/injected/) });
+      await expect(rb.out.read()).rejects.toMatchObject({ name: 'SparqTimeoutError', message: expect.stringMatching(/rank 0 skipped a call/) });
+      expect(Date.now() - t0).toBeLessThan(5000);
+      expect(cb.broken).toMatch(/rank 0 skipped a call/);
+      await a.synchronize().catch(() => undefined);
+      await b.synchronize().catch(() => undefined);
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+    }
+  });
+
   it('bad arguments give typed errors', async () => {
     const sq = await open({ backend: 'cpu' });
     try {
@@ -263,27 +284,35 @@ describeSim('comm.allreduceRmsnorm [sim]: the CUDA comm kernel on the simulator'
     }
   });
 
-  it('a device-transport rank holds its slot until close() (freed on the stream); closing the context with the comm open is clean', async () => {
-    const sim = await open({ backend: 'sim' });
+  it('device-transport ranks hold their slots until close() (freed on the stream once both closed); a one-rank comm holds none', async () => {
+    // two ranks on two sim contexts of this thread (each joins on its own stream)
+    const [a, b] = await Promise.all([open({ backend: 'sim' }), open({ backend: 'sim' })]);
     try {
-      const before = sim.liveAllocations;
-      const c = await sim.comm({ id: comm.create({ maxBytes: 4096 }), rank: 0, size: 1, timeoutMs: 1000 });
-      expect(c.transport).toBe('device');
-      expect(sim.liveAllocations).toBe(before + 1); // the slot
-      c.close();
-      await sim.synchronize();
-      expect(sim.liveAllocations).toBe(before);
-      expect(c.transport).toBe('device'); // what the ranks agreed on; the comm itself is closed
-      expect(() => c.allreduceRmsnorm(sim.tensor(new Uint16Array(8), [1, 8], 'f16'), sim.tensor(new Uint16Array(8), [1, 8], 'f16'), sim.tensor(new Uint16Array(8), [8], 'f16'))).toThrow(SparqTimeoutError);
-      c.close(); // idempotent
+      const before = [a.liveAllocations, b.liveAllocations];
+      const id = comm.create({ maxBytes: 4096 });
+      const [ca, cb] = await Promise.all([a.comm({ id, rank: 0, size: 2, timeoutMs: 5000 }), b.comm({ id, rank: 1, size: 2, timeoutMs: 5000 })]);
+      expect([ca.transport, cb.transport]).toEqual(['device', 'device']);
+      expect([a.liveAllocations, b.liveAllocations]).toEqual([before[0] + 1, before[1] + 1]); // a slot each
+      ca.close();
+      cb.close();
+      await Promise.all([a.synchronize(), b.synchronize()]);
+      expect([a.liveAllocations, b.liveAllocations]).toEqual(before);
+      expect(ca.transport).toBe('device'); // what the ranks agreed on; the comm itself is closed
+      const t = (shape: number[]): Tensor<'f16'> => a.tensor(new Uint16Array(shape.reduce((x, y) => x * y)), shape, 'f16');
+      expect(() => ca.allreduceRmsnorm(t([1, 8]), t([1, 8]), t([8]))).toThrow(SparqTimeoutError);
+      ca.close(); // idempotent
+      const live = a.liveAllocations;
+      const one = await a.comm({ id: comm.create({ maxBytes: 4096 }), rank: 0, size: 1, timeoutMs: 1000 });
+      expect(one.transport).toBe('device');
+      expect(a.liveAllocations).toBe(live); // nobody would read a one-rank comm's slot
+      one.close();
     } finally {
-      await sim.close();
+      await Promise.all([a.close(), b.close()]);
     }
-    // the context's close hands an open comm's slot to its stream (sim_allreduce_test counts that the
-    // transport frees it); here: the close completes, and the comm's close() after it does not throw
+    // the context's close hands an open comm's slot to its stream; the close completes, and the
+    // comm's close() after it does not throw
     const other = await open({ backend: 'sim' });
     const c2 = await other.comm({ id: comm.create({ maxBytes: 4096 }), rank: 0, size: 1, timeoutMs: 1000 });
-    expect(other.liveAllocations).toBe(1);
     await other.close();
     c2.close();
   });

@@ -3,6 +3,7 @@
 // cuda and sim through the host transport, runtime/comm_host.h).
 #include <cmath>
 #include <mutex>
+#include <thread>
 
 #include "binding/addon_data.h"
 #include "binding/allreduce_args.h"
@@ -30,18 +31,23 @@ constexpr napi_type_tag kCommTag = {0x73717063'6f6d6d31ULL, 0x5e1f0a2b'9c3d4e71U
 // to free (after the calls queued before), so they go when the comm does, not when the handle is
 // collected.
 struct CommState {
-  // By the join, on the stream worker (a close may be running on the JS thread meanwhile).
-  void Install(std::shared_ptr<comm::ShmComm> s, std::shared_ptr<comm::DeviceTransport> t, std::shared_ptr<comm::NcclComm> n) {
+  // By the join, on the stream worker (a close may be running on the JS thread meanwhile). False
+  // when the comm was closed (or its context) while joining: then this rank leaves at once — its
+  // peers fail now rather than wait for it at their first call — and what it joined with is
+  // dropped here, on the stream worker.
+  bool Install(std::shared_ptr<comm::ShmComm> s, std::shared_ptr<comm::DeviceTransport> t, std::shared_ptr<comm::NcclComm> n) {
     std::lock_guard<std::mutex> lk(mu_);
+    if (released_) {
+      if (s) s->Close();
+      if (n) n->Close();
+      return false;
+    }
     shm = std::move(s);
     transport_ = n ? "nccl" : t ? "device" : "host";
     slot_bytes_ = n ? n->slot_bytes() : shm ? shm->slot_bytes() : 0;
-    if (released_) {
-      if (n) n->Close();
-      return;  // dropped here, on the stream worker
-    }
     device_ = std::move(t);
     nccl_ = std::move(n);
+    return true;
   }
   std::shared_ptr<comm::DeviceTransport> Device() {
     std::lock_guard<std::mutex> lk(mu_);
@@ -53,6 +59,14 @@ struct CommState {
   }
   // This rank leaves: the comm is closed for its peers, and what it holds is handed back (to be
   // dropped on the stream).
+  // What a collected handle still holds (a comm never closed): not closed here — a call in flight
+  // holds its own references and finishes — only handed back, to be dropped off the JS thread.
+  std::shared_ptr<void> TakeHeld() {
+    std::lock_guard<std::mutex> lk(mu_);
+    if (!device_ && !nccl_) return nullptr;
+    return std::make_shared<std::pair<std::shared_ptr<comm::DeviceTransport>, std::shared_ptr<comm::NcclComm>>>(
+        std::move(device_), std::move(nccl_));
+  }
   std::shared_ptr<void> CloseAndTake() {
     std::lock_guard<std::mutex> lk(mu_);
     released_ = true;
@@ -94,6 +108,10 @@ struct CommState {
   bool released_ = false;
 };
 using CommPtr = std::shared_ptr<CommState>;
+
+Status ClosedWhileJoining(int rank) {
+  return Status::Error(StatusCode::kDisposed, "comm: rank " + std::to_string(rank) + "'s context was closed while it joined");
+}
 
 CommPtr ParseComm(Napi::Env env, const Napi::Value& v, const std::string& op) {
   if (!v.IsExternal() || !v.As<Napi::Object>().CheckTypeTag(&kCommTag))
@@ -207,15 +225,15 @@ Napi::Value CommJoin(const Napi::CallbackInfo& info) {
         if (comm::IsNcclId(id.data(), id.size())) {
           std::shared_ptr<comm::NcclComm> nccl;
           Status s = comm::NcclComm::Join(backend, id, rank, size, timeout_ms, cancel, nccl_path, &nccl);
-          if (s.ok()) joined->Install(nullptr, nullptr, std::move(nccl));
+          if (s.ok() && !joined->Install(nullptr, nullptr, std::move(nccl))) return ClosedWhileJoining(rank);
           return s;
         }
         std::shared_ptr<comm::ShmComm> shm;
         Status s = comm::ShmComm::Join(id, rank, size, timeout_ms, cancel, &shm);
         // Every rank, whatever its backend, takes part in choosing how rows move (cpu ranks say no).
         std::shared_ptr<comm::DeviceTransport> device;
-        if (s.ok()) s = comm::DeviceTransport::Agree(backend, *shm, allow_device, &device);
-        if (s.ok()) joined->Install(std::move(shm), std::move(device), nullptr);
+        if (s.ok()) s = comm::DeviceTransport::Agree(backend, shm, allow_device, &device);
+        if (s.ok() && !joined->Install(std::move(shm), std::move(device), nullptr)) return ClosedWhileJoining(rank);
         return s;
       },
       [deferred, joined](Napi::Env env, const Status& status) {
@@ -223,7 +241,13 @@ Napi::Value CommJoin(const Napi::CallbackInfo& info) {
           deferred->Reject(MakeError(env, status).Value());
           return;
         }
-        auto handle = Napi::External<CommPtr>::New(env, new CommPtr(joined), [](Napi::Env, CommPtr* p) { delete p; });
+        // Collected without close(): a device slot's cudaFree (and its wait for the peers) or an
+        // NCCL abort must not run on the JS thread.
+        auto handle = Napi::External<CommPtr>::New(env, new CommPtr(joined), [](Napi::Env, CommPtr* p) {
+          std::shared_ptr<void> held = (*p)->TakeHeld();
+          delete p;
+          if (held) std::thread([h = std::move(held)]() mutable { h.reset(); }).detach();
+        });
         handle.TypeTag(&kCommTag);
         deferred->Resolve(handle);
       });
@@ -289,7 +313,7 @@ Napi::Value CommAllreduceRmsnorm(const Napi::CallbackInfo& info) {
   const size_t bytes = size_t(tokens) * size_t(hidden) * 2;
   if (bytes > state->SlotBytes())
     ThrowArg(env, StatusCode::kArgument, op, "x",
-             "at most " + std::to_string(state->SlotBytes()) + " bytes (the comm's maxBytes from sparq.comm.create())",
+             "at most " + std::to_string(state->SlotBytes()) + " bytes (the comm's maxBytes, given to sparq.comm.create() or createNccl())",
              ShapeToString(shape) + " f16 (" + std::to_string(bytes) + " bytes)");
   if (residual->shape() != shape) ThrowArg(env, StatusCode::kShape, op, "residual", ShapeToString(shape), ShapeToString(residual->shape()));
   if (gamma->shape() != Shape{hidden})
@@ -316,6 +340,14 @@ Napi::Value CommAllreduceRmsnorm(const Napi::CallbackInfo& info) {
   Napi::Value res_object = output(res_out, info[6], "residualOut", &rb);
   std::shared_ptr<Buffer> xb = x->buffer(), resb = residual->buffer(), gb = gamma->buffer();
   std::shared_ptr<Backend> backend = ctx->backend_ptr();
+  // An input that failed earlier means this rank skips the call: it leaves the comm, so its peers
+  // fail now (not at their timeout) and no later call of this rank pairs with their current one.
+  auto skipped = [comm, nccl](const Status& why) {
+    const std::string reason = "rank " + std::to_string(nccl ? nccl->rank() : comm->rank()) +
+                               " skipped a call (an input of it failed earlier: " + why.message + ")";
+    if (nccl) nccl->Abandon(reason);
+    else (void)comm->Abandon(reason);
+  };
   EnqueueOp(env, ctx, {xb, resb, gb}, std::vector<std::shared_ptr<Buffer>>{ob, rb},
             [backend, comm, device, nccl, xb, resb, gb, ob, rb, tokens, hidden, eps_f](LaunchInfo* launch) {
               CommAllreduceRmsnormArgs args;
@@ -331,7 +363,8 @@ Napi::Value CommAllreduceRmsnorm(const Napi::CallbackInfo& info) {
               if (nccl) return nccl->Allreduce(args, launch);
               if (backend->Has(OpId::kCommAllreduceRmsnorm)) return backend->CommAllreduceRmsnorm(args, launch);
               return device ? device->Allreduce(args, launch) : comm::AllreduceThroughHost(*backend, args, launch);
-            });
+            },
+            skipped);
   return AllreduceResult(env, out_object, res_object);
 }
 

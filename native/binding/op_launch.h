@@ -13,16 +13,21 @@
 namespace sparq::binding {
 
 // outs: every buffer the op writes (each is marked with the failure, or cleared on success).
+// skipped: run instead of `run` when an input carries an earlier failure (a collective must tell
+// its peers it will not take part, or they wait for it and pair its next call with this one).
 inline void EnqueueOp(Napi::Env env, ContextCore* ctx, std::vector<std::shared_ptr<Buffer>> inputs,
-                      std::vector<std::shared_ptr<Buffer>> outs, std::function<Status(LaunchInfo*)> run) {
+                      std::vector<std::shared_ptr<Buffer>> outs, std::function<Status(LaunchInfo*)> run,
+                      std::function<void(const Status&)> skipped = nullptr) {
   std::shared_ptr<ContextShared> shared = ctx->shared_ptr();
-  ctx->Enqueue(env, [inputs = std::move(inputs), outs = std::move(outs), run = std::move(run), shared]() -> Status {
+  ctx->Enqueue(env, [inputs = std::move(inputs), outs = std::move(outs), run = std::move(run), skipped = std::move(skipped),
+                     shared]() -> Status {
     auto mark = [&outs](const Status& s) {
       for (const auto& out : outs) out->error = s;
     };
     for (const auto& in : inputs) {
       if (in && !in->error.ok()) {
         mark(in->error);
+        if (skipped) skipped(in->error);
         return Status::Ok();  // reported once, by the op that failed
       }
     }

@@ -17,16 +17,22 @@ namespace sparq {
 // in the comm's shared memory. kind says which backend made it; a peer opens it only with the same
 // kind. cuda: `handle` is a cudaIpcMemHandle_t (64 bytes), `ptr` the address in the owner's
 // process (used as is by a peer in the same process, where an IPC handle cannot be opened); sim:
-// `ptr` alone, valid in the owner's process only.
+// `ptr` alone, valid in the owner's process only. "The same process" is `process`, a random token
+// drawn once per process (ThisProcessToken) — not the pid, which two containers sharing /dev/shm
+// may both have.
 struct PeerSlot {
   static constexpr uint32_t kNone = 0, kSim = 1, kCuda = 2;
   uint32_t kind = kNone;
   int32_t device = 0;   // cuda: the owner's device ordinal
-  int64_t pid = 0;      // the owner's process
+  int64_t pid = 0;      // the owner's process, for messages
+  uint64_t process = 0; // ThisProcessToken() of the owner's process
   uint64_t ptr = 0;
   uint64_t bytes = 0;
   uint8_t handle[64] = {};
 };
+
+// A random 64-bit token of this process, the same on every call (never 0).
+uint64_t ThisProcessToken();
 
 struct DeviceInfo {
   std::string name;

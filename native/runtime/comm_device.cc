@@ -2,40 +2,57 @@
 #include "runtime/comm_device.h"
 
 #include <cstring>
+#include <random>
 #include <string>
+
+namespace sparq {
+
+uint64_t ThisProcessToken() {
+  static const uint64_t token = [] {
+    std::random_device rd;
+    const uint64_t t = (uint64_t(rd()) << 32) ^ rd();
+    return t == 0 ? 1 : t;
+  }();
+  return token;
+}
+
+}  // namespace sparq
 
 namespace sparq::comm {
 
 static_assert(sizeof(PeerSlot) <= ShmComm::kRecordBytes, "a PeerSlot fits the comm's per-rank record");
 
-Status DeviceTransport::Agree(std::shared_ptr<Backend> backend, ShmComm& comm, bool allow,
+Status DeviceTransport::Agree(std::shared_ptr<Backend> backend, std::shared_ptr<ShmComm> comm, bool allow,
                               std::shared_ptr<DeviceTransport>* out) {
   out->reset();
   std::shared_ptr<DeviceTransport> t(new DeviceTransport());
   t->backend_ = std::move(backend);
-  t->rank_ = comm.rank();
+  t->comm_ = std::move(comm);
+  ShmComm& c = *t->comm_;
+  t->rank_ = c.rank();
   // A backend without peer memory (cpu), or a device without room for the slot, votes no; the
-  // comm still works, through host memory.
-  const bool have = allow && t->backend_->AllocatePeerSlot(comm.slot_bytes(), &t->mine_).ok();
+  // comm still works, through host memory. A comm of one rank needs no slot: nobody reads it.
+  const bool have = allow && (c.size() == 1 ? t->backend_->Has(OpId::kAllreduceGathered)
+                                            : t->backend_->AllocatePeerSlot(c.slot_bytes(), &t->mine_).ok());
   if (!have) t->mine_ = PeerSlot{};
-  comm.Publish(&t->mine_, sizeof t->mine_);
+  c.Publish(&t->mine_, sizeof t->mine_);
   bool all = false;
-  Status s = comm.Vote(have, &all);
+  Status s = c.Vote(have, &all);
   if (!s.ok() || !all) {
     t->Release();
     return s;
   }
-  t->peers_.assign(size_t(comm.size()), PeerSlot{});
-  t->opened_.assign(size_t(comm.size()), nullptr);
+  t->peers_.assign(size_t(c.size()), PeerSlot{});
+  t->opened_.assign(size_t(c.size()), nullptr);
   bool opened = true;
-  for (int p = 0; p < comm.size() && opened; ++p) {
+  for (int p = 0; p < c.size() && opened; ++p) {
     if (p == t->rank_) continue;
-    std::memcpy(&t->peers_[size_t(p)], comm.Published(p), sizeof(PeerSlot));
+    std::memcpy(&t->peers_[size_t(p)], c.Published(p), sizeof(PeerSlot));
     const void* ptr = nullptr;
     opened = t->backend_->OpenPeerSlot(t->peers_[size_t(p)], &ptr).ok();
     if (opened) t->opened_[size_t(p)] = ptr;
   }
-  s = comm.Vote(opened, &all);
+  s = c.Vote(opened, &all);
   if (!s.ok() || !all) {
     t->Release();
     return s;
@@ -50,37 +67,27 @@ void DeviceTransport::Release() {
   for (size_t p = 0; p < opened_.size(); ++p)
     if (opened_[p] != nullptr) backend_->ClosePeerSlot(peers_[p], opened_[p]);
   opened_.clear();
-  if (mine_.kind != PeerSlot::kNone) backend_->FreePeerSlot(mine_);
+  comm_->ReleasePeers();
+  if (mine_.kind != PeerSlot::kNone && comm_->PeersReleased()) backend_->FreePeerSlot(mine_);
   mine_ = PeerSlot{};
 }
 
 Status DeviceTransport::Allreduce(const CommAllreduceRmsnormArgs& a, LaunchInfo* info) {
-  auto* c = static_cast<ShmComm*>(a.comm);
+  ShmComm* c = comm_.get();
   const size_t bytes = size_t(a.tokens) * size_t(a.hidden) * 2;
   // x into this rank's slot, finished before the peers are told it is there. Like the host
   // transport, a failure before arriving abandons the comm so the peers fail now, not at their timeout.
-  Status s = bytes <= mine_.bytes ? Status::Ok()
-                                  : Status::Error(StatusCode::kArgument, std::string(a.kOpName) + ": x must be at most " +
-                                                                             std::to_string(mine_.bytes) + " bytes, got " +
-                                                                             std::to_string(bytes), "x");
-  if (s.ok()) s = backend_->CopyOnDevice(reinterpret_cast<void*>(uintptr_t(mine_.ptr)), a.x, bytes);
+  Status s = bytes <= c->slot_bytes() ? Status::Ok()
+                                      : Status::Error(StatusCode::kArgument, std::string(a.kOpName) + ": x must be at most " +
+                                                                                 std::to_string(c->slot_bytes()) + " bytes, got " +
+                                                                                 std::to_string(bytes), "x");
+  if (s.ok() && mine_.kind != PeerSlot::kNone) s = backend_->CopyOnDevice(reinterpret_cast<void*>(uintptr_t(mine_.ptr)), a.x, bytes);
   if (s.ok()) s = backend_->Synchronize();
   if (!s.ok()) {
     c->Abandon("rank " + std::to_string(rank_) + " could not put its x in its comm slot: " + s.message);
     return s;
   }
-  AllreduceGatheredArgs g;
-  g.staging = nullptr;
-  g.x = a.x;
-  g.residual = a.residual;
-  g.gamma = a.gamma;
-  g.out = a.out;
-  g.residual_out = a.residual_out;
-  g.tokens = a.tokens;
-  g.hidden = a.hidden;
-  g.eps = a.eps;
-  g.rank = rank_;
-  g.ranks = c->size();
+  AllreduceGatheredArgs g = GatheredArgsOf(a, rank_, c->size());
   for (size_t q = 0; q < opened_.size(); ++q) g.peers[q] = static_cast<const uint16_t*>(opened_[q]);
   // The peers' slots hold this call's rows while every rank is between arriving and departing:
   // the op's copies out of them (and its kernel) finish before this rank departs.

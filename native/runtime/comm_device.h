@@ -1,5 +1,6 @@
 // runtime/comm_device.h: comm.allreduceRmsnorm's device-to-device transport (cuda, sim). At join
-// every rank puts a slot of the comm's slotBytes in its device memory and shows it to its peers
+// every rank (of a comm of 2 or more) puts a slot of the comm's slotBytes in its device memory and
+// shows it to its peers
 // (backend PeerSlot: a CUDA IPC handle across processes, the address itself within one); per call
 // each rank copies its x into its slot, the ranks meet in the comm's shared memory (counters only,
 // no rows), and each runs AllreduceGathered with the peers' slots, which the backend copies into
@@ -26,7 +27,8 @@ class DeviceTransport {
   // when the comm does (a peer that never votes: kTimeout, the comm broken).
   // allow = false: this rank votes no (the user asked for the host transport), so every rank
   // takes the host transport.
-  static Status Agree(std::shared_ptr<Backend> backend, ShmComm& comm, bool allow, std::shared_ptr<DeviceTransport>* out);
+  static Status Agree(std::shared_ptr<Backend> backend, std::shared_ptr<ShmComm> comm, bool allow,
+                      std::shared_ptr<DeviceTransport>* out);
   ~DeviceTransport();
   DeviceTransport(const DeviceTransport&) = delete;
   DeviceTransport& operator=(const DeviceTransport&) = delete;
@@ -36,9 +38,14 @@ class DeviceTransport {
 
  private:
   DeviceTransport() = default;
-  void Release();  // closes the opened peer slots, frees this rank's
+  // Closes the peer slots this rank opened and says so in the comm; then frees this rank's slot
+  // once every peer has closed it too (or exited) — freeing an exported allocation a peer still
+  // maps, or may still be copying from after a close broke the comm mid-call, is undefined — and
+  // keeps (leaks) it when a peer does not within the comm's timeout.
+  void Release();
 
   std::shared_ptr<Backend> backend_;
+  std::shared_ptr<ShmComm> comm_;
   int rank_ = 0;
   PeerSlot mine_;
   std::vector<PeerSlot> peers_;         // by rank (this rank's entry unused)

@@ -38,18 +38,8 @@ Status AllreduceThroughHost(Backend& backend, const CommAllreduceRmsnormArgs& a,
     return Status::Ok();
   });
   if (!s.ok()) return s;
-  AllreduceGatheredArgs g;
+  AllreduceGatheredArgs g = GatheredArgsOf(a, c->rank(), c->size());
   g.staging = staging.data();
-  g.x = a.x;
-  g.residual = a.residual;
-  g.gamma = a.gamma;
-  g.out = a.out;
-  g.residual_out = a.residual_out;
-  g.tokens = a.tokens;
-  g.hidden = a.hidden;
-  g.eps = a.eps;
-  g.rank = c->rank();
-  g.ranks = c->size();
   return backend.AllreduceGathered(g, info);
 }
 

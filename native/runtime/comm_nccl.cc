@@ -84,15 +84,9 @@ Status NcclComm::Join(std::shared_ptr<Backend> backend, const std::vector<uint8_
     c->comm_ = nullptr;
     return Status::Error(StatusCode::kBackend, op + ": ncclCommInitRankConfig failed on rank " + std::to_string(rank) + ": " + why);
   }
-  s = c->Wait("the NCCL comm did not come up (a rank that never joined, or peers it cannot reach)", [&](bool* done) {
-    nccl::Result e = nccl::kInProgress;
-    const nccl::Result q = api->comm_get_async_error(c->comm_, &e);
-    if (q != nccl::kSuccess) e = q;
-    if (e != nccl::kSuccess && e != nccl::kInProgress)
-      return Status::Error(StatusCode::kBackend, "ncclCommInitRankConfig failed: " + api->Describe(e, c->comm_));
-    *done = e == nccl::kSuccess;
-    return Status::Ok();
-  });
+  s = c->Wait("comm", "the NCCL comm did not come up (a rank that never joined, or peers it cannot reach)",
+              Clock::now() + std::chrono::milliseconds(timeout_ms),
+              [&](bool* done) { return c->AsyncState("ncclCommInitRankConfig", done); });
   if (!s.ok()) return s;
   *out = std::move(c);
   return Status::Ok();
@@ -113,31 +107,40 @@ void NcclComm::Close() {
   if (broken_.empty()) broken_ = "rank " + std::to_string(rank_) + " closed the comm";
 }
 
-Status NcclComm::Break(StatusCode code, const std::string& reason) {
+Status NcclComm::Break(StatusCode code, const std::string& reason, const char* op) {
   {
     std::lock_guard<std::mutex> lk(mu_);
     if (broken_.empty()) broken_ = reason;
   }
   if (comm_ != nullptr) api_->comm_abort(comm_);
   comm_ = nullptr;
-  return Status::Error(code, "comm.allreduceRmsnorm: " + reason);
+  return Status::Error(code, std::string(op) + ": " + reason);
+}
+
+Status NcclComm::AsyncState(const char* call, bool* done) {
+  nccl::Result e = nccl::kInProgress;
+  const nccl::Result q = api_->comm_get_async_error(comm_, &e);
+  if (q != nccl::kSuccess) e = q;
+  if (e != nccl::kSuccess && e != nccl::kInProgress)
+    return Status::Error(StatusCode::kBackend, std::string(call) + " failed: " + api_->Describe(e, comm_));
+  *done = e == nccl::kSuccess;
+  return Status::Ok();
 }
 
 template <class Poll>
-Status NcclComm::Wait(const std::string& what, Poll&& poll) {
-  const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms_);
+Status NcclComm::Wait(const char* op, const std::string& what, Clock::time_point deadline, Poll&& poll) {
   for (int i = 0;; ++i) {
     bool done = false;
     Status s = poll(&done);
-    if (!s.ok()) return Break(s.code, "rank " + std::to_string(rank_) + ": " + s.message);
+    if (!s.ok()) return Break(s.code, "rank " + std::to_string(rank_) + ": " + s.message, op);
     if (done) return Status::Ok();
     if (cancel_->load(std::memory_order_relaxed))
-      return Break(StatusCode::kTimeout, "rank " + std::to_string(rank_) + " closed the comm (its context was closed)");
+      return Break(StatusCode::kTimeout, "rank " + std::to_string(rank_) + " closed the comm (its context was closed)", op);
     const std::string closed = BrokenReason();
-    if (!closed.empty()) return Break(StatusCode::kTimeout, closed);
+    if (!closed.empty()) return Break(StatusCode::kTimeout, closed, op);
     if ((i & 63) == 63 && Clock::now() > deadline)
-      return Break(StatusCode::kTimeout, what + " within " + std::to_string(timeout_ms_) + " ms (waited on rank " +
-                                             std::to_string(rank_) + ")");
+      return Break(StatusCode::kTimeout,
+                   what + " within " + std::to_string(timeout_ms_) + " ms (waited on rank " + std::to_string(rank_) + ")", op);
     Backoff(i);
   }
 }
@@ -149,6 +152,7 @@ Status NcclComm::Allreduce(const CommAllreduceRmsnormArgs& a, LaunchInfo* info) 
                          "comm");
   const size_t bytes = size_t(a.tokens) * size_t(a.hidden) * 2;
   const uint64_t call = ++calls_;
+  const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms_);  // one for the whole call
   // Any failure from here on leaves this rank's call unmatched for its peers: the comm is broken
   // (and aborted), as NCCL cannot skip a collective.
   if (size_t(size_) * bytes > staging_bytes_) {
@@ -167,40 +171,20 @@ Status NcclComm::Allreduce(const CommAllreduceRmsnormArgs& a, LaunchInfo* info) 
   if (r != nccl::kSuccess && r != nccl::kInProgress)
     return Break(StatusCode::kBackend, "rank " + std::to_string(rank_) + ": ncclAllGather failed: " + api_->Describe(r, comm_));
   // Non-blocking: the all-gather may still be being enqueued; then everything on the stream.
-  s = Wait("the NCCL all-gather of " + call_text + " was not enqueued (a rank that never called?)", [&](bool* done) {
-    nccl::Result e = nccl::kInProgress;
-    const nccl::Result q = api_->comm_get_async_error(comm_, &e);
-    if (q != nccl::kSuccess) e = q;
-    if (e != nccl::kSuccess && e != nccl::kInProgress)
-      return Status::Error(StatusCode::kBackend, "ncclAllGather failed: " + api_->Describe(e, comm_));
-    *done = e == nccl::kSuccess;
-    return Status::Ok();
-  });
+  s = Wait("comm.allreduceRmsnorm", "the NCCL all-gather of " + call_text + " was not enqueued (a rank that never called?)",
+           deadline, [&](bool* done) { return AsyncState("ncclAllGather", done); });
   if (!s.ok()) return s;
-  AllreduceGatheredArgs g;
-  g.staging = nullptr;
-  g.x = a.x;
-  g.residual = a.residual;
-  g.gamma = a.gamma;
-  g.out = a.out;
-  g.residual_out = a.residual_out;
-  g.tokens = a.tokens;
-  g.hidden = a.hidden;
-  g.eps = a.eps;
-  g.rank = rank_;
-  g.ranks = size_;
+  AllreduceGatheredArgs g = GatheredArgsOf(a, rank_, size_);
   for (int q = 0; q < size_; ++q) g.peers[q] = reinterpret_cast<const uint16_t*>(static_cast<uint8_t*>(staging_) + size_t(q) * bytes);
   s = backend_->AllreduceGathered(g, info);
   if (!s.ok()) return Break(s.code, "rank " + std::to_string(rank_) + ": " + s.message);
   // Bounded: a peer that never calls leaves NCCL's kernel spinning on this stream; past the
   // deadline ncclCommAbort ends it, so the context can drain.
-  return Wait("the NCCL all-gather of " + call_text + " did not finish (a rank that never called?)", [&](bool* done) {
-    nccl::Result e = nccl::kSuccess;
-    const nccl::Result q = api_->comm_get_async_error(comm_, &e);
-    if (q != nccl::kSuccess) e = q;
-    if (e != nccl::kSuccess && e != nccl::kInProgress)
-      return Status::Error(StatusCode::kBackend, "ncclAllGather failed: " + api_->Describe(e, comm_));
-    return backend_->StreamIdle(done);
+  return Wait("comm.allreduceRmsnorm", "the NCCL all-gather of " + call_text + " did not finish (a rank that never called?)",
+              deadline, [&](bool* done) {
+    bool enqueued = false;
+    Status e = AsyncState("ncclAllGather", &enqueued);
+    return e.ok() ? backend_->StreamIdle(done) : e;
   });
 }
 

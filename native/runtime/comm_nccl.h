@@ -13,6 +13,7 @@
 // made it hosts NCCL's bootstrap root: it must live until every rank has joined.
 #pragma once
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -52,6 +53,10 @@ class NcclComm {
   // peers' calls fail at their timeout (NCCL has no way to tell them sooner).
   void Close();
 
+  // This rank cannot take part in its next call (its input failed earlier): the comm is broken and
+  // aborted, so no later call pairs with the peers' current one. On the stream worker.
+  void Abandon(const std::string& reason) { (void)Break(StatusCode::kTimeout, reason); }
+
   // a.comm is this object. On the stream worker; bounded by the timeout.
   Status Allreduce(const CommAllreduceRmsnormArgs& a, LaunchInfo* info);
 
@@ -59,9 +64,13 @@ class NcclComm {
   NcclComm() = default;
   // Polls `done` until it says so, the comm errs, it is closed, or the deadline passes (then the
   // comm is aborted and broken with `what`).
+  // `op` prefixes the error ("comm" for the join, "comm.allreduceRmsnorm" for a call).
   template <class Poll>
-  Status Wait(const std::string& what, Poll&& done);
-  Status Break(StatusCode code, const std::string& reason);
+  Status Wait(const char* op, const std::string& what, std::chrono::steady_clock::time_point deadline, Poll&& done);
+  Status Break(StatusCode code, const std::string& reason, const char* op = "comm.allreduceRmsnorm");
+  // ncclCommGetAsyncError: *done once NCCL has finished `call`'s part on the host (non-blocking
+  // init, or a collective enqueued); an NCCL error as kBackend.
+  Status AsyncState(const char* call, bool* done);
 
   const nccl::Api* api_ = nullptr;
   std::shared_ptr<Backend> backend_;

@@ -64,6 +64,7 @@ class CudaBackend : public Backend {
     slot->kind = PeerSlot::kCuda;
     slot->device = device_;
     slot->pid = int64_t(::getpid());
+    slot->process = ThisProcessToken();
     slot->ptr = reinterpret_cast<uintptr_t>(p);
     slot->bytes = bytes;
     return Status::Ok();
@@ -72,7 +73,7 @@ class CudaBackend : public Backend {
   Status OpenPeerSlot(const PeerSlot& peer, const void** ptr) override {
     if (peer.kind != PeerSlot::kCuda)
       return Status::Error(StatusCode::kBackend, "comm: a cuda rank reads only the slots of cuda ranks");
-    if (peer.pid == int64_t(::getpid())) {
+    if (peer.process == ThisProcessToken()) {
       *ptr = reinterpret_cast<const void*>(uintptr_t(peer.ptr));
       return Status::Ok();
     }
@@ -90,7 +91,7 @@ class CudaBackend : public Backend {
     return s;
   }
   void ClosePeerSlot(const PeerSlot& peer, const void* ptr) override {
-    if (peer.pid != int64_t(::getpid())) api_->peer_slot_close(ctx_, const_cast<void*>(ptr));
+    if (peer.process != ThisProcessToken()) api_->peer_slot_close(ctx_, const_cast<void*>(ptr));
   }
   // Every op the library has goes through run_op with its args struct as is (layout pinned by
   // SPARQ_ASSERT_ABI_LAYOUT); generated from sparq/op_list.h's CUDA column.

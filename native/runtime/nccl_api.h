@@ -37,7 +37,7 @@ struct Config {
 struct Api {
   std::string path;
   int version = 0;
-  // The test double (native/tests/fake_nccl.cc, which exports sparq_fake_nccl): it copies with
+  // The test double (native/tests/fixtures/nccl_double.cc, which exports sparq_fake_nccl): it copies with
   // memcpy, so only sim ranks (host memory) may use it, and only it.
   bool fake = false;
   Result (*get_unique_id)(UniqueId* id) = nullptr;

@@ -22,7 +22,7 @@ struct RankState {
   std::atomic<int64_t> pid;       // my process (0 = not joined)
   std::atomic<int64_t> tokens, hidden;  // the shape of my current call
   std::atomic<uint32_t> joined;
-  uint32_t reserved;
+  std::atomic<uint32_t> released;  // ReleasePeers: no peer slot of mine is open any more
   // Vote v (1-based) of this rank: bit 31 + v of `votes` is its answer, the low 32 bits how many
   // votes it has cast. Answers accumulate, so they stay readable after later votes.
   std::atomic<uint64_t> votes;
@@ -289,6 +289,24 @@ void ShmComm::Publish(const void* record, size_t bytes) {
 }
 
 const void* ShmComm::Published(int rank) const { return seg_->records[rank]; }
+
+void ShmComm::ReleasePeers() { seg_->ranks[rank_].released.store(1, std::memory_order_release); }
+
+bool ShmComm::PeersReleased() {
+  const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms_);
+  for (int i = 0;; ++i) {
+    bool all = true;
+    for (int p = 0; p < size_ && all; ++p) {
+      if (p == rank_) continue;
+      const RankState& r = seg_->ranks[p];
+      const int64_t pid = r.pid.load(std::memory_order_acquire);
+      all = r.released.load(std::memory_order_acquire) == 1 || (pid != int64_t(::getpid()) && ProcessGone(pid));
+    }
+    if (all) return true;
+    if ((i & 255) == 255 && Clock::now() > deadline) return false;
+    Backoff(i);
+  }
+}
 
 Status ShmComm::Vote(bool yes, bool* all_yes) {
   *all_yes = false;

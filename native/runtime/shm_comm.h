@@ -77,6 +77,14 @@ class ShmComm {
   void Publish(const void* record, size_t bytes);
   const void* Published(int rank) const;
 
+  // The device transport's teardown (runtime/comm_device.h). ReleasePeers: this rank has closed
+  // every peer slot it opened and will read none again (after its last call). PeersReleased: waits
+  // until every other rank has said so or its process is gone — bounded by the timeout, and
+  // regardless of a broken comm or a closed context, since a peer may still be reading this rank's
+  // slot — true when they all did (the slot may be freed), false on the deadline (keep it).
+  void ReleasePeers();
+  bool PeersReleased();
+
   // This rank leaves: peers waiting on it fail at once ("rank r closed the comm").
   void Close();
 

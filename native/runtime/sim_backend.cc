@@ -89,13 +89,14 @@ class SimBackend : public HostMemoryBackend {
     *slot = PeerSlot{};
     slot->kind = PeerSlot::kSim;
     slot->pid = int64_t(::getpid());
+    slot->process = ThisProcessToken();
     slot->ptr = reinterpret_cast<uintptr_t>(p);
     slot->bytes = bytes;
     return Status::Ok();
   }
   void FreePeerSlot(const PeerSlot& slot) override { Free(reinterpret_cast<void*>(uintptr_t(slot.ptr))); }
   Status OpenPeerSlot(const PeerSlot& peer, const void** ptr) override {
-    if (peer.kind != PeerSlot::kSim || peer.pid != int64_t(::getpid()))
+    if (peer.kind != PeerSlot::kSim || peer.process != ThisProcessToken())
       return Status::Error(StatusCode::kBackend, "comm: a sim rank reads only the slots of sim ranks in its own process");
     *ptr = reinterpret_cast<const void*>(uintptr_t(peer.ptr));
     return Status::Ok();

@@ -705,7 +705,7 @@ void Transports(Via via) {
               s = comm::NcclComm::Join(backend, id, r, h.R, 10000, std::make_shared<std::atomic<bool>>(false), "", &nccls[size_t(r)]);
             else if (s.ok())
               s = comm::ShmComm::Join(id, r, h.R, 10000, std::make_shared<std::atomic<bool>>(false), &comms[size_t(r)]);
-            if (s.ok() && device) s = comm::DeviceTransport::Agree(backend, *comms[size_t(r)], true, &transports[size_t(r)]);
+            if (s.ok() && device) s = comm::DeviceTransport::Agree(backend, comms[size_t(r)], true, &transports[size_t(r)]);
             if (s.ok() && device && !transports[size_t(r)])
               s = Status::Error(StatusCode::kBackend, "the ranks did not agree on the device transport");
           }
@@ -734,15 +734,26 @@ void Transports(Via via) {
       Check(traffic, name + " call " + std::to_string(call) + ": each peer's rows read once from staging, its own from x");
       Verify(c, residual_in, name + " call " + std::to_string(call));
     }
-    // what the transports hold (each rank's slot, or NCCL staging) goes back to its backend with them
-    for (int r = 0; r < h.R && via != Via::kHost; ++r) {
-      if (!backends[size_t(r)] || (device ? !transports[size_t(r)] : !nccls[size_t(r)])) continue;
-      const int64_t live = backends[size_t(r)]->LiveAllocations();
-      transports[size_t(r)].reset();
-      nccls[size_t(r)].reset();
-      Check(backends[size_t(r)]->LiveAllocations() == live - 1,
-            name + " rank " + std::to_string(r) + ": what the transport holds (slot or staging) is freed with it",
-            "%lld -> %lld", (long long)live, (long long)backends[size_t(r)]->LiveAllocations());
+    // What the transports hold (each rank's slot, or NCCL staging) goes back to its backend with
+    // them — the ranks let go together, as real ranks do: a slot is freed only once every peer
+    // has closed it (one rank alone would keep its slot until the timeout, then leak it).
+    if (via != Via::kHost) {
+      std::vector<int64_t> live(size_t(h.R), -1);
+      std::vector<std::thread> closers;
+      for (int r = 0; r < h.R; ++r) {
+        if (!backends[size_t(r)] || (device ? !transports[size_t(r)] : !nccls[size_t(r)])) continue;
+        live[size_t(r)] = backends[size_t(r)]->LiveAllocations();
+        closers.emplace_back([&, r] {
+          transports[size_t(r)].reset();
+          nccls[size_t(r)].reset();
+        });
+      }
+      for (auto& t : closers) t.join();
+      for (int r = 0; r < h.R; ++r)
+        if (live[size_t(r)] >= 0)
+          Check(backends[size_t(r)]->LiveAllocations() == live[size_t(r)] - 1,
+                name + " rank " + std::to_string(r) + ": what the transport holds (slot or staging) is freed with it",
+                "%lld -> %lld", (long long)live[size_t(r)], (long long)backends[size_t(r)]->LiveAllocations());
     }
   }
 }
@@ -820,7 +831,7 @@ void TransportAbandon(bool device) {
       if (s.ok() && r == 1) backend = std::make_shared<Faulty>(backend, device ? Faulty::kCopyOnDevice : Faulty::kCopyToHost);
       std::shared_ptr<comm::ShmComm>& comm = comms[size_t(r)];
       if (s.ok()) s = comm::ShmComm::Join(id, r, R, kTimeoutMs, std::make_shared<std::atomic<bool>>(false), &comm);
-      if (s.ok() && device) s = comm::DeviceTransport::Agree(backend, *comm, true, &transports[size_t(r)]);
+      if (s.ok() && device) s = comm::DeviceTransport::Agree(backend, comm, true, &transports[size_t(r)]);
       agreed[size_t(r)] = transports[size_t(r)] != nullptr;
       auto run = [&](const CommAllreduceRmsnormArgs& a) {
         return device && transports[size_t(r)] ? transports[size_t(r)]->Allreduce(a, nullptr)
@@ -837,6 +848,7 @@ void TransportAbandon(bool device) {
       }
       seconds[size_t(r)] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       status[size_t(r)] = s;
+      transports[size_t(r)].reset();  // every rank lets go of its slot at once, as real ranks do
     });
   for (auto& t : ranks) t.join();
   const std::string name = "comm " + transport + " transport [sim]";
@@ -889,7 +901,7 @@ void TransportVotes() {
         std::shared_ptr<comm::DeviceTransport> t;
         if (s.ok()) s = comm::ShmComm::Join(id, r, R, 10000, std::make_shared<std::atomic<bool>>(false), &comm);
         live_before[size_t(r)] = backend ? backend->LiveAllocations() : 0;
-        if (s.ok()) s = comm::DeviceTransport::Agree(backend, *comm, !(r == v.odd_rank && v.faults == kAskedForHost), &t);
+        if (s.ok()) s = comm::DeviceTransport::Agree(backend, comm, !(r == v.odd_rank && v.faults == kAskedForHost), &t);
         live_after[size_t(r)] = backend ? backend->LiveAllocations() : 0;
         agreed[size_t(r)] = t ? 1 : 0;
         const CommAllreduceRmsnormArgs a = RankCommArgs(c, r, comm.get());

@@ -60,4 +60,21 @@ static_assert(offsetof(AllreduceGatheredArgs, tokens) == 48 && offsetof(Allreduc
                   offsetof(AllreduceGatheredArgs, ranks) == 72 && offsetof(AllreduceGatheredArgs, peers) == 80,
               "AllreduceGatheredArgs layout");
 
+// The gathered op's args for a comm call of `rank` of `ranks` (staging and peers left for the
+// transport to fill).
+inline AllreduceGatheredArgs GatheredArgsOf(const CommAllreduceRmsnormArgs& a, int32_t rank, int32_t ranks) {
+  AllreduceGatheredArgs g;
+  g.x = a.x;
+  g.residual = a.residual;
+  g.gamma = a.gamma;
+  g.out = a.out;
+  g.residual_out = a.residual_out;
+  g.tokens = a.tokens;
+  g.hidden = a.hidden;
+  g.eps = a.eps;
+  g.rank = rank;
+  g.ranks = ranks;
+  return g;
+}
+
 }  // namespace sparq
