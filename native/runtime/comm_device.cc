@@ -3,6 +3,7 @@
 
 #include <cstring>
 #include <random>
+#include <thread>
 #include <string>
 
 namespace sparq {
@@ -68,7 +69,16 @@ void DeviceTransport::Release() {
     if (opened_[p] != nullptr) backend_->ClosePeerSlot(peers_[p], opened_[p]);
   opened_.clear();
   comm_->ReleasePeers();
-  if (mine_.kind != PeerSlot::kNone && comm_->PeersReleased()) backend_->FreePeerSlot(mine_);
+  if (mine_.kind == PeerSlot::kNone) return;
+  if (comm_->PeersReleased(false)) {
+    backend_->FreePeerSlot(mine_);
+  } else {
+    // Some peer still has it open: wait for it (up to the comm's timeout) on a thread of its own,
+    // not on the context's stream, whose later work must not wait for another rank's close.
+    std::thread([backend = backend_, comm = comm_, slot = mine_] {
+      if (comm->PeersReleased()) backend->FreePeerSlot(slot);
+    }).detach();
+  }
   mine_ = PeerSlot{};
 }
 

@@ -292,7 +292,7 @@ const void* ShmComm::Published(int rank) const { return seg_->records[rank]; }
 
 void ShmComm::ReleasePeers() { seg_->ranks[rank_].released.store(1, std::memory_order_release); }
 
-bool ShmComm::PeersReleased() {
+bool ShmComm::PeersReleased(bool wait) {
   const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms_);
   for (int i = 0;; ++i) {
     bool all = true;
@@ -303,7 +303,7 @@ bool ShmComm::PeersReleased() {
       all = r.released.load(std::memory_order_acquire) == 1 || (pid != int64_t(::getpid()) && ProcessGone(pid));
     }
     if (all) return true;
-    if ((i & 255) == 255 && Clock::now() > deadline) return false;
+    if (!wait || ((i & 255) == 255 && Clock::now() > deadline)) return false;
     Backoff(i);
   }
 }

@@ -83,7 +83,7 @@ class ShmComm {
   // regardless of a broken comm or a closed context, since a peer may still be reading this rank's
   // slot — true when they all did (the slot may be freed), false on the deadline (keep it).
   void ReleasePeers();
-  bool PeersReleased();
+  bool PeersReleased(bool wait = true);  // wait = false: whether they all have, now
 
   // This rank leaves: peers waiting on it fail at once ("rank r closed the comm").
   void Close();

@@ -749,6 +749,13 @@ void Transports(Via via) {
         });
       }
       for (auto& t : closers) t.join();
+      // a rank that let go before its peers frees its slot from a thread of its own, shortly after
+      for (int wait = 0; wait < 200; ++wait) {
+        bool all = true;
+        for (int r = 0; r < h.R; ++r) all = all && (live[size_t(r)] < 0 || backends[size_t(r)]->LiveAllocations() == live[size_t(r)] - 1);
+        if (all) break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      }
       for (int r = 0; r < h.R; ++r)
         if (live[size_t(r)] >= 0)
           Check(backends[size_t(r)]->LiveAllocations() == live[size_t(r)] - 1,
@@ -889,10 +896,11 @@ void TransportVotes() {
     std::vector<Status> status(R);
     std::vector<int> agreed(R, -1);
     std::vector<int64_t> live_before(R, 0), live_after(R, 0);
+    std::vector<std::shared_ptr<Backend>> backends(R);
     std::vector<std::thread> ranks;
     for (int r = 0; r < R; ++r)
       ranks.emplace_back([&, r] {
-        std::shared_ptr<Backend> backend;
+        std::shared_ptr<Backend>& backend = backends[size_t(r)];
         Status s = r == v.odd_rank && v.faults == 0 ? CreateCpuBackend(BackendOptions{}, &backend)
                                                      : CreateSimBackend(BackendOptions{}, &backend);
         if (s.ok() && r == v.odd_rank && v.faults != 0 && v.faults != kAskedForHost)
@@ -902,7 +910,6 @@ void TransportVotes() {
         if (s.ok()) s = comm::ShmComm::Join(id, r, R, 10000, std::make_shared<std::atomic<bool>>(false), &comm);
         live_before[size_t(r)] = backend ? backend->LiveAllocations() : 0;
         if (s.ok()) s = comm::DeviceTransport::Agree(backend, comm, !(r == v.odd_rank && v.faults == kAskedForHost), &t);
-        live_after[size_t(r)] = backend ? backend->LiveAllocations() : 0;
         agreed[size_t(r)] = t ? 1 : 0;
         const CommAllreduceRmsnormArgs a = RankCommArgs(c, r, comm.get());
         if (s.ok())
@@ -911,6 +918,11 @@ void TransportVotes() {
         status[size_t(r)] = s;
       });
     for (auto& t : ranks) t.join();
+    // a rank whose peers had not yet let go frees its slot from a thread of its own, shortly after
+    for (int wait = 0; wait < 200 && live_after != live_before; ++wait) {
+      if (wait > 0) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      for (int r = 0; r < R; ++r) live_after[size_t(r)] = backends[size_t(r)] ? backends[size_t(r)]->LiveAllocations() : 0;
+    }
     bool ok = true;
     for (int r = 0; r < R; ++r) {
       Check(status[size_t(r)].ok(), name + ": rank " + std::to_string(r) + " runs", "%s", status[size_t(r)].message.c_str());
