@@ -1,4 +1,4 @@
-import { nccl, SparqBackendError } from '../src';
+import { comm, nccl, SparqBackendError } from '../src';
 
 // This box has no NCCL (and CI's neither): the probe must say so clearly, in a child process.
 describe('nccl.probe (dlopen in a child process)', () => {
@@ -32,5 +32,12 @@ describe('nccl.probe (dlopen in a child process)', () => {
     process.env.SPARQ_NCCL_PATH = '/nonexistent/libnccl.so.2';
     await expect(nccl.probe()).rejects.toBeInstanceOf(SparqBackendError);
     await expect(nccl.probe()).rejects.toThrow(/\/nonexistent\/libnccl\.so\.2: .*No such file/);
+  });
+
+  it('comm.createNccl without a usable NCCL rejects with the probe\'s SparqBackendError (NCCL never loaded here)', async () => {
+    process.env.SPARQ_NCCL_PATH = '/nonexistent/libnccl.so.2';
+    await expect(comm.createNccl()).rejects.toBeInstanceOf(SparqBackendError);
+    await expect(comm.createNccl()).rejects.toThrow(/\/nonexistent\/libnccl\.so\.2/);
+    await expect(comm.createNccl({ maxBytes: -1 })).rejects.toMatchObject({ argument: 'maxBytes' });
   });
 });

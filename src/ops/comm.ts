@@ -37,6 +37,11 @@ export const comm = {
     if (options === null || typeof options !== 'object')
       throw new SparqArgumentError(`comm.createNccl: options must be an object, got ${describeValue(options)}`, { argument: 'options' });
     const maxBytes = options.maxBytes === undefined ? 64 * 2 ** 20 : options.maxBytes;
+    if (typeof maxBytes !== 'number' || !Number.isInteger(maxBytes) || maxBytes < 1 || maxBytes > 2 ** 40)
+      throw new SparqArgumentError(
+        `comm.createNccl: maxBytes must be an integer number of bytes in [1, 2^40] (the largest x a rank may pass), got ${describeValue(maxBytes)}`,
+        { argument: 'maxBytes' },
+      );
     await nccl.probe();
     return native().commCreateNccl(maxBytes, process.env.SPARQ_NCCL_PATH ?? '');
   },
@@ -59,6 +64,7 @@ export interface CommOptions {
    * `'auto'` (default): device to device where every rank can (see {@link Comm.transport});
    * `'host'`: this rank asks for the host transport, and since the ranks agree together, every
    * rank of the comm then takes it (to compare the two, or to keep `maxBytes` of device memory free).
+   * Ignored by an NCCL comm ({@link comm.createNccl}), whose rows always go through NCCL.
    */
   transport?: 'auto' | 'host';
 }
