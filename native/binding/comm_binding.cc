@@ -215,8 +215,10 @@ Napi::Value CommJoin(const Napi::CallbackInfo& info) {
   // close() or teardown of this context ends the join's and every later call's waits at once
   auto cancel = std::make_shared<std::atomic<bool>>(false);
   auto joined = std::make_shared<CommState>();
-  ctx->AddInterrupt([cancel, ctx, weak = std::weak_ptr<CommState>(joined)] {
-    cancel->store(true);
+  // Owned by `cancel`, which the join and then the comm itself hold: once neither exists, there is
+  // nothing left to interrupt and the context forgets it.
+  ctx->AddInterrupt(cancel, [weak_cancel = std::weak_ptr<std::atomic<bool>>(cancel), ctx, weak = std::weak_ptr<CommState>(joined)] {
+    if (auto c = weak_cancel.lock()) c->store(true);
     if (auto state = weak.lock()) ctx->ReleaseOnStream(state->CloseAndTake());
   });
   ctx->Enqueue(

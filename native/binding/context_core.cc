@@ -3,6 +3,7 @@
 #include "binding/addon_data.h"
 #include "binding/errors.h"
 
+#include <algorithm>
 #include <new>
 #include <stdexcept>
 
@@ -51,10 +52,18 @@ void ContextCore::ReleaseOnStream(std::shared_ptr<void> keep) {
   stream_->Enqueue([held = std::move(keep)]() mutable { held.reset(); });
 }
 
+void ContextCore::AddInterrupt(std::weak_ptr<void> owner, std::function<void()> interrupt) {
+  // a context that joins comm after comm keeps only the interrupts of those still alive
+  interrupts_.erase(std::remove_if(interrupts_.begin(), interrupts_.end(), [](const auto& i) { return i.first.expired(); }),
+                    interrupts_.end());
+  interrupts_.emplace_back(std::move(owner), std::move(interrupt));
+}
+
 void ContextCore::RunInterrupts() {
-  std::vector<std::function<void()>> run;
+  std::vector<std::pair<std::weak_ptr<void>, std::function<void()>>> run;
   run.swap(interrupts_);
-  for (auto& f : run) f();
+  for (auto& i : run)
+    if (!i.first.expired()) i.second();
 }
 
 void ContextCore::Shutdown(bool join) {

@@ -88,7 +88,8 @@ class ContextCore {
   void Shutdown(bool join);
   // A way to end a wait that only another party could end (a comm rendezvous: a peer that never
   // comes). Run at close() and at teardown, so neither waits out a comm's timeout. JS thread only.
-  void AddInterrupt(std::function<void()> interrupt) { interrupts_.push_back(std::move(interrupt)); }
+  // `owner`: the interrupt is dropped (never run) once it has expired — what it would end is gone.
+  void AddInterrupt(std::weak_ptr<void> owner, std::function<void()> interrupt);
   // Drops `keep` on the stream, after the work queued so far (a comm's device slot, whose free on
   // cuda waits for the device: never on the JS thread). Where the stream is gone or closing, here.
   void ReleaseOnStream(std::shared_ptr<void> keep);
@@ -121,7 +122,7 @@ class ContextCore {
   bool closing_ = false;
   Napi::ObjectReference self_while_closing_;
   std::vector<std::shared_ptr<Napi::Promise::Deferred>> close_waiters_;
-  std::vector<std::function<void()>> interrupts_;
+  std::vector<std::pair<std::weak_ptr<void>, std::function<void()>>> interrupts_;
   void RunInterrupts();
   std::shared_ptr<LiveSet> live_ = std::make_shared<LiveSet>();
   std::shared_ptr<ContextShared> shared_;
