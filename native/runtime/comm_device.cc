@@ -58,11 +58,17 @@ Status DeviceTransport::Agree(std::shared_ptr<Backend> backend, std::shared_ptr<
     t->Release();
     return s;
   }
+  t->agreed_ = true;
   *out = std::move(t);
   return Status::Ok();
 }
 
-DeviceTransport::~DeviceTransport() { Release(); }
+DeviceTransport::~DeviceTransport() {
+  // This rank leaves with its transport (a close, or its handle collected): tell the peers now, or
+  // they would wait on it until the slot's release below gives up — and could not release theirs.
+  if (agreed_) comm_->Close();
+  Release();
+}
 
 void DeviceTransport::Release() {
   for (size_t p = 0; p < opened_.size(); ++p)

@@ -47,6 +47,7 @@ class DeviceTransport {
 
   std::shared_ptr<Backend> backend_;
   std::shared_ptr<ShmComm> comm_;
+  bool agreed_ = false;  // the ranks chose it (else Agree releases it and the comm goes on through host memory)
   int rank_ = 0;
   PeerSlot mine_;
   std::vector<PeerSlot> peers_;         // by rank (this rank's entry unused)

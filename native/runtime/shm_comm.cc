@@ -183,16 +183,23 @@ Status ShmComm::Join(const std::vector<uint8_t>& id, int rank, int size, int64_t
       return Status::Error(StatusCode::kTimeout, std::string(op) + ": the segment was never initialized");
     Backoff(i);
   }
+  // A join refused for a bad size or rank leaves the segment as it was: it must not close (break)
+  // the comm its rightful members share, in this process's mapping or any other.
+  auto refuse = [&c](Status why) {
+    UnmapSegment(c->name_);
+    c->seg_ = nullptr;
+    return why;
+  };
   if (s.magic != kMagic || s.size != size)
-    return Status::Error(StatusCode::kArgument, std::string(op) + ": size must be " + std::to_string(s.size) +
-                                                    " (what the first rank to join said), got " + std::to_string(size),
-                         "size");
+    return refuse(Status::Error(StatusCode::kArgument, std::string(op) + ": size must be " + std::to_string(s.size) +
+                                                           " (what the first rank to join said), got " + std::to_string(size),
+                                "size"));
   RankState& me = s.ranks[rank];
   uint32_t not_joined = 0;
   if (!me.joined.compare_exchange_strong(not_joined, 1, std::memory_order_acq_rel))
-    return Status::Error(StatusCode::kArgument, std::string(op) + ": rank must be one no other member has joined as, got " +
-                                                    std::to_string(rank) + " twice",
-                         "rank");
+    return refuse(Status::Error(StatusCode::kArgument, std::string(op) + ": rank must be one no other member has joined as, got " +
+                                                           std::to_string(rank) + " twice",
+                                "rank"));
   me.pid.store(int64_t(::getpid()), std::memory_order_release);
 
   Status w = c->WaitAll(Wait::kJoin, 0);

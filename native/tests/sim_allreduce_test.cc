@@ -895,7 +895,7 @@ void TransportVotes() {
     const std::vector<uint8_t> id = comm::NewId(uint64_t(c.tokens * c.hidden * 2));
     std::vector<Status> status(R);
     std::vector<int> agreed(R, -1);
-    std::vector<int64_t> live_before(R, 0), live_after(R, 0);
+    std::vector<int64_t> live_before(R, 0), live_after(R, -2);  // -2: not measured yet
     std::vector<std::shared_ptr<Backend>> backends(R);
     std::vector<std::thread> ranks;
     for (int r = 0; r < R; ++r)
@@ -933,6 +933,31 @@ void TransportVotes() {
     Check(live_after == live_before, name + ": no rank keeps a slot");
     if (ok) Verify(c, residual_in, name);
   }
+}
+
+// A join refused for its rank (taken) or size (not the first rank's) leaves the comm its members
+// share untouched — the refused rank's teardown must not close it (it maps the same segment).
+void RefusedJoinLeavesTheComm() {
+  if (!sparq_test::TakeCase()) return;
+  const std::vector<uint8_t> id = comm::NewId(4096);
+  std::vector<std::shared_ptr<comm::ShmComm>> comms(2);
+  std::vector<Status> joined(2);
+  std::vector<std::thread> ranks;
+  for (int r = 0; r < 2; ++r)
+    ranks.emplace_back([&, r] { joined[size_t(r)] = comm::ShmComm::Join(id, r, 2, 10000, nullptr, &comms[size_t(r)]); });
+  for (auto& t : ranks) t.join();
+  Check(joined[0].ok() && joined[1].ok(), "comm join refused: the two members join", "%s / %s", joined[0].message.c_str(),
+        joined[1].message.c_str());
+  if (!joined[0].ok() || !joined[1].ok()) return;
+  std::shared_ptr<comm::ShmComm> again, bigger;
+  const Status twice = comm::ShmComm::Join(id, 1, 2, 1000, nullptr, &again);
+  const Status size = comm::ShmComm::Join(id, 0, 3, 1000, nullptr, &bigger);
+  Check(twice.code == StatusCode::kArgument && twice.argument == "rank", "comm join refused: a rank joined twice is kArgument",
+        "%s", twice.message.c_str());
+  Check(size.code == StatusCode::kArgument && size.argument == "size", "comm join refused: another size is kArgument", "%s",
+        size.message.c_str());
+  Check(comms[0]->BrokenReason().empty() && comms[1]->BrokenReason().empty(),
+        "comm join refused: the members' comm is still usable", "%s", comms[0]->BrokenReason().c_str());
 }
 
 // The NCCL transport's bounds, on the test double: a rank that never joins makes the others' join
@@ -1028,5 +1053,6 @@ int main() {
   TransportAbandon(false);
   TransportAbandon(true);
   TransportVotes();
+  RefusedJoinLeavesTheComm();
   return sparq_test::Summary();
 }
