@@ -64,8 +64,7 @@ struct CommState {
   std::shared_ptr<void> TakeHeld() {
     std::lock_guard<std::mutex> lk(mu_);
     if (!device_ && !nccl_) return nullptr;
-    return std::make_shared<std::pair<std::shared_ptr<comm::DeviceTransport>, std::shared_ptr<comm::NcclComm>>>(
-        std::move(device_), std::move(nccl_));
+    return TakeLocked();
   }
   std::shared_ptr<void> CloseAndTake() {
     std::lock_guard<std::mutex> lk(mu_);
@@ -75,9 +74,7 @@ struct CommState {
       nccl_->Close();
       closed_reason_ = nccl_->BrokenReason();
     }
-    auto held = std::make_shared<std::pair<std::shared_ptr<comm::DeviceTransport>, std::shared_ptr<comm::NcclComm>>>(
-        std::move(device_), std::move(nccl_));
-    return held;
+    return TakeLocked();
   }
   std::string BrokenReason() {
     std::lock_guard<std::mutex> lk(mu_);
@@ -99,6 +96,12 @@ struct CommState {
   }
 
  private:
+  // The transport and NCCL comm, moved out in one owner (mu_ held).
+  std::shared_ptr<void> TakeLocked() {
+    return std::make_shared<std::pair<std::shared_ptr<comm::DeviceTransport>, std::shared_ptr<comm::NcclComm>>>(
+        std::move(device_), std::move(nccl_));
+  }
+
   std::shared_ptr<comm::ShmComm> shm;  // shared-memory comms
   std::mutex mu_;  // the join installs on the stream worker; close and calls read on the JS thread
   std::shared_ptr<comm::DeviceTransport> device_;

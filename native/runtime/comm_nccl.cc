@@ -5,22 +5,14 @@
 #include <cstring>
 #include <thread>
 
+#include "runtime/shm_comm.h"
+
 namespace sparq::comm {
 namespace {
 
 using Clock = std::chrono::steady_clock;
 
 constexpr char kMagic[4] = {'S', 'Q', 'N', '1'};
-
-// NCCL work finishes in microseconds to milliseconds; poll briefly, then back off.
-void Backoff(int iteration) {
-  if (iteration < 64) return;
-  if (iteration < 256) {
-    std::this_thread::yield();
-    return;
-  }
-  std::this_thread::sleep_for(std::chrono::microseconds(iteration < 2048 ? 20 : 200));
-}
 
 }  // namespace
 
@@ -141,7 +133,7 @@ Status NcclComm::Wait(const char* op, const std::string& what, Clock::time_point
     if ((i & 63) == 63 && Clock::now() > deadline)
       return Break(StatusCode::kTimeout,
                    what + " within " + std::to_string(timeout_ms_) + " ms (waited on rank " + std::to_string(rank_) + ")", op);
-    Backoff(i);
+    Backoff(i, 64);  // NCCL work takes microseconds to milliseconds: spin less than a rendezvous
   }
 }
 

@@ -64,15 +64,6 @@ std::string Hex(const uint8_t* p, size_t n) {
 bool ProcessGone(int64_t pid) { return pid > 0 && ::kill(pid_t(pid), 0) != 0 && errno == ESRCH; }
 
 // Bounded backoff: spin briefly (peers usually arrive within microseconds), then sleep in growing steps.
-void Backoff(int iteration) {
-  if (iteration < 256) return;
-  if (iteration < 512) {
-    std::this_thread::yield();
-    return;
-  }
-  std::this_thread::sleep_for(std::chrono::microseconds(iteration < 2048 ? 20 : 200));
-}
-
 // One mapping of a segment per process, shared by every rank of this process (refcounted): ranks
 // that are threads see the counters and slots at one address, as ThreadSanitizer must to follow
 // their release/acquire pairs (two mappings of one page are two objects to it), and a process
@@ -132,6 +123,15 @@ void UnmapSegment(const std::string& name) {
 }
 
 }  // namespace
+
+void Backoff(int iteration, int spins) {
+  if (iteration < spins) return;
+  if (iteration < 2 * spins) {
+    std::this_thread::yield();
+    return;
+  }
+  std::this_thread::sleep_for(std::chrono::microseconds(iteration < 2048 ? 20 : 200));
+}
 
 std::vector<uint8_t> NewId(uint64_t slot_bytes) {
   std::vector<uint8_t> id(kIdBytes, 0);

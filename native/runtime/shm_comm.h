@@ -26,6 +26,10 @@ inline constexpr int kMaxRanks = 8;
 inline constexpr size_t kIdBytes = 32;
 inline constexpr uint64_t kDefaultSlotBytes = uint64_t(64) << 20;  // per rank: 64 MiB of input
 
+// One step of a bounded poll (every comm wait): spin for the first `spins` iterations (peers
+// usually answer within microseconds), then yield for as many again, then sleep in growing steps.
+void Backoff(int iteration, int spins = 256);
+
 // A new id: "SQC1", 16 random bytes (the segment's name), the slot size (little-endian u64), 4 zero bytes.
 std::vector<uint8_t> NewId(uint64_t slot_bytes);
 
