@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "formats/host_buffers.h"
 #include "sparq/dtype.h"
 
 namespace sparq::binding {
@@ -44,7 +45,11 @@ const uint8_t* TypedArrayBytes(const Napi::TypedArray& ta);
 template <typename T>
 std::shared_ptr<std::vector<T>> CopyTypedArray(const Napi::TypedArray& ta) {
   const T* p = reinterpret_cast<const T*>(TypedArrayBytes(ta));
-  return p ? std::make_shared<std::vector<T>>(p, p + ta.ElementLength()) : std::make_shared<std::vector<T>>();
+  auto copy = std::make_shared<std::vector<T>>();
+  if (p == nullptr) return copy;
+  formats::ReserveOnHugePages(*copy, ta.ElementLength());  // on the JS thread: a weight's 4 KiB faults were most of the copy
+  copy->assign(p, p + ta.ElementLength());
+  return copy;
 }
 // ta must hold `want` elements: SparqShapeError "<op>: <argument> must be <want> elements (<what>)".
 void CheckLength(Napi::Env env, const std::string& op, const std::string& argument, const Napi::TypedArray& ta,

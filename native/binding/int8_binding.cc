@@ -81,14 +81,18 @@ WeightShape ParseWeightShape(const Napi::Value& shape_v, const std::string& op) 
 // The packed parts in NativeWeight order: codes, scb, row sums.
 Status MoveParts(Int8Packed& packed, std::vector<std::vector<uint8_t>>* parts,
                  std::shared_ptr<const WeightFormat>* format) {
-  *format = std::make_shared<Int8Format>(packed);
   auto bytes_of = [](const void* p, size_t n) {
     const uint8_t* b = static_cast<const uint8_t*>(p);
-    return std::vector<uint8_t>(b, b + n);
+    std::vector<uint8_t> bytes;
+    formats::ReserveOnHugePages(bytes, n);
+    bytes.assign(b, b + n);
+    return bytes;
   };
   parts->push_back(bytes_of(packed.codes.data(), packed.codes.size()));
+  std::vector<int8_t>().swap(packed.codes);  // the weight's size once, not twice, while it uploads
   parts->push_back(bytes_of(packed.scb.data(), packed.scb.size() * sizeof(float)));
   parts->push_back(bytes_of(packed.row_sums.data(), packed.row_sums.size() * sizeof(int32_t)));
+  *format = std::make_shared<Int8Format>(packed);  // after codes went: the dims without a copy of the weight
   return Status::Ok();
 }
 
@@ -103,15 +107,17 @@ Napi::Value Int8Quantize(const Napi::CallbackInfo& info) {
   CheckLength(env, op, "w", w, ws.n * ws.k, "[n, k] = " + ShapeToString({ws.n, ws.k}));
   const PackedLayout layout = ctx->backend().WeightLayout(OpId::kInt8Matmul);
   auto w_f16 = CopyTypedArray<uint16_t>(w);
+  const int threads = WeightPackThreads(ctx->backend());
   return CreateWeightAsync(env, info[0].As<Napi::Object>(), ctx, op,
-                           [w_f16, ws, layout, op](std::vector<std::vector<uint8_t>>* parts,
+                           [w_f16, ws, layout, threads, op](std::vector<std::vector<uint8_t>>* parts,
                                                    std::shared_ptr<const WeightFormat>* format) -> Status {
                              std::vector<int8_t> codes;
                              std::vector<float> scb;
-                             Status s = Int8QuantizeWeights(w_f16->data(), ws.n, ws.k, &codes, &scb, op.c_str());
+                             Status s = Int8QuantizeWeights(w_f16->data(), ws.n, ws.k, &codes, &scb, op.c_str(), threads);
                              std::vector<uint16_t>().swap(*w_f16);
                              Int8Packed packed;
-                             if (s.ok()) s = Int8Pack(codes.data(), scb.data(), ws.n, ws.k, layout, &packed, op.c_str());
+                             if (s.ok())
+                               s = Int8Pack(codes.data(), scb.data(), ws.n, ws.k, layout, &packed, op.c_str(), threads);
                              if (!s.ok()) return s;
                              return MoveParts(packed, parts, format);
                            });
@@ -131,11 +137,12 @@ Napi::Value Int8FromCodes(const Napi::CallbackInfo& info) {
   const PackedLayout layout = ctx->backend().WeightLayout(OpId::kInt8Matmul);
   auto c = CopyTypedArray<int8_t>(codes);
   auto s = CopyTypedArray<float>(scb);
+  const int threads = WeightPackThreads(ctx->backend());
   return CreateWeightAsync(env, info[0].As<Napi::Object>(), ctx, op,
-                           [c, s, ws, layout, op](std::vector<std::vector<uint8_t>>* parts,
+                           [c, s, ws, layout, threads, op](std::vector<std::vector<uint8_t>>* parts,
                                                   std::shared_ptr<const WeightFormat>* format) -> Status {
                              Int8Packed packed;
-                             Status st = Int8Pack(c->data(), s->data(), ws.n, ws.k, layout, &packed, op.c_str());
+                             Status st = Int8Pack(c->data(), s->data(), ws.n, ws.k, layout, &packed, op.c_str(), threads);
                              if (!st.ok()) return st;
                              return MoveParts(packed, parts, format);
                            });

@@ -24,8 +24,10 @@ const char* const kWeightExpected = "a SparseWeight (from sparse.encode)";
 // Dims of the encoding (its vectors stay empty: the bytes live in the backend's buffers).
 class SparseWeightFormat : public WeightFormat {
  public:
-  SparseWeightFormat(const SparseEncoded& e, PackedLayout layout)
-      : dims_(e), layout_(layout), format_bytes_(e.bytes()), row_list_bytes_(e.cpu_rows.size()) {
+  // `e` may already have given its big vectors to the weight's parts (moved out): the byte counts
+  // come from before that.
+  SparseWeightFormat(const SparseEncoded& e, PackedLayout layout, size_t format_bytes, size_t row_list_bytes)
+      : dims_(e), layout_(layout), format_bytes_(format_bytes), row_list_bytes_(row_list_bytes) {
     ReleaseStorage(dims_.bitmaps);
     ReleaseStorage(dims_.values);
     ReleaseStorage(dims_.tile_offsets);
@@ -123,15 +125,17 @@ Napi::Value SparseEncodeBinding(const Napi::CallbackInfo& info) {
   // The lanes (instead of the lists, for sparse enough weights) only for the AVX-512 kernels that read
   // them, on a core where the lanes kernel was measured to pay (sparq/sparse.h LanesPreferred).
   const CpuLanes lanes = std::strcmp(isa, "avx512") == 0 && sparse::LanesPreferred() ? CpuLanes::kAuto : CpuLanes::kNone;
+  const int threads = WeightPackThreads(ctx->backend());
   return CreateWeightAsync(env, info[0].As<Napi::Object>(), ctx, op,
-                           [w, n, k, format, layout, row_lists, lanes, op](std::vector<std::vector<uint8_t>>* parts,
+                           [w, n, k, format, layout, row_lists, lanes, threads, op](std::vector<std::vector<uint8_t>>* parts,
                                                  std::shared_ptr<const WeightFormat>* out_format) -> Status {
                              SparseEncoded e;
-                             Status s = SparseEncode(w->data(), n, k, format, &e, op.c_str());
-                             if (s.ok() && row_lists) s = SparseBuildCpuRows(w->data(), n, k, &e.cpu_rows, op.c_str(), lanes);
+                             Status s = SparseEncode(w->data(), n, k, format, &e, op.c_str(), threads);
+                             if (s.ok() && row_lists)
+                               s = SparseBuildCpuRows(w->data(), n, k, &e.cpu_rows, op.c_str(), lanes, threads);
                              std::vector<uint16_t>().swap(*w);
                              if (!s.ok()) return s;
-                             *out_format = std::make_shared<SparseWeightFormat>(e, layout);
+                             const size_t format_bytes = e.bytes(), row_list_bytes = e.cpu_rows.size();
                              std::vector<uint8_t> bitmaps(e.bitmaps.size() * sizeof(uint64_t));
                              if (!bitmaps.empty()) std::memcpy(bitmaps.data(), e.bitmaps.data(), bitmaps.size());
                              std::vector<uint8_t> offsets(e.tile_offsets.size() * sizeof(uint32_t));
@@ -140,6 +144,9 @@ Napi::Value SparseEncodeBinding(const Napi::CallbackInfo& info) {
                              parts->push_back(std::move(e.values));
                              parts->push_back(std::move(offsets));
                              if (row_lists) parts->push_back(std::move(e.cpu_rows));
+                             // After the moves: the format keeps the dims, and copying the bytes only
+                             // to free them was a second copy of the weight.
+                             *out_format = std::make_shared<SparseWeightFormat>(e, layout, format_bytes, row_list_bytes);
                              return Status::Ok();
                            });
 }
@@ -166,13 +173,12 @@ Napi::Value SparsePruneBinding(const Napi::CallbackInfo& info) {
   auto ab_ref = std::make_shared<Napi::Reference<Napi::ArrayBuffer>>(Napi::Persistent(ab));
   uint16_t* dst = static_cast<uint16_t*>(ab.Data());
   auto deferred = std::make_shared<Napi::Promise::Deferred>(env);
+  const int threads = WeightPackThreads(ctx->backend());
   ctx->Enqueue(
       env,
-      [w, n, k, sparsity, scope, dst, op]() -> Status {
-        std::vector<uint16_t> out;
-        Status s = SparsePrune(w->data(), n, k, sparsity, scope, &out, op.c_str());
-        if (s.ok()) std::memcpy(dst, out.data(), out.size() * 2);
-        return s;
+      [w, n, k, sparsity, scope, dst, threads, op]() -> Status {
+        // Straight into the result's memory (ab_ref keeps it alive until the promise settles).
+        return SparsePrune(w->data(), n, k, sparsity, scope, dst, op.c_str(), threads);
       },
       [deferred, ab_ref, n, k](Napi::Env env, const Status& status) {
         if (!status.ok())

@@ -95,22 +95,23 @@ Napi::Value W4A16Quantize(const Napi::CallbackInfo& info) {
   CheckLength(env, op, "w", w, ws.n * ws.k, "[n, k] = " + ShapeToString({ws.n, ws.k}));
   const PackedLayout layout = ctx->backend().WeightLayout(OpId::kW4A16Matmul);
   auto w_f16 = CopyTypedArray<uint16_t>(w);
+  const int threads = WeightPackThreads(ctx->backend());
   return CreateWeightAsync(env, info[0].As<Napi::Object>(), ctx, op,
-                           [w_f16, ws, layout, op](std::vector<std::vector<uint8_t>>* parts,
+                           [w_f16, ws, layout, threads, op](std::vector<std::vector<uint8_t>>* parts,
                                                    std::shared_ptr<const WeightFormat>* format) -> Status {
                              std::vector<uint8_t> codes;
                              std::vector<uint16_t> scales;
                              Status s = W4A16QuantizeRtn(w_f16->data(), ws.n, ws.k, ws.group_size, &codes, &scales,
-                                                         op.c_str());
+                                                         op.c_str(), threads);
                              std::vector<uint16_t>().swap(*w_f16);
                              W4A16Packed packed;
                              if (s.ok())
                                s = W4A16Pack(codes.data(), scales.data(), ws.n, ws.k, ws.group_size, &packed, layout,
-                                             op.c_str());
+                                             op.c_str(), threads);
                              if (!s.ok()) return s;
-                             *format = std::make_shared<W4A16Format>(packed);
                              parts->push_back(std::move(packed.qweight));
                              parts->push_back(std::move(packed.scales));
+                             *format = std::make_shared<W4A16Format>(packed);  // after the moves: dims only, no copy
                              return Status::Ok();
                            });
 }
@@ -134,16 +135,17 @@ Napi::Value W4A16FromCodes(const Napi::CallbackInfo& info) {
   // Copied now (the caller may reuse its arrays at once); the 0..15 scan runs with the packing.
   auto c = CopyTypedArray<uint8_t>(codes);
   auto s = CopyTypedArray<uint16_t>(scales);
+  const int threads = WeightPackThreads(ctx->backend());
   return CreateWeightAsync(env, info[0].As<Napi::Object>(), ctx, op,
-                           [c, s, ws, layout, op](std::vector<std::vector<uint8_t>>* parts,
+                           [c, s, ws, layout, threads, op](std::vector<std::vector<uint8_t>>* parts,
                                                   std::shared_ptr<const WeightFormat>* format) -> Status {
                              W4A16Packed packed;
                              Status st = W4A16Pack(c->data(), s->data(), ws.n, ws.k, ws.group_size, &packed, layout,
-                                                   op.c_str());
+                                                   op.c_str(), threads);
                              if (!st.ok()) return st;
-                             *format = std::make_shared<W4A16Format>(packed);
                              parts->push_back(std::move(packed.qweight));
                              parts->push_back(std::move(packed.scales));
+                             *format = std::make_shared<W4A16Format>(packed);  // after the moves: dims only, no copy
                              return Status::Ok();
                            });
 }

@@ -1,7 +1,11 @@
 #include "binding/weight.h"
 
+#include <algorithm>
+#include <cstring>
+
 #include "binding/addon_data.h"
 #include "binding/errors.h"
+#include "sparq/cpu.h"
 
 namespace sparq::binding {
 
@@ -125,6 +129,12 @@ WeightWrap* ParseWeight(const Napi::Value& v, ContextCore* ctx, const std::strin
   if (w->context() != ctx)
     ThrowArg(env, StatusCode::kArgument, op, "weight", "a weight of this context", "a weight of another context");
   return w;
+}
+
+int WeightPackThreads(const Backend& backend) {
+  constexpr int kMaxPackThreads = 8;  // past this the encoders are bound by memory, not cores
+  if (std::strcmp(backend.name(), "cpu") == 0) return backend.threads();
+  return std::min(kMaxPackThreads, cpu::DefaultThreadCount());
 }
 
 Napi::Promise CreateWeightAsync(Napi::Env env, Napi::Object ctx_object, ContextCore* ctx, const std::string& op,

@@ -78,6 +78,11 @@ class WeightWrap : public Napi::ObjectWrap<WeightWrap>, public ContextOwnedHandl
 WeightWrap* ParseWeight(const Napi::Value& v, ContextCore* ctx, const std::string& op, const char* kind,
                         const std::string& expected);
 
+// Threads a weight's `pack` may use (formats/host_parallel.h): the op threads on the cpu backend
+// (what `open({ threads })` asked for); on cuda and sim, whose op threads are not the CPU's, the
+// host's cores (SPARQ_THREADS when set), up to 8.
+int WeightPackThreads(const Backend& backend);
+
 // Runs `pack` on the stream worker (off the JS thread), uploads each host part it made into
 // backend memory, and resolves with a NativeWeight (rejects with pack's typed error).
 using WeightPackFn =

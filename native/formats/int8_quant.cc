@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "formats/host_buffers.h"
+#include "formats/host_parallel.h"
 #include "sparq/int8.h"
 
 namespace sparq {
@@ -46,7 +48,7 @@ Status Int8CheckShape(const char* op, int64_t n, int64_t k) {
 }
 
 Status Int8QuantizeWeights(const uint16_t* w_f16, int64_t n, int64_t k, std::vector<int8_t>* codes,
-                           std::vector<float>* scb, const char* op) {
+                           std::vector<float>* scb, const char* op, int threads) {
   Status s = Int8CheckShape(op, n, k);
   if (!s.ok()) return s;
   const int64_t bad = FirstNonFinite(w_f16, n * k);
@@ -56,16 +58,19 @@ Status Int8QuantizeWeights(const uint16_t* w_f16, int64_t n, int64_t k, std::vec
                              std::to_string(bad) + " (row " + std::to_string(bad / k) + ", column " +
                              std::to_string(bad % k) + ")",
                          "w");
+  formats::ReserveOnHugePages(*codes, size_t(n * k));
   codes->assign(size_t(n * k), 0);
   scb->assign(size_t(n), 0.0f);
-  for (int64_t j = 0; j < n; ++j) {
-    const uint16_t* row = w_f16 + j * k;
-    float absmax = 0.0f;
-    for (int64_t c = 0; c < k; ++c) absmax = std::max(absmax, std::fabs(F16BitsToF32(row[c])));
-    (*scb)[size_t(j)] = absmax;
-    int8_t* out = codes->data() + j * k;
-    for (int64_t c = 0; c < k; ++c) out[c] = int8::Int8QuantizeWeightValue(F16BitsToF32(row[c]), absmax);
-  }
+  formats::ForEachSlice(n, std::max<int64_t>(1, formats::kMinEntriesPerThread / k), threads, [&](int64_t j0, int64_t j1) {
+    for (int64_t j = j0; j < j1; ++j) {
+      const uint16_t* row = w_f16 + j * k;
+      float absmax = 0.0f;
+      for (int64_t c = 0; c < k; ++c) absmax = std::max(absmax, std::fabs(F16BitsToF32(row[c])));
+      (*scb)[size_t(j)] = absmax;
+      int8_t* out = codes->data() + j * k;
+      for (int64_t c = 0; c < k; ++c) out[c] = int8::Int8QuantizeWeightValue(F16BitsToF32(row[c]), absmax);
+    }
+  });
   return Status::Ok();
 }
 
@@ -85,7 +90,7 @@ Int8WeightView Int8Packed::view(const void* codes_at, const void* scb_at, const 
 }
 
 Status Int8Pack(const int8_t* codes, const float* scb, int64_t n, int64_t k, Int8Layout layout, Int8Packed* out,
-                const char* op) {
+                const char* op, int threads) {
   Status s = Int8CheckShape(op, n, k);
   if (!s.ok()) return s;
   for (int64_t j = 0; j < n; ++j)
@@ -99,24 +104,28 @@ Status Int8Pack(const int8_t* codes, const float* scb, int64_t n, int64_t k, Int
   p.n = n;
   p.k = k;
   Int8PaddedDims(layout, n, k, &p.n_pad, &p.k_pad);
+  formats::ReserveOnHugePages(p.codes, size_t(p.n_pad * p.k_pad));
   p.codes.assign(size_t(p.n_pad * p.k_pad), 0);
   p.scb.assign(size_t(p.n_pad), 0.0f);
   p.row_sums.assign(size_t(p.n_pad), 0);
   std::copy(scb, scb + n, p.scb.begin());
-  for (int64_t j = 0; j < n; ++j) {
-    const int8_t* row = codes + j * k;
-    int32_t sum = 0;
-    if (layout == Int8Layout::kCpu) {
-      std::memcpy(p.codes.data() + j * p.k_pad, row, size_t(k));
-      for (int64_t c = 0; c < k; ++c) sum += row[c];
-    } else {
-      for (int64_t c = 0; c < k; ++c) {
-        p.codes[size_t(int8::GpuCodeOffset(j, c, p.k_pad))] = row[c];
-        sum += row[c];
+  // Rows are independent in both layouts (each code has a byte of its own).
+  formats::ForEachSlice(n, std::max<int64_t>(1, formats::kMinEntriesPerThread / k), threads, [&](int64_t j0, int64_t j1) {
+    for (int64_t j = j0; j < j1; ++j) {
+      const int8_t* row = codes + j * k;
+      int32_t sum = 0;
+      if (layout == Int8Layout::kCpu) {
+        std::memcpy(p.codes.data() + j * p.k_pad, row, size_t(k));
+        for (int64_t c = 0; c < k; ++c) sum += row[c];
+      } else {
+        for (int64_t c = 0; c < k; ++c) {
+          p.codes[size_t(int8::GpuCodeOffset(j, c, p.k_pad))] = row[c];
+          sum += row[c];
+        }
       }
+      p.row_sums[size_t(j)] = sum;
     }
-    p.row_sums[size_t(j)] = sum;
-  }
+  });
   *out = std::move(p);
   return Status::Ok();
 }

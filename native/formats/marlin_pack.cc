@@ -1,9 +1,13 @@
 // native/formats/marlin_pack.cc: W4A16 codes + scales → the packed layouts the kernels read
 // (cuda/w4a16_layout.cuh has the index maps; docs/formats.md "W4A16" the picture), and back.
+#include <algorithm>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "cuda/w4a16_layout.cuh"
+#include "formats/host_buffers.h"
+#include "formats/host_parallel.h"
 #include "sparq/w4a16.h"
 
 namespace sparq {
@@ -35,16 +39,27 @@ void SetDims(W4A16Packed* p, W4A16Layout layout, int64_t n, int64_t k, int group
   p->groups_pad = p->k_pad / p->group_size_eff;
 }
 
-void PackGpu(const uint8_t* codes, const uint16_t* scales, int64_t groups, W4A16Packed* p) {
-  const int64_t k_tiles = p->k_pad / kTileK;
-  std::vector<uint32_t> words(size_t(p->n_pad * p->k_pad / 8), 0u);
-  for (int64_t nn = 0; nn < p->n_pad; ++nn) {
-    for (int64_t kk = 0; kk < p->k_pad; ++kk) {
-      const uint32_t q = (nn < p->n && kk < p->k) ? codes[nn * p->k + kk] : 8u;  // pad: w = 0
-      const NibbleAt at = GpuNibble(nn, kk, k_tiles);
-      words[size_t(at.word)] |= q << at.shift;
-    }
-  }
+// Rows whose packed bytes no other such group shares, so the packers below can give each thread
+// whole groups: a kGpu word mixes rows 8 apart within a 16-row group (one n tile holds 8 of them),
+// a kCpu byte holds one column (a 4-column block keeps each thread's stores to its own lines).
+int64_t PackTileRows(W4A16Layout layout) { return layout == W4A16Layout::kGpu ? kTileN : kCpuColBlock; }
+
+void PackGpu(const uint8_t* codes, const uint16_t* scales, int64_t groups, W4A16Packed* p, int threads) {
+  const int64_t k_tiles = p->k_pad / kTileK, tile_rows = PackTileRows(W4A16Layout::kGpu);
+  std::vector<uint32_t> words;
+  formats::ReserveOnHugePages(words, size_t(p->n_pad * p->k_pad / 8));
+  words.assign(size_t(p->n_pad * p->k_pad / 8), 0u);
+  formats::ForEachSlice(p->n_pad / tile_rows, std::max<int64_t>(1, formats::kMinEntriesPerThread / (tile_rows * p->k_pad)),
+                        threads, [&](int64_t t0, int64_t t1) {
+                          for (int64_t nn = t0 * tile_rows; nn < t1 * tile_rows; ++nn) {
+                            for (int64_t kk = 0; kk < p->k_pad; ++kk) {
+                              const uint32_t q = (nn < p->n && kk < p->k) ? codes[nn * p->k + kk] : 8u;  // pad: w = 0
+                              const NibbleAt at = GpuNibble(nn, kk, k_tiles);
+                              words[size_t(at.word)] |= q << at.shift;
+                            }
+                          }
+                        });
+  formats::ReserveOnHugePages(p->qweight, words.size() * 4);
   p->qweight.resize(words.size() * 4);
   std::memcpy(p->qweight.data(), words.data(), p->qweight.size());
   std::vector<uint16_t> s(size_t(p->n_pad * p->groups_pad), 0);
@@ -55,15 +70,20 @@ void PackGpu(const uint8_t* codes, const uint16_t* scales, int64_t groups, W4A16
   std::memcpy(p->scales.data(), s.data(), p->scales.size());
 }
 
-void PackCpu(const uint8_t* codes, const uint16_t* scales, int64_t groups, W4A16Packed* p) {
+void PackCpu(const uint8_t* codes, const uint16_t* scales, int64_t groups, W4A16Packed* p, int threads) {
+  const int64_t tile_rows = PackTileRows(W4A16Layout::kCpu);
+  formats::ReserveOnHugePages(p->qweight, size_t(p->n_pad * p->k_pad / 2));
   p->qweight.assign(size_t(p->n_pad * p->k_pad / 2), 0);
-  for (int64_t nn = 0; nn < p->n_pad; ++nn) {
-    for (int64_t kk = 0; kk < p->k_pad; ++kk) {
-      const uint8_t q = (nn < p->n && kk < p->k) ? codes[nn * p->k + kk] : 8;
-      const ByteNibble at = CpuNibble(nn, kk, p->k_pad);
-      p->qweight[size_t(at.byte)] |= uint8_t(q << at.shift);
-    }
-  }
+  formats::ForEachSlice(p->n_pad / tile_rows, std::max<int64_t>(1, formats::kMinEntriesPerThread / (tile_rows * p->k_pad)),
+                        threads, [&](int64_t t0, int64_t t1) {
+                          for (int64_t nn = t0 * tile_rows; nn < t1 * tile_rows; ++nn) {
+                            for (int64_t kk = 0; kk < p->k_pad; ++kk) {
+                              const uint8_t q = (nn < p->n && kk < p->k) ? codes[nn * p->k + kk] : 8;
+                              const ByteNibble at = CpuNibble(nn, kk, p->k_pad);
+                              p->qweight[size_t(at.byte)] |= uint8_t(q << at.shift);
+                            }
+                          }
+                        });
   std::vector<uint16_t> s(size_t(p->n_pad * p->groups_pad), 0);
   for (int64_t nn = 0; nn < p->n; ++nn)
     for (int64_t grp = 0; grp < groups; ++grp) s[size_t(nn * p->groups_pad + grp)] = scales[nn * groups + grp];
@@ -91,15 +111,15 @@ W4A16WeightView W4A16Packed::view(const void* qweight_at, const void* scales_at)
 }
 
 Status W4A16Pack(const uint8_t* codes, const uint16_t* scales, int64_t n, int64_t k, int group_size,
-                 W4A16Packed* out, W4A16Layout layout, const char* op) {
+                 W4A16Packed* out, W4A16Layout layout, const char* op, int threads) {
   Status st = W4A16CheckShape(op, n, k, group_size);
   if (st.ok()) st = CheckCodes(op, codes, n, k);
   if (!st.ok()) return st;
   W4A16Packed p;
   SetDims(&p, layout, n, k, group_size);
   const int64_t groups = k / group_size;
-  if (layout == W4A16Layout::kGpu) PackGpu(codes, scales, groups, &p);
-  else PackCpu(codes, scales, groups, &p);
+  if (layout == W4A16Layout::kGpu) PackGpu(codes, scales, groups, &p, threads);
+  else PackCpu(codes, scales, groups, &p, threads);
   *out = std::move(p);
   return Status::Ok();
 }

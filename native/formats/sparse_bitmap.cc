@@ -2,22 +2,57 @@
 // tile, 64 uint64 bitmaps of 8×8 blocks in mma A-fragment order and the stored values in block
 // order, no index. The order is what lets a lane of the kernel find its two A elements of a block
 // with one popcount (docs/formats.md "Sparse").
+#include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <string>
 
+#include "formats/host_buffers.h"
+#include "formats/host_parallel.h"
 #include "sparse_formats.h"
 
 namespace sparq::sparse {
 
 namespace {
 
-const uint16_t* RowPtr(const uint16_t* w, int64_t k, int64_t row) { return w + row * k; }
+// One 8×8 block: its bitmap, and its stored values appended at `v` in bit order (row-major within
+// the block). `rows`/`cols` (≤ 8) clip a block that reaches past n or k. Branch-free per entry: the
+// value is written to a staging slot whether it is stored or not and the slot advances only if it
+// is — at 50% sparsity a branch per entry mispredicted every other time (~9 ns an entry).
+uint64_t EncodeBlock(const uint16_t* src, int64_t k, int rows, int cols, uint16_t*& v) {
+  uint16_t staged[kTileElems / kBlocksPerTile];  // a block's values: at most 64
+  uint64_t bits = 0;
+  int stored = 0;
+  if (rows == 8 && cols == 8) {
+    for (int r = 0; r < 8; ++r, src += k)
+      for (int c = 0; c < 8; ++c) {
+        const uint16_t x = src[c];
+        const unsigned kept = x != 0;
+        bits |= uint64_t(kept) << (r * 8 + c);
+        staged[stored] = x;
+        stored += int(kept);
+      }
+  } else {
+    for (int r = 0; r < rows; ++r, src += k)
+      for (int c = 0; c < cols; ++c) {
+        const uint16_t x = src[c];
+        const unsigned kept = x != 0;
+        bits |= uint64_t(kept) << (r * 8 + c);
+        staged[stored] = x;
+        stored += int(kept);
+      }
+  }
+  std::memcpy(v, staged, sizeof(uint16_t) * size_t(stored));
+  v += stored;
+  return bits;
+}
 
 }  // namespace
 
-Status EncodeBitmap(const uint16_t* w, const std::vector<uint32_t>& counts, SparseEncoded* out) {
+Status EncodeBitmap(const uint16_t* w, const std::vector<uint32_t>& counts, SparseEncoded* out, int threads) {
   const int64_t tiles = out->tiles();
   const int64_t k_tiles = out->k_pad / kTileCols;
+  formats::ReserveOnHugePages(out->bitmaps, static_cast<size_t>(tiles * kBlocksPerTile));
   out->bitmaps.assign(static_cast<size_t>(tiles * kBlocksPerTile), 0);
   out->tile_offsets.assign(static_cast<size_t>(tiles + 1), 0);
   int64_t total = 0;
@@ -30,33 +65,29 @@ Status EncodeBitmap(const uint16_t* w, const std::vector<uint32_t>& counts, Spar
   }
   out->tile_offsets[tiles] = static_cast<uint32_t>(total);
   out->max_tile_units = max_units;
-  out->values.assign(static_cast<size_t>(total * 2), 0);
+  formats::ReserveOnHugePages(out->values, static_cast<size_t>(total * 2));
+  out->values.assign(static_cast<size_t>(total * 2), 0);  // the padding after each tile's values stays 0x0000
   uint16_t* values = reinterpret_cast<uint16_t*>(out->values.data());
 
-  for (int64_t t = 0; t < tiles; ++t) {
-    const int64_t row0 = (t / k_tiles) * kTileRows, col0 = (t % k_tiles) * kTileCols;
-    uint64_t* bitmaps = out->bitmaps.data() + t * kBlocksPerTile;
-    uint16_t* v = values + out->tile_offsets[t];
-    for (int b = 0; b < kBlocksPerTile; ++b) {
-      uint64_t bits = 0;
-      for (int r = 0; r < 8; ++r) {
-        const int64_t row = row0 + BitmapBlockRow(b) + r;
-        if (row >= out->n) break;
-        const uint16_t* src = RowPtr(w, out->k, row);
-        for (int c = 0; c < 8; ++c) {
-          const int64_t col = col0 + BitmapBlockCol(b) + c;
-          if (col >= out->k) break;
-          if (src[col] != 0) {
-            bits |= uint64_t(1) << (r * 8 + c);
-            *v++ = src[col];
-          }
-        }
-      }
-      bitmaps[b] = bits;
-    }
-    if (v - (values + out->tile_offsets[t]) != static_cast<int64_t>(counts[t]))
-      return Status::Error(StatusCode::kDevice, "sparse.encode: internal error: bitmap tile count mismatch");
-  }
+  std::atomic<int64_t> miscounted{-1};
+  formats::ForEachSlice(tiles, std::max<int64_t>(1, formats::kMinEntriesPerThread / kTileElems), threads,
+                        [&](int64_t t0, int64_t t1) {
+                          for (int64_t t = t0; t < t1; ++t) {
+                            const int64_t row0 = (t / k_tiles) * kTileRows, col0 = (t % k_tiles) * kTileCols;
+                            uint64_t* bitmaps = out->bitmaps.data() + t * kBlocksPerTile;
+                            uint16_t* const first = values + out->tile_offsets[t];
+                            uint16_t* v = first;
+                            for (int b = 0; b < kBlocksPerTile; ++b) {
+                              const int64_t row = row0 + BitmapBlockRow(b), col = col0 + BitmapBlockCol(b);
+                              const int rows = int(std::clamp<int64_t>(out->n - row, 0, 8));
+                              const int cols = int(std::clamp<int64_t>(out->k - col, 0, 8));
+                              bitmaps[b] = rows == 0 || cols == 0 ? 0 : EncodeBlock(w + row * out->k + col, out->k, rows, cols, v);
+                            }
+                            if (v - first != static_cast<int64_t>(counts[t])) miscounted.store(t);
+                          }
+                        });
+  if (miscounted.load() >= 0)
+    return Status::Error(StatusCode::kDevice, "sparse.encode: internal error: bitmap tile count mismatch");
   return Status::Ok();
 }
 

@@ -1,9 +1,12 @@
 // native/formats/sparse_encode.cc: what both sparse formats share — the shape check, the byte
 // count each format would take (for `auto`), the dispatch to the format's encoder and decoder,
 // and the weight views.
+#include <algorithm>
 #include <cstdint>
 #include <string>
 
+#include "formats/host_buffers.h"
+#include "formats/host_parallel.h"
 #include "sparse_formats.h"
 
 namespace sparq {
@@ -30,14 +33,23 @@ Status SparseCheckShape(const char* op, int64_t n, int64_t k) {
 
 namespace sparse {
 
-std::vector<uint32_t> CountTileEntries(const uint16_t* w, int64_t n, int64_t k, int64_t n_pad, int64_t k_pad) {
-  const int64_t k_tiles = k_pad / kTileCols;
-  std::vector<uint32_t> counts(static_cast<size_t>((n_pad / kTileRows) * k_tiles), 0);
-  for (int64_t r = 0; r < n; ++r) {
-    uint32_t* slab = counts.data() + (r / kTileRows) * k_tiles;
-    const uint16_t* row = w + r * k;
-    for (int64_t c = 0; c < k; ++c) slab[c / kTileCols] += row[c] != 0;
-  }
+std::vector<uint32_t> CountTileEntries(const uint16_t* w, int64_t n, int64_t k, int64_t n_pad, int64_t k_pad,
+                                       int threads) {
+  const int64_t k_tiles = k_pad / kTileCols, slabs = n_pad / kTileRows;
+  std::vector<uint32_t> counts(static_cast<size_t>(slabs * k_tiles), 0);
+  // By slab of 64 rows: a slab adds only to its own row of counts.
+  formats::ForEachSlice(slabs, std::max<int64_t>(1, formats::kMinEntriesPerThread / (kTileRows * k)), threads,
+                        [&](int64_t s0, int64_t s1) {
+                          for (int64_t r = s0 * kTileRows; r < std::min(n, s1 * kTileRows); ++r) {
+                            uint32_t* slab = counts.data() + (r / kTileRows) * k_tiles;
+                            const uint16_t* row = w + r * k;
+                            for (int64_t c0 = 0; c0 < k; c0 += kTileCols) {
+                              uint32_t stored = 0;
+                              for (int64_t c = c0; c < std::min(k, c0 + kTileCols); ++c) stored += row[c] != 0;
+                              slab[c0 / kTileCols] += stored;
+                            }
+                          }
+                        });
   return counts;
 }
 
@@ -91,7 +103,7 @@ Status SparseMeasure(const uint16_t* w, int64_t n, int64_t k, SparseFormatSizes*
 }
 
 Status SparseEncode(const uint16_t* w, int64_t n, int64_t k, SparseFormat format, SparseEncoded* out,
-                    const char* op) {
+                    const char* op, int threads) {
   Status st = SparseCheckShape(op, n, k);
   if (!st.ok()) return st;
   if (format != SparseFormat::kBitmap && format != SparseFormat::kTiledCsl && format != SparseFormat::kAuto)
@@ -104,7 +116,7 @@ Status SparseEncode(const uint16_t* w, int64_t n, int64_t k, SparseFormat format
   e.k = k;
   e.n_pad = RoundUp(n, sparse::kTileRows);
   e.k_pad = RoundUp(k, sparse::kTileCols);
-  const std::vector<uint32_t> counts = sparse::CountTileEntries(w, n, k, e.n_pad, e.k_pad);
+  const std::vector<uint32_t> counts = sparse::CountTileEntries(w, n, k, e.n_pad, e.k_pad, threads);
   const Sizes sizes = SizesFromCounts(counts);
   e.nnz = sizes.nnz;
   e.format = format != SparseFormat::kAuto ? format
@@ -113,7 +125,8 @@ Status SparseEncode(const uint16_t* w, int64_t n, int64_t k, SparseFormat format
   st = sparse::CheckEncodedUnits(op, e.format, n, k, e.nnz,
                                  e.format == SparseFormat::kBitmap ? sizes.bitmap_units : sizes.tiled_csl_units);
   if (!st.ok()) return st;
-  st = e.format == SparseFormat::kBitmap ? sparse::EncodeBitmap(w, counts, &e) : sparse::EncodeTiledCsl(w, counts, &e);
+  st = e.format == SparseFormat::kBitmap ? sparse::EncodeBitmap(w, counts, &e, threads)
+                                         : sparse::EncodeTiledCsl(w, counts, &e, threads);
   if (!st.ok()) return st;
   *out = std::move(e);
   return Status::Ok();
@@ -128,6 +141,7 @@ Status SparseDecode(const SparseEncoded& e, std::vector<uint16_t>* w) {
   if (!tiles_ok)
     return Status::Error(StatusCode::kArgument, std::string(op) + ": encoding must have one offset per tile plus one",
                          "weight");
+  formats::ReserveOnHugePages(*w, static_cast<size_t>(e.n * e.k));
   w->assign(static_cast<size_t>(e.n * e.k), 0);
   if (e.format == SparseFormat::kBitmap) return sparse::DecodeBitmap(e, w->data());
   if (e.format == SparseFormat::kTiledCsl) return sparse::DecodeTiledCsl(e, w->data());

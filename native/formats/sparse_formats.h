@@ -8,12 +8,15 @@
 
 namespace sparq::sparse {
 
-// Stored-entry count of every tile, in tile order (what both formats' sizes follow from).
-std::vector<uint32_t> CountTileEntries(const uint16_t* w, int64_t n, int64_t k, int64_t n_pad, int64_t k_pad);
+// Stored-entry count of every tile, in tile order (what both formats' sizes follow from), on up to
+// `threads` threads.
+std::vector<uint32_t> CountTileEntries(const uint16_t* w, int64_t n, int64_t k, int64_t n_pad, int64_t k_pad,
+                                       int threads = 1);
 
-// w[n][k] → out (out's dims already set). Errors as "<op>: …".
-Status EncodeBitmap(const uint16_t* w, const std::vector<uint32_t>& counts, SparseEncoded* out);
-Status EncodeTiledCsl(const uint16_t* w, const std::vector<uint32_t>& counts, SparseEncoded* out);
+// w[n][k] → out (out's dims already set), on up to `threads` threads (tiles are independent once
+// the counts fix their offsets: the same bytes for any count). Errors as "<op>: …".
+Status EncodeBitmap(const uint16_t* w, const std::vector<uint32_t>& counts, SparseEncoded* out, int threads = 1);
+Status EncodeTiledCsl(const uint16_t* w, const std::vector<uint32_t>& counts, SparseEncoded* out, int threads = 1);
 
 // Writes the stored entries into w (zero-filled [n][k]); kArgument if the encoding is inconsistent.
 Status DecodeBitmap(const SparseEncoded& e, uint16_t* w);

@@ -11,6 +11,8 @@
 #include <array>
 #include <string>
 
+#include "formats/host_buffers.h"
+#include "formats/host_parallel.h"
 #include "sparse_formats.h"
 
 namespace sparq::sparse {
@@ -81,7 +83,7 @@ class TileLayout {
 
 }  // namespace
 
-Status EncodeTiledCsl(const uint16_t* w, const std::vector<uint32_t>& counts, SparseEncoded* out) {
+Status EncodeTiledCsl(const uint16_t* w, const std::vector<uint32_t>& counts, SparseEncoded* out, int threads) {
   const int64_t tiles = out->tiles();
   const int64_t k_tiles = out->k_pad / kTileCols;
   out->bitmaps.clear();
@@ -96,23 +98,35 @@ Status EncodeTiledCsl(const uint16_t* w, const std::vector<uint32_t>& counts, Sp
   }
   out->tile_offsets[tiles] = static_cast<uint32_t>(total);
   out->max_tile_units = max_units;
+  formats::ReserveOnHugePages(out->values, static_cast<size_t>(total * 4));
   out->values.assign(static_cast<size_t>(total * 4), 0);
   uint32_t* words = reinterpret_cast<uint32_t*>(out->values.data());
 
-  TileLayout layout;
-  for (int64_t t = 0; t < tiles; ++t) {
-    layout.Reset();
-    const int64_t row0 = (t / k_tiles) * kTileRows, col0 = (t % k_tiles) * kTileCols;
-    const int64_t rows = std::min<int64_t>(kTileRows, out->n - row0), cols = std::min<int64_t>(kTileCols, out->k - col0);
-    for (int r = 0; r < rows; ++r) {
-      const uint16_t* src = w + (row0 + r) * out->k + col0;
-      for (int c = 0; c < cols; ++c)
-        if (src[c] != 0) layout.Add(src[c], TiledCslLocation(r, c));
-    }
-    const int64_t padded = out->tile_offsets[t + 1] - out->tile_offsets[t];
-    layout.AddPadding(static_cast<int>(padded - counts[t]));
-    layout.Emit(words + out->tile_offsets[t], padded);
-  }
+  formats::ForEachSlice(tiles, std::max<int64_t>(1, formats::kMinEntriesPerThread / kTileElems), threads,
+                        [&](int64_t t0, int64_t t1) {
+                          TileLayout layout;
+                          std::array<uint32_t, kTileCols> kept;  // one row's stored columns
+                          for (int64_t t = t0; t < t1; ++t) {
+                            layout.Reset();
+                            const int64_t row0 = (t / k_tiles) * kTileRows, col0 = (t % k_tiles) * kTileCols;
+                            const int64_t rows = std::min<int64_t>(kTileRows, out->n - row0);
+                            const int cols = int(std::min<int64_t>(kTileCols, out->k - col0));
+                            for (int r = 0; r < rows; ++r) {
+                              const uint16_t* src = w + (row0 + r) * out->k + col0;
+                              // The row's stored columns first, without a branch per entry (half
+                              // of them mispredicted at 50% sparsity), then one Add each.
+                              int stored = 0;
+                              for (int c = 0; c < cols; ++c) {
+                                kept[stored] = uint32_t(c);
+                                stored += src[c] != 0;
+                              }
+                              for (int i = 0; i < stored; ++i) layout.Add(src[kept[i]], TiledCslLocation(r, int(kept[i])));
+                            }
+                            const int64_t padded = out->tile_offsets[t + 1] - out->tile_offsets[t];
+                            layout.AddPadding(static_cast<int>(padded - counts[t]));
+                            layout.Emit(words + out->tile_offsets[t], padded);
+                          }
+                        });
   return Status::Ok();
 }
 

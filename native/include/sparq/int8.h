@@ -161,14 +161,15 @@ void Int8PaddedDims(Int8Layout layout, int64_t n, int64_t k, int64_t* n_pad, int
 Status Int8CheckShape(const char* op, int64_t n, int64_t k);
 
 // The contract's weight quantizer: codes [n][k], scb [n]. Non-finite w → kArgument "w" naming the
-// first one.
+// first one. Rows on up to `threads` threads (the same bytes for any count).
 Status Int8QuantizeWeights(const uint16_t* w_f16, int64_t n, int64_t k, std::vector<int8_t>* codes,
-                           std::vector<float>* scb, const char* op = "int8.quantize");
+                           std::vector<float>* scb, const char* op = "int8.quantize", int threads = 1);
 
 // Packs codes [n][k] (any int8) and scb [n] (finite, ≥ 0, else kArgument "scb" naming the first)
-// into `layout`. O(n·k): callers run it off the JS thread.
+// into `layout`. O(n·k) on up to `threads` threads (the same bytes for any count): callers run it
+// off the JS thread.
 Status Int8Pack(const int8_t* codes, const float* scb, int64_t n, int64_t k, Int8Layout layout, Int8Packed* out,
-                const char* op = "int8.fromCodes");
+                const char* op = "int8.fromCodes", int threads = 1);
 
 // Exact inverse of Int8Pack (either layout): codes [n][k], scb [n].
 Status Int8Unpack(const Int8Packed& packed, std::vector<int8_t>* codes, std::vector<float>* scb);

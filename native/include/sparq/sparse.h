@@ -208,10 +208,10 @@ constexpr int64_t CpuRowsListIndex(const CpuRowsHeader& h, int64_t row, int64_t 
 enum class CpuLanes : int32_t { kNone = 0, kAuto = 1, kAlways = 2 };
 
 // Builds the row lists and/or the lanes of w[n][k] (fp16 bits; stored = bits not 0x0000, as in both
-// formats), as `lanes` says. O(n·k); callers run it off the JS thread. Errors as "<op>: …"
-// (kOutOfMemory).
+// formats), as `lanes` says. O(n·k) on up to `threads` threads (the same bytes for any count);
+// callers run it off the JS thread. Errors as "<op>: …" (kOutOfMemory).
 Status SparseBuildCpuRows(const uint16_t* w, int64_t n, int64_t k, std::vector<uint8_t>* out,
-                          const char* op = "sparse.encode", CpuLanes lanes = CpuLanes::kAuto);
+                          const char* op = "sparse.encode", CpuLanes lanes = CpuLanes::kAuto, int threads = 1);
 
 // "bitmap" | "tiled-csl"; "auto" for kAuto.
 const char* SparseFormatName(SparseFormat format);
@@ -228,9 +228,10 @@ struct SparseFormatSizes {
 Status SparseMeasure(const uint16_t* w, int64_t n, int64_t k, SparseFormatSizes* out, const char* op = "sparse.encode");
 
 // Encodes w[n][k] (fp16 bits); kAuto picks the format with fewer bytes (bitmap on a tie).
-// O(n·k); callers run it off the JS thread. Errors as "<op>: …".
+// O(n·k) on up to `threads` threads (the same bytes for any count); callers run it off the JS
+// thread. Errors as "<op>: …".
 Status SparseEncode(const uint16_t* w, int64_t n, int64_t k, SparseFormat format, SparseEncoded* out,
-                    const char* op = "sparse.encode");
+                    const char* op = "sparse.encode", int threads = 1);
 
 // Exact inverse: the dense w[n][k] (fp16 bits) the encoding holds. Also checks the encoding's
 // internal consistency (offsets, padding, locations) and answers kArgument if it is broken.
@@ -242,6 +243,10 @@ Status SparseDecode(const SparseEncoded& encoded, std::vector<uint16_t>* w);
 enum class SparsePruneScope : int32_t { kRow = 0, kGlobal = 1 };
 Status SparsePrune(const uint16_t* w, int64_t n, int64_t k, double sparsity, SparsePruneScope scope,
                    std::vector<uint16_t>* out, const char* op = "sparse.prune");
+// The same into the caller's `out` (n·k values, may not overlap w; untouched on an error), rows on up
+// to `threads` threads (the same values for any count; kGlobal runs on one).
+Status SparsePrune(const uint16_t* w, int64_t n, int64_t k, double sparsity, SparsePruneScope scope, uint16_t* out,
+                   const char* op = "sparse.prune", int threads = 1);
 
 // Y[m][n] on the CPU from either format. x [m][k], bias [n] or null, y [m][n], fp16 bits; every
 // element of y is written.
