@@ -309,8 +309,13 @@ describeSim('comm.allreduceRmsnorm [sim]: the CUDA comm kernel on the simulator'
       expect([a.liveAllocations, b.liveAllocations]).toEqual(before);
       expect(ca.transport).toBe('device'); // what the ranks agreed on; the comm itself is closed
       const t = (shape: number[]): Tensor<'f16'> => a.tensor(new Uint16Array(shape.reduce((x, y) => x * y)), shape, 'f16');
-      expect(() => ca.allreduceRmsnorm(t([1, 8]), t([1, 8]), t([8]))).toThrow(SparqTimeoutError);
+      const args = [t([1, 8]), t([1, 8]), t([8])] as const;
+      expect(() => ca.allreduceRmsnorm(...args)).toThrow(SparqTimeoutError);
       ca.close(); // idempotent
+      // Freed here, not by the GC backstop in the middle of the count below (a collection during the
+      // join's await took the three away from `live` once: a flaky 3 vs 0).
+      for (const x of args) x.dispose();
+      await a.synchronize();
       const live = a.liveAllocations;
       const one = await a.comm({ id: comm.create({ maxBytes: 4096 }), rank: 0, size: 1, timeoutMs: 1000 });
       expect(one.transport).toBe('device');

@@ -172,6 +172,8 @@ Napi::Value SparsePruneBinding(const Napi::CallbackInfo& info) {
   Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, static_cast<size_t>(n * k) * 2);
   auto ab_ref = std::make_shared<Napi::Reference<Napi::ArrayBuffer>>(Napi::Persistent(ab));
   uint16_t* dst = static_cast<uint16_t*>(ab.Data());
+  // V8's zeroed allocation is not yet touched (fresh mmap): let the worker fault it in 2 MiB at a time.
+  formats::AdviseHugePages(dst, static_cast<size_t>(n * k) * 2);
   auto deferred = std::make_shared<Napi::Promise::Deferred>(env);
   const int threads = WeightPackThreads(ctx->backend());
   ctx->Enqueue(
