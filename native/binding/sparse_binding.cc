@@ -172,7 +172,8 @@ Napi::Value SparsePruneBinding(const Napi::CallbackInfo& info) {
   Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, static_cast<size_t>(n * k) * 2);
   auto ab_ref = std::make_shared<Napi::Reference<Napi::ArrayBuffer>>(Napi::Persistent(ab));
   uint16_t* dst = static_cast<uint16_t*>(ab.Data());
-  // V8's zeroed allocation is not yet touched (fresh mmap): let the worker fault it in 2 MiB at a time.
+  // A large result is usually a fresh, untouched mapping (calloc of more than malloc's mmap
+  // threshold): let the worker fault it in 2 MiB at a time. On heap memory the advice is harmless.
   formats::AdviseHugePages(dst, static_cast<size_t>(n * k) * 2);
   auto deferred = std::make_shared<Napi::Promise::Deferred>(env);
   const int threads = WeightPackThreads(ctx->backend());

@@ -4,7 +4,6 @@
 #include <algorithm>
 #include <exception>
 #include <mutex>
-#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -28,13 +27,16 @@ void ForEachSlice(int64_t count, int64_t min_slice, int threads, const std::func
       if (!first) first = std::current_exception();
     }
   };
+  // Both reserved before any thread starts, so nothing below can throw while a helper is joinable
+  // (a joinable std::thread destroyed by an unwinding exception terminates the process).
   std::vector<std::thread> helpers;
   helpers.reserve(size_t(slices - 1));
   std::vector<int> unstarted;
+  unstarted.reserve(size_t(slices - 1));
   for (int s = 1; s < slices; ++s) {
     try {
       helpers.emplace_back(run, s);
-    } catch (const std::system_error&) {  // no thread to be had (a process at its limit): do it here
+    } catch (...) {  // no thread to be had (std::system_error at a process limit, std::bad_alloc): do it here
       unstarted.push_back(s);
     }
   }

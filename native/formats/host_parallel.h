@@ -17,7 +17,8 @@ inline constexpr int64_t kMinEntriesPerThread = int64_t(1) << 20;
 // threads (the caller's included; < 1 counts as 1), each slice at least `min_slice` items (fewer
 // items than that: one slice, on the caller's thread). After every slice has finished, rethrows the
 // first exception one threw (std::bad_alloc from an encoder); a thread that cannot be started is
-// replaced by running its slice on the caller's thread.
+// replaced by running its slice on the caller's thread. Throws std::bad_alloc itself only before
+// any thread has started.
 void ForEachSlice(int64_t count, int64_t min_slice, int threads, const std::function<void(int64_t, int64_t)>& fn);
 
 }  // namespace sparq::formats

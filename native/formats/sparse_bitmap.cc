@@ -83,6 +83,8 @@ Status EncodeBitmap(const uint16_t* w, const std::vector<uint32_t>& counts, Spar
                               const int cols = int(std::clamp<int64_t>(out->k - col, 0, 8));
                               bitmaps[b] = rows == 0 || cols == 0 ? 0 : EncodeBlock(w + row * out->k + col, out->k, rows, cols, v);
                             }
+                            // After the fact: the counts come from the same w, so this never fires; were
+                            // they wrong, this tile would already have written past its own values.
                             if (v - first != static_cast<int64_t>(counts[t])) miscounted.store(t);
                           }
                         });

@@ -17,8 +17,8 @@ namespace {
 
 // rne(v) under round-to-nearest-even, as std::nearbyint gives it, in two adds instead of a libm
 // call per code (~a third of the quantizer): (v + 1.5·2²³) − 1.5·2²³ is exact for |v| < 2²² with
-// ties to even. Here |v| = |w / s| ≤ ~10.5 (s ≥ max|w|/8 up to fp16 rounding, also for subnormal
-// s) or v is NaN (an Inf in the group), which stays NaN; the sign of a zero result is lost, which
+// ties to even. Here |v| = |w / s| ≤ 11 (s ≥ max|w|/8 up to fp16 rounding; 11 is reached with a
+// subnormal s, w = −11·2⁻²⁴, s = 2⁻²⁴) or v is NaN (an Inf in the group), which stays NaN; the sign of a zero result is lost, which
 // the + 8 that follows would lose anyway.
 float RoundHalfEven(float v) {
   constexpr float kRound = 12582912.0f;  // 1.5·2²³: the sum's ulp is 1
