@@ -43,15 +43,17 @@ class Int8Format : public WeightFormat {
   std::vector<WeightReadField> ReadFields() const override {
     return {{"codes", napi_int8_array, size_t(dims_.n * dims_.k)}, {"scb", napi_float32_array, size_t(dims_.n)}};
   }
-  Status Unpack(const std::vector<std::vector<uint8_t>>& parts, const std::vector<void*>& fields) const override {
+  Status Unpack(std::vector<std::vector<uint8_t>>& parts, const std::vector<void*>& fields, int threads) const override {
     Int8Packed packed = dims_;
+    formats::ReserveOnHugePages(packed.codes, parts.at(0).size());
     packed.codes.resize(parts.at(0).size());
     std::memcpy(packed.codes.data(), parts[0].data(), parts[0].size());
+    std::vector<uint8_t>().swap(parts[0]);  // the weight's size once, not twice
     packed.scb.resize(parts.at(1).size() / sizeof(float));
     std::memcpy(packed.scb.data(), parts[1].data(), packed.scb.size() * sizeof(float));
     std::vector<int8_t> codes;
     std::vector<float> scb;
-    Status s = Int8Unpack(packed, &codes, &scb);
+    Status s = Int8Unpack(packed, &codes, &scb, threads);
     if (!s.ok()) return s;
     std::memcpy(fields.at(0), codes.data(), codes.size());
     std::memcpy(fields.at(1), scb.data(), scb.size() * sizeof(float));

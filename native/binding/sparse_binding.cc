@@ -53,19 +53,17 @@ class SparseWeightFormat : public WeightFormat {
   std::vector<WeightReadField> ReadFields() const override {
     return {{"w", napi_uint16_array, size_t(dims_.n * dims_.k)}};
   }
-  Status Unpack(const std::vector<std::vector<uint8_t>>& parts, const std::vector<void*>& fields) const override {
+  Status Unpack(std::vector<std::vector<uint8_t>>& parts, const std::vector<void*>& fields, int threads) const override {
+    (void)threads;  // the decoder checks the encoding as it goes, tile after tile: one thread
     SparseEncoded e = dims_;
     e.bitmaps.resize(parts.at(0).size() / sizeof(uint64_t));
     if (!e.bitmaps.empty()) std::memcpy(e.bitmaps.data(), parts[0].data(), parts[0].size());
-    e.values = parts.at(1);
+    e.values = std::move(parts.at(1));
     e.tile_offsets.resize(parts.at(2).size() / sizeof(uint32_t));
     std::memcpy(e.tile_offsets.data(), parts[2].data(), parts[2].size());
-    std::vector<uint16_t> w;
-    Status s = SparseDecode(e, &w);
-    if (!s.ok()) return s;
-    std::memcpy(fields.at(0), w.data(), w.size() * 2);
-    return Status::Ok();
+    return SparseDecode(e, static_cast<uint16_t*>(fields.at(0)));  // straight into the result
   }
+  bool ReadsPart(size_t index) const override { return index < 3; }  // not the cpu row lists
   // parts: bitmaps, values, offsets and, where built, the row lists.
   SparseWeightView View(const std::vector<std::shared_ptr<Buffer>>& parts) const {
     return dims_.view(dims_.format == SparseFormat::kBitmap ? parts.at(0)->ptr : nullptr, parts.at(1)->ptr,

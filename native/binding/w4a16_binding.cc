@@ -40,13 +40,13 @@ class W4A16Format : public WeightFormat {
     return {{"codes", napi_uint8_array, size_t(dims_.n * dims_.k)},
             {"scales", napi_uint16_array, size_t(dims_.n * (dims_.k / dims_.group_size))}};
   }
-  Status Unpack(const std::vector<std::vector<uint8_t>>& parts, const std::vector<void*>& fields) const override {
+  Status Unpack(std::vector<std::vector<uint8_t>>& parts, const std::vector<void*>& fields, int threads) const override {
     W4A16Packed packed = dims_;
-    packed.qweight = parts.at(0);
-    packed.scales = parts.at(1);
+    packed.qweight = std::move(parts.at(0));
+    packed.scales = std::move(parts.at(1));
     std::vector<uint8_t> codes;
     std::vector<uint16_t> scales;
-    Status s = W4A16Unpack(packed, &codes, &scales);
+    Status s = W4A16Unpack(packed, &codes, &scales, threads);
     if (!s.ok()) return s;
     std::memcpy(fields.at(0), codes.data(), codes.size());
     std::memcpy(fields.at(1), scales.data(), scales.size() * 2);

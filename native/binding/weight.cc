@@ -5,6 +5,7 @@
 
 #include "binding/addon_data.h"
 #include "binding/errors.h"
+#include "formats/host_buffers.h"
 #include "sparq/cpu.h"
 
 namespace sparq::binding {
@@ -82,24 +83,29 @@ Napi::Value WeightWrap::Read(const Napi::CallbackInfo& info) {
   auto buffers = std::make_shared<std::vector<Napi::Reference<Napi::ArrayBuffer>>>();
   std::vector<void*> dst;
   for (const WeightReadField& f : fields) {
-    Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, f.elements * ElementBytes(f.type));
+    const size_t bytes = f.elements * ElementBytes(f.type);
+    Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, bytes);
+    formats::AdviseHugePages(ab.Data(), bytes);  // the worker writes it whole: fault it in 2 MiB at a time
     dst.push_back(ab.Data());
     buffers->push_back(Napi::Persistent(ab));
   }
   std::vector<std::shared_ptr<Buffer>> parts = parts_;
   std::shared_ptr<const WeightFormat> format = format_;
   std::shared_ptr<Backend> backend = context()->backend_ptr();
+  const int threads = WeightPackThreads(*backend);
   context()->Enqueue(
       env,
-      [parts, format, backend, dst]() -> Status {
+      [parts, format, backend, dst, threads]() -> Status {
         std::vector<std::vector<uint8_t>> host(parts.size());
         for (size_t i = 0; i < parts.size(); ++i) {
           if (!parts[i]->error.ok()) return parts[i]->error;
+          if (!format->ReadsPart(i)) continue;
+          formats::ReserveOnHugePages(host[i], parts[i]->bytes);
           host[i].resize(parts[i]->bytes);
           Status s = backend->CopyToHost(host[i].data(), parts[i]->ptr, parts[i]->bytes);
           if (!s.ok()) return s;
         }
-        return format->Unpack(host, dst);
+        return format->Unpack(host, dst, threads);
       },
       [deferred, buffers, fields](Napi::Env env, const Status& status) {
         if (!status.ok()) {

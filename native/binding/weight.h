@@ -42,9 +42,16 @@ class WeightFormat {
   // Kind-specific properties for info() beyond kind, n, k, bytes, layout.
   virtual void Describe(Napi::Env env, Napi::Object info) const = 0;
   virtual std::vector<WeightReadField> ReadFields() const = 0;
-  // On the stream worker: parts are host copies of the weight's buffers (in order); write each
-  // field's elements to fields[i] (sized per ReadFields).
-  virtual Status Unpack(const std::vector<std::vector<uint8_t>>& parts, const std::vector<void*>& fields) const = 0;
+  // On the stream worker: parts are host copies of the weight's buffers (in order; the format may
+  // take them over), empty where ReadsPart said no; write each field's elements to fields[i]
+  // (sized per ReadFields), on up to `threads` threads (WeightPackThreads).
+  virtual Status Unpack(std::vector<std::vector<uint8_t>>& parts, const std::vector<void*>& fields, int threads) const = 0;
+  // Whether Unpack needs part `index` (a part kept only for the kernels, such as the cpu row lists
+  // of a sparse weight, is not copied back to the host for a read).
+  virtual bool ReadsPart(size_t index) const {
+    (void)index;
+    return true;
+  }
 };
 
 class WeightWrap : public Napi::ObjectWrap<WeightWrap>, public ContextOwnedHandle {

@@ -130,21 +130,24 @@ Status Int8Pack(const int8_t* codes, const float* scb, int64_t n, int64_t k, Int
   return Status::Ok();
 }
 
-Status Int8Unpack(const Int8Packed& packed, std::vector<int8_t>* codes, std::vector<float>* scb) {
+Status Int8Unpack(const Int8Packed& packed, std::vector<int8_t>* codes, std::vector<float>* scb, int threads) {
   const int64_t n = packed.n, k = packed.k;
   if (packed.codes.size() != size_t(packed.n_pad * packed.k_pad) || packed.scb.size() < size_t(n))
     return Status::Error(StatusCode::kArgument, "int8.read: the packed weight's buffers do not match its dims",
                          "weight");
+  formats::ReserveOnHugePages(*codes, size_t(n * k));
   codes->assign(size_t(n * k), 0);
   scb->assign(packed.scb.begin(), packed.scb.begin() + n);
-  for (int64_t j = 0; j < n; ++j) {
-    int8_t* out = codes->data() + j * k;
-    if (packed.layout == Int8Layout::kCpu) {
-      std::memcpy(out, packed.codes.data() + j * packed.k_pad, size_t(k));
-    } else {
-      for (int64_t c = 0; c < k; ++c) out[c] = packed.codes[size_t(int8::GpuCodeOffset(j, c, packed.k_pad))];
+  formats::ForEachSlice(n, std::max<int64_t>(1, formats::kMinEntriesPerThread / k), threads, [&](int64_t j0, int64_t j1) {
+    for (int64_t j = j0; j < j1; ++j) {
+      int8_t* out = codes->data() + j * k;
+      if (packed.layout == Int8Layout::kCpu) {
+        std::memcpy(out, packed.codes.data() + j * packed.k_pad, size_t(k));
+      } else {
+        for (int64_t c = 0; c < k; ++c) out[c] = packed.codes[size_t(int8::GpuCodeOffset(j, c, packed.k_pad))];
+      }
     }
-  }
+  });
   return Status::Ok();
 }
 

@@ -124,36 +124,40 @@ Status W4A16Pack(const uint8_t* codes, const uint16_t* scales, int64_t n, int64_
   return Status::Ok();
 }
 
-Status W4A16Unpack(const W4A16Packed& p, std::vector<uint8_t>* codes, std::vector<uint16_t>* scales) {
+Status W4A16Unpack(const W4A16Packed& p, std::vector<uint8_t>* codes, std::vector<uint16_t>* scales, int threads) {
   if (p.n < 1 || p.k < 1 || p.group_size < 1 || p.k % p.group_size != 0 ||
       p.qweight.size() != size_t(p.n_pad * p.k_pad / 2) || p.scales.size() != size_t(p.n_pad * p.groups_pad * 2))
     return Status::Error(StatusCode::kArgument, "w4a16.read: weight must be a packed W4A16 weight, got inconsistent dims",
                          "weight");
   const int64_t groups = p.k / p.group_size;
+  formats::ReserveOnHugePages(*codes, size_t(p.n * p.k));
   codes->assign(size_t(p.n * p.k), 0);
   scales->assign(size_t(p.n * groups), 0);
   const uint16_t* s = reinterpret_cast<const uint16_t*>(p.scales.data());
-  if (p.layout == W4A16Layout::kGpu) {
-    const int64_t k_tiles = p.k_pad / kTileK;
-    const uint32_t* words = reinterpret_cast<const uint32_t*>(p.qweight.data());
-    for (int64_t nn = 0; nn < p.n; ++nn)
-      for (int64_t kk = 0; kk < p.k; ++kk) {
-        const NibbleAt at = GpuNibble(nn, kk, k_tiles);
-        (*codes)[size_t(nn * p.k + kk)] = uint8_t((words[at.word] >> at.shift) & 15u);
-      }
-    for (int64_t nn = 0; nn < p.n; ++nn)
-      for (int64_t grp = 0; grp < groups; ++grp)
-        (*scales)[size_t(nn * groups + grp)] = s[GpuScaleIndex(nn, grp, p.groups_pad)];
-  } else {
-    for (int64_t nn = 0; nn < p.n; ++nn)
-      for (int64_t kk = 0; kk < p.k; ++kk) {
-        const ByteNibble at = CpuNibble(nn, kk, p.k_pad);
-        (*codes)[size_t(nn * p.k + kk)] = uint8_t((p.qweight[size_t(at.byte)] >> at.shift) & 15u);
-      }
-    for (int64_t nn = 0; nn < p.n; ++nn)
-      for (int64_t grp = 0; grp < groups; ++grp)
-        (*scales)[size_t(nn * groups + grp)] = s[nn * p.groups_pad + grp];
-  }
+  // Rows only read the packed bytes and write their own codes: any split is safe.
+  formats::ForEachSlice(p.n, std::max<int64_t>(1, formats::kMinEntriesPerThread / p.k), threads, [&](int64_t n0, int64_t n1) {
+    if (p.layout == W4A16Layout::kGpu) {
+      const int64_t k_tiles = p.k_pad / kTileK;
+      const uint32_t* words = reinterpret_cast<const uint32_t*>(p.qweight.data());
+      for (int64_t nn = n0; nn < n1; ++nn)
+        for (int64_t kk = 0; kk < p.k; ++kk) {
+          const NibbleAt at = GpuNibble(nn, kk, k_tiles);
+          (*codes)[size_t(nn * p.k + kk)] = uint8_t((words[at.word] >> at.shift) & 15u);
+        }
+      for (int64_t nn = n0; nn < n1; ++nn)
+        for (int64_t grp = 0; grp < groups; ++grp)
+          (*scales)[size_t(nn * groups + grp)] = s[GpuScaleIndex(nn, grp, p.groups_pad)];
+    } else {
+      for (int64_t nn = n0; nn < n1; ++nn)
+        for (int64_t kk = 0; kk < p.k; ++kk) {
+          const ByteNibble at = CpuNibble(nn, kk, p.k_pad);
+          (*codes)[size_t(nn * p.k + kk)] = uint8_t((p.qweight[size_t(at.byte)] >> at.shift) & 15u);
+        }
+      for (int64_t nn = n0; nn < n1; ++nn)
+        for (int64_t grp = 0; grp < groups; ++grp)
+          (*scales)[size_t(nn * groups + grp)] = s[nn * p.groups_pad + grp];
+    }
+  });
   return Status::Ok();
 }
 

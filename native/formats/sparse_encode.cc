@@ -133,6 +133,17 @@ Status SparseEncode(const uint16_t* w, int64_t n, int64_t k, SparseFormat format
 }
 
 Status SparseDecode(const SparseEncoded& e, std::vector<uint16_t>* w) {
+  Status st = SparseCheckShape("sparse.read", e.n, e.k);
+  if (!st.ok()) return st;
+  std::vector<uint16_t> decoded;
+  formats::ReserveOnHugePages(decoded, static_cast<size_t>(e.n * e.k));
+  decoded.resize(static_cast<size_t>(e.n * e.k));
+  st = SparseDecode(e, decoded.data());
+  if (st.ok()) *w = std::move(decoded);
+  return st;
+}
+
+Status SparseDecode(const SparseEncoded& e, uint16_t* w) {
   const char* op = "sparse.read";
   Status st = SparseCheckShape(op, e.n, e.k);
   if (!st.ok()) return st;
@@ -141,10 +152,9 @@ Status SparseDecode(const SparseEncoded& e, std::vector<uint16_t>* w) {
   if (!tiles_ok)
     return Status::Error(StatusCode::kArgument, std::string(op) + ": encoding must have one offset per tile plus one",
                          "weight");
-  formats::ReserveOnHugePages(*w, static_cast<size_t>(e.n * e.k));
-  w->assign(static_cast<size_t>(e.n * e.k), 0);
-  if (e.format == SparseFormat::kBitmap) return sparse::DecodeBitmap(e, w->data());
-  if (e.format == SparseFormat::kTiledCsl) return sparse::DecodeTiledCsl(e, w->data());
+  std::fill(w, w + e.n * e.k, uint16_t(0));
+  if (e.format == SparseFormat::kBitmap) return sparse::DecodeBitmap(e, w);
+  if (e.format == SparseFormat::kTiledCsl) return sparse::DecodeTiledCsl(e, w);
   return Status::Error(StatusCode::kArgument, std::string(op) + ": encoding has no format", "weight");
 }
 

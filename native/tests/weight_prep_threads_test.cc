@@ -1,7 +1,7 @@
 // native/tests/weight_prep_threads_test.cc: the weight encoders and quantizers on several threads
 // (formats/host_parallel.h) give the bytes they give on one — sparse.encode (both formats), the cpu
-// row lists and lanes, sparse.prune, w4a16.quantize and its packing (both layouts), int8.quantize
-// and its packing (both layouts). The one-thread bytes are checked against the layouts elsewhere
+// row lists and lanes, sparse.prune, w4a16.quantize and its packing and unpacking (both layouts),
+// int8.quantize and its packing and unpacking (both layouts). The one-thread bytes are checked against the layouts elsewhere
 // (sparse_format_test, w4a16_test, int8_cpu_test); this test is about the split, and under TSan
 // (scripts/native-tests.sh) about races between the slices. Matrices are a few million entries:
 // fewer than formats::kMinEntriesPerThread per slice would run on one thread and prove nothing, so
@@ -102,6 +102,11 @@ void W4A16(int64_t n, int64_t k, int group_size) {
     const Status d = sparq::W4A16Pack(codes1.data(), scales1.data(), n, k, group_size, &many, layout, "w4a16.pack", kThreads);
     Check(c.ok() && d.ok() && Same(one.qweight, many.qweight) && Same(one.scales, many.scales),
           Name(layout == sparq::W4A16Layout::kGpu ? "w4a16 pack (gpu layout)" : "w4a16 pack (cpu layout)", n, k));
+    std::vector<uint8_t> back_codes;
+    std::vector<uint16_t> back_scales;
+    const Status e = sparq::W4A16Unpack(many, &back_codes, &back_scales, kThreads);
+    Check(e.ok() && Same(back_codes, codes1) && Same(back_scales, scales1),
+          Name(layout == sparq::W4A16Layout::kGpu ? "w4a16 unpack (gpu layout), the exact inverse," : "w4a16 unpack (cpu layout), the exact inverse,", n, k));
   }
 }
 
@@ -118,6 +123,11 @@ void Int8(int64_t n, int64_t k) {
     const Status d = sparq::Int8Pack(codes1.data(), scb1.data(), n, k, layout, &many, "int8.pack", kThreads);
     Check(c.ok() && d.ok() && Same(one.codes, many.codes) && Same(one.scb, many.scb) && Same(one.row_sums, many.row_sums),
           Name(layout == sparq::Int8Layout::kGpu ? "int8 pack (gpu layout)" : "int8 pack (cpu layout)", n, k));
+    std::vector<int8_t> back_codes;
+    std::vector<float> back_scb;
+    const Status e = sparq::Int8Unpack(many, &back_codes, &back_scb, kThreads);
+    Check(e.ok() && Same(back_codes, codes1) && Same(back_scb, scb1),
+          Name(layout == sparq::Int8Layout::kGpu ? "int8 unpack (gpu layout), the exact inverse," : "int8 unpack (cpu layout), the exact inverse,", n, k));
   }
 }
 

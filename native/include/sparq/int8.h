@@ -171,8 +171,8 @@ Status Int8QuantizeWeights(const uint16_t* w_f16, int64_t n, int64_t k, std::vec
 Status Int8Pack(const int8_t* codes, const float* scb, int64_t n, int64_t k, Int8Layout layout, Int8Packed* out,
                 const char* op = "int8.fromCodes", int threads = 1);
 
-// Exact inverse of Int8Pack (either layout): codes [n][k], scb [n].
-Status Int8Unpack(const Int8Packed& packed, std::vector<int8_t>* codes, std::vector<float>* scb);
+// Exact inverse of Int8Pack (either layout): codes [n][k], scb [n]; rows on up to `threads` threads.
+Status Int8Unpack(const Int8Packed& packed, std::vector<int8_t>* codes, std::vector<float>* scb, int threads = 1);
 
 // The contract's activation step on the host (the cpu backend's; the CUDA kernels do their own):
 // O into outlier_cols ([1 + k]), rowStat [m], CA [m][ldca] (columns k..ldca−1 set to 0).

@@ -236,6 +236,9 @@ Status SparseEncode(const uint16_t* w, int64_t n, int64_t k, SparseFormat format
 // Exact inverse: the dense w[n][k] (fp16 bits) the encoding holds. Also checks the encoding's
 // internal consistency (offsets, padding, locations) and answers kArgument if it is broken.
 Status SparseDecode(const SparseEncoded& encoded, std::vector<uint16_t>* w);
+// The same into the caller's `w` (n·k values, every one written; its contents are unspecified on
+// an error).
+Status SparseDecode(const SparseEncoded& encoded, uint16_t* w);
 
 // Magnitude pruning: zeroes the smallest-|w| entries so that round(sparsity·count) of them are 0
 // (bits 0x0000), per row (count = k) or over the whole matrix (count = n·k). Ties keep the lower

@@ -109,9 +109,10 @@ Status W4A16Pack(const uint8_t* codes, const uint16_t* scales, int64_t n, int64_
                  W4A16Packed* out, W4A16Layout layout = W4A16Layout::kGpu, const char* op = "w4a16.fromCodes",
                  int threads = 1);
 
-// Exact inverse of W4A16Pack (either layout): codes [n][k], scales [n][k/g].
+// Exact inverse of W4A16Pack (either layout): codes [n][k], scales [n][k/g]; rows on up to
+// `threads` threads.
 Status W4A16Unpack(const W4A16Packed& packed, std::vector<uint8_t>* codes,
-                   std::vector<uint16_t>* scales);
+                   std::vector<uint16_t>* scales, int threads = 1);
 
 // Y[m][n] on the CPU; weight.layout must be kCpu (kArgument otherwise). x [m][k], bias [n] or null,
 // y [m][n], all fp16 bits. Every element of y is written.
