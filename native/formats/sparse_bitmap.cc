@@ -42,6 +42,7 @@ uint64_t EncodeBlock(const uint16_t* src, int64_t k, int rows, int cols, uint16_
         stored += int(kept);
       }
   }
+  if (stored == 0) return bits;  // v may be null (a weight with no stored entry has no values at all)
   std::memcpy(v, staged, sizeof(uint16_t) * size_t(stored));
   v += stored;
   return bits;
