@@ -100,6 +100,7 @@ Napi::Value WeightWrap::Read(const Napi::CallbackInfo& info) {
         for (size_t i = 0; i < parts.size(); ++i) {
           if (!parts[i]->error.ok()) return parts[i]->error;
           if (!format->ReadsPart(i)) continue;
+          if (parts[i]->bytes == 0) continue;  // nothing to copy, and no host pointer to copy to
           formats::ReserveOnHugePages(host[i], parts[i]->bytes);
           host[i].resize(parts[i]->bytes);
           Status s = backend->CopyToHost(host[i].data(), parts[i]->ptr, parts[i]->bytes);
@@ -168,7 +169,8 @@ Napi::Promise CreateWeightAsync(Napi::Env env, Napi::Object ctx_object, ContextC
                               "w");
             break;
           }
-          s = backend->CopyToDevice(buf->ptr, host[i].data(), buf->bytes);
+          // An empty part (a tiled-CSL weight's bitmaps) has no host data to copy from.
+          if (buf->bytes > 0) s = backend->CopyToDevice(buf->ptr, host[i].data(), buf->bytes);
           buffers->push_back(std::move(buf));
           std::vector<uint8_t>().swap(host[i]);  // the host copy is no longer needed
         }

@@ -880,8 +880,8 @@ export default [
     name: 'sparse-rows-col-index-rounds-up',
     kernel: 'sparse',
     file: 'native/formats/sparse_cpu_rows.cc',
-    search: 'x_cols[g * kRowsClasses + c] = uint8_t((kk - k0) / kRowsClasses);',
-    replace: 'x_cols[g * kRowsClasses + c] = uint8_t((kk - k0 + 1) / kRowsClasses);',
+    search: 'x_cols[(g0 + i) * kRowsClasses + c] = uint8_t(kept[i]);',
+    replace: 'x_cols[(g0 + i) * kRowsClasses + c] = uint8_t(kept[i] + (c + 1) / kRowsClasses);',
     models: "row lists: a slot's 1-byte column index rounded up, so class 7's weights meet the X column 8 further on (the layout rule says 8·j + c)",
   },
   {
