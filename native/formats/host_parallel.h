@@ -5,6 +5,7 @@
 // cpu backend anyway (the stream runs one job at a time). Every slice writes only its own part of the
 // output, at offsets fixed before the slices start, so the bytes never depend on the thread count.
 #pragma once
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 
@@ -12,6 +13,11 @@ namespace sparq::formats {
 
 // Entries (weights) a slice should hold at least: below about a million a thread costs more than it saves.
 inline constexpr int64_t kMinEntriesPerThread = int64_t(1) << 20;
+
+// ForEachSlice's min_slice for items of `entries_per_item` entries each (a row of k, a 64×64 tile).
+inline int64_t MinItemsPerSlice(int64_t entries_per_item) {
+  return std::max<int64_t>(1, kMinEntriesPerThread / std::max<int64_t>(1, entries_per_item));
+}
 
 // Runs fn(begin, end) over contiguous slices of [0, count) that cover it once, on up to `threads`
 // threads (the caller's included; < 1 counts as 1), each slice at least `min_slice` items (fewer

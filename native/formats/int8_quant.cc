@@ -61,7 +61,7 @@ Status Int8QuantizeWeights(const uint16_t* w_f16, int64_t n, int64_t k, std::vec
   formats::ReserveOnHugePages(*codes, size_t(n * k));
   codes->assign(size_t(n * k), 0);
   scb->assign(size_t(n), 0.0f);
-  formats::ForEachSlice(n, std::max<int64_t>(1, formats::kMinEntriesPerThread / k), threads, [&](int64_t j0, int64_t j1) {
+  formats::ForEachSlice(n, formats::MinItemsPerSlice(k), threads, [&](int64_t j0, int64_t j1) {
     for (int64_t j = j0; j < j1; ++j) {
       const uint16_t* row = w_f16 + j * k;
       float absmax = 0.0f;
@@ -110,7 +110,7 @@ Status Int8Pack(const int8_t* codes, const float* scb, int64_t n, int64_t k, Int
   p.row_sums.assign(size_t(p.n_pad), 0);
   std::copy(scb, scb + n, p.scb.begin());
   // Rows are independent in both layouts (each code has a byte of its own).
-  formats::ForEachSlice(n, std::max<int64_t>(1, formats::kMinEntriesPerThread / k), threads, [&](int64_t j0, int64_t j1) {
+  formats::ForEachSlice(n, formats::MinItemsPerSlice(k), threads, [&](int64_t j0, int64_t j1) {
     for (int64_t j = j0; j < j1; ++j) {
       const int8_t* row = codes + j * k;
       int32_t sum = 0;
@@ -138,7 +138,7 @@ Status Int8Unpack(const Int8Packed& packed, std::vector<int8_t>* codes, std::vec
   formats::ReserveOnHugePages(*codes, size_t(n * k));
   codes->assign(size_t(n * k), 0);
   scb->assign(packed.scb.begin(), packed.scb.begin() + n);
-  formats::ForEachSlice(n, std::max<int64_t>(1, formats::kMinEntriesPerThread / k), threads, [&](int64_t j0, int64_t j1) {
+  formats::ForEachSlice(n, formats::MinItemsPerSlice(k), threads, [&](int64_t j0, int64_t j1) {
     for (int64_t j = j0; j < j1; ++j) {
       int8_t* out = codes->data() + j * k;
       if (packed.layout == Int8Layout::kCpu) {

@@ -49,7 +49,7 @@ void PackGpu(const uint8_t* codes, const uint16_t* scales, int64_t groups, W4A16
   std::vector<uint32_t> words;
   formats::ReserveOnHugePages(words, size_t(p->n_pad * p->k_pad / 8));
   words.assign(size_t(p->n_pad * p->k_pad / 8), 0u);
-  formats::ForEachSlice(p->n_pad / tile_rows, std::max<int64_t>(1, formats::kMinEntriesPerThread / (tile_rows * p->k_pad)),
+  formats::ForEachSlice(p->n_pad / tile_rows, formats::MinItemsPerSlice(tile_rows * p->k_pad),
                         threads, [&](int64_t t0, int64_t t1) {
                           for (int64_t nn = t0 * tile_rows; nn < t1 * tile_rows; ++nn) {
                             for (int64_t kk = 0; kk < p->k_pad; ++kk) {
@@ -74,7 +74,7 @@ void PackCpu(const uint8_t* codes, const uint16_t* scales, int64_t groups, W4A16
   const int64_t tile_rows = PackTileRows(W4A16Layout::kCpu);
   formats::ReserveOnHugePages(p->qweight, size_t(p->n_pad * p->k_pad / 2));
   p->qweight.assign(size_t(p->n_pad * p->k_pad / 2), 0);
-  formats::ForEachSlice(p->n_pad / tile_rows, std::max<int64_t>(1, formats::kMinEntriesPerThread / (tile_rows * p->k_pad)),
+  formats::ForEachSlice(p->n_pad / tile_rows, formats::MinItemsPerSlice(tile_rows * p->k_pad),
                         threads, [&](int64_t t0, int64_t t1) {
                           for (int64_t nn = t0 * tile_rows; nn < t1 * tile_rows; ++nn) {
                             for (int64_t kk = 0; kk < p->k_pad; ++kk) {
@@ -135,7 +135,7 @@ Status W4A16Unpack(const W4A16Packed& p, std::vector<uint8_t>* codes, std::vecto
   scales->assign(size_t(p.n * groups), 0);
   const uint16_t* s = reinterpret_cast<const uint16_t*>(p.scales.data());
   // Rows only read the packed bytes and write their own codes: any split is safe.
-  formats::ForEachSlice(p.n, std::max<int64_t>(1, formats::kMinEntriesPerThread / p.k), threads, [&](int64_t n0, int64_t n1) {
+  formats::ForEachSlice(p.n, formats::MinItemsPerSlice(p.k), threads, [&](int64_t n0, int64_t n1) {
     if (p.layout == W4A16Layout::kGpu) {
       const int64_t k_tiles = p.k_pad / kTileK;
       const uint32_t* words = reinterpret_cast<const uint32_t*>(p.qweight.data());

@@ -71,7 +71,7 @@ Status EncodeBitmap(const uint16_t* w, const std::vector<uint32_t>& counts, Spar
   uint16_t* values = reinterpret_cast<uint16_t*>(out->values.data());
 
   std::atomic<int64_t> miscounted{-1};
-  formats::ForEachSlice(tiles, std::max<int64_t>(1, formats::kMinEntriesPerThread / kTileElems), threads,
+  formats::ForEachSlice(tiles, formats::MinItemsPerSlice(kTileElems), threads,
                         [&](int64_t t0, int64_t t1) {
                           for (int64_t t = t0; t < t1; ++t) {
                             const int64_t row0 = (t / k_tiles) * kTileRows, col0 = (t % k_tiles) * kTileCols;

@@ -72,7 +72,7 @@ int64_t CountLaneSteps(const uint16_t* w, int64_t n, int64_t k, const CpuRowsHea
                        int threads) {
   const int64_t row_groups = h.rows / kLanesRows;
   counts->assign(size_t(row_groups * h.lane_chunks * kRowsClasses), 0);
-  formats::ForEachSlice(row_groups, std::max<int64_t>(1, formats::kMinEntriesPerThread / (kLanesRows * k)), threads,
+  formats::ForEachSlice(row_groups, formats::MinItemsPerSlice(kLanesRows * k), threads,
                         [&](int64_t g0, int64_t g1) {
                           for (int64_t r = g0 * kLanesRows; r < std::min(n, g1 * kLanesRows); ++r)
                             for (int64_t q = 0; q < h.lane_chunks; ++q) {
@@ -104,7 +104,7 @@ void WriteLanes(const uint16_t* w, int64_t n, int64_t k, const CpuRowsHeader& h,
   first[row_groups] = steps;
   uint8_t* cols = base + o.lane_cols;
   auto* values = reinterpret_cast<uint16_t*>(base + o.lane_values);
-  formats::ForEachSlice(row_groups, std::max<int64_t>(1, formats::kMinEntriesPerThread / (kLanesRows * k)), threads,
+  formats::ForEachSlice(row_groups, formats::MinItemsPerSlice(kLanesRows * k), threads,
                         [&](int64_t g0, int64_t g1) {
                           uint16_t kept[kLanesChunkK / kRowsClasses];
                           for (int64_t g = g0; g < g1; ++g) {
@@ -164,7 +164,7 @@ Status SparseBuildCpuRows(const uint16_t* w, int64_t n, int64_t k, std::vector<u
   h.rows = RoundUp(n, kTileRows);
   const int64_t k_pad = RoundUp(k, kTileCols);
   // Rows a thread takes at least, for the passes over w below.
-  const int64_t min_rows = std::max<int64_t>(1, formats::kMinEntriesPerThread / k);
+  const int64_t min_rows = formats::MinItemsPerSlice(k);
   try {
     std::atomic<int64_t> stored{0};
     formats::ForEachSlice(n, min_rows, threads, [&](int64_t r0, int64_t r1) {

@@ -38,7 +38,7 @@ std::vector<uint32_t> CountTileEntries(const uint16_t* w, int64_t n, int64_t k, 
   const int64_t k_tiles = k_pad / kTileCols, slabs = n_pad / kTileRows;
   std::vector<uint32_t> counts(static_cast<size_t>(slabs * k_tiles), 0);
   // By slab of 64 rows: a slab adds only to its own row of counts.
-  formats::ForEachSlice(slabs, std::max<int64_t>(1, formats::kMinEntriesPerThread / (kTileRows * k)), threads,
+  formats::ForEachSlice(slabs, formats::MinItemsPerSlice(kTileRows * k), threads,
                         [&](int64_t s0, int64_t s1) {
                           for (int64_t r = s0 * kTileRows; r < std::min(n, s1 * kTileRows); ++r) {
                             uint32_t* slab = counts.data() + (r / kTileRows) * k_tiles;

@@ -71,7 +71,7 @@ Status SparsePrune(const uint16_t* w, int64_t n, int64_t k, double sparsity, Spa
     PruneRun(w, out, count, std::llround(sparsity * static_cast<double>(count)));
   } else {
     const int64_t zeros = std::llround(sparsity * static_cast<double>(k));
-    formats::ForEachSlice(n, std::max<int64_t>(1, formats::kMinEntriesPerThread / k), threads,
+    formats::ForEachSlice(n, formats::MinItemsPerSlice(k), threads,
                           [&](int64_t r0, int64_t r1) {
                             for (int64_t r = r0; r < r1; ++r) PruneRun(w + r * k, out + r * k, k, zeros);
                           });

@@ -102,7 +102,7 @@ Status EncodeTiledCsl(const uint16_t* w, const std::vector<uint32_t>& counts, Sp
   out->values.assign(static_cast<size_t>(total * 4), 0);
   uint32_t* words = reinterpret_cast<uint32_t*>(out->values.data());
 
-  formats::ForEachSlice(tiles, std::max<int64_t>(1, formats::kMinEntriesPerThread / kTileElems), threads,
+  formats::ForEachSlice(tiles, formats::MinItemsPerSlice(kTileElems), threads,
                         [&](int64_t t0, int64_t t1) {
                           TileLayout layout;
                           std::array<uint32_t, kTileCols> kept;  // one row's stored columns

@@ -68,7 +68,7 @@ Status W4A16QuantizeRtn(const uint16_t* w_f16, int64_t n, int64_t k, int group_s
   formats::ReserveOnHugePages(*codes, size_t(n * k));
   codes->assign(size_t(n * k), 8);
   scales->assign(size_t(n * groups), 0);
-  formats::ForEachSlice(n, std::max<int64_t>(1, formats::kMinEntriesPerThread / k), threads,
+  formats::ForEachSlice(n, formats::MinItemsPerSlice(k), threads,
                         [&](int64_t j0, int64_t j1) {
                           QuantizeRows(w_f16, k, group_size, j0, j1, codes->data(), scales->data());
                         });

@@ -13,9 +13,8 @@
 #include <string>
 #include <unordered_set>
 
-#include <sys/mman.h>
-
 #include "cpu/aligned_array.h"
+#include "formats/host_buffers.h"
 #include "runtime/backend.h"
 #include "sparq/status.h"
 
@@ -34,11 +33,10 @@ class HostMemoryBackend : public Backend {
  public:
   bool host_memory() const override { return true; }
   Status Allocate(size_t bytes, void** ptr) override {
-    constexpr size_t kHugeBytes = size_t(2) << 20;
     void* p = nullptr;
-    if (bytes >= 2 * kHugeBytes) {
-      if (posix_memalign(&p, kHugeBytes, bytes) != 0 || p == nullptr) return OutOfMemory(bytes);
-      madvise(p, bytes / kHugeBytes * kHugeBytes, MADV_HUGEPAGE);  // advice only: failure changes nothing
+    if (bytes >= formats::kHugeBufferMinBytes) {
+      if (posix_memalign(&p, formats::kHugePageBytes, bytes) != 0 || p == nullptr) return OutOfMemory(bytes);
+      formats::AdviseHugePages(p, bytes);
       std::lock_guard<std::mutex> lock(huge_mu_);
       try {
         huge_.insert(p);

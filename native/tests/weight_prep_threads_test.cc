@@ -163,7 +163,7 @@ void SliceCover() {
 int main() {
   SliceCover();
   // ~2–3 million entries: two or three slices of formats::kMinEntriesPerThread.
-  Check(Splits(2048, sparq::formats::kMinEntriesPerThread / 1100), "a 2048x1100 weight is split over threads by rows");
+  Check(Splits(2048, sparq::formats::MinItemsPerSlice(1100)), "a 2048x1100 weight is split over threads by rows");
   for (double s : {0.5, 0.9}) Sparse(2048, 1100, s);
   Sparse(1500, 2049, 0.6);  // odd n and k: partial tiles, blocks and chunks in several slices
   W4A16(2048, 1024, 128);
