@@ -15,7 +15,7 @@ export { Group } from './ops/allreduce';
 export { comm, Comm } from './ops/comm';
 export { nccl } from './nccl';
 export type { NcclInfo } from './nccl';
-export type { CommCreateOptions, CommOptions, CommAllreduceRmsnormOptions } from './ops/comm';
+export type { CommCreateOptions, CommOptions, CommAllreduceRmsnormOptions, CommTransport } from './ops/comm';
 export type {
   AllreduceAlgorithm,
   AllreduceRmsnormOptions,

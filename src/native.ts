@@ -9,6 +9,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 
 import type { DType, HostArray } from './dtype';
+import type { CommTransport } from './ops/comm';
 import { errorClassesByCode, SparqBackendError } from './errors';
 
 export interface NativeTensor {
@@ -151,10 +152,19 @@ export interface NativeBinding {
   ncclProbe(): { path: string; version: number };
   commCreate(maxBytes: unknown): Uint8Array;
   commCreateNccl(maxBytes: unknown, ncclPath: string): Promise<Uint8Array>;
-  commJoin(ctx: NativeContext, id: unknown, rank: unknown, size: unknown, timeoutMs: unknown, transport: unknown, ncclPath: string): Promise<unknown>;
+  commJoin(
+    ctx: NativeContext,
+    id: unknown,
+    rank: unknown,
+    size: unknown,
+    timeoutMs: unknown,
+    transport: unknown,
+    ncclPath: string,
+    node: unknown,
+  ): Promise<unknown>;
   commClose(comm: unknown, ctx: NativeContext): void;
   commBroken(comm: unknown): string;
-  commTransport(comm: unknown): 'host' | 'device' | 'nccl';
+  commTransport(comm: unknown): CommTransport;
   /** [out, residualOut] */
   commAllreduceRmsnorm(
     ctx: NativeContext,

@@ -43,7 +43,7 @@ struct CommState {
       return false;
     }
     shm = std::move(s);
-    transport_ = n ? "nccl" : t ? "device" : "host";
+    transport_ = n ? (n->hierarchical() ? "nccl-hierarchical" : "nccl") : t ? "device" : "host";
     slot_bytes_ = n ? n->slot_bytes() : shm ? shm->slot_bytes() : 0;
     device_ = std::move(t);
     nccl_ = std::move(n);
@@ -184,7 +184,7 @@ Napi::Value CommCreateNccl(const Napi::CallbackInfo& info) {
   return p;
 }
 
-// commJoin(ctx, id, rank, size, timeoutMs, transport, ncclPath) → Promise<comm handle>
+// commJoin(ctx, id, rank, size, timeoutMs, transport, ncclPath, node) → Promise<comm handle>
 Napi::Value CommJoin(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const std::string op = "comm";
@@ -212,6 +212,16 @@ Napi::Value CommJoin(const Napi::CallbackInfo& info) {
     ThrowArg(env, StatusCode::kArgument, op, "transport", "'auto' or 'host'", DescribeValue(info[5]));
   const bool allow_device = transport == "auto";
   const std::string nccl_path = info[6].IsString() ? info[6].As<Napi::String>().Utf8Value() : "";
+  std::string node;
+  if (!info[7].IsUndefined()) {
+    if (id_bytes != comm::kNcclIdBytes)
+      ThrowArg(env, StatusCode::kArgument, op, "node",
+               "left out for a comm of sparq.comm.create() (its ranks share one machine by construction)", DescribeValue(info[7]));
+    if (info[7].IsString()) node = info[7].As<Napi::String>().Utf8Value();
+    if (!info[7].IsString() || node.empty() || node.size() > 1024)
+      ThrowArg(env, StatusCode::kArgument, op, "node", "a non-empty string of at most 1024 bytes (the name of this rank's machine)",
+               DescribeValue(info[7]));
+  }
 
   auto deferred = std::make_shared<Napi::Promise::Deferred>(env);
   std::shared_ptr<Backend> backend = ctx->backend_ptr();
@@ -226,10 +236,10 @@ Napi::Value CommJoin(const Napi::CallbackInfo& info) {
   });
   ctx->Enqueue(
       env,
-      [id, rank, size, timeout_ms, cancel, joined, backend, allow_device, nccl_path]() {
+      [id, rank, size, timeout_ms, cancel, joined, backend, allow_device, nccl_path, node]() {
         if (comm::IsNcclId(id.data(), id.size())) {
           std::shared_ptr<comm::NcclComm> nccl;
-          Status s = comm::NcclComm::Join(backend, id, rank, size, timeout_ms, cancel, nccl_path, &nccl);
+          Status s = comm::NcclComm::Join(backend, id, rank, size, timeout_ms, cancel, nccl_path, node, &nccl);
           if (s.ok() && !joined->Install(nullptr, nullptr, std::move(nccl))) return ClosedWhileJoining(rank);
           return s;
         }
@@ -281,7 +291,7 @@ Napi::Value CommBroken(const Napi::CallbackInfo& info) {
 
 // commTransport(comm) → 'host' (rows through the comm's shared memory: every cpu comm, and device
 // ranks whose peers cannot all be read device to device) | 'device' (runtime/comm_device.h) |
-// 'nccl' (runtime/comm_nccl.h)
+// 'nccl' | 'nccl-hierarchical' (runtime/comm_nccl.h, runtime/comm_topology.h)
 Napi::Value CommTransport(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   CommPtr c = ParseComm(env, info[0], "comm");

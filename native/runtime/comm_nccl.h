@@ -9,6 +9,12 @@
 // past it, or on close, ncclCommAbort — a rank that never comes makes the others fail with
 // SparqTimeoutError, never a hang; the comm is then broken for good.
 //
+// Across nodes (runtime/comm_topology.h): at join the ranks exchange the name of their machine;
+// where there are ≥ 2 nodes of L ≥ 2 ranks each, the comm is hierarchical — the ranks of a node
+// meet in shared memory (runtime/shm_comm.h) and NCCL carries only each token shard between the
+// nodes, among the ranks of one local index (ncclCommSplit): 1/L of the flat all-gather's bytes
+// between machines, the same bits.
+//
 // The id: "SQN1", maxBytes (u64, little-endian), then ncclGetUniqueId's 128 bytes. The process that
 // made it hosts NCCL's bootstrap root: it must live until every rank has joined.
 #pragma once
@@ -21,7 +27,9 @@
 #include <vector>
 
 #include "runtime/backend.h"
+#include "runtime/comm_topology.h"
 #include "runtime/nccl_api.h"
+#include "runtime/shm_comm.h"
 #include "sparq/comm.h"
 
 namespace sparq::comm {
@@ -37,10 +45,11 @@ class NcclComm {
  public:
   // On the context's stream worker. kBackend: no NCCL, or one this backend cannot hand its memory
   // to (cpu; sim with the real library; cuda with the test double); kTimeout: the comm did not
-  // come up within timeout_ms (a rank that never joined) or *cancel was set.
+  // come up within timeout_ms (a rank that never joined) or *cancel was set. `node`: the name of
+  // this rank's machine ("" = DetectNode(); ranks that give the same name must share /dev/shm).
   static Status Join(std::shared_ptr<Backend> backend, const std::vector<uint8_t>& id, int rank, int size,
                      int64_t timeout_ms, std::shared_ptr<std::atomic<bool>> cancel, const std::string& nccl_path,
-                     std::shared_ptr<NcclComm>* out);
+                     const std::string& node, std::shared_ptr<NcclComm>* out);
   ~NcclComm();  // aborts the NCCL comm (never waits on peers) and frees the staging
   NcclComm(const NcclComm&) = delete;
   NcclComm& operator=(const NcclComm&) = delete;
@@ -48,9 +57,12 @@ class NcclComm {
   int rank() const { return rank_; }
   int size() const { return size_; }
   uint64_t slot_bytes() const { return slot_bytes_; }
+  const NcclTopology& topology() const { return topo_; }
+  bool hierarchical() const { return topo_.hierarchical; }
   std::string BrokenReason() const;
   // Any thread: this rank leaves. A call waiting now fails at once (and aborts the NCCL comm);
-  // peers' calls fail at their timeout (NCCL has no way to tell them sooner).
+  // peers on this node fail at once too, those on other nodes at their timeout (NCCL has no way
+  // to tell them sooner).
   void Close();
 
   // This rank cannot take part in its next call (its input failed earlier): the comm is broken and
@@ -68,19 +80,39 @@ class NcclComm {
   template <class Poll>
   Status Wait(const char* op, const std::string& what, std::chrono::steady_clock::time_point deadline, Poll&& done);
   Status Break(StatusCode code, const std::string& reason, const char* op = "comm.allreduceRmsnorm");
-  // ncclCommGetAsyncError: *done once NCCL has finished `call`'s part on the host (non-blocking
-  // init, or a collective enqueued); an NCCL error as kBackend.
-  Status AsyncState(const char* call, bool* done);
+  // ncclCommGetAsyncError on `comm` (default: the comm's own): *done once NCCL has finished
+  // `call`'s part on the host (non-blocking init, or a collective enqueued); an NCCL error as kBackend.
+  Status AsyncState(const char* call, bool* done, void* comm = nullptr);
+  // The staging on the device holds at least `bytes`.
+  Status EnsureStaging(size_t bytes);
+  // ncclAllGather of `bytes` from `send` into `recv` (backend memory) on `comm`, waited for to
+  // the end (enqueued, then the stream idle), so the host may read recv; bounded by `deadline`.
+  Status GatherAndWait(void* comm, const void* send, void* recv, size_t bytes, std::chrono::steady_clock::time_point deadline,
+                       const char* op, const std::string& what);
+  // At join, after the NCCL comm is up: the ranks' node names, the plan, and for a hierarchical
+  // plan the per-shard NCCL comm and the node's shared-memory comm.
+  Status JoinHierarchy(const std::vector<uint8_t>& id, const std::string& node, std::chrono::steady_clock::time_point deadline);
+  // One call of the hierarchical form (comm_topology.h, steps 1-4).
+  Status AllreduceHierarchical(const CommAllreduceRmsnormArgs& a, LaunchInfo* info, std::chrono::steady_clock::time_point deadline,
+                               const std::string& call_text);
+  // " (node-local ranks 0, 1 here are ranks 0, 2 of the comm)": what a node exchange's error needs,
+  // since the node's shared-memory comm names ranks by their local index.
+  std::string NodeRanksNote() const;
 
   const nccl::Api* api_ = nullptr;
   std::shared_ptr<Backend> backend_;
   std::shared_ptr<std::atomic<bool>> cancel_;
   void* comm_ = nullptr;  // ncclComm_t; null once aborted
+  void* shard_comm_ = nullptr;  // hierarchical: the ranks of this local index, one per node (ncclCommSplit)
+  NcclTopology topo_;
+  std::shared_ptr<ShmComm> node_comm_;  // hierarchical: this node's ranks, by local index
   int rank_ = 0, size_ = 0;
   uint64_t slot_bytes_ = 0;
   int64_t timeout_ms_ = 0;
   uint64_t calls_ = 0;
-  void* staging_ = nullptr;  // backend memory: [size][T·H] fp16, grown on demand
+  // backend memory, grown on demand: flat [size][T·H] fp16; hierarchical send [L][rows][H] then
+  // recv [N][L][rows][H] (one allocation either way)
+  void* staging_ = nullptr;
   size_t staging_bytes_ = 0;
   mutable std::mutex mu_;    // broken_
   std::string broken_;

@@ -51,6 +51,7 @@ Status Load(const std::string& forced, const Api** out) {
   resolve(&a.all_gather, "ncclAllGather");
   resolve(&a.get_error_string, "ncclGetErrorString");
   resolve(&a.get_last_error, "ncclGetLastError");
+  a.comm_split = reinterpret_cast<decltype(a.comm_split)>(dlsym(lib, "ncclCommSplit"));  // optional
   if (!missing.empty())
     return Status::Error(StatusCode::kBackend, "nccl: " + probe.path + " lacks " + missing + " (NCCL >= 2.18 has them)");
   api = a;

@@ -46,6 +46,9 @@ struct Api {
   Result (*comm_abort)(void* comm) = nullptr;
   Result (*comm_destroy)(void* comm) = nullptr;
   Result (*all_gather)(const void* send, void* recv, size_t count, int datatype, void* comm, void* stream) = nullptr;
+  // ncclCommSplit (2.18+): the hierarchical form's per-shard comms. Optional: null where the library
+  // lacks it, and then every comm stays flat.
+  Result (*comm_split)(void* comm, int color, int key, void** newcomm, Config* config) = nullptr;
   const char* (*get_error_string)(Result r) = nullptr;
   const char* (*get_last_error)(void* comm) = nullptr;
 

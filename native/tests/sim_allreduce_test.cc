@@ -649,26 +649,43 @@ CommAllreduceRmsnormArgs RankCommArgs(const Call& c, int r, comm::ShmComm* comm)
 // x into the rank's slot, the peers' slots read in place — sim ranks of one process agree on it),
 // then the gathered kernel — every rank's out and residual checked as the group's are. Two calls
 // back to back on the same comm (the exchange's counters move on, the slots are reused).
-enum class Via { kHost, kDevice, kNccl };
+// kNcclNodes: an NCCL comm whose ranks name their machines (`nodes`, one letter per rank): the
+// hierarchical form where every node has as many ranks (≥ 2, ≥ 2 nodes), else the flat one.
+enum class Via { kHost, kDevice, kNccl, kNcclNodes };
 
-const char* ViaName(Via v) { return v == Via::kHost ? "host" : v == Via::kDevice ? "device" : "nccl"; }
+const char* ViaName(Via v) {
+  return v == Via::kHost ? "host" : v == Via::kDevice ? "device" : v == Via::kNccl ? "nccl" : "nccl (named nodes)";
+}
 
 void Transports(Via via) {
-  const bool device = via == Via::kDevice, nccl = via == Via::kNccl;
+  const bool device = via == Via::kDevice, nccl = via == Via::kNccl || via == Via::kNcclNodes;
   struct H {
     int R;
     int64_t T, H;
     int sms;
     bool in_place, wide;
+    std::string nodes = "";  // kNcclNodes: rank r is on node nodes[r]
+    bool hierarchical = false;
   };
   std::vector<H> cases = {{3, 7, 24, 2, false, true}, {2, 9, 4104, 4, true, false}};
   if (via != Via::kHost) cases.push_back({4, 3, 64, 1, false, false});
+  if (via == Via::kNcclNodes)
+    cases = {
+        {4, 7, 24, 2, false, true, "abab", true},     // nodes interleaved in rank order
+        {6, 9, 64, 2, true, false, "xyzzyx", true},   // 3 nodes × 2, in-place residual
+        {4, 1, 32, 1, false, true, "aabb", true},     // one token: shard 0 of each node is empty
+        {8, 3, 16, 1, false, false, "pqqpqppq", true},  // 2 nodes × 4, fewer tokens than ranks a node
+        {3, 5, 24, 1, false, true, "aab", false},     // uneven nodes: flat
+        {4, 4, 16, 1, false, false, "abcd", false},   // one rank a node: flat
+    };
   if (kTsanLight) cases = {{3, 5, 24, 2, false, true}};
+  if (kTsanLight && via == Via::kNcclNodes) cases = {{4, 5, 24, 2, false, true, "abba", true}};
   const std::string transport = ViaName(via);
   for (const H& h : cases) {
     if (!sparq_test::TakeCase()) continue;
     const std::string name = "comm " + transport + " transport [sim] R=" + std::to_string(h.R) + " T=" + std::to_string(h.T) +
-                             " H=" + std::to_string(h.H) + (h.in_place ? " in-place" : "") + (h.wide ? " wide" : "");
+                             " H=" + std::to_string(h.H) + (h.in_place ? " in-place" : "") + (h.wide ? " wide" : "") +
+                             (h.nodes.empty() ? "" : " nodes " + h.nodes);
     std::vector<uint8_t> id = comm::NewId(uint64_t(h.T * h.H * 2));
     if (nccl) {
       const Status made = comm::NewNcclId(uint64_t(h.T * h.H * 2), "", &id);
@@ -702,7 +719,8 @@ void Transports(Via via) {
             o.sim_sms = h.sms;
             s = CreateSimBackend(o, &backend);
             if (s.ok() && nccl)
-              s = comm::NcclComm::Join(backend, id, r, h.R, 10000, std::make_shared<std::atomic<bool>>(false), "", &nccls[size_t(r)]);
+              s = comm::NcclComm::Join(backend, id, r, h.R, 10000, std::make_shared<std::atomic<bool>>(false), "",
+                                       h.nodes.empty() ? "" : std::string(1, h.nodes[size_t(r)]), &nccls[size_t(r)]);
             else if (s.ok())
               s = comm::ShmComm::Join(id, r, h.R, 10000, std::make_shared<std::atomic<bool>>(false), &comms[size_t(r)]);
             if (s.ok() && device) s = comm::DeviceTransport::Agree(backend, comms[size_t(r)], true, &transports[size_t(r)]);
@@ -724,6 +742,11 @@ void Transports(Via via) {
         ok = ok && status[size_t(r)].ok();
       }
       if (!ok) break;
+      if (via == Via::kNcclNodes && call == 0) {
+        bool form = true;
+        for (int r = 0; r < h.R; ++r) form = form && nccls[size_t(r)]->hierarchical() == h.hierarchical;
+        Check(form, name + ": every rank took the " + std::string(h.hierarchical ? "hierarchical" : "flat") + " form");
+      }
       bool kernels = true, traffic = true;
       const uint64_t rows = uint64_t(h.T * h.H * 2);
       for (const LaunchInfo& i : infos) {
@@ -981,7 +1004,7 @@ void NcclFailures() {
         std::shared_ptr<comm::NcclComm> c;
         const auto t0 = std::chrono::steady_clock::now();
         Status st = CreateSimBackend(BackendOptions{}, &backend);
-        if (st.ok()) st = comm::NcclComm::Join(backend, id, r, 3, kTimeoutMs, nullptr, "", &c);
+        if (st.ok()) st = comm::NcclComm::Join(backend, id, r, 3, kTimeoutMs, nullptr, "", "", &c);
         seconds[size_t(r)] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         status[size_t(r)] = st;
       });
@@ -1008,7 +1031,7 @@ void NcclFailures() {
         std::shared_ptr<Backend> backend;
         std::shared_ptr<comm::NcclComm> nc;
         Status st = made.ok() ? CreateSimBackend(BackendOptions{}, &backend) : made;
-        if (st.ok()) st = comm::NcclComm::Join(backend, id, r, 3, kTimeoutMs, nullptr, "", &nc);
+        if (st.ok()) st = comm::NcclComm::Join(backend, id, r, 3, kTimeoutMs, nullptr, "", "", &nc);
         if (st.ok() && r < 2) {
           const CommAllreduceRmsnormArgs a = RankCommArgs(c, r, nullptr);
           st = nc->Allreduce(a, nullptr);
@@ -1029,10 +1052,60 @@ void NcclFailures() {
     std::shared_ptr<Backend> cpu;
     std::shared_ptr<comm::NcclComm> nc;
     Status st = CreateCpuBackend(BackendOptions{}, &cpu);
-    if (st.ok()) st = comm::NcclComm::Join(cpu, id, 0, 1, kTimeoutMs, nullptr, "", &nc);
+    if (st.ok()) st = comm::NcclComm::Join(cpu, id, 0, 1, kTimeoutMs, nullptr, "", "", &nc);
     Check(st.code == StatusCode::kBackend && sparq_test::Contains(st.message, "cuda rank"),
           "comm nccl transport: a cpu rank is refused with kBackend", "%s", st.message.c_str());
   }
+}
+
+// The hierarchical form's bounds (nodes a, b, a, b: ranks 0 and 2 on a, 1 and 3 on b), on the
+// double: rank 3 never calls — rank 1 (its node peer) fails in the node exchange naming it, ranks 0
+// and 2 (the other node) at their NCCL deadline; every comm broken after.
+void NcclNodeFailures() {
+  if (!sparq_test::TakeCase()) return;
+  constexpr int64_t kTimeoutMs = 1500;
+  std::vector<uint8_t> id;
+  Status made = comm::NewNcclId(4096, "", &id);
+  Check(made.ok(), "comm nccl hierarchical [sim]: an id", "%s", made.message.c_str());
+  if (!made.ok()) return;
+  Call c;
+  c.ranks = 4;
+  c.tokens = 3;
+  c.hidden = 16;
+  Workspace ws;
+  Prepare(c, ws);
+  std::vector<Status> status(4);
+  std::vector<std::string> broken(4);
+  std::vector<double> seconds(4, 0);
+  std::vector<bool> hierarchical(4, false);
+  std::vector<std::thread> ranks;
+  for (int r = 0; r < 4; ++r)
+    ranks.emplace_back([&, r] {
+      std::shared_ptr<Backend> backend;
+      std::shared_ptr<comm::NcclComm> nc;
+      Status st = CreateSimBackend(BackendOptions{}, &backend);
+      if (st.ok()) st = comm::NcclComm::Join(backend, id, r, 4, kTimeoutMs, nullptr, "", r % 2 ? "b" : "a", &nc);
+      if (st.ok()) hierarchical[size_t(r)] = nc->hierarchical();
+      if (st.ok() && r < 3) {
+        const auto t0 = std::chrono::steady_clock::now();
+        st = nc->Allreduce(RankCommArgs(c, r, nullptr), nullptr);
+        seconds[size_t(r)] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        broken[size_t(r)] = nc->BrokenReason();
+      }
+      if (st.ok() && r == 3) std::this_thread::sleep_for(std::chrono::milliseconds(3 * kTimeoutMs));
+      status[size_t(r)] = st;
+    });
+  for (auto& t : ranks) t.join();
+  Check(status[3].ok() && hierarchical[0] && hierarchical[3], "comm nccl hierarchical [sim]: 4 ranks on 2 nodes joined, hierarchical",
+        "%s", status[3].message.c_str());
+  Check(status[1].code == StatusCode::kTimeout && sparq_test::Contains(status[1].message, "rank 1 did not arrive") &&
+            sparq_test::Contains(status[1].message, "are ranks 1, 3 of the comm"),
+        "comm nccl hierarchical [sim]: rank 1's call fails naming its node peer (local 1 = rank 3)", "%s",
+        status[1].message.c_str());
+  for (int r = 0; r < 3; ++r)
+    Check(status[size_t(r)].code == StatusCode::kTimeout && !broken[size_t(r)].empty() && seconds[size_t(r)] < 3 * kTimeoutMs / 1000.0,
+          "comm nccl hierarchical [sim]: rank " + std::to_string(r) + "'s call fails with kTimeout within its bound, comm broken",
+          "%s / %s (%.2f s)", status[size_t(r)].message.c_str(), broken[size_t(r)].c_str(), seconds[size_t(r)]);
 }
 
 int main() {
@@ -1049,7 +1122,9 @@ int main() {
   Transports(Via::kHost);
   Transports(Via::kDevice);
   Transports(Via::kNccl);
+  Transports(Via::kNcclNodes);
   NcclFailures();
+  NcclNodeFailures();
   TransportAbandon(false);
   TransportAbandon(true);
   TransportVotes();

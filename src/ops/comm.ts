@@ -67,7 +67,21 @@ export interface CommOptions {
    * Ignored by an NCCL comm ({@link comm.createNccl}), whose rows always go through NCCL.
    */
   transport?: 'auto' | 'host';
+  /**
+   * NCCL comms only ({@link comm.createNccl}): the name of the machine this rank runs on. Ranks
+   * that give the same name meet in that machine's shared memory and only one rank per token
+   * shard talks to each other machine (`transport` `'nccl-hierarchical'`). Defaults to what the
+   * OS says (hostname, boot id and the identity of `/dev/shm`), which is right unless ranks of one
+   * machine cannot share `/dev/shm` or you want the flat form (give every rank its own name).
+   * Ranks that name one machine must share `/dev/shm`, else the join fails at `timeoutMs`.
+   */
+  node?: string;
 }
+
+/**
+ * How a comm's rows move between its ranks ({@link Comm.transport}).
+ */
+export type CommTransport = 'host' | 'device' | 'nccl' | 'nccl-hierarchical';
 
 /** Options of {@link Comm.allreduceRmsnorm}. */
 export interface CommAllreduceRmsnormOptions {
@@ -135,10 +149,13 @@ export class Comm {
    * in a device slot its peers read directly (cuda: CUDA IPC across processes, the address itself
    * within one; sim: ranks of one process); `'host'` — through the comm's shared memory (cpu ranks,
    * and any comm with a cpu rank or device ranks that cannot all read each other); `'nccl'` — a
-   * comm from {@link comm.createNccl}: `ncclAllGather` into a staging on the device. The same on
-   * every rank of a comm; the bits do not depend on it.
+   * comm from {@link comm.createNccl}: `ncclAllGather` into a staging on the device;
+   * `'nccl-hierarchical'` — an NCCL comm over ≥ 2 machines of ≥ 2 ranks each (as many on each; see
+   * {@link CommOptions.node}): the ranks of a machine exchange rows in its shared memory and NCCL
+   * carries each token shard between machines, among one rank per machine. The same on every rank
+   * of a comm; the bits do not depend on it.
    */
-  get transport(): 'host' | 'device' | 'nccl' {
+  get transport(): CommTransport {
     return this.ctx.native.commTransport(this.handle);
   }
 
@@ -174,7 +191,7 @@ export function joinComm(ctx: Context, options: CommOptions): Promise<Comm> {
       });
     const { id, rank, size } = options;
     const joined = ctx.native.commJoin(ctx.handle, id, rank, size, options.timeoutMs === undefined ? 60000 : options.timeoutMs,
-      options.transport === undefined ? 'auto' : options.transport, process.env.SPARQ_NCCL_PATH ?? '');
+      options.transport === undefined ? 'auto' : options.transport, process.env.SPARQ_NCCL_PATH ?? '', options.node);
     p = joined.then((handle) => new Comm(ctx, handle, rank, size));
   } catch (e) {
     p = Promise.reject(e);

@@ -1,4 +1,5 @@
 /** The inputs every rank of a comm test draws for itself (and the test draws again to check them). */
+import type { CommTransport } from '../../src';
 import { numberToF16Bits, rng } from '../reference';
 
 export interface CommCall {
@@ -44,6 +45,8 @@ export interface RankJob {
   after?: 'never-call' | 'exit' | 'exit-in-flight';
   /** CommOptions.transport of this rank (default 'auto') */
   transport?: 'auto' | 'host';
+  /** CommOptions.node of this rank (NCCL comms; default: what the OS says) */
+  node?: string;
   /**
    * After the checked calls: this many more calls of the last call's shape, each followed by
    * `synchronize()`, timed on the rank (5 untimed first); reported as `timing`. Every rank of a
@@ -56,7 +59,7 @@ export interface RankReport {
   rank: number;
   joined?: boolean;
   /** after the join: how this rank's comm moves rows (Comm.transport) */
-  transport?: 'host' | 'device' | 'nccl';
+  transport?: CommTransport;
   call?: number;
   out?: string; // base64 of the fp16 bits
   residual?: string;

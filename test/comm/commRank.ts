@@ -27,7 +27,7 @@ async function main(): Promise<void> {
   try {
     let c;
     try {
-      c = await sq.comm({ id: Uint8Array.from(Buffer.from(job.id, 'hex')), rank: job.rank, size: job.size, timeoutMs: job.timeoutMs, transport: job.transport });
+      c = await sq.comm({ id: Uint8Array.from(Buffer.from(job.id, 'hex')), rank: job.rank, size: job.size, timeoutMs: job.timeoutMs, transport: job.transport, node: job.node });
     } catch (e) {
       report({ rank: job.rank, joined: false, error: errorOf(e) });
       return;
