@@ -182,6 +182,12 @@ describe('comm.allreduceRmsnorm [cpu]: ranks in other workers and processes', ()
       await expect(sq.comm({ id: comm.create(), rank: 2, size: 2 })).rejects.toBeInstanceOf(SparqArgumentError);
       await expect(sq.comm({ id: comm.create(), rank: 0, size: 9 })).rejects.toMatchObject({ argument: 'size' });
       await expect(sq.comm({ id: comm.create(), rank: 0, size: 1, transport: 'nccl' as 'host' })).rejects.toMatchObject({ argument: 'transport' });
+      // node names a machine of an NCCL comm; a shared-memory comm's ranks share one by construction
+      await expect(sq.comm({ id: comm.create(), rank: 0, size: 1, node: 'a' })).rejects.toMatchObject({
+        name: 'SparqArgumentError',
+        argument: 'node',
+        message: expect.stringMatching(/comm: node must be left out for a comm of sparq.comm.create\(\)/),
+      });
       expect(() => comm.create({ maxBytes: -1 })).toThrow(SparqArgumentError);
       const { c, x, g } = await expectOneRankComm(sq);
       expect(c.transport).toBe('host');
@@ -284,6 +290,37 @@ describeSim('comm.allreduceRmsnorm [sim]: the CUDA comm kernel on the simulator'
         });
       } finally {
         await cpu.close();
+      }
+    } finally {
+      if (saved === undefined) delete process.env.SPARQ_NCCL_PATH;
+      else process.env.SPARQ_NCCL_PATH = saved;
+    }
+  });
+
+  // The hierarchical NCCL form (runtime/comm_topology.h) on sim ranks through the double: 4 ranks
+  // naming 2 machines (rank order a, b, b, a), so each machine's ranks meet in its shared memory and
+  // the double carries each token shard between the two; the contract's bits, as the flat form.
+  it('an NCCL comm over named machines (the test double): 2 × 2 sim ranks take the hierarchical form, contract bits; bad names refused', async () => {
+    const saved = process.env.SPARQ_NCCL_PATH;
+    process.env.SPARQ_NCCL_PATH = path.join(path.dirname(addonPath()), 'libnccl_double.so');
+    try {
+      const seed = freshSeed();
+      const id = hex(await comm.createNccl({ maxBytes: 2 ** 20 }));
+      const nodes = ['a', 'b', 'b', 'a'];
+      const jobs = nodes.map((node, rank) => ({ id, rank, size: 4, seed, calls, timeoutMs: 60000, backend: 'sim' as const, node }));
+      const reports = await runRanks(jobs, 'worker');
+      expect(transports(reports)).toEqual(['nccl-hierarchical', 'nccl-hierarchical', 'nccl-hierarchical', 'nccl-hierarchical']);
+      expectContract(reports, seed, 4, calls);
+      const sq = await open({ backend: 'sim' });
+      try {
+        const nccl = await comm.createNccl();
+        for (const node of ['', 7, 'x'.repeat(1025)])
+          await expect(sq.comm({ id: nccl, rank: 0, size: 1, node: node as string })).rejects.toMatchObject({
+            name: 'SparqArgumentError',
+            argument: 'node',
+          });
+      } finally {
+        await sq.close();
       }
     } finally {
       if (saved === undefined) delete process.env.SPARQ_NCCL_PATH;

@@ -825,6 +825,11 @@ class Faulty : public Backend {
   Status AllreduceGathered(const AllreduceGatheredArgs& a, LaunchInfo* info) override {
     return inner_->AllreduceGathered(a, info);
   }
+  const char* NcclFlavor() const override { return inner_->NcclFlavor(); }
+  Status NcclStream(void** stream) override { return inner_->NcclStream(stream); }
+  Status StreamIdle(bool* idle) override { return inner_->StreamIdle(idle); }
+  // From the rank's own thread, between its join and its calls (a fault only its calls meet).
+  void SetFaults(unsigned faults) { faults_ = faults; }
 
  private:
   std::shared_ptr<Backend> inner_;
@@ -1060,7 +1065,9 @@ void NcclFailures() {
 
 // The hierarchical form's bounds (nodes a, b, a, b: ranks 0 and 2 on a, 1 and 3 on b), on the
 // double: rank 3 never calls — rank 1 (its node peer) fails in the node exchange naming it, ranks 0
-// and 2 (the other node) at their NCCL deadline; every comm broken after.
+// and 2 (the other node) at their NCCL deadline; every comm broken after. Then rank 2's x cannot be
+// read from its device: it abandons the comm, and rank 0, waiting for it in node a's exchange,
+// fails at once naming it, not at its timeout (ranks 1 and 3 join and make no call).
 void NcclNodeFailures() {
   if (!sparq_test::TakeCase()) return;
   constexpr int64_t kTimeoutMs = 1500;
@@ -1077,7 +1084,7 @@ void NcclNodeFailures() {
   std::vector<Status> status(4);
   std::vector<std::string> broken(4);
   std::vector<double> seconds(4, 0);
-  std::vector<bool> hierarchical(4, false);
+  std::vector<char> hierarchical(4, 0);  // not vector<bool>: ranks write their own entries concurrently
   std::vector<std::thread> ranks;
   for (int r = 0; r < 4; ++r)
     ranks.emplace_back([&, r] {
@@ -1106,6 +1113,33 @@ void NcclNodeFailures() {
     Check(status[size_t(r)].code == StatusCode::kTimeout && !broken[size_t(r)].empty() && seconds[size_t(r)] < 3 * kTimeoutMs / 1000.0,
           "comm nccl hierarchical [sim]: rank " + std::to_string(r) + "'s call fails with kTimeout within its bound, comm broken",
           "%s / %s (%.2f s)", status[size_t(r)].message.c_str(), broken[size_t(r)].c_str(), seconds[size_t(r)]);
+
+  constexpr int64_t kLongTimeoutMs = 20000;
+  made = comm::NewNcclId(4096, "", &id);
+  std::vector<std::shared_ptr<comm::NcclComm>> held(4);  // kept past the calls, as real ranks keep theirs
+  ranks.clear();
+  for (int r = 0; r < 4; ++r)
+    ranks.emplace_back([&, r] {
+      std::shared_ptr<Backend> backend;
+      Status st = made.ok() ? CreateSimBackend(BackendOptions{}, &backend) : made;
+      std::shared_ptr<Faulty> faulty;
+      if (st.ok() && r == 2) backend = faulty = std::make_shared<Faulty>(backend, 0u);
+      if (st.ok()) st = comm::NcclComm::Join(backend, id, r, 4, kLongTimeoutMs, nullptr, "", r % 2 ? "b" : "a", &held[size_t(r)]);
+      if (faulty) faulty->SetFaults(Faulty::kCopyToHost);
+      const auto t0 = std::chrono::steady_clock::now();
+      if (st.ok() && r % 2 == 0) st = held[size_t(r)]->Allreduce(RankCommArgs(c, r, nullptr), nullptr);
+      seconds[size_t(r)] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      status[size_t(r)] = st;
+    });
+  for (auto& t : ranks) t.join();
+  Check(status[2].code == StatusCode::kDevice, "comm nccl hierarchical [sim]: the rank whose x cannot be read gets its own error",
+        "%s", status[2].message.c_str());
+  Check(status[0].code == StatusCode::kTimeout && sparq_test::Contains(status[0].message, "rank 2 could not read its x") &&
+            seconds[0] < kLongTimeoutMs / 4000.0,
+        "comm nccl hierarchical [sim]: its node peer fails at once naming it", "%s (%.2f s)", status[0].message.c_str(), seconds[0]);
+  std::vector<std::thread> closers;
+  for (auto& h : held) closers.emplace_back([&h] { h.reset(); });
+  for (auto& t : closers) t.join();
 }
 
 int main() {

@@ -1418,6 +1418,48 @@ export default [
     replace: 'static_cast<uint8_t*>(staging_));',
     models: 'every peer\'s rows taken from the all-gather\'s first part (rank 0\'s)',
   },
+  // the hierarchical NCCL form (runtime/comm_nccl.cc AllreduceHierarchical, runtime/comm_topology.*):
+  // sim_allreduce_test's Transports(Via::kNcclNodes), NcclNodeFailures()
+  {
+    name: 'comm-nccl-nodes-rows-by-node-order',
+    kernel: 'allreduce',
+    file: 'native/runtime/comm_nccl.cc',
+    search: 'CopyBytes(staging.data() + size_t(topo_.RankOf(n, p)) * x_bytes + begin_j * row,',
+    replace: 'CopyBytes(staging.data() + size_t(n * L + p) * x_bytes + begin_j * row,',
+    models: 'the gathered rows placed in node order (node, local index) instead of at their global rank: wherever a node\'s ranks are not consecutive, the rank-order sum adds the ranks in the wrong order',
+  },
+  {
+    name: 'comm-nccl-nodes-shard-from-token-0',
+    kernel: 'allreduce',
+    file: 'native/runtime/comm_nccl.cc',
+    search: 'static_cast<const uint8_t*>(slots[size_t(j)]) + begin * row, rows * row);',
+    replace: 'static_cast<const uint8_t*>(slots[size_t(j)]), rows * row);',
+    models: 'every shard taken from the first tokens of the node peers\' x: shards past the first carry the wrong rows between nodes',
+  },
+  {
+    name: 'comm-nccl-nodes-shard-bounds-round-up',
+    kernel: 'allreduce',
+    file: 'native/runtime/comm_topology.h',
+    search: 'return tokens * shard / shards;',
+    replace: 'return (tokens + shards - 1) / shards * shard;',
+    models: 'shards of ⌈T/L⌉ tokens from the first: with fewer tokens than a node has ranks the last shard starts past the end (rows read and written out of bounds), elsewhere shards no longer tile the tokens',
+  },
+  {
+    name: 'comm-nccl-nodes-uneven-hierarchical',
+    kernel: 'allreduce',
+    file: 'native/runtime/comm_topology.cc',
+    search: 't.hierarchical = t.nodes >= 2 && t.local_size >= 2 && even;',
+    replace: 't.hierarchical = t.nodes >= 2 && t.local_size >= 2;',
+    models: 'nodes of different rank counts taken as hierarchical: the plan\'s [node][local] table has holes and the shard comms differ in size',
+  },
+  {
+    name: 'comm-nccl-nodes-no-node-abandon',
+    kernel: 'allreduce',
+    file: 'native/runtime/comm_nccl.cc',
+    search: '  if (node_comm_) (void)node_comm_->Abandon(reason);  // this node\'s ranks fail now, not at their timeout\n',
+    replace: '',
+    models: 'a rank that fails (before arriving, or in NCCL) leaves its node\'s shared-memory comm usable: its node peers wait out their whole timeout',
+  },
   {
     name: 'comm-gathered-block-sum-one-set',
     kernel: 'allreduce',
