@@ -314,7 +314,7 @@ Napi::Value CommAllreduceRmsnorm(const Napi::CallbackInfo& info) {
   // A released transport is a closed comm (close() breaks it first, so this is only belt and braces):
   // never fall back to the host transport while the peers move rows another way.
   const std::string transport = state->Transport();
-  if ((transport == "device" && !device) || (transport == "nccl" && !nccl))
+  if ((transport == "device" && !device) || (transport.rfind("nccl", 0) == 0 && !nccl))
     ThrowArg(env, StatusCode::kTimeout, op, "comm", "a usable comm", "one that was closed");
   const DType f16 = DType::kF16;
   TensorWrap* x = ParseTensor(info[2], ctx, op, "x", &f16);

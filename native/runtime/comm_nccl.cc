@@ -1,6 +1,8 @@
 // runtime/comm_nccl.cc: see comm_nccl.h.
 #include "runtime/comm_nccl.h"
 
+#include <sys/statvfs.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstring>
@@ -14,7 +16,18 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-constexpr char kMagic[4] = {'S', 'Q', 'N', '1'};
+constexpr char kMagic[4] = {'S', 'Q', 'N', '2'};
+
+// What a node exchange's error adds: the node comm counts its exchanges, two a call.
+constexpr const char* kNodeExchange = " (in this machine's shared-memory exchange, two a call)";
+
+// Free bytes of /dev/shm (0 where it cannot be asked): the machine's comm needs its whole segment
+// there, or writing a slot past what tmpfs has left is a SIGBUS, not an error.
+uint64_t ShmFreeBytes() {
+  struct statvfs v {};
+  if (::statvfs("/dev/shm", &v) != 0) return 0;
+  return uint64_t(v.f_bavail) * uint64_t(v.f_frsize);
+}
 
 // memcpy that allows an empty copy from or to an empty buffer's null data()
 void CopyBytes(void* dst, const void* src, size_t bytes) {
@@ -103,9 +116,16 @@ Status NcclComm::Join(std::shared_ptr<Backend> backend, const std::vector<uint8_
 }
 
 NcclComm::~NcclComm() {
-  if (shard_comm_ != nullptr) api_->comm_abort(shard_comm_);
-  if (comm_ != nullptr) api_->comm_abort(comm_);  // never waits on a peer, unlike ncclCommDestroy
+  AbortAll();
   if (staging_ != nullptr) backend_->Free(staging_);
+}
+
+void NcclComm::AbortAll() {
+  // ncclCommAbort never waits on a peer, unlike ncclCommDestroy
+  if (void* shard = __atomic_exchange_n(&shard_comm_, nullptr, __ATOMIC_ACQ_REL)) api_->comm_abort(shard);
+  if (comm_ != nullptr) api_->comm_abort(comm_);
+  comm_ = nullptr;
+  if (void* shard = __atomic_exchange_n(&shard_comm_, nullptr, __ATOMIC_ACQ_REL)) api_->comm_abort(shard);
 }
 
 std::string NcclComm::BrokenReason() const {
@@ -114,8 +134,7 @@ std::string NcclComm::BrokenReason() const {
     if (!broken_.empty()) return broken_;
   }
   // a node peer that broke the node's comm breaks this one (node_comm_ is set before the comm is shared)
-  const std::string node = node_comm_ ? node_comm_->BrokenReason() : "";
-  return node.empty() ? node : node + NodeRanksNote();
+  return node_comm_ ? node_comm_->BrokenReason() : "";
 }
 
 void NcclComm::Close() {
@@ -132,24 +151,11 @@ Status NcclComm::Break(StatusCode code, const std::string& reason, const char* o
     if (broken_.empty()) broken_ = reason;
   }
   if (node_comm_) (void)node_comm_->Abandon(reason);  // this node's ranks fail now, not at their timeout
-  if (shard_comm_ != nullptr) api_->comm_abort(shard_comm_);
-  shard_comm_ = nullptr;
-  if (comm_ != nullptr) api_->comm_abort(comm_);
-  comm_ = nullptr;
+  AbortAll();
   return Status::Error(code, std::string(op) + ": " + reason);
 }
 
-std::string NcclComm::NodeRanksNote() const {
-  std::string local, global;
-  for (int l = 0; l < topo_.local_size; ++l) {
-    local += (l ? ", " : "") + std::to_string(l);
-    global += (l ? ", " : "") + std::to_string(topo_.RankOf(topo_.node, l));
-  }
-  return " (in this node's exchange, two per call: node-local ranks " + local + " are ranks " + global + " of the comm)";
-}
-
-Status NcclComm::AsyncState(const char* call, bool* done, void* comm) {
-  if (comm == nullptr) comm = comm_;
+Status NcclComm::AsyncStateOf(void* comm, const char* call, bool* done) {
   nccl::Result e = nccl::kInProgress;
   const nccl::Result q = api_->comm_get_async_error(comm, &e);
   if (q != nccl::kSuccess) e = q;
@@ -189,7 +195,7 @@ Status NcclComm::Allreduce(const CommAllreduceRmsnormArgs& a, LaunchInfo* info) 
   // (and aborted), as NCCL cannot skip a collective.
   const std::string call_text = "call " + std::to_string(call);
   if (topo_.hierarchical) return AllreduceHierarchical(a, info, deadline, call_text);
-  Status s = EnsureStaging(size_t(size_) * bytes);
+  Status s = EnsureStaging(size_t(size_) * bytes, "comm.allreduceRmsnorm");
   if (!s.ok()) return s;
   void* stream = nullptr;
   s = backend_->NcclStream(&stream);
@@ -215,13 +221,13 @@ Status NcclComm::Allreduce(const CommAllreduceRmsnormArgs& a, LaunchInfo* info) 
   });
 }
 
-Status NcclComm::EnsureStaging(size_t bytes) {
+Status NcclComm::EnsureStaging(size_t bytes, const char* op) {
   if (bytes <= staging_bytes_) return Status::Ok();
   if (staging_ != nullptr) backend_->Free(staging_);
   staging_ = nullptr;
   staging_bytes_ = 0;
   Status s = backend_->Allocate(bytes, &staging_);
-  if (!s.ok()) return Break(s.code, "rank " + std::to_string(rank_) + " could not allocate its NCCL staging: " + s.message);
+  if (!s.ok()) return Break(s.code, "rank " + std::to_string(rank_) + " could not allocate its NCCL staging: " + s.message, op);
   staging_bytes_ = bytes;
   return Status::Ok();
 }
@@ -238,7 +244,7 @@ Status NcclComm::GatherAndWait(void* comm, const void* send, void* recv, size_t 
   // stream until the deadline's abort ends it.
   return Wait(op, what + " (a rank that never called?)", deadline, [&](bool* done) {
     bool enqueued = false;
-    Status e = AsyncState("ncclAllGather", &enqueued, comm);
+    Status e = AsyncStateOf(comm, "ncclAllGather", &enqueued);
     if (!e.ok() || !enqueued) return e;
     return backend_->StreamIdle(done);
   });
@@ -246,51 +252,66 @@ Status NcclComm::GatherAndWait(void* comm, const void* send, void* recv, size_t 
 
 Status NcclComm::JoinHierarchy(const std::vector<uint8_t>& id, const std::string& node, Clock::time_point deadline) {
   const char* op = "comm";
-  // Each rank's record: its node key, and whether its NCCL can split (the form needs every rank's).
-  constexpr size_t kRecordBytes = 32;
+  // Each rank's record: its machine's key, whether its NCCL can split, the free bytes of its
+  // /dev/shm. Every rank plans from the same records, so all take the same form.
+  constexpr size_t kRecordBytes = 32, kSplitAt = kNodeKeyBytes, kShmFreeAt = 24;
   std::vector<uint8_t> records(size_t(size_ + 1) * kRecordBytes, 0);
   uint8_t* mine = records.data() + size_t(size_) * kRecordBytes;
   const NodeKey key = NodeKeyOf(node);
   std::memcpy(mine, key.data(), key.size());
-  mine[kNodeKeyBytes] = api_->comm_split != nullptr ? 1 : 0;
-  Status s = EnsureStaging(records.size());
+  mine[kSplitAt] = api_->comm_split != nullptr ? 1 : 0;
+  const uint64_t shm_free = ShmFreeBytes();
+  std::memcpy(mine + kShmFreeAt, &shm_free, 8);
+  Status s = EnsureStaging(records.size(), op);
   if (!s.ok()) return s;
   uint8_t* dev = static_cast<uint8_t*>(staging_);
   s = backend_->CopyToDevice(dev + size_t(size_) * kRecordBytes, mine, kRecordBytes);
   if (!s.ok()) return Break(s.code, "rank " + std::to_string(rank_) + ": " + s.message, op);
   s = GatherAndWait(comm_, dev + size_t(size_) * kRecordBytes, dev, kRecordBytes, deadline, op,
-                    "the ranks' machine names were not exchanged within " + std::to_string(timeout_ms_) + " ms");
+                    "the ranks' machine names were not exchanged");
   if (!s.ok()) return s;
   s = backend_->CopyToHost(records.data(), dev, size_t(size_) * kRecordBytes);
   if (!s.ok()) return Break(s.code, "rank " + std::to_string(rank_) + ": " + s.message, op);
   std::vector<NodeKey> keys(static_cast<size_t>(size_));
-  bool all_split = true;
-  for (int q = 0; q < size_; ++q) {
-    std::memcpy(keys[size_t(q)].data(), records.data() + size_t(q) * kRecordBytes, kNodeKeyBytes);
-    all_split = all_split && records[size_t(q) * kRecordBytes + kNodeKeyBytes] == 1;
-  }
+  for (int q = 0; q < size_; ++q) std::memcpy(keys[size_t(q)].data(), records.data() + size_t(q) * kRecordBytes, kNodeKeyBytes);
   const NcclTopology plan = PlanTopology(keys, rank_);
-  if (!plan.hierarchical || !all_split) return Status::Ok();  // flat, as planned before
+  if (!plan.hierarchical) return Status::Ok();  // flat, as planned before
+  // The machine's segment: a header page and a slot per rank, wholly in /dev/shm on every machine.
+  const uint64_t slot = NodeSlotBytes(slot_bytes_, plan);
+  const uint64_t segment = 4096 + uint64_t(plan.local_size) * slot;
+  for (int q = 0; q < size_; ++q) {
+    const uint8_t* r = records.data() + size_t(q) * kRecordBytes;
+    uint64_t free = 0;
+    std::memcpy(&free, r + kShmFreeAt, 8);
+    if (r[kSplitAt] != 1 || free < segment || slot > (uint64_t(1) << 40)) return Status::Ok();  // flat
+  }
   topo_ = plan;
   nccl::Config config;
   config.blocking = 0;
+  // Non-blocking: NCCL writes shard_comm_ from its own thread once the split is complete.
   const nccl::Result r = api_->comm_split(comm_, topo_.local, topo_.node, &shard_comm_, &config);
   if (r != nccl::kSuccess && r != nccl::kInProgress)
     return Break(StatusCode::kBackend, "rank " + std::to_string(rank_) + ": ncclCommSplit failed: " + api_->Describe(r, comm_), op);
-  s = Wait(op, "the NCCL comm of local rank " + std::to_string(topo_.local) + "'s shard did not come up", deadline, [&](bool* done) {
+  s = Wait(op, "the NCCL comm of shard " + std::to_string(topo_.local) + " did not come up", deadline, [&](bool* done) {
     bool parent = false;
     Status e = AsyncState("ncclCommSplit", &parent);
-    if (e.ok() && parent) e = AsyncState("ncclCommSplit", done, shard_comm_);
-    return e;
+    if (!e.ok() || !parent) return e;
+    void* shard = __atomic_load_n(&shard_comm_, __ATOMIC_ACQUIRE);
+    if (shard == nullptr) return Status::Error(StatusCode::kBackend, "ncclCommSplit finished without making a comm");
+    return AsyncStateOf(shard, "ncclCommSplit", done);
   });
   if (!s.ok()) return s;
   const int64_t left_ms = std::max<int64_t>(
       1, std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count());
-  s = ShmComm::Join(NodeCommId(id.data() + 12, nccl::kUniqueIdBytes, key, NodeSlotBytes(slot_bytes_, topo_)), topo_.local,
-                    topo_.local_size, left_ms, cancel_, &node_comm_);
-  if (!s.ok()) return Break(s.code, "rank " + std::to_string(rank_) + " could not join its node's shared memory: " + s.message +
-                                        NodeRanksNote() + "; ranks that name the same machine must share /dev/shm",
-                            op);
+  std::vector<int> names(size_t(topo_.local_size));
+  for (int l = 0; l < topo_.local_size; ++l) names[size_t(l)] = topo_.RankOf(topo_.node, l);
+  s = ShmComm::Join(NodeCommId(id.data() + 12, nccl::kUniqueIdBytes, key, slot), topo_.local, topo_.local_size, left_ms, cancel_,
+                    &node_comm_, names);
+  if (!s.ok())
+    return Break(s.code, "rank " + std::to_string(rank_) + " could not meet the ranks of its machine in shared memory: " +
+                             WithoutOp(s.message) + " (ranks that name one machine must share /dev/shm)",
+                 op);
+  node_comm_->set_timeout_ms(timeout_ms_);  // the join had what was left of its deadline; calls get the whole timeout
   return Status::Ok();
 }
 
@@ -304,55 +325,54 @@ Status NcclComm::AllreduceHierarchical(const CommAllreduceRmsnormArgs& a, Launch
   const size_t rows = shard_rows(topo_.local), begin = size_t(ShardBegin(T, topo_.local, L));
   const size_t send_bytes = size_t(L) * rows * row, recv_bytes = size_t(N) * send_bytes;
   // Host buffers first: a rank that fails before arriving abandons the comm (its peers fail now).
-  std::vector<uint8_t> x, send, recv, staging;
   try {
-    x.resize(x_bytes);
-    send.resize(send_bytes);
-    recv.resize(recv_bytes);
-    staging.resize(size_t(size_) * x_bytes);
+    for (auto [buffer, bytes] : {std::pair{&host_x_, x_bytes}, std::pair{&host_send_, send_bytes},
+                                 std::pair{&host_recv_, recv_bytes}, std::pair{&host_staging_, size_t(size_) * x_bytes}})
+      if (buffer->size() < bytes) buffer->resize(bytes);
   } catch (const std::bad_alloc&) {
     return Break(StatusCode::kOutOfMemory, "rank " + std::to_string(rank_) + " could not allocate its host buffers (" +
                                                std::to_string(x_bytes + send_bytes + recv_bytes + size_t(size_) * x_bytes) +
                                                " bytes)");
   }
-  Status s = EnsureStaging(send_bytes + recv_bytes);
+  uint8_t *x = host_x_.data(), *send = host_send_.data(), *recv = host_recv_.data(), *staging = host_staging_.data();
+  Status s = EnsureStaging(send_bytes + recv_bytes, op);
   if (!s.ok()) return s;
-  s = backend_->CopyToHost(x.data(), a.x, x_bytes);
+  s = backend_->CopyToHost(x, a.x, x_bytes);
   if (!s.ok()) return Break(s.code, "rank " + std::to_string(rank_) + " could not read its x from the device: " + s.message);
   // 1. the node's x; this rank keeps shard `local` of each
-  s = node_comm_->Exchange(x.data(), x_bytes, T, a.hidden, [&](const std::vector<const void*>& slots) {
+  s = node_comm_->Exchange(x, x_bytes, T, a.hidden, [&](const std::vector<const void*>& slots) {
     for (int j = 0; j < L; ++j)
-      CopyBytes(send.data() + size_t(j) * rows * row, static_cast<const uint8_t*>(slots[size_t(j)]) + begin * row, rows * row);
+      CopyBytes(send + size_t(j) * rows * row, static_cast<const uint8_t*>(slots[size_t(j)]) + begin * row, rows * row);
     return Status::Ok();
   });
-  if (!s.ok()) return Break(s.code, WithoutOp(s.message) + NodeRanksNote());
+  if (!s.ok()) return Break(s.code, WithoutOp(s.message) + kNodeExchange);
   // 2. that shard of every node (every member of this shard comm has the same row count)
   if (rows > 0) {
     uint8_t* dev = static_cast<uint8_t*>(staging_);
-    s = backend_->CopyToDevice(dev, send.data(), send_bytes);
+    s = backend_->CopyToDevice(dev, send, send_bytes);
     if (!s.ok()) return Break(s.code, "rank " + std::to_string(rank_) + ": " + s.message);
-    s = GatherAndWait(shard_comm_, dev, dev + send_bytes, send_bytes, deadline, op,
+    s = GatherAndWait(__atomic_load_n(&shard_comm_, __ATOMIC_ACQUIRE), dev, dev + send_bytes, send_bytes, deadline, op,
                       "the NCCL all-gather of " + call_text + "'s token shard " + std::to_string(topo_.local) + " did not finish");
     if (!s.ok()) return s;
-    s = backend_->CopyToHost(recv.data(), dev + send_bytes, recv_bytes);
+    s = backend_->CopyToHost(recv, dev + send_bytes, recv_bytes);
     if (!s.ok()) return Break(s.code, "rank " + std::to_string(rank_) + ": " + s.message);
   }
   // 3. every shard of every rank, from the node peer that holds it, into rank order
-  s = node_comm_->Exchange(recv.data(), recv_bytes, T, a.hidden, [&](const std::vector<const void*>& slots) {
+  s = node_comm_->Exchange(recv_bytes ? recv : nullptr, recv_bytes, T, a.hidden, [&](const std::vector<const void*>& slots) {
     for (int j = 0; j < L; ++j) {
       const size_t rows_j = shard_rows(j), begin_j = size_t(ShardBegin(T, j, L));
       const uint8_t* held = static_cast<const uint8_t*>(slots[size_t(j)]);  // [N][L][rows_j][H]
       for (int n = 0; n < N; ++n)
         for (int p = 0; p < L; ++p)
-          CopyBytes(staging.data() + size_t(topo_.RankOf(n, p)) * x_bytes + begin_j * row,
+          CopyBytes(staging + size_t(topo_.RankOf(n, p)) * x_bytes + begin_j * row,
                     held + size_t(n * L + p) * rows_j * row, rows_j * row);
     }
     return Status::Ok();
   });
-  if (!s.ok()) return Break(s.code, WithoutOp(s.message) + NodeRanksNote());
+  if (!s.ok()) return Break(s.code, WithoutOp(s.message) + kNodeExchange);
   // 4. the comm kernel, as every transport runs it
   AllreduceGatheredArgs g = GatheredArgsOf(a, rank_, size_);
-  g.staging = reinterpret_cast<const uint16_t*>(staging.data());
+  g.staging = reinterpret_cast<const uint16_t*>(staging);
   s = backend_->AllreduceGathered(g, info);
   if (!s.ok()) return Break(s.code, "rank " + std::to_string(rank_) + ": " + s.message);
   return Status::Ok();

@@ -15,7 +15,9 @@
 // nodes, among the ranks of one local index (ncclCommSplit): 1/L of the flat all-gather's bytes
 // between machines, the same bits.
 //
-// The id: "SQN1", maxBytes (u64, little-endian), then ncclGetUniqueId's 128 bytes. The process that
+// The id: "SQN2" (the join's exchange of machine names came with 2: a rank of an older sparq refuses
+// this id instead of pairing its first call with that exchange), maxBytes (u64, little-endian), then
+// ncclGetUniqueId's 128 bytes. The process that
 // made it hosts NCCL's bootstrap root: it must live until every rank has joined.
 #pragma once
 #include <atomic>
@@ -80,11 +82,16 @@ class NcclComm {
   template <class Poll>
   Status Wait(const char* op, const std::string& what, std::chrono::steady_clock::time_point deadline, Poll&& done);
   Status Break(StatusCode code, const std::string& reason, const char* op = "comm.allreduceRmsnorm");
-  // ncclCommGetAsyncError on `comm` (default: the comm's own): *done once NCCL has finished
-  // `call`'s part on the host (non-blocking init, or a collective enqueued); an NCCL error as kBackend.
-  Status AsyncState(const char* call, bool* done, void* comm = nullptr);
-  // The staging on the device holds at least `bytes`.
-  Status EnsureStaging(size_t bytes);
+  // ncclCommGetAsyncError on the comm's own NCCL comm (AsyncStateOf: on `comm`): *done once NCCL
+  // has finished `call`'s part on the host (non-blocking init, or a collective enqueued); an NCCL
+  // error as kBackend.
+  Status AsyncState(const char* call, bool* done) { return AsyncStateOf(comm_, call, done); }
+  Status AsyncStateOf(void* comm, const char* call, bool* done);
+  // The staging on the device holds at least `bytes` (`op` prefixes a failure).
+  Status EnsureStaging(size_t bytes, const char* op);
+  // Aborts the per-shard comm and then the comm (a split still in flight is ended by the comm's
+  // abort, which may hand over its result only then: looked at again after it).
+  void AbortAll();
   // ncclAllGather of `bytes` from `send` into `recv` (backend memory) on `comm`, waited for to
   // the end (enqueued, then the stream idle), so the host may read recv; bounded by `deadline`.
   Status GatherAndWait(void* comm, const void* send, void* recv, size_t bytes, std::chrono::steady_clock::time_point deadline,
@@ -95,17 +102,17 @@ class NcclComm {
   // One call of the hierarchical form (comm_topology.h, steps 1-4).
   Status AllreduceHierarchical(const CommAllreduceRmsnormArgs& a, LaunchInfo* info, std::chrono::steady_clock::time_point deadline,
                                const std::string& call_text);
-  // " (node-local ranks 0, 1 here are ranks 0, 2 of the comm)": what a node exchange's error needs,
-  // since the node's shared-memory comm names ranks by their local index.
-  std::string NodeRanksNote() const;
 
   const nccl::Api* api_ = nullptr;
   std::shared_ptr<Backend> backend_;
   std::shared_ptr<std::atomic<bool>> cancel_;
   void* comm_ = nullptr;  // ncclComm_t; null once aborted
-  void* shard_comm_ = nullptr;  // hierarchical: the ranks of this local index, one per node (ncclCommSplit)
+  // hierarchical: the ranks of this local index, one per node. Written by NCCL's own thread when a
+  // non-blocking ncclCommSplit completes: read and replaced only with __atomic builtins.
+  void* shard_comm_ = nullptr;
   NcclTopology topo_;
   std::shared_ptr<ShmComm> node_comm_;  // hierarchical: this node's ranks, by local index
+  std::vector<uint8_t> host_x_, host_send_, host_recv_, host_staging_;  // hierarchical, grown on demand
   int rank_ = 0, size_ = 0;
   uint64_t slot_bytes_ = 0;
   int64_t timeout_ms_ = 0;

@@ -146,7 +146,8 @@ std::vector<uint8_t> NewId(uint64_t slot_bytes) {
 }
 
 Status ShmComm::Join(const std::vector<uint8_t>& id, int rank, int size, int64_t timeout_ms,
-                     std::shared_ptr<std::atomic<bool>> cancel, std::shared_ptr<ShmComm>* out) {
+                     std::shared_ptr<std::atomic<bool>> cancel, std::shared_ptr<ShmComm>* out,
+                     const std::vector<int>& rank_names) {
   const char* op = "comm";
   uint64_t slot_bytes = 0;
   for (int i = 0; i < 8; ++i) slot_bytes |= uint64_t(id.size() == kIdBytes ? id[20 + i] : 0) << (8 * i);
@@ -159,6 +160,7 @@ Status ShmComm::Join(const std::vector<uint8_t>& id, int rank, int size, int64_t
   c->size_ = size;
   c->slot_bytes_ = slot_bytes;
   c->timeout_ms_ = timeout_ms;
+  if (rank_names.size() == size_t(size)) c->rank_names_ = rank_names;
   c->cancel_ = cancel ? std::move(cancel) : std::make_shared<std::atomic<bool>>(false);
   c->name_ = "/sparq-" + Hex(id.data() + 4, 16);
   const size_t total = kHeaderBytes + size_t(size) * size_t(slot_bytes);
@@ -198,7 +200,7 @@ Status ShmComm::Join(const std::vector<uint8_t>& id, int rank, int size, int64_t
   uint32_t not_joined = 0;
   if (!me.joined.compare_exchange_strong(not_joined, 1, std::memory_order_acq_rel))
     return refuse(Status::Error(StatusCode::kArgument, std::string(op) + ": rank must be one no other member has joined as, got " +
-                                                           std::to_string(rank) + " twice",
+                                                           c->RankName(rank) + " twice",
                                 "rank"));
   me.pid.store(int64_t(::getpid()), std::memory_order_release);
 
@@ -223,9 +225,9 @@ void ShmComm::Close() {
   {
     std::lock_guard<std::mutex> lk(mu_);
     if (!local_broken_.empty()) return;
-    local_broken_ = "rank " + std::to_string(rank_) + " closed the comm";
+    local_broken_ = "rank " + RankName(rank_) + " closed the comm";
   }
-  (void)Break("rank " + std::to_string(rank_) + " closed the comm");
+  (void)Break("rank " + RankName(rank_) + " closed the comm");
 }
 
 std::string ShmComm::BrokenReason() const {
@@ -263,15 +265,15 @@ Status ShmComm::WaitAll(Wait what, uint64_t target) {
     if (seg_->broken.load(std::memory_order_acquire) == 2)
       return Status::Error(StatusCode::kTimeout, "comm.allreduceRmsnorm: the comm is broken: " + std::string(seg_->reason));
     if (cancel_->load(std::memory_order_relaxed))
-      return Break("rank " + std::to_string(rank_) + " closed the comm (its context was closed)");
+      return Break("rank " + RankName(rank_) + " closed the comm (its context was closed)");
     if ((i & 255) == 255) {
       std::string missing, gone;
       for (int p = 0; p < size_; ++p) {
         if (reached(seg_->ranks[p])) continue;
         const int64_t pid = seg_->ranks[p].pid.load(std::memory_order_acquire);
         if (pid != int64_t(::getpid()) && ProcessGone(pid))
-          gone += (gone.empty() ? "" : ", ") + std::to_string(p) + " (pid " + std::to_string(pid) + ")";
-        missing += (missing.empty() ? "" : ", ") + std::to_string(p);
+          gone += (gone.empty() ? "" : ", ") + RankName(p) + " (pid " + std::to_string(pid) + ")";
+        missing += (missing.empty() ? "" : ", ") + RankName(p);
       }
       const std::string call = what == Wait::kJoin   ? "the join"
                                : what == Wait::kVote ? "the join's transport agreement"
@@ -283,7 +285,7 @@ Status ShmComm::WaitAll(Wait what, uint64_t target) {
                                  : what == Wait::kArrive ? "arrive at " + call
                                                          : "finish " + call;
         return Break("rank " + missing + " did not " + verb + " within " + std::to_string(timeout_ms_) +
-                     " ms (waited on rank " + std::to_string(rank_) + ")");
+                     " ms (waited on rank " + RankName(rank_) + ")");
       }
     }
     Backoff(i);
@@ -355,9 +357,9 @@ Status ShmComm::Arrive(const void* input, size_t bytes, int64_t tokens, int64_t 
     if (r.tokens.load(std::memory_order_relaxed) != tokens || r.hidden.load(std::memory_order_relaxed) != hidden) {
       (void)Depart();  // keep the counters in step: the next call can still run
       return Status::Error(StatusCode::kShape, "comm.allreduceRmsnorm: x must be [" + std::to_string(r.tokens.load()) + ", " +
-                                                   std::to_string(r.hidden.load()) + "] (the shape rank " + std::to_string(p) +
+                                                   std::to_string(r.hidden.load()) + "] (the shape rank " + RankName(p) +
                                                    " passed), got [" + std::to_string(tokens) + ", " +
-                                                   std::to_string(hidden) + "] on rank " + std::to_string(rank_),
+                                                   std::to_string(hidden) + "] on rank " + RankName(rank_),
                            "x");
     }
   }

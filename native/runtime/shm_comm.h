@@ -40,8 +40,11 @@ class ShmComm {
   // id, a rank already joined, or a size that differs from the first rank's. Setting *cancel (from
   // any thread: the context is closing) ends this rank's waits now, here and in every later call,
   // and breaks the comm for the others.
+  // rank_names: what its messages call rank p (default p) — a machine's part of an NCCL comm
+  // (runtime/comm_nccl.h) names its ranks by their rank in that comm.
   static Status Join(const std::vector<uint8_t>& id, int rank, int size, int64_t timeout_ms,
-                     std::shared_ptr<std::atomic<bool>> cancel, std::shared_ptr<ShmComm>* out);
+                     std::shared_ptr<std::atomic<bool>> cancel, std::shared_ptr<ShmComm>* out,
+                     const std::vector<int>& rank_names = {});
   ~ShmComm();
   ShmComm(const ShmComm&) = delete;
   ShmComm& operator=(const ShmComm&) = delete;
@@ -49,6 +52,9 @@ class ShmComm {
   int rank() const { return rank_; }
   int size() const { return size_; }
   uint64_t slot_bytes() const { return slot_bytes_; }
+  // The bound of every later wait (Join's timeout_ms bounds the join and, until set, the calls).
+  // Before the comm is shared with another thread.
+  void set_timeout_ms(int64_t timeout_ms) { timeout_ms_ = timeout_ms; }
   // Why the comm is unusable ("" while it is usable): a timeout here or on a peer, or close().
   std::string BrokenReason() const;
 
@@ -107,6 +113,7 @@ class ShmComm {
   // Waits until every rank has joined, or its counter (arrive, depart, vote) reaches `target`; bounded.
   Status WaitAll(Wait what, uint64_t target);
   Status Break(const std::string& reason);
+  std::string RankName(int p) const { return std::to_string(rank_names_.empty() ? p : rank_names_[size_t(p)]); }
 
   Segment* seg_ = nullptr;
   size_t mapped_bytes_ = 0;
@@ -116,6 +123,7 @@ class ShmComm {
   uint64_t calls_ = 0;
   uint64_t votes_ = 0;
   std::string name_;
+  std::vector<int> rank_names_;
   std::shared_ptr<std::atomic<bool>> cancel_;
   mutable std::mutex mu_;
   std::string local_broken_;

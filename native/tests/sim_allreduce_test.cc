@@ -1105,9 +1105,9 @@ void NcclNodeFailures() {
   for (auto& t : ranks) t.join();
   Check(status[3].ok() && hierarchical[0] && hierarchical[3], "comm nccl hierarchical [sim]: 4 ranks on 2 nodes joined, hierarchical",
         "%s", status[3].message.c_str());
-  Check(status[1].code == StatusCode::kTimeout && sparq_test::Contains(status[1].message, "rank 1 did not arrive") &&
-            sparq_test::Contains(status[1].message, "are ranks 1, 3 of the comm"),
-        "comm nccl hierarchical [sim]: rank 1's call fails naming its node peer (local 1 = rank 3)", "%s",
+  Check(status[1].code == StatusCode::kTimeout && sparq_test::Contains(status[1].message, "rank 3 did not arrive") &&
+            sparq_test::Contains(status[1].message, "waited on rank 1"),
+        "comm nccl hierarchical [sim]: rank 1's call fails naming its machine peer by its rank in the comm (3, not 1)", "%s",
         status[1].message.c_str());
   for (int r = 0; r < 3; ++r)
     Check(status[size_t(r)].code == StatusCode::kTimeout && !broken[size_t(r)].empty() && seconds[size_t(r)] < 3 * kTimeoutMs / 1000.0,
@@ -1138,6 +1138,65 @@ void NcclNodeFailures() {
             seconds[0] < kLongTimeoutMs / 4000.0,
         "comm nccl hierarchical [sim]: its node peer fails at once naming it", "%s (%.2f s)", status[0].message.c_str(), seconds[0]);
   std::vector<std::thread> closers;
+  for (auto& h : held) closers.emplace_back([&h] { h.reset(); });
+  for (auto& t : closers) t.join();
+
+  // A machine's segment that /dev/shm could not hold (maxBytes 2^40: slots of 2 · 2^40 bytes):
+  // every rank takes the flat form instead of a SIGBUS at the first large call.
+  made = comm::NewNcclId(uint64_t(1) << 40, "", &id);
+  held.assign(4, nullptr);
+  std::vector<char> flat(4, 0);
+  ranks.clear();
+  for (int r = 0; r < 4; ++r)
+    ranks.emplace_back([&, r] {
+      std::shared_ptr<Backend> backend;
+      Status st = made.ok() ? CreateSimBackend(BackendOptions{}, &backend) : made;
+      if (st.ok()) st = comm::NcclComm::Join(backend, id, r, 4, kTimeoutMs, nullptr, "", r % 2 ? "b" : "a", &held[size_t(r)]);
+      flat[size_t(r)] = st.ok() && !held[size_t(r)]->hierarchical();
+      status[size_t(r)] = st;
+    });
+  for (auto& t : ranks) t.join();
+  Check(flat[0] && flat[1] && flat[2] && flat[3], "comm nccl hierarchical [sim]: machines whose /dev/shm cannot hold the segment: flat",
+        "%s", status[0].message.c_str());
+  closers.clear();
+  for (auto& h : held) closers.emplace_back([&h] { h.reset(); });
+  for (auto& t : closers) t.join();
+
+  // A rank that joins late leaves its peers' joins with little of their deadline; their calls
+  // still get the whole timeout: rank 3 joins 0.7 × timeout late, then rank 2 comes to the first
+  // call 0.5 × timeout after rank 0 (its machine peer), and every rank gets the contract's bits.
+  constexpr int64_t kLateTimeoutMs = 2000;
+  made = comm::NewNcclId(4096, "", &id);
+  Call late;
+  late.ranks = 4;
+  late.tokens = 5;
+  late.hidden = 16;
+  late.wide = true;
+  Workspace late_ws;
+  Prepare(late, late_ws);
+  const auto late_residual = late.residual;
+  held.assign(4, nullptr);
+  ranks.clear();
+  for (int r = 0; r < 4; ++r)
+    ranks.emplace_back([&, r] {
+      std::shared_ptr<Backend> backend;
+      Status st = made.ok() ? CreateSimBackend(BackendOptions{}, &backend) : made;
+      if (r == 3) std::this_thread::sleep_for(std::chrono::milliseconds(kLateTimeoutMs * 7 / 10));
+      if (st.ok()) st = comm::NcclComm::Join(backend, id, r, 4, kLateTimeoutMs, nullptr, "", r % 2 ? "b" : "a", &held[size_t(r)]);
+      if (r == 2) std::this_thread::sleep_for(std::chrono::milliseconds(kLateTimeoutMs / 2));
+      if (st.ok()) st = held[size_t(r)]->Allreduce(RankCommArgs(late, r, nullptr), nullptr);
+      status[size_t(r)] = st;
+    });
+  for (auto& t : ranks) t.join();
+  bool all = true;
+  for (int r = 0; r < 4; ++r) {
+    Check(status[size_t(r)].ok(), "comm nccl hierarchical [sim]: after a late join, rank " + std::to_string(r) +
+                                      "'s call waits the whole timeout for a late machine peer",
+          "%s", status[size_t(r)].message.c_str());
+    all = all && status[size_t(r)].ok();
+  }
+  if (all) Verify(late, late_residual, "comm nccl hierarchical [sim] after a late join");
+  closers.clear();
   for (auto& h : held) closers.emplace_back([&h] { h.reset(); });
   for (auto& t : closers) t.join();
 }

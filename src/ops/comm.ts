@@ -165,7 +165,8 @@ export class Comm {
   }
 
   /**
-   * Leaves the comm: ranks still waiting on this one fail at once. On the device transport this
+   * Leaves the comm: ranks still waiting on this one fail at once (on an NCCL comm, those of other
+   * machines at their `timeoutMs`: NCCL has no way to tell them sooner). On the device transport this
    * rank's slot (`maxBytes` of device memory) is freed on the context's stream after the calls
    * queued before. Idempotent; closing the context does the same.
    */

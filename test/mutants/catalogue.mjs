@@ -1424,8 +1424,8 @@ export default [
     name: 'comm-nccl-nodes-rows-by-node-order',
     kernel: 'allreduce',
     file: 'native/runtime/comm_nccl.cc',
-    search: 'CopyBytes(staging.data() + size_t(topo_.RankOf(n, p)) * x_bytes + begin_j * row,',
-    replace: 'CopyBytes(staging.data() + size_t(n * L + p) * x_bytes + begin_j * row,',
+    search: 'CopyBytes(staging + size_t(topo_.RankOf(n, p)) * x_bytes + begin_j * row,',
+    replace: 'CopyBytes(staging + size_t(n * L + p) * x_bytes + begin_j * row,',
     models: 'the gathered rows placed in node order (node, local index) instead of at their global rank: wherever a node\'s ranks are not consecutive, the rank-order sum adds the ranks in the wrong order',
   },
   {
@@ -1459,6 +1459,22 @@ export default [
     search: '  if (node_comm_) (void)node_comm_->Abandon(reason);  // this node\'s ranks fail now, not at their timeout\n',
     replace: '',
     models: 'a rank that fails (before arriving, or in NCCL) leaves its node\'s shared-memory comm usable: its node peers wait out their whole timeout',
+  },
+  {
+    name: 'comm-nccl-nodes-join-timeout-kept',
+    kernel: 'allreduce',
+    file: 'native/runtime/comm_nccl.cc',
+    search: '  node_comm_->set_timeout_ms(timeout_ms_);',
+    replace: '',
+    models: 'the machine\'s shared-memory comm keeps what was left of the join\'s deadline as its timeout: after a late join every call gives a late machine peer only that long',
+  },
+  {
+    name: 'comm-nccl-nodes-no-shm-room-check',
+    kernel: 'allreduce',
+    file: 'native/runtime/comm_nccl.cc',
+    search: 'if (r[kSplitAt] != 1 || free < segment || slot > (uint64_t(1) << 40)) return Status::Ok();  // flat',
+    replace: 'if (r[kSplitAt] != 1) return Status::Ok();  // flat',
+    models: 'the hierarchical form taken whatever /dev/shm can hold: a machine whose segment does not fit gets a SIGBUS at the first large call (or a refused join) instead of the flat form',
   },
   {
     name: 'comm-gathered-block-sum-one-set',
