@@ -1141,6 +1141,34 @@ void NcclNodeFailures() {
   for (auto& h : held) closers.emplace_back([&h] { h.reset(); });
   for (auto& t : closers) t.join();
 
+  // A machine peer that closes its comm instead of calling (what close() and a context's close do
+  // while a call waits): rank 0 fails at once naming it, not at its timeout.
+  made = comm::NewNcclId(4096, "", &id);
+  held.assign(4, nullptr);
+  ranks.clear();
+  for (int r = 0; r < 4; ++r)
+    ranks.emplace_back([&, r] {
+      std::shared_ptr<Backend> backend;
+      Status st = made.ok() ? CreateSimBackend(BackendOptions{}, &backend) : made;
+      if (st.ok()) st = comm::NcclComm::Join(backend, id, r, 4, kLongTimeoutMs, nullptr, "", r % 2 ? "b" : "a", &held[size_t(r)]);
+      const auto t0 = std::chrono::steady_clock::now();
+      if (st.ok() && r == 2) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        held[2]->Close();
+      }
+      if (st.ok() && r == 0) st = held[0]->Allreduce(RankCommArgs(c, 0, nullptr), nullptr);
+      seconds[size_t(r)] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      status[size_t(r)] = st;
+    });
+  for (auto& t : ranks) t.join();
+  Check(status[0].code == StatusCode::kTimeout && sparq_test::Contains(status[0].message, "rank 2 closed the comm") &&
+            seconds[0] < kLongTimeoutMs / 4000.0,
+        "comm nccl hierarchical [sim]: a machine peer that closes its comm makes a waiting call fail at once, naming it", "%s (%.2f s)",
+        status[0].message.c_str(), seconds[0]);
+  closers.clear();
+  for (auto& h : held) closers.emplace_back([&h] { h.reset(); });
+  for (auto& t : closers) t.join();
+
   // A machine's segment that /dev/shm could not hold (maxBytes 2^40: slots of 2 · 2^40 bytes):
   // every rank takes the flat form instead of a SIGBUS at the first large call.
   made = comm::NewNcclId(uint64_t(1) << 40, "", &id);

@@ -1469,6 +1469,14 @@ export default [
     models: 'the machine\'s shared-memory comm keeps what was left of the join\'s deadline as its timeout: after a late join every call gives a late machine peer only that long',
   },
   {
+    name: 'comm-nccl-nodes-close-not-told',
+    kernel: 'allreduce',
+    file: 'native/runtime/comm_nccl.cc',
+    search: '  if (node_comm_) node_comm_->Close();  // this node\'s ranks fail at once',
+    replace: '',
+    models: 'close() of a hierarchical comm does not tell its machine\'s shared-memory comm: machine peers waiting on this rank wait out their whole timeout',
+  },
+  {
     name: 'comm-nccl-nodes-no-shm-room-check',
     kernel: 'allreduce',
     file: 'native/runtime/comm_nccl.cc',
