@@ -493,33 +493,66 @@ async function commCase(run: SuiteRun, a: SuiteArgs): Promise<void> {
     : [{ tokens: 1, hidden: 4096 }, { tokens: 19, hidden: 4104 }, { tokens: 64, hidden: 8192 }];
   const timeCalls = device === 'cuda' ? 50 : 3;
   type Where = 'worker' | 'process';
-  const layouts: Array<{ backends: ReadonlyArray<'cpu' | 'sim' | 'cuda'>; where: readonly Where[]; transport: string; ask: 'auto' | 'host'; timeCalls: number }> = [
+  type Layout = {
+    backends: ReadonlyArray<'cpu' | 'sim' | 'cuda'>;
+    where: readonly Where[];
+    transport: string;
+    ask: 'auto' | 'host';
+    timeCalls: number;
+    nodes?: readonly string[];  // CommOptions.node by rank
+    // A probe of what the GPU machine allows: a typed error on every rank within the timeout (no
+    // hang) passes as well as the contract's bits do; the row says which it was.
+    probe?: boolean;
+  };
+  const layouts: Layout[] = [
     { backends: [device, device, device], where: ['worker', 'worker', 'process'], transport: device === 'cuda' ? 'device' : 'host', ask: 'auto', timeCalls },
     { backends: [device, device, device], where: ['worker', 'worker', 'process'], transport: 'host', ask: 'host', timeCalls },
     { backends: [device, device, 'cpu'], where: ['worker', 'process', 'worker'], transport: 'host', ask: 'auto', timeCalls: 0 },
     // NCCL (issue 11): one rank — a second needs a second GPU (NCCL refuses two ranks on one). On
     // sim, sparq's NCCL test double beside sparq.node stands in, so the dry run covers the plumbing.
     { backends: [device], where: ['worker'], transport: 'nccl', ask: 'auto', timeCalls },
+    // The hierarchical form (two "machines" named a and b, ranks a, b, a, b): on sim through the
+    // double (workers: it keeps its groups in one process); on cuda 4 processes on the one GPU with
+    // NCCL_MULTI_RANK_GPU_ENABLE=1 — an NCCL that allows several ranks a GPU runs the form's real
+    // NCCL calls (device-memory all-gathers, the non-blocking ncclCommSplit); one that refuses must
+    // make every rank fail with a typed error, not hang (the first real-NCCL failure path).
+    device === 'cuda'
+      ? { backends: [device, device, device, device], where: ['process', 'process', 'process', 'process'], transport: 'nccl-hierarchical', ask: 'auto', timeCalls: 0, nodes: ['a', 'b', 'a', 'b'], probe: true }
+      : { backends: [device, device, device, device], where: ['worker', 'worker', 'worker', 'worker'], transport: 'nccl-hierarchical', ask: 'auto', timeCalls: 0, nodes: ['a', 'b', 'a', 'b'] },
   ];
   const maxBytes = Math.max(...calls.map((c) => c.tokens * c.hidden * 2));
   for (const l of layouts) {
     const size = l.backends.length;
-    const name = `comm R=${size}: ${l.backends.map((b, i) => `${b} ${l.where[i]}`).join(' + ')} (${l.transport} transport${l.ask === 'host' ? ', asked for' : ''}), ` +
+    const name = `comm R=${size}: ${l.backends.map((b, i) => `${b} ${l.where[i]}${l.nodes ? ` on ${l.nodes[i]}` : ''}`).join(' + ')} ` +
+      `(${l.transport} transport${l.ask === 'host' ? ', asked for' : ''}${l.probe ? '; a probe: on one GPU NCCL may refuse' : ''}), ` +
       calls.map((c) => `T=${c.tokens} H=${c.hidden}`).join(', ');
     run.starting(name);
+    const savedMultiRank = process.env.NCCL_MULTI_RANK_GPU_ENABLE;
     try {
       let via = '';
-      if (l.transport === 'nccl') {
+      if (l.probe) process.env.NCCL_MULTI_RANK_GPU_ENABLE = '1';  // the ranks' processes inherit it
+      if (l.transport.startsWith('nccl')) {
         if (device === 'sim' && !process.env.SPARQ_NCCL_PATH) process.env.SPARQ_NCCL_PATH = path.join(path.dirname(addonPath()), 'libnccl_double.so');
         const found = await nccl.probe();
         via = `; NCCL ${found.version} from ${found.path}`;
       }
-      const raw = l.transport === 'nccl' ? await comm.createNccl({ maxBytes }) : comm.create({ maxBytes });
+      const raw = l.transport.startsWith('nccl') ? await comm.createNccl({ maxBytes }) : comm.create({ maxBytes });
       const id = Buffer.from(raw).toString('hex');
       const seed = freshSeed();
       const script = path.join(__dirname, '..', '..', 'test', 'comm', 'commRank.js');
-      const jobs = l.backends.map((backend, rank) => ({ id, rank, size, seed, calls, timeoutMs: 30000, backend, transport: l.ask, timeCalls: l.timeCalls }));
-      const reports = await runRanks(script, jobs, [...l.where], 90000);
+      const jobs = l.backends.map((backend, rank) => ({ id, rank, size, seed, calls, timeoutMs: l.probe ? 20000 : 30000, backend,
+        transport: l.ask, timeCalls: l.timeCalls, node: l.nodes?.[rank] }));
+      const reports = await runRanks(script, jobs, [...l.where], l.probe ? 45000 : 90000);
+      const refused = reports.filter((r) => r.joined === false);
+      if (l.probe && refused.length > 0) {
+        // every rank must have failed its join with a typed error (a rank that joined would have
+        // waited out its timeout in a call: also typed, reported by its call)
+        const typed = reports.every((r) => !r.error || r.error.name.startsWith('Sparq'));
+        run.row({ section: 'cases allreduceRmsnorm', name, ok: typed && reports.some((r) => r.error),
+          detail: `NCCL refused (probe; no hang): ${refused.length} of ${size} ranks could not join, ` +
+            `${reports.filter((r) => r.error).map((r) => `rank ${r.rank}: ${r.error?.name}: ${r.error?.message}`).slice(0, 2).join('; ')}` + via });
+        continue;
+      }
       const diffs = contractDiffs(reports, seed, size, calls);
       const transports = reports.filter((r) => r.joined).sort((x, y) => x.rank - y.rank).map((r) => r.transport ?? '?');
       const transportOk = transports.length === size && transports.every((t) => t === l.transport);
@@ -530,6 +563,9 @@ async function commCase(run: SuiteRun, a: SuiteArgs): Promise<void> {
           timingText(reports.find((r) => r.rank === 0 && r.timing)?.timing, calls[calls.length - 1]) + via });
     } catch (e) {
       run.row({ section: 'cases allreduceRmsnorm', name, ok: false, detail: message(e) });
+    } finally {
+      if (savedMultiRank === undefined) delete process.env.NCCL_MULTI_RANK_GPU_ENABLE;
+      else process.env.NCCL_MULTI_RANK_GPU_ENABLE = savedMultiRank;
     }
   }
 }
