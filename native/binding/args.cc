@@ -1,11 +1,13 @@
 #include "binding/args.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
 #include "binding/addon_data.h"
 #include "binding/errors.h"
 #include "binding/tensor.h"
+#include "sparq/cpu.h"
 
 namespace sparq::binding {
 
@@ -91,6 +93,17 @@ const uint8_t* TypedArrayBytes(const Napi::TypedArray& ta) {
   void* data = nullptr;
   NAPI_THROW_IF_FAILED(ta.Env(), napi_get_typedarray_info(ta.Env(), ta, nullptr, nullptr, &data, nullptr, nullptr), nullptr);
   return static_cast<const uint8_t*>(data);
+}
+
+void ThrowOutOfHostMemory(Napi::Env env, const std::string& op, const std::string& argument, size_t bytes) {
+  ThrowStatus(env, Status::Error(StatusCode::kOutOfMemory,
+                                 op + ": out of host memory for a copy of " + argument + " (" + std::to_string(bytes) + " bytes)",
+                                 argument));
+}
+
+int HostCopyThreads() {
+  constexpr int kMaxCopyThreads = 4;
+  return std::min(kMaxCopyThreads, cpu::DefaultThreadCount());
 }
 
 TensorWrap* ParseTensor(const Napi::Value& v, ContextCore* ctx, const std::string& op, const std::string& argument,

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "formats/host_buffers.h"
+#include "formats/host_parallel.h"
 #include "sparq/dtype.h"
 
 namespace sparq::binding {
@@ -40,15 +41,44 @@ void CheckLastDim(const Napi::Env& env, const std::string& op, const std::string
 // The first byte of ta's elements (its byte offset applied), for any backing store: ta.ArrayBuffer()
 // throws a plain "Invalid argument" Error on a SharedArrayBuffer. Null for a detached array (length 0).
 const uint8_t* TypedArrayBytes(const Napi::TypedArray& ta);
-// The elements of `ta` as T (its kind was checked by the caller): a copy the stream worker can own
-// while the caller reuses its array at once.
+// SparqOutOfMemoryError "<op>: out of host memory for a copy of <argument> (<bytes> bytes)".
+[[noreturn]] void ThrowOutOfHostMemory(Napi::Env env, const std::string& op, const std::string& argument, size_t bytes);
+// Elements copied for the stream worker to own, uninitialized until copied (a vector would
+// zero-fill them first: a second pass over a weight-sized buffer on the JS thread).
 template <typename T>
-std::shared_ptr<std::vector<T>> CopyTypedArray(const Napi::TypedArray& ta) {
+class HostCopy {
+ public:
+  explicit HostCopy(size_t count) : data_(count ? new T[count] : nullptr), size_(count) {}
+  T* data() { return data_.get(); }
+  size_t size() const { return size_; }
+  void reset() {  // frees the copy once its consumer is done with it
+    data_.reset();
+    size_ = 0;
+  }
+
+ private:
+  std::unique_ptr<T[]> data_;
+  size_t size_;
+};
+
+// Threads for a copy on the JS thread: past ~4 a copy is bound by memory, not cores.
+int HostCopyThreads();
+
+// The elements of `ta` as T (its kind was checked by the caller): a copy the stream worker can own
+// while the caller reuses its array at once. Out of host memory: SparqOutOfMemoryError naming
+// `op` and `argument` (the process and context stay usable).
+template <typename T>
+std::shared_ptr<HostCopy<T>> CopyTypedArray(const Napi::TypedArray& ta, const std::string& op, const std::string& argument) {
   const T* p = reinterpret_cast<const T*>(TypedArrayBytes(ta));
-  auto copy = std::make_shared<std::vector<T>>();
-  if (p == nullptr) return copy;
-  formats::ReserveOnHugePages(*copy, ta.ElementLength());  // on the JS thread: a weight's 4 KiB faults were most of the copy
-  copy->assign(p, p + ta.ElementLength());
+  const size_t count = p == nullptr ? 0 : ta.ElementLength();
+  std::shared_ptr<HostCopy<T>> copy;
+  try {
+    copy = std::make_shared<HostCopy<T>>(count);
+  } catch (const std::bad_alloc&) {
+    ThrowOutOfHostMemory(ta.Env(), op, argument, count * sizeof(T));
+  }
+  formats::AdviseHugePages(copy->data(), count * sizeof(T));  // a weight's 4 KiB faults were most of the copy
+  formats::ParallelCopy(copy->data(), p, count * sizeof(T), HostCopyThreads());
   return copy;
 }
 // ta must hold `want` elements: SparqShapeError "<op>: <argument> must be <want> elements (<what>)".

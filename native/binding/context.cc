@@ -83,10 +83,17 @@ Napi::Value ContextWrap::Tensor(const Napi::CallbackInfo& info) {
   std::shared_ptr<Buffer> buffer = core_->Allocate(env, bytes, op, "data", "the tensor " + ShapeToString(shape) + " " + DTypeName(dtype));
   const uint8_t* src = TypedArrayBytes(data);
   if (core_->backend().host_memory()) {
-    std::memcpy(buffer->ptr, src, bytes);
+    formats::ParallelCopy(buffer->ptr, src, bytes, HostCopyThreads());
   } else {
     // Staging copy now; the upload runs on the stream.
-    auto staging = std::make_shared<std::vector<uint8_t>>(src, src + bytes);
+    std::shared_ptr<HostCopy<uint8_t>> staging;
+    try {
+      staging = std::make_shared<HostCopy<uint8_t>>(bytes);
+    } catch (const std::bad_alloc&) {
+      ThrowOutOfHostMemory(env, op, "data", bytes);
+    }
+    formats::AdviseHugePages(staging->data(), bytes);
+    formats::ParallelCopy(staging->data(), src, bytes, HostCopyThreads());
     std::shared_ptr<Backend> backend = core_->backend_ptr();
     core_->Enqueue(env, [buffer, staging, backend]() -> Status {
       Status s = backend->CopyToDevice(buffer->ptr, staging->data(), buffer->bytes);

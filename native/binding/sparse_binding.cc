@@ -112,7 +112,7 @@ Napi::Value SparseEncodeBinding(const Napi::CallbackInfo& info) {
   const SparseFormat format = ParseFormat(info[3], op);
   if (!info[4].IsUndefined() && !info[4].IsBoolean())
     ThrowArg(env, StatusCode::kArgument, op, "rowLists", "a boolean", DescribeValue(info[4]));
-  auto w = CopyTypedArray<uint16_t>(a.w);  // the caller may reuse its array at once
+  auto w = CopyTypedArray<uint16_t>(a.w, op, "w");  // the caller may reuse its array at once
   const int64_t n = a.n, k = a.k;
   const PackedLayout layout = ctx->backend().WeightLayout(OpId::kSparseMatmul);
   // Only the cpu backend's AVX-512 and AVX2 kernels read row lists (sim and cuda run the
@@ -131,7 +131,7 @@ Napi::Value SparseEncodeBinding(const Napi::CallbackInfo& info) {
                              Status s = SparseEncode(w->data(), n, k, format, &e, op.c_str(), threads);
                              if (s.ok() && row_lists)
                                s = SparseBuildCpuRows(w->data(), n, k, &e.cpu_rows, op.c_str(), lanes, threads);
-                             std::vector<uint16_t>().swap(*w);
+                             w->reset();
                              if (!s.ok()) return s;
                              const size_t format_bytes = e.bytes(), row_list_bytes = e.cpu_rows.size();
                              std::vector<uint8_t> bitmaps(e.bitmaps.size() * sizeof(uint64_t));
@@ -165,9 +165,14 @@ Napi::Value SparsePruneBinding(const Napi::CallbackInfo& info) {
     if (s == "global") scope = SparsePruneScope::kGlobal;
     else if (s != "row") ThrowArg(env, StatusCode::kArgument, op, "scope", "'row' or 'global'", DescribeValue(info[4]));
   }
-  auto w = CopyTypedArray<uint16_t>(a.w);
+  auto w = CopyTypedArray<uint16_t>(a.w, op, "w");
   const int64_t n = a.n, k = a.k;
-  Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, static_cast<size_t>(n * k) * 2);
+  Napi::ArrayBuffer ab;
+  try {
+    ab = Napi::ArrayBuffer::New(env, static_cast<size_t>(n * k) * 2);
+  } catch (const Napi::Error&) {  // V8's RangeError "Array buffer allocation failed"
+    ThrowOutOfHostMemory(env, op, "w", static_cast<size_t>(n * k) * 2);
+  }
   auto ab_ref = std::make_shared<Napi::Reference<Napi::ArrayBuffer>>(Napi::Persistent(ab));
   uint16_t* dst = static_cast<uint16_t*>(ab.Data());
   // A large result is usually a fresh, untouched mapping (calloc of more than malloc's mmap

@@ -94,7 +94,7 @@ Napi::Value W4A16Quantize(const Napi::CallbackInfo& info) {
   const WeightShape ws = ParseWeightShape(info[2], info[3], op);
   CheckLength(env, op, "w", w, ws.n * ws.k, "[n, k] = " + ShapeToString({ws.n, ws.k}));
   const PackedLayout layout = ctx->backend().WeightLayout(OpId::kW4A16Matmul);
-  auto w_f16 = CopyTypedArray<uint16_t>(w);
+  auto w_f16 = CopyTypedArray<uint16_t>(w, op, "w");
   const int threads = WeightPackThreads(ctx->backend());
   return CreateWeightAsync(env, info[0].As<Napi::Object>(), ctx, op,
                            [w_f16, ws, layout, threads, op](std::vector<std::vector<uint8_t>>* parts,
@@ -103,7 +103,7 @@ Napi::Value W4A16Quantize(const Napi::CallbackInfo& info) {
                              std::vector<uint16_t> scales;
                              Status s = W4A16QuantizeRtn(w_f16->data(), ws.n, ws.k, ws.group_size, &codes, &scales,
                                                          op.c_str(), threads);
-                             std::vector<uint16_t>().swap(*w_f16);
+                             w_f16->reset();
                              W4A16Packed packed;
                              if (s.ok())
                                s = W4A16Pack(codes.data(), scales.data(), ws.n, ws.k, ws.group_size, &packed, layout,
@@ -133,8 +133,8 @@ Napi::Value W4A16FromCodes(const Napi::CallbackInfo& info) {
               "[n, k/groupSize] = " + ShapeToString({ws.n, ws.k / ws.group_size}));
   const PackedLayout layout = ctx->backend().WeightLayout(OpId::kW4A16Matmul);
   // Copied now (the caller may reuse its arrays at once); the 0..15 scan runs with the packing.
-  auto c = CopyTypedArray<uint8_t>(codes);
-  auto s = CopyTypedArray<uint16_t>(scales);
+  auto c = CopyTypedArray<uint8_t>(codes, op, "codes");
+  auto s = CopyTypedArray<uint16_t>(scales, op, "scales");
   const int threads = WeightPackThreads(ctx->backend());
   return CreateWeightAsync(env, info[0].As<Napi::Object>(), ctx, op,
                            [c, s, ws, layout, threads, op](std::vector<std::vector<uint8_t>>* parts,

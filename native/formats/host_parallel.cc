@@ -2,6 +2,7 @@
 #include "formats/host_parallel.h"
 
 #include <algorithm>
+#include <cstring>
 #include <exception>
 #include <mutex>
 #include <thread>
@@ -44,6 +45,16 @@ void ForEachSlice(int64_t count, int64_t min_slice, int threads, const std::func
   for (int s : unstarted) run(s);
   for (std::thread& t : helpers) t.join();
   if (first) std::rethrow_exception(first);
+}
+
+void ParallelCopy(void* dst, const void* src, size_t bytes, int threads) {
+  constexpr int64_t kChunkBytes = int64_t(64) << 10, kMinSliceBytes = int64_t(8) << 20;
+  if (bytes == 0) return;
+  const int64_t chunks = int64_t((bytes + size_t(kChunkBytes) - 1) / size_t(kChunkBytes));
+  ForEachSlice(chunks, kMinSliceBytes / kChunkBytes, threads, [&](int64_t begin, int64_t end) {
+    const size_t from = size_t(begin * kChunkBytes), to = std::min(bytes, size_t(end * kChunkBytes));
+    std::memcpy(static_cast<uint8_t*>(dst) + from, static_cast<const uint8_t*>(src) + from, to - from);
+  });
 }
 
 }  // namespace sparq::formats

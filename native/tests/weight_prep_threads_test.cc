@@ -10,8 +10,8 @@
 #include <atomic>
 #include <cstdint>
 #include <cstdio>
-#include <new>
 #include <cstring>
+#include <new>
 #include <random>
 #include <string>
 #include <vector>
@@ -158,10 +158,28 @@ void SliceCover() {
   Check(rethrown, "ForEachSlice rethrows a slice's exception after joining the others");
 }
 
+void Copies() {
+  // ParallelCopy: the same bytes as memcpy for any size and thread count, sizes around its 64 KiB
+  // chunks and 8 MiB slices, odd offsets; nothing written past the end.
+  std::vector<uint8_t> src((size_t(41) << 20) + 64);
+  uint32_t x = 12345;
+  for (auto& b : src) b = uint8_t((x = x * 1664525u + 1013904223u) >> 24);
+  for (size_t bytes : {size_t(0), size_t(1), size_t(65535), size_t(65537), (size_t(8) << 20) - 1, (size_t(17) << 20) + 3,
+                       size_t(41) << 20})
+    for (int threads : {1, 2, 3, 5}) {
+      std::vector<uint8_t> dst(bytes + 64, 0xa5);
+      sparq::formats::ParallelCopy(dst.data() + 1, src.data() + 7, bytes, threads);
+      bool same = dst[0] == 0xa5 && (bytes == 0 || std::memcmp(dst.data() + 1, src.data() + 7, bytes) == 0);
+      for (size_t i = bytes + 1; i < dst.size(); ++i) same &= dst[i] == 0xa5;
+      Check(same, "ParallelCopy of " + std::to_string(bytes) + " bytes on " + std::to_string(threads) + " threads: memcpy's bytes, nothing past");
+    }
+}
+
 }  // namespace
 
 int main() {
   SliceCover();
+  Copies();
   // ~2–3 million entries: two or three slices of formats::kMinEntriesPerThread.
   Check(Splits(2048, sparq::formats::MinItemsPerSlice(1100)), "a 2048x1100 weight is split over threads by rows");
   for (double s : {0.5, 0.9}) Sparse(2048, 1100, s);

@@ -1,0 +1,29 @@
+// A caller's array that cannot be copied for lack of host memory: the op rejects with a typed
+// SparqOutOfMemoryError naming the array, and the process and context stay usable. Until
+// 2026-12-05 the copy's std::bad_alloc escaped the binding and std::terminate took the process down.
+// The child caps its own address space (prlimit) a little above what it uses with a 1 GiB array.
+import { spawnSync } from 'child_process';
+import * as path from 'path';
+
+import { compiledScript } from './helpers/compiled';
+import { backendMatrix, titleFor } from './helpers/backends';
+
+const script = compiledScript(path.join('test', 'hostMemory', 'outOfHostMemory'));
+const havePrlimit = spawnSync('prlimit', ['--version']).status === 0;
+
+describe('host memory exhausted while copying a caller array', () => {
+  for (const p of backendMatrix().filter((b) => b.backend !== 'cuda')) {
+    const backend = p.backend;
+    const run = havePrlimit && p.present ? it : it.skip;
+    const title = titleFor(p, 'every copying op rejects with SparqOutOfMemoryError naming the array; the context still computes');
+    run(havePrlimit ? title : `${title} (skipped: no prlimit)`, () => {
+      const r = spawnSync(process.execPath, [script, backend], { encoding: 'utf8', timeout: 120000 });
+      expect({ status: r.status, signal: r.signal, stderr: r.stderr.slice(-2000) }).toEqual({ status: 0, signal: null, stderr: '' });
+      const results = JSON.parse(r.stdout.trim().split('\n').pop() ?? '{}') as Record<string, { name: string; argument: string } | string>;
+      for (const op of ['w4a16.quantize', 'int8.quantize', 'sparse.encode', 'sparse.prune'])
+        expect({ op, result: results[op] }).toEqual({ op, result: expect.objectContaining({ name: 'SparqOutOfMemoryError', argument: 'w' }) });
+      expect(results.tensor).toEqual(expect.objectContaining({ name: 'SparqOutOfMemoryError', argument: 'data' }));
+      expect(results.afterwards).toBe('computes');
+    });
+  }
+});
