@@ -1,6 +1,7 @@
-// A caller's array that cannot be copied for lack of host memory: the op rejects with a typed
-// SparqOutOfMemoryError naming the array, and the process and context stay usable. Until
-// 2026-12-05 the copy's std::bad_alloc escaped the binding and std::terminate took the process down.
+// A caller's array that cannot be copied, or a result array that cannot be made, for lack of host
+// memory: the op rejects (or throws) a typed SparqOutOfMemoryError naming the array, and the process
+// and context stay usable. Until 2026-12-05 the copy's std::bad_alloc escaped the binding
+// (std::terminate), and a result ArrayBuffer V8 could not allocate was V8's fatal out-of-memory.
 // The child caps its own address space (prlimit) a little above what it uses with a 1 GiB array.
 import { spawnSync } from 'child_process';
 import * as path from 'path';
@@ -23,6 +24,8 @@ describe('host memory exhausted while copying a caller array', () => {
       for (const op of ['w4a16.quantize', 'int8.quantize', 'sparse.encode', 'sparse.prune'])
         expect({ op, result: results[op] }).toEqual({ op, result: expect.objectContaining({ name: 'SparqOutOfMemoryError', argument: 'w' }) });
       expect(results.tensor).toEqual(expect.objectContaining({ name: 'SparqOutOfMemoryError', argument: 'data' }));
+      expect(results.read).toEqual(expect.objectContaining({ name: 'SparqOutOfMemoryError', argument: 'tensor' }));
+      expect(results.fromF16).toEqual(expect.objectContaining({ name: 'SparqOutOfMemoryError', argument: 'data' }));
       expect(results.afterwards).toBe('computes');
     });
   }

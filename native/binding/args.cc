@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <limits>
 
 #include "binding/addon_data.h"
@@ -95,10 +96,21 @@ const uint8_t* TypedArrayBytes(const Napi::TypedArray& ta) {
   return static_cast<const uint8_t*>(data);
 }
 
-void ThrowOutOfHostMemory(Napi::Env env, const std::string& op, const std::string& argument, size_t bytes) {
+void ThrowOutOfHostMemory(Napi::Env env, const std::string& op, const std::string& argument, size_t bytes,
+                          const std::string& what) {
   ThrowStatus(env, Status::Error(StatusCode::kOutOfMemory,
-                                 op + ": out of host memory for a copy of " + argument + " (" + std::to_string(bytes) + " bytes)",
-                                 argument));
+                                 op + ": out of host memory for " + what + " (" + std::to_string(bytes) + " bytes)", argument));
+}
+
+Napi::ArrayBuffer NewResultBuffer(Napi::Env env, size_t bytes, const std::string& op, const std::string& argument,
+                                  const std::string& what) {
+  // V8 takes an ArrayBuffer it cannot allocate as a fatal out-of-memory (napi_create_arraybuffer:
+  // "FATAL ERROR: v8::ArrayBuffer::New Allocation failed", the process aborts), so the allocator is
+  // asked first: where it cannot give `bytes` now, V8's allocation would have failed the same way.
+  void* probe = std::malloc(bytes);
+  if (probe == nullptr && bytes != 0) ThrowOutOfHostMemory(env, op, argument, bytes, what);
+  std::free(probe);
+  return Napi::ArrayBuffer::New(env, bytes);
 }
 
 int HostCopyThreads() {

@@ -41,8 +41,13 @@ void CheckLastDim(const Napi::Env& env, const std::string& op, const std::string
 // The first byte of ta's elements (its byte offset applied), for any backing store: ta.ArrayBuffer()
 // throws a plain "Invalid argument" Error on a SharedArrayBuffer. Null for a detached array (length 0).
 const uint8_t* TypedArrayBytes(const Napi::TypedArray& ta);
-// SparqOutOfMemoryError "<op>: out of host memory for a copy of <argument> (<bytes> bytes)".
-[[noreturn]] void ThrowOutOfHostMemory(Napi::Env env, const std::string& op, const std::string& argument, size_t bytes);
+// SparqOutOfMemoryError "<op>: out of host memory for <what> (<bytes> bytes)", naming `argument`.
+[[noreturn]] void ThrowOutOfHostMemory(Napi::Env env, const std::string& op, const std::string& argument, size_t bytes,
+                                       const std::string& what);
+// A result's ArrayBuffer; where the host has no room for it, SparqOutOfMemoryError as above (not
+// V8's fatal out-of-memory abort).
+Napi::ArrayBuffer NewResultBuffer(Napi::Env env, size_t bytes, const std::string& op, const std::string& argument,
+                                  const std::string& what);
 // Elements copied for the stream worker to own, uninitialized until copied (a vector would
 // zero-fill them first: a second pass over a weight-sized buffer on the JS thread).
 template <typename T>
@@ -75,7 +80,7 @@ std::shared_ptr<HostCopy<T>> CopyTypedArray(const Napi::TypedArray& ta, const st
   try {
     copy = std::make_shared<HostCopy<T>>(count);
   } catch (const std::bad_alloc&) {
-    ThrowOutOfHostMemory(ta.Env(), op, argument, count * sizeof(T));
+    ThrowOutOfHostMemory(ta.Env(), op, argument, count * sizeof(T), "a copy of " + argument);
   }
   formats::AdviseHugePages(copy->data(), count * sizeof(T));  // a weight's 4 KiB faults were most of the copy
   formats::ParallelCopy(copy->data(), p, count * sizeof(T), HostCopyThreads());

@@ -90,7 +90,7 @@ Napi::Value ContextWrap::Tensor(const Napi::CallbackInfo& info) {
     try {
       staging = std::make_shared<HostCopy<uint8_t>>(bytes);
     } catch (const std::bad_alloc&) {
-      ThrowOutOfHostMemory(env, op, "data", bytes);
+      ThrowOutOfHostMemory(env, op, "data", bytes, "a staging copy of data");
     }
     formats::AdviseHugePages(staging->data(), bytes);
     formats::ParallelCopy(staging->data(), src, bytes, HostCopyThreads());

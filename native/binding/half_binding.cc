@@ -31,7 +31,8 @@ Napi::Value Convert(const Napi::CallbackInfo& info, const char* op, napi_typedar
   cpu::Isa isa = IsaForCall(info);
   size_t n = ta.ElementLength();
   const Src* src = reinterpret_cast<const Src*>(TypedArrayBytes(ta));
-  Napi::TypedArrayOf<Dst> out = Napi::TypedArrayOf<Dst>::New(env, n);
+  Napi::ArrayBuffer ab = NewResultBuffer(env, n * sizeof(Dst), op, "data", "the converted array");
+  Napi::TypedArrayOf<Dst> out = Napi::TypedArrayOf<Dst>::New(env, n, ab, 0);
   fn(src, out.Data(), n, isa);
   return out;
 }

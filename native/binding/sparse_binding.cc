@@ -167,12 +167,7 @@ Napi::Value SparsePruneBinding(const Napi::CallbackInfo& info) {
   }
   auto w = CopyTypedArray<uint16_t>(a.w, op, "w");
   const int64_t n = a.n, k = a.k;
-  Napi::ArrayBuffer ab;
-  try {
-    ab = Napi::ArrayBuffer::New(env, static_cast<size_t>(n * k) * 2);
-  } catch (const Napi::Error&) {  // V8's RangeError "Array buffer allocation failed"
-    ThrowOutOfHostMemory(env, op, "w", static_cast<size_t>(n * k) * 2);
-  }
+  Napi::ArrayBuffer ab = NewResultBuffer(env, static_cast<size_t>(n * k) * 2, op, "w", "the pruned weight");
   auto ab_ref = std::make_shared<Napi::Reference<Napi::ArrayBuffer>>(Napi::Persistent(ab));
   uint16_t* dst = static_cast<uint16_t*>(ab.Data());
   // A large result is usually a fresh, untouched mapping (calloc of more than malloc's mmap

@@ -58,7 +58,7 @@ Napi::Value TensorWrap::Read(const Napi::CallbackInfo& info) {
   auto deferred = std::make_shared<Napi::Promise::Deferred>(env);
   // The worker copies straight into this ArrayBuffer's store; the reference keeps it alive and
   // unobserved by JS until the promise resolves.
-  Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, buffer_->bytes);
+  Napi::ArrayBuffer ab = NewResultBuffer(env, buffer_->bytes, "read", "tensor", "the tensor's values");
   auto ab_ref = std::make_shared<Napi::Reference<Napi::ArrayBuffer>>(Napi::Persistent(ab));
   void* host = ab.Data();
   std::shared_ptr<Buffer> buffer = buffer_;

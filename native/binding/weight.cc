@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "binding/addon_data.h"
+#include "binding/args.h"
 #include "binding/errors.h"
 #include "formats/host_buffers.h"
 #include "sparq/cpu.h"
@@ -84,7 +85,7 @@ Napi::Value WeightWrap::Read(const Napi::CallbackInfo& info) {
   std::vector<void*> dst;
   for (const WeightReadField& f : fields) {
     const size_t bytes = f.elements * ElementBytes(f.type);
-    Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, bytes);
+    Napi::ArrayBuffer ab = NewResultBuffer(env, bytes, "read", "weight", "the weight's " + std::string(f.name));
     formats::AdviseHugePages(ab.Data(), bytes);  // the worker writes it whole: fault it in 2 MiB at a time
     dst.push_back(ab.Data());
     buffers->push_back(Napi::Persistent(ab));

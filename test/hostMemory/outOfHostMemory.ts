@@ -1,13 +1,13 @@
 /**
  * Child process of test/hostMemory.test.ts: caps its own address space (prlimit) a little above
  * what it uses once a 1 GiB weight array exists, so that copying that array cannot succeed, then
- * asks each op that copies a caller's array for it. Prints one JSON line: per op the error (or
+ * asks each op that copies a caller's array for it, and a 1 GiB tensor for its values. Prints one JSON line: per op the error (or
  * 'resolved'), and whether the context still computes afterwards. argv[2]: the backend.
  */
 import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 
-import { open, type SparqError } from '../../src';
+import { fromF16, open, type SparqError } from '../../src';
 
 const HEADROOM_BYTES = 512 * 2 ** 20;
 
@@ -20,6 +20,7 @@ async function main(): Promise<void> {
   const small = sq.tensor(new Uint16Array(64).fill(0x3c00), [8, 8], 'f16');
   const x = sq.tensor(new Uint16Array(8).fill(0x3c00), [1, 8], 'f16');
   await sq.dense.matmul(small, x).read(); // every thread and lazy allocation of a call made before the cap
+  const big = sq.tensor(w, [n, k], 'f16'); // 1 GiB more, before the cap: its read() cannot get an array
   const vm = Number(/VmSize:\s+(\d+) kB/.exec(fs.readFileSync('/proc/self/status', 'utf8'))?.[1] ?? 0) * 1024;
   execFileSync('prlimit', ['--pid', String(process.pid), `--as=${vm + HEADROOM_BYTES}`]);
   const ops: Record<string, () => Promise<unknown>> = {
@@ -28,6 +29,8 @@ async function main(): Promise<void> {
     'sparse.encode': () => sq.sparse.encode(w, [n, k]),
     'sparse.prune': () => sq.sparse.prune(w, [n, k], 0.5),
     tensor: async () => sq.tensor(w, [n, k], 'f16'),
+    read: () => big.read(),
+    fromF16: async () => fromF16(w), // 2 GiB of fp32
   };
   const results: Record<string, unknown> = {};
   for (const [name, op] of Object.entries(ops)) {
