@@ -93,6 +93,19 @@ export function withCallSite<T>(promise: Promise<T>, site: Error): Promise<T> {
   });
 }
 
+/**
+ * Runs `start` now — so a caller's array is copied before the caller's next statement, as the API
+ * promises ("reuse your array at once") — and turns a synchronous throw (a bad argument) into a
+ * rejection, since a Promise-returning call never throws.
+ */
+export function startNow<T>(start: () => T | Promise<T>): Promise<T> {
+  try {
+    return Promise.resolve(start());
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}
+
 /** A short description of a value for "got …" (the same words the native checks use). */
 export function describeValue(v: unknown): string {
   if (v === undefined) return 'undefined';

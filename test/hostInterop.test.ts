@@ -47,3 +47,44 @@ describe('sparq objects in Node’s host facilities [cpu]', () => {
     expect(inspect(qw)).toBe('W4A16Weight[2, 32] (disposed)');
   });
 });
+
+// The API's promise for every call that takes a caller's array: it is copied before the call
+// returns, so the caller may overwrite it at once. Until 2026-12-05 the weight preparations started
+// in a microtask, so an array overwritten right after the call (before any await) was what they
+// quantized, encoded or pruned.
+describe('a caller array overwritten right after the call returns [cpu]', () => {
+  it('every weight preparation uses the values it was called with', async () => {
+    const sq = await open({ backend: 'cpu' });
+    try {
+      const n = 8;
+      const k = 128;
+      const values = (seed: number): Uint16Array => toF16(Array.from({ length: n * k }, (_, i) => Math.sin(seed + i * 0.37) * 2));
+      const codes = (): Uint8Array => Uint8Array.from({ length: n * k }, (_, i) => (i * 7 + 3) % 16);
+      const scales = (): Uint16Array => toF16(Array.from({ length: n * (k / 128) }, (_, i) => 0.01 * (i + 1)));
+      const int8Codes = (): Int8Array => Int8Array.from({ length: n * k }, (_, i) => ((i * 13) % 255) - 127);
+      const scb = (): Float32Array => Float32Array.from({ length: n }, (_, i) => 0.5 + i);
+      type Case = [string, (a: ArrayBufferView[]) => Promise<unknown>, () => ArrayBufferView[]];
+      const cases: Case[] = [
+        ['w4a16.quantize', (a) => sq.w4a16.quantize(a[0] as Uint16Array, [n, k]), () => [values(1)]],
+        ['w4a16.fromCodes', (a) => sq.w4a16.fromCodes(a[0] as Uint8Array, a[1] as Uint16Array, [n, k]), () => [codes(), scales()]],
+        ['int8.quantize', (a) => sq.int8.quantize(a[0] as Uint16Array, [n, k]), () => [values(2)]],
+        ['int8.fromCodes', (a) => sq.int8.fromCodes(a[0] as Int8Array, a[1] as Float32Array, [n, k]), () => [int8Codes(), scb()]],
+        ['sparse.encode', (a) => sq.sparse.encode(a[0] as Uint16Array, [n, k]), () => [values(3)]],
+        ['sparse.prune', (a) => sq.sparse.prune(a[0] as Uint16Array, [n, k], 0.5), () => [values(4)]],
+      ];
+      const contents = async (r: unknown): Promise<unknown> => {
+        const read = ArrayBuffer.isView(r) ? r : await (r as { read(): Promise<unknown> }).read(); // prune: the array itself
+        return JSON.stringify(read, (_, v) => (ArrayBuffer.isView(v) ? Array.from(v as Uint8Array) : v));
+      };
+      for (const [name, call, make] of cases) {
+        const want = await contents(await call(make()));
+        const arrays = make();
+        const pending = call(arrays);
+        for (const a of arrays) new Uint8Array(a.buffer, a.byteOffset, a.byteLength).fill(0x11); // overwritten at once
+        expect({ name, got: await contents(await pending) }).toEqual({ name, got: want });
+      }
+    } finally {
+      await sq.close();
+    }
+  });
+});

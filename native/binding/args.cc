@@ -6,8 +6,10 @@
 #include <limits>
 
 #include "binding/addon_data.h"
+#include "binding/context_core.h"
 #include "binding/errors.h"
 #include "binding/tensor.h"
+#include "binding/weight.h"
 #include "sparq/cpu.h"
 
 namespace sparq::binding {
@@ -107,15 +109,20 @@ Napi::ArrayBuffer NewResultBuffer(Napi::Env env, size_t bytes, const std::string
   // V8 takes an ArrayBuffer it cannot allocate as a fatal out-of-memory (napi_create_arraybuffer:
   // "FATAL ERROR: v8::ArrayBuffer::New Allocation failed", the process aborts), so the allocator is
   // asked first: where it cannot give `bytes` now, V8's allocation would have failed the same way.
-  void* probe = std::malloc(bytes);
-  if (probe == nullptr && bytes != 0) ThrowOutOfHostMemory(env, op, argument, bytes, what);
-  std::free(probe);
+  // Only from 32 MiB: below, a failure is implausible, and freeing a probe would raise glibc's
+  // dynamic mmap threshold, moving V8's own allocation off a fresh mapping into the heap.
+  constexpr size_t kProbeFromBytes = size_t(32) << 20;
+  if (bytes >= kProbeFromBytes) {
+    void* probe = std::malloc(bytes);
+    if (probe == nullptr) ThrowOutOfHostMemory(env, op, argument, bytes, what);
+    std::free(probe);
+  }
   return Napi::ArrayBuffer::New(env, bytes);
 }
 
-int HostCopyThreads() {
+int HostCopyThreads(ContextCore& ctx) {
   constexpr int kMaxCopyThreads = 4;
-  return std::min(kMaxCopyThreads, cpu::DefaultThreadCount());
+  return std::min(kMaxCopyThreads, WeightPackThreads(ctx.backend()));
 }
 
 TensorWrap* ParseTensor(const Napi::Value& v, ContextCore* ctx, const std::string& op, const std::string& argument,

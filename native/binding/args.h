@@ -45,11 +45,11 @@ const uint8_t* TypedArrayBytes(const Napi::TypedArray& ta);
 [[noreturn]] void ThrowOutOfHostMemory(Napi::Env env, const std::string& op, const std::string& argument, size_t bytes,
                                        const std::string& what);
 // A result's ArrayBuffer; where the host has no room for it, SparqOutOfMemoryError as above (not
-// V8's fatal out-of-memory abort).
+// V8's fatal out-of-memory abort). Large ones only are checked first (see args.cc).
 Napi::ArrayBuffer NewResultBuffer(Napi::Env env, size_t bytes, const std::string& op, const std::string& argument,
                                   const std::string& what);
-// Elements copied for the stream worker to own, uninitialized until copied (a vector would
-// zero-fill them first: a second pass over a weight-sized buffer on the JS thread).
+// Elements copied for the stream worker to own: plain storage the copy fills, on several threads
+// (formats::ParallelCopy), where a std::vector's range constructor or assign copies on one.
 template <typename T>
 class HostCopy {
  public:
@@ -66,14 +66,16 @@ class HostCopy {
   size_t size_;
 };
 
-// Threads for a copy on the JS thread: past ~4 a copy is bound by memory, not cores.
-int HostCopyThreads();
+// Threads for a copy on the JS thread: the context's weight-preparation threads (its `threads` on
+// cpu), at most 4 — past that a copy is bound by memory, not cores.
+int HostCopyThreads(ContextCore& ctx);
 
 // The elements of `ta` as T (its kind was checked by the caller): a copy the stream worker can own
 // while the caller reuses its array at once. Out of host memory: SparqOutOfMemoryError naming
 // `op` and `argument` (the process and context stay usable).
 template <typename T>
-std::shared_ptr<HostCopy<T>> CopyTypedArray(const Napi::TypedArray& ta, const std::string& op, const std::string& argument) {
+std::shared_ptr<HostCopy<T>> CopyTypedArray(const Napi::TypedArray& ta, ContextCore& ctx, const std::string& op,
+                                            const std::string& argument) {
   const T* p = reinterpret_cast<const T*>(TypedArrayBytes(ta));
   const size_t count = p == nullptr ? 0 : ta.ElementLength();
   std::shared_ptr<HostCopy<T>> copy;
@@ -83,7 +85,7 @@ std::shared_ptr<HostCopy<T>> CopyTypedArray(const Napi::TypedArray& ta, const st
     ThrowOutOfHostMemory(ta.Env(), op, argument, count * sizeof(T), "a copy of " + argument);
   }
   formats::AdviseHugePages(copy->data(), count * sizeof(T));  // a weight's 4 KiB faults were most of the copy
-  formats::ParallelCopy(copy->data(), p, count * sizeof(T), HostCopyThreads());
+  formats::ParallelCopy(copy->data(), p, count * sizeof(T), HostCopyThreads(ctx));
   return copy;
 }
 // ta must hold `want` elements: SparqShapeError "<op>: <argument> must be <want> elements (<what>)".

@@ -83,7 +83,7 @@ Napi::Value ContextWrap::Tensor(const Napi::CallbackInfo& info) {
   std::shared_ptr<Buffer> buffer = core_->Allocate(env, bytes, op, "data", "the tensor " + ShapeToString(shape) + " " + DTypeName(dtype));
   const uint8_t* src = TypedArrayBytes(data);
   if (core_->backend().host_memory()) {
-    formats::ParallelCopy(buffer->ptr, src, bytes, HostCopyThreads());
+    formats::ParallelCopy(buffer->ptr, src, bytes, HostCopyThreads(*core_));
   } else {
     // Staging copy now; the upload runs on the stream.
     std::shared_ptr<HostCopy<uint8_t>> staging;
@@ -93,7 +93,7 @@ Napi::Value ContextWrap::Tensor(const Napi::CallbackInfo& info) {
       ThrowOutOfHostMemory(env, op, "data", bytes, "a staging copy of data");
     }
     formats::AdviseHugePages(staging->data(), bytes);
-    formats::ParallelCopy(staging->data(), src, bytes, HostCopyThreads());
+    formats::ParallelCopy(staging->data(), src, bytes, HostCopyThreads(*core_));
     std::shared_ptr<Backend> backend = core_->backend_ptr();
     core_->Enqueue(env, [buffer, staging, backend]() -> Status {
       Status s = backend->CopyToDevice(buffer->ptr, staging->data(), buffer->bytes);

@@ -108,7 +108,7 @@ Napi::Value Int8Quantize(const Napi::CallbackInfo& info) {
   const WeightShape ws = ParseWeightShape(info[2], op);
   CheckLength(env, op, "w", w, ws.n * ws.k, "[n, k] = " + ShapeToString({ws.n, ws.k}));
   const PackedLayout layout = ctx->backend().WeightLayout(OpId::kInt8Matmul);
-  auto w_f16 = CopyTypedArray<uint16_t>(w, op, "w");
+  auto w_f16 = CopyTypedArray<uint16_t>(w, *ctx, op, "w");
   const int threads = WeightPackThreads(ctx->backend());
   return CreateWeightAsync(env, info[0].As<Napi::Object>(), ctx, op,
                            [w_f16, ws, layout, threads, op](std::vector<std::vector<uint8_t>>* parts,
@@ -137,8 +137,8 @@ Napi::Value Int8FromCodes(const Napi::CallbackInfo& info) {
   CheckLength(env, op, "codes", codes, ws.n * ws.k, "[n, k] = " + ShapeToString({ws.n, ws.k}));
   CheckLength(env, op, "scb", scb, ws.n, "[n] = [" + std::to_string(ws.n) + "], one absmax per row");
   const PackedLayout layout = ctx->backend().WeightLayout(OpId::kInt8Matmul);
-  auto c = CopyTypedArray<int8_t>(codes, op, "codes");
-  auto s = CopyTypedArray<float>(scb, op, "scb");
+  auto c = CopyTypedArray<int8_t>(codes, *ctx, op, "codes");
+  auto s = CopyTypedArray<float>(scb, *ctx, op, "scb");
   const int threads = WeightPackThreads(ctx->backend());
   return CreateWeightAsync(env, info[0].As<Napi::Object>(), ctx, op,
                            [c, s, ws, layout, threads, op](std::vector<std::vector<uint8_t>>* parts,

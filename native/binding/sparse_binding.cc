@@ -112,7 +112,7 @@ Napi::Value SparseEncodeBinding(const Napi::CallbackInfo& info) {
   const SparseFormat format = ParseFormat(info[3], op);
   if (!info[4].IsUndefined() && !info[4].IsBoolean())
     ThrowArg(env, StatusCode::kArgument, op, "rowLists", "a boolean", DescribeValue(info[4]));
-  auto w = CopyTypedArray<uint16_t>(a.w, op, "w");  // the caller may reuse its array at once
+  auto w = CopyTypedArray<uint16_t>(a.w, *ctx, op, "w");  // the caller may reuse its array at once
   const int64_t n = a.n, k = a.k;
   const PackedLayout layout = ctx->backend().WeightLayout(OpId::kSparseMatmul);
   // Only the cpu backend's AVX-512 and AVX2 kernels read row lists (sim and cuda run the
@@ -165,7 +165,7 @@ Napi::Value SparsePruneBinding(const Napi::CallbackInfo& info) {
     if (s == "global") scope = SparsePruneScope::kGlobal;
     else if (s != "row") ThrowArg(env, StatusCode::kArgument, op, "scope", "'row' or 'global'", DescribeValue(info[4]));
   }
-  auto w = CopyTypedArray<uint16_t>(a.w, op, "w");
+  auto w = CopyTypedArray<uint16_t>(a.w, *ctx, op, "w");
   const int64_t n = a.n, k = a.k;
   Napi::ArrayBuffer ab = NewResultBuffer(env, static_cast<size_t>(n * k) * 2, op, "w", "the pruned weight");
   auto ab_ref = std::make_shared<Napi::Reference<Napi::ArrayBuffer>>(Napi::Persistent(ab));

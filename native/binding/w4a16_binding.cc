@@ -94,7 +94,7 @@ Napi::Value W4A16Quantize(const Napi::CallbackInfo& info) {
   const WeightShape ws = ParseWeightShape(info[2], info[3], op);
   CheckLength(env, op, "w", w, ws.n * ws.k, "[n, k] = " + ShapeToString({ws.n, ws.k}));
   const PackedLayout layout = ctx->backend().WeightLayout(OpId::kW4A16Matmul);
-  auto w_f16 = CopyTypedArray<uint16_t>(w, op, "w");
+  auto w_f16 = CopyTypedArray<uint16_t>(w, *ctx, op, "w");
   const int threads = WeightPackThreads(ctx->backend());
   return CreateWeightAsync(env, info[0].As<Napi::Object>(), ctx, op,
                            [w_f16, ws, layout, threads, op](std::vector<std::vector<uint8_t>>* parts,
@@ -133,8 +133,8 @@ Napi::Value W4A16FromCodes(const Napi::CallbackInfo& info) {
               "[n, k/groupSize] = " + ShapeToString({ws.n, ws.k / ws.group_size}));
   const PackedLayout layout = ctx->backend().WeightLayout(OpId::kW4A16Matmul);
   // Copied now (the caller may reuse its arrays at once); the 0..15 scan runs with the packing.
-  auto c = CopyTypedArray<uint8_t>(codes, op, "codes");
-  auto s = CopyTypedArray<uint16_t>(scales, op, "scales");
+  auto c = CopyTypedArray<uint8_t>(codes, *ctx, op, "codes");
+  auto s = CopyTypedArray<uint16_t>(scales, *ctx, op, "scales");
   const int threads = WeightPackThreads(ctx->backend());
   return CreateWeightAsync(env, info[0].As<Napi::Object>(), ctx, op,
                            [c, s, ws, layout, threads, op](std::vector<std::vector<uint8_t>>* parts,

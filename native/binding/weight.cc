@@ -85,7 +85,7 @@ Napi::Value WeightWrap::Read(const Napi::CallbackInfo& info) {
   std::vector<void*> dst;
   for (const WeightReadField& f : fields) {
     const size_t bytes = f.elements * ElementBytes(f.type);
-    Napi::ArrayBuffer ab = NewResultBuffer(env, bytes, "read", "weight", "the weight's " + std::string(f.name));
+    Napi::ArrayBuffer ab = NewResultBuffer(env, bytes, op, "weight", "the weight's " + f.name);
     formats::AdviseHugePages(ab.Data(), bytes);  // the worker writes it whole: fault it in 2 MiB at a time
     dst.push_back(ab.Data());
     buffers->push_back(Napi::Persistent(ab));

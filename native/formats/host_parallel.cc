@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstring>
 #include <exception>
+#include <new>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -51,10 +52,14 @@ void ParallelCopy(void* dst, const void* src, size_t bytes, int threads) {
   constexpr int64_t kChunkBytes = int64_t(64) << 10, kMinSliceBytes = int64_t(8) << 20;
   if (bytes == 0) return;
   const int64_t chunks = int64_t((bytes + size_t(kChunkBytes) - 1) / size_t(kChunkBytes));
-  ForEachSlice(chunks, kMinSliceBytes / kChunkBytes, threads, [&](int64_t begin, int64_t end) {
-    const size_t from = size_t(begin * kChunkBytes), to = std::min(bytes, size_t(end * kChunkBytes));
-    std::memcpy(static_cast<uint8_t*>(dst) + from, static_cast<const uint8_t*>(src) + from, to - from);
-  });
+  try {
+    ForEachSlice(chunks, kMinSliceBytes / kChunkBytes, threads, [&](int64_t begin, int64_t end) {
+      const size_t from = size_t(begin * kChunkBytes), to = std::min(bytes, size_t(end * kChunkBytes));
+      std::memcpy(static_cast<uint8_t*>(dst) + from, static_cast<const uint8_t*>(src) + from, to - from);
+    });
+  } catch (const std::bad_alloc&) {  // ForEachSlice's own bookkeeping, before any slice ran: copy here
+    std::memcpy(dst, src, bytes);
+  }
 }
 
 }  // namespace sparq::formats

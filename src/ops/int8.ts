@@ -1,6 +1,6 @@
 import type { Context } from '../context';
 import { asFp16Bits } from '../dtype';
-import { withCallSite } from '../errors';
+import { startNow, withCallSite } from '../errors';
 import type { NativeWeight } from '../native';
 import { Tensor } from '../tensor';
 import { PackedWeight } from '../weight';
@@ -55,7 +55,7 @@ export class Int8Ops {
   quantize(w: Uint16Array, shape: readonly [number, number] | number[]): Promise<Int8Weight> {
     const site = new Error();
     const c = this.ctx;
-    const p = Promise.resolve().then(() => c.native.int8Quantize(c.handle, asFp16Bits(w), shape));
+    const p = startNow(() => c.native.int8Quantize(c.handle, asFp16Bits(w), shape));
     return withCallSite(
       p.then((h) => new Int8Weight(h, c)),
       site,
@@ -72,7 +72,7 @@ export class Int8Ops {
   fromCodes(codes: Int8Array, scb: Float32Array, shape: readonly [number, number] | number[]): Promise<Int8Weight> {
     const site = new Error();
     const c = this.ctx;
-    const p = Promise.resolve().then(() => c.native.int8FromCodes(c.handle, codes, scb, shape));
+    const p = startNow(() => c.native.int8FromCodes(c.handle, codes, scb, shape));
     return withCallSite(
       p.then((h) => new Int8Weight(h, c)),
       site,

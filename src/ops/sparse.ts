@@ -1,6 +1,6 @@
 import type { Context } from '../context';
 import { asFp16Bits } from '../dtype';
-import { settle, withCallSite } from '../errors';
+import { settle, startNow, withCallSite } from '../errors';
 import type { NativeWeight } from '../native';
 import type { Tensor } from '../tensor';
 import { PackedWeight } from '../weight';
@@ -98,7 +98,7 @@ export class SparseOps {
   encode(w: Uint16Array, shape: readonly [number, number] | number[], options: SparseEncodeOptions = {}): Promise<SparseWeight> {
     const site = new Error();
     const c = this.ctx;
-    const p = Promise.resolve().then(() => {
+    const p = startNow(() => {
       const format = c.option(options, 'sparse.encode', 'format');
       const rowLists = c.option(options, 'sparse.encode', 'rowLists');
       return c.native.sparseEncode(c.handle, asFp16Bits(w), shape, format, rowLists);
@@ -124,7 +124,7 @@ export class SparseOps {
   ): Promise<Uint16Array> {
     const site = new Error();
     const c = this.ctx;
-    const p = Promise.resolve().then(() => {
+    const p = startNow(() => {
       const scope = c.option(options, 'sparse.prune', 'scope');
       return c.native.sparsePrune(c.handle, asFp16Bits(w), shape, sparsity, scope);
     });

@@ -1,6 +1,6 @@
 import type { Context } from '../context';
 import { asFp16Bits } from '../dtype';
-import { withCallSite } from '../errors';
+import { startNow, withCallSite } from '../errors';
 import type { NativeWeight } from '../native';
 import type { Tensor } from '../tensor';
 import { PackedWeight } from '../weight';
@@ -54,7 +54,7 @@ export class W4A16Ops {
     const site = new Error();
     const c = this.ctx;
     // Bad arguments reject (never throw) from a Promise-returning call.
-    const p = Promise.resolve().then(() => {
+    const p = startNow(() => {
       const groupSize = c.option(options, 'w4a16.quantize', 'groupSize');
       return c.native.w4a16Quantize(c.handle, asFp16Bits(w), shape, groupSize);
     });
@@ -79,7 +79,7 @@ export class W4A16Ops {
   ): Promise<W4A16Weight> {
     const site = new Error();
     const c = this.ctx;
-    const p = Promise.resolve().then(() => {
+    const p = startNow(() => {
       const groupSize = c.option(options, 'w4a16.fromCodes', 'groupSize');
       return c.native.w4a16FromCodes(c.handle, codes, asFp16Bits(scales), shape, groupSize);
     });
