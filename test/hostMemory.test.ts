@@ -35,4 +35,30 @@ describe('host memory exhausted while copying a caller array', () => {
       expect(results.afterwards).toBe('computes');
     });
   }
+
+  // Needs a mount namespace of its own (root, or CAP_SYS_ADMIN): skipped, and said so, elsewhere.
+  const smallShm = compiledScript(path.join('test', 'hostMemory', 'smallShm'));
+  const canMount = spawnSync('unshare', ['-m', 'bash', '-c', 'mount -t tmpfs -o size=16m tmpfs /dev/shm']).status === 0;
+  (canMount ? it : it.skip)(
+    `a comm whose /dev/shm has no room for a rank's x: that rank gets SparqOutOfMemoryError, its peer fails at once naming it, no SIGBUS${canMount ? '' : ' (skipped: no private mount namespace here)'}`,
+    () => {
+      const r = spawnSync('unshare', ['-m', 'bash', '-c', `mount -t tmpfs -o size=16m tmpfs /dev/shm && exec "${process.execPath}" "${smallShm}"`], {
+        encoding: 'utf8',
+        timeout: 120000,
+      });
+      expect({ status: r.status, signal: r.signal, stderr: r.stderr.slice(-2000) }).toEqual({ status: 0, signal: null, stderr: '' });
+      const out = JSON.parse(r.stdout.trim().split('\n').pop() ?? '{}') as {
+        results: Array<{ name: string; message: string; ms: number }>;
+        timeoutMs: number;
+        after: number[];
+      };
+      const oom = out.results.findIndex((x) => x.name === 'SparqOutOfMemoryError');
+      expect(oom).toBeGreaterThanOrEqual(0);
+      expect(out.results[oom].message).toMatch(new RegExp(`rank ${oom} found no room in /dev/shm for its x`));
+      const peer = out.results[1 - oom];
+      expect(peer).toEqual(expect.objectContaining({ name: 'SparqTimeoutError', message: expect.stringMatching(new RegExp(`rank ${oom} found no room`)) }));
+      expect(peer.ms).toBeLessThan(out.timeoutMs / 4);
+      expect(out.after).toEqual([0x4200, 0x4200]); // a new comm on the same contexts: 1 + 1 + 1 = 3 on both ranks
+    },
+  );
 });

@@ -72,6 +72,7 @@ struct Mapping {
   void* base = nullptr;
   size_t bytes = 0;
   int refs = 0;
+  int fd = -1;  // kept open to reserve the segment's pages (ReserveBytes)
 };
 std::mutex g_mappings_mu;
 std::map<std::string, Mapping>& Mappings() {
@@ -79,7 +80,17 @@ std::map<std::string, Mapping>& Mappings() {
   return *m;
 }
 
-Status MapSegment(const std::string& name, size_t total, void** out) {
+// Backs [offset, offset + bytes) of the segment with real pages. tmpfs allocates a page when it is
+// first written, and a write /dev/shm has no room for is a SIGBUS that kills the process (a 16 MiB
+// /dev/shm and a 32 MiB x did, 2026-12-05; Docker's default is 64 MiB): posix_fallocate makes that
+// an ENOSPC here instead. A file system without fallocate (EOPNOTSUPP, EINVAL) keeps the old risk.
+int ReserveBytes(int fd, size_t offset, size_t bytes) {
+  if (fd < 0 || bytes == 0) return 0;
+  const int e = ::posix_fallocate(fd, off_t(offset), off_t(bytes));
+  return e == EOPNOTSUPP || e == EINVAL || e == ENOSYS ? 0 : e;
+}
+
+Status MapSegment(const std::string& name, size_t total, void** out, int* fd_out) {
   const char* op = "comm";
   std::lock_guard<std::mutex> lk(g_mappings_mu);
   auto it = Mappings().find(name);
@@ -91,6 +102,7 @@ Status MapSegment(const std::string& name, size_t total, void** out) {
                            "size");
     ++it->second.refs;
     *out = it->second.base;
+    *fd_out = it->second.fd;
     return Status::Ok();
   }
   const int fd = ::shm_open(name.c_str(), O_CREAT | O_RDWR, 0600);
@@ -104,13 +116,22 @@ Status MapSegment(const std::string& name, size_t total, void** out) {
     return Status::Error(StatusCode::kOutOfMemory, std::string(op) + ": could not size the shared-memory segment to " +
                                                        std::to_string(total) + " bytes (" + std::strerror(e) + ")");
   }
+  if (const int e = ReserveBytes(fd, 0, kHeaderBytes)) {  // the header is written at once (the join's counters)
+    ::close(fd);
+    return Status::Error(StatusCode::kOutOfMemory, std::string(op) + ": /dev/shm has no room for the comm's " +
+                                                       std::to_string(kHeaderBytes) + "-byte header (" + std::strerror(e) +
+                                                       "); enlarge /dev/shm (docker run --shm-size)");
+  }
   void* p = ::mmap(nullptr, total, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-  ::close(fd);
-  if (p == MAP_FAILED)
+  if (p == MAP_FAILED) {
+    const int e = errno;
+    ::close(fd);
     return Status::Error(StatusCode::kOutOfMemory, std::string(op) + ": could not map the shared-memory segment (" +
-                                                       std::strerror(errno) + ")");
-  Mappings()[name] = Mapping{p, total, 1};
+                                                       std::strerror(e) + ")");
+  }
+  Mappings()[name] = Mapping{p, total, 1, fd};
   *out = p;
+  *fd_out = fd;
   return Status::Ok();
 }
 
@@ -119,6 +140,7 @@ void UnmapSegment(const std::string& name) {
   auto it = Mappings().find(name);
   if (it == Mappings().end() || --it->second.refs > 0) return;
   ::munmap(it->second.base, it->second.bytes);
+  if (it->second.fd >= 0) ::close(it->second.fd);
   Mappings().erase(it);
 }
 
@@ -165,7 +187,7 @@ Status ShmComm::Join(const std::vector<uint8_t>& id, int rank, int size, int64_t
   c->name_ = "/sparq-" + Hex(id.data() + 4, 16);
   const size_t total = kHeaderBytes + size_t(size) * size_t(slot_bytes);
   void* p = nullptr;
-  Status mapped = MapSegment(c->name_, total, &p);
+  Status mapped = MapSegment(c->name_, total, &p, &c->fd_);
   if (!mapped.ok()) return mapped;
   c->seg_ = static_cast<Segment*>(p);
   c->mapped_bytes_ = total;
@@ -343,6 +365,19 @@ Status ShmComm::Arrive(const void* input, size_t bytes, int64_t tokens, int64_t 
     return Status::Error(StatusCode::kArgument, "comm.allreduceRmsnorm: x must be at most " + std::to_string(slot_bytes_) +
                                                     " bytes (the comm's slotBytes), got " + std::to_string(bytes),
                          "x");
+  // Pages for this rank's slot before the write, so a full /dev/shm is an error, not a SIGBUS. It
+  // fails before this rank arrives: the comm is broken, so the peers fail now, not at their timeout.
+  if (input != nullptr && bytes > reserved_bytes_) {
+    if (const int e = ReserveBytes(fd_, kHeaderBytes + size_t(rank_) * slot_bytes_, bytes)) {
+      const std::string why = "rank " + RankName(rank_) + " found no room in /dev/shm for its x (" + std::to_string(bytes) +
+                              " bytes: " + std::strerror(e) + ")";
+      (void)Break(why);
+      return Status::Error(StatusCode::kOutOfMemory,
+                           "comm.allreduceRmsnorm: " + why + "; enlarge /dev/shm (docker run --shm-size) or pass smaller x",
+                           "x");
+    }
+    reserved_bytes_ = bytes;
+  }
   const uint64_t call = ++calls_;
   uint8_t* base = reinterpret_cast<uint8_t*>(seg_) + kHeaderBytes;
   if (input != nullptr) std::memcpy(base + size_t(rank_) * slot_bytes_, input, bytes);

@@ -117,6 +117,8 @@ class ShmComm {
 
   Segment* seg_ = nullptr;
   size_t mapped_bytes_ = 0;
+  int fd_ = -1;                  // the segment's file, owned by the process's mapping
+  uint64_t reserved_bytes_ = 0;  // of this rank's slot, backed by pages (Arrive)
   int rank_ = 0, size_ = 0;
   uint64_t slot_bytes_ = 0;
   int64_t timeout_ms_ = 0;
