@@ -19,6 +19,7 @@
 // device too small for the cooperative grid (kDevice).
 #include <algorithm>
 #include <chrono>
+#include <functional>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -1063,46 +1064,71 @@ void NcclFailures() {
   }
 }
 
-// The hierarchical form's bounds (nodes a, b, a, b: ranks 0 and 2 on a, 1 and 3 on b), on the
-// double: rank 3 never calls — rank 1 (its node peer) fails in the node exchange naming it, ranks 0
-// and 2 (the other node) at their NCCL deadline; every comm broken after. Then rank 2's x cannot be
-// read from its device: it abandons the comm, and rank 0, waiting for it in node a's exchange,
-// fails at once naming it, not at its timeout (ranks 1 and 3 join and make no call).
+// 4 sim ranks, each a thread, join NCCL comm `id` as machines a, b, a, b (ranks 0 and 2 on a, 1 and
+// 3 on b) and run `body(r, comm)` when the join succeeded; `before_join(r, &backend)` may wrap or
+// delay a rank first. Every rank keeps its comm until all bodies are done, then they let go
+// together, as real ranks do. Returns each rank's status (its join's, else its body's).
+std::vector<Status> OnMachineRanks(const std::vector<uint8_t>& id, int64_t timeout_ms,
+                                   const std::function<void(int, std::shared_ptr<Backend>*)>& before_join,
+                                   const std::function<Status(int, comm::NcclComm&)>& body) {
+  std::vector<Status> status(4);
+  std::vector<std::shared_ptr<comm::NcclComm>> held(4);
+  std::vector<std::thread> ranks;
+  for (int r = 0; r < 4; ++r)
+    ranks.emplace_back([&, r] {
+      std::shared_ptr<Backend> backend;
+      Status st = CreateSimBackend(BackendOptions{}, &backend);
+      if (st.ok() && before_join) before_join(r, &backend);
+      if (st.ok()) st = comm::NcclComm::Join(backend, id, r, 4, timeout_ms, nullptr, "", r % 2 ? "b" : "a", &held[size_t(r)]);
+      status[size_t(r)] = st.ok() ? body(r, *held[size_t(r)]) : st;
+    });
+  for (auto& t : ranks) t.join();
+  std::vector<std::thread> closers;
+  for (auto& h : held) closers.emplace_back([&h] { h.reset(); });
+  for (auto& t : closers) t.join();
+  return status;
+}
+
+// The hierarchical form's bounds, on the double: rank 3 never calls — rank 1 (its machine peer)
+// fails in the node exchange naming it, ranks 0 and 2 (the other machine) at their NCCL deadline;
+// every comm broken after. Then a rank whose x cannot be read, and one that closes its comm: its
+// machine peer fails at once naming it (ranks on the other machine make no call). Machines whose
+// /dev/shm cannot hold the segment take the flat form; after a late join the calls keep the
+// whole timeout.
 void NcclNodeFailures() {
   if (!sparq_test::TakeCase()) return;
-  constexpr int64_t kTimeoutMs = 1500;
-  std::vector<uint8_t> id;
-  Status made = comm::NewNcclId(4096, "", &id);
-  Check(made.ok(), "comm nccl hierarchical [sim]: an id", "%s", made.message.c_str());
-  if (!made.ok()) return;
+  constexpr int64_t kTimeoutMs = 1500, kLongTimeoutMs = 20000;
+  const auto new_id = [](uint64_t max_bytes) {
+    std::vector<uint8_t> id;
+    const Status made = comm::NewNcclId(max_bytes, "", &id);
+    Check(made.ok(), "comm nccl hierarchical [sim]: an id", "%s", made.message.c_str());
+    return id;
+  };
+  const auto since = [](std::chrono::steady_clock::time_point t0) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  };
   Call c;
   c.ranks = 4;
   c.tokens = 3;
   c.hidden = 16;
   Workspace ws;
   Prepare(c, ws);
-  std::vector<Status> status(4);
   std::vector<std::string> broken(4);
   std::vector<double> seconds(4, 0);
   std::vector<char> hierarchical(4, 0);  // not vector<bool>: ranks write their own entries concurrently
-  std::vector<std::thread> ranks;
-  for (int r = 0; r < 4; ++r)
-    ranks.emplace_back([&, r] {
-      std::shared_ptr<Backend> backend;
-      std::shared_ptr<comm::NcclComm> nc;
-      Status st = CreateSimBackend(BackendOptions{}, &backend);
-      if (st.ok()) st = comm::NcclComm::Join(backend, id, r, 4, kTimeoutMs, nullptr, "", r % 2 ? "b" : "a", &nc);
-      if (st.ok()) hierarchical[size_t(r)] = nc->hierarchical();
-      if (st.ok() && r < 3) {
-        const auto t0 = std::chrono::steady_clock::now();
-        st = nc->Allreduce(RankCommArgs(c, r, nullptr), nullptr);
-        seconds[size_t(r)] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        broken[size_t(r)] = nc->BrokenReason();
-      }
-      if (st.ok() && r == 3) std::this_thread::sleep_for(std::chrono::milliseconds(3 * kTimeoutMs));
-      status[size_t(r)] = st;
-    });
-  for (auto& t : ranks) t.join();
+
+  std::vector<Status> status = OnMachineRanks(new_id(4096), kTimeoutMs, nullptr, [&](int r, comm::NcclComm& nc) {
+    hierarchical[size_t(r)] = nc.hierarchical();
+    if (r == 3) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(3 * kTimeoutMs));
+      return Status::Ok();
+    }
+    const auto t0 = std::chrono::steady_clock::now();
+    const Status st = nc.Allreduce(RankCommArgs(c, r, nullptr), nullptr);
+    seconds[size_t(r)] = since(t0);
+    broken[size_t(r)] = nc.BrokenReason();
+    return st;
+  });
   Check(status[3].ok() && hierarchical[0] && hierarchical[3], "comm nccl hierarchical [sim]: 4 ranks on 2 nodes joined, hierarchical",
         "%s", status[3].message.c_str());
   Check(status[1].code == StatusCode::kTimeout && sparq_test::Contains(status[1].message, "rank 3 did not arrive") &&
@@ -1114,87 +1140,58 @@ void NcclNodeFailures() {
           "comm nccl hierarchical [sim]: rank " + std::to_string(r) + "'s call fails with kTimeout within its bound, comm broken",
           "%s / %s (%.2f s)", status[size_t(r)].message.c_str(), broken[size_t(r)].c_str(), seconds[size_t(r)]);
 
-  constexpr int64_t kLongTimeoutMs = 20000;
-  made = comm::NewNcclId(4096, "", &id);
-  std::vector<std::shared_ptr<comm::NcclComm>> held(4);  // kept past the calls, as real ranks keep theirs
-  ranks.clear();
-  for (int r = 0; r < 4; ++r)
-    ranks.emplace_back([&, r] {
-      std::shared_ptr<Backend> backend;
-      Status st = made.ok() ? CreateSimBackend(BackendOptions{}, &backend) : made;
-      std::shared_ptr<Faulty> faulty;
-      if (st.ok() && r == 2) backend = faulty = std::make_shared<Faulty>(backend, 0u);
-      if (st.ok()) st = comm::NcclComm::Join(backend, id, r, 4, kLongTimeoutMs, nullptr, "", r % 2 ? "b" : "a", &held[size_t(r)]);
-      if (faulty) faulty->SetFaults(Faulty::kCopyToHost);
-      const auto t0 = std::chrono::steady_clock::now();
-      if (st.ok() && r % 2 == 0) st = held[size_t(r)]->Allreduce(RankCommArgs(c, r, nullptr), nullptr);
-      seconds[size_t(r)] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      status[size_t(r)] = st;
-    });
-  for (auto& t : ranks) t.join();
+  std::shared_ptr<Faulty> faulty;  // rank 2's backend: its x cannot be read once it has joined
+  status = OnMachineRanks(
+      new_id(4096), kLongTimeoutMs,
+      [&](int r, std::shared_ptr<Backend>* backend) {
+        if (r == 2) *backend = faulty = std::make_shared<Faulty>(*backend, 0u);
+      },
+      [&](int r, comm::NcclComm& nc) {
+        if (r == 2) faulty->SetFaults(Faulty::kCopyToHost);
+        if (r % 2 != 0) return Status::Ok();
+        const auto t0 = std::chrono::steady_clock::now();
+        const Status st = nc.Allreduce(RankCommArgs(c, r, nullptr), nullptr);
+        seconds[size_t(r)] = since(t0);
+        return st;
+      });
   Check(status[2].code == StatusCode::kDevice, "comm nccl hierarchical [sim]: the rank whose x cannot be read gets its own error",
         "%s", status[2].message.c_str());
   Check(status[0].code == StatusCode::kTimeout && sparq_test::Contains(status[0].message, "rank 2 could not read its x") &&
             seconds[0] < kLongTimeoutMs / 4000.0,
         "comm nccl hierarchical [sim]: its node peer fails at once naming it", "%s (%.2f s)", status[0].message.c_str(), seconds[0]);
-  std::vector<std::thread> closers;
-  for (auto& h : held) closers.emplace_back([&h] { h.reset(); });
-  for (auto& t : closers) t.join();
 
   // A machine peer that closes its comm instead of calling (what close() and a context's close do
   // while a call waits): rank 0 fails at once naming it, not at its timeout.
-  made = comm::NewNcclId(4096, "", &id);
-  held.assign(4, nullptr);
-  ranks.clear();
-  for (int r = 0; r < 4; ++r)
-    ranks.emplace_back([&, r] {
-      std::shared_ptr<Backend> backend;
-      Status st = made.ok() ? CreateSimBackend(BackendOptions{}, &backend) : made;
-      if (st.ok()) st = comm::NcclComm::Join(backend, id, r, 4, kLongTimeoutMs, nullptr, "", r % 2 ? "b" : "a", &held[size_t(r)]);
-      const auto t0 = std::chrono::steady_clock::now();
-      if (st.ok() && r == 2) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(200));
-        held[2]->Close();
-      }
-      if (st.ok() && r == 0) st = held[0]->Allreduce(RankCommArgs(c, 0, nullptr), nullptr);
-      seconds[size_t(r)] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      status[size_t(r)] = st;
-    });
-  for (auto& t : ranks) t.join();
+  status = OnMachineRanks(new_id(4096), kLongTimeoutMs, nullptr, [&](int r, comm::NcclComm& nc) {
+    if (r == 2) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      nc.Close();
+    }
+    if (r != 0) return Status::Ok();
+    const auto t0 = std::chrono::steady_clock::now();
+    const Status st = nc.Allreduce(RankCommArgs(c, 0, nullptr), nullptr);
+    seconds[0] = since(t0);
+    return st;
+  });
   Check(status[0].code == StatusCode::kTimeout && sparq_test::Contains(status[0].message, "rank 2 closed the comm") &&
             seconds[0] < kLongTimeoutMs / 4000.0,
         "comm nccl hierarchical [sim]: a machine peer that closes its comm makes a waiting call fail at once, naming it", "%s (%.2f s)",
         status[0].message.c_str(), seconds[0]);
-  closers.clear();
-  for (auto& h : held) closers.emplace_back([&h] { h.reset(); });
-  for (auto& t : closers) t.join();
 
   // A machine's segment that /dev/shm could not hold (maxBytes 2^40: slots of 2 · 2^40 bytes):
   // every rank takes the flat form instead of a SIGBUS at the first large call.
-  made = comm::NewNcclId(uint64_t(1) << 40, "", &id);
-  held.assign(4, nullptr);
   std::vector<char> flat(4, 0);
-  ranks.clear();
-  for (int r = 0; r < 4; ++r)
-    ranks.emplace_back([&, r] {
-      std::shared_ptr<Backend> backend;
-      Status st = made.ok() ? CreateSimBackend(BackendOptions{}, &backend) : made;
-      if (st.ok()) st = comm::NcclComm::Join(backend, id, r, 4, kTimeoutMs, nullptr, "", r % 2 ? "b" : "a", &held[size_t(r)]);
-      flat[size_t(r)] = st.ok() && !held[size_t(r)]->hierarchical();
-      status[size_t(r)] = st;
-    });
-  for (auto& t : ranks) t.join();
+  status = OnMachineRanks(new_id(uint64_t(1) << 40), kTimeoutMs, nullptr, [&](int r, comm::NcclComm& nc) {
+    flat[size_t(r)] = !nc.hierarchical();
+    return Status::Ok();
+  });
   Check(flat[0] && flat[1] && flat[2] && flat[3], "comm nccl hierarchical [sim]: machines whose /dev/shm cannot hold the segment: flat",
         "%s", status[0].message.c_str());
-  closers.clear();
-  for (auto& h : held) closers.emplace_back([&h] { h.reset(); });
-  for (auto& t : closers) t.join();
 
   // A rank that joins late leaves its peers' joins with little of their deadline; their calls
   // still get the whole timeout: rank 3 joins 0.7 × timeout late, then rank 2 comes to the first
   // call 0.5 × timeout after rank 0 (its machine peer), and every rank gets the contract's bits.
   constexpr int64_t kLateTimeoutMs = 2000;
-  made = comm::NewNcclId(4096, "", &id);
   Call late;
   late.ranks = 4;
   late.tokens = 5;
@@ -1203,19 +1200,15 @@ void NcclNodeFailures() {
   Workspace late_ws;
   Prepare(late, late_ws);
   const auto late_residual = late.residual;
-  held.assign(4, nullptr);
-  ranks.clear();
-  for (int r = 0; r < 4; ++r)
-    ranks.emplace_back([&, r] {
-      std::shared_ptr<Backend> backend;
-      Status st = made.ok() ? CreateSimBackend(BackendOptions{}, &backend) : made;
-      if (r == 3) std::this_thread::sleep_for(std::chrono::milliseconds(kLateTimeoutMs * 7 / 10));
-      if (st.ok()) st = comm::NcclComm::Join(backend, id, r, 4, kLateTimeoutMs, nullptr, "", r % 2 ? "b" : "a", &held[size_t(r)]);
-      if (r == 2) std::this_thread::sleep_for(std::chrono::milliseconds(kLateTimeoutMs / 2));
-      if (st.ok()) st = held[size_t(r)]->Allreduce(RankCommArgs(late, r, nullptr), nullptr);
-      status[size_t(r)] = st;
-    });
-  for (auto& t : ranks) t.join();
+  status = OnMachineRanks(
+      new_id(4096), kLateTimeoutMs,
+      [&](int r, std::shared_ptr<Backend>*) {
+        if (r == 3) std::this_thread::sleep_for(std::chrono::milliseconds(kLateTimeoutMs * 7 / 10));
+      },
+      [&](int r, comm::NcclComm& nc) {
+        if (r == 2) std::this_thread::sleep_for(std::chrono::milliseconds(kLateTimeoutMs / 2));
+        return nc.Allreduce(RankCommArgs(late, r, nullptr), nullptr);
+      });
   bool all = true;
   for (int r = 0; r < 4; ++r) {
     Check(status[size_t(r)].ok(), "comm nccl hierarchical [sim]: after a late join, rank " + std::to_string(r) +
@@ -1224,9 +1217,6 @@ void NcclNodeFailures() {
     all = all && status[size_t(r)].ok();
   }
   if (all) Verify(late, late_residual, "comm nccl hierarchical [sim] after a late join");
-  closers.clear();
-  for (auto& h : held) closers.emplace_back([&h] { h.reset(); });
-  for (auto& t : closers) t.join();
 }
 
 int main() {
