@@ -1,7 +1,7 @@
 import { inspect } from 'util';
 
 import { asFp16Bits, type DType, type HostInputOf } from './dtype';
-import { describeValue, settle, SparqArgumentError, withCallSite } from './errors';
+import { describeValue, settle, SparqArgumentError, SparqDisposedError, withCallSite } from './errors';
 import { native, type NativeBinding, type NativeContext, type NativeDeviceInfo, type NativeLaunchInfo } from './native';
 import { Group, type GroupOptions } from './ops/allreduce';
 import { joinComm, type Comm, type CommOptions } from './ops/comm';
@@ -9,7 +9,8 @@ import { DenseOps, type MatmulOptions } from './ops/dense';
 import { Int8Ops } from './ops/int8';
 import { SparseOps } from './ops/sparse';
 import { W4A16Ops } from './ops/w4a16';
-import { Tensor } from './tensor';
+import { checkOptions, type OptionKeys } from './options';
+import { defineHidden, refuseStructuredClone, Tensor } from './tensor';
 import { PackedWeight } from './weight';
 
 export type BackendName = 'cuda' | 'cpu' | 'sim';
@@ -36,6 +37,9 @@ export interface OpenOptions {
   threads?: number;
 }
 
+const OPEN_KEYS: OptionKeys<OpenOptions> = { backend: true, device: true, cpuIsa: true, threads: true };
+const COPY_KEYS: OptionKeys<{ out?: Tensor }> = { out: true };
+
 export type DeviceInfo = NativeDeviceInfo;
 export type LaunchInfo = NativeLaunchInfo;
 
@@ -47,9 +51,9 @@ export type LaunchInfo = NativeLaunchInfo;
  */
 export class Context {
   /** @internal */
-  readonly handle: NativeContext;
+  declare readonly handle: NativeContext;
   /** @internal */
-  readonly native: NativeBinding;
+  declare readonly native: NativeBinding;
   /** The backend in use. */
   readonly backend: BackendName;
   /** The CUDA device, or null on cpu/sim. */
@@ -57,7 +61,7 @@ export class Context {
   /** Why `'auto'` chose cpu (one line), else null. */
   readonly fallbackReason: string | null;
   /** SIMD path of the CPU kernels: `'avx512' | 'avx2' | 'scalar'` (`SPARQ_CPU_ISA` forces one). */
-  readonly cpuIsa: string;
+  readonly cpuIsa: CpuIsa;
   /** CPU worker threads (`SPARQ_THREADS`). */
   readonly threads: number;
 
@@ -73,13 +77,14 @@ export class Context {
 
   /** @internal use {@link open} */
   constructor(handle: NativeContext, binding: NativeBinding) {
-    this.handle = handle;
-    this.native = binding;
+    defineHidden(this, 'handle', handle);
+    defineHidden(this, 'native', binding);
+    refuseStructuredClone(this, 'context', 'the data (tensors as read() arrays, weights as what read() gives)');
     const info = handle.info();
     this.backend = info.backend;
     this.device = info.device;
     this.fallbackReason = info.fallbackReason;
-    this.cpuIsa = info.cpuIsa;
+    this.cpuIsa = info.cpuIsa as CpuIsa;
     this.threads = info.threads;
   }
 
@@ -117,13 +122,13 @@ export class Context {
   }
 
   /**
-   * @internal An option of a Promise-returning op: `options` must be an object (or undefined);
-   * reading it runs getters, whose throws become this op's rejection.
+   * @internal An option of a Promise-returning op, run inside its startNow so that a throw becomes
+   * the rejection: `options` must be an object (or undefined) with only the op's `keys`; reading
+   * the option runs getters, whose throws become the rejection too.
    */
-  option(options: unknown, op: string, key: string): unknown {
+  option<T>(options: unknown, op: string, keys: OptionKeys<T>, key: keyof T & string): unknown {
     if (options === undefined) return undefined;
-    if (options === null || typeof options !== 'object')
-      throw new SparqArgumentError(`${op}: options must be an object, got ${describeValue(options)}`, { argument: 'options' });
+    checkOptions(op, options, keys);
     return (options as Record<string, unknown>)[key];
   }
 
@@ -169,7 +174,7 @@ export class Context {
    * @throws {SparqShapeError} / {SparqDTypeError} when `out` does not match `src`.
    */
   copy<D extends DType>(src: Tensor<D>, options: { out?: Tensor<D> } = {}): Tensor<D> {
-    checkOptions('copy', options);
+    checkOptions('copy', options, COPY_KEYS);
     return this.wrap(this.native.copy(this.handle, unwrap(src), unwrap(options.out)), options.out) as Tensor<D>;
   }
 
@@ -184,15 +189,18 @@ export class Context {
    * @throws {SparqArgumentError} when ranks is not an integer in [1, 8].
    */
   group(options: GroupOptions): Group {
+    // Like every op of a closed context (the native ones say the same): not a Group whose first call fails.
+    if (this.closed) throw new SparqDisposedError(`group: context ${this.label} was closed`, { argument: 'context' });
     return new Group(this, options);
   }
 
   /**
-   * Joins the comm `id` (from `sparq.comm.create()`) as `rank` of `size`: ranks in other
-   * worker_threads or processes, each with its own context (cpu or sim backend; a comm may mix
-   * them). Resolves once every rank has joined. Rejects with {@link SparqTimeoutError} naming the
-   * ranks that did not join within `timeoutMs`, {@link SparqArgumentError} on a bad id, rank, size
-   * or a rank joined twice, and {@link SparqBackendError} on cuda (use {@link Context.group} there).
+   * Joins the comm `id` (from `sparq.comm.create()`, or `sparq.comm.createNccl()` for ranks on
+   * several machines) as `rank` of `size`: ranks in other worker_threads or processes, each with
+   * its own context on any backend (a comm may mix them; {@link Comm.transport} says how rows move).
+   * Resolves once every rank has joined. Rejects with {@link SparqTimeoutError} naming the ranks
+   * that did not join within `timeoutMs`, {@link SparqArgumentError} on a bad id, rank, size or a
+   * rank joined twice, and {@link SparqBackendError} when an NCCL id's library cannot be loaded.
    */
   comm(options: CommOptions): Promise<Comm> {
     return joinComm(this, options);
@@ -222,21 +230,16 @@ export class Context {
   }
 
   /** @internal maps public objects to native handles; anything else goes through for native validation. */
-  nativeArgs(
+  nativeArgs<T extends MatmulOptions>(
     op: string,
     a: unknown,
     b: unknown,
-    options: MatmulOptions,
+    options: T,
+    keys: OptionKeys<T>,
   ): { a: unknown; b: unknown; bias: unknown; out: unknown } {
-    checkOptions(op, options);
+    checkOptions(op, options, keys);
     return { a: unwrap(a), b: unwrap(b), bias: unwrap(options.bias), out: unwrap(options.out) };
   }
-}
-
-/** An op's options argument must be an object (undefined takes the defaults before this). */
-function checkOptions(op: string, options: unknown): void {
-  if (options === null || typeof options !== 'object')
-    throw new SparqArgumentError(`${op}: options must be an object, got ${describeValue(options)}`, { argument: 'options' });
 }
 
 /**
@@ -257,8 +260,7 @@ const BACKENDS: readonly BackendRequest[] = ['auto', 'cuda', 'cpu', 'sim'];
  */
 export async function open(options: OpenOptions = {}): Promise<Context> {
   const site = new Error();
-  if (options === null || typeof options !== 'object')
-    throw new SparqArgumentError(`open: options must be an object, got ${describeValue(options)}`, { argument: 'options' });
+  checkOptions('open', options, OPEN_KEYS);
   let backend: unknown = options.backend ?? 'auto';
   if (backend === 'auto' && process.env.SPARQ_BACKEND) backend = process.env.SPARQ_BACKEND;
   if (typeof backend !== 'string' || !BACKENDS.includes(backend as BackendRequest)) {
@@ -274,7 +276,7 @@ export async function open(options: OpenOptions = {}): Promise<Context> {
   if (threads !== undefined && !(Number.isInteger(threads) && threads >= 1 && threads <= 1024)) {
     const from = options.threads === undefined ? 'SPARQ_THREADS' : 'threads';
     throw new SparqArgumentError(`open: ${from} must be an integer in 1..1024, got ${String(options.threads ?? env.SPARQ_THREADS)}`, {
-      argument: 'threads',
+      argument: from,
     });
   }
   const simSms = env.SPARQ_SIM_SMS ? Number(env.SPARQ_SIM_SMS) : undefined;

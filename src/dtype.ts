@@ -6,9 +6,12 @@ export interface Float16ArrayLike {
   readonly buffer: ArrayBufferLike;
   readonly byteOffset: number;
   readonly length: number;
-  readonly BYTES_PER_ELEMENT: 2;
+  readonly BYTES_PER_ELEMENT: number;
   [Symbol.toStringTag]: 'Float16Array';
 }
+
+/** fp16 values as their raw bits: a Uint16Array, or a Float16Array where the runtime has one. */
+export type Fp16Bits = Uint16Array | Float16ArrayLike;
 
 /** The host array type that carries each dtype (what `read()` returns). */
 export interface HostArrayOf {

@@ -1,4 +1,4 @@
-import { asFp16Bits } from './dtype';
+import { asFp16Bits, type Fp16Bits } from './dtype';
 import { describeValue, SparqArgumentError } from './errors';
 import { native } from './native';
 
@@ -10,8 +10,8 @@ function isa(): string {
 /** The longest array-like accepted: a JS array's limit (a larger `length` is a mistake, and would run for minutes). */
 const MAX_ARRAY_LENGTH = 2 ** 32 - 1;
 
-/** A Float32Array of `values`; anything that is not a Float32Array, an array or an array-like of numbers is a SparqArgumentError. */
-function toFloat32(values: Float32Array | ArrayLike<number>, op: string): Float32Array {
+/** The values to convert, checked: a Float32Array (the native path), or an array or array-like of numbers. */
+function checkValues(values: Float32Array | ArrayLike<number>, op: string): Float32Array | ArrayLike<unknown> {
   if (values instanceof Float32Array) return values;
   const expected = `${op}: values must be a Float32Array or an array of numbers`;
   const length: unknown = values !== null && typeof values === 'object' && !(values instanceof DataView) ? (values as ArrayLike<number>).length : undefined;
@@ -19,29 +19,47 @@ function toFloat32(values: Float32Array | ArrayLike<number>, op: string): Float3
     throw new SparqArgumentError(`${expected}, got ${describeValue(values)}`, { argument: 'values' });
   if (!(Number.isInteger(length) && length >= 0 && length <= MAX_ARRAY_LENGTH))
     throw new SparqArgumentError(`${expected}, got an array-like of length ${length}`, { argument: 'values' });
-  try {
-    return Float32Array.from(values as ArrayLike<number>);
-  } catch (error) {
-    // BigInts and Symbols do not convert to numbers; a getter's own exception passes through.
-    if (error instanceof TypeError || error instanceof RangeError)
-      throw new SparqArgumentError(`${expected}, got an element that is not a number (${error.message})`, { argument: 'values' });
-    throw error;
-  }
+  return values as ArrayLike<unknown>;
 }
 
-/** fp32 → fp16 bits, round-to-nearest-even (F16C where present); NaN stays NaN, overflow → ±Inf. */
+/**
+ * Numbers that are not a Float32Array, as a Float64Array (exact: every JS number is a double), for
+ * the native code to round once from each; a non-number element is a SparqArgumentError naming it
+ * (Float64Array.from would make it NaN without a word).
+ */
+function asFloat64(values: ArrayLike<unknown>, op: string): Float64Array {
+  if (values instanceof Float64Array) return values;
+  const out = new Float64Array(values.length);
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (typeof v !== 'number')
+      throw new SparqArgumentError(`${op}: values must be a Float32Array or an array of numbers, got ${describeValue(v)} at index ${i}`, {
+        argument: 'values',
+      });
+    out[i] = v;
+  }
+  return out;
+}
+
+/**
+ * fp32 or JS numbers → fp16 bits, round-to-nearest-even (F16C where present); NaN stays NaN,
+ * overflow → ±Inf. A Float32Array converts natively and vectorized; other numbers (an array, a
+ * Float64Array …) natively too, each rounded once from its double value.
+ */
 export function toF16(values: Float32Array | ArrayLike<number>): Uint16Array {
-  return native().toF16(toFloat32(values, 'toF16'), isa());
+  const checked = checkValues(values, 'toF16');
+  return native().toF16(checked instanceof Float32Array ? checked : asFloat64(checked, 'toF16'), isa());
 }
 
 /** fp16 bits (Uint16Array, or a Float16Array) → fp32, exact. */
-export function fromF16(bits: Uint16Array): Float32Array {
+export function fromF16(bits: Fp16Bits): Float32Array {
   return native().fromF16(asFp16Bits(bits) as Uint16Array, isa());
 }
 
-/** fp32 → bf16 bits, round-to-nearest-even; NaN stays NaN. */
+/** fp32 or JS numbers → bf16 bits, round-to-nearest-even; NaN stays NaN. Numbers are rounded once from their double value, as in {@link toF16}. */
 export function toBF16(values: Float32Array | ArrayLike<number>): Uint16Array {
-  return native().toBF16(toFloat32(values, 'toBF16'), isa());
+  const checked = checkValues(values, 'toBF16');
+  return native().toBF16(checked instanceof Float32Array ? checked : asFloat64(checked, 'toBF16'), isa());
 }
 
 /** bf16 bits → fp32, exact. */

@@ -178,9 +178,9 @@ export interface NativeBinding {
   ): [NativeTensor, NativeTensor];
   /** Workspace bytes the backend's kernels need for this call (0 on cpu). */
   allreduceWorkspaceBytes(ctx: NativeContext, ranks: number, tokens: number, hidden: number): number;
-  toF16(data: Float32Array, isa: string): Uint16Array;
+  toF16(data: Float32Array | Float64Array, isa: string): Uint16Array;
   fromF16(data: Uint16Array, isa: string): Float32Array;
-  toBF16(data: Float32Array, isa: string): Uint16Array;
+  toBF16(data: Float32Array | Float64Array, isa: string): Uint16Array;
   fromBF16(data: Uint16Array, isa: string): Float32Array;
   probeCuda(device: number): string | null;
   copy(ctx: NativeContext, src: unknown, out: unknown): NativeTensor;

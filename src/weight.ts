@@ -18,8 +18,11 @@ export abstract class PackedWeight<R = Record<string, unknown>> {
   readonly n: number;
   /** Input features. */
   readonly k: number;
-  /** Bytes of backend memory (packed data, padding included). */
-  readonly bytes: number;
+  /** Bytes of backend memory held (packed data, padding included; 0 after dispose, as a tensor's). */
+  get bytes(): number {
+    return this.disposed ? 0 : this.packedBytes;
+  }
+  private readonly packedBytes: number;
 
   /** @internal */
   constructor(handle: NativeWeight, owner: object) {
@@ -28,7 +31,7 @@ export abstract class PackedWeight<R = Record<string, unknown>> {
     const info = handle.info();
     this.n = info.n;
     this.k = info.k;
-    this.bytes = info.bytes;
+    this.packedBytes = info.bytes;
     refuseStructuredClone(this, 'weight', 'await weight.read()');
   }
 

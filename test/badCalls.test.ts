@@ -153,6 +153,34 @@ const CALLS: BadCall[] = [
   { name: 'int8.matmul: x last dim', call: async (sq) => sq.int8.matmul(await sq.int8.quantize(f16(4 * k), [4, k]), sq.zeros([1, k - 1], 'f16')), expected: ['SparqShapeError', 'ERR_SPARQ_SHAPE', 'x'], message: /x must be \[m, 64\], got \[1, 63\]/ },
   { name: 'tensor: Float32Array for f16', call: (sq) => sq.tensor(new Float32Array(4) as never, [4], 'f16'), expected: ['SparqDTypeError', 'ERR_SPARQ_DTYPE', 'data'] },
   { name: 'tensor: a zero dim', call: (sq) => sq.tensor(new Uint16Array(4), [4, 0], 'f16'), expected: ['SparqShapeError', 'ERR_SPARQ_SHAPE', 'shape'] },
+  {
+    name: 'tensor: a detached (transferred) array says so, not "got 0 elements"',
+    call: (sq) => {
+      const data = new Uint16Array(4);
+      structuredClone(data.buffer, { transfer: [data.buffer] });
+      return sq.tensor(data, [4], 'f16');
+    },
+    expected: ['SparqArgumentError', 'ERR_SPARQ_ARGUMENT', 'data'],
+    message: /^tensor: data must be an array whose buffer is not detached \(transferred\), got a detached Uint16Array\(0\)$/,
+  },
+  {
+    name: 'w4a16.quantize: a NaN weight (was silently code 8, w = 0)',
+    call: (sq) => sq.w4a16.quantize(Object.assign(f16(2 * k), { [k + 5]: 0x7e00 }), [2, k]),
+    expected: ['SparqArgumentError', 'ERR_SPARQ_ARGUMENT', 'w'],
+    message: /^w4a16\.quantize: w must be finite fp16 values, got a non-finite value at index 69 \(row 1, column 5\)$/,
+  },
+  {
+    name: 'w4a16.quantize: an Inf weight (was an Inf scale: the whole group NaN)',
+    call: (sq) => sq.w4a16.quantize(Object.assign(f16(2 * k), { 3: 0xfc00, [k + 1]: 0x7c00 }), [2, k]),
+    expected: ['SparqArgumentError', 'ERR_SPARQ_ARGUMENT', 'w'],
+    message: /non-finite value at index 3 \(row 0, column 3\)$/,
+  },
+  {
+    name: 'dense.matmul: a weight where a tensor goes is named as one',
+    call: async (sq) => sq.dense.matmul((await sq.w4a16.quantize(f16(4 * k), [4, k])) as never, sq.zeros([1, k], 'f16')),
+    expected: ['SparqArgumentError', 'ERR_SPARQ_ARGUMENT', 'w'],
+    message: /^dense\.matmul: w must be a sparq Tensor, got a w4a16 weight$/,
+  },
   { name: 'tensor: length mismatch', call: (sq) => sq.tensor(new Uint16Array(5), [4], 'f16'), expected: ['SparqShapeError', 'ERR_SPARQ_SHAPE', 'data'] },
   { name: 'zeros: unknown dtype', call: (sq) => sq.zeros([4], 'f64' as never), expected: ['SparqDTypeError', 'ERR_SPARQ_DTYPE', 'dtype'] },
   // Found by the API fuzzer (test/fuzz): each was a plain TypeError/Error, a silent acceptance or a hang.

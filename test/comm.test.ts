@@ -63,7 +63,9 @@ describe('comm.allreduceRmsnorm [cpu]: ranks in other workers and processes', ()
       expect(r.joined).toBe(false);
       expect(r.error?.name).toBe('SparqTimeoutError');
       expect(r.error?.code).toBe('ERR_SPARQ_TIMEOUT');
-      expect(r.error?.message).toMatch(/rank 2 did not join within 1500 ms/);
+      // the join's op (sq.comm), not the all-reduce no one has called yet; a rank that finds the
+      // comm already broken by a peer's timeout quotes it
+      expect(r.error?.message).toMatch(/^comm: (the comm is broken: )?rank 2 did not join within 1500 ms/);
     }
   });
 
@@ -196,6 +198,25 @@ describe('comm.allreduceRmsnorm [cpu]: ranks in other workers and processes', ()
       c.close();
       expect(c.broken).toMatch(/rank 0 closed the comm/);
       expect(() => c.allreduceRmsnorm(x, x, g)).toThrow(SparqTimeoutError);
+    } finally {
+      await sq.close();
+    }
+  });
+
+  it('two ranks of one comm from one context: the second is refused at once (it used to wait 2 × timeoutMs and blame the first)', async () => {
+    const sq = await open({ backend: 'cpu' });
+    try {
+      const id = comm.create();
+      const t0 = Date.now();
+      const first = sq.comm({ id, rank: 0, size: 2, timeoutMs: 1500 });
+      await expect(sq.comm({ id, rank: 1, size: 2, timeoutMs: 1500 })).rejects.toMatchObject({
+        name: 'SparqArgumentError',
+        argument: 'id',
+        message: expect.stringMatching(/^comm: id must be a comm this context has not joined, .*each rank needs its own context/),
+      });
+      await expect(first).rejects.toBeInstanceOf(SparqTimeoutError); // rank 1 never came from anywhere
+      expect(Date.now() - t0).toBeLessThan(4000);
+      await expectOneRankComm(sq); // the context computes
     } finally {
       await sq.close();
     }

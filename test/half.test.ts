@@ -1,6 +1,6 @@
 import { fromBF16, fromF16, SparqArgumentError, toBF16, toF16 } from '../src';
 import { cpuIsas, withIsa } from './helpers/backends';
-import { bf16BitsToNumber, f16BitsToNumber, f32ToBF16Bits, numberToF16Bits } from './reference';
+import { bf16BitsToNumber, f16BitsToNumber, f32ToBF16Bits, freshSeed, numberToF16Bits, rng } from './reference';
 
 const ALL = Uint16Array.from({ length: 65536 }, (_, i) => i);
 
@@ -105,6 +105,49 @@ describe.each(cpuIsas())('fp16/bf16 conversion [isa=%s]', (isa) => {
 describe('conversion helpers: arguments', () => {
   it('accept plain number arrays', () => {
     expect(Array.from(fromF16(toF16([1, -2, 0.5])))).toEqual([1, -2, 0.5]);
+  });
+
+  it('numbers (not a Float32Array) are rounded once, from their double value', () => {
+    // Through fp32 first they rounded twice: 1 + 2^-11 + 2^-30 → fp32 1 + 2^-11 (a tie) → fp16 1.
+    expect(toF16([1 + 2 ** -11 + 2 ** -30])[0]).toBe(0x3c01);
+    expect(toF16(new Float64Array([1 + 2 ** -11 + 2 ** -30]))[0]).toBe(0x3c01);
+    expect(toBF16([1 + 2 ** -8 + 2 ** -40])[0]).toBe(0x3f81);
+    expect(toBF16([-(1 + 2 ** -8 + 2 ** -40)])[0]).toBe(0xbf81);
+    // fresh random doubles over fp16's range, and ones a hair past its midpoints, against the
+    // float64 reference; values exact in fp32 against the native Float32Array path
+    const seed = freshSeed();
+    const next = rng(seed);
+    const doubles: number[] = [];
+    for (let i = 0; i < 20000; i++) {
+      const v = (next() < 0.5 ? -1 : 1) * 2 ** (-26 + 43 * next()) * (1 + next());
+      const h = numberToF16Bits(v) & 0x7fff;
+      doubles.push(v);
+      if (h < 0x7bff) {
+        const mid = (f16BitsToNumber(h) + f16BitsToNumber(h + 1)) / 2;
+        doubles.push(mid * (1 + 2 ** -40), mid * (1 - 2 ** -40), mid);
+      }
+    }
+    sameBits(toF16(doubles), (i) => numberToF16Bits(doubles[i]), `toF16 numbers, seed ${seed}`);
+    const exact = Array.from(probes(f16BitsToNumber));
+    sameBits(toF16(exact), (i) => toF16(new Float32Array([exact[i]]))[0], 'toF16 numbers vs Float32Array');
+    const exactBF16 = Array.from(probes(bf16BitsToNumber));
+    sameBits(toBF16(exactBF16), (i) => f32ToBF16Bits(exactBF16[i]), 'toBF16 numbers vs fp32 reference');
+    expect(isNaNF16(toF16([NaN])[0]) && isNaNBF16(toBF16([NaN])[0])).toBe(true);
+    expect(Array.from(toF16([-0, 5e-324, -Infinity]))).toEqual([0x8000, 0, 0xfc00]);
+  });
+
+  it('refuse an element that is not a number, naming its index (it used to become NaN)', () => {
+    for (const f of [toF16, toBF16]) {
+      let err: unknown;
+      try {
+        f([1, '2', 3] as never);
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(SparqArgumentError);
+      expect((err as SparqArgumentError).argument).toBe('values');
+      expect((err as Error).message).toMatch(/values must be a Float32Array or an array of numbers, got string "2" at index 1$/);
+    }
   });
 });
 

@@ -1,7 +1,7 @@
 import { MessageChannel } from 'worker_threads';
 import { inspect } from 'util';
 
-import { open, SparqArgumentError, toF16 } from '../src';
+import { comm, open, SparqArgumentError, toF16 } from '../src';
 
 describe('sparq objects in Node’s host facilities [cpu]', () => {
   it('posting a tensor or a weight to another thread throws a SparqArgumentError that says what to post', async () => {
@@ -24,6 +24,25 @@ describe('sparq objects in Node’s host facilities [cpu]', () => {
         expect((caught as Error).message).toMatch(/^postMessage: a sparq (tensor|weight) cannot be sent to another thread/);
         expect((caught as Error).message).toMatch(what);
       }
+      // a context, a group and a comm too: each used to fail with a DataCloneError naming a native class
+      const c = await sq.comm({ id: comm.create(), rank: 0, size: 1 });
+      for (const [obj, what] of [
+        [sq, 'context'],
+        [sq.group({ ranks: 2 }), 'group'],
+        [c, 'comm'],
+      ] as const) {
+        let caught: unknown;
+        try {
+          port1.postMessage(obj);
+        } catch (e) {
+          caught = e;
+        }
+        expect(caught).toBeInstanceOf(SparqArgumentError);
+        expect((caught as SparqArgumentError).argument).toBe(what);
+        expect((caught as Error).message).toMatch(new RegExp(`^postMessage: a sparq ${what} cannot be sent to another thread`));
+      }
+      expect(Object.keys(c)).toEqual(['rank', 'size', '__noStructuredClone']); // no ctx or native handle
+      c.close();
       port1.postMessage(await t.read()); // the data itself goes through
     } finally {
       port1.close();
@@ -39,6 +58,15 @@ describe('sparq objects in Node’s host facilities [cpu]', () => {
     expect(inspect(t)).toBe('Tensor<f16>[2, 2]');
     expect(inspect(qw)).toMatch(/^W4A16Weight\[2, 32\] \d+ bytes$/);
     expect(inspect(sq)).toBe(`Context(${sq.label})`);
+    const g = sq.group({ ranks: 3 });
+    expect(inspect(g)).toBe('Group(3 ranks)');
+    expect(g.disposed).toBe(false);
+    g.dispose();
+    expect([inspect(g), g.disposed]).toEqual(['Group(3 ranks, disposed)', true]);
+    const c = await sq.comm({ id: comm.create(), rank: 0, size: 1 });
+    expect(inspect(c)).toBe('Comm(rank 0 of 1)');
+    c.close();
+    expect(inspect(c)).toBe('Comm(rank 0 of 1, broken)');
     expect(JSON.stringify(t)).toBe('{"dtype":"f16","shape":[2,2],"disposed":false}');
     t.dispose();
     expect(inspect(t)).toBe('Tensor<f16>[2, 2] (disposed)');

@@ -31,7 +31,7 @@ describe('host memory exhausted while copying a caller array', () => {
       );
       expect(results.tensor).toEqual(expect.objectContaining({ name: 'SparqOutOfMemoryError', argument: 'data' }));
       expect(results.read).toEqual(expect.objectContaining({ name: 'SparqOutOfMemoryError', argument: 'tensor' }));
-      expect(results.fromF16).toEqual(expect.objectContaining({ name: 'SparqOutOfMemoryError', argument: 'data' }));
+      expect(results.fromF16).toEqual(expect.objectContaining({ name: 'SparqOutOfMemoryError', argument: 'bits' }));
       expect(results.afterwards).toBe('computes');
     });
   }

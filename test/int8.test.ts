@@ -1,4 +1,4 @@
-import { open, SparqDisposedError, type Context } from '../src';
+import { open, SparqDisposedError, toF16, type Context } from '../src';
 import { int8Cases, int8Mismatches, runInt8Case, type Int8CaseResult } from './cases/int8.cases';
 import { backendMatrix, cpuIsas, describeFor, titleFor } from './helpers/backends';
 import { fmaF32, int8MatmulRef, quantizeWeightsRef, rne } from './int8Reference';
@@ -99,6 +99,72 @@ describe('int8 weights [cpu, sim]', () => {
       const r = sq.int8.matmul(live, x, { threshold: 0 });
       expect(await r.outlierColumns).toEqual(new Int32Array(0));
       await r.y.read();
+    } finally {
+      await sq.close();
+    }
+  });
+});
+
+describe('int8: a NaN in a row of X makes that row NaN (rowStat is an IEEE max), never finite garbage', () => {
+  // Before: every kernel took rowStat with a max that drops NaN, so the NaN counted as 0 and the
+  // row's outputs were finite. An Inf is an outlier column (|Inf| ≥ 6), multiplied in fp32.
+  for (const p of backendMatrix().filter((b) => b.present && b.backend !== 'cuda'))
+    for (const isa of p.backend === 'cpu' ? cpuIsas() : [undefined])
+      it(`${p.backend}${isa ? ` isa=${isa}` : ''}`, async () => {
+        const prev = process.env.SPARQ_CPU_ISA;
+        if (isa) process.env.SPARQ_CPU_ISA = isa;
+        const sq = await open({ backend: p.backend });
+        try {
+          const seed = freshSeed();
+          const next = rng(seed);
+          const [m, n, k] = [6, 24, 200];
+          const w = randomF16(n * k, next).bits;
+          const x = randomF16(m * k, next).bits;
+          x[2 * k + 17] = 0x7e00; // NaN in row 2
+          x[3 * k + 150] = 0xfe01; // a negative NaN with a payload in row 3
+          x[4 * k + 9] = 0x7c00; // +Inf in row 4: an outlier column at threshold 6
+          const iw = await sq.int8.quantize(w, [n, k]);
+          for (const threshold of [6, 0]) {
+            const r = sq.int8.matmul(iw, sq.tensor(x, [m, k], 'f16'), { threshold });
+            const y = await r.y.read();
+            const ref = int8MatmulRef(quantizeWeightsRef(w, n, k), x, m, n, k, threshold);
+            expect({ seed, threshold, outliers: Array.from(await r.outlierColumns) }).toEqual({ seed, threshold, outliers: Array.from(ref.outliers) });
+            const bad: string[] = [];
+            for (let i = 0; i < m * n; i++) {
+              const refNaN = Number.isNaN(f16BitsToNumber(ref.y[i]));
+              const ok = refNaN ? Number.isNaN(f16BitsToNumber(y[i])) : y[i] === ref.y[i];
+              if (!ok) bad.push(`y[${Math.floor(i / n)}, ${i % n}] = 0x${y[i].toString(16)}, want ${refNaN ? 'NaN' : `0x${ref.y[i].toString(16)}`}`);
+            }
+            expect({ seed, threshold, bad: bad.slice(0, 5) }).toEqual({ seed, threshold, bad: [] });
+            for (const row of [2, 3]) expect(Array.from(y.subarray(row * n, row * n + n)).every((h) => Number.isNaN(f16BitsToNumber(h)))).toBe(true);
+          }
+        } finally {
+          await sq.close();
+          if (prev === undefined) delete process.env.SPARQ_CPU_ISA;
+          else process.env.SPARQ_CPU_ISA = prev;
+        }
+      });
+});
+
+describe('int8 threshold: |x| >= threshold on the number given, not on its fp32 rounding', () => {
+  const backends = backendMatrix().filter((p) => p.present && p.backend !== 'cuda');
+  it.each(backends.map((p) => p.backend))('%s', async (backend) => {
+    const sq = await open({ backend });
+    try {
+      const k = 16;
+      const iw = await sq.int8.quantize(randomF16(2 * k, rng(freshSeed())).bits, [2, k]);
+      // column c holds c·0.5 (column 12: 6), others of the row 0
+      const xs = new Float32Array(k).map((_, c) => c * 0.5);
+      const x = sq.tensor(toF16(xs), [1, k], 'f16');
+      const columns = async (threshold: number) => Array.from(await sq.int8.matmul(iw, x, { threshold }).outlierColumns);
+      // 6.0000001 rounds to fp32 6: the old compare took x = 6 as an outlier
+      expect(await columns(6.0000001)).toEqual([13, 14, 15]);
+      expect(await columns(6)).toEqual([12, 13, 14, 15]);
+      // a positive threshold under fp32's smallest value used to become 0, "no outliers"
+      const everyNonZero = Array.from({ length: k - 1 }, (_, i) => i + 1);
+      expect(await columns(1e-300)).toEqual(everyNonZero);
+      expect(await columns(5e-324)).toEqual(everyNonZero);
+      expect(await columns(0)).toEqual([]);
     } finally {
       await sq.close();
     }

@@ -86,15 +86,16 @@ export function int8MatmulRef(
   const xv = new Float64Array(m * k);
   for (let i = 0; i < m * k; i++) xv[i] = f16BitsToNumber(x[i]);
   const isOutlier = new Uint8Array(k);
-  const t32 = fround(threshold);
-  if (threshold > 0) for (let i = 0; i < m * k; i++) if (abs(xv[i]) >= t32) isOutlier[i % k] = 1;
+  // |x| ≥ threshold on the number itself (x is an fp16 value, exact here): the kernels' fp32 compare
+  // uses the smallest fp32 ≥ threshold, which gives the same set.
+  if (threshold > 0) for (let i = 0; i < m * k; i++) if (abs(xv[i]) >= threshold) isOutlier[i % k] = 1;
   const outliers: number[] = [];
   for (let c = 0; c < k; c++) if (isOutlier[c]) outliers.push(c);
   const rowStat = new Float64Array(m);
   const ca = new Int32Array(m * k);
   for (let i = 0; i < m; i++) {
     let st = 0;
-    for (let c = 0; c < k; c++) if (!isOutlier[c]) st = Math.max(st, abs(xv[i * k + c]));
+    for (let c = 0; c < k; c++) if (!isOutlier[c]) st = Math.max(st, abs(xv[i * k + c])); // a NaN makes it NaN (IEEE max)
     rowStat[i] = st;
     if (st === 0) continue;
     for (let c = 0; c < k; c++) if (!isOutlier[c]) ca[i * k + c] = rne(fround(fround(xv[i * k + c] * 127) / st));

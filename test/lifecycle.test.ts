@@ -1,4 +1,5 @@
 import { spawnSync } from 'child_process';
+import * as fs from 'fs';
 import * as path from 'path';
 
 const indexJs = path.join(__dirname, '..', 'dist', 'src', 'index.js');
@@ -64,6 +65,30 @@ describe('lifecycle [cpu]', () => {
       expect({ run, signal: r.signal, status: r.status, stderr: r.stderr }).toEqual({ run, signal: null, status: 0, stderr: '' });
       expect(JSON.parse(r.stdout)).toEqual(Array(6).fill('3,7'));
     }
+  });
+
+  it.each(['process.exit()', 'an uncaught exception'])('%s while a comm join waits leaves nothing in /dev/shm', (how) => {
+    // The segment's name is /dev/shm/sparq-<hex of id bytes 4..19> (runtime/shm_comm.cc). Main-thread
+    // exit runs no environment cleanup hook, so its file used to stay for good.
+    const r = runNode(
+      [],
+      `
+      const sparq = require(${JSON.stringify(indexJs)});
+      (async () => {
+        const sq = await sparq.open({ backend: 'cpu' });
+        const id = sparq.comm.create();
+        const file = '/dev/shm/sparq-' + Buffer.from(id.subarray(4, 20)).toString('hex');
+        sq.comm({ id, rank: 0, size: 2, timeoutMs: 60000 }).catch(() => {}); // rank 1 never comes
+        await new Promise((r) => setTimeout(r, 300));
+        console.log(file + ' ' + require('fs').existsSync(file)); // it is there while the join waits
+        ${how === 'process.exit()' ? 'process.exit(0);' : "throw new Error('uncaught');"}
+      })();`,
+    );
+    const [file, existed] = r.stdout.trim().split('\n')[0].split(' ');
+    expect(file).toMatch(/^\/dev\/shm\/sparq-[0-9a-f]{32}$/);
+    expect(existed).toBe('true');
+    expect(r.status).toBe(how === 'process.exit()' ? 0 : 1);
+    expect(fs.existsSync(file)).toBe(false);
   });
 
   it('a context works inside a worker thread (one context per thread) and the worker exits cleanly', () => {

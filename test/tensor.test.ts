@@ -106,7 +106,7 @@ describe('copy [cpu]', () => {
     sq.copy(src, { out });
     expect(Array.from(await a.read())).toEqual(Array.from(data));
     expect(Array.from(await out.read())).toEqual(Array.from(data));
-    expect(() => sq.copy(src, { out: sq.zeros([10, 100], 'f32') as never })).toThrow(/copy: out must be an i32 tensor, got a f32 tensor/);
+    expect(() => sq.copy(src, { out: sq.zeros([10, 100], 'f32') as never })).toThrow(/copy: out must be an i32 tensor, got an f32 tensor/);
     expect(() => sq.copy(src, { out: sq.zeros([100, 10], 'i32') })).toThrow(/copy: out must be \[10, 100\], got \[100, 10\]/);
   });
 });

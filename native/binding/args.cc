@@ -59,16 +59,38 @@ DType ParseDType(const Napi::Value& v, const std::string& op, const std::string&
   return t;
 }
 
-const char* ArrayKindFor(DType dtype) {
-  switch (dtype) {
-    case DType::kF16: return "Uint16Array (fp16 bits) or Float16Array";
-    case DType::kBF16: return "Uint16Array (bf16 bits)";
-    case DType::kF32: return "Float32Array";
-    case DType::kI8: return "Int8Array";
-    case DType::kU8: return "Uint8Array";
-    case DType::kI32: return "Int32Array";
+std::string DescribeSparqObject(const Napi::Value& v) {
+  if (v.IsObject()) {
+    AddonData* data = GetAddonData(v.Env());
+    const Napi::Object o = v.As<Napi::Object>();
+    if (o.InstanceOf(data->tensor_ctor.Value())) return "a Tensor";
+    if (o.InstanceOf(data->weight_ctor.Value())) return std::string("a ") + WeightWrap::Unwrap(o)->format().kind() + " weight";
   }
-  return "typed array";
+  return DescribeValue(v);
+}
+
+std::string WithArticle(const std::string& noun) {
+  // Vowel-initial words (Int8Array) and dtype names read letter by letter from "ef" or "i" (f16,
+  // i32); "u8" and "Uint…" are read "you…", so they take "a".
+  const char c = noun.empty() ? 'x' : noun[0];
+  const bool an = c == 'A' || c == 'E' || c == 'I' || c == 'O' || c == 'a' || c == 'e' || c == 'i' || c == 'o' || c == 'f';
+  return (an ? "an " : "a ") + noun;
+}
+
+std::string ArrayExpectation(Napi::Env env, DType dtype) {
+  switch (dtype) {
+    case DType::kF16: {
+      // Float16Array is worth naming only where the caller can make one (Node ≥ 24; not Node 20).
+      const bool has_f16_array = env.Global().Has("Float16Array");
+      return has_f16_array ? "a Uint16Array (fp16 bits) or a Float16Array" : "a Uint16Array (fp16 bits)";
+    }
+    case DType::kBF16: return "a Uint16Array (bf16 bits)";
+    case DType::kF32: return "a Float32Array";
+    case DType::kI8: return "an Int8Array";
+    case DType::kU8: return "a Uint8Array";
+    case DType::kI32: return "an Int32Array";
+  }
+  return "a typed array";
 }
 
 static napi_typedarray_type ArrayTypeFor(DType dtype) {
@@ -82,13 +104,21 @@ static napi_typedarray_type ArrayTypeFor(DType dtype) {
   return napi_uint8_array;
 }
 
-Napi::TypedArray ParseTypedArrayFor(const Napi::Value& v, DType dtype, const std::string& op,
-                                    const std::string& argument) {
-  std::string expected = std::string("a ") + ArrayKindFor(dtype) + " for dtype '" + DTypeName(dtype) + "'";
+Napi::TypedArray ParseTypedArrayFor(const Napi::Value& v, DType dtype, const std::string& op, const std::string& argument,
+                                    bool name_dtype) {
+  std::string expected = ArrayExpectation(v.Env(), dtype);
+  if (name_dtype) expected += std::string(" for dtype '") + DTypeName(dtype) + "'";
   if (!v.IsTypedArray()) ThrowArg(v.Env(), StatusCode::kArgument, op, argument, expected, DescribeValue(v));
   Napi::TypedArray ta = v.As<Napi::TypedArray>();
   if (ta.TypedArrayType() != ArrayTypeFor(dtype))
     ThrowArg(v.Env(), StatusCode::kDType, op, argument, expected, DescribeValue(v));
+  // A transferred (postMessage) or detached array reads as 0 elements: say that, not "got 0 elements".
+  napi_value buffer = nullptr;
+  bool detached = false;
+  if (napi_get_typedarray_info(v.Env(), ta, nullptr, nullptr, nullptr, &buffer, nullptr) == napi_ok && buffer != nullptr &&
+      napi_is_detached_arraybuffer(v.Env(), buffer, &detached) == napi_ok && detached)
+    ThrowArg(v.Env(), StatusCode::kArgument, op, argument, "an array whose buffer is not detached (transferred)",
+             "a detached " + DescribeValue(v));
   return ta;
 }
 
@@ -130,15 +160,15 @@ TensorWrap* ParseTensor(const Napi::Value& v, ContextCore* ctx, const std::strin
   Napi::Env env = v.Env();
   AddonData* data = GetAddonData(env);
   if (!v.IsObject() || !v.As<Napi::Object>().InstanceOf(data->tensor_ctor.Value()))
-    ThrowArg(env, StatusCode::kArgument, op, argument, "a sparq Tensor", DescribeValue(v));
+    ThrowArg(env, StatusCode::kArgument, op, argument, "a sparq Tensor", DescribeSparqObject(v));
   TensorWrap* t = TensorWrap::Unwrap(v.As<Napi::Object>());
   Status usable = t->CheckUsable(op, argument);
   if (!usable.ok()) ThrowStatus(env, usable);
   if (t->context() != ctx)
     ThrowArg(env, StatusCode::kArgument, op, argument, "a tensor of this context", "a tensor of another context");
   if (required_dtype && t->dtype() != *required_dtype)
-    ThrowArg(env, StatusCode::kDType, op, argument, std::string("an ") + DTypeName(*required_dtype) + " tensor",
-             std::string("a ") + DTypeName(t->dtype()) + " tensor");
+    ThrowArg(env, StatusCode::kDType, op, argument, WithArticle(std::string(DTypeName(*required_dtype)) + " tensor"),
+             WithArticle(std::string(DTypeName(t->dtype())) + " tensor"));
   return t;
 }
 

@@ -25,10 +25,17 @@ int64_t ShapeElements(const Shape& shape);
 Shape ParseShape(const Napi::Value& v, const std::string& op, const std::string& argument);
 DType ParseDType(const Napi::Value& v, const std::string& op, const std::string& argument);
 // A typed array whose kind matches dtype (f16/bf16 ← Uint16Array, f32 ← Float32Array, i8 ← Int8Array,
-// u8 ← Uint8Array, i32 ← Int32Array).
-Napi::TypedArray ParseTypedArrayFor(const Napi::Value& v, DType dtype, const std::string& op,
-                                    const std::string& argument);
-const char* ArrayKindFor(DType dtype);
+// u8 ← Uint8Array, i32 ← Int32Array). name_dtype: the caller chose the dtype (tensor, read), so the
+// error says "for dtype 'u8'"; a weight preparation's arrays have fixed kinds, and it does not.
+Napi::TypedArray ParseTypedArrayFor(const Napi::Value& v, DType dtype, const std::string& op, const std::string& argument,
+                                    bool name_dtype = false);
+// "a Uint16Array (fp16 bits)", "an Int8Array" …: f16's names Float16Array too where this runtime has one.
+std::string ArrayExpectation(Napi::Env env, DType dtype);
+// DescribeValue, but a sparq weight reads "a w4a16 weight" and a tensor "a Tensor" (both are
+// plain objects to DescribeValue): what a caller who passed the wrong kind of sparq object sees.
+std::string DescribeSparqObject(const Napi::Value& v);
+// "a"/"an" + noun, by how it is read out: "an Int8Array", "an f32 tensor", "a Uint8Array", "a bf16 tensor".
+std::string WithArticle(const std::string& noun);
 // A live tensor of `ctx`; `allowed` null means any dtype.
 TensorWrap* ParseTensor(const Napi::Value& v, ContextCore* ctx, const std::string& op, const std::string& argument,
                         const DType* required_dtype);

@@ -72,7 +72,7 @@ Napi::Value ContextWrap::Tensor(const Napi::CallbackInfo& info) {
   RequireCore(env, op);
   core_->ThrowIfLost(env);
   DType dtype = ParseDType(info[2], op, "dtype");
-  Napi::TypedArray data = ParseTypedArrayFor(info[0], dtype, op, "data");
+  Napi::TypedArray data = ParseTypedArrayFor(info[0], dtype, op, "data", /*name_dtype=*/true);
   Shape shape = ParseShape(info[1], op, "shape");
   int64_t elements = ShapeElements(shape);
   if (static_cast<int64_t>(data.ElementLength()) != elements)

@@ -16,8 +16,8 @@ Napi::Value Copy(const Napi::CallbackInfo& info) {
   TensorWrap* out_t = ParseOptionalTensor(info[2], ctx, op, "out", nullptr);
   if (out_t) {
     if (out_t->dtype() != src->dtype())
-      ThrowArg(env, StatusCode::kDType, op, "out", std::string("an ") + DTypeName(src->dtype()) + " tensor",
-               std::string("a ") + DTypeName(out_t->dtype()) + " tensor");
+      ThrowArg(env, StatusCode::kDType, op, "out", WithArticle(std::string(DTypeName(src->dtype())) + " tensor"),
+               WithArticle(std::string(DTypeName(out_t->dtype())) + " tensor"));
     if (out_t->shape() != src->shape())
       ThrowArg(env, StatusCode::kShape, op, "out", ShapeToString(src->shape()), ShapeToString(out_t->shape()));
     if (out_t == src) ThrowArg(env, StatusCode::kArgument, op, "out", "a tensor distinct from src", "src itself");

@@ -1,8 +1,8 @@
 #include "binding/errors.h"
 
-#include <sstream>
 
 #include "binding/addon_data.h"
+#include "sparq/format_number.h"
 
 namespace sparq::binding {
 
@@ -31,11 +31,7 @@ std::string DescribeValue(const Napi::Value& v) {
   if (v.IsUndefined()) return "undefined";
   if (v.IsNull()) return "null";
   if (v.IsBoolean()) return std::string("boolean ") + (v.As<Napi::Boolean>().Value() ? "true" : "false");
-  if (v.IsNumber()) {
-    std::ostringstream s;
-    s << "number " << v.As<Napi::Number>().DoubleValue();
-    return s.str();
-  }
+  if (v.IsNumber()) return "number " + FormatNumber(v.As<Napi::Number>().DoubleValue());
   if (v.IsString()) {
     std::string str = v.As<Napi::String>().Utf8Value();
     if (str.size() > 40) str = str.substr(0, 40) + "…";

@@ -19,19 +19,20 @@ cpu::Isa IsaForCall(const Napi::CallbackInfo& info) {
   return isa;
 }
 
+// `argument` is the parameter's name in src/half.ts (values, bits), so errors name what the caller passed.
 template <typename Src, typename Dst, typename Fn>
-Napi::Value Convert(const Napi::CallbackInfo& info, const char* op, napi_typedarray_type src_type,
+Napi::Value Convert(const Napi::CallbackInfo& info, const char* op, const char* argument, napi_typedarray_type src_type,
                     const char* src_name, Fn fn) {
   Napi::Env env = info.Env();
   Napi::Value v = info[0];
-  if (!v.IsTypedArray()) ThrowArg(env, StatusCode::kArgument, op, "data", std::string("a ") + src_name, DescribeValue(v));
+  if (!v.IsTypedArray()) ThrowArg(env, StatusCode::kArgument, op, argument, WithArticle(src_name), DescribeValue(v));
   Napi::TypedArray ta = v.As<Napi::TypedArray>();
   if (ta.TypedArrayType() != src_type)
-    ThrowArg(env, StatusCode::kDType, op, "data", std::string("a ") + src_name, DescribeValue(v));
+    ThrowArg(env, StatusCode::kDType, op, argument, WithArticle(src_name), DescribeValue(v));
   cpu::Isa isa = IsaForCall(info);
   size_t n = ta.ElementLength();
   const Src* src = reinterpret_cast<const Src*>(TypedArrayBytes(ta));
-  Napi::ArrayBuffer ab = NewResultBuffer(env, n * sizeof(Dst), op, "data", "the converted array");
+  Napi::ArrayBuffer ab = NewResultBuffer(env, n * sizeof(Dst), op, argument, "the converted array");
   Napi::TypedArrayOf<Dst> out = Napi::TypedArrayOf<Dst>::New(env, n, ab, 0);
   fn(src, out.Data(), n, isa);
   return out;
@@ -39,17 +40,28 @@ Napi::Value Convert(const Napi::CallbackInfo& info, const char* op, napi_typedar
 
 }  // namespace
 
+// A Float64Array (JS numbers, which src/half.ts gathers into one) rounds once from each double.
+bool IsFloat64Array(const Napi::Value& v) {
+  return v.IsTypedArray() && v.As<Napi::TypedArray>().TypedArrayType() == napi_float64_array;
+}
+
 Napi::Value ToF16(const Napi::CallbackInfo& info) {
-  return Convert<float, uint16_t>(info, "toF16", napi_float32_array, "Float32Array", cpu::F32ToF16);
+  if (IsFloat64Array(info[0]))
+    return Convert<double, uint16_t>(info, "toF16", "values", napi_float64_array, "Float64Array",
+                                     [](const double* src, uint16_t* dst, size_t n, cpu::Isa) { cpu::F64ToF16(src, dst, n); });
+  return Convert<float, uint16_t>(info, "toF16", "values", napi_float32_array, "Float32Array", cpu::F32ToF16);
 }
 Napi::Value FromF16(const Napi::CallbackInfo& info) {
-  return Convert<uint16_t, float>(info, "fromF16", napi_uint16_array, "Uint16Array of fp16 bits", cpu::F16ToF32);
+  return Convert<uint16_t, float>(info, "fromF16", "bits", napi_uint16_array, "Uint16Array of fp16 bits", cpu::F16ToF32);
 }
 Napi::Value ToBF16(const Napi::CallbackInfo& info) {
-  return Convert<float, uint16_t>(info, "toBF16", napi_float32_array, "Float32Array", cpu::F32ToBF16);
+  if (IsFloat64Array(info[0]))
+    return Convert<double, uint16_t>(info, "toBF16", "values", napi_float64_array, "Float64Array",
+                                     [](const double* src, uint16_t* dst, size_t n, cpu::Isa) { cpu::F64ToBF16(src, dst, n); });
+  return Convert<float, uint16_t>(info, "toBF16", "values", napi_float32_array, "Float32Array", cpu::F32ToBF16);
 }
 Napi::Value FromBF16(const Napi::CallbackInfo& info) {
-  return Convert<uint16_t, float>(info, "fromBF16", napi_uint16_array, "Uint16Array of bf16 bits", cpu::BF16ToF32);
+  return Convert<uint16_t, float>(info, "fromBF16", "bits", napi_uint16_array, "Uint16Array of bf16 bits", cpu::BF16ToF32);
 }
 
 // cpuIsa(): {best, forced} — what this CPU supports and what SPARQ_CPU_ISA asks for now.

@@ -5,6 +5,7 @@
 // which the JS side reads back in stream order, so nothing waits for the device.
 #include <cmath>
 #include <cstring>
+#include <limits>
 
 #include "binding/args.h"
 #include "binding/binding_registry.h"
@@ -176,7 +177,12 @@ Napi::Value Int8Matmul(const Napi::CallbackInfo& info) {
   std::shared_ptr<Backend> backend = ctx->backend_ptr();
   std::shared_ptr<const WeightFormat> keep = weight->format_ptr();
   const int64_t m = a.m;
-  const float t = static_cast<float>(threshold);
+  // The kernels compare |x| (an fp16 value, exact in fp32) with an fp32 threshold. The smallest
+  // fp32 >= the caller's number gives the same set as comparing with the number itself
+  // (|x| >= threshold), where rounding to nearest would move the boundary: 6.0000001 would take
+  // x = 6, and a positive threshold under 2^-150 would become 0, "no outlier columns".
+  float t = static_cast<float>(threshold);
+  if (static_cast<double>(t) < threshold) t = std::nextafter(t, std::numeric_limits<float>::infinity());
   EnqueueOp(env, ctx, {parts[0], parts[1], parts[2], xb, bb}, {out, cols},
             [backend, parts, keep, xb, bb, out, cols, m, t](LaunchInfo* launch) {
               Int8MatmulArgs args;

@@ -90,7 +90,7 @@ Napi::Value TensorWrap::Read(const Napi::CallbackInfo& info) {
 Napi::Value TensorWrap::ReadInto(const Napi::Value& out_value) {
   Napi::Env env = out_value.Env();
   constexpr const char* kOp = "read";
-  Napi::TypedArray out = ParseTypedArrayFor(out_value, dtype_, kOp, "out");
+  Napi::TypedArray out = ParseTypedArrayFor(out_value, dtype_, kOp, "out", /*name_dtype=*/true);
   const size_t bytes = buffer_->bytes;
   const size_t elements = static_cast<size_t>(ShapeElements(shape_));
   if (out.ElementLength() != elements)

@@ -128,7 +128,7 @@ WeightWrap* ParseWeight(const Napi::Value& v, ContextCore* ctx, const std::strin
   Napi::Env env = v.Env();
   AddonData* data = GetAddonData(env);
   if (!v.IsObject() || !v.As<Napi::Object>().InstanceOf(data->weight_ctor.Value()))
-    ThrowArg(env, StatusCode::kArgument, op, "weight", expected, DescribeValue(v));
+    ThrowArg(env, StatusCode::kArgument, op, "weight", expected, DescribeSparqObject(v));
   WeightWrap* w = WeightWrap::Unwrap(v.As<Napi::Object>());
   Status usable = w->CheckUsable(op, "weight");
   if (!usable.ok()) ThrowStatus(env, usable);

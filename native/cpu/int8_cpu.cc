@@ -13,6 +13,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <memory>
 #include <new>
 #include <string>
@@ -82,6 +83,15 @@ void Outlier(const OutlierTile& t) {
 
 namespace {
 
+// True when a kept (non-outlier) value of the row is NaN. The contract's rowStat is an IEEE maximum,
+// which a NaN makes NaN, so the row's outputs are NaN; the ISA kernels' QuantRow take the max with
+// vmaxps/std::max, which drop a NaN (and give the row finite outputs, as if the NaN were 0), so the
+// driver sets the NaN itself. |x|'s fp16 bits above 0x7c00 are NaN. One pass over k per row.
+bool HasKeptNaN(const uint16_t* x, const uint8_t* is_outlier, int64_t k) {
+  for (int64_t c = 0; c < k; ++c)
+    if ((x[c] & 0x7fffu) > 0x7c00u && is_outlier[c] == 0) return true;
+  return false;
+}
 
 struct KernelSet {
   AccFn acc;
@@ -288,6 +298,7 @@ Status Int8MatmulCpu(const Int8MatmulArgs& a, Kernel kernel, ThreadPool& pool) {
         for (int64_t i = i0; i < i1; ++i) {
           int8_t* row = ca + i * k_pad;
           row_stat[size_t(i)] = ks.quant_row(a.x + i * w.k, is_outlier.data(), w.k, k_pad, row);
+          if (HasKeptNaN(a.x + i * w.k, is_outlier.data(), w.k)) row_stat[size_t(i)] = std::numeric_limits<float>::quiet_NaN();
           if (biased && !panels) {
             uint8_t* to = ca_biased + i * k_pad;
             for (int64_t c = 0; c < k_pad; ++c) to[c] = uint8_t(uint8_t(row[c]) ^ 0x80u);

@@ -10,6 +10,7 @@
 
 #include "formats/host_buffers.h"
 #include "formats/host_parallel.h"
+#include "sparq/format_number.h"
 #include "sparq/int8.h"
 
 namespace sparq {
@@ -97,7 +98,7 @@ Status Int8Pack(const int8_t* codes, const float* scb, int64_t n, int64_t k, Int
     if (!(std::isfinite(scb[j]) && scb[j] >= 0.0f))
       return Status::Error(StatusCode::kArgument,
                            std::string(op) + ": scb must hold finite values >= 0 (each row's absmax), got " +
-                               std::to_string(scb[j]) + " at index " + std::to_string(j),
+                               FormatNumber(scb[j]) + " at index " + std::to_string(j),
                            "scb");
   Int8Packed p;
   p.layout = layout;
@@ -184,7 +185,10 @@ int32_t Int8OutlierColumns(const uint16_t* x, int64_t m, int64_t k, float thresh
 float Int8QuantizeActivationRow(const uint16_t* x, const uint8_t* is_outlier, int64_t k, int8_t* ca, int64_t ldca) {
   float stat = 0.0f;
   for (int64_t c = 0; c < k; ++c)
-    if (!is_outlier[c]) stat = std::max(stat, std::fabs(F16BitsToF32(x[c])));
+    if (!is_outlier[c]) {
+      const float a = std::fabs(F16BitsToF32(x[c]));
+      stat = a > stat || a != a ? a : stat;  // IEEE max: a NaN stays (std::max would drop it)
+    }
   for (int64_t c = 0; c < k; ++c)
     ca[c] = is_outlier[c] ? int8_t(0) : int8::Int8QuantizeActivationValue(F16BitsToF32(x[c]), stat);
   std::fill(ca + k, ca + ldca, int8_t(0));

@@ -9,6 +9,7 @@
 
 #include "formats/host_buffers.h"
 #include "formats/host_parallel.h"
+#include "sparq/format_number.h"
 #include "sparq/sparse.h"
 
 namespace sparq {
@@ -64,7 +65,7 @@ Status SparsePrune(const uint16_t* w, int64_t n, int64_t k, double sparsity, Spa
   if (!st.ok()) return st;
   if (!(sparsity >= 0.0 && sparsity <= 1.0))
     return Status::Error(StatusCode::kArgument,
-                         std::string(op) + ": sparsity must be a number in [0, 1], got " + std::to_string(sparsity),
+                         std::string(op) + ": sparsity must be a number in [0, 1], got " + FormatNumber(sparsity),
                          "sparsity");
   if (scope == SparsePruneScope::kGlobal) {
     const int64_t count = n * k;

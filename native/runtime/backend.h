@@ -156,8 +156,11 @@ class Backend {
 
  protected:
   Status Unsupported(const char* op) const {
+    // The one op with a backend limit a user can choose around says how.
+    const bool int8_mode = std::string(op) == "w4a16.matmul (accuracy 'int8')";
     return Status::Error(StatusCode::kBackend,
-                         std::string(op) + ": not supported on backend '" + name() + "'",
+                         std::string(op) + ": not supported on backend '" + name() + "'" +
+                             (int8_mode ? " (a cpu-only mode: leave accuracy out here, or run this op on a cpu context)" : ""),
                          "backend");
   }
 };

@@ -8,8 +8,10 @@
 
 #include <cerrno>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <map>
+#include <set>
 #include <random>
 #include <thread>
 
@@ -78,6 +80,33 @@ std::mutex g_mappings_mu;
 std::map<std::string, Mapping>& Mappings() {
   static auto* m = new std::map<std::string, Mapping>();  // never destroyed: ranks may outlive statics
   return *m;
+}
+
+// Names of segments a join of this process is waiting in: the name is unlinked when every rank has
+// joined, or when the wait fails; a process that exits in between (process.exit(), an uncaught
+// exception: Node runs no environment cleanup hook for the main thread then) would leave the file
+// in /dev/shm for good (maxBytes · size bytes of apparent size, seen 2026-12-05). exit() runs this
+// process's atexit handler, which unlinks them; the ranks that already mapped one keep it, and see
+// this rank's pid gone.
+std::mutex g_joining_mu;
+std::multiset<std::string>& JoiningNames() {  // one entry per waiting join (ranks in workers share a name)
+  static auto* s = new std::multiset<std::string>();  // never destroyed: the atexit handler reads it last
+  return *s;
+}
+void UnlinkJoiningAtExit() {
+  std::lock_guard<std::mutex> lk(g_joining_mu);
+  for (const std::string& name : JoiningNames()) ::shm_unlink(name.c_str());
+}
+void MarkJoining(const std::string& name, bool joining) {
+  static const bool registered = std::atexit(UnlinkJoiningAtExit) == 0;
+  (void)registered;
+  std::lock_guard<std::mutex> lk(g_joining_mu);
+  if (joining) {
+    JoiningNames().insert(name);
+  } else {
+    auto it = JoiningNames().find(name);
+    if (it != JoiningNames().end()) JoiningNames().erase(it);
+  }
 }
 
 // Backs [offset, offset + bytes) of the segment with real pages. tmpfs allocates a page when it is
@@ -226,7 +255,9 @@ Status ShmComm::Join(const std::vector<uint8_t>& id, int rank, int size, int64_t
                                 "rank"));
   me.pid.store(int64_t(::getpid()), std::memory_order_release);
 
+  MarkJoining(c->name_, true);
   Status w = c->WaitAll(Wait::kJoin, 0);
+  MarkJoining(c->name_, false);
   if (!w.ok()) {
     ::shm_unlink(c->name_.c_str());  // nobody else should meet in it now
     return w;
@@ -259,13 +290,13 @@ std::string ShmComm::BrokenReason() const {
   return "";
 }
 
-Status ShmComm::Break(const std::string& reason) {
+Status ShmComm::Break(const std::string& reason, const char* op) {
   uint32_t zero = 0;
   if (seg_->broken.compare_exchange_strong(zero, 1, std::memory_order_acq_rel)) {
     std::strncpy(seg_->reason, reason.c_str(), sizeof(seg_->reason) - 1);
     seg_->broken.store(2, std::memory_order_release);
   }
-  return Status::Error(StatusCode::kTimeout, "comm.allreduceRmsnorm: " + reason);
+  return Status::Error(StatusCode::kTimeout, std::string(op) + ": " + reason);
 }
 
 Status ShmComm::WaitAll(Wait what, uint64_t target) {
@@ -280,14 +311,16 @@ Status ShmComm::WaitAll(Wait what, uint64_t target) {
     }
     return false;
   };
+  // The join (and its transport vote) is sq.comm's; every later wait is a call's.
+  const char* op = what == Wait::kJoin || what == Wait::kVote ? "comm" : "comm.allreduceRmsnorm";
   for (int i = 0;; ++i) {
     bool all = true;
     for (int p = 0; p < size_ && all; ++p) all = reached(seg_->ranks[p]);
     if (all) return Status::Ok();
     if (seg_->broken.load(std::memory_order_acquire) == 2)
-      return Status::Error(StatusCode::kTimeout, "comm.allreduceRmsnorm: the comm is broken: " + std::string(seg_->reason));
+      return Status::Error(StatusCode::kTimeout, std::string(op) + ": the comm is broken: " + std::string(seg_->reason));
     if (cancel_->load(std::memory_order_relaxed))
-      return Break("rank " + RankName(rank_) + " closed the comm (its context was closed)");
+      return Break("rank " + RankName(rank_) + " closed the comm (its context was closed)", op);
     if ((i & 255) == 255) {
       std::string missing, gone;
       for (int p = 0; p < size_; ++p) {
@@ -300,14 +333,14 @@ Status ShmComm::WaitAll(Wait what, uint64_t target) {
       const std::string call = what == Wait::kJoin   ? "the join"
                                : what == Wait::kVote ? "the join's transport agreement"
                                                      : "call " + std::to_string(target);
-      if (!gone.empty()) return Break("rank " + gone + " exited before " + call);
+      if (!gone.empty()) return Break("rank " + gone + " exited before " + call, op);
       if (Clock::now() > deadline) {
         const std::string verb = what == Wait::kJoin     ? "join"
                                  : what == Wait::kVote   ? "finish joining (" + call + ")"
                                  : what == Wait::kArrive ? "arrive at " + call
                                                          : "finish " + call;
         return Break("rank " + missing + " did not " + verb + " within " + std::to_string(timeout_ms_) +
-                     " ms (waited on rank " + RankName(rank_) + ")");
+                     " ms (waited on rank " + RankName(rank_) + ")", op);
       }
     }
     Backoff(i);

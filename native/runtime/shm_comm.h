@@ -112,7 +112,9 @@ class ShmComm {
   Status Depart();
   // Waits until every rank has joined, or its counter (arrive, depart, vote) reaches `target`; bounded.
   Status WaitAll(Wait what, uint64_t target);
-  Status Break(const std::string& reason);
+  // Breaks the comm for every rank; the returned status reads "<op>: <reason>" (the join's waits
+  // name op "comm", a call's "comm.allreduceRmsnorm").
+  Status Break(const std::string& reason, const char* op = "comm.allreduceRmsnorm");
   std::string RankName(int p) const { return std::to_string(rank_names_.empty() ? p : rank_names_[size_t(p)]); }
 
   Segment* seg_ = nullptr;

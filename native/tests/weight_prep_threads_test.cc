@@ -90,12 +90,29 @@ void Sparse(int64_t n, int64_t k, double s) {
 }
 
 void W4A16(int64_t n, int64_t k, int group_size) {
-  const std::vector<uint16_t> w = RandomWeight(n, k, 0.1, false);  // NaN and Inf groups too
+  const std::vector<uint16_t> w = RandomWeight(n, k, 0.1, true);
   std::vector<uint8_t> codes1, codes3;
   std::vector<uint16_t> scales1, scales3;
   const Status a = sparq::W4A16QuantizeRtn(w.data(), n, k, group_size, &codes1, &scales1, "w4a16.quantize", 1);
   const Status b = sparq::W4A16QuantizeRtn(w.data(), n, k, group_size, &codes3, &scales3, "w4a16.quantize", kThreads);
   Check(a.ok() && b.ok() && Same(codes1, codes3) && Same(scales1, scales3), Name("w4a16.quantize", n, k));
+  {
+    // Non-finite weights are refused; whichever slice finds one first, the error names the first index.
+    std::vector<uint16_t> bad = w;
+    const int64_t first = (n / 2) * k + k / 3;
+    bad[size_t(first)] = 0x7e00;                 // NaN in a middle row
+    bad[size_t((n - 1) * k)] = 0xfc00;           // −Inf in the last row (another slice)
+    std::vector<uint8_t> c;
+    std::vector<uint16_t> sc;
+    const Status one = sparq::W4A16QuantizeRtn(bad.data(), n, k, group_size, &c, &sc, "w4a16.quantize", 1);
+    const Status many = sparq::W4A16QuantizeRtn(bad.data(), n, k, group_size, &c, &sc, "w4a16.quantize", kThreads);
+    const std::string want = "at index " + std::to_string(first) + " (row " + std::to_string(first / k) + ", column " +
+                             std::to_string(first % k) + ")";
+    Check(!one.ok() && !many.ok() && one.code == sparq::StatusCode::kArgument && one.message == many.message &&
+              one.message.find(want) != std::string::npos,
+          Name("w4a16.quantize of a NaN and an Inf weight: the same error on 1 and 3 threads, naming the first,", n, k) +
+              " got: " + many.message);
+  }
   for (auto layout : {sparq::W4A16Layout::kGpu, sparq::W4A16Layout::kCpu}) {
     sparq::W4A16Packed one, many;
     const Status c = sparq::W4A16Pack(codes1.data(), scales1.data(), n, k, group_size, &one, layout, "w4a16.pack", 1);

@@ -1,6 +1,9 @@
+import { inspect } from 'util';
+
 import type { Context } from '../context';
 import { describeValue, SparqArgumentError, SparqDisposedError } from '../errors';
-import { Tensor } from '../tensor';
+import { checkOptions, type OptionKeys } from '../options';
+import { defineHidden, refuseStructuredClone, Tensor } from '../tensor';
 
 /** Which all-reduce kernel runs (sim and cuda; the cpu backend has one path). */
 export type AllreduceAlgorithm = 'auto' | 'one-shot' | 'two-shot' | 'unfused';
@@ -37,6 +40,9 @@ export interface AllreduceRmsnormOptions {
   algorithm?: AllreduceAlgorithm;
 }
 
+const GROUP_KEYS: OptionKeys<GroupOptions> = { ranks: true };
+const ALLREDUCE_KEYS: OptionKeys<AllreduceRmsnormOptions> = { eps: true, out: true, residualOut: true, algorithm: true };
+
 /** What {@link Group.allreduceRmsnorm} returns: per rank, the normalized rows and the new residual. */
 export interface AllreduceRmsnormResult {
   out: Tensor<'f16'>[];
@@ -57,17 +63,15 @@ export class Group {
   private epoch = 0;
   /** The last call's size and the workspace bytes it needs (a decode loop repeats one size). */
   private needFor: { tokens: number; hidden: number; bytes: number } | null = null;
-  private disposed = false;
+  private wasDisposed = false;
+  /** @internal */
+  declare private readonly ctx: Context;
 
   /** @internal use {@link Context.group} */
-  constructor(
-    private readonly ctx: Context,
-    options: GroupOptions,
-  ) {
-    if (options === null || typeof options !== 'object')
-      throw new SparqArgumentError(`group: options must be an object with ranks, got ${describeValue(options)}`, {
-        argument: 'options',
-      });
+  constructor(ctx: Context, options: GroupOptions) {
+    defineHidden(this, 'ctx', ctx);
+    refuseStructuredClone(this, 'group', 'the rank count');
+    checkOptions('group', options, GROUP_KEYS);
     const ranks: unknown = options.ranks;
     if (typeof ranks !== 'number' || !Number.isInteger(ranks) || ranks < 1 || ranks > 8)
       throw new SparqArgumentError(`group: ranks must be an integer in [1, 8], got ${describeValue(ranks)}`, {
@@ -80,7 +84,8 @@ export class Group {
    * For every rank r and token row t: `s = Σ_p xs[p][t]` (fp32, rank order), `residual[r] =
    * fp16(s + residuals[r][t])`, `out[r] = fp16(residual·rstd·gamma)` with `rstd = 1/sqrt(mean(residual²)
    * + eps)` — all-reduce, residual add and RMSNorm in one pass, enqueued on the context's stream.
-   * cpu, sim and cuda agree within 1 fp16 ulp (bit for bit on ordinary data).
+   * cpu, sim and cuda give the same bits on ordinary rows (the sum of squares is fp64, exact unless
+   * a row's squares span more than its 53 bits: docs/decisions.md), within 1 fp16 ulp always.
    * @param xs one f16 tensor `[..., hidden]` per rank (all the same shape; hidden a multiple of 8).
    * @param residuals one f16 tensor per rank, the shape of `xs[0]`.
    * @param gamma f16 `[hidden]`, shared by the ranks.
@@ -97,9 +102,8 @@ export class Group {
   ): AllreduceRmsnormResult {
     const op = 'group.allreduceRmsnorm';
     const c = this.ctx;
-    if (options === null || typeof options !== 'object')
-      throw new SparqArgumentError(`${op}: options must be an object, got ${describeValue(options)}`, { argument: 'options' });
-    if (this.disposed)
+    checkOptions(op, options, ALLREDUCE_KEYS);
+    if (this.wasDisposed)
       throw new SparqDisposedError(`${op}: group must be a live group, got one that was disposed`, { argument: 'group' });
     const algorithmName: unknown = options.algorithm === undefined ? 'auto' : options.algorithm;
     const algorithm = typeof algorithmName === 'string' ? ALGORITHMS[algorithmName as AllreduceAlgorithm] : undefined;
@@ -132,16 +136,30 @@ export class Group {
     };
   }
 
+  /** True after `dispose()`; calls then throw {@link SparqDisposedError}. */
+  get disposed(): boolean {
+    return this.wasDisposed;
+  }
+
   /** Frees the group's workspace (in stream order). Idempotent. */
   dispose(): void {
-    if (this.disposed) return;
-    this.disposed = true;
+    if (this.wasDisposed) return;
+    this.wasDisposed = true;
     if (this.workspace !== null && !this.ctx.closed) this.workspace.dispose();
     this.workspace = null;
   }
 
   [Symbol.dispose](): void {
     this.dispose();
+  }
+
+  /** @internal */
+  [inspect.custom](): string {
+    return this.toString();
+  }
+
+  toString(): string {
+    return `Group(${this.ranks} ranks${this.wasDisposed ? ', disposed' : ''})`;
   }
 
   /**

@@ -1,14 +1,19 @@
+import { inspect } from 'util';
+
 import type { Context } from '../context';
 import { describeValue, SparqArgumentError, withCallSite } from '../errors';
 import { native } from '../native';
+import { checkOptions, type OptionKeys } from '../options';
 import { nccl } from '../nccl';
-import { Tensor } from '../tensor';
+import { defineHidden, refuseStructuredClone, Tensor } from '../tensor';
 
 /** Options of {@link comm.create}. */
 export interface CommCreateOptions {
   /** The largest `x` (bytes: tokens × hidden × 2) any rank will pass. Defaults to 64 MiB. */
   maxBytes?: number;
 }
+
+const CREATE_KEYS: OptionKeys<CommCreateOptions> = { maxBytes: true };
 
 /**
  * Ranks in other worker_threads or processes of this machine: `sparq.comm.create()` makes an id
@@ -18,8 +23,7 @@ export interface CommCreateOptions {
 export const comm = {
   /** A new comm id. @throws {SparqArgumentError} on a bad maxBytes. */
   create(options: CommCreateOptions = {}): Uint8Array {
-    if (options === null || typeof options !== 'object')
-      throw new SparqArgumentError(`comm.create: options must be an object, got ${describeValue(options)}`, { argument: 'options' });
+    checkOptions('comm.create', options, CREATE_KEYS);
     return native().commCreate(options.maxBytes === undefined ? 64 * 2 ** 20 : options.maxBytes);
   },
 
@@ -34,8 +38,7 @@ export const comm = {
    * @throws {SparqBackendError} (as a rejection) when NCCL is missing, too old or broken.
    */
   async createNccl(options: CommCreateOptions = {}): Promise<Uint8Array> {
-    if (options === null || typeof options !== 'object')
-      throw new SparqArgumentError(`comm.createNccl: options must be an object, got ${describeValue(options)}`, { argument: 'options' });
+    checkOptions('comm.createNccl', options, CREATE_KEYS);
     const maxBytes = options.maxBytes === undefined ? 64 * 2 ** 20 : options.maxBytes;
     if (typeof maxBytes !== 'number' || !Number.isInteger(maxBytes) || maxBytes < 1 || maxBytes > 2 ** 40)
       throw new SparqArgumentError(
@@ -78,6 +81,8 @@ export interface CommOptions {
   node?: string;
 }
 
+const JOIN_KEYS: OptionKeys<CommOptions> = { id: true, rank: true, size: true, timeoutMs: true, transport: true, node: true };
+
 /**
  * How a comm's rows move between its ranks ({@link Comm.transport}).
  */
@@ -92,6 +97,7 @@ export interface CommAllreduceRmsnormOptions {
   /** f16 tensor, the shape of `x`, for the new residual; may be `residual` (in place). */
   residualOut?: Tensor<'f16'>;
 }
+const COMM_ALLREDUCE_KEYS: OptionKeys<CommAllreduceRmsnormOptions> = { eps: true, out: true, residualOut: true };
 
 /**
  * This rank's membership of a comm. Ranks meet in POSIX shared memory: on cpu they reduce there;
@@ -104,12 +110,31 @@ export interface CommAllreduceRmsnormOptions {
  */
 export class Comm {
   /** @internal */
+  declare private readonly ctx: Context;
+  /** @internal */
+  declare readonly handle: unknown;
+
+  /** @internal */
   constructor(
-    private readonly ctx: Context,
-    /** @internal */ readonly handle: unknown,
+    ctx: Context,
+    handle: unknown,
     readonly rank: number,
     readonly size: number,
-  ) {}
+  ) {
+    defineHidden(this, 'ctx', ctx);
+    defineHidden(this, 'handle', handle);
+    refuseStructuredClone(this, 'comm', 'the comm id (from comm.create()) and join with sq.comm() there');
+  }
+
+  /** @internal */
+  [inspect.custom](): string {
+    return this.toString();
+  }
+
+  toString(): string {
+    const broken = this.broken;
+    return `Comm(rank ${this.rank} of ${this.size}${broken === null ? '' : ', broken'})`;
+  }
 
   /**
    * The all-reduce of every rank's `x` (fp32, rank order), this rank's residual add and RMSNorm:
@@ -127,10 +152,7 @@ export class Comm {
     options: CommAllreduceRmsnormOptions = {},
   ): { out: Tensor<'f16'>; residual: Tensor<'f16'> } {
     const c = this.ctx;
-    if (options === null || typeof options !== 'object')
-      throw new SparqArgumentError(`comm.allreduceRmsnorm: options must be an object, got ${describeValue(options)}`, {
-        argument: 'options',
-      });
+    checkOptions('comm.allreduceRmsnorm', options, COMM_ALLREDUCE_KEYS);
     const [o, r] = c.native.commAllreduceRmsnorm(
       c.handle,
       this.handle,
@@ -186,18 +208,46 @@ export function joinComm(ctx: Context, options: CommOptions): Promise<Comm> {
   // becomes the rejection.
   let p: Promise<Comm>;
   try {
-    if (options === null || typeof options !== 'object')
-      throw new SparqArgumentError(`comm: options must be an object with id, rank and size, got ${describeValue(options)}`, {
-        argument: 'options',
-      });
+    checkOptions('comm', options, JOIN_KEYS);
     const { id, rank, size } = options;
+    const key = memberKey(ctx, id, rank);
     const joined = ctx.native.commJoin(ctx.handle, id, rank, size, options.timeoutMs === undefined ? 60000 : options.timeoutMs,
       options.transport === undefined ? 'auto' : options.transport, process.env.SPARQ_NCCL_PATH ?? '', options.node);
-    p = joined.then((handle) => new Comm(ctx, handle, rank, size));
+    if (key !== undefined) memberships.get(ctx)?.add(key); // the join is enqueued (its arguments were good)
+    p = joined.then(
+      (handle) => new Comm(ctx, handle, rank, size),
+      (error: unknown) => {
+        if (key !== undefined) memberships.get(ctx)?.delete(key); // a failed join may be tried again
+        throw error;
+      },
+    );
   } catch (e) {
     p = Promise.reject(e);
   }
   return withCallSite(p, site);
+}
+
+/**
+ * The comm ids each context has joined or is joining: a context is one rank of a comm. A second
+ * rank joined from the same context would queue behind the first on its stream, so neither could
+ * join and both would fail only after twice `timeoutMs`, blaming the rank that was in fact waiting.
+ * (A closed comm stays joined: its id names that comm, which is broken for good.)
+ */
+const memberships = new WeakMap<Context, Set<string>>();
+
+/** The membership key of `id` (undefined for a malformed id); throws when this context already is (or is becoming) a rank of it. */
+function memberKey(ctx: Context, id: unknown, rank: unknown): string | undefined {
+  if (!(id instanceof Uint8Array)) return undefined; // the native check names the problem
+  const key = Buffer.from(id.buffer, id.byteOffset, id.byteLength).toString('hex');
+  let joined = memberships.get(ctx);
+  if (joined === undefined) memberships.set(ctx, (joined = new Set()));
+  if (joined.has(key))
+    throw new SparqArgumentError(
+      `comm: id must be a comm this context has not joined, got one it already joined (or is joining); ` +
+        `each rank needs its own context — one per worker_thread or process — so join rank ${String(rank)} from another`,
+      { argument: 'id' },
+    );
+  return key;
 }
 
 function unwrap(v: unknown): unknown {

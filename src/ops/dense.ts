@@ -1,4 +1,5 @@
 import type { Context } from '../context';
+import type { OptionKeys } from '../options';
 import type { Tensor } from '../tensor';
 
 /** Options every matmul takes. */
@@ -8,6 +9,8 @@ export interface MatmulOptions {
   /** f16 tensor `[..., n]` to write into instead of allocating a new one. */
   out?: Tensor<'f16'>;
 }
+/** @internal */
+export const MATMUL_KEYS: OptionKeys<MatmulOptions> = { bias: true, out: true };
 
 /** The dense fp16 linear layer every other kernel is measured against. */
 export class DenseOps {
@@ -26,7 +29,7 @@ export class DenseOps {
    */
   matmul(w: Tensor<'f16'>, x: Tensor<'f16'>, options: MatmulOptions = {}): Tensor<'f16'> {
     const c = this.ctx;
-    const h = c.nativeArgs('dense.matmul', w, x, options);
+    const h = c.nativeArgs('dense.matmul', w, x, options, MATMUL_KEYS);
     return c.wrap(c.native.denseMatmul(c.handle, h.a, h.b, h.bias, h.out), options.out) as Tensor<'f16'>;
   }
 }

@@ -1,10 +1,11 @@
 import type { Context } from '../context';
-import { asFp16Bits } from '../dtype';
+import { asFp16Bits, type Fp16Bits } from '../dtype';
 import { startNow, withCallSite } from '../errors';
 import type { NativeWeight } from '../native';
+import type { OptionKeys } from '../options';
 import { Tensor } from '../tensor';
 import { PackedWeight } from '../weight';
-import type { MatmulOptions } from './dense';
+import { MATMUL_KEYS, type MatmulOptions } from './dense';
 
 /** Options of {@link Int8Ops.matmul}. */
 export interface Int8MatmulOptions extends MatmulOptions {
@@ -15,6 +16,7 @@ export interface Int8MatmulOptions extends MatmulOptions {
    */
   threshold?: number;
 }
+const INT8_MATMUL_KEYS: OptionKeys<Int8MatmulOptions> = { ...MATMUL_KEYS, threshold: true };
 
 /** What {@link Int8Ops.matmul} returns. */
 export interface Int8MatmulResult {
@@ -52,7 +54,7 @@ export class Int8Ops {
    * @throws {SparqShapeError} (as a rejection, like every error here) on a bad shape or length.
    * @throws {SparqArgumentError} on a non-finite weight (names its row and column).
    */
-  quantize(w: Uint16Array, shape: readonly [number, number] | number[]): Promise<Int8Weight> {
+  quantize(w: Fp16Bits, shape: readonly [number, number] | number[]): Promise<Int8Weight> {
     const site = new Error();
     const c = this.ctx;
     const p = startNow(() => c.native.int8Quantize(c.handle, asFp16Bits(w), shape));
@@ -90,7 +92,7 @@ export class Int8Ops {
    */
   matmul(weight: Int8Weight, x: Tensor<'f16'>, options: Int8MatmulOptions = {}): Int8MatmulResult {
     const c = this.ctx;
-    const h = c.nativeArgs('int8.matmul', weight, x, options);
+    const h = c.nativeArgs('int8.matmul', weight, x, options, INT8_MATMUL_KEYS);
     const threshold: unknown = options.threshold === undefined ? 6 : options.threshold; // checked natively
     const [yHandle, colsHandle] = c.native.int8Matmul(c.handle, h.a, h.b, h.bias, h.out, threshold);
     const y = c.wrap(yHandle, options.out) as Tensor<'f16'>;

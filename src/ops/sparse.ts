@@ -1,10 +1,11 @@
 import type { Context } from '../context';
-import { asFp16Bits } from '../dtype';
+import { asFp16Bits, type Fp16Bits } from '../dtype';
 import { settle, startNow, withCallSite } from '../errors';
 import type { NativeWeight } from '../native';
+import type { OptionKeys } from '../options';
 import type { Tensor } from '../tensor';
 import { PackedWeight } from '../weight';
-import type { MatmulOptions } from './dense';
+import { MATMUL_KEYS, type MatmulOptions } from './dense';
 
 /** How a sparse weight is stored (docs/formats.md "Sparse"). */
 export type SparseFormatName = 'bitmap' | 'tiled-csl';
@@ -17,15 +18,15 @@ export interface SparseEncodeOptions {
    */
   format?: 'auto' | SparseFormatName;
   /**
-   * Also keep the stored weights as per-row lists, the layout the CPU prefill kernel reads (from 7
-   * rows of X at ≥ 45% sparsity with the avx512 kernels, ≥ 65% with avx2; docs/formats.md "CPU row
-   * lists"). Built only where that kernel runs — the cpu backend with its avx512 or avx2 kernels —
+   * Also keep the stored weights as per-row lists, the layout the CPU rows kernel reads (at the
+   * rows of X and fractions of stored weights the README's `SPARQ_SPARSE_SKIP` lists; docs/formats.md
+   * "CPU row lists"). Built only where that kernel runs — the cpu backend with its avx512 or avx2 kernels —
    * and ignored elsewhere (sim, cuda, scalar).
    * With the avx512 kernels on AMD Zen 5 and ≥ 68% sparsity the same weights are kept as lanes
    * instead, which both the prefill kernel and the decode kernel (1–6 rows of X from 68% sparsity)
    * read (docs/formats.md "CPU lanes").
    * Either costs about 3 bytes per stored weight plus padding ({@link SparseWeight.rowListBytes}:
-   * 0.76 bytes a weight at 80% sparsity), on top of the format's bytes; without them such matmuls
+   * ≈ 1.8 bytes a weight at 50% sparsity, ≈ 0.8 at 80%), on top of the format's bytes; without them such matmuls
    * run the format's own kernels, which are slower there (docs/benchmarks.md). Defaults to `true`.
    */
   rowLists?: boolean;
@@ -38,6 +39,9 @@ export interface SparsePruneOptions {
    */
   scope?: 'row' | 'global';
 }
+
+const ENCODE_KEYS: OptionKeys<SparseEncodeOptions> = { format: true, rowLists: true };
+const PRUNE_KEYS: OptionKeys<SparsePruneOptions> = { scope: true };
 
 /**
  * Unstructured-sparse fp16 weights W[n, k]: every entry whose fp16 bits are not 0x0000 is stored
@@ -95,12 +99,12 @@ export class SparseOps {
    * @throws {SparqShapeError} when `w` does not hold n·k values.
    * @throws {SparqDTypeError} when `w` is not fp16 bits.
    */
-  encode(w: Uint16Array, shape: readonly [number, number] | number[], options: SparseEncodeOptions = {}): Promise<SparseWeight> {
+  encode(w: Fp16Bits, shape: readonly [number, number] | number[], options: SparseEncodeOptions = {}): Promise<SparseWeight> {
     const site = new Error();
     const c = this.ctx;
     const p = startNow(() => {
-      const format = c.option(options, 'sparse.encode', 'format');
-      const rowLists = c.option(options, 'sparse.encode', 'rowLists');
+      const format = c.option(options, 'sparse.encode', ENCODE_KEYS, 'format');
+      const rowLists = c.option(options, 'sparse.encode', ENCODE_KEYS, 'rowLists');
       return c.native.sparseEncode(c.handle, asFp16Bits(w), shape, format, rowLists);
     });
     return withCallSite(
@@ -117,7 +121,7 @@ export class SparseOps {
    * @throws {SparqArgumentError} (as a rejection) on a sparsity outside [0, 1] or an unknown scope.
    */
   prune(
-    w: Uint16Array,
+    w: Fp16Bits,
     shape: readonly [number, number] | number[],
     sparsity: number,
     options: SparsePruneOptions = {},
@@ -125,7 +129,7 @@ export class SparseOps {
     const site = new Error();
     const c = this.ctx;
     const p = startNow(() => {
-      const scope = c.option(options, 'sparse.prune', 'scope');
+      const scope = c.option(options, 'sparse.prune', PRUNE_KEYS, 'scope');
       return c.native.sparsePrune(c.handle, asFp16Bits(w), shape, sparsity, scope);
     });
     return withCallSite(p, site);
@@ -138,7 +142,7 @@ export class SparseOps {
    */
   matmul(weight: SparseWeight, x: Tensor<'f16'>, options: MatmulOptions = {}): Tensor<'f16'> {
     const c = this.ctx;
-    const h = c.nativeArgs('sparse.matmul', weight, x, options);
+    const h = c.nativeArgs('sparse.matmul', weight, x, options, MATMUL_KEYS);
     return c.wrap(c.native.sparseMatmul(c.handle, h.a, h.b, h.bias, h.out), options.out) as Tensor<'f16'>;
   }
 }

@@ -1,10 +1,11 @@
 import type { Context } from '../context';
-import { asFp16Bits } from '../dtype';
+import { asFp16Bits, type Fp16Bits } from '../dtype';
 import { startNow, withCallSite } from '../errors';
 import type { NativeWeight } from '../native';
+import type { OptionKeys } from '../options';
 import type { Tensor } from '../tensor';
 import { PackedWeight } from '../weight';
-import type { MatmulOptions } from './dense';
+import { MATMUL_KEYS, type MatmulOptions } from './dense';
 
 export interface W4A16QuantizeOptions {
   /** Rows of k sharing one scale: 32, 64, 128, or `k` for per-channel. Must divide k. Defaults to `128` (or `k` when k < 128). */
@@ -22,6 +23,9 @@ export interface W4A16MatmulOptions extends MatmulOptions {
    */
   accuracy?: 'exact' | 'int8';
 }
+
+const QUANTIZE_KEYS: OptionKeys<W4A16QuantizeOptions> = { groupSize: true };
+const W4A16_MATMUL_KEYS: OptionKeys<W4A16MatmulOptions> = { ...MATMUL_KEYS, accuracy: true };
 
 /**
  * 4-bit group-quantized weights W[n, k] (codes 0..15, zero point 8, fp16 scale per group), packed
@@ -50,12 +54,12 @@ export class W4A16Ops {
    * @throws {SparqArgumentError} (as a rejection, like every error here) on an unsupported group size.
    * @throws {SparqShapeError} when k is not a multiple of the group size or `w` has the wrong length.
    */
-  quantize(w: Uint16Array, shape: readonly [number, number] | number[], options: W4A16QuantizeOptions = {}): Promise<W4A16Weight> {
+  quantize(w: Fp16Bits, shape: readonly [number, number] | number[], options: W4A16QuantizeOptions = {}): Promise<W4A16Weight> {
     const site = new Error();
     const c = this.ctx;
     // Bad arguments reject (never throw) from a Promise-returning call.
     const p = startNow(() => {
-      const groupSize = c.option(options, 'w4a16.quantize', 'groupSize');
+      const groupSize = c.option(options, 'w4a16.quantize', QUANTIZE_KEYS, 'groupSize');
       return c.native.w4a16Quantize(c.handle, asFp16Bits(w), shape, groupSize);
     });
     return withCallSite(
@@ -73,14 +77,14 @@ export class W4A16Ops {
    */
   fromCodes(
     codes: Uint8Array,
-    scales: Uint16Array,
+    scales: Fp16Bits,
     shape: readonly [number, number] | number[],
     options: W4A16QuantizeOptions = {},
   ): Promise<W4A16Weight> {
     const site = new Error();
     const c = this.ctx;
     const p = startNow(() => {
-      const groupSize = c.option(options, 'w4a16.fromCodes', 'groupSize');
+      const groupSize = c.option(options, 'w4a16.fromCodes', QUANTIZE_KEYS, 'groupSize');
       return c.native.w4a16FromCodes(c.handle, codes, asFp16Bits(scales), shape, groupSize);
     });
     return withCallSite(
@@ -99,8 +103,8 @@ export class W4A16Ops {
    */
   matmul(weight: W4A16Weight, x: Tensor<'f16'>, options: W4A16MatmulOptions = {}): Tensor<'f16'> {
     const c = this.ctx;
-    const h = c.nativeArgs('w4a16.matmul', weight, x, options);
-    const accuracy = c.option(options, 'w4a16.matmul', 'accuracy');
+    const h = c.nativeArgs('w4a16.matmul', weight, x, options, W4A16_MATMUL_KEYS);
+    const accuracy = options.accuracy;
     return c.wrap(c.native.w4a16Matmul(c.handle, h.a, h.b, h.bias, h.out, accuracy), options.out) as Tensor<'f16'>;
   }
 }

@@ -395,8 +395,9 @@ export function badOptions(): Bad[] {
     { note: 'number', make: () => 5, mustThrow: true },
     { note: 'string', make: () => 'opts', mustThrow: true },
     { note: 'getters throw', make: () => trapObject('options'), mustThrow: true },
-    { note: '[]', make: () => [], mustThrow: false },
+    { note: '[]', make: () => [], mustThrow: true },
     { note: 'Object.create(null)', make: () => Object.create(null) as object, mustThrow: false },
+    { note: 'a key the op does not have', make: () => ({ notAnOption: 1 }), mustThrow: true },
   ];
 }
 

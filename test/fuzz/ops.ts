@@ -346,7 +346,18 @@ export const OPS: OpDescriptor[] = [
   {
     name: 'w4a16.quantize',
     dims: matmulDims,
-    args: [f16Weight(), weightShape, options([groupSizeField])],
+    args: [
+      {
+        ...f16Weight(),
+        bad: (_env, d) => [
+          ...badArray(Uint16Array, d.n * d.k),
+          { note: 'a NaN weight', make: (env) => Object.assign(randomF16(env.r, d.n * d.k), { [d.n * d.k - 1]: 0x7e00 }), mustThrow: true },
+          { note: 'an Inf weight', make: (env) => Object.assign(randomF16(env.r, d.n * d.k), { 0: 0xfc00 }), mustThrow: true },
+        ],
+      },
+      weightShape,
+      options([groupSizeField]),
+    ],
     call: (sq, a) => invoke((sq as Context).w4a16, 'quantize', a),
   },
   {

@@ -97,7 +97,9 @@ struct GemmParams {
 SPARQ_DEVICE float AbsF16(uint16_t h) { return cvt_f32_f16(uint16_t(h & 0x7fffu)); }
 
 // The larger of two |x| values, keeping `a` when b is NaN (the host's std::max(a, b)).
-SPARQ_DEVICE float MaxAbs(float a, float b) { return a < b ? b : a; }
+// A NaN in either propagates (IEEE maximum, not fmaxf's "the other one"): a row of X with a NaN
+// kept value gets rowStat NaN, so its outputs are NaN (sparq/int8.h) rather than finite garbage.
+SPARQ_DEVICE float MaxAbs(float a, float b) { return (b > a || b != b) ? b : a; }
 
 // Index of the lowest set bit of a non-zero word.
 SPARQ_DEVICE int LowestBit(uint32_t b) { return int(popc_b64(uint64_t((b & (0u - b)) - 1u))); }

@@ -66,6 +66,10 @@ void F32ToF16(const float* src, uint16_t* dst, size_t n, Isa isa);
 void F16ToF32(const uint16_t* src, float* dst, size_t n, Isa isa);
 void F32ToBF16(const float* src, uint16_t* dst, size_t n, Isa isa);
 void BF16ToF32(const uint16_t* src, float* dst, size_t n, Isa isa);
+// double → fp16 / bf16, rounded once from the double (through fp32 would round twice: toF16 of JS
+// numbers). Scalar, integer arithmetic only; NaN kept NaN (quiet, sign kept), overflow → ±Inf.
+void F64ToF16(const double* src, uint16_t* dst, size_t n);
+void F64ToBF16(const double* src, uint16_t* dst, size_t n);
 
 void DenseMatmulF16(const DenseMatmulArgs& args, Isa isa, ThreadPool& pool);
 

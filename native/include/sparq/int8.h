@@ -6,7 +6,8 @@
 //   weights      SCB[j] = max_k |W[j,k]|;  CB[j,k] = rne((W·127) / SCB[j])   (SCB = 0 ⇒ row of 0)
 //   outliers     O = {c : ∃i |X[i,c]| ≥ threshold}          (threshold 0 ⇒ O = ∅)
 //   activations  rowStat[i] = max_{c∉O} |X[i,c]|;  CA[i,c] = rne((X·127) / rowStat[i]) for c ∉ O,
-//                0 for c ∈ O (rowStat = 0 ⇒ 0)
+//                0 for c ∈ O (rowStat = 0 ⇒ 0). The max is IEEE's: a NaN among them makes rowStat
+//                NaN, so that row's Y is NaN (which NaN may differ between backends), not finite
 //   main term    acc = Σ_k CA·CB (exact int32);  t = ((fp32(acc) · rowStat[i]) · SCB[j]) / 16129
 //   outlier term o = 0; for c ∈ O increasing: o = fma(X[i,c], (fp32(CB[j,c]) · SCB[j]) / 127, o)
 //   output       Y = fp16((t + o) + bias[j]), or fp16(t + o) without bias
@@ -184,7 +185,7 @@ void Int8QuantizeActivations(const uint16_t* x, int64_t m, int64_t k, float thre
 int32_t Int8OutlierColumns(const uint16_t* x, int64_t m, int64_t k, float threshold, uint8_t* is_outlier,
                            int32_t* outlier_cols);
 // One row x [k] given O: CA [ldca] (0 at outlier columns and past k); returns the row's rowStat
-// (max |x| over the other columns; a NaN is passed over, as std::max keeps the running value).
+// (max |x| over the other columns; NaN when one of them is NaN, and then every code is 0).
 float Int8QuantizeActivationRow(const uint16_t* x, const uint8_t* is_outlier, int64_t k, int8_t* ca, int64_t ldca);
 
 }  // namespace sparq

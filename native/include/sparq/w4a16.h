@@ -97,14 +97,16 @@ int W4A16DefaultGroupSize(int64_t k);
 
 // RTN per row j and group: s = fp16(max(max_w/7, −min_w/8)) (fp32 math), q = clamp(rne(w/s)+8, 0, 15)
 // with fp32 division; s = 0 ⇒ q = 8. codes → [n][k], scales → [n][k/g]. Rows on up to `threads`
-// threads (the same bytes for any count). Errors as "<op>: …".
+// threads (the same bytes for any count). A non-finite weight is a kArgument error naming the
+// first (as int8.quantize does). Errors as "<op>: …".
 Status W4A16QuantizeRtn(const uint16_t* w_f16, int64_t n, int64_t k, int group_size,
                         std::vector<uint8_t>* codes, std::vector<uint16_t>* scales,
                         const char* op = "w4a16.quantize", int threads = 1);
 
 // Validates (W4A16CheckShape; codes 0..15 → kArgument "codes", naming the first bad one) and packs.
 // The code scan is O(n·k): callers run it off the JS thread; the packing runs on up to `threads`
-// threads (the same bytes for any count). Errors as "<op>: …".
+// threads (the same bytes for any count). A non-finite weight is a kArgument error naming the
+// first (as int8.quantize does). Errors as "<op>: …".
 Status W4A16Pack(const uint8_t* codes, const uint16_t* scales, int64_t n, int64_t k, int group_size,
                  W4A16Packed* out, W4A16Layout layout = W4A16Layout::kGpu, const char* op = "w4a16.fromCodes",
                  int threads = 1);

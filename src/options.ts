@@ -1,0 +1,57 @@
+import { describeValue, SparqArgumentError } from './errors';
+
+/**
+ * The keys an options interface allows, as a record over exactly its keys: a key added to the
+ * interface must be added here too, or the build fails (and a key here that the interface lacks
+ * fails it as well).
+ */
+export type OptionKeys<T> = { readonly [K in keyof Required<T>]: true };
+
+/**
+ * An op's options argument: an object (undefined means the defaults and is handled before this)
+ * whose own keys are all options of the op. A misspelled key (`group_size`, `treshold`) would
+ * otherwise be ignored and the op would run with its default — a wrong result with no error —, so
+ * it is a SparqArgumentError naming the key and, where one is close, the option it resembles.
+ */
+export function checkOptions<T>(op: string, options: unknown, keys: OptionKeys<T>): asserts options is T {
+  if (options === null || typeof options !== 'object' || Array.isArray(options))
+    throw new SparqArgumentError(`${op}: options must be an object, got ${describeValue(options)}`, { argument: 'options' });
+  for (const key of Object.keys(options)) {
+    if (Object.hasOwn(keys, key)) continue;
+    const allowed = Object.keys(keys);
+    const near = nearestKey(key, allowed);
+    throw new SparqArgumentError(
+      `${op}: options must have only the keys ${allowed.join(', ')}, got ${JSON.stringify(key)}` +
+        (near === undefined ? '' : ` (did you mean ${near}?)`),
+      { argument: key },
+    );
+  }
+}
+
+/** The allowed key `key` most likely misspells: the same letters ignoring case and `_`/`-`, else within 2 edits. */
+function nearestKey(key: string, allowed: readonly string[]): string | undefined {
+  const plain = (s: string) => s.toLowerCase().replace(/[_-]/g, '');
+  const same = allowed.find((a) => plain(a) === plain(key));
+  if (same !== undefined) return same;
+  let best: string | undefined;
+  let bestDistance = 3;
+  for (const a of allowed) {
+    const d = editDistance(plain(key), plain(a));
+    if (d < bestDistance) [best, bestDistance] = [a, d];
+  }
+  return best;
+}
+
+/** Levenshtein distance with adjacent transpositions counted as one edit (`treshold`, `bais`). */
+function editDistance(a: string, b: string): number {
+  if (Math.abs(a.length - b.length) > 2) return 3;
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => [i, ...new Array<number>(b.length).fill(0)]);
+  for (let j = 1; j <= b.length; j++) d[0][j] = j;
+  for (let i = 1; i <= a.length; i++)
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
+    }
+  return d[a.length][b.length];
+}

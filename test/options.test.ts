@@ -1,0 +1,161 @@
+import { comm, open, toF16, type Context, type CpuIsa, type Float16ArrayLike } from '../src';
+
+/**
+ * Option objects: a key the op does not have (a misspelling: `group_size`, `treshold`, `bais`) is a
+ * SparqArgumentError naming the key — it used to be ignored, so the op ran with its default and
+ * gave a wrong result with no error. The check is in the TypeScript layer, the same on every
+ * backend, so cpu stands for all.
+ */
+const k = 64;
+const f16 = (n: number, v = 0.5) => toF16(new Array<number>(n).fill(v));
+
+interface Misspelled {
+  op: string;
+  call: (sq: Context) => unknown;
+  key: string;
+  hint?: string;
+}
+
+const CASES: Misspelled[] = [
+  { op: 'open', call: () => open({ bakend: 'cpu' } as never).then((c) => c.close()), key: 'bakend', hint: 'backend' },
+  { op: 'copy', call: (sq) => sq.copy(sq.zeros([2], 'f16'), { ot: sq.zeros([2], 'f16') } as never), key: 'ot', hint: 'out' },
+  { op: 'dense.matmul', call: (sq) => sq.dense.matmul(sq.zeros([4, k], 'f16'), sq.zeros([1, k], 'f16'), { bais: sq.zeros([4], 'f16') } as never), key: 'bais', hint: 'bias' },
+  { op: 'dense.matmul', call: (sq) => sq.dense.matmul(sq.zeros([4, k], 'f16'), sq.zeros([1, k], 'f16'), { foo: undefined } as never), key: 'foo' },
+  {
+    op: 'sparse.matmul',
+    call: async (sq) => sq.sparse.matmul(await sq.sparse.encode(f16(4 * k), [4, k]), sq.zeros([1, k], 'f16'), { Out: sq.zeros([1, 4], 'f16') } as never),
+    key: 'Out',
+    hint: 'out',
+  },
+  {
+    op: 'w4a16.matmul',
+    call: async (sq) => sq.w4a16.matmul(await sq.w4a16.quantize(f16(4 * k), [4, k]), sq.zeros([1, k], 'f16'), { acuracy: 'int8' } as never),
+    key: 'acuracy',
+    hint: 'accuracy',
+  },
+  {
+    op: 'int8.matmul',
+    call: async (sq) => sq.int8.matmul(await sq.int8.quantize(f16(4 * k), [4, k]), sq.zeros([1, k], 'f16'), { treshold: 0 } as never),
+    key: 'treshold',
+    hint: 'threshold',
+  },
+  { op: 'w4a16.quantize', call: (sq) => sq.w4a16.quantize(f16(4 * k), [4, k], { group_size: 64 } as never), key: 'group_size', hint: 'groupSize' },
+  {
+    op: 'w4a16.fromCodes',
+    call: (sq) => sq.w4a16.fromCodes(new Uint8Array(4 * k).fill(8), f16(4), [4, k], { groupsize: k } as never),
+    key: 'groupsize',
+    hint: 'groupSize',
+  },
+  { op: 'sparse.encode', call: (sq) => sq.sparse.encode(f16(4 * k), [4, k], { formt: 'bitmap' } as never), key: 'formt', hint: 'format' },
+  { op: 'sparse.prune', call: (sq) => sq.sparse.prune(f16(4 * k), [4, k], 0.5, { scpe: 'global' } as never), key: 'scpe', hint: 'scope' },
+  { op: 'group', call: (sq) => sq.group({ ranks: 2, rank: 0 } as never), key: 'rank', hint: 'ranks' },
+  {
+    op: 'group.allreduceRmsnorm',
+    call: (sq) => {
+      const t = () => sq.tensor(f16(8), [1, 8], 'f16');
+      return sq.group({ ranks: 1 }).allreduceRmsnorm([t()], [t()], sq.tensor(f16(8), [8], 'f16'), { residual_out: [t()] } as never);
+    },
+    key: 'residual_out',
+    hint: 'residualOut',
+  },
+  { op: 'comm.create', call: () => comm.create({ max_bytes: 1024 } as never), key: 'max_bytes', hint: 'maxBytes' },
+  { op: 'comm.createNccl', call: () => comm.createNccl({ maxbytes: 1024 } as never), key: 'maxbytes', hint: 'maxBytes' },
+  {
+    op: 'comm',
+    call: (sq) => sq.comm({ id: comm.create(), rank: 0, size: 1, timeout: 1000 } as never),
+    key: 'timeout',
+    hint: 'timeoutMs',
+  },
+  {
+    op: 'comm.allreduceRmsnorm',
+    call: async (sq) => {
+      const c = await sq.comm({ id: comm.create(), rank: 0, size: 1 });
+      const t = () => sq.tensor(f16(8), [1, 8], 'f16');
+      try {
+        return c.allreduceRmsnorm(t(), t(), sq.tensor(f16(8), [8], 'f16'), { Eps: 1e-5 } as never);
+      } finally {
+        c.close();
+      }
+    },
+    key: 'Eps',
+    hint: 'eps',
+  },
+];
+
+describe('an option key the op does not have is a SparqArgumentError, never ignored', () => {
+  let sq: Context;
+  beforeAll(async () => {
+    sq = await open({ backend: 'cpu' });
+  });
+  afterAll(async () => {
+    await sq.close();
+  });
+
+  it.each(CASES)('$op: $key', async ({ op, call, key, hint }) => {
+    const e = (await (async () => call(sq))().then(
+      () => undefined,
+      (x: unknown) => x,
+    )) as (Error & { code?: string; argument?: string }) | undefined;
+    expect(e?.constructor.name).toBe('SparqArgumentError');
+    expect(e?.code).toBe('ERR_SPARQ_ARGUMENT');
+    expect(e?.argument).toBe(key);
+    expect(e?.message.startsWith(`${op}: options must have only the keys `)).toBe(true);
+    expect(e?.message).toContain(`got ${JSON.stringify(key)}`);
+    if (hint) expect(e?.message).toMatch(new RegExp(`\\(did you mean ${hint}\\?\\)$`));
+    else expect(e?.message).not.toContain('did you mean');
+    // the context computes after it: 8 · 1 · 0.5 = 4
+    const y = await sq.dense.matmul(sq.tensor(f16(2 * 8, 1), [2, 8], 'f16'), sq.tensor(f16(8, 0.5), [1, 8], 'f16')).read();
+    expect(Array.from(y)).toEqual([0x4400, 0x4400]);
+  });
+
+  it('the right spelling of each option is accepted (the key lists match the option interfaces)', async () => {
+    const w = f16(4 * k);
+    const q = await sq.w4a16.quantize(w, [4, k], { groupSize: 32 });
+    expect(q.groupSize).toBe(32);
+    const x = sq.zeros([1, k], 'f16');
+    const out = sq.zeros([1, 4], 'f16');
+    expect(sq.w4a16.matmul(q, x, { bias: sq.zeros([4], 'f16'), out, accuracy: 'exact' })).toBe(out);
+    const { y } = sq.int8.matmul(await sq.int8.quantize(w, [4, k]), x, { threshold: 0, bias: undefined, out: undefined });
+    const sw = await sq.sparse.encode(w, [4, k], { format: 'bitmap', rowLists: false });
+    expect(sw.format).toBe('bitmap');
+    await sq.sparse.prune(w, [4, k], 0.5, { scope: 'global' });
+    await Promise.all([y.read(), sq.sparse.matmul(sw, x, { out }).read()]);
+  });
+});
+
+describe('types and closed contexts', () => {
+  it('group() on a closed context throws SparqDisposedError naming it, like every other op', async () => {
+    const sq = await open({ backend: 'cpu' });
+    await sq.close();
+    let e: (Error & { code?: string; argument?: string }) | undefined;
+    try {
+      sq.group({ ranks: 2 });
+    } catch (x) {
+      e = x as typeof e;
+    }
+    expect(e?.constructor.name).toBe('SparqDisposedError');
+    expect(e?.argument).toBe('context');
+    expect(e?.message).toBe(`group: context ${sq.label} was closed`);
+  });
+
+  it('cpuIsa is typed CpuIsa, and a Float16Array-shaped value type-checks wherever fp16 bits are taken', async () => {
+    const sq = await open({ backend: 'cpu' });
+    const isa: CpuIsa = sq.cpuIsa; // a compile-time check (tsconfig.test.json): was `string`
+    expect(['avx512', 'avx2', 'scalar']).toContain(isa);
+    // What TypeScript's own lib declares for Float16Array (BYTES_PER_ELEMENT: number); compile-time only.
+    const typeOnly = (a: { readonly buffer: ArrayBufferLike; readonly byteOffset: number; readonly length: number; readonly BYTES_PER_ELEMENT: number; [Symbol.toStringTag]: 'Float16Array' }) => {
+      const asLike: Float16ArrayLike = a;
+      return [
+        () => sq.tensor(a, [a.length], 'f16'),
+        () => sq.w4a16.quantize(a, [1, a.length]),
+        () => sq.w4a16.fromCodes(new Uint8Array(a.length), a, [1, a.length]),
+        () => sq.int8.quantize(a, [1, a.length]),
+        () => sq.sparse.encode(a, [1, a.length]),
+        () => sq.sparse.prune(a, [1, a.length], 0.5),
+        asLike,
+      ];
+    };
+    expect(typeof typeOnly).toBe('function');
+    await sq.close();
+  });
+});
