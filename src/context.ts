@@ -121,6 +121,11 @@ export class Context {
     return `Context(${this.label}${this.closed ? ', closed' : ''})`;
   }
 
+  /** @internal what JSON.stringify shows (the context is no data; without this it meets a circular reference). */
+  toJSON(): { backend: BackendName; label: string; closed: boolean } {
+    return { backend: this.backend, label: this.label, closed: this.closed };
+  }
+
   /**
    * @internal An option of a Promise-returning op, run inside its startNow so that a throw becomes
    * the rejection: `options` must be an object (or undefined) with only the op's `keys`; reading

@@ -1,5 +1,5 @@
 import { asFp16Bits, type Fp16Bits } from './dtype';
-import { describeValue, SparqArgumentError } from './errors';
+import { describeValue, SparqArgumentError, SparqOutOfMemoryError } from './errors';
 import { native } from './native';
 
 /** SPARQ_CPU_ISA as this JS realm sees it (forces the SIMD path; '' = best). */
@@ -29,13 +29,23 @@ function checkValues(values: Float32Array | ArrayLike<number>, op: string): Floa
  */
 function asFloat64(values: ArrayLike<unknown>, op: string): Float64Array {
   if (values instanceof Float64Array) return values;
-  const out = new Float64Array(values.length);
+  const notANumber = (i: number) =>
+    new SparqArgumentError(`${op}: values must be a Float32Array or an array of numbers, got ${describeValue(values[i])} at index ${i}`, {
+      argument: 'values',
+    });
+  // A bare { length: 2**32 - 1 } is refused before its 32 GiB are asked for.
+  if (values.length > 0 && typeof values[0] !== 'number') throw notANumber(0);
+  let out: Float64Array;
+  try {
+    out = new Float64Array(values.length);
+  } catch {
+    throw new SparqOutOfMemoryError(`${op}: out of memory for a copy of ${values.length} numbers (${8 * values.length} bytes)`, {
+      argument: 'values',
+    });
+  }
   for (let i = 0; i < values.length; i++) {
     const v = values[i];
-    if (typeof v !== 'number')
-      throw new SparqArgumentError(`${op}: values must be a Float32Array or an array of numbers, got ${describeValue(v)} at index ${i}`, {
-        argument: 'values',
-      });
+    if (typeof v !== 'number') throw notANumber(i); // a hole, a string, a Number object …
     out[i] = v;
   }
   return out;

@@ -16,7 +16,9 @@ export type OptionKeys<T> = { readonly [K in keyof Required<T>]: true };
 export function checkOptions<T>(op: string, options: unknown, keys: OptionKeys<T>): asserts options is T {
   if (options === null || typeof options !== 'object' || Array.isArray(options))
     throw new SparqArgumentError(`${op}: options must be an object, got ${describeValue(options)}`, { argument: 'options' });
-  for (const key of Object.keys(options)) {
+  // for…in: inherited enumerable keys too (the op reads `options.x` through the prototype chain,
+  // so Object.create({ treshold: 0 }) must be refused as well); class methods are not enumerable.
+  for (const key in options) {
     if (Object.hasOwn(keys, key)) continue;
     const allowed = Object.keys(keys);
     const near = nearestKey(key, allowed);

@@ -181,6 +181,16 @@ const CALLS: BadCall[] = [
     expected: ['SparqArgumentError', 'ERR_SPARQ_ARGUMENT', 'w'],
     message: /^dense\.matmul: w must be a sparq Tensor, got a w4a16 weight$/,
   },
+  {
+    name: 'dense.matmul: an object of the native weight class that no op made (was a SIGSEGV)',
+    call: async (sq) => {
+      const q = await sq.w4a16.quantize(f16(4 * k), [4, k]);
+      const NativeWeight = (q as unknown as { handle: { constructor: new () => object } }).handle.constructor;
+      return sq.dense.matmul(new NativeWeight() as never, sq.zeros([1, k], 'f16'));
+    },
+    expected: ['SparqArgumentError', 'ERR_SPARQ_ARGUMENT', 'w'],
+    message: /got a sparq weight$/,
+  },
   { name: 'tensor: length mismatch', call: (sq) => sq.tensor(new Uint16Array(5), [4], 'f16'), expected: ['SparqShapeError', 'ERR_SPARQ_SHAPE', 'data'] },
   { name: 'zeros: unknown dtype', call: (sq) => sq.zeros([4], 'f64' as never), expected: ['SparqDTypeError', 'ERR_SPARQ_DTYPE', 'dtype'] },
   // Found by the API fuzzer (test/fuzz): each was a plain TypeError/Error, a silent acceptance or a hang.

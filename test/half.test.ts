@@ -136,6 +136,11 @@ describe('conversion helpers: arguments', () => {
     expect(Array.from(toF16([-0, 5e-324, -Infinity]))).toEqual([0x8000, 0, 0xfc00]);
   });
 
+  it('refuse a huge array-like whose first element is no number before allocating for it', () => {
+    expect(() => toF16({ length: 2 ** 32 - 1 } as never)).toThrow(/got undefined at index 0$/);
+    expect(() => toBF16([1, , 3] as never)).toThrow(/got undefined at index 1$/); // a hole
+  });
+
   it('refuse an element that is not a number, naming its index (it used to become NaN)', () => {
     for (const f of [toF16, toBF16]) {
       let err: unknown;

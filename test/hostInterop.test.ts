@@ -42,6 +42,12 @@ describe('sparq objects in Node’s host facilities [cpu]', () => {
         expect((caught as Error).message).toMatch(new RegExp(`^postMessage: a sparq ${what} cannot be sent to another thread`));
       }
       expect(Object.keys(c)).toEqual(['rank', 'size', '__noStructuredClone']); // no ctx or native handle
+      expect(Object.keys(sq.group({ ranks: 2 }))).toEqual(['ranks', '__noStructuredClone']);
+      expect(JSON.parse(JSON.stringify({ sq, c }))).toEqual({
+        sq: { backend: 'cpu', label: sq.label, closed: false },
+        c: { rank: 0, size: 1, broken: null },
+      });
+      expect(JSON.stringify(sq.group({ ranks: 2 }))).toBe('{"ranks":2,"disposed":false}');
       c.close();
       port1.postMessage(await t.read()); // the data itself goes through
     } finally {

@@ -108,6 +108,13 @@ describe('an option key the op does not have is a SparqArgumentError, never igno
     expect(Array.from(y)).toEqual([0x4400, 0x4400]);
   });
 
+  it('an inherited key is refused too (the op would read it through the prototype)', async () => {
+    const q = await sq.w4a16.quantize(f16(4 * k), [4, k]);
+    expect(() => sq.w4a16.matmul(q, sq.zeros([1, k], 'f16'), Object.create({ acuracy: 'int8' }) as never)).toThrow(
+      /options must have only the keys bias, out, accuracy, got "acuracy" \(did you mean accuracy\?\)/,
+    );
+  });
+
   it('the right spelling of each option is accepted (the key lists match the option interfaces)', async () => {
     const w = f16(4 * k);
     const q = await sq.w4a16.quantize(w, [4, k], { groupSize: 32 });

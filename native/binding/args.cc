@@ -64,7 +64,13 @@ std::string DescribeSparqObject(const Napi::Value& v) {
     AddonData* data = GetAddonData(v.Env());
     const Napi::Object o = v.As<Napi::Object>();
     if (o.InstanceOf(data->tensor_ctor.Value())) return "a Tensor";
-    if (o.InstanceOf(data->weight_ctor.Value())) return std::string("a ") + WeightWrap::Unwrap(o)->format().kind() + " weight";
+    if (o.InstanceOf(data->weight_ctor.Value())) {
+      // Only a weight the library made has a format: an object that inherits from one, or one made
+      // with the native class's own constructor, is described without unwrapping it.
+      void* raw = nullptr;
+      const auto* w = napi_unwrap(v.Env(), o, &raw) == napi_ok ? static_cast<WeightWrap*>(raw) : nullptr;
+      return w != nullptr && w->format_ptr() ? std::string("a ") + w->format().kind() + " weight" : "a sparq weight";
+    }
   }
   return DescribeValue(v);
 }

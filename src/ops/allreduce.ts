@@ -58,18 +58,23 @@ export interface AllreduceRmsnormResult {
 export class Group {
   /** Ranks in the group. */
   readonly ranks: number;
-  private workspace: Tensor<'u8'> | null = null;
-  private workspaceBytes = 0;
-  private epoch = 0;
+  // The group's state is non-enumerable (defined in the constructor, not as class fields): so
+  // structuredClone reaches the refusing getter first — not the workspace tensor, whose refusal
+  // would name a tensor — and Object.keys / inspect show none of it.
+  declare private workspace: Tensor<'u8'> | null;
+  declare private workspaceBytes: number;
+  declare private epoch: number;
   /** The last call's size and the workspace bytes it needs (a decode loop repeats one size). */
-  private needFor: { tokens: number; hidden: number; bytes: number } | null = null;
-  private wasDisposed = false;
+  declare private needFor: { tokens: number; hidden: number; bytes: number } | null;
+  declare private wasDisposed: boolean;
   /** @internal */
   declare private readonly ctx: Context;
 
   /** @internal use {@link Context.group} */
   constructor(ctx: Context, options: GroupOptions) {
     defineHidden(this, 'ctx', ctx);
+    for (const [key, value] of Object.entries({ workspace: null, workspaceBytes: 0, epoch: 0, needFor: null, wasDisposed: false }))
+      Object.defineProperty(this, key, { value, writable: true, enumerable: false, configurable: false });
     refuseStructuredClone(this, 'group', 'the rank count');
     checkOptions('group', options, GROUP_KEYS);
     const ranks: unknown = options.ranks;
@@ -102,9 +107,9 @@ export class Group {
   ): AllreduceRmsnormResult {
     const op = 'group.allreduceRmsnorm';
     const c = this.ctx;
-    checkOptions(op, options, ALLREDUCE_KEYS);
     if (this.wasDisposed)
       throw new SparqDisposedError(`${op}: group must be a live group, got one that was disposed`, { argument: 'group' });
+    checkOptions(op, options, ALLREDUCE_KEYS);
     const algorithmName: unknown = options.algorithm === undefined ? 'auto' : options.algorithm;
     const algorithm = typeof algorithmName === 'string' ? ALGORITHMS[algorithmName as AllreduceAlgorithm] : undefined;
     if (algorithm === undefined || !Object.hasOwn(ALGORITHMS, algorithmName as string))
@@ -160,6 +165,11 @@ export class Group {
 
   toString(): string {
     return `Group(${this.ranks} ranks${this.wasDisposed ? ', disposed' : ''})`;
+  }
+
+  /** @internal what JSON.stringify shows (it would otherwise meet the getter that refuses postMessage). */
+  toJSON(): { ranks: number; disposed: boolean } {
+    return { ranks: this.ranks, disposed: this.wasDisposed };
   }
 
   /**

@@ -136,6 +136,11 @@ export class Comm {
     return `Comm(rank ${this.rank} of ${this.size}${broken === null ? '' : ', broken'})`;
   }
 
+  /** @internal what JSON.stringify shows (it would otherwise meet the getter that refuses postMessage). */
+  toJSON(): { rank: number; size: number; broken: string | null } {
+    return { rank: this.rank, size: this.size, broken: this.broken };
+  }
+
   /**
    * The all-reduce of every rank's `x` (fp32, rank order), this rank's residual add and RMSNorm:
    * the contract of {@link Group.allreduceRmsnorm}, so a comm and a group of the same inputs give
@@ -237,7 +242,9 @@ const memberships = new WeakMap<Context, Set<string>>();
 
 /** The membership key of `id` (undefined for a malformed id); throws when this context already is (or is becoming) a rank of it. */
 function memberKey(ctx: Context, id: unknown, rank: unknown): string | undefined {
-  if (!(id instanceof Uint8Array)) return undefined; // the native check names the problem
+  // a malformed id (not a Uint8Array, detached, wrong length) and a closed context: the native
+  // check names the problem
+  if (!(id instanceof Uint8Array) || id.byteLength === 0 || ctx.closed) return undefined;
   const key = Buffer.from(id.buffer, id.byteOffset, id.byteLength).toString('hex');
   let joined = memberships.get(ctx);
   if (joined === undefined) memberships.set(ctx, (joined = new Set()));

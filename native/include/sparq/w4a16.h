@@ -105,8 +105,8 @@ Status W4A16QuantizeRtn(const uint16_t* w_f16, int64_t n, int64_t k, int group_s
 
 // Validates (W4A16CheckShape; codes 0..15 → kArgument "codes", naming the first bad one) and packs.
 // The code scan is O(n·k): callers run it off the JS thread; the packing runs on up to `threads`
-// threads (the same bytes for any count). A non-finite weight is a kArgument error naming the
-// first (as int8.quantize does). Errors as "<op>: …".
+// threads (the same bytes for any count). Scales are taken as given (any fp16 bits: w =
+// fp16((q − 8)·s) is defined for each). Errors as "<op>: …".
 Status W4A16Pack(const uint8_t* codes, const uint16_t* scales, int64_t n, int64_t k, int group_size,
                  W4A16Packed* out, W4A16Layout layout = W4A16Layout::kGpu, const char* op = "w4a16.fromCodes",
                  int threads = 1);
