@@ -82,7 +82,7 @@ ${COMMON_USAGE}
 
 function allreduceOptions(args: CliArgs, backend: string): AllreduceOptions {
   const sim = backend === 'sim';
-  const trim = backend === 'cpu' && !args.has('full');
+  const trim = backend === 'cpu' && !args.flag('full');
   const tokenDefault = sim ? SIM_DEFAULT.tokens : trim ? CPU_DEFAULT_TOKENS : ALLREDUCE_TOKENS;
   const tokens = args.has('tokens') ? args.ints('tokens', tokenDefault) : args.ints('m', tokenDefault);
   const ranks = args.ints('ranks', sim ? SIM_DEFAULT.ranks : ALLREDUCE_RANKS);

@@ -152,7 +152,8 @@ function subject(c: ConfigResult): ImplResult | undefined {
 }
 
 function report(configs: readonly ConfigResult[]): OpReport {
-  const hasOrt = configs.some((c) => find(c, ORT) !== undefined);
+  // a peer skipped (--no-peers) leaves rows marked SKIPPED: no ORT columns or chart for those
+  const hasOrt = configs.some((c) => (find(c, ORT)?.status ?? 'skipped') !== 'skipped');
   const withFloor = configs.some((c) => c.backend === 'cpu' && c.floorMs !== null);
   const name = denseHeader(configs.map(subject).filter((r): r is ImplResult => r !== undefined).map((r) => r.impl));
   const table: Table = {

@@ -35,6 +35,7 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 
+import { UsageError } from './harness/cliArgs';
 import { findTool, killGroup, runChild, sanitizerReport, type ChildResult } from './harness/childRun';
 import { appendRow, LOG_FILE, parseStarting, readRows, ROWS_FILE, type Row } from './harness/deviceRows';
 
@@ -55,6 +56,7 @@ interface Args {
   /** a cap on every suite's limit (the budget's share is used when smaller) */
   suiteTimeoutS: number | null;
   budgetS: number;
+  help: boolean;
 }
 
 /** The whole command's budget: the device tool's limit is 8 minutes; leave room to write the summary. */
@@ -80,26 +82,32 @@ function parseArgs(argv: string[]): Args {
     suiteMs: 0,
     suiteTimeoutS: null,
     budgetS: DEFAULT_BUDGET_S,
+    help: false,
   };
   const num = (flag: string, v: string | undefined): number => {
     const n = Number(v);
-    if (!(n > 0)) throw new Error(`device-check: ${flag} wants a positive number, got ${String(v)}`);
+    if (!(n > 0)) throw new UsageError(`device-check: ${flag} wants a positive number, got ${String(v)}`);
     return n;
+  };
+  const value = (flag: string, v: string | undefined): string => {
+    if (v === undefined || v.startsWith('--')) throw new UsageError(`device-check: ${flag} needs a value`);
+    return v;
   };
   for (let i = 0; i < argv.length; i++) {
     const v = argv[i];
-    if (v === '--out') a.out = argv[++i];
+    if (v === '--help' || v === '-h') a.help = true;
+    else if (v === '--out') a.out = value(v, argv[++i]);
     else if (v === '--bench') a.benchGiven = a.bench = true;
-    else if (v === '--backend') a.backend = argv[++i] as BackendName;
+    else if (v === '--backend') a.backend = value(v, argv[++i]) as BackendName;
     else if (v === '--cases-only') a.casesOnly = true;
     else if (v === '--small') a.small = true;
     else if (v === '--no-bench') a.bench = false;
     else if (v === '--no-sanitizer') a.sanitizer = false;
-    else if (v === '--suite') a.suite = argv[++i];
+    else if (v === '--suite') a.suite = value(v, argv[++i]);
     else if (v === '--suite-ms') a.suiteMs = num(v, argv[++i]);
     else if (v === '--suite-timeout-s') a.suiteTimeoutS = num(v, argv[++i]);
     else if (v === '--budget-s') a.budgetS = num(v, argv[++i]);
-    else throw new Error(`device-check: unknown argument ${v}`);
+    else throw new UsageError(`device-check: unknown argument ${v}; see --help`);
   }
   // The simulator runs the benchmarks' 4096² layers for far longer than the 8-minute budget: a sim
   // dry run checks the script, not speed, unless --bench asks for it.
@@ -381,8 +389,24 @@ function bundleExtras(out: string): string | null {
   return `${extras.length} extra file(s) and folder(s) packed into ${BUNDLE_FILE} (tar -xzf to read)`;
 }
 
+const USAGE = `node dist/bench/deviceCheck.js [options]   (docs/verification.md "Running the device check")
+  --out DIR             where the rows, log and summary go (default $OUT, else bench/results)
+  --backend cuda|sim    the backend checked (default cuda; sim: a dry run of the script on a CPU machine)
+  --cases-only          the case suites only (no info, sass, fragments, sanitizer, bench)
+  --small               the small cases only
+  --bench | --no-bench  run (or skip) each op's benchmark with the time left (default: on cuda, off on sim)
+  --no-sanitizer        skip compute-sanitizer
+  --suite-timeout-s S   one limit for every suite (default: shares of the budget)
+  --budget-s S          the whole check's time (default ${DEFAULT_BUDGET_S})
+  --help
+`;
+
 async function main(): Promise<number> {
   const a = parseArgs(process.argv.slice(2));
+  if (a.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
   if (a.suite === null) return orchestrate(a);
   // Child mode: one suite. Loaded here only, so the parent never loads the addon.
   const suites = require('./harness/deviceSuites') as typeof import('./harness/deviceSuites');
@@ -400,7 +424,8 @@ async function main(): Promise<number> {
 main().then(
   (code) => process.exit(code),
   (e: unknown) => {
-    console.error(e);
-    process.exit(1);
+    // a command-line mistake is one line; anything else keeps its stack
+    console.error(e instanceof UsageError ? `${e.name}: ${e.message}` : e);
+    process.exit(e instanceof UsageError ? 2 : 1);
   },
 );

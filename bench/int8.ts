@@ -55,7 +55,7 @@ ${COMMON_USAGE}
 `;
 
 function int8Options(args: CliArgs, backend: string): Int8Options {
-  const trim = backend !== 'cuda' && !args.has('full');
+  const trim = backend !== 'cuda' && !args.flag('full');
   return {
     ...commonOptions(args, backend),
     shapes: args.shapes('shapes', trim ? CPU_DEFAULT_SHAPES : INT8_SHAPES),

@@ -24,7 +24,7 @@ import { ConfigResult, ImplResult } from './harness/results';
 import { summarize } from './harness/stats';
 import { Cell, Table } from './harness/table';
 import { BenchEnv, ConfigSink, OpBench, OpReport } from './opReport';
-import { COMMON_USAGE, benchMain } from './runner';
+import { RUNNER_USAGE, benchMain } from './runner';
 
 export const PREPARE_SHAPES: ReadonlyArray<readonly [number, number]> = [[4096, 4096], [14336, 4096]];
 const DEFAULT_REPS = 5;
@@ -33,7 +33,7 @@ const BASELINE = 'tensor f16';
 export const PREPARE_USAGE = `node dist/bench/prepare.js [options]
   --shapes NxK,...  weight shapes (default ${PREPARE_SHAPES.map(([n, k]) => `${n}x${k}`).join(',')})
   --reps N          calls per row, the median reported (default ${DEFAULT_REPS})
-${COMMON_USAGE}
+${RUNNER_USAGE}
 `;
 
 /** One way of preparing a weight: resolves once the handle exists, and frees it. */
@@ -44,7 +44,8 @@ interface Preparation {
 
 const PREPARATIONS: readonly Preparation[] = [
   { name: BASELINE, run: async (sq, w, n, k) => { const t = sq.tensor(w, [n, k], 'f16'); await sq.synchronize(); t.dispose(); } },
-  { name: 'w4a16.quantize g128', run: async (sq, w, n, k) => (await sq.w4a16.quantize(w, [n, k], { groupSize: 128 })).dispose() },
+  // per-channel where 128 does not divide k (a --shapes of the user's), as w4a16.quantize's default does
+  { name: 'w4a16.quantize g128', run: async (sq, w, n, k) => (await sq.w4a16.quantize(w, [n, k], { groupSize: k % 128 === 0 ? 128 : k })).dispose() },
   { name: 'int8.quantize', run: async (sq, w, n, k) => (await sq.int8.quantize(w, [n, k])).dispose() },
   { name: 'sparse.prune 50% by row', run: async (sq, w, n, k) => { await sq.sparse.prune(w, [n, k], 0.5); } },
   ...([[0.5, 'bitmap'], [0.9, 'bitmap'], [0.5, 'tiled-csl']] as const).map(([s, format]): Preparation => ({

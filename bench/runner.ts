@@ -7,7 +7,7 @@ import { CpuPeak, PeakProbe, describePeak, measureCpuPeak } from './harness/cpuP
 import { describeMachine, machineInfo } from './harness/machineInfo';
 import { Progress } from './harness/progress';
 import { defaultRotateBytes } from './harness/rotation';
-import { WrittenFiles, configAppender, timestamp, writeResults } from './harness/results';
+import { WrittenFiles, configAppender, freshStamp, writeResults } from './harness/results';
 import { Table, textTable } from './harness/table';
 import { ScalingContext } from './harness/threadScaling';
 import { TimeLoopOptions } from './harness/timeLoop';
@@ -31,15 +31,19 @@ export function commonOptions(args: CliArgs, backend: string): CommonOptions {
   return { loop: { budgetMs, fixedReps: args.optionalInt('reps') }, rotateBytes };
 }
 
-export const COMMON_USAGE = `  --backend auto|cpu|cuda|sim  sparq backend (default auto)
-  --reps N          take exactly N timed samples per implementation (default: as many as fit the budget)
-  --budget S        seconds of timed sampling per implementation and config (default 0.5 on CPU, 0.4 on GPU)
-  --rotate-mb MB    weight bytes to rotate through between calls (default 256 MiB on a GPU, max(256 MiB, 2 x L3) on the CPU)
+/** What the runner itself reads (every bench file takes these). */
+export const RUNNER_USAGE = `  --backend auto|cpu|cuda|sim  sparq backend (default auto)
   --no-peers        skip onnxruntime-node
   --threads T,...   cpu: pool sizes the sparq rows at --threads-m also run at, each on its own context
                     with its own floor (default 1 and the context's own, SPARQ_THREADS or the cores)
   --threads-m M,... cpu: the m of those rows (default 1)
   --help`;
+
+/** The timed benchmarks' options ({@link commonOptions}) and the runner's. */
+export const COMMON_USAGE = `  --reps N          take exactly N timed samples per implementation (default: as many as fit the budget)
+  --budget S        seconds of timed sampling per implementation and config (default 0.5 on CPU, 0.4 on GPU)
+  --rotate-mb MB    weight bytes to rotate through between calls (default 256 MiB on a GPU, max(256 MiB, 2 x L3) on the CPU)
+${RUNNER_USAGE}`;
 
 function summaryTable(rows: readonly SummaryRow[]): Table {
   return {
@@ -61,7 +65,7 @@ export type BenchFactory = (env: BenchEnv, args: CliArgs) => OpBench;
 /** Runs `factories` in order; returns a process exit code. */
 export async function runBenchmarks(factories: readonly BenchFactory[], argv: readonly string[], usage: string): Promise<number> {
   const args = new CliArgs(argv);
-  if (args.has('help')) {
+  if (args.flag('help')) {
     process.stdout.write(usage);
     return 0;
   }
@@ -69,7 +73,7 @@ export async function runBenchmarks(factories: readonly BenchFactory[], argv: re
   if (!isBackendName(backend)) throw new UsageError(`--backend must be auto|cpu|cuda|sim, got ${backend}`);
   const sq = await open({ backend });
   const threads = sq.threads;
-  const noPeers = args.has('no-peers');
+  const noPeers = args.flag('no-peers');
   const ort = sq.backend === 'cpu' && !noPeers ? loadOrt() : null;
   const machine = machineInfo({ backend: sq.backend, cpuIsa: sq.cpuIsa, threads, device: sq.device }, ort?.version ?? null);
   const command = ['node', ...process.argv.slice(1).map((a, i) => (i === 0 ? a.replace(/^.*?(dist\/)/, '$1') : a))].join(' ');
@@ -78,6 +82,16 @@ export async function runBenchmarks(factories: readonly BenchFactory[], argv: re
   const scalingM = args.ints('threads-m', [1]);
   const extra: Context[] = [];
   const scaling: ScalingContext[] = [];
+  // The factories read their options now (the probes' results they read only when they run), so a
+  // mistake on the command line is reported before seconds of probes — and before a results
+  // folder that cannot be written is found after the first config.
+  const env: { -readonly [K in keyof BenchEnv]: BenchEnv[K] } = {
+    sq, ort, threads, cpuFloor: null, floorProbe: null, scaling, cpuPeak: null, peakProbe: null, scalingM,
+  };
+  const benches = factories.map((f) => f(env, args));
+  const unknown = args.unknown();
+  if (unknown.length > 0) throw new UsageError(`unknown option(s) ${unknown.join(' ')}; see --help`);
+  const stamp = freshStamp(benches.map((b) => b.op));
   const cpuFloor: CpuFloor | null = await measureCpuFloor(sq);
   const cpuPeak: CpuPeak | null = await measureCpuPeak(sq);
   for (const t of cpu ? threadCounts.filter((c) => c !== threads) : []) {
@@ -92,10 +106,7 @@ export async function runBenchmarks(factories: readonly BenchFactory[], argv: re
   if (cpuPeak !== null) machine.cpuPeak = cpuPeak;
   const floorProbe = FloorProbe.open(sq, cpuFloor);
   const peakProbe = PeakProbe.open(sq, cpuPeak);
-  const env: BenchEnv = { sq, ort, threads, cpuFloor, floorProbe, scaling, cpuPeak, peakProbe, scalingM };
-  const benches = factories.map((f) => f(env, args));
-  const unknown = args.unknown();
-  if (unknown.length > 0) throw new UsageError(`unknown option(s) ${unknown.join(' ')}; see --help`);
+  Object.assign(env, { cpuFloor, floorProbe, cpuPeak, peakProbe });
   process.stdout.write(`${describeMachine(machine)}\n`);
   if (cpuFloor !== null) {
     process.stdout.write(`CPU floor: DRAM read ${floors.map(describeFloor).join(', ')}; ${cpuFloor.source}\n`);
@@ -103,7 +114,6 @@ export async function runBenchmarks(factories: readonly BenchFactory[], argv: re
   if (cpuPeak !== null) process.stdout.write(`CPU peak: ${describePeak(cpuPeak)}; ${cpuPeak.source}\n`);
   process.stdout.write('\n');
   const progress = new Progress(benches.reduce((acc, b) => acc + b.steps, 0));
-  const stamp = timestamp();
   const reports: OpReport[] = [];
   const written: WrittenFiles[] = [];
   for (const bench of benches) {

@@ -83,7 +83,7 @@ function parseFormats(args: CliArgs): SparseFormatName[] {
 }
 
 function sparseOptions(args: CliArgs, backend: string): SparseOptions {
-  const trim = backend !== 'cuda' && !args.has('full');
+  const trim = backend !== 'cuda' && !args.flag('full');
   return {
     ...commonOptions(args, backend),
     shapes: args.shapes('shapes', trim ? CPU_SHAPES : SPARSE_SHAPES),

@@ -51,15 +51,17 @@ export const W4A16_USAGE = `node dist/bench/w4a16.js [options]
   --shapes NxK,...  weight shapes, n = out features (default ${W4A16_SHAPES.map(([n, k]) => `${n}x${k}`).join(',')})
   --m 1,2,...       activation rows (default ${W4A16_M.join(',')}; on the CPU 8192x28672 only at 1,16,64)
   --full            every default shape at every default m, also on the CPU
-  --group G         quantization group size (default 128; ORT MatMulNBits needs a power of two >= 16)
+  --group G         quantization group size: 32, 64 or 128 (default 128; ORT MatMulNBits needs a power of two >= 16)
 ${COMMON_USAGE}
 `;
 
 function w4a16Options(args: CliArgs, backend: string): W4A16Options {
   const explicitM = args.has('m') ? args.ints('m', W4A16_M) : null;
-  const trim = backend !== 'cuda' && !args.has('full');
+  const trim = backend !== 'cuda' && !args.flag('full');
   const shapes = args.shapes('shapes', W4A16_SHAPES);
-  const groupSize = Math.round(args.number('group', 128));
+  const groupSize = args.optionalInt('group') ?? 128;
+  if (![32, 64, 128].includes(groupSize))
+    throw new UsageError(`--group must be 32, 64 or 128 (the group sizes sparq and ORT MatMulNBits both take), got ${groupSize}`);
   const bad = shapes.filter(([, k]) => k % groupSize !== 0);
   if (bad.length > 0) throw new UsageError(`w4a16: k must be a multiple of --group ${groupSize}; not so in ${bad.map(([n, k]) => `${n}x${k}`).join(', ')}`);
   return {

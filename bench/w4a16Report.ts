@@ -88,6 +88,16 @@ function chart(configs: readonly ConfigResult[], gpu: boolean): ChartSpec {
       }),
     };
   }
+  const measuredOrt = configs.some((c) => (find(c, W4A16_IMPLS.ortL1)?.status ?? 'skipped') !== 'skipped');
+  if (!measuredOrt) {
+    // --no-peers (or no ORT): time against our own dense fp16, not a speedup over nothing
+    const own = [W4A16_IMPLS.sparq, W4A16_IMPLS.sparqInt8];
+    return {
+      title: 'w4a16: speedup over sparq dense fp16 (higher is better; no onnxruntime-node in this run)',
+      yLabel: 'dense fp16 time / time', referenceLine: 1, series: own,
+      groups: configs.map((c) => ({ label: label(c), values: own.map((s) => speedup(find(c, s), find(c, W4A16_IMPLS.dense))) })),
+    };
+  }
   const series = [W4A16_IMPLS.sparq, W4A16_IMPLS.dense, W4A16_IMPLS.sparqInt8, W4A16_IMPLS.ortL4];
   return {
     title: 'w4a16: speedup over onnxruntime-node MatMulNBits accuracy level 1 (higher is better)',

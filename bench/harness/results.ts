@@ -1,6 +1,8 @@
 // Result records and the files under bench/results/: <op>-<timestamp>.jsonl / .md / .svg.
 import * as fs from 'fs';
 import * as path from 'path';
+
+import { UsageError } from './cliArgs';
 import { MachineInfo, describeMachine } from './machineInfo';
 import { Stats } from './stats';
 import { ChartSpec, renderChart } from './svgChart';
@@ -93,7 +95,27 @@ export function shapeLabel(c: ConfigResult): string {
 /** The results folder: bench/results next to the sources (dist/bench/harness → ../../../bench/results). */
 export function resultsDir(): string {
   const fromDist = path.resolve(__dirname, '..', '..', '..', 'bench', 'results');
-  return process.env.SPARQ_BENCH_RESULTS ?? fromDist;
+  return process.env.SPARQ_BENCH_RESULTS || fromDist; // an empty SPARQ_BENCH_RESULTS is unset
+}
+
+/**
+ * The stamp of this run's files, checked before anything is measured: the results folder is made
+ * and must be writable (else a UsageError naming it), and a stamp another run already used for
+ * one of these ops (two runs in the same second) gets a suffix instead of overwriting its files.
+ */
+export function freshStamp(ops: readonly string[], date = new Date()): string {
+  const dir = resultsDir();
+  try {
+    fs.mkdirSync(dir, { recursive: true });
+    fs.accessSync(dir, fs.constants.W_OK);
+  } catch (e) {
+    throw new UsageError(`the results folder ${dir} cannot be written (${(e as Error).message}); set SPARQ_BENCH_RESULTS to another`);
+  }
+  const base = timestamp(date);
+  for (let i = 1; ; i++) {
+    const stamp = i === 1 ? base : `${base}-${i}`;
+    if (!ops.some((op) => fs.existsSync(path.join(dir, `${op}-${stamp}.jsonl`)))) return stamp;
+  }
 }
 
 /** A filesystem-safe timestamp, e.g. 2025-11-29T13-05-12Z. */

@@ -49,6 +49,6 @@ export function threadRun(threads: number, r: ImplResult, floor: CpuFloor | null
 export function scalingCell(runs: readonly ThreadRun[] | undefined, impl: string): string | null {
   const mine = (runs ?? []).filter((r) => r.impl === impl).sort((a, b) => a.threads - b.threads);
   if (mine.length === 0) return null;
-  return mine.map((r) => `${r.threads}t ${r.medianMs === null ? r.status : r.medianMs.toFixed(2)}` +
+  return mine.map((r) => `${r.threads}t ${r.medianMs === null ? r.status : r.medianMs.toPrecision(3)}` +
     `${r.pctOfFloor === null ? '' : ` ${r.pctOfFloor.toFixed(0)}%`}`).join(', ');
 }
