@@ -182,7 +182,7 @@ describe('comm.allreduceRmsnorm [cpu]: ranks in other workers and processes', ()
     try {
       await expect(sq.comm({ id: new Uint8Array(5), rank: 0, size: 2 })).rejects.toMatchObject({ argument: 'id' });
       const detached = comm.create();
-      structuredClone(detached.buffer, { transfer: [detached.buffer] });
+      structuredClone(detached.buffer, { transfer: [detached.buffer as ArrayBuffer] });
       await expect(sq.comm({ id: detached, rank: 0, size: 2 })).rejects.toMatchObject({ name: 'SparqArgumentError', argument: 'id' });
       await expect(sq.comm({ id: comm.create(), rank: 2, size: 2 })).rejects.toBeInstanceOf(SparqArgumentError);
       await expect(sq.comm({ id: comm.create(), rank: 0, size: 9 })).rejects.toMatchObject({ argument: 'size' });
