@@ -82,7 +82,8 @@ ${COMMON_USAGE}
 
 function allreduceOptions(args: CliArgs, backend: string): AllreduceOptions {
   const sim = backend === 'sim';
-  const trim = backend === 'cpu' && !args.flag('full');
+  const full = args.flag('full'); // read on every backend: else --full is 'unknown' where it changes nothing
+  const trim = backend === 'cpu' && !full;
   const tokenDefault = sim ? SIM_DEFAULT.tokens : trim ? CPU_DEFAULT_TOKENS : ALLREDUCE_TOKENS;
   const tokens = args.has('tokens') ? args.ints('tokens', tokenDefault) : args.ints('m', tokenDefault);
   const ranks = args.ints('ranks', sim ? SIM_DEFAULT.ranks : ALLREDUCE_RANKS);

@@ -426,6 +426,7 @@ main().then(
   (e: unknown) => {
     // a command-line mistake is one line; anything else keeps its stack
     console.error(e instanceof UsageError ? `${e.name}: ${e.message}` : e);
-    process.exit(e instanceof UsageError ? 2 : 1);
+    // 64 (sysexits' EX_USAGE): 2 already means "the backend did not open" here
+    process.exit(e instanceof UsageError ? 64 : 1);
   },
 );

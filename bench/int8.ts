@@ -55,7 +55,8 @@ ${COMMON_USAGE}
 `;
 
 function int8Options(args: CliArgs, backend: string): Int8Options {
-  const trim = backend !== 'cuda' && !args.flag('full');
+  const full = args.flag('full'); // read on every backend: else --full is 'unknown' where it changes nothing
+  const trim = backend !== 'cuda' && !full;
   return {
     ...commonOptions(args, backend),
     shapes: args.shapes('shapes', trim ? CPU_DEFAULT_SHAPES : INT8_SHAPES),

@@ -83,7 +83,8 @@ function parseFormats(args: CliArgs): SparseFormatName[] {
 }
 
 function sparseOptions(args: CliArgs, backend: string): SparseOptions {
-  const trim = backend !== 'cuda' && !args.flag('full');
+  const full = args.flag('full'); // read on every backend: else --full is 'unknown' where it changes nothing
+  const trim = backend !== 'cuda' && !full;
   return {
     ...commonOptions(args, backend),
     shapes: args.shapes('shapes', trim ? CPU_SHAPES : SPARSE_SHAPES),

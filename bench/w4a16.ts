@@ -57,7 +57,8 @@ ${COMMON_USAGE}
 
 function w4a16Options(args: CliArgs, backend: string): W4A16Options {
   const explicitM = args.has('m') ? args.ints('m', W4A16_M) : null;
-  const trim = backend !== 'cuda' && !args.flag('full');
+  const full = args.flag('full'); // read on every backend: else --full is 'unknown' where it changes nothing
+  const trim = backend !== 'cuda' && !full;
   const shapes = args.shapes('shapes', W4A16_SHAPES);
   const groupSize = args.optionalInt('group') ?? 128;
   if (![32, 64, 128].includes(groupSize))

@@ -88,7 +88,8 @@ function chart(configs: readonly ConfigResult[], gpu: boolean): ChartSpec {
       }),
     };
   }
-  const measuredOrt = configs.some((c) => (find(c, W4A16_IMPLS.ortL1)?.status ?? 'skipped') !== 'skipped');
+  const measuredOrt = configs.some((c) =>
+    [W4A16_IMPLS.ortL1, W4A16_IMPLS.ortL4].some((impl) => (find(c, impl)?.status ?? 'skipped') !== 'skipped'));
   if (!measuredOrt) {
     // --no-peers (or no ORT): time against our own dense fp16, not a speedup over nothing
     const own = [W4A16_IMPLS.sparq, W4A16_IMPLS.sparqInt8];

@@ -16,9 +16,7 @@ export type OptionKeys<T> = { readonly [K in keyof Required<T>]: true };
 export function checkOptions<T>(op: string, options: unknown, keys: OptionKeys<T>): asserts options is T {
   if (options === null || typeof options !== 'object' || Array.isArray(options))
     throw new SparqArgumentError(`${op}: options must be an object, got ${describeValue(options)}`, { argument: 'options' });
-  // for…in: inherited enumerable keys too (the op reads `options.x` through the prototype chain,
-  // so Object.create({ treshold: 0 }) must be refused as well); class methods are not enumerable.
-  for (const key in options) {
+  for (const key of ownAndInheritedKeys(options)) {
     if (Object.hasOwn(keys, key)) continue;
     const allowed = Object.keys(keys);
     const near = nearestKey(key, allowed);
@@ -28,6 +26,19 @@ export function checkOptions<T>(op: string, options: unknown, keys: OptionKeys<T
       { argument: key },
     );
   }
+}
+
+/**
+ * The enumerable keys of options and of its prototypes below Object.prototype: the op reads
+ * `options.x` through the chain, so Object.create({ treshold: 0 }) is refused too, while a library
+ * that adds a property to Object.prototype does not make every call fail. Class methods are not
+ * enumerable.
+ */
+function ownAndInheritedKeys(options: object): string[] {
+  const keys: string[] = [];
+  for (let o: object | null = options; o !== null && o !== Object.prototype; o = Object.getPrototypeOf(o) as object | null)
+    keys.push(...Object.keys(o));
+  return keys;
 }
 
 /** The allowed key `key` most likely misspells: the same letters ignoring case and `_`/`-`, else within 2 edits. */

@@ -55,8 +55,10 @@ describe('bench result stamps', () => {
     const at = new Date('2026-12-05T05:00:00.123Z');
     const first = freshStamp(['dense', 'w4a16'], at);
     expect(first).toBe('2026-12-05T05-00-00Z');
-    fs.writeFileSync(path.join(dir, 'nested', 'results', `w4a16-${first}.jsonl`), '');
+    // reserved at once (created empty), so a run starting in the same second cannot take it too
+    for (const op of ['dense', 'w4a16']) expect(fs.existsSync(path.join(dir, 'nested', 'results', `${op}-${first}.jsonl`))).toBe(true);
     expect(freshStamp(['dense', 'w4a16'], at)).toBe('2026-12-05T05-00-00Z-2');
+    expect(freshStamp(['w4a16'], at)).toBe('2026-12-05T05-00-00Z-3');
     expect(freshStamp(['sparse'], at)).toBe(first); // another op's files do not collide
     const file = path.join(dir, 'a-file');
     fs.writeFileSync(file, '');

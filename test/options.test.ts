@@ -115,6 +115,17 @@ describe('an option key the op does not have is a SparqArgumentError, never igno
     );
   });
 
+  it('a property a library adds to Object.prototype does not make every call fail', async () => {
+    const proto = Object.prototype as Record<string, unknown>;
+    Object.defineProperty(proto, 'polyfilled', { value: 1, enumerable: true, configurable: true, writable: true });
+    try {
+      const q = await sq.w4a16.quantize(f16(4 * k), [4, k], { groupSize: 32 });
+      expect(q.groupSize).toBe(32);
+    } finally {
+      delete proto.polyfilled;
+    }
+  });
+
   it('the right spelling of each option is accepted (the key lists match the option interfaces)', async () => {
     const w = f16(4 * k);
     const q = await sq.w4a16.quantize(w, [4, k], { groupSize: 32 });

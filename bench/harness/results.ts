@@ -100,8 +100,9 @@ export function resultsDir(): string {
 
 /**
  * The stamp of this run's files, checked before anything is measured: the results folder is made
- * and must be writable (else a UsageError naming it), and a stamp another run already used for
- * one of these ops (two runs in the same second) gets a suffix instead of overwriting its files.
+ * and must be writable (else a UsageError naming it), and the stamp is reserved — each op's
+ * `.jsonl` created empty, exclusively — so a run that starts in the same second as another (or
+ * after it) gets a suffix instead of truncating that run's files.
  */
 export function freshStamp(ops: readonly string[], date = new Date()): string {
   const dir = resultsDir();
@@ -114,7 +115,18 @@ export function freshStamp(ops: readonly string[], date = new Date()): string {
   const base = timestamp(date);
   for (let i = 1; ; i++) {
     const stamp = i === 1 ? base : `${base}-${i}`;
-    if (!ops.some((op) => fs.existsSync(path.join(dir, `${op}-${stamp}.jsonl`)))) return stamp;
+    const made: string[] = [];
+    try {
+      for (const op of ops) {
+        const file = path.join(dir, `${op}-${stamp}.jsonl`);
+        fs.closeSync(fs.openSync(file, 'wx'));
+        made.push(file);
+      }
+      return stamp;
+    } catch (e) {
+      for (const f of made) fs.rmSync(f, { force: true });
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
   }
 }
 
