@@ -9,7 +9,7 @@ import { decodeF16 } from './harness/halfFloat';
 import { Progress } from './harness/progress';
 import { Rng, randomF16 } from './harness/randomData';
 import { pickSample, referenceMatmul } from './harness/referenceCheck';
-import { ConfigResult, ImplResult, findImpl as find, gbPerS, gflopPerS, medianOrStatus as ms, speedup, spreadLabel as spread, timeRatio } from './harness/results';
+import { ConfigResult, ImplResult, findImpl as find, gbPerS, gflopPerS, medianOrStatus as ms, speedup, spreadLabel as spread, timeRatio, anyRan } from './harness/results';
 import { denseHeader, denseKernelLabel } from './harness/kernelLabel';
 import { copiesFor } from './harness/rotation';
 import { ChartSpec } from './harness/svgChart';
@@ -152,8 +152,7 @@ function subject(c: ConfigResult): ImplResult | undefined {
 }
 
 function report(configs: readonly ConfigResult[]): OpReport {
-  // a peer skipped (--no-peers) leaves rows marked SKIPPED: no ORT columns or chart for those
-  const hasOrt = configs.some((c) => (find(c, ORT)?.status ?? 'skipped') !== 'skipped');
+  const hasOrt = anyRan(configs, ORT);
   const withFloor = configs.some((c) => c.backend === 'cpu' && c.floorMs !== null);
   const name = denseHeader(configs.map(subject).filter((r): r is ImplResult => r !== undefined).map((r) => r.impl));
   const table: Table = {
@@ -185,8 +184,8 @@ function report(configs: readonly ConfigResult[]): OpReport {
     const s = subject(c);
     const p = find(c, ORT);
     return { op: 'dense', shape: `${c.n}x${c.k}`, m: c.m, subject: s?.impl ?? SPARQ, subjectMs: ms(s),
-      subjectGbps: s === undefined ? null : gbPerS(s), baseline: p === undefined ? null : ORT,
-      baselineMs: ms(p), timeRatio: timeRatio(s, p) };
+      subjectGbps: s === undefined ? null : gbPerS(s), baseline: p === undefined || !hasOrt ? null : ORT,
+      baselineMs: hasOrt ? ms(p) : null, timeRatio: hasOrt ? timeRatio(s, p) : null };
   });
   return { op: 'dense', configs, tables: [table], chart, summary };
 }

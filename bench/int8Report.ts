@@ -1,5 +1,5 @@
 // Tables, chart and summary rows of the int8 benchmark.
-import { ConfigResult, ImplResult, findImpl as find, gbPerS, medianOrStatus as ms, speedup, spreadLabel, timeRatio } from './harness/results';
+import { ConfigResult, ImplResult, findImpl as find, gbPerS, medianOrStatus as ms, speedup, spreadLabel, timeRatio, anyRan } from './harness/results';
 import { ChartSpec } from './harness/svgChart';
 import { DENSE_KERNEL_LABELS, denseHeader, isDenseKernelLabel } from './harness/kernelLabel';
 import { Cell, Table } from './harness/table';
@@ -23,16 +23,18 @@ function denseRow(c: ConfigResult): ImplResult | undefined {
 const relErr = (r: ImplResult | undefined): Cell => (r?.relErr == null ? null : r.relErr.toExponential(2));
 
 function cpuTable(configs: readonly ConfigResult[]): Table {
+  const ort = anyRan(configs, INT8_IMPLS.ort); // not with --no-peers
   return {
     title: 'int8 (activations with 0.1% outlier columns ×20–60): median ms; ratios are sparq int8 t=6 time / other time ' +
-      `(< 1: sparq faster); ORT DynamicQuantizeMatMul runs the same int8 codes with per-tensor uint8 activations; ${HOST_DRIFT_NOTE}`,
-    headers: ['shape n x k', 'm', 'int8 t=6 ms', 'p10–p90', 'GB/s', 'int8 t=0 ms', 'dense fp16 ms', 'ORT ms', '/dense', '/ORT', HOST_DRIFT_HEADER],
+      `(< 1: sparq faster)${ort ? '; ORT DynamicQuantizeMatMul runs the same int8 codes with per-tensor uint8 activations' : ''}; ${HOST_DRIFT_NOTE}`,
+    headers: ['shape n x k', 'm', 'int8 t=6 ms', 'p10–p90', 'GB/s', 'int8 t=0 ms', 'dense fp16 ms', ...(ort ? ['ORT ms'] : []), '/dense',
+      ...(ort ? ['/ORT'] : []), HOST_DRIFT_HEADER],
     rows: configs.map((c) => {
       const s = find(c, INT8_IMPLS.sparqT6);
       const d = denseRow(c);
       const o = find(c, INT8_IMPLS.ort);
       return [`${c.n}x${c.k}`, c.m, ms(s), spreadLabel(s), s === undefined ? null : gbPerS(s), ms(find(c, INT8_IMPLS.sparqT0)),
-        ms(d), ms(o), timeRatio(s, d), timeRatio(s, o), driftPct(c.hostDrift)];
+        ms(d), ...(ort ? [ms(o)] : []), timeRatio(s, d), ...(ort ? [timeRatio(s, o)] : []), driftPct(c.hostDrift)];
     }),
   };
 }
@@ -53,17 +55,18 @@ function gpuTable(configs: readonly ConfigResult[]): Table {
 
 /** ‖Y − ref‖/‖ref‖ against the float64 result on the unquantized weights, per implementation. */
 function accuracyTable(configs: readonly ConfigResult[]): Table {
+  const ort = anyRan(configs, INT8_IMPLS.ort);
   return {
     title: 'int8 accuracy: relative error against the float64 product with the UNQUANTIZED fp16 weights, on activations ' +
       'with 0.1% outlier columns ×20–60 (sampled rows/columns)',
-    headers: ['shape n x k', 'm', 'int8 t=6', 'int8 t=0', 'dense fp16', 'ORT DynamicQuantizeMatMul'],
+    headers: ['shape n x k', 'm', 'int8 t=6', 'int8 t=0', 'dense fp16', ...(ort ? ['ORT DynamicQuantizeMatMul'] : [])],
     rows: configs.map((c) => [`${c.n}x${c.k}`, c.m, relErr(find(c, INT8_IMPLS.sparqT6)), relErr(find(c, INT8_IMPLS.sparqT0)),
-      relErr(denseRow(c)), relErr(find(c, INT8_IMPLS.ort))]),
+      relErr(denseRow(c)), ...(ort ? [relErr(find(c, INT8_IMPLS.ort))] : [])]),
   };
 }
 
 function chart(configs: readonly ConfigResult[]): ChartSpec {
-  const series = [INT8_IMPLS.sparqT6, INT8_IMPLS.sparqT0, INT8_IMPLS.ort];
+  const series = [INT8_IMPLS.sparqT6, INT8_IMPLS.sparqT0, ...(anyRan(configs, INT8_IMPLS.ort) ? [INT8_IMPLS.ort] : [])];
   return {
     title: 'int8: speedup over fp16 dense (higher is better)',
     yLabel: 'dense fp16 time / time', referenceLine: 1, series,

@@ -1,5 +1,5 @@
 // Tables, chart and summary rows of the w4a16 benchmark.
-import { ConfigResult, ImplResult, findImpl as find, gbPerS, medianOrStatus as ms, speedup, spreadLabel, timeRatio } from './harness/results';
+import { ConfigResult, ImplResult, findImpl as find, gbPerS, medianOrStatus as ms, speedup, spreadLabel, timeRatio, anyRan } from './harness/results';
 import { ChartSpec } from './harness/svgChart';
 import { DENSE_KERNEL_LABELS, denseHeader, isDenseKernelLabel } from './harness/kernelLabel';
 import { Cell, Table } from './harness/table';
@@ -88,8 +88,7 @@ function chart(configs: readonly ConfigResult[], gpu: boolean): ChartSpec {
       }),
     };
   }
-  const measuredOrt = configs.some((c) =>
-    [W4A16_IMPLS.ortL1, W4A16_IMPLS.ortL4].some((impl) => (find(c, impl)?.status ?? 'skipped') !== 'skipped'));
+  const measuredOrt = anyRan(configs, W4A16_IMPLS.ortL1) || anyRan(configs, W4A16_IMPLS.ortL4);
   if (!measuredOrt) {
     // --no-peers (or no ORT): time against our own dense fp16, not a speedup over nothing
     const own = [W4A16_IMPLS.sparq, W4A16_IMPLS.sparqInt8];
@@ -115,7 +114,8 @@ export function w4a16Report(configs: readonly ConfigResult[], copyBandwidth: num
   const gpu = configs.some((c) => c.backend === 'cuda');
   const summary: SummaryRow[] = configs.map((c) => {
     const s = find(c, W4A16_IMPLS.sparq);
-    const b = gpu ? gpuDense(c) : find(c, W4A16_IMPLS.ortL1);
+    // the baseline is ORT L1 where it ran, else (--no-peers) our dense fp16, as the chart
+    const b = gpu ? gpuDense(c) : find(c, anyRan(configs, W4A16_IMPLS.ortL1) ? W4A16_IMPLS.ortL1 : W4A16_IMPLS.dense);
     return { op: 'w4a16', shape: `${c.n}x${c.k}`, m: c.m, subject: W4A16_IMPLS.sparq, subjectMs: ms(s),
       subjectGbps: s === undefined ? null : gbPerS(s), baseline: b === undefined ? null : b.impl,
       baselineMs: ms(b), timeRatio: timeRatio(s, b) };

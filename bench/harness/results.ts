@@ -77,6 +77,11 @@ export function findImpl(c: ConfigResult, impl: string): ImplResult | undefined 
   return c.impls.find((r) => r.impl === impl);
 }
 
+/** Whether any config ran `impl` (a peer skipped by --no-peers leaves SKIPPED rows: no column, series or baseline for it). */
+export function anyRan(configs: readonly ConfigResult[], impl: string): boolean {
+  return configs.some((c) => (findImpl(c, impl)?.status ?? 'skipped') !== 'skipped');
+}
+
 /** Median ms, or the status (WRONG/ERROR/SKIPPED) where there is no time; null when absent. */
 export function medianOrStatus(r: ImplResult | undefined): number | string | null {
   if (r === undefined) return null;
