@@ -237,6 +237,8 @@ async function orchestrate(a: Args): Promise<number> {
     note(`[${elapsed()}] suite ${p.suite}: limit ${secs(limitMs)}`);
     active = { suite: p.suite, section: p.section, pid: null, lastCase: null, t0: Date.now() };
     const current = active;
+    const rowsOf = (): Row[] => readRows(a.out).rows.filter((row) => row.suite === p.suite);
+    const rowsBefore = rowsOf().length;
     const r: ChildResult = await runChild(process.execPath, childArgs(a, p.suite, limitMs), {
       timeoutMs: limitMs,
       onSpawn: (pid) => (current.pid = pid),
@@ -256,8 +258,8 @@ async function orchestrate(a: Args): Promise<number> {
         detail: `TIMEOUT: no end within the suite's ${secs(limitMs)} limit; killed (SIGKILL) while in ${where}. This suite's rows before this one are the cases that finished.`,
       });
       outcomes.push({ suite: p.suite, outcome: 'timeout', limitS: limitMs / 1000, elapsedS: r.elapsedMs / 1000, note: `TIMEOUT after ${secs(limitMs)} in ${where}` });
-    } else if (r.signal !== null || (r.code !== 0 && r.code !== 1 && r.code !== 2)) {
-      const how = r.signal ? `signal ${r.signal}` : `exit ${String(r.code)}`;
+    } else if (r.signal !== null || (r.code !== 0 && r.code !== 1 && r.code !== 2) || (r.code !== 0 && diedUnreported(r.code, rowsOf().slice(rowsBefore)))) {
+      const how = r.signal ? `signal ${r.signal}` : `exit ${String(r.code)}${r.code === 1 ? ' with no failing row written' : r.code === 2 ? ' before writing any row' : ''}`;
       appendRow(a.out, { ...base, status: 'crash', detail: `CRASH: the suite's process died (${how}) while in ${where}; last stderr: ${r.tail.join(' | ').slice(-300)}` });
       outcomes.push({ suite: p.suite, outcome: 'crash', limitS: limitMs / 1000, elapsedS: r.elapsedMs / 1000, note: `CRASH (${how}) in ${where}` });
     } else {
@@ -400,6 +402,17 @@ const USAGE = `node dist/bench/deviceCheck.js [options]   (docs/verification.md 
   --budget-s S          the whole check's time (default ${DEFAULT_BUDGET_S})
   --help
 `;
+
+/**
+ * A suite's failing exit that its rows do not account for: exit 1 means "cases failed", so it needs
+ * a failing row; exit 2 ("no backend") needs a row at all. Otherwise it died unreported — an
+ * uncaught exception, a module missing from the package — and is a crash, not "ran".
+ */
+function diedUnreported(code: number | null, newRows: readonly Row[]): boolean {
+  if (code === 1) return !newRows.some((row) => !row.ok);
+  if (code === 2) return newRows.length === 0;
+  return false;
+}
 
 async function main(): Promise<number> {
   const a = parseArgs(process.argv.slice(2));

@@ -62,8 +62,11 @@ function main() {
     return 1;
   }
   if (prebuildLoads()) return 0;
-  console.warn('sparq: the prebuild in prebuilds/linux-x64 does not load here (musl libc, or glibc older than ' +
-    'the README says?); building the CPU addon from source with node-gyp (needs python3, make, g++)');
+  // Say which: no prebuild in the package at all, or one this host cannot load.
+  const prebuildDir = path.join(root, 'prebuilds', `${process.platform}-${process.arch}`);
+  const hasPrebuild = fs.existsSync(prebuildDir) && fs.readdirSync(prebuildDir).some((f) => f.endsWith('.node'));
+  console.warn(`sparq: ${hasPrebuild ? 'the prebuild in prebuilds/linux-x64 does not load here (musl libc, or glibc older than the README says?)' : 'this package has no prebuild for linux-x64'}; ` +
+    'building the CPU addon from source with node-gyp (needs python3, make, g++; about a minute on 2 cores — npm shows the output with --foreground-scripts)');
   const nodeGyp = process.env.npm_config_node_gyp;
   // make on every core (node-gyp's default is one job), unless the user set JOBS
   const jobs = ['--jobs', process.env.JOBS || 'max'];

@@ -48,4 +48,9 @@ const fail = (msg) => { throw new Error(msg); };
   if (!/NVIDIA driver/.test(why)) fail("fallbackReason does not name the missing NVIDIA driver: " + why);
   if (/libsparq_cuda|no CUDA library/.test(why)) fail("fallbackReason says the CUDA library is missing: " + why);
 })().catch((e) => { console.error(e); process.exit(1); });'
+# The device check ships in the package (a GPU box needs only node and the package): every module
+# its suites load must be in the tarball — a missing test/int8Reference made every suite die at
+# require while the summary said "0 failed" (2026-12-05).
+env -u SPARQ_ADDON_PATH node -e 'require("sparq/dist/bench/harness/deviceSuites"); console.log("pack-check: the device check'"'"'s suites load")'
+env -u SPARQ_ADDON_PATH node node_modules/sparq/dist/bench/deviceCheck.js --help >/dev/null
 echo "pack-check: ok ($tgz)"

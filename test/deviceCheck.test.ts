@@ -76,6 +76,17 @@ describeFor(sim)(`device check [sim dry run]${sim.present ? '' : ` (skipped: ${s
     expect(fs.readFileSync(path.join(r.out, 'device-check.md'), 'utf8')).toContain('| cases-w4a16 | ' + String(w4a16.length) + ' | 0 |');
   });
 
+  it('a suite that exits 1 without writing a row (an uncaught exception) is a crash, not "ran"; the check fails', () => {
+    // What an installed package missing a module did: every suite died at require, and the
+    // summary said "0 passed, 0 failed", exit 0.
+    const r = deviceCheck(['--cases-only', '--small'], 'exit:cases-int8');
+    expect(r.status).toBe(1);
+    expect(of(r.rows, 'cases-int8')).toEqual([
+      expect.objectContaining({ ok: false, status: 'crash', detail: expect.stringContaining('exit 1 with no failing row written') }),
+    ]);
+    expect(of(r.rows, 'cases-dense').every((x) => x.status === 'pass')).toBe(true);
+  });
+
   it('a hung suite is killed at its limit with a row naming its case, a crashed one gets a crash row, the others still run; exit 1 within the bound', () => {
     const limitS = 8;
     // cases-w4a16 hangs at its third case; fragments aborts at its second "starting" line.

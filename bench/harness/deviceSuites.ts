@@ -66,12 +66,13 @@ export const SUITE_SECTIONS: Record<string, string> = {
 // makes that suite's child hang (blocked forever, like a kernel that never finishes) or abort
 // (like a fatal native error) right after printing its n-th "starting" line (default the first);
 // fault:<suite>[@n] writes a failing row worded like a device fault and ends the suite (the
-// parent's memcheck rerun of a faulted suite is tested with it).
+// parent's memcheck rerun of a faulted suite is tested with it); exit:<suite>[@n] ends it with
+// exit code 1 and no row, as an uncaught exception does (a module missing from the package).
 // It exists so test/deviceCheck.test.ts can prove the runner survives both; never set it on a
 // real run.
 // ---------------------------------------------------------------------------------------------
 interface Injection {
-  kind: 'hang' | 'crash' | 'fault';
+  kind: 'hang' | 'crash' | 'fault' | 'exit';
   suite: string;
   at: number;
 }
@@ -80,8 +81,8 @@ function injections(): Injection[] {
   const spec = process.env.SPARQ_DEVICE_CHECK_INJECT;
   if (!spec) return [];
   return spec.split(',').map((item) => {
-    const m = /^(hang|crash|fault):([^@\s]+)(?:@(\d+))?$/.exec(item.trim());
-    if (!m) throw new Error(`SPARQ_DEVICE_CHECK_INJECT: cannot read '${item}' (want hang|crash|fault:<suite>[@n])`);
+    const m = /^(hang|crash|fault|exit):([^@\s]+)(?:@(\d+))?$/.exec(item.trim());
+    if (!m) throw new Error(`SPARQ_DEVICE_CHECK_INJECT: cannot read '${item}' (want hang|crash|fault|exit:<suite>[@n])`);
     return { kind: m[1] as Injection['kind'], suite: m[2], at: m[3] ? Number(m[3]) : 1 };
   });
 }
@@ -96,6 +97,7 @@ function injectedFault(kind: Injection['kind'], run: SuiteRun): never {
     process.exit(SUITE_EXIT.failed);
   }
   if (kind === 'crash') process.abort();
+  if (kind === 'exit') process.exit(SUITE_EXIT.failed);
   // Blocks the only JS thread without burning a core (CI has two): nothing but SIGKILL/SIGTERM ends it.
   for (;;) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0);
 }

@@ -99,7 +99,10 @@ export function shapeLabel(c: ConfigResult): string {
 
 /** The results folder: bench/results next to the sources (dist/bench/harness → ../../../bench/results). */
 export function resultsDir(): string {
-  const fromDist = path.resolve(__dirname, '..', '..', '..', 'bench', 'results');
+  // In a checkout: <repo>/bench/results. Run from an installed package (node_modules/sparq/dist/…),
+  // that would write inside node_modules, which the next install replaces: ./bench/results there.
+  const installed = __dirname.split(path.sep).includes('node_modules');
+  const fromDist = installed ? path.resolve('bench', 'results') : path.resolve(__dirname, '..', '..', '..', 'bench', 'results');
   return process.env.SPARQ_BENCH_RESULTS || fromDist; // an empty SPARQ_BENCH_RESULTS is unset
 }
 
