@@ -109,6 +109,18 @@ function f16Weight(name = 'w'): Arg {
   return { name, valid: (env, d) => randomF16(env.r, d.n * d.k), bad: (_env, d) => badArray(Uint16Array, d.n * d.k) };
 }
 
+/** A weight a quantizer takes: fp16 bits that must be finite (int8 and w4a16 refuse NaN and Inf). */
+function finiteF16Weight(): Arg {
+  return {
+    ...f16Weight(),
+    bad: (_env, d) => [
+      ...badArray(Uint16Array, d.n * d.k),
+      { note: 'a NaN weight', make: (env) => Object.assign(randomF16(env.r, d.n * d.k), { [d.n * d.k - 1]: 0x7e00 }), mustThrow: true },
+      { note: 'an Inf weight', make: (env) => Object.assign(randomF16(env.r, d.n * d.k), { 0: 0xfc00 }), mustThrow: true },
+    ],
+  };
+}
+
 const weightShape: Arg = {
   name: 'shape',
   valid: (_env, d) => [d.n, d.k],
@@ -347,14 +359,7 @@ export const OPS: OpDescriptor[] = [
     name: 'w4a16.quantize',
     dims: matmulDims,
     args: [
-      {
-        ...f16Weight(),
-        bad: (_env, d) => [
-          ...badArray(Uint16Array, d.n * d.k),
-          { note: 'a NaN weight', make: (env) => Object.assign(randomF16(env.r, d.n * d.k), { [d.n * d.k - 1]: 0x7e00 }), mustThrow: true },
-          { note: 'an Inf weight', make: (env) => Object.assign(randomF16(env.r, d.n * d.k), { 0: 0xfc00 }), mustThrow: true },
-        ],
-      },
+      finiteF16Weight(),
       weightShape,
       options([groupSizeField]),
     ],
@@ -425,14 +430,7 @@ export const OPS: OpDescriptor[] = [
     name: 'int8.quantize',
     dims: matmulDims,
     args: [
-      {
-        ...f16Weight(),
-        bad: (_env, d) => [
-          ...badArray(Uint16Array, d.n * d.k),
-          { note: 'a NaN weight', make: (env) => Object.assign(randomF16(env.r, d.n * d.k), { [d.n * d.k - 1]: 0x7e00 }), mustThrow: true },
-          { note: 'an Inf weight', make: (env) => Object.assign(randomF16(env.r, d.n * d.k), { 0: 0xfc00 }), mustThrow: true },
-        ],
-      },
+      finiteF16Weight(),
       weightShape,
     ],
     call: (sq, a) => invoke((sq as Context).int8, 'quantize', a),
