@@ -127,14 +127,14 @@ export class Context {
   }
 
   /**
-   * @internal An option of a Promise-returning op, run inside its startNow so that a throw becomes
-   * the rejection: `options` must be an object (or undefined) with only the op's `keys`; reading
-   * the option runs getters, whose throws become the rejection too.
+   * @internal The options of a Promise-returning op, checked once (run inside its startNow, so a
+   * throw becomes the rejection): an object with only the op's `keys`, or undefined for the
+   * defaults. Reading an option runs its getter, whose throw becomes the rejection too.
    */
-  option<T>(options: unknown, op: string, keys: OptionKeys<T>, key: keyof T & string): unknown {
-    if (options === undefined) return undefined;
+  options<T>(options: unknown, op: string, keys: OptionKeys<T>): { readonly [K in keyof T]?: unknown } {
+    if (options === undefined) return {};
     checkOptions(op, options, keys);
-    return (options as Record<string, unknown>)[key];
+    return options;
   }
 
   /**

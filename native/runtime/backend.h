@@ -143,24 +143,21 @@ class Backend {
     return false;
   }
   // The status a backend without `op` answers.
-  Status UnsupportedStatus(OpId op) const { return Unsupported(OpName(op)); }
+  Status UnsupportedStatus(OpId op) const { return Unsupported(OpName(op), OpUnsupportedHint(op)); }
 
 #define SPARQ_BACKEND_OP_ENTRY(Name, Args, C, S, G)       \
   virtual Status Name(const Args& args, LaunchInfo* info) { \
     (void)args;                                             \
     (void)info;                                             \
-    return Unsupported(Args::kOpName);                      \
+    return Unsupported(Args::kOpName, UnsupportedHintOf<Args>::value); \
   }
   SPARQ_OPS(SPARQ_BACKEND_OP_ENTRY)
 #undef SPARQ_BACKEND_OP_ENTRY
 
  protected:
-  Status Unsupported(const char* op) const {
-    // The one op with a backend limit a user can choose around says how.
-    const bool int8_mode = std::string(op) == "w4a16.matmul (accuracy 'int8')";
+  Status Unsupported(const char* op, const char* hint = "") const {
     return Status::Error(StatusCode::kBackend,
-                         std::string(op) + ": not supported on backend '" + name() + "'" +
-                             (int8_mode ? " (a cpu-only mode: leave accuracy out here, or run this op on a cpu context)" : ""),
+                         std::string(op) + ": not supported on backend '" + name() + "'" + (*hint ? std::string(" (") + hint + ")" : ""),
                          "backend");
   }
 };

@@ -103,9 +103,8 @@ export class SparseOps {
     const site = new Error();
     const c = this.ctx;
     const p = startNow(() => {
-      const format = c.option(options, 'sparse.encode', ENCODE_KEYS, 'format');
-      const rowLists = c.option(options, 'sparse.encode', ENCODE_KEYS, 'rowLists');
-      return c.native.sparseEncode(c.handle, asFp16Bits(w), shape, format, rowLists);
+      const o = c.options(options, 'sparse.encode', ENCODE_KEYS);
+      return c.native.sparseEncode(c.handle, asFp16Bits(w), shape, o.format, o.rowLists);
     });
     return withCallSite(
       p.then((h) => new SparseWeight(h, c)),
@@ -129,7 +128,7 @@ export class SparseOps {
     const site = new Error();
     const c = this.ctx;
     const p = startNow(() => {
-      const scope = c.option(options, 'sparse.prune', PRUNE_KEYS, 'scope');
+      const { scope } = c.options(options, 'sparse.prune', PRUNE_KEYS);
       return c.native.sparsePrune(c.handle, asFp16Bits(w), shape, sparsity, scope);
     });
     return withCallSite(p, site);

@@ -59,7 +59,7 @@ export class W4A16Ops {
     const c = this.ctx;
     // Bad arguments reject (never throw) from a Promise-returning call.
     const p = startNow(() => {
-      const groupSize = c.option(options, 'w4a16.quantize', QUANTIZE_KEYS, 'groupSize');
+      const { groupSize } = c.options(options, 'w4a16.quantize', QUANTIZE_KEYS);
       return c.native.w4a16Quantize(c.handle, asFp16Bits(w), shape, groupSize);
     });
     return withCallSite(
@@ -84,7 +84,7 @@ export class W4A16Ops {
     const site = new Error();
     const c = this.ctx;
     const p = startNow(() => {
-      const groupSize = c.option(options, 'w4a16.fromCodes', QUANTIZE_KEYS, 'groupSize');
+      const { groupSize } = c.options(options, 'w4a16.fromCodes', QUANTIZE_KEYS);
       return c.native.w4a16FromCodes(c.handle, codes, asFp16Bits(scales), shape, groupSize);
     });
     return withCallSite(

@@ -5,7 +5,8 @@
 //
 //   Name      the entry point: Backend::Name(const ArgsType&, LaunchInfo*), OpId::kName, and the
 //             per-backend functions cpu_ops::Name / sim::Name / cuda_ops::Name the backends call
-//   ArgsType  the op's args struct (its header below; it carries kOpName and the kMax* limits)
+//   ArgsType  the op's args struct (its header below; it carries kOpName and the kMax* limits, and
+//             may carry kUnsupportedHint: what to do instead where a backend lacks the op)
 //   CPU/SIM/CUDA  1 when that backend implements the op (then it must define the function above),
 //             0 when not: Backend's default answers with a kBackend "not supported on backend" status
 //
@@ -13,6 +14,7 @@
 // change (bump SPARQ_CUDA_ABI_VERSION). The library reports its list and the addon compares names.
 #pragma once
 #include <cstdint>
+#include <type_traits>
 
 #include "sparq/allreduce.h"
 #include "sparq/comm.h"
@@ -56,6 +58,28 @@ inline const char* OpName(OpId op) {
     case OpId::kCount: break;
   }
   return "?";
+}
+
+// Args::kUnsupportedHint where the args struct has one, else "".
+template <typename Args, typename = void>
+struct UnsupportedHintOf {
+  static constexpr const char* value = "";
+};
+template <typename Args>
+struct UnsupportedHintOf<Args, std::void_t<decltype(Args::kUnsupportedHint)>> {
+  static constexpr const char* value = Args::kUnsupportedHint;
+};
+
+// What a backend without `op` adds to its "not supported" status ("" for most ops).
+inline const char* OpUnsupportedHint(OpId op) {
+  switch (op) {
+#define SPARQ_OP_HINT(Name, Args, C, S, G) \
+  case OpId::k##Name: return UnsupportedHintOf<Args>::value;
+    SPARQ_OPS(SPARQ_OP_HINT)
+#undef SPARQ_OP_HINT
+    case OpId::kCount: break;
+  }
+  return "";
 }
 
 }  // namespace sparq

@@ -61,6 +61,7 @@ static_assert(offsetof(W4A16MatmulArgs, x) == 72 && offsetof(W4A16MatmulArgs, m)
 // step; docs/formats.md). Opt-in only; the cpu backend runs it, the others answer kBackend.
 struct W4A16MatmulInt8Args : W4A16MatmulArgs {
   static constexpr const char* kOpName = "w4a16.matmul (accuracy 'int8')";
+  static constexpr const char* kUnsupportedHint = "a cpu-only mode: leave accuracy out here, or run this op on a cpu context";
   // The largest group (padded k per scale) its int32 sums hold: |Σ q·xq| ≤ 15·127·k < 2^31 needs
   // k < 1.127M. Only per-channel weights reach it; larger ones are refused (kArgument, "accuracy").
   static constexpr int64_t kMaxGroupK = int64_t(1) << 20;
