@@ -53,4 +53,13 @@ const fail = (msg) => { throw new Error(msg); };
 # require while the summary said "0 failed" (2026-12-05).
 env -u SPARQ_ADDON_PATH node -e 'require("sparq/dist/bench/harness/deviceSuites"); console.log("pack-check: the device check'"'"'s suites load")'
 env -u SPARQ_ADDON_PATH node node_modules/sparq/dist/bench/deviceCheck.js --help >/dev/null
+# Source maps point at .ts files the package does not carry: each map must hold its sources
+# (tsconfig inlineSources), or debuggers and bundlers' source-map loaders find nothing to show.
+node -e '
+const fs = require("fs"), path = require("path");
+const maps = [];
+(function walk(d) { for (const e of fs.readdirSync(d, { withFileTypes: true })) { const p = path.join(d, e.name); if (e.isDirectory()) walk(p); else if (p.endsWith(".js.map")) maps.push(p); } })("node_modules/sparq/dist");
+const bad = maps.filter((m) => { const j = JSON.parse(fs.readFileSync(m, "utf8")); return !Array.isArray(j.sourcesContent) || j.sourcesContent.length !== j.sources.length || j.sourcesContent.some((s) => typeof s !== "string"); });
+if (maps.length === 0 || bad.length) { console.error("pack-check: source maps without their sources:", maps.length === 0 ? "(no maps)" : bad.slice(0, 5).join(", ")); process.exit(1); }
+console.log(`pack-check: ${maps.length} source maps carry their sources`);'
 echo "pack-check: ok ($tgz)"
