@@ -279,6 +279,11 @@ function load(): { binding: NativeBinding; file: string } {
       if (fromEnv) tried.push(`${file} (not found)`);
       continue;
     }
+    // require() runs any other file as JavaScript: a mistyped path could execute a script.
+    if (path.extname(file) !== '.node') {
+      tried.push(`${file} (not a native addon: the file name must end in .node, e.g. build-cmake/Release/sparq.node)`);
+      continue;
+    }
     try {
       // eslint-disable-next-line @typescript-eslint/no-require-imports
       const binding = require(file) as NativeBinding;

@@ -1,0 +1,66 @@
+// SPARQ_ADDON_PATH: when set, only that file is tried, and what is wrong with it is said — and a
+// path to something other than a native addon is never run as JavaScript.
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+
+type NativeModule = typeof import('../src/native');
+type ErrorsModule = typeof import('../src/errors');
+
+/**
+ * addonPath() of a fresh copy of src/native (its addon cache empty), with SPARQ_ADDON_PATH = file
+ * while it loads (a failed load caches nothing, so every call reads the variable again).
+ */
+function addonPathWith(file: string): { load: () => string; errors: ErrorsModule } {
+  let mods: { native: NativeModule; errors: ErrorsModule } | undefined;
+  jest.isolateModules(() => {
+    mods = { native: require('../src/native') as NativeModule, errors: require('../src/errors') as ErrorsModule };
+  });
+  const { native, errors } = mods!;
+  const load = (): string => {
+    const saved = process.env.SPARQ_ADDON_PATH;
+    process.env.SPARQ_ADDON_PATH = file;
+    try {
+      return native.addonPath();
+    } finally {
+      if (saved === undefined) delete process.env.SPARQ_ADDON_PATH;
+      else process.env.SPARQ_ADDON_PATH = saved;
+    }
+  };
+  return { load, errors };
+}
+
+describe('SPARQ_ADDON_PATH', () => {
+  let dir: string;
+  beforeAll(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sparq-addon-path-'));
+  });
+  afterAll(() => {
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('a path that does not exist: SparqBackendError naming it, "not found"', () => {
+    const file = path.join(dir, 'missing', 'sparq.node');
+    const { load, errors } = addonPathWith(file);
+    expect(load).toThrow(errors.SparqBackendError);
+    expect(load).toThrow(`SPARQ_ADDON_PATH is set but does not load: ${file} (not found)`);
+  });
+
+  it('a JavaScript file is refused, not run', () => {
+    const marker = path.join(dir, 'ran');
+    const file = path.join(dir, 'evil.js');
+    fs.writeFileSync(file, `require('fs').writeFileSync(${JSON.stringify(marker)}, 'x'); module.exports = {};\n`);
+    const { load, errors } = addonPathWith(file);
+    expect(load).toThrow(errors.SparqBackendError);
+    expect(load).toThrow(/evil\.js \(not a native addon: the file name must end in \.node/);
+    expect(fs.existsSync(marker)).toBe(false);
+  });
+
+  it('a .node file that is not a shared library: the loader\'s reason, in a SparqBackendError', () => {
+    const file = path.join(dir, 'text.node');
+    fs.writeFileSync(file, 'not an ELF file\n');
+    const { load, errors } = addonPathWith(file);
+    expect(load).toThrow(errors.SparqBackendError);
+    expect(load).toThrow(/text\.node \(.*(invalid ELF header|too short|file too short)/);
+  });
+});
