@@ -222,7 +222,99 @@ const CALLS: BadCall[] = [
     expected: ['SparqOutOfMemoryError', 'ERR_SPARQ_OUT_OF_MEMORY', 'shape'],
     message: /\(\d+ bytes\) for shape on backend/,
   },
+  ...userCodeDuringChecks(),
 ];
+
+/**
+ * User code that runs while the binding checks an op's arguments (2026-12-05, each a SIGSEGV or a
+ * silent read past an array): a getter on a shape element transfers or shrinks the data array the
+ * binding has already checked; a Proxy in a handle's prototype chain (instanceof ran its trap)
+ * disposes an argument already checked. And objects that only inherit from a native class, or a
+ * Proxy of a handle, were a plain Error "Invalid argument" from node-addon-api.
+ */
+function userCodeDuringChecks(): BadCall[] {
+  const [n, kk] = [4, 64];
+  // data array + a shape whose last element's getter transfers or shrinks it (the shrink needs a
+  // resizable buffer: Node ≥ 20 has them)
+  const trapped = (how: 'transfer' | 'shrink') => {
+    const arrays: (ArrayBufferView & { buffer: ArrayBuffer })[] = [];
+    const array = <T extends ArrayBufferView>(a: T): T => (arrays.push(a as never), a);
+    const shape: number[] = [n];
+    Object.defineProperty(shape, 1, {
+      enumerable: true,
+      get() {
+        for (const a of arrays) {
+          if (how === 'shrink') (a.buffer as ArrayBuffer & { resize(b: number): void }).resize(0);
+          else structuredClone(a.buffer, { transfer: [a.buffer] });
+        }
+        return kk;
+      },
+    });
+    return { shape, array };
+  };
+  const buffer = (how: 'transfer' | 'shrink', bytes: number) =>
+    how === 'shrink' ? new (ArrayBuffer as unknown as new (b: number, o: object) => ArrayBuffer)(bytes, { maxByteLength: bytes }) : new ArrayBuffer(bytes);
+  const u16 = (how: 'transfer' | 'shrink', len: number, v: number) => new Uint16Array(buffer(how, 2 * len)).fill(v);
+  const calls: BadCall[] = [];
+  for (const how of ['transfer', 'shrink'] as const) {
+    const message = how === 'transfer' ? /got one detached while the call read its other arguments$/ : /got one resized from \d+ to 0 elements while the call read its other arguments$/;
+    const entry = (name: string, argument: string, call: (sq: Context, t: ReturnType<typeof trapped>) => unknown): BadCall => ({
+      name: `${name}: a shape getter ${how === 'transfer' ? 'transfers' : 'shrinks'} ${argument} after it was checked (was a SIGSEGV)`,
+      call: (sq) => call(sq, trapped(how)),
+      expected: ['SparqArgumentError', 'ERR_SPARQ_ARGUMENT', argument],
+      message,
+    });
+    calls.push(
+      entry('tensor', 'data', (sq, t) => sq.tensor(t.array(u16(how, n * kk, 0x3c00)), t.shape, 'f16')),
+      entry('w4a16.quantize', 'w', (sq, t) => sq.w4a16.quantize(t.array(u16(how, n * kk, 0x3c00)), t.shape)),
+      entry('w4a16.fromCodes', 'codes', (sq, t) =>
+        sq.w4a16.fromCodes(t.array(new Uint8Array(buffer(how, n * kk)).fill(8)), t.array(u16(how, n, 0x3c00)), t.shape, { groupSize: kk }),
+      ),
+      entry('int8.quantize', 'w', (sq, t) => sq.int8.quantize(t.array(u16(how, n * kk, 0x3c00)), t.shape)),
+      entry('int8.fromCodes', 'codes', (sq, t) =>
+        sq.int8.fromCodes(t.array(new Int8Array(buffer(how, n * kk)).fill(1)), t.array(new Float32Array(buffer(how, 4 * n)).fill(1)), t.shape),
+      ),
+      entry('sparse.encode', 'w', (sq, t) => sq.sparse.encode(t.array(u16(how, n * kk, 0x3c00)), t.shape)),
+      entry('sparse.prune', 'w', (sq, t) => sq.sparse.prune(t.array(u16(how, n * kk, 0x3c00)), t.shape, 0.5)),
+    );
+  }
+  const handleOf = (v: object): object => (v as unknown as { handle: object }).handle;
+  calls.push(
+    {
+      name: 'toF16 of a transferred Float32Array (was an empty result)',
+      call: () => {
+        const a = new Float32Array(8);
+        structuredClone(a.buffer, { transfer: [a.buffer] });
+        return toF16(a);
+      },
+      expected: ['SparqArgumentError', 'ERR_SPARQ_ARGUMENT', 'values'],
+      message: /got a detached Float32Array\(0\)$/,
+    },
+    {
+      name: 'dense.matmul: x an object inheriting from a tensor handle (was a plain Error "Invalid argument")',
+      call: (sq) => {
+        const w = sq.zeros([4, k], 'f16');
+        return sq.dense.matmul(w, Object.create(Object.getPrototypeOf(handleOf(w))) as never);
+      },
+      expected: ['SparqArgumentError', 'ERR_SPARQ_ARGUMENT', 'x'],
+      message: /x must be a sparq Tensor, got a Tensor sparq did not make$/,
+    },
+    {
+      name: 'dense.matmul: x a Proxy of a tensor handle (was a plain Error "Invalid argument")',
+      call: (sq) => sq.dense.matmul(sq.zeros([4, k], 'f16'), new Proxy(handleOf(sq.zeros([1, k], 'f16')), {}) as never),
+      expected: ['SparqArgumentError', 'ERR_SPARQ_ARGUMENT', 'x'],
+    },
+    {
+      name: 'w4a16.matmul: the weight an object inheriting from a weight handle (was a plain Error)',
+      call: async (sq) => {
+        const q = await sq.w4a16.quantize(f16(4 * k), [4, k]);
+        return sq.w4a16.matmul(Object.create(Object.getPrototypeOf(handleOf(q))) as never, sq.zeros([1, k], 'f16'));
+      },
+      expected: ['SparqArgumentError', 'ERR_SPARQ_ARGUMENT', 'weight'],
+    },
+  );
+  return calls;
+}
 
 async function outcome(c: BadCall, sq: Context, other: Context): Promise<[string, string, string | undefined, string]> {
   try {
@@ -291,6 +383,43 @@ describe('an op a backend lacks', () => {
     expect(e.constructor.name).toBe('SparqBackendError');
     expect(e.message).toBe("fragmentDump: not supported on backend 'cpu'");
     expect(sq.lost).toBe(false);
+    await sq.close();
+  });
+});
+
+describe('no user code runs while an op checks its tensors and weights', () => {
+  // instanceof walked the prototype chain: a Proxy there ran its getPrototypeOf trap between the
+  // checks, and a trap disposing w (already checked) made the op use a freed tensor (SIGSEGV on
+  // the stream worker for dense, on the JS thread for w4a16; 2026-12-05). The type tag is read from
+  // the object itself: the trap never runs.
+  it.each(backends)('a Proxy in x\'s handle prototype chain, disposing w from its trap: never runs (%s)', async (backend) => {
+    const sq = await open({ backend });
+    const [n, kk] = [4, 16];
+    const w = sq.tensor(f16(n * kk, 1), [n, kk], 'f16');
+    const x = sq.tensor(f16(2 * kk, 0.5), [2, kk], 'f16');
+    const q = await sq.w4a16.quantize(f16(n * 128, 1), [n, 128], { groupSize: 128 });
+    const x128 = sq.tensor(f16(2 * 128, 0.5), [2, 128], 'f16');
+    let trapRuns = 0;
+    const booby = (handle: object, victim: { dispose(): void }) => {
+      const proto = Object.getPrototypeOf(handle) as object;
+      Object.setPrototypeOf(
+        handle,
+        new Proxy(Object.create(null) as object, {
+          getPrototypeOf() {
+            trapRuns++;
+            victim.dispose();
+            return proto;
+          },
+        }),
+      );
+    };
+    booby((x as unknown as { handle: object }).handle, w);
+    booby((x128 as unknown as { handle: object }).handle, q);
+    const y = await sq.dense.matmul(w, x).read();
+    const y4 = await sq.w4a16.matmul(q, x128).read();
+    expect(trapRuns).toBe(0);
+    expect(Array.from(y)).toEqual(new Array(2 * n).fill(0x4800)); // 16 · 1 · 0.5 = 8
+    expect(Array.from(y4)).toEqual(new Array(2 * n).fill(0x5400)); // 128 · 1 · 0.5 = 64 (1.0 is exact in 4 bits)
     await sq.close();
   });
 });

@@ -120,6 +120,10 @@ describe('raw native objects never crash the process', () => {
     const w = new b.NativeWeight();
     expect(() => w.read()).toThrow(SparqDisposedError);
     const sq = await open({ backend: 'cpu' });
-    expect(() => native().denseMatmul(sq.handle, t, t, null, null)).toThrow(SparqDisposedError);
+    // An op takes only objects the library made (type-tagged), so this one is refused as an argument.
+    expect(() => native().denseMatmul(sq.handle, t, t, null, null)).toThrow(SparqArgumentError);
+    expect(() => native().denseMatmul(sq.handle, t, t, null, null)).toThrow(/w must be a sparq Tensor, got a Tensor sparq did not make$/);
+    expect(() => native().denseMatmul(ctx, t, t, null, null)).toThrow(/must be a sparq context/);
+    await sq.close();
   });
 });

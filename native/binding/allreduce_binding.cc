@@ -9,6 +9,7 @@
 #include "binding/binding_registry.h"
 #include "binding/context.h"
 #include "binding/errors.h"
+#include "binding/object_tags.h"
 #include "binding/op_launch.h"
 #include "binding/tensor.h"
 #include "sparq/allreduce.h"
@@ -41,12 +42,11 @@ std::vector<TensorWrap*> ParseTensorList(Napi::Env env, const Napi::Value& v, Co
     ThrowArg(env, StatusCode::kArgument, kOp, name, "an array of " + std::to_string(ranks) + " f16 tensors (one per rank)",
              "an array of " + std::to_string(length));
   const DType f16 = DType::kF16;
-  const Napi::Function& tensor_ctor = GetAddonData(env)->tensor_ctor.Value();
   list.reserve(length);
   for (uint32_t r = 0; r < length; ++r) {
     const Napi::Value item = a.Get(r);
     TensorWrap* t = nullptr;
-    if (item.IsObject() && item.As<Napi::Object>().InstanceOf(tensor_ctor)) {
+    if (IsNative(item, NativeKind::kTensor)) {
       t = TensorWrap::Unwrap(item.As<Napi::Object>());
       if (!t->Usable() || t->context() != ctx || t->dtype() != f16) t = nullptr;
     }

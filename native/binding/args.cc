@@ -8,6 +8,7 @@
 #include "binding/addon_data.h"
 #include "binding/context_core.h"
 #include "binding/errors.h"
+#include "binding/object_tags.h"
 #include "binding/tensor.h"
 #include "binding/weight.h"
 #include "sparq/cpu.h"
@@ -61,16 +62,18 @@ DType ParseDType(const Napi::Value& v, const std::string& op, const std::string&
 
 std::string DescribeSparqObject(const Napi::Value& v) {
   if (v.IsObject()) {
+    if (IsNative(v, NativeKind::kTensor)) return "a Tensor";
+    if (IsNative(v, NativeKind::kWeight)) {
+      void* raw = nullptr;
+      const auto* w = napi_unwrap(v.Env(), v, &raw) == napi_ok ? static_cast<WeightWrap*>(raw) : nullptr;
+      if (w != nullptr && w->format_ptr()) return std::string("a ") + w->format().kind() + " weight";
+    }
+    // Not made by the library: one made with a native class's own constructor, an object inheriting
+    // from one, a Proxy of one (an error path: instanceof may run a trap now, nothing is used after).
     AddonData* data = GetAddonData(v.Env());
     const Napi::Object o = v.As<Napi::Object>();
-    if (o.InstanceOf(data->tensor_ctor.Value())) return "a Tensor";
-    if (o.InstanceOf(data->weight_ctor.Value())) {
-      // Only a weight the library made has a format: an object that inherits from one, or one made
-      // with the native class's own constructor, is described without unwrapping it.
-      void* raw = nullptr;
-      const auto* w = napi_unwrap(v.Env(), o, &raw) == napi_ok ? static_cast<WeightWrap*>(raw) : nullptr;
-      return w != nullptr && w->format_ptr() ? std::string("a ") + w->format().kind() + " weight" : "a sparq weight";
-    }
+    if (o.InstanceOf(data->tensor_ctor.Value())) return "a Tensor sparq did not make";
+    if (o.InstanceOf(data->weight_ctor.Value())) return "a sparq weight";
   }
   return DescribeValue(v);
 }
@@ -119,19 +122,32 @@ Napi::TypedArray ParseTypedArrayFor(const Napi::Value& v, DType dtype, const std
   if (ta.TypedArrayType() != ArrayTypeFor(dtype))
     ThrowArg(v.Env(), StatusCode::kDType, op, argument, expected, DescribeValue(v));
   // A transferred (postMessage) or detached array reads as 0 elements: say that, not "got 0 elements".
-  napi_value buffer = nullptr;
-  bool detached = false;
-  if (napi_get_typedarray_info(v.Env(), ta, nullptr, nullptr, nullptr, &buffer, nullptr) == napi_ok && buffer != nullptr &&
-      napi_is_detached_arraybuffer(v.Env(), buffer, &detached) == napi_ok && detached)
+  if (IsDetached(ta))
     ThrowArg(v.Env(), StatusCode::kArgument, op, argument, "an array whose buffer is not detached (transferred)",
              "a detached " + DescribeValue(v));
   return ta;
 }
 
-const uint8_t* TypedArrayBytes(const Napi::TypedArray& ta) {
+bool IsDetached(const Napi::TypedArray& ta) {
+  napi_value buffer = nullptr;
+  bool detached = false;
+  return napi_get_typedarray_info(ta.Env(), ta, nullptr, nullptr, nullptr, &buffer, nullptr) == napi_ok &&
+         buffer != nullptr && napi_is_detached_arraybuffer(ta.Env(), buffer, &detached) == napi_ok && detached;
+}
+
+const uint8_t* TypedArrayBytes(const Napi::TypedArray& ta, const std::string& op, const std::string& argument) {
+  Napi::Env env = ta.Env();
   void* data = nullptr;
-  NAPI_THROW_IF_FAILED(ta.Env(), napi_get_typedarray_info(ta.Env(), ta, nullptr, nullptr, &data, nullptr, nullptr), nullptr);
-  return static_cast<const uint8_t*>(data);
+  size_t length = 0;
+  NAPI_THROW_IF_FAILED(env, napi_get_typedarray_info(env, ta, nullptr, &length, &data, nullptr, nullptr), nullptr);
+  const std::string during = " while the call read its other arguments";
+  if (IsDetached(ta) && ta.ElementLength() != 0)
+    ThrowArg(env, StatusCode::kArgument, op, argument, "an array whose buffer is not detached (transferred)",
+             "one detached" + during);
+  if (length != ta.ElementLength())
+    ThrowArg(env, StatusCode::kArgument, op, argument, "an array that keeps its length while the call reads it",
+             "one resized from " + std::to_string(ta.ElementLength()) + " to " + std::to_string(length) + " elements" + during);
+  return length == 0 ? nullptr : static_cast<const uint8_t*>(data);
 }
 
 void ThrowOutOfHostMemory(Napi::Env env, const std::string& op, const std::string& argument, size_t bytes,
@@ -164,8 +180,7 @@ int HostCopyThreads(ContextCore& ctx) {
 TensorWrap* ParseTensor(const Napi::Value& v, ContextCore* ctx, const std::string& op, const std::string& argument,
                         const DType* required_dtype) {
   Napi::Env env = v.Env();
-  AddonData* data = GetAddonData(env);
-  if (!v.IsObject() || !v.As<Napi::Object>().InstanceOf(data->tensor_ctor.Value()))
+  if (!IsNative(v, NativeKind::kTensor))
     ThrowArg(env, StatusCode::kArgument, op, argument, "a sparq Tensor", DescribeSparqObject(v));
   TensorWrap* t = TensorWrap::Unwrap(v.As<Napi::Object>());
   Status usable = t->CheckUsable(op, argument);

@@ -46,8 +46,14 @@ TensorWrap* ParseOptionalTensor(const Napi::Value& v, ContextCore* ctx, const st
 void CheckLastDim(const Napi::Env& env, const std::string& op, const std::string& argument, const Shape& shape,
                   int64_t k);
 // The first byte of ta's elements (its byte offset applied), for any backing store: ta.ArrayBuffer()
-// throws a plain "Invalid argument" Error on a SharedArrayBuffer. Null for a detached array (length 0).
-const uint8_t* TypedArrayBytes(const Napi::TypedArray& ta);
+// throws a plain "Invalid argument" Error on a SharedArrayBuffer. Asked of the engine now, with the
+// array's length: ta.ElementLength() is the length node-addon-api stored when ta was made, and user
+// code run since (a getter on a later argument, e.g. in a shape array) may have transferred or shrunk
+// the buffer — then SparqArgumentError naming `argument`, never a read past its end (2026-12-05: a
+// SIGSEGV, or a tensor built from bytes past a shrunk array). Null when ta has no elements.
+const uint8_t* TypedArrayBytes(const Napi::TypedArray& ta, const std::string& op, const std::string& argument);
+// True when ta's buffer was detached (transferred with postMessage / structuredClone).
+bool IsDetached(const Napi::TypedArray& ta);
 // SparqOutOfMemoryError "<op>: out of host memory for <what> (<bytes> bytes)", naming `argument`.
 [[noreturn]] void ThrowOutOfHostMemory(Napi::Env env, const std::string& op, const std::string& argument, size_t bytes,
                                        const std::string& what);
@@ -83,7 +89,7 @@ int HostCopyThreads(ContextCore& ctx);
 template <typename T>
 std::shared_ptr<HostCopy<T>> CopyTypedArray(const Napi::TypedArray& ta, ContextCore& ctx, const std::string& op,
                                             const std::string& argument) {
-  const T* p = reinterpret_cast<const T*>(TypedArrayBytes(ta));
+  const T* p = reinterpret_cast<const T*>(TypedArrayBytes(ta, op, argument));
   const size_t count = p == nullptr ? 0 : ta.ElementLength();
   std::shared_ptr<HostCopy<T>> copy;
   try {

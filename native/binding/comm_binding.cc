@@ -11,6 +11,7 @@
 #include "binding/binding_registry.h"
 #include "binding/context.h"
 #include "binding/errors.h"
+#include "binding/object_tags.h"
 #include "binding/op_launch.h"
 #include "binding/tensor.h"
 #include "runtime/comm_device.h"
@@ -202,7 +203,7 @@ Napi::Value CommJoin(const Napi::CallbackInfo& info) {
              "the Uint8Array(32) sparq.comm.create() returned or the Uint8Array(140) of sparq.comm.createNccl()",
              DescribeValue(info[1]));
   Napi::TypedArray ta = info[1].As<Napi::TypedArray>();
-  const uint8_t* idp = TypedArrayBytes(ta);
+  const uint8_t* idp = TypedArrayBytes(ta, op, "id");
   std::vector<uint8_t> id(idp, idp + id_bytes);
   const int size = int(IntArg(env, info[3], op, "size", 1, comm::kMaxRanks, "an integer in [1, 8]"));
   const int rank = int(IntArg(env, info[2], op, "rank", 0, size - 1, "an integer in [0, size - 1] = [0, " + std::to_string(size - 1) + "]"));
@@ -276,8 +277,7 @@ Napi::Value CommClose(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   CommPtr c = ParseComm(env, info[0], "comm.close");
   std::shared_ptr<void> held = c->CloseAndTake();
-  AddonData* data = GetAddonData(env);
-  if (info[1].IsObject() && info[1].As<Napi::Object>().InstanceOf(data->context_ctor.Value())) {
+  if (IsNative(info[1], NativeKind::kContext)) {
     ContextCore* core = ContextWrap::Unwrap(info[1].As<Napi::Object>())->core();
     if (core != nullptr && !core->closed()) core->ReleaseOnStream(std::move(held));
   }

@@ -5,6 +5,7 @@
 #include "binding/addon_data.h"
 #include "binding/args.h"
 #include "binding/errors.h"
+#include "binding/object_tags.h"
 #include "binding/tensor.h"
 
 namespace sparq::binding {
@@ -43,8 +44,7 @@ ContextCore* ContextWrap::RequireCore(Napi::Env env, const std::string& op) {
 }
 
 ContextWrap* ContextWrap::Parse(const Napi::Value& v, const std::string& op) {
-  AddonData* data = GetAddonData(v.Env());
-  if (!v.IsObject() || !v.As<Napi::Object>().InstanceOf(data->context_ctor.Value()))
+  if (!IsNative(v, NativeKind::kContext))
     ThrowArg(v.Env(), StatusCode::kArgument, op, "context", "a sparq context", DescribeValue(v));
   ContextWrap* c = Unwrap(v.As<Napi::Object>());
   c->RequireCore(v.Env(), op);
@@ -81,7 +81,7 @@ Napi::Value ContextWrap::Tensor(const Napi::CallbackInfo& info) {
              std::to_string(data.ElementLength()) + " elements");
   size_t bytes = ShapeBytes(env, shape, dtype, op);
   std::shared_ptr<Buffer> buffer = core_->Allocate(env, bytes, op, "data", "the tensor " + ShapeToString(shape) + " " + DTypeName(dtype));
-  const uint8_t* src = TypedArrayBytes(data);
+  const uint8_t* src = TypedArrayBytes(data, op, "data");
   if (core_->backend().host_memory()) {
     formats::ParallelCopy(buffer->ptr, src, bytes, HostCopyThreads(*core_));
   } else {
@@ -260,6 +260,7 @@ class OpenWorker : public Napi::AsyncWorker {
       return;
     }
     Napi::Object obj = GetAddonData(env)->context_ctor.New({});
+    TagNative(env, obj, NativeKind::kContext);
     ContextWrap::Unwrap(obj)->Attach(env, std::move(backend_), fallback_reason_);
     deferred_.Resolve(obj);
   }

@@ -29,9 +29,12 @@ Napi::Value Convert(const Napi::CallbackInfo& info, const char* op, const char* 
   Napi::TypedArray ta = v.As<Napi::TypedArray>();
   if (ta.TypedArrayType() != src_type)
     ThrowArg(env, StatusCode::kDType, op, argument, WithArticle(src_name), DescribeValue(v));
+  if (IsDetached(ta))
+    ThrowArg(env, StatusCode::kArgument, op, argument, "an array whose buffer is not detached (transferred)",
+             "a detached " + DescribeValue(v));
   cpu::Isa isa = IsaForCall(info);
   size_t n = ta.ElementLength();
-  const Src* src = reinterpret_cast<const Src*>(TypedArrayBytes(ta));
+  const Src* src = reinterpret_cast<const Src*>(TypedArrayBytes(ta, op, argument));
   Napi::ArrayBuffer ab = NewResultBuffer(env, n * sizeof(Dst), op, argument, "the converted array");
   Napi::TypedArrayOf<Dst> out = Napi::TypedArrayOf<Dst>::New(env, n, ab, 0);
   fn(src, out.Data(), n, isa);

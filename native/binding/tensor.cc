@@ -4,6 +4,7 @@
 
 #include "binding/addon_data.h"
 #include "binding/errors.h"
+#include "binding/object_tags.h"
 
 namespace sparq::binding {
 
@@ -19,6 +20,7 @@ Napi::Function TensorWrap::Define(Napi::Env env) {
 Napi::Object TensorWrap::Create(Napi::Env env, Napi::Object ctx_object, ContextCore* ctx,
                                 std::shared_ptr<Buffer> buffer, DType dtype, Shape shape) {
   Napi::Object obj = GetAddonData(env)->tensor_ctor.New({});
+  TagNative(env, obj, NativeKind::kTensor);
   TensorWrap* t = Unwrap(obj);
   const size_t bytes = buffer->bytes;
   t->buffer_ = std::move(buffer);
@@ -130,7 +132,7 @@ Napi::Value TensorWrap::ReadInto(const Napi::Value& out_value) {
                                                         "out")).Value());
           return;
         }
-        std::memcpy(const_cast<uint8_t*>(TypedArrayBytes(target)), staging.get(), bytes);
+        std::memcpy(const_cast<uint8_t*>(TypedArrayBytes(target, kOp, "out")), staging.get(), bytes);
         deferred->Resolve(target);
       });
   return deferred->Promise();

@@ -6,6 +6,7 @@
 #include "binding/addon_data.h"
 #include "binding/args.h"
 #include "binding/errors.h"
+#include "binding/object_tags.h"
 #include "formats/host_buffers.h"
 #include "sparq/cpu.h"
 
@@ -23,6 +24,7 @@ WeightWrap::WeightWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Weight
 Napi::Object WeightWrap::Create(Napi::Env env, Napi::Object ctx_object, ContextCore* ctx,
                                 std::shared_ptr<const WeightFormat> format, std::vector<std::shared_ptr<Buffer>> parts) {
   Napi::Object obj = GetAddonData(env)->weight_ctor.New({});
+  TagNative(env, obj, NativeKind::kWeight);
   WeightWrap* w = Unwrap(obj);
   w->format_ = std::move(format);
   w->parts_ = std::move(parts);
@@ -126,9 +128,7 @@ Napi::Value WeightWrap::Read(const Napi::CallbackInfo& info) {
 WeightWrap* ParseWeight(const Napi::Value& v, ContextCore* ctx, const std::string& op, const char* kind,
                         const std::string& expected) {
   Napi::Env env = v.Env();
-  AddonData* data = GetAddonData(env);
-  if (!v.IsObject() || !v.As<Napi::Object>().InstanceOf(data->weight_ctor.Value()))
-    ThrowArg(env, StatusCode::kArgument, op, "weight", expected, DescribeSparqObject(v));
+  if (!IsNative(v, NativeKind::kWeight)) ThrowArg(env, StatusCode::kArgument, op, "weight", expected, DescribeSparqObject(v));
   WeightWrap* w = WeightWrap::Unwrap(v.As<Napi::Object>());
   Status usable = w->CheckUsable(op, "weight");
   if (!usable.ok()) ThrowStatus(env, usable);
