@@ -1,4 +1,4 @@
-import { fork } from 'child_process';
+import { fork, spawn, spawnSync } from 'child_process';
 import * as path from 'path';
 
 import { comm, open, SparqArgumentError, SparqDisposedError, SparqTimeoutError, type Comm, type Context, type Tensor } from '../src';
@@ -205,6 +205,102 @@ describe('comm.allreduceRmsnorm [cpu]: ranks in other workers and processes', ()
       await sq.close();
     }
   });
+
+  /** id with its maxBytes field (bytes 20..27, little-endian) set to `bytes`. */
+  const withMaxBytes = (id: Uint8Array, bytes: number): Uint8Array => {
+    const copy = Uint8Array.from(id);
+    new DataView(copy.buffer).setBigUint64(20, BigInt(bytes), true);
+    return copy;
+  };
+
+  it.each([2048, 8192])(
+    'an id whose maxBytes differs from the first rank\'s (%d against 4096) is refused (each rank read its peers at its own slot offsets: wrong sums, no error)',
+    async (other) => {
+      const [a, b] = [await open({ backend: 'cpu', threads: 1 }), await open({ backend: 'cpu', threads: 1 })];
+      try {
+        const id = comm.create({ maxBytes: 4096 });
+        const first = a.comm({ id, rank: 0, size: 2, timeoutMs: 1500 });
+        await new Promise((r) => setTimeout(r, 100)); // rank 0 has made the segment
+        await expect(b.comm({ id: withMaxBytes(id, other), rank: 1, size: 2, timeoutMs: 1500 })).rejects.toMatchObject({
+          name: 'SparqArgumentError',
+          argument: 'id',
+          message: `comm: id must be the one every rank was given, got one whose maxBytes (${other}) differs from the first rank's (4096)`,
+        });
+        await expect(first).rejects.toBeInstanceOf(SparqTimeoutError); // the refused rank never joined
+      } finally {
+        await Promise.all([a.close(), b.close()]);
+      }
+    },
+  );
+
+  it('an id with its reserved bytes set is refused', async () => {
+    const sq = await open({ backend: 'cpu', threads: 1 });
+    try {
+      const id = comm.create({ maxBytes: 4096 });
+      id[30] = 0xff;
+      await expect(sq.comm({ id, rank: 0, size: 1, timeoutMs: 1000 })).rejects.toMatchObject({ name: 'SparqArgumentError', argument: 'id' });
+    } finally {
+      await sq.close();
+    }
+  });
+
+  it('an id joined again after its comm ended, in the same process: a fresh comm (was "rank 0 twice" until the old handles were collected)', async () => {
+    const id = comm.create({ maxBytes: 4096 });
+    for (let round = 0; round < 2; round++) {
+      const [a, b] = [await open({ backend: 'cpu', threads: 1 }), await open({ backend: 'cpu', threads: 1 })];
+      try {
+        const [ca, cb] = await Promise.all([a.comm({ id, rank: 0, size: 2, timeoutMs: 3000 }), b.comm({ id, rank: 1, size: 2, timeoutMs: 3000 })]);
+        // x = 1 on both ranks, residual 0: residual 2 everywhere, out 2 / rms(2) = 1
+        const run = (sq: Context, c: Comm) =>
+          c.allreduceRmsnorm(sq.tensor(new Uint16Array(16).fill(0x3c00), [2, 8], 'f16'), sq.tensor(new Uint16Array(16), [2, 8], 'f16'), sq.tensor(new Uint16Array(8).fill(0x3c00), [8], 'f16'), { eps: 0 });
+        const [ra, rb] = [run(a, ca), run(b, cb)];
+        for (const r of [ra, rb]) {
+          expect({ round, residual: Array.from(await r.residual.read()) }).toEqual({ round, residual: new Array(16).fill(0x4000) });
+          expect({ round, out: Array.from(await r.out.read()) }).toEqual({ round, out: new Array(16).fill(0x3c00) });
+        }
+        ca.close();
+        cb.close();
+      } finally {
+        await Promise.all([a.close(), b.close()]);
+      }
+    }
+  });
+
+  // Two containers of one pod sharing /dev/shm: each its own pid namespace. A peer's pid means
+  // nothing here, so it must not be judged by kill(pid, 0) (a live peer was "exited" at once).
+  const unshare = spawnSync('unshare', ['-p', '-f', '--mount-proc', 'true']).status === 0;
+  (unshare ? it : it.skip)(
+    `a rank in another pid namespace is not taken for an exited one${unshare ? '' : ' (skipped: unshare -p needs root here)'}`,
+    async () => {
+      const id = hex(comm.create({ maxBytes: 4096 }));
+      const indexJs = path.join(__dirname, '..', 'dist', 'src', 'index.js');
+      const rank = (r: number) => `
+        const sparq = require(${JSON.stringify(indexJs)});
+        (async () => {
+          const sq = await sparq.open({ backend: 'cpu', threads: 1 });
+          const c = await sq.comm({ id: Uint8Array.from(Buffer.from('${id}', 'hex')), rank: ${r}, size: 2, timeoutMs: 10000 });
+          await new Promise((res) => setTimeout(res, ${r} * 600)); // rank 0 waits in the call meanwhile
+          const x = sq.tensor(new Uint16Array(16).fill(0x3c00), [2, 8], 'f16');
+          const y = await c.allreduceRmsnorm(x, sq.tensor(new Uint16Array(16), [2, 8], 'f16'), sq.tensor(new Uint16Array(8).fill(0x3c00), [8], 'f16'), { eps: 0 }).residual.read();
+          console.log('rank ${r} pid ' + process.pid + ' residual ' + y[0].toString(16));
+          c.close();
+          await sq.close();
+        })().catch((e) => { console.log('rank ${r} pid ' + process.pid + ' failed: ' + e.message); });`;
+      const run = (cmd: string, args: string[]) =>
+        new Promise<string>((resolve) => {
+          const p = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+          let out = '';
+          p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+          p.on('exit', () => resolve(out.trim()));
+        });
+      const outs = await Promise.all([
+        run('unshare', ['-p', '-f', '--mount-proc', process.execPath, '-e', rank(0)]),
+        run(process.execPath, ['-e', rank(1)]),
+      ]);
+      expect(outs[0]).toBe('rank 0 pid 1 residual 4000'); // 1 + 1, in its own namespace
+      expect(outs[1]).toMatch(/^rank 1 pid \d+ residual 4000$/);
+    },
+  );
 
   it('two ranks of one comm from one context: the second is refused at once (it used to wait 2 × timeoutMs and blame the first)', async () => {
     const sq = await open({ backend: 'cpu' });

@@ -1,4 +1,4 @@
-import { spawnSync } from 'child_process';
+import { spawn, spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 
@@ -90,6 +90,50 @@ describe('lifecycle [cpu]', () => {
     expect(r.status).toBe(how === 'process.exit()' ? 0 : 1);
     expect(fs.existsSync(file)).toBe(false);
   });
+
+  it.each(['SIGTERM', 'SIGINT'] as const)(
+    'a process stopped by %s while its join waits: its /dev/shm name is removed by the next join on the machine',
+    async (signal) => {
+      // Node's default action for these signals runs no exit handler, so the name stayed for good
+      // (docker stop, systemd and Ctrl-C stop services this way). The next join sweeps it: a rank
+      // that joined has exited, so that comm can never complete.
+      const child = spawn(
+        process.execPath,
+        [
+          '-e',
+          `
+        const sparq = require(${JSON.stringify(indexJs)});
+        (async () => {
+          const sq = await sparq.open({ backend: 'cpu', threads: 1 });
+          const id = sparq.comm.create({ maxBytes: 4096 });
+          sq.comm({ id, rank: 0, size: 2, timeoutMs: 60000 }).catch(() => {}); // rank 1 never comes
+          await new Promise((r) => setTimeout(r, 300));
+          console.log('/dev/shm/sparq-' + Buffer.from(id.subarray(4, 20)).toString('hex'));
+        })();`,
+        ],
+        { stdio: ['ignore', 'pipe', 'inherit'] },
+      );
+      const file = await new Promise<string>((resolve) => child.stdout.once('data', (d: Buffer) => resolve(d.toString().trim())));
+      expect(file).toMatch(/^\/dev\/shm\/sparq-[0-9a-f]{32}$/);
+      expect(fs.existsSync(file)).toBe(true);
+      child.kill(signal);
+      const ended = await new Promise<NodeJS.Signals | null>((resolve) => child.once('exit', (_code, sig) => resolve(sig)));
+      expect(ended).toBe(signal);
+      expect(fs.existsSync(file)).toBe(true); // what the signal left
+      const next = runNode(
+        [],
+        `
+        const sparq = require(${JSON.stringify(indexJs)});
+        (async () => {
+          const sq = await sparq.open({ backend: 'cpu', threads: 1 });
+          (await sq.comm({ id: sparq.comm.create({ maxBytes: 4096 }), rank: 0, size: 1, timeoutMs: 1000 })).close();
+          await sq.close();
+        })();`,
+      );
+      expect({ status: next.status, stderr: next.stderr }).toEqual({ status: 0, stderr: '' });
+      expect(fs.existsSync(file)).toBe(false);
+    },
+  );
 
   it('a context works inside a worker thread (one context per thread) and the worker exits cleanly', () => {
     const r = runNode(

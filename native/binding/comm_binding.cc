@@ -207,7 +207,7 @@ Napi::Value CommJoin(const Napi::CallbackInfo& info) {
   std::vector<uint8_t> id(idp, idp + id_bytes);
   const int size = int(IntArg(env, info[3], op, "size", 1, comm::kMaxRanks, "an integer in [1, 8]"));
   const int rank = int(IntArg(env, info[2], op, "rank", 0, size - 1, "an integer in [0, size - 1] = [0, " + std::to_string(size - 1) + "]"));
-  const int64_t timeout_ms = IntArg(env, info[4], op, "timeoutMs", 1, int64_t(1) << 31, "an integer number of ms >= 1");
+  const int64_t timeout_ms = IntArg(env, info[4], op, "timeoutMs", 1, int64_t(1) << 31, "an integer number of ms in [1, 2147483648] (about 24.8 days)");
   const std::string transport = info[5].IsString() ? info[5].As<Napi::String>().Utf8Value() : "";
   if (transport != "auto" && transport != "host")
     ThrowArg(env, StatusCode::kArgument, op, "transport", "'auto' or 'host'", DescribeValue(info[5]));

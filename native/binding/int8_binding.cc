@@ -162,7 +162,7 @@ Napi::Value Int8Matmul(const Napi::CallbackInfo& info) {
   const double threshold = info[5].IsNumber() ? info[5].As<Napi::Number>().DoubleValue() : -1.0;
   // Finite and representable as fp32 (the compare is fp32): a typo like -6 or Infinity is an error.
   if (!(threshold >= 0.0 && threshold <= 3.4028234663852886e38))
-    ThrowArg(env, StatusCode::kArgument, op, "threshold", "a finite number >= 0 (0 = no outlier columns)",
+    ThrowArg(env, StatusCode::kArgument, op, "threshold", "a number in [0, 3.4028234663852886e38] (0 = no outlier columns; fp32 compares it)",
              DescribeValue(info[5]));
   constexpr MatmulLimits limits = LimitsOf<Int8MatmulArgs>();
   MatmulOperands a = ParseMatmulOperands(info, ctx, op, 2, format.n(), format.k(), limits);

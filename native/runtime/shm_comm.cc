@@ -6,6 +6,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <dirent.h>
+
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
@@ -28,7 +30,9 @@ struct RankState {
   // Vote v (1-based) of this rank: bit 31 + v of `votes` is its answer, the low 32 bits how many
   // votes it has cast. Answers accumulate, so they stay readable after later votes.
   std::atomic<uint64_t> votes;
-  uint8_t pad[64 - 56];
+  // My process's pid namespace (PidNamespace(); 0 unknown): a pid means a process only inside its
+  // namespace, and ranks in two containers sharing /dev/shm may each be pid 1.
+  std::atomic<uint64_t> pid_ns;
 };
 static_assert(sizeof(RankState) == 64, "one cache line per rank");
 
@@ -63,7 +67,25 @@ std::string Hex(const uint8_t* p, size_t n) {
   return s;
 }
 
-bool ProcessGone(int64_t pid) { return pid > 0 && ::kill(pid_t(pid), 0) != 0 && errno == ESRCH; }
+// This process's pid namespace: the inode of /proc/self/ns/pid (0 where /proc is not mounted).
+uint64_t PidNamespace() {
+  static const uint64_t ns = [] {
+    struct stat st {};
+    return ::stat("/proc/self/ns/pid", &st) == 0 ? uint64_t(st.st_ino) : uint64_t(0);
+  }();
+  return ns;
+}
+
+// Whether the process of a rank that joined is known to have exited. Only a pid of this pid
+// namespace can be asked about (kill(pid, 0)); a rank in another one — a container sharing
+// /dev/shm — or of unknown namespace is never called gone: its absence shows at the timeout.
+// This process's own ranks (threads) are never gone.
+bool RankProcessGone(const RankState& r) {
+  const int64_t pid = r.pid.load(std::memory_order_acquire);
+  const uint64_t ns = r.pid_ns.load(std::memory_order_acquire);
+  if (pid <= 0 || ns == 0 || ns != PidNamespace() || pid == int64_t(::getpid())) return false;
+  return ::kill(pid_t(pid), 0) != 0 && errno == ESRCH;
+}
 
 // Bounded backoff: spin briefly (peers usually arrive within microseconds), then sleep in growing steps.
 // One mapping of a segment per process, shared by every rank of this process (refcounted): ranks
@@ -76,6 +98,9 @@ struct Mapping {
   int refs = 0;
   int fd = -1;  // kept open to reserve the segment's pages (ReserveBytes)
 };
+// Keyed by the segment file's identity, not its name: a name may be reused for a fresh file once the
+// old one was unlinked (an id joined again after its comm ended), and a closed comm's mapping lives
+// until its handle is collected — keyed by name, a new join found the old, broken segment.
 std::mutex g_mappings_mu;
 std::map<std::string, Mapping>& Mappings() {
   static auto* m = new std::map<std::string, Mapping>();  // never destroyed: ranks may outlive statics
@@ -119,27 +144,36 @@ int ReserveBytes(int fd, size_t offset, size_t bytes) {
   return e == EOPNOTSUPP || e == EINVAL || e == ENOSYS ? 0 : e;
 }
 
-Status MapSegment(const std::string& name, size_t total, void** out, int* fd_out) {
+// *key_out: the mapping's key (UnmapSegment's argument). A mapping this process already has is
+// shared when it is large enough; else `too_small(its bytes)` says why not (Join knows the ranks'
+// size and slot bytes, and names the one that differs).
+template <class TooSmall>
+Status MapSegment(const std::string& name, size_t total, void** out, int* fd_out, std::string* key_out, TooSmall&& too_small) {
   const char* op = "comm";
-  std::lock_guard<std::mutex> lk(g_mappings_mu);
-  auto it = Mappings().find(name);
-  if (it != Mappings().end()) {
-    if (it->second.bytes < total)  // a rank with a larger size than the first; Join's size check names it
-      return Status::Error(StatusCode::kArgument, std::string(op) + ": size must match the other ranks' (the segment is " +
-                                                      std::to_string(it->second.bytes) + " bytes, this rank needs " +
-                                                      std::to_string(total) + ")",
-                           "size");
-    ++it->second.refs;
-    *out = it->second.base;
-    *fd_out = it->second.fd;
-    return Status::Ok();
-  }
   const int fd = ::shm_open(name.c_str(), O_CREAT | O_RDWR, 0600);
   if (fd < 0)
     return Status::Error(StatusCode::kBackend, std::string(op) + ": could not open the shared-memory segment " + name +
                                                    " (" + std::strerror(errno) + "); is /dev/shm mounted and writable?");
   struct stat st {};
-  if (::fstat(fd, &st) != 0 || (size_t(st.st_size) < total && ::ftruncate(fd, off_t(total)) != 0)) {
+  if (::fstat(fd, &st) != 0) {
+    const int e = errno;
+    ::close(fd);
+    return Status::Error(StatusCode::kBackend, std::string(op) + ": could not stat the shared-memory segment " + name + " (" +
+                                                   std::strerror(e) + ")");
+  }
+  const std::string key = name + "@" + std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino);
+  std::lock_guard<std::mutex> lk(g_mappings_mu);
+  auto it = Mappings().find(key);
+  if (it != Mappings().end()) {
+    ::close(fd);
+    if (it->second.bytes < total) return too_small(it->second.base);
+    ++it->second.refs;
+    *out = it->second.base;
+    *fd_out = it->second.fd;
+    *key_out = key;
+    return Status::Ok();
+  }
+  if (size_t(st.st_size) < total && ::ftruncate(fd, off_t(total)) != 0) {
     const int e = errno;
     ::close(fd);
     return Status::Error(StatusCode::kOutOfMemory, std::string(op) + ": could not size the shared-memory segment to " +
@@ -158,19 +192,69 @@ Status MapSegment(const std::string& name, size_t total, void** out, int* fd_out
     return Status::Error(StatusCode::kOutOfMemory, std::string(op) + ": could not map the shared-memory segment (" +
                                                        std::strerror(e) + ")");
   }
-  Mappings()[name] = Mapping{p, total, 1, fd};
+  Mappings()[key] = Mapping{p, total, 1, fd};
   *out = p;
   *fd_out = fd;
+  *key_out = key;
   return Status::Ok();
 }
 
-void UnmapSegment(const std::string& name) {
+void UnmapSegment(const std::string& key) {
   std::lock_guard<std::mutex> lk(g_mappings_mu);
-  auto it = Mappings().find(name);
+  auto it = Mappings().find(key);
   if (it == Mappings().end() || --it->second.refs > 0) return;
   ::munmap(it->second.base, it->second.bytes);
   if (it->second.fd >= 0) ::close(it->second.fd);
   Mappings().erase(it);
+}
+
+// Unlinks the segments in /dev/shm whose join can never complete because a rank that joined has
+// exited: a process stopped by a signal (SIGTERM from docker stop or systemd, Ctrl-C) while its join
+// waited runs no exit handler (Node's default action), so its name stayed for good (2026-12-05).
+// Such a comm is doomed either way — its peers see the exited rank and fail — so whoever joins a
+// comm next on this machine removes the name. `except`: the segment the caller is joining, whose
+// own failure it will report. Ranks of another pid namespace are never judged (RankProcessGone).
+void SweepDoomedSegments(const std::string& except) {
+  DIR* dir = ::opendir("/dev/shm");
+  if (dir == nullptr) return;
+  constexpr size_t kNameChars = 6 + 32;  // "sparq-" + 16 bytes in hex
+  while (const dirent* e = ::readdir(dir)) {
+    if (std::strncmp(e->d_name, "sparq-", 6) != 0 || std::strlen(e->d_name) != kNameChars) continue;
+    const std::string name = std::string("/") + e->d_name;
+    if (name == except) continue;
+    const int fd = ::shm_open(name.c_str(), O_RDONLY, 0);
+    if (fd < 0) continue;
+    struct stat st {};
+    void* p = ::fstat(fd, &st) == 0 && size_t(st.st_size) >= kHeaderBytes
+                  ? ::mmap(nullptr, kHeaderBytes, PROT_READ, MAP_SHARED, fd, 0)
+                  : MAP_FAILED;
+    ::close(fd);
+    if (p == MAP_FAILED) continue;
+    const auto& s = *static_cast<const ShmComm::Segment*>(p);
+    bool doomed = false;
+    if (s.init.load(std::memory_order_acquire) == 2 && s.magic == kMagic && s.size >= 1 && s.size <= kMaxRanks)
+      for (int r = 0; r < s.size && !doomed; ++r)
+        doomed = s.ranks[r].joined.load(std::memory_order_acquire) == 1 && RankProcessGone(s.ranks[r]);
+    ::munmap(p, kHeaderBytes);
+    if (doomed) ::shm_unlink(name.c_str());
+  }
+  ::closedir(dir);
+}
+
+// first: what the first rank to join recorded (-1: unknown, the segment not ours or not ready).
+Status SizeDiffers(int first, int size) {
+  return Status::Error(StatusCode::kArgument,
+                       "comm: size must be " + (first > 0 ? std::to_string(first) + " (what the first rank to join said)"
+                                                          : std::string("what the first rank to join said")) +
+                           ", got " + std::to_string(size),
+                       "size");
+}
+
+Status SlotBytesDiffer(uint64_t first, uint64_t mine) {
+  return Status::Error(StatusCode::kArgument,
+                       "comm: id must be the one every rank was given, got one whose maxBytes (" + std::to_string(mine) +
+                           ") differs from the first rank's (" + std::to_string(first) + ")",
+                       "id");
 }
 
 }  // namespace
@@ -202,7 +286,9 @@ Status ShmComm::Join(const std::vector<uint8_t>& id, int rank, int size, int64_t
   const char* op = "comm";
   uint64_t slot_bytes = 0;
   for (int i = 0; i < 8; ++i) slot_bytes |= uint64_t(id.size() == kIdBytes ? id[20 + i] : 0) << (8 * i);
-  if (id.size() != kIdBytes || std::memcmp(id.data(), "SQC1", 4) != 0 || slot_bytes == 0 || slot_bytes > (uint64_t(1) << 40))
+  const bool tail_zero = id.size() == kIdBytes && id[28] == 0 && id[29] == 0 && id[30] == 0 && id[31] == 0;
+  if (id.size() != kIdBytes || std::memcmp(id.data(), "SQC1", 4) != 0 || slot_bytes == 0 || slot_bytes > (uint64_t(1) << 40) ||
+      !tail_zero)
     return Status::Error(StatusCode::kArgument, std::string(op) + ": id must be the bytes sparq.comm.create() returned, got " +
                                                     std::to_string(id.size()) + " bytes that are not",
                          "id");
@@ -214,9 +300,17 @@ Status ShmComm::Join(const std::vector<uint8_t>& id, int rank, int size, int64_t
   if (rank_names.size() == size_t(size)) c->rank_names_ = rank_names;
   c->cancel_ = cancel ? std::move(cancel) : std::make_shared<std::atomic<bool>>(false);
   c->name_ = "/sparq-" + Hex(id.data() + 4, 16);
+  SweepDoomedSegments(c->name_);
   const size_t total = kHeaderBytes + size_t(size) * size_t(slot_bytes);
   void* p = nullptr;
-  Status mapped = MapSegment(c->name_, total, &p, &c->fd_);
+  // Another rank of this process mapped the segment for a smaller comm: its header says whether
+  // the size or the id's maxBytes differs.
+  auto too_small = [&](void* base) {
+    const Segment& other = *static_cast<const Segment*>(base);
+    if (other.init.load(std::memory_order_acquire) == 2 && other.slot_bytes != slot_bytes) return SlotBytesDiffer(other.slot_bytes, slot_bytes);
+    return SizeDiffers(other.init.load(std::memory_order_acquire) == 2 ? other.size : -1, size);
+  };
+  Status mapped = MapSegment(c->name_, total, &p, &c->fd_, &c->mapping_key_, too_small);
   if (!mapped.ok()) return mapped;
   c->seg_ = static_cast<Segment*>(p);
   c->mapped_bytes_ = total;
@@ -239,20 +333,21 @@ Status ShmComm::Join(const std::vector<uint8_t>& id, int rank, int size, int64_t
   // A join refused for a bad size or rank leaves the segment as it was: it must not close (break)
   // the comm its rightful members share, in this process's mapping or any other.
   auto refuse = [&c](Status why) {
-    UnmapSegment(c->name_);
+    UnmapSegment(c->mapping_key_);
     c->seg_ = nullptr;
     return why;
   };
-  if (s.magic != kMagic || s.size != size)
-    return refuse(Status::Error(StatusCode::kArgument, std::string(op) + ": size must be " + std::to_string(s.size) +
-                                                           " (what the first rank to join said), got " + std::to_string(size),
-                                "size"));
+  if (s.magic != kMagic || s.size != size) return refuse(SizeDiffers(s.magic == kMagic ? s.size : -1, size));
+  // Each rank finds slot p at p · its id's maxBytes: ranks given ids that differ there would read
+  // each other's rows at the wrong offsets (wrong sums, no error; 2026-12-05).
+  if (s.slot_bytes != slot_bytes) return refuse(SlotBytesDiffer(s.slot_bytes, slot_bytes));
   RankState& me = s.ranks[rank];
   uint32_t not_joined = 0;
   if (!me.joined.compare_exchange_strong(not_joined, 1, std::memory_order_acq_rel))
     return refuse(Status::Error(StatusCode::kArgument, std::string(op) + ": rank must be one no other member has joined as, got " +
                                                            c->RankName(rank) + " twice",
                                 "rank"));
+  me.pid_ns.store(PidNamespace(), std::memory_order_relaxed);
   me.pid.store(int64_t(::getpid()), std::memory_order_release);
 
   MarkJoining(c->name_, true);
@@ -270,7 +365,7 @@ Status ShmComm::Join(const std::vector<uint8_t>& id, int rank, int size, int64_t
 ShmComm::~ShmComm() {
   static_assert(sizeof(Segment) <= 4096, "the header fits its page");
   Close();
-  if (seg_) UnmapSegment(name_);
+  if (seg_) UnmapSegment(mapping_key_);
 }
 
 void ShmComm::Close() {
@@ -325,9 +420,8 @@ Status ShmComm::WaitAll(Wait what, uint64_t target) {
       std::string missing, gone;
       for (int p = 0; p < size_; ++p) {
         if (reached(seg_->ranks[p])) continue;
-        const int64_t pid = seg_->ranks[p].pid.load(std::memory_order_acquire);
-        if (pid != int64_t(::getpid()) && ProcessGone(pid))
-          gone += (gone.empty() ? "" : ", ") + RankName(p) + " (pid " + std::to_string(pid) + ")";
+        if (RankProcessGone(seg_->ranks[p]))
+          gone += (gone.empty() ? "" : ", ") + RankName(p) + " (pid " + std::to_string(seg_->ranks[p].pid.load()) + ")";
         missing += (missing.empty() ? "" : ", ") + RankName(p);
       }
       const std::string call = what == Wait::kJoin   ? "the join"
@@ -363,8 +457,7 @@ bool ShmComm::PeersReleased(bool wait) {
     for (int p = 0; p < size_ && all; ++p) {
       if (p == rank_) continue;
       const RankState& r = seg_->ranks[p];
-      const int64_t pid = r.pid.load(std::memory_order_acquire);
-      all = r.released.load(std::memory_order_acquire) == 1 || (pid != int64_t(::getpid()) && ProcessGone(pid));
+      all = r.released.load(std::memory_order_acquire) == 1 || RankProcessGone(r);
     }
     if (all) return true;
     if (!wait || ((i & 255) == 255 && Clock::now() > deadline)) return false;

@@ -104,8 +104,10 @@ class ShmComm {
   // Returns the kTimeout status the peers see.
   Status Abandon(const std::string& reason) { return Break(reason); }
 
- private:
+ // The shared header's layout (shm_comm.cc); public so that file's sweep of /dev/shm can read others'.
   struct Segment;
+
+ private:
   ShmComm() = default;
   enum class Wait { kJoin, kArrive, kDepart, kVote };
   Status Arrive(const void* input, size_t bytes, int64_t tokens, int64_t hidden, std::vector<const void*>* slots);
@@ -127,6 +129,7 @@ class ShmComm {
   uint64_t calls_ = 0;
   uint64_t votes_ = 0;
   std::string name_;
+  std::string mapping_key_;  // the process's mapping of the segment (its file's identity)
   std::vector<int> rank_names_;
   std::shared_ptr<std::atomic<bool>> cancel_;
   mutable std::mutex mu_;

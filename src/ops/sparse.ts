@@ -115,7 +115,8 @@ export class SparseOps {
   /**
    * Magnitude pruning, off the JS thread: a copy of `w` with the smallest-|w| entries set to 0
    * (bits 0x0000) so that `round(sparsity·count)` are zero per row (or over the whole matrix);
-   * ties keep the lower column, entries already zero count toward the target, NaN counts as largest.
+   * ties keep the lower index (the lower column in a row; row-major order for `'global'`), entries
+   * already zero count toward the target, NaN counts as larger than any number (NaNs by payload).
    * @param sparsity in [0, 1].
    * @throws {SparqArgumentError} (as a rejection) on a sparsity outside [0, 1] or an unknown scope.
    */
