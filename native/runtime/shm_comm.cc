@@ -98,9 +98,12 @@ struct Mapping {
   int refs = 0;
   int fd = -1;  // kept open to reserve the segment's pages (ReserveBytes)
 };
-// Keyed by the segment file's identity, not its name: a name may be reused for a fresh file once the
-// old one was unlinked (an id joined again after its comm ended), and a closed comm's mapping lives
-// until its handle is collected — keyed by name, a new join found the old, broken segment.
+// Keyed by the segment file's identity, not only its name: a name may be reused for a fresh file
+// once the old one was unlinked (an id joined again after its comm ended), and a closed comm's
+// mapping lives until its handle is collected — keyed by name alone, a new join found the old,
+// broken segment ("rank 0 twice" until a GC). A join still finds a live (unbroken) comm of its name
+// this process maps, whose name rank 0 has unlinked: so a rank joined twice, or another size, is
+// refused at once rather than waiting in a fresh file for peers that are elsewhere.
 std::mutex g_mappings_mu;
 std::map<std::string, Mapping>& Mappings() {
   static auto* m = new std::map<std::string, Mapping>();  // never destroyed: ranks may outlive statics
@@ -150,6 +153,22 @@ int ReserveBytes(int fd, size_t offset, size_t bytes) {
 template <class TooSmall>
 Status MapSegment(const std::string& name, size_t total, void** out, int* fd_out, std::string* key_out, TooSmall&& too_small) {
   const char* op = "comm";
+  auto share = [&](const std::string& key, Mapping& m) {
+    if (m.bytes < total) return too_small(m.base);
+    ++m.refs;
+    *out = m.base;
+    *fd_out = m.fd;
+    *key_out = key;
+    return Status::Ok();
+  };
+  {
+    std::lock_guard<std::mutex> lk(g_mappings_mu);
+    const std::string prefix = name + "@";
+    for (auto& [key, m] : Mappings())
+      if (key.compare(0, prefix.size(), prefix) == 0 &&
+          static_cast<const ShmComm::Segment*>(m.base)->broken.load(std::memory_order_acquire) == 0)
+        return share(key, m);
+  }
   const int fd = ::shm_open(name.c_str(), O_CREAT | O_RDWR, 0600);
   if (fd < 0)
     return Status::Error(StatusCode::kBackend, std::string(op) + ": could not open the shared-memory segment " + name +
@@ -164,14 +183,9 @@ Status MapSegment(const std::string& name, size_t total, void** out, int* fd_out
   const std::string key = name + "@" + std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino);
   std::lock_guard<std::mutex> lk(g_mappings_mu);
   auto it = Mappings().find(key);
-  if (it != Mappings().end()) {
+  if (it != Mappings().end()) {  // another rank of this process mapped this file meanwhile
     ::close(fd);
-    if (it->second.bytes < total) return too_small(it->second.base);
-    ++it->second.refs;
-    *out = it->second.base;
-    *fd_out = it->second.fd;
-    *key_out = key;
-    return Status::Ok();
+    return share(key, it->second);
   }
   if (size_t(st.st_size) < total && ::ftruncate(fd, off_t(total)) != 0) {
     const int e = errno;
