@@ -194,6 +194,8 @@ export interface NativeBinding {
   fmaProbe(ctx: NativeContext, iterations: number): Promise<{ flopsPerIteration: number; checksum: number }>;
   /** Test support: an op that fails on the stream with status `code` (sparq::StatusCode 1..7). */
   injectFault(ctx: NativeContext, code: number, message: string, shape: number[]): NativeTensor;
+  /** Test support: the bytes this environment reported to V8 as external memory (live tensors and weights). */
+  v8ExternalBytes(): number;
   fragmentDump(ctx: NativeContext): Promise<NativeFragmentDump>;
   cpuIsa(): { best: string; supported: string[]; defaultThreads: number };
   readonly hasSim: boolean;

@@ -22,6 +22,7 @@ Napi::Value CpuIsaInfo(const Napi::CallbackInfo& info);
 Napi::Value FragmentDump(const Napi::CallbackInfo& info);
 Napi::Value Copy(const Napi::CallbackInfo& info);
 Napi::Value InjectFault(const Napi::CallbackInfo& info);
+Napi::Value V8ExternalBytes(const Napi::CallbackInfo& info);
 
 
 namespace {
@@ -70,6 +71,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("toBF16", Napi::Function::New(env, ToBF16, "toBF16"));
   exports.Set("fromBF16", Napi::Function::New(env, FromBF16, "fromBF16"));
   exports.Set("injectFault", Napi::Function::New(env, InjectFault, "injectFault"));
+  exports.Set("v8ExternalBytes", Napi::Function::New(env, V8ExternalBytes, "v8ExternalBytes"));
   exports.Set("copy", Napi::Function::New(env, Copy, "copy"));
   exports.Set("fragmentDump", Napi::Function::New(env, FragmentDump, "fragmentDump"));
   exports.Set("probeCuda", Napi::Function::New(env, ProbeCuda, "probeCuda"));

@@ -1,4 +1,4 @@
-// binding/fault_binding.cc: injectFault(ctx, code, message, shape) — test support: enqueues an op
+// binding/fault_binding.cc: test support. injectFault(ctx, code, message, shape) enqueues an op
 // that fails on the stream with the given status, so tests can prove how a failure inside queued
 // work surfaces in JS (read() rejects, synchronize() rejects once, a device error loses the context)
 // without needing a real device fault. Reached only through src/native.ts, not the public API.
@@ -24,6 +24,13 @@ Napi::Value InjectFault(const Napi::CallbackInfo& info) {
     return Status::Error(static_cast<StatusCode>(code), message);
   });
   return out_obj;
+}
+
+// v8ExternalBytes() → what this environment has reported to V8 with napi_adjust_external_memory
+// (every live tensor and weight, ContextOwnedHandle::Attach): process.memoryUsage().external does
+// not include it on Node 20, so the leak test reads it here.
+Napi::Value V8ExternalBytes(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), double(Napi::MemoryManagement::AdjustExternalMemory(info.Env(), 0)));
 }
 
 }  // namespace sparq::binding

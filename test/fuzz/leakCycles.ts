@@ -34,7 +34,7 @@ export interface Row {
   rssEndMiB: number;
   rssMaxMiB: number;
   growthMiB: number;
-  /** V8's external memory (what sparq reports with AdjustExternalMemory, plus ArrayBuffers), MiB. */
+  /** The external memory sparq reported to V8 (napi_adjust_external_memory: live tensors and weights), MiB. */
   externalWarmMiB: number;
   externalEndMiB: number;
   /** Threads of the process after the warm-up and at the end (contexts own a stream thread and a pool). */
@@ -109,7 +109,9 @@ function contextCycle(backend: BackendName): Cycle {
 }
 
 const rssMiB = (): number => process.memoryUsage().rss / MiB;
-const externalMiB = (): number => process.memoryUsage().external / MiB;
+// What sparq reported to V8 (napi_adjust_external_memory), read back from the addon:
+// process.memoryUsage().external leaves it out on Node 20, so a check on it could not fail.
+const externalMiB = (): number => native().v8ExternalBytes() / MiB;
 const heapMiB = (): number => process.memoryUsage().heapTotal / MiB;
 const threads = (): number => fs.readdirSync('/proc/self/task').length;
 
