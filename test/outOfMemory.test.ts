@@ -2,7 +2,7 @@
 // was asked, and the context stays usable. On sim the device's size is SPARQ_SIM_MEMORY_BYTES (read
 // when the context opens), so the device-memory path is testable without a GPU; on cpu an
 // allocation far beyond the machine's memory fails in the host allocator.
-import { open, SparqOutOfMemoryError, type Context } from '../src';
+import { open, SparqOutOfMemoryError, SparqShapeError, type Context } from '../src';
 import { backendMatrix, describeFor, titleFor } from './helpers/backends';
 import { randomF16, referenceMatmul, rng, relErrorF16 } from './reference';
 
@@ -100,6 +100,26 @@ describe('out of host memory [cpu]', () => {
     const sq = await open({ backend: 'cpu' });
     try {
       expect(() => sq.zeros([2 ** 26, 2 ** 24], 'f32')).toThrow(SparqOutOfMemoryError); // 4 PiB
+      await stillWorks(sq);
+    } finally {
+      await sq.close();
+    }
+  });
+});
+
+describe('tensors larger than a JavaScript typed array [cpu]', () => {
+  it('read() of a tensor past 2^32 elements rejects with SparqShapeError before any work is queued (the completion aborted the process)', async () => {
+    // 4 GiB of u8 (the fill touches it); read(out) cannot be given an array that large either.
+    const sq = await open({ backend: 'cpu' });
+    try {
+      const big = sq.zeros([2 ** 32 + 64], 'u8');
+      await expect(big.read()).rejects.toThrow(SparqShapeError);
+      await expect(big.read()).rejects.toThrow(
+        'read: tensor must be at most 4294967296 elements (the most one JavaScript typed array holds), got [4294967360] (4294967360 elements)',
+      );
+      big.dispose();
+      const edge = sq.zeros([2, 8], 'u8'); // and the context still reads and computes
+      expect(Array.from(await edge.read())).toEqual(new Array(16).fill(0));
       await stillWorks(sq);
     } finally {
       await sq.close();

@@ -57,6 +57,15 @@ Napi::Value TensorWrap::Read(const Napi::CallbackInfo& info) {
   Status usable = CheckUsable("read", "tensor");
   if (!usable.ok()) ThrowStatus(env, usable);
   if (info.Length() > 0 && !info[0].IsUndefined()) return ReadInto(info[0]);
+  // V8 (Node 20–24, 64-bit) makes typed arrays of at most 2^32 elements, and napi_create_typedarray
+  // past that is a fatal error in the completion (SIGABRT, 2026-12-05: a [2^32 + 64] u8 tensor),
+  // not an exception: refuse before any work is queued.
+  constexpr size_t kMaxTypedArrayElements = size_t(1) << 32;
+  const size_t elements = static_cast<size_t>(ShapeElements(shape_));
+  if (elements > kMaxTypedArrayElements)
+    ThrowArg(env, StatusCode::kShape, "read", "tensor",
+             "at most " + std::to_string(kMaxTypedArrayElements) + " elements (the most one JavaScript typed array holds)",
+             ShapeToString(shape_) + " (" + std::to_string(elements) + " elements)");
   auto deferred = std::make_shared<Napi::Promise::Deferred>(env);
   // The worker copies straight into this ArrayBuffer's store; the reference keeps it alive and
   // unobserved by JS until the promise resolves.
@@ -66,7 +75,6 @@ Napi::Value TensorWrap::Read(const Napi::CallbackInfo& info) {
   std::shared_ptr<Buffer> buffer = buffer_;
   std::shared_ptr<Backend> backend = context()->backend_ptr();
   DType dtype = dtype_;
-  size_t elements = static_cast<size_t>(ShapeElements(shape_));
   context()->Enqueue(
       env,
       [buffer, backend, host]() -> Status {

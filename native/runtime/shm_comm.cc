@@ -340,8 +340,14 @@ Status ShmComm::Join(const std::vector<uint8_t>& id, int rank, int size, int64_t
   }
   const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
   for (int i = 0; s.init.load(std::memory_order_acquire) != 2; ++i) {
+    // The rank that created the segment stopped between creating and initializing it.
     if (Clock::now() > deadline)
-      return Status::Error(StatusCode::kTimeout, std::string(op) + ": the segment was never initialized");
+      return Status::Error(StatusCode::kTimeout, std::string(op) + ": the segment was never initialized (the rank that made it "
+                                                     "stopped within microseconds of doing so), waited " +
+                                                     std::to_string(timeout_ms) + " ms");
+    if (c->cancel_->load(std::memory_order_relaxed))
+      return Status::Error(StatusCode::kTimeout, std::string(op) + ": rank " + c->RankName(rank) +
+                                                     " closed the comm (its context was closed) while joining");
     Backoff(i);
   }
   // A join refused for a bad size or rank leaves the segment as it was: it must not close (break)
