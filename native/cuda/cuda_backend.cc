@@ -123,6 +123,7 @@ void ContextDestroy(void* p) {
       if (b.ptr) cudaFree(b.ptr);
   cudaEventDestroy(c->origin);
   cudaStreamDestroy(c->stream);
+  (void)cudaGetLastError();  // nothing of a destroyed context's teardown may fail a later launch on this thread
   delete c;
 }
 
@@ -134,10 +135,15 @@ int32_t Alloc(void* p, size_t bytes, void** ptr, SparqCudaError* err) {
   return 0;
 }
 
+// Every entry point runs on the context's stream worker (or the JS thread) and sets the context's
+// device first: a thread's current device starts as 0, and an event or memset issued for device 0
+// onto a stream of device d fails (multi-GPU hosts: ctx.mark() on device 1 lost the context).
 void Free(void* p, void* ptr) {
   CudaContext* c = Ctx(p);
   cudaSetDevice(c->device);
-  cudaFreeAsync(ptr, c->stream);
+  // A failed free must not stay this thread's last error: the next launch's cudaGetLastError()
+  // (NvccTarget::Launch) would report it as that kernel's failure and lose the context.
+  if (cudaFreeAsync(ptr, c->stream) != cudaSuccess) (void)cudaGetLastError();
 }
 
 int32_t CopyToDevice(void* p, void* dst, const void* src, size_t bytes, SparqCudaError* err) {
@@ -159,22 +165,26 @@ int32_t CopyToHost(void* p, void* dst, const void* src, size_t bytes, SparqCudaE
 
 int32_t Fill(void* p, void* dst, size_t bytes, uint8_t value, SparqCudaError* err) {
   CudaContext* c = Ctx(p);
+  SPARQ_CUDA_TRY(cudaSetDevice(c->device), "cudaSetDevice");
   SPARQ_CUDA_TRY(cudaMemsetAsync(dst, value, bytes, c->stream), "cudaMemsetAsync");
   return 0;
 }
 
 int32_t CopyOnDevice(void* p, void* dst, const void* src, size_t bytes, SparqCudaError* err) {
+  SPARQ_CUDA_TRY(cudaSetDevice(Ctx(p)->device), "cudaSetDevice");
   SPARQ_CUDA_TRY(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, Ctx(p)->stream), "cudaMemcpyAsync(D2D)");
   return 0;
 }
 
 int32_t Synchronize(void* p, SparqCudaError* err) {
+  SPARQ_CUDA_TRY(cudaSetDevice(Ctx(p)->device), "cudaSetDevice");
   SPARQ_CUDA_TRY(cudaStreamSynchronize(Ctx(p)->stream), "cudaStreamSynchronize");
   return 0;
 }
 
 int32_t StreamTimeMs(void* p, double* ms, SparqCudaError* err) {
   CudaContext* c = Ctx(p);
+  SPARQ_CUDA_TRY(cudaSetDevice(c->device), "cudaSetDevice");
   cudaEvent_t ev;
   SPARQ_CUDA_TRY(cudaEventCreate(&ev), "cudaEventCreate");
   cudaError_t e = cudaEventRecord(ev, c->stream);
@@ -283,7 +293,7 @@ int32_t PeerSlotAlloc(void* p, size_t bytes, void** ptr, uint8_t* ipc_handle, Sp
 
 void PeerSlotFree(void* p, void* ptr) {
   cudaSetDevice(Ctx(p)->device);
-  cudaFree(ptr);
+  if (cudaFree(ptr) != cudaSuccess) (void)cudaGetLastError();  // as Free
 }
 
 int32_t PeerSlotOpen(void* p, const uint8_t* ipc_handle, void** ptr, SparqCudaError* err) {
@@ -296,7 +306,7 @@ int32_t PeerSlotOpen(void* p, const uint8_t* ipc_handle, void** ptr, SparqCudaEr
 
 void PeerSlotClose(void* p, void* ptr) {
   cudaSetDevice(Ctx(p)->device);
-  cudaIpcCloseMemHandle(ptr);
+  if (cudaIpcCloseMemHandle(ptr) != cudaSuccess) (void)cudaGetLastError();  // as Free
 }
 
 int32_t NcclStream(void* p, void** stream, SparqCudaError* err) {
@@ -306,6 +316,7 @@ int32_t NcclStream(void* p, void** stream, SparqCudaError* err) {
 }
 
 int32_t StreamIdle(void* p, int32_t* idle, SparqCudaError* err) {
+  SPARQ_CUDA_TRY(cudaSetDevice(Ctx(p)->device), "cudaSetDevice");
   const cudaError_t e = cudaStreamQuery(Ctx(p)->stream);
   if (e == cudaErrorNotReady) {
     *idle = 0;
