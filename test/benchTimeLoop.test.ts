@@ -184,3 +184,21 @@ describe('probeDrift (the host drift column)', () => {
     expect(probeDrift(undefined)).toBeNull();
   });
 });
+
+describe('timeInterleaved batch sizes', () => {
+  it('follow the wall time a sample takes, not the per-op time it reports (a sample of 20 ops)', async () => {
+    // Each sample stands for 20 ops of 0.25 ms (5 ms of wall time) and reports 0.25: sized by the
+    // report, a batch was 256 samples (1.3 s, the whole timed phase); by wall time it is ~40 (200 ms).
+    const sizes: number[] = [];
+    const batch = async (count: number): Promise<number[]> => {
+      sizes.push(count);
+      await new Promise((r) => setTimeout(r, 5 * count));
+      return Array<number>(count).fill(0.25);
+    };
+    const [stats] = await timeInterleaved([batch], { budgetMs: 0, fixedReps: 120, warmupReps: 1 });
+    expect((stats as Stats).reps).toBe(120);
+    expect((stats as Stats).median).toBe(0.25);
+    expect(Math.max(...sizes)).toBeLessThanOrEqual(45);
+    expect(sizes.length).toBeGreaterThanOrEqual(4); // the warm-up call, then several batches
+  });
+});

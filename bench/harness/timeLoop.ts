@@ -66,8 +66,13 @@ async function runBatch(lane: Lane, count: number): Promise<{ samples: number[];
   try {
     const samples = await lane.run(count);
     if (samples.length === 0) throw new Error(`a batch of ${count} returned no samples`);
-    lane.estimate = median(samples);
-    return { samples, spentMs: wallMs() - t0 };
+    const spentMs = wallMs() - t0;
+    // Batches are sized by wall time per sample: a sample may stand for several ops (sparq's
+    // `copies` between two marks, ORT's nodes per run) and report the time of one, so the median
+    // alone made each batch `copies` × 200 ms — one contender's whole timed phase in one batch of
+    // seconds, the contenders no longer taking turns (2026-12-05 review: 6.4 s and 5.0 s batches).
+    lane.estimate = Math.max(spentMs / samples.length, median(samples));
+    return { samples, spentMs };
   } catch (e) {
     lane.error = e instanceof Error ? e : new Error(String(e));
     return null;
