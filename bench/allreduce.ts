@@ -37,11 +37,11 @@ import { Sample, pickSample } from './harness/referenceCheck';
 import { ImplResult } from './harness/results';
 import { copiesFor } from './harness/rotation';
 import { median } from './harness/stats';
-import { TimeLoopOptions } from './harness/timeLoop';
+import { TimeLoopOptions, timeInterleaved } from './harness/timeLoop';
 import { measureCopyBandwidth } from './deviceBandwidth';
 import { BenchEnv, ConfigSink, OpBench, OpReport } from './opReport';
 import { COMMON_USAGE, CommonOptions, benchMain, commonOptions } from './runner';
-import { timeSparq } from './sparqTiming';
+import { SparqSampler, sparqSampler } from './sparqTiming';
 import { ALLREDUCE_IMPLS, AllreduceConfigResult, allreduceReport, type RunConditions } from './allreduceReport';
 
 export const ALLREDUCE_RANKS: readonly number[] = [2, 4, 8];
@@ -244,14 +244,20 @@ function failed(p: ImplPlan, status: 'wrong' | 'error', relErr: number | null, n
   return { impl: p.impl, status, stats: null, bytes: p.bytes, flops: 0, relErr, copies, clock: null, note };
 }
 
+/** An implementation whose check passed, ready to be timed beside the others. */
+interface CheckedImpl {
+  p: ImplPlan;
+  relErr: number;
+  launch: Context['lastLaunch'];
+  sampler: SparqSampler;
+}
+
 /**
  * One implementation on one config: a call into NaN-poisoned outputs checked against the float64
- * reference (every rank's out and residual), then timed with stream marks over the rotated inputs.
+ * reference (every rank's out and residual). Returns its failed row, or what times it.
  */
-async function measureImpl(sq: Context, s: ConfigState, d: ConfigData, ref: ConfigReference, p: ImplPlan,
-                           eps: number, loop: TimeLoopOptions): Promise<ImplResult> {
-  const out = poisoned(sq, d);
-  const residualOut = poisoned(sq, d);
+async function checkImpl(sq: Context, s: ConfigState, d: ConfigData, ref: ConfigReference, p: ImplPlan, eps: number,
+                         out: Tensor<'f16'>[], residualOut: Tensor<'f16'>[]): Promise<ImplResult | CheckedImpl> {
   const call = (i: number): void => {
     const set = s.sets[i % s.sets.length];
     s.group.allreduceRmsnorm(set.xs, set.residuals, s.gamma, { eps, algorithm: p.algorithm, out, residualOut });
@@ -275,15 +281,42 @@ async function measureImpl(sq: Context, s: ConfigState, d: ConfigData, ref: Conf
         `${nonFinite} non-finite elements over every rank's out and residual`, s.sets.length);
     }
     // one op per input set between marks, as the matmul benches group one per weight copy
-    const t = await timeSparq(sq, call, loop, s.sets.length);
-    const enqueueBound = t.enqueueMicros >= 0.5 * t.stats.median * 1e3;
-    return { impl: p.impl, status: 'ok', stats: t.stats, bytes: p.bytes, flops: 0, relErr, copies: s.sets.length,
-      clock: 'stream', launch,
-      note: enqueueBound ? `possibly enqueue-bound: enqueue ${t.enqueueMicros.toFixed(1)} µs/op` : undefined };
+    return { p, relErr, launch, sampler: sparqSampler(sq, call, s.sets.length) };
   } catch (e) {
     return failed(p, 'error', relErr, e instanceof Error ? `${e.name}: ${e.message}` : String(e), s.sets.length);
+  }
+}
+
+/**
+ * Every implementation on one config: each checked, then those that passed timed side by side
+ * (timeInterleaved: batches taking turns, so fused and unfused share the host's slow and fast
+ * spells; they ran one after the other until 2026-12-05). Rows in `plans` order.
+ */
+async function measureImpls(sq: Context, s: ConfigState, d: ConfigData, ref: ConfigReference, plans: ImplPlan[],
+                            eps: number, loop: TimeLoopOptions): Promise<ImplResult[]> {
+  const outputs: Tensor<'f16'>[] = [];
+  try {
+    const checked: Array<ImplResult | CheckedImpl> = [];
+    for (const p of plans) {
+      const out = poisoned(sq, d);
+      const residualOut = poisoned(sq, d);
+      outputs.push(...out, ...residualOut);
+      checked.push(await checkImpl(sq, s, d, ref, p, eps, out, residualOut));
+    }
+    const ready = checked.filter((c): c is CheckedImpl => 'sampler' in c);
+    const timed = await timeInterleaved(ready.map((c) => c.sampler.batch), loop);
+    return checked.map((c) => {
+      if (!('sampler' in c)) return c;
+      const t = timed[ready.indexOf(c)];
+      if (t instanceof Error) return failed(c.p, 'error', c.relErr, `${t.name}: ${t.message}`, s.sets.length);
+      const enqueueMicros = c.sampler.enqueueMicros();
+      const enqueueBound = enqueueMicros >= 0.5 * t.median * 1e3;
+      return { impl: c.p.impl, status: 'ok', stats: t, bytes: c.p.bytes, flops: 0, relErr: c.relErr, copies: s.sets.length,
+        clock: 'stream', launch: c.launch,
+        note: enqueueBound ? `possibly enqueue-bound: enqueue ${enqueueMicros.toFixed(1)} µs/op` : undefined };
+    });
   } finally {
-    for (const t of [...out, ...residualOut]) t.dispose();
+    for (const t of outputs) t.dispose();
   }
 }
 
@@ -315,7 +348,7 @@ async function runConfig(env: BenchEnv, o: AllreduceOptions, ranks: number, toke
         residuals: d.residuals.map((x) => sq.tensor(x, [tokens, hidden], 'f16')) });
     }
     progress.step(label);
-    for (const p of implPlans(sq.backend, ranks, tokens, hidden)) impls.push(await measureImpl(sq, state, d, ref, p, o.eps, o.loop));
+    impls.push(...(await measureImpls(sq, state, d, ref, implPlans(sq.backend, ranks, tokens, hidden), o.eps, o.loop)));
   } finally {
     for (const s of state.sets) for (const t of [...s.xs, ...s.residuals]) t.dispose();
     state.gamma.dispose();
