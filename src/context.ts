@@ -9,6 +9,7 @@ import { DenseOps, type MatmulOptions } from './ops/dense';
 import { Int8Ops } from './ops/int8';
 import { SparseOps } from './ops/sparse';
 import { W4A16Ops } from './ops/w4a16';
+import { CONSTRUCT, checkConstructed } from './construct';
 import { checkOptions, type OptionKeys } from './options';
 import { defineHidden, refuseStructuredClone, Tensor } from './tensor';
 import { PackedWeight } from './weight';
@@ -24,17 +25,17 @@ export interface OpenOptions {
    * `'auto'` picks cuda when a driver, a device and the CUDA library are there, else cpu (never sim).
    * `SPARQ_BACKEND` replaces `'auto'` only. Defaults to `'auto'`.
    */
-  backend?: BackendRequest;
+  backend?: BackendRequest | undefined;
   /** CUDA device ordinal. Defaults to `0`. */
-  device?: number;
+  device?: number | undefined;
   /** Force the CPU kernels' SIMD path: `'avx512' | 'avx2' | 'scalar'`. Defaults to `SPARQ_CPU_ISA`, else the best this CPU has. */
-  cpuIsa?: CpuIsa;
+  cpuIsa?: CpuIsa | undefined;
   /**
    * CPU worker threads. Defaults to `SPARQ_THREADS`, else the number of cores. With one context
    * per worker_thread, give each a share (`Math.floor(os.availableParallelism() / workers)`):
    * contexts that each default to all cores fight over them.
    */
-  threads?: number;
+  threads?: number | undefined;
 }
 
 const OPEN_KEYS: OptionKeys<OpenOptions> = { backend: true, device: true, cpuIsa: true, threads: true };
@@ -76,7 +77,12 @@ export class Context {
   readonly int8 = new Int8Ops(this);
 
   /** @internal use {@link open} */
-  constructor(handle: NativeContext, binding: NativeBinding) {
+  static fromNative(handle: NativeContext, binding: NativeBinding): Context {
+    return new Context(CONSTRUCT, handle, binding);
+  }
+
+  private constructor(token: typeof CONSTRUCT, handle: NativeContext, binding: NativeBinding) {
+    checkConstructed(token, 'Context', 'open one with sparq.open()');
     defineHidden(this, 'handle', handle);
     defineHidden(this, 'native', binding);
     refuseStructuredClone(this, 'context', 'the data (tensors as read() arrays, weights as what read() gives)');
@@ -178,9 +184,9 @@ export class Context {
    * @param options.out a tensor of the same dtype and shape to copy into.
    * @throws {SparqShapeError} / {SparqDTypeError} when `out` does not match `src`.
    */
-  copy<D extends DType>(src: Tensor<D>, options: { out?: Tensor<D> } = {}): Tensor<D> {
+  copy<T extends Tensor>(src: T, options: { out?: T | undefined } = {}): T {
     checkOptions('copy', options, COPY_KEYS);
-    return this.wrap(this.native.copy(this.handle, unwrap(src), unwrap(options.out)), options.out) as Tensor<D>;
+    return this.wrap(this.native.copy(this.handle, unwrap(src), unwrap(options.out)), options.out) as T;
   }
 
   /** A zero-filled tensor (filled on the stream). @throws {SparqOutOfMemoryError} when it cannot be allocated. */
@@ -196,7 +202,7 @@ export class Context {
   group(options: GroupOptions): Group {
     // Like every op of a closed context (the native ones say the same): not a Group whose first call fails.
     if (this.closed) throw new SparqDisposedError(`group: context ${this.label} was closed`, { argument: 'context' });
-    return new Group(this, options);
+    return Group.create(this, options);
   }
 
   /**
@@ -231,7 +237,7 @@ export class Context {
    */
   wrap(handle: ReturnType<NativeContext['tensor']>, out?: unknown): Tensor {
     if (out instanceof Tensor && out.handle === handle) return out;
-    return new Tensor(handle, this);
+    return Tensor.fromNative(handle, this);
   }
 
   /** @internal maps public objects to native handles; anything else goes through for native validation. */
@@ -299,5 +305,5 @@ export async function open(options: OpenOptions = {}): Promise<Context> {
   }
   const nativeOptions = { cpuIsa, cpuIsaSource, threads, simSms, simMemoryBytes };
   const handle = await withCallSite(binding.openContext(backend, options.device ?? 0, nativeOptions), site);
-  return new Context(handle, binding);
+  return Context.fromNative(handle, binding);
 }

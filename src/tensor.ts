@@ -2,6 +2,7 @@ import { inspect } from 'util';
 
 import { asFp16Bits, type DType, type HostArray, type HostArrayOf, type HostInputOf } from './dtype';
 import { settle, SparqArgumentError } from './errors';
+import { CONSTRUCT, checkConstructed } from './construct';
 import type { NativeTensor } from './native';
 
 /**
@@ -59,8 +60,13 @@ export class Tensor<D extends DType = DType> {
   readonly shape: readonly number[];
   readonly dtype: D;
 
-  /** @internal */
-  constructor(handle: NativeTensor, owner: object) {
+  /** @internal the public tensor of a native one (ops, sq.tensor, sq.zeros make them) */
+  static fromNative(handle: NativeTensor, owner: object): Tensor {
+    return new Tensor(CONSTRUCT, handle, owner);
+  }
+
+  private constructor(token: typeof CONSTRUCT, handle: NativeTensor, owner: object) {
+    checkConstructed(token, 'Tensor', 'tensors come from sq.tensor(), sq.zeros() and the ops');
     this.#handle = handle;
     this.#owner = owner;
     this.shape = Object.freeze(handle.shape.slice());

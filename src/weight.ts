@@ -1,6 +1,7 @@
 import { inspect } from 'util';
 
 import { settle } from './errors';
+import { checkConstructed, type CONSTRUCT } from './construct';
 import type { NativeWeight } from './native';
 import { defineHidden, refuseStructuredClone } from './tensor';
 
@@ -24,8 +25,9 @@ export abstract class PackedWeight<R = Record<string, unknown>> {
   }
   private readonly packedBytes: number;
 
-  /** @internal */
-  constructor(handle: NativeWeight, owner: object) {
+  /** Weights come from the ops' quantize / encode / fromCodes, never from `new`. */
+  protected constructor(token: typeof CONSTRUCT, handle: NativeWeight, owner: object) {
+    checkConstructed(token, new.target.name, 'weights come from the ops\' quantize, encode and fromCodes');
     defineHidden(this, 'handle', handle);
     defineHidden(this, 'owner', owner);
     const info = handle.info();

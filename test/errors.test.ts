@@ -1,12 +1,18 @@
 import {
+  Comm,
+  Context,
+  Group,
+  Int8Weight,
   open,
+  SparseWeight,
   SparqArgumentError,
   SparqBackendError,
   SparqDisposedError,
   SparqDTypeError,
   SparqOutOfMemoryError,
   SparqShapeError,
-  type Context,
+  Tensor,
+  W4A16Weight,
 } from '../src';
 import { native } from '../src/native';
 import { ErrorClass, expectError } from './helpers/expectError';
@@ -123,7 +129,25 @@ describe('raw native objects never crash the process', () => {
     // An op takes only objects the library made (type-tagged), so this one is refused as an argument.
     expect(() => native().denseMatmul(sq.handle, t, t, null, null)).toThrow(SparqArgumentError);
     expect(() => native().denseMatmul(sq.handle, t, t, null, null)).toThrow(/w must be a sparq Tensor, got a Tensor sparq did not make$/);
-    expect(() => native().denseMatmul(ctx, t, t, null, null)).toThrow(/must be a sparq context/);
+    expect(() => native().denseMatmul(ctx as never, t, t, null, null)).toThrow(/must be a sparq context/);
     await sq.close();
+  });
+});
+
+describe('the public classes are made by sparq, not by new', () => {
+  // Their constructors are private in the types; from JavaScript, `new` threw a TypeError from
+  // inside the constructor ("Cannot read properties of undefined (reading 'info')").
+  it.each([
+    ['Context', Context, /^Context cannot be constructed with new: open one with sparq\.open\(\)$/],
+    ['Tensor', Tensor, /^Tensor cannot be constructed with new: tensors come from sq\.tensor\(\), sq\.zeros\(\) and the ops$/],
+    ['W4A16Weight', W4A16Weight, /^W4A16Weight cannot be constructed with new: weights come from/],
+    ['SparseWeight', SparseWeight, /^SparseWeight cannot be constructed with new/],
+    ['Int8Weight', Int8Weight, /^Int8Weight cannot be constructed with new/],
+    ['Group', Group, /^Group cannot be constructed with new: make one with sq\.group/],
+    ['Comm', Comm, /^Comm cannot be constructed with new: join one with await sq\.comm/],
+  ] as const)('new %s() is a SparqArgumentError saying how to get one', (_name, cls, message) => {
+    const make = () => new (cls as unknown as new (...a: unknown[]) => unknown)();
+    expect(make).toThrow(SparqArgumentError);
+    expect(make).toThrow(message);
   });
 });

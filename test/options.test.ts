@@ -141,6 +141,50 @@ describe('an option key the op does not have is a SparqArgumentError, never igno
   });
 });
 
+describe('an option given as undefined is its default (the types say `?: T | undefined`, for exactOptionalPropertyTypes)', () => {
+  it('every option of every op, explicitly undefined, runs as if left out', async () => {
+    const u = undefined;
+    const sq = await open({ backend: u, device: u, cpuIsa: u, threads: u });
+    try {
+      const w = f16(4 * k, 1);
+      const x = sq.tensor(f16(k, 0.5), [1, k], 'f16');
+      const expected = new Array(4).fill(0x5000); // 64 · 1 · 0.5 = 32
+      const q = await sq.w4a16.quantize(w, [4, k], { groupSize: u });
+      expect(q.groupSize).toBe(k); // 128 capped to k: per channel
+      const iw = await sq.int8.quantize(w, [4, k]);
+      const sw = await sq.sparse.encode(w, [4, k], { format: u, rowLists: u });
+      const pruned = await sq.sparse.prune(w, [4, k], 0, { scope: u });
+      expect(Array.from(pruned)).toEqual(Array.from(w));
+      const ys = [
+        sq.dense.matmul(sq.tensor(w, [4, k], 'f16'), x, { bias: u, out: u }),
+        sq.w4a16.matmul(q, x, { bias: u, out: u, accuracy: u }),
+        sq.int8.matmul(iw, x, { bias: u, out: u, threshold: u }).y,
+        sq.sparse.matmul(sw, x, { bias: u, out: u }),
+        sq.copy(sq.tensor(new Uint16Array(expected), [1, 4], 'f16'), { out: u }),
+      ];
+      for (const y of ys) expect(Array.from(await y.read())).toEqual(expected);
+      const g = sq.group({ ranks: 1 });
+      const h = sq.tensor(new Uint16Array(8).fill(0x3c00), [1, 8], 'f16');
+      const r = g.allreduceRmsnorm([h], [h], sq.tensor(new Uint16Array(8).fill(0x3c00), [8], 'f16'), { eps: u, out: u, residualOut: u, algorithm: u });
+      expect(Array.from(await r.residual[0].read())).toEqual(new Array(8).fill(0x4000));
+      const c = await sq.comm({ id: comm.create({ maxBytes: u }), rank: 0, size: 1, timeoutMs: u, transport: u, node: u });
+      const rc = c.allreduceRmsnorm(h, h, sq.tensor(new Uint16Array(8).fill(0x3c00), [8], 'f16'), { eps: u, out: u, residualOut: u });
+      expect(Array.from(await rc.residual.read())).toEqual(new Array(8).fill(0x4000));
+      c.close();
+      // Readonly arrays type-check where the runtime takes them: a tensor's own shape, `as const` lists.
+      const shape: readonly number[] = sq.tensor(w, [4, k], 'f16').shape;
+      expect((await sq.int8.quantize(w, shape)).n).toBe(4);
+      const ranks = [h, h] as const;
+      expect(sq.group({ ranks: 2 }).allreduceRmsnorm(ranks, ranks.map(() => sq.zeros([1, 8], 'f16')), sq.zeros([8], 'f16')).out).toHaveLength(2);
+      // copy's out must be the source's tensor type (it widened to Tensor<'f16' | 'f32'>)
+      // @ts-expect-error an f32 out for an f16 source
+      expect(() => sq.copy(h, { out: sq.zeros([1, 8], 'f32') })).toThrow(/out must be an f16 tensor/);
+    } finally {
+      await sq.close();
+    }
+  });
+});
+
 describe('types and closed contexts', () => {
   it('group() on a closed context throws SparqDisposedError naming it, like every other op', async () => {
     const sq = await open({ backend: 'cpu' });

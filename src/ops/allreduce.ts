@@ -1,5 +1,6 @@
 import { inspect } from 'util';
 
+import { CONSTRUCT, checkConstructed } from '../construct';
 import type { Context } from '../context';
 import { describeValue, SparqArgumentError, SparqDisposedError } from '../errors';
 import { checkOptions, type OptionKeys } from '../options';
@@ -21,14 +22,14 @@ export interface GroupOptions {
 /** Options of {@link Group.allreduceRmsnorm}. */
 export interface AllreduceRmsnormOptions {
   /** Added to the mean of squares before the square root. Defaults to `1e-6`. In [0, 1]. */
-  eps?: number;
+  eps?: number | undefined;
   /** One f16 tensor per rank, the shape of `xs[r]`, to write the normalized rows into. */
-  out?: Tensor<'f16'>[];
+  out?: readonly Tensor<'f16'>[] | undefined;
   /**
    * One f16 tensor per rank for the updated residual stream. `residualOut[r]` may be
    * `residuals[r]` (updated in place) when no other argument uses that tensor.
    */
-  residualOut?: Tensor<'f16'>[];
+  residualOut?: readonly Tensor<'f16'>[] | undefined;
   /**
    * `'one-shot'`: every rank reads every peer's rows (fewest barriers, best for few tokens);
    * `'two-shot'`: reduce-scatter by token rows, then a gather of the sums (least traffic for many
@@ -37,7 +38,7 @@ export interface AllreduceRmsnormOptions {
    * delivering fp16 sums, then a separate residual-add + RMSNorm pass (its residual rounds twice,
    * so it may differ from the fused result by 1 ulp).
    */
-  algorithm?: AllreduceAlgorithm;
+  algorithm?: AllreduceAlgorithm | undefined;
 }
 
 const GROUP_KEYS: OptionKeys<GroupOptions> = { ranks: true };
@@ -71,7 +72,12 @@ export class Group {
   declare private readonly ctx: Context;
 
   /** @internal use {@link Context.group} */
-  constructor(ctx: Context, options: GroupOptions) {
+  static create(ctx: Context, options: GroupOptions): Group {
+    return new Group(CONSTRUCT, ctx, options);
+  }
+
+  private constructor(token: typeof CONSTRUCT, ctx: Context, options: GroupOptions) {
+    checkConstructed(token, 'Group', 'make one with sq.group({ ranks })');
     defineHidden(this, 'ctx', ctx);
     for (const [key, value] of Object.entries({ workspace: null, workspaceBytes: 0, epoch: 0, needFor: null, wasDisposed: false }))
       Object.defineProperty(this, key, { value, writable: true, enumerable: false, configurable: false });
@@ -100,8 +106,8 @@ export class Group {
    * @throws {SparqDisposedError} after `dispose()`, or on a disposed tensor.
    */
   allreduceRmsnorm(
-    xs: Tensor<'f16'>[],
-    residuals: Tensor<'f16'>[],
+    xs: readonly Tensor<'f16'>[],
+    residuals: readonly Tensor<'f16'>[],
     gamma: Tensor<'f16'>,
     options: AllreduceRmsnormOptions = {},
   ): AllreduceRmsnormResult {

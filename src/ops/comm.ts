@@ -1,5 +1,6 @@
 import { inspect } from 'util';
 
+import { CONSTRUCT, checkConstructed } from '../construct';
 import type { Context } from '../context';
 import { describeValue, SparqArgumentError, withCallSite } from '../errors';
 import { native } from '../native';
@@ -10,7 +11,7 @@ import { defineHidden, refuseStructuredClone, Tensor } from '../tensor';
 /** Options of {@link comm.create}. */
 export interface CommCreateOptions {
   /** The largest `x` (bytes: tokens × hidden × 2) any rank will pass. Defaults to 64 MiB. */
-  maxBytes?: number;
+  maxBytes?: number | undefined;
 }
 
 const CREATE_KEYS: OptionKeys<CommCreateOptions> = { maxBytes: true };
@@ -62,14 +63,14 @@ export interface CommOptions {
    * How long a rank waits for the others (to join, to arrive at a call, to finish reading) before
    * failing with {@link SparqTimeoutError} naming the missing ranks. Defaults to 60000.
    */
-  timeoutMs?: number;
+  timeoutMs?: number | undefined;
   /**
    * `'auto'` (default): device to device where every rank can (see {@link Comm.transport});
    * `'host'`: this rank asks for the host transport, and since the ranks agree together, every
    * rank of the comm then takes it (to compare the two, or to keep `maxBytes` of device memory free).
    * Ignored by an NCCL comm ({@link comm.createNccl}), whose rows always go through NCCL.
    */
-  transport?: 'auto' | 'host';
+  transport?: 'auto' | 'host' | undefined;
   /**
    * NCCL comms only ({@link comm.createNccl}): the name of the machine this rank runs on. Ranks
    * that give the same name meet in that machine's shared memory and only one rank per token
@@ -78,7 +79,7 @@ export interface CommOptions {
    * machine cannot share `/dev/shm` or you want the flat form (give every rank its own name).
    * Ranks that name one machine must share `/dev/shm`, else the join fails at `timeoutMs`.
    */
-  node?: string;
+  node?: string | undefined;
 }
 
 const JOIN_KEYS: OptionKeys<CommOptions> = { id: true, rank: true, size: true, timeoutMs: true, transport: true, node: true };
@@ -91,11 +92,11 @@ export type CommTransport = 'host' | 'device' | 'nccl' | 'nccl-hierarchical';
 /** Options of {@link Comm.allreduceRmsnorm}. */
 export interface CommAllreduceRmsnormOptions {
   /** Defaults to `1e-6`. In [0, 1]. */
-  eps?: number;
+  eps?: number | undefined;
   /** f16 tensor, the shape of `x`, for the normalized rows. */
-  out?: Tensor<'f16'>;
+  out?: Tensor<'f16'> | undefined;
   /** f16 tensor, the shape of `x`, for the new residual; may be `residual` (in place). */
-  residualOut?: Tensor<'f16'>;
+  residualOut?: Tensor<'f16'> | undefined;
 }
 const COMM_ALLREDUCE_KEYS: OptionKeys<CommAllreduceRmsnormOptions> = { eps: true, out: true, residualOut: true };
 
@@ -114,13 +115,20 @@ export class Comm {
   /** @internal */
   declare readonly handle: unknown;
 
-  /** @internal */
-  constructor(
-    ctx: Context,
-    handle: unknown,
-    readonly rank: number,
-    readonly size: number,
-  ) {
+  /** @internal use {@link Context.comm} */
+  static fromNative(ctx: Context, handle: unknown, rank: number, size: number): Comm {
+    return new Comm(CONSTRUCT, ctx, handle, rank, size);
+  }
+
+  /** This process's rank, 0 ≤ rank < size. */
+  readonly rank: number;
+  /** Ranks in the comm. */
+  readonly size: number;
+
+  private constructor(token: typeof CONSTRUCT, ctx: Context, handle: unknown, rank: number, size: number) {
+    checkConstructed(token, 'Comm', 'join one with await sq.comm({ id, rank, size })');
+    this.rank = rank;
+    this.size = size;
     defineHidden(this, 'ctx', ctx);
     defineHidden(this, 'handle', handle);
     refuseStructuredClone(this, 'comm', 'the comm id (from comm.create()) and join with sq.comm() there');
@@ -220,7 +228,7 @@ export function joinComm(ctx: Context, options: CommOptions): Promise<Comm> {
       options.transport === undefined ? 'auto' : options.transport, process.env.SPARQ_NCCL_PATH ?? '', options.node);
     if (key !== undefined) memberships.get(ctx)?.add(key); // the join is enqueued (its arguments were good)
     p = joined.then(
-      (handle) => new Comm(ctx, handle, rank, size),
+      (handle) => Comm.fromNative(ctx, handle, rank, size),
       (error: unknown) => {
         if (key !== undefined) memberships.get(ctx)?.delete(key); // a failed join may be tried again
         throw error;

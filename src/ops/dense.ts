@@ -5,9 +5,9 @@ import type { Tensor } from '../tensor';
 /** Options every matmul takes. */
 export interface MatmulOptions {
   /** f16 tensor `[n]` added before the single fp16 rounding. */
-  bias?: Tensor<'f16'>;
+  bias?: Tensor<'f16'> | undefined;
   /** f16 tensor `[..., n]` to write into instead of allocating a new one. */
-  out?: Tensor<'f16'>;
+  out?: Tensor<'f16'> | undefined;
 }
 /** @internal */
 export const MATMUL_KEYS: OptionKeys<MatmulOptions> = { bias: true, out: true };

@@ -1,6 +1,7 @@
 import type { Context } from '../context';
 import { asFp16Bits, type Fp16Bits } from '../dtype';
 import { startNow, withCallSite } from '../errors';
+import { CONSTRUCT } from '../construct';
 import type { NativeWeight } from '../native';
 import type { OptionKeys } from '../options';
 import { Tensor } from '../tensor';
@@ -14,7 +15,7 @@ export interface Int8MatmulOptions extends MatmulOptions {
    * in fp32 (LLM.int8()'s mixed-precision decomposition). `0` = no outliers (pure int8). Defaults
    * to `6` (the LLM.int8() paper's and Hugging Face's `llm_int8_threshold`). Finite, ≥ 0.
    */
-  threshold?: number;
+  threshold?: number | undefined;
 }
 const INT8_MATMUL_KEYS: OptionKeys<Int8MatmulOptions> = { ...MATMUL_KEYS, threshold: true };
 
@@ -37,8 +38,12 @@ export interface Int8MatmulResult {
  */
 export class Int8Weight extends PackedWeight<{ codes: Int8Array; scb: Float32Array }> {
   /** @internal */
-  constructor(handle: NativeWeight, owner: object) {
-    super(handle, owner);
+  static fromNative(handle: NativeWeight, owner: object): Int8Weight {
+    return new Int8Weight(CONSTRUCT, handle, owner);
+  }
+
+  private constructor(token: typeof CONSTRUCT, handle: NativeWeight, owner: object) {
+    super(token, handle, owner);
   }
 }
 
@@ -54,12 +59,12 @@ export class Int8Ops {
    * @throws {SparqShapeError} (as a rejection, like every error here) on a bad shape or length.
    * @throws {SparqArgumentError} on a non-finite weight (names its row and column).
    */
-  quantize(w: Fp16Bits, shape: readonly [number, number] | number[]): Promise<Int8Weight> {
+  quantize(w: Fp16Bits, shape: readonly number[]): Promise<Int8Weight> {
     const site = new Error();
     const c = this.ctx;
     const p = startNow(() => c.native.int8Quantize(c.handle, asFp16Bits(w), shape));
     return withCallSite(
-      p.then((h) => new Int8Weight(h, c)),
+      p.then((h) => Int8Weight.fromNative(h, c)),
       site,
     );
   }
@@ -71,12 +76,12 @@ export class Int8Ops {
    * @throws {SparqShapeError} on wrong lengths or shape.
    * @throws {SparqArgumentError} on a negative or non-finite scb (names the first).
    */
-  fromCodes(codes: Int8Array, scb: Float32Array, shape: readonly [number, number] | number[]): Promise<Int8Weight> {
+  fromCodes(codes: Int8Array, scb: Float32Array, shape: readonly number[]): Promise<Int8Weight> {
     const site = new Error();
     const c = this.ctx;
     const p = startNow(() => c.native.int8FromCodes(c.handle, codes, scb, shape));
     return withCallSite(
-      p.then((h) => new Int8Weight(h, c)),
+      p.then((h) => Int8Weight.fromNative(h, c)),
       site,
     );
   }
@@ -96,7 +101,7 @@ export class Int8Ops {
     const threshold: unknown = options.threshold === undefined ? 6 : options.threshold; // checked natively
     const [yHandle, colsHandle] = c.native.int8Matmul(c.handle, h.a, h.b, h.bias, h.out, threshold);
     const y = c.wrap(yHandle, options.out) as Tensor<'f16'>;
-    const cols = new Tensor(colsHandle, c) as Tensor<'i32'>;
+    const cols = Tensor.fromNative(colsHandle, c) as Tensor<'i32'>;
     const list = cols.read();
     cols.dispose(); // freed in stream order, after the read above
     const outlierColumns = list.then((a) => a.slice(1, 1 + a[0]));

@@ -1,6 +1,7 @@
 import type { Context } from '../context';
 import { asFp16Bits, type Fp16Bits } from '../dtype';
 import { settle, startNow, withCallSite } from '../errors';
+import { CONSTRUCT } from '../construct';
 import type { NativeWeight } from '../native';
 import type { OptionKeys } from '../options';
 import type { Tensor } from '../tensor';
@@ -16,7 +17,7 @@ export interface SparseEncodeOptions {
    * per weight). `'tiled-csl'`: Flash-LLM's 32-bit value+location words (≈ 4(1−s)). `'auto'`
    * picks whichever is smaller for this matrix (bitmap below ≈ 94% sparsity). Defaults to `'auto'`.
    */
-  format?: 'auto' | SparseFormatName;
+  format?: 'auto' | SparseFormatName | undefined;
   /**
    * Also keep the stored weights as per-row lists, the layout the CPU rows kernel reads (at the
    * rows of X and fractions of stored weights the README's `SPARQ_SPARSE_SKIP` lists; docs/formats.md
@@ -29,7 +30,7 @@ export interface SparseEncodeOptions {
    * ≈ 1.8 bytes a weight at 50% sparsity, ≈ 0.8 at 80%), on top of the format's bytes; without them such matmuls
    * run the format's own kernels, which are slower there (docs/benchmarks.md). Defaults to `true`.
    */
-  rowLists?: boolean;
+  rowLists?: boolean | undefined;
 }
 
 export interface SparsePruneOptions {
@@ -37,7 +38,7 @@ export interface SparsePruneOptions {
    * `'row'`: each row of W (one output feature) keeps its own largest `(1 − sparsity)·k` entries.
    * `'global'`: the largest over the whole matrix. Defaults to `'row'`.
    */
-  scope?: 'row' | 'global';
+  scope?: 'row' | 'global' | undefined;
 }
 
 const ENCODE_KEYS: OptionKeys<SparseEncodeOptions> = { format: true, rowLists: true };
@@ -60,8 +61,12 @@ export class SparseWeight extends PackedWeight<Uint16Array> {
   readonly rowListBytes: number;
 
   /** @internal */
-  constructor(handle: NativeWeight, owner: object) {
-    super(handle, owner);
+  static fromNative(handle: NativeWeight, owner: object): SparseWeight {
+    return new SparseWeight(CONSTRUCT, handle, owner);
+  }
+
+  private constructor(token: typeof CONSTRUCT, handle: NativeWeight, owner: object) {
+    super(token, handle, owner);
     const info = handle.info();
     this.format = info.format as SparseFormatName;
     this.nnz = info.nnz as number;
@@ -99,7 +104,7 @@ export class SparseOps {
    * @throws {SparqShapeError} when `w` does not hold n·k values.
    * @throws {SparqDTypeError} when `w` is not fp16 bits.
    */
-  encode(w: Fp16Bits, shape: readonly [number, number] | number[], options: SparseEncodeOptions = {}): Promise<SparseWeight> {
+  encode(w: Fp16Bits, shape: readonly number[], options: SparseEncodeOptions = {}): Promise<SparseWeight> {
     const site = new Error();
     const c = this.ctx;
     const p = startNow(() => {
@@ -107,7 +112,7 @@ export class SparseOps {
       return c.native.sparseEncode(c.handle, asFp16Bits(w), shape, o.format, o.rowLists);
     });
     return withCallSite(
-      p.then((h) => new SparseWeight(h, c)),
+      p.then((h) => SparseWeight.fromNative(h, c)),
       site,
     );
   }
@@ -122,7 +127,7 @@ export class SparseOps {
    */
   prune(
     w: Fp16Bits,
-    shape: readonly [number, number] | number[],
+    shape: readonly number[],
     sparsity: number,
     options: SparsePruneOptions = {},
   ): Promise<Uint16Array> {

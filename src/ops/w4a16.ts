@@ -1,6 +1,7 @@
 import type { Context } from '../context';
 import { asFp16Bits, type Fp16Bits } from '../dtype';
 import { startNow, withCallSite } from '../errors';
+import { CONSTRUCT } from '../construct';
 import type { NativeWeight } from '../native';
 import type { OptionKeys } from '../options';
 import type { Tensor } from '../tensor';
@@ -9,7 +10,7 @@ import { MATMUL_KEYS, type MatmulOptions } from './dense';
 
 export interface W4A16QuantizeOptions {
   /** Rows of k sharing one scale: 32, 64, 128, or `k` for per-channel. Must divide k. Defaults to `128` (or `k` when k < 128). */
-  groupSize?: number;
+  groupSize?: number | undefined;
 }
 
 export interface W4A16MatmulOptions extends MatmulOptions {
@@ -21,7 +22,7 @@ export interface W4A16MatmulOptions extends MatmulOptions {
    * step by step and docs/benchmarks.md its measured error). cpu backend only: elsewhere it throws
    * a SparqBackendError rather than silently running the exact path.
    */
-  accuracy?: 'exact' | 'int8';
+  accuracy?: 'exact' | 'int8' | undefined;
 }
 
 const QUANTIZE_KEYS: OptionKeys<W4A16QuantizeOptions> = { groupSize: true };
@@ -36,8 +37,12 @@ export class W4A16Weight extends PackedWeight<{ codes: Uint8Array; scales: Uint1
   readonly groupSize: number;
 
   /** @internal */
-  constructor(handle: NativeWeight, owner: object) {
-    super(handle, owner);
+  static fromNative(handle: NativeWeight, owner: object): W4A16Weight {
+    return new W4A16Weight(CONSTRUCT, handle, owner);
+  }
+
+  private constructor(token: typeof CONSTRUCT, handle: NativeWeight, owner: object) {
+    super(token, handle, owner);
     this.groupSize = handle.info().groupSize as number;
   }
 }
@@ -54,7 +59,7 @@ export class W4A16Ops {
    * @throws {SparqArgumentError} (as a rejection, like every error here) on an unsupported group size.
    * @throws {SparqShapeError} when k is not a multiple of the group size or `w` has the wrong length.
    */
-  quantize(w: Fp16Bits, shape: readonly [number, number] | number[], options: W4A16QuantizeOptions = {}): Promise<W4A16Weight> {
+  quantize(w: Fp16Bits, shape: readonly number[], options: W4A16QuantizeOptions = {}): Promise<W4A16Weight> {
     const site = new Error();
     const c = this.ctx;
     // Bad arguments reject (never throw) from a Promise-returning call.
@@ -63,7 +68,7 @@ export class W4A16Ops {
       return c.native.w4a16Quantize(c.handle, asFp16Bits(w), shape, groupSize);
     });
     return withCallSite(
-      p.then((h) => new W4A16Weight(h, c)),
+      p.then((h) => W4A16Weight.fromNative(h, c)),
       site,
     );
   }
@@ -78,7 +83,7 @@ export class W4A16Ops {
   fromCodes(
     codes: Uint8Array,
     scales: Fp16Bits,
-    shape: readonly [number, number] | number[],
+    shape: readonly number[],
     options: W4A16QuantizeOptions = {},
   ): Promise<W4A16Weight> {
     const site = new Error();
@@ -88,7 +93,7 @@ export class W4A16Ops {
       return c.native.w4a16FromCodes(c.handle, codes, asFp16Bits(scales), shape, groupSize);
     });
     return withCallSite(
-      p.then((h) => new W4A16Weight(h, c)),
+      p.then((h) => W4A16Weight.fromNative(h, c)),
       site,
     );
   }
