@@ -985,6 +985,17 @@ void RefusedJoinLeavesTheComm() {
         "%s", twice.message.c_str());
   Check(size.code == StatusCode::kArgument && size.argument == "size", "comm join refused: another size is kArgument", "%s",
         size.message.c_str());
+  // An id whose maxBytes (bytes 20..27) differs from the members': that rank would find every slot
+  // at its own offsets (wrong sums, no error). Both a smaller and a larger one are refused.
+  for (const uint64_t other : {uint64_t(2048), uint64_t(8192)}) {
+    std::vector<uint8_t> id2 = id;
+    for (int i = 0; i < 8; ++i) id2[size_t(20 + i)] = uint8_t(other >> (8 * i));
+    std::shared_ptr<comm::ShmComm> odd;
+    const Status slot = comm::ShmComm::Join(id2, 1, 2, 1000, nullptr, &odd);
+    Check(slot.code == StatusCode::kArgument && slot.argument == "id" &&
+              slot.message.find("maxBytes (" + std::to_string(other) + ") differs from the first rank's (4096)") != std::string::npos,
+          "comm join refused: another maxBytes is kArgument naming id (" + std::to_string(other) + ")", "%s", slot.message.c_str());
+  }
   Check(comms[0]->BrokenReason().empty() && comms[1]->BrokenReason().empty(),
         "comm join refused: the members' comm is still usable", "%s", comms[0]->BrokenReason().c_str());
 }

@@ -1330,6 +1330,15 @@ export default [
     replace: '',
     models: 'a rank that fails before arriving just returns: its peers wait out their whole timeout, and a retry would pair its inputs with their earlier call',
   },
+  // the shared-memory rendezvous (runtime/shm_comm.cc): sim_allreduce_test's RefusedJoinLeavesTheComm()
+  {
+    name: 'shm-join-ignores-max-bytes',
+    kernel: 'allreduce',
+    file: 'native/runtime/shm_comm.cc',
+    search: '  if (s.slot_bytes != slot_bytes) return refuse(SlotBytesDiffer(s.slot_bytes, slot_bytes));\n',
+    replace: '',
+    models: 'a rank given an id whose maxBytes differs joins anyway: it finds every peer\'s slot at its own offsets and sums the wrong rows, with no error',
+  },
   // the device transport of cuda and sim comms (runtime/comm_device.cc, the votes in shm_comm.cc):
   // sim_allreduce_test's Transports(true), TransportAbandon(true), TransportVotes()
   {
