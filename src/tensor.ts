@@ -115,6 +115,8 @@ export class Tensor<D extends DType = DType> {
    */
   read(): Promise<HostArrayOf[D]>;
   read<O extends HostInputOf[D]>(out: O): Promise<O>;
+  /** `out` that may be undefined (as `read()` when it is). */
+  read<O extends HostInputOf[D]>(out: O | undefined): Promise<O | HostArrayOf[D]>;
   read(out?: HostInputOf[D]): Promise<HostArrayOf[D] | HostInputOf[D]> {
     if (out === undefined) return settle(() => this.handle.read() as Promise<HostArrayOf[D]>, new Error());
     const bits = this.dtype === 'f16' ? asFp16Bits(out) : out;

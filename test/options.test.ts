@@ -176,6 +176,8 @@ describe('an option given as undefined is its default (the types say `?: T | und
       expect((await sq.int8.quantize(w, shape)).n).toBe(4);
       const ranks = [h, h] as const;
       expect(sq.group({ ranks: 2 }).allreduceRmsnorm(ranks, ranks.map(() => sq.zeros([1, 8], 'f16')), sq.zeros([8], 'f16')).out).toHaveLength(2);
+      const maybeOut: Uint16Array | undefined = Math.random() < 2 ? undefined : new Uint16Array(8);
+      expect(Array.from(await h.read(maybeOut))).toEqual(new Array(8).fill(0x3c00)); // read(undefined) is read()
       // copy's out must be the source's tensor type (it widened to Tensor<'f16' | 'f32'>)
       // @ts-expect-error an f32 out for an f16 source
       expect(() => sq.copy(h, { out: sq.zeros([1, 8], 'f32') })).toThrow(/out must be an f16 tensor/);
