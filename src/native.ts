@@ -5,6 +5,7 @@
  * Needs nothing at run time beyond what it finds on disk (the device check runs with no
  * node_modules), so it does its own search rather than use node-gyp-build (docs/decisions.md).
  */
+import { constants as bufferConstants } from 'buffer';
 import * as fs from 'fs';
 import * as path from 'path';
 
@@ -109,7 +110,8 @@ export interface NativeBinding {
     device: number,
     options: { cpuIsa?: unknown; cpuIsaSource?: string; threads?: number; simSms?: number; simMemoryBytes?: number },
   ): Promise<NativeContext>;
-  setErrorClasses(classes: Record<string, unknown>): void;
+  /** Also the runtime's typed array limit (buffer.constants.MAX_LENGTH), which read() must not pass. */
+  setErrorClasses(classes: Record<string, unknown>, maxTypedArrayLength: number): void;
   denseMatmul(ctx: NativeContext, w: unknown, x: unknown, bias: unknown, out: unknown): NativeTensor;
   w4a16Quantize(ctx: NativeContext, w: unknown, shape: unknown, groupSize: unknown): Promise<NativeWeight>;
   w4a16FromCodes(
@@ -194,7 +196,7 @@ export interface NativeBinding {
   fmaProbe(ctx: NativeContext, iterations: number): Promise<{ flopsPerIteration: number; checksum: number }>;
   /** Test support: an op that fails on the stream with status `code` (sparq::StatusCode 1..7). */
   injectFault(ctx: NativeContext, code: number, message: string, shape: number[]): NativeTensor;
-  /** Test support: the bytes this environment reported to V8 as external memory (live tensors and weights). */
+  /** Test support: V8's external-memory counter (live tensors and weights, with V8's ArrayBuffers). */
   v8ExternalBytes(): number;
   fragmentDump(ctx: NativeContext): Promise<NativeFragmentDump>;
   cpuIsa(): { best: string; supported: string[]; defaultThreads: number };
@@ -281,15 +283,18 @@ function load(): { binding: NativeBinding; file: string } {
       if (fromEnv) tried.push(`${file} (not found)`);
       continue;
     }
-    // require() runs any other file as JavaScript: a mistyped path could execute a script.
-    if (path.extname(file) !== '.node') {
-      tried.push(`${file} (not a native addon: the file name must end in .node, e.g. build-cmake/Release/sparq.node)`);
+    // require() runs any other file as JavaScript — through a symlink, or a directory's index.js —
+    // so a mistyped path could execute a script: only a regular file whose real name ends in .node.
+    const real = fs.realpathSync(file);
+    if (path.extname(real) !== '.node' || !fs.statSync(real).isFile()) {
+      const what = real === file ? file : `${file} -> ${real}`;
+      tried.push(`${what} (not a native addon: it must be a file whose name ends in .node, e.g. build-cmake/Release/sparq.node)`);
       continue;
     }
     try {
       // eslint-disable-next-line @typescript-eslint/no-require-imports
-      const binding = require(file) as NativeBinding;
-      binding.setErrorClasses(errorClassesByCode);
+      const binding = require(real) as NativeBinding;
+      binding.setErrorClasses(errorClassesByCode, bufferConstants.MAX_LENGTH);
       return { binding, file };
     } catch (error) {
       tried.push(`${file} (${error instanceof Error ? error.message : String(error)})`);

@@ -52,7 +52,24 @@ describe('SPARQ_ADDON_PATH', () => {
     fs.writeFileSync(file, `require('fs').writeFileSync(${JSON.stringify(marker)}, 'x'); module.exports = {};\n`);
     const { load, errors } = addonPathWith(file);
     expect(load).toThrow(errors.SparqBackendError);
-    expect(load).toThrow(/evil\.js \(not a native addon: the file name must end in \.node/);
+    expect(load).toThrow(/evil\.js \(not a native addon: it must be a file whose name ends in \.node/);
+    expect(fs.existsSync(marker)).toBe(false);
+  });
+
+  it('a symlink named .node to a script, or a directory named .node, is refused, not run', () => {
+    const marker = path.join(dir, 'ran-too');
+    const script = path.join(dir, 'evil2.js');
+    fs.writeFileSync(script, `require('fs').writeFileSync(${JSON.stringify(marker)}, 'x'); module.exports = {};\n`);
+    const link = path.join(dir, 'link.node');
+    fs.symlinkSync(script, link);
+    const folder = path.join(dir, 'folder.node');
+    fs.mkdirSync(folder);
+    fs.copyFileSync(script, path.join(folder, 'index.js'));
+    for (const file of [link, folder]) {
+      const { load, errors } = addonPathWith(file);
+      expect(load).toThrow(errors.SparqBackendError);
+      expect(load).toThrow(/\(not a native addon: it must be a file whose name ends in \.node/);
+    }
     expect(fs.existsSync(marker)).toBe(false);
   });
 

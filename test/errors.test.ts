@@ -151,3 +151,35 @@ describe('the public classes are made by sparq, not by new', () => {
     expect(make).toThrow(message);
   });
 });
+
+describe('two copies of the addon in one process', () => {
+  // Two sparq versions in one dependency tree load two sparq.node files: neither may take the
+  // other's objects, whose layout it cannot know (the type tags carry the copy; 2026-12-05).
+  it("a second copy refuses the first copy's context, tensors and weights (its error, not a misread object)", async () => {
+    const fs = await import('fs');
+    const os = await import('os');
+    const path = await import('path');
+    const { addonPath } = await import('../src/native');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sparq-copy-'));
+    const copy = path.join(dir, 'sparq.node');
+    fs.copyFileSync(addonPath(), copy);
+    const cuda = path.join(path.dirname(addonPath()), 'libsparq_cuda.so');
+    if (fs.existsSync(cuda)) fs.copyFileSync(cuda, path.join(dir, 'libsparq_cuda.so'));
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const b = require(copy) as Record<string, (...a: unknown[]) => unknown>;
+    const sq = await open({ backend: 'cpu' });
+    try {
+      const h = (v: object): unknown => (v as unknown as { handle: unknown }).handle;
+      const w = sq.tensor(new Uint16Array(4).fill(0x3c00), [2, 2], 'f16');
+      expect(() => b.denseMatmul(h(sq), h(w), h(w), null, null)).toThrow(/context must be a sparq context, got object/);
+      const q = await sq.w4a16.quantize(new Uint16Array(2 * 32).fill(0x3c00), [2, 32]);
+      const other = (await b.openContext('cpu', 0, { cpuIsa: '', cpuIsaSource: 'cpuIsa', threads: 1 })) as Record<string, unknown>;
+      expect(() => b.denseMatmul(other, h(w), h(w), null, null)).toThrow(/w must be a sparq Tensor/);
+      expect(() => b.w4a16Matmul(other, h(q), h(w), null, null, 'exact')).toThrow(/weight must be a W4A16Weight/);
+      await (other.close as () => Promise<void>).call(other);
+    } finally {
+      await sq.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

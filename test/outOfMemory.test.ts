@@ -115,7 +115,7 @@ describe('tensors larger than a JavaScript typed array [cpu]', () => {
       const big = sq.zeros([2 ** 32 + 64], 'u8');
       await expect(big.read()).rejects.toThrow(SparqShapeError);
       await expect(big.read()).rejects.toThrow(
-        'read: tensor must be at most 4294967296 elements (the most one JavaScript typed array holds), got [4294967360] (4294967360 elements)',
+        'read: tensor must be at most 4294967296 elements (the most one JavaScript typed array holds here), got [4294967360] (4294967360 elements)',
       );
       big.dispose();
       const edge = sq.zeros([2, 8], 'u8'); // and the context still reads and computes

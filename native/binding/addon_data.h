@@ -67,6 +67,9 @@ struct AddonData {
   Napi::FunctionReference weight_ctor;  // NativeWeight: packed weights of every kind
   std::shared_ptr<ContextRegistry> contexts = std::make_shared<ContextRegistry>();
   std::string addon_dir;  // where sparq.node was loaded from (libsparq_cuda.so sits beside it)
+  // The most elements one JS typed array may have in this runtime (src/native.ts passes
+  // buffer.constants.MAX_LENGTH: 2^32 on Node 20, more on later V8s); Node 20's until it does.
+  double max_typed_array_elements = 4294967296.0;
 };
 
 inline AddonData* GetAddonData(Napi::Env env) { return env.GetInstanceData<AddonData>(); }

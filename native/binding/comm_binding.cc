@@ -23,7 +23,6 @@
 namespace sparq::binding {
 namespace {
 
-constexpr napi_type_tag kCommTag = {0x73717063'6f6d6d31ULL, 0x5e1f0a2b'9c3d4e71ULL};
 // What a comm handle holds. A shared-memory comm (sparq.comm.create()): the ShmComm, and the
 // device transport when every rank agreed on one at join (runtime/comm_device.h; null: rows go
 // through host memory, or the cpu backend reduces in shared memory itself). An NCCL comm
@@ -118,7 +117,7 @@ Status ClosedWhileJoining(int rank) {
 }
 
 CommPtr ParseComm(Napi::Env env, const Napi::Value& v, const std::string& op) {
-  if (!v.IsExternal() || !v.As<Napi::Object>().CheckTypeTag(&kCommTag))
+  if (!v.IsExternal() || !IsNative(v, NativeKind::kComm))
     ThrowArg(env, StatusCode::kArgument, op, "comm", "a comm from sq.comm()", DescribeValue(v));
   return *v.As<Napi::External<CommPtr>>().Data();
 }
@@ -264,7 +263,7 @@ Napi::Value CommJoin(const Napi::CallbackInfo& info) {
           delete p;
           if (held) std::thread([h = std::move(held)]() mutable { h.reset(); }).detach();
         });
-        handle.TypeTag(&kCommTag);
+        TagNative(env, handle.As<Napi::Object>(), NativeKind::kComm);
         deferred->Resolve(handle);
       });
   return deferred->Promise();

@@ -69,6 +69,10 @@ Napi::Value SetErrorClasses(const Napi::CallbackInfo& info) {
     Napi::Value ctor = classes.Get(StatusCodeName(static_cast<StatusCode>(i)));
     if (ctor.IsFunction()) data->error_classes[i] = Napi::Persistent(ctor.As<Napi::Function>());
   }
+  // The runtime's typed array limit comes along (src/native.ts): TensorWrap::Read refuses past it,
+  // where creating the array would be a fatal error rather than an exception.
+  if (info[1].IsNumber() && info[1].As<Napi::Number>().DoubleValue() >= 1)
+    data->max_typed_array_elements = info[1].As<Napi::Number>().DoubleValue();
   return env.Undefined();
 }
 

@@ -26,9 +26,9 @@ Napi::Value InjectFault(const Napi::CallbackInfo& info) {
   return out_obj;
 }
 
-// v8ExternalBytes() → what this environment has reported to V8 with napi_adjust_external_memory
-// (every live tensor and weight, ContextOwnedHandle::Attach): process.memoryUsage().external does
-// not include it on Node 20, so the leak test reads it here.
+// v8ExternalBytes() → V8's external-memory counter as napi_adjust_external_memory returns it: every
+// live tensor and weight (ContextOwnedHandle::Attach), with V8's own ArrayBuffers.
+// process.memoryUsage().external leaves sparq's part out on Node 20, so the leak test reads this.
 Napi::Value V8ExternalBytes(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), double(Napi::MemoryManagement::AdjustExternalMemory(info.Env(), 0)));
 }

@@ -10,9 +10,9 @@
 
 namespace sparq::binding {
 
-enum class NativeKind { kContext, kTensor, kWeight };
+enum class NativeKind { kContext, kTensor, kWeight, kComm };
 
-// Once per object, right after the addon constructs it.
+// Once per object (a comm handle is an External), right after the addon constructs it.
 void TagNative(Napi::Env env, const Napi::Object& object, NativeKind kind);
 // True when v is an object the addon made as `kind` (never true for a Proxy of one, or an object
 // inheriting from one).

@@ -5,6 +5,7 @@
 #include "binding/addon_data.h"
 #include "binding/errors.h"
 #include "binding/object_tags.h"
+#include "sparq/format_number.h"
 
 namespace sparq::binding {
 
@@ -57,14 +58,14 @@ Napi::Value TensorWrap::Read(const Napi::CallbackInfo& info) {
   Status usable = CheckUsable("read", "tensor");
   if (!usable.ok()) ThrowStatus(env, usable);
   if (info.Length() > 0 && !info[0].IsUndefined()) return ReadInto(info[0]);
-  // V8 (Node 20–24, 64-bit) makes typed arrays of at most 2^32 elements, and napi_create_typedarray
-  // past that is a fatal error in the completion (SIGABRT, 2026-12-05: a [2^32 + 64] u8 tensor),
-  // not an exception: refuse before any work is queued.
-  constexpr size_t kMaxTypedArrayElements = size_t(1) << 32;
+  // A typed array past the runtime's limit (2^32 elements on Node 20) is a fatal error in
+  // napi_create_typedarray, in the completion (SIGABRT, 2026-12-05: a [2^32 + 64] u8 tensor), not
+  // an exception: refuse before any work is queued.
+  const double max_elements = GetAddonData(env)->max_typed_array_elements;
   const size_t elements = static_cast<size_t>(ShapeElements(shape_));
-  if (elements > kMaxTypedArrayElements)
+  if (double(elements) > max_elements)
     ThrowArg(env, StatusCode::kShape, "read", "tensor",
-             "at most " + std::to_string(kMaxTypedArrayElements) + " elements (the most one JavaScript typed array holds)",
+             "at most " + FormatNumber(max_elements) + " elements (the most one JavaScript typed array holds here)",
              ShapeToString(shape_) + " (" + std::to_string(elements) + " elements)");
   auto deferred = std::make_shared<Napi::Promise::Deferred>(env);
   // The worker copies straight into this ArrayBuffer's store; the reference keeps it alive and

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -92,6 +93,23 @@ bool RankProcessGone(const RankState& r) {
 // that are threads see the counters and slots at one address, as ThreadSanitizer must to follow
 // their release/acquire pairs (two mappings of one page are two objects to it), and a process
 // with several ranks maps the slots once.
+// "name@device:inode": a segment file's identity (a name may be given to a new file once the old
+// one is unlinked: a comm joined again).
+std::string FileKey(const std::string& name, const struct stat& st) {
+  return name + "@" + std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino);
+}
+
+// Unlinks the name of the file `key` names, only while the name still names that file — never a
+// newer file given the same name (a re-join's) that is not this caller's to remove.
+void UnlinkIfStill(const std::string& key) {
+  const std::string name = key.substr(0, key.find('@'));
+  struct stat st {};
+  if (::stat(("/dev/shm" + name).c_str(), &st) == 0 && FileKey(name, st) == key) ::shm_unlink(name.c_str());
+}
+
+// Every process that has a segment open holds a shared flock on it, from the open until its last
+// rank lets go (the kernel drops it when the process ends, however it ends, in any pid namespace):
+// a segment no one holds is one no live rank is in, which the sweep removes (SweepDeadSegments).
 struct Mapping {
   void* base = nullptr;
   size_t bytes = 0;
@@ -117,22 +135,22 @@ std::map<std::string, Mapping>& Mappings() {
 // process's atexit handler, which unlinks them; the ranks that already mapped one keep it, and see
 // this rank's pid gone.
 std::mutex g_joining_mu;
-std::multiset<std::string>& JoiningNames() {  // one entry per waiting join (ranks in workers share a name)
+std::multiset<std::string>& JoiningNames() {  // mapping keys, one per waiting join (ranks in workers share one)
   static auto* s = new std::multiset<std::string>();  // never destroyed: the atexit handler reads it last
   return *s;
 }
 void UnlinkJoiningAtExit() {
   std::lock_guard<std::mutex> lk(g_joining_mu);
-  for (const std::string& name : JoiningNames()) ::shm_unlink(name.c_str());
+  for (const std::string& key : JoiningNames()) UnlinkIfStill(key);
 }
-void MarkJoining(const std::string& name, bool joining) {
+void MarkJoining(const std::string& key, bool joining) {
   static const bool registered = std::atexit(UnlinkJoiningAtExit) == 0;
   (void)registered;
   std::lock_guard<std::mutex> lk(g_joining_mu);
   if (joining) {
-    JoiningNames().insert(name);
+    JoiningNames().insert(key);
   } else {
-    auto it = JoiningNames().find(name);
+    auto it = JoiningNames().find(key);
     if (it != JoiningNames().end()) JoiningNames().erase(it);
   }
 }
@@ -169,18 +187,27 @@ Status MapSegment(const std::string& name, size_t total, void** out, int* fd_out
           static_cast<const ShmComm::Segment*>(m.base)->broken.load(std::memory_order_acquire) == 0)
         return share(key, m);
   }
-  const int fd = ::shm_open(name.c_str(), O_CREAT | O_RDWR, 0600);
-  if (fd < 0)
-    return Status::Error(StatusCode::kBackend, std::string(op) + ": could not open the shared-memory segment " + name +
-                                                   " (" + std::strerror(errno) + "); is /dev/shm mounted and writable?");
+  int fd = -1;
   struct stat st {};
-  if (::fstat(fd, &st) != 0) {
-    const int e = errno;
+  for (int attempt = 0;; ++attempt) {
+    fd = ::shm_open(name.c_str(), O_CREAT | O_RDWR, 0600);
+    if (fd < 0)
+      return Status::Error(StatusCode::kBackend, std::string(op) + ": could not open the shared-memory segment " + name +
+                                                     " (" + std::strerror(errno) + "); is /dev/shm mounted and writable?");
+    int locked;
+    while ((locked = ::flock(fd, LOCK_SH)) != 0 && errno == EINTR) {
+    }
+    if (locked != 0 || ::fstat(fd, &st) != 0) {
+      const int e = errno;
+      ::close(fd);
+      return Status::Error(StatusCode::kBackend, std::string(op) + ": could not lock the shared-memory segment " + name +
+                                                     " (" + std::strerror(e) + ")");
+    }
+    // A sweep removed the file between our open and our lock (no one held it then): open the name again.
+    if (st.st_nlink > 0 || attempt == 8) break;
     ::close(fd);
-    return Status::Error(StatusCode::kBackend, std::string(op) + ": could not stat the shared-memory segment " + name + " (" +
-                                                   std::strerror(e) + ")");
   }
-  const std::string key = name + "@" + std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino);
+  const std::string key = FileKey(name, st);
   std::lock_guard<std::mutex> lk(g_mappings_mu);
   auto it = Mappings().find(key);
   if (it != Mappings().end()) {  // another rank of this process mapped this file meanwhile
@@ -222,35 +249,27 @@ void UnmapSegment(const std::string& key) {
   Mappings().erase(it);
 }
 
-// Unlinks the segments in /dev/shm whose join can never complete because a rank that joined has
-// exited: a process stopped by a signal (SIGTERM from docker stop or systemd, Ctrl-C) while its join
-// waited runs no exit handler (Node's default action), so its name stayed for good (2026-12-05).
-// Such a comm is doomed either way — its peers see the exited rank and fail — so whoever joins a
-// comm next on this machine removes the name. `except`: the segment the caller is joining, whose
-// own failure it will report. Ranks of another pid namespace are never judged (RankProcessGone).
-void SweepDoomedSegments(const std::string& except) {
+// Unlinks the segments in /dev/shm that no process has open — every rank that was in one has
+// exited — so nothing can ever meet there: a process stopped by a signal (SIGTERM from docker stop
+// or systemd, Ctrl-C) while its join waited runs no exit handler (Node's default action), so its
+// name stayed for good (2026-12-05). Whoever joins a comm next on this machine removes them, its
+// own id's included (a job restarted with the same id then meets in a fresh segment). Judged by
+// the shared flock every member holds (MapSegment), not by pids, so ranks in other pid namespaces
+// (containers sharing /dev/shm) are safe; files of other users cannot be opened and are left.
+void SweepDeadSegments() {
   DIR* dir = ::opendir("/dev/shm");
   if (dir == nullptr) return;
   constexpr size_t kNameChars = 6 + 32;  // "sparq-" + 16 bytes in hex
   while (const dirent* e = ::readdir(dir)) {
     if (std::strncmp(e->d_name, "sparq-", 6) != 0 || std::strlen(e->d_name) != kNameChars) continue;
     const std::string name = std::string("/") + e->d_name;
-    if (name == except) continue;
     const int fd = ::shm_open(name.c_str(), O_RDONLY, 0);
     if (fd < 0) continue;
     struct stat st {};
-    void* p = ::fstat(fd, &st) == 0 && size_t(st.st_size) >= kHeaderBytes
-                  ? ::mmap(nullptr, kHeaderBytes, PROT_READ, MAP_SHARED, fd, 0)
-                  : MAP_FAILED;
-    ::close(fd);
-    if (p == MAP_FAILED) continue;
-    const auto& s = *static_cast<const ShmComm::Segment*>(p);
-    bool doomed = false;
-    if (s.init.load(std::memory_order_acquire) == 2 && s.magic == kMagic && s.size >= 1 && s.size <= kMaxRanks)
-      for (int r = 0; r < s.size && !doomed; ++r)
-        doomed = s.ranks[r].joined.load(std::memory_order_acquire) == 1 && RankProcessGone(s.ranks[r]);
-    ::munmap(p, kHeaderBytes);
-    if (doomed) ::shm_unlink(name.c_str());
+    // Exclusive and not waiting: it fails while any process holds the segment. A joiner that opened
+    // the name but has yet to lock it finds the file unlinked once it does, and opens the name again.
+    if (::flock(fd, LOCK_EX | LOCK_NB) == 0 && ::fstat(fd, &st) == 0 && st.st_nlink > 0) UnlinkIfStill(FileKey(name, st));
+    ::close(fd);  // releases the lock
   }
   ::closedir(dir);
 }
@@ -314,7 +333,7 @@ Status ShmComm::Join(const std::vector<uint8_t>& id, int rank, int size, int64_t
   if (rank_names.size() == size_t(size)) c->rank_names_ = rank_names;
   c->cancel_ = cancel ? std::move(cancel) : std::make_shared<std::atomic<bool>>(false);
   c->name_ = "/sparq-" + Hex(id.data() + 4, 16);
-  SweepDoomedSegments(c->name_);
+  SweepDeadSegments();
   const size_t total = kHeaderBytes + size_t(size) * size_t(slot_bytes);
   void* p = nullptr;
   // Another rank of this process mapped the segment for a smaller comm: its header says whether
@@ -370,14 +389,14 @@ Status ShmComm::Join(const std::vector<uint8_t>& id, int rank, int size, int64_t
   me.pid_ns.store(PidNamespace(), std::memory_order_relaxed);
   me.pid.store(int64_t(::getpid()), std::memory_order_release);
 
-  MarkJoining(c->name_, true);
+  MarkJoining(c->mapping_key_, true);
   Status w = c->WaitAll(Wait::kJoin, 0);
-  MarkJoining(c->name_, false);
+  MarkJoining(c->mapping_key_, false);
   if (!w.ok()) {
-    ::shm_unlink(c->name_.c_str());  // nobody else should meet in it now
+    UnlinkIfStill(c->mapping_key_);  // nobody else should meet in it now
     return w;
   }
-  if (rank == 0) ::shm_unlink(c->name_.c_str());  // everyone has it mapped: the name is no longer needed
+  if (rank == 0) UnlinkIfStill(c->mapping_key_);  // everyone has it mapped: the name is no longer needed
   *out = std::move(c);
   return Status::Ok();
 }

@@ -109,8 +109,9 @@ function contextCycle(backend: BackendName): Cycle {
 }
 
 const rssMiB = (): number => process.memoryUsage().rss / MiB;
-// What sparq reported to V8 (napi_adjust_external_memory), read back from the addon:
-// process.memoryUsage().external leaves it out on Node 20, so a check on it could not fail.
+// V8's external-memory counter, which napi_adjust_external_memory moves (sparq's tensors and
+// weights; V8's own ArrayBuffers count there too), read back from the addon:
+// process.memoryUsage().external leaves sparq's part out on Node 20, so a check on it could not fail.
 const externalMiB = (): number => native().v8ExternalBytes() / MiB;
 const heapMiB = (): number => process.memoryUsage().heapTotal / MiB;
 const threads = (): number => fs.readdirSync('/proc/self/task').length;
@@ -166,6 +167,7 @@ async function measure(name: string, backend: BackendName, cycles: number, cycle
   const allocsEnd = sq.liveAllocations;
   const rssEnd = rssMiB();
   const threadsEnd = threads();
+  const externalEnd = externalMiB(); // before close(), which would take back what handles never collected still hold
   await sq.close();
   const r2 = (v: number): number => Math.round(v * 100) / 100;
   return {
@@ -178,7 +180,7 @@ async function measure(name: string, backend: BackendName, cycles: number, cycle
     rssMaxMiB: r2(Math.max(rssMax, rssEnd)),
     growthMiB: r2(rssEnd - rssWarm),
     externalWarmMiB: r2(externalWarm),
-    externalEndMiB: r2(externalMiB()),
+    externalEndMiB: r2(externalEnd),
     threadsWarm,
     threadsEnd,
     heapWarmMiB: r2(heapWarm),
