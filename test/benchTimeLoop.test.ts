@@ -198,7 +198,7 @@ describe('timeInterleaved batch sizes', () => {
     const [stats] = await timeInterleaved([batch], { budgetMs: 0, fixedReps: 120, warmupReps: 1 });
     expect((stats as Stats).reps).toBe(120);
     expect((stats as Stats).median).toBe(0.25);
-    expect(Math.max(...sizes)).toBeLessThanOrEqual(45);
+    expect(Math.max(...sizes)).toBeLessThanOrEqual(64); // ~40; a 5 ms timer may fire at 4 ms (50); sized by the report: 120
     expect(sizes.length).toBeGreaterThanOrEqual(4); // the warm-up call, then several batches
   });
 });

@@ -1,4 +1,5 @@
 import { fork, spawn, spawnSync } from 'child_process';
+import * as fs from 'fs';
 import * as path from 'path';
 
 import { comm, open, SparqArgumentError, SparqDisposedError, SparqTimeoutError, type Comm, type Context, type Tensor } from '../src';
@@ -220,7 +221,9 @@ describe('comm.allreduceRmsnorm [cpu]: ranks in other workers and processes', ()
       try {
         const id = comm.create({ maxBytes: 4096 });
         const first = a.comm({ id, rank: 0, size: 2, timeoutMs: 1500 });
-        await new Promise((r) => setTimeout(r, 100)); // rank 0 has made the segment
+        const segment = `/dev/shm/sparq-${Buffer.from(id.subarray(4, 20)).toString('hex')}`;
+        for (let i = 0; i < 200 && !fs.existsSync(segment); i++) await new Promise((r) => setTimeout(r, 5)); // rank 0 made it
+        await new Promise((r) => setTimeout(r, 20)); // and initialized its header (microseconds after)
         await expect(b.comm({ id: withMaxBytes(id, other), rank: 1, size: 2, timeoutMs: 1500 })).rejects.toMatchObject({
           name: 'SparqArgumentError',
           argument: 'id',
