@@ -27,6 +27,7 @@ struct CpuFeatures {
   bool avx_vnni = false;    // CPUID.(7,1):EAX[4], VEX (256-bit) vpdpbusd
   bool avx512vbmi = false;   // CPUID.(7,0):ECX[1], vpermb
   bool avx512vbmi2 = false;  // CPUID.(7,0):ECX[6], vpexpandw / vpcompressw
+  bool avx512fp16 = false;   // CPUID.(7,0):EDX[23], fp16 arithmetic (vmulph)
   bool amd = false;          // vendor "AuthenticAMD": where two exact kernels rank by vendor
   bool intel = false;        // vendor "GenuineIntel"
   bool amx_bf16 = false;     // CPUID.(7,0):EDX[24] AMX-TILE and EDX[22] AMX-BF16
@@ -80,6 +81,7 @@ CpuFeatures Detect() {
     f.avx512vnni = (ecx & (1u << 11)) != 0;
     f.avx512vbmi = (ecx & (1u << 1)) != 0;
     f.avx512vbmi2 = (ecx & (1u << 6)) != 0;
+    f.avx512fp16 = (edx & (1u << 23)) != 0;
     f.amx_bf16 = (edx & (1u << 24)) != 0 && (edx & (1u << 22)) != 0;
     f.amx_int8 = (edx & (1u << 24)) != 0 && (edx & (1u << 25)) != 0;
   }
@@ -151,6 +153,11 @@ bool HasAvx512Vbmi() {
 
 bool HasAvx512Vbmi2() {
   static const bool has = Features().avx512vbmi2 && IsaSupported(Isa::kAvx512);
+  return has;
+}
+
+bool HasAvx512Fp16() {
+  static const bool has = Features().avx512fp16 && IsaSupported(Isa::kAvx512);
   return has;
 }
 

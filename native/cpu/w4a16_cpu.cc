@@ -80,7 +80,7 @@ using cpu::w4a16::Problem;
 enum class DecodeGemv { kPlain, kVbmi, kFp16 };
 
 bool HasFp16Gemv() {
-  static const bool has = cpu::w4a16::avx512fp16::DecodeGemv() != nullptr && __builtin_cpu_supports("avx512fp16");
+  static const bool has = cpu::w4a16::avx512fp16::DecodeGemv() != nullptr && cpu::HasAvx512Fp16();
   return has;
 }
 

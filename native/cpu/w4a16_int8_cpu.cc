@@ -68,7 +68,7 @@ enum class Kernel { kScalar, kAvx2, kAvxVnni, kAvx512Vnni };
 Kernel KernelFor(Isa isa) {
   if (isa == Isa::kAvx512 && HasAvx512Vnni()) return Kernel::kAvx512Vnni;
   if (isa != Isa::kScalar && IsaSupported(Isa::kAvx2))
-    return HasAvxVnni() && std::getenv("SPARQ_W4A16_NO_AVXVNNI") == nullptr ? Kernel::kAvxVnni : Kernel::kAvx2;
+    return HasAvxVnni() && avxvnni::Built() && std::getenv("SPARQ_W4A16_NO_AVXVNNI") == nullptr ? Kernel::kAvxVnni : Kernel::kAvx2;
   return Kernel::kScalar;
 }
 

@@ -47,8 +47,11 @@ float* Scratch(size_t floats);
 
 namespace scalar { void Quads(const Problem& p, int64_t q_begin, int64_t q_end); }
 namespace avx2 { void Quads(const Problem& p, int64_t q_begin, int64_t q_end); }
-// AVX-VNNI (256-bit vpdpbusd, CPUID.(7,1):EAX[4]).
-namespace avxvnni { void Quads(const Problem& p, int64_t q_begin, int64_t q_end); }
+// AVX-VNNI (256-bit vpdpbusd, CPUID.(7,1):EAX[4]). Built(): false where the compiler lacked it.
+namespace avxvnni {
+void Quads(const Problem& p, int64_t q_begin, int64_t q_end);
+bool Built();
+}
 // AVX512 VNNI (vpdpbusd).
 namespace avx512vnni { void Quads(const Problem& p, int64_t q_begin, int64_t q_end); }
 

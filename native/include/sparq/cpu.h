@@ -25,6 +25,9 @@ bool HasAvxVnni();
 bool HasAvx512Vbmi();
 // AVX512_VBMI2 (16-bit expand/compress) with kAvx512's features; the sparse kernels use it.
 bool HasAvx512Vbmi2();
+// AVX512-FP16 with kAvx512's features (and so the OS's zmm state); the w4a16 decode path's fp16
+// build uses it. From CPUID, not __builtin_cpu_supports: g++ 11 rejects that name at compile time.
+bool HasAvx512Fp16();
 // AMX-TILE + AMX-BF16 with kAvx512's features, tile state saved by the OS, and (Linux) this
 // process granted tile data; the dense prefill uses it (dense_cpu_amx.cc).
 bool HasAmxBf16();
