@@ -38,6 +38,14 @@ function cmakeJs() {
   }
 }
 
+// `npm install --build-from-source` (all packages) or `--build-from-source=sparq` (a list): skip the
+// prebuild, as prebuild-install and node-gyp-build do (npm passes it as npm_config_build_from_source).
+function buildFromSourceAsked() {
+  const v = process.env.npm_config_build_from_source;
+  if (!v || v === 'false') return false;
+  return v === 'true' || v.split(',').map((name) => name.trim()).includes('sparq');
+}
+
 function main() {
   if (process.env.SPARQ_SKIP_INSTALL_BUILD === '1') return 0;
   const checkout = fs.existsSync(path.join(root, '.git'));
@@ -61,11 +69,17 @@ function main() {
       '(the prebuild is linux-x64 glibc, and the CPU kernels are x86-64 SIMD code, so a source build fails too)');
     return 1;
   }
-  if (prebuildLoads()) return 0;
-  // Say which: no prebuild in the package at all, or one this host cannot load.
+  const asked = buildFromSourceAsked();
+  if (!asked && prebuildLoads()) return 0;
+  // Say which: asked for, no prebuild in the package at all, or one this host cannot load.
   const prebuildDir = path.join(root, 'prebuilds', `${process.platform}-${process.arch}`);
   const hasPrebuild = fs.existsSync(prebuildDir) && fs.readdirSync(prebuildDir).some((f) => f.endsWith('.node'));
-  console.warn(`sparq: ${hasPrebuild ? 'the prebuild in prebuilds/linux-x64 does not load here (musl libc, or glibc older than the README says?)' : 'this package has no prebuild for linux-x64'}; ` +
+  const why = asked
+    ? '--build-from-source was given (the addon built here is loaded before the prebuild; it is CPU only)'
+    : hasPrebuild
+      ? 'the prebuild in prebuilds/linux-x64 does not load here (musl libc, or glibc older than the README says?)'
+      : 'this package has no prebuild for linux-x64';
+  console.warn(`sparq: ${why}; ` +
     'building the CPU addon from source with node-gyp (needs python3, make, g++; about a minute on 2 cores — npm shows the output with --foreground-scripts)');
   const nodeGyp = process.env.npm_config_node_gyp;
   // make on every core (node-gyp's default is one job), unless the user set JOBS

@@ -165,7 +165,9 @@ Status CreateCudaBackend(int device, const std::string& addon_dir, std::shared_p
     void* lib = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
     if (!lib)
       return BackendError(std::string("this install has no CUDA library (") + dlerror() +
-                          "); rebuild from source with nvcc on PATH (npm run build:native) or use backend 'cpu'");
+                          "): a node-gyp source build (npm rebuild sparq) is CPU only. The published package "
+                          "carries libsparq_cuda.so beside its prebuilt addon (linux x64, glibc >= 2.34); in a "
+                          "checkout, npm run build:native with nvcc on PATH builds it. Or use backend 'cpu'");
     auto get_api = reinterpret_cast<SparqCudaGetApiFn>(dlsym(lib, "sparq_cuda_get_api"));
     const SparqCudaApi* table = get_api ? get_api(SPARQ_CUDA_ABI_VERSION) : nullptr;
     if (!table || table->abi_version != SPARQ_CUDA_ABI_VERSION || table->struct_bytes != sizeof(SparqCudaApi))
