@@ -41,8 +41,37 @@ export interface OpenOptions {
 const OPEN_KEYS: OptionKeys<OpenOptions> = { backend: true, device: true, cpuIsa: true, threads: true };
 const COPY_KEYS: OptionKeys<{ out?: Tensor }> = { out: true };
 
-export type DeviceInfo = NativeDeviceInfo;
-export type LaunchInfo = NativeLaunchInfo;
+/** The GPU of a cuda context ({@link Context.device}). */
+export interface DeviceInfo extends NativeDeviceInfo {
+  /** Device name, e.g. "NVIDIA H200". */
+  name: string;
+  /** Compute capability as major·10 + minor (90 for sm_90). */
+  sm: number;
+  /** Streaming multiprocessors. */
+  smCount: number;
+  /** Global memory, bytes. */
+  memoryBytes: number;
+  /** CUDA driver version (cudaDriverGetVersion: 13000 for 13.0). */
+  driverVersion: number;
+  /** CUDA runtime version libsparq_cuda.so was built with (cudaRuntimeGetVersion). */
+  runtimeVersion: number;
+}
+
+/** The last kernel launch of a sim or cuda context ({@link Context.lastLaunch}): what ran, and how. */
+export interface LaunchInfo extends NativeLaunchInfo {
+  /** Kernel name, e.g. "w4a16_gemm_kernel". */
+  kernel: string;
+  /** The instance the launcher chose (tile shapes, stages, split). */
+  config: string;
+  /** Grid dimensions (x, y, z). */
+  grid: [number, number, number];
+  /** Threads per block. */
+  blockThreads: number;
+  /** Dynamic shared memory per block, bytes. */
+  smemBytes: number;
+  /** Bytes read per operand, as the launcher counts them (sim: counted by the simulator). */
+  bytesRead: Record<string, number>;
+}
 
 /**
  * An open backend with its stream. Every op enqueues on the stream and returns at once; reads,

@@ -28,7 +28,7 @@ export class SparqShapeError extends SparqError {
 export class SparqDTypeError extends SparqError {
   override readonly code = 'ERR_SPARQ_DTYPE';
 }
-/** Use after `dispose()`. */
+/** Use of a tensor, weight, group or comm after `dispose()`, or of anything of a context after its `close()`. */
 export class SparqDisposedError extends SparqError {
   override readonly code = 'ERR_SPARQ_DISPOSED';
 }

@@ -33,7 +33,7 @@ const W4A16_MATMUL_KEYS: OptionKeys<W4A16MatmulOptions> = { ...MATMUL_KEYS, accu
  * in the layout of the backend that runs them. From {@link W4A16Ops.quantize} or {@link W4A16Ops.fromCodes}.
  */
 export class W4A16Weight extends PackedWeight<{ codes: Uint8Array; scales: Uint16Array }> {
-  /** Rows of k per scale (k for per-channel). */
+  /** Consecutive weights along k, within one row, that share one scale (k for per-channel). */
   readonly groupSize: number;
 
   /** @internal */
