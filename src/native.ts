@@ -285,7 +285,13 @@ function load(): { binding: NativeBinding; file: string } {
     }
     // require() runs any other file as JavaScript — through a symlink, or a directory's index.js —
     // so a mistyped path could execute a script: only a regular file whose real name ends in .node.
-    const real = fs.realpathSync(file);
+    let real: string;
+    try {
+      real = fs.realpathSync(file);
+    } catch (error) {
+      tried.push(`${file} (${error instanceof Error ? error.message : String(error)})`);
+      continue;
+    }
     if (path.extname(real) !== '.node' || !fs.statSync(real).isFile()) {
       const what = real === file ? file : `${file} -> ${real}`;
       tried.push(`${what} (not a native addon: it must be a file whose name ends in .node, e.g. build-cmake/Release/sparq.node)`);

@@ -88,11 +88,6 @@ bool RankProcessGone(const RankState& r) {
   return ::kill(pid_t(pid), 0) != 0 && errno == ESRCH;
 }
 
-// Bounded backoff: spin briefly (peers usually arrive within microseconds), then sleep in growing steps.
-// One mapping of a segment per process, shared by every rank of this process (refcounted): ranks
-// that are threads see the counters and slots at one address, as ThreadSanitizer must to follow
-// their release/acquire pairs (two mappings of one page are two objects to it), and a process
-// with several ranks maps the slots once.
 // "name@device:inode": a segment file's identity (a name may be given to a new file once the old
 // one is unlinked: a comm joined again).
 std::string FileKey(const std::string& name, const struct stat& st) {
@@ -107,9 +102,13 @@ void UnlinkIfStill(const std::string& key) {
   if (::stat(("/dev/shm" + name).c_str(), &st) == 0 && FileKey(name, st) == key) ::shm_unlink(name.c_str());
 }
 
-// Every process that has a segment open holds a shared flock on it, from the open until its last
-// rank lets go (the kernel drops it when the process ends, however it ends, in any pid namespace):
-// a segment no one holds is one no live rank is in, which the sweep removes (SweepDeadSegments).
+// One mapping of a segment per process, shared by every rank of this process (refcounted): ranks
+// that are threads see the counters and slots at one address, as ThreadSanitizer must to follow
+// their release/acquire pairs (two mappings of one page are two objects to it), and a process
+// with several ranks maps the slots once. Every process that has a segment open holds a shared
+// flock on it, from the open until its last rank lets go (the kernel drops it when the process
+// ends, however it ends, in any pid namespace): a segment no one holds is one no live rank is in,
+// which the sweep removes (SweepDeadSegments).
 struct Mapping {
   void* base = nullptr;
   size_t bytes = 0;
@@ -169,7 +168,8 @@ int ReserveBytes(int fd, size_t offset, size_t bytes) {
 // shared when it is large enough; else `too_small(its bytes)` says why not (Join knows the ranks'
 // size and slot bytes, and names the one that differs).
 template <class TooSmall>
-Status MapSegment(const std::string& name, size_t total, void** out, int* fd_out, std::string* key_out, TooSmall&& too_small) {
+Status MapSegment(const std::string& name, size_t total, Clock::time_point deadline, const std::atomic<bool>& cancel,
+                  void** out, int* fd_out, std::string* key_out, TooSmall&& too_small) {
   const char* op = "comm";
   auto share = [&](const std::string& key, Mapping& m) {
     if (m.bytes < total) return too_small(m.base);
@@ -189,23 +189,42 @@ Status MapSegment(const std::string& name, size_t total, void** out, int* fd_out
   }
   int fd = -1;
   struct stat st {};
-  for (int attempt = 0;; ++attempt) {
-    fd = ::shm_open(name.c_str(), O_CREAT | O_RDWR, 0600);
-    if (fd < 0)
-      return Status::Error(StatusCode::kBackend, std::string(op) + ": could not open the shared-memory segment " + name +
-                                                     " (" + std::strerror(errno) + "); is /dev/shm mounted and writable?");
-    int locked;
-    while ((locked = ::flock(fd, LOCK_SH)) != 0 && errno == EINTR) {
+  // The shared lock waits only while a sweep holds the file (microseconds), but a sweeping process
+  // can be stopped there (Ctrl-Z, a frozen container): the wait is bounded by the join's timeout and
+  // ends when the context closes, as every comm wait is. A file a sweep removed between our open
+  // and our lock (no one held it then) has no name any more: open the name again.
+  for (int i = 0;; ++i) {
+    if (fd < 0) {
+      fd = ::shm_open(name.c_str(), O_CREAT | O_RDWR, 0600);
+      if (fd < 0)
+        return Status::Error(StatusCode::kBackend, std::string(op) + ": could not open the shared-memory segment " + name +
+                                                       " (" + std::strerror(errno) + "); is /dev/shm mounted and writable?");
     }
-    if (locked != 0 || ::fstat(fd, &st) != 0) {
+    if (::flock(fd, LOCK_SH | LOCK_NB) == 0) {
+      if (::fstat(fd, &st) != 0) {
+        const int e = errno;
+        ::close(fd);
+        return Status::Error(StatusCode::kBackend, std::string(op) + ": could not stat the shared-memory segment " + name +
+                                                       " (" + std::strerror(e) + ")");
+      }
+      if (st.st_nlink > 0) break;
+      ::close(fd);  // unlinked by a sweep: the next turn opens the name afresh
+      fd = -1;
+    } else if (errno != EWOULDBLOCK && errno != EINTR) {
       const int e = errno;
       ::close(fd);
       return Status::Error(StatusCode::kBackend, std::string(op) + ": could not lock the shared-memory segment " + name +
                                                      " (" + std::strerror(e) + ")");
     }
-    // A sweep removed the file between our open and our lock (no one held it then): open the name again.
-    if (st.st_nlink > 0 || attempt == 8) break;
-    ::close(fd);
+    const bool cancelled = cancel.load(std::memory_order_relaxed);
+    if (cancelled || Clock::now() > deadline) {
+      if (fd >= 0) ::close(fd);
+      return Status::Error(StatusCode::kTimeout,
+                           std::string(op) + (cancelled ? ": the context was closed while the join waited for "
+                                                        : ": the join timed out waiting for ") +
+                               "the shared-memory segment " + name + " (a process holding it exclusively, stopped?)");
+    }
+    Backoff(i);
   }
   const std::string key = FileKey(name, st);
   std::lock_guard<std::mutex> lk(g_mappings_mu);
@@ -255,13 +274,16 @@ void UnmapSegment(const std::string& key) {
 // name stayed for good (2026-12-05). Whoever joins a comm next on this machine removes them, its
 // own id's included (a job restarted with the same id then meets in a fresh segment). Judged by
 // the shared flock every member holds (MapSegment), not by pids, so ranks in other pid namespaces
-// (containers sharing /dev/shm) are safe; files of other users cannot be opened and are left.
+// (containers sharing /dev/shm) are safe; files this process cannot open (another user's, unless
+// it runs as root) are left.
 void SweepDeadSegments() {
   DIR* dir = ::opendir("/dev/shm");
   if (dir == nullptr) return;
   constexpr size_t kNameChars = 6 + 32;  // "sparq-" + 16 bytes in hex
   while (const dirent* e = ::readdir(dir)) {
-    if (std::strncmp(e->d_name, "sparq-", 6) != 0 || std::strlen(e->d_name) != kNameChars) continue;
+    if (std::strncmp(e->d_name, "sparq-", 6) != 0 || std::strlen(e->d_name) != kNameChars ||
+        std::strspn(e->d_name + 6, "0123456789abcdef") != kNameChars - 6)
+      continue;
     const std::string name = std::string("/") + e->d_name;
     const int fd = ::shm_open(name.c_str(), O_RDONLY, 0);
     if (fd < 0) continue;
@@ -343,7 +365,8 @@ Status ShmComm::Join(const std::vector<uint8_t>& id, int rank, int size, int64_t
     if (other.init.load(std::memory_order_acquire) == 2 && other.slot_bytes != slot_bytes) return SlotBytesDiffer(other.slot_bytes, slot_bytes);
     return SizeDiffers(other.init.load(std::memory_order_acquire) == 2 ? other.size : -1, size);
   };
-  Status mapped = MapSegment(c->name_, total, &p, &c->fd_, &c->mapping_key_, too_small);
+  const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
+  Status mapped = MapSegment(c->name_, total, deadline, *c->cancel_, &p, &c->fd_, &c->mapping_key_, too_small);
   if (!mapped.ok()) return mapped;
   c->seg_ = static_cast<Segment*>(p);
   c->mapped_bytes_ = total;
@@ -357,7 +380,6 @@ Status ShmComm::Join(const std::vector<uint8_t>& id, int rank, int size, int64_t
     s.slot_bytes = slot_bytes;
     s.init.store(2, std::memory_order_release);
   }
-  const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
   for (int i = 0; s.init.load(std::memory_order_acquire) != 2; ++i) {
     // The rank that created the segment stopped between creating and initializing it.
     if (Clock::now() > deadline)
@@ -430,6 +452,9 @@ Status ShmComm::Break(const std::string& reason, const char* op) {
     std::strncpy(seg_->reason, reason.c_str(), sizeof(seg_->reason) - 1);
     seg_->broken.store(2, std::memory_order_release);
   }
+  // No one may meet in a broken comm: a join of its id from now on gets a fresh segment, even while
+  // this process keeps the old one mapped (until the handle is collected).
+  UnlinkIfStill(mapping_key_);
   return Status::Error(StatusCode::kTimeout, std::string(op) + ": " + reason);
 }
 

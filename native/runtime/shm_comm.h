@@ -104,7 +104,7 @@ class ShmComm {
   // Returns the kTimeout status the peers see.
   Status Abandon(const std::string& reason) { return Break(reason); }
 
- // The shared header's layout (shm_comm.cc); public so that file's sweep of /dev/shm can read others'.
+ // The shared header's layout (shm_comm.cc); public for that file's helpers outside the class.
   struct Segment;
 
  private:

@@ -427,7 +427,7 @@ void CheckDecodeGemvsSameBits() {
   std::vector<Build> builds;
   if (sparq::cpu::HasAvx512Vbmi()) builds.push_back({"avx512vbmi (vpermb)", cw::avx512vbmi::DecodeGemv()});
   else std::printf("SKIP w4a16 [cpu/avx512vbmi]: this CPU has no AVX512_VBMI\n");
-  if (__builtin_cpu_supports("avx512fp16") && cw::avx512fp16::DecodeGemv() != nullptr)
+  if (sparq::cpu::HasAvx512Fp16() && cw::avx512fp16::DecodeGemv() != nullptr)
     builds.push_back({"avx512fp16 (vmulph tables)", cw::avx512fp16::DecodeGemv()});
   else std::printf("SKIP w4a16 [cpu/avx512fp16]: this CPU or compiler has no AVX512-FP16\n");
   const uint16_t kExponents[] = {0, 1, 27, 28, 30};
