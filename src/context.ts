@@ -2,7 +2,7 @@ import { inspect } from 'util';
 
 import { asFp16Bits, type DType, type HostInputOf } from './dtype';
 import { describeValue, settle, SparqArgumentError, SparqDisposedError, withCallSite } from './errors';
-import { native, type NativeBinding, type NativeContext, type NativeDeviceInfo, type NativeLaunchInfo } from './native';
+import { native, type NativeBinding, type NativeContext } from './native';
 import { Group, type GroupOptions } from './ops/allreduce';
 import { joinComm, type Comm, type CommOptions } from './ops/comm';
 import { DenseOps, type MatmulOptions } from './ops/dense';
@@ -42,7 +42,7 @@ const OPEN_KEYS: OptionKeys<OpenOptions> = { backend: true, device: true, cpuIsa
 const COPY_KEYS: OptionKeys<{ out?: Tensor }> = { out: true };
 
 /** The GPU of a cuda context ({@link Context.device}). */
-export interface DeviceInfo extends NativeDeviceInfo {
+export interface DeviceInfo {
   /** Device name, e.g. "NVIDIA H200". */
   name: string;
   /** Compute capability as major·10 + minor (90 for sm_90). */
@@ -55,10 +55,14 @@ export interface DeviceInfo extends NativeDeviceInfo {
   driverVersion: number;
   /** CUDA runtime version libsparq_cuda.so was built with (cudaRuntimeGetVersion). */
   runtimeVersion: number;
+  /** Path of the cuBLAS library dense.matmul uses, or null. */
+  cublas: string | null;
+  /** When cuBLAS is not used: why (what is missing, SPARQ_CUBLAS_PATH) and that sparq's own tensor-core GEMM runs instead. */
+  cublasNote: string | null;
 }
 
 /** The last kernel launch of a sim or cuda context ({@link Context.lastLaunch}): what ran, and how. */
-export interface LaunchInfo extends NativeLaunchInfo {
+export interface LaunchInfo {
   /** Kernel name, e.g. "w4a16_gemm_kernel". */
   kernel: string;
   /** The instance the launcher chose (tile shapes, stages, split). */

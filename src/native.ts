@@ -9,6 +9,7 @@ import { constants as bufferConstants } from 'buffer';
 import * as fs from 'fs';
 import * as path from 'path';
 
+import type { DeviceInfo, LaunchInfo } from './context';
 import type { DType, HostArray } from './dtype';
 import type { CommTransport } from './ops/comm';
 import { errorClassesByCode, SparqBackendError } from './errors';
@@ -22,18 +23,9 @@ export interface NativeTensor {
   dispose(): void;
 }
 
-export interface NativeDeviceInfo {
-  name: string;
-  sm: number;
-  smCount: number;
-  memoryBytes: number;
-  driverVersion: number;
-  runtimeVersion: number;
-  /** Path of the cuBLAS library dense.matmul uses, or null. */
-  cublas: string | null;
-  /** When cuBLAS is not used: why (what is missing, SPARQ_CUBLAS_PATH) and that sparq's own tensor-core GEMM runs instead. */
-  cublasNote: string | null;
-}
+/** The addon's device info and launch info are the public ones, documented in src/context.ts. */
+export type NativeDeviceInfo = DeviceInfo;
+export type NativeLaunchInfo = LaunchInfo;
 
 export interface NativeContextInfo {
   backend: 'cpu' | 'sim' | 'cuda';
@@ -43,14 +35,6 @@ export interface NativeContextInfo {
   device: NativeDeviceInfo | null;
 }
 
-export interface NativeLaunchInfo {
-  kernel: string;
-  config: string;
-  grid: [number, number, number];
-  blockThreads: number;
-  smemBytes: number;
-  bytesRead: Record<string, number>;
-}
 
 export interface NativeContext {
   /** "cpu#3": the backend and a per-process serial (errors name a closed context by it). */
