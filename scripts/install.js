@@ -70,7 +70,13 @@ function main() {
     return 1;
   }
   const asked = buildFromSourceAsked();
-  if (!asked && prebuildLoads()) return 0;
+  if (!asked && prebuildLoads()) {
+    // A node-gyp build left by an earlier --build-from-source (build/Release is searched before
+    // prebuilds/) would keep shadowing the prebuild, and its CUDA library, after this install.
+    // (Only in an installed package: a checkout's build/ is prebuildify's.)
+    if (!checkout) fs.rmSync(path.join(root, 'build'), { recursive: true, force: true });
+    return 0;
+  }
   // Say which: asked for, no prebuild in the package at all, or one this host cannot load.
   const prebuildDir = path.join(root, 'prebuilds', `${process.platform}-${process.arch}`);
   const hasPrebuild = fs.existsSync(prebuildDir) && fs.readdirSync(prebuildDir).some((f) => f.endsWith('.node'));
