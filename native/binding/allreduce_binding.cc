@@ -4,7 +4,6 @@
 #include <cmath>
 #include <string>
 
-#include "binding/addon_data.h"
 #include "binding/allreduce_args.h"
 #include "binding/binding_registry.h"
 #include "binding/context.h"

@@ -122,10 +122,12 @@ Napi::TypedArray ParseTypedArrayFor(const Napi::Value& v, DType dtype, const std
   if (ta.TypedArrayType() != ArrayTypeFor(dtype))
     ThrowArg(v.Env(), StatusCode::kDType, op, argument, expected, DescribeValue(v));
   // A transferred (postMessage) or detached array reads as 0 elements: say that, not "got 0 elements".
-  if (IsDetached(ta))
-    ThrowArg(v.Env(), StatusCode::kArgument, op, argument, "an array whose buffer is not detached (transferred)",
-             "a detached " + DescribeValue(v));
+  if (IsDetached(ta)) ThrowDetached(v.Env(), op, argument, "a detached " + DescribeValue(v));
   return ta;
+}
+
+void ThrowDetached(Napi::Env env, const std::string& op, const std::string& argument, const std::string& received) {
+  ThrowArg(env, StatusCode::kArgument, op, argument, "an array whose buffer is not detached (transferred)", received);
 }
 
 bool IsDetached(const Napi::TypedArray& ta) {
@@ -141,9 +143,7 @@ const uint8_t* TypedArrayBytes(const Napi::TypedArray& ta, const std::string& op
   size_t length = 0;
   NAPI_THROW_IF_FAILED(env, napi_get_typedarray_info(env, ta, nullptr, &length, &data, nullptr, nullptr), nullptr);
   const std::string during = " while the call read its other arguments";
-  if (IsDetached(ta) && ta.ElementLength() != 0)
-    ThrowArg(env, StatusCode::kArgument, op, argument, "an array whose buffer is not detached (transferred)",
-             "one detached" + during);
+  if (IsDetached(ta) && ta.ElementLength() != 0) ThrowDetached(env, op, argument, "one detached" + during);
   if (length != ta.ElementLength())
     ThrowArg(env, StatusCode::kArgument, op, argument, "an array that keeps its length while the call reads it",
              "one resized from " + std::to_string(ta.ElementLength()) + " to " + std::to_string(length) + " elements" + during);

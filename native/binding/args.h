@@ -54,6 +54,8 @@ void CheckLastDim(const Napi::Env& env, const std::string& op, const std::string
 const uint8_t* TypedArrayBytes(const Napi::TypedArray& ta, const std::string& op, const std::string& argument);
 // True when ta's buffer was detached (transferred with postMessage / structuredClone).
 bool IsDetached(const Napi::TypedArray& ta);
+// SparqArgumentError "<op>: <argument> must be an array whose buffer is not detached …, got <received>".
+[[noreturn]] void ThrowDetached(Napi::Env env, const std::string& op, const std::string& argument, const std::string& received);
 // SparqOutOfMemoryError "<op>: out of host memory for <what> (<bytes> bytes)", naming `argument`.
 [[noreturn]] void ThrowOutOfHostMemory(Napi::Env env, const std::string& op, const std::string& argument, size_t bytes,
                                        const std::string& what);

@@ -5,7 +5,6 @@
 #include <mutex>
 #include <thread>
 
-#include "binding/addon_data.h"
 #include "binding/allreduce_args.h"
 #include "binding/args.h"
 #include "binding/binding_registry.h"

@@ -29,9 +29,7 @@ Napi::Value Convert(const Napi::CallbackInfo& info, const char* op, const char* 
   Napi::TypedArray ta = v.As<Napi::TypedArray>();
   if (ta.TypedArrayType() != src_type)
     ThrowArg(env, StatusCode::kDType, op, argument, WithArticle(src_name), DescribeValue(v));
-  if (IsDetached(ta))
-    ThrowArg(env, StatusCode::kArgument, op, argument, "an array whose buffer is not detached (transferred)",
-             "a detached " + DescribeValue(v));
+  if (IsDetached(ta)) ThrowDetached(env, op, argument, "a detached " + DescribeValue(v));
   cpu::Isa isa = IsaForCall(info);
   size_t n = ta.ElementLength();
   const Src* src = reinterpret_cast<const Src*>(TypedArrayBytes(ta, op, argument));
