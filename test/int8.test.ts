@@ -165,6 +165,14 @@ describe('int8 threshold: |x| >= threshold on the number given, not on its fp32 
       expect(await columns(1e-300)).toEqual(everyNonZero);
       expect(await columns(5e-324)).toEqual(everyNonZero);
       expect(await columns(0)).toEqual([]);
+      // past fp32's largest number only an infinite |x| reaches a threshold, as it reaches FLT_MAX
+      const big = new Float32Array(k).map((_, c) => c * 0.5);
+      big[3] = -Infinity;
+      big[5] = 65504;
+      const xBig = sq.tensor(toF16(big), [1, k], 'f16');
+      const bigColumns = async (threshold: number) => Array.from(await sq.int8.matmul(iw, xBig, { threshold }).outlierColumns);
+      for (const threshold of [65504, 65505, 3.4028234663852886e38, 3.4028235677973366e38, 1e300, Number.MAX_VALUE])
+        expect({ threshold, columns: await bigColumns(threshold) }).toEqual({ threshold, columns: threshold <= 65504 ? [3, 5] : [3] });
     } finally {
       await sq.close();
     }

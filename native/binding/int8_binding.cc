@@ -160,10 +160,10 @@ Napi::Value Int8Matmul(const Napi::CallbackInfo& info) {
   WeightWrap* weight = ParseWeight(info[1], ctx, op, "int8", kWeightExpected);
   const auto& format = static_cast<const Int8Format&>(weight->format());
   const double threshold = info[5].IsNumber() ? info[5].As<Napi::Number>().DoubleValue() : -1.0;
-  // Finite and representable as fp32 (the compare is fp32): a typo like -6 or Infinity is an error.
-  if (!(threshold >= 0.0 && threshold <= 3.4028234663852886e38))
-    ThrowArg(env, StatusCode::kArgument, op, "threshold", "a number in [0, 3.4028234663852886e38] (0 = no outlier columns; fp32 compares it)",
-             DescribeValue(info[5]));
+  // Finite: a typo like -6 or Infinity is an error. Past FLT_MAX only an infinite |x| reaches it,
+  // as it reaches FLT_MAX (fp16 x tops out at 65504), so such a number is compared as FLT_MAX below.
+  if (!(threshold >= 0.0 && std::isfinite(threshold)))
+    ThrowArg(env, StatusCode::kArgument, op, "threshold", "a finite number >= 0 (0 = no outlier columns)", DescribeValue(info[5]));
   constexpr MatmulLimits limits = LimitsOf<Int8MatmulArgs>();
   MatmulOperands a = ParseMatmulOperands(info, ctx, op, 2, format.n(), format.k(), limits);
   const int64_t k = format.k();
@@ -181,8 +181,9 @@ Napi::Value Int8Matmul(const Napi::CallbackInfo& info) {
   // fp32 >= the caller's number gives the same set as comparing with the number itself
   // (|x| >= threshold), where rounding to nearest would move the boundary: 6.0000001 would take
   // x = 6, and a positive threshold under 2^-150 would become 0, "no outlier columns".
-  float t = static_cast<float>(threshold);
-  if (static_cast<double>(t) < threshold) t = std::nextafter(t, std::numeric_limits<float>::infinity());
+  constexpr float kMaxFloat = std::numeric_limits<float>::max();
+  float t = threshold >= static_cast<double>(kMaxFloat) ? kMaxFloat : static_cast<float>(threshold);
+  if (static_cast<double>(t) < threshold && t < kMaxFloat) t = std::nextafter(t, std::numeric_limits<float>::infinity());
   EnqueueOp(env, ctx, {parts[0], parts[1], parts[2], xb, bb}, {out, cols},
             [backend, parts, keep, xb, bb, out, cols, m, t](LaunchInfo* launch) {
               Int8MatmulArgs args;

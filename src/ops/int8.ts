@@ -13,7 +13,8 @@ export interface Int8MatmulOptions extends MatmulOptions {
   /**
    * Columns of X where any row has |x| ≥ threshold are outliers: they skip int8 and are multiplied
    * in fp32 (LLM.int8()'s mixed-precision decomposition). `0` = no outliers (pure int8). Defaults
-   * to `6` (the LLM.int8() paper's and Hugging Face's `llm_int8_threshold`). Finite, ≥ 0.
+   * to `6` (the LLM.int8() paper's and Hugging Face's `llm_int8_threshold`). Finite, ≥ 0 (`Infinity` is
+   * refused: for "no outlier columns" pass `0`).
    */
   threshold?: number | undefined;
 }

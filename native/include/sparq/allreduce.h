@@ -43,7 +43,9 @@ inline constexpr int kFlagPhases = 3;            // start, middle (two-shot), en
 // fp32 sums, then every rank adds its residual and normalizes all rows (one more barrier; moves ~2×).
 // kUnfused (cpu only, a benchmark baseline, not the fused contract): a plain all-reduce that
 // delivers fp16(s) to every rank, then a separate residual-add + RMSNorm pass over it, as a stack
-// without the fusion runs it (its residual is fp16(fp16(s) + residual): within 1 ulp of the contract).
+// without the fusion runs it. Its residual is fp16(fp16(s) + residual): the extra rounding is half
+// an ulp of fp16(s), which is many ulps of the residual where s and the residual cancel, and an s
+// past fp16's range is Inf there (the row's out then NaN and 0) where the contract stays finite.
 enum class Algorithm : int32_t { kAuto = 0, kOneShot = 1, kTwoShot = 2, kUnfused = 3 };
 
 // ---- the contract's scalar steps -----------------------------------------------------------------
