@@ -269,6 +269,34 @@ describe('comm.allreduceRmsnorm [cpu]: ranks in other workers and processes', ()
     }
   });
 
+  it('the same contexts join an id again once its comm ended (closed, or broken by a peer closing), not while it lives', async () => {
+    const id = comm.create({ maxBytes: 4096 });
+    const [a, b] = [await open({ backend: 'cpu', threads: 1 }), await open({ backend: 'cpu', threads: 1 })];
+    try {
+      const join = () => Promise.all([a.comm({ id, rank: 0, size: 2, timeoutMs: 3000 }), b.comm({ id, rank: 1, size: 2, timeoutMs: 3000 })]);
+      const check = async (phase: string, [ca, cb]: Comm[]) => {
+        const run = (sq: Context, c: Comm) =>
+          c.allreduceRmsnorm(sq.tensor(new Uint16Array(16).fill(0x3c00), [2, 8], 'f16'), sq.tensor(new Uint16Array(16), [2, 8], 'f16'), sq.tensor(new Uint16Array(8).fill(0x3c00), [8], 'f16'), { eps: 0 });
+        for (const r of [run(a, ca!), run(b, cb!)])
+          expect({ phase, residual: Array.from(await r.residual.read()) }).toEqual({ phase, residual: new Array(16).fill(0x4000) });
+      };
+      let comms = await join();
+      await check('first', comms);
+      // a live comm of the id: a second join from the same context is refused at once
+      await expect(a.comm({ id, rank: 0, size: 2, timeoutMs: 3000 })).rejects.toMatchObject({ name: 'SparqArgumentError', argument: 'id' });
+      comms[0]!.close();
+      comms[1]!.close();
+      comms = await join();
+      await check('after both closed', comms);
+      comms[0]!.close(); // rank 1's comm is now broken ("rank 0 closed the comm"), not closed
+      expect(comms[1]!.broken).toMatch(/rank 0 closed/);
+      comms = await join();
+      await check('after one closed, the other broken', comms);
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+    }
+  });
+
   // Two containers of one pod sharing /dev/shm: each its own pid namespace. A peer's pid means
   // nothing here, so it must not be judged by kill(pid, 0) (a live peer was "exited" at once).
   const unshare = spawnSync('unshare', ['-p', '-f', '--mount-proc', 'true']).status === 0;
@@ -314,7 +342,7 @@ describe('comm.allreduceRmsnorm [cpu]: ranks in other workers and processes', ()
       await expect(sq.comm({ id, rank: 1, size: 2, timeoutMs: 1500 })).rejects.toMatchObject({
         name: 'SparqArgumentError',
         argument: 'id',
-        message: expect.stringMatching(/^comm: id must be a comm this context has not joined, .*each rank needs its own context/),
+        message: expect.stringMatching(/^comm: id must not be a comm this context is a rank of, .*or is joining; .*each rank needs its own context/),
       });
       await expect(first).rejects.toBeInstanceOf(SparqTimeoutError); // rank 1 never came from anywhere
       expect(Date.now() - t0).toBeLessThan(4000);

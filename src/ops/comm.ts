@@ -226,9 +226,13 @@ export function joinComm(ctx: Context, options: CommOptions): Promise<Comm> {
     const key = memberKey(ctx, id, rank);
     const joined = ctx.native.commJoin(ctx.handle, id, rank, size, options.timeoutMs === undefined ? 60000 : options.timeoutMs,
       options.transport === undefined ? 'auto' : options.transport, process.env.SPARQ_NCCL_PATH ?? '', options.node);
-    if (key !== undefined) memberships.get(ctx)?.add(key); // the join is enqueued (its arguments were good)
+    if (key !== undefined) memberships.get(ctx)?.set(key, null); // the join is enqueued (its arguments were good)
     p = joined.then(
-      (handle) => Comm.fromNative(ctx, handle, rank, size),
+      (handle) => {
+        const c = Comm.fromNative(ctx, handle, rank, size);
+        if (key !== undefined) memberships.get(ctx)?.set(key, c);
+        return c;
+      },
       (error: unknown) => {
         if (key !== undefined) memberships.get(ctx)?.delete(key); // a failed join may be tried again
         throw error;
@@ -241,12 +245,14 @@ export function joinComm(ctx: Context, options: CommOptions): Promise<Comm> {
 }
 
 /**
- * The comm ids each context has joined or is joining: a context is one rank of a comm. A second
- * rank joined from the same context would queue behind the first on its stream, so neither could
- * join and both would fail only after twice `timeoutMs`, blaming the rank that was in fact waiting.
- * (A closed comm stays joined: its id names that comm, which is broken for good.)
+ * The comm ids each context has joined (the Comm) or is joining (null): a context is one rank of a
+ * comm. A second rank joined from the same context would queue behind the first on its stream, so
+ * neither could join and both would fail only after twice `timeoutMs`, blaming the rank that was in
+ * fact waiting. Once that comm has ended here — closed, or broken by a timeout or a peer — the id
+ * may be joined again (a fresh comm, as docs/api.md promises): nothing of the old one waits on the
+ * stream any more.
  */
-const memberships = new WeakMap<Context, Set<string>>();
+const memberships = new WeakMap<Context, Map<string, Comm | null>>();
 
 /** The membership key of `id` (undefined for a malformed id); throws when this context already is (or is becoming) a rank of it. */
 function memberKey(ctx: Context, id: unknown, rank: unknown): string | undefined {
@@ -255,10 +261,11 @@ function memberKey(ctx: Context, id: unknown, rank: unknown): string | undefined
   if (!(id instanceof Uint8Array) || id.byteLength === 0 || ctx.closed) return undefined;
   const key = Buffer.from(id.buffer, id.byteOffset, id.byteLength).toString('hex');
   let joined = memberships.get(ctx);
-  if (joined === undefined) memberships.set(ctx, (joined = new Set()));
-  if (joined.has(key))
+  if (joined === undefined) memberships.set(ctx, (joined = new Map()));
+  const previous = joined.get(key);
+  if (previous === null || (previous !== undefined && previous.broken === null))
     throw new SparqArgumentError(
-      `comm: id must be a comm this context has not joined, got one it already joined (or is joining); ` +
+      `comm: id must not be a comm this context is a rank of, got one it joined (still usable: close() it first) or is joining; ` +
         `each rank needs its own context — one per worker_thread or process — so join rank ${String(rank)} from another`,
       { argument: 'id' },
     );
