@@ -13,9 +13,30 @@ export interface Float16ArrayLike {
 /** fp16 values as their raw bits: a Uint16Array, or a Float16Array where the runtime has one. */
 export type Fp16Bits = Uint16Array | Float16ArrayLike;
 
-/** The host array type that carries each dtype (what `read()` returns). */
+/**
+ * The array type `C.of()` returns: on TypeScript ≥ 5.7 the one over a plain ArrayBuffer
+ * (`Uint16Array<ArrayBuffer>`), on older versions the plain type. Every array sparq makes is one,
+ * so its `.buffer` type-checks as a `Transferable` (`postMessage(a, [a.buffer])`), which
+ * `Uint16Array` alone (`<ArrayBufferLike>`: maybe a SharedArrayBuffer) does not since 5.7.
+ */
+type FreshArray<C extends { of(...items: number[]): unknown }> = ReturnType<C['of']>;
+
+/** The host array type that carries each dtype: what `read()` returns (always a fresh, unshared ArrayBuffer). */
 export interface HostArrayOf {
-  f16: Uint16Array;
+  f16: FreshArray<Uint16ArrayConstructor>;
+  bf16: FreshArray<Uint16ArrayConstructor>;
+  f32: FreshArray<Float32ArrayConstructor>;
+  i8: FreshArray<Int8ArrayConstructor>;
+  u8: FreshArray<Uint8ArrayConstructor>;
+  i32: FreshArray<Int32ArrayConstructor>;
+}
+
+/**
+ * The host array types a tensor can be created from or read into: any backing buffer (a
+ * SharedArrayBuffer too), plus Float16Array for f16.
+ */
+export interface HostInputOf {
+  f16: Uint16Array | Float16ArrayLike;
   bf16: Uint16Array;
   f32: Float32Array;
   i8: Int8Array;
@@ -23,13 +44,8 @@ export interface HostArrayOf {
   i32: Int32Array;
 }
 
-/** The host array types a tensor can be created from: as HostArrayOf, plus Float16Array for f16. */
-export interface HostInputOf extends Omit<HostArrayOf, 'f16'> {
-  f16: Uint16Array | Float16ArrayLike;
-}
-
 /** Any host array a tensor can be read into or created from. */
-export type HostArray = HostArrayOf[DType];
+export type HostArray = Exclude<HostInputOf[DType], Float16ArrayLike>;
 
 /** A Float16Array (Node ≥ 24) viewed as its raw fp16 bits; anything else is returned unchanged. */
 export function asFp16Bits(data: unknown): unknown {

@@ -1,4 +1,4 @@
-import { asFp16Bits, type Fp16Bits } from './dtype';
+import { asFp16Bits, type Fp16Bits, type HostArrayOf } from './dtype';
 import { describeValue, SparqArgumentError, SparqOutOfMemoryError } from './errors';
 import { native } from './native';
 
@@ -56,23 +56,23 @@ function asFloat64(values: ArrayLike<unknown>, op: string): Float64Array {
  * overflow → ±Inf. A Float32Array converts natively and vectorized; other numbers (an array, a
  * Float64Array …) natively too, each rounded once from its double value.
  */
-export function toF16(values: Float32Array | ArrayLike<number>): Uint16Array {
+export function toF16(values: Float32Array | ArrayLike<number>): HostArrayOf['f16'] {
   const checked = checkValues(values, 'toF16');
   return native().toF16(checked instanceof Float32Array ? checked : asFloat64(checked, 'toF16'), isa());
 }
 
 /** fp16 bits (Uint16Array, or a Float16Array) → fp32, exact. */
-export function fromF16(bits: Fp16Bits): Float32Array {
+export function fromF16(bits: Fp16Bits): HostArrayOf['f32'] {
   return native().fromF16(asFp16Bits(bits) as Uint16Array, isa());
 }
 
 /** fp32 or JS numbers → bf16 bits, round-to-nearest-even; NaN stays NaN. Numbers are rounded once from their double value, as in {@link toF16}. */
-export function toBF16(values: Float32Array | ArrayLike<number>): Uint16Array {
+export function toBF16(values: Float32Array | ArrayLike<number>): HostArrayOf['bf16'] {
   const checked = checkValues(values, 'toBF16');
   return native().toBF16(checked instanceof Float32Array ? checked : asFloat64(checked, 'toBF16'), isa());
 }
 
 /** bf16 bits → fp32, exact. */
-export function fromBF16(bits: Uint16Array): Float32Array {
+export function fromBF16(bits: Uint16Array): HostArrayOf['f32'] {
   return native().fromBF16(bits, isa());
 }

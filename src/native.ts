@@ -10,7 +10,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 
 import type { DeviceInfo, LaunchInfo } from './context';
-import type { DType, HostArray } from './dtype';
+import type { DType, HostArray, HostArrayOf } from './dtype';
 import type { CommTransport } from './ops/comm';
 import { errorClassesByCode, SparqBackendError } from './errors';
 
@@ -19,7 +19,7 @@ export interface NativeTensor {
   readonly dtype: DType;
   readonly bytes: number;
   readonly disposed: boolean;
-  read(out?: HostArray): Promise<HostArray>;
+  read(out?: HostArray): Promise<HostArrayOf[DType]>;
   dispose(): void;
 }
 
@@ -107,7 +107,7 @@ export interface NativeBinding {
   ): Promise<NativeWeight>;
   w4a16Matmul(ctx: NativeContext, weight: unknown, x: unknown, bias: unknown, out: unknown, accuracy: unknown): NativeTensor;
   sparseEncode(ctx: NativeContext, w: unknown, shape: unknown, format: unknown, rowLists: unknown): Promise<NativeWeight>;
-  sparsePrune(ctx: NativeContext, w: unknown, shape: unknown, sparsity: unknown, scope: unknown): Promise<Uint16Array>;
+  sparsePrune(ctx: NativeContext, w: unknown, shape: unknown, sparsity: unknown, scope: unknown): Promise<HostArrayOf['f16']>;
   sparseMatmul(ctx: NativeContext, weight: unknown, x: unknown, bias: unknown, out: unknown): NativeTensor;
   int8Quantize(ctx: NativeContext, w: unknown, shape: unknown): Promise<NativeWeight>;
   int8FromCodes(ctx: NativeContext, codes: unknown, scb: unknown, shape: unknown): Promise<NativeWeight>;
@@ -136,8 +136,8 @@ export interface NativeBinding {
   ): [NativeTensor[], NativeTensor[]];
   /** The NCCL sparq would use (src/nccl.ts runs it in a child process). */
   ncclProbe(): { path: string; version: number };
-  commCreate(maxBytes: unknown): Uint8Array;
-  commCreateNccl(maxBytes: unknown, ncclPath: string): Promise<Uint8Array>;
+  commCreate(maxBytes: unknown): HostArrayOf['u8'];
+  commCreateNccl(maxBytes: unknown, ncclPath: string): Promise<HostArrayOf['u8']>;
   commJoin(
     ctx: NativeContext,
     id: unknown,
@@ -164,10 +164,10 @@ export interface NativeBinding {
   ): [NativeTensor, NativeTensor];
   /** Workspace bytes the backend's kernels need for this call (0 on cpu). */
   allreduceWorkspaceBytes(ctx: NativeContext, ranks: number, tokens: number, hidden: number): number;
-  toF16(data: Float32Array | Float64Array, isa: string): Uint16Array;
-  fromF16(data: Uint16Array, isa: string): Float32Array;
-  toBF16(data: Float32Array | Float64Array, isa: string): Uint16Array;
-  fromBF16(data: Uint16Array, isa: string): Float32Array;
+  toF16(data: Float32Array | Float64Array, isa: string): HostArrayOf['f16'];
+  fromF16(data: Uint16Array, isa: string): HostArrayOf['f32'];
+  toBF16(data: Float32Array | Float64Array, isa: string): HostArrayOf['bf16'];
+  fromBF16(data: Uint16Array, isa: string): HostArrayOf['f32'];
   probeCuda(device: number): string | null;
   copy(ctx: NativeContext, src: unknown, out: unknown): NativeTensor;
   /**

@@ -1,7 +1,7 @@
 import { MessageChannel } from 'worker_threads';
 import { inspect } from 'util';
 
-import { comm, open, SparqArgumentError, toF16 } from '../src';
+import { comm, fromBF16, fromF16, open, SparqArgumentError, toBF16, toF16 } from '../src';
 
 describe('sparq objects in Node’s host facilities [cpu]', () => {
   it('posting a tensor, a weight, a context, a group or a comm to another thread throws a SparqArgumentError that says what to post', async () => {
@@ -75,6 +75,52 @@ describe('sparq objects in Node’s host facilities [cpu]', () => {
 // returns, so the caller may overwrite it at once. Until 2026-12-05 the weight preparations started
 // in a microtask, so an array overwritten right after the call (before any await) was what they
 // quantized, encoded or pruned.
+describe('arrays sparq returns are transferable [cpu]', () => {
+  // api.md's worker pattern, postMessage(data, [data.buffer]): since TypeScript 5.7 a plain
+  // `Uint16Array` is `<ArrayBufferLike>` (maybe shared, not Transferable), so this file only
+  // type-checks (npm run typecheck) while the returned types name a plain ArrayBuffer.
+  it('read(), the conversions, weight parts, outlierColumns, prune and comm.create post with their buffer in the transfer list', async () => {
+    const sq = await open({ backend: 'cpu' });
+    const { port1, port2 } = new MessageChannel();
+    try {
+      const k = 64;
+      const w = toF16(Array.from({ length: 4 * k }, (_, i) => ((i * 37) % 19) / 8 - 1));
+      const t = sq.tensor(w, [4, k], 'f16');
+      const qw = await sq.w4a16.quantize(w, [4, k], { groupSize: 32 });
+      const iw = await sq.int8.quantize(w, [4, k]);
+      const sw = await sq.sparse.encode(w, [4, k]);
+      const { codes, scales } = await qw.read();
+      const int8Parts = await iw.read();
+      const arrays = {
+        read: await t.read(),
+        readF32: await sq.tensor(fromF16(w), [4, k], 'f32').read(),
+        toF16: toF16([1, 2]),
+        fromF16: fromF16(w),
+        toBF16: toBF16([1, 2]),
+        fromBF16: fromBF16(toBF16([1, 2])),
+        w4a16Codes: codes,
+        w4a16Scales: scales,
+        int8Codes: int8Parts.codes,
+        int8Scb: int8Parts.scb,
+        sparseRead: await sw.read(),
+        outlierColumns: await sq.int8.matmul(iw, sq.tensor(w.subarray(0, k), [1, k], 'f16')).outlierColumns,
+        prune: await sq.sparse.prune(w, [4, k], 0.5),
+        commId: comm.create({ maxBytes: 4096 }),
+      };
+      for (const [name, a] of Object.entries(arrays)) {
+        const copy = Array.from(a as ArrayLike<number>);
+        const received = new Promise<unknown>((resolve) => port2.once('message', resolve));
+        port1.postMessage(a, [a.buffer]);
+        expect({ name, detached: a.byteLength }).toEqual({ name, detached: 0 });
+        expect({ name, data: Array.from((await received) as ArrayLike<number>) }).toEqual({ name, data: copy });
+      }
+    } finally {
+      port1.close();
+      await sq.close();
+    }
+  });
+});
+
 describe('a caller array overwritten right after the call returns [cpu]', () => {
   it('every weight preparation uses the values it was called with', async () => {
     const sq = await open({ backend: 'cpu' });

@@ -2,6 +2,7 @@ import { inspect } from 'util';
 
 import { CONSTRUCT, checkConstructed } from '../construct';
 import type { Context } from '../context';
+import type { HostArrayOf } from '../dtype';
 import { describeValue, SparqArgumentError, withCallSite } from '../errors';
 import { native } from '../native';
 import { checkOptions, type OptionKeys } from '../options';
@@ -23,7 +24,7 @@ const CREATE_KEYS: OptionKeys<CommCreateOptions> = { maxBytes: true };
  */
 export const comm = {
   /** A new comm id. @throws {SparqArgumentError} on a bad maxBytes. */
-  create(options: CommCreateOptions = {}): Uint8Array {
+  create(options: CommCreateOptions = {}): HostArrayOf['u8'] {
     checkOptions('comm.create', options, CREATE_KEYS);
     return native().commCreate(options.maxBytes === undefined ? 64 * 2 ** 20 : options.maxBytes);
   },
@@ -38,7 +39,7 @@ export const comm = {
    * shapes in the same order (NCCL cannot check them; a mismatch fails or hangs until `timeoutMs`).
    * @throws {SparqBackendError} (as a rejection) when NCCL is missing, too old or broken.
    */
-  async createNccl(options: CommCreateOptions = {}): Promise<Uint8Array> {
+  async createNccl(options: CommCreateOptions = {}): Promise<HostArrayOf['u8']> {
     checkOptions('comm.createNccl', options, CREATE_KEYS);
     const maxBytes = options.maxBytes === undefined ? 64 * 2 ** 20 : options.maxBytes;
     if (typeof maxBytes !== 'number' || !Number.isInteger(maxBytes) || maxBytes < 1 || maxBytes > 2 ** 40)

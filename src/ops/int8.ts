@@ -1,5 +1,5 @@
 import type { Context } from '../context';
-import { asFp16Bits, type Fp16Bits } from '../dtype';
+import { asFp16Bits, type Fp16Bits, type HostArrayOf } from '../dtype';
 import { startNow, withCallSite } from '../errors';
 import { CONSTRUCT } from '../construct';
 import type { NativeWeight } from '../native';
@@ -29,7 +29,7 @@ export interface Int8MatmulResult {
    * so it resolves when the matmul has run (the JavaScript thread never waits for it). Rejects
    * like `y.read()` when the matmul failed.
    */
-  outlierColumns: Promise<Int32Array>;
+  outlierColumns: Promise<HostArrayOf['i32']>;
 }
 
 /**
@@ -37,7 +37,7 @@ export interface Int8MatmulResult {
  * `SCB` per row (bitsandbytes-compatible), packed in the layout of the backend that runs them.
  * From {@link Int8Ops.quantize} or {@link Int8Ops.fromCodes}.
  */
-export class Int8Weight extends PackedWeight<{ codes: Int8Array; scb: Float32Array }> {
+export class Int8Weight extends PackedWeight<{ codes: HostArrayOf['i8']; scb: HostArrayOf['f32'] }> {
   /** @internal */
   static fromNative(handle: NativeWeight, owner: object): Int8Weight {
     return new Int8Weight(CONSTRUCT, handle, owner);

@@ -1,5 +1,5 @@
 import type { Context } from '../context';
-import { asFp16Bits, type Fp16Bits } from '../dtype';
+import { asFp16Bits, type Fp16Bits, type HostArrayOf } from '../dtype';
 import { settle, startNow, withCallSite } from '../errors';
 import { CONSTRUCT } from '../construct';
 import type { NativeWeight } from '../native';
@@ -48,7 +48,7 @@ const PRUNE_KEYS: OptionKeys<SparsePruneOptions> = { scope: true };
  * Unstructured-sparse fp16 weights W[n, k]: every entry whose fp16 bits are not 0x0000 is stored
  * exactly (−0 and NaN too). The same bytes on every backend. From {@link SparseOps.encode}.
  */
-export class SparseWeight extends PackedWeight<Uint16Array> {
+export class SparseWeight extends PackedWeight<HostArrayOf['f16']> {
   /** How it is stored. */
   readonly format: SparseFormatName;
   /** Stored entries. */
@@ -79,8 +79,8 @@ export class SparseWeight extends PackedWeight<Uint16Array> {
    * The dense fp16 bits `[n*k]` the weight encodes, exactly as given to `encode`.
    * @throws {SparqDisposedError} (as a rejection) after dispose() or the context's close().
    */
-  override read(): Promise<Uint16Array> {
-    return settle(() => this.handle.read().then((r) => r.w as Uint16Array), new Error());
+  override read(): Promise<HostArrayOf['f16']> {
+    return settle(() => this.handle.read().then((r) => r.w as HostArrayOf['f16']), new Error());
   }
 
   override toString(): string {
@@ -130,7 +130,7 @@ export class SparseOps {
     shape: readonly number[],
     sparsity: number,
     options: SparsePruneOptions = {},
-  ): Promise<Uint16Array> {
+  ): Promise<HostArrayOf['f16']> {
     const site = new Error();
     const c = this.ctx;
     const p = startNow(() => {

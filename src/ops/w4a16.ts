@@ -1,5 +1,5 @@
 import type { Context } from '../context';
-import { asFp16Bits, type Fp16Bits } from '../dtype';
+import { asFp16Bits, type Fp16Bits, type HostArrayOf } from '../dtype';
 import { startNow, withCallSite } from '../errors';
 import { CONSTRUCT } from '../construct';
 import type { NativeWeight } from '../native';
@@ -32,7 +32,7 @@ const W4A16_MATMUL_KEYS: OptionKeys<W4A16MatmulOptions> = { ...MATMUL_KEYS, accu
  * 4-bit group-quantized weights W[n, k] (codes 0..15, zero point 8, fp16 scale per group), packed
  * in the layout of the backend that runs them. From {@link W4A16Ops.quantize} or {@link W4A16Ops.fromCodes}.
  */
-export class W4A16Weight extends PackedWeight<{ codes: Uint8Array; scales: Uint16Array }> {
+export class W4A16Weight extends PackedWeight<{ codes: HostArrayOf['u8']; scales: HostArrayOf['f16'] }> {
   /** Consecutive weights along k, within one row, that share one scale (k for per-channel). */
   readonly groupSize: number;
 

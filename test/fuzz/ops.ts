@@ -459,8 +459,8 @@ export const OPS: OpDescriptor[] = [
     [
       {
         name: 'threshold',
-        valid: (env) => env.r.pick([0, 0.5, 6, 1e38]),
-        bad: () => optional(badNumber([-1, -1e-30, NaN, Infinity, -Infinity, 1e39])),
+        valid: (env) => env.r.pick([0, 0.5, 6, 1e38, 1e39, Number.MAX_VALUE]),
+        bad: () => optional(badNumber([-1, -1e-30, NaN, Infinity, -Infinity])),
         omit: 0.5,
       },
     ],
