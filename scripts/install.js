@@ -5,7 +5,8 @@
 //     (in CI, or with SPARQ_STRICT=1, that failure is an error instead);
 //   elsewhere: linux-x64 only (else one clear error); a prebuild that loads → done; else build the
 //     CPU addon from source with node-gyp.
-// SPARQ_SKIP_INSTALL_BUILD=1 skips everything (the loader then says what is missing).
+// SPARQ_SKIP_INSTALL_BUILD=1 skips everything (the loader then says what is missing);
+// SPARQ_BUILD_FROM_SOURCE=1 (or npm's --build-from-source) skips the prebuild.
 'use strict';
 const { spawnSync } = require('child_process');
 const fs = require('fs');
@@ -19,15 +20,25 @@ function run(cmd, args, env = {}) {
   return r.status === 0;
 }
 
-function loads(file) {
-  const r = spawnSync(process.execPath, ['-e', `require(${JSON.stringify(file)})`], { stdio: 'ignore' });
-  return r.status === 0;
+// null when `file` loads in a child node, else the loader's reason (its first line that names one).
+function loadError(file) {
+  const r = spawnSync(process.execPath, ['-e', `require(${JSON.stringify(file)})`], { encoding: 'utf8' });
+  if (r.status === 0) return null;
+  const lines = `${r.stderr || ''}`.split('\n').map((l) => l.trim());
+  return lines.find((l) => /^Error:/.test(l)) || lines.find((l) => l !== '') || `exit status ${r.status}`;
 }
 
-function prebuildLoads() {
+// null when a prebuild for this platform loads, else why none does ('' when there is none).
+function prebuildLoadError() {
   const dir = path.join(root, 'prebuilds', `${process.platform}-${process.arch}`);
-  if (!fs.existsSync(dir)) return false;
-  return fs.readdirSync(dir).some((f) => f.endsWith('.node') && loads(path.join(dir, f)));
+  if (!fs.existsSync(dir)) return '';
+  let why = '';
+  for (const f of fs.readdirSync(dir).filter((name) => name.endsWith('.node'))) {
+    const e = loadError(path.join(dir, f));
+    if (e === null) return null;
+    why = e;
+  }
+  return why;
 }
 
 function cmakeJs() {
@@ -39,8 +50,10 @@ function cmakeJs() {
 }
 
 // `npm install --build-from-source` (all packages) or `--build-from-source=sparq` (a list): skip the
-// prebuild, as prebuild-install and node-gyp-build do (npm passes it as npm_config_build_from_source).
+// prebuild, as prebuild-install and node-gyp-build do (npm passes it as npm_config_build_from_source;
+// npm 11 warns that it will stop passing unknown flags, so SPARQ_BUILD_FROM_SOURCE=1 says the same).
 function buildFromSourceAsked() {
+  if (process.env.SPARQ_BUILD_FROM_SOURCE === '1') return true;
   const v = process.env.npm_config_build_from_source;
   if (!v || v === 'false') return false;
   return v === 'true' || v.split(',').map((name) => name.trim()).includes('sparq');
@@ -70,23 +83,23 @@ function main() {
     return 1;
   }
   const asked = buildFromSourceAsked();
-  if (!asked && prebuildLoads()) {
+  const loadFailure = asked ? '' : prebuildLoadError();
+  if (!asked && loadFailure === null) {
     // A node-gyp build left by an earlier --build-from-source (build/Release is searched before
     // prebuilds/) would keep shadowing the prebuild, and its CUDA library, after this install.
     // (Only in an installed package: a checkout's build/ is prebuildify's.)
     if (!checkout) fs.rmSync(path.join(root, 'build'), { recursive: true, force: true });
     return 0;
   }
-  // Say which: asked for, no prebuild in the package at all, or one this host cannot load.
-  const prebuildDir = path.join(root, 'prebuilds', `${process.platform}-${process.arch}`);
-  const hasPrebuild = fs.existsSync(prebuildDir) && fs.readdirSync(prebuildDir).some((f) => f.endsWith('.node'));
+  // Say which: asked for, no prebuild in the package at all, or one this host cannot load (and why:
+  // the prebuild needs glibc >= 2.34 and GCC 12's libstdc++, so RHEL 9 / Amazon Linux 2023 build here).
   const why = asked
-    ? '--build-from-source was given (the addon built here is loaded before the prebuild; it is CPU only)'
-    : hasPrebuild
-      ? 'the prebuild in prebuilds/linux-x64 does not load here (musl libc, or glibc older than the README says?)'
+    ? 'a build from source was asked for (--build-from-source or SPARQ_BUILD_FROM_SOURCE=1; the addon built here is loaded before the prebuild; it is CPU only)'
+    : loadFailure
+      ? `the prebuild in prebuilds/linux-x64 does not load here (${loadFailure}; it needs glibc >= 2.34 and libstdc++ of GCC >= 12, GLIBCXX_3.4.30, and no musl)`
       : 'this package has no prebuild for linux-x64';
   console.warn(`sparq: ${why}; ` +
-    'building the CPU addon from source with node-gyp (needs python3, make, g++; about a minute on 2 cores — npm shows the output with --foreground-scripts)');
+    'building the CPU addon from source with node-gyp (needs python3, make, g++; a few minutes on 2 cores — npm shows the output with --foreground-scripts)');
   const nodeGyp = process.env.npm_config_node_gyp;
   // make on every core (node-gyp's default is one job), unless the user set JOBS
   const jobs = ['--jobs', process.env.JOBS || 'max'];
