@@ -253,11 +253,43 @@ for (const p of backendMatrix()) {
         });
       };
 
-      if (p.backend === 'cpu')
+      if (p.backend === 'cpu') {
         // 2 · 1024 · 8192 fp16 outputs = 32 MiB: the size from which the cpu rows write them with
         // non-temporal stores (allreduce_cpu.cc), on every ISA; in place, so residual is both read and streamed
         it('a call with 32 MiB of outputs (the non-temporal store path), in place: the contract bit for bit', () =>
           expectInPlaceContract({ ranks: 1, tokens: 1024, hidden: 8192 }));
+        // the same with a row that ends in a partial vector: a masked tail store must not spill
+        // into the next row's residual before it is read (a full-width non-temporal tail did)
+        it('the non-temporal path with hidden 8200 (a masked tail per row), in place: the contract bit for bit', () =>
+          expectInPlaceContract({ ranks: 1, tokens: 1024, hidden: 8200 }));
+      }
+
+      it('sums the ranks in rank order: x = 1, 2^-24, -1 on ranks 0, 1, 2 gives residual 0 (in any other order 2^-24)', async () => {
+        const hidden = 8;
+        const g = sq.group({ ranks: 3 });
+        try {
+          const plane = (bits: number) => sq.tensor(new Uint16Array(hidden).fill(bits), [1, hidden], 'f16');
+          const r = g.allreduceRmsnorm([plane(0x3c00), plane(0x0001), plane(0xbc00)], [plane(0), plane(0), plane(0)], sq.tensor(new Uint16Array(hidden).fill(0x3c00), [hidden], 'f16'), { eps: 1e-6 });
+          for (const t of r.residual) expect(Array.from(await t.read())).toEqual(new Array(hidden).fill(0));
+        } finally {
+          g.dispose();
+        }
+      });
+
+      it('eps defaults to 1e-6: rows whose mean square is ~1e-6 give the bits of { eps: 1e-6 }', async () => {
+        const hidden = 8;
+        const g = sq.group({ ranks: 1 });
+        try {
+          const x = sq.tensor(new Uint16Array(hidden), [1, hidden], 'f16');
+          const residual = sq.tensor(new Uint16Array(hidden).fill(0x1400), [1, hidden], 'f16'); // 2^-10: mean square 2^-20
+          const gamma = sq.tensor(new Uint16Array(hidden).fill(0x3c00), [hidden], 'f16');
+          const byDefault = Array.from(await g.allreduceRmsnorm([x], [residual], gamma).out[0]!.read());
+          expect(byDefault).toEqual(Array.from(await g.allreduceRmsnorm([x], [residual], gamma, { eps: 1e-6 }).out[0]!.read()));
+          expect(byDefault[0]).not.toBe(0x3c00); // with eps 0 every output would be exactly 1
+        } finally {
+          g.dispose();
+        }
+      });
 
       it('updates the residual in place when residualOut is residuals', () => expectInPlaceContract({ ranks: 4, tokens: 9, hidden: 64 }));
 

@@ -38,6 +38,27 @@ const CALLS: BadCall[] = [
     },
     expected: ['SparqArgumentError', 'ERR_SPARQ_ARGUMENT', 'out'],
   },
+  {
+    name: 'dense.matmul: bias [n, 1] (bias must be rank 1)',
+    call: (sq) => sq.dense.matmul(sq.zeros([4, k], 'f16'), sq.zeros([1, k], 'f16'), { bias: sq.zeros([4, 1], 'f16') }),
+    expected: ['SparqShapeError', 'ERR_SPARQ_SHAPE', 'bias'],
+  },
+  {
+    name: 'dense.matmul: out aliases x (k = n, so x has out\'s shape)',
+    call: (sq) => {
+      const x = sq.zeros([2, 8], 'f16');
+      return sq.dense.matmul(sq.zeros([8, 8], 'f16'), x, { out: x });
+    },
+    expected: ['SparqArgumentError', 'ERR_SPARQ_ARGUMENT', 'out'],
+  },
+  {
+    name: 'dense.matmul: out aliases bias (x 1-D, so out is [n] like bias)',
+    call: (sq) => {
+      const bias = sq.zeros([8], 'f16');
+      return sq.dense.matmul(sq.zeros([8, 8], 'f16'), sq.zeros([8], 'f16'), { bias, out: bias });
+    },
+    expected: ['SparqArgumentError', 'ERR_SPARQ_ARGUMENT', 'out'],
+  },
   { name: 'dense.matmul: x of another context', call: (sq, other) => sq.dense.matmul(sq.zeros([4, k], 'f16'), other.zeros([1, k], 'f16')), expected: ['SparqArgumentError', 'ERR_SPARQ_ARGUMENT', 'x'] },
   {
     name: 'dense.matmul: disposed x',

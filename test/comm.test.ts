@@ -56,6 +56,22 @@ describe('comm.allreduceRmsnorm [cpu]: ranks in other workers and processes', ()
     expectContract(await runRanks(jobs, ['process', 'worker', 'process', 'worker']), seed, 4, calls);
   });
 
+  it('eps defaults to 1e-6 (a one-rank comm: rows whose mean square is ~1e-6 give the bits of { eps: 1e-6 })', async () => {
+    const sq = await open({ backend: 'cpu', threads: 1 });
+    try {
+      const c = await sq.comm({ id: comm.create({ maxBytes: 4096 }), rank: 0, size: 1, timeoutMs: 1000 });
+      const x = sq.tensor(new Uint16Array(8), [1, 8], 'f16');
+      const residual = sq.tensor(new Uint16Array(8).fill(0x1400), [1, 8], 'f16'); // 2^-10: mean square 2^-20
+      const gamma = sq.tensor(new Uint16Array(8).fill(0x3c00), [8], 'f16');
+      const byDefault = Array.from(await c.allreduceRmsnorm(x, residual, gamma).out.read());
+      expect(byDefault).toEqual(Array.from(await c.allreduceRmsnorm(x, residual, gamma, { eps: 1e-6 }).out.read()));
+      expect(byDefault[0]).not.toBe(0x3c00); // with eps 0 every output would be exactly 1
+      c.close();
+    } finally {
+      await sq.close();
+    }
+  });
+
   it('a rank that never joins: the others reject with SparqTimeoutError naming it', async () => {
     const id = hex(comm.create());
     const jobs = [0, 1].map((rank) => ({ id, rank, size: 3, seed: 1, calls, timeoutMs: 1500 }));

@@ -179,6 +179,26 @@ describe('int8 threshold: |x| >= threshold on the number given, not on its fp32 
   });
 });
 
+describe('int8 threshold defaults to 6 [cpu]', () => {
+  it('without threshold a column at |x| = 7 is an outlier and y has the bits of { threshold: 6 }', async () => {
+    const sq = await open({ backend: 'cpu' });
+    try {
+      const [n, k] = [4, 64];
+      const iw = await sq.int8.quantize(randomF16(n * k, rng(freshSeed())).bits, [n, k]);
+      const xs = new Float32Array(k).fill(1);
+      xs[5] = 7;
+      xs[9] = -6;
+      const x = sq.tensor(toF16(xs), [1, k], 'f16');
+      const byDefault = sq.int8.matmul(iw, x);
+      const six = sq.int8.matmul(iw, x, { threshold: 6 });
+      expect(Array.from(await byDefault.outlierColumns)).toEqual([5, 9]);
+      expect(Array.from(await byDefault.y.read())).toEqual(Array.from(await six.y.read()));
+    } finally {
+      await sq.close();
+    }
+  });
+});
+
 describe('int8 accuracy on activations with outlier columns [cpu]', () => {
   it('threshold 6 keeps the error of planted ×20–60 outlier columns far below threshold 0 (the point of LLM.int8())', async () => {
     const sq = await open({ backend: 'cpu' });
