@@ -72,6 +72,40 @@ describe('comm.allreduceRmsnorm [cpu]: ranks in other workers and processes', ()
     }
   });
 
+  it('close() lets go of a comm\'s shared memory at once: 40 comms joined and closed on one context leave no mapping, fd or lock behind', async () => {
+    // A service making an id per job on a long-lived context kept a mapping (maxBytes × size), an
+    // fd and a flock per closed comm until its handle was collected (and the handles were held).
+    const shmMaps = () => fs.readFileSync('/proc/self/maps', 'utf8').split('\n').filter((l) => l.includes('/dev/shm/sparq-')).length;
+    const shmFds = () =>
+      fs.readdirSync('/proc/self/fd').filter((fd) => {
+        try {
+          return fs.readlinkSync(`/proc/self/fd/${fd}`).startsWith('/dev/shm/sparq-');
+        } catch {
+          return false; // closed meanwhile (readdir's own fd)
+        }
+      }).length;
+    // the shared flocks every member holds on its segment ("1: FLOCK ADVISORY READ <pid> …")
+    const flocks = () => fs.readFileSync('/proc/locks', 'utf8').split('\n').filter((l) => l.split(/\s+/)[1] === 'FLOCK' && l.split(/\s+/)[4] === String(process.pid)).length;
+    const sq = await open({ backend: 'cpu', threads: 1 });
+    try {
+      const x = sq.tensor(new Uint16Array(16).fill(0x3c00), [2, 8], 'f16');
+      const gamma = sq.tensor(new Uint16Array(8).fill(0x3c00), [8], 'f16');
+      const before = [shmMaps(), shmFds(), flocks()];
+      const kept: Comm[] = []; // referenced, so only close() can release them
+      for (let i = 0; i < 40; i++) {
+        const c = await sq.comm({ id: comm.create({ maxBytes: 65536 }), rank: 0, size: 1, timeoutMs: 2000 });
+        await c.allreduceRmsnorm(x, x, gamma).out.read();
+        c.close();
+        kept.push(c);
+      }
+      await sq.synchronize();
+      expect({ maps: shmMaps(), fds: shmFds(), flocks: flocks() }).toEqual({ maps: before[0], fds: before[1], flocks: before[2] });
+      expect(kept.every((c) => c.broken === 'rank 0 closed the comm')).toBe(true);
+    } finally {
+      await sq.close();
+    }
+  });
+
   it('a rank that never joins: the others reject with SparqTimeoutError naming it', async () => {
     const id = hex(comm.create());
     const jobs = [0, 1].map((rank) => ({ id, rank, size: 3, seed: 1, calls, timeoutMs: 1500 }));
@@ -492,6 +526,35 @@ describeSim('comm.allreduceRmsnorm [sim]: the CUDA comm kernel on the simulator'
     } finally {
       if (saved === undefined) delete process.env.SPARQ_NCCL_PATH;
       else process.env.SPARQ_NCCL_PATH = saved;
+    }
+  });
+
+  it('a device slot whose peer lets go only after timeoutMs is still freed, and waiting slots take no thread each', async () => {
+    // The slot of a rank that closed first waits for its peers to let go of it, up to timeoutMs; a
+    // wait that ran out used to drop the slot (maxBytes of device memory, for good), and each wait
+    // had a sleeping thread of its own.
+    const threads = () => fs.readdirSync('/proc/self/task').length;
+    const [a, b] = await Promise.all([open({ backend: 'sim' }), open({ backend: 'sim' })]);
+    try {
+      const before = [a.liveAllocations, b.liveAllocations];
+      const comms: Comm[] = [];
+      for (let i = 0; i < 6; i++) {
+        const id = comm.create({ maxBytes: 4096 });
+        comms.push(...(await Promise.all([a.comm({ id, rank: 0, size: 2, timeoutMs: 300 }), b.comm({ id, rank: 1, size: 2, timeoutMs: 300 })])));
+      }
+      const threadsBefore = threads();
+      for (let i = 0; i < comms.length; i += 2) comms[i]!.close(); // rank 0 leaves; rank 1 still holds its slot open
+      await a.synchronize();
+      expect(threads() - threadsBefore).toBeLessThanOrEqual(1); // one reaper for the process, not one per slot
+      await new Promise((r) => setTimeout(r, 600)); // past timeoutMs
+      for (let i = 0; i < 100 && a.liveAllocations !== before[0]; i++) await new Promise((r) => setTimeout(r, 10));
+      expect(a.liveAllocations).toBe(before[0]);
+      for (let i = 1; i < comms.length; i += 2) comms[i]!.close();
+      await b.synchronize();
+      for (let i = 0; i < 100 && b.liveAllocations !== before[1]; i++) await new Promise((r) => setTimeout(r, 10));
+      expect(b.liveAllocations).toBe(before[1]);
+    } finally {
+      await Promise.all([a.close(), b.close()]);
     }
   });
 

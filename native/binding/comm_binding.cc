@@ -4,6 +4,7 @@
 #include <cmath>
 #include <mutex>
 #include <thread>
+#include <tuple>
 
 #include "binding/allreduce_args.h"
 #include "binding/args.h"
@@ -65,15 +66,22 @@ struct CommState {
     if (!device_ && !nccl_) return nullptr;
     return TakeLocked();
   }
+  // The shared-memory comm goes too (its mapping, fd and lock: a service making an id per job kept
+  // one of each per closed comm until the handle was collected), after the reason is kept.
   std::shared_ptr<void> CloseAndTake() {
     std::lock_guard<std::mutex> lk(mu_);
     released_ = true;
-    if (shm) shm->Close();
+    if (shm) {
+      shm->Close();
+      closed_reason_ = shm->BrokenReason();
+    }
     if (nccl_) {
       nccl_->Close();
       closed_reason_ = nccl_->BrokenReason();
     }
-    return TakeLocked();
+    auto held = std::make_shared<std::tuple<std::shared_ptr<comm::DeviceTransport>, std::shared_ptr<comm::NcclComm>, std::shared_ptr<comm::ShmComm>>>(
+        std::move(device_), std::move(nccl_), std::move(shm));
+    return held;
   }
   std::string BrokenReason() {
     std::lock_guard<std::mutex> lk(mu_);

@@ -1,10 +1,15 @@
 // runtime/comm_device.cc: see comm_device.h.
 #include "runtime/comm_device.h"
+#include "runtime/worker_thread.h"
 
+#include <chrono>
+#include <condition_variable>
 #include <cstring>
+#include <mutex>
 #include <random>
-#include <thread>
 #include <string>
+#include <thread>
+#include <vector>
 
 namespace sparq {
 
@@ -22,6 +27,69 @@ uint64_t ThisProcessToken() {
 namespace sparq::comm {
 
 static_assert(sizeof(PeerSlot) <= ShmComm::kRecordBytes, "a PeerSlot fits the comm's per-rank record");
+
+namespace {
+
+// The slots of ranks that left while a peer still had theirs open, freed by one thread of the
+// process once every peer has let go, or once the comm's timeout has passed (a peer still holding
+// it then is one whose comm is broken and never closed: it reads no slot again). One thread, not
+// one per slot: a service closing comms whose peers linger would otherwise carry a sleeping thread
+// per slot for timeoutMs (and, before 2026-12-05, a slot whose wait ran out was never freed: a
+// device transport's maxBytes of device memory lost for good).
+class SlotReaper {
+ public:
+  static SlotReaper& Get() {
+    static SlotReaper* reaper = new SlotReaper();  // never destroyed: its thread may outlive main()
+    return *reaper;
+  }
+  void Add(std::shared_ptr<Backend> backend, std::shared_ptr<ShmComm> comm, const PeerSlot& slot) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(comm->timeout_ms());
+    std::lock_guard<std::mutex> lk(mu_);
+    pending_.push_back(Pending{std::move(backend), std::move(comm), slot, deadline});
+    if (!started_) {
+      started_ = true;
+      std::thread([this] { Run(); }).detach();
+    }
+    cv_.notify_one();
+  }
+
+ private:
+  struct Pending {
+    std::shared_ptr<Backend> backend;
+    std::shared_ptr<ShmComm> comm;
+    PeerSlot slot;
+    std::chrono::steady_clock::time_point deadline;
+  };
+  void Run() {
+    NameThisThread("sparq-slots");
+    std::unique_lock<std::mutex> lk(mu_);
+    for (;;) {
+      cv_.wait(lk, [&] { return !pending_.empty(); });
+      std::vector<Pending> due;
+      const auto now = std::chrono::steady_clock::now();
+      for (size_t i = 0; i < pending_.size();) {
+        if (now >= pending_[i].deadline || pending_[i].comm->PeersReleased(false)) {
+          due.push_back(std::move(pending_[i]));
+          pending_[i] = std::move(pending_.back());
+          pending_.pop_back();
+        } else {
+          ++i;
+        }
+      }
+      lk.unlock();
+      for (Pending& p : due) p.backend->FreePeerSlot(p.slot);
+      due.clear();  // the backends and comms let go outside the lock
+      lk.lock();
+      if (!pending_.empty()) cv_.wait_for(lk, std::chrono::milliseconds(2));
+    }
+  }
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<Pending> pending_;
+  bool started_ = false;
+};
+
+}  // namespace
 
 Status DeviceTransport::Agree(std::shared_ptr<Backend> backend, std::shared_ptr<ShmComm> comm, bool allow,
                               std::shared_ptr<DeviceTransport>* out) {
@@ -79,11 +147,9 @@ void DeviceTransport::Release() {
   if (comm_->PeersReleased(false)) {
     backend_->FreePeerSlot(mine_);
   } else {
-    // Some peer still has it open: wait for it (up to the comm's timeout) on a thread of its own,
-    // not on the context's stream, whose later work must not wait for another rank's close.
-    std::thread([backend = backend_, comm = comm_, slot = mine_] {
-      if (comm->PeersReleased()) backend->FreePeerSlot(slot);
-    }).detach();
+    // Some peer still has it open: freed when it lets go (or at the comm's timeout) by the process's
+    // reaper, not on the context's stream, whose later work must not wait for another rank's close.
+    SlotReaper::Get().Add(backend_, comm_, mine_);
   }
   mine_ = PeerSlot{};
 }

@@ -55,6 +55,7 @@ class ShmComm {
   // The bound of every later wait (Join's timeout_ms bounds the join and, until set, the calls).
   // Before the comm is shared with another thread.
   void set_timeout_ms(int64_t timeout_ms) { timeout_ms_ = timeout_ms; }
+  int64_t timeout_ms() const { return timeout_ms_; }
   // Why the comm is unusable ("" while it is usable): a timeout here or on a peer, or close().
   std::string BrokenReason() const;
 

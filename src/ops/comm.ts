@@ -231,7 +231,7 @@ export function joinComm(ctx: Context, options: CommOptions): Promise<Comm> {
     p = joined.then(
       (handle) => {
         const c = Comm.fromNative(ctx, handle, rank, size);
-        if (key !== undefined) memberships.get(ctx)?.set(key, c);
+        if (key !== undefined) memberships.get(ctx)?.set(key, new WeakRef(c));
         return c;
       },
       (error: unknown) => {
@@ -246,14 +246,23 @@ export function joinComm(ctx: Context, options: CommOptions): Promise<Comm> {
 }
 
 /**
- * The comm ids each context has joined (the Comm) or is joining (null): a context is one rank of a
- * comm. A second rank joined from the same context would queue behind the first on its stream, so
- * neither could join and both would fail only after twice `timeoutMs`, blaming the rank that was in
- * fact waiting. Once that comm has ended here — closed, or broken by a timeout or a peer — the id
- * may be joined again (a fresh comm, as docs/api.md promises): nothing of the old one waits on the
- * stream any more.
+ * The comm ids each context has joined (the Comm, held weakly: a dropped comm must stay collectable,
+ * its finalizer releasing what it holds) or is joining (null): a context is one rank of a comm. A
+ * second rank joined from the same context would queue behind the first on its stream, so neither
+ * could join and both would fail only after twice `timeoutMs`, blaming the rank that was in fact
+ * waiting. Once that comm has ended here — closed, broken by a timeout or a peer, or collected —
+ * the id may be joined again (a fresh comm, as docs/api.md promises): nothing of the old one waits
+ * on the stream any more. Ended comms are dropped from the map at the next join, so it holds only
+ * live ones, however many ids a long-lived context goes through.
  */
-const memberships = new WeakMap<Context, Map<string, Comm | null>>();
+const memberships = new WeakMap<Context, Map<string, WeakRef<Comm> | null>>();
+
+/** A comm this context still is a usable rank of (or is joining), null for one that has ended. */
+function liveMembership(entry: WeakRef<Comm> | null): boolean {
+  if (entry === null) return true;
+  const c = entry.deref();
+  return c !== undefined && c.broken === null;
+}
 
 /** The membership key of `id` (undefined for a malformed id); throws when this context already is (or is becoming) a rank of it. */
 function memberKey(ctx: Context, id: unknown, rank: unknown): string | undefined {
@@ -263,8 +272,8 @@ function memberKey(ctx: Context, id: unknown, rank: unknown): string | undefined
   const key = Buffer.from(id.buffer, id.byteOffset, id.byteLength).toString('hex');
   let joined = memberships.get(ctx);
   if (joined === undefined) memberships.set(ctx, (joined = new Map()));
-  const previous = joined.get(key);
-  if (previous === null || (previous !== undefined && previous.broken === null))
+  for (const [k, entry] of joined) if (!liveMembership(entry)) joined.delete(k);
+  if (joined.has(key))
     throw new SparqArgumentError(
       `comm: id must not be a comm this context is a rank of, got one it joined (still usable: close() it first) or is joining; ` +
         `each rank needs its own context — one per worker_thread or process — so join rank ${String(rank)} from another`,
