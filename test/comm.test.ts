@@ -529,7 +529,7 @@ describeSim('comm.allreduceRmsnorm [sim]: the CUDA comm kernel on the simulator'
     }
   });
 
-  it('a device slot whose peer lets go only after timeoutMs is still freed, and waiting slots take no thread each', async () => {
+  it('a device slot whose peer (in this process) lets go only after timeoutMs is still freed, and waiting slots take no thread each', async () => {
     // The slot of a rank that closed first waits for its peers to let go of it, up to timeoutMs; a
     // wait that ran out used to drop the slot (maxBytes of device memory, for good), and each wait
     // had a sleeping thread of its own.

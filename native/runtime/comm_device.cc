@@ -31,21 +31,24 @@ static_assert(sizeof(PeerSlot) <= ShmComm::kRecordBytes, "a PeerSlot fits the co
 namespace {
 
 // The slots of ranks that left while a peer still had theirs open, freed by one thread of the
-// process once every peer has let go, or once the comm's timeout has passed (a peer still holding
-// it then is one whose comm is broken and never closed: it reads no slot again). One thread, not
-// one per slot: a service closing comms whose peers linger would otherwise carry a sleeping thread
-// per slot for timeoutMs (and, before 2026-12-05, a slot whose wait ran out was never freed: a
-// device transport's maxBytes of device memory lost for good).
+// process once every peer has let go (or exited). Past the comm's timeout a peer still holding it
+// is one whose comm is broken and never closed, which reads no slot again: a slot only peers of
+// this process can hold (sim; cuda workers of one process, which read the address itself) is then
+// freed; one a peer process imported through CUDA IPC is not — cudaFree before the importer's
+// cudaIpcCloseMemHandle is undefined — and waits for that peer to let go or exit. One thread, not
+// one per slot: a service closing comms whose peers linger carried a sleeping thread per slot for
+// timeoutMs, and until 2026-12-05 a slot whose wait ran out was dropped, never freed (a device
+// transport's maxBytes of device memory lost for good, even with every peer in this process).
 class SlotReaper {
  public:
   static SlotReaper& Get() {
     static SlotReaper* reaper = new SlotReaper();  // never destroyed: its thread may outlive main()
     return *reaper;
   }
-  void Add(std::shared_ptr<Backend> backend, std::shared_ptr<ShmComm> comm, const PeerSlot& slot) {
+  void Add(std::shared_ptr<Backend> backend, std::shared_ptr<ShmComm> comm, const PeerSlot& slot, bool free_at_deadline) {
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(comm->timeout_ms());
     std::lock_guard<std::mutex> lk(mu_);
-    pending_.push_back(Pending{std::move(backend), std::move(comm), slot, deadline});
+    pending_.push_back(Pending{std::move(backend), std::move(comm), slot, deadline, free_at_deadline});
     if (!started_) {
       started_ = true;
       std::thread([this] { Run(); }).detach();
@@ -59,6 +62,7 @@ class SlotReaper {
     std::shared_ptr<ShmComm> comm;
     PeerSlot slot;
     std::chrono::steady_clock::time_point deadline;
+    bool free_at_deadline;
   };
   void Run() {
     NameThisThread("sparq-slots");
@@ -67,12 +71,15 @@ class SlotReaper {
       cv_.wait(lk, [&] { return !pending_.empty(); });
       std::vector<Pending> due;
       const auto now = std::chrono::steady_clock::now();
+      bool waiting = false;  // a slot still within its timeout: look again soon
       for (size_t i = 0; i < pending_.size();) {
-        if (now >= pending_[i].deadline || pending_[i].comm->PeersReleased(false)) {
-          due.push_back(std::move(pending_[i]));
+        Pending& p = pending_[i];
+        if ((p.free_at_deadline && now >= p.deadline) || p.comm->PeersReleased(false)) {
+          due.push_back(std::move(p));
           pending_[i] = std::move(pending_.back());
           pending_.pop_back();
         } else {
+          waiting = waiting || now < p.deadline;
           ++i;
         }
       }
@@ -80,7 +87,8 @@ class SlotReaper {
       for (Pending& p : due) p.backend->FreePeerSlot(p.slot);
       due.clear();  // the backends and comms let go outside the lock
       lk.lock();
-      if (!pending_.empty()) cv_.wait_for(lk, std::chrono::milliseconds(2));
+      // past their timeouts, only slots a peer process may still map are left: look every 100 ms
+      if (!pending_.empty()) cv_.wait_for(lk, std::chrono::milliseconds(waiting ? 2 : 100));
     }
   }
   std::mutex mu_;
@@ -149,7 +157,10 @@ void DeviceTransport::Release() {
   } else {
     // Some peer still has it open: freed when it lets go (or at the comm's timeout) by the process's
     // reaper, not on the context's stream, whose later work must not wait for another rank's close.
-    SlotReaper::Get().Add(backend_, comm_, mine_);
+    bool only_this_process = true;  // no peer imported it through IPC (none opened it at all if peers_ is empty)
+    for (size_t p = 0; p < peers_.size(); ++p)
+      if (int(p) != rank_ && peers_[p].process != ThisProcessToken()) only_this_process = false;
+    SlotReaper::Get().Add(backend_, comm_, mine_, only_this_process);
   }
   mine_ = PeerSlot{};
 }
