@@ -25,7 +25,8 @@ function loadError(file) {
   const r = spawnSync(process.execPath, ['-e', `require(${JSON.stringify(file)})`], { encoding: 'utf8' });
   if (r.status === 0) return null;
   const lines = `${r.stderr || ''}`.split('\n').map((l) => l.trim());
-  return lines.find((l) => /^Error:/.test(l)) || lines.find((l) => l !== '') || `exit status ${r.status}`;
+  const how = r.error ? `could not run node: ${r.error.message}` : r.signal ? `killed by ${r.signal}` : `exit status ${r.status}`;
+  return lines.find((l) => /^Error:/.test(l)) || lines.find((l) => l !== '') || how;
 }
 
 // null when a prebuild for this platform loads, else why none does ('' when there is none).

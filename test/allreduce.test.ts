@@ -264,7 +264,9 @@ for (const p of backendMatrix()) {
           expectInPlaceContract({ ranks: 1, tokens: 1024, hidden: 8200 }));
       }
 
-      it('sums the ranks in rank order: x = 1, 2^-24, -1 on ranks 0, 1, 2 gives residual 0 (in any other order 2^-24)', async () => {
+      // ((x0 + x1) + x2): any order that does not start with ranks 0 and 1 (reversed, or a tree with
+      // rank 2 first) gives 2^-24; 0 and 1 swapped cannot show (fp32 addition is commutative)
+      it('sums the ranks in rank order: x = 1, 2^-24, -1 on ranks 0, 1, 2 gives residual 0, reversed 2^-24', async () => {
         const hidden = 8;
         const g = sq.group({ ranks: 3 });
         try {

@@ -2,6 +2,7 @@
 #include "runtime/comm_device.h"
 #include "runtime/worker_thread.h"
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <cstring>
@@ -30,25 +31,30 @@ static_assert(sizeof(PeerSlot) <= ShmComm::kRecordBytes, "a PeerSlot fits the co
 
 namespace {
 
-// The slots of ranks that left while a peer still had theirs open, freed by one thread of the
-// process once every peer has let go (or exited). Past the comm's timeout a peer still holding it
-// is one whose comm is broken and never closed, which reads no slot again: a slot only peers of
-// this process can hold (sim; cuda workers of one process, which read the address itself) is then
-// freed; one a peer process imported through CUDA IPC is not — cudaFree before the importer's
-// cudaIpcCloseMemHandle is undefined — and waits for that peer to let go or exit. One thread, not
-// one per slot: a service closing comms whose peers linger carried a sleeping thread per slot for
-// timeoutMs, and until 2026-12-05 a slot whose wait ran out was dropped, never freed (a device
-// transport's maxBytes of device memory lost for good, even with every peer in this process).
+// The slots of ranks that left while a peer could still read or map theirs, freed by one thread
+// of the process. A slot is freed once every peer has released its transport or exited — the only
+// safe point for a slot a peer process imported through CUDA IPC (cudaFree before the importer's
+// cudaIpcCloseMemHandle is undefined) — or, for a slot only peers of this process can hold (sim;
+// cuda workers of one process, which read the address itself), once every peer has departed from
+// every call this rank arrived at (ShmComm::PeersDoneReading), or `kSameProcessGrace` (at least
+// the comm's timeout) after the release: a peer whose call failed before it read never departs,
+// and one still reading finishes its copy long before that. One thread, not one per slot: a
+// service closing comms whose peers linger carried a sleeping thread per slot for timeoutMs, and
+// until 2026-12-05 a slot whose wait ran out was dropped, never freed (a device transport's
+// maxBytes of device memory lost for good, even with every peer in this process).
 class SlotReaper {
  public:
+  static constexpr auto kSameProcessGrace = std::chrono::seconds(10);
+
   static SlotReaper& Get() {
     static SlotReaper* reaper = new SlotReaper();  // never destroyed: its thread may outlive main()
     return *reaper;
   }
-  void Add(std::shared_ptr<Backend> backend, std::shared_ptr<ShmComm> comm, const PeerSlot& slot, bool free_at_deadline) {
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(comm->timeout_ms());
+  void Add(std::shared_ptr<Backend> backend, std::shared_ptr<ShmComm> comm, const PeerSlot& slot, bool same_process) {
+    const auto now = std::chrono::steady_clock::now();
+    const auto grace = std::max<std::chrono::steady_clock::duration>(kSameProcessGrace, std::chrono::milliseconds(comm->timeout_ms()));
     std::lock_guard<std::mutex> lk(mu_);
-    pending_.push_back(Pending{std::move(backend), std::move(comm), slot, deadline, free_at_deadline});
+    pending_.push_back(Pending{std::move(backend), std::move(comm), slot, same_process, now, now + grace});
     if (!started_) {
       started_ = true;
       std::thread([this] { Run(); }).detach();
@@ -61,9 +67,13 @@ class SlotReaper {
     std::shared_ptr<Backend> backend;
     std::shared_ptr<ShmComm> comm;
     PeerSlot slot;
-    std::chrono::steady_clock::time_point deadline;
-    bool free_at_deadline;
+    bool same_process;
+    std::chrono::steady_clock::time_point added, grace_end;
   };
+  static bool Freeable(const Pending& p, std::chrono::steady_clock::time_point now) {
+    if (p.comm->PeersReleased()) return true;
+    return p.same_process && (p.comm->PeersDoneReading() || now >= p.grace_end);
+  }
   void Run() {
     NameThisThread("sparq-slots");
     std::unique_lock<std::mutex> lk(mu_);
@@ -71,15 +81,14 @@ class SlotReaper {
       cv_.wait(lk, [&] { return !pending_.empty(); });
       std::vector<Pending> due;
       const auto now = std::chrono::steady_clock::now();
-      bool waiting = false;  // a slot still within its timeout: look again soon
+      bool recent = false;  // a slot released in the last 100 ms: its peers usually let go within ms
       for (size_t i = 0; i < pending_.size();) {
-        Pending& p = pending_[i];
-        if ((p.free_at_deadline && now >= p.deadline) || p.comm->PeersReleased(false)) {
-          due.push_back(std::move(p));
+        if (Freeable(pending_[i], now)) {
+          due.push_back(std::move(pending_[i]));
           pending_[i] = std::move(pending_.back());
           pending_.pop_back();
         } else {
-          waiting = waiting || now < p.deadline;
+          recent = recent || now - pending_[i].added < std::chrono::milliseconds(100);
           ++i;
         }
       }
@@ -87,8 +96,7 @@ class SlotReaper {
       for (Pending& p : due) p.backend->FreePeerSlot(p.slot);
       due.clear();  // the backends and comms let go outside the lock
       lk.lock();
-      // past their timeouts, only slots a peer process may still map are left: look every 100 ms
-      if (!pending_.empty()) cv_.wait_for(lk, std::chrono::milliseconds(waiting ? 2 : 100));
+      if (!pending_.empty()) cv_.wait_for(lk, std::chrono::milliseconds(recent ? 2 : 100));
     }
   }
   std::mutex mu_;
@@ -152,15 +160,17 @@ void DeviceTransport::Release() {
   opened_.clear();
   comm_->ReleasePeers();
   if (mine_.kind == PeerSlot::kNone) return;
-  if (comm_->PeersReleased(false)) {
+  // No peer process can have imported it: a sim slot, or every peer's slot is of this process. (A
+  // cuda slot released by a failed vote has no peers_ yet, and a peer may have opened it already.)
+  bool same_process = mine_.kind == PeerSlot::kSim || !peers_.empty();
+  for (size_t p = 0; p < peers_.size(); ++p)
+    if (int(p) != rank_ && peers_[p].process != ThisProcessToken()) same_process = false;
+  if (comm_->PeersReleased() || (same_process && comm_->PeersDoneReading())) {
     backend_->FreePeerSlot(mine_);
   } else {
-    // Some peer still has it open: freed when it lets go (or at the comm's timeout) by the process's
-    // reaper, not on the context's stream, whose later work must not wait for another rank's close.
-    bool only_this_process = true;  // no peer imported it through IPC (none opened it at all if peers_ is empty)
-    for (size_t p = 0; p < peers_.size(); ++p)
-      if (int(p) != rank_ && peers_[p].process != ThisProcessToken()) only_this_process = false;
-    SlotReaper::Get().Add(backend_, comm_, mine_, only_this_process);
+    // A peer may still read or map it: freed by the process's reaper when it is safe, not on the
+    // context's stream, whose later work must not wait for another rank's close.
+    SlotReaper::Get().Add(backend_, comm_, mine_, same_process);
   }
   mine_ = PeerSlot{};
 }

@@ -41,8 +41,8 @@ class DeviceTransport {
   // Closes the peer slots this rank opened and says so in the comm; then frees this rank's slot
   // once every peer has closed it too (or exited) — freeing an exported allocation a peer still
   // maps, or may still be copying from after a close broke the comm mid-call, is undefined — at
-  // once when they have, else from the process's slot reaper (comm_device.cc): when they do, or at
-  // the comm's timeout when every peer is in this process (none imported it through IPC).
+  // once when they have (or, when no peer process can have imported it, once every peer is done
+  // reading it), else from the process's slot reaper (comm_device.cc) when that becomes true.
   void Release();
 
   std::shared_ptr<Backend> backend_;

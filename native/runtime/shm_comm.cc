@@ -514,19 +514,25 @@ const void* ShmComm::Published(int rank) const { return seg_->records[rank]; }
 
 void ShmComm::ReleasePeers() { seg_->ranks[rank_].released.store(1, std::memory_order_release); }
 
-bool ShmComm::PeersReleased(bool wait) {
-  const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms_);
-  for (int i = 0;; ++i) {
-    bool all = true;
-    for (int p = 0; p < size_ && all; ++p) {
-      if (p == rank_) continue;
-      const RankState& r = seg_->ranks[p];
-      all = r.released.load(std::memory_order_acquire) == 1 || RankProcessGone(r);
-    }
-    if (all) return true;
-    if (!wait || ((i & 255) == 255 && Clock::now() > deadline)) return false;
-    Backoff(i);
+bool ShmComm::PeersReleased() const {
+  for (int p = 0; p < size_; ++p) {
+    if (p == rank_) continue;
+    const RankState& r = seg_->ranks[p];
+    if (r.released.load(std::memory_order_acquire) != 1 && !RankProcessGone(r)) return false;
   }
+  return true;
+}
+
+bool ShmComm::PeersDoneReading() const {
+  const uint64_t arrived = seg_->ranks[rank_].arrive.load(std::memory_order_acquire);
+  for (int p = 0; p < size_; ++p) {
+    if (p == rank_) continue;
+    const RankState& r = seg_->ranks[p];
+    if (r.depart.load(std::memory_order_acquire) < arrived && r.released.load(std::memory_order_acquire) != 1 &&
+        !RankProcessGone(r))
+      return false;
+  }
+  return true;
 }
 
 Status ShmComm::Vote(bool yes, bool* all_yes) {

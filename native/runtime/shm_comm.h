@@ -89,12 +89,15 @@ class ShmComm {
   const void* Published(int rank) const;
 
   // The device transport's teardown (runtime/comm_device.h). ReleasePeers: this rank has closed
-  // every peer slot it opened and will read none again (after its last call). PeersReleased: waits
-  // until every other rank has said so or its process is gone — bounded by the timeout, and
-  // regardless of a broken comm or a closed context, since a peer may still be reading this rank's
-  // slot — true when they all did (the slot may be freed), false on the deadline (keep it).
+  // every peer slot it opened and will read none again (after its last call). PeersReleased:
+  // whether every other rank has said so or its process is gone (then this rank's slot may be
+  // freed, whoever mapped it). PeersDoneReading: whether every other rank has released, is gone or
+  // has departed from every call this rank arrived at — so it is reading none of this rank's slot
+  // and never will (a call needs this rank's arrival, which ends with its release) — though a peer
+  // process may still map it; a peer whose own call failed before it read never departs from it.
   void ReleasePeers();
-  bool PeersReleased(bool wait = true);  // wait = false: whether they all have, now
+  bool PeersReleased() const;
+  bool PeersDoneReading() const;
 
   // This rank leaves: peers waiting on it fail at once ("rank r closed the comm").
   void Close();

@@ -231,7 +231,11 @@ export function joinComm(ctx: Context, options: CommOptions): Promise<Comm> {
     p = joined.then(
       (handle) => {
         const c = Comm.fromNative(ctx, handle, rank, size);
-        if (key !== undefined) memberships.get(ctx)?.set(key, new WeakRef(c));
+        if (key !== undefined) {
+          const ref = new WeakRef(c);
+          memberships.get(ctx)?.set(key, ref);
+          collectedComms.register(c, { ctx, handle, key, ref });
+        }
         return c;
       },
       (error: unknown) => {
@@ -246,23 +250,36 @@ export function joinComm(ctx: Context, options: CommOptions): Promise<Comm> {
 }
 
 /**
- * The comm ids each context has joined (the Comm, held weakly: a dropped comm must stay collectable,
- * its finalizer releasing what it holds) or is joining (null): a context is one rank of a comm. A
- * second rank joined from the same context would queue behind the first on its stream, so neither
- * could join and both would fail only after twice `timeoutMs`, blaming the rank that was in fact
- * waiting. Once that comm has ended here — closed, broken by a timeout or a peer, or collected —
- * the id may be joined again (a fresh comm, as docs/api.md promises): nothing of the old one waits
- * on the stream any more. Ended comms are dropped from the map at the next join, so it holds only
- * live ones, however many ids a long-lived context goes through.
+ * The comm ids each context has joined (the Comm, held weakly: a dropped comm must stay collectable)
+ * or is joining (null): a context is one rank of a comm. A second rank joined from the same context
+ * would queue behind the first on its stream, so neither could join and both would fail only after
+ * twice `timeoutMs`, blaming the rank that was in fact waiting. Once that comm has ended here —
+ * closed, or broken by a timeout or a peer — the id may be joined again (a fresh comm, as
+ * docs/api.md promises): nothing of the old one waits on the stream any more. A comm collected
+ * without close() stays a membership until `collectedComms` has closed it (its native half outlives
+ * the JS object for a while: a join meanwhile met it, "rank 0 twice"). Ended comms are dropped from
+ * the map at the next join, so it holds only live ones, however many ids a long-lived context goes
+ * through.
  */
 const memberships = new WeakMap<Context, Map<string, WeakRef<Comm> | null>>();
 
-/** A comm this context still is a usable rank of (or is joining), null for one that has ended. */
+/** Whether a membership still counts: a join pending, or a comm usable or collected but not yet closed. */
 function liveMembership(entry: WeakRef<Comm> | null): boolean {
   if (entry === null) return true;
   const c = entry.deref();
-  return c !== undefined && c.broken === null;
+  return c === undefined || c.broken === null;
 }
+
+/** Closes a comm whose object was collected without close(), then forgets its membership. */
+const collectedComms = new FinalizationRegistry<{ ctx: Context; handle: unknown; key: string; ref: WeakRef<Comm> }>((held) => {
+  try {
+    held.ctx.native.commClose(held.handle, held.ctx.handle);
+  } catch {
+    // nothing to report from a finalizer: the handle's own finalizer still releases what it holds
+  }
+  const joined = memberships.get(held.ctx);
+  if (joined?.get(held.key) === held.ref) joined.delete(held.key);
+});
 
 /** The membership key of `id` (undefined for a malformed id); throws when this context already is (or is becoming) a rank of it. */
 function memberKey(ctx: Context, id: unknown, rank: unknown): string | undefined {
@@ -275,7 +292,7 @@ function memberKey(ctx: Context, id: unknown, rank: unknown): string | undefined
   for (const [k, entry] of joined) if (!liveMembership(entry)) joined.delete(k);
   if (joined.has(key))
     throw new SparqArgumentError(
-      `comm: id must not be a comm this context is a rank of, got one it joined (still usable: close() it first) or is joining; ` +
+      `comm: id must not be a comm this context is a rank of, got one it joined and has not closed (close() it first; one dropped without close() is closed soon after it is collected) or is joining; ` +
         `each rank needs its own context — one per worker_thread or process — so join rank ${String(rank)} from another`,
       { argument: 'id' },
     );
