@@ -149,6 +149,7 @@ export interface NativeBinding {
     node: unknown,
   ): Promise<unknown>;
   commClose(comm: unknown, ctx: NativeContext): void;
+  commCloseAfterQueued(comm: unknown, ctx: NativeContext): void;
   commBroken(comm: unknown): string;
   commTransport(comm: unknown): CommTransport;
   /** [out, residualOut] */

@@ -7,7 +7,8 @@ import { addonPath, native } from '../src/native';
 import { type CommCall, type RankJob, type RankReport } from './comm/commInputs';
 import { contractDiffs, runRanks as runCommRanks, type Launch } from './comm/commRun';
 import { compiledScript } from './helpers/compiled';
-import { freshSeed } from './reference';
+import { allreduceRmsnormContract } from './allreduceReference';
+import { freshSeed, rng } from './reference';
 
 const script = compiledScript(path.join('test', 'comm', 'commRank'));
 const hex = (id: Uint8Array): string => Buffer.from(id).toString('hex');
@@ -104,6 +105,42 @@ describe('comm.allreduceRmsnorm [cpu]: ranks in other workers and processes', ()
     expect(r.stderr).toBe('');
     // x = residual = 1 on both ranks: residual 1 + 1 + 1 = 3 (0x4200) everywhere
     expect(JSON.parse(r.stdout)).toEqual({ peerSaw: 'rank 0 closed the comm', residual: [0x4200] });
+  });
+
+  it('a comm collected while its call waits for a peer is closed only after that call: both ranks get the contract', () => {
+    // The close a collected comm gets ran at once (it broke its own queued call and the peer's) —
+    // first because a temporary's destructor closed it on the JS thread, before the stream got to it.
+    const indexJs = path.join(__dirname, '..', 'dist', 'src', 'index.js');
+    const r = spawnSync(
+      process.execPath,
+      [
+        '--expose-gc',
+        '-e',
+        `
+        const sparq = require(${JSON.stringify(indexJs)});
+        const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+        async function rank(sq, id, rank, delayMs) {
+          const c = await sq.comm({ id, rank, size: 2, timeoutMs: 10000 });
+          const t = () => sq.tensor(new Uint16Array(8).fill(0x3c00), [1, 8], 'f16');
+          if (delayMs) await sleep(delayMs);
+          const { residual } = c.allreduceRmsnorm(t(), t(), sq.tensor(new Uint16Array(8).fill(0x3c00), [8], 'f16'));
+          return residual.read().then((v) => Array.from(v)); // not awaited here: c is unreachable once this returns
+        }
+        (async () => {
+          const [a, b] = [await sparq.open({ backend: 'cpu', threads: 1 }), await sparq.open({ backend: 'cpu', threads: 1 })];
+          const id = sparq.comm.create({ maxBytes: 4096 });
+          const calls = [rank(a, id, 0, 0), rank(b, id, 1, 300)];
+          await sleep(100);
+          for (let i = 0; i < 3; i++) { global.gc(); await sleep(20); } // rank 0 waits for rank 1 meanwhile
+          const got = await Promise.allSettled(calls);
+          console.log(JSON.stringify(got.map((g) => (g.status === 'fulfilled' ? [...new Set(g.value)] : g.reason.message))));
+          await a.close(); await b.close();
+        })().catch((e) => { console.error(e.name + ': ' + e.message); process.exit(1); });`,
+      ],
+      { encoding: 'utf8', timeout: 60000 },
+    );
+    expect(r.stderr).toBe('');
+    expect(JSON.parse(r.stdout)).toEqual([[0x4200], [0x4200]]); // 1 + 1 + 1 on both ranks
   });
 
   it('close() lets go of a comm\'s shared memory at once: 40 comms joined and closed on one context leave no mapping, fd or lock behind', async () => {
@@ -562,6 +599,49 @@ describeSim('comm.allreduceRmsnorm [sim]: the CUDA comm kernel on the simulator'
     } finally {
       if (saved === undefined) delete process.env.SPARQ_NCCL_PATH;
       else process.env.SPARQ_NCCL_PATH = saved;
+    }
+  });
+
+  it('a rank whose call ended with the comm broken writes nothing into its slot: a peer still reading it never gets its next x', async () => {
+    // Rank 1 queues two calls and closes at a random point of the first; rank 0 makes one call. The
+    // device transport copied rank 1's second x into its slot (its first call's depart wait broken)
+    // while rank 0 still copied the first from it, and rank 0's call then resolved with the second
+    // x's sums: 481–539 wrong results in 3000 rounds on the CI box (2026-12-05), none with the check.
+    const [a, b] = await Promise.all([open({ backend: 'sim' }), open({ backend: 'sim' })]);
+    try {
+      const seed = freshSeed();
+      const next = rng(seed);
+      const hidden = 8;
+      const plane = () => Uint16Array.from({ length: hidden }, () => 0x3c00 + Math.floor(next() * 8) * 0x100); // 1 … 128: exact sums
+      const gamma = Uint16Array.from({ length: hidden }, () => 0x3c00);
+      let wrong = 0;
+      let succeeded = 0;
+      for (let round = 0; round < 400; round++) {
+        const id = comm.create({ maxBytes: 4096 });
+        const [ca, cb] = await Promise.all([a.comm({ id, rank: 0, size: 2, timeoutMs: 5000 }), b.comm({ id, rank: 1, size: 2, timeoutMs: 5000 })]);
+        const [x0, r0, x1, r1, x1next] = [plane(), plane(), plane(), plane(), plane()];
+        const t = (sq: Context, bits: Uint16Array, shape: number[]) => sq.tensor(bits, shape, 'f16');
+        const ra = ca.allreduceRmsnorm(t(a, x0, [1, hidden]), t(a, r0, [1, hidden]), t(a, gamma, [hidden]));
+        cb.allreduceRmsnorm(t(b, x1, [1, hidden]), t(b, r1, [1, hidden]), t(b, gamma, [hidden]));
+        cb.allreduceRmsnorm(t(b, x1next, [1, hidden]), t(b, r1, [1, hidden]), t(b, gamma, [hidden]));
+        const spin = next() * 2;
+        for (const t0 = performance.now(); performance.now() - t0 < spin; );
+        cb.close();
+        try {
+          const out = await ra.out.read();
+          succeeded++;
+          const want = allreduceRmsnormContract({ xs: [x0, x1], residuals: [r0, r1], gamma, tokens: 1, hidden, eps: 1e-6 }).out[0]!;
+          if (out.some((v, i) => v !== want[i])) wrong++;
+        } catch (e) {
+          expect(e).toBeInstanceOf(SparqTimeoutError);
+        }
+        ca.close();
+        await Promise.all([a.synchronize().catch(() => undefined), b.synchronize().catch(() => undefined)]);
+      }
+      expect({ seed, wrong }).toEqual({ seed, wrong: 0 });
+      expect(succeeded).toBeGreaterThan(0);
+    } finally {
+      await Promise.all([a.close(), b.close()]);
     }
   });
 

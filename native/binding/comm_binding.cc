@@ -290,6 +290,27 @@ Napi::Value CommClose(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// commCloseAfterQueued(comm, ctx): what a comm collected without close() gets (src/ops/comm.ts):
+// this rank leaves only after the calls already queued on ctx's stream, which hold their own
+// references and would otherwise fail (and fail their peers) because the JS object went away.
+Napi::Value CommCloseAfterQueued(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  CommPtr c = ParseComm(env, info[0], "comm.close");
+  struct CloseWhenDropped {
+    explicit CloseWhenDropped(CommPtr c) : comm(std::move(c)) {}
+    CloseWhenDropped(const CloseWhenDropped&) = delete;  // one owner: its destruction is the close
+    CloseWhenDropped& operator=(const CloseWhenDropped&) = delete;
+    ~CloseWhenDropped() { comm->CloseAndTake(); }  // on the stream worker; what it held goes there too
+    CommPtr comm;
+  };
+  ContextCore* core = IsNative(info[1], NativeKind::kContext) ? ContextWrap::Unwrap(info[1].As<Napi::Object>())->core() : nullptr;
+  if (core != nullptr && !core->closed())
+    core->ReleaseOnStream(std::make_shared<CloseWhenDropped>(c));
+  else
+    c->CloseAndTake();  // the context's close closed it already: idempotent
+  return env.Undefined();
+}
+
 // commBroken(comm) → string ('' while usable)
 Napi::Value CommBroken(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), ParseComm(info.Env(), info[0], "comm")->BrokenReason());
@@ -396,6 +417,7 @@ void RegisterComm(Napi::Env env, Napi::Object exports) {
   exports.Set("commJoin", Napi::Function::New(env, CommJoin, "commJoin"));
   exports.Set("commCreateNccl", Napi::Function::New(env, CommCreateNccl, "commCreateNccl"));
   exports.Set("commClose", Napi::Function::New(env, CommClose, "commClose"));
+  exports.Set("commCloseAfterQueued", Napi::Function::New(env, CommCloseAfterQueued, "commCloseAfterQueued"));
   exports.Set("commBroken", Napi::Function::New(env, CommBroken, "commBroken"));
   exports.Set("commTransport", Napi::Function::New(env, CommTransport, "commTransport"));
   exports.Set("commAllreduceRmsnorm", Napi::Function::New(env, CommAllreduceRmsnorm, "commAllreduceRmsnorm"));

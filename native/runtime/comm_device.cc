@@ -178,6 +178,12 @@ void DeviceTransport::Release() {
 Status DeviceTransport::Allreduce(const CommAllreduceRmsnormArgs& a, LaunchInfo* info) {
   ShmComm* c = comm_.get();
   const size_t bytes = size_t(a.tokens) * size_t(a.hidden) * 2;
+  // Nothing is written into the slot of a broken comm: the last call may have ended (its depart
+  // wait broken) while a peer still copies this slot's rows, and the next x would land under that
+  // copy — a peer's call then succeeded with this rank's next x (2026-12-05, sim). A comm that is
+  // not broken here had every peer depart from the last call, and broken stays broken.
+  Status usable = c->CheckUsable();
+  if (!usable.ok()) return usable;
   // x into this rank's slot, finished before the peers are told it is there. Like the host
   // transport, a failure before arriving abandons the comm so the peers fail now, not at their timeout.
   Status s = bytes <= c->slot_bytes() ? Status::Ok()

@@ -551,12 +551,18 @@ Status ShmComm::Vote(bool yes, bool* all_yes) {
   return Status::Ok();
 }
 
-Status ShmComm::Arrive(const void* input, size_t bytes, int64_t tokens, int64_t hidden, std::vector<const void*>* slots) {
+Status ShmComm::CheckUsable() {
   if (cancel_->load(std::memory_order_relaxed)) Close();
   const std::string broken = BrokenReason();
   if (!broken.empty())
     return Status::Error(StatusCode::kTimeout, "comm.allreduceRmsnorm: comm must be usable, got one that is broken (" + broken + ")",
                          "comm");
+  return Status::Ok();
+}
+
+Status ShmComm::Arrive(const void* input, size_t bytes, int64_t tokens, int64_t hidden, std::vector<const void*>* slots) {
+  Status usable = CheckUsable();
+  if (!usable.ok()) return usable;
   if (bytes > slot_bytes_)
     return Status::Error(StatusCode::kArgument, "comm.allreduceRmsnorm: x must be at most " + std::to_string(slot_bytes_) +
                                                     " bytes (the comm's slotBytes), got " + std::to_string(bytes),

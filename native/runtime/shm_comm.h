@@ -58,6 +58,9 @@ class ShmComm {
   int64_t timeout_ms() const { return timeout_ms_; }
   // Why the comm is unusable ("" while it is usable): a timeout here or on a peer, or close().
   std::string BrokenReason() const;
+  // Ok while the comm is usable, else the kTimeout a call gets (a cancelled one is closed first).
+  // Only while it is usable may this rank write into its slot: see Exchange.
+  Status CheckUsable();
 
   // One collective step, called by every rank with the same tokens × hidden: copies `bytes` of
   // `input` into this rank's slot, waits until every rank's slot holds this call's input, then

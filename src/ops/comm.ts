@@ -270,10 +270,14 @@ function liveMembership(entry: WeakRef<Comm> | null): boolean {
   return c === undefined || c.broken === null;
 }
 
-/** Closes a comm whose object was collected without close(), then forgets its membership. */
+/**
+ * Closes a comm whose object was collected without close() — after the calls already queued on its
+ * context's stream, which outlive the object — then forgets its membership: a join from that
+ * context queues behind the close.
+ */
 const collectedComms = new FinalizationRegistry<{ ctx: Context; handle: unknown; key: string; ref: WeakRef<Comm> }>((held) => {
   try {
-    held.ctx.native.commClose(held.handle, held.ctx.handle);
+    held.ctx.native.commCloseAfterQueued(held.handle, held.ctx.handle);
   } catch {
     // nothing to report from a finalizer: the handle's own finalizer still releases what it holds
   }
