@@ -35,6 +35,20 @@ async function expectOneRankComm(sq: Context): Promise<{ c: Comm; x: Tensor<'f16
   return { c, x, g };
 }
 
+/**
+ * Runs `body` in a child node with --expose-gc (a comm's collection is the point) and `sparq` bound
+ * to this checkout's dist; it prints one JSON line, returned parsed. Anything on stderr fails.
+ */
+function runWithGc(body: string): unknown {
+  const indexJs = path.join(__dirname, '..', 'dist', 'src', 'index.js');
+  const r = spawnSync(process.execPath, ['--expose-gc', '-e', `const sparq = require(${JSON.stringify(indexJs)});\n${body}`], {
+    encoding: 'utf8',
+    timeout: 60000,
+  });
+  expect(r.stderr).toBe('');
+  return JSON.parse(r.stdout) as unknown;
+}
+
 describe('comm.allreduceRmsnorm [cpu]: ranks in other workers and processes', () => {
   const calls: CommCall[] = [
     { tokens: 7, hidden: 24 },
@@ -74,14 +88,7 @@ describe('comm.allreduceRmsnorm [cpu]: ranks in other workers and processes', ()
   });
 
   it('a comm dropped without close() is closed once collected: its peer learns it, and its context joins the id again', () => {
-    const indexJs = path.join(__dirname, '..', 'dist', 'src', 'index.js');
-    const r = spawnSync(
-      process.execPath,
-      [
-        '--expose-gc',
-        '-e',
-        `
-        const sparq = require(${JSON.stringify(indexJs)});
+    const got = runWithGc(`
         (async () => {
           const [a, b] = [await sparq.open({ backend: 'cpu', threads: 1 }), await sparq.open({ backend: 'cpu', threads: 1 })];
           const id = sparq.comm.create({ maxBytes: 4096 });
@@ -98,26 +105,15 @@ describe('comm.allreduceRmsnorm [cpu]: ranks in other workers and processes', ()
           ca.close(); cb.close();
           await a.close(); await b.close();
           console.log(JSON.stringify({ peerSaw, residual: [...new Set(residual)] }));
-        })().catch((e) => { console.error(e.name + ': ' + e.message); process.exit(1); });`,
-      ],
-      { encoding: 'utf8', timeout: 60000 },
-    );
-    expect(r.stderr).toBe('');
+        })().catch((e) => { console.error(e.name + ': ' + e.message); process.exit(1); });`);
     // x = residual = 1 on both ranks: residual 1 + 1 + 1 = 3 (0x4200) everywhere
-    expect(JSON.parse(r.stdout)).toEqual({ peerSaw: 'rank 0 closed the comm', residual: [0x4200] });
+    expect(got).toEqual({ peerSaw: 'rank 0 closed the comm', residual: [0x4200] });
   });
 
   it('a comm collected while its call waits for a peer is closed only after that call: both ranks get the contract', () => {
     // The close a collected comm gets ran at once (it broke its own queued call and the peer's) —
     // first because a temporary's destructor closed it on the JS thread, before the stream got to it.
-    const indexJs = path.join(__dirname, '..', 'dist', 'src', 'index.js');
-    const r = spawnSync(
-      process.execPath,
-      [
-        '--expose-gc',
-        '-e',
-        `
-        const sparq = require(${JSON.stringify(indexJs)});
+    const got = runWithGc(`
         const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
         async function rank(sq, id, rank, delayMs) {
           const c = await sq.comm({ id, rank, size: 2, timeoutMs: 10000 });
@@ -135,12 +131,8 @@ describe('comm.allreduceRmsnorm [cpu]: ranks in other workers and processes', ()
           const got = await Promise.allSettled(calls);
           console.log(JSON.stringify(got.map((g) => (g.status === 'fulfilled' ? [...new Set(g.value)] : g.reason.message))));
           await a.close(); await b.close();
-        })().catch((e) => { console.error(e.name + ': ' + e.message); process.exit(1); });`,
-      ],
-      { encoding: 'utf8', timeout: 60000 },
-    );
-    expect(r.stderr).toBe('');
-    expect(JSON.parse(r.stdout)).toEqual([[0x4200], [0x4200]]); // 1 + 1 + 1 on both ranks
+        })().catch((e) => { console.error(e.name + ': ' + e.message); process.exit(1); });`);
+    expect(got).toEqual([[0x4200], [0x4200]]); // 1 + 1 + 1 on both ranks
   });
 
   it('close() lets go of a comm\'s shared memory at once: 40 comms joined and closed on one context leave no mapping, fd or lock behind', async () => {
