@@ -1371,7 +1371,7 @@ export default [
     name: 'comm-device-slot-freed-before-peers-release',
     kernel: 'allreduce',
     file: 'native/runtime/comm_device.cc',
-    search: '  if (comm_->PeersReleased(false)) {\n    backend_->FreePeerSlot(mine_);',
+    search: '  if (comm_->PeersReleased() || (same_process && comm_->PeersDoneReading())) {\n    backend_->FreePeerSlot(mine_);',
     replace: '  if (true) {\n    backend_->FreePeerSlot(mine_);',
     models: 'a rank frees its slot at close without waiting for its peers to close their mappings of it (or finish a copy a close interrupted)',
     gpuOnly: 'on sim a peer\'s "mapping" is the owner\'s address and the tests free the slots only after every call has finished, so nothing reads a freed slot; on a GPU, freeing an exported allocation a peer still maps is undefined (cuIpcOpenMemHandle docs)',
