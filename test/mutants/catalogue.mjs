@@ -1378,6 +1378,14 @@ export default [
     run: false,
   },
   {
+    name: 'comm-device-writes-into-broken-slot',
+    kernel: 'allreduce',
+    file: 'native/runtime/comm_device.cc',
+    search: '  Status usable = c->CheckUsable();\n  if (!usable.ok()) return usable;\n',
+    replace: '',
+    models: 'a rank whose comm broke during its last call copies its next x into its slot anyway, under a peer still copying the last one (the peer\'s call then returned the next x\'s sums: 2026-12-05)',
+  },
+  {
     name: 'comm-vote-reads-the-next-answer',
     kernel: 'allreduce',
     file: 'native/runtime/shm_comm.cc',
