@@ -64,7 +64,7 @@ struct CommState {
   std::shared_ptr<void> TakeHeld() {
     std::lock_guard<std::mutex> lk(mu_);
     if (!device_ && !nccl_) return nullptr;
-    return TakeLocked();
+    return TakeLocked(false);
   }
   // The shared-memory comm goes too (its mapping, fd and lock: a service making an id per job kept
   // one of each per closed comm until the handle was collected), after the reason is kept.
@@ -79,9 +79,7 @@ struct CommState {
       nccl_->Close();
       closed_reason_ = nccl_->BrokenReason();
     }
-    auto held = std::make_shared<std::tuple<std::shared_ptr<comm::DeviceTransport>, std::shared_ptr<comm::NcclComm>, std::shared_ptr<comm::ShmComm>>>(
-        std::move(device_), std::move(nccl_), std::move(shm));
-    return held;
+    return TakeLocked(true);
   }
   std::string BrokenReason() {
     std::lock_guard<std::mutex> lk(mu_);
@@ -103,10 +101,11 @@ struct CommState {
   }
 
  private:
-  // The transport and NCCL comm, moved out in one owner (mu_ held).
-  std::shared_ptr<void> TakeLocked() {
-    return std::make_shared<std::pair<std::shared_ptr<comm::DeviceTransport>, std::shared_ptr<comm::NcclComm>>>(
-        std::move(device_), std::move(nccl_));
+  // The transport and NCCL comm (and, with_shm, the shared-memory comm), moved out in one owner
+  // (mu_ held).
+  std::shared_ptr<void> TakeLocked(bool with_shm) {
+    using Held = std::tuple<std::shared_ptr<comm::DeviceTransport>, std::shared_ptr<comm::NcclComm>, std::shared_ptr<comm::ShmComm>>;
+    return std::make_shared<Held>(std::move(device_), std::move(nccl_), with_shm ? std::move(shm) : nullptr);
   }
 
   std::shared_ptr<comm::ShmComm> shm;  // shared-memory comms
