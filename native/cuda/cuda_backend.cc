@@ -319,6 +319,10 @@ int32_t StreamIdle(void* p, int32_t* idle, SparqCudaError* err) {
   SPARQ_CUDA_TRY(cudaSetDevice(Ctx(p)->device), "cudaSetDevice");
   const cudaError_t e = cudaStreamQuery(Ctx(p)->stream);
   if (e == cudaErrorNotReady) {
+    // "Not ready" is an answer, not a failure, but the runtime keeps it as this thread's last
+    // error: the next launch's cudaGetLastError() (NvccTarget::Launch) would report it as that
+    // kernel's failure and lose the context — the op after any NCCL wait that polled a busy stream.
+    (void)cudaGetLastError();
     *idle = 0;
     return 0;
   }
