@@ -30,8 +30,9 @@ struct CooperativeFit {
 };
 
 Status QueryCooperativeFit(const char* op, int device, const void* kernel, int threads, CooperativeFit* fit) {
-  static std::mutex mu;
-  static std::map<std::tuple<int, const void*, int>, CooperativeFit> known;
+  // Never destroyed: a stream worker may still launch while exit() runs the static destructors.
+  static std::mutex& mu = *new std::mutex();
+  static auto& known = *new std::map<std::tuple<int, const void*, int>, CooperativeFit>();
   const std::tuple<int, const void*, int> key{device, kernel, threads};
   {
     std::lock_guard<std::mutex> lock(mu);

@@ -23,8 +23,10 @@ Status RaiseDynamicSmemLimit(const void* fn, size_t bytes, const std::string& ke
   int device = 0;
   Status s = CudaStatus(cudaGetDevice(&device), kernel + ": cudaGetDevice");
   if (!s.ok()) return s;
-  static std::mutex mu;
-  static std::map<std::pair<const void*, int>, size_t> raised;  // (function, device) → the limit set
+  // Never destroyed: a stream worker may still launch while exit() runs the static destructors
+  // (a process.exit() with an op in flight, a detached thread dropping the last handle).
+  static std::mutex& mu = *new std::mutex();
+  static auto& raised = *new std::map<std::pair<const void*, int>, size_t>();  // (function, device) → the limit set
   std::lock_guard<std::mutex> lock(mu);
   size_t& limit = raised[{fn, device}];
   if (bytes <= limit) return Status::Ok();
