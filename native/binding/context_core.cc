@@ -155,7 +155,12 @@ void ContextCore::ThrowIfLost(Napi::Env env) {
   std::lock_guard<std::mutex> lock(shared_->mu);
   ThrowStatus(env, Status::Error(StatusCode::kDevice,
                                  "context is lost after a device error (" + shared_->lost_status.message +
-                                     "); open a new context"));
+                                     "); open a new context" +
+                                     // A kernel fault (illegal address, launch failure, trap) is sticky
+                                     // for every CUDA context of the process (docs/api.md "Ordering").
+                                     (label_.rfind("cuda", 0) == 0
+                                          ? " — or, after a kernel fault, a new process: CUDA faults are sticky for the whole process"
+                                          : "")));
 }
 
 void ContextCore::Enqueue(Napi::Env env, std::function<Status()> work,

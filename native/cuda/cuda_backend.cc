@@ -309,6 +309,19 @@ void PeerSlotClose(void* p, void* ptr) {
   if (cudaIpcCloseMemHandle(ptr) != cudaSuccess) (void)cudaGetLastError();  // as Free
 }
 
+int32_t PeerAccessEnable(void* p, int32_t peer_device) {
+  const int device = Ctx(p)->device;
+  if (peer_device == device) return 1;
+  if (cudaSetDevice(device) != cudaSuccess) return (void)cudaGetLastError(), 0;
+  int can = 0;
+  if (cudaDeviceCanAccessPeer(&can, device, peer_device) != cudaSuccess || !can) return (void)cudaGetLastError(), 0;
+  const cudaError_t e = cudaDeviceEnablePeerAccess(peer_device, 0);
+  // Another context (or rank) of this process on the same device may have enabled it already.
+  if (e == cudaSuccess) return 1;
+  (void)cudaGetLastError();
+  return e == cudaErrorPeerAccessAlreadyEnabled ? 1 : 0;
+}
+
 int32_t NcclStream(void* p, void** stream, SparqCudaError* err) {
   SPARQ_CUDA_TRY(cudaSetDevice(Ctx(p)->device), "cudaSetDevice");
   *stream = Ctx(p)->stream;
@@ -335,7 +348,7 @@ const SparqCudaApi kApi = {
     SPARQ_CUDA_ABI_VERSION, sizeof(SparqCudaApi), DeviceInfo, ContextCreate, ContextDestroy, Alloc, Free, CopyToDevice,
     CopyToHost, Fill, CopyOnDevice, Synchronize, StreamTimeMs, RunOp, CublasStatus,
     static_cast<int32_t>(sparq::OpId::kCount), kOpNames, PeerSlotAlloc, PeerSlotFree, PeerSlotOpen, PeerSlotClose,
-    NcclStream, StreamIdle,
+    NcclStream, StreamIdle, PeerAccessEnable,
 };
 
 }  // namespace

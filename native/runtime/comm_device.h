@@ -4,7 +4,9 @@
 // (backend PeerSlot: a CUDA IPC handle across processes, the address itself within one); per call
 // each rank copies its x into its slot, the ranks meet in the comm's shared memory (counters only,
 // no rows), and each runs AllreduceGathered with the peers' slots, which the backend copies into
-// its workspace on the device before the comm kernel. No row crosses host memory.
+// its workspace on the device before the comm kernel. No row crosses host memory (between two
+// devices that cannot reach each other's memory — no peer access — the driver stages the copy
+// through host memory itself).
 //
 // The ranks agree on it at join, by two votes in the comm (ShmComm::Vote): "I have a slot", then
 // "I opened every peer's slot". Any no — a cpu rank, a sim rank in another process, a device out

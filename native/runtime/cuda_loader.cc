@@ -54,8 +54,10 @@ class CudaBackend : public Backend {
   Status StreamTimeMs(double* ms) override { return Call(api_->stream_time_ms, ms); }
 
   // Peer slots (the comm's device transport): IPC-exported device memory. A peer in this process
-  // uses the owner's address as is (any device: copies go through UVA) — cudaIpcOpenMemHandle
-  // refuses a handle from its own process; a peer in another process maps the IPC handle.
+  // uses the owner's address as is (any device: copies go through UVA, direct where the pair allows
+  // peer access, which is enabled here — else the driver stages them through host memory) —
+  // cudaIpcOpenMemHandle refuses a handle from its own process; a peer in another process maps the
+  // IPC handle (peer access enabled lazily by the open's flag).
   Status AllocatePeerSlot(size_t bytes, PeerSlot* slot) override {
     *slot = PeerSlot{};
     void* p = nullptr;
@@ -74,6 +76,7 @@ class CudaBackend : public Backend {
     if (peer.kind != PeerSlot::kCuda)
       return Status::Error(StatusCode::kBackend, "comm: a cuda rank reads only the slots of cuda ranks");
     if (peer.process == ThisProcessToken()) {
+      (void)api_->peer_access_enable(ctx_, peer.device);  // 0: the copies are staged, still correct
       *ptr = reinterpret_cast<const void*>(uintptr_t(peer.ptr));
       return Status::Ok();
     }

@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SPARQ_CUDA_ABI_VERSION 4u
+#define SPARQ_CUDA_ABI_VERSION 5u
 
 #ifdef __cplusplus
 extern "C" {
@@ -72,6 +72,11 @@ typedef struct SparqCudaApi {
   // has finished everything enqueued (cudaStreamQuery: *idle 1 done, 0 not yet; never waits).
   int32_t (*nccl_stream)(void* ctx, void** stream, SparqCudaError* err);
   int32_t (*stream_idle)(void* ctx, int32_t* idle, SparqCudaError* err);
+  // Lets this context's device read `peer_device`'s memory directly (cudaDeviceEnablePeerAccess),
+  // for a peer slot of another device in this process: without it cudaMemcpyPeer-style copies are
+  // staged through host memory. Returns 1 when direct access is on (or peer_device is this
+  // device), 0 when the pair cannot (the copies still work, staged); never fails.
+  int32_t (*peer_access_enable)(void* ctx, int32_t peer_device);
 } SparqCudaApi;
 
 // Returns null when the library cannot serve `abi_version`.
