@@ -11,7 +11,7 @@ import { SparseOps } from './ops/sparse';
 import { W4A16Ops } from './ops/w4a16';
 import { CONSTRUCT, checkConstructed } from './construct';
 import { checkOptions, type OptionKeys } from './options';
-import { defineHidden, refuseStructuredClone, Tensor } from './tensor';
+import { defineHidden, refuseBackendObject, refuseStructuredClone, Tensor } from './tensor';
 import { PackedWeight } from './weight';
 
 export type BackendName = 'cuda' | 'cpu' | 'sim';
@@ -209,6 +209,7 @@ export class Context {
    * @throws {SparqOutOfMemoryError} when the allocation fails.
    */
   tensor<D extends DType>(data: HostInputOf[D], shape: readonly number[], dtype: D): Tensor<D> {
+    refuseBackendObject(data, 'tensor', 'data', 'a typed array of host data');
     return this.wrap(this.handle.tensor(dtype === 'f16' ? asFp16Bits(data) : data, shape, dtype)) as Tensor<D>;
   }
 

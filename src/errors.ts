@@ -14,6 +14,15 @@ export class SparqError extends Error {
     this.name = new.target.name;
     if (options.argument !== undefined) this.argument = options.argument;
   }
+
+  /**
+   * `{ name, code, message, argument? }`: what JSON.stringify writes (an Error's message is not an
+   * own enumerable property, so it was left out), and what to post from a worker — postMessage's
+   * structured clone keeps an Error's message but drops `code`, `argument` and the class.
+   */
+  toJSON(): { name: string; code: string; message: string; argument?: string } {
+    return { name: this.name, code: this.code, message: this.message, ...(this.argument === undefined ? {} : { argument: this.argument }) };
+  }
 }
 
 /** Not a typed array, bad option, tensor from another context, anything else malformed. */

@@ -1,5 +1,5 @@
 import { asFp16Bits, type Fp16Bits, type HostArrayOf } from './dtype';
-import { describeValue, SparqArgumentError, SparqOutOfMemoryError } from './errors';
+import { describeValue, SparqArgumentError, SparqDTypeError, SparqOutOfMemoryError } from './errors';
 import { native } from './native';
 
 /** SPARQ_CPU_ISA as this JS realm sees it (forces the SIMD path; '' = best). */
@@ -14,6 +14,14 @@ const MAX_ARRAY_LENGTH = 2 ** 32 - 1;
 function checkValues(values: Float32Array | ArrayLike<number>, op: string): Float32Array | ArrayLike<unknown> {
   if (values instanceof Float32Array) return values;
   const expected = `${op}: values must be a Float32Array or an array of numbers`;
+  // A Uint16Array here is nearly always bits already (toF16 run twice, or fp16 read back from a
+  // tensor): converting them as integers gives numbers in the thousands without a word.
+  // (by tag, not instanceof: an array from another realm — a vm context, jest — is one too)
+  if (ArrayBuffer.isView(values) && (values as { [Symbol.toStringTag]?: unknown })[Symbol.toStringTag] === 'Uint16Array')
+    throw new SparqDTypeError(
+      `${expected}, got a Uint16Array — fp16 or bf16 bits already? (fromF16/fromBF16 turn bits into numbers; to convert integers held in a Uint16Array on purpose, pass new Float32Array(values))`,
+      { argument: 'values' },
+    );
   const length: unknown = values !== null && typeof values === 'object' && !(values instanceof DataView) ? (values as ArrayLike<number>).length : undefined;
   if (typeof length !== 'number')
     throw new SparqArgumentError(`${expected}, got ${describeValue(values)}`, { argument: 'values' });
@@ -53,7 +61,7 @@ function asFloat64(values: ArrayLike<unknown>, op: string): Float64Array {
 
 /**
  * fp32 or JS numbers → fp16 bits, round-to-nearest-even (F16C where present); NaN stays NaN,
- * overflow → ±Inf. A Float32Array converts natively and vectorized; other numbers (an array, a
+ * overflow → ±Inf. A Uint16Array is refused (SparqDTypeError): it is almost always bits already. A Float32Array converts natively and vectorized; other numbers (an array, a
  * Float64Array …) natively too, each rounded once from its double value.
  */
 export function toF16(values: Float32Array | ArrayLike<number>): HostArrayOf['f16'] {

@@ -151,6 +151,7 @@ export interface NativeBinding {
   commClose(comm: unknown, ctx: NativeContext): void;
   commCloseAfterQueued(comm: unknown, ctx: NativeContext): void;
   commBroken(comm: unknown): string;
+  commClosed(comm: unknown): boolean;
   commTransport(comm: unknown): CommTransport;
   /** [out, residualOut] */
   commAllreduceRmsnorm(

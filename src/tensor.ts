@@ -20,6 +20,21 @@ export function defineHidden(target: object, key: string, value: unknown): void 
  */
 export function refuseStructuredClone(target: object, what: string, instead: string): void {
   Object.defineProperty(target, '__noStructuredClone', noCloneDescriptor(what, instead));
+  backendObjects.set(target, { what, instead });
+}
+
+// The library's objects that hold backend memory (tensors, weights), with how to get their host
+// data: an argument that takes host data says what it got instead of "got object".
+const backendObjects = new WeakMap<object, { what: string; instead: string }>();
+
+/** Throws SparqArgumentError when `data` (an argument that takes host data) is a sparq tensor or weight. */
+export function refuseBackendObject(data: unknown, op: string, argument: string, expected: string): void {
+  const known = data !== null && typeof data === 'object' ? backendObjects.get(data) : undefined;
+  if (known === undefined) return;
+  throw new SparqArgumentError(
+    `${op}: ${argument} must be ${expected}, got a sparq ${known.what} (its memory is the backend's: ${known.instead} gives its host data)`,
+    { argument },
+  );
 }
 
 // One accessor per kind of object, shared by its instances: a tensor is made per op, and a fresh

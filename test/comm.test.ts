@@ -2,7 +2,7 @@ import { fork, spawn, spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 
-import { comm, open, SparqArgumentError, SparqDisposedError, SparqTimeoutError, type Comm, type Context, type Tensor } from '../src';
+import { comm, open, SparqArgumentError, SparqDisposedError, SparqTimeoutError, toF16, type Comm, type Context, type Tensor } from '../src';
 import { addonPath, native } from '../src/native';
 import { type CommCall, type RankJob, type RankReport } from './comm/commInputs';
 import { contractDiffs, runRanks as runCommRanks, type Launch } from './comm/commRun';
@@ -82,6 +82,31 @@ describe('comm.allreduceRmsnorm [cpu]: ranks in other workers and processes', ()
       expect(byDefault).toEqual(Array.from(await c.allreduceRmsnorm(x, residual, gamma, { eps: 1e-6 }).out.read()));
       expect(byDefault[0]).not.toBe(0x3c00); // with eps 0 every output would be exactly 1
       c.close();
+    } finally {
+      await sq.close();
+    }
+  });
+
+  it('a call on a comm this rank closed is a SparqDisposedError (its own doing), not a peer timeout; closed says so', async () => {
+    const sq = await open({ backend: 'cpu', threads: 1 });
+    try {
+      const c = await sq.comm({ id: comm.create({ maxBytes: 4096 }), rank: 0, size: 1, timeoutMs: 1000 });
+      const x = sq.tensor(toF16([1, 2, 3, 4, 5, 6, 7, 8]), [1, 8], 'f16');
+      const gamma = sq.tensor(toF16(new Array(8).fill(1)), [8], 'f16');
+      expect(c.closed).toBe(false);
+      c.close();
+      expect(c.closed).toBe(true);
+      expect(String(c)).toBe('Comm(rank 0 of 1, closed)');
+      let err: unknown;
+      try {
+        c.allreduceRmsnorm(x, x, gamma);
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(SparqDisposedError);
+      expect((err as SparqDisposedError).argument).toBe('comm');
+      expect((err as Error).message).toMatch(/comm must be an open comm, got one this rank closed/);
+      expect(Array.from(await x.read())).toEqual(Array.from(toF16([1, 2, 3, 4, 5, 6, 7, 8]))); // the context works on
     } finally {
       await sq.close();
     }
@@ -316,7 +341,7 @@ describe('comm.allreduceRmsnorm [cpu]: ranks in other workers and processes', ()
       expect(() => c.allreduceRmsnorm(sq.tensor(new Uint16Array(12), [1, 12], 'f16'), x, g)).toThrow(/multiple of 8/);
       c.close();
       expect(c.broken).toMatch(/rank 0 closed the comm/);
-      expect(() => c.allreduceRmsnorm(x, x, g)).toThrow(SparqTimeoutError);
+      expect(() => c.allreduceRmsnorm(x, x, g)).toThrow(SparqDisposedError);
     } finally {
       await sq.close();
     }
@@ -685,7 +710,7 @@ describeSim('comm.allreduceRmsnorm [sim]: the CUDA comm kernel on the simulator'
       expect(ca.transport).toBe('device'); // what the ranks agreed on; the comm itself is closed
       const t = (shape: number[]): Tensor<'f16'> => a.tensor(new Uint16Array(shape.reduce((x, y) => x * y)), shape, 'f16');
       const args = [t([1, 8]), t([1, 8]), t([8])] as const;
-      expect(() => ca.allreduceRmsnorm(...args)).toThrow(SparqTimeoutError);
+      expect(() => ca.allreduceRmsnorm(...args)).toThrow(SparqDisposedError);
       ca.close(); // idempotent
       // Freed here, not by the GC backstop in the middle of the count below (a collection during the
       // join's await took the three away from `live` once: a flaky 3 vs 0).

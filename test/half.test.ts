@@ -1,4 +1,4 @@
-import { fromBF16, fromF16, SparqArgumentError, toBF16, toF16 } from '../src';
+import { fromBF16, fromF16, SparqArgumentError, SparqDTypeError, toBF16, toF16 } from '../src';
 import { cpuIsas, withIsa } from './helpers/backends';
 import { bf16BitsToNumber, f16BitsToNumber, f32ToBF16Bits, freshSeed, numberToF16Bits, rng } from './reference';
 
@@ -169,5 +169,21 @@ describe('conversions refuse what is not an array of numbers with a typed error'
       expect((err as SparqArgumentError).argument).toBe('values');
       expect((err as Error).message).toMatch(/^to(B)?F16: values must be a Float32Array or an array of numbers, got /);
     }
+  });
+
+  it('a Uint16Array (bits already: converting twice read them as integers) is a SparqDTypeError; a Float32Array copy of it converts', () => {
+    const bits = toF16(new Float32Array([0.5, 1.5, -2]));
+    for (const f of [toF16, toBF16]) {
+      let err: unknown;
+      try {
+        f(bits);
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(SparqDTypeError);
+      expect((err as SparqDTypeError).argument).toBe('values');
+      expect((err as Error).message).toMatch(/got a Uint16Array — fp16 or bf16 bits already\?/);
+    }
+    expect(Array.from(fromF16(toF16(new Float32Array(new Uint16Array([3, 14336])))))).toEqual([3, 14336]);
   });
 });

@@ -61,7 +61,7 @@ describe('sparq objects in Node’s host facilities [cpu]', () => {
     const c = await sq.comm({ id: comm.create(), rank: 0, size: 1 });
     expect(inspect(c)).toBe('Comm(rank 0 of 1)');
     c.close();
-    expect(inspect(c)).toBe('Comm(rank 0 of 1, broken)');
+    expect([inspect(c), c.closed, JSON.stringify(c)]).toEqual(['Comm(rank 0 of 1, closed)', true, '{"rank":0,"size":1,"closed":true,"broken":"rank 0 closed the comm"}']);
     expect(JSON.stringify(t)).toBe('{"dtype":"f16","shape":[2,2],"disposed":false}');
     t.dispose();
     expect(inspect(t)).toBe('Tensor<f16>[2, 2] (disposed)');

@@ -91,6 +91,11 @@ struct CommState {
     std::lock_guard<std::mutex> lk(mu_);
     return transport_;
   }
+  // This rank left: comm.close(), its context's close(), or its handle collected.
+  bool ClosedHere() {
+    std::lock_guard<std::mutex> lk(mu_);
+    return released_;
+  }
   uint64_t SlotBytes() {
     std::lock_guard<std::mutex> lk(mu_);
     return slot_bytes_;
@@ -315,6 +320,11 @@ Napi::Value CommBroken(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), ParseComm(info.Env(), info[0], "comm")->BrokenReason());
 }
 
+// commClosed(comm) → true once this rank left (close(), its context's close())
+Napi::Value CommClosed(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), ParseComm(info.Env(), info[0], "comm")->ClosedHere());
+}
+
 // commTransport(comm) → 'host' (rows through the comm's shared memory: every cpu comm, and device
 // ranks whose peers cannot all be read device to device) | 'device' (runtime/comm_device.h) |
 // 'nccl' | 'nccl-hierarchical' (runtime/comm_nccl.h, runtime/comm_topology.h)
@@ -334,6 +344,10 @@ Napi::Value CommAllreduceRmsnorm(const Napi::CallbackInfo& info) {
   std::shared_ptr<comm::ShmComm> comm = state->Shm();
   std::shared_ptr<comm::DeviceTransport> device = state->Device();
   std::shared_ptr<comm::NcclComm> nccl = state->Nccl();
+  // Closed by this rank is the caller's own doing (as a disposed tensor), not a peer's timeout.
+  if (state->ClosedHere())
+    ThrowArg(env, StatusCode::kDisposed, op, "comm", "an open comm",
+             "one this rank closed (comm.close() or its context's close(); join again with sq.comm())");
   const std::string broken = state->BrokenReason();
   if (!broken.empty())
     ThrowArg(env, StatusCode::kTimeout, op, "comm", "a usable comm", "one that is broken (" + broken + ")");
@@ -418,6 +432,7 @@ void RegisterComm(Napi::Env env, Napi::Object exports) {
   exports.Set("commClose", Napi::Function::New(env, CommClose, "commClose"));
   exports.Set("commCloseAfterQueued", Napi::Function::New(env, CommCloseAfterQueued, "commCloseAfterQueued"));
   exports.Set("commBroken", Napi::Function::New(env, CommBroken, "commBroken"));
+  exports.Set("commClosed", Napi::Function::New(env, CommClosed, "commClosed"));
   exports.Set("commTransport", Napi::Function::New(env, CommTransport, "commTransport"));
   exports.Set("commAllreduceRmsnorm", Napi::Function::New(env, CommAllreduceRmsnorm, "commAllreduceRmsnorm"));
 }

@@ -141,13 +141,13 @@ export class Comm {
   }
 
   toString(): string {
-    const broken = this.broken;
-    return `Comm(rank ${this.rank} of ${this.size}${broken === null ? '' : ', broken'})`;
+    const state = this.closed ? ', closed' : this.broken === null ? '' : ', broken';
+    return `Comm(rank ${this.rank} of ${this.size}${state})`;
   }
 
   /** @internal what JSON.stringify shows (it would otherwise meet the getter that refuses postMessage). */
-  toJSON(): { rank: number; size: number; broken: string | null } {
-    return { rank: this.rank, size: this.size, broken: this.broken };
+  toJSON(): { rank: number; size: number; closed: boolean; broken: string | null } {
+    return { rank: this.rank, size: this.size, closed: this.closed, broken: this.broken };
   }
 
   /**
@@ -155,7 +155,8 @@ export class Comm {
    * the contract of {@link Group.allreduceRmsnorm}, so a comm and a group of the same inputs give
    * the same bits. Enqueued on this rank's context; the wait for the peers runs off the JS thread.
    * @returns `{ out, residual }` for this rank (rejections arrive through their `read()`).
-   * @throws {SparqTimeoutError} when the comm is already broken.
+   * @throws {SparqDisposedError} when this rank closed the comm (or its context).
+   * @throws {SparqTimeoutError} when the comm is already broken (a peer timed out, exited or closed).
    * @throws {SparqShapeError} / {@link SparqArgumentError} on bad tensors (checked before enqueueing;
    * shapes that differ across ranks fail every rank's call with SparqShapeError).
    */
@@ -193,6 +194,11 @@ export class Comm {
    */
   get transport(): CommTransport {
     return this.ctx.native.commTransport(this.handle);
+  }
+
+  /** True once this rank left the comm: {@link Comm.close}, or its context's `close()`. */
+  get closed(): boolean {
+    return this.ctx.native.commClosed(this.handle);
   }
 
   /** Why the comm is unusable (a timeout, an exited or closed rank), or null while it is usable. */

@@ -4,7 +4,7 @@ import { startNow, withCallSite } from '../errors';
 import { CONSTRUCT } from '../construct';
 import type { NativeWeight } from '../native';
 import type { OptionKeys } from '../options';
-import { Tensor } from '../tensor';
+import { refuseBackendObject, Tensor } from '../tensor';
 import { PackedWeight } from '../weight';
 import { MATMUL_KEYS, type MatmulOptions } from './dense';
 
@@ -63,7 +63,10 @@ export class Int8Ops {
   quantize(w: Fp16Bits, shape: readonly number[]): Promise<Int8Weight> {
     const site = new Error();
     const c = this.ctx;
-    const p = startNow(() => c.native.int8Quantize(c.handle, asFp16Bits(w), shape));
+    const p = startNow(() => {
+      refuseBackendObject(w, 'int8.quantize', 'w', 'fp16 bits (a Uint16Array)');
+      return c.native.int8Quantize(c.handle, asFp16Bits(w), shape);
+    });
     return withCallSite(
       p.then((h) => Int8Weight.fromNative(h, c)),
       site,
@@ -80,7 +83,11 @@ export class Int8Ops {
   fromCodes(codes: Int8Array, scb: Float32Array, shape: readonly number[]): Promise<Int8Weight> {
     const site = new Error();
     const c = this.ctx;
-    const p = startNow(() => c.native.int8FromCodes(c.handle, codes, scb, shape));
+    const p = startNow(() => {
+      refuseBackendObject(codes, 'int8.fromCodes', 'codes', 'an Int8Array');
+      refuseBackendObject(scb, 'int8.fromCodes', 'scb', 'a Float32Array');
+      return c.native.int8FromCodes(c.handle, codes, scb, shape);
+    });
     return withCallSite(
       p.then((h) => Int8Weight.fromNative(h, c)),
       site,

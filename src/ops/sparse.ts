@@ -4,7 +4,7 @@ import { settle, startNow, withCallSite } from '../errors';
 import { CONSTRUCT } from '../construct';
 import type { NativeWeight } from '../native';
 import type { OptionKeys } from '../options';
-import type { Tensor } from '../tensor';
+import { refuseBackendObject, type Tensor } from '../tensor';
 import { PackedWeight } from '../weight';
 import { MATMUL_KEYS, type MatmulOptions } from './dense';
 
@@ -109,6 +109,7 @@ export class SparseOps {
     const c = this.ctx;
     const p = startNow(() => {
       const o = c.options(options, 'sparse.encode', ENCODE_KEYS);
+      refuseBackendObject(w, 'sparse.encode', 'w', 'fp16 bits (a Uint16Array)');
       return c.native.sparseEncode(c.handle, asFp16Bits(w), shape, o.format, o.rowLists);
     });
     return withCallSite(
@@ -135,6 +136,7 @@ export class SparseOps {
     const c = this.ctx;
     const p = startNow(() => {
       const { scope } = c.options(options, 'sparse.prune', PRUNE_KEYS);
+      refuseBackendObject(w, 'sparse.prune', 'w', 'fp16 bits (a Uint16Array)');
       return c.native.sparsePrune(c.handle, asFp16Bits(w), shape, sparsity, scope);
     });
     return withCallSite(p, site);

@@ -4,7 +4,7 @@ import { startNow, withCallSite } from '../errors';
 import { CONSTRUCT } from '../construct';
 import type { NativeWeight } from '../native';
 import type { OptionKeys } from '../options';
-import type { Tensor } from '../tensor';
+import { refuseBackendObject, type Tensor } from '../tensor';
 import { PackedWeight } from '../weight';
 import { MATMUL_KEYS, type MatmulOptions } from './dense';
 
@@ -65,6 +65,7 @@ export class W4A16Ops {
     // Bad arguments reject (never throw) from a Promise-returning call.
     const p = startNow(() => {
       const { groupSize } = c.options(options, 'w4a16.quantize', QUANTIZE_KEYS);
+      refuseBackendObject(w, 'w4a16.quantize', 'w', 'fp16 bits (a Uint16Array)');
       return c.native.w4a16Quantize(c.handle, asFp16Bits(w), shape, groupSize);
     });
     return withCallSite(
@@ -90,6 +91,8 @@ export class W4A16Ops {
     const c = this.ctx;
     const p = startNow(() => {
       const { groupSize } = c.options(options, 'w4a16.fromCodes', QUANTIZE_KEYS);
+      refuseBackendObject(codes, 'w4a16.fromCodes', 'codes', 'a Uint8Array');
+      refuseBackendObject(scales, 'w4a16.fromCodes', 'scales', 'fp16 bits (a Uint16Array)');
       return c.native.w4a16FromCodes(c.handle, codes, asFp16Bits(scales), shape, groupSize);
     });
     return withCallSite(
