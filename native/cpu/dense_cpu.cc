@@ -4,7 +4,10 @@
 //
 //   m <= gemv_max_m  direct GEMV: each thread walks its W rows once, converting fp16 on the fly
 //                    and dotting them with every X row (bandwidth bound: W is read exactly once).
-//   otherwise        k on the SIMD lanes ("dot form"). X is converted to fp32 x[m][ld_x] once per
+//                    (m = 1–12 on AVX-512, 1–15 on AVX2: rows of X in passes over each group
+//                    of W rows, dense_gemv_passes.inc.)
+//   otherwise        k on the SIMD lanes ("dot form"; since 2026-12-05 only the scalar ISA's,
+//                    the GEMV reaching up to rows_gemm_min_m − 1 on AVX-512 and AVX2). X is converted to fp32 x[m][ld_x] once per
 //                    call. Threads own contiguous panels of NR output columns. Per panel and
 //                    KC-deep k block, NR rows of W are converted to fp32 (L1 resident) and every
 //                    MR-row block of x runs over them: MR+NR vector loads per MR*NR FMAs, no

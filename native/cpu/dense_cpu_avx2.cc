@@ -120,7 +120,13 @@ void Gemv(const float* x, int m, const uint16_t* w, int64_t k, int64_t n_begin, 
     case 3: return GemvM<3>(x, w, k, n_begin, n_end, out);
     case 4: return GemvTwoPasses<1>(x, w, k, n_begin, n_end, out);
     case 5: return GemvTwoPasses<2>(x, w, k, n_begin, n_end, out);
-    default: return GemvTwoPasses<3>(x, w, k, n_begin, n_end, out);
+    case 6: return GemvTwoPasses<3>(x, w, k, n_begin, n_end, out);
+    default:
+      switch (m % kGemvFirstPassRows) {
+        case 0: return GemvPasses<0>(x, m, w, k, n_begin, n_end, out);
+        case 1: return GemvPasses<1>(x, m, w, k, n_begin, n_end, out);
+        default: return GemvPasses<2>(x, m, w, k, n_begin, n_end, out);
+      }
   }
 }
 
@@ -222,7 +228,12 @@ const DenseKernelSet& DenseKernels() {
     // 4–6 rows: two passes per group of W rows (GemvTwoPasses), 1.7–1.9× faster than the dot-form
     // GEMM there (2026-12-02, Zen 5 with the avx2 ISA forced, 2 threads, builds alternated: m = 4
     // on 4096² 2.60 → 1.39 ms, m = 6 on 14336×4096 10.2 → 5.55)
-    s.gemv_max_m = 6;
+    // 7–15 rows: passes of 3 (GemvPasses), the same bits as the dot form that had them where k is
+    // a multiple of 8 (else the GEMV's scalar k tail can move the last bit of a few outputs) and
+    // 0.59–0.78× its time (2026-12-05, the avx2 ISA forced on Zen 5, 1 thread, alternated in one
+    // process, min ms on 4096²: m = 7 4.52 → 3.12, m = 8 4.31 → 3.05, m = 12 5.54 → 4.31, m = 15
+    // 9.06 → 5.38; the dot form was 2.8× the GEMV's time per row from m = 6 to m = 7).
+    s.gemv_max_m = 15;
     s.f16_to_f32 = F16ToF32;
     s.gemv = Gemv;
     s.writeback = Writeback;

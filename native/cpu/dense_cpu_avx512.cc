@@ -117,7 +117,14 @@ void Gemv(const float* x, int m, const uint16_t* w, int64_t k, int64_t n_begin, 
     case 5: return GemvTwoPasses<1>(x, w, k, n_begin, n_end, out);
     case 6: return GemvTwoPasses<2>(x, w, k, n_begin, n_end, out);
     case 7: return GemvTwoPasses<3>(x, w, k, n_begin, n_end, out);
-    default: return GemvTwoPasses<4>(x, w, k, n_begin, n_end, out);
+    case 8: return GemvTwoPasses<4>(x, w, k, n_begin, n_end, out);
+    default:
+      switch (m % kGemvFirstPassRows) {
+        case 0: return GemvPasses<0>(x, m, w, k, n_begin, n_end, out);
+        case 1: return GemvPasses<1>(x, m, w, k, n_begin, n_end, out);
+        case 2: return GemvPasses<2>(x, m, w, k, n_begin, n_end, out);
+        default: return GemvPasses<3>(x, m, w, k, n_begin, n_end, out);
+      }
   }
 }
 
@@ -176,7 +183,7 @@ inline Vec VLoadHalfFull(const uint16_t* src) { return _mm512_cvtph_ps(_mm256_lo
 constexpr int64_t kRowsCPerOutput = kQuadCPerOutput;
 inline float OutputSum(const float* q) { return QuadOutputSum(q); }
 void RunPanel(const DenseRowsArgs& a, const float* panel, float* c, int64_t k0, int64_t kc_len, uintptr_t pf) {
-  QuadPanelAllRows<kDenseRowsCols>(a.xt, (a.k + 3) / 4, panel, c, a.m_pad, k0, kc_len, pf, 2 * a.k, kDenseRowsCols);
+  QuadPanelAllRows<kDenseRowsCols>(a.xt, (a.k + 3) / 4, panel, c, a.m, a.m_pad, k0, kc_len, pf, 2 * a.k, kDenseRowsCols);
 }
 #include "cpu/dense_rows_body.inc"
 
@@ -188,8 +195,12 @@ const DenseKernelSet& DenseKernels() {
     s.lanes = kLanes;
     // 5–8 rows: two passes per group of W rows (GemvTwoPasses), 15–30% faster than the dot-form
     // GEMM there (2026-12-02, Zen 5, 2 threads, builds alternated: m = 8 on 4096² 1.57 → 1.21 ms,
-    // on 14336×4096 6.62 → 4.59)
-    s.gemv_max_m = 8;
+    // on 14336×4096 6.62 → 4.59). 9–12 rows: three passes (GemvPasses), the same bits as the
+    // dot form that had them (k on the lanes, one chain per lane in k order, the same lane sum),
+    // 0.73–0.82× its time (2026-12-05, Zen 5, 1 thread, alternated in one process, min ms: 4096²
+    // m = 9 2.98 → 2.40, m = 12 3.76 → 3.10; 11008×4096 m = 9 10.9 → 8.1, m = 12 16.3 → 11.9).
+    // The dot form now serves only the scalar ISA.
+    s.gemv_max_m = 12;
     s.f16_to_f32 = F16ToF32;
     s.gemv = Gemv;
     s.writeback = Writeback;

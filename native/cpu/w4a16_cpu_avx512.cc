@@ -74,7 +74,7 @@ void RunPanel(const Problem& p, float* panel, float* c, int64_t m_pad, int nb, i
               int64_t pf_stride) {
   for (int j = nb * kCpuColBlock; j < kColsPerSuper; ++j)
     for (int64_t kk = 0; kk < kc_len; kk += kLanes) _mm512_store_ps(panel + j * kGemmKc + kk, _mm512_setzero_ps());
-  QuadPanelAllRows<kColsPerSuper>(p.xt, p.k_pad / 4, panel, c, m_pad, k0, kc_len, pf, pf_stride,
+  QuadPanelAllRows<kColsPerSuper>(p.xt, p.k_pad / 4, panel, c, p.m, m_pad, k0, kc_len, pf, pf_stride,
                                   kColsPerSuper / kCpuColBlock);
 }
 #include "cpu/w4a16_gemm_body.inc"

@@ -60,9 +60,11 @@ export function denseCases(backend: string): DenseCase[] {
   ])
     out.push({ name: `m=${m} n=${n} k=${k}`, m, n, k, bias: true, tolerance: tol });
   out.push({ name: 'x [2,3,129] with bias', m: 6, n: 17, k: 129, bias: true, lead: [2, 3], tolerance: tol });
-  // the CPU's middle form (AVX-512: m 9–12, AVX2: 7–15, between the gemv and the row kernels),
-  // which DIMS never reach, with a bias (a mutant dropping its bias survived every case above)
-  for (const m of [7, 9, 12]) out.push({ name: `m=${m} n=203 k=301 with bias`, m, n: 203, k: 301, bias: true, tolerance: tol });
+  // the CPU's middle m (AVX-512: m 9–12, AVX2: 7–15, between the two-pass gemv and the row
+  // kernels; the dot form until 2026-12-05, now the gemv in passes of 4 / 3 rows plus a remainder
+  // of 0–3 / 0–2: every remainder on both ISAs), which DIMS never reach, with a bias (a mutant
+  // dropping its bias survived every case above)
+  for (const m of [7, 9, 10, 11, 12, 14]) out.push({ name: `m=${m} n=203 k=301 with bias`, m, n: 203, k: 301, bias: true, tolerance: tol });
   // split-K on a GPU (the device check runs this list on cuda): a handful of output tiles, long k
   for (const [m, n, k] of [
     [16, 256, 2048],
