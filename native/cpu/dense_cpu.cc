@@ -52,13 +52,10 @@ void RunGemv(const DenseMatmulArgs& a, const DenseKernelSet& ks, const float* bi
   // Chunks of whole cache lines of Y per thread keep threads from sharing output lines.
   constexpr int64_t kRowsPerChunk = 32;
   const int64_t chunks = CeilDiv(a.n, kRowsPerChunk);
-  // A thread per kGemvMinMacsPerThread of m·n·k at least (at m = 1: 1 MiB of W): waking a pool
-  // worker cost ~45 µs on the 2-core CI VM, more than a small GEMV takes on one thread
-  // (2026-12-05, Zen 5, m = 1, median µs of awaited calls, 1 / 2 threads: 256² 26 / 75,
-  // 512² 24 / 71; 2048² 139 / 109). Which thread computes a row never changes its bits.
-  constexpr int64_t kGemvMinMacsPerThread = int64_t(1) << 19;
-  const int64_t by_work = std::max<int64_t>(1, a.m * a.n * a.k / kGemvMinMacsPerThread);
-  const int64_t parts = std::min<int64_t>({chunks, int64_t(pool.size()), by_work});
+  // Small GEMVs stay on the calling thread (PartsForWork; 2026-12-05, Zen 5, m = 1, median µs of
+  // awaited calls, 1 / 2 threads: 256² 26 / 75, 512² 24 / 71; 2048² 139 / 109). Which thread
+  // computes a row never changes its bits.
+  const int64_t parts = std::min<int64_t>({chunks, int64_t(pool.size()), PartsForWork(a.m * a.n * a.k)});
   pool.ParallelFor(parts, [&](int64_t t0, int64_t t1) {
     const int64_t n_begin = std::min(a.n, chunks * t0 / parts * kRowsPerChunk);
     const int64_t n_end = std::min(a.n, chunks * t1 / parts * kRowsPerChunk);

@@ -348,7 +348,7 @@ Status Int8MatmulCpu(const Int8MatmulArgs& a, Kernel kernel, ThreadPool& pool) {
     std::atomic<int64_t> next_col_block{0};
     const int ways = L1dWays();
     const int pair_w_rows = ways == 0 || ways >= 12 ? 12 : 8;
-    pool.ParallelFor(std::min<int64_t>(pool.size(), col_blocks), [&](int64_t, int64_t) {
+    pool.ParallelFor(std::min<int64_t>({int64_t(pool.size()), col_blocks, PartsForWork(m * w.n * w.k)}), [&](int64_t, int64_t) {
       std::vector<int32_t> acc(static_cast<size_t>(std::min(row_block, m) * col_block));
       std::vector<int32_t> acc_t(panels ? static_cast<size_t>(row_block * col_block) : 0);  // row_block: a multiple of 16·kPanelMz
       Scratch s;

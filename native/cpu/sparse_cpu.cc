@@ -355,6 +355,8 @@ Status SparseMatmulCpu(const SparseWeightView& w, const uint16_t* x, const uint1
                                : skip == Skip::kLanes  ? rows_per_unit * cs::kRowLanes * sparse::kLanesRows
                                : skip == Skip::kBitmap ? cs::kTileDim * cs::kRowLanes * 16
                                                        : 0;
+    // A thread per 2^19 stored-weight × row products at least (cpu::PartsForWork): a small weight
+    // runs on the calling thread rather than pay for waking a worker.
     pool.ParallelFor(slabs * row_parts, [&](int64_t u0, int64_t u1) {
       cpu::AlignedArray<float> c = cpu::AllocAligned<float>(rows_per_unit * cs::kSlabCFloats);
       cpu::AlignedArray<float> dec = cpu::AllocAligned<float>(cs::kDecElems);
@@ -380,7 +382,7 @@ Status SparseMatmulCpu(const SparseWeightView& w, const uint16_t* x, const uint1
           }
         }
       }
-    });
+    }, cpu::PartsForWork(p.values_len * m));
   } catch (const std::bad_alloc&) {
     return Status::Error(StatusCode::kOutOfMemory, std::string(kOp) + ": out of host memory for the cpu scratch buffers");
   }

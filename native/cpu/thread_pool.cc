@@ -8,6 +8,7 @@
 // Back-to-back calls (a model's layers) now find the worker still spinning. The spin is bounded
 // (kSpinNs), so an idle pool costs nothing after it, and after its first 20 µs it yields the core
 // between looks (SpinUntil), so an oversubscribed pool stays level with sleeping.
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <cstdlib>
@@ -108,10 +109,10 @@ ThreadPool::~ThreadPool() {
 
 int ThreadPool::size() const { return impl_->size; }
 
-void ThreadPool::ParallelFor(int64_t n, const std::function<void(int64_t, int64_t)>& fn) {
+void ThreadPool::ParallelFor(int64_t n, const std::function<void(int64_t, int64_t)>& fn, int64_t max_chunks) {
   if (n <= 0) return;
   Impl& p = *impl_;
-  if (p.size == 1 || n == 1) {
+  if (p.size == 1 || n == 1 || max_chunks <= 1) {
     fn(0, n);
     return;
   }
@@ -119,7 +120,7 @@ void ThreadPool::ParallelFor(int64_t n, const std::function<void(int64_t, int64_
     std::lock_guard<std::mutex> lock(p.mu);
     p.fn = &fn;
     p.n = n;
-    p.chunks = n < p.size ? n : p.size;
+    p.chunks = std::min<int64_t>({n, int64_t(p.size), max_chunks});
     p.next_chunk.store(0, std::memory_order_relaxed);
     p.error = nullptr;
     p.busy_workers.store(static_cast<int>(p.workers.size()), std::memory_order_relaxed);

@@ -170,7 +170,7 @@ Status W4A16MatmulCpu(const W4A16WeightView& w, const uint16_t* x, const uint16_
         }
       }
       p.x = x32.get();
-      pool.ParallelFor(col_blocks, [&](int64_t b, int64_t e) { ks.gemv(p, b, e); });
+      pool.ParallelFor(col_blocks, [&](int64_t b, int64_t e) { ks.gemv(p, b, e); }, cpu::PartsForWork(m * w.n * w.k));
       return Status::Ok();
     }
     static_assert(cpu::w4a16::kRowBlock == cpu::kRowBlockRows, "the gemm reads row_blocks.h's xt");
@@ -180,7 +180,7 @@ Status W4A16MatmulCpu(const W4A16WeightView& w, const uint16_t* x, const uint16_
     p.xt = xt.get();
     const int64_t supers = (col_blocks * sparq::w4a16::kCpuColBlock + cpu::w4a16::kColsPerSuper - 1) /
                            cpu::w4a16::kColsPerSuper;
-    pool.ParallelFor(supers, [&](int64_t b, int64_t e) { ks.gemm(p, b, e); });
+    pool.ParallelFor(supers, [&](int64_t b, int64_t e) { ks.gemm(p, b, e); }, cpu::PartsForWork(m * w.n * w.k));
   } catch (const std::bad_alloc&) {
     return Status::Error(StatusCode::kOutOfMemory, "w4a16.matmul: out of host memory for the cpu scratch buffers");
   }

@@ -57,12 +57,19 @@ class ThreadPool {
   explicit ThreadPool(int threads);  // threads >= 1 (1 = run inline)
   ~ThreadPool();
   int size() const;
-  void ParallelFor(int64_t n, const std::function<void(int64_t begin, int64_t end)>& fn);
+  // max_chunks caps the split (see PartsForWork): a job too small to pay for waking a worker runs
+  // on the calling thread alone. Chunks are fixed ranges, so results never depend on the split.
+  void ParallelFor(int64_t n, const std::function<void(int64_t begin, int64_t end)>& fn,
+                   int64_t max_chunks = INT64_MAX);
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
 int DefaultThreadCount();  // SPARQ_THREADS if set and valid, else hardware concurrency
+// How many threads `macs` multiply-adds are worth: one per 2^19 (at m = 1 a thread per MiB of fp16
+// W), at least 1. Waking a pool worker cost ~45 µs on the 2-core CI VM (2026-12-05), more than a
+// 256²–512² matmul takes on one thread.
+inline int64_t PartsForWork(int64_t macs) { return macs >> 19 > 0 ? macs >> 19 : 1; }
 
 // fp16 / bf16 <-> fp32, round-to-nearest-even, NaN kept NaN (quiet), Inf, subnormals exact.
 void F32ToF16(const float* src, uint16_t* dst, size_t n, Isa isa);
