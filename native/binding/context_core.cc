@@ -141,9 +141,36 @@ void ContextCore::FinishClose(Napi::Env env) {
   std::vector<ContextOwned*> alive(live_->objects.begin(), live_->objects.end());
   for (ContextOwned* o : alive) o->ReleaseOnClose(env, label_);
   live_->objects.clear();
+  // With the last buffer gone, the backend (threads, handles) goes now — on the stream worker, as
+  // its last task, not here: a cuda backend's teardown synchronizes its stream, destroys cuBLAS and
+  // cudaFree()s its workspaces, and cudaFree waits for the whole device, other contexts' queued
+  // kernels included (a worker_thread's context beside this one); the JS thread must not wait for
+  // that. close() resolves when it has run (CompleteClose).
+  std::shared_ptr<Backend> backend = std::move(backend_);
+  std::shared_ptr<Channel> channel = channel_;
+  bool taken = false;
+  if (stream_ && tsfn_live_) {
+    channel->Hold(env);
+    // Refused (cannot happen: only this close stops the stream), the task and its reference are
+    // destroyed inside Enqueue: the backend then goes here, as it did before.
+    taken = stream_->Enqueue([backend = std::move(backend), channel, this_core = this]() mutable {
+      backend.reset();
+      auto* boxed = new Completion([channel, this_core](Napi::Env env) {
+        channel->Drop(env);
+        this_core->CompleteClose(env);
+      });
+      if (channel->tsfn.NonBlockingCall(boxed, CallCompletion) != napi_ok) delete boxed;
+    });
+    if (!taken) channel->Drop(env);
+  }
+  if (!taken) CompleteClose(env);
+}
+
+void ContextCore::CompleteClose(Napi::Env env) {
+  // Still in the registry until now: environment teardown in between stops (and joins) the stream.
   registry_->live.erase(this);
   Shutdown(true);  // the queue is empty: joins the idle worker, releases the completion channel
-  backend_.reset();  // with the last buffer gone, the backend (threads, handles) goes now
+  backend_.reset();
   std::vector<std::shared_ptr<Napi::Promise::Deferred>> waiters;
   waiters.swap(close_waiters_);
   for (auto& d : waiters) d->Resolve(env.Undefined());

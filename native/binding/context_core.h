@@ -114,7 +114,8 @@ class ContextCore {
     void Drop(Napi::Env env) { if (--holds == 0) tsfn.Unref(env); }
   };
 
-  void FinishClose(Napi::Env env);
+  void FinishClose(Napi::Env env);    // the queue drained: frees what is alive, hands the backend to the stream
+  void CompleteClose(Napi::Env env);  // the backend is gone: joins the worker, resolves close()
 
   std::shared_ptr<Backend> backend_;
   std::string fallback_reason_;
