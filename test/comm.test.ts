@@ -94,8 +94,15 @@ describe('comm.allreduceRmsnorm [cpu]: ranks in other workers and processes', ()
       const x = sq.tensor(toF16([1, 2, 3, 4, 5, 6, 7, 8]), [1, 8], 'f16');
       const gamma = sq.tensor(toF16(new Array(8).fill(1)), [8], 'f16');
       expect(c.closed).toBe(false);
+      // ~50+ ms of matmuls first, so the call enqueued before close() runs only after it
+      const w = sq.tensor(toF16(Array.from({ length: 1024 * 1024 }, (_, i) => ((i * 7919) % 13) / 13 - 0.5)), [1024, 1024], 'f16');
+      const a = sq.tensor(toF16(Array.from({ length: 64 * 1024 }, (_, i) => ((i * 31) % 11) / 11)), [64, 1024], 'f16');
+      for (let i = 0; i < 50; i++) sq.dense.matmul(w, a).dispose();
+      const queued = c.allreduceRmsnorm(x, x, gamma);
       c.close();
       expect(c.closed).toBe(true);
+      await expect(queued.out.read()).rejects.toThrow(SparqDisposedError);
+      await expect(sq.synchronize()).rejects.toThrow(/this rank closed the comm \(comm.close\(\) or its context's close\(\)\) before this call, enqueued earlier, could complete/);
       expect(String(c)).toBe('Comm(rank 0 of 1, closed)');
       let err: unknown;
       try {

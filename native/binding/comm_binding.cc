@@ -71,6 +71,9 @@ struct CommState {
   std::shared_ptr<void> CloseAndTake() {
     std::lock_guard<std::mutex> lk(mu_);
     released_ = true;
+    // Whether this close is what broke the comm (no peer had before): then this rank's own calls
+    // still queued fail as the caller's doing (kDisposed), not as a peer's timeout.
+    broke_it_ = (shm && shm->BrokenReason().empty()) || (nccl_ && nccl_->BrokenReason().empty());
     if (shm) {
       shm->Close();
       closed_reason_ = shm->BrokenReason();
@@ -96,6 +99,11 @@ struct CommState {
     std::lock_guard<std::mutex> lk(mu_);
     return released_;
   }
+  // This rank's close broke a comm that was usable until then.
+  bool BrokenByThisClose() {
+    std::lock_guard<std::mutex> lk(mu_);
+    return released_ && broke_it_;
+  }
   uint64_t SlotBytes() {
     std::lock_guard<std::mutex> lk(mu_);
     return slot_bytes_;
@@ -119,7 +127,7 @@ struct CommState {
   std::shared_ptr<comm::NcclComm> nccl_;
   std::string transport_ = "host", closed_reason_;
   uint64_t slot_bytes_ = 0;
-  bool released_ = false;
+  bool released_ = false, broke_it_ = false;
 };
 using CommPtr = std::shared_ptr<CommState>;
 
@@ -404,7 +412,8 @@ Napi::Value CommAllreduceRmsnorm(const Napi::CallbackInfo& info) {
     else (void)comm->Abandon(reason);
   };
   EnqueueOp(env, ctx, {xb, resb, gb}, std::vector<std::shared_ptr<Buffer>>{ob, rb},
-            [backend, comm, device, nccl, xb, resb, gb, ob, rb, tokens, hidden, eps_f](LaunchInfo* launch) {
+            [state, backend, comm, device, nccl, xb, resb, gb, ob, rb, tokens, hidden, eps_f](LaunchInfo* launch) {
+              Status s = [&] {
               CommAllreduceRmsnormArgs args;
               args.comm = comm ? static_cast<void*>(comm.get()) : static_cast<void*>(nccl.get());
               args.x = static_cast<const uint16_t*>(xb->ptr);
@@ -418,6 +427,15 @@ Napi::Value CommAllreduceRmsnorm(const Napi::CallbackInfo& info) {
               if (nccl) return nccl->Allreduce(args, launch);
               if (backend->Has(OpId::kCommAllreduceRmsnorm)) return backend->CommAllreduceRmsnorm(args, launch);
               return device ? device->Allreduce(args, launch) : comm::AllreduceThroughHost(*backend, args, launch);
+              }();
+              // A call queued before this rank's own close() that had not run yet: the caller's doing,
+              // as a call made after it (SparqDisposedError), not a peer's timeout.
+              if (s.code == StatusCode::kTimeout && state->BrokenByThisClose())
+                s = Status::Error(StatusCode::kDisposed,
+                                  "comm.allreduceRmsnorm: this rank closed the comm (comm.close() or its context's close()) "
+                                  "before this call, enqueued earlier, could complete",
+                                  "comm");
+              return s;
             },
             skipped);
   return AllreduceResult(env, out_object, res_object);

@@ -155,7 +155,8 @@ export class Comm {
    * the contract of {@link Group.allreduceRmsnorm}, so a comm and a group of the same inputs give
    * the same bits. Enqueued on this rank's context; the wait for the peers runs off the JS thread.
    * @returns `{ out, residual }` for this rank (rejections arrive through their `read()`).
-   * @throws {SparqDisposedError} when this rank closed the comm (or its context).
+   * @throws {SparqDisposedError} when this rank closed the comm (or its context); a call enqueued
+   * before this rank's close() that had not completed rejects (through `read()`) with it too.
    * @throws {SparqTimeoutError} when the comm is already broken (a peer timed out, exited or closed).
    * @throws {SparqShapeError} / {@link SparqArgumentError} on bad tensors (checked before enqueueing;
    * shapes that differ across ranks fail every rank's call with SparqShapeError).
