@@ -115,6 +115,15 @@ export class Tensor<D extends DType = DType> {
   }
 
   /**
+   * Whether this tensor's dtype is `dtype` — a type guard, so a `Tensor` of unknown dtype (one kept
+   * in a `Map<string, Tensor>`) narrows to `Tensor<'f16'>` for the ops: comparing `t.dtype` does
+   * not narrow the tensor itself.
+   */
+  hasDType<E extends DType>(dtype: E): this is Tensor<E> {
+    return (this.dtype as DType) === dtype;
+  }
+
+  /**
    * A fresh host copy, taken after every op enqueued before this call: Uint16Array for f16/bf16
    * (raw bits), Float32Array, Int8Array, Uint8Array or Int32Array.
    *

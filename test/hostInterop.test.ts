@@ -1,7 +1,7 @@
 import { MessageChannel } from 'worker_threads';
 import { inspect } from 'util';
 
-import { comm, fromBF16, fromF16, open, SparqArgumentError, toBF16, toF16 } from '../src';
+import { comm, fromBF16, fromF16, open, SparqArgumentError, toBF16, toF16, type Tensor } from '../src';
 
 describe('sparq objects in Node’s host facilities [cpu]', () => {
   it('posting a tensor, a weight, a context, a group or a comm to another thread throws a SparqArgumentError that says what to post', async () => {
@@ -34,7 +34,7 @@ describe('sparq objects in Node’s host facilities [cpu]', () => {
       expect(Object.keys(sq.group({ ranks: 2 }))).toEqual(['ranks', '__noStructuredClone']);
       expect(JSON.parse(JSON.stringify({ sq, c }))).toEqual({
         sq: { backend: 'cpu', label: sq.label, closed: false },
-        c: { rank: 0, size: 1, broken: null },
+        c: { rank: 0, size: 1, closed: false, broken: null },
       });
       expect(JSON.stringify(sq.group({ ranks: 2 }))).toBe('{"ranks":2,"disposed":false}');
       c.close();
@@ -75,6 +75,27 @@ describe('sparq objects in Node’s host facilities [cpu]', () => {
 // returns, so the caller may overwrite it at once. Until 2026-12-05 the weight preparations started
 // in a microtask, so an array overwritten right after the call (before any await) was what they
 // quantized, encoded or pruned.
+describe('a Tensor of unknown dtype narrows with hasDType [cpu]', () => {
+  // Compiles only because hasDType is a type guard: t.dtype === 'f16' would not narrow the Map's
+  // Tensor<DType> to the Tensor<'f16'> dense.matmul takes (the type-check of this file fails then).
+  it('narrows for the ops and answers by the dtype', async () => {
+    const sq = await open({ backend: 'cpu', threads: 1 });
+    try {
+      const cache = new Map<string, Tensor>([
+        ['w', sq.tensor(toF16([1, 2, 3, 4]), [2, 2], 'f16')],
+        ['x', sq.tensor(toF16([1, 1]), [1, 2], 'f16')],
+        ['i', sq.tensor(new Int32Array([1]), [1], 'i32')],
+      ]);
+      const w = cache.get('w')!, x = cache.get('x')!, i = cache.get('i')!;
+      expect([w.hasDType('f16'), i.hasDType('f16'), i.hasDType('i32')]).toEqual([true, false, true]);
+      if (!(w.hasDType('f16') && x.hasDType('f16'))) throw new Error('unreachable');
+      expect(Array.from(fromF16(await sq.dense.matmul(w, x).read()))).toEqual([3, 7]);
+    } finally {
+      await sq.close();
+    }
+  });
+});
+
 describe('arrays sparq returns are transferable [cpu]', () => {
   // api.md's worker pattern, postMessage(data, [data.buffer]): since TypeScript 5.7 a plain
   // `Uint16Array` is `<ArrayBufferLike>` (maybe shared, not Transferable), so this file only
