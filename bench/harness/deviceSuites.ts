@@ -3,6 +3,7 @@
 // must not cost the others. Each prints "starting <suite>/<case>" to stderr before every case and
 // appends every row to the JSON-lines file as it finishes (deviceRows.ts).
 import { spawnSync } from 'child_process';
+import { performance } from 'perf_hooks';
 import * as fs from 'fs';
 import * as path from 'path';
 
@@ -176,6 +177,7 @@ async function infoSuite(run: SuiteRun, a: SuiteArgs): Promise<number> {
   run.row({ name: 'device', ok: true, detail: `backend ${info.backend}; device ${JSON.stringify(info.device)}; nvidia-smi: ${String(info.nvidiaSmi)}`, info });
   if (dev.device) await outOfMemoryRow(run, dev, dev.device.memoryBytes);
   await dev.close();
+  if (a.backend === 'cuda') await closeWhileBusyRow(run, a.backend);
   if (a.backend === 'cuda') {
     // What sparq.nccl.probe finds on this machine (the H200 image has python's nvidia-nccl-cu13):
     // a fact for the NCCL transport, not a check of sparq, so its absence is not a failure.
@@ -214,6 +216,59 @@ async function outOfMemoryRow(run: SuiteRun, dev: Context, memoryBytes: number):
     ok,
     detail: `zeros of ${memoryBytes + 2 ** 30} bytes: ${thrown === null ? 'no error' : message(thrown)}; then a matmul gave 0x${bits.toString(16)} (want 0x4500)`,
   });
+}
+
+/**
+ * close() of one context while another keeps the device busy (2026-12-05): a cuda context's
+ * teardown (cudaFree of its workspaces syncs the whole device) ran in close()'s completion on the
+ * JS thread, which then stalled for the other context's queued kernels; it now runs on the
+ * closing context's stream worker. The row: ~1.5 s of GEMMs queued on context B, then A closed; a
+ * 1 ms ticker's largest gap during A's close must stay far below B's queue (the JS thread never
+ * waits for kernel work), whatever close() itself takes.
+ */
+async function closeWhileBusyRow(run: SuiteRun, backend: BackendName): Promise<void> {
+  run.starting('close while another context is busy');
+  const a = await open({ backend });
+  const b = await open({ backend });
+  try {
+    const n = 4096;
+    const fill = (len: number): Uint16Array => Uint16Array.from({ length: len }, (_, i) => 0x2000 | (i & 0x3ff));
+    const w = b.tensor(fill(n * n), [n, n], 'f16');
+    const x = b.tensor(fill(n * n), [n, n], 'f16');
+    const y = b.zeros([n, n], 'f16');
+    a.dense.matmul(a.tensor(fill(64), [8, 8], 'f16'), a.tensor(fill(64), [8, 8], 'f16')).dispose(); // a workspace to free
+    await Promise.all([a.synchronize(), b.synchronize()]);
+    const t0 = await b.mark();
+    b.dense.matmul(w, x, { out: y });
+    const one = Math.max(0.05, (await b.mark()) - t0);
+    const calls = Math.min(5000, Math.ceil(1500 / one));
+    const q0 = await b.mark();
+    for (let i = 0; i < calls; i++) b.dense.matmul(w, x, { out: y });
+    let last = performance.now();
+    let maxGap = 0;
+    let ticking = true;
+    const tick = (): void => {
+      const t = performance.now();
+      maxGap = Math.max(maxGap, t - last);
+      last = t;
+      if (ticking) setTimeout(tick, 1);
+    };
+    setTimeout(tick, 1);
+    const c0 = performance.now();
+    await a.close();
+    const closeMs = performance.now() - c0;
+    ticking = false;
+    const queueMs = (await b.mark()) - q0;
+    const ok = maxGap < Math.max(100, queueMs / 4);
+    run.row({
+      name: 'close while another context is busy',
+      ok,
+      detail: `A.close() took ${closeMs.toFixed(1)} ms while B ran ${calls} 4096³ GEMMs (${queueMs.toFixed(0)} ms); the JS thread's largest gap meanwhile ${maxGap.toFixed(1)} ms (want < ${Math.max(100, queueMs / 4).toFixed(0)})`,
+      info: { closeMs, queueMs, maxGapMs: maxGap },
+    });
+  } finally {
+    await Promise.all([a.close(), b.close()]);
+  }
 }
 
 // --- SASS of the shipped library --------------------------------------------------------------
