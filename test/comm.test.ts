@@ -119,6 +119,35 @@ describe('comm.allreduceRmsnorm [cpu]: ranks in other workers and processes', ()
     }
   });
 
+  it('a call queued before comm.close() stays a SparqDisposedError when close() is called again or the context closes before it runs', async () => {
+    // The second close (the context's close() runs the comm's interrupt, which closes it again while
+    // the queued call still holds it) found the comm already handed back and once overwrote the
+    // first close's verdict: the queued call then rejected as a peer's SparqTimeoutError.
+    for (const second of ['comm.close()', 'ctx.close()'] as const) {
+      const sq = await open({ backend: 'cpu', threads: 1 });
+      let closing: Promise<void> | undefined;
+      try {
+        const c = await sq.comm({ id: comm.create({ maxBytes: 4096 }), rank: 0, size: 1, timeoutMs: 1000 });
+        const x = sq.tensor(toF16([1, 2, 3, 4, 5, 6, 7, 8]), [1, 8], 'f16');
+        const gamma = sq.tensor(toF16(new Array(8).fill(1)), [8], 'f16');
+        const w = sq.tensor(toF16(Array.from({ length: 1024 * 1024 }, (_, i) => ((i * 7919) % 13) / 13 - 0.5)), [1024, 1024], 'f16');
+        const a = sq.tensor(toF16(Array.from({ length: 64 * 1024 }, (_, i) => ((i * 31) % 11) / 11)), [64, 1024], 'f16');
+        for (let i = 0; i < 50; i++) sq.dense.matmul(w, a).dispose();
+        const queued = c.allreduceRmsnorm(x, x, gamma);
+        const got = queued.out.read().then(
+          () => 'resolved',
+          (e: unknown) => (e instanceof SparqDisposedError ? 'SparqDisposedError' : e instanceof SparqTimeoutError ? 'SparqTimeoutError' : String(e)),
+        );
+        c.close();
+        if (second === 'comm.close()') c.close();
+        else closing = sq.close();
+        expect({ second, got: await got }).toEqual({ second, got: 'SparqDisposedError' });
+      } finally {
+        await (closing ?? sq.close());
+      }
+    }
+  });
+
   it('a comm dropped without close() is closed once collected: its peer learns it, and its context joins the id again', () => {
     const got = runWithGc(`
         (async () => {

@@ -70,10 +70,13 @@ struct CommState {
   // one of each per closed comm until the handle was collected), after the reason is kept.
   std::shared_ptr<void> CloseAndTake() {
     std::lock_guard<std::mutex> lk(mu_);
-    released_ = true;
     // Whether this close is what broke the comm (no peer had before): then this rank's own calls
-    // still queued fail as the caller's doing (kDisposed), not as a peer's timeout.
-    broke_it_ = (shm && shm->BrokenReason().empty()) || (nccl_ && nccl_->BrokenReason().empty());
+    // still queued fail as the caller's doing (kDisposed), not as a peer's timeout. Decided by the
+    // first close only: a later one (comm.close() then the context's close(), whose interrupt
+    // closes again while a queued call still holds the comm) finds shm and nccl_ already handed
+    // back and must not overwrite it.
+    if (!released_) broke_it_ = (shm && shm->BrokenReason().empty()) || (nccl_ && nccl_->BrokenReason().empty());
+    released_ = true;
     if (shm) {
       shm->Close();
       closed_reason_ = shm->BrokenReason();
