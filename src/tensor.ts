@@ -23,16 +23,20 @@ export function refuseStructuredClone(target: object, what: string, instead: str
   backendObjects.set(target, { what, instead });
 }
 
-// The library's objects that hold backend memory (tensors, weights), with how to get their host
-// data: an argument that takes host data says what it got instead of "got object".
+// The library's objects (a tensor, a weight, a context, a group, a comm), with what to post instead
+// of them: an argument that takes host data says what it got instead of "got object". Only a tensor's
+// and a weight's `instead` is how to get host data from them (read()).
 const backendObjects = new WeakMap<object, { what: string; instead: string }>();
+const HOLDS_DATA = new Set(['tensor', 'weight']);
 
-/** Throws SparqArgumentError when `data` (an argument that takes host data) is a sparq tensor or weight. */
+/** Throws SparqArgumentError when `data` (an argument that takes host data) is a sparq object: a tensor, a weight, a context, a group or a comm. */
 export function refuseBackendObject(data: unknown, op: string, argument: string, expected: string): void {
   const known = data !== null && typeof data === 'object' ? backendObjects.get(data) : undefined;
   if (known === undefined) return;
   throw new SparqArgumentError(
-    `${op}: ${argument} must be ${expected}, got a sparq ${known.what} (its memory is the backend's: ${known.instead} gives its host data)`,
+    HOLDS_DATA.has(known.what)
+      ? `${op}: ${argument} must be ${expected}, got a sparq ${known.what} (its memory is the backend's: ${known.instead} gives its host data)`
+      : `${op}: ${argument} must be ${expected}, got a sparq ${known.what} (it holds no host data)`,
     { argument },
   );
 }

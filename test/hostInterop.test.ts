@@ -75,6 +75,34 @@ describe('sparq objects in Node’s host facilities [cpu]', () => {
 // returns, so the caller may overwrite it at once. Until 2026-12-05 the weight preparations started
 // in a microtask, so an array overwritten right after the call (before any await) was what they
 // quantized, encoded or pruned.
+describe('a sparq object passed where host data goes says what it is [cpu]', () => {
+  it('a tensor or weight points at read(); a context, group or comm (no host data) is named without a read() hint', async () => {
+    const sq = await open({ backend: 'cpu', threads: 1 });
+    try {
+      const t = sq.tensor(toF16([1, 2, 3, 4]), [2, 2], 'f16');
+      const w = await sq.int8.quantize(toF16([1, 2, 3, 4]), [2, 2]);
+      const c = await sq.comm({ id: comm.create(), rank: 0, size: 1 });
+      const messageOf = (data: unknown): string => {
+        try {
+          sq.tensor(data as never, [4], 'f16');
+        } catch (e) {
+          expect(e).toBeInstanceOf(SparqArgumentError);
+          return (e as Error).message;
+        }
+        return 'accepted';
+      };
+      expect(messageOf(t)).toMatch(/got a sparq tensor \(its memory is the backend's: await tensor\.read\(\) gives its host data\)$/);
+      expect(messageOf(w)).toMatch(/got a sparq weight \(its memory is the backend's: await weight\.read\(\) gives its host data\)$/);
+      // (was "… the rank count gives its host data", "… join with sq.comm() there gives its host data")
+      for (const [what, o] of [['context', sq], ['group', sq.group({ ranks: 2 })], ['comm', c]] as const)
+        expect(messageOf(o)).toBe(`tensor: data must be a typed array of host data, got a sparq ${what} (it holds no host data)`);
+      c.close();
+    } finally {
+      await sq.close();
+    }
+  });
+});
+
 describe('a Tensor of unknown dtype narrows with hasDType [cpu]', () => {
   // Compiles only because hasDType is a type guard: t.dtype === 'f16' would not narrow the Map's
   // Tensor<DType> to the Tensor<'f16'> dense.matmul takes (the type-check of this file fails then).
