@@ -43,6 +43,11 @@ ContextCore::ContextCore(Napi::Env env, std::shared_ptr<Backend> backend, std::s
 
 ContextCore::~ContextCore() {
   registry_->live.erase(this);
+  // Collected without close(): the backend goes on the stream too, after what is queued (as in
+  // FinishClose), not in this finalizer on the JS thread — a cuda backend's teardown synchronizes
+  // its stream and cudaFree()s. At teardown (or refused) it goes here, as before.
+  if (backend_ && stream_ && tsfn_live_ && !registry_->torn_down)
+    stream_->Enqueue([backend = std::move(backend_)]() mutable { backend.reset(); });
   Shutdown(false);
 }
 
