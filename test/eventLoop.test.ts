@@ -73,9 +73,9 @@ async function blocker(sq: Context, targetMs: number): Promise<{ done: Promise<n
   sq.dense.matmul(w, x, { out });
   await sq.synchronize();
   const t0 = now();
-  for (let i = 0; i < 3; i++) sq.dense.matmul(w, x, { out });
+  for (let i = 0; i < 8; i++) sq.dense.matmul(w, x, { out });
   await sq.synchronize();
-  const perOp = Math.max(0.05, (now() - t0) / 3);
+  const perOp = Math.max(0.05, (now() - t0) / 8);
   const count = Math.min(20000, Math.max(3, Math.ceil(targetMs / perOp)));
   const start = now();
   for (let i = 0; i < count; i++) sq.dense.matmul(w, x, { out });
@@ -87,6 +87,19 @@ for (const p of backendMatrix().filter((b) => b.backend !== 'cuda')) {
   const cpu = p.backend === 'cpu';
   describeFor(p)(titleFor(p, 'event loop'), () => {
     test('no entry point waits for the stream: every call returns while ~1.5 s of queued work still runs', async () => {
+      // Up to 3 attempts, one that meets every bound is enough: on a loaded 2-core box a run can
+      // miss one without the library's doing (the 16 MiB copy took 425 ms once beside two CPU
+      // hogs, against a 304 ms bound). A call that waits for the stream misses them every time.
+      const attempts: string[] = [];
+      for (let attempt = 0; attempt < 3; attempt++) {
+        const problems = await oneAttempt();
+        if (problems.length === 0) return;
+        attempts.push(problems.join('; '));
+      }
+      expect(attempts).toEqual([]);
+    });
+
+    async function oneAttempt(): Promise<string[]> {
       const sq = await open({ backend: p.backend });
       // Made while the stream is idle: what the calls below take as arguments.
       const [n, k] = cpu ? [256, 1024] : [64, 256];
@@ -176,13 +189,15 @@ for (const p of backendMatrix().filter((b) => b.backend !== 'cuda')) {
         `slowest calls: ${slowest.slice(0, 4).map(([k2, v]) => `${k2} ${v.toFixed(1)} ms`).join(', ')}; ` +
         `loop: ${loop.ticks} ticks, largest gap ${loop.maxGap.toFixed(1)} ms`;
       if (process.env.SPARQ_EVENT_LOOP_REPORT) console.log(`[${p.backend}] ${report}`);
+      const problems: string[] = [];
       // Every call was made while the stream was busy: had one waited for it, the blocker would have
       // been done when the calls ended.
-      expect({ stillRunning: stillRunning > 0.25 * block.ms, report }).toEqual({ stillRunning: true, report });
-      for (const [name, ms] of slowest) expect({ name, small: ms < 0.2 * block.ms, report }).toEqual({ name, small: true, report });
+      if (!(stillRunning > 0.25 * block.ms)) problems.push('the queued work was (nearly) done when the calls ended');
+      for (const [name, ms] of slowest) if (!(ms < 0.2 * block.ms)) problems.push(`${name} took ${ms.toFixed(1)} ms`);
       // While the queued work ran, the event loop turned.
-      expect({ loopTurned: loop.maxGap < 0.5 * stillRunning, report }).toEqual({ loopTurned: true, report });
-    });
+      if (!(loop.maxGap < 0.5 * stillRunning)) problems.push('the event loop stalled while the queued work ran');
+      return problems.map((q) => `${q} (${report})`);
+    }
 
     test('weight preparation, weight reads and pruning do their work after the call returns, with the loop turning', async () => {
       const sq = await open({ backend: p.backend });
