@@ -15,7 +15,8 @@ for (const p of backendMatrix()) {
         await expectReferenceAndCpu(p.backend, got, async () => runW4A16Case(await open({ backend: 'cpu' }), c, seed), c.tolerance, seed);
       });
 
-      it('follows the contract w = fp16((q − 8)·s): a crafted case where that rounding decides the sum', async () => {
+      // groupSize k takes the table route of the AVX-512 decode path, 32 its converted tables (m = 1).
+      it.each([{ g: 'k' }, { g: 32 }])('follows the contract w = fp16((q − 8)·s): a crafted case where that rounding decides the sum (groupSize $g)', async ({ g }) => {
         // s = 0x2E66 (0.0999755859375): 7·s = 0.6998291015625 rounds to 0.69970703125 in fp16, s·1 is exact.
         // Row: codes alternate 15, 9 (q−8 = 7, 1); x alternates 1, −7. Each pair contributes
         // fp16(7s) − 7s = −2^-13 under the contract and 0 without the rounding: Y = 64·(−2^-13) = −2^-7.
@@ -23,9 +24,10 @@ for (const p of backendMatrix()) {
         const k = 128;
         const sq = await open({ backend: p.backend, cpuIsa: isa as 'avx512' | undefined });
         const codes = Uint8Array.from({ length: n * k }, (_, i) => (i % 2 === 0 ? 15 : 9));
-        const scales = new Uint16Array(n).fill(0x2e66);
+        const groupSize = g === 'k' ? k : (g as number);
+        const scales = new Uint16Array(n * (k / groupSize)).fill(0x2e66);
         const x = Uint16Array.from({ length: k }, (_, i) => (i % 2 === 0 ? 0x3c00 : 0xc700)); // 1, −7
-        const qw = await sq.w4a16.fromCodes(codes, scales, [n, k], { groupSize: k });
+        const qw = await sq.w4a16.fromCodes(codes, scales, [n, k], { groupSize });
         const y = await sq.w4a16.matmul(qw, sq.tensor(x, [1, k], 'f16')).read();
         expect(Array.from(y).map(f16BitsToNumber)).toEqual(new Array(n).fill(-(2 ** -7)));
       });

@@ -32,6 +32,7 @@ inline void Lookup(const uint8_t* chunk16, __m512 lut, __m512& lo, __m512& hi) {
 }
 
 #define SPARQ_W4A16_GEMV_VPERMB 0
+#define SPARQ_W4A16_GEMV_CONVERT_SMALL_GROUPS 1
 #include "cpu/w4a16_gemv_avx512.inc"
 
 // ------------------------------------------------------------------------------------- gemm
@@ -94,5 +95,14 @@ void GroupTablesForTest(const uint16_t scales[kCpuColBlock], float* out) {
   BuildGroupLuts(p, scales, 0, lut);
   for (int c = 0; c < kCpuColBlock; ++c) _mm512_storeu_ps(out + c * kLanes, lut[c]);
 }
+
+void ConvertedTablesForTest(const uint16_t* scales, int64_t count, float* out) {
+  alignas(64) float s32[kScaleWindow];
+  ConvertScales(scales, 0, count, s32);
+  const __m512 q_minus_8 = _mm512_setr_ps(-8, -7, -6, -5, -4, -3, -2, -1, 0, 1, 2, 3, 4, 5, 6, 7);
+  for (int64_t i = 0; i < count; ++i) _mm512_storeu_ps(out + i * kLanes, ConvertedLut(q_minus_8, &s32[i]));
+}
+
+ColumnsFn TableGemvForTest() { return &GemvWith<false>; }
 
 }  // namespace sparq::cpu::w4a16::avx512

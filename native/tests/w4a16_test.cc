@@ -407,6 +407,31 @@ void CheckTablesEveryScale() {
     Check(bad == 0, std::string("w4a16 [cpu/") + sparq::cpu::IsaName(isa) +
                         "] tables: fp16((q − 8)·s) bit for bit for all 65536 scale patterns x 16 codes" + first);
   }
+  // The AVX-512 gemv's tables for groups of 32 and 64 k (scales converted a window at a time, then
+  // multiplied and rounded): the same check, windows of every length 1..256 (the masked tail).
+  if (sparq::cpu::IsaSupported(Isa::kAvx512)) {
+    int64_t bad = 0, first_bad = -1;
+    std::vector<uint16_t> row(256);
+    std::vector<float> tables(256 * 16);
+    int64_t count = 1;
+    for (uint32_t s0 = 0; s0 < 65536; s0 += uint32_t(count), count = count % 256 + 1) {
+      const int64_t n = std::min<int64_t>(count, 65536 - s0);
+      for (int64_t i = 0; i < n; ++i) row[size_t(i)] = uint16_t(s0 + i);
+      sparq::cpu::w4a16::avx512::ConvertedTablesForTest(row.data(), n, tables.data());
+      for (int64_t i = 0; i < n; ++i)
+        for (int q = 0; q < 16; ++q) {
+          const float want = F(H(float(q - 8) * F(row[size_t(i)])));
+          const float got = tables[size_t(i * 16 + q)];
+          const bool same = std::isnan(want) ? std::isnan(got) : std::memcmp(&want, &got, sizeof got) == 0;
+          if (!same && bad++ == 0) first_bad = int64_t(row[size_t(i)]) * 16 + q;
+        }
+    }
+    char first[128] = "";
+    if (bad) std::snprintf(first, sizeof first, " (%lld wrong, first scale 0x%04llx code %lld)", static_cast<long long>(bad),
+                           static_cast<long long>(first_bad / 16), static_cast<long long>(first_bad % 16));
+    Check(bad == 0, std::string("w4a16 [cpu/avx512] small-group (converted) tables: fp16((q − 8)·s) bit for bit for all 65536 scale "
+                                "patterns x 16 codes, windows of 1..256 scales") + first);
+  }
 }
 
 // Every build of the AVX-512 gemv this CPU runs — plain (broadcast + shift), VBMI (vpermb) and
@@ -425,6 +450,9 @@ void CheckDecodeGemvsSameBits() {
     cw::ColumnsFn gemv;
   };
   std::vector<Build> builds;
+  // Groups of 32 and 64 build their tables by conversion (w4a16_gemv_avx512.inc): the route every
+  // group size had before must give the same bits.
+  builds.push_back({"avx512 (tables from ScaleTables for every group size)", cw::avx512::TableGemvForTest()});
   if (sparq::cpu::HasAvx512Vbmi()) builds.push_back({"avx512vbmi (vpermb)", cw::avx512vbmi::DecodeGemv()});
   else std::printf("SKIP w4a16 [cpu/avx512vbmi]: this CPU has no AVX512_VBMI\n");
   if (sparq::cpu::HasAvx512Fp16() && cw::avx512fp16::DecodeGemv() != nullptr)
@@ -432,44 +460,48 @@ void CheckDecodeGemvsSameBits() {
   else std::printf("SKIP w4a16 [cpu/avx512fp16]: this CPU or compiler has no AVX512-FP16\n");
   const uint16_t kExponents[] = {0, 1, 27, 28, 30};
   for (int64_t m : {1, 2, 3, 5}) {
-    for (int g : {32, 128}) {
-      const int64_t n = m % 2 ? 37 : 24, k = 4 * g;
-      std::vector<uint8_t> codes = RandomCodes(n, k);
-      std::vector<uint16_t> scales(size_t(n * (k / g)));
-      for (size_t i = 0; i < scales.size(); ++i) {
-        const uint16_t sign = uint16_t(g_rng() & 0x8000), mant = uint16_t(g_rng() & 0x3ff);
-        const uint16_t exp = i % 3 == 0 ? kExponents[(i / 3) % 5] : uint16_t(8 + g_rng() % 10);
-        scales[i] = uint16_t(sign | exp << 10 | (i % 31 == 0 ? 0 : mant));  // some ±0 and powers of two
-      }
-      W4A16Packed pk;
-      Status st = sparq::W4A16Pack(codes.data(), scales.data(), n, k, g, &pk, W4A16Layout::kCpu);
-      const sparq::W4A16WeightView v = pk.view();
-      // 64-byte aligned, as the driver's X (the gemv uses aligned loads)
-      std::vector<float> x_store(size_t(m * v.k_pad) + 16);
-      float* x = x_store.data() + (16 - (reinterpret_cast<uintptr_t>(x_store.data()) / sizeof(float)) % 16) % 16;
-      for (int64_t i = 0; i < m * v.k_pad; ++i) x[i] = F(H(std::uniform_real_distribution<float>(-1, 1)(g_rng)));
-      cw::Problem p;
-      p.qw = static_cast<const uint8_t*>(v.qweight);
-      p.scales = v.scales;
-      p.n = v.n;
-      p.n_pad = v.n_pad;
-      p.k_pad = v.k_pad;
-      p.group_eff = v.group_size_eff;
-      p.groups_pad = v.groups_pad;
-      p.m = m;
-      p.x = x;
-      p.tables = &cw::GetScaleTables();
-      const int64_t blocks = v.n_pad / sparq::w4a16::kCpuColBlock;
-      std::vector<uint16_t> y_plain(size_t(m * n), kNanBits);
-      p.y = y_plain.data();
-      cw::avx512::Kernels().gemv(p, 0, blocks);
-      for (const Build& b : builds) {
-        std::vector<uint16_t> y(size_t(m * n), kNanBits);
-        p.y = y.data();
-        b.gemv(p, 0, blocks);
-        Check(st.ok() && std::memcmp(y_plain.data(), y.data(), y.size() * 2) == 0,
-              std::string("w4a16 [cpu/") + b.name + "] m=" + std::to_string(m) + " g=" + std::to_string(g) +
-                  ": the plain AVX-512 gemv's bits (signed, zero, subnormal, edge and overflowing scales)");
+    for (int g : {32, 64, 128}) {
+      // 4 groups; at group 32 also 300 (more than one 256-group window of converted scales)
+      for (int64_t groups : {4, 300}) {
+        if (groups == 300 && (g != 32 || m == 3)) continue;
+        const int64_t n = m % 2 ? 37 : 24, k = groups * g;
+        std::vector<uint8_t> codes = RandomCodes(n, k);
+        std::vector<uint16_t> scales(size_t(n * (k / g)));
+        for (size_t i = 0; i < scales.size(); ++i) {
+          const uint16_t sign = uint16_t(g_rng() & 0x8000), mant = uint16_t(g_rng() & 0x3ff);
+          const uint16_t exp = i % 3 == 0 ? kExponents[(i / 3) % 5] : uint16_t(8 + g_rng() % 10);
+          scales[i] = uint16_t(sign | exp << 10 | (i % 31 == 0 ? 0 : mant));  // some ±0 and powers of two
+        }
+        W4A16Packed pk;
+        Status st = sparq::W4A16Pack(codes.data(), scales.data(), n, k, g, &pk, W4A16Layout::kCpu);
+        const sparq::W4A16WeightView v = pk.view();
+        // 64-byte aligned, as the driver's X (the gemv uses aligned loads)
+        std::vector<float> x_store(size_t(m * v.k_pad) + 16);
+        float* x = x_store.data() + (16 - (reinterpret_cast<uintptr_t>(x_store.data()) / sizeof(float)) % 16) % 16;
+        for (int64_t i = 0; i < m * v.k_pad; ++i) x[i] = F(H(std::uniform_real_distribution<float>(-1, 1)(g_rng)));
+        cw::Problem p;
+        p.qw = static_cast<const uint8_t*>(v.qweight);
+        p.scales = v.scales;
+        p.n = v.n;
+        p.n_pad = v.n_pad;
+        p.k_pad = v.k_pad;
+        p.group_eff = v.group_size_eff;
+        p.groups_pad = v.groups_pad;
+        p.m = m;
+        p.x = x;
+        p.tables = &cw::GetScaleTables();
+        const int64_t blocks = v.n_pad / sparq::w4a16::kCpuColBlock;
+        std::vector<uint16_t> y_plain(size_t(m * n), kNanBits);
+        p.y = y_plain.data();
+        cw::avx512::Kernels().gemv(p, 0, blocks);
+        for (const Build& b : builds) {
+          std::vector<uint16_t> y(size_t(m * n), kNanBits);
+          p.y = y.data();
+          b.gemv(p, 0, blocks);
+          Check(st.ok() && std::memcmp(y_plain.data(), y.data(), y.size() * 2) == 0,
+                std::string("w4a16 [cpu/") + b.name + "] m=" + std::to_string(m) + " g=" + std::to_string(g) +
+                    " k=" + std::to_string(k) + ": the plain AVX-512 gemv's bits (signed, zero, subnormal, edge and overflowing scales)");
+        }
       }
     }
   }
