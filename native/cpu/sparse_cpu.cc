@@ -336,14 +336,48 @@ Status SparseMatmulCpu(const SparseWeightView& w, const uint16_t* x, const uint1
     if (skip == Skip::kLanes) {
       x_lanes = LanesX(x, m, w.k, p.rows.header->lane_chunks * sparse::kLanesChunkK, pool);
       p.x_lanes = x_lanes.get();
-    } else if (skip != Skip::kNone) {
+    }
+    // The rows kernels' cost per X block hardly depends on how many of its 16 rows are used, so the
+    // last tail = m % 16 rows past whole blocks run as their own work units on the kernel the driver
+    // picks for `tail` rows (the expanding, lanes or bitmap skip one) where that is not a rows kernel;
+    // every kernel gives the same bits for a finite X (which a rows kernel's choice implies).
+    const int64_t tail = m % cpu::kRowBlockRows;
+    Skip tail_skip = skip;
+    if ((skip == Skip::kLaneRows || skip == Skip::kListRows) && m > cpu::kRowBlockRows && tail > 0)
+      tail_skip = ChooseSkip(isa, w, tail, density, nullptr, 0);
+    const bool split_tail = tail_skip != skip && tail_skip != Skip::kLaneRows && tail_skip != Skip::kListRows;
+    const int64_t m_main = split_tail ? m - tail : m;  // rows on the main kernel
+    if (skip != Skip::kNone && skip != Skip::kLanes) {
       // Units start on xt's 16-row blocks.
-      rows_per_unit = std::min(m, (rows_per_unit + cpu::kRowBlockRows - 1) / cpu::kRowBlockRows * cpu::kRowBlockRows);
+      rows_per_unit = std::min(m_main, (rows_per_unit + cpu::kRowBlockRows - 1) / cpu::kRowBlockRows * cpu::kRowBlockRows);
       p.xt_lanes = skip != Skip::kBitmap && m <= kRowsNarrowXRows ? kRowsNarrowXRows : cpu::kRowBlockRows;
       xt = cpu::TransposeToRowBlocks(x32.get(), m, w.k_pad, pool, p.xt_lanes);
       p.xt = xt.get();
     }
-    const int64_t row_parts = (m + rows_per_unit - 1) / rows_per_unit;
+    // The tail's problem: rows m_main .. m − 1 as rows 0 .. tail − 1 (m_main is a multiple of 16:
+    // xt's block m_main / 16 is its first).
+    cs::Problem pt = p;
+    cpu::AlignedArray<uint16_t> x_lanes_tail;
+    cs::SlabFn tail_fn = nullptr;
+    int64_t tail_acc_floats = 0;
+    if (split_tail) {
+      pt.x = x32.get() + m_main * w.k_pad;
+      pt.xt = xt.get() + m_main * w.k_pad;
+      if (tail_skip == Skip::kLanes) {
+        x_lanes_tail = LanesX(x + m_main * w.k, tail, w.k, p.rows.header->lane_chunks * sparse::kLanesChunkK, pool);
+        pt.x_lanes = x_lanes_tail.get();
+      }
+      const cs::KernelSet& tks = KernelsFor(isa, tail);
+      tail_fn = tail_skip == Skip::kLanes    ? cs::avx512lanes::LanesSlabFn()
+                : tail_skip == Skip::kBitmap ? cs::avx512skip::BitmapSlabFn()
+                : w.format == SparseFormat::kBitmap ? tks.bitmap
+                                                    : tks.tiled_csl;
+      tail_acc_floats = tail_skip == Skip::kLanes    ? tail * cs::kRowLanes * sparse::kLanesRows
+                        : tail_skip == Skip::kBitmap ? cs::kTileDim * cs::kRowLanes * 16
+                                                     : 0;
+    }
+    const int64_t main_parts = (m_main + rows_per_unit - 1) / rows_per_unit;
+    const int64_t row_parts = main_parts + (split_tail ? 1 : 0);
     const cs::KernelSet& ks = KernelsFor(isa, rows_per_unit);
     const cs::SlabFn fn = skip == Skip::kLaneRows     ? cs::avx512lanerows::LaneRowsSlabFn()
                           : skip == Skip::kListRows  ? (isa == cpu::Isa::kAvx512 ? cs::avx512rows::RowsSlabFn() : cs::avx2rows::RowsSlabFn())
@@ -363,14 +397,16 @@ Status SparseMatmulCpu(const SparseWeightView& w, const uint16_t* x, const uint1
       cpu::AlignedArray<float> values32 = cpu::AllocAligned<float>(cs::kDecElems + 16);
       cpu::AlignedArray<uint16_t> halves = cpu::AllocAligned<uint16_t>(cs::kDecElems + cs::kHalvesSlack);
       cpu::AlignedArray<float> rows_acc;
-      if (acc_floats > 0) rows_acc = cpu::AllocAligned<float>(acc_floats);
+      if (std::max(acc_floats, tail_acc_floats) > 0) rows_acc = cpu::AllocAligned<float>(std::max(acc_floats, tail_acc_floats));
       std::memset(dec.get(), 0, sizeof(float) * cs::kDecElems);
       const cs::Scratch s{dec.get(), values32.get(), halves.get(), rows_acc.get()};
       for (int64_t u = u0; u < u1; ++u) {
-        const int64_t slab = u / row_parts;
-        const int64_t i0 = (u % row_parts) * rows_per_unit, i1 = std::min(m, i0 + rows_per_unit);
+        const int64_t slab = u / row_parts, part = u % row_parts;
+        const bool is_tail = part == main_parts;  // (only with split_tail)
+        const int64_t i0 = is_tail ? m_main : part * rows_per_unit, i1 = is_tail ? m : std::min(m_main, i0 + rows_per_unit);
         std::memset(c.get(), 0, sizeof(float) * size_t((i1 - i0) * cs::kSlabCFloats));
-        fn(p, slab, i0, i1, c.get(), s);
+        if (is_tail) tail_fn(pt, slab, 0, tail, c.get(), s);
+        else fn(p, slab, i0, i1, c.get(), s);
         const int64_t j0 = slab * cs::kTileDim, rows = std::min<int64_t>(cs::kTileDim, w.n - j0);
         for (int64_t i = i0; i < i1; ++i) {
           const float* ci = c.get() + (i - i0) * cs::kSlabCFloats;

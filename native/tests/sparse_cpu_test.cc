@@ -290,6 +290,12 @@ void CheckGrid(sparq::cpu::ThreadPool& pool1, sparq::cpu::ThreadPool& pool3) {
   // k past one and two lane chunks (2048 columns): column indices j ≥ 128 and runs across chunks
   CheckMatrix(RandomSparse(33, 2049, 0.5), 33, 2049, 0.5, {1, 2}, " (k past a lane chunk)", pool1, pool3);
   CheckMatrix(RandomSparse(67, 4200, 0.8), 67, 4200, 0.8, {1, 3, 17}, " (k past two lane chunks)", pool1, pool3);
+  // every tail of 1–15 X rows past 16: where the rows kernel runs, the tail as its own units on the
+  // kernel the driver picks for that many rows, or in the rows kernel (over the lanes: on ymm up to
+  // 8 rows); one thread (one unit of all whole blocks) and three (units of 16 rows)
+  for (double sparsity : {0.5, 0.8})
+    CheckMatrix(RandomSparse(129, 1000, sparsity), 129, 1000, sparsity,
+                {17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 40, 49}, " (a tail past 16 rows)", pool1, pool3);
   // many X rows over few slabs: rows split across work units, capped per unit
   CheckMatrix(RandomSparse(64, 130, 0.6), 64, 130, 0.6, {150}, " (row split)", pool1, pool3);
 }
@@ -485,12 +491,12 @@ void CheckLanesOrLists() {
 // A weight with lanes and no lists (what sparse.encode builds on a Zen 5 cpu context): every
 // SPARQ_SPARSE_SKIP choice meets the reference and gives the expanding kernels' bits (`off`, run
 // first), `lists` falling back to them; the rows kernel over the lanes at 8 (ymm), 16 and 40 (zmm,
-// three X blocks, row units of 16) rows.
+// three X blocks, row units of 16) rows, and 17–31 (a last block of 1, 8, 9 or 15 rows: ymm up to 8).
 void CheckLanesOnlyWeight(sparq::cpu::ThreadPool& pool1, sparq::cpu::ThreadPool& pool3) {
   if (!sparq::cpu::IsaSupported(Isa::kAvx512)) return;
   const int64_t n = 97, k = 2300;
   for (double sparsity : {0.7, 0.9})
-    for (int64_t m : {1, 8, 16, 40}) {
+    for (int64_t m : {1, 8, 16, 17, 24, 25, 31, 40}) {
       const Problem p = RandomProblem(m, n, k, sparsity);
       std::vector<double> ref, tol;
       Reference(p, ref, tol);

@@ -39,6 +39,14 @@ export function sparseCases(backend: string): SparseCase[] {
         const bias = sparsity === 1 || (m + Math.round(sparsity * 100)) % 2 === 1;
         out.push({ name: `${format} s=${sparsity * 100}% m=${m} n=${n} k=${k}${bias ? ' +bias' : ''}`, m, n, k, sparsity, format, bias, pattern: 'random', tolerance });
       }
+  // every tail of 1–15 rows past 16 (where the CPU runs the rows kernels, the tail runs on the
+  // kernel picked for that many rows, or in the rows kernel over the lanes on ymm up to 8 rows) on
+  // 5 slabs, so one work unit holds all the whole blocks at 2 threads
+  if (backend !== 'sim')
+    for (const format of ['bitmap', 'tiled-csl'] as const)
+      for (const sparsity of [0.5, 0.8])
+        for (let m = 17; m <= 31; m++)
+          out.push({ name: `${format} s=${sparsity * 100}% m=${m} n=257 k=301${m % 2 ? ' +bias' : ''}`, m, n: 257, k: 301, sparsity, format, bias: m % 2 === 1, pattern: 'random', tolerance });
   for (const format of ['bitmap', 'tiled-csl'] as const) {
     out.push({ name: `${format} dense 64x64 tile inside 95% m=16 n=150 k=200`, m: 16, n: 150, k: 200, sparsity: 0.95, format, bias: false, pattern: 'dense-tile', tolerance });
     out.push({ name: `${format} all-zero weight m=5 n=65 k=70 +bias`, m: 5, n: 65, k: 70, sparsity: 1, format, bias: true, pattern: 'random', tolerance });
