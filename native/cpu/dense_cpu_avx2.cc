@@ -207,15 +207,43 @@ void RowsMicro(const float* xt_base, int64_t xt_k, const float* panel, int c0, f
   }
 }
 
+// The last block of an m past a multiple of 16 with at most 8 rows in it: lanes 0–7 of the block
+// (one ymm per k) against all 12 columns, so 12 accumulators, 1 load and 12 broadcasts per 12 FMAs.
+// Each output's chain is the same FMAs in the same order as under RowsMicro (same bits); c of the
+// block's rows 8–15 is left unwritten (nobody reads it). pf_rows as RowsMicro's, up to 12 W rows.
+void RowsMicroNarrow(const float* xt_base, int64_t xt_k, const float* panel, float* c, int64_t m_pad, int64_t mb,
+                     int64_t k0, int64_t kc_len, uintptr_t pf, int64_t pf_stride, int pf_rows) {
+  __m256 acc[kDenseRowsCols];
+  float* cb = c + mb * 16;
+#pragma GCC unroll 12
+  for (int j = 0; j < kDenseRowsCols; ++j) acc[j] = k0 > 0 ? _mm256_load_ps(cb + j * m_pad) : _mm256_setzero_ps();
+  const float* xt = xt_base + (mb * xt_k + k0) * 16;
+  for (int64_t kk = 0; kk < kc_len; ++kk) {
+    if (const int64_t t = kk / 4; kk % 4 == 0 && t < pf_rows * 8)
+      _mm_prefetch(reinterpret_cast<const char*>(pf + uintptr_t((t >> 3) * pf_stride + (t & 7) * 64)), _MM_HINT_T0);
+    const __m256 x0 = _mm256_load_ps(xt + kk * 16);
+#pragma GCC unroll 12
+    for (int j = 0; j < kDenseRowsCols; ++j)
+      acc[j] = _mm256_fmadd_ps(x0, _mm256_broadcast_ss(panel + j * kDenseRowsKc + kk), acc[j]);
+  }
+#pragma GCC unroll 12
+  for (int j = 0; j < kDenseRowsCols; ++j) _mm256_store_ps(cb + j * m_pad, acc[j]);
+}
+
 inline Vec VLoadHalf(const uint16_t* src, int64_t left) { return LoadHalf8(src, left); }
 inline Vec VLoadHalfFull(const uint16_t* src) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src))); }
 constexpr int64_t kRowsCPerOutput = 1;
 inline float OutputSum(const float* q) { return q[0]; }
 void RunPanel(const DenseRowsArgs& a, const float* panel, float* c, int64_t k0, int64_t kc_len, uintptr_t pf) {
-  for (int64_t mb = 0; mb < a.m_pad / 16; ++mb)
+  for (int64_t mb = 0; mb < a.m_pad / 16; ++mb) {
+    if (a.m - mb * 16 <= kLanes) {  // (a last block of 1–8 rows)
+      RowsMicroNarrow(a.xt, a.k, panel, c, a.m_pad, mb, k0, kc_len, pf, 2 * a.k, mb == 0 ? kDenseRowsCols : 0);
+      continue;
+    }
     for (int c0 = 0; c0 < kDenseRowsCols; c0 += kRowsHalfCols)
       RowsMicro(a.xt, a.k, panel, c0, c, a.m_pad, mb, k0, kc_len, pf + uintptr_t(c0 * 2 * a.k), 2 * a.k,
                 mb == 0 ? kRowsHalfCols : 0);
+  }
 }
 #include "cpu/dense_rows_body.inc"
 

@@ -564,12 +564,14 @@ int main() {
     cases.push_back({m, 200, 300, (m % 2) == 0});
   for (int64_t m : {6, 7, 9})  // the two-pass GEMV's second passes (AVX-512: m <= 8), the first m past it
     cases.push_back({m, 203, 301, (m % 2) == 0});
+  for (int64_t m = 17; m <= 31; ++m)  // a tail of 1–15 rows past 16 (AVX2: <= 8 on one ymm)
+    cases.push_back({m, 203, 301, (m % 2) == 1});
   sparq::cpu::ThreadPool pool1(1), pool3(3);
   const std::vector<DenseMode> modes = DenseModes(isas);
   for (size_t i = 0; i < cases.size(); ++i) CheckDense(cases[i], modes, i % 2 ? pool1 : pool3, f16_table, rng);
   for (const DenseMode& mode : modes) {
     CheckDenseDeterministic(mode, f16_table, rng);
-    for (int64_t m : {5, 21}) CheckDenseExactness(mode, m, f16_table, rng);  // the GEMV; the prefill
+    for (int64_t m : {5, 21, 24, 25}) CheckDenseExactness(mode, m, f16_table, rng);  // the GEMV; the prefill
   }
   CheckAmxRan(f16_table, rng);
   unsetenv("SPARQ_DENSE_AMX");

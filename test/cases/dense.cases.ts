@@ -65,6 +65,9 @@ export function denseCases(backend: string): DenseCase[] {
   // of 0–3 / 0–2: every remainder on both ISAs), which DIMS never reach, with a bias (a mutant
   // dropping its bias survived every case above)
   for (const m of [7, 9, 10, 11, 12, 14]) out.push({ name: `m=${m} n=203 k=301 with bias`, m, n: 203, k: 301, bias: true, tolerance: tol });
+  // every tail of 1–15 rows past 16 in the CPU rows kernels (AVX2: a last block of ≤ 8 rows runs
+  // on one ymm; AVX-512: the k-quad kernel's last groups of 4 rows)
+  for (let m = 18; m <= 31; m++) out.push({ name: `m=${m} n=50 k=301${m % 2 ? ' with bias' : ''}`, m, n: 50, k: 301, bias: m % 2 === 1, tolerance: tol });
   // split-K on a GPU (the device check runs this list on cuda): a handful of output tiles, long k
   for (const [m, n, k] of [
     [16, 256, 2048],
