@@ -211,6 +211,8 @@ namespace {
 // k_pad apart) stays in L1d (48 KiB on Sapphire Rapids) while every 4×4 register tile re-reads it
 // next to the 4 W rows it streams.
 constexpr int64_t kVnniRowChunk = 32;
+// A panel tile's last rows past a multiple of 16, up to this many, run on the dot form (AccVnni).
+constexpr int64_t kPanelTailDotMaxRows = 8;
 constexpr int64_t kVnniChunkBytes = 32 << 10;
 
 // Per 128-bit lane, the partial sums of c0..c3 over that lane: [Σc0, Σc1, Σc2, Σc3] (mod 2³²).
@@ -418,7 +420,24 @@ void AccVnniPanel(const AccTile& t) {
 // Chunks of ≤ kVnniRowChunk CA rows; per chunk, k blocks of kc bytes: every (4 W rows) × (4 CA
 // rows) register tile over the block of the biased activations the driver made once per call.
 void AccVnni(const AccTile& t) {
-  if (t.ca_panel != nullptr && t.rows >= kPanelMinRows) return AccVnniPanel(t);
+  if (t.ca_panel != nullptr && t.rows >= kPanelMinRows) {
+    // A tile whose last panel holds only a few rows (m just past a multiple of 16): the whole panels
+    // on the panel form, those rows on the dot form below rather than as a 16-row panel of mostly
+    // padding. Both give the exact accumulators, so the same bits.
+    const int64_t tail = t.rows % kPanelRows;
+    if (tail == 0 || tail > kPanelTailDotMaxRows) return AccVnniPanel(t);
+    AccTile head = t;
+    head.rows = t.rows - tail;
+    AccVnniPanel(head);
+    AccTile rest = t;
+    rest.rows = tail;
+    rest.ca = t.ca + head.rows * t.k_pad;
+    rest.ca_biased = t.ca_biased + head.rows * t.k_pad;
+    rest.ca_panel = nullptr;
+    rest.acc_t = nullptr;
+    rest.acc = t.acc + head.rows * t.ld_acc;
+    return AccVnni(rest);
+  }
   // acc starts at −128·row_sums (mod 2³²); the blocks add Σ (CA+128)·CB.
   for (int64_t r = 0; r < t.rows; ++r)
     for (int64_t c = 0; c < t.cols; ++c)

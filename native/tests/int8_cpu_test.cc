@@ -390,7 +390,9 @@ void CheckGrid(Pools& pools) {
   // 64 and 100 also run several panel tiles and a dot-form tile of the rows left over.
   const Shape shapes[] = {{1, 1}, {5, 499}, {67, 130}, {13, 64}, {36, 257}, {10, 2100}};
   int variant = 0;
-  for (int64_t m : {1, 8, 33, 64, 100})
+  // (17–31: the VNNI kernel's 16-row panels and a tail of up to 8 rows on the dot form, or a
+  // padded second panel past 8)
+  for (int64_t m : {1, 8, 17, 24, 25, 31, 33, 64, 100})
     for (const Shape& s : shapes) {
       const bool with_bias = (variant++ % 2) == 0;
       RunCase(RandomCase("random", m, s.n, s.k, 0.0f, with_bias), pools);

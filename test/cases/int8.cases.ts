@@ -32,6 +32,9 @@ export function int8Cases(backend: string): Int8Case[] {
       const zeroRows = m === 8 || m === 33;
       out.push({ name: `m=${m} n=${n} k=${k} threshold=${threshold}${bias ? ' +bias' : ''}${zeroRows ? ' zero rows' : ''}`, m, n, k, threshold, bias, zeroRows });
     }
+  // every tail of 1–15 rows past 16 (the VNNI kernel runs a tail of ≤ 8 rows on its dot form
+  // beside the 16-row panels)
+  if (backend !== 'sim') for (let m = 17; m <= 31; m++) out.push({ name: `m=${m} n=${n} k=${k} threshold=6${m % 2 ? ' +bias' : ''}`, m, n, k, threshold: 6, bias: m % 2 === 1, zeroRows: false });
   out.push({ name: 'm=5 n=9 k=1 threshold=6 +bias', m: 5, n: 9, k: 1, threshold: 6, bias: true, zeroRows: false });
   out.push({ name: 'm=3 n=1 k=37 threshold=all', m: 3, n: 1, k: 37, threshold: 'all', bias: false, zeroRows: false });
   out.push({ name: 'm=65 n=24 k=200 threshold=6 +bias', m: 65, n: 24, k: 200, threshold: 6, bias: true, zeroRows: false });
