@@ -339,13 +339,19 @@ Status SparseMatmulCpu(const SparseWeightView& w, const uint16_t* x, const uint1
     }
     // The rows kernels' cost per X block hardly depends on how many of its 16 rows are used, so the
     // last tail = m % 16 rows past whole blocks run as their own work units on the kernel the driver
-    // picks for `tail` rows (the expanding, lanes or bitmap skip one) where that is not a rows kernel;
-    // every kernel gives the same bits for a finite X (which a rows kernel's choice implies).
+    // picks for `tail` rows (the expanding, lanes or bitmap skip one); every kernel gives the same
+    // bits for a finite X (which a rows kernel's choice implies). Measured (4096², 1 thread, Zen 5,
+    // 2026-12-05, min ms against the padded block): 50% m = 17 7.35 → 4.11, m = 24 7.47 → 6.22;
+    // tiled-CSL 50% m = 17 8.03 → 6.19; 80% m = 17 3.04 → 2.03.
     const int64_t tail = m % cpu::kRowBlockRows;
-    Skip tail_skip = skip;
-    if ((skip == Skip::kLaneRows || skip == Skip::kListRows) && m > cpu::kRowBlockRows && tail > 0)
-      tail_skip = ChooseSkip(isa, w, tail, density, nullptr, 0);
-    const bool split_tail = tail_skip != skip && tail_skip != Skip::kLaneRows && tail_skip != Skip::kListRows;
+    const bool has_tail = (skip == Skip::kLaneRows || skip == Skip::kListRows) && m > cpu::kRowBlockRows && tail > 0;
+    const Skip tail_skip = has_tail ? ChooseSkip(isa, w, tail, density, nullptr, 0) : skip;
+    // A tail the rows kernel takes again runs on its own too where it fits 8-float xt columns
+    // (Problem::xt_lanes 8), as m <= 8 does; 9–15 rows stay in the last block (with 16-row units
+    // that block is its own unit anyway). In a pair of blocks a tail of 7–8 rows cost more than on
+    // its own (50%, m = 24: 7.47 → 6.22 ms; 80% 3.13 → 2.88).
+    const bool rows_tail = tail_skip == Skip::kLaneRows || tail_skip == Skip::kListRows;
+    const bool split_tail = has_tail && (!rows_tail || tail <= kRowsNarrowXRows);
     const int64_t m_main = split_tail ? m - tail : m;  // rows on the main kernel
     if (skip != Skip::kNone && skip != Skip::kLanes) {
       // Units start on xt's 16-row blocks.
@@ -358,6 +364,7 @@ Status SparseMatmulCpu(const SparseWeightView& w, const uint16_t* x, const uint1
     // xt's block m_main / 16 is its first).
     cs::Problem pt = p;
     cpu::AlignedArray<uint16_t> x_lanes_tail;
+    cpu::AlignedArray<float> xt_tail;
     cs::SlabFn tail_fn = nullptr;
     int64_t tail_acc_floats = 0;
     if (split_tail) {
@@ -367,12 +374,20 @@ Status SparseMatmulCpu(const SparseWeightView& w, const uint16_t* x, const uint1
         x_lanes_tail = LanesX(x + m_main * w.k, tail, w.k, p.rows.header->lane_chunks * sparse::kLanesChunkK, pool);
         pt.x_lanes = x_lanes_tail.get();
       }
+      if (rows_tail) {
+        xt_tail = cpu::TransposeToRowBlocks(pt.x, tail, w.k_pad, pool, kRowsNarrowXRows);
+        pt.xt = xt_tail.get();
+        pt.xt_lanes = kRowsNarrowXRows;
+      }
       const cs::KernelSet& tks = KernelsFor(isa, tail);
-      tail_fn = tail_skip == Skip::kLanes    ? cs::avx512lanes::LanesSlabFn()
+      tail_fn = tail_skip == Skip::kLaneRows ? cs::avx512lanerows::LaneRowsSlabFn()
+                : tail_skip == Skip::kListRows ? (isa == cpu::Isa::kAvx512 ? cs::avx512rows::RowsSlabFn() : cs::avx2rows::RowsSlabFn())
+                : tail_skip == Skip::kLanes    ? cs::avx512lanes::LanesSlabFn()
                 : tail_skip == Skip::kBitmap ? cs::avx512skip::BitmapSlabFn()
                 : w.format == SparseFormat::kBitmap ? tks.bitmap
                                                     : tks.tiled_csl;
-      tail_acc_floats = tail_skip == Skip::kLanes    ? tail * cs::kRowLanes * sparse::kLanesRows
+      tail_acc_floats = rows_tail                    ? cs::kRowsAccBlockFloats
+                        : tail_skip == Skip::kLanes    ? tail * cs::kRowLanes * sparse::kLanesRows
                         : tail_skip == Skip::kBitmap ? cs::kTileDim * cs::kRowLanes * 16
                                                      : 0;
     }
