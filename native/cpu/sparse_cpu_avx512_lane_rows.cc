@@ -74,9 +74,9 @@ void PassZmm(const char* x, const uint16_t* values, const uint8_t* cols, int ste
 
 // The same for up to 8 X rows on ymm: each half of the 16 weights converted on its own so that a
 // lane's weight is an in-lane 8-float permute. kShift 8: xt of 8 floats a column (Problem::xt_lanes
-// 8); 9: lanes 0–7 of a 16-float column, the last block of an m past a multiple of 16 with at most
-// 8 rows in it (its accumulators' lanes 8–15 are left as they were; no X row reads them). Each
-// lane's chain is the same FMAs in the same order as under PassZmm (same bits).
+// 8); 9 would read lanes 0–7 of a 16-float column (no caller since a tail of ≤ 8 rows runs on
+// 8-float columns of its own). Each lane's chain is the same FMAs in the same order as under
+// PassZmm (same bits).
 template <int kShift>  // 8 columns of 2^kShift / 8 bytes per j
 void PassYmm(const char* x, const uint16_t* values, const uint8_t* cols, int steps, float* acc) {
   __m256 a[kPassLanes];
@@ -121,14 +121,13 @@ void LaneRowsSlab(const Problem& p, int64_t slab, int64_t i_begin, int64_t i_end
         for (int64_t b = 0; b < blocks; ++b) {
           const char* x = reinterpret_cast<const char*>(
               p.xt + ((blk0 + b) * p.k_pad + q * kLanesChunkK + cl) * xt_lanes);
-          const int64_t left = rows - b * kXLanes;  // X rows from this block on
-          const bool half = left <= 8;  // this block's X rows fit a ymm
+          // (A last block of ≤ 8 rows on 16-float columns never comes here: the driver runs such a
+          // tail as units of its own on 8-float columns, sparse_cpu.cc.)
           for (int h = 0; h < kLanesRows / kPassLanes; ++h) {
             const int64_t row0 = gs * kLanesRows + h * kPassLanes;
             float* a = acc + b * kRowsAccBlockFloats + row0 * kRowAccFloats + cl * kXLanes;
             const int lane0 = h * kPassLanes;
             if (narrow) PassYmm<8>(x, values + lane0, cols + lane0, steps, a);
-            else if (half) PassYmm<9>(x, values + lane0, cols + lane0, steps, a);
             else PassZmm(x, values + lane0, cols + lane0, steps, a);
           }
         }

@@ -909,14 +909,6 @@ export default [
     models: 'sparse driver: the tail past whole 16-row blocks (its own units on the expanding kernels) reads X from row 0 instead of row m_main',
   },
   {
-    name: 'sparse-lane-rows-tail-ymm-narrow-offsets',
-    kernel: 'sparse',
-    file: 'native/cpu/sparse_cpu_avx512_lane_rows.cc',
-    search: 'else if (half) PassYmm<9>(x, values + lane0, cols + lane0, steps, a);',
-    replace: 'else if (half) PassYmm<8>(x, values + lane0, cols + lane0, steps, a);',
-    models: 'rows kernel over the lanes, a last X block of <= 8 rows on ymm: offsets for 8-float xt columns on the 16-float xt, so each step reads the wrong X column',
-  },
-  {
     name: 'sparse-rows-narrow-offsets-unshifted',
     kernel: 'sparse',
     file: 'native/cpu/sparse_cpu_avx512_rows.cc',
