@@ -57,6 +57,20 @@ const KernelSet& Kernels() {
   return set;
 }
 }  // namespace scalar
+
+Problem ProblemFor(const sparq::W4A16WeightView& w, int64_t m) {
+  Problem p;
+  p.qw = static_cast<const uint8_t*>(w.qweight);
+  p.scales = w.scales;
+  p.n = w.n;
+  p.n_pad = w.n_pad;
+  p.k_pad = w.k_pad;
+  p.group_eff = w.group_size_eff;
+  p.groups_pad = w.groups_pad;
+  p.m = m;
+  p.tables = &GetScaleTables();
+  return p;
+}
 }  // namespace sparq::cpu::w4a16
 
 namespace sparq {
@@ -128,17 +142,8 @@ Status W4A16MatmulCpu(const W4A16WeightView& w, const uint16_t* x, const uint16_
   if (m <= 0) return Status::Ok();
   try {
     const KernelSet& ks = KernelsFor(isa);
-    Problem p;
-    p.qw = static_cast<const uint8_t*>(w.qweight);
-    p.scales = w.scales;
-    p.n = w.n;
-    p.n_pad = w.n_pad;
-    p.k_pad = w.k_pad;
-    p.group_eff = w.group_size_eff;
-    p.groups_pad = w.groups_pad;
-    p.m = m;
+    Problem p = cpu::w4a16::ProblemFor(w, m);
     p.y = y;
-    p.tables = &cpu::w4a16::GetScaleTables();
     cpu::AlignedArray<float> bias32;
     if (bias != nullptr) {
       bias32 = cpu::AllocAligned<float>(w.n);

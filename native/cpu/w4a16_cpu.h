@@ -15,6 +15,10 @@
 #include <cstddef>
 #include <cstdint>
 
+namespace sparq {
+struct W4A16WeightView;
+}
+
 namespace sparq::cpu::w4a16 {
 
 inline constexpr int kGemmKc = 256;       // panel depth in k (multiple of 32)
@@ -53,6 +57,10 @@ struct Problem {
   uint16_t* y = nullptr;        // [m][n] fp16 bits
   const ScaleTables* tables = nullptr;  // GetScaleTables() (the driver sets it)
 };
+
+// A Problem for `m` rows of a kCpu weight: its codes, scales, sizes and the scale tables (x, xt,
+// bias and y left for the caller).
+Problem ProblemFor(const sparq::W4A16WeightView& w, int64_t m);
 
 
 // Compute the output columns of units [u_begin, u_end) for every row: gemv units are column

@@ -479,17 +479,8 @@ void CheckDecodeGemvsSameBits() {
         std::vector<float> x_store(size_t(m * v.k_pad) + 16);
         float* x = x_store.data() + (16 - (reinterpret_cast<uintptr_t>(x_store.data()) / sizeof(float)) % 16) % 16;
         for (int64_t i = 0; i < m * v.k_pad; ++i) x[i] = F(H(std::uniform_real_distribution<float>(-1, 1)(g_rng)));
-        cw::Problem p;
-        p.qw = static_cast<const uint8_t*>(v.qweight);
-        p.scales = v.scales;
-        p.n = v.n;
-        p.n_pad = v.n_pad;
-        p.k_pad = v.k_pad;
-        p.group_eff = v.group_size_eff;
-        p.groups_pad = v.groups_pad;
-        p.m = m;
+        cw::Problem p = cw::ProblemFor(v, m);
         p.x = x;
-        p.tables = &cw::GetScaleTables();
         const int64_t blocks = v.n_pad / sparq::w4a16::kCpuColBlock;
         std::vector<uint16_t> y_plain(size_t(m * n), kNanBits);
         p.y = y_plain.data();
