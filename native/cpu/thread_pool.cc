@@ -46,9 +46,16 @@ struct ThreadPool::Impl {
   std::condition_variable done;  // the caller waits here for busy_workers == 0
   // Written under mu (the condition variables' predicates read them under it); atomic because
   // the spins (SpinUntil) read them without it.
-  std::atomic<uint64_t> job_id{0};    // bumped per ParallelFor; a worker runs each job once
+  std::atomic<uint64_t> job_id{0};    // bumped per ParallelFor; a worker looks at each job once
   std::atomic<bool> stop{false};
-  std::atomic<int> busy_workers{0};   // workers still inside the current job
+  std::atomic<int> busy_workers{0};   // workers that took a seat in the current job and are still in it
+  // Guarded by mu. A job of c chunks offers c - 1 seats (the caller runs chunks too); a worker that
+  // finds none left goes back to waiting without touching the job, and the caller closes the
+  // remaining seats once it has run out of chunks itself. Before (2026-12-05) every job woke every
+  // worker and the caller waited for all of them to check in, so a 2-chunk job on a 64-thread
+  // pool waited for 63 wake-ups.
+  int seats = 0;
+  int sleeping = 0;  // workers inside wake.wait: how many a new job's seats may need to wake
 
   // The current job; valid while busy_workers > 0 or the caller is inside ParallelFor.
   const std::function<void(int64_t, int64_t)>* fn = nullptr;
@@ -80,9 +87,14 @@ struct ThreadPool::Impl {
       SpinUntil([&] { return stop.load(std::memory_order_acquire) || job_id.load(std::memory_order_acquire) != seen; });
       {
         std::unique_lock<std::mutex> lock(mu);
+        ++sleeping;
         wake.wait(lock, [&] { return stop.load(std::memory_order_relaxed) || job_id.load(std::memory_order_relaxed) != seen; });
+        --sleeping;
         if (stop.load(std::memory_order_relaxed)) return;
         seen = job_id.load(std::memory_order_relaxed);
+        if (seats == 0) continue;  // the job has the workers it asked for, or its caller ran it all
+        --seats;
+        busy_workers.fetch_add(1, std::memory_order_relaxed);
       }
       RunChunks();
       std::lock_guard<std::mutex> lock(mu);
@@ -116,6 +128,7 @@ void ThreadPool::ParallelFor(int64_t n, const std::function<void(int64_t, int64_
     fn(0, n);
     return;
   }
+  int to_wake = 0;
   {
     std::lock_guard<std::mutex> lock(p.mu);
     p.fn = &fn;
@@ -123,11 +136,22 @@ void ThreadPool::ParallelFor(int64_t n, const std::function<void(int64_t, int64_
     p.chunks = std::min<int64_t>({n, int64_t(p.size), max_chunks});
     p.next_chunk.store(0, std::memory_order_relaxed);
     p.error = nullptr;
-    p.busy_workers.store(static_cast<int>(p.workers.size()), std::memory_order_relaxed);
+    p.seats = static_cast<int>(p.chunks) - 1;
+    // Spinning workers see the new job_id by themselves; only the seats they cannot fill need a
+    // sleeper woken. A spinner that goes to sleep meanwhile checks job_id before it waits.
+    const int spinning = static_cast<int>(p.workers.size()) - p.sleeping;
+    to_wake = std::min(p.seats - std::min(p.seats, spinning), p.sleeping);
     p.job_id.fetch_add(1, std::memory_order_release);
   }
-  p.wake.notify_all();
+  if (to_wake == static_cast<int>(p.workers.size())) p.wake.notify_all();
+  else for (int i = 0; i < to_wake; ++i) p.wake.notify_one();
   p.RunChunks();
+  {
+    // Out of chunks: a worker that has not taken its seat by now would find nothing to do, so the
+    // caller stops waiting for it. busy_workers only falls from here.
+    std::lock_guard<std::mutex> lock(p.mu);
+    p.seats = 0;
+  }
   SpinUntil([&] { return p.busy_workers.load(std::memory_order_acquire) == 0; });
   std::exception_ptr error;
   {

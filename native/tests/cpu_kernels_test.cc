@@ -10,7 +10,9 @@
 #include <cstdlib>
 #include <cstring>
 #include <limits>
+#include <mutex>
 #include <random>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -423,6 +425,29 @@ void CheckThreadPool(int threads) {
   for (int rep = 0; rep < 200; ++rep)
     pool.ParallelFor(5, [&](int64_t b, int64_t e) { sum += e - b; });
   Check(sum == 1000, "thread pool(" + std::to_string(threads) + "): 200 back-to-back jobs after an exception all complete");
+  // A capped job runs on at most max_chunks threads (its seats), and jobs of every cap back to back
+  // (seats left unclaimed, workers still asleep or still spinning from the job before) all finish
+  // with every index once: the seat bookkeeping under TSan in the sanitizer builds.
+  bool capped_ok = true, capped_once = true;
+  for (int rep = 0; rep < 300; ++rep) {
+    const int64_t cap = 1 + rep % (threads + 1);
+    std::mutex mu;
+    std::set<std::thread::id> ran_on;
+    std::vector<std::atomic<int>> hits(64);
+    for (auto& h : hits) h = 0;
+    pool.ParallelFor(64, [&](int64_t b, int64_t e) {
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        ran_on.insert(std::this_thread::get_id());
+      }
+      for (int64_t i = b; i < e; ++i) hits[i]++;
+    }, cap);
+    capped_ok = capped_ok && int64_t(ran_on.size()) <= cap;
+    for (auto& h : hits) capped_once = capped_once && h == 1;
+  }
+  Check(capped_ok && capped_once, "thread pool(" + std::to_string(threads) +
+                                      "): 300 jobs capped at 1.." + std::to_string(threads + 1) +
+                                      " chunks each ran on at most that many threads, every index once");
 }
 
 void CheckIsa() {
@@ -544,6 +569,7 @@ int main() {
   }
   CheckThreadPool(1);
   CheckThreadPool(3);
+  CheckThreadPool(8);  // more workers than this box has cores: seats left to sleepers
 
   std::mt19937 rng(2024);
   std::vector<DenseCase> cases;
