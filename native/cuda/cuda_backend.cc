@@ -6,6 +6,7 @@
 #include <cuda_runtime.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -13,6 +14,7 @@
 #include "cuda/cublas_loader.h"
 #include "cuda/cuda_ops.h"
 #include "cuda/cuda_status.h"
+#include "cuda/pool_policy.h"
 #include "sparq/cuda_abi.h"
 #include "sparq/op_list.h"
 #include "sparq/status.h"
@@ -28,6 +30,9 @@ struct CudaContext {
   int smem_optin_bytes = 0;
   cudaStream_t stream = nullptr;
   cudaEvent_t origin = nullptr;  // stream_time_ms counts from here
+  // The device's default pool (cudaMallocAsync's) when this context raised its release threshold
+  // (pool_policy.h): trimmed at destroy, and trimmed before an allocation's one retry. Else null.
+  cudaMemPool_t kept_pool = nullptr;
   sparq::cuda::Cublas cublas;
   // Two workspace blocks per op (OpId): what an op keeps in one between launches (W4A16's zeroed
   // arrival counters) is never overwritten by another op's, or its own other block's, scratch.
@@ -85,10 +90,33 @@ int32_t DeviceInfo(int32_t device, SparqCudaDeviceInfo* out, SparqCudaError* err
   return 0;
 }
 
+// pool_policy.h says why. Best effort: a pool that cannot be asked or set only costs the re-mapping
+// it always cost, so nothing here fails the open, and no error is left as the thread's last.
+void KeepPoolMemory(CudaContext* c, const sparq::cuda::PoolPolicy& policy) {
+  cudaMemPool_t pool = nullptr;
+  uint64_t current = 0;
+  if (cudaDeviceGetDefaultMemPool(&pool, c->device) == cudaSuccess &&
+      cudaMemPoolGetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &current) == cudaSuccess) {
+    // CUDA's default (0) or what an earlier sparq context set: ours to set. Anything else another
+    // library chose: kept, and nothing of theirs trimmed at close — unless the env says otherwise.
+    const bool ours = current == 0 || current == policy.release_threshold;
+    uint64_t threshold = policy.release_threshold;
+    if ((ours || policy.from_env) && threshold != 0 &&
+        cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &threshold) == cudaSuccess)
+      c->kept_pool = pool;
+    else if (policy.from_env && threshold == 0)
+      cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &threshold);
+  }
+  (void)cudaGetLastError();
+}
+
 int32_t ContextCreate(int32_t device, void** out, SparqCudaError* err) {
   sparq::cuda::DenseKernel dense_kernel = sparq::cuda::DenseKernel::kAuto;
   if (const sparq::Status s = sparq::cuda::DenseKernelFromEnv(&dense_kernel); !s.ok())
     return Fail(err, s.code, s.message);  // before anything is created: nothing to undo
+  sparq::cuda::PoolPolicy pool_policy;
+  if (const sparq::Status s = sparq::cuda::PoolPolicyFrom(std::getenv(sparq::cuda::kPoolReleaseEnv), &pool_policy); !s.ok())
+    return Fail(err, s.code, s.message);
   auto* c = new CudaContext();
   c->device = device;
   auto fail = [&](cudaError_t e, const char* what) {
@@ -108,6 +136,7 @@ int32_t ContextCreate(int32_t device, void** out, SparqCudaError* err) {
     return fail(e, "cudaStreamCreate");
   if ((e = cudaEventCreate(&c->origin)) != cudaSuccess) return fail(e, "cudaEventCreate");
   if ((e = cudaEventRecord(c->origin, c->stream)) != cudaSuccess) return fail(e, "cudaEventRecord");
+  KeepPoolMemory(c, pool_policy);
   c->cublas = sparq::cuda::LoadCublas(dense_kernel);
   *out = c;
   return 0;
@@ -123,15 +152,30 @@ void ContextDestroy(void* p) {
       if (b.ptr) cudaFree(b.ptr);
   cudaEventDestroy(c->origin);
   cudaStreamDestroy(c->stream);
+  // What this context freed goes back to the OS now (the pool kept it while the context lived);
+  // memory other contexts on the device still use is not touched by a trim.
+  if (c->kept_pool) cudaMemPoolTrimTo(c->kept_pool, 0);
   (void)cudaGetLastError();  // nothing of a destroyed context's teardown may fail a later launch on this thread
   delete c;
+}
+
+// Stream-ordered: usable by work enqueued after this point without a device-wide sync.
+cudaError_t MallocOnStream(CudaContext* c, void** ptr, size_t bytes) {
+  cudaError_t e = cudaMallocAsync(ptr, bytes, c->stream);
+  if (e == cudaErrorMemoryAllocation && c->kept_pool) {
+    // The pool keeps freed memory (pool_policy.h): hand back what it holds unused and try once
+    // more, so keeping memory never turns an allocation that fit before into an out-of-memory
+    // error. No synchronize (Alloc runs on the JS thread): frees still pending in a stream stay.
+    (void)cudaGetLastError();
+    if (cudaMemPoolTrimTo(c->kept_pool, 0) == cudaSuccess) e = cudaMallocAsync(ptr, bytes, c->stream);
+  }
+  return e;
 }
 
 int32_t Alloc(void* p, size_t bytes, void** ptr, SparqCudaError* err) {
   CudaContext* c = Ctx(p);
   SPARQ_CUDA_TRY(cudaSetDevice(c->device), "cudaSetDevice");
-  // Stream-ordered: usable by work enqueued after this point without a device-wide sync.
-  SPARQ_CUDA_TRY(cudaMallocAsync(ptr, bytes == 0 ? 16 : bytes, c->stream), "cudaMallocAsync");
+  SPARQ_CUDA_TRY(MallocOnStream(c, ptr, bytes == 0 ? 16 : bytes), "cudaMallocAsync");
   return 0;
 }
 
@@ -211,7 +255,7 @@ sparq::Status Workspace(CudaContext* c, sparq::OpId op, int which, size_t bytes,
     }
     b.ptr = nullptr;
     b.bytes = 0;
-    sparq::Status s = CudaStatus(cudaMallocAsync(&b.ptr, bytes, c->stream), "cudaMallocAsync(workspace)");
+    sparq::Status s = CudaStatus(MallocOnStream(c, &b.ptr, bytes), "cudaMallocAsync(workspace)");
     if (s.ok()) s = CudaStatus(cudaMemsetAsync(b.ptr, 0, bytes, c->stream), "cudaMemsetAsync(workspace)");
     if (!s.ok()) return s;
     b.bytes = bytes;
