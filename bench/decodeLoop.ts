@@ -1,0 +1,67 @@
+// bench/decodeLoop.ts: a decode loop as a service runs one: per token, X from the host, a chain of layers that each
+// allocate their output, one read() of the last, every tensor disposed. What it measures beside
+// the kernels is what a token costs around them — allocation, the read's synchronize, frees — so
+// it is the bench for settings of that kind, e.g. the cuda pool's release threshold
+// (docs/api.md "Memory on cuda"): run it once with SPARQ_CUDA_POOL_RELEASE_BYTES=0 and once
+// without, on the same GPU, and compare the medians.
+//
+//   node dist/bench/decodeLoop.js [--backend cuda] [--n 4096] [--layers 8] [--tokens 200]
+//
+// Prints one JSON line: ms per token (median, p10, p90 over --tokens after 10 warm-up tokens).
+import { open, type BackendName, type Tensor } from '../src';
+import { CliArgs, UsageError } from './harness/cliArgs';
+import { randomF16, Rng } from './harness/randomData';
+import { summarize } from './harness/stats';
+
+async function main(): Promise<void> {
+  const args = new CliArgs(process.argv.slice(2));
+  const backend = args.string('backend', 'auto') as BackendName;
+  const n = args.number('n', 4096);
+  const layers = args.number('layers', 8);
+  const tokens = args.number('tokens', 200);
+  const unknown = args.unknown();
+  if (unknown.length > 0) throw new UsageError(`unknown option ${unknown.join(', ')}`);
+
+  const sq = await open({ backend });
+  try {
+    const rng = new Rng(20261205);
+    // Square layers, so each output feeds the next; small values keep a deep chain finite.
+    const weights = Array.from({ length: layers }, () => sq.tensor(randomF16(n * n, 1 / Math.sqrt(n), rng), [n, n], 'f16'));
+    const x = randomF16(n, 1, rng);
+    const token = async (): Promise<void> => {
+      const made: Tensor<'f16'>[] = [sq.tensor(x, [1, n], 'f16')];
+      for (const w of weights) made.push(sq.dense.matmul(w, made[made.length - 1]));
+      await made[made.length - 1].read();
+      for (const t of made) t.dispose();
+    };
+    for (let i = 0; i < 10; i++) await token();
+    const ms: number[] = [];
+    for (let i = 0; i < tokens; i++) {
+      const t0 = performance.now();
+      await token();
+      ms.push(performance.now() - t0);
+    }
+    const s = summarize(ms);
+    for (const w of weights) w.dispose();
+    console.log(
+      JSON.stringify({
+        bench: 'decodeLoop',
+        backend: sq.backend,
+        device: sq.device?.name ?? null,
+        n,
+        layers,
+        tokens,
+        poolReleaseBytes: process.env.SPARQ_CUDA_POOL_RELEASE_BYTES ?? null,
+        msPerToken: { median: s.median, p10: s.p10, p90: s.p90 },
+        date: new Date().toISOString(),
+      }),
+    );
+  } finally {
+    await sq.close();
+  }
+}
+
+main().catch((e: unknown) => {
+  console.error(e instanceof UsageError ? `decodeLoop: ${e.message}` : e);
+  process.exitCode = 1;
+});
