@@ -837,6 +837,16 @@ class Faulty : public Backend {
   unsigned faults_;
 };
 
+// The comm cases' call: `ranks` ranks of 2 tokens × 16, prepared, and a shared-memory comm id sized
+// for its fp16 x.
+std::vector<uint8_t> PrepareSmallComm(int ranks, Call& c, Workspace& ws) {
+  c.ranks = ranks;
+  c.tokens = 2;
+  c.hidden = 16;
+  Prepare(c, ws);
+  return comm::NewId(uint64_t(c.tokens * c.hidden * 2));
+}
+
 // A rank whose transport fails before it arrives (host: its x cannot be read from the device;
 // device: it cannot be put in its slot) abandons the comm: the peers fail at once with the reason,
 // well inside their timeout, and the comm stays broken for every rank.
@@ -846,12 +856,8 @@ void TransportAbandon(bool device) {
   constexpr int R = 3;
   constexpr int64_t kTimeoutMs = 20000;
   Call c;
-  c.ranks = R;
-  c.tokens = 2;
-  c.hidden = 16;
   Workspace ws;
-  Prepare(c, ws);
-  const std::vector<uint8_t> id = comm::NewId(uint64_t(c.tokens * c.hidden * 2));
+  const std::vector<uint8_t> id = PrepareSmallComm(R, c, ws);
   std::vector<Status> status(R);
   std::vector<double> seconds(R, 0);
   std::vector<char> agreed(R, 0);  // not vector<bool>: ranks write their own entries concurrently
@@ -906,12 +912,8 @@ void DeviceSlotUntouchedOnceBroken() {
   const std::string name = "comm device transport [sim]: a broken comm's next call leaves its slot as it was";
   constexpr int R = 2;
   Call c;
-  c.ranks = R;
-  c.tokens = 2;
-  c.hidden = 16;
   Workspace ws;
-  Prepare(c, ws);
-  const std::vector<uint8_t> id = comm::NewId(uint64_t(c.tokens * c.hidden * 2));
+  const std::vector<uint8_t> id = PrepareSmallComm(R, c, ws);
   std::vector<std::shared_ptr<Backend>> backends(R);
   std::vector<std::shared_ptr<comm::ShmComm>> comms(R);
   std::vector<std::shared_ptr<comm::DeviceTransport>> transports(R);
@@ -1083,11 +1085,8 @@ void NcclFailures() {
   {  // 3 ranks join; rank 2 never calls
     Status made = comm::NewNcclId(4096, "", &id);
     Call c;
-    c.ranks = 3;
-    c.tokens = 2;
-    c.hidden = 16;
     Workspace ws;
-    Prepare(c, ws);
+    PrepareSmallComm(3, c, ws);  // the id is NCCL's here
     std::vector<Status> status(3), again(3);
     std::vector<std::string> broken(3);
     std::vector<std::thread> ranks;
