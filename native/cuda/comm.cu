@@ -1,6 +1,7 @@
 // native/cuda/comm.cu: the kernel of comm.allreduceRmsnorm on CUDA (the AllreduceGathered op):
 // the rows the comm's transport gathered — a host staging (runtime/comm_host.h) or the peers'
-// device slots (runtime/comm_device.h) — copied into this op's workspace in stream order, then
+// device slots (runtime/comm_device.h) — copied into this op's workspace in stream order (NCCL's
+// all-gather, already one array in rank order, is read in place), then
 // allreduce_gathered_rmsnorm_kernel through the plan shared with the simulator (cuda/comm_plan.cuh).
 #include <cuda_runtime.h>
 
@@ -15,6 +16,14 @@ Status AllreduceGathered(const AllreduceGatheredArgs& a, cuda::Exec& exec, Launc
   if (a.ranks < 1 || a.ranks > allreduce::kMaxRanks || a.rank < 0 || a.rank >= a.ranks || a.tokens < 1 || a.hidden < 1)
     return Status::Error(StatusCode::kArgument, std::string(AllreduceGatheredArgs::kOpName) +
                                                     ": rank, ranks, tokens or hidden out of range");
+  cuda::NvccTarget target(exec.stream, exec.sm_count);
+  if (a.staging == nullptr && a.peers_contiguous != 0) {
+    // NCCL's all-gather left every rank's x in one device array in rank order: read in place (it
+    // was copied once more into the workspace, a full extra pass over ranks × tokens × hidden).
+    const uint16_t* gathered = nullptr;
+    Status s = ar::ContiguousGather(a, &gathered);
+    return s.ok() ? ar::RunGathered(ar::GatheredFrom(a, gathered), target, info) : s;
+  }
   const size_t row_bytes = size_t(a.tokens) * size_t(a.hidden) * 2;
   const size_t bytes = size_t(a.ranks) * row_bytes;
   void* staging = nullptr;
@@ -43,7 +52,6 @@ Status AllreduceGathered(const AllreduceGatheredArgs& a, cuda::Exec& exec, Launc
     }
   }
   if (!s.ok()) return s;
-  cuda::NvccTarget target(exec.stream, exec.sm_count);
   return ar::RunGathered(ar::GatheredFrom(a, static_cast<const uint16_t*>(staging)), target, info);
 }
 

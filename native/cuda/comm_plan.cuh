@@ -31,6 +31,22 @@ inline GatheredCall GatheredFrom(const AllreduceGatheredArgs& a, const uint16_t*
   return c;
 }
 
+// Where a contiguous gather (AllreduceGatheredArgs::peers_contiguous) starts: peers[0], after every
+// peers[q] has been checked to be its row of that one array (the kernel would otherwise read rows
+// that are not the peers'). Else a kArgument naming the first slot out of place.
+inline Status ContiguousGather(const AllreduceGatheredArgs& a, const uint16_t** base) {
+  const char* op = AllreduceGatheredArgs::kOpName;
+  if (a.ranks < 1 || a.ranks > kMaxRanks || a.peers[0] == nullptr)
+    return Status::Error(StatusCode::kArgument, std::string(op) + ": a contiguous gather needs peers[0], its start");
+  const size_t row = size_t(a.tokens) * size_t(a.hidden);
+  for (int q = 1; q < a.ranks; ++q)
+    if (a.peers[q] != a.peers[0] + size_t(q) * row)
+      return Status::Error(StatusCode::kArgument, std::string(op) + ": peer " + std::to_string(q) +
+                                                      "'s row is not at its place in the contiguous gather");
+  *base = a.peers[0];
+  return Status::Ok();
+}
+
 template <class Target>
 Status RunGathered(const GatheredCall& c, Target& target, LaunchInfo* info) {
   const char* op = "comm.allreduceRmsnorm";

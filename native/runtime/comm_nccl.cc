@@ -209,6 +209,7 @@ Status NcclComm::Allreduce(const CommAllreduceRmsnormArgs& a, LaunchInfo* info) 
   if (!s.ok()) return s;
   AllreduceGatheredArgs g = GatheredArgsOf(a, rank_, size_);
   for (int q = 0; q < size_; ++q) g.peers[q] = reinterpret_cast<const uint16_t*>(static_cast<uint8_t*>(staging_) + size_t(q) * bytes);
+  g.peers_contiguous = 1;  // the all-gather's own layout: the kernel reads it in place
   s = backend_->AllreduceGathered(g, info);
   if (!s.ok()) return Break(s.code, "rank " + std::to_string(rank_) + ": " + s.message);
   // Bounded: a peer that never calls leaves NCCL's kernel spinning on this stream; past the

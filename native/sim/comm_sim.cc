@@ -21,6 +21,11 @@ Status AllreduceGathered(const AllreduceGatheredArgs& a, const SimOptions& optio
   if (info) *info = LaunchInfo{};
   // Simulated device memory is host memory: the kernel reads the host transport's staging in place.
   if (a.staging != nullptr) return CommGatheredRmsnorm(ar::GatheredFrom(a, a.staging), options, info);
+  if (a.peers_contiguous != 0) {  // one array in rank order (NCCL's all-gather): read in place, as on cuda
+    const uint16_t* gathered = nullptr;
+    Status s = ar::ContiguousGather(a, &gathered);
+    return s.ok() ? CommGatheredRmsnorm(ar::GatheredFrom(a, gathered), options, info) : s;
+  }
   // The device transport: the peers' slots copied into a staging first, as the cuda op copies them
   // into its workspace (so the kernel reads each peer row once, from staging, on both).
   if (a.ranks < 1 || a.ranks > allreduce::kMaxRanks || a.rank < 0 || a.rank >= a.ranks || a.tokens < 1 || a.hidden < 1)

@@ -847,6 +847,43 @@ std::vector<uint8_t> PrepareSmallComm(int ranks, Call& c, Workspace& ws) {
   return comm::NewId(uint64_t(c.tokens * c.hidden * 2));
 }
 
+// The gathered op with peers_contiguous (what the NCCL transport passes: its all-gather's array):
+// every rank reads its peers in place and gets the contract's bits; a peer row out of its place in
+// that array is refused, never summed from wherever it points.
+void GatheredInPlace() {
+  if (!sparq_test::TakeCase()) return;
+  constexpr int R = 3;
+  Call c;
+  Workspace ws;
+  PrepareSmallComm(R, c, ws);
+  const std::vector<std::vector<uint16_t>> residual_in = c.residual;
+  std::shared_ptr<Backend> backend;
+  Status made = CreateSimBackend(BackendOptions{}, &backend);
+  Check(made.ok(), "gathered in place [sim]: a sim backend", "%s", made.message.c_str());
+  if (!made.ok()) return;
+  const size_t row = size_t(c.tokens * c.hidden);
+  std::vector<uint16_t> gathered(size_t(R) * row);
+  for (int q = 0; q < R; ++q) std::copy(c.x[size_t(q)].begin(), c.x[size_t(q)].end(), gathered.begin() + std::ptrdiff_t(size_t(q) * row));
+  std::string failed;
+  for (int r = 0; r < R && failed.empty(); ++r) {
+    AllreduceGatheredArgs g = GatheredArgsOf(RankCommArgs(c, r, nullptr), r, R);
+    for (int q = 0; q < R; ++q) g.peers[q] = gathered.data() + size_t(q) * row;
+    g.peers_contiguous = 1;
+    const Status s = backend->AllreduceGathered(g, nullptr);
+    if (!s.ok()) failed = "rank " + std::to_string(r) + ": " + s.message;
+  }
+  Check(failed.empty(), "gathered in place [sim]: every rank runs", "%s", failed.c_str());
+  if (failed.empty()) Verify(c, residual_in, "gathered in place [sim] R=3 T=2 H=16");
+  AllreduceGatheredArgs g = GatheredArgsOf(RankCommArgs(c, 0, nullptr), 0, R);
+  for (int q = 0; q < R; ++q) g.peers[q] = gathered.data() + size_t(q) * row;
+  g.peers[2] = c.x[2].data();  // rank 2's row elsewhere: the flag would read the wrong rows
+  g.peers_contiguous = 1;
+  const Status s = backend->AllreduceGathered(g, nullptr);
+  Check(s.code == StatusCode::kArgument && sparq_test::Contains(s.message, "peer 2's row is not at its place"),
+        "gathered in place [sim]: a peer out of its place in the array is refused (kArgument)", "code %d: %s", int(s.code),
+        s.message.c_str());
+}
+
 // A rank whose transport fails before it arrives (host: its x cannot be read from the device;
 // device: it cannot be put in its slot) abandons the comm: the peers fail at once with the reason,
 // well inside their timeout, and the comm stays broken for every rank.
@@ -1296,6 +1333,7 @@ int main() {
   NcclNodeFailures();
   TransportAbandon(false);
   TransportAbandon(true);
+  GatheredInPlace();
   TransportVotes();
   DeviceSlotUntouchedOnceBroken();
   RefusedJoinLeavesTheComm();

@@ -52,7 +52,10 @@ struct AllreduceGatheredArgs {
   int64_t tokens = 0, hidden = 0;
   float eps = 0.0f;
   int32_t rank = 0, ranks = 0;
-  int32_t reserved = 0;
+  // 1: the ranks' x are one device array in rank order, peers[q] = peers[0] + q·tokens·hidden for
+  // every q (NCCL's all-gather): the kernel reads them where they are. 0: separate slots, copied
+  // into one first. (Was a reserved zero: the layout is unchanged.)
+  int32_t peers_contiguous = 0;
   const uint16_t* peers[allreduce::kMaxRanks] = {};  // device: rank q's x (when staging is null)
 };
 SPARQ_ASSERT_ABI_LAYOUT(AllreduceGatheredArgs, 144);
