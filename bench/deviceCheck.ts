@@ -19,14 +19,17 @@
  * "starting <suite>/<case>" line before each case) to --out/device-check.log, so a hung kernel or a
  * SIGKILL at the device tool's limit loses nothing finished. A suite that outlives its limit is
  * killed and gets a timeout row naming the case it was in; a child that dies gets a crash row; the
- * other suites still run. At the end, device-check.json and device-check.md are written from the
- * rows and a short table says what passed, what failed and what did not run and why.
+ * other suites still run. A case suite whose case lost the context (a CUDA fault is sticky for the
+ * process), or whose child died or hung in a case, is relaunched in a fresh child that skips the
+ * cases with rows (`--relaunch n`; at most MAX_RELAUNCHES times, each with a share of the budget
+ * left); its rows carry `relaunch: n`. At the end, device-check.json and device-check.md are
+ * written from the rows and a short table says what passed, what failed and what did not run and why.
  * `--backend sim` runs the same script against the simulator on a CPU machine (a dry run of the
  * script itself; the fragment dump then compares sim with sim).
  *
  *   node dist/bench/deviceCheck.js [--out DIR] [--backend cuda|sim] [--cases-only] [--small]
  *       [--bench|--no-bench] [--no-sanitizer] [--suite-timeout-s S] [--budget-s S]
- *   node dist/bench/deviceCheck.js --suite NAME --suite-ms MS ...   (one suite: what the parent runs)
+ *   node dist/bench/deviceCheck.js --suite NAME --suite-ms MS [--relaunch N] ...   (one suite: what the parent runs)
  *
  * Node built-ins only here and in what the parent imports (bench/harness/{childRun,deviceRows}.ts);
  * the suites (harness/deviceSuites.ts, which loads the addon) are required in the child only.
@@ -37,7 +40,7 @@ import * as path from 'path';
 
 import { UsageError } from './harness/cliArgs';
 import { findTool, killGroup, runChild, sanitizerReport, type ChildResult } from './harness/childRun';
-import { appendRow, LOG_FILE, parseStarting, readRows, ROWS_FILE, type Row } from './harness/deviceRows';
+import { appendRow, isFinishedLine, LOG_FILE, parseStarting, readRows, RESUMABLE_SUITES, ROWS_FILE, SUITE_EXIT, type Row } from './harness/deviceRows';
 
 type BackendName = 'cuda' | 'sim' | 'cpu';
 
@@ -53,6 +56,8 @@ interface Args {
   suite: string | null;
   /** child mode: its time limit */
   suiteMs: number;
+  /** child mode: 0 for a suite's first child, n for its n-th relaunch (skips the cases with rows) */
+  relaunch: number;
   /** a cap on every suite's limit (the budget's share is used when smaller) */
   suiteTimeoutS: number | null;
   budgetS: number;
@@ -80,6 +85,7 @@ function parseArgs(argv: string[]): Args {
     sanitizer: true,
     suite: null,
     suiteMs: 0,
+    relaunch: 0,
     suiteTimeoutS: null,
     budgetS: DEFAULT_BUDGET_S,
     help: false,
@@ -105,6 +111,7 @@ function parseArgs(argv: string[]): Args {
     else if (v === '--no-sanitizer') a.sanitizer = false;
     else if (v === '--suite') a.suite = value(v, argv[++i]);
     else if (v === '--suite-ms') a.suiteMs = num(v, argv[++i]);
+    else if (v === '--relaunch') a.relaunch = num(v, argv[++i]);
     else if (v === '--suite-timeout-s') a.suiteTimeoutS = num(v, argv[++i]);
     else if (v === '--budget-s') a.budgetS = num(v, argv[++i]);
     else throw new UsageError(`device-check: unknown argument ${v}; see --help`);
@@ -138,10 +145,14 @@ const PLAN: { suite: string; section: string; weight: number; minMs: number }[] 
 /** What happened to one suite, for the final table. */
 interface SuiteOutcome {
   suite: string;
+  /** the first child's that was not 'ran', else 'ran' */
   outcome: 'ran' | 'timeout' | 'crash' | 'skipped';
+  /** summed over the suite's children */
   limitS?: number;
   elapsedS?: number;
   note: string;
+  /** fresh children that resumed it after a lost context, a crash or a timeout */
+  relaunches?: number;
 }
 
 const started = Date.now();
@@ -161,12 +172,47 @@ function optionSkip(suite: string, a: Args, sanitizerTool: string | null): strin
   return null;
 }
 
-/** The child's arguments: the options the suites read, and its limit. */
-function childArgs(a: Args, suite: string, limitMs: number, out = a.out): string[] {
+/** The child's arguments: the options the suites read, its limit, and which relaunch it is. */
+function childArgs(a: Args, suite: string, limitMs: number, out = a.out, relaunch = 0): string[] {
   const args = [__filename, '--suite', suite, '--suite-ms', String(Math.round(limitMs)), '--backend', a.backend, '--out', out];
   if (a.small) args.push('--small');
+  if (relaunch > 0) args.push('--relaunch', String(relaunch));
   return args;
 }
+
+/** A running child, for the signal handler: what to kill and which case to name. */
+interface ActiveChild {
+  suite: string;
+  section: string;
+  pid: number | null;
+  lastCase: string | null;
+  t0: number;
+  relaunch: number;
+  /** what the suite's earlier children did */
+  notes: string[];
+}
+
+/** What one child of a suite did. */
+interface ChildOutcome {
+  outcome: 'ran' | 'timeout' | 'crash';
+  code: number | null;
+  elapsedMs: number;
+  /** '' for a clean run; else what went wrong (TIMEOUT …, CRASH …, context lost in …) */
+  note: string;
+  /**
+   * The case a relaunch resumes after: a case suite's child that lost the context in it, died or
+   * hung in it, before its "finished" line; null when there is nothing to resume.
+   */
+  resumeAfter: string | null;
+}
+
+/**
+ * The most relaunches of one suite: a kernel that faults on every shape shows it in the first few
+ * rows, and the time is better spent on the other suites.
+ */
+const MAX_RELAUNCHES = 3;
+/** The least share worth a relaunch: a fresh process, the device opened again, at least one case. */
+const RELAUNCH_MIN_MS = 5000;
 
 async function orchestrate(a: Args): Promise<number> {
   fs.mkdirSync(a.out, { recursive: true });
@@ -186,7 +232,7 @@ async function orchestrate(a: Args): Promise<number> {
   let noBackend: string | null = null;
 
   // A SIGTERM/SIGINT (the device tool's limit, ^C) ends the running suite and still writes the summary.
-  let active: { suite: string; section: string; pid: number | null; lastCase: string | null; t0: number } | null = null;
+  let active: ActiveChild | null = null;
   let interrupted = false;
   let diagnosisPid: number | null = null; // a memcheck rerun's process group, killed with the rest
   const onSignal = (sig: NodeJS.Signals): void => {
@@ -195,16 +241,19 @@ async function orchestrate(a: Args): Promise<number> {
     if (diagnosisPid !== null) killGroup(diagnosisPid);
     if (active) {
       if (active.pid !== null) killGroup(active.pid);
+      const where = active.lastCase ?? '(before its first case)';
       appendRow(a.out, {
         suite: active.suite,
         section: active.section,
-        name: active.lastCase ?? '(before its first case)',
+        name: where,
         ok: false,
         status: 'timeout',
-        detail: `INTERRUPTED: the command got ${sig} while in ${active.suite}/${active.lastCase ?? '(before its first case)'}; killed`,
+        detail: `INTERRUPTED: the command got ${sig} while in ${active.suite}/${where}; killed`,
         elapsedS: (Date.now() - active.t0) / 1000,
+        ...(active.relaunch ? { relaunch: active.relaunch } : {}),
       });
-      outcomes.push({ suite: active.suite, outcome: 'timeout', note: `interrupted (${sig}) in ${active.lastCase ?? '(before its first case)'}` });
+      const last = `${active.relaunch ? `relaunch ${active.relaunch}: ` : ''}interrupted (${sig}) in ${where}`;
+      outcomes.push({ suite: active.suite, outcome: 'timeout', note: [...active.notes, last].join('; ') });
     }
     process.exit(summarize(a, outcomes, PLAN.length, null));
   };
@@ -212,6 +261,12 @@ async function orchestrate(a: Args): Promise<number> {
   process.on('SIGINT', onSignal);
 
   const skipped = PLAN.map((p) => optionSkip(p.suite, a, sanitizerTool));
+  /** What is left of the budget, and suite i's share of it among the suites still to run. */
+  const shareOf = (i: number): { left: number; share: number } => {
+    const left = budgetMs - (Date.now() - started) - RESERVE_MS;
+    const weights = PLAN.slice(i).reduce((s, q, j) => s + (skipped[i + j] ? 0 : q.weight), 0);
+    return { left, share: (left * PLAN[i].weight) / weights };
+  };
   for (const [i, p] of PLAN.entries()) {
     const skipRow = (why: string, ok: boolean): void => {
       appendRow(a.out, { suite: p.suite, section: p.section, name: '(suite)', ok, status: 'skipped', detail: `not run: ${why}` });
@@ -226,46 +281,50 @@ async function orchestrate(a: Args): Promise<number> {
       skipRow(noBackend, false);
       continue;
     }
-    const left = budgetMs - (Date.now() - started) - RESERVE_MS;
-    const weights = PLAN.slice(i).reduce((s, q, j) => s + (skipped[i + j] ? 0 : q.weight), 0);
-    const share = (left * p.weight) / weights;
+    let { left, share } = shareOf(i);
     if (share < p.minMs) {
       skipRow(`${secs(Math.max(0, left))} left of the ${secs(budgetMs)} budget; its share ${secs(Math.max(0, share))} is under the ${secs(p.minMs)} it needs`, false);
       continue;
     }
-    const limitMs = a.suiteTimeoutS !== null ? Math.min(share, a.suiteTimeoutS * 1000) : share;
-    note(`[${elapsed()}] suite ${p.suite}: limit ${secs(limitMs)}`);
-    active = { suite: p.suite, section: p.section, pid: null, lastCase: null, t0: Date.now() };
-    const current = active;
-    const rowsOf = (): Row[] => readRows(a.out).rows.filter((row) => row.suite === p.suite);
-    const rowsBefore = rowsOf().length;
-    const r: ChildResult = await runChild(process.execPath, childArgs(a, p.suite, limitMs), {
-      timeoutMs: limitMs,
-      onSpawn: (pid) => (current.pid = pid),
-      onLine: (l) => {
-        const s = parseStarting(l);
-        if (s) current.lastCase = s.caseName;
-        note(l);
-      },
-    });
-    active = null;
-    const where = `${p.suite}/${r.lastCase ?? '(before its first case)'}`;
-    const base = { suite: p.suite, section: p.section, name: r.lastCase ?? '(before its first case)', ok: false, elapsedS: r.elapsedMs / 1000 };
-    if (r.timedOut) {
-      appendRow(a.out, {
-        ...base,
-        status: 'timeout',
-        detail: `TIMEOUT: no end within the suite's ${secs(limitMs)} limit; killed (SIGKILL) while in ${where}. This suite's rows before this one are the cases that finished.`,
-      });
-      outcomes.push({ suite: p.suite, outcome: 'timeout', limitS: limitMs / 1000, elapsedS: r.elapsedMs / 1000, note: `TIMEOUT after ${secs(limitMs)} in ${where}` });
-    } else if (r.signal !== null || (r.code !== 0 && r.code !== 1 && r.code !== 2) || (r.code !== 0 && diedUnreported(r.code, rowsOf().slice(rowsBefore)))) {
-      const how = r.signal ? `signal ${r.signal}` : `exit ${String(r.code)}${r.code === 1 ? ' with no failing row written' : r.code === 2 ? ' before writing any row' : ''}`;
-      appendRow(a.out, { ...base, status: 'crash', detail: `CRASH: the suite's process died (${how}) while in ${where}; last stderr: ${r.tail.join(' | ').slice(-300)}` });
-      outcomes.push({ suite: p.suite, outcome: 'crash', limitS: limitMs / 1000, elapsedS: r.elapsedMs / 1000, note: `CRASH (${how}) in ${where}` });
-    } else {
-      outcomes.push({ suite: p.suite, outcome: 'ran', limitS: limitMs / 1000, elapsedS: r.elapsedMs / 1000, note: '' });
-      if (p.suite === 'info' && r.code === 2) noBackend = `backend '${a.backend}' did not open (the info row says why)`;
+    // The suite's children: the first, then (a case suite whose child lost the context, died or hung
+    // in a case) fresh ones that skip the cases with rows, each with a new share of what is left.
+    const total: SuiteOutcome = { suite: p.suite, outcome: 'ran', limitS: 0, elapsedS: 0, note: '' };
+    const notes: string[] = [];
+    let plain = true; // one child, no trouble: the table's usual "ran in …"
+    let from: string | null = null;
+    for (let relaunch = 0; ; relaunch++) {
+      const limitMs = a.suiteTimeoutS !== null ? Math.min(share, a.suiteTimeoutS * 1000) : share;
+      note(`[${elapsed()}] suite ${p.suite}: ${relaunch ? `relaunch ${relaunch} after ${String(from)}, ` : ''}limit ${secs(limitMs)}`);
+      active = { suite: p.suite, section: p.section, pid: null, lastCase: null, t0: Date.now(), relaunch, notes: [...notes] };
+      const child = await runSuiteChild(a, p, relaunch, limitMs, active, note);
+      active = null;
+      total.limitS = (total.limitS ?? 0) + limitMs / 1000;
+      total.elapsedS = (total.elapsedS ?? 0) + child.elapsedMs / 1000;
+      if (total.outcome === 'ran') total.outcome = child.outcome;
+      if (child.note || relaunch) plain = false;
+      const text = child.note || `ran in ${secs(child.elapsedMs)} (limit ${secs(limitMs)})`;
+      notes.push(relaunch ? `relaunch ${relaunch} from after ${String(from)}: ${text}` : text);
+      if (p.suite === 'info' && child.code === SUITE_EXIT.noBackend) noBackend = `backend '${a.backend}' did not open (the info row says why)`;
+      if (child.resumeAfter === null) break;
+      const where = child.resumeAfter;
+      const notRun = (why: string): void => {
+        appendRow(a.out, { suite: p.suite, section: p.section, name: `(cases after ${where})`, ok: false, status: 'skipped', detail: `not run: the cases of ${p.suite} after ${where}, if any: ${why}` });
+        notes.push(`the cases after ${where} not run: ${why}`);
+      };
+      if (relaunch === MAX_RELAUNCHES) {
+        notRun(`${MAX_RELAUNCHES} relaunches already, the most a suite gets`);
+        break;
+      }
+      ({ left, share } = shareOf(i));
+      if (share < RELAUNCH_MIN_MS) {
+        notRun(`${secs(Math.max(0, left))} left of the ${secs(budgetMs)} budget; a relaunch's share ${secs(Math.max(0, share))} is under the ${secs(RELAUNCH_MIN_MS)} it needs`);
+        break;
+      }
+      from = where;
     }
+    total.relaunches = notes.filter((n) => n.startsWith('relaunch ')).length;
+    total.note = plain && notes.length === 1 ? '' : notes.join('; '); // else what each child did, in order
+    outcomes.push(total);
     // On cuda; on sim only for the test of this path (an injected fault, a stand-in tool on PATH).
     const diagnosable = a.backend === 'cuda' || /(^|,)fault:/.test(process.env.SPARQ_DEVICE_CHECK_INJECT ?? '');
     if (p.suite.startsWith('cases') && diagnosable && a.sanitizer && sanitizerTool) {
@@ -275,6 +334,61 @@ async function orchestrate(a: Args): Promise<number> {
     }
   }
   return summarize(a, outcomes, PLAN.length, noBackend);
+}
+
+/**
+ * Runs one child of a suite (`relaunch` 0: the first; n: the n-th relaunch, which skips the cases
+ * with rows) and writes the row for a child that was killed at its limit or died: named after the
+ * case it was in, or `(after <case>)` when that case already has its row.
+ */
+async function runSuiteChild(
+  a: Args,
+  p: { suite: string; section: string },
+  relaunch: number,
+  limitMs: number,
+  active: ActiveChild,
+  note: (text: string) => void,
+): Promise<ChildOutcome> {
+  const rowsOf = (): Row[] => readRows(a.out).rows.filter((row) => row.suite === p.suite);
+  const rowsBefore = rowsOf().length;
+  let finished = false;
+  const r: ChildResult = await runChild(process.execPath, childArgs(a, p.suite, limitMs, a.out, relaunch), {
+    timeoutMs: limitMs,
+    onSpawn: (pid) => (active.pid = pid),
+    onLine: (l) => {
+      const s = parseStarting(l);
+      if (s) active.lastCase = s.caseName;
+      if (isFinishedLine(l, p.suite)) finished = true;
+      note(l);
+    },
+  });
+  const newRows = rowsOf().slice(rowsBefore);
+  const inCase = r.lastCase ?? '(before its first case)';
+  // a death after the case's own row (at exit, say) must not give that case a second row
+  const name = r.lastCase !== null && newRows.some((row) => row.name === r.lastCase) ? `(after ${r.lastCase})` : inCase;
+  const where = `${p.suite}/${inCase}`;
+  const base = { suite: p.suite, section: p.section, name, ok: false, elapsedS: r.elapsedMs / 1000, ...(relaunch ? { relaunch } : {}) };
+  // A case suite resumes after the case it lost the context in, or died or hung in, unless it had
+  // been through all its cases; a child that died before its first case would die again.
+  const resumeAfter = RESUMABLE_SUITES.has(p.suite) && !finished && r.lastCase !== null ? r.lastCase : null;
+  const known = r.code !== null && (Object.values(SUITE_EXIT) as number[]).includes(r.code);
+  if (r.timedOut) {
+    appendRow(a.out, {
+      ...base,
+      status: 'timeout',
+      detail: `TIMEOUT: no end within the suite's ${secs(limitMs)} limit; killed (SIGKILL) while in ${where}. This suite's rows before this one are the cases that finished.`,
+    });
+    return { outcome: 'timeout', code: r.code, elapsedMs: r.elapsedMs, note: `TIMEOUT after ${secs(limitMs)} in ${where}`, resumeAfter };
+  }
+  if (r.signal !== null || !known || (r.code !== 0 && diedUnreported(r.code, newRows))) {
+    const how = r.signal ? `signal ${r.signal}` : `exit ${String(r.code)}${r.code === 1 || r.code === 3 ? ' with no failing row written' : r.code === 2 ? ' before writing any row' : ''}`;
+    appendRow(a.out, { ...base, status: 'crash', detail: `CRASH: the suite's process died (${how}) while in ${where}; last stderr: ${r.tail.join(' | ').slice(-300)}` });
+    return { outcome: 'crash', code: r.code, elapsedMs: r.elapsedMs, note: `CRASH (${how}) in ${where}`, resumeAfter };
+  }
+  if (r.code === SUITE_EXIT.lost) {
+    return { outcome: 'ran', code: r.code, elapsedMs: r.elapsedMs, note: `context lost in ${where} after ${secs(r.elapsedMs)} (limit ${secs(limitMs)})`, resumeAfter };
+  }
+  return { outcome: 'ran', code: r.code, elapsedMs: r.elapsedMs, note: '', resumeAfter: null };
 }
 
 /** The most a fault's memcheck rerun may take, and the least worth starting. */
@@ -346,6 +460,7 @@ function summarize(a: Args, outcomes: SuiteOutcome[], planned: number, noBackend
     };
   });
   const cell = (s: string): string => s.replace(/\|/g, '/');
+  const verdict = (r: Row): string => (r.status === 'skipped' ? 'not run' : r.status === 'info' ? 'info' : r.ok ? 'yes' : `**NO** (${r.status})`);
   const md = [
     `# sparq device check — ${String(info.date)}`,
     '',
@@ -359,15 +474,22 @@ function summarize(a: Args, outcomes: SuiteOutcome[], planned: number, noBackend
     '',
     '| section | case | ok | detail |',
     '|---|---|---|---|',
-    ...rows.map((r) => `| ${r.section} | ${cell(r.name)} | ${r.status === 'skipped' ? 'not run' : r.status === 'info' ? 'info' : r.ok ? 'yes' : `**NO** (${r.status})`} | ${cell(r.detail)} |`),
+    ...rows.map((r) => `| ${r.section} | ${cell(r.name)} | ${verdict(r)}${r.relaunch ? ` (relaunch ${r.relaunch})` : ''} | ${cell(r.detail)} |`),
     '',
+    ...(rows.some((r) => r.relaunch)
+      ? [
+          '"relaunch n": written by the suite\'s n-th relaunched child, a fresh process that skipped the cases with rows ' +
+            '(after a case that lost the context, or a child that died or timed out in one).',
+          '',
+        ]
+      : []),
   ].join('\n');
   fs.writeFileSync(path.join(a.out, 'device-check.md'), md);
   const bundled = bundleExtras(a.out);
 
   console.log('\nsuite          passed  failed  outcome');
   for (const s of bySuite) console.log(`${s.suite.padEnd(14)} ${String(s.passed).padStart(6)}  ${String(s.failed).padStart(6)}  ${s.note}`);
-  for (const r of failed.slice(0, 10)) console.log(`FAILED ${r.section} ${r.name}: ${r.detail}`);
+  for (const r of failed.slice(0, 10)) console.log(`FAILED ${r.section} ${r.name}${r.relaunch ? ` (relaunch ${r.relaunch})` : ''}: ${r.detail}`);
   if (unreadable) console.log(`${unreadable} unreadable row(s) in ${ROWS_FILE} (a write cut short)`);
   console.log(`${passed} passed, ${failed.length} failed, ${notRun.length} not run (${elapsed()}); results in ${a.out}`);
   if (bundled) console.log(bundled);
@@ -401,16 +523,20 @@ const USAGE = `node dist/bench/deviceCheck.js [options]   (docs/verification.md 
   --suite-timeout-s S   one limit for every suite (default: shares of the budget)
   --budget-s S          the whole check's time (default ${DEFAULT_BUDGET_S})
   --help
+one suite (what the check runs in each child):
+  --suite NAME --suite-ms MS [--relaunch N]
+                        N ≥ 1: the suite's N-th relaunch; skips its cases that have a row in --out
 `;
 
 /**
- * A suite's failing exit that its rows do not account for: exit 1 means "cases failed", so it needs
- * a failing row; exit 2 ("no backend") needs a row at all. Otherwise it died unreported — an
- * uncaught exception, a module missing from the package — and is a crash, not "ran".
+ * A suite's failing exit that its rows do not account for: exit 1 means "cases failed" and 3 "a
+ * case lost the context", so each needs a failing row; exit 2 ("no backend") needs a row at all.
+ * Otherwise it died unreported — an uncaught exception, a module missing from the package — and is
+ * a crash, not "ran".
  */
 function diedUnreported(code: number | null, newRows: readonly Row[]): boolean {
-  if (code === 1) return !newRows.some((row) => !row.ok);
-  if (code === 2) return newRows.length === 0;
+  if (code === SUITE_EXIT.failed || code === SUITE_EXIT.lost) return !newRows.some((row) => !row.ok);
+  if (code === SUITE_EXIT.noBackend) return newRows.length === 0;
   return false;
 }
 
@@ -431,6 +557,7 @@ async function main(): Promise<number> {
     suiteMs: a.suiteMs || a.budgetS * 1000,
     script: __filename,
     sanitizerTool: findTool('compute-sanitizer'),
+    relaunch: a.relaunch,
   });
 }
 

@@ -32,6 +32,11 @@ export interface Row {
   figures?: { maxRatio: number; maxRatioVsCpu: number; relError: number; relVsCpu: number; seed: number };
   /** the info suite: device, driver, addon, node */
   info?: Record<string, unknown>;
+  /**
+   * Which of the suite's children wrote it (or, for a timeout/crash row, was killed or died): absent
+   * for the first, n for its n-th relaunch — a fresh process that skipped the cases with rows.
+   */
+  relaunch?: number;
 }
 
 /** Appends one row and makes it durable before returning. */
@@ -66,6 +71,26 @@ export function readRows(outDir: string): { rows: Row[]; unreadable: number } {
   return { rows, unreadable };
 }
 
+/**
+ * Exit codes of a suite's child; anything else (or a signal) is a crash to the parent. `lost`: a
+ * case lost the context (its failing row is written) and cases after it are left: the parent
+ * relaunches the suite in a fresh process to run them.
+ */
+export const SUITE_EXIT = { ok: 0, failed: 1, noBackend: 2, lost: 3 } as const;
+
+/**
+ * The suites a relaunch can resume: each row is named after its case's "starting" line, so a fresh
+ * child skips by name the cases with rows.
+ */
+export const RESUMABLE_SUITES: ReadonlySet<string> = new Set([
+  'cases-dense',
+  'cases-dense-sparq',
+  'cases-w4a16',
+  'cases-sparse',
+  'cases-int8',
+  'cases-allreduce',
+]);
+
 /** The line every suite prints to stderr before each case; the parent reads the last one back. */
 export const startingLine = (suite: string, caseName: string): string => `starting ${suite}/${caseName}`;
 
@@ -73,4 +98,19 @@ export const startingLine = (suite: string, caseName: string): string => `starti
 export function parseStarting(line: string): { suite: string; caseName: string } | null {
   const m = /^starting ([^/\s]+)\/(.*)$/.exec(line);
   return m ? { suite: m[1], caseName: m[2] } : null;
+}
+
+/**
+ * The line a suite prints to stderr when it has been through all its cases (passing or not): a
+ * child that dies after it (a driver's teardown at exit) has nothing left to resume.
+ */
+export const finishedLine = (suite: string): string => `finished ${suite}`;
+
+export function isFinishedLine(line: string, suite: string): boolean {
+  return line === finishedLine(suite);
+}
+
+/** Every case name of `suite` that has a row in `outDir`'s file: what a relaunched child skips. */
+export function caseNamesWithRows(outDir: string, suite: string): Set<string> {
+  return new Set(readRows(outDir).rows.filter((r) => r.suite === suite).map((r) => r.name));
 }

@@ -1,7 +1,10 @@
 // The device check's suites, each run in its own child process (`deviceCheck.js --suite <name>`):
 // a CUDA error is sticky for the whole process and a hung kernel never returns, so one suite's fault
 // must not cost the others. Each prints "starting <suite>/<case>" to stderr before every case and
-// appends every row to the JSON-lines file as it finishes (deviceRows.ts).
+// appends every row to the JSON-lines file as it finishes (deviceRows.ts). A case suite whose case
+// loses the context ends its child (SUITE_EXIT.lost) rather than reopen in it (the fault is sticky
+// for the process: NVIDIA's "the process must be terminated and relaunched"); the parent relaunches
+// it (`--relaunch n`), and the new child skips every case that already has a row.
 import { spawnSync } from 'child_process';
 import { performance } from 'perf_hooks';
 import * as fs from 'fs';
@@ -28,8 +31,10 @@ import {
 } from '../../test/reference';
 import { timeSparq } from '../sparqTiming';
 import { findTool, runChild, sanitizerReport } from './childRun';
-import { appendRow, startingLine, type Row } from './deviceRows';
+import { appendRow, caseNamesWithRows, finishedLine, startingLine, SUITE_EXIT, type Row } from './deviceRows';
 import { checkSass } from './sassCheck';
+
+export { SUITE_EXIT };
 
 export interface SuiteArgs {
   out: string;
@@ -41,10 +46,9 @@ export interface SuiteArgs {
   script: string;
   /** compute-sanitizer's path (the sanitizer suite) */
   sanitizerTool: string | null;
+  /** 0 for a suite's first child; n ≥ 1 for its n-th relaunch, which skips the cases with rows in `out` */
+  relaunch: number;
 }
-
-/** Exit codes of a suite's child; anything else (or a signal) is a crash to the parent. */
-export const SUITE_EXIT = { ok: 0, failed: 1, noBackend: 2 } as const;
 
 /** The suites a child can run, with the sections their rows use. `cases` (every op in one process) is for the sanitizer. */
 export const SUITE_SECTIONS: Record<string, string> = {
@@ -66,11 +70,13 @@ export const SUITE_SECTIONS: Record<string, string> = {
 // Test-only fault injection: SPARQ_DEVICE_CHECK_INJECT=hang:<suite>[@n][,crash:<suite>[@n]]
 // makes that suite's child hang (blocked forever, like a kernel that never finishes) or abort
 // (like a fatal native error) right after printing its n-th "starting" line (default the first);
-// fault:<suite>[@n] writes a failing row worded like a device fault and ends the suite (the
-// parent's memcheck rerun of a faulted suite is tested with it); exit:<suite>[@n] ends it with
-// exit code 1 and no row, as an uncaught exception does (a module missing from the package).
-// It exists so test/deviceCheck.test.ts can prove the runner survives both; never set it on a
-// real run.
+// fault:<suite>[@n] writes a failing row worded like a device fault and ends the child as a lost
+// context does (the parent's relaunch and its memcheck rerun of a faulted suite are tested with
+// it); exit:<suite>[@n] ends it with exit code 1 and no row, as an uncaught exception does (a
+// module missing from the package). n counts the suite's cases across its children (a relaunch
+// counts the ones it skips), so an injection fires at the same case once, like a real fault;
+// several may name one suite. It exists so test/deviceCheck.test.ts can prove the runner survives
+// them; never set it on a real run.
 // ---------------------------------------------------------------------------------------------
 interface Injection {
   kind: 'hang' | 'crash' | 'fault' | 'exit';
@@ -95,7 +101,7 @@ function injectedFault(kind: Injection['kind'], run: SuiteRun): never {
   if (kind === 'fault') {
     // Like a kernel that faulted: this case's row says so and the suite ends (its context is lost).
     run.row({ name: run.current ?? '(before its first case)', ok: false, detail: INJECTED_FAULT_DETAIL });
-    process.exit(SUITE_EXIT.failed);
+    process.exit(SUITE_EXIT.lost);
   }
   if (kind === 'crash') process.abort();
   if (kind === 'exit') process.exit(SUITE_EXIT.failed);
@@ -106,8 +112,11 @@ function injectedFault(kind: Injection['kind'], run: SuiteRun): never {
 /** One suite's run in this child: its "starting" lines, its rows, its verdict. */
 class SuiteRun {
   private readonly t0 = Date.now();
+  /** the suite's cases so far, the ones a relaunch skips included (what an injection's @n counts) */
   private started = 0;
-  private readonly inject: Injection | undefined;
+  private readonly inject: Injection[];
+  /** a relaunch: the cases an earlier child of this suite wrote a row for (or was killed in) */
+  private readonly done: ReadonlySet<string>;
   current: string | null = null;
   failed = 0;
   readonly rows: Row[] = [];
@@ -115,8 +124,10 @@ class SuiteRun {
   constructor(
     readonly suite: string,
     private readonly out: string,
+    readonly relaunch = 0,
   ) {
-    this.inject = injections().find((i) => i.suite === suite);
+    this.inject = injections().filter((i) => i.suite === suite);
+    this.done = relaunch > 0 ? caseNamesWithRows(out, suite) : new Set();
   }
 
   get section(): string {
@@ -128,7 +139,24 @@ class SuiteRun {
     this.started += 1;
     this.current = caseName;
     process.stderr.write(`${startingLine(this.suite, caseName)}\n`);
-    if (this.inject && this.inject.at === this.started) injectedFault(this.inject.kind, this);
+    const inject = this.inject.find((i) => i.at === this.started);
+    if (inject) injectedFault(inject.kind, this);
+  }
+
+  /** Whether an earlier child of this suite did the case (then it is counted and passed over). */
+  skip(caseName: string): boolean {
+    if (!this.isDone(caseName)) return false;
+    this.passOver(1);
+    return true;
+  }
+
+  isDone(caseName: string): boolean {
+    return this.done.has(caseName);
+  }
+
+  /** Counts `count` cases that are not run here (done by an earlier child, or part of one it died in). */
+  passOver(count: number): void {
+    this.started += count;
   }
 
   row(r: Omit<Row, 'suite' | 'section' | 'status' | 'elapsedS'> & { section?: string; status?: Row['status'] }): void {
@@ -138,6 +166,7 @@ class SuiteRun {
       ...r,
       status: r.status ?? (r.ok ? 'pass' : 'fail'),
       elapsedS: (Date.now() - this.t0) / 1000,
+      ...(this.relaunch > 0 ? { relaunch: this.relaunch } : {}),
     };
     if (!full.ok) this.failed += 1;
     this.rows.push(full);
@@ -342,12 +371,17 @@ async function casesSuite(run: SuiteRun, a: SuiteArgs, ops: CaseOp[]): Promise<n
     w4a16: { cases: w4a16Cases(caseBackend), run: runW4A16Case as CaseRunner },
     sparse: { cases: sparseCases(caseBackend), run: runSparseCase as CaseRunner },
   };
-  let dev = await open({ backend: a.backend });
+  // A relaunch with every case done (its predecessor died or hung in its last one) opens nothing.
+  let left = ops.reduce((n, op) => n + all[op].cases.filter((c) => !run.isDone(c.name)).length, 0);
+  if (left === 0) return SUITE_EXIT.ok;
+  const dev = await open({ backend: a.backend });
   const cpu = await open({ backend: 'cpu' });
   for (const op of ops) {
     const s = all[op];
     const before = run.rows.length;
     for (const c of s.cases) {
+      if (run.skip(c.name)) continue;
+      left -= 1;
       run.starting(c.name);
       const seed = freshSeed();
       try {
@@ -356,13 +390,16 @@ async function casesSuite(run: SuiteRun, a: SuiteArgs, ops: CaseOp[]): Promise<n
         caseRow(run, op, c, dev, got, onCpu, seed);
       } catch (e) {
         run.row({ section: `cases ${op}`, name: c.name, ok: false, detail: `seed ${seed}: ${message(e)}` });
-        if (dev.lost) dev = await open({ backend: a.backend });
+        // Sticky for this process: a context reopened here fails too. The parent relaunches the suite.
+        if (dev.lost) return left > 0 ? SUITE_EXIT.lost : SUITE_EXIT.failed;
       }
     }
     const mine = run.rows.slice(before);
     const worst = (f: (r: NonNullable<Row['figures']>) => number): string => Math.max(0, ...mine.map((r) => (r.figures ? f(r.figures) : 0))).toPrecision(3);
+    const earlier = s.cases.length - mine.length;
     process.stderr.write(
-      `[${(run.elapsedMs() / 1000).toFixed(1)}s] ${op}: ${mine.filter((r) => r.ok).length}/${s.cases.length} ok; worst max err/bound ${worst((f) => f.maxRatio)} (ref), ${worst((f) => f.maxRatioVsCpu)} (vs cpu)\n`,
+      `[${(run.elapsedMs() / 1000).toFixed(1)}s] ${op}: ${mine.filter((r) => r.ok).length}/${mine.length} ok${earlier ? ` (${earlier} done by an earlier child)` : ''}; ` +
+        `worst max err/bound ${worst((f) => f.maxRatio)} (ref), ${worst((f) => f.maxRatioVsCpu)} (vs cpu)\n`,
     );
   }
   return run.failed ? SUITE_EXIT.failed : SUITE_EXIT.ok;
@@ -371,10 +408,14 @@ async function casesSuite(run: SuiteRun, a: SuiteArgs, ops: CaseOp[]): Promise<n
 async function int8Suite(run: SuiteRun, a: SuiteArgs): Promise<number> {
   const caseBackend = a.small || a.backend === 'sim' ? 'sim' : 'cpu';
   const cases = int8Cases(caseBackend);
-  let dev = await open({ backend: a.backend });
+  let left = cases.filter((c) => !run.isDone(c.name)).length;
+  if (left === 0) return SUITE_EXIT.ok;
+  const dev = await open({ backend: a.backend });
   const cpu = await open({ backend: 'cpu' });
   const before = run.rows.length;
   for (const c of cases) {
+    if (run.skip(c.name)) continue;
+    left -= 1;
     run.starting(c.name);
     const seed = freshSeed();
     try {
@@ -386,11 +427,12 @@ async function int8Suite(run: SuiteRun, a: SuiteArgs): Promise<number> {
         detail: `${bad.length === 0 ? 'bit-exact' : `DIFFERS: ${bad.join('; ')}`}; ${got.outliers.length} outlier columns; seed ${seed}${launch}` });
     } catch (e) {
       run.row({ section: 'cases int8', name: c.name, ok: false, detail: `seed ${seed}: ${message(e)}` });
-      if (dev.lost) dev = await open({ backend: a.backend });
+      if (dev.lost) return left > 0 ? SUITE_EXIT.lost : SUITE_EXIT.failed; // as in casesSuite
     }
   }
   const mine = run.rows.slice(before);
-  process.stderr.write(`[${(run.elapsedMs() / 1000).toFixed(1)}s] int8: ${mine.filter((r) => r.ok).length}/${cases.length} bit-exact\n`);
+  const earlier = cases.length - mine.length;
+  process.stderr.write(`[${(run.elapsedMs() / 1000).toFixed(1)}s] int8: ${mine.filter((r) => r.ok).length}/${mine.length} bit-exact${earlier ? ` (${earlier} done by an earlier child)` : ''}\n`);
   return run.failed ? SUITE_EXIT.failed : SUITE_EXIT.ok;
 }
 
@@ -449,11 +491,18 @@ async function allreduceSuite(run: SuiteRun, a: SuiteArgs): Promise<number> {
   // Required here, not at the top: a missing reference file costs this suite only.
   const reference = require('../../test/allreduceReference') as typeof import('../../test/allreduceReference');
   const cases = a.small || a.backend === 'sim' ? ALLREDUCE_SMALL_CASES : ALLREDUCE_CASES;
-  let dev = await open({ backend: a.backend });
+  const dev = await open({ backend: a.backend });
   const before = run.rows.length;
   for (const [ranks, tokens, hidden] of cases) {
     const name = `R=${ranks} T=${tokens} H=${hidden}`;
-    run.starting(`${name} (inputs and references)`);
+    const inputsName = `${name} (inputs and references)`;
+    const caseNames = ALLREDUCE_ALGORITHMS.map((algorithm) => `${name} ${algorithm}`);
+    // A relaunch passes over a shape an earlier child finished, or died computing the inputs of.
+    if (run.isDone(inputsName) || caseNames.every((c) => run.isDone(c))) {
+      run.passOver(1 + caseNames.length);
+      continue;
+    }
+    run.starting(inputsName);
     const seed = freshSeed();
     const next = rng(seed);
     const n = tokens * hidden;
@@ -474,8 +523,9 @@ async function allreduceSuite(run: SuiteRun, a: SuiteArgs): Promise<number> {
       const xs = inputs.xs.map((x) => keep(dev.tensor(x, [tokens, hidden], 'f16')));
       const residuals = inputs.residuals.map((x) => keep(dev.tensor(x, [tokens, hidden], 'f16')));
       const gamma = keep(dev.tensor(inputs.gamma, [hidden], 'f16'));
-      for (const algorithm of ALLREDUCE_ALGORITHMS) {
-        const caseName = `${name} ${algorithm}`;
+      for (const [j, algorithm] of ALLREDUCE_ALGORITHMS.entries()) {
+        const caseName = caseNames[j];
+        if (run.skip(caseName)) continue;
         run.starting(caseName);
         try {
           const out = inputs.xs.map(() => keep(dev.tensor(nanPoison(n), [tokens, hidden], 'f16')));
@@ -522,10 +572,15 @@ async function allreduceSuite(run: SuiteRun, a: SuiteArgs): Promise<number> {
         group.dispose();
       }
     }
-    if (dev.lost) dev = await open({ backend: a.backend });
+    // Sticky for this process; the comm layouts at least are left: the parent relaunches the suite.
+    if (dev.lost) return SUITE_EXIT.lost;
   }
   const mine = run.rows.slice(before);
-  process.stderr.write(`[${(run.elapsedMs() / 1000).toFixed(1)}s] allreduceRmsnorm: ${mine.filter((r) => r.ok).length}/${cases.length * ALLREDUCE_ALGORITHMS.length} within ${ALLREDUCE_MAX_ULP} ulp of the contract\n`);
+  const earlier = cases.length * ALLREDUCE_ALGORITHMS.length - mine.length;
+  process.stderr.write(
+    `[${(run.elapsedMs() / 1000).toFixed(1)}s] allreduceRmsnorm: ${mine.filter((r) => r.ok).length}/${mine.length} within ${ALLREDUCE_MAX_ULP} ulp of the contract` +
+      `${earlier ? ` (${earlier} done by an earlier child or not run)` : ''}\n`,
+  );
   await commCase(run, a);
   return run.failed ? SUITE_EXIT.failed : SUITE_EXIT.ok;
 }
@@ -583,6 +638,7 @@ async function commCase(run: SuiteRun, a: SuiteArgs): Promise<void> {
     const name = `comm R=${size}: ${l.backends.map((b, i) => `${b} ${l.where[i]}${l.nodes ? ` on ${l.nodes[i]}` : ''}`).join(' + ')} ` +
       `(${l.transport} transport${l.ask === 'host' ? ', asked for' : ''}${l.probe ? '; a probe: on one GPU NCCL may refuse' : ''}), ` +
       calls.map((c) => `T=${c.tokens} H=${c.hidden}`).join(', ');
+    if (run.skip(name)) continue;
     run.starting(name);
     const savedMultiRank = process.env.NCCL_MULTI_RANK_GPU_ENABLE;
     try {
@@ -764,45 +820,54 @@ async function benchSuite(run: SuiteRun, a: SuiteArgs): Promise<number> {
 
 /** Runs one suite in this process; returns its exit code (SUITE_EXIT). */
 export async function runSuite(suite: string, a: SuiteArgs): Promise<number> {
-  const run = new SuiteRun(suite, a.out);
+  const run = new SuiteRun(suite, a.out, a.relaunch);
+  let code: number;
   try {
-    switch (suite) {
-      case 'info':
-        return await infoSuite(run, a);
-      case 'sass':
-        return await sassSuite(run, a);
-      case 'cases-dense':
-        return await casesSuite(run, a, ['dense']);
-      case 'cases-dense-sparq':
-        // Read when the context opens (native getenv: Node's process.env writes reach it): the
-        // same cases through sparq's own tensor-core GEMM, which cuBLAS hides in cases-dense.
-        process.env.SPARQ_DENSE_KERNEL = 'sparq';
-        return await casesSuite(run, a, ['dense']);
-      case 'cases-w4a16':
-        return await casesSuite(run, a, ['w4a16']);
-      case 'cases-sparse':
-        return await casesSuite(run, a, ['sparse']);
-      case 'cases-int8':
-        return await int8Suite(run, a);
-      case 'cases-allreduce':
-        return await allreduceSuite(run, a);
-      case 'cases': {
-        const matmuls = await casesSuite(run, a, ['dense', 'w4a16', 'sparse']);
-        const int8 = await int8Suite(run, a);
-        return matmuls !== SUITE_EXIT.ok ? matmuls : int8;
-      }
-      case 'fragments':
-        return await fragmentSuite(run, a);
-      case 'sanitizer':
-        return await sanitizerSuite(run, a);
-      case 'bench':
-        return await benchSuite(run, a);
-      default:
-        throw new Error(`device-check: unknown suite '${suite}' (one of ${Object.keys(SUITE_SECTIONS).join(', ')})`);
-    }
+    code = await suiteBody(run, suite, a);
   } catch (e) {
     // A thrown error is this suite's failure, not a crash: say where, and let the parent go on.
     run.row({ name: run.current ?? '(before its first case)', ok: false, detail: `threw: ${message(e)}` });
     return SUITE_EXIT.failed;
+  }
+  // Through every case: a death after this (a driver's teardown at exit) leaves nothing to resume.
+  if (code !== SUITE_EXIT.lost) process.stderr.write(`${finishedLine(suite)}\n`);
+  return code;
+}
+
+async function suiteBody(run: SuiteRun, suite: string, a: SuiteArgs): Promise<number> {
+  switch (suite) {
+    case 'info':
+      return await infoSuite(run, a);
+    case 'sass':
+      return await sassSuite(run, a);
+    case 'cases-dense':
+      return await casesSuite(run, a, ['dense']);
+    case 'cases-dense-sparq':
+      // Read when the context opens (native getenv: Node's process.env writes reach it): the
+      // same cases through sparq's own tensor-core GEMM, which cuBLAS hides in cases-dense.
+      process.env.SPARQ_DENSE_KERNEL = 'sparq';
+      return await casesSuite(run, a, ['dense']);
+    case 'cases-w4a16':
+      return await casesSuite(run, a, ['w4a16']);
+    case 'cases-sparse':
+      return await casesSuite(run, a, ['sparse']);
+    case 'cases-int8':
+      return await int8Suite(run, a);
+    case 'cases-allreduce':
+      return await allreduceSuite(run, a);
+    case 'cases': {
+      const matmuls = await casesSuite(run, a, ['dense', 'w4a16', 'sparse']);
+      if (matmuls === SUITE_EXIT.lost) return matmuls;
+      const int8 = await int8Suite(run, a);
+      return matmuls !== SUITE_EXIT.ok ? matmuls : int8;
+    }
+    case 'fragments':
+      return await fragmentSuite(run, a);
+    case 'sanitizer':
+      return await sanitizerSuite(run, a);
+    case 'bench':
+      return await benchSuite(run, a);
+    default:
+      throw new Error(`device-check: unknown suite '${suite}' (one of ${Object.keys(SUITE_SECTIONS).join(', ')})`);
   }
 }
