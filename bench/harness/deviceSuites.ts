@@ -247,6 +247,9 @@ async function outOfMemoryRow(run: SuiteRun, dev: Context, memoryBytes: number):
   });
 }
 
+/** fp16 bits of 2^-7: exponent field 8 (bias 15), mantissa 0. */
+const F16_TWO_TO_MINUS_7 = 0x2000;
+
 /**
  * close() of one context while another keeps the device busy (2026-12-05): a cuda context's
  * teardown (cudaFree of its workspaces syncs the whole device) ran in close()'s completion on the
@@ -261,11 +264,14 @@ async function closeWhileBusyRow(run: SuiteRun, backend: BackendName): Promise<v
   const b = await open({ backend });
   try {
     const n = 4096;
-    const fill = (len: number): Uint16Array => Uint16Array.from({ length: len }, (_, i) => 0x2000 | (i & 0x3ff));
-    const w = b.tensor(fill(n * n), [n, n], 'f16');
-    const x = b.tensor(fill(n * n), [n, n], 'f16');
+    // Both operands are 2^-7 everywhere, so every output is 4096·2^-14 = 0.25 (finite). One fill:
+    // two Uint16Array.from over 16 M elements cost seconds of host time on the device's clock.
+    const operand = new Uint16Array(n * n).fill(F16_TWO_TO_MINUS_7);
+    const w = b.tensor(operand, [n, n], 'f16');
+    const x = b.tensor(operand, [n, n], 'f16');
     const y = b.zeros([n, n], 'f16');
-    a.dense.matmul(a.tensor(fill(64), [8, 8], 'f16'), a.tensor(fill(64), [8, 8], 'f16')).dispose(); // a workspace to free
+    const small = operand.subarray(0, 64);
+    a.dense.matmul(a.tensor(small, [8, 8], 'f16'), a.tensor(small, [8, 8], 'f16')).dispose(); // a workspace to free
     await Promise.all([a.synchronize(), b.synchronize()]);
     const t0 = await b.mark();
     b.dense.matmul(w, x, { out: y });
