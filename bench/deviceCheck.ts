@@ -380,8 +380,13 @@ async function runSuiteChild(
     });
     return { outcome: 'timeout', code: r.code, elapsedMs: r.elapsedMs, note: `TIMEOUT after ${secs(limitMs)} in ${where}`, resumeAfter };
   }
-  if (r.signal !== null || !known || (r.code !== 0 && diedUnreported(r.code, newRows))) {
-    const how = r.signal ? `signal ${r.signal}` : `exit ${String(r.code)}${r.code === 1 || r.code === 3 ? ' with no failing row written' : r.code === 2 ? ' before writing any row' : ''}`;
+  // Exit 0 without the "finished" line: the event loop emptied with a case still waiting (a
+  // promise nothing would settle), so the cases after it never ran.
+  const silent = r.code === SUITE_EXIT.ok && !finished;
+  if (r.signal !== null || !known || silent || (r.code !== 0 && diedUnreported(r.code, newRows))) {
+    const how = r.signal
+      ? `signal ${r.signal}`
+      : `exit ${String(r.code)}${r.code === 1 || r.code === 3 ? ' with no failing row written' : r.code === 2 ? ' before writing any row' : silent ? ' before its last case (no "finished" line)' : ''}`;
     appendRow(a.out, { ...base, status: 'crash', detail: `CRASH: the suite's process died (${how}) while in ${where}; last stderr: ${r.tail.join(' | ').slice(-300)}` });
     return { outcome: 'crash', code: r.code, elapsedMs: r.elapsedMs, note: `CRASH (${how}) in ${where}`, resumeAfter };
   }

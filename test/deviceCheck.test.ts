@@ -141,10 +141,11 @@ describeFor(sim)(`device check [sim dry run]${sim.present ? '' : ` (skipped: ${s
   it('a case that loses the context (a fault) or kills its child (a crash) costs that case only: a fresh child runs the rest, no case twice', () => {
     // A CUDA fault is sticky for the process: reopening in the same child gets nothing. cases-w4a16
     // faults at its third case, cases-int8 aborts in its second, cases-allreduce faults at its
-    // third "starting" line (R=2's one-shot, after the inputs and auto); cases-dense-sparq faults at
-    // each of its first five cases, more than a suite's relaunches allow.
+    // third "starting" line (R=2's one-shot, after the inputs and auto); cases-sparse exits 0 in its
+    // second case without its "finished" line (an event loop that emptied: not "ran");
+    // cases-dense-sparq faults at each of its first five cases, more than a suite's relaunches allow.
     const faults = [1, 2, 3, 4, 5].map((n) => `fault:cases-dense-sparq@${n}`).join(',');
-    const r = deviceCheck(['--cases-only', '--no-sanitizer'], `fault:cases-w4a16@3,crash:cases-int8@2,fault:cases-allreduce@3,${faults}`);
+    const r = deviceCheck(['--cases-only', '--no-sanitizer'], `fault:cases-w4a16@3,crash:cases-int8@2,fault:cases-allreduce@3,drain:cases-sparse@2,${faults}`);
     expect(r.status).toBe(1);
     const check = (suite: string, names: string[], bad: number, status: string, relaunch: number): void => {
       const rows = of(r.rows, suite);
@@ -157,6 +158,8 @@ describeFor(sim)(`device check [sim dry run]${sim.present ? '' : ` (skipped: ${s
     expect(of(r.rows, 'cases-w4a16')[2].detail).toContain('cudaError');
     check('cases-int8', int8, 1, 'crash', 1);
     expect(of(r.rows, 'cases-int8')[1].detail).toContain('SIGABRT');
+    check('cases-sparse', sparse, 1, 'crash', 1);
+    expect(of(r.rows, 'cases-sparse')[1].detail).toContain('exit 0 before its last case');
     check('cases-dense', dense, -1, 'pass', 1);
     // allreduce: the rows' names are the shapes' algorithms and the comm layouts
     const allreduce = of(r.rows, 'cases-allreduce');

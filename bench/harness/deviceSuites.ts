@@ -73,13 +73,14 @@ export const SUITE_SECTIONS: Record<string, string> = {
 // fault:<suite>[@n] writes a failing row worded like a device fault and ends the child as a lost
 // context does (the parent's relaunch and its memcheck rerun of a faulted suite are tested with
 // it); exit:<suite>[@n] ends it with exit code 1 and no row, as an uncaught exception does (a
-// module missing from the package). n counts the suite's cases across its children (a relaunch
-// counts the ones it skips), so an injection fires at the same case once, like a real fault;
-// several may name one suite. It exists so test/deviceCheck.test.ts can prove the runner survives
-// them; never set it on a real run.
+// module missing from the package); drain:<suite>[@n] ends it with exit code 0 and no row, as Node
+// does when the event loop empties while a case awaits a promise nothing will settle. n counts the
+// suite's cases across its children (a relaunch counts the ones it skips), so an injection fires
+// at the same case once, like a real fault; several may name one suite. It exists so
+// test/deviceCheck.test.ts can prove the runner survives them; never set it on a real run.
 // ---------------------------------------------------------------------------------------------
 interface Injection {
-  kind: 'hang' | 'crash' | 'fault' | 'exit';
+  kind: 'hang' | 'crash' | 'fault' | 'exit' | 'drain';
   suite: string;
   at: number;
 }
@@ -88,8 +89,8 @@ function injections(): Injection[] {
   const spec = process.env.SPARQ_DEVICE_CHECK_INJECT;
   if (!spec) return [];
   return spec.split(',').map((item) => {
-    const m = /^(hang|crash|fault|exit):([^@\s]+)(?:@(\d+))?$/.exec(item.trim());
-    if (!m) throw new Error(`SPARQ_DEVICE_CHECK_INJECT: cannot read '${item}' (want hang|crash|fault|exit:<suite>[@n])`);
+    const m = /^(hang|crash|fault|exit|drain):([^@\s]+)(?:@(\d+))?$/.exec(item.trim());
+    if (!m) throw new Error(`SPARQ_DEVICE_CHECK_INJECT: cannot read '${item}' (want hang|crash|fault|exit|drain:<suite>[@n])`);
     return { kind: m[1] as Injection['kind'], suite: m[2], at: m[3] ? Number(m[3]) : 1 };
   });
 }
@@ -105,6 +106,7 @@ function injectedFault(kind: Injection['kind'], run: SuiteRun): never {
   }
   if (kind === 'crash') process.abort();
   if (kind === 'exit') process.exit(SUITE_EXIT.failed);
+  if (kind === 'drain') process.exit(SUITE_EXIT.ok);
   // Blocks the only JS thread without burning a core (CI has two): nothing but SIGKILL/SIGTERM ends it.
   for (;;) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0);
 }
