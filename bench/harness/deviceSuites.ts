@@ -20,7 +20,6 @@ import {
   addBounds,
   checkElementwise,
   describeElementwise,
-  f16ArrayToNumbers,
   freshSeed,
   nanPoison,
   randomF16,
@@ -31,6 +30,7 @@ import {
 } from '../../test/reference';
 import { timeSparq } from '../sparqTiming';
 import { findTool, runChild, sanitizerReport } from './childRun';
+import { CpuSide, type CpuMatmulSide, type CpuSideJob } from './cpuSide';
 import { appendRow, caseNamesWithRows, finishedLine, startingLine, SUITE_EXIT, type Row } from './deviceRows';
 import { checkSass } from './sassCheck';
 
@@ -349,10 +349,10 @@ const ratio = (c: ElementwiseCheck): string => (Number.isFinite(c.maxRatio) ? c.
  * the sum of both sides' bounds, of the cpu result (test/reference.ts `checkElementwise`); the
  * relative norms (the contract's 2e-3) as the second figure.
  */
-function caseRow(run: SuiteRun, op: string, c: DenseCase | W4A16Case | SparseCase, dev: Context, got: MatmulCaseResult, onCpu: MatmulCaseResult, seed: number): void {
+function caseRow(run: SuiteRun, op: string, c: DenseCase | W4A16Case | SparseCase, dev: Context, got: MatmulCaseResult, onCpu: CpuMatmulSide, seed: number): void {
   const cols = got.reference.cols;
   const vsRef = checkElementwise(got.y, got.reference.values, got.bound, cols);
-  const vsCpu = checkElementwise(got.y, f16ArrayToNumbers(onCpu.y), addBounds(got.bound, onCpu.bound), cols);
+  const vsCpu = checkElementwise(got.y, onCpu.values, addBounds(got.bound, onCpu.bound), cols);
   const ok = vsRef.ok && vsCpu.ok && got.relError <= c.tolerance && vsCpu.relNorm <= c.tolerance;
   const launch = dev.lastLaunch ? `, ${dev.lastLaunch.kernel} ${dev.lastLaunch.config}` : '';
   let detail = `max err/bound ${ratio(vsRef)} (ref), ${ratio(vsCpu)} (vs cpu); rel ${got.relError.toExponential(2)}, vs cpu ${vsCpu.relNorm.toExponential(2)}; seed ${seed}${launch}`;
@@ -369,6 +369,17 @@ function caseRow(run: SuiteRun, op: string, c: DenseCase | W4A16Case | SparseCas
 
 type CaseRunner = (sq: Context, c: never, seed: number) => Promise<MatmulCaseResult>;
 
+/**
+ * A case's device side (here) and cpu side (CpuSide's worker) at once, same seed; the device
+ * side's error wins, as when it ran first, since that is what the row is about.
+ */
+async function bothSides<D, C>(device: Promise<D>, cpu: Promise<C>): Promise<[D, C]> {
+  const [d, c] = await Promise.allSettled([device, cpu]);
+  if (d.status === 'rejected') throw d.reason;
+  if (c.status === 'rejected') throw new Error(`on cpu: ${message(c.reason)}`);
+  return [d.value, c.value];
+}
+
 type CaseOp = 'dense' | 'w4a16' | 'sparse';
 
 async function casesSuite(run: SuiteRun, a: SuiteArgs, ops: CaseOp[]): Promise<number> {
@@ -382,8 +393,8 @@ async function casesSuite(run: SuiteRun, a: SuiteArgs, ops: CaseOp[]): Promise<n
   // A relaunch with every case done (its predecessor died or hung in its last one) opens nothing.
   let left = ops.reduce((n, op) => n + all[op].cases.filter((c) => !run.isDone(c.name)).length, 0);
   if (left === 0) return SUITE_EXIT.ok;
+  const cpuSide = new CpuSide();
   const dev = await open({ backend: a.backend });
-  const cpu = await open({ backend: 'cpu' });
   for (const op of ops) {
     const s = all[op];
     const before = run.rows.length;
@@ -393,8 +404,8 @@ async function casesSuite(run: SuiteRun, a: SuiteArgs, ops: CaseOp[]): Promise<n
       run.starting(c.name);
       const seed = freshSeed();
       try {
-        const got = await s.run(dev, c as never, seed);
-        const onCpu = await s.run(cpu, c as never, seed);
+        const cpuRun = cpuSide.matmul({ op, c, seed } as CpuSideJob); // first: it starts while this thread draws
+        const [got, onCpu] = await bothSides(s.run(dev, c as never, seed), cpuRun);
         caseRow(run, op, c, dev, got, onCpu, seed);
       } catch (e) {
         run.row({ section: `cases ${op}`, name: c.name, ok: false, detail: `seed ${seed}: ${message(e)}` });
@@ -410,6 +421,7 @@ async function casesSuite(run: SuiteRun, a: SuiteArgs, ops: CaseOp[]): Promise<n
         `worst max err/bound ${worst((f) => f.maxRatio)} (ref), ${worst((f) => f.maxRatioVsCpu)} (vs cpu)\n`,
     );
   }
+  await cpuSide.close();
   return run.failed ? SUITE_EXIT.failed : SUITE_EXIT.ok;
 }
 
@@ -418,8 +430,8 @@ async function int8Suite(run: SuiteRun, a: SuiteArgs): Promise<number> {
   const cases = int8Cases(caseBackend);
   let left = cases.filter((c) => !run.isDone(c.name)).length;
   if (left === 0) return SUITE_EXIT.ok;
+  const cpuSide = new CpuSide();
   const dev = await open({ backend: a.backend });
-  const cpu = await open({ backend: 'cpu' });
   const before = run.rows.length;
   for (const c of cases) {
     if (run.skip(c.name)) continue;
@@ -427,8 +439,8 @@ async function int8Suite(run: SuiteRun, a: SuiteArgs): Promise<number> {
     run.starting(c.name);
     const seed = freshSeed();
     try {
-      const got = await runInt8Case(dev, c, seed);
-      const onCpu = await runInt8Case(cpu, c, seed);
+      const cpuRun = cpuSide.int8(c, seed);
+      const [got, onCpu] = await bothSides(runInt8Case(dev, c, seed), cpuRun);
       const bad = int8Mismatches(got, onCpu);
       const launch = dev.lastLaunch ? `, ${dev.lastLaunch.kernel} ${dev.lastLaunch.config}` : '';
       run.row({ section: 'cases int8', name: c.name, ok: bad.length === 0,
@@ -441,6 +453,7 @@ async function int8Suite(run: SuiteRun, a: SuiteArgs): Promise<number> {
   const mine = run.rows.slice(before);
   const earlier = cases.length - mine.length;
   process.stderr.write(`[${(run.elapsedMs() / 1000).toFixed(1)}s] int8: ${mine.filter((r) => r.ok).length}/${mine.length} bit-exact${earlier ? ` (${earlier} done by an earlier child)` : ''}\n`);
+  await cpuSide.close();
   return run.failed ? SUITE_EXIT.failed : SUITE_EXIT.ok;
 }
 
