@@ -25,8 +25,10 @@ async function main(): Promise<void> {
   const sq = await open({ backend });
   try {
     const rng = new Rng(20261205);
-    // Square layers, so each output feeds the next; small values keep a deep chain finite.
-    const weights = Array.from({ length: layers }, () => sq.tensor(randomF16(n * n, 1 / Math.sqrt(n), rng), [n, n], 'f16'));
+    // Square layers, so each output feeds the next; a scale near 1/√n keeps a deep chain finite
+    // (randomF16 takes powers of two).
+    const scale = 2 ** -Math.ceil(Math.log2(n) / 2);
+    const weights = Array.from({ length: layers }, () => sq.tensor(randomF16(n * n, scale, rng), [n, n], 'f16'));
     const x = randomF16(n, 1, rng);
     const token = async (): Promise<void> => {
       const made: Tensor<'f16'>[] = [sq.tensor(x, [1, n], 'f16')];

@@ -3,7 +3,7 @@
 # call (bench/deviceCheck) ran the cases but not the full benchmark grids, plus the W4A16 variants a
 # GPU has to choose between (W as the mma's A operand or not, one or two CTAs per SM).
 # Run on the device machine from the repository root, with device-prep.sh's carry, as:
-#   bash scripts/device-bench.sh            (at most 6.8 minutes; give the call timeout_s 420)
+#   bash scripts/device-bench.sh            (at most 7.5 minutes; give the call timeout_s 460)
 # Everything lands in $OUT/device-bench.tar.gz (re-packed after each op, so a killed call keeps what
 # finished) and $OUT/summary.txt: the device tool brings back at most 8 files.
 set -u
@@ -23,6 +23,18 @@ one() { # name limit_s [VAR=value ...] script [args ...]
   echo "$name: exit $? in $((SECONDS - t0))s" | tee -a "$OUT/summary.txt"
   tar -czf "$OUT/device-bench.tar.gz" -C "$res" .
 }
+# The cuda pool's release threshold (docs/api.md "Memory on cuda"): a decode loop with freed memory
+# kept (the default since 2026-12-05) against CUDA's own 0, which hands it back at every read().
+decode() { # name [VAR=value]
+  local name=$1; shift
+  echo "starting $name"
+  local t0=$SECONDS
+  timeout -k 5 20 env "$@" node dist/bench/decodeLoop.js --backend cuda --tokens 300 > "$res/$name.txt" 2>&1
+  echo "$name: exit $? in $((SECONDS - t0))s: $(tail -1 "$res/$name.txt")" | tee -a "$OUT/summary.txt"
+}
+decode decode-pool-kept
+decode decode-pool-released SPARQ_CUDA_POOL_RELEASE_BYTES=0
+decode decode-pool-kept-again
 small_m='1,4,8,16'
 # the W4A16 forms first (the device check's w4a16 rows are the default: W_AS_A, one CTA per SM)
 one w4a16-plain-form 45 SPARQ_W4A16_W_AS_A=0 w4a16.js --m "$small_m"
