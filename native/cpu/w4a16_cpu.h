@@ -100,10 +100,10 @@ const KernelSet& Kernels();
 // Tests: the 4 dequantisation tables (4 × 16 fp32, 16 per scale) the AVX-512 kernels build for
 // scales[0..3] (one group, as the gemv and the gemm panels do).
 void GroupTablesForTest(const uint16_t scales[4], float* out);
-// Tests: the tables the gemv builds by conversion for groups of 32 and 64 k, for `count` (≤ 256)
-// consecutive scales of one row: out[16·i + q] for scale i.
+// Tests: the tables the gemv builds by conversion (single-row passes, 4-row passes at groups of
+// 32), for `count` (≤ 256) consecutive scales of one row: out[16·i + q] for scale i.
 void ConvertedTablesForTest(const uint16_t* scales, int64_t count, float* out);
-// Tests: the gemv with every group's tables from BuildGroupLuts (the route of groups ≥ 128).
+// Tests: the gemv with every group's tables from BuildGroupLuts (the route of its other passes).
 ColumnsFn TableGemvForTest();
 }
 // The avx512 gemv with each column's codes spread by one vpermb (AVX512_VBMI) instead of a

@@ -407,8 +407,9 @@ void CheckTablesEveryScale() {
     Check(bad == 0, std::string("w4a16 [cpu/") + sparq::cpu::IsaName(isa) +
                         "] tables: fp16((q − 8)·s) bit for bit for all 65536 scale patterns x 16 codes" + first);
   }
-  // The AVX-512 gemv's tables for groups of 32 and 64 k (scales converted a window at a time, then
-  // multiplied and rounded): the same check, windows of every length 1..256 (the masked tail).
+  // The AVX-512 gemv's converted tables (single-row passes at every group size, 4-row passes at
+  // group 32; scales converted a window at a time, then multiplied and rounded): the same check,
+  // windows of every length 1..256 (the masked tail).
   if (sparq::cpu::IsaSupported(Isa::kAvx512)) {
     int64_t bad = 0, first_bad = -1;
     std::vector<uint16_t> row(256);
@@ -429,7 +430,7 @@ void CheckTablesEveryScale() {
     char first[128] = "";
     if (bad) std::snprintf(first, sizeof first, " (%lld wrong, first scale 0x%04llx code %lld)", static_cast<long long>(bad),
                            static_cast<long long>(first_bad / 16), static_cast<long long>(first_bad % 16));
-    Check(bad == 0, std::string("w4a16 [cpu/avx512] small-group (converted) tables: fp16((q − 8)·s) bit for bit for all 65536 scale "
+    Check(bad == 0, std::string("w4a16 [cpu/avx512] converted tables: fp16((q − 8)·s) bit for bit for all 65536 scale "
                                 "patterns x 16 codes, windows of 1..256 scales") + first);
   }
 }
@@ -450,8 +451,9 @@ void CheckDecodeGemvsSameBits() {
     cw::ColumnsFn gemv;
   };
   std::vector<Build> builds;
-  // Groups of 32 and 64 build their tables by conversion (w4a16_gemv_avx512.inc): the route every
-  // group size had before must give the same bits.
+  // Single-row passes (every group size) and 4-row passes at group 32 build their tables by
+  // conversion (w4a16_gemv_avx512.inc): the table route, which the other passes take, must give
+  // the same bits.
   builds.push_back({"avx512 (tables from ScaleTables for every group size)", cw::avx512::TableGemvForTest()});
   if (sparq::cpu::HasAvx512Vbmi()) builds.push_back({"avx512vbmi (vpermb)", cw::avx512vbmi::DecodeGemv()});
   else std::printf("SKIP w4a16 [cpu/avx512vbmi]: this CPU has no AVX512_VBMI\n");
@@ -460,11 +462,13 @@ void CheckDecodeGemvsSameBits() {
   else std::printf("SKIP w4a16 [cpu/avx512fp16]: this CPU or compiler has no AVX512-FP16\n");
   const uint16_t kExponents[] = {0, 1, 27, 28, 30};
   for (int64_t m : {1, 2, 3, 5}) {
-    for (int g : {32, 64, 128}) {
+    // g = 0: per-channel (one group of k), at k = 1000 (k_pad past k) and 4096
+    for (int group : {32, 64, 128, 0}) {
       // 4 groups; at group 32 also 300 (more than one 256-group window of converted scales)
       for (int64_t groups : {4, 300}) {
-        if (groups == 300 && (g != 32 || m == 3)) continue;
-        const int64_t n = m % 2 ? 37 : 24, k = groups * g;
+        if (groups == 300 && ((group != 32 && group != 0) || m == 3)) continue;
+        const int64_t n = m % 2 ? 37 : 24, k = group > 0 ? groups * group : groups == 4 ? 1000 : 4096;
+        const int g = group > 0 ? group : int(k);
         std::vector<uint8_t> codes = RandomCodes(n, k);
         std::vector<uint16_t> scales(size_t(n * (k / g)));
         for (size_t i = 0; i < scales.size(); ++i) {
