@@ -3,7 +3,8 @@
 // 64 bytes = 4 columns × 16 B, byte i = code(k0+i) | code(k0+16+i) << 4. Dequantisation is exact:
 // per (column, group) a 16-entry table lut[q] = fp32(fp16((q−8)·s)) (the fp32 product is exact,
 // one RNE to fp16), then each weight is one table lookup (vpermps) — the contract's w. The AVX-512
-// kernels take that table from ScaleTables wherever that is exact.
+// gemv's multi-row passes take that table from ScaleTables wherever that is exact; its single-row
+// passes and the gemm's panel fill compute it (docs/kernels.md says which is faster where).
 //
 //   gemv (m <= gemv_max_m): k on the SIMD lanes; each 32-k chunk of a column is looked up once
 //        and met by every X row of the pass (rows in passes of up to 4).
@@ -98,11 +99,13 @@ void GroupTablesForTest(const uint16_t scales[4], uint16_t* out);
 namespace avx512 {
 const KernelSet& Kernels();
 // Tests: the 4 dequantisation tables (4 × 16 fp32, 16 per scale) the AVX-512 kernels build for
-// scales[0..3] (one group, as the gemv and the gemm panels do).
+// scales[0..3] (one group, as the gemv's table route does).
 void GroupTablesForTest(const uint16_t scales[4], float* out);
 // Tests: the tables the gemv builds by conversion (single-row passes, 4-row passes at groups of
 // 32), for `count` (≤ 256) consecutive scales of one row: out[16·i + q] for scale i.
 void ConvertedTablesForTest(const uint16_t* scales, int64_t count, float* out);
+// Tests: the 4 tables (4 × 16 fp32) the gemm's panel fill builds (BuildLut) for scales[0..3].
+void PanelTablesForTest(const uint16_t scales[4], float* out);
 // Tests: the gemv with every group's tables from BuildGroupLuts (the route of its other passes).
 ColumnsFn TableGemvForTest();
 }

@@ -407,6 +407,27 @@ void CheckTablesEveryScale() {
     Check(bad == 0, std::string("w4a16 [cpu/") + sparq::cpu::IsaName(isa) +
                         "] tables: fp16((q − 8)·s) bit for bit for all 65536 scale patterns x 16 codes" + first);
   }
+  // The AVX-512 gemm's panel tables (BuildLut on each scale): the same check.
+  if (sparq::cpu::IsaSupported(Isa::kAvx512)) {
+    int64_t bad = 0, first_bad = -1;
+    float tables[4 * 16];
+    for (uint32_t s0 = 0; s0 < 65536; s0 += 4) {
+      const uint16_t s4[4] = {uint16_t(s0), uint16_t(s0 + 1), uint16_t(s0 + 2), uint16_t(s0 + 3)};
+      sparq::cpu::w4a16::avx512::PanelTablesForTest(s4, tables);
+      for (int c = 0; c < 4; ++c)
+        for (int q = 0; q < 16; ++q) {
+          const float want = F(H(float(q - 8) * F(s4[c])));
+          const float got = tables[c * 16 + q];
+          const bool same = std::isnan(want) ? std::isnan(got) : std::memcmp(&want, &got, sizeof got) == 0;
+          if (!same && bad++ == 0) first_bad = int64_t(s4[c]) * 16 + q;
+        }
+    }
+    char first[128] = "";
+    if (bad) std::snprintf(first, sizeof first, " (%lld wrong, first scale 0x%04llx code %lld)", static_cast<long long>(bad),
+                           static_cast<long long>(first_bad / 16), static_cast<long long>(first_bad % 16));
+    Check(bad == 0, std::string("w4a16 [cpu/avx512] gemm panel tables: fp16((q − 8)·s) bit for bit for all 65536 scale patterns x 16 codes") +
+                        first);
+  }
   // The AVX-512 gemv's converted tables (single-row passes at every group size, 4-row passes at
   // group 32; scales converted a window at a time, then multiplied and rounded): the same check,
   // windows of every length 1..256 (the masked tail).
