@@ -1313,6 +1313,23 @@ export default [
     replace: 'p.x[c.rank] = c.staging;',
     models: 'the rank\'s own x taken from the first staging slot (rank 0\'s) instead of its own: every rank but 0 sums rank 0 twice',
   },
+  // NCCL's all-gather read in place (ar::ContiguousGather): sim_allreduce_test's GatheredInPlace(), Transports(kNccl)
+  {
+    name: 'comm-contiguous-gather-unchecked',
+    kernel: 'allreduce',
+    file: 'native/cuda/comm_plan.cuh',
+    search: 'if (a.peers[q] != a.peers[0] + size_t(q) * row)',
+    replace: 'if (false && a.peers[q] != a.peers[0] + size_t(q) * row)',
+    models: 'a contiguous gather trusted without looking: a peer slot elsewhere is silently replaced by whatever lies at its place in the array',
+  },
+  {
+    name: 'comm-contiguous-gather-starts-at-rank-1',
+    kernel: 'allreduce',
+    file: 'native/cuda/comm_plan.cuh',
+    search: '*base = a.peers[0];',
+    replace: '*base = a.peers[1];',
+    models: 'the in-place gather read one row late: every peer sum takes the next rank\'s x (past the end for the last)',
+  },
   // the host transport of cuda and sim comms (runtime/comm_host.cc): sim_allreduce_test's Transports(false), TransportAbandon(false)
   {
     name: 'comm-host-every-slot-from-rank-0',
