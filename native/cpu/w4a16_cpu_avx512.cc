@@ -32,7 +32,7 @@ inline void Lookup(const uint8_t* chunk16, __m512 lut, __m512& lo, __m512& hi) {
 }
 
 #define SPARQ_W4A16_GEMV_VPERMB 0
-#define SPARQ_W4A16_GEMV_CONVERT_SMALL_GROUPS 1
+#define SPARQ_W4A16_GEMV_CONVERTED_TABLES 1
 #include "cpu/w4a16_gemv_avx512.inc"
 
 // ------------------------------------------------------------------------------------- gemm

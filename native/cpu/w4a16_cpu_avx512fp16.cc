@@ -68,7 +68,7 @@ inline void BuildGroupLuts(const Problem& p, const uint16_t* sc, int64_t g, __m5
 }
 
 #define SPARQ_W4A16_GEMV_VPERMB 0
-#define SPARQ_W4A16_GEMV_CONVERT_SMALL_GROUPS 0
+#define SPARQ_W4A16_GEMV_CONVERTED_TABLES 0
 #include "cpu/w4a16_gemv_avx512.inc"
 
 }  // namespace

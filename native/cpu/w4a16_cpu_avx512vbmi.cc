@@ -25,7 +25,7 @@ constexpr int kLanes = 16;
 #include "cpu/w4a16_luts_avx512.inc"
 
 #define SPARQ_W4A16_GEMV_VPERMB 1
-#define SPARQ_W4A16_GEMV_CONVERT_SMALL_GROUPS 1
+#define SPARQ_W4A16_GEMV_CONVERTED_TABLES 1
 #include "cpu/w4a16_gemv_avx512.inc"
 
 }  // namespace
