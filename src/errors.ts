@@ -3,6 +3,9 @@
  * the `argument` it is about; messages read `<op>: <argument> must be <expected>, got <received>`.
  */
 
+/** Marks an error made by any copy of sparq in this process (Symbol.for: the same symbol in each). */
+const SPARQ_ERROR = Symbol.for('sparq.error');
+
 /** Base class of every error sparq throws or rejects with. */
 export class SparqError extends Error {
   /** Stable machine-readable code, e.g. `ERR_SPARQ_SHAPE`. */
@@ -12,7 +15,23 @@ export class SparqError extends Error {
   constructor(message: string, options: { argument?: string } = {}) {
     super(message);
     this.name = new.target.name;
+    Object.defineProperty(this, SPARQ_ERROR, { value: true });
     if (options.argument !== undefined) this.argument = options.argument;
+  }
+
+  /**
+   * `e instanceof SparqShapeError` also holds for an error of that code made by another copy of
+   * sparq in this thread. Every copy's src/ shares one loaded sparq.node (Node caches it by path),
+   * which throws with the classes of the copy that loaded last — a second module registry
+   * (jest.isolateModules, resetModules) or a second bundle of sparq's JS would otherwise make the
+   * first copy's errors fail its own `instanceof`.
+   */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    if (Function.prototype[Symbol.hasInstance].call(this, value)) return true;
+    if (typeof value !== 'object' || value === null || !Object.prototype.hasOwnProperty.call(value, SPARQ_ERROR)) return false;
+    if (this === SparqError) return true;
+    const code = codeOfClass.get(this);
+    return code !== undefined && (value as { code?: unknown }).code === code;
   }
 
   /**
@@ -73,6 +92,9 @@ export const errorClassesByCode = {
   ERR_SPARQ_DEVICE: SparqDeviceError,
   ERR_SPARQ_TIMEOUT: SparqTimeoutError,
 } as const;
+
+/** class → code, for SparqError's instanceof (a user's subclass has none: only its own instances match). */
+const codeOfClass = new Map<unknown, string>(Object.entries(errorClassesByCode).map(([code, cls]) => [cls, code]));
 
 /**
  * Runs a native call that returns a Promise so that a synchronous throw (bad argument, lost

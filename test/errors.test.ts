@@ -9,6 +9,7 @@ import {
   SparqBackendError,
   SparqDisposedError,
   SparqDTypeError,
+  SparqError,
   SparqOutOfMemoryError,
   SparqShapeError,
   Tensor,
@@ -180,6 +181,60 @@ describe('two copies of the addon in one process', () => {
     } finally {
       await sq.close();
       fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('two copies of the TypeScript layer on one addon', () => {
+  // A second module registry (jest.isolateModules or resetModules, a bundle that inlines sparq's
+  // JS beside a plain install) loads src/ again but gets the same sparq.node from Node's require
+  // cache, and hands it its own error classes: errors of the first copy's calls were then made
+  // by the second copy's classes, and `instanceof SparqShapeError` was false in the first copy
+  // (jest: "Expected constructor: SparqShapeError, Received constructor: SparqShapeError").
+  it("errors are instances of either copy's classes, by code, whichever copy loaded the addon last", async () => {
+    const sq = await open({ backend: 'cpu' }); // this copy hands the addon its classes first
+    let other: typeof import('../src') | undefined;
+    jest.isolateModules(() => {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      other = require('../src') as typeof import('../src');
+    });
+    const sq2 = await other!.open({ backend: 'cpu' }); // the second copy hands it its classes
+    expect(other!.SparqShapeError).not.toBe(SparqShapeError);
+    const caught = (fn: () => unknown): unknown => {
+      try {
+        fn();
+      } catch (e) {
+        return e;
+      }
+      return undefined;
+    };
+    try {
+      const w = sq.tensor(new Uint16Array(4), [2, 2], 'f16');
+      const mine = caught(() => sq.dense.matmul(w, sq.zeros([1, 3], 'f16')));
+      const w2 = sq2.tensor(new Uint16Array(4), [2, 2], 'f16');
+      const theirs = caught(() => sq2.dense.matmul(w2, sq2.zeros([1, 3], 'f16')));
+      for (const e of [mine, theirs]) {
+        expect(e instanceof SparqShapeError).toBe(true);
+        expect(e instanceof other!.SparqShapeError).toBe(true);
+        expect(e instanceof SparqError).toBe(true);
+        expect(e instanceof other!.SparqError).toBe(true);
+        expect(e instanceof Error).toBe(true);
+        expect(e instanceof SparqDTypeError).toBe(false);
+        expect(e instanceof other!.SparqDTypeError).toBe(false);
+        expect((e as SparqShapeError).argument).toBe('x');
+      }
+      // rejections too (made by the addon's completion, with the classes it holds)
+      const rejected = await sq.w4a16.quantize(new Uint16Array(3), [2, 2]).catch((e: unknown) => e);
+      expect(rejected instanceof SparqShapeError).toBe(true);
+      // an error of the same code made by hand is an instance of both, nothing else is
+      expect(new SparqShapeError('x') instanceof other!.SparqShapeError).toBe(true);
+      const lookalike = Object.assign(new Error('dense.matmul: x must be …'), { code: 'ERR_SPARQ_SHAPE' });
+      expect(lookalike instanceof SparqShapeError).toBe(false);
+      expect(lookalike instanceof SparqError).toBe(false);
+      for (const v of [null, undefined, 1, 'ERR_SPARQ_SHAPE', {}]) expect(v instanceof SparqError).toBe(false);
+    } finally {
+      await sq.close();
+      await sq2.close();
     }
   });
 });
