@@ -5,6 +5,17 @@ import { settle, SparqArgumentError } from './errors';
 import { CONSTRUCT, checkConstructed } from './construct';
 import type { NativeTensor } from './native';
 
+// sparq's classes declare [Symbol.dispose]() / [Symbol.asyncDispose](), which lib.es2022 lacks:
+// declared here as @types/node declares them (identical to lib.esnext.disposable's, so they
+// merge), so the shipped .d.ts typecheck in a project that does not list @types/node in `types`
+// (TypeScript 6 and later default `types` to []) or use lib esnext.
+declare global {
+  interface SymbolConstructor {
+    readonly dispose: unique symbol;
+    readonly asyncDispose: unique symbol;
+  }
+}
+
 /**
  * @internal Defines a read-only, non-enumerable property: the native handle and the owning context
  * stay out of structured clone's, spread's and jest's reach (see refuseStructuredClone).

@@ -1,0 +1,88 @@
+// The .d.ts files sparq ships, as a consumer's tsc sees them: with skipLibCheck off, under the
+// settings a TypeScript 6/7 project gets (`types` defaults to [] there, so @types/node is not
+// loaded unless listed), and beside @types/node with lib esnext (three declarations of
+// Symbol.dispose). Emitted from src/ here, so the test needs no build.
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import * as ts from 'typescript';
+
+const root = path.join(__dirname, '..');
+
+/** A consumer file that touches every disposable class and an error narrowing. */
+const CONSUMER = `
+import { open, toF16, SparqShapeError, type Tensor } from 'sparq';
+export async function main(): Promise<number> {
+  const sq = await open({ backend: 'cpu' });
+  const t: Tensor<'f16'> = sq.tensor(toF16([1, 2]), [1, 2], 'f16');
+  t[Symbol.dispose]();
+  const g = sq.group({ ranks: 1 });
+  g[Symbol.dispose]();
+  try {
+    sq.dense.matmul(t, t);
+  } catch (e) {
+    if (e instanceof SparqShapeError) return e.argument === undefined ? 0 : 1;
+  }
+  await sq[Symbol.asyncDispose]();
+  return 2;
+}
+`;
+
+let dir: string;
+
+beforeAll(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sparq-typings-'));
+  const pkg = path.join(dir, 'node_modules', 'sparq');
+  const options: ts.CompilerOptions = {
+    ...ts.parseJsonConfigFileContent(ts.readConfigFile(path.join(root, 'tsconfig.json'), ts.sys.readFile).config, ts.sys, root).options,
+    declaration: true,
+    emitDeclarationOnly: true,
+    sourceMap: false,
+    inlineSources: false,
+    rootDir: root,
+    outDir: path.join(pkg, 'dist'),
+  };
+  const program = ts.createProgram([path.join(root, 'src', 'index.ts')], options);
+  const emitted = program.emit();
+  expect(emitted.diagnostics).toEqual([]);
+  fs.writeFileSync(path.join(pkg, 'package.json'), JSON.stringify({ name: 'sparq', main: 'dist/src/index.js', types: 'dist/src/index.d.ts' }));
+  fs.symlinkSync(path.join(root, 'node_modules', '@types'), path.join(dir, 'node_modules', '@types'));
+  fs.writeFileSync(path.join(dir, 'app.mts'), CONSUMER);
+}, 60000);
+
+afterAll(() => {
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+/** tsc's errors for app.mts against the emitted declarations, one line each (file: message). */
+function consumerErrors(extra: ts.CompilerOptions): string[] {
+  const options: ts.CompilerOptions = {
+    target: ts.ScriptTarget.ES2022,
+    module: ts.ModuleKind.NodeNext,
+    moduleResolution: ts.ModuleResolutionKind.NodeNext,
+    strict: true,
+    skipLibCheck: false,
+    noEmit: true,
+    typeRoots: [path.join(dir, 'node_modules', '@types')],
+    ...extra,
+  };
+  const program = ts.createProgram([path.join(dir, 'app.mts')], options);
+  return ts.getPreEmitDiagnostics(program).map((d) => {
+    const where = d.file ? path.relative(dir, d.file.fileName) : '';
+    return `${where}: ${ts.flattenDiagnosticMessageText(d.messageText, ' ')}`;
+  });
+}
+
+describe("sparq's declarations in a consumer's tsc", () => {
+  it('typings [types: [], lib es2022] (a TS 6/7 project that does not list @types/node): no errors', () => {
+    expect(consumerErrors({ types: [], lib: ['lib.es2022.d.ts'] })).toEqual([]);
+  });
+
+  it("typings [@types/node, lib esnext]: no errors (sparq's Symbol.dispose beside lib's and node's)", () => {
+    expect(consumerErrors({ types: ['node'], lib: ['lib.esnext.d.ts'] })).toEqual([]);
+  });
+
+  it('typings [@types/node, lib es2022, exactOptionalPropertyTypes]: no errors', () => {
+    expect(consumerErrors({ types: ['node'], lib: ['lib.es2022.d.ts'], exactOptionalPropertyTypes: true })).toEqual([]);
+  });
+});
