@@ -191,8 +191,11 @@ export interface NativeBinding {
   readonly NativeWeight: abstract new () => NativeWeight;
 }
 
-/** The package root: the nearest folder above this file whose package.json is named sparq. */
-function packageRoot(): string {
+/**
+ * The package root: the nearest folder above this file whose package.json is named sparq, or null
+ * when there is none (sparq's JS was bundled into an app, or copied without its manifest).
+ */
+function packageRoot(): string | null {
   let dir = __dirname;
   for (;;) {
     const manifest = path.join(dir, 'package.json');
@@ -205,9 +208,20 @@ function packageRoot(): string {
       }
     }
     const parent = path.dirname(dir);
-    if (parent === dir) return path.resolve(__dirname, '..', '..');
+    if (parent === dir) return null;
     dir = parent;
   }
+}
+
+/** Why no addon can be found when this file is not inside the sparq package, and the two ways out. */
+function notInPackageHelp(): string {
+  return (
+    `sparq: no loadable native addon: sparq's JavaScript is not inside its package (no package.json named sparq in ${__dirname} ` +
+    'or above it), so its prebuilds/ cannot be found — was sparq bundled into the app (esbuild, webpack, ncc, rollup)? ' +
+    "Keep it external so it loads from node_modules (esbuild --external:sparq, webpack externals: { sparq: 'commonjs sparq' }), " +
+    'or set SPARQ_ADDON_PATH to the sparq.node to load (node_modules/sparq/prebuilds/linux-x64/sparq.node; ' +
+    'libsparq_cuda.so is looked for beside it).'
+  );
 }
 
 /** What the published tarball ships: prebuilds/linux-x64 (glibc; README "Install"). */
@@ -262,7 +276,10 @@ function noAddonHelp(): string {
 
 function load(): { binding: NativeBinding; file: string } {
   const fromEnv = process.env.SPARQ_ADDON_PATH;
-  const candidates = fromEnv ? [path.resolve(fromEnv)] : candidatePaths(packageRoot());
+  // Without the package (bundled), the folder two above this file is searched as before: a copy
+  // of dist/ placed without its package.json still finds a build beside it.
+  const root = fromEnv ? null : packageRoot();
+  const candidates = fromEnv ? [path.resolve(fromEnv)] : candidatePaths(root ?? path.resolve(__dirname, '..', '..'));
   const tried: string[] = [];
   for (const file of candidates) {
     if (!fs.existsSync(file)) {
@@ -297,6 +314,7 @@ function load(): { binding: NativeBinding; file: string } {
       `sparq: SPARQ_ADDON_PATH is set but does not load: ${tried.join('; ')}. ` +
         'Fix the path, or unset it to search build-cmake/Release, build/Release and prebuilds/.',
     );
+  if (root === null && tried.length === 0) throw new SparqBackendError(notInPackageHelp());
   throw new SparqBackendError(
     `sparq: no loadable native addon ${noAddonHelp()} ` +
       `Tried: ${tried.length ? tried.join('; ') : 'build-cmake/Release, build/Release, prebuilds/ (none present)'}.`,

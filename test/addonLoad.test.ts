@@ -81,3 +81,44 @@ describe('SPARQ_ADDON_PATH', () => {
     expect(load).toThrow(/text\.node \(.*(invalid ELF header|too short|file too short)/);
   });
 });
+
+describe('sparq bundled into an app (esbuild, webpack, ncc)', () => {
+  // A bundle moves sparq's JS out of its package: the loader then finds no sparq package.json
+  // above it, hence no prebuilds/, and used to say only "build it from source with npm rebuild
+  // sparq", which cannot help. It must say that the JS is not in its package and how to fix that.
+  it('the error names the bundling, the external flag and SPARQ_ADDON_PATH', () => {
+    const ts = require('typescript') as typeof import('typescript');
+    const out = fs.mkdtempSync(path.join(os.tmpdir(), 'sparq-bundled-'));
+    try {
+      // src/native.js and src/errors.js, as a bundle places them: in an app's folder, no sparq package.json above
+      const app = path.join(out, 'app', 'dist');
+      fs.mkdirSync(app, { recursive: true });
+      fs.writeFileSync(path.join(out, 'app', 'package.json'), '{"name":"my-service"}');
+      for (const name of ['native', 'errors']) {
+        const src = fs.readFileSync(path.join(__dirname, '..', 'src', `${name}.ts`), 'utf8');
+        const js = ts.transpileModule(src, { compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022 } }).outputText;
+        fs.writeFileSync(path.join(app, `${name}.js`), js);
+      }
+      const saved = process.env.SPARQ_ADDON_PATH;
+      delete process.env.SPARQ_ADDON_PATH;
+      let caught: unknown;
+      try {
+        (require(path.join(app, 'native.js')) as { addonPath(): string }).addonPath();
+      } catch (e) {
+        caught = e;
+      } finally {
+        if (saved !== undefined) process.env.SPARQ_ADDON_PATH = saved;
+      }
+      const errors = require(path.join(app, 'errors.js')) as typeof import('../src/errors');
+      expect(caught).toBeInstanceOf(errors.SparqBackendError);
+      const message = (caught as Error).message;
+      expect(message).toContain(`no package.json named sparq in ${app} or above it`);
+      expect(message).toMatch(/bundled/);
+      expect(message).toContain('--external:sparq');
+      expect(message).toContain('SPARQ_ADDON_PATH');
+      expect(message).not.toMatch(/npm rebuild sparq/);
+    } finally {
+      fs.rmSync(out, { recursive: true, force: true });
+    }
+  });
+});
