@@ -35,3 +35,9 @@ export {
 } from './errors';
 export { addonPath } from './native';
 export { cpuFeatures } from './cpuFeatures';
+
+// `import sparq from 'sparq'`: Node's ESM gives module.exports as the default, but tsc's CommonJS
+// output (esModuleInterop) and bundlers read `.default` of a module marked __esModule — undefined
+// without this, while tsc accepted the import. The default export is the module itself.
+import * as sparq from './index';
+export default sparq as Omit<typeof sparq, 'default'>;
