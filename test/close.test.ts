@@ -73,6 +73,36 @@ for (const p of backendMatrix().filter((b) => b.backend !== 'cuda')) {
       await expect(sq.close()).resolves.toBeUndefined(); // and so does close
     });
 
+    // The live set is an intrusive list since 2026-12-05 (a std::set before): removals from its
+    // head (newest), tail (oldest) and middle, repeated ones, then close() over what is left.
+    it('tensors disposed in any order, some twice: liveAllocations and V8 external bytes follow each; close() frees the rest', async () => {
+      const sq = await open({ backend: p.backend, threads: 1 });
+      const { w, x, qw } = await workload(sq);
+      const ts = Array.from({ length: 300 }, (_, i) => sq.zeros([1 + (i % 7), 3], 'f32'));
+      await sq.synchronize(); // the fills no longer hold the buffers
+      const base = sq.liveAllocations - ts.length;
+      const order = [ts.length - 1, 0, 150, ...Array.from({ length: 100 }, (_, i) => (i * 37 + 11) % ts.length)];
+      const gone = new Set<number>();
+      for (const batch of [order.slice(0, 3), order.slice(3, 40), order.slice(40)]) {
+        let freed = 0;
+        for (const i of batch) if (!gone.has(i)) (gone.add(i), (freed += ts[i].bytes));
+        const ext = native().v8ExternalBytes();
+        for (const i of batch) ts[i].dispose(); // a repeated index disposes twice: a no-op
+        expect(ext - native().v8ExternalBytes()).toBe(freed);
+        expect(sq.liveAllocations).toBe(base + ts.length - gone.size);
+      }
+      const left = ts.filter((t) => !t.disposed);
+      expect(left.length).toBe(ts.length - gone.size);
+      const leftBytes = [...left, w, x, qw].reduce((a, t) => a + t.bytes, 0);
+      const ext = native().v8ExternalBytes();
+      await sq.close();
+      // at least what close() freed (V8 may also have swept an ArrayBuffer meanwhile)
+      expect(ext - native().v8ExternalBytes()).toBeGreaterThanOrEqual(leftBytes);
+      expect(ts.every((t) => t.disposed && t.bytes === 0)).toBe(true);
+      await expectClosedError(left[0].read(), sq.label, /^read: tensor belongs to context .*, which was closed/);
+      await expect(ts[0].read()).rejects.toThrow(new SparqDisposedError('read: tensor was disposed')); // disposed before the close
+    });
+
     it('an op of another, open context rejects a tensor of a closed one as disposed', async () => {
       const a = await open({ backend: p.backend });
       const b = await open({ backend: p.backend });

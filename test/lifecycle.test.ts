@@ -35,6 +35,41 @@ describe('lifecycle [cpu]', () => {
     expect(left).toBeLessThan(16 * 2 ** 20);
   });
 
+  // A native tensor keeps its native context alive (its ops enqueue on the context's stream), and
+  // the context is collectable again once the last of its tensors has let go, by dispose() or by
+  // the GC. Since 2026-12-05 one reference held by the context's live set does this for all its
+  // objects (it was one reference per tensor): this pins both ends of that count.
+  it.each(['dispose()', 'the GC'])(
+    'a native context lives while a tensor of it does and is collected after the last one goes (%s)',
+    (how) => {
+      const r = runNode(
+        ['--expose-gc'],
+        `
+      const sq0 = require(${JSON.stringify(indexJs)});
+      const settle = async () => { for (let i = 0; i < 6; i++) { global.gc(); await new Promise((r) => setImmediate(r)); } };
+      (async () => {
+        let sq = await sq0.open({ backend: 'cpu', threads: 1 });
+        const ctxRef = new WeakRef(sq.handle);
+        // only native tensors stay: the public Tensor (and its owner, the public Context) go
+        let handles = Array.from({ length: 200 }, (_, i) => sq.tensor(new Float32Array([i, 1]), [2], 'f32').handle);
+        sq = null;
+        await settle();
+        const seen = { heldByTensors: ctxRef.deref() !== undefined, read: Array.from(await handles[7].read()) };
+        for (let i = 0; i < 199; i++) handles[i].dispose();
+        await settle();
+        seen.heldByLast = ctxRef.deref() !== undefined;
+        ${how === 'dispose()' ? 'handles[199].dispose();' : ''}
+        handles = null;
+        for (let i = 0; i < 50 && ctxRef.deref() !== undefined; i++) await settle();
+        seen.collected = ctxRef.deref() === undefined;
+        console.log(JSON.stringify(seen));
+      })();`,
+      );
+      expect({ status: r.status, stderr: r.stderr }).toEqual({ status: 0, stderr: '' });
+      expect(JSON.parse(r.stdout)).toEqual({ heldByTensors: true, read: [7, 1], heldByLast: true, collected: true });
+    },
+  );
+
   // Contexts the GC collects without close() hand their streams to the environment's registry,
   // which teardown stops and joins (binding/addon_data.h). Before, the stream worker was detached
   // and could call into Node after it freed the completion channel: SIGABRT at exit in ~1 of 10

@@ -26,6 +26,27 @@ int64_t NextSerial() {
 
 }  // namespace
 
+void LiveSet::Insert(ContextOwned* o, Napi::Object ctx_object) {
+  if (o->in_live_set_) return;
+  if (head_ == nullptr) ctx_object_ = Napi::Persistent(ctx_object);
+  o->live_prev_ = nullptr;
+  o->live_next_ = head_;
+  if (head_ != nullptr) head_->live_prev_ = o;
+  head_ = o;
+  o->in_live_set_ = true;
+}
+
+void LiveSet::Erase(ContextOwned* o) {
+  if (!o->in_live_set_) return;
+  if (o->live_prev_ != nullptr) o->live_prev_->live_next_ = o->live_next_;
+  else head_ = o->live_next_;
+  if (o->live_next_ != nullptr) o->live_next_->live_prev_ = o->live_prev_;
+  o->live_prev_ = o->live_next_ = nullptr;
+  o->in_live_set_ = false;
+  // Last: from here the context object may be collected (the caller no longer needs it).
+  if (head_ == nullptr) ctx_object_.Reset();
+}
+
 ContextCore::ContextCore(Napi::Env env, std::shared_ptr<Backend> backend, std::string fallback_reason)
     : backend_(std::move(backend)),
       fallback_reason_(std::move(fallback_reason)),
@@ -142,10 +163,12 @@ Napi::Promise ContextCore::Close(Napi::Env env, Napi::Object self) {
 }
 
 void ContextCore::FinishClose(Napi::Env env) {
-  // Each object erases itself from the set when it lets go of its memory.
-  std::vector<ContextOwned*> alive(live_->objects.begin(), live_->objects.end());
-  for (ContextOwned* o : alive) o->ReleaseOnClose(env, label_);
-  live_->objects.clear();
+  // Each object erases itself from the set when it lets go of its memory; the Erase after is a
+  // no-op then, and only guards this loop against an implementation that did not.
+  while (ContextOwned* o = live_->first()) {
+    o->ReleaseOnClose(env, label_);
+    live_->Erase(o);
+  }
   // With the last buffer gone, the backend (threads, handles) goes now — on the stream worker, as
   // its last task, not here: a cuda backend's teardown synchronizes its stream, destroys cuBLAS and
   // cudaFree()s its workspaces, and cudaFree waits for the whole device, other contexts' queued

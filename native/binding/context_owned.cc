@@ -3,10 +3,9 @@
 namespace sparq::binding {
 
 void ContextOwnedHandle::Attach(Napi::Env env, Napi::Object ctx_object, ContextCore* ctx, size_t external_bytes) {
-  ctx_object_ = Napi::Persistent(ctx_object);
   ctx_ = ctx;
   live_ = ctx->live();
-  live_->objects.insert(this);
+  live_->Insert(this, ctx_object);
   accounted_bytes_ = external_bytes;
   attached_ = true;
   Napi::MemoryManagement::AdjustExternalMemory(env, static_cast<int64_t>(accounted_bytes_));
@@ -16,12 +15,12 @@ void ContextOwnedHandle::Detach(Napi::Env env) {
   if (!attached_) return;
   attached_ = false;
   FreeMemory();
-  live_->objects.erase(this);
-  live_.reset();
   // env is null-ish only at teardown; AdjustExternalMemory is still valid inside finalizers.
   Napi::MemoryManagement::AdjustExternalMemory(env, -static_cast<int64_t>(accounted_bytes_));
   accounted_bytes_ = 0;
-  ctx_object_.Reset();
+  // Last: the set may let go of the context object here.
+  live_->Erase(this);
+  live_.reset();
 }
 
 void ContextOwnedHandle::ReleaseOnClose(Napi::Env env, const std::string& label) {

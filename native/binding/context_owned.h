@@ -1,6 +1,7 @@
 // binding/context_owned.h: what a tensor and a packed weight share as JS handles of a context's
-// memory: the strong reference to the context object, registration in its LiveSet (so close()
-// frees them), V8 external-memory accounting, and one wording for use after dispose or close.
+// memory: registration in its LiveSet (so close() frees them; the set holds the context object
+// while any is registered), V8 external-memory accounting, and one wording for use after dispose
+// or close.
 #pragma once
 #include <napi.h>
 
@@ -14,7 +15,7 @@ namespace sparq::binding {
 class ContextOwnedHandle : public ContextOwned {
  public:
   ~ContextOwnedHandle() override {
-    if (attached_) live_->objects.erase(this);  // destroyed without a finalizer call (teardown)
+    if (attached_) live_->Erase(this);  // destroyed without a finalizer call (teardown)
   }
   ContextCore* context() const { return ctx_; }
   // SparqDisposedError "<op>: <argument> was disposed", or "... belongs to context cpu#3, which
@@ -34,8 +35,7 @@ class ContextOwnedHandle : public ContextOwned {
   virtual void FreeMemory() = 0;
 
  private:
-  Napi::ObjectReference ctx_object_;
-  ContextCore* ctx_ = nullptr;
+  ContextCore* ctx_ = nullptr;  // valid while attached_: the LiveSet holds the context object
   std::shared_ptr<LiveSet> live_;
   std::string closed_label_;
   size_t accounted_bytes_ = 0;
