@@ -34,15 +34,20 @@ export function refuseStructuredClone(target: object, what: string, instead: str
   backendObjects.set(target, { what, instead });
 }
 
-// The library's objects (a tensor, a weight, a context, a group, a comm), with what to post instead
-// of them: an argument that takes host data says what it got instead of "got object". Only a tensor's
-// and a weight's `instead` is how to get host data from them (read()).
+// The library's objects (a weight, a context, a group, a comm), with what to post instead of them:
+// an argument that takes host data says what it got instead of "got object". Only a tensor's and a
+// weight's `instead` is how to get host data from them (read()). Tensors are not in it: every op
+// output is a tensor, and a WeakMap entry per tensor (an ephemeron V8 rehashes as the table grows
+// and revisits in every GC) was ~1 µs of each tensor's creation and collection at 10^5 alive
+// (docs/decisions.md "Per-object cost"); Tensor.isTensor tells them by their private field instead.
 const backendObjects = new WeakMap<object, { what: string; instead: string }>();
 const HOLDS_DATA = new Set(['tensor', 'weight']);
+const TENSOR_NO_CLONE = { what: 'tensor', instead: 'await tensor.read()' };
 
 /** Throws SparqArgumentError when `data` (an argument that takes host data) is a sparq object: a tensor, a weight, a context, a group or a comm. */
 export function refuseBackendObject(data: unknown, op: string, argument: string, expected: string): void {
-  const known = data !== null && typeof data === 'object' ? backendObjects.get(data) : undefined;
+  if (data === null || typeof data !== 'object') return;
+  const known = Tensor.isTensor(data) ? TENSOR_NO_CLONE : backendObjects.get(data);
   if (known === undefined) return;
   throw new SparqArgumentError(
     HOLDS_DATA.has(known.what)
@@ -99,9 +104,14 @@ export class Tensor<D extends DType = DType> {
     checkConstructed(token, 'Tensor', 'tensors come from sq.tensor(), sq.zeros() and the ops');
     this.#handle = handle;
     this.#owner = owner;
-    this.shape = Object.freeze(handle.shape.slice());
+    this.shape = Object.freeze(handle.shape); // the native getter makes a fresh array per call: no copy needed
     this.dtype = handle.dtype as D;
-    refuseStructuredClone(this, 'tensor', 'await tensor.read()');
+    Object.defineProperty(this, '__noStructuredClone', noCloneDescriptor(TENSOR_NO_CLONE.what, TENSOR_NO_CLONE.instead));
+  }
+
+  /** @internal whether `value` was made by this class (its private field, not the prototype chain: no Proxy trap runs) */
+  static isTensor(value: object): boolean {
+    return #handle in value;
   }
 
   /** @internal the native tensor; undefined on an object that only has Tensor's prototype */

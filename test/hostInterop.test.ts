@@ -103,6 +103,36 @@ describe('a sparq object passed where host data goes says what it is [cpu]', () 
   });
 });
 
+// Tensors are told by their private field since 2026-12-05 (a WeakMap entry per tensor before):
+// the same answers for every tensor there is, and still none for look-alikes.
+describe('every tensor passed where host data goes is named as one [cpu]', () => {
+  it('an op output, a disposed tensor and a closed context\'s tensor point at read(); a Proxy of one or an object inheriting from one does not', async () => {
+    const sq = await open({ backend: 'cpu', threads: 1 });
+    const messageOf = (data: unknown): string => {
+      try {
+        sq.tensor(data as never, [4], 'f16');
+      } catch (e) {
+        expect(e).toBeInstanceOf(SparqArgumentError);
+        return (e as Error).message;
+      }
+      return 'accepted';
+    };
+    const named = "tensor: data must be a typed array of host data, got a sparq tensor (its memory is the backend's: await tensor.read() gives its host data)";
+    const w = sq.tensor(toF16([1, 2, 3, 4]), [2, 2], 'f16');
+    const y = sq.dense.matmul(w, sq.tensor(toF16([1, 1]), [1, 2], 'f16'));
+    const gone = sq.zeros([2], 'f16');
+    gone.dispose();
+    expect([messageOf(w), messageOf(y), messageOf(gone)]).toEqual([named, named, named]);
+    const lookAlike = "tensor: data must be a Uint16Array (fp16 bits) for dtype 'f16', got object";
+    expect([messageOf(new Proxy(w, {})), messageOf(Object.create(w))]).toEqual([lookAlike, lookAlike]);
+    const other = await open({ backend: 'cpu', threads: 1 });
+    const closed = other.zeros([2], 'f16');
+    await other.close();
+    expect(messageOf(closed)).toBe(named);
+    await sq.close();
+  });
+});
+
 describe('a Tensor of unknown dtype narrows with hasDType [cpu]', () => {
   // Compiles only because hasDType is a type guard: t.dtype === 'f16' would not narrow the Map's
   // Tensor<DType> to the Tensor<'f16'> dense.matmul takes (the type-check of this file fails then).
