@@ -38,7 +38,7 @@ export function refuseStructuredClone(target: object, what: string, instead: str
 // an argument that takes host data says what it got instead of "got object". Only a tensor's and a
 // weight's `instead` is how to get host data from them (read()). Tensors are not in it: every op
 // output is a tensor, and a WeakMap entry per tensor (an ephemeron V8 rehashes as the table grows
-// and revisits in every GC) was ~1 µs of each tensor's creation and collection at 10^5 alive
+// and revisits in every GC) was 1–2.5 µs of each tensor's creation at 10^5 alive
 // (docs/decisions.md "Per-object cost"); Tensor.isTensor tells them by their private field instead.
 const backendObjects = new WeakMap<object, { what: string; instead: string }>();
 const HOLDS_DATA = new Set(['tensor', 'weight']);
