@@ -1,7 +1,7 @@
 import { MessageChannel } from 'worker_threads';
 import { inspect } from 'util';
 
-import { comm, fromBF16, fromF16, open, SparqArgumentError, toBF16, toF16, type Tensor } from '../src';
+import { comm, fromBF16, fromF16, open, SparqArgumentError, toBF16, toF16, type Context, type Tensor } from '../src';
 
 describe('sparq objects in Node’s host facilities [cpu]', () => {
   it('posting a tensor, a weight, a context, a group or a comm to another thread throws a SparqArgumentError that says what to post', async () => {
@@ -75,6 +75,20 @@ describe('sparq objects in Node’s host facilities [cpu]', () => {
 // returns, so the caller may overwrite it at once. Until 2026-12-05 the weight preparations started
 // in a microtask, so an array overwritten right after the call (before any await) was what they
 // quantized, encoded or pruned.
+// What sq.tensor says when `data` (a sparq object, a look-alike) is passed as host data: its
+// SparqArgumentError's message, or 'accepted'.
+const refusalOf =
+  (sq: Context) =>
+  (data: unknown): string => {
+    try {
+      sq.tensor(data as never, [4], 'f16');
+    } catch (e) {
+      expect(e).toBeInstanceOf(SparqArgumentError);
+      return (e as Error).message;
+    }
+    return 'accepted';
+  };
+
 describe('a sparq object passed where host data goes says what it is [cpu]', () => {
   it('a tensor or weight points at read(); a context, group or comm (no host data) is named without a read() hint', async () => {
     const sq = await open({ backend: 'cpu', threads: 1 });
@@ -82,15 +96,7 @@ describe('a sparq object passed where host data goes says what it is [cpu]', () 
       const t = sq.tensor(toF16([1, 2, 3, 4]), [2, 2], 'f16');
       const w = await sq.int8.quantize(toF16([1, 2, 3, 4]), [2, 2]);
       const c = await sq.comm({ id: comm.create(), rank: 0, size: 1 });
-      const messageOf = (data: unknown): string => {
-        try {
-          sq.tensor(data as never, [4], 'f16');
-        } catch (e) {
-          expect(e).toBeInstanceOf(SparqArgumentError);
-          return (e as Error).message;
-        }
-        return 'accepted';
-      };
+      const messageOf = refusalOf(sq);
       expect(messageOf(t)).toMatch(/got a sparq tensor \(its memory is the backend's: await tensor\.read\(\) gives its host data\)$/);
       expect(messageOf(w)).toMatch(/got a sparq weight \(its memory is the backend's: await weight\.read\(\) gives its host data\)$/);
       // (was "… the rank count gives its host data", "… join with sq.comm() there gives its host data")
@@ -108,15 +114,7 @@ describe('a sparq object passed where host data goes says what it is [cpu]', () 
 describe('every tensor passed where host data goes is named as one [cpu]', () => {
   it('an op output, a disposed tensor and a closed context\'s tensor point at read(); a Proxy of one or an object inheriting from one does not', async () => {
     const sq = await open({ backend: 'cpu', threads: 1 });
-    const messageOf = (data: unknown): string => {
-      try {
-        sq.tensor(data as never, [4], 'f16');
-      } catch (e) {
-        expect(e).toBeInstanceOf(SparqArgumentError);
-        return (e as Error).message;
-      }
-      return 'accepted';
-    };
+    const messageOf = refusalOf(sq);
     const named = "tensor: data must be a typed array of host data, got a sparq tensor (its memory is the backend's: await tensor.read() gives its host data)";
     const w = sq.tensor(toF16([1, 2, 3, 4]), [2, 2], 'f16');
     const y = sq.dense.matmul(w, sq.tensor(toF16([1, 1]), [1, 2], 'f16'));
