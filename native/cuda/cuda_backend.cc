@@ -101,11 +101,9 @@ void KeepPoolMemory(CudaContext* c, const sparq::cuda::PoolPolicy& policy) {
     // library chose: kept, and nothing of theirs trimmed at close — unless the env says otherwise.
     const bool ours = current == 0 || current == policy.release_threshold;
     uint64_t threshold = policy.release_threshold;
-    if ((ours || policy.from_env) && threshold != 0 &&
-        cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &threshold) == cudaSuccess)
+    if ((ours || policy.from_env) &&
+        cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &threshold) == cudaSuccess && threshold != 0)
       c->kept_pool = pool;
-    else if (policy.from_env && threshold == 0)
-      cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &threshold);
   }
   (void)cudaGetLastError();
 }
