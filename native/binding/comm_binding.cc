@@ -398,7 +398,7 @@ Napi::Value CommAllreduceRmsnorm(const Napi::CallbackInfo& info) {
       *buf = given->buffer();
       return v;
     }
-    *buf = ctx->Allocate(env, bytes, op, name, "an output " + ShapeToString(shape) + " f16");
+    *buf = ctx->Allocate(env, bytes, op, name, "an output", shape, DType::kF16);
     return TensorWrap::Create(env, ctx_object, ctx, *buf, DType::kF16, shape);
   };
   std::shared_ptr<Buffer> ob, rb;
@@ -414,7 +414,7 @@ Napi::Value CommAllreduceRmsnorm(const Napi::CallbackInfo& info) {
     if (nccl) nccl->Abandon(reason);
     else (void)comm->Abandon(reason);
   };
-  EnqueueOp(env, ctx, {xb, resb, gb}, std::vector<std::shared_ptr<Buffer>>{ob, rb},
+  EnqueueOp(env, ctx, {xb, resb, gb}, {ob, rb},
             [state, backend, comm, device, nccl, xb, resb, gb, ob, rb, tokens, hidden, eps_f](LaunchInfo* launch) {
               Status s = [&] {
               CommAllreduceRmsnormArgs args;

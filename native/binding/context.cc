@@ -80,7 +80,7 @@ Napi::Value ContextWrap::Tensor(const Napi::CallbackInfo& info) {
              std::to_string(elements) + " elements for shape " + ShapeToString(shape),
              std::to_string(data.ElementLength()) + " elements");
   size_t bytes = ShapeBytes(env, shape, dtype, op);
-  std::shared_ptr<Buffer> buffer = core_->Allocate(env, bytes, op, "data", "the tensor " + ShapeToString(shape) + " " + DTypeName(dtype));
+  std::shared_ptr<Buffer> buffer = core_->Allocate(env, bytes, op, "data", "the tensor", shape, dtype);
   const uint8_t* src = TypedArrayBytes(data, op, "data");
   if (core_->backend().host_memory()) {
     formats::ParallelCopy(buffer->ptr, src, bytes, HostCopyThreads(*core_));
@@ -112,7 +112,7 @@ Napi::Value ContextWrap::Zeros(const Napi::CallbackInfo& info) {
   Shape shape = ParseShape(info[0], op, "shape");
   DType dtype = ParseDType(info[1], op, "dtype");
   size_t bytes = ShapeBytes(env, shape, dtype, op);
-  std::shared_ptr<Buffer> buffer = core_->Allocate(env, bytes, op, "shape", "the tensor " + ShapeToString(shape) + " " + DTypeName(dtype));
+  std::shared_ptr<Buffer> buffer = core_->Allocate(env, bytes, op, "shape", "the tensor", shape, dtype);
   std::shared_ptr<Backend> backend = core_->backend_ptr();
   core_->Enqueue(env, [buffer, backend]() -> Status {
     Status s = backend->Fill(buffer->ptr, buffer->bytes, 0);

@@ -1,6 +1,7 @@
 #include "binding/context_core.h"
 
 #include "binding/addon_data.h"
+#include "binding/args.h"
 #include "binding/errors.h"
 
 #include <algorithm>
@@ -109,8 +110,9 @@ void ContextCore::Shutdown(bool join) {
   stream_.reset();
 }
 
-std::shared_ptr<Buffer> ContextCore::Allocate(Napi::Env env, size_t bytes, const std::string& op,
-                                              const std::string& argument, const std::string& what) {
+template <class Describe>
+std::shared_ptr<Buffer> ContextCore::AllocateOrThrow(Napi::Env env, size_t bytes, const std::string& op,
+                                                     const std::string& argument, const Describe& what) {
   ThrowIfClosed(env, op);
   auto buffer = std::make_shared<Buffer>();
   buffer->backend = backend_;
@@ -119,11 +121,23 @@ std::shared_ptr<Buffer> ContextCore::Allocate(Napi::Env env, size_t bytes, const
   if (!s.ok()) {
     buffer->ptr = nullptr;
     ThrowStatus(env, Status::Error(s.code,
-                                   op + ": could not allocate " + what + " (" + std::to_string(bytes) +
+                                   op + ": could not allocate " + what() + " (" + std::to_string(bytes) +
                                        " bytes) for " + argument + " on backend '" + backend_->name() + "': " + s.message,
                                    argument));
   }
   return buffer;
+}
+
+std::shared_ptr<Buffer> ContextCore::Allocate(Napi::Env env, size_t bytes, const std::string& op,
+                                              const std::string& argument, const std::string& what) {
+  return AllocateOrThrow(env, bytes, op, argument, [&what] { return what; });
+}
+
+std::shared_ptr<Buffer> ContextCore::Allocate(Napi::Env env, size_t bytes, const std::string& op,
+                                              const std::string& argument, const char* what_prefix,
+                                              const std::vector<int64_t>& shape, DType dtype) {
+  return AllocateOrThrow(env, bytes, op, argument,
+                         [&] { return std::string(what_prefix) + " " + ShapeToString(shape) + " " + DTypeName(dtype); });
 }
 
 void ContextCore::ThrowIfClosed(Napi::Env env, const std::string& op) const {
@@ -218,49 +232,56 @@ void ContextCore::ThrowIfLost(Napi::Env env) {
                                           : "")));
 }
 
-void ContextCore::Enqueue(Napi::Env env, std::function<Status()> work,
-                          std::function<void(Napi::Env, const Status&)> complete) {
+void ContextCore::BeginEnqueue(Napi::Env env, bool has_completion) {
   ThrowIfClosed(env, "enqueue");
   ThrowIfLost(env);
   if (!stream_) ThrowStatus(env, Status::Error(StatusCode::kDisposed, "context " + label_ + " was closed", "context"));
-  std::shared_ptr<ContextShared> shared = shared_;
-  shared->pending.fetch_add(1);
-  std::shared_ptr<Channel> channel = channel_;
-  if (complete) channel->Hold(env);
-  bool has_completion = static_cast<bool>(complete);
-  bool taken = stream_->Enqueue([work = std::move(work), complete = std::move(complete), shared, channel,
-                                 has_completion]() mutable {
-    Status status;
-    try {
-      status = work();
-    } catch (const std::bad_alloc&) {
-      status = Status::Error(StatusCode::kOutOfMemory, "out of host memory for a kernel's scratch space");
-    } catch (const std::exception& e) {
-      status = Status::Error(StatusCode::kDevice, std::string("kernel failed: ") + e.what());
+  shared_->pending.fetch_add(1);
+  if (has_completion) channel_->Hold(env);
+}
+
+void ContextCore::RefuseEnqueue(Napi::Env env, bool has_completion) {
+  shared_->pending.fetch_sub(1);
+  if (has_completion) channel_->Drop(env);
+  ThrowStatus(env, Status::Error(StatusCode::kDisposed, "context " + label_ + " was closed", "context"));
+}
+
+Status ContextCore::OutOfHostMemory() {
+  return Status::Error(StatusCode::kOutOfMemory, "out of host memory for a kernel's scratch space");
+}
+
+Status ContextCore::KernelThrew(const std::exception& e) {
+  return Status::Error(StatusCode::kDevice, std::string("kernel failed: ") + e.what());
+}
+
+void ContextCore::FinishTask(ContextShared& shared, const Status& status, bool has_completion) {
+  if (!status.ok()) {
+    std::lock_guard<std::mutex> lock(shared.mu);
+    // A task with its own promise reports its failure there; synchronize() reports the rest.
+    if (!has_completion && shared.first_error.ok()) shared.first_error = status;
+    if (status.code == StatusCode::kDevice && !shared.lost.load()) {
+      shared.lost_status = status;
+      shared.lost.store(true);
     }
-    if (!status.ok()) {
-      std::lock_guard<std::mutex> lock(shared->mu);
-      // A task with its own promise reports its failure there; synchronize() reports the rest.
-      if (!has_completion && shared->first_error.ok()) shared->first_error = status;
-      if (status.code == StatusCode::kDevice && !shared->lost.load()) {
-        shared->lost_status = status;
-        shared->lost.store(true);
-      }
-    }
-    shared->pending.fetch_sub(1);
-    if (has_completion) {
-      auto* boxed = new Completion([complete = std::move(complete), status, channel](Napi::Env env) {
-        channel->Drop(env);
-        complete(env, status);
-      });
-      if (channel->tsfn.NonBlockingCall(boxed, CallCompletion) != napi_ok) delete boxed;
-    }
-  });
-  if (!taken) {
-    shared->pending.fetch_sub(1);
-    if (has_completion) channel->Drop(env);
-    ThrowStatus(env, Status::Error(StatusCode::kDisposed, "context " + label_ + " was closed", "context"));
   }
+  shared.pending.fetch_sub(1);
+}
+
+void ContextCore::Enqueue(Napi::Env env, std::function<Status()> work,
+                          std::function<void(Napi::Env, const Status&)> complete) {
+  if (!complete) return Enqueue(env, std::move(work));
+  BeginEnqueue(env, true);
+  bool taken = stream_->Enqueue([work = std::move(work), complete = std::move(complete), shared = shared_,
+                                 channel = channel_]() mutable {
+    const Status status = RunGuarded(work);
+    FinishTask(*shared, status, true);
+    auto* boxed = new Completion([complete = std::move(complete), status, channel](Napi::Env env) {
+      channel->Drop(env);
+      complete(env, status);
+    });
+    if (channel->tsfn.NonBlockingCall(boxed, CallCompletion) != napi_ok) delete boxed;
+  });
+  if (!taken) RefuseEnqueue(env, true);
 }
 
 }  // namespace sparq::binding

@@ -97,12 +97,25 @@ class ContextCore {
   // "<op>: could not allocate <what> (<bytes> bytes) for <argument> on backend ...".
   std::shared_ptr<Buffer> Allocate(Napi::Env env, size_t bytes, const std::string& op = "tensor",
                                    const std::string& argument = "out", const std::string& what = "the output");
+  // The same, <what> being "<what_prefix> [shape] <dtype>": built only when the allocation fails
+  // (an op's output is allocated on every call).
+  std::shared_ptr<Buffer> Allocate(Napi::Env env, size_t bytes, const std::string& op, const std::string& argument,
+                                   const char* what_prefix, const std::vector<int64_t>& shape, DType dtype);
 
-  // Enqueues `work` on the stream. When `complete` is given it runs on the JS thread afterwards with
-  // the work's status, and keeps the event loop alive until then. Throws SparqDeviceError when the
-  // context is lost.
-  void Enqueue(Napi::Env env, std::function<Status()> work,
-               std::function<void(Napi::Env, const Status&)> complete = nullptr);
+  // Enqueues `work` (a Status() callable) on the stream. Throws SparqDeviceError when the context
+  // is lost, SparqDisposedError once it is closed. The closure is kept in the stream's slot, not
+  // allocated (runtime/task.h): ops come through here.
+  template <class Work>
+  void Enqueue(Napi::Env env, Work&& work) {
+    BeginEnqueue(env, false);
+    bool taken = stream_->Enqueue([work = std::forward<Work>(work), shared = shared_]() mutable {
+      FinishTask(*shared, RunGuarded(work), false);
+    });
+    if (!taken) RefuseEnqueue(env, false);
+  }
+  // The same, and `complete` runs on the JS thread afterwards with the work's status, keeping the
+  // event loop alive until then.
+  void Enqueue(Napi::Env env, std::function<Status()> work, std::function<void(Napi::Env, const Status&)> complete);
 
   // Stops the stream: `join` waits for the running task (environment teardown); otherwise detaches.
   // `join` first runs the interrupts, so the running task is never a wait on a peer.
@@ -134,6 +147,29 @@ class ContextCore {
     void Hold(Napi::Env env) { if (holds++ == 0) tsfn.Ref(env); }
     void Drop(Napi::Env env) { if (--holds == 0) tsfn.Unref(env); }
   };
+
+  // Enqueue's checks and bookkeeping before and after the stream takes (or refuses) the task.
+  void BeginEnqueue(Napi::Env env, bool has_completion);
+  [[noreturn]] void RefuseEnqueue(Napi::Env env, bool has_completion);
+  // On the worker: the work's status, with its exceptions turned into statuses.
+  template <class Work>
+  static Status RunGuarded(Work& work) {
+    try {
+      return work();
+    } catch (const std::bad_alloc&) {
+      return OutOfHostMemory();
+    } catch (const std::exception& e) {
+      return KernelThrew(e);
+    }
+  }
+  static Status OutOfHostMemory();
+  static Status KernelThrew(const std::exception& e);
+  // On the worker, after the work: records a failure (first_error, lost) and counts the task done.
+  static void FinishTask(ContextShared& shared, const Status& status, bool has_completion);
+
+  template <class Describe>
+  std::shared_ptr<Buffer> AllocateOrThrow(Napi::Env env, size_t bytes, const std::string& op, const std::string& argument,
+                                          const Describe& what);
 
   void FinishClose(Napi::Env env);    // the queue drained: frees what is alive, hands the backend to the stream
   void CompleteClose(Napi::Env env);  // the backend is gone: joins the worker, resolves close()

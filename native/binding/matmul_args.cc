@@ -12,7 +12,7 @@ void CheckWeightDims(Napi::Env env, const std::string& op, const std::string& ar
 
 MatmulOperands ParseMatmulOperands(const Napi::CallbackInfo& info, ContextCore* ctx, const std::string& op,
                                    size_t x_at, int64_t n, int64_t k, const MatmulLimits& limits,
-                                   const std::vector<TensorWrap*>& inputs) {
+                                   std::initializer_list<TensorWrap*> inputs) {
   Napi::Env env = info.Env();
   const DType f16 = DType::kF16;
   MatmulOperands a;
@@ -28,7 +28,8 @@ MatmulOperands ParseMatmulOperands(const Napi::CallbackInfo& info, ContextCore* 
     ThrowArg(env, StatusCode::kShape, op, "x",
              "[m, " + std::to_string(k) + "] with m (the product of the leading dims) <= " + std::to_string(limits.max_m),
              ShapeToString(xs));
-  a.out_shape = Shape(xs.begin(), xs.end() - 1);
+  a.out_shape.reserve(xs.size());
+  a.out_shape.assign(xs.begin(), xs.end() - 1);
   a.out_shape.push_back(n);
   if (a.bias && (a.bias->shape().size() != 1 || a.bias->shape()[0] != n))
     ThrowArg(env, StatusCode::kShape, op, "bias", "[" + std::to_string(n) + "]", ShapeToString(a.bias->shape()));
@@ -41,8 +42,7 @@ MatmulOperands ParseMatmulOperands(const Napi::CallbackInfo& info, ContextCore* 
     a.out = out->buffer();
     a.out_object = info[x_at + 2].As<Napi::Object>();
   } else {
-    a.out = ctx->Allocate(env, size_t(a.m) * size_t(n) * 2, op, "out",
-                          "the output " + ShapeToString(a.out_shape) + " f16");
+    a.out = ctx->Allocate(env, size_t(a.m) * size_t(n) * 2, op, "out", "the output", a.out_shape, DType::kF16);
     a.out_object = TensorWrap::Create(env, info[0].As<Napi::Object>(), ctx, a.out, DType::kF16, a.out_shape);
   }
   return a;

@@ -4,32 +4,71 @@
 #pragma once
 #include <napi.h>
 
-#include <functional>
+#include <array>
+#include <cstddef>
+#include <initializer_list>
 #include <memory>
+#include <mutex>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "binding/context_core.h"
 
 namespace sparq::binding {
 
+// An op's input or output buffers (null entries allowed: an absent bias). Up to N are held in
+// place, so the op's closure stays inside the stream's slot (runtime/task.h); more (a group's
+// ranks) go to a vector.
+template <size_t N>
+class OpBuffers {
+ public:
+  OpBuffers() = default;
+  OpBuffers(std::shared_ptr<Buffer> one) : count_(1) { inline_[0] = std::move(one); }  // NOLINT: one output
+  OpBuffers(std::initializer_list<std::shared_ptr<Buffer>> list) {
+    if (list.size() > N) {
+      more_.assign(list.begin(), list.end());
+      return;
+    }
+    for (const auto& b : list) inline_[count_++] = b;
+  }
+  OpBuffers(std::vector<std::shared_ptr<Buffer>> list) : more_(std::move(list)) {}  // NOLINT
+  template <class F>
+  void ForEach(F&& f) const {
+    for (size_t i = 0; i < count_; ++i) f(inline_[i]);
+    for (const auto& b : more_) f(b);
+  }
+
+ private:
+  std::array<std::shared_ptr<Buffer>, N> inline_;
+  size_t count_ = 0;
+  std::vector<std::shared_ptr<Buffer>> more_;
+};
+using OpInputs = OpBuffers<5>;   // a weight's parts, x, bias
+using OpOutputs = OpBuffers<2>;  // the output (and an op's second result)
+
 // outs: every buffer the op writes (each is marked with the failure, or cleared on success).
-// skipped: run instead of `run` when an input carries an earlier failure (a collective must tell
-// its peers it will not take part, or they wait for it and pair its next call with this one).
-inline void EnqueueOp(Napi::Env env, ContextCore* ctx, std::vector<std::shared_ptr<Buffer>> inputs,
-                      std::vector<std::shared_ptr<Buffer>> outs, std::function<Status(LaunchInfo*)> run,
-                      std::function<void(const Status&)> skipped = nullptr) {
-  std::shared_ptr<ContextShared> shared = ctx->shared_ptr();
-  ctx->Enqueue(env, [inputs = std::move(inputs), outs = std::move(outs), run = std::move(run), skipped = std::move(skipped),
-                     shared]() -> Status {
+// run: Status(LaunchInfo*), on the stream worker.
+// skipped: void(const Status&), run instead of `run` when an input carries an earlier failure (a
+// collective must tell its peers it will not take part, or they wait for it and pair its next call
+// with this one); nullptr for none.
+template <class Run, class Skipped = std::nullptr_t>
+inline void EnqueueOp(Napi::Env env, ContextCore* ctx, OpInputs inputs, OpOutputs outs, Run&& run,
+                      Skipped&& skipped = nullptr) {
+  ctx->Enqueue(env, [inputs = std::move(inputs), outs = std::move(outs), run = std::forward<Run>(run),
+                     skipped = std::forward<Skipped>(skipped), shared = ctx->shared_ptr()]() mutable -> Status {
     auto mark = [&outs](const Status& s) {
-      for (const auto& out : outs) out->error = s;
+      outs.ForEach([&s](const std::shared_ptr<Buffer>& out) { out->error = s; });
     };
-    for (const auto& in : inputs) {
-      if (in && !in->error.ok()) {
-        mark(in->error);
-        if (skipped) skipped(in->error);
-        return Status::Ok();  // reported once, by the op that failed
-      }
+    const Status* failed = nullptr;
+    inputs.ForEach([&failed](const std::shared_ptr<Buffer>& in) {
+      if (failed == nullptr && in && !in->error.ok()) failed = &in->error;
+    });
+    if (failed != nullptr) {
+      const Status why = *failed;
+      mark(why);
+      if constexpr (!std::is_same_v<std::decay_t<Skipped>, std::nullptr_t>) skipped(why);
+      return Status::Ok();  // reported once, by the op that failed
     }
     LaunchInfo info;
     Status s = run(&info);
@@ -42,11 +81,6 @@ inline void EnqueueOp(Napi::Env env, ContextCore* ctx, std::vector<std::shared_p
     }
     return s;
   });
-}
-
-inline void EnqueueOp(Napi::Env env, ContextCore* ctx, std::vector<std::shared_ptr<Buffer>> inputs,
-                      std::shared_ptr<Buffer> out, std::function<Status(LaunchInfo*)> run) {
-  EnqueueOp(env, ctx, std::move(inputs), std::vector<std::shared_ptr<Buffer>>{std::move(out)}, std::move(run));
 }
 
 }  // namespace sparq::binding

@@ -2,8 +2,8 @@
 
 #include <atomic>
 #include <condition_variable>
-#include <deque>
 #include <mutex>
+#include <vector>
 
 #include "runtime/worker_thread.h"
 
@@ -22,12 +22,53 @@ namespace {
 constexpr int64_t kStreamSpinNs = 100000;
 constexpr int64_t kStreamPauseOnlyNs = 0;  // yield from the first look
 
+// The queued tasks, oldest first, in a ring that grows by doubling: a queue that holds its slots
+// allocates nothing per task (task.h says why that matters). It shrinks back once a deep queue
+// drains.
+class TaskRing {
+ public:
+  bool empty() const { return count_ == 0; }
+  void push_back(Task task) {
+    if (count_ == slots_.size()) Grow();
+    slots_[(head_ + count_) % slots_.size()] = std::move(task);
+    ++count_;
+  }
+  Task pop_front() {
+    Task t = std::move(slots_[head_]);
+    head_ = (head_ + 1) % slots_.size();
+    if (--count_ == 0 && slots_.size() > kKeptSlots) {
+      slots_ = std::vector<Task>();  // a burst of queued ops does not keep its slots for good
+      head_ = 0;
+    }
+    return t;
+  }
+  // Moves every queued task out (to be destroyed outside the stream's lock).
+  std::vector<Task> take_all() {
+    std::vector<Task> out;
+    out.reserve(count_);
+    while (count_ > 0) out.push_back(pop_front());
+    return out;
+  }
+
+ private:
+  static constexpr size_t kFirstSlots = 64;
+  static constexpr size_t kKeptSlots = 4096;  // ~1.9 MB of slots kept once the queue drains
+  void Grow() {
+    std::vector<Task> bigger(slots_.empty() ? kFirstSlots : slots_.size() * 2);
+    for (size_t i = 0; i < count_; ++i) bigger[i] = std::move(slots_[(head_ + i) % slots_.size()]);
+    slots_.swap(bigger);
+    head_ = 0;
+  }
+  std::vector<Task> slots_;
+  size_t head_ = 0, count_ = 0;
+};
+
 }  // namespace
 
 struct Stream::State {
   std::mutex mu;
   std::condition_variable cv;
-  std::deque<std::function<void()>> tasks;
+  TaskRing tasks;
   bool closing = false;   // no new tasks
   bool dropping = false;  // exit without running what is queued
   bool exited = false;    // Run has returned
@@ -43,7 +84,7 @@ Stream::~Stream() {
   if (worker_.joinable()) worker_.detach();
 }
 
-bool Stream::Enqueue(std::function<void()> task) {
+bool Stream::Enqueue(Task task) {
   bool wake = false;
   {
     std::lock_guard<std::mutex> lock(state_->mu);
@@ -71,13 +112,13 @@ bool Stream::Exited() const {
 }
 
 void Stream::StopAndJoin() {
-  std::deque<std::function<void()>> dropped;
+  std::vector<Task> dropped;
   {
     std::lock_guard<std::mutex> lock(state_->mu);
     state_->closing = true;
     state_->dropping = true;
     state_->has_work.store(true, std::memory_order_release);
-    dropped.swap(state_->tasks);
+    dropped = state_->tasks.take_all();
   }
   state_->cv.notify_all();
   if (worker_.joinable()) worker_.join();
@@ -87,7 +128,7 @@ void Stream::StopAndJoin() {
 void Stream::Run(std::shared_ptr<State> state) {
   NameThisThread("sparq-stream");
   for (;;) {
-    std::function<void()> task;
+    Task task;
     SpinUntil([&] { return state->has_work.load(std::memory_order_acquire); }, kStreamSpinNs, kStreamPauseOnlyNs);
     {
       std::unique_lock<std::mutex> lock(state->mu);
@@ -100,12 +141,11 @@ void Stream::Run(std::shared_ptr<State> state) {
         state->exited = true;
         return;
       }
-      task = std::move(state->tasks.front());
-      state->tasks.pop_front();
+      task = state->tasks.pop_front();
       state->has_work.store(state->closing || !state->tasks.empty(), std::memory_order_relaxed);
     }
     task();
-    task = nullptr;  // release captured buffers on the worker, in stream order
+    task.Reset();  // release captured buffers on the worker, in stream order
   }
 }
 

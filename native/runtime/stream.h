@@ -2,9 +2,10 @@
 // tasks strictly in order, so ops, copies and frees keep the order the JS code issued them in.
 // The JS thread only enqueues; it never waits on a task (StopAndJoin at environment teardown aside).
 #pragma once
-#include <functional>
 #include <memory>
 #include <thread>
+
+#include "runtime/task.h"
 
 namespace sparq {
 
@@ -17,7 +18,7 @@ class Stream {
 
   // Runs task on the worker after every task enqueued before it. Returns false (task not taken)
   // once the stream is closing.
-  bool Enqueue(std::function<void()> task);
+  bool Enqueue(Task task);
   // No new tasks; the worker finishes the queued ones and then exits. It stays joinable
   // (StopAndJoin) by whoever keeps this Stream — environment teardown must not leave a worker
   // running (binding/addon_data.h). Never blocks.

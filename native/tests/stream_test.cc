@@ -4,6 +4,8 @@
 // leave no worker of a collected context running (binding/addon_data.h); StopAndJoin() lets the
 // running task finish and drops the rest; a closing stream takes no new task; a task enqueued
 // while the worker spins after its last task, or sleeps past that, or just between the two, runs.
+// Tasks (runtime/task.h) hold a closure in place or on the heap, move, run and destroy it exactly
+// once; the queue's ring keeps order across its growth (with wrapped slots) and its shrink.
 #include <atomic>
 #include <chrono>
 #include <mutex>
@@ -12,6 +14,7 @@
 #include <vector>
 
 #include "runtime/stream.h"
+#include "runtime/task.h"
 #include "sim_test_util.h"
 
 using sparq_test::Check;
@@ -107,6 +110,82 @@ void TasksRunAcrossTheSpinAndSleepHandoff() {
   stream.StopAndJoin();
 }
 
+// Counts live copies of itself: a closure destroyed twice or never shows in `live`.
+struct Tracked {
+  std::atomic<int>* live;
+  explicit Tracked(std::atomic<int>* l) : live(l) { ++*live; }
+  Tracked(const Tracked& o) : live(o.live) { ++*live; }
+  Tracked(Tracked&& o) noexcept : live(o.live) { ++*live; }
+  ~Tracked() { --*live; }
+};
+
+void TasksKeepRunAndDestroyTheirClosureOnce() {
+  std::atomic<int> live{0};
+  int ran = 0;
+  {
+    Tracked t(&live);
+    sparq::Task small;
+    {
+      auto closure = [t, &ran] { ++ran; };
+      static_assert(sparq::Task::FitsInline<decltype(closure)>(), "a small closure is kept in place");
+      small = sparq::Task(std::move(closure));
+    }
+    struct Big {
+      char pad[sparq::Task::kInlineBytes + 8];
+    } big{};
+    big.pad[3] = 7;
+    sparq::Task large([t, big, &ran] { ran += big.pad[3]; });
+    Check(live.load() == 3, "task: each task holds one copy of its closure", "%d live", live.load());
+    sparq::Task moved_small(std::move(small)), moved_large(std::move(large));
+    Check(!small && !large && moved_small && moved_large, "task: a move leaves the source empty");
+    Check(live.load() == 3, "task: a move neither copies nor drops the closure", "%d live", live.load());
+    moved_small();
+    moved_large();
+    Check(ran == 8, "task: the moved tasks run their closures (in place and on the heap)", "ran = %d", ran);
+    sparq::Task assigned;
+    assigned = std::move(moved_small);
+    assigned();
+    Check(ran == 9 && live.load() == 3, "task: move-assigned, it runs the same closure", "ran = %d, %d live", ran, live.load());
+    assigned = std::move(moved_large);  // drops the small closure, takes the large one
+    Check(live.load() == 2, "task: assigning over a task destroys its closure", "%d live", live.load());
+    assigned.Reset();
+    Check(!assigned && live.load() == 1, "task: Reset destroys the closure now", "%d live", live.load());
+  }
+  Check(live.load() == 0, "task: every closure destroyed exactly once", "%d live", live.load());
+}
+
+// Tasks queued behind a held worker, enough to grow the ring while its slots wrap (the first
+// batch moved its head), then enough to pass the size it keeps once drained: order holds, every
+// closure is released, and the stream still runs tasks after the ring shrank.
+void TheRingKeepsOrderAcrossGrowthAndShrink() {
+  sparq::Stream stream;
+  std::atomic<int> ran{0}, live{0};
+  std::atomic<bool> in_order{true};
+  int next = 0;
+  auto batch = [&](int count) {
+    std::atomic<bool> gate{false};
+    stream.Enqueue([&] { WaitFor([&] { return gate.load(); }); });
+    for (int i = 0; i < count; ++i, ++next) {
+      Tracked t(&live);
+      stream.Enqueue([&, i = next, t] {
+        if (ran.load() != i) in_order = false;
+        ++ran;
+      });
+    }
+    gate = true;
+    return WaitFor([&] { return ran.load() == next; });
+  };
+  Check(batch(40), "ring: a first batch runs", "%d of %d ran", ran.load(), next);
+  Check(batch(300), "ring: a batch that grows the ring from a wrapped head runs", "%d of %d ran", ran.load(), next);
+  Check(batch(9000), "ring: a batch past the kept size runs", "%d of %d ran", ran.load(), next);
+  Check(batch(100), "ring: tasks run after the ring shrank", "%d of %d ran", ran.load(), next);
+  Check(in_order.load(), "ring: every task in enqueue order");
+  Check(WaitFor([&] { return live.load() == 0; }), "ring: every task's closure released after it ran", "%d live",
+        live.load());
+  stream.Drain();
+  stream.StopAndJoin();
+}
+
 void IdleStreamDrainsAtOnce() {
   sparq::Stream stream;
   stream.Drain();
@@ -117,6 +196,8 @@ void IdleStreamDrainsAtOnce() {
 }  // namespace
 
 int main() {
+  TasksKeepRunAndDestroyTheirClosureOnce();
+  TheRingKeepsOrderAcrossGrowthAndShrink();
   DrainRunsEverythingInOrderThenExits();
   StopAndJoinDropsTheQueue();
   IdleStreamDrainsAtOnce();
