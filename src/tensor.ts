@@ -79,6 +79,9 @@ function noCloneDescriptor(what: string, instead: string): PropertyDescriptor {
   return d;
 }
 
+// Looked up once: the lookup's key is a fresh string, hashed (and allocated in V8) per call.
+const TENSOR_NO_CLONE_DESCRIPTOR = noCloneDescriptor(TENSOR_NO_CLONE.what, TENSOR_NO_CLONE.instead);
+
 /**
  * A block of memory on a context's backend with a dtype and a shape. Created by `sq.tensor`,
  * `sq.zeros` or an op; read with `await t.read()`; free with `t.dispose()` (or `using`), or all at
@@ -106,7 +109,7 @@ export class Tensor<D extends DType = DType> {
     this.#owner = owner;
     this.shape = Object.freeze(handle.shape); // the native getter makes a fresh array per call: no copy needed
     this.dtype = handle.dtype as D;
-    Object.defineProperty(this, '__noStructuredClone', noCloneDescriptor(TENSOR_NO_CLONE.what, TENSOR_NO_CLONE.instead));
+    Object.defineProperty(this, '__noStructuredClone', TENSOR_NO_CLONE_DESCRIPTOR);
   }
 
   /** @internal whether `value` was made by this class (its private field, not the prototype chain: no Proxy trap runs) */

@@ -105,6 +105,33 @@ describe('int8 weights [cpu, sim]', () => {
   });
 });
 
+describe('int8: outlierColumns is read when first asked for [cpu, sim]', () => {
+  const backends = backendMatrix().filter((p) => p.present && p.backend !== 'cuda');
+  it.each(backends.map((p) => p.backend))('%s: asked for after later ops, it is still this call\'s list; asked twice, the same promise; never asked, nothing to settle; after close(), SparqDisposedError', async (backend) => {
+    const sq = await open({ backend });
+    const [n, k] = [16, 40];
+    const next = rng(freshSeed());
+    const w = randomF16(n * k, next).bits;
+    const iw = await sq.int8.quantize(w, [n, k]);
+    // Outlier columns 3 and 29 in the first call's X, 11 in the second's: |x| = 8 ≥ 6.
+    const xa = randomF16(2 * k, next).bits;
+    const xb = randomF16(2 * k, next).bits;
+    xa[3] = numberToF16Bits(8);
+    xa[k + 29] = numberToF16Bits(-8);
+    xb[11] = numberToF16Bits(8);
+    const first = sq.int8.matmul(iw, sq.tensor(xa, [2, k], 'f16'));
+    const second = sq.int8.matmul(iw, sq.tensor(xb, [2, k], 'f16'));
+    sq.int8.matmul(iw, sq.tensor(xb, [2, k], 'f16')); // never asked for
+    expect(first.outlierColumns).toBe(first.outlierColumns);
+    expect(await second.outlierColumns).toEqual(new Int32Array([11]));
+    expect(await first.outlierColumns).toEqual(new Int32Array([3, 29]));
+    const late = sq.int8.matmul(iw, sq.tensor(xa, [2, k], 'f16'));
+    await late.y.read();
+    await sq.close();
+    await expect(late.outlierColumns).rejects.toThrow(SparqDisposedError);
+  });
+});
+
 describe('int8: a NaN in a row of X makes that row NaN (rowStat is an IEEE max), never finite garbage', () => {
   // Before: every kernel took rowStat with a max that drops NaN, so the NaN counted as 0 and the
   // row's outputs were finite. An Inf is an outlier column (|Inf| ≥ 6), multiplied in fp32.

@@ -167,11 +167,13 @@ Napi::Value Int8Matmul(const Napi::CallbackInfo& info) {
   constexpr MatmulLimits limits = LimitsOf<Int8MatmulArgs>();
   MatmulOperands a = ParseMatmulOperands(info, ctx, op, 2, format.n(), format.k(), limits);
   const int64_t k = format.k();
+  Shape cols_shape{1 + k};
   std::shared_ptr<Buffer> cols = ctx->Allocate(env, size_t(1 + k) * sizeof(int32_t), op, "outlierColumns",
-                                               "the outlier-column list [" + std::to_string(1 + k) + "] i32");
-  Napi::Object cols_object = TensorWrap::Create(env, info[0].As<Napi::Object>(), ctx, cols, DType::kI32, {1 + k});
+                                               "the outlier-column list", cols_shape, DType::kI32);
+  Napi::Object cols_object = TensorWrap::Create(env, info[0].As<Napi::Object>(), ctx, cols, DType::kI32, std::move(cols_shape));
 
-  std::vector<std::shared_ptr<Buffer>> parts = weight->parts();
+  // Each part on its own, not the vector: a copy of it was a heap block per op (op_launch.h).
+  std::shared_ptr<Buffer> codes = weight->parts().at(0), scb = weight->parts().at(1), row_sums = weight->parts().at(2);
   std::shared_ptr<Buffer> xb = a.x->buffer(), out = a.out;
   std::shared_ptr<Buffer> bb = a.bias ? a.bias->buffer() : nullptr;
   std::shared_ptr<Backend> backend = ctx->backend_ptr();
@@ -184,10 +186,10 @@ Napi::Value Int8Matmul(const Napi::CallbackInfo& info) {
   constexpr float kMaxFloat = std::numeric_limits<float>::max();
   float t = threshold >= static_cast<double>(kMaxFloat) ? kMaxFloat : static_cast<float>(threshold);
   if (static_cast<double>(t) < threshold && t < kMaxFloat) t = std::nextafter(t, std::numeric_limits<float>::infinity());
-  EnqueueOp(env, ctx, {parts[0], parts[1], parts[2], xb, bb}, {out, cols},
-            [backend, parts, keep, xb, bb, out, cols, m, t](LaunchInfo* launch) {
+  EnqueueOp(env, ctx, {codes, scb, row_sums, xb, bb}, {out, cols},
+            [backend, codes, scb, row_sums, keep, xb, bb, out, cols, m, t](LaunchInfo* launch) {
               Int8MatmulArgs args;
-              args.weight = static_cast<const Int8Format&>(*keep).View(*parts[0], *parts[1], *parts[2]);
+              args.weight = static_cast<const Int8Format&>(*keep).View(*codes, *scb, *row_sums);
               args.x = static_cast<const uint16_t*>(xb->ptr);
               args.bias = bb ? static_cast<const uint16_t*>(bb->ptr) : nullptr;
               args.y = static_cast<uint16_t*>(out->ptr);

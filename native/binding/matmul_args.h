@@ -5,6 +5,7 @@
 #pragma once
 #include <napi.h>
 
+#include <initializer_list>
 #include <memory>
 #include <string>
 #include <vector>
@@ -42,6 +43,6 @@ void CheckWeightDims(Napi::Env env, const std::string& op, const std::string& ar
 // (out may alias none of them). Allocates the output when out is not given.
 MatmulOperands ParseMatmulOperands(const Napi::CallbackInfo& info, ContextCore* ctx, const std::string& op,
                                    size_t x_at, int64_t n, int64_t k, const MatmulLimits& limits,
-                                   const std::vector<TensorWrap*>& inputs = {});
+                                   std::initializer_list<TensorWrap*> inputs = {});
 
 }  // namespace sparq::binding

@@ -44,7 +44,7 @@ class OpBuffers {
   size_t count_ = 0;
   std::vector<std::shared_ptr<Buffer>> more_;
 };
-using OpInputs = OpBuffers<5>;   // a weight's parts, x, bias
+using OpInputs = OpBuffers<6>;   // a weight's parts (sparse: 4), x, bias
 using OpOutputs = OpBuffers<2>;  // the output (and an op's second result)
 
 // outs: every buffer the op writes (each is marked with the failure, or cleared on success).

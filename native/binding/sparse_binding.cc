@@ -65,9 +65,9 @@ class SparseWeightFormat : public WeightFormat {
   }
   bool ReadsPart(size_t index) const override { return index < 3; }  // not the cpu row lists
   // parts: bitmaps, values, offsets and, where built, the row lists.
-  SparseWeightView View(const std::vector<std::shared_ptr<Buffer>>& parts) const {
-    return dims_.view(dims_.format == SparseFormat::kBitmap ? parts.at(0)->ptr : nullptr, parts.at(1)->ptr,
-                      parts.at(2)->ptr, parts.size() > 3 ? parts[3]->ptr : nullptr);
+  SparseWeightView View(const Buffer& bitmaps, const Buffer& values, const Buffer& offsets, const Buffer* rows) const {
+    return dims_.view(dims_.format == SparseFormat::kBitmap ? bitmaps.ptr : nullptr, values.ptr, offsets.ptr,
+                      rows != nullptr ? rows->ptr : nullptr);
   }
 
  private:
@@ -202,16 +202,19 @@ Napi::Value SparseMatmulBinding(const Napi::CallbackInfo& info) {
   constexpr MatmulLimits limits = LimitsOf<SparseMatmulArgs>();
   MatmulOperands a = ParseMatmulOperands(info, ctx, op, 2, format.n(), format.k(), limits);
 
-  std::vector<std::shared_ptr<Buffer>> parts = weight->parts();
+  // Each part on its own, not the vector: a copy of it was a heap block per op (op_launch.h).
+  const std::vector<std::shared_ptr<Buffer>>& parts = weight->parts();
+  std::shared_ptr<Buffer> bitmaps = parts.at(0), values = parts.at(1), offsets = parts.at(2);
+  std::shared_ptr<Buffer> rows = parts.size() > 3 ? parts[3] : nullptr;
   std::shared_ptr<Buffer> xb = a.x->buffer(), out = a.out;
   std::shared_ptr<Buffer> bb = a.bias ? a.bias->buffer() : nullptr;
   std::shared_ptr<Backend> backend = ctx->backend_ptr();
   std::shared_ptr<const WeightFormat> keep = weight->format_ptr();
   const int64_t m = a.m;
-  EnqueueOp(env, ctx, {parts[0], parts[1], parts[2], xb, bb}, out,
-            [backend, parts, keep, xb, bb, out, m](LaunchInfo* launch) {
+  EnqueueOp(env, ctx, {bitmaps, values, offsets, rows, xb, bb}, out,
+            [backend, bitmaps, values, offsets, rows, keep, xb, bb, out, m](LaunchInfo* launch) {
               SparseMatmulArgs args;
-              args.weight = static_cast<const SparseWeightFormat&>(*keep).View(parts);
+              args.weight = static_cast<const SparseWeightFormat&>(*keep).View(*bitmaps, *values, *offsets, rows.get());
               args.x = static_cast<const uint16_t*>(xb->ptr);
               args.bias = bb ? static_cast<const uint16_t*>(bb->ptr) : nullptr;
               args.y = static_cast<uint16_t*>(out->ptr);

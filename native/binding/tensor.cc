@@ -20,7 +20,9 @@ Napi::Function TensorWrap::Define(Napi::Env env) {
 
 Napi::Object TensorWrap::Create(Napi::Env env, Napi::Object ctx_object, ContextCore* ctx,
                                 std::shared_ptr<Buffer> buffer, DType dtype, Shape shape) {
-  Napi::Object obj = GetAddonData(env)->tensor_ctor.New({});
+  // Value().New, not the reference's New: that one opens an EscapableHandleScope, a heap
+  // allocation inside node-api, per tensor; the caller's scope holds this handle already.
+  Napi::Object obj = GetAddonData(env)->tensor_ctor.Value().New({});
   TagNative(env, obj, NativeKind::kTensor);
   TensorWrap* t = Unwrap(obj);
   const size_t bytes = buffer->bytes;

@@ -179,16 +179,17 @@ Napi::Value W4A16Matmul(const Napi::CallbackInfo& info) {
   constexpr MatmulLimits limits = LimitsOf<W4A16MatmulArgs>();
   MatmulOperands a = ParseMatmulOperands(info, ctx, op, 2, format.n(), format.k(), limits);
 
-  std::vector<std::shared_ptr<Buffer>> parts = weight->parts();
+  // Each part on its own, not the vector: a copy of it was a heap block per op (op_launch.h).
+  std::shared_ptr<Buffer> codes = weight->parts()[0], scales = weight->parts()[1];
   std::shared_ptr<Buffer> xb = a.x->buffer(), out = a.out;
   std::shared_ptr<Buffer> bb = a.bias ? a.bias->buffer() : nullptr;
   std::shared_ptr<Backend> backend = ctx->backend_ptr();
   std::shared_ptr<const WeightFormat> keep = weight->format_ptr();
   const int64_t m = a.m;
-  EnqueueOp(env, ctx, {parts[0], parts[1], xb, bb}, out,
-            [backend, parts, keep, xb, bb, out, m, int8_accuracy](LaunchInfo* launch) {
+  EnqueueOp(env, ctx, {codes, scales, xb, bb}, out,
+            [backend, codes, scales, keep, xb, bb, out, m, int8_accuracy](LaunchInfo* launch) {
     W4A16MatmulInt8Args args;  // the exact op's args plus a name: one struct fills both
-    args.weight = static_cast<const W4A16Format&>(*keep).View(*parts[0], *parts[1]);
+    args.weight = static_cast<const W4A16Format&>(*keep).View(*codes, *scales);
     args.x = static_cast<const uint16_t*>(xb->ptr);
     args.bias = bb ? static_cast<const uint16_t*>(bb->ptr) : nullptr;
     args.y = static_cast<uint16_t*>(out->ptr);

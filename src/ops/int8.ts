@@ -25,11 +25,12 @@ export interface Int8MatmulResult {
   /** f16 `[..., n]` (or `options.out`). */
   y: Tensor<'f16'>;
   /**
-   * The outlier columns of this call, increasing — read back in stream order after the matmul,
-   * so it resolves when the matmul has run (the JavaScript thread never waits for it). Rejects
-   * like `y.read()` when the matmul failed.
+   * The outlier columns of this call, increasing — read back in stream order when first asked for
+   * (always after the matmul), so it resolves when the matmul has run (the JavaScript thread never
+   * waits for it). Rejects like `y.read()` when the matmul failed, and with SparqDisposedError
+   * when first asked for after the context was closed.
    */
-  outlierColumns: Promise<HostArrayOf['i32']>;
+  readonly outlierColumns: Promise<HostArrayOf['i32']>;
 }
 
 /**
@@ -109,11 +110,41 @@ export class Int8Ops {
     const threshold: unknown = options.threshold === undefined ? 6 : options.threshold; // checked natively
     const [yHandle, colsHandle] = c.native.int8Matmul(c.handle, h.a, h.b, h.bias, h.out, threshold);
     const y = c.wrap(yHandle, options.out) as Tensor<'f16'>;
-    const cols = Tensor.fromNative(colsHandle, c) as Tensor<'i32'>;
-    const list = cols.read();
-    cols.dispose(); // freed in stream order, after the read above
-    const outlierColumns = list.then((a) => a.slice(1, 1 + a[0]));
-    outlierColumns.catch(() => undefined); // a caller who never looks must not get an unhandled rejection
-    return { y, outlierColumns };
+    return new Int8Result(y, Tensor.fromNative(colsHandle, c) as Tensor<'i32'>);
+  }
+}
+
+/**
+ * One int8.matmul's result. The outlier columns are read back when `outlierColumns` is first
+ * asked for, not at the call: a read is a promise, a host copy and a completion on the JS thread,
+ * and made at every call it was ~12 of the ~16 µs the JS thread spent per int8.matmul (a 64×128
+ * weight, cpu, 2026-12-05) — three times what every other matmul costs — for a list most callers
+ * never look at. Never asked for, the list's few bytes go with the result (GC).
+ */
+class Int8Result implements Int8MatmulResult {
+  readonly y: Tensor<'f16'>;
+  #cols: Tensor<'i32'> | undefined;
+  #list: Promise<HostArrayOf['i32']> | undefined;
+
+  constructor(y: Tensor<'f16'>, cols: Tensor<'i32'>) {
+    this.y = y;
+    this.#cols = cols;
+  }
+
+  get outlierColumns(): Promise<HostArrayOf['i32']> {
+    if (this.#list === undefined) {
+      const cols = this.#cols as Tensor<'i32'>;
+      this.#cols = undefined;
+      let list: Promise<HostArrayOf['i32']>;
+      try {
+        list = cols.read();
+      } catch (e) {
+        list = Promise.reject(e); // the context was closed before it was asked for
+      }
+      cols.dispose(); // freed in stream order, after the read above
+      this.#list = list.then((a) => a.slice(1, 1 + a[0]));
+      this.#list.catch(() => undefined); // a caller who asks and never awaits must not get an unhandled rejection
+    }
+    return this.#list;
   }
 }
