@@ -45,3 +45,10 @@ one w4a16-plain-2-ctas 45 SPARQ_W4A16_W_AS_A=0 SPARQ_W4A16_CTAS_PER_SM=2 w4a16.j
 one sparse 110 sparse.js --shapes 14336x4096,4096x4096 --sparsity 0.5,0.7,0.8,0.9,0.95 --m 1,8,16,64
 one w4a16 100 w4a16.js
 one int8 60 int8.js --m 1,16,64
+# last (a cut run loses only this): the JS thread's µs per op on cuda, the floor of a decode loop's
+# op (bench/opOverhead.ts; ~5 s, no GPU figure yet)
+echo "starting op-overhead"
+t0=$SECONDS
+timeout -k 5 15 node dist/bench/opOverhead.js --backend cuda --ops 2000 --reps 3 > "$res/op-overhead.txt" 2>&1
+echo "op-overhead: exit $? in $((SECONDS - t0))s: $(tail -1 "$res/op-overhead.txt")" | tee -a "$OUT/summary.txt"
+tar -czf "$OUT/device-bench.tar.gz" -C "$res" .
