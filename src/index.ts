@@ -9,7 +9,7 @@ export type { W4A16QuantizeOptions, W4A16MatmulOptions, W4A16Ops } from './ops/w
 export { SparseWeight } from './ops/sparse';
 export type { SparseEncodeOptions, SparsePruneOptions, SparseFormatName, SparseOps } from './ops/sparse';
 export { Int8Weight } from './ops/int8';
-export type { Int8MatmulOptions, Int8MatmulResult, Int8Ops } from './ops/int8';
+export type { Int8MatmulOptions, Int8MatmulResult, Int8MatmulYOnly, Int8Ops } from './ops/int8';
 export type { MatmulOptions, DenseOps } from './ops/dense';
 export { Group } from './ops/allreduce';
 export { comm, Comm } from './ops/comm';

@@ -111,7 +111,7 @@ export interface NativeBinding {
   sparseMatmul(ctx: NativeContext, weight: unknown, x: unknown, bias: unknown, out: unknown): NativeTensor;
   int8Quantize(ctx: NativeContext, w: unknown, shape: unknown): Promise<NativeWeight>;
   int8FromCodes(ctx: NativeContext, codes: unknown, scb: unknown, shape: unknown): Promise<NativeWeight>;
-  /** [y f16 [..., n], the outlier list i32 [1 + k]: count, then the columns increasing] */
+  /** [y f16 [..., n], the outlier list i32 [1 + k]: count, then the columns increasing (undefined when wantColumns is false)] */
   int8Matmul(
     ctx: NativeContext,
     weight: unknown,
@@ -119,7 +119,8 @@ export interface NativeBinding {
     bias: unknown,
     out: unknown,
     threshold: unknown,
-  ): [NativeTensor, NativeTensor];
+    wantColumns: boolean,
+  ): [NativeTensor, NativeTensor | undefined];
   /** [out per rank, residualOut per rank] */
   allreduceRmsnorm(
     ctx: NativeContext,

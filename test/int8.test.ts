@@ -1,4 +1,4 @@
-import { open, SparqDisposedError, toF16, type Context } from '../src';
+import { open, SparqDisposedError, toF16, type Context, type Int8MatmulResult, type Int8MatmulYOnly } from '../src';
 import { int8Cases, int8Mismatches, runInt8Case, type Int8CaseResult } from './cases/int8.cases';
 import { backendMatrix, cpuIsas, describeFor, titleFor } from './helpers/backends';
 import { fmaF32, int8MatmulRef, quantizeWeightsRef, rne } from './int8Reference';
@@ -105,30 +105,28 @@ describe('int8 weights [cpu, sim]', () => {
   });
 });
 
-describe('int8: outlierColumns is read when first asked for [cpu, sim]', () => {
+describe('int8: { outlierColumns: false } [cpu, sim]', () => {
   const backends = backendMatrix().filter((p) => p.present && p.backend !== 'cuda');
-  it.each(backends.map((p) => p.backend))('%s: asked for after later ops, it is still this call\'s list; asked twice, the same promise; never asked, nothing to settle; after close(), SparqDisposedError', async (backend) => {
+  it.each(backends.map((p) => p.backend))('%s: the same y bits, no list read back, and a non-boolean refused', async (backend) => {
     const sq = await open({ backend });
-    const [n, k] = [16, 40];
-    const next = rng(freshSeed());
-    const w = randomF16(n * k, next).bits;
-    const iw = await sq.int8.quantize(w, [n, k]);
-    // Outlier columns 3 and 29 in the first call's X, 11 in the second's: |x| = 8 ≥ 6.
-    const xa = randomF16(2 * k, next).bits;
-    const xb = randomF16(2 * k, next).bits;
-    xa[3] = numberToF16Bits(8);
-    xa[k + 29] = numberToF16Bits(-8);
-    xb[11] = numberToF16Bits(8);
-    const first = sq.int8.matmul(iw, sq.tensor(xa, [2, k], 'f16'));
-    const second = sq.int8.matmul(iw, sq.tensor(xb, [2, k], 'f16'));
-    sq.int8.matmul(iw, sq.tensor(xb, [2, k], 'f16')); // never asked for
-    expect(first.outlierColumns).toBe(first.outlierColumns);
-    expect(await second.outlierColumns).toEqual(new Int32Array([11]));
-    expect(await first.outlierColumns).toEqual(new Int32Array([3, 29]));
-    const late = sq.int8.matmul(iw, sq.tensor(xa, [2, k], 'f16'));
-    await late.y.read();
-    await sq.close();
-    await expect(late.outlierColumns).rejects.toThrow(SparqDisposedError);
+    try {
+      const [m, n, k] = [3, 16, 40];
+      const next = rng(freshSeed());
+      const iw = await sq.int8.quantize(randomF16(n * k, next).bits, [n, k]);
+      const xb = randomF16(m * k, next).bits;
+      xb[k + 7] = numberToF16Bits(9); // an outlier column, so both paths take the fp32 products
+      const x = sq.tensor(xb, [m, k], 'f16');
+      const full: Int8MatmulResult = sq.int8.matmul(iw, x);
+      const yOnly: Int8MatmulYOnly = sq.int8.matmul(iw, x, { outlierColumns: false });
+      expect('outlierColumns' in yOnly).toBe(false);
+      expect(await yOnly.y.read()).toEqual(await full.y.read());
+      expect(await full.outlierColumns).toEqual(new Int32Array([7]));
+      expect(() => sq.int8.matmul(iw, x, { outlierColumns: 'no' as unknown as boolean })).toThrow(
+        expect.objectContaining({ name: 'SparqArgumentError', argument: 'outlierColumns' }),
+      );
+    } finally {
+      await sq.close();
+    }
   });
 });
 

@@ -232,18 +232,22 @@ void ContextCore::ThrowIfLost(Napi::Env env) {
                                           : "")));
 }
 
-void ContextCore::BeginEnqueue(Napi::Env env, bool has_completion) {
+void ContextCore::Push(Napi::Env env, Task task, bool has_completion) {
   ThrowIfClosed(env, "enqueue");
   ThrowIfLost(env);
   if (!stream_) ThrowStatus(env, Status::Error(StatusCode::kDisposed, "context " + label_ + " was closed", "context"));
   shared_->pending.fetch_add(1);
   if (has_completion) channel_->Hold(env);
-}
-
-void ContextCore::RefuseEnqueue(Napi::Env env, bool has_completion) {
+  Status refused;
+  try {
+    if (stream_->Enqueue(std::move(task))) return;
+    refused = Status::Error(StatusCode::kDisposed, "context " + label_ + " was closed", "context");
+  } catch (const std::bad_alloc&) {  // the stream's queue could not grow
+    refused = Status::Error(StatusCode::kOutOfMemory, "out of host memory for the context's queue of work");
+  }
   shared_->pending.fetch_sub(1);
   if (has_completion) channel_->Drop(env);
-  ThrowStatus(env, Status::Error(StatusCode::kDisposed, "context " + label_ + " was closed", "context"));
+  ThrowStatus(env, refused);
 }
 
 Status ContextCore::OutOfHostMemory() {
@@ -270,9 +274,7 @@ void ContextCore::FinishTask(ContextShared& shared, const Status& status, bool h
 void ContextCore::Enqueue(Napi::Env env, std::function<Status()> work,
                           std::function<void(Napi::Env, const Status&)> complete) {
   if (!complete) return Enqueue(env, std::move(work));
-  BeginEnqueue(env, true);
-  bool taken = stream_->Enqueue([work = std::move(work), complete = std::move(complete), shared = shared_,
-                                 channel = channel_]() mutable {
+  Task task([work = std::move(work), complete = std::move(complete), shared = shared_, channel = channel_]() mutable {
     const Status status = RunGuarded(work);
     FinishTask(*shared, status, true);
     auto* boxed = new Completion([complete = std::move(complete), status, channel](Napi::Env env) {
@@ -281,7 +283,7 @@ void ContextCore::Enqueue(Napi::Env env, std::function<Status()> work,
     });
     if (channel->tsfn.NonBlockingCall(boxed, CallCompletion) != napi_ok) delete boxed;
   });
-  if (!taken) RefuseEnqueue(env, true);
+  Push(env, std::move(task), true);
 }
 
 }  // namespace sparq::binding

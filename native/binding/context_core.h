@@ -107,11 +107,10 @@ class ContextCore {
   // allocated (runtime/task.h): ops come through here.
   template <class Work>
   void Enqueue(Napi::Env env, Work&& work) {
-    BeginEnqueue(env, false);
-    bool taken = stream_->Enqueue([work = std::forward<Work>(work), shared = shared_]() mutable {
-      FinishTask(*shared, RunGuarded(work), false);
-    });
-    if (!taken) RefuseEnqueue(env, false);
+    Push(env, Task([work = std::forward<Work>(work), shared = shared_]() mutable {
+           FinishTask(*shared, RunGuarded(work), false);
+         }),
+         false);
   }
   // The same, and `complete` runs on the JS thread afterwards with the work's status, keeping the
   // event loop alive until then.
@@ -148,9 +147,9 @@ class ContextCore {
     void Drop(Napi::Env env) { if (--holds == 0) tsfn.Unref(env); }
   };
 
-  // Enqueue's checks and bookkeeping before and after the stream takes (or refuses) the task.
-  void BeginEnqueue(Napi::Env env, bool has_completion);
-  [[noreturn]] void RefuseEnqueue(Napi::Env env, bool has_completion);
+  // Queues a built task: the closed/lost checks, `pending` (and the channel's hold) counted up,
+  // and back down when the stream refuses it (closed) or cannot hold it (out of host memory).
+  void Push(Napi::Env env, Task task, bool has_completion);
   // On the worker: the work's status, with its exceptions turned into statuses.
   template <class Work>
   static Status RunGuarded(Work& work) {

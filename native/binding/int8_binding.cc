@@ -151,7 +151,9 @@ Napi::Value Int8FromCodes(const Napi::CallbackInfo& info) {
                            });
 }
 
-// int8Matmul(ctx, weight, x, bias?, out?, threshold) → [y: NativeTensor, outlierColumns: NativeTensor i32 [1 + k]]
+// int8Matmul(ctx, weight, x, bias?, out?, threshold, wantColumns?) → [y: NativeTensor, outlierColumns:
+// NativeTensor i32 [1 + k], or undefined when wantColumns is false (the kernel still writes the list:
+// into a buffer the op holds until it has run)
 Napi::Value Int8Matmul(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const std::string op = Int8MatmulArgs::kOpName;
@@ -167,10 +169,13 @@ Napi::Value Int8Matmul(const Napi::CallbackInfo& info) {
   constexpr MatmulLimits limits = LimitsOf<Int8MatmulArgs>();
   MatmulOperands a = ParseMatmulOperands(info, ctx, op, 2, format.n(), format.k(), limits);
   const int64_t k = format.k();
+  const bool want_cols = !info[6].IsBoolean() || info[6].As<Napi::Boolean>().Value();
   Shape cols_shape{1 + k};
   std::shared_ptr<Buffer> cols = ctx->Allocate(env, size_t(1 + k) * sizeof(int32_t), op, "outlierColumns",
                                                "the outlier-column list", cols_shape, DType::kI32);
-  Napi::Object cols_object = TensorWrap::Create(env, info[0].As<Napi::Object>(), ctx, cols, DType::kI32, std::move(cols_shape));
+  Napi::Value cols_object = want_cols ? Napi::Value(TensorWrap::Create(env, info[0].As<Napi::Object>(), ctx, cols,
+                                                                       DType::kI32, std::move(cols_shape)))
+                                      : env.Undefined();
 
   // Each part on its own, not the vector: a copy of it was a heap block per op (op_launch.h).
   std::shared_ptr<Buffer> codes = weight->parts().at(0), scb = weight->parts().at(1), row_sums = weight->parts().at(2);

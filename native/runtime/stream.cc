@@ -42,13 +42,6 @@ class TaskRing {
     }
     return t;
   }
-  // Moves every queued task out (to be destroyed outside the stream's lock).
-  std::vector<Task> take_all() {
-    std::vector<Task> out;
-    out.reserve(count_);
-    while (count_ > 0) out.push_back(pop_front());
-    return out;
-  }
 
  private:
   static constexpr size_t kFirstSlots = 64;
@@ -112,17 +105,17 @@ bool Stream::Exited() const {
 }
 
 void Stream::StopAndJoin() {
-  std::vector<Task> dropped;
+  TaskRing dropped;  // swapped out, not copied: teardown must not allocate (or throw)
   {
     std::lock_guard<std::mutex> lock(state_->mu);
     state_->closing = true;
     state_->dropping = true;
     state_->has_work.store(true, std::memory_order_release);
-    dropped = state_->tasks.take_all();
+    std::swap(dropped, state_->tasks);
   }
   state_->cv.notify_all();
   if (worker_.joinable()) worker_.join();
-  dropped.clear();  // destroy closures outside the lock
+  dropped = TaskRing();  // destroy closures outside the lock
 }
 
 void Stream::Run(std::shared_ptr<State> state) {

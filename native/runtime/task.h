@@ -17,8 +17,9 @@ namespace sparq {
 
 class Task {
  public:
-  // Room for the largest op closure (an op's inputs and outputs, its arguments, the context's
-  // bookkeeping around it) with some to spare; measured by the binding's tests (op_launch.h).
+  // Room for an op's closure (its inputs and outputs, arguments, the context's bookkeeping around
+  // it): every op's fits but a group's all-reduce (~560 bytes: per-rank pointers), which takes the
+  // heap (checked 2026-12-05 by compiling each binding with a probe in the heap branch).
   static constexpr size_t kInlineBytes = 448;
 
   Task() noexcept = default;

@@ -1,6 +1,6 @@
 import type { Context } from '../context';
 import { asFp16Bits, type Fp16Bits, type HostArrayOf } from '../dtype';
-import { startNow, withCallSite } from '../errors';
+import { describeValue, SparqArgumentError, startNow, withCallSite } from '../errors';
 import { CONSTRUCT } from '../construct';
 import type { NativeWeight } from '../native';
 import type { OptionKeys } from '../options';
@@ -17,20 +17,34 @@ export interface Int8MatmulOptions extends MatmulOptions {
    * refused: for "no outlier columns" pass `0`).
    */
   threshold?: number | undefined;
+  /**
+   * `false`: this call's outlier columns are not read back, and the result has no
+   * `outlierColumns`. The read is a host copy and a Promise per call — about 3/4 of what an
+   * `int8.matmul` costs the JavaScript thread on cpu (bench/opOverhead.ts), and on cuda a wait of
+   * the context's stream for the GPU after every call. A decode loop that never looks at the list
+   * should pass `false`. Default `true`.
+   */
+  outlierColumns?: boolean | undefined;
 }
-const INT8_MATMUL_KEYS: OptionKeys<Int8MatmulOptions> = { ...MATMUL_KEYS, threshold: true };
+const INT8_MATMUL_KEYS: OptionKeys<Int8MatmulOptions> = { ...MATMUL_KEYS, threshold: true, outlierColumns: true };
 
 /** What {@link Int8Ops.matmul} returns. */
 export interface Int8MatmulResult {
   /** f16 `[..., n]` (or `options.out`). */
   y: Tensor<'f16'>;
   /**
-   * The outlier columns of this call, increasing — read back in stream order when first asked for
-   * (always after the matmul), so it resolves when the matmul has run (the JavaScript thread never
-   * waits for it). Rejects like `y.read()` when the matmul failed, and with SparqDisposedError
-   * when first asked for after the context was closed.
+   * The outlier columns of this call, increasing — read back in stream order after the matmul,
+   * so it resolves when the matmul has run (the JavaScript thread never waits for it). Rejects
+   * like `y.read()` when the matmul failed.
    */
-  readonly outlierColumns: Promise<HostArrayOf['i32']>;
+  outlierColumns: Promise<HostArrayOf['i32']>;
+}
+
+/** What {@link Int8Ops.matmul} returns with `{ outlierColumns: false }`. */
+export interface Int8MatmulYOnly {
+  /** f16 `[..., n]` (or `options.out`). */
+  y: Tensor<'f16'>;
+  outlierColumns?: undefined;
 }
 
 /**
@@ -104,47 +118,26 @@ export class Int8Ops {
    * @throws {SparqArgumentError} on a bad threshold or weight.
    * @throws {SparqShapeError} when x, bias or out do not fit the weight.
    */
-  matmul(weight: Int8Weight, x: Tensor<'f16'>, options: Int8MatmulOptions = {}): Int8MatmulResult {
+  matmul(weight: Int8Weight, x: Tensor<'f16'>, options: Int8MatmulOptions & { outlierColumns: false }): Int8MatmulYOnly;
+  matmul(weight: Int8Weight, x: Tensor<'f16'>, options?: Int8MatmulOptions & { outlierColumns?: true | undefined }): Int8MatmulResult;
+  matmul(weight: Int8Weight, x: Tensor<'f16'>, options?: Int8MatmulOptions): Int8MatmulResult | Int8MatmulYOnly;
+  matmul(weight: Int8Weight, x: Tensor<'f16'>, options: Int8MatmulOptions = {}): Int8MatmulResult | Int8MatmulYOnly {
     const c = this.ctx;
     const h = c.nativeArgs('int8.matmul', weight, x, options, INT8_MATMUL_KEYS);
     const threshold: unknown = options.threshold === undefined ? 6 : options.threshold; // checked natively
-    const [yHandle, colsHandle] = c.native.int8Matmul(c.handle, h.a, h.b, h.bias, h.out, threshold);
+    const want = options.outlierColumns;
+    if (want !== undefined && typeof want !== 'boolean')
+      throw new SparqArgumentError(`int8.matmul: outlierColumns must be a boolean, got ${describeValue(want)}`, {
+        argument: 'outlierColumns',
+      });
+    const [yHandle, colsHandle] = c.native.int8Matmul(c.handle, h.a, h.b, h.bias, h.out, threshold, want !== false);
     const y = c.wrap(yHandle, options.out) as Tensor<'f16'>;
-    return new Int8Result(y, Tensor.fromNative(colsHandle, c) as Tensor<'i32'>);
-  }
-}
-
-/**
- * One int8.matmul's result. The outlier columns are read back when `outlierColumns` is first
- * asked for, not at the call: a read is a promise, a host copy and a completion on the JS thread,
- * and made at every call it was ~12 of the ~16 µs the JS thread spent per int8.matmul (a 64×128
- * weight, cpu, 2026-12-05) — three times what every other matmul costs — for a list most callers
- * never look at. Never asked for, the list's few bytes go with the result (GC).
- */
-class Int8Result implements Int8MatmulResult {
-  readonly y: Tensor<'f16'>;
-  #cols: Tensor<'i32'> | undefined;
-  #list: Promise<HostArrayOf['i32']> | undefined;
-
-  constructor(y: Tensor<'f16'>, cols: Tensor<'i32'>) {
-    this.y = y;
-    this.#cols = cols;
-  }
-
-  get outlierColumns(): Promise<HostArrayOf['i32']> {
-    if (this.#list === undefined) {
-      const cols = this.#cols as Tensor<'i32'>;
-      this.#cols = undefined;
-      let list: Promise<HostArrayOf['i32']>;
-      try {
-        list = cols.read();
-      } catch (e) {
-        list = Promise.reject(e); // the context was closed before it was asked for
-      }
-      cols.dispose(); // freed in stream order, after the read above
-      this.#list = list.then((a) => a.slice(1, 1 + a[0]));
-      this.#list.catch(() => undefined); // a caller who asks and never awaits must not get an unhandled rejection
-    }
-    return this.#list;
+    if (colsHandle === undefined) return { y };
+    const cols = Tensor.fromNative(colsHandle, c) as Tensor<'i32'>;
+    const list = cols.read();
+    cols.dispose(); // freed in stream order, after the read above
+    const outlierColumns = list.then((a) => a.slice(1, 1 + a[0]));
+    outlierColumns.catch(() => undefined); // a caller who never looks must not get an unhandled rejection
+    return { y, outlierColumns };
   }
 }
