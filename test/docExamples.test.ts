@@ -16,6 +16,7 @@ import { format } from 'util';
 
 import * as sparq from '../src';
 import type { CommCreateOptions, Context, OpenOptions } from '../src';
+import { installPackageTypes } from './helpers/packageTypes';
 
 const root = path.join(__dirname, '..');
 
@@ -270,19 +271,7 @@ const typeErrors = new Map<string, string[]>();
 
 /** Emits sparq's declarations into dir/node_modules/sparq and declares the module 'example-rank'. */
 function installPackage(): void {
-  const pkg = path.join(dir, 'node_modules', 'sparq');
-  const emitOptions: ts.CompilerOptions = {
-    ...ts.parseJsonConfigFileContent(ts.readConfigFile(path.join(root, 'tsconfig.json'), ts.sys.readFile).config, ts.sys, root).options,
-    declaration: true,
-    emitDeclarationOnly: true,
-    sourceMap: false,
-    inlineSources: false,
-    rootDir: root,
-    outDir: path.join(pkg, 'dist'),
-  };
-  expect(ts.createProgram([path.join(root, 'src', 'index.ts')], emitOptions).emit().diagnostics).toEqual([]);
-  fs.writeFileSync(path.join(pkg, 'package.json'), JSON.stringify({ name: 'sparq', main: 'dist/src/index.js', types: 'dist/src/index.d.ts' }));
-  fs.symlinkSync(path.join(root, 'node_modules', '@types'), path.join(dir, 'node_modules', '@types'));
+  installPackageTypes(dir);
   const rank = path.join(dir, 'node_modules', 'example-rank');
   fs.mkdirSync(rank);
   fs.writeFileSync(path.join(rank, 'package.json'), JSON.stringify({ name: 'example-rank', types: 'index.d.ts' }));

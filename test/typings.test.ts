@@ -7,7 +7,7 @@ import * as os from 'os';
 import * as path from 'path';
 import * as ts from 'typescript';
 
-const root = path.join(__dirname, '..');
+import { installPackageTypes } from './helpers/packageTypes';
 
 /** A consumer file that touches every disposable class and an error narrowing. */
 const CONSUMER = `
@@ -32,21 +32,7 @@ let dir: string;
 
 beforeAll(() => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sparq-typings-'));
-  const pkg = path.join(dir, 'node_modules', 'sparq');
-  const options: ts.CompilerOptions = {
-    ...ts.parseJsonConfigFileContent(ts.readConfigFile(path.join(root, 'tsconfig.json'), ts.sys.readFile).config, ts.sys, root).options,
-    declaration: true,
-    emitDeclarationOnly: true,
-    sourceMap: false,
-    inlineSources: false,
-    rootDir: root,
-    outDir: path.join(pkg, 'dist'),
-  };
-  const program = ts.createProgram([path.join(root, 'src', 'index.ts')], options);
-  const emitted = program.emit();
-  expect(emitted.diagnostics).toEqual([]);
-  fs.writeFileSync(path.join(pkg, 'package.json'), JSON.stringify({ name: 'sparq', main: 'dist/src/index.js', types: 'dist/src/index.d.ts' }));
-  fs.symlinkSync(path.join(root, 'node_modules', '@types'), path.join(dir, 'node_modules', '@types'));
+  installPackageTypes(dir);
   fs.writeFileSync(path.join(dir, 'app.mts'), CONSUMER);
 }, 60000);
 
