@@ -184,7 +184,7 @@ Napi::Value AllreduceRmsnorm(const Napi::CallbackInfo& info) {
   args.algorithm = static_cast<allreduce::Algorithm>(algorithm);
   args.epoch = epoch;
   std::shared_ptr<Backend> backend = ctx->backend_ptr();
-  EnqueueOp(env, ctx, std::move(in_buffers), std::move(all_outs),
+  EnqueueOp</*kMayAllocate=*/true>(env, ctx, std::move(in_buffers), std::move(all_outs),
             [backend = std::move(backend), args](LaunchInfo* launch) { return backend->AllreduceRmsnorm(args, launch); });
   return AllreduceResult(env, out_objects, res_objects);
 }

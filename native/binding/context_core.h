@@ -105,12 +105,15 @@ class ContextCore {
   // Enqueues `work` (a Status() callable) on the stream. Throws SparqDeviceError when the context
   // is lost, SparqDisposedError once it is closed. The closure is kept in the stream's slot, not
   // allocated (runtime/task.h): ops come through here.
-  template <class Work>
+  // kMayAllocate = false (ops): the build fails if the closure outgrew the Task's room.
+  template <bool kMayAllocate = true, class Work>
   void Enqueue(Napi::Env env, Work&& work) {
-    Push(env, Task([work = std::forward<Work>(work), shared = shared_]() mutable {
-           FinishTask(*shared, RunGuarded(work), false);
-         }),
-         false);
+    auto task = [work = std::forward<Work>(work), shared = shared_]() mutable {
+      FinishTask(*shared, RunGuarded(work), false);
+    };
+    static_assert(kMayAllocate || Task::FitsInline<decltype(task)>(),
+                  "an op's closure no longer fits the stream's slot: raise Task::kInlineBytes or shrink the capture");
+    Push(env, Task(std::move(task)), false);
   }
   // The same, and `complete` runs on the JS thread afterwards with the work's status, keeping the
   // event loop alive until then.

@@ -52,10 +52,12 @@ using OpOutputs = OpBuffers<2>;  // the output (and an op's second result)
 // skipped: void(const Status&), run instead of `run` when an input carries an earlier failure (a
 // collective must tell its peers it will not take part, or they wait for it and pair its next call
 // with this one); nullptr for none.
-template <class Run, class Skipped = std::nullptr_t>
+// kMayAllocate: whether the closure may outgrow the stream slot's room (runtime/task.h) and take
+// the heap; only a group's all-reduce, whose arguments hold a pointer per rank, does.
+template <bool kMayAllocate = false, class Run, class Skipped = std::nullptr_t>
 inline void EnqueueOp(Napi::Env env, ContextCore* ctx, OpInputs inputs, OpOutputs outs, Run&& run,
                       Skipped&& skipped = nullptr) {
-  ctx->Enqueue(env, [inputs = std::move(inputs), outs = std::move(outs), run = std::forward<Run>(run),
+  ctx->Enqueue<kMayAllocate>(env, [inputs = std::move(inputs), outs = std::move(outs), run = std::forward<Run>(run),
                      skipped = std::forward<Skipped>(skipped), shared = ctx->shared_ptr()]() mutable -> Status {
     auto mark = [&outs](const Status& s) {
       outs.ForEach([&s](const std::shared_ptr<Buffer>& out) { out->error = s; });
