@@ -233,8 +233,10 @@ void RowsMicroNarrow(const float* xt_base, int64_t xt_k, const float* panel, flo
 inline Vec VLoadHalf(const uint16_t* src, int64_t left) { return LoadHalf8(src, left); }
 inline Vec VLoadHalfFull(const uint16_t* src) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src))); }
 constexpr int64_t kRowsCPerOutput = 1;
+inline bool ReadsWInPlace(const DenseRowsArgs&) { return false; }
 inline float OutputSum(const float* q) { return q[0]; }
-void RunPanel(const DenseRowsArgs& a, const float* panel, float* c, int64_t k0, int64_t kc_len, uintptr_t pf) {
+void RunPanel(const DenseRowsArgs& a, const float* panel, float* c, int64_t /*j0*/, int64_t /*cols*/, int64_t k0,
+              int64_t kc_len, uintptr_t pf) {
   for (int64_t mb = 0; mb < a.m_pad / 16; ++mb) {
     if (a.m - mb * 16 <= kLanes) {  // (a last block of 1–8 rows)
       RowsMicroNarrow(a.xt, a.k, panel, c, a.m_pad, mb, k0, kc_len, pf, 2 * a.k, mb == 0 ? kDenseRowsCols : 0);

@@ -5,6 +5,7 @@
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #include <immintrin.h>
+#include <cstring>
 
 #include "cpu/isa_kernels.h"
 
@@ -182,8 +183,55 @@ inline Vec VLoadHalf(const uint16_t* src, int64_t left) {
 inline Vec VLoadHalfFull(const uint16_t* src) { return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(src))); }
 constexpr int64_t kRowsCPerOutput = kQuadCPerOutput;
 inline float OutputSum(const float* q) { return QuadOutputSum(q); }
-void RunPanel(const DenseRowsArgs& a, const float* panel, float* c, int64_t k0, int64_t kc_len, uintptr_t pf) {
-  QuadPanelAllRows<kDenseRowsCols>(a.xt, (a.k + 3) / 4, panel, c, a.m, a.m_pad, k0, kc_len, pf, 2 * a.k, kDenseRowsCols);
+
+// Up to two row blocks of X (m ≤ 32) the kernel takes its weights straight from W's fp16 rows:
+// 4 halves by one broadcast load (vpbroadcastq: the load port's work) and one vcvtph2ps give the
+// quad's four k in every 128-bit lane, the panel's broadcast without the panel, whose fill (the
+// conversion, 12 KiB of stores and their reloads per panel) one or two blocks share too little. In
+// an L1 loop on Zen 5 (2026-12-05) the kernel ran at 97% of the FMA peak either way (216 against
+// 219 GFLOP/s a core). In the op W's rows are 2k bytes apart (at k a multiple of 2048 all in the
+// same 8 L1 sets), so each call prefetches only the 6 rows of the call after it — this panel's
+// second half, then the next panel's first — not the next panel's 12 as the fill's kernel does:
+// with those the in-place form ran level with the fill (m = 16, 4096² 2.07 against 2.07 ms,
+// 14336×4096 7.30 against 7.13). Node, cpu backend, 2 threads, the forms alternated in one process
+// (both orders, median of 24 rounds of 5 calls, rotated weights), fill → in place, ms: m = 16 4096²
+// 1.85–1.86 → 1.64–1.67, 8192² 7.09–7.24 → 6.37–6.42, 14336×4096 6.33–6.45 → 5.72–5.79, 4096×14336
+// 6.25–6.50 → 5.51–5.90; m = 13 0.88–0.89× on all four; m = 32 4096² 3.26–3.40 → 3.11–3.27,
+// 14336×4096 11.1 → 10.7–10.8, 4096×14336 10.9–11.4 → 10.5–11.0; m = 24 0.97–0.99×. Same bits.
+constexpr int64_t kInPlaceMaxRows = 32;
+inline bool ReadsWInPlace(const DenseRowsArgs& a) { return a.m_pad <= kInPlaceMaxRows; }
+struct F16RowQuads {
+  const uint16_t* row[kQuadColumns];  // column j's W row at the block's k0 (kZeroRow past n)
+  __m512 Quad(int j, int64_t kk) const {
+    int64_t q;
+    std::memcpy(&q, row[j] + kk, sizeof q);
+    return _mm512_cvtph_ps(_mm256_set1_epi64x(q));
+  }
+  // Only the `left` halves that exist are read: past k is the next W row or the end of W.
+  __m512 TailQuad(int j, int64_t kk, int left) const {
+    const __m128i h = _mm_maskz_loadu_epi16(__mmask8((1u << left) - 1u), row[j] + kk);
+    return _mm512_cvtph_ps(_mm256_broadcastq_epi64(h));
+  }
+};
+alignas(64) constexpr uint16_t kZeroRow[kDenseRowsKc] = {};  // the columns of a panel past n
+void RunPanel(const DenseRowsArgs& a, const float* panel, float* c, int64_t j0, int64_t cols, int64_t k0,
+              int64_t kc_len, uintptr_t pf) {
+  const int64_t quads = (a.k + 3) / 4;
+  if (panel != nullptr) {
+    QuadPanelAllRows<kDenseRowsCols>(a.xt, quads, panel, c, a.m, a.m_pad, k0, kc_len, pf, 2 * a.k, kDenseRowsCols);
+    return;
+  }
+  const auto rows_at = [&](int j) {
+    F16RowQuads src;
+    for (int q = 0; q < kQuadColumns; ++q) src.row[q] = j + q < cols ? a.w + (j0 + j + q) * a.k + k0 : kZeroRow;
+    return src;
+  };
+  // Each call prefetches the rows the next one reads: the first half this panel's second half's,
+  // the second half the next panel's first (pf: where the next fill would read).
+  const uintptr_t second_half = reinterpret_cast<uintptr_t>(a.w) + 2 * uintptr_t((j0 + kQuadColumns) * a.k + k0);
+  QuadColumnsAllRows<kDenseRowsCols>(
+      a.xt, quads, rows_at, c, a.m, a.m_pad, k0, kc_len, [&](int j) { return j == 0 ? second_half : pf; }, 2 * a.k,
+      kDenseRowsCols);
 }
 #include "cpu/dense_rows_body.inc"
 
