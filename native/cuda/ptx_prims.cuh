@@ -693,8 +693,24 @@ SPARQ_DEVICE uint32_t prmt_b32(uint32_t a, uint32_t b, uint32_t selector) {
 #endif
 }
 
+// popc.b32 d, a: the number of set bits of a. sm_20+, per thread. PTX ISA "Integer Arithmetic
+// Instructions: popc". One SASS POPC, where popc.b64 is two: the sparse bitmap decode counts within
+// one 32-bit half of a block's bitmap per lane.
+SPARQ_DEVICE uint32_t popc_b32(uint32_t a) {
+#if defined(SPARQ_SIM)
+  return uint32_t(__builtin_popcount(a));
+#elif defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  uint32_t d;
+  asm("popc.b32 %0, %1;\n" : "=r"(d) : "r"(a));
+  return d;
+#else
+  SPARQ_UNSUPPORTED_ARCH();
+  return 0;
+#endif
+}
+
 // popc.b64 d, a (d is .u32): the number of set bits of a. sm_20+, per thread. PTX ISA "Integer
-// Arithmetic Instructions: popc". The sparse bitmap decode counts stored entries with it.
+// Arithmetic Instructions: popc". Counts stored entries (int8's outlier compaction).
 SPARQ_DEVICE uint32_t popc_b64(uint64_t a) {
 #if defined(SPARQ_SIM)
   return uint32_t(__builtin_popcountll(a));

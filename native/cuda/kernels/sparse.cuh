@@ -11,9 +11,10 @@
 //   W      gmem → smem stage by cp.async, predicated on the tile's length from
 //          tile_offsets (thread 0 reads each offset once, ahead of the tile, into s_off):
 //          kBitmap: 512 B of bitmaps + the values (units halves); decoded straight into frag_a:
-//            lane l owns bits 2l, 2l+1 of each 8×8 block (its a-register halves); value offset =
-//            block base + popc(bitmap & (2^(2l) − 1)); block bases from a warp scan of the popcounts
-//            (lane l counts blocks 2l, 2l+1; warp w's 16 blocks are contiguous) then + popc per block.
+//            lane l owns bits 2l, 2l+1 of each 8×8 block (its a-register halves), in the block's low
+//            32-bit word for l < 16, its high word above; value offset = the start of that word's
+//            values + popc(word & bits below 2l mod 32). Word starts from one warp scan per tile
+//            (lane l counts blocks 2l, 2l+1, a word at a time), then one shfl per block.
 //          kTiledCsl: units words; every word's value stored at s_dense[location & 4095] of a zeroed
 //            [64][64] fp16 tile whose 16-B chunks are XOR-swizzled by row & 7 (the encoder's location
 //            is that slot); a warp's 16-B loads of one round hit 32 distinct banks (encoder order);
@@ -138,27 +139,51 @@ SPARQ_SPMM_UNROLL
   }
 }
 
-// kBitmap: the a-register of one 8×8 block for this lane: halves (bit 2l, bit 2l+1) of the block,
-// zero where the bit is clear. s_vals points at the block's first value.
-SPARQ_DEVICE uint32_t DecodeBlockPair(uint64_t bitmap, uint64_t below_mask, int lane, const uint16_t* s_vals) {
-  const uint32_t off = popc_b64(bitmap & below_mask);
-  const uint32_t has_lo = uint32_t(bitmap >> (2 * lane)) & 1u, has_hi = uint32_t(bitmap >> (2 * lane + 1)) & 1u;
+// kBitmap, one lane's view of a block: lanes 0–15 own bits 2l, 2l+1 of the block's low 32-bit word,
+// lanes 16–31 bits 2l − 32, 2l − 31 of its high word (word: which; shift: the first bit's place).
+struct LaneBits {
+  int word;
+  int shift;
+  uint32_t below;  // the word's bits below the lane's first
+};
+SPARQ_DEVICE LaneBits LaneBitsOf(int lane) {
+  const int shift = (2 * lane) & 31;
+  return LaneBits{lane >> 4, shift, (1u << shift) - 1u};
+}
+
+// The a-register of one 8×8 block for this lane: halves (bit 2l, bit 2l+1) of the block, zero
+// where the bit is clear. word: the lane's 32-bit half of the block's bitmap; start: the index in
+// the tile's values of that word's first stored entry.
+SPARQ_DEVICE uint32_t DecodeBlockPair(uint32_t word, uint32_t start, const LaneBits& lb, const uint16_t* s_vals) {
+  const uint32_t off = start + popc_b32(word & lb.below);
+  const uint32_t has_lo = (word >> lb.shift) & 1u, has_hi = (word >> (lb.shift + 1)) & 1u;
   const uint32_t lo = has_lo ? s_vals[off] : 0u;
   const uint32_t hi = has_hi ? s_vals[off + has_lo] : 0u;
   return lo | (hi << 16);
 }
 
-// Values before this warp's first block (blocks 0..16w−1): lane l counts blocks 2l and 2l+1, a
-// warp inclusive scan, then lane 8w's exclusive sum is broadcast.
-SPARQ_DEVICE uint32_t WarpBlockBase(const uint64_t* s_bm, int warp, int lane) {
-  const uint32_t mine = popc_b64(s_bm[2 * lane]) + popc_b64(s_bm[2 * lane + 1]);
+// Where the tile's values of blocks 2l and 2l+1 start (lane l), each packed as the block's low word
+// start | its high word start << 16 (both ≤ 4096): lane l counts its two blocks a word at a time,
+// and a warp inclusive scan of those counts gives the exclusive starts. Every warp scans all 64
+// blocks: warp w needs the counts of the blocks before its own 16. The old decode took a block's
+// offset and the next block's base with two popc.b64 each (four SASS POPC per block and lane;
+// POPC issues at a quarter of the ALU rate); this is one POPC and one shfl per block.
+struct PairStarts {
+  uint32_t even, odd;  // blocks 2l, 2l + 1
+};
+SPARQ_DEVICE PairStarts TileWordStarts(const uint32_t* s_bm32, int lane) {
+  const U32x4 words = *reinterpret_cast<const U32x4*>(s_bm32 + 4 * lane);  // one 16-B load: no bank conflict
+  const uint32_t lo0 = popc_b32(words.x[0]), hi0 = popc_b32(words.x[1]);
+  const uint32_t lo1 = popc_b32(words.x[2]), hi1 = popc_b32(words.x[3]);
+  const uint32_t mine = lo0 + hi0 + lo1 + hi1;
   uint32_t incl = mine;
 SPARQ_SPMM_UNROLL
   for (int d = 1; d < kWarpLanes; d *= 2) {
     const uint32_t up = shfl_sync_up_b32(0xffffffffu, incl, d);
     if (lane >= d) incl += up;
   }
-  return shfl_sync_idx_b32(0xffffffffu, incl - mine, warp * (kBlocksPerWarp / 2));
+  const uint32_t even = incl - mine, odd = even + lo0 + hi0;
+  return PairStarts{even | ((even + lo0) << 16), odd | ((odd + lo1) << 16)};
 }
 
 // One k16 step: frag_a (16 weight rows × 16 k) times the x tile's M_TILES m8 tiles.
@@ -188,18 +213,19 @@ SPARQ_SPMM_UNROLL
 // kBitmap tile: decode this warp's 16 blocks into 4 frag_a (one per k16 step) and multiply.
 template <int M_TILES>
 SPARQ_DEVICE void ComputeBitmapTile(const uint8_t* s_stage, int warp, int lane, FragC_F32 (&acc)[M_TILES]) {
-  const uint64_t* s_bm = reinterpret_cast<const uint64_t*>(s_stage + XStageBytes(M_TILES));
+  const uint32_t* s_bm32 = reinterpret_cast<const uint32_t*>(s_stage + XStageBytes(M_TILES));  // [64 blocks][lo, hi]
   const uint16_t* s_vals = reinterpret_cast<const uint16_t*>(s_stage + XStageBytes(M_TILES) + kBitmapBytes);
-  const uint64_t below_mask = (uint64_t(1) << (2 * lane)) - 1u;  // lane 31: bits 0..61
-  uint32_t base = WarpBlockBase(s_bm, warp, lane);
+  const LaneBits lb = LaneBitsOf(lane);
+  const PairStarts starts = TileWordStarts(s_bm32, lane);
 SPARQ_SPMM_UNROLL
   for (int step = 0; step < kK16Steps; ++step) {
     FragA_F16 frag_a;
 SPARQ_SPMM_UNROLL
     for (int f = 0; f < 4; ++f) {  // block (w·4 + step)·4 + f feeds a-register f
-      const uint64_t bitmap = s_bm[warp * kBlocksPerWarp + step * 4 + f];
-      frag_a.x[f] = DecodeBlockPair(bitmap, below_mask, lane, s_vals + base);
-      base += popc_b64(bitmap);
+      const int b = warp * kBlocksPerWarp + step * 4 + f;
+      const uint32_t packed = shfl_sync_idx_b32(0xffffffffu, (f & 1) ? starts.odd : starts.even, b >> 1);
+      const uint32_t start = (packed >> (16 * lb.word)) & 0xffffu;
+      frag_a.x[f] = DecodeBlockPair(s_bm32[2 * b + lb.word], start, lb, s_vals);
     }
     MmaK16<M_TILES>(s_stage, step, lane, frag_a, acc);
   }
