@@ -667,7 +667,11 @@ async function commCase(run: SuiteRun, a: SuiteArgs): Promise<void> {
     // double (workers: it keeps its groups in one process); on cuda 4 processes on the one GPU with
     // NCCL_MULTI_RANK_GPU_ENABLE=1 — an NCCL that allows several ranks a GPU runs the form's real
     // NCCL calls (device-memory all-gathers, the non-blocking ncclCommSplit); one that refuses must
-    // make every rank fail with a typed error, not hang (the first real-NCCL failure path).
+    // make every rank fail with a typed error, not hang (the first real-NCCL failure path). That
+    // variable arrived in NCCL 2.30.3 (a 2026-12-05 review of NCCL's sources: no 2.27–2.29 tag has
+    // it; 2.28's init fails "Duplicate GPU detected" with ncclInvalidUsage), so with the 2.28 the
+    // H200 image had, this row can only pass as a refusal: the real split and shard all-gathers
+    // need NCCL ≥ 2.30.3 there, or two GPUs. The row names the NCCL version it ran.
     device === 'cuda'
       ? { backends: [device, device, device, device], where: ['process', 'process', 'process', 'process'], transport: 'nccl-hierarchical', ask: 'auto', timeCalls: 0, nodes: ['a', 'b', 'a', 'b'], probe: true }
       : { backends: [device, device, device, device], where: ['worker', 'worker', 'worker', 'worker'], transport: 'nccl-hierarchical', ask: 'auto', timeCalls: 0, nodes: ['a', 'b', 'a', 'b'] },
@@ -702,7 +706,7 @@ async function commCase(run: SuiteRun, a: SuiteArgs): Promise<void> {
         // waited out its timeout in a call: also typed, reported by its call)
         const typed = reports.every((r) => !r.error || r.error.name.startsWith('Sparq'));
         run.row({ section: 'cases allreduceRmsnorm', name, ok: typed && reports.some((r) => r.error),
-          detail: `NCCL refused (probe; no hang): ${refused.length} of ${size} ranks could not join, ` +
+          detail: `NCCL refused (probe; no hang; the hierarchy's NCCL calls not run — several ranks a GPU needs NCCL >= 2.30.3): ${refused.length} of ${size} ranks could not join, ` +
             `${reports.filter((r) => r.error).map((r) => `rank ${r.rank}: ${r.error?.name}: ${r.error?.message}`).slice(0, 2).join('; ')}` + via });
         continue;
       }
