@@ -403,8 +403,8 @@ const DIAGNOSIS_MIN_MS = 20000;
 const DEVICE_FAULT = /cudaError\w+|context is lost/;
 
 /**
- * When a cases suite's rows show a device fault, reruns that suite under `compute-sanitizer --tool
- * memcheck` (its rows in their own folder, bundled at the end) and writes an `info` row with the
+ * When a cases suite's rows show a device fault, reruns that suite from the faulted case under
+ * `compute-sanitizer --tool memcheck` (its rows in their own folder, bundled at the end) and writes an `info` row with the
  * report's first lines: the faulting kernel, its PC and source line. On the first H200 run that
  * took a second device call (scripts/device-diag.sh); now the first call brings it back.
  */
@@ -425,10 +425,15 @@ async function diagnoseDeviceFault(
   }
   const dir = path.join(a.out, `memcheck-${p.suite}`);
   fs.mkdirSync(dir, { recursive: true });
+  // The rerun starts at the faulted case: it runs as a relaunch (which skips every case with a row)
+  // over the suite's rows so far minus the faulted case's, so memcheck's time goes to the fault, not
+  // to replaying the cases before it under the sanitizer's slowdown (until 2026-12-05 it reran the
+  // suite from its first case, and a fault late in a suite could outlast the rerun's limit).
+  for (const r of readRows(a.out).rows) if (r.suite === p.suite && r.name !== fault.name) appendRow(dir, r);
   const logFile = path.join(dir, 'sanitizer.txt');
   note(`[${elapsed()}] ${p.suite} faulted on the device: rerunning it under compute-sanitizer memcheck (limit ${secs(limitMs)})`);
   const t0 = Date.now();
-  const r = await runChild(tool, ['--tool', 'memcheck', '--print-limit', '10', '--log-file', logFile, process.execPath, ...childArgs(a, p.suite, limitMs - 3000, dir)], {
+  const r = await runChild(tool, ['--tool', 'memcheck', '--print-limit', '10', '--log-file', logFile, process.execPath, ...childArgs(a, p.suite, limitMs - 3000, dir, 1)], {
     timeoutMs: limitMs,
     onSpawn,
     onLine: (l) => note(`  [memcheck] ${l}`),

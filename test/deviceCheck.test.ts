@@ -214,6 +214,10 @@ describeFor(sim)(`device check [sim dry run]${sim.present ? '' : ` (skipped: ${s
     ]);
     const memcheck = rows[rows.length - 1];
     expect(memcheck.detail).toContain('at fake_kernel()+0x1860 in fake.cuh:128');
+    // The rerun starts at the faulted case: the case before it is not run again under memcheck.
+    const log = fs.readFileSync(path.join(r.out, 'device-check.log'), 'utf8');
+    expect(log).toContain(`[memcheck] starting cases-int8/${int8[1]}`);
+    expect(log).not.toContain(`[memcheck] starting cases-int8/${int8[0]}`);
     expect(memcheck.detail).not.toContain('Host Frame');
     // Counted: the faulted case only; the info row is neither passed nor failed.
     expect(r.stdout).toMatch(/\n\d+ passed, 1 failed, 3 not run/);
