@@ -20,6 +20,9 @@ std::vector<std::string> WheelCandidates() {
       "/usr/lib/python3/dist-packages",
       "/usr/local/lib/python3*/site-packages",
       "/usr/local/lib/python3*/dist-packages",
+      // GPU images often keep their python under /opt (/opt/conda, /opt/venv) with only PATH
+      // pointing there: neither VIRTUAL_ENV nor CONDA_PREFIX is set (a 2026-12-05 review).
+      "/opt/*/lib/python3*/site-packages",
   };
   if (const char* home = std::getenv("HOME")) sites.push_back(std::string(home) + "/.local/lib/python3*/site-packages");
   if (const char* venv = std::getenv("VIRTUAL_ENV")) sites.push_back(std::string(venv) + "/lib/python3*/site-packages");
