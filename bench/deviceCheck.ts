@@ -399,6 +399,8 @@ async function runSuiteChild(
 /** The most a fault's memcheck rerun may take, and the least worth starting. */
 const DIAGNOSIS_MAX_MS = 90000;
 const DIAGNOSIS_MIN_MS = 20000;
+/** compute-sanitizer's summary when it found nothing. */
+const NO_SANITIZER_ERRORS = /ERROR SUMMARY: 0 errors/;
 /** A row that says the GPU faulted (the context is lost from then on), not a wrong number. */
 const DEVICE_FAULT = /cudaError\w+|context is lost/;
 
@@ -423,26 +425,49 @@ async function diagnoseDeviceFault(
     appendRow(a.out, { ...base, detail: `device fault (${fault.detail.slice(0, 160)}); no memcheck rerun: ${secs(Math.max(0, limitMs))} left for it` });
     return;
   }
-  const dir = path.join(a.out, `memcheck-${p.suite}`);
+  // A folder of that name an interrupted earlier run left is this run's now: emptied (its rows
+  // could name the faulted case, which the relaunch below would then skip) and packed at the end.
+  const name = `memcheck-${p.suite}`;
+  const dir = path.join(a.out, name);
+  fs.rmSync(dir, { recursive: true, force: true });
+  preexisting.delete(name);
   fs.mkdirSync(dir, { recursive: true });
-  // The rerun starts at the faulted case: it runs as a relaunch (which skips every case with a row)
-  // over the suite's rows so far minus the faulted case's, so memcheck's time goes to the fault, not
-  // to replaying the cases before it under the sanitizer's slowdown (until 2026-12-05 it reran the
-  // suite from its first case, and a fault late in a suite could outlast the rerun's limit).
-  for (const r of readRows(a.out).rows) if (r.suite === p.suite && r.name !== fault.name) appendRow(dir, r);
   const logFile = path.join(dir, 'sanitizer.txt');
-  note(`[${elapsed()}] ${p.suite} faulted on the device: rerunning it under compute-sanitizer memcheck (limit ${secs(limitMs)})`);
+  // One memcheck run of the suite: from the faulted case (a relaunch over the suite's rows minus
+  // that case's, so memcheck's time goes to the fault, not to replaying the cases before it under
+  // the sanitizer's slowdown), or from its first case. The folder's rows and report start empty.
+  const rerun = async (fromFault: boolean, ms: number): Promise<{ r: Awaited<ReturnType<typeof runChild>>; report: string; clean: boolean }> => {
+    for (const f of [ROWS_FILE, 'sanitizer.txt']) fs.rmSync(path.join(dir, f), { force: true });
+    if (fromFault) for (const row of readRows(a.out).rows) if (row.suite === p.suite && row.name !== fault.name) appendRow(dir, row);
+    note(`[${elapsed()}] ${p.suite} faulted on the device: rerunning it ${fromFault ? `from ${fault.name}` : 'from its first case'} under compute-sanitizer memcheck (limit ${secs(ms)})`);
+    const r = await runChild(tool, ['--tool', 'memcheck', '--print-limit', '10', '--log-file', logFile, process.execPath,
+      ...childArgs(a, p.suite, ms - 3000, dir, fromFault ? 1 : 0)], {
+      timeoutMs: ms,
+      onSpawn,
+      onLine: (l) => note(`  [memcheck] ${l}`),
+    });
+    let clean = false;
+    try {
+      clean = NO_SANITIZER_ERRORS.test(fs.readFileSync(logFile, 'utf8'));
+    } catch {
+      // no report file: not known to be clean
+    }
+    return { r, report: sanitizerReport(logFile) ?? '(no report file)', clean };
+  };
   const t0 = Date.now();
-  const r = await runChild(tool, ['--tool', 'memcheck', '--print-limit', '10', '--log-file', logFile, process.execPath, ...childArgs(a, p.suite, limitMs - 3000, dir, 1)], {
-    timeoutMs: limitMs,
-    onSpawn,
-    onLine: (l) => note(`  [memcheck] ${l}`),
-  });
-  const report = sanitizerReport(logFile) ?? '(no report file)';
+  let { r, report, clean } = await rerun(true, limitMs);
+  let how = 'from the faulted case';
+  // The faulted case alone ran clean: the cause may be an earlier case (an out-of-bounds write that
+  // did not fault there, or state it left), so the suite again from its first case, if time allows.
+  const left = limitMs - (Date.now() - t0);
+  if (!r.timedOut && clean && left >= DIAGNOSIS_MIN_MS) {
+    ({ r, report } = await rerun(false, left));
+    how = 'from the faulted case: no error; then from the first case';
+  }
   appendRow(a.out, {
     ...base,
     elapsedS: (Date.now() - t0) / 1000,
-    detail: `${r.timedOut ? `memcheck rerun timed out after ${secs(limitMs)}` : `memcheck rerun exit ${r.code ?? r.signal}`}: ${report.slice(0, 2000)}`,
+    detail: `${r.timedOut ? `memcheck rerun (${how}) timed out` : `memcheck rerun (${how}) exit ${r.code ?? r.signal}`}: ${report.slice(0, 2000)}`,
   });
 }
 

@@ -34,10 +34,14 @@ interface Run {
   out: string;
 }
 
-function deviceCheck(extra: string[], inject?: string, pathPrefix?: string, earlier?: string): Run {
+function deviceCheck(extra: string[], inject?: string, pathPrefix?: string, earlier?: string, earlierFiles: Record<string, string> = {}): Run {
   if (!fs.existsSync(script)) throw new Error(`${script} is missing: run npm run build:ts first`);
   const out = fs.mkdtempSync(path.join(os.tmpdir(), 'sparq-device-check-'));
   if (earlier) fs.writeFileSync(path.join(out, earlier), 'written before the run\n');
+  for (const [file, text] of Object.entries(earlierFiles)) {
+    fs.mkdirSync(path.dirname(path.join(out, file)), { recursive: true });
+    fs.writeFileSync(path.join(out, file), text);
+  }
   const env = { ...process.env };
   delete env.SPARQ_DEVICE_CHECK_INJECT;
   if (inject) env.SPARQ_DEVICE_CHECK_INJECT = inject;
@@ -188,21 +192,32 @@ describeFor(sim)(`device check [sim dry run]${sim.present ? '' : ` (skipped: ${s
     expect(md).toContain(`| cases w4a16 | ${w4a16[2]} | **NO** (fail) |`);
   });
 
-  it('a suite that faults on the device is rerun under memcheck: an info row with the report, not counted', () => {
-    // A stand-in compute-sanitizer: writes a report like memcheck's to --log-file, then runs the rest.
+  // A stand-in compute-sanitizer: writes `report` (printf format) to --log-file, then runs the rest.
+  function fakeSanitizer(report: string): string {
     const bin = fs.mkdtempSync(path.join(os.tmpdir(), 'sparq-fake-sanitizer-'));
-    const tool = path.join(bin, 'compute-sanitizer');
     fs.writeFileSync(
-      tool,
+      path.join(bin, 'compute-sanitizer'),
       [
         '#!/usr/bin/env bash',
         'while [ $# -gt 0 ]; do case "$1" in --log-file) log="$2"; shift 2;; --*) shift 2;; *) break;; esac; done',
-        'printf "========= COMPUTE-SANITIZER\\n========= Illegal instruction\\n=========     at fake_kernel()+0x1860 in fake.cuh:128\\n=========         Host Frame: nothing\\n" > "$log"',
+        `printf "${report}" > "$log"`,
         'exec "$@"',
       ].join('\n'),
       { mode: 0o755 },
     );
-    const r = deviceCheck(['--suite-timeout-s', '30'], 'fault:cases-int8@2', bin, 'dense-earlier.jsonl');
+    return bin;
+  }
+
+  it('a suite that faults on the device is rerun under memcheck: an info row with the report, not counted', () => {
+    const bin = fakeSanitizer(
+      '========= COMPUTE-SANITIZER\\n========= Illegal instruction\\n=========     at fake_kernel()+0x1860 in fake.cuh:128\\n=========         Host Frame: nothing\\n',
+    );
+    // A memcheck folder an interrupted earlier run left, whose rows name the case that will fault:
+    // the rerun must not skip it.
+    const stale = JSON.stringify({ suite: 'cases-int8', section: 'cases int8', name: int8[1], ok: true, status: 'pass', detail: '', elapsedS: 1 });
+    const r = deviceCheck(['--suite-timeout-s', '30'], 'fault:cases-int8@2', bin, 'dense-earlier.jsonl', {
+      'memcheck-cases-int8/device-check.jsonl': `${stale}\n`,
+    });
     expect(r.status).toBe(1);
     const rows = of(r.rows, 'cases-int8');
     // The faulted case, then the rest in a fresh child, then the memcheck rerun's info row.
@@ -226,5 +241,19 @@ describeFor(sim)(`device check [sim dry run]${sim.present ? '' : ` (skipped: ${s
     expect(fs.existsSync(path.join(r.out, 'memcheck-cases-int8'))).toBe(false);
     // What the folder held before the run (another run's, the benchmarks') is left where it was.
     expect(fs.readFileSync(path.join(r.out, 'dense-earlier.jsonl'), 'utf8')).toBe('written before the run\n');
+  });
+
+  it('a memcheck rerun that finds nothing from the faulted case reruns the suite from its first case', () => {
+    // The fault's cause may be an earlier case (a write out of bounds that did not fault there).
+    const bin = fakeSanitizer('========= COMPUTE-SANITIZER\\n========= ERROR SUMMARY: 0 errors\\n');
+    const r = deviceCheck(['--suite-timeout-s', '30'], 'fault:cases-int8@2', bin);
+    expect(r.status).toBe(1);
+    const log = fs.readFileSync(path.join(r.out, 'device-check.log'), 'utf8');
+    const fromFault = log.indexOf(`[memcheck] starting cases-int8/${int8[1]}`);
+    const fromFirst = log.indexOf(`[memcheck] starting cases-int8/${int8[0]}`);
+    expect(fromFault).toBeGreaterThanOrEqual(0);
+    expect(fromFirst).toBeGreaterThan(fromFault);
+    const memcheck = of(r.rows, 'cases-int8').find((x) => x.status === 'info');
+    expect(memcheck?.detail).toContain('from the faulted case: no error; then from the first case');
   });
 });

@@ -172,7 +172,13 @@ struct PairStarts {
   uint32_t even, odd;  // blocks 2l, 2l + 1
 };
 SPARQ_DEVICE PairStarts TileWordStarts(const uint32_t* s_bm32, int lane) {
-  const U32x4 words = *reinterpret_cast<const U32x4*>(s_bm32 + 4 * lane);  // one 16-B load: no bank conflict
+  // One 16-byte load (ld.shared.v4; the type's alignment says it may): the warp's 512 B in four
+  // conflict-free passes. With U32x4 (4-byte aligned) nvcc emitted four 4-byte loads, lanes l, l+8,
+  // l+16, l+24 on one bank: 16 passes (a 2026-12-05 review read the PTX).
+  struct alignas(16) PairWords {
+    uint32_t x[4];
+  };
+  const PairWords words = *reinterpret_cast<const PairWords*>(s_bm32 + 4 * lane);  // 16-B aligned: whole 16-B chunks
   const uint32_t lo0 = popc_b32(words.x[0]), hi0 = popc_b32(words.x[1]);
   const uint32_t lo1 = popc_b32(words.x[2]), hi1 = popc_b32(words.x[3]);
   const uint32_t mine = lo0 + hi0 + lo1 + hi1;
