@@ -3,8 +3,6 @@
 // sparse_cpu.h). Threads split 64-row slabs of W (and row blocks of X when there are few slabs);
 // k is never split, so every Y element is summed by one thread in one fixed order: the same bits
 // for any thread count.
-#include <xmmintrin.h>
-
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
@@ -76,16 +74,6 @@ const KernelSet& Kernels() {
   return set;
 }
 }  // namespace scalar
-
-void PrefetchBitmapTile(const Problem& p, int64_t t) {
-  if (t >= p.tiles) return;
-  constexpr int kLine = 64;
-  const char* bitmaps = reinterpret_cast<const char*>(p.bitmaps + t * kBlocksPerTile);
-  for (int b = 0; b < kBlocksPerTile * int(sizeof(uint64_t)); b += kLine) _mm_prefetch(bitmaps + b, _MM_HINT_T0);
-  const char* v0 = reinterpret_cast<const char*>(p.values + p.tile_offsets[t]);
-  const char* v1 = reinterpret_cast<const char*>(p.values + p.tile_offsets[t + 1]);
-  for (const char* a = v0; a < v1; a += kLine) _mm_prefetch(a, _MM_HINT_T0);
-}
 
 void AddRowsAcc(const float* acc, int64_t rows, float* c) {
   constexpr int64_t kXLanes = 16, kRowAccFloats = int64_t(kRowLanes) * kXLanes;

@@ -25,6 +25,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <xmmintrin.h>
 
 #include "sparq/sparse.h"
 
@@ -75,14 +76,33 @@ struct Scratch {
                                // [rows][kRowLanes][32] (lanes kernel)
 };
 
-// Bitmap tile t's 64 bitmaps and its values into L1 (nothing past the last tile). The AVX-512
-// bitmap kernel calls it for tile t + kPrefetchTilesAhead as it starts tile t: the expands read
-// the values in place (vpexpandw's memory form) or right after a short conversion pass, too soon
-// for the hardware prefetchers on a new ~1–4 KiB run per tile. Measured (4096², 2 threads, Zen 5,
-// 2026-12-03): m = 1 fp16 expands 1.54 → 0.50 ms at 50%, 0.92 → 0.43 ms at 80%; fp32 expands
-// 0–12% faster; 1 and 2 tiles ahead alike. Plain code (no ISA target): one call per tile.
+// Part `part` of `parts` (1, 2, 4 or 8) of bitmap tile t's 64 bitmaps and of its values into L1
+// (nothing past the last tile): parts = 1 the whole tile. The AVX-512 bitmap kernel prefetches tile
+// t + kPrefetchTilesAhead while it runs tile t: the expands read the values in place (vpexpandw's
+// memory form) or right after a short conversion pass, too soon for the hardware prefetchers on a
+// new ~1–4 KiB run per tile. Measured (4096², 2 threads, Zen 5, 2026-12-03): m = 1 fp16 expands
+// 1.54 → 0.50 ms at 50%, 0.92 → 0.43 ms at 80%; fp32 expands 0–12% faster; 1 and 2 tiles ahead
+// alike. The direct path spreads it over the tile, a part per half group or quarter: the whole tile
+// at once is ~40 lines in one burst (2026-12-06, 4096² m = 4 at 50%, 1 thread: 2.08 → 1.91 ms; with
+// the kernels out of line, 1.86 → 1.66–1.79). Inline, as a call inside QuarterTile would spill its
+// live zmm (all caller-saved), and always_inline: GCC 12 finds a plain inline function made only of
+// prefetches free of side effects and deletes every call to it. Plain SSE (no ISA target).
 inline constexpr int64_t kPrefetchTilesAhead = 1;
-void PrefetchBitmapTile(const Problem& p, int64_t t);
+__attribute__((always_inline)) inline void PrefetchBitmapTile(const Problem& p, int64_t t, int part = 0, int parts = 1) {
+  if (t >= p.tiles) return;
+  constexpr int kLine = 64;
+  constexpr int kBitmapLines = kBlocksPerTile * int(sizeof(uint64_t)) / kLine;  // 8
+  const char* bitmaps = reinterpret_cast<const char*>(p.bitmaps + t * kBlocksPerTile);
+  for (int l = kBitmapLines * part / parts; l < kBitmapLines * (part + 1) / parts; ++l)
+    _mm_prefetch(bitmaps + l * kLine, _MM_HINT_T0);
+  // The values' lines from the tile's first value's line to its last's (v1 exclusive).
+  const uintptr_t v0 = reinterpret_cast<uintptr_t>(p.values + p.tile_offsets[t]) & ~uintptr_t(kLine - 1);
+  const uintptr_t v1 = reinterpret_cast<uintptr_t>(p.values + p.tile_offsets[t + 1]);
+  const int64_t lines = int64_t((v1 - v0 + kLine - 1) / kLine);
+  for (int64_t l = lines * part / parts; l < lines * (part + 1) / parts; ++l)
+    _mm_prefetch(reinterpret_cast<const char*>(v0 + uintptr_t(l) * kLine), _MM_HINT_T0);
+}
+
 
 // c[i][row][l] += acc[i / 16][row][l][i % 16] for the unit's `rows` X rows: the rows kernels'
 // accumulators (X rows on the lanes, Scratch::rows_acc) into c's layout. Plain code.
