@@ -98,10 +98,12 @@ namespace cs = cpu::sparse;
 // was measured faster (docs/kernels.md), for the direct path's row counts per work unit:
 //   AMD family 19h (Zen 4; with VBMI2 no Zen 3 gets here): up to 6 rows (with more, each tile is
 //     expanded once for all of them and it was 0–16% slower);
-//   AMD family 1Ah (Zen 5): up to 4 rows (2026-12-03, 4096², 2 threads, with the tile prefetch:
-//     m = 1 0.43 against 0.53 ms at 80%, 0.50 against 0.66 at 50%; m = 2–4 4–25% faster; m = 6
-//     level). Before the tile prefetch it was the slower one (1.9× at m = 1, 50%): its memory-form
-//     expands waited on DRAM;
+//   AMD family 1Ah (Zen 5): up to 6 rows, the whole direct path (2026-12-03, 4096², 2 threads,
+//     with the tile prefetch: m = 1 0.43 against 0.53 ms at 80%, 0.50 against 0.66 at 50%; m = 2–4
+//     4–25% faster; m = 6 level; since the kernels went out of line, 2026-12-06, alternated in
+//     one process: m = 5 0.82–0.95× the fp32 expand's time at 30–80%, m = 6 0.88–0.97× at 30–60%
+//     and 1.02–1.03× at 80%). Before the tile prefetch it was the slower one (1.9× at m = 1, 50%): its
+//     memory-form expands waited on DRAM;
 //   Intel: one row (11–20% faster at m = 1 on a Sapphire Rapids-class Xeon, level at 2–4 rows;
 //     measured before the tile prefetch, which helps the fp16 expand most: not re-measured).
 bool UseWordExpand(int64_t rows_per_unit) {
@@ -110,11 +112,10 @@ bool UseWordExpand(int64_t rows_per_unit) {
   if (env != nullptr && std::strcmp(env, "word") == 0) return true;
   if (env != nullptr && std::strcmp(env, "float") == 0) return false;
   constexpr int kAmdZen4Family = 0x19, kAmdZen5Family = 0x1A;
-  constexpr int64_t kZen5WordMaxRows = 4;
   if (cpu::IsIntelCpu()) return rows_per_unit == 1;
   if (!cpu::IsAmdCpu()) return false;
-  if (cpu::CpuFamily() == kAmdZen4Family) return rows_per_unit <= cs::kAvx512DirectMaxRows;
-  return cpu::CpuFamily() == kAmdZen5Family && rows_per_unit <= kZen5WordMaxRows;
+  const int family = cpu::CpuFamily();
+  return (family == kAmdZen4Family || family == kAmdZen5Family) && rows_per_unit <= cs::kAvx512DirectMaxRows;
 }
 
 const cs::KernelSet& Avx512WordExpandKernels() {
