@@ -81,7 +81,6 @@ struct ThreadPool::Impl {
   }
 
   void WorkerLoop() {
-    NameThisThread("sparq-cpu");
     uint64_t seen = 0;
     for (;;) {
       SpinUntil([&] { return stop.load(std::memory_order_acquire) || job_id.load(std::memory_order_acquire) != seen; });
@@ -107,7 +106,10 @@ struct ThreadPool::Impl {
 ThreadPool::ThreadPool(int threads) : impl_(std::make_unique<Impl>()) {
   impl_->size = threads < 1 ? 1 : threads;
   impl_->workers.reserve(impl_->size - 1);
-  for (int i = 1; i < impl_->size; ++i) impl_->workers.emplace_back([this] { impl_->WorkerLoop(); });
+  for (int i = 1; i < impl_->size; ++i) {
+    impl_->workers.emplace_back([this] { impl_->WorkerLoop(); });
+    NameThread(impl_->workers.back(), "sparq-cpu");
+  }
 }
 
 ThreadPool::~ThreadPool() {

@@ -52,4 +52,16 @@ inline void NameThisThread(const char* name) {
 #endif
 }
 
+// The same for a thread just started, from the thread that started it: named before the starter
+// goes on, where a name the thread gives itself waits until it is first scheduled (on a busy host
+// a pool worker could still carry its parent's name when a profile, or a test, looked).
+inline void NameThread(std::thread& thread, const char* name) {
+#if defined(__linux__)
+  pthread_setname_np(thread.native_handle(), name);
+#else
+  (void)thread;
+  (void)name;
+#endif
+}
+
 }  // namespace sparq
