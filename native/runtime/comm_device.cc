@@ -57,7 +57,9 @@ class SlotReaper {
     pending_.push_back(Pending{std::move(backend), std::move(comm), slot, same_process, now, now + grace});
     if (!started_) {
       started_ = true;
-      std::thread([this] { Run(); }).detach();
+      std::thread reaper_thread([this] { Run(); });
+      NameThread(reaper_thread, "sparq-slots");  // named before it runs (worker_thread.h says why)
+      reaper_thread.detach();
     }
     cv_.notify_one();
   }
@@ -75,7 +77,6 @@ class SlotReaper {
     return p.same_process && (p.comm->PeersDoneReading() || now >= p.grace_end);
   }
   void Run() {
-    NameThisThread("sparq-slots");
     std::unique_lock<std::mutex> lk(mu_);
     for (;;) {
       cv_.wait(lk, [&] { return !pending_.empty(); });

@@ -70,7 +70,10 @@ struct Stream::State {
   std::atomic<bool> has_work{false};
 };
 
-Stream::Stream() : state_(std::make_shared<State>()) { worker_ = std::thread(Run, state_); }
+Stream::Stream() : state_(std::make_shared<State>()) {
+  worker_ = std::thread(Run, state_);
+  NameThread(worker_, "sparq-stream");  // named before it runs (worker_thread.h says why)
+}
 
 Stream::~Stream() {
   Drain();
@@ -119,7 +122,6 @@ void Stream::StopAndJoin() {
 }
 
 void Stream::Run(std::shared_ptr<State> state) {
-  NameThisThread("sparq-stream");
   for (;;) {
     Task task;
     SpinUntil([&] { return state->has_work.load(std::memory_order_acquire); }, kStreamSpinNs, kStreamPauseOnlyNs);

@@ -1,5 +1,6 @@
 // runtime/worker_thread.h: what sparq's own threads share — the CPU pool's workers
-// (cpu/thread_pool.cc) and the context's stream worker (runtime/stream.cc).
+// (cpu/thread_pool.cc), the context's stream worker (runtime/stream.cc) and the comm's slot
+// reaper (runtime/comm_device.cc).
 //
 // A bounded spin before a thread sleeps: waking a sleeping thread costs the waker a futex call and
 // the sleeper a wake-up that took tens of µs on the CI VM; back-to-back work (a model's layers, one
@@ -42,19 +43,11 @@ bool SpinUntil(Ready&& ready, int64_t spin_ns, int64_t pause_only_ns) {
   }
 }
 
-// Names the calling thread (Linux: what `top -H`, `perf` and gdb show; at most 15 characters), so
-// a profile of a Node process tells sparq's stream and pool threads from V8's and libuv's.
-inline void NameThisThread(const char* name) {
-#if defined(__linux__)
-  pthread_setname_np(pthread_self(), name);
-#else
-  (void)name;
-#endif
-}
-
-// The same for a thread just started, from the thread that started it: named before the starter
-// goes on, where a name the thread gives itself waits until it is first scheduled (on a busy host
-// a pool worker could still carry its parent's name when a profile, or a test, looked).
+// Names a thread just started, from the thread that started it (Linux: what `top -H`, `perf` and
+// gdb show; at most 15 characters), so a profile of a Node process tells sparq's stream, pool and
+// comm threads from V8's and libuv's. Named before the starter goes on: a name the thread gave
+// itself waited until it was first scheduled, and on a busy host a pool worker could still carry
+// its parent's name when a profile, or a test, looked.
 inline void NameThread(std::thread& thread, const char* name) {
 #if defined(__linux__)
   pthread_setname_np(thread.native_handle(), name);
