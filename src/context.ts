@@ -298,6 +298,16 @@ function unwrap(v: unknown): unknown {
 
 const BACKENDS: readonly BackendRequest[] = ['auto', 'cuda', 'cpu', 'sim'];
 
+/** An environment variable holding a count in 1..max (undefined when unset or empty). */
+function envCount(env: NodeJS.ProcessEnv, name: string, max: number): number | undefined {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return undefined;
+  const v = Number(raw);
+  if (!(/^[0-9]+$/.test(raw.trim()) && Number.isSafeInteger(v) && v >= 1 && v <= max))
+    throw new SparqArgumentError(`open: ${name} must be an integer in 1..${max}, got ${JSON.stringify(raw)}`, { argument: name });
+  return v;
+}
+
 /**
  * Opens a backend. `'auto'` (default) → cuda when usable, else cpu with `fallbackReason` set.
  * @throws {SparqBackendError} when the requested backend is not available (says what is missing and what to do).
@@ -324,10 +334,12 @@ export async function open(options: OpenOptions = {}): Promise<Context> {
       argument: from,
     });
   }
-  const simSms = env.SPARQ_SIM_SMS ? Number(env.SPARQ_SIM_SMS) : undefined;
-  // The simulated device's memory (tests of the out-of-memory path); read here, not in native code,
-  // so it follows process.env as the caller sees it (jest gives each file its own copy).
-  const simMemoryBytes = env.SPARQ_SIM_MEMORY_BYTES ? Number(env.SPARQ_SIM_MEMORY_BYTES) : undefined;
+  // The simulated device (its SM count, its memory for the out-of-memory path); read here, not in
+  // native code, so they follow process.env as the caller sees it (jest gives each file its own
+  // copy). A value that is not a count is refused where sim opens, as SPARQ_THREADS is: '0', 'abc'
+  // or '2.5' used to become the default, or a truncation, without a word.
+  const simSms = backend === 'sim' ? envCount(env, 'SPARQ_SIM_SMS', 1024) : undefined;
+  const simMemoryBytes = backend === 'sim' ? envCount(env, 'SPARQ_SIM_MEMORY_BYTES', Number.MAX_SAFE_INTEGER) : undefined;
   // Errors about the SIMD path name what set it: the option, or else the environment variable.
   const cpuIsaSource = options.cpuIsa !== undefined ? 'cpuIsa' : 'SPARQ_CPU_ISA';
   const cpuIsa: unknown = options.cpuIsa ?? env.SPARQ_CPU_ISA ?? '';

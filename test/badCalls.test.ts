@@ -27,7 +27,7 @@ const CALLS: BadCall[] = [
   },
   { name: 'dense.matmul: w f32', call: (sq) => sq.dense.matmul(sq.zeros([4, k], 'f32') as never, sq.zeros([1, k], 'f16')), expected: ['SparqDTypeError', 'ERR_SPARQ_DTYPE', 'w'] },
   { name: 'dense.matmul: w 3-D', call: (sq) => sq.dense.matmul(sq.zeros([2, 4, k], 'f16'), sq.zeros([1, k], 'f16')), expected: ['SparqShapeError', 'ERR_SPARQ_SHAPE', 'w'] },
-  { name: 'dense.matmul: x last dim', call: (sq) => sq.dense.matmul(sq.zeros([4, k], 'f16'), sq.zeros([1, k + 1], 'f16')), expected: ['SparqShapeError', 'ERR_SPARQ_SHAPE', 'x'], message: /x must be \[m, 64\], got \[1, 65\]/ },
+  { name: 'dense.matmul: x last dim', call: (sq) => sq.dense.matmul(sq.zeros([4, k], 'f16'), sq.zeros([1, k + 1], 'f16')), expected: ['SparqShapeError', 'ERR_SPARQ_SHAPE', 'x'], message: /x must be \[m, 64\] to match w \[n, k\] = \[4, 64\], got \[1, 65\]/ },
   { name: 'dense.matmul: bias shape', call: (sq) => sq.dense.matmul(sq.zeros([4, k], 'f16'), sq.zeros([1, k], 'f16'), { bias: sq.zeros([5], 'f16') }), expected: ['SparqShapeError', 'ERR_SPARQ_SHAPE', 'bias'] },
   { name: 'dense.matmul: out shape', call: (sq) => sq.dense.matmul(sq.zeros([4, k], 'f16'), sq.zeros([1, k], 'f16'), { out: sq.zeros([1, 5], 'f16') }), expected: ['SparqShapeError', 'ERR_SPARQ_SHAPE', 'out'] },
   {
@@ -130,7 +130,7 @@ const CALLS: BadCall[] = [
     expected: ['SparqArgumentError', 'ERR_SPARQ_ARGUMENT', 'weight'],
     message: /got a Promise \(missing await\?\)/,
   },
-  { name: 'sparse.matmul: x last dim', call: async (sq) => sq.sparse.matmul(await sq.sparse.encode(f16(4 * k), [4, k]), sq.zeros([1, k + 1], 'f16')), expected: ['SparqShapeError', 'ERR_SPARQ_SHAPE', 'x'], message: /x must be \[m, 64\], got \[1, 65\]/ },
+  { name: 'sparse.matmul: x last dim', call: async (sq) => sq.sparse.matmul(await sq.sparse.encode(f16(4 * k), [4, k]), sq.zeros([1, k + 1], 'f16')), expected: ['SparqShapeError', 'ERR_SPARQ_SHAPE', 'x'], message: /x must be \[m, 64\] to match w \[n, k\] = \[4, 64\], got \[1, 65\]/ },
   { name: 'sparse.matmul: x f32', call: async (sq) => sq.sparse.matmul(await sq.sparse.encode(f16(4 * k), [4, k]), sq.zeros([1, k], 'f32') as never), expected: ['SparqDTypeError', 'ERR_SPARQ_DTYPE', 'x'] },
   { name: 'int8.quantize: w Float32Array', call: (sq) => sq.int8.quantize(new Float32Array(4 * k) as never, [4, k]), expected: ['SparqDTypeError', 'ERR_SPARQ_DTYPE', 'w'] },
   { name: 'int8.quantize: w wrong length', call: (sq) => sq.int8.quantize(f16(4 * k + 1), [4, k]), expected: ['SparqShapeError', 'ERR_SPARQ_SHAPE', 'w'], message: /^int8\.quantize: w must be 256 elements \(\[n, k\] = \[4, 64\]\), got 257 elements$/ },
@@ -172,7 +172,7 @@ const CALLS: BadCall[] = [
     expected: ['SparqArgumentError', 'ERR_SPARQ_ARGUMENT', 'weight'],
     message: /weight must be an Int8Weight \(from int8\.quantize or int8\.fromCodes\), got a sparse weight/,
   },
-  { name: 'int8.matmul: x last dim', call: async (sq) => sq.int8.matmul(await sq.int8.quantize(f16(4 * k), [4, k]), sq.zeros([1, k - 1], 'f16')), expected: ['SparqShapeError', 'ERR_SPARQ_SHAPE', 'x'], message: /x must be \[m, 64\], got \[1, 63\]/ },
+  { name: 'int8.matmul: x last dim', call: async (sq) => sq.int8.matmul(await sq.int8.quantize(f16(4 * k), [4, k]), sq.zeros([1, k - 1], 'f16')), expected: ['SparqShapeError', 'ERR_SPARQ_SHAPE', 'x'], message: /x must be \[m, 64\] to match w \[n, k\] = \[4, 64\], got \[1, 63\]/ },
   { name: 'tensor: Float32Array for f16', call: (sq) => sq.tensor(new Float32Array(4) as never, [4], 'f16'), expected: ['SparqDTypeError', 'ERR_SPARQ_DTYPE', 'data'] },
   { name: 'tensor: a zero dim', call: (sq) => sq.tensor(new Uint16Array(4), [4, 0], 'f16'), expected: ['SparqShapeError', 'ERR_SPARQ_SHAPE', 'shape'] },
   {
@@ -392,6 +392,74 @@ describe('open() names the option that was wrong', () => {
     } finally {
       if (prev === undefined) delete process.env.SPARQ_CPU_ISA;
       else process.env.SPARQ_CPU_ISA = prev;
+    }
+  });
+});
+
+describe('a weight in the other layout: the shape error names both shapes', () => {
+  it.each([
+    [[2, 16], 'dense.matmul: x must be [m, 8] to match w [n, k] = [16, 8], got [2, 16]'],
+    [[3, 2, 16], 'dense.matmul: x must be [..., 8] to match w [n, k] = [16, 8], got [3, 2, 16]'],
+  ])('x %j against w [16, 8]', async (xShape, message) => {
+    const sq = await open({ backend: 'cpu' });
+    try {
+      const w = sq.tensor(new Uint16Array(16 * 8).fill(0x3c00), [16, 8], 'f16');
+      const x = sq.zeros(xShape, 'f16');
+      let caught: unknown;
+      try {
+        sq.dense.matmul(w, x);
+      } catch (e) {
+        caught = e;
+      }
+      expect(caught).toMatchObject({ name: 'SparqShapeError', argument: 'x', message });
+      const qw = await sq.w4a16.quantize(new Uint16Array(16 * 64).fill(0x3c00), [16, 64]);
+      expect(() => sq.w4a16.matmul(qw, sq.zeros([2, 16], 'f16'))).toThrow('w4a16.matmul: x must be [m, 64] to match w [n, k] = [16, 64], got [2, 16]');
+    } finally {
+      await sq.close();
+    }
+  });
+});
+
+describe('open() refuses a simulated device size that is not a count', () => {
+  it.each([
+    ['SPARQ_SIM_SMS', 'abc'],
+    ['SPARQ_SIM_SMS', '0'],
+    ['SPARQ_SIM_SMS', '2.5'],
+    ['SPARQ_SIM_SMS', '-3'],
+    ['SPARQ_SIM_SMS', '1025'],
+    ['SPARQ_SIM_MEMORY_BYTES', '1e6'],
+    ['SPARQ_SIM_MEMORY_BYTES', '0'],
+    ['SPARQ_SIM_MEMORY_BYTES', 'lots'],
+  ])('%s=%s → SparqArgumentError naming it (sim, before the addon is asked); cpu opens as before', async (name, value) => {
+    const prev = process.env[name];
+    process.env[name] = value;
+    try {
+      const e = (await open({ backend: 'sim' }).catch((x: unknown) => x)) as Error & { argument?: string };
+      expect(e.constructor.name).toBe('SparqArgumentError');
+      expect(e.argument).toBe(name);
+      expect(e.message).toBe(`open: ${name} must be an integer in 1..${name === 'SPARQ_SIM_SMS' ? 1024 : Number.MAX_SAFE_INTEGER}, got ${JSON.stringify(value)}`);
+      const cpu = await open({ backend: 'cpu' });
+      await cpu.close();
+    } finally {
+      if (prev === undefined) delete process.env[name];
+      else process.env[name] = prev;
+    }
+  });
+  it('a valid SPARQ_SIM_SMS opens sim', async () => {
+    const prev = process.env.SPARQ_SIM_SMS;
+    process.env.SPARQ_SIM_SMS = '6';
+    try {
+      const sq = await open({ backend: 'sim' }).catch((x: unknown) => x);
+      if (sq instanceof Error) {
+        // Only the CPU prebuild lacks sim, and then it says so.
+        expect([sq.constructor.name, process.env.SPARQ_ADDON_PATH !== undefined]).toEqual(['SparqBackendError', true]);
+        return;
+      }
+      expect((sq as Context).backend).toBe('sim');
+      await (sq as Context).close();
+    } finally {
+      if (prev === undefined) delete process.env.SPARQ_SIM_SMS;
+      else process.env.SPARQ_SIM_SMS = prev;
     }
   });
 });

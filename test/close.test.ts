@@ -47,11 +47,23 @@ for (const p of backendMatrix().filter((b) => b.backend !== 'cuda')) {
       const pending = y.read();
       const closing = sq.close();
       expect(sq.closed).toBe(true);
+      // Disposed from the close() call on, as the docs say, though the memory waits for the queue.
+      expect([y.disposed, y.bytes, w.disposed, w.bytes, String(y)]).toEqual([true, 0, true, 0, `Tensor<f16>[${y.shape.join(', ')}] (disposed)`]);
       // a read asked for after close() began is refused at once, naming the context
       await expectClosedError(y.read(), sq.label, /^read: tensor belongs to context .*, which was closed/);
       expect(Array.from(fromF16(await pending))).toEqual(ref);
       await closing;
       expect(y.disposed).toBe(true);
+    });
+
+    it('a weight whose making was queued before close() comes back disposed, with no bytes, before close() resolves', async () => {
+      const sq = await open({ backend: p.backend });
+      const making = sq.w4a16.quantize(toF16(Array.from({ length: 8 * 64 }, (_, i) => Math.sin(i))), [8, 64]);
+      const closing = sq.close();
+      const qw = await making;
+      const early = [qw.disposed, qw.bytes, String(qw)];
+      await closing;
+      expect(early).toEqual([true, 0, 'W4A16Weight[8, 64] (disposed)']);
     });
 
     it('frees tensors and weights still alive; every later use is SparqDisposedError naming the closed context', async () => {

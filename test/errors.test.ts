@@ -35,7 +35,7 @@ describe('typed errors [cpu]', () => {
   afterEach(async () => stillUsable(sq));
 
   const cases: [string, () => unknown, ErrorClass, string, string | undefined, RegExp?][] = [
-    ['wrong shape of x', () => sq.dense.matmul(w as never, sq.zeros([8, 3], 'f16')), SparqShapeError, 'ERR_SPARQ_SHAPE', 'x', /dense\.matmul: x must be \[m, 4\], got \[8, 3\]/],
+    ['wrong shape of x', () => sq.dense.matmul(w as never, sq.zeros([8, 3], 'f16')), SparqShapeError, 'ERR_SPARQ_SHAPE', 'x', /dense\.matmul: x must be \[m, 4\] to match w \[n, k\] = \[\d+, 4\], got \[8, 3\]/],
     ['wrong dtype of x', () => sq.dense.matmul(w as never, sq.zeros([2, 4], 'f32') as never), SparqDTypeError, 'ERR_SPARQ_DTYPE', 'x', /must be an f16 tensor, got an f32 tensor/],
     ['not a typed array', () => sq.tensor([1, 2, 3] as never, [3], 'f32'), SparqArgumentError, 'ERR_SPARQ_ARGUMENT', 'data', /tensor: data must be a Float32Array/],
     ['array type not matching the dtype', () => sq.tensor(new Float32Array(4) as never, [4], 'f16'), SparqDTypeError, 'ERR_SPARQ_DTYPE', 'data', /got Float32Array\(4\)/],

@@ -206,6 +206,50 @@ describe('lifecycle [cpu]', () => {
   });
 });
 
+describe('environment written while ops run [cpu]', () => {
+  // The kernels' switches (SPARQ_SPARSE_SKIP, …) are read on the JS thread as each op is submitted
+  // (native/cpu/cpu_switches.h): a getenv on the stream worker raced these setenv calls, which grow
+  // and move the environment's array. Each op here runs with the switch its submission saw; the
+  // kernels it picks give the same bits, so every output must equal the first.
+  it('ops queued between process.env writes all complete, with the same bits whichever kernel each took', () => {
+    const r = runNode(
+      [],
+      `
+      const sq0 = require(${JSON.stringify(indexJs)});
+      (async () => {
+        const sq = await sq0.open({ backend: 'cpu', threads: 2 });
+        const n = 256, k = 512, m = 16;
+        let seed = 12345;
+        const rnd = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32);
+        const w = sq0.toF16(Array.from({ length: n * k }, () => (rnd() < 0.5 ? 0 : rnd() - 0.5)));
+        const sw = await sq.sparse.encode(w, [n, k]);
+        const x = sq.tensor(sq0.toF16(Array.from({ length: m * k }, () => rnd() - 0.5)), [m, k], 'f16');
+        const wt = sq.tensor(w, [n, k], 'f16');
+        const modes = ['off', 'rows', 'lists', 'on', 'bitmap', 'lanes', undefined];
+        const sparseOuts = [], denseOuts = [];
+        for (let i = 0; i < 120; i++) {
+          const mode = modes[i % modes.length];
+          if (mode === undefined) delete process.env.SPARQ_SPARSE_SKIP;
+          else process.env.SPARQ_SPARSE_SKIP = mode;
+          for (let j = 0; j < 20; j++) process.env['SPARQ_TEST_FILLER_' + i + '_' + j] = 'x'.repeat(j);
+          sparseOuts.push(sq.sparse.matmul(sw, x));
+          if (i % 3 === 0) denseOuts.push(sq.dense.matmul(wt, x));
+        }
+        const differ = async (outs) => {
+          const all = await Promise.all(outs.map((t) => t.read()));
+          return { ops: all.length, differ: all.filter((b) => Buffer.compare(Buffer.from(b.buffer), Buffer.from(all[0].buffer)) !== 0).length,
+                   nonzero: all[0].some((v) => v !== 0) };
+        };
+        console.log(JSON.stringify({ sparse: await differ(sparseOuts), dense: await differ(denseOuts) }));
+        await sq.close();
+      })().catch((e) => { console.error(e); process.exit(1); });`,
+    );
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual({ sparse: { ops: 120, differ: 0, nonzero: true }, dense: { ops: 40, differ: 0, nonzero: true } });
+  });
+});
+
 describe('thread names [cpu]', () => {
   // A profile or `top -H` of a Node service tells sparq's threads from V8's and libuv's by name.
   (process.platform === 'linux' ? it : it.skip)('the stream worker is sparq-stream, pool workers sparq-cpu, until close()', () => {

@@ -199,13 +199,6 @@ TensorWrap* ParseOptionalTensor(const Napi::Value& v, ContextCore* ctx, const st
   return ParseTensor(v, ctx, op, argument, required_dtype);
 }
 
-void CheckLastDim(const Napi::Env& env, const std::string& op, const std::string& argument, const Shape& shape,
-                  int64_t k) {
-  if (shape.back() == k) return;
-  std::string lead = shape.size() > 2 ? "..." : "m";
-  ThrowArg(env, StatusCode::kShape, op, argument, "[" + lead + ", " + std::to_string(k) + "]", ShapeToString(shape));
-}
-
 size_t ShapeBytes(const Napi::Env& env, const Shape& shape, DType dtype, const std::string& op) {
   long double bytes = DTypeBytes(dtype);
   for (int64_t d : shape) bytes *= static_cast<long double>(d);

@@ -42,9 +42,6 @@ TensorWrap* ParseTensor(const Napi::Value& v, ContextCore* ctx, const std::strin
 // undefined/null → nullptr, else ParseTensor.
 TensorWrap* ParseOptionalTensor(const Napi::Value& v, ContextCore* ctx, const std::string& op,
                                 const std::string& argument, const DType* required_dtype);
-// x must be [..., k]: throws SparqShapeError "<op>: x must be [m, k], got [...]" otherwise.
-void CheckLastDim(const Napi::Env& env, const std::string& op, const std::string& argument, const Shape& shape,
-                  int64_t k);
 // The first byte of ta's elements (its byte offset applied), for any backing store: ta.ArrayBuffer()
 // throws a plain "Invalid argument" Error on a SharedArrayBuffer. Asked of the engine now, with the
 // array's length: ta.ElementLength() is the length node-addon-api stored when ta was made, and user

@@ -22,7 +22,11 @@ MatmulOperands ParseMatmulOperands(const Napi::CallbackInfo& info, ContextCore* 
   a.bias = ParseOptionalTensor(info[x_at + 1], ctx, op, "bias", &f16);
   TensorWrap* out = ParseOptionalTensor(info[x_at + 2], ctx, op, "out", &f16);
   const Shape& xs = a.x->shape();
-  CheckLastDim(env, op, "x", xs, k);
+  if (xs.back() != k)  // names w's shape too: a weight given in the other layout shows up here
+    ThrowArg(env, StatusCode::kShape, op, "x",
+             std::string(xs.size() > 2 ? "[..., " : "[m, ") + std::to_string(k) + "] to match w [n, k] = [" + std::to_string(n) + ", " +
+                 std::to_string(k) + "]",
+             ShapeToString(xs));
   a.m = ShapeElements(xs) / k;
   if (a.m > limits.max_m)
     ThrowArg(env, StatusCode::kShape, op, "x",

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "binding/context_core.h"
+#include "cpu/cpu_switches.h"
 
 namespace sparq::binding {
 
@@ -57,8 +58,11 @@ using OpOutputs = OpBuffers<2>;  // the output (and an op's second result)
 template <bool kMayAllocate = false, class Run, class Skipped = std::nullptr_t>
 inline void EnqueueOp(Napi::Env env, ContextCore* ctx, OpInputs inputs, OpOutputs outs, Run&& run,
                       Skipped&& skipped = nullptr) {
+  // The CPU kernels' switches as the environment has them now, on the JS thread (cpu/cpu_switches.h
+  // says why not on the worker).
   ctx->Enqueue<kMayAllocate>(env, [inputs = std::move(inputs), outs = std::move(outs), run = std::forward<Run>(run),
-                     skipped = std::forward<Skipped>(skipped), shared = ctx->shared_ptr()]() mutable -> Status {
+                     skipped = std::forward<Skipped>(skipped), shared = ctx->shared_ptr(),
+                     switches = cpu::CpuSwitchesFromEnvironment()]() mutable -> Status {
     auto mark = [&outs](const Status& s) {
       outs.ForEach([&s](const std::shared_ptr<Buffer>& out) { out->error = s; });
     };
@@ -73,6 +77,7 @@ inline void EnqueueOp(Napi::Env env, ContextCore* ctx, OpInputs inputs, OpOutput
       return Status::Ok();  // reported once, by the op that failed
     }
     LaunchInfo info;
+    const cpu::ScopedCpuSwitches installed(switches);
     Status s = run(&info);
     mark(s);
     if (!s.ok()) return s;

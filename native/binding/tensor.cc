@@ -157,9 +157,11 @@ Napi::Value TensorWrap::GetShape(const Napi::CallbackInfo& info) {
 Napi::Value TensorWrap::GetDType(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), DTypeName(dtype_));
 }
+// As JS sees it, a tensor of a closed context is disposed from the close() call on (its memory goes
+// when the queued work has drained, but nothing can use it after the call).
 Napi::Value TensorWrap::GetBytes(const Napi::CallbackInfo& info) {
-  return Napi::Number::New(info.Env(), static_cast<double>(buffer_ ? buffer_->bytes : 0));
+  return Napi::Number::New(info.Env(), static_cast<double>(buffer_ && Usable() ? buffer_->bytes : 0));
 }
-Napi::Value TensorWrap::GetDisposed(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), disposed()); }
+Napi::Value TensorWrap::GetDisposed(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), !buffer_ || !Usable()); }
 
 }  // namespace sparq::binding

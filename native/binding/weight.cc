@@ -35,7 +35,8 @@ Napi::Object WeightWrap::Create(Napi::Env env, Napi::Object ctx_object, ContextC
 
 void WeightWrap::Finalize(Napi::Env env) { Detach(env); }
 
-Napi::Value WeightWrap::GetDisposed(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), disposed()); }
+// Disposed from its context's close() call on, as tensors are (tensor.cc).
+Napi::Value WeightWrap::GetDisposed(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), disposed() || !Usable()); }
 
 Napi::Value WeightWrap::Dispose(const Napi::CallbackInfo& info) {
   Detach(info.Env());
@@ -49,7 +50,7 @@ Napi::Value WeightWrap::Info(const Napi::CallbackInfo& info) {
   o.Set("kind", format_->kind());
   o.Set("n", static_cast<double>(format_->n()));
   o.Set("k", static_cast<double>(format_->k()));
-  o.Set("bytes", static_cast<double>(disposed() ? 0 : bytes_));
+  o.Set("bytes", static_cast<double>(disposed() || !Usable() ? 0 : bytes_));
   o.Set("layout", format_->layout() == PackedLayout::kGpu ? "gpu" : "cpu");
   format_->Describe(env, o);
   return o;

@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "cpu/aligned_array.h"
+#include "cpu/cpu_switches.h"
 #include "cpu/isa_kernels.h"
 #include "cpu/row_blocks.h"
 #include "sparq/cpu_ops.h"
@@ -168,9 +169,7 @@ constexpr int64_t kAmxChunkXBytes = 1024 * 1024;
 // ran level with AVX-512, not faster (docs/decisions.md). Read at every call, so one process can
 // time both.
 bool UseAmx() {
-  const char* env = std::getenv("SPARQ_DENSE_AMX");
-  if (env == nullptr || (std::strcmp(env, "1") != 0 && std::strcmp(env, "on") != 0)) return false;
-  return amx::Built() && HasAmxBf16();
+  return CurrentCpuSwitches().dense_amx && amx::Built() && HasAmxBf16();
 }
 
 // Every path but AMX's, by m (the dispatch of DenseMatmulF16 without AMX).

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "cpu/aligned_array.h"
+#include "cpu/cpu_switches.h"
 #include "cpu/int8_cpu.h"
 #include "sparq/cpu_ops.h"
 #include "sparq/int8.h"
@@ -231,8 +232,7 @@ Kernel KernelFor(int isa) {
     case Isa::kAvx512: {
       // AMX where the CPU has it: the same accumulators, 0.59–0.83× the VNNI kernel's time at
       // m = 16–256 (docs/kernels.md). SPARQ_INT8_AMX=0 keeps VNNI (read at every call).
-      const char* env = std::getenv("SPARQ_INT8_AMX");
-      return Supported(env != nullptr && std::strcmp(env, "0") == 0 ? Kernel::kAvx512Vnni : Kernel::kAmx);
+      return Supported(CurrentCpuSwitches().int8_vnni ? Kernel::kAvx512Vnni : Kernel::kAmx);
     }
     case Isa::kAvx2: return Supported(Kernel::kAvx2);
     case Isa::kScalar: break;

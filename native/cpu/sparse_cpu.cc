@@ -11,6 +11,7 @@
 #include <string>
 
 #include "cpu/aligned_array.h"
+#include "cpu/cpu_switches.h"
 #include "cpu/isa_kernels.h"
 #include "cpu/row_blocks.h"
 #include "cpu/sparse_cpu.h"
@@ -108,9 +109,9 @@ namespace cs = cpu::sparse;
 //     measured before the tile prefetch, which helps the fp16 expand most: not re-measured).
 bool UseWordExpand(int64_t rows_per_unit) {
   if (!cpu::HasAvx512Vbmi2()) return false;
-  const char* env = std::getenv("SPARQ_SPARSE_EXPAND");
-  if (env != nullptr && std::strcmp(env, "word") == 0) return true;
-  if (env != nullptr && std::strcmp(env, "float") == 0) return false;
+  const cpu::CpuSwitches::SparseExpand forced = cpu::CurrentCpuSwitches().sparse_expand;
+  if (forced == cpu::CpuSwitches::SparseExpand::kWord) return true;
+  if (forced == cpu::CpuSwitches::SparseExpand::kFloat) return false;
   constexpr int kAmdZen4Family = 0x19, kAmdZen5Family = 0x1A;
   if (cpu::IsIntelCpu()) return rows_per_unit == 1;
   if (!cpu::IsAmdCpu()) return false;
@@ -202,15 +203,15 @@ Skip ChooseSkip(cpu::Isa isa, const SparseWeightView& w, int64_t rows_per_unit, 
   // them (sparq/sparse.h kLanesMaxDensity: there the lists one was the faster).
   const Skip rows = lanes ? Skip::kLaneRows : lists ? Skip::kListRows : Skip::kNone;
   const Skip rows_unforced = lists && (!lanes || density > sparse::kLanesMaxDensity) ? Skip::kListRows : rows;
-  const char* env = std::getenv("SPARQ_SPARSE_SKIP");
-  const std::string forced = env != nullptr ? env : "";
+  using Forced = cpu::CpuSwitches::SparseSkip;
+  const Forced forced = cpu::CurrentCpuSwitches().sparse_skip;
   Skip want = Skip::kNone;
-  if (forced == "off") return Skip::kNone;
-  if (forced == "on") want = rows != Skip::kNone ? rows : bitmap ? Skip::kBitmap : Skip::kNone;
-  else if (forced == "rows") want = rows;
-  else if (forced == "lists") want = lists ? Skip::kListRows : Skip::kNone;
-  else if (forced == "bitmap") want = bitmap ? Skip::kBitmap : Skip::kNone;
-  else if (forced == "lanes") want = lanes ? Skip::kLanes : Skip::kNone;
+  if (forced == Forced::kOff) return Skip::kNone;
+  if (forced == Forced::kOn) want = rows != Skip::kNone ? rows : bitmap ? Skip::kBitmap : Skip::kNone;
+  else if (forced == Forced::kRows) want = rows;
+  else if (forced == Forced::kLists) want = lists ? Skip::kListRows : Skip::kNone;
+  else if (forced == Forced::kBitmap) want = bitmap ? Skip::kBitmap : Skip::kNone;
+  else if (forced == Forced::kLanes) want = lanes ? Skip::kLanes : Skip::kNone;
   else if (lanes && sparse::LanesPreferred() && density <= kLanesDecodeMaxDensity &&
            rows_per_unit <= (density <= kLanesWideMaxDensity ? kLanesWideMaxRows : kLanesMaxRows))
     want = Skip::kLanes;

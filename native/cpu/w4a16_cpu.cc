@@ -9,6 +9,7 @@
 #include <string>
 
 #include "cpu/aligned_array.h"
+#include "cpu/cpu_switches.h"
 #include "cpu/isa_kernels.h"
 #include "cpu/row_blocks.h"
 #include "cpu/w4a16_cpu.h"
@@ -99,9 +100,10 @@ bool HasFp16Gemv() {
 }
 
 DecodeGemv ChooseDecodeGemv() {
-  const char* env = std::getenv("SPARQ_W4A16_GEMV");
-  if (env != nullptr && std::strcmp(env, "plain") == 0) return DecodeGemv::kPlain;
-  if (env != nullptr && std::strcmp(env, "vbmi") == 0 && cpu::HasAvx512Vbmi()) return DecodeGemv::kVbmi;
+  using Forced = cpu::CpuSwitches::W4a16Gemv;
+  const Forced forced = cpu::CurrentCpuSwitches().w4a16_gemv;
+  if (forced == Forced::kPlain) return DecodeGemv::kPlain;
+  if (forced == Forced::kVbmi && cpu::HasAvx512Vbmi()) return DecodeGemv::kVbmi;
   if (HasFp16Gemv()) return DecodeGemv::kFp16;
   return cpu::HasAvx512Vbmi() ? DecodeGemv::kVbmi : DecodeGemv::kPlain;
 }

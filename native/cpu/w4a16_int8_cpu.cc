@@ -16,6 +16,7 @@
 #endif
 
 #include "cpu/aligned_array.h"
+#include "cpu/cpu_switches.h"
 #include "cpu/isa_kernels.h"
 #include "cpu/w4a16_cpu.h"
 #include "cpu/w4a16_int8_cpu.h"
@@ -68,7 +69,7 @@ enum class Kernel { kScalar, kAvx2, kAvxVnni, kAvx512Vnni };
 Kernel KernelFor(Isa isa) {
   if (isa == Isa::kAvx512 && HasAvx512Vnni()) return Kernel::kAvx512Vnni;
   if (isa != Isa::kScalar && IsaSupported(Isa::kAvx2))
-    return HasAvxVnni() && avxvnni::Built() && std::getenv("SPARQ_W4A16_NO_AVXVNNI") == nullptr ? Kernel::kAvxVnni : Kernel::kAvx2;
+    return HasAvxVnni() && avxvnni::Built() && !CurrentCpuSwitches().w4a16_no_avxvnni ? Kernel::kAvxVnni : Kernel::kAvx2;
   return Kernel::kScalar;
 }
 

@@ -290,9 +290,10 @@ std::string Cublas::Note() const {
              "searched";
     case DenseKernel::kCublas:
       return Clip("SPARQ_DENSE_KERNEL=cublas, so dense.matmul fails (SparqBackendError; SPARQ_CUBLAS_PATH names the "
-                  "library): " + missing);
+                  "library, read once per process): " + missing);
     default:
-      return Clip("dense.matmul runs sparq's tensor-core GEMM (dense_tc_gemm; SPARQ_CUBLAS_PATH names cuBLAS): " +
+      return Clip("dense.matmul runs sparq's tensor-core GEMM (dense_tc_gemm; SPARQ_CUBLAS_PATH names cuBLAS, read once per "
+                  "process): " +
                   missing);
   }
 }

@@ -61,7 +61,8 @@ Status DenseMatmul(const DenseMatmulArgs& a, cuda::Exec& exec, LaunchInfo* info)
   if (exec.cublas != nullptr && exec.cublas->requested == cuda::DenseKernel::kCublas)
     return Status::Error(StatusCode::kBackend,
                          "dense.matmul: SPARQ_DENSE_KERNEL=cublas, but this context has no cuBLAS (sq.device.cublasNote "
-                         "says what was tried); set SPARQ_CUBLAS_PATH, or SPARQ_DENSE_KERNEL=auto to run sparq's GEMM");
+                         "says what was tried); set SPARQ_CUBLAS_PATH before the process's first cuda context opens, or "
+                         "SPARQ_DENSE_KERNEL=auto to run sparq's GEMM");
   cuda::NvccTarget target(exec.stream, exec.sm_count);
   const dense_plan::DensePlan plan = dense_plan::MakePlan(a, target.sm_count());
   void* counters = nullptr;

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "cpu/aligned_array.h"
+#include "cpu/cpu_switches.h"
 #include "cpu/isa_kernels.h"
 #include "sparq/cpu.h"
 #include "test_shard.h"
@@ -450,6 +451,71 @@ void CheckThreadPool(int threads) {
                                       " chunks each ran on at most that many threads, every index once");
 }
 
+// The diagnostic switches: every documented value parsed from the environment, anything else the
+// default, and an installed snapshot (an op's, taken on the JS thread) wins over the environment.
+void CheckCpuSwitches() {
+  using S = sparq::cpu::CpuSwitches;
+  const char* names[] = {"SPARQ_SPARSE_SKIP", "SPARQ_SPARSE_EXPAND", "SPARQ_DENSE_AMX", "SPARQ_INT8_AMX", "SPARQ_W4A16_GEMV",
+                         "SPARQ_W4A16_NO_AVXVNNI"};
+  for (const char* n : names) unsetenv(n);
+  S none = sparq::cpu::CpuSwitchesFromEnvironment();
+  Check(none.sparse_skip == S::SparseSkip::kAuto && none.sparse_expand == S::SparseExpand::kAuto && !none.dense_amx &&
+            !none.int8_vnni && none.w4a16_gemv == S::W4a16Gemv::kAuto && !none.w4a16_no_avxvnni,
+        "cpu switches: none set, every one its default");
+  const std::pair<const char*, S::SparseSkip> skips[] = {{"off", S::SparseSkip::kOff},       {"on", S::SparseSkip::kOn},
+                                                         {"rows", S::SparseSkip::kRows},     {"lists", S::SparseSkip::kLists},
+                                                         {"bitmap", S::SparseSkip::kBitmap}, {"lanes", S::SparseSkip::kLanes},
+                                                         {"Rows", S::SparseSkip::kAuto},     {"rows ", S::SparseSkip::kAuto},
+                                                         {"", S::SparseSkip::kAuto}};
+  for (const auto& [v, want] : skips) {
+    setenv("SPARQ_SPARSE_SKIP", v, 1);
+    Check(sparq::cpu::CpuSwitchesFromEnvironment().sparse_skip == want, std::string("cpu switches: SPARQ_SPARSE_SKIP='") + v + "'");
+  }
+  unsetenv("SPARQ_SPARSE_SKIP");
+  setenv("SPARQ_SPARSE_SKIPX", "off", 1);  // another variable whose name starts the same
+  Check(sparq::cpu::CpuSwitchesFromEnvironment().sparse_skip == S::SparseSkip::kAuto, "cpu switches: SPARQ_SPARSE_SKIPX is not SPARQ_SPARSE_SKIP");
+  unsetenv("SPARQ_SPARSE_SKIPX");
+  setenv("SPARQ_SPARSE_EXPAND", "word", 1);
+  setenv("SPARQ_DENSE_AMX", "on", 1);
+  setenv("SPARQ_INT8_AMX", "0", 1);
+  setenv("SPARQ_W4A16_GEMV", "vbmi", 1);
+  setenv("SPARQ_W4A16_NO_AVXVNNI", "", 1);
+  S set = sparq::cpu::CpuSwitchesFromEnvironment();
+  Check(set.sparse_expand == S::SparseExpand::kWord && set.dense_amx && set.int8_vnni && set.w4a16_gemv == S::W4a16Gemv::kVbmi &&
+            set.w4a16_no_avxvnni,
+        "cpu switches: word, on, 0, vbmi and an empty NO_AVXVNNI all read");
+  setenv("SPARQ_SPARSE_EXPAND", "float", 1);
+  setenv("SPARQ_DENSE_AMX", "1", 1);
+  setenv("SPARQ_INT8_AMX", "1", 1);
+  setenv("SPARQ_W4A16_GEMV", "plain", 1);
+  set = sparq::cpu::CpuSwitchesFromEnvironment();
+  Check(set.sparse_expand == S::SparseExpand::kFloat && set.dense_amx && !set.int8_vnni && set.w4a16_gemv == S::W4a16Gemv::kPlain,
+        "cpu switches: float, 1, 1 (AMX kept) and plain read");
+  setenv("SPARQ_DENSE_AMX", "yes", 1);
+  Check(!sparq::cpu::CpuSwitchesFromEnvironment().dense_amx, "cpu switches: SPARQ_DENSE_AMX=yes is not on");
+  for (const char* n : names) unsetenv(n);
+  // Installed: the snapshot, not the environment; nested scopes restore the outer one.
+  setenv("SPARQ_SPARSE_SKIP", "off", 1);
+  S rows;
+  rows.sparse_skip = S::SparseSkip::kRows;
+  S lanes;
+  lanes.sparse_skip = S::SparseSkip::kLanes;
+  bool inner_ok = false, outer_ok = false;
+  {
+    const sparq::cpu::ScopedCpuSwitches a(rows);
+    {
+      const sparq::cpu::ScopedCpuSwitches b(lanes);
+      inner_ok = sparq::cpu::CurrentCpuSwitches().sparse_skip == S::SparseSkip::kLanes;
+    }
+    outer_ok = sparq::cpu::CurrentCpuSwitches().sparse_skip == S::SparseSkip::kRows;
+    std::thread other([&] { outer_ok = outer_ok && sparq::cpu::CurrentCpuSwitches().sparse_skip == S::SparseSkip::kOff; });
+    other.join();
+  }
+  Check(inner_ok && outer_ok, "cpu switches: an installed snapshot wins over the environment, on its own thread only, and nests");
+  Check(sparq::cpu::CurrentCpuSwitches().sparse_skip == S::SparseSkip::kOff, "cpu switches: none installed, the environment again");
+  unsetenv("SPARQ_SPARSE_SKIP");
+}
+
 void CheckIsa() {
   Isa best = sparq::cpu::BestSupportedIsa();
   std::printf("info: best ISA %s, threads %d\n", sparq::cpu::IsaName(best), sparq::cpu::DefaultThreadCount());
@@ -558,6 +624,7 @@ void CheckBlockCache() {
 int main() {
   CheckBlockCache();
   CheckIsa();
+  CheckCpuSwitches();
   const std::vector<Isa> isas = SupportedIsas();
   const std::vector<double> f16_table = PositiveTable(kF16), bf16_table = PositiveTable(kBF16);
   const std::vector<float> f16_probes = EncodeProbes(kF16, f16_table), bf16_probes = EncodeProbes(kBF16, bf16_table);
