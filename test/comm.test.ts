@@ -527,6 +527,51 @@ describe('comm.allreduceRmsnorm [cpu]: ranks in other workers and processes', ()
       await sq.close();
     }
   });
+
+  // A rank frozen (SIGSTOP) while its peers' join timed out on it, then resumed, used to find
+  // every counter reached and resolve its join on a comm already broken (2026-12-06, a review with
+  // SIGSTOP/SIGCONT): it fails now as they did, since the break happened at the join.
+  (process.platform === 'linux' ? it : it.skip)('a rank stopped through its peers\' join timeout and resumed fails its join too', async () => {
+    const indexJs = path.join(__dirname, '..', 'dist', 'src', 'index.js');
+    const id = hex(comm.create({ maxBytes: 4096 }));
+    const rankCode = (rank: number, timeoutMs: number): string => `
+      const sparq = require(${JSON.stringify(indexJs)});
+      (async () => {
+        const sq = await sparq.open({ backend: 'cpu', threads: 1 });
+        console.log('joining');
+        try {
+          await sq.comm({ id: Buffer.from('${id}', 'hex'), rank: ${rank}, size: 3, timeoutMs: ${timeoutMs} });
+          console.log(JSON.stringify({ rank: ${rank}, ok: true }));
+        } catch (e) {
+          console.log(JSON.stringify({ rank: ${rank}, error: e.name, message: e.message }));
+        }
+        await sq.close();
+      })();`;
+    const start = (rank: number, timeoutMs: number) => {
+      const p = spawn(process.execPath, ['-e', rankCode(rank, timeoutMs)], { stdio: ['ignore', 'pipe', 'inherit'] });
+      let out = '';
+      const joining = new Promise<void>((resolve) => p.stdout.on('data', (d: Buffer) => {
+        out += d.toString();
+        if (out.includes('joining')) resolve();
+      }));
+      const exited = new Promise<{ rank: number; ok?: boolean; error?: string; message?: string }>((resolve) =>
+        p.on('exit', () => resolve(JSON.parse(out.split('\n').filter((l) => l.startsWith('{')).pop() ?? '{}'))));
+      return { p, joining, exited };
+    };
+    const frozen = start(2, 3000);
+    await frozen.joining;
+    await new Promise((r) => setTimeout(r, 300)); // inside its join's wait for the others
+    frozen.p.kill('SIGSTOP');
+    try {
+      const peers = [start(0, 800), start(1, 800)];
+      const results = await Promise.all(peers.map((r) => r.exited));
+      expect(results.map((r) => r.error)).toEqual(['SparqTimeoutError', 'SparqTimeoutError']);
+    } finally {
+      frozen.p.kill('SIGCONT');
+    }
+    const late = await frozen.exited;
+    expect(late).toMatchObject({ rank: 2, error: 'SparqTimeoutError', message: expect.stringMatching(/^comm: the comm is broken: rank 2 did not/) });
+  }, 30000);
 });
 
 // The sim backend's comm: the same shared-memory transport, then the CUDA kernel

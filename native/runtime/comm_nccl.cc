@@ -186,7 +186,7 @@ Status NcclComm::Wait(const char* op, const std::string& what, Clock::time_point
 Status NcclComm::Allreduce(const CommAllreduceRmsnormArgs& a, LaunchInfo* info) {
   const std::string broken = BrokenReason();
   if (!broken.empty())
-    return Status::Error(StatusCode::kTimeout, "comm.allreduceRmsnorm: comm must be usable, got one that is broken (" + broken + ")",
+    return Status::Error(StatusCode::kTimeout, "comm.allreduceRmsnorm: comm must be a usable comm, got one that is broken (" + broken + ")",
                          "comm");
   const size_t bytes = size_t(a.tokens) * size_t(a.hidden) * 2;
   const uint64_t call = ++calls_;

@@ -43,8 +43,12 @@ struct ShmComm::Segment {
   int32_t size;
   uint32_t reserved;
   uint64_t slot_bytes;
+  // The first step the break failed (written before broken = 2): call c, or 0 for the join. A wait
+  // that completes at that step or a later one fails too (WaitAll), so a rank that was stalled
+  // while its peers gave up does not report success for the call they failed.
+  std::atomic<uint64_t> broken_step;
   std::atomic<uint32_t> broken;   // 0 usable, 1 reason being written, 2 broken (reason valid)
-  char reason[508];
+  char reason[500];
   RankState ranks[kMaxRanks];
   uint8_t records[kMaxRanks][ShmComm::kRecordBytes];  // Publish
 };
@@ -53,7 +57,7 @@ static_assert(std::atomic<uint64_t>::is_always_lock_free && std::atomic<uint32_t
 
 namespace {
 
-constexpr uint32_t kMagic = 0x31435153;  // "SQC1"
+constexpr uint32_t kMagic = 0x32435153;  // "SQC2" (SQC1 had no broken_step)
 constexpr size_t kHeaderBytes = 4096;
 
 using Clock = std::chrono::steady_clock;
@@ -446,10 +450,13 @@ std::string ShmComm::BrokenReason() const {
   return "";
 }
 
-Status ShmComm::Break(const std::string& reason, const char* op) {
+Status ShmComm::Break(const std::string& reason, const char* op) { return Break(reason, op, calls_ + 1); }
+
+Status ShmComm::Break(const std::string& reason, const char* op, uint64_t failed_step) {
   uint32_t zero = 0;
   if (seg_->broken.compare_exchange_strong(zero, 1, std::memory_order_acq_rel)) {
     std::strncpy(seg_->reason, reason.c_str(), sizeof(seg_->reason) - 1);
+    seg_->broken_step.store(failed_step, std::memory_order_relaxed);
     seg_->broken.store(2, std::memory_order_release);
   }
   // No one may meet in a broken comm: a join of its id from now on gets a fresh segment, even while
@@ -471,15 +478,23 @@ Status ShmComm::WaitAll(Wait what, uint64_t target) {
     return false;
   };
   // The join (and its transport vote) is sq.comm's; every later wait is a call's.
-  const char* op = what == Wait::kJoin || what == Wait::kVote ? "comm" : "comm.allreduceRmsnorm";
+  const bool joining = what == Wait::kJoin || what == Wait::kVote;
+  const char* op = joining ? "comm" : "comm.allreduceRmsnorm";
+  const uint64_t step = joining ? 0 : target;  // Segment::broken_step
+  auto broken = [&] {
+    return Status::Error(StatusCode::kTimeout, std::string(op) + ": the comm is broken: " + std::string(seg_->reason));
+  };
   for (int i = 0;; ++i) {
     bool all = true;
     for (int p = 0; p < size_ && all; ++p) all = reached(seg_->ranks[p]);
-    if (all) return Status::Ok();
-    if (seg_->broken.load(std::memory_order_acquire) == 2)
-      return Status::Error(StatusCode::kTimeout, std::string(op) + ": the comm is broken: " + std::string(seg_->reason));
+    const bool is_broken = seg_->broken.load(std::memory_order_acquire) == 2;
+    // Every counter reached, but a peer gave up on this step (a rank stopped, then resumed, after
+    // the others timed out on it): fail it as they did. A break at a later step — a peer that
+    // finished this call and closed — leaves it done.
+    if (all) return is_broken && seg_->broken_step.load(std::memory_order_relaxed) <= step ? broken() : Status::Ok();
+    if (is_broken) return broken();
     if (cancel_->load(std::memory_order_relaxed))
-      return Break("rank " + RankName(rank_) + " closed the comm (its context was closed)", op);
+      return Break("rank " + RankName(rank_) + " closed the comm (its context was closed)", op, step);
     if ((i & 255) == 255) {
       std::string missing, gone;
       for (int p = 0; p < size_; ++p) {
@@ -491,14 +506,24 @@ Status ShmComm::WaitAll(Wait what, uint64_t target) {
       const std::string call = what == Wait::kJoin   ? "the join"
                                : what == Wait::kVote ? "the join's transport agreement"
                                                      : "call " + std::to_string(target);
-      if (!gone.empty()) return Break("rank " + gone + " exited before " + call, op);
+      if (!gone.empty()) return Break("rank " + gone + " exited before " + call, op, step);
       if (Clock::now() > deadline) {
+        // Alone in the segment at the join: the others may not have come yet — or they formed the
+        // comm of this id without this rank (an id's segment goes once its comm forms, so a rank
+        // arriving after that meets no one).
+        int others = 0;
+        for (int p = 0; p < size_; ++p) others += p != rank_ && reached(seg_->ranks[p]) ? 1 : 0;
+        const std::string alone = what == Wait::kJoin && others == 0
+                                      ? "; no other rank joined this id: if they did join, they formed its comm before this "
+                                        "rank came (each id forms one comm, once)"
+                                      : "";
         const std::string verb = what == Wait::kJoin     ? "join"
                                  : what == Wait::kVote   ? "finish joining (" + call + ")"
                                  : what == Wait::kArrive ? "arrive at " + call
                                                          : "finish " + call;
         return Break("rank " + missing + " did not " + verb + " within " + std::to_string(timeout_ms_) +
-                     " ms (waited on rank " + RankName(rank_) + ")", op);
+                     " ms (waited on rank " + RankName(rank_) + ")" + alone,
+                     op, step);
       }
     }
     Backoff(i);
@@ -555,7 +580,7 @@ Status ShmComm::CheckUsable() {
   if (cancel_->load(std::memory_order_relaxed)) Close();
   const std::string broken = BrokenReason();
   if (!broken.empty())
-    return Status::Error(StatusCode::kTimeout, "comm.allreduceRmsnorm: comm must be usable, got one that is broken (" + broken + ")",
+    return Status::Error(StatusCode::kTimeout, "comm.allreduceRmsnorm: comm must be a usable comm, got one that is broken (" + broken + ")",
                          "comm");
   return Status::Ok();
 }

@@ -122,8 +122,10 @@ class ShmComm {
   // Waits until every rank has joined, or its counter (arrive, depart, vote) reaches `target`; bounded.
   Status WaitAll(Wait what, uint64_t target);
   // Breaks the comm for every rank; the returned status reads "<op>: <reason>" (the join's waits
-  // name op "comm", a call's "comm.allreduceRmsnorm").
+  // name op "comm", a call's "comm.allreduceRmsnorm"). failed_step: the first step the break fails
+  // (a call number, 0 for the join); by default this rank's next call (it leaves, or cannot arrive).
   Status Break(const std::string& reason, const char* op = "comm.allreduceRmsnorm");
+  Status Break(const std::string& reason, const char* op, uint64_t failed_step);
   std::string RankName(int p) const { return std::to_string(rank_names_.empty() ? p : rank_names_[size_t(p)]); }
 
   Segment* seg_ = nullptr;
@@ -133,7 +135,8 @@ class ShmComm {
   int rank_ = 0, size_ = 0;
   uint64_t slot_bytes_ = 0;
   int64_t timeout_ms_ = 0;
-  uint64_t calls_ = 0;
+  // Written by the calls (the stream worker); read by Break, which a close on the JS thread runs too.
+  std::atomic<uint64_t> calls_{0};
   uint64_t votes_ = 0;
   std::string name_;
   std::string mapping_key_;  // the process's mapping of the segment (its file's identity)
