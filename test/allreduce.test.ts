@@ -450,6 +450,38 @@ for (const p of backendMatrix()) {
   }
 }
 
+describe('group lists: user code in them runs before the native call [cpu]', () => {
+  // An Array subclass whose species fills map()'s hole with a getter that disposed a tensor after
+  // the native code had taken it was a SIGSEGV (2026-12-06); so was a written group.ranks.
+  it('a getter in a list that disposes an earlier tensor gives a typed error; ranks cannot be written', async () => {
+    const sq = await open({ backend: 'cpu' });
+    try {
+      const t = (): Tensor => sq.tensor(new Uint16Array(8).fill(0x3c00), [1, 8], 'f16');
+      const [x0, x1, r0, r1] = [t(), t(), t(), t()];
+      const gamma = sq.tensor(new Uint16Array(8).fill(0x3c00), [8], 'f16');
+      const group = sq.group({ ranks: 2 });
+      const residuals = [r0, r1];
+      Object.defineProperty(residuals, 1, { get: () => { x0.dispose(); return r1; } });
+      expectError(() => group.allreduceRmsnorm([x0, x1], residuals, gamma), SparqDisposedError, 'ERR_SPARQ_DISPOSED', 'xs[0]', /xs\[0\] was disposed/);
+      const P = Object.create(Array.prototype, { 1: { get: () => { x1.dispose(); return r1; } } }) as unknown[];
+      class Holey extends Array<unknown> {
+        static get [Symbol.species](): ArrayConstructor {
+          return function (n: number) { return Object.setPrototypeOf(new Array(n), P) as unknown[]; } as unknown as ArrayConstructor;
+        }
+      }
+      const holey = new Holey(2);
+      holey[0] = r0;
+      expectError(() => group.allreduceRmsnorm([t(), t()], holey as unknown as Tensor[], gamma), SparqArgumentError, 'ERR_SPARQ_ARGUMENT', 'residuals[1]');
+      expect(() => { (group as { ranks: number }).ranks = 0; }).toThrow(TypeError);
+      expect(group.ranks).toBe(2);
+      const r = group.allreduceRmsnorm([t(), t()], [t(), t()], gamma); // still usable
+      expect(Array.from(await r.residual[0].read())).toEqual(new Array(8).fill(0x4200)); // 1 + 1 + 1 = 3
+    } finally {
+      await sq.close();
+    }
+  });
+});
+
 describe('the allreduce contract implementation the tests trust', () => {
   it('its fast fp32 → fp16 rounding equals the exact general one (normals, subnormals, ties, overflow)', () => {
     const seed = freshSeed();

@@ -131,6 +131,33 @@ describe('raw native objects never crash the process', () => {
     expect(() => native().denseMatmul(sq.handle, t, t, null, null)).toThrow(SparqArgumentError);
     expect(() => native().denseMatmul(sq.handle, t, t, null, null)).toThrow(/w must be a sparq Tensor, got a Tensor sparq did not make$/);
     expect(() => native().denseMatmul(ctx as never, t, t, null, null)).toThrow(/must be a sparq context/);
+    // A native getter borrowed onto another kind of sparq object (V8 checks a method's receiver, not
+    // an accessor's): "Illegal invocation", where it read the object as its own class (a SIGSEGV).
+    const handleOf = (o: object): object => (o as { handle: object }).handle;
+    const getter = (o: object, key: string): (() => unknown) =>
+      Object.getOwnPropertyDescriptor(Object.getPrototypeOf(o) as object, key)?.get as () => unknown;
+    const tz = sq.zeros([4], 'f16');
+    const qw = await sq.w4a16.quantize(new Uint16Array(64).fill(0x3c00), [1, 64]);
+    const borrowed: [object, string, object][] = [
+      [handleOf(tz), 'bytes', handleOf(sq)],
+      [handleOf(tz), 'shape', handleOf(sq)],
+      [handleOf(tz), 'dtype', handleOf(qw)],
+      [handleOf(sq), 'pending', handleOf(tz)],
+      [handleOf(sq), 'lastLaunch', handleOf(qw)],
+      [handleOf(qw), 'disposed', handleOf(tz)],
+    ];
+    for (const [from, key, on] of borrowed) {
+      let caught: unknown;
+      try {
+        getter(from, key).call(on);
+      } catch (e) {
+        caught = e;
+      }
+      expect([(caught as Error).name, (caught as Error).message]).toEqual(['TypeError', 'Illegal invocation']); // the addon's realm's TypeError
+    }
+    // Not a sparq object at all: ObjectWrap's own unwrap refuses it before the getter runs.
+    expect(() => getter(handleOf(sq), 'liveAllocations').call({})).toThrow('Invalid argument');
+    expect([tz.bytes, sq.pending >= 0, qw.disposed]).toEqual([8, true, false]); // on their own objects, as before
     await sq.close();
   });
 });

@@ -206,6 +206,38 @@ describe('lifecycle [cpu]', () => {
   });
 });
 
+describe('a thread limit [cpu]', () => {
+  // A context's pool and stream are threads; where the system refuses one (ulimit -u, a container's
+  // pids cap), open() rejects with a typed error and the process goes on. Before (2026-12-06) a pool
+  // left half started hung open() for good, and a refused stream thread was an uncaught plain Error.
+  // Run as an unprivileged user (root is not held to RLIMIT_NPROC) where the tools exist.
+  const tools = ['/usr/bin/setpriv', '/usr/bin/prlimit'].every((t) => fs.existsSync(t));
+  const canDrop = process.platform === 'linux' && process.getuid?.() === 0 && tools;
+  (canDrop ? it : it.skip)('open() under RLIMIT_NPROC rejects with SparqOutOfMemoryError, never hangs or throws past its promise', () => {
+    const code = `
+      const sparq = require(${JSON.stringify(indexJs)});
+      (async () => {
+        const out = [];
+        const one = (threads) => sparq.open({ backend: 'cpu', threads }).then(
+          async (c) => { out.push('opened'); await c.close(); },
+          (e) => out.push(e.name + ':' + /thread limit/.test(e.message)));
+        await one(64);                                     // the pool cannot start all its workers
+        await Promise.all([1, 2, 3, 4, 5, 6].map(() => one(1))); // some streams cannot start
+        console.log(JSON.stringify(out));
+      })();`;
+    const r = spawnSync('/usr/bin/setpriv', ['--reuid', '65534', '--regid', '65534', '--clear-groups', '/usr/bin/prlimit', '--nproc=14', process.execPath, '-e', code], {
+      encoding: 'utf8',
+      timeout: 60000,
+    });
+    expect(r.signal).toBeNull();
+    expect(r.status).toBe(0);
+    const out = JSON.parse(r.stdout.trim().split('\n').pop() ?? '[]') as string[];
+    expect(out[0]).toBe('SparqOutOfMemoryError:true');
+    expect(out.slice(1).every((o) => o === 'opened' || o === 'SparqOutOfMemoryError:true')).toBe(true);
+    expect(out.slice(1)).toContain('SparqOutOfMemoryError:true');
+  });
+});
+
 describe('environment written while ops run [cpu]', () => {
   // The kernels' switches (SPARQ_SPARSE_SKIP, …) are read on the JS thread as each op is submitted
   // (native/cpu/cpu_switches.h): a getenv on the stream worker raced these setenv calls, which grow

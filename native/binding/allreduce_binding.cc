@@ -70,13 +70,28 @@ Napi::Value AllreduceRmsnorm(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   ContextCore* ctx = ContextWrap::Parse(info[0], kOp)->core();
   ctx->ThrowIfLost(env);
-  const int ranks = info[1].As<Napi::Number>().Int32Value();
+  const int ranks = info[1].IsNumber() ? info[1].As<Napi::Number>().Int32Value() : 0;
+  if (ranks < 1 || ranks > allreduce::kMaxRanks)  // the Group's own count: never a user's value
+    ThrowArg(env, StatusCode::kArgument, kOp, "ranks", "the group's rank count, 1.." + std::to_string(allreduce::kMaxRanks),
+             DescribeValue(info[1]));
   std::vector<TensorWrap*> xs = ParseTensorList(env, info[2], ctx, "xs", ranks, false);
   std::vector<TensorWrap*> residuals = ParseTensorList(env, info[3], ctx, "residuals", ranks, false);
   const DType f16 = DType::kF16;
   TensorWrap* gamma = ParseTensor(info[4], ctx, kOp, "gamma", &f16);
   std::vector<TensorWrap*> outs = ParseTensorList(env, info[5], ctx, "out", ranks, true);
   std::vector<TensorWrap*> res_outs = ParseTensorList(env, info[6], ctx, "residualOut", ranks, true);
+  // Reading a later list may have run user code (a getter) that disposed a tensor an earlier one
+  // gave: every tensor is checked again once nothing user-written can run any more.
+  auto still_usable = [&](const std::vector<TensorWrap*>& list, const char* name) {
+    for (size_t r = 0; r < list.size(); ++r)
+      if (!list[r]->Usable() || !list[r]->buffer())
+        ThrowStatus(env, list[r]->DisposedStatus(kOp, std::string(name) + "[" + std::to_string(r) + "]"));
+  };
+  still_usable(xs, "xs");
+  still_usable(residuals, "residuals");
+  still_usable(outs, "out");
+  still_usable(res_outs, "residualOut");
+  if (!gamma->Usable() || !gamma->buffer()) ThrowStatus(env, gamma->DisposedStatus(kOp, "gamma"));
 
   const Shape shape = xs[0]->shape();
   const int64_t hidden = AllreduceHidden(env, kOp, "xs[0]", shape);

@@ -34,11 +34,13 @@ Shape ParseShape(const Napi::Value& v, const std::string& op, const std::string&
   const std::string expected = "an array of 1 to 8 positive integers";
   if (!v.IsArray()) ThrowArg(env, StatusCode::kArgument, op, argument, expected, DescribeValue(v));
   Napi::Array a = v.As<Napi::Array>();
-  if (a.Length() < 1 || a.Length() > 8)
-    ThrowArg(env, StatusCode::kShape, op, argument, expected, "an array of length " + std::to_string(a.Length()));
+  // The length once: a getter at an index (user code) may grow the array while it is read.
+  const uint32_t length = a.Length();
+  if (length < 1 || length > 8)
+    ThrowArg(env, StatusCode::kShape, op, argument, expected, "an array of length " + std::to_string(length));
   Shape shape;
   constexpr double kMaxSafeInteger = 9007199254740991.0;
-  for (uint32_t i = 0; i < a.Length(); ++i) {
+  for (uint32_t i = 0; i < length; ++i) {
     Napi::Value d = a.Get(i);
     if (!d.IsNumber())
       ThrowArg(env, StatusCode::kShape, op, argument, expected, DescribeValue(d) + " at index " + std::to_string(i));

@@ -58,10 +58,12 @@ Napi::Value ContextWrap::Close(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value ContextWrap::GetClosed(const Napi::CallbackInfo& info) {
+  RequireReceiver(info, NativeKind::kContext);
   return Napi::Boolean::New(info.Env(), core_ && core_->closed());
 }
 
 Napi::Value ContextWrap::GetLabel(const Napi::CallbackInfo& info) {
+  RequireReceiver(info, NativeKind::kContext);
   return core_ ? Napi::String::New(info.Env(), core_->label()) : info.Env().Null();
 }
 
@@ -192,18 +194,22 @@ Napi::Value ContextWrap::Info(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value ContextWrap::GetLiveAllocations(const Napi::CallbackInfo& info) {
+  RequireReceiver(info, NativeKind::kContext);
   const bool open = core_ && !core_->closed();
   return Napi::Number::New(info.Env(), open ? static_cast<double>(core_->backend().LiveAllocations()) : 0.0);
 }
 
 Napi::Value ContextWrap::GetPending(const Napi::CallbackInfo& info) {
+  RequireReceiver(info, NativeKind::kContext);
   return Napi::Number::New(info.Env(), static_cast<double>(core_ ? core_->shared().pending.load() : 0));
 }
 Napi::Value ContextWrap::GetLost(const Napi::CallbackInfo& info) {
+  RequireReceiver(info, NativeKind::kContext);
   return Napi::Boolean::New(info.Env(), core_ && core_->shared().lost.load());
 }
 
 Napi::Value ContextWrap::GetLastLaunch(const Napi::CallbackInfo& info) {
+  RequireReceiver(info, NativeKind::kContext);
   Napi::Env env = info.Env();
   if (!core_) ThrowArg(env, StatusCode::kArgument, "lastLaunch", "context", "a context from open()", "an unopened one");
   ContextShared& shared = core_->shared();
@@ -237,6 +243,21 @@ class OpenWorker : public Napi::AsyncWorker {
   Napi::Promise Promise() { return deferred_.Promise(); }
 
   void Execute() override {
+    // A backend that cannot start its threads (a thread limit) throws std::system_error: a typed
+    // rejection of open(), never an exception off a libuv worker.
+    try {
+      Create();
+    } catch (const std::exception& e) {
+      backend_.reset();
+      status_ = CouldNotStart("its backend", e);
+    }
+  }
+  static Status CouldNotStart(const char* what, const std::exception& e) {
+    return Status::Error(StatusCode::kOutOfMemory, std::string("open: could not start ") + what + " (" + e.what() +
+                                                       "): the process may be at a thread limit (ulimit -u, a container's "
+                                                       "pids limit); open fewer contexts or pass fewer threads");
+  }
+  void Create() {
     if (requested_ == "cpu") {
       status_ = CreateCpuBackend(options_, &backend_);
     } else if (requested_ == "sim") {
@@ -261,7 +282,15 @@ class OpenWorker : public Napi::AsyncWorker {
     }
     Napi::Object obj = GetAddonData(env)->context_ctor.New({});
     TagNative(env, obj, NativeKind::kContext);
-    ContextWrap::Unwrap(obj)->Attach(env, std::move(backend_), fallback_reason_);
+    try {
+      ContextWrap::Unwrap(obj)->Attach(env, std::move(backend_), fallback_reason_);
+    } catch (const Napi::Error& e) {
+      deferred_.Reject(e.Value());
+      return;
+    } catch (const std::exception& e) {  // the stream's thread would not start
+      deferred_.Reject(MakeError(env, CouldNotStart("the context's stream thread", e)).Value());
+      return;
+    }
     deferred_.Resolve(obj);
   }
 

@@ -34,6 +34,10 @@ void TagNative(Napi::Env env, const Napi::Object& object, NativeKind kind) {
   NAPI_THROW_IF_FAILED_VOID(env, napi_type_tag_object(env, object, &TagOf(kind)));
 }
 
+void RequireReceiver(const Napi::CallbackInfo& info, NativeKind kind) {
+  if (!IsNative(info.This(), kind)) throw Napi::TypeError::New(info.Env(), "Illegal invocation");
+}
+
 bool IsNative(const Napi::Value& v, NativeKind kind) {
   if (!v.IsObject() && !v.IsExternal()) return false;
   bool tagged = false;

@@ -17,5 +17,10 @@ void TagNative(Napi::Env env, const Napi::Object& object, NativeKind kind);
 // True when v is an object the addon made as `kind` (never true for a Proxy of one, or an object
 // inheriting from one).
 bool IsNative(const Napi::Value& v, NativeKind kind);
+// First thing in every native accessor: V8 checks a method's receiver ("Illegal invocation"), not an
+// accessor's, and ObjectWrap's Unwrap takes any wrapped object, so a getter borrowed onto another
+// sparq object read it as its own class (a SIGSEGV, 2026-12-06). Throws that TypeError unless
+// info.This() is an object the addon made as `kind`.
+void RequireReceiver(const Napi::CallbackInfo& info, NativeKind kind);
 
 }  // namespace sparq::binding

@@ -150,18 +150,24 @@ Napi::Value TensorWrap::ReadInto(const Napi::Value& out_value) {
 }
 
 Napi::Value TensorWrap::GetShape(const Napi::CallbackInfo& info) {
+  RequireReceiver(info, NativeKind::kTensor);
   Napi::Array a = Napi::Array::New(info.Env(), shape_.size());
   for (size_t i = 0; i < shape_.size(); ++i) a.Set(i, Napi::Number::New(info.Env(), static_cast<double>(shape_[i])));
   return a;
 }
 Napi::Value TensorWrap::GetDType(const Napi::CallbackInfo& info) {
+  RequireReceiver(info, NativeKind::kTensor);
   return Napi::String::New(info.Env(), DTypeName(dtype_));
 }
 // As JS sees it, a tensor of a closed context is disposed from the close() call on (its memory goes
 // when the queued work has drained, but nothing can use it after the call).
 Napi::Value TensorWrap::GetBytes(const Napi::CallbackInfo& info) {
+  RequireReceiver(info, NativeKind::kTensor);
   return Napi::Number::New(info.Env(), static_cast<double>(buffer_ && Usable() ? buffer_->bytes : 0));
 }
-Napi::Value TensorWrap::GetDisposed(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), !buffer_ || !Usable()); }
+Napi::Value TensorWrap::GetDisposed(const Napi::CallbackInfo& info) {
+  RequireReceiver(info, NativeKind::kTensor);
+  return Napi::Boolean::New(info.Env(), !buffer_ || !Usable());
+}
 
 }  // namespace sparq::binding

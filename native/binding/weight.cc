@@ -36,7 +36,10 @@ Napi::Object WeightWrap::Create(Napi::Env env, Napi::Object ctx_object, ContextC
 void WeightWrap::Finalize(Napi::Env env) { Detach(env); }
 
 // Disposed from its context's close() call on, as tensors are (tensor.cc).
-Napi::Value WeightWrap::GetDisposed(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), disposed() || !Usable()); }
+Napi::Value WeightWrap::GetDisposed(const Napi::CallbackInfo& info) {
+  RequireReceiver(info, NativeKind::kWeight);
+  return Napi::Boolean::New(info.Env(), disposed() || !Usable());
+}
 
 Napi::Value WeightWrap::Dispose(const Napi::CallbackInfo& info) {
   Detach(info.Env());

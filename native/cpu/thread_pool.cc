@@ -106,20 +106,31 @@ struct ThreadPool::Impl {
 ThreadPool::ThreadPool(int threads) : impl_(std::make_unique<Impl>()) {
   impl_->size = threads < 1 ? 1 : threads;
   impl_->workers.reserve(impl_->size - 1);
-  for (int i = 1; i < impl_->size; ++i) {
-    impl_->workers.emplace_back([this] { impl_->WorkerLoop(); });
-    NameThread(impl_->workers.back(), "sparq-cpu");
+  try {
+    for (int i = 1; i < impl_->size; ++i) {
+      impl_->workers.emplace_back([this] { impl_->WorkerLoop(); });
+      NameThread(impl_->workers.back(), "sparq-cpu");
+    }
+  } catch (...) {
+    // A thread the system would not start (a thread limit: ulimit -u, a container's pids cap):
+    // the ones already started are stopped and joined before the exception leaves, or they would
+    // wait forever on the condition variable being destroyed (open() hung, 2026-12-06).
+    StopWorkers();
+    throw;
   }
 }
 
-ThreadPool::~ThreadPool() {
+void ThreadPool::StopWorkers() {
   {
     std::lock_guard<std::mutex> lock(impl_->mu);
     impl_->stop.store(true, std::memory_order_release);
   }
   impl_->wake.notify_all();
   for (std::thread& t : impl_->workers) t.join();
+  impl_->workers.clear();
 }
+
+ThreadPool::~ThreadPool() { StopWorkers(); }
 
 int ThreadPool::size() const { return impl_->size; }
 

@@ -57,8 +57,8 @@ export interface AllreduceRmsnormResult {
  * `dispose()` frees it (also freed with the context).
  */
 export class Group {
-  /** Ranks in the group. */
-  readonly ranks: number;
+  /** Ranks in the group (read-only at run time too: defined in the constructor). */
+  declare readonly ranks: number;
   // The group's state is non-enumerable (defined in the constructor, not as class fields): so
   // structuredClone reaches the refusing getter first — not the workspace tensor, whose refusal
   // would name a tensor — and Object.keys / inspect show none of it.
@@ -81,14 +81,15 @@ export class Group {
     defineHidden(this, 'ctx', ctx);
     for (const [key, value] of Object.entries({ workspace: null, workspaceBytes: 0, epoch: 0, needFor: null, wasDisposed: false }))
       Object.defineProperty(this, key, { value, writable: true, enumerable: false, configurable: false });
-    refuseStructuredClone(this, 'group', 'the rank count');
     checkOptions('group', options, GROUP_KEYS);
     const ranks: unknown = options.ranks;
     if (typeof ranks !== 'number' || !Number.isInteger(ranks) || ranks < 1 || ranks > 8)
       throw new SparqArgumentError(`group: ranks must be an integer in [1, 8], got ${describeValue(ranks)}`, {
         argument: 'ranks',
       });
-    this.ranks = ranks;
+    // Read-only at run time too, not just in the types: the native call sizes its per-rank arrays by it.
+    Object.defineProperty(this, 'ranks', { value: ranks, writable: false, enumerable: true, configurable: false });
+    refuseStructuredClone(this, 'group', 'the rank count');
   }
 
   /**
@@ -214,7 +215,14 @@ function unwrapOne(v: unknown): unknown {
   return v instanceof Tensor && v.handle !== undefined ? v.handle : v;
 }
 
-/** Arrays are unwrapped element by element; anything else goes to the native check as it is. */
+/**
+ * Arrays are unwrapped element by element into a new plain array of own elements, so the native
+ * check reads them without running user code: `map` kept a subclass's species and its holes, and a
+ * getter the native read then reached could dispose a tensor it had already taken (a SIGSEGV,
+ * 2026-12-06). Anything else goes to the native check as it is.
+ */
 function unwrapList(v: unknown): unknown {
-  return Array.isArray(v) ? v.map(unwrapOne) : v;
+  if (!Array.isArray(v)) return v;
+  const list: readonly unknown[] = v;
+  return Array.from({ length: list.length }, (_, i) => unwrapOne(list[i]));
 }

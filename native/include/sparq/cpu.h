@@ -62,6 +62,7 @@ class ThreadPool {
   void ParallelFor(int64_t n, const std::function<void(int64_t begin, int64_t end)>& fn,
                    int64_t max_chunks = INT64_MAX);
  private:
+  void StopWorkers();
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
