@@ -186,6 +186,16 @@ const CALLS: BadCall[] = [
     message: /^tensor: data must be an array whose buffer is not detached \(transferred\), got a detached Uint16Array\(0\)$/,
   },
   {
+    name: 'w4a16.fromCodes: detached scales say so, not a length',
+    call: (sq) => {
+      const scales = new Uint16Array(2).fill(0x3c00);
+      structuredClone(scales.buffer, { transfer: [scales.buffer] });
+      return sq.w4a16.fromCodes(new Uint8Array(2 * k).fill(8), scales, [2, k]);
+    },
+    expected: ['SparqArgumentError', 'ERR_SPARQ_ARGUMENT', 'scales'],
+    message: /^w4a16\.fromCodes: scales must be an array whose buffer is not detached \(transferred\), got a detached Uint16Array\(0\)$/,
+  },
+  {
     name: 'w4a16.quantize: a NaN weight (was silently code 8, w = 0)',
     call: (sq) => sq.w4a16.quantize(Object.assign(f16(2 * k), { [k + 5]: 0x7e00 }), [2, k]),
     expected: ['SparqArgumentError', 'ERR_SPARQ_ARGUMENT', 'w'],

@@ -127,6 +127,7 @@ Napi::Value W4A16FromCodes(const Napi::CallbackInfo& info) {
     ThrowArg(env, info[2].IsTypedArray() ? StatusCode::kDType : StatusCode::kArgument, op, "scales",
              "a Uint16Array of fp16 bits", DescribeValue(info[2]));
   Napi::TypedArray scales = info[2].As<Napi::TypedArray>();
+  if (IsDetached(scales)) ThrowDetached(env, op, "scales", "a detached " + DescribeValue(info[2]));  // not "0 elements"
   const WeightShape ws = ParseWeightShape(info[3], info[4], op);
   CheckLength(env, op, "codes", codes, ws.n * ws.k, "[n, k] = " + ShapeToString({ws.n, ws.k}));
   CheckLength(env, op, "scales", scales, ws.n * (ws.k / ws.group_size),
