@@ -10,8 +10,18 @@ export interface Float16ArrayLike {
   [Symbol.toStringTag]: 'Float16Array';
 }
 
+/**
+ * Which 16-bit format a Uint16Array of bits holds, in the types only (nothing sets the property):
+ * the arrays sparq returns carry it, so fp16 bits where bf16 bits are expected, or back, do not
+ * compile — they were silently wrong numbers (0.5 read as 1.75) — while a plain Uint16Array still
+ * passes as either.
+ */
+export interface BitsFormat<F extends 'f16' | 'bf16'> {
+  readonly __sparqBits?: F;
+}
+
 /** fp16 values as their raw bits: a Uint16Array, or a Float16Array where the runtime has one. */
-export type Fp16Bits = Uint16Array | Float16ArrayLike;
+export type Fp16Bits = (Uint16Array & BitsFormat<'f16'>) | Float16ArrayLike;
 
 /**
  * The array type `C.of()` returns: on TypeScript ≥ 5.7 the one over a plain ArrayBuffer
@@ -23,8 +33,8 @@ type FreshArray<C extends { of(...items: number[]): unknown }> = ReturnType<C['o
 
 /** The host array type that carries each dtype: what `read()` returns (always a fresh, unshared ArrayBuffer). */
 export interface HostArrayOf {
-  f16: FreshArray<Uint16ArrayConstructor>;
-  bf16: FreshArray<Uint16ArrayConstructor>;
+  f16: FreshArray<Uint16ArrayConstructor> & BitsFormat<'f16'>;
+  bf16: FreshArray<Uint16ArrayConstructor> & BitsFormat<'bf16'>;
   f32: FreshArray<Float32ArrayConstructor>;
   i8: FreshArray<Int8ArrayConstructor>;
   u8: FreshArray<Uint8ArrayConstructor>;
@@ -36,8 +46,8 @@ export interface HostArrayOf {
  * SharedArrayBuffer too), plus Float16Array for f16.
  */
 export interface HostInputOf {
-  f16: Uint16Array | Float16ArrayLike;
-  bf16: Uint16Array;
+  f16: (Uint16Array & BitsFormat<'f16'>) | Float16ArrayLike;
+  bf16: Uint16Array & BitsFormat<'bf16'>;
   f32: Float32Array;
   i8: Int8Array;
   u8: Uint8Array;

@@ -6,13 +6,27 @@
 /** Marks an error made by any copy of sparq in this process (Symbol.for: the same symbol in each). */
 const SPARQ_ERROR = Symbol.for('sparq.error');
 
+/** Every `code` a sparq error carries: a `switch (e.code)` with a misspelt case does not compile. */
+export type SparqErrorCode =
+  | 'ERR_SPARQ'
+  | 'ERR_SPARQ_ARGUMENT'
+  | 'ERR_SPARQ_SHAPE'
+  | 'ERR_SPARQ_DTYPE'
+  | 'ERR_SPARQ_DISPOSED'
+  | 'ERR_SPARQ_BACKEND'
+  | 'ERR_SPARQ_OUT_OF_MEMORY'
+  | 'ERR_SPARQ_DEVICE'
+  | 'ERR_SPARQ_TIMEOUT';
+
 /** Base class of every error sparq throws or rejects with. */
 export class SparqError extends Error {
   /** Stable machine-readable code, e.g. `ERR_SPARQ_SHAPE`. */
-  readonly code: string = 'ERR_SPARQ';
+  readonly code: SparqErrorCode = 'ERR_SPARQ';
   /** The argument the error is about (`'x'`, `'shape'`, `'groupSize'` …), when there is one. */
-  argument?: string;
-  constructor(message: string, options: { argument?: string } = {}) {
+  argument?: string | undefined;
+  // `| undefined`: an error rebuilt from its toJSON() passes `{ argument: j.argument }` as it is,
+  // which exactOptionalPropertyTypes refused.
+  constructor(message: string, options: { argument?: string | undefined } = {}) {
     super(message);
     this.name = new.target.name;
     Object.defineProperty(this, SPARQ_ERROR, { value: true });
@@ -39,7 +53,7 @@ export class SparqError extends Error {
    * own enumerable property, so it was left out), and what to post from a worker — postMessage's
    * structured clone keeps an Error's message but drops `code`, `argument` and the class.
    */
-  toJSON(): { name: string; code: string; message: string; argument?: string } {
+  toJSON(): { name: string; code: SparqErrorCode; message: string; argument?: string } {
     return { name: this.name, code: this.code, message: this.message, ...(this.argument === undefined ? {} : { argument: this.argument }) };
   }
 }

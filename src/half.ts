@@ -1,4 +1,4 @@
-import { asFp16Bits, type Fp16Bits, type HostArrayOf } from './dtype';
+import { asFp16Bits, type BitsFormat, type Fp16Bits, type HostArrayOf } from './dtype';
 import { describeValue, SparqArgumentError, SparqDTypeError, SparqOutOfMemoryError } from './errors';
 import { native } from './native';
 
@@ -60,11 +60,17 @@ function asFloat64(values: ArrayLike<unknown>, op: string): Float64Array {
 }
 
 /**
+ * What toF16 / toBF16 take: numbers, but not a Uint16Array — almost always bits already, refused at
+ * run time (SparqDTypeError) and, through this type, at compile time.
+ */
+export type NotBits<A> = A extends Uint16Array ? never : A;
+
+/**
  * fp32 or JS numbers → fp16 bits, round-to-nearest-even (F16C where present); NaN stays NaN,
  * overflow → ±Inf. A Uint16Array is refused (SparqDTypeError): it is almost always bits already. A Float32Array converts natively and vectorized; other numbers (an array, a
  * Float64Array …) natively too, each rounded once from its double value.
  */
-export function toF16(values: Float32Array | ArrayLike<number>): HostArrayOf['f16'] {
+export function toF16<A extends Float32Array | ArrayLike<number>>(values: NotBits<A>): HostArrayOf['f16'] {
   const checked = checkValues(values, 'toF16');
   return native().toF16(checked instanceof Float32Array ? checked : asFloat64(checked, 'toF16'), isa());
 }
@@ -75,12 +81,12 @@ export function fromF16(bits: Fp16Bits): HostArrayOf['f32'] {
 }
 
 /** fp32 or JS numbers → bf16 bits, round-to-nearest-even; NaN stays NaN. Numbers are rounded once from their double value, as in {@link toF16}. */
-export function toBF16(values: Float32Array | ArrayLike<number>): HostArrayOf['bf16'] {
+export function toBF16<A extends Float32Array | ArrayLike<number>>(values: NotBits<A>): HostArrayOf['bf16'] {
   const checked = checkValues(values, 'toBF16');
   return native().toBF16(checked instanceof Float32Array ? checked : asFloat64(checked, 'toBF16'), isa());
 }
 
 /** bf16 bits → fp32, exact. */
-export function fromBF16(bits: Uint16Array): HostArrayOf['f32'] {
+export function fromBF16(bits: Uint16Array & BitsFormat<'bf16'>): HostArrayOf['f32'] {
   return native().fromBF16(bits, isa());
 }

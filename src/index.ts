@@ -1,9 +1,10 @@
 export { open, Context } from './context';
 export type { OpenOptions, BackendName, BackendRequest, CpuIsa, DeviceInfo, LaunchInfo } from './context';
 export { Tensor } from './tensor';
-export type { DType, HostArray, HostArrayOf, HostInputOf, Float16ArrayLike, Fp16Bits } from './dtype';
+export type { DType, HostArray, HostArrayOf, HostInputOf, Float16ArrayLike, Fp16Bits, BitsFormat } from './dtype';
 export { PackedWeight } from './weight';
 export { toF16, fromF16, toBF16, fromBF16 } from './half';
+export type { NotBits } from './half';
 export { W4A16Weight } from './ops/w4a16';
 export type { W4A16QuantizeOptions, W4A16MatmulOptions, W4A16Ops } from './ops/w4a16';
 export { SparseWeight } from './ops/sparse';
@@ -32,6 +33,7 @@ export {
   SparqOutOfMemoryError,
   SparqDeviceError,
   SparqTimeoutError,
+  type SparqErrorCode,
 } from './errors';
 export { addonPath } from './native';
 export { cpuFeatures } from './cpuFeatures';

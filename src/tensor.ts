@@ -9,10 +9,18 @@ import type { NativeTensor } from './native';
 // declared here as @types/node declares them (identical to lib.esnext.disposable's, so they
 // merge), so the shipped .d.ts typecheck in a project that does not list @types/node in `types`
 // (TypeScript 6 and later default `types` to []) or use lib esnext.
+// The Disposable interfaces too, which `using` / `await using` need: without them such a project
+// failed with "Cannot find global type 'AsyncDisposable'".
 declare global {
   interface SymbolConstructor {
     readonly dispose: unique symbol;
     readonly asyncDispose: unique symbol;
+  }
+  interface Disposable {
+    [Symbol.dispose](): void;
+  }
+  interface AsyncDisposable {
+    [Symbol.asyncDispose](): PromiseLike<void>;
   }
 }
 

@@ -10,7 +10,7 @@ import { defineHidden, refuseStructuredClone } from './tensor';
  * `read()`, `dispose()` (also `using`). Packed in the layout of the context's backend, freed with
  * the context on `close()`. The native wrapper's finalizer is the GC backstop.
  */
-export abstract class PackedWeight<R = Record<string, unknown>> {
+export abstract class PackedWeight<R = unknown> {
   /** @internal */
   declare readonly handle: NativeWeight;
   /** @internal identity of the owning context */
@@ -25,12 +25,16 @@ export abstract class PackedWeight<R = Record<string, unknown>> {
   }
   private readonly packedBytes: number;
 
-  /** Weights come from the ops' quantize / encode / fromCodes, never from `new`. */
-  protected constructor(token: typeof CONSTRUCT, handle: NativeWeight, owner: object) {
+  /**
+   * Weights come from the ops' quantize / encode / fromCodes, never from `new`. (Parameters typed
+   * `unknown` in the declarations: the internal token and native handle types stay out of a user's
+   * program.)
+   */
+  protected constructor(token: unknown, handle: unknown, owner: object) {
     checkConstructed(token, new.target.name, 'weights come from the ops\' quantize, encode and fromCodes');
     defineHidden(this, 'handle', handle);
     defineHidden(this, 'owner', owner);
-    const info = handle.info();
+    const info = (handle as NativeWeight).info();
     this.n = info.n;
     this.k = info.k;
     this.packedBytes = info.bytes;

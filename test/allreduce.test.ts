@@ -456,7 +456,7 @@ describe('group lists: user code in them runs before the native call [cpu]', () 
   it('a getter in a list that disposes an earlier tensor gives a typed error; ranks cannot be written', async () => {
     const sq = await open({ backend: 'cpu' });
     try {
-      const t = (): Tensor => sq.tensor(new Uint16Array(8).fill(0x3c00), [1, 8], 'f16');
+      const t = (): Tensor<'f16'> => sq.tensor(new Uint16Array(8).fill(0x3c00), [1, 8], 'f16');
       const [x0, x1, r0, r1] = [t(), t(), t(), t()];
       const gamma = sq.tensor(new Uint16Array(8).fill(0x3c00), [8], 'f16');
       const group = sq.group({ ranks: 2 });
@@ -465,13 +465,13 @@ describe('group lists: user code in them runs before the native call [cpu]', () 
       expectError(() => group.allreduceRmsnorm([x0, x1], residuals, gamma), SparqDisposedError, 'ERR_SPARQ_DISPOSED', 'xs[0]', /xs\[0\] was disposed/);
       const P = Object.create(Array.prototype, { 1: { get: () => { x1.dispose(); return r1; } } }) as unknown[];
       class Holey extends Array<unknown> {
-        static get [Symbol.species](): ArrayConstructor {
+        static override get [Symbol.species](): ArrayConstructor {
           return function (n: number) { return Object.setPrototypeOf(new Array(n), P) as unknown[]; } as unknown as ArrayConstructor;
         }
       }
       const holey = new Holey(2);
       holey[0] = r0;
-      expectError(() => group.allreduceRmsnorm([t(), t()], holey as unknown as Tensor[], gamma), SparqArgumentError, 'ERR_SPARQ_ARGUMENT', 'residuals[1]');
+      expectError(() => group.allreduceRmsnorm([t(), t()], holey as unknown as Tensor<'f16'>[], gamma), SparqArgumentError, 'ERR_SPARQ_ARGUMENT', 'residuals[1]');
       expect(() => { (group as { ranks: number }).ranks = 0; }).toThrow(TypeError);
       expect(group.ranks).toBe(2);
       const r = group.allreduceRmsnorm([t(), t()], [t(), t()], gamma); // still usable

@@ -176,6 +176,7 @@ describe('conversions refuse what is not an array of numbers with a typed error'
     for (const f of [toF16, toBF16]) {
       let err: unknown;
       try {
+        // @ts-expect-error a Uint16Array is refused at compile time too (NotBits); JS callers meet the run-time check
         f(bits);
       } catch (e) {
         err = e;

@@ -11,20 +11,44 @@ import { installPackageTypes } from './helpers/packageTypes';
 
 /** A consumer file that touches every disposable class and an error narrowing. */
 const CONSUMER = `
-import { open, toF16, SparqShapeError, type Tensor } from 'sparq';
+import { open, toF16, toBF16, fromF16, fromBF16, SparqError, SparqShapeError, type PackedWeight, type SparqErrorCode, type Tensor } from 'sparq';
 export async function main(): Promise<number> {
+  await using ctx = await open({ backend: 'cpu' }); // the Disposable interfaces, even with types: []
   const sq = await open({ backend: 'cpu' });
   const t: Tensor<'f16'> = sq.tensor(toF16([1, 2]), [1, 2], 'f16');
   t[Symbol.dispose]();
   const g = sq.group({ ranks: 1 });
   g[Symbol.dispose]();
+  // Every weight kind is a PackedWeight.
+  const w = toF16(new Array(64).fill(0.5));
+  const weights: PackedWeight[] = [await sq.w4a16.quantize(w, [1, 64]), await sq.sparse.encode(w, [1, 64]), await sq.int8.quantize(w, [1, 64])];
+  // fp16 and bf16 bits do not mix (plain Uint16Arrays pass as either).
+  const plain = new Uint16Array(2);
+  const both = [fromF16(plain), fromBF16(plain), fromF16(await t.read())];
+  // @ts-expect-error bf16 bits where fp16 bits are expected
+  fromF16(toBF16([0.5]));
+  // @ts-expect-error fp16 bits where bf16 bits are expected
+  fromBF16(toF16([0.5]));
+  // @ts-expect-error bf16 bits for an f16 tensor
+  sq.tensor(toBF16([1, 2]), [2], 'f16');
   try {
     sq.dense.matmul(t, t);
   } catch (e) {
     if (e instanceof SparqShapeError) return e.argument === undefined ? 0 : 1;
+    if (e instanceof SparqError) {
+      // An error rebuilt from its toJSON() (a worker's report), exactOptionalPropertyTypes or not.
+      const j = e.toJSON();
+      const again = new SparqError(j.message, { argument: j.argument });
+      const code: SparqErrorCode = again.code;
+      switch (code) {
+        case 'ERR_SPARQ_TIMEOUT': return 3;
+        // @ts-expect-error a misspelt code
+        case 'ERR_SPARQ_SHAP': return 4;
+      }
+    }
   }
   await sq[Symbol.asyncDispose]();
-  return 2;
+  return 2 + weights.length + both.length + (ctx.closed ? 1 : 0);
 }
 `;
 
