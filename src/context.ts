@@ -349,7 +349,16 @@ export async function open(options: OpenOptions = {}): Promise<Context> {
       argument: cpuIsaSource,
     });
   }
-  const nativeOptions = { cpuIsa, cpuIsaSource, threads, simSms, simMemoryBytes };
+  // Every SPARQ_* variable as process.env has it here: the native code reads these instead of the
+  // process environment, whose getenv races Node's setenv off the main JS thread (a SIGSEGV with a
+  // worker submitting ops while the main thread wrote process.env, 2026-12-06). So the kernels'
+  // switches (SPARQ_SPARSE_SKIP, …) and the sim's diagnostics are read when the context opens.
+  const sparqEnv: Record<string, string> = {};
+  for (const key of Object.keys(env)) {
+    const value = env[key];
+    if (key.startsWith('SPARQ_') && value !== undefined) sparqEnv[key] = value;
+  }
+  const nativeOptions = { cpuIsa, cpuIsaSource, threads, simSms, simMemoryBytes, env: sparqEnv };
   const handle = await withCallSite(binding.openContext(backend, options.device ?? 0, nativeOptions), site);
   return Context.fromNative(handle, binding);
 }

@@ -1,5 +1,6 @@
 import { spawn, spawnSync } from 'child_process';
 import * as fs from 'fs';
+import * as os from 'os';
 import * as path from 'path';
 
 const indexJs = path.join(__dirname, '..', 'dist', 'src', 'index.js');
@@ -239,10 +240,10 @@ describe('a thread limit [cpu]', () => {
 });
 
 describe('environment written while ops run [cpu]', () => {
-  // The kernels' switches (SPARQ_SPARSE_SKIP, …) are read on the JS thread as each op is submitted
-  // (native/cpu/cpu_switches.h): a getenv on the stream worker raced these setenv calls, which grow
-  // and move the environment's array. Each op here runs with the switch its submission saw; the
-  // kernels it picks give the same bits, so every output must equal the first.
+  // Native code never reads the process environment beside these setenv calls, which grow and move
+  // its array: the kernels' switches (SPARQ_SPARSE_SKIP, …) come from what TypeScript read from
+  // process.env at open() (native/cpu/cpu_switches.h). The writes of the switch between ops change
+  // nothing, and every output must equal the first.
   it('ops queued between process.env writes all complete, with the same bits whichever kernel each took', () => {
     const r = runNode(
       [],
@@ -279,6 +280,40 @@ describe('environment written while ops run [cpu]', () => {
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
     expect(JSON.parse(r.stdout)).toEqual({ sparse: { ops: 120, differ: 0, nonzero: true }, dense: { ops: 40, differ: 0, nonzero: true } });
+  });
+
+  // A worker's ops, and sim opens on libuv's threads, beside the main thread's process.env writes:
+  // the native getenv of the switches (or of the sim's settings) there was a SIGSEGV within 0.3–5 s
+  // (6 of 6 runs, 2026-12-06).
+  it('a worker submitting ops and sim contexts opening while the main thread writes process.env: no crash', () => {
+    const script = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'sparq-env-')), 'env.js');
+    fs.writeFileSync(
+      script,
+      `const { Worker, isMainThread } = require('worker_threads');
+      const sp = require(${JSON.stringify(indexJs)});
+      if (!isMainThread) {
+        (async () => {
+          const sq = await sp.open({ backend: 'cpu', threads: 1 });
+          const w = sq.tensor(new Uint16Array(4), [2, 2], 'f16'), x = sq.tensor(new Uint16Array(2), [1, 2], 'f16');
+          for (;;) { for (let i = 0; i < 100; i++) sq.dense.matmul(w, x).dispose(); await sq.synchronize(); }
+        })();
+      } else {
+        new Worker(__filename);
+        let i = 0;
+        setInterval(() => { for (let j = 0; j < 5; j++) process.env['SPARQ_TEST_FILL_' + i++] = '1'; }, 1);
+        (async () => {
+          try { for (;;) { const sq = await sp.open({ backend: 'sim' }); await sq.close(); } } catch { /* the CPU prebuild has no sim */ }
+        })();
+        setTimeout(() => { console.log('ok ' + i); process.exit(0); }, 3000);
+      }`,
+    );
+    try {
+      const r = spawnSync(process.execPath, [script], { encoding: 'utf8', timeout: 60000 });
+      expect([r.signal, r.status, r.stderr]).toEqual([null, 0, '']);
+      expect(r.stdout).toMatch(/^ok \d+/);
+    } finally {
+      fs.rmSync(path.dirname(script), { recursive: true, force: true });
+    }
   });
 });
 

@@ -27,8 +27,9 @@ Napi::Function ContextWrap::Define(Napi::Env env) {
 ContextWrap::ContextWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ContextWrap>(info) {}
 ContextWrap::~ContextWrap() = default;
 
-void ContextWrap::Attach(Napi::Env env, std::shared_ptr<Backend> backend, std::string fallback_reason) {
-  core_ = std::make_unique<ContextCore>(env, std::move(backend), std::move(fallback_reason));
+void ContextWrap::Attach(Napi::Env env, std::shared_ptr<Backend> backend, std::string fallback_reason,
+                         const cpu::CpuSwitches& switches) {
+  core_ = std::make_unique<ContextCore>(env, std::move(backend), std::move(fallback_reason), switches);
 }
 
 void ContextWrap::ShutdownForTeardown() {
@@ -283,7 +284,9 @@ class OpenWorker : public Napi::AsyncWorker {
     Napi::Object obj = GetAddonData(env)->context_ctor.New({});
     TagNative(env, obj, NativeKind::kContext);
     try {
-      ContextWrap::Unwrap(obj)->Attach(env, std::move(backend_), fallback_reason_);
+      const cpu::CpuSwitches switches = cpu::CpuSwitchesFrom(
+          [](const void* o, const char* name) { return static_cast<const BackendOptions*>(o)->Env(name); }, &options_);
+      ContextWrap::Unwrap(obj)->Attach(env, std::move(backend_), fallback_reason_, switches);
     } catch (const Napi::Error& e) {
       deferred_.Reject(e.Value());
       return;
@@ -326,6 +329,17 @@ Napi::Value OpenContext(const Napi::CallbackInfo& info) {
       options.cpu_isa_source = o.Get("cpuIsaSource").As<Napi::String>().Utf8Value() == "cpuIsa" ? "cpuIsa" : "SPARQ_CPU_ISA";
     if (o.Get("threads").IsNumber()) options.threads = o.Get("threads").As<Napi::Number>().Int32Value();
     if (o.Get("simSms").IsNumber()) options.sim_sms = o.Get("simSms").As<Napi::Number>().Int32Value();
+    // The SPARQ_* variables TypeScript read from process.env: every native reader for this context
+    // takes them from here (BackendOptions::env says why).
+    if (o.Get("env").IsObject()) {
+      const Napi::Object e = o.Get("env").As<Napi::Object>();
+      const Napi::Array keys = e.GetPropertyNames();
+      options.env_given = true;
+      for (uint32_t i = 0; i < keys.Length(); ++i) {
+        const Napi::Value k = keys.Get(i), v = e.Get(k);
+        if (k.IsString() && v.IsString()) options.env.emplace_back(k.As<Napi::String>().Utf8Value(), v.As<Napi::String>().Utf8Value());
+      }
+    }
     if (o.Get("simMemoryBytes").IsNumber()) {
       const double v = o.Get("simMemoryBytes").As<Napi::Number>().DoubleValue();
       if (v >= 1 && v <= 9007199254740991.0) options.sim_memory_bytes = static_cast<size_t>(v);

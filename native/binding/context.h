@@ -17,7 +17,7 @@ class ContextWrap : public Napi::ObjectWrap<ContextWrap> {
   ~ContextWrap() override;
 
   ContextCore* core() const { return core_.get(); }
-  void Attach(Napi::Env env, std::shared_ptr<Backend> backend, std::string fallback_reason);
+  void Attach(Napi::Env env, std::shared_ptr<Backend> backend, std::string fallback_reason, const cpu::CpuSwitches& switches);
   // Environment teardown: stop the stream and wait for the running task.
   void ShutdownForTeardown();
 

@@ -48,9 +48,11 @@ void LiveSet::Erase(ContextOwned* o) {
   if (head_ == nullptr) ctx_object_.Reset();
 }
 
-ContextCore::ContextCore(Napi::Env env, std::shared_ptr<Backend> backend, std::string fallback_reason)
+ContextCore::ContextCore(Napi::Env env, std::shared_ptr<Backend> backend, std::string fallback_reason,
+                         const cpu::CpuSwitches& switches)
     : backend_(std::move(backend)),
       fallback_reason_(std::move(fallback_reason)),
+      cpu_switches_(switches),
       label_(std::string(backend_->name()) + "#" + std::to_string(NextSerial())),
       shared_(std::make_shared<ContextShared>()),
       stream_(std::make_unique<Stream>()) {

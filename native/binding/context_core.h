@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "cpu/cpu_switches.h"
 #include "runtime/backend.h"
 #include "runtime/stream.h"
 #include "sparq/dtype.h"
@@ -79,7 +80,10 @@ class LiveSet {
 
 class ContextCore {
  public:
-  ContextCore(Napi::Env env, std::shared_ptr<Backend> backend, std::string fallback_reason);
+  ContextCore(Napi::Env env, std::shared_ptr<Backend> backend, std::string fallback_reason, const cpu::CpuSwitches& switches);
+  // The CPU kernels' switches, as the environment had them when the context opened (every op
+  // carries them to its kernels: op_launch.h).
+  const cpu::CpuSwitches& cpu_switches() const { return cpu_switches_; }
   ~ContextCore();
 
   // "cpu#3": the backend and a per-process serial, so errors can name a closed context.
@@ -178,6 +182,7 @@ class ContextCore {
 
   std::shared_ptr<Backend> backend_;
   std::string fallback_reason_;
+  cpu::CpuSwitches cpu_switches_;
   std::string label_;
   bool closing_ = false;
   Napi::ObjectReference self_while_closing_;

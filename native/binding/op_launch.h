@@ -58,11 +58,10 @@ using OpOutputs = OpBuffers<2>;  // the output (and an op's second result)
 template <bool kMayAllocate = false, class Run, class Skipped = std::nullptr_t>
 inline void EnqueueOp(Napi::Env env, ContextCore* ctx, OpInputs inputs, OpOutputs outs, Run&& run,
                       Skipped&& skipped = nullptr) {
-  // The CPU kernels' switches as the environment has them now, on the JS thread (cpu/cpu_switches.h
-  // says why not on the worker).
+  // The CPU kernels' switches go with the op: the context's, read at open() (cpu/cpu_switches.h).
   ctx->Enqueue<kMayAllocate>(env, [inputs = std::move(inputs), outs = std::move(outs), run = std::forward<Run>(run),
                      skipped = std::forward<Skipped>(skipped), shared = ctx->shared_ptr(),
-                     switches = cpu::CpuSwitchesFromEnvironment()]() mutable -> Status {
+                     switches = ctx->cpu_switches()]() mutable -> Status {
     auto mark = [&outs](const Status& s) {
       outs.ForEach([&s](const std::shared_ptr<Buffer>& out) { out->error = s; });
     };

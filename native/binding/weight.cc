@@ -146,7 +146,9 @@ WeightWrap* ParseWeight(const Napi::Value& v, ContextCore* ctx, const std::strin
 int WeightPackThreads(const Backend& backend) {
   constexpr int kMaxPackThreads = 8;  // past this the encoders are bound by memory, not cores
   if (std::strcmp(backend.name(), "cpu") == 0) return backend.threads();
-  return std::min(kMaxPackThreads, cpu::DefaultThreadCount());
+  // Not DefaultThreadCount: its getenv would run beside Node's setenv (BackendOptions::env). open()
+  // passed SPARQ_THREADS to the cpu backend; for sim and cuda the cores decide.
+  return std::min(kMaxPackThreads, cpu::HardwareThreadCount());
 }
 
 Napi::Promise CreateWeightAsync(Napi::Env env, Napi::Object ctx_object, ContextCore* ctx, const std::string& op,

@@ -1,66 +1,45 @@
-// cpu/cpu_switches.cc: CpuSwitchesFromEnvironment and the per-thread snapshot (cpu_switches.h).
+// cpu/cpu_switches.cc: the switches parsed from an environment lookup, and the per-thread snapshot (cpu_switches.h).
 #include "cpu/cpu_switches.h"
 
+#include <cstdlib>
 #include <cstring>
-
-extern char** environ;  // POSIX: declared by no standard header under -std=c++17
 
 namespace sparq::cpu {
 namespace {
 
 thread_local const CpuSwitches* t_installed = nullptr;
 
-// "NAME=value" → value when the entry's name is `name`, else null.
-template <size_t N>
-const char* ValueOf(const char* entry, const char (&name)[N]) {
-  constexpr size_t kLen = N - 1;
-  return std::strncmp(entry, name, kLen) == 0 && entry[kLen] == '=' ? entry + kLen + 1 : nullptr;
-}
+bool Is(const char* value, const char* want) { return value != nullptr && std::strcmp(value, want) == 0; }
 
-bool Is(const char* value, const char* want) { return std::strcmp(value, want) == 0; }
+const char* GetEnv(const void*, const char* name) { return std::getenv(name); }
 
 }  // namespace
 
-CpuSwitches CpuSwitchesFromEnvironment() {
+CpuSwitches CpuSwitchesFrom(const char* (*lookup)(const void* ctx, const char* name), const void* ctx) {
   CpuSwitches s;
-  // getenv's rule: the first entry of a name counts.
-  bool seen_skip = false, seen_expand = false, seen_dense_amx = false, seen_int8_amx = false, seen_gemv = false;
-  constexpr char kPrefix[] = "SPARQ_";
-  constexpr size_t kPrefixLen = sizeof(kPrefix) - 1;
-  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
-    const char* entry = *e;
-    if (entry[0] != 'S' || std::strncmp(entry, kPrefix, kPrefixLen) != 0) continue;  // most entries: one compare
-    const char* v;
-    if (!seen_skip && (v = ValueOf(entry, "SPARQ_SPARSE_SKIP")) != nullptr) {
-      seen_skip = true;
-      using K = CpuSwitches::SparseSkip;
-      s.sparse_skip = Is(v, "off")      ? K::kOff
-                      : Is(v, "on")     ? K::kOn
-                      : Is(v, "rows")   ? K::kRows
-                      : Is(v, "lists")  ? K::kLists
-                      : Is(v, "bitmap") ? K::kBitmap
-                      : Is(v, "lanes")  ? K::kLanes
-                                        : K::kAuto;
-    } else if (!seen_expand && (v = ValueOf(entry, "SPARQ_SPARSE_EXPAND")) != nullptr) {
-      seen_expand = true;
-      using K = CpuSwitches::SparseExpand;
-      s.sparse_expand = Is(v, "word") ? K::kWord : Is(v, "float") ? K::kFloat : K::kAuto;
-    } else if (!seen_dense_amx && (v = ValueOf(entry, "SPARQ_DENSE_AMX")) != nullptr) {
-      seen_dense_amx = true;
-      s.dense_amx = Is(v, "1") || Is(v, "on");
-    } else if (!seen_int8_amx && (v = ValueOf(entry, "SPARQ_INT8_AMX")) != nullptr) {
-      seen_int8_amx = true;
-      s.int8_vnni = Is(v, "0");
-    } else if (!seen_gemv && (v = ValueOf(entry, "SPARQ_W4A16_GEMV")) != nullptr) {
-      seen_gemv = true;
-      using K = CpuSwitches::W4a16Gemv;
-      s.w4a16_gemv = Is(v, "plain") ? K::kPlain : Is(v, "vbmi") ? K::kVbmi : K::kAuto;
-    } else if (ValueOf(entry, "SPARQ_W4A16_NO_AVXVNNI") != nullptr) {
-      s.w4a16_no_avxvnni = true;
-    }
-  }
+  using Skip = CpuSwitches::SparseSkip;
+  const char* skip = lookup(ctx, "SPARQ_SPARSE_SKIP");
+  s.sparse_skip = Is(skip, "off")      ? Skip::kOff
+                  : Is(skip, "on")     ? Skip::kOn
+                  : Is(skip, "rows")   ? Skip::kRows
+                  : Is(skip, "lists")  ? Skip::kLists
+                  : Is(skip, "bitmap") ? Skip::kBitmap
+                  : Is(skip, "lanes")  ? Skip::kLanes
+                                       : Skip::kAuto;
+  using Expand = CpuSwitches::SparseExpand;
+  const char* expand = lookup(ctx, "SPARQ_SPARSE_EXPAND");
+  s.sparse_expand = Is(expand, "word") ? Expand::kWord : Is(expand, "float") ? Expand::kFloat : Expand::kAuto;
+  const char* amx = lookup(ctx, "SPARQ_DENSE_AMX");
+  s.dense_amx = Is(amx, "1") || Is(amx, "on");
+  s.int8_vnni = Is(lookup(ctx, "SPARQ_INT8_AMX"), "0");
+  using Gemv = CpuSwitches::W4a16Gemv;
+  const char* gemv = lookup(ctx, "SPARQ_W4A16_GEMV");
+  s.w4a16_gemv = Is(gemv, "plain") ? Gemv::kPlain : Is(gemv, "vbmi") ? Gemv::kVbmi : Gemv::kAuto;
+  s.w4a16_no_avxvnni = lookup(ctx, "SPARQ_W4A16_NO_AVXVNNI") != nullptr;
   return s;
 }
+
+CpuSwitches CpuSwitchesFromEnvironment() { return CpuSwitchesFrom(&GetEnv, nullptr); }
 
 CpuSwitches CurrentCpuSwitches() { return t_installed != nullptr ? *t_installed : CpuSwitchesFromEnvironment(); }
 

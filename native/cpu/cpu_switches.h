@@ -1,15 +1,15 @@
 // cpu/cpu_switches.h: the CPU kernels' diagnostic switches (README "Environment"):
 // SPARQ_SPARSE_SKIP, SPARQ_SPARSE_EXPAND, SPARQ_DENSE_AMX, SPARQ_INT8_AMX, SPARQ_W4A16_GEMV and
-// SPARQ_W4A16_NO_AVXVNNI, each "read at every call".
+// SPARQ_W4A16_NO_AVXVNNI.
 //
-// Why a snapshot: the kernels' drivers run on a context's stream worker, and a getenv there races a
-// setenv on the JS thread (`process.env.X = …` in Node, or any library doing it): glibc's setenv
-// may move the environment's array while another thread's getenv walks it. So the binding reads
-// the switches on the JS thread when an op is submitted (CpuSwitchesFromEnvironment, one pass over
-// the environment), the op's task carries them, and the worker installs them for the task's length
-// (ScopedCpuSwitches). Code with no snapshot installed — the native tests, C++ harnesses linking
-// the core library, which set the variables with setenv on their one thread — reads the
-// environment at the call, as before.
+// Why a snapshot: the kernels' drivers run on a context's stream worker, and a getenv off Node's
+// main JS thread races its setenv (`process.env.X = …`): glibc's setenv may move the environment's
+// array while another thread's getenv walks it (a SIGSEGV, 2026-12-06). So in the addon TypeScript
+// reads them from process.env at open() (runtime/backend.h BackendOptions::env), the context keeps
+// them (CpuSwitchesFrom), each op's task carries them, and the worker installs them for the task's
+// length (ScopedCpuSwitches). Code with no snapshot installed — the native tests, C++ harnesses
+// linking the core library, which set the variables with setenv on their one thread — reads the
+// environment at the call (CpuSwitchesFromEnvironment).
 #pragma once
 #include <cstdint>
 
@@ -27,9 +27,12 @@ struct CpuSwitches {
   bool w4a16_no_avxvnni = false;                     // SPARQ_W4A16_NO_AVXVNNI set, to anything
 };
 
-// One pass over the environment. Only where no other thread can change it: the JS thread, or a
-// program's only thread.
+// One pass over the environment. Only where no other thread can change it: a program's only
+// thread (Node's main JS thread is not one: a worker's JS thread, libuv's threads and the stream
+// workers all run beside Node's setenv).
 CpuSwitches CpuSwitchesFromEnvironment();
+// The same from values already read (the binding's: what TypeScript read from process.env at open()).
+CpuSwitches CpuSwitchesFrom(const char* (*lookup)(const void* ctx, const char* name), const void* ctx);
 
 // The switches for the op running on this thread: its submitter's snapshot where one is
 // installed, else the environment now.

@@ -184,6 +184,10 @@ int DefaultThreadCount() {
     const long v = std::strtol(env, &end, 10);
     if (end != env && *end == '\0' && v > 0) return static_cast<int>(v < kMaxThreads ? v : kMaxThreads);
   }
+  return HardwareThreadCount();
+}
+
+int HardwareThreadCount() {
   const unsigned hw = std::thread::hardware_concurrency();
   return hw == 0 ? 1 : static_cast<int>(hw);
 }

@@ -2,6 +2,9 @@
 // the backend's space (host for cpu/sim, device for cuda). Allocate may run on the JS thread (it
 // must not wait for the device); everything else runs on the context's stream worker, in order.
 #pragma once
+#include <vector>
+#include <utility>
+#include <cstdlib>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -165,6 +168,18 @@ class Backend {
 // What open() was asked for, resolved by the TS layer from options and SPARQ_* environment variables
 // (read there, so worker_threads and test runners with their own process.env see the same values).
 struct BackendOptions {
+  // The SPARQ_* variables as TypeScript read them from process.env at open() (env_given), so native
+  // code never walks `environ` off the main JS thread: glibc's getenv races Node's setenv there (a
+  // worker's JS thread, a libuv worker, a stream worker; SIGSEGV, 2026-12-06). Without it (C++
+  // callers of the core library) Env() is getenv.
+  bool env_given = false;
+  std::vector<std::pair<std::string, std::string>> env;
+  const char* Env(const char* name) const {
+    if (!env_given) return std::getenv(name);
+    for (const auto& [k, v] : env)
+      if (k == name) return v.c_str();
+    return nullptr;
+  }
   std::string cpu_isa;  // "" = best supported; "scalar" | "avx2" | "avx512"
   std::string cpu_isa_source = "SPARQ_CPU_ISA";  // or "cpuIsa": what errors about cpu_isa name
   int threads = 0;      // CPU worker threads; 0 = SPARQ_THREADS / hardware concurrency

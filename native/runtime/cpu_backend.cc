@@ -45,7 +45,9 @@ Status CreateCpuBackend(const BackendOptions& options, std::shared_ptr<Backend>*
   cpu::Isa isa;
   Status s = cpu::ResolveIsa(options.cpu_isa.c_str(), &isa, options.cpu_isa_source.c_str());
   if (!s.ok()) return s;
-  *out = std::make_shared<CpuBackend>(isa, options.threads > 0 ? options.threads : cpu::DefaultThreadCount());
+  *out = std::make_shared<CpuBackend>(isa, options.threads > 0 ? options.threads
+                                          : options.env_given ? cpu::HardwareThreadCount()  // SPARQ_THREADS came as threads
+                                                              : cpu::DefaultThreadCount());
   return Status::Ok();
 }
 

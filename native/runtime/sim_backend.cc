@@ -32,8 +32,8 @@ namespace sparq {
 #if defined(SPARQ_HAVE_SIM)
 namespace {
 
-int EnvInt(const char* name, int fallback, int lo, int hi) {
-  const char* v = std::getenv(name);
+int EnvInt(const BackendOptions& o, const char* name, int fallback, int lo, int hi) {
+  const char* v = o.Env(name);
   if (!v || !*v) return fallback;
   char* end = nullptr;
   long x = std::strtol(v, &end, 10);
@@ -42,11 +42,11 @@ int EnvInt(const char* name, int fallback, int lo, int hi) {
 
 class SimBackend : public HostMemoryBackend {
  public:
-  SimBackend(cpu::Isa isa, int sim_sms, size_t memory_bytes) : isa_(isa), memory_limit_(memory_bytes) {
-    options_.sm_count = sim_sms > 0 ? sim_sms : EnvInt("SPARQ_SIM_SMS", 4, 1, 1024);
-    options_.timeout_s = EnvInt("SPARQ_SIM_TIMEOUT_S", 10, 1, 3600);
-    options_.launcher_sms = EnvInt("SPARQ_SIM_LAUNCHER_SMS", 0, 0, 1024);
-    if (const char* seed = std::getenv("SPARQ_SIM_SEED"); seed != nullptr && *seed != '\0') {
+  SimBackend(cpu::Isa isa, const BackendOptions& o) : isa_(isa), memory_limit_(o.sim_memory_bytes) {
+    options_.sm_count = o.sim_sms > 0 ? o.sim_sms : EnvInt(o, "SPARQ_SIM_SMS", 4, 1, 1024);
+    options_.timeout_s = EnvInt(o, "SPARQ_SIM_TIMEOUT_S", 10, 1, 3600);
+    options_.launcher_sms = EnvInt(o, "SPARQ_SIM_LAUNCHER_SMS", 0, 0, 1024);
+    if (const char* seed = o.Env("SPARQ_SIM_SEED"); seed != nullptr && *seed != '\0') {
       char* end = nullptr;
       const unsigned long long v = std::strtoull(seed, &end, 10);
       if (*end == '\0') options_.schedule_seed = v;
@@ -134,7 +134,7 @@ Status CreateSimBackend(const BackendOptions& options, std::shared_ptr<Backend>*
   cpu::Isa isa;
   Status s = cpu::ResolveIsa(options.cpu_isa.c_str(), &isa, options.cpu_isa_source.c_str());
   if (!s.ok()) return s;
-  *out = std::make_shared<SimBackend>(isa, options.sim_sms, options.sim_memory_bytes);
+  *out = std::make_shared<SimBackend>(isa, options);
   return Status::Ok();
 }
 #else

@@ -66,7 +66,8 @@ class ThreadPool {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
-int DefaultThreadCount();  // SPARQ_THREADS if set and valid, else hardware concurrency
+int DefaultThreadCount();  // SPARQ_THREADS if set and valid, else HardwareThreadCount() (getenv: see BackendOptions::env)
+int HardwareThreadCount();  // std::thread::hardware_concurrency(), at least 1
 // How many threads `macs` multiply-adds are worth: one per 2^19 (at m = 1 a thread per MiB of fp16
 // W), at least 1. Waking a pool worker cost ~45 µs on the 2-core CI VM (2026-12-05), more than a
 // 256²–512² matmul takes on one thread.
