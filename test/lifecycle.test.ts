@@ -213,7 +213,13 @@ describe('a thread limit [cpu]', () => {
   // left half started hung open() for good, and a refused stream thread was an uncaught plain Error.
   // Run as an unprivileged user (root is not held to RLIMIT_NPROC) where the tools exist.
   const tools = ['/usr/bin/setpriv', '/usr/bin/prlimit'].every((t) => fs.existsSync(t));
-  const canDrop = process.platform === 'linux' && process.getuid?.() === 0 && tools;
+  const asNobody = ['/usr/bin/setpriv', '--reuid', '65534', '--regid', '65534', '--clear-groups'];
+  // ...and where that user can load the package (a checkout under a 0700 folder, as mktemp makes, it cannot).
+  const canDrop =
+    process.platform === 'linux' &&
+    process.getuid?.() === 0 &&
+    tools &&
+    spawnSync(asNobody[0] as string, [...asNobody.slice(1), process.execPath, '-e', `require(${JSON.stringify(indexJs)})`], { timeout: 30000 }).status === 0;
   (canDrop ? it : it.skip)('open() under RLIMIT_NPROC rejects with SparqOutOfMemoryError, never hangs or throws past its promise', () => {
     const code = `
       const sparq = require(${JSON.stringify(indexJs)});
@@ -226,7 +232,7 @@ describe('a thread limit [cpu]', () => {
         await Promise.all([1, 2, 3, 4, 5, 6].map(() => one(1))); // some streams cannot start
         console.log(JSON.stringify(out));
       })();`;
-    const r = spawnSync('/usr/bin/setpriv', ['--reuid', '65534', '--regid', '65534', '--clear-groups', '/usr/bin/prlimit', '--nproc=14', process.execPath, '-e', code], {
+    const r = spawnSync(asNobody[0] as string, [...asNobody.slice(1), '/usr/bin/prlimit', '--nproc=14', process.execPath, '-e', code], {
       encoding: 'utf8',
       timeout: 60000,
     });
