@@ -250,7 +250,7 @@ describe('environment written while ops run [cpu]', () => {
   // its array: the kernels' switches (SPARQ_SPARSE_SKIP, …) come from what TypeScript read from
   // process.env at open() (native/cpu/cpu_switches.h). The writes of the switch between ops change
   // nothing, and every output must equal the first.
-  it('ops queued between process.env writes all complete, with the same bits whichever kernel each took', () => {
+  it('ops queued between process.env writes (a switch among them) all complete, with the bits of the switches read at open()', () => {
     const r = runNode(
       [],
       `
