@@ -186,7 +186,7 @@ export interface NativeBinding {
   /** Test support: V8's external-memory counter (live tensors and weights, with V8's ArrayBuffers). */
   v8ExternalBytes(): number;
   fragmentDump(ctx: NativeContext): Promise<NativeFragmentDump>;
-  cpuIsa(): { best: string; supported: string[]; defaultThreads: number };
+  cpuIsa(): { best: string; supported: string[]; hardwareThreads: number };
   readonly hasSim: boolean;
   readonly NativeTensor: abstract new () => NativeTensor;
   readonly NativeWeight: abstract new () => NativeWeight;

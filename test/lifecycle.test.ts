@@ -321,6 +321,36 @@ describe('environment written while ops run [cpu]', () => {
       fs.rmSync(path.dirname(script), { recursive: true, force: true });
     }
   });
+
+  // cpuFeatures().defaultThreads is what open() takes without a threads option, so it reads
+  // SPARQ_THREADS where open() does: process.env as this thread has it. A worker given its own env
+  // does not share the process environment (a native getenv there read the main thread's).
+  it("cpuFeatures().defaultThreads follows SPARQ_THREADS in this thread's process.env, a worker's own env included", () => {
+    const r = runNode(
+      [],
+      `
+      const { Worker } = require('worker_threads');
+      const sp = require(${JSON.stringify(indexJs)});
+      delete process.env.SPARQ_THREADS;
+      const unset = sp.cpuFeatures().defaultThreads;
+      process.env.SPARQ_THREADS = '3';
+      const three = sp.cpuFeatures().defaultThreads;
+      process.env.SPARQ_THREADS = '2000';
+      const tooMany = sp.cpuFeatures().defaultThreads;
+      process.env.SPARQ_THREADS = 'abc';
+      const notCount = sp.cpuFeatures().defaultThreads;
+      delete process.env.SPARQ_THREADS;
+      const src = "const { parentPort } = require('worker_threads');" +
+        "parentPort.postMessage(require(" + JSON.stringify(${JSON.stringify(indexJs)}) + ").cpuFeatures().defaultThreads);";
+      const w = new Worker(src, { eval: true, env: { ...process.env, SPARQ_THREADS: '5' } });
+      w.on('message', (worker) => console.log(JSON.stringify({ unset, three, tooMany, notCount, worker })));
+      w.on('error', (e) => { console.error(e); process.exitCode = 1; });`,
+    );
+    expect([r.signal, r.status, r.stderr]).toEqual([null, 0, '']);
+    const got = JSON.parse(r.stdout) as Record<string, number>;
+    expect(Number.isInteger(got.unset) && got.unset >= 1).toBe(true);
+    expect(got).toEqual({ unset: got.unset, three: 3, tooMany: got.unset, notCount: got.unset, worker: 5 });
+  });
 });
 
 describe('thread names [cpu]', () => {

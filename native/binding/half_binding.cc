@@ -75,7 +75,9 @@ Napi::Value CpuIsaInfo(const Napi::CallbackInfo& info) {
   for (cpu::Isa isa : {cpu::Isa::kScalar, cpu::Isa::kAvx2, cpu::Isa::kAvx512})
     if (cpu::IsaSupported(isa)) supported.Set(i++, cpu::IsaName(isa));
   o.Set("supported", supported);
-  o.Set("defaultThreads", cpu::DefaultThreadCount());
+  // Not DefaultThreadCount: its getenv could run beside Node's setenv (a worker's JS thread), and a
+  // worker's process.env need not be environ. cpuFeatures() (src/cpuFeatures.ts) adds SPARQ_THREADS.
+  o.Set("hardwareThreads", cpu::HardwareThreadCount());
   return o;
 }
 

@@ -7,8 +7,8 @@
 // SPARQ_SIM_LAUNCHER_SMS the SM count launchers size grids for (default: the simulated count; more
 // makes grids larger than what runs at once, as when other work holds a GPU's SMs);
 // SPARQ_SIM_SEED a schedule-fuzzing seed (decimal, 0 = off; SimOptions::schedule_seed);
-// (SPARQ_SIM_THREADS=1, host threads instead of fibers, is read by the simulator itself, for every
-// launch in the process: sim_runtime.cc)
+// SPARQ_SIM_THREADS=1 host threads instead of fibers (SimOptions::threads_env: every launch of this
+// context);
 // SPARQ_SIM_MEMORY_BYTES (read by open() in src/context.ts, BackendOptions::sim_memory_bytes) the
 // simulated device's memory: an allocation that would take the live total past it fails with
 // kOutOfMemory, as cudaMalloc would (how the OOM path is tested off a GPU).
@@ -46,6 +46,8 @@ class SimBackend : public HostMemoryBackend {
     options_.sm_count = o.sim_sms > 0 ? o.sim_sms : EnvInt(o, "SPARQ_SIM_SMS", 4, 1, 1024);
     options_.timeout_s = EnvInt(o, "SPARQ_SIM_TIMEOUT_S", 10, 1, 3600);
     options_.launcher_sms = EnvInt(o, "SPARQ_SIM_LAUNCHER_SMS", 0, 0, 1024);
+    const char* threads = o.Env("SPARQ_SIM_THREADS");
+    options_.threads_env = threads != nullptr && std::string(threads) == "1" ? 1 : 0;
     if (const char* seed = o.Env("SPARQ_SIM_SEED"); seed != nullptr && *seed != '\0') {
       char* end = nullptr;
       const unsigned long long v = std::strtoull(seed, &end, 10);

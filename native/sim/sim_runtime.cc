@@ -543,8 +543,10 @@ static void RunCta(LaunchState& L, unsigned linear_cta) {
 
 // ---------------------------------------------------------------- Launch
 // SPARQ_SIM_THREADS=1: every launch runs host threads, whatever SimOptions::fibers says (to run the
-// native tests, or a jest suite, on the thread model).
-static bool ThreadsForced() {
+// native tests, or a jest suite, on the thread model). The sim backend hands it in
+// (SimOptions::threads_env); C++ callers that leave that at -1 get getenv, once per process.
+static bool ThreadsForced(const SimOptions& options) {
+  if (options.threads_env >= 0) return options.threads_env == 1;
   static const bool forced = [] {
     const char* v = std::getenv("SPARQ_SIM_THREADS");
     return v != nullptr && std::strcmp(v, "1") == 0;
@@ -592,7 +594,7 @@ Status Launch::RunBody(dim3 grid, dim3 block, size_t dyn_smem_bytes, std::functi
   L.nctas = uint32_t(nctas);
   L.dyn_smem_bytes = dyn_smem_bytes;
   L.body = &body;
-  L.fibers = L.options.fibers && FibersAvailable() && !ThreadsForced();
+  L.fibers = L.options.fibers && FibersAvailable() && !ThreadsForced(L.options);
   L.aborted.store(false);
   L.error.clear();
   L.sync.reset(new SyncStripe[kSyncStripes]);  // no release or acquire yet in this run

@@ -2,10 +2,14 @@
 // ptx_prims.cuh: shuffles/votes, block reduction with the "warp 0 finishes" idiom, cp.async with
 // zero-fill, ldmatrix + mma (f16, bf16, s8) against float64/int64 references, bit tricks, half
 // math and conversions, atomics across concurrently running CTAs.
+#include <cstdlib>
 #include <cstring>
+#include <functional>
+#include <set>
 #include <thread>
 
 #include "cuda/ptx_prims.cuh"
+#include "sim/sim_fiber.h"
 #include "sim/sim_launch.h"
 #include "sim_test_util.h"
 
@@ -25,6 +29,10 @@ __global__ void block_sum_kernel(const float* g_x, float* g_out) {
     for (int o = 16; o > 0; o >>= 1) p += shfl_sync_down_f32(0xffffffffu, p, o);
     if (lane == 0) g_store(&g_out[blockIdx.x], p);
   }
+}
+
+__global__ void host_thread_kernel(uint64_t* g_out) {  // [blockDim.x]: the host thread that ran each thread
+  g_store(&g_out[threadIdx.x], uint64_t(std::hash<std::thread::id>{}(std::this_thread::get_id())));
 }
 
 __global__ void shfl_vote_kernel(uint32_t* g_out) {  // [8][32]
@@ -344,6 +352,32 @@ static void TestTwoLaunchesAtOnce() {
   Check(ok[0] && ok[1], "two grids launched concurrently from two host threads");
 }
 
+// SimOptions::threads_env, as the sim backend resolves SPARQ_SIM_THREADS at open: 1 runs each
+// simulated thread on a host thread of its own, 0 runs them as fibers on one host thread, whatever
+// the process environment says (no getenv on the launching thread: docs/decisions.md).
+static void TestThreadsEnvOption() {
+  const char* before = std::getenv("SPARQ_SIM_THREADS");
+  const std::string saved = before ? before : "";
+  for (const char* process_env : {"1", "0"}) {
+    setenv("SPARQ_SIM_THREADS", process_env, 1);
+    for (int threads_env : {0, 1}) {
+      sim::SimOptions o;
+      o.threads_env = threads_env;
+      std::vector<uint64_t> ids(32, 0);
+      sim::Launch launch("host_thread_kernel", o);
+      const Status s = launch.Run(dim3(1), dim3(32), 0, &host_thread_kernel, ids.data());
+      const size_t distinct = std::set<uint64_t>(ids.begin(), ids.end()).size();
+      const size_t want = threads_env == 1 || !sim::FibersAvailable() ? 32 : 1;
+      Check(s.ok() && distinct == want,
+            std::string("threads_env ") + std::to_string(threads_env) + " with SPARQ_SIM_THREADS=" + process_env +
+                ": " + std::to_string(distinct) + " host threads ran the 32 simulated threads, want " +
+                std::to_string(want) + (s.ok() ? "" : " (" + s.message + ")"));
+    }
+  }
+  if (before) setenv("SPARQ_SIM_THREADS", saved.c_str(), 1);
+  else unsetenv("SPARQ_SIM_THREADS");
+}
+
 int main() {
   TestConversions();
   TestBitTricksAndHalfMath();
@@ -357,5 +391,6 @@ int main() {
   TestAtomics();
   TestResidencyCap();
   TestTwoLaunchesAtOnce();
+  TestThreadsEnvOption();
   return sparq_test::Summary();
 }

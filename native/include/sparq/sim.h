@@ -48,8 +48,13 @@ struct SimOptions {
   // A CTA's simulated threads as fibers on its SM's host thread (native/sim/sim_fiber.h), handing
   // over only where one waits or yields; false: one host thread per simulated thread (the original
   // model, kept for targets without the fiber switch — only x86-64 has it — and as a cross-check).
-  // SPARQ_SIM_THREADS=1 in the environment forces false for every launch.
+  // SPARQ_SIM_THREADS=1 forces false for every launch (see threads_env).
   bool fibers = true;
+  // What SPARQ_SIM_THREADS says, resolved by the caller: 1 = "1" (host threads), 0 = anything else.
+  // -1 (C++ callers of the core library, the native tests): the simulator reads it with getenv, once
+  // per process. The sim backend resolves it at open from BackendOptions::env, so no getenv runs on
+  // its stream worker beside Node's setenv on the JS thread (docs/decisions.md).
+  int threads_env = -1;
 };
 
 // One entry per op of sparq/op_list.h with SIM = 1, defined in native/sim/<op>_sim.cc:
