@@ -22,6 +22,7 @@ export type {
   AllreduceRmsnormOptions,
   AllreduceRmsnormResult,
   GroupOptions,
+  PerRank,
 } from './ops/allreduce';
 export {
   SparqError,

@@ -18,6 +18,14 @@ export async function main(): Promise<number> {
   const t: Tensor<'f16'> = sq.tensor(toF16([1, 2]), [1, 2], 'f16');
   t[Symbol.dispose]();
   const g = sq.group({ ranks: 1 });
+  // A tuple of ranks gives tuples back: one rank destructures to a Tensor, no undefined.
+  const { out: [normed], residual: [nextResidual] } = g.allreduceRmsnorm([t], [t], t);
+  const kept: Tensor<'f16'>[] = [normed, nextResidual];
+  // @ts-expect-error a one-rank tuple has no second element
+  g.allreduceRmsnorm([t], [t], t).out[1];
+  // An array of ranks gives arrays back.
+  const ranks: Tensor<'f16'>[] = [t];
+  const asArray: Tensor<'f16'>[] = g.allreduceRmsnorm(ranks, ranks, t).out;
   g[Symbol.dispose]();
   // Every weight kind is a PackedWeight.
   const w = toF16(new Array(64).fill(0.5));
@@ -48,7 +56,7 @@ export async function main(): Promise<number> {
     }
   }
   await sq[Symbol.asyncDispose]();
-  return 2 + weights.length + both.length + (ctx.closed ? 1 : 0);
+  return 2 + weights.length + both.length + kept.length + asArray.length + (ctx.closed ? 1 : 0);
 }
 `;
 
@@ -92,7 +100,9 @@ describe("sparq's declarations in a consumer's tsc", () => {
     expect(consumerErrors({ types: ['node'], lib: ['lib.esnext.d.ts'] })).toEqual([]);
   });
 
-  it('typings [@types/node, lib es2022, exactOptionalPropertyTypes]: no errors', () => {
-    expect(consumerErrors({ types: ['node'], lib: ['lib.es2022.d.ts'], exactOptionalPropertyTypes: true })).toEqual([]);
+  it('typings [@types/node, lib es2022, exactOptionalPropertyTypes, noUncheckedIndexedAccess]: no errors', () => {
+    expect(
+      consumerErrors({ types: ['node'], lib: ['lib.es2022.d.ts'], exactOptionalPropertyTypes: true, noUncheckedIndexedAccess: true }),
+    ).toEqual([]);
   });
 });

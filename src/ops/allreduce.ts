@@ -44,11 +44,19 @@ export interface AllreduceRmsnormOptions {
 const GROUP_KEYS: OptionKeys<GroupOptions> = { ranks: true };
 const ALLREDUCE_KEYS: OptionKeys<AllreduceRmsnormOptions> = { eps: true, out: true, residualOut: true, algorithm: true };
 
-/** What {@link Group.allreduceRmsnorm} returns: per rank, the normalized rows and the new residual. */
-export interface AllreduceRmsnormResult {
-  out: Tensor<'f16'>[];
-  residual: Tensor<'f16'>[];
+/**
+ * What {@link Group.allreduceRmsnorm} returns: per rank, the normalized rows and the new residual.
+ * `X` is the type of the call's `xs`: given a tuple (`[h]`, `[a, b]`) each list is a tuple of the
+ * same length, so `const { out: [y] } = norm.allreduceRmsnorm([h], [res], gamma)` gives a `Tensor`
+ * even under `noUncheckedIndexedAccess`; given an array, arrays.
+ */
+export interface AllreduceRmsnormResult<X extends readonly unknown[] = Tensor<'f16'>[]> {
+  out: PerRank<X>;
+  residual: PerRank<X>;
 }
+
+/** One f16 tensor per element of X, a tuple where X is one. */
+export type PerRank<X extends readonly unknown[]> = { -readonly [I in keyof X]: Tensor<'f16'> };
 
 /**
  * Ranks of one context (DESIGN.md "allreduceRmsnorm"): CPU threads on the cpu backend, virtual
@@ -106,12 +114,12 @@ export class Group {
    * @throws {SparqArgumentError} on a wrong number of tensors, a bad eps or algorithm, aliasing outputs.
    * @throws {SparqDisposedError} after `dispose()`, or on a disposed tensor.
    */
-  allreduceRmsnorm(
-    xs: readonly Tensor<'f16'>[],
+  allreduceRmsnorm<const X extends readonly Tensor<'f16'>[]>(
+    xs: X,
     residuals: readonly Tensor<'f16'>[],
     gamma: Tensor<'f16'>,
     options: AllreduceRmsnormOptions = {},
-  ): AllreduceRmsnormResult {
+  ): AllreduceRmsnormResult<X> {
     const op = 'group.allreduceRmsnorm';
     const c = this.ctx;
     if (this.wasDisposed)
@@ -142,9 +150,10 @@ export class Group {
       epoch,
     );
     this.epoch = epoch;
+    // One per rank, and the native call refused any xs whose length is not the rank count.
     return {
-      out: outs.map((h, r) => c.wrap(h, options.out?.[r]) as Tensor<'f16'>),
-      residual: residualOuts.map((h, r) => c.wrap(h, options.residualOut?.[r]) as Tensor<'f16'>),
+      out: outs.map((h, r) => c.wrap(h, options.out?.[r]) as Tensor<'f16'>) as PerRank<X>,
+      residual: residualOuts.map((h, r) => c.wrap(h, options.residualOut?.[r]) as Tensor<'f16'>) as PerRank<X>,
     };
   }
 
