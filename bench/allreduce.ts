@@ -35,7 +35,7 @@ import { Progress } from './harness/progress';
 import { Rng, randomF16 } from './harness/randomData';
 import { Sample, pickSample } from './harness/referenceCheck';
 import { ImplResult } from './harness/results';
-import { copiesFor } from './harness/rotation';
+import { copiesFor, defaultRotateBytes } from './harness/rotation';
 import { median } from './harness/stats';
 import { TimeLoopOptions, timeInterleaved } from './harness/timeLoop';
 import { measureCopyBandwidth } from './deviceBandwidth';
@@ -241,7 +241,7 @@ interface ImplPlan {
 }
 
 function failed(p: ImplPlan, status: 'wrong' | 'error', relErr: number | null, note: string, copies: number): ImplResult {
-  return { impl: p.impl, status, stats: null, bytes: p.bytes, flops: 0, relErr, copies, clock: null, note };
+  return { impl: p.impl, status, stats: null, bytes: p.bytes, flops: 0, relErr, copies, clock: null, note, ours: true };
 }
 
 /** An implementation whose check passed, ready to be timed beside the others. */
@@ -311,7 +311,7 @@ async function measureImpls(sq: Context, s: ConfigState, d: ConfigData, ref: Con
       if (t instanceof Error) return failed(c.p, 'error', c.relErr, `${t.name}: ${t.message}`, s.sets.length);
       const enqueueMicros = c.sampler.enqueueMicros();
       const enqueueBound = enqueueMicros >= 0.5 * t.median * 1e3;
-      return { impl: c.p.impl, status: 'ok', stats: t, bytes: c.p.bytes, flops: 0, relErr: c.relErr, copies: s.sets.length,
+      return { impl: c.p.impl, status: 'ok', stats: t, bytes: c.p.bytes, flops: 0, relErr: c.relErr, copies: s.sets.length, ours: true,
         clock: 'stream', launch: c.launch,
         note: enqueueBound ? `possibly enqueue-bound: enqueue ${enqueueMicros.toFixed(1)} µs/op` : undefined };
     });
@@ -368,7 +368,9 @@ export function allreduceBench(env: BenchEnv, args: CliArgs): OpBench {
     async run(progress: Progress, finished: ConfigSink): Promise<OpReport> {
       const loadBefore = os.loadavg();
       progress.note('allreduceRmsnorm: measuring the copy bandwidth for the floor');
-      const { bandwidth, source } = await measureFloorBandwidth(env.sq, o.rotateBytes);
+      // Buffers past every cache whatever --rotate-mb says: a small rotation made the floor a
+      // cache-resident copy of tens of µs (until 2026-12-06).
+      const { bandwidth, source } = await measureFloorBandwidth(env.sq, defaultRotateBytes(env.sq.backend));
       const configs: AllreduceConfigResult[] = [];
       for (const hidden of o.hidden) {
         for (const ranks of o.ranks) {

@@ -16,9 +16,9 @@ import { summarize } from './harness/stats';
 async function main(): Promise<void> {
   const args = new CliArgs(process.argv.slice(2));
   const backend = args.string('backend', 'auto') as BackendName;
-  const n = args.number('n', 4096);
-  const layers = args.number('layers', 8);
-  const tokens = args.number('tokens', 200);
+  const n = args.int('n', 4096);
+  const layers = args.int('layers', 8);
+  const tokens = args.int('tokens', 200);
   const unknown = args.unknown();
   if (unknown.length > 0) throw new UsageError(`unknown option ${unknown.join(', ')}`);
 

@@ -160,7 +160,7 @@ function report(configs: readonly ConfigResult[]): OpReport {
       'GB/s = bytes moved / time, ratio = sparq time / ORT time' +
       (withFloor ? '; floor = (2nk + X + Y bytes) / the DRAM read bandwidth of the same pool (the fastest read at the start of the run or beside ' +
         'this row\'s own samples); % of FMA peak = 2mnk / time / ' +
-        'the fp32 FMA peak of the same pool (the fastest FMA probe at the start of the run or beside this row\'s own samples); ' +
+        'the fp32 FMA peak of the same pool (the start peak — median of 5 probe runs — raised to the fastest probe run beside this row\'s own samples); ' +
         `${HOST_DRIFT_NOTE}; by threads: pool size, ms, % of its floor` : ''),
     headers: ['shape n x k', 'm', `${name} ms`, 'p10–p90', 'GB/s', 'GFLOP/s', ...(withFloor ? ['floor ms', '% of floor', '% of FMA peak', HOST_DRIFT_HEADER, 'by threads'] : []),
       ...(hasOrt ? ['ORT ms', 'ORT GB/s', 'ORT GFLOP/s', 'sparq/ORT'] : [])],
@@ -196,6 +196,7 @@ export function denseBench(env: BenchEnv, args: CliArgs): OpBench {
   return {
     op: 'dense',
     steps: o.shapes.length * o.ms.length,
+    usesCpuFloor: true,
     async run(progress: Progress, finished: ConfigSink): Promise<OpReport> {
       const configs: ConfigResult[] = [];
       for (const [n, k] of o.shapes) {

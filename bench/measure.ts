@@ -39,9 +39,9 @@ function message(e: unknown): string {
   return e instanceof Error ? `${e.name}: ${e.message}` : String(e);
 }
 
-function failed(spec: ImplSpec, status: 'wrong' | 'error', check: CheckResult | null, note: string): ImplResult {
+function failed(spec: ImplSpec, status: 'wrong' | 'error', check: CheckResult | null, note: string, ours?: boolean): ImplResult {
   return { impl: spec.impl, status, stats: null, bytes: spec.bytes, flops: spec.flops,
-    relErr: check?.relErr ?? null, copies: spec.copies, clock: null, note };
+    relErr: check?.relErr ?? null, copies: spec.copies, clock: null, note, ...(ours === true ? { ours } : {}) };
 }
 
 /**
@@ -61,6 +61,8 @@ export interface Contender {
   /** After this contender failed (check or batch): clear what the failure left behind (a sparq
    *  context's queued error, which would otherwise fail the next contender's marks). */
   recover?(): Promise<void>;
+  /** sparq's own op: its rows carry `ours` (ImplResult), so its failure fails the run. */
+  readonly ours?: boolean;
 }
 
 /** measureTogether's result: the rows in the contenders' order, and the `alongside` samplers' summaries. */
@@ -85,11 +87,11 @@ export async function measureTogether(contenders: readonly Contender[], loop: Ti
       check = await contender.check();
     } catch (e) {
       await contender.recover?.();
-      rows.push({ ...failed(contender.spec, 'error', null, message(e)), launch: contender.launch?.() });
+      rows.push({ ...failed(contender.spec, 'error', null, message(e), contender.ours), launch: contender.launch?.() });
       continue;
     }
     if (!check.ok) {
-      rows.push({ ...failed(contender.spec, 'wrong', check, describeCheck(contender.spec.impl, check)), launch: contender.launch?.() });
+      rows.push({ ...failed(contender.spec, 'wrong', check, describeCheck(contender.spec.impl, check), contender.ours), launch: contender.launch?.() });
       continue;
     }
     checked.push({ at: rows.length, contender, check });
@@ -106,7 +108,7 @@ export async function measureTogether(contenders: readonly Contender[], loop: Ti
   const timed = await timeInterleaved([...checked.map((c) => recovering(c.contender)), ...alongside], loop);
   checked.forEach(({ at, contender, check }, i) => {
     const t = timed[i];
-    rows[at] = t instanceof Error ? { ...failed(contender.spec, 'error', check, message(t)), launch: contender.launch?.() } : contender.row(t, check);
+    rows[at] = t instanceof Error ? { ...failed(contender.spec, 'error', check, message(t), contender.ours), launch: contender.launch?.() } : contender.row(t, check);
   });
   return { rows: rows.map((r) => r as ImplResult), alongside: timed.slice(checked.length) };
 }
@@ -142,6 +144,7 @@ export function sparqContender(sq: Context, spec: ImplSpec, ref: Reference, firs
   let launch: LaunchInfo | null = null;
   return {
     spec,
+    ours: true,
     batch: sampler.batch,
     launch: () => launch,
     recover: () => sq.synchronize().then(() => undefined, () => undefined),
@@ -154,7 +157,7 @@ export function sparqContender(sq: Context, spec: ImplSpec, ref: Reference, firs
       const enqueueMicros = sampler.enqueueMicros();
       const launchBound = sq.backend === 'cuda' && enqueueMicros >= 0.5 * stats.median * 1e3;
       return { impl: spec.impl, status: 'ok', stats, bytes: spec.bytes, flops: spec.flops, relErr: check.relErr,
-        copies: spec.copies, clock: 'stream', launch,
+        copies: spec.copies, clock: 'stream', launch, ours: true,
         note: launchBound ? `possibly launch-bound: enqueue ${enqueueMicros.toFixed(1)} µs/op` : undefined };
     },
   };

@@ -23,8 +23,8 @@ function jsThreadNs(): number {
 async function main(): Promise<void> {
   const args = new CliArgs(process.argv.slice(2));
   const backend = args.string('backend', 'auto') as BackendName;
-  const ops = args.number('ops', 20000);
-  const reps = args.number('reps', 7);
+  const ops = args.int('ops', 20000);
+  const reps = args.int('reps', 7);
   const unknown = args.unknown();
   if (unknown.length > 0) throw new UsageError(`unknown option ${unknown.join(', ')}`);
 

@@ -39,6 +39,9 @@ export type ConfigSink = (configs: readonly ConfigResult[]) => void;
 export interface OpBench {
   readonly op: string;
   readonly steps: number;
+  /** Reads the CPU floor's probe beside its rows and runs rows on the --threads contexts (dense,
+   *  w4a16). Where no bench of a run does, the runner opens neither, and --threads is refused. */
+  readonly usesCpuFloor?: boolean;
   /** `finished` gets each batch of configs as it completes, so a run cut short still leaves them. */
   run(progress: Progress, finished: ConfigSink): Promise<OpReport>;
 }

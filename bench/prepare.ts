@@ -106,7 +106,7 @@ export function prepareBench(env: BenchEnv, args: CliArgs): OpBench {
               const stats = summarize(await timeCalls(reps, () => prep.run(ctx, w, n, k, pruned)));
               if (prep.name === BASELINE) base.set(ctx, stats.median);
               impls.push({ impl: implName(prep.name, ctx.threads), status: 'ok', stats, bytes: 2 * n * k, flops: 0,
-                relErr: null, copies: 1, clock: 'wall' });
+                relErr: null, copies: 1, clock: 'wall', ours: true });
               cells.push(stats.median, (n * k) / (stats.median * 1e3), stats.median / (base.get(ctx) as number));
             }
             rows.push(cells);

@@ -7,7 +7,7 @@ import { CpuPeak, PeakProbe, describePeak, measureCpuPeak } from './harness/cpuP
 import { describeMachine, machineInfo } from './harness/machineInfo';
 import { Progress } from './harness/progress';
 import { defaultRotateBytes } from './harness/rotation';
-import { WrittenFiles, configAppender, freshStamp, writeResults } from './harness/results';
+import { ImplResult, WrittenFiles, configAppender, freshStamp, writeResults } from './harness/results';
 import { Table, textTable } from './harness/table';
 import { ScalingContext } from './harness/threadScaling';
 import { TimeLoopOptions } from './harness/timeLoop';
@@ -24,11 +24,17 @@ export interface CommonOptions {
 const CPU_BUDGET_MS = 500; // keeps the default `npm run bench` near 10 minutes on 2 cores
 const GPU_BUDGET_MS = 400;
 
+/** Samples per implementation and config at most, unless --budget is given (then the budget alone ends them). */
+export const DEFAULT_MAX_SAMPLES = 500;
+
 /** `--reps N` (fixed sample count), `--budget S` (seconds per implementation), `--rotate-mb MB`. */
 export function commonOptions(args: CliArgs, backend: string): CommonOptions {
   const budgetMs = args.number('budget', (backend === 'cuda' ? GPU_BUDGET_MS : CPU_BUDGET_MS) / 1000) * 1000;
   const rotateBytes = args.has('rotate-mb') ? args.number('rotate-mb', 1) * 2 ** 20 : defaultRotateBytes(backend);
-  return { loop: { budgetMs, fixedReps: args.optionalInt('reps') }, rotateBytes };
+  // The default run stops a fast op at DEFAULT_MAX_SAMPLES (keeps `npm run bench` short); a budget
+  // asked for is spent (until 2026-12-06 it was cut at 500 samples too, without a word).
+  const maxReps = args.has('budget') ? Number.MAX_SAFE_INTEGER : DEFAULT_MAX_SAMPLES;
+  return { loop: { budgetMs, fixedReps: args.optionalInt('reps'), maxReps }, rotateBytes };
 }
 
 /** What the runner itself reads (every bench file takes these). */
@@ -41,7 +47,8 @@ export const RUNNER_USAGE = `  --backend auto|cpu|cuda|sim  sparq backend (defau
 
 /** The timed benchmarks' options ({@link commonOptions}) and the runner's. */
 export const COMMON_USAGE = `  --reps N          take exactly N timed samples per implementation (default: as many as fit the budget)
-  --budget S        seconds of timed sampling per implementation and config (default 0.5 on CPU, 0.4 on GPU)
+  --budget S        seconds of timed sampling per implementation and config (default 0.5 on CPU, 0.4 on GPU;
+                    without --budget a fast op also stops at 500 samples)
   --rotate-mb MB    weight bytes to rotate through between calls (default 256 MiB on a GPU, max(256 MiB, 2 x L3) on the CPU)
 ${RUNNER_USAGE}`;
 
@@ -54,6 +61,11 @@ function summaryTable(rows: readonly SummaryRow[]): Table {
 }
 
 type BackendName = 'auto' | 'cpu' | 'cuda' | 'sim';
+
+/** A row of sparq's own op that failed: wrong, or an error (`ours`; the name for rows made before it). */
+export function failedOurs(i: ImplResult): boolean {
+  return (i.ours === true || i.impl.startsWith('sparq')) && (i.status === 'wrong' || i.status === 'error');
+}
 
 function isBackendName(s: string): s is BackendName {
   return s === 'auto' || s === 'cpu' || s === 'cuda' || s === 'sim';
@@ -91,10 +103,15 @@ export async function runBenchmarks(factories: readonly BenchFactory[], argv: re
   const benches = factories.map((f) => f(env, args));
   const unknown = args.unknown();
   if (unknown.length > 0) throw new UsageError(`unknown option(s) ${unknown.join(' ')}; see --help`);
+  // The floor's probe and the --threads contexts serve dense and w4a16 only: elsewhere they would
+  // hold 1 GiB per pool and take seconds of probes for nothing (and --threads would be ignored).
+  const floorsUsed = benches.some((b) => b.usesCpuFloor === true);
+  if (!floorsUsed && (args.has('threads') || args.has('threads-m')))
+    throw new UsageError(`--threads and --threads-m apply to the dense and w4a16 benchmarks only (this run: ${benches.map((b) => b.op).join(', ')})`);
   const stamp = freshStamp(benches.map((b) => b.op));
   const cpuFloor: CpuFloor | null = await measureCpuFloor(sq);
   const cpuPeak: CpuPeak | null = await measureCpuPeak(sq);
-  for (const t of cpu ? threadCounts.filter((c) => c !== threads) : []) {
+  for (const t of cpu && floorsUsed ? threadCounts.filter((c) => c !== threads) : []) {
     const other = await open({ backend: 'cpu', threads: t });
     extra.push(other);
     const floor = await measureCpuFloor(other);
@@ -104,9 +121,13 @@ export async function runBenchmarks(factories: readonly BenchFactory[], argv: re
     .sort((a, b) => a.threads - b.threads);
   if (floors.length > 0) machine.cpuFloors = floors;
   if (cpuPeak !== null) machine.cpuPeak = cpuPeak;
-  const floorProbe = FloorProbe.open(sq, cpuFloor);
+  const floorProbe = floorsUsed ? FloorProbe.open(sq, cpuFloor) : null;
   const peakProbe = PeakProbe.open(sq, cpuPeak);
   Object.assign(env, { cpuFloor, floorProbe, cpuPeak, peakProbe });
+  // The probes' buffers are filled in stream order: done before any bench's first op, so none waits
+  // behind a 1 GiB fill (sparse's first encode took 1.2–2.3 s for it until 2026-12-06).
+  await sq.synchronize();
+  for (const s of scaling) await s.sq.synchronize();
   process.stdout.write(`${describeMachine(machine)}\n`);
   if (cpuFloor !== null) {
     process.stdout.write(`CPU floor: DRAM read ${floors.map(describeFloor).join(', ')}; ${cpuFloor.source}\n`);
@@ -128,11 +149,12 @@ export async function runBenchmarks(factories: readonly BenchFactory[], argv: re
   await sq.synchronize();
   for (const c of extra) await c.close();
   if (reports.length > 1) process.stdout.write(`${textTable(summaryTable(reports.flatMap((r) => r.summary)))}\n`);
-  const wrong = reports.flatMap((r) => r.configs.flatMap((c) => c.impls.filter((i) => i.status === 'wrong' && i.impl.startsWith('sparq'))));
+  // sparq's own rows that failed: a wrong result or an error (a peer's failure is only reported).
+  const wrong = reports.flatMap((r) => r.configs.flatMap((c) => c.impls.filter((i) => failedOurs(i))));
   process.stdout.write('Files written:\n');
   for (const w of written) for (const p of [w.jsonl, w.md, w.svg]) if (p !== null) process.stdout.write(`  ${p}\n`);
   if (wrong.length > 0) {
-    process.stdout.write(`\n${wrong.length} sparq result(s) failed the reference check:\n`);
+    process.stdout.write(`\n${wrong.length} sparq result(s) failed (a wrong result or an error):\n`);
     for (const w of wrong) process.stdout.write(`  ${w.note ?? w.impl}\n`);
     return 1;
   }

@@ -202,7 +202,7 @@ async function measureConfig(env: BenchEnv, o: SparseOptions, n: number, k: numb
     const { rows, hostDrift } = await measureWithFloors(contenders, o.loop, [], env.peakProbe);
     let at = 0;
     const impls = encoded.map((f): ImplResult => f.info === null
-      ? { impl: f.impl, status: 'error', stats: null, bytes: 0, flops, relErr: null, copies: 0, clock: null, note: f.error }
+      ? { impl: f.impl, status: 'error', stats: null, bytes: 0, flops, relErr: null, copies: 0, clock: null, note: f.error, ours: true }
       : rows[at++]);
     const d = rows[at];
     // On cuda the row is named after the kernel that ran (neutral label if none was reported).

@@ -49,7 +49,8 @@ export interface W4A16Options extends CommonOptions {
 
 export const W4A16_USAGE = `node dist/bench/w4a16.js [options]
   --shapes NxK,...  weight shapes, n = out features (default ${W4A16_SHAPES.map(([n, k]) => `${n}x${k}`).join(',')})
-  --m 1,2,...       activation rows (default ${W4A16_M.join(',')}; on the CPU 8192x28672 only at 1,16,64)
+  --m 1,2,...       activation rows (default ${W4A16_M.join(',')}; on the CPU without --full 8192x8192 only at 1,4,16,64
+                    and 8192x28672 only at 1,16,64)
   --full            every default shape at every default m, also on the CPU
   --group G         quantization group size: 32, 64 or 128 (default 128; ORT MatMulNBits needs a power of two >= 16)
 ${COMMON_USAGE}
@@ -281,6 +282,7 @@ export function w4a16Bench(env: BenchEnv, args: CliArgs): OpBench {
   return {
     op: 'w4a16',
     steps: o.shapes.reduce((acc, [n, k]) => acc + o.ms(n, k).length, 0),
+    usesCpuFloor: true,
     async run(progress: Progress, finished: ConfigSink): Promise<OpReport> {
       const copyBandwidth = await measureCopyBandwidth(env.sq);
       const configs: ConfigResult[] = [];

@@ -27,7 +27,7 @@ function cpuTable(configs: readonly ConfigResult[]): Table {
     title: `w4a16 (group ${configs[0]?.groupSize ?? 128}): median ms;` + ' ratios are sparq w4a16 time / other time (< 1: sparq w4a16 faster); ' +
       'ORT L4 and sparq\'s opt-in { accuracy: \'int8\' } (the int8 columns; int8 /ORT L4 is its time / L4\'s) compute ' +
       'with int8 activations, a different function (rel err: ‖y − float64‖ / ‖float64‖ on the sampled outputs); floor = bytes (codes + scales + X + Y; dense: 2nk + X + Y) / the DRAM read ' +
-      'bandwidth of the same pool (the fastest read at the start of the run or beside this row\'s own samples); % of FMA peak = 2mnk / time / the fp32 FMA peak of the same pool (the fastest FMA probe at the start of the run or beside this row\'s own samples; the prefill bar); ' +
+      'bandwidth of the same pool (the fastest read at the start of the run or beside this row\'s own samples); % of FMA peak = 2mnk / time / the fp32 FMA peak of the same pool (the start peak — median of 5 probe runs — raised to the fastest probe run beside this row\'s own samples; the prefill bar); ' +
       `${HOST_DRIFT_NOTE}; by threads: the sparq w4a16 row on pools of those sizes (ms, % of that pool's floor)`,
     headers: ['shape n x k', 'm', 'w4a16 ms', 'p10–p90', 'GB/s', 'floor ms', '% of floor', '% of FMA peak', HOST_DRIFT_HEADER, 'by threads', 'dense fp16 ms',
       'dense % of floor', 'ORT L1 ms', 'ORT L4 ms', '/dense', '/ORT L1', '/ORT L4', 'int8 ms', 'int8 rel err',

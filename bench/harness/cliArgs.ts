@@ -64,6 +64,11 @@ export class CliArgs {
     return n;
   }
 
+  /** A positive integer, or `fallback` when absent. */
+  int(name: string, fallback: number): number {
+    return this.optionalInt(name) ?? fallback;
+  }
+
   /** A positive integer, or undefined when absent. */
   optionalInt(name: string): number | undefined {
     const v = this.value(name);

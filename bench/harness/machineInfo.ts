@@ -26,6 +26,10 @@ export interface MachineInfo {
   gitDirty: boolean | null;
   sparq: SparqInfo | null;
   ort: string | null;
+  /** Every SPARQ_* variable of the run's environment (an ISA forced, a kernel switched, an addon
+   *  other than the checkout's: SPARQ_ADDON_PATH), so two runs that differ only there do not look
+   *  alike; {} when none is set. */
+  sparqEnv: Record<string, string>;
   /** cpu: the DRAM read bandwidth of each pool size the run used (harness/cpuFloor.ts). */
   cpuFloors?: CpuFloor[];
   /** cpu: the fp32 FMA peak of the run's main pool (harness/cpuPeak.ts). */
@@ -83,7 +87,15 @@ export function machineInfo(sparq: SparqInfo | null, ortVersion: string | null):
     gitDirty: status === null ? null : status.length > 0,
     sparq,
     ort: ortVersion,
+    sparqEnv: sparqEnvironment(),
   };
+}
+
+function sparqEnvironment(): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+    if (k.startsWith('SPARQ_') && v !== undefined) out[k] = v;
+  return out;
 }
 
 function describeDevice(device: unknown): string {
@@ -103,8 +115,10 @@ export function describeMachine(m: MachineInfo): string {
     : `sparq backend ${m.sparq.backend}${m.sparq.cpuIsa !== null ? ` (${m.sparq.cpuIsa}` : ' ('}` +
       `${m.sparq.threads !== null ? `, ${m.sparq.threads} threads` : ''})${describeDevice(m.sparq.device)}`;
   const sha = m.gitSha === null ? 'no git revision' : `git ${m.gitSha.slice(0, 12)}${m.gitDirty === true ? '+dirty' : ''}`;
+  const env = Object.entries(m.sparqEnv ?? {}).map(([k, v]) => `${k}=${v}`);
   return [
     `${m.cpuModel}, ${m.cores} cores [${m.cpuFlags.join(' ')}]${l3}, ${gib} GiB, ${m.os}`,
     `Node ${m.node}, ${sq}, onnxruntime-node ${m.ort ?? 'not loaded'}, ${sha}, ${m.date}`,
+    ...(env.length > 0 ? [`environment: ${env.join(' ')}`] : []),
   ].join('\n');
 }

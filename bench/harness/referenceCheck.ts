@@ -17,7 +17,13 @@ export interface CheckResult {
   readonly compared: number;
 }
 
-/** Up to `maxRows` rows and `maxCols` columns of an [m, n] output, always including the last of each. */
+/**
+ * Rows and columns of an [m, n] output to check: every row where m ≤ maxRows, else rows 0–3 and
+ * `maxRows` rows spread over m, the i-th moved i rows on (at most m − 1), with the last row — so
+ * every residue mod 4 is checked (the k-quad kernels run 4 rows a zmm, 16 a block; a plain spread
+ * at m = 13 or 97 picked only rows ≡ 0 mod 4), at most maxRows + 4 rows; up to `maxCols` columns
+ * spread over n, with the last.
+ */
 export function pickSample(m: number, n: number, maxRows = 4, maxCols = 512): Sample {
   const spread = (count: number, max: number): number[] => {
     if (count <= max) return Array.from({ length: count }, (_, i) => i);
@@ -25,7 +31,10 @@ export function pickSample(m: number, n: number, maxRows = 4, maxCols = 512): Sa
     for (let i = 0; i < max; i++) picks.add(Math.round((i * (count - 1)) / (max - 1)));
     return [...picks].sort((a, b) => a - b);
   };
-  return { rows: spread(m, maxRows), cols: spread(n, maxCols) };
+  if (m <= maxRows) return { rows: spread(m, maxRows), cols: spread(n, maxCols) };
+  const rows = new Set<number>([0, 1, 2, 3, m - 1]);
+  spread(m, maxRows).forEach((r, i) => rows.add(Math.min(m - 1, r + i)));
+  return { rows: [...rows].filter((r) => r < m).sort((a, b) => a - b), cols: spread(n, maxCols) };
 }
 
 /**

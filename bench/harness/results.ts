@@ -27,6 +27,10 @@ export interface ImplResult {
   /** What the backend launched for it (sparq's `lastLaunch` on cuda/sim: kernel, tile config, grid). */
   readonly launch?: unknown;
   readonly note?: string;
+  /** sparq's own op (not a peer such as onnxruntime): a `wrong` or `error` row fails the run's exit
+   *  status (bench/runner.ts), whatever the row is named (on cuda the dense row is named after the
+   *  kernel that ran). */
+  readonly ours?: boolean;
 }
 
 /** One config (op, shape, m) with every implementation measured on it. */

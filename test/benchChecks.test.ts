@@ -1,0 +1,106 @@
+// test/benchChecks.test.ts: what decides whether a benchmark run passes, and what its results say
+// about how it ran (2026-12-06 audit of the harness). A sparq row that failed fails the run whatever
+// it is named (on cuda the dense row is named after the kernel that ran, and a wrong result there
+// used to exit 0, which the device check records as a pass); an error fails it as a wrong result
+// does; a peer's failure does not. The reference check's row sample reaches every row of a 4-row
+// group (at m = 13 it checked only rows 0, 4, 8, 12). A tolerance of 1 could not fail (an all-zero
+// output reads 1.0). Counts on the command line are integers; a budget asked for is spent; the
+// results carry the SPARQ_* switches. No benchmark runs here.
+import { CliArgs, UsageError } from '../bench/harness/cliArgs';
+import { compareToReference, pickSample } from '../bench/harness/referenceCheck';
+import type { ImplResult } from '../bench/harness/results';
+import { describeMachine, machineInfo } from '../bench/harness/machineInfo';
+import { measureTogether, type Contender } from '../bench/measure';
+import { DEFAULT_MAX_SAMPLES, commonOptions, failedOurs, runBenchmarks } from '../bench/runner';
+import { sparseBench } from '../bench/sparse';
+
+function row(impl: string, status: ImplResult['status'], ours?: boolean): ImplResult {
+  return { impl, status, stats: null, bytes: 1, flops: 1, relErr: null, copies: 1, clock: null, ...(ours === undefined ? {} : { ours }) };
+}
+
+describe('a benchmark run fails on', () => {
+  it("sparq's own rows that are wrong or errors, renamed or not; never on a peer's", () => {
+    expect(failedOurs(row('cuBLAS fp16 (cublasGemmEx)', 'wrong', true))).toBe(true);
+    expect(failedOurs(row('fp16 dense (kernel not reported)', 'error', true))).toBe(true);
+    expect(failedOurs(row('sparq w4a16', 'error'))).toBe(true);
+    expect(failedOurs(row('sparq w4a16', 'wrong'))).toBe(true);
+    expect(failedOurs(row('sparq w4a16', 'ok', true))).toBe(false);
+    expect(failedOurs(row('sparq w4a16', 'skipped', true))).toBe(false);
+    expect(failedOurs(row('ORT MatMulNBits L1', 'wrong'))).toBe(false);
+    expect(failedOurs(row('ORT MatMul fp32', 'error'))).toBe(false);
+  });
+
+  it('a contender marked ours keeps the mark on the rows of its failed check and its failed check call', async () => {
+    const spec = { impl: 'cuBLAS fp16 (cublasGemmEx)', bytes: 1, flops: 1, copies: 1, tolerance: 2e-3 };
+    const wrong: Contender = {
+      spec, ours: true, batch: async () => [1],
+      check: async () => ({ ok: false, relErr: 0.5, tolerance: 2e-3, nonFinite: 0, compared: 4 }),
+      row: () => row(spec.impl, 'ok', true),
+    };
+    const throws: Contender = { ...wrong, check: async () => { throw new Error('lost the context'); } };
+    const peer: Contender = { ...wrong, ours: undefined };
+    const { rows } = await measureTogether([wrong, throws, peer], { budgetMs: 1 });
+    expect(rows.map((r) => [r.status, r.ours === true, failedOurs(r)])).toEqual([
+      ['wrong', true, true], ['error', true, true], ['wrong', false, false]]);
+  });
+});
+
+describe('the reference check', () => {
+  it('samples every residue mod 4 of the rows (and all rows up to maxRows), with the first and last', () => {
+    for (let m = 1; m <= 300; m++) {
+      const { rows } = pickSample(m, 64);
+      expect(rows[0]).toBe(0);
+      expect(rows[rows.length - 1]).toBe(m - 1);
+      expect(new Set(rows).size).toBe(rows.length);
+      expect(rows.every((r) => Number.isInteger(r) && r >= 0 && r < m)).toBe(true);
+      expect(new Set(rows.map((r) => r % 4)).size).toBe(Math.min(m, 4));
+      expect(rows.length).toBeLessThanOrEqual(8);
+    }
+    expect(pickSample(13, 64).rows).toEqual([0, 1, 2, 3, 5, 10, 12]);
+  });
+
+  it('an all-zero output fails the int8 benches\' outlier-free bound (0.5) but not the old one (1)', () => {
+    const sample = pickSample(2, 3);
+    const ref = Float64Array.from([1, -2, 3, 0.5, 4, -1]);
+    const zeros = new Float32Array(6);
+    expect(compareToReference(zeros, 3, ref, sample, 1).ok).toBe(true);
+    expect(compareToReference(zeros, 3, ref, sample, 0.5).ok).toBe(false);
+    const close = Float32Array.from(ref, (v) => v * 1.05);
+    expect(compareToReference(close, 3, ref, sample, 0.5).ok).toBe(true);
+  });
+});
+
+describe('bench options and results', () => {
+  it('counts are integers (--tokens 0.5 once ran one token and reported 0.5)', () => {
+    for (const v of ['0.5', '64.5', '0'])
+      expect(() => new CliArgs(['--tokens', v]).int('tokens', 200)).toThrow(UsageError);
+    expect(new CliArgs([]).int('tokens', 200)).toBe(200);
+    expect(new CliArgs(['--tokens', '7']).int('tokens', 200)).toBe(7);
+  });
+
+  it('a --budget given is spent whole; without it a fast op stops at the default sample cap', () => {
+    expect(commonOptions(new CliArgs([]), 'cpu').loop.maxReps).toBe(DEFAULT_MAX_SAMPLES);
+    expect(commonOptions(new CliArgs(['--budget', '2']), 'cpu').loop.maxReps).toBe(Number.MAX_SAFE_INTEGER);
+  });
+
+  it('--threads is refused by a run without dense or w4a16 (it was taken, ignored, and its pools probed) [cpu]', async () => {
+    await expect(runBenchmarks([sparseBench], ['--backend', 'cpu', '--threads', '1,2'], '')).rejects.toThrow(
+      '--threads and --threads-m apply to the dense and w4a16 benchmarks only (this run: sparse)');
+    await expect(runBenchmarks([sparseBench], ['--backend', 'cpu', '--threads-m', '1'], '')).rejects.toThrow(UsageError);
+  });
+
+  it('the machine line carries every SPARQ_* variable of the run', () => {
+    const before = { ...process.env };
+    try {
+      process.env.SPARQ_CPU_ISA = 'avx2';
+      process.env.SPARQ_W4A16_NO_AVXVNNI = '1';
+      const m = machineInfo(null, null);
+      expect(m.sparqEnv).toMatchObject({ SPARQ_CPU_ISA: 'avx2', SPARQ_W4A16_NO_AVXVNNI: '1' });
+      expect(Object.keys(m.sparqEnv).every((k) => k.startsWith('SPARQ_'))).toBe(true);
+      expect(describeMachine(m)).toMatch(/environment: .*SPARQ_CPU_ISA=avx2/);
+    } finally {
+      for (const k of Object.keys(process.env)) if (!(k in before)) delete process.env[k];
+      Object.assign(process.env, before);
+    }
+  });
+});
