@@ -10,15 +10,16 @@ import { Int8Ops } from './ops/int8';
 import { SparseOps } from './ops/sparse';
 import { W4A16Ops } from './ops/w4a16';
 import { CONSTRUCT, checkConstructed } from './construct';
+import { MAX_THREADS, threadsFromEnv } from './cpuFeatures';
+import { checkCpuIsa } from './cpuIsa';
 import { checkOptions, type OptionKeys } from './options';
-import { defineHidden, refuseBackendObject, refuseStructuredClone, Tensor } from './tensor';
+import { bindMethods, defineHidden, refuseBackendObject, refuseStructuredClone, Tensor } from './tensor';
 import { PackedWeight } from './weight';
 
 export type BackendName = 'cuda' | 'cpu' | 'sim';
 export type BackendRequest = 'auto' | BackendName;
 /** SIMD path of the CPU kernels. */
 export type CpuIsa = 'avx512' | 'avx2' | 'scalar';
-const CPU_ISAS: readonly CpuIsa[] = ['avx512', 'avx2', 'scalar'];
 
 export interface OpenOptions {
   /**
@@ -119,6 +120,7 @@ export class Context {
     defineHidden(this, 'handle', handle);
     defineHidden(this, 'native', binding);
     refuseStructuredClone(this, 'context', 'the data (tensors as read() arrays, weights as what read() gives)');
+    bindMethods(this, Context.prototype);
     const info = handle.info();
     this.backend = info.backend;
     this.device = info.device;
@@ -322,13 +324,13 @@ export async function open(options: OpenOptions = {}): Promise<Context> {
     const from = options.backend === undefined ? 'SPARQ_BACKEND' : 'backend';
     const got = typeof backend === 'string' ? JSON.stringify(backend) : describeValue(backend); // JSON.stringify throws on a BigInt
     throw new SparqArgumentError(`open: ${from} must be one of 'auto', 'cuda', 'cpu', 'sim', got ${got}`, {
-      argument: 'backend',
+      argument: from,
     });
   }
   const binding = native();
   const env = process.env;
-  const threads = options.threads ?? (env.SPARQ_THREADS ? Number(env.SPARQ_THREADS) : undefined);
-  if (threads !== undefined && !(Number.isInteger(threads) && threads >= 1 && threads <= 1024)) {
+  const threads = options.threads ?? threadsFromEnv(env.SPARQ_THREADS);
+  if (threads !== undefined && !(Number.isInteger(threads) && threads >= 1 && threads <= MAX_THREADS)) {
     const from = options.threads === undefined ? 'SPARQ_THREADS' : 'threads';
     throw new SparqArgumentError(`open: ${from} must be an integer in 1..1024, got ${String(options.threads ?? env.SPARQ_THREADS)}`, {
       argument: from,
@@ -342,13 +344,7 @@ export async function open(options: OpenOptions = {}): Promise<Context> {
   const simMemoryBytes = backend === 'sim' ? envCount(env, 'SPARQ_SIM_MEMORY_BYTES', Number.MAX_SAFE_INTEGER) : undefined;
   // Errors about the SIMD path name what set it: the option, or else the environment variable.
   const cpuIsaSource = options.cpuIsa !== undefined ? 'cpuIsa' : 'SPARQ_CPU_ISA';
-  const cpuIsa: unknown = options.cpuIsa ?? env.SPARQ_CPU_ISA ?? '';
-  if (cpuIsa !== '' && !CPU_ISAS.includes(cpuIsa as CpuIsa)) {
-    const from = cpuIsaSource === 'cpuIsa' ? 'open: cpuIsa' : 'open: SPARQ_CPU_ISA';
-    throw new SparqArgumentError(`${from} must be one of 'avx512', 'avx2', 'scalar', got ${describeValue(cpuIsa)}`, {
-      argument: cpuIsaSource,
-    });
-  }
+  const cpuIsa = checkCpuIsa(options.cpuIsa ?? env.SPARQ_CPU_ISA ?? '', cpuIsaSource === 'cpuIsa' ? 'open: cpuIsa' : 'open: SPARQ_CPU_ISA', cpuIsaSource);
   // Every SPARQ_* variable as process.env has it here: the native code reads these instead of the
   // process environment, whose getenv races Node's setenv off the main JS thread (a SIGSEGV with a
   // worker submitting ops while the main thread wrote process.env, 2026-12-06). So the kernels'
@@ -359,6 +355,14 @@ export async function open(options: OpenOptions = {}): Promise<Context> {
     if (key.startsWith('SPARQ_') && value !== undefined) sparqEnv[key] = value;
   }
   const nativeOptions = { cpuIsa, cpuIsaSource, threads, simSms, simMemoryBytes, env: sparqEnv };
-  const handle = await withCallSite(binding.openContext(backend, options.device ?? 0, nativeOptions), site);
+  let handle: NativeContext;
+  try {
+    handle = await withCallSite(binding.openContext(backend, options.device ?? 0, nativeOptions), site);
+  } catch (e) {
+    // A bare open() asked for what SPARQ_BACKEND said: the message names where the request came from.
+    if (options.backend === undefined && backend !== 'auto' && e instanceof Error)
+      e.message = `${e.message} (backend '${backend}' from SPARQ_BACKEND)`;
+    throw e;
+  }
   return Context.fromNative(handle, binding);
 }

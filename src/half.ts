@@ -1,10 +1,11 @@
 import { asFp16Bits, type BitsFormat, type Fp16Bits, type HostArrayOf } from './dtype';
 import { describeValue, SparqArgumentError, SparqDTypeError, SparqOutOfMemoryError } from './errors';
+import { checkCpuIsa } from './cpuIsa';
 import { native } from './native';
 
-/** SPARQ_CPU_ISA as this JS realm sees it (forces the SIMD path; '' = best). */
-function isa(): string {
-  return process.env.SPARQ_CPU_ISA ?? '';
+/** SPARQ_CPU_ISA as this JS realm sees it (forces the SIMD path; '' = best); a bad value is `op`'s error. */
+function isa(op: string): string {
+  return checkCpuIsa(process.env.SPARQ_CPU_ISA ?? '', `${op}: SPARQ_CPU_ISA`, 'SPARQ_CPU_ISA');
 }
 
 /** The longest array-like accepted: a JS array's limit (a larger `length` is a mistake, and would run for minutes). */
@@ -72,21 +73,21 @@ export type NotBits<A> = A extends Uint16Array ? never : A;
  */
 export function toF16<A extends Float32Array | ArrayLike<number>>(values: NotBits<A>): HostArrayOf['f16'] {
   const checked = checkValues(values, 'toF16');
-  return native().toF16(checked instanceof Float32Array ? checked : asFloat64(checked, 'toF16'), isa());
+  return native().toF16(checked instanceof Float32Array ? checked : asFloat64(checked, 'toF16'), isa('toF16'));
 }
 
 /** fp16 bits (Uint16Array, or a Float16Array) → fp32, exact. */
 export function fromF16(bits: Fp16Bits): HostArrayOf['f32'] {
-  return native().fromF16(asFp16Bits(bits) as Uint16Array, isa());
+  return native().fromF16(asFp16Bits(bits) as Uint16Array, isa('fromF16'));
 }
 
 /** fp32 or JS numbers → bf16 bits, round-to-nearest-even; NaN stays NaN. Numbers are rounded once from their double value, as in {@link toF16}. */
 export function toBF16<A extends Float32Array | ArrayLike<number>>(values: NotBits<A>): HostArrayOf['bf16'] {
   const checked = checkValues(values, 'toBF16');
-  return native().toBF16(checked instanceof Float32Array ? checked : asFloat64(checked, 'toBF16'), isa());
+  return native().toBF16(checked instanceof Float32Array ? checked : asFloat64(checked, 'toBF16'), isa('toBF16'));
 }
 
 /** bf16 bits → fp32, exact. */
 export function fromBF16(bits: Uint16Array & BitsFormat<'bf16'>): HostArrayOf['f32'] {
-  return native().fromBF16(bits, isa());
+  return native().fromBF16(bits, isa('fromBF16'));
 }

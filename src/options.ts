@@ -41,7 +41,10 @@ function ownAndInheritedKeys(options: object): string[] {
   return keys;
 }
 
-/** The allowed key `key` most likely misspells: the same letters ignoring case and `_`/`-`, else within 2 edits. */
+/**
+ * The allowed key `key` most likely misspells: the same letters ignoring case and `_`/`-`, else
+ * within 2 edits, else one of at least 3 letters that begins the other (`epsilon` for `eps`).
+ */
 function nearestKey(key: string, allowed: readonly string[]): string | undefined {
   const plain = (s: string) => s.toLowerCase().replace(/[_-]/g, '');
   const same = allowed.find((a) => plain(a) === plain(key));
@@ -52,7 +55,12 @@ function nearestKey(key: string, allowed: readonly string[]): string | undefined
     const d = editDistance(plain(key), plain(a));
     if (d < bestDistance) [best, bestDistance] = [a, d];
   }
-  return best;
+  if (best !== undefined) return best;
+  const k = plain(key);
+  return allowed.find((a) => {
+    const p = plain(a);
+    return Math.min(p.length, k.length) >= 3 && (k.startsWith(p) || p.startsWith(k));
+  });
 }
 
 /** Levenshtein distance with adjacent transpositions counted as one edit (`treshold`, `bais`). */

@@ -33,6 +33,24 @@ export function defineHidden(target: object, key: string, value: unknown): void 
 }
 
 /**
+ * @internal Gives `target` its class's methods bound to it, as hidden own properties, so a method
+ * taken off its object (`const { matmul } = sq.dense`, `arr.map(sq.tensor)`) still works — it was a
+ * TypeError "Cannot read properties of undefined". For the objects there are few of (a context and
+ * its op namespaces), not tensors: a closure per method per tensor would cost every op.
+ */
+export function bindMethods(target: object, proto: object): void {
+  for (const name of Object.getOwnPropertyNames(proto)) {
+    const value: unknown = name === 'constructor' ? undefined : Object.getOwnPropertyDescriptor(proto, name)?.value;
+    // Not enumerable (inspect and Object.keys stay as they were); writable and configurable, so a
+    // test can still jest.spyOn(sq.dense, 'matmul').
+    if (typeof value === 'function')
+      Object.defineProperty(target, name, {
+        value: (value as (...a: unknown[]) => unknown).bind(target), enumerable: false, writable: true, configurable: true,
+      });
+  }
+}
+
+/**
  * @internal Makes postMessage / structuredClone of a sparq object throw a SparqArgumentError that
  * says what to post instead (the structured-clone algorithm reads every own enumerable property;
  * without this it fails on the native handle with an unhelpful DataCloneError).

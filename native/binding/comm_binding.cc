@@ -134,6 +134,13 @@ struct CommState {
 };
 using CommPtr = std::shared_ptr<CommState>;
 
+// A join whose wait this rank's own close() ended (the cancel flag: its context closed) fails as the
+// caller's doing — SparqDisposedError, as a call enqueued before the close does — not as a timeout
+// of its peers (api.md "Closing"; until 2026-12-06 it was a SparqTimeoutError).
+bool EndedByThisClose(const Status& s, const std::atomic<bool>& cancel) {
+  return s.code == StatusCode::kTimeout && cancel.load(std::memory_order_relaxed);
+}
+
 Status ClosedWhileJoining(int rank) {
   return Status::Error(StatusCode::kDisposed, "comm: rank " + std::to_string(rank) + "'s context was closed while it joined");
 }
@@ -263,7 +270,7 @@ Napi::Value CommJoin(const Napi::CallbackInfo& info) {
           std::shared_ptr<comm::NcclComm> nccl;
           Status s = comm::NcclComm::Join(backend, id, rank, size, timeout_ms, cancel, nccl_path, node, &nccl);
           if (s.ok() && !joined->Install(nullptr, nullptr, std::move(nccl))) return ClosedWhileJoining(rank);
-          return s;
+          return EndedByThisClose(s, *cancel) ? ClosedWhileJoining(rank) : s;
         }
         std::shared_ptr<comm::ShmComm> shm;
         Status s = comm::ShmComm::Join(id, rank, size, timeout_ms, cancel, &shm);
@@ -271,7 +278,7 @@ Napi::Value CommJoin(const Napi::CallbackInfo& info) {
         std::shared_ptr<comm::DeviceTransport> device;
         if (s.ok()) s = comm::DeviceTransport::Agree(backend, shm, allow_device, &device);
         if (s.ok() && !joined->Install(std::move(shm), std::move(device), nullptr)) return ClosedWhileJoining(rank);
-        return s;
+        return EndedByThisClose(s, *cancel) ? ClosedWhileJoining(rank) : s;
       },
       [deferred, joined](Napi::Env env, const Status& status) {
         if (!status.ok()) {

@@ -1,6 +1,7 @@
 #include "binding/context.h"
 
 #include <cstring>
+#include <limits>
 
 #include "binding/addon_data.h"
 #include "binding/args.h"
@@ -78,9 +79,11 @@ Napi::Value ContextWrap::Tensor(const Napi::CallbackInfo& info) {
   Napi::TypedArray data = ParseTypedArrayFor(info[0], dtype, op, "data", /*name_dtype=*/true);
   Shape shape = ParseShape(info[1], op, "shape");
   int64_t elements = ShapeElements(shape);
+  // ShapeElements saturates: a product past int64 is named as such, not as the saturated count.
+  const std::string want = elements == std::numeric_limits<int64_t>::max() ? std::string("more than 2^63 - 1")
+                                                                            : std::to_string(elements);
   if (static_cast<int64_t>(data.ElementLength()) != elements)
-    ThrowArg(env, StatusCode::kShape, op, "data",
-             std::to_string(elements) + " elements for shape " + ShapeToString(shape),
+    ThrowArg(env, StatusCode::kShape, op, "data", want + " elements for shape " + ShapeToString(shape),
              std::to_string(data.ElementLength()) + " elements");
   size_t bytes = ShapeBytes(env, shape, dtype, op);
   std::shared_ptr<Buffer> buffer = core_->Allocate(env, bytes, op, "data", "the tensor", shape, dtype);
@@ -319,7 +322,7 @@ Napi::Value OpenContext(const Napi::CallbackInfo& info) {
              DescribeValue(info[0]));
   double device = info[1].IsNumber() ? info[1].As<Napi::Number>().DoubleValue() : -1;
   if (!(device >= 0 && device < 1024 && device == static_cast<int>(device)))
-    ThrowArg(env, StatusCode::kArgument, "open", "device", "a CUDA device ordinal (integer ≥ 0)",
+    ThrowArg(env, StatusCode::kArgument, "open", "device", "a CUDA device ordinal, an integer in 0..1023",
              DescribeValue(info[1]));
   BackendOptions options;
   if (info[2].IsObject()) {

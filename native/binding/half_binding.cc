@@ -9,13 +9,17 @@
 namespace sparq::binding {
 namespace {
 
-// The ISA comes from the caller (src/half.ts passes SPARQ_CPU_ISA as JS sees it).
-cpu::Isa IsaForCall(const Napi::CallbackInfo& info) {
+// The ISA comes from the caller (src/half.ts passes SPARQ_CPU_ISA as JS sees it). A bad value is the
+// call's error, so it names the call as every other error does ("toF16: SPARQ_CPU_ISA must be …").
+cpu::Isa IsaForCall(const Napi::CallbackInfo& info, const char* op) {
   Napi::Env env = info.Env();
   std::string forced = info[1].IsString() ? info[1].As<Napi::String>().Utf8Value() : "";
   cpu::Isa isa;
   Status s = cpu::ResolveIsa(forced.c_str(), &isa);
-  if (!s.ok()) ThrowStatus(env, s);
+  if (!s.ok()) {
+    s.message = std::string(op) + ": " + s.message;
+    ThrowStatus(env, s);
+  }
   return isa;
 }
 
@@ -30,7 +34,7 @@ Napi::Value Convert(const Napi::CallbackInfo& info, const char* op, const char* 
   if (ta.TypedArrayType() != src_type)
     ThrowArg(env, StatusCode::kDType, op, argument, WithArticle(src_name), DescribeValue(v));
   if (IsDetached(ta)) ThrowDetached(env, op, argument, "a detached " + DescribeValue(v));
-  cpu::Isa isa = IsaForCall(info);
+  cpu::Isa isa = IsaForCall(info, op);
   size_t n = ta.ElementLength();
   const Src* src = reinterpret_cast<const Src*>(TypedArrayBytes(ta, op, argument));
   Napi::ArrayBuffer ab = NewResultBuffer(env, n * sizeof(Dst), op, argument, "the converted array");

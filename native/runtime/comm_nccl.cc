@@ -178,7 +178,7 @@ Status NcclComm::Wait(const char* op, const std::string& what, Clock::time_point
     if (!closed.empty()) return Break(StatusCode::kTimeout, closed, op);
     if ((i & 63) == 63 && Clock::now() > deadline)
       return Break(StatusCode::kTimeout,
-                   what + " within " + std::to_string(timeout_ms_) + " ms (waited on rank " + std::to_string(rank_) + ")", op);
+                   what + " within " + std::to_string(timeout_ms_) + " ms (rank " + std::to_string(rank_) + " waited)", op);
     Backoff(i, 64);  // NCCL work takes microseconds to milliseconds: spin less than a rendezvous
   }
 }

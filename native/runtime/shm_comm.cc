@@ -522,7 +522,7 @@ Status ShmComm::WaitAll(Wait what, uint64_t target) {
                                  : what == Wait::kArrive ? "arrive at " + call
                                                          : "finish " + call;
         return Break("rank " + missing + " did not " + verb + " within " + std::to_string(timeout_ms_) +
-                     " ms (waited on rank " + RankName(rank_) + ")" + alone,
+                     " ms (rank " + RankName(rank_) + " waited)" + alone,
                      op, step);
       }
     }

@@ -133,6 +133,13 @@ export class Group {
         { argument: 'algorithm' },
       );
     const eps: unknown = options.eps === undefined ? 1e-6 : options.eps; // null is refused natively
+    // A lone tensor where a list goes (one rank's x without its brackets): say so, not "got object".
+    for (const [argument, list] of [['xs', xs], ['residuals', residuals], ['out', options.out], ['residualOut', options.residualOut]] as const)
+      if ((list as unknown) instanceof Tensor)
+        throw new SparqArgumentError(
+          `${op}: ${argument} must be an array of ${this.ranks} f16 tensors (one per rank), got a tensor (a one-rank list is [t])`,
+          { argument },
+        );
     const workspace = this.workspaceFor(xs);
     // workspaceFor restarted the epochs where flags could hold old ones; without flags (cpu) they wrap.
     const epoch = this.epoch >= EPOCH_LAST ? 1 : this.epoch + 1;

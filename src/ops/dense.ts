@@ -1,6 +1,6 @@
 import type { Context } from '../context';
 import type { OptionKeys } from '../options';
-import type { Tensor } from '../tensor';
+import { bindMethods, type Tensor } from '../tensor';
 
 /** Options every matmul takes. */
 export interface MatmulOptions {
@@ -15,7 +15,9 @@ export const MATMUL_KEYS: OptionKeys<MatmulOptions> = { bias: true, out: true };
 /** The dense fp16 linear layer every other kernel is measured against. */
 export class DenseOps {
   /** @internal */
-  constructor(private readonly ctx: Context) {}
+  constructor(private readonly ctx: Context) {
+    bindMethods(this, DenseOps.prototype);
+  }
 
   /**
    * Y[..., n] = fp16(X[..., k] · Wᵀ + bias), fp32 accumulation, enqueued on the context's stream.

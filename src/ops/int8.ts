@@ -4,7 +4,7 @@ import { describeValue, SparqArgumentError, startNow, withCallSite } from '../er
 import { CONSTRUCT } from '../construct';
 import type { NativeWeight } from '../native';
 import type { OptionKeys } from '../options';
-import { refuseBackendObject, Tensor } from '../tensor';
+import { bindMethods, refuseBackendObject, Tensor } from '../tensor';
 import { PackedWeight } from '../weight';
 import { MATMUL_KEYS, type MatmulOptions } from './dense';
 
@@ -66,7 +66,9 @@ export class Int8Weight extends PackedWeight<{ codes: HostArrayOf['i8']; scb: Ho
 /** LLM.int8(): int8 weights × fp16 activations, with fp16 outlier-column decomposition. */
 export class Int8Ops {
   /** @internal */
-  constructor(private readonly ctx: Context) {}
+  constructor(private readonly ctx: Context) {
+    bindMethods(this, Int8Ops.prototype);
+  }
 
   /**
    * Row-wise absmax quantization (DESIGN.md int8 contract); quantizing and packing run off the JS thread.

@@ -4,7 +4,7 @@ import { settle, startNow, withCallSite } from '../errors';
 import { CONSTRUCT } from '../construct';
 import type { NativeWeight } from '../native';
 import type { OptionKeys } from '../options';
-import { refuseBackendObject, type Tensor } from '../tensor';
+import { bindMethods, refuseBackendObject, type Tensor } from '../tensor';
 import { PackedWeight } from '../weight';
 import { MATMUL_KEYS, type MatmulOptions } from './dense';
 
@@ -93,7 +93,9 @@ export class SparseWeight extends PackedWeight<HostArrayOf['f16']> {
 /** Flash-LLM-style unstructured-sparse fp16 weights × fp16 activations. */
 export class SparseOps {
   /** @internal */
-  constructor(private readonly ctx: Context) {}
+  constructor(private readonly ctx: Context) {
+    bindMethods(this, SparseOps.prototype);
+  }
 
   /**
    * Encodes a dense fp16 weight (its non-zero bit patterns) off the JS thread.

@@ -4,7 +4,7 @@ import { startNow, withCallSite } from '../errors';
 import { CONSTRUCT } from '../construct';
 import type { NativeWeight } from '../native';
 import type { OptionKeys } from '../options';
-import { refuseBackendObject, type Tensor } from '../tensor';
+import { bindMethods, refuseBackendObject, type Tensor } from '../tensor';
 import { PackedWeight } from '../weight';
 import { MATMUL_KEYS, type MatmulOptions } from './dense';
 
@@ -50,7 +50,9 @@ export class W4A16Weight extends PackedWeight<{ codes: HostArrayOf['u8']; scales
 /** Marlin-style W4A16: 4-bit weights × fp16 activations. */
 export class W4A16Ops {
   /** @internal */
-  constructor(private readonly ctx: Context) {}
+  constructor(private readonly ctx: Context) {
+    bindMethods(this, W4A16Ops.prototype);
+  }
 
   /**
    * Round-to-nearest quantization (DESIGN.md w4a16 contract); quantizing and packing run off the JS thread.
