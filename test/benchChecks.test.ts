@@ -8,7 +8,7 @@
 // results carry the SPARQ_* switches. No benchmark runs here.
 import { CliArgs, UsageError } from '../bench/harness/cliArgs';
 import { compareToReference, pickSample } from '../bench/harness/referenceCheck';
-import type { ImplResult } from '../bench/harness/results';
+import { spreadLabel, type ImplResult } from '../bench/harness/results';
 import { describeMachine, machineInfo } from '../bench/harness/machineInfo';
 import { measureTogether, type Contender } from '../bench/measure';
 import { DEFAULT_MAX_SAMPLES, commonOptions, failedOurs, runBenchmarks } from '../bench/runner';
@@ -71,6 +71,16 @@ describe('the reference check', () => {
 });
 
 describe('bench options and results', () => {
+  it('integer lists and counts are digits (0x2 and 1e0 read as 2 and 1), and p10–p90 never prints 1.82e+3', () => {
+    for (const v of ['0x2', '1e0', '2.0'])
+      expect(() => new CliArgs(['--m', v]).ints('m', [1])).toThrow(UsageError);
+    expect(() => new CliArgs(['--reps', '1e1']).optionalInt('reps')).toThrow(UsageError);
+    expect(new CliArgs(['--m', ' 1, 16 ']).ints('m', [1])).toEqual([1, 16]);
+    const stats = { median: 1.8, p10: 1.823, p90: 1.861, min: 1.8, mean: 1.8, reps: 5 };
+    expect(spreadLabel({ ...row('sparq', 'ok'), stats }, 1000)).toBe('1823–1861');
+    expect(spreadLabel({ ...row('sparq', 'ok'), stats })).toBe('1.82–1.86');
+  });
+
   it('counts are integers (--tokens 0.5 once ran one token and reported 0.5)', () => {
     for (const v of ['0.5', '64.5', '0'])
       expect(() => new CliArgs(['--tokens', v]).int('tokens', 200)).toThrow(UsageError);

@@ -92,9 +92,14 @@ export function medianOrStatus(r: ImplResult | undefined): number | string | nul
   return r.stats?.median ?? r.status.toUpperCase();
 }
 
+/** Three significant digits, never in exponent form (toPrecision(3) gave 1.82e+3 for 1823). */
+function threeDigits(v: number): string {
+  return Math.abs(v) >= 1000 ? v.toFixed(0) : v.toPrecision(3);
+}
+
 /** p10–p90 in ms (times `scale`), three significant digits. */
 export function spreadLabel(r: ImplResult | undefined, scale = 1): string | null {
-  return r?.stats == null ? null : `${(r.stats.p10 * scale).toPrecision(3)}–${(r.stats.p90 * scale).toPrecision(3)}`;
+  return r?.stats == null ? null : `${threeDigits(r.stats.p10 * scale)}–${threeDigits(r.stats.p90 * scale)}`;
 }
 
 export function shapeLabel(c: ConfigResult): string {
