@@ -1,5 +1,5 @@
 // Tables, chart and summary rows of the allreduceRmsnorm benchmark (bytes and floor: bench/allreduce.ts).
-import { ConfigResult, ImplResult, findImpl as find, gbPerS, medianOrStatus as ms, speedup, spreadLabel, timeRatio } from './harness/results';
+import { ConfigResult, ImplResult, findImpl as find, gbPerS, medianOrStatus as ms, speedup, spreadLabel, threeDigits, timeRatio } from './harness/results';
 import { quantile } from './harness/stats';
 import { ChartSpec } from './harness/svgChart';
 import { Cell, Table } from './harness/table';
@@ -101,7 +101,7 @@ function gpuTable(configs: readonly AllreduceConfigResult[], c: RunConditions): 
 function range(values: readonly (number | null)[]): string | null {
   const v = values.filter((x): x is number => x !== null && Number.isFinite(x)).sort((a, b) => a - b);
   if (v.length === 0) return null;
-  const f = (x: number): string => x.toPrecision(3);
+  const f = threeDigits;
   return `${f(v[0])} – ${f(quantile(v, 0.5))} – ${f(v[v.length - 1])}`;
 }
 

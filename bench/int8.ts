@@ -41,7 +41,7 @@ const INT8_TOLERANCE = 5e-2;
 /** Without outlier handling the error is what it is (the accuracy table shows it: threshold 0
  *  2.6e-2–5.3e-2, ORT's per-tensor int8 6e-2–1.3e-1 on these inputs); garbage is refused — an
  *  all-zero output reads 1.0, so a bound of 1 (before 2026-12-06) could not fail. */
-const NO_OUTLIER_TOLERANCE = 0.5;
+export const NO_OUTLIER_TOLERANCE = 0.5;
 
 export interface Int8Options extends CommonOptions {
   readonly shapes: ReadonlyArray<readonly [number, number]>;

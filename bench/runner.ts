@@ -7,7 +7,7 @@ import { CpuPeak, PeakProbe, describePeak, measureCpuPeak } from './harness/cpuP
 import { describeMachine, machineInfo } from './harness/machineInfo';
 import { Progress } from './harness/progress';
 import { defaultRotateBytes } from './harness/rotation';
-import { ImplResult, WrittenFiles, configAppender, freshStamp, writeResults } from './harness/results';
+import { ConfigResult, ImplResult, WrittenFiles, configAppender, freshStamp, writeResults } from './harness/results';
 import { Table, textTable } from './harness/table';
 import { ScalingContext } from './harness/threadScaling';
 import { TimeLoopOptions } from './harness/timeLoop';
@@ -67,6 +67,18 @@ export function failedOurs(i: ImplResult): boolean {
   return (i.ours === true || i.impl.startsWith('sparq')) && (i.status === 'wrong' || i.status === 'error');
 }
 
+/**
+ * What fails a run: sparq's own rows that were wrong or errors (a peer's failure is only reported),
+ * and any such row of the --threads pools (all sparq's), one line each.
+ */
+export function failedRows(configs: readonly ConfigResult[]): string[] {
+  return configs.flatMap((c) => [
+    ...c.impls.filter(failedOurs).map((i) => i.note ?? `${i.impl}: ${i.status}`),
+    ...(c.threadRuns ?? []).filter((t) => t.status === 'wrong' || t.status === 'error')
+      .map((t) => `${t.impl} on ${t.threads} thread(s): ${t.note ?? t.status}`),
+  ]);
+}
+
 function isBackendName(s: string): s is BackendName {
   return s === 'auto' || s === 'cpu' || s === 'cuda' || s === 'sim';
 }
@@ -84,6 +96,17 @@ export async function runBenchmarks(factories: readonly BenchFactory[], argv: re
   const backend = args.string('backend', 'auto');
   if (!isBackendName(backend)) throw new UsageError(`--backend must be auto|cpu|cuda|sim, got ${backend}`);
   const sq = await open({ backend });
+  const extra: Context[] = []; // the --threads pools
+  try {
+    return await runOn(sq, extra, factories, args);
+  } finally {
+    // Every context closed, on a usage error after open() too (a jest test calling this leaked one).
+    for (const c of extra) await c.close().catch(() => undefined);
+    await sq.close().catch(() => undefined);
+  }
+}
+
+async function runOn(sq: Context, extra: Context[], factories: readonly BenchFactory[], args: CliArgs): Promise<number> {
   const threads = sq.threads;
   const noPeers = args.flag('no-peers');
   const ort = sq.backend === 'cpu' && !noPeers ? loadOrt() : null;
@@ -92,7 +115,6 @@ export async function runBenchmarks(factories: readonly BenchFactory[], argv: re
   const cpu = sq.backend === 'cpu';
   const threadCounts = [...new Set(args.ints('threads', cpu ? [1, threads] : []))].sort((a, b) => a - b);
   const scalingM = args.ints('threads-m', [1]);
-  const extra: Context[] = [];
   const scaling: ScalingContext[] = [];
   // The factories read their options now (the probes' results they read only when they run), so a
   // mistake on the command line is reported before seconds of probes — and before a results
@@ -108,8 +130,10 @@ export async function runBenchmarks(factories: readonly BenchFactory[], argv: re
   const floorsUsed = benches.some((b) => b.usesCpuFloor === true);
   if (!floorsUsed && (args.has('threads') || args.has('threads-m')))
     throw new UsageError(`--threads and --threads-m apply to the dense and w4a16 benchmarks only (this run: ${benches.map((b) => b.op).join(', ')})`);
+  if (!cpu && (args.has('threads') || args.has('threads-m')))
+    throw new UsageError(`--threads and --threads-m apply to the cpu backend only (this run: ${sq.backend})`);
   const stamp = freshStamp(benches.map((b) => b.op));
-  const cpuFloor: CpuFloor | null = await measureCpuFloor(sq);
+  const cpuFloor: CpuFloor | null = floorsUsed ? await measureCpuFloor(sq) : null;
   const cpuPeak: CpuPeak | null = await measureCpuPeak(sq);
   for (const t of cpu && floorsUsed ? threadCounts.filter((c) => c !== threads) : []) {
     const other = await open({ backend: 'cpu', threads: t });
@@ -147,15 +171,13 @@ export async function runBenchmarks(factories: readonly BenchFactory[], argv: re
   floorProbe?.dispose();
   for (const s of scaling) s.floorProbe?.dispose();
   await sq.synchronize();
-  for (const c of extra) await c.close();
   if (reports.length > 1) process.stdout.write(`${textTable(summaryTable(reports.flatMap((r) => r.summary)))}\n`);
-  // sparq's own rows that failed: a wrong result or an error (a peer's failure is only reported).
-  const wrong = reports.flatMap((r) => r.configs.flatMap((c) => c.impls.filter((i) => failedOurs(i))));
+  const wrong = failedRows(reports.flatMap((r) => r.configs));
   process.stdout.write('Files written:\n');
   for (const w of written) for (const p of [w.jsonl, w.md, w.svg]) if (p !== null) process.stdout.write(`  ${p}\n`);
   if (wrong.length > 0) {
     process.stdout.write(`\n${wrong.length} sparq result(s) failed (a wrong result or an error):\n`);
-    for (const w of wrong) process.stdout.write(`  ${w.note ?? w.impl}\n`);
+    for (const w of wrong) process.stdout.write(`  ${w}\n`);
     return 1;
   }
   return 0;

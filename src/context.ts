@@ -1,7 +1,7 @@
 import { inspect } from 'util';
 
 import { asFp16Bits, type DType, type HostInputOf } from './dtype';
-import { describeValue, settle, SparqArgumentError, SparqDisposedError, withCallSite } from './errors';
+import { describeValue, settle, SparqArgumentError, SparqBackendError, SparqDisposedError, withCallSite } from './errors';
 import { native, type NativeBinding, type NativeContext } from './native';
 import { Group, type GroupOptions } from './ops/allreduce';
 import { joinComm, type Comm, type CommOptions } from './ops/comm';
@@ -120,7 +120,7 @@ export class Context {
     defineHidden(this, 'handle', handle);
     defineHidden(this, 'native', binding);
     refuseStructuredClone(this, 'context', 'the data (tensors as read() arrays, weights as what read() gives)');
-    bindMethods(this, Context.prototype);
+    bindMethods(this, Context.prototype, ['options', 'wrap', 'nativeArgs', 'toString', 'toJSON']);
     const info = handle.info();
     this.backend = info.backend;
     this.device = info.device;
@@ -319,9 +319,11 @@ export async function open(options: OpenOptions = {}): Promise<Context> {
   const site = new Error();
   checkOptions('open', options, OPEN_KEYS);
   let backend: unknown = options.backend ?? 'auto';
-  if (backend === 'auto' && process.env.SPARQ_BACKEND) backend = process.env.SPARQ_BACKEND;
+  // SPARQ_BACKEND replaces 'auto', given or defaulted; errors then name the variable.
+  const fromEnv = backend === 'auto' && !!process.env.SPARQ_BACKEND;
+  if (fromEnv) backend = process.env.SPARQ_BACKEND;
   if (typeof backend !== 'string' || !BACKENDS.includes(backend as BackendRequest)) {
-    const from = options.backend === undefined ? 'SPARQ_BACKEND' : 'backend';
+    const from = fromEnv ? 'SPARQ_BACKEND' : 'backend';
     const got = typeof backend === 'string' ? JSON.stringify(backend) : describeValue(backend); // JSON.stringify throws on a BigInt
     throw new SparqArgumentError(`open: ${from} must be one of 'auto', 'cuda', 'cpu', 'sim', got ${got}`, {
       argument: from,
@@ -332,7 +334,7 @@ export async function open(options: OpenOptions = {}): Promise<Context> {
   const threads = options.threads ?? threadsFromEnv(env.SPARQ_THREADS);
   if (threads !== undefined && !(Number.isInteger(threads) && threads >= 1 && threads <= MAX_THREADS)) {
     const from = options.threads === undefined ? 'SPARQ_THREADS' : 'threads';
-    throw new SparqArgumentError(`open: ${from} must be an integer in 1..1024, got ${String(options.threads ?? env.SPARQ_THREADS)}`, {
+    throw new SparqArgumentError(`open: ${from} must be an integer in 1..${MAX_THREADS}, got ${options.threads === undefined ? JSON.stringify(env.SPARQ_THREADS) : describeValue(options.threads)}`, {
       argument: from,
     });
   }
@@ -355,14 +357,12 @@ export async function open(options: OpenOptions = {}): Promise<Context> {
     if (key.startsWith('SPARQ_') && value !== undefined) sparqEnv[key] = value;
   }
   const nativeOptions = { cpuIsa, cpuIsaSource, threads, simSms, simMemoryBytes, env: sparqEnv };
-  let handle: NativeContext;
-  try {
-    handle = await withCallSite(binding.openContext(backend, options.device ?? 0, nativeOptions), site);
-  } catch (e) {
-    // A bare open() asked for what SPARQ_BACKEND said: the message names where the request came from.
-    if (options.backend === undefined && backend !== 'auto' && e instanceof Error)
-      e.message = `${e.message} (backend '${backend}' from SPARQ_BACKEND)`;
+  // A backend that SPARQ_BACKEND asked for and that is missing: the message says where the request
+  // came from (annotated before withCallSite writes the stack from the message).
+  const opening = binding.openContext(backend, options.device ?? 0, nativeOptions).catch((e: unknown) => {
+    if (fromEnv && backend !== 'auto' && e instanceof SparqBackendError) e.message = `${e.message} (backend '${backend}' from SPARQ_BACKEND)`;
     throw e;
-  }
+  });
+  const handle = await withCallSite(opening, site);
   return Context.fromNative(handle, binding);
 }

@@ -57,10 +57,11 @@ function nearestKey(key: string, allowed: readonly string[]): string | undefined
   }
   if (best !== undefined) return best;
   const k = plain(key);
-  return allowed.find((a) => {
+  const prefixed = allowed.filter((a) => {
     const p = plain(a);
     return Math.min(p.length, k.length) >= 3 && (k.startsWith(p) || p.startsWith(k));
   });
+  return prefixed.sort((a, b) => b.length - a.length)[0]; // the longest: `residualOutput` → residualOut, not a shorter one
 }
 
 /** Levenshtein distance with adjacent transpositions counted as one edit (`treshold`, `bais`). */

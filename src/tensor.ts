@@ -33,14 +33,17 @@ export function defineHidden(target: object, key: string, value: unknown): void 
 }
 
 /**
- * @internal Gives `target` its class's methods bound to it, as hidden own properties, so a method
- * taken off its object (`const { matmul } = sq.dense`, `arr.map(sq.tensor)`) still works — it was a
- * TypeError "Cannot read properties of undefined". For the objects there are few of (a context and
- * its op namespaces), not tensors: a closure per method per tensor would cost every op.
+ * @internal Gives `target` its class's public methods bound to it, as hidden own properties, so a
+ * method taken off its object (`const { matmul } = sq.dense`, a callback `then(sq.synchronize)`)
+ * still works — it was a TypeError "Cannot read properties of undefined". For the objects there are
+ * few of (a context, its op namespaces, groups and comms), not tensors or weights: a closure per
+ * method per tensor would cost every op. `internal`: methods sparq calls itself on every op (a bound
+ * copy per context would make those call sites see a different function per context).
  */
-export function bindMethods(target: object, proto: object): void {
+export function bindMethods(target: object, proto: object, internal: readonly string[] = []): void {
   for (const name of Object.getOwnPropertyNames(proto)) {
-    const value: unknown = name === 'constructor' ? undefined : Object.getOwnPropertyDescriptor(proto, name)?.value;
+    if (name === 'constructor' || internal.includes(name)) continue;
+    const value: unknown = Object.getOwnPropertyDescriptor(proto, name)?.value;
     // Not enumerable (inspect and Object.keys stay as they were); writable and configurable, so a
     // test can still jest.spyOn(sq.dense, 'matmul').
     if (typeof value === 'function')

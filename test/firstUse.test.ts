@@ -79,7 +79,7 @@ describe('first use [cpu]', () => {
     const t = sq.tensor(toF16(new Array(16).fill(1)), [2, 8], 'f16');
     const g = sq.group({ ranks: 1 });
     expect(() => g.allreduceRmsnorm(t as never, [t], t)).toThrow(
-      'group.allreduceRmsnorm: xs must be an array of 1 f16 tensors (one per rank), got a tensor (a one-rank list is [t])');
+      'group.allreduceRmsnorm: xs must be an array of 1 f16 tensor(s), one per rank, got a tensor (put it in an array: [t])');
     expect(() => g.allreduceRmsnorm([t], [t], t, { epsilon: 1e-5 } as never)).toThrow(/got "epsilon" \(did you mean eps\?\)/);
     g.dispose();
   });

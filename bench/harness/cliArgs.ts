@@ -74,7 +74,7 @@ export class CliArgs {
     const v = this.value(name);
     if (v === undefined) return undefined;
     const n = Number(v);
-    if (!/^\s*\d+\s*$/.test(v) || n <= 0) throw new UsageError(`--${name} must be a positive integer, got ${JSON.stringify(v)}`);
+    if (!/^\s*\d+\s*$/.test(v) || n <= 0 || !Number.isSafeInteger(n)) throw new UsageError(`--${name} must be a positive integer, got ${JSON.stringify(v)}`);
     return n;
   }
 
@@ -85,7 +85,7 @@ export class CliArgs {
     return v.split(',').map((s) => {
       // Digits only: Number() took '0x2' as 2 and '1e1' as 10.
       const n = Number(s.trim());
-      if (!/^\d+$/.test(s.trim()) || n <= 0) throw new UsageError(`--${name} must be comma-separated positive integers, got ${JSON.stringify(v)}`);
+      if (!/^\d+$/.test(s.trim()) || n <= 0 || !Number.isSafeInteger(n)) throw new UsageError(`--${name} must be comma-separated positive integers, got ${JSON.stringify(v)}`);
       return n;
     });
   }

@@ -92,9 +92,15 @@ export function medianOrStatus(r: ImplResult | undefined): number | string | nul
   return r.stats?.median ?? r.status.toUpperCase();
 }
 
-/** Three significant digits, never in exponent form (toPrecision(3) gave 1.82e+3 for 1823). */
-function threeDigits(v: number): string {
-  return Math.abs(v) >= 1000 ? v.toFixed(0) : v.toPrecision(3);
+/**
+ * Three significant digits, never in exponent form: toPrecision(3) gives 1.82e+3 for 1823 and
+ * 1.00e+3 for 999.7 (so the rounded value decides), and 1.00e-7 below 1e-6 (then plain digits).
+ */
+export function threeDigits(v: number): string {
+  const r = Number(v.toPrecision(3));
+  if (Math.abs(r) >= 1000) return r.toFixed(0);
+  if (r !== 0 && Math.abs(r) < 1e-6) return r.toFixed(9).replace(/0+$/, '');
+  return v.toPrecision(3);
 }
 
 /** p10–p90 in ms (times `scale`), three significant digits. */

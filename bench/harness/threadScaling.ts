@@ -3,7 +3,7 @@
 // so the JSON says how time and % of floor move with threads.
 import type { Context } from '../../src/index';
 import { CpuFloor, FloorProbe } from './cpuFloor';
-import { ImplResult } from './results';
+import { ImplResult, threeDigits } from './results';
 
 /** A context with another pool size, the floor its pool drew at the start, and that read kept for the run. */
 export interface ScalingContext {
@@ -49,6 +49,6 @@ export function threadRun(threads: number, r: ImplResult, floor: CpuFloor | null
 export function scalingCell(runs: readonly ThreadRun[] | undefined, impl: string): string | null {
   const mine = (runs ?? []).filter((r) => r.impl === impl).sort((a, b) => a.threads - b.threads);
   if (mine.length === 0) return null;
-  return mine.map((r) => `${r.threads}t ${r.medianMs === null ? r.status : r.medianMs.toPrecision(3)}` +
+  return mine.map((r) => `${r.threads}t ${r.medianMs === null ? r.status : threeDigits(r.medianMs)}` +
     `${r.pctOfFloor === null ? '' : ` ${r.pctOfFloor.toFixed(0)}%`}`).join(', ');
 }

@@ -4,7 +4,7 @@ import { CONSTRUCT, checkConstructed } from '../construct';
 import type { Context } from '../context';
 import { describeValue, SparqArgumentError, SparqDisposedError } from '../errors';
 import { checkOptions, type OptionKeys } from '../options';
-import { defineHidden, refuseStructuredClone, Tensor } from '../tensor';
+import { bindMethods, defineHidden, refuseStructuredClone, Tensor } from '../tensor';
 
 /** Which all-reduce kernel runs (sim and cuda; the cpu backend has one path). */
 export type AllreduceAlgorithm = 'auto' | 'one-shot' | 'two-shot' | 'unfused';
@@ -98,6 +98,7 @@ export class Group {
     // Read-only at run time too, not just in the types: the native call sizes its per-rank arrays by it.
     Object.defineProperty(this, 'ranks', { value: ranks, writable: false, enumerable: true, configurable: false });
     refuseStructuredClone(this, 'group', 'the rank count');
+    bindMethods(this, Group.prototype, ['workspaceFor', 'refuseLoneTensor', 'toString', 'toJSON']);
   }
 
   /**
@@ -134,12 +135,10 @@ export class Group {
       );
     const eps: unknown = options.eps === undefined ? 1e-6 : options.eps; // null is refused natively
     // A lone tensor where a list goes (one rank's x without its brackets): say so, not "got object".
-    for (const [argument, list] of [['xs', xs], ['residuals', residuals], ['out', options.out], ['residualOut', options.residualOut]] as const)
-      if ((list as unknown) instanceof Tensor)
-        throw new SparqArgumentError(
-          `${op}: ${argument} must be an array of ${this.ranks} f16 tensors (one per rank), got a tensor (a one-rank list is [t])`,
-          { argument },
-        );
+    if ((xs as unknown) instanceof Tensor) this.refuseLoneTensor(op, 'xs');
+    if ((residuals as unknown) instanceof Tensor) this.refuseLoneTensor(op, 'residuals');
+    if ((options.out as unknown) instanceof Tensor) this.refuseLoneTensor(op, 'out');
+    if ((options.residualOut as unknown) instanceof Tensor) this.refuseLoneTensor(op, 'residualOut');
     const workspace = this.workspaceFor(xs);
     // workspaceFor restarted the epochs where flags could hold old ones; without flags (cpu) they wrap.
     const epoch = this.epoch >= EPOCH_LAST ? 1 : this.epoch + 1;
@@ -162,6 +161,13 @@ export class Group {
       out: outs.map((h, r) => c.wrap(h, options.out?.[r]) as Tensor<'f16'>) as PerRank<X>,
       residual: residualOuts.map((h, r) => c.wrap(h, options.residualOut?.[r]) as Tensor<'f16'>) as PerRank<X>,
     };
+  }
+
+  private refuseLoneTensor(op: string, argument: string): never {
+    throw new SparqArgumentError(
+      `${op}: ${argument} must be an array of ${this.ranks} f16 tensor(s), one per rank, got a tensor (put it in an array: [t])`,
+      { argument },
+    );
   }
 
   /** True after `dispose()`; calls then throw {@link SparqDisposedError}. */

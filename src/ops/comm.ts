@@ -7,7 +7,7 @@ import { describeValue, SparqArgumentError, withCallSite } from '../errors';
 import { native } from '../native';
 import { checkOptions, type OptionKeys } from '../options';
 import { nccl } from '../nccl';
-import { defineHidden, refuseStructuredClone, Tensor } from '../tensor';
+import { bindMethods, defineHidden, refuseStructuredClone, Tensor } from '../tensor';
 
 /** Options of {@link comm.create}. */
 export interface CommCreateOptions {
@@ -133,6 +133,7 @@ export class Comm {
     defineHidden(this, 'ctx', ctx);
     defineHidden(this, 'handle', handle);
     refuseStructuredClone(this, 'comm', 'the comm id (from comm.create()) and join with sq.comm() there');
+    bindMethods(this, Comm.prototype, ['toString', 'toJSON']);
   }
 
   /** @internal */
