@@ -3,6 +3,9 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 
+import { open } from '../src';
+import { native } from '../src/native';
+
 const indexJs = path.join(__dirname, '..', 'dist', 'src', 'index.js');
 
 function runNode(args: string[], code: string): { status: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string } {
@@ -351,6 +354,40 @@ describe('environment written while ops run [cpu]', () => {
     expect(Number.isInteger(got.unset) && got.unset >= 1).toBe(true);
     expect(got).toEqual({ unset: got.unset, three: 3, tooMany: got.unset, notCount: got.unset, worker: 5 });
   });
+});
+
+// SPARQ_SIM_THREADS=1 runs each simulated thread on a host thread of its own; a sim context takes it
+// from process.env at open() (SimOptions::threads_env), so it holds for that context's launches even
+// after the variable is gone, and a context opened without it runs fibers. Seen as the host threads
+// alive while one launch runs: fibers ~16, threads ~500 (a 256² matmul, 2026-12-06).
+(native().hasSim ? describe : describe.skip)('SPARQ_SIM_THREADS is read at a sim open() [sim]', () => {
+  it('a context opened with it runs host threads for every launch; one opened without it, fibers', async () => {
+    const peak = async (simThreads: string | undefined): Promise<number> => {
+      const before = process.env.SPARQ_SIM_THREADS;
+      if (simThreads === undefined) delete process.env.SPARQ_SIM_THREADS;
+      else process.env.SPARQ_SIM_THREADS = simThreads;
+      const sq = await open({ backend: 'sim' });
+      if (before === undefined) delete process.env.SPARQ_SIM_THREADS; // gone before the launch: the context must not care
+      else process.env.SPARQ_SIM_THREADS = before;
+      try {
+        const w = sq.tensor(new Uint16Array(256 * 256).fill(0x3c00), [256, 256], 'f16');
+        const x = sq.tensor(new Uint16Array(16 * 256).fill(0x3c00), [16, 256], 'f16');
+        let max = 0;
+        let done = false;
+        const y = sq.dense.matmul(w, x).read().then((v) => { done = true; return v; });
+        while (!done) {
+          max = Math.max(max, fs.readdirSync('/proc/self/task').length);
+          await new Promise((r) => setImmediate(r));
+        }
+        expect((await y)[0]).toBe(0x5c00); // 256
+        return max;
+      } finally {
+        await sq.close();
+      }
+    };
+    const [fibers, threads] = [await peak('0'), await peak('1')];
+    expect(threads).toBeGreaterThan(fibers + 100);
+  }, 60000);
 });
 
 describe('thread names [cpu]', () => {
