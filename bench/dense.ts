@@ -197,6 +197,7 @@ export function denseBench(env: BenchEnv, args: CliArgs): OpBench {
     op: 'dense',
     steps: o.shapes.length * o.ms.length,
     usesCpuFloor: true,
+    usesPeers: true,
     async run(progress: Progress, finished: ConfigSink): Promise<OpReport> {
       const configs: ConfigResult[] = [];
       for (const [n, k] of o.shapes) {

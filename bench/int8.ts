@@ -201,6 +201,7 @@ export function int8Bench(env: BenchEnv, args: CliArgs): OpBench {
   const o = int8Options(args, env.sq.backend);
   return {
     op: 'int8',
+    usesPeers: true,
     steps: o.shapes.length * o.ms.length,
     async run(progress: Progress, finished: ConfigSink): Promise<OpReport> {
       const copyBandwidth = await measureCopyBandwidth(env.sq);

@@ -42,6 +42,9 @@ export interface OpBench {
   /** Reads the CPU floor's probe beside its rows and runs rows on the --threads contexts (dense,
    *  w4a16). Where no bench of a run does, the runner opens neither, and --threads is refused. */
   readonly usesCpuFloor?: boolean;
+  /** Times onnxruntime-node beside its rows (dense, w4a16, int8): only then is it loaded, and its
+   *  version written on the run's machine line. */
+  readonly usesPeers?: boolean;
   /** `finished` gets each batch of configs as it completes, so a run cut short still leaves them. */
   run(progress: Progress, finished: ConfigSink): Promise<OpReport>;
 }

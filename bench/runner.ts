@@ -109,8 +109,6 @@ export async function runBenchmarks(factories: readonly BenchFactory[], argv: re
 async function runOn(sq: Context, extra: Context[], factories: readonly BenchFactory[], args: CliArgs): Promise<number> {
   const threads = sq.threads;
   const noPeers = args.flag('no-peers');
-  const ort = sq.backend === 'cpu' && !noPeers ? loadOrt() : null;
-  const machine = machineInfo({ backend: sq.backend, cpuIsa: sq.cpuIsa, threads, device: sq.device }, ort?.version ?? null);
   const command = ['node', ...process.argv.slice(1).map((a, i) => (i === 0 ? a.replace(/^.*?(dist\/)/, '$1') : a))].join(' ');
   const cpu = sq.backend === 'cpu';
   const threadCounts = [...new Set(args.ints('threads', cpu ? [1, threads] : []))].sort((a, b) => a - b);
@@ -120,11 +118,15 @@ async function runOn(sq: Context, extra: Context[], factories: readonly BenchFac
   // mistake on the command line is reported before seconds of probes — and before a results
   // folder that cannot be written is found after the first config.
   const env: { -readonly [K in keyof BenchEnv]: BenchEnv[K] } = {
-    sq, ort, threads, cpuFloor: null, floorProbe: null, scaling, cpuPeak: null, peakProbe: null, scalingM,
+    sq, ort: null, threads, cpuFloor: null, floorProbe: null, scaling, cpuPeak: null, peakProbe: null, scalingM,
   };
   const benches = factories.map((f) => f(env, args));
   const unknown = args.unknown();
   if (unknown.length > 0) throw new UsageError(`unknown option(s) ${unknown.join(' ')}; see --help`);
+  // onnxruntime only where a bench times it (a sparse or allreduce run's results named its version).
+  const ort = cpu && !noPeers && benches.some((b) => b.usesPeers === true) ? loadOrt() : null;
+  env.ort = ort;
+  const machine = machineInfo({ backend: sq.backend, cpuIsa: sq.cpuIsa, threads, device: sq.device }, ort?.version ?? null);
   // The floor's probe and the --threads contexts serve dense and w4a16 only: elsewhere they would
   // hold 1 GiB per pool and take seconds of probes for nothing (and --threads would be ignored).
   const floorsUsed = benches.some((b) => b.usesCpuFloor === true);

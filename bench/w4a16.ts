@@ -283,6 +283,7 @@ export function w4a16Bench(env: BenchEnv, args: CliArgs): OpBench {
     op: 'w4a16',
     steps: o.shapes.reduce((acc, [n, k]) => acc + o.ms(n, k).length, 0),
     usesCpuFloor: true,
+    usesPeers: true,
     async run(progress: Progress, finished: ConfigSink): Promise<OpReport> {
       const copyBandwidth = await measureCopyBandwidth(env.sq);
       const configs: ConfigResult[] = [];
