@@ -62,9 +62,11 @@ function summaryTable(rows: readonly SummaryRow[]): Table {
 
 type BackendName = 'auto' | 'cpu' | 'cuda' | 'sim';
 
+const failed = (status: ImplResult['status']): boolean => status === 'wrong' || status === 'error';
+
 /** A row of sparq's own op that failed: wrong, or an error (`ours`; the name for rows made before it). */
 export function failedOurs(i: ImplResult): boolean {
-  return (i.ours === true || i.impl.startsWith('sparq')) && (i.status === 'wrong' || i.status === 'error');
+  return (i.ours === true || i.impl.startsWith('sparq')) && failed(i.status);
 }
 
 /**
@@ -74,7 +76,7 @@ export function failedOurs(i: ImplResult): boolean {
 export function failedRows(configs: readonly ConfigResult[]): string[] {
   return configs.flatMap((c) => [
     ...c.impls.filter(failedOurs).map((i) => i.note ?? `${i.impl}: ${i.status}`),
-    ...(c.threadRuns ?? []).filter((t) => t.status === 'wrong' || t.status === 'error')
+    ...(c.threadRuns ?? []).filter((t) => failed(t.status))
       .map((t) => `${t.impl} on ${t.threads} thread(s): ${t.note ?? t.status}`),
   ]);
 }

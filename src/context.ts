@@ -10,8 +10,9 @@ import { Int8Ops } from './ops/int8';
 import { SparseOps } from './ops/sparse';
 import { W4A16Ops } from './ops/w4a16';
 import { CONSTRUCT, checkConstructed } from './construct';
-import { MAX_THREADS, threadsFromEnv } from './cpuFeatures';
+import { isThreadCount, MAX_THREADS, threadsFromEnv } from './cpuFeatures';
 import { checkCpuIsa } from './cpuIsa';
+import { sparqVariables } from './sparqEnv';
 import { checkOptions, type OptionKeys } from './options';
 import { bindMethods, defineHidden, refuseBackendObject, refuseStructuredClone, Tensor } from './tensor';
 import { PackedWeight } from './weight';
@@ -332,7 +333,7 @@ export async function open(options: OpenOptions = {}): Promise<Context> {
   const binding = native();
   const env = process.env;
   const threads = options.threads ?? threadsFromEnv(env.SPARQ_THREADS);
-  if (threads !== undefined && !(Number.isInteger(threads) && threads >= 1 && threads <= MAX_THREADS)) {
+  if (threads !== undefined && !isThreadCount(threads)) {
     const from = options.threads === undefined ? 'SPARQ_THREADS' : 'threads';
     throw new SparqArgumentError(`open: ${from} must be an integer in 1..${MAX_THREADS}, got ${options.threads === undefined ? JSON.stringify(env.SPARQ_THREADS) : describeValue(options.threads)}`, {
       argument: from,
@@ -351,12 +352,7 @@ export async function open(options: OpenOptions = {}): Promise<Context> {
   // process environment, whose getenv races Node's setenv off the main JS thread (a SIGSEGV with a
   // worker submitting ops while the main thread wrote process.env, 2026-12-06). So the kernels'
   // switches (SPARQ_SPARSE_SKIP, …) and the sim's diagnostics are read when the context opens.
-  const sparqEnv: Record<string, string> = {};
-  for (const key of Object.keys(env)) {
-    const value = env[key];
-    if (key.startsWith('SPARQ_') && value !== undefined) sparqEnv[key] = value;
-  }
-  const nativeOptions = { cpuIsa, cpuIsaSource, threads, simSms, simMemoryBytes, env: sparqEnv };
+  const nativeOptions = { cpuIsa, cpuIsaSource, threads, simSms, simMemoryBytes, env: sparqVariables(env) };
   // A backend that SPARQ_BACKEND asked for and that is missing: the message says where the request
   // came from (annotated before withCallSite writes the stack from the message).
   const opening = binding.openContext(backend, options.device ?? 0, nativeOptions).catch((e: unknown) => {

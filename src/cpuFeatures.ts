@@ -4,6 +4,11 @@ import { native } from './native';
 /** The most CPU threads open() takes (its `threads` option and `SPARQ_THREADS`). */
 export const MAX_THREADS = 1024;
 
+/** A thread count open() takes: an integer in 1..MAX_THREADS. */
+export function isThreadCount(n: unknown): n is number {
+  return Number.isInteger(n) && (n as number) >= 1 && (n as number) <= MAX_THREADS;
+}
+
 /**
  * `SPARQ_THREADS` as `open()` reads it: undefined when unset or empty, its count when it is digits
  * alone (spaces around allowed), NaN otherwise — `open()` refuses that, and 0 or a count past
@@ -25,6 +30,5 @@ export function threadsFromEnv(raw: string | undefined): number | undefined {
 export function cpuFeatures(): { best: CpuIsa; supported: CpuIsa[]; defaultThreads: number } {
   const f = native().cpuIsa();
   const fromEnv = threadsFromEnv(process.env.SPARQ_THREADS);
-  const valid = fromEnv !== undefined && Number.isSafeInteger(fromEnv) && fromEnv >= 1 && fromEnv <= MAX_THREADS;
-  return { best: f.best as CpuIsa, supported: f.supported as CpuIsa[], defaultThreads: valid ? fromEnv : f.hardwareThreads };
+  return { best: f.best as CpuIsa, supported: f.supported as CpuIsa[], defaultThreads: isThreadCount(fromEnv) ? fromEnv : f.hardwareThreads };
 }

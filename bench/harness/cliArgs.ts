@@ -73,8 +73,8 @@ export class CliArgs {
   optionalInt(name: string): number | undefined {
     const v = this.value(name);
     if (v === undefined) return undefined;
-    const n = Number(v);
-    if (!/^\s*\d+\s*$/.test(v) || n <= 0 || !Number.isSafeInteger(n)) throw new UsageError(`--${name} must be a positive integer, got ${JSON.stringify(v)}`);
+    const n = positiveInt(v);
+    if (n === undefined) throw new UsageError(`--${name} must be a positive integer, got ${JSON.stringify(v)}`);
     return n;
   }
 
@@ -83,9 +83,8 @@ export class CliArgs {
     const v = this.value(name);
     if (v === undefined) return [...fallback];
     return v.split(',').map((s) => {
-      // Digits only: Number() took '0x2' as 2 and '1e1' as 10.
-      const n = Number(s.trim());
-      if (!/^\d+$/.test(s.trim()) || n <= 0 || !Number.isSafeInteger(n)) throw new UsageError(`--${name} must be comma-separated positive integers, got ${JSON.stringify(v)}`);
+      const n = positiveInt(s);
+      if (n === undefined) throw new UsageError(`--${name} must be comma-separated positive integers, got ${JSON.stringify(v)}`);
       return n;
     });
   }
@@ -104,4 +103,11 @@ export class CliArgs {
       return [n, k];
     });
   }
+}
+
+/** `s` as a positive safe integer when it is digits alone (spaces around allowed), else undefined:
+ *  Number() took '0x2' as 2 and '1e1' as 10. */
+function positiveInt(s: string): number | undefined {
+  const n = Number(s);
+  return /^\s*\d+\s*$/.test(s) && n > 0 && Number.isSafeInteger(n) ? n : undefined;
 }

@@ -4,6 +4,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import type { CpuFloor } from './cpuFloor';
 import type { CpuPeak } from './cpuPeak';
+import { sparqVariables } from '../../src/sparqEnv';
 
 /** sparq's view of the machine (from the open Context). */
 export interface SparqInfo {
@@ -87,15 +88,8 @@ export function machineInfo(sparq: SparqInfo | null, ortVersion: string | null):
     gitDirty: status === null ? null : status.length > 0,
     sparq,
     ort: ortVersion,
-    sparqEnv: sparqEnvironment(),
+    sparqEnv: sparqVariables(process.env),
   };
-}
-
-function sparqEnvironment(): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
-    if (k.startsWith('SPARQ_') && v !== undefined) out[k] = v;
-  return out;
 }
 
 function describeDevice(device: unknown): string {

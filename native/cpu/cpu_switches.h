@@ -27,7 +27,7 @@ struct CpuSwitches {
   bool w4a16_no_avxvnni = false;                     // SPARQ_W4A16_NO_AVXVNNI set, to anything
 };
 
-// One pass over the environment. Only where no other thread can change it: a program's only
+// getenv for each switch. Only where no other thread can change the environment: a program's only
 // thread (Node's main JS thread is not one: a worker's JS thread, libuv's threads and the stream
 // workers all run beside Node's setenv).
 CpuSwitches CpuSwitchesFromEnvironment();

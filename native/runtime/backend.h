@@ -2,13 +2,13 @@
 // the backend's space (host for cpu/sim, device for cuda). Allocate may run on the JS thread (it
 // must not wait for the device); everything else runs on the context's stream worker, in order.
 #pragma once
-#include <vector>
-#include <utility>
-#include <cstdlib>
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "sparq/op_list.h"
 #include "sparq/ops.h"
