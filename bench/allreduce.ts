@@ -18,9 +18,10 @@
 // The unfused baseline also writes its R fp16 sum planes (one per rank) and reads them back:
 //   unfused = 6·R·T·H·2 + H·2                              (unfusedBytes; the unfused row's GB/s)
 // floor = fused minimum / copy bandwidth measured in the same run (bytes read + written per second):
-// on cuda bench/deviceBandwidth.ts (1 GiB device-to-device sq.copy); on the cpu sq.copy between two
-// host buffers of --rotate-mb (default max(256 MiB, 2 × L3)), which is one memcpy on the stream's
-// thread, i.e. ONE core's copy bandwidth (the op uses the pool's threads, so it may pass 100%).
+// on cuda bench/deviceBandwidth.ts (1 GiB device-to-device sq.copy); on the cpu the copy probe
+// (bench/harness/cpuCopyFloor.ts): the context's pool threads each copying a slice of a buffer far
+// past L3, the fastest sample (until 2026-12-06 one sq.copy, i.e. one core's memcpy, which the
+// op's threads passed by up to 30%).
 // Separate GPUs would also move (R−1)·T·H·2 bytes per rank over their links; nothing here measures that.
 // Inputs rotate through copies covering --rotate-mb so no cache holds them between calls (at most 32
 // copies: the smallest shapes stay cache-resident, as a decode step's would). Each output is checked
@@ -30,13 +31,13 @@ import * as os from 'os';
 import type { Context, Tensor } from '../src/index';
 import type { AllreduceAlgorithm, Group } from '../src/ops/allreduce';
 import { CliArgs, UsageError } from './harness/cliArgs';
+import { measureCpuCopyFloor } from './harness/cpuCopyFloor';
 import { encodeF16, f16Table } from './harness/halfFloat';
 import { Progress } from './harness/progress';
 import { Rng, randomF16 } from './harness/randomData';
 import { Sample, pickSample } from './harness/referenceCheck';
 import { ImplResult } from './harness/results';
-import { copiesFor, defaultRotateBytes } from './harness/rotation';
-import { median } from './harness/stats';
+import { copiesFor } from './harness/rotation';
 import { TimeLoopOptions, timeInterleaved } from './harness/timeLoop';
 import { measureCopyBandwidth } from './deviceBandwidth';
 import { BenchEnv, ConfigSink, OpBench, OpReport } from './opReport';
@@ -116,32 +117,16 @@ function inputCopies(setBytes: number, rotateBytes: number): number {
 
 /**
  * Copy bandwidth (bytes read + written per second) for the floor: the device's on cuda, on the cpu
- * sq.copy between two host buffers of `bytes` (one memcpy on the stream's thread); null on sim.
+ * the copy probe on the context's pool (bench/harness/cpuCopyFloor.ts); null on sim.
  */
-async function measureFloorBandwidth(sq: Context, bytes: number): Promise<{ bandwidth: number | null; source: string }> {
+async function measureFloorBandwidth(sq: Context): Promise<{ bandwidth: number | null; source: string }> {
   if (sq.backend === 'cuda') {
     const bandwidth = await measureCopyBandwidth(sq);
     return { bandwidth, source: 'device-to-device sq.copy of 1 GiB' };
   }
-  if (sq.backend !== 'cpu') return { bandwidth: null, source: 'not measured on the simulator' };
-  const elems = Math.max(1, Math.floor(bytes / 2));
-  const src = sq.zeros([elems], 'f16');
-  const dst = sq.zeros([elems], 'f16');
-  try {
-    sq.copy(src, { out: dst }); // warm-up: faults the pages in
-    const samples: number[] = [];
-    for (let i = 0; i < 5; i++) {
-      const t0 = sq.mark();
-      sq.copy(src, { out: dst });
-      const t1 = sq.mark();
-      samples.push((await t1) - (await t0));
-    }
-    return { bandwidth: (2 * 2 * elems) / (median(samples) / 1000),
-      source: `host memcpy (sq.copy, one thread) of ${(2 * elems / 2 ** 20).toFixed(0)} MiB` };
-  } finally {
-    src.dispose();
-    dst.dispose();
-  }
+  const floor = await measureCpuCopyFloor(sq);
+  return floor === null ? { bandwidth: null, source: 'not measured on the simulator' }
+    : { bandwidth: floor.bytesPerS, source: floor.source };
 }
 
 /** Host data of one config: rank r's x and residual are windows of two random pools. */
@@ -368,9 +353,7 @@ export function allreduceBench(env: BenchEnv, args: CliArgs): OpBench {
     async run(progress: Progress, finished: ConfigSink): Promise<OpReport> {
       const loadBefore = os.loadavg();
       progress.note('allreduceRmsnorm: measuring the copy bandwidth for the floor');
-      // Buffers past every cache whatever --rotate-mb says: a small rotation made the floor a
-      // cache-resident copy of tens of µs (until 2026-12-06).
-      const { bandwidth, source } = await measureFloorBandwidth(env.sq, defaultRotateBytes(env.sq.backend));
+      const { bandwidth, source } = await measureFloorBandwidth(env.sq);
       const configs: AllreduceConfigResult[] = [];
       for (const hidden of o.hidden) {
         for (const ranks of o.ranks) {

@@ -179,6 +179,12 @@ export interface NativeBinding {
    * 0); resolves with its u64 sum.
    */
   readProbe(ctx: NativeContext, src: unknown, streams?: number, prefetchBytes?: number): Promise<number>;
+  /**
+   * Bench support (the floor of ops that write as much as they read): copies src into dst (the same
+   * byte size) once on the cpu pool, each thread its slice, with memcpy or (nonTemporal) streaming
+   * stores; resolves when done.
+   */
+  copyProbe(ctx: NativeContext, dst: unknown, src: unknown, nonTemporal?: boolean): Promise<void>;
   /** Bench support (the CPU compute peak): fp32 FMA chains on every cpu pool thread; flops per thread per iteration (0: no probe for this ISA). */
   fmaProbe(ctx: NativeContext, iterations: number): Promise<{ flopsPerIteration: number; checksum: number }>;
   /** Test support: an op that fails on the stream with status `code` (sparq::StatusCode 1..7). */

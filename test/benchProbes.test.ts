@@ -1,9 +1,10 @@
 // test/benchProbes.test.ts: the cpu backend's bench-only probes (src/native.ts, not the public
 // API). fmaProbe (the compute peak of bench/harness/cpuPeak.ts) reports the flops it ran per thread
 // and iteration for each ISA; readProbe (the floor of bench/harness/cpuFloor.ts) returns the sum of
-// every word it read, whatever the pool size and however the buffer ends; bad arguments are typed
-// errors, other backends refuse both. Timing is the bench's business, never asserted here.
-import { open, SparqArgumentError, SparqBackendError } from '../src';
+// every word it read, whatever the pool size and however the buffer ends; copyProbe (the floor of
+// bench/harness/cpuCopyFloor.ts) copies every byte, both ways, however the slices fall;
+// bad arguments are typed errors, other backends refuse all three. Timing is the bench's business, never asserted here.
+import { open, SparqArgumentError, SparqBackendError, SparqShapeError } from '../src';
 import { native } from '../src/native';
 import { backendMatrix, cpuIsas, describeFor, titleFor } from './helpers/backends';
 import { CpuFloor, FloorProbe, floorsAlongside } from '../bench/harness/cpuFloor';
@@ -52,6 +53,39 @@ describe('bench probes [cpu]', () => {
       expect(() => native().readProbe(sq.handle, src.handle, 2, bad as number)).toThrow(expect.objectContaining({ name: SparqArgumentError.name, argument: 'prefetchBytes' }));
     expect(await native().readProbe(sq.handle, src.handle, 2, 128)).toBe(0); // still usable
     src.dispose();
+    await sq.close();
+  });
+
+  // 1000 lines + 37 random bytes into a poisoned buffer: 3 threads split the lines unevenly, and the
+  // last slice ends in a partial line (the streaming-store copy finishes it with memcpy).
+  it.each([1, 2, 3])('copyProbe on %i thread(s) copies every byte, with memcpy and with streaming stores', async (threads) => {
+    const bytes = 1000 * 64 + 37;
+    const data = new Uint8Array(bytes);
+    for (let i = 0; i < bytes; i++) data[i] = (i * 2654435761) >>> 24;
+    const sq = await open({ backend: 'cpu', threads });
+    const src = sq.tensor(data, [bytes], 'u8');
+    for (const nonTemporal of [undefined, false, true]) {
+      const dst = sq.tensor(new Uint8Array(bytes).fill(0xa5), [bytes], 'u8');
+      await native().copyProbe(sq.handle, dst.handle, src.handle, nonTemporal);
+      expect(Buffer.from(await dst.read()).equals(Buffer.from(data))).toBe(true);
+      dst.dispose();
+    }
+    src.dispose();
+    await sq.close();
+  });
+
+  it('copyProbe refuses tensors of different sizes (SparqShapeError naming dst) and a non-boolean nonTemporal', async () => {
+    const sq = await open({ backend: 'cpu', threads: 2 });
+    const src = sq.zeros([4096], 'u8');
+    const short = sq.zeros([4095], 'u8');
+    expect(() => native().copyProbe(sq.handle, short.handle, src.handle)).toThrow(expect.objectContaining({ name: SparqShapeError.name, argument: 'dst' }));
+    for (const bad of [1, 'yes', null])
+      expect(() => native().copyProbe(sq.handle, src.handle, src.handle, bad as unknown as boolean)).toThrow(expect.objectContaining({ name: SparqArgumentError.name, argument: 'nonTemporal' }));
+    const dst = sq.zeros([2048], 'f16'); // the same bytes in another dtype copies
+    await native().copyProbe(sq.handle, dst.handle, src.handle, true); // still usable
+    src.dispose();
+    short.dispose();
+    dst.dispose();
     await sq.close();
   });
 
@@ -127,11 +161,14 @@ for (const p of backendMatrix().filter((b) => b.backend !== 'cpu')) {
       await expect(native().fmaProbe(sq.handle, 10)).rejects.toThrow(SparqBackendError);
       await sq.close();
     });
-    it('readProbe rejects with a SparqBackendError', async () => {
+    it('readProbe and copyProbe reject with a SparqBackendError', async () => {
       const sq = await open({ backend: p.backend });
       const src = sq.zeros([64], 'u8');
+      const dst = sq.zeros([64], 'u8');
       await expect(native().readProbe(sq.handle, src.handle)).rejects.toThrow(SparqBackendError);
+      await expect(native().copyProbe(sq.handle, dst.handle, src.handle)).rejects.toThrow(SparqBackendError);
       src.dispose();
+      dst.dispose();
       await sq.close();
     });
   });

@@ -5,8 +5,12 @@
 // the whole of tensor src once on the context's thread pool, in stream order, each thread its slice
 // in `streams` runs with a software prefetch prefetchBytes ahead (sparq/cpu.h ReadProbeShape), and
 // resolves with the sum of its u64 words (a number; the sum only keeps the loads from being elided). The bench times
-// it between two sq.mark()s (bench/harness/cpuFloor.ts). Reached only through src/native.ts, not
-// the public API; backends other than cpu reject it with SparqBackendError.
+// it between two sq.mark()s (bench/harness/cpuFloor.ts). copyProbe(ctx, dst, src, nonTemporal =
+// false) — the floor of ops that write as much as they read: copies tensor src into dst (the same
+// byte size) once on the pool, each thread its slice, with memcpy or streaming stores (sparq/cpu.h
+// CopyProbe); resolves with undefined once done, timed the same way (bench/harness/cpuCopyFloor.ts).
+// Reached only through src/native.ts, not the public API; backends other than cpu reject them with
+// SparqBackendError.
 #include <string>
 #include <utility>
 
@@ -61,6 +65,32 @@ Napi::Value ReadProbe(const Napi::CallbackInfo& info) {
   return deferred->Promise();
 }
 
+Napi::Value CopyProbe(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const std::string op = "copyProbe";
+  ContextCore* ctx = ContextWrap::Parse(info[0], op)->core();
+  ctx->ThrowIfLost(env);
+  std::shared_ptr<Buffer> dst = ParseTensor(info[1], ctx, op, "dst", nullptr)->buffer();
+  std::shared_ptr<Buffer> src = ParseTensor(info[2], ctx, op, "src", nullptr)->buffer();
+  if (dst->bytes != src->bytes)
+    ThrowArg(env, StatusCode::kShape, op, "dst", "a tensor of src's " + std::to_string(src->bytes) + " bytes",
+             std::to_string(dst->bytes) + " bytes");
+  if (!info[3].IsUndefined() && !info[3].IsBoolean())
+    ThrowArg(env, StatusCode::kArgument, op, "nonTemporal", "a boolean", DescribeValue(info[3]));
+  const bool non_temporal = info[3].IsBoolean() && info[3].As<Napi::Boolean>().Value();
+  auto deferred = std::make_shared<Napi::Promise::Deferred>(env);
+  std::shared_ptr<Backend> backend = ctx->backend_ptr();
+  ctx->Enqueue(
+      env, [backend, dst, src, non_temporal]() -> Status {
+        return backend->CopyProbe(dst->ptr, src->ptr, src->bytes, non_temporal);
+      },
+      [deferred](Napi::Env env, const Status& status) {
+        if (status.ok()) deferred->Resolve(env.Undefined());
+        else deferred->Reject(MakeError(env, status).Value());
+      });
+  return deferred->Promise();
+}
+
 Napi::Value FmaProbe(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const std::string op = "fmaProbe";
@@ -89,6 +119,7 @@ Napi::Value FmaProbe(const Napi::CallbackInfo& info) {
 
 void RegisterReadProbe(Napi::Env env, Napi::Object exports) {
   exports.Set("readProbe", Napi::Function::New(env, ReadProbe, "readProbe"));
+  exports.Set("copyProbe", Napi::Function::New(env, CopyProbe, "copyProbe"));
   exports.Set("fmaProbe", Napi::Function::New(env, FmaProbe, "fmaProbe"));
 }
 

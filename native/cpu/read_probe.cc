@@ -1,7 +1,10 @@
 // native/cpu/read_probe.cc: the benchmarks' CPU floor — a streaming read of a buffer far larger
 // than L3 on the context's own thread pool, each thread summing one contiguous slice, so
 // bytes / time is the DRAM read bandwidth those threads can draw (bench/harness/cpuFloor.ts times
-// it between two stream marks).
+// it between two stream marks). CopyProbe is the same for ops that write as much as they read
+// (allreduceRmsnorm): each thread copies its slice, so bytes read + written / time is the copy
+// bandwidth of the pool, not of one core (the allreduce bench's floor was one memcpy on the stream
+// thread until 2026-12-06, and the op's two threads passed it by up to 30%).
 // How a thread reads its slice is the caller's choice (ReadProbeShape), because which way reads
 // fastest depends on the CPU, and a floor a kernel beats is no floor; the bench tries several and
 // keeps the fastest. Measured, 1 GiB on huge pages, 2 threads:
@@ -17,6 +20,10 @@
 #include <cstdint>
 #include <cstring>
 #include <vector>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "sparq/cpu.h"
 
@@ -58,6 +65,38 @@ uint64_t SumSlice(const uint8_t* p, size_t bytes, size_t streams, size_t prefetc
   return sum;
 }
 
+// Thread t's slice of `bytes` split `threads` ways: whole lines, the remainder on the last, so every
+// thread streams from the start.
+struct Slice {
+  size_t first, last;
+};
+Slice SliceOf(int64_t t, int64_t threads, size_t bytes) {
+  const size_t lines = bytes / kLineBytes;
+  const size_t first = lines * size_t(t) / size_t(threads) * kLineBytes;
+  const size_t last = t + 1 == threads ? bytes : lines * size_t(t + 1) / size_t(threads) * kLineBytes;
+  return {first, last};
+}
+
+// A copy whose stores bypass the caches, a line (four 16-byte stores) at a time; memcpy for what is
+// not 16-byte aligned at dst and for the tail. SSE2 is the x86-64 baseline, so no ISA file.
+void CopyNonTemporal(uint8_t* dst, const uint8_t* src, size_t bytes) {
+#if defined(__SSE2__)
+  size_t i = 0;
+  if (reinterpret_cast<uintptr_t>(dst) % 16 == 0) {
+    for (; i + kLineBytes <= bytes; i += kLineBytes) {
+      __m128i v[kVectorsPerLine];
+      for (size_t j = 0; j < kVectorsPerLine; ++j)
+        v[j] = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i + 16 * j));
+      for (size_t j = 0; j < kVectorsPerLine; ++j) _mm_stream_si128(reinterpret_cast<__m128i*>(dst + i + 16 * j), v[j]);
+    }
+    _mm_sfence();  // the streamed lines are visible before the stream's next work
+  }
+  std::memcpy(dst + i, src + i, bytes - i);
+#else
+  std::memcpy(dst, src, bytes);
+#endif
+}
+
 }  // namespace
 
 uint64_t ReadProbe(const void* src, size_t bytes, const ReadProbeShape& shape, ThreadPool& pool) {
@@ -65,20 +104,30 @@ uint64_t ReadProbe(const void* src, size_t bytes, const ReadProbeShape& shape, T
   const size_t prefetch_bytes = size_t(std::max(shape.prefetch_bytes, 0));
   const auto* base = static_cast<const uint8_t*>(src);
   const int64_t threads = pool.size();
-  const size_t lines = bytes / kLineBytes;
   std::vector<uint64_t> sums(size_t(threads), 0);
-  // One slice per thread, whole lines, the remainder on the last: every thread streams from the start.
   pool.ParallelFor(threads, [&](int64_t b, int64_t e) {
     for (int64_t t = b; t < e; ++t) {
-      const size_t first = lines * size_t(t) / size_t(threads) * kLineBytes;
-      const size_t last = t + 1 == threads ? bytes : lines * size_t(t + 1) / size_t(threads) * kLineBytes;
-      sums[t] = prefetch_bytes > 0 ? SumSlice<true>(base + first, last - first, streams, prefetch_bytes)
-                                   : SumSlice<false>(base + first, last - first, streams, 0);
+      const Slice s = SliceOf(t, threads, bytes);
+      sums[t] = prefetch_bytes > 0 ? SumSlice<true>(base + s.first, s.last - s.first, streams, prefetch_bytes)
+                                   : SumSlice<false>(base + s.first, s.last - s.first, streams, 0);
     }
   });
   uint64_t sum = 0;
   for (int64_t t = 0; t < threads; ++t) sum += sums[t];
   return sum;
+}
+
+void CopyProbe(void* dst, const void* src, size_t bytes, bool non_temporal, ThreadPool& pool) {
+  auto* to = static_cast<uint8_t*>(dst);
+  const auto* from = static_cast<const uint8_t*>(src);
+  const int64_t threads = pool.size();
+  pool.ParallelFor(threads, [&](int64_t b, int64_t e) {
+    for (int64_t t = b; t < e; ++t) {
+      const Slice s = SliceOf(t, threads, bytes);
+      if (non_temporal) CopyNonTemporal(to + s.first, from + s.first, s.last - s.first);
+      else std::memcpy(to + s.first, from + s.first, s.last - s.first);
+    }
+  });
 }
 
 }  // namespace sparq::cpu

@@ -76,6 +76,15 @@ class Backend {
     (void)sum;
     return Unsupported("readProbe");
   }
+  // Bench support (the floor of ops that read and write): copy `bytes` from src to dst once with
+  // the op threads, each thread its slice (sparq/cpu.h CopyProbe). Only the cpu backend has it.
+  virtual Status CopyProbe(void* dst, const void* src, size_t bytes, bool non_temporal) {
+    (void)dst;
+    (void)src;
+    (void)bytes;
+    (void)non_temporal;
+    return Unsupported("copyProbe");
+  }
 
   // Bench support (the CPU compute peak): every op thread runs `iterations` of
   // *flops_per_iteration fp32 FMA flops in registers; *checksum keeps them from being elided.

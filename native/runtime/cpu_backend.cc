@@ -21,6 +21,10 @@ class CpuBackend : public HostMemoryBackend {
     *sum = cpu::ReadProbe(src, bytes, cpu::ReadProbeShape{streams, prefetch_bytes}, pool_);
     return Status::Ok();
   }
+  Status CopyProbe(void* dst, const void* src, size_t bytes, bool non_temporal) override {
+    cpu::CopyProbe(dst, src, bytes, non_temporal, pool_);
+    return Status::Ok();
+  }
   Status FmaProbe(int64_t iterations, double* flops_per_iteration, double* checksum) override {
     *flops_per_iteration = cpu::FmaProbeFlopsPerIteration(isa_);
     *checksum = cpu::FmaProbe(iterations, isa_, pool_);

@@ -96,6 +96,10 @@ struct ReadProbeShape {
   int prefetch_bytes = 0;  // 0 .. kMaxPrefetchBytes
 };
 uint64_t ReadProbe(const void* src, size_t bytes, const ReadProbeShape& shape, ThreadPool& pool);
+// The floor of ops that read and write (read_probe.cc; the allreduceRmsnorm bench): copies
+// [src, src + bytes) to dst once on the pool, one contiguous slice per thread, with memcpy or, with
+// `non_temporal`, 16-byte streaming stores that bypass the caches (as the ops' large outputs do).
+void CopyProbe(void* dst, const void* src, size_t bytes, bool non_temporal, ThreadPool& pool);
 // Bench support (the CPU compute peak, fma_probe.cc): each pool thread runs `iterations` of
 // FmaProbeFlopsPerIteration(isa) fp32 flops as independent FMA chains; returns their checksum.
 // Scalar has no probe: 0 flops per iteration, nothing run.
