@@ -156,8 +156,8 @@ function report(configs: readonly ConfigResult[]): OpReport {
   const withFloor = configs.some((c) => c.backend === 'cpu' && c.floorMs !== null);
   const name = denseHeader(configs.map(subject).filter((r): r is ImplResult => r !== undefined).map((r) => r.impl));
   const table: Table = {
-    title: `dense: ${name} vs ${hasOrt ? 'onnxruntime-node fp32 MatMul' : '(no peer)'} — median ms, p10–p90, ` +
-      'GB/s = bytes moved / time, ratio = sparq time / ORT time' +
+    title: `dense: ${name} ${hasOrt ? 'vs onnxruntime-node fp32 MatMul' : '(no onnxruntime-node in this run)'} — median ms, p10–p90, ` +
+      'GB/s = bytes moved / time' + (hasOrt ? ', ratio = sparq time / ORT time' : '') +
       (withFloor ? '; floor = (2nk + X + Y bytes) / the DRAM read bandwidth of the same pool (the fastest read at the start of the run or beside ' +
         'this row\'s own samples); % of FMA peak = 2mnk / time / ' +
         'the fp32 FMA peak of the same pool (the start peak — median of 5 probe runs — raised to the fastest probe run beside this row\'s own samples); ' +

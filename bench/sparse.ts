@@ -52,7 +52,7 @@ const shapeList = (shapes: ReadonlyArray<readonly [number, number]>): string => 
 export const SPARSE_USAGE = `node dist/bench/sparse.js [options]
   --shapes NxK,...  weight shapes, n = out features (default ${shapeList(SPARSE_SHAPES)};
                     on the CPU ${shapeList(CPU_SHAPES)})
-  --sparsity S,...  fractions of zero weights, 0.5,0.8 or 50,80 (default ${label(SPARSE_SPARSITIES)};
+  --sparsity S,...  fractions of zero weights, 0.5,0.8 or 50,80 or 1%,50% (default ${label(SPARSE_SPARSITIES)};
                     on the CPU ${label(CPU_SPARSITIES)})
   --m 1,16,...      activation rows (default ${label(SPARSE_M)}; on the CPU ${label(CPU_M)})
   --formats F,...   bitmap,tiled-csl (default both)
@@ -60,17 +60,28 @@ export const SPARSE_USAGE = `node dist/bench/sparse.js [options]
 ${COMMON_USAGE}
 `;
 
-/** `--sparsity 0.5,0.8` or `--sparsity 50,80`: fractions in [0, 1] (values above 1 are percent). */
-function parseSparsities(args: CliArgs, fallback: readonly number[]): number[] {
+/**
+ * `--sparsity 0.5,0.8`, `--sparsity 50,80` or `--sparsity 1%,50%`: fractions in [0, 1]. A bare value
+ * above 1 is percent; a list whose bare values fall both at or below 1 and above it is refused
+ * (`1,50` could be 100% and 50% or 1% and 50%): a percent at or below 1 takes a `%`.
+ */
+export function parseSparsities(args: CliArgs, fallback: readonly number[]): number[] {
   if (!args.has('sparsity')) return [...fallback];
   const text = args.string('sparsity', '');
-  return text.split(',').map((t) => {
-    const v = Number(t.trim());
-    if (t.trim() === '' || !Number.isFinite(v) || v < 0 || v > 100) {
-      throw new UsageError(`--sparsity must be comma-separated fractions in [0, 1] (or percent up to 100), got ${JSON.stringify(text)}`);
-    }
-    return v > 1 ? v / 100 : v;
+  const usage = (why: string): UsageError =>
+    new UsageError(`--sparsity must be comma-separated fractions in [0, 1] or percents up to 100 (${why}), got ${JSON.stringify(text)}`);
+  const values = text.split(',').map((raw) => {
+    const t = raw.trim();
+    const percent = t.endsWith('%');
+    const body = percent ? t.slice(0, -1).trim() : t;
+    const v = Number(body);
+    if (body === '' || !/^[0-9.]+$/.test(body) || !Number.isFinite(v) || v > 100) throw usage('a bad value');
+    return { v, percent };
   });
+  const bare = values.filter((x) => !x.percent);
+  if (bare.some((x) => x.v > 1) && bare.some((x) => x.v <= 1))
+    throw usage('bare values both at or below 1 and above it: write percents with %, e.g. 1%,50%');
+  return values.map(({ v, percent }) => (percent || v > 1 ? v / 100 : v));
 }
 
 function parseFormats(args: CliArgs): SparseFormatName[] {

@@ -23,27 +23,49 @@ function pctOfFloor(c: ConfigResult, r: ImplResult | undefined): number | null {
 }
 
 function cpuTable(configs: readonly ConfigResult[]): Table {
+  // Without onnxruntime-node in the run (--no-peers, or not installed) its columns would be empty:
+  // they are left out, and the title says so.
+  const withOrt = anyRan(configs, W4A16_IMPLS.ortL1) || anyRan(configs, W4A16_IMPLS.ortL4);
+  type Column = { header: string; ort?: boolean; cell(c: ConfigResult): Cell };
+  const s = (c: ConfigResult): ImplResult | undefined => find(c, W4A16_IMPLS.sparq);
+  const d = (c: ConfigResult): ImplResult | undefined => find(c, W4A16_IMPLS.dense);
+  const l1 = (c: ConfigResult): ImplResult | undefined => find(c, W4A16_IMPLS.ortL1);
+  const l4 = (c: ConfigResult): ImplResult | undefined => find(c, W4A16_IMPLS.ortL4);
+  const i8 = (c: ConfigResult): ImplResult | undefined => find(c, W4A16_IMPLS.sparqInt8);
+  const columns: Column[] = [
+    { header: 'shape n x k', cell: (c) => `${c.n}x${c.k}` },
+    { header: 'm', cell: (c) => c.m },
+    { header: 'w4a16 ms', cell: (c) => ms(s(c)) },
+    { header: 'p10–p90', cell: (c) => spreadLabel(s(c)) },
+    { header: 'GB/s', cell: (c) => { const r = s(c); return r === undefined ? null : gbPerS(r); } },
+    { header: 'floor ms', cell: (c) => c.floorMs },
+    { header: '% of floor', cell: (c) => pctOfFloor(c, s(c)) },
+    { header: '% of FMA peak', cell: (c) => { const r = s(c); return r === undefined ? null : pctOfPeak(r.flops, r.stats?.median, c.fmaPeak); } },
+    { header: HOST_DRIFT_HEADER, cell: (c) => driftPct(c.hostDrift) },
+    { header: 'by threads', cell: (c) => scalingCell(c.threadRuns, W4A16_IMPLS.sparq) },
+    { header: 'dense fp16 ms', cell: (c) => ms(d(c)) },
+    { header: 'dense % of floor', cell: (c) => { const r = d(c); return pctOf(r === undefined ? null : floorMsOf(r.bytes, c.floorBandwidth), r); } },
+    { header: 'ORT L1 ms', ort: true, cell: (c) => ms(l1(c)) },
+    { header: 'ORT L4 ms', ort: true, cell: (c) => ms(l4(c)) },
+    { header: '/dense', cell: (c) => timeRatio(s(c), d(c)) },
+    { header: '/ORT L1', ort: true, cell: (c) => timeRatio(s(c), l1(c)) },
+    { header: '/ORT L4', ort: true, cell: (c) => timeRatio(s(c), l4(c)) },
+    { header: 'int8 ms', cell: (c) => ms(i8(c)) },
+    { header: 'int8 rel err', cell: (c) => i8(c)?.relErr ?? null },
+    { header: 'ORT L4 rel err', ort: true, cell: (c) => l4(c)?.relErr ?? null },
+    { header: 'int8 /ORT L4', ort: true, cell: (c) => timeRatio(i8(c), l4(c)) },
+  ];
+  const shown = columns.filter((col) => withOrt || col.ort !== true);
+  const ortText = withOrt
+    ? 'ORT L4 and sparq\'s opt-in { accuracy: \'int8\' } (the int8 columns; int8 /ORT L4 is its time / L4\'s) compute '
+    : 'no onnxruntime-node in this run, so no ORT columns; sparq\'s opt-in { accuracy: \'int8\' } (the int8 columns) computes ';
   return {
     title: `w4a16 (group ${configs[0]?.groupSize ?? 128}): median ms;` + ' ratios are sparq w4a16 time / other time (< 1: sparq w4a16 faster); ' +
-      'ORT L4 and sparq\'s opt-in { accuracy: \'int8\' } (the int8 columns; int8 /ORT L4 is its time / L4\'s) compute ' +
-      'with int8 activations, a different function (rel err: ‖y − float64‖ / ‖float64‖ on the sampled outputs); floor = bytes (codes + scales + X + Y; dense: 2nk + X + Y) / the DRAM read ' +
+      ortText + 'with int8 activations, a different function (rel err: ‖y − float64‖ / ‖float64‖ on the sampled outputs); floor = bytes (codes + scales + X + Y; dense: 2nk + X + Y) / the DRAM read ' +
       'bandwidth of the same pool (the fastest read at the start of the run or beside this row\'s own samples); % of FMA peak = 2mnk / time / the fp32 FMA peak of the same pool (the start peak — median of 5 probe runs — raised to the fastest probe run beside this row\'s own samples; the prefill bar); ' +
       `${HOST_DRIFT_NOTE}; by threads: the sparq w4a16 row on pools of those sizes (ms, % of that pool's floor)`,
-    headers: ['shape n x k', 'm', 'w4a16 ms', 'p10–p90', 'GB/s', 'floor ms', '% of floor', '% of FMA peak', HOST_DRIFT_HEADER, 'by threads', 'dense fp16 ms',
-      'dense % of floor', 'ORT L1 ms', 'ORT L4 ms', '/dense', '/ORT L1', '/ORT L4', 'int8 ms', 'int8 rel err',
-      'ORT L4 rel err', 'int8 /ORT L4'],
-    rows: configs.map((c) => {
-      const s = find(c, W4A16_IMPLS.sparq);
-      const d = find(c, W4A16_IMPLS.dense);
-      const l1 = find(c, W4A16_IMPLS.ortL1);
-      const l4 = find(c, W4A16_IMPLS.ortL4);
-      const i8 = find(c, W4A16_IMPLS.sparqInt8);
-      const denseFloor = d === undefined ? null : floorMsOf(d.bytes, c.floorBandwidth);
-      return [`${c.n}x${c.k}`, c.m, ms(s), spreadLabel(s), s === undefined ? null : gbPerS(s), c.floorMs, pctOfFloor(c, s),
-        s === undefined ? null : pctOfPeak(s.flops, s.stats?.median, c.fmaPeak), driftPct(c.hostDrift), scalingCell(c.threadRuns, W4A16_IMPLS.sparq), ms(d), pctOf(denseFloor, d), ms(l1), ms(l4),
-        timeRatio(s, d), timeRatio(s, l1), timeRatio(s, l4), ms(i8), i8?.relErr ?? null, l4?.relErr ?? null,
-        timeRatio(i8, l4)];
-    }),
+    headers: shown.map((col) => col.header),
+    rows: configs.map((c) => shown.map((col) => col.cell(c))),
   };
 }
 

@@ -12,7 +12,7 @@ import { spreadLabel, type ImplResult } from '../bench/harness/results';
 import { describeMachine, machineInfo } from '../bench/harness/machineInfo';
 import { measureTogether, type Contender } from '../bench/measure';
 import { DEFAULT_MAX_SAMPLES, commonOptions, failedOurs, failedRows, runBenchmarks } from '../bench/runner';
-import { sparseBench } from '../bench/sparse';
+import { parseSparsities, sparseBench } from '../bench/sparse';
 import { NO_OUTLIER_TOLERANCE } from '../bench/int8';
 import { sparqContender } from '../bench/measure';
 import { open } from '../src';
@@ -111,6 +111,18 @@ describe('bench options and results', () => {
     expect(spreadLabel({ ...row('sparq', 'ok'), stats }, 1000)).toBe('1820–1860');
     expect(spreadLabel({ ...row('sparq', 'ok'), stats: { ...stats, p10: 0.9997, p90: 5e-10 } }, 1000)).toBe('1000–0.0000005');
     expect(spreadLabel({ ...row('sparq', 'ok'), stats })).toBe('1.82–1.86');
+  });
+
+  it('--sparsity reads fractions, bare percents above 1 and percents with %, and refuses a list it cannot read one way (1,50)', () => {
+    const sp = (v: string): number[] => parseSparsities(new CliArgs(['--sparsity', v]), [0.5]);
+    expect(parseSparsities(new CliArgs([]), [0.5])).toEqual([0.5]);
+    expect(sp('0.5,0.8')).toEqual([0.5, 0.8]);
+    expect(sp('50,80')).toEqual([0.5, 0.8]);
+    expect(sp('1')).toEqual([1]);
+    expect(sp('1%, 50%')).toEqual([0.01, 0.5]);
+    expect(sp('0.5%,95')).toEqual([0.005, 0.95]);
+    for (const v of ['1,50', '0.5,80', '101', '-0.5', '1e1', '', '50%%', '%', 'half'])
+      expect(() => sp(v)).toThrow(UsageError);
   });
 
   it('counts are integers (--tokens 0.5 once ran one token and reported 0.5)', () => {

@@ -17,11 +17,23 @@ function config(op: string, backend: string, impls: ImplResult[]): ConfigResult 
 describe('bench report tables', () => {
   const cases: Array<[string, ConfigResult[]]> = [
     ['w4a16 cpu', [config('w4a16', 'cpu', Object.values(W4A16_IMPLS).map((n, i) => impl(n, 1 + i)))]],
+    ['w4a16 cpu without ORT', [config('w4a16', 'cpu', [W4A16_IMPLS.sparq, W4A16_IMPLS.dense, W4A16_IMPLS.sparqInt8].map((n, i) => impl(n, 1 + i)))]],
     ['w4a16 cuda', [config('w4a16', 'cuda', [impl(W4A16_IMPLS.sparq, 0.1), impl('cuBLAS fp16', 0.2)])]],
     ['int8 cpu', [config('int8', 'cpu', [impl('sparq int8', 1), impl('sparq dense fp16', 2)])]],
   ];
   test.each(cases)('%s: every row has one cell per header', (_name, configs) => {
     const report = configs[0].op === 'w4a16' ? w4a16Report(configs, null) : int8Report(configs, null);
     for (const t of report.tables) for (const row of t.rows) expect({ title: t.title, cells: row.length }).toEqual({ title: t.title, cells: t.headers.length });
+  });
+
+  // --no-peers (or no onnxruntime-node): the w4a16 CPU table printed four empty ORT columns and
+  // explained ratios against ORT (until 2026-12-06).
+  test('w4a16 cpu: ORT columns only where ORT ran', () => {
+    const withOrt = w4a16Report([config('w4a16', 'cpu', Object.values(W4A16_IMPLS).map((n, i) => impl(n, 1 + i)))], null).tables[0];
+    const without = w4a16Report([config('w4a16', 'cpu', [impl(W4A16_IMPLS.sparq, 1), impl(W4A16_IMPLS.dense, 2), impl(W4A16_IMPLS.sparqInt8, 0.5)])], null).tables[0];
+    expect(withOrt?.headers.filter((h) => h.includes('ORT'))).toEqual(['ORT L1 ms', 'ORT L4 ms', '/ORT L1', '/ORT L4', 'ORT L4 rel err', 'int8 /ORT L4']);
+    expect(without?.headers.filter((h) => h.includes('ORT'))).toEqual([]);
+    expect(without?.title).toContain('no onnxruntime-node in this run');
+    expect(without?.rows[0]?.[without.headers.indexOf('/dense')]).toBeCloseTo(1 / 2, 6);
   });
 });
