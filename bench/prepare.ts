@@ -39,13 +39,16 @@ ${RUNNER_USAGE}
 /** One way of preparing a weight: resolves once the handle exists, and frees it. */
 interface Preparation {
   readonly name: string;
+  /** The row's label at this k, where it depends on k (else `name`). */
+  labelAt?(k: number): string;
   run(sq: Context, w: Uint16Array, n: number, k: number, pruned: Map<number, Uint16Array>): Promise<void>;
 }
 
 const PREPARATIONS: readonly Preparation[] = [
   { name: BASELINE, run: async (sq, w, n, k) => { const t = sq.tensor(w, [n, k], 'f16'); await sq.synchronize(); t.dispose(); } },
   // per-channel where 128 does not divide k (a --shapes of the user's), as w4a16.quantize's default does
-  { name: 'w4a16.quantize g128', run: async (sq, w, n, k) => (await sq.w4a16.quantize(w, [n, k], { groupSize: k % 128 === 0 ? 128 : k })).dispose() },
+  { name: 'w4a16.quantize g128', labelAt: (k) => (w4a16Group(k) === 128 ? 'w4a16.quantize g128' : 'w4a16.quantize per-channel'),
+    run: async (sq, w, n, k) => (await sq.w4a16.quantize(w, [n, k], { groupSize: w4a16Group(k) })).dispose() },
   { name: 'int8.quantize', run: async (sq, w, n, k) => (await sq.int8.quantize(w, [n, k])).dispose() },
   { name: 'sparse.prune 50% by row', run: async (sq, w, n, k) => { await sq.sparse.prune(w, [n, k], 0.5); } },
   ...([[0.5, 'bitmap'], [0.9, 'bitmap'], [0.5, 'tiled-csl']] as const).map(([s, format]): Preparation => ({
@@ -53,6 +56,10 @@ const PREPARATIONS: readonly Preparation[] = [
     run: async (sq, w, n, k, pruned) => (await sq.sparse.encode(pruned.get(s) as Uint16Array, [n, k], { format })).dispose(),
   })),
 ];
+
+function w4a16Group(k: number): number {
+  return k % 128 === 0 ? 128 : k;
+}
 
 /** Weights uniform on ±[1/64, 1/32) with random signs: finite and non-zero, like a trained layer's scale. */
 function randomWeight(n: number, k: number, rng: Rng): Uint16Array {
@@ -100,12 +107,13 @@ export function prepareBench(env: BenchEnv, args: CliArgs): OpBench {
           const impls: ImplResult[] = [];
           const base = new Map<Context, number>();
           for (const prep of PREPARATIONS) {
-            progress.step(`prepare ${n}x${k} ${prep.name}`);
-            const cells: Cell[] = [`${n}x${k}`, prep.name];
+            const label = prep.labelAt?.(k) ?? prep.name;
+            progress.step(`prepare ${n}x${k} ${label}`);
+            const cells: Cell[] = [`${n}x${k}`, label];
             for (const ctx of contexts) {
               const stats = summarize(await timeCalls(reps, () => prep.run(ctx, w, n, k, pruned)));
               if (prep.name === BASELINE) base.set(ctx, stats.median);
-              impls.push({ impl: implName(prep.name, ctx.threads), status: 'ok', stats, bytes: 2 * n * k, flops: 0,
+              impls.push({ impl: implName(label, ctx.threads), status: 'ok', stats, bytes: 2 * n * k, flops: 0,
                 relErr: null, copies: 1, clock: 'wall', ours: true });
               cells.push(stats.median, (n * k) / (stats.median * 1e3), stats.median / (base.get(ctx) as number));
             }

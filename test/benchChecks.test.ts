@@ -13,6 +13,8 @@ import { describeMachine, machineInfo } from '../bench/harness/machineInfo';
 import { measureTogether, type Contender } from '../bench/measure';
 import { DEFAULT_MAX_SAMPLES, commonOptions, failedOurs, failedRows, runBenchmarks } from '../bench/runner';
 import { parseSparsities, sparseBench } from '../bench/sparse';
+import { prepareBench } from '../bench/prepare';
+import { Progress } from '../bench/harness/progress';
 import { NO_OUTLIER_TOLERANCE } from '../bench/int8';
 import { sparqContender } from '../bench/measure';
 import { open } from '../src';
@@ -141,6 +143,18 @@ describe('bench options and results', () => {
     await expect(runBenchmarks([sparseBench], ['--backend', 'cpu', '--threads', '1,2'], '')).rejects.toThrow(
       '--threads and --threads-m apply to the dense and w4a16 benchmarks only (this run: sparse)');
     await expect(runBenchmarks([sparseBench], ['--backend', 'cpu', '--threads-m', '1'], '')).rejects.toThrow(UsageError);
+  });
+
+  it('the prepare bench labels its w4a16 row by the grouping it ran (per-channel where 128 does not divide k) [cpu]', async () => {
+    const sq = await open({ backend: 'cpu', threads: 1 });
+    try {
+      const env = { sq, ort: null, threads: 1, cpuFloor: null, floorProbe: null, cpuPeak: null, peakProbe: null, scaling: [], scalingM: [] };
+      const report = await prepareBench(env, new CliArgs(['--shapes', '8x256,8x200', '--reps', '1'])).run(new Progress(0), () => undefined);
+      const names = report.configs.map((c) => c.impls.map((r) => r.impl).filter((n) => n.includes('w4a16')));
+      expect(names).toEqual([['sparq w4a16.quantize g128 (1 thread)'], ['sparq w4a16.quantize per-channel (1 thread)']]);
+    } finally {
+      await sq.close();
+    }
   });
 
   it('the machine line carries every SPARQ_* variable of the run', () => {

@@ -74,7 +74,9 @@ function git(args: string[]): string | null {
 export function machineInfo(sparq: SparqInfo | null, ortVersion: string | null): MachineInfo {
   const cpuinfo = readText('/proc/cpuinfo') ?? '';
   const flags = new Set((cpuinfoField(cpuinfo, 'flags') ?? '').split(/\s+/));
-  const status = git(['status', '--porcelain', '--untracked-files=no']);
+  // Untracked files count (not ignored ones): a new source file not yet added is built into the
+  // addon as much as a modified one.
+  const status = git(['status', '--porcelain', '--untracked-files=normal']);
   return {
     date: new Date().toISOString(),
     cpuModel: cpuinfoField(cpuinfo, 'model name') ?? os.cpus()[0]?.model ?? 'unknown',
