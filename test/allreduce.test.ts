@@ -450,6 +450,26 @@ for (const p of backendMatrix()) {
   }
 }
 
+describe('a group of a closed context [cpu]', () => {
+  // Tensors, weights and comms report the close; a group said disposed: false while its calls threw
+  // SparqDisposedError (a 2026-12-06 audit).
+  it('reports disposed: true from close() on (getter, toString, JSON), and its calls throw SparqDisposedError', async () => {
+    const sq = await open({ backend: 'cpu' });
+    const g = sq.group({ ranks: 2 });
+    const x = [0, 1].map(() => sq.tensor(new Uint16Array(8).fill(0x3c00), [1, 8], 'f16'));
+    const gamma = sq.tensor(new Uint16Array(8).fill(0x3c00), [8], 'f16');
+    expect(g.disposed).toBe(false);
+    const closing = sq.close();
+    expect(g.disposed).toBe(true);
+    expect(String(g)).toBe('Group(2 ranks, disposed)');
+    expect(JSON.stringify(g)).toBe('{"ranks":2,"disposed":true}');
+    expect(() => g.allreduceRmsnorm(x, x, gamma)).toThrow(SparqDisposedError);
+    await closing;
+    g.dispose(); // still idempotent
+    expect(g.disposed).toBe(true);
+  });
+});
+
 describe('group lists: user code in them runs before the native call [cpu]', () => {
   // An Array subclass whose species fills map()'s hole with a getter that disposed a tensor after
   // the native code had taken it was a SIGSEGV (2026-12-06); so was a written group.ranks.

@@ -170,9 +170,9 @@ export class Group {
     );
   }
 
-  /** True after `dispose()`; calls then throw {@link SparqDisposedError}. */
+  /** True after `dispose()` or the context's `close()`; calls then throw {@link SparqDisposedError}. */
   get disposed(): boolean {
-    return this.wasDisposed;
+    return this.wasDisposed || this.ctx.closed;
   }
 
   /** Frees the group's workspace (in stream order). Idempotent. */
@@ -193,12 +193,12 @@ export class Group {
   }
 
   toString(): string {
-    return `Group(${this.ranks} ranks${this.wasDisposed ? ', disposed' : ''})`;
+    return `Group(${this.ranks} ranks${this.disposed ? ', disposed' : ''})`;
   }
 
   /** @internal what JSON.stringify shows (it would otherwise meet the getter that refuses postMessage). */
   toJSON(): { ranks: number; disposed: boolean } {
-    return { ranks: this.ranks, disposed: this.wasDisposed };
+    return { ranks: this.ranks, disposed: this.disposed };
   }
 
   /**
