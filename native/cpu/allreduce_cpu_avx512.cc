@@ -26,38 +26,58 @@ __mmask16 TailMask(int64_t left) {
 // One cache line into L2 (prefetcht1): a whole row ahead would crowd L1.
 void PrefetchLine(const void* p) { _mm_prefetch(static_cast<const char*>(p), _MM_HINT_T1); }
 
+// Whole vectors (kWhole) take plain loads and stores; only a row's tail is masked. An all-ones mask
+// kept the masked forms (GCC does not drop it), and on Zen 5 the whole op ran 3-12% slower for it
+// (2026-12-06, docs/benchmarks.md allreduceRmsnorm).
+template <bool kWhole>
+__m512 LoadF32(const float* p, __mmask16 m) {
+  return kWhole ? _mm512_loadu_ps(p) : _mm512_maskz_loadu_ps(m, p);
+}
+template <bool kWhole>
+void StoreF32(float* p, __m512 v, __mmask16 m) {
+  if (kWhole) _mm512_storeu_ps(p, v);
+  else _mm512_mask_storeu_ps(p, m, v);
+}
+template <bool kWhole>
+__m512 LoadF16(const uint16_t* p, __mmask16 m) {
+  return _mm512_cvtph_ps(kWhole ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)) : _mm256_maskz_loadu_epi16(m, p));
+}
+
 // 16 fp16 to p: a non-temporal store when asked and the vector is whole and 32-byte aligned (rows
 // start 16-byte aligned; a row that is not 32-byte aligned just keeps ordinary stores).
+template <bool kWhole>
 void StoreF16(uint16_t* p, __m256i h, __mmask16 m, bool stream) {
-  if (stream && m == kAll && (reinterpret_cast<uintptr_t>(p) & 31) == 0)
+  if (kWhole && stream && (reinterpret_cast<uintptr_t>(p) & 31) == 0)
     _mm256_stream_si256(reinterpret_cast<__m256i*>(p), h);
+  else if (kWhole)
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), h);
   else
     _mm256_mask_storeu_epi16(p, m, h);
 }
 
-__m512 LoadF16(const uint16_t* p, __mmask16 m) { return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, p)); }
-
 // x_0 + … + x_{R−1} at element j, fp32, rank order.
+template <bool kWhole>
 __m512 SumRanks(const uint16_t* const* x, int x_ranks, int64_t j, __mmask16 m) {
-  __m512 s = LoadF16(x[0] + j, m);
-  for (int r = 1; r < x_ranks; ++r) s = _mm512_add_ps(s, LoadF16(x[r] + j, m));
+  __m512 s = LoadF16<kWhole>(x[0] + j, m);
+  for (int r = 1; r < x_ranks; ++r) s = _mm512_add_ps(s, LoadF16<kWhole>(x[r] + j, m));
   return s;
 }
 
 // Pass 1 on the vector at element j; adds its 16 squares into acc_lo (lanes 0–7) and acc_hi.
+template <bool kWhole>
 inline void ResidualVector(const ResidualRow& a, int64_t j, __mmask16 m, __m512d& acc_lo, __m512d& acc_hi) {
   __m512 s;
   if (a.x_ranks > 0) {
-    s = SumRanks(a.x, a.x_ranks, j, m);
-    if (a.s_out != nullptr) _mm512_mask_storeu_ps(a.s_out + j, m, s);
+    s = SumRanks<kWhole>(a.x, a.x_ranks, j, m);
+    if (a.s_out != nullptr) StoreF32<kWhole>(a.s_out + j, s, m);
   } else {
-    s = _mm512_maskz_loadu_ps(m, a.s + j);
+    s = LoadF32<kWhole>(a.s + j, m);
   }
   // residual is read before residual_out is written: they may be one buffer
-  const __m256i rounded = _mm512_cvtps_ph(_mm512_add_ps(s, LoadF16(a.residual + j, m)), _MM_FROUND_TO_NEAREST_INT);
-  StoreF16(a.residual_out + j, rounded, m, a.stream_out);
+  const __m256i rounded = _mm512_cvtps_ph(_mm512_add_ps(s, LoadF16<kWhole>(a.residual + j, m)), _MM_FROUND_TO_NEAREST_INT);
+  StoreF16<kWhole>(a.residual_out + j, rounded, m, a.stream_out);
   const __m512 res = _mm512_cvtph_ps(rounded);
-  _mm512_mask_storeu_ps(a.res + j, m, res);
+  StoreF32<kWhole>(a.res + j, res, m);
   const __m512d lo = _mm512_cvtps_pd(_mm512_castps512_ps256(res));
   const __m512d hi = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(res), 1)));
   acc_lo = _mm512_fmadd_pd(lo, lo, acc_lo);  // lo·lo is exact in fp64: the fma rounds only the add
@@ -76,20 +96,21 @@ double ResidualSquares(const ResidualRow& a) {
       if (a.residual_out != a.residual && !a.stream_out) PrefetchLine(a.residual_out + ahead);
       for (int r = 0; r < a.x_ranks; ++r) PrefetchLine(a.x[r] + ahead);
     }
-    ResidualVector(a, j, kAll, acc0, acc1);
-    ResidualVector(a, j + kLanes, kAll, acc2, acc3);
+    ResidualVector<true>(a, j, kAll, acc0, acc1);
+    ResidualVector<true>(a, j + kLanes, kAll, acc2, acc3);
   }
-  for (; j < n; j += kLanes) ResidualVector(a, j, TailMask(n - j), acc0, acc1);
+  for (; j < n; j += kLanes) ResidualVector<false>(a, j, TailMask(n - j), acc0, acc1);
   if (a.stream_out) _mm_sfence();  // the non-temporal stores are ordered before the pool's hand-off
   return _mm512_reduce_add_pd(_mm512_add_pd(_mm512_add_pd(acc0, acc1), _mm512_add_pd(acc2, acc3)));
 }
 
 // (res · rstd) · gamma: two fp32 products in that order, then one rounding to fp16.
+template <bool kWhole>
 inline void NormVector(const float* res, __m512 rstd, const float* gamma, uint16_t* out, int64_t j, __mmask16 m,
                        bool stream) {
-  const __m512 a = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, res + j), rstd);
-  const __m512 y = _mm512_mul_ps(a, _mm512_maskz_loadu_ps(m, gamma + j));
-  StoreF16(out + j, _mm512_cvtps_ph(y, _MM_FROUND_TO_NEAREST_INT), m, stream);
+  const __m512 a = _mm512_mul_ps(LoadF32<kWhole>(res + j, m), rstd);
+  const __m512 y = _mm512_mul_ps(a, LoadF32<kWhole>(gamma + j, m));
+  StoreF16<kWhole>(out + j, _mm512_cvtps_ph(y, _MM_FROUND_TO_NEAREST_INT), m, stream);
 }
 
 void NormRow(const float* res, float rstd, const float* gamma, uint16_t* out, int64_t n, int64_t prefetch_elems,
@@ -98,10 +119,10 @@ void NormRow(const float* res, float rstd, const float* gamma, uint16_t* out, in
   int64_t j = 0;
   for (; j + 2 * kLanes <= n; j += 2 * kLanes) {
     if (prefetch_elems > 0 && !stream) PrefetchLine(out + j + prefetch_elems);
-    NormVector(res, r, gamma, out, j, kAll, stream);
-    NormVector(res, r, gamma, out, j + kLanes, kAll, stream);
+    NormVector<true>(res, r, gamma, out, j, kAll, stream);
+    NormVector<true>(res, r, gamma, out, j + kLanes, kAll, stream);
   }
-  for (; j < n; j += kLanes) NormVector(res, r, gamma, out, j, TailMask(n - j), stream);
+  for (; j < n; j += kLanes) NormVector<false>(res, r, gamma, out, j, TailMask(n - j), stream);
   if (stream) _mm_sfence();
 }
 
@@ -113,8 +134,13 @@ void RankSumF16(const uint16_t* const* x, int x_ranks, uint16_t* const* dst, int
       for (int d = 0; d < dsts; ++d) PrefetchLine(dst[d] + j + prefetch_elems);
     }
     const __mmask16 m = TailMask(n - j);
-    const __m256i h = _mm512_cvtps_ph(SumRanks(x, x_ranks, j, m), _MM_FROUND_TO_NEAREST_INT);
-    for (int d = 0; d < dsts; ++d) _mm256_mask_storeu_epi16(dst[d] + j, m, h);
+    if (m == kAll) {
+      const __m256i h = _mm512_cvtps_ph(SumRanks<true>(x, x_ranks, j, m), _MM_FROUND_TO_NEAREST_INT);
+      for (int d = 0; d < dsts; ++d) StoreF16<true>(dst[d] + j, h, m, false);
+    } else {
+      const __m256i h = _mm512_cvtps_ph(SumRanks<false>(x, x_ranks, j, m), _MM_FROUND_TO_NEAREST_INT);
+      for (int d = 0; d < dsts; ++d) StoreF16<false>(dst[d] + j, h, m, false);
+    }
   }
 }
 
