@@ -46,7 +46,8 @@ interface Preparation {
 
 const PREPARATIONS: readonly Preparation[] = [
   { name: BASELINE, run: async (sq, w, n, k) => { const t = sq.tensor(w, [n, k], 'f16'); await sq.synchronize(); t.dispose(); } },
-  // per-channel where 128 does not divide k (a --shapes of the user's), as w4a16.quantize's default does
+  // per-channel where 128 does not divide k (a --shapes of the user's): w4a16.quantize's default
+  // (groups of 128, per-channel only below k = 128) would refuse such a k
   { name: 'w4a16.quantize g128', labelAt: (k) => (w4a16Group(k) === 128 ? 'w4a16.quantize g128' : 'w4a16.quantize per-channel'),
     run: async (sq, w, n, k) => (await sq.w4a16.quantize(w, [n, k], { groupSize: w4a16Group(k) })).dispose() },
   { name: 'int8.quantize', run: async (sq, w, n, k) => (await sq.int8.quantize(w, [n, k])).dispose() },

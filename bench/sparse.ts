@@ -78,7 +78,7 @@ export function parseSparsities(args: CliArgs, fallback: readonly number[]): num
     if (body === '' || !/^[0-9.]+$/.test(body) || !Number.isFinite(v) || v > 100) throw usage('a bad value');
     return { v, percent };
   });
-  const bare = values.filter((x) => !x.percent);
+  const bare = values.filter((x) => !x.percent && x.v !== 0); // 0 reads the same either way
   if (bare.some((x) => x.v > 1) && bare.some((x) => x.v <= 1))
     throw usage('bare values both at or below 1 and above it: write percents with %, e.g. 1%,50%');
   return values.map(({ v, percent }) => (percent || v > 1 ? v / 100 : v));

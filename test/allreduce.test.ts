@@ -34,6 +34,9 @@ function casesFor(backend: string): Case[] {
       out.push({ ranks, tokens: 1000, hidden: 8 });
     }
     out.push({ ranks: 2, tokens: 1000, hidden: 4104 }, { ranks: 1, tokens: 1000, hidden: 8192 }); // (3 ranks there: 44 s of JS reference)
+    // Row ends the AVX-512 rows meet after their pairs of vectors: one whole vector (48, 4112), a
+    // whole vector and a partial one (4120), a partial one alone (4104 above).
+    out.push({ ranks: 2, tokens: 5, hidden: 48 }, { ranks: 3, tokens: 3, hidden: 4112 }, { ranks: 2, tokens: 3, hidden: 4120 });
     return out;
   }
   // sim runs every CUDA thread as a host thread: each rank count with each algorithm on small rows,
@@ -464,6 +467,9 @@ describe('a group of a closed context [cpu]', () => {
     expect(String(g)).toBe('Group(2 ranks, disposed)');
     expect(JSON.stringify(g)).toBe('{"ranks":2,"disposed":true}');
     expect(() => g.allreduceRmsnorm(x, x, gamma)).toThrow(SparqDisposedError);
+    // before any argument check, as a disposed group's: not a SparqArgumentError for a bad option
+    expect(() => g.allreduceRmsnorm(x, x, gamma, { algorithm: 'bogus' as never })).toThrow(
+      expect.objectContaining({ name: SparqDisposedError.name, argument: 'context', message: expect.stringMatching(/was closed/) }));
     await closing;
     g.dispose(); // still idempotent
     expect(g.disposed).toBe(true);

@@ -123,6 +123,7 @@ describe('bench options and results', () => {
     expect(sp('1')).toEqual([1]);
     expect(sp('1%, 50%')).toEqual([0.01, 0.5]);
     expect(sp('0.5%,95')).toEqual([0.005, 0.95]);
+    expect(sp('0,50')).toEqual([0, 0.5]);
     for (const v of ['1,50', '0.5,80', '101', '-0.5', '1e1', '', '50%%', '%', 'half'])
       expect(() => sp(v)).toThrow(UsageError);
   });

@@ -57,7 +57,9 @@ describe('bench probes [cpu]', () => {
   });
 
   // 1000 lines + 37 random bytes into a poisoned buffer: 3 threads split the lines unevenly, and the
-  // last slice ends in a partial line (the streaming-store copy finishes it with memcpy).
+  // last slice ends in a partial line (the streaming-store copy finishes it with memcpy). The bytes
+  // cannot show which stores wrote them: that nonTemporal reaches the streaming loop is the code's
+  // word (read_probe.cc), not this test's.
   it.each([1, 2, 3])('copyProbe on %i thread(s) copies every byte, with memcpy and with streaming stores', async (threads) => {
     const bytes = 1000 * 64 + 37;
     const data = new Uint8Array(bytes);

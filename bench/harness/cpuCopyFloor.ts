@@ -9,7 +9,7 @@
 // two threads passed it by up to 30%.
 import type { Context } from '../../src/index';
 import { native } from '../../src/native';
-import { cpuFloorBufferBytes } from './cpuFloor';
+import { ROW_BYTES, SAMPLES, cpuFloorBufferBytes } from './cpuFloor';
 import { markedRuns } from './markedRuns';
 
 export interface CpuCopyFloor {
@@ -19,8 +19,6 @@ export interface CpuCopyFloor {
   readonly source: string;
 }
 
-const ROW_BYTES = 2 ** 20; // the buffers are [MiB rows, 1 MiB]: dims stay small
-const SAMPLES = 5;         // per way of copying
 const WAYS = [{ nonTemporal: false, label: 'memcpy' }, { nonTemporal: true, label: 'streaming stores' }] as const;
 
 /** The copy bandwidth of `sq`'s thread pool (bytes read + written per second), or null off the cpu backend. */

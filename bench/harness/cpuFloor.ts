@@ -50,8 +50,8 @@ const MIN_BUFFER_BYTES = 2 ** 30;     // 1 GiB
 const L3_MULTIPLE = 4;                // 4 x L3: no cache keeps more than a sliver of it
 const MAX_BUFFER_BYTES = 4 * 2 ** 30; // a bound for huge-L3 parts
 const MAX_FREE_FRACTION = 0.25;       // never more than a quarter of the free memory
-const ROW_BYTES = 2 ** 20;            // the buffer is [MiB rows, 1 MiB]: dims stay small
-const SAMPLES = 5; // per read shape
+export const ROW_BYTES = 2 ** 20;     // the buffer is [MiB rows, 1 MiB]: dims stay small
+export const SAMPLES = 5; // per read shape (the copy floor's per way of copying too)
 
 /** max(1 GiB, 4 x L3), capped at 4 GiB and a quarter of free memory; whole MiB. */
 export function cpuFloorBufferBytes(): number {

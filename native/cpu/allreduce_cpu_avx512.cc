@@ -26,9 +26,9 @@ __mmask16 TailMask(int64_t left) {
 // One cache line into L2 (prefetcht1): a whole row ahead would crowd L1.
 void PrefetchLine(const void* p) { _mm_prefetch(static_cast<const char*>(p), _MM_HINT_T1); }
 
-// Whole vectors (kWhole) take plain loads and stores; only a row's tail is masked. An all-ones mask
-// kept the masked forms (GCC does not drop it), and on Zen 5 the whole op ran 3-12% slower for it
-// (2026-12-06, docs/benchmarks.md allreduceRmsnorm).
+// Whole vectors (kWhole) take plain loads and stores; only a row's last, partial vector is masked.
+// An all-ones mask kept the masked forms (GCC does not drop it), and on Zen 5 the whole op ran 1-14%
+// slower for it (2026-12-06, docs/benchmarks.md allreduceRmsnorm).
 template <bool kWhole>
 __m512 LoadF32(const float* p, __mmask16 m) {
   return kWhole ? _mm512_loadu_ps(p) : _mm512_maskz_loadu_ps(m, p);
@@ -99,7 +99,11 @@ double ResidualSquares(const ResidualRow& a) {
     ResidualVector<true>(a, j, kAll, acc0, acc1);
     ResidualVector<true>(a, j + kLanes, kAll, acc2, acc3);
   }
-  for (; j < n; j += kLanes) ResidualVector<false>(a, j, TailMask(n - j), acc0, acc1);
+  if (j + kLanes <= n) {  // a whole vector left after the pairs
+    ResidualVector<true>(a, j, kAll, acc0, acc1);
+    j += kLanes;
+  }
+  if (j < n) ResidualVector<false>(a, j, TailMask(n - j), acc0, acc1);
   if (a.stream_out) _mm_sfence();  // the non-temporal stores are ordered before the pool's hand-off
   return _mm512_reduce_add_pd(_mm512_add_pd(_mm512_add_pd(acc0, acc1), _mm512_add_pd(acc2, acc3)));
 }
@@ -122,7 +126,11 @@ void NormRow(const float* res, float rstd, const float* gamma, uint16_t* out, in
     NormVector<true>(res, r, gamma, out, j, kAll, stream);
     NormVector<true>(res, r, gamma, out, j + kLanes, kAll, stream);
   }
-  for (; j < n; j += kLanes) NormVector<false>(res, r, gamma, out, j, TailMask(n - j), stream);
+  if (j + kLanes <= n) {  // a whole vector left after the pairs
+    NormVector<true>(res, r, gamma, out, j, kAll, stream);
+    j += kLanes;
+  }
+  if (j < n) NormVector<false>(res, r, gamma, out, j, TailMask(n - j), stream);
   if (stream) _mm_sfence();
 }
 

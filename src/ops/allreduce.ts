@@ -125,6 +125,8 @@ export class Group {
     const c = this.ctx;
     if (this.wasDisposed)
       throw new SparqDisposedError(`${op}: group must be a live group, got one that was disposed`, { argument: 'group' });
+    // Before any argument check, as for a disposed group: its context's close() disposed it too.
+    if (c.closed) throw new SparqDisposedError(`${op}: context ${c.label} was closed`, { argument: 'context' });
     checkOptions(op, options, ALLREDUCE_KEYS);
     const algorithmName: unknown = options.algorithm === undefined ? 'auto' : options.algorithm;
     const algorithm = typeof algorithmName === 'string' ? ALGORITHMS[algorithmName as AllreduceAlgorithm] : undefined;
