@@ -11,6 +11,8 @@
 // CopyProbe); resolves with undefined once done, timed the same way (bench/harness/cpuCopyFloor.ts).
 // Reached only through src/native.ts, not the public API; backends other than cpu reject them with
 // SparqBackendError.
+#include <functional>
+#include <memory>
 #include <string>
 #include <utility>
 
@@ -42,6 +44,18 @@ int ParseProbeShapeArg(const Napi::CallbackInfo& info, size_t index, const std::
                                             "an integer from " + std::to_string(lo) + " to " + std::to_string(hi)));
 }
 
+// The probes' Promise: `work` runs on ctx's stream; the Promise resolves with `value()` (built on the
+// JS thread once the work is done) or rejects with the work's error.
+Napi::Value OnStream(Napi::Env env, ContextCore* ctx, std::function<Status()> work,
+                     std::function<Napi::Value(Napi::Env)> value) {
+  auto deferred = std::make_shared<Napi::Promise::Deferred>(env);
+  ctx->Enqueue(env, std::move(work), [deferred, value = std::move(value)](Napi::Env env, const Status& status) {
+    if (status.ok()) deferred->Resolve(value(env));
+    else deferred->Reject(MakeError(env, status).Value());
+  });
+  return deferred->Promise();
+}
+
 Napi::Value ReadProbe(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const std::string op = "readProbe";
@@ -50,19 +64,13 @@ Napi::Value ReadProbe(const Napi::CallbackInfo& info) {
   std::shared_ptr<Buffer> src = ParseTensor(info[1], ctx, op, "src", nullptr)->buffer();
   const int streams = ParseProbeShapeArg(info, 2, op, "streams", 1, cpu::ReadProbeShape::kMaxStreams, 1);
   const int prefetch_bytes = ParseProbeShapeArg(info, 3, op, "prefetchBytes", 0, cpu::ReadProbeShape::kMaxPrefetchBytes, 0);
-  auto deferred = std::make_shared<Napi::Promise::Deferred>(env);
   auto sum = std::make_shared<uint64_t>(0);
   std::shared_ptr<Backend> backend = ctx->backend_ptr();
-  ctx->Enqueue(
-      env,
-      [backend, src, streams, prefetch_bytes, sum]() -> Status {
+  return OnStream(
+      env, ctx, [backend, src, streams, prefetch_bytes, sum]() -> Status {
         return backend->ReadProbe(src->ptr, src->bytes, streams, prefetch_bytes, sum.get());
       },
-      [deferred, sum](Napi::Env env, const Status& status) {
-        if (status.ok()) deferred->Resolve(Napi::Number::New(env, static_cast<double>(*sum)));
-        else deferred->Reject(MakeError(env, status).Value());
-      });
-  return deferred->Promise();
+      [sum](Napi::Env env) -> Napi::Value { return Napi::Number::New(env, static_cast<double>(*sum)); });
 }
 
 Napi::Value CopyProbe(const Napi::CallbackInfo& info) {
@@ -78,17 +86,12 @@ Napi::Value CopyProbe(const Napi::CallbackInfo& info) {
   if (!info[3].IsUndefined() && !info[3].IsBoolean())
     ThrowArg(env, StatusCode::kArgument, op, "nonTemporal", "a boolean", DescribeValue(info[3]));
   const bool non_temporal = info[3].IsBoolean() && info[3].As<Napi::Boolean>().Value();
-  auto deferred = std::make_shared<Napi::Promise::Deferred>(env);
   std::shared_ptr<Backend> backend = ctx->backend_ptr();
-  ctx->Enqueue(
-      env, [backend, dst, src, non_temporal]() -> Status {
+  return OnStream(
+      env, ctx, [backend, dst, src, non_temporal]() -> Status {
         return backend->CopyProbe(dst->ptr, src->ptr, src->bytes, non_temporal);
       },
-      [deferred](Napi::Env env, const Status& status) {
-        if (status.ok()) deferred->Resolve(env.Undefined());
-        else deferred->Reject(MakeError(env, status).Value());
-      });
-  return deferred->Promise();
+      [](Napi::Env env) -> Napi::Value { return env.Undefined(); });
 }
 
 Napi::Value FmaProbe(const Napi::CallbackInfo& info) {
@@ -97,22 +100,16 @@ Napi::Value FmaProbe(const Napi::CallbackInfo& info) {
   ContextCore* ctx = ContextWrap::Parse(info[0], op)->core();
   ctx->ThrowIfLost(env);
   const int64_t count = ParseProbeInteger(env, info[1], op, "iterations", 1, 1e12, "an integer from 1 to 1e12");
-  auto deferred = std::make_shared<Napi::Promise::Deferred>(env);
   auto result = std::make_shared<std::pair<double, double>>(0.0, 0.0);
   std::shared_ptr<Backend> backend = ctx->backend_ptr();
-  ctx->Enqueue(
-      env, [backend, result, count]() -> Status { return backend->FmaProbe(count, &result->first, &result->second); },
-      [deferred, result](Napi::Env env, const Status& status) {
-        if (!status.ok()) {
-          deferred->Reject(MakeError(env, status).Value());
-          return;
-        }
+  return OnStream(
+      env, ctx, [backend, result, count]() -> Status { return backend->FmaProbe(count, &result->first, &result->second); },
+      [result](Napi::Env env) -> Napi::Value {
         Napi::Object o = Napi::Object::New(env);
         o.Set("flopsPerIteration", result->first);
         o.Set("checksum", result->second);
-        deferred->Resolve(o);
+        return o;
       });
-  return deferred->Promise();
 }
 
 }  // namespace

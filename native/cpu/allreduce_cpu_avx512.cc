@@ -134,6 +134,13 @@ void NormRow(const float* res, float rstd, const float* gamma, uint16_t* out, in
   if (stream) _mm_sfence();
 }
 
+// fp16(x_0 + … + x_{R−1}) of the vector at element j, to every dst.
+template <bool kWhole>
+inline void RankSumVector(const uint16_t* const* x, int x_ranks, uint16_t* const* dst, int dsts, int64_t j, __mmask16 m) {
+  const __m256i h = _mm512_cvtps_ph(SumRanks<kWhole>(x, x_ranks, j, m), _MM_FROUND_TO_NEAREST_INT);
+  for (int d = 0; d < dsts; ++d) StoreF16<kWhole>(dst[d] + j, h, m, false);
+}
+
 void RankSumF16(const uint16_t* const* x, int x_ranks, uint16_t* const* dst, int dsts, int64_t n,
                 int64_t prefetch_elems) {
   for (int64_t j = 0; j < n; j += kLanes) {
@@ -142,13 +149,8 @@ void RankSumF16(const uint16_t* const* x, int x_ranks, uint16_t* const* dst, int
       for (int d = 0; d < dsts; ++d) PrefetchLine(dst[d] + j + prefetch_elems);
     }
     const __mmask16 m = TailMask(n - j);
-    if (m == kAll) {
-      const __m256i h = _mm512_cvtps_ph(SumRanks<true>(x, x_ranks, j, m), _MM_FROUND_TO_NEAREST_INT);
-      for (int d = 0; d < dsts; ++d) StoreF16<true>(dst[d] + j, h, m, false);
-    } else {
-      const __m256i h = _mm512_cvtps_ph(SumRanks<false>(x, x_ranks, j, m), _MM_FROUND_TO_NEAREST_INT);
-      for (int d = 0; d < dsts; ++d) StoreF16<false>(dst[d] + j, h, m, false);
-    }
+    if (m == kAll) RankSumVector<true>(x, x_ranks, dst, dsts, j, m);
+    else RankSumVector<false>(x, x_ranks, dst, dsts, j, m);
   }
 }
 
