@@ -151,7 +151,8 @@ function subject(c: ConfigResult): ImplResult | undefined {
   return c.impls.find((r) => r.impl !== ORT);
 }
 
-function report(configs: readonly ConfigResult[]): OpReport {
+/** The dense tables, chart and summary of a run's configs (exported for test/benchTables.test.ts). */
+export function denseReport(configs: readonly ConfigResult[]): OpReport {
   const hasOrt = anyRan(configs, ORT);
   const withFloor = configs.some((c) => c.backend === 'cpu' && c.floorMs !== null);
   const name = denseHeader(configs.map(subject).filter((r): r is ImplResult => r !== undefined).map((r) => r.impl));
@@ -205,7 +206,7 @@ export function denseBench(env: BenchEnv, args: CliArgs): OpBench {
         configs.push(...shape);
         finished(shape);
       }
-      return report(configs);
+      return denseReport(configs);
     },
   };
 }
