@@ -69,9 +69,16 @@ float HorizontalSum(__m256 v) {
   return _mm_cvtss_f32(s);
 }
 
+// W rows per group for M rows of X. At m = 1 four streams read faster than six, as on AVX-512
+// (dense_cpu_avx512.cc): 2026-12-06, the avx2 ISA forced on Zen 5, C++ loop over DenseMatmulF16,
+// rotated weights, the two alternated in one process, medians ms, 6 → 4 rows: 2 threads 4096²
+// 0.625 → 0.607 and 0.616 → 0.603, 4096×14336 2.24 → 1.94 and 2.21 → 1.98, 14336×4096 2.21 → 2.16
+// and 2.18 → 2.16, 8192² 2.57 → 2.51 and 2.50 → 2.45; 1 thread 4096² 1.33 → 1.28, 4096×14336 3.70
+// → 3.63 (against 4 rows: 3 rows 15% slower on 4096², 8 level to 8% slower). Each row is its own
+// chain: same bits.
 template <int M>
 constexpr int GemvRows() {
-  return M == 1 ? 6 : M == 2 ? 4 : 3;
+  return M <= 2 ? 4 : 3;
 }
 
 constexpr int kGemvFirstPassRows = 3;
