@@ -86,7 +86,8 @@ constexpr int kGemvFirstPassRows = 3;
 
 // R rows of W against M rows of X over whole k; the k tail (< 8) is finished in scalar.
 template <int M, int R>
-void GemvRowsKernel(const float* x, const uint16_t* w, int64_t k, float* out, int64_t ld_out) {
+void GemvRowsKernel(const float* x, const uint16_t* w, int64_t k, int64_t row_stride, float* out, int64_t out_stride,
+                    int64_t ld_out) {
   __m256 acc[R][M];
 #pragma GCC unroll 8
   for (int r = 0; r < R; ++r)
@@ -98,13 +99,13 @@ void GemvRowsKernel(const float* x, const uint16_t* w, int64_t k, float* out, in
 #pragma GCC unroll 4
     for (int i = 0; i < M; ++i) xv[i] = _mm256_loadu_ps(x + i * k + k0);
     if ((k0 & 31) == 0) {  // once per 64-byte line of each row
-      const int64_t off = GemvPrefetchOffset(k0, k, R);
 #pragma GCC unroll 8
-      for (int r = 0; r < R; ++r) _mm_prefetch(reinterpret_cast<const char*>(w + r * k + off), _MM_HINT_T0);
+      for (int r = 0; r < R; ++r)
+        _mm_prefetch(reinterpret_cast<const char*>(w + r * row_stride + k0 + kGemvPrefetchElems), _MM_HINT_T0);
     }
 #pragma GCC unroll 8
     for (int r = 0; r < R; ++r) {
-      const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w + r * k + k0));
+      const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w + r * row_stride + k0));
       const __m256 wv = _mm256_cvtph_ps(h);
 #pragma GCC unroll 4
       for (int i = 0; i < M; ++i) acc[r][i] = _mm256_fmadd_ps(wv, xv[i], acc[r][i]);
@@ -113,8 +114,8 @@ void GemvRowsKernel(const float* x, const uint16_t* w, int64_t k, float* out, in
   for (int r = 0; r < R; ++r) {
     for (int i = 0; i < M; ++i) {
       float s = HorizontalSum(acc[r][i]);
-      for (int64_t kk = k0; kk < k; ++kk) s += x[i * k + kk] * scalar::F16ToF32One(w[r * k + kk]);
-      out[i * ld_out + r] = s;
+      for (int64_t kk = k0; kk < k; ++kk) s += x[i * k + kk] * scalar::F16ToF32One(w[r * row_stride + kk]);
+      out[i * ld_out + r * out_stride] = s;
     }
   }
 }

@@ -79,7 +79,8 @@ constexpr int kGemvFirstPassRows = 4;
 #include "cpu/dense_gemv_passes.inc"
 
 template <int M, int R>
-void GemvRowsKernel(const float* x, const uint16_t* w, int64_t k, float* out, int64_t ld_out) {
+void GemvRowsKernel(const float* x, const uint16_t* w, int64_t k, int64_t row_stride, float* out, int64_t out_stride,
+                    int64_t ld_out) {
   __m512 acc[R][M];
 #pragma GCC unroll 8
   for (int r = 0; r < R; ++r)
@@ -91,13 +92,13 @@ void GemvRowsKernel(const float* x, const uint16_t* w, int64_t k, float* out, in
 #pragma GCC unroll 4
     for (int i = 0; i < M; ++i) xv[i] = _mm512_maskz_loadu_ps(mask, x + i * k + k0);
     if ((k0 & 31) == 0) {
-      const int64_t off = GemvPrefetchOffset(k0, k, R);
 #pragma GCC unroll 8
-      for (int r = 0; r < R; ++r) _mm_prefetch(reinterpret_cast<const char*>(w + r * k + off), _MM_HINT_T0);
+      for (int r = 0; r < R; ++r)
+        _mm_prefetch(reinterpret_cast<const char*>(w + r * row_stride + k0 + kGemvPrefetchElems), _MM_HINT_T0);
     }
 #pragma GCC unroll 8
     for (int r = 0; r < R; ++r) {
-      const __m512 wv = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(mask, w + r * k + k0));
+      const __m512 wv = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(mask, w + r * row_stride + k0));
 #pragma GCC unroll 4
       for (int i = 0; i < M; ++i) acc[r][i] = _mm512_fmadd_ps(wv, xv[i], acc[r][i]);
     }
@@ -105,7 +106,7 @@ void GemvRowsKernel(const float* x, const uint16_t* w, int64_t k, float* out, in
 #pragma GCC unroll 8
   for (int r = 0; r < R; ++r)
 #pragma GCC unroll 4
-    for (int i = 0; i < M; ++i) out[i * ld_out + r] = _mm512_reduce_add_ps(acc[r][i]);
+    for (int i = 0; i < M; ++i) out[i * ld_out + r * out_stride] = _mm512_reduce_add_ps(acc[r][i]);
 }
 
 void Gemv(const float* x, int m, const uint16_t* w, int64_t k, int64_t n_begin, int64_t n_end,
