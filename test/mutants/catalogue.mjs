@@ -172,6 +172,32 @@ export default [
     replace: 'SPARQ_LAYOUT_FN RowCol ldmatrix_x4_a_rows(int lane) { return RowCol{(lane & 7) + 8 * (lane >> 4), ((lane >> 3) & 1) * 8}; }',
     models: 'A loaded with the n-major B row map: registers a2a3 and a4a5 exchanged',
   },
+  // the CPU GEMV's row groups (dense_gemv_passes.inc, both ISAs): the rows of a group are a quarter
+  // of the thread's range apart (2026-12-06)
+  {
+    name: 'dense-cpu-gemv-leftover-row-skipped',
+    kernel: 'dense',
+    file: 'native/cpu/dense_gemv_passes.inc',
+    search: '  for (int64_t j = R * q; j < cols; ++j) fn(j, 1, 0);',
+    replace: '  for (int64_t j = R * q + 1; j < cols; ++j) fn(j, 1, 0);',
+    models: "CPU GEMV: the first of a thread's rows past its whole groups never computed (its output left as the scratch held it)",
+  },
+  {
+    name: 'dense-cpu-gemv-avx512-rows-adjacent',
+    kernel: 'dense',
+    file: 'native/cpu/dense_cpu_avx512.cc',
+    search: 'const __m512 wv = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(mask, w + r * row_stride + k0));',
+    replace: 'const __m512 wv = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(mask, w + r * k + k0));',
+    models: "AVX-512 GEMV: a group's rows read as adjacent W rows (the grouping before) while its outputs go to the strided rows",
+  },
+  {
+    name: 'dense-cpu-gemv-avx2-output-stride',
+    kernel: 'dense',
+    file: 'native/cpu/dense_cpu_avx2.cc',
+    search: '      out[i * ld_out + r * out_stride] = s;',
+    replace: '      out[i * ld_out + r] = s;',
+    models: "AVX2 GEMV: a group's outputs stored side by side although its rows are a quarter of the range apart",
+  },
 
   // ---------------------------------------------------------------- w4a16 (w4a16.cuh, w4a16_layout.cuh, w4a16_plan.cuh)
   {
