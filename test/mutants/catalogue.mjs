@@ -178,8 +178,8 @@ export default [
     name: 'dense-cpu-gemv-leftover-row-skipped',
     kernel: 'dense',
     file: 'native/cpu/dense_gemv_passes.inc',
-    search: '  for (int64_t j = R * q; j < cols; ++j) fn(j, 1, 0);',
-    replace: '  for (int64_t j = R * q + 1; j < cols; ++j) fn(j, 1, 0);',
+    search: '  for (int64_t j = R * q; j < cols; ++j) fn(j, GroupRows<1>{}, int64_t(0));',
+    replace: '  for (int64_t j = R * q + 1; j < cols; ++j) fn(j, GroupRows<1>{}, int64_t(0));',
     models: "CPU GEMV: the first of a thread's rows past its whole groups never computed (its output left as the scratch held it)",
   },
   {
