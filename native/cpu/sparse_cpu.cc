@@ -198,6 +198,7 @@ Skip ChooseSkip(cpu::Isa isa, const SparseWeightView& w, int64_t rows_per_unit, 
   const bool bitmap = avx512 && w.format == SparseFormat::kBitmap;
   const sparse::CpuRows r = w.cpu_rows != nullptr ? sparse::CpuRowsAt(w.cpu_rows) : sparse::CpuRows{};
   const bool lists = r.header != nullptr && r.has_lists(), lanes = avx512 && r.header != nullptr && r.has_lanes();
+  const bool lanes_kernel = lanes && cpu::HasAvx512Vbmi();  // its m = 1 gather is vpermt2b
   // The rows kernel reads the lanes where the weight has them (AVX-512 only), else the lists; unforced,
   // a weight with both (tests build them) takes the lists where sparse.encode would have built only
   // them (sparq/sparse.h kLanesMaxDensity: there the lists one was the faster).
@@ -211,8 +212,8 @@ Skip ChooseSkip(cpu::Isa isa, const SparseWeightView& w, int64_t rows_per_unit, 
   else if (forced == Forced::kRows) want = rows;
   else if (forced == Forced::kLists) want = lists ? Skip::kListRows : Skip::kNone;
   else if (forced == Forced::kBitmap) want = bitmap ? Skip::kBitmap : Skip::kNone;
-  else if (forced == Forced::kLanes) want = lanes ? Skip::kLanes : Skip::kNone;
-  else if (lanes && sparse::LanesPreferred() && density <= kLanesDecodeMaxDensity &&
+  else if (forced == Forced::kLanes) want = lanes_kernel ? Skip::kLanes : Skip::kNone;
+  else if (lanes_kernel && sparse::LanesPreferred() && density <= kLanesDecodeMaxDensity &&
            rows_per_unit <= (density <= kLanesWideMaxDensity ? kLanesWideMaxRows : kLanesMaxRows))
     want = Skip::kLanes;
   else if (rows != Skip::kNone && (density <= RowsMaxDensity(avx512, rows_per_unit) ||
@@ -261,16 +262,19 @@ int64_t RowsPerUnit(int64_t m, int64_t slabs, int threads) {
 // zero past k (cols = lane_chunks·2048).
 cpu::AlignedArray<uint16_t> LanesX(const uint16_t* x, int64_t m, int64_t k, int64_t cols, cpu::ThreadPool& pool) {
   using sparse::kLanesChunkK;
-  constexpr int64_t kClassCols = kLanesChunkK / sparse::kRowsClasses;
+  using sparse::kRowsClasses;
+  constexpr int64_t kClassCols = kLanesChunkK / kRowsClasses;
   cpu::AlignedArray<uint16_t> out = cpu::AllocAligned<uint16_t>(m * cols);
   pool.ParallelFor(m, [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
+      const uint16_t* xr = x + r * k;
       uint16_t* o = out.get() + r * cols;
-      std::fill(o, o + cols, uint16_t(0));
-      for (int64_t kk = 0; kk < k; ++kk) {
-        const int64_t q = kk / kLanesChunkK, in = kk % kLanesChunkK;
-        o[q * kLanesChunkK + (in % sparse::kRowsClasses) * kClassCols + in / sparse::kRowsClasses] = x[r * k + kk];
-      }
+      for (int64_t q = 0; q < cols; q += kLanesChunkK)
+        for (int64_t c = 0; c < kRowsClasses; ++c, o += kClassCols)
+          for (int64_t j = 0; j < kClassCols; ++j) {
+            const int64_t kk = q + kRowsClasses * j + c;
+            o[j] = kk < k ? xr[kk] : uint16_t(0);
+          }
     }
   });
   return out;
@@ -394,16 +398,24 @@ Status SparseMatmulCpu(const SparseWeightView& w, const uint16_t* x, const uint1
                                : skip == Skip::kLanes  ? rows_per_unit * cs::kRowLanes * sparse::kLanesRows
                                : skip == Skip::kBitmap ? cs::kTileDim * cs::kRowLanes * 16
                                                        : 0;
+    // dec, values32 and halves (Scratch) serve the expanding kernels and values32 the bitmap skip one;
+    // the rows and lanes kernels read none of them (~40 KiB a thread a call not allocated).
+    const auto needs_expand_scratch = [](Skip k) { return k == Skip::kNone || k == Skip::kBitmap; };
+    const bool expands = needs_expand_scratch(skip) || (split_tail && needs_expand_scratch(tail_skip));
     // A thread per 2^19 stored-weight × row products at least (cpu::PartsForWork): a small weight
     // runs on the calling thread rather than pay for waking a worker.
     pool.ParallelFor(slabs * row_parts, [&](int64_t u0, int64_t u1) {
       cpu::AlignedArray<float> c = cpu::AllocAligned<float>(rows_per_unit * cs::kSlabCFloats);
-      cpu::AlignedArray<float> dec = cpu::AllocAligned<float>(cs::kDecElems);
-      cpu::AlignedArray<float> values32 = cpu::AllocAligned<float>(cs::kDecElems + 16);
-      cpu::AlignedArray<uint16_t> halves = cpu::AllocAligned<uint16_t>(cs::kDecElems + cs::kHalvesSlack);
+      cpu::AlignedArray<float> dec, values32;
+      cpu::AlignedArray<uint16_t> halves;
+      if (expands) {
+        dec = cpu::AllocAligned<float>(cs::kDecElems);
+        values32 = cpu::AllocAligned<float>(cs::kDecElems + 16);
+        halves = cpu::AllocAligned<uint16_t>(cs::kDecElems + cs::kHalvesSlack);
+        std::memset(dec.get(), 0, sizeof(float) * cs::kDecElems);
+      }
       cpu::AlignedArray<float> rows_acc;
       if (std::max(acc_floats, tail_acc_floats) > 0) rows_acc = cpu::AllocAligned<float>(std::max(acc_floats, tail_acc_floats));
-      std::memset(dec.get(), 0, sizeof(float) * cs::kDecElems);
       const cs::Scratch s{dec.get(), values32.get(), halves.get(), rows_acc.get()};
       for (int64_t u = u0; u < u1; ++u) {
         const int64_t slab = u / row_parts, part = u % row_parts;
@@ -415,12 +427,14 @@ Status SparseMatmulCpu(const SparseWeightView& w, const uint16_t* x, const uint1
         const int64_t j0 = slab * cs::kTileDim, rows = std::min<int64_t>(cs::kTileDim, w.n - j0);
         for (int64_t i = i0; i < i1; ++i) {
           const float* ci = c.get() + (i - i0) * cs::kSlabCFloats;
-          uint16_t* yi = y + i * w.n + j0;
+          // The row's sums, then one vector conversion (same bits as the scalar one, cpu_kernels_test):
+          // at m = 1 the scalar rounding was ~4% of an 80%-sparse 4096² call.
+          float sums[cs::kTileDim];
           for (int64_t r = 0; r < rows; ++r) {
-            float v = SumLanes(ci + r * cs::kRowLanes);
-            if (bias != nullptr) v += bias32[j0 + r];
-            yi[r] = cpu::scalar::F32ToF16One(v);
+            sums[r] = SumLanes(ci + r * cs::kRowLanes);
+            if (bias != nullptr) sums[r] += bias32[j0 + r];
           }
+          cpu::F32ToF16(sums, y + i * w.n + j0, size_t(rows), isa);
         }
       }
     }, cpu::PartsForWork(p.values_len * m));

@@ -138,8 +138,9 @@ namespace avx2rows { SlabFn RowsSlabFn(); }
 // the same FMAs, fewer padding slots, so a weight with lanes needs no lists. Same bits, same
 // conditions (finite X, Problem::xt, Scratch::rows_acc as the rows kernel's), Problem::rows with lanes.
 namespace avx512lanerows { SlabFn LaneRowsSlabFn(); }
-// The AVX-512 kernel over the weight's cpu lanes (sparse_cpu_avx512_lanes.cc): 32 weight rows on
-// fp16 lanes, their x values permuted from the chunk's class; for 1–8 X rows. Same bits, same conditions
+// The AVX-512 kernel over the weight's cpu lanes (sparse_cpu_avx512_lanes.cc; also needs
+// AVX512_VBMI): 32 weight rows on fp16 lanes, their x values permuted from the chunk's class; for
+// 1–8 X rows. Same bits, same conditions
 // (finite X), and Problem::rows with lanes, Problem::x_lanes, Scratch::rows_acc.
 namespace avx512lanes { SlabFn LanesSlabFn(); }
 

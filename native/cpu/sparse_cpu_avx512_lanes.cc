@@ -2,8 +2,10 @@
 // "lanes"; contract: sparse_cpu.h), for one or a few X rows (the driver: up to 6, 8 when very
 // sparse). 32 weight rows sit on the 32 fp16 lanes of a zmm; a step of a run is 32 stored weights
 // (one per row, all of one class k mod 8) and their column indices, and the 32 x values they meet
-// come from the chunk's 256 class-c x values (8 zmm) by four vpermt2w and three blends. Every step is two FMAs of 16 useful lanes
-// (padding aside), where the bitmap kernels expand and multiply all 64 weights of every 8×8 block
+// come from the chunk's 256 class-c x values (8 zmm): at m = 1 by byte permutes over the values'
+// split low and high bytes (RunSteps), with more X rows by four vpermt2w and three blends per row
+// (GatherX; needs AVX512_VBMI for the first, so the driver takes this kernel only where the CPU
+// has it). Every step is two FMAs of 16 useful lanes (padding aside), where the bitmap kernels expand and multiply all 64 weights of every 8×8 block
 // and the rows kernel spends a 16-lane FMA per stored weight on 1 X row: at m = 1 this one is
 // bound by the bytes it reads, the others by their instructions (docs/kernels.md "The lanes kernel").
 //
@@ -31,7 +33,7 @@
 #include "sparq/sparse.h"
 
 // After every #include: only this file's own functions get the ISA (STYLE.md §11).
-#pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,fma,f16c")
+#pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,avx512vbmi,fma,f16c")
 
 namespace sparq::cpu::sparse::avx512lanes {
 namespace {
@@ -69,20 +71,73 @@ void LoadTable(const uint16_t* table, __m512i (&t)[kTableRegs]) {
   for (int i = 0; i < kTableRegs; ++i) t[i] = _mm512_load_si512(table + 32 * i);
 }
 
-// One run of `steps` steps for one X row (m = 1), its tables in registers: acc[0..32) (+)= Σ_steps
-// w·x, lanes 0–15 and 16–31 apart.
+// m = 1 gathers bytes, not words: the run's 256 x values split into their low and their high
+// bytes (4 zmm each), so one vpermt2b (7 index bits, 128 bytes) serves 64 column indices — two
+// steps, whose 64 column bytes are one load, no widening — and bit 7 picks the half with the mask
+// vpmovb2m takes straight from the indices. Per two steps: four vpermt2b, two blends, two
+// byte→word unpacks, where the word gather spent eight vpermt2w, six blends, two vptestmw and two
+// widenings. The unpacks interleave within 128-bit lanes, so the indices go in with their 8-byte
+// blocks 1 and 2 swapped (of each step) to come out in row order: unpacklo = rows 0–15 of step a
+// | rows 0–15 of step b, unpackhi = rows 16–31 of each. Measured (4096², 80%, 1 thread, Zen 5,
+// alternated in one process, 2026-12-06): weight in cache 0.46 → 0.37 ms, 2048² 0.105 → 0.076;
+// from DRAM level (0.52–0.53 both: this box reads the lanes' two streams at ~25 GB/s a core,
+// whatever the kernel does per byte). Same bits: each accumulator lane still takes its row's
+// class-c products in k order.
+struct ByteTables {
+  __m512i lo[4], hi[4];  // entries 64q .. 64q + 63 in lo[q] / hi[q]
+};
+
+ByteTables SplitTable(const uint16_t* table) {
+  ByteTables b;
+  for (int q = 0; q < 4; ++q) {
+    const __m512i w0 = _mm512_load_si512(table + 64 * q), w1 = _mm512_load_si512(table + 64 * q + 32);
+    b.lo[q] = _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtepi16_epi8(w0)), _mm512_cvtepi16_epi8(w1), 1);
+    b.hi[q] = _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtepi16_epi8(_mm512_srli_epi16(w0, 8))),
+                                 _mm512_cvtepi16_epi8(_mm512_srli_epi16(w1, 8)), 1);
+  }
+  return b;
+}
+
+// The x values (fp16) of 64 column indices `j` (two steps' 32 bytes each, raw from the run), as
+// two zmm of 32 words: [0] = rows 0–15 of step a then of step b, [1] = rows 16–31 of each.
+struct XPair {
+  __m512i rows_lo, rows_hi;
+};
+XPair GatherXPair(const ByteTables& t, __m512i j) {
+  const __m512i blocks = _mm512_set_epi64(7, 5, 6, 4, 3, 1, 2, 0);  // swap 8-byte blocks 1 and 2 of each step
+  j = _mm512_permutexvar_epi64(blocks, j);
+  const __mmask64 upper = _mm512_movepi8_mask(j);  // bit 7: entries 128–255
+  const __m512i lo = _mm512_mask_blend_epi8(upper, _mm512_permutex2var_epi8(t.lo[0], j, t.lo[1]),
+                                            _mm512_permutex2var_epi8(t.lo[2], j, t.lo[3]));
+  const __m512i hi = _mm512_mask_blend_epi8(upper, _mm512_permutex2var_epi8(t.hi[0], j, t.hi[1]),
+                                            _mm512_permutex2var_epi8(t.hi[2], j, t.hi[3]));
+  return {_mm512_unpacklo_epi8(lo, hi), _mm512_unpackhi_epi8(lo, hi)};
+}
+
+__m512 HalfStep(const uint16_t* values, __m256i x, __m512 acc) {
+  return _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(values))),
+                         _mm512_cvtph_ps(x), acc);
+}
+
+// One run of `steps` steps for one X row (m = 1): acc[0..32) (+)= Σ_steps w·x, lanes 0–15 and
+// 16–31 apart.
 void RunSteps(const uint16_t* table, const uint16_t* values, const uint8_t* cols, int steps, float* acc) {
-  __m512i t[kTableRegs];
-  LoadTable(table, t);
+  const ByteTables t = SplitTable(table);
   __m512 a0 = _mm512_load_ps(acc), a1 = _mm512_load_ps(acc + kHalfLanes);
-  for (int s = 0; s < steps; ++s, values += kLanesRows, cols += kLanesRows) {
+  int s = 0;
+  for (; s + 2 <= steps; s += 2, values += 2 * kLanesRows, cols += 2 * kLanesRows) {
     PrefetchAhead(values, cols);
-    const __m512i j = _mm512_cvtepu8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(cols)));
-    const __m512i x = GatherX(t, j, QuarterMasks(j));
-    const __m512i w = _mm512_loadu_si512(values);
-    a0 = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm512_castsi512_si256(w)), _mm512_cvtph_ps(_mm512_castsi512_si256(x)), a0);
-    a1 = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm512_extracti64x4_epi64(w, 1)),
-                         _mm512_cvtph_ps(_mm512_extracti64x4_epi64(x, 1)), a1);
+    PrefetchAhead(values + kLanesRows, cols + kLanesRows);
+    const XPair x = GatherXPair(t, _mm512_loadu_si512(cols));
+    a0 = HalfStep(values, _mm512_castsi512_si256(x.rows_lo), a0);
+    a1 = HalfStep(values + kHalfLanes, _mm512_castsi512_si256(x.rows_hi), a1);
+    a0 = HalfStep(values + kLanesRows, _mm512_extracti64x4_epi64(x.rows_lo, 1), a0);
+    a1 = HalfStep(values + kLanesRows + kHalfLanes, _mm512_extracti64x4_epi64(x.rows_hi, 1), a1);
+  }
+  if (s < steps) {  // an odd last step: its 32 indices alone, step b's half unused
+    const XPair x = GatherXPair(t, _mm512_zextsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(cols))));
+    a0 = HalfStep(values, _mm512_castsi512_si256(x.rows_lo), a0);
+    a1 = HalfStep(values + kHalfLanes, _mm512_castsi512_si256(x.rows_hi), a1);
   }
   _mm512_store_ps(acc, a0);
   _mm512_store_ps(acc + kHalfLanes, a1);
@@ -122,6 +177,24 @@ void RunStepsRows(const uint16_t* table, int64_t table_stride, const uint16_t* v
   }
 }
 
+// c[row][0] += the row's total over its 8 class sums acc[class][row] (row 0..31), taken in the
+// tree the driver's SumLanes uses, 16 rows at a time; c[row][1..7] are left as they are (+0 from
+// the driver). The driver's SumLanes over (total, +0, …, +0) is then the total bit for bit: adding
+// +0 changes nothing but a −0, and no sum that starts from +0 (acc, c) is −0 in round-to-nearest.
+// In place of a transpose of the 8 × 32 sums into c's row-major lanes: 256 scalar adds a row group,
+// which with the driver's scalar rounding were ~8% of an 80%-sparse 4096² m = 1 call (Zen 5).
+void AddRowTotals(const float* acc, float* c) {
+  for (int h = 0; h < kLanesRows; h += kHalfLanes) {
+    __m512 a[kRowsClasses];
+    for (int cl = 0; cl < kRowsClasses; ++cl) a[cl] = _mm512_load_ps(acc + cl * kLanesRows + h);
+    const __m512 total = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(a[0], a[1]), _mm512_add_ps(a[2], a[3])),
+                                       _mm512_add_ps(_mm512_add_ps(a[4], a[5]), _mm512_add_ps(a[6], a[7])));
+    alignas(64) float t[kHalfLanes];
+    _mm512_store_ps(t, total);
+    for (int r = 0; r < kHalfLanes; ++r) c[(h + r) * kRowLanes] += t[r];
+  }
+}
+
 void LanesSlab(const Problem& p, int64_t slab, int64_t i_begin, int64_t i_end, float* c, const Scratch& s) {
   const sparq::sparse::CpuRows& r = p.rows;
   const int64_t chunks = r.header->lane_chunks, rows = i_end - i_begin;
@@ -157,11 +230,7 @@ void LanesSlab(const Problem& p, int64_t slab, int64_t i_begin, int64_t i_end, f
         values += int64_t(steps) * kLanesRows;
         cols += int64_t(steps) * kLanesRows;
       }
-    for (int64_t i = 0; i < rows; ++i)
-      for (int lane = 0; lane < kLanesRows; ++lane) {
-        float* ci = c + i * kSlabCFloats + (gs * kLanesRows + lane) * kRowLanes;
-        for (int cl = 0; cl < kRowsClasses; ++cl) ci[cl] += acc[i * kRowAccFloats + cl * kLanesRows + lane];
-      }
+    for (int64_t i = 0; i < rows; ++i) AddRowTotals(acc + i * kRowAccFloats, c + i * kSlabCFloats + gs * kLanesRows * kRowLanes);
   }
 }
 
