@@ -2,12 +2,11 @@
 // "lanes"; contract: sparse_cpu.h), for one or a few X rows (the driver: up to 6, 8 when very
 // sparse). 32 weight rows sit on the 32 fp16 lanes of a zmm; a step of a run is 32 stored weights
 // (one per row, all of one class k mod 8) and their column indices, and the 32 x values they meet
-// come from the chunk's 256 class-c x values (8 zmm): at m = 1 by byte permutes over the values'
-// split low and high bytes (RunSteps), with more X rows by four vpermt2w and three blends per row
-// (GatherX; needs AVX512_VBMI for the first, so the driver takes this kernel only where the CPU
-// has it). Every step is two FMAs of 16 useful lanes (padding aside), where the bitmap kernels expand and multiply all 64 weights of every 8×8 block
-// and the rows kernel spends a 16-lane FMA per stored weight on 1 X row: at m = 1 this one is
-// bound by the bytes it reads, the others by their instructions (docs/kernels.md "The lanes kernel").
+// come from the chunk's 256 class-c x values by byte permutes over their low and high bytes
+// (ByteTables; AVX512_VBMI, so the driver takes this kernel only where the CPU has it). Every step
+// is two FMAs of 16 useful lanes (padding aside), where the bitmap kernels expand and multiply all
+// 64 weights of every 8×8 block and the rows kernel spends a 16-lane FMA per stored weight on 1 X
+// row: at m = 1 this one is bound by the bytes it reads, the others by their instructions (docs/kernels.md "The lanes kernel").
 //
 // Accumulators: lane r of acc[c] holds row 32g + r's class-c sum, each class summed in increasing k
 // from +0 (chunk by chunk, a run's steps in k order), so the same bits as the expanding kernels for
@@ -42,44 +41,23 @@ using sparq::sparse::kLanesChunkK;
 using sparq::sparse::kLanesRows;
 using sparq::sparse::kRowsClasses;
 constexpr int kClassCols = kLanesChunkK / kRowsClasses;  // 256 x values per (chunk, class)
-constexpr int kTableRegs = kClassCols / 32;              // 8 zmm of fp16
 constexpr int kHalfLanes = 16;                           // fp32 lanes of one accumulator
 // X rows per pass over a run (m ≥ 2): 4 and 6 measured level (m = 5–8, 70–80%; docs/kernels.md).
 constexpr int64_t kRowsPerPass = 4;
 
 #include "cpu/sparse_lanes_prefetch.inc"
 
-// Bits 6 and 7 of each lane's column index j: which quarter of the 256 table values it reads.
-struct QuarterMasks {
-  __mmask32 b6, b7;
-  explicit QuarterMasks(__m512i j)
-      : b6(_mm512_test_epi16_mask(j, _mm512_set1_epi16(64))), b7(_mm512_test_epi16_mask(j, _mm512_set1_epi16(128))) {}
-};
-
-// The 32 x values (fp16) of the lanes' column indices j (0..255, one per 16-bit lane) from the 256
-// of the table: vpermt2w reaches 64, so four of them and a choice by bits 6 and 7 of j. `t` holds
-// the table in registers (m = 1) or loads it from L1 (m ≥ 2: the loads fold into the permutes).
-__m512i GatherX(const __m512i (&t)[kTableRegs], __m512i j, QuarterMasks q) {
-  const __m512i lo = _mm512_mask_blend_epi16(q.b6, _mm512_permutex2var_epi16(t[0], j, t[1]),
-                                             _mm512_permutex2var_epi16(t[2], j, t[3]));
-  const __m512i hi = _mm512_mask_blend_epi16(q.b6, _mm512_permutex2var_epi16(t[4], j, t[5]),
-                                             _mm512_permutex2var_epi16(t[6], j, t[7]));
-  return _mm512_mask_blend_epi16(q.b7, lo, hi);
-}
-
-void LoadTable(const uint16_t* table, __m512i (&t)[kTableRegs]) {
-  for (int i = 0; i < kTableRegs; ++i) t[i] = _mm512_load_si512(table + 32 * i);
-}
-
-// m = 1 gathers bytes, not words: the run's 256 x values split into their low and their high
+// The gather works on bytes, not words: the run's 256 x values split into their low and their high
 // bytes (4 zmm each), so one vpermt2b (7 index bits, 128 bytes) serves 64 column indices — two
 // steps, whose 64 column bytes are one load, no widening — and bit 7 picks the half with the mask
 // vpmovb2m takes straight from the indices. Per two steps: four vpermt2b, two blends, two
 // byte→word unpacks, where the word gather spent eight vpermt2w, six blends, two vptestmw and two
 // widenings. The unpacks interleave within 128-bit lanes, so the indices go in with their 8-byte
 // blocks 1 and 2 swapped (of each step) to come out in row order: unpacklo = rows 0–15 of step a
-// | rows 0–15 of step b, unpackhi = rows 16–31 of each. Measured (4096², 80%, 1 thread, Zen 5,
-// alternated in one process, 2026-12-06): weight in cache 0.46 → 0.37 ms, 2048² 0.105 → 0.076;
+// | rows 0–15 of step b, unpackhi = rows 16–31 of each. Measured against the word gather (4096²,
+// 80%, Zen 5, alternated in one process, 2026-12-06): m = 1, 1 thread, weight in cache 0.46 →
+// 0.37 ms, 2048² 0.105 → 0.076; m = 2 / 3 / 4 / 6, 2 threads, 0.38 → 0.35, 0.48 → 0.44, 0.66 →
+// 0.59, 0.92 → 0.80;
 // from DRAM level (0.52–0.53 both: this box reads the lanes' two streams at ~25 GB/s a core,
 // whatever the kernel does per byte). Same bits: each accumulator lane still takes its row's
 // class-c products in k order.
@@ -98,25 +76,40 @@ ByteTables SplitTable(const uint16_t* table) {
   return b;
 }
 
-// The x values (fp16) of 64 column indices `j` (two steps' 32 bytes each, raw from the run), as
-// two zmm of 32 words: [0] = rows 0–15 of step a then of step b, [1] = rows 16–31 of each.
+// Two steps' 64 column indices (32 bytes each, raw from the run) ready for GatherXPair: their
+// 8-byte blocks 1 and 2 swapped (of each step), and bit 7 of each as a mask (entries 128–255).
+struct PairIndices {
+  __m512i j;
+  __mmask64 upper;
+  explicit PairIndices(__m512i raw)
+      : j(_mm512_permutexvar_epi64(_mm512_set_epi64(7, 5, 6, 4, 3, 1, 2, 0), raw)), upper(_mm512_movepi8_mask(j)) {}
+};
+
+// Their x values (fp16) as two zmm of 32 words: rows_lo = rows 0–15 of step a then of step b,
+// rows_hi = rows 16–31 of each.
 struct XPair {
   __m512i rows_lo, rows_hi;
 };
-XPair GatherXPair(const ByteTables& t, __m512i j) {
-  const __m512i blocks = _mm512_set_epi64(7, 5, 6, 4, 3, 1, 2, 0);  // swap 8-byte blocks 1 and 2 of each step
-  j = _mm512_permutexvar_epi64(blocks, j);
-  const __mmask64 upper = _mm512_movepi8_mask(j);  // bit 7: entries 128–255
-  const __m512i lo = _mm512_mask_blend_epi8(upper, _mm512_permutex2var_epi8(t.lo[0], j, t.lo[1]),
-                                            _mm512_permutex2var_epi8(t.lo[2], j, t.lo[3]));
-  const __m512i hi = _mm512_mask_blend_epi8(upper, _mm512_permutex2var_epi8(t.hi[0], j, t.hi[1]),
-                                            _mm512_permutex2var_epi8(t.hi[2], j, t.hi[3]));
+XPair GatherXPair(const ByteTables& t, const PairIndices& idx) {
+  const __m512i lo = _mm512_mask_blend_epi8(idx.upper, _mm512_permutex2var_epi8(t.lo[0], idx.j, t.lo[1]),
+                                            _mm512_permutex2var_epi8(t.lo[2], idx.j, t.lo[3]));
+  const __m512i hi = _mm512_mask_blend_epi8(idx.upper, _mm512_permutex2var_epi8(t.hi[0], idx.j, t.hi[1]),
+                                            _mm512_permutex2var_epi8(t.hi[2], idx.j, t.hi[3]));
   return {_mm512_unpacklo_epi8(lo, hi), _mm512_unpackhi_epi8(lo, hi)};
 }
 
+// The 32 raw indices of one step alone, as the first half of a pair.
+__m512i OneStepIndices(const uint8_t* cols) {
+  return _mm512_zextsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(cols)));
+}
+
+// 16 weights (fp16) as fp32.
+__m512 Weights16(const uint16_t* values) {
+  return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(values)));
+}
+
 __m512 HalfStep(const uint16_t* values, __m256i x, __m512 acc) {
-  return _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(values))),
-                         _mm512_cvtph_ps(x), acc);
+  return _mm512_fmadd_ps(Weights16(values), _mm512_cvtph_ps(x), acc);
 }
 
 // One run of `steps` steps for one X row (m = 1): acc[0..32) (+)= Σ_steps w·x, lanes 0–15 and
@@ -128,14 +121,14 @@ void RunSteps(const uint16_t* table, const uint16_t* values, const uint8_t* cols
   for (; s + 2 <= steps; s += 2, values += 2 * kLanesRows, cols += 2 * kLanesRows) {
     PrefetchAhead(values, cols);
     PrefetchAhead(values + kLanesRows, cols + kLanesRows);
-    const XPair x = GatherXPair(t, _mm512_loadu_si512(cols));
+    const XPair x = GatherXPair(t, PairIndices(_mm512_loadu_si512(cols)));
     a0 = HalfStep(values, _mm512_castsi512_si256(x.rows_lo), a0);
     a1 = HalfStep(values + kHalfLanes, _mm512_castsi512_si256(x.rows_hi), a1);
     a0 = HalfStep(values + kLanesRows, _mm512_extracti64x4_epi64(x.rows_lo, 1), a0);
     a1 = HalfStep(values + kLanesRows + kHalfLanes, _mm512_extracti64x4_epi64(x.rows_hi, 1), a1);
   }
   if (s < steps) {  // an odd last step: its 32 indices alone, step b's half unused
-    const XPair x = GatherXPair(t, _mm512_zextsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(cols))));
+    const XPair x = GatherXPair(t, PairIndices(OneStepIndices(cols)));
     a0 = HalfStep(values, _mm512_castsi512_si256(x.rows_lo), a0);
     a1 = HalfStep(values + kHalfLanes, _mm512_castsi512_si256(x.rows_hi), a1);
   }
@@ -143,32 +136,45 @@ void RunSteps(const uint16_t* table, const uint16_t* values, const uint8_t* cols
   _mm512_store_ps(acc + kHalfLanes, a1);
 }
 
-// One run for kRows X rows at once (m ≥ 2): a step's column indices, masks and weights are taken
-// once and met by every row's gathered x, its tables read from L1 (8·kRows zmm do not fit the
-// registers); row i's table at table + i·table_stride halves, its accumulators at
+// One run for kRows X rows at once (m ≥ 2): a step pair's column indices, mask and weights are
+// taken once and met by every row's gathered x, its byte tables split once per run into L1
+// (8·kRows zmm do not fit the registers); row i's table at table + i·table_stride halves, its accumulators at
 // acc + i·acc_stride floats. Against one row at a time over the run (each re-reading it from L1),
 // 4096², 2 threads, Zen 5, alternated: m = 4 at 80% 0.90 → 0.55 ms, m = 2 0.42 → 0.29.
 template <int kRows>
 void RunStepsRows(const uint16_t* table, int64_t table_stride, const uint16_t* values, const uint8_t* cols,
                   int steps, float* acc, int64_t acc_stride) {
+  ByteTables t[kRows];
   __m512 a0[kRows], a1[kRows];
   for (int i = 0; i < kRows; ++i) {
+    t[i] = SplitTable(table + i * table_stride);
     a0[i] = _mm512_load_ps(acc + i * acc_stride);
     a1[i] = _mm512_load_ps(acc + i * acc_stride + kHalfLanes);
   }
-  for (int s = 0; s < steps; ++s, values += kLanesRows, cols += kLanesRows) {
+  int s = 0;
+  for (; s + 2 <= steps; s += 2, values += 2 * kLanesRows, cols += 2 * kLanesRows) {
     PrefetchAhead(values, cols);
-    const __m512i j = _mm512_cvtepu8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(cols)));
-    const QuarterMasks quarters(j);
-    const __m512 w0 = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(values)));
-    const __m512 w1 = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(values + kHalfLanes)));
+    PrefetchAhead(values + kLanesRows, cols + kLanesRows);
+    const PairIndices idx(_mm512_loadu_si512(cols));
+    const __m512 wa0 = Weights16(values), wa1 = Weights16(values + kHalfLanes);
+    const __m512 wb0 = Weights16(values + kLanesRows), wb1 = Weights16(values + kLanesRows + kHalfLanes);
 #pragma GCC unroll 8
     for (int i = 0; i < kRows; ++i) {
-      __m512i t[kTableRegs];
-      LoadTable(table + i * table_stride, t);
-      const __m512i x = GatherX(t, j, quarters);
-      a0[i] = _mm512_fmadd_ps(w0, _mm512_cvtph_ps(_mm512_castsi512_si256(x)), a0[i]);
-      a1[i] = _mm512_fmadd_ps(w1, _mm512_cvtph_ps(_mm512_extracti64x4_epi64(x, 1)), a1[i]);
+      const XPair x = GatherXPair(t[i], idx);
+      a0[i] = _mm512_fmadd_ps(wa0, _mm512_cvtph_ps(_mm512_castsi512_si256(x.rows_lo)), a0[i]);
+      a1[i] = _mm512_fmadd_ps(wa1, _mm512_cvtph_ps(_mm512_castsi512_si256(x.rows_hi)), a1[i]);
+      a0[i] = _mm512_fmadd_ps(wb0, _mm512_cvtph_ps(_mm512_extracti64x4_epi64(x.rows_lo, 1)), a0[i]);
+      a1[i] = _mm512_fmadd_ps(wb1, _mm512_cvtph_ps(_mm512_extracti64x4_epi64(x.rows_hi, 1)), a1[i]);
+    }
+  }
+  if (s < steps) {
+    const PairIndices idx(OneStepIndices(cols));
+    const __m512 wa0 = Weights16(values), wa1 = Weights16(values + kHalfLanes);
+#pragma GCC unroll 8
+    for (int i = 0; i < kRows; ++i) {
+      const XPair x = GatherXPair(t[i], idx);
+      a0[i] = _mm512_fmadd_ps(wa0, _mm512_cvtph_ps(_mm512_castsi512_si256(x.rows_lo)), a0[i]);
+      a1[i] = _mm512_fmadd_ps(wa1, _mm512_cvtph_ps(_mm512_castsi512_si256(x.rows_hi)), a1[i]);
     }
   }
   for (int i = 0; i < kRows; ++i) {
