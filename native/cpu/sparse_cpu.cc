@@ -447,8 +447,9 @@ Status SparseMatmulCpu(const SparseWeightView& w, const uint16_t* x, const uint1
 namespace sparse {
 
 // Measured on Zen 5 only (2026-12-04): there 2.2–2.8× dense fp16 at 80%, m = 1, where the bitmap
-// kernel was 1.2–1.5×. Each step is four vpermt2w, which other cores run at other rates (several
-// uops each on Intel's port 5, and the bitmap kernel's expands compete for that port already).
+// kernel was 1.2–1.5×. Each step pair is four vpermt2b per X row (four vpermt2w a step until
+// 2026-12-06), which other cores run at other rates (several uops each on Intel's port 5, and the
+// bitmap kernel's expands compete for that port already).
 bool LanesPreferred() {
   constexpr int kAmdZen5Family = 0x1A;
   static const bool preferred =

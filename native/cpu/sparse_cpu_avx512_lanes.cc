@@ -42,7 +42,7 @@ using sparq::sparse::kLanesRows;
 using sparq::sparse::kRowsClasses;
 constexpr int kClassCols = kLanesChunkK / kRowsClasses;  // 256 x values per (chunk, class)
 constexpr int kHalfLanes = 16;                           // fp32 lanes of one accumulator
-// X rows per pass over a run (m ≥ 2): 4 and 6 measured level (m = 5–8, 70–80%; docs/kernels.md).
+// X rows per pass over a run: 4 and 6 measured level (m = 5–8, 70–80%; docs/kernels.md).
 constexpr int64_t kRowsPerPass = 4;
 
 #include "cpu/sparse_lanes_prefetch.inc"
@@ -108,38 +108,11 @@ __m512 Weights16(const uint16_t* values) {
   return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(values)));
 }
 
-__m512 HalfStep(const uint16_t* values, __m256i x, __m512 acc) {
-  return _mm512_fmadd_ps(Weights16(values), _mm512_cvtph_ps(x), acc);
-}
-
-// One run of `steps` steps for one X row (m = 1): acc[0..32) (+)= Σ_steps w·x, lanes 0–15 and
-// 16–31 apart.
-void RunSteps(const uint16_t* table, const uint16_t* values, const uint8_t* cols, int steps, float* acc) {
-  const ByteTables t = SplitTable(table);
-  __m512 a0 = _mm512_load_ps(acc), a1 = _mm512_load_ps(acc + kHalfLanes);
-  int s = 0;
-  for (; s + 2 <= steps; s += 2, values += 2 * kLanesRows, cols += 2 * kLanesRows) {
-    PrefetchAhead(values, cols);
-    PrefetchAhead(values + kLanesRows, cols + kLanesRows);
-    const XPair x = GatherXPair(t, PairIndices(_mm512_loadu_si512(cols)));
-    a0 = HalfStep(values, _mm512_castsi512_si256(x.rows_lo), a0);
-    a1 = HalfStep(values + kHalfLanes, _mm512_castsi512_si256(x.rows_hi), a1);
-    a0 = HalfStep(values + kLanesRows, _mm512_extracti64x4_epi64(x.rows_lo, 1), a0);
-    a1 = HalfStep(values + kLanesRows + kHalfLanes, _mm512_extracti64x4_epi64(x.rows_hi, 1), a1);
-  }
-  if (s < steps) {  // an odd last step: its 32 indices alone, step b's half unused
-    const XPair x = GatherXPair(t, PairIndices(OneStepIndices(cols)));
-    a0 = HalfStep(values, _mm512_castsi512_si256(x.rows_lo), a0);
-    a1 = HalfStep(values + kHalfLanes, _mm512_castsi512_si256(x.rows_hi), a1);
-  }
-  _mm512_store_ps(acc, a0);
-  _mm512_store_ps(acc + kHalfLanes, a1);
-}
-
-// One run for kRows X rows at once (m ≥ 2): a step pair's column indices, mask and weights are
-// taken once and met by every row's gathered x, its byte tables split once per run into L1
-// (8·kRows zmm do not fit the registers); row i's table at table + i·table_stride halves, its accumulators at
-// acc + i·acc_stride floats. Against one row at a time over the run (each re-reading it from L1),
+// One run for kRows X rows at once: a step pair's column indices, mask and weights are taken once
+// and met by every row's gathered x, its byte tables split once per run (kRows = 1: they stay in
+// registers; more spill to L1, 8·kRows zmm); row i's table at table + i·table_stride halves, its
+// accumulators at acc + i·acc_stride floats, lanes 0–15 and 16–31 apart. (m = 1 had its own loop
+// with the tables in registers until 2026-12-06: level with this one at kRows = 1.) Against one row at a time over the run (each re-reading it from L1),
 // 4096², 2 threads, Zen 5, alternated: m = 4 at 80% 0.90 → 0.55 ms, m = 2 0.42 → 0.29.
 template <int kRows>
 void RunStepsRows(const uint16_t* table, int64_t table_stride, const uint16_t* values, const uint8_t* cols,
@@ -220,18 +193,14 @@ void LanesSlab(const Problem& p, int64_t slab, int64_t i_begin, int64_t i_end, f
         if (steps == 0) continue;
         const uint16_t* table = p.x_lanes + i_begin * table_row + (q * kRowsClasses + cl) * kClassCols;
         float* run_acc = acc + cl * kLanesRows;
-        if (rows == 1) {
-          RunSteps(table, values, cols, steps, run_acc);
-        } else {
-          for (int64_t i = 0; i < rows; i += kRowsPerPass) {
-            const int64_t n = std::min<int64_t>(kRowsPerPass, rows - i);
-            const uint16_t* t = table + i * table_row;
-            float* a = run_acc + i * kRowAccFloats;
-            if (n == 4) RunStepsRows<4>(t, table_row, values, cols, steps, a, kRowAccFloats);
-            else if (n == 3) RunStepsRows<3>(t, table_row, values, cols, steps, a, kRowAccFloats);
-            else if (n == 2) RunStepsRows<2>(t, table_row, values, cols, steps, a, kRowAccFloats);
-            else RunStepsRows<1>(t, table_row, values, cols, steps, a, kRowAccFloats);
-          }
+        for (int64_t i = 0; i < rows; i += kRowsPerPass) {
+          const int64_t n = std::min<int64_t>(kRowsPerPass, rows - i);
+          const uint16_t* t = table + i * table_row;
+          float* a = run_acc + i * kRowAccFloats;
+          if (n == 4) RunStepsRows<4>(t, table_row, values, cols, steps, a, kRowAccFloats);
+          else if (n == 3) RunStepsRows<3>(t, table_row, values, cols, steps, a, kRowAccFloats);
+          else if (n == 2) RunStepsRows<2>(t, table_row, values, cols, steps, a, kRowAccFloats);
+          else RunStepsRows<1>(t, table_row, values, cols, steps, a, kRowAccFloats);
         }
         values += int64_t(steps) * kLanesRows;
         cols += int64_t(steps) * kLanesRows;

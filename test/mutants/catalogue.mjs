@@ -998,6 +998,31 @@ export default [
     replace: 'const __m512 xb = MR == 1 ? xv[col8] : BlockX(x + 8 * col8);',
     models: 'AVX-512 quarter walk at 2-3 X rows: every row meets the first row\'s x values (the row stride dropped)',
   },
+  // the lanes kernel's byte gather (2026-12-06)
+  {
+    name: 'sparse-cpu-lanes-blocks-unswapped',
+    kernel: 'sparse',
+    file: 'native/cpu/sparse_cpu_avx512_lanes.cc',
+    search: '_mm512_permutexvar_epi64(_mm512_set_epi64(7, 5, 6, 4, 3, 1, 2, 0), raw)',
+    replace: '_mm512_permutexvar_epi64(_mm512_set_epi64(7, 6, 5, 4, 3, 2, 1, 0), raw)',
+    models: "lanes byte gather: the indices' 8-byte blocks not swapped before the in-lane unpacks, so rows 8-15 and 16-23 of each step meet each other's x values",
+  },
+  {
+    name: 'sparse-cpu-lanes-high-bytes-unshifted',
+    kernel: 'sparse',
+    file: 'native/cpu/sparse_cpu_avx512_lanes.cc',
+    search: 'b.hi[q] = _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtepi16_epi8(_mm512_srli_epi16(w0, 8))),',
+    replace: 'b.hi[q] = _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtepi16_epi8(w0)),',
+    models: 'lanes byte tables: the high-byte table of the first 32 of each 64 x values built from their low bytes (a shift dropped)',
+  },
+  {
+    name: 'sparse-cpu-lanes-odd-step-dropped',
+    kernel: 'sparse',
+    file: 'native/cpu/sparse_cpu_avx512_lanes.cc',
+    search: '  if (s < steps) {\n    const PairIndices idx(OneStepIndices(cols));',
+    replace: '  if (false) {\n    const PairIndices idx(OneStepIndices(cols));',
+    models: "lanes kernel: a run with an odd number of steps loses its last step (the pair loop's tail)",
+  },
   // ---------------------------------------------------------------- int8 (kernels/int8.cuh, int8_layout.cuh, fp32_rn.cuh)
   {
     name: 'int8-detect-compare-strict',
