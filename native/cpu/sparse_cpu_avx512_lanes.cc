@@ -6,7 +6,8 @@
 // (ByteTables; AVX512_VBMI, so the driver takes this kernel only where the CPU has it). Every step
 // is two FMAs of 16 useful lanes (padding aside), where the bitmap kernels expand and multiply all
 // 64 weights of every 8×8 block and the rows kernel spends a 16-lane FMA per stored weight on 1 X
-// row: at m = 1 this one is bound by the bytes it reads, the others by their instructions (docs/kernels.md "The lanes kernel").
+// row: at m = 1 this one is bound by the bytes it reads, the others by their instructions
+// (docs/kernels.md "The lanes kernel", "The byte gather").
 //
 // Accumulators: lane r of acc[c] holds row 32g + r's class-c sum, each class summed in increasing k
 // from +0 (chunk by chunk, a run's steps in k order), so the same bits as the expanding kernels for
@@ -56,11 +57,10 @@ constexpr int64_t kRowsPerPass = 4;
 // blocks 1 and 2 swapped (of each step) to come out in row order: unpacklo = rows 0–15 of step a
 // | rows 0–15 of step b, unpackhi = rows 16–31 of each. Measured against the word gather (4096²,
 // 80%, Zen 5, alternated in one process, 2026-12-06): m = 1, 1 thread, weight in cache 0.46 →
-// 0.37 ms, 2048² 0.105 → 0.076; m = 2 / 3 / 4 / 6, 2 threads, 0.38 → 0.35, 0.48 → 0.44, 0.66 →
-// 0.59, 0.92 → 0.80;
-// from DRAM level (0.52–0.53 both: this box reads the lanes' two streams at ~25 GB/s a core,
-// whatever the kernel does per byte). Same bits: each accumulator lane still takes its row's
-// class-c products in k order.
+// 0.37 ms, 2048² 0.105 → 0.076, from DRAM level (0.52–0.53 both: this box reads the lanes' two
+// arrays at ~25 GB/s a core, whatever the kernel does per byte); m = 2 / 3 / 4 / 6, 2 threads,
+// 0.38 → 0.35, 0.48 → 0.44, 0.66 → 0.59, 0.92 → 0.80. Same bits: each accumulator lane still takes
+// its row's class-c products in k order.
 struct ByteTables {
   __m512i lo[4], hi[4];  // entries 64q .. 64q + 63 in lo[q] / hi[q]
 };
@@ -112,8 +112,9 @@ __m512 Weights16(const uint16_t* values) {
 // and met by every row's gathered x, its byte tables split once per run (kRows = 1: they stay in
 // registers; more spill to L1, 8·kRows zmm); row i's table at table + i·table_stride halves, its
 // accumulators at acc + i·acc_stride floats, lanes 0–15 and 16–31 apart. (m = 1 had its own loop
-// with the tables in registers until 2026-12-06: level with this one at kRows = 1.) Against one row at a time over the run (each re-reading it from L1),
-// 4096², 2 threads, Zen 5, alternated: m = 4 at 80% 0.90 → 0.55 ms, m = 2 0.42 → 0.29.
+// with the tables in registers until 2026-12-06: level with this one at kRows = 1.) Against one
+// row at a time over the run (each re-reading it from L1; word gather), 4096², 2 threads, Zen 5,
+// alternated: m = 4 at 80% 0.90 → 0.55 ms, m = 2 0.42 → 0.29.
 template <int kRows>
 void RunStepsRows(const uint16_t* table, int64_t table_stride, const uint16_t* values, const uint8_t* cols,
                   int steps, float* acc, int64_t acc_stride) {
@@ -205,7 +206,8 @@ void LanesSlab(const Problem& p, int64_t slab, int64_t i_begin, int64_t i_end, f
         values += int64_t(steps) * kLanesRows;
         cols += int64_t(steps) * kLanesRows;
       }
-    for (int64_t i = 0; i < rows; ++i) AddRowTotals(acc + i * kRowAccFloats, c + i * kSlabCFloats + gs * kLanesRows * kRowLanes);
+    for (int64_t i = 0; i < rows; ++i)
+      AddRowTotals(acc + i * kRowAccFloats, c + i * kSlabCFloats + gs * kLanesRows * kRowLanes);
   }
 }
 
