@@ -57,8 +57,8 @@ constexpr int64_t kRowsPerPass = 4;
 // blocks 1 and 2 swapped (of each step) to come out in row order: unpacklo = rows 0–15 of step a
 // | rows 0–15 of step b, unpackhi = rows 16–31 of each. Measured against the word gather (4096²,
 // 80%, Zen 5, alternated in one process, 2026-12-06): m = 1, 1 thread, weight in cache 0.46 →
-// 0.37 ms, 2048² 0.105 → 0.076, from DRAM level (0.52–0.53 both: this box reads the lanes' two
-// arrays at ~25 GB/s a core, whatever the kernel does per byte); m = 2 / 3 / 4 / 6, 2 threads,
+// 0.37 ms, 2048² 0.105 → 0.076, from DRAM level (0.52–0.53 both: near a plain read of the same
+// bytes at 1 thread); m = 2 / 3 / 4 / 6, 2 threads,
 // 0.38 → 0.35, 0.48 → 0.44, 0.66 → 0.59, 0.92 → 0.80. Same bits: each accumulator lane still takes
 // its row's class-c products in k order.
 struct ByteTables {
