@@ -257,23 +257,25 @@ int64_t RowsPerUnit(int64_t m, int64_t slabs, int threads) {
   return std::min(rows, kMaxRowsPerUnit);
 }
 
-// The lanes kernel's X tables (Problem::x_lanes) from x [m][k] fp16 bits: its columns in
-// class-major order per lanes chunk, [m][cols], column q·2048 + c·256 + j = x column q·2048 + 8·j + c,
-// zero past k (cols = lane_chunks·2048).
-cpu::AlignedArray<uint16_t> LanesX(const uint16_t* x, int64_t m, int64_t k, int64_t cols, cpu::ThreadPool& pool) {
+// The lanes kernel's X tables (Problem::x_lanes) from x [m][k] fp16 bits: per X row, lanes chunk q
+// (2048 columns) and class c, the 256 values x[q·2048 + 8·j + c] (j = 0..255, zero past k) as
+// their 256 low bytes then their 256 high bytes; [m][cols·2] bytes, cols = lane_chunks·2048.
+cpu::AlignedArray<uint8_t> LanesX(const uint16_t* x, int64_t m, int64_t k, int64_t cols, cpu::ThreadPool& pool) {
   using sparse::kLanesChunkK;
   using sparse::kRowsClasses;
   constexpr int64_t kClassCols = kLanesChunkK / kRowsClasses;
-  cpu::AlignedArray<uint16_t> out = cpu::AllocAligned<uint16_t>(m * cols);
+  cpu::AlignedArray<uint8_t> out = cpu::AllocAligned<uint8_t>(m * cols * 2);
   pool.ParallelFor(m, [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
       const uint16_t* xr = x + r * k;
-      uint16_t* o = out.get() + r * cols;
+      uint8_t* o = out.get() + r * cols * 2;
       for (int64_t q = 0; q < cols; q += kLanesChunkK)
-        for (int64_t c = 0; c < kRowsClasses; ++c, o += kClassCols)
+        for (int64_t c = 0; c < kRowsClasses; ++c, o += 2 * kClassCols)
           for (int64_t j = 0; j < kClassCols; ++j) {
             const int64_t kk = q + kRowsClasses * j + c;
-            o[j] = kk < k ? xr[kk] : uint16_t(0);
+            const uint16_t v = kk < k ? xr[kk] : uint16_t(0);
+            o[j] = uint8_t(v);
+            o[kClassCols + j] = uint8_t(v >> 8);
           }
     }
   });
@@ -326,7 +328,7 @@ Status SparseMatmulCpu(const SparseWeightView& w, const uint16_t* x, const uint1
     const Skip skip = ChooseSkip(isa, w, rows_per_unit, density, x32.get(), m * w.k_pad);
     if (skip == Skip::kLaneRows || skip == Skip::kListRows || skip == Skip::kLanes) p.rows = sparse::CpuRowsAt(w.cpu_rows);
     cpu::AlignedArray<float> xt;
-    cpu::AlignedArray<uint16_t> x_lanes;
+    cpu::AlignedArray<uint8_t> x_lanes;
     if (skip == Skip::kLanes) {
       x_lanes = LanesX(x, m, w.k, p.rows.header->lane_chunks * sparse::kLanesChunkK, pool);
       p.x_lanes = x_lanes.get();
@@ -357,7 +359,7 @@ Status SparseMatmulCpu(const SparseWeightView& w, const uint16_t* x, const uint1
     // The tail's problem: rows m_main .. m − 1 as rows 0 .. tail − 1 (m_main is a multiple of 16:
     // xt's block m_main / 16 is its first).
     cs::Problem pt = p;
-    cpu::AlignedArray<uint16_t> x_lanes_tail;
+    cpu::AlignedArray<uint8_t> x_lanes_tail;
     cpu::AlignedArray<float> xt_tail;
     cs::SlabFn tail_fn = nullptr;
     int64_t tail_acc_floats = 0;

@@ -59,9 +59,10 @@ struct Problem {
   // has_lanes()): the lists read by the rows kernel over them, the lanes by the lanes kernel and the
   // rows kernel over the lanes.
   sparq::sparse::CpuRows rows;
-  // The lanes kernel's X (null for the others): fp16 bits [m][lane_chunks][8][256], 64-byte
-  // aligned, x_lanes[i][q][c][j] = x[i][q·kLanesChunkK + 8·j + c], zero past k.
-  const uint16_t* x_lanes = nullptr;
+  // The lanes kernel's X (null for the others): the bytes of fp16 values, [m][lane_chunks][8][2][256],
+  // 64-byte aligned: x_lanes[i][q][c][0][j] and [1][j] the low and high byte of
+  // x[i][q·kLanesChunkK + 8·j + c], zero past k (its gather permutes bytes).
+  const uint8_t* x_lanes = nullptr;
   int64_t k_pad = 0;
   const uint16_t* csl_slot = nullptr;      // [4096]: tiled-CSL location -> dec index b·64 + bit
 };

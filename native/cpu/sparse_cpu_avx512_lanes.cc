@@ -3,7 +3,7 @@
 // sparse). 32 weight rows sit on the 32 fp16 lanes of a zmm; a step of a run is 32 stored weights
 // (one per row, all of one class k mod 8) and their column indices, and the 32 x values they meet
 // come from the chunk's 256 class-c x values by byte permutes over their low and high bytes
-// (ByteTables; AVX512_VBMI, so the driver takes this kernel only where the CPU has it). Every step
+// (Problem::x_lanes; AVX512_VBMI, so the driver takes this kernel only where the CPU has it). Every step
 // is two FMAs of 16 useful lanes (padding aside), where the bitmap kernels expand and multiply all
 // 64 weights of every 8×8 block and the rows kernel spends a 16-lane FMA per stored weight on 1 X
 // row: at m = 1 this one is bound by the bytes it reads, the others by their instructions
@@ -48,8 +48,8 @@ constexpr int64_t kRowsPerPass = 4;
 
 #include "cpu/sparse_lanes_prefetch.inc"
 
-// The gather works on bytes, not words: the run's 256 x values split into their low and their high
-// bytes (4 zmm each), so one vpermt2b (7 index bits, 128 bytes) serves 64 column indices — two
+// The gather works on bytes, not words: the run's 256 x values as their low and their high bytes
+// (4 zmm each; the driver lays them out so, Problem::x_lanes), so one vpermt2b (7 index bits, 128 bytes) serves 64 column indices — two
 // steps, whose 64 column bytes are one load, no widening — and bit 7 picks the half with the mask
 // vpmovb2m takes straight from the indices. Per two steps: four vpermt2b, two blends, two
 // byte→word unpacks, where the word gather spent eight vpermt2w, six blends, two vptestmw and two
@@ -61,21 +61,6 @@ constexpr int64_t kRowsPerPass = 4;
 // bytes at 1 thread); m = 2 / 3 / 4 / 6, 2 threads,
 // 0.38 → 0.35, 0.48 → 0.44, 0.66 → 0.59, 0.92 → 0.80. Same bits: each accumulator lane still takes
 // its row's class-c products in k order.
-struct ByteTables {
-  __m512i lo[4], hi[4];  // entries 64q .. 64q + 63 in lo[q] / hi[q]
-};
-
-ByteTables SplitTable(const uint16_t* table) {
-  ByteTables b;
-  for (int q = 0; q < 4; ++q) {
-    const __m512i w0 = _mm512_load_si512(table + 64 * q), w1 = _mm512_load_si512(table + 64 * q + 32);
-    b.lo[q] = _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtepi16_epi8(w0)), _mm512_cvtepi16_epi8(w1), 1);
-    b.hi[q] = _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtepi16_epi8(_mm512_srli_epi16(w0, 8))),
-                                 _mm512_cvtepi16_epi8(_mm512_srli_epi16(w1, 8)), 1);
-  }
-  return b;
-}
-
 // Two steps' 64 column indices (32 bytes each, raw from the run) ready for GatherXPair: their
 // 8-byte blocks 1 and 2 swapped (of each step), and bit 7 of each as a mask (entries 128–255).
 struct PairIndices {
@@ -85,16 +70,23 @@ struct PairIndices {
       : j(_mm512_permutexvar_epi64(_mm512_set_epi64(7, 5, 6, 4, 3, 1, 2, 0), raw)), upper(_mm512_movepi8_mask(j)) {}
 };
 
-// Their x values (fp16) as two zmm of 32 words: rows_lo = rows 0–15 of step a then of step b,
-// rows_hi = rows 16–31 of each.
+// The 64 bytes `plane[j]` of one byte plane (256 bytes: the low or the high bytes of a (chunk,
+// class)'s 256 x values, Problem::x_lanes) for the pair's indices.
+__m512i GatherPlane(const uint8_t* plane, const PairIndices& idx) {
+  const __m512i low = _mm512_permutex2var_epi8(_mm512_load_si512(plane), idx.j, _mm512_load_si512(plane + 64));
+  const __m512i high = _mm512_permutex2var_epi8(_mm512_load_si512(plane + 128), idx.j, _mm512_load_si512(plane + 192));
+  return _mm512_mask_blend_epi8(idx.upper, low, high);
+}
+
+// Their x values (fp16) from the (chunk, class) table at `table` (low bytes, then high bytes) as
+// two zmm of 32 words: rows_lo = rows 0–15 of step a then of step b, rows_hi = rows 16–31 of each.
+// With one X row the tables' loads leave the loop (8 zmm in registers); with more they are L1
+// operands of the permutes.
 struct XPair {
   __m512i rows_lo, rows_hi;
 };
-XPair GatherXPair(const ByteTables& t, const PairIndices& idx) {
-  const __m512i lo = _mm512_mask_blend_epi8(idx.upper, _mm512_permutex2var_epi8(t.lo[0], idx.j, t.lo[1]),
-                                            _mm512_permutex2var_epi8(t.lo[2], idx.j, t.lo[3]));
-  const __m512i hi = _mm512_mask_blend_epi8(idx.upper, _mm512_permutex2var_epi8(t.hi[0], idx.j, t.hi[1]),
-                                            _mm512_permutex2var_epi8(t.hi[2], idx.j, t.hi[3]));
+XPair GatherXPair(const uint8_t* table, const PairIndices& idx) {
+  const __m512i lo = GatherPlane(table, idx), hi = GatherPlane(table + kClassCols, idx);
   return {_mm512_unpacklo_epi8(lo, hi), _mm512_unpackhi_epi8(lo, hi)};
 }
 
@@ -109,19 +101,16 @@ __m512 Weights16(const uint16_t* values) {
 }
 
 // One run for kRows X rows at once: a step pair's column indices, mask and weights are taken once
-// and met by every row's gathered x, its byte tables split once per run (kRows = 1: they stay in
-// registers; more spill to L1, 8·kRows zmm); row i's table at table + i·table_stride halves, its
+// and met by every row's gathered x; row i's table at table + i·table_stride bytes, its
 // accumulators at acc + i·acc_stride floats, lanes 0–15 and 16–31 apart. (m = 1 had its own loop
 // with the tables in registers until 2026-12-06: level with this one at kRows = 1.) Against one
 // row at a time over the run (each re-reading it from L1; word gather), 4096², 2 threads, Zen 5,
 // alternated: m = 4 at 80% 0.90 → 0.55 ms, m = 2 0.42 → 0.29.
 template <int kRows>
-void RunStepsRows(const uint16_t* table, int64_t table_stride, const uint16_t* values, const uint8_t* cols,
+void RunStepsRows(const uint8_t* table, int64_t table_stride, const uint16_t* values, const uint8_t* cols,
                   int steps, float* acc, int64_t acc_stride) {
-  ByteTables t[kRows];
   __m512 a0[kRows], a1[kRows];
   for (int i = 0; i < kRows; ++i) {
-    t[i] = SplitTable(table + i * table_stride);
     a0[i] = _mm512_load_ps(acc + i * acc_stride);
     a1[i] = _mm512_load_ps(acc + i * acc_stride + kHalfLanes);
   }
@@ -134,7 +123,7 @@ void RunStepsRows(const uint16_t* table, int64_t table_stride, const uint16_t* v
     const __m512 wb0 = Weights16(values + kLanesRows), wb1 = Weights16(values + kLanesRows + kHalfLanes);
 #pragma GCC unroll 8
     for (int i = 0; i < kRows; ++i) {
-      const XPair x = GatherXPair(t[i], idx);
+      const XPair x = GatherXPair(table + i * table_stride, idx);
       a0[i] = _mm512_fmadd_ps(wa0, _mm512_cvtph_ps(_mm512_castsi512_si256(x.rows_lo)), a0[i]);
       a1[i] = _mm512_fmadd_ps(wa1, _mm512_cvtph_ps(_mm512_castsi512_si256(x.rows_hi)), a1[i]);
       a0[i] = _mm512_fmadd_ps(wb0, _mm512_cvtph_ps(_mm512_extracti64x4_epi64(x.rows_lo, 1)), a0[i]);
@@ -146,7 +135,7 @@ void RunStepsRows(const uint16_t* table, int64_t table_stride, const uint16_t* v
     const __m512 wa0 = Weights16(values), wa1 = Weights16(values + kHalfLanes);
 #pragma GCC unroll 8
     for (int i = 0; i < kRows; ++i) {
-      const XPair x = GatherXPair(t[i], idx);
+      const XPair x = GatherXPair(table + i * table_stride, idx);
       a0[i] = _mm512_fmadd_ps(wa0, _mm512_cvtph_ps(_mm512_castsi512_si256(x.rows_lo)), a0[i]);
       a1[i] = _mm512_fmadd_ps(wa1, _mm512_cvtph_ps(_mm512_castsi512_si256(x.rows_hi)), a1[i]);
     }
@@ -178,7 +167,7 @@ void AddRowTotals(const float* acc, float* c) {
 void LanesSlab(const Problem& p, int64_t slab, int64_t i_begin, int64_t i_end, float* c, const Scratch& s) {
   const sparq::sparse::CpuRows& r = p.rows;
   const int64_t chunks = r.header->lane_chunks, rows = i_end - i_begin;
-  const int64_t table_row = chunks * kLanesChunkK;  // halves of one X row's tables
+  const int64_t table_row = chunks * kLanesChunkK * 2;  // bytes of one X row's tables
   constexpr int64_t kGroupsPerSlab = kTileDim / kLanesRows;
   constexpr int64_t kRowAccFloats = kRowsClasses * kLanesRows;  // one X row's accumulators: [8][32]
   float* acc = s.rows_acc;
@@ -192,11 +181,11 @@ void LanesSlab(const Problem& p, int64_t slab, int64_t i_begin, int64_t i_end, f
       for (int cl = 0; cl < kRowsClasses; ++cl) {
         const int steps = counts[q * kRowsClasses + cl];
         if (steps == 0) continue;
-        const uint16_t* table = p.x_lanes + i_begin * table_row + (q * kRowsClasses + cl) * kClassCols;
+        const uint8_t* table = p.x_lanes + i_begin * table_row + (q * kRowsClasses + cl) * 2 * kClassCols;
         float* run_acc = acc + cl * kLanesRows;
         for (int64_t i = 0; i < rows; i += kRowsPerPass) {
           const int64_t n = std::min<int64_t>(kRowsPerPass, rows - i);
-          const uint16_t* t = table + i * table_row;
+          const uint8_t* t = table + i * table_row;
           float* a = run_acc + i * kRowAccFloats;
           if (n == 4) RunStepsRows<4>(t, table_row, values, cols, steps, a, kRowAccFloats);
           else if (n == 3) RunStepsRows<3>(t, table_row, values, cols, steps, a, kRowAccFloats);
