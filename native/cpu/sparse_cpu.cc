@@ -198,7 +198,7 @@ Skip ChooseSkip(cpu::Isa isa, const SparseWeightView& w, int64_t rows_per_unit, 
   const bool bitmap = avx512 && w.format == SparseFormat::kBitmap;
   const sparse::CpuRows r = w.cpu_rows != nullptr ? sparse::CpuRowsAt(w.cpu_rows) : sparse::CpuRows{};
   const bool lists = r.header != nullptr && r.has_lists(), lanes = avx512 && r.header != nullptr && r.has_lanes();
-  const bool lanes_kernel = lanes && cpu::HasAvx512Vbmi();  // its m = 1 gather is vpermt2b
+  const bool lanes_kernel = lanes && cpu::HasAvx512Vbmi();  // its gather is vpermt2b
   // The rows kernel reads the lanes where the weight has them (AVX-512 only), else the lists; unforced,
   // a weight with both (tests build them) takes the lists where sparse.encode would have built only
   // them (sparq/sparse.h kLanesMaxDensity: there the lists one was the faster).

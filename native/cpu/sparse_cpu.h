@@ -141,8 +141,8 @@ namespace avx2rows { SlabFn RowsSlabFn(); }
 namespace avx512lanerows { SlabFn LaneRowsSlabFn(); }
 // The AVX-512 kernel over the weight's cpu lanes (sparse_cpu_avx512_lanes.cc; also needs
 // AVX512_VBMI): 32 weight rows on fp16 lanes, their x values permuted from the chunk's class; for
-// 1–8 X rows. Same bits, same conditions
-// (finite X), and Problem::rows with lanes, Problem::x_lanes, Scratch::rows_acc.
+// 1–8 X rows. Same bits, same conditions (finite X), and Problem::rows with lanes,
+// Problem::x_lanes, Scratch::rows_acc.
 namespace avx512lanes { SlabFn LanesSlabFn(); }
 
 }  // namespace sparq::cpu::sparse
