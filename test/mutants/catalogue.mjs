@@ -1010,10 +1010,10 @@ export default [
   {
     name: 'sparse-cpu-lanes-high-bytes-unshifted',
     kernel: 'sparse',
-    file: 'native/cpu/sparse_cpu_avx512_lanes.cc',
-    search: 'b.hi[q] = _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtepi16_epi8(_mm512_srli_epi16(w0, 8))),',
-    replace: 'b.hi[q] = _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtepi16_epi8(w0)),',
-    models: 'lanes byte tables: the high-byte table of the first 32 of each 64 x values built from their low bytes (a shift dropped)',
+    file: 'native/cpu/sparse_cpu.cc',
+    search: '            o[kClassCols + j] = uint8_t(v >> 8);',
+    replace: '            o[kClassCols + j] = uint8_t(v);',
+    models: "lanes kernel's X tables: the high-byte plane written with the values' low bytes (a shift dropped)",
   },
   {
     name: 'sparse-cpu-lanes-odd-step-dropped',
