@@ -28,6 +28,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <type_traits>
 
 #include "cpu/sparse_cpu.h"
 #include "sparq/sparse.h"
@@ -114,32 +115,31 @@ void RunStepsRows(const uint8_t* table, int64_t table_stride, const uint16_t* va
     a0[i] = _mm512_load_ps(acc + i * acc_stride);
     a1[i] = _mm512_load_ps(acc + i * acc_stride + kHalfLanes);
   }
+  // Step a (and, with step_b true, step b) of a pair into every row's accumulators: step a's x is the low
+  // half of each XPair word vector, step b's the high half.
+  const auto meet = [&](auto step_b, const PairIndices& idx, const uint16_t* v) __attribute__((always_inline)) {
+    constexpr bool kStepB = decltype(step_b)::value;
+    const __m512 wa0 = Weights16(v), wa1 = Weights16(v + kHalfLanes);
+    const __m512 wb0 = kStepB ? Weights16(v + kLanesRows) : wa0;
+    const __m512 wb1 = kStepB ? Weights16(v + kLanesRows + kHalfLanes) : wa1;
+#pragma GCC unroll 8
+    for (int i = 0; i < kRows; ++i) {
+      const XPair x = GatherXPair(table + i * table_stride, idx);
+      a0[i] = _mm512_fmadd_ps(wa0, _mm512_cvtph_ps(_mm512_castsi512_si256(x.rows_lo)), a0[i]);
+      a1[i] = _mm512_fmadd_ps(wa1, _mm512_cvtph_ps(_mm512_castsi512_si256(x.rows_hi)), a1[i]);
+      if constexpr (kStepB) {
+        a0[i] = _mm512_fmadd_ps(wb0, _mm512_cvtph_ps(_mm512_extracti64x4_epi64(x.rows_lo, 1)), a0[i]);
+        a1[i] = _mm512_fmadd_ps(wb1, _mm512_cvtph_ps(_mm512_extracti64x4_epi64(x.rows_hi, 1)), a1[i]);
+      }
+    }
+  };
   int s = 0;
   for (; s + 2 <= steps; s += 2, values += 2 * kLanesRows, cols += 2 * kLanesRows) {
     PrefetchAhead(values, cols);
     PrefetchAhead(values + kLanesRows, cols + kLanesRows);
-    const PairIndices idx(_mm512_loadu_si512(cols));
-    const __m512 wa0 = Weights16(values), wa1 = Weights16(values + kHalfLanes);
-    const __m512 wb0 = Weights16(values + kLanesRows), wb1 = Weights16(values + kLanesRows + kHalfLanes);
-#pragma GCC unroll 8
-    for (int i = 0; i < kRows; ++i) {
-      const XPair x = GatherXPair(table + i * table_stride, idx);
-      a0[i] = _mm512_fmadd_ps(wa0, _mm512_cvtph_ps(_mm512_castsi512_si256(x.rows_lo)), a0[i]);
-      a1[i] = _mm512_fmadd_ps(wa1, _mm512_cvtph_ps(_mm512_castsi512_si256(x.rows_hi)), a1[i]);
-      a0[i] = _mm512_fmadd_ps(wb0, _mm512_cvtph_ps(_mm512_extracti64x4_epi64(x.rows_lo, 1)), a0[i]);
-      a1[i] = _mm512_fmadd_ps(wb1, _mm512_cvtph_ps(_mm512_extracti64x4_epi64(x.rows_hi, 1)), a1[i]);
-    }
+    meet(std::true_type{}, PairIndices(_mm512_loadu_si512(cols)), values);
   }
-  if (s < steps) {
-    const PairIndices idx(OneStepIndices(cols));
-    const __m512 wa0 = Weights16(values), wa1 = Weights16(values + kHalfLanes);
-#pragma GCC unroll 8
-    for (int i = 0; i < kRows; ++i) {
-      const XPair x = GatherXPair(table + i * table_stride, idx);
-      a0[i] = _mm512_fmadd_ps(wa0, _mm512_cvtph_ps(_mm512_castsi512_si256(x.rows_lo)), a0[i]);
-      a1[i] = _mm512_fmadd_ps(wa1, _mm512_cvtph_ps(_mm512_castsi512_si256(x.rows_hi)), a1[i]);
-    }
-  }
+  if (s < steps) meet(std::false_type{}, PairIndices(OneStepIndices(cols)), values);  // an odd last step alone
   for (int i = 0; i < kRows; ++i) {
     _mm512_store_ps(acc + i * acc_stride, a0[i]);
     _mm512_store_ps(acc + i * acc_stride + kHalfLanes, a1[i]);

@@ -1019,8 +1019,8 @@ export default [
     name: 'sparse-cpu-lanes-odd-step-dropped',
     kernel: 'sparse',
     file: 'native/cpu/sparse_cpu_avx512_lanes.cc',
-    search: '  if (s < steps) {\n    const PairIndices idx(OneStepIndices(cols));',
-    replace: '  if (false) {\n    const PairIndices idx(OneStepIndices(cols));',
+    search: '  if (s < steps) meet(std::false_type{}, PairIndices(OneStepIndices(cols)), values);',
+    replace: '  if (false) meet(std::false_type{}, PairIndices(OneStepIndices(cols)), values);',
     models: "lanes kernel: a run with an odd number of steps loses its last step (the pair loop's tail)",
   },
   // ---------------------------------------------------------------- int8 (kernels/int8.cuh, int8_layout.cuh, fp32_rn.cuh)
