@@ -517,6 +517,14 @@ export default [
     models: 'VBMI gemv: codes placed in natural k order while X is in GemvLaneOrder, so weights meet the wrong activations',
   },
   {
+    name: 'w4a16-cpu-tables-ahead-same-group',
+    kernel: 'w4a16',
+    file: 'native/cpu/w4a16_gemv_avx512.inc',
+    search: 'if (g + 1 < end_) build_(g + 1, next_);',
+    replace: 'if (g + 1 < end_) build_(g, next_);',
+    models: "gemv passes of 1–3 rows: the tables built ahead for the group being run instead of the next, so every group after the first meets the previous group's scales",
+  },
+  {
     name: 'w4a16-cpu-fraction-table-unrounded',
     kernel: 'w4a16',
     file: 'native/cpu/w4a16_scale_tables.cc',
