@@ -520,8 +520,8 @@ export default [
     name: 'w4a16-cpu-tables-ahead-same-group',
     kernel: 'w4a16',
     file: 'native/cpu/w4a16_gemv_avx512.inc',
-    search: 'if (g + 1 < end_) build_(g + 1, next_);',
-    replace: 'if (g + 1 < end_) build_(g, next_);',
+    search: 'if (g + 1 < g_end) build(g + 1, next);',
+    replace: 'if (g + 1 < g_end) build(g, next);',
     models: "gemv passes of 1–3 rows: the tables built ahead for the group being run instead of the next, so every group after the first meets the previous group's scales",
   },
   {
