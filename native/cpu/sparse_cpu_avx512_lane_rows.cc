@@ -19,13 +19,14 @@
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "cpu/sparse_cpu.h"
 #include "sparq/sparse.h"
 
 // After every #include: only this file's own functions get the ISA (STYLE.md §11).
-#pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,fma,f16c")
+#pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,fma,f16c,bmi,bmi2")
 
 namespace sparq::cpu::sparse::avx512lanerows {
 namespace {
@@ -49,16 +50,49 @@ struct LaneOffsets {
   uint32_t operator[](int r) const { return (uint32_t(packed >> (8 * r)) & 0xFFu) << kShift; }
 };
 
-// 16 lanes of a run against one 16-row X block (zmm). x: the block's xt at column q·2048 + c;
-// values/cols: the run's first step at this pass's first lane; acc: lane 0's class-c accumulators
-// (lane r at + r·kRowAccFloats).
-void PassZmm(const char* x, const uint16_t* values, const uint8_t* cols, int steps, float* acc) {
+// One run unpacked into L1: every step 32 lanes wide (values and j), the lanes past a step's active
+// ones (0, j = 0) — a zero weight at the class's first column, which adds ±0 and changes no bit for
+// a finite X. The compact runs (sparq/sparse.h "lanes") walked in place, with a mask and a
+// data-dependent start per step in each of the passes below, ran 25–34% slower from DRAM at 80%,
+// m = 8 (4096², Zen 5; level in cache): the walk's loads no longer had a fixed stride to be
+// prefetched on. This loop reads the run once, with nothing but its own loads in the way.
+struct UnpackedRun {
+  alignas(64) uint16_t values[sparq::sparse::kLanesChunkK / kRowsClasses][kLanesRows];
+  alignas(64) uint8_t cols[sparq::sparse::kLanesChunkK / kRowsClasses][kLanesRows];
+};
+// Returns the run's entries (where the next run starts). Its first length[31] steps have all 32
+// lanes: a plain copy, no lengths read.
+int64_t Unpack(const sparq::sparse::LaneRun& run, const uint8_t* active, const uint16_t* values, const uint8_t* cols,
+               UnpackedRun* out) {
+  const uint16_t* const values0 = values;
+  const int full = run.length[kLanesRows - 1];
+  int s = 0;
+  for (; s < full; ++s, values += kLanesRows, cols += kLanesRows) {
+    PrefetchAhead(values, cols);
+    _mm512_store_si512(out->values[s], _mm512_loadu_si512(values));
+    _mm256_store_si256(reinterpret_cast<__m256i*>(out->cols[s]), _mm256_loadu_si256(reinterpret_cast<const __m256i*>(cols)));
+  }
+  for (; s < run.length[0]; ++s) {
+    PrefetchAhead(values, cols);
+    const __mmask32 live = __mmask32(_bzhi_u32(~0u, active[s]));
+    _mm512_store_si512(out->values[s], _mm512_maskz_loadu_epi16(live, values));
+    _mm256_store_si256(reinterpret_cast<__m256i*>(out->cols[s]), _mm256_maskz_loadu_epi8(live, cols));
+    values += active[s];
+    cols += active[s];
+  }
+  return values - values0;
+}
+
+// 16 lanes of an unpacked run against one 16-row X block (zmm). x: the block's xt at column
+// q·2048 + c; values/cols: the run's first step at this pass's first lane; acc: the class-c
+// accumulators of the row group's row 0 (row r at + r·kRowAccFloats); lane_row: the rows of the
+// pass's 16 lanes.
+void PassZmm(const char* x, const uint16_t* values, const uint8_t* cols, int steps, const uint8_t* lane_row, float* acc) {
   constexpr int kShift = 9;  // 8 columns of 64 bytes per j
   __m512 a[kPassLanes];
-  for (int r = 0; r < kPassLanes; ++r) a[r] = _mm512_load_ps(acc + r * kRowAccFloats);
+  for (int r = 0; r < kPassLanes; ++r) a[r] = _mm512_load_ps(acc + lane_row[r] * kRowAccFloats);
   for (int s = 0; s < steps; ++s, values += kLanesRows, cols += kLanesRows) {
-    PrefetchAhead(values, cols);
-    const __m512 w = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(values)));
+    const __m512 w = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(values)));
     const LaneOffsets<kShift> lo(cols), hi(cols + 8);
 #pragma GCC unroll 8
     for (int r = 0; r < 8; ++r)
@@ -69,7 +103,7 @@ void PassZmm(const char* x, const uint16_t* values, const uint8_t* cols, int ste
       a[8 + r] = _mm512_fmadd_ps(_mm512_load_ps(reinterpret_cast<const float*>(x + hi[r])),
                                  _mm512_permutexvar_ps(_mm512_set1_epi32(8 + r), w), a[8 + r]);
   }
-  for (int r = 0; r < kPassLanes; ++r) _mm512_store_ps(acc + r * kRowAccFloats, a[r]);
+  for (int r = 0; r < kPassLanes; ++r) _mm512_store_ps(acc + lane_row[r] * kRowAccFloats, a[r]);
 }
 
 // The same for up to 8 X rows on ymm: each half of the 16 weights converted on its own so that a
@@ -78,13 +112,12 @@ void PassZmm(const char* x, const uint16_t* values, const uint8_t* cols, int ste
 // 8-float columns of its own). Each lane's chain is the same FMAs in the same order as under
 // PassZmm (same bits).
 template <int kShift>  // 8 columns of 2^kShift / 8 bytes per j
-void PassYmm(const char* x, const uint16_t* values, const uint8_t* cols, int steps, float* acc) {
+void PassYmm(const char* x, const uint16_t* values, const uint8_t* cols, int steps, const uint8_t* lane_row, float* acc) {
   __m256 a[kPassLanes];
-  for (int r = 0; r < kPassLanes; ++r) a[r] = _mm256_load_ps(acc + r * kRowAccFloats);
+  for (int r = 0; r < kPassLanes; ++r) a[r] = _mm256_load_ps(acc + lane_row[r] * kRowAccFloats);
   for (int s = 0; s < steps; ++s, values += kLanesRows, cols += kLanesRows) {
-    PrefetchAhead(values, cols);
-    const __m256 w0 = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(values)));
-    const __m256 w1 = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(values + 8)));
+    const __m256 w0 = _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(values)));
+    const __m256 w1 = _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(values + 8)));
     const LaneOffsets<kShift> lo(cols), hi(cols + 8);
 #pragma GCC unroll 8
     for (int r = 0; r < 8; ++r)
@@ -95,7 +128,7 @@ void PassYmm(const char* x, const uint16_t* values, const uint8_t* cols, int ste
       a[8 + r] = _mm256_fmadd_ps(_mm256_load_ps(reinterpret_cast<const float*>(x + hi[r])),
                                  _mm256_permutevar8x32_ps(w1, _mm256_set1_epi32(r)), a[8 + r]);
   }
-  for (int r = 0; r < kPassLanes; ++r) _mm256_store_ps(acc + r * kRowAccFloats, a[r]);
+  for (int r = 0; r < kPassLanes; ++r) _mm256_store_ps(acc + lane_row[r] * kRowAccFloats, a[r]);
 }
 
 void LaneRowsSlab(const Problem& p, int64_t slab, int64_t i_begin, int64_t i_end, float* c, const Scratch& s) {
@@ -108,30 +141,44 @@ void LaneRowsSlab(const Problem& p, int64_t slab, int64_t i_begin, int64_t i_end
   float* acc = s.rows_acc;
   std::memset(acc, 0, sizeof(float) * size_t(blocks * kRowsAccBlockFloats));
   // Each row group's runs are stored chunk by chunk, class by class: the walk keeps one cursor per group.
-  int64_t step[kGroupsPerSlab];
-  for (int64_t gs = 0; gs < kGroupsPerSlab; ++gs) step[gs] = r.lane_first[slab * kGroupsPerSlab + gs];
+  struct Cursor {
+    const uint8_t* active;
+    const uint16_t* values;
+    const uint8_t* cols;
+  } at[kGroupsPerSlab];
+  for (int64_t gs = 0; gs < kGroupsPerSlab; ++gs) {
+    const int64_t g = slab * kGroupsPerSlab + gs;
+    at[gs] = {r.lane_active + r.lane_first_step[g], r.lane_values + r.lane_first[g], r.lane_cols + r.lane_first[g]};
+  }
+  UnpackedRun unpacked;
   for (int64_t q = 0; q < chunks; ++q)
     for (int cl = 0; cl < kRowsClasses; ++cl)
       for (int64_t gs = 0; gs < kGroupsPerSlab; ++gs) {
         const int64_t g = slab * kGroupsPerSlab + gs;
-        const int steps = r.lane_counts[(g * chunks + q) * kRowsClasses + cl];
-        if (steps == 0) continue;
-        const uint16_t* values = r.lane_values + step[gs] * kLanesRows;
-        const uint8_t* cols = r.lane_cols + step[gs] * kLanesRows;
+        const sparq::sparse::LaneRun& run = r.lane_runs[(g * chunks + q) * kRowsClasses + cl];
+        PrefetchRunsAhead(&run, at[gs].active);
+        if (run.length[0] == 0) continue;
+        const int64_t entries = Unpack(run, at[gs].active, at[gs].values, at[gs].cols, &unpacked);
+        at[gs].values += entries;
+        at[gs].cols += entries;
+        at[gs].active += run.length[0];
         for (int64_t b = 0; b < blocks; ++b) {
           const char* x = reinterpret_cast<const char*>(
               p.xt + ((blk0 + b) * p.k_pad + q * kLanesChunkK + cl) * xt_lanes);
           // (A last block of ≤ 8 rows on 16-float columns never comes here: the driver runs such a
           // tail as units of its own on 8-float columns, sparse_cpu.cc.)
-          for (int h = 0; h < kLanesRows / kPassLanes; ++h) {
-            const int64_t row0 = gs * kLanesRows + h * kPassLanes;
-            float* a = acc + b * kRowsAccBlockFloats + row0 * kRowAccFloats + cl * kXLanes;
-            const int lane0 = h * kPassLanes;
-            if (narrow) PassYmm<8>(x, values + lane0, cols + lane0, steps, a);
-            else PassZmm(x, values + lane0, cols + lane0, steps, a);
+          float* a = acc + b * kRowsAccBlockFloats + gs * kLanesRows * kRowAccFloats + cl * kXLanes;
+          for (int lane0 = 0; lane0 < kLanesRows; lane0 += kPassLanes) {
+            // Lengths fall with the lane: the pass ends with its longest lane, and past lane 16's
+            // length only lanes 0–15 have entries.
+            const int steps = run.length[lane0];
+            if (steps == 0) break;
+            const uint16_t* v = unpacked.values[0] + lane0;
+            const uint8_t* j = unpacked.cols[0] + lane0;
+            if (narrow) PassYmm<8>(x, v, j, steps, run.lane_row + lane0, a);
+            else PassZmm(x, v, j, steps, run.lane_row + lane0, a);
           }
         }
-        step[gs] += steps;
       }
   AddRowsAcc(acc, rows, c);
 }

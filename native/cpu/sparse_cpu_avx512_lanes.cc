@@ -34,7 +34,7 @@
 #include "sparq/sparse.h"
 
 // After every #include: only this file's own functions get the ISA (STYLE.md §11).
-#pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,avx512vbmi,fma,f16c")
+#pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,avx512vbmi,fma,f16c,popcnt")
 
 namespace sparq::cpu::sparse::avx512lanes {
 namespace {
@@ -91,37 +91,58 @@ XPair GatherXPair(const uint8_t* table, const PairIndices& idx) {
   return {_mm512_unpacklo_epi8(lo, hi), _mm512_unpackhi_epi8(lo, hi)};
 }
 
-// The 32 raw indices of one step alone, as the first half of a pair.
-__m512i OneStepIndices(const uint8_t* cols) {
-  return _mm512_zextsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(cols)));
-}
-
-// 16 weights (fp16) as fp32.
+// 16 weights (fp16) as fp32; with a mask, the lanes outside it zero (the next step's, in the compact runs).
 __m512 Weights16(const uint16_t* values) {
   return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(values)));
 }
+__m512 Weights16(__mmask16 live, const uint16_t* values) {
+  return _mm512_maskz_cvtph_ps(live, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(values)));
+}
 
-// One run for kRows X rows at once: a step pair's column indices, mask and weights are taken once
+// 32 float lanes (rows 0–15 in lo, 16–31 in hi) reordered by the 32 indices `from` (5 bits: < 16 from
+// lo, else hi): out lane l = in lane from[l]. With a run's lane_row it brings row-ordered
+// accumulators onto the run's lanes; with row_lane, back.
+struct Lanes32 {
+  __m512 lo, hi;
+};
+Lanes32 Reorder(Lanes32 in, const uint8_t* from) {
+  const __m512i lo = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(from)));
+  const __m512i hi = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(from + 16)));
+  return {_mm512_permutex2var_ps(in.lo, lo, in.hi), _mm512_permutex2var_ps(in.lo, hi, in.hi)};
+}
+
+// One run for kRows X rows at once: a step pair's column indices, masks and weights are taken once
 // and met by every row's gathered x; row i's table at table + i·table_stride bytes, its
-// accumulators at acc + i·acc_stride floats, lanes 0–15 and 16–31 apart. (m = 1 had its own loop
-// with the tables in registers until 2026-12-06: level with this one at kRows = 1.) Against one
-// row at a time over the run (each re-reading it from L1; word gather), 4096², 2 threads, Zen 5,
-// alternated: m = 4 at 80% 0.90 → 0.55 ms, m = 2 0.42 → 0.29.
+// accumulators at acc + i·acc_stride floats in row order (lanes 0–15 and 16–31 apart), brought onto
+// the run's lane order for the run and back after it. Returns the run's entries (where the next run
+// starts). (m = 1 had its own loop with the tables in registers until 2026-12-06: level with this
+// one at kRows = 1.) Against one row at a time over the run (each re-reading it from L1; word
+// gather), 4096², 2 threads, Zen 5, alternated: m = 4 at 80% 0.90 → 0.55 ms, m = 2 0.42 → 0.29.
+//
+// A step is as long as its active lanes (sparq/sparse.h "lanes": a prefix, the run's rows longest
+// first). The run's first length[31] steps have all 32 (the shortest row's entries; ~60% of the steps
+// at 80% sparsity) and run as before the runs were compacted: 64-byte steps, no masks. The rest take
+// each step's mask from the lengths left (`left`, lane l's entries still to come) and its length from
+// `active`; the weights past the mask (the next step's) are zeroed, their column bytes left as they
+// are — any byte indexes the 256-entry table and meets a zero weight: +0·x = ±0, which changes no
+// accumulator (none is −0: each starts at +0). (Masks and lengths on every step cost 7–10% at
+// m = 2–4 against the padded runs; on the tail only, ~TODO.)
 template <int kRows>
-void RunStepsRows(const uint8_t* table, int64_t table_stride, const uint16_t* values, const uint8_t* cols,
-                  int steps, float* acc, int64_t acc_stride) {
+int64_t RunStepsRows(const uint8_t* table, int64_t table_stride, const sparq::sparse::LaneRun& run,
+                     const uint8_t* active, const uint16_t* values, const uint8_t* cols, float* acc, int64_t acc_stride) {
   __m512 a0[kRows], a1[kRows];
   for (int i = 0; i < kRows; ++i) {
-    a0[i] = _mm512_load_ps(acc + i * acc_stride);
-    a1[i] = _mm512_load_ps(acc + i * acc_stride + kHalfLanes);
+    const Lanes32 on = Reorder({_mm512_load_ps(acc + i * acc_stride), _mm512_load_ps(acc + i * acc_stride + kHalfLanes)},
+                               run.lane_row);
+    a0[i] = on.lo;
+    a1[i] = on.hi;
   }
   // Step a (and, with step_b true, step b) of a pair into every row's accumulators: step a's x is the low
-  // half of each XPair word vector, step b's the high half.
-  const auto meet = [&](auto step_b, const PairIndices& idx, const uint16_t* v) __attribute__((always_inline)) {
+  // half of each XPair word vector, step b's the high half; the weights as fp32 (wa: step a's lanes
+  // 0–15, 16–31; wb: step b's).
+  const auto meet = [&](auto step_b, const PairIndices& idx, __m512 wa0, __m512 wa1, __m512 wb0, __m512 wb1)
+                        __attribute__((always_inline)) {
     constexpr bool kStepB = decltype(step_b)::value;
-    const __m512 wa0 = Weights16(v), wa1 = Weights16(v + kHalfLanes);
-    const __m512 wb0 = kStepB ? Weights16(v + kLanesRows) : wa0;
-    const __m512 wb1 = kStepB ? Weights16(v + kLanesRows + kHalfLanes) : wa1;
 #pragma GCC unroll 8
     for (int i = 0; i < kRows; ++i) {
       const XPair x = GatherXPair(table + i * table_stride, idx);
@@ -133,17 +154,45 @@ void RunStepsRows(const uint8_t* table, int64_t table_stride, const uint16_t* va
       }
     }
   };
+  const uint16_t* const values0 = values;
+  const int steps = run.length[0], full = run.length[kLanesRows - 1];
   int s = 0;
-  for (; s + 2 <= steps; s += 2, values += 2 * kLanesRows, cols += 2 * kLanesRows) {
+  for (; s + 2 <= full; s += 2, values += 2 * kLanesRows, cols += 2 * kLanesRows) {
     PrefetchAhead(values, cols);
     PrefetchAhead(values + kLanesRows, cols + kLanesRows);
-    meet(std::true_type{}, PairIndices(_mm512_loadu_si512(cols)), values);
+    meet(std::true_type{}, PairIndices(_mm512_loadu_si512(cols)), Weights16(values), Weights16(values + kHalfLanes),
+         Weights16(values + kLanesRows), Weights16(values + kLanesRows + kHalfLanes));
   }
-  if (s < steps) meet(std::false_type{}, PairIndices(OneStepIndices(cols)), values);  // an odd last step alone
+  __m512i left = _mm512_subs_epu16(_mm512_loadu_si512(run.length), _mm512_set1_epi16(int16_t(s)));
+  const __m512i one = _mm512_set1_epi16(1), two = _mm512_set1_epi16(2);
+  for (; s + 2 <= steps; s += 2) {
+    const __mmask32 mask_a = _mm512_cmpge_epu16_mask(left, one), mask_b = _mm512_cmpge_epu16_mask(left, two);
+    left = _mm512_subs_epu16(left, two);
+    const int na = active[s], nb = active[s + 1];
+    PrefetchAhead(values, cols);
+    PrefetchAhead(values + kLanesRows, cols + kLanesRows);
+    const __m512i raw = _mm512_inserti64x4(_mm512_zextsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(cols))),
+                                           _mm256_loadu_si256(reinterpret_cast<const __m256i*>(cols + na)), 1);
+    const uint16_t* vb = values + na;
+    meet(std::true_type{}, PairIndices(raw), Weights16(__mmask16(mask_a), values),
+         Weights16(__mmask16(mask_a >> kHalfLanes), values + kHalfLanes), Weights16(__mmask16(mask_b), vb),
+         Weights16(__mmask16(mask_b >> kHalfLanes), vb + kHalfLanes));
+    values += na + nb;
+    cols += na + nb;
+  }
+  if (s < steps) {  // an odd last step alone
+    const __mmask32 mask_a = _mm512_cmpge_epu16_mask(left, one);
+    const __m512 w0 = Weights16(__mmask16(mask_a), values), w1 = Weights16(__mmask16(mask_a >> kHalfLanes), values + kHalfLanes);
+    meet(std::false_type{}, PairIndices(_mm512_zextsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(cols)))),
+         w0, w1, w0, w1);
+    values += active[s];
+  }
   for (int i = 0; i < kRows; ++i) {
-    _mm512_store_ps(acc + i * acc_stride, a0[i]);
-    _mm512_store_ps(acc + i * acc_stride + kHalfLanes, a1[i]);
+    const Lanes32 back = Reorder({a0[i], a1[i]}, run.row_lane);
+    _mm512_store_ps(acc + i * acc_stride, back.lo);
+    _mm512_store_ps(acc + i * acc_stride + kHalfLanes, back.hi);
   }
+  return values - values0;
 }
 
 // c[row][0] += the row's total over its 8 class sums acc[class][row] (row 0..31), taken in the
@@ -174,26 +223,30 @@ void LanesSlab(const Problem& p, int64_t slab, int64_t i_begin, int64_t i_end, f
   for (int64_t gs = 0; gs < kGroupsPerSlab; ++gs) {
     const int64_t g = slab * kGroupsPerSlab + gs;
     std::memset(acc, 0, sizeof(float) * size_t(rows * kRowAccFloats));
-    const uint16_t* counts = r.lane_counts + g * chunks * kRowsClasses;
-    const uint16_t* values = r.lane_values + r.lane_first[g] * kLanesRows;
-    const uint8_t* cols = r.lane_cols + r.lane_first[g] * kLanesRows;
+    const sparq::sparse::LaneRun* runs = r.lane_runs + g * chunks * kRowsClasses;
+    const uint16_t* values = r.lane_values + r.lane_first[g];
+    const uint8_t* cols = r.lane_cols + r.lane_first[g];
+    const uint8_t* active = r.lane_active + r.lane_first_step[g];
     for (int64_t q = 0; q < chunks; ++q)
       for (int cl = 0; cl < kRowsClasses; ++cl) {
-        const int steps = counts[q * kRowsClasses + cl];
-        if (steps == 0) continue;
+        const sparq::sparse::LaneRun& run = runs[q * kRowsClasses + cl];
+        PrefetchRunsAhead(&run, active);
+        if (run.length[0] == 0) continue;
         const uint8_t* table = p.x_lanes + i_begin * table_row + (q * kRowsClasses + cl) * 2 * kClassCols;
         float* run_acc = acc + cl * kLanesRows;
+        int64_t entries = 0;
         for (int64_t i = 0; i < rows; i += kRowsPerPass) {
           const int64_t n = std::min<int64_t>(kRowsPerPass, rows - i);
           const uint8_t* t = table + i * table_row;
           float* a = run_acc + i * kRowAccFloats;
-          if (n == 4) RunStepsRows<4>(t, table_row, values, cols, steps, a, kRowAccFloats);
-          else if (n == 3) RunStepsRows<3>(t, table_row, values, cols, steps, a, kRowAccFloats);
-          else if (n == 2) RunStepsRows<2>(t, table_row, values, cols, steps, a, kRowAccFloats);
-          else RunStepsRows<1>(t, table_row, values, cols, steps, a, kRowAccFloats);
+          if (n == 4) entries = RunStepsRows<4>(t, table_row, run, active, values, cols, a, kRowAccFloats);
+          else if (n == 3) entries = RunStepsRows<3>(t, table_row, run, active, values, cols, a, kRowAccFloats);
+          else if (n == 2) entries = RunStepsRows<2>(t, table_row, run, active, values, cols, a, kRowAccFloats);
+          else entries = RunStepsRows<1>(t, table_row, run, active, values, cols, a, kRowAccFloats);
         }
-        values += int64_t(steps) * kLanesRows;
-        cols += int64_t(steps) * kLanesRows;
+        values += entries;
+        cols += entries;
+        active += run.length[0];
       }
     for (int64_t i = 0; i < rows; ++i)
       AddRowTotals(acc + i * kRowAccFloats, c + i * kSlabCFloats + gs * kLanesRows * kRowLanes);

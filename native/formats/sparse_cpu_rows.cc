@@ -1,10 +1,11 @@
 // native/formats/sparse_cpu_rows.cc: the cpu backend's row lists and lanes of a sparse weight
 // (layout: sparq/sparse.h "row lists" and "lanes", docs/formats.md "CPU row lists", "CPU lanes").
 // A pass counts the stored weights (whether kAuto builds the lanes instead of the lists), then two
-// passes over w for each layout built: the longest class list of every (row, chunk) — of every (row
-// group, chunk, class) for the lanes — fixes the offsets, then each list is written in increasing k and
-// its tail padded with (index 0, 0x0000) slots, which a kernel multiplies like any weight: for a
-// finite X a zero weight adds ±0 to an accumulator that started at +0 and so changes no bit.
+// passes over w for each layout built: the longest class list of every (row, chunk) — the stored
+// counts of every (row group, chunk, class) run's rows for the lanes — fixes the offsets, then each
+// list is written in increasing k and its tail padded with (index 0, 0x0000) slots, which a kernel
+// multiplies like any weight: for a finite X a zero weight adds ±0 to an accumulator that started
+// at +0 and so changes no bit (the lanes store no padding: their kernels mask the idle lanes).
 #include <algorithm>
 #include <atomic>
 #include <cstring>
@@ -25,7 +26,7 @@ constexpr size_t AlignUp(size_t v) { return (v + kArrayAlign - 1) / kArrayAlign 
 
 struct Offsets {
   size_t group_offsets, x_cols, values;
-  size_t lane_first, lane_counts, lane_cols, lane_values;  // meaningful when h.lane_chunks > 0
+  size_t lane_first, lane_runs, lane_first_step, lane_active, lane_cols, lane_values;  // when h.lane_chunks > 0
   size_t total;
 };
 Offsets OffsetsOf(const CpuRowsHeader& h) {
@@ -35,15 +36,17 @@ Offsets OffsetsOf(const CpuRowsHeader& h) {
   o.values = AlignUp(o.x_cols + sizeof(uint8_t) * size_t(h.groups) * kRowsClasses);
   o.total = o.values + sizeof(uint16_t) * size_t(h.groups) * kRowsClasses;
   if (h.lane_chunks == 0) {
-    o.lane_first = o.lane_counts = o.lane_cols = o.lane_values = 0;
+    o.lane_first = o.lane_runs = o.lane_first_step = o.lane_active = o.lane_cols = o.lane_values = 0;
     return o;
   }
-  const size_t row_groups = size_t(h.rows / kLanesRows), slots = size_t(h.lane_steps) * kLanesRows;
+  const size_t row_groups = size_t(h.rows / kLanesRows), entries = size_t(h.lane_slots) + kLanesTail;
   o.lane_first = AlignUp(o.total);
-  o.lane_counts = AlignUp(o.lane_first + sizeof(int64_t) * (row_groups + 1));
-  o.lane_cols = AlignUp(o.lane_counts + sizeof(uint16_t) * row_groups * size_t(h.lane_chunks) * kRowsClasses);
-  o.lane_values = AlignUp(o.lane_cols + sizeof(uint8_t) * slots);
-  o.total = o.lane_values + sizeof(uint16_t) * slots;
+  o.lane_runs = AlignUp(o.lane_first + sizeof(int64_t) * (row_groups + 1));
+  o.lane_first_step = AlignUp(o.lane_runs + sizeof(LaneRun) * row_groups * size_t(h.lane_chunks) * kRowsClasses);
+  o.lane_active = AlignUp(o.lane_first_step + sizeof(int64_t) * (row_groups + 1));
+  o.lane_cols = AlignUp(o.lane_active + sizeof(uint8_t) * (size_t(h.lane_steps) + kLanesTail));
+  o.lane_values = AlignUp(o.lane_cols + sizeof(uint8_t) * entries);
+  o.total = o.lane_values + sizeof(uint16_t) * entries;
   return o;
 }
 
@@ -66,61 +69,96 @@ void ClassCounts(const uint16_t* w_row, int64_t k0, int64_t k1, int64_t (&count)
   for (int64_t kk = k0; kk < k1; ++kk) count[kk % kRowsClasses] += w_row[kk] != 0;
 }
 
-// Steps of every lane run ([row group][chunk][class]: its longest row) and their total; row groups
-// on up to `threads` threads (each writes only its own runs).
-int64_t CountLaneSteps(const uint16_t* w, int64_t n, int64_t k, const CpuRowsHeader& h, std::vector<uint16_t>* counts,
-                       int threads) {
-  const int64_t row_groups = h.rows / kLanesRows;
-  counts->assign(size_t(row_groups * h.lane_chunks * kRowsClasses), 0);
+// Every lane run's order ([row group][chunk][class]): its rows' stored counts, longest first (ties
+// by row), and the total steps (each run's longest row) and entries; row groups on up to `threads`
+// threads (each writes only its own runs).
+void OrderLaneRuns(const uint16_t* w, int64_t n, int64_t k, CpuRowsHeader* h, std::vector<LaneRun>* runs, int threads) {
+  const int64_t row_groups = h->rows / kLanesRows;
+  runs->assign(size_t(row_groups * h->lane_chunks * kRowsClasses), LaneRun{});
   formats::ForEachSlice(row_groups, formats::MinItemsPerSlice(kLanesRows * k), threads,
                         [&](int64_t g0, int64_t g1) {
-                          for (int64_t r = g0 * kLanesRows; r < std::min(n, g1 * kLanesRows); ++r)
-                            for (int64_t q = 0; q < h.lane_chunks; ++q) {
-                              int64_t count[kRowsClasses];
-                              ClassCounts(w + r * k, q * kLanesChunkK, std::min(k, (q + 1) * kLanesChunkK), count);
-                              uint16_t* run = counts->data() + ((r / kLanesRows) * h.lane_chunks + q) * kRowsClasses;
-                              for (int c = 0; c < kRowsClasses; ++c) run[c] = std::max(run[c], uint16_t(count[c]));
+                          for (int64_t g = g0; g < g1; ++g) {
+                            LaneRun* group_runs = runs->data() + g * h->lane_chunks * kRowsClasses;
+                            for (int64_t r = g * kLanesRows; r < std::min(n, (g + 1) * kLanesRows); ++r)
+                              for (int64_t q = 0; q < h->lane_chunks; ++q) {
+                                int64_t count[kRowsClasses];
+                                ClassCounts(w + r * k, q * kLanesChunkK, std::min(k, (q + 1) * kLanesChunkK), count);
+                                for (int c = 0; c < kRowsClasses; ++c)
+                                  group_runs[q * kRowsClasses + c].length[r % kLanesRows] = uint16_t(count[c]);
+                              }
+                            for (int64_t i = 0; i < h->lane_chunks * kRowsClasses; ++i) {
+                              LaneRun& run = group_runs[i];
+                              uint16_t by_row[kLanesRows];
+                              std::memcpy(by_row, run.length, sizeof(by_row));
+                              for (int r = 0; r < kLanesRows; ++r) run.lane_row[r] = uint8_t(r);
+                              std::stable_sort(run.lane_row, run.lane_row + kLanesRows,
+                                               [&](uint8_t a, uint8_t b) { return by_row[a] > by_row[b]; });
+                              for (int l = 0; l < kLanesRows; ++l) {
+                                run.length[l] = by_row[run.lane_row[l]];
+                                run.row_lane[run.lane_row[l]] = uint8_t(l);
+                              }
                             }
+                          }
                         });
-  int64_t steps = 0;
-  for (uint16_t s : *counts) steps += s;
-  return steps;
+  h->lane_steps = h->lane_slots = 0;
+  for (const LaneRun& run : *runs) {
+    h->lane_steps += run.length[0];
+    for (uint16_t len : run.length) h->lane_slots += len;
+  }
 }
 
-// The lanes' arrays into a buffer laid out by OffsetsOf (zeroed: padding lanes stay (0, 0x0000)),
-// row groups on up to `threads` threads (each writes only its own steps).
-void WriteLanes(const uint16_t* w, int64_t n, int64_t k, const CpuRowsHeader& h, const std::vector<uint16_t>& counts,
+// The lanes' arrays into a buffer laid out by OffsetsOf (zeroed: the tail stays (0, 0x0000)), row
+// groups on up to `threads` threads (each writes only its own entries). Entry i of lane l's row
+// goes to step i, which starts after the steps before it, each as long as its active lanes.
+void WriteLanes(const uint16_t* w, int64_t k, const CpuRowsHeader& h, const std::vector<LaneRun>& runs,
                 uint8_t* base, int threads) {
   const Offsets o = OffsetsOf(h);
   const int64_t row_groups = h.rows / kLanesRows;
   auto* first = reinterpret_cast<int64_t*>(base + o.lane_first);
-  std::memcpy(base + o.lane_counts, counts.data(), counts.size() * sizeof(uint16_t));
+  std::memcpy(base + o.lane_runs, runs.data(), runs.size() * sizeof(LaneRun));
   const int64_t runs_per_group = h.lane_chunks * kRowsClasses;
-  int64_t steps = 0;
+  auto* first_step = reinterpret_cast<int64_t*>(base + o.lane_first_step);
+  int64_t slots = 0, steps = 0;
   for (int64_t g = 0; g < row_groups; ++g) {
-    first[g] = steps;
-    for (int64_t i = 0; i < runs_per_group; ++i) steps += counts[size_t(g * runs_per_group + i)];
+    first[g] = slots;
+    first_step[g] = steps;
+    for (int64_t i = 0; i < runs_per_group; ++i) {
+      const LaneRun& run = runs[size_t(g * runs_per_group + i)];
+      steps += run.length[0];
+      for (uint16_t len : run.length) slots += len;
+    }
   }
-  first[row_groups] = steps;
+  first[row_groups] = slots;
+  first_step[row_groups] = steps;
+  uint8_t* active_of = base + o.lane_active;
   uint8_t* cols = base + o.lane_cols;
   auto* values = reinterpret_cast<uint16_t*>(base + o.lane_values);
   formats::ForEachSlice(row_groups, formats::MinItemsPerSlice(kLanesRows * k), threads,
                         [&](int64_t g0, int64_t g1) {
                           uint16_t kept[kLanesChunkK / kRowsClasses];
+                          int64_t step_at[kLanesChunkK / kRowsClasses + 1];  // entry offset of each step
                           for (int64_t g = g0; g < g1; ++g) {
-                            int64_t step = first[g];
+                            int64_t slot = first[g], step = first_step[g];
                             for (int64_t q = 0; q < h.lane_chunks; ++q) {
                               const int64_t k0 = q * kLanesChunkK, k1 = std::min(k, k0 + kLanesChunkK);
                               for (int c = 0; c < kRowsClasses; ++c) {
-                                for (int64_t r = g * kLanesRows; r < std::min(n, (g + 1) * kLanesRows); ++r) {
+                                const LaneRun& run = runs[size_t((g * h.lane_chunks + q) * kRowsClasses + c)];
+                                step_at[0] = slot;
+                                for (int st = 0, active = kLanesRows; st < run.length[0]; ++st) {
+                                  while (run.length[active - 1] <= st) --active;
+                                  step_at[st + 1] = step_at[st] + active;
+                                  active_of[step + st] = uint8_t(active);
+                                }
+                                step += run.length[0];
+                                for (int l = 0; l < kLanesRows && run.length[l] > 0; ++l) {
+                                  const int64_t r = g * kLanesRows + run.lane_row[l];
                                   const int stored = KeptInClass(w + r * k, k0, k1, c, kept);
                                   for (int i = 0; i < stored; ++i) {
-                                    const size_t slot = size_t((step + i) * kLanesRows + r % kLanesRows);
-                                    cols[slot] = uint8_t(kept[i]);
-                                    values[slot] = w[r * k + k0 + c + int64_t(kRowsClasses) * kept[i]];
+                                    cols[step_at[i] + l] = uint8_t(kept[i]);
+                                    values[step_at[i] + l] = w[r * k + k0 + c + int64_t(kRowsClasses) * kept[i]];
                                   }
                                 }
-                                step += counts[size_t((g * h.lane_chunks + q) * kRowsClasses + c)];
+                                slot = step_at[run.length[0]];
                               }
                             }
                           }
@@ -146,7 +184,9 @@ CpuRows CpuRowsAt(const void* bytes) {
   r.values = reinterpret_cast<const uint16_t*>(base + o.values);
   if (r.header->lane_chunks > 0) {
     r.lane_first = reinterpret_cast<const int64_t*>(base + o.lane_first);
-    r.lane_counts = reinterpret_cast<const uint16_t*>(base + o.lane_counts);
+    r.lane_runs = reinterpret_cast<const LaneRun*>(base + o.lane_runs);
+    r.lane_first_step = reinterpret_cast<const int64_t*>(base + o.lane_first_step);
+    r.lane_active = base + o.lane_active;
     r.lane_cols = base + o.lane_cols;
     r.lane_values = reinterpret_cast<const uint16_t*>(base + o.lane_values);
   }
@@ -172,15 +212,15 @@ Status SparseBuildCpuRows(const uint16_t* w, int64_t n, int64_t k, std::vector<u
       for (int64_t i = r0 * k; i < r1 * k; ++i) here += w[i] != 0;
       stored.fetch_add(here);
     });
-    std::vector<uint16_t> lane_counts;
+    std::vector<LaneRun> lane_runs;
     if (lanes == CpuLanes::kAlways || (lanes == CpuLanes::kAuto && double(stored) <= kLanesMaxDensity * double(n * k))) {
       h.lane_chunks = (k_pad + kLanesChunkK - 1) / kLanesChunkK;
-      h.lane_steps = CountLaneSteps(w, n, k, h, &lane_counts, threads);
+      OrderLaneRuns(w, n, k, &h, &lane_runs, threads);
       // Rows far from even (a dense row among sparse ones, global pruning) make every run as long
-      // as its densest row: then the lanes are mostly padding, and the lists are built instead.
+      // as its densest row: then the kernels' steps are mostly idle lanes, and the lists are built instead.
       if (lanes == CpuLanes::kAuto && double(h.lane_steps) * kLanesRows > kLanesMaxSlotsPerStored * double(stored)) {
-        h.lane_chunks = h.lane_steps = 0;
-        lane_counts.clear();
+        h.lane_chunks = h.lane_steps = h.lane_slots = 0;
+        lane_runs.clear();
       }
     }
     // With kAuto the lanes replace the lists: the AVX-512 rows kernel has a twin over the lanes (kAuto
@@ -198,7 +238,7 @@ Status SparseBuildCpuRows(const uint16_t* w, int64_t n, int64_t k, std::vector<u
 
     const Offsets o = OffsetsOf(h);
     formats::ReserveOnHugePages(*out, o.total);
-    out->assign(o.total, 0);  // padding slots stay (index 0, 0x0000)
+    out->assign(o.total, 0);  // padding slots (lists) and the lanes' tail stay (index 0, 0x0000)
     uint8_t* base = out->data();
     std::memcpy(base, &h, sizeof(h));
     std::memcpy(base + o.group_offsets, group_offsets.data(), group_offsets.size() * sizeof(int64_t));
@@ -220,7 +260,7 @@ Status SparseBuildCpuRows(const uint16_t* w, int64_t n, int64_t k, std::vector<u
           }
         }
     });
-    if (h.lane_chunks > 0) WriteLanes(w, n, k, h, lane_counts, base, threads);
+    if (h.lane_chunks > 0) WriteLanes(w, k, h, lane_runs, base, threads);
   } catch (const std::bad_alloc&) {
     return Status::Error(StatusCode::kOutOfMemory, std::string(op) + ": out of host memory for the cpu row lists");
   }

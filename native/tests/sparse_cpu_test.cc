@@ -414,7 +414,7 @@ void CheckTheCheck(sparq::cpu::ThreadPool& pool1) {
     std::memcpy(&enc.cpu_rows[slot_at], &big, 2);
     // and the first stored weight of the lanes
     uint16_t* lane_value = const_cast<uint16_t*>(lists.lane_values);
-    uint16_t* const lanes_end = lane_value + lists.header->lane_steps * sparq::sparse::kLanesRows;
+    uint16_t* const lanes_end = lane_value + lists.header->lane_slots;
     while (lane_value < lanes_end && *lane_value == 0) ++lane_value;
     if (lane_value < lanes_end) std::memcpy(lane_value, &big, 2);
     ExactCopy copy(enc);
@@ -445,7 +445,7 @@ void CheckLanesAreRead(sparq::cpu::ThreadPool& pool1) {
     Check(lists.header->lane_chunks == 2, "80%-sparse weight: CpuLanes::kAuto builds the lanes (2 chunks for k = 2100)");
     if (lists.lane_values == nullptr) return;
     uint16_t* lane_value = const_cast<uint16_t*>(lists.lane_values) + 7 * sparq::sparse::kLanesRows;
-    uint16_t* const lanes_end = const_cast<uint16_t*>(lists.lane_values) + lists.header->lane_steps * sparq::sparse::kLanesRows;
+    uint16_t* const lanes_end = const_cast<uint16_t*>(lists.lane_values) + lists.header->lane_slots;
     while (lane_value < lanes_end && *lane_value == 0) ++lane_value;
     if (lane_value == lanes_end) {
       Check(false, "lanes mutant: no stored lane after step 7");

@@ -359,10 +359,11 @@ void RowLists(int64_t n, int64_t k, double sparsity) {
 size_t Align64(size_t v) { return (v + 63) / 64 * 64; }
 
 // The lanes read by the rule sparq/sparse.h states, independently of the builder: after lists
-// built the same way (their bytes unchanged), runs by row group → chunk → class with the step
-// counts and first steps given, each lane's entries in increasing k with their fp16 bits, padding
-// (0, 0x0000) only after a lane's last entry, a run as long as its longest lane, every stored
-// weight in exactly one lane slot, the byte size as laid out.
+// built the same way (their bytes unchanged), runs by row group → chunk → class; each run's lanes
+// its rows longest first (ties by row), lane_row a permutation and row_lane its inverse; step s
+// holding exactly the lanes whose row has more than s entries, lane l's entries in increasing k
+// with their fp16 bits, every stored weight in exactly one entry; the first entries, totals, zero
+// tail and byte size as laid out.
 void RowLanes(int64_t n, int64_t k, double sparsity) {
   if (!sparq_test::TakeCase()) return;
   namespace sp = sparq::sparse;
@@ -384,50 +385,61 @@ void RowLanes(int64_t n, int64_t k, double sparsity) {
             std::memcmp(bytes.data() + lists_size, lists.data() + lists_size, lists.size() - lists_size) == 0 &&
             r.lane_first[0] == 0;
   std::vector<uint16_t> rebuilt(size_t(n * k), 0);
+  int64_t steps_total = 0;
   for (int64_t g = 0; ok && g < groups; ++g) {
-    int64_t step = r.lane_first[g];
+    int64_t entry = r.lane_first[g];
+    ok = r.lane_first_step[g] == steps_total;
     for (int64_t q = 0; ok && q < chunks; ++q)
       for (int c = 0; ok && c < 8; ++c) {
-        const int64_t steps = r.lane_counts[(g * chunks + q) * 8 + c];
-        int64_t longest = 0;
+        const sp::LaneRun& run = r.lane_runs[(g * chunks + q) * 8 + c];
+        bool seen[sp::kLanesRows] = {};
         for (int lane = 0; ok && lane < sp::kLanesRows; ++lane) {
-          const int64_t row = g * sp::kLanesRows + lane;
-          int64_t entries = 0, last_k = -1;
-          bool padding = false;
-          for (int64_t s = step; ok && s < step + steps; ++s) {
-            const uint8_t j = r.lane_cols[s * sp::kLanesRows + lane];
-            const uint16_t v = r.lane_values[s * sp::kLanesRows + lane];
-            if (v == 0) {
-              ok = j == 0;
-              padding = true;
-              continue;
-            }
-            const int64_t kk = q * chunk + 8 * int64_t(j) + c;
-            ok = !padding && kk > last_k && kk < k && row < n && rebuilt[size_t(row * k + kk)] == 0;
-            if (ok) rebuilt[size_t(row * k + kk)] = v;
-            last_k = kk;
-            ++entries;
-          }
-          longest = std::max(longest, entries);
+          const int row = run.lane_row[lane];
+          ok = row < sp::kLanesRows && !seen[row] && run.row_lane[row] == lane &&
+               (lane == 0 || run.length[lane - 1] > run.length[lane] ||
+                (run.length[lane - 1] == run.length[lane] && run.lane_row[lane - 1] < row));
+          if (ok) seen[row] = true;
         }
-        ok = ok && steps == longest;
-        step += steps;
+        int64_t last_k[sp::kLanesRows], entries[sp::kLanesRows] = {};
+        std::fill(last_k, last_k + sp::kLanesRows, int64_t(-1));
+        const int steps = ok ? run.length[0] : 0;
+        for (int s = 0; ok && s < steps; ++s) {
+          int active = 0;
+          while (active < sp::kLanesRows && run.length[active] > s) ++active;
+          ok = r.lane_active[steps_total + s] == active;
+          for (int lane = 0; ok && lane < active; ++lane) {
+            const int64_t row = g * sp::kLanesRows + run.lane_row[lane];
+            const uint8_t j = r.lane_cols[entry + lane];
+            const uint16_t v = r.lane_values[entry + lane];
+            const int64_t kk = q * chunk + 8 * int64_t(j) + c;
+            ok = v != 0 && kk > last_k[lane] && kk < k && row < n && rebuilt[size_t(row * k + kk)] == 0;
+            if (ok) rebuilt[size_t(row * k + kk)] = v;
+            last_k[lane] = kk;
+            ++entries[lane];
+          }
+          entry += active;
+        }
+        for (int lane = 0; ok && lane < sp::kLanesRows; ++lane) ok = entries[lane] == run.length[lane];
+        steps_total += steps;
       }
-    ok = ok && r.lane_first[g + 1] == step;
+    ok = ok && r.lane_first[g + 1] == entry;
   }
   ok = ok && rebuilt == w;
-  const size_t steps = size_t(r.header->lane_steps);
-  const size_t first = Align64(lists.size()), counts = Align64(first + size_t(groups + 1) * 8);
-  const size_t cols = Align64(counts + size_t(groups * chunks * 8) * 2), values = Align64(cols + steps * 32);
-  ok = ok && steps == size_t(r.lane_first[groups]) && bytes.size() == values + steps * 32 * 2;
+  const size_t slots = size_t(r.header->lane_slots), runs = size_t(groups * chunks * 8);
+  const size_t first = Align64(lists.size()), run_at = Align64(first + size_t(groups + 1) * 8);
+  const size_t first_step = Align64(run_at + runs * sizeof(sp::LaneRun)), active = Align64(first_step + size_t(groups + 1) * 8);
+  const size_t cols = Align64(active + size_t(steps_total) + sp::kLanesTail), values = Align64(cols + slots + sp::kLanesTail);
+  ok = ok && steps_total == r.header->lane_steps && slots == size_t(r.lane_first[groups]) &&
+       r.lane_first_step[groups] == steps_total && bytes.size() == values + (slots + sp::kLanesTail) * 2;
+  for (size_t i = slots; ok && i < slots + sp::kLanesTail; ++i) ok = r.lane_cols[i] == 0 && r.lane_values[i] == 0;
   // the arrays where this test's own arithmetic puts them, and the lists' header fields unchanged
   const auto at = [&](const void* a) { return size_t(static_cast<const uint8_t*>(a) - bytes.data()); };
-  ok = ok && at(r.lane_first) == first && at(r.lane_counts) == counts && at(r.lane_cols) == cols &&
-       at(r.lane_values) == values;
+  ok = ok && at(r.lane_first) == first && at(r.lane_runs) == run_at && at(r.lane_first_step) == first_step &&
+       at(r.lane_active) == active && at(r.lane_cols) == cols && at(r.lane_values) == values;
   const sp::CpuRows l = sp::CpuRowsAt(lists.data());
   ok = ok && r.header->magic == l.header->magic && r.header->chunk_k == l.header->chunk_k &&
        r.header->rows == l.header->rows && r.header->chunks == l.header->chunks && r.header->groups == l.header->groups;
-  Check(ok, std::string(name) + ": laid out as sparq/sparse.h states, every stored weight in one lane slot");
+  Check(ok, std::string(name) + ": laid out as sparq/sparse.h states, every stored weight in one lane entry");
 }
 
 // What sparse.encode builds on a Zen 5 cpu context (CpuLanes::kAuto): where at most 32% of the
@@ -450,22 +462,26 @@ void LanesInsteadOfLists(int64_t n, int64_t k, double sparsity) {
   int64_t stored = 0;
   for (uint16_t v : w) stored += v != 0;
   const sp::CpuRows b = sp::CpuRowsAt(both.data()), r = sp::CpuRowsAt(bytes.data());
-  const int64_t slots = b.header->lane_steps * sp::kLanesRows;
-  const bool want_lanes = double(stored) <= 0.32 * double(n * k) && double(slots) <= 2.0 * double(stored);
+  const int64_t lane_steps = b.header->lane_steps, slots = b.header->lane_slots;
+  const bool want_lanes = double(stored) <= 0.32 * double(n * k) && double(lane_steps) * 32 <= 2.0 * double(stored);
   bool ok = r.header->magic == sp::kCpuRowsMagic && r.header->rows == b.header->rows;
   if (want_lanes) {
     const int64_t groups = r.header->rows / sp::kLanesRows, chunks = b.header->lane_chunks;
     const size_t first = Align64(Align64(sizeof(sp::CpuRowsHeader)) + 8), counts = Align64(first + size_t(groups + 1) * 8);
-    const size_t cols = Align64(counts + size_t(groups * chunks * 8) * 2), values = Align64(cols + size_t(slots));
+    const size_t entries = size_t(slots) + sp::kLanesTail, step_bytes = size_t(lane_steps) + sp::kLanesTail;
+    const size_t first_step = Align64(counts + size_t(groups * chunks * 8) * sizeof(sp::LaneRun));
+    const size_t active = Align64(first_step + size_t(groups + 1) * 8);
+    const size_t cols = Align64(active + step_bytes), values = Align64(cols + entries);
     const auto at = [&](const void* a) { return size_t(static_cast<const uint8_t*>(a) - bytes.data()); };
     ok = ok && r.header->chunks == 0 && r.header->groups == 0 && r.group_offsets[0] == 0 && !r.has_lists() &&
-         r.header->lane_chunks == chunks && r.header->lane_steps == b.header->lane_steps &&
-         bytes.size() == values + size_t(slots) * 2 && at(r.lane_first) == first && at(r.lane_counts) == counts &&
-         at(r.lane_cols) == cols && at(r.lane_values) == values &&
+         r.header->lane_chunks == chunks && r.header->lane_steps == lane_steps && r.header->lane_slots == slots &&
+         bytes.size() == values + entries * 2 && at(r.lane_first) == first && at(r.lane_runs) == counts &&
+         at(r.lane_first_step) == first_step && at(r.lane_active) == active && at(r.lane_cols) == cols &&
+         at(r.lane_values) == values && std::memcmp(r.lane_active, b.lane_active, step_bytes) == 0 &&
+         std::memcmp(r.lane_first_step, b.lane_first_step, size_t(groups + 1) * 8) == 0 &&
          std::memcmp(r.lane_first, b.lane_first, size_t(groups + 1) * 8) == 0 &&
-         std::memcmp(r.lane_counts, b.lane_counts, size_t(groups * chunks * 8) * 2) == 0 &&
-         std::memcmp(r.lane_cols, b.lane_cols, size_t(slots)) == 0 &&
-         std::memcmp(r.lane_values, b.lane_values, size_t(slots) * 2) == 0;
+         std::memcmp(r.lane_runs, b.lane_runs, size_t(groups * chunks * 8) * sizeof(sp::LaneRun)) == 0 &&
+         std::memcmp(r.lane_cols, b.lane_cols, entries) == 0 && std::memcmp(r.lane_values, b.lane_values, entries * 2) == 0;
   } else {
     ok = ok && r.header->lane_chunks == 0 && r.lane_values == nullptr && r.header->chunks == b.header->chunks &&
          r.header->groups == b.header->groups;

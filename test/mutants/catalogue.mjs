@@ -1027,9 +1027,34 @@ export default [
     name: 'sparse-cpu-lanes-odd-step-dropped',
     kernel: 'sparse',
     file: 'native/cpu/sparse_cpu_avx512_lanes.cc',
-    search: '  if (s < steps) meet(std::false_type{}, PairIndices(OneStepIndices(cols)), values);',
-    replace: '  if (false) meet(std::false_type{}, PairIndices(OneStepIndices(cols)), values);',
+    search: '  if (s < steps) {  // an odd last step alone',
+    replace: '  if (false) {  // an odd last step alone',
     models: "lanes kernel: a run with an odd number of steps loses its last step (the pair loop's tail)",
+  },
+  // the compact lanes (2026-12-07): rows longest first, no padding stored
+  {
+    name: 'sparse-cpu-lanes-order-not-restored',
+    kernel: 'sparse',
+    file: 'native/cpu/sparse_cpu_avx512_lanes.cc',
+    search: 'const Lanes32 back = Reorder({a0[i], a1[i]}, run.row_lane);',
+    replace: 'const Lanes32 back = Reorder({a0[i], a1[i]}, run.lane_row);',
+    models: "compact lanes: the accumulators put back in row order with the run's lane order instead of its inverse",
+  },
+  {
+    name: 'sparse-cpu-lanes-tail-unmasked',
+    kernel: 'sparse',
+    file: 'native/cpu/sparse_cpu_avx512_lanes.cc',
+    search: '  return _mm512_maskz_cvtph_ps(live, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(values)));',
+    replace: '  return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(values)));',
+    models: "compact lanes: a tail step's lanes past its active ones keep the next step's weights instead of zero",
+  },
+  {
+    name: 'sparse-cpu-lane-rows-unpack-one-lane-more',
+    kernel: 'sparse',
+    file: 'native/cpu/sparse_cpu_avx512_lane_rows.cc',
+    search: 'const __mmask32 live = __mmask32(_bzhi_u32(~0u, active[s]));',
+    replace: 'const __mmask32 live = __mmask32(_bzhi_u32(~0u, active[s] + 1u));',
+    models: "rows kernel over the compact lanes: a tail step unpacked with one lane more (the next step's first entry)",
   },
   // ---------------------------------------------------------------- int8 (kernels/int8.cuh, int8_layout.cuh, fp32_rn.cuh)
   {

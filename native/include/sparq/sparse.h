@@ -143,7 +143,7 @@ struct SparseEncoded {
 namespace sparse {
 constexpr int kRowsChunkK = 512;  // columns per chunk: a 16-row X slice of 32 KiB (j < 64)
 constexpr int kRowsClasses = 8;    // k mod 8: the accumulation lanes every sparse CPU kernel keeps
-constexpr uint32_t kCpuRowsMagic = 0x53525734u;  // "SRW4": lists (or none: chunks 0), then lanes (or none)
+constexpr uint32_t kCpuRowsMagic = 0x53525735u;  // "SRW5": lists (or none: chunks 0), then lanes (or none)
 struct CpuRowsHeader {
   uint32_t magic = kCpuRowsMagic;
   uint32_t chunk_k = kRowsChunkK;
@@ -152,21 +152,37 @@ struct CpuRowsHeader {
   int64_t groups = 0;  // all (row, chunk) lists together
   // The lanes (below), after the lists; lane_chunks 0: none.
   int64_t lane_chunks = 0;  // ⌈k_pad / kLanesChunkK⌉
-  int64_t lane_steps = 0;   // all (row group, chunk, class) runs together
+  int64_t lane_steps = 0;   // all (row group, chunk, class) runs' steps together
+  int64_t lane_slots = 0;   // all runs' entries together: the stored weights (no padding is stored)
 };
 // The cpu backend's lanes: the same stored weights laid out for a few X rows (decode), where the
 // row lists' one FMA per stored weight for 1–6 of 16 lanes wastes the vector
 // (native/cpu/sparse_cpu_avx512_lanes.cc, docs/formats.md "CPU lanes"); the rows kernel reads them
 // too (sparse_cpu_avx512_lane_rows.cc), so where they are built the lists are not. 32 weight rows sit on the
 // 32 fp16 lanes of a vector: for row group g (rows 32g..32g+31 of n_pad), chunk q (kLanesChunkK
-// columns) and class c (k ≡ c mod 8) there is a run of steps; step s holds in lane r the s-th stored
-// weight of row 32g + r among the chunk's class-c columns, in increasing k, and its column's index
-// within the class (j = (k − q·kLanesChunkK) / 8 < 256: one byte), so that a kernel fetches the 32
-// x values of a step with permutes from the chunk's 256 class-c values. A run has as many steps as
-// its longest row; the other rows' lanes are padded with (0, 0x0000), a zero weight at the class's
-// first column, which adds ±0 and changes no bit. Runs are stored by group, then chunk, then class.
+// columns) and class c (k ≡ c mod 8) there is a run of steps. The run's LaneRun puts its 32 rows on
+// lanes longest first (lane_row; ties by row), so that step s's active lanes — those whose row has
+// more than s stored weights among the chunk's class-c columns — are always lanes 0..a_s−1. Step s
+// stores only those: in lane l the s-th stored weight of row 32g + lane_row[l], in increasing k, and
+// its column's index within the class (j = (k − q·kLanesChunkK) / 8 < 256: one byte), so that a kernel
+// fetches the 32 x values of a step with permutes from the chunk's 256 class-c values and loads a
+// step's weights as one vector whose lanes from a_s on (the next step's) it masks to zero. a_s is
+// stored too (lane_active, a byte a step), so a kernel finds each step's start by a sum of bytes it
+// reads in order, not by counting mask bits (which put a vector→integer move before every address). A run has
+// as many steps as its longest row (length[0]); nothing is stored for the shorter rows past their end
+// (until 2026-12-07 they were padded with zero weights: ~25% of the bytes at 80% sparsity). Runs are
+// stored by group, then chunk, then class.
 constexpr int kLanesRows = 32;        // weight rows per vector of fp16 lanes
 constexpr int kLanesChunkK = 2048;    // columns per chunk: 256 per class, the reach of a byte
+// Entries a kernel may read past a run's last one (a whole step's vector from the last step's start,
+// and the pair's second step from there): the j and value arrays end with this many zero entries.
+constexpr int kLanesTail = 64;
+// One run's lane order (64-byte aligned, 128 bytes).
+struct LaneRun {
+  uint16_t length[kLanesRows];  // stored weights of lane l's row in the run, non-increasing in l
+  uint8_t lane_row[kLanesRows]; // the row (0–31 in the group) on lane l
+  uint8_t row_lane[kLanesRows]; // the lane of row r: lane_row's inverse
+};
 // Built instead of the lists (SparseBuildCpuRows, CpuLanes::kAuto) where at most this fraction of
 // the weights is stored: from there the lanes kernel is the faster one at 1–6 X rows (70% and up;
 // 65% mixed), and the rows kernel over the lanes measured level with the one over the lists at
@@ -190,10 +206,12 @@ struct CpuRows {
   const uint8_t* x_cols = nullptr;         // [groups·8]: j, the column 8·j + slot index in the chunk
   const uint16_t* values = nullptr;        // [groups·8] fp16 bits
   // The lanes (null when header->lane_chunks is 0).
-  const int64_t* lane_first = nullptr;     // [rows / 32 + 1]: the first step of each row group
-  const uint16_t* lane_counts = nullptr;   // [rows / 32][lane_chunks][8]: steps of each run
-  const uint8_t* lane_cols = nullptr;      // [lane_steps][32]: j of each lane
-  const uint16_t* lane_values = nullptr;   // [lane_steps][32]: fp16 bits of each lane
+  const int64_t* lane_first = nullptr;     // [rows / 32 + 1]: the first entry of each row group
+  const LaneRun* lane_runs = nullptr;      // [rows / 32][lane_chunks][8]: each run's lane order
+  const int64_t* lane_first_step = nullptr;  // [rows / 32 + 1]: the first step of each row group
+  const uint8_t* lane_active = nullptr;    // [lane_steps + kLanesTail]: each step's active lanes (a_s)
+  const uint8_t* lane_cols = nullptr;      // [lane_slots + kLanesTail]: j of each entry
+  const uint16_t* lane_values = nullptr;   // [lane_slots + kLanesTail]: fp16 bits of each entry
 };
 CpuRows CpuRowsAt(const void* bytes);
 // Lists are stored in the order a kernel walks them: by 64-row slab, then chunk, then row.
