@@ -1,20 +1,20 @@
 // native/cpu/sparse_cpu_avx512_lane_rows.cc: the rows kernel's idea (X rows on the vector lanes,
 // one FMA per stored weight, sparse_cpu_avx512_rows.cc) read from the cpu *lanes* (sparq/sparse.h
 // "lanes") instead of the row lists (contract: sparse_cpu.h). The lanes hold the same stored
-// weights with less padding (each (32-row group, 2048-column chunk, class) run is padded to its
-// longest row, where a list pads each (row, 512-column chunk) to its longest class), so a weight
-// that carries lanes needs no row lists at all (docs/formats.md "CPU lanes").
+// weights without padding (a list pads each (row, 512-column chunk) to its longest class), so a
+// weight that carries lanes needs no row lists at all (docs/formats.md "CPU lanes").
 //
-// One run is one class c of 32 weight rows: a pass takes 16 of its lanes (weight rows) and one
+// One run is one class c of 32 weight rows, unpacked into L1 32 lanes a step (Unpack): a pass takes
+// 16 of its lanes (weight rows, in the run's lane order) and one
 // 16-row block of X (or 8 rows on ymm, Problem::xt_lanes 8), the 16 accumulators in registers; per
 // step each lane's weight is permuted out of the step's 16 converted weights and meets its X column
 // (xt, column q·2048 + 8·j + c) in one FMA. Each (weight row, class) is still summed in increasing
-// k from +0, a padding lane adds 0·x = ±0: the same bits as every other sparse CPU kernel for a
+// k from +0, an idle lane adds 0·x = ±0: the same bits as every other sparse CPU kernel for a
 // finite X (sparse_cpu_avx512_skip.cc gives the argument; the driver keeps Inf/NaN X off it).
 //
 // Loop order: chunk, class, row group, X block, half of the lanes. A class's X columns of a chunk
 // are 256 lines (16 KiB on zmm, 8 on ymm) that every pass over that class reuses from L1; a run is
-// read from memory by its first pass and from L1/L2 by the others (≤ 256 steps of 96 bytes).
+// read from memory once, by its unpacking (≤ 256 steps of 96 bytes in L1 after it).
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #include <immintrin.h>

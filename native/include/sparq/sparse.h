@@ -189,8 +189,9 @@ struct LaneRun {
 // 70–80% (4096², m = 8–32; docs/kernels.md "The rows kernel over the lanes"), but 7–14% slower
 // at 50–60% sparse, m = 3–16: there the lists stay.
 constexpr double kLanesMaxDensity = 0.32;
-// ... and where their slots (stored + padding) are at most this many per stored weight (random
-// masks: 1.2–1.3; one dense row in every 32 of a 97%-sparse weight: ~10).
+// ... and where their steps × 32 lanes are at most this many per stored weight (random masks:
+// 1.2–1.3; one dense row in every 32 of a 97%-sparse weight: ~10). Idle lanes are not stored, but
+// the kernels spend a step's work on them.
 constexpr double kLanesMaxSlotsPerStored = 2.0;
 // Whether this CPU's sparse.encode builds the lanes (CpuLanes::kAuto, ≥ 68% sparse) and sparse.matmul
 // takes the lanes kernel unforced (up to 6 X rows per work unit, 8 when ≥ 88% sparse): AVX-512
