@@ -40,6 +40,7 @@ constexpr int kRowAccFloats = kRowsClasses * kXLanes;    // one weight row's acc
 constexpr int64_t kGroupsPerSlab = kTileDim / kLanesRows;
 
 #include "cpu/sparse_lanes_prefetch.inc"
+#include "cpu/sparse_lanes_unpack.inc"
 
 // Byte offsets into the class's xt slice of 8 lanes' columns (j bytes), from one 8-byte load:
 // column 8·j apart for consecutive j, so lane r reads x + (j_r << kShift).
@@ -49,39 +50,6 @@ struct LaneOffsets {
   explicit LaneOffsets(const uint8_t* cols) { std::memcpy(&packed, cols, sizeof(packed)); }
   uint32_t operator[](int r) const { return (uint32_t(packed >> (8 * r)) & 0xFFu) << kShift; }
 };
-
-// One run unpacked into L1: every step 32 lanes wide (values and j), the lanes past a step's active
-// ones (0, j = 0) — a zero weight at the class's first column, which adds ±0 and changes no bit for
-// a finite X. The compact runs (sparq/sparse.h "lanes") walked in place, with a mask and a
-// data-dependent start per step in each of the passes below, ran 25–34% slower from DRAM at 80%,
-// m = 8 (4096², Zen 5; level in cache): the walk's loads no longer had a fixed stride to be
-// prefetched on. This loop reads the run once, with nothing but its own loads in the way.
-struct UnpackedRun {
-  alignas(64) uint16_t values[sparq::sparse::kLanesChunkK / kRowsClasses][kLanesRows];
-  alignas(64) uint8_t cols[sparq::sparse::kLanesChunkK / kRowsClasses][kLanesRows];
-};
-// Returns the run's entries (where the next run starts). Its first length[31] steps have all 32
-// lanes: a plain copy, no lengths read.
-int64_t Unpack(const sparq::sparse::LaneRun& run, const uint8_t* active, const uint16_t* values, const uint8_t* cols,
-               UnpackedRun* out) {
-  const uint16_t* const values0 = values;
-  const int full = run.length[kLanesRows - 1];
-  int s = 0;
-  for (; s < full; ++s, values += kLanesRows, cols += kLanesRows) {
-    PrefetchAhead(values, cols);
-    _mm512_store_si512(out->values[s], _mm512_loadu_si512(values));
-    _mm256_store_si256(reinterpret_cast<__m256i*>(out->cols[s]), _mm256_loadu_si256(reinterpret_cast<const __m256i*>(cols)));
-  }
-  for (; s < run.length[0]; ++s) {
-    PrefetchAhead(values, cols);
-    const __mmask32 live = __mmask32(_bzhi_u32(~0u, active[s]));
-    _mm512_store_si512(out->values[s], _mm512_maskz_loadu_epi16(live, values));
-    _mm256_store_si256(reinterpret_cast<__m256i*>(out->cols[s]), _mm256_maskz_loadu_epi8(live, cols));
-    values += active[s];
-    cols += active[s];
-  }
-  return values - values0;
-}
 
 // 16 lanes of an unpacked run against one 16-row X block (zmm). x: the block's xt at column
 // q·2048 + c; values/cols: the run's first step at this pass's first lane; acc: the class-c
