@@ -1051,7 +1051,7 @@ export default [
   {
     name: 'sparse-cpu-lane-rows-unpack-one-lane-more',
     kernel: 'sparse',
-    file: 'native/cpu/sparse_cpu_avx512_lane_rows.cc',
+    file: 'native/cpu/sparse_lanes_unpack.inc',
     search: 'const __mmask32 live = __mmask32(_bzhi_u32(~0u, active[s]));',
     replace: 'const __mmask32 live = __mmask32(_bzhi_u32(~0u, active[s] + 1u));',
     models: "rows kernel over the compact lanes: a tail step unpacked with one lane more (the next step's first entry)",
