@@ -54,7 +54,8 @@ struct LaneOffsets {
 // While the passes run from L1, the run after this one (the group's stream from `values`/`cols`)
 // is prefetched a line a step, the lines a padded step would take (64 bytes of values, 32 of j):
 // unpacking reads a run in a burst, and without this the stream sat idle during the passes and
-// each run's unpacking waited on DRAM (m = 8, 80%, 4096², 2 threads, Zen 5: TODO).
+// each run's unpacking waited on DRAM (m = 8, 80%, 4096², 2 threads, Zen 5: 0.89–1.28 → 0.71–0.75 ms;
+// the padded runs read in place: 0.79–1.12).
 struct Ahead {
   const uint16_t* values;
   const uint8_t* cols;
