@@ -35,7 +35,7 @@
 #include "sparq/sparse.h"
 
 // After every #include: only this file's own functions get the ISA (STYLE.md §11).
-#pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,avx512vbmi,fma,f16c,popcnt")
+#pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,avx512vbmi,fma,f16c")
 
 namespace sparq::cpu::sparse::avx512lanes {
 namespace {
