@@ -58,9 +58,9 @@ struct LaneOffsets {
 struct Ahead {
   const uint16_t* values;
   const uint8_t* cols;
-  void Step(int s) const {
-    _mm_prefetch(reinterpret_cast<const char*>(values + s * kLanesRows), _MM_HINT_T0);
-    _mm_prefetch(reinterpret_cast<const char*>(cols + s * kLanesRows), _MM_HINT_T0);
+  void Step(int s) const {  // (address arithmetic: past the arrays' end a prefetch may point)
+    _mm_prefetch(reinterpret_cast<const char*>(reinterpret_cast<uintptr_t>(values) + s * kLanesRows * sizeof(uint16_t)), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(reinterpret_cast<uintptr_t>(cols) + s * kLanesRows), _MM_HINT_T0);
   }
 };
 

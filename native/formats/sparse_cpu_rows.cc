@@ -69,6 +69,13 @@ void ClassCounts(const uint16_t* w_row, int64_t k0, int64_t k1, int64_t (&count)
   for (int64_t kk = k0; kk < k1; ++kk) count[kk % kRowsClasses] += w_row[kk] != 0;
 }
 
+// Entries a lane run stores: its rows' stored weights.
+int64_t RunEntries(const LaneRun& run) {
+  int64_t n = 0;
+  for (uint16_t len : run.length) n += len;
+  return n;
+}
+
 // Every lane run's order ([row group][chunk][class]): its rows' stored counts, longest first (ties
 // by row), and the total steps (each run's longest row) and entries; row groups on up to `threads`
 // threads (each writes only its own runs).
@@ -103,7 +110,7 @@ void OrderLaneRuns(const uint16_t* w, int64_t n, int64_t k, CpuRowsHeader* h, st
   h->lane_steps = h->lane_slots = 0;
   for (const LaneRun& run : *runs) {
     h->lane_steps += run.length[0];
-    for (uint16_t len : run.length) h->lane_slots += len;
+    h->lane_slots += RunEntries(run);
   }
 }
 
@@ -125,7 +132,7 @@ void WriteLanes(const uint16_t* w, int64_t k, const CpuRowsHeader& h, const std:
     for (int64_t i = 0; i < runs_per_group; ++i) {
       const LaneRun& run = runs[size_t(g * runs_per_group + i)];
       steps += run.length[0];
-      for (uint16_t len : run.length) slots += len;
+      slots += RunEntries(run);
     }
   }
   first[row_groups] = slots;
