@@ -35,7 +35,7 @@
 #include "sparq/sparse.h"
 
 // After every #include: only this file's own functions get the ISA (STYLE.md §11).
-#pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,avx512vbmi,fma,f16c")
+#pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,avx512vbmi,fma,f16c,bmi,bmi2")
 
 namespace sparq::cpu::sparse::avx512lanes {
 namespace {
@@ -100,6 +100,9 @@ __m512 Weights16(__mmask16 live, const uint16_t* values) {
   return _mm512_maskz_cvtph_ps(live, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(values)));
 }
 
+// The live lanes of a step with `n` of them (a prefix).
+__mmask32 LiveLanes(int n) { return __mmask32(_bzhi_u32(~0u, unsigned(n))); }
+
 // 32 float lanes (rows 0–15 in lo, 16–31 in hi) reordered by the 32 indices `from` (5 bits: < 16 from
 // lo, else hi): out lane l = in lane from[l]. With a run's lane_row it brings row-ordered
 // accumulators onto the run's lanes; with row_lane, back.
@@ -123,12 +126,14 @@ Lanes32 Reorder(Lanes32 in, const uint8_t* from) {
 // A step is as long as its active lanes (sparq/sparse.h "lanes": a prefix, the run's rows longest
 // first). The run's first length[31] steps have all 32 (the shortest row's entries; ~60% of the steps
 // at 80% sparsity) and run as before the runs were compacted: 64-byte steps, no masks. The rest take
-// each step's mask from the lengths left (`left`, lane l's entries still to come) and its length from
-// `active`; the weights past the mask (the next step's) are zeroed, their column bytes left as they
-// are — any byte indexes the 256-entry table and meets a zero weight: +0·x = ±0, which changes no
-// accumulator (none is −0: each starts at +0). Against masks and lengths on every step (m = 4, 80%,
-// 4096², 2 threads, Zen 5, 2026-12-07): 0.490–0.497 → 0.488–0.492 ms (padded runs 0.478–0.481); the
-// lengths were at first counted from the masks (popcount), 10% slower again at m = 4.
+// each step's length from `active` and its mask from that; the weights past the mask (the next
+// step's) are zeroed, their column bytes left as they are — any byte indexes the 256-entry table and
+// meets a zero weight: +0·x = ±0, which changes no accumulator (none is −0: each starts at +0).
+// Against masks and lengths on every step (m = 4, 80%, 4096², 2 threads, Zen 5, 2026-12-07):
+// 0.490–0.497 → 0.488–0.492 ms (padded runs 0.478–0.481); the lengths were at first counted from the
+// masks (popcount), 10% slower again at m = 4. The masks came from a vector of the lengths left
+// (a compare and a saturating subtract a pair) until they came from the same bytes (bzhi): 95%
+// m = 1 0.149–0.157 → 0.107–0.127 ms, 80% m = 4 0.626–0.636 → 0.599–0.623, m = 1 and 6 level.
 template <int kRows>
 int64_t RunStepsRows(const uint8_t* table, int64_t table_stride, const sparq::sparse::LaneRun& run,
                      const uint8_t* active, const uint16_t* values, const uint8_t* cols, float* acc, int64_t acc_stride) {
@@ -165,12 +170,9 @@ int64_t RunStepsRows(const uint8_t* table, int64_t table_stride, const sparq::sp
     meet(std::true_type{}, PairIndices(_mm512_loadu_si512(cols)), Weights16(values), Weights16(values + kHalfLanes),
          Weights16(values + kLanesRows), Weights16(values + kLanesRows + kHalfLanes));
   }
-  __m512i left = _mm512_subs_epu16(_mm512_loadu_si512(run.length), _mm512_set1_epi16(int16_t(s)));
-  const __m512i one = _mm512_set1_epi16(1), two = _mm512_set1_epi16(2);
   for (; s + 2 <= steps; s += 2) {
-    const __mmask32 mask_a = _mm512_cmpge_epu16_mask(left, one), mask_b = _mm512_cmpge_epu16_mask(left, two);
-    left = _mm512_subs_epu16(left, two);
     const int na = active[s], nb = active[s + 1];
+    const __mmask32 mask_a = LiveLanes(na), mask_b = LiveLanes(nb);
     PrefetchAhead(values, cols);
     PrefetchAhead(values + kLanesRows, cols + kLanesRows);
     const __m512i raw = _mm512_inserti64x4(_mm512_zextsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(cols))),
@@ -183,7 +185,7 @@ int64_t RunStepsRows(const uint8_t* table, int64_t table_stride, const sparq::sp
     cols += na + nb;
   }
   if (s < steps) {  // an odd last step alone
-    const __mmask32 mask_a = _mm512_cmpge_epu16_mask(left, one);
+    const __mmask32 mask_a = LiveLanes(active[s]);
     const __m512 w0 = Weights16(__mmask16(mask_a), values), w1 = Weights16(__mmask16(mask_a >> kHalfLanes), values + kHalfLanes);
     meet(std::false_type{}, PairIndices(_mm512_zextsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(cols)))),
          w0, w1, w0, w1);
