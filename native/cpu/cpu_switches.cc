@@ -28,7 +28,10 @@ CpuSwitches CpuSwitchesFrom(const char* (*lookup)(const void* ctx, const char* n
                                        : Skip::kAuto;
   using Expand = CpuSwitches::SparseExpand;
   const char* expand = lookup(ctx, "SPARQ_SPARSE_EXPAND");
-  s.sparse_expand = Is(expand, "word") ? Expand::kWord : Is(expand, "float") ? Expand::kFloat : Expand::kAuto;
+  s.sparse_expand = Is(expand, "word")    ? Expand::kWord
+                    : Is(expand, "float") ? Expand::kFloat
+                    : Is(expand, "bits")  ? Expand::kBits
+                                          : Expand::kAuto;
   const char* amx = lookup(ctx, "SPARQ_DENSE_AMX");
   s.dense_amx = Is(amx, "1") || Is(amx, "on");
   s.int8_vnni = Is(lookup(ctx, "SPARQ_INT8_AMX"), "0");

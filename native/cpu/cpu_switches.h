@@ -17,7 +17,7 @@ namespace sparq::cpu {
 
 struct CpuSwitches {
   enum class SparseSkip : uint8_t { kAuto, kOff, kOn, kRows, kLists, kBitmap, kLanes };
-  enum class SparseExpand : uint8_t { kAuto, kWord, kFloat };
+  enum class SparseExpand : uint8_t { kAuto, kWord, kFloat, kBits };
   enum class W4a16Gemv : uint8_t { kAuto, kPlain, kVbmi };
   SparseSkip sparse_skip = SparseSkip::kAuto;        // SPARQ_SPARSE_SKIP (another value: kAuto)
   SparseExpand sparse_expand = SparseExpand::kAuto;  // SPARQ_SPARSE_EXPAND

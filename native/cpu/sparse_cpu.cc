@@ -3,6 +3,8 @@
 // sparse_cpu.h). Threads split 64-row slabs of W (and row blocks of X when there are few slabs);
 // k is never split, so every Y element is summed by one thread in one fixed order: the same bits
 // for any thread count.
+#include <immintrin.h>
+
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
@@ -110,7 +112,7 @@ namespace cs = cpu::sparse;
 bool UseWordExpand(int64_t rows_per_unit) {
   if (!cpu::HasAvx512Vbmi2()) return false;
   const cpu::CpuSwitches::SparseExpand forced = cpu::CurrentCpuSwitches().sparse_expand;
-  if (forced == cpu::CpuSwitches::SparseExpand::kWord) return true;
+  if (forced == cpu::CpuSwitches::SparseExpand::kWord || forced == cpu::CpuSwitches::SparseExpand::kBits) return true;
   if (forced == cpu::CpuSwitches::SparseExpand::kFloat) return false;
   constexpr int kAmdZen4Family = 0x19, kAmdZen5Family = 0x1A;
   if (cpu::IsIntelCpu()) return rows_per_unit == 1;
@@ -119,14 +121,39 @@ bool UseWordExpand(int64_t rows_per_unit) {
   return (family == kAmdZen4Family || family == kAmdZen5Family) && rows_per_unit <= cs::kAvx512DirectMaxRows;
 }
 
+// Where the fp16 expand runs, whether it widens by placing bits (sparse_cpu_avx512vbmi2.cc) rather
+// than by vcvtph2ps: only where that is exact — a weight known to hold no Inf or NaN (its cpu rows
+// header counts them; a weight without the header keeps vcvtph2ps) and MXCSR.DAZ clear on this
+// thread (the pool's threads take the MXCSR of the thread that made them) — and, unset, on the
+// core it was measured faster on: AMD Zen 5 (docs/kernels.md "Widening by placing bits").
+// SPARQ_SPARSE_EXPAND=bits forces it where it is exact, `word` the conversion.
+bool UseBitsWiden(const SparseWeightView& w) {
+  const cpu::CpuSwitches::SparseExpand forced = cpu::CurrentCpuSwitches().sparse_expand;
+  if (forced == cpu::CpuSwitches::SparseExpand::kWord) return false;
+  constexpr unsigned kMxcsrDaz = 1u << 6;
+  const bool exact = w.cpu_rows != nullptr && sparse::CpuRowsAt(w.cpu_rows).header->nonfinite == 0 &&
+                     (_mm_getcsr() & kMxcsrDaz) == 0;
+  if (!exact) return false;
+  if (forced == cpu::CpuSwitches::SparseExpand::kBits) return true;
+  constexpr int kAmdZen5Family = 0x1A;
+  return cpu::IsAmdCpu() && cpu::CpuFamily() == kAmdZen5Family;
+}
+
 const cs::KernelSet& Avx512WordExpandKernels() {
   static const cs::KernelSet set{cs::avx512vbmi2::BitmapSlabFn(), cs::avx512::Kernels().tiled_csl};
   return set;
 }
 
-const cs::KernelSet& KernelsFor(cpu::Isa isa, int64_t rows_per_unit) {
-  if (isa == cpu::Isa::kAvx512 && cpu::IsaSupported(cpu::Isa::kAvx512))
-    return UseWordExpand(rows_per_unit) ? Avx512WordExpandKernels() : cs::avx512::Kernels();
+const cs::KernelSet& Avx512BitsWidenKernels() {
+  static const cs::KernelSet set{cs::avx512vbmi2::BitmapBitsSlabFn(), cs::avx512::Kernels().tiled_csl, true};
+  return set;
+}
+
+const cs::KernelSet& KernelsFor(cpu::Isa isa, const SparseWeightView& w, int64_t rows_per_unit) {
+  if (isa == cpu::Isa::kAvx512 && cpu::IsaSupported(cpu::Isa::kAvx512)) {
+    if (!UseWordExpand(rows_per_unit)) return cs::avx512::Kernels();
+    return UseBitsWiden(w) ? Avx512BitsWidenKernels() : Avx512WordExpandKernels();
+  }
   if (isa != cpu::Isa::kScalar && cpu::IsaSupported(cpu::Isa::kAvx2)) return cs::avx2::Kernels();
   return cs::scalar::Kernels();
 }
@@ -362,6 +389,7 @@ Status SparseMatmulCpu(const SparseWeightView& w, const uint16_t* x, const uint1
     cpu::AlignedArray<uint8_t> x_lanes_tail;
     cpu::AlignedArray<float> xt_tail;
     cs::SlabFn tail_fn = nullptr;
+    bool tail_scaled_x = false;
     int64_t tail_acc_floats = 0;
     if (split_tail) {
       pt.x = x32.get() + m_main * w.k_pad;
@@ -375,7 +403,8 @@ Status SparseMatmulCpu(const SparseWeightView& w, const uint16_t* x, const uint1
         pt.xt = xt_tail.get();
         pt.xt_lanes = kRowsNarrowXRows;
       }
-      const cs::KernelSet& tks = KernelsFor(isa, tail);
+      const cs::KernelSet& tks = KernelsFor(isa, w, tail);
+      tail_scaled_x = tail_skip == Skip::kNone && w.format == SparseFormat::kBitmap && tks.bitmap_scaled_x;
       tail_fn = tail_skip == Skip::kLaneRows ? cs::avx512lanerows::LaneRowsSlabFn()
                 : tail_skip == Skip::kListRows ? (isa == cpu::Isa::kAvx512 ? cs::avx512rows::RowsSlabFn() : cs::avx2rows::RowsSlabFn())
                 : tail_skip == Skip::kLanes    ? cs::avx512lanes::LanesSlabFn()
@@ -389,13 +418,25 @@ Status SparseMatmulCpu(const SparseWeightView& w, const uint16_t* x, const uint1
     }
     const int64_t main_parts = (m_main + rows_per_unit - 1) / rows_per_unit;
     const int64_t row_parts = main_parts + (split_tail ? 1 : 0);
-    const cs::KernelSet& ks = KernelsFor(isa, rows_per_unit);
+    const cs::KernelSet& ks = KernelsFor(isa, w, rows_per_unit);
     const cs::SlabFn fn = skip == Skip::kLaneRows     ? cs::avx512lanerows::LaneRowsSlabFn()
                           : skip == Skip::kListRows  ? (isa == cpu::Isa::kAvx512 ? cs::avx512rows::RowsSlabFn() : cs::avx2rows::RowsSlabFn())
                           : skip == Skip::kLanes  ? cs::avx512lanes::LanesSlabFn()
                           : skip == Skip::kBitmap ? cs::avx512skip::BitmapSlabFn()
                           : w.format == SparseFormat::kBitmap ? ks.bitmap
                                                               : ks.tiled_csl;
+    // The bitmap kernel that widens by placing bits reads X · kBitsXScale (sparse_cpu.h): exact,
+    // a power of two on values from fp16.
+    cpu::AlignedArray<float> x_scaled;
+    const bool main_scaled_x = skip == Skip::kNone && w.format == SparseFormat::kBitmap && ks.bitmap_scaled_x;
+    if (main_scaled_x || tail_scaled_x) {
+      x_scaled = cpu::AllocAligned<float>(m * w.k_pad);
+      const float* from = x32.get();
+      float* to = x_scaled.get();
+      for (int64_t e = 0; e < m * w.k_pad; ++e) to[e] = from[e] * cs::kBitsXScale;
+      if (main_scaled_x) p.x = to;
+      if (tail_scaled_x) pt.x = to + m_main * w.k_pad;
+    }
     const int64_t acc_floats = skip == Skip::kLaneRows || skip == Skip::kListRows ? (rows_per_unit + 15) / 16 * cs::kRowsAccBlockFloats
                                : skip == Skip::kLanes  ? rows_per_unit * cs::kRowLanes * sparse::kLanesRows
                                : skip == Skip::kBitmap ? cs::kTileDim * cs::kRowLanes * 16

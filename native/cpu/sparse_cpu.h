@@ -116,13 +116,18 @@ using SlabFn = void (*)(const Problem& p, int64_t slab, int64_t i_begin, int64_t
 struct KernelSet {
   SlabFn bitmap = nullptr;
   SlabFn tiled_csl = nullptr;
+  bool bitmap_scaled_x = false;  // the bitmap kernel reads Problem::x as X · kBitsXScale
 };
 
 namespace scalar { const KernelSet& Kernels(); }
 namespace avx2 { const KernelSet& Kernels(); }
 namespace avx512 { const KernelSet& Kernels(); }
-// The bitmap kernel of avx512 with VBMI2 fp16 expands (same bits; CPUs with AVX512_VBMI2 only).
-namespace avx512vbmi2 { SlabFn BitmapSlabFn(); }
+// The bitmap kernel of avx512 with VBMI2 fp16 expands (same bits; CPUs with AVX512_VBMI2 only),
+// widening the halves to fp32 by vcvtph2ps, or (bits) by placing their bits as w·2^−112 in fp32:
+// that one reads X · kBitsXScale and is exact for finite weights with MXCSR.DAZ clear only
+// (sparse_cpu_avx512vbmi2.cc).
+inline constexpr float kBitsXScale = 0x1p112f;
+namespace avx512vbmi2 { SlabFn BitmapSlabFn(); SlabFn BitmapBitsSlabFn(); }
 // The AVX-512 bitmap kernel that skips the zeros (sparse_cpu_avx512_skip.cc): X rows on the lanes,
 // one FMA per stored weight per 16 rows, in the same per-lane order as the others, so the same
 // bits for finite X (the driver keeps X with an Inf or NaN on the expanding kernels: there a zero

@@ -1,10 +1,26 @@
 // native/cpu/sparse_cpu_avx512vbmi2.cc: the AVX-512 bitmap kernel with AVX512_VBMI2 expands
 // (layout and paths: sparse_cpu.h; body: sparse_avx512_body.inc). A block's 64 fp16 values are
-// expanded by two vpexpandw (32 halves each) straight from the encoded values and widened by four
-// vcvtph2ps, where the plain AVX-512 kernel converts the tile to fp32 and runs four vexpandps.
-// Same products, same order, same bits; which is faster depends on the core (docs/kernels.md):
-// the driver picks this one on AMD for the direct path (≤ 6 X rows per unit), where it was
-// measured faster.
+// expanded by two vpexpandw (32 halves each) straight from the encoded values, where the plain
+// AVX-512 kernel converts the tile to fp32 and runs four vexpandps. Same products, same order, same
+// bits; which is faster depends on the core (docs/kernels.md): the driver picks this one on AMD for
+// the direct path (≤ 6 X rows per unit), where it was measured faster.
+//
+// Two ways to widen the expanded halves to fp32, each a build of the body of its own:
+//   convert  four vcvtph2ps (and two extracts) a block;
+//   bits     each half placed in the top of a dword by a vpermw that zeroes the low word, then moved
+//            down 3 bits to where fp32 keeps its exponent and mantissa (vpsrad, and vpandd to clear
+//            the sign's 3 copies): the fp32 whose bits those are is w·2^−112 exactly, for every
+//            finite fp16 w (subnormals become fp32 denormals, ±0 stays ±0). X is read scaled by
+//            2^112 (Problem::x is then the driver's X · kBitsXScale, exact: |x| ≤ 65504 stays
+//            below 2^128), so each product w·2^−112 · x·2^112 is w·x exactly and every FMA rounds
+//            to the same bits as the convert build's. Not exact for an Inf or NaN weight (its
+//            exponent lands in fp32's range as a finite number) nor with MXCSR.DAZ set (the
+//            denormals read as 0): the driver takes it only for weights without them
+//            (CpuRowsHeader::nonfinite) and with DAZ clear.
+// Why: on Zen 5 the conversions share pipes with the expands and the FMAs; the bits build's
+// integer ops do not. One thread, 256×4096 at 50% (in L2), 2026-12-07: m = 1 0.054 → 0.051 ms,
+// m = 4 0.101 → 0.090, m = 6 0.120 → 0.112; 4096² from DRAM, 2 threads: m = 1 7–10%, m = 4 8%,
+// m = 6 6% faster (docs/kernels.md "Widening by placing bits").
 // GCC 12's AVX-512 intrinsics start from a self-initialised "undefined" vector and warn inside
 // the header once inlined; the values are fully defined.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
@@ -27,22 +43,64 @@ typedef uint32_t MaskBits __attribute__((may_alias));
 using TileValue = uint16_t;
 const uint16_t* TileValues(const Problem& p, int64_t t, const Scratch&) { return p.values + p.tile_offsets[t]; }
 
-// Block b expanded: w[q] = rows 2q, 2q+1 (zeros where no bit).
-inline void ExpandBlock(const uint64_t* bm, int b, const uint16_t* vals, __m512 (&w)[4]) {
+// Block b's two 32-half expansions: rows 0–3 and rows 4–7 (zeros where no bit).
+struct Expanded {
+  __m512i rows03, rows47;
+};
+inline Expanded ExpandHalves(const uint64_t* bm, int b, const uint16_t* vals) {
   const MaskBits* masks = reinterpret_cast<const MaskBits*>(bm + b);
   const int upper = _mm_popcnt_u32(uint32_t(bm[b]));
-  const __m512i rows03 = _mm512_maskz_expandloadu_epi16(_load_mask32(const_cast<MaskBits*>(masks + 0)), vals);
-  const __m512i rows47 = _mm512_maskz_expandloadu_epi16(_load_mask32(const_cast<MaskBits*>(masks + 1)), vals + upper);
-  w[0] = _mm512_cvtph_ps(_mm512_castsi512_si256(rows03));
-  w[1] = _mm512_cvtph_ps(_mm512_extracti64x4_epi64(rows03, 1));
-  w[2] = _mm512_cvtph_ps(_mm512_castsi512_si256(rows47));
-  w[3] = _mm512_cvtph_ps(_mm512_extracti64x4_epi64(rows47, 1));
+  return {_mm512_maskz_expandloadu_epi16(_load_mask32(const_cast<MaskBits*>(masks + 0)), vals),
+          _mm512_maskz_expandloadu_epi16(_load_mask32(const_cast<MaskBits*>(masks + 1)), vals + upper)};
+}
+
+namespace convert {
+
+// Block b expanded: w[q] = rows 2q, 2q+1 (zeros where no bit).
+inline void ExpandBlock(const uint64_t* bm, int b, const uint16_t* vals, __m512 (&w)[4]) {
+  const Expanded e = ExpandHalves(bm, b, vals);
+  w[0] = _mm512_cvtph_ps(_mm512_castsi512_si256(e.rows03));
+  w[1] = _mm512_cvtph_ps(_mm512_extracti64x4_epi64(e.rows03, 1));
+  w[2] = _mm512_cvtph_ps(_mm512_castsi512_si256(e.rows47));
+  w[3] = _mm512_cvtph_ps(_mm512_extracti64x4_epi64(e.rows47, 1));
 }
 
 #include "cpu/sparse_avx512_body.inc"
 
+}  // namespace convert
+
+namespace bits {
+
+// The halves of `h` picked by `idx` (16 word indices, one per dword), each as the fp32 w·2^−112:
+// placed in the dword's top word (the low word zeroed), shifted down 3 with the sign copied, and
+// the copies cleared (bits 28–30).
+inline __m512 PlacedBits(__m512i idx, __m512i h) {
+  constexpr __mmask32 kTopWords = 0xaaaaaaaau;
+  const __m512i top = _mm512_maskz_permutexvar_epi16(kTopWords, idx, h);
+  return _mm512_castsi512_ps(_mm512_and_si512(_mm512_srai_epi32(top, 3), _mm512_set1_epi32(int(0x8fffffffu))));
+}
+
+// Block b expanded, as w·2^−112: w[q] = rows 2q, 2q+1 (zeros where no bit).
+inline void ExpandBlock(const uint64_t* bm, int b, const uint16_t* vals, __m512 (&w)[4]) {
+  const Expanded e = ExpandHalves(bm, b, vals);
+  // Word indices: halves 0–15 (rows 0–1 of the expansion) and 16–31 (rows 2–3), each in a dword's
+  // top word.
+  const __m512i first = _mm512_set_epi16(15, 0, 14, 0, 13, 0, 12, 0, 11, 0, 10, 0, 9, 0, 8, 0, 7, 0, 6, 0, 5, 0, 4, 0,
+                                         3, 0, 2, 0, 1, 0, 0, 0);
+  const __m512i second = _mm512_add_epi16(first, _mm512_set1_epi16(16));
+  w[0] = PlacedBits(first, e.rows03);
+  w[1] = PlacedBits(second, e.rows03);
+  w[2] = PlacedBits(first, e.rows47);
+  w[3] = PlacedBits(second, e.rows47);
+}
+
+#include "cpu/sparse_avx512_body.inc"
+
+}  // namespace bits
+
 }  // namespace
 
-SlabFn BitmapSlabFn() { return &BitmapSlab; }
+SlabFn BitmapSlabFn() { return &convert::BitmapSlab; }
+SlabFn BitmapBitsSlabFn() { return &bits::BitmapSlab; }
 
 }  // namespace sparq::cpu::sparse::avx512vbmi2

@@ -213,12 +213,17 @@ Status SparseBuildCpuRows(const uint16_t* w, int64_t n, int64_t k, std::vector<u
   // Rows a thread takes at least, for the passes over w below.
   const int64_t min_rows = formats::MinItemsPerSlice(k);
   try {
-    std::atomic<int64_t> stored{0};
+    std::atomic<int64_t> stored{0}, nonfinite{0};
     formats::ForEachSlice(n, min_rows, threads, [&](int64_t r0, int64_t r1) {
-      int64_t here = 0;
-      for (int64_t i = r0 * k; i < r1 * k; ++i) here += w[i] != 0;
+      int64_t here = 0, here_nonfinite = 0;
+      for (int64_t i = r0 * k; i < r1 * k; ++i) {
+        here += w[i] != 0;
+        here_nonfinite += (w[i] & 0x7c00) == 0x7c00;  // exponent all ones: Inf or NaN
+      }
       stored.fetch_add(here);
+      nonfinite.fetch_add(here_nonfinite);
     });
+    h.nonfinite = nonfinite;
     std::vector<LaneRun> lane_runs;
     if (lanes == CpuLanes::kAlways || (lanes == CpuLanes::kAuto && double(stored) <= kLanesMaxDensity * double(n * k))) {
       h.lane_chunks = (k_pad + kLanesChunkK - 1) / kLanesChunkK;

@@ -491,6 +491,10 @@ void CheckCpuSwitches() {
   set = sparq::cpu::CpuSwitchesFromEnvironment();
   Check(set.sparse_expand == S::SparseExpand::kFloat && set.dense_amx && !set.int8_vnni && set.w4a16_gemv == S::W4a16Gemv::kPlain,
         "cpu switches: float, 1, 1 (AMX kept) and plain read");
+  setenv("SPARQ_SPARSE_EXPAND", "bits", 1);
+  Check(sparq::cpu::CpuSwitchesFromEnvironment().sparse_expand == S::SparseExpand::kBits, "cpu switches: SPARQ_SPARSE_EXPAND=bits read");
+  setenv("SPARQ_SPARSE_EXPAND", "Bits", 1);
+  Check(sparq::cpu::CpuSwitchesFromEnvironment().sparse_expand == S::SparseExpand::kAuto, "cpu switches: SPARQ_SPARSE_EXPAND=Bits is not bits");
   setenv("SPARQ_DENSE_AMX", "yes", 1);
   Check(!sparq::cpu::CpuSwitchesFromEnvironment().dense_amx, "cpu switches: SPARQ_DENSE_AMX=yes is not on");
   for (const char* n : names) unsetenv(n);

@@ -4,6 +4,8 @@
 // The encoder (formats/) is the library's; the buffers are copied into exactly sized allocations
 // so a sanitizer sees any read past them. y is poisoned (NaN) before every run, with a guard after.
 // Prints one line per check, then "N passed, M failed"; exits 0 only when M == 0.
+#include <immintrin.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
@@ -54,7 +56,9 @@ constexpr uint16_t kGuardBits = 0x5a5a;
 constexpr int kGuardElems = 64;
 
 // One kernel to run: an ISA, and on AVX-512 which expand (SPARQ_SPARSE_EXPAND, read at every call):
-// "float" (vexpandps) and, where the CPU has VBMI2, "word" (vpexpandw) too; and the two skip kernels
+// "float" (vexpandps) and, where the CPU has VBMI2, "word" (vpexpandw, widened by vcvtph2ps) and
+// "bits" (vpexpandw, widened by placing the bits: where the weight has no Inf or NaN and DAZ is
+// clear, else the driver keeps vcvtph2ps) too; and the two skip kernels
 // (SPARQ_SPARSE_SKIP): "bitmap" (bitmap only: tiled-CSL runs "float" there), "rows" (the rows
 // kernel over the lanes every view here carries, built at every sparsity with CpuLanes::kAlways),
 // "lists" (the rows kernel over the row lists the views carry too) and "lanes" (the lanes kernel).
@@ -70,7 +74,8 @@ struct Kernel {
     return isa;
   }
   std::string Name() const {
-    return std::string(sparq::cpu::IsaName(isa)) + (expand != nullptr && std::strcmp(expand, "word") == 0 ? " vbmi2" : "") +
+    const bool word = expand != nullptr && std::strcmp(expand, "word") == 0, bits = expand != nullptr && std::strcmp(expand, "bits") == 0;
+    return std::string(sparq::cpu::IsaName(isa)) + (word ? " vbmi2" : bits ? " vbmi2 bits" : "") +
            (skips() ? std::string(" skip ") + skip : "");
   }
 };
@@ -85,7 +90,10 @@ std::vector<Kernel> SupportedKernels() {
       continue;
     }
     out.push_back({isa, "float"});
-    if (sparq::cpu::HasAvx512Vbmi2()) out.push_back({isa, "word"});
+    if (sparq::cpu::HasAvx512Vbmi2()) {
+      out.push_back({isa, "word"});
+      out.push_back({isa, "bits"});
+    }
     out.push_back({isa, "float", "bitmap"});
     out.push_back({isa, "float", "rows"});
     out.push_back({isa, "float", "lists"});
@@ -312,6 +320,48 @@ void CheckDenseBlock(sparq::cpu::ThreadPool& pool1, sparq::cpu::ThreadPool& pool
   }
 }
 
+// The bits widening (SPARQ_SPARSE_EXPAND=bits) is exact only for finite weights and with MXCSR.DAZ
+// clear; where either fails the driver must keep vcvtph2ps. Without the NaN, on a thread with DAZ
+// set (pool1 runs on this thread), the subnormal weight's product (3·2^-24 · 30000) must still show:
+// a bits kernel would read that weight as a denormal, which DAZ makes 0. With DAZ clear, the bits
+// kernel must give the vcvtph2ps kernel's bits on the same weight.
+void CheckPlacedBitsGuards(const std::vector<uint16_t>& w_nan, const Problem& p, sparq::cpu::ThreadPool& pool1) {
+  if (!sparq::cpu::HasAvx512Vbmi2()) return;
+  std::vector<uint16_t> w = w_nan;
+  for (auto& v : w)
+    if ((v & 0x7c00) == 0x7c00) v = 0;
+  Problem q = p;
+  q.w = w;
+  std::vector<double> ref, tol;
+  Reference(q, ref, tol);
+  SparseEncoded enc;
+  if (!sparq::SparseEncode(w.data(), q.n, q.k, SparseFormat::kBitmap, &enc).ok() ||
+      !sparq::SparseBuildCpuRows(w.data(), q.n, q.k, &enc.cpu_rows, kOp, CpuLanes::kAlways).ok()) {
+    Check(false, "encode placed-bits guard case");
+    return;
+  }
+  ExactCopy copy(enc);
+  setenv("SPARQ_SPARSE_SKIP", "off", 1);
+  const auto run = [&](const char* expand, std::vector<uint16_t>& y) {
+    setenv("SPARQ_SPARSE_EXPAND", expand, 1);
+    return RunAndCompare(q, copy.view, Isa::kAvx512, pool1, ref, tol, &y);
+  };
+  std::vector<uint16_t> y_word, y_bits, y_daz;
+  std::string err = run("word", y_word);
+  if (err.empty()) err = run("bits", y_bits);
+  if (err.empty() && y_bits != y_word) err = "bits differ from vcvtph2ps";
+  Check(err.empty(), "sparse.matmul [cpu avx512 vbmi2 bits] subnormal and −0 weights, a subnormal product × 30000: "
+                     "vcvtph2ps's bits" + (err.empty() ? "" : " -- " + err));
+  constexpr unsigned kDaz = 1u << 6;
+  const unsigned csr = _mm_getcsr();
+  _mm_setcsr(csr | kDaz);
+  err = run("bits", y_daz);
+  _mm_setcsr(csr);
+  Check(err.empty(), "sparse.matmul [cpu avx512 vbmi2 bits] with MXCSR.DAZ set: the subnormal weight still counts" +
+                         (err.empty() ? "" : " -- " + err));
+  unsetenv("SPARQ_SPARSE_EXPAND");
+}
+
 // Stored −0, subnormal and NaN weights are used as given: a NaN poisons only its own output row.
 void CheckSpecialValues(sparq::cpu::ThreadPool& pool1) {
   const int64_t n = 70, k = 90, m = 3;
@@ -352,6 +402,7 @@ void CheckSpecialValues(sparq::cpu::ThreadPool& pool1) {
       Check(ok, CaseName(kern, f, m, n, k, 0.7) + " with −0, subnormal and NaN weights: each used as stored");
     }
   }
+  CheckPlacedBitsGuards(w, p, pool1);
 }
 
 // An Inf or NaN in X keeps the skip kernel out (there 0·Inf = NaN on the expanding kernels, which

@@ -504,6 +504,32 @@ void OffsetLimit() {
   }
 }
 
+// The header's count of stored Inf and NaN weights (what lets the bitmap kernel widen fp16 by
+// placing its bits, sparq/sparse.h CpuRowsHeader::nonfinite), counted here from the fp16 bits: the
+// random bit patterns hold some of either sign; with those made finite the count is 0 (−0 and
+// subnormals included).
+void NonFiniteCount() {
+  if (!sparq_test::TakeCase()) return;
+  const int64_t n = 70, k = 130;
+  std::vector<uint16_t> w = RandomSparse(n, k, 0.6);
+  int64_t want = 0;
+  for (uint16_t v : w) want += v != 0 && ((v >> 10) & 0x1f) == 0x1f;
+  std::vector<uint16_t> finite = w;
+  for (auto& v : finite)
+    if (((v >> 10) & 0x1f) == 0x1f) v = 0x3c00;
+  finite[3] = 0x8000;    // −0
+  finite[200] = 0x0001;  // smallest subnormal
+  for (sparq::CpuLanes lanes : {sparq::CpuLanes::kNone, sparq::CpuLanes::kAlways}) {
+    std::vector<uint8_t> bytes, finite_bytes;
+    const bool ok = want > 0 && sparq::SparseBuildCpuRows(w.data(), n, k, &bytes, "sparse.encode", lanes).ok() &&
+                    sparq::sparse::CpuRowsAt(bytes.data()).header->nonfinite == want &&
+                    sparq::SparseBuildCpuRows(finite.data(), n, k, &finite_bytes, "sparse.encode", lanes).ok() &&
+                    sparq::sparse::CpuRowsAt(finite_bytes.data()).header->nonfinite == 0;
+    Check(ok, std::string("cpu rows header counts stored Inf/NaN weights (") +
+                  (lanes == sparq::CpuLanes::kNone ? "lists" : "lanes") + "): " + std::to_string(want) + ", then 0");
+  }
+}
+
 int main() {
   for (auto [n, k] : std::vector<std::pair<int64_t, int64_t>>{{1, 1}, {1, 7}, {63, 65}, {64, 64}, {129, 200}, {200, 129}})
     for (double s : {0.0, 0.3, 0.5, 0.8, 0.99, 1.0}) RoundTrip(n, k, s);
@@ -515,6 +541,7 @@ int main() {
     }
   for (double s : {0.5, 0.6, 0.7, 0.8, 0.9, 0.95}) BytesModel(s);
   DenseBlockInSparse();
+  NonFiniteCount();
   AutoPicksSmaller();
   BrokenEncodingsRefused();
   BadArguments();

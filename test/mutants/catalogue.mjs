@@ -1056,6 +1056,39 @@ export default [
     replace: 'const __mmask32 live = __mmask32(_bzhi_u32(~0u, active[s] + 1u));',
     models: "rows kernel over the compact lanes: a tail step unpacked with one lane more (the next step's first entry)",
   },
+  // widening the bitmap kernel's halves by placing their bits (2026-12-07)
+  {
+    name: 'sparse-cpu-bits-sign-copies-kept',
+    kernel: 'sparse',
+    file: 'native/cpu/sparse_cpu_avx512vbmi2.cc',
+    search: '_mm512_set1_epi32(int(0x8fffffffu))',
+    replace: '_mm512_set1_epi32(int(0xffffffffu))',
+    models: "bits widening: the sign's copies in bits 28–30 left in place, so a negative weight's exponent is 224 too large",
+  },
+  {
+    name: 'sparse-cpu-bits-x-unscaled',
+    kernel: 'sparse',
+    file: 'native/cpu/sparse_cpu.cc',
+    search: 'to[e] = from[e] * cs::kBitsXScale;',
+    replace: 'to[e] = from[e];',
+    models: 'bits widening: X not scaled by 2^112, so every product is w·x·2^−112 (underflowing, not w·x)',
+  },
+  {
+    name: 'sparse-cpu-bits-daz-ignored',
+    kernel: 'sparse',
+    file: 'native/cpu/sparse_cpu.cc',
+    search: '(_mm_getcsr() & kMxcsrDaz) == 0;',
+    replace: 'true;',
+    models: 'bits widening taken with MXCSR.DAZ set: a subnormal weight (an fp32 denormal there) reads as 0',
+  },
+  {
+    name: 'sparse-cpu-bits-nonfinite-ignored',
+    kernel: 'sparse',
+    file: 'native/cpu/sparse_cpu.cc',
+    search: 'sparse::CpuRowsAt(w.cpu_rows).header->nonfinite == 0 &&',
+    replace: 'sparse::CpuRowsAt(w.cpu_rows).header->nonfinite >= 0 &&',
+    models: 'bits widening taken for a weight holding a NaN: its exponent lands in fp32 as a finite number and the NaN row comes out finite',
+  },
   // ---------------------------------------------------------------- int8 (kernels/int8.cuh, int8_layout.cuh, fp32_rn.cuh)
   {
     name: 'int8-detect-compare-strict',

@@ -143,7 +143,7 @@ struct SparseEncoded {
 namespace sparse {
 constexpr int kRowsChunkK = 512;  // columns per chunk: a 16-row X slice of 32 KiB (j < 64)
 constexpr int kRowsClasses = 8;    // k mod 8: the accumulation lanes every sparse CPU kernel keeps
-constexpr uint32_t kCpuRowsMagic = 0x53525735u;  // "SRW5": lists (or none: chunks 0), then lanes (or none)
+constexpr uint32_t kCpuRowsMagic = 0x53525736u;  // "SRW6": lists (or none: chunks 0), then lanes (or none)
 struct CpuRowsHeader {
   uint32_t magic = kCpuRowsMagic;
   uint32_t chunk_k = kRowsChunkK;
@@ -154,6 +154,10 @@ struct CpuRowsHeader {
   int64_t lane_chunks = 0;  // ⌈k_pad / kLanesChunkK⌉
   int64_t lane_steps = 0;   // all (row group, chunk, class) runs' steps together
   int64_t lane_slots = 0;   // all runs' entries together: the stored weights (no padding is stored)
+  // Stored weights that are Inf or NaN. The AVX-512 bitmap kernel that widens fp16 by placing its
+  // bits in fp32 (native/cpu/sparse_cpu_avx512vbmi2.cc) is exact only for finite weights: it runs
+  // where this is 0.
+  int64_t nonfinite = 0;
 };
 // The cpu backend's lanes: the same stored weights laid out for a few X rows (decode), where the
 // row lists' one FMA per stored weight for 1–6 of 16 lanes wastes the vector
