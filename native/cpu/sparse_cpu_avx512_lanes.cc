@@ -165,16 +165,16 @@ int64_t RunStepsRows(const uint8_t* table, int64_t table_stride, const sparq::sp
   const int steps = run.length[0], full = run.length[kLanesRows - 1];
   int s = 0;
   for (; s + 2 <= full; s += 2, values += 2 * kLanesRows, cols += 2 * kLanesRows) {
-    PrefetchAhead(values, cols);
-    PrefetchAhead(values + kLanesRows, cols + kLanesRows);
+    PrefetchAhead<kDecodePrefetchAhead>(values, cols);
+    PrefetchAhead<kDecodePrefetchAhead>(values + kLanesRows, cols + kLanesRows);
     meet(std::true_type{}, PairIndices(_mm512_loadu_si512(cols)), Weights16(values), Weights16(values + kHalfLanes),
          Weights16(values + kLanesRows), Weights16(values + kLanesRows + kHalfLanes));
   }
   for (; s + 2 <= steps; s += 2) {
     const int na = active[s], nb = active[s + 1];
     const __mmask32 mask_a = LiveLanes(na), mask_b = LiveLanes(nb);
-    PrefetchAhead(values, cols);
-    PrefetchAhead(values + kLanesRows, cols + kLanesRows);
+    PrefetchAhead<kDecodePrefetchAhead>(values, cols);
+    PrefetchAhead<kDecodePrefetchAhead>(values + kLanesRows, cols + kLanesRows);
     const __m512i raw = _mm512_inserti64x4(_mm512_zextsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(cols))),
                                            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(cols + na)), 1);
     const uint16_t* vb = values + na;
