@@ -132,7 +132,7 @@ namespace avx512 { const KernelSet& Kernels(); }
 // that one reads X · kBitsXScale and is exact for finite weights with MXCSR.DAZ clear only
 // (sparse_cpu_avx512vbmi2.cc).
 inline constexpr float kBitsXScale = 0x1p112f;
-namespace avx512vbmi2 { SlabFn BitmapSlabFn(); SlabFn BitmapBitsSlabFn(); }
+namespace avx512vbmi2 { SlabFn BitmapSlabFn(); SlabFn BitmapBitsSlabFn(); SlabFn BitmapBitsOneRowSlabFn(); }
 // The AVX-512 bitmap kernel that skips the zeros (sparse_cpu_avx512_skip.cc): X rows on the lanes,
 // one FMA per stored weight per 16 rows, in the same per-lane order as the others, so the same
 // bits for finite X (the driver keeps X with an Inf or NaN on the expanding kernels: there a zero

@@ -53,6 +53,10 @@ inline void ExpandBlock(const uint64_t* bm, int b, const float* vals, __m512 (&w
   w[3] = _mm512_maskz_expand_ps(_load_mask16(const_cast<MaskBits*>(masks + 3)), _mm512_loadu_ps(vals + o3));
 }
 
+// x[kk..kk+8) in both 256-bit halves: the columns of one block, once per row of a zmm.
+constexpr int kXForms = 1;
+inline __m512 BlockXForm(const float* x, int) { return _mm512_broadcast_f32x8(_mm256_loadu_ps(x)); }
+
 #include "cpu/sparse_avx512_body.inc"
 
 // ------------------------------------------------------------------------------ tiled-CSL

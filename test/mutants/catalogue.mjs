@@ -1002,8 +1002,8 @@ export default [
     name: 'sparse-cpu-quarter-x-row-stride',
     kernel: 'sparse',
     file: 'native/cpu/sparse_avx512_body.inc',
-    search: 'const __m512 xb = MR == 1 ? xv[col8] : BlockX(x + i * ld_x + 8 * col8);',
-    replace: 'const __m512 xb = MR == 1 ? xv[col8] : BlockX(x + 8 * col8);',
+    search: 'xb[f] = MR == 1 ? xv[col8][f] : BlockXForm(x + i * ld_x + 8 * col8, f);',
+    replace: 'xb[f] = MR == 1 ? xv[col8][f] : BlockXForm(x + 8 * col8, f);',
     models: 'AVX-512 quarter walk at 2-3 X rows: every row meets the first row\'s x values (the row stride dropped)',
   },
   // the lanes kernel's byte gather (2026-12-06)
@@ -1064,6 +1064,22 @@ export default [
     search: '_mm512_set1_epi32(int(0x8fffffffu))',
     replace: '_mm512_set1_epi32(int(0xffffffffu))',
     models: "bits widening: the sign's copies in bits 28–30 left in place, so a negative weight's exponent is 224 too large",
+  },
+  {
+    name: 'sparse-cpu-bits-one-row-c-left-split',
+    kernel: 'sparse',
+    file: 'native/cpu/sparse_avx512_body.inc',
+    search: 'for (int64_t i = 0; i < rows; ++i) CToRows(c + i * kSlabCFloats);',
+    replace: 'for (int64_t i = 0; i < 0; ++i) CToRows(c + i * kSlabCFloats);',
+    models: "bits widening, one X row: c left in the split layout (a row's classes 0–3 and 4–7 in two vectors) where the driver reads rows of 8",
+  },
+  {
+    name: 'sparse-cpu-bits-one-row-x-form-swapped',
+    kernel: 'sparse',
+    file: 'native/cpu/sparse_avx512_body.inc',
+    search: 'constexpr int XFormOf(int q) { return kXForms == 1 ? 0 : q & 1; }',
+    replace: 'constexpr int XFormOf(int q) { return kXForms == 1 ? 0 : (q >> 1) & 1; }',
+    models: 'bits widening, one X row: weight vectors met by the wrong half of the block\'s x (columns 4–7 for 0–3)',
   },
   {
     name: 'sparse-cpu-bits-x-unscaled',
