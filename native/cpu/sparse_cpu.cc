@@ -109,11 +109,12 @@ namespace cs = cpu::sparse;
 //     memory-form expands waited on DRAM;
 //   Intel: one row (11–20% faster at m = 1 on a Sapphire Rapids-class Xeon, level at 2–4 rows;
 //     measured before the tile prefetch, which helps the fp16 expand most: not re-measured).
-bool UseWordExpand(int64_t rows_per_unit) {
+using Expand = cpu::CpuSwitches::SparseExpand;
+
+bool UseWordExpand(Expand forced, int64_t rows_per_unit) {
   if (!cpu::HasAvx512Vbmi2()) return false;
-  const cpu::CpuSwitches::SparseExpand forced = cpu::CurrentCpuSwitches().sparse_expand;
-  if (forced == cpu::CpuSwitches::SparseExpand::kWord || forced == cpu::CpuSwitches::SparseExpand::kBits) return true;
-  if (forced == cpu::CpuSwitches::SparseExpand::kFloat) return false;
+  if (forced == Expand::kWord || forced == Expand::kBits) return true;
+  if (forced == Expand::kFloat) return false;
   constexpr int kAmdZen4Family = 0x19, kAmdZen5Family = 0x1A;
   if (cpu::IsIntelCpu()) return rows_per_unit == 1;
   if (!cpu::IsAmdCpu()) return false;
@@ -127,14 +128,13 @@ bool UseWordExpand(int64_t rows_per_unit) {
 // thread (the pool's threads take the MXCSR of the thread that made them) — and, unset, on the
 // core it was measured faster on: AMD Zen 5 (docs/kernels.md "Widening by placing bits").
 // SPARQ_SPARSE_EXPAND=bits forces it where it is exact, `word` the conversion.
-bool UseBitsWiden(const SparseWeightView& w) {
-  const cpu::CpuSwitches::SparseExpand forced = cpu::CurrentCpuSwitches().sparse_expand;
-  if (forced == cpu::CpuSwitches::SparseExpand::kWord) return false;
+bool UseBitsWiden(Expand forced, const SparseWeightView& w) {
+  if (forced == Expand::kWord) return false;
   constexpr unsigned kMxcsrDaz = 1u << 6;
   const bool exact = w.cpu_rows != nullptr && sparse::CpuRowsAt(w.cpu_rows).header->nonfinite == 0 &&
                      (_mm_getcsr() & kMxcsrDaz) == 0;
   if (!exact) return false;
-  if (forced == cpu::CpuSwitches::SparseExpand::kBits) return true;
+  if (forced == Expand::kBits) return true;
   constexpr int kAmdZen5Family = 0x1A;
   return cpu::IsAmdCpu() && cpu::CpuFamily() == kAmdZen5Family;
 }
@@ -160,8 +160,9 @@ const cs::KernelSet& Avx512BitsWidenOneRowKernels() {
 
 const cs::KernelSet& KernelsFor(cpu::Isa isa, const SparseWeightView& w, int64_t rows_per_unit) {
   if (isa == cpu::Isa::kAvx512 && cpu::IsaSupported(cpu::Isa::kAvx512)) {
-    if (!UseWordExpand(rows_per_unit)) return cs::avx512::Kernels();
-    if (!UseBitsWiden(w)) return Avx512WordExpandKernels();
+    const Expand forced = cpu::CurrentCpuSwitches().sparse_expand;
+    if (!UseWordExpand(forced, rows_per_unit)) return cs::avx512::Kernels();
+    if (!UseBitsWiden(forced, w)) return Avx512WordExpandKernels();
     return rows_per_unit == 1 ? Avx512BitsWidenOneRowKernels() : Avx512BitsWidenKernels();
   }
   if (isa != cpu::Isa::kScalar && cpu::IsaSupported(cpu::Isa::kAvx2)) return cs::avx2::Kernels();
@@ -185,6 +186,13 @@ const cs::KernelSet& KernelsFor(cpu::Isa isa, const SparseWeightView& w, int64_t
 // per unit from 70% sparsity, at 7–15 rows from 85%; never on the direct path (≤ 6 rows).
 // kLaneRows and kListRows: the rows kernel over the lanes or over the lists.
 enum class Skip { kNone, kBitmap, kLaneRows, kListRows, kLanes };
+
+// Whether the kernel the driver runs for `skip` from `set` is a bitmap kernel that reads X ·
+// kBitsXScale (KernelSet::bitmap_scaled_x).
+bool ReadsScaledX(Skip skip, SparseFormat format, const cs::KernelSet& set) {
+  return skip == Skip::kNone && format == SparseFormat::kBitmap && set.bitmap_scaled_x;
+}
+
 // The lanes kernel's rows per work unit (weights with lanes: ≥ 68% sparse), where it beat the
 // driver's other choices (4096², 2 threads, Zen 5, alternated in one process on cold weight copies,
 // 2026-12-04; docs/kernels.md): 1–6 rows from 70% (m = 4 at 80%: 0.63 against 1.25 ms; level at
@@ -414,7 +422,7 @@ Status SparseMatmulCpu(const SparseWeightView& w, const uint16_t* x, const uint1
         pt.xt_lanes = kRowsNarrowXRows;
       }
       const cs::KernelSet& tks = KernelsFor(isa, w, tail);
-      tail_scaled_x = tail_skip == Skip::kNone && w.format == SparseFormat::kBitmap && tks.bitmap_scaled_x;
+      tail_scaled_x = ReadsScaledX(tail_skip, w.format, tks);
       tail_fn = tail_skip == Skip::kLaneRows ? cs::avx512lanerows::LaneRowsSlabFn()
                 : tail_skip == Skip::kListRows ? (isa == cpu::Isa::kAvx512 ? cs::avx512rows::RowsSlabFn() : cs::avx2rows::RowsSlabFn())
                 : tail_skip == Skip::kLanes    ? cs::avx512lanes::LanesSlabFn()
@@ -438,7 +446,7 @@ Status SparseMatmulCpu(const SparseWeightView& w, const uint16_t* x, const uint1
     // The bitmap kernel that widens by placing bits reads X · kBitsXScale (sparse_cpu.h): exact,
     // a power of two on values from fp16.
     cpu::AlignedArray<float> x_scaled;
-    const bool main_scaled_x = skip == Skip::kNone && w.format == SparseFormat::kBitmap && ks.bitmap_scaled_x;
+    const bool main_scaled_x = ReadsScaledX(skip, w.format, ks);
     if (main_scaled_x || tail_scaled_x) {
       x_scaled = cpu::AllocAligned<float>(m * w.k_pad);
       const float* from = x32.get();
