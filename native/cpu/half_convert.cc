@@ -69,6 +69,12 @@ void BF16ToF32(const uint16_t* src, float* dst, size_t n, Isa isa) {
   SPARQ_CONVERT_DISPATCH(BF16ToF32, src, dst, n);
 }
 
+F16ToF32Fn F16ToF32For(Isa isa) {
+  if (isa == Isa::kAvx512 && IsaSupported(Isa::kAvx512)) return &avx512::F16ToF32;
+  if (isa != Isa::kScalar && IsaSupported(Isa::kAvx2)) return &avx2::F16ToF32;
+  return &scalar::F16ToF32;
+}
+
 #undef SPARQ_CONVERT_DISPATCH
 
 namespace {

@@ -9,11 +9,13 @@ namespace sparq::cpu {
 namespace {
 
 // Blocks of R rows of X with G consecutive k per row in a group: out[b][kg][i][g] =
-// X[R·b + i][G·kg + g], kg < ceil(k / G). row(r, dst) writes row r < m's k values; the rest of a
-// row's last group and rows ≥ m are zeros. G is a template argument so each copy is a fixed move.
+// X[R·b + i][G·kg + g], kg < ceil(k_out / G). row(r, dst) writes row r < m's k values; the rest of
+// a row (to the last group's end, past k_out ≥ k where a layout pads k) and rows ≥ m are zeros. G
+// is a template argument so each copy is a fixed move.
 template <int G, class Row>
-AlignedArray<float> RowBlocksOf(int64_t m, int64_t k, int64_t block_rows, ThreadPool& pool, const Row& row) {
-  const int64_t blocks = (m + block_rows - 1) / block_rows, groups = (k + G - 1) / G;
+AlignedArray<float> RowBlocksOf(int64_t m, int64_t k, int64_t k_out, int64_t block_rows, ThreadPool& pool,
+                                const Row& row) {
+  const int64_t blocks = (m + block_rows - 1) / block_rows, groups = (k_out + G - 1) / G;
   AlignedArray<float> out = AllocAligned<float>(blocks * groups * block_rows * G);
   float* const xt = out.get();
   pool.ParallelFor(blocks, [&](int64_t b0, int64_t b1) {
@@ -47,21 +49,17 @@ auto F16Rows(const uint16_t* x, int64_t k, void (*to_f32)(const uint16_t* src, f
 }  // namespace
 
 AlignedArray<float> TransposeToRowBlocks(const float* x, int64_t m, int64_t k, ThreadPool& pool, int64_t block_rows) {
-  return RowBlocksOf<1>(m, k, block_rows, pool, F32Rows(x, k));
+  return RowBlocksOf<1>(m, k, k, block_rows, pool, F32Rows(x, k));
 }
 
-AlignedArray<float> RowBlocksF16(const uint16_t* x, int64_t m, int64_t k,
+AlignedArray<float> RowBlocksF16(const uint16_t* x, int64_t m, int64_t k, int64_t k_out,
                                  void (*to_f32)(const uint16_t* src, float* dst, size_t n), ThreadPool& pool) {
-  return RowBlocksOf<1>(m, k, kRowBlockRows, pool, F16Rows(x, k, to_f32));
+  return RowBlocksOf<1>(m, k, k_out, kRowBlockRows, pool, F16Rows(x, k, to_f32));
 }
 
-AlignedArray<float> QuadRowBlocksF16(const uint16_t* x, int64_t m, int64_t k,
+AlignedArray<float> QuadRowBlocksF16(const uint16_t* x, int64_t m, int64_t k, int64_t k_out,
                                      void (*to_f32)(const uint16_t* src, float* dst, size_t n), ThreadPool& pool) {
-  return RowBlocksOf<4>(m, k, kRowBlockRows, pool, F16Rows(x, k, to_f32));
-}
-
-AlignedArray<float> QuadRowBlocks(const float* x, int64_t m, int64_t k, ThreadPool& pool) {
-  return RowBlocksOf<4>(m, k, kRowBlockRows, pool, F32Rows(x, k));
+  return RowBlocksOf<4>(m, k, k_out, kRowBlockRows, pool, F16Rows(x, k, to_f32));
 }
 
 }  // namespace sparq::cpu

@@ -18,18 +18,18 @@ inline constexpr int64_t kRowBlockRows = 16;
 AlignedArray<float> TransposeToRowBlocks(const float* x, int64_t m, int64_t k, ThreadPool& pool,
                                          int64_t block_rows = kRowBlockRows);
 
-// The same, R = 16, from fp16 rows k apart, each converted by to_f32 (n values): the AVX2 dense
-// prefill's operand.
-AlignedArray<float> RowBlocksF16(const uint16_t* x, int64_t m, int64_t k,
+// The same, R = 16, from fp16 rows k apart, each converted by to_f32 (n values), laid out for
+// k_out ≥ k columns (zeros past k: a layout's padded k; k_out = k where there is none): the
+// operand of the AVX2 prefills (dense's, W4A16's gemm).
+AlignedArray<float> RowBlocksF16(const uint16_t* x, int64_t m, int64_t k, int64_t k_out,
                                  void (*to_f32)(const uint16_t* src, float* dst, size_t n), ThreadPool& pool);
 
 // The k-quad form (isa_kernels.h "dense rows-on-lanes prefill"): xq[b][kq][i][q] =
 // fp32(x[16·b + i][4·kq + q]) from fp16 rows k apart, each converted by to_f32 (n values); rows
-// ≥ m and k ≥ the row's end are zeros; ceil(m / 16) · ceil(k / 4) · 64 floats, 64-byte aligned.
-// Blocks are split over the pool. Throws std::bad_alloc (on the calling thread).
-AlignedArray<float> QuadRowBlocksF16(const uint16_t* x, int64_t m, int64_t k,
+// ≥ m and k ≥ the row's end are zeros; ceil(m / 16) · ceil(k_out / 4) · 64 floats (k_out ≥ k as
+// above), 64-byte aligned. Blocks are split over the pool. Throws std::bad_alloc (on the calling
+// thread). The AVX-512 prefills' operand (dense's, W4A16's gemm).
+AlignedArray<float> QuadRowBlocksF16(const uint16_t* x, int64_t m, int64_t k, int64_t k_out,
                                      void (*to_f32)(const uint16_t* src, float* dst, size_t n), ThreadPool& pool);
-// The same from fp32 rows k apart (W4A16's gemm).
-AlignedArray<float> QuadRowBlocks(const float* x, int64_t m, int64_t k, ThreadPool& pool);
 
 }  // namespace sparq::cpu

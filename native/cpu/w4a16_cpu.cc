@@ -153,14 +153,13 @@ Status W4A16MatmulCpu(const W4A16WeightView& w, const uint16_t* x, const uint16_
       p.bias = bias32.get();
     }
     const bool use_gemm = ks.gemm != nullptr && m > ks.gemv_max_m;
-    cpu::AlignedArray<float> x32 = cpu::AllocAligned<float>(m * w.k_pad);
-    for (int64_t r = 0; r < m; ++r) {
-      cpu::F16ToF32(x + r * w.k, x32.get() + r * w.k_pad, size_t(w.k), isa);
-      std::fill(x32.get() + r * w.k_pad + w.k, x32.get() + (r + 1) * w.k_pad, 0.0f);
-    }
-    cpu::AlignedArray<float> xt;
     const int64_t col_blocks = w.n_pad / sparq::w4a16::kCpuColBlock;
     if (!use_gemm) {
+      cpu::AlignedArray<float> x32 = cpu::AllocAligned<float>(m * w.k_pad);
+      for (int64_t r = 0; r < m; ++r) {
+        cpu::F16ToF32(x + r * w.k, x32.get() + r * w.k_pad, size_t(w.k), isa);
+        std::fill(x32.get() + r * w.k_pad + w.k, x32.get() + (r + 1) * w.k_pad, 0.0f);
+      }
       if (ks.gemv_x_lane_order) {
         // Within each 32-k chunk: lane j of each half holds k = GemvLaneOrder(j) of that half.
         constexpr int kHalf = sparq::w4a16::kCpuChunkK / 2;
@@ -180,10 +179,14 @@ Status W4A16MatmulCpu(const W4A16WeightView& w, const uint16_t* x, const uint16_
       pool.ParallelFor(col_blocks, [&](int64_t b, int64_t e) { ks.gemv(p, b, e); }, cpu::PartsForWork(m * w.n * w.k));
       return Status::Ok();
     }
+    // The gemm's X blocks straight from fp16 (the conversion is exact, so the same floats as
+    // through an fp32 copy of X): no m × k_pad fp32 copy beside them. At m = 128, k = 16384 the
+    // two were 8 MiB each, together past the per-thread block cache, and every call faulted one of
+    // them in afresh (2048 faults, ~16 ms of a ~70 ms call on the CI VM; docs/kernels.md).
     static_assert(cpu::w4a16::kRowBlock == cpu::kRowBlockRows, "the gemm reads row_blocks.h's xt");
-    xt = ks.gemm_xt_quads ? cpu::QuadRowBlocks(x32.get(), m, w.k_pad, pool)
-                          : cpu::TransposeToRowBlocks(x32.get(), m, w.k_pad, pool);
-    x32.reset();
+    const cpu::F16ToF32Fn to_f32 = cpu::F16ToF32For(isa);
+    cpu::AlignedArray<float> xt = ks.gemm_xt_quads ? cpu::QuadRowBlocksF16(x, m, w.k, w.k_pad, to_f32, pool)
+                                                   : cpu::RowBlocksF16(x, m, w.k, w.k_pad, to_f32, pool);
     p.xt = xt.get();
     const int64_t supers = (col_blocks * sparq::w4a16::kCpuColBlock + cpu::w4a16::kColsPerSuper - 1) /
                            cpu::w4a16::kColsPerSuper;

@@ -601,6 +601,16 @@ void CheckBlockCache() {
     const auto held = ThisThreadBlockCache();
     Check(held.blocks <= 8 && held.bytes <= (size_t(16) << 20),
           "block cache: bounded (" + std::to_string(held.blocks) + " blocks, " + std::to_string(held.bytes) + " bytes)");
+    {
+      // From 4 MiB a block starts on a 2 MiB boundary (huge pages): the pointer is one header line past it.
+      const int64_t bytes = (int64_t(5) << 20) + 3;
+      auto h = AllocAligned<uint8_t>(bytes);
+      Check((reinterpret_cast<uintptr_t>(h.get()) - 64) % (uintptr_t(2) << 20) == 0,
+            "block cache: a block of 4 MiB or more starts on a 2 MiB boundary");
+      std::memset(h.get(), 0x3C, size_t(bytes));  // writable to its end (ASan checks)
+      auto s = AllocAligned<uint8_t>(int64_t(3) << 20);
+      Check(reinterpret_cast<uintptr_t>(s.get()) % 64 == 0, "block cache: a 3 MiB block is 64-byte aligned");
+    }
     { auto big = AllocAligned<uint8_t>(int64_t(40) << 20); big[0] = 1; }
     Check(ThisThreadBlockCache().bytes <= (size_t(16) << 20), "block cache: a block over the bound is not kept");
     // Sizes refused before any allocator sees them (ASan aborts on a merely huge one).

@@ -76,6 +76,9 @@ inline int64_t PartsForWork(int64_t macs) { return macs >> 19 > 0 ? macs >> 19 :
 // fp16 / bf16 <-> fp32, round-to-nearest-even, NaN kept NaN (quiet), Inf, subnormals exact.
 void F32ToF16(const float* src, uint16_t* dst, size_t n, Isa isa);
 void F16ToF32(const uint16_t* src, float* dst, size_t n, Isa isa);
+// The body F16ToF32(…, isa) runs, as a pointer (for helpers that take a converter: row_blocks.h).
+using F16ToF32Fn = void (*)(const uint16_t* src, float* dst, size_t n);
+F16ToF32Fn F16ToF32For(Isa isa);
 void F32ToBF16(const float* src, uint16_t* dst, size_t n, Isa isa);
 void BF16ToF32(const uint16_t* src, float* dst, size_t n, Isa isa);
 // double → fp16 / bf16, rounded once from the double (through fp32 would round twice: toF16 of JS
