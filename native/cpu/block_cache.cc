@@ -11,8 +11,16 @@
 // block that holds it, if that block is at most twice the request (a tiny request must not pin a
 // large block). Everything a thread holds is freed when the thread exits. Memory a thread keeps
 // is bounded (docs/decisions.md), not returned between calls.
+//
+// A block freed on another thread than the one that took it goes to one process-wide cache
+// instead (same policy, under a mutex), where a thread looks after a miss in its own. The case it
+// serves: an op's output is allocated on the JS thread and freed on the context's stream worker
+// (dispose() and finalizers release on the stream), so the JS thread's own cache never saw its
+// outputs again and every op without `{ out }` faulted its output in afresh (256 faults for a
+// [128, 4096] fp16 output, docs/decisions.md).
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 
 #include "cpu/aligned_array.h"
 #include "formats/host_buffers.h"
@@ -45,14 +53,26 @@ namespace {
 
 constexpr int kMaxBlocks = 8;
 constexpr size_t kMaxBytes = size_t(16) << 20;
-// Each block starts with one cache line holding its capacity; the caller's pointer follows it.
+// Each block starts with one cache line holding its capacity and the token of the thread that took
+// it last; the caller's pointer follows it.
 constexpr size_t kHeaderBytes = kCacheLineBytes;
+constexpr size_t kOwnerOffset = sizeof(size_t);
 
 size_t CapacityOf(void* base) {
   size_t cap;
   std::memcpy(&cap, base, sizeof cap);
   return cap;
 }
+
+// A value no other live thread has: the address of a thread_local.
+thread_local char t_owner_token;
+uintptr_t ThisThreadToken() { return reinterpret_cast<uintptr_t>(&t_owner_token); }
+uintptr_t OwnerOf(void* base) {
+  uintptr_t owner;
+  std::memcpy(&owner, static_cast<char*>(base) + kOwnerOffset, sizeof owner);
+  return owner;
+}
+void SetOwner(void* base, uintptr_t owner) { std::memcpy(static_cast<char*>(base) + kOwnerOffset, &owner, sizeof owner); }
 
 // A block that may be poisoned (it sat in a cache): unpoisoned first, as ASan's free expects.
 void FreeBlock(void* b) {
@@ -74,7 +94,6 @@ struct BlockCache {
   BlockCache& operator=(const BlockCache&) = delete;
   ~BlockCache() {
     for (int i = 0; i < count; ++i) FreeBlock(base[i]);
-    t_cache_destroyed = true;
   }
 
   void* Take(size_t cap_needed) {
@@ -136,11 +155,26 @@ void* NewBlock(size_t cap) {
   return b;
 }
 
+struct ThreadBlockCache : BlockCache {
+  ~ThreadBlockCache() { t_cache_destroyed = true; }  // then ~BlockCache frees the blocks
+};
+
 // Null once the calling thread's cache is gone (thread exit).
 BlockCache* ThisThread() {
   if (t_cache_destroyed) return nullptr;
-  thread_local BlockCache cache;
+  thread_local ThreadBlockCache cache;
   return &cache;
+}
+
+// The blocks freed away from the thread that took them. Never destroyed (a thread may free into it
+// while the process exits); what it holds is still reachable then, not a leak.
+struct SharedBlockCache {
+  std::mutex mu;
+  BlockCache cache;
+};
+SharedBlockCache& Shared() {
+  static SharedBlockCache* const shared = new SharedBlockCache;
+  return *shared;
 }
 
 }  // namespace
@@ -152,7 +186,13 @@ void* AcquireAlignedBlock(size_t bytes) {
   const size_t cap = kHeaderBytes + (lines == 0 ? 1 : lines) * kCacheLineBytes;
   BlockCache* cache = ThisThread();
   void* b = cache != nullptr ? cache->Take(cap) : nullptr;
+  if (b == nullptr) {
+    SharedBlockCache& shared = Shared();
+    std::lock_guard<std::mutex> lock(shared.mu);
+    b = shared.cache.Take(cap);
+  }
   if (b == nullptr) b = NewBlock(cap);
+  SetOwner(b, ThisThreadToken());
   char* p = static_cast<char*>(b) + kHeaderBytes;
   SPARQ_UNPOISON(p, bytes);
   SPARQ_POISON(p + bytes, CapacityOf(b) - kHeaderBytes - bytes);
@@ -163,8 +203,16 @@ void* AcquireAlignedBlock(size_t bytes) {
 void ReleaseAlignedBlock(void* p) noexcept {
   if (p == nullptr) return;
   void* b = static_cast<char*>(p) - kHeaderBytes;
-  if (BlockCache* cache = ThisThread()) cache->Put(b);
-  else FreeBlock(b);
+  BlockCache* cache = ThisThread();
+  if (cache != nullptr && OwnerOf(b) == ThisThreadToken()) {
+    cache->Put(b);
+  } else if (cache != nullptr) {  // another thread's block: where that thread (or any) looks next
+    SharedBlockCache& shared = Shared();
+    std::lock_guard<std::mutex> lock(shared.mu);
+    shared.cache.Put(b);
+  } else {
+    FreeBlock(b);
+  }
 }
 
 BlockCacheStats ThisThreadBlockCache() {

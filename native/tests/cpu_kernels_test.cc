@@ -633,6 +633,21 @@ void CheckBlockCache() {
     poisoned[0] = 1.0f;  // still usable after a failed request
     Check(poisoned[0] == 1.0f, "block cache: usable after std::bad_alloc");
   }).join();
+  // An op's output: taken on the JS thread, freed on the stream's worker. The freed block waits in
+  // the shared cache and the taking thread's next request of that size gets it back.
+  std::thread([] {
+    void* first = nullptr;
+    {
+      auto a = AllocAligned<uint8_t>(777777);
+      first = a.get();
+      std::memset(a.get(), 0x11, 777777);
+      std::thread([blk = std::move(a)]() mutable { blk.reset(); }).join();
+    }
+    Check(ThisThreadBlockCache().blocks == 0, "block cache: a block freed on another thread is not in this thread's cache");
+    auto again = AllocAligned<uint8_t>(777777);
+    Check(again.get() == first, "block cache: a block freed on another thread comes back to the next request of its size");
+    std::memset(again.get(), 0x22, 777777);  // writable to its end (ASan checks)
+  }).join();
 }
 
 int main() {

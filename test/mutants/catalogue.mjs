@@ -1699,6 +1699,23 @@ export default [
     replace: 'for (int64_t t = blockIdx.x; t < p.tokens && t == blockIdx.x; t += gridDim.x, parity ^= 1)',
     models: 'a CTA normalizes only its first row, as if the grid always had one CTA per token: rows past 2 per SM keep their poison',
   },
+  // ---------------------------------------------------------------- cpu per-call buffers (block_cache.cc)
+  {
+    name: 'cpu-block-cache-shared-never-taken',
+    kernel: 'cpu',
+    file: 'native/cpu/block_cache.cc',
+    search: '    b = shared.cache.Take(cap);',
+    replace: '    b = nullptr;',
+    models: "a block freed on another thread is never handed out again: an op's output (taken on the JS thread, freed on the stream) faults in afresh every call",
+  },
+  {
+    name: 'cpu-block-cache-big-block-not-huge-aligned',
+    kernel: 'cpu',
+    file: 'native/cpu/block_cache.cc',
+    search: '    align = formats::kHugePageBytes;',
+    replace: '    align = kCacheLineBytes;',
+    models: 'a block of 4 MiB or more on 4 KiB pages: every call that cannot keep it faults each page in',
+  },
 ];
 
 // Debug only (`--weaken name`): deliberately weakened tests, applied to the runner's copy (never
