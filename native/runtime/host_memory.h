@@ -28,7 +28,9 @@ namespace sparq {
 // Smaller ones (an op's output, a per-call activation) come from the CPU backend's per-thread block
 // cache (cpu/aligned_array.h): an output allocated fresh each call faulted its pages in each call
 // (32 faults for a [16, 4096] fp16 output, ~10 µs each on the CI VM). A freed one goes to the cache
-// of the thread that frees it (docs/decisions.md "CPU per-call buffers").
+// of the thread that frees it, or, freed away from the thread that took it (an output: taken on the
+// JS thread, freed on the stream), to the shared one that thread looks in next (docs/decisions.md
+// "CPU per-call buffers").
 class HostMemoryBackend : public Backend {
  public:
   bool host_memory() const override { return true; }
