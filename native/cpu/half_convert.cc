@@ -51,16 +51,23 @@ void BF16ToF32(const uint16_t* src, float* dst, size_t n) {
 
 // Each public function picks the ISA's body; an unsupported ISA falls back to scalar rather than
 // executing instructions the CPU lacks.
-#define SPARQ_CONVERT_DISPATCH(Name, ...)                                  \
-  if (isa == Isa::kAvx512 && IsaSupported(Isa::kAvx512)) return avx512::Name(__VA_ARGS__); \
-  if (isa != Isa::kScalar && IsaSupported(Isa::kAvx2)) return avx2::Name(__VA_ARGS__);     \
-  return scalar::Name(__VA_ARGS__)
+static Isa BodyIsa(Isa isa) {
+  if (isa == Isa::kAvx512 && IsaSupported(Isa::kAvx512)) return Isa::kAvx512;
+  if (isa != Isa::kScalar && IsaSupported(Isa::kAvx2)) return Isa::kAvx2;
+  return Isa::kScalar;
+}
+#define SPARQ_CONVERT_DISPATCH(Name, ...)                    \
+  switch (BodyIsa(isa)) {                                    \
+    case Isa::kAvx512: return avx512::Name(__VA_ARGS__);     \
+    case Isa::kAvx2: return avx2::Name(__VA_ARGS__);         \
+    default: return scalar::Name(__VA_ARGS__);               \
+  }
 
 void F32ToF16(const float* src, uint16_t* dst, size_t n, Isa isa) {
   SPARQ_CONVERT_DISPATCH(F32ToF16, src, dst, n);
 }
 void F16ToF32(const uint16_t* src, float* dst, size_t n, Isa isa) {
-  SPARQ_CONVERT_DISPATCH(F16ToF32, src, dst, n);
+  F16ToF32For(isa)(src, dst, n);
 }
 void F32ToBF16(const float* src, uint16_t* dst, size_t n, Isa isa) {
   SPARQ_CONVERT_DISPATCH(F32ToBF16, src, dst, n);
@@ -70,9 +77,11 @@ void BF16ToF32(const uint16_t* src, float* dst, size_t n, Isa isa) {
 }
 
 F16ToF32Fn F16ToF32For(Isa isa) {
-  if (isa == Isa::kAvx512 && IsaSupported(Isa::kAvx512)) return &avx512::F16ToF32;
-  if (isa != Isa::kScalar && IsaSupported(Isa::kAvx2)) return &avx2::F16ToF32;
-  return &scalar::F16ToF32;
+  switch (BodyIsa(isa)) {
+    case Isa::kAvx512: return &avx512::F16ToF32;
+    case Isa::kAvx2: return &avx2::F16ToF32;
+    default: return &scalar::F16ToF32;
+  }
 }
 
 #undef SPARQ_CONVERT_DISPATCH
