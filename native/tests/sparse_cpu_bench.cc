@@ -1,10 +1,11 @@
 // native/tests/sparse_cpu_bench.cc: sparse.matmul CPU timings against our dense fp16 CPU matmul
 // timed in the same run (not a test: no pass/fail).
-//   sparse_cpu_bench [isa] [reps] [threads] [sparsities]   isa: scalar|avx2|avx512 (default: best);
-//   reps 9; sparsities a comma list (default 0.5,0.7,0.8,0.9,0.95)
+//   sparse_cpu_bench [isa] [reps] [threads] [sparsities] [ms]   isa: scalar|avx2|avx512 (default:
+//   best); reps 9; sparsities a comma list (default 0.5,0.7,0.8,0.9,0.95); ms a comma list of X
+//   rows, each 1..64 (default 1,8,16,32,64)
 // Shapes n×k ∈ {4096×4096, 14336×4096}, random masks at those sparsities, both formats (with the
 // cpu row lists the cpu backend builds; SPARQ_SPARSE_SKIP picks the kernels as in the library),
-// m ∈ {1, 8, 16, 32, 64}. Every weight buffer (dense and sparse) rotates over copies totalling
+// m ∈ {1, 8, 16, 32, 64} unless named. Every weight buffer (dense and sparse) rotates over copies totalling
 // ≥ 640 MB, so the L3 (260 MB on the CI VM's host) does not hold them between reps. Reports the
 // median ms, the dense median for the same (shape, m), their ratio (> 1: sparse faster), encoded
 // bytes and the weight GB/s. Each (shape, sparsity, format) is checked once against the dense
@@ -28,10 +29,23 @@ namespace {
 
 constexpr double kRotateBytes = 640.0 * 1024 * 1024;
 constexpr int kWarmup = 2;
+constexpr int kMaxRows = 64;  // X holds this many rows; every timed m is a prefix of it
 
 double Median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v[v.size() / 2];
+}
+
+// "0.5,0.7" → {0.5, 0.7}
+std::vector<double> CommaList(const char* c) {
+  std::vector<double> out;
+  while (*c != 0) {
+    char* end = nullptr;
+    out.push_back(std::strtod(c, &end));
+    if (end == c) break;
+    c = *end == ',' ? end + 1 : end;
+  }
+  return out;
 }
 
 int CopiesFor(double bytes) { return std::max(2, int(std::ceil(kRotateBytes / bytes))); }
@@ -79,11 +93,14 @@ int main(int argc, char** argv) {
   const int reps = argc > 2 ? std::max(1, std::atoi(argv[2])) : 9;
   const int threads = argc > 3 ? std::max(1, std::atoi(argv[3])) : sparq::cpu::DefaultThreadCount();
   sparq::cpu::ThreadPool pool(threads);
-  std::vector<double> sparsities;
-  for (const char* c = argc > 4 ? argv[4] : "0.5,0.7,0.8,0.9,0.95"; *c != 0;) {
-    char* end = nullptr;
-    sparsities.push_back(std::strtod(c, &end));
-    c = *end == ',' ? end + 1 : end;
+  const std::vector<double> sparsities = CommaList(argc > 4 ? argv[4] : "0.5,0.7,0.8,0.9,0.95");
+  std::vector<int64_t> ms;
+  for (double m : CommaList(argc > 5 ? argv[5] : "1,8,16,32,64")) {
+    if (m < 1 || m > kMaxRows) {
+      std::fprintf(stderr, "ms: each X row count must be 1..%d, got %g\n", kMaxRows, m);
+      return 2;
+    }
+    ms.push_back(int64_t(m));
   }
   std::printf("# sparse cpu bench: isa=%s threads=%d reps=%d (median after %d warm-up), weights rotated over >= %.0f MB\n",
               sparq::cpu::IsaName(isa), pool.size(), reps, kWarmup, kRotateBytes / 1048576.0);
@@ -92,7 +109,6 @@ int main(int argc, char** argv) {
   std::mt19937 rng(7);
   std::uniform_real_distribution<float> val(0.05f, 1.0f);
   const int64_t shapes[][2] = {{4096, 4096}, {14336, 4096}};
-  const int64_t ms[] = {1, 8, 16, 32, 64};
   for (const auto& sh : shapes) {
     const int64_t n = sh[0], k = sh[1];
     std::vector<uint16_t> w(size_t(n * k));
@@ -101,17 +117,17 @@ int main(int argc, char** argv) {
       const _Float16 hf = static_cast<_Float16>(f);
       std::memcpy(&h, &hf, 2);
     }
-    std::vector<uint16_t> x(size_t(64 * k));
+    std::vector<uint16_t> x(size_t(kMaxRows * k));
     for (auto& h : x) {
       const _Float16 hf = static_cast<_Float16>(val(rng));
       std::memcpy(&h, &hf, 2);
     }
     // dense baseline, same run
-    double dense_ms[5];
+    std::vector<double> dense_ms(ms.size());
     {
       const int copies = CopiesFor(2.0 * double(n * k));
       std::vector<std::vector<uint16_t>> wc(size_t(copies), w);
-      for (int mi = 0; mi < 5; ++mi) {
+      for (size_t mi = 0; mi < ms.size(); ++mi) {
         std::vector<uint16_t> y(size_t(ms[mi] * n));
         dense_ms[mi] = TimeMs(reps, copies, [&](int c) {
           sparq::DenseMatmulArgs a;
@@ -158,7 +174,7 @@ int main(int argc, char** argv) {
         const double rel = RelNorm(y_sparse, y_dense);
         const int copies = CopiesFor(double(enc.bytes() + enc.cpu_rows.size()));
         std::vector<sparq::SparseEncoded> ec(size_t(copies), enc);
-        for (int mi = 0; mi < 5; ++mi) {
+        for (size_t mi = 0; mi < ms.size(); ++mi) {
           std::vector<uint16_t> y(size_t(ms[mi] * n));
           const double t = TimeMs(reps, copies, [&](int c) {
             sparq::SparseMatmulCpu(ec[size_t(c)].view(), x.data(), nullptr, y.data(), ms[mi], isa, pool);
