@@ -406,7 +406,9 @@ describe('comm.allreduceRmsnorm [cpu]: ranks in other workers and processes', ()
           argument: 'id',
           message: `comm: id must be the one every rank was given, got one whose maxBytes (${other}) differs from the first rank's (4096)`,
         });
-        await expect(first).rejects.toBeInstanceOf(SparqTimeoutError); // the refused rank never joined
+        // the refused rank never joined, and the waiting rank's message names that possibility
+        await expect(first).rejects.toBeInstanceOf(SparqTimeoutError);
+        await expect(first).rejects.toThrow(/no other rank joined this id: .*or their join was refused \(they passed another size, or an id whose maxBytes differs\)$/);
       } finally {
         await Promise.all([a.close(), b.close()]);
       }

@@ -515,7 +515,8 @@ Status ShmComm::WaitAll(Wait what, uint64_t target) {
         for (int p = 0; p < size_; ++p) others += p != rank_ && reached(seg_->ranks[p]) ? 1 : 0;
         const std::string alone = what == Wait::kJoin && others == 0
                                       ? "; no other rank joined this id: if they did join, they formed its comm before this "
-                                        "rank came (each id forms one comm, once)"
+                                        "rank came (each id forms one comm, once), or their join was refused (they passed "
+                                        "another size, or an id whose maxBytes differs)"
                                       : "";
         const std::string verb = what == Wait::kJoin     ? "join"
                                  : what == Wait::kVote   ? "finish joining (" + call + ")"
