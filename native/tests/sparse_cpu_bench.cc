@@ -6,9 +6,10 @@
 // Shapes n×k ∈ {4096×4096, 14336×4096}, random masks at those sparsities, both formats (with the
 // cpu row lists the cpu backend builds; SPARQ_SPARSE_SKIP picks the kernels as in the library),
 // m ∈ {1, 8, 16, 32, 64} unless named. Every weight buffer (dense and sparse) rotates over copies totalling
-// ≥ 640 MB, so the L3 (260 MB on the CI VM's host) does not hold them between reps. Reports the
-// median ms, the dense median for the same (shape, m), their ratio (> 1: sparse faster), encoded
-// bytes and the weight GB/s. Each (shape, sparsity, format) is checked once against the dense
+// ≥ 640 MB, so the L3 (260 MB on the CI VM's host) does not hold them between reps. Sparse and dense
+// calls alternate (the order swapped every round), so a drift in the host's speed moves both alike.
+// Reports the median ms, the dense median of the same rounds, their ratio (> 1: sparse faster),
+// encoded bytes and the weight GB/s. Each (shape, sparsity, format) is checked once against the dense
 // result on the same pruned weights (relative norm), so a fast wrong kernel shows.
 // Built only when named, in a tree configured with -DSPARQ_NATIVE_TESTS=ON:
 //   cmake --build <build> --target sparse_cpu_bench
@@ -50,16 +51,32 @@ std::vector<double> CommaList(const char* c) {
 
 int CopiesFor(double bytes) { return std::max(2, int(std::ceil(kRotateBytes / bytes))); }
 
-template <typename Fn>
-double TimeMs(int reps, int copies, Fn&& run) {
-  std::vector<double> ms;
-  for (int r = 0; r < reps + kWarmup; ++r) {
+// Medians of `a` and `b` (each given its rotation index), called in alternation: a then b in even
+// rounds, b then a in odd ones.
+template <typename FnA, typename FnB>
+void TimeAlternatingMs(int reps, int copies_a, FnA&& a, int copies_b, FnB&& b, double* ms_a, double* ms_b) {
+  std::vector<double> ta, tb;
+  const auto time_one = [](auto&& run, int c) {
     const auto t0 = std::chrono::steady_clock::now();
-    run(r % copies);
-    const auto t1 = std::chrono::steady_clock::now();
-    if (r >= kWarmup) ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
+    run(c);
+    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  };
+  for (int r = 0; r < reps + kWarmup; ++r) {
+    double da, db;
+    if (r % 2 == 0) {
+      da = time_one(a, r % copies_a);
+      db = time_one(b, r % copies_b);
+    } else {
+      db = time_one(b, r % copies_b);
+      da = time_one(a, r % copies_a);
+    }
+    if (r >= kWarmup) {
+      ta.push_back(da);
+      tb.push_back(db);
+    }
   }
-  return Median(ms);
+  *ms_a = Median(ta);
+  *ms_b = Median(tb);
 }
 
 float F(uint16_t b) {
@@ -122,25 +139,9 @@ int main(int argc, char** argv) {
       const _Float16 hf = static_cast<_Float16>(val(rng));
       std::memcpy(&h, &hf, 2);
     }
-    // dense baseline, same run
-    std::vector<double> dense_ms(ms.size());
-    {
-      const int copies = CopiesFor(2.0 * double(n * k));
-      std::vector<std::vector<uint16_t>> wc(size_t(copies), w);
-      for (size_t mi = 0; mi < ms.size(); ++mi) {
-        std::vector<uint16_t> y(size_t(ms[mi] * n));
-        dense_ms[mi] = TimeMs(reps, copies, [&](int c) {
-          sparq::DenseMatmulArgs a;
-          a.w = wc[size_t(c)].data();
-          a.x = x.data();
-          a.y = y.data();
-          a.m = ms[mi];
-          a.n = n;
-          a.k = k;
-          sparq::cpu::DenseMatmulF16(a, isa, pool);
-        });
-      }
-    }
+    // the dense baseline's weight copies, timed beside every sparse config
+    const int dense_copies = CopiesFor(2.0 * double(n * k));
+    const std::vector<std::vector<uint16_t>> wc(size_t(dense_copies), w);
     for (double sparsity : sparsities) {
       std::vector<uint16_t> wp = w;
       std::bernoulli_distribution drop(sparsity);
@@ -174,14 +175,27 @@ int main(int argc, char** argv) {
         const double rel = RelNorm(y_sparse, y_dense);
         const int copies = CopiesFor(double(enc.bytes() + enc.cpu_rows.size()));
         std::vector<sparq::SparseEncoded> ec(size_t(copies), enc);
-        for (size_t mi = 0; mi < ms.size(); ++mi) {
-          std::vector<uint16_t> y(size_t(ms[mi] * n));
-          const double t = TimeMs(reps, copies, [&](int c) {
-            sparq::SparseMatmulCpu(ec[size_t(c)].view(), x.data(), nullptr, y.data(), ms[mi], isa, pool);
-          });
+        for (int64_t m : ms) {
+          std::vector<uint16_t> y(size_t(m * n)), y_d(size_t(m * n));
+          double t = 0, t_dense = 0;
+          TimeAlternatingMs(
+              reps, copies,
+              [&](int c) { sparq::SparseMatmulCpu(ec[size_t(c)].view(), x.data(), nullptr, y.data(), m, isa, pool); },
+              dense_copies,
+              [&](int c) {
+                sparq::DenseMatmulArgs a;
+                a.w = wc[size_t(c)].data();
+                a.x = x.data();
+                a.y = y_d.data();
+                a.m = m;
+                a.n = n;
+                a.k = k;
+                sparq::cpu::DenseMatmulF16(a, isa, pool);
+              },
+              &t, &t_dense);
           std::printf("| %lldx%lld | %.0f%% | %s | %lld | %.3f | %.3f | %.2f | %.1f | %.1f | %s %.1e |\n",
-                      (long long)n, (long long)k, sparsity * 100, sparq::SparseFormatName(f), (long long)ms[mi], t,
-                      dense_ms[mi], dense_ms[mi] / t, double(enc.bytes()) / 1e6, double(enc.bytes()) / t / 1e6,
+                      (long long)n, (long long)k, sparsity * 100, sparq::SparseFormatName(f), (long long)m, t,
+                      t_dense, t_dense / t, double(enc.bytes()) / 1e6, double(enc.bytes()) / t / 1e6,
                       rel <= 2e-3 ? "ok" : "BAD", rel);
           std::fflush(stdout);
         }
