@@ -93,8 +93,14 @@ void RunPanel(const Problem& p, float* panel, float* c, int64_t m_pad, int nb, i
 
 }  // namespace
 
+// The decode path (k on the lanes, passes of 4 X rows) up to m = 14, the gemm from 15: at m = 13–14
+// the gemm still runs one whole 16-row block. Builds alternated by process (2026-12-07, Zen 5, 2
+// threads, C++ loop over W4A16MatmulCpu, rotated weight copies, medians ms, gemm → decode): m = 13
+// 4096² 1.70–1.77 → 1.61–1.63, 14336×4096 5.66–7.01 → 5.47–5.86, 4096×14336 5.95–7.36 → 5.38–6.52,
+// 8192×4096 3.26–3.35 → 3.10–3.15; m = 14 level to 9% faster (4096² 1.73 → 1.65–1.66); m = 15 mixed
+// (0.92–1.04×), m = 16 the gemm 10% faster (1.72–1.75 against 1.90–1.94 on 4096²).
 const KernelSet& Kernels() {
-  static const KernelSet set{12, &Gemv, &Gemm, true, true};
+  static const KernelSet set{14, &Gemv, &Gemm, true, true};
   return set;
 }
 
