@@ -169,6 +169,16 @@ BlockCache* ThisThread() {
 // The blocks freed away from the thread that took them. Never destroyed (a thread may free into it
 // while the process exits); what it holds is still reachable then, not a leak.
 struct SharedBlockCache {
+  void* Take(size_t cap_needed) {
+    std::lock_guard<std::mutex> lock(mu);
+    return cache.Take(cap_needed);
+  }
+  void Put(void* b) {
+    std::lock_guard<std::mutex> lock(mu);
+    cache.Put(b);
+  }
+
+ private:
   std::mutex mu;
   BlockCache cache;
 };
@@ -186,11 +196,7 @@ void* AcquireAlignedBlock(size_t bytes) {
   const size_t cap = kHeaderBytes + (lines == 0 ? 1 : lines) * kCacheLineBytes;
   BlockCache* cache = ThisThread();
   void* b = cache != nullptr ? cache->Take(cap) : nullptr;
-  if (b == nullptr) {
-    SharedBlockCache& shared = Shared();
-    std::lock_guard<std::mutex> lock(shared.mu);
-    b = shared.cache.Take(cap);
-  }
+  if (b == nullptr) b = Shared().Take(cap);
   if (b == nullptr) b = NewBlock(cap);
   SetOwner(b, ThisThreadToken());
   char* p = static_cast<char*>(b) + kHeaderBytes;
@@ -204,15 +210,9 @@ void ReleaseAlignedBlock(void* p) noexcept {
   if (p == nullptr) return;
   void* b = static_cast<char*>(p) - kHeaderBytes;
   BlockCache* cache = ThisThread();
-  if (cache != nullptr && OwnerOf(b) == ThisThreadToken()) {
-    cache->Put(b);
-  } else if (cache != nullptr) {  // another thread's block: where that thread (or any) looks next
-    SharedBlockCache& shared = Shared();
-    std::lock_guard<std::mutex> lock(shared.mu);
-    shared.cache.Put(b);
-  } else {
-    FreeBlock(b);
-  }
+  if (cache == nullptr) FreeBlock(b);  // this thread is exiting
+  else if (OwnerOf(b) == ThisThreadToken()) cache->Put(b);
+  else Shared().Put(b);  // another thread's block: where that thread (or any) looks next
 }
 
 BlockCacheStats ThisThreadBlockCache() {

@@ -37,6 +37,19 @@ double Median(std::vector<double> v) {
   return v[v.size() / 2];
 }
 
+// Our dense fp16 matmul, the baseline: y[m][n] = x[m][k] · w[n][k]ᵀ.
+void DenseF16(const uint16_t* w, const uint16_t* x, uint16_t* y, int64_t m, int64_t n, int64_t k,
+              sparq::cpu::Isa isa, sparq::cpu::ThreadPool& pool) {
+  sparq::DenseMatmulArgs a;
+  a.w = w;
+  a.x = x;
+  a.y = y;
+  a.m = m;
+  a.n = n;
+  a.k = k;
+  sparq::cpu::DenseMatmulF16(a, isa, pool);
+}
+
 // "0.5,0.7" → {0.5, 0.7}
 std::vector<double> CommaList(const char* c) {
   std::vector<double> out;
@@ -149,16 +162,7 @@ int main(int argc, char** argv) {
         if (drop(rng)) h = 0;
       // the reference for the check: dense on the same pruned weights, m = 8
       std::vector<uint16_t> y_dense(size_t(8 * n)), y_sparse(size_t(8 * n));
-      {
-        sparq::DenseMatmulArgs a;
-        a.w = wp.data();
-        a.x = x.data();
-        a.y = y_dense.data();
-        a.m = 8;
-        a.n = n;
-        a.k = k;
-        sparq::cpu::DenseMatmulF16(a, isa, pool);
-      }
+      DenseF16(wp.data(), x.data(), y_dense.data(), 8, n, k, isa, pool);
       for (sparq::SparseFormat f : {sparq::SparseFormat::kBitmap, sparq::SparseFormat::kTiledCsl}) {
         sparq::SparseEncoded enc;
         sparq::Status st = sparq::SparseEncode(wp.data(), n, k, f, &enc);
@@ -182,16 +186,7 @@ int main(int argc, char** argv) {
               reps, copies,
               [&](int c) { sparq::SparseMatmulCpu(ec[size_t(c)].view(), x.data(), nullptr, y.data(), m, isa, pool); },
               dense_copies,
-              [&](int c) {
-                sparq::DenseMatmulArgs a;
-                a.w = wc[size_t(c)].data();
-                a.x = x.data();
-                a.y = y_d.data();
-                a.m = m;
-                a.n = n;
-                a.k = k;
-                sparq::cpu::DenseMatmulF16(a, isa, pool);
-              },
+              [&](int c) { DenseF16(wc[size_t(c)].data(), x.data(), y_d.data(), m, n, k, isa, pool); },
               &t, &t_dense);
           std::printf("| %lldx%lld | %.0f%% | %s | %lld | %.3f | %.3f | %.2f | %.1f | %.1f | %s %.1e |\n",
                       (long long)n, (long long)k, sparsity * 100, sparq::SparseFormatName(f), (long long)m, t,

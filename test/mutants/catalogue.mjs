@@ -1704,8 +1704,8 @@ export default [
     name: 'cpu-block-cache-shared-never-taken',
     kernel: 'cpu',
     file: 'native/cpu/block_cache.cc',
-    search: '    b = shared.cache.Take(cap);',
-    replace: '    b = nullptr;',
+    search: '  if (b == nullptr) b = Shared().Take(cap);',
+    replace: '',
     models: "a block freed on another thread is never handed out again: an op's output (taken on the JS thread, freed on the stream) faults in afresh every call",
   },
   {
