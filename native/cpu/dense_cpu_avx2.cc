@@ -242,7 +242,7 @@ inline Vec VLoadHalf(const uint16_t* src, int64_t left) { return LoadHalf8(src, 
 inline Vec VLoadHalfFull(const uint16_t* src) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src))); }
 constexpr int64_t kRowsCPerOutput = 1;
 inline bool ReadsWInPlace(const DenseRowsArgs&) { return false; }
-inline float OutputSum(const float* q) { return q[0]; }
+inline float ColumnOutput(const float* c_col, int64_t i, int64_t /*m*/) { return c_col[i]; }
 void RunPanel(const DenseRowsArgs& a, const float* panel, float* c, int64_t /*j0*/, int64_t /*cols*/, int64_t k0,
               int64_t kc_len, uintptr_t pf) {
   for (int64_t mb = 0; mb < a.m_pad / 16; ++mb) {

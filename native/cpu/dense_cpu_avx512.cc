@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "cpu/isa_kernels.h"
+#include "cpu/row_blocks.h"
 
 // After every #include: only this file's own functions get the ISA (STYLE.md §11).
 #pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,fma,f16c")
@@ -183,7 +184,7 @@ inline Vec VLoadHalf(const uint16_t* src, int64_t left) {
 }
 inline Vec VLoadHalfFull(const uint16_t* src) { return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(src))); }
 constexpr int64_t kRowsCPerOutput = kQuadCPerOutput;
-inline float OutputSum(const float* q) { return QuadOutputSum(q); }
+inline float ColumnOutput(const float* c_col, int64_t i, int64_t m) { return QuadColumnOutput(c_col, i, m); }
 
 // Up to two row blocks of X (m ≤ 32) the kernel takes its weights straight from W's fp16 rows:
 // 4 halves by one broadcast load (vpbroadcastq: the load port's work) and one vcvtph2ps give the
@@ -212,6 +213,10 @@ struct F16RowQuads {
   __m512 TailQuad(int j, int64_t kk, int left) const {
     const __m128i h = _mm_maskz_loadu_epi16(__mmask8((1u << left) - 1u), row[j] + kk);
     return _mm512_cvtph_ps(_mm256_broadcastq_epi64(h));
+  }
+  __m512 Sixteen(int j, int64_t kk, int64_t left) const {
+    if (left >= kLanes) return VLoadHalfFull(row[j] + kk);
+    return VLoadHalf(row[j] + kk, left);
   }
 };
 alignas(64) constexpr uint16_t kZeroRow[kDenseRowsKc] = {};  // the columns of a panel past n

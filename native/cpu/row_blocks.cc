@@ -59,7 +59,15 @@ AlignedArray<float> RowBlocksF16(const uint16_t* x, int64_t m, int64_t k, int64_
 
 AlignedArray<float> QuadRowBlocksF16(const uint16_t* x, int64_t m, int64_t k, int64_t k_out,
                                      void (*to_f32)(const uint16_t* src, float* dst, size_t n), ThreadPool& pool) {
-  return RowBlocksOf<4>(m, k, k_out, kRowBlockRows, pool, F16Rows(x, k, to_f32));
+  AlignedArray<float> xq = RowBlocksOf<4>(m, k, k_out, kRowBlockRows, pool, F16Rows(x, k, to_f32));
+  const int64_t tail_begin = QuadTailRowsBegin(m), row_floats = (k_out + 3) / 4 * 4;
+  float* const tail_block = xq.get() + tail_begin / kRowBlockRows * kRowBlockRows * row_floats;
+  for (int64_t t = 0; tail_begin + t < m; ++t) {  // (the block's quads are not read past its tail rows)
+    float* row = tail_block + t * row_floats;
+    to_f32(x + (tail_begin + t) * k, row, static_cast<size_t>(k));
+    std::fill(row + k, row + row_floats, 0.0f);
+  }
+  return xq;
 }
 
 }  // namespace sparq::cpu

@@ -24,11 +24,21 @@ AlignedArray<float> TransposeToRowBlocks(const float* x, int64_t m, int64_t k, T
 AlignedArray<float> RowBlocksF16(const uint16_t* x, int64_t m, int64_t k, int64_t k_out,
                                  void (*to_f32)(const uint16_t* src, float* dst, size_t n), ThreadPool& pool);
 
+// Where the k-quad form's tail rows begin (m where there are none): from m = 16·b + 1..3 (b ≥ 1) the
+// last block's 1–3 rows run the prefill's tail kernel (panel_gemm_avx512.inc TailRowsKernel) and
+// lie in their block row after row instead of in quads.
+constexpr int64_t QuadTailRowsBegin(int64_t m) {
+  const int64_t r = m % 16;
+  return m > 16 && r >= 1 && r <= 3 ? m - r : m;
+}
+
 // The k-quad form (isa_kernels.h "dense rows-on-lanes prefill"): xq[b][kq][i][q] =
 // fp32(x[16·b + i][4·kq + q]) from fp16 rows k apart, each converted by to_f32 (n values); rows
 // ≥ m and k ≥ the row's end are zeros; ceil(m / 16) · ceil(k_out / 4) · 64 floats (k_out ≥ k as
 // above), 64-byte aligned. Blocks are split over the pool. Throws std::bad_alloc (on the calling
-// thread). The AVX-512 prefills' operand (dense's, W4A16's gemm).
+// thread). The AVX-512 prefills' operand (dense's, W4A16's gemm). The tail rows from
+// QuadTailRowsBegin(m) = e are the exception: row e + t (t < 3) is fp32(x[e + t][kk]) at
+// xq[(b·ceil(k_out / 4)·16 + t·ceil(k_out / 4))·4 + kk], b its block, zeros past k.
 AlignedArray<float> QuadRowBlocksF16(const uint16_t* x, int64_t m, int64_t k, int64_t k_out,
                                      void (*to_f32)(const uint16_t* src, float* dst, size_t n), ThreadPool& pool);
 

@@ -178,7 +178,7 @@ void MicroKernel(const Problem& p, const float* panel, float* c, int64_t m_pad, 
 // One column block (4 columns: 8 accumulators of 16 ymm) at a time; the first row block's call
 // for block b prefetches the next fill's block b (8 lines: its codes for one k block).
 constexpr int64_t kGemmCPerOutput = 1;
-inline float OutputSum(const float* q) { return q[0]; }
+inline float ColumnOutput(const float* c_col, int64_t i, int64_t /*m*/) { return c_col[i]; }
 void RunPanel(const Problem& p, float* panel, float* c, int64_t m_pad, int nb, int64_t k0, int64_t kc_len, uintptr_t pf,
               int64_t pf_stride) {
   for (int b = 0; b < nb; ++b)

@@ -7,6 +7,7 @@
 #include <immintrin.h>
 
 #include "cpu/isa_kernels.h"
+#include "cpu/row_blocks.h"
 #include "cpu/w4a16_cpu.h"
 #include "cuda/w4a16_layout.cuh"
 
@@ -81,7 +82,7 @@ constexpr int kPanelKc = kGemmKc;
 // short by n gets zero rows past its blocks (the kernel always runs all 12 columns).
 static_assert(kGemmKc == kPanelKc && kColsPerSuper % kQuadColumns == 0, "the k-quad form's panel");
 constexpr int64_t kGemmCPerOutput = kQuadCPerOutput;
-inline float OutputSum(const float* q) { return QuadOutputSum(q); }
+inline float ColumnOutput(const float* c_col, int64_t i, int64_t m) { return QuadColumnOutput(c_col, i, m); }
 void RunPanel(const Problem& p, float* panel, float* c, int64_t m_pad, int nb, int64_t k0, int64_t kc_len, uintptr_t pf,
               int64_t pf_stride) {
   for (int j = nb * kCpuColBlock; j < kColsPerSuper; ++j)

@@ -174,6 +174,32 @@ export default [
   },
   // the CPU GEMV's row groups (dense_gemv_passes.inc, both ISAs): the rows of a group are a quarter
   // of the thread's range apart (2026-12-06)
+  // the AVX-512 prefills' tail kernel (panel_gemm_avx512.inc TailRowsKernel, row_blocks.cc): a last
+  // row block of 1–3 rows, k on the lanes (2026-12-07)
+  {
+    name: 'cpu-prefill-tail-second-chains-dropped',
+    kernel: 'dense',
+    file: 'native/cpu/panel_gemm_avx512.inc',
+    search: '      const __m512 sum = S > 1 ? _mm512_add_ps(acc[0][t][j], acc[S - 1][t][j]) : acc[0][t][j];',
+    replace: '      const __m512 sum = acc[0][t][j];',
+    models: "a single tail row's odd 16-k steps summed into the second set of accumulators and never added back: half of its k lost",
+  },
+  {
+    name: 'cpu-prefill-tail-rows-left-in-quads',
+    kernel: 'w4a16',
+    file: 'native/cpu/row_blocks.cc',
+    search: '  for (int64_t t = 0; tail_begin + t < m; ++t) {',
+    replace: '  for (int64_t t = 0; tail_begin + t < tail_begin; ++t) {',
+    models: "X's tail rows left in the quad layout that the tail kernel does not read (it reads them row after row)",
+  },
+  {
+    name: 'cpu-prefill-tail-mask-past-block',
+    kernel: 'dense',
+    file: 'native/cpu/panel_gemm_avx512.inc',
+    search: '    const __mmask16 mask = left >= kLanes ? __mmask16(0xFFFF) : __mmask16((1u << left) - 1u);',
+    replace: '    const __mmask16 mask = __mmask16(0xFFFF);',
+    models: "the tail kernel's last 16-k step of X read whole past k: the next row's values meet the panel's zeros (0·Inf = NaN) or W's next row in place",
+  },
   {
     name: 'dense-cpu-gemv-leftover-row-skipped',
     kernel: 'dense',
