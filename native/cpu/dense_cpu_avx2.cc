@@ -3,6 +3,7 @@
 #include <immintrin.h>
 
 #include "cpu/isa_kernels.h"
+#include "cpu/row_blocks.h"
 
 // After every #include: only this file's own functions get the ISA (STYLE.md §11).
 #pragma GCC target("avx2,fma,f16c")
@@ -238,14 +239,21 @@ void RowsMicroNarrow(const float* xt_base, int64_t xt_k, const float* panel, flo
   for (int j = 0; j < kDenseRowsCols; ++j) _mm256_store_ps(cb + j * m_pad, acc[j]);
 }
 
+#include "cpu/panel_tail_avx2.inc"
+
 inline Vec VLoadHalf(const uint16_t* src, int64_t left) { return LoadHalf8(src, left); }
 inline Vec VLoadHalfFull(const uint16_t* src) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src))); }
 constexpr int64_t kRowsCPerOutput = 1;
 inline bool ReadsWInPlace(const DenseRowsArgs&) { return false; }
 inline float ColumnOutput(const float* c_col, int64_t i, int64_t /*m*/) { return c_col[i]; }
+// Rows from RowsTailBegin(m) (a last block of 1–8 past 16) run panel_tail_avx2.inc's kernel.
 void RunPanel(const DenseRowsArgs& a, const float* panel, float* c, int64_t /*j0*/, int64_t /*cols*/, int64_t k0,
               int64_t kc_len, uintptr_t pf) {
-  for (int64_t mb = 0; mb < a.m_pad / 16; ++mb) {
+  const int64_t tail_begin = RowsTailBegin(a.m);
+  if (tail_begin < a.m)
+    TailRowsPanel(a.xt + tail_begin * a.k + k0, a.k, a.m - tail_begin, panel, kDenseRowsKc, kDenseRowsCols, c + tail_begin,
+                  a.m_pad, k0, kc_len);
+  for (int64_t mb = 0; mb < (tail_begin + 15) / 16; ++mb) {
     if (a.m - mb * 16 <= kLanes) {  // (a last block of 1–8 rows)
       RowsMicroNarrow(a.xt, a.k, panel, c, a.m_pad, mb, k0, kc_len, pf, 2 * a.k, mb == 0 ? kDenseRowsCols : 0);
       continue;

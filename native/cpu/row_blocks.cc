@@ -52,21 +52,30 @@ AlignedArray<float> TransposeToRowBlocks(const float* x, int64_t m, int64_t k, T
   return RowBlocksOf<1>(m, k, k, block_rows, pool, F32Rows(x, k));
 }
 
+// Rows [tail_begin, m) of a block form (blocks of kRowBlockRows rows, row_floats floats per row of
+// the form) written over their block's start row after row, zeros past k: the prefills' tail
+// kernels read them so (the block's other floats are then not read).
+void TailRowsInPlace(float* blocks, const uint16_t* x, int64_t m, int64_t k, int64_t row_floats, int64_t tail_begin,
+                     void (*to_f32)(const uint16_t* src, float* dst, size_t n)) {
+  float* const tail_block = blocks + tail_begin / kRowBlockRows * kRowBlockRows * row_floats;
+  for (int64_t t = 0; tail_begin + t < m; ++t) {
+    float* row = tail_block + t * row_floats;
+    to_f32(x + (tail_begin + t) * k, row, static_cast<size_t>(k));
+    std::fill(row + k, row + row_floats, 0.0f);
+  }
+}
+
 AlignedArray<float> RowBlocksF16(const uint16_t* x, int64_t m, int64_t k, int64_t k_out,
                                  void (*to_f32)(const uint16_t* src, float* dst, size_t n), ThreadPool& pool) {
-  return RowBlocksOf<1>(m, k, k_out, kRowBlockRows, pool, F16Rows(x, k, to_f32));
+  AlignedArray<float> xt = RowBlocksOf<1>(m, k, k_out, kRowBlockRows, pool, F16Rows(x, k, to_f32));
+  TailRowsInPlace(xt.get(), x, m, k, k_out, RowsTailBegin(m), to_f32);
+  return xt;
 }
 
 AlignedArray<float> QuadRowBlocksF16(const uint16_t* x, int64_t m, int64_t k, int64_t k_out,
                                      void (*to_f32)(const uint16_t* src, float* dst, size_t n), ThreadPool& pool) {
   AlignedArray<float> xq = RowBlocksOf<4>(m, k, k_out, kRowBlockRows, pool, F16Rows(x, k, to_f32));
-  const int64_t tail_begin = QuadTailRowsBegin(m), row_floats = (k_out + 3) / 4 * 4;
-  float* const tail_block = xq.get() + tail_begin / kRowBlockRows * kRowBlockRows * row_floats;
-  for (int64_t t = 0; tail_begin + t < m; ++t) {  // (the block's quads are not read past its tail rows)
-    float* row = tail_block + t * row_floats;
-    to_f32(x + (tail_begin + t) * k, row, static_cast<size_t>(k));
-    std::fill(row + k, row + row_floats, 0.0f);
-  }
+  TailRowsInPlace(xq.get(), x, m, k, (k_out + 3) / 4 * 4, QuadTailRowsBegin(m), to_f32);
   return xq;
 }
 

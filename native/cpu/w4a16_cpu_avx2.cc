@@ -3,6 +3,7 @@
 #include <immintrin.h>
 
 #include "cpu/isa_kernels.h"
+#include "cpu/row_blocks.h"
 #include "cpu/w4a16_cpu.h"
 #include "cuda/w4a16_layout.cuh"
 
@@ -177,14 +178,20 @@ void MicroKernel(const Problem& p, const float* panel, float* c, int64_t m_pad, 
 
 // One column block (4 columns: 8 accumulators of 16 ymm) at a time; the first row block's call
 // for block b prefetches the next fill's block b (8 lines: its codes for one k block).
+#include "cpu/panel_tail_avx2.inc"
 constexpr int64_t kGemmCPerOutput = 1;
 inline float ColumnOutput(const float* c_col, int64_t i, int64_t /*m*/) { return c_col[i]; }
+// Rows from RowsTailBegin(m) (a last block of 1–8 past 16) run panel_tail_avx2.inc's kernel.
 void RunPanel(const Problem& p, float* panel, float* c, int64_t m_pad, int nb, int64_t k0, int64_t kc_len, uintptr_t pf,
               int64_t pf_stride) {
+  const int64_t tail_begin = RowsTailBegin(p.m), full_blocks = (tail_begin + kRowBlock - 1) / kRowBlock;
   for (int b = 0; b < nb; ++b)
-    for (int64_t mb = 0; mb < m_pad / kRowBlock; ++mb)
+    for (int64_t mb = 0; mb < full_blocks; ++mb)
       MicroKernel<kCpuColBlock>(p, panel + b * kCpuColBlock * kGemmKc, c + b * kCpuColBlock * m_pad, m_pad, mb, k0, kc_len,
                                 pf + uintptr_t(b * pf_stride), mb == 0 ? 8 : 0);
+  if (tail_begin < p.m)
+    TailRowsPanel(p.xt + tail_begin * p.k_pad + k0, p.k_pad, p.m - tail_begin, panel, kGemmKc, nb * kCpuColBlock,
+                  c + tail_begin, m_pad, k0, kc_len);
 }
 #include "cpu/w4a16_gemm_body.inc"
 
