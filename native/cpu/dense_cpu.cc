@@ -142,7 +142,8 @@ void RunRowsGemm(const DenseMatmulArgs& a, const DenseKernelSet& ks, const float
   constexpr int64_t kRowBlock = kRowBlockRows;
   const int64_t row_blocks = CeilDiv(a.m, kRowBlock), m_pad = row_blocks * kRowBlock;
   AlignedArray<float> xt = ks.rows_quads ? QuadRowBlocksF16(a.x, a.m, a.k, a.k, ks.f16_to_f32, pool)
-                                         : RowBlocksF16(a.x, a.m, a.k, a.k, ks.f16_to_f32, pool);
+                                         : RowBlocksF16(a.x, a.m, a.k, a.k, ks.f16_to_f32, pool,
+                                                        RowsTailBegin(a.m, kDenseRowsTailRowsAvx2));
   DenseRowsArgs ra;
   ra.xt = xt.get();
   ra.m = a.m;

@@ -246,10 +246,10 @@ inline Vec VLoadHalfFull(const uint16_t* src) { return _mm256_cvtph_ps(_mm_loadu
 constexpr int64_t kRowsCPerOutput = 1;
 inline bool ReadsWInPlace(const DenseRowsArgs&) { return false; }
 inline float ColumnOutput(const float* c_col, int64_t i, int64_t /*m*/) { return c_col[i]; }
-// Rows from RowsTailBegin(m) (a last block of 1–8 past 16) run panel_tail_avx2.inc's kernel.
+// Rows from RowsTailBegin (a last block of 1–8 past 16) run panel_tail_avx2.inc's kernel.
 void RunPanel(const DenseRowsArgs& a, const float* panel, float* c, int64_t /*j0*/, int64_t /*cols*/, int64_t k0,
               int64_t kc_len, uintptr_t pf) {
-  const int64_t tail_begin = RowsTailBegin(a.m);
+  const int64_t tail_begin = RowsTailBegin(a.m, kDenseRowsTailRowsAvx2);
   if (tail_begin < a.m)
     TailRowsPanel(a.xt + tail_begin * a.k + k0, a.k, a.m - tail_begin, panel, kDenseRowsKc, kDenseRowsCols, c + tail_begin,
                   a.m_pad, k0, kc_len);

@@ -79,6 +79,10 @@ struct DenseTile {
 inline constexpr int kDenseRowsCols = 12;
 inline constexpr int kDenseRowsKc = 256;
 inline constexpr int kQuadCPerOutput = 4;  // floats of C per output in the k-quad form (k mod 4)
+// AVX2: a last row block of up to this many rows past m = 16 runs the tail kernel
+// (panel_tail_avx2.inc); at 8 it measured level with the narrow 8-row kernel, past 8 the 16-row
+// one runs them.
+inline constexpr int64_t kDenseRowsTailRowsAvx2 = 8;
 // The prefills' panels (dense's rows forms, W4A16's AVX-512 gemm) run a chunk at a time, the k
 // block outermost within it (dense_rows_body.inc says why): as many panels of `columns`
 // columns as keep the chunk's C (c_per_output floats per output) within 256 KiB of L2, at most

@@ -66,9 +66,10 @@ void TailRowsInPlace(float* blocks, const uint16_t* x, int64_t m, int64_t k, int
 }
 
 AlignedArray<float> RowBlocksF16(const uint16_t* x, int64_t m, int64_t k, int64_t k_out,
-                                 void (*to_f32)(const uint16_t* src, float* dst, size_t n), ThreadPool& pool) {
+                                 void (*to_f32)(const uint16_t* src, float* dst, size_t n), ThreadPool& pool,
+                                 int64_t tail_begin) {
   AlignedArray<float> xt = RowBlocksOf<1>(m, k, k_out, kRowBlockRows, pool, F16Rows(x, k, to_f32));
-  TailRowsInPlace(xt.get(), x, m, k, k_out, RowsTailBegin(m), to_f32);
+  TailRowsInPlace(xt.get(), x, m, k, k_out, tail_begin, to_f32);
   return xt;
 }
 

@@ -20,11 +20,12 @@ AlignedArray<float> TransposeToRowBlocks(const float* x, int64_t m, int64_t k, T
 
 // The same, R = 16, from fp16 rows k apart, each converted by to_f32 (n values), laid out for
 // k_out ≥ k columns (zeros past k: a layout's padded k; k_out = k where there is none): the
-// operand of the AVX2 prefills (dense's, W4A16's gemm). The tail rows from RowsTailBegin(m) = e
-// are the exception: row e + t is fp32(x[e + t][kk]) at xt[(b·16 + t)·k_out + kk], b its
-// block, zeros past k.
+// operand of the AVX2 prefills (dense's, W4A16's gemm). The tail rows from tail_begin (a multiple
+// of 16; m: none, RowsTailBegin below) are the exception: row tail_begin + t is
+// fp32(x[tail_begin + t][kk]) at xt[(tail_begin + t)·k_out + kk], zeros past k.
 AlignedArray<float> RowBlocksF16(const uint16_t* x, int64_t m, int64_t k, int64_t k_out,
-                                 void (*to_f32)(const uint16_t* src, float* dst, size_t n), ThreadPool& pool);
+                                 void (*to_f32)(const uint16_t* src, float* dst, size_t n), ThreadPool& pool,
+                                 int64_t tail_begin);
 
 // Where the k-quad form's tail rows begin (m where there are none): from m = 16·b + 1..3 (b ≥ 1) the
 // last block's 1–3 rows run the prefill's tail kernel (panel_gemm_avx512.inc TailRowsKernel) and
@@ -34,12 +35,12 @@ constexpr int64_t QuadTailRowsBegin(int64_t m) {
   return m > 16 && r >= 1 && r <= 3 ? m - r : m;
 }
 
-// Where the AVX2 prefills' tail rows begin (m where there are none): from m = 16·b + 1..8 (b ≥ 1)
-// the last block's 1–8 rows run panel_tail_avx2.inc's kernel and lie in their block row after row
-// (RowBlocksF16).
-constexpr int64_t RowsTailBegin(int64_t m) {
+// Where the AVX2 prefills' tail rows begin (m where there are none): from m = 16·b + 1..max_rows
+// (b ≥ 1) the last block's rows run panel_tail_avx2.inc's kernel and lie in their block row after
+// row (RowBlocksF16). max_rows is the op's: up to where the tail costs less than its 16-row kernel.
+constexpr int64_t RowsTailBegin(int64_t m, int64_t max_rows) {
   const int64_t r = m % 16;
-  return m > 16 && r >= 1 && r <= 8 ? m - r : m;
+  return m > 16 && r >= 1 && r <= max_rows ? m - r : m;
 }
 
 // The k-quad form (isa_kernels.h "dense rows-on-lanes prefill"): xq[b][kq][i][q] =

@@ -181,10 +181,10 @@ void MicroKernel(const Problem& p, const float* panel, float* c, int64_t m_pad, 
 #include "cpu/panel_tail_avx2.inc"
 constexpr int64_t kGemmCPerOutput = 1;
 inline float ColumnOutput(const float* c_col, int64_t i, int64_t /*m*/) { return c_col[i]; }
-// Rows from RowsTailBegin(m) (a last block of 1–8 past 16) run panel_tail_avx2.inc's kernel.
+// Rows from RowsTailBegin (a last block of 1–15 past 16) run panel_tail_avx2.inc's kernel.
 void RunPanel(const Problem& p, float* panel, float* c, int64_t m_pad, int nb, int64_t k0, int64_t kc_len, uintptr_t pf,
               int64_t pf_stride) {
-  const int64_t tail_begin = RowsTailBegin(p.m), full_blocks = (tail_begin + kRowBlock - 1) / kRowBlock;
+  const int64_t tail_begin = RowsTailBegin(p.m, kGemmTailRowsAvx2), full_blocks = (tail_begin + kRowBlock - 1) / kRowBlock;
   for (int b = 0; b < nb; ++b)
     for (int64_t mb = 0; mb < full_blocks; ++mb)
       MicroKernel<kCpuColBlock>(p, panel + b * kCpuColBlock * kGemmKc, c + b * kCpuColBlock * m_pad, m_pad, mb, k0, kc_len,
