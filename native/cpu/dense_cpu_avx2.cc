@@ -216,29 +216,6 @@ void RowsMicro(const float* xt_base, int64_t xt_k, const float* panel, int c0, f
   }
 }
 
-// The last block of an m past a multiple of 16 with at most 8 rows in it: lanes 0–7 of the block
-// (one ymm per k) against all 12 columns, so 12 accumulators, 1 load and 12 broadcasts per 12 FMAs.
-// Each output's chain is the same FMAs in the same order as under RowsMicro (same bits); c of the
-// block's rows 8–15 is left unwritten (nobody reads it). pf_rows as RowsMicro's, up to 12 W rows.
-void RowsMicroNarrow(const float* xt_base, int64_t xt_k, const float* panel, float* c, int64_t m_pad, int64_t mb,
-                     int64_t k0, int64_t kc_len, uintptr_t pf, int64_t pf_stride, int pf_rows) {
-  __m256 acc[kDenseRowsCols];
-  float* cb = c + mb * 16;
-#pragma GCC unroll 12
-  for (int j = 0; j < kDenseRowsCols; ++j) acc[j] = k0 > 0 ? _mm256_load_ps(cb + j * m_pad) : _mm256_setzero_ps();
-  const float* xt = xt_base + (mb * xt_k + k0) * 16;
-  for (int64_t kk = 0; kk < kc_len; ++kk) {
-    if (const int64_t t = kk / 4; kk % 4 == 0 && t < pf_rows * 8)
-      _mm_prefetch(reinterpret_cast<const char*>(pf + uintptr_t((t >> 3) * pf_stride + (t & 7) * 64)), _MM_HINT_T0);
-    const __m256 x0 = _mm256_load_ps(xt + kk * 16);
-#pragma GCC unroll 12
-    for (int j = 0; j < kDenseRowsCols; ++j)
-      acc[j] = _mm256_fmadd_ps(x0, _mm256_broadcast_ss(panel + j * kDenseRowsKc + kk), acc[j]);
-  }
-#pragma GCC unroll 12
-  for (int j = 0; j < kDenseRowsCols; ++j) _mm256_store_ps(cb + j * m_pad, acc[j]);
-}
-
 #include "cpu/panel_tail_avx2.inc"
 
 inline Vec VLoadHalf(const uint16_t* src, int64_t left) { return LoadHalf8(src, left); }
@@ -246,18 +223,15 @@ inline Vec VLoadHalfFull(const uint16_t* src) { return _mm256_cvtph_ps(_mm_loadu
 constexpr int64_t kRowsCPerOutput = 1;
 inline bool ReadsWInPlace(const DenseRowsArgs&) { return false; }
 inline float ColumnOutput(const float* c_col, int64_t i, int64_t /*m*/) { return c_col[i]; }
-// Rows from RowsTailBegin (a last block of 1–8 past 16) run panel_tail_avx2.inc's kernel.
+// Rows from RowsTailBegin (a last block of 1–8 past 16) run panel_tail_avx2.inc's kernel; the
+// rows gemm starts at m = 16, so every other block holds 16 rows or 9–15 (the 2-ymm kernel's).
 void RunPanel(const DenseRowsArgs& a, const float* panel, float* c, int64_t /*j0*/, int64_t /*cols*/, int64_t k0,
               int64_t kc_len, uintptr_t pf) {
   const int64_t tail_begin = RowsTailBegin(a.m, kDenseRowsTailRowsAvx2);
   if (tail_begin < a.m)
     TailRowsPanel(a.xt + tail_begin * a.k + k0, a.k, a.m - tail_begin, panel, kDenseRowsKc, kDenseRowsCols, c + tail_begin,
                   a.m_pad, k0, kc_len);
-  for (int64_t mb = 0; mb < (tail_begin + 15) / 16; ++mb) {
-    if (a.m - mb * 16 <= kLanes) {  // (a last block of 1–8 rows)
-      RowsMicroNarrow(a.xt, a.k, panel, c, a.m_pad, mb, k0, kc_len, pf, 2 * a.k, mb == 0 ? kDenseRowsCols : 0);
-      continue;
-    }
+  for (int64_t mb = 0; mb < (tail_begin + 15) / 16; ++mb) {  // (whole blocks of 16 and, past 8 tail rows, the last)
     for (int c0 = 0; c0 < kDenseRowsCols; c0 += kRowsHalfCols)
       RowsMicro(a.xt, a.k, panel, c0, c, a.m_pad, mb, k0, kc_len, pf + uintptr_t(c0 * 2 * a.k), 2 * a.k,
                 mb == 0 ? kRowsHalfCols : 0);

@@ -46,12 +46,6 @@ auto F16Rows(const uint16_t* x, int64_t k, void (*to_f32)(const uint16_t* src, f
   return [=](int64_t r, float* dst) { to_f32(x + r * k, dst, static_cast<size_t>(k)); };
 }
 
-}  // namespace
-
-AlignedArray<float> TransposeToRowBlocks(const float* x, int64_t m, int64_t k, ThreadPool& pool, int64_t block_rows) {
-  return RowBlocksOf<1>(m, k, k, block_rows, pool, F32Rows(x, k));
-}
-
 // Rows [tail_begin, m) of a block form (blocks of kRowBlockRows rows, row_floats floats per row of
 // the form) written over their block's start row after row, zeros past k: the prefills' tail
 // kernels read them so (the block's other floats are then not read).
@@ -63,6 +57,12 @@ void TailRowsInPlace(float* blocks, const uint16_t* x, int64_t m, int64_t k, int
     to_f32(x + (tail_begin + t) * k, row, static_cast<size_t>(k));
     std::fill(row + k, row + row_floats, 0.0f);
   }
+}
+
+}  // namespace
+
+AlignedArray<float> TransposeToRowBlocks(const float* x, int64_t m, int64_t k, ThreadPool& pool, int64_t block_rows) {
+  return RowBlocksOf<1>(m, k, k, block_rows, pool, F32Rows(x, k));
 }
 
 AlignedArray<float> RowBlocksF16(const uint16_t* x, int64_t m, int64_t k, int64_t k_out,

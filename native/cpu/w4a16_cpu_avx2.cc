@@ -176,12 +176,12 @@ void MicroKernel(const Problem& p, const float* panel, float* c, int64_t m_pad, 
     for (int j = 0; j < NR; ++j) _mm256_store_ps(c + j * m_pad + mb * kRowBlock + v * kLanes, acc[v][j]);
 }
 
-// One column block (4 columns: 8 accumulators of 16 ymm) at a time; the first row block's call
-// for block b prefetches the next fill's block b (8 lines: its codes for one k block).
 #include "cpu/panel_tail_avx2.inc"
 constexpr int64_t kGemmCPerOutput = 1;
 inline float ColumnOutput(const float* c_col, int64_t i, int64_t /*m*/) { return c_col[i]; }
-// Rows from RowsTailBegin (a last block of 1–15 past 16) run panel_tail_avx2.inc's kernel.
+// One column block (4 columns: 8 accumulators of 16 ymm) at a time; the first row block's call
+// for block b prefetches the next fill's block b (8 lines: its codes for one k block). Rows from
+// RowsTailBegin (a last block of 1–15 past 16) run panel_tail_avx2.inc's kernel.
 void RunPanel(const Problem& p, float* panel, float* c, int64_t m_pad, int nb, int64_t k0, int64_t kc_len, uintptr_t pf,
               int64_t pf_stride) {
   const int64_t tail_begin = RowsTailBegin(p.m, kGemmTailRowsAvx2), full_blocks = (tail_begin + kRowBlock - 1) / kRowBlock;

@@ -295,9 +295,10 @@ struct DenseProblem {
 };
 
 // The same inputs on 1 and 3 threads give the same bits (n is split, never k).
-void CheckDenseDeterministic(const DenseMode& mode, const std::vector<double>& f16_table, std::mt19937& rng) {
+// m = 35: the AVX-512 prefill's last block of 3 tail rows; 37: AVX2's of 5.
+void CheckDenseDeterministic(const DenseMode& mode, int64_t m, const std::vector<double>& f16_table, std::mt19937& rng) {
   mode.Select();
-  const int64_t m = 37, n = 301;
+  const int64_t n = 301;
   DenseProblem prob(m, n, 513, f16_table, rng);
   sparq::DenseMatmulArgs& args = prob.args;
   std::vector<uint16_t> y1(m * n, 0x7E00), y3(m * n, 0x7E01);
@@ -306,7 +307,7 @@ void CheckDenseDeterministic(const DenseMode& mode, const std::vector<double>& f
   sparq::cpu::DenseMatmulF16(args, mode.isa, one);
   args.y = y3.data();
   sparq::cpu::DenseMatmulF16(args, mode.isa, three);
-  Check(y1 == y3, "dense [" + mode.name + "] m=37 n=301 k=513: 1 and 3 threads give identical bits");
+  Check(y1 == y3, "dense [" + mode.name + "] m=" + std::to_string(m) + " n=301 k=513: 1 and 3 threads give identical bits");
 }
 
 // fp16 ulp at |v| (subnormals: 2^-24).
@@ -340,8 +341,9 @@ void CheckDenseExactness(const DenseMode& mode, int64_t m, const std::vector<dou
   w[2 * k + 4] = 0x03FF;
   x[(m - 2) * k + 5] = 0x8000;
   // An inf at the start of the last row: past m = 16 it lies just past the end of the row before
-  // it where the AVX-512 prefill's tail kernel reads X's tail rows row after row (k = 300 ends in
-  // a partial 16-k step), so reading past k there turns that row's outputs to NaN.
+  // it where the prefills' tail kernels read X's tail rows row after row, k apart (k = 300 is not
+  // padded; its last k block, 44, ends in a partial 16-k and 8-k step), so a tail kernel reading
+  // past k there turns that row's outputs to NaN.
   if (m > 16) x[(m - 1) * k + 1] = 0x7C00;
   int64_t bad = 0;
   std::string first;
@@ -694,12 +696,15 @@ int main() {
     cases.push_back({m, 203, 301, (m % 2) == 1});
   for (int64_t m : {34, 35, 50})  // AVX-512 past the in-place rows: a last block of 2, 3, 2 rows (the tail kernel)
     cases.push_back({m, 203, 301, (m % 2) == 1});
+  for (int64_t m : {17, 19})  // k = 277: a last k block of 21, an odd count of 8-k steps (AVX2's one-row tail alternates sets)
+    cases.push_back({m, 67, 277, m == 17});
   sparq::cpu::ThreadPool pool1(1), pool3(3);
   const std::vector<DenseMode> modes = DenseModes(isas);
   for (size_t i = 0; i < cases.size(); ++i) CheckDense(cases[i], modes, i % 2 ? pool1 : pool3, f16_table, rng);
   for (const DenseMode& mode : modes) {
-    CheckDenseDeterministic(mode, f16_table, rng);
-    for (int64_t m : {5, 18, 21, 24, 25, 34}) CheckDenseExactness(mode, m, f16_table, rng);  // the GEMV; the prefill (18, 34: its tail kernel)
+    for (int64_t m : {35, 37}) CheckDenseDeterministic(mode, m, f16_table, rng);
+    // the GEMV; the prefill (17–19, 34, 35: its tail kernels, each ISA's)
+    for (int64_t m : {5, 17, 18, 19, 21, 24, 25, 34, 35}) CheckDenseExactness(mode, m, f16_table, rng);
   }
   CheckAmxRan(f16_table, rng);
   unsetenv("SPARQ_DENSE_AMX");

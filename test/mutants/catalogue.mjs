@@ -172,10 +172,9 @@ export default [
     replace: 'SPARQ_LAYOUT_FN RowCol ldmatrix_x4_a_rows(int lane) { return RowCol{(lane & 7) + 8 * (lane >> 4), ((lane >> 3) & 1) * 8}; }',
     models: 'A loaded with the n-major B row map: registers a2a3 and a4a5 exchanged',
   },
-  // the CPU GEMV's row groups (dense_gemv_passes.inc, both ISAs): the rows of a group are a quarter
-  // of the thread's range apart (2026-12-06)
-  // the AVX-512 prefills' tail kernel (panel_gemm_avx512.inc TailRowsKernel, row_blocks.cc): a last
-  // row block of 1–3 rows, k on the lanes (2026-12-07)
+  // the prefills' tail kernels (2026-12-07): a last row block of a few rows, k on the lanes —
+  // AVX-512 1–3 rows (panel_gemm_avx512.inc TailRowsKernel), AVX2 up to 8 / 15 (panel_tail_avx2.inc),
+  // X's tail rows laid out row after row (row_blocks.cc)
   {
     name: 'cpu-prefill-tail-second-chains-dropped',
     kernel: 'dense',
@@ -224,6 +223,8 @@ export default [
     replace: '    const __mmask16 mask = __mmask16(0xFFFF);',
     models: "the tail kernel's last 16-k step of X read whole past k: the next row's values meet the panel's zeros (0·Inf = NaN) or W's next row in place",
   },
+  // the CPU GEMV's row groups (dense_gemv_passes.inc, both ISAs): the rows of a group are a quarter
+  // of the thread's range apart (2026-12-06)
   {
     name: 'dense-cpu-gemv-leftover-row-skipped',
     kernel: 'dense',
