@@ -223,8 +223,8 @@ inline Vec VLoadHalfFull(const uint16_t* src) { return _mm256_cvtph_ps(_mm_loadu
 constexpr int64_t kRowsCPerOutput = 1;
 inline bool ReadsWInPlace(const DenseRowsArgs&) { return false; }
 inline float ColumnOutput(const float* c_col, int64_t i, int64_t /*m*/) { return c_col[i]; }
-// Rows from RowsTailBegin (a last block of 1–8 past 16) run panel_tail_avx2.inc's kernel; the
-// rows gemm starts at m = 16, so every other block holds 16 rows or 9–15 (the 2-ymm kernel's).
+// Rows from RowsTailBegin (a last block of 1–12 past 16) run panel_tail_avx2.inc's kernel; the
+// rows gemm starts at m = 16, so every other block holds 16 rows or 13–15 (the 2-ymm kernel's).
 void RunPanel(const DenseRowsArgs& a, const float* panel, float* c, int64_t /*j0*/, int64_t /*cols*/, int64_t k0,
               int64_t kc_len, uintptr_t pf) {
   const int64_t tail_begin = RowsTailBegin(a.m, kDenseRowsTailRowsAvx2);

@@ -80,9 +80,10 @@ inline constexpr int kDenseRowsCols = 12;
 inline constexpr int kDenseRowsKc = 256;
 inline constexpr int kQuadCPerOutput = 4;  // floats of C per output in the k-quad form (k mod 4)
 // AVX2: a last row block of up to this many rows past m = 16 runs the tail kernel
-// (panel_tail_avx2.inc); at 8 it measured level with the narrow 8-row kernel, past 8 the 16-row
-// one runs them.
-inline constexpr int64_t kDenseRowsTailRowsAvx2 = 8;
+// (panel_tail_avx2.inc), past it the 2-ymm 16-row kernel. Against that kernel (2026-12-07, Zen 5,
+// the avx2 ISA forced, time / m = 32's in the same process, two rounds): 9–12 rows 0.85–0.94
+// against 0.97–1.07, 13 level (0.98–0.99 / 1.00), 15 slower (1.01–1.03 / 0.94–0.99).
+inline constexpr int64_t kDenseRowsTailRowsAvx2 = 12;
 // The prefills' panels (dense's rows forms, W4A16's AVX-512 gemm) run a chunk at a time, the k
 // block outermost within it (dense_rows_body.inc says why): as many panels of `columns`
 // columns as keep the chunk's C (c_per_output floats per output) within 256 KiB of L2, at most
