@@ -36,11 +36,12 @@ constexpr int64_t QuadTailRowsBegin(int64_t m) {
 }
 
 // Where the AVX2 prefills' tail rows begin (m where there are none): from m = 16·b + 1..max_rows
-// (b ≥ 1) the last block's rows run panel_tail_avx2.inc's kernel and lie in their block row after
-// row (RowBlocksF16). max_rows is the op's: up to where the tail costs less than its 16-row kernel.
+// the last block's rows run panel_tail_avx2.inc's kernel and lie in their block row after row
+// (RowBlocksF16); at b = 0 that is every row (W4A16's gemm from m = 5; dense's rows form starts at
+// 16). max_rows is the op's: up to where the tail costs less than its 16-row kernel.
 constexpr int64_t RowsTailBegin(int64_t m, int64_t max_rows) {
   const int64_t r = m % 16;
-  return m > 16 && r >= 1 && r <= max_rows ? m - r : m;
+  return r >= 1 && r <= max_rows ? m - r : m;
 }
 
 // The k-quad form (isa_kernels.h "dense rows-on-lanes prefill"): xq[b][kq][i][q] =

@@ -25,9 +25,10 @@ namespace sparq::cpu::w4a16 {
 inline constexpr int kGemmKc = 256;       // panel depth in k (multiple of 32)
 inline constexpr int kRowBlock = 16;      // Xt row block (m rows per block)
 inline constexpr int kColsPerSuper = 12;  // gemm panel width in columns (3 column blocks)
-// AVX2 gemm: a last row block of up to this many rows past m = 16 runs the tail kernel
-// (panel_tail_avx2.inc) instead of a whole 16-row block.
-inline constexpr int64_t kGemmTailRowsAvx2 = 15;
+// AVX2 gemm: a last row block of up to this many rows (at m < 16 every row) runs the tail kernel
+// (panel_tail_avx2.inc) instead of a whole 16-row block: at m = 15 in passes of 3 it measured
+// 1.2× the block's time, at 14 level, at 9–12 0.66–0.86× (2026-12-07, Zen 5, avx2 forced).
+inline constexpr int64_t kGemmTailRowsAvx2 = 13;
 
 inline constexpr int kScaleFractions = 1024;   // fp16 fraction patterns (10 bits)
 inline constexpr int kScaleSignExponents = 64;  // fp16 sign + exponent patterns (6 bits)

@@ -181,7 +181,7 @@ constexpr int64_t kGemmCPerOutput = 1;
 inline float ColumnOutput(const float* c_col, int64_t i, int64_t /*m*/) { return c_col[i]; }
 // One column block (4 columns: 8 accumulators of 16 ymm) at a time; the first row block's call
 // for block b prefetches the next fill's block b (8 lines: its codes for one k block). Rows from
-// RowsTailBegin (a last block of 1–15 past 16) run panel_tail_avx2.inc's kernel.
+// RowsTailBegin (a last block of 1–13 rows; below m = 14 every row) run panel_tail_avx2.inc's kernel.
 void RunPanel(const Problem& p, float* panel, float* c, int64_t m_pad, int nb, int64_t k0, int64_t kc_len, uintptr_t pf,
               int64_t pf_stride) {
   const int64_t tail_begin = RowsTailBegin(p.m, kGemmTailRowsAvx2), full_blocks = (tail_begin + kRowBlock - 1) / kRowBlock;
@@ -197,8 +197,15 @@ void RunPanel(const Problem& p, float* panel, float* c, int64_t m_pad, int nb, i
 
 }  // namespace
 
+// The decode path up to m = 4, the gemm from 5 (it was 8): from 5 rows the gemm's panel, looked
+// up once per weight and run by the tail kernel in passes of 3 rows (m ≤ 13: every row a tail
+// row, RowsTailBegin), beats the decode's passes of 2 rows that each look the weights up again.
+// 2026-12-07, Zen 5, the avx2 ISA forced, node, 2 threads, the two alternated by process, medians
+// ms, decode → gemm: 4096² m = 5 2.53–2.64 → 2.17–2.36, m = 8 3.53–3.56 → 2.61–3.22; 4096×14336
+// m = 5 8.60–8.74 → 8.17–8.20, m = 8 12.0–13.2 → 10.4–10.5; 14336×4096 m = 8 12.2–12.3 → 9.8–10.4;
+// m = 4 the decode is faster (1.77–1.96 against 2.00–2.09), m = 3 level.
 const KernelSet& Kernels() {
-  static const KernelSet set{8, &Gemv, &Gemm};
+  static const KernelSet set{4, &Gemv, &Gemm};
   return set;
 }
 

@@ -173,7 +173,7 @@ export default [
     models: 'A loaded with the n-major B row map: registers a2a3 and a4a5 exchanged',
   },
   // the prefills' tail kernels (2026-12-07): a last row block of a few rows, k on the lanes —
-  // AVX-512 1–3 rows (panel_gemm_avx512.inc TailRowsKernel), AVX2 up to 12 / 15 (panel_tail_avx2.inc),
+  // AVX-512 1–3 rows (panel_gemm_avx512.inc TailRowsKernel), AVX2 up to 12 / 13 (panel_tail_avx2.inc),
   // X's tail rows laid out row after row (row_blocks.cc)
   {
     name: 'cpu-prefill-tail-second-chains-dropped',
