@@ -136,14 +136,15 @@ void RunGemm(const DenseMatmulArgs& a, const DenseKernelSet& ks, const float* bi
   });
 }
 
-// The rows-on-lanes prefill (isa_kernels.h): X transposed to xt (or to k-quad blocks) once per
+// The rows-on-lanes prefill (isa_kernels.h): X transposed to xt (or to k-group blocks) once per
 // call, threads own contiguous runs of kDenseRowsCols-column panels.
 void RunRowsGemm(const DenseMatmulArgs& a, const DenseKernelSet& ks, const float* bias, ThreadPool& pool) {
   constexpr int64_t kRowBlock = kRowBlockRows;
   const int64_t row_blocks = CeilDiv(a.m, kRowBlock), m_pad = row_blocks * kRowBlock;
-  AlignedArray<float> xt = ks.rows_quads ? QuadRowBlocksF16(a.x, a.m, a.k, a.k, ks.f16_to_f32, pool)
-                                         : RowBlocksF16(a.x, a.m, a.k, a.k, ks.f16_to_f32, pool,
-                                                        RowsTailBegin(a.m, kDenseRowsTailRowsAvx2));
+  const int k_group = ks.rows_k_group != nullptr ? ks.rows_k_group(m_pad) : 0;
+  AlignedArray<float> xt = k_group > 0 ? KGroupRowBlocksF16(a.x, a.m, a.k, a.k, k_group, ks.f16_to_f32, pool)
+                                       : RowBlocksF16(a.x, a.m, a.k, a.k, ks.f16_to_f32, pool,
+                                                      RowsTailBegin(a.m, kDenseRowsTailRowsAvx2));
   DenseRowsArgs ra;
   ra.xt = xt.get();
   ra.m = a.m;
@@ -153,7 +154,7 @@ void RunRowsGemm(const DenseMatmulArgs& a, const DenseKernelSet& ks, const float
   ra.k = a.k;
   ra.bias = bias;
   ra.y = a.y;
-  const int64_t c_per_output = ks.rows_quads ? kQuadCPerOutput : 1;
+  const int64_t c_per_output = k_group > 0 ? k_group : 1;
   const int64_t c_floats = kDenseRowsCols * m_pad * c_per_output * PanelChunk(m_pad, kDenseRowsCols, c_per_output);
   pool.ParallelFor(CeilDiv(a.n, kDenseRowsCols), [&](int64_t s0, int64_t s1) {
     AlignedArray<float> scratch = AllocAligned<float>(kDenseRowsCols * kDenseRowsKc + c_floats);

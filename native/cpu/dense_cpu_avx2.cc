@@ -220,9 +220,9 @@ void RowsMicro(const float* xt_base, int64_t xt_k, const float* panel, int c0, f
 
 inline Vec VLoadHalf(const uint16_t* src, int64_t left) { return LoadHalf8(src, left); }
 inline Vec VLoadHalfFull(const uint16_t* src) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src))); }
-constexpr int64_t kRowsCPerOutput = 1;
+inline int64_t RowsCPerOutput(const DenseRowsArgs&) { return 1; }
 inline bool ReadsWInPlace(const DenseRowsArgs&) { return false; }
-inline float ColumnOutput(const float* c_col, int64_t i, int64_t /*m*/) { return c_col[i]; }
+inline float ColumnOutput(const DenseRowsArgs&, const float* c_col, int64_t i) { return c_col[i]; }
 // Rows from RowsTailBegin (a last block of 1–12 past 16) run panel_tail_avx2.inc's kernel; the
 // rows gemm starts at m = 16, so every other block holds 16 rows or 13–15 (the 2-ymm kernel's).
 void RunPanel(const DenseRowsArgs& a, const float* panel, float* c, int64_t /*j0*/, int64_t /*cols*/, int64_t k0,

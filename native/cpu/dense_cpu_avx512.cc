@@ -183,8 +183,6 @@ inline Vec VLoadHalf(const uint16_t* src, int64_t left) {
   return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(TailMask(left), src));
 }
 inline Vec VLoadHalfFull(const uint16_t* src) { return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(src))); }
-constexpr int64_t kRowsCPerOutput = kQuadCPerOutput;
-inline float ColumnOutput(const float* c_col, int64_t i, int64_t m) { return QuadColumnOutput(c_col, i, m); }
 
 // Up to two row blocks of X (m ≤ 32) the kernel takes its weights straight from W's fp16 rows:
 // 4 halves by one broadcast load (vpbroadcastq: the load port's work) and one vcvtph2ps give the
@@ -202,15 +200,25 @@ inline float ColumnOutput(const float* c_col, int64_t i, int64_t m) { return Qua
 // 14336×4096 11.1 → 10.7–10.8, 4096×14336 10.9–11.4 → 10.5–11.0; m = 24 0.97–0.99×. Same bits.
 constexpr int64_t kInPlaceMaxRows = 32;
 inline bool ReadsWInPlace(const DenseRowsArgs& a) { return a.m_pad <= kInPlaceMaxRows; }
+// Read in place, W stays in the k-quad form (its fp16 pair would cost a vcvtph2ps per 2 FMAs of a
+// block: panel_gemm_avx512.inc); the filled panels run the k-pair form.
+int RowsKGroup(int64_t m_pad) { return m_pad <= kInPlaceMaxRows ? 4 : 2; }
+inline int64_t RowsCPerOutput(const DenseRowsArgs& a) { return RowsKGroup(a.m_pad); }
+inline float ColumnOutput(const DenseRowsArgs& a, const float* c_col, int64_t i) {
+  return ReadsWInPlace(a) ? GroupColumnOutput<4>(c_col, i, a.m) : GroupColumnOutput<2>(c_col, i, a.m);
+}
+constexpr int kQuadColumns = KGroupForm<4>::kColumns;
+static_assert(kQuadColumns == kTailColumns, "F16RowQuads serves the tail kernel's calls too");
 struct F16RowQuads {
+  static constexpr int kKGroup = 4;
   const uint16_t* row[kQuadColumns];  // column j's W row at the block's k0 (kZeroRow past n)
-  __m512 Quad(int j, int64_t kk) const {
+  __m512 Group(int j, int64_t kk) const {
     int64_t q;
     std::memcpy(&q, row[j] + kk, sizeof q);
     return _mm512_cvtph_ps(_mm256_set1_epi64x(q));
   }
   // Only the `left` halves that exist are read: past k is the next W row or the end of W.
-  __m512 TailQuad(int j, int64_t kk, int left) const {
+  __m512 TailGroup(int j, int64_t kk, int left) const {
     const __m128i h = _mm_maskz_loadu_epi16(__mmask8((1u << left) - 1u), row[j] + kk);
     return _mm512_cvtph_ps(_mm256_broadcastq_epi64(h));
   }
@@ -222,11 +230,12 @@ struct F16RowQuads {
 alignas(64) constexpr uint16_t kZeroRow[kDenseRowsKc] = {};  // the columns of a panel past n
 void RunPanel(const DenseRowsArgs& a, const float* panel, float* c, int64_t j0, int64_t cols, int64_t k0,
               int64_t kc_len, uintptr_t pf) {
-  const int64_t quads = (a.k + 3) / 4;
   if (panel != nullptr) {
-    QuadPanelAllRows<kDenseRowsCols>(a.xt, quads, panel, c, a.m, a.m_pad, k0, kc_len, pf, 2 * a.k, kDenseRowsCols);
+    GroupPanelAllRows<2, kDenseRowsCols>(a.xt, (a.k + 1) / 2, panel, c, a.m, a.m_pad, k0, kc_len, pf, 2 * a.k,
+                                         kDenseRowsCols);
     return;
   }
+  const int64_t quads = (a.k + 3) / 4;
   const auto rows_at = [&](int j) {
     F16RowQuads src;
     for (int q = 0; q < kQuadColumns; ++q) src.row[q] = j + q < cols ? a.w + (j0 + j + q) * a.k + k0 : kZeroRow;
@@ -235,7 +244,7 @@ void RunPanel(const DenseRowsArgs& a, const float* panel, float* c, int64_t j0, 
   // Each call prefetches the rows the next one reads: the first half this panel's second half's,
   // the second half the next panel's first (pf: where the next fill would read).
   const uintptr_t second_half = reinterpret_cast<uintptr_t>(a.w) + 2 * uintptr_t((j0 + kQuadColumns) * a.k + k0);
-  QuadColumnsAllRows<kDenseRowsCols>(
+  GroupColumnsAllRows<kDenseRowsCols>(
       a.xt, quads, rows_at, c, a.m, a.m_pad, k0, kc_len, [&](int j) { return j == 0 ? second_half : pf; }, 2 * a.k,
       kDenseRowsCols);
 }
@@ -266,7 +275,7 @@ const DenseKernelSet& DenseKernels() {
     // m = 12 4.07 / 4.31, m = 13 4.32 / 4.26, m = 14 3.91 / 3.58, m = 15 5.23 / 4.40; 14336×4096
     // m = 13 14.6 / 13.6, m = 14 13.1 / 11.5. (AVX2's dot form still wins up to m = 15 there.)
     s.rows_gemm_min_m = 13;
-    s.rows_quads = true;
+    s.rows_k_group = RowsKGroup;
     return s;
   }();
   return set;

@@ -68,7 +68,7 @@ struct DenseTile {
 // panel once m·k·4 bytes pass L2 (2 MiB at m = 128, k = 4096); here X crosses L2 once per panel
 // of 12 columns too, but as 2 zmm per 24 FMAs against the dot form's 4 per 24.
 // AVX-512 runs the k-quad form of it instead (panel_gemm_avx512.inc, shared with W4A16's gemm,
-// whose panels are looked up rather than converted; DenseKernelSet::rows_quads): each zmm of X
+// whose panels are looked up rather than converted): each zmm of X
 // holds 4 rows × 4 consecutive k, so one 128-bit broadcast of the panel (4 k of one column) feeds
 // 4 FMAs for 16 rows — a 16-row block needs no second block beside it to reuse its broadcasts,
 // which held m = 16 near half the FMA peak:
@@ -76,6 +76,8 @@ struct DenseTile {
 //          k4 = k rounded up to 4, zero past m and k
 //   c      fp32 [kDenseRowsCols][m_pad][4] per panel of a chunk (PanelChunk): 4 partial
 //          sums per output (k mod 4), added (c0 + c1) + (c2 + c3) by the writeback
+// — where it reads W in place (m ≤ 32); over filled panels (m > 32) it runs the k-pair form, the
+// same with 8 rows × 2 k per zmm and 2 partial sums per output (DenseKernelSet::rows_k_group).
 inline constexpr int kDenseRowsCols = 12;
 inline constexpr int kDenseRowsKc = 256;
 inline constexpr int kQuadCPerOutput = 4;  // floats of C per output in the k-quad form (k mod 4)
@@ -163,7 +165,9 @@ struct DenseKernelSet {
   DenseTile (*tail_tile)(int mr_left, const DenseTile& main) = nullptr;
   DenseRowsGemmFn rows_gemm = nullptr;  // null: the dot form serves every m past gemv_max_m
   int rows_gemm_min_m = 0;
-  bool rows_quads = false;  // rows_gemm reads the k-quad xt and c (4 floats per output) layout
+  // The AVX-512 rows forms: for m_pad rows, the k group of X's blocks (row_blocks.h
+  // KGroupRowBlocksF16) and floats of c per output that rows_gemm reads; null: one row per lane.
+  int (*rows_k_group)(int64_t m_pad) = nullptr;
 };
 
 namespace scalar {

@@ -11,14 +11,15 @@ namespace {
 // Blocks of R rows of X with G consecutive k per row in a group: out[b][kg][i][g] =
 // X[R·b + i][G·kg + g], kg < ceil(k_out / G). row(r, dst) writes row r < m's k values; the rest of
 // a row (to the last group's end, past k_out ≥ k where a layout pads k) and rows ≥ m are zeros. G
-// is a template argument so each copy is a fixed move.
+// is a template argument so each copy is a fixed move. Rows from tail_begin (a multiple of
+// block_rows, or m) are left unwritten: the caller lays them out (TailRowsInPlace).
 template <int G, class Row>
 AlignedArray<float> RowBlocksOf(int64_t m, int64_t k, int64_t k_out, int64_t block_rows, ThreadPool& pool,
-                                const Row& row) {
+                                const Row& row, int64_t tail_begin) {
   const int64_t blocks = (m + block_rows - 1) / block_rows, groups = (k_out + G - 1) / G;
   AlignedArray<float> out = AllocAligned<float>(blocks * groups * block_rows * G);
   float* const xt = out.get();
-  pool.ParallelFor(blocks, [&](int64_t b0, int64_t b1) {
+  pool.ParallelFor(tail_begin < m ? tail_begin / block_rows : blocks, [&](int64_t b0, int64_t b1) {
     std::vector<float> values(static_cast<size_t>(groups * G));
     for (int64_t blk = b0; blk < b1; ++blk) {
       float* dst = xt + blk * groups * block_rows * G;
@@ -62,22 +63,24 @@ void TailRowsInPlace(float* blocks, const uint16_t* x, int64_t m, int64_t k, int
 }  // namespace
 
 AlignedArray<float> TransposeToRowBlocks(const float* x, int64_t m, int64_t k, ThreadPool& pool, int64_t block_rows) {
-  return RowBlocksOf<1>(m, k, k, block_rows, pool, F32Rows(x, k));
+  return RowBlocksOf<1>(m, k, k, block_rows, pool, F32Rows(x, k), m);
 }
 
 AlignedArray<float> RowBlocksF16(const uint16_t* x, int64_t m, int64_t k, int64_t k_out,
                                  void (*to_f32)(const uint16_t* src, float* dst, size_t n), ThreadPool& pool,
                                  int64_t tail_begin) {
-  AlignedArray<float> xt = RowBlocksOf<1>(m, k, k_out, kRowBlockRows, pool, F16Rows(x, k, to_f32));
+  AlignedArray<float> xt = RowBlocksOf<1>(m, k, k_out, kRowBlockRows, pool, F16Rows(x, k, to_f32), tail_begin);
   TailRowsInPlace(xt.get(), x, m, k, k_out, tail_begin, to_f32);
   return xt;
 }
 
-AlignedArray<float> QuadRowBlocksF16(const uint16_t* x, int64_t m, int64_t k, int64_t k_out,
-                                     void (*to_f32)(const uint16_t* src, float* dst, size_t n), ThreadPool& pool) {
-  AlignedArray<float> xq = RowBlocksOf<4>(m, k, k_out, kRowBlockRows, pool, F16Rows(x, k, to_f32));
-  TailRowsInPlace(xq.get(), x, m, k, (k_out + 3) / 4 * 4, QuadTailRowsBegin(m), to_f32);
-  return xq;
+AlignedArray<float> KGroupRowBlocksF16(const uint16_t* x, int64_t m, int64_t k, int64_t k_out, int k_group,
+                                       void (*to_f32)(const uint16_t* src, float* dst, size_t n), ThreadPool& pool) {
+  const int64_t tail_begin = QuadTailRowsBegin(m);
+  AlignedArray<float> xg = k_group == 4 ? RowBlocksOf<4>(m, k, k_out, kRowBlockRows, pool, F16Rows(x, k, to_f32), tail_begin)
+                                        : RowBlocksOf<2>(m, k, k_out, kRowBlockRows, pool, F16Rows(x, k, to_f32), tail_begin);
+  TailRowsInPlace(xg.get(), x, m, k, (k_out + k_group - 1) / k_group * k_group, tail_begin, to_f32);
+  return xg;
 }
 
 }  // namespace sparq::cpu

@@ -1,6 +1,7 @@
 // native/cpu/row_blocks.h: X transposed into blocks of 16 rows, one row per SIMD lane: the operand
 // of the CPU kernels that put X rows on the lanes (the W4A16 gemm, the sparse zero-skipping
-// kernels, dense's AVX2 prefill); and the k-quad blocks of the AVX-512 prefills (4 rows × 4 k per zmm).
+// kernels, dense's AVX2 prefill); and the k-group blocks of the AVX-512 prefills (4 rows × 4 k
+// or 8 rows × 2 k per zmm).
 #pragma once
 #include <cstdint>
 
@@ -44,14 +45,15 @@ constexpr int64_t RowsTailBegin(int64_t m, int64_t max_rows) {
   return r >= 1 && r <= max_rows ? m - r : m;
 }
 
-// The k-quad form (isa_kernels.h "dense rows-on-lanes prefill"): xq[b][kq][i][q] =
-// fp32(x[16·b + i][4·kq + q]) from fp16 rows k apart, each converted by to_f32 (n values); rows
-// ≥ m and k ≥ the row's end are zeros; ceil(m / 16) · ceil(k_out / 4) · 64 floats (k_out ≥ k as
-// above), 64-byte aligned. Blocks are split over the pool. Throws std::bad_alloc (on the calling
-// thread). The AVX-512 prefills' operand (dense's, W4A16's gemm). The tail rows from
-// QuadTailRowsBegin(m) = e are the exception: row e + t (t < 3) is fp32(x[e + t][kk]) at
-// xq[(b·ceil(k_out / 4)·16 + t·ceil(k_out / 4))·4 + kk], b its block, zeros past k.
-AlignedArray<float> QuadRowBlocksF16(const uint16_t* x, int64_t m, int64_t k, int64_t k_out,
-                                     void (*to_f32)(const uint16_t* src, float* dst, size_t n), ThreadPool& pool);
+// The k-group forms (panel_gemm_avx512.inc: k_group 4, the k-quad form; 2, the k-pair form):
+// xg[b][kg][i][q] = fp32(x[16·b + i][k_group·kg + q]) from fp16 rows k apart, each converted by
+// to_f32 (n values); rows ≥ m and k ≥ the row's end are zeros; ceil(m / 16) · ceil(k_out /
+// k_group) · 16 · k_group floats (k_out ≥ k as above), 64-byte aligned. Blocks are split over the
+// pool. Throws std::bad_alloc (on the calling thread). The AVX-512 prefills' operand (dense's,
+// W4A16's gemm). The tail rows from QuadTailRowsBegin(m) = e are the exception: row e + t (t < 3)
+// is fp32(x[e + t][kk]) at xg[(b·g·16 + t·g)·k_group + kk], b its block, g = ceil(k_out /
+// k_group), zeros past k.
+AlignedArray<float> KGroupRowBlocksF16(const uint16_t* x, int64_t m, int64_t k, int64_t k_out, int k_group,
+                                       void (*to_f32)(const uint16_t* src, float* dst, size_t n), ThreadPool& pool);
 
 }  // namespace sparq::cpu

@@ -11,7 +11,7 @@
 //   gemm (otherwise): m on the SIMD lanes, as in dense_cpu.cc: per panel of NR columns and KC of
 //        k, the weights are looked up once into an fp32 panel (L1) and every 16-row block of
 //        Xt (X transposed, zero-padded) runs over it; C[NR][m] accumulates in fp32 across k.
-//        AVX-512 runs dense's k-quad form and chunks of panels (isa_kernels.h, panel_gemm_avx512.inc).
+//        AVX-512 runs dense's k-pair form and chunks of panels (isa_kernels.h, panel_gemm_avx512.inc).
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -78,9 +78,9 @@ struct KernelSet {
   ColumnsFn gemm = nullptr;  // null: gemv for every m
   // The gemv reads X in lane order (GemvLaneOrder): the driver permutes each 32-k chunk of X.
   bool gemv_x_lane_order = false;
-  // The gemm reads X as k-quad blocks (row_blocks.h QuadRowBlocks; AVX-512), else as 16-row
-  // blocks (TransposeToRowBlocks).
-  bool gemm_xt_quads = false;
+  // The gemm reads X as k-group blocks of this many k (row_blocks.h KGroupRowBlocksF16; AVX-512:
+  // 2, the k-pair form), or (0) as 16-row blocks (RowBlocksF16).
+  int gemm_xt_k_group = 0;
 };
 
 // The k that lane j (0..15) of each 16-float half of a 32-k chunk holds in lane order: the AVX-512
