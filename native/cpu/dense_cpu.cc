@@ -141,7 +141,7 @@ void RunGemm(const DenseMatmulArgs& a, const DenseKernelSet& ks, const float* bi
 void RunRowsGemm(const DenseMatmulArgs& a, const DenseKernelSet& ks, const float* bias, ThreadPool& pool) {
   constexpr int64_t kRowBlock = kRowBlockRows;
   const int64_t row_blocks = CeilDiv(a.m, kRowBlock), m_pad = row_blocks * kRowBlock;
-  const int k_group = ks.rows_k_group != nullptr ? ks.rows_k_group(m_pad) : 0;
+  const int k_group = ks.rows_k_group != nullptr ? ks.rows_k_group(a.m) : 0;
   AlignedArray<float> xt = k_group > 0 ? KGroupRowBlocksF16(a.x, a.m, a.k, a.k, k_group, ks.f16_to_f32, pool)
                                        : RowBlocksF16(a.x, a.m, a.k, a.k, ks.f16_to_f32, pool,
                                                       RowsTailBegin(a.m, kDenseRowsTailRowsAvx2));

@@ -76,7 +76,7 @@ struct DenseTile {
 //          k4 = k rounded up to 4, zero past m and k
 //   c      fp32 [kDenseRowsCols][m_pad][4] per panel of a chunk (PanelChunk): 4 partial
 //          sums per output (k mod 4), added (c0 + c1) + (c2 + c3) by the writeback
-// — where it reads W in place (m ≤ 32); over filled panels (m > 32) it runs the k-pair form, the
+// — where it reads W in place (m ≤ 32); over filled panels (m > 32) mostly the k-pair form, the
 // same with 8 rows × 2 k per zmm and 2 partial sums per output (DenseKernelSet::rows_k_group).
 inline constexpr int kDenseRowsCols = 12;
 inline constexpr int kDenseRowsKc = 256;
@@ -165,9 +165,9 @@ struct DenseKernelSet {
   DenseTile (*tail_tile)(int mr_left, const DenseTile& main) = nullptr;
   DenseRowsGemmFn rows_gemm = nullptr;  // null: the dot form serves every m past gemv_max_m
   int rows_gemm_min_m = 0;
-  // The AVX-512 rows forms: for m_pad rows, the k group of X's blocks (row_blocks.h
+  // The AVX-512 rows forms: for m rows, the k group of X's blocks (row_blocks.h
   // KGroupRowBlocksF16) and floats of c per output that rows_gemm reads; null: one row per lane.
-  int (*rows_k_group)(int64_t m_pad) = nullptr;
+  int (*rows_k_group)(int64_t m) = nullptr;
 };
 
 namespace scalar {

@@ -185,9 +185,10 @@ Status W4A16MatmulCpu(const W4A16WeightView& w, const uint16_t* x, const uint16_
     // them in afresh (2048 faults, ~16 ms of a ~70 ms call on the CI VM; docs/kernels.md).
     static_assert(cpu::w4a16::kRowBlock == cpu::kRowBlockRows, "the gemm reads row_blocks.h's xt");
     const cpu::F16ToF32Fn to_f32 = cpu::F16ToF32For(isa);
+    p.xt_k_group = ks.gemm_k_group != nullptr ? ks.gemm_k_group(m) : 0;
     cpu::AlignedArray<float> xt =
-        ks.gemm_xt_k_group > 0
-            ? cpu::KGroupRowBlocksF16(x, m, w.k, w.k_pad, ks.gemm_xt_k_group, to_f32, pool)
+        p.xt_k_group > 0
+            ? cpu::KGroupRowBlocksF16(x, m, w.k, w.k_pad, p.xt_k_group, to_f32, pool)
             : cpu::RowBlocksF16(x, m, w.k, w.k_pad, to_f32, pool, cpu::RowsTailBegin(m, cpu::w4a16::kGemmTailRowsAvx2));
     p.xt = xt.get();
     const int64_t supers = (col_blocks * sparq::w4a16::kCpuColBlock + cpu::w4a16::kColsPerSuper - 1) /

@@ -57,7 +57,8 @@ struct Problem {
   int64_t n = 0, n_pad = 0, k_pad = 0, group_eff = 0, groups_pad = 0;
   int64_t m = 0;
   const float* x = nullptr;     // gemv: fp32 [m][k_pad], zero-padded
-  const float* xt = nullptr;    // gemm: fp32 [ceil(m/16)][k_pad][16], zero-padded
+  const float* xt = nullptr;    // gemm: fp32 [ceil(m/16)][k_pad][16], zero-padded (or k-group blocks)
+  int xt_k_group = 0;           // gemm: xt's k group (KernelSet::gemm_k_group), 0 for the 16-row blocks
   const float* bias = nullptr;  // fp32 [n] or null
   uint16_t* y = nullptr;        // [m][n] fp16 bits
   const ScaleTables* tables = nullptr;  // GetScaleTables() (the driver sets it)
@@ -78,9 +79,9 @@ struct KernelSet {
   ColumnsFn gemm = nullptr;  // null: gemv for every m
   // The gemv reads X in lane order (GemvLaneOrder): the driver permutes each 32-k chunk of X.
   bool gemv_x_lane_order = false;
-  // The gemm reads X as k-group blocks of this many k (row_blocks.h KGroupRowBlocksF16; AVX-512:
-  // 2, the k-pair form), or (0) as 16-row blocks (RowBlocksF16).
-  int gemm_xt_k_group = 0;
+  // The gemm reads X as k-group blocks of gemm_k_group(m) k (row_blocks.h KGroupRowBlocksF16;
+  // AVX-512: pairs or quads by m), or (null) as 16-row blocks (RowBlocksF16).
+  int (*gemm_k_group)(int64_t m) = nullptr;
 };
 
 // The k that lane j (0..15) of each 16-float half of a 32-k chunk holds in lane order: the AVX-512

@@ -177,8 +177,8 @@ void MicroKernel(const Problem& p, const float* panel, float* c, int64_t m_pad, 
 }
 
 #include "cpu/panel_tail_avx2.inc"
-constexpr int64_t kGemmCPerOutput = 1;
-inline float ColumnOutput(const float* c_col, int64_t i, int64_t /*m*/) { return c_col[i]; }
+inline int64_t GemmCPerOutput(const Problem&) { return 1; }
+inline float ColumnOutput(const Problem&, const float* c_col, int64_t i) { return c_col[i]; }
 // One column block (4 columns: 8 accumulators of 16 ymm) at a time; the first row block's call
 // for block b prefetches the next fill's block b (8 lines: its codes for one k block). Rows from
 // RowsTailBegin (a last block of 1–13 rows; below m = 14 every row) run panel_tail_avx2.inc's kernel.

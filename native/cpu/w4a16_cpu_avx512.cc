@@ -77,20 +77,25 @@ void DequantPanel(const Problem& p, int64_t cb0, int nb, int64_t k0, int64_t kc_
 constexpr int kPanelKc = kGemmKc;
 #include "cpu/panel_gemm_avx512.inc"
 
-// Dense's prefill micro-kernel (docs/kernels.md "Dense") in the k-pair form over looked-up
-// panels: p.xt is X's pair blocks, C holds 2 partial sums per output; the panel loop is
-// w4a16_gemm_body.inc's. A panel cut short by n gets zero rows past its blocks (the kernel always
-// runs all 12 columns).
-constexpr int kGemmKGroup = 2;
-static_assert(kGemmKc == kPanelKc && kColsPerSuper % KGroupForm<kGemmKGroup>::kColumns == 0, "the k-pair form's panel");
-constexpr int64_t kGemmCPerOutput = kGemmKGroup;
-inline float ColumnOutput(const float* c_col, int64_t i, int64_t m) { return GroupColumnOutput<kGemmKGroup>(c_col, i, m); }
+// Dense's prefill micro-kernel (docs/kernels.md "Dense") over looked-up panels, in the k-pair or
+// k-quad form by m (PanelKGroup): p.xt is X's blocks of that form, C holds its 2 or 4 partial
+// sums per output; the panel loop is w4a16_gemm_body.inc's. A panel cut short by n gets zero rows
+// past its blocks (the kernel always runs all 12 columns).
+static_assert(kGemmKc == kPanelKc && kColsPerSuper % KGroupForm<2>::kColumns == 0 &&
+                  kColsPerSuper % KGroupForm<4>::kColumns == 0, "the k-group forms' panel");
+inline int64_t GemmCPerOutput(const Problem& p) { return p.xt_k_group; }
+inline float ColumnOutput(const Problem& p, const float* c_col, int64_t i) {
+  return p.xt_k_group == 4 ? GroupColumnOutput<4>(c_col, i, p.m) : GroupColumnOutput<2>(c_col, i, p.m);
+}
 void RunPanel(const Problem& p, float* panel, float* c, int64_t m_pad, int nb, int64_t k0, int64_t kc_len, uintptr_t pf,
               int64_t pf_stride) {
   for (int j = nb * kCpuColBlock; j < kColsPerSuper; ++j)
     for (int64_t kk = 0; kk < kc_len; kk += kLanes) _mm512_store_ps(panel + j * kGemmKc + kk, _mm512_setzero_ps());
-  GroupPanelAllRows<kGemmKGroup, kColsPerSuper>(p.xt, p.k_pad / kGemmKGroup, panel, c, p.m, m_pad, k0, kc_len, pf,
-                                                pf_stride, kColsPerSuper / kCpuColBlock);
+  const int pf_rows = kColsPerSuper / kCpuColBlock;
+  if (p.xt_k_group == 4)
+    GroupPanelAllRows<4, kColsPerSuper>(p.xt, p.k_pad / 4, panel, c, p.m, m_pad, k0, kc_len, pf, pf_stride, pf_rows);
+  else
+    GroupPanelAllRows<2, kColsPerSuper>(p.xt, p.k_pad / 2, panel, c, p.m, m_pad, k0, kc_len, pf, pf_stride, pf_rows);
 }
 #include "cpu/w4a16_gemm_body.inc"
 
@@ -103,7 +108,7 @@ void RunPanel(const Problem& p, float* panel, float* c, int64_t m_pad, int nb, i
 // 8192×4096 3.26–3.35 → 3.10–3.15; m = 14 level to 9% faster (4096² 1.73 → 1.65–1.66); m = 15 mixed
 // (0.92–1.04×), m = 16 the gemm 10% faster (1.72–1.75 against 1.90–1.94 on 4096²).
 const KernelSet& Kernels() {
-  static const KernelSet set{14, &Gemv, &Gemm, true, kGemmKGroup};
+  static const KernelSet set{14, &Gemv, &Gemm, true, &PanelKGroup};
   return set;
 }
 

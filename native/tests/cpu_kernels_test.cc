@@ -696,15 +696,19 @@ int main() {
     cases.push_back({m, 203, 301, (m % 2) == 1});
   for (int64_t m : {34, 35, 50})  // AVX-512 past the in-place rows: a last block of 2, 3, 2 rows (the tail kernel)
     cases.push_back({m, 203, 301, (m % 2) == 1});
+  // AVX-512's filled panels in each form (PanelKGroup): quads at 36, 41, 44 (a last block of 4, 9,
+  // 12 rows), pairs at 40, 45, 52 (8, 13 rows; 4 rows after 3 whole blocks: one zmm of 8)
+  for (int64_t m : {36, 40, 41, 44, 45, 52}) cases.push_back({m, 203, 301, (m % 2) == 0});
   for (int64_t m : {17, 19})  // k = 277: a last k block of 21, an odd count of 8-k steps (AVX2's one-row tail alternates sets)
     cases.push_back({m, 67, 277, m == 17});
   sparq::cpu::ThreadPool pool1(1), pool3(3);
   const std::vector<DenseMode> modes = DenseModes(isas);
   for (size_t i = 0; i < cases.size(); ++i) CheckDense(cases[i], modes, i % 2 ? pool1 : pool3, f16_table, rng);
   for (const DenseMode& mode : modes) {
-    for (int64_t m : {35, 37}) CheckDenseDeterministic(mode, m, f16_table, rng);
-    // the GEMV; the prefill (17–19, 34, 35: its tail kernels, each ISA's)
-    for (int64_t m : {5, 17, 18, 19, 21, 24, 25, 34, 35}) CheckDenseExactness(mode, m, f16_table, rng);
+    for (int64_t m : {35, 37, 44}) CheckDenseDeterministic(mode, m, f16_table, rng);
+    // the GEMV; the prefill (17–19, 34, 35: its tail kernels, each ISA's; 36, 44 quads and 40, 45
+    // pairs over AVX-512's filled panels)
+    for (int64_t m : {5, 17, 18, 19, 21, 24, 25, 34, 35, 36, 40, 44, 45}) CheckDenseExactness(mode, m, f16_table, rng);
   }
   CheckAmxRan(f16_table, rng);
   unsetenv("SPARQ_DENSE_AMX");

@@ -563,9 +563,10 @@ int main() {
   // Each side of the AVX-512 decode path's last m (14: passes of 4, 4, 4 and 2) and the gemm's first.
   for (int64_t m : {14, 15}) cases.push_back({m, 37, 320, 64, m == 14});
   // The gemm's last row block of a few rows (the tail kernels: AVX-512 1–3 rows, AVX2 1–13 and
-  // every row at m = 5–13), k over several blocks.
+  // every row at m = 5–13), k over several blocks; AVX-512's two forms (PanelKGroup: quads at
+  // 20, 28, 36, 44 — a last block of 4 or 12 rows —, pairs at 29, 31, 35 and 40 below).
   if (!kTsanLight)
-    for (int64_t m : {9, 13, 17, 18, 29, 31, 35}) cases.push_back({m, 37, 640, 128, m != 18});
+    for (int64_t m : {9, 13, 17, 18, 20, 28, 29, 31, 35, 36, 44}) cases.push_back({m, 37, 640, 128, m != 18});
   // The AVX-512 gemm's chunks of panels (PanelChunk: 16 at m = 40, 8 at m = 150): several
   // chunks per thread, k blocks with a tail, a last panel of 2 (then 1) column blocks.
   if (!kTsanLight) {
