@@ -223,6 +223,56 @@ export default [
     replace: '    const __mmask16 mask = __mmask16(0xFFFF);',
     models: "the tail kernel's last 16-k step of X read whole past k: the next row's values meet the panel's zeros (0·Inf = NaN) or W's next row in place",
   },
+  // the AVX-512 prefills' k-pair form (panel_gemm_avx512.inc, 2026-12-07): 8 rows × 2 k per zmm,
+  // quads kept where a last block of 4 or 9–12 rows favours them (PanelKGroup)
+  {
+    name: 'cpu-prefill-pair-broadcast-one-k',
+    kernel: 'w4a16',
+    file: 'native/cpu/panel_gemm_avx512.inc',
+    search: '    else return _mm512_castpd_ps(_mm512_broadcastsd_pd(_mm_load_sd(reinterpret_cast<const double*>(at))));',
+    replace: '    else return _mm512_set1_ps(*at);',
+    models: "the pair's 64-bit broadcast done as a 32-bit one: both k of every pair meet the first one's weight",
+  },
+  {
+    name: 'cpu-prefill-pair-sum-drops-odd-k',
+    kernel: 'dense',
+    file: 'native/cpu/panel_gemm_avx512.inc',
+    search: '  else return q[0] + q[1];',
+    replace: '  else return q[0];',
+    models: "a pair output summed from its first partial only: the odd k's chain lost",
+  },
+  {
+    name: 'cpu-prefill-tail-fold-drops-high-lanes',
+    kernel: 'w4a16',
+    file: 'native/cpu/panel_gemm_avx512.inc',
+    search: '      const __m256 folded = _mm256_add_ps(_mm512_castps512_ps256(sum), _mm512_extractf32x8_ps(sum, 1));',
+    replace: '      const __m256 folded = _mm512_castps512_ps256(sum);',
+    models: "the tail rows' 16 lane sums folded to 8 without their upper half: k mod 16 ≥ 8 lost",
+  },
+  {
+    name: 'cpu-prefill-tail-k-blocks-not-resumed',
+    kernel: 'dense',
+    file: 'native/cpu/panel_gemm_avx512.inc',
+    search: '      acc[0][t][j] = k0 > 0 ? _mm512_zextps256_ps512(_mm256_load_ps(c + j * c_col + TailSlot<KG>(mb * kLanes, t)))\n                            : _mm512_setzero_ps();',
+    replace: '      acc[0][t][j] = _mm512_setzero_ps();',
+    models: "the tail kernel starts every k block from zero instead of the earlier blocks' folded sums: only the last 256 k survive",
+  },
+  {
+    name: 'cpu-prefill-form-read-as-pairs',
+    kernel: 'w4a16',
+    file: 'native/cpu/w4a16_cpu_avx512.cc',
+    search: '  return p.xt_k_group == 4 ? GroupColumnOutput<4>(c_col, i, p.m) : GroupColumnOutput<2>(c_col, i, p.m);',
+    replace: '  return GroupColumnOutput<2>(c_col, i, p.m);',
+    models: "a call the form choice ran in quads written back as if in pairs: wrong partials summed per output",
+  },
+  {
+    name: 'cpu-prefill-dense-panels-always-pairs',
+    kernel: 'dense',
+    file: 'native/cpu/dense_cpu_avx512.cc',
+    search: '    if (RowsKGroup(a.m) == 4)',
+    replace: '    if (false)',
+    models: "dense's filled panels run pairs where X was laid out in quads (the form choice read in one place and not the other)",
+  },
   // the CPU GEMV's row groups (dense_gemv_passes.inc, both ISAs): the rows of a group are a quarter
   // of the thread's range apart (2026-12-06)
   {
