@@ -147,6 +147,7 @@ void RunRowsGemm(const DenseMatmulArgs& a, const DenseKernelSet& ks, const float
                                                       RowsTailBegin(a.m, kDenseRowsTailRowsAvx2));
   DenseRowsArgs ra;
   ra.xt = xt.get();
+  ra.k_group = k_group;
   ra.m = a.m;
   ra.m_pad = m_pad;
   ra.w = a.w;

@@ -109,6 +109,7 @@ inline PanelAt NextFill(int64_t panel, int64_t k0, int64_t chunk_begin, int64_t 
 }
 struct DenseRowsArgs {
   const float* xt = nullptr;
+  int k_group = 0;  // xt's k group (DenseKernelSet::rows_k_group), 0 for one row per lane
   int64_t m = 0, m_pad = 0;
   const uint16_t* w = nullptr;  // fp16 [n][k]
   int64_t n = 0, k = 0;

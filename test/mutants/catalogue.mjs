@@ -269,7 +269,7 @@ export default [
     name: 'cpu-prefill-dense-panels-always-pairs',
     kernel: 'dense',
     file: 'native/cpu/dense_cpu_avx512.cc',
-    search: '    if (RowsKGroup(a.m) == 4)',
+    search: '    if (a.k_group == 4)',
     replace: '    if (false)',
     models: "dense's filled panels run pairs where X was laid out in quads (the form choice read in one place and not the other)",
   },
