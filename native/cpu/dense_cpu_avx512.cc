@@ -205,7 +205,7 @@ inline bool ReadsWInPlace(const DenseRowsArgs& a) { return a.m_pad <= kInPlaceMa
 int RowsKGroup(int64_t m) { return (m + kLanes - 1) / kLanes * kLanes <= kInPlaceMaxRows ? 4 : PanelKGroup(m); }
 inline int64_t RowsCPerOutput(const DenseRowsArgs& a) { return a.k_group; }
 inline float ColumnOutput(const DenseRowsArgs& a, const float* c_col, int64_t i) {
-  return a.k_group == 4 ? GroupColumnOutput<4>(c_col, i, a.m) : GroupColumnOutput<2>(c_col, i, a.m);
+  return ColumnOutputInForm(a.k_group, c_col, i, a.m);
 }
 constexpr int kQuadColumns = KGroupForm<4>::kColumns;
 static_assert(kQuadColumns == kTailColumns, "F16RowQuads serves the tail kernel's calls too");
@@ -231,12 +231,8 @@ alignas(64) constexpr uint16_t kZeroRow[kDenseRowsKc] = {};  // the columns of a
 void RunPanel(const DenseRowsArgs& a, const float* panel, float* c, int64_t j0, int64_t cols, int64_t k0,
               int64_t kc_len, uintptr_t pf) {
   if (panel != nullptr) {
-    if (a.k_group == 4)
-      GroupPanelAllRows<4, kDenseRowsCols>(a.xt, (a.k + 3) / 4, panel, c, a.m, a.m_pad, k0, kc_len, pf, 2 * a.k,
-                                           kDenseRowsCols);
-    else
-      GroupPanelAllRows<2, kDenseRowsCols>(a.xt, (a.k + 1) / 2, panel, c, a.m, a.m_pad, k0, kc_len, pf, 2 * a.k,
-                                           kDenseRowsCols);
+    PanelAllRowsInForm<kDenseRowsCols>(a.k_group, a.xt, a.k, panel, c, a.m, a.m_pad, k0, kc_len, pf, 2 * a.k,
+                                       kDenseRowsCols);
     return;
   }
   const int64_t quads = (a.k + 3) / 4;

@@ -80,7 +80,6 @@ struct DenseTile {
 // same with 8 rows × 2 k per zmm and 2 partial sums per output (DenseKernelSet::rows_k_group).
 inline constexpr int kDenseRowsCols = 12;
 inline constexpr int kDenseRowsKc = 256;
-inline constexpr int kQuadCPerOutput = 4;  // floats of C per output in the k-quad form (k mod 4)
 // AVX2: a last row block of up to this many rows past m = 16 runs the tail kernel
 // (panel_tail_avx2.inc), past it the 2-ymm 16-row kernel. Against that kernel (2026-12-07, Zen 5,
 // the avx2 ISA forced, time / m = 32's in the same process, two rounds): 9–12 rows 0.85–0.94

@@ -89,8 +89,9 @@ AlignedArray<float> RowBlocksF16(const uint16_t* x, int64_t m, int64_t k, int64_
 AlignedArray<float> KGroupRowBlocksF16(const uint16_t* x, int64_t m, int64_t k, int64_t k_out, int k_group,
                                        void (*to_f32)(const uint16_t* src, float* dst, size_t n), ThreadPool& pool) {
   const int64_t tail_begin = QuadTailRowsBegin(m);
-  AlignedArray<float> xg = k_group == 4 ? RowBlocksOf<4>(m, k, k_out, kRowBlockRows, pool, F16Rows(x, k, to_f32), tail_begin)
-                                        : RowBlocksOf<2>(m, k, k_out, kRowBlockRows, pool, F16Rows(x, k, to_f32), tail_begin);
+  const auto rows = F16Rows(x, k, to_f32);
+  AlignedArray<float> xg = k_group == 4 ? RowBlocksOf<4>(m, k, k_out, kRowBlockRows, pool, rows, tail_begin)
+                                        : RowBlocksOf<2>(m, k, k_out, kRowBlockRows, pool, rows, tail_begin);
   TailRowsInPlace(xg.get(), x, m, k, (k_out + k_group - 1) / k_group * k_group, tail_begin, to_f32);
   return xg;
 }

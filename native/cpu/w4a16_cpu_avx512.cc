@@ -85,17 +85,14 @@ static_assert(kGemmKc == kPanelKc && kColsPerSuper % KGroupForm<2>::kColumns == 
                   kColsPerSuper % KGroupForm<4>::kColumns == 0, "the k-group forms' panel");
 inline int64_t GemmCPerOutput(const Problem& p) { return p.xt_k_group; }
 inline float ColumnOutput(const Problem& p, const float* c_col, int64_t i) {
-  return p.xt_k_group == 4 ? GroupColumnOutput<4>(c_col, i, p.m) : GroupColumnOutput<2>(c_col, i, p.m);
+  return ColumnOutputInForm(p.xt_k_group, c_col, i, p.m);
 }
 void RunPanel(const Problem& p, float* panel, float* c, int64_t m_pad, int nb, int64_t k0, int64_t kc_len, uintptr_t pf,
               int64_t pf_stride) {
   for (int j = nb * kCpuColBlock; j < kColsPerSuper; ++j)
     for (int64_t kk = 0; kk < kc_len; kk += kLanes) _mm512_store_ps(panel + j * kGemmKc + kk, _mm512_setzero_ps());
-  const int pf_rows = kColsPerSuper / kCpuColBlock;
-  if (p.xt_k_group == 4)
-    GroupPanelAllRows<4, kColsPerSuper>(p.xt, p.k_pad / 4, panel, c, p.m, m_pad, k0, kc_len, pf, pf_stride, pf_rows);
-  else
-    GroupPanelAllRows<2, kColsPerSuper>(p.xt, p.k_pad / 2, panel, c, p.m, m_pad, k0, kc_len, pf, pf_stride, pf_rows);
+  PanelAllRowsInForm<kColsPerSuper>(p.xt_k_group, p.xt, p.k_pad, panel, c, p.m, m_pad, k0, kc_len, pf, pf_stride,
+                                    kColsPerSuper / kCpuColBlock);
 }
 #include "cpu/w4a16_gemm_body.inc"
 

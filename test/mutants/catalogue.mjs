@@ -260,18 +260,18 @@ export default [
   {
     name: 'cpu-prefill-form-read-as-pairs',
     kernel: 'w4a16',
-    file: 'native/cpu/w4a16_cpu_avx512.cc',
-    search: '  return p.xt_k_group == 4 ? GroupColumnOutput<4>(c_col, i, p.m) : GroupColumnOutput<2>(c_col, i, p.m);',
-    replace: '  return GroupColumnOutput<2>(c_col, i, p.m);',
+    file: 'native/cpu/panel_gemm_avx512.inc',
+    search: '  return k_group == 4 ? GroupColumnOutput<4>(c_col, i, m) : GroupColumnOutput<2>(c_col, i, m);',
+    replace: '  return GroupColumnOutput<2>(c_col, i, m);',
     models: "a call the form choice ran in quads written back as if in pairs: wrong partials summed per output",
   },
   {
     name: 'cpu-prefill-dense-panels-always-pairs',
     kernel: 'dense',
-    file: 'native/cpu/dense_cpu_avx512.cc',
-    search: '    if (a.k_group == 4)',
-    replace: '    if (false)',
-    models: "dense's filled panels run pairs where X was laid out in quads (the form choice read in one place and not the other)",
+    file: 'native/cpu/panel_gemm_avx512.inc',
+    search: '  if (k_group == 4)\n    GroupPanelAllRows<4, NR>',
+    replace: '  if (false)\n    GroupPanelAllRows<4, NR>',
+    models: "filled panels run pairs where X was laid out in quads (the form choice read in one place and not the other)",
   },
   // the CPU GEMV's row groups (dense_gemv_passes.inc, both ISAs): the rows of a group are a quarter
   // of the thread's range apart (2026-12-06)
