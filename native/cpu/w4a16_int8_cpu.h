@@ -11,8 +11,9 @@
 // Every step is exact or one IEEE rounding, so every kernel gives the same bits.
 //
 // The kernels read the exact path's kCpu weights in place (w4a16_cpu.h: per column block of 4 and
-// 32 k, 64 bytes; byte i of a column's 16 = code(k0+i) | code(k0+16+i) << 4). A unit of work is a
-// quad: kQuadBlocks column blocks = 16 output columns. The codes (0..15) are the unsigned operand of
+// 32 k, 64 bytes; byte i of a column's 16 = code(k0+i) | code(k0+16+i) << 4). The threads split the
+// columns in quads (kQuadBlocks column blocks = 16 output columns); within its range a kernel groups
+// blocks as it streams best (the AVX-512 one: 4 far-apart blocks at a time). The codes (0..15) are the unsigned operand of
 // the byte dot products and X's codes the signed one, so neither is biased.
 #pragma once
 #include <cstddef>
@@ -37,8 +38,8 @@ struct Problem {
   float* acc = nullptr;            // [m][n_pad] out: acc before bias, columns < n_pad
 };
 
-// acc for every row and the columns of quads [q_begin, q_end); the last quad of the weight may
-// hold fewer than kQuadBlocks column blocks (n_pad / 4 of them in all).
+// acc for every row and the columns of quads [q_begin, q_end), i.e. column blocks
+// [4·q_begin, min(4·q_end, n_pad / 4)); the last quad of the weight may hold fewer than kQuadBlocks.
 using QuadsFn = void (*)(const Problem& p, int64_t q_begin, int64_t q_end);
 
 // Per-thread scratch of at least `floats` floats, 64-byte aligned (the kernels' transposed scale

@@ -6,17 +6,22 @@
 // u8, and X's 16 codes of each half broadcast to the four 128-bit lanes are the s8 operand: one
 // vpdpbusd per half leaves, in dword j of lane c, Σ q·xq over k0+4j..k0+4j+3 of column c. A quad's
 // 4 blocks are 4 accumulators per X row; at each group end one unpack tree sums their dwords into
-// one vector of the quad's 16 columns (lane 4c + j = column 4j + c of the quad), which takes the
-// group's fp32 step. Per 16 columns × 32 k × row: 2 vpdpbusd. Rows go in passes of 4 over the
+// one vector of the quad's 16 columns (lane 4c + j = column c of the quad's block j), which takes
+// the group's fp32 step. Per 16 columns × 32 k × row: 2 vpdpbusd. Rows go in passes of 4 over the
 // quad, each streaming the packed weight and splitting its nibbles (3 ops per 64 bytes, shared by
 // the pass's rows); the first pass reads it from DRAM, the others from L2. (Until 2026-12-02 more
 // than 4 rows first split the quad's codes into a u8 buffer and ran 3-row passes over it; with the
-// prefetch handover below the streamed passes were 12–30% faster at every m from 5 to 128.)
+// prefetch running ahead of every stream the streamed passes were 12–30% faster at every m from 5
+// to 128.)
+//
+// A quad's blocks are far apart (Quads): block j of a thread's quad u is block u of the j-th
+// quarter of the thread's range, so each of the 4 weight streams reads its quarter front to back
+// (the dense GEMV's row groups, docs/kernels.md, found the same: 4 adjacent blocks made every
+// stream one block long, a fresh set of streams per quad).
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #include <immintrin.h>
 
-#include <algorithm>
 #include <cstring>
 #include <limits>
 
@@ -31,26 +36,19 @@ namespace {
 
 using sparq::w4a16::kCpuChunkK;
 using sparq::w4a16::kCpuColBlock;
+// Not std::min: no template from a header may be instantiated under this file's target (STYLE.md §11).
+constexpr int64_t Min(int64_t a, int64_t b) { return a < b ? a : b; }
 constexpr int64_t kChunkBytes = kCpuChunkK / 2 * kCpuColBlock;  // 64: one block's 32 k
 // Per weight stream (one per block of the quad): ~300 ns of DRAM latency at ~4 GB/s per stream.
+// Each stream runs straight on into its next block (Quads), so the prefetch needs no handover.
 constexpr int64_t kPrefetchBytes = 2048;
 
-// How far ahead of chunk ch of a block a streaming pass prefetches: kPrefetchBytes, and near the
-// block's end the same distance into the block NB blocks on — the next quad's, which the pass
-// after this one starts on. A block's stream past its end would land in the next block of this
-// quad, read already; without the handover every quad began with its first 2 KiB of each block
-// unfetched: at k = 4096 (8 KiB a block) m = 1 ran 18-20% slower (2026-12-02, Zen 5). Past the
-// last quad it points beyond the weight, which a prefetch may do.
-template <int NB>
-inline int64_t PrefetchOffset(int64_t ch, int64_t block_bytes) {
-  return ch * kChunkBytes + kPrefetchBytes < block_bytes ? kPrefetchBytes : kPrefetchBytes + (NB - 1) * block_bytes;
-}
 // X rows per pass over the quad: 4 × 4 int32 accumulators, of which GCC 12 spills a few; the
 // measurement above was of these passes, spills and all.
 constexpr int kRowsPerPass = 4;
 
-// Column offset within the quad of lane L after Reduce4 (and the lane holding column offset L:
-// a 4 × 4 transpose is its own inverse).
+// Column offset within the quad (4 · block + column of the block) of lane L after Reduce4 (and the
+// lane holding offset L: a 4 × 4 transpose is its own inverse).
 constexpr int LaneColumn(int lane) { return 4 * (lane % 4) + lane / 4; }
 
 // Lanes [0, left) of a 16-lane step (all 16 when left >= 16).
@@ -92,19 +90,20 @@ inline void Transpose16x16(__m512 r[16]) {
   }
 }
 
-// tbl[g][L] = fp32 scale of the quad's column LaneColumn(L) in group g (0 for absent blocks).
+// tbl[g][L] = fp32 scale in group g of column LaneColumn(L) % 4 of the quad's block
+// cb[LaneColumn(L) / 4] (0 for absent blocks: the quad has nb of its 4).
 // 16 groups at a time: one load and vcvtph2ps per column, then a transpose. (A scatter down the
 // table's column per column, as before 2026-12-02, cost a fifth of an in-cache m = 1 call: 1024 ×
 // 4096, one thread, 0.046 → 0.037 ms.)
-void BuildScaleTable(const Problem& p, int64_t col0, int nb, float* tbl) {
+void BuildScaleTable(const Problem& p, const int64_t* cb, int nb, float* tbl) {
   for (int64_t g = 0; g < p.groups_pad; g += 16) {
     const int64_t left = p.groups_pad - g;
     const __mmask16 mask = FirstLanes(left);
     __m512 r[kQuadCols];
     for (int lane = 0; lane < kQuadCols; ++lane) {
-      const int64_t off = LaneColumn(lane);
-      r[lane] = off < nb * kCpuColBlock
-                    ? _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(mask, p.scales + (col0 + off) * p.groups_pad + g))
+      const int block = LaneColumn(lane) / kCpuColBlock, col = LaneColumn(lane) % kCpuColBlock;
+      r[lane] = block < nb
+                    ? _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(mask, p.scales + (cb[block] * kCpuColBlock + col) * p.groups_pad + g))
                     : _mm512_setzero_ps();
     }
     Transpose16x16(r);
@@ -112,13 +111,15 @@ void BuildScaleTable(const Problem& p, int64_t col0, int nb, float* tbl) {
   }
 }
 
-// Rows [r0, r0 + R) × the quad's NB column blocks from cb0, over all of k, streaming the packed
+// Rows [r0, r0 + R) × the quad's NB column blocks cb[0..NB), over all of k, streaming the packed
 // codes.
 template <int R, int NB>
-void QuadRows(const Problem& p, int64_t cb0, int64_t r0, const float* tbl) {
+void QuadRows(const Problem& p, const int64_t* cb, int64_t r0, const float* tbl) {
   const int64_t chunks = p.k_pad / kCpuChunkK, per_group = p.group_eff / kCpuChunkK;
   const int64_t block_bytes = chunks * kChunkBytes;
-  const uint8_t* wq = p.qw + cb0 * block_bytes;
+  const uint8_t* wq[kQuadBlocks];
+#pragma GCC unroll 4
+  for (int b = 0; b < NB; ++b) wq[b] = p.qw + cb[b] * block_bytes;
   const __m512i nibble = _mm512_set1_epi8(0x0F);
   __m512 sum[R];
 #pragma GCC unroll 4
@@ -139,8 +140,8 @@ void QuadRows(const Problem& p, int64_t cb0, int64_t r0, const float* tbl) {
       }
 #pragma GCC unroll 4
       for (int b = 0; b < NB; ++b) {
-        const uint8_t* w = wq + b * block_bytes + ch * kChunkBytes;
-        _mm_prefetch(reinterpret_cast<const char*>(w + PrefetchOffset<NB>(ch, block_bytes)), _MM_HINT_T0);
+        const uint8_t* w = wq[b] + ch * kChunkBytes;
+        _mm_prefetch(reinterpret_cast<const char*>(w + kPrefetchBytes), _MM_HINT_T0);
         const __m512i v = _mm512_loadu_si512(w);  // the weight buffer is only 16-byte aligned
         const __m512i lo = _mm512_and_si512(v, nibble);
         const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), nibble);
@@ -165,22 +166,26 @@ void QuadRows(const Problem& p, int64_t cb0, int64_t r0, const float* tbl) {
                                                LaneColumn(4), LaneColumn(5), LaneColumn(6), LaneColumn(7),
                                                LaneColumn(8), LaneColumn(9), LaneColumn(10), LaneColumn(11),
                                                LaneColumn(12), LaneColumn(13), LaneColumn(14), LaneColumn(15));
-  const __mmask16 cols = static_cast<__mmask16>((1u << (NB * kCpuColBlock)) - 1);
 #pragma GCC unroll 4
-  for (int r = 0; r < R; ++r)
-    _mm512_mask_storeu_ps(p.acc + (r0 + r) * p.n_pad + cb0 * kCpuColBlock, cols,
-                          _mm512_permutexvar_ps(to_columns, sum[r]));
+  for (int r = 0; r < R; ++r) {
+    const __m512 v = _mm512_permutexvar_ps(to_columns, sum[r]);  // 128-bit lane j: block cb[j]'s 4 columns
+    float* row = p.acc + (r0 + r) * p.n_pad;
+    _mm_storeu_ps(row + cb[0] * kCpuColBlock, _mm512_castps512_ps128(v));
+    if (NB > 1) _mm_storeu_ps(row + cb[1] * kCpuColBlock, _mm512_extractf32x4_ps(v, 1));
+    if (NB > 2) _mm_storeu_ps(row + cb[2] * kCpuColBlock, _mm512_extractf32x4_ps(v, 2));
+    if (NB > 3) _mm_storeu_ps(row + cb[3] * kCpuColBlock, _mm512_extractf32x4_ps(v, 3));
+  }
 }
 
 // Every row of X against the quad, in passes of up to 4 rows.
 template <int NB>
-void QuadAllRows(const Problem& p, int64_t cb0, const float* tbl) {
+void QuadAllRows(const Problem& p, const int64_t* cb, const float* tbl) {
   int64_t r = 0;
-  for (; r + kRowsPerPass <= p.m; r += kRowsPerPass) QuadRows<kRowsPerPass, NB>(p, cb0, r, tbl);
+  for (; r + kRowsPerPass <= p.m; r += kRowsPerPass) QuadRows<kRowsPerPass, NB>(p, cb, r, tbl);
   switch (p.m - r) {
-    case 3: QuadRows<3, NB>(p, cb0, r, tbl); break;
-    case 2: QuadRows<2, NB>(p, cb0, r, tbl); break;
-    case 1: QuadRows<1, NB>(p, cb0, r, tbl); break;
+    case 3: QuadRows<3, NB>(p, cb, r, tbl); break;
+    case 2: QuadRows<2, NB>(p, cb, r, tbl); break;
+    case 1: QuadRows<1, NB>(p, cb, r, tbl); break;
     default: break;
   }
 }
@@ -194,7 +199,7 @@ void QuantizeRow(const float* x, int64_t k, int64_t k_pad, int64_t group, int64_
   const __m512 magnitude = _mm512_castsi512_ps(_mm512_set1_epi32(0x7FFFFFFF));
   const __m512 largest = _mm512_set1_ps(std::numeric_limits<float>::max());
   for (int64_t g = 0; g < groups; ++g) {
-    const int64_t k0 = g * group, k1 = std::min(k, k0 + group);
+    const int64_t k0 = g * group, k1 = Min(k, k0 + group);
     __m512 amax = _mm512_setzero_ps();
     __mmask16 not_finite = 0;  // |x| > max or NaN: the scalar form's !(v <= max)
     for (int64_t i = k0; i < k1; i += 16) {
@@ -226,20 +231,32 @@ void QuantizeRow(const float* x, int64_t k, int64_t k_pad, int64_t group, int64_
   std::memset(xq + k, 0, size_t(k_pad - k));
 }
 
+// The thread's blocks [b0, b1) as quads of far-apart blocks: quad u takes blocks b0 + u + i·run
+// (i = 0..3, those below b1; a missing one is always the last), run = ⌈(b1 − b0) / 4⌉. Each output
+// column is its own chain, so the grouping changes no bit. Measured against quads of 4 adjacent
+// blocks (2026-12-07, Zen 5, 2 threads, a C++ loop over W4A16MatmulInt8Cpu on rotated weight
+// copies, the two alternated call by call, same bits, medians ms, two rounds): m = 1 4096²
+// 0.235–0.249 → 0.204–0.205, 4096×14336 0.600–0.617 → 0.521–0.545, 14336×4096 0.684–0.709 →
+// 0.524–0.533, 8192² 0.752–0.754 → 0.612–0.628; m = 2 5–17% faster, m = 4 4–7%, m = 8 and 16
+// level to 8% faster.
 void Quads(const Problem& p, int64_t q_begin, int64_t q_end) {
   const int64_t col_blocks = p.n_pad / kCpuColBlock;
   // The quad's scale table.
   const int64_t tbl_floats = p.groups_pad * kQuadCols;
   float* tbl = Scratch(size_t(tbl_floats));
-  for (int64_t q = q_begin; q < q_end; ++q) {
-    const int64_t cb0 = q * kQuadBlocks;
-    const int nb = int(col_blocks - cb0 < kQuadBlocks ? col_blocks - cb0 : kQuadBlocks);
-    BuildScaleTable(p, cb0 * kCpuColBlock, nb, tbl);
+  const int64_t b0 = q_begin * kQuadBlocks, b1 = Min(col_blocks, q_end * kQuadBlocks);
+  const int64_t run = (b1 - b0 + kQuadBlocks - 1) / kQuadBlocks;
+  for (int64_t u = 0; u < run; ++u) {
+    int64_t cb[kQuadBlocks];
+    int nb = 0;
+    for (int i = 0; i < kQuadBlocks; ++i)
+      if (b0 + u + i * run < b1) cb[nb++] = b0 + u + i * run;
+    BuildScaleTable(p, cb, nb, tbl);
     switch (nb) {
-      case 4: QuadAllRows<4>(p, cb0, tbl); break;
-      case 3: QuadAllRows<3>(p, cb0, tbl); break;
-      case 2: QuadAllRows<2>(p, cb0, tbl); break;
-      case 1: QuadAllRows<1>(p, cb0, tbl); break;
+      case 4: QuadAllRows<4>(p, cb, tbl); break;
+      case 3: QuadAllRows<3>(p, cb, tbl); break;
+      case 2: QuadAllRows<2>(p, cb, tbl); break;
+      case 1: QuadAllRows<1>(p, cb, tbl); break;
       default: break;
     }
   }

@@ -301,6 +301,8 @@ int main() {
       {300, 1024, 128, 17, true, "outliers"},
       {24, 1280, 64, 1, false, ""},       // 20 groups: the scale table's second 16-group block, a tail of 4
       {40, 2112, 64, 6, true, ""},        // 33 groups, quads of 4, 4 and 2 blocks, the split path
+      {56, 256, 128, 2, true, ""},        // 14 blocks: far-apart quads of 4, 4, 3, 3 blocks (1 thread), 3 + 3 (a 6-block thread)
+      {1300, 256, 64, 3, false, ""},      // 325 blocks: quarters of 82 blocks, the last quad of 3
       {48, 128, 64, 4, true, "inf"},
       {16, 64, 32, 3, false, "nan"},
   };

@@ -658,6 +658,30 @@ export default [
     replace: '    r[e + 12] = _mm512_shuffle_f32x4(v1, w1, 0x88);',
     models: 'the scale table\'s 16 × 16 transpose takes the wrong 128-bit lanes for groups 12..15 of each block of 16: only weights with more than 12 groups see it',
   },
+  {
+    name: 'w4a16-int8-far-quad-stored-adjacent',
+    kernel: 'w4a16',
+    file: 'native/cpu/w4a16_int8_cpu_avx512.cc',
+    search: 'if (NB > 2) _mm_storeu_ps(row + cb[2] * kCpuColBlock, _mm512_extractf32x4_ps(v, 2));',
+    replace: 'if (NB > 2) _mm_storeu_ps(row + (cb[0] + 2) * kCpuColBlock, _mm512_extractf32x4_ps(v, 2));',
+    models: 'the far-apart quad\'s third block written where an adjacent quad\'s would go: right only when a thread\'s range is one quad',
+  },
+  {
+    name: 'w4a16-int8-far-quad-scales-adjacent',
+    kernel: 'w4a16',
+    file: 'native/cpu/w4a16_int8_cpu_avx512.cc',
+    search: 'p.scales + (cb[block] * kCpuColBlock + col) * p.groups_pad + g',
+    replace: 'p.scales + ((cb[0] + block) * kCpuColBlock + col) * p.groups_pad + g',
+    models: 'the far-apart quad\'s scale table read from the blocks next to its first one instead of its own',
+  },
+  {
+    name: 'w4a16-int8-far-quad-run-floored',
+    kernel: 'w4a16',
+    file: 'native/cpu/w4a16_int8_cpu_avx512.cc',
+    search: 'const int64_t run = (b1 - b0 + kQuadBlocks - 1) / kQuadBlocks;',
+    replace: 'const int64_t run = (b1 - b0) / kQuadBlocks;',
+    models: 'the quarter length rounded down: the blocks past 4 quarters (and every block of a range under 4) are never computed',
+  },
   // W as the mma's A operand (slabs of m ≤ 8): w4a16_test's W_AS_A sim cases
   {
     name: 'w4a16-w-as-a-rows-interleaved',
