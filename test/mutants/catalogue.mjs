@@ -682,6 +682,22 @@ export default [
     replace: 'const int64_t run = (b1 - b0) / kQuadBlocks;',
     models: 'the quarter length rounded down: the blocks past 4 quarters (and every block of a range under 4) are never computed',
   },
+  {
+    name: 'w4a16-int8-avx2-far-pair-adjacent',
+    kernel: 'w4a16',
+    file: 'native/cpu/w4a16_int8_avx2.inc',
+    search: 'const int64_t cb[kHalfBlocks] = {b0 + u, b0 + u + run};',
+    replace: 'const int64_t cb[kHalfBlocks] = {b0 + u, b0 + u + 1};',
+    models: 'the 256-bit kernels\' pair takes the next block instead of the one half a range on: some columns run twice, the second half of the range never',
+  },
+  {
+    name: 'w4a16-int8-avx2-far-pair-stored-adjacent',
+    kernel: 'w4a16',
+    file: 'native/cpu/w4a16_int8_avx2.inc',
+    search: 'row[cb[b] * kCpuColBlock + c] = out[b * kCpuColBlock + c];',
+    replace: 'row[(cb[0] + b) * kCpuColBlock + c] = out[b * kCpuColBlock + c];',
+    models: 'the 256-bit kernels write a far-apart pair\'s second block next to its first',
+  },
   // W as the mma's A operand (slabs of m ≤ 8): w4a16_test's W_AS_A sim cases
   {
     name: 'w4a16-w-as-a-rows-interleaved',
