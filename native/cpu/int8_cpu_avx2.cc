@@ -31,17 +31,19 @@ inline int32_t HSum(__m256i v) {
   return _mm_cvtsi128_si32(s);
 }
 
-// With prefetch set, every 64 bytes of k also prefetch the same bytes of the next 4 W rows (the
-// next column group, 4·k_pad bytes on): see int8_cpu_avx512.cc's VnniMicro for why. Only the first
-// row tile of a group does; the others find the rows in cache.
+// CA rows r0.. × the 4 W rows c0 + c·cs (c = 0..3). With prefetch set, every 64 bytes of k also
+// prefetch the same bytes of the next tile's W rows (for cs = 1 the next 4 rows, else the row after
+// each of these): see int8_cpu_avx512.cc's VnniMicro for why. Only the first row tile of a group
+// does; the others find the rows in cache.
 template <int MR>
-void Tile(const AccTile& t, int64_t r0, int64_t c0, bool prefetch) {
+void Tile(const AccTile& t, int64_t r0, int64_t c0, int64_t cs, bool prefetch) {
   const int8_t* a[MR];
   const int8_t* b[kNr];
 #pragma GCC unroll 2
   for (int r = 0; r < MR; ++r) a[r] = t.ca + (r0 + r) * t.k_pad;
 #pragma GCC unroll 4
-  for (int c = 0; c < kNr; ++c) b[c] = t.cb + (c0 + c) * t.k_pad;
+  for (int c = 0; c < kNr; ++c) b[c] = t.cb + (c0 + c * cs) * t.k_pad;
+  const int64_t pf = cs == 1 ? kNr * t.k_pad : t.k_pad;
   __m256i acc[MR][kNr];
 #pragma GCC unroll 2
   for (int r = 0; r < MR; ++r)
@@ -50,7 +52,7 @@ void Tile(const AccTile& t, int64_t r0, int64_t c0, bool prefetch) {
   for (int64_t kk = 0; kk < t.k_pad; kk += 16) {
     if (prefetch && kk % 64 == 0) {
 #pragma GCC unroll 4
-      for (int c = 0; c < kNr; ++c) _mm_prefetch(reinterpret_cast<const char*>(b[c] + kNr * t.k_pad + kk), _MM_HINT_T0);
+      for (int c = 0; c < kNr; ++c) _mm_prefetch(reinterpret_cast<const char*>(b[c] + pf + kk), _MM_HINT_T0);
     }
     __m256i bv[kNr];
 #pragma GCC unroll 4
@@ -65,7 +67,7 @@ void Tile(const AccTile& t, int64_t r0, int64_t c0, bool prefetch) {
 #pragma GCC unroll 2
   for (int r = 0; r < MR; ++r)
 #pragma GCC unroll 4
-    for (int c = 0; c < kNr; ++c) t.acc[(r0 + r) * t.ld_acc + c0 + c] = HSum(acc[r][c]);
+    for (int c = 0; c < kNr; ++c) t.acc[(r0 + r) * t.ld_acc + c0 + c * cs] = HSum(acc[r][c]);
 }
 
 template <int MR>
@@ -179,11 +181,17 @@ void Epilogue(const EpilogueRow& e) {
   }
 }
 
+// Tile j's 4 W rows are j + i·q (i = 0..3), a quarter of the tile's columns apart, as in
+// int8_cpu_avx512.cc's AccVnni (which says why; integer sums, so no bit changes). Alternated call
+// by call in one process (Zen 5, 2 threads, C++ loop over Int8MatmulCpu, rotated copies, medians
+// ms, two rounds), adjacent → far apart: m = 1 14336×4096 1.826–1.864 → 1.652–1.666, 8192²
+// 2.017–2.128 → 1.852–1.977, 4096² and 4096×14336 level (0.48–0.53, 1.65–1.76); m = 4 and 8 level.
 void Acc(const AccTile& t) {
-  for (int64_t c0 = 0; c0 < t.cols; c0 += kNr) {
+  const int64_t q = t.cols / kNr;
+  for (int64_t j = 0; j < q; ++j) {
     int64_t r0 = 0;
-    for (; r0 + kMr <= t.rows; r0 += kMr) Tile<kMr>(t, r0, c0, r0 == 0);
-    if (r0 < t.rows) Tile<1>(t, r0, c0, r0 == 0);
+    for (; r0 + kMr <= t.rows; r0 += kMr) Tile<kMr>(t, r0, j, q, r0 == 0);
+    if (r0 < t.rows) Tile<1>(t, r0, j, q, r0 == 0);
   }
 }
 

@@ -1456,6 +1456,31 @@ export default [
     replace: 'const int64_t b1 = b0 + p.blocks_per_split;',
     models: 'the last split runs past the weight\'s k blocks when the splits do not divide them (reads the next tile\'s codes)',
   },
+  // the CPU dot form's far-apart W rows (int8_cpu_avx512.cc AccVnni, int8_cpu_avx2.cc Acc)
+  {
+    name: 'int8-cpu-vnni-far-rows-stored-adjacent',
+    kernel: 'int8',
+    file: 'native/cpu/int8_cpu_avx512.cc',
+    search: 'acc[r * ld_acc + c * acc_cs] = int32_t(uint32_t(acc[r * ld_acc + c * acc_cs]) + uint32_t(sum[4 * r + c]));',
+    replace: 'acc[r * ld_acc + c] = int32_t(uint32_t(acc[r * ld_acc + c]) + uint32_t(sum[4 * r + c]));',
+    models: 'the VNNI dot form adds a group\'s 4 sums to adjacent columns where its W rows are a quarter of the tile apart',
+  },
+  {
+    name: 'int8-cpu-vnni-far-rows-stride-dropped',
+    kernel: 'int8',
+    file: 'native/cpu/int8_cpu_avx512.cc',
+    search: '        const int64_t ldb = q * t.k_pad;',
+    replace: '        const int64_t ldb = t.k_pad;',
+    models: 'the VNNI dot form reads 4 adjacent W rows but writes them as the far-apart ones',
+  },
+  {
+    name: 'int8-cpu-avx2-far-rows-adjacent',
+    kernel: 'int8',
+    file: 'native/cpu/int8_cpu_avx2.cc',
+    search: 'for (int c = 0; c < kNr; ++c) b[c] = t.cb + (c0 + c * cs) * t.k_pad;',
+    replace: 'for (int c = 0; c < kNr; ++c) b[c] = t.cb + (c0 + c) * t.k_pad;',
+    models: 'the AVX2 dot form reads 4 adjacent W rows for a group whose outputs are a quarter of the tile apart',
+  },
   // ---------------------------------------------------------------- allreduce (allreduce_rmsnorm.cuh, allreduce_plan.cuh, comm: allreduce_gathered.cuh, comm_plan.cuh)
   {
     name: 'allreduce-rank-order-reversed',
