@@ -402,6 +402,14 @@ void CheckGrid(Pools& pools) {
       if (s.n > 2) ZeroWRow(c, s.n - 2);
       RunCase(c, pools);
     }
+  // Decode sizes (m ≤ 4) at a k where W blocks grow past kBlockBytes' rows (int8_cpu.cc
+  // kDecodeColBlock): 598 W rows (n_pad 600) in blocks of 128 rows on 1 thread, 72 on 2, 48 on 3,
+  // the default 28 on 7; the last block shorter, the dot form's far-apart rows a quarter of each.
+  for (int64_t m : {1, 3, 4}) {
+    Case c = RandomCase("decode", m, 598, 4100, m == 3 ? 6.0f : 0.0f, m == 3);
+    if (m == 3) c.must_out = PlantOutlierColumns(c, 2);
+    RunCase(c, pools);
+  }
   // The VNNI panel kernel's k-blocked form (k_pad 4224 > kPanelWholeKMax: four 1 KiB k blocks and
   // a 128-byte one) in its tiles: m = 133 is a 128-row tile of panels (4 pairs) and a 5-row
   // dot-form tile after it; n_pad 52 one 48-row W tile and a 4-row one. (The grid runs the whole-k

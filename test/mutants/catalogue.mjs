@@ -1481,6 +1481,14 @@ export default [
     replace: 'for (int c = 0; c < kNr; ++c) b[c] = t.cb + (c0 + c) * t.k_pad;',
     models: 'the AVX2 dot form reads 4 adjacent W rows for a group whose outputs are a quarter of the tile apart',
   },
+  {
+    name: 'int8-cpu-decode-block-not-column-groups',
+    kernel: 'int8',
+    file: 'native/cpu/int8_cpu.cc',
+    search: 'const int64_t per_thread = n_pad / (4 * int64_t(pool.size())) / kColGroup * kColGroup;',
+    replace: 'const int64_t per_thread = n_pad / (4 * int64_t(pool.size()));',
+    models: 'the decode W block not rounded to whole column groups: the dot form\'s quarters drop the rows past 4·⌊cols/4⌋',
+  },
   // ---------------------------------------------------------------- allreduce (allreduce_rmsnorm.cuh, allreduce_plan.cuh, comm: allreduce_gathered.cuh, comm_plan.cuh)
   {
     name: 'allreduce-rank-order-reversed',
