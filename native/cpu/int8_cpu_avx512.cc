@@ -464,13 +464,14 @@ void AccVnni(const AccTile& t) {
       const int64_t kb = t.k_pad - k0 < kc ? t.k_pad - k0 : kc;
       const uint8_t* a0 = t.ca_biased + r0 * lda + k0;
       // Group j takes W rows j + i·q (i = 0..3): each of its 4 streams reads a quarter of the tile's
-      // rows front to back, and prefetches the row after its own (the next group's).
+      // rows front to back, and prefetches the row after its own (the next group's; with one group,
+      // q = 1, the 4 rows after the tile).
       const int64_t q = t.cols / kNr;
+      const int64_t ldb = q * t.k_pad, pf_step = (q == 1 ? kNr : 1) * t.k_pad;
       for (int64_t j = 0; j < q; ++j) {
-        const int64_t ldb = q * t.k_pad;
         const int8_t* b = t.cb + j * t.k_pad + k0;
         int32_t* acc = t.acc + r0 * t.ld_acc + j;
-        const int8_t* pf = r0 == 0 ? b + t.k_pad : nullptr;  // the first row chunk streams W in
+        const int8_t* pf = r0 == 0 ? b + pf_step : nullptr;  // the first row chunk streams W in
         int64_t r = 0;
         for (; r + kMr <= rows; r += kMr, pf = nullptr)
           VnniBlock<4>(a0 + r * lda, lda, b, ldb, kb, pf, acc + r * t.ld_acc, t.ld_acc, q);

@@ -13,8 +13,9 @@
 // The kernels read the exact path's kCpu weights in place (w4a16_cpu.h: per column block of 4 and
 // 32 k, 64 bytes; byte i of a column's 16 = code(k0+i) | code(k0+16+i) << 4). The threads split the
 // columns in quads (kQuadBlocks column blocks = 16 output columns); within its range a kernel groups
-// blocks as it streams best (the AVX-512 one: 4 far-apart blocks at a time). The codes (0..15) are the unsigned operand of
-// the byte dot products and X's codes the signed one, so neither is biased.
+// blocks as it streams best (AVX-512: 4 far-apart blocks at a time, 256-bit: 2). The codes (0..15)
+// are the unsigned operand of the byte dot products and X's codes the signed one, so neither is
+// biased.
 #pragma once
 #include <cstddef>
 #include <cstdint>
