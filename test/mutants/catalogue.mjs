@@ -1482,6 +1482,14 @@ export default [
     models: 'the AVX2 dot form reads 4 adjacent W rows for a group whose outputs are a quarter of the tile apart',
   },
   {
+    name: 'int8-cpu-bw-far-rows-stored-adjacent',
+    kernel: 'int8',
+    file: 'native/cpu/int8_cpu_avx512.cc',
+    search: 't.acc[(r0 + r) * t.ld_acc + c0 + c * cs] = static_cast<int32_t>(ReduceAdd(acc[r][c]));',
+    replace: 't.acc[(r0 + r) * t.ld_acc + c0 + c] = static_cast<int32_t>(ReduceAdd(acc[r][c]));',
+    models: 'the AVX-512BW dot form writes a tile\'s 4 sums to adjacent columns where its W rows are a quarter of the tile apart',
+  },
+  {
     name: 'int8-cpu-decode-block-not-column-groups',
     kernel: 'int8',
     file: 'native/cpu/int8_cpu.cc',
