@@ -288,15 +288,10 @@ void VnniBlock(const uint8_t* a, int64_t lda, const int8_t* b, int64_t ldb, int6
   alignas(64) int32_t sum[16];
   _mm512_store_si512(sum, SumLanes4(v[0], v[1], v[2], v[3]));
 #pragma GCC unroll 4
-  for (int r = 0; r < MR; ++r) {
-    if (acc_cs == 1) {
-      __m128i* o = reinterpret_cast<__m128i*>(acc + r * ld_acc);
-      _mm_storeu_si128(o, _mm_add_epi32(_mm_loadu_si128(o), _mm_load_si128(reinterpret_cast<const __m128i*>(sum + 4 * r))));
-    } else {
-      for (int c = 0; c < kNr; ++c)
-        acc[r * ld_acc + c * acc_cs] = int32_t(uint32_t(acc[r * ld_acc + c * acc_cs]) + uint32_t(sum[4 * r + c]));
-    }
-  }
+  for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 4
+    for (int c = 0; c < kNr; ++c)
+      acc[r * ld_acc + c * acc_cs] = int32_t(uint32_t(acc[r * ld_acc + c * acc_cs]) + uint32_t(sum[4 * r + c]));
 }
 
 // ---- panel form: lanes over 16 CA rows (rows of the tile ≥ kPanelMinRows)
