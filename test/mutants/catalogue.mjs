@@ -686,8 +686,8 @@ export default [
     name: 'w4a16-int8-avx2-far-pair-adjacent',
     kernel: 'w4a16',
     file: 'native/cpu/w4a16_int8_avx2.inc',
-    search: 'const int64_t cb[kHalfBlocks] = {b0 + u, b0 + u + run};',
-    replace: 'const int64_t cb[kHalfBlocks] = {b0 + u, b0 + u + 1};',
+    search: 'const int64_t cb[kPairBlocks] = {b0 + u, b0 + u + run};',
+    replace: 'const int64_t cb[kPairBlocks] = {b0 + u, b0 + u + 1};',
     models: 'the 256-bit kernels\' pair takes the next block instead of the one half a range on: some columns run twice, the second half of the range never',
   },
   {
