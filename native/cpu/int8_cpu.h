@@ -34,6 +34,11 @@ namespace sparq::cpu::int8 {
 
 inline constexpr int64_t kColGroup = 4;  // W rows per kernel column group (= int8::kCpuRowBlock)
 inline constexpr int64_t kKStep = 64;    // k_pad is a multiple of this (= int8::kCpuKAlign)
+// The dot forms' tile group j reads W rows j + i·q (i = 0..3, q = a quarter of the tile's
+// columns); its first row tile prefetches the rows the next group reads: the row after each of its
+// own, or with one group (q = 1) the 4 rows after the tile. Bytes from a row to its prefetch.
+// (static: internal linkage, so no ISA file defines a weak copy; STYLE.md §11)
+static constexpr int64_t NextGroupRowsBytes(int64_t q, int64_t k_pad) { return (q == 1 ? kColGroup : 1) * k_pad; }
 inline constexpr int64_t kPanelRows = 16;  // CA rows per VNNI activation panel (one zmm of int32 lanes)
 // Tiles with at least this many rows run the VNNI panel kernel when the driver made the panels.
 inline constexpr int64_t kPanelMinRows = 16;

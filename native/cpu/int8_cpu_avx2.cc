@@ -32,8 +32,8 @@ inline int32_t HSum(__m256i v) {
 }
 
 // CA rows r0.. × the 4 W rows c0 + c·cs (c = 0..3). With prefetch set, every 64 bytes of k also
-// prefetch the same bytes of the next tile's W rows (for cs = 1 the next 4 rows, else the row after
-// each of these): see int8_cpu_avx512.cc's VnniMicro for why. Only the first row tile of a group
+// prefetch the same bytes of the rows the next group reads (NextGroupRowsBytes): see
+// int8_cpu_avx512.cc's VnniMicro for why. Only the first row tile of a group
 // does; the others find the rows in cache.
 template <int MR>
 void Tile(const AccTile& t, int64_t r0, int64_t c0, int64_t cs, bool prefetch) {
@@ -43,7 +43,7 @@ void Tile(const AccTile& t, int64_t r0, int64_t c0, int64_t cs, bool prefetch) {
   for (int r = 0; r < MR; ++r) a[r] = t.ca + (r0 + r) * t.k_pad;
 #pragma GCC unroll 4
   for (int c = 0; c < kNr; ++c) b[c] = t.cb + (c0 + c * cs) * t.k_pad;
-  const int64_t pf = cs == 1 ? kNr * t.k_pad : t.k_pad;
+  const int64_t pf = NextGroupRowsBytes(cs, t.k_pad);
   __m256i acc[MR][kNr];
 #pragma GCC unroll 2
   for (int r = 0; r < MR; ++r)

@@ -59,14 +59,14 @@ void BwTile(const AccTile& t, int64_t r0, int64_t c0, int64_t cs) {
 #pragma GCC unroll 4
     for (int c = 0; c < kNr; ++c) acc[r][c] = _mm512_setzero_si512();
   // The first row tile streams the group's W rows in and, from 2 rows of CA, also prefetches the
-  // next group's (the row after each of its own; with one group, cs = 1, the 4 rows after the
-  // tile), as AccVnni does: each group starts 4 fresh pages, where the hardware prefetchers stop.
+  // next group's (NextGroupRowsBytes), as AccVnni does: each group starts 4 fresh pages, where the
+  // hardware prefetchers stop.
   // Alternated call by call (2026-12-07, Zen 5 with this kernel forced, 2 threads, a C++ loop over
   // Int8MatmulCpu, rotated weight copies, medians ms), none → prefetch: m = 3 4096² 0.356 → 0.289,
   // 14336×4096 1.163 → 0.997, 4096×14336 1.202 → 0.990, 8192² 1.347 → 1.157; m = 4 13–21% faster;
   // m = 8 and 16 up to 20% faster on k = 4096, within −3..+5% on k = 8192 and 14336; m = 2 and 64
   // level. At one row (streaming ~55–60 GB/s) it measured level to 11% slower, so MR = 1 has none.
-  const uintptr_t pf_step = uintptr_t((cs == 1 ? kNr : 1) * t.k_pad);
+  const uintptr_t pf_step = uintptr_t(NextGroupRowsBytes(cs, t.k_pad));
   const bool prefetch = MR > 1 && r0 == 0;
   for (int64_t kk = 0; kk < t.k_pad; kk += 32) {
     if (prefetch && kk % 64 == 0) {
@@ -92,9 +92,9 @@ void BwTile(const AccTile& t, int64_t r0, int64_t c0, int64_t cs) {
 
 // Tile j's 4 W rows are j + i·q (i = 0..3), a quarter of the tile's columns apart, as in AccVnni
 // below (which says why; integer sums, so no bit changes). The BW kernel then had no software
-// prefetch (it has one from 2 rows since, BwTile), so the 4 streams helped it most: alternated call by call (2026-12-07, Zen 5 with the kernel
-// forced, 2 threads, rotated weight copies, the decode W blocks both ways, medians ms), adjacent →
-// far apart, m = 1: 4096² 0.496 → 0.335, 14336×4096 1.602 → 1.014, 4096×14336 1.555 → 0.896, 8192²
+// prefetch (it has one from 2 rows since, BwTile), so the 4 streams helped it most: alternated
+// call by call (2026-12-07, Zen 5 with the kernel forced, 2 threads, rotated weight copies, the
+// decode W blocks both ways, medians ms), adjacent → far apart, m = 1: 4096² 0.496 → 0.335, 14336×4096 1.602 → 1.014, 4096×14336 1.555 → 0.896, 8192²
 // 1.698 → 1.032; m = 4 22–32% faster, m = 16 9–13%, m = 64 2–4%.
 using TileFn = void (*)(const AccTile&, int64_t, int64_t, int64_t);
 template <TileFn Tile1, TileFn Tile2, TileFn Tile3, TileFn Tile4>
@@ -482,10 +482,9 @@ void AccVnni(const AccTile& t) {
       const int64_t kb = t.k_pad - k0 < kc ? t.k_pad - k0 : kc;
       const uint8_t* a0 = t.ca_biased + r0 * lda + k0;
       // Group j takes W rows j + i·q (i = 0..3): each of its 4 streams reads a quarter of the tile's
-      // rows front to back, and prefetches the row after its own (the next group's; with one group,
-      // q = 1, the 4 rows after the tile).
+      // rows front to back, and prefetches the rows the next group reads (NextGroupRowsBytes).
       const int64_t q = t.cols / kNr;
-      const int64_t ldb = q * t.k_pad, pf_step = (q == 1 ? kNr : 1) * t.k_pad;
+      const int64_t ldb = q * t.k_pad, pf_step = NextGroupRowsBytes(q, t.k_pad);
       for (int64_t j = 0; j < q; ++j) {
         const int8_t* b = t.cb + j * t.k_pad + k0;
         int32_t* acc = t.acc + r0 * t.ld_acc + j;

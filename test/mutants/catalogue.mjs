@@ -1469,8 +1469,8 @@ export default [
     name: 'int8-cpu-vnni-far-rows-stride-dropped',
     kernel: 'int8',
     file: 'native/cpu/int8_cpu_avx512.cc',
-    search: 'const int64_t ldb = q * t.k_pad, pf_step = (q == 1 ? kNr : 1) * t.k_pad;',
-    replace: 'const int64_t ldb = t.k_pad, pf_step = (q == 1 ? kNr : 1) * t.k_pad;',
+    search: 'const int64_t ldb = q * t.k_pad, pf_step = NextGroupRowsBytes(q, t.k_pad);',
+    replace: 'const int64_t ldb = t.k_pad, pf_step = NextGroupRowsBytes(q, t.k_pad);',
     models: 'the VNNI dot form reads 4 adjacent W rows but writes them as the far-apart ones',
   },
   {
