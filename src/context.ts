@@ -1,7 +1,7 @@
 import { inspect } from 'util';
 
 import { asFp16Bits, type DType, type HostInputOf } from './dtype';
-import { describeValue, settle, SparqArgumentError, SparqBackendError, SparqDisposedError, withCallSite } from './errors';
+import { describeValue, extraArguments, refuseExtraArguments, settle, SparqArgumentError, SparqBackendError, SparqDisposedError, withCallSite } from './errors';
 import { native, type NativeBinding, type NativeContext } from './native';
 import { Group, type GroupOptions } from './ops/allreduce';
 import { joinComm, type Comm, type CommOptions } from './ops/comm';
@@ -212,6 +212,7 @@ export class Context {
    * @throws {SparqOutOfMemoryError} when the allocation fails.
    */
   tensor<D extends DType>(data: HostInputOf[D], shape: readonly number[], dtype: D): Tensor<D> {
+    refuseExtraArguments('tensor', arguments.length, ['data', 'shape', 'dtype']);
     refuseBackendObject(data, 'tensor', 'data', 'a typed array of host data');
     return this.wrap(this.handle.tensor(dtype === 'f16' ? asFp16Bits(data) : data, shape, dtype)) as Tensor<D>;
   }
@@ -222,12 +223,14 @@ export class Context {
    * @throws {SparqShapeError} / {SparqDTypeError} when `out` does not match `src`.
    */
   copy<T extends Tensor>(src: T, options: { out?: T | undefined } = {}): T {
+    refuseExtraArguments('copy', arguments.length, ['src', 'options']);
     checkOptions('copy', options, COPY_KEYS);
     return this.wrap(this.native.copy(this.handle, unwrap(src), unwrap(options.out)), options.out) as T;
   }
 
   /** A zero-filled tensor (filled on the stream). @throws {SparqOutOfMemoryError} when it cannot be allocated. */
   zeros<D extends DType>(shape: readonly number[], dtype: D): Tensor<D> {
+    refuseExtraArguments('zeros', arguments.length, ['shape', 'dtype']);
     return this.wrap(this.handle.zeros(shape, dtype)) as Tensor<D>;
   }
 
@@ -237,6 +240,7 @@ export class Context {
    * @throws {SparqArgumentError} when ranks is not an integer in [1, 8].
    */
   group(options: GroupOptions): Group {
+    refuseExtraArguments('group', arguments.length, ['options']);
     // Like every op of a closed context (the native ones say the same): not a Group whose first call fails.
     if (this.closed) throw new SparqDisposedError(`group: context ${this.label} was closed`, { argument: 'context' });
     return Group.create(this, options);
@@ -251,6 +255,8 @@ export class Context {
    * rank joined twice, and {@link SparqBackendError} when an NCCL id's library cannot be loaded.
    */
   comm(options: CommOptions): Promise<Comm> {
+    const extra = extraArguments('comm', arguments.length, ['options']);
+    if (extra !== undefined) return Promise.reject(extra);
     return joinComm(this, options);
   }
 
@@ -318,6 +324,7 @@ function envCount(env: NodeJS.ProcessEnv, name: string, max: number): number | u
  */
 export async function open(options: OpenOptions = {}): Promise<Context> {
   const site = new Error();
+  refuseExtraArguments('open', arguments.length, ['options']);
   checkOptions('open', options, OPEN_KEYS);
   let backend: unknown = options.backend ?? 'auto';
   // SPARQ_BACKEND replaces 'auto', given or defaulted; errors then name the variable.

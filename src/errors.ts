@@ -1,5 +1,5 @@
 /**
- * sparq's typed errors (DESIGN.md's table). Every error has a stable `code` and, where it applies,
+ * sparq's typed errors (docs/api.md "Errors"). Every error has a stable `code` and, where it applies,
  * the `argument` it is about; messages read `<op>: <argument> must be <expected>, got <received>`.
  */
 
@@ -161,6 +161,8 @@ export function describeValue(v: unknown): string {
   if (typeof v === 'symbol') return 'symbol';
   if (ArrayBuffer.isView(v)) return `${v.constructor.name}(${(v as unknown as { length?: number }).length ?? v.byteLength})`;
   if (Array.isArray(v)) return `array of length ${v.length}`;
+  if (v instanceof Map) return `a Map of ${v.size} entries`;
+  if (v instanceof Set) return `a Set of ${v.size} values`;
   if (v instanceof Promise) return 'a Promise (missing await?)';
   try {
     if (typeof (v as { then?: unknown }).then === 'function') return 'a thenable (missing await?)';
@@ -168,4 +170,26 @@ export function describeValue(v: unknown): string {
     // a throwing getter: still just an object
   }
   return 'object';
+}
+
+/**
+ * The error for a call with more arguments than the op takes (`params`, its parameter names),
+ * or undefined when it has no more. A surplus argument is a misplaced option — int8.quantize(w,
+ * shape, { threshold }) would run without it, dense.matmul(w, x, undefined, { bias }) without the
+ * bias —, so ops that take data, shapes or options refuse it. Methods that take nothing (close,
+ * synchronize, dispose) keep JavaScript's rule, so `promise.then(sq.synchronize)` still works.
+ */
+export function extraArguments(op: string, given: number, params: readonly string[]): SparqArgumentError | undefined {
+  if (given <= params.length) return undefined;
+  return new SparqArgumentError(
+    `${op}: arguments must be at most ${params.length} (${params.join(', ')}), got ${given}` +
+      (params.includes('options') ? ' (an option goes inside the options object)' : ''),
+    { argument: 'arguments' },
+  );
+}
+
+/** Throws {@link extraArguments}'s error when there is one (for synchronous ops, and inside startNow). */
+export function refuseExtraArguments(op: string, given: number, params: readonly string[]): void {
+  const e = extraArguments(op, given, params);
+  if (e !== undefined) throw e;
 }

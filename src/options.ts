@@ -1,4 +1,7 @@
+import { types } from 'util';
+
 import { describeValue, SparqArgumentError } from './errors';
+import { sparqObjectKind } from './tensor';
 
 /**
  * The keys an options interface allows, as a record over exactly its keys: a key added to the
@@ -16,6 +19,17 @@ export type OptionKeys<T> = { readonly [K in keyof Required<T>]: true };
 export function checkOptions<T>(op: string, options: unknown, keys: OptionKeys<T>): asserts options is T {
   if (options === null || typeof options !== 'object' || Array.isArray(options))
     throw new SparqArgumentError(`${op}: options must be an object, got ${describeValue(options)}`, { argument: 'options' });
+  // Objects whose keys are not options: their own keys are none, so each would pass as "the
+  // defaults" — a bias tensor given in the options' place (dense.matmul(w, x, bias)) would run
+  // without the bias, a Map's entries would be ignored.
+  const kind = sparqObjectKind(options);
+  if (kind !== undefined) {
+    const byName = Object.keys(keys).filter((key) => key === 'bias' || key === 'out' || key === 'residualOut');
+    const hint = kind === 'tensor' && byName.length > 0 ? ` (a tensor goes in by name: ${byName.map((key) => `{ ${key}: t }`).join(' or ')})` : '';
+    throw new SparqArgumentError(`${op}: options must be an object of options, got a sparq ${kind}${hint}`, { argument: 'options' });
+  }
+  if (ArrayBuffer.isView(options) || types.isMap(options) || types.isSet(options) || types.isWeakMap(options) || types.isWeakSet(options) || types.isPromise(options))
+    throw new SparqArgumentError(`${op}: options must be a plain object ({ key: value }), got ${describeValue(options)}`, { argument: 'options' });
   for (const key of ownAndInheritedKeys(options)) {
     if (Object.hasOwn(keys, key)) continue;
     const allowed = Object.keys(keys);

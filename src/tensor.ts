@@ -1,7 +1,7 @@
 import { inspect } from 'util';
 
 import { asFp16Bits, type DType, type HostArray, type HostArrayOf, type HostInputOf } from './dtype';
-import { settle, SparqArgumentError } from './errors';
+import { describeValue, settle, SparqArgumentError } from './errors';
 import { CONSTRUCT, checkConstructed } from './construct';
 import type { NativeTensor } from './native';
 
@@ -72,6 +72,30 @@ export function refuseStructuredClone(target: object, what: string, instead: str
 const backendObjects = new WeakMap<object, { what: string; instead: string }>();
 const HOLDS_DATA = new Set(['tensor', 'weight']);
 const TENSOR_NO_CLONE = { what: 'tensor', instead: 'await tensor.read()' };
+
+/**
+ * @internal The error for a tensor or weight method called on something else: taken off its object
+ * (`const { read } = t; read()`, `tensors.forEach((t) => t.dispose)` mistakes) or `.call`ed on
+ * another one. It was a raw TypeError ("Cannot read properties of undefined (reading 'handle')").
+ * Tensors and weights do not bind their methods as a context does: a closure per method per object
+ * would cost every op (see bindMethods).
+ */
+export function wrongReceiver(method: string, self: unknown, what: string, usage: string): SparqArgumentError {
+  return new SparqArgumentError(
+    `${method}: must be called on a sparq ${what} (${usage}), got this = ${describeValue(self)}`,
+    { argument: 'this' },
+  );
+}
+
+function isTensorReceiver(self: unknown): boolean {
+  return self !== null && typeof self === 'object' && Tensor.isTensor(self);
+}
+
+/** What kind of sparq object `value` is ('tensor', 'weight', 'context', 'group', 'comm'), or undefined for anything else. */
+export function sparqObjectKind(value: unknown): string | undefined {
+  if (value === null || typeof value !== 'object') return undefined;
+  return Tensor.isTensor(value) ? 'tensor' : backendObjects.get(value)?.what;
+}
 
 /** Throws SparqArgumentError when `data` (an argument that takes host data) is a sparq object: a tensor, a weight, a context, a group or a comm. */
 export function refuseBackendObject(data: unknown, op: string, argument: string, expected: string): void {
@@ -199,6 +223,7 @@ export class Tensor<D extends DType = DType> {
   /** `out` that may be undefined (as `read()` when it is). */
   read<O extends HostInputOf[D]>(out: O | undefined): Promise<O | HostArrayOf[D]>;
   read(out?: HostInputOf[D]): Promise<HostArrayOf[D] | HostInputOf[D]> {
+    if (!isTensorReceiver(this)) return Promise.reject(wrongReceiver('Tensor.read', this, 'tensor', 'await t.read()'));
     if (out === undefined) return settle(() => this.handle.read() as Promise<HostArrayOf[D]>, new Error());
     const bits = this.dtype === 'f16' ? asFp16Bits(out) : out;
     return settle(() => this.handle.read(bits as HostArray).then(() => out), new Error());
@@ -206,6 +231,7 @@ export class Tensor<D extends DType = DType> {
 
   /** Releases this handle's memory; work already enqueued that uses it still completes. Idempotent. */
   dispose(): void {
+    if (!isTensorReceiver(this)) throw wrongReceiver('Tensor.dispose', this, 'tensor', 't.dispose()');
     this.handle.dispose();
   }
 

@@ -3,7 +3,7 @@ import { inspect } from 'util';
 import { settle } from './errors';
 import { checkConstructed, type CONSTRUCT } from './construct';
 import type { NativeWeight } from './native';
-import { defineHidden, refuseStructuredClone } from './tensor';
+import { defineHidden, refuseStructuredClone, wrongReceiver } from './tensor';
 
 /**
  * Packed weights of every kind (W4A16, sparse, int8) share this base: dims, bytes,
@@ -51,11 +51,13 @@ export abstract class PackedWeight<R = unknown> {
    * @throws {SparqDisposedError} (as a rejection) after dispose() or the context's close().
    */
   read(): Promise<R> {
+    if (!isWeightReceiver(this)) return Promise.reject(wrongReceiver('PackedWeight.read', this, 'weight', 'await weight.read()'));
     return settle(() => this.handle.read() as Promise<R>, new Error());
   }
 
   /** Frees the backend memory (work already enqueued that uses it still completes). Idempotent. */
   dispose(): void {
+    if (!isWeightReceiver(this)) throw wrongReceiver('PackedWeight.dispose', this, 'weight', 'weight.dispose()');
     this.handle.dispose();
   }
 
@@ -76,4 +78,10 @@ export abstract class PackedWeight<R = unknown> {
   toString(): string {
     return `${this.constructor.name}[${this.n}, ${this.k}]${this.disposed ? ' (disposed)' : ` ${this.bytes} bytes`}`;
   }
+}
+
+// A weight's handle is its own hidden property (defineHidden in the constructor): an object that
+// merely has PackedWeight's prototype has none.
+function isWeightReceiver(self: unknown): boolean {
+  return self instanceof PackedWeight && Object.hasOwn(self, 'handle');
 }

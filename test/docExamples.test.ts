@@ -143,6 +143,11 @@ const EXAMPLES: Example[] = [
       const err = Number(line!.split(':')[1]);
       expect(err).toBeGreaterThan(0.05); // the comment says ~0.07
       expect(err).toBeLessThan(0.09);
+      // the int8 mode's line: "about the same" (on cpu; elsewhere y4fast is y4)
+      const fast = logs.find((l) => l.startsWith("  with { accuracy: 'int8' }:"));
+      expect(fast).toBeDefined();
+      const fastErr = Number(fast!.split(':').pop());
+      expect(Math.abs(fastErr - err)).toBeLessThan(0.01);
     },
   },
   {

@@ -58,6 +58,7 @@ describe('sparq objects in Node’s host facilities [cpu]', () => {
     expect(g.disposed).toBe(false);
     g.dispose();
     expect([inspect(g), g.disposed]).toEqual(['Group(3 ranks, disposed)', true]);
+    expect(String(sq.group({ ranks: 1 }))).toBe('Group(1 rank)');
     const c = await sq.comm({ id: comm.create(), rank: 0, size: 1 });
     expect(inspect(c)).toBe('Comm(rank 0 of 1)');
     c.close();

@@ -223,3 +223,132 @@ describe('types and closed contexts', () => {
     await sq.close();
   });
 });
+
+/**
+ * A surplus argument to an op that takes data, shapes or options is a misplaced option
+ * (int8.quantize(w, shape, { threshold: 0 }) ran without it, dense.matmul(w, x, undefined,
+ * { bias }) without the bias): a SparqArgumentError, `argument: 'arguments'`. Methods that take
+ * nothing keep JavaScript's rule, so they still work as callbacks.
+ */
+describe('a surplus argument is refused where it would be a misplaced option', () => {
+  let sq: Context;
+  beforeAll(async () => {
+    sq = await open({ backend: 'cpu' });
+  });
+  afterAll(async () => {
+    await sq.close();
+  });
+  const t = () => sq.tensor(f16(8), [1, 8], 'f16');
+  const w = f16(4 * k);
+  const SURPLUS: { op: string; takes: number; call: () => unknown }[] = [
+    { op: 'open', takes: 1, call: () => (open as (...a: unknown[]) => Promise<Context>)({ backend: 'cpu' }, 'cpu').then((c) => c.close()) },
+    { op: 'tensor', takes: 3, call: () => (sq.tensor as (...a: unknown[]) => unknown)(f16(2), [2], 'f16', { copy: false }) },
+    { op: 'zeros', takes: 2, call: () => (sq.zeros as (...a: unknown[]) => unknown)([2], 'f16', 0) },
+    { op: 'copy', takes: 2, call: () => (sq.copy as (...a: unknown[]) => unknown)(t(), {}, {}) },
+    { op: 'group', takes: 1, call: () => (sq.group as (...a: unknown[]) => unknown)({ ranks: 1 }, 2) },
+    { op: 'comm', takes: 1, call: () => (sq.comm as (...a: unknown[]) => unknown)({ id: comm.create(), rank: 0, size: 1 }, 1) },
+    { op: 'dense.matmul', takes: 3, call: () => (sq.dense.matmul as (...a: unknown[]) => unknown)(sq.zeros([4, k], 'f16'), sq.zeros([1, k], 'f16'), undefined, { bias: sq.zeros([4], 'f16') }) },
+    { op: 'w4a16.quantize', takes: 3, call: () => (sq.w4a16.quantize as (...a: unknown[]) => unknown)(w, [4, k], {}, { groupSize: 32 }) },
+    { op: 'w4a16.fromCodes', takes: 4, call: () => (sq.w4a16.fromCodes as (...a: unknown[]) => unknown)(new Uint8Array(4 * k), f16(4), [4, k], {}, 1) },
+    { op: 'w4a16.matmul', takes: 3, call: async () => (sq.w4a16.matmul as (...a: unknown[]) => unknown)(await sq.w4a16.quantize(w, [4, k]), sq.zeros([1, k], 'f16'), {}, { accuracy: 'int8' }) },
+    { op: 'sparse.encode', takes: 3, call: () => (sq.sparse.encode as (...a: unknown[]) => unknown)(w, [4, k], {}, { format: 'tiled-csl' }) },
+    { op: 'sparse.prune', takes: 4, call: () => (sq.sparse.prune as (...a: unknown[]) => unknown)(w, [4, k], 0.5, {}, { scope: 'global' }) },
+    { op: 'sparse.matmul', takes: 3, call: async () => (sq.sparse.matmul as (...a: unknown[]) => unknown)(await sq.sparse.encode(w, [4, k]), sq.zeros([1, k], 'f16'), {}, 1) },
+    { op: 'int8.quantize', takes: 2, call: () => (sq.int8.quantize as (...a: unknown[]) => unknown)(w, [4, k], { threshold: 0 }) },
+    { op: 'int8.fromCodes', takes: 3, call: () => (sq.int8.fromCodes as (...a: unknown[]) => unknown)(new Int8Array(4 * k), new Float32Array(4), [4, k], {}) },
+    { op: 'int8.matmul', takes: 3, call: async () => (sq.int8.matmul as (...a: unknown[]) => unknown)(await sq.int8.quantize(w, [4, k]), sq.zeros([1, k], 'f16'), {}, { threshold: 0 }) },
+    { op: 'group.allreduceRmsnorm', takes: 4, call: () => (sq.group({ ranks: 1 }).allreduceRmsnorm as (...a: unknown[]) => unknown)([t()], [t()], sq.zeros([8], 'f16'), {}, 1) },
+    { op: 'comm.create', takes: 1, call: () => (comm.create as (...a: unknown[]) => unknown)({}, 1) },
+    { op: 'comm.createNccl', takes: 1, call: () => (comm.createNccl as (...a: unknown[]) => unknown)({}, 1) },
+    {
+      op: 'comm.allreduceRmsnorm',
+      takes: 4,
+      call: async () => {
+        const c = await sq.comm({ id: comm.create(), rank: 0, size: 1 });
+        try {
+          return (c.allreduceRmsnorm as (...a: unknown[]) => unknown)(t(), t(), sq.zeros([8], 'f16'), {}, 1);
+        } finally {
+          c.close();
+        }
+      },
+    },
+  ];
+
+  it.each(SURPLUS)('$op', async ({ op, takes, call }) => {
+    let thrown: unknown;
+    let result: unknown;
+    try {
+      result = call();
+    } catch (x) {
+      thrown = x;
+    }
+    // a Promise-returning op rejects, never throws (and a synchronous one throws)
+    const e = (thrown ?? (await (result as Promise<unknown>).then(() => undefined, (x: unknown) => x))) as (Error & { code?: string; argument?: string }) | undefined;
+    expect(e?.constructor.name).toBe('SparqArgumentError');
+    expect(e?.argument).toBe('arguments');
+    expect(e?.message).toMatch(new RegExp(`^${op.replace('.', '\\.')}: arguments must be at most ${takes} \\(.*\\), got ${takes + 1}`));
+    const y = await sq.dense.matmul(sq.tensor(f16(2 * 8, 1), [2, 8], 'f16'), sq.tensor(f16(8, 0.5), [1, 8], 'f16')).read();
+    expect(Array.from(y)).toEqual([0x4400, 0x4400]);
+  });
+
+  it('methods that take nothing still work as callbacks (then(sq.synchronize), forEach of dispose)', async () => {
+    await expect(Promise.resolve(1).then(sq.synchronize)).resolves.toBeUndefined();
+    const ts = [t(), t()];
+    ts.forEach((x) => x.dispose());
+    expect(ts.every((x) => x.disposed)).toBe(true);
+  });
+});
+
+describe('objects that are not options in the options place are refused, not taken for the defaults', () => {
+  it('a tensor (dense.matmul(w, x, bias)), a Map, a typed array or a Promise', async () => {
+    const sq = await open({ backend: 'cpu' });
+    try {
+      const w = sq.zeros([4, k], 'f16');
+      const x = sq.zeros([1, k], 'f16');
+      const bias = sq.zeros([4], 'f16');
+      const cases: [unknown, RegExp][] = [
+        [bias, /^dense\.matmul: options must be an object of options, got a sparq tensor \(a tensor goes in by name: \{ bias: t \} or \{ out: t \}\)$/],
+        [new Map([['bias', bias]]), /^dense\.matmul: options must be a plain object \(\{ key: value \}\), got a Map of 1 entries$/],
+        [new Set(), /got a Set of 0 values$/],
+        [new Uint8Array(2), /got Uint8Array\(2\)$/],
+        [Promise.resolve({}), /got a Promise \(missing await\?\)$/],
+      ];
+      for (const [options, message] of cases) {
+        let e: (Error & { argument?: string }) | undefined;
+        try {
+          sq.dense.matmul(w, x, options as never);
+        } catch (z) {
+          e = z as typeof e;
+        }
+        expect(e?.constructor.name).toBe('SparqArgumentError');
+        expect(e?.argument).toBe('options');
+        expect(e?.message).toMatch(message);
+      }
+      const q = sq.w4a16.quantize(f16(4 * k), [4, k], new Map([['groupSize', 32]]) as never);
+      await expect(q).rejects.toThrow(/^w4a16\.quantize: options must be a plain object/);
+    } finally {
+      await sq.close();
+    }
+  });
+});
+
+describe('a tensor or weight method taken off its object is a SparqArgumentError, not a TypeError', () => {
+  it('read and dispose of a tensor and of a weight', async () => {
+    const sq = await open({ backend: 'cpu' });
+    try {
+      const t = sq.zeros([2], 'f16');
+      const q = await sq.w4a16.quantize(f16(4 * k), [4, k]);
+      const { read, dispose } = t;
+      await expect(read()).rejects.toThrow(/^Tensor\.read: must be called on a sparq tensor \(await t\.read\(\)\), got this = undefined$/);
+      expect(() => dispose()).toThrow(/^Tensor\.dispose: must be called on a sparq tensor \(t\.dispose\(\)\), got this = undefined$/);
+      expect(() => q.dispose.call({})).toThrow(/^PackedWeight\.dispose: must be called on a sparq weight \(weight\.dispose\(\)\), got this = object$/);
+      const weightRead = q.read;
+      await expect(weightRead()).rejects.toMatchObject({ name: 'SparqArgumentError', argument: 'this' });
+      // the objects themselves are untouched
+      expect(Array.from(await t.read())).toEqual([0, 0]);
+      expect((await q.read()).codes.length).toBeGreaterThan(0);
+    } finally {
+      await sq.close();
+    }
+  });
+});

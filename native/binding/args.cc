@@ -76,6 +76,15 @@ std::string DescribeSparqObject(const Napi::Value& v) {
     const Napi::Object o = v.As<Napi::Object>();
     if (o.InstanceOf(data->tensor_ctor.Value())) return "a Tensor sparq did not make";
     if (o.InstanceOf(data->weight_ctor.Value())) return "a sparq weight";
+    // int8.matmul's result ({ y, outlierColumns }) where its tensor was meant: .y is a public
+    // Tensor, whose native tensor is its `handle` (an error path: reading them may run a getter).
+    try {
+      const Napi::Value y = o.Get("y");
+      if (y.IsObject() && IsNative(y.As<Napi::Object>().Get("handle"), NativeKind::kTensor))
+        return "an object with a Tensor in .y (an int8.matmul result? pass its .y)";
+    } catch (const Napi::Error&) {
+      // a getter that throws: describe it as an object, as DescribeValue does
+    }
   }
   return DescribeValue(v);
 }
@@ -115,14 +124,24 @@ static napi_typedarray_type ArrayTypeFor(DType dtype) {
   return napi_uint8_array;
 }
 
+// fp16 or bf16 data given as numbers (a Float32Array, a plain array) is the commonest first mistake:
+// the message names the conversion.
+static std::string NumbersHint(const Napi::Value& v, DType dtype) {
+  if (dtype != DType::kF16 && dtype != DType::kBF16) return "";
+  const bool numbers = v.IsArray() || (v.IsTypedArray() && (v.As<Napi::TypedArray>().TypedArrayType() == napi_float32_array ||
+                                                              v.As<Napi::TypedArray>().TypedArrayType() == napi_float64_array));
+  if (!numbers) return "";
+  return dtype == DType::kF16 ? " (toF16() turns numbers into fp16 bits)" : " (toBF16() turns numbers into bf16 bits)";
+}
+
 Napi::TypedArray ParseTypedArrayFor(const Napi::Value& v, DType dtype, const std::string& op, const std::string& argument,
                                     bool name_dtype) {
   std::string expected = ArrayExpectation(v.Env(), dtype);
   if (name_dtype) expected += std::string(" for dtype '") + DTypeName(dtype) + "'";
-  if (!v.IsTypedArray()) ThrowArg(v.Env(), StatusCode::kArgument, op, argument, expected, DescribeValue(v));
+  if (!v.IsTypedArray()) ThrowArg(v.Env(), StatusCode::kArgument, op, argument, expected, DescribeValue(v) + NumbersHint(v, dtype));
   Napi::TypedArray ta = v.As<Napi::TypedArray>();
   if (ta.TypedArrayType() != ArrayTypeFor(dtype))
-    ThrowArg(v.Env(), StatusCode::kDType, op, argument, expected, DescribeValue(v));
+    ThrowArg(v.Env(), StatusCode::kDType, op, argument, expected, DescribeValue(v) + NumbersHint(v, dtype));
   // A transferred (postMessage) or detached array reads as 0 elements: say that, not "got 0 elements".
   if (IsDetached(ta)) ThrowDetached(v.Env(), op, argument, "a detached " + DescribeValue(v));
   return ta;

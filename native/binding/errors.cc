@@ -46,6 +46,9 @@ std::string DescribeValue(const Napi::Value& v) {
     std::string name = (t >= 0 && t < 11) ? names[t] : "TypedArray";
     return name + "(" + std::to_string(ta.ElementLength()) + ")";
   }
+  // describeValue's words (src/errors.ts): a shape [2n, 2n] said "got value" here.
+  if (v.IsBigInt()) return "bigint " + v.ToString().Utf8Value();
+  if (v.IsSymbol()) return "symbol";
   if (v.IsArray()) return "array of length " + std::to_string(v.As<Napi::Array>().Length());
   if (v.IsFunction()) return "function";
   if (v.IsPromise()) return "a Promise (missing await?)";

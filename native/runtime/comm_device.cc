@@ -189,7 +189,7 @@ Status DeviceTransport::Allreduce(const CommAllreduceRmsnormArgs& a, LaunchInfo*
   // transport, a failure before arriving abandons the comm so the peers fail now, not at their timeout.
   Status s = bytes <= c->slot_bytes() ? Status::Ok()
                                       : Status::Error(StatusCode::kArgument, std::string(a.kOpName) + ": x must be at most " +
-                                                                                 std::to_string(c->slot_bytes()) + " bytes, got " +
+                                                                                 std::to_string(c->slot_bytes()) + " bytes (the id's maxBytes), got " +
                                                                                  std::to_string(bytes), "x");
   if (s.ok() && mine_.kind != PeerSlot::kNone) s = backend_->CopyOnDevice(reinterpret_cast<void*>(uintptr_t(mine_.ptr)), a.x, bytes);
   if (s.ok()) s = backend_->Synchronize();

@@ -591,7 +591,7 @@ Status ShmComm::Arrive(const void* input, size_t bytes, int64_t tokens, int64_t 
   if (!usable.ok()) return usable;
   if (bytes > slot_bytes_)
     return Status::Error(StatusCode::kArgument, "comm.allreduceRmsnorm: x must be at most " + std::to_string(slot_bytes_) +
-                                                    " bytes (the comm's slotBytes), got " + std::to_string(bytes),
+                                                    " bytes (the id's maxBytes), got " + std::to_string(bytes),
                          "x");
   // Pages for this rank's slot before the write, so a full /dev/shm is an error, not a SIGBUS. It
   // fails before this rank arrives: the comm is broken, so the peers fail now, not at their timeout.

@@ -2,7 +2,7 @@ import { inspect } from 'util';
 
 import { CONSTRUCT, checkConstructed } from '../construct';
 import type { Context } from '../context';
-import { describeValue, SparqArgumentError, SparqDisposedError } from '../errors';
+import { describeValue, refuseExtraArguments, SparqArgumentError, SparqDisposedError } from '../errors';
 import { checkOptions, type OptionKeys } from '../options';
 import { bindMethods, defineHidden, refuseStructuredClone, Tensor } from '../tensor';
 
@@ -35,8 +35,10 @@ export interface AllreduceRmsnormOptions {
    * `'two-shot'`: reduce-scatter by token rows, then a gather of the sums (least traffic for many
    * tokens). `'auto'` (default) chooses by size. Results are identical either way.
    * `'unfused'` (cpu only) is the benchmarks' baseline, not the fused contract: a plain all-reduce
-   * delivering fp16 sums, then a separate residual-add + RMSNorm pass (its residual rounds twice,
-   * so it may differ from the fused result by 1 ulp).
+   * delivering fp16 sums, then a separate residual-add + RMSNorm pass. It rounds the sum once
+   * more: half an ulp of fp16(sum), many ulps of the residual where the sum and the residual
+   * cancel, and Inf where the sum passes fp16's range (that row's `out` is then NaN) where the
+   * fused contract stays finite (docs/api.md "allreduceRmsnorm").
    */
   algorithm?: AllreduceAlgorithm | undefined;
 }
@@ -59,7 +61,7 @@ export interface AllreduceRmsnormResult<X extends readonly unknown[] = Tensor<'f
 export type PerRank<X extends readonly unknown[]> = { -readonly [I in keyof X]: Tensor<'f16'> };
 
 /**
- * Ranks of one context (DESIGN.md "allreduceRmsnorm"): CPU threads on the cpu backend, virtual
+ * Ranks of one context (docs/api.md "allreduceRmsnorm"): CPU threads on the cpu backend, virtual
  * ranks on one device on sim and cuda (all ranks' CTAs in one cooperative launch, synchronizing
  * through flags as separate GPUs would). Holds the flag workspace its kernels keep between calls;
  * `dispose()` frees it (also freed with the context).
@@ -122,6 +124,7 @@ export class Group {
     options: AllreduceRmsnormOptions = {},
   ): AllreduceRmsnormResult<X> {
     const op = 'group.allreduceRmsnorm';
+    refuseExtraArguments(op, arguments.length, ['xs', 'residuals', 'gamma', 'options']);
     const c = this.ctx;
     if (this.wasDisposed)
       throw new SparqDisposedError(`${op}: group must be a live group, got one that was disposed`, { argument: 'group' });
@@ -195,7 +198,7 @@ export class Group {
   }
 
   toString(): string {
-    return `Group(${this.ranks} ranks${this.disposed ? ', disposed' : ''})`;
+    return `Group(${this.ranks} rank${this.ranks === 1 ? '' : 's'}${this.disposed ? ', disposed' : ''})`;
   }
 
   /** @internal what JSON.stringify shows (it would otherwise meet the getter that refuses postMessage). */

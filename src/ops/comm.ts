@@ -3,7 +3,7 @@ import { inspect } from 'util';
 import { CONSTRUCT, checkConstructed } from '../construct';
 import type { Context } from '../context';
 import type { HostArrayOf } from '../dtype';
-import { describeValue, SparqArgumentError, withCallSite } from '../errors';
+import { describeValue, refuseExtraArguments, SparqArgumentError, withCallSite } from '../errors';
 import { native } from '../native';
 import { checkOptions, type OptionKeys } from '../options';
 import { nccl } from '../nccl';
@@ -25,6 +25,7 @@ const CREATE_KEYS: OptionKeys<CommCreateOptions> = { maxBytes: true };
 export const comm = {
   /** A new comm id. @throws {SparqArgumentError} on a bad maxBytes. */
   create(options: CommCreateOptions = {}): HostArrayOf['u8'] {
+    refuseExtraArguments('comm.create', arguments.length, ['options']);
     checkOptions('comm.create', options, CREATE_KEYS);
     return native().commCreate(options.maxBytes === undefined ? 64 * 2 ** 20 : options.maxBytes);
   },
@@ -40,6 +41,7 @@ export const comm = {
    * @throws {SparqBackendError} (as a rejection) when NCCL is missing, too old or broken.
    */
   async createNccl(options: CommCreateOptions = {}): Promise<HostArrayOf['u8']> {
+    refuseExtraArguments('comm.createNccl', arguments.length, ['options']);
     checkOptions('comm.createNccl', options, CREATE_KEYS);
     const maxBytes = options.maxBytes === undefined ? 64 * 2 ** 20 : options.maxBytes;
     if (typeof maxBytes !== 'number' || !Number.isInteger(maxBytes) || maxBytes < 1 || maxBytes > 2 ** 40)
@@ -168,6 +170,7 @@ export class Comm {
     gamma: Tensor<'f16'>,
     options: CommAllreduceRmsnormOptions = {},
   ): { out: Tensor<'f16'>; residual: Tensor<'f16'> } {
+    refuseExtraArguments('comm.allreduceRmsnorm', arguments.length, ['x', 'residual', 'gamma', 'options']);
     const c = this.ctx;
     checkOptions('comm.allreduceRmsnorm', options, COMM_ALLREDUCE_KEYS);
     const [o, r] = c.native.commAllreduceRmsnorm(

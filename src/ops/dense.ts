@@ -1,4 +1,5 @@
 import type { Context } from '../context';
+import { refuseExtraArguments } from '../errors';
 import type { OptionKeys } from '../options';
 import { bindMethods, type Tensor } from '../tensor';
 
@@ -30,6 +31,7 @@ export class DenseOps {
    * @throws {SparqDTypeError} when a tensor is not f16.
    */
   matmul(w: Tensor<'f16'>, x: Tensor<'f16'>, options: MatmulOptions = {}): Tensor<'f16'> {
+    refuseExtraArguments('dense.matmul', arguments.length, ['w', 'x', 'options']);
     const c = this.ctx;
     const h = c.nativeArgs('dense.matmul', w, x, options, MATMUL_KEYS);
     return c.wrap(c.native.denseMatmul(c.handle, h.a, h.b, h.bias, h.out), options.out) as Tensor<'f16'>;

@@ -1,6 +1,6 @@
 import type { Context } from '../context';
 import { asFp16Bits, type Fp16Bits, type HostArrayOf } from '../dtype';
-import { describeValue, SparqArgumentError, startNow, withCallSite } from '../errors';
+import { describeValue, refuseExtraArguments, SparqArgumentError, startNow, withCallSite } from '../errors';
 import { CONSTRUCT } from '../construct';
 import type { NativeWeight } from '../native';
 import type { OptionKeys } from '../options';
@@ -71,7 +71,7 @@ export class Int8Ops {
   }
 
   /**
-   * Row-wise absmax quantization (DESIGN.md int8 contract); quantizing and packing run off the JS thread.
+   * Row-wise absmax quantization (the int8 contract: docs/api.md "int8"); quantizing and packing run off the JS thread.
    * @param w fp16 bits `[n*k]` (Uint16Array, or Float16Array where the runtime has it), finite.
    * @param shape `[n, k]`, k ≤ 131072 (the int32 accumulator stays exact).
    * @throws {SparqShapeError} (as a rejection, like every error here) on a bad shape or length.
@@ -81,6 +81,7 @@ export class Int8Ops {
     const site = new Error();
     const c = this.ctx;
     const p = startNow(() => {
+      refuseExtraArguments('int8.quantize', arguments.length, ['w', 'shape']);
       refuseBackendObject(w, 'int8.quantize', 'w', 'fp16 bits (a Uint16Array)');
       return c.native.int8Quantize(c.handle, asFp16Bits(w), shape);
     });
@@ -101,6 +102,7 @@ export class Int8Ops {
     const site = new Error();
     const c = this.ctx;
     const p = startNow(() => {
+      refuseExtraArguments('int8.fromCodes', arguments.length, ['codes', 'scb', 'shape']);
       refuseBackendObject(codes, 'int8.fromCodes', 'codes', 'an Int8Array');
       refuseBackendObject(scb, 'int8.fromCodes', 'scb', 'a Float32Array');
       return c.native.int8FromCodes(c.handle, codes, scb, shape);
@@ -124,6 +126,7 @@ export class Int8Ops {
   matmul(weight: Int8Weight, x: Tensor<'f16'>, options?: Int8MatmulOptions & { outlierColumns?: true | undefined }): Int8MatmulResult;
   matmul(weight: Int8Weight, x: Tensor<'f16'>, options?: Int8MatmulOptions): Int8MatmulResult | Int8MatmulYOnly;
   matmul(weight: Int8Weight, x: Tensor<'f16'>, options: Int8MatmulOptions = {}): Int8MatmulResult | Int8MatmulYOnly {
+    refuseExtraArguments('int8.matmul', arguments.length, ['weight', 'x', 'options']);
     const c = this.ctx;
     const h = c.nativeArgs('int8.matmul', weight, x, options, INT8_MATMUL_KEYS);
     const threshold: unknown = options.threshold === undefined ? 6 : options.threshold; // checked natively

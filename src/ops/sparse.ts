@@ -1,6 +1,6 @@
 import type { Context } from '../context';
 import { asFp16Bits, type Fp16Bits, type HostArrayOf } from '../dtype';
-import { settle, startNow, withCallSite } from '../errors';
+import { refuseExtraArguments, settle, startNow, withCallSite } from '../errors';
 import { CONSTRUCT } from '../construct';
 import type { NativeWeight } from '../native';
 import type { OptionKeys } from '../options';
@@ -110,6 +110,7 @@ export class SparseOps {
     const site = new Error();
     const c = this.ctx;
     const p = startNow(() => {
+      refuseExtraArguments('sparse.encode', arguments.length, ['w', 'shape', 'options']);
       const o = c.options(options, 'sparse.encode', ENCODE_KEYS);
       refuseBackendObject(w, 'sparse.encode', 'w', 'fp16 bits (a Uint16Array)');
       return c.native.sparseEncode(c.handle, asFp16Bits(w), shape, o.format, o.rowLists);
@@ -137,6 +138,7 @@ export class SparseOps {
     const site = new Error();
     const c = this.ctx;
     const p = startNow(() => {
+      refuseExtraArguments('sparse.prune', arguments.length, ['w', 'shape', 'sparsity', 'options']);
       const { scope } = c.options(options, 'sparse.prune', PRUNE_KEYS);
       refuseBackendObject(w, 'sparse.prune', 'w', 'fp16 bits (a Uint16Array)');
       return c.native.sparsePrune(c.handle, asFp16Bits(w), shape, sparsity, scope);
@@ -150,6 +152,7 @@ export class SparseOps {
    * @returns f16 tensor `[..., n]` (or `options.out`).
    */
   matmul(weight: SparseWeight, x: Tensor<'f16'>, options: MatmulOptions = {}): Tensor<'f16'> {
+    refuseExtraArguments('sparse.matmul', arguments.length, ['weight', 'x', 'options']);
     const c = this.ctx;
     const h = c.nativeArgs('sparse.matmul', weight, x, options, MATMUL_KEYS);
     return c.wrap(c.native.sparseMatmul(c.handle, h.a, h.b, h.bias, h.out), options.out) as Tensor<'f16'>;

@@ -1,6 +1,6 @@
 import type { Context } from '../context';
 import { asFp16Bits, type Fp16Bits, type HostArrayOf } from '../dtype';
-import { startNow, withCallSite } from '../errors';
+import { refuseExtraArguments, startNow, withCallSite } from '../errors';
 import { CONSTRUCT } from '../construct';
 import type { NativeWeight } from '../native';
 import type { OptionKeys } from '../options';
@@ -9,7 +9,7 @@ import { PackedWeight } from '../weight';
 import { MATMUL_KEYS, type MatmulOptions } from './dense';
 
 export interface W4A16QuantizeOptions {
-  /** Rows of k sharing one scale: 32, 64, 128, or `k` for per-channel. Must divide k. Defaults to `128` (or `k` when k < 128). */
+  /** Consecutive weights along k (within one row of W) that share one scale: 32, 64, 128, or `k` for per-channel. Must divide k. Defaults to `128` (or `k` when k < 128). */
   groupSize?: number | undefined;
 }
 
@@ -55,7 +55,7 @@ export class W4A16Ops {
   }
 
   /**
-   * Round-to-nearest quantization (DESIGN.md w4a16 contract); quantizing and packing run off the JS thread.
+   * Round-to-nearest quantization (the w4a16 contract: docs/api.md "w4a16"); quantizing and packing run off the JS thread.
    * @param w fp16 bits `[n*k]` (Uint16Array, or Float16Array where the runtime has it).
    * @param shape `[n, k]`.
    * @throws {SparqArgumentError} (as a rejection, like every error here) on an unsupported group size.
@@ -66,6 +66,7 @@ export class W4A16Ops {
     const c = this.ctx;
     // Bad arguments reject (never throw) from a Promise-returning call.
     const p = startNow(() => {
+      refuseExtraArguments('w4a16.quantize', arguments.length, ['w', 'shape', 'options']);
       const { groupSize } = c.options(options, 'w4a16.quantize', QUANTIZE_KEYS);
       refuseBackendObject(w, 'w4a16.quantize', 'w', 'fp16 bits (a Uint16Array)');
       return c.native.w4a16Quantize(c.handle, asFp16Bits(w), shape, groupSize);
@@ -92,6 +93,7 @@ export class W4A16Ops {
     const site = new Error();
     const c = this.ctx;
     const p = startNow(() => {
+      refuseExtraArguments('w4a16.fromCodes', arguments.length, ['codes', 'scales', 'shape', 'options']);
       const { groupSize } = c.options(options, 'w4a16.fromCodes', QUANTIZE_KEYS);
       refuseBackendObject(codes, 'w4a16.fromCodes', 'codes', 'a Uint8Array');
       refuseBackendObject(scales, 'w4a16.fromCodes', 'scales', 'fp16 bits (a Uint16Array)');
@@ -112,6 +114,7 @@ export class W4A16Ops {
    * @throws {SparqBackendError} for `accuracy: 'int8'` on a backend other than cpu.
    */
   matmul(weight: W4A16Weight, x: Tensor<'f16'>, options: W4A16MatmulOptions = {}): Tensor<'f16'> {
+    refuseExtraArguments('w4a16.matmul', arguments.length, ['weight', 'x', 'options']);
     const c = this.ctx;
     const h = c.nativeArgs('w4a16.matmul', weight, x, options, W4A16_MATMUL_KEYS);
     const accuracy = options.accuracy;

@@ -280,9 +280,11 @@ export async function runOne(env: FuzzEnv, op: OpDescriptor, call: number, timeo
     argMust.pop();
     argNotes.pop();
   }
+  let extraRefused = false;
   if (env.r.chance(p / 4)) {
     args.push(...[7, 'extra', null].slice(0, env.r.int(1, 3)));
-    notes.push('extra arguments');
+    extraRefused = REFUSES_EXTRA_ARGUMENTS.has(op.name);
+    notes.push(extraRefused ? 'extra arguments' : 'extra arguments (ignored)');
   } else if (op.args.length > 0 && env.r.chance(p / 4)) {
     const keep = env.r.int(0, op.args.length - 1);
     for (let i = keep; i < op.args.length; i++) {
@@ -293,10 +295,11 @@ export async function runOne(env: FuzzEnv, op: OpDescriptor, call: number, timeo
     notes.push(`only ${keep} argument(s)`);
   }
   for (const n of argNotes) notes.push(...n);
-  mustThrow ||= argMust.some(Boolean);
+  mustThrow ||= argMust.some(Boolean) || extraRefused;
   // Refusal is required only of a call with one thing wrong: two faults can cancel (w [n, k + 1]
-  // with x [m, k + 1] is a valid pair). Extra arguments are never a fault.
-  if (notes.filter((n) => n !== 'extra arguments').length !== 1) mustThrow = false;
+  // with x [m, k + 1] is a valid pair). Extra arguments are a fault of the ops that take data,
+  // shapes or options (REFUSES_EXTRA_ARGUMENTS), never of the others (then(sq.synchronize)).
+  if (notes.filter((n) => n !== 'extra arguments (ignored)').length !== 1) mustThrow = false;
   const malformed = notes.length > 0;
   if (malformed) summary.malformedCalls++;
   else summary.validCalls++;
@@ -330,6 +333,17 @@ export async function runOne(env: FuzzEnv, op: OpDescriptor, call: number, timeo
   // Receivers made for this call (fresh tensors and weights) go with the run's other leftovers.
   if (!types.isProxy(receiver) && (receiver instanceof Tensor || receiver instanceof PackedWeight)) env.keep(receiver);
 }
+
+/**
+ * The ops that refuse a surplus argument (src/errors.ts extraArguments): a misplaced option there
+ * would run without it. Methods that take nothing, the conversions and read(out?) keep
+ * JavaScript's rule (callbacks: then(sq.synchronize), arrays.map(toF16)).
+ */
+const REFUSES_EXTRA_ARGUMENTS = new Set([
+  'open', 'tensor', 'zeros', 'copy', 'group', 'comm', 'dense.matmul', 'w4a16.quantize', 'w4a16.fromCodes', 'w4a16.matmul',
+  'sparse.encode', 'sparse.prune', 'sparse.matmul', 'int8.quantize', 'int8.fromCodes', 'int8.matmul',
+  'group.allreduceRmsnorm', 'comm.create', 'comm.createNccl', 'comm.allreduceRmsnorm',
+]);
 
 /** A valid dense matmul on the primary context against its float64 reference; the stream is clean. */
 export async function probe(env: FuzzEnv, timeoutMs: number): Promise<void> {
