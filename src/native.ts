@@ -1,8 +1,8 @@
 /**
  * The only file that loads the addon. Search order (docs/decisions.md, the README's install
  * notes): SPARQ_ADDON_PATH (when set, only that file: a failure is an error, never a silent
- * fall-back), the checkout's cmake-js build
- * (build-cmake/Release), node-gyp's build/Release, then prebuilds/<platform>-<arch>/.
+ * fall-back), the checkout's cmake-js build (build-cmake/Release), node-gyp's build/Release,
+ * then prebuilds/<platform>-<arch>/.
  * Needs nothing at run time beyond what it finds on disk (the device check runs with no
  * node_modules), so it does its own search rather than use node-gyp-build (docs/decisions.md).
  */
