@@ -85,6 +85,32 @@ for (const p of backendMatrix().filter((b) => b.backend !== 'cuda')) {
       await expect(sq.close()).resolves.toBeUndefined(); // and so does close
     });
 
+    it('a shape getter that closes the context during a weight creation: the rejection names the op, not "enqueue"', async () => {
+      const closingShape = (sq: Context, dims: number[]) => {
+        const shape: number[] = [];
+        dims.forEach((d, i) =>
+          Object.defineProperty(shape, i, {
+            enumerable: true,
+            get() {
+              if (i === dims.length - 1) void sq.close();
+              return d;
+            },
+          }),
+        );
+        return shape;
+      };
+      const makers: [RegExp, (sq: Context) => Promise<unknown>][] = [
+        [/^w4a16\.quantize: context/, (sq) => sq.w4a16.quantize(new Uint16Array(2 * 64), closingShape(sq, [2, 64]))],
+        [/^w4a16\.fromCodes: context/, (sq) => sq.w4a16.fromCodes(new Uint8Array(2 * 64), new Uint16Array(2), closingShape(sq, [2, 64]), { groupSize: 64 })],
+        [/^int8\.quantize: context/, (sq) => sq.int8.quantize(new Uint16Array(2 * 64), closingShape(sq, [2, 64]))],
+        [/^sparse\.encode: context/, (sq) => sq.sparse.encode(new Uint16Array(2 * 64), closingShape(sq, [2, 64]))],
+      ];
+      for (const [op, make] of makers) {
+        const sq = await open({ backend: p.backend });
+        await expectClosedError(make(sq), sq.label, op);
+      }
+    });
+
     // The live set is an intrusive list since 2026-12-05 (a std::set before): removals from its
     // head (newest), tail (oldest) and middle, repeated ones, then close() over what is left.
     it('tensors disposed in any order, some twice: liveAllocations and V8 external bytes follow each; close() frees the rest', async () => {

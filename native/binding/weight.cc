@@ -153,6 +153,9 @@ int WeightPackThreads(const Backend& backend) {
 
 Napi::Promise CreateWeightAsync(Napi::Env env, Napi::Object ctx_object, ContextCore* ctx, const std::string& op,
                                 WeightPackFn pack) {
+  // The op's own name where its arguments' getters closed the context (the enqueue below would
+  // say "enqueue: context … was closed").
+  ctx->ThrowIfClosed(env, op);
   auto deferred = std::make_shared<Napi::Promise::Deferred>(env);
   auto ctx_ref = std::make_shared<Napi::ObjectReference>(Napi::Persistent(ctx_object));
   std::shared_ptr<Backend> backend = ctx->backend_ptr();
