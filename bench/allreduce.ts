@@ -41,7 +41,7 @@ import { copiesFor } from './harness/rotation';
 import { TimeLoopOptions, timeInterleaved } from './harness/timeLoop';
 import { measureCopyBandwidth } from './deviceBandwidth';
 import { BenchEnv, ConfigSink, OpBench, OpReport } from './opReport';
-import { COMMON_USAGE, CommonOptions, benchMain, commonOptions } from './runner';
+import { CommonOptions, benchMain, commonOptions, commonUsage } from './runner';
 import { SparqSampler, sparqSampler } from './sparqTiming';
 import { ALLREDUCE_IMPLS, AllreduceConfigResult, allreduceReport, type RunConditions } from './allreduceReport';
 
@@ -78,7 +78,7 @@ export const ALLREDUCE_USAGE = `node dist/bench/allreduce.js [options]
   --hidden H,...    hidden sizes, multiples of 8 (default ${ALLREDUCE_HIDDEN.join(',')}; sim ${SIM_DEFAULT.hidden.join(',')})
   --full            every default token count, also on the CPU
   --eps E           RMSNorm epsilon (default ${EPS})
-${COMMON_USAGE}
+${commonUsage({ peers: false, threads: false })}
 `;
 
 function allreduceOptions(args: CliArgs, backend: string): AllreduceOptions {

@@ -9,12 +9,21 @@
 //
 // Prints one JSON line: ms per token (median, p10, p90 over --tokens after 10 warm-up tokens).
 import { open, type BackendName, type Tensor } from '../src';
-import { CliArgs, UsageError } from './harness/cliArgs';
+import { UsageError, type CliArgs } from './harness/cliArgs';
 import { randomF16, Rng } from './harness/randomData';
+import { standaloneMachine, standaloneMain } from './harness/standalone';
 import { summarize } from './harness/stats';
 
-async function main(): Promise<void> {
-  const args = new CliArgs(process.argv.slice(2));
+const USAGE = `node dist/bench/decodeLoop.js [options]
+  --backend auto|cpu|cuda|sim  sparq backend (default auto)
+  --n N        square layer size, n x n fp16 weights (default 4096)
+  --layers L   layers per token (default 8)
+  --tokens T   timed tokens, after 10 warm-up ones (default 200)
+  --help
+Prints one JSON line: ms per token (median, p10, p90) and the machine.
+`;
+
+async function main(args: CliArgs): Promise<void> {
   const backend = args.string('backend', 'auto') as BackendName;
   const n = args.int('n', 4096);
   const layers = args.int('layers', 8);
@@ -56,6 +65,7 @@ async function main(): Promise<void> {
         poolReleaseBytes: process.env.SPARQ_CUDA_POOL_RELEASE_BYTES ?? null,
         msPerToken: { median: s.median, p10: s.p10, p90: s.p90 },
         date: new Date().toISOString(),
+        machine: standaloneMachine(sq),
       }),
     );
   } finally {
@@ -63,7 +73,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((e: unknown) => {
-  console.error(e instanceof UsageError ? `decodeLoop: ${e.message}` : e);
-  process.exitCode = 1;
-});
+standaloneMain('decodeLoop', USAGE, main);

@@ -19,7 +19,7 @@ import { Contender, ImplSpec, Reference, measureWithFloors, ortContender, poison
 import { BenchEnv, ConfigSink, OpBench, OpReport, SummaryRow } from './opReport';
 import { buildMatMulModel } from './peers/onnxModel';
 import { OrtPeer } from './peers/onnx';
-import { COMMON_USAGE, CommonOptions, benchMain, commonOptions } from './runner';
+import { CommonOptions, benchMain, commonOptions, commonUsage } from './runner';
 
 /** Llama-3-8B projections, n x k: q/o (4096x4096), down (4096x14336), gate/up (14336x4096). */
 export const DENSE_SHAPES: ReadonlyArray<readonly [number, number]> = [[4096, 4096], [4096, 14336], [14336, 4096]];
@@ -38,7 +38,7 @@ export interface DenseOptions extends CommonOptions {
 export const DENSE_USAGE = `node dist/bench/dense.js [options]
   --shapes NxK,...  weight shapes, n = out features (default ${DENSE_SHAPES.map(([n, k]) => `${n}x${k}`).join(',')})
   --m 1,16,...      activation rows (default ${DENSE_M.join(',')})
-${COMMON_USAGE}
+${commonUsage({ peers: true, threads: true })}
 `;
 
 function denseOptions(args: CliArgs, backend: string): DenseOptions {

@@ -21,7 +21,7 @@ import { Contender, ImplSpec, Reference, measureWithFloors, ortContender, poison
 import { BenchEnv, ConfigSink, OpBench, OpReport } from './opReport';
 import { OrtPeer } from './peers/onnx';
 import { buildDynamicQuantizeMatMulModel } from './peers/onnxModel';
-import { COMMON_USAGE, CommonOptions, benchMain, commonOptions } from './runner';
+import { CommonOptions, benchMain, commonOptions, commonUsage } from './runner';
 import { INT8_IMPLS, int8Report } from './int8Report';
 
 type Int8Weight = Awaited<ReturnType<Context['int8']['quantize']>>;
@@ -53,7 +53,7 @@ export const INT8_USAGE = `node dist/bench/int8.js [options]
                     on the CPU ${CPU_DEFAULT_SHAPES.map(([n, k]) => `${n}x${k}`).join(',')} unless --full)
   --m 1,16,...      activation rows (default ${INT8_M.join(',')})
   --full            every default shape, also on the CPU
-${COMMON_USAGE}
+${commonUsage({ peers: true, threads: false })}
 `;
 
 function int8Options(args: CliArgs, backend: string): Int8Options {

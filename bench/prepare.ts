@@ -24,7 +24,7 @@ import { ConfigResult, ImplResult } from './harness/results';
 import { summarize } from './harness/stats';
 import { Cell, Table } from './harness/table';
 import { BenchEnv, ConfigSink, OpBench, OpReport } from './opReport';
-import { RUNNER_USAGE, benchMain } from './runner';
+import { runnerUsage, benchMain } from './runner';
 
 export const PREPARE_SHAPES: ReadonlyArray<readonly [number, number]> = [[4096, 4096], [14336, 4096]];
 const DEFAULT_REPS = 5;
@@ -33,7 +33,7 @@ const BASELINE = 'tensor f16';
 export const PREPARE_USAGE = `node dist/bench/prepare.js [options]
   --shapes NxK,...  weight shapes (default ${PREPARE_SHAPES.map(([n, k]) => `${n}x${k}`).join(',')})
   --reps N          calls per row, the median reported (default ${DEFAULT_REPS})
-${RUNNER_USAGE}
+${runnerUsage({ peers: false, threads: false })}
 `;
 
 /** One way of preparing a weight: resolves once the handle exists, and frees it. */

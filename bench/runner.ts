@@ -37,20 +37,38 @@ export function commonOptions(args: CliArgs, backend: string): CommonOptions {
   return { loop: { budgetMs, fixedReps: args.optionalInt('reps'), maxReps }, rotateBytes };
 }
 
-/** What the runner itself reads (every bench file takes these). */
-export const RUNNER_USAGE = `  --backend auto|cpu|cuda|sim  sparq backend (default auto)
-  --no-peers        skip onnxruntime-node
-  --threads T,...   cpu: pool sizes the sparq rows at --threads-m also run at, each on its own context
-                    with its own floor (default 1 and the context's own, SPARQ_THREADS or the cores)
-  --threads-m M,... cpu: the m of those rows (default 1)
-  --help`;
+/** Which of the runner's own options a bench's help lists: a bench with no onnxruntime peer has no
+ *  --no-peers to give, and the --threads rows exist for dense and w4a16 only (the runner refuses
+ *  them elsewhere). */
+export interface UsageParts {
+  peers: boolean;
+  threads: boolean;
+}
+
+/** What the runner itself reads. */
+export function runnerUsage(parts: UsageParts): string {
+  return [
+    '  --backend auto|cpu|cuda|sim  sparq backend (default auto)',
+    ...(parts.peers ? ['  --no-peers        skip onnxruntime-node'] : []),
+    ...(parts.threads
+      ? [
+          '  --threads T,...   cpu: pool sizes the sparq rows at --threads-m also run at, each on its own context',
+          "                    with its own floor (default 1 and the context's own, SPARQ_THREADS or the cores)",
+          '  --threads-m M,... cpu: the m of those rows (default 1; an m the run does not time gives none)',
+        ]
+      : []),
+    '  --help',
+  ].join('\n');
+}
 
 /** The timed benchmarks' options ({@link commonOptions}) and the runner's. */
-export const COMMON_USAGE = `  --reps N          take exactly N timed samples per implementation (default: as many as fit the budget)
+export function commonUsage(parts: UsageParts): string {
+  return `  --reps N          take exactly N timed samples per implementation (default: as many as fit the budget)
   --budget S        seconds of timed sampling per implementation and config (default 0.5 on CPU, 0.4 on GPU;
                     without --budget a fast op also stops at 500 samples)
   --rotate-mb MB    weight bytes to rotate through between calls (default 256 MiB on a GPU, max(256 MiB, 2 x L3) on the CPU)
-${RUNNER_USAGE}`;
+${runnerUsage(parts)}`;
+}
 
 function summaryTable(rows: readonly SummaryRow[]): Table {
   return {

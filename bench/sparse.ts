@@ -17,7 +17,7 @@ import { denseBytes } from './dense';
 import { measureCopyBandwidth } from './deviceBandwidth';
 import { Contender, Reference, measureWithFloors, poisonedOutput, sparqContender } from './measure';
 import { BenchEnv, ConfigSink, OpBench, OpReport } from './opReport';
-import { COMMON_USAGE, CommonOptions, benchMain, commonOptions } from './runner';
+import { CommonOptions, benchMain, commonOptions, commonUsage } from './runner';
 import { SPARSE_FORMATS, SPARSE_IMPLS, SparseConfigResult, SparseFormatInfo, sparseImpl, sparseReport } from './sparseReport';
 
 type SparseWeight = Awaited<ReturnType<BenchEnv['sq']['sparse']['encode']>>;
@@ -57,7 +57,7 @@ export const SPARSE_USAGE = `node dist/bench/sparse.js [options]
   --m 1,16,...      activation rows (default ${label(SPARSE_M)}; on the CPU ${label(CPU_M)})
   --formats F,...   bitmap,tiled-csl (default both)
   --full            the whole default grid, also on the CPU
-${COMMON_USAGE}
+${commonUsage({ peers: false, threads: false })}
 `;
 
 /**

@@ -19,7 +19,7 @@ import { Contender, ImplSpec, Reference, measureWithFloors, ortContender, poison
 import { BenchEnv, ConfigSink, OpBench, OpReport } from './opReport';
 import { OrtPeer } from './peers/onnx';
 import { buildMatMulNBitsModel } from './peers/onnxModel';
-import { COMMON_USAGE, CommonOptions, benchMain, commonOptions } from './runner';
+import { CommonOptions, benchMain, commonOptions, commonUsage } from './runner';
 import { W4A16_IMPLS, w4a16Report } from './w4a16Report';
 
 type W4A16Weight = Awaited<ReturnType<Context['w4a16']['fromCodes']>>;
@@ -53,7 +53,7 @@ export const W4A16_USAGE = `node dist/bench/w4a16.js [options]
                     and 8192x28672 only at 1,16,64)
   --full            every default shape at every default m, also on the CPU
   --group G         quantization group size: 32, 64 or 128 (default 128; ORT MatMulNBits needs a power of two >= 16)
-${COMMON_USAGE}
+${commonUsage({ peers: true, threads: true })}
 `;
 
 function w4a16Options(args: CliArgs, backend: string): W4A16Options {

@@ -3,6 +3,7 @@
 // no value, a flag twice, a fractional --reps (once rounded to 0: an all-NaN run reported ok),
 // empty or oversized shapes — and each run's file stamp (freshStamp) checks the results folder
 // first and never reuses another run's stamp. No benchmark runs here.
+import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -65,5 +66,24 @@ describe('bench result stamps', () => {
     process.env.SPARQ_BENCH_RESULTS = path.join(file, 'x');
     expect(usageError(() => freshStamp(['dense'], at))).toMatch(/^the results folder .*a-file\/x cannot be written \(ENOTDIR/);
     fs.rmSync(dir, { recursive: true, force: true });
+  });
+});
+
+// The two benches that print one JSON line: --help, and a usage mistake or a backend that cannot
+// open as one line with exit code 2 (they printed a stack trace and exited 1, and had no --help).
+describe('decodeLoop and opOverhead command line', () => {
+  const run = (script: string, argv: string[]) =>
+    spawnSync(process.execPath, [path.join(__dirname, '..', 'dist', 'bench', `${script}.js`), ...argv], { encoding: 'utf8', timeout: 60_000 });
+  it.each(['decodeLoop', 'opOverhead'])('%s: --help, a bad option, a bad backend', (script) => {
+    const help = run(script, ['--help']);
+    expect([help.status, help.stdout.startsWith(`node dist/bench/${script}.js [options]`)]).toEqual([0, true]);
+    for (const [argv, message] of [
+      [['--nope', '1'], `${script}: unknown option --nope (see --help)`],
+      [['-h'], `${script}: unexpected argument "-h" (options look like --name value) (see --help)`],
+      [['--backend', 'foo'], `${script}: open: backend must be one of 'auto', 'cuda', 'cpu', 'sim', got "foo" (see --help)`],
+    ] as const) {
+      const r = run(script, [...argv]);
+      expect({ status: r.status, stderr: r.stderr.trim() }).toEqual({ status: 2, stderr: message });
+    }
   });
 });
