@@ -89,13 +89,15 @@ export function failedOurs(i: ImplResult): boolean {
 
 /**
  * What fails a run: sparq's own rows that were wrong or errors (a peer's failure is only reported),
- * and any such row of the --threads pools (all sparq's), one line each.
+ * and any such row of the --threads pools (all sparq's), one line each. The thread row at the
+ * run's own thread count is the main row again (the "by threads" column shows it beside the
+ * others): it is not counted twice.
  */
 export function failedRows(configs: readonly ConfigResult[]): string[] {
   return configs.flatMap((c) => [
     ...c.impls.filter(failedOurs).map((i) => i.note ?? `${i.impl}: ${i.status}`),
-    ...(c.threadRuns ?? []).filter((t) => failed(t.status))
-      .map((t) => `${t.impl} on ${t.threads} thread(s): ${t.note ?? t.status}`),
+    ...(c.threadRuns ?? []).filter((t) => failed(t.status) && t.threads !== c.threads)
+      .map((t) => `${t.impl} on ${t.threads} thread${t.threads === 1 ? '' : 's'}: ${t.note ?? t.status}`),
   ]);
 }
 

@@ -109,7 +109,7 @@ export function describeMachine(m: MachineInfo): string {
   const l3 = m.l3Bytes === null ? '' : `, L3 ${(m.l3Bytes / 2 ** 20).toFixed(0)} MiB`;
   const sq = m.sparq === null ? 'sparq: not loaded'
     : `sparq backend ${m.sparq.backend}${m.sparq.cpuIsa !== null ? ` (${m.sparq.cpuIsa}` : ' ('}` +
-      `${m.sparq.threads !== null ? `, ${m.sparq.threads} threads` : ''})${describeDevice(m.sparq.device)}`;
+      `${m.sparq.threads !== null ? `, ${m.sparq.threads} thread${m.sparq.threads === 1 ? '' : 's'}` : ''})${describeDevice(m.sparq.device)}`;
   const sha = m.gitSha === null ? 'no git revision' : `git ${m.gitSha.slice(0, 12)}${m.gitDirty === true ? '+dirty' : ''}`;
   const env = Object.entries(m.sparqEnv ?? {}).map(([k, v]) => `${k}=${v}`);
   return [
