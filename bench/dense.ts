@@ -197,6 +197,7 @@ export function denseBench(env: BenchEnv, args: CliArgs): OpBench {
   return {
     op: 'dense',
     steps: o.shapes.length * o.ms.length,
+    timedMs: o.ms,
     usesCpuFloor: true,
     usesPeers: true,
     async run(progress: Progress, finished: ConfigSink): Promise<OpReport> {

@@ -45,6 +45,8 @@ export interface OpBench {
   /** Times onnxruntime-node beside its rows (dense, w4a16, int8): only then is it loaded, and its
    *  version written on the run's machine line. */
   readonly usesPeers?: boolean;
+  /** The m values this bench times (a --threads-m outside every bench's is reported: it times nothing). */
+  readonly timedMs?: readonly number[];
   /** `finished` gets each batch of configs as it completes, so a run cut short still leaves them. */
   run(progress: Progress, finished: ConfigSink): Promise<OpReport>;
 }

@@ -156,6 +156,10 @@ async function runOn(sq: Context, extra: Context[], factories: readonly BenchFac
     throw new UsageError(`--threads and --threads-m apply to the dense and w4a16 benchmarks only (this run: ${benches.map((b) => b.op).join(', ')})`);
   if (!cpu && (args.has('threads') || args.has('threads-m')))
     throw new UsageError(`--threads and --threads-m apply to the cpu backend only (this run: ${sq.backend})`);
+  const timed = new Set(benches.flatMap((b) => b.timedMs ?? []));
+  const untimed = args.has('threads-m') ? scalingM.filter((m) => !timed.has(m)) : [];
+  if (untimed.length > 0)
+    process.stderr.write(`note: --threads-m ${untimed.join(',')}: no benchmark of this run times that m (see --m), so it gets no thread rows\n`);
   const stamp = freshStamp(benches.map((b) => b.op));
   const cpuFloor: CpuFloor | null = floorsUsed ? await measureCpuFloor(sq) : null;
   const cpuPeak: CpuPeak | null = await measureCpuPeak(sq);

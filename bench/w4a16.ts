@@ -282,6 +282,7 @@ export function w4a16Bench(env: BenchEnv, args: CliArgs): OpBench {
   return {
     op: 'w4a16',
     steps: o.shapes.reduce((acc, [n, k]) => acc + o.ms(n, k).length, 0),
+    timedMs: [...new Set(o.shapes.flatMap(([n, k]) => o.ms(n, k)))],
     usesCpuFloor: true,
     usesPeers: true,
     async run(progress: Progress, finished: ConfigSink): Promise<OpReport> {
