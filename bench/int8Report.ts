@@ -25,7 +25,8 @@ const relErr = (r: ImplResult | undefined): Cell => (r?.relErr == null ? null : 
 function cpuTable(configs: readonly ConfigResult[]): Table {
   const ort = anyRan(configs, INT8_IMPLS.ort); // not with --no-peers
   return {
-    title: 'int8 (activations with 0.1% outlier columns ×20–60): median ms; ratios are sparq int8 t=6 time / other time ' +
+    title: 'int8 (activations with 0.1% outlier columns ×20–60): median ms; t=6 / t=0: the outlier threshold (6: columns with |x| ≥ 6 in fp32, ' +
+      'LLM.int8()\'s default; 0: no outlier columns); ratios are sparq int8 t=6 time / other time ' +
       `(< 1: sparq faster)${ort ? '; ORT DynamicQuantizeMatMul runs the same int8 codes with per-tensor uint8 activations' : ''}; ${HOST_DRIFT_NOTE}`,
     headers: ['shape n x k', 'm', 'int8 t=6 ms', 'p10–p90', 'GB/s', 'int8 t=0 ms', 'dense fp16 ms', ...(ort ? ['ORT ms'] : []), '/dense',
       ...(ort ? ['/ORT'] : []), HOST_DRIFT_HEADER],

@@ -57,7 +57,7 @@ function cpuTable(configs: readonly ConfigResult[]): Table {
   ];
   const shown = columns.filter((col) => withOrt || col.ort !== true);
   const ortText = withOrt
-    ? 'ORT L4 and sparq\'s opt-in { accuracy: \'int8\' } (the int8 columns; int8 /ORT L4 is its time / L4\'s) compute '
+    ? 'ORT L1 / L4: onnxruntime-node MatMulNBits at accuracy level 1 (fp32 activations: the exact path\'s peer) / level 4; ORT L4 and sparq\'s opt-in { accuracy: \'int8\' } (the int8 columns; int8 /ORT L4 is its time / L4\'s) compute '
     : 'no onnxruntime-node in this run, so no ORT columns; sparq\'s opt-in { accuracy: \'int8\' } (the int8 columns) computes ';
   return {
     title: `w4a16 (group ${configs[0]?.groupSize ?? 128}): median ms;` + ' ratios are sparq w4a16 time / other time (< 1: sparq w4a16 faster); ' +
