@@ -8,10 +8,10 @@
 //   node dist/bench/decodeLoop.js [--backend cuda] [--n 4096] [--layers 8] [--tokens 200]
 //
 // Prints one JSON line: ms per token (median, p10, p90 over --tokens after 10 warm-up tokens).
-import { open, type BackendName, type Tensor } from '../src';
+import { type Tensor } from '../src';
 import { UsageError, type CliArgs } from './harness/cliArgs';
 import { randomF16, Rng } from './harness/randomData';
-import { standaloneMachine, standaloneMain } from './harness/standalone';
+import { openBackend, standaloneMachine, standaloneMain } from './harness/standalone';
 import { summarize } from './harness/stats';
 
 const USAGE = `node dist/bench/decodeLoop.js [options]
@@ -24,14 +24,14 @@ Prints one JSON line: ms per token (median, p10, p90) and the machine.
 `;
 
 async function main(args: CliArgs): Promise<void> {
-  const backend = args.string('backend', 'auto') as BackendName;
+  const backend = args.string('backend', 'auto');
   const n = args.int('n', 4096);
   const layers = args.int('layers', 8);
   const tokens = args.int('tokens', 200);
   const unknown = args.unknown();
   if (unknown.length > 0) throw new UsageError(`unknown option ${unknown.join(', ')}`);
 
-  const sq = await open({ backend });
+  const sq = await openBackend(backend);
   try {
     const rng = new Rng(20261205);
     // Square layers, so each output feeds the next; a scale near 1/√n keeps a deep chain finite

@@ -10,10 +10,10 @@
 // Prints one JSON line: per op kind the median over --reps of (JS-thread µs / op).
 import { readFileSync } from 'fs';
 
-import { open, type BackendName, type Tensor } from '../src';
+import { type Tensor } from '../src';
 import { UsageError, type CliArgs } from './harness/cliArgs';
 import { randomF16, Rng } from './harness/randomData';
-import { standaloneMachine, standaloneMain } from './harness/standalone';
+import { openBackend, standaloneMachine, standaloneMain } from './harness/standalone';
 import { summarize } from './harness/stats';
 
 const USAGE = `node dist/bench/opOverhead.js [options]
@@ -34,13 +34,13 @@ function jsThreadNs(): number {
 }
 
 async function main(args: CliArgs): Promise<void> {
-  const backend = args.string('backend', 'auto') as BackendName;
+  const backend = args.string('backend', 'auto');
   const ops = args.int('ops', 20000);
   const reps = args.int('reps', 7);
   const unknown = args.unknown();
   if (unknown.length > 0) throw new UsageError(`unknown option ${unknown.join(', ')}`);
 
-  const sq = await open({ backend });
+  const sq = await openBackend(backend);
   try {
     const [n, k] = [64, 128];
     const rng = new Rng(20261205);

@@ -159,7 +159,7 @@ async function runOn(sq: Context, extra: Context[], factories: readonly BenchFac
   const timed = new Set(benches.flatMap((b) => b.timedMs ?? []));
   const untimed = args.has('threads-m') ? scalingM.filter((m) => !timed.has(m)) : [];
   if (untimed.length > 0)
-    process.stderr.write(`note: --threads-m ${untimed.join(',')}: no benchmark of this run times that m (see --m), so it gets no thread rows\n`);
+    process.stderr.write(`note: --threads-m ${untimed.join(',')}: neither dense nor w4a16 in this run times that m (see --m), so it gets no thread rows\n`);
   const stamp = freshStamp(benches.map((b) => b.op));
   const cpuFloor: CpuFloor | null = floorsUsed ? await measureCpuFloor(sq) : null;
   const cpuPeak: CpuPeak | null = await measureCpuPeak(sq);

@@ -1,7 +1,7 @@
 import { inspect } from 'util';
 
 import { asFp16Bits, type DType, type HostInputOf } from './dtype';
-import { describeValue, extraArguments, refuseExtraArguments, settle, SparqArgumentError, SparqBackendError, SparqDisposedError, withCallSite } from './errors';
+import { describeValue, refuseExtraArguments, settle, SparqArgumentError, SparqBackendError, SparqDisposedError, withCallSite } from './errors';
 import { native, type NativeBinding, type NativeContext } from './native';
 import { Group, type GroupOptions } from './ops/allreduce';
 import { joinComm, type Comm, type CommOptions } from './ops/comm';
@@ -240,7 +240,6 @@ export class Context {
    * @throws {SparqArgumentError} when ranks is not an integer in [1, 8].
    */
   group(options: GroupOptions): Group {
-    refuseExtraArguments('group', arguments.length, ['options']);
     // Like every op of a closed context (the native ones say the same): not a Group whose first call fails.
     if (this.closed) throw new SparqDisposedError(`group: context ${this.label} was closed`, { argument: 'context' });
     return Group.create(this, options);
@@ -255,8 +254,6 @@ export class Context {
    * rank joined twice, and {@link SparqBackendError} when an NCCL id's library cannot be loaded.
    */
   comm(options: CommOptions): Promise<Comm> {
-    const extra = extraArguments('comm', arguments.length, ['options']);
-    if (extra !== undefined) return Promise.reject(extra);
     return joinComm(this, options);
   }
 
@@ -324,7 +321,6 @@ function envCount(env: NodeJS.ProcessEnv, name: string, max: number): number | u
  */
 export async function open(options: OpenOptions = {}): Promise<Context> {
   const site = new Error();
-  refuseExtraArguments('open', arguments.length, ['options']);
   checkOptions('open', options, OPEN_KEYS);
   let backend: unknown = options.backend ?? 'auto';
   // SPARQ_BACKEND replaces 'auto', given or defaulted; errors then name the variable.

@@ -1,3 +1,5 @@
+import { types } from 'util';
+
 /**
  * sparq's typed errors (docs/api.md "Errors"). Every error has a stable `code` and, where it applies,
  * the `argument` it is about; messages read `<op>: <argument> must be <expected>, got <received>`.
@@ -151,6 +153,10 @@ export function startNow<T>(start: () => T | Promise<T>): Promise<T> {
   }
 }
 
+function plural(n: number, one: string, many: string): string {
+  return `${n} ${n === 1 ? one : many}`;
+}
+
 /** A short description of a value for "got …" (the same words the native checks use). */
 export function describeValue(v: unknown): string {
   if (v === undefined) return 'undefined';
@@ -161,8 +167,9 @@ export function describeValue(v: unknown): string {
   if (typeof v === 'symbol') return 'symbol';
   if (ArrayBuffer.isView(v)) return `${v.constructor.name}(${(v as unknown as { length?: number }).length ?? v.byteLength})`;
   if (Array.isArray(v)) return `array of length ${v.length}`;
-  if (v instanceof Map) return `a Map of ${v.size} entries`;
-  if (v instanceof Set) return `a Set of ${v.size} values`;
+  // util.types: a Map or Set from another realm (a vm context) too
+  if (types.isMap(v)) return `a Map of ${plural((v as Map<unknown, unknown>).size, 'entry', 'entries')}`;
+  if (types.isSet(v)) return `a Set of ${plural((v as Set<unknown>).size, 'value', 'values')}`;
   if (v instanceof Promise) return 'a Promise (missing await?)';
   try {
     if (typeof (v as { then?: unknown }).then === 'function') return 'a thenable (missing await?)';
@@ -176,8 +183,10 @@ export function describeValue(v: unknown): string {
  * The error for a call with more arguments than the op takes (`params`, its parameter names),
  * or undefined when it has no more. A surplus argument is a misplaced option — int8.quantize(w,
  * shape, { threshold }) would run without it, dense.matmul(w, x, undefined, { bias }) without the
- * bias —, so ops that take data, shapes or options refuse it. Methods that take nothing (close,
- * synchronize, dispose) keep JavaScript's rule, so `promise.then(sq.synchronize)` still works.
+ * bias —, so ops that take data or shapes refuse it. Methods that take nothing (close,
+ * synchronize, dispose) or only an options object (open, group, comm, comm.create) keep
+ * JavaScript's rule, so callbacks still work: `promise.then(sq.synchronize)`,
+ * `configs.map(open)` (which passes an index and the array too).
  */
 export function extraArguments(op: string, given: number, params: readonly string[]): SparqArgumentError | undefined {
   if (given <= params.length) return undefined;

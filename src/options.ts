@@ -22,14 +22,9 @@ export function checkOptions<T>(op: string, options: unknown, keys: OptionKeys<T
   // Objects whose keys are not options: their own keys are none, so each would pass as "the
   // defaults" — a bias tensor given in the options' place (dense.matmul(w, x, bias)) would run
   // without the bias, a Map's entries would be ignored.
-  const kind = sparqObjectKind(options);
-  if (kind !== undefined) {
-    const byName = Object.keys(keys).filter((key) => key === 'bias' || key === 'out' || key === 'residualOut');
-    const hint = kind === 'tensor' && byName.length > 0 ? ` (a tensor goes in by name: ${byName.map((key) => `{ ${key}: t }`).join(' or ')})` : '';
-    throw new SparqArgumentError(`${op}: options must be an object of options, got a sparq ${kind}${hint}`, { argument: 'options' });
-  }
-  if (ArrayBuffer.isView(options) || types.isMap(options) || types.isSet(options) || types.isWeakMap(options) || types.isWeakSet(options) || types.isPromise(options))
-    throw new SparqArgumentError(`${op}: options must be a plain object ({ key: value }), got ${describeValue(options)}`, { argument: 'options' });
+  // None of those has Object.prototype as its own prototype, so an object literal (every op's
+  // common case, ~20 ns here) skips the checks (~70 ns).
+  if (Object.getPrototypeOf(options) !== Object.prototype) refuseNonOptions(op, options, keys);
   for (const key of ownAndInheritedKeys(options)) {
     if (Object.hasOwn(keys, key)) continue;
     const allowed = Object.keys(keys);
@@ -40,6 +35,18 @@ export function checkOptions<T>(op: string, options: unknown, keys: OptionKeys<T
       { argument: key },
     );
   }
+}
+
+/** Throws where `options` is a sparq object or a built-in whose keys are not options. */
+function refuseNonOptions(op: string, options: object, keys: object): void {
+  const kind = sparqObjectKind(options);
+  if (kind !== undefined) {
+    const byName = Object.keys(keys).filter((key) => key === 'bias' || key === 'out' || key === 'residualOut');
+    const hint = kind === 'tensor' && byName.length > 0 ? ` (a tensor goes in by name: ${byName.map((key) => `{ ${key}: t }`).join(' or ')})` : '';
+    throw new SparqArgumentError(`${op}: options must be an object of options, got a sparq ${kind}${hint}`, { argument: 'options' });
+  }
+  if (ArrayBuffer.isView(options) || types.isMap(options) || types.isSet(options) || types.isWeakMap(options) || types.isWeakSet(options) || types.isPromise(options))
+    throw new SparqArgumentError(`${op}: options must be a plain object ({ key: value }), got ${describeValue(options)}`, { argument: 'options' });
 }
 
 /**

@@ -223,7 +223,8 @@ export class Tensor<D extends DType = DType> {
   /** `out` that may be undefined (as `read()` when it is). */
   read<O extends HostInputOf[D]>(out: O | undefined): Promise<O | HostArrayOf[D]>;
   read(out?: HostInputOf[D]): Promise<HostArrayOf[D] | HostInputOf[D]> {
-    if (!isTensorReceiver(this)) return Promise.reject(wrongReceiver('Tensor.read', this, 'tensor', 'await t.read()'));
+    // inside settle: a Proxy receiver whose traps throw makes a rejection too, never a throw
+    if (!isTensorReceiver(this)) return settle(() => { throw wrongReceiver('Tensor.read', this, 'tensor', 'await t.read()'); }, new Error());
     if (out === undefined) return settle(() => this.handle.read() as Promise<HostArrayOf[D]>, new Error());
     const bits = this.dtype === 'f16' ? asFp16Bits(out) : out;
     return settle(() => this.handle.read(bits as HostArray).then(() => out), new Error());

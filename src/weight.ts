@@ -51,8 +51,10 @@ export abstract class PackedWeight<R = unknown> {
    * @throws {SparqDisposedError} (as a rejection) after dispose() or the context's close().
    */
   read(): Promise<R> {
-    if (!isWeightReceiver(this)) return Promise.reject(wrongReceiver('PackedWeight.read', this, 'weight', 'await weight.read()'));
-    return settle(() => this.handle.read() as Promise<R>, new Error());
+    return settle(() => {
+      if (!isWeightReceiver(this)) throw wrongReceiver('PackedWeight.read', this, 'weight', 'await weight.read()');
+      return this.handle.read() as Promise<R>;
+    }, new Error());
   }
 
   /** Frees the backend memory (work already enqueued that uses it still completes). Idempotent. */

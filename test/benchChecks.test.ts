@@ -73,9 +73,12 @@ describe('what marks and collects the failures', () => {
     expect(failedRows([config('ok')])).toEqual([]);
     expect(failedRows([config('wrong')])).toEqual(['sparq dense fp16 on 1 thread: WRONG on one thread']);
     // the run's own thread count is its main row again: one failure, one line
-    const mirrored = config('wrong');
-    mirrored.impls = [row('sparq dense fp16', 'wrong', true)];
-    mirrored.threadRuns = [...mirrored.threadRuns!, { ...mirrored.threadRuns![0], threads: 2, note: 'sparq dense fp16: WRONG' }];
+    const one = config('wrong');
+    const mirrored: ConfigResult = {
+      ...one,
+      impls: [row('sparq dense fp16', 'wrong', true)],
+      threadRuns: [...one.threadRuns!, { ...one.threadRuns![0], threads: 2, note: 'sparq dense fp16: WRONG' }],
+    };
     expect(failedRows([mirrored])).toEqual(['sparq dense fp16: wrong', 'sparq dense fp16 on 1 thread: WRONG on one thread']);
     expect(failedRows([config('error')])).toHaveLength(1);
     expect(failedRows([{ ...config('ok'), impls: [row('cuBLAS fp16 (cublasGemmEx)', 'wrong', true)] }])).toEqual(['cuBLAS fp16 (cublasGemmEx): wrong']);

@@ -241,12 +241,9 @@ describe('a surplus argument is refused where it would be a misplaced option', (
   const t = () => sq.tensor(f16(8), [1, 8], 'f16');
   const w = f16(4 * k);
   const SURPLUS: { op: string; takes: number; call: () => unknown }[] = [
-    { op: 'open', takes: 1, call: () => (open as (...a: unknown[]) => Promise<Context>)({ backend: 'cpu' }, 'cpu').then((c) => c.close()) },
     { op: 'tensor', takes: 3, call: () => (sq.tensor as (...a: unknown[]) => unknown)(f16(2), [2], 'f16', { copy: false }) },
     { op: 'zeros', takes: 2, call: () => (sq.zeros as (...a: unknown[]) => unknown)([2], 'f16', 0) },
     { op: 'copy', takes: 2, call: () => (sq.copy as (...a: unknown[]) => unknown)(t(), {}, {}) },
-    { op: 'group', takes: 1, call: () => (sq.group as (...a: unknown[]) => unknown)({ ranks: 1 }, 2) },
-    { op: 'comm', takes: 1, call: () => (sq.comm as (...a: unknown[]) => unknown)({ id: comm.create(), rank: 0, size: 1 }, 1) },
     { op: 'dense.matmul', takes: 3, call: () => (sq.dense.matmul as (...a: unknown[]) => unknown)(sq.zeros([4, k], 'f16'), sq.zeros([1, k], 'f16'), undefined, { bias: sq.zeros([4], 'f16') }) },
     { op: 'w4a16.quantize', takes: 3, call: () => (sq.w4a16.quantize as (...a: unknown[]) => unknown)(w, [4, k], {}, { groupSize: 32 }) },
     { op: 'w4a16.fromCodes', takes: 4, call: () => (sq.w4a16.fromCodes as (...a: unknown[]) => unknown)(new Uint8Array(4 * k), f16(4), [4, k], {}, 1) },
@@ -258,8 +255,6 @@ describe('a surplus argument is refused where it would be a misplaced option', (
     { op: 'int8.fromCodes', takes: 3, call: () => (sq.int8.fromCodes as (...a: unknown[]) => unknown)(new Int8Array(4 * k), new Float32Array(4), [4, k], {}) },
     { op: 'int8.matmul', takes: 3, call: async () => (sq.int8.matmul as (...a: unknown[]) => unknown)(await sq.int8.quantize(w, [4, k]), sq.zeros([1, k], 'f16'), {}, { threshold: 0 }) },
     { op: 'group.allreduceRmsnorm', takes: 4, call: () => (sq.group({ ranks: 1 }).allreduceRmsnorm as (...a: unknown[]) => unknown)([t()], [t()], sq.zeros([8], 'f16'), {}, 1) },
-    { op: 'comm.create', takes: 1, call: () => (comm.create as (...a: unknown[]) => unknown)({}, 1) },
-    { op: 'comm.createNccl', takes: 1, call: () => (comm.createNccl as (...a: unknown[]) => unknown)({}, 1) },
     {
       op: 'comm.allreduceRmsnorm',
       takes: 4,
@@ -291,8 +286,12 @@ describe('a surplus argument is refused where it would be a misplaced option', (
     expect(Array.from(y)).toEqual([0x4400, 0x4400]);
   });
 
-  it('methods that take nothing still work as callbacks (then(sq.synchronize), forEach of dispose)', async () => {
+  it('methods that take nothing or only options still work as callbacks (then(sq.synchronize), configs.map(open))', async () => {
     await expect(Promise.resolve(1).then(sq.synchronize)).resolves.toBeUndefined();
+    const opened = await Promise.all([{ backend: 'cpu' as const, threads: 1 }].map(open));
+    await Promise.all(opened.map((c) => c.close()));
+    expect([{ ranks: 1 }].map(sq.group).length).toBe(1);
+    expect(Array.from({ length: 2 }, () => ({})).map(comm.create).map((id) => id.length)).toEqual([32, 32]);
     const ts = [t(), t()];
     ts.forEach((x) => x.dispose());
     expect(ts.every((x) => x.disposed)).toBe(true);
@@ -308,7 +307,7 @@ describe('objects that are not options in the options place are refused, not tak
       const bias = sq.zeros([4], 'f16');
       const cases: [unknown, RegExp][] = [
         [bias, /^dense\.matmul: options must be an object of options, got a sparq tensor \(a tensor goes in by name: \{ bias: t \} or \{ out: t \}\)$/],
-        [new Map([['bias', bias]]), /^dense\.matmul: options must be a plain object \(\{ key: value \}\), got a Map of 1 entries$/],
+        [new Map([['bias', bias]]), /^dense\.matmul: options must be a plain object \(\{ key: value \}\), got a Map of 1 entry$/],
         [new Set(), /got a Set of 0 values$/],
         [new Uint8Array(2), /got Uint8Array\(2\)$/],
         [Promise.resolve({}), /got a Promise \(missing await\?\)$/],
@@ -344,6 +343,14 @@ describe('a tensor or weight method taken off its object is a SparqArgumentError
       expect(() => q.dispose.call({})).toThrow(/^PackedWeight\.dispose: must be called on a sparq weight \(weight\.dispose\(\)\), got this = object$/);
       const weightRead = q.read;
       await expect(weightRead()).rejects.toMatchObject({ name: 'SparqArgumentError', argument: 'this' });
+      // a receiver whose traps throw still gives a rejection, never a synchronous throw
+      const revoked = Proxy.revocable({}, {});
+      revoked.revoke();
+      for (const read of [t.read, q.read] as ((this: unknown) => Promise<unknown>)[]) {
+        let p: Promise<unknown> | undefined;
+        expect(() => (p = read.call(revoked.proxy))).not.toThrow();
+        await expect(p).rejects.toThrow(/revoked/);
+      }
       // the objects themselves are untouched
       expect(Array.from(await t.read())).toEqual([0, 0]);
       expect((await q.read()).codes.length).toBeGreaterThan(0);

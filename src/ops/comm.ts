@@ -25,7 +25,6 @@ const CREATE_KEYS: OptionKeys<CommCreateOptions> = { maxBytes: true };
 export const comm = {
   /** A new comm id. @throws {SparqArgumentError} on a bad maxBytes. */
   create(options: CommCreateOptions = {}): HostArrayOf['u8'] {
-    refuseExtraArguments('comm.create', arguments.length, ['options']);
     checkOptions('comm.create', options, CREATE_KEYS);
     return native().commCreate(options.maxBytes === undefined ? 64 * 2 ** 20 : options.maxBytes);
   },
@@ -41,7 +40,6 @@ export const comm = {
    * @throws {SparqBackendError} (as a rejection) when NCCL is missing, too old or broken.
    */
   async createNccl(options: CommCreateOptions = {}): Promise<HostArrayOf['u8']> {
-    refuseExtraArguments('comm.createNccl', arguments.length, ['options']);
     checkOptions('comm.createNccl', options, CREATE_KEYS);
     const maxBytes = options.maxBytes === undefined ? 64 * 2 ** 20 : options.maxBytes;
     if (typeof maxBytes !== 'number' || !Number.isInteger(maxBytes) || maxBytes < 1 || maxBytes > 2 ** 40)

@@ -336,13 +336,13 @@ export async function runOne(env: FuzzEnv, op: OpDescriptor, call: number, timeo
 
 /**
  * The ops that refuse a surplus argument (src/errors.ts extraArguments): a misplaced option there
- * would run without it. Methods that take nothing, the conversions and read(out?) keep
- * JavaScript's rule (callbacks: then(sq.synchronize), arrays.map(toF16)).
+ * would run without it. Methods that take nothing or only options, the conversions and read(out?)
+ * keep JavaScript's rule (callbacks: then(sq.synchronize), configs.map(open), arrays.map(toF16)).
  */
 const REFUSES_EXTRA_ARGUMENTS = new Set([
-  'open', 'tensor', 'zeros', 'copy', 'group', 'comm', 'dense.matmul', 'w4a16.quantize', 'w4a16.fromCodes', 'w4a16.matmul',
+  'tensor', 'zeros', 'copy', 'dense.matmul', 'w4a16.quantize', 'w4a16.fromCodes', 'w4a16.matmul',
   'sparse.encode', 'sparse.prune', 'sparse.matmul', 'int8.quantize', 'int8.fromCodes', 'int8.matmul',
-  'group.allreduceRmsnorm', 'comm.create', 'comm.createNccl', 'comm.allreduceRmsnorm',
+  'group.allreduceRmsnorm', 'comm.allreduceRmsnorm',
 ]);
 
 /** A valid dense matmul on the primary context against its float64 reference; the stream is clean. */
