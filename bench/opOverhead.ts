@@ -75,8 +75,11 @@ async function main(args: CliArgs): Promise<void> {
         for (const t of made) t.dispose();
         await sq.synchronize();
         const ns = jsThreadNs() - t0;
-        if (rep > 0) samples.push(ns / ops / 1000); // rep 0 warms up
-        if (rep > 0) shortestSampleNs = Math.min(shortestSampleNs, ns);
+        if (rep > 0) {
+          // rep 0 warms up
+          samples.push(ns / ops / 1000);
+          shortestSampleNs = Math.min(shortestSampleNs, ns);
+        }
       }
       const s = summarize(samples);
       usPerOp[name] = { median: s.median, p10: s.p10, p90: s.p90 };

@@ -180,25 +180,19 @@ export function describeValue(v: unknown): string {
 }
 
 /**
- * The error for a call with more arguments than the op takes (`params`, its parameter names),
- * or undefined when it has no more. A surplus argument is a misplaced option — int8.quantize(w,
+ * Throws for a call with more arguments than the op takes (`params`, its parameter names): a
+ * synchronous op's throw, or inside startNow a Promise-returning op's rejection. A surplus argument is a misplaced option — int8.quantize(w,
  * shape, { threshold }) would run without it, dense.matmul(w, x, undefined, { bias }) without the
  * bias —, so ops that take data or shapes refuse it. Methods that take nothing (close,
  * synchronize, dispose) or only an options object (open, group, comm, comm.create) keep
  * JavaScript's rule, so callbacks still work: `promise.then(sq.synchronize)`,
  * `configs.map(open)` (which passes an index and the array too).
  */
-export function extraArguments(op: string, given: number, params: readonly string[]): SparqArgumentError | undefined {
-  if (given <= params.length) return undefined;
-  return new SparqArgumentError(
+export function refuseExtraArguments(op: string, given: number, params: readonly string[]): void {
+  if (given <= params.length) return;
+  throw new SparqArgumentError(
     `${op}: arguments must be at most ${params.length} (${params.join(', ')}), got ${given}` +
       (params.includes('options') ? ' (an option goes inside the options object)' : ''),
     { argument: 'arguments' },
   );
-}
-
-/** Throws {@link extraArguments}'s error when there is one (for synchronous ops, and inside startNow). */
-export function refuseExtraArguments(op: string, given: number, params: readonly string[]): void {
-  const e = extraArguments(op, given, params);
-  if (e !== undefined) throw e;
 }

@@ -91,16 +91,20 @@ function isTensorReceiver(self: unknown): boolean {
   return self !== null && typeof self === 'object' && Tensor.isTensor(self);
 }
 
+/** What sparq object `value` is (its kind, and what to post instead), or undefined for anything else. */
+function sparqObject(value: unknown): { what: string; instead: string } | undefined {
+  if (value === null || typeof value !== 'object') return undefined;
+  return Tensor.isTensor(value) ? TENSOR_NO_CLONE : backendObjects.get(value);
+}
+
 /** What kind of sparq object `value` is ('tensor', 'weight', 'context', 'group', 'comm'), or undefined for anything else. */
 export function sparqObjectKind(value: unknown): string | undefined {
-  if (value === null || typeof value !== 'object') return undefined;
-  return Tensor.isTensor(value) ? 'tensor' : backendObjects.get(value)?.what;
+  return sparqObject(value)?.what;
 }
 
 /** Throws SparqArgumentError when `data` (an argument that takes host data) is a sparq object: a tensor, a weight, a context, a group or a comm. */
 export function refuseBackendObject(data: unknown, op: string, argument: string, expected: string): void {
-  if (data === null || typeof data !== 'object') return;
-  const known = Tensor.isTensor(data) ? TENSOR_NO_CLONE : backendObjects.get(data);
+  const known = sparqObject(data);
   if (known === undefined) return;
   throw new SparqArgumentError(
     HOLDS_DATA.has(known.what)

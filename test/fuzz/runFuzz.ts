@@ -335,7 +335,7 @@ export async function runOne(env: FuzzEnv, op: OpDescriptor, call: number, timeo
 }
 
 /**
- * The ops that refuse a surplus argument (src/errors.ts extraArguments): a misplaced option there
+ * The ops that refuse a surplus argument (src/errors.ts refuseExtraArguments): a misplaced option there
  * would run without it. Methods that take nothing or only options, the conversions and read(out?)
  * keep JavaScript's rule (callbacks: then(sq.synchronize), configs.map(open), arrays.map(toF16)).
  */
